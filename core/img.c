@@ -1,0 +1,578 @@
+/* img.c: image handles. Opens the file, probes or takes the named driver, lets the driver
+ * validate its metadata, opens backing chains on request (depth limit, cycle detection,
+ * regular files only), and dispatches guest I/O, block status and the optional slots with
+ * the argument checks done once here rather than in every driver.
+ * Talks to: formats/ through struct img_driver; io.c for file access. Never prints.
+ */
+#include "core/img.h"
+#include "core/bytes.h"
+#include "core/io.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/vfs.h>
+#include <unistd.h>
+
+#define PROC_SUPER_MAGIC_ 0x9fa0
+#define SYSFS_MAGIC_ 0x62656572
+
+int img_error(struct img *img, int code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    img->err.code = code;
+    vsnprintf(img->err.msg, sizeof img->err.msg, fmt, ap);
+    va_end(ap);
+    for (char *p = img->err.msg; *p; p++)
+        if (*p == '\n' || *p == '\r')
+            *p = ' ';
+    return code;
+}
+
+const char *img_errmsg(const struct img *img)
+{
+    return img->err.msg[0] ? img->err.msg : "unknown error";
+}
+
+const char *img_region_name(enum img_region_kind k)
+{
+    static const char *const names[IMG_R_KIND_COUNT] = {
+        [IMG_R_FREE] = "free",
+        [IMG_R_HEADER] = "header",
+        [IMG_R_L1] = "l1",
+        [IMG_R_L2] = "l2",
+        [IMG_R_REFTABLE] = "refcount-table",
+        [IMG_R_REFBLOCK] = "refcount-block",
+        [IMG_R_SNAPTABLE] = "snapshot-table",
+        [IMG_R_SNAP_L1] = "snapshot-l1",
+        [IMG_R_DATA] = "data",
+        [IMG_R_COMPRESSED] = "compressed",
+        [IMG_R_LEAKED] = "leaked",
+        [IMG_R_META] = "metadata",
+        [IMG_R_GRAIN_DIR] = "grain-directory",
+        [IMG_R_GRAIN_TABLE] = "grain-table",
+        [IMG_R_BLOCK_MAP] = "block-map",
+        [IMG_R_BITMAP] = "bitmap",
+    };
+    return (unsigned)k < IMG_R_KIND_COUNT && names[k] ? names[k] : "unknown";
+}
+
+static void kv_add(struct img_info *i, const char *key, enum img_kv_type t, const char *s,
+                   int64_t n)
+{
+    if (i->nkv >= IMG_INFO_KV_MAX)
+        return;
+    struct img_kv *kv = &i->kv[i->nkv++];
+    snprintf(kv->key, sizeof kv->key, "%s", key);
+    kv->type = t;
+    snprintf(kv->str, sizeof kv->str, "%s", s ? s : "");
+    kv->num = n;
+}
+void img_info_str(struct img_info *i, const char *key, const char *val)
+{
+    kv_add(i, key, IMG_KV_STR, val, 0);
+}
+void img_info_int(struct img_info *i, const char *key, int64_t val)
+{
+    kv_add(i, key, IMG_KV_INT, NULL, val);
+}
+void img_info_bool(struct img_info *i, const char *key, bool val)
+{
+    kv_add(i, key, IMG_KV_BOOL, NULL, val);
+}
+
+void img_check_report(struct img_check *c, const char *fmt, ...)
+{
+    char line[512];
+    va_list ap;
+    if (!c->report)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    c->report(c->report_ctx, line);
+}
+
+const struct img_driver *img_probe_buf(const uint8_t *buf, size_t len, int *score)
+{
+    size_t n;
+    const struct img_driver *const *list = img_driver_list(&n);
+    const struct img_driver *best = NULL;
+    int best_score = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!list[i]->probe)
+            continue;
+        int s = list[i]->probe(buf, len);
+        if (s > best_score) { /* ties go to the earlier (cheaper, more specific) driver */
+            best_score = s;
+            best = list[i];
+        }
+    }
+    if (score)
+        *score = best_score;
+    return best;
+}
+
+/* A backing reference must not reach protocols or json: pseudo-files. */
+static bool name_is_protocol(const char *name)
+{
+    if (strncmp(name, "json:", 5) == 0)
+        return true;
+    const char *p = name;
+    while ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+           *p == '+' || *p == '-' || *p == '.')
+        p++;
+    if (p == name || *p != ':')
+        return false;
+    static const char *const protos[] = {"file",  "nbd",    "http",  "https", "ftp",
+                                         "ftps",  "ssh",    "iscsi", "rbd",   "gluster",
+                                         "vvfat", "nvme",   "null-co", "null-aio", "blkdebug",
+                                         "blkverify", "quorum", "throttle", "host_device",
+                                         "host_cdrom", "fat"};
+    size_t len = (size_t)(p - name);
+    if (p[1] == '/' && p[2] == '/')
+        return true;
+    for (size_t i = 0; i < sizeof protos / sizeof *protos; i++)
+        if (strlen(protos[i]) == len && strncmp(name, protos[i], len) == 0)
+            return true;
+    return false;
+}
+
+struct chain_ids {
+    dev_t dev[IMG_CHAIN_MAX_DEPTH + 1];
+    ino_t ino[IMG_CHAIN_MAX_DEPTH + 1];
+    unsigned n;
+};
+
+static struct img *open_layer(const char *path, const char *fmt, unsigned flags, unsigned depth,
+                              struct chain_ids *ids, struct img_err *err);
+
+static int open_backing(struct img *img, struct chain_ids *ids)
+{
+    const char *name = img->backing_name;
+    if (img->flags & IMG_OPEN_UNTRUSTED)
+        return img_error(img, -EPERM,
+                         "%s: backing file '%s' not followed: external references are disabled "
+                         "(--untrusted)",
+                         img->path, name);
+    if (name_is_protocol(name))
+        return img_error(img, -EPERM, "%s: backing file '%s' is a protocol name, not a file",
+                         img->path, name);
+    if (img->depth + 1 > IMG_CHAIN_MAX_DEPTH)
+        return img_error(img, -ELOOP, "%s: backing chain deeper than %d images", img->path,
+                         IMG_CHAIN_MAX_DEPTH);
+    char *full = io_path_join(img->dir, name);
+    if (!full)
+        return img_error(img, -ENOMEM, "out of memory");
+    struct img_err berr = {0};
+    unsigned bflags = (img->flags & (IMG_OPEN_BACKING | IMG_OPEN_UNTRUSTED));
+    struct img *b = open_layer(full, img->backing_fmt, bflags, img->depth + 1, ids, &berr);
+    free(full);
+    if (!b) {
+        img->err = berr;
+        return berr.code ? berr.code : -EIO;
+    }
+    img->backing = b;
+    return 0;
+}
+
+static struct img *open_layer(const char *path, const char *fmt, unsigned flags, unsigned depth,
+                              struct chain_ids *ids, struct img_err *err)
+{
+    int r;
+    const struct img_driver *drv = NULL;
+    if (fmt) {
+        drv = img_driver_find(fmt);
+        if (!drv) {
+            err_set(err, -EINVAL, "%s: unknown format '%s'", path, fmt);
+            return NULL;
+        }
+    }
+    int oflags = ((flags & IMG_OPEN_RW) ? O_RDWR : O_RDONLY) | O_CLOEXEC;
+    if (depth > 0)
+        oflags |= O_NONBLOCK; /* a FIFO named as a backing file must not hang us */
+    int fd = open(path, oflags);
+    if (fd < 0) {
+        err_set(err, -errno, "%s: %s", path, strerror(errno));
+        return NULL;
+    }
+    struct stat st;
+    if (fstat(fd, &st) < 0) {
+        err_set(err, -errno, "%s: %s", path, strerror(errno));
+        close(fd);
+        return NULL;
+    }
+    if (depth > 0) {
+        struct statfs sfs;
+        if (!S_ISREG(st.st_mode)) {
+            err_set(err, -EPERM, "%s: backing file is not a regular file", path);
+            close(fd);
+            return NULL;
+        }
+        if (fstatfs(fd, &sfs) == 0 &&
+            (sfs.f_type == PROC_SUPER_MAGIC_ || sfs.f_type == SYSFS_MAGIC_)) {
+            err_set(err, -EPERM, "%s: backing file lies in /proc or /sys", path);
+            close(fd);
+            return NULL;
+        }
+        int fl = fcntl(fd, F_GETFL);
+        if (fl >= 0)
+            fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
+    } else if (!S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode)) {
+        err_set(err, -EINVAL, "%s: not a regular file or block device", path);
+        close(fd);
+        return NULL;
+    }
+    for (unsigned i = 0; i < ids->n; i++) {
+        if (ids->dev[i] == st.st_dev && ids->ino[i] == st.st_ino) {
+            err_set(err, -ELOOP, "%s: backing chain loops back to an image already in it", path);
+            close(fd);
+            return NULL;
+        }
+    }
+    ids->dev[ids->n] = st.st_dev;
+    ids->ino[ids->n] = st.st_ino;
+    ids->n++;
+
+    bool probed = false;
+    if (!drv) {
+        uint8_t buf[IMG_PROBE_BYTES];
+        memset(buf, 0, sizeof buf);
+        ssize_t n = pread(fd, buf, sizeof buf, 0);
+        if (n < 0) {
+            err_set(err, -errno, "%s: %s", path, strerror(errno));
+            close(fd);
+            return NULL;
+        }
+        drv = img_probe_buf(buf, (size_t)n, NULL);
+        if (!drv) {
+            err_set(err, -EINVAL, "%s: unrecognised image format", path);
+            close(fd);
+            return NULL;
+        }
+        probed = true;
+    }
+    if ((flags & IMG_OPEN_RW) && !drv->write) {
+        err_set(err, -ENOTSUP, "%s: %s: writing is not supported", path, drv->name);
+        close(fd);
+        return NULL;
+    }
+
+    struct img *img = calloc(1, sizeof *img);
+    if (!img || !(img->path = strdup(path)) || !(img->dir = io_dirname(path))) {
+        err_set(err, -ENOMEM, "out of memory");
+        goto fail;
+    }
+    img->drv = drv;
+    img->fd = fd;
+    img->flags = flags;
+    img->probed = probed;
+    img->depth = depth;
+    img->st_dev = st.st_dev;
+    img->st_ino = st.st_ino;
+    if (drv->priv_size && !(img->priv = calloc(1, drv->priv_size))) {
+        err_set(err, -ENOMEM, "out of memory");
+        goto fail;
+    }
+    r = drv->open(img, flags);
+    if (r < 0) {
+        if (!img->err.msg[0])
+            img_error(img, r, "%s: %s", drv->name, strerror(-r));
+        err_set(err, r, "%s: %s", path, img->err.msg);
+        if (drv->close)
+            drv->close(img);
+        goto fail;
+    }
+    if ((flags & IMG_OPEN_BACKING) && img->backing_name && img->backing_name[0]) {
+        r = open_backing(img, ids);
+        if (r < 0) {
+            *err = img->err;
+            img_close(img);
+            return NULL;
+        }
+    }
+    return img;
+
+fail:
+    if (img) {
+        free(img->priv);
+        free(img->path);
+        free(img->dir);
+        free(img->backing_name);
+        free(img->backing_fmt);
+        free(img);
+    }
+    close(fd);
+    return NULL;
+}
+
+struct img *img_open(const char *path, const char *fmt, unsigned flags, struct img_err *err)
+{
+    struct chain_ids ids = {.n = 0};
+    err_clear(err);
+    return open_layer(path, fmt, flags, 0, &ids, err);
+}
+
+void img_close(struct img *img)
+{
+    if (!img)
+        return;
+    if (img->backing)
+        img_close(img->backing);
+    if (img->drv->close)
+        img->drv->close(img);
+    if (img->fd >= 0)
+        close(img->fd);
+    free(img->priv);
+    free(img->path);
+    free(img->dir);
+    free(img->backing_name);
+    free(img->backing_fmt);
+    free(img);
+}
+
+static int check_range(struct img *img, uint64_t off, uint64_t len)
+{
+    uint64_t end;
+    if (u64_add_overflow(off, len, &end) || end > img->size)
+        return img_error(img, -EINVAL,
+                         "request at %llu+%llu lies past the end of the image (%llu bytes)",
+                         (unsigned long long)off, (unsigned long long)len,
+                         (unsigned long long)img->size);
+    return 0;
+}
+
+int img_read(struct img *img, uint64_t off, void *buf, size_t len)
+{
+    int r = check_range(img, off, len);
+    if (r < 0 || len == 0)
+        return r;
+    return img->drv->read(img, off, buf, len);
+}
+
+int img_read_backing(struct img *img, uint64_t off, void *buf, size_t len)
+{
+    struct img *b = img->backing;
+    if (!b) {
+        if (img->backing_name && img->backing_name[0])
+            return img_error(img, -ENOENT,
+                             "%s: reading needs the backing file '%s', which is not open",
+                             img->path, img->backing_name);
+        memset(buf, 0, len);
+        return 0;
+    }
+    size_t n = 0;
+    if (off < b->size)
+        n = (b->size - off < len) ? (size_t)(b->size - off) : len;
+    if (n) {
+        int r = img_read(b, off, buf, n);
+        if (r < 0) {
+            img->err = b->err;
+            return r;
+        }
+    }
+    memset((uint8_t *)buf + n, 0, len - n);
+    return 0;
+}
+
+static int check_writable(struct img *img, const char *what, const void *slot)
+{
+    if (!(img->flags & IMG_OPEN_RW))
+        return img_error(img, -EROFS, "%s: image is open read-only", img->path);
+    if (!slot)
+        return img_error(img, -ENOTSUP, "%s: %s does not support %s", img->path, img->drv->name,
+                         what);
+    return 0;
+}
+
+/* A guessed raw image must not have sector 0 rewritten: new content there could make the
+ * next probe see a different format (and follow a backing name planted in it). */
+static int check_raw0(struct img *img, uint64_t off)
+{
+    if (img->probed && off < 512 && !(img->flags & IMG_OPEN_FORCE_RAW0) &&
+        strcmp(img->drv->name, "raw") == 0)
+        return img_error(img, -EPERM,
+                         "%s: format was guessed as raw; refusing to write sector 0 (name the "
+                         "format with -f raw)",
+                         img->path);
+    return 0;
+}
+
+int img_write(struct img *img, uint64_t off, const void *buf, size_t len)
+{
+    int r = check_writable(img, "writing", (const void *)img->drv->write);
+    if (r == 0)
+        r = check_range(img, off, len);
+    if (r == 0)
+        r = check_raw0(img, off);
+    if (r < 0 || len == 0)
+        return r;
+    return img->drv->write(img, off, buf, len);
+}
+
+int img_write_zeroes(struct img *img, uint64_t off, uint64_t len)
+{
+    int r = check_writable(img, "writing", (const void *)img->drv->write);
+    if (r == 0)
+        r = check_range(img, off, len);
+    if (r == 0)
+        r = check_raw0(img, off);
+    if (r < 0 || len == 0)
+        return r;
+    if (img->drv->write_zeroes)
+        return img->drv->write_zeroes(img, off, len);
+    /* Fallback: write real zeros. */
+    static const uint8_t zero[65536];
+    while (len > 0) {
+        size_t n = len < sizeof zero ? (size_t)len : sizeof zero;
+        r = img->drv->write(img, off, zero, n);
+        if (r < 0)
+            return r;
+        off += n;
+        len -= n;
+    }
+    return 0;
+}
+
+int img_write_compressed(struct img *img, uint64_t off, const void *buf, size_t len)
+{
+    int r = check_writable(img, "compressed writes", (const void *)img->drv->write_compressed);
+    if (r == 0)
+        r = check_range(img, off, len);
+    if (r < 0)
+        return r;
+    return img->drv->write_compressed(img, off, buf, len);
+}
+
+int img_flush(struct img *img)
+{
+    if (!(img->flags & IMG_OPEN_RW))
+        return 0;
+    if (img->drv->flush)
+        return img->drv->flush(img);
+    int r = io_sync(img->fd);
+    return r < 0 ? img_error(img, r, "%s: flush: %s", img->path, strerror(-r)) : 0;
+}
+
+int img_block_status_layer(struct img *img, uint64_t off, uint64_t len, struct img_bs *bs)
+{
+    int r = check_range(img, off, len);
+    if (r < 0)
+        return r;
+    if (len == 0)
+        return img_error(img, -EINVAL, "block status of an empty range");
+    memset(bs, 0, sizeof *bs);
+    r = img->drv->block_status(img, off, len, bs);
+    if (r < 0)
+        return r;
+    if (bs->len == 0 || bs->len > len)
+        return img_error(img, -EIO, "%s: driver returned a bad block-status run", img->drv->name);
+    return 0;
+}
+
+int img_block_status(struct img *img, uint64_t off, uint64_t len, struct img_bs *bs)
+{
+    struct img *cur = img;
+    unsigned depth = 0;
+    int r = img_block_status_layer(cur, off, len, bs);
+    while (r == 0) {
+        bs->depth = depth;
+        if (bs->flags & IMG_BS_ALLOCATED)
+            return 0;
+        struct img *b = cur->backing;
+        if (!b || off >= b->size) {
+            /* Nothing below (or past the backing file's end): zeros, answered here. An
+             * unopened backing file leaves the run unknown, neither data nor zero. */
+            bool unknown = !b && cur->backing_name && cur->backing_name[0];
+            bs->flags = unknown ? 0 : IMG_BS_ZERO;
+            return 0;
+        }
+        uint64_t n = bs->len;
+        if (n > b->size - off)
+            n = b->size - off;
+        cur = b;
+        depth++;
+        r = img_block_status_layer(cur, off, n, bs);
+        if (r < 0)
+            img->err = cur->err;
+    }
+    return r;
+}
+
+int img_get_info(struct img *img, struct img_info *info)
+{
+    memset(info, 0, sizeof *info);
+    info->format = img->drv->name;
+    info->virtual_size = img->size;
+    int r = io_file_size(img->fd, &info->file_size);
+    if (r == 0)
+        r = io_file_alloc(img->fd, &info->actual_size);
+    if (r < 0)
+        return img_error(img, r, "%s: %s", img->path, strerror(-r));
+    if (img->backing_name)
+        snprintf(info->backing_file, sizeof info->backing_file, "%s", img->backing_name);
+    if (img->backing_fmt)
+        snprintf(info->backing_fmt, sizeof info->backing_fmt, "%s", img->backing_fmt);
+    return img->drv->get_info ? img->drv->get_info(img, info) : 0;
+}
+
+int img_check(struct img *img, struct img_check *res, unsigned fix)
+{
+    if (!img->drv->check)
+        return img_error(img, -ENOTSUP, "%s: %s images have no consistency check", img->path,
+                         img->drv->name);
+    if (fix && !(img->flags & IMG_OPEN_RW))
+        return img_error(img, -EROFS, "%s: repair needs the image open read-write", img->path);
+    return img->drv->check(img, res, fix);
+}
+
+int img_layout(struct img *img, struct img_region **out, size_t *n)
+{
+    *out = NULL;
+    *n = 0;
+    if (!img->drv->layout)
+        return img_error(img, -ENOTSUP, "%s: %s does not describe its layout", img->path,
+                         img->drv->name);
+    return img->drv->layout(img, out, n);
+}
+
+int img_snap_list(struct img *img, struct img_snap **out, size_t *n)
+{
+    *out = NULL;
+    *n = 0;
+    if (!img->drv->snap_list)
+        return 0; /* no internal snapshots: an empty list, as qemu-img prints nothing */
+    return img->drv->snap_list(img, out, n);
+}
+
+int img_truncate(struct img *img, uint64_t size, enum img_prealloc prealloc)
+{
+    int r = check_writable(img, "resizing", (const void *)img->drv->truncate);
+    if (r < 0)
+        return r;
+    return img->drv->truncate(img, size, prealloc);
+}
+
+int img_create(const char *fmt, const char *path, const struct img_create_req *req,
+               struct img_err *err)
+{
+    const struct img_driver *drv = img_driver_find(fmt);
+    err_clear(err);
+    if (!drv)
+        return err_set(err, -EINVAL, "unknown format '%s'", fmt);
+    if (!drv->create)
+        return err_set(err, -ENOTSUP, "%s: creating images is not supported", fmt);
+    if (req->backing_file && !(drv->caps & IMG_CAP_BACKING))
+        return err_set(err, -ENOTSUP, "%s: backing files are not supported", fmt);
+    int r = drv->create(path, req, err);
+    if (r == 0 && req->opts)
+        r = img_opts_check_all_taken(req->opts, fmt, err);
+    if (r < 0 && !err->msg[0])
+        err_set(err, r, "%s: %s", path, strerror(-r));
+    return r;
+}

@@ -1,0 +1,279 @@
+/* img.h: the image handle, the format-driver vtable and the public core API.
+ *
+ * tui/ talks to images only through this header (and ops.h for the generic operations).
+ * formats/ implement struct img_driver; formats/registry.c lists them. The core opens the file,
+ * probes (or takes -f FMT), lets the driver parse its metadata, and opens backing chains on
+ * request. Reads fall through to the backing image where a layer is unallocated.
+ *
+ * Conventions: byte offsets and lengths everywhere (any alignment); 0 or -errno returns; the
+ * message of the last failure is in img->err (or the struct img_err passed in).
+ */
+#ifndef DIMG_IMG_H
+#define DIMG_IMG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "core/err.h"
+
+#define IMG_DRIVER_ABI 1
+#define IMG_PROBE_BYTES 4096    /* bytes handed to every probe function */
+#define IMG_CHAIN_MAX_DEPTH 64  /* backing chain depth limit */
+
+struct img;
+struct img_opts;
+
+/* ---- block status (guest view) ---- */
+enum {
+    IMG_BS_DATA = 0x01,         /* reads as data from this layer */
+    IMG_BS_ZERO = 0x02,         /* reads as zeros */
+    IMG_BS_OFFSET_VALID = 0x04, /* host_off is where the data lives in this layer's file */
+    IMG_BS_ALLOCATED = 0x10,    /* this layer decides the content (else: backing, or zeros) */
+    IMG_BS_COMPRESSED = 0x80,   /* stored compressed (host_off is the compressed stream) */
+};
+
+struct img_bs {
+    uint64_t len;      /* run length in bytes, > 0, never past the requested range */
+    unsigned flags;    /* IMG_BS_* */
+    uint64_t host_off; /* valid with IMG_BS_OFFSET_VALID */
+    unsigned depth;    /* chain layer that answered (filled by img_block_status) */
+};
+
+/* ---- layout (host view: the image file's own regions) ---- */
+enum img_region_kind {
+    IMG_R_FREE = 0,     /* unused (refcount 0, or a hole) */
+    IMG_R_HEADER,
+    IMG_R_L1,
+    IMG_R_L2,
+    IMG_R_REFTABLE,
+    IMG_R_REFBLOCK,
+    IMG_R_SNAPTABLE,
+    IMG_R_SNAP_L1,
+    IMG_R_DATA,
+    IMG_R_COMPRESSED,
+    IMG_R_LEAKED,       /* refcounted but referenced by nothing */
+    IMG_R_META,         /* other metadata: extensions, bitmaps, crypto header, descriptor */
+    IMG_R_GRAIN_DIR,
+    IMG_R_GRAIN_TABLE,
+    IMG_R_BLOCK_MAP,
+    IMG_R_BITMAP,       /* cow sector bitmap, qcow2 dirty bitmaps */
+    IMG_R_KIND_COUNT
+};
+const char *img_region_name(enum img_region_kind k);
+
+struct img_region {
+    uint64_t off, len;
+    enum img_region_kind kind;
+};
+
+/* ---- info ---- */
+enum img_kv_type { IMG_KV_STR, IMG_KV_INT, IMG_KV_BOOL };
+struct img_kv {
+    char key[40];         /* JSON key as qemu-img names it, e.g. "compat", "refcount-bits" */
+    enum img_kv_type type;
+    char str[128];
+    int64_t num;          /* IMG_KV_INT value, or 0/1 for IMG_KV_BOOL */
+};
+#define IMG_INFO_KV_MAX 24
+
+struct img_info {
+    const char *format;         /* driver name */
+    uint64_t virtual_size;
+    uint64_t file_size;         /* apparent size of the image file */
+    uint64_t actual_size;       /* bytes allocated on disk */
+    uint32_t cluster_size;      /* 0 when the format has none */
+    bool encrypted;
+    bool dirty;                 /* qcow2 dirty bit ("cleanly shut down: no") */
+    bool has_dirty_field;       /* the format has a dirty flag at all */
+    bool compressed;            /* holds compressed clusters/grains, if known cheaply */
+    unsigned nb_snapshots;
+    char backing_file[1024];    /* as recorded, "" when none */
+    char backing_fmt[32];
+    size_t nkv;                 /* format-specific key/values */
+    struct img_kv kv[IMG_INFO_KV_MAX];
+};
+/* Append a format-specific value (silently ignored when the table is full). */
+void img_info_str(struct img_info *i, const char *key, const char *val);
+void img_info_int(struct img_info *i, const char *key, int64_t val);
+void img_info_bool(struct img_info *i, const char *key, bool val);
+
+/* ---- check ---- */
+enum { IMG_FIX_LEAKS = 1, IMG_FIX_ERRORS = 2 };
+struct img_check {
+    uint64_t corruptions, leaks, check_errors;
+    uint64_t corruptions_fixed, leaks_fixed;
+    uint64_t image_end_offset;
+    uint64_t total_clusters, allocated_clusters, fragmented_clusters, compressed_clusters;
+    bool has_stats; /* the cluster counts above are meaningful */
+    /* Per-problem lines ("Leaked cluster 5 refcount=1 reference=0"); may be NULL. */
+    void (*report)(void *ctx, const char *line);
+    void *report_ctx;
+};
+void img_check_report(struct img_check *c, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* ---- snapshots (listing only here; creation comes with the snapshot work) ---- */
+struct img_snap {
+    char id[128];
+    char name[256];
+    uint64_t vm_state_size;
+    uint64_t date_sec, date_nsec, vm_clock_nsec;
+    uint64_t disk_size;
+    uint64_t icount;
+};
+
+/* ---- create ---- */
+enum img_prealloc { IMG_PREALLOC_OFF, IMG_PREALLOC_METADATA, IMG_PREALLOC_FALLOC, IMG_PREALLOC_FULL };
+struct img_create_req {
+    uint64_t size;
+    const char *backing_file; /* NULL: none */
+    const char *backing_fmt;  /* NULL: not recorded */
+    struct img_opts *opts;    /* -o k=v,...; drivers take the keys they know (img_opts_take) */
+};
+
+/* ---- the vtable ---- */
+enum {
+    IMG_CAP_WRITE = 1u << 0,
+    IMG_CAP_CREATE = 1u << 1,
+    IMG_CAP_RESIZE = 1u << 2,
+    IMG_CAP_BACKING = 1u << 3,
+    IMG_CAP_SNAPSHOTS = 1u << 4,
+    IMG_CAP_COMPRESS = 1u << 5,
+    IMG_CAP_CHECK = 1u << 6,
+    IMG_CAP_ZERO_INIT = 1u << 7, /* a newly created image reads as zeros */
+};
+
+struct img_opt_desc {
+    const char *name, *type, *help; /* type: "size", "bool", "int", "string", "enum:a|b" */
+};
+
+struct img_driver {
+    unsigned abi; /* IMG_DRIVER_ABI: slots are only ever appended */
+    const char *name, *desc;
+    size_t priv_size; /* the core allocates img->priv of this size, zeroed */
+    unsigned caps;
+    const struct img_opt_desc *create_opts; /* terminated by {NULL} */
+
+    /* Score 0..100 for the first IMG_PROBE_BYTES (fewer if the file is shorter). */
+    int (*probe)(const uint8_t *buf, size_t len);
+    /* Parse and validate metadata; set img->size and img->backing_name/fmt. img->fd is open. */
+    int (*open)(struct img *img, unsigned flags);
+    void (*close)(struct img *img);
+    int (*get_info)(struct img *img, struct img_info *info);
+    /* Read guest bytes [off, off+len) within img->size. Unallocated parts read through
+     * img_read_backing(). */
+    int (*read)(struct img *img, uint64_t off, void *buf, size_t len);
+    /* Status of this layer only, starting at off; bs->len <= len. */
+    int (*block_status)(struct img *img, uint64_t off, uint64_t len, struct img_bs *bs);
+
+    /* Optional slots: NULL means unsupported; the core refuses with a clear message. */
+    int (*write)(struct img *img, uint64_t off, const void *buf, size_t len);
+    /* Make [off, off+len) read as zeros (may deallocate). */
+    int (*write_zeroes)(struct img *img, uint64_t off, uint64_t len);
+    /* Write one whole cluster compressed; off cluster-aligned, len = cluster size (or the
+     * tail of the image). */
+    int (*write_compressed)(struct img *img, uint64_t off, const void *buf, size_t len);
+    int (*flush)(struct img *img);
+    int (*create)(const char *path, const struct img_create_req *req, struct img_err *err);
+    int (*truncate)(struct img *img, uint64_t size, enum img_prealloc prealloc);
+    int (*check)(struct img *img, struct img_check *res, unsigned fix);
+    /* Regions of the image file, sorted by offset, gaps meaning free; *out malloc'd. */
+    int (*layout)(struct img *img, struct img_region **out, size_t *n);
+    int (*snap_list)(struct img *img, struct img_snap **out, size_t *n);
+};
+
+/* ---- the handle ---- */
+enum {
+    IMG_OPEN_RW = 1u << 0,
+    IMG_OPEN_BACKING = 1u << 1,   /* open the backing chain */
+    IMG_OPEN_UNTRUSTED = 1u << 2, /* follow no external reference at all */
+    IMG_OPEN_FORCE_RAW0 = 1u << 3 /* allow writing sector 0 of a probed raw image */
+};
+
+struct img {
+    const struct img_driver *drv;
+    void *priv;
+    int fd;
+    char *path;           /* as given */
+    char *dir;            /* directory of path, for relative references */
+    unsigned flags;       /* IMG_OPEN_* */
+    bool probed;          /* the format was guessed, not given */
+    uint64_t size;        /* virtual size in bytes */
+    char *backing_name;   /* recorded backing file name, or NULL */
+    char *backing_fmt;    /* recorded backing format, or NULL */
+    struct img *backing;  /* opened backing image (IMG_OPEN_BACKING), or NULL */
+    unsigned depth;       /* 0 for the top image */
+    dev_t st_dev;
+    ino_t st_ino;
+    struct img_err err;
+};
+
+/* Registry (formats/registry.c). */
+const struct img_driver *img_driver_find(const char *name);
+const struct img_driver *const *img_driver_list(size_t *n);
+/* Best-scoring driver for a probe buffer (raw as the fallback). */
+const struct img_driver *img_probe_buf(const uint8_t *buf, size_t len, int *score);
+
+/* Open path; fmt NULL means probe. On failure returns NULL with err filled. */
+struct img *img_open(const char *path, const char *fmt, unsigned flags, struct img_err *err);
+void img_close(struct img *img);
+
+/* Guest I/O through the chain; argument checks are the core's, not the drivers'. */
+int img_read(struct img *img, uint64_t off, void *buf, size_t len);
+int img_write(struct img *img, uint64_t off, const void *buf, size_t len);
+int img_write_zeroes(struct img *img, uint64_t off, uint64_t len);
+int img_write_compressed(struct img *img, uint64_t off, const void *buf, size_t len);
+int img_flush(struct img *img);
+/* For drivers: read [off, off+len) of the backing image, zeros where there is none or past
+ * its end. */
+int img_read_backing(struct img *img, uint64_t off, void *buf, size_t len);
+
+/* Block status resolved through the chain: unallocated layers defer to their backing; the
+ * answer's depth says which layer answered. Unallocated everywhere reads as ZERO. */
+int img_block_status(struct img *img, uint64_t off, uint64_t len, struct img_bs *bs);
+/* This layer only (the driver's answer, argument-checked). */
+int img_block_status_layer(struct img *img, uint64_t off, uint64_t len, struct img_bs *bs);
+
+int img_get_info(struct img *img, struct img_info *info);
+int img_check(struct img *img, struct img_check *res, unsigned fix);
+int img_layout(struct img *img, struct img_region **out, size_t *n);
+int img_snap_list(struct img *img, struct img_snap **out, size_t *n);
+int img_truncate(struct img *img, uint64_t size, enum img_prealloc prealloc);
+
+/* Create an image of format fmt at path. */
+int img_create(const char *fmt, const char *path, const struct img_create_req *req,
+               struct img_err *err);
+
+/* Set img->err and return code (drivers use this for every failure). */
+int img_error(struct img *img, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+const char *img_errmsg(const struct img *img);
+
+/* ---- -o option lists ---- */
+struct img_opt_kv {
+    char *key, *val;
+    bool taken;
+};
+struct img_opts {
+    size_t n;
+    struct img_opt_kv *kv;
+};
+/* Parse "k=v,k2=v2" (",," escapes a comma, as qemu-img's option syntax does); appends. */
+int img_opts_parse(struct img_opts *o, const char *s, struct img_err *err);
+void img_opts_free(struct img_opts *o);
+/* The value of key (marking it taken), or NULL. */
+const char *img_opts_take(struct img_opts *o, const char *key);
+/* Typed takes: 0 absent (dflt kept), 1 found, -EINVAL with err set on a bad value. */
+int img_opts_take_size(struct img_opts *o, const char *key, uint64_t *v, struct img_err *err);
+int img_opts_take_bool(struct img_opts *o, const char *key, bool *v, struct img_err *err);
+/* -EINVAL naming the first key no driver took. */
+int img_opts_check_all_taken(const struct img_opts *o, const char *fmt, struct img_err *err);
+
+/* Parse a size with 1024-based suffixes k/K, M, G, T, P, E (and optional trailing B). */
+int img_parse_size(const char *s, uint64_t *out);
+/* "1.5 GiB"-style human size into buf. */
+const char *img_fmt_size(uint64_t v, char *buf, size_t n);
+
+#endif

@@ -1,0 +1,13 @@
+/* drivers.h: the driver objects formats/ export; only registry.c and tests use it. */
+#ifndef DIMG_DRIVERS_H
+#define DIMG_DRIVERS_H
+
+#include "core/img.h"
+
+extern const struct img_driver img_driver_raw;
+extern const struct img_driver img_driver_qcow2;
+
+/* Parse "off|metadata|falloc|full"; -EINVAL for anything else. */
+int img_prealloc_parse(const char *s, enum img_prealloc *out);
+
+#endif

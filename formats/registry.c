@@ -1,0 +1,36 @@
+/* registry.c: the list of format drivers, in probe order (cheap magic checks first, raw last
+ * because it accepts anything). Ties in probe scores go to the earlier entry. */
+#include "formats/drivers.h"
+
+#include <errno.h>
+#include <string.h>
+
+static const struct img_driver *const drivers[] = {
+    &img_driver_qcow2,
+    &img_driver_raw,
+};
+
+const struct img_driver *const *img_driver_list(size_t *n)
+{
+    *n = sizeof drivers / sizeof *drivers;
+    return drivers;
+}
+
+const struct img_driver *img_driver_find(const char *name)
+{
+    for (size_t i = 0; i < sizeof drivers / sizeof *drivers; i++)
+        if (strcmp(drivers[i]->name, name) == 0)
+            return drivers[i];
+    return NULL;
+}
+
+int img_prealloc_parse(const char *s, enum img_prealloc *out)
+{
+    static const char *const names[] = {"off", "metadata", "falloc", "full"};
+    for (int i = 0; i < 4; i++)
+        if (strcmp(s, names[i]) == 0) {
+            *out = (enum img_prealloc)i;
+            return 0;
+        }
+    return -EINVAL;
+}

@@ -1,0 +1,121 @@
+/* testutil.c: the shared test helpers declared in testutil.h. */
+#include "testutil.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static char dir[512];
+
+const char *tu_dir(void)
+{
+    if (!dir[0]) {
+        const char *base = getenv("DIMG_TEST_TMP");
+        char tmpl[512];
+        if (!base)
+            base = "/tmp";
+        mkdir(base, 0755);
+        snprintf(tmpl, sizeof tmpl, "%s/unit-XXXXXX", base);
+        if (!mkdtemp(tmpl)) {
+            perror("mkdtemp");
+            abort();
+        }
+        snprintf(dir, sizeof dir, "%s", tmpl);
+    }
+    return dir;
+}
+
+const char *tu_path(const char *name)
+{
+    static char bufs[8][1024];
+    static int i;
+    char *b = bufs[i++ & 7];
+    snprintf(b, 1024, "%s/%s", tu_dir(), name);
+    return b;
+}
+
+void tu_cleanup(void)
+{
+    if (dir[0]) {
+        tu_sh("rm -rf '%s'", dir);
+        dir[0] = 0;
+    }
+}
+
+static char *vfmt(const char *fmt, va_list ap)
+{
+    char *cmd = NULL;
+    if (vasprintf(&cmd, fmt, ap) < 0)
+        abort();
+    return cmd;
+}
+
+int tu_sh(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    char *cmd = vfmt(fmt, ap);
+    va_end(ap);
+    int st = system(cmd);
+    free(cmd);
+    if (st == -1 || !WIFEXITED(st))
+        return -1;
+    return WEXITSTATUS(st);
+}
+
+char *tu_sh_out(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    char *cmd = vfmt(fmt, ap);
+    va_end(ap);
+    FILE *f = popen(cmd, "r");
+    free(cmd);
+    if (!f)
+        return NULL;
+    size_t cap = 4096, n = 0;
+    char *out = malloc(cap);
+    size_t k;
+    while ((k = fread(out + n, 1, cap - n - 1, f)) > 0) {
+        n += k;
+        if (cap - n < 2) {
+            cap *= 2;
+            out = realloc(out, cap);
+        }
+    }
+    out[n] = 0;
+    pclose(f);
+    return out;
+}
+
+void tu_pattern(void *buf, size_t len, uint64_t off, unsigned seed)
+{
+    uint8_t *p = buf;
+    for (size_t i = 0; i < len; i++) {
+        uint64_t x = (off + i) * 0x9E3779B97F4A7C15ull + seed * 0xBF58476D1CE4E5B9ull;
+        x ^= x >> 29;
+        p[i] = (uint8_t)(x ^ (x >> 17));
+    }
+}
+
+void *tu_read_file(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    void *buf = malloc(n > 0 ? (size_t)n : 1);
+    if (buf && n > 0 && fread(buf, 1, (size_t)n, f) != (size_t)n) {
+        free(buf);
+        buf = NULL;
+    }
+    fclose(f);
+    if (buf && len)
+        *len = (size_t)n;
+    return buf;
+}

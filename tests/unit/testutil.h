@@ -1,0 +1,27 @@
+/* testutil.h: helpers shared by the cmocka unit tests: a fresh temp directory per test
+ * program, deterministic patterns, running qemu-img/qemu-io as the oracle. */
+#ifndef DIMG_TESTUTIL_H
+#define DIMG_TESTUTIL_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+/* Directory for this test program's files (created on first use, removed by tu_cleanup). */
+const char *tu_dir(void);
+/* tu_dir()/name in a static rotating buffer. */
+const char *tu_path(const char *name);
+/* Remove tu_dir() and everything in it. */
+void tu_cleanup(void);
+/* Run a shell command (printf format); returns its exit status, or -1. */
+int tu_sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Run a shell command and capture stdout into a malloc'd string. */
+char *tu_sh_out(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Fill buf with a deterministic pattern depending on seed and absolute offset. */
+void tu_pattern(void *buf, size_t len, uint64_t off, unsigned seed);
+/* Read a whole file into memory (malloc'd); NULL on failure. */
+void *tu_read_file(const char *path, size_t *len);
+
+#endif

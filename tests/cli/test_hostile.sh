@@ -12,12 +12,12 @@ fails=0; passes=0
 poke_be32() { printf "$(printf '\\x%02x\\x%02x\\x%02x\\x%02x' $(( ($3>>24)&255 )) $(( ($3>>16)&255 )) $(( ($3>>8)&255 )) $(( $3&255 )))" |
               dd of="$1" bs=1 seek="$2" conv=notrunc status=none; }
 
-make() { qemu-img create -q -f qcow2 "$T/$1" 16M; qemu-io -c 'write -P 0x5a 0 64k' "$T/$1" >/dev/null; }
+mkimg() { qemu-img create -q -f qcow2 "$T/$1" 16M; qemu-io -c 'write -P 0x5a 0 64k' "$T/$1" >/dev/null; }
 
 # case NAME FIELD-OFFSET VALUE EXPECTED-WORD
 check_case() {
   local name=$1 off=$2 val=$3 word=$4
-  make "$name.qcow2"
+  mkimg "$name.qcow2"
   poke_be32 "$T/$name.qcow2" "$off" "$val"
   for cmd in "info" "info --output=json" "map" "layout" "check" "compare $T/$name.qcow2 $T/$name.qcow2"; do
     set +e

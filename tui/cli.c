@@ -1,15 +1,260 @@
-/* cli.c: command dispatch, --help and --version. Placeholder until the commands land. */
+/* cli.c: command dispatch, global options (--help, --version, --untrusted), per-command usage
+ * texts and the helpers shared by tui/cli_*.c (errors, buffered output, option parsing).
+ * Talks to: the cli_* commands; core/ only through them.
+ */
 #include "tui/cli.h"
 
-#include <stdio.h>
+#include <stdarg.h>
+#include <stdlib.h>
 #include <string.h>
+
+#include "core/img.h"
+
+unsigned cli_open_flags;
+
+struct cli_cmd {
+    const char *name;
+    int (*fn)(int argc, char **argv);
+    const char *summary;
+    const char *usage;
+};
+
+static const struct cli_cmd cli_cmds[] = {
+    {"info", cli_info, "show an image's metadata",
+     "usage: dimg info [-f FMT] [--output=human|json] [--backing-chain] FILE\n"
+     "\n"
+     "Show the format, sizes, cluster size, backing file, snapshots and format-specific\n"
+     "information of FILE, like qemu-img info.\n"
+     "\n"
+     "  -f FMT              image format (default: probe)\n"
+     "  --output=FMT        human (default) or json\n"
+     "  --backing-chain     also show every image of the backing chain\n"},
+    {"create", cli_create, "create a new image",
+     "usage: dimg create -f FMT [-o OPTIONS] [-b BACKING -F BACKING_FMT [-u]] FILE [SIZE]\n"
+     "\n"
+     "Create FILE of format FMT and SIZE bytes (suffixes k, M, G, T, P, E: powers of 1024).\n"
+     "With -b, SIZE defaults to the backing image's size.\n"
+     "\n"
+     "  -f FMT              format of the new image\n"
+     "  -o k=v,...          format options (-o help lists them; ',,' escapes a comma)\n"
+     "  -b BACKING          backing file (relative names are relative to FILE's directory)\n"
+     "  -F BACKING_FMT      format of the backing file (required with -b)\n"
+     "  -u                  do not open the backing file (SIZE is then required)\n"
+     "  -q                  quiet\n"},
+    {"convert", cli_convert, "copy an image into a new one, possibly of another format",
+     "usage: dimg convert [-f FMT] [-O OUTPUT_FMT] [-o OPTIONS] [-c] [-p] [-q] [-S BYTES]\n"
+     "                    [-B BACKING -F BACKING_FMT] SRC DST\n"
+     "\n"
+     "Copy the guest contents of SRC (through its backing chain) into a new image DST.\n"
+     "DST is written as DST.part and renamed into place only when complete.\n"
+     "\n"
+     "  -f FMT              source format (default: probe)\n"
+     "  -O FMT              output format (default: raw)\n"
+     "  -o k=v,...          output format options\n"
+     "  -c                  compress the output (formats with compression only)\n"
+     "  -p                  show progress on stderr\n"
+     "  -q                  quiet\n"
+     "  -S BYTES            zero-detection block size (default 4k; 0 allocates everything)\n"
+     "  -B BACKING          make DST an overlay of BACKING; copy only SRC's top layer\n"
+     "  -F BACKING_FMT      format of BACKING (required with -B)\n"},
+    {"map", cli_map, "dump the guest allocation map",
+     "usage: dimg map [-f FMT] [--output=human|json] [--start-offset=OFF] [--max-length=LEN]\n"
+     "                FILE\n"
+     "\n"
+     "Show which guest ranges hold data, read as zeros or come from a backing file, and\n"
+     "where they live, like qemu-img map.\n"},
+    {"layout", cli_layout, "show the regions of the image file (host view)",
+     "usage: dimg layout [-f FMT] [--output=human|json] FILE\n"
+     "\n"
+     "List the regions of the image file: headers, tables, data, free and leaked space.\n"},
+    {"check", cli_check, "check an image's consistency",
+     "usage: dimg check [-f FMT] [-r leaks|all] [--output=human|json] [-q] FILE\n"
+     "\n"
+     "Check the metadata of FILE; -r repairs leaks only or all errors (opens read-write).\n"
+     "Exit status: 0 consistent, 1 check failed, 2 corruptions, 3 leaks only,\n"
+     "63 the format has no check.\n"},
+    {"compare", cli_compare, "compare the contents of two images",
+     "usage: dimg compare [-f FMT_A] [-F FMT_B] [-s] [-q] A B\n"
+     "\n"
+     "Compare the guest contents of A and B. Without -s an extra part of the larger image\n"
+     "must read as zeros; with -s (strict) sizes and allocation must match too.\n"
+     "Exit status: 0 identical, 1 different, 2 open error, 3 allocation error, 4 read error.\n"},
+};
+#define CLI_NCMDS (sizeof cli_cmds / sizeof *cli_cmds)
+
+static int cli_main_help(FILE *f)
+{
+    fprintf(f, "usage: dimg [--untrusted] COMMAND [OPTIONS] ...\n"
+               "       dimg --help | --version\n"
+               "\n"
+               "Commands:\n");
+    for (size_t i = 0; i < CLI_NCMDS; i++)
+        fprintf(f, "  %-10s %s\n", cli_cmds[i].name, cli_cmds[i].summary);
+    fprintf(f, "\n"
+               "Global options:\n"
+               "  --untrusted   follow no external reference (backing files) of any image\n"
+               "\n"
+               "'dimg COMMAND --help' describes a command.\n");
+    return 0;
+}
+
+int cli_help(const char *cmd)
+{
+    for (size_t i = 0; i < CLI_NCMDS; i++)
+        if (strcmp(cli_cmds[i].name, cmd) == 0)
+            fputs(cli_cmds[i].usage, stdout);
+    return 0;
+}
+
+void cli_err(const char *fmt, ...)
+{
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    /* One line, whatever an untrusted name carried. */
+    for (char *p = msg; *p; p++)
+        if (*p == '\n' || *p == '\r')
+            *p = ' ';
+    fflush(stdout);
+    fprintf(stderr, "dimg: %s\n", msg);
+}
+
+int cli_usage_err(const char *cmd, const char *fmt, ...)
+{
+    char msg[768];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    if (cmd)
+        cli_err("%s: %s (see 'dimg %s --help')", cmd, msg, cmd);
+    else
+        cli_err("%s (see 'dimg --help')", msg);
+    return 1;
+}
+
+int cli_getopt(int argc, char **argv, const char *shortopts, const struct option *longopts)
+{
+    char spec[64];
+    snprintf(spec, sizeof spec, ":%s", shortopts); /* ':' makes missing arguments visible */
+    opterr = 0;
+    int prev = optind;
+    int c = getopt_long(argc, argv, spec, longopts, NULL);
+    if (c != '?' && c != ':')
+        return c;
+    const char *word = (optind > prev && optind - 1 < argc) ? argv[optind - 1] : "?";
+    if (c == ':') {
+        if (optopt && strncmp(word, "--", 2) != 0)
+            cli_usage_err(argv[0], "option -%c needs an argument", optopt);
+        else
+            cli_usage_err(argv[0], "option %s needs an argument", word);
+    } else if (optopt && strncmp(word, "--", 2) != 0) {
+        cli_usage_err(argv[0], "unknown option -%c", optopt);
+    } else {
+        cli_usage_err(argv[0], "unknown option %s", word);
+    }
+    return '?';
+}
+
+int cli_parse_output(const char *cmd, const char *arg, bool *json)
+{
+    if (strcmp(arg, "json") == 0)
+        *json = true;
+    else if (strcmp(arg, "human") == 0)
+        *json = false;
+    else
+        return cli_usage_err(cmd, "--output must be human or json, not '%s'", arg);
+    return 0;
+}
+
+static struct {
+    FILE *f;
+    char *buf;
+    size_t len;
+} cli_out;
+
+FILE *cli_out_begin(void)
+{
+    cli_out.f = open_memstream(&cli_out.buf, &cli_out.len);
+    return cli_out.f ? cli_out.f : stdout; /* without memory, print directly */
+}
+
+void cli_out_commit(void)
+{
+    if (!cli_out.f)
+        return;
+    fclose(cli_out.f);
+    fwrite(cli_out.buf, 1, cli_out.len, stdout);
+    fflush(stdout);
+    free(cli_out.buf);
+    cli_out.f = NULL;
+    cli_out.buf = NULL;
+}
+
+void cli_out_discard(void)
+{
+    if (!cli_out.f)
+        return;
+    fclose(cli_out.f);
+    free(cli_out.buf);
+    cli_out.f = NULL;
+    cli_out.buf = NULL;
+}
+
+const char *cli_size_str(uint64_t v, char *buf, size_t n)
+{
+    static const char *const suffixes[] = {"", "Ki", "Mi", "Gi", "Ti", "Pi", "Ei"};
+    int i = 0;
+    /* Switch units at 1000 of the smaller one so that "%0.3g" never needs an exponent (the
+     * same rule as qemu's frexp(v / (1000.0 / 1024.0)) computation). */
+    double d = (double)v / (1000.0 / 1024.0);
+    while (i < 6 && d >= (double)(1ull << ((i + 1) * 10)))
+        i++;
+    snprintf(buf, n, "%0.3g %sB", (double)v / (double)(1ull << (i * 10)), suffixes[i]);
+    return buf;
+}
+
+char *cli_path_combine(const char *base, const char *name)
+{
+    if (name[0] == '/')
+        return strdup(name);
+    const char *slash = strrchr(base, '/');
+    size_t dl = slash ? (size_t)(slash - base + 1) : 0;
+    size_t nl = strlen(name);
+    char *p = malloc(dl + nl + 1);
+    if (!p)
+        return NULL;
+    memcpy(p, base, dl);
+    memcpy(p + dl, name, nl + 1);
+    return p;
+}
 
 int cli_main(int argc, char **argv)
 {
-    if (argc > 1 && strcmp(argv[1], "--version") == 0) {
-        printf("dimg %s\n", DIMG_VERSION);
-        return 0;
+    int i = 1;
+    for (; i < argc && argv[i][0] == '-'; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0)
+            return cli_main_help(stdout);
+        if (strcmp(a, "--version") == 0 || strcmp(a, "-V") == 0) {
+            printf("dimg %s\n", DIMG_VERSION);
+            return 0;
+        }
+        if (strcmp(a, "--untrusted") == 0) {
+            cli_open_flags |= IMG_OPEN_UNTRUSTED;
+            continue;
+        }
+        return cli_usage_err(NULL, "unknown option '%s'", a);
     }
-    fprintf(stderr, "usage: dimg COMMAND ...\n");
-    return 1;
+    if (i >= argc)
+        return cli_usage_err(NULL, "no command given");
+    for (size_t k = 0; k < CLI_NCMDS; k++) {
+        if (strcmp(cli_cmds[k].name, argv[i]) == 0) {
+            optind = 0; /* full getopt reset for the command's own argv */
+            return cli_cmds[k].fn(argc - i, argv + i);
+        }
+    }
+    return cli_usage_err(NULL, "unknown command '%s'", argv[i]);
 }

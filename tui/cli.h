@@ -1,8 +1,56 @@
-/* cli.h: the command-line face: one function per command, dispatched by cli_main. Each
- * command parses its options like qemu-img, calls core/, and prints results and errors. */
+/* cli.h: the command-line face: one function per command (tui/cli_*.c), dispatched by
+ * cli_main, plus the helpers they share (error lines, buffered stdout, qemu-style sizes,
+ * option parsing). Each command parses its options like qemu-img, calls core/ (img.h, ops.h)
+ * and prints results; every failure is one "dimg: MESSAGE" line on stderr.
+ */
 #ifndef DIMG_CLI_H
 #define DIMG_CLI_H
 
+#include <getopt.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+struct img;
+
 int cli_main(int argc, char **argv);
+
+/* Commands: argv[0] is the command name. Return the process exit status. */
+int cli_info(int argc, char **argv);
+int cli_create(int argc, char **argv);
+int cli_convert(int argc, char **argv);
+int cli_map(int argc, char **argv);
+int cli_layout(int argc, char **argv);
+int cli_check(int argc, char **argv);
+int cli_compare(int argc, char **argv);
+
+/* IMG_OPEN_* flags every open adds (--untrusted). */
+extern unsigned cli_open_flags;
+
+/* Print "dimg: MESSAGE" on stderr (one line). */
+void cli_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* A usage error: one line naming the command's --help; returns 1 (the exit status). */
+int cli_usage_err(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Print the usage text of cmd on stdout; returns 0. */
+int cli_help(const char *cmd);
+
+/* getopt_long with our own one-line messages: returns the option, -1 at the end, or '?'
+ * after reporting a bad option (the caller returns 1). */
+int cli_getopt(int argc, char **argv, const char *shortopts, const struct option *longopts);
+
+/* --output=human|json; returns 0 or a usage error status. */
+int cli_parse_output(const char *cmd, const char *arg, bool *json);
+
+/* Results are written to a memory stream and only reach stdout when the command succeeded,
+ * so a failure half-way never leaves partial output. */
+FILE *cli_out_begin(void);
+void cli_out_commit(void);
+void cli_out_discard(void);
+
+/* qemu-img's size_to_str: "16 MiB", "196 KiB", "1.5 GiB", "0.977 MiB". */
+const char *cli_size_str(uint64_t v, char *buf, size_t n);
+
+/* qemu's path_combine: name relative to base's directory (as qemu shows backing files). */
+char *cli_path_combine(const char *base, const char *name);
 
 #endif

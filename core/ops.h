@@ -1,0 +1,89 @@
+/* ops.h: generic operations written once on top of img.h: convert (copy an image chain into
+ * a new image of any format), map (guest allocation runs, merged like qemu-img map) and
+ * compare (guest contents of two chains).
+ *
+ * Callers: tui/cli_*.c today, the job engine later (each op is a plain function taking a
+ * progress/cancel struct so that a worker thread can wrap it). Nothing here prints; failures
+ * return -errno with the one-line message in the struct img_err passed in.
+ */
+#ifndef DIMG_OPS_H
+#define DIMG_OPS_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "core/img.h"
+
+/* Progress and cancellation shared with the caller. done/total are bytes of guest data;
+ * cb (optional) is called between chunks from the thread running the op. cancel (optional)
+ * is polled between chunks: non-zero makes the op stop with -ECANCELED. */
+struct ops_progress {
+    uint64_t done, total;
+    void (*cb)(void *ctx, const struct ops_progress *p);
+    void *ctx;
+    const atomic_int *cancel;
+};
+
+/* ---- convert ---- */
+#define OPS_CONVERT_DEFAULT_SPARSE 4096 /* qemu-img's -S default */
+
+struct ops_convert_req {
+    const char *src;          /* source image path */
+    const char *src_fmt;      /* NULL: probe */
+    const char *dst;          /* final target path; written as DST.part, renamed when done */
+    const char *dst_fmt;      /* target format (required) */
+    struct img_opts *opts;    /* -o for the target (may be NULL) */
+    bool compress;            /* -c: write whole target clusters compressed */
+    uint64_t sparse;          /* -S: zero-detection block size; 0 = allocate everything */
+    const char *backing;      /* -B: target becomes an overlay of this (NULL: none) */
+    const char *backing_fmt;  /* -F for -B (required with -B) */
+    unsigned open_flags;      /* extra IMG_OPEN_* for the source (e.g. IMG_OPEN_UNTRUSTED) */
+    size_t buf_size;          /* copy chunk; 0 = 2 MiB (rounded to the target cluster size) */
+    struct ops_progress *progress; /* may be NULL */
+};
+
+/* Copy the guest contents of req->src (whole backing chain) into a new image at req->dst.
+ * The source is only ever opened read-only. On any failure or cancellation DST.part is
+ * removed and an existing DST is left untouched. */
+int ops_convert(const struct ops_convert_req *req, struct img_err *err);
+
+/* ---- map ---- */
+struct ops_map_entry {
+    uint64_t start, length;
+    unsigned depth;        /* chain layer that answered */
+    bool present;          /* allocated in some layer (qemu-img's "present") */
+    bool zero, data;
+    bool has_offset;       /* offset is valid (not for compressed or unknown runs) */
+    bool compressed;
+    uint64_t offset;       /* host offset in the answering layer's file */
+    const struct img *layer; /* the answering layer (for its file name) */
+};
+
+/* Walk [start, start+len) of img's guest view through the chain and call cb once per run,
+ * adjacent runs merged when depth, flags and host contiguity agree (qemu-img map's rule).
+ * A non-zero return from cb stops the walk and is returned. */
+int ops_map(struct img *img, uint64_t start, uint64_t len,
+            int (*cb)(void *ctx, const struct ops_map_entry *e), void *ctx);
+
+/* ---- compare ---- */
+enum ops_cmp_result {
+    OPS_CMP_IDENTICAL = 0,
+    OPS_CMP_CONTENT,       /* content differs at res->offset (512-byte sector granular) */
+    OPS_CMP_SIZE,          /* strict: sizes differ */
+    OPS_CMP_ALLOC,         /* strict: allocation differs at res->offset */
+};
+struct ops_compare_res {
+    enum ops_cmp_result result;
+    uint64_t offset;
+    bool size_mismatch;    /* sizes differ (non-strict: compared, the extra part was checked) */
+    bool status_failed;    /* on error: block status failed (else a read failed) */
+};
+
+/* Compare the guest contents of a and b (each through its own chain). Regions that both
+ * report as zero are skipped without reading. Returns 0 when the comparison completed (the
+ * verdict is in res), -errno on a read failure (message in err). */
+int ops_compare(struct img *a, struct img *b, bool strict, struct ops_compare_res *res,
+                struct ops_progress *progress, struct img_err *err);
+
+#endif

@@ -1,0 +1,379 @@
+/* ops_convert.c: ops_convert(), copying the guest view of an image chain into a new image.
+ *
+ * Walks img_block_status runs of the source: zero runs are skipped when the new target reads
+ * as zeros anyway (IMG_CAP_ZERO_INIT), else written with img_write_zeroes; data runs are
+ * copied in large cluster-aligned chunks with optional zero detection (-S) or compressed per
+ * whole target cluster (-c). The target is created as DST.part and renamed over DST only when
+ * complete and flushed, so a failure or cancellation never leaves a partial file and never
+ * destroys an existing DST. Talks to: img.h (both images), nothing else. Never prints.
+ */
+#include "core/ops.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "core/io.h"
+
+#define CONVERT_DEFAULT_CHUNK (2u << 20)
+
+struct conv {
+    const struct ops_convert_req *req;
+    struct img *src, *dst;
+    struct img_err *err;
+    uint8_t *buf, *zbuf;   /* copy buffer; a zero buffer for -S 0 allocation */
+    size_t chunk;          /* multiple of the target cluster size */
+    uint32_t cluster;      /* target cluster size (0: none) */
+    bool zero_init;        /* the new target reads as zeros without writing */
+    uint64_t done_until;   /* -c: everything below is already written */
+};
+
+/* Fast all-zero test: the first 16 bytes are zero and every byte equals the one 16 later. */
+static bool buf_is_zero(const uint8_t *p, size_t n)
+{
+    size_t head = n < 16 ? n : 16;
+    for (size_t i = 0; i < head; i++)
+        if (p[i])
+            return false;
+    return n <= 16 || memcmp(p, p + 16, n - 16) == 0;
+}
+
+static int conv_cancelled(struct conv *c)
+{
+    const struct ops_progress *p = c->req->progress;
+    if (p && p->cancel && atomic_load(p->cancel))
+        return err_set(c->err, -ECANCELED, "%s: conversion cancelled", c->req->dst);
+    return 0;
+}
+
+static void conv_progress(struct conv *c, uint64_t done)
+{
+    struct ops_progress *p = c->req->progress;
+    if (!p)
+        return;
+    p->done = done;
+    if (p->cb)
+        p->cb(p->ctx, p);
+}
+
+static int src_fail(struct conv *c, int r)
+{
+    *c->err = c->src->err;
+    if (!c->err->code)
+        c->err->code = r;
+    return r;
+}
+
+static int dst_fail(struct conv *c, int r)
+{
+    *c->err = c->dst->err;
+    if (!c->err->code)
+        c->err->code = r;
+    return r;
+}
+
+/* Make [off, off+len) of the target read as zeros (without the zero-init shortcut). */
+static int conv_zero(struct conv *c, uint64_t off, uint64_t len)
+{
+    if (c->req->sparse == 0 && !c->req->compress) {
+        /* -S 0: fully allocate, i.e. write real zeros. */
+        while (len > 0) {
+            int r = conv_cancelled(c);
+            if (r < 0)
+                return r;
+            size_t n = len < c->chunk ? (size_t)len : c->chunk;
+            r = img_write(c->dst, off, c->zbuf, n);
+            if (r < 0)
+                return dst_fail(c, r);
+            off += n;
+            len -= n;
+            conv_progress(c, off);
+        }
+        return 0;
+    }
+    if (c->zero_init)
+        return 0;
+    int r = img_write_zeroes(c->dst, off, len);
+    return r < 0 ? dst_fail(c, r) : 0;
+}
+
+/* Write buf (guest bytes [off, off+n)) skipping or zeroing all-zero blocks of -S bytes. */
+static int conv_write_sparse(struct conv *c, uint64_t off, const uint8_t *buf, size_t n)
+{
+    uint64_t s = c->req->sparse;
+    if (s == 0) {
+        int r = img_write(c->dst, off, buf, n);
+        return r < 0 ? dst_fail(c, r) : 0;
+    }
+    size_t i = 0;
+    while (i < n) {
+        /* Blocks are aligned to absolute multiples of s; gather a span of equal zero-ness. */
+        size_t start = i;
+        bool zero = false, first = true;
+        while (i < n) {
+            uint64_t abs = off + i;
+            size_t blen = (size_t)(s - abs % s);
+            if (blen > n - i)
+                blen = n - i;
+            bool z = buf_is_zero(buf + i, blen);
+            if (!first && z != zero)
+                break;
+            zero = z;
+            first = false;
+            i += blen;
+        }
+        int r;
+        if (zero)
+            r = c->zero_init ? 0 : img_write_zeroes(c->dst, off + start, i - start);
+        else
+            r = img_write(c->dst, off + start, buf + start, i - start);
+        if (r < 0)
+            return dst_fail(c, r);
+    }
+    return 0;
+}
+
+/* Copy the data run [off, end) in chunks aligned to absolute multiples of c->chunk. */
+static int conv_copy(struct conv *c, uint64_t off, uint64_t end)
+{
+    while (off < end) {
+        int r = conv_cancelled(c);
+        if (r < 0)
+            return r;
+        uint64_t lim = off - off % c->chunk + c->chunk;
+        size_t n = (size_t)((lim < end ? lim : end) - off);
+        r = img_read(c->src, off, c->buf, n);
+        if (r < 0)
+            return src_fail(c, r);
+        r = conv_write_sparse(c, off, c->buf, n);
+        if (r < 0)
+            return r;
+        off += n;
+        conv_progress(c, off);
+    }
+    return 0;
+}
+
+/* -c: write the whole target clusters covering [off, end) compressed, all-zero ones skipped. */
+static int conv_copy_compressed(struct conv *c, uint64_t off, uint64_t end)
+{
+    uint64_t size = c->src->size, cs = c->cluster;
+    uint64_t p = off - off % cs;
+    if (p < c->done_until)
+        p = c->done_until;
+    uint64_t cend = end % cs ? end - end % cs + cs : end;
+    if (cend > size)
+        cend = size;
+    while (p < cend) {
+        int r = conv_cancelled(c);
+        if (r < 0)
+            return r;
+        size_t n = (size_t)(cend - p < c->chunk ? cend - p : c->chunk);
+        r = img_read(c->src, p, c->buf, n);
+        if (r < 0)
+            return src_fail(c, r);
+        for (size_t i = 0; i < n; i += cs) {
+            size_t clen = (size_t)(n - i < cs ? n - i : cs);
+            if (buf_is_zero(c->buf + i, clen)) {
+                r = c->zero_init ? 0 : img_write_zeroes(c->dst, p + i, clen);
+            } else {
+                r = img_write_compressed(c->dst, p + i, c->buf + i, clen);
+            }
+            if (r < 0)
+                return dst_fail(c, r);
+        }
+        p += n;
+        c->done_until = p;
+        conv_progress(c, p);
+    }
+    return 0;
+}
+
+static int conv_run(struct conv *c)
+{
+    uint64_t off = 0, size = c->src->size;
+    bool overlay = c->req->backing != NULL;
+    while (off < size) {
+        int r = conv_cancelled(c);
+        if (r < 0)
+            return r;
+        struct img_bs bs;
+        /* With -B the target's backing stands in for the source's: copy only what the top
+         * layer of the source decides (qemu-img does the same). */
+        r = overlay ? img_block_status_layer(c->src, off, size - off, &bs)
+                    : img_block_status(c->src, off, size - off, &bs);
+        if (r < 0)
+            return src_fail(c, r);
+        uint64_t end = off + bs.len;
+        if (c->req->compress && end <= c->done_until) {
+            off = end;
+            continue;
+        }
+        uint64_t from = c->req->compress && off < c->done_until ? c->done_until : off;
+        if (overlay && !(bs.flags & IMG_BS_ALLOCATED)) {
+            r = 0;
+        } else if (bs.flags & IMG_BS_ZERO) {
+            r = conv_zero(c, from, end - from);
+        } else if (c->req->compress) {
+            r = conv_copy_compressed(c, from, end);
+        } else {
+            /* Data, or unknown status: read it (the chain decides). */
+            r = conv_copy(c, from, end);
+        }
+        if (r < 0)
+            return r;
+        off = end > c->done_until ? end : c->done_until;
+        conv_progress(c, off);
+    }
+    return 0;
+}
+
+/* Is path one of the files of the source chain? */
+static bool conv_hits_chain(const struct img *src, const char *path)
+{
+    struct stat st;
+    if (stat(path, &st) < 0)
+        return false;
+    for (const struct img *l = src; l; l = l->backing)
+        if (l->st_dev == st.st_dev && l->st_ino == st.st_ino)
+            return true;
+    return false;
+}
+
+static void conv_sync_dir(const char *path)
+{
+    char *dir = io_dirname(path);
+    if (!dir)
+        return;
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd >= 0) {
+        fsync(fd);
+        close(fd);
+    }
+    free(dir);
+}
+
+int ops_convert(const struct ops_convert_req *req, struct img_err *err)
+{
+    struct conv c = {.req = req, .err = err};
+    char *part = NULL;
+    bool created = false;
+    int r;
+
+    err_clear(err);
+    const struct img_driver *drv = req->dst_fmt ? img_driver_find(req->dst_fmt) : NULL;
+    if (!drv)
+        return err_set(err, -EINVAL, "unknown output format '%s'",
+                       req->dst_fmt ? req->dst_fmt : "");
+    if (req->compress && !drv->write_compressed)
+        return err_set(err, -ENOTSUP, "%s: compressed output is not supported by %s",
+                       req->dst, drv->name);
+    if (req->backing && !req->backing_fmt)
+        return err_set(err, -EINVAL,
+                       "%s: backing file specified without backing format (add -F FMT)",
+                       req->dst);
+
+    c.src = img_open(req->src, req->src_fmt, (req->open_flags & ~IMG_OPEN_RW) | IMG_OPEN_BACKING,
+                     err);
+    if (!c.src)
+        return err->code ? err->code : -EIO;
+    if (conv_hits_chain(c.src, req->dst)) {
+        r = err_set(err, -EINVAL, "%s: the target is the source image or one of its backing files",
+                    req->dst);
+        goto out;
+    }
+
+    size_t n = strlen(req->dst);
+    part = malloc(n + 6);
+    if (!part) {
+        r = err_set(err, -ENOMEM, "out of memory");
+        goto out;
+    }
+    memcpy(part, req->dst, n);
+    memcpy(part + n, ".part", 6);
+    struct stat st;
+    if (lstat(part, &st) == 0) {
+        /* Never clobber (or follow) something we did not create. */
+        r = err_set(err, -EEXIST, "%s already exists (left from an interrupted run?); remove it",
+                    part);
+        goto out;
+    }
+
+    struct img_create_req creq = {
+        .size = c.src->size,
+        .backing_file = req->backing,
+        .backing_fmt = req->backing_fmt,
+        .opts = req->opts,
+    };
+    created = true; /* from here on any failure unlinks part */
+    r = img_create(req->dst_fmt, part, &creq, err);
+    if (r < 0)
+        goto out;
+    c.dst = img_open(part, req->dst_fmt, IMG_OPEN_RW | (req->backing ? IMG_OPEN_BACKING : 0) |
+                                             (req->open_flags & IMG_OPEN_UNTRUSTED),
+                     err);
+    if (!c.dst) {
+        r = err->code ? err->code : -EIO;
+        goto out;
+    }
+    if (c.dst->size < c.src->size) {
+        r = err_set(err, -EINVAL, "%s: target was created smaller than the source", part);
+        goto out;
+    }
+
+    struct img_info info;
+    r = img_get_info(c.dst, &info);
+    if (r < 0) {
+        r = dst_fail(&c, r);
+        goto out;
+    }
+    c.cluster = info.cluster_size;
+    if (req->compress && c.cluster == 0) {
+        r = err_set(err, -ENOTSUP, "%s: compression needs a format with clusters", req->dst);
+        goto out;
+    }
+    c.zero_init = (drv->caps & IMG_CAP_ZERO_INIT) && !req->backing;
+    c.chunk = req->buf_size ? req->buf_size : CONVERT_DEFAULT_CHUNK;
+    if (c.cluster && c.chunk % c.cluster)
+        c.chunk += c.cluster - c.chunk % c.cluster;
+    c.buf = malloc(c.chunk);
+    if (req->sparse == 0)
+        c.zbuf = calloc(1, c.chunk);
+    if (!c.buf || (req->sparse == 0 && !c.zbuf)) {
+        r = err_set(err, -ENOMEM, "out of memory");
+        goto out;
+    }
+    if (req->progress) {
+        req->progress->total = c.src->size;
+        conv_progress(&c, 0);
+    }
+
+    r = conv_run(&c);
+    if (r == 0 && (r = img_flush(c.dst)) < 0)
+        r = dst_fail(&c, r);
+    if (r < 0)
+        goto out;
+    img_close(c.dst);
+    c.dst = NULL;
+    if (rename(part, req->dst) < 0) {
+        r = err_set(err, -errno, "%s: rename from %s: %s", req->dst, part, strerror(errno));
+        goto out;
+    }
+    created = false;
+    conv_sync_dir(req->dst);
+
+out:
+    if (c.dst)
+        img_close(c.dst);
+    if (created)
+        unlink(part);
+    img_close(c.src);
+    free(part);
+    free(c.buf);
+    free(c.zbuf);
+    return r;
+}

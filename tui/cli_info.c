@@ -1,0 +1,237 @@
+/* cli_info.c: `dimg info`, qemu-img info's output (human and JSON) for one image or a whole
+ * backing chain. Talks to: img.h (img_open, img_get_info, img_snap_list), json.h, cli.h.
+ */
+#include "tui/cli.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/img.h"
+#include "tui/json.h"
+
+struct info_layer {
+    struct img *img;
+    char *name;          /* as qemu shows it: given path, then path_combine'd backing names */
+    struct img_info info;
+    struct img_snap *snaps;
+    size_t nsnaps;
+};
+
+static void info_kv_human(FILE *f, const struct img_kv *kv)
+{
+    char key[sizeof kv->key];
+    snprintf(key, sizeof key, "%s", kv->key);
+    for (char *p = key; *p; p++)
+        if (*p == '-')
+            *p = ' ';
+    switch (kv->type) {
+    case IMG_KV_STR: fprintf(f, "    %s: %s\n", key, kv->str); break;
+    case IMG_KV_INT: fprintf(f, "    %s: %lld\n", key, (long long)kv->num); break;
+    case IMG_KV_BOOL: fprintf(f, "    %s: %s\n", key, kv->num ? "true" : "false"); break;
+    }
+}
+
+static void info_snap_human(FILE *f, const struct img_snap *s)
+{
+    char date[64] = "", clock[64], size[32], icount[32] = "";
+    time_t t = (time_t)s->date_sec;
+    struct tm tm;
+    if (localtime_r(&t, &tm))
+        strftime(date, sizeof date, "%Y-%m-%d %H:%M:%S", &tm);
+    uint64_t secs = s->vm_clock_nsec / 1000000000ull;
+    snprintf(clock, sizeof clock, "%02d:%02d:%02d.%03d", (int)(secs / 3600),
+             (int)((secs / 60) % 60), (int)(secs % 60),
+             (int)((s->vm_clock_nsec / 1000000) % 1000));
+    if (s->icount != UINT64_MAX)
+        snprintf(icount, sizeof icount, "%llu", (unsigned long long)s->icount);
+    fprintf(f, "%-9s %-16s %8s%20s%13s%11s\n", s->id, s->name,
+            cli_size_str(s->vm_state_size, size, sizeof size), date, clock, icount);
+}
+
+static void info_human(FILE *f, const struct info_layer *l)
+{
+    const struct img_info *in = &l->info;
+    char a[32], b[32];
+    fprintf(f, "image: %s\n", l->name);
+    fprintf(f, "file format: %s\n", in->format);
+    fprintf(f, "virtual size: %s (%llu bytes)\n", cli_size_str(in->virtual_size, a, sizeof a),
+            (unsigned long long)in->virtual_size);
+    fprintf(f, "disk size: %s\n", cli_size_str(in->actual_size, b, sizeof b));
+    if (in->cluster_size)
+        fprintf(f, "cluster_size: %u\n", in->cluster_size);
+    if (in->encrypted)
+        fprintf(f, "encrypted: yes\n");
+    if (in->has_dirty_field && in->dirty)
+        fprintf(f, "cleanly shut down: no\n");
+    if (in->backing_file[0]) {
+        char *full = cli_path_combine(l->name, in->backing_file);
+        fprintf(f, "backing file: %s", in->backing_file);
+        if (full && strcmp(full, in->backing_file) != 0)
+            fprintf(f, " (actual path: %s)", full);
+        fputc('\n', f);
+        free(full);
+        if (in->backing_fmt[0])
+            fprintf(f, "backing file format: %s\n", in->backing_fmt);
+    }
+    if (l->nsnaps) {
+        fprintf(f, "Snapshot list:\n");
+        fprintf(f, "%-10s%-17s%8s%20s%13s%11s\n", "ID", "TAG", "VM SIZE", "DATE", "VM CLOCK",
+                "ICOUNT");
+        for (size_t i = 0; i < l->nsnaps; i++)
+            info_snap_human(f, &l->snaps[i]);
+    }
+    if (in->nkv) {
+        fprintf(f, "Format specific information:\n");
+        for (size_t i = 0; i < in->nkv; i++)
+            info_kv_human(f, &in->kv[i]);
+    }
+}
+
+static void info_json(struct json *j, const struct info_layer *l)
+{
+    const struct img_info *in = &l->info;
+    json_object_open(j, NULL);
+    /* Key order follows what qemu-img 7.2 prints. */
+    if (in->backing_file[0] && in->backing_fmt[0])
+        json_string(j, "backing-filename-format", in->backing_fmt);
+    json_uint(j, "virtual-size", in->virtual_size);
+    json_string(j, "filename", l->name);
+    if (in->cluster_size)
+        json_uint(j, "cluster-size", in->cluster_size);
+    json_string(j, "format", in->format);
+    json_uint(j, "actual-size", in->actual_size);
+    if (in->encrypted)
+        json_bool(j, "encrypted", true);
+    if (l->nsnaps) {
+        json_array_open(j, "snapshots");
+        for (size_t i = 0; i < l->nsnaps; i++) {
+            const struct img_snap *s = &l->snaps[i];
+            json_object_open(j, NULL);
+            if (s->icount != UINT64_MAX)
+                json_uint(j, "icount", s->icount);
+            json_uint(j, "vm-clock-nsec", s->vm_clock_nsec % 1000000000ull);
+            json_string(j, "name", s->name);
+            json_uint(j, "date-sec", s->date_sec);
+            json_uint(j, "date-nsec", s->date_nsec);
+            json_uint(j, "vm-clock-sec", s->vm_clock_nsec / 1000000000ull);
+            json_string(j, "id", s->id);
+            json_uint(j, "vm-state-size", s->vm_state_size);
+            json_object_close(j);
+        }
+        json_array_close(j);
+    }
+    if (in->nkv) {
+        json_object_open(j, "format-specific");
+        json_string(j, "type", in->format);
+        json_object_open(j, "data");
+        for (size_t i = 0; i < in->nkv; i++) {
+            const struct img_kv *kv = &in->kv[i];
+            switch (kv->type) {
+            case IMG_KV_STR: json_string(j, kv->key, kv->str); break;
+            case IMG_KV_INT: json_int(j, kv->key, kv->num); break;
+            case IMG_KV_BOOL: json_bool(j, kv->key, kv->num != 0); break;
+            }
+        }
+        json_object_close(j);
+        json_object_close(j);
+    }
+    if (in->backing_file[0]) {
+        char *full = cli_path_combine(l->name, in->backing_file);
+        json_string(j, "full-backing-filename", full ? full : in->backing_file);
+        free(full);
+        json_string(j, "backing-filename", in->backing_file);
+    }
+    /* qemu-img prints the dirty flag for every format (false where there is none). */
+    json_bool(j, "dirty-flag", in->has_dirty_field && in->dirty);
+    json_object_close(j);
+}
+
+int cli_info(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"help", no_argument, NULL, 'h'},
+        {"output", required_argument, NULL, 'O'},
+        {"backing-chain", no_argument, NULL, 'B'},
+        {"force-share", no_argument, NULL, 'U'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *fmt = NULL;
+    bool json = false, chain = false;
+    int c;
+    while ((c = cli_getopt(argc, argv, "hf:U", longopts)) != -1) {
+        switch (c) {
+        case 'h': return cli_help("info");
+        case 'f': fmt = optarg; break;
+        case 'O':
+            if (cli_parse_output("info", optarg, &json))
+                return 1;
+            break;
+        case 'B': chain = true; break;
+        case 'U': break; /* we take no locks on read-only opens: nothing to force */
+        default: return 1;
+        }
+    }
+    if (optind != argc - 1)
+        return cli_usage_err("info", "expecting exactly one image file name");
+    const char *path = argv[optind];
+
+    struct img_err err;
+    unsigned flags = cli_open_flags | (chain ? IMG_OPEN_BACKING : 0);
+    struct img *top = img_open(path, fmt, flags, &err);
+    if (!top) {
+        cli_err("%s", err.msg);
+        return 1;
+    }
+    size_t n = 0;
+    for (struct img *l = top; l; l = l->backing)
+        n++;
+    struct info_layer *ls = calloc(n, sizeof *ls);
+    int status = 0;
+    if (!ls) {
+        cli_err("out of memory");
+        img_close(top);
+        return 1;
+    }
+    size_t i = 0;
+    for (struct img *l = top; l && !status; l = l->backing, i++) {
+        ls[i].img = l;
+        ls[i].name = i == 0 ? strdup(path)
+                            : cli_path_combine(ls[i - 1].name, ls[i - 1].img->backing_name);
+        if (!ls[i].name) {
+            cli_err("out of memory");
+            status = 1;
+        } else if (img_get_info(l, &ls[i].info) < 0 ||
+                   img_snap_list(l, &ls[i].snaps, &ls[i].nsnaps) < 0) {
+            cli_err("%s", img_errmsg(l));
+            status = 1;
+        }
+    }
+    if (!status) {
+        FILE *f = cli_out_begin();
+        if (json) {
+            struct json j;
+            json_init(&j, f);
+            if (chain)
+                json_array_open(&j, NULL);
+            for (i = 0; i < n; i++)
+                info_json(&j, &ls[i]);
+            if (chain)
+                json_array_close(&j);
+        } else {
+            for (i = 0; i < n; i++) {
+                if (i)
+                    fputc('\n', f);
+                info_human(f, &ls[i]);
+            }
+        }
+        cli_out_commit();
+    }
+    for (i = 0; i < n; i++) {
+        free(ls[i].name);
+        free(ls[i].snaps);
+    }
+    free(ls);
+    img_close(top);
+    return status;
+}

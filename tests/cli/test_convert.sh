@@ -1,0 +1,112 @@
+#!/usr/bin/env bash
+# test_convert.sh: dimg convert raw->raw keeps content (cmp) and holes, -S 0 allocates fully,
+# progress output, refusing SRC == DST, replacing an existing DST only on success, and no
+# DST.part left behind after a failure (file-size limit mid-copy, bad option, interrupted).
+source "$(dirname "$0")/lib.sh"
+
+mk_sparse_raw src.img 32M 0:4096 70000:5 6553600:196608 30M:1M
+du_k() { du -k "$1" | cut -f1; }
+
+run "$DIMG" convert -f raw -O raw src.img dst.img
+expect_rc 0 "convert raw->raw"
+cmp src.img dst.img && pass || fail "convert raw->raw content differs"
+[ "$(du_k dst.img)" -le $(( $(du_k src.img) + 64 )) ] && pass || fail "convert lost sparseness: $(du_k dst.img) KiB vs $(du_k src.img)"
+qemu-img map --output=json src.img >"$T/q1"; qemu-img map --output=json dst.img >"$T/q2"
+expect_same "$T/q1" "$T/q2" "convert keeps the hole layout"
+[ -e dst.img.part ] && fail "dst.img.part left behind"
+[ -s "$T/out" ] && fail "convert printed to stdout: $(cat "$T/out")"
+
+# Zero blocks inside data are detected (-S default 4k) and become holes.
+truncate -s 8M zeros.img
+dd if=/dev/zero of=zeros.img bs=1M count=8 conv=notrunc status=none
+run "$DIMG" convert -O raw zeros.img z2.img
+cmp zeros.img z2.img && pass || fail "convert of written zeros differs"
+[ "$(du_k z2.img)" -lt 1024 ] && pass || fail "written zeros were copied, not skipped: $(du_k z2.img) KiB"
+
+# -S 0 allocates everything.
+run "$DIMG" convert -S 0 -O raw src.img full.img
+expect_rc 0 "convert -S 0"
+cmp src.img full.img && pass || fail "convert -S 0 content differs"
+[ "$(du_k full.img)" -ge 32768 ] && pass || fail "-S 0 did not allocate: $(du_k full.img) KiB"
+
+# -p prints qemu-style progress on stderr, nothing on stdout.
+run "$DIMG" convert -p -O raw src.img prog.img
+expect_rc 0 "convert -p"
+grep -q '(100.00/100%)' "$T/err" && pass || fail "no final progress: $(cat -v "$T/err")"
+[ -s "$T/out" ] && fail "convert -p printed to stdout"
+
+# Same file as source: refused, source untouched.
+cp src.img keep.img
+run "$DIMG" convert -O raw keep.img keep.img
+expect_rc 1 "convert onto itself"
+expect_one_error_line "source" "convert onto itself"
+cmp src.img keep.img && pass || fail "source damaged by convert onto itself"
+
+# An existing DST is replaced on success ...
+echo "old content" >old.img
+run "$DIMG" convert -O raw src.img old.img
+expect_rc 0 "convert over existing DST"
+cmp src.img old.img && pass || fail "existing DST not replaced"
+
+# ... and left intact on failure: a file-size limit makes the copy fail half-way.
+echo "old content" >old2.img
+set +e
+( trap '' XFSZ; ulimit -f 4096; exec "$DIMG" convert -S 0 -O raw src.img old2.img ) >"$T/out" 2>"$T/err"
+rc=$?
+set -e
+expect_rc 1 "convert hitting the file-size limit"
+expect_one_error_line "" "convert hitting the file-size limit"
+[ "$(cat old2.img)" = "old content" ] && pass || fail "existing DST damaged by a failed convert"
+[ -e old2.img.part ] && fail "old2.img.part left after a failure" || pass
+
+# A bad -o option fails before copying; no DST, no DST.part.
+run "$DIMG" convert -O raw -o nosuch=1 src.img never.img
+expect_rc 1 "convert with a bad -o"
+expect_one_error_line "nosuch" "convert with a bad -o"
+[ -e never.img ] || [ -e never.img.part ] && fail "bad -o left a file" || pass
+
+# A stale DST.part is not clobbered.
+echo stale >st.img.part
+run "$DIMG" convert -O raw src.img st.img
+expect_rc 1 "convert with a stale .part"
+[ "$(cat st.img.part)" = stale ] && pass || fail "stale .part clobbered"
+[ -e st.img ] && fail "st.img created despite the stale .part"
+
+# Interrupted by SIGINT: no DST, no DST.part (a big -S 0 copy gives time to interrupt).
+truncate -s 2G big.img
+set +e
+"$DIMG" convert -S 0 -O raw big.img big2.img >"$T/out" 2>"$T/err" &
+pid=$!
+sleep 0.3
+kill -INT $pid
+wait $pid
+rc=$?
+set -e
+if [ $rc -eq 0 ]; then
+  echo "note: convert finished before SIGINT; interruption not tested"
+else
+  expect_rc 1 "interrupted convert"
+  expect_one_error_line "cancelled" "interrupted convert"
+  [ -e big2.img ] || [ -e big2.img.part ] && fail "interrupted convert left files" || pass
+fi
+rm -f big.img big2.img
+
+# Unknown output format and -c on a format without compression.
+run "$DIMG" convert -O nosuchfmt src.img x.img
+expect_rc 1 "convert -O nosuchfmt"
+expect_one_error_line "nosuchfmt" "convert -O nosuchfmt"
+run "$DIMG" convert -c -O raw src.img x.img
+expect_rc 1 "convert -c -O raw"
+expect_one_error_line "compress" "convert -c -O raw"
+[ -e x.img ] && fail "convert -c -O raw created x.img"
+
+# Read-only directory (meaningless as root, who may write anywhere).
+if [ "$(id -u)" -ne 0 ]; then
+  mkdir ro; chmod 555 ro
+  run "$DIMG" convert -O raw src.img ro/x.img
+  expect_rc 1 "convert into a read-only directory"
+  expect_one_error_line "" "convert into a read-only directory"
+  chmod 755 ro
+fi
+
+finish

@@ -1,25 +1,943 @@
-/* qcow2.c: placeholder until the qcow2 driver lands: probes the magic, refuses to open. */
-#include "core/bytes.h"
+/* qcow2.c: the qcow2 (v2/v3) format driver: probe, header validation and open, guest reads
+ * (L2 cache, compressed clusters, zero clusters, subclusters, external data file), block
+ * status, info, the snapshot listing, and the driver object.
+ * Talks to: core/io.c for file access, core/img.c (img_read_backing, img_error); the write
+ * path lives in qcow2_alloc.c, create in qcow2_create.c, check/layout in qcow2_check.c.
+ * Every size or offset taken from the file is validated before it is used or allocated.
+ */
+#include "formats/qcow2.h"
+
+#include "core/io.h"
 #include "formats/drivers.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define ULL(x) ((unsigned long long)(x))
+#define QCOW2_CACHE_BYTES (4u << 20)
 
 static int qcow2_probe(const uint8_t *buf, size_t len)
 {
-    if (len >= 8 && be32_load(buf) == 0x514649fb && be32_load(buf + 4) >= 2)
+    if (len >= 8 && be32_load(buf) == QCOW2_MAGIC &&
+        (be32_load(buf + 4) == 2 || be32_load(buf + 4) == 3))
         return 100;
+    return 0;
+}
+
+/* ---- metadata cache ---- */
+
+int qcow2_cache_init(struct qcow2_cache *c, size_t n, uint32_t cluster_size)
+{
+    c->n = n;
+    c->tick = 0;
+    c->e = calloc(n, sizeof *c->e);
+    if (!c->e)
+        return -ENOMEM;
+    for (size_t i = 0; i < n; i++)
+        if (!(c->e[i].buf = malloc(cluster_size)))
+            return -ENOMEM;
+    return 0;
+}
+
+void qcow2_cache_free(struct qcow2_cache *c)
+{
+    for (size_t i = 0; c->e && i < c->n; i++)
+        free(c->e[i].buf);
+    free(c->e);
+    c->e = NULL;
+    c->n = 0;
+}
+
+static int cache_writeback_ent(struct img *img, struct qcow2_cache_ent *e)
+{
+    if (!e->dirty || !e->off)
+        return 0;
+    int r = io_pwrite_all(img->fd, e->buf, qcow2_st(img)->cluster_size, e->off);
+    if (r < 0)
+        return img_error(img, r, "qcow2: writing metadata at 0x%llx: %s", ULL(e->off),
+                         strerror(-r));
+    e->dirty = false;
+    return 0;
+}
+
+int qcow2_cache_writeback(struct img *img, struct qcow2_cache *c)
+{
+    for (size_t i = 0; i < c->n; i++) {
+        int r = cache_writeback_ent(img, &c->e[i]);
+        if (r < 0)
+            return r;
+    }
+    return 0;
+}
+
+static struct qcow2_cache_ent *cache_slot(struct img *img, struct qcow2_cache *c, uint64_t off,
+                                          bool *hit, int *err)
+{
+    struct qcow2_cache_ent *victim = &c->e[0];
+    *err = 0;
+    for (size_t i = 0; i < c->n; i++) {
+        if (c->e[i].off == off) {
+            *hit = true;
+            c->e[i].lru = ++c->tick;
+            return &c->e[i];
+        }
+        if (c->e[i].lru < victim->lru)
+            victim = &c->e[i];
+    }
+    *hit = false;
+    if ((*err = cache_writeback_ent(img, victim)) < 0)
+        return NULL;
+    victim->off = 0;
+    victim->lru = ++c->tick;
+    return victim;
+}
+
+int qcow2_cache_get(struct img *img, struct qcow2_cache *c, uint64_t off, const char *what,
+                    uint8_t **buf)
+{
+    struct qcow2 *s = qcow2_st(img);
+    if (off == 0 || (off & (s->cluster_size - 1)))
+        return img_error(img, -EIO, "qcow2: %s 0x%llx is not cluster aligned", what, ULL(off));
+    if (off >= QCOW2_MAX_HOST_OFF || off + s->cluster_size > s->file_size)
+        return img_error(img, -EIO, "qcow2: %s 0x%llx lies past the end of the file", what,
+                         ULL(off));
+    bool hit;
+    int r;
+    struct qcow2_cache_ent *e = cache_slot(img, c, off, &hit, &r);
+    if (!e)
+        return r;
+    if (!hit) {
+        r = io_pread_exact(img->fd, e->buf, s->cluster_size, off);
+        if (r < 0)
+            return img_error(img, r, "qcow2: reading %s at 0x%llx: %s", what, ULL(off),
+                             strerror(-r));
+        e->off = off;
+        e->dirty = false;
+    }
+    *buf = e->buf;
+    return 0;
+}
+
+void qcow2_cache_put(struct img *img, struct qcow2_cache *c, uint64_t off, const uint8_t *buf)
+{
+    bool hit;
+    int r;
+    struct qcow2_cache_ent *e = cache_slot(img, c, off, &hit, &r);
+    if (!e)
+        return; /* the write-back error is in img->err; the caller wrote buf to disk anyway */
+    if (e->buf != buf)
+        memcpy(e->buf, buf, qcow2_st(img)->cluster_size);
+    e->off = off;
+    e->dirty = false;
+}
+
+void qcow2_cache_drop(struct qcow2_cache *c, uint64_t off)
+{
+    for (size_t i = 0; i < c->n; i++)
+        if (c->e[i].off == off) {
+            c->e[i].off = 0;
+            c->e[i].dirty = false;
+        }
+}
+
+/* ---- translation ---- */
+
+int qcow2_get_l2(struct img *img, uint64_t guest, uint64_t *l2off, uint64_t *entry,
+                 uint64_t *bitmap)
+{
+    struct qcow2 *s = qcow2_st(img);
+    unsigned l2b = qcow2_l2_bits(s->cluster_bits, s->extended_l2);
+    uint64_t l1i = qcow2_l1_index(s->cluster_bits, l2b, guest);
+    *entry = *bitmap = 0;
+    *l2off = 0;
+    if (l1i >= s->l1_size)
+        return 0;
+    uint64_t off = s->l1[l1i] & QCOW2_L1_OFFSET_MASK;
+    if (!off)
+        return 0;
+    uint8_t *t;
+    int r = qcow2_cache_get(img, &s->l2c, off, "L2 table offset", &t);
+    if (r < 0)
+        return r;
+    uint64_t i = qcow2_l2_index(s->cluster_bits, l2b, guest);
+    *l2off = off;
+    *entry = be64_load(t + i * s->l2_entry_size);
+    if (s->extended_l2)
+        *bitmap = be64_load(t + i * s->l2_entry_size + 8);
+    return 0;
+}
+
+/* ---- compression ---- */
+
+int qcow2_decompress_entry(struct img *img, uint64_t entry)
+{
+    struct qcow2 *s = qcow2_st(img);
+    if (s->cbuf_entry == entry && entry)
+        return 0;
+    uint64_t coff, clen;
+    qcow2_cdesc_decode(entry, s->cluster_bits, &coff, &clen);
+    if (coff >= QCOW2_MAX_HOST_OFF || coff >= s->file_size || s->data_fd >= 0)
+        return img_error(img, -EIO, "qcow2: compressed cluster at 0x%llx lies past the end of "
+                         "the file", ULL(coff));
+    if (clen > 2ull * s->cluster_size)
+        clen = 2ull * s->cluster_size; /* the descriptor can't legitimately need more */
+    if (clen > s->file_size - coff)
+        clen = s->file_size - coff;
+    int r = io_pread_exact(img->fd, s->zin, clen, coff);
+    if (r < 0)
+        return img_error(img, r, "qcow2: reading compressed cluster at 0x%llx: %s", ULL(coff),
+                         strerror(-r));
+    s->cbuf_entry = 0;
+    if (qcow2_decompress(s->compression_type, s->zin, clen, s->cbuf, s->cluster_size) < 0)
+        return img_error(img, -EIO, "qcow2: compressed cluster at 0x%llx does not decompress",
+                         ULL(coff));
+    s->cbuf_entry = entry;
+    return 0;
+}
+
+/* ---- mapping of one guest run ---- */
+
+struct qcow2_map {
+    enum qcow2_ctype type;
+    uint64_t len;   /* bytes from the queried offset with this mapping (within one cluster) */
+    uint64_t host;  /* host offset of the queried byte (DATA, ZERO_ALLOC) */
+    uint64_t entry; /* raw L2 entry (COMPRESSED) */
+    uint64_t l1_skip; /* UNALLOC because the whole L1 entry is empty: bytes to its end */
+};
+
+static int qcow2_map_off(struct img *img, uint64_t off, struct qcow2_map *m)
+{
+    struct qcow2 *s = qcow2_st(img);
+    uint64_t l2off, e, bm;
+    uint64_t in_cl = off & (s->cluster_size - 1);
+    int r = qcow2_get_l2(img, off, &l2off, &e, &bm);
+    if (r < 0)
+        return r;
+    memset(m, 0, sizeof *m);
+    m->len = s->cluster_size - in_cl;
+    if (!l2off) {
+        unsigned l2b = qcow2_l2_bits(s->cluster_bits, s->extended_l2);
+        uint64_t span = 1ull << (s->cluster_bits + l2b);
+        m->type = QCOW2_C_UNALLOC;
+        m->l1_skip = span - (off & (span - 1));
+        return 0;
+    }
+    enum qcow2_ctype t = qcow2_entry_type(e, s->extended_l2, s->data_fd >= 0);
+    uint64_t host = e & QCOW2_L2_OFFSET_MASK;
+    if (t == QCOW2_C_COMPRESSED) {
+        if (s->extended_l2 && bm)
+            return img_error(img, -EIO, "qcow2: compressed cluster entry 0x%llx has a "
+                             "subcluster bitmap", ULL(e));
+        m->type = t;
+        m->entry = e;
+        return 0;
+    }
+    if ((t == QCOW2_C_DATA || t == QCOW2_C_ZERO_ALLOC) && (host & (s->cluster_size - 1)))
+        return img_error(img, -EIO, "qcow2: data cluster offset 0x%llx is not cluster aligned",
+                         ULL(host));
+    if (t == QCOW2_C_DATA && s->data_fd < 0 && host >= s->file_size)
+        return img_error(img, -EIO, "qcow2: data cluster offset 0x%llx lies past the end of "
+                         "the file", ULL(host));
+    if (s->extended_l2) {
+        unsigned sc = (unsigned)(in_cl >> s->sc_bits);
+        uint64_t scsize = 1ull << s->sc_bits;
+        if ((bm >> 32) & bm & 0xffffffffu)
+            return img_error(img, -EIO, "qcow2: L2 entry 0x%llx has a corrupt subcluster "
+                             "bitmap", ULL(e));
+        if (t == QCOW2_C_UNALLOC && (bm & QCOW2_BITMAP_ALL_ALLOC))
+            return img_error(img, -EIO, "qcow2: unallocated L2 entry has subcluster "
+                             "allocation bits set");
+        bool alloc = (bm >> sc) & 1, zero = (bm >> (32 + sc)) & 1;
+        /* Extend over following subclusters in the same state. */
+        unsigned n = 1;
+        while (sc + n < QCOW2_SUBCLUSTERS && (((bm >> (sc + n)) & 1) == alloc) &&
+               (((bm >> (32 + sc + n)) & 1) == zero))
+            n++;
+        m->len = (uint64_t)(sc + n) * scsize - in_cl;
+        if (alloc) {
+            m->type = QCOW2_C_DATA;
+            m->host = host + in_cl;
+        } else if (zero) {
+            m->type = QCOW2_C_ZERO;
+        } else {
+            m->type = QCOW2_C_UNALLOC;
+        }
+        return 0;
+    }
+    m->type = t;
+    if (t == QCOW2_C_DATA || t == QCOW2_C_ZERO_ALLOC)
+        m->host = host + in_cl;
+    return 0;
+}
+
+static int qcow2_read(struct img *img, uint64_t off, void *buf, size_t len)
+{
+    struct qcow2 *s = qcow2_st(img);
+    uint8_t *p = buf;
+    while (len > 0) {
+        struct qcow2_map m;
+        int r = qcow2_map_off(img, off, &m);
+        if (r < 0)
+            return r;
+        uint64_t n = m.l1_skip ? m.l1_skip : m.len;
+        if (n > len)
+            n = len;
+        switch (m.type) {
+        case QCOW2_C_UNALLOC:
+            r = img_read_backing(img, off, p, n);
+            if (r < 0)
+                return r;
+            break;
+        case QCOW2_C_ZERO:
+        case QCOW2_C_ZERO_ALLOC:
+            memset(p, 0, n);
+            break;
+        case QCOW2_C_DATA:
+            if (s->crypt_method)
+                return img_error(img, -ENOTSUP, "qcow2: encryption not supported yet");
+            r = io_pread_zero(s->data_fd >= 0 ? s->data_fd : img->fd, p, n, m.host);
+            if (r < 0)
+                return img_error(img, r, "qcow2: read at 0x%llx: %s", ULL(m.host),
+                                 strerror(-r));
+            break;
+        case QCOW2_C_COMPRESSED:
+            if (s->crypt_method)
+                return img_error(img, -ENOTSUP, "qcow2: encryption not supported yet");
+            r = qcow2_decompress_entry(img, m.entry);
+            if (r < 0)
+                return r;
+            memcpy(p, s->cbuf + (off & (s->cluster_size - 1)), n);
+            break;
+        }
+        p += n;
+        off += n;
+        len -= n;
+    }
+    return 0;
+}
+
+static void map_to_bs(const struct qcow2_map *m, unsigned *flags, uint64_t *host)
+{
+    *host = 0;
+    switch (m->type) {
+    case QCOW2_C_UNALLOC: *flags = 0; break;
+    case QCOW2_C_ZERO: *flags = IMG_BS_ZERO | IMG_BS_ALLOCATED; break;
+    case QCOW2_C_ZERO_ALLOC:
+        *flags = IMG_BS_ZERO | IMG_BS_ALLOCATED | IMG_BS_OFFSET_VALID;
+        *host = m->host;
+        break;
+    case QCOW2_C_DATA:
+        *flags = IMG_BS_DATA | IMG_BS_ALLOCATED | IMG_BS_OFFSET_VALID;
+        *host = m->host;
+        break;
+    case QCOW2_C_COMPRESSED:
+        *flags = IMG_BS_DATA | IMG_BS_ALLOCATED | IMG_BS_COMPRESSED;
+        break;
+    }
+}
+
+static int qcow2_block_status(struct img *img, uint64_t off, uint64_t len, struct img_bs *bs)
+{
+    struct qcow2_map m;
+    uint64_t done = 0, host0 = 0;
+    unsigned flags0 = 0;
+    while (done < len) {
+        int r = qcow2_map_off(img, off + done, &m);
+        if (r < 0)
+            return r;
+        unsigned fl;
+        uint64_t host;
+        map_to_bs(&m, &fl, &host);
+        if (done == 0) {
+            flags0 = fl;
+            host0 = host;
+        } else if (fl != flags0 ||
+                   ((fl & IMG_BS_OFFSET_VALID) && host != host0 + done)) {
+            break;
+        }
+        done += m.l1_skip ? m.l1_skip : m.len;
+    }
+    bs->len = done < len ? done : len;
+    bs->flags = flags0;
+    bs->host_off = host0;
+    return 0;
+}
+
+/* ---- header parsing ---- */
+
+int qcow2_load_l1(struct img *img, uint64_t off, uint32_t n, uint64_t **out)
+{
+    struct qcow2 *s = qcow2_st(img);
+    *out = NULL;
+    uint64_t bytes = (uint64_t)n * 8;
+    if (n == 0)
+        return 0;
+    if (off + bytes > s->file_size)
+        return img_error(img, -EINVAL, "qcow2: L1 table offset 0x%llx + %llu bytes lies past "
+                         "the end of the file", ULL(off), ULL(bytes));
+    uint8_t *raw = malloc(bytes);
+    uint64_t *t = malloc(bytes);
+    if (!raw || !t) {
+        free(raw);
+        free(t);
+        return img_error(img, -ENOMEM, "qcow2: out of memory for the L1 table");
+    }
+    int r = io_pread_exact(img->fd, raw, bytes, off);
+    if (r < 0) {
+        free(raw);
+        free(t);
+        return img_error(img, r, "qcow2: reading the L1 table: %s", strerror(-r));
+    }
+    for (uint32_t i = 0; i < n; i++)
+        t[i] = be64_load(raw + 8 * (uint64_t)i);
+    free(raw);
+    *out = t;
+    return 0;
+}
+
+static const char *feat_name(struct qcow2 *s, uint8_t type, unsigned bit)
+{
+    for (size_t i = 0; i < s->nfeat; i++)
+        if (s->feat[i].type == type && s->feat[i].bit == bit)
+            return s->feat[i].name;
+    return NULL;
+}
+
+static int parse_extensions(struct img *img, const uint8_t *c0, uint64_t c0len)
+{
+    struct qcow2 *s = qcow2_st(img);
+    uint64_t off = s->header_length;
+    bool seen_end = false;
+    while (off + 8 <= c0len) {
+        uint32_t type = be32_load(c0 + off), len = be32_load(c0 + off + 4);
+        uint64_t data = off + 8, end = data + u64_align_up(len, 8);
+        if (type == QCOW2_EXT_END) {
+            off = data;
+            seen_end = true;
+            break;
+        }
+        if (data + len > s->cluster_size || data + len > c0len)
+            return img_error(img, -EINVAL, "qcow2: header extension 0x%08x (length %u) does "
+                             "not fit in cluster 0", type, len);
+        const uint8_t *p = c0 + data;
+        switch (type) {
+        case QCOW2_EXT_BACKING_FMT:
+            if (len == 0 || len > 31)
+                return img_error(img, -EINVAL, "qcow2: header extension backing format has "
+                                 "length %u", len);
+            free(img->backing_fmt);
+            if (!(img->backing_fmt = strndup((const char *)p, len)))
+                return -ENOMEM;
+            break;
+        case QCOW2_EXT_FEATURES: {
+            size_t n = len / 48;
+            free(s->feat);
+            s->feat = calloc(n ? n : 1, sizeof *s->feat);
+            if (!s->feat)
+                return -ENOMEM;
+            for (size_t i = 0; i < n; i++) {
+                s->feat[i].type = p[48 * i];
+                s->feat[i].bit = p[48 * i + 1];
+                memcpy(s->feat[i].name, p + 48 * i + 2, 46);
+                s->feat[i].name[46] = 0;
+            }
+            s->nfeat = n;
+            break;
+        }
+        case QCOW2_EXT_BITMAPS:
+            if (len < 24)
+                return img_error(img, -EINVAL, "qcow2: header extension bitmaps is too short "
+                                 "(%u bytes)", len);
+            s->has_bitmaps_ext = true;
+            s->nb_bitmaps = be32_load(p);
+            s->bitmap_dir_size = be64_load(p + 8);
+            s->bitmap_dir_off = be64_load(p + 16);
+            break;
+        case QCOW2_EXT_FDE:
+            if (len < 16)
+                return img_error(img, -EINVAL, "qcow2: header extension FDE is too short "
+                                 "(%u bytes)", len);
+            s->has_fde = true;
+            s->fde_off = be64_load(p);
+            s->fde_len = be64_load(p + 8);
+            break;
+        case QCOW2_EXT_DATA_FILE:
+            if (len == 0 || len > 1023)
+                return img_error(img, -EINVAL, "qcow2: header extension data file has length "
+                                 "%u", len);
+            free(s->data_file_name);
+            if (!(s->data_file_name = strndup((const char *)p, len)))
+                return -ENOMEM;
+            break;
+        default: {
+            if (s->nunknown >= 64)
+                return img_error(img, -EINVAL, "qcow2: too many header extensions");
+            struct qcow2_unknown_ext *u =
+                realloc(s->unknown, (s->nunknown + 1) * sizeof *s->unknown);
+            if (!u)
+                return -ENOMEM;
+            s->unknown = u;
+            u[s->nunknown++] = (struct qcow2_unknown_ext){type, len, data};
+            break;
+        }
+        }
+        off = end;
+    }
+    if (!seen_end && s->version >= 3 && off < s->cluster_size)
+        return img_error(img, -EINVAL, "qcow2: header extension area has no end marker");
+    s->ext_end = off;
+    return 0;
+}
+
+static int parse_snapshots(struct img *img)
+{
+    struct qcow2 *s = qcow2_st(img);
+    if (s->nb_snapshots == 0)
+        return 0;
+    if (s->snap_offset & (s->cluster_size - 1))
+        return img_error(img, -EINVAL, "qcow2: snapshot table offset 0x%llx is not cluster "
+                         "aligned", ULL(s->snap_offset));
+    if (s->snap_offset >= s->file_size)
+        return img_error(img, -EINVAL, "qcow2: snapshot table offset 0x%llx lies past the end "
+                         "of the file", ULL(s->snap_offset));
+    uint64_t avail = s->file_size - s->snap_offset;
+    if (avail > QCOW2_MAX_SNAPTABLE_BYTES)
+        avail = QCOW2_MAX_SNAPTABLE_BYTES;
+    uint8_t *t = malloc(avail);
+    s->snaps = calloc(s->nb_snapshots, sizeof *s->snaps);
+    if (!t || !s->snaps) {
+        free(t);
+        return img_error(img, -ENOMEM, "qcow2: out of memory for the snapshot table");
+    }
+    int r = io_pread_exact(img->fd, t, avail, s->snap_offset);
+    if (r < 0) {
+        free(t);
+        return img_error(img, r, "qcow2: reading the snapshot table: %s", strerror(-r));
+    }
+    uint64_t off = 0;
+    for (uint32_t i = 0; i < s->nb_snapshots; i++) {
+        struct qcow2_snapshot *sn = &s->snaps[i];
+        if (off + 40 > avail)
+            goto trunc;
+        const uint8_t *e = t + off;
+        sn->l1_offset = be64_load(e);
+        sn->l1_size = be32_load(e + 8);
+        uint16_t idlen = be16_load(e + 12), namelen = be16_load(e + 14);
+        sn->date_sec = be32_load(e + 16);
+        sn->date_nsec = be32_load(e + 20);
+        sn->vm_clock_nsec = be64_load(e + 24);
+        sn->vm_state_size = be32_load(e + 32);
+        uint32_t extra = be32_load(e + 36);
+        if (extra > 1024) {
+            free(t);
+            return img_error(img, -EINVAL, "qcow2: snapshot table entry %u has %u bytes of "
+                             "extra data (limit 1024)", i, extra);
+        }
+        uint64_t need = 40ull + extra + idlen + namelen;
+        if (off + need > avail)
+            goto trunc;
+        if (extra >= 8)
+            sn->vm_state_size = be64_load(e + 40);
+        sn->disk_size = extra >= 16 ? be64_load(e + 48) : s->size;
+        sn->icount = extra >= 24 ? be64_load(e + 56) : UINT64_MAX;
+        sn->id = strndup((const char *)e + 40 + extra, idlen);
+        sn->name = strndup((const char *)e + 40 + extra + idlen, namelen);
+        if (!sn->id || !sn->name) {
+            free(t);
+            return -ENOMEM;
+        }
+        off = u64_align_up(off + need, 8);
+    }
+    free(t);
+    s->snap_size = off;
+    return 0;
+trunc:
+    free(t);
+    return img_error(img, -EINVAL, "qcow2: snapshot table is truncated or exceeds 64 MiB");
+}
+
+static int open_data_file(struct img *img)
+{
+    struct qcow2 *s = qcow2_st(img);
+    if (!s->data_file_name)
+        return img_error(img, -EINVAL, "qcow2: external data file bit set but the header "
+                         "extension data file is missing");
+    if (img->flags & IMG_OPEN_UNTRUSTED)
+        return img_error(img, -EPERM, "qcow2: external data file '%s' not followed: external "
+                         "references are disabled (--untrusted)", s->data_file_name);
+    if (strncmp(s->data_file_name, "json:", 5) == 0 || strstr(s->data_file_name, "://"))
+        return img_error(img, -EPERM, "qcow2: external data file '%s' is not a plain file "
+                         "name", s->data_file_name);
+    char *full = io_path_join(img->dir, s->data_file_name);
+    if (!full)
+        return -ENOMEM;
+    int fd = open(full, ((img->flags & IMG_OPEN_RW) ? O_RDWR : O_RDONLY) | O_CLOEXEC |
+                  O_NONBLOCK);
+    int e = errno;
+    free(full);
+    if (fd < 0)
+        return img_error(img, -e, "qcow2: external data file '%s': %s", s->data_file_name,
+                         strerror(e));
+    struct stat st;
+    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+        close(fd);
+        return img_error(img, -EPERM, "qcow2: external data file '%s' is not a regular file",
+                         s->data_file_name);
+    }
+    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+    s->data_fd = fd;
+    return 0;
+}
+
+static int check_table(struct img *img, const char *what, uint64_t off, uint64_t len)
+{
+    struct qcow2 *s = qcow2_st(img);
+    uint64_t end;
+    if (off & (s->cluster_size - 1))
+        return img_error(img, -EINVAL, "qcow2: %s 0x%llx is not cluster aligned", what,
+                         ULL(off));
+    if (u64_add_overflow(off, len, &end) || end > QCOW2_MAX_HOST_OFF)
+        return img_error(img, -EINVAL, "qcow2: %s 0x%llx + %llu bytes overflows", what,
+                         ULL(off), ULL(len));
+    if (end > s->file_size)
+        return img_error(img, -EINVAL, "qcow2: %s 0x%llx + %llu bytes lies past the end of the "
+                         "file (%llu bytes)", what, ULL(off), ULL(len), ULL(s->file_size));
     return 0;
 }
 
 static int qcow2_open(struct img *img, unsigned flags)
 {
-    return img_error(img, -ENOTSUP, "qcow2: not implemented yet");
+    struct qcow2 *s = qcow2_st(img);
+    uint8_t h[112];
+    int r;
+    s->data_fd = -1;
+    r = io_file_size(img->fd, &s->file_size);
+    if (r < 0)
+        return img_error(img, r, "qcow2: %s", strerror(-r));
+    if (s->file_size < 72)
+        return img_error(img, -EINVAL, "qcow2: file too short for a header");
+    memset(h, 0, sizeof h);
+    r = io_pread_zero(img->fd, h, sizeof h, 0);
+    if (r < 0)
+        return img_error(img, r, "qcow2: reading the header: %s", strerror(-r));
+    if (be32_load(h) != QCOW2_MAGIC)
+        return img_error(img, -EINVAL, "qcow2: bad magic");
+    s->version = be32_load(h + 4);
+    if (s->version != 2 && s->version != 3)
+        return img_error(img, -ENOTSUP, "qcow2: unsupported version %u", s->version);
+    s->backing_off = be64_load(h + 8);
+    s->backing_len = be32_load(h + 16);
+    s->cluster_bits = be32_load(h + 20);
+    s->size = be64_load(h + 24);
+    s->crypt_method = be32_load(h + 32);
+    s->l1_size = be32_load(h + 36);
+    s->l1_offset = be64_load(h + 40);
+    s->rt_offset = be64_load(h + 48);
+    s->rt_clusters = be32_load(h + 56);
+    s->nb_snapshots = be32_load(h + 60);
+    s->snap_offset = be64_load(h + 64);
+    if (s->cluster_bits < QCOW2_MIN_CLUSTER_BITS || s->cluster_bits > QCOW2_MAX_CLUSTER_BITS)
+        return img_error(img, -EINVAL, "qcow2: cluster_bits %u out of range (9..21)",
+                         s->cluster_bits);
+    s->cluster_size = 1u << s->cluster_bits;
+    if (s->version == 2) {
+        s->header_length = 72;
+        s->refcount_order = 4;
+    } else {
+        s->incompat = be64_load(h + 72);
+        s->compat = be64_load(h + 80);
+        s->autoclear = be64_load(h + 88);
+        s->refcount_order = be32_load(h + 96);
+        s->header_length = be32_load(h + 100);
+        if (s->header_length < 104 || s->header_length % 8 ||
+            s->header_length > s->cluster_size)
+            return img_error(img, -EINVAL, "qcow2: header_length %u invalid (needs >= 104, a "
+                             "multiple of 8, <= cluster size %u)", s->header_length,
+                             s->cluster_size);
+        if (s->header_length > 104)
+            s->compression_type = h[104];
+    }
+    if (s->header_length > s->file_size)
+        return img_error(img, -EINVAL, "qcow2: header_length %u lies past the end of the file",
+                         s->header_length);
+    if (s->refcount_order > 6)
+        return img_error(img, -EINVAL, "qcow2: refcount_order %u exceeds 6", s->refcount_order);
+
+    /* Cluster 0 holds the extensions and the backing name. */
+    uint64_t c0len = s->cluster_size < s->file_size ? s->cluster_size : s->file_size;
+    uint8_t *c0 = malloc(c0len);
+    if (!c0)
+        return img_error(img, -ENOMEM, "qcow2: out of memory");
+    r = io_pread_exact(img->fd, c0, c0len, 0);
+    if (r < 0) {
+        free(c0);
+        return img_error(img, r, "qcow2: reading the header: %s", strerror(-r));
+    }
+    r = parse_extensions(img, c0, c0len);
+    if (r == 0 && s->backing_off) {
+        uint64_t end;
+        if (s->backing_len > QCOW2_MAX_BACKING_NAME)
+            r = img_error(img, -EINVAL, "qcow2: backing file name length %u exceeds 1023 "
+                          "bytes", s->backing_len);
+        else if (u64_add_overflow(s->backing_off, s->backing_len, &end) || end > c0len ||
+                 end > s->cluster_size)
+            r = img_error(img, -EINVAL, "qcow2: backing file name at 0x%llx (length %u) lies "
+                          "outside cluster 0", ULL(s->backing_off), s->backing_len);
+        else if (s->backing_len && !(img->backing_name = strndup((const char *)c0 +
+                                                                 s->backing_off,
+                                                                 s->backing_len)))
+            r = -ENOMEM;
+        else if (s->backing_len && strlen(img->backing_name) != s->backing_len)
+            r = img_error(img, -EINVAL, "qcow2: backing file name contains a NUL byte");
+    }
+    free(c0);
+    if (r < 0)
+        return r == -ENOMEM ? img_error(img, r, "qcow2: out of memory") : r;
+
+    uint64_t unknown = s->incompat & ~QCOW2_INCOMPAT_KNOWN;
+    if (unknown) {
+        unsigned bit = (unsigned)__builtin_ctzll(unknown);
+        const char *name = feat_name(s, 0, bit);
+        return img_error(img, -ENOTSUP, "qcow2: unsupported incompatible feature: %s (bit %u)",
+                         name && name[0] ? name : "unknown", bit);
+    }
+    if (s->version == 2 && s->crypt_method > 1)
+        return img_error(img, -EINVAL, "qcow2: crypt_method %u invalid for version 2",
+                         s->crypt_method);
+    if (s->crypt_method > 2)
+        return img_error(img, -ENOTSUP, "qcow2: unsupported crypt_method %u", s->crypt_method);
+    s->extended_l2 = (s->incompat & QCOW2_INCOMPAT_EXTL2) != 0;
+    if (s->extended_l2 && s->cluster_bits < 14)
+        return img_error(img, -EINVAL, "qcow2: extended L2 entries need cluster_bits >= 14 "
+                         "(cluster_bits %u)", s->cluster_bits);
+    if (s->incompat & QCOW2_INCOMPAT_COMPRESSION) {
+        if (s->header_length <= 104)
+            return img_error(img, -EINVAL, "qcow2: compression type bit set but header_length "
+                             "%u has no compression type field", s->header_length);
+        if (s->compression_type > 1)
+            return img_error(img, -ENOTSUP, "qcow2: unsupported compression type %u",
+                             s->compression_type);
+    } else if (s->compression_type != 0) {
+        return img_error(img, -EINVAL, "qcow2: compression type %u set without the "
+                         "compression type feature bit", s->compression_type);
+    }
+    s->refcount_bits = 1u << s->refcount_order;
+    s->refcount_max = s->refcount_bits == 64 ? UINT64_MAX : (1ull << s->refcount_bits) - 1;
+    s->rb_entries = (uint64_t)s->cluster_size * 8 / s->refcount_bits;
+    s->l2_entry_size = s->extended_l2 ? 16 : 8;
+    s->l2_entries = s->cluster_size / s->l2_entry_size;
+    s->sc_bits = s->extended_l2 ? s->cluster_bits - 5 : s->cluster_bits;
+
+    /* Refcount table. */
+    if (s->rt_clusters == 0)
+        return img_error(img, -EINVAL, "qcow2: refcount_table_clusters is 0");
+    if ((uint64_t)s->rt_clusters * s->cluster_size > QCOW2_MAX_RT_BYTES)
+        return img_error(img, -EINVAL, "qcow2: refcount_table_clusters %u exceeds the 8 MiB "
+                         "limit", s->rt_clusters);
+    r = check_table(img, "refcount table offset", s->rt_offset,
+                    (uint64_t)s->rt_clusters * s->cluster_size);
+    if (r < 0)
+        return r;
+
+    /* L1 table. */
+    unsigned l2b = qcow2_l2_bits(s->cluster_bits, s->extended_l2);
+    if (s->l1_size > QCOW2_MAX_L1_ENTRIES)
+        return img_error(img, -EINVAL, "qcow2: l1_size %u exceeds the limit of %llu entries",
+                         s->l1_size, ULL(QCOW2_MAX_L1_ENTRIES));
+    uint64_t need = qcow2_l1_needed(s->size, s->cluster_bits, l2b);
+    if (need > QCOW2_MAX_L1_ENTRIES || s->size > (1ull << 62))
+        return img_error(img, -EFBIG, "qcow2: virtual size %llu is too large", ULL(s->size));
+    if (s->l1_size < need)
+        return img_error(img, -EINVAL, "qcow2: l1_size %u is too small for the virtual size "
+                         "(needs %llu entries)", s->l1_size, ULL(need));
+    r = check_table(img, "L1 table offset", s->l1_offset, (uint64_t)s->l1_size * 8);
+    if (r < 0)
+        return r;
+
+    /* Snapshots. */
+    if (s->nb_snapshots > QCOW2_MAX_SNAPSHOTS)
+        return img_error(img, -EINVAL, "qcow2: nb_snapshots %u exceeds %u", s->nb_snapshots,
+                         QCOW2_MAX_SNAPSHOTS);
+    r = parse_snapshots(img);
+    if (r < 0)
+        return r;
+    for (uint32_t i = 0; i < s->nb_snapshots; i++) {
+        /* Stale snapshot L1s only matter to check and layout, which validate them again. */
+        if (s->snaps[i].l1_size > QCOW2_MAX_L1_ENTRIES)
+            return img_error(img, -EINVAL, "qcow2: snapshot table entry %u: l1_size %u exceeds "
+                             "the limit", i, s->snaps[i].l1_size);
+    }
+
+    if (s->has_bitmaps_ext && (s->bitmap_dir_off & (s->cluster_size - 1)))
+        return img_error(img, -EINVAL, "qcow2: header extension bitmaps: directory offset "
+                         "0x%llx is not cluster aligned", ULL(s->bitmap_dir_off));
+    if (s->has_fde && (s->fde_off & (s->cluster_size - 1)))
+        return img_error(img, -EINVAL, "qcow2: header extension FDE: offset 0x%llx is not "
+                         "cluster aligned", ULL(s->fde_off));
+
+    if (s->incompat & QCOW2_INCOMPAT_DATA_FILE) {
+        r = open_data_file(img);
+        if (r < 0)
+            return r;
+    }
+
+    /* Tables: everything validated, now allocate. */
+    r = qcow2_load_l1(img, s->l1_offset, s->l1_size, &s->l1);
+    if (r < 0)
+        return r;
+    s->rt_entries = (uint64_t)s->rt_clusters * s->cluster_size / 8;
+    uint8_t *raw = malloc(s->rt_entries * 8);
+    s->rt = malloc(s->rt_entries * 8);
+    if (!raw || !s->rt) {
+        free(raw);
+        return img_error(img, -ENOMEM, "qcow2: out of memory for the refcount table");
+    }
+    r = io_pread_exact(img->fd, raw, s->rt_entries * 8, s->rt_offset);
+    for (uint64_t i = 0; r == 0 && i < s->rt_entries; i++)
+        s->rt[i] = be64_load(raw + 8 * i);
+    free(raw);
+    if (r < 0)
+        return img_error(img, r, "qcow2: reading the refcount table: %s", strerror(-r));
+
+    size_t nc = QCOW2_CACHE_BYTES / s->cluster_size;
+    if (nc < 4)
+        nc = 4;
+    if (qcow2_cache_init(&s->l2c, nc, s->cluster_size) < 0 ||
+        qcow2_cache_init(&s->rbc, nc, s->cluster_size) < 0 ||
+        !(s->cbuf = malloc(s->cluster_size)) || !(s->zin = malloc(2ull * s->cluster_size)))
+        return img_error(img, -ENOMEM, "qcow2: out of memory for the caches");
+
+    s->lazy = (s->compat & QCOW2_COMPAT_LAZY) != 0;
+    img->size = s->size;
+    return 0;
 }
+
+static void qcow2_close(struct img *img)
+{
+    struct qcow2 *s = qcow2_st(img);
+    if (!s)
+        return;
+    if ((img->flags & IMG_OPEN_RW) && s->writes_started)
+        qcow2_flush(img);
+    free(s->l1);
+    free(s->rt);
+    free(s->feat);
+    free(s->unknown);
+    free(s->data_file_name);
+    for (uint32_t i = 0; s->snaps && i < s->nb_snapshots; i++) {
+        free(s->snaps[i].id);
+        free(s->snaps[i].name);
+    }
+    free(s->snaps);
+    qcow2_cache_free(&s->l2c);
+    qcow2_cache_free(&s->rbc);
+    free(s->cbuf);
+    free(s->zin);
+    free(s->wbuf);
+    if (s->data_fd >= 0)
+        close(s->data_fd);
+    s->data_fd = -1;
+}
+
+int qcow2_write_header_field(struct img *img, uint64_t off, const void *p, size_t len)
+{
+    int r = io_pwrite_all(img->fd, p, len, off);
+    return r < 0 ? img_error(img, r, "qcow2: writing the header: %s", strerror(-r)) : 0;
+}
+
+int qcow2_read_refblock(struct img *img, uint64_t off, uint8_t **buf)
+{
+    return qcow2_cache_get(img, &qcow2_st(img)->rbc, off, "refcount block offset", buf);
+}
+
+static int qcow2_get_info(struct img *img, struct img_info *info)
+{
+    struct qcow2 *s = qcow2_st(img);
+    info->cluster_size = s->cluster_size;
+    info->encrypted = s->crypt_method != 0;
+    info->dirty = (s->incompat & QCOW2_INCOMPAT_DIRTY) != 0;
+    info->has_dirty_field = true;
+    info->nb_snapshots = s->nb_snapshots;
+    img_info_str(info, "compat", s->version == 2 ? "0.10" : "1.1");
+    img_info_str(info, "compression-type", s->compression_type == 1 ? "zstd" : "zlib");
+    if (s->version >= 3)
+        img_info_bool(info, "lazy-refcounts", (s->compat & QCOW2_COMPAT_LAZY) != 0);
+    img_info_int(info, "refcount-bits", s->refcount_bits);
+    if (s->version >= 3) {
+        img_info_bool(info, "corrupt", (s->incompat & QCOW2_INCOMPAT_CORRUPT) != 0);
+        if (s->data_file_name) {
+            img_info_str(info, "data-file", s->data_file_name);
+            img_info_bool(info, "data-file-raw", (s->autoclear & QCOW2_AUTOCLEAR_DATA_RAW) != 0);
+        }
+        img_info_bool(info, "extended-l2", s->extended_l2);
+    }
+    return 0;
+}
+
+static int qcow2_snap_list(struct img *img, struct img_snap **out, size_t *n)
+{
+    struct qcow2 *s = qcow2_st(img);
+    *out = NULL;
+    *n = 0;
+    if (!s->nb_snapshots)
+        return 0;
+    struct img_snap *v = calloc(s->nb_snapshots, sizeof *v);
+    if (!v)
+        return img_error(img, -ENOMEM, "qcow2: out of memory");
+    for (uint32_t i = 0; i < s->nb_snapshots; i++) {
+        const struct qcow2_snapshot *sn = &s->snaps[i];
+        snprintf(v[i].id, sizeof v[i].id, "%s", sn->id);
+        snprintf(v[i].name, sizeof v[i].name, "%s", sn->name);
+        v[i].vm_state_size = sn->vm_state_size;
+        v[i].date_sec = sn->date_sec;
+        v[i].date_nsec = sn->date_nsec;
+        v[i].vm_clock_nsec = sn->vm_clock_nsec;
+        v[i].disk_size = sn->disk_size;
+        v[i].icount = sn->icount;
+    }
+    *out = v;
+    *n = s->nb_snapshots;
+    return 0;
+}
+
+static const struct img_opt_desc qcow2_create_opts[] = {
+    {"cluster_size", "size", "cluster size (512 to 2M, power of two; default 64k)"},
+    {"compat", "enum:0.10|1.1|v2|v3", "qcow2 version (default 1.1)"},
+    {"refcount_bits", "int", "refcount width in bits (1..64, power of two; default 16)"},
+    {"lazy_refcounts", "bool", "defer refcount updates (compat 1.1)"},
+    {"extended_l2", "bool", "32 subclusters per cluster (cluster_size >= 16k)"},
+    {"compression_type", "enum:zlib|zstd", "compression for compressed clusters"},
+    {"preallocation", "enum:off|metadata|falloc|full", "preallocation mode"},
+    {"data_file", "string", "external data file name"},
+    {"data_file_raw", "bool", "keep the data file a valid raw image"},
+    {NULL, NULL, NULL},
+};
 
 const struct img_driver img_driver_qcow2 = {
     .abi = IMG_DRIVER_ABI,
     .name = "qcow2",
     .desc = "QEMU copy-on-write v2/v3",
+    .priv_size = sizeof(struct qcow2),
+    .caps = IMG_CAP_WRITE | IMG_CAP_CREATE | IMG_CAP_BACKING | IMG_CAP_SNAPSHOTS |
+            IMG_CAP_COMPRESS | IMG_CAP_CHECK | IMG_CAP_ZERO_INIT,
+    .create_opts = qcow2_create_opts,
     .probe = qcow2_probe,
     .open = qcow2_open,
+    .close = qcow2_close,
+    .get_info = qcow2_get_info,
+    .read = qcow2_read,
+    .block_status = qcow2_block_status,
+    .write = qcow2_write,
+    .write_zeroes = qcow2_write_zeroes,
+    .write_compressed = qcow2_write_compressed,
+    .flush = qcow2_flush,
+    .create = qcow2_create,
+    .check = qcow2_check,
+    .layout = qcow2_layout,
+    .snap_list = qcow2_snap_list,
 };

@@ -1,0 +1,299 @@
+/* qcow2.h: internal state and helpers of the qcow2 driver (not a public header).
+ *
+ * Shared by qcow2.c (open, read, block status, info), qcow2_alloc.c (refcounts, allocation,
+ * write path), qcow2_create.c, qcow2_check.c (check, repair, layout). The static inline
+ * helpers below (address translation, compressed descriptors, refcount packing) are pure and
+ * unit-tested directly by tests/unit/test_qcow2_unit.c.
+ */
+#ifndef DIMG_QCOW2_H
+#define DIMG_QCOW2_H
+
+#include "core/bytes.h"
+#include "core/img.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define QCOW2_MAGIC 0x514649fbu
+#define QCOW2_MIN_CLUSTER_BITS 9
+#define QCOW2_MAX_CLUSTER_BITS 21
+#define QCOW2_MAX_L1_BYTES (32ull << 20)
+#define QCOW2_MAX_L1_ENTRIES (QCOW2_MAX_L1_BYTES / 8)
+#define QCOW2_MAX_RT_BYTES (8ull << 20)
+#define QCOW2_MAX_SNAPSHOTS 65536u
+#define QCOW2_MAX_SNAPTABLE_BYTES (64ull << 20)
+#define QCOW2_MAX_HOST_OFF (1ull << 56)
+#define QCOW2_MAX_BACKING_NAME 1023u
+
+/* Feature bits. */
+#define QCOW2_INCOMPAT_DIRTY (1ull << 0)
+#define QCOW2_INCOMPAT_CORRUPT (1ull << 1)
+#define QCOW2_INCOMPAT_DATA_FILE (1ull << 2)
+#define QCOW2_INCOMPAT_COMPRESSION (1ull << 3)
+#define QCOW2_INCOMPAT_EXTL2 (1ull << 4)
+#define QCOW2_INCOMPAT_KNOWN 0x1full
+#define QCOW2_COMPAT_LAZY (1ull << 0)
+#define QCOW2_AUTOCLEAR_BITMAPS (1ull << 0)
+#define QCOW2_AUTOCLEAR_DATA_RAW (1ull << 1)
+
+/* Header extension types. */
+#define QCOW2_EXT_END 0x00000000u
+#define QCOW2_EXT_BACKING_FMT 0xE2792ACAu
+#define QCOW2_EXT_FEATURES 0x6803F857u
+#define QCOW2_EXT_BITMAPS 0x23852875u
+#define QCOW2_EXT_FDE 0x0537BE77u
+#define QCOW2_EXT_DATA_FILE 0x44415441u
+
+/* Table entry bits. */
+#define QCOW2_OFLAG_COPIED (1ull << 63)
+#define QCOW2_OFLAG_COMPRESSED (1ull << 62)
+#define QCOW2_OFLAG_ZERO 1ull
+#define QCOW2_L1_OFFSET_MASK 0x00fffffffffffe00ull
+#define QCOW2_L1_RESERVED 0x7f000000000001ffull
+#define QCOW2_L2_OFFSET_MASK 0x00fffffffffffe00ull
+#define QCOW2_L2_STD_RESERVED 0x3f000000000001feull
+#define QCOW2_RT_OFFSET_MASK 0xfffffffffffffe00ull
+#define QCOW2_SUBCLUSTERS 32
+#define QCOW2_BITMAP_ALL_ALLOC 0xffffffffull
+#define QCOW2_BITMAP_ALL_ZERO 0xffffffff00000000ull
+
+/* What one guest cluster (or subcluster) maps to. */
+enum qcow2_ctype {
+    QCOW2_C_UNALLOC,   /* read the backing file */
+    QCOW2_C_ZERO,      /* zero flag, no host cluster */
+    QCOW2_C_ZERO_ALLOC,/* zero flag with a preallocated host cluster */
+    QCOW2_C_DATA,
+    QCOW2_C_COMPRESSED,
+};
+
+/* A small cache of metadata clusters (L2 tables, refcount blocks), write-through. */
+struct qcow2_cache_ent {
+    uint64_t off; /* host offset, 0 = empty slot */
+    uint64_t lru;
+    bool dirty; /* lazy refcounts: written back on eviction or flush */
+    uint8_t *buf;
+};
+struct qcow2_cache {
+    size_t n;
+    uint64_t tick;
+    struct qcow2_cache_ent *e;
+};
+
+struct qcow2_unknown_ext {
+    uint32_t type, len;
+    uint64_t off; /* of the payload, inside cluster 0 */
+};
+
+struct qcow2_feat_name {
+    uint8_t type, bit;
+    char name[47];
+};
+
+struct qcow2_snapshot {
+    uint64_t l1_offset;
+    uint32_t l1_size;
+    char *id, *name;
+    uint32_t date_sec, date_nsec;
+    uint64_t vm_clock_nsec, vm_state_size, disk_size, icount;
+};
+
+struct qcow2 {
+    uint32_t version;
+    unsigned cluster_bits;
+    uint32_t cluster_size;
+    uint64_t size;
+    uint32_t crypt_method;
+    uint32_t header_length;
+    uint64_t incompat, compat, autoclear;
+    unsigned refcount_order, refcount_bits;
+    uint64_t refcount_max;
+    uint64_t rb_entries; /* refcounts per refcount block */
+    uint8_t compression_type;
+    bool extended_l2;
+    unsigned l2_entry_size; /* 8 or 16 */
+    uint64_t l2_entries;    /* entries per L2 table */
+    unsigned sc_bits;       /* log2 subcluster size (== cluster_bits without extended L2) */
+
+    uint32_t l1_size;
+    uint64_t l1_offset;
+    uint64_t *l1; /* host byte order */
+
+    uint64_t rt_offset;
+    uint32_t rt_clusters;
+    uint64_t rt_entries;
+    uint64_t *rt;
+
+    uint32_t nb_snapshots;
+    uint64_t snap_offset, snap_size;
+    struct qcow2_snapshot *snaps;
+
+    uint64_t backing_off;
+    uint32_t backing_len;
+
+    /* Extensions. */
+    uint64_t ext_end; /* first byte after the extension area (end marker included) */
+    struct qcow2_feat_name *feat;
+    size_t nfeat;
+    struct qcow2_unknown_ext *unknown;
+    size_t nunknown;
+    bool has_bitmaps_ext;
+    uint32_t nb_bitmaps;
+    uint64_t bitmap_dir_off, bitmap_dir_size;
+    bool has_fde;
+    uint64_t fde_off, fde_len;
+    char *data_file_name;
+    int data_fd; /* external data file, or -1 */
+
+    uint64_t file_size; /* tracked as we grow the file */
+    struct qcow2_cache l2c, rbc;
+
+    /* Compressed-cluster read cache. */
+    uint8_t *cbuf;       /* one decompressed cluster */
+    uint64_t cbuf_entry; /* L2 entry it came from, 0 = none */
+    uint8_t *zin;        /* compressed input buffer (2 clusters) */
+
+    /* Write state. */
+    bool writes_started;  /* first-write hook ran */
+    bool lazy;            /* lazy refcounts in effect: refcounts rebuilt on flush */
+    bool lazy_dirty;      /* refcounts on disk are stale */
+    uint64_t free_hint;   /* first cluster index that may be free */
+    uint64_t free_byte;   /* next byte for compressed data, 0 = start a new cluster */
+    uint8_t *wbuf;        /* two clusters of scratch space for the write path */
+};
+
+/* ---- pure helpers ---- */
+
+static inline uint64_t qcow2_l2_index(unsigned cluster_bits, unsigned l2_bits, uint64_t off)
+{
+    return (off >> cluster_bits) & ((1ull << l2_bits) - 1);
+}
+static inline uint64_t qcow2_l1_index(unsigned cluster_bits, unsigned l2_bits, uint64_t off)
+{
+    return off >> (cluster_bits + l2_bits);
+}
+/* log2 of the number of entries per L2 table. */
+static inline unsigned qcow2_l2_bits(unsigned cluster_bits, bool extended)
+{
+    return cluster_bits - (extended ? 4 : 3);
+}
+/* L1 entries needed for a virtual size (no overflow for any 64-bit size). */
+static inline uint64_t qcow2_l1_needed(uint64_t size, unsigned cluster_bits, unsigned l2_bits)
+{
+    unsigned shift = cluster_bits + l2_bits;
+    return (size >> shift) + ((size & ((1ull << shift) - 1)) != 0);
+}
+
+/* Compressed descriptor: bits 0..x-1 byte offset, x..61 extra sectors, x = 70-cluster_bits. */
+static inline void qcow2_cdesc_decode(uint64_t entry, unsigned cluster_bits, uint64_t *off,
+                                      uint64_t *nbytes)
+{
+    unsigned x = 70 - cluster_bits;
+    uint64_t offmask = (1ull << x) - 1;
+    uint64_t secs = ((entry & ((1ull << 62) - 1)) >> x) + 1;
+    *off = entry & offmask;
+    *nbytes = secs * 512 - (*off & 511);
+}
+/* Encode; returns 0 when off/len fit the descriptor, -1 otherwise. */
+static inline int qcow2_cdesc_encode(uint64_t off, uint64_t len, unsigned cluster_bits,
+                                     uint64_t *entry)
+{
+    unsigned x = 70 - cluster_bits;
+    if (len == 0 || off >= QCOW2_MAX_HOST_OFF || (x < 64 && off >> x))
+        return -1;
+    uint64_t extra = ((off + len - 1) >> 9) - (off >> 9);
+    if (extra >> (cluster_bits - 8))
+        return -1;
+    *entry = QCOW2_OFLAG_COMPRESSED | (extra << x) | off;
+    return 0;
+}
+
+/* Refcount entry i of a refcount block of width 1 << order bits. */
+static inline uint64_t qcow2_rc_get(const uint8_t *blk, unsigned order, uint64_t i)
+{
+    unsigned bits = 1u << order;
+    switch (order) {
+    case 0: case 1: case 2: {
+        unsigned per = 8 / bits, shift = (unsigned)(i % per) * bits;
+        return (blk[i / per] >> shift) & ((1u << bits) - 1);
+    }
+    case 3: return blk[i];
+    case 4: return be16_load(blk + 2 * i);
+    case 5: return be32_load(blk + 4 * i);
+    default: return be64_load(blk + 8 * i);
+    }
+}
+static inline void qcow2_rc_set(uint8_t *blk, unsigned order, uint64_t i, uint64_t v)
+{
+    unsigned bits = 1u << order;
+    switch (order) {
+    case 0: case 1: case 2: {
+        unsigned per = 8 / bits, shift = (unsigned)(i % per) * bits;
+        unsigned mask = ((1u << bits) - 1) << shift;
+        blk[i / per] = (uint8_t)((blk[i / per] & ~mask) | (((unsigned)v << shift) & mask));
+        break;
+    }
+    case 3: blk[i] = (uint8_t)v; break;
+    case 4: be16_store(blk + 2 * i, (uint16_t)v); break;
+    case 5: be32_store(blk + 4 * i, (uint32_t)v); break;
+    default: be64_store(blk + 8 * i, v); break;
+    }
+}
+
+/* Classify an L2 entry (first word) the way the spec defines it. */
+static inline enum qcow2_ctype qcow2_entry_type(uint64_t e, bool extended, bool data_file)
+{
+    if (e & QCOW2_OFLAG_COMPRESSED)
+        return QCOW2_C_COMPRESSED;
+    if ((e & QCOW2_OFLAG_ZERO) && !extended)
+        return (e & QCOW2_L2_OFFSET_MASK) ? QCOW2_C_ZERO_ALLOC : QCOW2_C_ZERO;
+    if (!(e & QCOW2_L2_OFFSET_MASK))
+        return (data_file && (e & QCOW2_OFLAG_COPIED)) ? QCOW2_C_DATA : QCOW2_C_UNALLOC;
+    return QCOW2_C_DATA;
+}
+
+static inline struct qcow2 *qcow2_st(struct img *img) { return img->priv; }
+
+/* ---- qcow2.c ---- */
+int qcow2_cache_init(struct qcow2_cache *c, size_t n, uint32_t cluster_size);
+void qcow2_cache_free(struct qcow2_cache *c);
+/* Cached copy of the metadata cluster at off (validated: aligned, inside the file). */
+int qcow2_cache_get(struct img *img, struct qcow2_cache *c, uint64_t off, const char *what,
+                    uint8_t **buf);
+/* Put a freshly written cluster into the cache (copying buf). */
+void qcow2_cache_put(struct img *img, struct qcow2_cache *c, uint64_t off, const uint8_t *buf);
+void qcow2_cache_drop(struct qcow2_cache *c, uint64_t off);
+/* Write back every dirty entry. */
+int qcow2_cache_writeback(struct img *img, struct qcow2_cache *c);
+/* L2 entry (and bitmap for extended L2) for a guest offset; *l2off 0 when no L2 table. */
+int qcow2_get_l2(struct img *img, uint64_t guest, uint64_t *l2off, uint64_t *entry,
+                 uint64_t *bitmap);
+/* Decompress the compressed cluster of an L2 entry into s->cbuf. */
+int qcow2_decompress_entry(struct img *img, uint64_t entry);
+int qcow2_write_header_field(struct img *img, uint64_t off, const void *p, size_t len);
+int qcow2_load_l1(struct img *img, uint64_t off, uint32_t n, uint64_t **out);
+int qcow2_read_refblock(struct img *img, uint64_t off, uint8_t **buf);
+
+/* ---- qcow2_alloc.c ---- */
+int qcow2_get_refcount(struct img *img, uint64_t cluster, uint64_t *rc);
+int qcow2_update_refcount(struct img *img, uint64_t cluster, int64_t delta);
+int qcow2_write(struct img *img, uint64_t off, const void *buf, size_t len);
+int qcow2_write_zeroes(struct img *img, uint64_t off, uint64_t len);
+int qcow2_write_compressed(struct img *img, uint64_t off, const void *buf, size_t len);
+int qcow2_flush(struct img *img);
+/* Compress one cluster into out (cap bytes); returns the length, or 0 if it doesn't shrink. */
+size_t qcow2_compress(uint8_t type, const uint8_t *in, size_t len, uint8_t *out, size_t cap);
+/* Decompress exactly outlen bytes; 0 or -1. */
+int qcow2_decompress(uint8_t type, const uint8_t *in, size_t inlen, uint8_t *out,
+                     size_t outlen);
+
+/* ---- qcow2_create.c ---- */
+int qcow2_create(const char *path, const struct img_create_req *req, struct img_err *err);
+
+/* ---- qcow2_check.c ---- */
+int qcow2_check(struct img *img, struct img_check *res, unsigned fix);
+int qcow2_layout(struct img *img, struct img_region **out, size_t *n);
+/* Recompute every refcount from the references and write a fresh refcount structure. */
+int qcow2_rebuild_refcounts(struct img *img);
+
+#endif

@@ -1,0 +1,827 @@
+/* qcow2_alloc.c: the qcow2 write side: refcount lookup and update (growing refcount blocks
+ * and the refcount table as the file grows), cluster allocation, guest writes with copy-on-write
+ * from the backing file, zero writes, compressed writes, flush, and the compression codecs.
+ *
+ * Crash-safety order for every allocation: refcount increase, fsync barrier, data (with COW),
+ * then the L2 entry, then (for a new L2 table) the L1 entry; freeing goes the other way
+ * (unlink, then drop the refcount). A crash therefore leaks clusters at worst. With lazy
+ * refcounts the dirty bit is set before the first write and refcount blocks are written back
+ * on flush/close only.
+ * Talks to: qcow2.c (cache, L2 lookup, reads for COW), core/io.c, zlib, libzstd.
+ */
+#include "formats/qcow2.h"
+
+#include "core/io.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zlib.h>
+#include <zstd.h>
+
+#define ULL(x) ((unsigned long long)(x))
+
+/* ---- codecs ---- */
+
+size_t qcow2_compress(uint8_t type, const uint8_t *in, size_t len, uint8_t *out, size_t cap)
+{
+    if (cap > len - 1)
+        cap = len - 1; /* must shrink, or the cluster is stored as is */
+    if (type == 1) {
+        size_t n = ZSTD_compress(out, cap, in, len, ZSTD_CLEVEL_DEFAULT);
+        return ZSTD_isError(n) ? 0 : n;
+    }
+    z_stream z;
+    memset(&z, 0, sizeof z);
+    if (deflateInit2(&z, Z_DEFAULT_COMPRESSION, Z_DEFLATED, -12, 9, Z_DEFAULT_STRATEGY) != Z_OK)
+        return 0;
+    z.next_in = (Bytef *)in;
+    z.avail_in = (uInt)len;
+    z.next_out = out;
+    z.avail_out = (uInt)cap;
+    int r = deflate(&z, Z_FINISH);
+    size_t n = cap - z.avail_out;
+    deflateEnd(&z);
+    return r == Z_STREAM_END ? n : 0;
+}
+
+int qcow2_decompress(uint8_t type, const uint8_t *in, size_t inlen, uint8_t *out, size_t outlen)
+{
+    if (type == 1) {
+        ZSTD_DStream *d = ZSTD_createDStream();
+        if (!d)
+            return -1;
+        ZSTD_initDStream(d);
+        ZSTD_inBuffer ib = {in, inlen, 0};
+        ZSTD_outBuffer ob = {out, outlen, 0};
+        while (ob.pos < outlen) {
+            size_t r = ZSTD_decompressStream(d, &ob, &ib);
+            if (ZSTD_isError(r))
+                break;
+            if (r == 0 || ib.pos == ib.size) {
+                if (ob.pos < outlen && ib.pos == ib.size)
+                    break; /* the whole input is consumed: a short frame */
+                if (r == 0)
+                    break;
+            }
+        }
+        ZSTD_freeDStream(d);
+        return ob.pos == outlen ? 0 : -1;
+    }
+    z_stream z;
+    memset(&z, 0, sizeof z);
+    if (inflateInit2(&z, -12) != Z_OK)
+        return -1;
+    z.next_in = (Bytef *)in;
+    z.avail_in = (uInt)inlen;
+    z.next_out = out;
+    z.avail_out = (uInt)outlen;
+    int r = inflate(&z, Z_FINISH);
+    size_t left = z.avail_out;
+    inflateEnd(&z);
+    /* The stream may be followed by the next cluster's bytes: a full output is success. */
+    return ((r == Z_STREAM_END || r == Z_BUF_ERROR || r == Z_OK) && left == 0) ? 0 : -1;
+}
+
+/* ---- refcounts ---- */
+
+static int host_write(struct img *img, int fd, const void *buf, size_t len, uint64_t off)
+{
+    struct qcow2 *s = qcow2_st(img);
+    int r = io_pwrite_all(fd, buf, len, off);
+    if (r < 0)
+        return img_error(img, r, "qcow2: write at 0x%llx: %s", ULL(off), strerror(-r));
+    if (fd == img->fd && off + len > s->file_size)
+        s->file_size = off + len;
+    return 0;
+}
+
+static int barrier(struct img *img)
+{
+    if (qcow2_st(img)->lazy)
+        return 0;
+    int r = io_sync(img->fd);
+    return r < 0 ? img_error(img, r, "qcow2: fsync: %s", strerror(-r)) : 0;
+}
+
+static int rt_block_off(struct img *img, uint64_t ti, uint64_t *off)
+{
+    struct qcow2 *s = qcow2_st(img);
+    *off = ti < s->rt_entries ? (s->rt[ti] & QCOW2_RT_OFFSET_MASK) : 0;
+    if (*off && (*off & (s->cluster_size - 1)))
+        return img_error(img, -EIO, "qcow2: refcount block offset 0x%llx is not cluster "
+                         "aligned", ULL(*off));
+    return 0;
+}
+
+int qcow2_get_refcount(struct img *img, uint64_t cluster, uint64_t *rc)
+{
+    struct qcow2 *s = qcow2_st(img);
+    uint64_t boff;
+    uint8_t *blk;
+    *rc = 0;
+    int r = rt_block_off(img, cluster / s->rb_entries, &boff);
+    if (r < 0 || !boff)
+        return r;
+    r = qcow2_read_refblock(img, boff, &blk);
+    if (r < 0)
+        return r;
+    *rc = qcow2_rc_get(blk, s->refcount_order, cluster % s->rb_entries);
+    return 0;
+}
+
+/* Does cluster c overlap one of the fixed tables (never a place for a new refcount block)? */
+static bool is_fixed_meta(struct qcow2 *s, uint64_t c)
+{
+    uint64_t off = c << s->cluster_bits;
+    if (c == 0)
+        return true;
+    if (off >= s->l1_offset && off < s->l1_offset + (uint64_t)s->l1_size * 8)
+        return true;
+    if (off >= s->rt_offset && off < s->rt_offset + (uint64_t)s->rt_clusters * s->cluster_size)
+        return true;
+    if (s->nb_snapshots && off >= s->snap_offset && off < s->snap_offset + s->snap_size)
+        return true;
+    return false;
+}
+
+static int rt_write_entry(struct img *img, uint64_t ti)
+{
+    struct qcow2 *s = qcow2_st(img);
+    uint8_t b[8];
+    be64_store(b, s->rt[ti]);
+    return host_write(img, img->fd, b, 8, s->rt_offset + ti * 8);
+}
+
+/* Grow the refcount table to at least min_entries. The new table and the refcount blocks its
+ * own clusters need go in a fresh area past the end of the file (and past avoid_end), so that
+ * they describe themselves; the header switches to it last, then the old table is freed. */
+static int grow_reftable(struct img *img, uint64_t min_entries, uint64_t avoid_end)
+{
+    struct qcow2 *s = qcow2_st(img);
+    uint64_t cs = s->cluster_size, E = s->rb_entries;
+    uint64_t X = u64_div_round_up(s->file_size, cs);
+    if (X < avoid_end)
+        X = avoid_end;
+    uint64_t entries = s->rt_entries * 2;
+    if (entries < min_entries)
+        entries = min_entries;
+    uint64_t tc = 0, nb = 0;
+    for (int iter = 0; iter < 16; iter++) {
+        tc = u64_div_round_up(entries * 8, cs);
+        uint64_t end = X + tc + nb, cnt = 0;
+        for (uint64_t ri = X / E; ri <= (end - 1) / E; ri++)
+            if (ri >= s->rt_entries || !s->rt[ri])
+                cnt++;
+        uint64_t need_entries = (end - 1) / E + 1;
+        bool stable = cnt == nb && need_entries <= entries;
+        nb = cnt;
+        if (need_entries > entries)
+            entries = need_entries;
+        if (stable)
+            break;
+    }
+    if (entries * 8 > QCOW2_MAX_RT_BYTES)
+        return img_error(img, -EFBIG, "qcow2: refcount table would exceed 8 MiB");
+    tc = u64_div_round_up(entries * 8, cs);
+    uint64_t area_end = X + tc + nb;
+    uint64_t *nrt = calloc(tc * cs / 8, 8);
+    uint8_t *buf = malloc(tc * cs > cs ? tc * cs : cs);
+    if (!nrt || !buf) {
+        free(nrt);
+        free(buf);
+        return img_error(img, -ENOMEM, "qcow2: out of memory growing the refcount table");
+    }
+    memcpy(nrt, s->rt, s->rt_entries * 8);
+    int r = 0;
+    /* New refcount blocks, one per range of the area that has none. */
+    uint64_t bpos = X + tc;
+    for (uint64_t ri = X / E; r == 0 && ri <= (area_end - 1) / E; ri++) {
+        if (ri < s->rt_entries && s->rt[ri])
+            continue;
+        memset(buf, 0, cs);
+        for (uint64_t c = X; c < area_end; c++)
+            if (c / E == ri)
+                qcow2_rc_set(buf, s->refcount_order, c % E, 1);
+        r = host_write(img, img->fd, buf, cs, bpos * cs);
+        nrt[ri] = bpos * cs;
+        qcow2_cache_put(img, &s->rbc, bpos * cs, buf);
+        bpos++;
+    }
+    /* Area clusters in ranges that already have a block. */
+    for (uint64_t c = X; r == 0 && c < area_end; c++) {
+        uint64_t ri = c / E;
+        if (ri < s->rt_entries && s->rt[ri])
+            r = qcow2_update_refcount(img, c, 1);
+    }
+    if (r == 0) {
+        memset(buf, 0, tc * cs);
+        for (uint64_t i = 0; i < entries; i++)
+            be64_store(buf + 8 * i, nrt[i]);
+        r = host_write(img, img->fd, buf, tc * cs, X * cs);
+    }
+    free(buf);
+    if (r == 0) {
+        int sr = io_sync(img->fd);
+        if (sr < 0)
+            r = img_error(img, sr, "qcow2: fsync: %s", strerror(-sr));
+    }
+    if (r == 0) {
+        uint8_t h[12];
+        be64_store(h, X * cs);
+        be32_store(h + 8, (uint32_t)tc);
+        r = qcow2_write_header_field(img, 48, h, 12);
+        if (r == 0) {
+            int sr = io_sync(img->fd);
+            if (sr < 0)
+                r = img_error(img, sr, "qcow2: fsync: %s", strerror(-sr));
+        }
+    }
+    if (r < 0) {
+        free(nrt);
+        return r;
+    }
+    uint64_t old_off = s->rt_offset, old_cl = s->rt_clusters;
+    free(s->rt);
+    s->rt = nrt;
+    s->rt_entries = tc * cs / 8;
+    s->rt_offset = X * cs;
+    s->rt_clusters = (uint32_t)tc;
+    for (uint64_t i = 0; r == 0 && i < old_cl; i++)
+        r = qcow2_update_refcount(img, (old_off / cs) + i, -1);
+    return r;
+}
+
+/* Make sure the refcount block for range ti exists. A new block goes inside its own range
+ * (it then counts itself), avoiding [avoid, avoid+n) that the caller is allocating. */
+static int ensure_refblock(struct img *img, uint64_t ti, uint64_t avoid, uint64_t n)
+{
+    struct qcow2 *s = qcow2_st(img);
+    uint64_t cs = s->cluster_size, E = s->rb_entries;
+    int r;
+    if (ti >= s->rt_entries) {
+        r = grow_reftable(img, ti + 1, avoid + n);
+        if (r < 0)
+            return r;
+    }
+    if (s->rt[ti])
+        return 0;
+    uint64_t p = ti * E;
+    while (p < (ti + 1) * E && ((p >= avoid && p < avoid + n) || is_fixed_meta(s, p)))
+        p++;
+    if (p >= (ti + 1) * E)
+        return img_error(img, -ENOSPC, "qcow2: no room for a refcount block in range %llu",
+                         ULL(ti));
+    uint8_t *buf = calloc(1, cs);
+    if (!buf)
+        return img_error(img, -ENOMEM, "qcow2: out of memory");
+    qcow2_rc_set(buf, s->refcount_order, p % E, 1);
+    r = host_write(img, img->fd, buf, cs, p * cs);
+    if (r == 0)
+        qcow2_cache_put(img, &s->rbc, p * cs, buf);
+    free(buf);
+    if (r == 0) {
+        int sr = io_sync(img->fd);
+        if (sr < 0)
+            r = img_error(img, sr, "qcow2: fsync: %s", strerror(-sr));
+    }
+    if (r < 0)
+        return r;
+    s->rt[ti] = p * cs;
+    return rt_write_entry(img, ti);
+}
+
+static int rc_add(struct img *img, uint64_t cluster, int64_t delta, uint64_t avoid, uint64_t n)
+{
+    struct qcow2 *s = qcow2_st(img);
+    uint64_t ti = cluster / s->rb_entries, idx = cluster % s->rb_entries;
+    uint64_t boff;
+    uint8_t *blk;
+    int r = rt_block_off(img, ti, &boff);
+    if (r < 0)
+        return r;
+    if (!boff) {
+        if (delta < 0)
+            return img_error(img, -EIO, "qcow2: freeing cluster %llu whose refcount is 0",
+                             ULL(cluster));
+        r = ensure_refblock(img, ti, avoid, n);
+        if (r < 0)
+            return r;
+        boff = s->rt[ti] & QCOW2_RT_OFFSET_MASK;
+    }
+    r = qcow2_read_refblock(img, boff, &blk);
+    if (r < 0)
+        return r;
+    uint64_t v = qcow2_rc_get(blk, s->refcount_order, idx);
+    if ((delta < 0 && v < (uint64_t)-delta) || (delta > 0 && s->refcount_max - v < (uint64_t)delta))
+        return img_error(img, -ERANGE, "qcow2: refcount of cluster %llu would leave its range "
+                         "(%llu%+lld)", ULL(cluster), ULL(v), (long long)delta);
+    v += (uint64_t)delta;
+    qcow2_rc_set(blk, s->refcount_order, idx, v);
+    if (v == 0) {
+        if (cluster < s->free_hint)
+            s->free_hint = cluster;
+        if (s->free_byte && (s->free_byte >> s->cluster_bits) == cluster)
+            s->free_byte = 0;
+    }
+    if (s->lazy) {
+        for (size_t i = 0; i < s->rbc.n; i++)
+            if (s->rbc.e[i].off == boff)
+                s->rbc.e[i].dirty = true;
+        return 0;
+    }
+    /* Write through just the bytes holding this entry. */
+    uint64_t byte = (idx << s->refcount_order) / 8;
+    size_t w = s->refcount_bits >= 8 ? s->refcount_bits / 8 : 1;
+    return host_write(img, img->fd, blk + byte, w, boff + byte);
+}
+
+int qcow2_update_refcount(struct img *img, uint64_t cluster, int64_t delta)
+{
+    return rc_add(img, cluster, delta, cluster, 1);
+}
+
+/* Claim n contiguous free clusters (refcount 0 -> 1); no barrier. */
+static int alloc_clusters(struct img *img, uint64_t n, uint64_t *start)
+{
+    struct qcow2 *s = qcow2_st(img);
+    uint64_t c = s->free_hint ? s->free_hint : 1, run = 0;
+    for (;;) {
+        uint64_t rc;
+        if (c >= (QCOW2_MAX_HOST_OFF >> s->cluster_bits))
+            return img_error(img, -ENOSPC, "qcow2: host offsets exhausted");
+        int r = qcow2_get_refcount(img, c, &rc);
+        if (r < 0)
+            return r;
+        if (rc == 0 && !is_fixed_meta(s, c)) {
+            if (++run == n)
+                break;
+        } else {
+            run = 0;
+        }
+        c++;
+    }
+    *start = c + 1 - n;
+    for (uint64_t i = 0; i < n; i++) {
+        int r = rc_add(img, *start + i, 1, *start, n);
+        if (r < 0)
+            return r;
+    }
+    if (n == 1 || s->free_hint == *start)
+        s->free_hint = *start + n;
+    return 0;
+}
+
+/* Drop one reference to each host cluster an L2 entry uses. */
+static int free_entry_clusters(struct img *img, uint64_t e)
+{
+    struct qcow2 *s = qcow2_st(img);
+    enum qcow2_ctype t = qcow2_entry_type(e, s->extended_l2, s->data_fd >= 0);
+    if (t == QCOW2_C_COMPRESSED) {
+        uint64_t off, len;
+        qcow2_cdesc_decode(e, s->cluster_bits, &off, &len);
+        for (uint64_t c = off >> s->cluster_bits; c <= (off + len - 1) >> s->cluster_bits; c++) {
+            int r = qcow2_update_refcount(img, c, -1);
+            if (r < 0)
+                return r;
+        }
+        return 0;
+    }
+    if ((t == QCOW2_C_DATA || t == QCOW2_C_ZERO_ALLOC) && s->data_fd < 0)
+        return qcow2_update_refcount(img, (e & QCOW2_L2_OFFSET_MASK) >> s->cluster_bits, -1);
+    return 0;
+}
+
+/* ---- first write ---- */
+
+static int prepare_write(struct img *img)
+{
+    struct qcow2 *s = qcow2_st(img);
+    if (s->writes_started)
+        return 0;
+    if (s->incompat & QCOW2_INCOMPAT_CORRUPT)
+        return img_error(img, -EROFS, "qcow2: image is marked corrupt; it can only be opened "
+                         "read-only (repair it with `dimg check -r all`)");
+    if (s->incompat & QCOW2_INCOMPAT_DIRTY)
+        return img_error(img, -EROFS, "qcow2: image was not closed cleanly (dirty bit set); "
+                         "its refcounts may be stale: run `dimg check -r all` first");
+    if (s->crypt_method)
+        return img_error(img, -ENOTSUP, "qcow2: writing encrypted images is not supported");
+    if (s->nb_snapshots)
+        return img_error(img, -ENOTSUP, "qcow2: writing images with internal snapshots is not "
+                         "supported yet");
+    int r;
+    if (s->version >= 3 && (s->autoclear & ~QCOW2_AUTOCLEAR_DATA_RAW)) {
+        /* We don't maintain bitmaps or unknown autoclear features: invalidate them. */
+        uint8_t b[8];
+        s->autoclear &= QCOW2_AUTOCLEAR_DATA_RAW;
+        be64_store(b, s->autoclear);
+        if ((r = qcow2_write_header_field(img, 88, b, 8)) < 0)
+            return r;
+    }
+    if (s->lazy && s->version >= 3) {
+        uint8_t b[8];
+        be64_store(b, s->incompat | QCOW2_INCOMPAT_DIRTY);
+        if ((r = qcow2_write_header_field(img, 72, b, 8)) < 0)
+            return r;
+        r = io_sync(img->fd);
+        if (r < 0)
+            return img_error(img, r, "qcow2: fsync: %s", strerror(-r));
+        s->incompat |= QCOW2_INCOMPAT_DIRTY;
+        s->lazy_dirty = true;
+    } else {
+        s->lazy = false;
+    }
+    if (!s->wbuf && !(s->wbuf = malloc(2ull * s->cluster_size)))
+        return img_error(img, -ENOMEM, "qcow2: out of memory");
+    if (!s->free_hint)
+        s->free_hint = 1;
+    s->writes_started = true;
+    return 0;
+}
+
+/* ---- L1/L2 updates ---- */
+
+static int write_l1_entry(struct img *img, uint64_t l1i, uint64_t v)
+{
+    struct qcow2 *s = qcow2_st(img);
+    uint8_t b[8];
+    be64_store(b, v);
+    int r = host_write(img, img->fd, b, 8, s->l1_offset + l1i * 8);
+    if (r == 0)
+        s->l1[l1i] = v;
+    return r;
+}
+
+static int write_l2_entry(struct img *img, uint64_t l2off, uint64_t l2i, uint64_t e, uint64_t bm)
+{
+    struct qcow2 *s = qcow2_st(img);
+    uint8_t *t;
+    int r = qcow2_cache_get(img, &s->l2c, l2off, "L2 table offset", &t);
+    if (r < 0)
+        return r;
+    uint8_t *p = t + l2i * s->l2_entry_size;
+    be64_store(p, e);
+    if (s->extended_l2)
+        be64_store(p + 8, bm);
+    return host_write(img, img->fd, p, s->l2_entry_size, l2off + l2i * s->l2_entry_size);
+}
+
+/* The L2 table for guest offset off, allocated (zeroed) when missing. */
+static int ensure_l2(struct img *img, uint64_t off, uint64_t *l2off)
+{
+    struct qcow2 *s = qcow2_st(img);
+    unsigned l2b = qcow2_l2_bits(s->cluster_bits, s->extended_l2);
+    uint64_t l1i = qcow2_l1_index(s->cluster_bits, l2b, off);
+    if (l1i >= s->l1_size)
+        return img_error(img, -EIO, "qcow2: offset %llu lies beyond the L1 table", ULL(off));
+    uint64_t e = s->l1[l1i], o = e & QCOW2_L1_OFFSET_MASK;
+    int r;
+    if (o) {
+        if (!(e & QCOW2_OFLAG_COPIED)) {
+            uint64_t rc;
+            if ((r = qcow2_get_refcount(img, o >> s->cluster_bits, &rc)) < 0)
+                return r;
+            if (rc != 1)
+                return img_error(img, -ENOTSUP, "qcow2: L2 table at 0x%llx is shared "
+                                 "(refcount %llu); writing to it is not supported", ULL(o),
+                                 ULL(rc));
+            if ((r = write_l1_entry(img, l1i, e | QCOW2_OFLAG_COPIED)) < 0)
+                return r;
+        }
+        uint8_t *t;
+        if ((r = qcow2_cache_get(img, &s->l2c, o, "L2 table offset", &t)) < 0)
+            return r;
+        *l2off = o;
+        return 0;
+    }
+    uint64_t c;
+    if ((r = alloc_clusters(img, 1, &c)) < 0 || (r = barrier(img)) < 0)
+        return r;
+    o = c << s->cluster_bits;
+    memset(s->wbuf, 0, s->cluster_size);
+    if ((r = host_write(img, img->fd, s->wbuf, s->cluster_size, o)) < 0)
+        return r;
+    qcow2_cache_put(img, &s->l2c, o, s->wbuf);
+    if ((r = barrier(img)) < 0)
+        return r;
+    if ((r = write_l1_entry(img, l1i, o | QCOW2_OFLAG_COPIED)) < 0)
+        return r;
+    *l2off = o;
+    return 0;
+}
+
+/* Host cluster for new guest data: the guest offset itself in an external data file. */
+static int alloc_data_cluster(struct img *img, uint64_t guest_cl, uint64_t *host)
+{
+    struct qcow2 *s = qcow2_st(img);
+    if (s->data_fd >= 0) {
+        *host = guest_cl;
+        return 0;
+    }
+    uint64_t c;
+    int r = alloc_clusters(img, 1, &c);
+    if (r == 0)
+        r = barrier(img);
+    *host = c << s->cluster_bits;
+    return r;
+}
+
+static int data_fd(struct qcow2 *s, struct img *img)
+{
+    return s->data_fd >= 0 ? s->data_fd : img->fd;
+}
+
+/* Read the current guest content of [cl+a, cl+b) into s->wbuf+a (zeros past the disk end). */
+static int read_old(struct img *img, uint64_t cl, uint64_t a, uint64_t b)
+{
+    struct qcow2 *s = qcow2_st(img);
+    uint64_t end = cl + b > img->size ? (img->size > cl + a ? img->size - cl : a) : b;
+    if (end > a) {
+        int r = img->drv->read(img, cl + a, s->wbuf + a, end - a);
+        if (r < 0)
+            return r;
+    }
+    if (b > end)
+        memset(s->wbuf + end, 0, b - end);
+    return 0;
+}
+
+/* Write [off, off+n) lying inside one cluster. */
+static int write_in_cluster(struct img *img, uint64_t off, const uint8_t *buf, uint64_t n)
+{
+    struct qcow2 *s = qcow2_st(img);
+    uint64_t cs = s->cluster_size, cl = off & ~(cs - 1), in = off - cl;
+    unsigned l2b = qcow2_l2_bits(s->cluster_bits, s->extended_l2);
+    uint64_t l2i = qcow2_l2_index(s->cluster_bits, l2b, off);
+    uint64_t l2off, e, bm, rc = 0;
+    int r = ensure_l2(img, off, &l2off);
+    if (r < 0 || (r = qcow2_get_l2(img, off, &l2off, &e, &bm)) < 0)
+        return r;
+    enum qcow2_ctype t = qcow2_entry_type(e, s->extended_l2, s->data_fd >= 0);
+    uint64_t host = e & QCOW2_L2_OFFSET_MASK;
+    if ((t == QCOW2_C_DATA || t == QCOW2_C_ZERO_ALLOC) && (host & (cs - 1)))
+        return img_error(img, -EIO, "qcow2: data cluster offset 0x%llx is not cluster aligned",
+                         ULL(host));
+    bool owned = false; /* host cluster present and ours alone */
+    if (t == QCOW2_C_DATA || t == QCOW2_C_ZERO_ALLOC) {
+        if ((e & QCOW2_OFLAG_COPIED) || s->data_fd >= 0) {
+            owned = true;
+        } else {
+            if ((r = qcow2_get_refcount(img, host >> s->cluster_bits, &rc)) < 0)
+                return r;
+            owned = rc == 1;
+        }
+    }
+    int fd = data_fd(s, img);
+
+    if (s->extended_l2) {
+        unsigned sc0 = (unsigned)(in >> s->sc_bits), sc1 = (unsigned)((in + n - 1) >> s->sc_bits);
+        uint64_t a = (uint64_t)sc0 << s->sc_bits, b = (uint64_t)(sc1 + 1) << s->sc_bits;
+        uint64_t mask = ((sc1 == 31 ? 0xffffffffull : ((1ull << (sc1 + 1)) - 1)) >>
+                         sc0) << sc0;
+        if (t == QCOW2_C_COMPRESSED || (t == QCOW2_C_DATA && !owned)) {
+            /* The whole cluster moves: every subcluster becomes allocated in the copy. */
+            a = 0;
+            b = cs;
+            mask = QCOW2_BITMAP_ALL_ALLOC;
+        }
+        bool direct = owned && (bm & mask) == mask;
+        if (direct)
+            return host_write(img, fd, buf, n, host + in);
+        if ((r = read_old(img, cl, a, b)) < 0)
+            return r;
+        memcpy(s->wbuf + in, buf, n);
+        uint64_t nhost = host;
+        if (!owned && (r = alloc_data_cluster(img, cl, &nhost)) < 0)
+            return r;
+        if ((r = host_write(img, fd, s->wbuf + a, b - a, nhost + a)) < 0)
+            return r;
+        uint64_t nbm = (t == QCOW2_C_COMPRESSED ? 0 : bm) | mask;
+        nbm &= ~(mask << 32);
+        r = write_l2_entry(img, l2off, l2i, nhost | QCOW2_OFLAG_COPIED, nbm);
+        if (r == 0 && !owned)
+            r = free_entry_clusters(img, e);
+        return r;
+    }
+
+    if (t == QCOW2_C_DATA && owned) {
+        if ((r = host_write(img, fd, buf, n, host + in)) < 0)
+            return r;
+        if (!(e & QCOW2_OFLAG_COPIED))
+            r = write_l2_entry(img, l2off, l2i, e | QCOW2_OFLAG_COPIED, 0);
+        return r;
+    }
+    /* Build the whole new cluster: old content (backing, zeros, compressed) + new bytes. */
+    if (t == QCOW2_C_ZERO || t == QCOW2_C_ZERO_ALLOC)
+        memset(s->wbuf, 0, cs);
+    else if ((r = read_old(img, cl, 0, cs)) < 0)
+        return r;
+    memcpy(s->wbuf + in, buf, n);
+    uint64_t nhost = host;
+    if (!owned && (r = alloc_data_cluster(img, cl, &nhost)) < 0)
+        return r;
+    if ((r = host_write(img, fd, s->wbuf, cs, nhost)) < 0)
+        return r;
+    if ((r = write_l2_entry(img, l2off, l2i, nhost | QCOW2_OFLAG_COPIED, 0)) < 0)
+        return r;
+    if (!owned && (t == QCOW2_C_DATA || t == QCOW2_C_ZERO_ALLOC || t == QCOW2_C_COMPRESSED))
+        r = free_entry_clusters(img, e);
+    return r;
+}
+
+int qcow2_write(struct img *img, uint64_t off, const void *buf, size_t len)
+{
+    struct qcow2 *s = qcow2_st(img);
+    int r = prepare_write(img);
+    const uint8_t *p = buf;
+    while (r == 0 && len > 0) {
+        uint64_t n = s->cluster_size - (off & (s->cluster_size - 1));
+        if (n > len)
+            n = len;
+        r = write_in_cluster(img, off, p, n);
+        off += n;
+        p += n;
+        len -= n;
+    }
+    s->cbuf_entry = 0;
+    return r;
+}
+
+/* Zero [off, off+n) inside one cluster. */
+static int zero_in_cluster(struct img *img, uint64_t off, uint64_t n)
+{
+    struct qcow2 *s = qcow2_st(img);
+    uint64_t cs = s->cluster_size, cl = off & ~(cs - 1), in = off - cl;
+    unsigned l2b = qcow2_l2_bits(s->cluster_bits, s->extended_l2);
+    uint64_t l2i = qcow2_l2_index(s->cluster_bits, l2b, off);
+    uint64_t l2off, e, bm;
+    bool backing = img->backing_name && img->backing_name[0];
+    int r = qcow2_get_l2(img, off, &l2off, &e, &bm);
+    if (r < 0)
+        return r;
+    enum qcow2_ctype t = qcow2_entry_type(e, s->extended_l2, s->data_fd >= 0);
+    bool whole = in == 0 && (n == cs || cl + n >= img->size);
+    bool raw_data = (s->autoclear & QCOW2_AUTOCLEAR_DATA_RAW) && s->data_fd >= 0;
+
+    if (!s->extended_l2) {
+        if ((t == QCOW2_C_ZERO || t == QCOW2_C_ZERO_ALLOC) ||
+            (t == QCOW2_C_UNALLOC && !backing))
+            return 0; /* already reads as zeros */
+        if (whole && !raw_data && (s->version >= 3 || !backing)) {
+            uint64_t ne = s->version >= 3 ? QCOW2_OFLAG_ZERO : 0;
+            if (!l2off && (r = ensure_l2(img, off, &l2off)) < 0)
+                return r;
+            if ((r = write_l2_entry(img, l2off, l2i, ne, 0)) < 0)
+                return r;
+            return free_entry_clusters(img, e);
+        }
+        memset(s->wbuf + cs, 0, cs);
+        return write_in_cluster(img, off, s->wbuf + cs, n);
+    }
+
+    /* Extended L2: whole subclusters get the zero bit; the rest is written as zeros. */
+    uint64_t scs = 1ull << s->sc_bits;
+    uint64_t a = u64_align_up(in, scs), b = ((in + n) / scs) * scs;
+    if (cl + in + n >= img->size)
+        b = u64_align_up(in + n, scs);
+    memset(s->wbuf + cs, 0, cs);
+    if (a > in && (r = write_in_cluster(img, off, s->wbuf + cs, (a < in + n ? a : in + n) - in)) < 0)
+        return r;
+    if (b < in + n && b >= a && (r = write_in_cluster(img, cl + b, s->wbuf + cs, in + n - b)) < 0)
+        return r;
+    if (b <= a)
+        return 0;
+    if ((r = qcow2_get_l2(img, off, &l2off, &e, &bm)) < 0)
+        return r;
+    t = qcow2_entry_type(e, true, s->data_fd >= 0);
+    unsigned sc0 = (unsigned)(a / scs), sc1 = (unsigned)(b / scs) - 1;
+    uint64_t mask = ((sc1 == 31 ? 0xffffffffull : ((1ull << (sc1 + 1)) - 1)) >> sc0) << sc0;
+    if (t == QCOW2_C_COMPRESSED && mask != QCOW2_BITMAP_ALL_ALLOC)
+        return write_in_cluster(img, cl + a, s->wbuf + cs, b - a);
+    if (raw_data)
+        return write_in_cluster(img, cl + a, s->wbuf + cs, b - a);
+    uint64_t nbm = (t == QCOW2_C_COMPRESSED ? 0 : bm);
+    nbm = (nbm & ~mask) | (mask << 32);
+    uint64_t ne = e;
+    bool drop = t == QCOW2_C_COMPRESSED || !(nbm & QCOW2_BITMAP_ALL_ALLOC);
+    if (drop)
+        ne = 0;
+    if (!l2off && (r = ensure_l2(img, off, &l2off)) < 0)
+        return r;
+    if ((r = write_l2_entry(img, l2off, l2i, ne, nbm)) < 0)
+        return r;
+    if (drop && (e & (QCOW2_L2_OFFSET_MASK | QCOW2_OFLAG_COMPRESSED)))
+        r = free_entry_clusters(img, e);
+    return r;
+}
+
+int qcow2_write_zeroes(struct img *img, uint64_t off, uint64_t len)
+{
+    struct qcow2 *s = qcow2_st(img);
+    int r = prepare_write(img);
+    while (r == 0 && len > 0) {
+        uint64_t n = s->cluster_size - (off & (s->cluster_size - 1));
+        if (n > len)
+            n = len;
+        r = zero_in_cluster(img, off, n);
+        off += n;
+        len -= n;
+    }
+    s->cbuf_entry = 0;
+    return r;
+}
+
+int qcow2_write_compressed(struct img *img, uint64_t off, const void *buf, size_t len)
+{
+    struct qcow2 *s = qcow2_st(img);
+    uint64_t cs = s->cluster_size;
+    if ((off & (cs - 1)) || len > cs || (len < cs && off + len != img->size))
+        return img_error(img, -EINVAL, "qcow2: compressed writes need one whole cluster");
+    if (s->data_fd >= 0)
+        return img_error(img, -ENOTSUP, "qcow2: compressed writes are not possible with an "
+                         "external data file");
+    int r = prepare_write(img);
+    if (r < 0)
+        return r;
+    uint8_t *in = s->wbuf, *out = s->wbuf + cs;
+    memcpy(in, buf, len);
+    memset(in + len, 0, cs - len);
+    size_t clen = qcow2_compress(s->compression_type, in, cs, out, cs);
+    if (clen == 0)
+        return qcow2_write(img, off, buf, len);
+
+    uint64_t l2off, e, bm;
+    if ((r = ensure_l2(img, off, &l2off)) < 0 || (r = qcow2_get_l2(img, off, &l2off, &e, &bm)) < 0)
+        return r;
+    /* Byte-granular placement: continue in the cluster of the previous compressed write if it
+     * is still ours and its refcount can take one more reference. */
+    uint64_t start = 0;
+    if (s->free_byte && (s->free_byte & (cs - 1))) {
+        uint64_t c0 = s->free_byte >> s->cluster_bits, rc;
+        uint64_t last = (s->free_byte + clen - 1) >> s->cluster_bits;
+        bool ok = (r = qcow2_get_refcount(img, c0, &rc)) == 0 && rc > 0 && rc < s->refcount_max;
+        for (uint64_t c = c0 + 1; ok && c <= last; c++) {
+            uint64_t rc2;
+            ok = qcow2_get_refcount(img, c, &rc2) == 0 && rc2 == 0 && !is_fixed_meta(s, c);
+        }
+        if (ok) {
+            start = s->free_byte;
+            if ((r = qcow2_update_refcount(img, c0, 1)) < 0)
+                return r;
+            for (uint64_t c = c0 + 1; c <= last; c++)
+                if ((r = rc_add(img, c, 1, c0 + 1, last - c0)) < 0)
+                    return r;
+        }
+    }
+    if (!start) {
+        uint64_t c;
+        if ((r = alloc_clusters(img, u64_div_round_up(clen, cs), &c)) < 0)
+            return r;
+        start = c << s->cluster_bits;
+    }
+    if ((r = barrier(img)) < 0)
+        return r;
+    uint64_t ne;
+    if (qcow2_cdesc_encode(start, clen, s->cluster_bits, &ne) < 0)
+        return img_error(img, -EFBIG, "qcow2: compressed cluster at 0x%llx does not fit a "
+                         "descriptor", ULL(start));
+    if ((r = host_write(img, img->fd, out, clen, start)) < 0)
+        return r;
+    s->free_byte = start + clen;
+    if ((r = write_l2_entry(img, l2off, qcow2_l2_index(s->cluster_bits,
+                                                       qcow2_l2_bits(s->cluster_bits,
+                                                                     s->extended_l2), off),
+                            ne, 0)) < 0)
+        return r;
+    s->cbuf_entry = 0;
+    return free_entry_clusters(img, e);
+}
+
+int qcow2_flush(struct img *img)
+{
+    struct qcow2 *s = qcow2_st(img);
+    if (!s->writes_started)
+        return 0;
+    int r = qcow2_cache_writeback(img, &s->rbc);
+    if (r < 0)
+        return r;
+    r = io_sync(img->fd);
+    if (r == 0 && s->data_fd >= 0)
+        r = io_sync(s->data_fd);
+    if (r < 0)
+        return img_error(img, r, "qcow2: flush: %s", strerror(-r));
+    if (s->lazy_dirty) {
+        uint8_t b[8];
+        s->incompat &= ~QCOW2_INCOMPAT_DIRTY;
+        be64_store(b, s->incompat);
+        if ((r = qcow2_write_header_field(img, 72, b, 8)) < 0)
+            return r;
+        r = io_sync(img->fd);
+        if (r < 0)
+            return img_error(img, r, "qcow2: flush: %s", strerror(-r));
+        s->lazy_dirty = false;
+        s->writes_started = false; /* the next write sets the dirty bit again */
+    }
+    return 0;
+}

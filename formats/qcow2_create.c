@@ -1,0 +1,317 @@
+/* qcow2_create.c: creating qcow2 images (v2/v3) the way qemu-img lays them out: header
+ * cluster (extensions, backing name), refcount table, refcount block(s), L1 table, then for
+ * preallocation the L2 tables and data clusters. All options are parsed and checked before a
+ * byte is written; a failed create removes the file.
+ * Talks to: core/opts.c (img_opts_take*), core/io.c.
+ */
+#include "formats/qcow2.h"
+
+#include "core/io.h"
+#include "formats/drivers.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define ULL(x) ((unsigned long long)(x))
+
+struct qcow2_copts {
+    uint64_t cluster_size;
+    unsigned version;
+    uint64_t refcount_bits;
+    bool lazy, extended_l2, data_file_raw;
+    uint8_t compression_type;
+    enum img_prealloc prealloc;
+    const char *data_file;
+};
+
+static int parse_opts(const struct img_create_req *req, struct qcow2_copts *o,
+                      struct img_err *err)
+{
+    struct img_opts *opts = req->opts;
+    int r;
+    o->cluster_size = 65536;
+    o->version = 3;
+    o->refcount_bits = 16;
+    if ((r = img_opts_take_size(opts, "cluster_size", &o->cluster_size, err)) < 0)
+        return r;
+    if (!u64_is_pow2(o->cluster_size) || o->cluster_size < 512 || o->cluster_size > (2u << 20))
+        return err_set(err, -EINVAL, "qcow2: cluster_size %llu must be a power of two between "
+                       "512 and 2M", ULL(o->cluster_size));
+    const char *v = img_opts_take(opts, "compat");
+    if (v) {
+        if (!strcmp(v, "0.10") || !strcmp(v, "v2"))
+            o->version = 2;
+        else if (!strcmp(v, "1.1") || !strcmp(v, "v3"))
+            o->version = 3;
+        else
+            return err_set(err, -EINVAL, "qcow2: invalid compat '%s' (0.10, v2, 1.1 or v3)", v);
+    }
+    v = img_opts_take(opts, "refcount_bits");
+    if (v) {
+        char *end;
+        unsigned long long b = strtoull(v, &end, 10);
+        if (*end || !u64_is_pow2(b) || b > 64)
+            return err_set(err, -EINVAL, "qcow2: refcount_bits '%s' must be a power of two up "
+                           "to 64", v);
+        o->refcount_bits = b;
+    }
+    if (o->version == 2 && o->refcount_bits != 16)
+        return err_set(err, -EINVAL, "qcow2: compat 0.10 only supports refcount_bits=16");
+    if ((r = img_opts_take_bool(opts, "lazy_refcounts", &o->lazy, err)) < 0 ||
+        (r = img_opts_take_bool(opts, "extended_l2", &o->extended_l2, err)) < 0 ||
+        (r = img_opts_take_bool(opts, "data_file_raw", &o->data_file_raw, err)) < 0)
+        return r;
+    if (o->lazy && o->version == 2)
+        return err_set(err, -EINVAL, "qcow2: lazy_refcounts needs compat 1.1");
+    if (o->extended_l2) {
+        if (o->version == 2)
+            return err_set(err, -EINVAL, "qcow2: extended_l2 needs compat 1.1");
+        if (o->cluster_size < 16384)
+            return err_set(err, -EINVAL, "qcow2: extended_l2 needs a cluster_size of at least "
+                           "16384 bytes");
+    }
+    v = img_opts_take(opts, "compression_type");
+    if (v) {
+        if (!strcmp(v, "zlib"))
+            o->compression_type = 0;
+        else if (!strcmp(v, "zstd"))
+            o->compression_type = 1;
+        else
+            return err_set(err, -EINVAL, "qcow2: invalid compression_type '%s' (zlib or zstd)",
+                           v);
+        if (o->compression_type && o->version == 2)
+            return err_set(err, -EINVAL, "qcow2: compression_type zstd needs compat 1.1");
+    }
+    v = img_opts_take(opts, "preallocation");
+    if (v && img_prealloc_parse(v, &o->prealloc) < 0)
+        return err_set(err, -EINVAL, "qcow2: invalid preallocation '%s' (off, metadata, falloc "
+                       "or full)", v);
+    o->data_file = img_opts_take(opts, "data_file");
+    if (o->data_file) {
+        if (o->version == 2)
+            return err_set(err, -EINVAL, "qcow2: data_file needs compat 1.1");
+        if (!o->data_file[0] || strlen(o->data_file) > 1023)
+            return err_set(err, -EINVAL, "qcow2: invalid data_file name");
+        if (o->data_file_raw && req->backing_file)
+            return err_set(err, -EINVAL, "qcow2: data_file_raw cannot be used with a backing "
+                           "file");
+    } else if (o->data_file_raw) {
+        return err_set(err, -EINVAL, "qcow2: data_file_raw needs data_file");
+    }
+    if (req->backing_file && strlen(req->backing_file) > QCOW2_MAX_BACKING_NAME)
+        return err_set(err, -EINVAL, "qcow2: backing file name longer than 1023 bytes");
+    if (req->backing_fmt && strlen(req->backing_fmt) > 31)
+        return err_set(err, -EINVAL, "qcow2: backing format name too long");
+    return 0;
+}
+
+static size_t put_ext(uint8_t *p, uint32_t type, const void *data, uint32_t len)
+{
+    be32_store(p, type);
+    be32_store(p + 4, len);
+    memcpy(p + 8, data, len);
+    return 8 + u64_align_up(len, 8);
+}
+
+static const struct {
+    uint8_t type, bit;
+    const char *name;
+} feature_names[] = {
+    {0, 0, "dirty bit"},       {0, 1, "corrupt bit"},       {0, 2, "external data file"},
+    {0, 3, "compression type"}, {0, 4, "extended L2 entries"}, {1, 0, "lazy refcounts"},
+    {2, 0, "bitmaps"},         {2, 1, "raw external data"},
+};
+
+int qcow2_create(const char *path, const struct img_create_req *req, struct img_err *err)
+{
+    struct qcow2_copts o;
+    memset(&o, 0, sizeof o);
+    int r = parse_opts(req, &o, err);
+    if (r < 0)
+        return r;
+    r = img_opts_check_all_taken(req->opts, "qcow2", err);
+    if (r < 0)
+        return r;
+
+    uint64_t cs = o.cluster_size, size = req->size;
+    unsigned cb = (unsigned)__builtin_ctzll(cs);
+    unsigned order = (unsigned)__builtin_ctzll(o.refcount_bits);
+    unsigned l2b = qcow2_l2_bits(cb, o.extended_l2);
+    uint64_t l1_entries = qcow2_l1_needed(size, cb, l2b);
+    if (l1_entries > QCOW2_MAX_L1_ENTRIES || size > (1ull << 62))
+        return err_set(err, -EFBIG, "qcow2: virtual size %llu is too large for cluster_size "
+                       "%llu", ULL(size), ULL(cs));
+    uint64_t E = cs * 8 / o.refcount_bits;
+    uint64_t l1c = u64_div_round_up(l1_entries * 8, cs);
+    if (l1c == 0)
+        l1c = 1; /* qemu-img always reserves one L1 cluster */
+    bool prealloc = o.prealloc != IMG_PREALLOC_OFF;
+    uint64_t nl2 = prealloc ? l1_entries : 0;
+    uint64_t ndata = prealloc && !o.data_file ? u64_div_round_up(size, cs) : 0;
+    uint64_t tc = 1, nb = 1;
+    for (int i = 0; i < 32; i++) {
+        uint64_t total = 1 + tc + nb + l1c + nl2 + ndata;
+        uint64_t nnb = u64_div_round_up(total, E);
+        uint64_t ntc = u64_div_round_up(nnb * 8, cs);
+        if (nnb == nb && ntc == tc)
+            break;
+        nb = nnb;
+        tc = ntc;
+    }
+    if (tc * cs > QCOW2_MAX_RT_BYTES)
+        return err_set(err, -EFBIG, "qcow2: preallocated image too large for the refcount "
+                       "table");
+    uint64_t rt_off = cs, rb_off = rt_off + tc * cs, l1_off = rb_off + nb * cs;
+    uint64_t l2_off = l1_off + l1c * cs, data_off = l2_off + nl2 * cs;
+    uint64_t total = 1 + tc + nb + l1c + nl2 + ndata;
+
+    /* Header cluster. */
+    uint8_t *h = calloc(1, cs);
+    if (!h)
+        return err_set(err, -ENOMEM, "out of memory");
+    uint32_t hlen = o.version == 3 ? 112 : 72;
+    be32_store(h, QCOW2_MAGIC);
+    be32_store(h + 4, o.version);
+    be32_store(h + 20, cb);
+    be64_store(h + 24, size);
+    be32_store(h + 36, (uint32_t)l1_entries);
+    be64_store(h + 40, l1_off);
+    be64_store(h + 48, rt_off);
+    be32_store(h + 56, (uint32_t)tc);
+    if (o.version == 3) {
+        uint64_t incompat = 0, autoclear = 0;
+        if (o.data_file)
+            incompat |= QCOW2_INCOMPAT_DATA_FILE;
+        if (o.compression_type)
+            incompat |= QCOW2_INCOMPAT_COMPRESSION;
+        if (o.extended_l2)
+            incompat |= QCOW2_INCOMPAT_EXTL2;
+        if (o.data_file_raw)
+            autoclear |= QCOW2_AUTOCLEAR_DATA_RAW;
+        be64_store(h + 72, incompat);
+        be64_store(h + 80, o.lazy ? QCOW2_COMPAT_LAZY : 0);
+        be64_store(h + 88, autoclear);
+        be32_store(h + 96, order);
+        be32_store(h + 100, hlen);
+        h[104] = o.compression_type;
+    }
+    uint64_t p = hlen;
+    size_t need = 8 + (req->backing_fmt ? 8 + 32 : 0) + (o.data_file ? 8 + 1024 : 0) +
+                  (o.version == 3 ? 8 + 8 * 48 : 0) +
+                  (req->backing_file ? strlen(req->backing_file) : 0);
+    if (p + need > cs) {
+        free(h);
+        return err_set(err, -EINVAL, "qcow2: header extensions and backing file name do not "
+                       "fit in a %llu-byte cluster", ULL(cs));
+    }
+    if (req->backing_file && req->backing_fmt)
+        p += put_ext(h + p, QCOW2_EXT_BACKING_FMT, req->backing_fmt,
+                     (uint32_t)strlen(req->backing_fmt));
+    if (o.data_file)
+        p += put_ext(h + p, QCOW2_EXT_DATA_FILE, o.data_file, (uint32_t)strlen(o.data_file));
+    if (o.version == 3) {
+        uint8_t ft[8 * 48];
+        memset(ft, 0, sizeof ft);
+        for (size_t i = 0; i < 8; i++) {
+            ft[48 * i] = feature_names[i].type;
+            ft[48 * i + 1] = feature_names[i].bit;
+            memcpy(ft + 48 * i + 2, feature_names[i].name, strlen(feature_names[i].name));
+        }
+        p += put_ext(h + p, QCOW2_EXT_FEATURES, ft, sizeof ft);
+    }
+    p += 8; /* end marker: already zero */
+    if (req->backing_file) {
+        size_t bl = strlen(req->backing_file);
+        memcpy(h + p, req->backing_file, bl);
+        be64_store(h + 8, p);
+        be32_store(h + 16, (uint32_t)bl);
+    }
+
+    int fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        int e = errno;
+        free(h);
+        return err_set(err, -e, "%s: %s", path, strerror(e));
+    }
+    uint8_t *buf = calloc(1, cs);
+    r = buf ? 0 : -ENOMEM;
+    /* Header: only what qemu writes (the header cluster up to the name), file grows later. */
+    if (r == 0)
+        r = io_pwrite_all(fd, h, cs, 0);
+    /* Refcount table and blocks. */
+    for (uint64_t i = 0; r == 0 && i < tc; i++) {
+        memset(buf, 0, cs);
+        for (uint64_t j = 0; j < cs / 8; j++) {
+            uint64_t bi = i * (cs / 8) + j;
+            if (bi < nb)
+                be64_store(buf + 8 * j, rb_off + bi * cs);
+        }
+        r = io_pwrite_all(fd, buf, cs, rt_off + i * cs);
+    }
+    for (uint64_t b = 0; r == 0 && b < nb; b++) {
+        memset(buf, 0, cs);
+        for (uint64_t c = b * E; c < (b + 1) * E && c < total; c++)
+            qcow2_rc_set(buf, order, c - b * E, 1);
+        r = io_pwrite_all(fd, buf, cs, rb_off + b * cs);
+    }
+    /* L1 (and preallocated L2 tables). */
+    for (uint64_t i = 0; r == 0 && i < l1c; i++) {
+        memset(buf, 0, cs);
+        for (uint64_t j = 0; prealloc && j < cs / 8; j++) {
+            uint64_t li = i * (cs / 8) + j;
+            if (li < l1_entries)
+                be64_store(buf + 8 * j, (l2_off + li * cs) | QCOW2_OFLAG_COPIED);
+        }
+        r = io_pwrite_all(fd, buf, cs, l1_off + i * cs);
+    }
+    uint64_t nclusters = u64_div_round_up(size, cs), esz = o.extended_l2 ? 16 : 8;
+    for (uint64_t t = 0; r == 0 && t < nl2; t++) {
+        memset(buf, 0, cs);
+        for (uint64_t j = 0; j < cs / esz; j++) {
+            uint64_t gc = t * (cs / esz) + j;
+            if (gc >= nclusters)
+                break;
+            uint64_t host = o.data_file ? gc * cs : data_off + gc * cs;
+            be64_store(buf + esz * j, host | QCOW2_OFLAG_COPIED);
+            if (o.extended_l2)
+                be64_store(buf + esz * j + 8, QCOW2_BITMAP_ALL_ALLOC);
+        }
+        r = io_pwrite_all(fd, buf, cs, l2_off + t * cs);
+    }
+    if (r == 0 && ndata) {
+        uint64_t end = data_off + ndata * cs;
+        if (o.prealloc == IMG_PREALLOC_METADATA)
+            r = ftruncate(fd, (off_t)end) < 0 ? -errno : 0;
+        else
+            r = io_preallocate(fd, data_off, ndata * cs, o.prealloc == IMG_PREALLOC_FULL);
+        if (r == 0)
+            r = ftruncate(fd, (off_t)end) < 0 ? -errno : 0;
+    }
+    if (r == 0 && o.data_file) {
+        char *dir = io_dirname(path), *full = dir ? io_path_join(dir, o.data_file) : NULL;
+        int dfd = full ? open(full, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644) : -1;
+        r = !full ? -ENOMEM : dfd < 0 ? -errno : 0;
+        if (r == 0 && ftruncate(dfd, (off_t)size) < 0)
+            r = -errno;
+        if (r == 0 && (o.prealloc == IMG_PREALLOC_FALLOC || o.prealloc == IMG_PREALLOC_FULL))
+            r = io_preallocate(dfd, 0, size, o.prealloc == IMG_PREALLOC_FULL);
+        if (dfd >= 0)
+            close(dfd);
+        free(dir);
+        free(full);
+    }
+    if (r == 0 && fsync(fd) < 0)
+        r = -errno;
+    if (close(fd) < 0 && r == 0)
+        r = -errno;
+    free(buf);
+    free(h);
+    if (r < 0) {
+        unlink(path);
+        return err_set(err, r, "qcow2: creating %s: %s", path, strerror(-r));
+    }
+    return 0;
+}

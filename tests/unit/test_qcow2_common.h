@@ -1,0 +1,138 @@
+/* test_qcow2_common.h: helpers shared by the qcow2 test programs (included, not compiled on
+ * its own): whole-image comparison against `qemu-img convert -O raw`, block-status runs
+ * against `qemu-img map --output=json`, and qemu-img check JSON parsing. */
+#ifndef TEST_QCOW2_COMMON_H
+#define TEST_QCOW2_COMMON_H
+
+#include "testutil.h"
+
+#include "core/img.h"
+
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct tq_run {
+    uint64_t start, len;
+    bool data, zero;
+};
+
+static struct img *tq_open(const char *path, unsigned flags)
+{
+    struct img_err err = {0};
+    struct img *img = img_open(path, NULL, flags, &err);
+    if (!img)
+        fail_msg("open %s: %s", path, err.msg);
+    return img;
+}
+
+/* Read the whole image through dimg and compare with qemu-img's raw conversion. */
+static void tq_compare_raw(const char *path)
+{
+    const char *ref = tu_path("ref.raw");
+    assert_int_equal(tu_sh("qemu-img convert -O raw '%s' '%s'", path, ref), 0);
+    size_t rlen;
+    uint8_t *want = tu_read_file(ref, &rlen);
+    assert_non_null(want);
+    struct img *img = tq_open(path, IMG_OPEN_BACKING);
+    assert_int_equal(img->size, rlen);
+    uint8_t *got = malloc(rlen + 1);
+    /* Odd-sized chunks so reads straddle cluster and subcluster boundaries. */
+    size_t off = 0, step = 77777;
+    while (off < rlen) {
+        size_t n = rlen - off < step ? rlen - off : step;
+        int r = img_read(img, off, got + off, n);
+        if (r < 0)
+            fail_msg("read %s at %zu: %s", path, off, img_errmsg(img));
+        off += n;
+    }
+    for (size_t i = 0; i < rlen; i++)
+        if (got[i] != want[i])
+            fail_msg("%s: byte %zu differs: dimg %02x qemu %02x", path, i, got[i], want[i]);
+    img_close(img);
+    free(got);
+    free(want);
+}
+
+static size_t tq_merge(struct tq_run *v, size_t n)
+{
+    size_t m = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (m && v[m - 1].data == v[i].data && v[m - 1].zero == v[i].zero &&
+            v[m - 1].start + v[m - 1].len == v[i].start)
+            v[m - 1].len += v[i].len;
+        else
+            v[m++] = v[i];
+    }
+    return m;
+}
+
+static bool tq_json_bool(const char *line, const char *key)
+{
+    const char *p = strstr(line, key);
+    return p && strncmp(p + strlen(key), "true", 4) == 0;
+}
+
+static uint64_t tq_json_u64(const char *s, const char *key)
+{
+    const char *p = strstr(s, key);
+    if (!p)
+        return UINT64_MAX;
+    return strtoull(p + strlen(key), NULL, 10);
+}
+
+/* Compare dimg's chain-resolved block status runs to qemu-img map. */
+static void tq_compare_map(const char *path)
+{
+    char *out = tu_sh_out("qemu-img map --output=json '%s'", path);
+    assert_non_null(out);
+    size_t cap = 16, nq = 0, nd = 0;
+    struct tq_run *q = malloc(cap * sizeof *q), *d = NULL;
+    for (char *line = strtok(out, "\n"); line; line = strtok(NULL, "\n")) {
+        if (!strstr(line, "\"start\""))
+            continue;
+        if (nq == cap)
+            q = realloc(q, (cap *= 2) * sizeof *q);
+        q[nq].start = tq_json_u64(line, "\"start\": ");
+        q[nq].len = tq_json_u64(line, "\"length\": ");
+        q[nq].data = tq_json_bool(line, "\"data\": ");
+        q[nq].zero = tq_json_bool(line, "\"zero\": ");
+        nq++;
+    }
+    free(out);
+    nq = tq_merge(q, nq);
+    struct img *img = tq_open(path, IMG_OPEN_BACKING);
+    size_t dcap = 16;
+    d = malloc(dcap * sizeof *d);
+    for (uint64_t off = 0; off < img->size;) {
+        struct img_bs bs;
+        if (img_block_status(img, off, img->size - off, &bs) < 0)
+            fail_msg("block status %s at %llu: %s", path, (unsigned long long)off,
+                     img_errmsg(img));
+        if (nd == dcap)
+            d = realloc(d, (dcap *= 2) * sizeof *d);
+        d[nd++] = (struct tq_run){off, bs.len, (bs.flags & IMG_BS_DATA) != 0,
+                                  (bs.flags & IMG_BS_ZERO) != 0};
+        off += bs.len;
+    }
+    img_close(img);
+    nd = tq_merge(d, nd);
+    bool same = nd == nq;
+    for (size_t i = 0; same && i < nd; i++)
+        same = d[i].start == q[i].start && d[i].len == q[i].len && d[i].data == q[i].data &&
+               d[i].zero == q[i].zero;
+    if (!same) {
+        for (size_t i = 0; i < nq; i++)
+            print_message("qemu %llu+%llu data=%d zero=%d\n", (unsigned long long)q[i].start,
+                          (unsigned long long)q[i].len, q[i].data, q[i].zero);
+        for (size_t i = 0; i < nd; i++)
+            print_message("dimg %llu+%llu data=%d zero=%d\n", (unsigned long long)d[i].start,
+                          (unsigned long long)d[i].len, d[i].data, d[i].zero);
+        fail_msg("%s: block status differs from qemu-img map", path);
+    }
+    free(q);
+    free(d);
+}
+
+#endif

@@ -199,20 +199,23 @@ int qcow2_create(const char *path, const struct img_create_req *req, struct img_
         h[104] = o.compression_type;
     }
     uint64_t p = hlen;
-    size_t need = 8 + (req->backing_fmt ? 8 + 32 : 0) + (o.data_file ? 8 + 1024 : 0) +
-                  (o.version == 3 ? 8 + 8 * 48 : 0) +
+    size_t bfl = req->backing_file && req->backing_fmt ? strlen(req->backing_fmt) : 0;
+    size_t need = 8 + (bfl ? 8 + u64_align_up(bfl, 8) : 0) +
+                  (o.data_file ? 8 + u64_align_up(strlen(o.data_file), 8) : 0) +
                   (req->backing_file ? strlen(req->backing_file) : 0);
     if (p + need > cs) {
         free(h);
         return err_set(err, -EINVAL, "qcow2: header extensions and backing file name do not "
                        "fit in a %llu-byte cluster", ULL(cs));
     }
+    /* Like qemu, the feature name table is left out when cluster 0 has no room for it. */
+    bool feature_table = o.version == 3 && p + need + 8 + 8 * 48 <= cs;
     if (req->backing_file && req->backing_fmt)
         p += put_ext(h + p, QCOW2_EXT_BACKING_FMT, req->backing_fmt,
                      (uint32_t)strlen(req->backing_fmt));
     if (o.data_file)
         p += put_ext(h + p, QCOW2_EXT_DATA_FILE, o.data_file, (uint32_t)strlen(o.data_file));
-    if (o.version == 3) {
+    if (feature_table) {
         uint8_t ft[8 * 48];
         memset(ft, 0, sizeof ft);
         for (size_t i = 0; i < 8; i++) {

@@ -97,6 +97,23 @@ run "$DIMG" info --backing-chain --output=json top.qcow2
 qemu-img info --backing-chain --output=json top.qcow2 >"$T/q.json"
 expect_same "$T/out" "$T/q.json" "info --backing-chain json vs qemu-img"
 
+# --untrusted: names are shown, never followed; a missing backing file is one error line.
+run "$DIMG" --untrusted info top.qcow2
+expect_rc 0 "--untrusted info shows an overlay"
+grep -qx 'backing file: base.qcow2' "$T/out" && pass || fail "--untrusted info: $(cat "$T/out")"
+run "$DIMG" --untrusted info --backing-chain top.qcow2
+expect_rc 1 "--untrusted info --backing-chain"
+expect_one_error_line "untrusted" "--untrusted info --backing-chain"
+run "$DIMG" --untrusted convert -O raw top.qcow2 never.raw
+expect_rc 1 "--untrusted convert of an overlay"
+[ -e never.raw ] || [ -e never.raw.part ] && fail "--untrusted convert left a file" || pass
+qemu-img create -q -f qcow2 -b gone.qcow2 -F qcow2 -u orphan.qcow2 16M
+for cmd in "info --backing-chain" map "compare orphan.qcow2" "convert -O raw"; do
+  if [[ $cmd == convert* ]]; then run "$DIMG" $cmd orphan.qcow2 x.raw; else run "$DIMG" $cmd orphan.qcow2; fi
+  [ "$rc" -ne 0 ] && pass || fail "$cmd with a missing backing file succeeded"
+  expect_one_error_line "gone.qcow2" "$cmd with a missing backing file"
+done
+
 # --- check: clean, then a leak and a corruption planted in the refcount block ---
 # (skipped only while the qcow2 driver has no check slot: dimg says so and exits 63)
 run "$DIMG" check base.qcow2

@@ -402,9 +402,15 @@ static int prepare_write(struct img *img)
     if (s->incompat & QCOW2_INCOMPAT_CORRUPT)
         return img_error(img, -EROFS, "qcow2: image is marked corrupt; it can only be opened "
                          "read-only (repair it with `dimg check -r all`)");
-    if (s->incompat & QCOW2_INCOMPAT_DIRTY)
-        return img_error(img, -EROFS, "qcow2: image was not closed cleanly (dirty bit set); "
-                         "its refcounts may be stale: run `dimg check -r all` first");
+    if ((s->incompat & QCOW2_INCOMPAT_DIRTY) && !s->lazy_dirty) {
+        /* Left dirty by a crashed lazy-refcount writer: rebuild refcounts first, as qemu
+         * does on a read-write open. */
+        int rr = qcow2_rebuild_refcounts(img);
+        if (rr < 0 || (s->incompat & QCOW2_INCOMPAT_DIRTY))
+            return img_error(img, rr < 0 ? rr : -EIO, "qcow2: image was not closed cleanly "
+                             "(dirty bit set) and its refcounts could not be rebuilt: run "
+                             "`dimg check -r all`");
+    }
     if (s->crypt_method)
         return img_error(img, -ENOTSUP, "qcow2: writing encrypted images is not supported");
     if (s->nb_snapshots)

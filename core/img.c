@@ -403,13 +403,20 @@ static int check_raw0(struct img *img, uint64_t off)
     return 0;
 }
 
-int img_write(struct img *img, uint64_t off, const void *buf, size_t len)
+/* The checks every guest write passes before it reaches a driver. */
+static int check_write(struct img *img, uint64_t off, uint64_t len)
 {
     int r = check_writable(img, "writing", (const void *)img->drv->write);
     if (r == 0)
         r = check_range(img, off, len);
     if (r == 0)
         r = check_raw0(img, off);
+    return r;
+}
+
+int img_write(struct img *img, uint64_t off, const void *buf, size_t len)
+{
+    int r = check_write(img, off, len);
     if (r < 0 || len == 0)
         return r;
     return img->drv->write(img, off, buf, len);
@@ -417,11 +424,7 @@ int img_write(struct img *img, uint64_t off, const void *buf, size_t len)
 
 int img_write_zeroes(struct img *img, uint64_t off, uint64_t len)
 {
-    int r = check_writable(img, "writing", (const void *)img->drv->write);
-    if (r == 0)
-        r = check_range(img, off, len);
-    if (r == 0)
-        r = check_raw0(img, off);
+    int r = check_write(img, off, len);
     if (r < 0 || len == 0)
         return r;
     if (img->drv->write_zeroes)

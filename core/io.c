@@ -2,6 +2,7 @@
 #include "core/io.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,26 +10,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-int io_pread_exact(int fd, void *buf, size_t len, uint64_t off)
-{
-    uint8_t *p = buf;
-    while (len > 0) {
-        ssize_t n = pread(fd, p, len, (off_t)off);
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            return -errno;
-        }
-        if (n == 0)
-            return -EIO;
-        p += n;
-        len -= (size_t)n;
-        off += (uint64_t)n;
-    }
-    return 0;
-}
-
-int io_pread_zero(int fd, void *buf, size_t len, uint64_t off)
+/* The read loop: retries EINTR and short reads; at EOF either fails or zero-fills. */
+static int pread_loop(int fd, void *buf, size_t len, uint64_t off, bool zero_fill)
 {
     uint8_t *p = buf;
     while (len > 0) {
@@ -39,6 +22,8 @@ int io_pread_zero(int fd, void *buf, size_t len, uint64_t off)
             return -errno;
         }
         if (n == 0) {
+            if (!zero_fill)
+                return -EIO;
             memset(p, 0, len);
             return 0;
         }
@@ -47,6 +32,16 @@ int io_pread_zero(int fd, void *buf, size_t len, uint64_t off)
         off += (uint64_t)n;
     }
     return 0;
+}
+
+int io_pread_exact(int fd, void *buf, size_t len, uint64_t off)
+{
+    return pread_loop(fd, buf, len, off, false);
+}
+
+int io_pread_zero(int fd, void *buf, size_t len, uint64_t off)
+{
+    return pread_loop(fd, buf, len, off, true);
 }
 
 int io_pwrite_all(int fd, const void *buf, size_t len, uint64_t off)

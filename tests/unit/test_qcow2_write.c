@@ -90,7 +90,7 @@ static void verify(const char *path, const char *ref)
 static void scenario(const char *name, const char *opts, uint64_t cs, const char *backing,
                      const char *bfmt, const char *backing_raw)
 {
-    char p[1024], ref[1024];
+    char p[1024], ref[1040];
     snprintf(p, sizeof p, "%s", tu_path(name));
     snprintf(ref, sizeof ref, "%s.ref", p);
     uint64_t size = 24 * cs < (4u << 20) ? (4u << 20) : 24 * cs;

@@ -23,10 +23,14 @@
 
 static int qcow2_probe(const uint8_t *buf, size_t len)
 {
-    if (len >= 8 && be32_load(buf) == QCOW2_MAGIC &&
-        (be32_load(buf + 4) == 2 || be32_load(buf + 4) == 3))
+    if (len < 8 || be32_load(buf) != QCOW2_MAGIC)
+        return 0;
+    uint32_t v = be32_load(buf + 4);
+    if (v == 2 || v == 3)
         return 100;
-    return 0;
+    /* A future version: claim it (below a real match) so open refuses it by name instead of
+     * the file passing for raw. Version 1 belongs to qcow. */
+    return v > 3 ? 50 : 0;
 }
 
 /* ---- metadata cache ---- */

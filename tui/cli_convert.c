@@ -1,38 +1,23 @@
-/* cli_convert.c: `dimg convert`, qemu-img convert's options on top of ops_convert(): -p prints
- * "    (42.00/100%)\r" on stderr, SIGINT/SIGTERM cancel cleanly (DST.part removed).
- * Talks to: ops.h (ops_convert), img.h (option lists, sizes), cli.h.
+/* cli_convert.c: `dimg convert`, qemu-img convert's options on top of ops_convert(), run as a
+ * job: -p (or a terminal on stderr) draws the progress bar, SIGINT/SIGTERM cancel cleanly
+ * (DST.part removed, exit 130/143).
+ * Talks to: ops.h (ops_convert), img.h (option lists, sizes), progress.h (the job), cli.h.
  */
 #include "tui/cli.h"
 
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/img.h"
 #include "core/ops.h"
+#include "tui/progress.h"
 
-static atomic_int convert_cancel;
-
-static void convert_on_signal(int sig)
+/* The job: ops_convert with the job's progress and cancel flag. */
+static int convert_job(struct job *j, void *arg, struct img_err *err)
 {
-    (void)sig;
-    atomic_store(&convert_cancel, 1);
-}
-
-struct convert_prog {
-    long last; /* last printed hundredths of a percent, -1 before the first */
-};
-
-static void convert_progress(void *ctx, const struct ops_progress *p)
-{
-    struct convert_prog *cp = ctx;
-    long now = p->total ? (long)((double)p->done * 10000.0 / (double)p->total) : 10000;
-    /* qemu-img updates in steps of 1%; the final 100% is printed by the caller. */
-    if (cp->last >= 0 && now - cp->last < 100)
-        return;
-    cp->last = now;
-    fprintf(stderr, "    (%3.2f/100%%)\r", (double)now / 100.0);
-    fflush(stderr);
+    struct ops_convert_req *req = arg;
+    req->progress = job_ops_progress(j);
+    return ops_convert(req, err);
 }
 
 int cli_convert(int argc, char **argv)
@@ -86,32 +71,8 @@ int cli_convert(int argc, char **argv)
     req.opts = &opts;
     req.open_flags = cli_open_flags;
 
-    struct convert_prog cp = {.last = -1};
-    struct ops_progress prog = {.cancel = &convert_cancel};
-    if (progress && !quiet) {
-        prog.cb = convert_progress;
-        prog.ctx = &cp;
-    }
-    req.progress = &prog;
-    struct sigaction sa, old_int, old_term;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = convert_on_signal;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, &old_int);
-    sigaction(SIGTERM, &sa, &old_term);
-    int r = ops_convert(&req, &err);
-    sigaction(SIGINT, &old_int, NULL);
-    sigaction(SIGTERM, &old_term, NULL);
-    if (progress && !quiet) {
-        if (r == 0 && cp.last < 10000)
-            fprintf(stderr, "    (100.00/100%%)\r");
-        fputc('\n', stderr);
-    }
-    if (r < 0) {
-        cli_err("%s", err.msg);
-        goto out;
-    }
-    status = 0;
+    /* Progress: with -p, or whenever stderr is a terminal; SIGINT/SIGTERM cancel. */
+    status = progress_run_job(req.dst, convert_job, &req, progress_wanted(progress, quiet), NULL);
 out:
     img_opts_free(&opts);
     return status;

@@ -29,10 +29,11 @@ expect_rc 0 "convert -S 0"
 cmp src.img full.img && pass || fail "convert -S 0 content differs"
 [ "$(du_k full.img)" -ge 32768 ] && pass || fail "-S 0 did not allocate: $(du_k full.img) KiB"
 
-# -p prints qemu-style progress on stderr, nothing on stdout.
+# -p draws the progress bar on stderr (ending at 100% and a newline), nothing on stdout.
 run "$DIMG" convert -p -O raw src.img prog.img
 expect_rc 0 "convert -p"
-grep -q '(100.00/100%)' "$T/err" && pass || fail "no final progress: $(cat -v "$T/err")"
+grep -q "100% \[#*\]" "$T/err" && pass || fail "no final progress: $(cat -v "$T/err")"
+[ "$(tail -c 1 "$T/err" | od -An -c | tr -d ' ')" = '\n' ] && pass || fail "progress line not finished with a newline"
 [ -s "$T/out" ] && fail "convert -p printed to stdout"
 
 # Same file as source: refused, source untouched.
@@ -85,7 +86,7 @@ set -e
 if [ $rc -eq 0 ]; then
   echo "note: convert finished before SIGINT; interruption not tested"
 else
-  expect_rc 1 "interrupted convert"
+  expect_rc 130 "interrupted convert"
   expect_one_error_line "cancelled" "interrupted convert"
   [ -e big2.img ] || [ -e big2.img.part ] && fail "interrupted convert left files" || pass
 fi

@@ -276,4 +276,7 @@ int img_parse_size(const char *s, uint64_t *out);
 /* "1.5 GiB"-style human size into buf. */
 const char *img_fmt_size(uint64_t v, char *buf, size_t n);
 
+/* Parse "off|metadata|falloc|full"; -EINVAL for anything else (also in formats/drivers.h). */
+int img_prealloc_parse(const char *s, enum img_prealloc *out);
+
 #endif

@@ -86,4 +86,54 @@ struct ops_compare_res {
 int ops_compare(struct img *a, struct img *b, bool strict, struct ops_compare_res *res,
                 struct ops_progress *progress, struct img_err *err);
 
+/* ---- append (raw images only: the dd/cat extension) ---- */
+struct ops_append_req {
+    const char *path;         /* the raw image FILE */
+    const char *fmt;          /* -f; NULL: probe. Anything but raw is refused */
+    uint64_t zeros;           /* bytes of zeros to append (when other is NULL) */
+    const char *other;        /* a raw image whose contents are appended, or NULL */
+    const char *out;          /* NULL: grow FILE in place; else NEW, written as NEW.part and
+                               * renamed when complete (FILE is only read; NEW must not exist) */
+    bool dense;               /* write real zeros instead of leaving a hole */
+    unsigned open_flags;      /* extra IMG_OPEN_* for probing */
+    struct ops_progress *progress; /* may be NULL; total = bytes walked (holes count) */
+};
+struct ops_append_res {
+    uint64_t old_size;        /* FILE's size before, in bytes */
+    uint64_t new_size;        /* the result's file size in bytes */
+    uint64_t virtual_size;    /* what qemu-img reports: new_size rounded up to 512 */
+};
+/* Append zeros or another raw image to a raw image, in place or into a new file. Only
+ * allocated data is copied (holes stay holes; reflink or copy_file_range where the file
+ * system offers them). In place, a failure or cancellation truncates FILE back to its old
+ * size; with out, NEW.part is removed. */
+int ops_append(const struct ops_append_req *req, struct ops_append_res *res,
+               struct img_err *err);
+
+/* ---- resize ---- */
+struct ops_resize_req {
+    const char *path;
+    const char *fmt;          /* NULL: probe */
+    int sign;                 /* 0: amount is the new size; +1/-1: grow/shrink by amount */
+    uint64_t amount;
+    bool shrink;              /* --shrink: making the image smaller is allowed */
+    enum img_prealloc prealloc;
+    bool fix_gpt;             /* after growing, move a backup GPT to the new end */
+    unsigned open_flags;      /* extra IMG_OPEN_* */
+    struct ops_progress *progress; /* may be NULL */
+};
+struct ops_resize_res {
+    uint64_t old_size, new_size;
+    bool gpt_moved;           /* fix_gpt moved the backup GPT */
+    bool gpt_stale;           /* a GPT's backup is not at the end (and was not moved) */
+};
+/* The new size from the current one, 64-bit checked: qemu-img's "New image size must be
+ * positive" for zero, negative or overflowing results. */
+int ops_resize_target(uint64_t cur, int sign, uint64_t amount, uint64_t *out,
+                      struct img_err *err);
+/* Resize an image through its driver's truncate (qemu-img resize's rules: shrinking needs
+ * shrink, preallocation only when growing, a format without resize is refused by name). */
+int ops_resize(const struct ops_resize_req *req, struct ops_resize_res *res,
+               struct img_err *err);
+
 #endif

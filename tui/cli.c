@@ -79,6 +79,31 @@ static const struct cli_cmd cli_cmds[] = {
      "Compare the guest contents of A and B. Without -s an extra part of the larger image\n"
      "must read as zeros; with -s (strict) sizes and allocation must match too.\n"
      "Exit status: 0 identical, 1 different, 2 open error, 3 allocation error, 4 read error.\n"},
+    {"resize", cli_resize, "grow or shrink an image",
+     "usage: dimg resize [-f FMT] [--shrink] [--preallocation=off|falloc|full] [--fix-gpt]\n"
+     "                   [-p] [-q] FILE [+|-]SIZE\n"
+     "\n"
+     "Set the virtual size of FILE to SIZE, or change it by +SIZE/-SIZE, like qemu-img resize.\n"
+     "\n"
+     "  -f FMT              image format (default: probe)\n"
+     "  --shrink            allow making the image smaller (data past the new end is lost)\n"
+     "  --preallocation=M   allocate the new area: off (default), falloc or full (raw)\n"
+     "  --fix-gpt           after growing, move the backup GPT to the new end of the disk\n"
+     "  -p                  show progress on stderr\n"
+     "  -q                  quiet\n"},
+    {"append", cli_append, "append zeros or another raw image to a raw image",
+     "usage: dimg append [-f raw] [--dense] [-o NEW] [-p] [-q] FILE SIZE|OTHER\n"
+     "\n"
+     "Grow the raw image FILE by SIZE bytes of zeros, or by the contents of the raw image\n"
+     "OTHER (an argument naming an existing file is a file, else a size). Only allocated\n"
+     "data is copied; holes stay holes. Other formats are refused: use 'dimg resize'.\n"
+     "\n"
+     "  -f raw              name the format instead of probing it\n"
+     "  --dense             write real zeros instead of leaving a hole\n"
+     "  -o NEW              leave FILE untouched and write FILE plus the appendix to NEW\n"
+     "                      (written as NEW.part, renamed when complete)\n"
+     "  -p                  show progress on stderr\n"
+     "  -q                  quiet\n"},
 };
 #define CLI_NCMDS (sizeof cli_cmds / sizeof *cli_cmds)
 

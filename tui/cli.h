@@ -23,6 +23,8 @@ int cli_map(int argc, char **argv);
 int cli_layout(int argc, char **argv);
 int cli_check(int argc, char **argv);
 int cli_compare(int argc, char **argv);
+int cli_append(int argc, char **argv);
+int cli_resize(int argc, char **argv);
 
 /* IMG_OPEN_* flags every open adds (--untrusted). */
 extern unsigned cli_open_flags;

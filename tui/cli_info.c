@@ -1,5 +1,6 @@
 /* cli_info.c: `dimg info`, qemu-img info's output (human and JSON) for one image or a whole
- * backing chain. Talks to: img.h (img_open, img_get_info, img_snap_list), json.h, cli.h.
+ * backing chain, followed by the guest's partition table (MBR or GPT) when it has one.
+ * Talks to: img.h (img_open, img_get_info, img_snap_list), ptable.h, json.h, cli.h.
  */
 #include "tui/cli.h"
 
@@ -8,6 +9,7 @@
 #include <time.h>
 
 #include "core/img.h"
+#include "core/ptable.h"
 #include "tui/json.h"
 
 struct info_layer {
@@ -16,7 +18,64 @@ struct info_layer {
     struct img_info info;
     struct img_snap *snaps;
     size_t nsnaps;
+    struct ptable pt;    /* the guest's partition table (top image only) */
 };
+
+/* The partition table, after qemu-img's fields so that those stay byte-identical. */
+static void info_ptable_human(FILE *f, const struct ptable *pt)
+{
+    if (pt->kind == PTABLE_NONE)
+        return;
+    fprintf(f, "Partition table: %s (disk id %s)\n", ptable_kind_name(pt->kind), pt->disk_id);
+    if (pt->problem[0])
+        fprintf(f, "    problem: %s\n", pt->problem);
+    if (!pt->n)
+        return;
+    fprintf(f, "    %-3s %14s %14s %-10s  %s\n", "#", "START", "SIZE", "", "TYPE");
+    for (size_t i = 0; i < pt->n; i++) {
+        const struct ptable_part *p = &pt->parts[i];
+        char sz[32];
+        fprintf(f, "    %-3u %14llu %14llu %-10s  %s", p->number, (unsigned long long)p->start,
+                (unsigned long long)p->size, cli_size_str(p->size, sz, sizeof sz),
+                p->type_name[0] ? p->type_name : p->type);
+        if (p->type_name[0])
+            fprintf(f, " (%s)", p->type);
+        if (p->name[0])
+            fprintf(f, " \"%s\"", p->name);
+        if (p->bootable)
+            fprintf(f, " bootable");
+        fputc('\n', f);
+    }
+}
+
+static void info_ptable_json(struct json *j, const struct ptable *pt)
+{
+    if (pt->kind == PTABLE_NONE)
+        return;
+    json_object_open(j, "partition-table");
+    json_string(j, "type", pt->kind == PTABLE_GPT ? "gpt" : "mbr");
+    json_string(j, "disk-id", pt->disk_id);
+    json_uint(j, "sector-size", pt->sector_size);
+    if (pt->problem[0])
+        json_string(j, "problem", pt->problem);
+    json_array_open(j, "partitions");
+    for (size_t i = 0; i < pt->n; i++) {
+        const struct ptable_part *p = &pt->parts[i];
+        json_object_open(j, NULL);
+        json_uint(j, "number", p->number);
+        json_uint(j, "start", p->start);
+        json_uint(j, "size", p->size);
+        json_string(j, "type", p->type);
+        if (p->type_name[0])
+            json_string(j, "type-name", p->type_name);
+        if (pt->kind == PTABLE_GPT)
+            json_string(j, "name", p->name);
+        json_bool(j, "bootable", p->bootable);
+        json_object_close(j);
+    }
+    json_array_close(j);
+    json_object_close(j);
+}
 
 static void info_kv_human(FILE *f, const struct img_kv *kv)
 {
@@ -86,6 +145,7 @@ static void info_human(FILE *f, const struct info_layer *l)
         for (size_t i = 0; i < in->nkv; i++)
             info_kv_human(f, &in->kv[i]);
     }
+    info_ptable_human(f, &l->pt);
 }
 
 static void info_json(struct json *j, const struct info_layer *l)
@@ -144,6 +204,7 @@ static void info_json(struct json *j, const struct info_layer *l)
     }
     /* qemu-img prints the dirty flag for every format (false where there is none). */
     json_bool(j, "dirty-flag", in->has_dirty_field && in->dirty);
+    info_ptable_json(j, &l->pt);
     json_object_close(j);
 }
 
@@ -205,6 +266,12 @@ int cli_info(int argc, char **argv)
                    img_snap_list(l, &ls[i].snaps, &ls[i].nsnaps) < 0) {
             cli_err("%s", img_errmsg(l));
             status = 1;
+        } else if (i == 0 && (!l->backing_name || l->backing)) {
+            /* Only where the guest view is complete; a table that cannot be read is simply
+             * not shown (info is about the image, not the guest). */
+            struct img_err perr;
+            if (ptable_read(l, &ls[i].pt, &perr) < 0)
+                ptable_free(&ls[i].pt);
         }
     }
     if (!status) {
@@ -230,6 +297,7 @@ int cli_info(int argc, char **argv)
     for (i = 0; i < n; i++) {
         free(ls[i].name);
         free(ls[i].snaps);
+        ptable_free(&ls[i].pt);
     }
     free(ls);
     img_close(top);

@@ -20,12 +20,6 @@
 #include "core/job.h"
 #include "core/ops.h"
 
-static bool exists(const char *p)
-{
-    struct stat st;
-    return lstat(p, &st) == 0;
-}
-
 static void sleep_ms(unsigned ms)
 {
     struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
@@ -163,8 +157,8 @@ static void test_inline_cancel_convert(void **state)
     assert_int_equal(job_state_get(&j), JOB_CANCELLED);
     uint64_t done = atomic_load(&j.done);
     assert_true(done >= (8u << 20) && done < (16u << 20));
-    assert_false(exists(dst));
-    assert_false(exists(part));
+    assert_false(tu_exists(dst));
+    assert_false(tu_exists(part));
     job_fini(&j);
 }
 
@@ -189,15 +183,15 @@ static void test_engine_cancel_convert(void **state)
     while (atomic_load(&j->done) < (4u << 20) && now_s() - t0 < 10)
         sleep_ms(5);
     assert_int_equal(job_state_get(j), JOB_RUNNING);
-    assert_true(exists(part));
+    assert_true(tu_exists(part));
     double tc = now_s();
     job_cancel(j);
     assert_int_equal(job_wait(j), -ECANCELED);
     assert_true(now_s() - tc < 0.5); /* effective within a fraction of a second */
     assert_int_equal(job_state_get(j), JOB_CANCELLED);
     assert_true(atomic_load(&j->done) < (32u << 20));
-    assert_false(exists(dst));
-    assert_false(exists(part));
+    assert_false(tu_exists(dst));
+    assert_false(tu_exists(part));
     job_release(j);
     job_engine_free(e);
 }

@@ -4,6 +4,7 @@
 #define DIMG_TESTUTIL_H
 
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <setjmp.h>
 #include <stdint.h>
@@ -23,5 +24,10 @@ char *tu_sh_out(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void tu_pattern(void *buf, size_t len, uint64_t off, unsigned seed);
 /* Read a whole file into memory (malloc'd); NULL on failure. */
 void *tu_read_file(const char *path, size_t *len);
+/* lstat succeeds. */
+bool tu_exists(const char *path);
+/* st_size and st_blocks * 512 (the test fails when stat does). */
+uint64_t tu_file_size(const char *path);
+uint64_t tu_alloc_bytes(const char *path);
 
 #endif

@@ -7,6 +7,7 @@
 
 static const struct img_driver *const drivers[] = {
     &img_driver_qcow2,
+    &img_driver_qcow,
     &img_driver_raw,
 };
 

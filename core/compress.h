@@ -1,0 +1,18 @@
+/* compress.h: raw-deflate (zlib, window 2^12, no header) compression of one cluster, the
+ * codec qcow and qcow2 share for compressed clusters.
+ * Talks to: zlib only. Used by formats/qcow.c and formats/qcow2_alloc.c.
+ */
+#ifndef DIMG_COMPRESS_H
+#define DIMG_COMPRESS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Compress in[0..len) into out (at most cap bytes, and fewer than len: a cluster that does not
+ * shrink is stored as is). Returns the compressed length, or 0 when it does not fit. */
+size_t zraw_deflate(const uint8_t *in, size_t len, uint8_t *out, size_t cap);
+/* Inflate in[0..inlen) until out[0..outlen) is full; trailing input is ignored (compressed
+ * streams are stored in whole sectors). 0 on success, -1 on a corrupt or short stream. */
+int zraw_inflate(const uint8_t *in, size_t inlen, uint8_t *out, size_t outlen);
+
+#endif

@@ -1,0 +1,741 @@
+/* qcow.c: QEMU's original qcow (version 1) format driver: probe, open with header validation,
+ * reads through a two-level L1/L2 table (zlib-compressed clusters included), block status,
+ * backing files, writes with copy-on-write of partial clusters, compressed writes, create
+ * (qemu-img's layout and defaults), grow (relocating the L1 table when it must get longer) and
+ * the host layout.
+ *
+ * There are no refcounts: new L2 tables and clusters are appended at the end of the file
+ * (rounded up to the cluster size; compressed clusters to 512 bytes). Crash-safety order for
+ * every allocation: data, fsync, L2 entry, fsync, L1 entry; a crash leaves unreferenced space at
+ * worst. Encrypted images (crypt_method 1) open read-only and refuse reads for now.
+ * Talks to: core/io.c, core/compress.c (raw deflate), core/img.c (img_read_backing).
+ */
+#include "core/bytes.h"
+#include "core/compress.h"
+#include "core/io.h"
+#include "formats/drivers.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define QCOW_MAGIC 0x514649fbu
+#define QCOW_HDR 48u
+#define QCOW_MAX_L1_BYTES (32ull << 20) /* 4 Mi entries: 8 TiB with the default geometry */
+#define QCOW_MAX_BACKING 1023u
+#define QCOW_COMPRESSED (1ull << 63)
+#define ULL(x) ((unsigned long long)(x))
+
+struct qcow {
+    unsigned cb, l2b;   /* cluster_bits, l2_bits */
+    uint64_t cs;        /* cluster size */
+    uint64_t l2n;       /* entries per L2 table (1 << l2_bits; not tied to the cluster size) */
+    uint32_t crypt;
+    uint64_t hdr_end;   /* header plus backing file name */
+    uint64_t l1_off, l1n;
+    uint64_t *l1;       /* host order */
+    uint64_t file_size; /* tracked so appends need no fstat */
+    uint64_t *l2;       /* one cached L2 table, host order */
+    uint64_t l2_off;    /* its offset; 0 = nothing cached */
+    uint8_t *l2raw;     /* on-disk encoding buffer for one L2 table */
+    uint8_t *zin;       /* compressed bytes of one cluster */
+    uint8_t *cbuf;      /* the last decompressed cluster */
+    uint64_t c_entry;   /* its L2 entry; 0 = none */
+    uint8_t *wbuf;      /* one cluster being assembled for a write */
+};
+
+static struct qcow *qcow_st(struct img *img) { return img->priv; }
+
+static unsigned qcow_shift(const struct qcow *s) { return s->cb + s->l2b; }
+
+/* Compressed descriptor: size in bytes in bits (63-cb)..62, byte offset below. */
+static void qcow_zdesc(const struct qcow *s, uint64_t e, uint64_t *off, uint64_t *len)
+{
+    unsigned sh = 63 - s->cb;
+    *len = (e >> sh) & ((1ull << s->cb) - 1);
+    *off = e & ((1ull << sh) - 1);
+}
+
+static int qcow_probe(const uint8_t *buf, size_t len)
+{
+    if (len < 8 || be32_load(buf) != QCOW_MAGIC)
+        return 0;
+    return be32_load(buf + 4) == 1 ? 100 : 0;
+}
+
+/* ---- open ---- */
+
+static int qcow_open(struct img *img, unsigned flags)
+{
+    struct qcow *s = qcow_st(img);
+    uint8_t h[QCOW_HDR];
+    uint64_t fsize;
+    int r = io_file_size(img->fd, &fsize);
+    if (r < 0)
+        return img_error(img, r, "qcow: %s", strerror(-r));
+    if (fsize < QCOW_HDR)
+        return img_error(img, -EINVAL, "qcow: header: file is shorter than 48 bytes");
+    if ((r = io_pread_exact(img->fd, h, QCOW_HDR, 0)) < 0)
+        return img_error(img, r, "qcow: reading the header: %s", strerror(-r));
+    if (be32_load(h) != QCOW_MAGIC)
+        return img_error(img, -EINVAL, "qcow: magic: not a qcow image");
+    if (be32_load(h + 4) != 1)
+        return img_error(img, -EINVAL, "qcow: version %u is not 1", be32_load(h + 4));
+    uint64_t boff = be64_load(h + 8), size = be64_load(h + 24), l1_off = be64_load(h + 40);
+    uint32_t blen = be32_load(h + 16), crypt = be32_load(h + 36);
+    unsigned cb = h[32], l2b = h[33];
+
+    /* Every check before the first allocation derived from the header. */
+    if (cb < 9 || cb > 16)
+        return img_error(img, -EINVAL, "qcow: cluster_bits %u out of range (9..16)", cb);
+    if (l2b < 6 || l2b > 13)
+        return img_error(img, -EINVAL, "qcow: l2_bits %u out of range (6..13)", l2b);
+    if (size < 2)
+        return img_error(img, -EINVAL, "qcow: size %llu is too small", ULL(size));
+    unsigned shift = cb + l2b;
+    if (size > UINT64_MAX - (1ull << shift))
+        return img_error(img, -EINVAL, "qcow: size %llu is too large", ULL(size));
+    uint64_t l1n = (size + (1ull << shift) - 1) >> shift;
+    if (l1n * 8 > QCOW_MAX_L1_BYTES)
+        return img_error(img, -EFBIG, "qcow: size %llu needs an L1 table of %llu entries "
+                         "(limit %llu)", ULL(size), ULL(l1n), ULL(QCOW_MAX_L1_BYTES / 8));
+    if (crypt > 1)
+        return img_error(img, -EINVAL, "qcow: crypt_method %u is unknown (0 none, 1 AES)",
+                         crypt);
+    uint64_t hdr_end = QCOW_HDR;
+    if (boff != 0) {
+        if (blen > QCOW_MAX_BACKING)
+            return img_error(img, -EINVAL, "qcow: backing file name is %u bytes long "
+                             "(limit %u)", blen, QCOW_MAX_BACKING);
+        if (boff < QCOW_HDR || boff > fsize || blen > fsize - boff)
+            return img_error(img, -EINVAL, "qcow: backing file name at 0x%llx (%u bytes) lies "
+                             "outside the file", ULL(boff), blen);
+        hdr_end = boff + blen;
+    }
+    if (l1_off < QCOW_HDR || l1_off > fsize || l1n * 8 > fsize - l1_off)
+        return img_error(img, -EINVAL, "qcow: L1 table offset 0x%llx (%llu bytes) lies outside "
+                         "the file", ULL(l1_off), ULL(l1n * 8));
+    if (crypt && (flags & IMG_OPEN_RW))
+        return img_error(img, -ENOTSUP, "qcow: encryption not supported yet (open read-only)");
+
+    s->cb = cb;
+    s->l2b = l2b;
+    s->cs = 1ull << cb;
+    s->l2n = 1ull << l2b;
+    s->crypt = crypt;
+    s->hdr_end = hdr_end;
+    s->l1_off = l1_off;
+    s->l1n = l1n;
+    s->file_size = fsize;
+    s->l1 = malloc(l1n * 8);
+    s->l2 = malloc(s->l2n * 8);
+    s->l2raw = malloc(s->l2n * 8);
+    s->zin = malloc(s->cs);
+    s->cbuf = malloc(s->cs);
+    s->wbuf = malloc(s->cs);
+    if (!s->l1 || !s->l2 || !s->l2raw || !s->zin || !s->cbuf || !s->wbuf)
+        return img_error(img, -ENOMEM, "qcow: out of memory");
+    if ((r = io_pread_exact(img->fd, s->l1, l1n * 8, l1_off)) < 0)
+        return img_error(img, r, "qcow: reading the L1 table: %s", strerror(-r));
+    uint64_t l2bytes = s->l2n * 8;
+    for (uint64_t i = 0; i < l1n; i++) {
+        uint64_t e = be64_load((uint8_t *)s->l1 + 8 * i);
+        s->l1[i] = e;
+        if (e && (e < QCOW_HDR || e > fsize || l2bytes > fsize - e))
+            return img_error(img, -EINVAL, "qcow: L2 table offset 0x%llx (L1 entry %llu) lies "
+                             "outside the file", ULL(e), ULL(i));
+    }
+    if (boff && blen) {
+        char name[QCOW_MAX_BACKING + 1];
+        if ((r = io_pread_exact(img->fd, name, blen, boff)) < 0)
+            return img_error(img, r, "qcow: reading the backing file name: %s", strerror(-r));
+        name[blen] = 0;
+        if (name[0] && !(img->backing_name = strdup(name)))
+            return img_error(img, -ENOMEM, "qcow: out of memory");
+    }
+    img->size = size;
+    return 0;
+}
+
+static void qcow_close(struct img *img)
+{
+    struct qcow *s = qcow_st(img);
+    free(s->l1);
+    free(s->l2);
+    free(s->l2raw);
+    free(s->zin);
+    free(s->cbuf);
+    free(s->wbuf);
+}
+
+/* ---- lookup and read ---- */
+
+static int qcow_load_l2(struct img *img, uint64_t off)
+{
+    struct qcow *s = qcow_st(img);
+    if (s->l2_off == off)
+        return 0;
+    s->l2_off = 0;
+    int r = io_pread_exact(img->fd, s->l2raw, s->l2n * 8, off);
+    if (r < 0)
+        return img_error(img, r, "qcow: reading the L2 table at 0x%llx: %s", ULL(off),
+                         strerror(-r));
+    for (uint64_t i = 0; i < s->l2n; i++)
+        s->l2[i] = be64_load(s->l2raw + 8 * i);
+    s->l2_off = off;
+    return 0;
+}
+
+/* The L2 entry for guest offset off (0: unallocated) and how far the answer holds: to the end
+ * of the cluster, or of the whole L1 range when there is no L2 table. */
+static int qcow_lookup(struct img *img, uint64_t off, uint64_t *entry, uint64_t *run)
+{
+    struct qcow *s = qcow_st(img);
+    uint64_t l1i = off >> qcow_shift(s);
+    if (l1i >= s->l1n || s->l1[l1i] == 0) {
+        *entry = 0;
+        *run = ((l1i + 1) << qcow_shift(s)) - off;
+        return 0;
+    }
+    int r = qcow_load_l2(img, s->l1[l1i]);
+    if (r < 0)
+        return r;
+    *entry = s->l2[(off >> s->cb) & (s->l2n - 1)];
+    *run = s->cs - (off & (s->cs - 1));
+    return 0;
+}
+
+/* Inflate the compressed cluster of entry e into s->cbuf (cached by entry). */
+static int qcow_load_cluster(struct img *img, uint64_t e)
+{
+    struct qcow *s = qcow_st(img);
+    if (s->c_entry == e)
+        return 0;
+    uint64_t zoff, zlen;
+    qcow_zdesc(s, e, &zoff, &zlen);
+    if (zlen == 0 || zoff > s->file_size || zlen > s->file_size - zoff)
+        return img_error(img, -EINVAL, "qcow: compressed cluster at 0x%llx (%llu bytes) lies "
+                         "outside the file", ULL(zoff), ULL(zlen));
+    s->c_entry = 0;
+    int r = io_pread_exact(img->fd, s->zin, zlen, zoff);
+    if (r < 0)
+        return img_error(img, r, "qcow: reading the compressed cluster at 0x%llx: %s",
+                         ULL(zoff), strerror(-r));
+    if (zraw_inflate(s->zin, zlen, s->cbuf, s->cs) < 0)
+        return img_error(img, -EIO, "qcow: compressed cluster at 0x%llx: corrupt deflate "
+                         "stream", ULL(zoff));
+    s->c_entry = e;
+    return 0;
+}
+
+static int qcow_read(struct img *img, uint64_t off, void *buf, size_t len)
+{
+    struct qcow *s = qcow_st(img);
+    uint8_t *p = buf;
+    if (s->crypt)
+        return img_error(img, -ENOTSUP, "qcow: encryption not supported yet");
+    while (len > 0) {
+        uint64_t e, run;
+        int r = qcow_lookup(img, off, &e, &run);
+        if (r < 0)
+            return r;
+        size_t n = run < len ? (size_t)run : len;
+        if (e == 0) {
+            r = img_read_backing(img, off, p, n);
+        } else if (e & QCOW_COMPRESSED) {
+            r = qcow_load_cluster(img, e);
+            if (r == 0)
+                memcpy(p, s->cbuf + (off & (s->cs - 1)), n);
+        } else {
+            /* Past the end of the file reads as zeros, as it does for qemu. */
+            r = io_pread_zero(img->fd, p, n, e + (off & (s->cs - 1)));
+            if (r < 0)
+                r = img_error(img, r, "qcow: read at 0x%llx: %s", ULL(e), strerror(-r));
+        }
+        if (r < 0)
+            return r;
+        p += n;
+        off += n;
+        len -= n;
+    }
+    return 0;
+}
+
+static void qcow_entry_bs(struct qcow *s, uint64_t e, uint64_t off, unsigned *fl, uint64_t *host)
+{
+    *host = 0;
+    if (e == 0)
+        *fl = 0;
+    else if (e & QCOW_COMPRESSED)
+        *fl = IMG_BS_DATA | IMG_BS_ALLOCATED | IMG_BS_COMPRESSED;
+    else {
+        *fl = IMG_BS_DATA | IMG_BS_ALLOCATED | IMG_BS_OFFSET_VALID;
+        *host = e + (off & (s->cs - 1));
+    }
+}
+
+static int qcow_block_status(struct img *img, uint64_t off, uint64_t len, struct img_bs *bs)
+{
+    struct qcow *s = qcow_st(img);
+    uint64_t done = 0, host0 = 0;
+    unsigned fl0 = 0;
+    while (done < len) {
+        uint64_t e, run, host;
+        unsigned fl;
+        int r = qcow_lookup(img, off + done, &e, &run);
+        if (r < 0)
+            return r;
+        qcow_entry_bs(s, e, off + done, &fl, &host);
+        if (done == 0) {
+            fl0 = fl;
+            host0 = host;
+        } else if (fl != fl0 || ((fl & IMG_BS_OFFSET_VALID) && host != host0 + done)) {
+            break;
+        }
+        done += run;
+    }
+    bs->len = done < len ? done : len;
+    bs->flags = fl0;
+    bs->host_off = host0;
+    return 0;
+}
+
+/* ---- write ---- */
+
+static int qcow_hwrite(struct img *img, const void *buf, size_t len, uint64_t off)
+{
+    struct qcow *s = qcow_st(img);
+    int r = io_pwrite_all(img->fd, buf, len, off);
+    if (r < 0)
+        return img_error(img, r, "qcow: write at 0x%llx: %s", ULL(off), strerror(-r));
+    if (off + len > s->file_size)
+        s->file_size = off + len;
+    return 0;
+}
+
+static int qcow_barrier(struct img *img)
+{
+    int r = io_sync(img->fd);
+    return r < 0 ? img_error(img, r, "qcow: fsync: %s", strerror(-r)) : 0;
+}
+
+/* Make the L2 table of L1 entry l1i the cached one; a missing table becomes a zeroed one at
+ * the cluster-aligned end of the file, written by qcow_commit_l2. */
+static int qcow_prepare_l2(struct img *img, uint64_t l1i, bool *fresh, uint64_t *l2_off)
+{
+    struct qcow *s = qcow_st(img);
+    *fresh = s->l1[l1i] == 0;
+    if (!*fresh) {
+        *l2_off = s->l1[l1i];
+        return qcow_load_l2(img, *l2_off);
+    }
+    uint64_t l2bytes = s->l2n * 8;
+    if (s->file_size > UINT64_MAX / 4)
+        return img_error(img, -EFBIG, "qcow: file too large");
+    *l2_off = u64_align_up(s->file_size, s->cs);
+    memset(s->l2, 0, l2bytes);
+    s->l2_off = 0; /* not on disk yet */
+    s->file_size = *l2_off + l2bytes; /* reserve its place: data goes after it */
+    return 0;
+}
+
+/* Data is written: fsync, then the L2 table, then (for a new table) fsync and the L1 entry. */
+static int qcow_commit_l2(struct img *img, uint64_t l1i, uint64_t l2_off, bool fresh)
+{
+    struct qcow *s = qcow_st(img);
+    int r = qcow_barrier(img);
+    if (r < 0)
+        return r;
+    for (uint64_t i = 0; i < s->l2n; i++)
+        be64_store(s->l2raw + 8 * i, s->l2[i]);
+    if ((r = qcow_hwrite(img, s->l2raw, s->l2n * 8, l2_off)) < 0)
+        return r;
+    s->l2_off = l2_off;
+    if (!fresh)
+        return 0;
+    if ((r = qcow_barrier(img)) < 0)
+        return r;
+    uint8_t b[8];
+    be64_store(b, l2_off);
+    if ((r = qcow_hwrite(img, b, 8, s->l1_off + 8 * l1i)) < 0)
+        return r;
+    s->l1[l1i] = l2_off;
+    return 0;
+}
+
+/* Fill s->wbuf with the current content of the cluster at guest offset coff whose entry is e:
+ * the compressed data, or the backing file (zeros past the virtual size), or zeros. */
+static int qcow_cow_fill(struct img *img, uint64_t coff, uint64_t e)
+{
+    struct qcow *s = qcow_st(img);
+    if (e & QCOW_COMPRESSED) {
+        int r = qcow_load_cluster(img, e);
+        if (r == 0)
+            memcpy(s->wbuf, s->cbuf, s->cs);
+        return r;
+    }
+    uint64_t n = coff < img->size ? img->size - coff : 0;
+    if (n > s->cs)
+        n = s->cs;
+    memset(s->wbuf + n, 0, s->cs - n);
+    return n ? img_read_backing(img, coff, s->wbuf, n) : 0;
+}
+
+/* One write inside the range of a single L2 table. */
+static int qcow_write_span(struct img *img, uint64_t off, const uint8_t *p, size_t len)
+{
+    struct qcow *s = qcow_st(img);
+    uint64_t l1i = off >> qcow_shift(s), l2_off;
+    bool fresh, dirty = false;
+    int r = qcow_prepare_l2(img, l1i, &fresh, &l2_off);
+    while (r == 0 && len > 0) {
+        uint64_t in = off & (s->cs - 1), idx = (off >> s->cb) & (s->l2n - 1);
+        size_t n = s->cs - in < len ? (size_t)(s->cs - in) : len;
+        uint64_t e = s->l2[idx];
+        if (e && !(e & QCOW_COMPRESSED)) {
+            r = qcow_hwrite(img, p, n, e + in); /* allocated: overwrite in place */
+        } else {
+            if (n < s->cs)
+                r = qcow_cow_fill(img, off - in, e);
+            if (r == 0) {
+                memcpy(s->wbuf + in, p, n);
+                uint64_t noff = u64_align_up(s->file_size, s->cs);
+                r = qcow_hwrite(img, s->wbuf, s->cs, noff);
+                if (r == 0) {
+                    s->l2[idx] = noff;
+                    dirty = true;
+                }
+            }
+        }
+        off += n;
+        p += n;
+        len -= n;
+    }
+    if (r == 0 && dirty)
+        r = qcow_commit_l2(img, l1i, l2_off, fresh);
+    if (r < 0)
+        s->l2_off = 0; /* the cached table may hold entries that never reached the disk */
+    return r;
+}
+
+static int qcow_write(struct img *img, uint64_t off, const void *buf, size_t len)
+{
+    struct qcow *s = qcow_st(img);
+    const uint8_t *p = buf;
+    if (s->crypt)
+        return img_error(img, -ENOTSUP, "qcow: encryption not supported yet");
+    while (len > 0) {
+        uint64_t l1i = off >> qcow_shift(s);
+        uint64_t end = (l1i + 1) << qcow_shift(s);
+        size_t n = end - off < len ? (size_t)(end - off) : len;
+        int r = qcow_write_span(img, off, p, n);
+        if (r < 0)
+            return r;
+        off += n;
+        p += n;
+        len -= n;
+    }
+    return 0;
+}
+
+static int qcow_write_compressed(struct img *img, uint64_t off, const void *buf, size_t len)
+{
+    struct qcow *s = qcow_st(img);
+    if (s->crypt)
+        return img_error(img, -ENOTSUP, "qcow: encryption not supported yet");
+    if ((off & (s->cs - 1)) || len > s->cs || (len < s->cs && off + len != img->size))
+        return img_error(img, -EINVAL, "qcow: compressed writes take one whole cluster");
+    memcpy(s->wbuf, buf, len);
+    memset(s->wbuf + len, 0, s->cs - len); /* the tail cluster is padded with zeros */
+    size_t zlen = zraw_deflate(s->wbuf, s->cs, s->zin, s->cs);
+    if (zlen == 0)
+        return qcow_write(img, off, buf, len); /* does not shrink: stored as is */
+    uint64_t l1i = off >> qcow_shift(s), l2_off;
+    bool fresh;
+    int r = qcow_prepare_l2(img, l1i, &fresh, &l2_off);
+    if (r < 0)
+        return r;
+    uint64_t zoff = u64_align_up(s->file_size, 512);
+    if (zoff >> (63 - s->cb)) {
+        s->l2_off = 0;
+        return img_error(img, -EFBIG, "qcow: file too large for a compressed cluster");
+    }
+    r = qcow_hwrite(img, s->zin, zlen, zoff);
+    if (r == 0) {
+        s->l2[(off >> s->cb) & (s->l2n - 1)] =
+            QCOW_COMPRESSED | (uint64_t)zlen << (63 - s->cb) | zoff;
+        r = qcow_commit_l2(img, l1i, l2_off, fresh);
+    }
+    if (r < 0)
+        s->l2_off = 0;
+    return r;
+}
+
+static int qcow_flush(struct img *img)
+{
+    return qcow_barrier(img);
+}
+
+/* ---- create ---- */
+
+static int qcow_create(const char *path, const struct img_create_req *req, struct img_err *err)
+{
+    bool enc = false;
+    int r = img_opts_take_bool(req->opts, "encryption", &enc, err);
+    if (r < 0)
+        return r;
+    const char *ef = img_opts_take(req->opts, "encrypt.format");
+    img_opts_take(req->opts, "encrypt.key-secret");
+    if (enc || (ef && *ef))
+        return err_set(err, -ENOTSUP, "qcow: creating encrypted images is not supported yet");
+    if ((r = img_opts_check_all_taken(req->opts, "qcow", err)) < 0)
+        return r;
+    /* Like qemu-img: the size is rounded up to whole sectors. */
+    if (req->size == 0 || req->size > (1ull << 62))
+        return err_set(err, -EINVAL, "qcow: size %llu out of range", ULL(req->size));
+    uint64_t size = u64_align_up(req->size, 512);
+    size_t blen = req->backing_file ? strlen(req->backing_file) : 0;
+    if (blen > QCOW_MAX_BACKING)
+        return err_set(err, -EINVAL, "qcow: backing file name longer than %u bytes",
+                       QCOW_MAX_BACKING);
+    /* qemu's defaults: 512-byte clusters over a backing file (no COW copying), else 4 KiB. */
+    unsigned cb = blen ? 9 : 12, l2b = blen ? 12 : 9;
+    unsigned shift = cb + l2b;
+    uint64_t l1n = (size + (1ull << shift) - 1) >> shift;
+    if (l1n * 8 > QCOW_MAX_L1_BYTES)
+        return err_set(err, -EFBIG, "qcow: size %llu is too large", ULL(size));
+    uint64_t l1_off = u64_align_up(QCOW_HDR + blen, 8);
+    uint64_t total = l1_off + u64_align_up(l1n * 8, 512); /* L1 in whole sectors, as qemu */
+    uint8_t *b = calloc(1, total);
+    if (!b)
+        return err_set(err, -ENOMEM, "out of memory");
+    be32_store(b, QCOW_MAGIC);
+    be32_store(b + 4, 1);
+    if (blen) {
+        be64_store(b + 8, QCOW_HDR);
+        be32_store(b + 16, (uint32_t)blen);
+        memcpy(b + QCOW_HDR, req->backing_file, blen);
+    }
+    be64_store(b + 24, size);
+    b[32] = (uint8_t)cb;
+    b[33] = (uint8_t)l2b;
+    be64_store(b + 40, l1_off);
+    int fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        int e = errno;
+        free(b);
+        return err_set(err, -e, "%s: %s", path, strerror(e));
+    }
+    r = io_pwrite_all(fd, b, total, 0);
+    if (r == 0)
+        r = io_sync(fd);
+    if (close(fd) < 0 && r == 0)
+        r = -errno;
+    free(b);
+    if (r < 0) {
+        unlink(path);
+        return err_set(err, r, "qcow: writing %s: %s", path, strerror(-r));
+    }
+    return 0;
+}
+
+/* ---- grow ---- */
+
+/* Zero [from, to) of the guest view in this layer (used to hide a longer backing file). */
+static int qcow_zero_range(struct img *img, uint64_t from, uint64_t to)
+{
+    static const uint8_t zero[65536];
+    while (from < to) {
+        size_t n = to - from < sizeof zero ? (size_t)(to - from) : sizeof zero;
+        int r = qcow_write(img, from, zero, n);
+        if (r < 0)
+            return r;
+        from += n;
+    }
+    return 0;
+}
+
+static int qcow_truncate(struct img *img, uint64_t size, enum img_prealloc prealloc)
+{
+    struct qcow *s = qcow_st(img);
+    if (prealloc != IMG_PREALLOC_OFF)
+        return img_error(img, -ENOTSUP, "qcow: preallocation is not supported");
+    if (s->crypt)
+        return img_error(img, -ENOTSUP, "qcow: encryption not supported yet");
+    if (size < img->size)
+        return img_error(img, -ENOTSUP, "qcow: shrinking is not supported");
+    if (size % 512)
+        return img_error(img, -EINVAL, "qcow: size must be a multiple of 512 bytes");
+    unsigned shift = qcow_shift(s);
+    if (size > UINT64_MAX - (1ull << shift))
+        return img_error(img, -EFBIG, "qcow: size %llu is too large", ULL(size));
+    uint64_t l1n = (size + (1ull << shift) - 1) >> shift;
+    if (l1n * 8 > QCOW_MAX_L1_BYTES)
+        return img_error(img, -EFBIG, "qcow: size %llu is too large for cluster_bits %u and "
+                         "l2_bits %u", ULL(size), s->cb, s->l2b);
+    uint8_t h[24]; /* header bytes 24..47: size, cluster_bits, l2_bits, crypt, l1 offset */
+    memset(h, 0, sizeof h);
+    be64_store(h, size);
+    h[8] = (uint8_t)s->cb;
+    h[9] = (uint8_t)s->l2b;
+    be32_store(h + 12, s->crypt);
+    be64_store(h + 16, s->l1_off);
+    int r;
+    uint64_t *nl1 = NULL;
+    if (l1n > s->l1n) {
+        /* The L1 is hemmed in by the first L2 table or cluster: write a longer copy at the
+         * end of the file, sync it, then switch the header to it in one sector write. */
+        uint64_t bytes = u64_align_up(l1n * 8, 512);
+        uint8_t *raw = calloc(1, bytes);
+        nl1 = calloc(l1n, 8);
+        if (!raw || !nl1) {
+            free(raw);
+            free(nl1);
+            return img_error(img, -ENOMEM, "qcow: out of memory");
+        }
+        memcpy(nl1, s->l1, s->l1n * 8);
+        for (uint64_t i = 0; i < s->l1n; i++)
+            be64_store(raw + 8 * i, s->l1[i]);
+        uint64_t noff = u64_align_up(s->file_size, s->cs);
+        r = qcow_hwrite(img, raw, bytes, noff);
+        free(raw);
+        if (r == 0)
+            r = qcow_barrier(img);
+        if (r < 0) {
+            free(nl1);
+            return r;
+        }
+        be64_store(h + 16, noff);
+        if ((r = qcow_hwrite(img, h, sizeof h, 24)) == 0)
+            r = qcow_barrier(img);
+        if (r < 0) {
+            free(nl1);
+            return r;
+        }
+        free(s->l1);
+        s->l1 = nl1;
+        s->l1n = l1n;
+        s->l1_off = noff;
+    } else if ((r = qcow_hwrite(img, h, 8, 24)) < 0 || (r = qcow_barrier(img)) < 0) {
+        return r;
+    }
+    uint64_t old = img->size;
+    img->size = size;
+    /* The new area must read as zeros: hide what an open backing file has there. */
+    if (img->backing && img->backing->size > old)
+        return qcow_zero_range(img, old, img->backing->size < size ? img->backing->size : size);
+    return 0;
+}
+
+/* ---- info and layout ---- */
+
+static int qcow_get_info(struct img *img, struct img_info *info)
+{
+    struct qcow *s = qcow_st(img);
+    info->cluster_size = (uint32_t)s->cs;
+    info->encrypted = s->crypt != 0;
+    return 0;
+}
+
+struct qcow_rv {
+    struct img_region *v;
+    size_t n, cap;
+};
+
+static int qcow_rv_add(struct qcow_rv *rv, uint64_t off, uint64_t len, enum img_region_kind k)
+{
+    struct img_region *last = rv->n ? &rv->v[rv->n - 1] : NULL;
+    if (last && last->kind == k && last->off + last->len == off) {
+        last->len += len; /* appends are mostly contiguous: merge as we go */
+        return 0;
+    }
+    if (rv->n == rv->cap) {
+        size_t nc = rv->cap ? 2 * rv->cap : 64;
+        struct img_region *nv = realloc(rv->v, nc * sizeof *nv);
+        if (!nv)
+            return -ENOMEM;
+        rv->v = nv;
+        rv->cap = nc;
+    }
+    rv->v[rv->n++] = (struct img_region){off, len, k};
+    return 0;
+}
+
+static int qcow_region_cmp(const void *a, const void *b)
+{
+    const struct img_region *x = a, *y = b;
+    return x->off < y->off ? -1 : x->off > y->off;
+}
+
+static int qcow_layout(struct img *img, struct img_region **out, size_t *n)
+{
+    struct qcow *s = qcow_st(img);
+    struct qcow_rv rv = {0};
+    int r = qcow_rv_add(&rv, 0, s->hdr_end, IMG_R_HEADER);
+    if (r == 0)
+        r = qcow_rv_add(&rv, s->l1_off, s->l1n * 8, IMG_R_L1);
+    for (uint64_t i = 0; r == 0 && i < s->l1n; i++) {
+        if (!s->l1[i])
+            continue;
+        r = qcow_rv_add(&rv, s->l1[i], s->l2n * 8, IMG_R_L2);
+        if (r == 0)
+            r = qcow_load_l2(img, s->l1[i]);
+        for (uint64_t j = 0; r == 0 && j < s->l2n; j++) {
+            uint64_t e = s->l2[j], zoff, zlen;
+            if (e == 0)
+                continue;
+            if (e & QCOW_COMPRESSED) {
+                qcow_zdesc(s, e, &zoff, &zlen);
+                r = qcow_rv_add(&rv, zoff, zlen, IMG_R_COMPRESSED);
+            } else {
+                r = qcow_rv_add(&rv, e, s->cs, IMG_R_DATA);
+            }
+        }
+    }
+    if (r < 0) {
+        free(rv.v);
+        return r == -ENOMEM ? img_error(img, r, "qcow: out of memory") : r;
+    }
+    qsort(rv.v, rv.n, sizeof *rv.v, qcow_region_cmp);
+    size_t m = 0;
+    for (size_t i = 0; i < rv.n; i++) {
+        if (m && rv.v[m - 1].kind == rv.v[i].kind &&
+            rv.v[m - 1].off + rv.v[m - 1].len == rv.v[i].off)
+            rv.v[m - 1].len += rv.v[i].len;
+        else
+            rv.v[m++] = rv.v[i];
+    }
+    *out = rv.v;
+    *n = m;
+    return 0;
+}
+
+static const struct img_opt_desc qcow_create_opts[] = {
+    {"encryption", "bool", "AES encryption (not supported yet)"},
+    {"encrypt.format", "enum:aes", "encryption format (not supported yet)"},
+    {NULL, NULL, NULL},
+};
+
+const struct img_driver img_driver_qcow = {
+    .abi = IMG_DRIVER_ABI,
+    .name = "qcow",
+    .desc = "QEMU qcow version 1",
+    .priv_size = sizeof(struct qcow),
+    .caps = IMG_CAP_WRITE | IMG_CAP_CREATE | IMG_CAP_RESIZE | IMG_CAP_BACKING |
+            IMG_CAP_COMPRESS | IMG_CAP_ZERO_INIT,
+    .create_opts = qcow_create_opts,
+    .probe = qcow_probe,
+    .open = qcow_open,
+    .close = qcow_close,
+    .get_info = qcow_get_info,
+    .read = qcow_read,
+    .block_status = qcow_block_status,
+    .write = qcow_write,
+    .write_compressed = qcow_write_compressed,
+    .flush = qcow_flush,
+    .create = qcow_create,
+    .truncate = qcow_truncate,
+    .layout = qcow_layout,
+};

@@ -7,6 +7,7 @@
 extern const struct img_driver img_driver_raw;
 extern const struct img_driver img_driver_qcow2;
 extern const struct img_driver img_driver_qcow;
+extern const struct img_driver img_driver_vdi;
 
 /* Parse "off|metadata|falloc|full"; -EINVAL for anything else. */
 int img_prealloc_parse(const char *s, enum img_prealloc *out);

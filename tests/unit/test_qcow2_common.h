@@ -1,6 +1,7 @@
-/* test_qcow2_common.h: helpers shared by the qcow2 test programs (included, not compiled on
- * its own): whole-image comparison against `qemu-img convert -O raw`, block-status runs
- * against `qemu-img map --output=json`, and qemu-img check JSON parsing. */
+/* test_qcow2_common.h: helpers shared by the qcow2 and vdi test programs (included, not
+ * compiled on its own): whole-image comparison against `qemu-img convert -O raw`, block-status
+ * runs against `qemu-img map --output=json`, qemu-img check JSON parsing, and writes mirrored
+ * into a raw reference file. */
 #ifndef TEST_QCOW2_COMMON_H
 #define TEST_QCOW2_COMMON_H
 
@@ -12,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 struct tq_run {
     uint64_t start, len;
@@ -133,6 +135,29 @@ __attribute__((unused)) static void tq_compare_map(const char *path)
     }
     free(q);
     free(d);
+}
+
+/* Write a pattern (seed) to img and to the raw reference fd ref at the same place. */
+__attribute__((unused)) static void tq_mirror_write(struct img *img, int ref, uint64_t off,
+                                                    size_t len, unsigned seed)
+{
+    uint8_t *b = malloc(len);
+    tu_pattern(b, len, off, seed);
+    if (img_write(img, off, b, len) < 0)
+        fail_msg("write %llu+%zu: %s", (unsigned long long)off, len, img_errmsg(img));
+    assert_int_equal(pwrite(ref, b, len, (off_t)off), (ssize_t)len);
+    free(b);
+}
+
+/* img_write_zeroes on img, zeros written to the reference. */
+__attribute__((unused)) static void tq_mirror_zero(struct img *img, int ref, uint64_t off,
+                                                   size_t len)
+{
+    uint8_t *b = calloc(1, len);
+    if (img_write_zeroes(img, off, len) < 0)
+        fail_msg("write_zeroes %llu+%zu: %s", (unsigned long long)off, len, img_errmsg(img));
+    assert_int_equal(pwrite(ref, b, len, (off_t)off), (ssize_t)len);
+    free(b);
 }
 
 #endif

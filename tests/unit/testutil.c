@@ -139,3 +139,12 @@ uint64_t tu_alloc_bytes(const char *path)
     assert_int_equal(stat(path, &st), 0);
     return (uint64_t)st.st_blocks * 512;
 }
+
+void tu_poke(const char *path, uint64_t off, const void *bytes, size_t n)
+{
+    FILE *f = fopen(path, "r+b");
+    assert_non_null(f);
+    assert_int_equal(fseeko(f, (off_t)off, SEEK_SET), 0);
+    assert_int_equal(fwrite(bytes, 1, n, f), n);
+    assert_int_equal(fclose(f), 0);
+}

@@ -29,5 +29,7 @@ bool tu_exists(const char *path);
 /* st_size and st_blocks * 512 (the test fails when stat does). */
 uint64_t tu_file_size(const char *path);
 uint64_t tu_alloc_bytes(const char *path);
+/* Overwrite n bytes of path at off (for hand-damaging images); asserts on failure. */
+void tu_poke(const char *path, uint64_t off, const void *bytes, size_t n);
 
 #endif

@@ -1,0 +1,685 @@
+/* vdi.c: the VirtualBox VDI format driver (dynamic and static images, version 1.1 headers of
+ * QEMU's and VirtualBox's sizes). The header is validated field by field before anything is
+ * derived from it; the block map (one u32 per 1 MiB guest block: physical block index,
+ * 0xFFFFFFFF free, 0xFFFFFFFE zero) is kept in memory. New blocks are appended and written in
+ * crash-safe order: data block, fsync, block-map entry, header blocks_allocated.
+ * Differencing images (type 4) are refused for now.
+ * Talks to: core/io.c for file I/O, core/opts.c for create options; formats/registry.c lists it.
+ */
+#include "core/bytes.h"
+#include "core/io.h"
+#include "formats/drivers.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/falloc.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <unistd.h>
+
+#define ULL(x) ((unsigned long long)(x))
+
+/* Header field offsets (from the start of the file). */
+#define VDI_OFF_SIGNATURE 0x40
+#define VDI_OFF_VERSION 0x44
+#define VDI_OFF_HEADER_SIZE 0x48
+#define VDI_OFF_IMAGE_TYPE 0x4c
+#define VDI_OFF_BMAP 0x154
+#define VDI_OFF_DATA 0x158
+#define VDI_OFF_SECTOR_SIZE 0x168
+#define VDI_OFF_DISK_SIZE 0x170
+#define VDI_OFF_BLOCK_SIZE 0x178
+#define VDI_OFF_BLOCK_EXTRA 0x17c
+#define VDI_OFF_BLOCKS 0x180
+#define VDI_OFF_ALLOCATED 0x184
+#define VDI_OFF_UUID_IMAGE 0x188
+#define VDI_OFF_UUID_SNAP 0x198
+#define VDI_OFF_UUID_LINK 0x1a8
+#define VDI_OFF_UUID_PARENT 0x1b8
+
+#define VDI_SIGNATURE 0xbeda107fu
+#define VDI_VERSION_1_1 0x00010001u
+#define VDI_PREHEADER 0x48           /* header_size counts from here */
+#define VDI_HEADER_SIZE_QEMU 0x180
+#define VDI_HEADER_SIZE_MAX 0x1000   /* VirtualBox writes 0x190; anything far larger is bogus */
+#define VDI_TYPE_DYNAMIC 1
+#define VDI_TYPE_STATIC 2
+#define VDI_TYPE_UNDO 3
+#define VDI_TYPE_DIFF 4
+#define VDI_SECTOR 512
+#define VDI_BLOCK_SIZE (1u << 20)    /* the only block size QEMU (and VirtualBox) use */
+#define VDI_FREE 0xffffffffu
+#define VDI_ZERO 0xfffffffeu
+#define VDI_BLOCKS_MAX 0x1fffff80u   /* QEMU's limit: block map <= 2 GiB - 512 */
+#define VDI_DISK_MAX 0x1fffff8000000ull
+/* The block map lives in memory; beyond this (images > 64 TiB) we refuse rather than
+ * allocate gigabytes on the word of a header. */
+#define VDI_BMAP_MEM_MAX (256ull << 20)
+
+struct vdi {
+    uint32_t header_size, type, block_size, blocks, allocated;
+    uint32_t off_bmap, off_data;
+    uint64_t disk_size;
+    uint64_t file_size; /* tracked across our own appends */
+    uint32_t next_idx;  /* physical index the next new block gets */
+    uint32_t *bmap;     /* host-endian copy of the block map */
+};
+
+static bool vdi_is_alloc(uint32_t e) { return e < VDI_ZERO; }
+
+static int vdi_probe(const uint8_t *buf, size_t len)
+{
+    if (len >= VDI_OFF_SIGNATURE + 4 && le32_load(buf + VDI_OFF_SIGNATURE) == VDI_SIGNATURE)
+        return 100;
+    return 0;
+}
+
+static bool vdi_uuid_null(const uint8_t *p)
+{
+    for (int i = 0; i < 16; i++)
+        if (p[i])
+            return false;
+    return true;
+}
+
+/* Validate every field we rely on; fills s (except bmap). */
+static int vdi_parse_header(struct img *img, struct vdi *s, const uint8_t *h)
+{
+    uint32_t sig = le32_load(h + VDI_OFF_SIGNATURE), ver = le32_load(h + VDI_OFF_VERSION);
+    if (sig != VDI_SIGNATURE)
+        return img_error(img, -EINVAL, "vdi: bad signature 0x%08x (expected 0x%08x)", sig,
+                         VDI_SIGNATURE);
+    if (ver != VDI_VERSION_1_1)
+        return img_error(img, -ENOTSUP, "vdi: version %u.%u is not supported (only 1.1)",
+                         ver >> 16, ver & 0xffff);
+    s->header_size = le32_load(h + VDI_OFF_HEADER_SIZE);
+    if (s->header_size < VDI_HEADER_SIZE_QEMU || s->header_size > VDI_HEADER_SIZE_MAX)
+        return img_error(img, -EINVAL, "vdi: header_size %u is out of range (%u..%u)",
+                         s->header_size, VDI_HEADER_SIZE_QEMU, VDI_HEADER_SIZE_MAX);
+    s->type = le32_load(h + VDI_OFF_IMAGE_TYPE);
+    if (s->type == VDI_TYPE_DIFF)
+        return img_error(img, -ENOTSUP, "vdi: image_type 4: differencing vdi not supported yet");
+    if (s->type != VDI_TYPE_DYNAMIC && s->type != VDI_TYPE_STATIC)
+        return img_error(img, -ENOTSUP, "vdi: image_type %u is not supported (1 dynamic or "
+                         "2 static)", s->type);
+    /* A normal image that names a parent is a differencing image in disguise. */
+    if (!vdi_uuid_null(h + VDI_OFF_UUID_LINK) || !vdi_uuid_null(h + VDI_OFF_UUID_PARENT))
+        return img_error(img, -ENOTSUP, "vdi: uuid_link/uuid_parent set on a non-differencing "
+                         "image: differencing vdi not supported yet");
+    uint32_t sector = le32_load(h + VDI_OFF_SECTOR_SIZE);
+    if (sector != VDI_SECTOR)
+        return img_error(img, -EINVAL, "vdi: sector_size %u is not supported (only 512)", sector);
+    s->block_size = le32_load(h + VDI_OFF_BLOCK_SIZE);
+    if (s->block_size != VDI_BLOCK_SIZE)
+        return img_error(img, -ENOTSUP, "vdi: block_size %u is not supported (only %u)",
+                         s->block_size, VDI_BLOCK_SIZE);
+    uint32_t extra = le32_load(h + VDI_OFF_BLOCK_EXTRA);
+    if (extra)
+        return img_error(img, -ENOTSUP, "vdi: block_extra %u is not supported (only 0)", extra);
+    s->blocks = le32_load(h + VDI_OFF_BLOCKS);
+    if (s->blocks > VDI_BLOCKS_MAX)
+        return img_error(img, -EINVAL, "vdi: blocks_in_image %u is too large (max %u)",
+                         s->blocks, VDI_BLOCKS_MAX);
+    s->allocated = le32_load(h + VDI_OFF_ALLOCATED);
+    if (s->allocated > s->blocks)
+        return img_error(img, -EINVAL, "vdi: blocks_allocated %u exceeds blocks_in_image %u",
+                         s->allocated, s->blocks);
+    s->disk_size = le64_load(h + VDI_OFF_DISK_SIZE);
+    if (s->disk_size > VDI_DISK_MAX)
+        return img_error(img, -EINVAL, "vdi: disk_size %llu is too large (max %llu)",
+                         ULL(s->disk_size), ULL(VDI_DISK_MAX));
+    if (s->disk_size > (uint64_t)s->blocks * s->block_size)
+        return img_error(img, -EINVAL, "vdi: disk_size %llu exceeds blocks_in_image %u x "
+                         "block_size %u", ULL(s->disk_size), s->blocks, s->block_size);
+    s->off_bmap = le32_load(h + VDI_OFF_BMAP);
+    s->off_data = le32_load(h + VDI_OFF_DATA);
+    if (s->off_bmap % VDI_SECTOR)
+        return img_error(img, -EINVAL, "vdi: offset_bmap %u is not a multiple of 512",
+                         s->off_bmap);
+    if (s->off_data % VDI_SECTOR)
+        return img_error(img, -EINVAL, "vdi: offset_data %u is not a multiple of 512",
+                         s->off_data);
+    if (s->off_bmap < VDI_PREHEADER + s->header_size)
+        return img_error(img, -EINVAL, "vdi: offset_bmap %u overlaps the header", s->off_bmap);
+    uint64_t bmap_end = s->off_bmap + (uint64_t)s->blocks * 4;
+    if (bmap_end > s->off_data)
+        return img_error(img, -EINVAL, "vdi: block map (offset_bmap %u, blocks_in_image %u) "
+                         "overlaps offset_data %u", s->off_bmap, s->blocks, s->off_data);
+    if (bmap_end > s->file_size)
+        return img_error(img, -EINVAL, "vdi: block map (offset_bmap %u, blocks_in_image %u) "
+                         "ends past the end of the file (%llu bytes)", s->off_bmap, s->blocks,
+                         ULL(s->file_size));
+    if (s->off_data > s->file_size)
+        return img_error(img, -EINVAL, "vdi: offset_data %u is past the end of the file (%llu "
+                         "bytes)", s->off_data, ULL(s->file_size));
+    if ((uint64_t)s->blocks * 4 > VDI_BMAP_MEM_MAX)
+        return img_error(img, -EFBIG, "vdi: blocks_in_image %u needs a %llu-byte block map, "
+                         "more than dimg's %llu MiB limit", s->blocks,
+                         ULL((uint64_t)s->blocks * 4), ULL(VDI_BMAP_MEM_MAX >> 20));
+    return 0;
+}
+
+static int vdi_open(struct img *img, unsigned flags)
+{
+    struct vdi *s = img->priv;
+    uint8_t h[VDI_SECTOR];
+    int r = io_file_size(img->fd, &s->file_size);
+    if (r < 0)
+        return img_error(img, r, "vdi: %s", strerror(-r));
+    if (s->file_size < VDI_SECTOR)
+        return img_error(img, -EINVAL, "vdi: file of %llu bytes is too short for a header",
+                         ULL(s->file_size));
+    if ((r = io_pread_exact(img->fd, h, sizeof h, 0)) < 0)
+        return img_error(img, r, "vdi: reading the header: %s", strerror(-r));
+    if ((r = vdi_parse_header(img, s, h)) < 0)
+        return r;
+    size_t n = s->blocks ? s->blocks : 1;
+    s->bmap = malloc(n * 4);
+    if (!s->bmap)
+        return img_error(img, -ENOMEM, "vdi: out of memory for a %u-entry block map", s->blocks);
+    if ((r = io_pread_exact(img->fd, s->bmap, (size_t)s->blocks * 4, s->off_bmap)) < 0)
+        return img_error(img, r, "vdi: reading the block map: %s", strerror(-r));
+    /* Convert in place; new blocks go after every index in use, so that a map damaged by
+     * a crash (entry written, header count not) never leads to two blocks sharing one. */
+    s->next_idx = s->allocated;
+    for (uint32_t i = 0; i < s->blocks; i++) {
+        uint32_t e = le32_load(&s->bmap[i]);
+        s->bmap[i] = e;
+        if (vdi_is_alloc(e) && e >= s->next_idx)
+            s->next_idx = e + 1;
+    }
+    /* Odd sizes are rounded up to a sector, as QEMU does. */
+    img->size = u64_align_up(s->disk_size, VDI_SECTOR);
+    return 0;
+}
+
+static void vdi_close(struct img *img)
+{
+    struct vdi *s = img->priv;
+    free(s->bmap);
+    s->bmap = NULL;
+}
+
+/* Host offset of guest block b (allocated entry), validated against the file. */
+static int vdi_host(struct img *img, uint64_t b, uint64_t *host)
+{
+    struct vdi *s = img->priv;
+    uint32_t e = s->bmap[b];
+    uint64_t h = s->off_data + (uint64_t)e * s->block_size;
+    if (h >= s->file_size)
+        return img_error(img, -EIO, "vdi: block map entry %llu (%u) points past the end of the "
+                         "file (%llu bytes)", ULL(b), e, ULL(s->file_size));
+    *host = h;
+    return 0;
+}
+
+static int vdi_read(struct img *img, uint64_t off, void *buf, size_t len)
+{
+    struct vdi *s = img->priv;
+    uint8_t *p = buf;
+    while (len) {
+        uint64_t b = off / s->block_size, in = off % s->block_size;
+        size_t n = s->block_size - in < len ? (size_t)(s->block_size - in) : len;
+        if (!vdi_is_alloc(s->bmap[b])) {
+            memset(p, 0, n); /* free or zero block; no backing image */
+        } else {
+            uint64_t host;
+            int r = vdi_host(img, b, &host);
+            if (r < 0)
+                return r;
+            /* A block may end past EOF (a truncated file): that part reads as zeros. */
+            if ((r = io_pread_zero(img->fd, p, n, host + in)) < 0)
+                return img_error(img, r, "vdi: read at %llu: %s", ULL(host + in), strerror(-r));
+        }
+        p += n;
+        off += n;
+        len -= n;
+    }
+    return 0;
+}
+
+static int vdi_block_status(struct img *img, uint64_t off, uint64_t len, struct img_bs *bs)
+{
+    struct vdi *s = img->priv;
+    uint64_t b = off / s->block_size, in = off % s->block_size;
+    uint32_t e = s->bmap[b];
+    uint64_t n = s->block_size - in;
+    if (!vdi_is_alloc(e)) {
+        /* Free and zero blocks both read as zeros decided by this layer (QEMU's map says
+         * present/zero for both); merge the run of such blocks. */
+        while (n < len && b + 1 < s->blocks && !vdi_is_alloc(s->bmap[b + 1])) {
+            b++;
+            n += s->block_size;
+        }
+        bs->len = n < len ? n : len;
+        bs->flags = IMG_BS_ZERO | IMG_BS_ALLOCATED;
+        return 0;
+    }
+    uint64_t host;
+    int r = vdi_host(img, b, &host);
+    if (r < 0)
+        return r;
+    host += in;
+    /* Extend over physically contiguous blocks. */
+    while (n < len && b + 1 < s->blocks && vdi_is_alloc(s->bmap[b + 1]) &&
+           s->bmap[b + 1] == s->bmap[b] + 1) {
+        b++;
+        n += s->block_size;
+    }
+    if (n > len)
+        n = len;
+    bs->flags = IMG_BS_DATA | IMG_BS_ALLOCATED | IMG_BS_OFFSET_VALID;
+    bs->host_off = host;
+    /* Like QEMU, ask the file about static images (created sparse): a hole there reads as
+     * zeros. Dynamic blocks are reported as data, holes or not, as qemu-img map does. */
+    uint64_t fsize, end;
+    int is_data;
+    if (s->type != VDI_TYPE_STATIC) {
+        bs->len = n;
+        return 0;
+    }
+    if ((r = io_file_size(img->fd, &fsize)) < 0)
+        return img_error(img, r, "vdi: %s", strerror(-r));
+    if (host >= fsize) {
+        bs->flags |= IMG_BS_ZERO;
+    } else {
+        if ((r = io_seek_extent(img->fd, host, fsize, &is_data, &end)) < 0)
+            return img_error(img, r, "vdi: %s", strerror(-r));
+        if (end > host && end - host < n)
+            n = end - host;
+        if (!is_data)
+            bs->flags |= IMG_BS_ZERO;
+    }
+    bs->len = n;
+    return 0;
+}
+
+static int vdi_get_info(struct img *img, struct img_info *info)
+{
+    struct vdi *s = img->priv;
+    info->cluster_size = s->block_size;
+    return 0;
+}
+
+/* ---- writing ---- */
+
+static int vdi_store_u32(struct img *img, uint64_t at, uint32_t v, const char *what)
+{
+    uint8_t b[4];
+    le32_store(b, v);
+    int r = io_pwrite_all(img->fd, b, 4, at);
+    return r < 0 ? img_error(img, r, "vdi: writing %s: %s", what, strerror(-r)) : 0;
+}
+
+/* Give guest block b a fresh physical block holding buf at [in, in+n), zeros elsewhere. */
+static int vdi_alloc_block(struct img *img, uint64_t b, uint64_t in, const void *buf, size_t n)
+{
+    struct vdi *s = img->priv;
+    if (s->next_idx >= s->blocks || s->allocated >= s->blocks)
+        return img_error(img, -ENOSPC, "vdi: no free block index (blocks_allocated %u of %u); "
+                         "the block map looks damaged, run check", s->allocated, s->blocks);
+    uint32_t idx = s->next_idx;
+    uint64_t host = s->off_data + (uint64_t)idx * s->block_size;
+    uint8_t *blk = calloc(1, s->block_size);
+    if (!blk)
+        return img_error(img, -ENOMEM, "vdi: out of memory");
+    memcpy(blk + in, buf, n);
+    int r = io_pwrite_all(img->fd, blk, s->block_size, host);
+    free(blk);
+    if (r < 0)
+        return img_error(img, r, "vdi: writing block at %llu: %s", ULL(host), strerror(-r));
+    /* The data must be on disk before anything points at it. */
+    if ((r = io_sync(img->fd)) < 0)
+        return img_error(img, r, "vdi: flush: %s", strerror(-r));
+    if (host + s->block_size > s->file_size)
+        s->file_size = host + s->block_size;
+    s->next_idx = idx + 1;
+    if ((r = vdi_store_u32(img, s->off_bmap + b * 4, idx, "the block map")) < 0)
+        return r;
+    s->bmap[b] = idx;
+    s->allocated++;
+    return vdi_store_u32(img, VDI_OFF_ALLOCATED, s->allocated, "blocks_allocated");
+}
+
+static int vdi_write(struct img *img, uint64_t off, const void *buf, size_t len)
+{
+    struct vdi *s = img->priv;
+    const uint8_t *p = buf;
+    while (len) {
+        uint64_t b = off / s->block_size, in = off % s->block_size;
+        size_t n = s->block_size - in < len ? (size_t)(s->block_size - in) : len;
+        int r;
+        if (vdi_is_alloc(s->bmap[b])) {
+            uint64_t host;
+            if ((r = vdi_host(img, b, &host)) < 0)
+                return r;
+            if ((r = io_pwrite_all(img->fd, p, n, host + in)) < 0)
+                return img_error(img, r, "vdi: write at %llu: %s", ULL(host + in),
+                                 strerror(-r));
+        } else if ((r = vdi_alloc_block(img, b, in, p, n)) < 0) {
+            return r;
+        }
+        p += n;
+        off += n;
+        len -= n;
+    }
+    return 0;
+}
+
+/* Free and zero blocks already read as zeros and are left alone. Allocated blocks get zeros
+ * written (a hole punched where the file system can): marking them 0xFFFFFFFE would orphan
+ * the physical block, which VDI cannot reuse and QEMU's check counts as corruption
+ * (blocks_allocated mismatch). */
+static int vdi_write_zeroes(struct img *img, uint64_t off, uint64_t len)
+{
+    struct vdi *s = img->priv;
+    while (len) {
+        uint64_t b = off / s->block_size, in = off % s->block_size;
+        uint64_t n = s->block_size - in < len ? s->block_size - in : len;
+        if (vdi_is_alloc(s->bmap[b])) {
+            uint64_t host;
+            int r = vdi_host(img, b, &host);
+            if (r < 0)
+                return r;
+            host += in;
+            if (fallocate(img->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)host,
+                          (off_t)n) < 0 &&
+                (r = io_pwrite_zeroes(img->fd, host, n)) < 0)
+                return img_error(img, r, "vdi: write at %llu: %s", ULL(host), strerror(-r));
+        }
+        off += n;
+        len -= n;
+    }
+    return 0;
+}
+
+static int vdi_flush(struct img *img)
+{
+    int r = io_sync(img->fd);
+    return r < 0 ? img_error(img, r, "vdi: flush: %s", strerror(-r)) : 0;
+}
+
+/* ---- resize ---- */
+
+/* Grow within the room the block map has before offset_data, or shrink when the cut-off
+ * blocks hold nothing. Moving data blocks to make room is not done (yet). */
+static int vdi_truncate(struct img *img, uint64_t size, enum img_prealloc prealloc)
+{
+    struct vdi *s = img->priv;
+    if (prealloc != IMG_PREALLOC_OFF)
+        return img_error(img, -ENOTSUP, "vdi: resize supports preallocation=off only");
+    if (size > VDI_DISK_MAX)
+        return img_error(img, -EFBIG, "vdi: size %llu is too large (max %llu)", ULL(size),
+                         ULL(VDI_DISK_MAX));
+    if (size % VDI_SECTOR)
+        return img_error(img, -EINVAL, "vdi: size %llu is not a multiple of 512", ULL(size));
+    uint64_t nb = u64_div_round_up(size, s->block_size);
+    uint64_t room = (s->off_data - s->off_bmap) / 4;
+    if (nb > room)
+        return img_error(img, -ENOSPC, "vdi: the block map has room for %llu blocks (%llu "
+                         "bytes); growing further would need moving data blocks, which dimg "
+                         "does not do yet", ULL(room), ULL(room * s->block_size));
+    if (nb * 4 > VDI_BMAP_MEM_MAX)
+        return img_error(img, -EFBIG, "vdi: %llu blocks exceed dimg's block map limit", ULL(nb));
+    int r;
+    uint8_t hb[8];
+    if (nb < s->blocks) {
+        for (uint64_t b = nb; b < s->blocks; b++)
+            if (vdi_is_alloc(s->bmap[b]))
+                return img_error(img, -ENOTSUP, "vdi: cannot shrink to %llu bytes: block %llu "
+                                 "is allocated", ULL(size), ULL(b));
+        /* Only the header changes: the dropped entries are free or zero already. */
+        le64_store(hb, size);
+        if ((r = io_pwrite_all(img->fd, hb, 8, VDI_OFF_DISK_SIZE)) < 0)
+            return img_error(img, r, "vdi: writing disk_size: %s", strerror(-r));
+        if ((r = vdi_store_u32(img, VDI_OFF_BLOCKS, (uint32_t)nb, "blocks_in_image")) < 0)
+            return r;
+        s->blocks = (uint32_t)nb;
+    } else if (nb > s->blocks) {
+        uint32_t *nm = realloc(s->bmap, nb * 4);
+        if (!nm)
+            return img_error(img, -ENOMEM, "vdi: out of memory");
+        s->bmap = nm;
+        /* New entries are written (and synced) before the header counts them. */
+        size_t cnt = nb - s->blocks;
+        uint8_t *raw = malloc(cnt * 4);
+        if (!raw)
+            return img_error(img, -ENOMEM, "vdi: out of memory");
+        memset(raw, 0xff, cnt * 4);
+        r = io_pwrite_all(img->fd, raw, cnt * 4, s->off_bmap + (uint64_t)s->blocks * 4);
+        free(raw);
+        if (r == 0)
+            r = io_sync(img->fd);
+        if (r < 0)
+            return img_error(img, r, "vdi: writing the block map: %s", strerror(-r));
+        for (uint64_t b = s->blocks; b < nb; b++)
+            s->bmap[b] = VDI_FREE;
+        uint32_t old = s->blocks;
+        s->blocks = (uint32_t)nb;
+        /* A static image stays fully allocated: give the new blocks their data now. */
+        if (s->type == VDI_TYPE_STATIC) {
+            static const uint8_t z;
+            for (uint64_t b = old; b < nb; b++)
+                if ((r = vdi_alloc_block(img, b, 0, &z, 0)) < 0)
+                    return r;
+        }
+        if ((r = vdi_store_u32(img, VDI_OFF_BLOCKS, (uint32_t)nb, "blocks_in_image")) < 0)
+            return r;
+        le64_store(hb, size);
+        if ((r = io_pwrite_all(img->fd, hb, 8, VDI_OFF_DISK_SIZE)) < 0)
+            return img_error(img, r, "vdi: writing disk_size: %s", strerror(-r));
+    } else {
+        le64_store(hb, size);
+        if ((r = io_pwrite_all(img->fd, hb, 8, VDI_OFF_DISK_SIZE)) < 0)
+            return img_error(img, r, "vdi: writing disk_size: %s", strerror(-r));
+    }
+    s->disk_size = size;
+    img->size = size;
+    return 0;
+}
+
+/* ---- check and layout ---- */
+
+static int vdi_check(struct img *img, struct img_check *res, unsigned fix)
+{
+    struct vdi *s = img->priv;
+    if (fix)
+        return img_error(img, -ENOTSUP, "vdi: check cannot repair vdi images");
+    /* owner[p] = 1 + guest block using physical block p, 0 when unused. */
+    uint32_t *owner = calloc(s->blocks ? s->blocks : 1, sizeof *owner);
+    if (!owner)
+        return img_error(img, -ENOMEM, "vdi: out of memory");
+    uint64_t count = 0;
+    for (uint32_t b = 0; b < s->blocks; b++) {
+        uint32_t e = s->bmap[b];
+        if (!vdi_is_alloc(e))
+            continue;
+        if (e >= s->blocks) {
+            img_check_report(res, "ERROR: block index %u too large, is %u", b, e);
+            res->corruptions++;
+            continue;
+        }
+        count++;
+        if (owner[e]) {
+            img_check_report(res, "ERROR: block index %u also used by %u", e, owner[e] - 1);
+            res->corruptions++;
+            continue;
+        }
+        owner[e] = b + 1;
+        uint64_t host = s->off_data + (uint64_t)e * s->block_size;
+        /* Beyond QEMU: a block starting past the end of the file cannot be read. */
+        if (host >= s->file_size) {
+            img_check_report(res, "ERROR: block index %u (%u) points past the end of the file",
+                             b, e);
+            res->corruptions++;
+        }
+    }
+    free(owner);
+    if (count != s->allocated) {
+        img_check_report(res, "ERROR: allocated blocks mismatch, is %llu, should be %u",
+                         ULL(count), s->allocated);
+        res->corruptions++;
+    }
+    return 0;
+}
+
+static int vdi_layout(struct img *img, struct img_region **out, size_t *n)
+{
+    struct vdi *s = img->priv;
+    uint64_t fsize = s->file_size;
+    uint64_t nphys = fsize > s->off_data ? u64_div_round_up(fsize - s->off_data, s->block_size)
+                                         : 0;
+    uint8_t *used = calloc(nphys ? nphys : 1, 1);
+    size_t cap = 3 + 2 * nphys, cnt = 0;
+    struct img_region *v = malloc(cap * sizeof *v);
+    if (!used || !v) {
+        free(used);
+        free(v);
+        return img_error(img, -ENOMEM, "vdi: out of memory");
+    }
+    for (uint32_t b = 0; b < s->blocks; b++)
+        if (vdi_is_alloc(s->bmap[b]) && s->bmap[b] < nphys)
+            used[s->bmap[b]] = 1;
+    v[cnt++] = (struct img_region){0, VDI_PREHEADER + s->header_size, IMG_R_HEADER};
+    if (s->blocks)
+        v[cnt++] = (struct img_region){s->off_bmap, (uint64_t)s->blocks * 4, IMG_R_BLOCK_MAP};
+    /* Runs of used blocks are data; unused ones below blocks_allocated are leaked. */
+    for (uint64_t p = 0; p < nphys;) {
+        uint64_t q = p;
+        while (q < nphys && used[q] == used[p])
+            q++;
+        enum img_region_kind k = used[p] ? IMG_R_DATA : p < s->allocated ? IMG_R_LEAKED
+                                                                          : IMG_R_FREE;
+        uint64_t start = s->off_data + p * s->block_size;
+        uint64_t stop = s->off_data + q * s->block_size;
+        if (stop > fsize)
+            stop = fsize;
+        if (k != IMG_R_FREE)
+            v[cnt++] = (struct img_region){start, stop - start, k};
+        p = q;
+    }
+    free(used);
+    *out = v;
+    *n = cnt;
+    return 0;
+}
+
+/* ---- create ---- */
+
+/* A random (version 4) UUID in VirtualBox's mixed-endian byte order. */
+static int vdi_uuid(uint8_t *out)
+{
+    uint8_t u[16];
+    size_t got = 0;
+    while (got < sizeof u) {
+        ssize_t k = getrandom(u + got, sizeof u - got, 0);
+        if (k < 0) {
+            if (errno == EINTR)
+                continue;
+            return -errno;
+        }
+        got += (size_t)k;
+    }
+    u[6] = (uint8_t)((u[6] & 0x0f) | 0x40);
+    u[8] = (uint8_t)((u[8] & 0x3f) | 0x80);
+    /* First field and the next two are stored little-endian. */
+    out[0] = u[3], out[1] = u[2], out[2] = u[1], out[3] = u[0];
+    out[4] = u[5], out[5] = u[4], out[6] = u[7], out[7] = u[6];
+    memcpy(out + 8, u + 8, 8);
+    return 0;
+}
+
+static int vdi_create(const char *path, const struct img_create_req *req, struct img_err *err)
+{
+    bool is_static = false;
+    int r = img_opts_take_bool(req->opts, "static", &is_static, err);
+    if (r < 0)
+        return r;
+    if ((r = img_opts_check_all_taken(req->opts, "vdi", err)) < 0)
+        return r;
+    if (req->size > VDI_DISK_MAX)
+        return err_set(err, -EFBIG, "vdi: size %llu is too large (max %llu)", ULL(req->size),
+                       ULL(VDI_DISK_MAX));
+    uint64_t size = u64_align_up(req->size, VDI_SECTOR);
+    uint64_t blocks = u64_div_round_up(size, VDI_BLOCK_SIZE);
+    if (blocks * 4 > VDI_BMAP_MEM_MAX)
+        return err_set(err, -EFBIG, "vdi: size %llu needs a block map larger than dimg's %llu "
+                       "MiB limit", ULL(req->size), ULL(VDI_BMAP_MEM_MAX >> 20));
+    /* QEMU's layout: block map at 0x200, data right after it, sector-aligned. */
+    uint64_t off_bmap = VDI_SECTOR;
+    uint64_t off_data = off_bmap + u64_align_up(blocks * 4, VDI_SECTOR);
+    uint8_t h[VDI_SECTOR] = {0};
+    static const char text[] = "<<< QEMU VM Virtual Disk Image >>>\n";
+    memcpy(h, text, sizeof text - 1);
+    le32_store(h + VDI_OFF_SIGNATURE, VDI_SIGNATURE);
+    le32_store(h + VDI_OFF_VERSION, VDI_VERSION_1_1);
+    le32_store(h + VDI_OFF_HEADER_SIZE, VDI_HEADER_SIZE_QEMU);
+    le32_store(h + VDI_OFF_IMAGE_TYPE, is_static ? VDI_TYPE_STATIC : VDI_TYPE_DYNAMIC);
+    le32_store(h + VDI_OFF_BMAP, (uint32_t)off_bmap);
+    le32_store(h + VDI_OFF_DATA, (uint32_t)off_data);
+    le32_store(h + VDI_OFF_SECTOR_SIZE, VDI_SECTOR);
+    le64_store(h + VDI_OFF_DISK_SIZE, size);
+    le32_store(h + VDI_OFF_BLOCK_SIZE, VDI_BLOCK_SIZE);
+    le32_store(h + VDI_OFF_BLOCKS, (uint32_t)blocks);
+    le32_store(h + VDI_OFF_ALLOCATED, is_static ? (uint32_t)blocks : 0);
+    if ((r = vdi_uuid(h + VDI_OFF_UUID_IMAGE)) < 0 || (r = vdi_uuid(h + VDI_OFF_UUID_SNAP)) < 0)
+        return err_set(err, r, "vdi: getrandom: %s", strerror(-r));
+
+    size_t mlen = (size_t)(off_data - off_bmap);
+    uint8_t *map = malloc(mlen ? mlen : 1);
+    if (!map)
+        return err_set(err, -ENOMEM, "vdi: out of memory");
+    memset(map, 0, mlen);
+    for (uint64_t b = 0; b < blocks; b++)
+        le32_store(map + b * 4, is_static ? (uint32_t)b : VDI_FREE);
+
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        free(map);
+        return err_set(err, -errno, "%s: %s", path, strerror(errno));
+    }
+    r = io_pwrite_all(fd, h, sizeof h, 0);
+    if (r == 0)
+        r = io_pwrite_all(fd, map, mlen, off_bmap);
+    free(map);
+    /* A static image's data area is a sparse extent of zeros (as qemu-img makes it). */
+    if (r == 0 && ftruncate(fd, (off_t)(off_data + (is_static ? blocks * VDI_BLOCK_SIZE : 0))) < 0)
+        r = -errno;
+    if (r == 0 && fsync(fd) < 0)
+        r = -errno;
+    if (close(fd) < 0 && r == 0)
+        r = -errno;
+    if (r < 0) {
+        unlink(path);
+        return err_set(err, r, "%s: %s", path, strerror(-r));
+    }
+    return 0;
+}
+
+static const struct img_opt_desc vdi_create_opts[] = {
+    {"static", "bool", "preallocate the whole image (fixed-size vdi)"},
+    {NULL, NULL, NULL},
+};
+
+const struct img_driver img_driver_vdi = {
+    .abi = IMG_DRIVER_ABI,
+    .name = "vdi",
+    .desc = "VirtualBox disk image",
+    .priv_size = sizeof(struct vdi),
+    .caps = IMG_CAP_WRITE | IMG_CAP_CREATE | IMG_CAP_CHECK | IMG_CAP_RESIZE | IMG_CAP_ZERO_INIT,
+    .create_opts = vdi_create_opts,
+    .probe = vdi_probe,
+    .open = vdi_open,
+    .close = vdi_close,
+    .get_info = vdi_get_info,
+    .read = vdi_read,
+    .block_status = vdi_block_status,
+    .write = vdi_write,
+    .write_zeroes = vdi_write_zeroes,
+    .flush = vdi_flush,
+    .create = vdi_create,
+    .truncate = vdi_truncate,
+    .check = vdi_check,
+    .layout = vdi_layout,
+};

@@ -1,0 +1,488 @@
+/* test_vdi.c: the vdi driver against the qemu-img/qemu-io oracle.
+ * Read direction: dynamic and static images made by qemu-img, patterns written by qemu-io at
+ * awkward offsets, read whole through img_read and compared with `qemu-img convert -O raw`,
+ * block status compared with `qemu-img map`. Write direction: dimg creates and writes while a
+ * raw reference is kept in step; `qemu-img check` must be clean and `qemu-img compare`
+ * identical. Check: hand-damaged block maps counted like `qemu-img check`. Resize within the
+ * block map's room. Hostile headers: one test per header check, one-line messages naming the
+ * field, under a 1 GiB address-space cap (unless under a sanitizer). */
+#include "test_qcow2_common.h"
+
+#include "core/bytes.h"
+#include "core/img.h"
+
+#include <fcntl.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#if defined(__SANITIZE_ADDRESS__)
+#define UNDER_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define UNDER_ASAN 1
+#endif
+#endif
+
+#define MiB (1ull << 20)
+#define ULL(x) ((unsigned long long)(x))
+
+/* ---- read direction ---- */
+
+static void qio_patterns(const char *path, uint64_t size)
+{
+    int r = tu_sh("qemu-io -f vdi "
+                  "-c 'write -P 0x11 0 512' "
+                  "-c 'write -P 0x22 %llu 512' "
+                  "-c 'write -P 0x33 %llu 300' "
+                  "-c 'write -P 0x44 %llu %llu' "
+                  "-c 'write -z %llu %llu' "
+                  "-c 'write -z %llu 1024' "
+                  "-c 'write -z %llu %llu' "
+                  "'%s' >/dev/null",
+                  ULL(size - 512), ULL(MiB - 100), ULL(3 * MiB + 7), ULL(2 * MiB + 13),
+                  ULL(4 * MiB), ULL(MiB), ULL(6 * MiB + 512), ULL(8 * MiB), ULL(MiB), path);
+    assert_int_equal(r, 0);
+}
+
+static void test_read_qemu_images(void **state)
+{
+    static const char *variants[][2] = {{"qd.vdi", "static=off"}, {"qs.vdi", "static=on"}};
+    for (size_t i = 0; i < 2; i++) {
+        const char *p = tu_path(variants[i][0]);
+        uint64_t size = 12 * MiB + 4096;
+        assert_int_equal(tu_sh("qemu-img create -q -f vdi -o %s '%s' %llu", variants[i][1], p,
+                               ULL(size)), 0);
+        tq_compare_raw(p); /* empty first */
+        tq_compare_map(p);
+        qio_patterns(p, size);
+        tq_compare_raw(p);
+        tq_compare_map(p);
+    }
+    /* An odd size is rounded up to a sector, as qemu reports it. */
+    const char *p = tu_path("odd.vdi");
+    assert_int_equal(tu_sh("qemu-img create -q -f vdi '%s' 1000001 && qemu-io -f vdi -c "
+                           "'write -P 7 999000 1000' '%s' >/dev/null", p, p), 0);
+    tq_compare_raw(p);
+    tq_compare_map(p);
+}
+
+static void test_info_layout(void **state)
+{
+    const char *p = tu_path("info.vdi");
+    assert_int_equal(tu_sh("qemu-img create -q -f vdi '%s' 5M && qemu-io -f vdi -c 'write -P 1 "
+                           "3M 4k' -c 'write -P 2 0 1' '%s' >/dev/null", p, p), 0);
+    struct img *img = tq_open(p, 0);
+    assert_string_equal(img->drv->name, "vdi"); /* probed */
+    struct img_info info;
+    assert_int_equal(img_get_info(img, &info), 0);
+    assert_int_equal(info.cluster_size, MiB);
+    assert_int_equal(info.virtual_size, 5 * MiB);
+    struct img_region *v;
+    size_t n;
+    assert_int_equal(img_layout(img, &v, &n), 0);
+    assert_int_equal(n, 3);
+    assert_int_equal(v[0].kind, IMG_R_HEADER);
+    assert_int_equal(v[1].kind, IMG_R_BLOCK_MAP);
+    assert_int_equal(v[1].off, 0x200);
+    assert_int_equal(v[1].len, 20);
+    assert_int_equal(v[2].kind, IMG_R_DATA);
+    assert_int_equal(v[2].off, 0x400);
+    assert_int_equal(v[2].len, 2 * MiB);
+    free(v);
+    img_close(img);
+}
+
+/* ---- write direction ---- */
+
+struct tw {
+    struct img *img;
+    int ref;
+    unsigned seed;
+};
+
+static void tw_write(struct tw *t, uint64_t off, size_t len)
+{
+    tq_mirror_write(t->img, t->ref, off, len, ++t->seed);
+}
+
+static void tw_zero(struct tw *t, uint64_t off, size_t len)
+{
+    tq_mirror_zero(t->img, t->ref, off, len);
+}
+
+static void create(const char *path, const char *opts, uint64_t size)
+{
+    struct img_opts o = {0};
+    struct img_err err = {0};
+    if (opts && opts[0])
+        assert_int_equal(img_opts_parse(&o, opts, &err), 0);
+    struct img_create_req req = {.size = size, .opts = &o};
+    if (img_create("vdi", path, &req, &err) < 0)
+        fail_msg("create %s (%s): %s", path, opts, err.msg);
+    img_opts_free(&o);
+}
+
+static void verify(const char *path, const char *ref)
+{
+    int r = tu_sh("qemu-img check -q -f vdi '%s'", path);
+    if (r != 0) {
+        tu_sh("qemu-img check -f vdi '%s'", path);
+        fail_msg("qemu-img check %s exited %d", path, r);
+    }
+    r = tu_sh("qemu-img compare -q -f vdi -F raw '%s' '%s'", path, ref);
+    if (r != 0)
+        fail_msg("qemu-img compare %s: exit %d", path, r);
+    tq_compare_raw(path);
+    tq_compare_map(path);
+}
+
+static void scenario(const char *name, const char *opts)
+{
+    char p[1024], ref[1040];
+    snprintf(p, sizeof p, "%s", tu_path(name));
+    snprintf(ref, sizeof ref, "%s.ref", p);
+    uint64_t size = 10 * MiB + 512;
+    assert_int_equal(tu_sh("rm -f '%s' && truncate -s %llu '%s'", ref, ULL(size), ref), 0);
+    create(p, opts, size);
+    assert_int_equal(tu_sh("qemu-img check -q -f vdi '%s'", p), 0);
+    struct tw t = {.seed = 1};
+    t.img = tq_open(p, IMG_OPEN_RW);
+    t.ref = open(ref, O_RDWR);
+    assert_true(t.ref >= 0);
+    tw_write(&t, 0, 512);
+    tw_write(&t, size - 512, 512);           /* last sector, in a partial last block */
+    tw_write(&t, MiB - 100, 300);            /* across a block boundary */
+    tw_write(&t, 3 * MiB + 7, 2 * MiB + 13); /* spans three blocks */
+    tw_write(&t, 3 * MiB + 100, 100);        /* in place */
+    tw_zero(&t, 4 * MiB, MiB);               /* a whole allocated block */
+    tw_zero(&t, 6 * MiB + 512, 1024);        /* in a free block */
+    tw_zero(&t, 5 * MiB - 4096, 8192);       /* partial, straddling */
+    tw_write(&t, 7 * MiB + 1, 1);
+    tw_zero(&t, 8 * MiB, 2 * MiB);
+    tw_write(&t, 9 * MiB - 33, 66);
+    assert_int_equal(img_flush(t.img), 0);
+    img_close(t.img);
+    close(t.ref);
+    verify(p, ref);
+}
+
+static void test_write_dynamic(void **state) { scenario("wd.vdi", ""); }
+static void test_write_static(void **state) { scenario("ws.vdi", "static=on"); }
+
+static void test_create_layout(void **state)
+{
+    /* Same header layout as qemu-img: bmap at 0x200, data right after, static preallocated. */
+    const char *d = tu_path("c.vdi"), *q = tu_path("cq.vdi");
+    create(d, "static=on", 10 * MiB);
+    assert_int_equal(tu_sh("qemu-img create -q -f vdi -o static=on '%s' 10M", q), 0);
+    size_t nd, nq;
+    uint8_t *a = tu_read_file(d, &nd), *b = tu_read_file(q, &nq);
+    assert_int_equal(nd, 10486784);
+    assert_int_equal(nd, nq);
+    assert_memory_equal(a + 0x40, b + 0x40, 0x188 - 0x40); /* all but text and UUIDs */
+    assert_memory_equal(a + 0x200, b + 0x200, nd - 0x200);
+    assert_memory_not_equal(a + 0x188, b + 0x188, 16); /* random UUIDs */
+    free(a);
+    free(b);
+    char *out = tu_sh_out("qemu-img info --output=json '%s'", d);
+    assert_non_null(strstr(out, "\"format\": \"vdi\""));
+    assert_non_null(strstr(out, "\"virtual-size\": 10485760"));
+    free(out);
+    /* Bad option values and sizes are refused before a file appears. */
+    struct img_opts o = {0};
+    struct img_err err = {0};
+    assert_int_equal(img_opts_parse(&o, "static=maybe", &err), 0);
+    struct img_create_req req = {.size = MiB, .opts = &o};
+    assert_true(img_create("vdi", tu_path("bad.vdi"), &req, &err) < 0);
+    img_opts_free(&o);
+    struct img_create_req big = {.size = 0x2000000000000ull};
+    assert_true(img_create("vdi", tu_path("bad.vdi"), &big, &err) < 0);
+    assert_non_null(strstr(err.msg, "vdi: "));
+    assert_int_equal(access(tu_path("bad.vdi"), F_OK), -1);
+}
+
+/* ---- check ---- */
+
+static void poke32(const char *path, uint64_t off, uint32_t v)
+{
+    uint8_t b[4];
+    le32_store(b, v);
+    tu_poke(path, off, b, 4);
+}
+static void poke64(const char *path, uint64_t off, uint64_t v)
+{
+    uint8_t b[8];
+    le64_store(b, v);
+    tu_poke(path, off, b, 8);
+}
+
+/* 5 MiB dynamic image, blocks 0, 2, 3 allocated (physical 0, 1, 2). */
+static const char *fresh(const char *name)
+{
+    const char *p = tu_path(name);
+    assert_int_equal(tu_sh("rm -f '%s' && qemu-img create -q -f vdi '%s' 5M && qemu-io -f vdi "
+                           "-c 'write -P 1 0 4k' -c 'write -P 2 2M 4k' -c 'write -P 3 3M 4k' "
+                           "'%s' >/dev/null", p, p, p), 0);
+    return p;
+}
+
+static void check_like_qemu(const char *p, uint64_t want)
+{
+    char *out = tu_sh_out("qemu-img check --output=json -f vdi '%s' 2>/dev/null", p);
+    uint64_t q = tq_json_u64(out, "\"corruptions\": ");
+    free(out);
+    if (q == UINT64_MAX)
+        q = 0;
+    assert_int_equal(q, want);
+    assert_int_equal(tu_sh("qemu-img check -q -f vdi '%s' 2>/dev/null", p), want ? 2 : 0);
+    struct img *img = tq_open(p, 0);
+    struct img_check c = {0};
+    assert_int_equal(img_check(img, &c, 0), 0);
+    assert_int_equal(c.corruptions, want);
+    assert_int_equal(c.leaks, 0);
+    img_close(img);
+}
+
+static void test_check(void **state)
+{
+    check_like_qemu(fresh("ok.vdi"), 0);
+    const char *p = fresh("dup.vdi");
+    poke32(p, 0x200, 1); /* block 0 -> physical 1, which block 2 uses */
+    check_like_qemu(p, 1);
+    p = fresh("range.vdi");
+    poke32(p, 0x200 + 4 * 4, 7); /* free block 4 -> 7 >= blocks_in_image (5) */
+    check_like_qemu(p, 1);      /* out of range; not counted, so no mismatch */
+}
+
+static void test_check_counts(void **state)
+{
+    const char *p = fresh("mis.vdi");
+    poke32(p, 0x184, 2); /* blocks_allocated 3 -> 2 */
+    check_like_qemu(p, 1);
+    p = fresh("dup2.vdi");
+    poke32(p, 0x200 + 4, 2); /* free block 1 -> physical 2 (shared with block 3), count 4 */
+    check_like_qemu(p, 2);  /* duplicate + mismatch */
+}
+
+/* ---- resize ---- */
+
+static void test_resize(void **state)
+{
+    const char *p = tu_path("rs.vdi"), *ref = tu_path("rs.ref");
+    create(p, "", 5 * MiB);
+    assert_int_equal(tu_sh("rm -f '%s' && truncate -s 5M '%s'", ref, ref), 0);
+    struct tw t = {.seed = 40};
+    t.img = tq_open(p, IMG_OPEN_RW);
+    t.ref = open(ref, O_RDWR);
+    tw_write(&t, 5 * MiB - 512, 512);
+    /* The block map of a 5-block image has room for 128 blocks (one sector). */
+    assert_int_equal(img_truncate(t.img, 100 * MiB, IMG_PREALLOC_OFF), 0);
+    assert_int_equal(ftruncate(t.ref, 100 * MiB), 0);
+    tw_write(&t, 99 * MiB + 5, 1000);
+    assert_true(img_truncate(t.img, 129 * MiB, IMG_PREALLOC_OFF) < 0);
+    assert_non_null(strstr(img_errmsg(t.img), "vdi: the block map has room for 128 blocks"));
+    /* Shrinking over an allocated block is refused, over free blocks allowed. */
+    assert_true(img_truncate(t.img, 50 * MiB, IMG_PREALLOC_OFF) < 0);
+    assert_non_null(strstr(img_errmsg(t.img), "allocated"));
+    tw_zero(&t, 99 * MiB, MiB); /* stays allocated: still refused */
+    assert_true(img_truncate(t.img, 50 * MiB, IMG_PREALLOC_OFF) < 0);
+    img_close(t.img);
+    close(t.ref);
+    verify(p, ref);
+
+    create(p, "", 5 * MiB);
+    t.img = tq_open(p, IMG_OPEN_RW);
+    assert_int_equal(img_truncate(t.img, 20 * MiB, IMG_PREALLOC_OFF), 0);
+    assert_int_equal(img_truncate(t.img, 3 * MiB, IMG_PREALLOC_OFF), 0);
+    img_close(t.img);
+    assert_int_equal(tu_sh("qemu-img check -q '%s'", p), 0);
+    char *out = tu_sh_out("qemu-img info --output=json '%s'", p);
+    assert_non_null(strstr(out, "\"virtual-size\": 3145728"));
+    free(out);
+
+    /* A static image stays fully allocated when it grows. */
+    const char *s = tu_path("rss.vdi"), *sref = tu_path("rss.ref");
+    create(s, "static=on", 3 * MiB);
+    assert_int_equal(tu_sh("rm -f '%s' && truncate -s 3M '%s'", sref, sref), 0);
+    t.img = tq_open(s, IMG_OPEN_RW);
+    t.ref = open(sref, O_RDWR);
+    tw_write(&t, 2 * MiB + 3, 5000);
+    assert_int_equal(img_truncate(t.img, 6 * MiB, IMG_PREALLOC_OFF), 0);
+    assert_int_equal(ftruncate(t.ref, 6 * MiB), 0);
+    tw_write(&t, 5 * MiB + 3, 5000);
+    img_close(t.img);
+    close(t.ref);
+    verify(s, sref);
+    struct img *img = tq_open(s, 0);
+    struct img_check c = {0};
+    assert_int_equal(img_check(img, &c, 0), 0);
+    assert_int_equal(c.corruptions, 0);
+    img_close(img);
+}
+
+/* ---- hostile headers ---- */
+
+static void expect_open_fails(const char *path, const char *fmt, const char *want)
+{
+    struct img_err err = {0};
+    struct img *img = img_open(path, fmt, 0, &err);
+    if (img) {
+        img_close(img);
+        fail_msg("%s opened although it should have been refused (%s)", path, want);
+    }
+    assert_true(err.code < 0);
+    assert_null(strchr(err.msg, '\n'));
+    if (!strstr(err.msg, want))
+        fail_msg("message '%s' does not mention '%s'", err.msg, want);
+    if (fmt && !strstr(err.msg, "vdi: "))
+        fail_msg("message '%s' does not start the driver's part with 'vdi: '", err.msg);
+}
+
+#define BAD32(name, off, val, want)                                                           \
+    static void name(void **s)                                                                \
+    {                                                                                         \
+        const char *p = fresh(#name ".vdi");                                                  \
+        poke32(p, off, val);                                                                  \
+        expect_open_fails(p, "vdi", want);                                                    \
+    }
+
+BAD32(t_signature, 0x40, 0xbeda1070, "signature")
+BAD32(t_version, 0x44, 0x00010000, "version 1.0")
+BAD32(t_header_size_small, 0x48, 0x100, "header_size")
+BAD32(t_header_size_huge, 0x48, 0x7fffffff, "header_size")
+BAD32(t_image_type, 0x4c, 3, "image_type 3")
+BAD32(t_image_type_diff, 0x4c, 4, "differencing vdi not supported yet")
+BAD32(t_offset_bmap_unaligned, 0x154, 0x201, "offset_bmap")
+BAD32(t_offset_bmap_in_header, 0x154, 0, "offset_bmap")
+BAD32(t_offset_data_unaligned, 0x158, 0x401, "offset_data")
+BAD32(t_offset_data_past_eof, 0x158, 0x40000000, "offset_data")
+BAD32(t_sector_size, 0x168, 4096, "sector_size 4096")
+BAD32(t_block_size, 0x178, 2097152, "vdi: block_size 2097152 is not supported (only 1048576)")
+BAD32(t_block_extra, 0x17c, 512, "block_extra")
+BAD32(t_blocks_huge, 0x180, 0x20000000, "blocks_in_image")
+BAD32(t_blocks_map_overlap, 0x180, 0x1000000, "blocks_in_image")
+BAD32(t_blocks_allocated, 0x184, 6, "blocks_allocated")
+BAD32(t_uuid_link, 0x1a8, 0x12345678, "uuid_link")
+
+static void t_disk_size_max(void **s)
+{
+    const char *p = fresh("dsmax.vdi");
+    poke64(p, 0x170, 0x2000000000000ull);
+    expect_open_fails(p, "vdi", "disk_size");
+}
+
+static void t_disk_size_blocks(void **s)
+{
+    const char *p = fresh("dsblk.vdi");
+    poke64(p, 0x170, 5 * MiB + 512); /* 5 blocks hold 5 MiB */
+    expect_open_fails(p, "vdi", "disk_size");
+}
+
+static void t_bmap_past_eof(void **s)
+{
+    /* A block map that would end past the end of the file (data offset moved out of the
+     * way so that only the file size can catch it). */
+    const char *p = fresh("bmeof.vdi");
+    assert_int_equal(tu_sh("truncate -s 1280 '%s'", p), 0);
+    poke32(p, 0x158, 0x600);
+    poke32(p, 0x180, 0x100); /* 1 KiB of block map from 0x200 */
+    poke64(p, 0x170, 5 * MiB);
+    expect_open_fails(p, "vdi", "block map");
+}
+
+static void t_too_short(void **s)
+{
+    const char *p = fresh("short.vdi");
+    assert_int_equal(truncate(p, 100), 0);
+    expect_open_fails(p, "vdi", "too short");
+}
+
+static void t_bmap_entry_past_eof(void **s)
+{
+    const char *p = fresh("entry.vdi");
+    poke32(p, 0x200 + 2 * 4, 4); /* block 2 -> physical 4: within blocks_in_image, past EOF */
+    struct img *img = tq_open(p, 0);
+    uint8_t buf[4096];
+    assert_int_equal(img_read(img, 0, buf, sizeof buf), 0);
+    assert_true(img_read(img, 2 * MiB + 10, buf, 100) < 0);
+    assert_non_null(strstr(img_errmsg(img), "vdi: block map entry 2"));
+    assert_null(strchr(img_errmsg(img), '\n'));
+    struct img_bs bs;
+    assert_true(img_block_status(img, 2 * MiB, MiB, &bs) < 0);
+    struct img_check c = {0};
+    assert_int_equal(img_check(img, &c, 0), 0);
+    assert_int_equal(c.corruptions, 1);
+    img_close(img);
+    /* Way out of range too (0x7fffffff blocks): no overflow, same message. */
+    poke32(p, 0x200 + 2 * 4, 0x7fffffff);
+    img = tq_open(p, 0);
+    assert_true(img_read(img, 2 * MiB, buf, 100) < 0);
+    assert_non_null(strstr(img_errmsg(img), "block map entry"));
+    img_close(img);
+}
+
+static int cap_as(void **s)
+{
+#ifndef UNDER_ASAN
+    struct rlimit rl;
+    getrlimit(RLIMIT_AS, &rl);
+    rl.rlim_cur = 1ull << 30; /* soft only: other groups are not affected after teardown */
+    setrlimit(RLIMIT_AS, &rl);
+#endif
+    return 0;
+}
+
+static int uncap_as(void **s)
+{
+#ifndef UNDER_ASAN
+    struct rlimit rl;
+    getrlimit(RLIMIT_AS, &rl);
+    rl.rlim_cur = rl.rlim_max;
+    setrlimit(RLIMIT_AS, &rl);
+#endif
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    tu_cleanup();
+    return 0;
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_read_qemu_images), cmocka_unit_test(test_info_layout),
+        cmocka_unit_test(test_write_dynamic),    cmocka_unit_test(test_write_static),
+        cmocka_unit_test(test_create_layout),    cmocka_unit_test(test_check),
+        cmocka_unit_test(test_check_counts),     cmocka_unit_test(test_resize),
+    };
+    const struct CMUnitTest hostile[] = {
+        cmocka_unit_test(t_signature),
+        cmocka_unit_test(t_version),
+        cmocka_unit_test(t_header_size_small),
+        cmocka_unit_test(t_header_size_huge),
+        cmocka_unit_test(t_image_type),
+        cmocka_unit_test(t_image_type_diff),
+        cmocka_unit_test(t_offset_bmap_unaligned),
+        cmocka_unit_test(t_offset_bmap_in_header),
+        cmocka_unit_test(t_offset_data_unaligned),
+        cmocka_unit_test(t_offset_data_past_eof),
+        cmocka_unit_test(t_sector_size),
+        cmocka_unit_test(t_block_size),
+        cmocka_unit_test(t_block_extra),
+        cmocka_unit_test(t_blocks_huge),
+        cmocka_unit_test(t_blocks_map_overlap),
+        cmocka_unit_test(t_blocks_allocated),
+        cmocka_unit_test(t_uuid_link),
+        cmocka_unit_test(t_disk_size_max),
+        cmocka_unit_test(t_disk_size_blocks),
+        cmocka_unit_test(t_bmap_past_eof),
+        cmocka_unit_test(t_too_short),
+        cmocka_unit_test(t_bmap_entry_past_eof),
+    };
+    int r = cmocka_run_group_tests(tests, NULL, NULL);
+    r += cmocka_run_group_tests(hostile, cap_as, uncap_as);
+    teardown(NULL);
+    return r;
+}

@@ -2,7 +2,8 @@
  * (L2 cache, compressed clusters, zero clusters, subclusters, external data file), block
  * status, info, the snapshot listing, and the driver object.
  * Talks to: core/io.c for file access, core/img.c (img_read_backing, img_error); the write
- * path lives in qcow2_alloc.c, create in qcow2_create.c, check/layout in qcow2_check.c.
+ * path lives in qcow2_alloc.c, create in qcow2_create.c, resize in qcow2_resize.c,
+ * check/layout in qcow2_check.c.
  * Every size or offset taken from the file is validated before it is used or allocated.
  */
 #include "formats/qcow2.h"
@@ -927,8 +928,8 @@ const struct img_driver img_driver_qcow2 = {
     .name = "qcow2",
     .desc = "QEMU copy-on-write v2/v3",
     .priv_size = sizeof(struct qcow2),
-    .caps = IMG_CAP_WRITE | IMG_CAP_CREATE | IMG_CAP_BACKING | IMG_CAP_SNAPSHOTS |
-            IMG_CAP_COMPRESS | IMG_CAP_CHECK | IMG_CAP_ZERO_INIT,
+    .caps = IMG_CAP_WRITE | IMG_CAP_CREATE | IMG_CAP_RESIZE | IMG_CAP_BACKING |
+            IMG_CAP_SNAPSHOTS | IMG_CAP_COMPRESS | IMG_CAP_CHECK | IMG_CAP_ZERO_INIT,
     .create_opts = qcow2_create_opts,
     .probe = qcow2_probe,
     .open = qcow2_open,
@@ -941,6 +942,7 @@ const struct img_driver img_driver_qcow2 = {
     .write_compressed = qcow2_write_compressed,
     .flush = qcow2_flush,
     .create = qcow2_create,
+    .truncate = qcow2_truncate,
     .check = qcow2_check,
     .layout = qcow2_layout,
     .snap_list = qcow2_snap_list,

@@ -1,7 +1,8 @@
 /* qcow2.h: internal state and helpers of the qcow2 driver (not a public header).
  *
  * Shared by qcow2.c (open, read, block status, info), qcow2_alloc.c (refcounts, allocation,
- * write path), qcow2_create.c, qcow2_check.c (check, repair, layout). The static inline
+ * write path), qcow2_create.c, qcow2_resize.c (grow, shrink), qcow2_check.c (check, repair,
+ * layout). The static inline
  * helpers below (address translation, compressed descriptors, refcount packing) are pure and
  * unit-tested directly by tests/unit/test_qcow2_unit.c.
  */
@@ -277,6 +278,20 @@ int qcow2_read_refblock(struct img *img, uint64_t off, uint8_t **buf);
 /* ---- qcow2_alloc.c ---- */
 int qcow2_get_refcount(struct img *img, uint64_t cluster, uint64_t *rc);
 int qcow2_update_refcount(struct img *img, uint64_t cluster, int64_t delta);
+/* Write to a host file (img->fd or the data file), tracking the file size. */
+int qcow2_host_write(struct img *img, int fd, const void *buf, size_t len, uint64_t off);
+/* fsync between a refcount/data step and the table update that depends on it (none when
+ * refcounts are lazy). */
+int qcow2_barrier(struct img *img);
+/* Claim n contiguous free clusters from s->free_hint on (refcount 0 -> 1); no barrier. */
+int qcow2_alloc_clusters(struct img *img, uint64_t n, uint64_t *start);
+/* Drop one reference to each host cluster an L2 entry uses. */
+int qcow2_free_entry_clusters(struct img *img, uint64_t e);
+/* The checks and state set-up before the first change (dirty/corrupt bits, lazy refcounts);
+ * resize: let the caller handle internal snapshots. */
+int qcow2_prepare_write(struct img *img, bool resize);
+/* The L2 table for guest offset off, allocated (zeroed) when missing. */
+int qcow2_ensure_l2(struct img *img, uint64_t off, uint64_t *l2off);
 int qcow2_write(struct img *img, uint64_t off, const void *buf, size_t len);
 int qcow2_write_zeroes(struct img *img, uint64_t off, uint64_t len);
 int qcow2_write_compressed(struct img *img, uint64_t off, const void *buf, size_t len);
@@ -289,6 +304,9 @@ int qcow2_decompress(uint8_t type, const uint8_t *in, size_t inlen, uint8_t *out
 
 /* ---- qcow2_create.c ---- */
 int qcow2_create(const char *path, const struct img_create_req *req, struct img_err *err);
+
+/* ---- qcow2_resize.c ---- */
+int qcow2_truncate(struct img *img, uint64_t size, enum img_prealloc prealloc);
 
 /* ---- qcow2_check.c ---- */
 int qcow2_check(struct img *img, struct img_check *res, unsigned fix);

@@ -85,7 +85,7 @@ int qcow2_decompress(uint8_t type, const uint8_t *in, size_t inlen, uint8_t *out
 
 /* ---- refcounts ---- */
 
-static int host_write(struct img *img, int fd, const void *buf, size_t len, uint64_t off)
+int qcow2_host_write(struct img *img, int fd, const void *buf, size_t len, uint64_t off)
 {
     struct qcow2 *s = qcow2_st(img);
     int r = io_pwrite_all(fd, buf, len, off);
@@ -96,7 +96,7 @@ static int host_write(struct img *img, int fd, const void *buf, size_t len, uint
     return 0;
 }
 
-static int barrier(struct img *img)
+int qcow2_barrier(struct img *img)
 {
     if (qcow2_st(img)->lazy)
         return 0;
@@ -150,7 +150,7 @@ static int rt_write_entry(struct img *img, uint64_t ti)
     struct qcow2 *s = qcow2_st(img);
     uint8_t b[8];
     be64_store(b, s->rt[ti]);
-    return host_write(img, img->fd, b, 8, s->rt_offset + ti * 8);
+    return qcow2_host_write(img, img->fd, b, 8, s->rt_offset + ti * 8);
 }
 
 /* Grow the refcount table to at least min_entries. The new table and the refcount blocks its
@@ -203,7 +203,7 @@ static int grow_reftable(struct img *img, uint64_t min_entries, uint64_t avoid_e
         for (uint64_t c = X; c < area_end; c++)
             if (c / E == ri)
                 qcow2_rc_set(buf, s->refcount_order, c % E, 1);
-        r = host_write(img, img->fd, buf, cs, bpos * cs);
+        r = qcow2_host_write(img, img->fd, buf, cs, bpos * cs);
         nrt[ri] = bpos * cs;
         qcow2_cache_put(img, &s->rbc, bpos * cs, buf);
         bpos++;
@@ -218,7 +218,7 @@ static int grow_reftable(struct img *img, uint64_t min_entries, uint64_t avoid_e
         memset(buf, 0, tc * cs);
         for (uint64_t i = 0; i < entries; i++)
             be64_store(buf + 8 * i, nrt[i]);
-        r = host_write(img, img->fd, buf, tc * cs, X * cs);
+        r = qcow2_host_write(img, img->fd, buf, tc * cs, X * cs);
     }
     free(buf);
     if (r == 0) {
@@ -252,6 +252,8 @@ static int grow_reftable(struct img *img, uint64_t min_entries, uint64_t avoid_e
     return r;
 }
 
+static int rc_add(struct img *img, uint64_t cluster, int64_t delta, uint64_t avoid, uint64_t n);
+
 /* Make sure the refcount block for range ti exists. A new block goes inside its own range
  * (it then counts itself), avoiding [avoid, avoid+n) that the caller is allocating. */
 static int ensure_refblock(struct img *img, uint64_t ti, uint64_t avoid, uint64_t n)
@@ -269,14 +271,29 @@ static int ensure_refblock(struct img *img, uint64_t ti, uint64_t avoid, uint64_
     uint64_t p = ti * E;
     while (p < (ti + 1) * E && ((p >= avoid && p < avoid + n) || is_fixed_meta(s, p)))
         p++;
-    if (p >= (ti + 1) * E)
-        return img_error(img, -ENOSPC, "qcow2: no room for a refcount block in range %llu",
-                         ULL(ti));
+    bool outside = p >= (ti + 1) * E;
+    if (outside) {
+        /* The caller's run covers this whole range (a large L1 table with small clusters):
+         * the block goes after the run and is counted in its own range first, whose block
+         * (made if need be) still avoids the run and p. */
+        uint64_t rc;
+        for (p = avoid + n;; p++) {
+            if (is_fixed_meta(s, p))
+                continue;
+            if ((r = qcow2_get_refcount(img, p, &rc)) < 0)
+                return r;
+            if (rc == 0)
+                break;
+        }
+        if ((r = rc_add(img, p, 1, avoid, p + 1 - avoid)) < 0 || (r = qcow2_barrier(img)) < 0)
+            return r;
+    }
     uint8_t *buf = calloc(1, cs);
     if (!buf)
         return img_error(img, -ENOMEM, "qcow2: out of memory");
-    qcow2_rc_set(buf, s->refcount_order, p % E, 1);
-    r = host_write(img, img->fd, buf, cs, p * cs);
+    if (!outside)
+        qcow2_rc_set(buf, s->refcount_order, p % E, 1);
+    r = qcow2_host_write(img, img->fd, buf, cs, p * cs);
     if (r == 0)
         qcow2_cache_put(img, &s->rbc, p * cs, buf);
     free(buf);
@@ -333,7 +350,7 @@ static int rc_add(struct img *img, uint64_t cluster, int64_t delta, uint64_t avo
     /* Write through just the bytes holding this entry. */
     uint64_t byte = (idx << s->refcount_order) / 8;
     size_t w = s->refcount_bits >= 8 ? s->refcount_bits / 8 : 1;
-    return host_write(img, img->fd, blk + byte, w, boff + byte);
+    return qcow2_host_write(img, img->fd, blk + byte, w, boff + byte);
 }
 
 int qcow2_update_refcount(struct img *img, uint64_t cluster, int64_t delta)
@@ -342,7 +359,7 @@ int qcow2_update_refcount(struct img *img, uint64_t cluster, int64_t delta)
 }
 
 /* Claim n contiguous free clusters (refcount 0 -> 1); no barrier. */
-static int alloc_clusters(struct img *img, uint64_t n, uint64_t *start)
+int qcow2_alloc_clusters(struct img *img, uint64_t n, uint64_t *start)
 {
     struct qcow2 *s = qcow2_st(img);
     uint64_t c = s->free_hint ? s->free_hint : 1, run = 0;
@@ -373,7 +390,7 @@ static int alloc_clusters(struct img *img, uint64_t n, uint64_t *start)
 }
 
 /* Drop one reference to each host cluster an L2 entry uses. */
-static int free_entry_clusters(struct img *img, uint64_t e)
+int qcow2_free_entry_clusters(struct img *img, uint64_t e)
 {
     struct qcow2 *s = qcow2_st(img);
     enum qcow2_ctype t = qcow2_entry_type(e, s->extended_l2, s->data_fd >= 0);
@@ -394,9 +411,15 @@ static int free_entry_clusters(struct img *img, uint64_t e)
 
 /* ---- first write ---- */
 
-static int prepare_write(struct img *img)
+/* Run before the first change to the image. resize: the caller (truncate) copes with internal
+ * snapshots itself; guest writes refuse them, checked on every call because a resize may have
+ * run the rest of this already. */
+int qcow2_prepare_write(struct img *img, bool resize)
 {
     struct qcow2 *s = qcow2_st(img);
+    if (!resize && s->nb_snapshots && !(s->incompat & QCOW2_INCOMPAT_CORRUPT))
+        return img_error(img, -ENOTSUP, "qcow2: writing images with internal snapshots is not "
+                         "supported yet");
     if (s->writes_started)
         return 0;
     if (s->incompat & QCOW2_INCOMPAT_CORRUPT)
@@ -413,9 +436,6 @@ static int prepare_write(struct img *img)
     }
     if (s->crypt_method)
         return img_error(img, -ENOTSUP, "qcow2: writing encrypted images is not supported");
-    if (s->nb_snapshots)
-        return img_error(img, -ENOTSUP, "qcow2: writing images with internal snapshots is not "
-                         "supported yet");
     int r;
     if (s->version >= 3 && (s->autoclear & ~QCOW2_AUTOCLEAR_DATA_RAW)) {
         /* We don't maintain bitmaps or unknown autoclear features: invalidate them. */
@@ -453,7 +473,7 @@ static int write_l1_entry(struct img *img, uint64_t l1i, uint64_t v)
     struct qcow2 *s = qcow2_st(img);
     uint8_t b[8];
     be64_store(b, v);
-    int r = host_write(img, img->fd, b, 8, s->l1_offset + l1i * 8);
+    int r = qcow2_host_write(img, img->fd, b, 8, s->l1_offset + l1i * 8);
     if (r == 0)
         s->l1[l1i] = v;
     return r;
@@ -470,11 +490,11 @@ static int write_l2_entry(struct img *img, uint64_t l2off, uint64_t l2i, uint64_
     be64_store(p, e);
     if (s->extended_l2)
         be64_store(p + 8, bm);
-    return host_write(img, img->fd, p, s->l2_entry_size, l2off + l2i * s->l2_entry_size);
+    return qcow2_host_write(img, img->fd, p, s->l2_entry_size, l2off + l2i * s->l2_entry_size);
 }
 
 /* The L2 table for guest offset off, allocated (zeroed) when missing. */
-static int ensure_l2(struct img *img, uint64_t off, uint64_t *l2off)
+int qcow2_ensure_l2(struct img *img, uint64_t off, uint64_t *l2off)
 {
     struct qcow2 *s = qcow2_st(img);
     unsigned l2b = qcow2_l2_bits(s->cluster_bits, s->extended_l2);
@@ -502,14 +522,14 @@ static int ensure_l2(struct img *img, uint64_t off, uint64_t *l2off)
         return 0;
     }
     uint64_t c;
-    if ((r = alloc_clusters(img, 1, &c)) < 0 || (r = barrier(img)) < 0)
+    if ((r = qcow2_alloc_clusters(img, 1, &c)) < 0 || (r = qcow2_barrier(img)) < 0)
         return r;
     o = c << s->cluster_bits;
     memset(s->wbuf, 0, s->cluster_size);
-    if ((r = host_write(img, img->fd, s->wbuf, s->cluster_size, o)) < 0)
+    if ((r = qcow2_host_write(img, img->fd, s->wbuf, s->cluster_size, o)) < 0)
         return r;
     qcow2_cache_put(img, &s->l2c, o, s->wbuf);
-    if ((r = barrier(img)) < 0)
+    if ((r = qcow2_barrier(img)) < 0)
         return r;
     if ((r = write_l1_entry(img, l1i, o | QCOW2_OFLAG_COPIED)) < 0)
         return r;
@@ -526,9 +546,9 @@ static int alloc_data_cluster(struct img *img, uint64_t guest_cl, uint64_t *host
         return 0;
     }
     uint64_t c;
-    int r = alloc_clusters(img, 1, &c);
+    int r = qcow2_alloc_clusters(img, 1, &c);
     if (r == 0)
-        r = barrier(img);
+        r = qcow2_barrier(img);
     *host = c << s->cluster_bits;
     return r;
 }
@@ -561,7 +581,7 @@ static int write_in_cluster(struct img *img, uint64_t off, const uint8_t *buf, u
     unsigned l2b = qcow2_l2_bits(s->cluster_bits, s->extended_l2);
     uint64_t l2i = qcow2_l2_index(s->cluster_bits, l2b, off);
     uint64_t l2off, e, bm, rc = 0;
-    int r = ensure_l2(img, off, &l2off);
+    int r = qcow2_ensure_l2(img, off, &l2off);
     if (r < 0 || (r = qcow2_get_l2(img, off, &l2off, &e, &bm)) < 0)
         return r;
     enum qcow2_ctype t = qcow2_entry_type(e, s->extended_l2, s->data_fd >= 0);
@@ -594,25 +614,25 @@ static int write_in_cluster(struct img *img, uint64_t off, const uint8_t *buf, u
         }
         bool direct = owned && (bm & mask) == mask;
         if (direct)
-            return host_write(img, fd, buf, n, host + in);
+            return qcow2_host_write(img, fd, buf, n, host + in);
         if ((r = read_old(img, cl, a, b)) < 0)
             return r;
         memcpy(s->wbuf + in, buf, n);
         uint64_t nhost = host;
         if (!owned && (r = alloc_data_cluster(img, cl, &nhost)) < 0)
             return r;
-        if ((r = host_write(img, fd, s->wbuf + a, b - a, nhost + a)) < 0)
+        if ((r = qcow2_host_write(img, fd, s->wbuf + a, b - a, nhost + a)) < 0)
             return r;
         uint64_t nbm = (t == QCOW2_C_COMPRESSED ? 0 : bm) | mask;
         nbm &= ~(mask << 32);
         r = write_l2_entry(img, l2off, l2i, nhost | QCOW2_OFLAG_COPIED, nbm);
         if (r == 0 && !owned)
-            r = free_entry_clusters(img, e);
+            r = qcow2_free_entry_clusters(img, e);
         return r;
     }
 
     if (t == QCOW2_C_DATA && owned) {
-        if ((r = host_write(img, fd, buf, n, host + in)) < 0)
+        if ((r = qcow2_host_write(img, fd, buf, n, host + in)) < 0)
             return r;
         if (!(e & QCOW2_OFLAG_COPIED))
             r = write_l2_entry(img, l2off, l2i, e | QCOW2_OFLAG_COPIED, 0);
@@ -627,19 +647,19 @@ static int write_in_cluster(struct img *img, uint64_t off, const uint8_t *buf, u
     uint64_t nhost = host;
     if (!owned && (r = alloc_data_cluster(img, cl, &nhost)) < 0)
         return r;
-    if ((r = host_write(img, fd, s->wbuf, cs, nhost)) < 0)
+    if ((r = qcow2_host_write(img, fd, s->wbuf, cs, nhost)) < 0)
         return r;
     if ((r = write_l2_entry(img, l2off, l2i, nhost | QCOW2_OFLAG_COPIED, 0)) < 0)
         return r;
     if (!owned && (t == QCOW2_C_DATA || t == QCOW2_C_ZERO_ALLOC || t == QCOW2_C_COMPRESSED))
-        r = free_entry_clusters(img, e);
+        r = qcow2_free_entry_clusters(img, e);
     return r;
 }
 
 int qcow2_write(struct img *img, uint64_t off, const void *buf, size_t len)
 {
     struct qcow2 *s = qcow2_st(img);
-    int r = prepare_write(img);
+    int r = qcow2_prepare_write(img, false);
     const uint8_t *p = buf;
     while (r == 0 && len > 0) {
         uint64_t n = s->cluster_size - (off & (s->cluster_size - 1));
@@ -676,11 +696,11 @@ static int zero_in_cluster(struct img *img, uint64_t off, uint64_t n)
             return 0; /* already reads as zeros */
         if (whole && !raw_data && (s->version >= 3 || !backing)) {
             uint64_t ne = s->version >= 3 ? QCOW2_OFLAG_ZERO : 0;
-            if (!l2off && (r = ensure_l2(img, off, &l2off)) < 0)
+            if (!l2off && (r = qcow2_ensure_l2(img, off, &l2off)) < 0)
                 return r;
             if ((r = write_l2_entry(img, l2off, l2i, ne, 0)) < 0)
                 return r;
-            return free_entry_clusters(img, e);
+            return qcow2_free_entry_clusters(img, e);
         }
         memset(s->wbuf + cs, 0, cs);
         return write_in_cluster(img, off, s->wbuf + cs, n);
@@ -713,19 +733,19 @@ static int zero_in_cluster(struct img *img, uint64_t off, uint64_t n)
     bool drop = t == QCOW2_C_COMPRESSED || !(nbm & QCOW2_BITMAP_ALL_ALLOC);
     if (drop)
         ne = 0;
-    if (!l2off && (r = ensure_l2(img, off, &l2off)) < 0)
+    if (!l2off && (r = qcow2_ensure_l2(img, off, &l2off)) < 0)
         return r;
     if ((r = write_l2_entry(img, l2off, l2i, ne, nbm)) < 0)
         return r;
     if (drop && (e & (QCOW2_L2_OFFSET_MASK | QCOW2_OFLAG_COMPRESSED)))
-        r = free_entry_clusters(img, e);
+        r = qcow2_free_entry_clusters(img, e);
     return r;
 }
 
 int qcow2_write_zeroes(struct img *img, uint64_t off, uint64_t len)
 {
     struct qcow2 *s = qcow2_st(img);
-    int r = prepare_write(img);
+    int r = qcow2_prepare_write(img, false);
     while (r == 0 && len > 0) {
         uint64_t n = s->cluster_size - (off & (s->cluster_size - 1));
         if (n > len)
@@ -747,7 +767,7 @@ int qcow2_write_compressed(struct img *img, uint64_t off, const void *buf, size_
     if (s->data_fd >= 0)
         return img_error(img, -ENOTSUP, "qcow2: compressed writes are not possible with an "
                          "external data file");
-    int r = prepare_write(img);
+    int r = qcow2_prepare_write(img, false);
     if (r < 0)
         return r;
     uint8_t *in = s->wbuf, *out = s->wbuf + cs;
@@ -758,7 +778,8 @@ int qcow2_write_compressed(struct img *img, uint64_t off, const void *buf, size_
         return qcow2_write(img, off, buf, len);
 
     uint64_t l2off, e, bm;
-    if ((r = ensure_l2(img, off, &l2off)) < 0 || (r = qcow2_get_l2(img, off, &l2off, &e, &bm)) < 0)
+    if ((r = qcow2_ensure_l2(img, off, &l2off)) < 0 ||
+        (r = qcow2_get_l2(img, off, &l2off, &e, &bm)) < 0)
         return r;
     /* Byte-granular placement: continue in the cluster of the previous compressed write if it
      * is still ours and its refcount can take one more reference. */
@@ -782,17 +803,17 @@ int qcow2_write_compressed(struct img *img, uint64_t off, const void *buf, size_
     }
     if (!start) {
         uint64_t c;
-        if ((r = alloc_clusters(img, u64_div_round_up(clen, cs), &c)) < 0)
+        if ((r = qcow2_alloc_clusters(img, u64_div_round_up(clen, cs), &c)) < 0)
             return r;
         start = c << s->cluster_bits;
     }
-    if ((r = barrier(img)) < 0)
+    if ((r = qcow2_barrier(img)) < 0)
         return r;
     uint64_t ne;
     if (qcow2_cdesc_encode(start, clen, s->cluster_bits, &ne) < 0)
         return img_error(img, -EFBIG, "qcow2: compressed cluster at 0x%llx does not fit a "
                          "descriptor", ULL(start));
-    if ((r = host_write(img, img->fd, out, clen, start)) < 0)
+    if ((r = qcow2_host_write(img, img->fd, out, clen, start)) < 0)
         return r;
     s->free_byte = start + clen;
     if ((r = write_l2_entry(img, l2off, qcow2_l2_index(s->cluster_bits,
@@ -801,7 +822,7 @@ int qcow2_write_compressed(struct img *img, uint64_t off, const void *buf, size_
                             ne, 0)) < 0)
         return r;
     s->cbuf_entry = 0;
-    return free_entry_clusters(img, e);
+    return qcow2_free_entry_clusters(img, e);
 }
 
 int qcow2_flush(struct img *img)

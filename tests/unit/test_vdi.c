@@ -201,6 +201,46 @@ static void test_create_layout(void **state)
     assert_int_equal(access(tu_path("bad.vdi"), F_OK), -1);
 }
 
+/* VirtualBox's layout: header_size 0x190, block map and data each aligned to 1 MiB. Made by
+ * moving a qemu-img block map; qemu honours the header offsets, so it stays the oracle. */
+static void test_virtualbox_layout(void **state)
+{
+    const char *p = tu_path("vbox.vdi"), *ref = tu_path("vbox.ref");
+    assert_int_equal(tu_sh("rm -f '%s' && qemu-img create -q -f vdi '%s' 6M && "
+                           "dd if='%s' of='%s' bs=512 skip=1 seek=2048 count=1 conv=notrunc "
+                           "status=none && truncate -s 2M '%s'", p, p, p, p, p), 0);
+    uint8_t b[4];
+    le32_store(b, 0x190);
+    tu_poke(p, 0x48, b, 4);
+    le32_store(b, 0x100000);
+    tu_poke(p, 0x154, b, 4);
+    le32_store(b, 0x200000);
+    tu_poke(p, 0x158, b, 4);
+    assert_int_equal(tu_sh("qemu-img check -q -f vdi '%s'", p), 0);
+    assert_int_equal(tu_sh("qemu-io -f vdi -c 'write -P 9 1048000 1000' -c 'write -P 8 5M 512' "
+                           "'%s' >/dev/null", p), 0);
+    tq_compare_raw(p);
+    tq_compare_map(p);
+    /* dimg writes into it; qemu-img must still be happy and see the same bytes. */
+    assert_int_equal(tu_sh("qemu-img convert -O raw '%s' '%s'", p, ref), 0);
+    struct tw t = {.seed = 70};
+    t.img = tq_open(p, IMG_OPEN_RW);
+    t.ref = open(ref, O_RDWR);
+    tw_write(&t, 3 * MiB - 1, 2);
+    tw_write(&t, 1048000 + 10, 10);
+    img_close(t.img);
+    close(t.ref);
+    verify(p, ref);
+    /* Growing uses the large block-map room VirtualBox leaves. */
+    t.img = tq_open(p, IMG_OPEN_RW);
+    assert_int_equal(img_truncate(t.img, 1ull << 30, IMG_PREALLOC_OFF), 0);
+    img_close(t.img);
+    assert_int_equal(tu_sh("qemu-img check -q -f vdi '%s'", p), 0);
+    char *out = tu_sh_out("qemu-img info --output=json '%s'", p);
+    assert_non_null(strstr(out, "\"virtual-size\": 1073741824"));
+    free(out);
+}
+
 /* ---- check ---- */
 
 static void poke32(const char *path, uint64_t off, uint32_t v)
@@ -456,6 +496,7 @@ int main(void)
         cmocka_unit_test(test_write_dynamic),    cmocka_unit_test(test_write_static),
         cmocka_unit_test(test_create_layout),    cmocka_unit_test(test_check),
         cmocka_unit_test(test_check_counts),     cmocka_unit_test(test_resize),
+        cmocka_unit_test(test_virtualbox_layout),
     };
     const struct CMUnitTest hostile[] = {
         cmocka_unit_test(t_signature),

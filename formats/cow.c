@@ -1,0 +1,435 @@
+/* cow.c: the legacy QEMU "cow" format driver (removed from QEMU in 2.2; dimg keeps it): probe,
+ * open (the x86-64 header layout, or the i386 one when only its sectorsize field says 512),
+ * reads and block status from the sector bitmap, writes (data, fsync, then bitmap bits), create
+ * (header, zeroed bitmap, backing name and its mtime), grow within the bitmap's slack, layout.
+ *
+ * Layout (FORMATS.md §3): header (1056 bytes on x86-64, 1048 on i386), then one bit per
+ * 512-byte sector (LSB first; 1 = the sector lives in this file), then the data area at the
+ * next 512-byte boundary, sector n at data_off + n * 512 (sparse). The bitmap can be large
+ * (1 bit per sector), so it is read through a small window, never held whole.
+ * Talks to: core/io.c, core/img.c (img_read_backing).
+ */
+#include "core/bytes.h"
+#include "core/io.h"
+#include "formats/drivers.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define COW_MAGIC 0x4f4f4f4du
+#define COW_VERSION 2u
+#define COW_NAME_LEN 1024u
+#define COW_HDR64 1056u /* x86-64 struct size: size at 1040, sectorsize at 1048 */
+#define COW_HDR32 1048u /* i386 struct size: size at 1036, sectorsize at 1044 */
+#define COW_MAX_SIZE (1ull << 50) /* 1 PiB: the bitmap stays <= 256 GiB */
+#define COW_WIN 4096u             /* bitmap window: 32768 sectors (16 MiB of guest data) */
+#define ULL(x) ((unsigned long long)(x))
+
+struct cow {
+    uint64_t hsize;      /* header size: where the bitmap starts */
+    uint64_t size_field; /* offset of the size field (for grow) */
+    uint64_t sectors;
+    uint64_t bm_len;     /* bitmap bytes */
+    uint64_t data_off;
+    uint64_t win_off;    /* bitmap byte index of the window; UINT64_MAX = empty */
+    uint8_t win[COW_WIN];
+};
+
+static struct cow *cow_st(struct img *img) { return img->priv; }
+
+static uint64_t cow_data_off(uint64_t hsize, uint64_t sectors)
+{
+    return u64_align_up(hsize + u64_div_round_up(sectors, 8), 512);
+}
+
+static int cow_probe(const uint8_t *buf, size_t len)
+{
+    if (len < 8 || be32_load(buf) != COW_MAGIC)
+        return 0;
+    return be32_load(buf + 4) == COW_VERSION ? 100 : 0;
+}
+
+static int cow_open(struct img *img, unsigned flags)
+{
+    struct cow *s = cow_st(img);
+    uint8_t h[COW_HDR64];
+    uint64_t fsize;
+    int r = io_file_size(img->fd, &fsize);
+    if (r == 0)
+        r = io_pread_zero(img->fd, h, sizeof h, 0);
+    if (r < 0)
+        return img_error(img, r, "cow: reading the header: %s", strerror(-r));
+    if (fsize < 8 || be32_load(h) != COW_MAGIC)
+        return img_error(img, -EINVAL, "cow: magic: not a cow image");
+    if (be32_load(h + 4) != COW_VERSION)
+        return img_error(img, -EINVAL, "cow: version %u is not 2", be32_load(h + 4));
+    /* The header is a C struct with host alignment: x86-64 pads before the u64 size. */
+    if (be32_load(h + 1048) == 512) {
+        s->hsize = COW_HDR64;
+        s->size_field = 1040;
+    } else if (be32_load(h + 1044) == 512) {
+        s->hsize = COW_HDR32;
+        s->size_field = 1036;
+    } else {
+        return img_error(img, -EINVAL, "cow: sectorsize %u is not 512", be32_load(h + 1048));
+    }
+    if (fsize < s->hsize)
+        return img_error(img, -EINVAL, "cow: header: file is shorter than %llu bytes",
+                         ULL(s->hsize));
+    uint64_t size = be64_load(h + s->size_field);
+    if (size > COW_MAX_SIZE)
+        return img_error(img, -EFBIG, "cow: size %llu is too large (limit %llu)", ULL(size),
+                         ULL(COW_MAX_SIZE));
+    if (!memchr(h + 8, 0, COW_NAME_LEN))
+        return img_error(img, -EINVAL, "cow: backing file name is not NUL-terminated within "
+                         "%u bytes", COW_NAME_LEN);
+    s->sectors = size / 512; /* like QEMU: a partial last sector is not part of the disk */
+    s->bm_len = u64_div_round_up(s->sectors, 8);
+    s->data_off = cow_data_off(s->hsize, s->sectors);
+    s->win_off = UINT64_MAX;
+    if (h[8] && !(img->backing_name = strdup((const char *)h + 8)))
+        return img_error(img, -ENOMEM, "cow: out of memory");
+    img->size = s->sectors * 512;
+    return 0;
+}
+
+/* ---- bitmap ---- */
+
+/* Bitmap byte i through the window; past the end of the file the bitmap reads as zeros. */
+static int cow_bm_byte(struct img *img, uint64_t i, uint8_t *out)
+{
+    struct cow *s = cow_st(img);
+    if (s->win_off == UINT64_MAX || i < s->win_off || i >= s->win_off + COW_WIN) {
+        uint64_t w = i / COW_WIN * COW_WIN;
+        s->win_off = UINT64_MAX;
+        int r = io_pread_zero(img->fd, s->win, COW_WIN, s->hsize + w);
+        if (r < 0)
+            return img_error(img, r, "cow: reading the bitmap: %s", strerror(-r));
+        s->win_off = w;
+    }
+    *out = s->win[i - s->win_off];
+    return 0;
+}
+
+/* State of sector n and how many sectors from n (at most max) share it. */
+static int cow_run(struct img *img, uint64_t n, uint64_t max, bool *set, uint64_t *run)
+{
+    uint8_t b;
+    int r = cow_bm_byte(img, n / 8, &b);
+    if (r < 0)
+        return r;
+    *set = (b >> (n % 8)) & 1;
+    uint64_t k = 0;
+    while (k < max) {
+        uint64_t sec = n + k;
+        if (sec % 8 == 0 && max - k >= 8) {
+            /* Whole bytes at a time, straight from the window, while all-set or all-clear. */
+            if ((r = cow_bm_byte(img, sec / 8, &b)) < 0)
+                return r;
+            struct cow *s = cow_st(img);
+            uint8_t fill = *set ? 0xff : 0x00;
+            uint64_t i = sec / 8 - s->win_off, k0 = k;
+            while (i < COW_WIN && max - k >= 8 && s->win[i] == fill) {
+                i++;
+                k += 8;
+            }
+            if (k != k0)
+                continue;
+        } else if ((r = cow_bm_byte(img, sec / 8, &b)) < 0) {
+            return r;
+        }
+        if (((b >> (sec % 8)) & 1) != *set)
+            break;
+        k++;
+    }
+    *run = k;
+    return 0;
+}
+
+/* Set the bits of sectors [n, n + cnt). */
+static int cow_bm_set(struct img *img, uint64_t n, uint64_t cnt)
+{
+    struct cow *s = cow_st(img);
+    uint8_t buf[COW_WIN];
+    while (cnt > 0) {
+        uint64_t first = n / 8, last = (n + cnt - 1) / 8;
+        if (last - first >= COW_WIN)
+            last = first + COW_WIN - 1;
+        size_t nb = (size_t)(last - first + 1);
+        int r = io_pread_zero(img->fd, buf, nb, s->hsize + first);
+        uint64_t done = 0;
+        for (uint64_t sec = n; r == 0 && sec < n + cnt && sec / 8 <= last; sec++, done++)
+            buf[sec / 8 - first] |= (uint8_t)(1u << (sec % 8));
+        if (r == 0)
+            r = io_pwrite_all(img->fd, buf, nb, s->hsize + first);
+        s->win_off = UINT64_MAX;
+        if (r < 0)
+            return img_error(img, r, "cow: writing the bitmap: %s", strerror(-r));
+        n += done;
+        cnt -= done;
+    }
+    return 0;
+}
+
+/* ---- read ---- */
+
+static int cow_read(struct img *img, uint64_t off, void *buf, size_t len)
+{
+    struct cow *s = cow_st(img);
+    uint8_t *p = buf;
+    while (len > 0) {
+        uint64_t n = off / 512, end = u64_div_round_up(off + len, 512), run;
+        bool set;
+        int r = cow_run(img, n, end - n, &set, &run);
+        if (r < 0)
+            return r;
+        uint64_t stop = (n + run) * 512;
+        size_t k = stop - off < len ? (size_t)(stop - off) : len;
+        if (set) {
+            r = io_pread_zero(img->fd, p, k, s->data_off + off);
+            if (r < 0)
+                r = img_error(img, r, "cow: read at %llu: %s", ULL(off), strerror(-r));
+        } else {
+            r = img_read_backing(img, off, p, k);
+        }
+        if (r < 0)
+            return r;
+        p += k;
+        off += k;
+        len -= k;
+    }
+    return 0;
+}
+
+static int cow_block_status(struct img *img, uint64_t off, uint64_t len, struct img_bs *bs)
+{
+    struct cow *s = cow_st(img);
+    uint64_t n = off / 512, end = u64_div_round_up(off + len, 512), run;
+    bool set;
+    int r = cow_run(img, n, end - n, &set, &run);
+    if (r < 0)
+        return r;
+    uint64_t l = (n + run) * 512 - off;
+    bs->len = l < len ? l : len;
+    bs->flags = set ? IMG_BS_DATA | IMG_BS_ALLOCATED | IMG_BS_OFFSET_VALID : 0;
+    bs->host_off = set ? s->data_off + off : 0;
+    return 0;
+}
+
+/* ---- write ---- */
+
+/* Read-modify-write of a partial sector: its current content (this file, backing or zeros)
+ * with [in, in + k) replaced. */
+static int cow_write_partial(struct img *img, uint64_t sec, size_t in, const uint8_t *p, size_t k)
+{
+    struct cow *s = cow_st(img);
+    uint8_t b[512];
+    int r = cow_read(img, sec * 512, b, 512);
+    if (r < 0)
+        return r;
+    memcpy(b + in, p, k);
+    r = io_pwrite_all(img->fd, b, 512, s->data_off + sec * 512);
+    return r < 0 ? img_error(img, r, "cow: write: %s", strerror(-r)) : 0;
+}
+
+static int cow_write(struct img *img, uint64_t off, const void *buf, size_t len)
+{
+    struct cow *s = cow_st(img);
+    const uint8_t *p = buf;
+    uint64_t n0 = off / 512, n1 = u64_div_round_up(off + len, 512);
+    int r = 0;
+    /* Data first: the head and tail sectors merged with their old content. */
+    size_t head = off % 512;
+    if (head || len < 512) {
+        size_t k = 512 - head < len ? 512 - head : len;
+        if ((r = cow_write_partial(img, n0, head, p, k)) < 0)
+            return r;
+        p += k;
+        off += k;
+        len -= k;
+    }
+    size_t mid = len / 512 * 512;
+    if (mid && (r = io_pwrite_all(img->fd, p, mid, s->data_off + off)) < 0)
+        return img_error(img, r, "cow: write at %llu: %s", ULL(off), strerror(-r));
+    p += mid;
+    off += mid;
+    len -= mid;
+    if (len && (r = cow_write_partial(img, off / 512, 0, p, len)) < 0)
+        return r;
+    /* Then the bitmap, once the data is on disk. */
+    uint64_t run;
+    bool set;
+    if ((r = cow_run(img, n0, n1 - n0, &set, &run)) < 0)
+        return r;
+    if (set && run == n1 - n0)
+        return 0; /* every sector already present: nothing to record */
+    if ((r = io_sync(img->fd)) < 0)
+        return img_error(img, r, "cow: fsync: %s", strerror(-r));
+    return cow_bm_set(img, n0, n1 - n0);
+}
+
+static int cow_flush(struct img *img)
+{
+    int r = io_sync(img->fd);
+    return r < 0 ? img_error(img, r, "cow: flush: %s", strerror(-r)) : 0;
+}
+
+/* ---- create, grow ---- */
+
+static int cow_create(const char *path, const struct img_create_req *req, struct img_err *err)
+{
+    int r = img_opts_check_all_taken(req->opts, "cow", err);
+    if (r < 0)
+        return r;
+    if (req->size > COW_MAX_SIZE)
+        return err_set(err, -EFBIG, "cow: size %llu is too large (limit %llu)", ULL(req->size),
+                       ULL(COW_MAX_SIZE));
+    uint64_t size = u64_align_up(req->size, 512);
+    const char *bf = req->backing_file;
+    if (bf && strlen(bf) >= COW_NAME_LEN)
+        return err_set(err, -EINVAL, "cow: backing file name longer than %u bytes",
+                       COW_NAME_LEN - 1);
+    uint8_t h[COW_HDR64];
+    memset(h, 0, sizeof h);
+    be32_store(h, COW_MAGIC);
+    be32_store(h + 4, COW_VERSION);
+    if (bf && *bf) {
+        memcpy(h + 8, bf, strlen(bf));
+        /* The backing file's mtime, as QEMU recorded it (never checked on open). */
+        char *dir = io_dirname(path), *full = dir ? io_path_join(dir, bf) : NULL;
+        struct stat st;
+        if (full && stat(full, &st) == 0)
+            be32_store(h + 1032, (uint32_t)st.st_mtime);
+        free(dir);
+        free(full);
+    }
+    be64_store(h + 1040, size);
+    be32_store(h + 1048, 512);
+    int fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return err_set(err, -errno, "%s: %s", path, strerror(errno));
+    r = io_pwrite_all(fd, h, sizeof h, 0);
+    /* The bitmap is all zeros: a sparse extension of the file, as QEMU's truncate did. */
+    if (r == 0 && ftruncate(fd, (off_t)(COW_HDR64 + u64_div_round_up(size / 512, 8))) < 0)
+        r = -errno;
+    if (r == 0)
+        r = io_sync(fd);
+    if (close(fd) < 0 && r == 0)
+        r = -errno;
+    if (r < 0) {
+        unlink(path);
+        return err_set(err, r, "cow: writing %s: %s", path, strerror(-r));
+    }
+    return 0;
+}
+
+static int cow_truncate(struct img *img, uint64_t size, enum img_prealloc prealloc)
+{
+    struct cow *s = cow_st(img);
+    if (prealloc != IMG_PREALLOC_OFF)
+        return img_error(img, -ENOTSUP, "cow: preallocation is not supported");
+    if (size < img->size)
+        return img_error(img, -ENOTSUP, "cow: shrinking is not supported");
+    if (size % 512)
+        return img_error(img, -EINVAL, "cow: size must be a multiple of 512 bytes");
+    if (size > COW_MAX_SIZE)
+        return img_error(img, -EFBIG, "cow: size %llu is too large", ULL(size));
+    uint64_t sectors = size / 512;
+    /* The data area starts right after the bitmap: a bitmap that outgrows its last sector
+     * would need every data sector moved, which cannot be made crash-safe in place. */
+    if (cow_data_off(s->hsize, sectors) != s->data_off)
+        return img_error(img, -ENOTSUP, "cow: growing to %llu bytes would move the data area "
+                         "(at most %llu bytes in place); convert to a new cow image instead",
+                         ULL(size), ULL((s->data_off - s->hsize) * 8 * 512));
+    /* New sectors must read from the backing file or as zeros: clear their bits (a hostile
+     * file could have set them), then record the size. */
+    uint8_t b[COW_WIN];
+    for (uint64_t sec = s->sectors; sec < sectors;) {
+        uint64_t first = sec / 8, last = (sectors - 1) / 8;
+        if (last - first >= COW_WIN)
+            last = first + COW_WIN - 1;
+        size_t nb = (size_t)(last - first + 1);
+        int r = io_pread_zero(img->fd, b, nb, s->hsize + first);
+        for (; r == 0 && sec < sectors && sec / 8 <= last; sec++)
+            b[sec / 8 - first] &= (uint8_t)~(1u << (sec % 8));
+        if (r == 0)
+            r = io_pwrite_all(img->fd, b, nb, s->hsize + first);
+        if (r < 0)
+            return img_error(img, r, "cow: writing the bitmap: %s", strerror(-r));
+    }
+    s->win_off = UINT64_MAX;
+    uint8_t f[8];
+    be64_store(f, size);
+    int r = io_sync(img->fd);
+    if (r == 0)
+        r = io_pwrite_all(img->fd, f, 8, s->size_field);
+    if (r == 0)
+        r = io_sync(img->fd);
+    if (r < 0)
+        return img_error(img, r, "cow: writing the header: %s", strerror(-r));
+    s->sectors = sectors;
+    s->bm_len = u64_div_round_up(sectors, 8);
+    img->size = size;
+    return 0;
+}
+
+/* ---- layout ---- */
+
+static int cow_layout(struct img *img, struct img_region **out, size_t *n)
+{
+    struct cow *s = cow_st(img);
+    size_t cap = 16, cnt = 0;
+    struct img_region *v = malloc(cap * sizeof *v);
+    if (!v)
+        return img_error(img, -ENOMEM, "cow: out of memory");
+    v[cnt++] = (struct img_region){0, s->hsize, IMG_R_HEADER};
+    if (s->bm_len)
+        v[cnt++] = (struct img_region){s->hsize, s->bm_len, IMG_R_BITMAP};
+    for (uint64_t sec = 0; sec < s->sectors;) {
+        uint64_t run;
+        bool set;
+        int r = cow_run(img, sec, s->sectors - sec, &set, &run);
+        if (r < 0) {
+            free(v);
+            return r;
+        }
+        if (set) {
+            if (cnt == cap) {
+                struct img_region *nv = realloc(v, 2 * cap * sizeof *v);
+                if (!nv) {
+                    free(v);
+                    return img_error(img, -ENOMEM, "cow: out of memory");
+                }
+                v = nv;
+                cap *= 2;
+            }
+            v[cnt++] = (struct img_region){s->data_off + sec * 512, run * 512, IMG_R_DATA};
+        }
+        sec += run;
+    }
+    *out = v;
+    *n = cnt;
+    return 0;
+}
+
+const struct img_driver img_driver_cow = {
+    .abi = IMG_DRIVER_ABI,
+    .name = "cow",
+    .desc = "legacy QEMU cow (User-Mode-Linux style, QEMU <= 2.1)",
+    .priv_size = sizeof(struct cow),
+    .caps = IMG_CAP_WRITE | IMG_CAP_CREATE | IMG_CAP_RESIZE | IMG_CAP_BACKING |
+            IMG_CAP_ZERO_INIT,
+    .probe = cow_probe,
+    .open = cow_open,
+    .read = cow_read,
+    .block_status = cow_block_status,
+    .write = cow_write,
+    .flush = cow_flush,
+    .create = cow_create,
+    .truncate = cow_truncate,
+    .layout = cow_layout,
+};

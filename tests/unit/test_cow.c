@@ -1,0 +1,401 @@
+/* test_cow.c: the legacy cow driver. cow has no living peer (QEMU dropped it in 2.2), so the
+ * reference is a hand-made golden image committed as text (tests/fixtures/cow_golden.hex,
+ * decoded here), plus round trips through dimg itself (odd offsets, a raw backing file, grow),
+ * the i386 header layout, and one test per header check. */
+#include "testutil.h"
+
+#include "core/bytes.h"
+#include "core/img.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* The fixture, found next to this source file. */
+static const char *golden(void)
+{
+    static char buf[4096];
+    snprintf(buf, sizeof buf, "%s", __FILE__);
+    char *u = strstr(buf, "tests/unit/test_cow.c");
+    assert_non_null(u);
+    strcpy(u, "tests/fixtures/cow_golden.hex");
+    return buf;
+}
+
+/* Decode the fixture syntax (see the .hex file's header) into path. */
+static void hex_decode(const char *hexfile, const char *path)
+{
+    FILE *f = fopen(hexfile, "r");
+    if (!f)
+        fail_msg("cannot open %s", hexfile);
+    uint8_t *img = NULL;
+    size_t size = 0;
+    char line[512];
+    while (fgets(line, sizeof line, f)) {
+        char *hash = strchr(line, '#');
+        if (hash)
+            *hash = 0;
+        char *p = line;
+        while (*p == ' ' || *p == '\t')
+            p++;
+        if (!*p || *p == '\n')
+            continue;
+        if (!strncmp(p, "size ", 5)) {
+            size = strtoul(p + 5, NULL, 10);
+            img = calloc(1, size);
+            continue;
+        }
+        assert_true(*p == '@' && img);
+        unsigned long off = strtoul(p + 1, &p, 10), fill = 0;
+        if (*p == '*')
+            fill = strtoul(p + 1, &p, 10);
+        for (;;) {
+            char *e;
+            unsigned long v = strtoul(p, &e, 16);
+            if (e == p)
+                break;
+            p = e;
+            assert_true(v < 256);
+            size_t n = fill ? fill : 1;
+            assert_true(off + n <= size);
+            memset(img + off, (int)v, n);
+            off += n;
+        }
+    }
+    fclose(f);
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, img, size), (ssize_t)size);
+    close(fd);
+    free(img);
+}
+
+static struct img *open_or_fail(const char *path, unsigned flags)
+{
+    struct img_err err = {0};
+    struct img *img = img_open(path, NULL, flags, &err);
+    if (!img)
+        fail_msg("open %s: %s", path, err.msg);
+    return img;
+}
+
+static void make_base(const char *name, size_t len, unsigned seed)
+{
+    uint8_t *b = malloc(len);
+    tu_pattern(b, len, 0, seed);
+    int fd = open(tu_path(name), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    assert_int_equal(write(fd, b, len), (ssize_t)len);
+    close(fd);
+    free(b);
+}
+
+static void test_golden(void **state)
+{
+    const char *p = tu_path("golden.cow");
+    hex_decode(golden(), p);
+    make_base("base.raw", 4096, 1);
+    struct img *img = open_or_fail(p, IMG_OPEN_BACKING);
+    assert_string_equal(img->drv->name, "cow");
+    assert_int_equal(img->size, 4096);
+    assert_string_equal(img->backing_name, "base.raw");
+    uint8_t got[4096], want[4096];
+    tu_pattern(want, sizeof want, 0, 1);
+    memset(want + 512, 0x11, 512);
+    memset(want + 3072, 0xa5, 256);
+    memset(want + 3328, 0x5a, 255);
+    want[3583] = 0xc3;
+    assert_int_equal(img_read(img, 0, got, sizeof got), 0);
+    assert_memory_equal(got, want, sizeof want);
+    /* Odd-sized reads straddling present and absent sectors. */
+    memset(got, 0, sizeof got);
+    for (size_t off = 0; off < 4096; off += 333) {
+        size_t n = 4096 - off < 333 ? 4096 - off : 333;
+        assert_int_equal(img_read(img, off, got + off, n), 0);
+    }
+    assert_memory_equal(got, want, sizeof want);
+    /* Block status: runs of this layer's bitmap, the rest from the backing file. */
+    static const struct {
+        uint64_t off, len;
+        bool data;
+    } runs[] = {{0, 512, false}, {512, 512, true}, {1024, 2048, false},
+                {3072, 512, true}, {3584, 512, false}};
+    for (size_t i = 0; i < sizeof runs / sizeof *runs; i++) {
+        struct img_bs bs;
+        assert_int_equal(img_block_status_layer(img, runs[i].off, 4096 - runs[i].off, &bs), 0);
+        assert_int_equal(bs.len, runs[i].len);
+        assert_int_equal((bs.flags & IMG_BS_ALLOCATED) != 0, runs[i].data);
+        if (runs[i].data)
+            assert_int_equal(bs.host_off, 1536 + runs[i].off);
+    }
+    struct img_region *r;
+    size_t n;
+    assert_int_equal(img_layout(img, &r, &n), 0);
+    assert_int_equal(n, 4);
+    assert_int_equal(r[0].kind, IMG_R_HEADER);
+    assert_int_equal(r[0].len, 1056);
+    assert_int_equal(r[1].kind, IMG_R_BITMAP);
+    assert_int_equal(r[2].off, 2048);
+    assert_int_equal(r[3].off, 4608);
+    free(r);
+    img_close(img);
+}
+
+/* dimg writes the golden image's content from scratch: the file equals the fixture except
+ * for the mtime field. */
+static void test_create_matches_golden(void **state)
+{
+    const char *g = tu_path("g2.cow"), *p = tu_path("made.cow");
+    hex_decode(golden(), g);
+    make_base("base.raw", 4096, 1);
+    struct img_err err = {0};
+    struct img_opts o = {0};
+    struct img_create_req req = {.size = 4096, .backing_file = "base.raw", .opts = &o};
+    assert_int_equal(img_create("cow", p, &req, &err), 0);
+    struct img *img = open_or_fail(p, IMG_OPEN_RW | IMG_OPEN_BACKING);
+    uint8_t s[512];
+    memset(s, 0x11, 512);
+    assert_int_equal(img_write(img, 512, s, 512), 0);
+    memset(s, 0xa5, 256);
+    memset(s + 256, 0x5a, 255);
+    s[511] = 0xc3;
+    assert_int_equal(img_write(img, 3072, s, 512), 0);
+    img_close(img);
+    size_t la, lb;
+    uint8_t *a = tu_read_file(g, &la), *b = tu_read_file(p, &lb);
+    assert_int_equal(la, lb);
+    memset(a + 1032, 0, 4);
+    memset(b + 1032, 0, 4);
+    assert_memory_equal(a, b, la);
+    free(a);
+    free(b);
+}
+
+/* Write the same bytes to the image and to a raw reference. */
+static void both(struct img *img, int ref, uint64_t off, size_t len, unsigned seed)
+{
+    uint8_t *b = malloc(len);
+    tu_pattern(b, len, off, seed);
+    if (img_write(img, off, b, len) < 0)
+        fail_msg("write at %llu: %s", (unsigned long long)off, img_errmsg(img));
+    assert_int_equal(pwrite(ref, b, len, (off_t)off), (ssize_t)len);
+    free(b);
+}
+
+static void same_as(const char *path, const char *ref)
+{
+    size_t rl;
+    uint8_t *want = tu_read_file(ref, &rl);
+    struct img *img = open_or_fail(path, IMG_OPEN_BACKING);
+    assert_int_equal(img->size, rl);
+    uint8_t *got = malloc(rl);
+    assert_int_equal(img_read(img, 0, got, rl), 0);
+    for (size_t i = 0; i < rl; i++)
+        if (got[i] != want[i])
+            fail_msg("%s: byte %zu is %02x, want %02x", path, i, got[i], want[i]);
+    img_close(img);
+    free(got);
+    free(want);
+}
+
+static void round_trip(const char *name, const char *backing, uint64_t size)
+{
+    const char *p = tu_path(name), *r = tu_path("ref.raw");
+    struct img_err err = {0};
+    struct img_opts o = {0};
+    struct img_create_req req = {.size = size, .backing_file = backing, .opts = &o};
+    assert_int_equal(img_create("cow", p, &req, &err), 0);
+    size = (size + 511) / 512 * 512; /* rounded up to whole sectors, as qemu-img did */
+    if (backing)
+        assert_int_equal(tu_sh("cp '%s' '%s' && truncate -s %llu '%s'", tu_path(backing), r,
+                               (unsigned long long)size, r), 0);
+    else
+        assert_int_equal(tu_sh("rm -f '%s' && truncate -s %llu '%s'", r,
+                               (unsigned long long)size, r), 0);
+    struct img *img = open_or_fail(p, IMG_OPEN_RW | IMG_OPEN_BACKING);
+    int ref = open(r, O_RDWR);
+    both(img, ref, 0, 1, 2);
+    both(img, ref, 3, 5, 3);               /* inside one sector, twice */
+    both(img, ref, 511, 2, 4);             /* across a sector boundary */
+    both(img, ref, 4000, 70001, 5);        /* partial head, full sectors, partial tail */
+    both(img, ref, 8 * 512 * 8 - 7, 20, 6); /* across a bitmap byte... and a window */
+    both(img, ref, size - 3, 3, 7);        /* the last bytes */
+    both(img, ref, 5000, 100, 8);          /* rewrite of present sectors */
+    assert_int_equal(img_flush(img), 0);
+    img_close(img);
+    close(ref);
+    same_as(p, r);
+}
+
+static void test_round_trip(void **state)
+{
+    round_trip("rt.cow", NULL, 3u << 20);
+    round_trip("rt_odd.cow", NULL, 1000000); /* rounded up to whole sectors */
+    make_base("rtbase.raw", 2u << 20, 9);    /* shorter than the overlay */
+    round_trip("rt_b.cow", "rtbase.raw", 3u << 20);
+}
+
+static void test_grow(void **state)
+{
+    const char *p = tu_path("grow.cow");
+    struct img_err err = {0};
+    struct img_opts o = {0};
+    /* 1 MiB: 256-byte bitmap after the 1056-byte header, data at 1536: the bitmap can grow to
+     * 480 bytes (3840 sectors) without moving the data area. */
+    struct img_create_req req = {.size = 1u << 20, .opts = &o};
+    assert_int_equal(img_create("cow", p, &req, &err), 0);
+    struct img *img = open_or_fail(p, IMG_OPEN_RW);
+    uint8_t b[1000];
+    memset(b, 0x3e, sizeof b);
+    assert_int_equal(img_write(img, (1u << 20) - 1000, b, sizeof b), 0);
+    assert_int_equal(img_truncate(img, 3840 * 512, IMG_PREALLOC_OFF), 0);
+    assert_int_equal(img_truncate(img, 3841 * 512, IMG_PREALLOC_OFF), -ENOTSUP);
+    assert_non_null(strstr(img_errmsg(img), "would move the data area"));
+    assert_int_equal(img_truncate(img, 1u << 19, IMG_PREALLOC_OFF), -ENOTSUP);
+    img_close(img);
+    img = open_or_fail(p, 0);
+    assert_int_equal(img->size, 3840 * 512);
+    uint8_t *all = malloc(3840 * 512);
+    assert_int_equal(img_read(img, 0, all, 3840 * 512), 0);
+    for (size_t i = 0; i < 3840 * 512; i++)
+        assert_int_equal(all[i], i >= (1u << 20) - 1000 && i < (1u << 20) ? 0x3e : 0);
+    free(all);
+    img_close(img);
+}
+
+/* The i386 build of QEMU wrote a 1048-byte header: size at 1036, sectorsize at 1044. */
+static void test_i386_layout(void **state)
+{
+    const char *p = tu_path("i386.cow");
+    uint8_t h[2048];
+    memset(h, 0, sizeof h);
+    be32_store(h, 0x4f4f4f4d);
+    be32_store(h + 4, 2);
+    be64_store(h + 1036, 8 * 512);
+    be32_store(h + 1044, 512);
+    h[1048] = 0x80; /* sector 7 present; data at round_up(1049, 512) = 1536 */
+    int fd = open(p, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    assert_int_equal(write(fd, h, sizeof h), (ssize_t)sizeof h);
+    uint8_t s[512];
+    memset(s, 0x77, sizeof s);
+    assert_int_equal(pwrite(fd, s, 512, 1536 + 7 * 512), 512);
+    close(fd);
+    struct img *img = open_or_fail(p, 0);
+    assert_int_equal(img->size, 4096);
+    uint8_t got[4096];
+    assert_int_equal(img_read(img, 0, got, sizeof got), 0);
+    for (size_t i = 0; i < 4096; i++)
+        assert_int_equal(got[i], i >= 3584 ? 0x77 : 0);
+    img_close(img);
+}
+
+/* ---- bad input: one check per test ---- */
+
+static const char *bad_base(const char *name)
+{
+    const char *p = tu_path(name);
+    hex_decode(golden(), p);
+    return p;
+}
+
+static void poke(const char *path, uint64_t off, const void *b, size_t n)
+{
+    int fd = open(path, O_WRONLY);
+    assert_int_equal(pwrite(fd, b, n, (off_t)off), (ssize_t)n);
+    close(fd);
+}
+
+static void expect_bad(const char *path, const char *want)
+{
+    struct img_err err = {0};
+    struct img *img = img_open(path, "cow", 0, &err);
+    if (img) {
+        img_close(img);
+        fail_msg("%s: opened, wanted '%s'", path, want);
+    }
+    if (!strstr(err.msg, want) || !strstr(err.msg, "cow: ") || strchr(err.msg, '\n'))
+        fail_msg("%s: message '%s', wanted '%s'", path, err.msg, want);
+}
+
+static void test_bad_magic(void **state)
+{
+    const char *p = bad_base("m.cow");
+    poke(p, 0, "MOOO", 4);
+    expect_bad(p, "magic");
+}
+static void test_bad_version(void **state)
+{
+    const char *p = bad_base("v.cow");
+    uint8_t b[4];
+    be32_store(b, 3); /* UML's v3 is a different layout */
+    poke(p, 4, b, 4);
+    expect_bad(p, "version");
+}
+static void test_bad_sectorsize(void **state)
+{
+    const char *p = bad_base("ss.cow");
+    uint8_t b[4];
+    be32_store(b, 4096);
+    poke(p, 1048, b, 4);
+    expect_bad(p, "sectorsize");
+}
+static void test_bad_size(void **state)
+{
+    const char *p = bad_base("sz.cow");
+    uint8_t b[8];
+    be64_store(b, UINT64_MAX);
+    poke(p, 1040, b, 8);
+    expect_bad(p, "size");
+    be64_store(b, (1ull << 50) + 512);
+    poke(p, 1040, b, 8);
+    expect_bad(p, "size");
+}
+static void test_bad_backing_name(void **state)
+{
+    const char *p = bad_base("bn.cow");
+    uint8_t b[1024];
+    memset(b, 'a', sizeof b);
+    poke(p, 8, b, sizeof b);
+    expect_bad(p, "backing file name");
+}
+static void test_bad_short(void **state)
+{
+    const char *p = tu_path("short.cow");
+    assert_int_equal(tu_sh("head -c 1052 '%s' > '%s'", bad_base("full.cow"), p), 0);
+    expect_bad(p, "header");
+}
+
+/* A huge size with the bitmap past the end of the file: sparse, reads as zeros, no crash. */
+static void test_sparse_bitmap(void **state)
+{
+    const char *p = bad_base("big.cow");
+    uint8_t b[8];
+    be64_store(b, 1ull << 50);
+    poke(p, 1040, b, 8);
+    struct img *img = open_or_fail(p, 0);
+    struct img_bs bs;
+    assert_int_equal(img_block_status_layer(img, 1ull << 49, 1ull << 36, &bs), 0);
+    assert_int_equal(bs.flags & IMG_BS_ALLOCATED, 0);
+    img_close(img);
+}
+
+static int teardown(void **state)
+{
+    tu_cleanup();
+    return 0;
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_golden),         cmocka_unit_test(test_create_matches_golden),
+        cmocka_unit_test(test_round_trip),     cmocka_unit_test(test_grow),
+        cmocka_unit_test(test_i386_layout),    cmocka_unit_test(test_bad_magic),
+        cmocka_unit_test(test_bad_version),    cmocka_unit_test(test_bad_sectorsize),
+        cmocka_unit_test(test_bad_size),       cmocka_unit_test(test_bad_backing_name),
+        cmocka_unit_test(test_bad_short),      cmocka_unit_test(test_sparse_bitmap),
+    };
+    return cmocka_run_group_tests(tests, NULL, teardown);
+}

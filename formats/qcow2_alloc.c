@@ -7,16 +7,17 @@
  * (unlink, then drop the refcount). A crash therefore leaks clusters at worst. With lazy
  * refcounts the dirty bit is set before the first write and refcount blocks are written back
  * on flush/close only.
- * Talks to: qcow2.c (cache, L2 lookup, reads for COW), core/io.c, zlib, libzstd.
+ * Talks to: qcow2.c (cache, L2 lookup, reads for COW), core/io.c, core/compress.c (zlib),
+ * libzstd.
  */
 #include "formats/qcow2.h"
 
+#include "core/compress.h"
 #include "core/io.h"
 
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <zlib.h>
 #include <zstd.h>
 
 #define ULL(x) ((unsigned long long)(x))
@@ -31,18 +32,7 @@ size_t qcow2_compress(uint8_t type, const uint8_t *in, size_t len, uint8_t *out,
         size_t n = ZSTD_compress(out, cap, in, len, ZSTD_CLEVEL_DEFAULT);
         return ZSTD_isError(n) ? 0 : n;
     }
-    z_stream z;
-    memset(&z, 0, sizeof z);
-    if (deflateInit2(&z, Z_DEFAULT_COMPRESSION, Z_DEFLATED, -12, 9, Z_DEFAULT_STRATEGY) != Z_OK)
-        return 0;
-    z.next_in = (Bytef *)in;
-    z.avail_in = (uInt)len;
-    z.next_out = out;
-    z.avail_out = (uInt)cap;
-    int r = deflate(&z, Z_FINISH);
-    size_t n = cap - z.avail_out;
-    deflateEnd(&z);
-    return r == Z_STREAM_END ? n : 0;
+    return zraw_deflate(in, len, out, cap);
 }
 
 int qcow2_decompress(uint8_t type, const uint8_t *in, size_t inlen, uint8_t *out, size_t outlen)
@@ -68,19 +58,7 @@ int qcow2_decompress(uint8_t type, const uint8_t *in, size_t inlen, uint8_t *out
         ZSTD_freeDStream(d);
         return ob.pos == outlen ? 0 : -1;
     }
-    z_stream z;
-    memset(&z, 0, sizeof z);
-    if (inflateInit2(&z, -12) != Z_OK)
-        return -1;
-    z.next_in = (Bytef *)in;
-    z.avail_in = (uInt)inlen;
-    z.next_out = out;
-    z.avail_out = (uInt)outlen;
-    int r = inflate(&z, Z_FINISH);
-    size_t left = z.avail_out;
-    inflateEnd(&z);
-    /* The stream may be followed by the next cluster's bytes: a full output is success. */
-    return ((r == Z_STREAM_END || r == Z_BUF_ERROR || r == Z_OK) && left == 0) ? 0 : -1;
+    return zraw_inflate(in, inlen, out, outlen);
 }
 
 /* ---- refcounts ---- */

@@ -329,8 +329,9 @@ static int qcow2_read(struct img *img, uint64_t off, void *buf, size_t len)
 static void map_to_bs(const struct qcow2_map *m, unsigned *flags, uint64_t *host)
 {
     *host = 0;
+    *flags = 0;
     switch (m->type) {
-    case QCOW2_C_UNALLOC: *flags = 0; break;
+    case QCOW2_C_UNALLOC: break;
     case QCOW2_C_ZERO: *flags = IMG_BS_ZERO | IMG_BS_ALLOCATED; break;
     case QCOW2_C_ZERO_ALLOC:
         *flags = IMG_BS_ZERO | IMG_BS_ALLOCATED | IMG_BS_OFFSET_VALID;

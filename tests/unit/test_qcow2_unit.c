@@ -56,7 +56,7 @@ static void test_cdesc(void **state)
             }
         }
         /* Largest possible stream: a cluster plus one sector starting mid-sector. */
-        uint64_t e, off, n;
+        uint64_t e = 0, off, n;
         assert_int_equal(qcow2_cdesc_encode(100, cs, cb, &e), 0);
         qcow2_cdesc_decode(e, cb, &off, &n);
         assert_int_equal(n, cs + 512 - 100);

@@ -41,7 +41,7 @@ static void test_cdesc(void **state)
         static const uint64_t offs[] = {0x50000, 0x52060, 512, 511, 1, 0x123456789abull};
         for (size_t i = 0; i < sizeof offs / sizeof *offs; i++) {
             for (uint64_t len = 1; len <= cs; len = len * 3 + 1) {
-                uint64_t e, off, n;
+                uint64_t e = 0, off, n;
                 if (x < 56 && offs[i] >> x)
                     continue;
                 assert_int_equal(qcow2_cdesc_encode(offs[i], len, cb, &e), 0);

@@ -112,11 +112,7 @@ static void test_read_compressed(void **state)
 
 static struct img *mk(const char *path, uint64_t size, const char *backing)
 {
-    struct img_err err = {0};
-    struct img_opts o = {0};
-    struct img_create_req req = {.size = size, .backing_file = backing, .opts = &o};
-    if (img_create("qcow", path, &req, &err) < 0)
-        fail_msg("create %s: %s", path, err.msg);
+    tu_create("qcow", path, NULL, size, backing, NULL);
     return tq_open(path, IMG_OPEN_RW | IMG_OPEN_BACKING);
 }
 

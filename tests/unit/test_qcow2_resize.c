@@ -24,14 +24,7 @@ struct tr {
 
 static void create(const char *path, const char *opts, uint64_t size)
 {
-    struct img_opts o = {0};
-    struct img_err err = {0};
-    if (opts && opts[0])
-        assert_int_equal(img_opts_parse(&o, opts, &err), 0);
-    struct img_create_req req = {.size = size, .opts = &o};
-    if (img_create("qcow2", path, &req, &err) < 0)
-        fail_msg("create %s (%s): %s", path, opts, err.msg);
-    img_opts_free(&o);
+    tu_create("qcow2", path, opts, size, NULL, NULL);
 }
 
 static void tr_open(struct tr *t)

@@ -59,15 +59,7 @@ static void tw_compressed(struct tw *t, uint64_t off, bool compressible)
 static void create(const char *path, const char *opts, uint64_t size, const char *backing,
                    const char *bfmt)
 {
-    struct img_opts o = {0};
-    struct img_err err = {0};
-    if (opts && opts[0])
-        assert_int_equal(img_opts_parse(&o, opts, &err), 0);
-    struct img_create_req req = {.size = size, .backing_file = backing, .backing_fmt = bfmt,
-                                 .opts = &o};
-    if (img_create("qcow2", path, &req, &err) < 0)
-        fail_msg("create %s (%s): %s", path, opts, err.msg);
-    img_opts_free(&o);
+    tu_create("qcow2", path, opts, size, backing, bfmt);
 }
 
 static void verify(const char *path, const char *ref)

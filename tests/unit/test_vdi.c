@@ -112,14 +112,7 @@ static void tw_zero(struct tw *t, uint64_t off, size_t len)
 
 static void create(const char *path, const char *opts, uint64_t size)
 {
-    struct img_opts o = {0};
-    struct img_err err = {0};
-    if (opts && opts[0])
-        assert_int_equal(img_opts_parse(&o, opts, &err), 0);
-    struct img_create_req req = {.size = size, .opts = &o};
-    if (img_create("vdi", path, &req, &err) < 0)
-        fail_msg("create %s (%s): %s", path, opts, err.msg);
-    img_opts_free(&o);
+    tu_create("vdi", path, opts, size, NULL, NULL);
 }
 
 static void verify(const char *path, const char *ref)

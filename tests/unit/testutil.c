@@ -1,6 +1,8 @@
 /* testutil.c: the shared test helpers declared in testutil.h. */
 #include "testutil.h"
 
+#include "core/img.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -99,6 +101,20 @@ void tu_pattern(void *buf, size_t len, uint64_t off, unsigned seed)
         x ^= x >> 29;
         p[i] = (uint8_t)(x ^ (x >> 17));
     }
+}
+
+void tu_create(const char *fmt, const char *path, const char *opts, uint64_t size,
+               const char *backing, const char *backing_fmt)
+{
+    struct img_opts o = {0};
+    struct img_err err = {0};
+    if (opts && opts[0] && img_opts_parse(&o, opts, &err) < 0)
+        fail_msg("options '%s': %s", opts, err.msg);
+    struct img_create_req req = {
+        .size = size, .backing_file = backing, .backing_fmt = backing_fmt, .opts = &o};
+    if (img_create(fmt, path, &req, &err) < 0)
+        fail_msg("create %s %s (%s): %s", fmt, path, opts ? opts : "", err.msg);
+    img_opts_free(&o);
 }
 
 void *tu_read_file(const char *path, size_t *len)

@@ -22,6 +22,10 @@ int tu_sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 char *tu_sh_out(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Fill buf with a deterministic pattern depending on seed and absolute offset. */
 void tu_pattern(void *buf, size_t len, uint64_t off, unsigned seed);
+/* Create an image through the core (img_create) with -o options and an optional backing
+ * file; fails the test with the core's message on error. */
+void tu_create(const char *fmt, const char *path, const char *opts, uint64_t size,
+               const char *backing, const char *backing_fmt);
 /* Read a whole file into memory (malloc'd); NULL on failure. */
 void *tu_read_file(const char *path, size_t *len);
 /* lstat succeeds. */

@@ -98,6 +98,11 @@ void img_check_report(struct img_check *c, const char *fmt, ...)
     c->report(c->report_ctx, line);
 }
 
+bool img_check_tick(struct img_check *c, uint64_t done, uint64_t total)
+{
+    return c->tick && c->tick(c->tick_ctx, done, total) != 0;
+}
+
 const struct img_driver *img_probe_buf(const uint8_t *buf, size_t len, int *score)
 {
     size_t n;

@@ -110,9 +110,16 @@ struct img_check {
     /* Per-problem lines ("Leaked cluster 5 refcount=1 reference=0"); may be NULL. */
     void (*report)(void *ctx, const char *line);
     void *report_ctx;
+    /* Progress (optional): called between units of work with guest bytes examined so far.
+     * A non-zero return asks the driver to stop; drivers poll it only while counting, before
+     * any repair writes, and then fail with -ECANCELED, leaving the image unchanged. */
+    int (*tick)(void *ctx, uint64_t done, uint64_t total);
+    void *tick_ctx;
 };
 void img_check_report(struct img_check *c, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+/* Call c->tick if set; returns true when the caller asked to stop. */
+bool img_check_tick(struct img_check *c, uint64_t done, uint64_t total);
 
 /* ---- snapshots (listing only here; creation comes with the snapshot work) ---- */
 struct img_snap {

@@ -180,6 +180,19 @@ int io_tmp_create(struct io_tmpfile *t, const char *final_path)
     return 0;
 }
 
+int io_sync_dir(const char *path)
+{
+    char *dir = io_dirname(path);
+    if (!dir) return -ENOMEM;
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    free(dir);
+    if (fd < 0) return -errno;
+    /* Some file systems cannot fsync a directory; that is not a failure of ours. */
+    int r = (fsync(fd) < 0 && errno != EINVAL && errno != ENOTSUP) ? -errno : 0;
+    close(fd);
+    return r;
+}
+
 int io_tmp_commit(struct io_tmpfile *t)
 {
     int r = 0;
@@ -196,6 +209,9 @@ int io_tmp_commit(struct io_tmpfile *t)
         r = -errno;
     if (r < 0) {
         unlink(t->tmp_path);
+    } else {
+        /* The rename is only durable once the directory itself is on disk. */
+        r = io_sync_dir(t->final_path);
     }
     free(t->tmp_path);
     free(t->final_path);

@@ -40,8 +40,10 @@ struct io_tmpfile {
 };
 /* Create FINAL.part exclusively (O_EXCL): a stale .part is refused, not clobbered. */
 int io_tmp_create(struct io_tmpfile *t, const char *final_path);
-/* fsync, close and rename into place. The fd is closed either way. */
+/* fsync, close, rename into place and fsync the directory. The fd is closed either way. */
 int io_tmp_commit(struct io_tmpfile *t);
+/* fsync the directory holding path (makes a rename or a new name durable). */
+int io_sync_dir(const char *path);
 /* Close and unlink the temporary file (safe to call after commit: then a no-op). */
 void io_tmp_abort(struct io_tmpfile *t);
 

@@ -32,6 +32,8 @@ struct ck {
     uint64_t *refs; /* references counted */
     uint8_t *kind;  /* layout: enum img_region_kind per cluster, or NULL */
     bool rebuild;
+    bool stop;      /* the caller asked to stop (res->tick); nothing was written yet */
+    uint64_t tick_done, tick_total; /* L1 entries walked / to walk, for res->tick */
     uint8_t *tbuf;  /* one cluster */
 };
 
@@ -208,7 +210,11 @@ static void ck_l1(struct ck *c, uint64_t l1off, uint32_t l1n, const uint64_t *me
             l1[i] = be64_load(raw + 8 * (uint64_t)i);
         free(raw);
     }
-    for (uint32_t i = 0; i < l1n; i++) {
+    uint64_t per_entry = s->cluster_size * s->l2_entries;
+    for (uint32_t i = 0; i < l1n && !c->stop; i++) {
+        if ((++c->tick_done & 63) == 0 &&
+            img_check_tick(c->res, c->tick_done * per_entry, c->tick_total * per_entry))
+            c->stop = true;
         if (l1[i] & QCOW2_L1_RESERVED) {
             img_check_report(c->res, "ERROR found L1 entry with reserved bits set: %" PRIx64,
                              l1[i]);
@@ -271,6 +277,11 @@ static int ck_calculate(struct ck *c)
 {
     struct qcow2 *s = c->s;
     ck_inc(c, 0, s->cluster_size, IMG_R_HEADER);
+    c->tick_done = 0;
+    c->tick_total = s->l1_size;
+    for (uint32_t i = 0; i < s->nb_snapshots; i++)
+        if (s->snaps[i].l1_size <= QCOW2_MAX_L1_ENTRIES)
+            c->tick_total += s->snaps[i].l1_size;
     ck_l1(c, s->l1_offset, s->l1_size, s->l1, true);
     if (s->data_fd >= 0 && s->nb_snapshots) {
         img_check_report(c->res, "ERROR %u snapshots in image with data file", s->nb_snapshots);
@@ -610,6 +621,10 @@ static int check_once(struct img *img, struct img_check *res, unsigned fix)
     res->total_clusters = u64_div_round_up(s->size, s->cluster_size);
     res->has_stats = true;
     ck_calculate(&c);
+    if (c.stop) {
+        ck_free(&c);
+        return img_error(img, -ECANCELED, "check cancelled");
+    }
     struct img_check pre = *res;
     uint64_t highest = ck_compare(&c, 0);
     if (c.rebuild && (fix & IMG_FIX_ERRORS)) {
@@ -625,6 +640,7 @@ static int check_once(struct img *img, struct img_check *res, unsigned fix)
         ck_free(&c);
         struct img_check again = *res;
         again.corruptions = again.leaks = 0;
+        again.tick = NULL; /* the repair is under way: no stopping half-way */
         if ((r = ck_init(&c, img, &again, false)) < 0)
             return r;
         again.allocated_clusters = again.fragmented_clusters = again.compressed_clusters = 0;
@@ -694,6 +710,7 @@ int qcow2_check(struct img *img, struct img_check *res, unsigned fix)
         again.allocated_clusters = again.fragmented_clusters = again.compressed_clusters = 0;
         again.corruptions_fixed = again.leaks_fixed = 0;
         again.report = NULL;
+        again.tick = NULL;
         r = check_once(img, &again, 0);
         again.corruptions_fixed = res->corruptions_fixed;
         again.leaks_fixed = res->leaks_fixed;

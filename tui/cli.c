@@ -68,7 +68,7 @@ static const struct cli_cmd cli_cmds[] = {
      "\n"
      "List the regions of the image file: headers, tables, data, free and leaked space.\n"},
     {"check", cli_check, "check an image's consistency",
-     "usage: dimg check [-f FMT] [-r leaks|all] [--output=human|json] [-q] FILE\n"
+     "usage: dimg check [-f FMT] [-r leaks|all] [--output=human|json] [-p] [-q] FILE\n"
      "\n"
      "Check the metadata of FILE; -r repairs leaks only or all errors (opens read-write).\n"
      "Exit status: 0 consistent, 1 check failed, 2 corruptions, 3 leaks only,\n"

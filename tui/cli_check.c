@@ -1,7 +1,9 @@
 /* cli_check.c: `dimg check`, img_check() reported like qemu-img check: the same human lines
  * and JSON keys, per-problem lines on stderr, repair with -r leaks|all followed by a second,
- * read-only-style pass, and qemu-img's exit codes (0, 1, 2, 3, 63).
- * Talks to: img.h (img_open, img_check), json.h, cli.h.
+ * read-only-style pass, and qemu-img's exit codes (0, 1, 2, 3, 63). The check (and repair)
+ * runs as a job: a progress bar with -p or on a terminal, and SIGINT stops it while it is
+ * still counting (the driver writes nothing before that), exiting 130.
+ * Talks to: img.h (img_open, img_check), progress.h (the job), json.h, cli.h.
  */
 #include "tui/cli.h"
 
@@ -10,16 +12,66 @@
 
 #include "core/img.h"
 #include "tui/json.h"
+#include "tui/progress.h"
 
 #define CHECK_EXIT_FAILED 1
 #define CHECK_EXIT_CORRUPT 2
 #define CHECK_EXIT_LEAKS 3
 #define CHECK_EXIT_UNSUPPORTED 63
 
+/* Problem lines go to stderr as they are found, or, while a progress bar owns stderr, to a
+ * temporary file copied out afterwards (disk-bounded, unlike memory, on a wrecked image). */
 static void check_report_line(void *ctx, const char *line)
 {
-    (void)ctx;
-    fprintf(stderr, "%s\n", line);
+    fprintf(ctx ? ctx : stderr, "%s\n", line);
+}
+
+struct check_run {
+    struct img *img;
+    unsigned fix;
+    struct img_check res;
+    FILE *lines; /* NULL: stderr */
+    int r;       /* img_check's result, reported the qemu-img way by the caller */
+    struct job *job;
+};
+
+static int check_tick(void *ctx, uint64_t done, uint64_t total)
+{
+    struct check_run *a = ctx;
+    job_progress(a->job, done, total);
+    return job_should_stop(a->job);
+}
+
+static void check_reset(struct check_run *a)
+{
+    memset(&a->res, 0, sizeof a->res);
+    a->res.report = check_report_line;
+    a->res.report_ctx = a->lines;
+    a->res.tick = check_tick;
+    a->res.tick_ctx = a;
+}
+
+/* The job: check, and after a repair check again keeping the counts of what was fixed. Only
+ * a cancel fails the job; every other outcome is a check result the caller reports. */
+static int check_job(struct job *j, void *arg, struct img_err *err)
+{
+    struct check_run *a = arg;
+    a->job = j;
+    check_reset(a);
+    job_status(j, a->fix ? "checking and repairing" : "checking");
+    int r = img_check(a->img, &a->res, a->fix);
+    if (r == 0 && (a->res.corruptions_fixed || a->res.leaks_fixed)) {
+        uint64_t cf = a->res.corruptions_fixed, lf = a->res.leaks_fixed;
+        check_reset(a);
+        a->res.tick = NULL; /* the image is already changed: finish the second pass */
+        r = img_check(a->img, &a->res, 0);
+        a->res.corruptions_fixed = cf;
+        a->res.leaks_fixed = lf;
+    }
+    a->r = r;
+    if (r == -ECANCELED)
+        return err_set(err, r, "%s", img_errmsg(a->img));
+    return 0;
 }
 
 static void check_human(FILE *f, const struct img_check *c)
@@ -90,10 +142,10 @@ int cli_check(int argc, char **argv)
         {NULL, 0, NULL, 0},
     };
     const char *fmt = NULL;
-    bool json = false, quiet = false;
+    bool json = false, quiet = false, progress = false;
     unsigned fix = 0;
     int c;
-    while ((c = cli_getopt(argc, argv, "hf:r:qU", longopts)) != -1) {
+    while ((c = cli_getopt(argc, argv, "hf:r:pqU", longopts)) != -1) {
         switch (c) {
         case 'h': return cli_help("check");
         case 'f': fmt = optarg; break;
@@ -110,6 +162,7 @@ int cli_check(int argc, char **argv)
                 return 1;
             break;
         case 'q': quiet = true; break;
+        case 'p': progress = true; break;
         case 'U': break;
         default: return 1;
         }
@@ -138,25 +191,32 @@ int cli_check(int argc, char **argv)
             return CHECK_EXIT_FAILED;
         }
     }
-    struct img_check res;
-    memset(&res, 0, sizeof res);
-    res.report = check_report_line;
-    int r = img_check(img, &res, fix);
-    FILE *f = cli_out_begin();
-    if (r == 0 && (res.corruptions_fixed || res.leaks_fixed)) {
-        uint64_t cf = res.corruptions_fixed, lf = res.leaks_fixed;
-        if (!json && !quiet)
-            fprintf(f, "The following inconsistencies were found and repaired:\n\n"
-                       "    %llu leaked clusters\n"
-                       "    %llu corruptions\n\n"
-                       "Double checking the fixed image now...\n",
-                    (unsigned long long)lf, (unsigned long long)cf);
-        memset(&res, 0, sizeof res);
-        res.report = check_report_line;
-        r = img_check(img, &res, 0);
-        res.corruptions_fixed = cf;
-        res.leaks_fixed = lf;
+    struct check_run a = {.img = img, .fix = fix};
+    bool show = progress_wanted(progress, quiet);
+    if (show)
+        a.lines = tmpfile(); /* NULL: lines go straight to stderr */
+    int status = progress_run_job(path, check_job, &a, show, NULL);
+    if (a.lines) {
+        rewind(a.lines);
+        char buf[4096];
+        size_t n;
+        while ((n = fread(buf, 1, sizeof buf, a.lines)) > 0)
+            fwrite(buf, 1, n, stderr);
+        fclose(a.lines);
     }
+    if (status) {
+        img_close(img);
+        return status; /* cancelled (130/143) or the job could not run; the line is printed */
+    }
+    struct img_check res = a.res;
+    int r = a.r;
+    FILE *f = cli_out_begin();
+    if (r == 0 && (res.corruptions_fixed || res.leaks_fixed) && !json && !quiet)
+        fprintf(f, "The following inconsistencies were found and repaired:\n\n"
+                   "    %llu leaked clusters\n"
+                   "    %llu corruptions\n\n"
+                   "Double checking the fixed image now...\n",
+                (unsigned long long)res.leaks_fixed, (unsigned long long)res.corruptions_fixed);
     if (r == -ENOTSUP) {
         cli_out_discard();
         img_close(img);
@@ -170,7 +230,6 @@ int cli_check(int argc, char **argv)
             check_human(f, &res);
     }
     cli_out_commit();
-    int status;
     if (r < 0 || res.check_errors) {
         if (r < 0)
             cli_err("Check failed: %s", img_errmsg(img));

@@ -68,4 +68,17 @@ run "$DIMG" append a.orig q.qcow2 -o x.img
 expect_rc 1 "append of a qcow2"
 [ -e x.img ] || [ -e x.img.part ] && fail "refused append left files" || pass
 
+# append -o and convert make the new name durable: the file is fsynced, renamed into place,
+# then its directory is fsynced (HARDENING.md's order for new files).
+if command -v strace >/dev/null; then
+  for cmd in "append a.orig 1M -o durable.img" "convert -O raw a.orig durable2.img"; do
+    strace -f -qq -e trace=fsync,rename,openat -o "$T/trace" "$DIMG" $cmd >/dev/null
+    # Keep the fsyncs, the rename and the directory opens, in order, as short tokens.
+    seq=$(grep -E 'fsync|rename\(|O_DIRECTORY' "$T/trace" |
+          sed -E 's/.*(fsync|rename|O_DIRECTORY).*/\1/' | tr '\n' ' ')
+    echo "$seq" | grep -Eq 'fsync rename O_DIRECTORY fsync' && pass ||
+      fail "$cmd: no fsync, rename, directory fsync sequence: $seq"
+  done
+fi
+
 finish

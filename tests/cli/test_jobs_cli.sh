@@ -54,4 +54,40 @@ rm -f done.img
 "$DIMG" convert -q -p -O raw src.img done.img 2>"$T/err"
 [ -s "$T/err" ] && fail "-q -p drew progress" || pass
 
+# On a terminal the bar is drawn without -p: script(1) gives the command a pty.
+if command -v script >/dev/null; then
+  rm -f done.img
+  script -qec "'$DIMG' convert -O raw src.img done.img" /dev/null </dev/null >"$T/tty"
+  tr '\r' '\n' <"$T/tty" | grep -q '^100% \[####################\] 128 MiB / 128 MiB' && pass ||
+    fail "no progress bar on a terminal: $(cat -v "$T/tty")"
+  cmp src.img done.img && pass || fail "convert on a terminal: content differs"
+  script -qec "'$DIMG' convert -q -O raw src.img q.img" /dev/null </dev/null >"$T/tty"
+  grep -q '%' "$T/tty" && fail "-q drew a bar on a terminal: $(cat -v "$T/tty")" || pass
+fi
+
+# check -r is a job too: SIGINT while it is still counting exits 130 and leaves the image
+# byte for byte as it was; a full run afterwards repairs it. A 1 TiB image with data spread
+# over many L2 tables gives the throttled walk enough steps to be interrupted.
+qemu-img create -q -f qcow2 big.qcow2 1T
+for i in $(seq 0 40); do echo "write -P $i $((i * 25))G 64k"; done | qemu-io big.qcow2 >/dev/null
+rt=$(od -An -t u8 --endian=big -j 48 -N 8 big.qcow2)
+rb=$(od -An -t u8 --endian=big -j $((rt)) -N 8 big.qcow2)
+printf '\x00\x02' | dd of=big.qcow2 bs=1 seek=$((rb + 2 * 3)) conv=notrunc status=none # cluster 3: 2
+sum_before=$(md5sum <big.qcow2)
+set +e
+DIMG_TEST_SLOW_MS=60 "$DIMG" check -p -r leaks big.qcow2 >"$T/out" 2>"$T/err" &
+pid=$!
+sleep 0.6
+kill -INT $pid
+wait $pid
+rc=$?
+set -e
+expect_rc 130 "check -r leaks interrupted"
+tail -n 1 "$T/err" | grep -q '^dimg: .*cancelled' && pass || fail "check: no 'cancelled' line: $(cat -v "$T/err")"
+[ "$(md5sum <big.qcow2)" = "$sum_before" ] && pass || fail "an interrupted check -r changed the image"
+set +e; "$DIMG" check big.qcow2 >/dev/null 2>&1; rc=$?; set -e
+expect_rc 3 "check of the leaky image"
+"$DIMG" check -q -r leaks big.qcow2 || fail "check -r leaks after the interrupted one"
+qemu-img check -q big.qcow2 && pass || fail "qemu-img check after dimg check -r leaks"
+
 finish

@@ -558,6 +558,35 @@ int img_snap_list(struct img *img, struct img_snap **out, size_t *n)
     return img->drv->snap_list(img, out, n);
 }
 
+int img_snap_create(struct img *img, const char *name)
+{
+    int r = check_writable(img, "internal snapshots", (const void *)img->drv->snap_create);
+    return r < 0 ? r : img->drv->snap_create(img, name);
+}
+
+int img_snap_apply(struct img *img, const char *id_or_name)
+{
+    int r = check_writable(img, "internal snapshots", (const void *)img->drv->snap_apply);
+    return r < 0 ? r : img->drv->snap_apply(img, id_or_name);
+}
+
+int img_snap_delete(struct img *img, const char *id_or_name)
+{
+    int r = check_writable(img, "internal snapshots", (const void *)img->drv->snap_delete);
+    return r < 0 ? r : img->drv->snap_delete(img, id_or_name);
+}
+
+int img_snap_load(struct img *img, const char *id_or_name)
+{
+    if (!img->drv->snap_load)
+        return img_error(img, -ENOTSUP, "%s: %s does not support internal snapshots",
+                         img->path, img->drv->name);
+    if (img->flags & IMG_OPEN_RW)
+        return img_error(img, -EINVAL, "%s: a snapshot can only be viewed read-only",
+                         img->path);
+    return img->drv->snap_load(img, id_or_name);
+}
+
 int img_truncate(struct img *img, uint64_t size, enum img_prealloc prealloc)
 {
     int r = check_writable(img, "resizing", (const void *)img->drv->truncate);

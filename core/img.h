@@ -121,7 +121,7 @@ void img_check_report(struct img_check *c, const char *fmt, ...)
 /* Call c->tick if set; returns true when the caller asked to stop. */
 bool img_check_tick(struct img_check *c, uint64_t done, uint64_t total);
 
-/* ---- snapshots (listing only here; creation comes with the snapshot work) ---- */
+/* ---- internal snapshots ---- */
 struct img_snap {
     char id[128];
     char name[256];
@@ -189,6 +189,15 @@ struct img_driver {
     /* Regions of the image file, sorted by offset, gaps meaning free; *out malloc'd. */
     int (*layout)(struct img *img, struct img_region **out, size_t *n);
     int (*snap_list)(struct img *img, struct img_snap **out, size_t *n);
+    /* Internal snapshots (IMG_CAP_SNAPSHOTS). id_or_name is looked up as an ID first, then
+     * as a name (the first match), as qemu-img does. create: a new snapshot of the current
+     * disk; apply: the snapshot's disk (and size) becomes the current one; delete: drop it. */
+    int (*snap_create)(struct img *img, const char *name);
+    int (*snap_apply)(struct img *img, const char *id_or_name);
+    int (*snap_delete)(struct img *img, const char *id_or_name);
+    /* Read-only handles: from now on reads, block status and the size show the disk as the
+     * snapshot saw it (nothing is written). */
+    int (*snap_load)(struct img *img, const char *id_or_name);
 };
 
 /* ---- the handle ---- */
@@ -247,6 +256,12 @@ int img_get_info(struct img *img, struct img_info *info);
 int img_check(struct img *img, struct img_check *res, unsigned fix);
 int img_layout(struct img *img, struct img_region **out, size_t *n);
 int img_snap_list(struct img *img, struct img_snap **out, size_t *n);
+/* Internal snapshots (see the driver slots): create, apply and delete need a read-write
+ * handle; load needs a read-only one. Formats without them fail with -ENOTSUP. */
+int img_snap_create(struct img *img, const char *name);
+int img_snap_apply(struct img *img, const char *id_or_name);
+int img_snap_delete(struct img *img, const char *id_or_name);
+int img_snap_load(struct img *img, const char *id_or_name);
 int img_truncate(struct img *img, uint64_t size, enum img_prealloc prealloc);
 
 /* Create an image of format fmt at path. */

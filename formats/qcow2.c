@@ -1,6 +1,7 @@
 /* qcow2.c: the qcow2 (v2/v3) format driver: probe, header validation and open, guest reads
  * (L2 cache, compressed clusters, zero clusters, subclusters, external data file), block
- * status, info, the snapshot listing, and the driver object.
+ * status, info, the snapshot listing, and the driver object (snapshot changes live in
+ * qcow2_snapshot.c).
  * Talks to: core/io.c for file access, core/img.c (img_read_backing, img_error); the write
  * path lives in qcow2_alloc.c, create in qcow2_create.c, resize in qcow2_resize.c,
  * check/layout in qcow2_check.c.
@@ -947,4 +948,8 @@ const struct img_driver img_driver_qcow2 = {
     .check = qcow2_check,
     .layout = qcow2_layout,
     .snap_list = qcow2_snap_list,
+    .snap_create = qcow2_snap_create,
+    .snap_apply = qcow2_snap_apply,
+    .snap_delete = qcow2_snap_delete,
+    .snap_load = qcow2_snap_load,
 };

@@ -2,7 +2,7 @@
  *
  * Shared by qcow2.c (open, read, block status, info), qcow2_alloc.c (refcounts, allocation,
  * write path), qcow2_create.c, qcow2_resize.c (grow, shrink), qcow2_check.c (check, repair,
- * layout). The static inline
+ * layout), qcow2_snapshot.c (internal snapshots). The static inline
  * helpers below (address translation, compressed descriptors, refcount packing) are pure and
  * unit-tested directly by tests/unit/test_qcow2_unit.c.
  */
@@ -285,12 +285,14 @@ int qcow2_host_write(struct img *img, int fd, const void *buf, size_t len, uint6
 int qcow2_barrier(struct img *img);
 /* Claim n contiguous free clusters from s->free_hint on (refcount 0 -> 1); no barrier. */
 int qcow2_alloc_clusters(struct img *img, uint64_t n, uint64_t *start);
+/* Add delta to the refcount of each host cluster an L2 entry uses. */
+int qcow2_entry_refs(struct img *img, uint64_t e, int64_t delta);
 /* Drop one reference to each host cluster an L2 entry uses. */
 int qcow2_free_entry_clusters(struct img *img, uint64_t e);
-/* The checks and state set-up before the first change (dirty/corrupt bits, lazy refcounts);
- * resize: let the caller handle internal snapshots. */
-int qcow2_prepare_write(struct img *img, bool resize);
-/* The L2 table for guest offset off, allocated (zeroed) when missing. */
+/* The checks and state set-up before the first change (dirty/corrupt bits, lazy refcounts). */
+int qcow2_prepare_write(struct img *img);
+/* The L2 table for guest offset off, ours alone: allocated (zeroed) when missing, copied
+ * first when a snapshot shares it. */
 int qcow2_ensure_l2(struct img *img, uint64_t off, uint64_t *l2off);
 int qcow2_write(struct img *img, uint64_t off, const void *buf, size_t len);
 int qcow2_write_zeroes(struct img *img, uint64_t off, uint64_t len);
@@ -307,6 +309,14 @@ int qcow2_create(const char *path, const struct img_create_req *req, struct img_
 
 /* ---- qcow2_resize.c ---- */
 int qcow2_truncate(struct img *img, uint64_t size, enum img_prealloc prealloc);
+/* One header write of size, l1_size and l1_table_offset (synced); sets s->size and img->size. */
+int qcow2_write_size_l1(struct img *img, uint64_t size, uint64_t l1_size, uint64_t l1_off);
+
+/* ---- qcow2_snapshot.c ---- */
+int qcow2_snap_create(struct img *img, const char *name);
+int qcow2_snap_apply(struct img *img, const char *id_or_name);
+int qcow2_snap_delete(struct img *img, const char *id_or_name);
+int qcow2_snap_load(struct img *img, const char *id_or_name);
 
 /* ---- qcow2_check.c ---- */
 int qcow2_check(struct img *img, struct img_check *res, unsigned fix);

@@ -367,8 +367,9 @@ int qcow2_alloc_clusters(struct img *img, uint64_t n, uint64_t *start)
     return 0;
 }
 
-/* Drop one reference to each host cluster an L2 entry uses. */
-int qcow2_free_entry_clusters(struct img *img, uint64_t e)
+/* Add delta to the refcount of each host cluster an L2 entry uses (a compressed stream counts
+ * once in every cluster it touches; external data clusters are not refcounted). */
+int qcow2_entry_refs(struct img *img, uint64_t e, int64_t delta)
 {
     struct qcow2 *s = qcow2_st(img);
     enum qcow2_ctype t = qcow2_entry_type(e, s->extended_l2, s->data_fd >= 0);
@@ -376,28 +377,34 @@ int qcow2_free_entry_clusters(struct img *img, uint64_t e)
         uint64_t off, len;
         qcow2_cdesc_decode(e, s->cluster_bits, &off, &len);
         for (uint64_t c = off >> s->cluster_bits; c <= (off + len - 1) >> s->cluster_bits; c++) {
-            int r = qcow2_update_refcount(img, c, -1);
+            int r = qcow2_update_refcount(img, c, delta);
             if (r < 0)
                 return r;
         }
         return 0;
     }
     if ((t == QCOW2_C_DATA || t == QCOW2_C_ZERO_ALLOC) && s->data_fd < 0)
-        return qcow2_update_refcount(img, (e & QCOW2_L2_OFFSET_MASK) >> s->cluster_bits, -1);
+        return qcow2_update_refcount(img, (e & QCOW2_L2_OFFSET_MASK) >> s->cluster_bits, delta);
     return 0;
+}
+
+/* Drop one reference to each host cluster an L2 entry uses. */
+int qcow2_free_entry_clusters(struct img *img, uint64_t e)
+{
+    return qcow2_entry_refs(img, e, -1);
 }
 
 /* ---- first write ---- */
 
-/* Run before the first change to the image. resize: the caller (truncate) copes with internal
- * snapshots itself; guest writes refuse them, checked on every call because a resize may have
- * run the rest of this already. */
-int qcow2_prepare_write(struct img *img, bool resize)
+/* Run before the first change to the image. Internal snapshots are fine (shared clusters are
+ * copied on write), except with an external data file, whose clusters have no refcounts to
+ * tell shared ones apart (the spec forbids that combination). */
+int qcow2_prepare_write(struct img *img)
 {
     struct qcow2 *s = qcow2_st(img);
-    if (!resize && s->nb_snapshots && !(s->incompat & QCOW2_INCOMPAT_CORRUPT))
-        return img_error(img, -ENOTSUP, "qcow2: writing images with internal snapshots is not "
-                         "supported yet");
+    if (s->nb_snapshots && s->data_fd >= 0)
+        return img_error(img, -ENOTSUP, "qcow2: image has internal snapshots and an external "
+                         "data file; refusing to write");
     if (s->writes_started)
         return 0;
     if (s->incompat & QCOW2_INCOMPAT_CORRUPT)
@@ -471,7 +478,37 @@ static int write_l2_entry(struct img *img, uint64_t l2off, uint64_t l2i, uint64_
     return qcow2_host_write(img, img->fd, p, s->l2_entry_size, l2off + l2i * s->l2_entry_size);
 }
 
-/* The L2 table for guest offset off, allocated (zeroed) when missing. */
+/* The L2 table at o is shared with a snapshot: give the active L1 its own copy. The data
+ * clusters it names stay shared (each keeps its refcount: the active L1 still reaches it once),
+ * so the copy's entries lose COPIED. Order: new cluster counted, copy written, barrier, L1
+ * entry switched, then the old table loses the active L1's reference. */
+static int cow_l2(struct img *img, uint64_t l1i, uint64_t o, uint64_t *l2off)
+{
+    struct qcow2 *s = qcow2_st(img);
+    uint64_t c, n;
+    uint8_t *t;
+    int r;
+    if ((r = qcow2_cache_get(img, &s->l2c, o, "L2 table offset", &t)) < 0)
+        return r;
+    memcpy(s->wbuf, t, s->cluster_size);
+    for (uint64_t i = 0; i < s->l2_entries; i++) {
+        uint8_t *p = s->wbuf + i * s->l2_entry_size;
+        be64_store(p, be64_load(p) & ~QCOW2_OFLAG_COPIED);
+    }
+    if ((r = qcow2_alloc_clusters(img, 1, &c)) < 0 || (r = qcow2_barrier(img)) < 0)
+        return r;
+    n = c << s->cluster_bits;
+    if ((r = qcow2_host_write(img, img->fd, s->wbuf, s->cluster_size, n)) < 0)
+        return r;
+    qcow2_cache_put(img, &s->l2c, n, s->wbuf);
+    if ((r = qcow2_barrier(img)) < 0 || (r = write_l1_entry(img, l1i, n | QCOW2_OFLAG_COPIED)) < 0)
+        return r;
+    *l2off = n;
+    return qcow2_update_refcount(img, o >> s->cluster_bits, -1);
+}
+
+/* The L2 table for guest offset off, ours alone: allocated (zeroed) when missing, copied
+ * first when a snapshot shares it. */
 int qcow2_ensure_l2(struct img *img, uint64_t off, uint64_t *l2off)
 {
     struct qcow2 *s = qcow2_st(img);
@@ -482,22 +519,21 @@ int qcow2_ensure_l2(struct img *img, uint64_t off, uint64_t *l2off)
     uint64_t e = s->l1[l1i], o = e & QCOW2_L1_OFFSET_MASK;
     int r;
     if (o) {
-        if (!(e & QCOW2_OFLAG_COPIED)) {
-            uint64_t rc;
-            if ((r = qcow2_get_refcount(img, o >> s->cluster_bits, &rc)) < 0)
-                return r;
-            if (rc != 1)
-                return img_error(img, -ENOTSUP, "qcow2: L2 table at 0x%llx is shared "
-                                 "(refcount %llu); writing to it is not supported", ULL(o),
-                                 ULL(rc));
-            if ((r = write_l1_entry(img, l1i, e | QCOW2_OFLAG_COPIED)) < 0)
-                return r;
-        }
-        uint8_t *t;
-        if ((r = qcow2_cache_get(img, &s->l2c, o, "L2 table offset", &t)) < 0)
+        uint64_t rc = 1;
+        if (!(e & QCOW2_OFLAG_COPIED) &&
+            (r = qcow2_get_refcount(img, o >> s->cluster_bits, &rc)) < 0)
             return r;
-        *l2off = o;
-        return 0;
+        if (rc == 1) {
+            if (!(e & QCOW2_OFLAG_COPIED) &&
+                (r = write_l1_entry(img, l1i, e | QCOW2_OFLAG_COPIED)) < 0)
+                return r;
+            uint8_t *t;
+            if ((r = qcow2_cache_get(img, &s->l2c, o, "L2 table offset", &t)) < 0)
+                return r;
+            *l2off = o;
+            return 0;
+        }
+        return cow_l2(img, l1i, o, l2off);
     }
     uint64_t c;
     if ((r = qcow2_alloc_clusters(img, 1, &c)) < 0 || (r = qcow2_barrier(img)) < 0)
@@ -637,7 +673,7 @@ static int write_in_cluster(struct img *img, uint64_t off, const uint8_t *buf, u
 int qcow2_write(struct img *img, uint64_t off, const void *buf, size_t len)
 {
     struct qcow2 *s = qcow2_st(img);
-    int r = qcow2_prepare_write(img, false);
+    int r = qcow2_prepare_write(img);
     const uint8_t *p = buf;
     while (r == 0 && len > 0) {
         uint64_t n = s->cluster_size - (off & (s->cluster_size - 1));
@@ -674,7 +710,7 @@ static int zero_in_cluster(struct img *img, uint64_t off, uint64_t n)
             return 0; /* already reads as zeros */
         if (whole && !raw_data && (s->version >= 3 || !backing)) {
             uint64_t ne = s->version >= 3 ? QCOW2_OFLAG_ZERO : 0;
-            if (!l2off && (r = qcow2_ensure_l2(img, off, &l2off)) < 0)
+            if ((r = qcow2_ensure_l2(img, off, &l2off)) < 0)
                 return r;
             if ((r = write_l2_entry(img, l2off, l2i, ne, 0)) < 0)
                 return r;
@@ -711,7 +747,7 @@ static int zero_in_cluster(struct img *img, uint64_t off, uint64_t n)
     bool drop = t == QCOW2_C_COMPRESSED || !(nbm & QCOW2_BITMAP_ALL_ALLOC);
     if (drop)
         ne = 0;
-    if (!l2off && (r = qcow2_ensure_l2(img, off, &l2off)) < 0)
+    if ((r = qcow2_ensure_l2(img, off, &l2off)) < 0)
         return r;
     if ((r = write_l2_entry(img, l2off, l2i, ne, nbm)) < 0)
         return r;
@@ -723,7 +759,7 @@ static int zero_in_cluster(struct img *img, uint64_t off, uint64_t n)
 int qcow2_write_zeroes(struct img *img, uint64_t off, uint64_t len)
 {
     struct qcow2 *s = qcow2_st(img);
-    int r = qcow2_prepare_write(img, false);
+    int r = qcow2_prepare_write(img);
     while (r == 0 && len > 0) {
         uint64_t n = s->cluster_size - (off & (s->cluster_size - 1));
         if (n > len)
@@ -745,7 +781,7 @@ int qcow2_write_compressed(struct img *img, uint64_t off, const void *buf, size_
     if (s->data_fd >= 0)
         return img_error(img, -ENOTSUP, "qcow2: compressed writes are not possible with an "
                          "external data file");
-    int r = qcow2_prepare_write(img, false);
+    int r = qcow2_prepare_write(img);
     if (r < 0)
         return r;
     uint8_t *in = s->wbuf, *out = s->wbuf + cs;

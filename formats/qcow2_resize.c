@@ -36,7 +36,7 @@ static uint64_t l1_clusters(const struct qcow2 *s, uint64_t entries)
 
 /* Header bytes 24..47 (size, crypt_method, l1_size, l1_table_offset) in one write, so the
  * size never disagrees with the L1 table that has to cover it. */
-static int write_size_l1(struct img *img, uint64_t size, uint64_t l1_size, uint64_t l1_off)
+int qcow2_write_size_l1(struct img *img, uint64_t size, uint64_t l1_size, uint64_t l1_off)
 {
     struct qcow2 *s = qcow2_st(img);
     uint8_t h[24];
@@ -87,7 +87,7 @@ static int grow_l1(struct img *img, uint64_t n, uint64_t size)
         if (r == 0)
             r = sync_fd(img, img->fd);
         if (r == 0)
-            r = write_size_l1(img, size, n, s->l1_offset);
+            r = qcow2_write_size_l1(img, size, n, s->l1_offset);
         if (r == 0)
             s->l1_size = (uint32_t)n;
         return r;
@@ -106,7 +106,7 @@ static int grow_l1(struct img *img, uint64_t n, uint64_t size)
     if (r == 0)
         r = sync_fd(img, img->fd);
     if (r == 0)
-        r = write_size_l1(img, size, n, c * cs);
+        r = qcow2_write_size_l1(img, size, n, c * cs);
     if (r < 0)
         return r;
     uint64_t old = s->l1_offset;
@@ -212,7 +212,7 @@ static int qcow2_grow(struct img *img, uint64_t size, enum img_prealloc prealloc
     if (n > s->l1_size)
         r = grow_l1(img, n, size);
     else
-        r = write_size_l1(img, size, s->l1_size, s->l1_offset);
+        r = qcow2_write_size_l1(img, size, s->l1_size, s->l1_offset);
     if (r < 0)
         return r;
     uint64_t from = u64_align_up(old, cs);
@@ -336,7 +336,7 @@ static int qcow2_shrink(struct img *img, uint64_t size)
     uint64_t oldc = s->l1_offset ? l1_clusters(s, s->l1_size) : 0;
     uint64_t keepc = n < s->l1_size ? l1_clusters(s, n) : oldc;
     uint64_t l1n = n < s->l1_size ? n : s->l1_size, off = keepc ? s->l1_offset : 0;
-    if ((r = write_size_l1(img, size, l1n, off)) < 0)
+    if ((r = qcow2_write_size_l1(img, size, l1n, off)) < 0)
         return r;
     uint64_t old = s->l1_offset;
     s->l1_size = (uint32_t)l1n;
@@ -376,7 +376,7 @@ int qcow2_truncate(struct img *img, uint64_t size, enum img_prealloc prealloc)
         return img_error(img, -EINVAL, "qcow2: preallocation cannot be used when shrinking");
     if (size == img->size)
         return 0;
-    int r = qcow2_prepare_write(img, true);
+    int r = qcow2_prepare_write(img);
     if (r < 0)
         return r;
     r = size > img->size ? qcow2_grow(img, size, prealloc) : qcow2_shrink(img, size);

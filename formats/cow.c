@@ -23,8 +23,8 @@
 #define COW_MAGIC 0x4f4f4f4du
 #define COW_VERSION 2u
 #define COW_NAME_LEN 1024u
-#define COW_HDR64 1056u /* x86-64 struct size: size at 1040, sectorsize at 1048 */
-#define COW_HDR32 1048u /* i386 struct size: size at 1036, sectorsize at 1044 */
+#define COW_HDR64 1056u           /* x86-64 struct size: size at 1040, sectorsize at 1048 */
+#define COW_HDR32 1048u           /* i386 struct size: size at 1036, sectorsize at 1044 */
 #define COW_MAX_SIZE (1ull << 50) /* 1 PiB: the bitmap stays <= 256 GiB */
 #define COW_WIN 4096u             /* bitmap window: 32768 sectors (16 MiB of guest data) */
 #define ULL(x) ((unsigned long long)(x))
@@ -33,13 +33,16 @@ struct cow {
     uint64_t hsize;      /* header size: where the bitmap starts */
     uint64_t size_field; /* offset of the size field (for grow) */
     uint64_t sectors;
-    uint64_t bm_len;     /* bitmap bytes */
+    uint64_t bm_len; /* bitmap bytes */
     uint64_t data_off;
-    uint64_t win_off;    /* bitmap byte index of the window; UINT64_MAX = empty */
+    uint64_t win_off; /* bitmap byte index of the window; UINT64_MAX = empty */
     uint8_t win[COW_WIN];
 };
 
-static struct cow *cow_st(struct img *img) { return img->priv; }
+static struct cow *cow_st(struct img *img)
+{
+    return img->priv;
+}
 
 static uint64_t cow_data_off(uint64_t hsize, uint64_t sectors)
 {
@@ -85,8 +88,10 @@ static int cow_open(struct img *img, unsigned flags)
         return img_error(img, -EFBIG, "cow: size %llu is too large (limit %llu)", ULL(size),
                          ULL(COW_MAX_SIZE));
     if (!memchr(h + 8, 0, COW_NAME_LEN))
-        return img_error(img, -EINVAL, "cow: backing file name is not NUL-terminated within "
-                         "%u bytes", COW_NAME_LEN);
+        return img_error(img, -EINVAL,
+                         "cow: backing file name is not NUL-terminated within "
+                         "%u bytes",
+                         COW_NAME_LEN);
     s->sectors = size / 512; /* like QEMU: a partial last sector is not part of the disk */
     s->bm_len = u64_div_round_up(s->sectors, 8);
     s->data_off = cow_data_off(s->hsize, s->sectors);
@@ -342,7 +347,8 @@ static int cow_truncate(struct img *img, uint64_t size, enum img_prealloc preall
     /* The data area starts right after the bitmap: a bitmap that outgrows its last sector
      * would need every data sector moved, which cannot be made crash-safe in place. */
     if (cow_data_off(s->hsize, sectors) != s->data_off)
-        return img_error(img, -ENOTSUP, "cow: growing to %llu bytes would move the data area "
+        return img_error(img, -ENOTSUP,
+                         "cow: growing to %llu bytes would move the data area "
                          "(at most %llu bytes in place); convert to a new cow image instead",
                          ULL(size), ULL((s->data_off - s->hsize) * 8 * 512));
     /* New sectors must read from the backing file or as zeros: clear their bits (a hostile
@@ -355,7 +361,7 @@ static int cow_truncate(struct img *img, uint64_t size, enum img_prealloc preall
         size_t nb = (size_t)(last - first + 1);
         int r = io_pread_zero(img->fd, b, nb, s->hsize + first);
         for (; r == 0 && sec < sectors && sec / 8 <= last; sec++)
-            b[sec / 8 - first] &= (uint8_t)~(1u << (sec % 8));
+            b[sec / 8 - first] &= (uint8_t) ~(1u << (sec % 8));
         if (r == 0)
             r = io_pwrite_all(img->fd, b, nb, s->hsize + first);
         if (r < 0)
@@ -421,8 +427,7 @@ const struct img_driver img_driver_cow = {
     .name = "cow",
     .desc = "legacy QEMU cow (User-Mode-Linux style, QEMU <= 2.1)",
     .priv_size = sizeof(struct cow),
-    .caps = IMG_CAP_WRITE | IMG_CAP_CREATE | IMG_CAP_RESIZE | IMG_CAP_BACKING |
-            IMG_CAP_ZERO_INIT,
+    .caps = IMG_CAP_WRITE | IMG_CAP_CREATE | IMG_CAP_RESIZE | IMG_CAP_BACKING | IMG_CAP_ZERO_INIT,
     .probe = cow_probe,
     .open = cow_open,
     .read = cow_read,

@@ -29,11 +29,11 @@
 #define ULL(x) ((unsigned long long)(x))
 
 struct qcow {
-    unsigned cb, l2b;   /* cluster_bits, l2_bits */
-    uint64_t cs;        /* cluster size */
-    uint64_t l2n;       /* entries per L2 table (1 << l2_bits; not tied to the cluster size) */
+    unsigned cb, l2b; /* cluster_bits, l2_bits */
+    uint64_t cs;      /* cluster size */
+    uint64_t l2n;     /* entries per L2 table (1 << l2_bits; not tied to the cluster size) */
     uint32_t crypt;
-    uint64_t hdr_end;   /* header plus backing file name */
+    uint64_t hdr_end; /* header plus backing file name */
     uint64_t l1_off, l1n;
     uint64_t *l1;       /* host order */
     uint64_t file_size; /* tracked so appends need no fstat */
@@ -46,9 +46,15 @@ struct qcow {
     uint8_t *wbuf;      /* one cluster being assembled for a write */
 };
 
-static struct qcow *qcow_st(struct img *img) { return img->priv; }
+static struct qcow *qcow_st(struct img *img)
+{
+    return img->priv;
+}
 
-static unsigned qcow_shift(const struct qcow *s) { return s->cb + s->l2b; }
+static unsigned qcow_shift(const struct qcow *s)
+{
+    return s->cb + s->l2b;
+}
 
 /* Compressed descriptor: size in bytes in bits (63-cb)..62, byte offset below. */
 static void qcow_zdesc(const struct qcow *s, uint64_t e, uint64_t *off, uint64_t *len)
@@ -99,24 +105,31 @@ static int qcow_open(struct img *img, unsigned flags)
         return img_error(img, -EINVAL, "qcow: size %llu is too large", ULL(size));
     uint64_t l1n = (size + (1ull << shift) - 1) >> shift;
     if (l1n * 8 > QCOW_MAX_L1_BYTES)
-        return img_error(img, -EFBIG, "qcow: size %llu needs an L1 table of %llu entries "
-                         "(limit %llu)", ULL(size), ULL(l1n), ULL(QCOW_MAX_L1_BYTES / 8));
+        return img_error(img, -EFBIG,
+                         "qcow: size %llu needs an L1 table of %llu entries "
+                         "(limit %llu)",
+                         ULL(size), ULL(l1n), ULL(QCOW_MAX_L1_BYTES / 8));
     if (crypt > 1)
-        return img_error(img, -EINVAL, "qcow: crypt_method %u is unknown (0 none, 1 AES)",
-                         crypt);
+        return img_error(img, -EINVAL, "qcow: crypt_method %u is unknown (0 none, 1 AES)", crypt);
     uint64_t hdr_end = QCOW_HDR;
     if (boff != 0) {
         if (blen > QCOW_MAX_BACKING)
-            return img_error(img, -EINVAL, "qcow: backing file name is %u bytes long "
-                             "(limit %u)", blen, QCOW_MAX_BACKING);
+            return img_error(img, -EINVAL,
+                             "qcow: backing file name is %u bytes long "
+                             "(limit %u)",
+                             blen, QCOW_MAX_BACKING);
         if (boff < QCOW_HDR || boff > fsize || blen > fsize - boff)
-            return img_error(img, -EINVAL, "qcow: backing file name at 0x%llx (%u bytes) lies "
-                             "outside the file", ULL(boff), blen);
+            return img_error(img, -EINVAL,
+                             "qcow: backing file name at 0x%llx (%u bytes) lies "
+                             "outside the file",
+                             ULL(boff), blen);
         hdr_end = boff + blen;
     }
     if (l1_off < QCOW_HDR || l1_off > fsize || l1n * 8 > fsize - l1_off)
-        return img_error(img, -EINVAL, "qcow: L1 table offset 0x%llx (%llu bytes) lies outside "
-                         "the file", ULL(l1_off), ULL(l1n * 8));
+        return img_error(img, -EINVAL,
+                         "qcow: L1 table offset 0x%llx (%llu bytes) lies outside "
+                         "the file",
+                         ULL(l1_off), ULL(l1n * 8));
     if (crypt && (flags & IMG_OPEN_RW))
         return img_error(img, -ENOTSUP, "qcow: encryption not supported yet (open read-only)");
 
@@ -144,8 +157,10 @@ static int qcow_open(struct img *img, unsigned flags)
         uint64_t e = be64_load((uint8_t *)s->l1 + 8 * i);
         s->l1[i] = e;
         if (e && (e < QCOW_HDR || e > fsize || l2bytes > fsize - e))
-            return img_error(img, -EINVAL, "qcow: L2 table offset 0x%llx (L1 entry %llu) lies "
-                             "outside the file", ULL(e), ULL(i));
+            return img_error(img, -EINVAL,
+                             "qcow: L2 table offset 0x%llx (L1 entry %llu) lies "
+                             "outside the file",
+                             ULL(e), ULL(i));
     }
     if (boff && blen) {
         char name[QCOW_MAX_BACKING + 1];
@@ -216,16 +231,20 @@ static int qcow_load_cluster(struct img *img, uint64_t e)
     uint64_t zoff, zlen;
     qcow_zdesc(s, e, &zoff, &zlen);
     if (zlen == 0 || zoff > s->file_size || zlen > s->file_size - zoff)
-        return img_error(img, -EINVAL, "qcow: compressed cluster at 0x%llx (%llu bytes) lies "
-                         "outside the file", ULL(zoff), ULL(zlen));
+        return img_error(img, -EINVAL,
+                         "qcow: compressed cluster at 0x%llx (%llu bytes) lies "
+                         "outside the file",
+                         ULL(zoff), ULL(zlen));
     s->c_entry = 0;
     int r = io_pread_exact(img->fd, s->zin, zlen, zoff);
     if (r < 0)
-        return img_error(img, r, "qcow: reading the compressed cluster at 0x%llx: %s",
-                         ULL(zoff), strerror(-r));
+        return img_error(img, r, "qcow: reading the compressed cluster at 0x%llx: %s", ULL(zoff),
+                         strerror(-r));
     if (zraw_inflate(s->zin, zlen, s->cbuf, s->cs) < 0)
-        return img_error(img, -EIO, "qcow: compressed cluster at 0x%llx: corrupt deflate "
-                         "stream", ULL(zoff));
+        return img_error(img, -EIO,
+                         "qcow: compressed cluster at 0x%llx: corrupt deflate "
+                         "stream",
+                         ULL(zoff));
     s->c_entry = e;
     return 0;
 }
@@ -336,7 +355,7 @@ static int qcow_prepare_l2(struct img *img, uint64_t l1i, bool *fresh, uint64_t 
         return img_error(img, -EFBIG, "qcow: file too large");
     *l2_off = u64_align_up(s->file_size, s->cs);
     memset(s->l2, 0, l2bytes);
-    s->l2_off = 0; /* not on disk yet */
+    s->l2_off = 0;                    /* not on disk yet */
     s->file_size = *l2_off + l2bytes; /* reserve its place: data goes after it */
     return 0;
 }
@@ -573,8 +592,10 @@ static int qcow_truncate(struct img *img, uint64_t size, enum img_prealloc preal
         return img_error(img, -EFBIG, "qcow: size %llu is too large", ULL(size));
     uint64_t l1n = (size + (1ull << shift) - 1) >> shift;
     if (l1n * 8 > QCOW_MAX_L1_BYTES)
-        return img_error(img, -EFBIG, "qcow: size %llu is too large for cluster_bits %u and "
-                         "l2_bits %u", ULL(size), s->cb, s->l2b);
+        return img_error(img, -EFBIG,
+                         "qcow: size %llu is too large for cluster_bits %u and "
+                         "l2_bits %u",
+                         ULL(size), s->cb, s->l2b);
     uint8_t h[24]; /* header bytes 24..47: size, cluster_bits, l2_bits, crypt, l1 offset */
     memset(h, 0, sizeof h);
     be64_store(h, size);
@@ -723,8 +744,8 @@ const struct img_driver img_driver_qcow = {
     .name = "qcow",
     .desc = "QEMU qcow version 1",
     .priv_size = sizeof(struct qcow),
-    .caps = IMG_CAP_WRITE | IMG_CAP_CREATE | IMG_CAP_RESIZE | IMG_CAP_BACKING |
-            IMG_CAP_COMPRESS | IMG_CAP_ZERO_INIT,
+    .caps = IMG_CAP_WRITE | IMG_CAP_CREATE | IMG_CAP_RESIZE | IMG_CAP_BACKING | IMG_CAP_COMPRESS |
+            IMG_CAP_ZERO_INIT,
     .create_opts = qcow_create_opts,
     .probe = qcow_probe,
     .open = qcow_open,

@@ -40,18 +40,18 @@
 
 #define VDI_SIGNATURE 0xbeda107fu
 #define VDI_VERSION_1_1 0x00010001u
-#define VDI_PREHEADER 0x48           /* header_size counts from here */
+#define VDI_PREHEADER 0x48 /* header_size counts from here */
 #define VDI_HEADER_SIZE_QEMU 0x180
-#define VDI_HEADER_SIZE_MAX 0x1000   /* VirtualBox writes 0x190; anything far larger is bogus */
+#define VDI_HEADER_SIZE_MAX 0x1000 /* VirtualBox writes 0x190; anything far larger is bogus */
 #define VDI_TYPE_DYNAMIC 1
 #define VDI_TYPE_STATIC 2
 #define VDI_TYPE_UNDO 3
 #define VDI_TYPE_DIFF 4
 #define VDI_SECTOR 512
-#define VDI_BLOCK_SIZE (1u << 20)    /* the only block size QEMU (and VirtualBox) use */
+#define VDI_BLOCK_SIZE (1u << 20) /* the only block size QEMU (and VirtualBox) use */
 #define VDI_FREE 0xffffffffu
 #define VDI_ZERO 0xfffffffeu
-#define VDI_BLOCKS_MAX 0x1fffff80u   /* QEMU's limit: block map <= 2 GiB - 512 */
+#define VDI_BLOCKS_MAX 0x1fffff80u /* QEMU's limit: block map <= 2 GiB - 512 */
 #define VDI_DISK_MAX 0x1fffff8000000ull
 /* The block map lives in memory; beyond this (images > 64 TiB) we refuse rather than
  * allocate gigabytes on the word of a header. */
@@ -66,7 +66,10 @@ struct vdi {
     uint32_t *bmap;     /* host-endian copy of the block map */
 };
 
-static bool vdi_is_alloc(uint32_t e) { return e < VDI_ZERO; }
+static bool vdi_is_alloc(uint32_t e)
+{
+    return e < VDI_ZERO;
+}
 
 static int vdi_probe(const uint8_t *buf, size_t len)
 {
@@ -91,8 +94,8 @@ static int vdi_parse_header(struct img *img, struct vdi *s, const uint8_t *h)
         return img_error(img, -EINVAL, "vdi: bad signature 0x%08x (expected 0x%08x)", sig,
                          VDI_SIGNATURE);
     if (ver != VDI_VERSION_1_1)
-        return img_error(img, -ENOTSUP, "vdi: version %u.%u is not supported (only 1.1)",
-                         ver >> 16, ver & 0xffff);
+        return img_error(img, -ENOTSUP, "vdi: version %u.%u is not supported (only 1.1)", ver >> 16,
+                         ver & 0xffff);
     s->header_size = le32_load(h + VDI_OFF_HEADER_SIZE);
     if (s->header_size < VDI_HEADER_SIZE_QEMU || s->header_size > VDI_HEADER_SIZE_MAX)
         return img_error(img, -EINVAL, "vdi: header_size %u is out of range (%u..%u)",
@@ -101,11 +104,14 @@ static int vdi_parse_header(struct img *img, struct vdi *s, const uint8_t *h)
     if (s->type == VDI_TYPE_DIFF)
         return img_error(img, -ENOTSUP, "vdi: image_type 4: differencing vdi not supported yet");
     if (s->type != VDI_TYPE_DYNAMIC && s->type != VDI_TYPE_STATIC)
-        return img_error(img, -ENOTSUP, "vdi: image_type %u is not supported (1 dynamic or "
-                         "2 static)", s->type);
+        return img_error(img, -ENOTSUP,
+                         "vdi: image_type %u is not supported (1 dynamic or "
+                         "2 static)",
+                         s->type);
     /* A normal image that names a parent is a differencing image in disguise. */
     if (!vdi_uuid_null(h + VDI_OFF_UUID_LINK) || !vdi_uuid_null(h + VDI_OFF_UUID_PARENT))
-        return img_error(img, -ENOTSUP, "vdi: uuid_link/uuid_parent set on a non-differencing "
+        return img_error(img, -ENOTSUP,
+                         "vdi: uuid_link/uuid_parent set on a non-differencing "
                          "image: differencing vdi not supported yet");
     uint32_t sector = le32_load(h + VDI_OFF_SECTOR_SIZE);
     if (sector != VDI_SECTOR)
@@ -119,8 +125,8 @@ static int vdi_parse_header(struct img *img, struct vdi *s, const uint8_t *h)
         return img_error(img, -ENOTSUP, "vdi: block_extra %u is not supported (only 0)", extra);
     s->blocks = le32_load(h + VDI_OFF_BLOCKS);
     if (s->blocks > VDI_BLOCKS_MAX)
-        return img_error(img, -EINVAL, "vdi: blocks_in_image %u is too large (max %u)",
-                         s->blocks, VDI_BLOCKS_MAX);
+        return img_error(img, -EINVAL, "vdi: blocks_in_image %u is too large (max %u)", s->blocks,
+                         VDI_BLOCKS_MAX);
     s->allocated = le32_load(h + VDI_OFF_ALLOCATED);
     if (s->allocated > s->blocks)
         return img_error(img, -EINVAL, "vdi: blocks_allocated %u exceeds blocks_in_image %u",
@@ -130,33 +136,39 @@ static int vdi_parse_header(struct img *img, struct vdi *s, const uint8_t *h)
         return img_error(img, -EINVAL, "vdi: disk_size %llu is too large (max %llu)",
                          ULL(s->disk_size), ULL(VDI_DISK_MAX));
     if (s->disk_size > (uint64_t)s->blocks * s->block_size)
-        return img_error(img, -EINVAL, "vdi: disk_size %llu exceeds blocks_in_image %u x "
-                         "block_size %u", ULL(s->disk_size), s->blocks, s->block_size);
+        return img_error(img, -EINVAL,
+                         "vdi: disk_size %llu exceeds blocks_in_image %u x "
+                         "block_size %u",
+                         ULL(s->disk_size), s->blocks, s->block_size);
     s->off_bmap = le32_load(h + VDI_OFF_BMAP);
     s->off_data = le32_load(h + VDI_OFF_DATA);
     if (s->off_bmap % VDI_SECTOR)
-        return img_error(img, -EINVAL, "vdi: offset_bmap %u is not a multiple of 512",
-                         s->off_bmap);
+        return img_error(img, -EINVAL, "vdi: offset_bmap %u is not a multiple of 512", s->off_bmap);
     if (s->off_data % VDI_SECTOR)
-        return img_error(img, -EINVAL, "vdi: offset_data %u is not a multiple of 512",
-                         s->off_data);
+        return img_error(img, -EINVAL, "vdi: offset_data %u is not a multiple of 512", s->off_data);
     if (s->off_bmap < VDI_PREHEADER + s->header_size)
         return img_error(img, -EINVAL, "vdi: offset_bmap %u overlaps the header", s->off_bmap);
     uint64_t bmap_end = s->off_bmap + (uint64_t)s->blocks * 4;
     if (bmap_end > s->off_data)
-        return img_error(img, -EINVAL, "vdi: block map (offset_bmap %u, blocks_in_image %u) "
-                         "overlaps offset_data %u", s->off_bmap, s->blocks, s->off_data);
+        return img_error(img, -EINVAL,
+                         "vdi: block map (offset_bmap %u, blocks_in_image %u) "
+                         "overlaps offset_data %u",
+                         s->off_bmap, s->blocks, s->off_data);
     if (bmap_end > s->file_size)
-        return img_error(img, -EINVAL, "vdi: block map (offset_bmap %u, blocks_in_image %u) "
-                         "ends past the end of the file (%llu bytes)", s->off_bmap, s->blocks,
-                         ULL(s->file_size));
+        return img_error(img, -EINVAL,
+                         "vdi: block map (offset_bmap %u, blocks_in_image %u) "
+                         "ends past the end of the file (%llu bytes)",
+                         s->off_bmap, s->blocks, ULL(s->file_size));
     if (s->off_data > s->file_size)
-        return img_error(img, -EINVAL, "vdi: offset_data %u is past the end of the file (%llu "
-                         "bytes)", s->off_data, ULL(s->file_size));
+        return img_error(img, -EINVAL,
+                         "vdi: offset_data %u is past the end of the file (%llu "
+                         "bytes)",
+                         s->off_data, ULL(s->file_size));
     if ((uint64_t)s->blocks * 4 > VDI_BMAP_MEM_MAX)
-        return img_error(img, -EFBIG, "vdi: blocks_in_image %u needs a %llu-byte block map, "
-                         "more than dimg's %llu MiB limit", s->blocks,
-                         ULL((uint64_t)s->blocks * 4), ULL(VDI_BMAP_MEM_MAX >> 20));
+        return img_error(img, -EFBIG,
+                         "vdi: blocks_in_image %u needs a %llu-byte block map, "
+                         "more than dimg's %llu MiB limit",
+                         s->blocks, ULL((uint64_t)s->blocks * 4), ULL(VDI_BMAP_MEM_MAX >> 20));
     return 0;
 }
 
@@ -208,8 +220,10 @@ static int vdi_host(struct img *img, uint64_t b, uint64_t *host)
     uint32_t e = s->bmap[b];
     uint64_t h = s->off_data + (uint64_t)e * s->block_size;
     if (h >= s->file_size)
-        return img_error(img, -EIO, "vdi: block map entry %llu (%u) points past the end of the "
-                         "file (%llu bytes)", ULL(b), e, ULL(s->file_size));
+        return img_error(img, -EIO,
+                         "vdi: block map entry %llu (%u) points past the end of the "
+                         "file (%llu bytes)",
+                         ULL(b), e, ULL(s->file_size));
     *host = h;
     return 0;
 }
@@ -317,8 +331,10 @@ static int vdi_alloc_block(struct img *img, uint64_t b, uint64_t in, const void 
 {
     struct vdi *s = img->priv;
     if (s->next_idx >= s->blocks || s->allocated >= s->blocks)
-        return img_error(img, -ENOSPC, "vdi: no free block index (blocks_allocated %u of %u); "
-                         "the block map looks damaged, run check", s->allocated, s->blocks);
+        return img_error(img, -ENOSPC,
+                         "vdi: no free block index (blocks_allocated %u of %u); "
+                         "the block map looks damaged, run check",
+                         s->allocated, s->blocks);
     uint32_t idx = s->next_idx;
     uint64_t host = s->off_data + (uint64_t)idx * s->block_size;
     uint8_t *blk = calloc(1, s->block_size);
@@ -355,8 +371,7 @@ static int vdi_write(struct img *img, uint64_t off, const void *buf, size_t len)
             if ((r = vdi_host(img, b, &host)) < 0)
                 return r;
             if ((r = io_pwrite_all(img->fd, p, n, host + in)) < 0)
-                return img_error(img, r, "vdi: write at %llu: %s", ULL(host + in),
-                                 strerror(-r));
+                return img_error(img, r, "vdi: write at %llu: %s", ULL(host + in), strerror(-r));
         } else if ((r = vdi_alloc_block(img, b, in, p, n)) < 0) {
             return r;
         }
@@ -417,9 +432,11 @@ static int vdi_truncate(struct img *img, uint64_t size, enum img_prealloc preall
     uint64_t nb = u64_div_round_up(size, s->block_size);
     uint64_t room = (s->off_data - s->off_bmap) / 4;
     if (nb > room)
-        return img_error(img, -ENOSPC, "vdi: the block map has room for %llu blocks (%llu "
+        return img_error(img, -ENOSPC,
+                         "vdi: the block map has room for %llu blocks (%llu "
                          "bytes); growing further would need moving data blocks, which dimg "
-                         "does not do yet", ULL(room), ULL(room * s->block_size));
+                         "does not do yet",
+                         ULL(room), ULL(room * s->block_size));
     if (nb * 4 > VDI_BMAP_MEM_MAX)
         return img_error(img, -EFBIG, "vdi: %llu blocks exceed dimg's block map limit", ULL(nb));
     int r;
@@ -427,8 +444,10 @@ static int vdi_truncate(struct img *img, uint64_t size, enum img_prealloc preall
     if (nb < s->blocks) {
         for (uint64_t b = nb; b < s->blocks; b++)
             if (vdi_is_alloc(s->bmap[b]))
-                return img_error(img, -ENOTSUP, "vdi: cannot shrink to %llu bytes: block %llu "
-                                 "is allocated", ULL(size), ULL(b));
+                return img_error(img, -ENOTSUP,
+                                 "vdi: cannot shrink to %llu bytes: block %llu "
+                                 "is allocated",
+                                 ULL(size), ULL(b));
         /* Only the header changes: the dropped entries are free or zero already. */
         le64_store(hb, size);
         if ((r = io_pwrite_all(img->fd, hb, 8, VDI_OFF_DISK_SIZE)) < 0)
@@ -510,15 +529,15 @@ static int vdi_check(struct img *img, struct img_check *res, unsigned fix)
         uint64_t host = s->off_data + (uint64_t)e * s->block_size;
         /* Beyond QEMU: a block starting past the end of the file cannot be read. */
         if (host >= s->file_size) {
-            img_check_report(res, "ERROR: block index %u (%u) points past the end of the file",
-                             b, e);
+            img_check_report(res, "ERROR: block index %u (%u) points past the end of the file", b,
+                             e);
             res->corruptions++;
         }
     }
     free(owner);
     if (count != s->allocated) {
-        img_check_report(res, "ERROR: allocated blocks mismatch, is %llu, should be %u",
-                         ULL(count), s->allocated);
+        img_check_report(res, "ERROR: allocated blocks mismatch, is %llu, should be %u", ULL(count),
+                         s->allocated);
         res->corruptions++;
     }
     return 0;
@@ -528,8 +547,7 @@ static int vdi_layout(struct img *img, struct img_region **out, size_t *n)
 {
     struct vdi *s = img->priv;
     uint64_t fsize = s->file_size;
-    uint64_t nphys = fsize > s->off_data ? u64_div_round_up(fsize - s->off_data, s->block_size)
-                                         : 0;
+    uint64_t nphys = fsize > s->off_data ? u64_div_round_up(fsize - s->off_data, s->block_size) : 0;
     uint8_t *used = calloc(nphys ? nphys : 1, 1);
     size_t cap = 3 + 2 * nphys, cnt = 0;
     struct img_region *v = malloc(cap * sizeof *v);
@@ -549,8 +567,9 @@ static int vdi_layout(struct img *img, struct img_region **out, size_t *n)
         uint64_t q = p;
         while (q < nphys && used[q] == used[p])
             q++;
-        enum img_region_kind k = used[p] ? IMG_R_DATA : p < s->allocated ? IMG_R_LEAKED
-                                                                          : IMG_R_FREE;
+        enum img_region_kind k = used[p]            ? IMG_R_DATA
+                                 : p < s->allocated ? IMG_R_LEAKED
+                                                    : IMG_R_FREE;
         uint64_t start = s->off_data + p * s->block_size;
         uint64_t stop = s->off_data + q * s->block_size;
         if (stop > fsize)
@@ -604,8 +623,10 @@ static int vdi_create(const char *path, const struct img_create_req *req, struct
     uint64_t size = u64_align_up(req->size, VDI_SECTOR);
     uint64_t blocks = u64_div_round_up(size, VDI_BLOCK_SIZE);
     if (blocks * 4 > VDI_BMAP_MEM_MAX)
-        return err_set(err, -EFBIG, "vdi: size %llu needs a block map larger than dimg's %llu "
-                       "MiB limit", ULL(req->size), ULL(VDI_BMAP_MEM_MAX >> 20));
+        return err_set(err, -EFBIG,
+                       "vdi: size %llu needs a block map larger than dimg's %llu "
+                       "MiB limit",
+                       ULL(req->size), ULL(VDI_BMAP_MEM_MAX >> 20));
     /* QEMU's layout: block map at 0x200, data right after it, sector-aligned. */
     uint64_t off_bmap = VDI_SECTOR;
     uint64_t off_data = off_bmap + u64_align_up(blocks * 4, VDI_SECTOR);

@@ -120,8 +120,11 @@ static void test_golden(void **state)
     static const struct {
         uint64_t off, len;
         bool data;
-    } runs[] = {{0, 512, false}, {512, 512, true}, {1024, 2048, false},
-                {3072, 512, true}, {3584, 512, false}};
+    } runs[] = {{0, 512, false},
+                {512, 512, true},
+                {1024, 2048, false},
+                {3072, 512, true},
+                {3584, 512, false}};
     for (size_t i = 0; i < sizeof runs / sizeof *runs; i++) {
         struct img_bs bs;
         assert_int_equal(img_block_status_layer(img, runs[i].off, 4096 - runs[i].off, &bs), 0);
@@ -210,19 +213,20 @@ static void round_trip(const char *name, const char *backing, uint64_t size)
     size = (size + 511) / 512 * 512; /* rounded up to whole sectors, as qemu-img did */
     if (backing)
         assert_int_equal(tu_sh("cp '%s' '%s' && truncate -s %llu '%s'", tu_path(backing), r,
-                               (unsigned long long)size, r), 0);
+                               (unsigned long long)size, r),
+                         0);
     else
-        assert_int_equal(tu_sh("rm -f '%s' && truncate -s %llu '%s'", r,
-                               (unsigned long long)size, r), 0);
+        assert_int_equal(
+            tu_sh("rm -f '%s' && truncate -s %llu '%s'", r, (unsigned long long)size, r), 0);
     struct img *img = open_or_fail(p, IMG_OPEN_RW | IMG_OPEN_BACKING);
     int ref = open(r, O_RDWR);
     both(img, ref, 0, 1, 2);
-    both(img, ref, 3, 5, 3);               /* inside one sector, twice */
-    both(img, ref, 511, 2, 4);             /* across a sector boundary */
-    both(img, ref, 4000, 70001, 5);        /* partial head, full sectors, partial tail */
+    both(img, ref, 3, 5, 3);                /* inside one sector, twice */
+    both(img, ref, 511, 2, 4);              /* across a sector boundary */
+    both(img, ref, 4000, 70001, 5);         /* partial head, full sectors, partial tail */
     both(img, ref, 8 * 512 * 8 - 7, 20, 6); /* across a bitmap byte... and a window */
-    both(img, ref, size - 3, 3, 7);        /* the last bytes */
-    both(img, ref, 5000, 100, 8);          /* rewrite of present sectors */
+    both(img, ref, size - 3, 3, 7);         /* the last bytes */
+    both(img, ref, 5000, 100, 8);           /* rewrite of present sectors */
     assert_int_equal(img_flush(img), 0);
     img_close(img);
     close(ref);
@@ -390,12 +394,12 @@ static int teardown(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_golden),         cmocka_unit_test(test_create_matches_golden),
-        cmocka_unit_test(test_round_trip),     cmocka_unit_test(test_grow),
-        cmocka_unit_test(test_i386_layout),    cmocka_unit_test(test_bad_magic),
-        cmocka_unit_test(test_bad_version),    cmocka_unit_test(test_bad_sectorsize),
-        cmocka_unit_test(test_bad_size),       cmocka_unit_test(test_bad_backing_name),
-        cmocka_unit_test(test_bad_short),      cmocka_unit_test(test_sparse_bitmap),
+        cmocka_unit_test(test_golden),      cmocka_unit_test(test_create_matches_golden),
+        cmocka_unit_test(test_round_trip),  cmocka_unit_test(test_grow),
+        cmocka_unit_test(test_i386_layout), cmocka_unit_test(test_bad_magic),
+        cmocka_unit_test(test_bad_version), cmocka_unit_test(test_bad_sectorsize),
+        cmocka_unit_test(test_bad_size),    cmocka_unit_test(test_bad_backing_name),
+        cmocka_unit_test(test_bad_short),   cmocka_unit_test(test_sparse_bitmap),
     };
     return cmocka_run_group_tests(tests, NULL, teardown);
 }

@@ -102,8 +102,7 @@ static void test_read_compressed(void **state)
     assert_int_equal(bs.len, 8192);
     img_close(img);
     /* qemu overwrites part of a compressed cluster: it becomes a normal one. */
-    assert_int_equal(tu_sh("qemu-io -f qcow -c 'write -P 0x77 4101 1000' '%s' >/dev/null", dst),
-                     0);
+    assert_int_equal(tu_sh("qemu-io -f qcow -c 'write -P 0x77 4101 1000' '%s' >/dev/null", dst), 0);
     tq_compare_raw(dst);
     tq_compare_map(dst);
 }
@@ -142,11 +141,11 @@ static void test_write_create(void **state)
     int ref = open(r, O_RDWR);
     assert_true(ref >= 0);
     both(img, ref, 0, 1, 1);
-    both(img, ref, 4095, 2, 2);               /* across a cluster boundary */
-    both(img, ref, 7, 300000, 3);             /* many clusters, partial ends */
-    both(img, ref, (2u << 20) - 5, 10, 4);    /* across an L2 table boundary */
-    both(img, ref, size - 1, 1, 5);           /* last byte */
-    both(img, ref, 100, 50, 6);               /* rewrite of an allocated cluster */
+    both(img, ref, 4095, 2, 2);            /* across a cluster boundary */
+    both(img, ref, 7, 300000, 3);          /* many clusters, partial ends */
+    both(img, ref, (2u << 20) - 5, 10, 4); /* across an L2 table boundary */
+    both(img, ref, size - 1, 1, 5);        /* last byte */
+    both(img, ref, 100, 50, 6);            /* rewrite of an allocated cluster */
     assert_int_equal(img_flush(img), 0);
     img_close(img);
     close(ref);
@@ -170,7 +169,7 @@ static void test_write_backing(void **state)
     struct img *img = mk(p, 4u << 20, "wb.raw");
     int ref = open(r, O_RDWR);
     assert_true(ref >= 0);
-    both(img, ref, 3, 5, 7);                  /* COW of one sector from the backing file */
+    both(img, ref, 3, 5, 7); /* COW of one sector from the backing file */
     both(img, ref, 1000, 3000, 8);
     both(img, ref, (3u << 20) - 100, 300, 9); /* across the backing file's end */
     both(img, ref, (4u << 20) - 700, 700, 10);
@@ -372,7 +371,10 @@ static void test_bad_backing_name(void **state)
     bad64("bnoff.qcow", 8, 1ull << 40, "backing file name");
     bad64("bnhdr.qcow", 8, 4, "backing file name");
 }
-static void test_bad_crypt_method(void **state) { bad32("cm.qcow", 36, 2, "crypt_method"); }
+static void test_bad_crypt_method(void **state)
+{
+    bad32("cm.qcow", 36, 2, "crypt_method");
+}
 static void test_bad_l1_offset(void **state)
 {
     bad64("l1.qcow", 40, 1ull << 40, "L1 table offset");
@@ -418,14 +420,22 @@ static int teardown(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_read_plain),       cmocka_unit_test(test_read_backing),
-        cmocka_unit_test(test_read_compressed),  cmocka_unit_test(test_write_create),
-        cmocka_unit_test(test_write_backing),    cmocka_unit_test(test_write_compressed),
-        cmocka_unit_test(test_grow),             cmocka_unit_test(test_encrypted),
-        cmocka_unit_test(test_bad_cluster_bits), cmocka_unit_test(test_bad_l2_bits),
-        cmocka_unit_test(test_bad_size),         cmocka_unit_test(test_bad_backing_name),
-        cmocka_unit_test(test_bad_crypt_method), cmocka_unit_test(test_bad_l1_offset),
-        cmocka_unit_test(test_bad_l2_offset),    cmocka_unit_test(test_bad_compressed),
+        cmocka_unit_test(test_read_plain),
+        cmocka_unit_test(test_read_backing),
+        cmocka_unit_test(test_read_compressed),
+        cmocka_unit_test(test_write_create),
+        cmocka_unit_test(test_write_backing),
+        cmocka_unit_test(test_write_compressed),
+        cmocka_unit_test(test_grow),
+        cmocka_unit_test(test_encrypted),
+        cmocka_unit_test(test_bad_cluster_bits),
+        cmocka_unit_test(test_bad_l2_bits),
+        cmocka_unit_test(test_bad_size),
+        cmocka_unit_test(test_bad_backing_name),
+        cmocka_unit_test(test_bad_crypt_method),
+        cmocka_unit_test(test_bad_l1_offset),
+        cmocka_unit_test(test_bad_l2_offset),
+        cmocka_unit_test(test_bad_compressed),
     };
     int r = cmocka_run_group_tests(tests, NULL, teardown);
     return r;

@@ -50,8 +50,8 @@ static void test_read_qemu_images(void **state)
     for (size_t i = 0; i < 2; i++) {
         const char *p = tu_path(variants[i][0]);
         uint64_t size = 12 * MiB + 4096;
-        assert_int_equal(tu_sh("qemu-img create -q -f vdi -o %s '%s' %llu", variants[i][1], p,
-                               ULL(size)), 0);
+        assert_int_equal(
+            tu_sh("qemu-img create -q -f vdi -o %s '%s' %llu", variants[i][1], p, ULL(size)), 0);
         tq_compare_raw(p); /* empty first */
         tq_compare_map(p);
         qio_patterns(p, size);
@@ -61,7 +61,9 @@ static void test_read_qemu_images(void **state)
     /* An odd size is rounded up to a sector, as qemu reports it. */
     const char *p = tu_path("odd.vdi");
     assert_int_equal(tu_sh("qemu-img create -q -f vdi '%s' 1000001 && qemu-io -f vdi -c "
-                           "'write -P 7 999000 1000' '%s' >/dev/null", p, p), 0);
+                           "'write -P 7 999000 1000' '%s' >/dev/null",
+                           p, p),
+                     0);
     tq_compare_raw(p);
     tq_compare_map(p);
 }
@@ -70,7 +72,9 @@ static void test_info_layout(void **state)
 {
     const char *p = tu_path("info.vdi");
     assert_int_equal(tu_sh("qemu-img create -q -f vdi '%s' 5M && qemu-io -f vdi -c 'write -P 1 "
-                           "3M 4k' -c 'write -P 2 0 1' '%s' >/dev/null", p, p), 0);
+                           "3M 4k' -c 'write -P 2 0 1' '%s' >/dev/null",
+                           p, p),
+                     0);
     struct img *img = tq_open(p, 0);
     assert_string_equal(img->drv->name, "vdi"); /* probed */
     struct img_info info;
@@ -159,8 +163,14 @@ static void scenario(const char *name, const char *opts)
     verify(p, ref);
 }
 
-static void test_write_dynamic(void **state) { scenario("wd.vdi", ""); }
-static void test_write_static(void **state) { scenario("ws.vdi", "static=on"); }
+static void test_write_dynamic(void **state)
+{
+    scenario("wd.vdi", "");
+}
+static void test_write_static(void **state)
+{
+    scenario("ws.vdi", "static=on");
+}
 
 static void test_create_layout(void **state)
 {
@@ -201,7 +211,9 @@ static void test_virtualbox_layout(void **state)
     const char *p = tu_path("vbox.vdi"), *ref = tu_path("vbox.ref");
     assert_int_equal(tu_sh("rm -f '%s' && qemu-img create -q -f vdi '%s' 6M && "
                            "dd if='%s' of='%s' bs=512 skip=1 seek=2048 count=1 conv=notrunc "
-                           "status=none && truncate -s 2M '%s'", p, p, p, p, p), 0);
+                           "status=none && truncate -s 2M '%s'",
+                           p, p, p, p, p),
+                     0);
     uint8_t b[4];
     le32_store(b, 0x190);
     tu_poke(p, 0x48, b, 4);
@@ -211,7 +223,9 @@ static void test_virtualbox_layout(void **state)
     tu_poke(p, 0x158, b, 4);
     assert_int_equal(tu_sh("qemu-img check -q -f vdi '%s'", p), 0);
     assert_int_equal(tu_sh("qemu-io -f vdi -c 'write -P 9 1048000 1000' -c 'write -P 8 5M 512' "
-                           "'%s' >/dev/null", p), 0);
+                           "'%s' >/dev/null",
+                           p),
+                     0);
     tq_compare_raw(p);
     tq_compare_map(p);
     /* dimg writes into it; qemu-img must still be happy and see the same bytes. */
@@ -255,7 +269,9 @@ static const char *fresh(const char *name)
     const char *p = tu_path(name);
     assert_int_equal(tu_sh("rm -f '%s' && qemu-img create -q -f vdi '%s' 5M && qemu-io -f vdi "
                            "-c 'write -P 1 0 4k' -c 'write -P 2 2M 4k' -c 'write -P 3 3M 4k' "
-                           "'%s' >/dev/null", p, p, p), 0);
+                           "'%s' >/dev/null",
+                           p, p, p),
+                     0);
     return p;
 }
 
@@ -284,7 +300,7 @@ static void test_check(void **state)
     check_like_qemu(p, 1);
     p = fresh("range.vdi");
     poke32(p, 0x200 + 4 * 4, 7); /* free block 4 -> 7 >= blocks_in_image (5) */
-    check_like_qemu(p, 1);      /* out of range; not counted, so no mismatch */
+    check_like_qemu(p, 1);       /* out of range; not counted, so no mismatch */
 }
 
 static void test_check_counts(void **state)
@@ -294,7 +310,7 @@ static void test_check_counts(void **state)
     check_like_qemu(p, 1);
     p = fresh("dup2.vdi");
     poke32(p, 0x200 + 4, 2); /* free block 1 -> physical 2 (shared with block 3), count 4 */
-    check_like_qemu(p, 2);  /* duplicate + mismatch */
+    check_like_qemu(p, 2);   /* duplicate + mismatch */
 }
 
 /* ---- resize ---- */
@@ -371,12 +387,12 @@ static void expect_open_fails(const char *path, const char *fmt, const char *wan
         fail_msg("message '%s' does not start the driver's part with 'vdi: '", err.msg);
 }
 
-#define BAD32(name, off, val, want)                                                           \
-    static void name(void **s)                                                                \
-    {                                                                                         \
-        const char *p = fresh(#name ".vdi");                                                  \
-        poke32(p, off, val);                                                                  \
-        expect_open_fails(p, "vdi", want);                                                    \
+#define BAD32(name, off, val, want)                                                                \
+    static void name(void **s)                                                                     \
+    {                                                                                              \
+        const char *p = fresh(#name ".vdi");                                                       \
+        poke32(p, off, val);                                                                       \
+        expect_open_fails(p, "vdi", want);                                                         \
     }
 
 BAD32(t_signature, 0x40, 0xbeda1070, "signature")
@@ -485,10 +501,10 @@ static int teardown(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_read_qemu_images), cmocka_unit_test(test_info_layout),
-        cmocka_unit_test(test_write_dynamic),    cmocka_unit_test(test_write_static),
-        cmocka_unit_test(test_create_layout),    cmocka_unit_test(test_check),
-        cmocka_unit_test(test_check_counts),     cmocka_unit_test(test_resize),
+        cmocka_unit_test(test_read_qemu_images),  cmocka_unit_test(test_info_layout),
+        cmocka_unit_test(test_write_dynamic),     cmocka_unit_test(test_write_static),
+        cmocka_unit_test(test_create_layout),     cmocka_unit_test(test_check),
+        cmocka_unit_test(test_check_counts),      cmocka_unit_test(test_resize),
         cmocka_unit_test(test_virtualbox_layout),
     };
     const struct CMUnitTest hostile[] = {

@@ -1,7 +1,8 @@
 /* cow.c: the legacy QEMU "cow" format driver (removed from QEMU in 2.2; dimg keeps it): probe,
  * open (the x86-64 header layout, or the i386 one when only its sectorsize field says 512),
  * reads and block status from the sector bitmap, writes (data, fsync, then bitmap bits), create
- * (header, zeroed bitmap, backing name and its mtime), grow within the bitmap's slack, layout.
+ * (header, zeroed bitmap, backing name and its mtime), grow (in place within the bitmap's
+ * slack, else by rewriting the image next to itself), layout.
  *
  * Layout (FORMATS.md §3): header (1056 bytes on x86-64, 1048 on i386), then one bit per
  * 512-byte sector (LSB first; 1 = the sector lives in this file), then the data area at the
@@ -155,29 +156,38 @@ static int cow_run(struct img *img, uint64_t n, uint64_t max, bool *set, uint64_
     return 0;
 }
 
-/* Set the bits of sectors [n, n + cnt). */
-static int cow_bm_set(struct img *img, uint64_t n, uint64_t cnt)
+/* Set (on) or clear the bits of sectors [n, n + cnt) in the bitmap at hsize of file fd. */
+static int cow_bm_put(int fd, uint64_t hsize, uint64_t n, uint64_t cnt, bool on)
 {
-    struct cow *s = cow_st(img);
     uint8_t buf[COW_WIN];
     while (cnt > 0) {
         uint64_t first = n / 8, last = (n + cnt - 1) / 8;
         if (last - first >= COW_WIN)
             last = first + COW_WIN - 1;
         size_t nb = (size_t)(last - first + 1);
-        int r = io_pread_zero(img->fd, buf, nb, s->hsize + first);
+        int r = io_pread_zero(fd, buf, nb, hsize + first);
         uint64_t done = 0;
-        for (uint64_t sec = n; r == 0 && sec < n + cnt && sec / 8 <= last; sec++, done++)
-            buf[sec / 8 - first] |= (uint8_t)(1u << (sec % 8));
+        for (uint64_t sec = n; r == 0 && sec < n + cnt && sec / 8 <= last; sec++, done++) {
+            uint8_t bit = (uint8_t)(1u << (sec % 8));
+            buf[sec / 8 - first] = on ? buf[sec / 8 - first] | bit : buf[sec / 8 - first] & ~bit;
+        }
         if (r == 0)
-            r = io_pwrite_all(img->fd, buf, nb, s->hsize + first);
-        s->win_off = UINT64_MAX;
+            r = io_pwrite_all(fd, buf, nb, hsize + first);
         if (r < 0)
-            return img_error(img, r, "cow: writing the bitmap: %s", strerror(-r));
+            return r;
         n += done;
         cnt -= done;
     }
     return 0;
+}
+
+/* Set the bits of sectors [n, n + cnt). */
+static int cow_bm_set(struct img *img, uint64_t n, uint64_t cnt)
+{
+    struct cow *s = cow_st(img);
+    int r = cow_bm_put(img->fd, s->hsize, n, cnt, true);
+    s->win_off = UINT64_MAX;
+    return r < 0 ? img_error(img, r, "cow: writing the bitmap: %s", strerror(-r)) : 0;
 }
 
 /* ---- read ---- */
@@ -332,6 +342,141 @@ static int cow_create(const char *path, const struct img_create_req *req, struct
     return 0;
 }
 
+/* Sectors of the backing file (rounded up), or 0 without one. resize opens no chain, so the
+ * image is opened again read-only with its chain: the core's rules for following backing
+ * names apply (--untrusted, protocols, non-regular files, loops). */
+static int cow_backing_sectors(struct img *img, uint64_t *sectors)
+{
+    *sectors = 0;
+    if (img->backing) {
+        *sectors = u64_div_round_up(img->backing->size, 512);
+        return 0;
+    }
+    if (!img->backing_name || !img->backing_name[0])
+        return 0;
+    struct img_err err = {0};
+    struct img *self = img_open(img->path, img->drv->name,
+                                IMG_OPEN_BACKING | (img->flags & IMG_OPEN_UNTRUSTED), &err);
+    if (!self)
+        return img_error(img, err.code ? err.code : -EIO,
+                         "cow: growing needs the length of "
+                         "the backing file, which could not be opened: %s",
+                         err.msg);
+    *sectors = u64_div_round_up(self->backing->size, 512);
+    img_close(self);
+    return 0;
+}
+
+/* Copy the sectors present in the old image to their place in the new data area (zero chunks
+ * stay holes in the new, sparse file). */
+static int cow_copy_data(struct img *img, int fd, uint64_t new_data_off)
+{
+    struct cow *s = cow_st(img);
+    enum { CHUNK = 1 << 16 };
+    static const uint8_t zero[CHUNK];
+    uint8_t *buf = malloc(CHUNK);
+    if (!buf)
+        return -ENOMEM;
+    int r = 0;
+    for (uint64_t sec = 0; r == 0 && sec < s->sectors;) {
+        uint64_t run;
+        bool set;
+        if ((r = cow_run(img, sec, s->sectors - sec, &set, &run)) < 0)
+            break;
+        for (uint64_t off = sec * 512, end = (sec + run) * 512; set && r == 0 && off < end;) {
+            size_t n = end - off < CHUNK ? (size_t)(end - off) : CHUNK;
+            r = io_pread_zero(img->fd, buf, n, s->data_off + off);
+            if (r == 0 && memcmp(buf, zero, n) != 0)
+                r = io_pwrite_all(fd, buf, n, new_data_off + off);
+            off += n;
+        }
+        sec += run;
+    }
+    free(buf);
+    return r;
+}
+
+/* Grow past the bitmap's slack. The data area starts right after the bitmap, so a longer
+ * bitmap moves every data sector, and the header's size alone decides where the data area is:
+ * no single write can switch from the old positions to the new ones, and the two overlap, so
+ * no in-place order keeps the image valid while its data moves. Instead the grown image is
+ * written whole to NAME.part next to the original (header with the new size, the old bitmap,
+ * the bits of new sectors, the present sectors at their new offsets), synced and renamed over
+ * the original, keeping its mode (and owner, where allowed). A crash leaves the original as it
+ * was. The image's fd then follows the new file. Hard links to the old file keep the old one. */
+static int cow_grow_copy(struct img *img, uint64_t sectors, uint64_t zero_to)
+{
+    struct cow *s = cow_st(img);
+    struct stat st;
+    if (fstat(img->fd, &st) < 0)
+        return img_error(img, -errno, "cow: %s", strerror(errno));
+    char *real = realpath(img->path, NULL); /* rename over a symlink's target, not the link */
+    if (!real)
+        return img_error(img, -errno, "cow: %s: %s", img->path, strerror(errno));
+    struct io_tmpfile t;
+    int r = io_tmp_create(&t, real);
+    free(real);
+    if (r < 0)
+        return img_error(img, r, "cow: creating %s.part: %s", img->path, strerror(-r));
+    if (fchmod(t.fd, st.st_mode & 07777) < 0)
+        r = -errno;
+    /* The owner is kept where we may (root); otherwise the file becomes ours, as with cp. */
+    if (r == 0 && fchown(t.fd, st.st_uid, st.st_gid) < 0 && errno != EPERM)
+        r = -errno;
+    uint64_t data_off = cow_data_off(s->hsize, sectors), bm_len = u64_div_round_up(sectors, 8);
+    uint8_t h[COW_HDR64], win[COW_WIN];
+    if (r == 0)
+        r = io_pread_zero(img->fd, h, s->hsize, 0);
+    if (r == 0) {
+        be64_store(h + s->size_field, sectors * 512);
+        r = io_pwrite_all(t.fd, h, s->hsize, 0);
+    }
+    /* The old bitmap, all-zero windows left as holes. */
+    for (uint64_t i = 0; r == 0 && i < s->bm_len; i += COW_WIN) {
+        size_t n = s->bm_len - i < COW_WIN ? (size_t)(s->bm_len - i) : COW_WIN;
+        static const uint8_t zero[COW_WIN];
+        r = io_pread_zero(img->fd, win, n, s->hsize + i);
+        if (r == 0 && memcmp(win, zero, n) != 0)
+            r = io_pwrite_all(t.fd, win, n, s->hsize + i);
+    }
+    /* Bits past the old end: clear (a hostile file may have set some in its last byte), then
+     * set where a longer backing file must be hidden (the sparse data area reads zeros). */
+    if (r == 0 && s->sectors % 8)
+        r = cow_bm_put(t.fd, s->hsize, s->sectors, 8 - s->sectors % 8, false);
+    if (r == 0 && zero_to > s->sectors)
+        r = cow_bm_put(t.fd, s->hsize, s->sectors, zero_to - s->sectors, true);
+    if (r == 0)
+        r = cow_copy_data(img, t.fd, data_off);
+    /* At least header and bitmap long, as create makes it. */
+    uint64_t fsize;
+    if (r == 0 && (r = io_file_size(t.fd, &fsize)) == 0 && fsize < s->hsize + bm_len &&
+        ftruncate(t.fd, (off_t)(s->hsize + bm_len)) < 0)
+        r = -errno;
+    int nfd = -1;
+    if (r == 0 && (nfd = fcntl(t.fd, F_DUPFD_CLOEXEC, 0)) < 0)
+        r = -errno;
+    if (r < 0) {
+        io_tmp_abort(&t);
+        return img_error(img, r, "cow: writing the grown image: %s", strerror(-r));
+    }
+    if ((r = io_tmp_commit(&t)) < 0) {
+        close(nfd);
+        return img_error(img, r, "cow: replacing %s: %s", img->path, strerror(-r));
+    }
+    close(img->fd);
+    img->fd = nfd;
+    if (fstat(nfd, &st) == 0) {
+        img->st_dev = st.st_dev;
+        img->st_ino = st.st_ino;
+    }
+    s->data_off = data_off;
+    return 0;
+}
+
+/* Grow (shrinking is not supported). The new sectors must read as zeros: their bits are cleared
+ * (a hostile file could have set them), except where a longer backing file would show
+ * through, where they are set over a data area that reads zeros. Within the bitmap's slack
+ * that happens in place and the size field is written last; past it, see cow_grow_copy. */
 static int cow_truncate(struct img *img, uint64_t size, enum img_prealloc prealloc)
 {
     struct cow *s = cow_st(img);
@@ -343,40 +488,38 @@ static int cow_truncate(struct img *img, uint64_t size, enum img_prealloc preall
         return img_error(img, -EINVAL, "cow: size must be a multiple of 512 bytes");
     if (size > COW_MAX_SIZE)
         return img_error(img, -EFBIG, "cow: size %llu is too large", ULL(size));
-    uint64_t sectors = size / 512;
-    /* The data area starts right after the bitmap: a bitmap that outgrows its last sector
-     * would need every data sector moved, which cannot be made crash-safe in place. */
-    if (cow_data_off(s->hsize, sectors) != s->data_off)
-        return img_error(img, -ENOTSUP,
-                         "cow: growing to %llu bytes would move the data area "
-                         "(at most %llu bytes in place); convert to a new cow image instead",
-                         ULL(size), ULL((s->data_off - s->hsize) * 8 * 512));
-    /* New sectors must read from the backing file or as zeros: clear their bits (a hostile
-     * file could have set them), then record the size. */
-    uint8_t b[COW_WIN];
-    for (uint64_t sec = s->sectors; sec < sectors;) {
-        uint64_t first = sec / 8, last = (sectors - 1) / 8;
-        if (last - first >= COW_WIN)
-            last = first + COW_WIN - 1;
-        size_t nb = (size_t)(last - first + 1);
-        int r = io_pread_zero(img->fd, b, nb, s->hsize + first);
-        for (; r == 0 && sec < sectors && sec / 8 <= last; sec++)
-            b[sec / 8 - first] &= (uint8_t) ~(1u << (sec % 8));
-        if (r == 0)
-            r = io_pwrite_all(img->fd, b, nb, s->hsize + first);
-        if (r < 0)
-            return img_error(img, r, "cow: writing the bitmap: %s", strerror(-r));
-    }
-    s->win_off = UINT64_MAX;
-    uint8_t f[8];
-    be64_store(f, size);
-    int r = io_sync(img->fd);
-    if (r == 0)
-        r = io_pwrite_all(img->fd, f, 8, s->size_field);
-    if (r == 0)
-        r = io_sync(img->fd);
+    uint64_t sectors = size / 512, bsec;
+    int r = cow_backing_sectors(img, &bsec);
     if (r < 0)
-        return img_error(img, r, "cow: writing the header: %s", strerror(-r));
+        return r;
+    uint64_t zero_to = bsec < sectors ? bsec : sectors;
+    if (cow_data_off(s->hsize, sectors) != s->data_off) {
+        r = cow_grow_copy(img, sectors, zero_to);
+    } else {
+        /* Stale data past the old end would show through bits set below: cut it off. */
+        uint64_t fsize, end = s->data_off + s->sectors * 512;
+        r = io_file_size(img->fd, &fsize);
+        if (r == 0 && fsize > end && ftruncate(img->fd, (off_t)end) < 0)
+            r = -errno;
+        if (r == 0 && sectors > s->sectors)
+            r = cow_bm_put(img->fd, s->hsize, s->sectors, sectors - s->sectors, false);
+        if (r == 0 && zero_to > s->sectors)
+            r = cow_bm_put(img->fd, s->hsize, s->sectors, zero_to - s->sectors, true);
+        s->win_off = UINT64_MAX;
+        uint8_t f[8];
+        be64_store(f, size);
+        if (r == 0)
+            r = io_sync(img->fd);
+        if (r == 0)
+            r = io_pwrite_all(img->fd, f, 8, s->size_field);
+        if (r == 0)
+            r = io_sync(img->fd);
+        if (r < 0)
+            return img_error(img, r, "cow: growing: %s", strerror(-r));
+    }
+    if (r < 0)
+        return r;
+    s->win_off = UINT64_MAX;
     s->sectors = sectors;
     s->bm_len = u64_div_round_up(sectors, 8);
     img->size = size;

@@ -1,8 +1,8 @@
 /* qcow.c: QEMU's original qcow (version 1) format driver: probe, open with header validation,
  * reads through a two-level L1/L2 table (zlib-compressed clusters included), block status,
  * backing files, writes with copy-on-write of partial clusters, compressed writes, create
- * (qemu-img's layout and defaults), grow (relocating the L1 table when it must get longer) and
- * the host layout.
+ * (qemu-img's layout and defaults), grow (relocating the L1 table when it must get longer, the
+ * new area reading as zeros over a longer backing file) and the host layout.
  *
  * There are no refcounts: new L2 tables and clusters are appended at the end of the file
  * (rounded up to the cluster size; compressed clusters to 512 bytes). Crash-safety order for
@@ -562,7 +562,7 @@ static int qcow_create(const char *path, const struct img_create_req *req, struc
 
 /* ---- grow ---- */
 
-/* Zero [from, to) of the guest view in this layer (used to hide a longer backing file). */
+/* Zero [from, to) of the guest view in this layer (to hide a longer backing file). */
 static int qcow_zero_range(struct img *img, uint64_t from, uint64_t to)
 {
     static const uint8_t zero[65536];
@@ -576,6 +576,65 @@ static int qcow_zero_range(struct img *img, uint64_t from, uint64_t to)
     return 0;
 }
 
+/* The backing image, for its length: the caller's, or (resize opens no chain) this image
+ * opened again read-only with its chain, so that the core's rules for following backing names
+ * apply (--untrusted, protocols, non-regular files, loops). *own is what to close. */
+static int qcow_backing_for_grow(struct img *img, struct img **b, struct img **own)
+{
+    *b = img->backing;
+    *own = NULL;
+    if (*b || !img->backing_name || !img->backing_name[0])
+        return 0;
+    struct img_err err = {0};
+    *own = img_open(img->path, img->drv->name, IMG_OPEN_BACKING | (img->flags & IMG_OPEN_UNTRUSTED),
+                    &err);
+    if (!*own)
+        return img_error(img, err.code ? err.code : -EIO,
+                         "qcow: growing needs the length of "
+                         "the backing file, which could not be opened: %s",
+                         err.msg);
+    *b = (*own)->backing;
+    return 0;
+}
+
+/* Make the guest range [old, size) of a grown image read as zeros in this layer before the
+ * header says it exists: the bytes of a partial last cluster past the old end, stray L2
+ * entries past it, and whatever a longer backing file holds there (parts where the backing
+ * chain reads zeros anyway need no clusters). */
+static int qcow_hide_new_area(struct img *img, uint64_t old, uint64_t size, struct img *b)
+{
+    struct qcow *s = qcow_st(img);
+    uint64_t cend = u64_align_up(old, s->cs), e, run;
+    int r = 0;
+    if (cend > old && (r = qcow_lookup(img, old, &e, &run)) == 0 && e)
+        r = qcow_zero_range(img, old, cend < size ? cend : size);
+    uint64_t l1i = (old - 1) >> qcow_shift(s);
+    if (r == 0 && cend < size && s->l1[l1i] && (r = qcow_load_l2(img, s->l1[l1i])) == 0) {
+        bool stray = false;
+        for (uint64_t i = (cend >> s->cb) & (s->l2n - 1); i && i < s->l2n; i++) {
+            stray |= s->l2[i] != 0;
+            s->l2[i] = 0;
+        }
+        if (stray)
+            r = qcow_commit_l2(img, l1i, s->l1[l1i], false);
+    }
+    uint64_t end = b && b->size > old ? (b->size < size ? b->size : size) : old;
+    for (uint64_t off = old; r == 0 && off < end;) {
+        struct img_bs bs;
+        if ((r = img_block_status(b, off, end - off, &bs)) < 0) {
+            img->err = b->err;
+            break;
+        }
+        if (!(bs.flags & IMG_BS_ZERO))
+            r = qcow_zero_range(img, off, off + bs.len);
+        off += bs.len;
+    }
+    return r;
+}
+
+/* Grow. The new L1 (when it must get longer) is written at the end of the file and switched
+ * to with the old size; then the new area is made to read as zeros; the size changes last. A
+ * crash on the way leaves the old size and unreferenced space. */
 static int qcow_truncate(struct img *img, uint64_t size, enum img_prealloc prealloc)
 {
     struct qcow *s = qcow_st(img);
@@ -596,24 +655,27 @@ static int qcow_truncate(struct img *img, uint64_t size, enum img_prealloc preal
                          "qcow: size %llu is too large for cluster_bits %u and "
                          "l2_bits %u",
                          ULL(size), s->cb, s->l2b);
+    struct img *b, *own;
+    int r = qcow_backing_for_grow(img, &b, &own);
+    if (r < 0)
+        return r;
     uint8_t h[24]; /* header bytes 24..47: size, cluster_bits, l2_bits, crypt, l1 offset */
     memset(h, 0, sizeof h);
-    be64_store(h, size);
+    be64_store(h, img->size);
     h[8] = (uint8_t)s->cb;
     h[9] = (uint8_t)s->l2b;
     be32_store(h + 12, s->crypt);
     be64_store(h + 16, s->l1_off);
-    int r;
-    uint64_t *nl1 = NULL;
     if (l1n > s->l1n) {
         /* The L1 is hemmed in by the first L2 table or cluster: write a longer copy at the
          * end of the file, sync it, then switch the header to it in one sector write. */
         uint64_t bytes = u64_align_up(l1n * 8, 512);
         uint8_t *raw = calloc(1, bytes);
-        nl1 = calloc(l1n, 8);
+        uint64_t *nl1 = calloc(l1n, 8);
         if (!raw || !nl1) {
             free(raw);
             free(nl1);
+            img_close(own);
             return img_error(img, -ENOMEM, "qcow: out of memory");
         }
         memcpy(nl1, s->l1, s->l1n * 8);
@@ -624,30 +686,33 @@ static int qcow_truncate(struct img *img, uint64_t size, enum img_prealloc preal
         free(raw);
         if (r == 0)
             r = qcow_barrier(img);
-        if (r < 0) {
-            free(nl1);
-            return r;
-        }
         be64_store(h + 16, noff);
-        if ((r = qcow_hwrite(img, h, sizeof h, 24)) == 0)
+        if (r == 0 && (r = qcow_hwrite(img, h, sizeof h, 24)) == 0)
             r = qcow_barrier(img);
         if (r < 0) {
             free(nl1);
+            img_close(own);
             return r;
         }
         free(s->l1);
         s->l1 = nl1;
         s->l1n = l1n;
         s->l1_off = noff;
-    } else if ((r = qcow_hwrite(img, h, 8, 24)) < 0 || (r = qcow_barrier(img)) < 0) {
-        return r;
     }
-    uint64_t old = img->size;
-    img->size = size;
-    /* The new area must read as zeros: hide what an open backing file has there. */
-    if (img->backing && img->backing->size > old)
-        return qcow_zero_range(img, old, img->backing->size < size ? img->backing->size : size);
-    return 0;
+    /* Copy-on-write of the cluster at the old end reads the backing file through img. */
+    img->backing = b;
+    r = qcow_hide_new_area(img, img->size, size, b);
+    if (own)
+        img->backing = NULL;
+    img_close(own);
+    be64_store(h, size);
+    if (r == 0)
+        r = qcow_barrier(img);
+    if (r == 0 && (r = qcow_hwrite(img, h, 8, 24)) == 0)
+        r = qcow_barrier(img);
+    if (r == 0)
+        img->size = size;
+    return r;
 }
 
 /* ---- info and layout ---- */

@@ -2,7 +2,8 @@
  * QEMU's and VirtualBox's sizes). The header is validated field by field before anything is
  * derived from it; the block map (one u32 per 1 MiB guest block: physical block index,
  * 0xFFFFFFFF free, 0xFFFFFFFE zero) is kept in memory. New blocks are appended and written in
- * crash-safe order: data block, fsync, block-map entry, header blocks_allocated.
+ * crash-safe order: data block, fsync, block-map entry, header blocks_allocated. Growing past
+ * the block map's room moves the first data blocks to the end of the file (vdi_relocate).
  * Differencing images (type 4) are refused for now.
  * Talks to: core/io.c for file I/O, core/opts.c for create options; formats/registry.c lists it.
  */
@@ -417,8 +418,257 @@ static int vdi_flush(struct img *img)
 
 /* ---- resize ---- */
 
-/* Grow within the room the block map has before offset_data, or shrink when the cut-off
- * blocks hold nothing. Moving data blocks to make room is not done (yet). */
+/* Rewrite the header fields a resize changes (offset_bmap, offset_data, disk_size,
+ * blocks_in_image, blocks_allocated: all inside bytes 0x154..0x187 of sector 0) with one write
+ * and sync it: a crash leaves either the old header or the new one, never a mix. */
+static int vdi_store_geometry(struct img *img, uint32_t off_bmap, uint32_t off_data,
+                              uint64_t disk_size, uint32_t blocks, uint32_t allocated)
+{
+    struct vdi *s = img->priv;
+    uint8_t g[VDI_OFF_ALLOCATED + 4 - VDI_OFF_BMAP];
+    int r = io_pread_exact(img->fd, g, sizeof g, VDI_OFF_BMAP);
+    if (r == 0) {
+        le32_store(g, off_bmap);
+        le32_store(g + (VDI_OFF_DATA - VDI_OFF_BMAP), off_data);
+        le64_store(g + (VDI_OFF_DISK_SIZE - VDI_OFF_BMAP), disk_size);
+        le32_store(g + (VDI_OFF_BLOCKS - VDI_OFF_BMAP), blocks);
+        le32_store(g + (VDI_OFF_ALLOCATED - VDI_OFF_BMAP), allocated);
+        r = io_pwrite_all(img->fd, g, sizeof g, VDI_OFF_BMAP);
+    }
+    if (r == 0)
+        r = io_sync(img->fd);
+    if (r < 0)
+        return img_error(img, r, "vdi: writing the header: %s", strerror(-r));
+    s->off_bmap = off_bmap;
+    s->off_data = off_data;
+    s->disk_size = disk_size;
+    s->blocks = blocks;
+    s->allocated = allocated;
+    img->size = u64_align_up(disk_size, VDI_SECTOR);
+    return 0;
+}
+
+/* Entry of guest block b >= from in a grown map: free, or (static images) the fresh block
+ * first + (b - from). */
+static uint32_t vdi_new_entry(uint32_t first, uint64_t b, uint32_t from)
+{
+    return first == VDI_FREE ? VDI_FREE : first + (uint32_t)(b - from);
+}
+
+/* Append entries for guest blocks [blocks, nb) to the block map, inside the room before
+ * offset_data (see vdi_new_entry for first), and sync them; the header does not count them
+ * yet. */
+static int vdi_map_extend(struct img *img, uint32_t nb, uint32_t first)
+{
+    struct vdi *s = img->priv;
+    if (nb <= s->blocks)
+        return 0;
+    uint32_t *nm = realloc(s->bmap, (size_t)nb * 4);
+    if (!nm)
+        return img_error(img, -ENOMEM, "vdi: out of memory");
+    s->bmap = nm;
+    size_t cnt = nb - s->blocks;
+    uint8_t *raw = malloc(cnt * 4);
+    if (!raw)
+        return img_error(img, -ENOMEM, "vdi: out of memory");
+    for (size_t i = 0; i < cnt; i++)
+        le32_store(raw + 4 * i, vdi_new_entry(first, s->blocks + i, s->blocks));
+    int r = io_pwrite_all(img->fd, raw, cnt * 4, s->off_bmap + (uint64_t)s->blocks * 4);
+    free(raw);
+    if (r == 0)
+        r = io_sync(img->fd);
+    if (r < 0)
+        return img_error(img, r, "vdi: writing the block map: %s", strerror(-r));
+    for (uint32_t b = s->blocks; b < nb; b++)
+        s->bmap[b] = vdi_new_entry(first, b, s->blocks);
+    return 0;
+}
+
+/* A static image stays fully allocated: cnt fresh physical blocks from next_idx (all below
+ * limit) that read as zeros. The file is cut back to the first one (nothing in use lies there)
+ * and extended sparse, then synced; the caller points map entries at them and counts them in
+ * the same header write that grows the image. */
+static int vdi_fresh_blocks(struct img *img, uint32_t cnt, uint64_t limit, uint32_t *first)
+{
+    struct vdi *s = img->priv;
+    uint32_t idx = s->next_idx;
+    if (idx > limit || cnt > limit - idx)
+        return img_error(img, -ENOSPC,
+                         "vdi: no free block index (blocks_allocated %u of %u); "
+                         "the block map looks damaged, run check",
+                         s->allocated, s->blocks);
+    uint64_t start = s->off_data + (uint64_t)idx * s->block_size;
+    uint64_t end = start + (uint64_t)cnt * s->block_size;
+    int r = 0;
+    if (s->file_size > start && ftruncate(img->fd, (off_t)start) < 0)
+        r = -errno;
+    if (r == 0 && ftruncate(img->fd, (off_t)end) < 0)
+        r = -errno;
+    if (r == 0)
+        r = io_sync(img->fd);
+    if (r < 0)
+        return img_error(img, r, "vdi: extending the file: %s", strerror(-r));
+    s->file_size = end;
+    s->next_idx = idx + cnt;
+    *first = idx;
+    return 0;
+}
+
+/* Step 1 of vdi_relocate: copy the blocks in use among physical 0..k-1 to unused indices >= k
+ * (holes first, then the end of the file) and sync. dest[g] is the copy of guest block g, or
+ * VDI_FREE when it does not move; *top is one past the highest index now holding data. */
+static int vdi_move_out(struct img *img, uint64_t k, uint32_t *dest, uint64_t *top)
+{
+    struct vdi *s = img->priv;
+    uint8_t *used = calloc(s->next_idx ? s->next_idx : 1, 1);
+    uint8_t *buf = malloc(s->block_size);
+    int r = 0;
+    if (!used || !buf) {
+        r = img_error(img, -ENOMEM, "vdi: out of memory");
+        goto out;
+    }
+    for (uint32_t g = 0; g < s->blocks; g++)
+        if (vdi_is_alloc(s->bmap[g]) && s->bmap[g] < s->next_idx)
+            used[s->bmap[g]] = 1;
+    uint64_t c = k; /* candidate destination */
+    *top = s->next_idx;
+    for (uint32_t g = 0; g < s->blocks && r == 0; g++) {
+        dest[g] = VDI_FREE;
+        if (!vdi_is_alloc(s->bmap[g]) || s->bmap[g] >= k)
+            continue;
+        while (c < s->next_idx && used[c])
+            c++;
+        uint64_t from = s->off_data + (uint64_t)s->bmap[g] * s->block_size;
+        uint64_t to = s->off_data + c * s->block_size;
+        r = io_pread_zero(img->fd, buf, s->block_size, from);
+        if (r == 0)
+            r = io_pwrite_all(img->fd, buf, s->block_size, to);
+        if (r < 0) {
+            r = img_error(img, r, "vdi: moving block %u: %s", g, strerror(-r));
+            break;
+        }
+        if (to + s->block_size > s->file_size)
+            s->file_size = to + s->block_size;
+        dest[g] = (uint32_t)c++;
+        if (c > *top)
+            *top = c;
+    }
+    /* Copies exist from here on, referenced or not: never hand their indices out again. */
+    if (*top > s->next_idx)
+        s->next_idx = (uint32_t)*top;
+    if (r == 0 && (r = io_sync(img->fd)) < 0)
+        r = img_error(img, r, "vdi: flush: %s", strerror(-r));
+out:
+    free(used);
+    free(buf);
+    return r;
+}
+
+/* Grow past the room the block map has before offset_data.
+ *
+ * Block indices count from offset_data, so a longer map means a new offset_data k blocks
+ * further on (k = the blocks the new map needs), every index shifting down by k, and the data
+ * in the first k physical blocks moving out of the way. The new map goes where physical block 0
+ * was (the old map's room becomes an unused gap), data follows it. In crash-safe order:
+ *  1. copy the blocks in use among physical 0..k-1 to unused indices >= k (usually the end of
+ *     the file: in a compact image they keep the indices compact), fsync;
+ *  2. point their map entries at the copies, fsync: the first k blocks now hold nothing any
+ *     reader uses. When a copy's index is >= blocks_in_image, blocks_in_image is raised first
+ *     (within the old room, disk_size unchanged) so that qemu-img check stays clean;
+ *  3. (static images: extend the file by the new zero blocks, fsync;) write the new map
+ *     (indices - k; new entries free, or the new static blocks) over those k blocks, zero the
+ *     rest of them, fsync;
+ *  4. switch offset_bmap, offset_data, disk_size, blocks_in_image and blocks_allocated in one
+ *     header write, fsync.
+ * A crash before step 4 leaves the old image with some unused space; after it, the new one.
+ * The one window that is not check-clean: a full image whose old room cannot take the copies'
+ * indices (step 2 then writes indices >= blocks_in_image); it still reads right in dimg and
+ * QEMU, and running the resize again finishes the job. */
+static int vdi_relocate(struct img *img, uint32_t nb, uint64_t size)
+{
+    struct vdi *s = img->priv;
+    uint64_t bsz = s->block_size;
+    uint64_t k = u64_div_round_up((uint64_t)nb * 4, bsz);
+    uint64_t new_bmap = s->off_data, new_data = s->off_data + k * bsz;
+    if (new_data > UINT32_MAX)
+        return img_error(img, -EFBIG,
+                         "vdi: a %u-entry block map does not fit below 4 GiB "
+                         "(offset_data %u)",
+                         nb, s->off_data);
+    uint32_t *dest = malloc((size_t)(s->blocks ? s->blocks : 1) * 4);
+    size_t mlen = (size_t)u64_align_up((uint64_t)nb * 4, VDI_SECTOR);
+    uint8_t *map = calloc(1, mlen);
+    uint64_t top = 0;
+    uint32_t nold = s->blocks; /* dest[] covers these; the map may get longer below */
+    int r = 0;
+    if (!dest || !map) {
+        r = img_error(img, -ENOMEM, "vdi: out of memory");
+        goto out;
+    }
+    if ((r = vdi_move_out(img, k, dest, &top)) < 0)
+        goto out;
+    if (top > s->blocks && top * 4 <= s->off_data - s->off_bmap &&
+        ((r = vdi_map_extend(img, (uint32_t)top, VDI_FREE)) < 0 ||
+         (r = vdi_store_geometry(img, s->off_bmap, s->off_data, s->disk_size, (uint32_t)top,
+                                 s->allocated)) < 0))
+        goto out;
+    for (uint32_t g = 0; g < nold && r == 0; g++) {
+        if (dest[g] == VDI_FREE)
+            continue;
+        if ((r = vdi_store_u32(img, s->off_bmap + (uint64_t)g * 4, dest[g], "the block map")) == 0)
+            s->bmap[g] = dest[g];
+    }
+    if (r == 0 && (r = io_sync(img->fd)) < 0)
+        r = img_error(img, r, "vdi: flush: %s", strerror(-r));
+    uint32_t add = s->type == VDI_TYPE_STATIC ? nb - nold : 0, first = VDI_FREE;
+    if (r < 0 || (add && (r = vdi_fresh_blocks(img, add, nb + k, &first)) < 0))
+        goto out;
+    /* Step 3: every entry in use is now >= k. */
+    if (first != VDI_FREE)
+        first -= (uint32_t)k;
+    for (uint32_t g = 0; g < nb; g++)
+        le32_store(map + 4 * (size_t)g, g >= nold                  ? vdi_new_entry(first, g, nold)
+                                        : vdi_is_alloc(s->bmap[g]) ? s->bmap[g] - (uint32_t)k
+                                                                   : VDI_FREE);
+    r = io_pwrite_all(img->fd, map, mlen, new_bmap);
+    uint64_t gap = new_bmap + mlen, gap_end = new_data < s->file_size ? new_data : s->file_size;
+    if (r == 0 && gap < gap_end &&
+        fallocate(img->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)gap,
+                  (off_t)(gap_end - gap)) < 0)
+        r = io_pwrite_zeroes(img->fd, gap, gap_end - gap);
+    /* The header check wants offset_data inside the file. */
+    if (r == 0 && s->file_size < new_data && ftruncate(img->fd, (off_t)new_data) < 0)
+        r = -errno;
+    if (r == 0)
+        r = io_sync(img->fd);
+    if (r < 0) {
+        r = img_error(img, r, "vdi: writing the new block map: %s", strerror(-r));
+        goto out;
+    }
+    if (s->file_size < new_data)
+        s->file_size = new_data;
+    uint32_t *nm = realloc(s->bmap, (size_t)nb * 4);
+    if (!nm) {
+        r = img_error(img, -ENOMEM, "vdi: out of memory");
+        goto out;
+    }
+    s->bmap = nm;
+    if ((r = vdi_store_geometry(img, (uint32_t)new_bmap, (uint32_t)new_data, size, nb,
+                                s->allocated + add)) < 0)
+        goto out;
+    for (uint32_t g = 0; g < nb; g++)
+        nm[g] = le32_load(map + 4 * (size_t)g);
+    s->next_idx = s->next_idx > k ? s->next_idx - (uint32_t)k : 0;
+    if (s->next_idx < s->allocated)
+        s->next_idx = s->allocated;
+out:
+    free(dest);
+    free(map);
+    return r;
+}
+
+/* Grow (moving data blocks when the block map needs more room, see vdi_relocate), or shrink
+ * when the cut-off blocks hold nothing. */
 static int vdi_truncate(struct img *img, uint64_t size, enum img_prealloc prealloc)
 {
     struct vdi *s = img->priv;
@@ -430,72 +680,30 @@ static int vdi_truncate(struct img *img, uint64_t size, enum img_prealloc preall
     if (size % VDI_SECTOR)
         return img_error(img, -EINVAL, "vdi: size %llu is not a multiple of 512", ULL(size));
     uint64_t nb = u64_div_round_up(size, s->block_size);
-    uint64_t room = (s->off_data - s->off_bmap) / 4;
-    if (nb > room)
-        return img_error(img, -ENOSPC,
-                         "vdi: the block map has room for %llu blocks (%llu "
-                         "bytes); growing further would need moving data blocks, which dimg "
-                         "does not do yet",
-                         ULL(room), ULL(room * s->block_size));
     if (nb * 4 > VDI_BMAP_MEM_MAX)
         return img_error(img, -EFBIG, "vdi: %llu blocks exceed dimg's block map limit", ULL(nb));
-    int r;
-    uint8_t hb[8];
-    if (nb < s->blocks) {
-        for (uint64_t b = nb; b < s->blocks; b++)
+    uint32_t old = s->blocks;
+    if (nb < old) {
+        for (uint64_t b = nb; b < old; b++)
             if (vdi_is_alloc(s->bmap[b]))
                 return img_error(img, -ENOTSUP,
                                  "vdi: cannot shrink to %llu bytes: block %llu "
                                  "is allocated",
                                  ULL(size), ULL(b));
         /* Only the header changes: the dropped entries are free or zero already. */
-        le64_store(hb, size);
-        if ((r = io_pwrite_all(img->fd, hb, 8, VDI_OFF_DISK_SIZE)) < 0)
-            return img_error(img, r, "vdi: writing disk_size: %s", strerror(-r));
-        if ((r = vdi_store_u32(img, VDI_OFF_BLOCKS, (uint32_t)nb, "blocks_in_image")) < 0)
-            return r;
-        s->blocks = (uint32_t)nb;
-    } else if (nb > s->blocks) {
-        uint32_t *nm = realloc(s->bmap, nb * 4);
-        if (!nm)
-            return img_error(img, -ENOMEM, "vdi: out of memory");
-        s->bmap = nm;
-        /* New entries are written (and synced) before the header counts them. */
-        size_t cnt = nb - s->blocks;
-        uint8_t *raw = malloc(cnt * 4);
-        if (!raw)
-            return img_error(img, -ENOMEM, "vdi: out of memory");
-        memset(raw, 0xff, cnt * 4);
-        r = io_pwrite_all(img->fd, raw, cnt * 4, s->off_bmap + (uint64_t)s->blocks * 4);
-        free(raw);
-        if (r == 0)
-            r = io_sync(img->fd);
-        if (r < 0)
-            return img_error(img, r, "vdi: writing the block map: %s", strerror(-r));
-        for (uint64_t b = s->blocks; b < nb; b++)
-            s->bmap[b] = VDI_FREE;
-        uint32_t old = s->blocks;
-        s->blocks = (uint32_t)nb;
-        /* A static image stays fully allocated: give the new blocks their data now. */
-        if (s->type == VDI_TYPE_STATIC) {
-            static const uint8_t z;
-            for (uint64_t b = old; b < nb; b++)
-                if ((r = vdi_alloc_block(img, b, 0, &z, 0)) < 0)
-                    return r;
-        }
-        if ((r = vdi_store_u32(img, VDI_OFF_BLOCKS, (uint32_t)nb, "blocks_in_image")) < 0)
-            return r;
-        le64_store(hb, size);
-        if ((r = io_pwrite_all(img->fd, hb, 8, VDI_OFF_DISK_SIZE)) < 0)
-            return img_error(img, r, "vdi: writing disk_size: %s", strerror(-r));
-    } else {
-        le64_store(hb, size);
-        if ((r = io_pwrite_all(img->fd, hb, 8, VDI_OFF_DISK_SIZE)) < 0)
-            return img_error(img, r, "vdi: writing disk_size: %s", strerror(-r));
+        return vdi_store_geometry(img, s->off_bmap, s->off_data, size, (uint32_t)nb, s->allocated);
     }
-    s->disk_size = size;
-    img->size = size;
-    return 0;
+    if (nb > (s->off_data - s->off_bmap) / 4)
+        return vdi_relocate(img, (uint32_t)nb, size);
+    /* In the room: new entries (and a static image's new blocks) first, then the header. */
+    uint32_t add = s->type == VDI_TYPE_STATIC ? (uint32_t)nb - old : 0, first = VDI_FREE;
+    int r = add ? vdi_fresh_blocks(img, add, nb, &first) : 0;
+    if (r == 0)
+        r = vdi_map_extend(img, (uint32_t)nb, first);
+    if (r == 0)
+        r = vdi_store_geometry(img, s->off_bmap, s->off_data, size, (uint32_t)nb,
+                               s->allocated + add);
+    return r;
 }
 
 /* ---- check and layout ---- */

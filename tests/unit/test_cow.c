@@ -1,6 +1,7 @@
 /* test_cow.c: the legacy cow driver. cow has no living peer (QEMU dropped it in 2.2), so the
  * reference is a hand-made golden image committed as text (tests/fixtures/cow_golden.hex,
- * decoded here), plus round trips through dimg itself (odd offsets, a raw backing file, grow),
+ * decoded here), plus round trips through dimg itself (odd offsets, a raw backing file, grow in
+ * place and by rewriting, over a longer backing file),
  * the i386 header layout, and one test per header check. */
 #include "testutil.h"
 
@@ -254,18 +255,103 @@ static void test_grow(void **state)
     uint8_t b[1000];
     memset(b, 0x3e, sizeof b);
     assert_int_equal(img_write(img, (1u << 20) - 1000, b, sizeof b), 0);
+    uint64_t before = tu_file_size(p);
     assert_int_equal(img_truncate(img, 3840 * 512, IMG_PREALLOC_OFF), 0);
-    assert_int_equal(img_truncate(img, 3841 * 512, IMG_PREALLOC_OFF), -ENOTSUP);
-    assert_non_null(strstr(img_errmsg(img), "would move the data area"));
+    assert_int_equal(tu_file_size(p), before); /* in place: same file, same data offset */
     assert_int_equal(img_truncate(img, 1u << 19, IMG_PREALLOC_OFF), -ENOTSUP);
+    /* One more sector moves the data area (see test_grow_move). */
+    assert_int_equal(img_truncate(img, 3841 * 512, IMG_PREALLOC_OFF), 0);
     img_close(img);
     img = open_or_fail(p, 0);
-    assert_int_equal(img->size, 3840 * 512);
-    uint8_t *all = malloc(3840 * 512);
-    assert_int_equal(img_read(img, 0, all, 3840 * 512), 0);
-    for (size_t i = 0; i < 3840 * 512; i++)
+    assert_int_equal(img->size, 3841 * 512);
+    uint8_t *all = malloc(3841 * 512);
+    assert_int_equal(img_read(img, 0, all, 3841 * 512), 0);
+    for (size_t i = 0; i < 3841 * 512; i++)
         assert_int_equal(all[i], i >= (1u << 20) - 1000 && i < (1u << 20) ? 0x3e : 0);
     free(all);
+    img_close(img);
+}
+
+/* The bit of sector n in the file's bitmap (x86-64 layout). */
+static bool file_bit(const uint8_t *f, uint64_t n)
+{
+    return (f[1056 + n / 8] >> (n % 8)) & 1;
+}
+
+/* Growing past the bitmap's slack rewrites the image next to itself: the documented layout
+ * with the new size (bitmap at 1056, data at the next 512 boundary after it), the same bytes,
+ * the file's mode kept, no NAME.part left, and the open handle writing to the new file. */
+static void test_grow_move(void **state)
+{
+    const char *p = tu_path("mv.cow"), *r = tu_path("mv.raw");
+    round_trip("mv.cow", NULL, 1u << 20); /* leaves mv.cow and ref.raw alike */
+    assert_int_equal(tu_sh("cp '%s' '%s' && chmod 0640 '%s'", tu_path("ref.raw"), r, p), 0);
+    struct img *img = open_or_fail(p, IMG_OPEN_RW);
+    uint64_t size = 64u << 20;
+    assert_int_equal(img_truncate(img, size, IMG_PREALLOC_OFF), 0);
+    int ref = open(r, O_RDWR);
+    assert_int_equal(ftruncate(ref, (off_t)size), 0);
+    both(img, ref, size - 5000, 5000, 30);     /* through the same handle */
+    both(img, ref, (1u << 20) - 100, 200, 31); /* across the old end */
+    img_close(img);
+    close(ref);
+    same_as(p, r);
+    assert_false(tu_exists(tu_path("mv.cow.part")));
+    assert_int_equal(tu_sh("test \"$(stat -c %%a '%s')\" = 640", p), 0);
+    size_t fl, rl;
+    uint8_t *f = tu_read_file(p, &fl), *want = tu_read_file(r, &rl);
+    assert_int_equal(be64_load(f + 1040), size);
+    uint64_t sectors = size / 512, data = (1056 + sectors / 8 + 511) / 512 * 512;
+    assert_int_equal(data, 17920);
+    for (uint64_t n = 0; n < sectors; n++) {
+        if (!file_bit(f, n)) {
+            for (size_t i = 0; i < 512; i++)
+                assert_int_equal(want[n * 512 + i], 0);
+            continue;
+        }
+        size_t k = data + n * 512 < fl ? fl - (data + n * 512) : 0;
+        k = k < 512 ? k : 512;
+        assert_memory_equal(f + data + n * 512, want + n * 512, k); /* sector n at data + n*512 */
+    }
+    assert_true(file_bit(f, 0) && file_bit(f, 100) && file_bit(f, 2047) && file_bit(f, 2048));
+    assert_true(file_bit(f, sectors - 1));
+    assert_false(file_bit(f, 3000));
+    free(f);
+    free(want);
+}
+
+/* New sectors read as zeros, not as a longer backing file shows them: in place and moving. A
+ * stale NAME.part is refused and leaves the image as it was. */
+static void test_grow_over_backing(void **state)
+{
+    make_base("gob.raw", 6u << 20, 40);
+    const char *p = tu_path("gob.cow"), *r = tu_path("gob.ref");
+    struct img_err err = {0};
+    struct img_opts o = {0};
+    struct img_create_req req = {.size = 1u << 20, .backing_file = "gob.raw", .opts = &o};
+    assert_int_equal(img_create("cow", p, &req, &err), 0);
+    assert_int_equal(tu_sh("cp '%s' '%s' && truncate -s 1M '%s'", tu_path("gob.raw"), r, r), 0);
+    struct img *img = open_or_fail(p, IMG_OPEN_RW | IMG_OPEN_BACKING);
+    int ref = open(r, O_RDWR);
+    both(img, ref, 1000, 3000, 41);
+    img_close(img);
+    img = open_or_fail(p, IMG_OPEN_RW); /* as resize opens it: no chain */
+    assert_int_equal(img_truncate(img, 3840 * 512, IMG_PREALLOC_OFF), 0); /* in place */
+    assert_int_equal(tu_sh("touch '%s.part'", p), 0);
+    assert_true(img_truncate(img, 8u << 20, IMG_PREALLOC_OFF) < 0);
+    assert_non_null(strstr(img_errmsg(img), ".part"));
+    assert_int_equal(unlink(tu_path("gob.cow.part")), 0);
+    assert_int_equal(img_truncate(img, 8u << 20, IMG_PREALLOC_OFF), 0); /* moving */
+    img_close(img);
+    assert_int_equal(ftruncate(ref, 8 << 20), 0);
+    close(ref);
+    same_as(p, r);
+    /* The hidden part costs bits only: no data was written for it. */
+    assert_true(tu_alloc_bytes(p) < (1u << 20));
+    /* Without a way to learn the backing file's length, growing is refused. */
+    img = open_or_fail(p, IMG_OPEN_RW | IMG_OPEN_UNTRUSTED);
+    assert_true(img_truncate(img, 9u << 20, IMG_PREALLOC_OFF) < 0);
+    assert_non_null(strstr(img_errmsg(img), "cow: growing needs the length of the backing"));
     img_close(img);
 }
 
@@ -396,6 +482,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_golden),      cmocka_unit_test(test_create_matches_golden),
         cmocka_unit_test(test_round_trip),  cmocka_unit_test(test_grow),
+        cmocka_unit_test(test_grow_move),   cmocka_unit_test(test_grow_over_backing),
         cmocka_unit_test(test_i386_layout), cmocka_unit_test(test_bad_magic),
         cmocka_unit_test(test_bad_version), cmocka_unit_test(test_bad_sectorsize),
         cmocka_unit_test(test_bad_size),    cmocka_unit_test(test_bad_backing_name),

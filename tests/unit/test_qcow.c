@@ -2,9 +2,9 @@
  * Read direction: images qemu makes (plain, over a backing file, compressed by `convert -c`)
  * read byte-identically to `qemu-img convert -O raw`, block status matches `qemu-img map`.
  * Write direction: images dimg creates and writes (odd offsets, over a backing file,
- * compressed clusters, grown) compare identical to a raw reference with `qemu-img compare`
- * and qemu-io reads the patterns back. Bad input: one test per header check, each a single
- * message naming the field. */
+ * compressed clusters, grown, grown over a longer backing file) compare identical to a raw
+ * reference with `qemu-img compare` and qemu-io reads the patterns back. Bad input: one test per
+ * header check, each a single message naming the field. */
 #include "test_qcow2_common.h"
 
 #include "core/bytes.h"
@@ -220,6 +220,18 @@ static void test_write_compressed(void **state)
                      0);
 }
 
+/* qemu reads a grown image like the raw reference and reports the new size. */
+static void qemu_grown(const char *p, const char *r, uint64_t size)
+{
+    qemu_same(p, r);
+    tq_compare_raw(p);
+    char *info = tu_sh_out("qemu-img info --output=json '%s'", p), want[64];
+    snprintf(want, sizeof want, "\"virtual-size\": %llu,", ULL(size));
+    if (!strstr(info, want))
+        fail_msg("%s: qemu-img info does not say %s", p, want);
+    free(info);
+}
+
 static void test_grow(void **state)
 {
     const char *p = tu_path("g.qcow"), *r = tu_path("g.raw");
@@ -234,11 +246,7 @@ static void test_grow(void **state)
     both(img, ref, (40u << 20) + 3, 5000, 14);
     img_close(img);
     close(ref);
-    qemu_same(p, r);
-    tq_compare_raw(p);
-    char *info = tu_sh_out("qemu-img info '%s'", p);
-    assert_non_null(strstr(info, "virtual size: 64 MiB"));
-    free(info);
+    qemu_grown(p, r, 64u << 20);
     assert_int_equal(tu_sh("qemu-io -f qcow -c 'read -P 0 2M 1M' '%s' >/dev/null", p), 0);
     /* Growing within the same L1 size only rewrites the size; shrinking is refused. */
     img = tq_open(p, IMG_OPEN_RW);
@@ -247,6 +255,89 @@ static void test_grow(void **state)
     img_close(img);
     assert_int_equal(tu_sh("truncate -s 65M '%s'", r), 0);
     qemu_same(p, r);
+}
+
+/* Grow over a backing file longer than the old size, as `dimg resize` does it (the chain not
+ * open) and with the chain open: the new area reads as zeros, the old bytes stay, and parts
+ * where the backing file has a hole cost no clusters. */
+static void test_grow_over_backing(void **state)
+{
+    const char *b = tu_path("gb.raw"), *p = tu_path("gb.qcow"), *r = tu_path("gbref.raw");
+    for (unsigned chain = 0; chain < 2; chain++) {
+        /* Backing: 8 MiB of data with a hole at 5..7 MiB; the overlay is 2 MiB. */
+        assert_int_equal(tu_sh("rm -f '%s' && truncate -s 8M '%s' && qemu-io -f raw -c 'write "
+                               "-P 0x3c 0 5M' -c 'write -P 0x3d 7M 1M' '%s' >/dev/null && "
+                               "cp '%s' '%s' && truncate -s 2M '%s'",
+                               b, b, b, b, r, r),
+                         0);
+        struct img *img = mk(p, 2u << 20, "gb.raw");
+        int ref = open(r, O_RDWR);
+        both(img, ref, 1000, 3000, 20);
+        both(img, ref, (2u << 20) - 700, 700, 21);
+        img_close(img);
+        img = tq_open(p, IMG_OPEN_RW | (chain ? IMG_OPEN_BACKING : 0));
+        assert_int_equal(img_truncate(img, 16u << 20, IMG_PREALLOC_OFF), 0);
+        assert_int_equal(ftruncate(ref, 16 << 20), 0);
+        both(img, ref, (3u << 20) + 5, 10, 22); /* a write into the hidden area */
+        struct img_bs bs;
+        assert_int_equal(img_block_status_layer(img, 4u << 20, 512, &bs), 0);
+        assert_true(bs.flags & IMG_BS_ALLOCATED); /* backing data hidden by zero clusters */
+        assert_int_equal(img_block_status_layer(img, 6u << 20, 512, &bs), 0);
+        assert_false(bs.flags & IMG_BS_ALLOCATED); /* backing hole: nothing to hide */
+        assert_int_equal(img_block_status_layer(img, 12u << 20, 512, &bs), 0);
+        assert_false(bs.flags & IMG_BS_ALLOCATED); /* past the backing file */
+        img_close(img);
+        close(ref);
+        qemu_grown(p, r, 16u << 20);
+        assert_int_equal(tu_sh("qemu-io -f qcow -c 'read -P 0 2M 1M' -c 'read -P 0 7M 1M' "
+                               "'%s' >/dev/null",
+                               p),
+                         0);
+        /* 3 MiB + 1 MiB of backing data hidden in 512-byte clusters: about 4 MiB, not 6. */
+        assert_true(tu_file_size(p) < (5u << 20));
+    }
+}
+
+/* The bytes of a partial last cluster past the old end (here planted garbage) and a backing
+ * file that cannot be followed: zeros, or a clear refusal. */
+static void test_grow_edges(void **state)
+{
+    const char *p = tu_path("ge.qcow");
+    struct img *img = mk(p, 4096 + 512, NULL); /* 4 KiB clusters: the second is partial */
+    uint8_t d[512];
+    memset(d, 0x77, sizeof d);
+    assert_int_equal(img_write(img, 4096, d, sizeof d), 0);
+    struct img_bs bs;
+    assert_int_equal(img_block_status_layer(img, 4096, 512, &bs), 0);
+    assert_true(bs.flags & IMG_BS_OFFSET_VALID);
+    img_close(img);
+    tu_poke(p, bs.host_off + 512, d, sizeof d); /* past the old end, inside the cluster */
+    img = tq_open(p, IMG_OPEN_RW);
+    assert_int_equal(img_truncate(img, 3 * 4096, IMG_PREALLOC_OFF), 0);
+    uint8_t got[3 * 4096];
+    assert_int_equal(img_read(img, 0, got, sizeof got), 0);
+    for (size_t i = 0; i < sizeof got; i++)
+        assert_int_equal(got[i], i >= 4096 && i < 4096 + 512 ? 0x77 : 0);
+    img_close(img);
+
+    const char *b = tu_path("gu.raw"), *o = tu_path("gu.qcow");
+    assert_int_equal(tu_sh("rm -f '%s' && truncate -s 4M '%s'", b, b), 0);
+    tu_create("qcow", o, NULL, 1u << 20, "gu.raw", NULL);
+    struct img_err err = {0};
+    img = img_open(o, NULL, IMG_OPEN_RW | IMG_OPEN_UNTRUSTED, &err);
+    assert_non_null(img);
+    assert_true(img_truncate(img, 2u << 20, IMG_PREALLOC_OFF) < 0);
+    assert_non_null(strstr(img_errmsg(img), "qcow: growing needs the length of the backing"));
+    assert_non_null(strstr(img_errmsg(img), "--untrusted"));
+    img_close(img);
+    assert_int_equal(unlink(b), 0);
+    img = tq_open(o, IMG_OPEN_RW);
+    assert_true(img_truncate(img, 2u << 20, IMG_PREALLOC_OFF) < 0);
+    assert_non_null(strstr(img_errmsg(img), "gu.raw"));
+    img_close(img);
+    img = tq_open(o, 0);
+    assert_int_equal(img->size, 1u << 20); /* refused before anything was written */
+    img_close(img);
 }
 
 static void test_encrypted(void **state)
@@ -428,6 +519,8 @@ int main(void)
         cmocka_unit_test(test_write_compressed),
         cmocka_unit_test(test_grow),
         cmocka_unit_test(test_encrypted),
+        cmocka_unit_test(test_grow_over_backing),
+        cmocka_unit_test(test_grow_edges),
         cmocka_unit_test(test_bad_cluster_bits),
         cmocka_unit_test(test_bad_l2_bits),
         cmocka_unit_test(test_bad_size),

@@ -4,15 +4,19 @@
  * block status compared with `qemu-img map`. Write direction: dimg creates and writes while a
  * raw reference is kept in step; `qemu-img check` must be clean and `qemu-img compare`
  * identical. Check: hand-damaged block maps counted like `qemu-img check`. Resize within the
- * block map's room. Hostile headers: one test per header check, one-line messages naming the
- * field, under a 1 GiB address-space cap (unless under a sanitizer). */
+ * block map's room and past it (data blocks moved, 100x and to 300 GiB, static images), with
+ * a simulated crash after every write of the move. Hostile headers: one test per header check,
+ * one-line messages naming the field, under a 1 GiB address-space cap (unless under a sanitizer).
+ */
 #include "test_qcow2_common.h"
 
 #include "core/bytes.h"
 #include "core/img.h"
 
+#include <errno.h>
 #include <fcntl.h>
 #include <sys/resource.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #if defined(__SANITIZE_ADDRESS__)
@@ -315,6 +319,15 @@ static void test_check_counts(void **state)
 
 /* ---- resize ---- */
 
+static void dimg_check_clean(const char *p)
+{
+    struct img *img = tq_open(p, 0);
+    struct img_check c = {0};
+    assert_int_equal(img_check(img, &c, 0), 0);
+    assert_int_equal(c.corruptions, 0);
+    img_close(img);
+}
+
 static void test_resize(void **state)
 {
     const char *p = tu_path("rs.vdi"), *ref = tu_path("rs.ref");
@@ -328,8 +341,10 @@ static void test_resize(void **state)
     assert_int_equal(img_truncate(t.img, 100 * MiB, IMG_PREALLOC_OFF), 0);
     assert_int_equal(ftruncate(t.ref, 100 * MiB), 0);
     tw_write(&t, 99 * MiB + 5, 1000);
-    assert_true(img_truncate(t.img, 129 * MiB, IMG_PREALLOC_OFF) < 0);
-    assert_non_null(strstr(img_errmsg(t.img), "vdi: the block map has room for 128 blocks"));
+    /* Past the room of 128 blocks: data blocks move (see test_resize_relocate). */
+    assert_int_equal(img_truncate(t.img, 129 * MiB, IMG_PREALLOC_OFF), 0);
+    assert_int_equal(ftruncate(t.ref, 129 * MiB), 0);
+    tw_write(&t, 128 * MiB + 7, 100);
     /* Shrinking over an allocated block is refused, over free blocks allowed. */
     assert_true(img_truncate(t.img, 50 * MiB, IMG_PREALLOC_OFF) < 0);
     assert_non_null(strstr(img_errmsg(t.img), "allocated"));
@@ -362,11 +377,235 @@ static void test_resize(void **state)
     img_close(t.img);
     close(t.ref);
     verify(s, sref);
-    struct img *img = tq_open(s, 0);
+    dimg_check_clean(s);
+}
+
+/* qemu-img's view after a grow: check clean, the new virtual size, the same bytes as the raw
+ * reference (grown with zeros), the same map. */
+static void verify_grown(const char *p, const char *ref, uint64_t size)
+{
+    char *out = tu_sh_out("qemu-img info --output=json '%s'", p);
+    char want[64];
+    snprintf(want, sizeof want, "\"virtual-size\": %llu,", ULL(size));
+    if (!strstr(out, want))
+        fail_msg("%s: qemu-img info does not say %s:\n%s", p, want, out);
+    free(out);
+    assert_int_equal(tu_sh("truncate -s %llu '%s'", ULL(size), ref), 0);
+    verify(p, ref);
+    dimg_check_clean(p);
+}
+
+/* The header fields vdi_relocate changes, read back from the file. */
+static void geometry(const char *p, uint32_t *off_bmap, uint32_t *off_data, uint32_t *blocks)
+{
+    size_t n;
+    uint8_t *h = tu_read_file(p, &n);
+    assert_true(n >= 512);
+    *off_bmap = le32_load(h + 0x154);
+    *off_data = le32_load(h + 0x158);
+    *blocks = le32_load(h + 0x180);
+    free(h);
+}
+
+/* A 10 MiB image (block map room: 128 blocks) with data in every block, grown 100x: the map
+ * needs 4000 bytes, so the data block sitting right after the map moves to the end. Then again
+ * to 300 GiB, whose map (1.2 MB) needs two blocks of room: the map moves a second time. qemu-io
+ * writes in between: QEMU gives new blocks index blocks_allocated, so the indices must have
+ * stayed compact. */
+static void test_resize_relocate(void **state)
+{
+    const char *p = tu_path("rl.vdi"), *ref = tu_path("rl.ref");
+    assert_int_equal(tu_sh("rm -f '%s' '%s' && qemu-img create -q -f vdi '%s' 10M && truncate -s "
+                           "10M '%s'",
+                           p, ref, p, ref),
+                     0);
+    struct tw t = {.seed = 90};
+    t.img = tq_open(p, IMG_OPEN_RW);
+    t.ref = open(ref, O_RDWR);
+    for (uint64_t b = 0; b < 10; b++)
+        tw_write(&t, b * MiB + b * 4099, 3000 + b * 1000);
+    tw_write(&t, 10 * MiB - 512, 512);
+    assert_int_equal(img_truncate(t.img, 1000 * MiB, IMG_PREALLOC_OFF), 0);
+    assert_int_equal(ftruncate(t.ref, 1000 * MiB), 0);
+    tw_write(&t, 999 * MiB + 1, 10); /* a dimg write after the move */
+    img_close(t.img);
+    close(t.ref);
+    uint32_t ob, od, nb;
+    geometry(p, &ob, &od, &nb);
+    assert_int_equal(ob, 0x400);       /* where physical block 0 was */
+    assert_int_equal(od, 0x400 + MiB); /* one block of room: 262144 entries */
+    assert_int_equal(nb, 1000);
+    verify_grown(p, ref, 1000 * MiB);
+    assert_int_equal(tu_sh("qemu-io -f vdi -c 'write -P 0x5a 500M 2M' '%s' >/dev/null && "
+                           "qemu-io -f raw -c 'write -P 0x5a 500M 2M' '%s' >/dev/null",
+                           p, ref),
+                     0);
+    verify(p, ref);
+
+    /* 300 GiB: 307200 entries, more than the 262144 the room now has. */
+    uint64_t big = 300ull << 30;
+    t.img = tq_open(p, IMG_OPEN_RW);
+    assert_int_equal(img_truncate(t.img, big, IMG_PREALLOC_OFF), 0);
+    img_close(t.img);
+    geometry(p, &ob, &od, &nb);
+    assert_int_equal(ob, 0x400 + MiB);
+    assert_int_equal(od, 0x400 + 3 * MiB);
+    assert_int_equal(nb, 307200);
+    assert_int_equal(tu_sh("qemu-img check -q -f vdi '%s'", p), 0);
+    char *out = tu_sh_out("qemu-img info --output=json '%s'", p);
+    assert_non_null(strstr(out, "\"virtual-size\": 322122547200,"));
+    free(out);
+    /* The old bytes through qemu, the new end as zeros; then qemu writes at the far end. */
+    assert_int_equal(tu_sh("qemu-img convert -O raw -f vdi '%s' '%s.big' && cmp -n %llu "
+                           "'%s.big' '%s' && rm -f '%s.big'",
+                           p, p, ULL(1000 * MiB), p, ref, p),
+                     0);
+    assert_int_equal(tu_sh("qemu-io -f vdi -c 'read -P 0 %llu 4096' -c 'write -P 7 %llu 4096' "
+                           "-c 'read -P 0x5a 500M 2M' '%s' >/dev/null",
+                           ULL(big - 8192), ULL(big - 4096), p),
+                     0);
+    assert_int_equal(tu_sh("qemu-img check -q -f vdi '%s'", p), 0);
+}
+
+/* Static images: the moved block goes to the end and the new blocks are allocated. A full
+ * 128-block image has no room left for the copy's index (the window documented in
+ * vdi_relocate); the end state is still clean. */
+static void test_resize_relocate_static(void **state)
+{
+    static const uint64_t sizes[] = {10 * MiB, 128 * MiB};
+    for (size_t i = 0; i < 2; i++) {
+        const char *p = tu_path("rls.vdi"), *ref = tu_path("rls.ref");
+        assert_int_equal(tu_sh("rm -f '%s' '%s' && qemu-img create -q -f vdi -o static=on '%s' "
+                               "%llu && truncate -s %llu '%s'",
+                               p, ref, p, ULL(sizes[i]), ULL(sizes[i]), ref),
+                         0);
+        struct tw t = {.seed = 95};
+        t.img = tq_open(p, IMG_OPEN_RW);
+        t.ref = open(ref, O_RDWR);
+        tw_write(&t, 100, 5000);
+        tw_write(&t, sizes[i] - 4096, 4096);
+        uint64_t size = sizes[i] + 200 * MiB;
+        assert_int_equal(img_truncate(t.img, size, IMG_PREALLOC_OFF), 0);
+        assert_int_equal(ftruncate(t.ref, size), 0);
+        tw_write(&t, size - 3 * MiB + 5, 3000);
+        img_close(t.img);
+        close(t.ref);
+        verify_grown(p, ref, size);
+        size_t n;
+        uint8_t *h = tu_read_file(p, &n);
+        assert_int_equal(le32_load(h + 0x184), size / MiB); /* blocks_allocated: all */
+        free(h);
+    }
+}
+
+/* ---- crash order ---- */
+
+/* Every write the driver makes (pwrite, ftruncate, fallocate) goes through these; once
+ * crash_budget reaches 0 the rest fail with EIO, which leaves the file as a crash at that
+ * point would (the driver fsyncs between its steps). -1: no crash planned. */
+static long crash_budget = -1;
+
+static bool crash_now(void)
+{
+    if (crash_budget == 0)
+        return true;
+    if (crash_budget > 0)
+        crash_budget--;
+    return false;
+}
+
+ssize_t pwrite(int fd, const void *buf, size_t n, off_t off)
+{
+    if (crash_now()) {
+        errno = EIO;
+        return -1;
+    }
+    return syscall(SYS_pwrite64, fd, buf, n, off);
+}
+
+int ftruncate(int fd, off_t len)
+{
+    if (crash_now()) {
+        errno = EIO;
+        return -1;
+    }
+    return (int)syscall(SYS_ftruncate, fd, len);
+}
+
+int fallocate(int fd, int mode, off_t off, off_t len)
+{
+    if (crash_now()) {
+        errno = EIO;
+        return -1;
+    }
+    return (int)syscall(SYS_fallocate, fd, mode, off, len);
+}
+
+/* The image must open, check clean (dimg and qemu-img) and read like the reference: either
+ * still the old size, or the new one with zeros after the old end. */
+static void crash_state_ok(const char *p, const char *ref, uint64_t old, uint64_t grown, long n)
+{
+    struct img_err err = {0};
+    struct img *img = img_open(p, "vdi", 0, &err);
+    if (!img)
+        fail_msg("after a crash at write %ld: %s", n, err.msg);
+    if (img->size != old && img->size != grown)
+        fail_msg("after a crash at write %ld: size %llu", n, ULL(img->size));
     struct img_check c = {0};
     assert_int_equal(img_check(img, &c, 0), 0);
-    assert_int_equal(c.corruptions, 0);
+    if (c.corruptions)
+        fail_msg("after a crash at write %ld: %llu corruptions", n, ULL(c.corruptions));
+    size_t rl;
+    uint8_t *want = tu_read_file(ref, &rl), *got = malloc(MiB);
+    assert_int_equal(rl, old);
+    for (uint64_t off = 0; off < img->size; off += MiB) {
+        assert_int_equal(img_read(img, off, got, MiB), 0);
+        for (size_t i = 0; i < MiB; i++)
+            if (got[i] != (off + i < old ? want[off + i] : 0))
+                fail_msg("after a crash at write %ld: byte %llu differs", n, ULL(off + i));
+    }
+    free(want);
+    free(got);
     img_close(img);
+    if (tu_sh("qemu-img check -q -f vdi '%s'", p) != 0)
+        fail_msg("after a crash at write %ld: qemu-img check is not clean", n);
+}
+
+/* Stop the relocating grow after 0, 1, 2, ... writes: every state on the way is a valid image
+ * holding the same data; the last run completes. */
+static void test_resize_crash_order(void **state)
+{
+    static const char *const opts[] = {"", "static=on"};
+    for (size_t v = 0; v < 2; v++) {
+        const char *orig = tu_path("co.orig"), *p = tu_path("co.vdi"), *ref = tu_path("co.ref");
+        uint64_t old = 6 * MiB, grown = 200 * MiB;
+        create(orig, opts[v], old);
+        assert_int_equal(tu_sh("rm -f '%s' && truncate -s %llu '%s'", ref, ULL(old), ref), 0);
+        struct tw t = {.seed = 120};
+        t.img = tq_open(orig, IMG_OPEN_RW);
+        t.ref = open(ref, O_RDWR);
+        tw_write(&t, 10, 70000);        /* physical block 0: the one that must move */
+        tw_write(&t, 3 * MiB + 1, 200); /* a second block */
+        img_close(t.img);
+        close(t.ref);
+        long n = 0;
+        for (;; n++) {
+            assert_int_equal(tu_sh("cp --sparse=always '%s' '%s'", orig, p), 0);
+            struct img *img = tq_open(p, IMG_OPEN_RW);
+            crash_budget = n;
+            int r = img_truncate(img, grown, IMG_PREALLOC_OFF);
+            crash_budget = -1;
+            img_close(img);
+            crash_state_ok(p, ref, old, grown, n);
+            if (r == 0)
+                break;
+            assert_true(n < 100);
+        }
+        assert_true(n >= 5); /* copy, map entry, new map, gap, header at least */
+        struct img *img = tq_open(p, 0);
+        assert_int_equal(img->size, grown);
+        img_close(img);
+    }
 }
 
 /* ---- hostile headers ---- */
@@ -501,11 +740,12 @@ static int teardown(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_read_qemu_images),  cmocka_unit_test(test_info_layout),
-        cmocka_unit_test(test_write_dynamic),     cmocka_unit_test(test_write_static),
-        cmocka_unit_test(test_create_layout),     cmocka_unit_test(test_check),
-        cmocka_unit_test(test_check_counts),      cmocka_unit_test(test_resize),
-        cmocka_unit_test(test_virtualbox_layout),
+        cmocka_unit_test(test_read_qemu_images),       cmocka_unit_test(test_info_layout),
+        cmocka_unit_test(test_write_dynamic),          cmocka_unit_test(test_write_static),
+        cmocka_unit_test(test_create_layout),          cmocka_unit_test(test_check),
+        cmocka_unit_test(test_check_counts),           cmocka_unit_test(test_resize),
+        cmocka_unit_test(test_virtualbox_layout),      cmocka_unit_test(test_resize_relocate),
+        cmocka_unit_test(test_resize_relocate_static), cmocka_unit_test(test_resize_crash_order),
     };
     const struct CMUnitTest hostile[] = {
         cmocka_unit_test(t_signature),

@@ -39,6 +39,8 @@ struct ops_convert_req {
     const char *backing;      /* -B: target becomes an overlay of this (NULL: none) */
     const char *backing_fmt;  /* -F for -B (required with -B) */
     unsigned open_flags;      /* extra IMG_OPEN_* for the source (e.g. IMG_OPEN_UNTRUSTED) */
+    const char *snapshot;     /* -l: copy the source as this internal snapshot (ID or name)
+                               * saw it, at its size (NULL: the current disk) */
     size_t buf_size;          /* copy chunk; 0 = 2 MiB (rounded to the target cluster size) */
     struct ops_progress *progress; /* may be NULL */
 };

@@ -281,6 +281,10 @@ int ops_convert(const struct ops_convert_req *req, struct img_err *err)
                      err);
     if (!c.src)
         return err->code ? err->code : -EIO;
+    if (req->snapshot && (r = img_snap_load(c.src, req->snapshot)) < 0) {
+        err_set(err, r, "%s", img_errmsg(c.src));
+        goto out;
+    }
     if (conv_hits_chain(c.src, req->dst)) {
         r = err_set(err, -EINVAL, "%s: the target is the source image or one of its backing files",
                     req->dst);

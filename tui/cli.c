@@ -43,7 +43,7 @@ static const struct cli_cmd cli_cmds[] = {
      "  -q                  quiet\n"},
     {"convert", cli_convert, "copy an image into a new one, possibly of another format",
      "usage: dimg convert [-f FMT] [-O OUTPUT_FMT] [-o OPTIONS] [-c] [-p] [-q] [-S BYTES]\n"
-     "                    [-B BACKING -F BACKING_FMT] SRC DST\n"
+     "                    [-B BACKING -F BACKING_FMT] [-l SNAPSHOT] SRC DST\n"
      "\n"
      "Copy the guest contents of SRC (through its backing chain) into a new image DST.\n"
      "DST is written as DST.part and renamed into place only when complete.\n"
@@ -56,7 +56,8 @@ static const struct cli_cmd cli_cmds[] = {
      "  -q                  quiet\n"
      "  -S BYTES            zero-detection block size (default 4k; 0 allocates everything)\n"
      "  -B BACKING          make DST an overlay of BACKING; copy only SRC's top layer\n"
-     "  -F BACKING_FMT      format of BACKING (required with -B)\n"},
+     "  -F BACKING_FMT      format of BACKING (required with -B)\n"
+     "  -l SNAPSHOT         copy SRC as its internal snapshot SNAPSHOT (ID or name) saw it\n"},
     {"map", cli_map, "dump the guest allocation map",
      "usage: dimg map [-f FMT] [--output=human|json] [--start-offset=OFF] [--max-length=LEN]\n"
      "                FILE\n"
@@ -89,6 +90,19 @@ static const struct cli_cmd cli_cmds[] = {
      "  --shrink            allow making the image smaller (data past the new end is lost)\n"
      "  --preallocation=M   allocate the new area: off (default), falloc or full (raw)\n"
      "  --fix-gpt           after growing, move the backup GPT to the new end of the disk\n"
+     "  -p                  show progress on stderr\n"
+     "  -q                  quiet\n"},
+    {"snapshot", cli_snapshot, "list, create, apply or delete internal snapshots",
+     "usage: dimg snapshot [-f FMT] [-p] [-q] [-l | -c NAME | -a NAME | -d NAME] FILE\n"
+     "\n"
+     "Work on the internal snapshots of FILE (qcow2), like qemu-img snapshot. Without an\n"
+     "action, list them as -l does. -a and -d take a snapshot's ID or name.\n"
+     "\n"
+     "  -f FMT              image format (default: probe)\n"
+     "  -l                  list the snapshots\n"
+     "  -c NAME             create snapshot NAME of the current disk\n"
+     "  -a NAME             apply snapshot NAME: the disk (and its size) become the snapshot's\n"
+     "  -d NAME             delete snapshot NAME\n"
      "  -p                  show progress on stderr\n"
      "  -q                  quiet\n"},
     {"append", cli_append, "append zeros or another raw image to a raw image",

@@ -25,6 +25,7 @@ int cli_check(int argc, char **argv);
 int cli_compare(int argc, char **argv);
 int cli_append(int argc, char **argv);
 int cli_resize(int argc, char **argv);
+int cli_snapshot(int argc, char **argv);
 
 /* IMG_OPEN_* flags every open adds (--untrusted). */
 extern unsigned cli_open_flags;
@@ -51,6 +52,10 @@ void cli_out_discard(void);
 
 /* qemu-img's size_to_str: "16 MiB", "196 KiB", "1.5 GiB", "0.977 MiB". */
 const char *cli_size_str(uint64_t v, char *buf, size_t n);
+
+/* The "Snapshot list:" block of qemu-img snapshot -l and info (nothing when n is 0). */
+struct img_snap;
+void cli_snap_table(FILE *f, const struct img_snap *v, size_t n);
 
 /* qemu's path_combine: name relative to base's directory (as qemu shows backing files). */
 char *cli_path_combine(const char *base, const char *name);

@@ -31,7 +31,7 @@ int cli_convert(int argc, char **argv)
     struct img_err err = {0};
     bool progress = false, quiet = false;
     int c, status = 1;
-    while ((c = cli_getopt(argc, argv, "hf:O:o:cpqS:B:F:U", longopts)) != -1) {
+    while ((c = cli_getopt(argc, argv, "hf:O:o:cpqS:B:F:Ul:", longopts)) != -1) {
         switch (c) {
         case 'h': img_opts_free(&opts); return cli_help("convert");
         case 'f': req.src_fmt = optarg; break;
@@ -55,6 +55,14 @@ int cli_convert(int argc, char **argv)
         case 'B': req.backing = optarg; break;
         case 'F': req.backing_fmt = optarg; break;
         case 'U': break;
+        case 'l':
+            /* qemu-img's snapshot.id=X / snapshot.name=X, or just the ID or name. */
+            req.snapshot = optarg;
+            if (strncmp(optarg, "snapshot.id=", 12) == 0)
+                req.snapshot = optarg + 12;
+            else if (strncmp(optarg, "snapshot.name=", 14) == 0)
+                req.snapshot = optarg + 14;
+            break;
         default: goto out;
         }
     }

@@ -222,7 +222,8 @@ static int table_load(struct img *img, uint8_t **raw, uint64_t **start)
         return 0;
     if (!(*raw = malloc(s->snap_size)))
         return img_error(img, -ENOMEM, "qcow2: out of memory for the snapshot table");
-    int r = io_pread_exact(img->fd, *raw, s->snap_size, s->snap_offset);
+    /* qemu writes the last entry without its padding: it may end before the file does. */
+    int r = io_pread_zero(img->fd, *raw, s->snap_size, s->snap_offset);
     if (r < 0)
         return img_error(img, r, "qcow2: reading the snapshot table: %s", strerror(-r));
     uint64_t off = 0;
@@ -448,16 +449,17 @@ int qcow2_snap_create(struct img *img, const char *name)
         r = img_error(img, -ENOMEM, "qcow2: out of memory");
         goto out;
     }
-    /* The copy of the active L1, then one more reference to all it reaches; COPIED flags
-     * follow the new refcounts before anything is committed. */
-    if ((r = write_new_l1(img, s->l1, s->l1_size, &sn.l1_offset)) < 0 ||
-        (r = walk_refs(img, s->l1, s->l1_size, 1, buf)) < 0 || (r = fix_copied(img)) < 0 ||
-        (r = table_load(img, &raw, &start)) < 0)
+    if ((r = table_load(img, &raw, &start)) < 0)
         goto out;
     if (!(tbl = malloc(tlen))) {
         r = img_error(img, -ENOMEM, "qcow2: out of memory");
         goto out;
     }
+    /* The copy of the active L1, then one more reference to all it reaches; COPIED flags
+     * follow the new refcounts before anything is committed. */
+    if ((r = write_new_l1(img, s->l1, s->l1_size, &sn.l1_offset)) < 0 ||
+        (r = walk_refs(img, s->l1, s->l1_size, 1, buf)) < 0 || (r = fix_copied(img)) < 0)
+        goto out;
     if (s->snap_size)
         memcpy(tbl, raw, s->snap_size);
     entry_encode(tbl + s->snap_size, &sn);

@@ -54,6 +54,10 @@ int ops_resize(const struct ops_resize_req *req, struct ops_resize_res *res,
      * (only its size field changes), so the next probe still says raw. */
     unsigned flags = IMG_OPEN_RW | (req->open_flags & ~IMG_OPEN_BACKING) |
                      (req->fix_gpt ? IMG_OPEN_FORCE_RAW0 : 0);
+    /* Moving a GPT reads the guest's first and last sectors, which an overlay may take from
+     * its backing chain; without --fix-gpt the chain stays closed. */
+    if (req->fix_gpt && !(req->open_flags & IMG_OPEN_UNTRUSTED))
+        flags |= IMG_OPEN_BACKING;
     struct img *img = img_open(req->path, req->fmt, flags, err);
     if (!img)
         return err->code ? err->code : -EIO;
@@ -96,7 +100,9 @@ int ops_resize(const struct ops_resize_req *req, struct ops_resize_res *res,
             goto out;
         }
     }
-    if (n >= res->old_size) {
+    /* An overlay whose chain is not open has no readable guest view: no table to report. */
+    bool guest_readable = !img->backing_name || img->backing;
+    if (n >= res->old_size && guest_readable) {
         struct ptable pt;
         r = ptable_read(img, &pt, err);
         if (r < 0)

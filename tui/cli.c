@@ -7,10 +7,13 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "core/img.h"
+#include "tui/app.h"
 
 unsigned cli_open_flags;
+struct tui_opts cli_tui_opts;
 
 struct cli_cmd {
     const char *name;
@@ -80,6 +83,16 @@ static const struct cli_cmd cli_cmds[] = {
      "Compare the guest contents of A and B. Without -s an extra part of the larger image\n"
      "must read as zeros; with -s (strict) sizes and allocation must match too.\n"
      "Exit status: 0 identical, 1 different, 2 open error, 3 allocation error, 4 read error.\n"},
+    {"demo", cli_demo, "make a directory of sample images and open it",
+     "usage: dimg demo [--no-open] [DIR]\n"
+     "\n"
+     "Create DIR (default: dimg-demo) holding sample images that show every feature: a qcow2\n"
+     "with data, zero and compressed clusters, two snapshots and a partition table, a backing\n"
+     "chain of three, a sparse raw disk and one image of each other format; then open the\n"
+     "interactive application in it (only on a terminal). An existing demo directory is\n"
+     "reused.\n"
+     "\n"
+     "  --no-open           only create the directory\n"},
     {"resize", cli_resize, "grow or shrink an image",
      "usage: dimg resize [-f FMT] [--shrink] [--preallocation=off|falloc|full] [--fix-gpt]\n"
      "                   [-p] [-q] FILE [+|-]SIZE\n"
@@ -123,7 +136,8 @@ static const struct cli_cmd cli_cmds[] = {
 
 static int cli_main_help(FILE *f)
 {
-    fprintf(f, "usage: dimg [--untrusted] COMMAND [OPTIONS] ...\n"
+    fprintf(f, "usage: dimg [OPTIONS] [DIR]          the interactive application (in DIR or .)\n"
+               "       dimg [--untrusted] COMMAND [OPTIONS] ...\n"
                "       dimg --help | --version\n"
                "\n"
                "Commands:\n");
@@ -132,6 +146,13 @@ static int cli_main_help(FILE *f)
     fprintf(f, "\n"
                "Global options:\n"
                "  --untrusted   follow no external reference (backing files) of any image\n"
+               "\n"
+               "Interactive application options:\n"
+               "  -r, --read-only    no action changes an image\n"
+               "  --theme NAME|PATH  colour theme (default, mono, dark, light, classic-blue)\n"
+               "  --ascii            ASCII glyphs only\n"
+               "  --mouse            enable the mouse\n"
+               "  NO_COLOR=1         in the environment: no colours\n"
                "\n"
                "'dimg COMMAND --help' describes a command.\n");
     return 0;
@@ -283,17 +304,48 @@ int cli_main(int argc, char **argv)
         }
         if (strcmp(a, "--untrusted") == 0) {
             cli_open_flags |= IMG_OPEN_UNTRUSTED;
+            cli_tui_opts.untrusted = true;
+            continue;
+        }
+        if (strcmp(a, "-r") == 0 || strcmp(a, "--read-only") == 0) {
+            cli_tui_opts.read_only = true;
+            continue;
+        }
+        if (strcmp(a, "--ascii") == 0) {
+            cli_tui_opts.ascii = true;
+            continue;
+        }
+        if (strcmp(a, "--mouse") == 0) {
+            cli_tui_opts.mouse = true;
+            continue;
+        }
+        if (strcmp(a, "--theme") == 0 || strncmp(a, "--theme=", 8) == 0) {
+            if (a[7] == '=')
+                cli_tui_opts.theme = a + 8;
+            else if (i + 1 < argc)
+                cli_tui_opts.theme = argv[++i];
+            else
+                return cli_usage_err(NULL, "--theme needs a name or a path");
             continue;
         }
         return cli_usage_err(NULL, "unknown option '%s'", a);
     }
+    /* No command: the interactive application, in . or in the directory named. */
     if (i >= argc)
-        return cli_usage_err(NULL, "no command given");
+        return tui_run(".", &cli_tui_opts);
+    if (i == argc - 1 && strchr(argv[i], '/') != NULL) {
+        struct stat st;
+        if (stat(argv[i], &st) == 0 && S_ISDIR(st.st_mode))
+            return tui_run(argv[i], &cli_tui_opts);
+    }
     for (size_t k = 0; k < CLI_NCMDS; k++) {
         if (strcmp(cli_cmds[k].name, argv[i]) == 0) {
             optind = 0; /* full getopt reset for the command's own argv */
             return cli_cmds[k].fn(argc - i, argv + i);
         }
     }
+    struct stat st;
+    if (i == argc - 1 && stat(argv[i], &st) == 0 && S_ISDIR(st.st_mode))
+        return tui_run(argv[i], &cli_tui_opts);
     return cli_usage_err(NULL, "unknown command '%s'", argv[i]);
 }

@@ -12,6 +12,7 @@
 #include <stdio.h>
 
 struct img;
+struct tui_opts;
 
 int cli_main(int argc, char **argv);
 
@@ -27,8 +28,17 @@ int cli_append(int argc, char **argv);
 int cli_resize(int argc, char **argv);
 int cli_snapshot(int argc, char **argv);
 
+/* What `dimg info` prints for path (its chain too with chain), written to f; also the
+ * interactive info pane. Returns 0, or 1 with the reason in errbuf (f may hold a part). */
+int cli_info_write(FILE *f, const char *path, const char *fmt, unsigned flags, bool chain,
+                   bool json, char *errbuf, size_t errlen);
+
+int cli_demo(int argc, char **argv);
+
 /* IMG_OPEN_* flags every open adds (--untrusted). */
 extern unsigned cli_open_flags;
+/* Options of the interactive application (-r, --theme, --ascii, --mouse), for dimg demo too. */
+extern struct tui_opts cli_tui_opts;
 
 /* Print "dimg: MESSAGE" on stderr (one line). */
 void cli_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -208,6 +208,74 @@ static void info_json(struct json *j, const struct info_layer *l)
     json_object_close(j);
 }
 
+int cli_info_write(FILE *f, const char *path, const char *fmt, unsigned flags, bool chain,
+                   bool json, char *errbuf, size_t errlen)
+{
+    struct img_err err;
+    flags |= chain ? IMG_OPEN_BACKING : 0;
+    struct img *top = img_open(path, fmt, flags, &err);
+    if (!top) {
+        snprintf(errbuf, errlen, "%s", err.msg);
+        return 1;
+    }
+    size_t n = 0;
+    for (struct img *l = top; l; l = l->backing)
+        n++;
+    struct info_layer *ls = calloc(n, sizeof *ls);
+    int status = 0;
+    if (!ls) {
+        snprintf(errbuf, errlen, "out of memory");
+        img_close(top);
+        return 1;
+    }
+    size_t i = 0;
+    for (struct img *l = top; l && !status; l = l->backing, i++) {
+        ls[i].img = l;
+        ls[i].name = i == 0 ? strdup(path)
+                            : cli_path_combine(ls[i - 1].name, ls[i - 1].img->backing_name);
+        if (!ls[i].name) {
+            snprintf(errbuf, errlen, "out of memory");
+            status = 1;
+        } else if (img_get_info(l, &ls[i].info) < 0 ||
+                   img_snap_list(l, &ls[i].snaps, &ls[i].nsnaps) < 0) {
+            snprintf(errbuf, errlen, "%s", img_errmsg(l));
+            status = 1;
+        } else if (i == 0 && (!l->backing_name || l->backing)) {
+            /* Only where the guest view is complete; a table that cannot be read is simply
+             * not shown (info is about the image, not the guest). */
+            struct img_err perr;
+            if (ptable_read(l, &ls[i].pt, &perr) < 0)
+                ptable_free(&ls[i].pt);
+        }
+    }
+    if (!status) {
+        if (json) {
+            struct json j;
+            json_init(&j, f);
+            if (chain)
+                json_array_open(&j, NULL);
+            for (i = 0; i < n; i++)
+                info_json(&j, &ls[i]);
+            if (chain)
+                json_array_close(&j);
+        } else {
+            for (i = 0; i < n; i++) {
+                if (i)
+                    fputc('\n', f);
+                info_human(f, &ls[i]);
+            }
+        }
+    }
+    for (i = 0; i < n; i++) {
+        free(ls[i].name);
+        free(ls[i].snaps);
+        ptable_free(&ls[i].pt);
+    }
+    free(ls);
+    img_close(top);
+    return status;
+}
+
 int cli_info(int argc, char **argv)
 {
     static const struct option longopts[] = {
@@ -237,69 +305,15 @@ int cli_info(int argc, char **argv)
         return cli_usage_err("info", "expecting exactly one image file name");
     const char *path = argv[optind];
 
-    struct img_err err;
-    unsigned flags = cli_open_flags | (chain ? IMG_OPEN_BACKING : 0);
-    struct img *top = img_open(path, fmt, flags, &err);
-    if (!top) {
-        cli_err("%s", err.msg);
-        return 1;
+    char errbuf[512];
+    FILE *f = cli_out_begin();
+    int status = cli_info_write(f, path, fmt, cli_open_flags, chain, json, errbuf, sizeof errbuf);
+    if (status) {
+        cli_out_discard();
+        cli_err("%s", errbuf);
+        return status;
     }
-    size_t n = 0;
-    for (struct img *l = top; l; l = l->backing)
-        n++;
-    struct info_layer *ls = calloc(n, sizeof *ls);
-    int status = 0;
-    if (!ls) {
-        cli_err("out of memory");
-        img_close(top);
-        return 1;
-    }
-    size_t i = 0;
-    for (struct img *l = top; l && !status; l = l->backing, i++) {
-        ls[i].img = l;
-        ls[i].name = i == 0 ? strdup(path)
-                            : cli_path_combine(ls[i - 1].name, ls[i - 1].img->backing_name);
-        if (!ls[i].name) {
-            cli_err("out of memory");
-            status = 1;
-        } else if (img_get_info(l, &ls[i].info) < 0 ||
-                   img_snap_list(l, &ls[i].snaps, &ls[i].nsnaps) < 0) {
-            cli_err("%s", img_errmsg(l));
-            status = 1;
-        } else if (i == 0 && (!l->backing_name || l->backing)) {
-            /* Only where the guest view is complete; a table that cannot be read is simply
-             * not shown (info is about the image, not the guest). */
-            struct img_err perr;
-            if (ptable_read(l, &ls[i].pt, &perr) < 0)
-                ptable_free(&ls[i].pt);
-        }
-    }
-    if (!status) {
-        FILE *f = cli_out_begin();
-        if (json) {
-            struct json j;
-            json_init(&j, f);
-            if (chain)
-                json_array_open(&j, NULL);
-            for (i = 0; i < n; i++)
-                info_json(&j, &ls[i]);
-            if (chain)
-                json_array_close(&j);
-        } else {
-            for (i = 0; i < n; i++) {
-                if (i)
-                    fputc('\n', f);
-                info_human(f, &ls[i]);
-            }
-        }
-        cli_out_commit();
-    }
-    for (i = 0; i < n; i++) {
-        free(ls[i].name);
-        free(ls[i].snaps);
-        ptable_free(&ls[i].pt);
-    }
-    free(ls);
-    img_close(top);
-    return status;
+    cli_out_commit();
+    return 0;
 }
+

@@ -23,9 +23,12 @@ expect_rc 1 "unknown command"
 expect_one_error_line "unknown command 'frobnicate'" "unknown command"
 [ -s "$T/out" ] && fail "unknown command wrote to stdout"
 
-run "$DIMG"
-expect_rc 1 "no command"
-expect_one_error_line "no command" "no command"
+# No command opens the interactive application, which needs a terminal: without one it says
+# so in one line (scripts get a pointer to the commands) instead of drawing on a pipe.
+run "$DIMG" </dev/null
+expect_rc 1 "no command, no terminal"
+expect_one_error_line "needs a terminal" "no command, no terminal"
+[ -s "$T/out" ] && fail "no command wrote to stdout" || pass
 
 run "$DIMG" --bogus info x
 expect_rc 1 "unknown global option"

@@ -73,4 +73,17 @@ else
   echo "note: sfdisk/sgdisk missing; GPT cases skipped"
 fi
 
+# An overlay whose first sectors come from its backing file grows like any image (the
+# partition-table look after growing must not need the unopened chain).
+qemu-img create -q -f qcow2 ob.qcow2 64M
+qemu-io -c "write -P 7 0 1M" ob.qcow2 >/dev/null
+qemu-img create -q -f qcow2 -b ob.qcow2 -F qcow2 ov.qcow2
+run "$DIMG" resize ov.qcow2 +64M
+expect_rc 0 "resize of an overlay over a backing file"
+[ "$(qemu-img info --output=json ov.qcow2 | json_num /dev/stdin virtual-size)" = $((128 << 20)) ] &&
+  pass || fail "overlay not grown to 128 MiB"
+qemu-img check -q ov.qcow2 && pass || fail "qemu-img check of the grown overlay"
+qemu-io -c "read -P 7 0 1M" -c "read -P 0 64M 64M" ov.qcow2 | grep -q "^read 67108864" && pass ||
+  fail "grown overlay content wrong"
+
 finish

@@ -1,0 +1,148 @@
+#!/usr/bin/env bash
+# test_tui.sh: the interactive application driven as a person would, in tmux: keys typed with
+# send-keys, the screen read with capture-pane. Starts in a `dimg demo` directory and checks
+# the browser's rows, the map (guest and host views, partition marks), the tree, a convert
+# started with keystrokes (the job reaches done, the new file passes qemu-img check and
+# compares equal to its source), a grow, a cancelled job (no file, no .part left), a terminal
+# too small and then large again, and quitting (terminal restored, exit 0).
+source "$(dirname "$0")/lib.sh"
+command -v tmux >/dev/null || { echo "tmux missing: apt-get install tmux"; exit 1; }
+
+export TMUX_TMPDIR="$T" # a private tmux server: never the user's
+export LANG=C.UTF-8 LC_ALL=C.UTF-8 TERM=xterm-256color
+"$DIMG" demo --no-open demo >/dev/null
+S=dimgtest
+
+screen() { tmux capture-pane -p -t "$S"; }
+# wait_for PATTERN [SECONDS]: until the screen shows PATTERN (grep -E).
+wait_for() {
+  local i
+  for i in $(seq $((${2:-10} * 10))); do
+    screen | grep -Eq -- "$1" && return 0
+    sleep 0.1
+  done
+  return 1
+}
+# see PATTERN DESCRIPTION: the screen shows it now (after a short settle), else a failure
+# with the screen attached.
+see() {
+  if wait_for "$1" "${3:-5}"; then pass; else fail "$2: screen lacks /$1/:"; screen | sed 's/^/  | /'; fi
+}
+keys() { tmux send-keys -t "$S" "$@"; sleep 0.2; }
+start() { # start [ENV=VAL...]: dimg in the demo directory, 120x30
+  tmux kill-session -t "$S" 2>/dev/null || true
+  tmux new-session -d -s "$S" -x 120 -y 30 \
+    "env $* '$DIMG' '$T/demo'; echo \"EXIT=\$?\"; sleep 60"
+}
+
+# --- browser: every row probed, with format, size and markers ---
+start
+see 'disk\.qcow2 +qcow2 +4\.0 GiB' "browser row of disk.qcow2"
+see 'mid\.qcow2 +qcow2 +1\.0 GiB .* B ' "mid.qcow2 marked as having a backing file"
+see 'legacy\.vdi +vdi +256 MiB' "browser row of the vdi"
+see 'old\.qcow +qcow ' "browser row of the qcow"
+see 'ancient\.cow +cow ' "browser row of the cow"
+see '1Help +2Info +3Map +4Tree +5Conv' "function-key bar"
+# The info pane follows the cursor: filter to one image.
+keys / d i s k Enter
+see 'file format: qcow2' "info pane of disk.qcow2"
+see 'Partition table: MBR' "info pane shows the partition table"
+
+# --- map: guest view with partitions, host view ---
+keys m
+see 'qcow2 +4\.0 GiB, guest view' "map opens in the guest view"
+see 'partitions: #1@1\.0 MiB #2@1\.0 GiB' "map lists the partitions"
+see 'compressed' "map legend"
+keys End
+see 'cell [0-9]+: unallocated' "cursor at the end is over unallocated space"
+keys v
+see 'host file view' "map host view"
+see 'header' "host legend names the header"
+keys q
+see 'Name +Format' "q closes the map"
+
+# --- tree: the backing chain of three ---
+keys Escape t
+see 'base\.qcow2' "tree lists the base"
+see '└─ mid\.qcow2' "mid sits under base"
+see '└─ top\.qcow2' "top sits under mid"
+see '@1 installed' "disk.qcow2's first snapshot in the tree"
+see '@2 configured' "disk.qcow2's second snapshot in the tree"
+# A new snapshot from the tree (N on disk.qcow2), then the first one deleted (D, confirmed).
+# Rows: ancient.cow, base, mid, top, disk.qcow2, @1, @2, ...
+keys Home Down Down Down Down N
+see 'New snapshot' "snapshot form opens"
+keys C-u t r e e s n a p Enter
+see 'done: snapshot treesnap of disk\.qcow2' "snapshot job finished" 30
+see '@3 treesnap' "the tree shows the new snapshot"
+qemu-img snapshot -l demo/disk.qcow2 | grep -q ' treesnap ' && pass || fail "qemu-img does not list treesnap"
+keys Down # the tree keeps the cursor on disk.qcow2; @1 is next
+keys D
+see 'Delete snapshot' "delete asks first"
+keys n
+see 'cancelled' "n declines the delete"
+qemu-img snapshot -l demo/disk.qcow2 | grep -q ' installed ' && pass || fail "declined delete removed the snapshot"
+keys D y
+see 'done: delete snapshot' "delete job finished" 30
+qemu-img snapshot -l demo/disk.qcow2 | grep -q ' installed ' && fail "snapshot 1 still listed by qemu-img" || pass
+qemu-img check -q demo/disk.qcow2 && pass || fail "qemu-img check after snapshot create/delete"
+keys q
+
+# --- convert with keystrokes: the job runs and finishes, the result is right ---
+keys / d i s k Enter c
+see 'Convert' "convert form opens"
+see 'New file +disk-1\.qcow2' "target name proposed from the source"
+keys Enter Enter Enter Enter
+see 'done: convert disk\.qcow2 -> disk-1\.qcow2' "convert job finished" 60
+[ -f demo/disk-1.qcow2 ] && pass || fail "converted file missing"
+qemu-img check -q demo/disk-1.qcow2 && pass || fail "qemu-img check of the converted image"
+qemu-img compare -q demo/disk.qcow2 demo/disk-1.qcow2 && pass || fail "converted image differs"
+keys J
+see '100% +4\.0 GiB / 4\.0 GiB' "jobs screen shows the finished job at 100%"
+keys q
+
+# --- grow with R: sparse.raw 1 GiB -> 2 GiB ---
+keys Escape / s p a r s e Enter R
+see 'New size +\+1G' "resize form proposes +1G"
+keys Enter Enter
+see 'done: resize sparse\.raw' "resize job finished" 30
+[ "$(qemu-img info --output=json demo/sparse.raw | json_num /dev/stdin virtual-size)" = 2147483648 ] &&
+  pass || fail "sparse.raw was not grown to 2 GiB"
+
+# --- a terminal too small, then big again ---
+tmux resize-window -t "$S" -x 24 -y 5
+see 'terminal too small' "tiny terminal message"
+tmux resize-window -t "$S" -x 100 -y 30
+see 'Name +Format' "browser back after growing the terminal"
+
+# --- quit: the terminal is restored and the exit status is 0 ---
+keys q
+see '^EXIT=0' "dimg quit with status 0"
+
+# --- cancel: a throttled convert, cancelled from the jobs screen ---
+start DIMG_TEST_SLOW_MS=300
+see 'disk\.qcow2 +qcow2' "second session lists the images"
+keys / t o p Enter c Enter Enter Enter Enter
+see 'started: convert top\.qcow2' "slow convert started"
+keys J
+see 'running' "the job shows as running"
+keys x
+see 'cancelled' "cancel from the jobs screen" 10
+sleep 0.5
+ls demo | grep -q '^top-1' && fail "cancelled convert left $(ls demo | grep top-1)" || pass
+keys q q
+see '^EXIT=0' "quit after the cancel"
+
+# --- quitting with a job running asks first ---
+start DIMG_TEST_SLOW_MS=300
+see 'disk\.qcow2 +qcow2' "third session lists the images"
+keys / b a s e Enter c Enter Enter Enter Enter
+see 'started: convert base\.qcow2' "second slow convert started"
+keys q
+see 'job is still running' "quit asks while a job runs"
+keys y
+see '^EXIT=0' "quit after confirming"
+ls demo | grep -q '^base-1' && fail "quit left a partial convert: $(ls demo | grep base-1)" || pass
+
+tmux kill-server 2>/dev/null || true
+finish

@@ -1,0 +1,716 @@
+/* actions.c: the one-keystroke work on the selected image: convert, resize, append, new
+ * overlay, check (with repair offered) and snapshots. Each asks what it needs in a small form,
+ * settles every decision there (target name, overwrite, sizes, shrinking), then runs as a job
+ * on the engine while the user goes on browsing. The requests own copies of every string, so
+ * the browser may change directory while they run.
+ * Talks to: app.h (dialogs, jobs, status), core/ops.h (convert, resize, append), core/img.h.
+ */
+#include "tui/app.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/img.h"
+#include "core/io.h"
+#include "core/ops.h"
+
+/* ---- helpers ---- */
+
+/* The selected entry if it is a probed image; else a status message and NULL. */
+static const struct scan_entry *act_image(struct app *a, char **path)
+{
+    const struct scan_entry *e = browser_selected(a, NULL);
+    if (!e || e->is_dir || e->is_dotdot) {
+        app_status(a, true, "select an image first");
+        return NULL;
+    }
+    enum scan_state st = scan_entry_state(e);
+    if (st == SCAN_PENDING) {
+        app_status(a, true, "%s is still being probed", e->display);
+        return NULL;
+    }
+    if (st != SCAN_DONE) {
+        app_status(a, true, "%s: %s", e->display, e->msg ? e->msg : "not an image");
+        return NULL;
+    }
+    *path = io_path_join(a->dir, e->name);
+    return *path ? e : NULL;
+}
+
+/* NAME.EXT from the source name without its image extension: "disk.raw" -> "disk.qcow2",
+ * and "disk-1.qcow2" and so on while the name is taken. */
+static void act_propose(const char *dir, const char *src, const char *suffix, const char *ext,
+                        char *out, size_t n)
+{
+    static const char *const exts[] = {".qcow2", ".qcow", ".cow", ".raw", ".img",
+                                       ".vdi",   ".vmdk", ".bin", NULL};
+    char base[1024];
+    snprintf(base, sizeof base, "%s", src);
+    size_t bl = strlen(base);
+    for (int i = 0; exts[i]; i++) {
+        size_t el = strlen(exts[i]);
+        if (bl > el && strcasecmp(base + bl - el, exts[i]) == 0) {
+            base[bl - el] = 0;
+            break;
+        }
+    }
+    for (int k = 0; k < 1000; k++) {
+        char num[16] = "";
+        if (k)
+            snprintf(num, sizeof num, "-%d", k);
+        snprintf(out, n, "%s%s%s.%s", base, suffix, num, ext);
+        char *p = io_path_join(dir, out);
+        bool taken = !p || access(p, F_OK) == 0;
+        free(p);
+        if (!taken)
+            return;
+    }
+}
+
+static bool act_has_opt(const struct img_driver *d, const char *name)
+{
+    for (const struct img_opt_desc *o = d->create_opts; o && o->name; o++)
+        if (strcmp(o->name, name) == 0)
+            return true;
+    return false;
+}
+
+/* ---- convert ---- */
+
+struct conv_job {
+    char *src, *dst, *fmt;
+    struct img_opts opts;
+    struct ops_convert_req req;
+};
+
+static void conv_free(void *p)
+{
+    struct conv_job *c = p;
+    free(c->src);
+    free(c->dst);
+    free(c->fmt);
+    img_opts_free(&c->opts);
+    free(c);
+}
+
+static int conv_run(struct job *j, void *arg, struct img_err *err)
+{
+    struct conv_job *c = arg;
+    c->req.progress = job_ops_progress(j);
+    job_status(j, "copying");
+    int r = ops_convert(&c->req, err);
+    if (r == 0)
+        job_status(j, "wrote %s", strrchr(c->dst, '/') + 1);
+    return r;
+}
+
+static const char *conv_fmts[DLG_MAX_CHOICES];
+static int conv_nfmts;
+static const char *const conv_clusters[] = {"default", "4k", "64k", "256k", "1M", "2M"};
+static const char *const yes_no[] = {"no", "yes"};
+
+static void conv_start(struct app *a, struct dialog *d)
+{
+    const char *fmt = d->f[1].choices[d->f[1].choice];
+    bool compress = d->f[2].choice == 1;
+    const char *cl = d->f[3].choices[d->f[3].choice];
+    const struct img_driver *drv = img_driver_find(fmt);
+    char name[1024];
+    snprintf(name, sizeof name, "%s", d->f[0].text);
+    /* An untouched proposal follows the chosen format's extension. */
+    char proposed[1024];
+    act_propose(a->dir, strrchr(d->ctx_path, '/') + 1, "", "qcow2", proposed, sizeof proposed);
+    if (strcmp(name, proposed) == 0 && strcmp(fmt, "qcow2") != 0)
+        act_propose(a->dir, strrchr(d->ctx_path, '/') + 1, "", fmt, name, sizeof name);
+    if (!drv || !name[0] || strchr(name, '/')) {
+        app_status(a, true, "convert: give a file name in this directory");
+        return;
+    }
+    if (compress && !(drv->caps & IMG_CAP_COMPRESS)) {
+        app_status(a, true, "convert: %s images cannot hold compressed data", fmt);
+        return;
+    }
+    if (strcmp(cl, "default") != 0 && !act_has_opt(drv, "cluster_size")) {
+        app_status(a, true, "convert: %s has no cluster size option", fmt);
+        return;
+    }
+    struct conv_job *c = calloc(1, sizeof *c);
+    if (!c)
+        return;
+    c->src = strdup(d->ctx_path);
+    c->dst = io_path_join(a->dir, name);
+    c->fmt = strdup(fmt);
+    struct img_err err = {0};
+    char o[64] = "";
+    if (strcmp(cl, "default") != 0)
+        snprintf(o, sizeof o, "cluster_size=%s", cl);
+    if (!c->src || !c->dst || !c->fmt || (o[0] && img_opts_parse(&c->opts, o, &err) < 0)) {
+        app_status(a, true, "convert: %s", err.msg[0] ? err.msg : "out of memory");
+        conv_free(c);
+        return;
+    }
+    if (access(c->dst, F_OK) == 0) {
+        /* Decisions come before the job: never overwrite silently. */
+        app_status(a, true, "convert: %s exists; choose another name", name);
+        conv_free(c);
+        return;
+    }
+    c->req = (struct ops_convert_req){.src = c->src,
+                                      .dst = c->dst,
+                                      .dst_fmt = c->fmt,
+                                      .opts = o[0] ? &c->opts : NULL,
+                                      .compress = compress,
+                                      .sparse = OPS_CONVERT_DEFAULT_SPARSE,
+                                      .open_flags = a->opts.untrusted ? IMG_OPEN_UNTRUSTED : 0};
+    char title[160];
+    snprintf(title, sizeof title, "convert %.60s -> %.60s (%s%s)", strrchr(c->src, '/') + 1, name,
+             fmt, compress ? ", compressed" : "");
+    jobs_start(a, title, c->dst, conv_run, c, conv_free, NULL);
+}
+
+void action_convert(struct app *a)
+{
+    char *path = NULL;
+    const struct scan_entry *e = act_image(a, &path);
+    if (!e)
+        return;
+    size_t n;
+    const struct img_driver *const *list = img_driver_list(&n);
+    conv_nfmts = 0;
+    int sel = 0;
+    for (size_t i = 0; i < n && conv_nfmts < DLG_MAX_CHOICES; i++) {
+        if (!list[i]->create)
+            continue;
+        if (strcmp(list[i]->name, "qcow2") == 0)
+            sel = conv_nfmts;
+        conv_fmts[conv_nfmts++] = list[i]->name;
+    }
+    char name[1024];
+    act_propose(a->dir, e->name, "", "qcow2", name, sizeof name);
+    dlg_begin(a, "Convert", conv_start);
+    snprintf(a->dlg.ctx_path, sizeof a->dlg.ctx_path, "%s", path);
+    snprintf(a->dlg.msg[0], sizeof a->dlg.msg[0], "Copy %s (%s) into a new image.", e->display,
+             e->format);
+    dlg_add_text(a, "New file", name);
+    dlg_add_choice(a, "Format", conv_fmts, conv_nfmts, sel);
+    dlg_add_choice(a, "Compress", yes_no, 2, 0);
+    dlg_add_choice(a, "Cluster size", conv_clusters, 6, 0);
+    free(path);
+}
+
+/* ---- resize ---- */
+
+struct resize_job {
+    char *path;
+    struct ops_resize_req req;
+    struct ops_resize_res res;
+};
+
+static void resize_free(void *p)
+{
+    struct resize_job *r = p;
+    free(r->path);
+    free(r);
+}
+
+static int resize_run(struct job *j, void *arg, struct img_err *err)
+{
+    struct resize_job *r = arg;
+    r->req.progress = job_ops_progress(j);
+    int ret = ops_resize(&r->req, &r->res, err);
+    if (ret == 0) {
+        char s[16];
+        job_status(j, "new size %s%s", app_size(r->res.new_size, s, sizeof s),
+                   r->res.gpt_moved ? ", backup GPT moved" : "");
+    }
+    return ret;
+}
+
+static void resize_go(struct app *a, struct dialog *d)
+{
+    struct resize_job *r = d->ctx;
+    char title[160];
+    snprintf(title, sizeof title, "resize %.100s to %.30s", strrchr(r->path, '/') + 1,
+             d->f[0].text);
+    jobs_start(a, title, r->path, resize_run, r, resize_free, NULL);
+}
+
+static void resize_cancel_free(struct app *a, struct dialog *d)
+{
+    (void)a;
+    resize_free(d->ctx);
+}
+
+static void resize_start(struct app *a, struct dialog *d)
+{
+    const char *txt = d->f[0].text;
+    struct resize_job *r = calloc(1, sizeof *r);
+    if (!r || !(r->path = strdup(d->ctx_path))) {
+        free(r);
+        return;
+    }
+    r->req.path = r->path;
+    r->req.fix_gpt = d->f[1].choice == 1;
+    r->req.open_flags = a->opts.untrusted ? IMG_OPEN_UNTRUSTED : 0;
+    const char *num = txt;
+    while (*num == ' ')
+        num++;
+    if (*num == '+' || *num == '-') {
+        r->req.sign = *num == '+' ? 1 : -1;
+        num++;
+    }
+    uint64_t cur = 0;
+    struct img_err err = {0};
+    const struct scan_entry *e = browser_selected(a, NULL);
+    if (e && scan_entry_state(e) == SCAN_DONE)
+        cur = e->virtual_size;
+    uint64_t target;
+    if (img_parse_size(num, &r->req.amount) < 0 ||
+        ops_resize_target(cur, r->req.sign, r->req.amount, &target, &err) < 0) {
+        app_status(a, true, "resize: '%s' is not a size (+4G, -1G, 20G)", txt);
+        resize_free(r);
+        return;
+    }
+    if (target < cur) {
+        /* Shrinking loses whatever lies past the new end: name it and make them type yes. */
+        r->req.shrink = true;
+        char q[256], s1[16], s2[16];
+        snprintf(q, sizeof q, "Shrink %s from %s to %s? Data past the new end is lost.",
+                 strrchr(r->path, '/') + 1, app_size(cur, s1, sizeof s1),
+                 app_size(target, s2, sizeof s2));
+        char keep[64];
+        snprintf(keep, sizeof keep, "%.60s", txt);
+        dlg_confirm(a, "Shrink", q, "yes", resize_go);
+        a->dlg.ctx = r;
+        a->dlg.cancel = resize_cancel_free;
+        snprintf(a->dlg.f[0].text, sizeof a->dlg.f[0].text, "%s", keep);
+        return;
+    }
+    struct dialog tmp = *d;
+    tmp.ctx = r;
+    resize_go(a, &tmp);
+}
+
+void action_resize(struct app *a)
+{
+    char *path = NULL;
+    const struct scan_entry *e = act_image(a, &path);
+    if (!e)
+        return;
+    char s[16];
+    dlg_begin(a, "Resize", resize_start);
+    snprintf(a->dlg.ctx_path, sizeof a->dlg.ctx_path, "%s", path);
+    snprintf(a->dlg.msg[0], sizeof a->dlg.msg[0],
+             "%s (%s) is %s. New size: +4G grows, -1G "
+             "shrinks, 20G sets.",
+             e->display, e->format, app_size(e->virtual_size, s, sizeof s));
+    dlg_add_text(a, "New size", "+1G");
+    dlg_add_choice(a, "Fix GPT", yes_no, 2, 1);
+    free(path);
+}
+
+/* ---- append ---- */
+
+struct append_job {
+    char *path, *out, *other;
+    struct ops_append_req req;
+    struct ops_append_res res;
+};
+
+static void append_free(void *p)
+{
+    struct append_job *j = p;
+    free(j->path);
+    free(j->out);
+    free(j->other);
+    free(j);
+}
+
+static int append_run(struct job *j, void *arg, struct img_err *err)
+{
+    struct append_job *x = arg;
+    x->req.progress = job_ops_progress(j);
+    int r = ops_append(&x->req, &x->res, err);
+    if (r == 0) {
+        char s[16];
+        job_status(j, "now %s", app_size(x->res.new_size, s, sizeof s));
+    }
+    return r;
+}
+
+static const char *const append_modes[] = {"sparse", "dense"};
+static const char *const append_where[] = {"in place", "new file"};
+
+static void append_start(struct app *a, struct dialog *d)
+{
+    struct append_job *x = calloc(1, sizeof *x);
+    if (!x || !(x->path = strdup(d->ctx_path))) {
+        free(x);
+        return;
+    }
+    x->req.path = x->path;
+    x->req.fmt = "raw";
+    x->req.dense = d->f[1].choice == 1;
+    const char *what = d->f[0].text;
+    if (img_parse_size(what, &x->req.zeros) < 0) {
+        /* Not a size: another raw image in this directory to concatenate. */
+        x->other = io_path_join(a->dir, what);
+        if (!x->other || access(x->other, R_OK) != 0) {
+            app_status(a, true, "append: '%s' is neither a size nor a readable file", what);
+            append_free(x);
+            return;
+        }
+        x->req.other = x->other;
+    }
+    if (d->f[2].choice == 1) {
+        const char *name = d->f[3].text;
+        if (!name[0] || strchr(name, '/')) {
+            app_status(a, true, "append: give a new file name in this directory");
+            append_free(x);
+            return;
+        }
+        x->out = io_path_join(a->dir, name);
+        if (!x->out || access(x->out, F_OK) == 0) {
+            app_status(a, true, "append: %s exists; choose another name", name);
+            append_free(x);
+            return;
+        }
+        x->req.out = x->out;
+    }
+    char title[200];
+    snprintf(title, sizeof title, "append %.40s to %.60s%s%.60s", what, strrchr(x->path, '/') + 1,
+             x->out ? " -> " : "", x->out ? strrchr(x->out, '/') + 1 : "");
+    jobs_start(a, title, x->out ? x->out : x->path, append_run, x, append_free, NULL);
+}
+
+void action_append(struct app *a)
+{
+    char *path = NULL;
+    const struct scan_entry *e = act_image(a, &path);
+    if (!e)
+        return;
+    if (!e->format || strcmp(e->format, "raw") != 0) {
+        app_status(a, true, "append extends raw images; %s is %s: use R (resize)", e->display,
+                   e->format ? e->format : "?");
+        free(path);
+        return;
+    }
+    char name[1024];
+    act_propose(a->dir, e->name, "-bigger", "img", name, sizeof name);
+    dlg_begin(a, "Append", append_start);
+    snprintf(a->dlg.ctx_path, sizeof a->dlg.ctx_path, "%s", path);
+    snprintf(a->dlg.msg[0], sizeof a->dlg.msg[0],
+             "Append zeros (a size) or another raw image "
+             "(a file name) to %s.",
+             e->display);
+    dlg_add_text(a, "Append", "1G");
+    dlg_add_choice(a, "Zeros", append_modes, 2, 0);
+    dlg_add_choice(a, "Write to", append_where, 2, 0);
+    dlg_add_text(a, "New file", name);
+    free(path);
+}
+
+/* ---- overlay ---- */
+
+static const char *overlay_fmts[DLG_MAX_CHOICES];
+static int overlay_nfmts;
+
+static void overlay_start(struct app *a, struct dialog *d)
+{
+    const char *name = d->f[0].text;
+    const char *fmt = d->f[1].choices[d->f[1].choice];
+    if (!name[0] || strchr(name, '/')) {
+        app_status(a, true, "overlay: give a file name in this directory");
+        return;
+    }
+    char *dst = io_path_join(a->dir, name);
+    if (!dst)
+        return;
+    if (access(dst, F_OK) == 0) {
+        app_status(a, true, "overlay: %s exists; choose another name", name);
+        free(dst);
+        return;
+    }
+    struct img_err err = {0};
+    struct img *base = img_open(d->ctx_path, NULL, 0, &err);
+    if (!base) {
+        app_status(a, true, "overlay: %s", err.msg);
+        free(dst);
+        return;
+    }
+    /* The backing name is stored relative: the pair can move together. */
+    struct img_create_req req = {.size = base->size,
+                                 .backing_file = strrchr(d->ctx_path, '/') + 1,
+                                 .backing_fmt = base->drv->name};
+    int r = img_create(fmt, dst, &req, &err);
+    img_close(base);
+    if (r < 0)
+        app_status(a, true, "overlay: %s", err.msg);
+    else
+        app_status(a, false, "created %s (%s) backed by %s", name, fmt, req.backing_file);
+    free(dst);
+    jobs_poll(a);
+    char *dir = strdup(a->dir);
+    if (dir) {
+        char st[256];
+        snprintf(st, sizeof st, "%s", a->status);
+        bool se = a->status_err;
+        browser_chdir(a, dir);
+        snprintf(a->status, sizeof a->status, "%s", st);
+        a->status_err = se;
+        for (size_t i = 0; i < a->nidx; i++)
+            if (strcmp(scan_entry(a->scan, a->idx[i])->name, name) == 0)
+                a->cur = i;
+        free(dir);
+    }
+}
+
+void action_overlay(struct app *a)
+{
+    char *path = NULL;
+    const struct scan_entry *e = act_image(a, &path);
+    if (!e)
+        return;
+    size_t n;
+    const struct img_driver *const *list = img_driver_list(&n);
+    overlay_nfmts = 0;
+    for (size_t i = 0; i < n && overlay_nfmts < DLG_MAX_CHOICES; i++)
+        if (list[i]->create && (list[i]->caps & IMG_CAP_BACKING))
+            overlay_fmts[overlay_nfmts++] = list[i]->name;
+    if (!overlay_nfmts) {
+        app_status(a, true, "no format here can make overlays");
+        free(path);
+        return;
+    }
+    char name[1024];
+    act_propose(a->dir, e->name, "-overlay", overlay_fmts[0], name, sizeof name);
+    dlg_begin(a, "New overlay", overlay_start);
+    snprintf(a->dlg.ctx_path, sizeof a->dlg.ctx_path, "%s", path);
+    snprintf(a->dlg.msg[0], sizeof a->dlg.msg[0],
+             "A new image whose unwritten parts read from "
+             "%s.",
+             e->display);
+    dlg_add_text(a, "New file", name);
+    dlg_add_choice(a, "Format", overlay_fmts, overlay_nfmts, 0);
+    free(path);
+}
+
+/* ---- check ---- */
+
+struct check_job {
+    char *path;
+    unsigned fix;
+    struct img_check res;
+    int r;
+};
+
+static void check_free(void *p)
+{
+    struct check_job *c = p;
+    free(c->path);
+    free(c);
+}
+
+static int check_tick(void *ctx, uint64_t done, uint64_t total)
+{
+    struct job *j = ctx;
+    job_progress(j, done, total);
+    return job_should_stop(j);
+}
+
+static int check_run(struct job *j, void *arg, struct img_err *err)
+{
+    struct check_job *c = arg;
+    struct img *img = img_open(c->path, NULL, c->fix ? IMG_OPEN_RW : 0, err);
+    if (!img)
+        return err->code ? err->code : -EIO;
+    c->res.tick = check_tick;
+    c->res.tick_ctx = j;
+    int r = img_check(img, &c->res, c->fix);
+    if (r == 0 && c->fix && (c->res.leaks_fixed || c->res.corruptions_fixed)) {
+        uint64_t lf = c->res.leaks_fixed, cf = c->res.corruptions_fixed;
+        memset(&c->res, 0, sizeof c->res);
+        r = img_check(img, &c->res, 0);
+        c->res.leaks_fixed = lf;
+        c->res.corruptions_fixed = cf;
+    }
+    c->r = r;
+    if (r < 0)
+        err_set(err, r, "%s", r == -ENOTSUP ? "this format has no check" : img_errmsg(img));
+    else if (c->res.corruptions || c->res.leaks || c->res.check_errors)
+        job_status(j, "%llu corruptions, %llu leaked clusters, %llu errors%s",
+                   (unsigned long long)c->res.corruptions, (unsigned long long)c->res.leaks,
+                   (unsigned long long)c->res.check_errors,
+                   c->fix ? " remain after the repair" : "");
+    else if (c->fix)
+        job_status(j, "repaired: %llu leaks, %llu corruptions; now clean",
+                   (unsigned long long)c->res.leaks_fixed,
+                   (unsigned long long)c->res.corruptions_fixed);
+    else
+        job_status(j, "no errors found");
+    img_close(img);
+    return r;
+}
+
+static void check_repair_go(struct app *a, struct dialog *d)
+{
+    struct check_job *c = calloc(1, sizeof *c);
+    if (!c || !(c->path = strdup(d->ctx_path))) {
+        free(c);
+        return;
+    }
+    c->fix = d->f[0].text[0] == 'a' ? IMG_FIX_LEAKS | IMG_FIX_ERRORS : IMG_FIX_LEAKS;
+    char title[200];
+    snprintf(title, sizeof title, "repair %s", strrchr(c->path, '/') + 1);
+    jobs_start(a, title, c->path, check_run, c, check_free, NULL);
+}
+
+static void check_done(struct app *a, struct app_job *aj)
+{
+    struct check_job *c = aj->arg;
+    if (c->fix || c->r < 0 || a->opts.read_only)
+        return;
+    if (!c->res.leaks && !c->res.corruptions)
+        return;
+    char q[256];
+    snprintf(q, sizeof q, "%s has %llu leaked clusters and %llu corruptions. Repair it now?",
+             strrchr(c->path, '/') + 1, (unsigned long long)c->res.leaks,
+             (unsigned long long)c->res.corruptions);
+    dlg_confirm(a, "Repair", q, c->res.corruptions ? "yes" : NULL, check_repair_go);
+    snprintf(a->dlg.ctx_path, sizeof a->dlg.ctx_path, "%s", c->path);
+    /* The mode rides in an (invisible) text field: leaks only, or all with corruptions. */
+    a->dlg.nf = 0;
+    snprintf(a->dlg.f[0].text, sizeof a->dlg.f[0].text, "%s", c->res.corruptions ? "all" : "leaks");
+}
+
+void action_check(struct app *a)
+{
+    char *path = NULL;
+    const struct scan_entry *e = act_image(a, &path);
+    if (!e)
+        return;
+    struct check_job *c = calloc(1, sizeof *c);
+    if (!c) {
+        free(path);
+        return;
+    }
+    c->path = path;
+    char title[200];
+    snprintf(title, sizeof title, "check %s", e->display);
+    jobs_start(a, title, NULL, check_run, c, check_free, check_done);
+}
+
+/* ---- snapshots ---- */
+
+struct snap_job {
+    char *path;
+    enum km_action act;
+    char arg[256]; /* the new name, or the ID to apply or delete */
+};
+
+static void snap_free(void *p)
+{
+    struct snap_job *x = p;
+    free(x->path);
+    free(x);
+}
+
+static int snap_run(struct job *j, void *arg, struct img_err *err)
+{
+    struct snap_job *x = arg;
+    struct img *img = img_open(x->path, NULL, IMG_OPEN_RW, err);
+    if (!img)
+        return err->code ? err->code : -EIO;
+    job_progress(j, 0, 1);
+    int r = x->act == KM_A_SNAP_NEW     ? img_snap_create(img, x->arg)
+            : x->act == KM_A_SNAP_APPLY ? img_snap_apply(img, x->arg)
+                                        : img_snap_delete(img, x->arg);
+    if (r == 0)
+        r = img_flush(img);
+    if (r < 0)
+        err_set(err, r, "%s", img_errmsg(img));
+    else
+        job_progress(j, 1, 1);
+    img_close(img);
+    return r;
+}
+
+static void snap_go(struct app *a, struct dialog *d)
+{
+    struct snap_job *x = d->ctx;
+    if (x->act == KM_A_SNAP_NEW) {
+        snprintf(x->arg, sizeof x->arg, "%.255s", d->f[0].text);
+        if (!x->arg[0]) {
+            app_status(a, true, "snapshot: give it a name");
+            snap_free(x);
+            return;
+        }
+    }
+    static const char *const verb[] = {"snapshot", "apply snapshot", "delete snapshot"};
+    int v = x->act == KM_A_SNAP_NEW ? 0 : x->act == KM_A_SNAP_APPLY ? 1 : 2;
+    char title[200];
+    snprintf(title, sizeof title, "%s %.60s of %.80s", verb[v], x->arg, strrchr(x->path, '/') + 1);
+    jobs_start(a, title, x->path, snap_run, x, snap_free, NULL);
+}
+
+static void snap_decline(struct app *a, struct dialog *d)
+{
+    (void)a;
+    snap_free(d->ctx);
+}
+
+void action_snapshot(struct app *a, enum km_action act, const char *path, const char *snap_id,
+                     const char *snap_name)
+{
+    struct img_err err = {0};
+    struct img *img = img_open(path, NULL, 0, &err);
+    if (!img) {
+        app_status(a, true, "%s", err.msg);
+        return;
+    }
+    bool can = img->drv->snap_create != NULL;
+    char fmt[16];
+    snprintf(fmt, sizeof fmt, "%s", img->drv->name);
+    img_close(img);
+    if (!can) {
+        /* vmdk and vdi keep snapshots as differencing files: an overlay is their kind. */
+        app_status(a, true, "%s images have no internal snapshots; make an overlay (O) instead",
+                   fmt);
+        return;
+    }
+    struct snap_job *x = calloc(1, sizeof *x);
+    if (!x || !(x->path = strdup(path))) {
+        free(x);
+        return;
+    }
+    x->act = act;
+    const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
+    if (act == KM_A_SNAP_NEW) {
+        dlg_begin(a, "New snapshot", snap_go);
+        a->dlg.ctx = x;
+        a->dlg.cancel = snap_decline;
+        snprintf(a->dlg.msg[0], sizeof a->dlg.msg[0], "Record the current disk of %s.", base);
+        char name[64];
+        time_t now = time(NULL);
+        struct tm tm;
+        localtime_r(&now, &tm);
+        strftime(name, sizeof name, "snap-%Y%m%d-%H%M%S", &tm);
+        dlg_add_text(a, "Name", name);
+        return;
+    }
+    snprintf(x->arg, sizeof x->arg, "%s", snap_id);
+    char q[400];
+    if (act == KM_A_SNAP_APPLY)
+        snprintf(q, sizeof q, "Revert %.100s to snapshot %.120s? What was written since is lost.",
+                 base, snap_name);
+    else
+        snprintf(q, sizeof q, "Delete snapshot %.120s of %.100s?", snap_name, base);
+    dlg_confirm(a, act == KM_A_SNAP_APPLY ? "Apply snapshot" : "Delete snapshot", q, NULL, snap_go);
+    a->dlg.ctx = x;
+    a->dlg.cancel = snap_decline;
+}

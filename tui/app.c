@@ -1,0 +1,579 @@
+/* app.c: the interactive application's frame: terminal setup and restore, the event loop, the
+ * screen stack, the header, status line and function-key bar, and the drawing kit.
+ *
+ * The loop blocks in poll() on the terminal, the job engine's wakeup fd, the directory scan's
+ * wakeup fd and a self-pipe for SIGINT/SIGTERM. It ticks (100 ms) only while jobs run or the
+ * scan is still probing, so an idle dimg uses no CPU. SIGWINCH reaches curses, which turns it
+ * into KEY_RESIZE; workers block these signals (core/job, core/scan). The terminal is restored
+ * on quit, on SIGTERM and on a crash signal.
+ * Talks to: app.h (every view), core/job.h, core/scan.h, theme.h, theme_curses.h, layout.h.
+ */
+#include "tui/app.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <locale.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <wchar.h>
+
+#include "tui/theme_curses.h"
+
+static int app_sig_pipe[2] = {-1, -1};
+static volatile sig_atomic_t app_sig_term, app_sig_int;
+static volatile sig_atomic_t app_curses_on;
+
+static void app_on_signal(int sig)
+{
+    int saved = errno;
+    if (sig == SIGTERM || sig == SIGHUP)
+        app_sig_term = 1;
+    else
+        app_sig_int = 1;
+    if (app_sig_pipe[1] >= 0) {
+        char c = 0;
+        ssize_t w = write(app_sig_pipe[1], &c, 1);
+        (void)w;
+    }
+    errno = saved;
+}
+
+/* A crash must not leave the terminal in raw mode: restore it, then die as we would have. */
+static void app_on_crash(int sig)
+{
+    if (app_curses_on)
+        endwin();
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+
+/* ---- drawing kit ---- */
+
+attr_t app_attr(struct app *a, enum theme_elem e)
+{
+    (void)a;
+    return theme_attr(e);
+}
+
+void app_fill(int y, int x, int w, attr_t at)
+{
+    if (w <= 0)
+        return;
+    attrset(at);
+    mvhline(y, x, ' ', w);
+    attrset(A_NORMAL);
+}
+
+void app_put(int y, int x, int w, const char *s, attr_t at, bool pad)
+{
+    if (w <= 0)
+        return;
+    attrset(at);
+    move(y, x);
+    int col = 0;
+    mbstate_t st;
+    memset(&st, 0, sizeof st);
+    const char *p = s;
+    while (*p && col < w) {
+        wchar_t wc;
+        size_t n = mbrtowc(&wc, p, MB_CUR_MAX, &st);
+        if (n == (size_t)-1 || n == (size_t)-2 || n == 0) {
+            /* Not valid in this locale: show one '?' per byte. */
+            memset(&st, 0, sizeof st);
+            addch('?');
+            col++;
+            p++;
+            continue;
+        }
+        int cw = wcwidth(wc);
+        if (cw < 0) {
+            wc = L'?';
+            cw = 1;
+        }
+        if (col + cw > w)
+            break;
+        addnstr(p, (int)n);
+        col += cw;
+        p += n;
+    }
+    if (pad)
+        for (; col < w; col++)
+            addch(' ');
+    attrset(A_NORMAL);
+}
+
+void app_status(struct app *a, bool err, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(a->status, sizeof a->status, fmt, ap);
+    va_end(ap);
+    for (char *p = a->status; *p; p++)
+        if ((unsigned char)*p < 32)
+            *p = ' ';
+    a->status_err = err;
+}
+
+const char *app_size(uint64_t v, char *buf, size_t n)
+{
+    static const char *const unit[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
+    int i = 0;
+    double d = (double)v;
+    while (d >= 1024.0 && i < 6) {
+        d /= 1024.0;
+        i++;
+    }
+    if (i == 0)
+        snprintf(buf, n, "%llu B", (unsigned long long)v);
+    else
+        snprintf(buf, n, d < 10 ? "%.1f %s" : "%.0f %s", d, unit[i]);
+    return buf;
+}
+
+/* ---- frame ---- */
+
+static unsigned app_ctx(const struct app *a)
+{
+    switch (a->views[a->nviews - 1]) {
+    case VIEW_MAP: return KM_MAP;
+    case VIEW_TREE: return KM_TREE;
+    case VIEW_JOBS: return KM_JOBS;
+    case VIEW_HELP: return KM_HELP;
+    default: return KM_BROWSER;
+    }
+}
+
+static void app_draw_header(struct app *a)
+{
+    struct rect r = a->lay.header;
+    char buf[4600];
+    static const char *const sorts[] = {"name", "size", "disk", "vsize", "format", "time"};
+    const char *what = "";
+    switch (a->views[a->nviews - 1]) {
+    case VIEW_MAP:
+        what = a->map.view == MAP_VIEW_GUEST ? " map (guest)" : " map (host file)";
+        break;
+    case VIEW_TREE: what = " tree"; break;
+    case VIEW_JOBS: what = " jobs"; break;
+    case VIEW_HELP: what = " help"; break;
+    default: break;
+    }
+    const char *subject = a->views[a->nviews - 1] == VIEW_MAP ? a->map.path : a->dir;
+    snprintf(buf, sizeof buf, " dimg%s  %s", what, subject);
+    app_fill(r.y, r.x, r.w, app_attr(a, THEME_E_HEADER));
+    app_put(r.y, r.x, r.w, buf, app_attr(a, THEME_E_HEADER), true);
+    if (a->views[a->nviews - 1] == VIEW_BROWSER) {
+        char right[200];
+        snprintf(right, sizeof right, "%s%s%s%s%s  ?:help ",
+                 a->opts.read_only ? "[read-only] " : "", a->filter[0] ? "filter: " : "", a->filter,
+                 a->filter[0] ? "  " : "", sorts[a->sort]);
+        int rw = (int)strlen(right);
+        if (a->sort_rev && rw + 2 < (int)sizeof right) {
+            memmove(right + 1, right, strlen(right) + 1);
+            right[0] = '-';
+            rw++;
+        }
+        if (rw < r.w / 2)
+            app_put(r.y, r.x + r.w - rw, rw, right, app_attr(a, THEME_E_HEADER), false);
+    }
+}
+
+static void app_draw_status(struct app *a)
+{
+    struct rect r = a->lay.status;
+    char jobs[128];
+    jobs_summary(a, jobs, sizeof jobs);
+    attr_t at = app_attr(a, a->status_err ? THEME_E_ERROR : THEME_E_STATUS);
+    app_fill(r.y, r.x, r.w, app_attr(a, THEME_E_STATUS));
+    int jw = (int)strlen(jobs);
+    if (a->filtering) {
+        char buf[200];
+        snprintf(buf, sizeof buf, "/%s", a->filter);
+        app_put(r.y, r.x, r.w - jw - 1, buf, app_attr(a, THEME_E_INPUT), false);
+        curs_set(1);
+        move(r.y, r.x + 1 + (int)strlen(a->filter));
+    } else {
+        app_put(r.y, r.x + 1, r.w - jw - 2, a->status, at, false);
+    }
+    if (jw && jw < r.w)
+        app_put(r.y, r.x + r.w - jw, jw, jobs, app_attr(a, THEME_E_JOB_RUNNING), false);
+}
+
+static void app_draw_fbar(struct app *a)
+{
+    struct rect r = a->lay.fbar;
+    unsigned ctx = app_ctx(a);
+    app_fill(r.y, r.x, r.w, app_attr(a, THEME_E_FBAR_LABEL));
+    int x = r.x;
+    for (int f = 1; f <= 10 && x < r.x + r.w; f++) {
+        const struct km_binding *b = NULL;
+        for (int act = 1; act < KM_A_COUNT; act++) {
+            const struct km_binding *c = keymap_binding((enum km_action)act);
+            if (c->fkey == f && (c->ctx & ctx)) {
+                b = c;
+                break;
+            }
+        }
+        char key[4];
+        snprintf(key, sizeof key, "%d", f);
+        app_put(r.y, x, r.x + r.w - x, key, app_attr(a, THEME_E_FBAR_KEY), false);
+        x += (int)strlen(key);
+        /* Blank slots for actions this screen or --read-only does not offer (htop). */
+        const char *label = (b && !(b->mutates && a->opts.read_only)) ? b->label : "";
+        char cell[8];
+        snprintf(cell, sizeof cell, "%-6.6s", label ? label : "");
+        app_put(r.y, x, r.x + r.w - x, cell, app_attr(a, THEME_E_FBAR_LABEL), false);
+        x += 6;
+    }
+}
+
+static void app_draw(struct app *a)
+{
+    int h, w;
+    getmaxyx(stdscr, h, w);
+    a->lay = layout_compute(w, h, a->info_pane);
+    curs_set(0);
+    erase();
+    if (a->lay.mode == LAYOUT_TOO_SMALL) {
+        char buf[80];
+        snprintf(buf, sizeof buf, "terminal too small (need %dx%d)", LAYOUT_MIN_W, LAYOUT_MIN_H);
+        app_put(0, 0, w, buf, app_attr(a, THEME_E_WARN), false);
+        refresh();
+        return;
+    }
+    app_draw_header(a);
+    switch (a->views[a->nviews - 1]) {
+    case VIEW_BROWSER: browser_draw(a); break;
+    case VIEW_MAP: map_draw(a, a->lay.body); break;
+    case VIEW_TREE: tree_draw(a, a->lay.body); break;
+    case VIEW_JOBS: jobs_draw(a, a->lay.body); break;
+    case VIEW_HELP: help_draw(a, a->lay.body); break;
+    }
+    app_draw_fbar(a);
+    app_draw_status(a);
+    if (a->dlg.open)
+        dlg_draw(a);
+    refresh();
+}
+
+void app_push(struct app *a, enum app_view v)
+{
+    if (a->views[a->nviews - 1] == v)
+        return;
+    if (a->nviews < (int)(sizeof a->views / sizeof a->views[0]))
+        a->views[a->nviews++] = v;
+}
+
+static void app_pop(struct app *a)
+{
+    if (a->nviews <= 1)
+        return;
+    enum app_view v = a->views[--a->nviews];
+    if (v == VIEW_MAP)
+        map_close(a);
+    if (!a->status_err)
+        a->status[0] = 0; /* the closed screen's hint no longer applies */
+}
+
+static void app_quit_ok(struct app *a, struct dialog *d)
+{
+    (void)d;
+    a->quit = true;
+}
+
+/* q in the browser: quit, asking first when jobs are running. */
+static void app_request_quit(struct app *a)
+{
+    unsigned n = jobs_running(a);
+    if (!n) {
+        a->quit = true;
+        return;
+    }
+    char q[128];
+    snprintf(q, sizeof q, "%u job%s still running. Cancel %s and quit?", n,
+             n == 1 ? " is" : "s are", n == 1 ? "it" : "them");
+    dlg_confirm(a, "Quit", q, NULL, app_quit_ok);
+}
+
+static void app_key(struct app *a, int ch)
+{
+    if (ch == KEY_RESIZE)
+        return; /* the next draw lays out for the new size */
+    if (a->dlg.open) {
+        dlg_key(a, ch);
+        return;
+    }
+    if (a->lay.mode == LAYOUT_TOO_SMALL) {
+        if (ch == 'q')
+            app_request_quit(a);
+        return;
+    }
+    if (a->filtering) {
+        browser_key(a, ch, KM_A_NONE);
+        return;
+    }
+    unsigned ctx = app_ctx(a);
+    enum km_action act = keymap_lookup(ctx, ch);
+    const struct km_binding *b = keymap_binding(act);
+    if (b->mutates && a->opts.read_only) {
+        app_status(a, true, "read-only mode (-r): %s is disabled", b->help);
+        return;
+    }
+    switch (act) {
+    case KM_A_QUIT:
+        if (a->nviews > 1)
+            app_pop(a);
+        else
+            app_request_quit(a);
+        return;
+    case KM_A_HELP:
+        a->help_top = 0;
+        app_push(a, VIEW_HELP);
+        return;
+    case KM_A_JOBS: app_push(a, VIEW_JOBS); return;
+    case KM_A_REDRAW: clearok(curscr, TRUE); return;
+    default: break;
+    }
+    if (ch == 27 && a->nviews > 1 && a->views[a->nviews - 1] != VIEW_BROWSER) {
+        app_pop(a);
+        return;
+    }
+    switch (a->views[a->nviews - 1]) {
+    case VIEW_BROWSER:
+        if (act == KM_A_TREE) {
+            const struct scan_entry *e = browser_selected(a, NULL);
+            if (e) { /* open the tree on the image the browser shows */
+                snprintf(a->tree.sel_name, sizeof a->tree.sel_name, "%s", e->name);
+                a->tree.sel_snap[0] = 0;
+            }
+            tree_build(a);
+            app_push(a, VIEW_TREE);
+        } else if (act == KM_A_MAP || (act == KM_A_OPEN && browser_selected(a, NULL) &&
+                                       !browser_selected(a, NULL)->is_dir)) {
+            char *p = browser_selected_path(a);
+            if (p && map_open(a, p) == 0)
+                app_push(a, VIEW_MAP);
+            free(p);
+        } else {
+            browser_key(a, ch, act);
+        }
+        break;
+    case VIEW_MAP: map_key(a, ch, act); break;
+    case VIEW_TREE: tree_key(a, ch, act); break;
+    case VIEW_JOBS: jobs_key(a, ch, act); break;
+    case VIEW_HELP: help_key(a, ch, act); break;
+    }
+}
+
+void app_open_map(struct app *a, const char *path)
+{
+    if (map_open(a, path) == 0)
+        app_push(a, VIEW_MAP);
+}
+
+static int app_colors(void)
+{
+    if (!has_colors())
+        return 0;
+    return theme_curses_colors();
+}
+
+static int app_init_curses(struct app *a)
+{
+    if (!isatty(STDIN_FILENO) || !isatty(STDOUT_FILENO)) {
+        fprintf(stderr, "dimg: the interactive application needs a terminal; "
+                        "use a command (dimg --help) in scripts\n");
+        return -1;
+    }
+    const char *term = getenv("TERM");
+    if (!term || !*term || strcmp(term, "dumb") == 0) {
+        fprintf(stderr,
+                "dimg: TERM is %s; the interactive application needs a real terminal "
+                "(use a command, dimg --help, in scripts)\n",
+                term && *term ? "dumb" : "not set");
+        return -1;
+    }
+    if (!newterm(NULL, stdout, stdin)) {
+        fprintf(stderr, "dimg: cannot initialise the terminal '%s'\n", term);
+        return -1;
+    }
+    app_curses_on = 1;
+    cbreak();
+    noecho();
+    nonl();
+    keypad(stdscr, TRUE);
+    nodelay(stdscr, TRUE);
+    set_escdelay(25);
+    curs_set(0);
+    if (has_colors())
+        start_color();
+    if (a->opts.mouse)
+        mousemask(BUTTON1_CLICKED | BUTTON1_DOUBLE_CLICKED | BUTTON4_PRESSED | BUTTON5_PRESSED,
+                  NULL);
+    return 0;
+}
+
+static void app_load_theme(struct app *a)
+{
+    int colors = app_colors();
+    const char *name = theme_choose(a->opts.theme, theme_env_no_color(), colors > 0);
+    char err[256];
+    a->utf8 = theme_want_utf8(a->opts.ascii);
+    if (theme_load(&a->theme, name, colors, a->utf8, err, sizeof err) < 0) {
+        app_status(a, true, "theme: %s (using the built-in default)", err);
+        theme_load(&a->theme, colors ? "default" : "mono", colors, a->utf8, err, sizeof err);
+    } else if (a->theme.nwarn) {
+        app_status(a, true, "%s (and %zu more theme warnings)", a->theme.warnings[0],
+                   a->theme.nwarn - 1);
+    }
+    theme_curses_apply(&a->theme);
+}
+
+static bool app_busy(struct app *a)
+{
+    return jobs_running(a) || (a->scan && scan_pending(a->scan));
+}
+
+static void app_free(struct app *a)
+{
+    map_close(a);
+    tree_free(a);
+    if (a->jobs)
+        job_engine_free(a->jobs); /* cancels and joins what still runs */
+    for (size_t i = 0; i < a->najobs; i++) {
+        free(a->ajobs[i].target);
+        if (a->ajobs[i].free_arg)
+            a->ajobs[i].free_arg(a->ajobs[i].arg);
+    }
+    free(a->ajobs);
+    if (a->scan)
+        scan_close(a->scan);
+    free(a->idx);
+    free(a->dir);
+    free(a->info_text);
+    theme_free(&a->theme);
+}
+
+int tui_run(const char *dir, const struct tui_opts *o)
+{
+    struct app a;
+    memset(&a, 0, sizeof a);
+    a.opts = *o;
+    a.views[0] = VIEW_BROWSER;
+    a.nviews = 1;
+    a.info_pane = true;
+    a.map.legend = true;
+    setlocale(LC_ALL, "");
+
+    struct img_err err = {0};
+    a.jobs = job_engine_new(0, &err);
+    if (!a.jobs) {
+        fprintf(stderr, "dimg: %s\n", err.msg);
+        return 1;
+    }
+    if (pipe2(app_sig_pipe, O_CLOEXEC | O_NONBLOCK) < 0) {
+        perror("dimg: pipe");
+        job_engine_free(a.jobs);
+        return 1;
+    }
+    if (browser_chdir(&a, dir) < 0) {
+        fprintf(stderr, "dimg: %s\n", a.status);
+        app_free(&a);
+        return 1;
+    }
+    if (app_init_curses(&a) < 0) {
+        app_free(&a);
+        return 1;
+    }
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = app_on_signal;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
+    sa.sa_handler = app_on_crash;
+    sa.sa_flags = SA_RESETHAND;
+    sigaction(SIGSEGV, &sa, NULL);
+    sigaction(SIGBUS, &sa, NULL);
+    sigaction(SIGABRT, &sa, NULL);
+    sigaction(SIGFPE, &sa, NULL);
+    app_load_theme(&a);
+    if (!a.status[0])
+        app_status(&a, false, "%zu entries. Enter opens, m map, t tree, c convert, ? help",
+                   scan_count(a.scan) - 1);
+
+    int errs = 0;
+    bool dirty = true;
+    while (!a.quit) {
+        if (app_sig_term)
+            break;
+        if (app_sig_int) {
+            app_sig_int = 0;
+            app_request_quit(&a);
+            dirty = true;
+        }
+        if (dirty) {
+            app_draw(&a);
+            dirty = false;
+        }
+        struct pollfd p[4] = {
+            {.fd = STDIN_FILENO, .events = POLLIN},
+            {.fd = job_engine_wakeup_fd(a.jobs), .events = POLLIN},
+            {.fd = app_sig_pipe[0], .events = POLLIN},
+            {.fd = a.scan ? scan_wakeup_fd(a.scan) : -1, .events = POLLIN},
+        };
+        int r = poll(p, 4, app_busy(&a) ? 100 : -1);
+        if (r < 0 && errno != EINTR)
+            break;
+        if (r == 0 || (r < 0 && errno == EINTR)) {
+            dirty = true; /* the tick: progress moved; or SIGWINCH arrived */
+        }
+        if (p[2].revents & POLLIN) {
+            char buf[16];
+            while (read(app_sig_pipe[0], buf, sizeof buf) > 0)
+                ;
+        }
+        if (p[1].revents & POLLIN) {
+            job_engine_drain(a.jobs);
+            jobs_poll(&a);
+            dirty = true;
+        }
+        if (p[3].fd >= 0 && (p[3].revents & POLLIN)) {
+            scan_drain_wakeup(a.scan);
+            browser_refresh(&a);
+            if (a.views[a.nviews - 1] == VIEW_TREE)
+                tree_build(&a); /* links appear as the images are probed */
+            dirty = true;
+        }
+        if (r > 0 && (p[0].revents & (POLLHUP | POLLERR | POLLNVAL)) && !(p[0].revents & POLLIN))
+            break; /* the terminal is gone: exit instead of spinning */
+        if (p[0].revents & POLLIN || r < 0) {
+            int ch, got = 0;
+            while ((ch = getch()) != ERR) {
+                got++;
+                app_key(&a, ch);
+                dirty = true;
+                if (a.quit)
+                    break;
+            }
+            if (!got && (p[0].revents & POLLIN) && ++errs > 100)
+                break; /* readable but nothing to read, again and again: EOF */
+            if (got)
+                errs = 0;
+        }
+        if (r == 0)
+            jobs_poll(&a);
+    }
+    endwin();
+    app_curses_on = 0;
+    app_free(&a);
+    signal(SIGINT, SIG_DFL);
+    signal(SIGTERM, SIG_DFL);
+    return app_sig_term ? 143 : 0;
+}

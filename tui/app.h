@@ -1,0 +1,209 @@
+/* app.h: the interactive application's shared state and the small drawing kit its screens use.
+ *
+ * One struct app holds everything: the directory listing (core/scan) and its sorted, filtered
+ * index, the screen stack (browser at the bottom; map, tree, jobs and help pushed on top), at
+ * most one modal dialog, the job engine and the jobs started from the UI, the theme. Only the
+ * main thread touches curses or this struct; workers (scan, jobs) publish through their own
+ * atomics and wake the loop through file descriptors.
+ *
+ * Screens are plain functions (draw and key) in view_*.c; app.c owns the loop, the header,
+ * the status line and the function-key bar.
+ * Talks to: core/scan.h, core/job.h, core/map.h, tui/keymap.h, layout.h, theme*.h.
+ */
+#ifndef DIMG_APP_H
+#define DIMG_APP_H
+
+#include <curses.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/job.h"
+#include "core/map.h"
+#include "core/scan.h"
+#include "tui/keymap.h"
+#include "tui/layout.h"
+#include "tui/theme.h"
+
+struct app;
+
+struct tui_opts {
+    const char *theme; /* --theme NAME|PATH, or NULL */
+    bool ascii;        /* --ascii */
+    bool mouse;        /* --mouse */
+    bool read_only;    /* -r: no action changes an image */
+    bool untrusted;    /* --untrusted: no backing files followed when inspecting */
+};
+
+/* Run the application in dir; returns the exit status. */
+int tui_run(const char *dir, const struct tui_opts *o);
+
+enum app_view { VIEW_BROWSER, VIEW_MAP, VIEW_TREE, VIEW_JOBS, VIEW_HELP };
+
+/* A job started from the UI: the engine's job plus what it was about. */
+struct app_job {
+    struct job *job;
+    char title[160];
+    char *target; /* file the job creates or changes (rescanned when done) */
+    void *arg;    /* the request, freed with free_arg when the job is released */
+    void (*free_arg)(void *arg);
+    void (*done)(struct app *a, struct app_job *aj); /* on the main thread when it finishes */
+    bool finished_seen;
+};
+
+/* Modal dialogs: a form of fields, or a yes/no question. */
+enum dlg_field_kind { DLG_CHOICE, DLG_TEXT };
+#define DLG_MAX_FIELDS 6
+#define DLG_MAX_CHOICES 12
+struct dlg_field {
+    enum dlg_field_kind kind;
+    const char *label;
+    const char *choices[DLG_MAX_CHOICES];
+    int nchoices, choice;
+    char text[512];
+    size_t cursor;
+};
+struct dialog {
+    bool open;
+    char title[128];
+    char msg[3][256]; /* lines above the fields */
+    struct dlg_field f[DLG_MAX_FIELDS];
+    int nf;
+    int focus;         /* field index, or nf = the OK button, nf+1 = Cancel */
+    bool confirm;      /* a yes/no question (focus starts on No) */
+    char type_yes[16]; /* non-empty: the user must type this word to confirm */
+    char typed[16];
+    void (*ok)(struct app *a, struct dialog *d);
+    void (*cancel)(struct app *a, struct dialog *d); /* optional: frees ctx when declined */
+    void *ctx;                                       /* for ok() */
+    char ctx_path[4096];
+};
+
+struct mapview {
+    char path[4096];
+    char fmt[16];
+    struct map_runs guest, host;
+    bool have_host;
+    enum map_view view;
+    uint64_t levels[64];
+    size_t nlevels, level;  /* bytes per cell = levels[level] */
+    uint64_t top;           /* first cell shown (row-aligned cell index) */
+    uint64_t cursor;        /* cell index */
+    struct map_part *parts; /* guest partitions */
+    size_t nparts;
+    bool legend;
+    char err[256];
+};
+
+struct tree_node {
+    int depth;
+    size_t entry; /* scan entry index of the image */
+    bool is_snap;
+    char label[512];
+    char detail[256];
+    char snap_id[128];
+};
+struct tree_state {
+    struct tree_node *v;
+    size_t n, cur, top;
+    /* The selected row by name, so that rebuilds (probing, a finished job) keep it. */
+    char sel_name[1024];
+    char sel_snap[128];
+};
+
+struct app {
+    struct tui_opts opts;
+    struct theme theme;
+    bool utf8, color;
+    char *dir; /* absolute path of the listed directory */
+    struct scan_dir *scan;
+    size_t *idx, nidx; /* visible entries, sorted and filtered */
+    size_t cur, top;   /* cursor and first row, indices into idx */
+    enum scan_sort sort;
+    bool sort_rev, hidden, info_pane;
+    char filter[128];
+    bool filtering; /* typing into the filter */
+    enum app_view views[8];
+    int nviews;
+    struct dialog dlg;
+    struct job_engine *jobs;
+    struct app_job *ajobs;
+    size_t najobs, jobs_cur;
+    struct mapview map;
+    struct tree_state tree;
+    size_t help_top;
+    char status[256];
+    bool status_err;
+    bool quit_asked, quit;
+    struct layout lay;
+    /* Info pane cache: the text of the selected entry's info. */
+    char *info_text;
+    char info_for[4096];
+    int info_state; /* scan state the text was made from */
+};
+
+/* ---- drawing kit (main thread) ---- */
+attr_t app_attr(struct app *a, enum theme_elem e);
+/* Print s at (y,x) clipped to w columns (UTF-8 aware), padding with spaces to w when pad. */
+void app_put(int y, int x, int w, const char *s, attr_t at, bool pad);
+void app_fill(int y, int x, int w, attr_t at);
+void app_status(struct app *a, bool err, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* "1.5 GiB"-style sizes, into buf. */
+const char *app_size(uint64_t v, char *buf, size_t n);
+
+void app_push(struct app *a, enum app_view v);
+/* Open the map of path on top of the current screen (a status message when it fails). */
+void app_open_map(struct app *a, const char *path);
+
+/* ---- screens (view_*.c) ---- */
+void browser_draw(struct app *a);
+void browser_key(struct app *a, int ch, enum km_action act);
+void browser_refresh(struct app *a); /* re-sort / re-filter keeping the cursor's entry */
+int browser_chdir(struct app *a, const char *dir);
+const struct scan_entry *browser_selected(struct app *a, size_t *entry_index);
+char *browser_selected_path(struct app *a); /* malloc'd, NULL if nothing selected */
+
+int map_open(struct app *a, const char *path);
+void map_close(struct app *a);
+void map_draw(struct app *a, struct rect r);
+void map_key(struct app *a, int ch, enum km_action act);
+
+void tree_build(struct app *a);
+void tree_free(struct app *a);
+void tree_draw(struct app *a, struct rect r);
+void tree_key(struct app *a, int ch, enum km_action act);
+
+void jobs_draw(struct app *a, struct rect r);
+void jobs_key(struct app *a, int ch, enum km_action act);
+void help_draw(struct app *a, struct rect r);
+void help_key(struct app *a, int ch, enum km_action act);
+/* The footer's job summary ("2 jobs, 41%"), empty when nothing runs. */
+void jobs_summary(struct app *a, char *buf, size_t n);
+void jobs_poll(struct app *a); /* finished jobs: messages, rescans */
+unsigned jobs_running(struct app *a);
+/* Start fn(arg) as a job; on failure a status message and free_arg(arg). */
+struct app_job *jobs_start(struct app *a, const char *title, const char *target, job_fn fn,
+                           void *arg, void (*free_arg)(void *),
+                           void (*done)(struct app *, struct app_job *));
+
+/* ---- actions (actions.c): forms that end in jobs ---- */
+void action_convert(struct app *a);
+void action_resize(struct app *a);
+void action_append(struct app *a);
+void action_overlay(struct app *a);
+void action_check(struct app *a);
+void action_snapshot(struct app *a, enum km_action act, const char *path, const char *snap_id,
+                     const char *snap_name);
+
+/* ---- dialogs (dialog.c) ---- */
+void dlg_begin(struct app *a, const char *title, void (*ok)(struct app *, struct dialog *));
+struct dlg_field *dlg_add_text(struct app *a, const char *label, const char *init);
+struct dlg_field *dlg_add_choice(struct app *a, const char *label, const char *const *choices,
+                                 int n, int sel);
+void dlg_confirm(struct app *a, const char *title, const char *question, const char *type_yes,
+                 void (*ok)(struct app *, struct dialog *));
+void dlg_draw(struct app *a);
+void dlg_key(struct app *a, int ch);
+
+#endif

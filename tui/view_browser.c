@@ -1,0 +1,383 @@
+/* view_browser.c: the directory browser, dimg's home screen: one row per entry (name, format,
+ * virtual size, size on disk, allocation, markers), sorted and filtered, with the info pane
+ * (what `dimg info` says about the selected image) beside or below it. Entries fill in as the
+ * background scan (core/scan) probes them; the rows on screen are probed first.
+ * Talks to: app.h (frame, drawing kit), core/scan.h, cli.h (cli_info_write for the pane).
+ */
+#include "tui/app.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/img.h"
+#include "core/io.h"
+#include "tui/cli.h"
+
+const struct scan_entry *browser_selected(struct app *a, size_t *entry_index)
+{
+    if (!a->scan || a->cur >= a->nidx)
+        return NULL;
+    if (entry_index)
+        *entry_index = a->idx[a->cur];
+    return scan_entry(a->scan, a->idx[a->cur]);
+}
+
+char *browser_selected_path(struct app *a)
+{
+    const struct scan_entry *e = browser_selected(a, NULL);
+    return e ? io_path_join(a->dir, e->name) : NULL;
+}
+
+static bool browser_visible(struct app *a, const struct scan_entry *e)
+{
+    if (e->is_dotdot)
+        return true;
+    if (e->hidden && !a->hidden)
+        return false;
+    return !a->filter[0] || strcasestr(e->display, a->filter) != NULL;
+}
+
+void browser_refresh(struct app *a)
+{
+    if (!a->scan)
+        return;
+    size_t n = scan_count(a->scan);
+    size_t keep = a->cur < a->nidx ? a->idx[a->cur] : SIZE_MAX;
+    size_t *idx = realloc(a->idx, (n ? n : 1) * sizeof *idx);
+    if (!idx)
+        return;
+    a->idx = idx;
+    a->nidx = 0;
+    for (size_t i = 0; i < n; i++)
+        if (browser_visible(a, scan_entry(a->scan, i)))
+            a->idx[a->nidx++] = i;
+    scan_sort(a->scan, a->idx, a->nidx, a->sort, a->sort_rev, true);
+    a->cur = 0;
+    for (size_t i = 0; i < a->nidx; i++)
+        if (a->idx[i] == keep)
+            a->cur = i;
+}
+
+int browser_chdir(struct app *a, const char *dir)
+{
+    char real[PATH_MAX];
+    if (!realpath(dir, real)) {
+        app_status(a, true, "%s: %s", dir, strerror(errno));
+        return -1;
+    }
+    struct img_err err = {0};
+    struct scan_dir *s = scan_open(real, 0, &err);
+    if (!s) {
+        app_status(a, true, "%s", err.msg);
+        return -1;
+    }
+    /* Coming back up: keep the cursor on the directory we came from. */
+    char *from = NULL;
+    if (a->dir && strncmp(a->dir, real, strlen(real)) == 0) {
+        const char *rest = a->dir + strlen(real);
+        while (*rest == '/')
+            rest++;
+        from = strndup(rest, strcspn(rest, "/"));
+    }
+    if (a->scan)
+        scan_close(a->scan);
+    a->scan = s;
+    free(a->dir);
+    a->dir = strdup(real);
+    a->cur = a->top = 0;
+    a->filter[0] = 0;
+    a->info_for[0] = 0;
+    browser_refresh(a);
+    if (from) {
+        for (size_t i = 0; i < a->nidx; i++)
+            if (strcmp(scan_entry(s, a->idx[i])->name, from) == 0)
+                a->cur = i;
+        free(from);
+    } else if (a->nidx > 1 && scan_entry(s, a->idx[0])->is_dotdot) {
+        a->cur = 1; /* start on the first real entry, not on ".." */
+    }
+    return 0;
+}
+
+/* "SBECL": snapshots, backing file, encryption, compressed clusters, locked by a VM. */
+static void browser_markers(const struct scan_entry *e, char *m)
+{
+    memcpy(m, "     ", 6);
+    if (e->flags & SCAN_F_SNAPSHOTS)
+        m[0] = 'S';
+    if (e->flags & SCAN_F_BACKING)
+        m[1] = 'B';
+    if (e->flags & SCAN_F_ENCRYPTED)
+        m[2] = 'E';
+    if (e->flags & SCAN_F_COMPRESSED)
+        m[3] = 'C';
+    if (e->flags & SCAN_F_LOCKED)
+        m[4] = 'L';
+}
+
+static void browser_row(struct app *a, int y, struct rect r, const struct scan_entry *e, bool sel)
+{
+    char fmt[24] = "", vs[16] = "", ds[16] = "", pct[8] = "", mk[8] = "     ";
+    enum theme_elem el = THEME_E_IMAGE;
+    enum scan_state st = scan_entry_state(e);
+    app_size(e->disk_bytes, ds, sizeof ds);
+    if (e->is_dir) {
+        snprintf(fmt, sizeof fmt, "<dir>");
+        ds[0] = 0;
+        el = THEME_E_DIR;
+    } else if (st == SCAN_PENDING) {
+        snprintf(fmt, sizeof fmt, "...");
+        el = THEME_E_IMAGE_UNKNOWN;
+    } else if (st == SCAN_ERROR) {
+        snprintf(fmt, sizeof fmt, "error");
+        el = THEME_E_IMAGE_ERROR;
+    } else if (st == SCAN_DONE) {
+        snprintf(fmt, sizeof fmt, "%s", e->format ? e->format : "?");
+        app_size(e->virtual_size, vs, sizeof vs);
+        if (e->virtual_size)
+            snprintf(pct, sizeof pct, "%3.0f%%",
+                     100.0 * (double)e->alloc_bytes / (double)e->virtual_size);
+        browser_markers(e, mk);
+        if (e->flags & SCAN_F_RAW_GUESS)
+            el = THEME_E_IMAGE_UNKNOWN;
+    } else {
+        el = THEME_E_IMAGE_UNKNOWN; /* devices, sockets, dangling links */
+    }
+    /* name | format 7 | virtual 10 | disk 10 | alloc 5 | markers 5 */
+    int fixed = 7 + 10 + 10 + 5 + 6 + 5;
+    int nw = r.w - fixed;
+    if (nw < 8)
+        nw = r.w - 8; /* narrow: name and format only */
+    attr_t base = sel ? app_attr(a, THEME_E_SELECTION) : app_attr(a, el);
+    app_fill(y, r.x, r.w, base);
+    char name[4200];
+    snprintf(name, sizeof name, " %s%s", e->display, e->is_dir && !e->is_dotdot ? "/" : "");
+    app_put(y, r.x, nw, name, base, true);
+    char rest[96];
+    snprintf(rest, sizeof rest, " %-7.7s%10s%10s %4s %-5s", fmt, vs, ds, pct, mk);
+    app_put(y, r.x + nw, r.w - nw, rest,
+            sel ? base : app_attr(a, el == THEME_E_IMAGE ? THEME_E_SIZE : el), false);
+}
+
+static void browser_info(struct app *a, struct rect r)
+{
+    if (r.w <= 2 || r.h <= 0)
+        return;
+    attr_t bd = app_attr(a, THEME_E_BORDER);
+    for (int y = r.y; y < r.y + r.h; y++)
+        app_put(y, r.x, 1, "|", bd, false);
+    if (a->lay.mode == LAYOUT_BELOW) {
+        app_fill(r.y, r.x, r.w, bd);
+        app_put(r.y, r.x, r.w, "-- info ", bd, false);
+    }
+    size_t ei;
+    const struct scan_entry *e = browser_selected(a, &ei);
+    if (!e)
+        return;
+    char *path = io_path_join(a->dir, e->name);
+    if (!path)
+        return;
+    int st = scan_entry_state(e);
+    if (strcmp(a->info_for, path) != 0 || a->info_state != st) {
+        free(a->info_text);
+        a->info_text = NULL;
+        snprintf(a->info_for, sizeof a->info_for, "%s", path);
+        a->info_state = st;
+        char *buf = NULL;
+        size_t len = 0;
+        FILE *f = open_memstream(&buf, &len);
+        if (f) {
+            if (e->is_dir) {
+                fprintf(f, "directory: %s\n\nEnter opens it.\n", e->display);
+            } else if (st == SCAN_PENDING) {
+                fprintf(f, "%s\n\nprobing...\n", e->display);
+            } else if (st == SCAN_ERROR) {
+                fprintf(f, "%s\n\nerror: %s\n", e->display, e->msg ? e->msg : "unreadable");
+            } else if (st == SCAN_DONE) {
+                char err[512];
+                unsigned fl = a->opts.untrusted ? IMG_OPEN_UNTRUSTED : 0;
+                if (cli_info_write(f, path, e->format, fl, !a->opts.untrusted, false, err,
+                                   sizeof err) != 0) {
+                    /* A broken chain still deserves the top image's facts. */
+                    fflush(f);
+                    if (cli_info_write(f, path, e->format, fl, false, false, err, sizeof err))
+                        fprintf(f, "error: %s\n", err);
+                }
+                if (e->flags & SCAN_F_LOCKED)
+                    fprintf(f, "\nin use: a running QEMU holds this image's locks\n");
+            } else {
+                fprintf(f, "%s\n\nnot a regular file\n", e->display);
+            }
+            fclose(f);
+            a->info_text = buf;
+        }
+    }
+    free(path);
+    if (!a->info_text)
+        return;
+    int y = r.y + (a->lay.mode == LAYOUT_BELOW ? 1 : 0);
+    const char *p = a->info_text;
+    while (*p && y < r.y + r.h) {
+        size_t n = strcspn(p, "\n");
+        char line[512];
+        snprintf(line, sizeof line, "%.*s", (int)(n < sizeof line - 1 ? n : sizeof line - 1), p);
+        enum theme_elem el = strncmp(line, "error", 5) == 0 ? THEME_E_ERROR : THEME_E_DEFAULT;
+        if (y == r.y + (a->lay.mode == LAYOUT_BELOW ? 1 : 0))
+            el = THEME_E_TITLE;
+        app_put(y++, r.x + 2, r.w - 3, line, app_attr(a, el), false);
+        p += n;
+        if (*p)
+            p++;
+    }
+}
+
+void browser_draw(struct app *a)
+{
+    struct rect r = a->lay.list;
+    int rows = r.h - 1;
+    if (rows < 1)
+        rows = 1;
+    if (a->cur >= a->nidx && a->nidx)
+        a->cur = a->nidx - 1;
+    if (a->cur < a->top)
+        a->top = a->cur;
+    if (a->cur >= a->top + (size_t)rows)
+        a->top = a->cur - (size_t)rows + 1;
+    /* Column titles. */
+    int fixed = 7 + 10 + 10 + 5 + 6 + 5;
+    int nw = r.w - fixed < 8 ? r.w - 8 : r.w - fixed;
+    app_fill(r.y, r.x, r.w, app_attr(a, THEME_E_TITLE));
+    app_put(r.y, r.x, nw, " Name", app_attr(a, THEME_E_TITLE), true);
+    app_put(r.y, r.x + nw, r.w - nw, " Format    Virtual   On disk Used Flags",
+            app_attr(a, THEME_E_TITLE), false);
+    size_t prefer[256];
+    size_t np = 0;
+    for (int i = 0; i < rows; i++) {
+        size_t k = a->top + (size_t)i;
+        if (k >= a->nidx)
+            break;
+        const struct scan_entry *e = scan_entry(a->scan, a->idx[k]);
+        browser_row(a, r.y + 1 + i, r, e, k == a->cur);
+        if (scan_entry_state(e) == SCAN_PENDING && np < 256)
+            prefer[np++] = a->idx[k];
+    }
+    if (np)
+        scan_prefer(a->scan, prefer, np);
+    if (!a->nidx)
+        app_put(r.y + 1, r.x + 1, r.w - 1,
+                a->filter[0] ? "(nothing matches the filter)" : "(empty)",
+                app_attr(a, THEME_E_IMAGE_UNKNOWN), false);
+    if (a->lay.mode == LAYOUT_BESIDE || a->lay.mode == LAYOUT_BELOW)
+        browser_info(a, a->lay.info);
+}
+
+static void browser_sort(struct app *a, enum scan_sort s)
+{
+    if (a->sort == s)
+        a->sort_rev = !a->sort_rev;
+    else
+        a->sort_rev = false;
+    a->sort = s;
+    browser_refresh(a);
+}
+
+static void browser_filter_key(struct app *a, int ch)
+{
+    size_t n = strlen(a->filter);
+    if (ch == 27) {
+        a->filter[0] = 0;
+        a->filtering = false;
+    } else if (ch == '\n' || ch == '\r' || ch == KEY_ENTER) {
+        a->filtering = false;
+    } else if (ch == KEY_BACKSPACE || ch == 127 || ch == 8) {
+        if (n)
+            a->filter[n - 1] = 0;
+    } else if (ch >= 32 && ch < 256 && ch != 127 && n + 1 < sizeof a->filter) {
+        a->filter[n] = (char)ch;
+        a->filter[n + 1] = 0;
+    } else {
+        return;
+    }
+    a->cur = 0;
+    browser_refresh(a);
+    if (a->filter[0] && a->nidx > 1 && scan_entry(a->scan, a->idx[0])->is_dotdot)
+        a->cur = 1; /* on the first match */
+}
+
+void browser_key(struct app *a, int ch, enum km_action act)
+{
+    if (a->filtering) {
+        browser_filter_key(a, ch);
+        return;
+    }
+    int rows = a->lay.list.h - 1 > 1 ? a->lay.list.h - 1 : 1;
+    const struct scan_entry *e = browser_selected(a, NULL);
+    switch (act) {
+    case KM_A_UP:
+        if (a->cur)
+            a->cur--;
+        break;
+    case KM_A_DOWN:
+        if (a->cur + 1 < a->nidx)
+            a->cur++;
+        break;
+    case KM_A_PGUP: a->cur = a->cur > (size_t)rows ? a->cur - (size_t)rows : 0; break;
+    case KM_A_PGDN:
+        a->cur += (size_t)rows;
+        if (a->cur >= a->nidx)
+            a->cur = a->nidx ? a->nidx - 1 : 0;
+        break;
+    case KM_A_HOME: a->cur = 0; break;
+    case KM_A_END: a->cur = a->nidx ? a->nidx - 1 : 0; break;
+    case KM_A_OPEN:
+        if (e && e->is_dir) {
+            char *p = io_path_join(a->dir, e->name);
+            if (p)
+                browser_chdir(a, p);
+            free(p);
+        }
+        break;
+    case KM_A_BACK: {
+        char *p = io_path_join(a->dir, "..");
+        if (p)
+            browser_chdir(a, p);
+        free(p);
+        break;
+    }
+    case KM_A_FILTER: a->filtering = true; break;
+    case KM_A_INFO: a->info_pane = !a->info_pane; break;
+    case KM_A_SORT_NAME: browser_sort(a, SCAN_SORT_NAME); break;
+    case KM_A_SORT_SIZE: browser_sort(a, SCAN_SORT_DISK); break;
+    case KM_A_SORT_FORMAT: browser_sort(a, SCAN_SORT_FORMAT); break;
+    case KM_A_SORT_TIME: browser_sort(a, SCAN_SORT_MTIME); break;
+    case KM_A_HIDDEN:
+        a->hidden = !a->hidden;
+        browser_refresh(a);
+        app_status(a, false, "hidden files %s", a->hidden ? "shown" : "hidden");
+        break;
+    case KM_A_RESCAN: {
+        char *d = strdup(a->dir);
+        if (d) {
+            size_t keep = a->cur;
+            browser_chdir(a, d);
+            a->cur = keep < a->nidx ? keep : 0;
+            free(d);
+        }
+        break;
+    }
+    case KM_A_CONVERT: action_convert(a); break;
+    case KM_A_RESIZE: action_resize(a); break;
+    case KM_A_APPEND: action_append(a); break;
+    case KM_A_OVERLAY: action_overlay(a); break;
+    case KM_A_CHECK: action_check(a); break;
+    default:
+        if (ch == 27 && a->filter[0]) {
+            a->filter[0] = 0;
+            browser_refresh(a);
+        }
+        break;
+    }
+}

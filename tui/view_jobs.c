@@ -1,0 +1,274 @@
+/* view_jobs.c: the jobs the application started (convert, resize, append, check, snapshot
+ * work): starting them on the engine, the jobs screen (a bar, rate, ETA, state and message
+ * each; x cancels), the footer summary, and what happens when one finishes (a status line,
+ * and the directory rescanned so the new or changed file shows). Also the help screen,
+ * generated from the key table.
+ * Talks to: app.h, core/job.h, keymap.h.
+ */
+#include "tui/app.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct app_job *jobs_start(struct app *a, const char *title, const char *target, job_fn fn,
+                           void *arg, void (*free_arg)(void *),
+                           void (*done)(struct app *, struct app_job *))
+{
+    struct app_job *v = realloc(a->ajobs, (a->najobs + 1) * sizeof *v);
+    if (!v) {
+        app_status(a, true, "out of memory");
+        if (free_arg)
+            free_arg(arg);
+        return NULL;
+    }
+    a->ajobs = v;
+    struct img_err err = {0};
+    struct job *j = job_submit(a->jobs, title, fn, arg, &err);
+    if (!j) {
+        app_status(a, true, "%s", err.msg);
+        if (free_arg)
+            free_arg(arg);
+        return NULL;
+    }
+    struct app_job *aj = &a->ajobs[a->najobs++];
+    memset(aj, 0, sizeof *aj);
+    aj->job = j;
+    snprintf(aj->title, sizeof aj->title, "%s", title);
+    aj->target = target ? strdup(target) : NULL;
+    aj->arg = arg;
+    aj->free_arg = free_arg;
+    aj->done = done;
+    app_status(a, false, "started: %s (J shows jobs)", title);
+    return aj;
+}
+
+unsigned jobs_running(struct app *a)
+{
+    unsigned n = 0;
+    for (size_t i = 0; i < a->najobs; i++)
+        if (!job_finished(a->ajobs[i].job))
+            n++;
+    return n;
+}
+
+void jobs_summary(struct app *a, char *buf, size_t n)
+{
+    uint64_t done = 0, total = 0;
+    unsigned run = 0;
+    for (size_t i = 0; i < a->najobs; i++) {
+        struct job *j = a->ajobs[i].job;
+        if (job_finished(j))
+            continue;
+        run++;
+        done += atomic_load(&j->done);
+        total += atomic_load(&j->total);
+    }
+    if (!run) {
+        buf[0] = 0;
+        return;
+    }
+    snprintf(buf, n, " %u job%s, %.0f%% ", run, run == 1 ? "" : "s",
+             total ? 100.0 * (double)done / (double)total : 0.0);
+}
+
+void jobs_poll(struct app *a)
+{
+    bool rescan = false;
+    for (size_t i = 0; i < a->najobs; i++) {
+        struct app_job *aj = &a->ajobs[i];
+        if (aj->finished_seen || !job_finished(aj->job))
+            continue;
+        aj->finished_seen = true;
+        struct job_view v;
+        job_snapshot(aj->job, &v);
+        if (v.state == JOB_DONE)
+            app_status(a, false, "done: %s%s%s", aj->title, v.msg[0] ? " - " : "", v.msg);
+        else if (v.state == JOB_CANCELLED)
+            app_status(a, false, "cancelled: %s", aj->title);
+        else
+            app_status(a, true, "failed: %s: %s", aj->title, v.err.msg);
+        if (aj->done)
+            aj->done(a, aj);
+        rescan = true;
+    }
+    if (rescan && a->dir) {
+        /* The new or changed file shows with its new facts; the cursor stays. */
+        char *d = strdup(a->dir);
+        size_t keep = a->cur;
+        char keepname[4096] = "";
+        const struct scan_entry *e = browser_selected(a, NULL);
+        if (e)
+            snprintf(keepname, sizeof keepname, "%s", e->name);
+        char status[256];
+        snprintf(status, sizeof status, "%s", a->status);
+        bool serr = a->status_err;
+        if (d && browser_chdir(a, d) == 0) {
+            a->cur = keep < a->nidx ? keep : 0;
+            for (size_t k = 0; k < a->nidx; k++)
+                if (strcmp(scan_entry(a->scan, a->idx[k])->name, keepname) == 0)
+                    a->cur = k;
+        }
+        snprintf(a->status, sizeof a->status, "%s", status);
+        a->status_err = serr;
+        free(d);
+        if (a->views[a->nviews - 1] == VIEW_TREE)
+            tree_build(a);
+    }
+}
+
+void jobs_draw(struct app *a, struct rect r)
+{
+    app_put(r.y, r.x, r.w, " Jobs   (x cancels the selected job, X clears finished ones, q back)",
+            app_attr(a, THEME_E_TITLE), true);
+    if (!a->najobs) {
+        app_put(r.y + 2, r.x + 2, r.w - 2,
+                "No jobs yet. In the browser: c convert, R resize, "
+                "A append, C check.",
+                app_attr(a, THEME_E_IMAGE_UNKNOWN), false);
+        return;
+    }
+    if (a->jobs_cur >= a->najobs)
+        a->jobs_cur = a->najobs - 1;
+    int y = r.y + 1;
+    for (size_t i = 0; i < a->najobs && y + 1 < r.y + r.h; i++) {
+        struct job_view v;
+        job_snapshot(a->ajobs[i].job, &v);
+        bool sel = i == a->jobs_cur;
+        enum theme_elem el = v.state == JOB_FAILED ? THEME_E_JOB_FAILED
+                             : v.state >= JOB_DONE ? THEME_E_JOB_DONE
+                                                   : THEME_E_JOB_RUNNING;
+        enum theme_glyph gl = v.state == JOB_FAILED || v.state == JOB_CANCELLED
+                                  ? THEME_G_JOB_FAILED
+                                  : (v.state == JOB_DONE ? THEME_G_JOB_DONE : THEME_G_JOB_RUNNING);
+        char head[400];
+        snprintf(head, sizeof head, " %s %-9s %s", theme_glyph(&a->theme, gl),
+                 job_state_name(v.state), a->ajobs[i].title);
+        app_put(y, r.x, r.w, head, sel ? app_attr(a, THEME_E_SELECTION) : app_attr(a, el), true);
+        y++;
+        /* The bar: 30 cells, then bytes, rate, ETA and the message. */
+        double frac = v.total ? (double)v.done / (double)v.total : (v.state == JOB_DONE ? 1 : 0);
+        if (frac > 1)
+            frac = 1;
+        int cells = 30, full = (int)(frac * cells + 0.5);
+        int x = r.x + 4;
+        for (int c = 0; c < cells && x < r.x + r.w; c++, x++)
+            app_put(
+                y, x, 1,
+                theme_glyph(&a->theme, c < full ? THEME_G_PROGRESS_FULL : THEME_G_PROGRESS_EMPTY),
+                app_attr(a, c < full ? THEME_E_PROGRESS_DONE : THEME_E_PROGRESS_TODO), false);
+        char d1[16], d2[16], d3[16], tail[600], eta[32] = "";
+        if (v.eta >= 0 && v.state == JOB_RUNNING)
+            snprintf(eta, sizeof eta, "  ETA %lld:%02lld", (long long)v.eta / 60,
+                     (long long)v.eta % 60);
+        char rate[32] = "";
+        if (v.state == JOB_RUNNING && v.rate)
+            snprintf(rate, sizeof rate, "  %s/s", app_size(v.rate, d3, sizeof d3));
+        snprintf(tail, sizeof tail, " %3.0f%%  %s / %s%s%s  %s", frac * 100,
+                 app_size(v.done, d1, sizeof d1), app_size(v.total, d2, sizeof d2), rate, eta,
+                 v.state == JOB_FAILED || v.state == JOB_CANCELLED ? v.err.msg : v.msg);
+        app_put(y, x, r.x + r.w - x, tail,
+                app_attr(a, v.state == JOB_FAILED ? THEME_E_ERROR : THEME_E_DEFAULT), false);
+        y++;
+    }
+}
+
+void jobs_key(struct app *a, int ch, enum km_action act)
+{
+    (void)ch;
+    switch (act) {
+    case KM_A_UP:
+        if (a->jobs_cur)
+            a->jobs_cur--;
+        break;
+    case KM_A_DOWN:
+        if (a->jobs_cur + 1 < a->najobs)
+            a->jobs_cur++;
+        break;
+    case KM_A_HOME: a->jobs_cur = 0; break;
+    case KM_A_END: a->jobs_cur = a->najobs ? a->najobs - 1 : 0; break;
+    case KM_A_CANCEL_JOB:
+        if (a->jobs_cur < a->najobs && !job_finished(a->ajobs[a->jobs_cur].job)) {
+            job_cancel(a->ajobs[a->jobs_cur].job);
+            app_status(a, false, "cancelling: %s", a->ajobs[a->jobs_cur].title);
+        }
+        break;
+    case KM_A_CLEAR_JOBS: {
+        size_t w = 0;
+        for (size_t i = 0; i < a->najobs; i++) {
+            struct app_job *aj = &a->ajobs[i];
+            if (job_finished(aj->job) && aj->finished_seen) {
+                job_release(aj->job);
+                free(aj->target);
+                if (aj->free_arg)
+                    aj->free_arg(aj->arg);
+                continue;
+            }
+            a->ajobs[w++] = *aj;
+        }
+        a->najobs = w;
+        a->jobs_cur = 0;
+        break;
+    }
+    default: break;
+    }
+}
+
+void help_draw(struct app *a, struct rect r)
+{
+    static const struct {
+        unsigned ctx;
+        const char *title;
+    } sections[] = {
+        {KM_BROWSER, "Browser"}, {KM_MAP, "Allocation map"}, {KM_TREE, "Tree"}, {KM_JOBS, "Jobs"}};
+    /* Lines are generated from the key table each time, so help cannot drift from dispatch. */
+    char lines[160][160];
+    int n = 0;
+    snprintf(lines[n++], sizeof lines[0],
+             "dimg %s: disk images in a terminal. Keys by screen "
+             "(F-keys and letters do the same):",
+             DIMG_VERSION);
+    for (size_t s = 0; s < sizeof sections / sizeof sections[0] && n < 150; s++) {
+        snprintf(lines[n++], sizeof lines[0], " ");
+        snprintf(lines[n++], sizeof lines[0], "%s", sections[s].title);
+        for (int act = 1; act < KM_A_COUNT && n < 158; act++) {
+            const struct km_binding *b = keymap_binding((enum km_action)act);
+            if (!(b->ctx & sections[s].ctx))
+                continue;
+            if (b->ctx == KM_ALL && sections[s].ctx != KM_BROWSER)
+                continue; /* movement and global keys: listed once, under Browser */
+            char keys[64];
+            keymap_keys_text((enum km_action)act, keys, sizeof keys);
+            snprintf(lines[n++], sizeof lines[0], "  %-22s %s%s", keys, b->help,
+                     b->mutates && a->opts.read_only ? " (disabled: read-only)" : "");
+        }
+    }
+    snprintf(lines[n++], sizeof lines[0], " ");
+    snprintf(lines[n++], sizeof lines[0],
+             "Flags column: S snapshots, B backing file, "
+             "E encrypted, C compressed clusters, L in use by a running VM");
+    int rows = r.h;
+    if ((int)a->help_top > n - rows)
+        a->help_top = n > rows ? (size_t)(n - rows) : 0;
+    for (int i = 0; i < rows && (int)a->help_top + i < n; i++) {
+        const char *l = lines[a->help_top + (size_t)i];
+        bool head = l[0] != ' ' && i + (int)a->help_top > 0;
+        app_put(
+            r.y + i, r.x + 1, r.w - 1, l,
+            app_attr(a, head ? THEME_E_TITLE : (l[2] != ' ' ? THEME_E_HELP_KEY : THEME_E_DEFAULT)),
+            false);
+    }
+}
+
+void help_key(struct app *a, int ch, enum km_action act)
+{
+    (void)ch;
+    if (act == KM_A_DOWN || act == KM_A_PGDN)
+        a->help_top += act == KM_A_DOWN ? 1 : 10;
+    else if (act == KM_A_UP && a->help_top)
+        a->help_top--;
+    else if (act == KM_A_PGUP)
+        a->help_top = a->help_top > 10 ? a->help_top - 10 : 0;
+    else if (act == KM_A_HOME)
+        a->help_top = 0;
+}

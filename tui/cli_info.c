@@ -91,23 +91,6 @@ static void info_kv_human(FILE *f, const struct img_kv *kv)
     }
 }
 
-static void info_snap_human(FILE *f, const struct img_snap *s)
-{
-    char date[64] = "", clock[64], size[32], icount[32] = "";
-    time_t t = (time_t)s->date_sec;
-    struct tm tm;
-    if (localtime_r(&t, &tm))
-        strftime(date, sizeof date, "%Y-%m-%d %H:%M:%S", &tm);
-    uint64_t secs = s->vm_clock_nsec / 1000000000ull;
-    snprintf(clock, sizeof clock, "%02d:%02d:%02d.%03d", (int)(secs / 3600),
-             (int)((secs / 60) % 60), (int)(secs % 60),
-             (int)((s->vm_clock_nsec / 1000000) % 1000));
-    if (s->icount != UINT64_MAX)
-        snprintf(icount, sizeof icount, "%llu", (unsigned long long)s->icount);
-    fprintf(f, "%-9s %-16s %8s%20s%13s%11s\n", s->id, s->name,
-            cli_size_str(s->vm_state_size, size, sizeof size), date, clock, icount);
-}
-
 static void info_human(FILE *f, const struct info_layer *l)
 {
     const struct img_info *in = &l->info;
@@ -133,13 +116,7 @@ static void info_human(FILE *f, const struct info_layer *l)
         if (in->backing_fmt[0])
             fprintf(f, "backing file format: %s\n", in->backing_fmt);
     }
-    if (l->nsnaps) {
-        fprintf(f, "Snapshot list:\n");
-        fprintf(f, "%-10s%-17s%8s%20s%13s%11s\n", "ID", "TAG", "VM SIZE", "DATE", "VM CLOCK",
-                "ICOUNT");
-        for (size_t i = 0; i < l->nsnaps; i++)
-            info_snap_human(f, &l->snaps[i]);
-    }
+    cli_snap_table(f, l->snaps, l->nsnaps);
     if (in->nkv) {
         fprintf(f, "Format specific information:\n");
         for (size_t i = 0; i < in->nkv; i++)

@@ -123,6 +123,9 @@ static int demo_qcow2(struct demo *d)
         if ((r = img_write_compressed(img, off, d->buf, 65536)) < 0)
             err_set(&d->err, r, "%s", img_errmsg(img));
     }
+    /* Data, then zeroed: the clusters become zero clusters, as a guest's discard leaves them. */
+    if (r == 0)
+        r = demo_write(d, img, 768 * MiB, 4 * MiB, 'z');
     if (r == 0 && (r = img_write_zeroes(img, 768 * MiB, 4 * MiB)) < 0)
         err_set(&d->err, r, "%s", img_errmsg(img));
     for (uint64_t k = 0; r == 0 && k < 3; k++)

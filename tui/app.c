@@ -301,10 +301,51 @@ static void app_request_quit(struct app *a)
     dlg_confirm(a, "Quit", q, NULL, app_quit_ok);
 }
 
+static void app_key(struct app *a, int ch);
+
+/* --mouse: a click on the F-key bar is that key (htop), the wheel moves, a click on a browser
+ * row selects it and a double click opens it. Mapped onto keys so there is one code path. */
+static void app_mouse(struct app *a)
+{
+    MEVENT ev;
+    if (getmouse(&ev) != OK)
+        return;
+    if (ev.bstate & BUTTON4_PRESSED) {
+        app_key(a, KEY_UP);
+        return;
+    }
+    if (ev.bstate & BUTTON5_PRESSED) {
+        app_key(a, KEY_DOWN);
+        return;
+    }
+    if (!(ev.bstate & (BUTTON1_CLICKED | BUTTON1_DOUBLE_CLICKED)))
+        return;
+    if (ev.y == a->lay.fbar.y && !a->dlg.open) {
+        int f = 1 + (ev.x - a->lay.fbar.x) / 7; /* "N" + a 6-column label per key */
+        if (f >= 1 && f <= 10)
+            app_key(a, KEY_F(f));
+        return;
+    }
+    struct rect r = a->lay.list;
+    if (a->views[a->nviews - 1] == VIEW_BROWSER && !a->dlg.open && ev.y > r.y && ev.y < r.y + r.h &&
+        ev.x >= r.x && ev.x < r.x + r.w) {
+        size_t row = a->top + (size_t)(ev.y - r.y - 1);
+        if (row < a->nidx) {
+            a->cur = row;
+            if (ev.bstate & BUTTON1_DOUBLE_CLICKED)
+                app_key(a, '\n');
+        }
+    }
+}
+
 static void app_key(struct app *a, int ch)
 {
     if (ch == KEY_RESIZE)
         return; /* the next draw lays out for the new size */
+    if (ch == KEY_MOUSE) {
+        app_mouse(a);
+        return;
+    }
     if (a->dlg.open) {
         dlg_key(a, ch);
         return;

@@ -133,6 +133,33 @@ ls demo | grep -q '^top-1' && fail "cancelled convert left $(ls demo | grep top-
 keys q q
 see '^EXIT=0' "quit after the cancel"
 
+# --- -r: every action that changes an image is refused, the bar blanks them ---
+start
+tmux kill-session -t "$S"
+tmux new-session -d -s "$S" -x 120 -y 30 "'$DIMG' -r '$T/demo'; echo \"EXIT=\$?\"; sleep 60"
+see 'disk\.qcow2 +qcow2' "read-only session lists the images"
+see '\[read-only\]' "header says read-only"
+screen | tail -1 | grep -q 'Conv' && fail "read-only bar still offers Conv" || pass
+keys / s p a r s e Enter R
+see 'read-only mode' "R refused in read-only mode"
+keys A c
+screen | grep -q 'Append\|Convert' && fail "a form opened in read-only mode" || pass
+[ "$(qemu-img info --output=json demo/sparse.raw | json_num /dev/stdin virtual-size)" = 2147483648 ] &&
+  pass || fail "sparse.raw changed in read-only mode"
+
+# --- idle means idle: no CPU used while nothing happens ---
+pid=$(pgrep -f -- "$DIMG -r" | head -1)
+if [ -n "$pid" ]; then
+  t0=$(awk '{print $14 + $15}' "/proc/$pid/stat")
+  sleep 2
+  t1=$(awk '{print $14 + $15}' "/proc/$pid/stat")
+  [ $((t1 - t0)) -le 3 ] && pass || fail "idle dimg used $((t1 - t0)) ticks of CPU in 2 s"
+else
+  fail "no dimg process found for the idle check"
+fi
+keys q
+see '^EXIT=0' "quit the read-only session"
+
 # --- quitting with a job running asks first ---
 start DIMG_TEST_SLOW_MS=300
 see 'disk\.qcow2 +qcow2' "third session lists the images"

@@ -153,25 +153,36 @@ void qcow2_cache_drop(struct qcow2_cache *c, uint64_t off)
 
 /* ---- translation ---- */
 
-int qcow2_get_l2(struct img *img, uint64_t guest, uint64_t *l2off, uint64_t *entry,
-                 uint64_t *bitmap)
+/* The cached L2 table covering guest and guest's index in it; *l2off 0 when there is none. */
+static int l2_table(struct img *img, uint64_t guest, uint64_t *l2off, uint8_t **t, uint64_t *i)
 {
     struct qcow2 *s = qcow2_st(img);
     unsigned l2b = qcow2_l2_bits(s->cluster_bits, s->extended_l2);
     uint64_t l1i = qcow2_l1_index(s->cluster_bits, l2b, guest);
-    *entry = *bitmap = 0;
     *l2off = 0;
     if (l1i >= s->l1_size)
         return 0;
     uint64_t off = s->l1[l1i] & QCOW2_L1_OFFSET_MASK;
     if (!off)
         return 0;
-    uint8_t *t;
-    int r = qcow2_cache_get(img, &s->l2c, off, "L2 table offset", &t);
+    int r = qcow2_cache_get(img, &s->l2c, off, "L2 table offset", t);
     if (r < 0)
         return r;
-    uint64_t i = qcow2_l2_index(s->cluster_bits, l2b, guest);
+    *i = qcow2_l2_index(s->cluster_bits, l2b, guest);
     *l2off = off;
+    return 0;
+}
+
+int qcow2_get_l2(struct img *img, uint64_t guest, uint64_t *l2off, uint64_t *entry,
+                 uint64_t *bitmap)
+{
+    struct qcow2 *s = qcow2_st(img);
+    *entry = *bitmap = 0;
+    uint8_t *t;
+    uint64_t i;
+    int r = l2_table(img, guest, l2off, &t, &i);
+    if (r < 0 || !*l2off)
+        return r;
     *entry = be64_load(t + i * s->l2_entry_size);
     if (s->extended_l2)
         *bitmap = be64_load(t + i * s->l2_entry_size + 8);
@@ -348,8 +359,83 @@ static void map_to_bs(const struct qcow2_map *m, unsigned *flags, uint64_t *host
     }
 }
 
+/* Block-status flags of one whole cluster straight from its L2 entry (and bitmap), for the
+ * fast scan below. False when the entry needs qcow2_map_off: anything it would reject, and
+ * clusters whose subclusters differ. Mirrors qcow2_map_off's checks at a cluster start. */
+static bool whole_cluster_bs(const struct qcow2 *s, uint64_t e, uint64_t bm, unsigned *flags,
+                             uint64_t *host)
+{
+    struct qcow2_map m = {.type = qcow2_entry_type(e, s->extended_l2, s->data_fd >= 0),
+                          .len = s->cluster_size};
+    uint64_t h = e & QCOW2_L2_OFFSET_MASK;
+    if (m.type == QCOW2_C_COMPRESSED) {
+        if (s->extended_l2 && bm)
+            return false;
+        map_to_bs(&m, flags, host);
+        return true;
+    }
+    if ((m.type == QCOW2_C_DATA || m.type == QCOW2_C_ZERO_ALLOC) && (h & (s->cluster_size - 1)))
+        return false;
+    if (m.type == QCOW2_C_DATA && s->data_fd < 0 && h >= s->file_size)
+        return false;
+    if (s->extended_l2) {
+        uint32_t alloc = (uint32_t)bm, zero = (uint32_t)(bm >> 32);
+        if ((alloc & zero) || (m.type == QCOW2_C_UNALLOC && alloc))
+            return false;
+        if (alloc == 0xffffffffu)
+            m.type = QCOW2_C_DATA;
+        else if (alloc)
+            return false; /* mixed: qcow2_map_off splits it */
+        else if (zero == 0xffffffffu)
+            m.type = QCOW2_C_ZERO;
+        else if (zero)
+            return false;
+        else
+            m.type = QCOW2_C_UNALLOC;
+    }
+    if (m.type == QCOW2_C_DATA || m.type == QCOW2_C_ZERO_ALLOC)
+        m.host = h;
+    map_to_bs(&m, flags, host);
+    return true;
+}
+
+/* Extend a run from the cluster-aligned guest offset g over the rest of g's L2 table (not past
+ * max bytes), reading the cached table directly instead of one qcow2_map_off per cluster.
+ * Stops at the first cluster that differs (flags, or a host offset not continuing at
+ * want_host) or that qcow2_map_off must judge; *more is the bytes added. */
+static int l2_scan(struct img *img, uint64_t g, uint64_t max, unsigned flags0,
+                   uint64_t want_host, uint64_t *more)
+{
+    struct qcow2 *s = qcow2_st(img);
+    *more = 0;
+    /* A new table (or none) goes through qcow2_map_off, which loads and checks it. */
+    unsigned span_bits = s->cluster_bits + qcow2_l2_bits(s->cluster_bits, s->extended_l2);
+    if (!(g & ((1ull << span_bits) - 1)))
+        return 0;
+    uint8_t *t;
+    uint64_t i, l2off;
+    int r = l2_table(img, g, &l2off, &t, &i);
+    if (r < 0 || !l2off)
+        return r;
+    uint64_t n = 0, nent = s->l2_entries;
+    for (; i < nent && n < max; i++, n += s->cluster_size) {
+        const uint8_t *p = t + i * s->l2_entry_size;
+        uint64_t e = be64_load(p), bm = s->extended_l2 ? be64_load(p + 8) : 0;
+        if (!flags0 && !e && !bm)
+            continue; /* the common case in a sparse table: unallocated */
+        unsigned fl;
+        uint64_t host;
+        if (!whole_cluster_bs(s, e, bm, &fl, &host) ||
+            fl != flags0 || ((fl & IMG_BS_OFFSET_VALID) && host != want_host + n))
+            break;
+    }
+    *more = n;
+    return 0;
+}
+
 static int qcow2_block_status(struct img *img, uint64_t off, uint64_t len, struct img_bs *bs)
 {
+    struct qcow2 *s = qcow2_st(img);
     struct qcow2_map m;
     uint64_t done = 0, host0 = 0;
     unsigned flags0 = 0;
@@ -368,6 +454,14 @@ static int qcow2_block_status(struct img *img, uint64_t off, uint64_t len, struc
             break;
         }
         done += m.l1_skip ? m.l1_skip : m.len;
+        /* Whole clusters left in this L2 table: scan them in one go (the per-cluster lookup
+         * made a 1 TiB map with scattered clusters take most of a second). */
+        if (!m.l1_skip && done < len && !((off + done) & (s->cluster_size - 1))) {
+            uint64_t more;
+            if ((r = l2_scan(img, off + done, len - done, flags0, host0 + done, &more)) < 0)
+                return r;
+            done += more;
+        }
     }
     bs->len = done < len ? done : len;
     bs->flags = flags0;

@@ -5,6 +5,7 @@
 #include "test_qcow2_common.h"
 
 #include "core/img.h"
+#include "formats/qcow2.h"
 
 /* qemu-io writes at awkward places: first/last sector, across cluster boundaries, zeros. */
 static void qio_patterns(const char *path, uint64_t cs, uint64_t size, const char *fmt)
@@ -187,6 +188,40 @@ static void test_big_sparse_status(void **state)
     img_close(img);
 }
 
+/* Block status over a long run: one call, and the L2 table is looked up per table, not per
+ * cluster (l2c.tick counts cache lookups), so long maps need no per-cluster work. */
+static void long_run(const char *name, const char *opts, const char *write, unsigned flags)
+{
+    const char *p = tu_path(name);
+    assert_int_equal(tu_sh("qemu-img create -q -f qcow2 -o %s '%s' 1G && qemu-io -f qcow2 -c "
+                           "'%s 1M 64M' -c 'write -P 8 900M 64k' '%s' >/dev/null",
+                           opts, p, write, p), 0);
+    tq_compare_map(p);
+    struct img *img = tq_open(p, 0);
+    struct qcow2 *s = qcow2_st(img);
+    struct img_bs bs;
+    uint64_t t0 = s->l2c.tick;
+    assert_int_equal(img_block_status_layer(img, 1u << 20, img->size - (1u << 20), &bs), 0);
+    assert_int_equal(bs.len, 64u << 20);
+    assert_int_equal(bs.flags, flags);
+    assert_true(s->l2c.tick - t0 <= 4);
+    /* The unallocated rest of the first L2 table and the start of the second: one run too. */
+    t0 = s->l2c.tick;
+    assert_int_equal(img_block_status_layer(img, 65u << 20, img->size - (65u << 20), &bs), 0);
+    assert_int_equal(bs.len, (900u - 65u) << 20);
+    assert_int_equal(bs.flags, 0);
+    assert_true(s->l2c.tick - t0 <= 6);
+    img_close(img);
+}
+
+static void test_long_runs(void **state)
+{
+    const unsigned data = IMG_BS_DATA | IMG_BS_ALLOCATED | IMG_BS_OFFSET_VALID;
+    long_run("long.qcow2", "cluster_size=64k", "write -P 7", data);
+    long_run("longext.qcow2", "extended_l2=on", "write -P 7", data);
+    long_run("longz.qcow2", "cluster_size=64k", "write -z", IMG_BS_ZERO | IMG_BS_ALLOCATED);
+}
+
 static void test_snapshots_readonly(void **state)
 {
     const char *p = tu_path("snap.qcow2");
@@ -222,7 +257,7 @@ int main(void)
         cmocka_unit_test(test_compat),          cmocka_unit_test(test_extended_l2),
         cmocka_unit_test(test_compressed),      cmocka_unit_test(test_backing_chain),
         cmocka_unit_test(test_info),            cmocka_unit_test(test_big_sparse_status),
-        cmocka_unit_test(test_snapshots_readonly),
+        cmocka_unit_test(test_snapshots_readonly), cmocka_unit_test(test_long_runs),
     };
     return cmocka_run_group_tests(tests, NULL, teardown);
 }

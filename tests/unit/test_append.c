@@ -235,12 +235,6 @@ static void test_cancel(void **state)
     free(sum1);
 }
 
-static int teardown(void **state)
-{
-    tu_cleanup();
-    return 0;
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -252,5 +246,5 @@ int main(void)
         cmocka_unit_test(test_odd_size),
         cmocka_unit_test(test_cancel),
     };
-    return cmocka_run_group_tests(tests, NULL, teardown);
+    return cmocka_run_group_tests(tests, NULL, tu_teardown);
 }

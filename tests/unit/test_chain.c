@@ -127,12 +127,6 @@ static void t_depth_limit(void **s)
     img_close(img);
 }
 
-static int teardown(void **s)
-{
-    tu_cleanup();
-    return 0;
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -142,5 +136,5 @@ int main(void)
         cmocka_unit_test(t_untrusted_follows_nothing),
         cmocka_unit_test(t_depth_limit),
     };
-    return cmocka_run_group_tests(tests, NULL, teardown);
+    return cmocka_run_group_tests(tests, NULL, tu_teardown);
 }

@@ -471,12 +471,6 @@ static void test_sparse_bitmap(void **state)
     img_close(img);
 }
 
-static int teardown(void **state)
-{
-    tu_cleanup();
-    return 0;
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -488,5 +482,5 @@ int main(void)
         cmocka_unit_test(test_bad_size),    cmocka_unit_test(test_bad_backing_name),
         cmocka_unit_test(test_bad_short),   cmocka_unit_test(test_sparse_bitmap),
     };
-    return cmocka_run_group_tests(tests, NULL, teardown);
+    return cmocka_run_group_tests(tests, NULL, tu_teardown);
 }

@@ -144,12 +144,6 @@ static void t_paths(void **s)
     free(j);
 }
 
-static int teardown(void **s)
-{
-    tu_cleanup();
-    return 0;
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -158,5 +152,5 @@ int main(void)
         cmocka_unit_test(t_tmp_abort_keeps_old),  cmocka_unit_test(t_tmp_refuses_stale_part),
         cmocka_unit_test(t_paths),
     };
-    return cmocka_run_group_tests(tests, NULL, teardown);
+    return cmocka_run_group_tests(tests, NULL, tu_teardown);
 }

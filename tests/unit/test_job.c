@@ -378,12 +378,6 @@ static void test_engine_free_cancels(void **state)
     assert_int_equal(atomic_load(&p.started), 1);
 }
 
-static int teardown(void **state)
-{
-    tu_cleanup();
-    return 0;
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -397,5 +391,5 @@ int main(void)
         cmocka_unit_test(test_wakeup_fd),
         cmocka_unit_test(test_engine_free_cancels),
     };
-    return cmocka_run_group_tests(tests, NULL, teardown);
+    return cmocka_run_group_tests(tests, NULL, tu_teardown);
 }

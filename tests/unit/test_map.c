@@ -79,12 +79,6 @@ static int setup(void **state)
     return 0;
 }
 
-static int teardown(void **state)
-{
-    tu_cleanup();
-    return 0;
-}
-
 static struct img *open_ro(const char *path, unsigned extra)
 {
     struct img_err err = {0};
@@ -590,5 +584,5 @@ int main(void)
         cmocka_unit_test(test_host),       cmocka_unit_test(test_describe),
         cmocka_unit_test(test_partitions), cmocka_unit_test(test_big_sparse),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, setup, tu_teardown);
 }

@@ -194,12 +194,6 @@ static void test_no_table(void **state)
     ptable_free(&pt);
 }
 
-static int teardown(void **state)
-{
-    tu_cleanup();
-    return 0;
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -209,5 +203,5 @@ int main(void)
         cmocka_unit_test(test_gpt_damaged),
         cmocka_unit_test(test_no_table),
     };
-    return cmocka_run_group_tests(tests, NULL, teardown);
+    return cmocka_run_group_tests(tests, NULL, tu_teardown);
 }

@@ -502,12 +502,6 @@ static void test_bad_compressed(void **state)
     expect_bad(p, "compressed cluster");
 }
 
-static int teardown(void **state)
-{
-    tu_cleanup();
-    return 0;
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -530,6 +524,6 @@ int main(void)
         cmocka_unit_test(test_bad_l2_offset),
         cmocka_unit_test(test_bad_compressed),
     };
-    int r = cmocka_run_group_tests(tests, NULL, teardown);
+    int r = cmocka_run_group_tests(tests, NULL, tu_teardown);
     return r;
 }

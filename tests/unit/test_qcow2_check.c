@@ -260,12 +260,6 @@ static void test_layout(void **state)
     expect_regions(p, leaky, 8);
 }
 
-static int teardown(void **state)
-{
-    tu_cleanup();
-    return 0;
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -273,5 +267,5 @@ int main(void)
         cmocka_unit_test(test_lazy_dirty_repair), cmocka_unit_test(test_dirty_rw_write),
         cmocka_unit_test(test_layout),
     };
-    return cmocka_run_group_tests(tests, NULL, teardown);
+    return cmocka_run_group_tests(tests, NULL, tu_teardown);
 }

@@ -78,12 +78,6 @@ static int setup(void **s)
     return chdir(tu_dir());
 }
 
-static int teardown(void **s)
-{
-    tu_cleanup();
-    return 0;
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -91,5 +85,5 @@ int main(void)
         cmocka_unit_test(t_write),             cmocka_unit_test(t_write_raw),
         cmocka_unit_test(t_untrusted_refuses_data_file),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, setup, tu_teardown);
 }

@@ -11,16 +11,7 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <unistd.h>
-
-#if defined(__SANITIZE_ADDRESS__)
-#define UNDER_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define UNDER_ASAN 1
-#endif
-#endif
 
 /* A 16 MiB v3 image with 64 KiB clusters holding data in its first and last clusters. */
 static const char *fresh(const char *name, const char *opts)
@@ -337,16 +328,8 @@ static void t_backing_device(void **s)
 
 static int setup(void **s)
 {
-#ifndef UNDER_ASAN
-    struct rlimit rl = {1ull << 30, 1ull << 30};
-    setrlimit(RLIMIT_AS, &rl);
-#endif
-    return 0;
-}
-
-static int teardown(void **s)
-{
-    tu_cleanup();
+    (void)s;
+    tu_cap_address_space(1ull << 30);
     return 0;
 }
 
@@ -384,5 +367,5 @@ int main(void)
         cmocka_unit_test(t_backing_protocol),
         cmocka_unit_test(t_backing_device),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, setup, tu_teardown);
 }

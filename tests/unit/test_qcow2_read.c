@@ -244,12 +244,6 @@ static void test_snapshots_readonly(void **state)
     img_close(img);
 }
 
-static int teardown(void **state)
-{
-    tu_cleanup();
-    return 0;
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -259,5 +253,5 @@ int main(void)
         cmocka_unit_test(test_info),            cmocka_unit_test(test_big_sparse_status),
         cmocka_unit_test(test_snapshots_readonly), cmocka_unit_test(test_long_runs),
     };
-    return cmocka_run_group_tests(tests, NULL, teardown);
+    return cmocka_run_group_tests(tests, NULL, tu_teardown);
 }

@@ -350,13 +350,6 @@ static void test_limits(void **state)
     tr_close(&t);
 }
 
-static int teardown(void **state)
-{
-    (void)state;
-    tu_cleanup();
-    return 0;
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -364,5 +357,5 @@ int main(void)
         cmocka_unit_test(test_prealloc),  cmocka_unit_test(test_snapshots),
         cmocka_unit_test(test_backing),   cmocka_unit_test(test_limits),
     };
-    return cmocka_run_group_tests(tests, NULL, teardown);
+    return cmocka_run_group_tests(tests, NULL, tu_teardown);
 }

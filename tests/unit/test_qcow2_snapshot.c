@@ -553,12 +553,6 @@ static void test_hostile(void **state)
     expect_ops_fail(p, "outside the file");
 }
 
-static int teardown(void **state)
-{
-    tu_cleanup();
-    return 0;
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -571,5 +565,5 @@ int main(void)
         cmocka_unit_test(test_refcount_full),
         cmocka_unit_test(test_hostile),
     };
-    return cmocka_run_group_tests(tests, NULL, teardown);
+    return cmocka_run_group_tests(tests, NULL, tu_teardown);
 }

@@ -260,12 +260,6 @@ static void test_create_options(void **state)
     free(out);
 }
 
-static int teardown(void **state)
-{
-    tu_cleanup();
-    return 0;
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -273,5 +267,5 @@ int main(void)
         cmocka_unit_test(test_grow_refcount_table), cmocka_unit_test(test_backing_cow),
         cmocka_unit_test(test_lazy_dirty_bit),  cmocka_unit_test(test_create_options),
     };
-    return cmocka_run_group_tests(tests, NULL, teardown);
+    return cmocka_run_group_tests(tests, NULL, tu_teardown);
 }

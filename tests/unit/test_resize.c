@@ -151,12 +151,6 @@ static void test_no_truncate_refused(void **state)
     assert_non_null(strstr(err.msg, d->name));
 }
 
-static int teardown(void **state)
-{
-    tu_cleanup();
-    return 0;
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -167,5 +161,5 @@ int main(void)
         cmocka_unit_test(test_shrink_needs_flag),
         cmocka_unit_test(test_no_truncate_refused),
     };
-    return cmocka_run_group_tests(tests, NULL, teardown);
+    return cmocka_run_group_tests(tests, NULL, tu_teardown);
 }

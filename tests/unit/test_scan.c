@@ -193,12 +193,6 @@ static int setup(void **state)
     return 0;
 }
 
-static int teardown(void **state)
-{
-    tu_cleanup();
-    return 0;
-}
-
 static void test_fields(void **state)
 {
     size_t before_len;
@@ -554,5 +548,5 @@ int main(void)
         cmocka_unit_test(test_sort),
         cmocka_unit_test(test_many),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, setup, tu_teardown);
 }

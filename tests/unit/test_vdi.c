@@ -15,17 +15,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
-
-#if defined(__SANITIZE_ADDRESS__)
-#define UNDER_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define UNDER_ASAN 1
-#endif
-#endif
 
 #define MiB (1ull << 20)
 #define ULL(x) ((unsigned long long)(x))
@@ -711,29 +702,15 @@ static void t_bmap_entry_past_eof(void **s)
 
 static int cap_as(void **s)
 {
-#ifndef UNDER_ASAN
-    struct rlimit rl;
-    getrlimit(RLIMIT_AS, &rl);
-    rl.rlim_cur = 1ull << 30; /* soft only: other groups are not affected after teardown */
-    setrlimit(RLIMIT_AS, &rl);
-#endif
+    (void)s;
+    tu_cap_address_space(1ull << 30); /* soft only: later groups restore it */
     return 0;
 }
 
 static int uncap_as(void **s)
 {
-#ifndef UNDER_ASAN
-    struct rlimit rl;
-    getrlimit(RLIMIT_AS, &rl);
-    rl.rlim_cur = rl.rlim_max;
-    setrlimit(RLIMIT_AS, &rl);
-#endif
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    tu_cleanup();
+    (void)s;
+    tu_cap_address_space(0);
     return 0;
 }
 
@@ -773,6 +750,6 @@ int main(void)
     };
     int r = cmocka_run_group_tests(tests, NULL, NULL);
     r += cmocka_run_group_tests(hostile, cap_as, uncap_as);
-    teardown(NULL);
+    tu_teardown(NULL);
     return r;
 }

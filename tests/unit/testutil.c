@@ -4,6 +4,7 @@
 #include "core/img.h"
 
 #include <stdio.h>
+#include <sys/resource.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -163,4 +164,34 @@ void tu_poke(const char *path, uint64_t off, const void *bytes, size_t n)
     assert_int_equal(fseeko(f, (off_t)off, SEEK_SET), 0);
     assert_int_equal(fwrite(bytes, 1, n, f), n);
     assert_int_equal(fclose(f), 0);
+}
+
+int tu_teardown(void **state)
+{
+    (void)state;
+    tu_cleanup();
+    return 0;
+}
+
+#if defined(__SANITIZE_ADDRESS__)
+#define TU_UNDER_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define TU_UNDER_ASAN 1
+#endif
+#endif
+
+void tu_cap_address_space(unsigned long long bytes)
+{
+#ifndef TU_UNDER_ASAN
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_AS, &rl) != 0)
+        return;
+    rl.rlim_cur = bytes ? (rlim_t)bytes : rl.rlim_max;
+    if (rl.rlim_max != RLIM_INFINITY && rl.rlim_cur > rl.rlim_max)
+        rl.rlim_cur = rl.rlim_max;
+    setrlimit(RLIMIT_AS, &rl);
+#else
+    (void)bytes;
+#endif
 }

@@ -16,6 +16,11 @@ const char *tu_dir(void);
 const char *tu_path(const char *name);
 /* Remove tu_dir() and everything in it. */
 void tu_cleanup(void);
+/* A cmocka group teardown that calls tu_cleanup (the same in every test program). */
+int tu_teardown(void **state);
+/* Lower (bytes) or restore (0) the soft address-space limit, so that a huge allocation fails
+ * instead of succeeding lazily; a no-op under AddressSanitizer, which reserves terabytes. */
+void tu_cap_address_space(unsigned long long bytes);
 /* Run a shell command (printf format); returns its exit status, or -1. */
 int tu_sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Run a shell command and capture stdout into a malloc'd string. */

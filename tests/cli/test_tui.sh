@@ -13,7 +13,13 @@ export LANG=C.UTF-8 LC_ALL=C.UTF-8 TERM=xterm-256color
 "$DIMG" demo --no-open demo >/dev/null
 S=dimgtest
 
-screen() { tmux capture-pane -p -t "$S"; }
+# Each session gets its own tmux server (socket dimg1, dimg2, ...): killing a session ends its
+# server, and a new-session racing that shutdown on the same socket fails with "server exited
+# unexpectedly" on a loaded machine.
+N=0
+tm() { tmux -L "dimg$N" "$@"; }
+trap 'tm kill-server 2>/dev/null || true; rm -rf "$T"' EXIT # also when a check stops the script
+screen() { tm capture-pane -p -t "$S"; }
 # wait_for PATTERN [SECONDS]: until the screen shows PATTERN (grep -E).
 wait_for() {
   local i
@@ -28,12 +34,14 @@ wait_for() {
 see() {
   if wait_for "$1" "${3:-5}"; then pass; else fail "$2: screen lacks /$1/:"; screen | sed 's/^/  | /'; fi
 }
-keys() { tmux send-keys -t "$S" "$@"; sleep 0.2; }
-start() { # start [ENV=VAL...]: dimg in the demo directory, 120x30
-  tmux kill-session -t "$S" 2>/dev/null || true
-  tmux new-session -d -s "$S" -x 120 -y 30 \
-    "env $* '$DIMG' '$T/demo'; echo \"EXIT=\$?\"; sleep 60"
+keys() { tm send-keys -t "$S" "$@"; sleep 0.2; }
+# start_cmd CMD: a new server and session running CMD at 120x30, then the exit status.
+start_cmd() {
+  tm kill-server 2>/dev/null || true
+  N=$((N + 1))
+  tm new-session -d -s "$S" -x 120 -y 30 "$1; echo \"EXIT=\$?\"; sleep 60"
 }
+start() { start_cmd "env $* '$DIMG' '$T/demo'"; } # start [ENV=VAL...]: dimg in the demo dir
 
 # --- browser: every row probed, with format, size and markers ---
 start
@@ -110,9 +118,9 @@ see 'done: resize sparse\.raw' "resize job finished" 30
   pass || fail "sparse.raw was not grown to 2 GiB"
 
 # --- a terminal too small, then big again ---
-tmux resize-window -t "$S" -x 24 -y 5
+tm resize-window -t "$S" -x 24 -y 5
 see 'terminal too small' "tiny terminal message"
-tmux resize-window -t "$S" -x 100 -y 30
+tm resize-window -t "$S" -x 100 -y 30
 see 'Name +Format' "browser back after growing the terminal"
 
 # --- quit: the terminal is restored and the exit status is 0 ---
@@ -134,9 +142,7 @@ keys q q
 see '^EXIT=0' "quit after the cancel"
 
 # --- -r: every action that changes an image is refused, the bar blanks them ---
-start
-tmux kill-session -t "$S"
-tmux new-session -d -s "$S" -x 120 -y 30 "'$DIMG' -r '$T/demo'; echo \"EXIT=\$?\"; sleep 60"
+start_cmd "'$DIMG' -r '$T/demo'"
 see 'disk\.qcow2 +qcow2' "read-only session lists the images"
 see '\[read-only\]' "header says read-only"
 screen | tail -1 | grep -q 'Conv' && fail "read-only bar still offers Conv" || pass
@@ -171,5 +177,5 @@ keys y
 see '^EXIT=0' "quit after confirming"
 ls demo | grep -q '^base-1' && fail "quit left a partial convert: $(ls demo | grep base-1)" || pass
 
-tmux kill-server 2>/dev/null || true
+tm kill-server 2>/dev/null || true
 finish

@@ -1,6 +1,7 @@
 /* qcow.c: QEMU's original qcow (version 1) format driver: probe, open with header validation,
  * reads through a two-level L1/L2 table (zlib-compressed clusters included), block status,
- * backing files, writes with copy-on-write of partial clusters, compressed writes, create
+ * backing files, writes with copy-on-write of partial clusters, compressed writes, write_zeroes
+ * (whole clusters unlinked or punched, see qcow_zero_span), create
  * (qemu-img's layout and defaults), grow (relocating the L1 table when it must get longer, the
  * new area reading as zeros over a longer backing file) and the host layout.
  *
@@ -492,6 +493,137 @@ static int qcow_write_compressed(struct img *img, uint64_t off, const void *buf,
     return r;
 }
 
+/* ---- write zeroes ---- */
+
+/* Does the host range [off, off + len) touch the header, the L1 table or the L2 table being
+ * edited? A hostile L2 entry may point there; such a cluster is never punched or zeroed in
+ * place (other L2 tables are not searched: an image whose data clusters overlap them is
+ * already broken for ordinary writes too). */
+static bool qcow_meta_overlap(const struct qcow *s, uint64_t off, uint64_t len, uint64_t l2_off)
+{
+    uint64_t end = off + len;
+    return off < s->hdr_end || (off < s->l1_off + s->l1n * 8 && end > s->l1_off) ||
+           (off < l2_off + s->l2n * 8 && end > l2_off);
+}
+
+/* Give the host space of an unlinked cluster back to the file system (best effort: without
+ * hole punching it stays orphaned, as qcow has no refcounts to reuse it). A compressed cluster
+ * gives back only the whole sectors inside its stream. */
+static void qcow_release(struct img *img, uint64_t e, uint64_t l2_off)
+{
+    struct qcow *s = qcow_st(img);
+    uint64_t off = e, end = e + s->cs;
+    if (e & QCOW_COMPRESSED) {
+        uint64_t zlen;
+        qcow_zdesc(s, e, &off, &zlen);
+        end = (off + zlen) & ~511ull;
+        off = u64_align_up(off, 512);
+    }
+    if (end > s->file_size)
+        end = s->file_size;
+    if (end > off && !qcow_meta_overlap(s, off, end - off, l2_off))
+        (void)fallocate(img->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)off,
+                        (off_t)(end - off));
+}
+
+/* Zero whole clusters [off, off + len) inside the range of one L2 table. Without a backing
+ * file an unallocated cluster reads as zeros, so allocated ones are unlinked (entry 0). Under a
+ * backing file the cluster must hold real zeros: an allocated one gets a hole punched in place
+ * (or zeros written), an unallocated or compressed one a new cluster at the end of the file,
+ * left as a sparse hole. Order: data (holes, the file's extension), fsync, L2 table, fsync, L1
+ * entry; the space of unlinked clusters is released only after the table no longer points at
+ * it, so a crash never leaves an entry pointing at a half-punched compressed stream. */
+static int qcow_zero_span(struct img *img, uint64_t off, uint64_t len)
+{
+    struct qcow *s = qcow_st(img);
+    bool backing = img->backing_name && img->backing_name[0];
+    uint64_t l1i = off >> qcow_shift(s), l2_off;
+    if (!backing && s->l1[l1i] == 0)
+        return 0; /* no table: the whole range already reads as zeros */
+    bool fresh;
+    int r = qcow_prepare_l2(img, l1i, &fresh, &l2_off);
+    if (r < 0)
+        return r;
+    uint64_t i0 = (off >> s->cb) & (s->l2n - 1), cnt = u64_div_round_up(len, s->cs);
+    uint64_t *old = malloc(cnt * 8);
+    if (!old) {
+        s->l2_off = 0;
+        return img_error(img, -ENOMEM, "qcow: out of memory");
+    }
+    memcpy(old, s->l2 + i0, cnt * 8);
+    bool dirty = false;
+    for (uint64_t k = 0; r == 0 && k < cnt; k++) {
+        uint64_t e = s->l2[i0 + k];
+        if (!backing) {
+            dirty |= e != 0;
+            s->l2[i0 + k] = 0;
+        } else if (e && !(e & QCOW_COMPRESSED) && !qcow_meta_overlap(s, e, s->cs, l2_off)) {
+            old[k] = 0; /* stays linked */
+            if (fallocate(img->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)e,
+                          (off_t)s->cs) < 0 &&
+                (r = io_pwrite_zeroes(img->fd, e, s->cs)) < 0)
+                r = img_error(img, r, "qcow: write at 0x%llx: %s", ULL(e), strerror(-r));
+        } else {
+            uint64_t noff = u64_align_up(s->file_size, s->cs);
+            s->l2[i0 + k] = noff;
+            s->file_size = noff + s->cs;
+            dirty = true;
+        }
+    }
+    uint64_t fsize;
+    if (r == 0 && dirty) {
+        if ((r = io_file_size(img->fd, &fsize)) == 0 && fsize < s->file_size &&
+            ftruncate(img->fd, (off_t)s->file_size) < 0)
+            r = -errno;
+        if (r < 0)
+            r = img_error(img, r, "qcow: extending the file: %s", strerror(-r));
+    }
+    if (r == 0 && dirty)
+        r = qcow_commit_l2(img, l1i, l2_off, fresh);
+    if (r < 0)
+        s->l2_off = 0; /* the cached table may hold entries that never reached the disk */
+    for (uint64_t k = 0; r == 0 && k < cnt; k++)
+        if (old[k])
+            qcow_release(img, old[k], l2_off);
+    free(old);
+    s->c_entry = 0;
+    return r;
+}
+
+static int qcow_write_zeroes(struct img *img, uint64_t off, uint64_t len)
+{
+    struct qcow *s = qcow_st(img);
+    static const uint8_t zero[1 << 16];
+    if (s->crypt)
+        return img_error(img, -ENOTSUP, "qcow: encryption not supported yet");
+    while (len > 0) {
+        uint64_t in = off & (s->cs - 1), cend = off - in + s->cs;
+        uint64_t end = off + len, stop = cend < end ? cend : end;
+        int r;
+        if (in || (stop < cend && stop < img->size)) {
+            /* Part of a cluster: real zeros, copy-on-write as any write. Without a backing
+             * file an unallocated cluster already reads as zeros. */
+            uint64_t e = 0, run;
+            bool bk = img->backing_name && img->backing_name[0];
+            r = bk ? 0 : qcow_lookup(img, off, &e, &run);
+            if (r == 0 && (bk || e))
+                r = qcow_write(img, off, zero, (size_t)(stop - off));
+        } else {
+            /* Whole clusters up to the end of this L2 table's range (a cluster that runs past
+             * the end of the image counts as whole when the range reaches that end). */
+            uint64_t tend = ((off >> qcow_shift(s)) + 1) << qcow_shift(s);
+            uint64_t lim = end < tend ? end : tend;
+            stop = lim >= img->size ? lim : lim & ~(s->cs - 1);
+            r = qcow_zero_span(img, off, stop - off);
+        }
+        if (r < 0)
+            return r;
+        len -= stop - off;
+        off = stop;
+    }
+    return 0;
+}
+
 static int qcow_flush(struct img *img)
 {
     return qcow_barrier(img);
@@ -819,6 +951,7 @@ const struct img_driver img_driver_qcow = {
     .read = qcow_read,
     .block_status = qcow_block_status,
     .write = qcow_write,
+    .write_zeroes = qcow_write_zeroes,
     .write_compressed = qcow_write_compressed,
     .flush = qcow_flush,
     .create = qcow_create,

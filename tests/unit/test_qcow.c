@@ -220,6 +220,114 @@ static void test_write_compressed(void **state)
                      0);
 }
 
+/* Zero the same range in the image and the raw reference. */
+static void zboth(struct img *img, int ref, uint64_t off, uint64_t len)
+{
+    if (img_write_zeroes(img, off, len) < 0)
+        fail_msg("write_zeroes at %llu+%llu: %s", ULL(off), ULL(len), img_errmsg(img));
+    uint8_t *z = calloc(1, len);
+    assert_int_equal(pwrite(ref, z, len, (off_t)off), (ssize_t)len);
+    free(z);
+}
+
+/* Layer-only status at off: this layer's flags for the run there. */
+static unsigned layer_flags(struct img *img, uint64_t off)
+{
+    struct img_bs bs;
+    assert_int_equal(img_block_status_layer(img, off, img->size - off, &bs), 0);
+    return bs.flags;
+}
+
+/* Without a backing file whole clusters are unlinked (and their space punched), partial ones
+ * get real zeros; compressed clusters too. Content, allocation and qemu agree afterwards. */
+static void test_write_zeroes(void **state)
+{
+    const char *p = tu_path("z.qcow"), *r = tu_path("z.raw");
+    uint64_t size = 5u << 20, cs = 4096, l2span = 2u << 20;
+    struct img *img = mk(p, size, NULL);
+    assert_int_equal(tu_sh("truncate -s %llu '%s'", ULL(size), r), 0);
+    int ref = open(r, O_RDWR);
+    assert_true(ref >= 0);
+    both(img, ref, 0, size, 21);
+    uint8_t *b = malloc(cs);
+    memset(b, 0x4c, cs);
+    assert_int_equal(img_write_compressed(img, 10 * cs, b, cs), 0);
+    assert_int_equal(pwrite(ref, b, cs, (off_t)(10 * cs)), (ssize_t)cs);
+    assert_int_equal(img_write_compressed(img, 12 * cs, b, cs), 0);
+    assert_int_equal(pwrite(ref, b, cs, (off_t)(12 * cs)), (ssize_t)cs);
+    free(b);
+    uint64_t alloc0 = tu_alloc_bytes(p);
+    zboth(img, ref, 0, 512);               /* first sector */
+    zboth(img, ref, size - 512, 512);      /* last sector */
+    zboth(img, ref, cs - 1, 2);            /* across a cluster boundary */
+    zboth(img, ref, 2 * cs, 2 * cs);       /* two whole clusters */
+    zboth(img, ref, 10 * cs, cs);          /* a whole compressed cluster */
+    zboth(img, ref, 12 * cs + 7, 100);     /* part of a compressed one */
+    zboth(img, ref, l2span - 6000, 20000); /* across an L2 table's range */
+    zboth(img, ref, 3u << 20, 1u << 20);   /* a long run */
+    zboth(img, ref, 0, 512);               /* again: nothing changes */
+    assert_false(layer_flags(img, 2 * cs) & IMG_BS_ALLOCATED);
+    assert_false(layer_flags(img, 10 * cs) & IMG_BS_ALLOCATED);
+    assert_false(layer_flags(img, l2span) & IMG_BS_ALLOCATED);
+    assert_true(layer_flags(img, cs) & IMG_BS_DATA); /* partly zeroed: still data */
+    assert_true(layer_flags(img, 12 * cs) & IMG_BS_DATA);
+    assert_int_equal(img_flush(img), 0);
+    img_close(img);
+    close(ref);
+    /* The unlinked clusters' space went back to the file system. */
+    uint64_t alloc1 = tu_alloc_bytes(p);
+    if (alloc1 + (1u << 20) > alloc0)
+        fail_msg("allocated bytes %llu -> %llu: holes were not punched", ULL(alloc0), ULL(alloc1));
+    qemu_same(p, r);
+    tq_compare_raw(p);
+    tq_compare_map(p);
+    /* Zeroing the whole image leaves no data at all. */
+    img = tq_open(p, IMG_OPEN_RW);
+    assert_int_equal(img_write_zeroes(img, 0, size), 0);
+    assert_false(layer_flags(img, 0) & IMG_BS_ALLOCATED);
+    img_close(img);
+    const char *nul = tu_path("nul.raw");
+    assert_int_equal(tu_sh("truncate -s %llu '%s'", ULL(size), nul), 0);
+    qemu_same(p, nul);
+    tq_compare_map(p);
+}
+
+/* Over a backing file zeroed clusters must hide the backing data: allocated clusters get a hole
+ * punched in place, unallocated and compressed ones a new (sparse) cluster, partial ones real
+ * zeros. */
+static void test_write_zeroes_backing(void **state)
+{
+    const char *bk = tu_path("zb.raw"), *p = tu_path("zb.qcow"), *r = tu_path("zbref.raw");
+    uint64_t size = 5u << 20, l2span = 2u << 20; /* 512-byte clusters, 4096 per L2 table */
+    assert_int_equal(tu_sh("qemu-img create -q -f raw '%s' 3M && qemu-io -f raw -c 'write -P "
+                           "0x3c 0 3M' '%s' >/dev/null && cp '%s' '%s' && truncate -s %llu '%s'",
+                           bk, bk, bk, r, ULL(size), r),
+                     0);
+    struct img *img = mk(p, size, "zb.raw");
+    int ref = open(r, O_RDWR);
+    assert_true(ref >= 0);
+    both(img, ref, 1000, 70000, 31);
+    uint8_t b[512];
+    memset(b, 0x4d, sizeof b);
+    assert_int_equal(img_write_compressed(img, 200 * 512, b, 512), 0);
+    assert_int_equal(pwrite(ref, b, 512, 200 * 512), 512);
+    zboth(img, ref, 0, 512);                 /* first sector, unallocated over data */
+    zboth(img, ref, 1500, 3000);             /* partial + whole allocated clusters */
+    zboth(img, ref, 200 * 512, 512);         /* a compressed cluster */
+    zboth(img, ref, 60000, 20000);           /* allocated, then unallocated */
+    zboth(img, ref, l2span - 4096, 8192);    /* across an L2 table's range */
+    zboth(img, ref, (3u << 20) - 700, 1400); /* across the backing file's end */
+    zboth(img, ref, size - 512, 512);        /* last sector, past the backing file */
+    assert_true(layer_flags(img, 0) & IMG_BS_ALLOCATED);
+    assert_true(layer_flags(img, l2span) & IMG_BS_ALLOCATED);
+    assert_true(layer_flags(img, 200 * 512) & IMG_BS_OFFSET_VALID); /* no longer compressed */
+    img_close(img);
+    close(ref);
+    qemu_same(p, r);
+    tq_compare_raw(p);
+    tq_compare_map(p);
+}
+
 /* qemu reads a grown image like the raw reference and reports the new size. */
 static void qemu_grown(const char *p, const char *r, uint64_t size)
 {
@@ -511,6 +619,8 @@ int main(void)
         cmocka_unit_test(test_write_create),
         cmocka_unit_test(test_write_backing),
         cmocka_unit_test(test_write_compressed),
+        cmocka_unit_test(test_write_zeroes),
+        cmocka_unit_test(test_write_zeroes_backing),
         cmocka_unit_test(test_grow),
         cmocka_unit_test(test_encrypted),
         cmocka_unit_test(test_grow_over_backing),

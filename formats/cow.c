@@ -1,6 +1,7 @@
 /* cow.c: the legacy QEMU "cow" format driver (removed from QEMU in 2.2; dimg keeps it): probe,
  * open (the x86-64 header layout, or the i386 one when only its sectorsize field says 512),
- * reads and block status from the sector bitmap, writes (data, fsync, then bitmap bits), create
+ * reads and block status from the sector bitmap, writes (data, fsync, then bitmap bits),
+ * write_zeroes (data punched, then bits cleared, or set over a backing file), create
  * (header, zeroed bitmap, backing name and its mtime), grow (in place within the bitmap's
  * slack, else by rewriting the image next to itself), layout.
  *
@@ -285,6 +286,63 @@ static int cow_write(struct img *img, uint64_t off, const void *buf, size_t len)
     if ((r = io_sync(img->fd)) < 0)
         return img_error(img, r, "cow: fsync: %s", strerror(-r));
     return cow_bm_set(img, n0, n1 - n0);
+}
+
+/* ---- write zeroes ---- */
+
+static bool cow_has_backing(const struct img *img)
+{
+    return img->backing_name && img->backing_name[0];
+}
+
+/* Zeros in part of sectors, one sector at a time: real zeros through cow_write, except where
+ * there is no backing file and the sector is absent (it reads as zeros already). */
+static int cow_zero_part(struct img *img, uint64_t off, uint64_t len)
+{
+    static const uint8_t zero[512];
+    while (len > 0) {
+        uint64_t k = 512 - off % 512 < len ? 512 - off % 512 : len, run;
+        bool set = true;
+        int r = cow_has_backing(img) ? 0 : cow_run(img, off / 512, 1, &set, &run);
+        if (r == 0 && set)
+            r = cow_write(img, off, zero, (size_t)k);
+        if (r < 0)
+            return r;
+        off += k;
+        len -= k;
+    }
+    return 0;
+}
+
+/* Whole sectors [n0, n1) read as zeros: their data is punched out of the file (or zeroed where
+ * the file system cannot punch), fsync, then their bits change. Without a backing file a clear
+ * bit reads as zeros, so the bits are cleared and punching only gives the space back; under a
+ * backing file the bits are set, so that the zeroed data hides the backing file. Partial
+ * sectors at either end get real zeros. */
+static int cow_write_zeroes(struct img *img, uint64_t off, uint64_t len)
+{
+    struct cow *s = cow_st(img);
+    bool backing = cow_has_backing(img);
+    uint64_t end = off + len, n0 = u64_div_round_up(off, 512), n1 = end / 512;
+    if (end == img->size)
+        n1 = u64_div_round_up(end, 512); /* a partial last sector counts as whole */
+    int r = 0;
+    if (n0 >= n1) /* within two sectors, none of them whole */
+        return cow_zero_part(img, off, len);
+    if (off < n0 * 512 && (r = cow_zero_part(img, off, n0 * 512 - off)) < 0)
+        return r;
+    if (end > n1 * 512 && (r = cow_zero_part(img, n1 * 512, end - n1 * 512)) < 0)
+        return r;
+    uint64_t host = s->data_off + n0 * 512, hlen = (n1 - n0) * 512;
+    if (fallocate(img->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)host, (off_t)hlen) <
+            0 &&
+        backing && (r = io_pwrite_zeroes(img->fd, host, hlen)) < 0)
+        return img_error(img, r, "cow: write at %llu: %s", ULL(off), strerror(-r));
+    if ((r = io_sync(img->fd)) < 0)
+        return img_error(img, r, "cow: fsync: %s", strerror(-r));
+    r = cow_bm_put(img->fd, s->hsize, n0, n1 - n0, backing);
+    s->win_off = UINT64_MAX;
+    return r < 0 ? img_error(img, r, "cow: writing the bitmap: %s", strerror(-r)) : 0;
 }
 
 static int cow_flush(struct img *img)
@@ -576,6 +634,7 @@ const struct img_driver img_driver_cow = {
     .read = cow_read,
     .block_status = cow_block_status,
     .write = cow_write,
+    .write_zeroes = cow_write_zeroes,
     .flush = cow_flush,
     .create = cow_create,
     .truncate = cow_truncate,

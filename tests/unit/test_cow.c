@@ -1,7 +1,8 @@
 /* test_cow.c: the legacy cow driver. cow has no living peer (QEMU dropped it in 2.2), so the
  * reference is a hand-made golden image committed as text (tests/fixtures/cow_golden.hex,
  * decoded here), plus round trips through dimg itself (odd offsets, a raw backing file, grow in
- * place and by rewriting, over a longer backing file),
+ * place and by rewriting, over a longer backing file), write_zeroes with and without a backing
+ * file,
  * the i386 header layout, and one test per header check. */
 #include "testutil.h"
 
@@ -242,6 +243,73 @@ static void test_round_trip(void **state)
     round_trip("rt_b.cow", "rtbase.raw", 3u << 20);
 }
 
+/* Zero the same range in the image and the raw reference. */
+static void zboth(struct img *img, int ref, uint64_t off, uint64_t len)
+{
+    if (img_write_zeroes(img, off, len) < 0)
+        fail_msg("write_zeroes at %llu+%llu: %s", (unsigned long long)off, (unsigned long long)len,
+                 img_errmsg(img));
+    uint8_t *z = calloc(1, len);
+    assert_int_equal(pwrite(ref, z, len, (off_t)off), (ssize_t)len);
+    free(z);
+}
+
+static bool present(struct img *img, uint64_t off)
+{
+    struct img_bs bs;
+    assert_int_equal(img_block_status_layer(img, off, 512, &bs), 0);
+    return bs.flags & IMG_BS_ALLOCATED;
+}
+
+/* write_zeroes at awkward places, with and without a backing file: the content equals a raw
+ * reference; whole sectors are absent without a backing file (their data punched), present
+ * over one (hiding it); partial sectors hold real zeros. */
+static void zero_case(const char *name, const char *backing, uint64_t size)
+{
+    const char *p = tu_path(name), *r = tu_path("zref.raw");
+    struct img_err err = {0};
+    struct img_opts o = {0};
+    struct img_create_req req = {.size = size, .backing_file = backing, .opts = &o};
+    assert_int_equal(img_create("cow", p, &req, &err), 0);
+    if (backing)
+        assert_int_equal(tu_sh("cp '%s' '%s' && truncate -s %llu '%s'", tu_path(backing), r,
+                               (unsigned long long)size, r),
+                         0);
+    else
+        assert_int_equal(
+            tu_sh("rm -f '%s' && truncate -s %llu '%s'", r, (unsigned long long)size, r), 0);
+    struct img *img = open_or_fail(p, IMG_OPEN_RW | IMG_OPEN_BACKING);
+    int ref = open(r, O_RDWR);
+    both(img, ref, 0, (size_t)size, 12);
+    uint64_t alloc0 = tu_alloc_bytes(p);
+    zboth(img, ref, 0, 512);                  /* first sector */
+    zboth(img, ref, size - 512, 512);         /* last sector */
+    zboth(img, ref, 511, 2);                  /* across a sector boundary */
+    zboth(img, ref, 1030, 300);               /* inside one sector */
+    zboth(img, ref, 4000, 70001);             /* partial head, whole sectors, partial tail */
+    zboth(img, ref, 8 * 512 * 8 - 700, 1400); /* across a bitmap byte */
+    zboth(img, ref, (1u << 20) - 3, 600000);  /* a long run across 1 MiB */
+    assert_int_equal(present(img, 0), backing != NULL);
+    assert_int_equal(present(img, 8192), backing != NULL);
+    assert_int_equal(present(img, size - 512), backing != NULL);
+    assert_true(present(img, 1024)); /* partly zeroed: real zeros, present */
+    assert_int_equal(img_flush(img), 0);
+    img_close(img);
+    close(ref);
+    same_as(p, r);
+    uint64_t alloc1 = tu_alloc_bytes(p);
+    if (alloc1 + 600000 > alloc0)
+        fail_msg("%s: allocated bytes %llu -> %llu: the data was not punched", name,
+                 (unsigned long long)alloc0, (unsigned long long)alloc1);
+}
+
+static void test_write_zeroes(void **state)
+{
+    zero_case("z.cow", NULL, 3u << 20);
+    make_base("zbase.raw", 2u << 20, 13); /* shorter than the overlay */
+    zero_case("zb.cow", "zbase.raw", 3u << 20);
+}
+
 static void test_grow(void **state)
 {
     const char *p = tu_path("grow.cow");
@@ -474,13 +542,14 @@ static void test_sparse_bitmap(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_golden),      cmocka_unit_test(test_create_matches_golden),
-        cmocka_unit_test(test_round_trip),  cmocka_unit_test(test_grow),
-        cmocka_unit_test(test_grow_move),   cmocka_unit_test(test_grow_over_backing),
-        cmocka_unit_test(test_i386_layout), cmocka_unit_test(test_bad_magic),
-        cmocka_unit_test(test_bad_version), cmocka_unit_test(test_bad_sectorsize),
-        cmocka_unit_test(test_bad_size),    cmocka_unit_test(test_bad_backing_name),
-        cmocka_unit_test(test_bad_short),   cmocka_unit_test(test_sparse_bitmap),
+        cmocka_unit_test(test_golden),       cmocka_unit_test(test_create_matches_golden),
+        cmocka_unit_test(test_round_trip),   cmocka_unit_test(test_grow),
+        cmocka_unit_test(test_grow_move),    cmocka_unit_test(test_grow_over_backing),
+        cmocka_unit_test(test_i386_layout),  cmocka_unit_test(test_bad_magic),
+        cmocka_unit_test(test_bad_version),  cmocka_unit_test(test_bad_sectorsize),
+        cmocka_unit_test(test_bad_size),     cmocka_unit_test(test_bad_backing_name),
+        cmocka_unit_test(test_bad_short),    cmocka_unit_test(test_sparse_bitmap),
+        cmocka_unit_test(test_write_zeroes),
     };
     return cmocka_run_group_tests(tests, NULL, tu_teardown);
 }

@@ -205,23 +205,32 @@ static void same_as(const char *path, const char *ref)
     free(want);
 }
 
-static void round_trip(const char *name, const char *backing, uint64_t size)
+/* A new cow image p over backing (or none) and its raw reference r (the backing file's bytes,
+ * zeros past them); *size is rounded up to whole sectors, as qemu-img did. */
+static struct img *pair(const char *p, const char *r, const char *backing, uint64_t *size, int *ref)
 {
-    const char *p = tu_path(name), *r = tu_path("ref.raw");
     struct img_err err = {0};
     struct img_opts o = {0};
-    struct img_create_req req = {.size = size, .backing_file = backing, .opts = &o};
+    struct img_create_req req = {.size = *size, .backing_file = backing, .opts = &o};
     assert_int_equal(img_create("cow", p, &req, &err), 0);
-    size = (size + 511) / 512 * 512; /* rounded up to whole sectors, as qemu-img did */
+    *size = (*size + 511) / 512 * 512;
     if (backing)
         assert_int_equal(tu_sh("cp '%s' '%s' && truncate -s %llu '%s'", tu_path(backing), r,
-                               (unsigned long long)size, r),
+                               (unsigned long long)*size, r),
                          0);
     else
         assert_int_equal(
-            tu_sh("rm -f '%s' && truncate -s %llu '%s'", r, (unsigned long long)size, r), 0);
-    struct img *img = open_or_fail(p, IMG_OPEN_RW | IMG_OPEN_BACKING);
-    int ref = open(r, O_RDWR);
+            tu_sh("rm -f '%s' && truncate -s %llu '%s'", r, (unsigned long long)*size, r), 0);
+    *ref = open(r, O_RDWR);
+    assert_true(*ref >= 0);
+    return open_or_fail(p, IMG_OPEN_RW | IMG_OPEN_BACKING);
+}
+
+static void round_trip(const char *name, const char *backing, uint64_t size)
+{
+    const char *p = tu_path(name), *r = tu_path("ref.raw");
+    int ref;
+    struct img *img = pair(p, r, backing, &size, &ref);
     both(img, ref, 0, 1, 2);
     both(img, ref, 3, 5, 3);                /* inside one sector, twice */
     both(img, ref, 511, 2, 4);              /* across a sector boundary */
@@ -267,19 +276,8 @@ static bool present(struct img *img, uint64_t off)
 static void zero_case(const char *name, const char *backing, uint64_t size)
 {
     const char *p = tu_path(name), *r = tu_path("zref.raw");
-    struct img_err err = {0};
-    struct img_opts o = {0};
-    struct img_create_req req = {.size = size, .backing_file = backing, .opts = &o};
-    assert_int_equal(img_create("cow", p, &req, &err), 0);
-    if (backing)
-        assert_int_equal(tu_sh("cp '%s' '%s' && truncate -s %llu '%s'", tu_path(backing), r,
-                               (unsigned long long)size, r),
-                         0);
-    else
-        assert_int_equal(
-            tu_sh("rm -f '%s' && truncate -s %llu '%s'", r, (unsigned long long)size, r), 0);
-    struct img *img = open_or_fail(p, IMG_OPEN_RW | IMG_OPEN_BACKING);
-    int ref = open(r, O_RDWR);
+    int ref;
+    struct img *img = pair(p, r, backing, &size, &ref);
     both(img, ref, 0, (size_t)size, 12);
     uint64_t alloc0 = tu_alloc_bytes(p);
     zboth(img, ref, 0, 512);                  /* first sector */

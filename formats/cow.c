@@ -32,7 +32,11 @@
 #define ULL(x) ((unsigned long long)(x))
 
 struct cow {
-    uint64_t hsize;      /* header size: where the bitmap starts */
+    uint64_t hsize;    /* where the bitmap starts (the header size for QEMU's layout) */
+    uint64_t hdr_len;  /* the header proper (UML v3 pads it to the alignment) */
+    uint64_t bm_limit; /* bitmap bytes before the data area: bits past them read as clear */
+    unsigned uml;      /* UML COW version (1..3), 0 for QEMU's cow */
+    uint32_t mtime, align;
     uint64_t size_field; /* offset of the size field (for grow) */
     uint64_t sectors;
     uint64_t bm_len; /* bitmap bytes */
@@ -51,11 +55,29 @@ static uint64_t cow_data_off(uint64_t hsize, uint64_t sectors)
     return u64_align_up(hsize + u64_div_round_up(sectors, 8), 512);
 }
 
+/* QEMU's cow and UML's version 2 share magic and version; QEMU's has sectorsize 512 at 1048
+ * (x86-64) or 1044 (i386), where UML's has the middle of its 4096-byte backing file name. */
+static bool cow_qemu_layout(const uint8_t *buf, size_t len)
+{
+    return len >= COW_HDR64 && (be32_load(buf + 1048) == 512 || be32_load(buf + 1044) == 512);
+}
+
 static int cow_probe(const uint8_t *buf, size_t len)
 {
-    if (len < 8 || be32_load(buf) != COW_MAGIC)
+    if (len < 8 || be32_load(buf) != COW_MAGIC || be32_load(buf + 4) != COW_VERSION)
         return 0;
-    return be32_load(buf + 4) == COW_VERSION ? 100 : 0;
+    /* A damaged QEMU header still goes here (for a clear message), unless UML's claims it. */
+    return cow_qemu_layout(buf, len) ? 100 : 50;
+}
+
+/* The file's size and its first n bytes (zeros past its end). */
+static int cow_read_head(struct img *img, uint8_t *h, size_t n, uint64_t *fsize)
+{
+    int r = io_file_size(img->fd, fsize);
+    if (r == 0)
+        r = io_pread_zero(img->fd, h, n, 0);
+    return r < 0 ? img_error(img, r, "%s: reading the header: %s", img->drv->name, strerror(-r))
+                 : 0;
 }
 
 static int cow_open(struct img *img, unsigned flags)
@@ -63,11 +85,9 @@ static int cow_open(struct img *img, unsigned flags)
     struct cow *s = cow_st(img);
     uint8_t h[COW_HDR64];
     uint64_t fsize;
-    int r = io_file_size(img->fd, &fsize);
-    if (r == 0)
-        r = io_pread_zero(img->fd, h, sizeof h, 0);
+    int r = cow_read_head(img, h, sizeof h, &fsize);
     if (r < 0)
-        return img_error(img, r, "cow: reading the header: %s", strerror(-r));
+        return r;
     if (fsize < 8 || be32_load(h) != COW_MAGIC)
         return img_error(img, -EINVAL, "cow: magic: not a cow image");
     if (be32_load(h + 4) != COW_VERSION)
@@ -97,6 +117,8 @@ static int cow_open(struct img *img, unsigned flags)
     s->sectors = size / 512; /* like QEMU: a partial last sector is not part of the disk */
     s->bm_len = u64_div_round_up(s->sectors, 8);
     s->data_off = cow_data_off(s->hsize, s->sectors);
+    s->hdr_len = s->hsize;
+    s->bm_limit = UINT64_MAX;
     s->win_off = UINT64_MAX;
     if (h[8] && !(img->backing_name = strdup((const char *)h + 8)))
         return img_error(img, -ENOMEM, "cow: out of memory");
@@ -116,6 +138,9 @@ static int cow_bm_byte(struct img *img, uint64_t i, uint8_t *out)
         int r = io_pread_zero(img->fd, s->win, COW_WIN, s->hsize + w);
         if (r < 0)
             return img_error(img, r, "cow: reading the bitmap: %s", strerror(-r));
+        if (w + COW_WIN > s->bm_limit) /* UML v1/v2: the last bits may fall in the data area */
+            memset(s->win + (s->bm_limit > w ? s->bm_limit - w : 0), 0,
+                   COW_WIN - (s->bm_limit > w ? s->bm_limit - w : 0));
         s->win_off = w;
     }
     *out = s->win[i - s->win_off];
@@ -593,9 +618,10 @@ static int cow_layout(struct img *img, struct img_region **out, size_t *n)
     struct img_region *v = malloc(cap * sizeof *v);
     if (!v)
         return img_error(img, -ENOMEM, "cow: out of memory");
-    v[cnt++] = (struct img_region){0, s->hsize, IMG_R_HEADER};
-    if (s->bm_len)
-        v[cnt++] = (struct img_region){s->hsize, s->bm_len, IMG_R_BITMAP};
+    v[cnt++] = (struct img_region){0, s->hdr_len, IMG_R_HEADER};
+    uint64_t bm = s->bm_len < s->bm_limit ? s->bm_len : s->bm_limit;
+    if (bm)
+        v[cnt++] = (struct img_region){s->hsize, bm, IMG_R_BITMAP};
     for (uint64_t sec = 0; sec < s->sectors;) {
         uint64_t run;
         bool set;
@@ -622,6 +648,174 @@ static int cow_layout(struct img *img, struct img_region **out, size_t *n)
     *n = cnt;
     return 0;
 }
+
+/* ---- User-Mode-Linux COW (driver "ucow") ----
+ *
+ * The original COW files of UML's ubd driver (facts from Linux arch/um/drivers/cow_user.c),
+ * read and written with the same bitmap and data code as QEMU's cow. Magic 0x4f4f4f4d; the
+ * header is packed:
+ *   v1: host byte order (taken from the magic's), backing name 256 bytes at 8, mtime u32 at
+ *       264, size u64 at 268, sectorsize at 276; 280 bytes.
+ *   v2: big-endian, backing name 4096 bytes at 8, mtime at 4104, size at 4108, sectorsize at
+ *       4116; 4120 bytes.
+ *   v3: big-endian, mtime at 8, size u64 at 12, sectorsize 20, alignment 24, cow_format 28,
+ *       backing name 4096 bytes at 32; 4128 bytes. 64-bit builds before 2006 padded mtime to
+ *       8 bytes (size at 16 ... backing name at 36, 4136 bytes); their cow_format then sits
+ *       where the packed layout's name starts, which is how UML tells them apart (4 zero
+ *       bytes there).
+ * The bitmap follows the header (v3: at the header rounded up to alignment), one bit per
+ * sector, LSB first; then the data area at the bitmap's end rounded up to sectorsize (v1, v2)
+ * or alignment (v3), sector n at data_off + n * 512. v1/v2 compute the bitmap's length one
+ * byte short for a partial last byte (UML's "rounding bug"): those bits are read where they
+ * fall if that is still before the data area, else as clear, and such an image opens
+ * read-only. The backing file is a raw image named by its absolute path; its mtime and size
+ * are recorded, not checked. */
+
+#define UCOW_HDR_MAX 4136u
+#define UCOW_NAME_V1 256u
+#define UCOW_NAME 4096u
+#define UCOW_MAX_ALIGN (1u << 20)
+
+static uint32_t ucow_u32(const uint8_t *p, bool be)
+{
+    return be ? be32_load(p) : le32_load(p);
+}
+
+/* Where UML's fields are for a header of version v (broken: the padded v3). */
+struct ucow_fields {
+    unsigned name, name_len, mtime, size, ss, align, fmt, hdr;
+};
+
+static bool ucow_fields(unsigned v, const uint8_t *h, struct ucow_fields *f)
+{
+    static const struct ucow_fields v1 = {8, UCOW_NAME_V1, 264, 268, 276, 0, 0, 280},
+                                    v2 = {8, UCOW_NAME, 4104, 4108, 4116, 0, 0, 4120},
+                                    v3 = {32, UCOW_NAME, 8, 12, 20, 24, 28, 4128},
+                                    v3b = {36, UCOW_NAME, 8, 16, 24, 28, 32, 4136};
+    switch (v) {
+    case 1: *f = v1; return true;
+    case 2: *f = v2; return true;
+    case 3: *f = be32_load(h + 32) ? v3 : v3b; return true;
+    default: return false;
+    }
+}
+
+static int ucow_probe(const uint8_t *buf, size_t len)
+{
+    if (len < 8)
+        return 0;
+    bool be = be32_load(buf) == COW_MAGIC;
+    if (!be && le32_load(buf) != COW_MAGIC)
+        return 0;
+    uint32_t v = ucow_u32(buf + 4, be);
+    if (v == 1 || (v == 3 && be))
+        return 100;
+    if (v != 2 || !be || len < COW_HDR64 || cow_qemu_layout(buf, len))
+        return 0;
+    /* Version 2 whose bytes 1032..1055 are name, not QEMU's mtime, size and sectorsize: the
+     * name runs past them, or they are its zero padding. */
+    if (!memchr(buf + 8, 0, 1056 - 8))
+        return 60;
+    for (size_t i = 1032; i < 1056; i++)
+        if (buf[i])
+            return 0;
+    return 60;
+}
+
+static int ucow_open(struct img *img, unsigned flags)
+{
+    struct cow *s = cow_st(img);
+    uint8_t h[UCOW_HDR_MAX];
+    uint64_t fsize;
+    int r = cow_read_head(img, h, sizeof h, &fsize);
+    if (r < 0)
+        return r;
+    bool be = be32_load(h) == COW_MAGIC;
+    if (fsize < 8 || (!be && le32_load(h) != COW_MAGIC))
+        return img_error(img, -EINVAL, "ucow: magic: not a User-Mode-Linux COW image");
+    uint32_t v = ucow_u32(h + 4, be);
+    struct ucow_fields f;
+    if (!ucow_fields(v, h, &f))
+        return img_error(img, -EINVAL, "ucow: version %u is not 1, 2 or 3", v);
+    if (!be && v != 1)
+        return img_error(img, -EINVAL,
+                         "ucow: version %u with a little-endian magic (only version 1 was "
+                         "written in host byte order)",
+                         v);
+    if (fsize < f.hdr)
+        return img_error(img, -EINVAL, "ucow: header: file is shorter than %u bytes", f.hdr);
+    uint64_t size = be ? be64_load(h + f.size) : le64_load(h + f.size);
+    uint32_t ss = ucow_u32(h + f.ss, be), align = f.align ? be32_load(h + f.align) : ss;
+    if (ss != 512)
+        return img_error(img, -EINVAL, "ucow: sectorsize %u is not 512", ss);
+    if (f.fmt && be32_load(h + f.fmt) != 0)
+        return img_error(img, -EINVAL, "ucow: cow_format %u is unknown (0 is the bitmap)",
+                         be32_load(h + f.fmt));
+    if (align == 0 || align > UCOW_MAX_ALIGN)
+        return img_error(img, -EINVAL, "ucow: alignment %u out of range (1..%u)", align,
+                         UCOW_MAX_ALIGN);
+    if (size > COW_MAX_SIZE)
+        return img_error(img, -EFBIG, "ucow: size %llu is too large (limit %llu)", ULL(size),
+                         ULL(COW_MAX_SIZE));
+    if (!memchr(h + f.name, 0, f.name_len))
+        return img_error(img, -EINVAL,
+                         "ucow: backing file name is not NUL-terminated within %u bytes",
+                         f.name_len);
+    uint64_t sectors = u64_div_round_up(size, 512);
+    uint64_t bm_off = f.align ? u64_div_round_up(f.hdr, align) * align : f.hdr;
+    /* UML's bitmap length: v3 one bit per sector rounded up, v1/v2 rounded down. */
+    uint64_t uml_bm = v == 3 ? u64_div_round_up(sectors, 8) : (size + 511) / (8 * 512);
+    s->uml = v;
+    s->hsize = bm_off;
+    s->hdr_len = f.hdr;
+    s->sectors = sectors;
+    s->bm_len = u64_div_round_up(sectors, 8);
+    s->data_off = u64_div_round_up(bm_off + uml_bm, align) * align;
+    s->bm_limit = s->data_off - bm_off;
+    s->mtime = ucow_u32(h + f.mtime, be);
+    s->align = align;
+    s->win_off = UINT64_MAX;
+    if ((flags & IMG_OPEN_RW) && s->bm_limit < s->bm_len)
+        return img_error(img, -EROFS,
+                         "ucow: the bitmap of this version %u image has no room for its "
+                         "last sectors (UML's rounding bug): open it read-only",
+                         v);
+    if (h[f.name] && !(img->backing_name = strdup((const char *)h + f.name)))
+        return img_error(img, -ENOMEM, "ucow: out of memory");
+    if (img->backing_name && !(img->backing_fmt = strdup("raw")))
+        return img_error(img, -ENOMEM, "ucow: out of memory"); /* ubd backs with raw files */
+    img->size = size;
+    return 0;
+}
+
+static int ucow_get_info(struct img *img, struct img_info *info)
+{
+    struct cow *s = cow_st(img);
+    img_info_int(info, "version", s->uml);
+    img_info_int(info, "backing-mtime", s->mtime);
+    if (s->uml == 3)
+        img_info_int(info, "alignment", s->align);
+    img_info_int(info, "bitmap-offset", (int64_t)s->hsize);
+    img_info_int(info, "data-offset", (int64_t)s->data_off);
+    return 0;
+}
+
+const struct img_driver img_driver_ucow = {
+    .abi = IMG_DRIVER_ABI,
+    .name = "ucow",
+    .desc = "User-Mode-Linux COW (versions 1, 2 and 3)",
+    .priv_size = sizeof(struct cow),
+    .caps = IMG_CAP_WRITE | IMG_CAP_BACKING,
+    .probe = ucow_probe,
+    .open = ucow_open,
+    .get_info = ucow_get_info,
+    .read = cow_read,
+    .block_status = cow_block_status,
+    .write = cow_write,
+    .write_zeroes = cow_write_zeroes,
+    .flush = cow_flush,
+    .layout = cow_layout,
+};
 
 const struct img_driver img_driver_cow = {
     .abi = IMG_DRIVER_ABI,

@@ -8,6 +8,7 @@ extern const struct img_driver img_driver_raw;
 extern const struct img_driver img_driver_qcow2;
 extern const struct img_driver img_driver_qcow;
 extern const struct img_driver img_driver_cow;
+extern const struct img_driver img_driver_ucow;
 extern const struct img_driver img_driver_vdi;
 
 /* Parse "off|metadata|falloc|full"; -EINVAL for anything else. */

@@ -16,15 +16,20 @@
 #include <string.h>
 #include <unistd.h>
 
-/* The fixture, found next to this source file. */
-static const char *golden(void)
+/* A fixture, found next to this source file. */
+static const char *fixture(const char *name)
 {
     static char buf[4096];
     snprintf(buf, sizeof buf, "%s", __FILE__);
     char *u = strstr(buf, "tests/unit/test_cow.c");
     assert_non_null(u);
-    strcpy(u, "tests/fixtures/cow_golden.hex");
+    snprintf(u, sizeof buf - (size_t)(u - buf), "tests/fixtures/%s", name);
     return buf;
+}
+
+static const char *golden(void)
+{
+    return fixture("cow_golden.hex");
 }
 
 /* Decode the fixture syntax (see the .hex file's header) into path. */
@@ -94,6 +99,23 @@ static void make_base(const char *name, size_t len, unsigned seed)
     free(b);
 }
 
+/* This layer's block status runs from each run's start to the end of the image. */
+struct run {
+    uint64_t off, len;
+    bool data;
+};
+static void expect_runs(struct img *img, const struct run *v, size_t n, uint64_t data_off)
+{
+    for (size_t i = 0; i < n; i++) {
+        struct img_bs bs;
+        assert_int_equal(img_block_status_layer(img, v[i].off, img->size - v[i].off, &bs), 0);
+        assert_int_equal(bs.len, v[i].len);
+        assert_int_equal((bs.flags & IMG_BS_ALLOCATED) != 0, v[i].data);
+        if (v[i].data)
+            assert_int_equal(bs.host_off, data_off + v[i].off);
+    }
+}
+
 static void test_golden(void **state)
 {
     const char *p = tu_path("golden.cow");
@@ -119,22 +141,12 @@ static void test_golden(void **state)
     }
     assert_memory_equal(got, want, sizeof want);
     /* Block status: runs of this layer's bitmap, the rest from the backing file. */
-    static const struct {
-        uint64_t off, len;
-        bool data;
-    } runs[] = {{0, 512, false},
-                {512, 512, true},
-                {1024, 2048, false},
-                {3072, 512, true},
-                {3584, 512, false}};
-    for (size_t i = 0; i < sizeof runs / sizeof *runs; i++) {
-        struct img_bs bs;
-        assert_int_equal(img_block_status_layer(img, runs[i].off, 4096 - runs[i].off, &bs), 0);
-        assert_int_equal(bs.len, runs[i].len);
-        assert_int_equal((bs.flags & IMG_BS_ALLOCATED) != 0, runs[i].data);
-        if (runs[i].data)
-            assert_int_equal(bs.host_off, 1536 + runs[i].off);
-    }
+    static const struct run runs[] = {{0, 512, false},
+                                      {512, 512, true},
+                                      {1024, 2048, false},
+                                      {3072, 512, true},
+                                      {3584, 512, false}};
+    expect_runs(img, runs, sizeof runs / sizeof *runs, 1536);
     struct img_region *r;
     size_t n;
     assert_int_equal(img_layout(img, &r, &n), 0);
@@ -537,17 +549,295 @@ static void test_sparse_bitmap(void **state)
     img_close(img);
 }
 
+/* ---- User-Mode-Linux COW ---- */
+
+/* What the golden v3 image reads as: the backing file's bytes, sectors 1, 6 and the partial
+ * sector 10 from the image. */
+static void ucow_want(uint8_t *want)
+{
+    tu_pattern(want, 5220, 0, 4);
+    memset(want + 512, 0x11, 512);
+    memset(want + 3072, 0xa5, 256);
+    memset(want + 3328, 0x5a, 256);
+    memset(want + 5120, 0xc3, 100);
+}
+
+static const char *ucow_golden(const char *name)
+{
+    const char *p = tu_path(name);
+    hex_decode(fixture("ucow_v3_golden.hex"), p);
+    make_base("ubase.raw", 6000, 4); /* longer than the image: its tail is not shown */
+    return p;
+}
+
+static void test_ucow_golden(void **state)
+{
+    const char *p = ucow_golden("golden.ucow");
+    struct img *img = open_or_fail(p, IMG_OPEN_BACKING);
+    assert_string_equal(img->drv->name, "ucow");
+    assert_int_equal(img->size, 5220);
+    assert_string_equal(img->backing_name, "ubase.raw");
+    assert_string_equal(img->backing_fmt, "raw");
+    uint8_t got[5220], want[5220];
+    ucow_want(want);
+    memset(got, 0, sizeof got);
+    for (size_t off = 0; off < sizeof got; off += 333) { /* odd-sized reads */
+        size_t n = sizeof got - off < 333 ? sizeof got - off : 333;
+        assert_int_equal(img_read(img, off, got + off, n), 0);
+    }
+    assert_memory_equal(got, want, sizeof want);
+    static const struct run runs[] = {{0, 512, false},   {512, 512, true},    {1024, 2048, false},
+                                      {3072, 512, true}, {3584, 1536, false}, {5120, 100, true}};
+    expect_runs(img, runs, sizeof runs / sizeof *runs, 12288);
+    struct img_region *r;
+    size_t n;
+    assert_int_equal(img_layout(img, &r, &n), 0);
+    assert_int_equal(n, 5);
+    assert_int_equal(r[0].kind, IMG_R_HEADER);
+    assert_int_equal(r[0].len, 4128);
+    assert_int_equal(r[1].kind, IMG_R_BITMAP);
+    assert_int_equal(r[1].off, 8192);
+    assert_int_equal(r[1].len, 2);
+    assert_int_equal(r[2].off, 12800);
+    assert_int_equal(r[3].off, 15360);
+    assert_int_equal(r[4].off, 17408);
+    free(r);
+    struct img_info info;
+    assert_int_equal(img_get_info(img, &info), 0);
+    assert_string_equal(info.format, "ucow");
+    bool seen = false;
+    for (size_t i = 0; i < info.nkv; i++)
+        if (!strcmp(info.kv[i].key, "alignment"))
+            seen = info.kv[i].num == 4096;
+    assert_true(seen);
+    img_close(img);
+}
+
+/* Writes to a UML v3 image land in its layout (data, then bits): the image reads like a raw
+ * reference afterwards, and UML's reader would find the bits at the documented places. */
+static void test_ucow_write(void **state)
+{
+    const char *p = ucow_golden("w.ucow"), *r = tu_path("uref.raw");
+    uint8_t want[5220];
+    ucow_want(want);
+    int ref = open(r, O_RDWR | O_CREAT | O_TRUNC, 0644);
+    assert_int_equal(write(ref, want, sizeof want), (ssize_t)sizeof want);
+    struct img *img = open_or_fail(p, IMG_OPEN_RW | IMG_OPEN_BACKING);
+    both(img, ref, 700, 3000, 14); /* partial sectors on both sides */
+    both(img, ref, 5219, 1, 15);   /* the last byte */
+    zboth(img, ref, 4096, 600);    /* over the backing file: bits set, zeros written */
+    img_close(img);
+    close(ref);
+    same_as(p, r);
+    size_t len;
+    uint8_t *f = tu_read_file(p, &len);
+    assert_int_equal(f[8192], 0xfe); /* sectors 1..7 */
+    assert_int_equal(f[8193], 0x07); /* sectors 8, 9 and 10 */
+    free(f);
+}
+
+/* A hand-made UML header of version v (1 little-endian, 2, 3 or the padded 64-bit v3) for
+ * size bytes, no backing file, sector `present` in the file holding 0x6b. */
+enum { U_V1, U_V2, U_V3B };
+static const char *ucow_make(const char *name, int kind, uint64_t size, uint64_t present)
+{
+    uint8_t h[8192];
+    memset(h, 0, sizeof h);
+    uint64_t hdr, data_off;
+    if (kind == U_V1) {
+        le32_store(h, 0x4f4f4f4d);
+        le32_store(h + 4, 1);
+        le64_store(h + 268, size);
+        le32_store(h + 276, 512);
+        hdr = 280;
+        data_off = (hdr + (size + 511) / 4096 + 511) / 512 * 512;
+    } else if (kind == U_V2) {
+        be32_store(h, 0x4f4f4f4d);
+        be32_store(h + 4, 2);
+        be64_store(h + 4108, size);
+        be32_store(h + 4116, 512);
+        hdr = 4120;
+        data_off = (hdr + (size + 511) / 4096 + 511) / 512 * 512;
+    } else {
+        be32_store(h, 0x4f4f4f4d);
+        be32_store(h + 4, 3);
+        be64_store(h + 16, size);
+        be32_store(h + 24, 512);
+        be32_store(h + 28, 512); /* alignment */
+        hdr = 4608;              /* 4136 rounded up to the alignment */
+        data_off = (hdr + ((size + 511) / 512 + 7) / 8 + 511) / 512 * 512;
+    }
+    const char *p = tu_path(name);
+    int fd = open(p, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    assert_int_equal(write(fd, h, hdr), (ssize_t)hdr);
+    uint8_t bit = (uint8_t)(1u << (present % 8));
+    assert_int_equal(pwrite(fd, &bit, 1, (off_t)(hdr + present / 8)), 1);
+    uint8_t s[512];
+    memset(s, 0x6b, sizeof s);
+    assert_int_equal(pwrite(fd, s, 512, (off_t)(data_off + present * 512)), 512);
+    close(fd);
+    return p;
+}
+
+static void expect_sector(const char *p, uint64_t size, uint64_t present)
+{
+    struct img *img = open_or_fail(p, 0);
+    assert_string_equal(img->drv->name, "ucow");
+    assert_int_equal(img->size, size);
+    uint8_t *got = malloc(size);
+    assert_int_equal(img_read(img, 0, got, size), 0);
+    for (uint64_t i = 0; i < size; i++)
+        if (got[i] != (i / 512 == present ? 0x6b : 0))
+            fail_msg("%s: byte %llu is %02x", p, (unsigned long long)i, got[i]);
+    free(got);
+    img_close(img);
+}
+
+/* Versions 1 (little-endian), 2 and the padded 64-bit v3, each with one present sector; v2's
+ * last bits, which its rounded-down bitmap length leaves out, are still read before the data
+ * area. */
+static void test_ucow_versions(void **state)
+{
+    expect_sector(ucow_make("v1.ucow", U_V1, 16 * 512, 9), 16 * 512, 9);
+    expect_sector(ucow_make("v2.ucow", U_V2, 9 * 512, 8), 9 * 512, 8);
+    expect_sector(ucow_make("v3b.ucow", U_V3B, 20 * 512, 19), 20 * 512, 19);
+    /* A v2 image whose last bits would fall in the data area (on sector 0's data, 0x6b): they
+     * read as absent, and the image opens read-only only. */
+    uint64_t size = 488 * 4096 + 512;
+    const char *p = ucow_make("v2ro.ucow", U_V2, size, 0);
+    uint8_t s[512];
+    memset(s, 0x6b, sizeof s);
+    poke(p, 4608 + 3904 * 512, s, sizeof s); /* where a misread bit of sector 3904 points */
+    expect_sector(p, size, 0);
+    struct img_err err = {0};
+    assert_null(img_open(p, NULL, IMG_OPEN_RW, &err));
+    assert_non_null(strstr(err.msg, "read-only"));
+}
+
+/* QEMU's cow and UML's v2 share magic and version: each probes as itself and refuses the
+ * other's layout. */
+static void test_ucow_not_qemu_cow(void **state)
+{
+    const char *q = tu_path("q.cow");
+    hex_decode(golden(), q);
+    const char *u = ucow_make("u2.ucow", U_V2, 9 * 512, 8);
+    struct img_err err = {0};
+    struct img *img = img_open(q, NULL, 0, &err);
+    assert_non_null(img);
+    assert_string_equal(img->drv->name, "cow");
+    img_close(img);
+    img = img_open(u, NULL, 0, &err);
+    assert_non_null(img);
+    assert_string_equal(img->drv->name, "ucow");
+    img_close(img);
+    assert_null(img_open(u, "cow", 0, &err));
+    assert_non_null(strstr(err.msg, "sectorsize"));
+    assert_null(img_open(q, "ucow", 0, &err));
+    assert_non_null(strstr(err.msg, "sectorsize"));
+}
+
+/* ---- UML COW bad input: one header check per test ---- */
+
+static void expect_bad_ucow(const char *path, const char *want)
+{
+    struct img_err err = {0};
+    struct img *img = img_open(path, "ucow", 0, &err);
+    if (img) {
+        img_close(img);
+        fail_msg("%s: opened, wanted '%s'", path, want);
+    }
+    if (!strstr(err.msg, want) || !strstr(err.msg, "ucow: ") || strchr(err.msg, '\n'))
+        fail_msg("%s: message '%s', wanted '%s'", path, err.msg, want);
+}
+
+static void ucow_bad32(const char *name, uint64_t off, uint32_t v, const char *want)
+{
+    const char *p = ucow_golden(name);
+    uint8_t b[4];
+    be32_store(b, v);
+    poke(p, off, b, 4);
+    expect_bad_ucow(p, want);
+}
+
+static void test_ucow_bad_magic(void **state)
+{
+    ucow_bad32("um.ucow", 0, 0x4f4f4f4e, "magic");
+}
+static void test_ucow_bad_version(void **state)
+{
+    ucow_bad32("uv0.ucow", 4, 0, "version");
+    ucow_bad32("uv4.ucow", 4, 4, "version");
+    const char *p = ucow_golden("uvle.ucow"); /* host byte order is only for version 1 */
+    poke(p, 0, "MOOO\x02\0\0\0", 8);
+    expect_bad_ucow(p, "version 2");
+}
+static void test_ucow_bad_sectorsize(void **state)
+{
+    ucow_bad32("uss.ucow", 20, 4096, "sectorsize");
+}
+static void test_ucow_bad_alignment(void **state)
+{
+    ucow_bad32("ua0.ucow", 24, 0, "alignment");
+    ucow_bad32("uabig.ucow", 24, (1u << 20) + 1, "alignment");
+}
+static void test_ucow_bad_cow_format(void **state)
+{
+    ucow_bad32("uf.ucow", 28, 1, "cow_format");
+}
+static void test_ucow_bad_size(void **state)
+{
+    const char *p = ucow_golden("usz.ucow");
+    uint8_t b[8];
+    be64_store(b, (1ull << 50) + 1);
+    poke(p, 12, b, 8);
+    expect_bad_ucow(p, "size");
+}
+static void test_ucow_bad_backing_name(void **state)
+{
+    const char *p = ucow_golden("ubn.ucow");
+    uint8_t *b = malloc(4096);
+    memset(b, 'a', 4096);
+    poke(p, 32, b, 4096);
+    free(b);
+    expect_bad_ucow(p, "backing file name");
+}
+static void test_ucow_bad_short(void **state)
+{
+    const char *p = tu_path("ushort.ucow");
+    assert_int_equal(tu_sh("head -c 4127 '%s' > '%s'", ucow_golden("ufull.ucow"), p), 0);
+    expect_bad_ucow(p, "header");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_golden),       cmocka_unit_test(test_create_matches_golden),
-        cmocka_unit_test(test_round_trip),   cmocka_unit_test(test_grow),
-        cmocka_unit_test(test_grow_move),    cmocka_unit_test(test_grow_over_backing),
-        cmocka_unit_test(test_i386_layout),  cmocka_unit_test(test_bad_magic),
-        cmocka_unit_test(test_bad_version),  cmocka_unit_test(test_bad_sectorsize),
-        cmocka_unit_test(test_bad_size),     cmocka_unit_test(test_bad_backing_name),
-        cmocka_unit_test(test_bad_short),    cmocka_unit_test(test_sparse_bitmap),
+        cmocka_unit_test(test_golden),
+        cmocka_unit_test(test_create_matches_golden),
+        cmocka_unit_test(test_round_trip),
+        cmocka_unit_test(test_grow),
+        cmocka_unit_test(test_grow_move),
+        cmocka_unit_test(test_grow_over_backing),
+        cmocka_unit_test(test_i386_layout),
+        cmocka_unit_test(test_bad_magic),
+        cmocka_unit_test(test_bad_version),
+        cmocka_unit_test(test_bad_sectorsize),
+        cmocka_unit_test(test_bad_size),
+        cmocka_unit_test(test_bad_backing_name),
+        cmocka_unit_test(test_bad_short),
+        cmocka_unit_test(test_sparse_bitmap),
         cmocka_unit_test(test_write_zeroes),
+        cmocka_unit_test(test_ucow_golden),
+        cmocka_unit_test(test_ucow_write),
+        cmocka_unit_test(test_ucow_versions),
+        cmocka_unit_test(test_ucow_not_qemu_cow),
+        cmocka_unit_test(test_ucow_bad_magic),
+        cmocka_unit_test(test_ucow_bad_version),
+        cmocka_unit_test(test_ucow_bad_sectorsize),
+        cmocka_unit_test(test_ucow_bad_alignment),
+        cmocka_unit_test(test_ucow_bad_cow_format),
+        cmocka_unit_test(test_ucow_bad_size),
+        cmocka_unit_test(test_ucow_bad_backing_name),
+        cmocka_unit_test(test_ucow_bad_short),
     };
     return cmocka_run_group_tests(tests, NULL, tu_teardown);
 }

@@ -546,6 +546,21 @@ static void bad64(const char *name, uint64_t off, uint64_t v, const char *want)
     bad(name, off, v, 8, want);
 }
 
+static void test_bad_magic(void **state)
+{
+    bad32("mag.qcow", 0, 0x514649fa, "magic");
+}
+static void test_bad_version(void **state)
+{
+    bad32("ver0.qcow", 4, 0, "version");
+    bad32("ver2.qcow", 4, 2, "version");
+}
+static void test_bad_short(void **state)
+{
+    const char *p = tu_path("short.qcow");
+    assert_int_equal(tu_sh("head -c 47 '%s' > '%s'", bad_base("full.qcow"), p), 0);
+    expect_bad(p, "header");
+}
 static void test_bad_cluster_bits(void **state)
 {
     bad8("cb8.qcow", 32, 8, "cluster_bits");
@@ -625,6 +640,9 @@ int main(void)
         cmocka_unit_test(test_encrypted),
         cmocka_unit_test(test_grow_over_backing),
         cmocka_unit_test(test_grow_edges),
+        cmocka_unit_test(test_bad_magic),
+        cmocka_unit_test(test_bad_version),
+        cmocka_unit_test(test_bad_short),
         cmocka_unit_test(test_bad_cluster_bits),
         cmocka_unit_test(test_bad_l2_bits),
         cmocka_unit_test(test_bad_size),

@@ -4,8 +4,13 @@
  * 0xFFFFFFFF free, 0xFFFFFFFE zero) is kept in memory. New blocks are appended and written in
  * crash-safe order: data block, fsync, block-map entry, header blocks_allocated. Growing past
  * the block map's room moves the first data blocks to the end of the file (vdi_relocate).
- * Differencing images (type 4) are refused for now.
- * Talks to: core/io.c for file I/O, core/opts.c for create options; formats/registry.c lists it.
+ * Differencing images (type 4) name their parent only by UUID: with the chain asked for, the
+ * parent is looked up in the image's own directory (vdi_find_parent) and the core opens it as
+ * the backing image; free blocks read through it, zero blocks hide it, a write to a free block
+ * copies the parent's block first. Without the chain, reads that need the parent fail.
+ * Compaction (vdi_compact) unmaps zero blocks and closes the holes in place.
+ * Talks to: core/io.c for file I/O, core/opts.c for create options, core/img.c (img_open of a
+ * new child's parent, img_read_backing); formats/registry.c lists it.
  */
 #include "core/bytes.h"
 #include "core/io.h"

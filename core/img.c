@@ -368,6 +368,9 @@ int img_read_backing(struct img *img, uint64_t off, void *buf, size_t len)
             return img_error(img, -ENOENT,
                              "%s: reading needs the backing file '%s', which is not open",
                              img->path, img->backing_name);
+        if (img->backing_unresolved)
+            return img_error(img, -ENOENT, "%s: reading needs the parent image, which is not open",
+                             img->path);
         memset(buf, 0, len);
         return 0;
     }
@@ -496,7 +499,8 @@ int img_block_status(struct img *img, uint64_t off, uint64_t len, struct img_bs 
         if (!b || off >= b->size) {
             /* Nothing below (or past the backing file's end): zeros, answered here. An
              * unopened backing file leaves the run unknown, neither data nor zero. */
-            bool unknown = !b && cur->backing_name && cur->backing_name[0];
+            bool unknown =
+                !b && ((cur->backing_name && cur->backing_name[0]) || cur->backing_unresolved);
             bs->flags = unknown ? 0 : IMG_BS_ZERO;
             return 0;
         }
@@ -593,6 +597,16 @@ int img_truncate(struct img *img, uint64_t size, enum img_prealloc prealloc)
     if (r < 0)
         return r;
     return img->drv->truncate(img, size, prealloc);
+}
+
+int img_compact(struct img *img, int (*tick)(void *ctx, uint64_t done, uint64_t total), void *ctx)
+{
+    if (!img->drv->compact)
+        return img_error(img, -ENOTSUP,
+                         "%s: format %s cannot be compacted in place; use dimg convert", img->path,
+                         img->drv->name);
+    int r = check_writable(img, "compaction", (const void *)img->drv->compact);
+    return r < 0 ? r : img->drv->compact(img, tick, ctx);
 }
 
 int img_create(const char *fmt, const char *path, const struct img_create_req *req,

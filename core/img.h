@@ -198,6 +198,12 @@ struct img_driver {
     /* Read-only handles: from now on reads, block status and the size show the disk as the
      * snapshot saw it (nothing is written). */
     int (*snap_load)(struct img *img, const char *id_or_name);
+    /* Give back the space of blocks that read as zeros and close the holes, in place, with
+     * every intermediate state reading the same (crash-safe). tick (may be NULL) reports
+     * progress in bytes; a non-zero return asks the driver to stop at the next safe point
+     * (it then fails with -ECANCELED, the image valid and reading the same). */
+    int (*compact)(struct img *img, int (*tick)(void *ctx, uint64_t done, uint64_t total),
+                   void *ctx);
 };
 
 /* ---- the handle ---- */
@@ -224,6 +230,9 @@ struct img {
     dev_t st_dev;
     ino_t st_ino;
     struct img_err err;
+    /* The layer has a parent it could not name (a differencing vdi opened without its
+     * chain): reads that need it fail, block status calls such runs unknown. */
+    bool backing_unresolved;
 };
 
 /* Registry (formats/registry.c). */
@@ -263,6 +272,9 @@ int img_snap_apply(struct img *img, const char *id_or_name);
 int img_snap_delete(struct img *img, const char *id_or_name);
 int img_snap_load(struct img *img, const char *id_or_name);
 int img_truncate(struct img *img, uint64_t size, enum img_prealloc prealloc);
+/* Compact in place (the compact slot; needs a read-write handle). Formats without it fail
+ * with -ENOTSUP naming `dimg convert` instead. */
+int img_compact(struct img *img, int (*tick)(void *ctx, uint64_t done, uint64_t total), void *ctx);
 
 /* Create an image of format fmt at path. */
 int img_create(const char *fmt, const char *path, const struct img_create_req *req,

@@ -138,4 +138,19 @@ int ops_resize_target(uint64_t cur, int sign, uint64_t amount, uint64_t *out,
 int ops_resize(const struct ops_resize_req *req, struct ops_resize_res *res,
                struct img_err *err);
 
+/* ---- compact (in place, the driver's compact slot) ---- */
+struct ops_compact_req {
+    const char *path;
+    const char *fmt;               /* NULL: probe */
+    unsigned open_flags;           /* extra IMG_OPEN_* (the chain is never opened) */
+    struct ops_progress *progress; /* may be NULL; cancel stops at the driver's next safe point */
+};
+struct ops_compact_res {
+    uint64_t old_file_size, new_file_size; /* bytes of the image file before and after */
+};
+/* Give back the space of all-zero blocks and close the holes, as VBoxManage modifymedium
+ * --compact does; formats without it are refused naming `dimg convert`. */
+int ops_compact(const struct ops_compact_req *req, struct ops_compact_res *res,
+                struct img_err *err);
+
 #endif

@@ -101,7 +101,7 @@ int ops_resize(const struct ops_resize_req *req, struct ops_resize_res *res,
         }
     }
     /* An overlay whose chain is not open has no readable guest view: no table to report. */
-    bool guest_readable = !img->backing_name || img->backing;
+    bool guest_readable = (!img->backing_name && !img->backing_unresolved) || img->backing;
     if (n >= res->old_size && guest_readable) {
         struct ptable pt;
         r = ptable_read(img, &pt, err);

@@ -4,19 +4,27 @@
  * 0xFFFFFFFF free, 0xFFFFFFFE zero) is kept in memory. New blocks are appended and written in
  * crash-safe order: data block, fsync, block-map entry, header blocks_allocated. Growing past
  * the block map's room moves the first data blocks to the end of the file (vdi_relocate).
- * Differencing images (type 4) are refused for now.
- * Talks to: core/io.c for file I/O, core/opts.c for create options; formats/registry.c lists it.
+ * Differencing images (type 4) name their parent only by UUID: with the chain asked for, the
+ * parent is looked up in the image's own directory (vdi_find_parent) and the core opens it as
+ * the backing image; free blocks read through it, zero blocks hide it, a write to a free block
+ * copies the parent's block first. Without the chain, reads that need the parent fail.
+ * Compaction (vdi_compact) unmaps zero blocks and closes the holes in place.
+ * Talks to: core/io.c for file I/O, core/opts.c for create options, core/img.c (img_open of a
+ * new child's parent, img_read_backing); formats/registry.c lists it.
  */
 #include "core/bytes.h"
 #include "core/io.h"
 #include "formats/drivers.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/falloc.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define ULL(x) ((unsigned long long)(x))
@@ -57,9 +65,14 @@
 /* The block map lives in memory; beyond this (images > 64 TiB) we refuse rather than
  * allocate gigabytes on the word of a header. */
 #define VDI_BMAP_MEM_MAX (256ull << 20)
+/* Directory entries a differencing image's parent lookup looks at (one sector read each). */
+#define VDI_SCAN_MAX 4096
+#define VDI_SCAN_MAX_STR "4096"
 
 struct vdi {
     uint32_t header_size, type, block_size, blocks, allocated;
+    /* As stored (mixed-endian); link/parent only in differencing images. */
+    uint8_t uuid_image[16], uuid_modify[16], uuid_link[16], uuid_parent[16];
     uint32_t off_bmap, off_data;
     uint64_t disk_size;
     uint64_t file_size; /* tracked across our own appends */
@@ -70,6 +83,21 @@ struct vdi {
 static bool vdi_is_alloc(uint32_t e)
 {
     return e < VDI_ZERO;
+}
+
+/* A block that reads through to the parent: a free entry of a differencing image. (Zero
+ * entries read as zeros everywhere; free ones of other images too.) */
+static bool vdi_from_parent(const struct vdi *s, uint32_t e)
+{
+    return s->type == VDI_TYPE_DIFF && e == VDI_FREE;
+}
+
+/* The canonical text form of a UUID stored in VirtualBox's mixed-endian order. */
+static void vdi_uuid_str(const uint8_t *u, char out[37])
+{
+    snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", u[3],
+             u[2], u[1], u[0], u[5], u[4], u[7], u[6], u[8], u[9], u[10], u[11], u[12], u[13],
+             u[14], u[15]);
 }
 
 static int vdi_probe(const uint8_t *buf, size_t len)
@@ -102,18 +130,31 @@ static int vdi_parse_header(struct img *img, struct vdi *s, const uint8_t *h)
         return img_error(img, -EINVAL, "vdi: header_size %u is out of range (%u..%u)",
                          s->header_size, VDI_HEADER_SIZE_QEMU, VDI_HEADER_SIZE_MAX);
     s->type = le32_load(h + VDI_OFF_IMAGE_TYPE);
-    if (s->type == VDI_TYPE_DIFF)
-        return img_error(img, -ENOTSUP, "vdi: image_type 4: differencing vdi not supported yet");
-    if (s->type != VDI_TYPE_DYNAMIC && s->type != VDI_TYPE_STATIC)
+    if (s->type != VDI_TYPE_DYNAMIC && s->type != VDI_TYPE_STATIC && s->type != VDI_TYPE_DIFF)
         return img_error(img, -ENOTSUP,
-                         "vdi: image_type %u is not supported (1 dynamic or "
-                         "2 static)",
+                         "vdi: image_type %u is not supported (1 dynamic, 2 static or "
+                         "4 differencing)",
                          s->type);
-    /* A normal image that names a parent is a differencing image in disguise. */
-    if (!vdi_uuid_null(h + VDI_OFF_UUID_LINK) || !vdi_uuid_null(h + VDI_OFF_UUID_PARENT))
+    memcpy(s->uuid_image, h + VDI_OFF_UUID_IMAGE, 16);
+    memcpy(s->uuid_modify, h + VDI_OFF_UUID_SNAP, 16);
+    memcpy(s->uuid_link, h + VDI_OFF_UUID_LINK, 16);
+    memcpy(s->uuid_parent, h + VDI_OFF_UUID_PARENT, 16);
+    if (s->type == VDI_TYPE_DIFF) {
+        /* VirtualBox refuses both as well: the parent is named by these UUIDs alone. */
+        if (vdi_uuid_null(s->uuid_link))
+            return img_error(img, -EINVAL,
+                             "vdi: differencing image with a null uuid_link: no parent named");
+        if (vdi_uuid_null(s->uuid_parent))
+            return img_error(img, -EINVAL,
+                             "vdi: differencing image with a null uuid_parent_modification");
+    } else if (!vdi_uuid_null(s->uuid_link) || !vdi_uuid_null(s->uuid_parent)) {
+        /* A base image naming a parent is a differencing image in disguise (QEMU refuses it
+         * too). */
         return img_error(img, -ENOTSUP,
-                         "vdi: uuid_link/uuid_parent set on a non-differencing "
-                         "image: differencing vdi not supported yet");
+                         "vdi: uuid_link/uuid_parent_modification set on an image of type %u "
+                         "(only differencing images, type 4, have a parent)",
+                         s->type);
+    }
     uint32_t sector = le32_load(h + VDI_OFF_SECTOR_SIZE);
     if (sector != VDI_SECTOR)
         return img_error(img, -EINVAL, "vdi: sector_size %u is not supported (only 512)", sector);
@@ -173,6 +214,81 @@ static int vdi_parse_header(struct img *img, struct vdi *s, const uint8_t *h)
     return 0;
 }
 
+/* Whether name in the directory dfd is a vdi whose uuid_image is the child's uuid_link;
+ * *same_mod says whether its uuid_modify is also the child's uuid_parent_modification. Only
+ * regular files are opened (stat first, so that devices and FIFOs are never opened), and only
+ * their first sector is read. */
+static bool vdi_parent_candidate(int dfd, const char *name, const struct vdi *s, bool *same_mod)
+{
+    struct stat st;
+    uint8_t h[VDI_SECTOR];
+    if (fstatat(dfd, name, &st, 0) < 0 || !S_ISREG(st.st_mode) || st.st_size < VDI_SECTOR)
+        return false;
+    int fd = openat(dfd, name, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+    if (fd < 0)
+        return false;
+    bool ok = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
+              io_pread_exact(fd, h, sizeof h, 0) == 0 &&
+              le32_load(h + VDI_OFF_SIGNATURE) == VDI_SIGNATURE &&
+              memcmp(h + VDI_OFF_UUID_IMAGE, s->uuid_link, 16) == 0;
+    if (ok)
+        *same_mod = memcmp(h + VDI_OFF_UUID_SNAP, s->uuid_parent, 16) == 0;
+    close(fd);
+    return ok;
+}
+
+/* A differencing vdi names its parent only by UUID (VirtualBox finds it in its media
+ * registry): look for it among the regular files of the image's own directory, at most
+ * VDI_SCAN_MAX entries. A parent whose modification UUID matches wins over one that was
+ * changed since; among equals the first name in byte order, so that readdir's order never
+ * decides. The core then opens it as the backing image (depth and loop checks included). */
+static int vdi_find_parent(struct img *img, const struct vdi *s)
+{
+    char u[37];
+    vdi_uuid_str(s->uuid_link, u);
+    DIR *d = opendir(img->dir);
+    if (!d)
+        return img_error(img, -errno, "vdi: looking for the parent image (uuid %s) in %s: %s", u,
+                         img->dir, strerror(errno));
+    char *best = NULL;
+    bool best_mod = false, capped = false;
+    unsigned seen = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+            continue;
+        if (++seen > VDI_SCAN_MAX) {
+            capped = true;
+            break;
+        }
+        bool mod;
+        if (e->d_type != DT_UNKNOWN && e->d_type != DT_REG && e->d_type != DT_LNK)
+            continue;
+        if (!vdi_parent_candidate(dirfd(d), e->d_name, s, &mod))
+            continue;
+        if (best && (best_mod > mod || (best_mod == mod && strcmp(best, e->d_name) <= 0)))
+            continue;
+        free(best);
+        if (!(best = strdup(e->d_name))) {
+            closedir(d);
+            return img_error(img, -ENOMEM, "vdi: out of memory");
+        }
+        best_mod = mod;
+    }
+    closedir(d);
+    if (!best)
+        return img_error(img, -ENOENT,
+                         "vdi: parent image (uuid %s) not found in %s%s; a differencing vdi "
+                         "must lie in its parent's directory",
+                         u, img->dir,
+                         capped ? " (only the first " VDI_SCAN_MAX_STR " entries were looked at)"
+                                : "");
+    img->backing_name = best;
+    if (!(img->backing_fmt = strdup("vdi")))
+        return img_error(img, -ENOMEM, "vdi: out of memory");
+    return 0;
+}
+
 static int vdi_open(struct img *img, unsigned flags)
 {
     struct vdi *s = img->priv;
@@ -204,7 +320,20 @@ static int vdi_open(struct img *img, unsigned flags)
     }
     /* Odd sizes are rounded up to a sector, as QEMU does. */
     img->size = u64_align_up(s->disk_size, VDI_SECTOR);
-    return 0;
+    if (s->type != VDI_TYPE_DIFF)
+        return 0;
+    if (!(flags & IMG_OPEN_BACKING)) {
+        img->backing_unresolved = true; /* reads through the parent then fail clearly */
+        return 0;
+    }
+    char u[37];
+    vdi_uuid_str(s->uuid_link, u);
+    if (flags & IMG_OPEN_UNTRUSTED)
+        return img_error(img, -EPERM,
+                         "vdi: parent image (uuid %s) not looked for: external references "
+                         "are disabled (--untrusted)",
+                         u);
+    return vdi_find_parent(img, s);
 }
 
 static void vdi_close(struct img *img)
@@ -236,8 +365,12 @@ static int vdi_read(struct img *img, uint64_t off, void *buf, size_t len)
     while (len) {
         uint64_t b = off / s->block_size, in = off % s->block_size;
         size_t n = s->block_size - in < len ? (size_t)(s->block_size - in) : len;
-        if (!vdi_is_alloc(s->bmap[b])) {
-            memset(p, 0, n); /* free or zero block; no backing image */
+        if (vdi_from_parent(s, s->bmap[b])) {
+            int r = img_read_backing(img, off, p, n);
+            if (r < 0)
+                return r;
+        } else if (!vdi_is_alloc(s->bmap[b])) {
+            memset(p, 0, n); /* a zero block, or a free one of a base image */
         } else {
             uint64_t host;
             int r = vdi_host(img, b, &host);
@@ -261,14 +394,17 @@ static int vdi_block_status(struct img *img, uint64_t off, uint64_t len, struct 
     uint32_t e = s->bmap[b];
     uint64_t n = s->block_size - in;
     if (!vdi_is_alloc(e)) {
-        /* Free and zero blocks both read as zeros decided by this layer (QEMU's map says
-         * present/zero for both); merge the run of such blocks. */
-        while (n < len && b + 1 < s->blocks && !vdi_is_alloc(s->bmap[b + 1])) {
+        /* In a base image free and zero blocks both read as zeros decided by this layer
+         * (QEMU's map says present/zero for both); in a differencing image free blocks come
+         * from the parent. Merge the run of blocks of the same kind. */
+        bool up = vdi_from_parent(s, e);
+        while (n < len && b + 1 < s->blocks && !vdi_is_alloc(s->bmap[b + 1]) &&
+               vdi_from_parent(s, s->bmap[b + 1]) == up) {
             b++;
             n += s->block_size;
         }
         bs->len = n < len ? n : len;
-        bs->flags = IMG_BS_ZERO | IMG_BS_ALLOCATED;
+        bs->flags = up ? 0 : IMG_BS_ZERO | IMG_BS_ALLOCATED;
         return 0;
     }
     uint64_t host;
@@ -314,6 +450,11 @@ static int vdi_get_info(struct img *img, struct img_info *info)
 {
     struct vdi *s = img->priv;
     info->cluster_size = s->block_size;
+    if (s->type == VDI_TYPE_DIFF) {
+        char u[37];
+        vdi_uuid_str(s->uuid_link, u);
+        img_info_str(info, "parent-uuid", u);
+    }
     return 0;
 }
 
@@ -327,7 +468,9 @@ static int vdi_store_u32(struct img *img, uint64_t at, uint32_t v, const char *w
     return r < 0 ? img_error(img, r, "vdi: writing %s: %s", what, strerror(-r)) : 0;
 }
 
-/* Give guest block b a fresh physical block holding buf at [in, in+n), zeros elsewhere. */
+/* Give guest block b a fresh physical block holding buf (NULL: zeros) at [in, in+n), and
+ * elsewhere what the block read before: the parent's content (copy-on-write of the whole block
+ * in a differencing image), else zeros. */
 static int vdi_alloc_block(struct img *img, uint64_t b, uint64_t in, const void *buf, size_t n)
 {
     struct vdi *s = img->priv;
@@ -341,8 +484,21 @@ static int vdi_alloc_block(struct img *img, uint64_t b, uint64_t in, const void 
     uint8_t *blk = calloc(1, s->block_size);
     if (!blk)
         return img_error(img, -ENOMEM, "vdi: out of memory");
-    memcpy(blk + in, buf, n);
-    int r = io_pwrite_all(img->fd, blk, s->block_size, host);
+    int r = 0;
+    if (vdi_from_parent(s, s->bmap[b])) {
+        uint64_t start = b * s->block_size;
+        uint64_t cnt = img->size - start < s->block_size ? img->size - start : s->block_size;
+        r = img_read_backing(img, start, blk, (size_t)cnt);
+    }
+    if (r < 0) {
+        free(blk);
+        return r;
+    }
+    if (buf)
+        memcpy(blk + in, buf, n);
+    else
+        memset(blk + in, 0, n);
+    r = io_pwrite_all(img->fd, blk, s->block_size, host);
     free(blk);
     if (r < 0)
         return img_error(img, r, "vdi: writing block at %llu: %s", ULL(host), strerror(-r));
@@ -386,7 +542,8 @@ static int vdi_write(struct img *img, uint64_t off, const void *buf, size_t len)
 /* Free and zero blocks already read as zeros and are left alone. Allocated blocks get zeros
  * written (a hole punched where the file system can): marking them 0xFFFFFFFE would orphan
  * the physical block, which VDI cannot reuse and QEMU's check counts as corruption
- * (blocks_allocated mismatch). */
+ * (blocks_allocated mismatch). A differencing image's free blocks show the parent: a whole
+ * one becomes a zero entry, a part of one a block of its own (copy-on-write). */
 static int vdi_write_zeroes(struct img *img, uint64_t off, uint64_t len)
 {
     struct vdi *s = img->priv;
@@ -403,6 +560,15 @@ static int vdi_write_zeroes(struct img *img, uint64_t off, uint64_t len)
                           (off_t)n) < 0 &&
                 (r = io_pwrite_zeroes(img->fd, host, n)) < 0)
                 return img_error(img, r, "vdi: write at %llu: %s", ULL(host), strerror(-r));
+        } else if (vdi_from_parent(s, s->bmap[b])) {
+            int r;
+            if (in == 0 && (n == s->block_size || off + n == img->size)) {
+                if ((r = vdi_store_u32(img, s->off_bmap + b * 4, VDI_ZERO, "the block map")) < 0)
+                    return r;
+                s->bmap[b] = VDI_ZERO;
+            } else if ((r = vdi_alloc_block(img, b, in, NULL, (size_t)n)) < 0) {
+                return r;
+            }
         }
         off += n;
         len -= n;
@@ -448,11 +614,14 @@ static int vdi_store_geometry(struct img *img, uint32_t off_bmap, uint32_t off_d
     return 0;
 }
 
-/* Entry of guest block b >= from in a grown map: free, or (static images) the fresh block
- * first + (b - from). */
-static uint32_t vdi_new_entry(uint32_t first, uint64_t b, uint32_t from)
+/* Entry of guest block b >= from in a grown map: the fresh block first + (b - from) of a
+ * static image, else unallocated. A differencing image's new area reads as zeros, not as
+ * whatever a longer parent holds there (as QEMU makes an overlay's new area). */
+static uint32_t vdi_new_entry(const struct vdi *s, uint32_t first, uint64_t b, uint32_t from)
 {
-    return first == VDI_FREE ? VDI_FREE : first + (uint32_t)(b - from);
+    if (first != VDI_FREE)
+        return first + (uint32_t)(b - from);
+    return s->type == VDI_TYPE_DIFF ? VDI_ZERO : VDI_FREE;
 }
 
 /* Append entries for guest blocks [blocks, nb) to the block map, inside the room before
@@ -472,7 +641,7 @@ static int vdi_map_extend(struct img *img, uint32_t nb, uint32_t first)
     if (!raw)
         return img_error(img, -ENOMEM, "vdi: out of memory");
     for (size_t i = 0; i < cnt; i++)
-        le32_store(raw + 4 * i, vdi_new_entry(first, s->blocks + i, s->blocks));
+        le32_store(raw + 4 * i, vdi_new_entry(s, first, s->blocks + i, s->blocks));
     int r = io_pwrite_all(img->fd, raw, cnt * 4, s->off_bmap + (uint64_t)s->blocks * 4);
     free(raw);
     if (r == 0)
@@ -480,7 +649,7 @@ static int vdi_map_extend(struct img *img, uint32_t nb, uint32_t first)
     if (r < 0)
         return img_error(img, r, "vdi: writing the block map: %s", strerror(-r));
     for (uint32_t b = s->blocks; b < nb; b++)
-        s->bmap[b] = vdi_new_entry(first, b, s->blocks);
+        s->bmap[b] = vdi_new_entry(s, first, b, s->blocks);
     return 0;
 }
 
@@ -627,9 +796,9 @@ static int vdi_relocate(struct img *img, uint32_t nb, uint64_t size)
     if (first != VDI_FREE)
         first -= (uint32_t)k;
     for (uint32_t g = 0; g < nb; g++)
-        le32_store(map + 4 * (size_t)g, g >= nold                  ? vdi_new_entry(first, g, nold)
+        le32_store(map + 4 * (size_t)g, g >= nold ? vdi_new_entry(s, first, g, nold)
                                         : vdi_is_alloc(s->bmap[g]) ? s->bmap[g] - (uint32_t)k
-                                                                   : VDI_FREE);
+                                                                   : s->bmap[g]);
     r = io_pwrite_all(img->fd, map, mlen, new_bmap);
     uint64_t gap = new_bmap + mlen, gap_end = new_data < s->file_size ? new_data : s->file_size;
     if (r == 0 && gap < gap_end &&
@@ -687,9 +856,9 @@ static int vdi_truncate(struct img *img, uint64_t size, enum img_prealloc preall
         for (uint64_t b = nb; b < old; b++)
             if (vdi_is_alloc(s->bmap[b]))
                 return img_error(img, -ENOTSUP,
-                                 "vdi: cannot shrink to %llu bytes: block %llu "
-                                 "is allocated",
-                                 ULL(size), ULL(b));
+                                 "vdi: cannot shrink to %llu bytes: block %llu (guest offset "
+                                 "%llu), past the new end, is allocated",
+                                 ULL(size), ULL(b), ULL(b * s->block_size));
         /* Only the header changes: the dropped entries are free or zero already. */
         return vdi_store_geometry(img, s->off_bmap, s->off_data, size, (uint32_t)nb, s->allocated);
     }
@@ -792,6 +961,144 @@ static int vdi_layout(struct img *img, struct img_region **out, size_t *n)
     return 0;
 }
 
+/* ---- compaction ---- */
+
+static bool vdi_all_zero(const uint8_t *p, size_t n)
+{
+    return n == 0 || (p[0] == 0 && memcmp(p, p + 1, n - 1) == 0);
+}
+
+/* What VBoxManage modifymedium --compact does, in place:
+ *  1. read every allocated block; those holding only zeros get the zero entry 0xFFFFFFFE
+ *     (reads zeros in any image; in a differencing image it also keeps hiding the parent,
+ *     which a free entry would show); entries, fsync, blocks_allocated, fsync;
+ *  2. move the blocks at the highest physical indices into the lowest unused ones: copy,
+ *     fsync, map entry, fsync, one block at a time (a crash leaves an unreferenced copy or an
+ *     unreferenced original, never a reference to unwritten data);
+ *  3. cut the file after the last block in use, fsync.
+ * Every state on the way reads the same. The one window qemu-img check objects to is inside
+ * step 1 (entries written, count not yet: "allocated blocks mismatch"); running compact again
+ * rewrites the count. Static images stay as they are (their blocks are the disk). */
+static int vdi_compact(struct img *img, int (*tick)(void *, uint64_t, uint64_t), void *ctx)
+{
+    struct vdi *s = img->priv;
+    if (s->type == VDI_TYPE_STATIC)
+        return img_error(img, -ENOTSUP,
+                         "vdi: a static (fixed) image cannot be compacted; dimg convert -O vdi "
+                         "makes a dynamic copy");
+    uint64_t bsz = s->block_size, nphys = 0;
+    for (uint32_t g = 0; g < s->blocks; g++)
+        if (vdi_is_alloc(s->bmap[g]) && s->bmap[g] >= nphys)
+            nphys = (uint64_t)s->bmap[g] + 1;
+    /* owner[p] = 1 + the guest block using physical block p, 0 when unused. */
+    uint32_t *owner = calloc(nphys ? nphys : 1, sizeof *owner);
+    uint8_t *buf = malloc(bsz);
+    uint64_t count = 0, zeros = 0, done = 0, total;
+    int r = 0;
+    if (!owner || !buf) {
+        r = img_error(img, -ENOMEM, "vdi: out of memory");
+        goto out;
+    }
+    for (uint32_t g = 0; g < s->blocks; g++) {
+        uint32_t e = s->bmap[g];
+        if (!vdi_is_alloc(e))
+            continue;
+        if (owner[e] || s->off_data + (uint64_t)e * bsz >= s->file_size) {
+            r = img_error(img, -EUCLEAN,
+                          "vdi: block map entry %u (%u) is shared or past the end of the file; "
+                          "not compacting a damaged image (see dimg check)",
+                          g, e);
+            goto out;
+        }
+        owner[e] = g + 1;
+        count++;
+    }
+    total = 2 * count * bsz; /* reading every block, then (at most) moving every block */
+    /* Step 1: find the zero blocks (nothing is written until all are known). */
+    for (uint64_t p = 0; p < nphys; p++) {
+        if (!owner[p])
+            continue;
+        if (tick && tick(ctx, done, total)) {
+            r = img_error(img, -ECANCELED, "vdi: compaction cancelled; the image is unchanged");
+            goto out;
+        }
+        if ((r = io_pread_zero(img->fd, buf, bsz, s->off_data + p * bsz)) < 0) {
+            r = img_error(img, r, "vdi: reading block %llu: %s", ULL(p), strerror(-r));
+            goto out;
+        }
+        done += bsz;
+        if (!vdi_all_zero(buf, bsz))
+            continue;
+        uint32_t g = owner[p] - 1;
+        if ((r = vdi_store_u32(img, s->off_bmap + (uint64_t)g * 4, VDI_ZERO, "the block map")) < 0)
+            goto out;
+        s->bmap[g] = VDI_ZERO;
+        owner[p] = 0;
+        zeros++;
+    }
+    uint64_t keep = count - zeros;
+    if ((r = vdi_flush(img)) < 0 ||
+        (r = vdi_store_u32(img, VDI_OFF_ALLOCATED, (uint32_t)keep, "blocks_allocated")) < 0 ||
+        (r = vdi_flush(img)) < 0)
+        goto out;
+    s->allocated = (uint32_t)keep;
+    done = count * bsz + (count - keep) * bsz; /* zero blocks need no move */
+    /* Step 2: highest used index into the lowest hole below keep. */
+    uint64_t hole = 0, top = nphys;
+    for (;;) {
+        while (hole < keep && owner[hole])
+            hole++;
+        while (top > 0 && !owner[top - 1])
+            top--;
+        if (hole >= keep || top <= keep)
+            break;
+        if (tick && tick(ctx, done, total)) {
+            r = img_error(img, -ECANCELED,
+                          "vdi: compaction cancelled; the image is valid and can be compacted "
+                          "again");
+            goto out;
+        }
+        uint64_t from = top - 1;
+        uint32_t g = owner[from] - 1;
+        r = io_pread_zero(img->fd, buf, bsz, s->off_data + from * bsz);
+        if (r == 0)
+            r = io_pwrite_all(img->fd, buf, bsz, s->off_data + hole * bsz);
+        if (r == 0)
+            r = io_sync(img->fd);
+        if (r < 0) {
+            r = img_error(img, r, "vdi: moving block %llu to %llu: %s", ULL(from), ULL(hole),
+                          strerror(-r));
+            goto out;
+        }
+        if ((r = vdi_store_u32(img, s->off_bmap + (uint64_t)g * 4, (uint32_t)hole,
+                               "the block map")) < 0)
+            goto out;
+        if ((r = vdi_flush(img)) < 0)
+            goto out;
+        s->bmap[g] = (uint32_t)hole;
+        owner[hole] = g + 1;
+        owner[from] = 0;
+        done += bsz;
+    }
+    /* Step 3: nothing in use lies past keep blocks any more. */
+    uint64_t end = s->off_data + keep * bsz;
+    if (s->file_size > end) {
+        if (ftruncate(img->fd, (off_t)end) < 0 || (r = io_sync(img->fd)) < 0) {
+            r = r < 0 ? r : -errno;
+            r = img_error(img, r, "vdi: truncating the file: %s", strerror(-r));
+            goto out;
+        }
+        s->file_size = end;
+    }
+    s->next_idx = (uint32_t)keep;
+    if (tick)
+        tick(ctx, total, total);
+out:
+    free(owner);
+    free(buf);
+    return r;
+}
+
 /* ---- create ---- */
 
 /* A random (version 4) UUID in VirtualBox's mixed-endian byte order. */
@@ -817,24 +1124,81 @@ static int vdi_uuid(uint8_t *out)
     return 0;
 }
 
+/* The parent of a new differencing image: a vdi in the child's directory (the only place
+ * the child's open looks), whose UUIDs go into uuid_link and uuid_parent_modification. */
+static int vdi_create_parent(const char *path, const struct img_create_req *req, uint8_t *link,
+                             uint8_t *pmod, uint64_t *psize, struct img_err *err)
+{
+    if (req->backing_fmt && strcmp(req->backing_fmt, "vdi") != 0)
+        return err_set(err, -EINVAL,
+                       "vdi: the parent of a differencing vdi must be a vdi image, not %s",
+                       req->backing_fmt);
+    char *dir = io_dirname(path);
+    char *full = dir ? io_path_join(dir, req->backing_file) : NULL;
+    char *pdir = full ? io_dirname(full) : NULL;
+    int r = 0;
+    struct stat a, b;
+    struct img *p = NULL;
+    if (!pdir) {
+        r = err_set(err, -ENOMEM, "vdi: out of memory");
+        goto out;
+    }
+    if (!(p = img_open(full, "vdi", IMG_OPEN_UNTRUSTED, err))) {
+        r = err->code ? err->code : -EIO;
+        goto out;
+    }
+    if (stat(dir, &a) < 0 || stat(pdir, &b) < 0 || a.st_dev != b.st_dev || a.st_ino != b.st_ino) {
+        r = err_set(err, -EINVAL,
+                    "vdi: the parent %s must lie in the same directory as %s: a differencing "
+                    "vdi names its parent only by UUID",
+                    req->backing_file, path);
+        goto out;
+    }
+    const struct vdi *ps = p->priv;
+    if (vdi_uuid_null(ps->uuid_image) || vdi_uuid_null(ps->uuid_modify)) {
+        r = err_set(err, -EINVAL,
+                    "vdi: the parent %s has a null uuid_image or uuid_modification; "
+                    "VirtualBox would refuse a differencing image of it",
+                    req->backing_file);
+        goto out;
+    }
+    memcpy(link, ps->uuid_image, 16);
+    memcpy(pmod, ps->uuid_modify, 16);
+    *psize = p->size;
+out:
+    img_close(p);
+    free(dir);
+    free(full);
+    free(pdir);
+    return r;
+}
+
 static int vdi_create(const char *path, const struct img_create_req *req, struct img_err *err)
 {
     bool is_static = false;
     int r = img_opts_take_bool(req->opts, "static", &is_static, err);
     if (r < 0)
         return r;
+    uint8_t link[16] = {0}, pmod[16] = {0};
+    uint64_t psize = 0;
+    if (req->backing_file && is_static)
+        return err_set(err, -EINVAL, "vdi: a differencing image cannot be static");
+    if (req->backing_file && (r = vdi_create_parent(path, req, link, pmod, &psize, err)) < 0)
+        return r;
+    /* Size 0 with a parent: the parent's (VirtualBox always takes it). */
+    uint64_t want = req->backing_file && req->size == 0 ? psize : req->size;
     if ((r = img_opts_check_all_taken(req->opts, "vdi", err)) < 0)
         return r;
-    if (req->size > VDI_DISK_MAX)
-        return err_set(err, -EFBIG, "vdi: size %llu is too large (max %llu)", ULL(req->size),
+    if (want > VDI_DISK_MAX)
+        return err_set(err, -EFBIG, "vdi: size %llu is too large (max %llu)", ULL(want),
                        ULL(VDI_DISK_MAX));
-    uint64_t size = u64_align_up(req->size, VDI_SECTOR);
+    uint64_t size = u64_align_up(want, VDI_SECTOR);
     uint64_t blocks = u64_div_round_up(size, VDI_BLOCK_SIZE);
     if (blocks * 4 > VDI_BMAP_MEM_MAX)
         return err_set(err, -EFBIG,
                        "vdi: size %llu needs a block map larger than dimg's %llu "
                        "MiB limit",
-                       ULL(req->size), ULL(VDI_BMAP_MEM_MAX >> 20));
+                       ULL(want), ULL(VDI_BMAP_MEM_MAX >> 20));
     /* QEMU's layout: block map at 0x200, data right after it, sector-aligned. */
     uint64_t off_bmap = VDI_SECTOR;
     uint64_t off_data = off_bmap + u64_align_up(blocks * 4, VDI_SECTOR);
@@ -844,7 +1208,9 @@ static int vdi_create(const char *path, const struct img_create_req *req, struct
     le32_store(h + VDI_OFF_SIGNATURE, VDI_SIGNATURE);
     le32_store(h + VDI_OFF_VERSION, VDI_VERSION_1_1);
     le32_store(h + VDI_OFF_HEADER_SIZE, VDI_HEADER_SIZE_QEMU);
-    le32_store(h + VDI_OFF_IMAGE_TYPE, is_static ? VDI_TYPE_STATIC : VDI_TYPE_DYNAMIC);
+    le32_store(h + VDI_OFF_IMAGE_TYPE, req->backing_file ? VDI_TYPE_DIFF
+                                       : is_static       ? VDI_TYPE_STATIC
+                                                         : VDI_TYPE_DYNAMIC);
     le32_store(h + VDI_OFF_BMAP, (uint32_t)off_bmap);
     le32_store(h + VDI_OFF_DATA, (uint32_t)off_data);
     le32_store(h + VDI_OFF_SECTOR_SIZE, VDI_SECTOR);
@@ -854,6 +1220,8 @@ static int vdi_create(const char *path, const struct img_create_req *req, struct
     le32_store(h + VDI_OFF_ALLOCATED, is_static ? (uint32_t)blocks : 0);
     if ((r = vdi_uuid(h + VDI_OFF_UUID_IMAGE)) < 0 || (r = vdi_uuid(h + VDI_OFF_UUID_SNAP)) < 0)
         return err_set(err, r, "vdi: getrandom: %s", strerror(-r));
+    memcpy(h + VDI_OFF_UUID_LINK, link, 16);
+    memcpy(h + VDI_OFF_UUID_PARENT, pmod, 16);
 
     size_t mlen = (size_t)(off_data - off_bmap);
     uint8_t *map = malloc(mlen ? mlen : 1);
@@ -896,7 +1264,8 @@ const struct img_driver img_driver_vdi = {
     .name = "vdi",
     .desc = "VirtualBox disk image",
     .priv_size = sizeof(struct vdi),
-    .caps = IMG_CAP_WRITE | IMG_CAP_CREATE | IMG_CAP_CHECK | IMG_CAP_RESIZE | IMG_CAP_ZERO_INIT,
+    .caps = IMG_CAP_WRITE | IMG_CAP_CREATE | IMG_CAP_CHECK | IMG_CAP_RESIZE | IMG_CAP_ZERO_INIT |
+            IMG_CAP_BACKING,
     .create_opts = vdi_create_opts,
     .probe = vdi_probe,
     .open = vdi_open,
@@ -911,4 +1280,5 @@ const struct img_driver img_driver_vdi = {
     .truncate = vdi_truncate,
     .check = vdi_check,
     .layout = vdi_layout,
+    .compact = vdi_compact,
 };

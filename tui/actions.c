@@ -1,9 +1,10 @@
 /* actions.c: the one-keystroke work on the selected image: convert, resize, append, new
- * overlay, check (with repair offered) and snapshots. Each asks what it needs in a small form,
- * settles every decision there (target name, overwrite, sizes, shrinking), then runs as a job
- * on the engine while the user goes on browsing. The requests own copies of every string, so
+ * overlay, check (with repair offered), compact (vdi) and snapshots. Each asks what it needs in a
+ * small form, settles every decision there (target name, overwrite, sizes, shrinking), then runs as
+ * a job on the engine while the user goes on browsing. The requests own copies of every string, so
  * the browser may change directory while they run.
- * Talks to: app.h (dialogs, jobs, status), core/ops.h (convert, resize, append), core/img.h.
+ * Talks to: app.h (dialogs, jobs, status), core/ops.h (convert, resize, append, compact),
+ * core/img.h.
  */
 #include "tui/app.h"
 
@@ -412,6 +413,70 @@ void action_append(struct app *a)
     dlg_add_choice(a, "Zeros", append_modes, 2, 0);
     dlg_add_choice(a, "Write to", append_where, 2, 0);
     dlg_add_text(a, "New file", name);
+    free(path);
+}
+
+/* ---- compact ---- */
+
+struct compact_job {
+    char *path;
+    struct ops_compact_req req;
+    struct ops_compact_res res;
+};
+
+static void compact_free(void *p)
+{
+    struct compact_job *c = p;
+    free(c->path);
+    free(c);
+}
+
+static int compact_run(struct job *j, void *arg, struct img_err *err)
+{
+    struct compact_job *c = arg;
+    c->req.progress = job_ops_progress(j);
+    int r = ops_compact(&c->req, &c->res, err);
+    if (r == 0) {
+        char s1[16], s2[16];
+        job_status(j, "file %s -> %s", app_size(c->res.old_file_size, s1, sizeof s1),
+                   app_size(c->res.new_file_size, s2, sizeof s2));
+    }
+    return r;
+}
+
+static void compact_go(struct app *a, struct dialog *d)
+{
+    struct compact_job *c = calloc(1, sizeof *c);
+    if (!c || !(c->path = strdup(d->ctx_path))) {
+        free(c);
+        return;
+    }
+    c->req.path = c->path;
+    c->req.fmt = "vdi";
+    c->req.open_flags = a->opts.untrusted ? IMG_OPEN_UNTRUSTED : 0;
+    char title[160];
+    snprintf(title, sizeof title, "compact %.140s", strrchr(c->path, '/') + 1);
+    jobs_start(a, title, c->path, compact_run, c, compact_free, NULL);
+}
+
+/* Only vdi compacts in place; the content stays the same, so a plain yes is enough. */
+void action_compact(struct app *a)
+{
+    char *path = NULL;
+    const struct scan_entry *e = act_image(a, &path);
+    if (!e)
+        return;
+    if (!e->format || strcmp(e->format, "vdi") != 0) {
+        app_status(a, true, "compact works in place on vdi images; %s is %s: use c (convert)",
+                   e->display, e->format ? e->format : "?");
+        free(path);
+        return;
+    }
+    char q[256];
+    snprintf(q, sizeof q, "Compact %s in place? Zero blocks are given back; the content stays.",
+             e->display);
+    dlg_confirm(a, "Compact", q, NULL, compact_go);
+    snprintf(a->dlg.ctx_path, sizeof a->dlg.ctx_path, "%s", path);
     free(path);
 }
 

@@ -193,6 +193,7 @@ void action_resize(struct app *a);
 void action_append(struct app *a);
 void action_overlay(struct app *a);
 void action_check(struct app *a);
+void action_compact(struct app *a);
 void action_snapshot(struct app *a, enum km_action act, const char *path, const char *snap_id,
                      const char *snap_name);
 

@@ -105,6 +105,18 @@ static const struct cli_cmd cli_cmds[] = {
      "  --fix-gpt           after growing, move the backup GPT to the new end of the disk\n"
      "  -p                  show progress on stderr\n"
      "  -q                  quiet\n"},
+    {"compact", cli_compact, "give back the space of zero blocks in place (vdi)",
+     "usage: dimg compact [-f FMT] [-p] [-q] FILE\n"
+     "\n"
+     "Compact FILE in place as VBoxManage modifymedium --compact does: blocks that hold only\n"
+     "zeros are unmapped (they still read as zeros, also over a differencing image's parent),\n"
+     "the remaining blocks are moved into the holes and the file is cut. A crash or Ctrl-C\n"
+     "leaves an image that reads the same. Formats without in-place compaction (all but vdi)\n"
+     "are refused: use dimg convert.\n"
+     "\n"
+     "  -f FMT              image format (default: probe)\n"
+     "  -p                  show progress on stderr\n"
+     "  -q                  quiet\n"},
     {"snapshot", cli_snapshot, "list, create, apply or delete internal snapshots",
      "usage: dimg snapshot [-f FMT] [-p] [-q] [-l | -c NAME | -a NAME | -d NAME] FILE\n"
      "\n"

@@ -141,6 +141,9 @@ int cli_create(int argc, char **argv)
         }
         have_size = true;
     }
+    /* A differencing vdi's parent is a vdi by definition: -F is optional there. */
+    if (backing && !bfmt && strcmp(fmt, "vdi") == 0)
+        bfmt = "vdi";
     if (backing && !bfmt) {
         cli_err("%s: backing file specified without backing format (add -F FMT)", file);
         goto out;

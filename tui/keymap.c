@@ -36,6 +36,7 @@ static const int km_keys[KM_A_COUNT][KM_MAX_KEYS] = {
     [KM_A_JOBS] = {'J'},
     [KM_A_QUIT] = {'q'},
     [KM_A_OVERLAY] = {'O'},
+    [KM_A_COMPACT] = {'Z'},
     [KM_A_SNAP_NEW] = {'N'},
     [KM_A_SNAP_APPLY] = {'A'},
     [KM_A_SNAP_DELETE] = {'D'},

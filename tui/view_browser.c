@@ -373,6 +373,7 @@ void browser_key(struct app *a, int ch, enum km_action act)
     case KM_A_APPEND: action_append(a); break;
     case KM_A_OVERLAY: action_overlay(a); break;
     case KM_A_CHECK: action_check(a); break;
+    case KM_A_COMPACT: action_compact(a); break;
     default:
         if (ch == 27 && a->filter[0]) {
             a->filter[0] = 0;

@@ -72,7 +72,7 @@ qemu-img create -q -f vdi k.vdi 20M
 qemu-io -f vdi -c "write -P 9 15M 4096" k.vdi >/dev/null
 run "$DIMG" resize --shrink k.vdi 10M
 expect_rc 1 "vdi shrink over an allocated block"
-expect_one_error_line "block 15 is allocated" "vdi shrink over an allocated block"
+expect_one_error_line "block 15 (guest offset 15728640), past the new end, is allocated" "vdi shrink over an allocated block"
 run "$DIMG" resize --shrink k.vdi 16M
 expect_rc 0 "vdi shrink over free blocks"
 run qemu-img check -f vdi k.vdi

@@ -3,7 +3,7 @@
 # send-keys, the screen read with capture-pane. Starts in a `dimg demo` directory and checks
 # the browser's rows, the map (guest and host views, partition marks), the tree, a convert
 # started with keystrokes (the job reaches done, the new file passes qemu-img check and
-# compares equal to its source), a grow, a cancelled job (no file, no .part left), a terminal
+# compares equal to its source), a grow, a compact of the vdi, a cancelled job (no file, no .part left), a terminal
 # too small and then large again, and quitting (terminal restored, exit 0).
 source "$(dirname "$0")/lib.sh"
 command -v tmux >/dev/null || { echo "tmux missing: apt-get install tmux"; exit 1; }
@@ -116,6 +116,17 @@ keys Enter Enter
 see 'done: resize sparse\.raw' "resize job finished" 30
 [ "$(qemu-img info --output=json demo/sparse.raw | json_num /dev/stdin virtual-size)" = 2147483648 ] &&
   pass || fail "sparse.raw was not grown to 2 GiB"
+
+# --- compact with Z: a vdi in place (content unchanged); other formats are pointed to convert ---
+cp demo/legacy.vdi "$T/legacy-before.vdi"
+keys Escape / l e g a c y Enter Z
+see 'Compact legacy\.vdi in place' "compact asks first"
+keys y
+see 'done: compact legacy\.vdi' "compact job finished" 30
+qemu-img compare -q "$T/legacy-before.vdi" demo/legacy.vdi && pass || fail "compact changed the content"
+qemu-img check -q demo/legacy.vdi && pass || fail "qemu-img check after compact"
+keys Escape / s p a r s e Enter Z
+see 'compact works in place on vdi images; sparse\.raw is raw' "compact refused for raw"
 
 # --- a terminal too small, then big again ---
 tm resize-window -t "$S" -x 24 -y 5

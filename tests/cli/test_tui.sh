@@ -3,7 +3,7 @@
 # send-keys, the screen read with capture-pane. Starts in a `dimg demo` directory and checks
 # the browser's rows, the map (guest and host views, partition marks), the tree, a convert
 # started with keystrokes (the job reaches done, the new file passes qemu-img check and
-# compares equal to its source), a grow, a cancelled job (no file, no .part left), a terminal
+# compares equal to its source), a grow, a commit (K), a cancelled job (no file, no .part left), a terminal
 # too small and then large again, and quitting (terminal restored, exit 0).
 source "$(dirname "$0")/lib.sh"
 command -v tmux >/dev/null || { echo "tmux missing: apt-get install tmux"; exit 1; }
@@ -116,6 +116,17 @@ keys Enter Enter
 see 'done: resize sparse\.raw' "resize job finished" 30
 [ "$(qemu-img info --output=json demo/sparse.raw | json_num /dev/stdin virtual-size)" = 2147483648 ] &&
   pass || fail "sparse.raw was not grown to 2 GiB"
+
+# --- commit with K: top.qcow2 written down into mid.qcow2, then emptied ---
+qemu-img convert -O raw demo/top.qcow2 "$T/top.before"
+keys Escape / t o p Enter K
+see 'Write the data of top\.qcow2 into mid\.qcow2' "commit form names both images"
+keys Enter
+see 'done: commit top\.qcow2' "commit job finished" 30
+qemu-img compare -q -f qcow2 demo/mid.qcow2 "$T/top.before" && pass || fail "mid.qcow2 lacks top's data after K"
+qemu-img compare -q demo/top.qcow2 "$T/top.before" && pass || fail "top.qcow2 reads differently after K"
+qemu-img map --output=json demo/top.qcow2 | grep -q '"depth": 0' && fail "top.qcow2 not emptied" || pass
+rm -f "$T/top.before"
 
 # --- a terminal too small, then big again ---
 tm resize-window -t "$S" -x 24 -y 5

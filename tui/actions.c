@@ -812,8 +812,8 @@ void action_commit(struct app *a, const char *path)
     dlg_begin(a, "Commit", commit_go);
     a->dlg.ctx = c;
     a->dlg.cancel = chain_decline;
-    snprintf(a->dlg.msg[0], sizeof a->dlg.msg[0], "Write the data of %.100s into %.120s.",
-             name, backing);
+    snprintf(a->dlg.msg[0], sizeof a->dlg.msg[0], "Write the data of %.100s into %.120s.", name,
+             backing);
     snprintf(a->dlg.msg[1], sizeof a->dlg.msg[1],
              "The backing file changes for every image built on it.");
     dlg_add_choice(a, "Afterwards", after, 2, 0);
@@ -872,9 +872,12 @@ void action_rebase(struct app *a, const char *path)
     dlg_begin(a, "Rebase", rebase_go);
     a->dlg.ctx = c;
     a->dlg.cancel = chain_decline;
-    snprintf(a->dlg.msg[0], sizeof a->dlg.msg[0], "New backing file of %.100s (relative to its "
-             "directory).", strrchr(c->path, '/') + 1);
-    snprintf(a->dlg.msg[1], sizeof a->dlg.msg[1], "Empty: flatten (copy everything in, no "
+    snprintf(a->dlg.msg[0], sizeof a->dlg.msg[0],
+             "New backing file of %.100s (relative to its "
+             "directory).",
+             strrchr(c->path, '/') + 1);
+    snprintf(a->dlg.msg[1], sizeof a->dlg.msg[1],
+             "Empty: flatten (copy everything in, no "
              "backing file).");
     dlg_add_text(a, "New backing", backing);
     dlg_add_choice(a, "Format", rebase_fmts, rebase_nfmts, 0);

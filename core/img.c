@@ -609,6 +609,24 @@ int img_compact(struct img *img, int (*tick)(void *ctx, uint64_t done, uint64_t 
     return r < 0 ? r : img->drv->compact(img, tick, ctx);
 }
 
+int img_set_backing(struct img *img, const char *name, const char *fmt)
+{
+    if (!(img->flags & IMG_OPEN_RW))
+        return img_error(img, -EROFS, "%s: image is open read-only", img->path);
+    if (!img->drv->set_backing || !(img->drv->caps & IMG_CAP_BACKING))
+        return img_error(img, -ENOTSUP, "%s: format %s cannot change its backing file",
+                         img->path, img->drv->name);
+    bool none = !name || !name[0];
+    return img->drv->set_backing(img, none ? NULL : name, none ? NULL : fmt);
+}
+
+int img_make_empty(struct img *img)
+{
+    int r = check_writable(img, "emptying into the backing file",
+                           (const void *)img->drv->make_empty);
+    return r < 0 ? r : img->drv->make_empty(img);
+}
+
 int img_create(const char *fmt, const char *path, const struct img_create_req *req,
                struct img_err *err)
 {

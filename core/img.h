@@ -204,6 +204,14 @@ struct img_driver {
      * (it then fails with -ECANCELED, the image valid and reading the same). */
     int (*compact)(struct img *img, int (*tick)(void *ctx, uint64_t done, uint64_t total),
                    void *ctx);
+
+    /* Record a new backing file name and format (name NULL: no backing file any more; fmt
+     * NULL: none recorded) in the image's metadata, crash-safely, and update
+     * img->backing_name/backing_fmt. The content is not touched (rebase copies first). */
+    int (*set_backing)(struct img *img, const char *name, const char *fmt);
+    /* Drop every allocation of this layer so that all of it reads from the backing file
+     * again (commit's last step); leaks at worst after a crash, never lost references. */
+    int (*make_empty)(struct img *img);
 };
 
 /* ---- the handle ---- */
@@ -275,6 +283,13 @@ int img_truncate(struct img *img, uint64_t size, enum img_prealloc prealloc);
 /* Compact in place (the compact slot; needs a read-write handle). Formats without it fail
  * with -ENOTSUP naming `dimg convert` instead. */
 int img_compact(struct img *img, int (*tick)(void *ctx, uint64_t done, uint64_t total), void *ctx);
+
+/* Backing chains (read-write handles): rewrite the recorded backing name/format (name NULL
+ * or "": none; an open img->backing is left as it was, reopen to follow the new name), and
+ * empty the layer into its backing file. Formats without the slot fail with -ENOTSUP and
+ * a message naming the format. */
+int img_set_backing(struct img *img, const char *name, const char *fmt);
+int img_make_empty(struct img *img);
 
 /* Create an image of format fmt at path. */
 int img_create(const char *fmt, const char *path, const struct img_create_req *req,

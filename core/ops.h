@@ -25,6 +25,18 @@ struct ops_progress {
     const atomic_int *cancel;
 };
 
+/* Record done in p (when there is one), call its callback, and tell whether the caller
+ * asked to stop. */
+static inline bool ops_progress_step(struct ops_progress *p, uint64_t done)
+{
+    if (!p)
+        return false;
+    p->done = done;
+    if (p->cb)
+        p->cb(p->ctx, p);
+    return p->cancel && atomic_load(p->cancel);
+}
+
 /* ---- convert ---- */
 #define OPS_CONVERT_DEFAULT_SPARSE 4096 /* qemu-img's -S default */
 
@@ -152,5 +164,45 @@ struct ops_compact_res {
  * --compact does; formats without it are refused naming `dimg convert`. */
 int ops_compact(const struct ops_compact_req *req, struct ops_compact_res *res,
                 struct img_err *err);
+
+/* ---- commit (backing chains) ---- */
+struct ops_commit_req {
+    const char *path;         /* the overlay FILE */
+    const char *fmt;          /* -f; NULL: probe */
+    const char *base;         /* -b: a layer further down the chain (NULL: FILE's backing
+                               * file). Matched as recorded, or as a path (relative to the
+                               * current directory or to the overlay naming it) */
+    bool keep;                /* -d: leave FILE's data in place (implied by base) */
+    unsigned open_flags;      /* extra IMG_OPEN_* */
+    struct ops_progress *progress; /* may be NULL; total = FILE's virtual size */
+};
+struct ops_commit_res {
+    char base_path[1024];     /* the layer written into (as the chain resolved it) */
+    bool emptied;             /* FILE was emptied into it */
+};
+/* Write every range that a layer above the base allocates (data, and zeros that hide the
+ * base's data) into the base, growing the base first if it is smaller; flush it; then, unless
+ * keep, empty FILE so that it reads from the base. A cancel or failure before the end leaves
+ * FILE untouched and the base partly written with content the chain already shows, so the
+ * chain reads the same and a new commit finishes the work (qemu-img's promise). */
+int ops_commit(const struct ops_commit_req *req, struct ops_commit_res *res,
+               struct img_err *err);
+
+/* ---- rebase ---- */
+struct ops_rebase_req {
+    const char *path;         /* the overlay FILE */
+    const char *fmt;          /* -f; NULL: probe */
+    const char *backing;      /* -b NEW as recorded (relative names: to FILE's directory);
+                               * "" or NULL: no backing file (flatten) */
+    const char *backing_fmt;  /* -F; NULL: probed (safe mode records what the probe found) */
+    bool unsafe;              /* -u: rewrite the name only, open no backing file */
+    unsigned open_flags;      /* extra IMG_OPEN_* */
+    struct ops_progress *progress; /* may be NULL; total = FILE's virtual size */
+};
+/* Safe mode: every part of FILE it does not allocate itself and whose content differs
+ * between the old backing chain and NEW is copied into FILE (512-byte granular), FILE is
+ * flushed, then the backing name and format are rewritten; the visible content is the same
+ * before and after. A cancel or failure leaves the old name in force. */
+int ops_rebase(const struct ops_rebase_req *req, struct img_err *err);
 
 #endif

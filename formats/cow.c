@@ -817,6 +817,47 @@ const struct img_driver img_driver_ucow = {
     .layout = cow_layout,
 };
 
+
+/* ---- backing chains ---- */
+
+/* The name is a fixed 1024-byte field: written whole (NUL-padded) in one write. */
+static int cow_set_backing(struct img *img, const char *name, const char *fmt)
+{
+    (void)fmt; /* cow records no backing format */
+    uint8_t field[COW_NAME_LEN];
+    size_t nl = name ? strlen(name) : 0;
+    if (nl >= COW_NAME_LEN)
+        return img_error(img, -EINVAL, "cow: backing file name longer than %u bytes",
+                         COW_NAME_LEN - 1);
+    char *copy = name ? strdup(name) : NULL;
+    if (name && !copy)
+        return img_error(img, -ENOMEM, "cow: out of memory");
+    memset(field, 0, sizeof field);
+    memcpy(field, name ? name : "", nl);
+    int r = io_pwrite_all(img->fd, field, sizeof field, 8);
+    if (r == 0)
+        r = io_sync(img->fd);
+    if (r < 0) {
+        free(copy);
+        return img_error(img, r, "cow: writing the backing file name: %s", strerror(-r));
+    }
+    free(img->backing_name);
+    img->backing_name = copy;
+    return 0;
+}
+
+/* Every sector reads from the backing file again: the bitmap is cleared (the data area keeps
+ * its bytes, unreferenced). */
+static int cow_make_empty(struct img *img)
+{
+    struct cow *s = cow_st(img);
+    int r = io_pwrite_zeroes(img->fd, s->hsize, s->bm_len);
+    if (r == 0)
+        r = io_sync(img->fd);
+    s->win_off = UINT64_MAX;
+    return r < 0 ? img_error(img, r, "cow: clearing the bitmap: %s", strerror(-r)) : 0;
+}
+
 const struct img_driver img_driver_cow = {
     .abi = IMG_DRIVER_ABI,
     .name = "cow",
@@ -833,4 +874,6 @@ const struct img_driver img_driver_cow = {
     .create = cow_create,
     .truncate = cow_truncate,
     .layout = cow_layout,
+    .set_backing = cow_set_backing,
+    .make_empty = cow_make_empty,
 };

@@ -930,6 +930,51 @@ static int qcow_layout(struct img *img, struct img_region **out, size_t *n)
     return 0;
 }
 
+/* ---- backing chains ---- */
+
+/* The name lives between the 48-byte header and the first table. The new name goes to bytes
+ * the old one does not use when the area has room (then a barrier and the 12-byte switch of
+ * offset and length in the header), else over the old one before the switch. */
+static int qcow_set_backing(struct img *img, const char *name, const char *fmt)
+{
+    struct qcow *s = qcow_st(img);
+    (void)fmt; /* qcow records no backing format */
+    uint64_t nl = name ? strlen(name) : 0, area = s->l1_off;
+    if (nl > QCOW_MAX_BACKING)
+        return img_error(img, -EINVAL, "qcow: backing file name longer than %u bytes",
+                         QCOW_MAX_BACKING);
+    for (uint64_t i = 0; i < s->l1n; i++)
+        if (s->l1[i] && s->l1[i] < area)
+            area = s->l1[i];
+    uint8_t h[QCOW_HDR];
+    int r = io_pread_exact(img->fd, h, QCOW_HDR, 0);
+    if (r < 0)
+        return img_error(img, r, "qcow: reading the header: %s", strerror(-r));
+    uint64_t boff = be64_load(h + 8), bend = boff ? boff + be32_load(h + 16) : QCOW_HDR;
+    uint64_t pos = QCOW_HDR;
+    if (nl && boff && QCOW_HDR + nl > boff)
+        pos = bend + nl <= area ? bend : QCOW_HDR; /* after the old name, or over it */
+    if (nl && pos + nl > area)
+        return img_error(img, -ENOSPC, "qcow: no room for a %llu-byte backing file name "
+                         "before the L1 table (%llu bytes)", ULL(nl), ULL(area - QCOW_HDR));
+    char *copy = name ? strdup(name) : NULL;
+    if (name && !copy)
+        return img_error(img, -ENOMEM, "qcow: out of memory");
+    if (nl && ((r = io_pwrite_all(img->fd, name, nl, pos)) < 0 || (r = io_sync(img->fd)) < 0))
+        goto fail;
+    be64_store(h + 8, nl ? pos : 0);
+    be32_store(h + 16, (uint32_t)nl);
+    if ((r = io_pwrite_all(img->fd, h + 8, 12, 8)) < 0 || (r = io_sync(img->fd)) < 0)
+        goto fail;
+    s->hdr_end = nl ? pos + nl : QCOW_HDR;
+    free(img->backing_name);
+    img->backing_name = copy;
+    return 0;
+fail:
+    free(copy);
+    return img_error(img, r, "qcow: writing the backing file name: %s", strerror(-r));
+}
+
 static const struct img_opt_desc qcow_create_opts[] = {
     {"encryption", "bool", "AES encryption (not supported yet)"},
     {"encrypt.format", "enum:aes", "encryption format (not supported yet)"},
@@ -957,4 +1002,5 @@ const struct img_driver img_driver_qcow = {
     .create = qcow_create,
     .truncate = qcow_truncate,
     .layout = qcow_layout,
+    .set_backing = qcow_set_backing,
 };

@@ -1046,4 +1046,6 @@ const struct img_driver img_driver_qcow2 = {
     .snap_apply = qcow2_snap_apply,
     .snap_delete = qcow2_snap_delete,
     .snap_load = qcow2_snap_load,
+    .set_backing = qcow2_set_backing,
+    .make_empty = qcow2_make_empty,
 };

@@ -306,6 +306,12 @@ int qcow2_decompress(uint8_t type, const uint8_t *in, size_t inlen, uint8_t *out
 
 /* ---- qcow2_create.c ---- */
 int qcow2_create(const char *path, const struct img_create_req *req, struct img_err *err);
+/* Append one header extension (type, length, data padded to 8) at p; returns its size. */
+size_t qcow2_put_ext(uint8_t *p, uint32_t type, const void *data, uint32_t len);
+
+/* ---- qcow2_backing.c (set_backing) and qcow2_alloc.c (make_empty) ---- */
+int qcow2_set_backing(struct img *img, const char *name, const char *fmt);
+int qcow2_make_empty(struct img *img);
 
 /* ---- qcow2_resize.c ---- */
 int qcow2_truncate(struct img *img, uint64_t size, enum img_prealloc prealloc);

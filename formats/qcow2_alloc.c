@@ -772,6 +772,41 @@ int qcow2_write_zeroes(struct img *img, uint64_t off, uint64_t len)
     return r;
 }
 
+/* Drop every allocation of the active disk so that it reads from the backing file again
+ * (commit's last step). Per L2 table: the entries are cleared first, a barrier, then the
+ * clusters they named lose their reference, so a crash leaves leaks at worst. A table shared
+ * with a snapshot is copied first (qcow2_ensure_l2). */
+int qcow2_make_empty(struct img *img)
+{
+    struct qcow2 *s = qcow2_st(img);
+    unsigned l2b = qcow2_l2_bits(s->cluster_bits, s->extended_l2);
+    uint64_t ncl = u64_div_round_up(img->size, s->cluster_size);
+    int r = qcow2_prepare_write(img);
+    uint64_t *old = r == 0 ? malloc(s->l2_entries * sizeof *old) : NULL;
+    if (r == 0 && !old)
+        r = img_error(img, -ENOMEM, "qcow2: out of memory");
+    for (uint64_t l1i = 0; r == 0 && l1i < s->l1_size; l1i++) {
+        if (!(s->l1[l1i] & QCOW2_L1_OFFSET_MASK))
+            continue;
+        uint64_t first = l1i << l2b, n = 0;
+        for (uint64_t i = 0; r == 0 && i < s->l2_entries && first + i < ncl; i++) {
+            uint64_t off = (first + i) << s->cluster_bits, l2off, e, bm;
+            if ((r = qcow2_get_l2(img, off, &l2off, &e, &bm)) < 0 || (!e && !bm))
+                continue;
+            if ((r = qcow2_ensure_l2(img, off, &l2off)) == 0 &&
+                (r = write_l2_entry(img, l2off, i, 0, 0)) == 0)
+                old[n++] = e;
+        }
+        if (r == 0 && n)
+            r = qcow2_barrier(img);
+        for (uint64_t i = 0; r == 0 && i < n; i++)
+            r = qcow2_free_entry_clusters(img, old[i]);
+    }
+    free(old);
+    s->cbuf_entry = 0;
+    return r;
+}
+
 int qcow2_write_compressed(struct img *img, uint64_t off, const void *buf, size_t len)
 {
     struct qcow2 *s = qcow2_st(img);

@@ -108,7 +108,7 @@ static int parse_opts(const struct img_create_req *req, struct qcow2_copts *o,
     return 0;
 }
 
-static size_t put_ext(uint8_t *p, uint32_t type, const void *data, uint32_t len)
+size_t qcow2_put_ext(uint8_t *p, uint32_t type, const void *data, uint32_t len)
 {
     be32_store(p, type);
     be32_store(p + 4, len);
@@ -211,10 +211,10 @@ int qcow2_create(const char *path, const struct img_create_req *req, struct img_
     /* Like qemu, the feature name table is left out when cluster 0 has no room for it. */
     bool feature_table = o.version == 3 && p + need + 8 + 8 * 48 <= cs;
     if (req->backing_file && req->backing_fmt)
-        p += put_ext(h + p, QCOW2_EXT_BACKING_FMT, req->backing_fmt,
+        p += qcow2_put_ext(h + p, QCOW2_EXT_BACKING_FMT, req->backing_fmt,
                      (uint32_t)strlen(req->backing_fmt));
     if (o.data_file)
-        p += put_ext(h + p, QCOW2_EXT_DATA_FILE, o.data_file, (uint32_t)strlen(o.data_file));
+        p += qcow2_put_ext(h + p, QCOW2_EXT_DATA_FILE, o.data_file, (uint32_t)strlen(o.data_file));
     if (feature_table) {
         uint8_t ft[8 * 48];
         memset(ft, 0, sizeof ft);
@@ -223,7 +223,7 @@ int qcow2_create(const char *path, const struct img_create_req *req, struct img_
             ft[48 * i + 1] = feature_names[i].bit;
             memcpy(ft + 48 * i + 2, feature_names[i].name, strlen(feature_names[i].name));
         }
-        p += put_ext(h + p, QCOW2_EXT_FEATURES, ft, sizeof ft);
+        p += qcow2_put_ext(h + p, QCOW2_EXT_FEATURES, ft, sizeof ft);
     }
     p += 8; /* end marker: already zero */
     if (req->backing_file) {

@@ -779,3 +779,172 @@ void action_snapshot(struct app *a, enum km_action act, const char *path, const 
     a->dlg.ctx = x;
     a->dlg.cancel = snap_decline;
 }
+
+/* ---- backing chains: commit and rebase ---- */
+
+struct chain_job {
+    char *path;
+    char backing[1024]; /* rebase: the new name ("" flattens) */
+    char fmt[32];       /* rebase: its format */
+    struct ops_commit_req creq;
+    struct ops_commit_res cres;
+    struct ops_rebase_req rreq;
+    bool rebase;
+};
+
+static void chain_free(void *p)
+{
+    struct chain_job *c = p;
+    free(c->path);
+    free(c);
+}
+
+static void chain_decline(struct app *a, struct dialog *d)
+{
+    (void)a;
+    chain_free(d->ctx);
+}
+
+static int chain_run(struct job *j, void *arg, struct img_err *err)
+{
+    struct chain_job *c = arg;
+    if (c->rebase) {
+        c->rreq.progress = job_ops_progress(j);
+        int r = ops_rebase(&c->rreq, err);
+        if (r == 0)
+            job_status(j, c->backing[0] ? "now backed by %s" : "flattened: no backing file",
+                       c->backing);
+        return r;
+    }
+    c->creq.progress = job_ops_progress(j);
+    int r = ops_commit(&c->creq, &c->cres, err);
+    if (r == 0)
+        job_status(j, "committed into %s%s", c->cres.base_path,
+                   c->cres.emptied ? "; overlay emptied" : "");
+    return r;
+}
+
+/* The image at path (NULL: the browser's selection) and its recorded backing name, read
+ * without following it. NULL after a status message. */
+static struct chain_job *chain_target(struct app *a, const char *path, char *backing, size_t n)
+{
+    char *own = NULL;
+    if (!path) {
+        if (!act_image(a, &own))
+            return NULL;
+        path = own;
+    }
+    struct img_err err = {0};
+    struct img *img = img_open(path, NULL, IMG_OPEN_UNTRUSTED, &err);
+    struct chain_job *c = img ? calloc(1, sizeof *c) : NULL;
+    if (!img)
+        app_status(a, true, "%s", err.msg);
+    if (c && !(c->path = strdup(path))) {
+        free(c);
+        c = NULL;
+    }
+    if (img)
+        snprintf(backing, n, "%s", img->backing_name ? img->backing_name : "");
+    img_close(img);
+    free(own);
+    return c;
+}
+
+static void commit_go(struct app *a, struct dialog *d)
+{
+    struct chain_job *c = d->ctx;
+    c->creq.path = c->path;
+    c->creq.keep = d->f[0].choice == 1;
+    c->creq.open_flags = a->opts.untrusted ? IMG_OPEN_UNTRUSTED : 0;
+    char title[200];
+    snprintf(title, sizeof title, "commit %.150s", strrchr(c->path, '/') + 1);
+    jobs_start(a, title, c->path, chain_run, c, chain_free, NULL);
+}
+
+void action_commit(struct app *a, const char *path)
+{
+    char backing[1024];
+    struct chain_job *c = chain_target(a, path, backing, sizeof backing);
+    if (!c)
+        return;
+    const char *name = strrchr(c->path, '/') + 1;
+    if (!backing[0]) {
+        app_status(a, true, "%s has no backing file: nothing to commit into", name);
+        chain_free(c);
+        return;
+    }
+    static const char *const after[] = {"empty the overlay", "keep its data (-d)"};
+    dlg_begin(a, "Commit", commit_go);
+    a->dlg.ctx = c;
+    a->dlg.cancel = chain_decline;
+    snprintf(a->dlg.msg[0], sizeof a->dlg.msg[0], "Write the data of %.100s into %.120s.", name,
+             backing);
+    snprintf(a->dlg.msg[1], sizeof a->dlg.msg[1],
+             "The backing file changes for every image built on it.");
+    dlg_add_choice(a, "Afterwards", after, 2, 0);
+}
+
+static const char *rebase_fmts[DLG_MAX_CHOICES];
+static int rebase_nfmts;
+
+static void rebase_go(struct app *a, struct dialog *d)
+{
+    struct chain_job *c = d->ctx;
+    snprintf(c->backing, sizeof c->backing, "%s", d->f[0].text);
+    c->rebase = true;
+    c->rreq.path = c->path;
+    c->rreq.unsafe = d->f[2].choice == 1;
+    c->rreq.open_flags = a->opts.untrusted ? IMG_OPEN_UNTRUSTED : 0;
+    c->rreq.backing = c->backing;
+    if (c->backing[0] && d->f[1].choice == 0) {
+        /* auto: the new file's format, probed without following anything it names. */
+        char *dir = io_dirname(c->path), *full = dir ? io_path_join(dir, c->backing) : NULL;
+        struct img_err err = {0};
+        struct img *nb = full ? img_open(full, NULL, IMG_OPEN_UNTRUSTED, &err) : NULL;
+        free(dir);
+        free(full);
+        if (!nb) {
+            app_status(a, true, "rebase: %s", err.msg[0] ? err.msg : "out of memory");
+            chain_free(c);
+            return;
+        }
+        snprintf(c->fmt, sizeof c->fmt, "%s", nb->drv->name);
+        img_close(nb);
+    } else if (c->backing[0]) {
+        snprintf(c->fmt, sizeof c->fmt, "%s", rebase_fmts[d->f[1].choice]);
+    }
+    c->rreq.backing_fmt = c->backing[0] ? c->fmt : NULL;
+    char title[200];
+    snprintf(title, sizeof title, "rebase %.90s onto %.90s", strrchr(c->path, '/') + 1,
+             c->backing[0] ? c->backing : "nothing (flatten)");
+    jobs_start(a, title, c->path, chain_run, c, chain_free, NULL);
+}
+
+void action_rebase(struct app *a, const char *path)
+{
+    char backing[1024];
+    struct chain_job *c = chain_target(a, path, backing, sizeof backing);
+    if (!c)
+        return;
+    size_t n;
+    const struct img_driver *const *list = img_driver_list(&n);
+    rebase_nfmts = 0;
+    rebase_fmts[rebase_nfmts++] = "auto";
+    for (size_t i = 0; i < n && rebase_nfmts < DLG_MAX_CHOICES; i++)
+        if (list[i]->probe)
+            rebase_fmts[rebase_nfmts++] = list[i]->name;
+    static const char *const modes[] = {"safe: copy what differs", "unsafe: name only (-u)"};
+    dlg_begin(a, "Rebase", rebase_go);
+    a->dlg.ctx = c;
+    a->dlg.cancel = chain_decline;
+    snprintf(a->dlg.msg[0], sizeof a->dlg.msg[0],
+             "New backing file of %.100s (relative to its "
+             "directory).",
+             strrchr(c->path, '/') + 1);
+    snprintf(a->dlg.msg[1], sizeof a->dlg.msg[1],
+             "Empty: flatten (copy everything in, no "
+             "backing file).");
+    dlg_add_text(a, "New backing", backing);
+    dlg_add_choice(a, "Format", rebase_fmts, rebase_nfmts, 0);
+    dlg_add_choice(a, "Mode", modes, 2, 0);
+}

@@ -196,6 +196,10 @@ void action_check(struct app *a);
 void action_compact(struct app *a);
 void action_snapshot(struct app *a, enum km_action act, const char *path, const char *snap_id,
                      const char *snap_name);
+/* Commit path (NULL: the browser's selection) into its backing file / give it a new one:
+ * a form, then a job. */
+void action_commit(struct app *a, const char *path);
+void action_rebase(struct app *a, const char *path);
 
 /* ---- dialogs (dialog.c) ---- */
 void dlg_begin(struct app *a, const char *title, void (*ok)(struct app *, struct dialog *));

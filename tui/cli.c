@@ -130,6 +130,34 @@ static const struct cli_cmd cli_cmds[] = {
      "  -d NAME             delete snapshot NAME\n"
      "  -p                  show progress on stderr\n"
      "  -q                  quiet\n"},
+    {"commit", cli_commit, "write an overlay's data into its backing file",
+     "usage: dimg commit [-f FMT] [-b BASE] [-d] [-p] [-q] FILE\n"
+     "\n"
+     "Write the data FILE holds into its backing file (or into BASE, further down the chain:\n"
+     "then every layer in between is written there too), like qemu-img commit. The base is\n"
+     "grown when it is smaller, written and flushed, and only then is FILE emptied so that it\n"
+     "reads from the base. Cancelled (Ctrl-C), the base holds part of the data and FILE is\n"
+     "unchanged: the chain reads the same and a new commit finishes the work.\n"
+     "\n"
+     "  -f FMT              format of FILE (default: probe)\n"
+     "  -b BASE             commit into BASE, a deeper image of the chain (implies -d)\n"
+     "  -d                  leave FILE's data in place (do not empty it)\n"
+     "  -p                  show progress on stderr\n"
+     "  -q                  quiet\n"},
+    {"rebase", cli_rebase, "change the backing file of an overlay",
+     "usage: dimg rebase [-f FMT] -b NEW [-F NEW_FMT] [-u] [-p] [-q] FILE\n"
+     "\n"
+     "Make NEW the backing file of FILE, like qemu-img rebase. The safe default copies into\n"
+     "FILE every part whose content differs between the old chain and NEW, so that FILE reads\n"
+     "the same afterwards; then the name is rewritten. -b \"\" flattens: FILE gets everything\n"
+     "from its old chain and no backing file. NEW is relative to FILE's directory.\n"
+     "\n"
+     "  -f FMT              format of FILE (default: probe)\n"
+     "  -b NEW              the new backing file (\"\": none)\n"
+     "  -F NEW_FMT          format of NEW (required with a non-empty -b)\n"
+     "  -u                  unsafe: only rewrite the name and format, copy nothing\n"
+     "  -p                  show progress on stderr\n"
+     "  -q                  quiet\n"},
     {"append", cli_append, "append zeros or another raw image to a raw image",
      "usage: dimg append [-f raw] [--dense] [-o NEW] [-p] [-q] FILE SIZE|OTHER\n"
      "\n"

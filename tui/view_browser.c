@@ -372,6 +372,8 @@ void browser_key(struct app *a, int ch, enum km_action act)
     case KM_A_RESIZE: action_resize(a); break;
     case KM_A_APPEND: action_append(a); break;
     case KM_A_OVERLAY: action_overlay(a); break;
+    case KM_A_COMMIT: action_commit(a, NULL); break;
+    case KM_A_REBASE: action_rebase(a, NULL); break;
     case KM_A_CHECK: action_check(a); break;
     case KM_A_COMPACT: action_compact(a); break;
     default:

@@ -256,6 +256,14 @@ void tree_key(struct app *a, int ch, enum km_action act)
             app_open_map(a, path);
         break;
     case KM_A_RESCAN: tree_build(a); break;
+    case KM_A_COMMIT:
+    case KM_A_REBASE:
+        if (!nd || nd->is_snap) {
+            app_status(a, true, "select an image (not a snapshot) first");
+            break;
+        }
+        (act == KM_A_COMMIT ? action_commit : action_rebase)(a, path);
+        break;
     case KM_A_SNAP_NEW:
     case KM_A_SNAP_APPLY:
     case KM_A_SNAP_DELETE:

@@ -3,8 +3,9 @@
 # send-keys, the screen read with capture-pane. Starts in a `dimg demo` directory and checks
 # the browser's rows, the map (guest and host views, partition marks), the tree, a convert
 # started with keystrokes (the job reaches done, the new file passes qemu-img check and
-# compares equal to its source), a grow, a compact of the vdi, a cancelled job (no file, no .part left), a terminal
-# too small and then large again, and quitting (terminal restored, exit 0).
+# compares equal to its source), a grow, a compact of the vdi, a commit (K), a cancelled job
+# (no file, no .part left), a terminal too small and then large again, and quitting (terminal
+# restored, exit 0).
 source "$(dirname "$0")/lib.sh"
 command -v tmux >/dev/null || { echo "tmux missing: apt-get install tmux"; exit 1; }
 
@@ -127,6 +128,16 @@ qemu-img compare -q "$T/legacy-before.vdi" demo/legacy.vdi && pass || fail "comp
 qemu-img check -q demo/legacy.vdi && pass || fail "qemu-img check after compact"
 keys Escape / s p a r s e Enter Z
 see 'compact works in place on vdi images; sparse\.raw is raw' "compact refused for raw"
+# --- commit with K: top.qcow2 written down into mid.qcow2, then emptied ---
+qemu-img convert -O raw demo/top.qcow2 "$T/top.before"
+keys Escape / t o p Enter K
+see 'Write the data of top\.qcow2 into mid\.qcow2' "commit form names both images"
+keys Enter
+see 'done: commit top\.qcow2' "commit job finished" 30
+qemu-img compare -q -f qcow2 demo/mid.qcow2 "$T/top.before" && pass || fail "mid.qcow2 lacks top's data after K"
+qemu-img compare -q demo/top.qcow2 "$T/top.before" && pass || fail "top.qcow2 reads differently after K"
+qemu-img map --output=json demo/top.qcow2 | grep -q '"depth": 0' && fail "top.qcow2 not emptied" || pass
+rm -f "$T/top.before"
 
 # --- a terminal too small, then big again ---
 tm resize-window -t "$S" -x 24 -y 5

@@ -1,6 +1,7 @@
-/* compress.h: raw-deflate (zlib, window 2^12, no header) compression of one cluster, the
- * codec qcow and qcow2 share for compressed clusters.
- * Talks to: zlib only. Used by formats/qcow.c and formats/qcow2_alloc.c.
+/* compress.h: deflate compression of one cluster: raw deflate (window 2^12, no header), the
+ * codec qcow and qcow2 share for compressed clusters, and zlib-wrapped deflate (RFC 1950),
+ * which vmdk's streamOptimized grains use.
+ * Talks to: zlib only. Used by formats/qcow.c, formats/qcow2_alloc.c and formats/vmdk.c.
  */
 #ifndef DIMG_COMPRESS_H
 #define DIMG_COMPRESS_H
@@ -14,5 +15,9 @@ size_t zraw_deflate(const uint8_t *in, size_t len, uint8_t *out, size_t cap);
 /* Inflate in[0..inlen) until out[0..outlen) is full; trailing input is ignored (compressed
  * streams are stored in whole sectors). 0 on success, -1 on a corrupt or short stream. */
 int zraw_inflate(const uint8_t *in, size_t inlen, uint8_t *out, size_t outlen);
+
+/* The same with the zlib header and checksum (RFC 1950); no shrink requirement. */
+size_t zlib_deflate(const uint8_t *in, size_t len, uint8_t *out, size_t cap);
+int zlib_inflate(const uint8_t *in, size_t inlen, uint8_t *out, size_t outlen);
 
 #endif

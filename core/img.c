@@ -154,6 +154,68 @@ struct chain_ids {
     unsigned n;
 };
 
+/* A file named inside image metadata must be a regular file outside /proc and /sys; it was
+ * opened O_NONBLOCK (so a FIFO could not hang us), which is cleared here once it passed. */
+static int ref_fd_check(int fd, const struct stat *st, const char *path, const char *what,
+                        struct img_err *err)
+{
+    struct statfs sfs;
+    if (!S_ISREG(st->st_mode))
+        return err_set(err, -EPERM, "%s: %s is not a regular file", path, what);
+    if (fstatfs(fd, &sfs) == 0 && (sfs.f_type == PROC_SUPER_MAGIC_ || sfs.f_type == SYSFS_MAGIC_))
+        return err_set(err, -EPERM, "%s: %s lies in /proc or /sys", path, what);
+    int fl = fcntl(fd, F_GETFL);
+    if (fl >= 0)
+        fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
+    return 0;
+}
+
+static bool ref_name_local(const char *name)
+{
+    if (name[0] == '/')
+        return false;
+    for (const char *p = name; *p;) {
+        size_t n = strcspn(p, "/");
+        if (n == 2 && p[0] == '.' && p[1] == '.')
+            return false;
+        p += n;
+        p += *p == '/';
+    }
+    return true;
+}
+
+int img_open_ref(struct img *img, const char *name, const char *what, unsigned ref_flags)
+{
+    if (img->flags & IMG_OPEN_UNTRUSTED)
+        return img_error(img, -EPERM, "%s: %s '%s' not followed: external references are "
+                         "disabled (--untrusted)", img->path, what, name);
+    if (!name[0] || strncmp(name, "json:", 5) == 0 || strstr(name, "://"))
+        return img_error(img, -EPERM, "%s: %s '%s' is not a plain file name", img->path, what,
+                         name);
+    if ((ref_flags & IMG_REF_LOCAL) && !ref_name_local(name))
+        return img_error(img, -EPERM, "%s: %s '%s' leads outside the image's directory; not "
+                         "followed", img->path, what, name);
+    char *full = io_path_join(img->dir, name);
+    if (!full)
+        return img_error(img, -ENOMEM, "out of memory");
+    int fd = open(full, ((img->flags & IMG_OPEN_RW) ? O_RDWR : O_RDONLY) | O_CLOEXEC |
+                  O_NONBLOCK);
+    if (fd < 0) {
+        int e = errno;
+        free(full);
+        return img_error(img, -e, "%s: %s '%s': %s", img->path, what, name, strerror(e));
+    }
+    struct stat st;
+    int r = fstat(fd, &st) < 0 ? err_set(&img->err, -errno, "%s: %s", full, strerror(errno))
+                               : ref_fd_check(fd, &st, full, what, &img->err);
+    free(full);
+    if (r < 0) {
+        close(fd);
+        return r;
+    }
+    return fd;
+}
+
 static struct img *open_layer(const char *path, const char *fmt, unsigned flags, unsigned depth,
                               struct chain_ids *ids, struct img_err *err);
 
@@ -213,21 +275,10 @@ static struct img *open_layer(const char *path, const char *fmt, unsigned flags,
         return NULL;
     }
     if (depth > 0) {
-        struct statfs sfs;
-        if (!S_ISREG(st.st_mode)) {
-            err_set(err, -EPERM, "%s: backing file is not a regular file", path);
+        if (ref_fd_check(fd, &st, path, "backing file", err) < 0) {
             close(fd);
             return NULL;
         }
-        if (fstatfs(fd, &sfs) == 0 &&
-            (sfs.f_type == PROC_SUPER_MAGIC_ || sfs.f_type == SYSFS_MAGIC_)) {
-            err_set(err, -EPERM, "%s: backing file lies in /proc or /sys", path);
-            close(fd);
-            return NULL;
-        }
-        int fl = fcntl(fd, F_GETFL);
-        if (fl >= 0)
-            fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
     } else if (!S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode)) {
         err_set(err, -EINVAL, "%s: not a regular file or block device", path);
         close(fd);
@@ -644,4 +695,50 @@ int img_create(const char *fmt, const char *path, const struct img_create_req *r
     if (r < 0 && !err->msg[0])
         err_set(err, r, "%s: %s", path, strerror(-r));
     return r;
+}
+
+void img_regions_add(struct img_regions *rl, uint64_t off, uint64_t len, enum img_region_kind k)
+{
+    if (rl->oom || len == 0)
+        return;
+    if (rl->n == rl->cap) {
+        size_t cap = rl->cap ? rl->cap * 2 : 64;
+        struct img_region *v = realloc(rl->v, cap * sizeof *v);
+        if (!v) {
+            rl->oom = true;
+            return;
+        }
+        rl->v = v;
+        rl->cap = cap;
+    }
+    rl->v[rl->n++] = (struct img_region){off, len, k};
+}
+
+static int region_cmp(const void *a, const void *b)
+{
+    const struct img_region *x = a, *y = b;
+    return x->off < y->off ? -1 : x->off > y->off;
+}
+
+int img_regions_finish(struct img_regions *rl, struct img_region **out, size_t *n)
+{
+    if (rl->oom) {
+        free(rl->v);
+        *rl = (struct img_regions){0};
+        return -ENOMEM;
+    }
+    if (rl->n)
+        qsort(rl->v, rl->n, sizeof *rl->v, region_cmp);
+    size_t k = 0;
+    for (size_t i = 0; i < rl->n; i++) {
+        if (k && rl->v[k - 1].kind == rl->v[i].kind &&
+            rl->v[k - 1].off + rl->v[k - 1].len == rl->v[i].off)
+            rl->v[k - 1].len += rl->v[i].len;
+        else
+            rl->v[k++] = rl->v[i];
+    }
+    *out = rl->v;
+    *n = k;
+    *rl = (struct img_regions){0};
+    return 0;
 }

@@ -68,6 +68,16 @@ struct img_region {
     enum img_region_kind kind;
 };
 
+/* For drivers' layout slots: a growing region list, then sorted and merged into the answer. */
+struct img_regions {
+    struct img_region *v;
+    size_t n, cap;
+    bool oom;
+};
+void img_regions_add(struct img_regions *rl, uint64_t off, uint64_t len, enum img_region_kind k);
+/* Sort by offset, merge touching runs of one kind, and hand the array over (0 or -ENOMEM). */
+int img_regions_finish(struct img_regions *rl, struct img_region **out, size_t *n);
+
 /* ---- info ---- */
 enum img_kv_type { IMG_KV_STR, IMG_KV_INT, IMG_KV_BOOL };
 struct img_kv {
@@ -138,6 +148,12 @@ struct img_create_req {
     const char *backing_file; /* NULL: none */
     const char *backing_fmt;  /* NULL: not recorded */
     struct img_opts *opts;    /* -o k=v,...; drivers take the keys they know (img_opts_take) */
+    /* The name the image will end up with when path is a temporary one (convert writes
+     * NAME.part and renames it): files a format keeps beside the image (vmdk extents) are
+     * named after it, and must not already exist. NULL: path is final, and a plain create may
+     * replace such files, as it replaces path. */
+    const char *final_path;
+    bool compress; /* the caller will write compressed clusters: pick a layout that takes them */
 };
 
 /* ---- the vtable ---- */
@@ -212,6 +228,9 @@ struct img_driver {
     /* Drop every allocation of this layer so that all of it reads from the backing file
      * again (commit's last step); leaks at worst after a crash, never lost references. */
     int (*make_empty)(struct img *img);
+    /* Remove the files beside a just-created image at path that create made (vmdk extents),
+     * when the operation that created it failed. path itself is removed by the caller. */
+    void (*unlink_extra)(const char *path);
 };
 
 /* ---- the handle ---- */
@@ -294,6 +313,15 @@ int img_make_empty(struct img *img);
 /* Create an image of format fmt at path. */
 int img_create(const char *fmt, const char *path, const struct img_create_req *req,
                struct img_err *err);
+
+/* For drivers: open a file an image's metadata names (qcow2 data file, vmdk extent), resolved
+ * against the image's directory, with the same rules as backing files: refused under
+ * IMG_OPEN_UNTRUSTED, no json:/protocol names, regular files only (never a FIFO, device, /proc
+ * or /sys), opened read-write only when img is. With IMG_REF_LOCAL the name must also stay
+ * below the image's directory (relative, no ".." component). what names it in messages.
+ * Returns the fd or a negative errno with img->err set. */
+enum { IMG_REF_LOCAL = 1u << 0 };
+int img_open_ref(struct img *img, const char *name, const char *what, unsigned ref_flags);
 
 /* Set img->err and return code (drivers use this for every failure). */
 int img_error(struct img *img, int code, const char *fmt, ...)

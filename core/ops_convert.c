@@ -28,6 +28,8 @@ struct conv {
     uint8_t *buf, *zbuf;   /* copy buffer; a zero buffer for -S 0 allocation */
     size_t chunk;          /* multiple of the target cluster size */
     uint32_t cluster;      /* target cluster size (0: none) */
+    bool whole;            /* write whole target clusters, each once (-c, or a target that
+                            * stores every cluster compressed: vmdk streamOptimized) */
     bool zero_init;        /* the new target reads as zeros without writing */
     uint64_t done_until;   /* -c: everything below is already written */
 };
@@ -209,16 +211,16 @@ static int conv_run(struct conv *c)
         if (r < 0)
             return src_fail(c, r);
         uint64_t end = off + bs.len;
-        if (c->req->compress && end <= c->done_until) {
+        if (c->whole && end <= c->done_until) {
             off = end;
             continue;
         }
-        uint64_t from = c->req->compress && off < c->done_until ? c->done_until : off;
+        uint64_t from = c->whole && off < c->done_until ? c->done_until : off;
         if (overlay && !(bs.flags & IMG_BS_ALLOCATED)) {
             r = 0;
         } else if (bs.flags & IMG_BS_ZERO) {
             r = conv_zero(c, from, end - from);
-        } else if (c->req->compress) {
+        } else if (c->whole) {
             r = conv_copy_compressed(c, from, end);
         } else {
             /* Data, or unknown status: read it (the chain decides). */
@@ -312,6 +314,8 @@ int ops_convert(const struct ops_convert_req *req, struct img_err *err)
         .backing_file = req->backing,
         .backing_fmt = req->backing_fmt,
         .opts = req->opts,
+        .final_path = req->dst,
+        .compress = req->compress,
     };
     created = true; /* from here on any failure unlinks part */
     r = img_create(req->dst_fmt, part, &creq, err);
@@ -336,6 +340,7 @@ int ops_convert(const struct ops_convert_req *req, struct img_err *err)
         goto out;
     }
     c.cluster = info.cluster_size;
+    c.whole = req->compress || (info.compressed && c.cluster);
     if (req->compress && c.cluster == 0) {
         r = err_set(err, -ENOTSUP, "%s: compression needs a format with clusters", req->dst);
         goto out;
@@ -373,8 +378,11 @@ int ops_convert(const struct ops_convert_req *req, struct img_err *err)
 out:
     if (c.dst)
         img_close(c.dst);
-    if (created)
+    if (created) {
+        if (drv->unlink_extra)
+            drv->unlink_extra(part);
         unlink(part);
+    }
     img_close(c.src);
     free(part);
     free(c.buf);

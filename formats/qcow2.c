@@ -668,29 +668,9 @@ static int open_data_file(struct img *img)
     if (!s->data_file_name)
         return img_error(img, -EINVAL, "qcow2: external data file bit set but the header "
                          "extension data file is missing");
-    if (img->flags & IMG_OPEN_UNTRUSTED)
-        return img_error(img, -EPERM, "qcow2: external data file '%s' not followed: external "
-                         "references are disabled (--untrusted)", s->data_file_name);
-    if (strncmp(s->data_file_name, "json:", 5) == 0 || strstr(s->data_file_name, "://"))
-        return img_error(img, -EPERM, "qcow2: external data file '%s' is not a plain file "
-                         "name", s->data_file_name);
-    char *full = io_path_join(img->dir, s->data_file_name);
-    if (!full)
-        return -ENOMEM;
-    int fd = open(full, ((img->flags & IMG_OPEN_RW) ? O_RDWR : O_RDONLY) | O_CLOEXEC |
-                  O_NONBLOCK);
-    int e = errno;
-    free(full);
+    int fd = img_open_ref(img, s->data_file_name, "external data file", 0);
     if (fd < 0)
-        return img_error(img, -e, "qcow2: external data file '%s': %s", s->data_file_name,
-                         strerror(e));
-    struct stat st;
-    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-        close(fd);
-        return img_error(img, -EPERM, "qcow2: external data file '%s' is not a regular file",
-                         s->data_file_name);
-    }
-    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+        return fd;
     s->data_fd = fd;
     return 0;
 }

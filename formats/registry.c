@@ -11,6 +11,7 @@ static const struct img_driver *const drivers[] = {
     &img_driver_cow,
     &img_driver_ucow,
     &img_driver_vdi,
+    &img_driver_vmdk,
     &img_driver_raw,
 };
 

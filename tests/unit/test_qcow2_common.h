@@ -1,7 +1,7 @@
-/* test_qcow2_common.h: helpers shared by the qcow2 and vdi test programs (included, not
- * compiled on its own): whole-image comparison against `qemu-img convert -O raw`, block-status
- * runs against `qemu-img map --output=json`, qemu-img check JSON parsing, and writes mirrored
- * into a raw reference file. */
+/* test_qcow2_common.h: helpers shared by the qcow2, vdi and vmdk test programs (included,
+ * not compiled on its own): whole-image comparison against `qemu-img convert -O raw`,
+ * block-status runs against `qemu-img map --output=json`, qemu-img check JSON parsing, writes
+ * mirrored into a raw reference file, and refused opens with one-line messages. */
 #ifndef TEST_QCOW2_COMMON_H
 #define TEST_QCOW2_COMMON_H
 
@@ -9,6 +9,7 @@
 
 #include "core/img.h"
 
+#include <fcntl.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,30 +30,34 @@ static struct img *tq_open(const char *path, unsigned flags)
     return img;
 }
 
-/* Read the whole image through dimg and compare with qemu-img's raw conversion. */
+/* Read the whole image through dimg and compare with qemu-img's raw conversion, streaming
+ * (images may be gigabytes): odd-sized reads so that they straddle cluster boundaries. */
 __attribute__((unused)) static void tq_compare_raw(const char *path)
 {
     const char *ref = tu_path("ref.raw");
-    assert_int_equal(tu_sh("qemu-img convert -O raw '%s' '%s'", path, ref), 0);
-    size_t rlen;
-    uint8_t *want = tu_read_file(ref, &rlen);
-    assert_non_null(want);
+    assert_int_equal(tu_sh("rm -f '%s' && qemu-img convert -O raw '%s' '%s'", ref, path, ref), 0);
+    int fd = open(ref, O_RDONLY);
+    assert_true(fd >= 0);
+    uint64_t rlen = tu_file_size(ref);
     struct img *img = tq_open(path, IMG_OPEN_BACKING);
     assert_int_equal(img->size, rlen);
-    uint8_t *got = malloc(rlen + 1);
-    /* Odd-sized chunks so reads straddle cluster and subcluster boundaries. */
-    size_t off = 0, step = 77777;
-    while (off < rlen) {
-        size_t n = rlen - off < step ? rlen - off : step;
-        int r = img_read(img, off, got + off, n);
-        if (r < 0)
-            fail_msg("read %s at %zu: %s", path, off, img_errmsg(img));
+    size_t step = 777777;
+    uint8_t *got = malloc(step), *want = malloc(step);
+    for (uint64_t off = 0; off < rlen;) {
+        size_t n = rlen - off < step ? (size_t)(rlen - off) : step;
+        if (img_read(img, off, got, n) < 0)
+            fail_msg("read %s at %llu: %s", path, (unsigned long long)off, img_errmsg(img));
+        assert_int_equal(pread(fd, want, n, (off_t)off), (ssize_t)n);
+        if (memcmp(got, want, n) != 0)
+            for (size_t i = 0; i < n; i++)
+                if (got[i] != want[i])
+                    fail_msg("%s: byte %llu differs: dimg %02x qemu %02x", path,
+                             (unsigned long long)(off + i), got[i], want[i]);
         off += n;
     }
-    for (size_t i = 0; i < rlen; i++)
-        if (got[i] != want[i])
-            fail_msg("%s: byte %zu differs: dimg %02x qemu %02x", path, i, got[i], want[i]);
     img_close(img);
+    close(fd);
+    unlink(ref);
     free(got);
     free(want);
 }
@@ -158,6 +163,40 @@ __attribute__((unused)) static void tq_mirror_zero(struct img *img, int ref, uin
         fail_msg("write_zeroes %llu+%zu: %s", (unsigned long long)off, len, img_errmsg(img));
     assert_int_equal(pwrite(ref, b, len, (off_t)off), (ssize_t)len);
     free(b);
+}
+
+/* A test image and its raw reference, written in step with a seed per write. */
+struct tw {
+    struct img *img;
+    int ref;
+    uint64_t cs; /* the image's cluster size, where a test needs it */
+    unsigned seed;
+};
+
+__attribute__((unused)) static void tw_write(struct tw *t, uint64_t off, size_t len)
+{
+    tq_mirror_write(t->img, t->ref, off, len, ++t->seed);
+}
+
+__attribute__((unused)) static void tw_zero(struct tw *t, uint64_t off, size_t len)
+{
+    tq_mirror_zero(t->img, t->ref, off, len);
+}
+
+/* img_open(path, fmt, flags) must fail with one message line that contains want. */
+__attribute__((unused)) static void tq_expect_open_fails(const char *path, const char *fmt,
+                                                         unsigned flags, const char *want)
+{
+    struct img_err err = {0};
+    struct img *img = img_open(path, fmt, flags, &err);
+    if (img) {
+        img_close(img);
+        fail_msg("%s opened although it should have been refused (%s)", path, want);
+    }
+    assert_true(err.code < 0);
+    assert_null(strchr(err.msg, '\n'));
+    if (!strstr(err.msg, want))
+        fail_msg("message '%s' does not mention '%s'", err.msg, want);
 }
 
 #endif

@@ -10,33 +10,6 @@
 #include <fcntl.h>
 #include <unistd.h>
 
-struct tw {
-    struct img *img;
-    int ref;
-    uint64_t cs;
-    unsigned seed;
-};
-
-static void tw_write(struct tw *t, uint64_t off, size_t len)
-{
-    uint8_t *b = malloc(len);
-    tu_pattern(b, len, off, ++t->seed);
-    if (img_write(t->img, off, b, len) < 0)
-        fail_msg("write %llu+%zu: %s", (unsigned long long)off, len, img_errmsg(t->img));
-    assert_int_equal(pwrite(t->ref, b, len, (off_t)off), (ssize_t)len);
-    free(b);
-}
-
-static void tw_zero(struct tw *t, uint64_t off, size_t len)
-{
-    uint8_t *b = calloc(1, len);
-    if (img_write_zeroes(t->img, off, len) < 0)
-        fail_msg("write_zeroes %llu+%zu: %s", (unsigned long long)off, len,
-                 img_errmsg(t->img));
-    assert_int_equal(pwrite(t->ref, b, len, (off_t)off), (ssize_t)len);
-    free(b);
-}
-
 /* One cluster, compressible (text-like) or not (pattern). */
 static void tw_compressed(struct tw *t, uint64_t off, bool compressible)
 {

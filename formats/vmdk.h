@@ -1,0 +1,162 @@
+/* vmdk.h: what the VMware vmdk driver's files share (formats/vmdk.c: open, read, write, map;
+ * formats/vmdk_desc.c: the descriptor text; formats/vmdk_create.c: create and grow).
+ *
+ * A vmdk image is a descriptor (text, either its own file or embedded in a sparse extent)
+ * listing extents in guest order. Each extent is FLAT (a raw piece of a file), ZERO (no file),
+ * or SPARSE (a "KDMV" hosted sparse file: header, grain directory, grain tables, grains; the
+ * streamOptimized variant stores zlib-compressed grains behind markers). Not a public header:
+ * only formats/vmdk*.c and tests include it.
+ */
+#ifndef DIMG_VMDK_H
+#define DIMG_VMDK_H
+
+#include "core/img.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#define VMDK_SECTOR 512u
+#define VMDK_MAGIC "KDMV"
+#define VMDK_GD_AT_END 0xffffffffffffffffull
+#define VMDK_FLAG_NL_TEST (1u << 0)
+#define VMDK_FLAG_RGD (1u << 1)
+#define VMDK_FLAG_ZEROED_GRAIN (1u << 2)
+#define VMDK_FLAG_COMPRESSED (1u << 16)
+#define VMDK_FLAG_MARKERS (1u << 17)
+#define VMDK_GTE_ZEROED 1u
+#define VMDK_MARKER_EOS 0
+#define VMDK_MARKER_GT 1
+#define VMDK_MARKER_GD 2
+#define VMDK_MARKER_FOOTER 3
+
+/* Documented limits (README, Limits): what an image may claim before we refuse it. */
+#define VMDK_DESC_MAX ((1u << 20) - 1)  /* descriptor text, bytes */
+#define VMDK_EXTENTS_MAX 1024           /* extents (and open extent files) per image */
+#define VMDK_GRAIN_MAX_SECTORS 0x10000u /* 32 MiB grains: buffers are grain-sized */
+#define VMDK_GTES_MAX 512u              /* entries per grain table (QEMU's limit) */
+#define VMDK_GD_MAX (32u << 20)         /* grain directory entries */
+#define VMDK_GT_CACHE 64                /* grain tables kept in memory per extent */
+#define VMDK_SPLIT_BYTES (2ull << 30)   /* twoGbMaxExtent* piece size */
+
+enum vmdk_access { VMDK_RW, VMDK_RDONLY, VMDK_NOACCESS };
+enum vmdk_etype { VMDK_FLAT, VMDK_SPARSE, VMDK_ZERO, VMDK_VMFS, VMDK_VMFSSPARSE, VMDK_SESPARSE };
+
+/* ---- descriptor (vmdk_desc.c) ---- */
+struct vmdk_desc_extent {
+    enum vmdk_access access;
+    uint64_t sectors;
+    enum vmdk_etype type;
+    char file[512];
+    uint64_t offset; /* sectors, FLAT/VMFS only */
+};
+
+struct vmdk_desc_kv {
+    char key[64];
+    char val[256];
+    bool quoted;
+};
+
+struct vmdk_desc {
+    unsigned version;
+    uint32_t cid, parent_cid; /* parent_cid 0xffffffff: no parent */
+    char create_type[32];
+    char parent_hint[1024]; /* parentFileNameHint, "" when none */
+    size_t n_ext;
+    struct vmdk_desc_extent *ext;
+    size_t n_kv; /* every other key (ddb.* and the rest), kept in order for rewriting */
+    struct vmdk_desc_kv *kv;
+};
+
+/* Parse descriptor text (len bytes, need not be NUL-terminated; stops at the first NUL as an
+ * embedded descriptor's padding). Fills d (free with vmdk_desc_free). 0 or -EINVAL with a
+ * one-line reason in err. */
+int vmdk_desc_parse(const char *text, size_t len, struct vmdk_desc *d, struct img_err *err);
+void vmdk_desc_free(struct vmdk_desc *d);
+/* Render d as descriptor text (malloc'd, NUL-terminated, *len without the NUL). */
+char *vmdk_desc_format(const struct vmdk_desc *d, size_t *len);
+/* The value of key (ddb.adapterType, ...), or NULL. */
+const char *vmdk_desc_get(const struct vmdk_desc *d, const char *key);
+/* Set (or add) key; 0 or -ENOMEM/-EINVAL (value too long). */
+int vmdk_desc_set(struct vmdk_desc *d, const char *key, const char *val, bool quoted);
+/* Append an extent line; 0 or -ENOMEM/-EINVAL. */
+int vmdk_desc_add_extent(struct vmdk_desc *d, enum vmdk_access acc, uint64_t sectors,
+                         enum vmdk_etype type, const char *file, uint64_t offset);
+/* createType values dimg knows (NULL-terminated); create can write the first five. */
+extern const char *const vmdk_create_types[];
+bool vmdk_create_type_known(const char *t);
+
+/* ---- hosted sparse header (vmdk.c) ---- */
+struct vmdk_header {
+    uint32_t version, flags, gtes;
+    uint64_t capacity, grain, desc_off, desc_size, rgd_off, gd_off, overhead; /* sectors */
+    uint8_t unclean;
+    uint16_t compress;
+};
+void vmdk_header_load(struct vmdk_header *h, const uint8_t *b);
+void vmdk_header_store(const struct vmdk_header *h, uint8_t *b);
+
+/* ---- open state ---- */
+struct vmdk_gt {
+    uint32_t idx;  /* grain-directory index held, UINT32_MAX when the slot is empty */
+    bool dirty;    /* changed in memory, not yet on disk */
+    uint32_t *e;   /* gtes entries, host-endian */
+    uint64_t used; /* last use, for eviction */
+};
+
+struct vmdk_extent {
+    enum vmdk_etype type;
+    enum vmdk_access access;
+    int fd;              /* -1 for ZERO extents */
+    bool own_fd;         /* opened by us (else img->fd) */
+    char *file;          /* as the descriptor names it */
+    uint64_t start, len; /* guest bytes covered */
+    uint64_t flat_off;   /* FLAT: byte offset of the extent in its file */
+    uint64_t file_size;  /* tracked across our own appends */
+    /* SPARSE only */
+    struct vmdk_header h;
+    uint64_t grain;     /* bytes */
+    uint32_t n_gd;      /* grain-directory entries */
+    uint32_t *gd, *rgd; /* host-endian copies (rgd NULL when not in use) */
+    bool gd_dirty;
+    bool stream;             /* compressed grains behind markers */
+    bool tail_mode;          /* stream with GD at the end: tables live in memory (pinned) and
+                              * are written with the footer on flush */
+    struct vmdk_gt **pinned; /* tail_mode: n_gd grain tables, NULL where none */
+    uint64_t tail_off;       /* tail_mode: where the next grain (and then the tail) goes */
+    bool tail_dirty;         /* tail_mode: the on-disk tail is stale */
+    struct vmdk_gt cache[VMDK_GT_CACHE];
+    uint64_t tick;
+};
+
+struct vmdk {
+    struct vmdk_desc desc;
+    bool has_desc_file;          /* img->fd is a text descriptor (else a sparse file) */
+    uint64_t desc_off, desc_cap; /* embedded descriptor: byte offset and room */
+    size_t n_ext;
+    struct vmdk_extent *ext;
+    bool cid_updated; /* the CID was changed after this open's first write */
+    bool parent_checked;
+    uint8_t *gbuf; /* one grain (COW fills, compression) */
+    uint8_t *zbuf; /* compressed-grain scratch */
+    size_t gbuf_size, zbuf_size;
+};
+
+/* vmdk.c helpers vmdk_create.c also uses. */
+int vmdk_sparse_parse(struct img *img, struct vmdk_extent *e, const uint8_t *hdr);
+int vmdk_write_desc(struct img *img);
+int vmdk_ext_flush(struct img *img, struct vmdk_extent *e);
+int vmdk_gd_load(struct img *img, struct vmdk_extent *e);
+/* Sparse layout of a new extent: GD entries, and the sectors of RGD, GD and overhead. */
+struct vmdk_plan {
+    uint64_t capacity, grain;        /* sectors */
+    uint32_t gtes, n_gd, gd_sectors; /* gd_sectors: one directory copy */
+    uint64_t rgd_off, gd_off, overhead;
+};
+void vmdk_plan_sparse(struct vmdk_plan *p, uint64_t capacity, uint64_t grain, uint64_t desc_end,
+                      bool tables);
+
+int vmdk_create(const char *path, const struct img_create_req *req, struct img_err *err);
+int vmdk_truncate(struct img *img, uint64_t size, enum img_prealloc prealloc);
+void vmdk_unlink_extra(const char *path);
+
+#endif

@@ -1,0 +1,105 @@
+#!/usr/bin/env bash
+# test_vmdk.sh: vmdk from the command line. create writes each subformat with the files and
+# descriptor lines VMware and qemu-img expect (adapter type, hwversion, compat6, geometry);
+# convert -c writes streamOptimized; info reports what qemu-img reports; a child made with
+# -b reads through its parent; resize grows every subformat; a cancelled convert to a split
+# image leaves neither the descriptor nor any extent file; bad options are one error line.
+source "$(dirname "$0")/lib.sh"
+
+mk_sparse_raw src.raw $((64 * 1024 * 1024 + 512)) 0:512 65000:2000 $((32 * 1024 * 1024 - 3)):6 \
+  $((64 * 1024 * 1024)):512
+
+# --- create: files and descriptor lines ---
+run "$DIMG" create -f vmdk -o subformat=monolithicFlat,adapter_type=lsilogic,hwversion=7 flat.vmdk 100M
+expect_rc 0 "create monolithicFlat"
+[ -f flat-flat.vmdk ] && [ "$(stat -c %s flat-flat.vmdk)" = 104857600 ] && pass ||
+  fail "flat extent missing or of the wrong size"
+grep -q '^RW 204800 FLAT "flat-flat.vmdk" 0$' flat.vmdk && pass || fail "flat extent line: $(cat flat.vmdk)"
+grep -q '^createType="monolithicFlat"$' flat.vmdk && pass || fail "createType line"
+grep -q '^ddb.adapterType = "lsilogic"$' flat.vmdk && pass || fail "adapter type line"
+grep -q '^ddb.virtualHWVersion = "7"$' flat.vmdk && pass || fail "hwversion line"
+grep -q '^ddb.geometry.heads = "255"$' flat.vmdk && pass || fail "heads for a SCSI adapter"
+grep -q '^ddb.geometry.cylinders = "13"$' flat.vmdk && pass || fail "cylinders: $(grep cyl flat.vmdk)"
+qemu-img info flat.vmdk | grep -q 'create type: monolithicFlat' && pass || fail "qemu-img reads the flat image"
+
+run "$DIMG" create -f vmdk -o compat6 six.vmdk 10M
+expect_rc 0 "create with compat6"
+strings six.vmdk | grep -q 'ddb.virtualHWVersion = "6"' && pass || fail "compat6 sets hwversion 6"
+run "$DIMG" create -f vmdk -o subformat=twoGbMaxExtentSparse split.vmdk 5G
+expect_rc 0 "create twoGbMaxExtentSparse"
+[ "$(ls split-s00*.vmdk | wc -l)" = 3 ] && pass || fail "5 GiB split into $(ls split-s00*.vmdk)"
+qemu-img check -q split.vmdk && pass || fail "qemu-img check of the split image"
+
+# --- bad options: one line, no file ---
+run "$DIMG" create -f vmdk -o subformat=monolithicFlat,zeroed_grain=on z.vmdk 10M
+expect_one_error_line "flat images cannot have zeroed grains" "zeroed grains on a flat image"
+[ -e z.vmdk ] || [ -e z-flat.vmdk ] && fail "refused create left files" || pass
+run "$DIMG" create -f vmdk -o subformat=custom c.vmdk 10M
+expect_one_error_line "unknown subformat" "unknown subformat"
+run "$DIMG" create -f vmdk -o adapter_type=floppy c.vmdk 10M
+expect_one_error_line "unknown adapter type" "unknown adapter type"
+run "$DIMG" convert -c -O vmdk -o subformat=monolithicFlat src.raw c.vmdk
+expect_one_error_line "streamOptimized" "-c with a flat subformat"
+[ -e c.vmdk ] || [ -e c-flat.vmdk ] || [ -e c.vmdk.part ] && fail "refused convert left files" || pass
+
+# --- convert -c: streamOptimized, compared by qemu-img ---
+run "$DIMG" convert -c -O vmdk src.raw z.vmdk
+expect_rc 0 "convert -c -O vmdk"
+qemu-img info z.vmdk | grep -q 'create type: streamOptimized' && pass || fail "-c did not write a stream"
+qemu-img compare -q src.raw z.vmdk && pass || fail "qemu-img compare of the stream"
+[ "$(stat -c %s z.vmdk)" -lt 200000 ] && pass || fail "stream not compressed: $(stat -c %s z.vmdk) bytes"
+
+# --- info agrees with qemu-img ---
+"$DIMG" info --output=json z.vmdk >"$T/d.json"
+qemu-img info --output=json z.vmdk >"$T/q.json"
+for k in virtual-size cid parent-cid cluster-size; do
+  [ "$(json_num "$T/d.json" $k)" = "$(json_num "$T/q.json" $k)" ] && pass ||
+    fail "info $k: dimg $(json_num "$T/d.json" $k), qemu $(json_num "$T/q.json" $k)"
+done
+[ "$(json_str "$T/d.json" create-type)" = streamOptimized ] && pass || fail "info create-type"
+
+# --- a child made with -b reads through its parent ---
+qemu-img convert -O vmdk src.raw base.vmdk
+run "$DIMG" create -f vmdk -b base.vmdk -F vmdk child.vmdk
+expect_rc 0 "create a child"
+qemu-io -f vmdk -c 'write -P 0x99 1000 100000' child.vmdk >/dev/null
+cp src.raw want.raw
+qemu-io -f raw -c 'write -P 0x99 1000 100000' want.raw >/dev/null
+"$DIMG" convert -O raw child.vmdk got.raw
+cmp got.raw want.raw && pass || fail "child through its parent reads differently"
+"$DIMG" info child.vmdk | grep -q '^backing file: base.vmdk' && pass || fail "info names the parent"
+run "$DIMG" create -f vmdk -b src.raw -F raw child2.vmdk
+expect_one_error_line "must be a vmdk" "a raw parent is refused"
+
+# --- resize: every subformat grows; qemu-img sees the new size and the same data ---
+for sf in monolithicSparse monolithicFlat twoGbMaxExtentSparse twoGbMaxExtentFlat streamOptimized; do
+  rm -f r-*
+  "$DIMG" convert -O vmdk -o subformat=$sf src.raw r-$sf.vmdk
+  run "$DIMG" resize r-$sf.vmdk 3G
+  expect_rc 0 "resize $sf"
+  [ "$(qemu-img info --output=json r-$sf.vmdk | json_num /dev/stdin virtual-size)" = 3221225472 ] &&
+    pass || fail "$sf: qemu-img sees another size"
+  qemu-img check -q r-$sf.vmdk && pass || fail "$sf: qemu-img check after resize"
+  cp src.raw grown.raw && truncate -s 3G grown.raw
+  qemu-img compare -q grown.raw r-$sf.vmdk && pass || fail "$sf: content after resize"
+done
+run "$DIMG" resize --shrink r-streamOptimized.vmdk 1M
+expect_one_error_line "shrinking is not supported" "vmdk shrink refused"
+
+# --- a cancelled convert to a split flat image leaves nothing behind ---
+truncate -s 300M big.raw
+qemu-io -f raw -c 'write -P 1 0 300M' big.raw >/dev/null
+set +e
+DIMG_TEST_SLOW_MS=200 "$DIMG" convert -O vmdk -o subformat=twoGbMaxExtentFlat big.raw cut.vmdk \
+  >/dev/null 2>"$T/err" &
+pid=$!
+for i in $(seq 100); do [ -e cut.vmdk.part ] && break; sleep 0.05; done
+sleep 0.3
+kill -INT $pid
+wait $pid
+rc=$?
+set -e
+expect_rc 130 "cancelled convert"
+ls cut* 2>/dev/null | grep -q . && fail "cancelled convert left $(ls cut*)" || pass
+
+finish

@@ -8,6 +8,7 @@
 
 #include "core/io.h"
 #include "formats/drivers.h"
+#include "formats/qcrypt.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -132,6 +133,9 @@ int qcow2_create(const char *path, const struct img_create_req *req, struct img_
     int r = parse_opts(req, &o, err);
     if (r < 0)
         return r;
+    unsigned crypt;
+    if ((r = qcow2_crypt_create_opts(path, req, o.version, o.prealloc, &crypt, err)) < 0)
+        return r;
     r = img_opts_check_all_taken(req->opts, "qcow2", err);
     if (r < 0)
         return r;
@@ -177,6 +181,7 @@ int qcow2_create(const char *path, const struct img_create_req *req, struct img_
     be32_store(h + 4, o.version);
     be32_store(h + 20, cb);
     be64_store(h + 24, size);
+    be32_store(h + 32, crypt);
     be32_store(h + 36, (uint32_t)l1_entries);
     be64_store(h + 40, l1_off);
     be64_store(h + 48, rt_off);

@@ -186,6 +186,10 @@ static int cli_main_help(FILE *f)
     fprintf(f, "\n"
                "Global options:\n"
                "  --untrusted   follow no external reference (backing files) of any image\n"
+               "  --password-file FILE  password of encrypted images: FILE's bytes exactly\n"
+               "  --password-env VAR    ... or the value of the environment variable VAR\n"
+               "                (else a prompt without echo on the terminal; also accepted\n"
+               "                after the command name)\n"
                "\n"
                "Interactive application options:\n"
                "  -r, --read-only    no action changes an image\n"
@@ -334,6 +338,8 @@ char *cli_path_combine(const char *base, const char *name)
 int cli_main(int argc, char **argv)
 {
     int i = 1;
+    if (cli_secret_args(&argc, argv) != 0)
+        return 1;
     for (; i < argc && argv[i][0] == '-'; i++) {
         const char *a = argv[i];
         if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0)

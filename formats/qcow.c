@@ -678,7 +678,8 @@ static int qcow_create(const char *path, const struct img_create_req *req, struc
     int r = qcrypt_create_method("qcow", path, req->opts, false, &crypt, err);
     if (r < 0)
         return r;
-    if ((r = img_opts_check_all_taken(req->opts, "qcow", err)) < 0)
+    if ((r = img_opts_check_all_taken(req->opts, "qcow", err)) < 0 ||
+        (crypt && (r = qcrypt_check_password("qcow", path, err)) < 0))
         return r;
     /* Like qemu-img: the size is rounded up to whole sectors. */
     if (req->size == 0 || req->size > (1ull << 62))

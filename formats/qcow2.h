@@ -339,9 +339,18 @@ int qcow2_data_read(struct img *img, int fd, void *buf, size_t len, uint64_t hos
 int qcow2_data_write(struct img *img, int fd, const void *buf, size_t len, uint64_t host,
                      uint64_t guest);
 void qcow2_crypt_info(struct img *img, struct img_info *info);
-/* Take and check the encryption create options; *method is the header's crypt_method. */
+/* Encryption of a new image: the header's crypt_method and, for LUKS, the header area. */
+struct qcow2_crypt_new {
+    unsigned method;
+    uint8_t *area; /* LUKS area (malloc'd), NULL otherwise */
+    size_t len;
+};
+/* Take and check the encryption create options and build what the image needs (asks for
+ * the password). Free with qcow2_crypt_new_free. */
 int qcow2_crypt_create_opts(const char *path, const struct img_create_req *req, unsigned version,
-                            enum img_prealloc prealloc, unsigned *method, struct img_err *err);
+                            enum img_prealloc prealloc, struct qcow2_crypt_new *cn,
+                            struct img_err *err);
+void qcow2_crypt_new_free(struct qcow2_crypt_new *cn);
 
 /* ---- qcow2_check.c ---- */
 int qcow2_check(struct img *img, struct img_check *res, unsigned fix);

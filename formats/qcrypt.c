@@ -74,14 +74,16 @@ int qcrypt_create_method(const char *fmt, const char *path, struct img_opts *opt
                            fmt);
         *method = 1;
     }
-    if (*method) {
-        uint8_t *pw;
-        size_t n;
-        if ((r = qcrypt_password(fmt, path, &pw, &n, err)) < 0)
-            return r;
-        qcrypt_password_free(pw);
-        if (n == 0)
-            return err_set(err, -EINVAL, "%s: the password is empty", fmt);
-    }
     return 0;
+}
+
+int qcrypt_check_password(const char *fmt, const char *path, struct img_err *err)
+{
+    uint8_t *pw;
+    size_t n;
+    int r = qcrypt_password(fmt, path, &pw, &n, err);
+    if (r < 0)
+        return r;
+    qcrypt_password_free(pw);
+    return n ? 0 : err_set(err, -EINVAL, "%s: the password is empty", fmt);
 }

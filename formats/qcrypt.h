@@ -15,11 +15,13 @@ void qcrypt_password_free(uint8_t *pw);
  * truncated or zero-padded to 16, as the key of AES-128-CBC with plain64 IVs. */
 int qcrypt_legacy_cipher(const char *fmt, const char *path, struct crypto_cipher **out,
                          struct img_err *err);
-/* Take the create options that ask for legacy AES ("encryption" and "encrypt.format=aes";
+/* Take the create options that ask for encryption ("encryption" and "encrypt.format";
  * "encrypt.key-secret" is accepted and ignored: the password comes from the secret provider).
- * *method: 0 none, 1 AES, 2 LUKS (only when allow_luks). Checks that a password is available
- * when encryption is asked for. */
+ * *method: 0 none, 1 AES, 2 LUKS (only when allow_luks). */
 int qcrypt_create_method(const char *fmt, const char *path, struct img_opts *opts, bool allow_luks,
                          unsigned *method, struct img_err *err);
+
+/* A new encrypted image needs a non-empty password (asked for now). */
+int qcrypt_check_password(const char *fmt, const char *path, struct img_err *err);
 
 #endif

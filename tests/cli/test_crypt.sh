@@ -3,7 +3,10 @@
 # qcow2): images qemu-img made and qemu-io wrote read identically through dimg (convert to raw,
 # cmp with qemu-img's own convert); images dimg makes (convert -o encrypt.format=aes) read
 # identically through qemu, hold no plaintext and pass qemu-img check; passwords come from
-# --password-file or --password-env, never argv; no password is one error line.
+# --password-file or --password-env, never argv; no password is one error line. LUKS (qcow2):
+# the same both ways for xts-plain64, cbc-essiv and aes-128-cbc-plain64/sha1; a wrong password
+# is one error line and leaves the image byte-for-byte unchanged; damaged LUKS headers are one
+# error line.
 source "$(dirname "$0")/lib.sh"
 
 PW='hunter2 with spaces'
@@ -70,5 +73,55 @@ qemu-img info c.qcow | grep -q "encrypted: yes" && pass || fail "qemu-img: not e
 run "$DIMG" create -f qcow2 -o encrypt.format=aes --password-env c2.qcow2 1M
 expect_rc 1 "--password-env without a name"
 [ ! -e c2.qcow2 ] && pass || fail "create went ahead without a password"
+
+# ---- LUKS ----
+for spec in "" ",encrypt.cipher-mode=cbc,encrypt.ivgen-alg=essiv" \
+  ",encrypt.cipher-alg=aes-128,encrypt.cipher-mode=cbc,encrypt.hash-alg=sha1"; do
+  o="encrypt.format=luks,encrypt.iter-time=100$spec"
+  rm -f l.qcow2 l.raw dl.qcow2
+  qemu-img create -q -f qcow2 "${OBJ[@]}" -o "$o,encrypt.key-secret=s0" l.qcow2 5M
+  qemu-io "${OBJ[@]}" --image-opts "$(qopts qcow2 l.qcow2)" -c "write -P 0xab 0 1M" \
+    -c "write -P 0x11 1536k 4097" -c "write -P 0x22 3333333 777" >/dev/null
+  qemu-img convert "${OBJ[@]}" --image-opts "$(qopts qcow2 l.qcow2)" -O raw l.want.raw
+  run "$DIMG" convert --password-file pw -O raw l.qcow2 l.raw
+  expect_rc 0 "luks$spec: dimg reads a qemu image"
+  expect_same l.want.raw l.raw "luks$spec: dimg's read equals qemu's"
+  run "$DIMG" convert --password-file pw -O qcow2 -o "$o" src.raw dl.qcow2
+  expect_rc 0 "luks$spec: dimg creates"
+  run qemu-img compare "${OBJ[@]}" --image-opts "driver=raw,file.filename=src.raw" \
+    "$(qopts qcow2 dl.qcow2)"
+  expect_rc 0 "luks$spec: qemu-img compare with the source"
+  run qemu-img check "${OBJ[@]}" --image-opts "$(qopts qcow2 dl.qcow2)"
+  expect_rc 0 "luks$spec: qemu-img check"
+  if has_plain dl.qcow2 src.raw; then fail "luks$spec: plaintext in the image"; else pass; fi
+done
+run "$DIMG" info dl.qcow2
+grep -q "encrypt.format: luks" "$T/out" && grep -q "encrypt.hash alg: sha1" "$T/out" && pass ||
+  fail "luks info: $(cat "$T/out")"
+
+# Wrong password: one error line, the image unchanged, no target left.
+printf 'not it' >bad
+before=$(sha256sum <dl.qcow2)
+run "$DIMG" convert --password-file bad -O raw dl.qcow2 wrong.raw
+expect_rc 1 "luks: wrong password"
+expect_one_error_line "invalid password" "luks: wrong password"
+[ "$(sha256sum <dl.qcow2)" = "$before" ] && pass || fail "luks: wrong password changed the image"
+[ ! -e wrong.raw ] && pass || fail "luks: wrong password left a target"
+
+# Damaged LUKS headers (the area is at 0x40000 in a 64k-cluster image): one error line each.
+luks=$((0x40000))
+damage() { # NAME OFFSET HEXBYTES WORD
+  cp dl.qcow2 "$1.qcow2"
+  printf "$3" | dd of="$1.qcow2" bs=1 seek=$(($2)) conv=notrunc status=none
+  run "$DIMG" info "$1.qcow2"
+  expect_rc 1 "luks $1"
+  expect_one_error_line "$4" "luks $1"
+}
+damage magic $luks 'XXXX' "bad magic"
+damage stripes $((luks + 208 + 44)) '\xff\xff\xff\xff' "stripes"
+damage keyoff $((luks + 208 + 40)) '\x7f\xff\xff\xff' "outside the encryption header area"
+damage iters $((luks + 208 + 4)) '\xff\xff\xff\xff' "iterations"
+damage keybytes $((luks + 108)) '\x00\x00\x10\x00' "key size"
+damage mode $((luks + 40)) 'ofb-plain64\x00' "not supported"
 
 finish

@@ -1,7 +1,8 @@
 /* test_crypt_img.c: encrypted qcow/qcow2 images through the core: writes at odd offsets and
  * lengths (partial sectors and clusters) into images qemu-img created, then qemu-img compare
  * (with the same password) against a raw file given the same writes; compressed writes are
- * refused; without a password source data access fails with -ENOKEY and a clear message. */
+ * refused; without a password source data access fails with -ENOKEY and a clear message; a
+ * wrong LUKS password fails with -EACCES and leaves every byte of the file as it was. */
 #include "testutil.h"
 
 #include "core/img.h"
@@ -65,12 +66,12 @@ static void write_and_compare(const char *fmt, const char *opts)
                            "driver=%s,file.filename=%s,encrypt.key-secret=s0",
                            raw, fmt, img_path),
                      0);
-    /* And a wrong password reads something else (legacy AES cannot tell). */
-    assert_int_equal(tu_sh("qemu-img compare -q --object secret,id=s0,data=wrong"
-                           " --image-opts driver=raw,file.filename=%s "
-                           "driver=%s,file.filename=%s,encrypt.key-secret=s0",
-                           raw, fmt, img_path),
-                     1);
+    /* A wrong password: a different content (legacy AES cannot tell), or no access (LUKS). */
+    assert_int_not_equal(tu_sh("qemu-img compare -q --object secret,id=s0,data=wrong"
+                               " --image-opts driver=raw,file.filename=%s "
+                               "driver=%s,file.filename=%s,encrypt.key-secret=s0 2>/dev/null",
+                               raw, fmt, img_path),
+                         0);
 }
 
 static void test_qcow2_aes_writes(void **state)
@@ -81,6 +82,48 @@ static void test_qcow2_aes_writes(void **state)
 static void test_qcow_aes_writes(void **state)
 {
     write_and_compare("qcow", "encrypt.format=aes");
+}
+
+static void test_qcow2_luks_xts_writes(void **state)
+{
+    write_and_compare("qcow2", "encrypt.format=luks,encrypt.iter-time=100");
+}
+
+static void test_qcow2_luks_cbc_essiv_writes(void **state)
+{
+    write_and_compare("qcow2", "encrypt.format=luks,encrypt.iter-time=100,encrypt.cipher-mode=cbc,"
+                               "encrypt.ivgen-alg=essiv,encrypt.cipher-alg=aes-128");
+}
+
+static void test_luks_wrong_password(void **state)
+{
+    const char *p = tu_path("wrong.qcow2");
+    assert_int_equal(tu_sh("qemu-img create -q -f qcow2 --object secret,id=s0,data=" PW
+                           " -o encrypt.format=luks,encrypt.key-secret=s0,encrypt.iter-time=100 "
+                           "%s 1M && qemu-io --object secret,id=s0,data=" PW " --image-opts "
+                           "driver=qcow2,file.filename=%s,encrypt.key-secret=s0 "
+                           "-c 'write 0 64k' >/dev/null",
+                           p, p),
+                     0);
+    size_t n0, n1;
+    void *before = tu_read_file(p, &n0);
+    img_set_secret_provider(test_secret, "not the password");
+    struct img_err err = {0};
+    struct img *img = img_open(p, NULL, IMG_OPEN_RW, &err);
+    if (!img)
+        fail_msg("%s", err.msg);
+    uint8_t b[4096] = {1};
+    assert_int_equal(img_write(img, 100000, b, sizeof b), -EACCES);
+    assert_non_null(strstr(img_errmsg(img), "invalid password"));
+    assert_int_equal(img_write_zeroes(img, 0, 65536), -EACCES);
+    assert_int_equal(img_read(img, 0, b, sizeof b), -EACCES);
+    img_close(img);
+    img_set_secret_provider(NULL, NULL);
+    void *after = tu_read_file(p, &n1);
+    assert_int_equal(n0, n1);
+    assert_memory_equal(before, after, n0);
+    free(before);
+    free(after);
 }
 
 static void test_no_password(void **state)
@@ -114,6 +157,9 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_qcow2_aes_writes),
         cmocka_unit_test(test_qcow_aes_writes),
+        cmocka_unit_test(test_qcow2_luks_xts_writes),
+        cmocka_unit_test(test_qcow2_luks_cbc_essiv_writes),
+        cmocka_unit_test(test_luks_wrong_password),
         cmocka_unit_test(test_no_password),
     };
     return cmocka_run_group_tests(tests, NULL, tu_teardown);

@@ -44,6 +44,8 @@ int cli_secret_args(int *argc, char **argv);
 struct img_opts;
 /* Ask for the password before a job starts when src is encrypted or opts ask for encryption. */
 void cli_secret_prepare(const char *src, const char *fmt, const struct img_opts *opts);
+/* No terminal prompt from now on (the interactive application). */
+void cli_secret_no_prompt(void);
 /* The warning line for -o encrypt.format=aes / encryption=on. */
 void cli_secret_warn_weak(const struct img_opts *opts);
 

@@ -24,6 +24,12 @@
 static const char *secret_file, *secret_env;
 static uint8_t *secret_buf; /* cached password (IMG_SECRET_MAX bytes, locked), or NULL */
 static size_t secret_len;
+static bool secret_no_prompt;
+
+void cli_secret_no_prompt(void)
+{
+    secret_no_prompt = true;
+}
 
 static void secret_wipe(void)
 {
@@ -89,6 +95,10 @@ static int prompt_line(int tty, const char *prompt, uint8_t *buf, size_t *len)
 
 static int prompt(const char *path, uint8_t *buf, size_t *len, struct img_err *err)
 {
+    if (secret_no_prompt)
+        return err_set(err, -ENOKEY,
+                       "no password given (start dimg with --password-file FILE "
+                       "or --password-env VAR)");
     int tty = open("/dev/tty", O_RDWR | O_CLOEXEC | O_NOCTTY);
     if (tty < 0)
         return err_set(err, -ENOKEY,

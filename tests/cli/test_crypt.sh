@@ -12,6 +12,13 @@ source "$(dirname "$0")/lib.sh"
 PW='hunter2 with spaces'
 printf '%s' "$PW" >pw
 OBJ=(--object "secret,id=s0,data=$PW")
+# qcreate ARGS...: qemu-img create, retried: its LUKS benchmark sometimes fails on a loaded
+# machine ("Unable to get accurate CPU usage").
+qcreate() {
+  local i
+  for i in 1 2 3 4 5; do qemu-img create -q "$@" 2>/dev/null && return 0; done
+  qemu-img create -q "$@"
+}
 # qopts FMT FILE: qemu --image-opts string for an encrypted image.
 qopts() { echo "driver=$1,file.filename=$2,encrypt.key-secret=s0"; }
 # has_plain IMAGE RAW: the image contains a 64-byte run of RAW's data at some offset.
@@ -30,7 +37,7 @@ qemu-io -f raw -c "write -P 0x5a 4000000 70001" src.raw >/dev/null
 
 for fmt in qcow2 qcow; do
   # qemu-made image, qemu-io data (partial clusters and sectors), dimg reads it.
-  qemu-img create -q -f $fmt "${OBJ[@]}" -o encrypt.format=aes,encrypt.key-secret=s0 q.$fmt 5M
+  qcreate -f $fmt "${OBJ[@]}" -o encrypt.format=aes,encrypt.key-secret=s0 q.$fmt 5M
   qemu-io "${OBJ[@]}" --image-opts "$(qopts $fmt q.$fmt)" -c "write -P 0xab 0 1M" \
     -c "write -P 0x11 1536k 4097" -c "write -P 0x22 3333333 777" >/dev/null
   qemu-img convert "${OBJ[@]}" --image-opts "$(qopts $fmt q.$fmt)" -O raw q.$fmt.want.raw
@@ -79,7 +86,7 @@ for spec in "" ",encrypt.cipher-mode=cbc,encrypt.ivgen-alg=essiv" \
   ",encrypt.cipher-alg=aes-128,encrypt.cipher-mode=cbc,encrypt.hash-alg=sha1"; do
   o="encrypt.format=luks,encrypt.iter-time=100$spec"
   rm -f l.qcow2 l.raw dl.qcow2
-  qemu-img create -q -f qcow2 "${OBJ[@]}" -o "$o,encrypt.key-secret=s0" l.qcow2 5M
+  qcreate -f qcow2 "${OBJ[@]}" -o "$o,encrypt.key-secret=s0" l.qcow2 5M
   qemu-io "${OBJ[@]}" --image-opts "$(qopts qcow2 l.qcow2)" -c "write -P 0xab 0 1M" \
     -c "write -P 0x11 1536k 4097" -c "write -P 0x22 3333333 777" >/dev/null
   qemu-img convert "${OBJ[@]}" --image-opts "$(qopts qcow2 l.qcow2)" -O raw l.want.raw

@@ -635,8 +635,15 @@ static int qcow_write_zeroes(struct img *img, uint64_t off, uint64_t len)
 {
     struct qcow *s = qcow_st(img);
     static const uint8_t zero[1 << 16];
-    if (s->crypt)
-        return img_error(img, -ENOTSUP, "qcow: encryption not supported yet");
+    while (len > 0 && s->crypt) {
+        /* Encrypted: zeros are data like any other (a hole would decrypt to garbage). */
+        size_t n = len < sizeof zero ? (size_t)len : sizeof zero;
+        int r = qcow_write(img, off, zero, n);
+        if (r < 0)
+            return r;
+        off += n;
+        len -= n;
+    }
     while (len > 0) {
         uint64_t in = off & (s->cs - 1), cend = off - in + s->cs;
         uint64_t end = off + len, stop = cend < end ? cend : end;

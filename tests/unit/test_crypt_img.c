@@ -58,6 +58,12 @@ static void write_and_compare(const char *fmt, const char *opts)
                          (ssize_t)writes[i].len);
         free(b);
     }
+    /* Zeroing over written data, partial and whole clusters. */
+    uint8_t *z0 = calloc(1, 200000);
+    if (img_write_zeroes(img, 1000, 200000) < 0)
+        fail_msg("%s", img_errmsg(img));
+    assert_int_equal(pwrite(rfd, z0, 200000, 1000), 200000);
+    free(z0);
     close(rfd);
     /* Compressed clusters are never written into an encrypted image. */
     uint8_t *z = calloc(1, 65536);

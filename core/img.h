@@ -356,4 +356,17 @@ const char *img_fmt_size(uint64_t v, char *buf, size_t n);
 /* Parse "off|metadata|falloc|full"; -EINVAL for anything else (also in formats/drivers.h). */
 int img_prealloc_parse(const char *s, enum img_prealloc *out);
 
+/* ---- secrets (encrypted images) ---- */
+#define IMG_SECRET_MAX 1024 /* longest password accepted, in bytes */
+/* A password source, installed once per process by the faces (command line, application).
+ * Drivers ask it (through img_get_secret) only when an encrypted image's data is first read
+ * or written, or an encrypted image is created, never for info, map or check. It copies the
+ * password into buf (cap bytes, memory the caller locks and wipes) and sets *len; returns 0
+ * or -errno (-ENOKEY: none available) with a message in err. path names the asking image. */
+typedef int (*img_secret_fn)(void *ctx, const char *path, uint8_t *buf, size_t cap, size_t *len,
+                             struct img_err *err);
+void img_set_secret_provider(img_secret_fn fn, void *ctx);
+/* For drivers: the password for path; -ENOKEY with err set when no provider is installed. */
+int img_get_secret(const char *path, uint8_t *buf, size_t cap, size_t *len, struct img_err *err);
+
 #endif

@@ -8,13 +8,17 @@
  * There are no refcounts: new L2 tables and clusters are appended at the end of the file
  * (rounded up to the cluster size; compressed clusters to 512 bytes). Crash-safety order for
  * every allocation: data, fsync, L2 entry, fsync, L1 entry; a crash leaves unreferenced space at
- * worst. Encrypted images (crypt_method 1) open read-only and refuse reads for now.
- * Talks to: core/io.c, core/compress.c (raw deflate), core/img.c (img_read_backing).
+ * worst. Encrypted images (crypt_method 1, legacy AES-128-CBC keyed by the password, IV = guest
+ * sector) are read and written through the cipher once the password is asked for at the first
+ * data access; compressed clusters are refused in them.
+ * Talks to: core/io.c, core/compress.c (raw deflate), core/img.c (img_read_backing),
+ * formats/qcrypt.c and core/crypto.c (encryption).
  */
 #include "core/bytes.h"
 #include "core/compress.h"
 #include "core/io.h"
 #include "formats/drivers.h"
+#include "formats/qcrypt.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -45,6 +49,7 @@ struct qcow {
     uint8_t *cbuf;      /* the last decompressed cluster */
     uint64_t c_entry;   /* its L2 entry; 0 = none */
     uint8_t *wbuf;      /* one cluster being assembled for a write */
+    struct crypto_cipher *cipher; /* crypt_method 1, once the password was given */
 };
 
 static struct qcow *qcow_st(struct img *img)
@@ -131,8 +136,6 @@ static int qcow_open(struct img *img, unsigned flags)
                          "qcow: L1 table offset 0x%llx (%llu bytes) lies outside "
                          "the file",
                          ULL(l1_off), ULL(l1n * 8));
-    if (crypt && (flags & IMG_OPEN_RW))
-        return img_error(img, -ENOTSUP, "qcow: encryption not supported yet (open read-only)");
 
     s->cb = cb;
     s->l2b = l2b;
@@ -184,6 +187,7 @@ static void qcow_close(struct img *img)
     free(s->zin);
     free(s->cbuf);
     free(s->wbuf);
+    crypto_cipher_free(s->cipher);
 }
 
 /* ---- lookup and read ---- */
@@ -250,27 +254,49 @@ static int qcow_load_cluster(struct img *img, uint64_t e)
     return 0;
 }
 
+/* ---- encryption ---- */
+
+/* Before the first data access of an encrypted image: the password, then the cipher. */
+static int qcow_crypt_ready(struct img *img)
+{
+    struct qcow *s = qcow_st(img);
+    if (!s->crypt || s->cipher)
+        return 0;
+    struct img_err e = {0};
+    int r = qcrypt_legacy_cipher("qcow", img->path, &s->cipher, &e);
+    return r < 0 ? img_error(img, r, "%s", e.msg) : 0;
+}
+
+static int qcow_crypt_compressed(struct img *img)
+{
+    return img_error(img, -ENOTSUP,
+                     "qcow: compressed clusters in an encrypted image are not "
+                     "supported");
+}
+
 static int qcow_read(struct img *img, uint64_t off, void *buf, size_t len)
 {
     struct qcow *s = qcow_st(img);
     uint8_t *p = buf;
-    if (s->crypt)
-        return img_error(img, -ENOTSUP, "qcow: encryption not supported yet");
+    int r = qcow_crypt_ready(img);
+    if (r < 0)
+        return r;
     while (len > 0) {
         uint64_t e, run;
-        int r = qcow_lookup(img, off, &e, &run);
+        r = qcow_lookup(img, off, &e, &run);
         if (r < 0)
             return r;
         size_t n = run < len ? (size_t)run : len;
         if (e == 0) {
             r = img_read_backing(img, off, p, n);
         } else if (e & QCOW_COMPRESSED) {
-            r = qcow_load_cluster(img, e);
+            r = s->crypt ? qcow_crypt_compressed(img) : qcow_load_cluster(img, e);
             if (r == 0)
                 memcpy(p, s->cbuf + (off & (s->cs - 1)), n);
         } else {
             /* Past the end of the file reads as zeros, as it does for qemu. */
-            r = io_pread_zero(img->fd, p, n, e + (off & (s->cs - 1)));
+            r = s->cipher ? crypto_pread(s->cipher, img->fd, p, n, e + (off & (s->cs - 1)), off)
+                          : io_pread_zero(img->fd, p, n, e + (off & (s->cs - 1)));
             if (r < 0)
                 r = img_error(img, r, "qcow: read at 0x%llx: %s", ULL(e), strerror(-r));
         }
@@ -332,6 +358,20 @@ static int qcow_hwrite(struct img *img, const void *buf, size_t len, uint64_t of
         return img_error(img, r, "qcow: write at 0x%llx: %s", ULL(off), strerror(-r));
     if (off + len > s->file_size)
         s->file_size = off + len;
+    return 0;
+}
+
+/* Guest data to the file: through the cipher (IV from the guest offset) when encrypted. */
+static int qcow_dwrite(struct img *img, const void *buf, size_t len, uint64_t host, uint64_t guest)
+{
+    struct qcow *s = qcow_st(img);
+    if (!s->cipher)
+        return qcow_hwrite(img, buf, len, host);
+    int r = crypto_pwrite(s->cipher, img->fd, buf, len, host, guest);
+    if (r < 0)
+        return img_error(img, r, "qcow: write at 0x%llx: %s", ULL(host), strerror(-r));
+    if (host + len > s->file_size)
+        s->file_size = host + len;
     return 0;
 }
 
@@ -415,14 +455,14 @@ static int qcow_write_span(struct img *img, uint64_t off, const uint8_t *p, size
         size_t n = s->cs - in < len ? (size_t)(s->cs - in) : len;
         uint64_t e = s->l2[idx];
         if (e && !(e & QCOW_COMPRESSED)) {
-            r = qcow_hwrite(img, p, n, e + in); /* allocated: overwrite in place */
+            r = qcow_dwrite(img, p, n, e + in, off); /* allocated: overwrite in place */
         } else {
             if (n < s->cs)
                 r = qcow_cow_fill(img, off - in, e);
             if (r == 0) {
                 memcpy(s->wbuf + in, p, n);
                 uint64_t noff = u64_align_up(s->file_size, s->cs);
-                r = qcow_hwrite(img, s->wbuf, s->cs, noff);
+                r = qcow_dwrite(img, s->wbuf, s->cs, noff, off - in);
                 if (r == 0) {
                     s->l2[idx] = noff;
                     dirty = true;
@@ -444,8 +484,9 @@ static int qcow_write(struct img *img, uint64_t off, const void *buf, size_t len
 {
     struct qcow *s = qcow_st(img);
     const uint8_t *p = buf;
-    if (s->crypt)
-        return img_error(img, -ENOTSUP, "qcow: encryption not supported yet");
+    int r0 = qcow_crypt_ready(img);
+    if (r0 < 0)
+        return r0;
     while (len > 0) {
         uint64_t l1i = off >> qcow_shift(s);
         uint64_t end = (l1i + 1) << qcow_shift(s);
@@ -464,7 +505,7 @@ static int qcow_write_compressed(struct img *img, uint64_t off, const void *buf,
 {
     struct qcow *s = qcow_st(img);
     if (s->crypt)
-        return img_error(img, -ENOTSUP, "qcow: encryption not supported yet");
+        return qcow_crypt_compressed(img);
     if ((off & (s->cs - 1)) || len > s->cs || (len < s->cs && off + len != img->size))
         return img_error(img, -EINVAL, "qcow: compressed writes take one whole cluster");
     memcpy(s->wbuf, buf, len);
@@ -594,8 +635,15 @@ static int qcow_write_zeroes(struct img *img, uint64_t off, uint64_t len)
 {
     struct qcow *s = qcow_st(img);
     static const uint8_t zero[1 << 16];
-    if (s->crypt)
-        return img_error(img, -ENOTSUP, "qcow: encryption not supported yet");
+    while (len > 0 && s->crypt) {
+        /* Encrypted: zeros are data like any other (a hole would decrypt to garbage). */
+        size_t n = len < sizeof zero ? (size_t)len : sizeof zero;
+        int r = qcow_write(img, off, zero, n);
+        if (r < 0)
+            return r;
+        off += n;
+        len -= n;
+    }
     while (len > 0) {
         uint64_t in = off & (s->cs - 1), cend = off - in + s->cs;
         uint64_t end = off + len, stop = cend < end ? cend : end;
@@ -633,15 +681,12 @@ static int qcow_flush(struct img *img)
 
 static int qcow_create(const char *path, const struct img_create_req *req, struct img_err *err)
 {
-    bool enc = false;
-    int r = img_opts_take_bool(req->opts, "encryption", &enc, err);
+    unsigned crypt;
+    int r = qcrypt_create_method("qcow", path, req->opts, false, &crypt, err);
     if (r < 0)
         return r;
-    const char *ef = img_opts_take(req->opts, "encrypt.format");
-    img_opts_take(req->opts, "encrypt.key-secret");
-    if (enc || (ef && *ef))
-        return err_set(err, -ENOTSUP, "qcow: creating encrypted images is not supported yet");
-    if ((r = img_opts_check_all_taken(req->opts, "qcow", err)) < 0)
+    if ((r = img_opts_check_all_taken(req->opts, "qcow", err)) < 0 ||
+        (crypt && (r = qcrypt_check_password("qcow", path, err)) < 0))
         return r;
     /* Like qemu-img: the size is rounded up to whole sectors. */
     if (req->size == 0 || req->size > (1ull << 62))
@@ -672,6 +717,7 @@ static int qcow_create(const char *path, const struct img_create_req *req, struc
     be64_store(b + 24, size);
     b[32] = (uint8_t)cb;
     b[33] = (uint8_t)l2b;
+    be32_store(b + 36, crypt);
     be64_store(b + 40, l1_off);
     int fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0) {
@@ -854,6 +900,8 @@ static int qcow_get_info(struct img *img, struct img_info *info)
     struct qcow *s = qcow_st(img);
     info->cluster_size = (uint32_t)s->cs;
     info->encrypted = s->crypt != 0;
+    if (s->crypt)
+        img_info_str(info, "encrypt.format", "aes");
     return 0;
 }
 
@@ -976,8 +1024,11 @@ fail:
 }
 
 static const struct img_opt_desc qcow_create_opts[] = {
-    {"encryption", "bool", "AES encryption (not supported yet)"},
-    {"encrypt.format", "enum:aes", "encryption format (not supported yet)"},
+    {"encryption", "bool", "legacy AES encryption (weak; same as encrypt.format=aes)"},
+    {"encrypt.format", "enum:aes", "encryption format: aes (legacy AES-128-CBC, weak)"},
+    {"encrypt.key-secret", "string",
+     "accepted for qemu-img compatibility; the password comes "
+     "from --password-file, --password-env or a prompt"},
     {NULL, NULL, NULL},
 };
 

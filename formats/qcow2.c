@@ -315,16 +315,13 @@ static int qcow2_read(struct img *img, uint64_t off, void *buf, size_t len)
             memset(p, 0, n);
             break;
         case QCOW2_C_DATA:
-            if (s->crypt_method)
-                return img_error(img, -ENOTSUP, "qcow2: encryption not supported yet");
-            r = io_pread_zero(s->data_fd >= 0 ? s->data_fd : img->fd, p, n, m.host);
+            r = qcow2_data_read(img, s->data_fd >= 0 ? s->data_fd : img->fd, p, n, m.host, off);
             if (r < 0)
-                return img_error(img, r, "qcow2: read at 0x%llx: %s", ULL(m.host),
-                                 strerror(-r));
+                return r;
             break;
         case QCOW2_C_COMPRESSED:
             if (s->crypt_method)
-                return img_error(img, -ENOTSUP, "qcow2: encryption not supported yet");
+                return qcow2_crypt_compressed(img);
             r = qcow2_decompress_entry(img, m.entry);
             if (r < 0)
                 return r;
@@ -866,6 +863,8 @@ static int qcow2_open(struct img *img, unsigned flags)
         if (r < 0)
             return r;
     }
+    if ((r = qcow2_crypt_open(img)) < 0)
+        return r;
 
     /* Tables: everything validated, now allocate. */
     r = qcow2_load_l1(img, s->l1_offset, s->l1_size, &s->l1);
@@ -923,6 +922,7 @@ static void qcow2_close(struct img *img)
     if (s->data_fd >= 0)
         close(s->data_fd);
     s->data_fd = -1;
+    qcow2_crypt_close(img);
 }
 
 int qcow2_write_header_field(struct img *img, uint64_t off, const void *p, size_t len)
@@ -957,6 +957,7 @@ static int qcow2_get_info(struct img *img, struct img_info *info)
         }
         img_info_bool(info, "extended-l2", s->extended_l2);
     }
+    qcow2_crypt_info(img, info);
     return 0;
 }
 
@@ -996,6 +997,16 @@ static const struct img_opt_desc qcow2_create_opts[] = {
     {"preallocation", "enum:off|metadata|falloc|full", "preallocation mode"},
     {"data_file", "string", "external data file name"},
     {"data_file_raw", "bool", "keep the data file a valid raw image"},
+    {"encrypt.format", "enum:aes|luks", "encryption: luks, or aes (legacy AES-128-CBC, weak)"},
+    {"encrypt.cipher-alg", "enum:aes-128|aes-192|aes-256", "LUKS cipher (default aes-256)"},
+    {"encrypt.cipher-mode", "enum:xts|cbc", "LUKS cipher mode (default xts)"},
+    {"encrypt.ivgen-alg", "enum:plain64|plain|essiv", "LUKS IV generator (default plain64)"},
+    {"encrypt.ivgen-hash-alg", "string", "hash for essiv (default sha256)"},
+    {"encrypt.hash-alg", "string", "LUKS PBKDF2 hash (default sha256)"},
+    {"encrypt.iter-time", "int", "LUKS PBKDF2 time in milliseconds (default 2000)"},
+    {"encrypt.key-secret", "string",
+     "accepted for qemu-img compatibility; the password comes "
+     "from --password-file, --password-env or a prompt"},
     {NULL, NULL, NULL},
 };
 

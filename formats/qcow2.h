@@ -161,6 +161,8 @@ struct qcow2 {
     uint64_t free_hint;   /* first cluster index that may be free */
     uint64_t free_byte;   /* next byte for compressed data, 0 = start a new cluster */
     uint8_t *wbuf;        /* two clusters of scratch space for the write path */
+
+    struct qcow2_crypt *cr; /* encryption state (qcow2_crypt.c), NULL when not encrypted */
 };
 
 /* ---- pure helpers ---- */
@@ -323,6 +325,32 @@ int qcow2_snap_create(struct img *img, const char *name);
 int qcow2_snap_apply(struct img *img, const char *id_or_name);
 int qcow2_snap_delete(struct img *img, const char *id_or_name);
 int qcow2_snap_load(struct img *img, const char *id_or_name);
+
+/* ---- qcow2_crypt.c ---- */
+int qcow2_crypt_open(struct img *img);
+void qcow2_crypt_close(struct img *img);
+/* Set up the key (asks for the password) before the first data access or change. */
+int qcow2_crypt_ready(struct img *img);
+/* The error for compressed clusters in an encrypted image. */
+int qcow2_crypt_compressed(struct img *img);
+/* Guest data at a host offset of fd (guest: its guest offset), through the cipher when the
+ * image is encrypted. */
+int qcow2_data_read(struct img *img, int fd, void *buf, size_t len, uint64_t host, uint64_t guest);
+int qcow2_data_write(struct img *img, int fd, const void *buf, size_t len, uint64_t host,
+                     uint64_t guest);
+void qcow2_crypt_info(struct img *img, struct img_info *info);
+/* Encryption of a new image: the header's crypt_method and, for LUKS, the header area. */
+struct qcow2_crypt_new {
+    unsigned method;
+    uint8_t *area; /* LUKS area (malloc'd), NULL otherwise */
+    size_t len;
+};
+/* Take and check the encryption create options and build what the image needs (asks for
+ * the password). Free with qcow2_crypt_new_free. */
+int qcow2_crypt_create_opts(const char *path, const struct img_create_req *req, unsigned version,
+                            enum img_prealloc prealloc, struct qcow2_crypt_new *cn,
+                            struct img_err *err);
+void qcow2_crypt_new_free(struct qcow2_crypt_new *cn);
 
 /* ---- qcow2_check.c ---- */
 int qcow2_check(struct img *img, struct img_check *res, unsigned fix);

@@ -402,6 +402,9 @@ int qcow2_free_entry_clusters(struct img *img, uint64_t e)
 int qcow2_prepare_write(struct img *img)
 {
     struct qcow2 *s = qcow2_st(img);
+    int r = qcow2_crypt_ready(img); /* a wrong password must change nothing */
+    if (r < 0)
+        return r;
     if (s->nb_snapshots && s->data_fd >= 0)
         return img_error(img, -ENOTSUP, "qcow2: image has internal snapshots and an external "
                          "data file; refusing to write");
@@ -419,9 +422,6 @@ int qcow2_prepare_write(struct img *img)
                              "(dirty bit set) and its refcounts could not be rebuilt: run "
                              "`dimg check -r all`");
     }
-    if (s->crypt_method)
-        return img_error(img, -ENOTSUP, "qcow2: writing encrypted images is not supported");
-    int r;
     if (s->version >= 3 && (s->autoclear & ~QCOW2_AUTOCLEAR_DATA_RAW)) {
         /* We don't maintain bitmaps or unknown autoclear features: invalidate them. */
         uint8_t b[8];
@@ -628,14 +628,14 @@ static int write_in_cluster(struct img *img, uint64_t off, const uint8_t *buf, u
         }
         bool direct = owned && (bm & mask) == mask;
         if (direct)
-            return qcow2_host_write(img, fd, buf, n, host + in);
+            return qcow2_data_write(img, fd, buf, n, host + in, off);
         if ((r = read_old(img, cl, a, b)) < 0)
             return r;
         memcpy(s->wbuf + in, buf, n);
         uint64_t nhost = host;
         if (!owned && (r = alloc_data_cluster(img, cl, &nhost)) < 0)
             return r;
-        if ((r = qcow2_host_write(img, fd, s->wbuf + a, b - a, nhost + a)) < 0)
+        if ((r = qcow2_data_write(img, fd, s->wbuf + a, b - a, nhost + a, cl + a)) < 0)
             return r;
         uint64_t nbm = (t == QCOW2_C_COMPRESSED ? 0 : bm) | mask;
         nbm &= ~(mask << 32);
@@ -646,7 +646,7 @@ static int write_in_cluster(struct img *img, uint64_t off, const uint8_t *buf, u
     }
 
     if (t == QCOW2_C_DATA && owned) {
-        if ((r = qcow2_host_write(img, fd, buf, n, host + in)) < 0)
+        if ((r = qcow2_data_write(img, fd, buf, n, host + in, off)) < 0)
             return r;
         if (!(e & QCOW2_OFLAG_COPIED))
             r = write_l2_entry(img, l2off, l2i, e | QCOW2_OFLAG_COPIED, 0);
@@ -661,7 +661,7 @@ static int write_in_cluster(struct img *img, uint64_t off, const uint8_t *buf, u
     uint64_t nhost = host;
     if (!owned && (r = alloc_data_cluster(img, cl, &nhost)) < 0)
         return r;
-    if ((r = qcow2_host_write(img, fd, s->wbuf, cs, nhost)) < 0)
+    if ((r = qcow2_data_write(img, fd, s->wbuf, cs, nhost, cl)) < 0)
         return r;
     if ((r = write_l2_entry(img, l2off, l2i, nhost | QCOW2_OFLAG_COPIED, 0)) < 0)
         return r;
@@ -816,6 +816,8 @@ int qcow2_write_compressed(struct img *img, uint64_t off, const void *buf, size_
     if (s->data_fd >= 0)
         return img_error(img, -ENOTSUP, "qcow2: compressed writes are not possible with an "
                          "external data file");
+    if (s->crypt_method)
+        return qcow2_crypt_compressed(img);
     int r = qcow2_prepare_write(img);
     if (r < 0)
         return r;

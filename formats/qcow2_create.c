@@ -8,6 +8,7 @@
 
 #include "core/io.h"
 #include "formats/drivers.h"
+#include "formats/qcrypt.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -125,6 +126,10 @@ static const struct {
     {2, 0, "bitmaps"},         {2, 1, "raw external data"},
 };
 
+static int qcow2_create_crypt(const char *path, const struct img_create_req *req,
+                              const struct qcow2_copts *op, const struct qcow2_crypt_new *cn,
+                              struct img_err *err);
+
 int qcow2_create(const char *path, const struct img_create_req *req, struct img_err *err)
 {
     struct qcow2_copts o;
@@ -132,9 +137,21 @@ int qcow2_create(const char *path, const struct img_create_req *req, struct img_
     int r = parse_opts(req, &o, err);
     if (r < 0)
         return r;
-    r = img_opts_check_all_taken(req->opts, "qcow2", err);
-    if (r < 0)
+    struct qcow2_crypt_new cn = {0};
+    if ((r = qcow2_crypt_create_opts(path, req, o.version, o.prealloc, &cn, err)) < 0)
         return r;
+    r = qcow2_create_crypt(path, req, &o, &cn, err);
+    qcow2_crypt_new_free(&cn);
+    return r;
+}
+
+/* The layout and the writes, with an encryption header area (LUKS) after the L1 table. */
+static int qcow2_create_crypt(const char *path, const struct img_create_req *req,
+                              const struct qcow2_copts *op, const struct qcow2_crypt_new *cn,
+                              struct img_err *err)
+{
+    struct qcow2_copts o = *op;
+    int r;
 
     uint64_t cs = o.cluster_size, size = req->size;
     unsigned cb = (unsigned)__builtin_ctzll(cs);
@@ -151,9 +168,10 @@ int qcow2_create(const char *path, const struct img_create_req *req, struct img_
     bool prealloc = o.prealloc != IMG_PREALLOC_OFF;
     uint64_t nl2 = prealloc ? l1_entries : 0;
     uint64_t ndata = prealloc && !o.data_file ? u64_div_round_up(size, cs) : 0;
+    uint64_t nfde = u64_div_round_up(cn->len, cs);
     uint64_t tc = 1, nb = 1;
     for (int i = 0; i < 32; i++) {
-        uint64_t total = 1 + tc + nb + l1c + nl2 + ndata;
+        uint64_t total = 1 + tc + nb + l1c + nfde + nl2 + ndata;
         uint64_t nnb = u64_div_round_up(total, E);
         uint64_t ntc = u64_div_round_up(nnb * 8, cs);
         if (nnb == nb && ntc == tc)
@@ -165,8 +183,9 @@ int qcow2_create(const char *path, const struct img_create_req *req, struct img_
         return err_set(err, -EFBIG, "qcow2: preallocated image too large for the refcount "
                        "table");
     uint64_t rt_off = cs, rb_off = rt_off + tc * cs, l1_off = rb_off + nb * cs;
-    uint64_t l2_off = l1_off + l1c * cs, data_off = l2_off + nl2 * cs;
-    uint64_t total = 1 + tc + nb + l1c + nl2 + ndata;
+    uint64_t fde_off = l1_off + l1c * cs;
+    uint64_t l2_off = fde_off + nfde * cs, data_off = l2_off + nl2 * cs;
+    uint64_t total = 1 + tc + nb + l1c + nfde + nl2 + ndata;
 
     /* Header cluster. */
     uint8_t *h = calloc(1, cs);
@@ -177,6 +196,7 @@ int qcow2_create(const char *path, const struct img_create_req *req, struct img_
     be32_store(h + 4, o.version);
     be32_store(h + 20, cb);
     be64_store(h + 24, size);
+    be32_store(h + 32, cn->method);
     be32_store(h + 36, (uint32_t)l1_entries);
     be64_store(h + 40, l1_off);
     be64_store(h + 48, rt_off);
@@ -202,6 +222,7 @@ int qcow2_create(const char *path, const struct img_create_req *req, struct img_
     size_t bfl = req->backing_file && req->backing_fmt ? strlen(req->backing_fmt) : 0;
     size_t need = 8 + (bfl ? 8 + u64_align_up(bfl, 8) : 0) +
                   (o.data_file ? 8 + u64_align_up(strlen(o.data_file), 8) : 0) +
+                  (cn->area ? 8 + 16 : 0) +
                   (req->backing_file ? strlen(req->backing_file) : 0);
     if (p + need > cs) {
         free(h);
@@ -215,6 +236,12 @@ int qcow2_create(const char *path, const struct img_create_req *req, struct img_
                      (uint32_t)strlen(req->backing_fmt));
     if (o.data_file)
         p += qcow2_put_ext(h + p, QCOW2_EXT_DATA_FILE, o.data_file, (uint32_t)strlen(o.data_file));
+    if (cn->area) {
+        uint8_t fde[16];
+        be64_store(fde, fde_off);
+        be64_store(fde + 8, cn->len);
+        p += qcow2_put_ext(h + p, QCOW2_EXT_FDE, fde, sizeof fde);
+    }
     if (feature_table) {
         uint8_t ft[8 * 48];
         memset(ft, 0, sizeof ft);
@@ -260,6 +287,11 @@ int qcow2_create(const char *path, const struct img_create_req *req, struct img_
             qcow2_rc_set(buf, order, c - b * E, 1);
         r = io_pwrite_all(fd, buf, cs, rb_off + b * cs);
     }
+    /* The encryption header area (LUKS), padded to whole clusters. */
+    if (r == 0 && cn->area)
+        r = io_pwrite_all(fd, cn->area, cn->len, fde_off);
+    if (r == 0 && cn->area && ftruncate(fd, (off_t)(fde_off + nfde * cs)) < 0)
+        r = -errno;
     /* L1 (and preallocated L2 tables). */
     for (uint64_t i = 0; r == 0 && i < l1c; i++) {
         memset(buf, 0, cs);

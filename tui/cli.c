@@ -186,6 +186,10 @@ static int cli_main_help(FILE *f)
     fprintf(f, "\n"
                "Global options:\n"
                "  --untrusted   follow no external reference (backing files) of any image\n"
+               "  --password-file FILE  password of encrypted images: FILE's bytes exactly\n"
+               "  --password-env VAR    ... or the value of the environment variable VAR\n"
+               "                (else a prompt without echo on the terminal; also accepted\n"
+               "                after the command name)\n"
                "\n"
                "Interactive application options:\n"
                "  -r, --read-only    no action changes an image\n"
@@ -331,9 +335,19 @@ char *cli_path_combine(const char *base, const char *name)
     return p;
 }
 
+/* The interactive application owns the terminal: passwords only from --password-file or
+ * --password-env there (a prompt on /dev/tty would fight curses). */
+static int cli_tui_run(const char *dir, const struct tui_opts *o)
+{
+    cli_secret_no_prompt();
+    return tui_run(dir, o);
+}
+
 int cli_main(int argc, char **argv)
 {
     int i = 1;
+    if (cli_secret_args(&argc, argv) != 0)
+        return 1;
     for (; i < argc && argv[i][0] == '-'; i++) {
         const char *a = argv[i];
         if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0)
@@ -372,11 +386,11 @@ int cli_main(int argc, char **argv)
     }
     /* No command: the interactive application, in . or in the directory named. */
     if (i >= argc)
-        return tui_run(".", &cli_tui_opts);
+        return cli_tui_run(".", &cli_tui_opts);
     if (i == argc - 1 && strchr(argv[i], '/') != NULL) {
         struct stat st;
         if (stat(argv[i], &st) == 0 && S_ISDIR(st.st_mode))
-            return tui_run(argv[i], &cli_tui_opts);
+            return cli_tui_run(argv[i], &cli_tui_opts);
     }
     for (size_t k = 0; k < CLI_NCMDS; k++) {
         if (strcmp(cli_cmds[k].name, argv[i]) == 0) {
@@ -386,6 +400,6 @@ int cli_main(int argc, char **argv)
     }
     struct stat st;
     if (i == argc - 1 && stat(argv[i], &st) == 0 && S_ISDIR(st.st_mode))
-        return tui_run(argv[i], &cli_tui_opts);
+        return cli_tui_run(argv[i], &cli_tui_opts);
     return cli_usage_err(NULL, "unknown command '%s'", argv[i]);
 }

@@ -38,6 +38,17 @@ int cli_info_write(FILE *f, const char *path, const char *fmt, unsigned flags, b
 
 int cli_demo(int argc, char **argv);
 
+/* Passwords (cli_secret.c): take --password-file/--password-env out of argv and install the
+ * password source; 0 or a usage error status. */
+int cli_secret_args(int *argc, char **argv);
+struct img_opts;
+/* Ask for the password before a job starts when src is encrypted or opts ask for encryption. */
+void cli_secret_prepare(const char *src, const char *fmt, const struct img_opts *opts);
+/* No terminal prompt from now on (the interactive application). */
+void cli_secret_no_prompt(void);
+/* The warning line for -o encrypt.format=aes / encryption=on. */
+void cli_secret_warn_weak(const struct img_opts *opts);
+
 /* IMG_OPEN_* flags every open adds (--untrusted). */
 extern unsigned cli_open_flags;
 /* Options of the interactive application (-r, --theme, --ascii, --mouse), for dimg demo too. */

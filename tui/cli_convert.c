@@ -79,6 +79,8 @@ int cli_convert(int argc, char **argv)
     req.opts = &opts;
     req.open_flags = cli_open_flags;
 
+    cli_secret_warn_weak(&opts);
+    cli_secret_prepare(req.src, req.src_fmt, &opts);
     /* Progress: with -p, or whenever stderr is a terminal; SIGINT/SIGTERM cancel. */
     status = progress_run_job(req.dst, convert_job, &req, progress_wanted(progress, quiet), NULL);
 out:

@@ -179,6 +179,7 @@ int cli_create(int argc, char **argv)
         .backing_fmt = bfmt,
         .opts = &opts,
     };
+    cli_secret_warn_weak(&opts);
     if (img_create(fmt, file, &req, &err) < 0) {
         cli_err("%s", err.msg);
         goto out;

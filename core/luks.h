@@ -1,0 +1,62 @@
+/* luks.h: the LUKS1 on-disk header (as qcow2 embeds it for crypt_method 2): parse and
+ * validate a header from an untrusted image, unlock a key slot with a password, build a new
+ * header area, and describe it for info. Format-agnostic: reads go through a callback relative
+ * to the start of the LUKS area. No printing; -errno with a message in err.
+ */
+#ifndef DIMG_LUKS_H
+#define DIMG_LUKS_H
+
+#include "core/crypto.h"
+#include "core/img.h"
+
+#define LUKS_HDR_SIZE 592u
+#define LUKS_SLOTS 8
+#define LUKS_STRIPES 4000u
+#define LUKS_MAX_ITER (1u << 25) /* per PBKDF2 run; bounds the work a hostile header costs */
+
+struct luks_slot {
+    bool active;
+    uint32_t iter, stripes;
+    uint8_t salt[32];
+    uint64_t off; /* key material, bytes from the start of the LUKS area */
+};
+
+struct luks {
+    char cipher_name[33], cipher_mode[33], hash[33], uuid[41];
+    uint32_t key_bytes, payload_sectors, mk_iter;
+    uint8_t mk_digest[20], mk_salt[32];
+    struct luks_slot slot[LUKS_SLOTS];
+    enum crypto_mode mode;
+    enum crypto_ivgen ivgen;
+    char ivhash[33];
+};
+
+/* Parse and check buf (LUKS_HDR_SIZE bytes) for an area of area_len bytes: every slot's
+ * material inside the area, past the header, not overlapping another; iterations bounded. */
+int luks_parse(const uint8_t *buf, uint64_t area_len, struct luks *l, struct img_err *err);
+
+typedef int (*luks_read_fn)(void *ctx, void *buf, size_t len, uint64_t off);
+/* Try every active slot with the password; on success *payload is the data cipher (master
+ * key). -EACCES "invalid password" when no slot opens. */
+int luks_unlock(const struct luks *l, const uint8_t *pw, size_t pwlen, luks_read_fn rd, void *ctx,
+                struct crypto_cipher **payload, struct img_err *err);
+
+/* Creation parameters, qemu-img's names: cipher_alg aes-128|aes-192|aes-256, cipher_mode
+ * xts|cbc, ivgen_alg plain64|plain|essiv, ivgen_hash and hash sha1|sha256|..., iter_time ms. */
+struct luks_params {
+    const char *cipher_alg, *cipher_mode, *ivgen_alg, *ivgen_hash, *hash;
+    uint64_t iter_time;
+};
+/* Take encrypt.cipher-alg, encrypt.cipher-mode, encrypt.ivgen-alg, encrypt.ivgen-hash-alg,
+ * encrypt.hash-alg and encrypt.iter-time from opts (defaults: aes-256, xts, plain64, sha256,
+ * sha256, 2000 ms) and check them. */
+int luks_take_opts(struct img_opts *opts, struct luks_params *p, struct img_err *err);
+/* Bytes of the LUKS area the parameters need (header plus 8 key-material areas). */
+uint64_t luks_area_len(const struct luks_params *p);
+/* A new area (malloc'd, *len = luks_area_len) with a random master key in slot 0 under pw. */
+int luks_format(const struct luks_params *p, const uint8_t *pw, size_t pwlen, uint8_t **area,
+                size_t *len, struct img_err *err);
+/* encrypt.* keys for img_info (format, cipher-alg, cipher-mode, ivgen-alg, hash-alg, slots). */
+void luks_info(const struct luks *l, struct img_info *info);
+
+#endif

@@ -186,7 +186,9 @@ static bool ref_name_local(const char *name)
 
 int img_open_ref(struct img *img, const char *name, const char *what, unsigned ref_flags)
 {
-    if (img->flags & IMG_OPEN_UNTRUSTED)
+    /* A part of the image itself (a vmdk extent) beside it is still read when untrusted;
+     * anything further away is an external reference. */
+    if ((img->flags & IMG_OPEN_UNTRUSTED) && !((ref_flags & IMG_REF_LOCAL) && !strchr(name, '/')))
         return img_error(img, -EPERM, "%s: %s '%s' not followed: external references are "
                          "disabled (--untrusted)", img->path, what, name);
     if (!name[0] || strncmp(name, "json:", 5) == 0 || strstr(name, "://"))
@@ -216,7 +218,8 @@ int img_open_ref(struct img *img, const char *name, const char *what, unsigned r
     return fd;
 }
 
-static struct img *open_layer(const char *path, const char *fmt, unsigned flags, unsigned depth,
+static struct img *open_layer(const char *path, const char *refdir, const char *fmt,
+                              unsigned flags, unsigned depth,
                               struct chain_ids *ids, struct img_err *err);
 
 static int open_backing(struct img *img, struct chain_ids *ids)
@@ -238,7 +241,7 @@ static int open_backing(struct img *img, struct chain_ids *ids)
         return img_error(img, -ENOMEM, "out of memory");
     struct img_err berr = {0};
     unsigned bflags = (img->flags & (IMG_OPEN_BACKING | IMG_OPEN_UNTRUSTED));
-    struct img *b = open_layer(full, img->backing_fmt, bflags, img->depth + 1, ids, &berr);
+    struct img *b = open_layer(full, NULL, img->backing_fmt, bflags, img->depth + 1, ids, &berr);
     free(full);
     if (!b) {
         img->err = berr;
@@ -248,7 +251,8 @@ static int open_backing(struct img *img, struct chain_ids *ids)
     return 0;
 }
 
-static struct img *open_layer(const char *path, const char *fmt, unsigned flags, unsigned depth,
+static struct img *open_layer(const char *path, const char *refdir, const char *fmt,
+                              unsigned flags, unsigned depth,
                               struct chain_ids *ids, struct img_err *err)
 {
     int r;
@@ -320,7 +324,8 @@ static struct img *open_layer(const char *path, const char *fmt, unsigned flags,
     }
 
     struct img *img = calloc(1, sizeof *img);
-    if (!img || !(img->path = strdup(path)) || !(img->dir = io_dirname(path))) {
+    if (!img || !(img->path = strdup(path)) ||
+        !(img->dir = refdir ? strdup(refdir) : io_dirname(path))) {
         err_set(err, -ENOMEM, "out of memory");
         goto fail;
     }
@@ -369,9 +374,15 @@ fail:
 
 struct img *img_open(const char *path, const char *fmt, unsigned flags, struct img_err *err)
 {
+    return img_open_in(path, NULL, fmt, flags, err);
+}
+
+struct img *img_open_in(const char *path, const char *refdir, const char *fmt, unsigned flags,
+                        struct img_err *err)
+{
     struct chain_ids ids = {.n = 0};
     err_clear(err);
-    return open_layer(path, fmt, flags, 0, &ids, err);
+    return open_layer(path, refdir, fmt, flags, 0, &ids, err);
 }
 
 void img_close(struct img *img)

@@ -270,6 +270,10 @@ const struct img_driver *img_probe_buf(const uint8_t *buf, size_t len, int *scor
 
 /* Open path; fmt NULL means probe. On failure returns NULL with err filled. */
 struct img *img_open(const char *path, const char *fmt, unsigned flags, struct img_err *err);
+/* The same, with the names the image records (backing file, extents) resolved against refdir
+ * instead of path's directory: for opening through /proc/self/fd/N. */
+struct img *img_open_in(const char *path, const char *refdir, const char *fmt, unsigned flags,
+                        struct img_err *err);
 void img_close(struct img *img);
 
 /* Guest I/O through the chain; argument checks are the core's, not the drivers'. */
@@ -318,7 +322,9 @@ int img_create(const char *fmt, const char *path, const struct img_create_req *r
  * against the image's directory, with the same rules as backing files: refused under
  * IMG_OPEN_UNTRUSTED, no json:/protocol names, regular files only (never a FIFO, device, /proc
  * or /sys), opened read-write only when img is. With IMG_REF_LOCAL the name must also stay
- * below the image's directory (relative, no ".." component). what names it in messages.
+ * below the image's directory (relative, no ".." component), and a plain name (no '/') is
+ * followed even under IMG_OPEN_UNTRUSTED: the file is part of the image, beside it. what names
+ * it in messages.
  * Returns the fd or a negative errno with img->err set. */
 enum { IMG_REF_LOCAL = 1u << 0 };
 int img_open_ref(struct img *img, const char *name, const char *what, unsigned ref_flags);

@@ -428,7 +428,7 @@ static void scan_probe(struct scan_dir *d, const struct scan_entry *e, struct sc
         open_path = full;
     }
     struct img_err err = {0};
-    struct img *img = img_open(open_path, NULL, IMG_OPEN_UNTRUSTED, &err);
+    struct img *img = img_open_in(open_path, d->path, NULL, IMG_OPEN_UNTRUSTED, &err);
     if (!img) {
         scan_fail(res, "%s", scan_strip_path(err.msg, open_path));
     } else if (img->st_dev != st.st_dev || img->st_ino != st.st_ino) {

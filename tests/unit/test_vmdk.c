@@ -646,6 +646,13 @@ static void d_ok(void **s)
     struct img *img = tq_open(p, 0);
     assert_int_equal(img->size, 2148 * 512);
     img_close(img);
+    /* Untrusted: an extent beside the descriptor is part of the image; one further away is
+     * an external reference. */
+    img_close(tq_open(p, IMG_OPEN_UNTRUSTED));
+    assert_int_equal(
+        tu_sh("mkdir -p '%s/sub' && truncate -s 1M '%s/sub/ext.raw'", tu_dir(), tu_dir()), 0);
+    p = desc("d_sub.vmdk", HEAD FLAT "RW 2048 FLAT \"sub/ext.raw\" 0\n");
+    img_close(tq_open(p, 0));
     expect_open_fails_flags(p, IMG_OPEN_UNTRUSTED, "--untrusted");
 }
 

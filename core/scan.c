@@ -72,6 +72,7 @@ struct scan_res {
     uint32_t cluster_size;
     unsigned flags, nb_snapshots;
     char *backing, *msg;
+    char uuid[40], parent_uuid[40];
 };
 
 static uint64_t scan_now_ns(void)
@@ -370,6 +371,15 @@ static void scan_info(struct img *img, struct scan_res *res)
     }
     for (size_t i = 0; i < in->nkv; i++) {
         const struct img_kv *kv = &in->kv[i];
+        if (kv->type == IMG_KV_STR && strcmp(kv->key, "uuid") == 0)
+            snprintf(res->uuid, sizeof res->uuid, "%.36s", kv->str);
+        if (kv->type == IMG_KV_STR && strcmp(kv->key, "parent-uuid") == 0) {
+            snprintf(res->parent_uuid, sizeof res->parent_uuid, "%.36s", kv->str);
+            res->flags |= SCAN_F_BACKING;
+        }
+    }
+    for (size_t i = 0; i < in->nkv; i++) {
+        const struct img_kv *kv = &in->kv[i];
         if (kv->type == IMG_KV_STR &&
             (strcmp(kv->key, "compat") == 0 || strcmp(kv->key, "version") == 0)) {
             char *v = scan_escape(kv->str, strlen(kv->str));
@@ -489,6 +499,7 @@ static void scan_publish(struct scan_dir *d, size_t i, struct scan_res *res)
         e->flags = 0;
         e->nb_snapshots = 0;
         e->backing = NULL;
+        e->uuid[0] = e->parent_uuid[0] = 0;
         free(res->backing);
         e->msg = res->msg ? res->msg : strdup("probe failed");
     } else {
@@ -501,6 +512,8 @@ static void scan_publish(struct scan_dir *d, size_t i, struct scan_res *res)
         e->flags = res->flags;
         e->nb_snapshots = res->nb_snapshots;
         e->backing = res->backing;
+        memcpy(e->uuid, res->uuid, sizeof e->uuid);
+        memcpy(e->parent_uuid, res->parent_uuid, sizeof e->parent_uuid);
         e->msg = NULL;
     }
     atomic_store_explicit(&e->state, res->error ? SCAN_ERROR : SCAN_DONE, memory_order_release);

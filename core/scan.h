@@ -85,6 +85,9 @@ struct scan_entry {
     unsigned flags;        /* SCAN_F_* */
     unsigned nb_snapshots;
     char *backing; /* backing file name as recorded, escaped; NULL when none */
+    /* Images that name their parent by identity (differencing vdi): their own UUID and the
+     * parent's, as text; "" when the format has none. */
+    char uuid[40], parent_uuid[40];
     char *msg;     /* SCAN_ERROR: the reason, escaped, one line; else NULL */
 };
 

@@ -450,6 +450,9 @@ static int vdi_get_info(struct img *img, struct img_info *info)
 {
     struct vdi *s = img->priv;
     info->cluster_size = s->block_size;
+    char id[37];
+    vdi_uuid_str(s->uuid_image, id);
+    img_info_str(info, "uuid", id); /* what a differencing child names as its parent */
     if (s->type == VDI_TYPE_DIFF) {
         char u[37];
         vdi_uuid_str(s->uuid_link, u);

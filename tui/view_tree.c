@@ -144,6 +144,15 @@ void tree_build(struct app *a)
                 b.parent[i] = k;
         free(br);
     }
+    /* Differencing vdi name their parent by UUID, not by file name. */
+    for (size_t i = 0; i < b.n; i++) {
+        const struct scan_entry *e = scan_entry(a->scan, i);
+        if (!e->parent_uuid[0] || b.parent[i] != SIZE_MAX)
+            continue;
+        for (size_t k = 0; k < b.n; k++)
+            if (k != i && strcmp(scan_entry(a->scan, k)->uuid, e->parent_uuid) == 0)
+                b.parent[i] = k;
+    }
     /* Roots first (in name order), then whatever a cycle kept from being reached. */
     size_t *order = malloc(b.n * sizeof *order + 1);
     size_t no = 0;

@@ -157,6 +157,11 @@ static int setup(void **state)
     put_compressed(dpath("comp.qcow2"), 0, 64 * KiB);
     put_compressed(dpath("comp.qcow2"), 64 * KiB, 64 * KiB);
 
+    /* A differencing vdi and its parent (linked by UUID), a vmdk descriptor with its extent. */
+    tu_create("vdi", dpath("p.vdi"), NULL, 8 * MiB, NULL, NULL);
+    tu_create("vdi", dpath("q.vdi"), NULL, 8 * MiB, "p.vdi", "vdi");
+    tu_create("vmdk", dpath("v.vmdk"), "subformat=monolithicFlat", 8 * MiB, NULL, NULL);
+
     /* A raw disk with an MBR: one Linux partition at LBA 2048. */
     uint8_t mbr[512] = {0};
     mbr[446 + 4] = 0x83;
@@ -233,6 +238,16 @@ static void test_fields(void **state)
     assert_int_equal(stat(dpath("a.qcow2"), &st), 0);
     assert_int_equal(e->mtime_sec, st.st_mtim.tv_sec);
     assert_int_equal(e->mtime_nsec, st.st_mtim.tv_nsec);
+
+    /* The child names its parent by UUID; the scan reports both so the tree can link them. */
+    const struct scan_entry *pv = done(d, "p.vdi", "vdi"), *qv = done(d, "q.vdi", "vdi");
+    assert_int_equal(strlen(pv->uuid), 36);
+    assert_string_equal(qv->parent_uuid, pv->uuid);
+    assert_string_equal(pv->parent_uuid, "");
+    assert_true(qv->flags & SCAN_F_BACKING);
+    /* A vmdk descriptor opens in the (untrusted) scan: its extent lies beside it. */
+    e = done(d, "v.vmdk", "vmdk");
+    assert_int_equal(e->virtual_size, 8 * MiB);
 
     e = done(d, "b.raw", "raw");
     assert_int_equal(e->virtual_size, 4 * MiB);

@@ -171,6 +171,15 @@ static int load_dir(struct img *img, struct vmdk_extent *e, uint64_t sector, uin
 
 int vmdk_gd_load(struct img *img, struct vmdk_extent *e)
 {
+    /* Sparse extent files cost nothing to fake: bound the directories of all of them. */
+    struct vmdk *s = vmdk_st(img);
+    uint64_t need = (uint64_t)e->n_gd * (4 * 2 + (e->tail_mode ? sizeof *e->pinned : 0));
+    if (s->dir_mem + need > VMDK_DIR_MEM_MAX)
+        return img_error(img, -EFBIG,
+                         "vmdk: %s: the grain directories of this image need more "
+                         "than %llu MiB",
+                         ext_name(img, e), ULL(VMDK_DIR_MEM_MAX >> 20));
+    s->dir_mem += need;
     free(e->gd);
     free(e->rgd);
     e->gd = e->rgd = NULL;

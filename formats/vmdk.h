@@ -36,6 +36,7 @@
 #define VMDK_GTES_MAX 512u              /* entries per grain table (QEMU's limit) */
 #define VMDK_GD_MAX (32u << 20)         /* grain directory entries */
 #define VMDK_GT_CACHE 64                /* grain tables kept in memory per extent */
+#define VMDK_DIR_MEM_MAX (256ull << 20) /* grain directories of all extents together, bytes */
 #define VMDK_SPLIT_BYTES (2ull << 30)   /* twoGbMaxExtent* piece size */
 
 enum vmdk_access { VMDK_RW, VMDK_RDONLY, VMDK_NOACCESS };
@@ -136,8 +137,9 @@ struct vmdk {
     struct vmdk_extent *ext;
     bool cid_updated; /* the CID was changed after this open's first write */
     bool parent_checked;
-    uint8_t *gbuf; /* one grain (COW fills, compression) */
-    uint8_t *zbuf; /* compressed-grain scratch */
+    uint64_t dir_mem; /* bytes of grain directories loaded (VMDK_DIR_MEM_MAX) */
+    uint8_t *gbuf;    /* one grain (COW fills, compression) */
+    uint8_t *zbuf;    /* compressed-grain scratch */
     size_t gbuf_size, zbuf_size;
 };
 

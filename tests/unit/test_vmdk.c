@@ -739,6 +739,19 @@ static void d_sparse_too_small(void **s)
                       "holds 2048 sectors");
 }
 
+/* Three extents whose directories need 128 MiB each (a 512 TiB capacity in a sparse file that
+ * costs nothing): refused at the third, not allocated. */
+static void d_dir_budget(void **s)
+{
+    const char *ext = fresh("huge-s.vmdk");
+    poke64(ext, 12, 1ull << 40);
+    assert_int_equal(truncate(ext, 300 * (off_t)MiB), 0);
+    expect_open_fails(desc("d_budget.vmdk", HEAD "createType=\"twoGbMaxExtentSparse\"\n"
+                                                 "RW 1 SPARSE \"huge-s.vmdk\"\nRW 1 SPARSE "
+                                                 "\"huge-s.vmdk\"\nRW 1 SPARSE \"huge-s.vmdk\"\n"),
+                      "grain directories of this image need more than 256 MiB");
+}
+
 static void d_cowd(void **s)
 {
     const char *p = tu_path("cowd.vmdk");
@@ -802,6 +815,7 @@ int main(void)
         cmocka_unit_test(d_too_many_extents),
         cmocka_unit_test(d_too_large),
         cmocka_unit_test(d_sparse_too_small),
+        cmocka_unit_test(d_dir_budget),
         cmocka_unit_test(d_cowd),
     };
     int r = cmocka_run_group_tests(tests, NULL, NULL);

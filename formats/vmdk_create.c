@@ -431,21 +431,16 @@ out:
 
 void vmdk_unlink_extra(const char *path)
 {
-    struct img_err err;
-    struct img *img = img_open(path, "vmdk", IMG_OPEN_UNTRUSTED, &err);
-    (void)img; /* untrusted: a descriptor file fails to open; read its text directly */
-    if (img) {
-        img_close(img);
-        return; /* a single-file image has nothing beside it */
-    }
     int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0)
         return;
     char buf[65536];
     ssize_t n = pread(fd, buf, sizeof buf, 0);
     close(fd);
+    /* A sparse file (or anything else that is not descriptor text) has nothing beside it. */
     struct vmdk_desc d;
-    if (n <= 0 || vmdk_desc_parse(buf, (size_t)n, &d, &err) < 0)
+    struct img_err err;
+    if (n <= 4 || memcmp(buf, VMDK_MAGIC, 4) == 0 || vmdk_desc_parse(buf, (size_t)n, &d, &err) < 0)
         return;
     char *dir = io_dirname(path);
     for (size_t i = 0; dir && i < d.n_ext; i++) {

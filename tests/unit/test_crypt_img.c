@@ -14,10 +14,11 @@
 #include <unistd.h>
 
 #define PW "hunter2"
-/* qemu-img's LUKS benchmark sometimes fails on a loaded machine ("Unable to get accurate CPU
- * usage"): a few tries. */
-#define QEMU_CREATE "for i in 1 2 3 4 5; do qemu-img create -q "
-#define QEMU_CREATE_END " 2>/dev/null && break; done"
+/* qemu-img's LUKS benchmark fails when a batch of its PBKDF2 rounds measures 0 ms of thread
+ * CPU time ("Unable to get accurate CPU usage"), which a loaded machine makes likely: up to 20
+ * tries, a moment apart. */
+#define QEMU_CREATE "for i in $(seq 20); do qemu-img create -q "
+#define QEMU_CREATE_END " 2>/dev/null && break; sleep 0.2; done"
 
 static int test_secret(void *ctx, const char *path, uint8_t *buf, size_t cap, size_t *len,
                        struct img_err *err)

@@ -169,7 +169,7 @@ static int load_dir(struct img *img, struct vmdk_extent *e, uint64_t sector, uin
     return 0;
 }
 
-int vmdk_gd_load(struct img *img, struct vmdk_extent *e)
+static int vmdk_gd_load(struct img *img, struct vmdk_extent *e)
 {
     /* Sparse extent files cost nothing to fake: bound the directories of all of them. */
     struct vmdk *s = vmdk_st(img);
@@ -305,13 +305,13 @@ static uint64_t ext_end_sector(const struct vmdk_extent *e)
 static int gt_create(struct img *img, struct vmdk_extent *e, uint32_t gi)
 {
     uint64_t sec = ext_end_sector(e), n = gt_sectors(e);
+    if (sec + n * 2 > UINT32_MAX)
+        return img_error(img, -EFBIG, "vmdk: %s: extent file too large for 32-bit sectors",
+                         ext_name(img, e));
     int r = io_pwrite_zeroes(e->fd, sec * VMDK_SECTOR, n * VMDK_SECTOR * (e->rgd ? 2 : 1));
     if (r < 0)
         return img_error(img, r, "vmdk: %s: writing a grain table: %s", ext_name(img, e),
                          strerror(-r));
-    if (sec + n * 2 > UINT32_MAX)
-        return img_error(img, -EFBIG, "vmdk: %s: extent file too large for 32-bit sectors",
-                         ext_name(img, e));
     e->gd[gi] = (uint32_t)sec;
     if (e->rgd)
         e->rgd[gi] = (uint32_t)(sec + n);

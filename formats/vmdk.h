@@ -84,7 +84,6 @@ int vmdk_desc_add_extent(struct vmdk_desc *d, enum vmdk_access acc, uint64_t sec
                          enum vmdk_etype type, const char *file, uint64_t offset);
 /* createType values dimg knows (NULL-terminated); create can write the first five. */
 extern const char *const vmdk_create_types[];
-bool vmdk_create_type_known(const char *t);
 
 /* ---- hosted sparse header (vmdk.c) ---- */
 struct vmdk_header {
@@ -147,16 +146,6 @@ struct vmdk {
 int vmdk_sparse_parse(struct img *img, struct vmdk_extent *e, const uint8_t *hdr);
 int vmdk_write_desc(struct img *img);
 int vmdk_ext_flush(struct img *img, struct vmdk_extent *e);
-int vmdk_gd_load(struct img *img, struct vmdk_extent *e);
-/* Sparse layout of a new extent: GD entries, and the sectors of RGD, GD and overhead. */
-struct vmdk_plan {
-    uint64_t capacity, grain;        /* sectors */
-    uint32_t gtes, n_gd, gd_sectors; /* gd_sectors: one directory copy */
-    uint64_t rgd_off, gd_off, overhead;
-};
-void vmdk_plan_sparse(struct vmdk_plan *p, uint64_t capacity, uint64_t grain, uint64_t desc_end,
-                      bool tables);
-
 int vmdk_create(const char *path, const struct img_create_req *req, struct img_err *err);
 int vmdk_truncate(struct img *img, uint64_t size, enum img_prealloc prealloc);
 void vmdk_unlink_extra(const char *path);

@@ -28,8 +28,16 @@
 #define DESC_SECTORS 20u   /* room for the embedded descriptor, as QEMU reserves */
 #define GRAIN_SECTORS 128u /* 64 KiB grains */
 
-void vmdk_plan_sparse(struct vmdk_plan *p, uint64_t capacity, uint64_t grain, uint64_t desc_end,
-                      bool tables)
+/* Sparse layout of a new extent: directory entries, and the sectors of the redundant and
+ * primary directories (each followed by its reserved tables) and of the first grain. */
+struct vmdk_plan {
+    uint64_t capacity, grain;        /* sectors */
+    uint32_t gtes, n_gd, gd_sectors; /* gd_sectors: one directory copy */
+    uint64_t rgd_off, gd_off, overhead;
+};
+
+static void vmdk_plan_sparse(struct vmdk_plan *p, uint64_t capacity, uint64_t grain,
+                             uint64_t desc_end, bool tables)
 {
     memset(p, 0, sizeof *p);
     p->capacity = capacity;

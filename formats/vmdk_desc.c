@@ -25,7 +25,7 @@ const char *const vmdk_create_types[] = {
     "streamOptimized",  "vmfs",           "vmfsSparse",           NULL,
 };
 
-bool vmdk_create_type_known(const char *t)
+static bool vmdk_create_type_known(const char *t)
 {
     for (size_t i = 0; vmdk_create_types[i]; i++)
         if (strcmp(t, vmdk_create_types[i]) == 0)

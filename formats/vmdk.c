@@ -42,6 +42,23 @@ static const char *ext_name(struct img *img, const struct vmdk_extent *e)
     return e->own_fd ? e->file : img->path;
 }
 
+const char *vmdk_ext_name(struct img *img, const struct vmdk_extent *e)
+{
+    return ext_name(img, e);
+}
+
+/* Extents read through grain directory and tables (KDMV, COWD, seSparse). */
+static bool ext_tabled(const struct vmdk_extent *e)
+{
+    return e->type == VMDK_SPARSE || e->type == VMDK_VMFSSPARSE || e->type == VMDK_SESPARSE;
+}
+
+/* Bytes of one directory or table entry on disk. */
+static uint64_t entry_bytes(const struct vmdk_extent *e)
+{
+    return e->type == VMDK_SESPARSE ? 8 : 4;
+}
+
 /* ---- header ---- */
 
 void vmdk_header_load(struct vmdk_header *h, const uint8_t *b)
@@ -81,7 +98,7 @@ void vmdk_header_store(const struct vmdk_header *h, uint8_t *b)
 
 static uint64_t gt_sectors(const struct vmdk_extent *e)
 {
-    return u64_div_round_up((uint64_t)e->h.gtes * 4, VMDK_SECTOR);
+    return u64_div_round_up((uint64_t)e->h.gtes * entry_bytes(e), VMDK_SECTOR);
 }
 
 /* [sector, sector + bytes) lies inside the extent's file. */
@@ -90,6 +107,11 @@ static bool in_file(const struct vmdk_extent *e, uint64_t sector, uint64_t bytes
     uint64_t off, end;
     return !u64_mul_overflow(sector, VMDK_SECTOR, &off) && !u64_add_overflow(off, bytes, &end) &&
            end <= e->file_size;
+}
+
+bool vmdk_in_file(const struct vmdk_extent *e, uint64_t sector, uint64_t bytes)
+{
+    return in_file(e, sector, bytes);
 }
 
 /* The footer of a streamOptimized extent whose header says GD_AT_END: footer marker, footer
@@ -169,7 +191,7 @@ static int load_dir(struct img *img, struct vmdk_extent *e, uint64_t sector, uin
     return 0;
 }
 
-static int vmdk_gd_load(struct img *img, struct vmdk_extent *e)
+int vmdk_gd_load(struct img *img, struct vmdk_extent *e)
 {
     /* Sparse extent files cost nothing to fake: bound the directories of all of them. */
     struct vmdk *s = vmdk_st(img);
@@ -183,7 +205,14 @@ static int vmdk_gd_load(struct img *img, struct vmdk_extent *e)
     free(e->gd);
     free(e->rgd);
     e->gd = e->rgd = NULL;
-    int r = load_dir(img, e, e->h.gd_off, &e->gd, "grain directory");
+    int r;
+    if (e->type == VMDK_SESPARSE) {
+        if (!(e->gd = malloc(e->n_gd ? (size_t)e->n_gd * 4 : 1)))
+            return img_error(img, -ENOMEM, "vmdk: out of memory for the grain directory");
+        r = vmdk_sesparse_gd_read(img, e, e->gd);
+    } else {
+        r = load_dir(img, e, e->h.gd_off, &e->gd, "grain directory");
+    }
     if (r == 0 && (e->h.flags & VMDK_FLAG_RGD) && e->h.rgd_off)
         r = load_dir(img, e, e->h.rgd_off, &e->rgd, "redundant grain directory");
     for (int i = 0; i < VMDK_GT_CACHE; i++)
@@ -322,6 +351,8 @@ static int gt_create(struct img *img, struct vmdk_extent *e, uint32_t gi)
 
 static int gt_read(struct img *img, struct vmdk_extent *e, uint32_t gi, uint32_t *t)
 {
+    if (e->type == VMDK_SESPARSE)
+        return vmdk_sesparse_gt_read(img, e, gi, t);
     int r = io_pread_exact(e->fd, t, (size_t)e->h.gtes * 4, (uint64_t)e->gd[gi] * VMDK_SECTOR);
     if (r < 0)
         return img_error(img, r, "vmdk: %s: reading grain table %u: %s", ext_name(img, e), gi,
@@ -576,7 +607,9 @@ static int ext_read(struct img *img, struct vmdk_extent *e, uint64_t rel, uint8_
     int r = 0;
     switch (e->type) {
     case VMDK_ZERO: memset(p, 0, n); break;
-    case VMDK_SPARSE: r = sparse_read(img, e, rel, p, n); break;
+    case VMDK_SPARSE:
+    case VMDK_VMFSSPARSE:
+    case VMDK_SESPARSE: r = sparse_read(img, e, rel, p, n); break;
     default:
         if ((r = io_pread_zero(e->fd, p, n, e->flat_off + rel)) < 0)
             r = img_error(img, r, "vmdk: %s: read: %s", ext_name(img, e), strerror(-r));
@@ -651,7 +684,7 @@ static int vmdk_block_status(struct img *img, uint64_t off, uint64_t len, struct
     uint64_t rel = off - e->start, left = e->len - rel;
     if (len > left)
         len = left;
-    if (e->type == VMDK_SPARSE)
+    if (ext_tabled(e))
         return sparse_status(img, e, rel, len, bs);
     bs->len = len;
     if (e->type == VMDK_ZERO) {
@@ -912,6 +945,10 @@ static int ext_write(struct img *img, struct vmdk_extent *e, uint64_t rel, const
     switch (e->type) {
     case VMDK_ZERO: return img_error(img, -ENOTSUP, "vmdk: cannot write into a ZERO extent");
     case VMDK_SPARSE: return sparse_write(img, e, rel, p, n);
+    case VMDK_VMFSSPARSE:
+    case VMDK_SESPARSE: /* opened read-only; kept from reaching the flat path below */
+        return img_error(img, -EROFS, "vmdk: %s extents are read-only in dimg",
+                         e->type == VMDK_SESPARSE ? "seSparse" : "vmfsSparse (COWD)");
     default:
         if ((r = io_pwrite_all(e->fd, p, n, e->flat_off + rel)) < 0)
             return img_error(img, r, "vmdk: %s: write: %s", ext_name(img, e), strerror(-r));
@@ -1135,7 +1172,9 @@ static int vmdk_probe(const uint8_t *buf, size_t len)
     if (len >= 4 && memcmp(buf, VMDK_MAGIC, 4) == 0)
         return 100;
     if (len >= 4 && memcmp(buf, "COWD", 4) == 0)
-        return 100; /* vmfsSparse: recognised so that it is not taken for raw */
+        return 100; /* vmfsSparse */
+    if (vmdk_sesparse_magic(buf, len))
+        return 100;
     /* A text descriptor: comments and blank lines, then version=N, and a createType. */
     static const char sig[] = "# Disk DescriptorFile";
     if (len >= sizeof sig - 1 && memcmp(buf, sig, sizeof sig - 1) == 0)
@@ -1155,6 +1194,39 @@ static int vmdk_probe(const uint8_t *buf, size_t len)
         buf[i + 8] <= '3' && memmem(buf, len, "createType", 10))
         return 90;
     return 0;
+}
+
+/* The descriptor of a sparse file that has none: one extent, the file itself. */
+static int synth_desc(struct img *img, const char *create_type)
+{
+    struct vmdk *s = vmdk_st(img);
+    const struct vmdk_extent *e = &s->ext[0];
+    const char *base = strrchr(img->path, '/');
+    s->desc.version = 1;
+    s->desc.cid = 0xfffffffeu;
+    s->desc.parent_cid = 0xffffffffu;
+    strcpy(s->desc.create_type, create_type);
+    if (vmdk_desc_add_extent(&s->desc, VMDK_RW, e->h.capacity ? e->h.capacity : 1, e->type,
+                             base ? base + 1 : img->path, 0) < 0)
+        return img_error(img, -ENOMEM, "vmdk: out of memory");
+    return 0;
+}
+
+/* A vmfsSparse (COWD) or seSparse extent opened by itself; it has no descriptor. */
+static int open_ro_sparse_file(struct img *img, enum vmdk_etype type, uint64_t fsize)
+{
+    struct vmdk *s = vmdk_st(img);
+    if (!(s->ext = calloc(1, sizeof *s->ext)))
+        return img_error(img, -ENOMEM, "vmdk: out of memory");
+    s->n_ext = 1;
+    struct vmdk_extent *e = &s->ext[0];
+    e->fd = img->fd;
+    e->file_size = fsize;
+    int r = type == VMDK_SESPARSE ? vmdk_sesparse_open(img, e) : vmdk_cowd_open(img, e);
+    if (r < 0)
+        return r;
+    e->len = e->h.capacity * VMDK_SECTOR;
+    return synth_desc(img, type == VMDK_SESPARSE ? "seSparse" : "vmfsSparse");
 }
 
 static int open_sparse_file(struct img *img, const uint8_t *hdr, uint64_t fsize)
@@ -1197,14 +1269,8 @@ static int open_sparse_file(struct img *img, const uint8_t *hdr, uint64_t fsize)
     } else {
         /* A piece of a split image, or a sparse file without a descriptor. */
         free(text);
-        const char *base = strrchr(img->path, '/');
-        s->desc.version = 1;
-        s->desc.cid = 0xfffffffeu;
-        s->desc.parent_cid = 0xffffffffu;
-        strcpy(s->desc.create_type, e->stream ? "streamOptimized" : "monolithicSparse");
-        if (vmdk_desc_add_extent(&s->desc, VMDK_RW, e->h.capacity ? e->h.capacity : 1, VMDK_SPARSE,
-                                 base ? base + 1 : img->path, 0) < 0)
-            return img_error(img, -ENOMEM, "vmdk: out of memory");
+        if ((r = synth_desc(img, e->stream ? "streamOptimized" : "monolithicSparse")) < 0)
+            return r;
     }
     if (e->access == VMDK_NOACCESS)
         return img_error(img, -EACCES, "vmdk: the extent is marked NOACCESS");
@@ -1221,9 +1287,6 @@ static int open_extent(struct img *img, struct vmdk_extent *e, const struct vmdk
         return img_error(img, -EACCES, "vmdk: extent '%s' is marked NOACCESS", d->file);
     if (d->access == VMDK_RDONLY && (img->flags & IMG_OPEN_RW))
         return img_error(img, -EROFS, "vmdk: extent '%s' is read-only (RDONLY)", d->file);
-    if (d->type == VMDK_VMFSSPARSE || d->type == VMDK_SESPARSE)
-        return img_error(img, -ENOTSUP, "vmdk: %s extents are not supported",
-                         d->type == VMDK_SESPARSE ? "SESPARSE" : "VMFSSPARSE");
     if (d->type == VMDK_ZERO)
         return 0;
     if (!(e->file = strdup(d->file)))
@@ -1238,7 +1301,7 @@ static int open_extent(struct img *img, struct vmdk_extent *e, const struct vmdk
         return img_error(img, -EINVAL, "vmdk: extent '%s' is the descriptor file itself", d->file);
     if ((r = io_file_size(fd, &e->file_size)) < 0)
         return img_error(img, r, "vmdk: %s: %s", d->file, strerror(-r));
-    if (d->type != VMDK_SPARSE) {
+    if (!ext_tabled(e)) {
         if (u64_mul_overflow(d->offset, VMDK_SECTOR, &e->flat_off) ||
             e->flat_off + e->len < e->flat_off)
             return img_error(img, -EINVAL, "vmdk: extent '%s': offset %llu overflows", d->file,
@@ -1251,7 +1314,16 @@ static int open_extent(struct img *img, struct vmdk_extent *e, const struct vmdk
                          d->file);
     if ((r = io_pread_exact(fd, hdr, sizeof hdr, 0)) < 0)
         return img_error(img, r, "vmdk: %s: %s", d->file, strerror(-r));
-    if ((r = vmdk_sparse_parse(img, e, hdr)) < 0)
+    /* As QEMU does, the file's magic decides between KDMV and COWD for either type. */
+    if (d->type == VMDK_SESPARSE)
+        r = vmdk_sesparse_open(img, e);
+    else if (memcmp(hdr, VMDK_COWD_MAGIC, 4) == 0)
+        r = vmdk_cowd_open(img, e);
+    else {
+        e->type = VMDK_SPARSE;
+        r = vmdk_sparse_parse(img, e, hdr);
+    }
+    if (r < 0)
         return r;
     if (e->h.capacity < d->sectors)
         return img_error(img, -EINVAL,
@@ -1346,8 +1418,10 @@ static int vmdk_open(struct img *img, unsigned flags)
         if (fsize < VMDK_SECTOR)
             return img_error(img, -EINVAL, "vmdk: file shorter than the sparse header");
         r = open_sparse_file(img, hdr, fsize);
-    } else if (memcmp(hdr, "COWD", 4) == 0) {
-        r = img_error(img, -ENOTSUP, "vmdk: vmfsSparse (COWD) extents are not supported");
+    } else if (memcmp(hdr, VMDK_COWD_MAGIC, 4) == 0) {
+        r = open_ro_sparse_file(img, VMDK_VMFSSPARSE, fsize);
+    } else if (vmdk_sesparse_magic(hdr, fsize < sizeof hdr ? fsize : sizeof hdr)) {
+        r = open_ro_sparse_file(img, VMDK_SESPARSE, fsize);
     } else {
         r = open_descriptor_file(img, fsize);
     }
@@ -1371,7 +1445,7 @@ static int vmdk_get_info(struct img *img, struct img_info *info)
     struct vmdk *s = vmdk_st(img);
     for (size_t i = 0; i < s->n_ext; i++) {
         const struct vmdk_extent *e = &s->ext[i];
-        if (e->type == VMDK_SPARSE && !info->cluster_size)
+        if (ext_tabled(e) && !info->cluster_size)
             info->cluster_size = (uint32_t)e->grain;
         if (e->type == VMDK_SPARSE && e->stream)
             info->compressed = true;
@@ -1488,8 +1562,10 @@ static int walk_grains(struct img *img, struct vmdk_extent *e, struct walk *w)
 
 static void add_tables(struct vmdk_extent *e, struct img_regions *rl)
 {
-    uint64_t gdb = (uint64_t)e->n_gd * 4, gtb = gt_sectors(e) * VMDK_SECTOR;
-    img_regions_add(rl, 0, VMDK_SECTOR, IMG_R_HEADER);
+    uint64_t gdb = (uint64_t)e->n_gd * entry_bytes(e), gtb = gt_sectors(e) * VMDK_SECTOR;
+    img_regions_add(rl, 0, e->type == VMDK_VMFSSPARSE ? VMDK_COWD_HDR : VMDK_SECTOR, IMG_R_HEADER);
+    if (e->type == VMDK_SESPARSE)
+        vmdk_sesparse_regions(e, rl);
     img_regions_add(rl, e->h.desc_off * VMDK_SECTOR, e->h.desc_size * VMDK_SECTOR, IMG_R_META);
     img_regions_add(rl, e->h.gd_off * VMDK_SECTOR, gdb, IMG_R_GRAIN_DIR);
     if (e->rgd)
@@ -1566,7 +1642,7 @@ static int vmdk_check(struct img *img, struct img_check *res, unsigned fix)
     uint64_t end = 0;
     for (size_t i = 0; i < s->n_ext; i++) {
         struct vmdk_extent *e = &s->ext[i];
-        if (e->type != VMDK_SPARSE)
+        if (!ext_tabled(e))
             continue;
         struct walk w = {.chk = res};
         int r = walk_grains(img, e, &w);

@@ -126,6 +126,12 @@ struct vmdk_extent {
     bool tail_dirty;         /* tail_mode: the on-disk tail is stale */
     struct vmdk_gt cache[VMDK_GT_CACHE];
     uint64_t tick;
+    /* seSparse only (vmdk_sesparse.c): where its tables and grains live, in sectors */
+    struct vmdk_se {
+        uint64_t gt_off, gt_count;        /* grain-table area, whole tables it holds */
+        uint64_t grains_off, grain_count; /* grain area, whole grains it holds */
+        uint64_t area[5][2];              /* other areas (offset, size) for layout and check */
+    } se;
 };
 
 struct vmdk {
@@ -142,9 +148,33 @@ struct vmdk {
     size_t gbuf_size, zbuf_size;
 };
 
+/* ---- vmfsSparse (COWD, vmdk_cowd.c) and seSparse (vmdk_sesparse.c), read-only ----
+ * Both fill e->h as if the extent were a hosted sparse one (grain, capacity, 4096 entries per
+ * table, directory offset, first data sector) so that vmdk.c's grain machinery reads them;
+ * seSparse tables are translated to sector numbers as they are read. e->fd and e->file_size
+ * are set; they read their own headers, refuse read-write opens, and load the directory. */
+#define VMDK_COWD_MAGIC "COWD"
+#define VMDK_COWD_HDR 2048u /* bytes */
+#define VMDK_COWD_GTES 4096u
+#define VMDK_SE_MAGIC 0xcafebabeull
+#define VMDK_SE_VERSION 0x0000000200000001ull
+#define VMDK_SE_GTES 4096u
+int vmdk_cowd_open(struct img *img, struct vmdk_extent *e);
+int vmdk_sesparse_open(struct img *img, struct vmdk_extent *e);
+/* The 16 bytes that start a seSparse extent (magic and version, little-endian). */
+bool vmdk_sesparse_magic(const uint8_t *b, size_t len);
+/* Load e->gd from the 64-bit directory; read table gi into t as sector numbers. */
+int vmdk_sesparse_gd_read(struct img *img, struct vmdk_extent *e, uint32_t *gd);
+int vmdk_sesparse_gt_read(struct img *img, struct vmdk_extent *e, uint32_t gi, uint32_t *t);
+/* The seSparse areas besides header, directory and tables, for layout and check. */
+void vmdk_sesparse_regions(const struct vmdk_extent *e, struct img_regions *rl);
+
 /* vmdk.c helpers vmdk_create.c also uses. */
 int vmdk_sparse_parse(struct img *img, struct vmdk_extent *e, const uint8_t *hdr);
 int vmdk_write_desc(struct img *img);
+int vmdk_gd_load(struct img *img, struct vmdk_extent *e);
+const char *vmdk_ext_name(struct img *img, const struct vmdk_extent *e);
+bool vmdk_in_file(const struct vmdk_extent *e, uint64_t sector, uint64_t bytes);
 int vmdk_ext_flush(struct img *img, struct vmdk_extent *e);
 int vmdk_create(const char *path, const struct img_create_req *req, struct img_err *err);
 int vmdk_truncate(struct img *img, uint64_t size, enum img_prealloc prealloc);

@@ -22,7 +22,8 @@
 
 const char *const vmdk_create_types[] = {
     "monolithicSparse", "monolithicFlat", "twoGbMaxExtentSparse", "twoGbMaxExtentFlat",
-    "streamOptimized",  "vmfs",           "vmfsSparse",           NULL,
+    "streamOptimized",  "vmfs",           "vmfsSparse",           "seSparse",
+    NULL,
 };
 
 static bool vmdk_create_type_known(const char *t)

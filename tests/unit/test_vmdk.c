@@ -682,7 +682,8 @@ static void d_table(void **s)
         {HEAD "CID=1\n" FLAT "RW 2048 FLAT \"ext.raw\" 0\n", "given twice"},
         {HEAD FLAT "ddb.x = \"a\nRW 2048 FLAT \"ext.raw\" 0\n", "unbalanced quotes"},
         {HEAD FLAT "NOACCESS 2048 FLAT \"ext.raw\" 0\n", "NOACCESS"},
-        {HEAD FLAT "RW 2048 VMFSSPARSE \"ext.raw\"\n", "not supported"},
+        {HEAD FLAT "RW 2048 VMFSSPARSE \"ext.raw\"\n", "no KDMV magic"},
+        {HEAD FLAT "RW 2048 SESPARSE \"ext.raw\"\n", "not a seSparse extent"},
         {HEAD FLAT "RW 2048 SPARSE \"ext.raw\"\n", "no KDMV magic"},
         {HEAD FLAT "RW 999999999999999999 FLAT \"ext.raw\" 0\nRW 999999999999999999 FLAT "
                    "\"ext.raw\" 0\n",
@@ -756,7 +757,7 @@ static void d_cowd(void **s)
 {
     const char *p = tu_path("cowd.vmdk");
     assert_int_equal(tu_sh("printf 'COWD' > '%s' && truncate -s 4096 '%s'", p, p), 0);
-    expect_open_fails(p, "COWD");
+    expect_open_fails(p, "COWD version 0 unsupported");
 }
 
 static int cap_as(void **s)

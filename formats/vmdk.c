@@ -9,7 +9,9 @@
  * behind markers; with the directory at the end (VMware's layout) their tables live in memory
  * while writing and are written with the footer and end-of-stream marker on flush; with
  * QEMU's layout (tables up front) they are updated in place. A child image reads through its
- * parent only while the parent's CID still matches the child's parentCID.
+ * parent only while the parent's CID still matches the child's parentCID. vmfsSparse (COWD)
+ * and seSparse extents are opened read-only by formats/vmdk_cowd.c and vmdk_sesparse.c and
+ * then read, mapped, laid out and checked here like hosted sparse ones.
  * Talks to: core/io.c, core/compress.c, formats/vmdk_desc.c; formats/vmdk_create.c creates
  * and grows; formats/registry.c lists the driver.
  */

@@ -4,7 +4,9 @@
  * A vmdk image is a descriptor (text, either its own file or embedded in a sparse extent)
  * listing extents in guest order. Each extent is FLAT (a raw piece of a file), ZERO (no file),
  * or SPARSE (a "KDMV" hosted sparse file: header, grain directory, grain tables, grains; the
- * streamOptimized variant stores zlib-compressed grains behind markers). Not a public header:
+ * streamOptimized variant stores zlib-compressed grains behind markers), or one of the two
+ * read-only kinds read by the same grain code: VMFSSPARSE ("COWD", formats/vmdk_cowd.c) and
+ * SESPARSE (formats/vmdk_sesparse.c). Not a public header:
  * only formats/vmdk*.c and tests include it.
  */
 #ifndef DIMG_VMDK_H
@@ -128,9 +130,8 @@ struct vmdk_extent {
     uint64_t tick;
     /* seSparse only (vmdk_sesparse.c): where its tables and grains live, in sectors */
     struct vmdk_se {
-        uint64_t gt_off, gt_count;        /* grain-table area, whole tables it holds */
-        uint64_t grains_off, grain_count; /* grain area, whole grains it holds */
-        uint64_t area[5][2];              /* other areas (offset, size) for layout and check */
+        uint64_t gt_off, grains_off; /* table and grain areas: entries count from there */
+        uint64_t area[5][2];         /* other areas (offset, size) for layout and check */
     } se;
 };
 

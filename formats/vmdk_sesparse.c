@@ -141,9 +141,7 @@ int vmdk_sesparse_open(struct img *img, struct vmdk_extent *e)
     e->n_gd = (uint32_t)need;
     e->grain = (uint64_t)SE_GRAIN * VMDK_SECTOR;
     e->se.gt_off = off[SE_GTS];
-    e->se.gt_count = size[SE_GTS] / SE_GT_SECTORS;
     e->se.grains_off = off[SE_GRAINS];
-    e->se.grain_count = size[SE_GRAINS] / SE_GRAIN;
     static const int other[5] = {SE_VOLATILE, SE_JHEADER, SE_JOURNAL, SE_BITMAP, SE_BACKMAP};
     for (int i = 0; i < 5; i++) {
         e->se.area[i][0] = off[other[i]];
@@ -190,12 +188,11 @@ int vmdk_sesparse_gd_read(struct img *img, struct vmdk_extent *e, uint32_t *gd)
                               f, ULL(i + k), ULL(v));
                 break;
             }
-            if (idx >= e->se.gt_count || sec > UINT32_MAX ||
-                !vmdk_in_file(e, sec, SE_GT_SECTORS * VMDK_SECTOR)) {
+            if (sec > UINT32_MAX || !vmdk_in_file(e, sec, SE_GT_SECTORS * VMDK_SECTOR)) {
                 r = img_error(img, -EINVAL,
                               "vmdk: %s: seSparse grain directory entry %llu names table %llu, "
-                              "outside the table area (%llu tables) or the file",
-                              f, ULL(i + k), ULL(idx), ULL(e->se.gt_count));
+                              "outside the file",
+                              f, ULL(i + k), ULL(idx));
                 break;
             }
             gd[i + k] = (uint32_t)sec;
@@ -212,7 +209,9 @@ int vmdk_sesparse_gt_read(struct img *img, struct vmdk_extent *e, uint32_t gi, u
     if (!buf)
         return img_error(img, -ENOMEM, "vmdk: out of memory");
     int r = read_u64s(img, e, buf, VMDK_SE_GTES, (uint64_t)e->gd[gi] * VMDK_SECTOR, "grain table");
-    /* Grain numbers whose sector would not fit in 32 bits. */
+    /* Grain numbers whose sector would not fit in 32 bits. Like QEMU, the sizes of the table
+     * and grain areas are not limits: whether VMware grows them with the file is unknown;
+     * every table and grain must lie inside the file instead (checked on use). */
     uint64_t max = (UINT32_MAX - e->se.grains_off) / SE_GRAIN;
     for (uint32_t k = 0; r == 0 && k < VMDK_SE_GTES; k++) {
         uint64_t v = buf[k], n;
@@ -229,11 +228,11 @@ int vmdk_sesparse_gt_read(struct img *img, struct vmdk_extent *e, uint32_t gi, u
         case 2: t[k] = VMDK_GTE_ZEROED; break;
         case 3:
             n = ((v >> 48) & 0xfff) | ((v & 0xffffffffffffull) << 12);
-            if (n >= e->se.grain_count || n >= max) {
+            if (n >= max) {
                 r = img_error(img, -EINVAL,
                               "vmdk: %s: seSparse grain table %u entry %u names grain %llu, "
-                              "outside the grain area (%llu grains) or the first 2 TiB",
-                              f, gi, k, ULL(n), ULL(e->se.grain_count));
+                              "beyond the 2 TiB of a file dimg reads",
+                              f, gi, k, ULL(n));
                 break;
             }
             t[k] = (uint32_t)(e->se.grains_off + n * SE_GRAIN);

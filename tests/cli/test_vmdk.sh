@@ -86,6 +86,66 @@ done
 run "$DIMG" resize --shrink r-streamOptimized.vmdk 1M
 expect_one_error_line "shrinking is not supported" "vmdk shrink refused"
 
+# --- vmfsSparse (COWD) and seSparse: read-only, built here from the documented layout ---
+le32() { printf "$(printf '\\x%02x\\x%02x\\x%02x\\x%02x' $(($1 & 255)) $(($1 >> 8 & 255)) \
+  $(($1 >> 16 & 255)) $(($1 >> 24 & 255)))"; }
+le64() { le32 $(($1 & 0xffffffff)); le32 $(($1 >> 32 & 0xffffffff)); }
+put() { dd of="$1" bs=512 seek="$2" conv=notrunc status=none; }
+vdesc() { # descriptor TYPE ETYPE SECTORS FILE
+  printf '# Disk DescriptorFile\nversion=1\nCID=fffffffe\nparentCID=ffffffff\ncreateType="%s"\n' "$1"
+  printf 'RW %s %s "%s"\n' "$3" "$2" "$4"; }
+# COWD: 4 MiB of 512-byte grains, directory at sector 4, one table at 5, grains 0, 4095, 7.
+{ printf COWD; le32 1; le32 3; le32 8192; le32 1; le32 4; le32 2; le32 40; } >cw-delta.vmdk
+truncate -s 2048 cw-delta.vmdk
+le32 5 | put cw-delta.vmdk 4
+{ le32 37; head -c 24 /dev/zero; le32 39; } | put cw-delta.vmdk 5
+printf '\x26\x00\x00\x00' | dd of=cw-delta.vmdk bs=1 seek=$((5 * 512 + 4095 * 4)) conv=notrunc status=none
+head -c 1536 /dev/urandom | put cw-delta.vmdk 37
+vdesc vmfsSparse VMFSSPARSE 8192 cw-delta.vmdk >cw.vmdk
+run "$DIMG" convert -O raw cw.vmdk cw.raw
+expect_rc 0 "convert a vmfsSparse image"
+qemu-img convert -O raw cw.vmdk cwq.raw
+cmp -s cw.raw cwq.raw && pass || fail "vmfsSparse read differs from qemu-img's"
+cmp -s -i 0:$((37 * 512)) -n 512 cw.raw cw-delta.vmdk && pass || fail "COWD grain 0 not at sector 0"
+cmp -s -i $((7 * 512)):$((39 * 512)) -n 512 cw.raw cw-delta.vmdk && pass || fail "COWD grain 7"
+cmp -s -i $((4095 * 512)):$((38 * 512)) -n 512 cw.raw cw-delta.vmdk && pass || fail "COWD grain 4095"
+"$DIMG" info --output=json cw.vmdk >"$T/d.json"
+[ "$(json_str "$T/d.json" create-type)" = vmfsSparse ] && pass || fail "info create-type vmfsSparse"
+[ "$(json_num "$T/d.json" cluster-size)" = 512 ] && pass || fail "info cluster-size of COWD"
+run "$DIMG" check cw-delta.vmdk
+expect_rc 0 "check a COWD file"
+run "$DIMG" resize cw.vmdk 8M
+expect_one_error_line "vmfsSparse (COWD) extents are read-only" "resize of vmfsSparse refused"
+# seSparse: 16 MiB, volatile header at 1, journal at 2-11, directory at 12, tables at 64,
+# grains at 144: grain 0 and 4095 allocated (grain numbers 0 and 4097), grain 5 zero.
+{ le64 0xcafebabe; le64 0x200000001; le64 32768; le64 8; le64 64; head -c 40 /dev/zero
+  for a in 1 1 2 2 4 8 12 1 64 64 128 8 136 8 144 80000; do le64 $a; done; } >se-d.vmdk
+truncate -s 512 se-d.vmdk
+le64 0xcafecafe | put se-d.vmdk 1
+le64 0x1000000000000000 | put se-d.vmdk 12
+{ le64 0x3000000000000000; head -c 32 /dev/zero; le64 0x2000000000000000; } | put se-d.vmdk 64
+le64 0x3001000000000001 | dd of=se-d.vmdk bs=1 seek=$((64 * 512 + 4095 * 8)) conv=notrunc status=none
+head -c 4096 /dev/urandom | put se-d.vmdk 144
+head -c 4096 /dev/urandom | put se-d.vmdk $((144 + 4097 * 8))
+vdesc seSparse SESPARSE 32768 se-d.vmdk >se.vmdk
+run "$DIMG" convert -O raw se.vmdk se.raw
+expect_rc 0 "convert a seSparse image"
+qemu-img convert -O raw se.vmdk seq.raw
+cmp -s se.raw seq.raw && pass || fail "seSparse read differs from qemu-img's"
+cmp -s -i 0:$((144 * 512)) -n 4096 se.raw se-d.vmdk && pass || fail "seSparse grain 0"
+cmp -s -i $((4095 * 4096)):$(((144 + 4097 * 8) * 512)) -n 4096 se.raw se-d.vmdk && pass ||
+  fail "seSparse grain 4095 (grain number 4097)"
+"$DIMG" map --output=json se.vmdk >"$T/dm.json"
+qemu-img map --output=json se.vmdk >"$T/qm.json"
+[ "$(grep -c '"data": true' "$T/dm.json")" = 2 ] && pass || fail "seSparse map: $(cat "$T/dm.json")"
+[ "$(grep -c '"data": true' "$T/dm.json")" = "$(grep -c '"data": true' "$T/qm.json")" ] && pass ||
+  fail "seSparse map differs from qemu-img's"
+run "$DIMG" check se-d.vmdk
+expect_rc 0 "check a seSparse file"
+printf '\x01' | dd of=se-d.vmdk bs=1 seek=$((512 + 24)) conv=notrunc status=none
+run "$DIMG" info se.vmdk
+expect_one_error_line "journal needs replaying" "dirty seSparse refused"
+
 # --- a cancelled convert to a split flat image leaves nothing behind ---
 truncate -s 300M big.raw
 qemu-io -f raw -c 'write -P 1 0 300M' big.raw >/dev/null

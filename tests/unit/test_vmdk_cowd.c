@@ -626,7 +626,8 @@ SE_BAD(hs_vol_pad, 512 + 100, 1, "volatile header padding")
 SE_BAD(hs_gd_small, 136, 0, "too small")
 SE_BAD(hs_gd_past_eof, 128, 1ull << 40, "outside the file")
 SE_BAD(hs_gd_entry, 12 * 512, 0x2000000000000000ull, "directory entry 0")
-SE_BAD(hs_gd_index, 12 * 512, 0x1000000000000009ull, "names table 9")
+SE_BAD(hs_gd_index, 12 * 512, 0x10000000ffffffffull, "names table 4294967295")
+SE_BAD(hs_gd_table_past_eof, 12 * 512, 0x1000000000ffffffull, "names table 16777215")
 SE_BAD(hs_gt_area, 144, 1ull << 33, "grain-table area")
 SE_BAD(hs_grain_area, 192, 1, "grain area at sector 1")
 
@@ -655,9 +656,9 @@ static void hs_gte_junk(void **s)
 {
     se_bad_entry("hs_gtj.vmdk", 5, 77, "unallocated but not zero");
 }
-static void hs_gte_grain_area(void **s)
+static void hs_gte_huge(void **s)
 {
-    se_bad_entry("hs_gta.vmdk", 5, se_entry(20000), "names grain 20000");
+    se_bad_entry("hs_gta.vmdk", 5, se_entry(1ull << 40), "beyond the 2 TiB");
 }
 static void hs_gte_past_eof(void **s)
 {
@@ -698,10 +699,10 @@ int main(void)
         cmocka_unit_test(hs_vol_magic),      cmocka_unit_test(hs_dirty),
         cmocka_unit_test(hs_vol_pad),        cmocka_unit_test(hs_gd_small),
         cmocka_unit_test(hs_gd_past_eof),    cmocka_unit_test(hs_gd_entry),
-        cmocka_unit_test(hs_gd_index),       cmocka_unit_test(hs_gt_area),
-        cmocka_unit_test(hs_grain_area),     cmocka_unit_test(hs_gte_type),
-        cmocka_unit_test(hs_gte_junk),       cmocka_unit_test(hs_gte_grain_area),
-        cmocka_unit_test(hs_gte_past_eof),
+        cmocka_unit_test(hs_gd_index),       cmocka_unit_test(hs_gd_table_past_eof),
+        cmocka_unit_test(hs_gt_area),        cmocka_unit_test(hs_grain_area),
+        cmocka_unit_test(hs_gte_type),       cmocka_unit_test(hs_gte_junk),
+        cmocka_unit_test(hs_gte_huge), cmocka_unit_test(hs_gte_past_eof),
     };
     int r = cmocka_run_group_tests(tests, NULL, NULL);
     r += cmocka_run_group_tests(hostile, cap_as, uncap_as);

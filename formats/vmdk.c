@@ -397,7 +397,10 @@ static int gt_get(struct img *img, struct vmdk_extent *e, uint32_t gi, bool crea
         return 0;
     }
     struct vmdk_gt *v = NULL;
-    for (int i = 0; i < VMDK_GT_CACHE; i++) {
+    /* Tables of 4096 entries (COWD, seSparse) are 8 times larger: fewer of them are kept, so
+     * that a descriptor listing 1024 such extents holds no more memory than KDMV ones. */
+    int slots = e->h.gtes > VMDK_GTES_MAX ? VMDK_GT_CACHE / 8 : VMDK_GT_CACHE;
+    for (int i = 0; i < slots; i++) {
         struct vmdk_gt *g = &e->cache[i];
         if (g->idx == gi) {
             g->used = ++e->tick;

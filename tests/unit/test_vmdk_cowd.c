@@ -127,11 +127,11 @@ static uint8_t *parent_made(const char *name, uint64_t size, const char *qio, ui
 struct cowd {
     uint32_t capacity, grain; /* sectors */
     uint32_t n_gd;
-    uint8_t *want;              /* guest bytes placed (zeros elsewhere) */
-    uint8_t *st;                /* per grain: 0 none, 1 data */
-    uint64_t *host;             /* per grain: byte offset of the data in the file */
-    uint64_t gd_off, gt_off[8]; /* bytes */
-    uint64_t end;               /* file size */
+    uint8_t *want;               /* guest bytes placed (zeros elsewhere) */
+    uint8_t *st;                 /* per grain: 0 none, 1 data */
+    uint64_t *host;              /* per grain: byte offset of the data in the file */
+    uint64_t gd_off, gt_off[32]; /* bytes */
+    uint64_t end;                /* file size */
 };
 
 /* A COWD file at path: GD at sector 4, then tables and grains in the order of gidx[] (a
@@ -142,7 +142,7 @@ static void cowd_build(const char *path, struct cowd *c, const uint64_t *gidx, s
     uint64_t gb = (uint64_t)c->grain * S, span = 4096ull * c->grain;
     uint64_t grains = (c->capacity + c->grain - 1) / c->grain;
     c->n_gd = (uint32_t)((c->capacity + span - 1) / span);
-    assert_true(c->n_gd <= 8);
+    assert_true(c->n_gd <= 32);
     c->want = calloc(1, (size_t)c->capacity * S);
     c->st = calloc(1, grains);
     c->host = calloc(grains, 8);
@@ -271,6 +271,20 @@ static void test_cowd_descriptor(void **state)
     cowd_build(ext, &c, g, sizeof g / sizeof *g, 2);
     write_desc(p, "vmfsSparse", "VMFSSPARSE", c.capacity, "c2-delta.vmdk", NULL, 0);
     expect_all(p, c.want, (uint64_t)c.capacity * S, c.st, 8 * S);
+    cowd_free(&c);
+}
+
+/* More tables than the cache keeps (8 of 4096 entries): evicted tables are read again. */
+static void test_cowd_many_tables(void **state)
+{
+    const char *ext = tu_path("cm-delta.vmdk"), *p = tu_path("cm.vmdk");
+    uint64_t g[21];
+    for (int t = 0; t < 21; t++)
+        g[t] = (uint64_t)(20 - t) * 4096 + (uint64_t)t * 37 % 4096;
+    struct cowd c = {.capacity = 20 * 4096 + 5, .grain = 1};
+    cowd_build(ext, &c, g, 21, 10);
+    write_desc(p, "vmfsSparse", "VMFSSPARSE", c.capacity, "cm-delta.vmdk", NULL, 0);
+    expect_all(p, c.want, (uint64_t)c.capacity * S, c.st, S);
     cowd_free(&c);
 }
 
@@ -681,9 +695,13 @@ static int uncap_as(void **s)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_cowd_standalone), cmocka_unit_test(test_cowd_descriptor),
-        cmocka_unit_test(test_cowd_child),      cmocka_unit_test(test_cowd_writes_refused),
-        cmocka_unit_test(test_se_descriptor),   cmocka_unit_test(test_se_child),
+        cmocka_unit_test(test_cowd_standalone),
+        cmocka_unit_test(test_cowd_descriptor),
+        cmocka_unit_test(test_cowd_many_tables),
+        cmocka_unit_test(test_cowd_child),
+        cmocka_unit_test(test_cowd_writes_refused),
+        cmocka_unit_test(test_se_descriptor),
+        cmocka_unit_test(test_se_child),
     };
     const struct CMUnitTest hostile[] = {
         cmocka_unit_test(hc_version),        cmocka_unit_test(hc_grain_zero),
@@ -702,7 +720,7 @@ int main(void)
         cmocka_unit_test(hs_gd_index),       cmocka_unit_test(hs_gd_table_past_eof),
         cmocka_unit_test(hs_gt_area),        cmocka_unit_test(hs_grain_area),
         cmocka_unit_test(hs_gte_type),       cmocka_unit_test(hs_gte_junk),
-        cmocka_unit_test(hs_gte_huge), cmocka_unit_test(hs_gte_past_eof),
+        cmocka_unit_test(hs_gte_huge),       cmocka_unit_test(hs_gte_past_eof),
     };
     int r = cmocka_run_group_tests(tests, NULL, NULL);
     r += cmocka_run_group_tests(hostile, cap_as, uncap_as);

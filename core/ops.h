@@ -55,6 +55,8 @@ struct ops_convert_req {
                                * saw it, at its size (NULL: the current disk) */
     size_t buf_size;          /* copy chunk; 0 = 2 MiB (rounded to the target cluster size) */
     struct ops_progress *progress; /* may be NULL */
+    const char *filter;       /* raw target through this compression filter ("xz", "gz", "zst",
+                               * "bz2"; core/export.h), holes as zeros (NULL: none) */
 };
 
 /* Copy the guest contents of req->src (whole backing chain) into a new image at req->dst.

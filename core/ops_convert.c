@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "core/io.h"
+#include "core/export.h"
 
 #define CONVERT_DEFAULT_CHUNK (2u << 20)
 
@@ -306,6 +307,10 @@ int ops_convert(const struct ops_convert_req *req, struct img_err *err)
         /* Never clobber (or follow) something we did not create. */
         r = err_set(err, -EEXIST, "%s already exists (left from an interrupted run?); remove it",
                     part);
+        goto out;
+    }
+    if (req->filter) { /* one compressed stream, not an image driver's file */
+        r = export_convert_filtered(c.src, req, part, err);
         goto out;
     }
 

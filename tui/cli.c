@@ -46,7 +46,7 @@ static const struct cli_cmd cli_cmds[] = {
      "  -q                  quiet\n"},
     {"convert", cli_convert, "copy an image into a new one, possibly of another format",
      "usage: dimg convert [-f FMT] [-O OUTPUT_FMT] [-o OPTIONS] [-c] [-p] [-q] [-S BYTES]\n"
-     "                    [-B BACKING -F BACKING_FMT] [-l SNAPSHOT] SRC DST\n"
+     "                    [-B BACKING -F BACKING_FMT] [-l SNAPSHOT] [--compress=F] SRC DST\n"
      "\n"
      "Copy the guest contents of SRC (through its backing chain) into a new image DST.\n"
      "DST is written as DST.part and renamed into place only when complete.\n"
@@ -60,7 +60,9 @@ static const struct cli_cmd cli_cmds[] = {
      "  -S BYTES            zero-detection block size (default 4k; 0 allocates everything)\n"
      "  -B BACKING          make DST an overlay of BACKING; copy only SRC's top layer\n"
      "  -F BACKING_FMT      format of BACKING (required with -B)\n"
-     "  -l SNAPSHOT         copy SRC as its internal snapshot SNAPSHOT (ID or name) saw it\n"},
+     "  -l SNAPSHOT         copy SRC as its internal snapshot SNAPSHOT (ID or name) saw it\n"
+     "  --compress=F        -O raw only: write DST as one xz, gz, zst or bz2 stream (also\n"
+     "                      chosen by a DST name ending in .xz, .gz, .zst or .bz2)\n"},
     {"map", cli_map, "dump the guest allocation map",
      "usage: dimg map [-f FMT] [--output=human|json] [--start-offset=OFF] [--max-length=LEN]\n"
      "                FILE\n"
@@ -169,6 +171,24 @@ static const struct cli_cmd cli_cmds[] = {
      "  --dense             write real zeros instead of leaving a hole\n"
      "  -o NEW              leave FILE untouched and write FILE plus the appendix to NEW\n"
      "                      (written as NEW.part, renamed when complete)\n"
+     "  -p                  show progress on stderr\n"
+     "  -q                  quiet\n"},
+    {"export", cli_export, "pack images into an OVA appliance",
+     "usage: dimg export --ova OUT.ova [--name NAME] [--cpus N] [--memory MIB]\n"
+     "                   [--controller=scsi|ide] [--network NAME] [-f FMT] [-p] [-q] IMAGE...\n"
+     "\n"
+     "Write an OVA (a tar that VirtualBox, VMware and ovftool import) holding NAME.ovf, an\n"
+     "OVF 1.0 descriptor, each IMAGE converted to a streamOptimized vmdk, and NAME.mf with\n"
+     "their SHA-256 digests. The disks are staged in OUT.ova.part.d beside OUT (removed\n"
+     "afterwards); OUT is written as OUT.ova.part and renamed into place only when complete.\n"
+     "\n"
+     "  --ova OUT.ova       the appliance to write (required)\n"
+     "  --name NAME         the virtual machine's name (default: OUT without .ova)\n"
+     "  --cpus N            virtual CPUs (default 1)\n"
+     "  --memory MIB        memory in MiB (default 1024)\n"
+     "  --controller=C      scsi (LSI Logic, up to 15 disks; default) or ide (up to 4)\n"
+     "  --network NAME      add a network adapter connected to network NAME\n"
+     "  -f FMT              format of every IMAGE (default: probe each)\n"
      "  -p                  show progress on stderr\n"
      "  -q                  quiet\n"},
 };

@@ -30,6 +30,7 @@ int cli_snapshot(int argc, char **argv);
 int cli_compact(int argc, char **argv);
 int cli_commit(int argc, char **argv);
 int cli_rebase(int argc, char **argv);
+int cli_export(int argc, char **argv);
 
 /* What `dimg info` prints for path (its chain too with chain), written to f; also the
  * interactive info pane. Returns 0, or 1 with the reason in errbuf (f may hold a part). */

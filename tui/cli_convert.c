@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/export.h"
 #include "core/img.h"
 #include "core/ops.h"
 #include "tui/progress.h"
@@ -24,6 +25,7 @@ int cli_convert(int argc, char **argv)
 {
     static const struct option longopts[] = {
         {"help", no_argument, NULL, 'h'},
+        {"compress", required_argument, NULL, 'Z'},
         {NULL, 0, NULL, 0},
     };
     struct ops_convert_req req = {.dst_fmt = "raw", .sparse = OPS_CONVERT_DEFAULT_SPARSE};
@@ -55,6 +57,13 @@ int cli_convert(int argc, char **argv)
         case 'B': req.backing = optarg; break;
         case 'F': req.backing_fmt = optarg; break;
         case 'U': break;
+        case 'Z':
+            if (!(req.filter = export_filter_name(optarg))) {
+                status = cli_usage_err("convert", "--compress must be xz, gz, zst or bz2, not '%s'",
+                                       optarg);
+                goto out;
+            }
+            break;
         case 'l':
             /* qemu-img's snapshot.id=X / snapshot.name=X, or just the ID or name. */
             req.snapshot = optarg;
@@ -76,6 +85,14 @@ int cli_convert(int argc, char **argv)
     }
     req.src = argv[optind];
     req.dst = argv[optind + 1];
+    /* A raw target named *.xz, *.gz, *.zst or *.bz2 is written compressed. */
+    if (!req.filter && strcmp(req.dst_fmt, "raw") == 0)
+        req.filter = export_filter_for_path(req.dst);
+    if (req.filter && (strcmp(req.dst_fmt, "raw") != 0 || req.compress || req.backing)) {
+        status = cli_usage_err("convert",
+                               "--compress writes a raw image only (no -O FMT, -c or -B)");
+        goto out;
+    }
     req.opts = &opts;
     req.open_flags = cli_open_flags;
 

@@ -120,13 +120,22 @@ static char *ova_path_cat(const char *a, const char *b)
 static int ova_check_sources(struct ova *o)
 {
     const struct export_ova_req *req = o->req;
+    struct stat out_st;
+    bool out_exists = stat(req->out, &out_st) == 0;
     for (size_t i = 0; i < req->nimages; i++) {
         struct img *src = img_open(req->images[i], req->fmt,
                                    (req->open_flags & ~IMG_OPEN_RW) | IMG_OPEN_BACKING, o->err);
         if (!src)
             return o->err->code ? o->err->code : -EIO;
         o->disks[i].src_size = src->size;
+        /* The rename at the end would replace a source (or a file of its chain). */
+        bool hit = false;
+        for (const struct img *l = src; out_exists && l; l = l->backing)
+            hit |= l->st_dev == out_st.st_dev && l->st_ino == out_st.st_ino;
         img_close(src);
+        if (hit)
+            return err_set(o->err, -EINVAL, "%s: the target is %s or one of its backing files",
+                           req->out, req->images[i]);
         o->total += o->disks[i].src_size;
 
         struct ova_disk *d = &o->disks[i];

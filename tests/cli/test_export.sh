@@ -123,6 +123,11 @@ expect_rc 1 "five disks on IDE"
 expect_one_error_line "1 to 4 disks" "five disks on IDE"
 run "$DIMG" export a.qcow2
 expect_rc 1 "export without --ova"
+cp b.img self.img
+run "$DIMG" export --ova self.img a.qcow2 self.img
+expect_rc 1 "export onto one of its sources"
+expect_one_error_line "the target is self.img" "export onto one of its sources"
+cmp -s self.img b.img && pass || fail "export onto its source changed it"
 
 # Ctrl-C while packing: exit 130, nothing left.
 dd if=/dev/urandom of=big.img bs=1M count=48 status=none

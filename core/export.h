@@ -64,6 +64,9 @@ struct export_ova_req {
  * they are known). */
 int export_ova(const struct export_ova_req *req, struct img_err *err);
 
+/* A decimal count in [1, max] (--cpus, --memory; spaces around it allowed), into *out. */
+bool export_parse_count(const char *s, uint64_t max, uint64_t *out);
+
 /* A safe member name: the base name of path (without its last extension when strip_ext),
  * every byte outside [A-Za-z0-9._-] made '_', no leading '.' or '-', at most 64 bytes,
  * "disk" when nothing is left; then ext appended. Writes into buf (cap >= 80). */

@@ -57,6 +57,23 @@ void export_member_name(const char *path, bool strip_ext, const char *ext, char 
     snprintf(buf + len, cap - len, "%s", ext);
 }
 
+bool export_parse_count(const char *s, uint64_t max, uint64_t *out)
+{
+    char *end;
+    while (*s == ' ')
+        s++;
+    if (*s < '0' || *s > '9')
+        return false;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    while (*end == ' ')
+        end++;
+    if (errno || *end || v == 0 || v > max)
+        return false;
+    *out = v;
+    return true;
+}
+
 struct ova_disk {
     char member[OVA_NAME_MAX + 16];
     char *stage_path; /* the converted disk in the staging directory */

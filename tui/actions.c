@@ -23,7 +23,7 @@
 /* ---- helpers ---- */
 
 /* The selected entry if it is a probed image; else a status message and NULL. */
-static const struct scan_entry *act_image(struct app *a, char **path)
+const struct scan_entry *act_image(struct app *a, char **path)
 {
     const struct scan_entry *e = browser_selected(a, NULL);
     if (!e || e->is_dir || e->is_dotdot) {

@@ -200,6 +200,11 @@ void action_snapshot(struct app *a, enum km_action act, const char *path, const 
  * a form, then a job. */
 void action_commit(struct app *a, const char *path);
 void action_rebase(struct app *a, const char *path);
+/* Pack the selected image (and more) into an OVA (action_export.c). */
+void action_export(struct app *a);
+/* The browser's selection if it is a probed image (*path: its malloc'd path); else a status
+ * message and NULL (actions.c, shared with action_export.c). */
+const struct scan_entry *act_image(struct app *a, char **path);
 
 /* ---- dialogs (dialog.c) ---- */
 void dlg_begin(struct app *a, const char *title, void (*ok)(struct app *, struct dialog *));

@@ -5,7 +5,6 @@
  */
 #include "tui/cli.h"
 
-#include <errno.h>
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,20 +18,6 @@ static int export_job(struct job *j, void *arg, struct img_err *err)
     struct export_ova_req *req = arg;
     req->progress = job_ops_progress(j);
     return export_ova(req, err);
-}
-
-/* A decimal count in [1, max]; false for anything else. */
-static bool export_parse_count(const char *s, uint64_t max, uint64_t *out)
-{
-    char *end;
-    if (*s < '0' || *s > '9')
-        return false;
-    errno = 0;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (errno || *end || v == 0 || v > max)
-        return false;
-    *out = v;
-    return true;
 }
 
 int cli_export(int argc, char **argv)

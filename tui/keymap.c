@@ -37,6 +37,7 @@ static const int km_keys[KM_A_COUNT][KM_MAX_KEYS] = {
     [KM_A_QUIT] = {'q'},
     [KM_A_OVERLAY] = {'O'},
     [KM_A_COMPACT] = {'Z'},
+    [KM_A_EXPORT] = {'E'},
     [KM_A_COMMIT] = {'K'},
     [KM_A_REBASE] = {'B'},
     [KM_A_SNAP_NEW] = {'N'},

@@ -47,6 +47,7 @@ enum km_ctx {
     X(QUIT, KM_ALL, 10, "Quit", false, "close this screen; quit from the browser")                 \
     X(OVERLAY, KM_BROWSER, 0, NULL, true, "new overlay (qcow2) backed by the image")               \
     X(COMPACT, KM_BROWSER, 0, NULL, true, "compact a vdi in place (a job)")                        \
+    X(EXPORT, KM_BROWSER, 0, NULL, true, "pack the image (and more) into an OVA (a job)")          \
     X(COMMIT, KM_BROWSER | KM_TREE, 0, NULL, true, "commit an overlay into its backing file")      \
     X(REBASE, KM_BROWSER | KM_TREE, 0, NULL, true, "give the image a new backing file")            \
     X(SNAP_NEW, KM_TREE, 0, NULL, true, "create a snapshot of the selected image")                 \

@@ -3,9 +3,9 @@
 # send-keys, the screen read with capture-pane. Starts in a `dimg demo` directory and checks
 # the browser's rows, the map (guest and host views, partition marks), the tree, a convert
 # started with keystrokes (the job reaches done, the new file passes qemu-img check and
-# compares equal to its source), a grow, a compact of the vdi, a commit (K), a cancelled job
-# (no file, no .part left), a terminal too small and then large again, and quitting (terminal
-# restored, exit 0).
+# compares equal to its source), an OVA export (E; tar order, disks equal to their sources), a
+# grow, a compact of the vdi, a commit (K), a cancelled job (no file, no .part left), a
+# terminal too small and then large again, and quitting (terminal restored, exit 0).
 source "$(dirname "$0")/lib.sh"
 command -v tmux >/dev/null || { echo "tmux missing: apt-get install tmux"; exit 1; }
 
@@ -109,6 +109,18 @@ qemu-img compare -q demo/disk.qcow2 demo/disk-1.qcow2 && pass || fail "converted
 keys J
 see '100% +4\.0 GiB / 4\.0 GiB' "jobs screen shows the finished job at 100%"
 keys q
+
+# --- export with E: disk.qcow2 and legacy.vdi packed into an OVA ---
+keys Escape / d i s k . q Enter E
+see 'Export OVA' "export form opens"
+see 'OVA file +disk\.ova' "OVA name proposed from the image"
+keys Enter Enter Enter Enter Enter l e g a c y . v d i Enter
+see 'done: export disk\.ova \(2 disks\)' "export job finished" 90
+[ "$(tar tf demo/disk.ova | tr '\n' ' ')" = "disk.ovf disk.vmdk legacy.vmdk disk.mf " ] && pass ||
+  fail "OVA members: $(tar tf demo/disk.ova | tr '\n' ' ')"
+mkdir "$T/ova" && tar xf demo/disk.ova -C "$T/ova"
+qemu-img compare -q demo/disk.qcow2 "$T/ova/disk.vmdk" && pass || fail "exported disk.vmdk differs"
+qemu-img compare -q demo/legacy.vdi "$T/ova/legacy.vmdk" && pass || fail "exported legacy.vmdk differs"
 
 # --- grow with R: sparse.raw 1 GiB -> 2 GiB ---
 keys Escape / s p a r s e Enter R

@@ -172,6 +172,10 @@ expect_rc 0 "-O qcow2 to a .gz name"
 run "$DIMG" convert -O qcow2 --compress=xz a.qcow2 c.qcow2
 expect_rc 1 "--compress with -O qcow2"
 expect_one_error_line "raw" "--compress with -O qcow2"
+run "$DIMG" convert -o preallocation=full a.qcow2 c.raw.gz
+expect_rc 1 "-o with compressed output"
+expect_one_error_line "does not apply" "-o with compressed output"
+[ -e c.raw.gz ] || [ -e c.raw.gz.part ] && fail "-o with compressed output left a file" || pass
 run "$DIMG" convert --compress=lz4 a.qcow2 c.raw
 expect_rc 1 "--compress=lz4"
 expect_one_error_line "xz, gz, zst or bz2" "--compress=lz4"

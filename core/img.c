@@ -689,6 +689,12 @@ int img_make_empty(struct img *img)
     return r < 0 ? r : img->drv->make_empty(img);
 }
 
+int img_amend(struct img *img, const struct img_amend_req *req)
+{
+    int r = check_writable(img, "amend", (const void *)img->drv->amend);
+    return r < 0 ? r : img->drv->amend(img, req);
+}
+
 int img_create(const char *fmt, const char *path, const struct img_create_req *req,
                struct img_err *err)
 {

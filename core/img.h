@@ -156,6 +156,17 @@ struct img_create_req {
     bool compress; /* the caller will write compressed clusters: pick a layout that takes them */
 };
 
+/* ---- amend ---- */
+struct img_amend_req {
+    struct img_opts *opts; /* qemu-img amend's -o names (encrypt.state, encrypt.keyslot, ...) */
+    /* encrypt.new-secret / encrypt.old-secret: the password of a key slot to add, or the one
+     * whose slots to erase (NULL: none), in memory the caller locks and wipes. The image's own
+     * password comes from the secret provider. */
+    const uint8_t *new_secret, *old_secret;
+    size_t new_len, old_len;
+    bool force; /* overwrite an active key slot, erase the last one */
+};
+
 /* ---- the vtable ---- */
 enum {
     IMG_CAP_WRITE = 1u << 0,
@@ -231,6 +242,10 @@ struct img_driver {
     /* Remove the files beside a just-created image at path that create made (vmdk extents),
      * when the operation that created it failed. path itself is removed by the caller. */
     void (*unlink_extra)(const char *path);
+    /* Change options of an existing image in place (qemu-img amend): take the keys of
+     * req->opts the driver knows and refuse the rest (img_opts_check_all_taken) before
+     * changing anything. */
+    int (*amend)(struct img *img, const struct img_amend_req *req);
 };
 
 /* ---- the handle ---- */
@@ -313,6 +328,10 @@ int img_compact(struct img *img, int (*tick)(void *ctx, uint64_t done, uint64_t 
  * a message naming the format. */
 int img_set_backing(struct img *img, const char *name, const char *fmt);
 int img_make_empty(struct img *img);
+
+/* Amend in place (read-write handle); an option the format does not know is refused before
+ * anything changes. Formats without the slot fail with -ENOTSUP. */
+int img_amend(struct img *img, const struct img_amend_req *req);
 
 /* Create an image of format fmt at path. */
 int img_create(const char *fmt, const char *path, const struct img_create_req *req,

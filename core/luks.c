@@ -151,25 +151,49 @@ static int try_slot(const struct luks *l, const struct luks_slot *k, const uint8
     return crypto_equal(dg, l->mk_digest, 20);
 }
 
+/* Key material bytes of one slot, whole sectors. */
+static size_t luks_mat_len(const struct luks *l)
+{
+    size_t m = (size_t)l->key_bytes * LUKS_STRIPES;
+    return (m + CRYPTO_SECTOR - 1) / CRYPTO_SECTOR * CRYPTO_SECTOR;
+}
+
+/* Try the active slots (only slot `only` when it is >= 0) with pw; *mask gets the slots that
+ * open, mk the master key. Stops at the first match unless all. */
+static int match_slots(const struct luks *l, const uint8_t *pw, size_t pwlen, int only, bool all,
+                       luks_read_fn rd, void *ctx, unsigned *mask, uint8_t *mk, struct img_err *err)
+{
+    size_t matlen = luks_mat_len(l);
+    uint8_t *mat = crypto_secure_alloc(matlen);
+    int r = mat ? 0 : err_set(err, -ENOMEM, "out of memory");
+    *mask = 0;
+    for (int i = 0; r == 0 && i < LUKS_SLOTS && (all || !*mask); i++)
+        if (l->slot[i].active && (only < 0 || only == i)) {
+            r = try_slot(l, &l->slot[i], pw, pwlen, mat, matlen, rd, ctx, mk, err);
+            *mask |= r > 0 ? 1u << i : 0;
+            r = r < 0 ? r : 0;
+        }
+    crypto_secure_free(mat, matlen);
+    return r;
+}
+
+static int unlock_mk(const struct luks *l, const uint8_t *pw, size_t pwlen, luks_read_fn rd,
+                     void *ctx, uint8_t *mk, struct img_err *err)
+{
+    unsigned mask;
+    int r = match_slots(l, pw, pwlen, -1, false, rd, ctx, &mask, mk, err);
+    if (r == 0 && !mask)
+        r = err_set(err, -EACCES, "invalid password: no LUKS key slot opens with it");
+    return r;
+}
+
 int luks_unlock(const struct luks *l, const uint8_t *pw, size_t pwlen, luks_read_fn rd, void *ctx,
                 struct crypto_cipher **payload, struct img_err *err)
 {
-    size_t matlen = (size_t)l->key_bytes * LUKS_STRIPES;
-    matlen = (matlen + CRYPTO_SECTOR - 1) / CRYPTO_SECTOR * CRYPTO_SECTOR;
-    uint8_t *mat = crypto_secure_alloc(matlen), *mk = crypto_secure_alloc(CRYPTO_MAX_KEY);
-    int r = mat && mk ? 0 : err_set(err, -ENOMEM, "out of memory");
-    int found = 0;
-    for (int i = 0; r == 0 && !found && i < LUKS_SLOTS; i++)
-        if (l->slot[i].active) {
-            r = try_slot(l, &l->slot[i], pw, pwlen, mat, matlen, rd, ctx, mk, err);
-            found = r > 0;
-            r = r < 0 ? r : 0;
-        }
-    if (r == 0 && !found)
-        r = err_set(err, -EACCES, "invalid password: no LUKS key slot opens with it");
+    uint8_t *mk = crypto_secure_alloc(CRYPTO_MAX_KEY);
+    int r = mk ? unlock_mk(l, pw, pwlen, rd, ctx, mk, err) : err_set(err, -ENOMEM, "out of memory");
     if (r == 0)
         r = crypto_cipher_new(payload, l->mode, l->ivgen, l->ivhash, mk, l->key_bytes, err);
-    crypto_secure_free(mat, matlen);
     crypto_secure_free(mk, CRYPTO_MAX_KEY);
     return r;
 }
@@ -362,4 +386,211 @@ void luks_info(const struct luks *l, struct img_info *info)
         if (l->slot[i].active)
             n += snprintf(v + n, sizeof v - (size_t)n, "%s%d", k++ ? "," : "", i);
     img_info_str(info, "encrypt.active-slots", v);
+}
+
+/* ---- key slots (amend) ---- */
+
+static int io_fail(struct img_err *err, int r, const char *what, int slot)
+{
+    return err_set(err, r, "LUKS: %s of key slot %d: %s", what, slot, strerror(-r));
+}
+
+/* The 48-byte header entry of slot i as l holds it. */
+static void slot_entry(const struct luks *l, int i, uint8_t e[48])
+{
+    const struct luks_slot *k = &l->slot[i];
+    memset(e, 0, 48);
+    be32_store(e, k->active ? LUKS_SLOT_ON : LUKS_SLOT_OFF);
+    be32_store(e + 4, k->iter);
+    memcpy(e + 8, k->salt, 32);
+    be32_store(e + 40, (uint32_t)(k->off / CRYPTO_SECTOR));
+    be32_store(e + 44, k->stripes);
+}
+
+static int write_entry(const struct luks *l, int i, const struct luks_io *io, struct img_err *err)
+{
+    uint8_t e[48];
+    slot_entry(l, i, e);
+    int r = io->wr(io->ctx, e, sizeof e, 208 + 48 * (uint64_t)i);
+    return r < 0 ? io_fail(err, r, "writing the header entry", i) : 0;
+}
+
+static int sync_io(const struct luks_io *io, int slot, struct img_err *err)
+{
+    int r = io->sync(io->ctx);
+    return r < 0 ? io_fail(err, r, "syncing the update", slot) : 0;
+}
+
+static int active_count(const struct luks *l)
+{
+    int n = 0;
+    for (int i = 0; i < LUKS_SLOTS; i++)
+        n += l->slot[i].active;
+    return n;
+}
+
+/* Mark every slot of mask inactive (one sync), then overwrite its material with random
+ * bytes (another sync): a crash in between leaves a slot that is already unusable. */
+static int erase_slots(struct luks *l, unsigned mask, const struct luks_io *io, struct img_err *err)
+{
+    size_t matlen = luks_mat_len(l);
+    int r = 0, last = 0;
+    for (int i = 0; r == 0 && i < LUKS_SLOTS; i++)
+        if (mask & (1u << i)) {
+            struct luks_slot *k = &l->slot[i];
+            k->active = false;
+            k->iter = 0;
+            memset(k->salt, 0, sizeof k->salt);
+            r = write_entry(l, i, io, err);
+            last = i;
+        }
+    if (r == 0)
+        r = sync_io(io, last, err);
+    uint8_t *junk = r == 0 ? malloc(matlen) : NULL;
+    if (r == 0 && !junk)
+        r = err_set(err, -ENOMEM, "out of memory");
+    for (int i = 0; r == 0 && i < LUKS_SLOTS; i++)
+        if (mask & (1u << i)) {
+            if (crypto_random(junk, matlen) < 0)
+                r = err_set(err, -EIO, "LUKS: no random bytes");
+            else if ((r = io->wr(io->ctx, junk, matlen, l->slot[i].off)) < 0)
+                r = io_fail(err, r, "wiping the key material", i);
+        }
+    free(junk);
+    return r == 0 ? sync_io(io, last, err) : r;
+}
+
+static int erase_keys(struct luks *l, const struct luks_amend *a, const struct luks_io *io,
+                      struct img_err *err)
+{
+    uint8_t *mk = crypto_secure_alloc(CRYPTO_MAX_KEY);
+    unsigned mask = 0;
+    int r = mk ? 0 : err_set(err, -ENOMEM, "out of memory");
+    if (r == 0 && a->pw) /* the image's password must still open it, as opening does */
+        r = unlock_mk(l, a->pw, a->pwlen, io->rd, io->ctx, mk, err);
+    if (r == 0 && a->slot >= 0) {
+        if (a->old_pw) {
+            r = match_slots(l, a->old_pw, a->old_len, a->slot, false, io->rd, io->ctx, &mask, mk,
+                            err);
+            if (r == 0 && !mask)
+                r = err_set(err, -EACCES,
+                            "key slot %d does not open with the old password; nothing "
+                            "was erased",
+                            a->slot);
+        }
+        if (r == 0 && !a->force && !l->slot[a->slot].active)
+            r = err_set(err, -EINVAL, "key slot %d is already inactive", a->slot);
+        if (r == 0 && !a->force && l->slot[a->slot].active && active_count(l) == 1)
+            r = err_set(err, -EPERM,
+                        "key slot %d is the only active one: erasing it makes the data "
+                        "unreadable forever (--force to do it anyway)",
+                        a->slot);
+        mask = 1u << a->slot;
+    } else if (r == 0) {
+        r = match_slots(l, a->old_pw, a->old_len, -1, true, io->rd, io->ctx, &mask, mk, err);
+        if (r == 0 && !mask)
+            r = err_set(err, -EACCES,
+                        "invalid old password: no LUKS key slot opens with it; nothing "
+                        "was erased");
+        if (r == 0 && !a->force && __builtin_popcount(mask) == active_count(l))
+            r = err_set(err, -EPERM,
+                        "every active key slot opens with the old password: erasing them "
+                        "makes the data unreadable forever (--force to do it anyway)");
+    }
+    crypto_secure_free(mk, CRYPTO_MAX_KEY);
+    return r == 0 ? erase_slots(l, mask, io, err) : r;
+}
+
+/* New key material for slot i: PBKDF2 of the password under a fresh salt, the master key
+ * split and encrypted into mat (luks_mat_len bytes). */
+static int make_slot(const struct luks *l, struct luks_slot *k, const uint8_t *pw, size_t pwlen,
+                     const uint8_t *mk, uint64_t iter_time, uint8_t *mat, struct img_err *err)
+{
+    uint64_t it = crypto_pbkdf2_iters_for(l->hash, l->key_bytes, iter_time ? iter_time : 2000);
+    k->iter = (uint32_t)(it < LUKS_MIN_ITER   ? LUKS_MIN_ITER
+                         : it > LUKS_MAX_ITER ? LUKS_MAX_ITER
+                                              : it);
+    k->stripes = LUKS_STRIPES;
+    if (crypto_random(k->salt, sizeof k->salt) < 0)
+        return err_set(err, -EIO, "LUKS: no random bytes");
+    uint8_t *sk = crypto_secure_alloc(CRYPTO_MAX_KEY);
+    struct crypto_cipher *c = NULL;
+    int r =
+        sk ? crypto_pbkdf2(l->hash, pw, pwlen, k->salt, 32, k->iter, sk, l->key_bytes) : -ENOMEM;
+    if (r == 0)
+        r = crypto_af_split(l->hash, mk, l->key_bytes, LUKS_STRIPES, mat);
+    if (r == 0)
+        r = crypto_cipher_new(&c, l->mode, l->ivgen, l->ivhash, sk, l->key_bytes, err);
+    if (r == 0)
+        r = crypto_cipher_run(c, true, 0, mat, luks_mat_len(l));
+    crypto_cipher_free(c);
+    crypto_secure_free(sk, CRYPTO_MAX_KEY);
+    if (r < 0 && !err->code)
+        err_set(err, r, "LUKS: setting up a key slot: %s", strerror(-r));
+    return r;
+}
+
+static int add_key(struct luks *l, const struct luks_amend *a, const struct luks_io *io,
+                   struct img_err *err)
+{
+    int i = a->slot;
+    if (i >= 0 && l->slot[i].active && !a->force)
+        return err_set(err, -EEXIST,
+                       "key slot %d is active: erase it first (or --force to overwrite it)", i);
+    for (int j = 0; i < 0 && j < LUKS_SLOTS; j++)
+        if (!l->slot[j].active)
+            i = j;
+    if (i < 0)
+        return err_set(err, -ENOSPC, "no free LUKS key slot (all %d are active)", LUKS_SLOTS);
+    size_t matlen = luks_mat_len(l);
+    uint8_t *mk = crypto_secure_alloc(CRYPTO_MAX_KEY), *mat = crypto_secure_alloc(matlen);
+    int r = mk && mat ? unlock_mk(l, a->pw, a->pwlen, io->rd, io->ctx, mk, err)
+                      : err_set(err, -ENOMEM, "out of memory");
+    struct luks_slot k = l->slot[i];
+    if (r == 0)
+        r = make_slot(l, &k, a->new_pw, a->new_len, mk, a->iter_time, mat, err);
+    /* Overwriting an active slot (forced): retire it first, so that no crash leaves a header
+     * naming half-written material. */
+    if (r == 0 && l->slot[i].active)
+        r = erase_slots(l, 1u << i, io, err);
+    if (r == 0 && (r = io->wr(io->ctx, mat, matlen, k.off)) < 0)
+        r = io_fail(err, r, "writing the key material", i);
+    if (r == 0)
+        r = sync_io(io, i, err);
+    if (r == 0) {
+        k.active = true;
+        struct luks_slot keep = l->slot[i];
+        l->slot[i] = k;
+        r = write_entry(l, i, io, err);
+        if (r == 0)
+            r = sync_io(io, i, err);
+        if (r < 0)
+            l->slot[i] = keep;
+    }
+    crypto_secure_free(mk, CRYPTO_MAX_KEY);
+    crypto_secure_free(mat, matlen);
+    return r;
+}
+
+int luks_amend(struct luks *l, const struct luks_amend *a, const struct luks_io *io,
+               struct img_err *err)
+{
+    if (a->slot < -1 || a->slot >= LUKS_SLOTS)
+        return err_set(err, -EINVAL, "key slot %d: must be between 0 and %d", a->slot,
+                       LUKS_SLOTS - 1);
+    if (a->add) {
+        if (!a->new_pw || !a->pw)
+            return err_set(err, -EINVAL, "adding a key slot needs the password and a new one");
+        if (a->old_pw)
+            return err_set(err, -EINVAL, "an old password is for erasing key slots");
+        return add_key(l, a, io, err);
+    }
+    if (a->new_pw)
+        return err_set(err, -EINVAL, "a new password is for adding a key slot, not erasing");
+    if (a->iter_time)
+        return err_set(err, -EINVAL, "iter-time is for adding a key slot, not erasing");
+    if (a->slot < 0 && !a->old_pw)
+        return err_set(err, -EINVAL,
+                       "erasing key slots needs a slot number or the old password they hold");
+    return erase_keys(l, a, io, err);
 }

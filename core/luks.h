@@ -56,6 +56,34 @@ uint64_t luks_area_len(const struct luks_params *p);
 /* A new area (malloc'd, *len = luks_area_len) with a random master key in slot 0 under pw. */
 int luks_format(const struct luks_params *p, const uint8_t *pw, size_t pwlen, uint8_t **area,
                 size_t *len, struct img_err *err);
+/* ---- key slots (amend) ---- */
+typedef int (*luks_write_fn)(void *ctx, const void *buf, size_t len, uint64_t off);
+/* Reads, writes and syncs of the LUKS area (offsets from its start), for amend. */
+struct luks_io {
+    luks_read_fn rd;
+    luks_write_fn wr;
+    int (*sync)(void *ctx);
+    void *ctx;
+};
+/* What to change, qemu-img amend's encrypt.* options: add (state=active) a slot for new_pw,
+ * in slot (or the first free one when slot < 0), PBKDF2 timed to iter_time ms (0: 2000); or
+ * erase (state=inactive) slot, or every slot old_pw opens (both given: slot must open with
+ * old_pw). force overwrites an active slot when adding and allows erasing the last one. */
+struct luks_amend {
+    bool add;
+    int slot;
+    const uint8_t *pw, *new_pw, *old_pw; /* pw unlocks the master key for add */
+    size_t pwlen, new_len, old_len;
+    uint64_t iter_time;
+    bool force;
+};
+/* Change the key slots of l (updated in place on success). Crash order: a new slot's key
+ * material is written and synced before its header entry turns active; an erased slot is
+ * marked inactive and synced before its material is overwritten with random bytes. A wrong
+ * password or a refused request writes nothing. */
+int luks_amend(struct luks *l, const struct luks_amend *a, const struct luks_io *io,
+               struct img_err *err);
+
 /* encrypt.* keys for img_info (format, cipher-alg, cipher-mode, ivgen-alg, hash-alg, slots). */
 void luks_info(const struct luks *l, struct img_info *info);
 

@@ -1039,4 +1039,5 @@ const struct img_driver img_driver_qcow2 = {
     .snap_load = qcow2_snap_load,
     .set_backing = qcow2_set_backing,
     .make_empty = qcow2_make_empty,
+    .amend = qcow2_amend,
 };

@@ -351,6 +351,13 @@ int qcow2_crypt_create_opts(const char *path, const struct img_create_req *req, 
                             enum img_prealloc prealloc, struct qcow2_crypt_new *cn,
                             struct img_err *err);
 void qcow2_crypt_new_free(struct qcow2_crypt_new *cn);
+/* Add (add) or erase LUKS key slots: slot -1 picks the first free one / erases by the old
+ * password; iter_time 0 for the default. Asks for the image's password when needed. */
+int qcow2_crypt_amend(struct img *img, bool add, int slot, uint64_t iter_time,
+                      const struct img_amend_req *req);
+
+/* ---- qcow2_amend.c ---- */
+int qcow2_amend(struct img *img, const struct img_amend_req *req);
 
 /* ---- qcow2_check.c ---- */
 int qcow2_check(struct img *img, struct img_check *res, unsigned fix);

@@ -188,6 +188,51 @@ int qcow2_crypt_create_opts(const char *path, const struct img_create_req *req, 
     return r;
 }
 
+static int fde_write(void *ctx, const void *buf, size_t len, uint64_t off)
+{
+    struct img *img = ctx;
+    return io_pwrite_all(img->fd, buf, len, qcow2_st(img)->fde_off + off);
+}
+
+static int fde_sync(void *ctx)
+{
+    return io_sync(((struct img *)ctx)->fd);
+}
+
+int qcow2_crypt_amend(struct img *img, bool add, int slot, uint64_t iter_time,
+                      const struct img_amend_req *req)
+{
+    struct qcow2 *s = qcow2_st(img);
+    if (s->crypt_method != 2)
+        return img_error(img, -ENOTSUP,
+                         "qcow2: only LUKS-encrypted images have key slots to change");
+    struct luks_amend a = {.add = add,
+                           .slot = slot,
+                           .new_pw = req->new_secret,
+                           .new_len = req->new_len,
+                           .old_pw = req->old_secret,
+                           .old_len = req->old_len,
+                           .iter_time = iter_time,
+                           .force = req->force};
+    struct luks_io io = {fde_read, fde_write, fde_sync, img};
+    struct img_err e = {0};
+    uint8_t *pw = NULL;
+    size_t n = 0;
+    /* The image's password unlocks the master key for a new slot, and proves the right to
+     * erase one by number (as opening the image does in qemu-img); an old password that opens
+     * the slots it erases needs nothing else. */
+    int r = 0;
+    if (add || !req->old_secret) {
+        r = qcrypt_password("qcow2", img->path, &pw, &n, &e);
+        a.pw = pw;
+        a.pwlen = n;
+    }
+    if (r == 0)
+        r = luks_amend(&s->cr->luks, &a, &io, &e);
+    qcrypt_password_free(pw);
+    return r < 0 ? img_error(img, r, "qcow2: %s", e.msg) : 0;
+}
+
 void qcow2_crypt_new_free(struct qcow2_crypt_new *cn)
 {
     free(cn->area);

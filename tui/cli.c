@@ -191,6 +191,27 @@ static const struct cli_cmd cli_cmds[] = {
      "  -f FMT              format of every IMAGE (default: probe each)\n"
      "  -p                  show progress on stderr\n"
      "  -q                  quiet\n"},
+    {"amend", cli_amend, "add or remove LUKS key slots, change lazy_refcounts (qcow2)",
+     "usage: dimg amend [-f FMT] [-o OPTIONS] [--force] FILE\n"
+     "       dimg amend --add-key [--slot N] [--iter-time MS] [--password-file F]\n"
+     "                  [--new-password-file F2 | --new-password-env V2] FILE\n"
+     "       dimg amend --remove-key (--slot N [--password-file F] |\n"
+     "                  --old-password-file F3 | --old-password-env V3) [--force] FILE\n"
+     "\n"
+     "Change FILE in place, like qemu-img amend. --add-key gives a LUKS-encrypted qcow2 a new\n"
+     "password in a free key slot (or slot N): the image's password (--password-file,\n"
+     "--password-env or a prompt) unlocks it, the new one comes from --new-password-* or a\n"
+     "prompt. --remove-key erases slot N (the image's password must open the image) or every\n"
+     "slot the old password opens. The last active slot is only erased with --force (the data\n"
+     "is then lost for good). Passwords are never read from argv or -o.\n"
+     "\n"
+     "  -o k=v,...          qemu-img's names: encrypt.state=active|inactive, encrypt.keyslot=N,\n"
+     "                      encrypt.iter-time=MS, lazy_refcounts=on|off\n"
+     "  --add-key           encrypt.state=active\n"
+     "  --remove-key        encrypt.state=inactive\n"
+     "  --slot N            encrypt.keyslot=N (0..7)\n"
+     "  --iter-time MS      PBKDF2 time for the new slot (default 2000)\n"
+     "  --force             overwrite an active slot, or erase the last one\n"},
 };
 #define CLI_NCMDS (sizeof cli_cmds / sizeof *cli_cmds)
 

@@ -47,6 +47,16 @@ struct img_opts;
 void cli_secret_prepare(const char *src, const char *fmt, const struct img_opts *opts);
 /* No terminal prompt from now on (the interactive application). */
 void cli_secret_no_prompt(void);
+/* Another password (dimg amend's new and old ones) into buf (IMG_SECRET_MAX bytes, locked by
+ * the caller): FILE's bytes, the variable env, or else a prompt "LABEL PATH: " on the
+ * terminal (twice when confirm); *_opt name the options in messages. 0 or -errno with err. */
+struct img_err;
+int cli_secret_read(const char *file, const char *file_opt, const char *env, const char *env_opt,
+                    const char *label, const char *path, bool confirm, uint8_t *buf, size_t *len,
+                    struct img_err *err);
+/* --password-file or --password-env was given. */
+bool cli_secret_given(void);
+int cli_amend(int argc, char **argv);
 /* The warning line for -o encrypt.format=aes / encryption=on. */
 void cli_secret_warn_weak(const struct img_opts *opts);
 

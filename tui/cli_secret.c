@@ -38,25 +38,41 @@ static void secret_wipe(void)
     secret_len = 0;
 }
 
-static int read_file(uint8_t *buf, size_t *len, struct img_err *err)
+/* FILE's bytes exactly; opt names the option in messages. */
+static int read_file(const char *file, const char *opt, uint8_t *buf, size_t *len,
+                     struct img_err *err)
 {
-    int fd = open(secret_file, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    int fd = open(file, O_RDONLY | O_CLOEXEC | O_NOCTTY);
     struct stat st;
     if (fd < 0)
-        return err_set(err, -errno, "--password-file %s: %s", secret_file, strerror(errno));
+        return err_set(err, -errno, "%s %s: %s", opt, file, strerror(errno));
     if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size > IMG_SECRET_MAX) {
         close(fd);
         return err_set(err, -EINVAL,
-                       "--password-file %s: not a regular file of at most %u "
+                       "%s %s: not a regular file of at most %u "
                        "bytes",
-                       secret_file, IMG_SECRET_MAX);
+                       opt, file, IMG_SECRET_MAX);
     }
     ssize_t n = read(fd, buf, IMG_SECRET_MAX);
     int e = errno;
     close(fd);
     if (n < 0)
-        return err_set(err, -e, "--password-file %s: %s", secret_file, strerror(e));
+        return err_set(err, -e, "%s %s: %s", opt, file, strerror(e));
     *len = (size_t)n;
+    return 0;
+}
+
+/* The value of the environment variable var; opt names the option in messages. */
+static int read_env(const char *var, const char *opt, uint8_t *buf, size_t *len,
+                    struct img_err *err)
+{
+    const char *v = getenv(var);
+    if (!v)
+        return err_set(err, -ENOKEY, "%s: %s is not set", opt, var);
+    if (strlen(v) > IMG_SECRET_MAX)
+        return err_set(err, -EINVAL, "%s: %s is longer than %u bytes", opt, var, IMG_SECRET_MAX);
+    *len = strlen(v);
+    memcpy(buf, v, *len);
     return 0;
 }
 
@@ -93,7 +109,9 @@ static int prompt_line(int tty, const char *prompt, uint8_t *buf, size_t *len)
     return r;
 }
 
-static int prompt(const char *path, uint8_t *buf, size_t *len, struct img_err *err)
+/* "LABEL PATH: " on the terminal, asked twice when confirm. */
+static int prompt(const char *label, const char *path, bool confirm, uint8_t *buf, size_t *len,
+                  struct img_err *err)
 {
     if (secret_no_prompt)
         return err_set(err, -ENOKEY,
@@ -104,12 +122,10 @@ static int prompt(const char *path, uint8_t *buf, size_t *len, struct img_err *e
         return err_set(err, -ENOKEY,
                        "no password given (use --password-file FILE or "
                        "--password-env VAR, or run on a terminal)");
-    struct stat st;
-    bool fresh = stat(path, &st) < 0; /* a new image: ask twice */
     char msg[1200];
-    snprintf(msg, sizeof msg, "Password for %s%s: ", fresh ? "new image " : "", path);
+    snprintf(msg, sizeof msg, "%s %s: ", label, path);
     int r = prompt_line(tty, msg, buf, len);
-    if (r == 0 && fresh) {
+    if (r == 0 && confirm) {
         uint8_t *again = crypto_secure_alloc(IMG_SECRET_MAX);
         size_t n2 = 0;
         r = again ? prompt_line(tty, "Password again: ", again, &n2) : -ENOMEM;
@@ -132,22 +148,15 @@ static int secret_get(void *ctx, const char *path, uint8_t *buf, size_t cap, siz
         if (!(secret_buf = crypto_secure_alloc(IMG_SECRET_MAX)))
             return err_set(err, -ENOMEM, "out of memory");
         int r;
-        if (secret_file) {
-            r = read_file(secret_buf, &secret_len, err);
-        } else if (secret_env) {
-            const char *v = getenv(secret_env);
-            r = !v ? err_set(err, -ENOKEY, "--password-env: %s is not set", secret_env)
-                : strlen(v) > IMG_SECRET_MAX
-                    ? err_set(err, -EINVAL, "--password-env: %s is longer than %u bytes",
-                              secret_env, IMG_SECRET_MAX)
-                    : 0;
-            if (r == 0) {
-                secret_len = strlen(v);
-                memcpy(secret_buf, v, secret_len);
-            }
-        } else {
-            r = prompt(path, secret_buf, &secret_len, err);
-        }
+        struct stat st;
+        if (secret_file)
+            r = read_file(secret_file, "--password-file", secret_buf, &secret_len, err);
+        else if (secret_env)
+            r = read_env(secret_env, "--password-env", secret_buf, &secret_len, err);
+        else if (stat(path, &st) < 0) /* a new image: ask twice */
+            r = prompt("Password for new image", path, true, secret_buf, &secret_len, err);
+        else
+            r = prompt("Password for", path, false, secret_buf, &secret_len, err);
         if (r < 0) {
             secret_wipe();
             return r;
@@ -158,6 +167,23 @@ static int secret_get(void *ctx, const char *path, uint8_t *buf, size_t cap, siz
     memcpy(buf, secret_buf, secret_len);
     *len = secret_len;
     return 0;
+}
+
+int cli_secret_read(const char *file, const char *file_opt, const char *env, const char *env_opt,
+                    const char *label, const char *path, bool confirm, uint8_t *buf, size_t *len,
+                    struct img_err *err)
+{
+    prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+    if (file)
+        return read_file(file, file_opt, buf, len, err);
+    if (env)
+        return read_env(env, env_opt, buf, len, err);
+    return prompt(label, path, confirm, buf, len, err);
+}
+
+bool cli_secret_given(void)
+{
+    return secret_file || secret_env;
 }
 
 /* Take --password-file/--password-env (also as --opt=value) out of argv wherever they

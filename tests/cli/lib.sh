@@ -76,3 +76,14 @@ finish() {
   echo "$passes passed, $fails failed"
   [ "$fails" -eq 0 ]
 }
+
+# qcreate ARGS...: qemu-img create, retried: its LUKS benchmark fails when a batch of PBKDF2
+# rounds measures 0 ms of thread CPU time ("Unable to get accurate CPU usage"), which a loaded
+# machine makes likely; up to 20 tries, a moment apart. (qemu-img amend adding a LUKS key slot
+# benchmarks the same way: qretry retries any command like that.)
+qretry() {
+  local i
+  for i in $(seq 19); do "$@" 2>/dev/null && return 0; sleep 0.2; done
+  "$@"
+}
+qcreate() { qretry qemu-img create -q "$@"; }

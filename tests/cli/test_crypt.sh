@@ -12,14 +12,6 @@ source "$(dirname "$0")/lib.sh"
 PW='hunter2 with spaces'
 printf '%s' "$PW" >pw
 OBJ=(--object "secret,id=s0,data=$PW")
-# qcreate ARGS...: qemu-img create, retried: its LUKS benchmark fails when a batch of PBKDF2
-# rounds measures 0 ms of thread CPU time ("Unable to get accurate CPU usage"), which a loaded
-# machine makes likely; up to 20 tries, a moment apart.
-qcreate() {
-  local i
-  for i in $(seq 19); do qemu-img create -q "$@" 2>/dev/null && return 0; sleep 0.2; done
-  qemu-img create -q "$@"
-}
 # qopts FMT FILE: qemu --image-opts string for an encrypted image.
 qopts() { echo "driver=$1,file.filename=$2,encrypt.key-secret=s0"; }
 # has_plain IMAGE RAW: the image contains a 64-byte run of RAW's data at some offset.

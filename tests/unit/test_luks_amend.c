@@ -1,0 +1,153 @@
+/* test_luks_amend.c: core/luks.c key-slot changes on an in-memory LUKS area: the order of
+ * writes and syncs (a new slot's material synced before its header entry turns active; an
+ * erased slot's entry synced inactive before its material is overwritten), that the passwords
+ * open what they should afterwards, and that refused requests write nothing. */
+#include "testutil.h"
+
+#include "core/luks.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* The area and a log of what reached it: "W<off>+<len>" and "S", space-separated. */
+struct mem {
+    uint8_t *area;
+    size_t len;
+    char log[512];
+};
+
+static int mem_rd(void *ctx, void *buf, size_t len, uint64_t off)
+{
+    struct mem *m = ctx;
+    if (off > m->len || len > m->len - off)
+        return -EIO;
+    memcpy(buf, m->area + off, len);
+    return 0;
+}
+
+static int mem_wr(void *ctx, const void *buf, size_t len, uint64_t off)
+{
+    struct mem *m = ctx;
+    if (off > m->len || len > m->len - off)
+        return -EIO;
+    memcpy(m->area + off, buf, len);
+    size_t n = strlen(m->log);
+    snprintf(m->log + n, sizeof m->log - n, "W%llu+%zu ", (unsigned long long)off, len);
+    return 0;
+}
+
+static int mem_sync(void *ctx)
+{
+    struct mem *m = ctx;
+    size_t n = strlen(m->log);
+    snprintf(m->log + n, sizeof m->log - n, "S ");
+    return 0;
+}
+
+static const uint8_t PW0[] = "zero", PW1[] = "one";
+
+/* A fresh area with slot 0 under PW0, its parsed header and the logging I/O. */
+struct fix {
+    struct mem m;
+    struct luks l;
+    struct luks_io io;
+    struct img_err e;
+};
+
+static int fix_setup(void **state)
+{
+    struct fix *f = calloc(1, sizeof *f);
+    struct luks_params p = {"aes-256", "xts", "plain64", "sha256", "sha256", 1};
+    assert_non_null(f);
+    assert_int_equal(luks_format(&p, PW0, 4, &f->m.area, &f->m.len, &f->e), 0);
+    assert_int_equal(luks_parse(f->m.area, f->m.len, &f->l, &f->e), 0);
+    f->io = (struct luks_io){mem_rd, mem_wr, mem_sync, &f->m};
+    *state = f;
+    return 0;
+}
+
+static int fix_teardown(void **state)
+{
+    struct fix *f = *state;
+    free(f->m.area);
+    free(f);
+    return 0;
+}
+
+static bool opens(struct mem *m, const uint8_t *pw, size_t n)
+{
+    struct luks l;
+    struct img_err e = {0};
+    struct crypto_cipher *c = NULL;
+    assert_int_equal(luks_parse(m->area, m->len, &l, &e), 0);
+    int r = luks_unlock(&l, pw, n, mem_rd, m, &c, &e);
+    crypto_cipher_free(c);
+    return r == 0;
+}
+
+static void test_add_then_erase_order(void **state)
+{
+    struct fix *f = *state;
+    struct luks_amend add = {.add = true,
+                             .slot = -1,
+                             .pw = PW0,
+                             .pwlen = 4,
+                             .new_pw = PW1,
+                             .new_len = 3,
+                             .iter_time = 1};
+    assert_int_equal(luks_amend(&f->l, &add, &f->io, &f->e), 0);
+    char want[256];
+    /* Slot 1 (the first free one): material (64-byte key * 4000 stripes) then sync, then its
+     * 48-byte entry at 208 + 48, then sync. */
+    snprintf(want, sizeof want, "W%llu+256000 S W256+48 S ", (unsigned long long)f->l.slot[1].off);
+    assert_string_equal(f->m.log, want);
+    assert_true(f->l.slot[1].active);
+    assert_true(opens(&f->m, PW1, 3));
+    assert_true(opens(&f->m, PW0, 4));
+
+    f->m.log[0] = 0;
+    struct luks_amend rm = {.slot = -1, .old_pw = PW0, .old_len = 4};
+    assert_int_equal(luks_amend(&f->l, &rm, &f->io, &f->e), 0);
+    snprintf(want, sizeof want, "W208+48 S W%llu+256000 S ", (unsigned long long)f->l.slot[0].off);
+    assert_string_equal(f->m.log, want);
+    assert_false(opens(&f->m, PW0, 4));
+    assert_true(opens(&f->m, PW1, 3));
+}
+
+static void test_refusals_write_nothing(void **state)
+{
+    struct fix *f = *state;
+    struct luks_amend bad = {.add = true,
+                             .slot = -1,
+                             .pw = PW1,
+                             .pwlen = 3,
+                             .new_pw = PW1,
+                             .new_len = 3,
+                             .iter_time = 1};
+    assert_int_equal(luks_amend(&f->l, &bad, &f->io, &f->e), -EACCES);
+    struct luks_amend last = {.slot = 0, .pw = PW0, .pwlen = 4};
+    assert_int_equal(luks_amend(&f->l, &last, &f->io, &f->e), -EPERM);
+    struct luks_amend byold = {.slot = -1, .old_pw = PW0, .old_len = 4};
+    assert_int_equal(luks_amend(&f->l, &byold, &f->io, &f->e), -EPERM);
+    struct luks_amend over = {
+        .add = true, .slot = 0, .pw = PW0, .pwlen = 4, .new_pw = PW1, .new_len = 3, .iter_time = 1};
+    assert_int_equal(luks_amend(&f->l, &over, &f->io, &f->e), -EEXIST);
+    struct luks_amend range = {.slot = 8, .pw = PW0, .pwlen = 4};
+    assert_int_equal(luks_amend(&f->l, &range, &f->io, &f->e), -EINVAL);
+    assert_string_equal(f->m.log, "");
+    /* Forced: the last slot goes, and nothing opens any more. */
+    last.force = true;
+    assert_int_equal(luks_amend(&f->l, &last, &f->io, &f->e), 0);
+    assert_false(opens(&f->m, PW0, 4));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_add_then_erase_order, fix_setup, fix_teardown),
+        cmocka_unit_test_setup_teardown(test_refusals_write_nothing, fix_setup, fix_teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

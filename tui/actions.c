@@ -87,16 +87,29 @@ struct conv_job {
     char *src, *dst, *fmt;
     struct img_opts opts;
     struct ops_convert_req req;
+    bool pw_held; /* a password for src is kept for the job (secret_dialog.c) */
 };
 
 static void conv_free(void *p)
 {
     struct conv_job *c = p;
+    if (c->pw_held)
+        app_secret_release(c->src);
     free(c->src);
     free(c->dst);
     free(c->fmt);
     img_opts_free(&c->opts);
     free(c);
+}
+
+/* Finished: the source's password is not needed any more (main thread). */
+static void conv_done(struct app *a, struct app_job *aj)
+{
+    (void)a;
+    struct conv_job *c = aj->arg;
+    if (c->pw_held)
+        app_secret_release(c->src);
+    c->pw_held = false;
 }
 
 static int conv_run(struct job *j, void *arg, struct img_err *err)
@@ -168,10 +181,17 @@ static void conv_start(struct app *a, struct dialog *d)
                                       .compress = compress,
                                       .sparse = OPS_CONVERT_DEFAULT_SPARSE,
                                       .open_flags = a->opts.untrusted ? IMG_OPEN_UNTRUSTED : 0};
+    /* The job cannot ask for a password on its thread: ask (and check it) now. */
+    int held = app_secret_hold(a, c->src, "convert");
+    if (held < 0) {
+        conv_free(c);
+        return;
+    }
+    c->pw_held = held > 0;
     char title[160];
     snprintf(title, sizeof title, "convert %.60s -> %.60s (%s%s)", strrchr(c->src, '/') + 1, name,
              fmt, compress ? ", compressed" : "");
-    jobs_start(a, title, c->dst, conv_run, c, conv_free, NULL);
+    jobs_start(a, title, c->dst, conv_run, c, conv_free, conv_done);
 }
 
 void action_convert(struct app *a)

@@ -545,6 +545,8 @@ int tui_run(const char *dir, const struct tui_opts *o)
     sigaction(SIGABRT, &sa, NULL);
     sigaction(SIGFPE, &sa, NULL);
     app_load_theme(&a);
+    if (a.opts.ask_password)
+        app_secret_install(&a);
     if (!a.status[0])
         app_status(&a, false, "%zu entries. Enter opens, m map, t tree, c convert, ? help",
                    scan_count(a.scan) - 1);
@@ -613,7 +615,9 @@ int tui_run(const char *dir, const struct tui_opts *o)
     }
     endwin();
     app_curses_on = 0;
-    app_free(&a);
+    app_free(&a); /* joins the jobs before their passwords go */
+    if (a.opts.ask_password)
+        app_secret_uninstall();
     signal(SIGINT, SIG_DFL);
     signal(SIGTERM, SIG_DFL);
     return app_sig_term ? 143 : 0;

@@ -33,6 +33,7 @@ struct tui_opts {
     bool mouse;        /* --mouse */
     bool read_only;    /* -r: no action changes an image */
     bool untrusted;    /* --untrusted: no backing files followed when inspecting */
+    bool ask_password; /* no --password-file/--password-env: a dialog asks (secret_dialog.c) */
 };
 
 /* Run the application in dir; returns the exit status. */
@@ -206,6 +207,20 @@ void action_export(struct app *a);
  * message and NULL (actions.c, shared with action_export.c). */
 const struct scan_entry *act_image(struct app *a, char **path);
 
+/* ---- passwords (secret_dialog.c) ---- */
+/* Make the password box the secret provider (main thread, curses up); uninstall wipes every
+ * kept password and stops prompting. */
+void app_secret_install(struct app *a);
+void app_secret_uninstall(void);
+struct img;
+/* When img is encrypted, set up its key now (the password is asked for on the main thread):
+ * 0 not encrypted, 1 unlocked, -1 refused or cancelled (status line "WHAT: reason"). */
+int app_secret_unlock(struct app *a, struct img *img, const char *what);
+/* The same for path, keeping a locked copy of the password for the jobs that open path
+ * until app_secret_release(path): 0 nothing needed, 1 kept, -1 refused (status set). */
+int app_secret_hold(struct app *a, const char *path, const char *what);
+void app_secret_release(const char *path);
+
 /* ---- dialogs (dialog.c) ---- */
 void dlg_begin(struct app *a, const char *title, void (*ok)(struct app *, struct dialog *));
 struct dlg_field *dlg_add_text(struct app *a, const char *label, const char *init);
@@ -214,6 +229,8 @@ struct dlg_field *dlg_add_choice(struct app *a, const char *label, const char *c
 void dlg_confirm(struct app *a, const char *title, const char *question, const char *type_yes,
                  void (*ok)(struct app *, struct dialog *));
 void dlg_draw(struct app *a);
+/* A dialog's background, rules and title at (y,x), h by w; returns the background attribute. */
+attr_t dlg_frame(struct app *a, int y, int x, int h, int w, const char *title);
 void dlg_key(struct app *a, int ch);
 
 #endif

@@ -378,9 +378,10 @@ char *cli_path_combine(const char *base, const char *name)
 
 /* The interactive application owns the terminal: passwords only from --password-file or
  * --password-env there (a prompt on /dev/tty would fight curses). */
-static int cli_tui_run(const char *dir, const struct tui_opts *o)
+static int cli_tui_run(const char *dir, struct tui_opts *o)
 {
     cli_secret_no_prompt();
+    o->ask_password = !cli_secret_given(); /* the application's own password box */
     return tui_run(dir, o);
 }
 

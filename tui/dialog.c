@@ -66,6 +66,21 @@ void dlg_confirm(struct app *a, const char *title, const char *question, const c
     d->focus = 1; /* No */
 }
 
+attr_t dlg_frame(struct app *a, int y, int x, int h, int w, const char *title)
+{
+    attr_t bg = app_attr(a, THEME_E_DIALOG);
+    for (int i = 0; i < h; i++)
+        app_fill(y + i, x, w, bg);
+    attrset(bg);
+    mvhline(y, x, ACS_HLINE, w);
+    mvhline(y + h - 1, x, ACS_HLINE, w);
+    attrset(A_NORMAL);
+    char t[160];
+    snprintf(t, sizeof t, " %s ", title);
+    app_put(y, x + 2, w - 4, t, app_attr(a, THEME_E_TITLE), false);
+    return bg;
+}
+
 void dlg_draw(struct app *a)
 {
     struct dialog *d = &a->dlg;
@@ -80,16 +95,7 @@ void dlg_draw(struct app *a)
     if (h > H)
         h = H;
     int x = (W - w) / 2, y = (H - h) / 2;
-    attr_t bg = app_attr(a, THEME_E_DIALOG);
-    for (int i = 0; i < h; i++)
-        app_fill(y + i, x, w, bg);
-    attrset(bg);
-    mvhline(y, x, ACS_HLINE, w);
-    mvhline(y + h - 1, x, ACS_HLINE, w);
-    attrset(A_NORMAL);
-    char t[160];
-    snprintf(t, sizeof t, " %s ", d->title);
-    app_put(y, x + 2, w - 4, t, app_attr(a, THEME_E_TITLE), false);
+    attr_t bg = dlg_frame(a, y, x, h, w, d->title);
     int row = y + 1;
     for (int i = 0; i < nmsg; i++)
         app_put(row++, x + 2, w - 4, d->msg[i], bg, false);

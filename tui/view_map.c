@@ -76,6 +76,13 @@ int map_open(struct app *a, const char *path)
         app_status(a, true, "%s", err.msg);
         return -1;
     }
+    /* An encrypted image's partitions lie in encrypted data: ask for the key first, and show
+     * no map when it is wrong or the box is cancelled. */
+    if (app_secret_unlock(a, img, "map") < 0) {
+        img_close(img);
+        map_close(a);
+        return -1;
+    }
     snprintf(m->fmt, sizeof m->fmt, "%s", img->drv->name);
     int r = map_build_guest(img, &m->guest, &err);
     if (r == 0) {

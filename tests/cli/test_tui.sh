@@ -4,8 +4,10 @@
 # the browser's rows, the map (guest and host views, partition marks), the tree, a convert
 # started with keystrokes (the job reaches done, the new file passes qemu-img check and
 # compares equal to its source), an OVA export (E; tar order, disks equal to their sources), a
-# grow, a compact of the vdi, a commit (K), a cancelled job (no file, no .part left), a
-# terminal too small and then large again, and quitting (terminal restored, exit 0).
+# grow, a compact of the vdi, a commit (K), a cancelled job (no file, no .part left), an
+# encrypted LUKS qcow2 (its E marker, the password box for its map and its convert, a wrong
+# password, Esc; the copy equals qemu-img's), a terminal too small and then large again, and
+# quitting (terminal restored, exit 0).
 source "$(dirname "$0")/lib.sh"
 command -v tmux >/dev/null || { echo "tmux missing: apt-get install tmux"; exit 1; }
 
@@ -174,6 +176,46 @@ sleep 0.5
 ls demo | grep -q '^top-1' && fail "cancelled convert left $(ls demo | grep top-1)" || pass
 keys q q
 see '^EXIT=0' "quit after the cancel"
+
+# --- an encrypted image: the E marker, the password box for the map and for a convert ---
+mkdir enc
+qcreate -f qcow2 --object secret,id=s,data=hunter2 \
+  -o encrypt.format=luks,encrypt.key-secret=s,encrypt.iter-time=10 enc/secret.qcow2 8M
+qemu-io --object secret,id=s,data=hunter2 \
+  --image-opts driver=qcow2,file.filename=enc/secret.qcow2,encrypt.key-secret=s \
+  -c "write -P 0x3c 0 1M" -c "write -P 0x71 5M 77777" >/dev/null
+qemu-img convert --object secret,id=s,data=hunter2 \
+  --image-opts driver=qcow2,file.filename=enc/secret.qcow2,encrypt.key-secret=s -O raw want.raw
+start_cmd "'$DIMG' '$T/enc'"
+see 'secret\.qcow2 +qcow2 +8\.0 MiB .* E ' "the encrypted image carries the E marker"
+keys m
+see 'secret\.qcow2 is encrypted' "the map asks for the password"
+keys h u n t e r 2
+see 'Password: +\*\*\*\*\*\*\*' "the box shows one star per byte"
+screen | grep -q hunter2 && fail "the password was echoed" || pass
+keys Enter
+see 'qcow2 +8\.0 MiB, guest view' "the map appears after the right password"
+keys q
+see 'Name +Format' "q closes the map"
+keys m w r o n g Enter
+see 'map: .*invalid password' "a wrong password gives the error line"
+screen | grep -q 'guest view' && fail "a map was shown after a wrong password" || pass
+keys m Escape
+see 'map: .*password entry cancelled' "Esc cancels the box with a message"
+# Convert: the form, then the box; the copy equals qemu-img's decryption.
+keys c
+see 'New file +secret-1\.qcow2' "convert form for the encrypted image"
+keys Enter Enter Enter Enter
+see 'secret\.qcow2 is encrypted' "convert asks for the password before the job"
+keys h u n t e r 2 Enter
+see 'done: convert secret\.qcow2 -> secret-1\.qcow2' "convert of the encrypted image finished" 60
+qemu-img convert -O raw enc/secret-1.qcow2 got.raw
+expect_same want.raw got.raw "the TUI's convert equals qemu-img's decryption"
+keys c Enter Enter Enter Enter w r o n g Enter
+see 'convert: .*invalid password' "convert with a wrong password: the error line"
+ls enc | grep -q '^secret-2' && fail "a convert ran with a wrong password: $(ls enc)" || pass
+keys q
+see '^EXIT=0' "quit the encrypted session"
 
 # --- -r: every action that changes an image is refused, the bar blanks them ---
 start_cmd "'$DIMG' -r '$T/demo'"

@@ -74,22 +74,6 @@ static const char *amend_state(const struct img_opts *o)
     return NULL;
 }
 
-/* Open, amend, close; the passwords are already in req. */
-static int amend_run(struct amend_args *a, struct img_amend_req *req)
-{
-    struct img_err err = {0};
-    struct img *img = img_open(a->path, a->fmt, cli_open_flags | IMG_OPEN_RW, &err);
-    if (!img) {
-        cli_err("%s", err.msg);
-        return 1;
-    }
-    int r = img_amend(img, req);
-    if (r < 0)
-        cli_err("%s: %s", a->path, img_errmsg(img));
-    img_close(img);
-    return r < 0 ? 1 : 0;
-}
-
 static int amend_secrets(struct amend_args *a)
 {
     for (size_t k = 0; k < a->opts.n; k++)
@@ -106,12 +90,28 @@ static int amend_secrets(struct amend_args *a)
         return cli_usage_err("amend", "an old password is only for --remove-key");
     if ((a->new_file && a->new_env) || (a->old_file && a->old_env))
         return cli_usage_err("amend", "a password file and a variable exclude each other");
-    uint8_t *nw = add ? crypto_secure_alloc(IMG_SECRET_MAX) : NULL;
-    uint8_t *old = a->old_file || a->old_env ? crypto_secure_alloc(IMG_SECRET_MAX) : NULL;
-    struct img_amend_req req = {.opts = &a->opts, .force = a->force};
     struct img_err err = {0};
+    struct img *img = img_open(a->path, a->fmt, cli_open_flags | IMG_OPEN_RW, &err);
+    if (!img) {
+        cli_err("%s", err.msg);
+        return 1;
+    }
+    err = (struct img_err){0};
+    /* No password is asked for an image without key slots: img_amend refuses it. */
+    struct img_info info;
+    memset(&info, 0, sizeof info);
+    if (img_get_info(img, &info) < 0 || !info.encrypted)
+        add = rm = false;
+    /* The image's own password first (a prompt reads "Password for FILE", then "New
+     * password"); an old password that opens the slots it erases needs none. */
+    if (add || (rm && !a->old_file && !a->old_env))
+        cli_secret_prepare(a->path, a->fmt, NULL);
+    bool want_old = rm && (a->old_file || a->old_env);
+    uint8_t *nw = add ? crypto_secure_alloc(IMG_SECRET_MAX) : NULL;
+    uint8_t *old = want_old ? crypto_secure_alloc(IMG_SECRET_MAX) : NULL;
+    struct img_amend_req req = {.opts = &a->opts, .force = a->force};
     int status = 0;
-    if ((add && !nw) || ((a->old_file || a->old_env) && !old)) {
+    if ((add && !nw) || (want_old && !old)) {
         cli_err("out of memory");
         status = 1;
     }
@@ -133,8 +133,11 @@ static int amend_secrets(struct amend_args *a)
     }
     if (status && err.msg[0])
         cli_err("%s", err.msg);
-    if (!status)
-        status = amend_run(a, &req);
+    if (!status && img_amend(img, &req) < 0) {
+        cli_err("%s: %s", a->path, img_errmsg(img));
+        status = 1;
+    }
+    img_close(img);
     crypto_secure_free(nw, IMG_SECRET_MAX);
     crypto_secure_free(old, IMG_SECRET_MAX);
     return status;

@@ -109,9 +109,10 @@ static int prompt_line(int tty, const char *prompt, uint8_t *buf, size_t *len)
     return r;
 }
 
-/* "LABEL PATH: " on the terminal, asked twice when confirm. */
-static int prompt(const char *label, const char *path, bool confirm, uint8_t *buf, size_t *len,
-                  struct img_err *err)
+/* "LABEL PATH: " on the terminal, asked twice when confirm; without a terminal the error
+ * names file_opt and env_opt. */
+static int prompt(const char *label, const char *path, bool confirm, const char *file_opt,
+                  const char *env_opt, uint8_t *buf, size_t *len, struct img_err *err)
 {
     if (secret_no_prompt)
         return err_set(err, -ENOKEY,
@@ -120,8 +121,8 @@ static int prompt(const char *label, const char *path, bool confirm, uint8_t *bu
     int tty = open("/dev/tty", O_RDWR | O_CLOEXEC | O_NOCTTY);
     if (tty < 0)
         return err_set(err, -ENOKEY,
-                       "no password given (use --password-file FILE or "
-                       "--password-env VAR, or run on a terminal)");
+                       "no password given (use %s FILE or %s VAR, or run on a terminal)", file_opt,
+                       env_opt);
     char msg[1200];
     snprintf(msg, sizeof msg, "%s %s: ", label, path);
     int r = prompt_line(tty, msg, buf, len);
@@ -154,9 +155,11 @@ static int secret_get(void *ctx, const char *path, uint8_t *buf, size_t cap, siz
         else if (secret_env)
             r = read_env(secret_env, "--password-env", secret_buf, &secret_len, err);
         else if (stat(path, &st) < 0) /* a new image: ask twice */
-            r = prompt("Password for new image", path, true, secret_buf, &secret_len, err);
+            r = prompt("Password for new image", path, true, "--password-file", "--password-env",
+                       secret_buf, &secret_len, err);
         else
-            r = prompt("Password for", path, false, secret_buf, &secret_len, err);
+            r = prompt("Password for", path, false, "--password-file", "--password-env", secret_buf,
+                       &secret_len, err);
         if (r < 0) {
             secret_wipe();
             return r;
@@ -178,7 +181,7 @@ int cli_secret_read(const char *file, const char *file_opt, const char *env, con
         return read_file(file, file_opt, buf, len, err);
     if (env)
         return read_env(env, env_opt, buf, len, err);
-    return prompt(label, path, confirm, buf, len, err);
+    return prompt(label, path, confirm, file_opt, env_opt, buf, len, err);
 }
 
 bool cli_secret_given(void)

@@ -42,6 +42,8 @@ expect_rc 0 "add-key"
   fail "add-key: qemu-img does not see slots 0 and 1 active"
 qconv pw1 got1.raw
 expect_same want.raw got1.raw "add-key: qemu reads the data with the new password"
+run "$DIMG" info a.qcow2
+grep -q "encrypt.active slots: 0,1" "$T/out" && pass || fail "add-key: dimg info: $(grep slots "$T/out")"
 run "$DIMG" convert --password-file pw1 -O raw a.qcow2 dimg1.raw
 expect_same want.raw dimg1.raw "add-key: dimg reads the data with the new password"
 run qemu-img check --object "$(sec s pw1)" \
@@ -75,6 +77,9 @@ expect_one_error_line "slot 1 is active" "add-key over an active slot"
 run "$DIMG" amend --add-key --iter-time 10 --password-file pw0 --new-password-file pw2 \
   --old-password-file pw0 a.qcow2
 expect_rc 1 "old password with add-key"
+run "$DIMG" amend --add-key --iter-time 10 --password-file pw0 a.qcow2 </dev/null
+expect_rc 1 "add-key without a new password (no terminal)"
+expect_one_error_line "new-password-file" "add-key without a new password (no terminal)"
 unchanged "refused requests"
 
 # Remove by old password: the old one fails in qemu and dimg, the other still works, and the
@@ -146,8 +151,8 @@ run "$DIMG" amend --add-key --password-file pw0 --new-password-file pw1 plain.qc
 expect_rc 1 "add-key on an unencrypted image"
 expect_one_error_line "only LUKS" "add-key on an unencrypted image"
 run "$DIMG" amend --add-key plain.qcow2 </dev/null
-expect_rc 1 "add-key without a new password"
-expect_one_error_line "password" "add-key without a new password"
+expect_rc 1 "add-key on an unencrypted image asks for no password"
+expect_one_error_line "only LUKS" "add-key on an unencrypted image asks for no password"
 
 # lazy_refcounts: the same file qemu-img amend makes, both ways.
 cp plain.qcow2 q.qcow2

@@ -376,9 +376,9 @@ char *cli_path_combine(const char *base, const char *name)
     return p;
 }
 
-/* The interactive application owns the terminal: passwords only from --password-file or
- * --password-env there (a prompt on /dev/tty would fight curses). */
-static int cli_tui_run(const char *dir, struct tui_opts *o)
+/* The interactive application owns the terminal: no prompt on /dev/tty (it would fight
+ * curses); passwords come from --password-file or --password-env, else its own box. */
+int cli_tui_run(const char *dir, struct tui_opts *o)
 {
     cli_secret_no_prompt();
     o->ask_password = !cli_secret_given(); /* the application's own password box */

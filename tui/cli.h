@@ -57,6 +57,8 @@ int cli_secret_read(const char *file, const char *file_opt, const char *env, con
 /* --password-file or --password-env was given. */
 bool cli_secret_given(void);
 int cli_amend(int argc, char **argv);
+/* The interactive application in dir, with its password box unless a password was given. */
+int cli_tui_run(const char *dir, struct tui_opts *o);
 /* The warning line for -o encrypt.format=aes / encryption=on. */
 void cli_secret_warn_weak(const struct img_opts *opts);
 

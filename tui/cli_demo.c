@@ -294,7 +294,7 @@ int cli_demo(int argc, char **argv)
         return 1;
     }
     if (open_app && isatty(STDIN_FILENO) && isatty(STDOUT_FILENO))
-        return tui_run(d.dir, &cli_tui_opts);
+        return cli_tui_run(d.dir, &cli_tui_opts);
     printf("%s demo images in %s/ - open them with: dimg %s\n", r == 1 ? "Kept the" : "Made", d.dir,
            d.dir);
     return 0;

@@ -7,6 +7,7 @@
 #include "core/img.h"
 #include "core/bytes.h"
 #include "core/io.h"
+#include "core/lock.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -184,6 +185,40 @@ static bool ref_name_local(const char *name)
     return true;
 }
 
+/* Lock fd's file for a handle opened with flags (lock_take). */
+static int img_lock_fd(int fd, const char *path, unsigned flags, struct lock_ref **out,
+                       bool *in_use, struct img_err *err)
+{
+    return lock_take(fd, path, flags & IMG_OPEN_RW, flags & IMG_OPEN_FORCE_SHARE, out, in_use,
+                     err);
+}
+
+static void img_unlock_all(struct img *img)
+{
+    lock_release(img->lock);
+    img->lock = NULL;
+    for (size_t i = 0; i < img->n_ref_locks; i++)
+        lock_release(img->ref_locks[i]);
+    free(img->ref_locks);
+    img->ref_locks = NULL;
+    img->n_ref_locks = 0;
+}
+
+/* Keep the lock of a file the image's metadata names until img_close. */
+static int img_keep_ref_lock(struct img *img, struct lock_ref *lk)
+{
+    if (!lk)
+        return 0;
+    struct lock_ref **v = realloc(img->ref_locks, (img->n_ref_locks + 1) * sizeof *v);
+    if (!v) {
+        lock_release(lk);
+        return img_error(img, -ENOMEM, "out of memory");
+    }
+    img->ref_locks = v;
+    img->ref_locks[img->n_ref_locks++] = lk;
+    return 0;
+}
+
 int img_open_ref(struct img *img, const char *name, const char *what, unsigned ref_flags)
 {
     /* A part of the image itself (a vmdk extent) beside it is still read when untrusted;
@@ -210,6 +245,12 @@ int img_open_ref(struct img *img, const char *name, const char *what, unsigned r
     struct stat st;
     int r = fstat(fd, &st) < 0 ? err_set(&img->err, -errno, "%s: %s", full, strerror(errno))
                                : ref_fd_check(fd, &st, full, what, &img->err);
+    if (r == 0) {
+        struct lock_ref *lk;
+        r = img_lock_fd(fd, full, img->flags, &lk, &img->in_use, &img->err);
+        if (r == 0)
+            r = img_keep_ref_lock(img, lk);
+    }
     free(full);
     if (r < 0) {
         close(fd);
@@ -240,7 +281,7 @@ static int open_backing(struct img *img, struct chain_ids *ids)
     if (!full)
         return img_error(img, -ENOMEM, "out of memory");
     struct img_err berr = {0};
-    unsigned bflags = (img->flags & (IMG_OPEN_BACKING | IMG_OPEN_UNTRUSTED));
+    unsigned bflags = (img->flags & (IMG_OPEN_BACKING | IMG_OPEN_UNTRUSTED | IMG_OPEN_FORCE_SHARE));
     struct img *b = open_layer(full, NULL, img->backing_fmt, bflags, img->depth + 1, ids, &berr);
     free(full);
     if (!b) {
@@ -298,6 +339,13 @@ static struct img *open_layer(const char *path, const char *refdir, const char *
     ids->dev[ids->n] = st.st_dev;
     ids->ino[ids->n] = st.st_ino;
     ids->n++;
+    /* Before the driver reads (or, read-write, fixes up) anything. */
+    struct lock_ref *lk = NULL;
+    bool in_use = false;
+    if (img_lock_fd(fd, path, flags, &lk, &in_use, err) < 0) {
+        close(fd);
+        return NULL;
+    }
 
     bool probed = false;
     if (!drv) {
@@ -306,12 +354,14 @@ static struct img *open_layer(const char *path, const char *refdir, const char *
         ssize_t n = pread(fd, buf, sizeof buf, 0);
         if (n < 0) {
             err_set(err, -errno, "%s: %s", path, strerror(errno));
+            lock_release(lk);
             close(fd);
             return NULL;
         }
         drv = img_probe_buf(buf, (size_t)n, NULL);
         if (!drv) {
             err_set(err, -EINVAL, "%s: unrecognised image format", path);
+            lock_release(lk);
             close(fd);
             return NULL;
         }
@@ -319,11 +369,18 @@ static struct img *open_layer(const char *path, const char *refdir, const char *
     }
     if ((flags & IMG_OPEN_RW) && !drv->write) {
         err_set(err, -ENOTSUP, "%s: %s: writing is not supported", path, drv->name);
+        lock_release(lk);
         close(fd);
         return NULL;
     }
 
     struct img *img = calloc(1, sizeof *img);
+    if (!img) {
+        lock_release(lk);
+    } else {
+        img->lock = lk;
+        img->in_use = in_use;
+    }
     if (!img || !(img->path = strdup(path)) ||
         !(img->dir = refdir ? strdup(refdir) : io_dirname(path))) {
         err_set(err, -ENOMEM, "out of memory");
@@ -361,6 +418,7 @@ static struct img *open_layer(const char *path, const char *refdir, const char *
 
 fail:
     if (img) {
+        img_unlock_all(img);
         free(img->priv);
         free(img->path);
         free(img->dir);
@@ -395,6 +453,7 @@ void img_close(struct img *img)
         img->drv->close(img);
     if (img->fd >= 0)
         close(img->fd);
+    img_unlock_all(img);
     free(img->priv);
     free(img->path);
     free(img->dir);

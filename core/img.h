@@ -253,7 +253,10 @@ enum {
     IMG_OPEN_RW = 1u << 0,
     IMG_OPEN_BACKING = 1u << 1,   /* open the backing chain */
     IMG_OPEN_UNTRUSTED = 1u << 2, /* follow no external reference at all */
-    IMG_OPEN_FORCE_RAW0 = 1u << 3 /* allow writing sector 0 of a probed raw image */
+    IMG_OPEN_FORCE_RAW0 = 1u << 3, /* allow writing sector 0 of a probed raw image */
+    /* Read-only opens: take no image locks and say nothing when another process holds the
+     * image (qemu-img's -U / --force-share). Read-write opens always lock. */
+    IMG_OPEN_FORCE_SHARE = 1u << 4
 };
 
 struct img {
@@ -275,6 +278,13 @@ struct img {
     /* The layer has a parent it could not name (a differencing vdi opened without its
      * chain): reads that need it fail, block status calls such runs unknown. */
     bool backing_unresolved;
+    /* QEMU-compatible locks (core/lock.h) on the image file and on the files its metadata
+     * names (img_open_ref); released by img_close. */
+    struct lock_ref *lock;
+    struct lock_ref **ref_locks;
+    size_t n_ref_locks;
+    /* Opened read-only although another process holds it (the warning went out). */
+    bool in_use;
 };
 
 /* Registry (formats/registry.c). */

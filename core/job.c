@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -62,6 +63,9 @@ static void job_wake(struct job_engine *e)
         ;
 }
 
+struct job_claim_id;
+static void job_claims_free(struct job_claim_id *c, size_t n);
+
 static void job_set_state(struct job *j, enum job_state s)
 {
     /* Read eng first: once a final state is visible the UI may free j. */
@@ -98,6 +102,9 @@ void job_init(struct job *j, const char *title, job_fn fn, void *arg)
 void job_fini(struct job *j)
 {
     pthread_mutex_destroy(&j->lock);
+    job_claims_free(j->claims, j->nclaims);
+    j->claims = NULL;
+    j->nclaims = 0;
 }
 
 /* Run the job on the current thread: RUNNING, the operation, then the final state. */
@@ -298,8 +305,90 @@ static int job_spawn_worker(struct job_engine *e)
     return 0;
 }
 
+/* ---- file claims ---- */
+
+struct job_claim_id {
+    dev_t dev;
+    ino_t ino;
+    char *name; /* for a file not there yet: its name in the directory (dev, ino) */
+    char *path; /* as given, for messages */
+    bool write;
+};
+
+static void job_claims_free(struct job_claim_id *c, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free(c[i].name);
+        free(c[i].path);
+    }
+    free(c);
+}
+
+/* The identity of path: its inode, or for a missing file its directory's inode and name. */
+static int job_claim_resolve(const char *path, struct job_claim_id *c, struct img_err *err)
+{
+    struct stat st;
+    memset(c, 0, sizeof *c);
+    if (!(c->path = strdup(path)))
+        return err_set(err, -ENOMEM, "out of memory");
+    if (stat(path, &st) == 0) {
+        c->dev = st.st_dev;
+        c->ino = st.st_ino;
+        return 0;
+    }
+    const char *slash = strrchr(path, '/');
+    char *dir = slash ? strndup(path, (size_t)(slash - path + 1)) : strdup(".");
+    c->name = strdup(slash ? slash + 1 : path);
+    int r = 0;
+    if (!dir || !c->name)
+        r = err_set(err, -ENOMEM, "out of memory");
+    else if (stat(dir, &st) < 0)
+        r = err_set(err, -errno, "%s: %s", path, strerror(errno));
+    if (r == 0) {
+        c->dev = st.st_dev;
+        c->ino = st.st_ino;
+    }
+    free(dir);
+    return r;
+}
+
+static bool job_claim_same(const struct job_claim_id *a, const struct job_claim_id *b)
+{
+    if (a->dev != b->dev || a->ino != b->ino || !a->name != !b->name)
+        return false;
+    return !a->name || strcmp(a->name, b->name) == 0;
+}
+
+/* Called with e->lock held: does j's file list collide with itself or an unfinished job? */
+static int job_claims_check(struct job_engine *e, const struct job *j, struct img_err *err)
+{
+    for (size_t i = 0; i < j->nclaims; i++) {
+        const struct job_claim_id *c = &j->claims[i];
+        for (size_t k = i + 1; k < j->nclaims; k++)
+            if ((c->write || j->claims[k].write) && job_claim_same(c, &j->claims[k]))
+                return err_set(err, -EBUSY, "%s: the source and the target are the same file",
+                               c->write ? c->path : j->claims[k].path);
+        for (const struct job *o = e->all; o; o = o->next_all) {
+            if (job_finished(o))
+                continue;
+            for (size_t k = 0; k < o->nclaims; k++)
+                if ((c->write || o->claims[k].write) && job_claim_same(c, &o->claims[k]))
+                    return err_set(err, -EBUSY,
+                                   "%s is in use by job %u (%s); wait for it or cancel it",
+                                   c->path, o->id, o->title);
+        }
+    }
+    return 0;
+}
+
 struct job *job_submit(struct job_engine *e, const char *title, job_fn fn, void *arg,
                        struct img_err *err)
+{
+    return job_submit_files(e, title, fn, arg, NULL, 0, err);
+}
+
+struct job *job_submit_files(struct job_engine *e, const char *title, job_fn fn, void *arg,
+                             const struct job_file *files, size_t nfiles, struct img_err *err)
 {
     struct job *j = malloc(sizeof *j);
     if (!j) {
@@ -308,12 +397,31 @@ struct job *job_submit(struct job_engine *e, const char *title, job_fn fn, void 
     }
     job_init(j, title, fn, arg);
     j->eng = e;
+    if (nfiles) {
+        j->claims = calloc(nfiles, sizeof *j->claims);
+        if (!j->claims) {
+            err_set(err, -ENOMEM, "out of memory");
+            job_fini(j);
+            free(j);
+            return NULL;
+        }
+        for (; j->nclaims < nfiles; j->nclaims++) {
+            if (job_claim_resolve(files[j->nclaims].path, &j->claims[j->nclaims], err) < 0) {
+                j->nclaims++;
+                job_fini(j);
+                free(j);
+                return NULL;
+            }
+            j->claims[j->nclaims].write = files[j->nclaims].write;
+        }
+    }
     pthread_mutex_lock(&e->lock);
-    if (e->shutdown) {
+    if (e->shutdown || job_claims_check(e, j, err) < 0) {
         pthread_mutex_unlock(&e->lock);
+        if (e->shutdown)
+            err_set(err, -ESHUTDOWN, "job engine is shutting down");
         job_fini(j);
         free(j);
-        err_set(err, -ESHUTDOWN, "job engine is shutting down");
         return NULL;
     }
     /* Count the jobs already waiting for a worker: only spawn when no idle one will take it. */

@@ -57,6 +57,8 @@ struct job {
     unsigned slow_ms;             /* DIMG_TEST_SLOW_MS: pause per batch (tests only) */
     struct job_engine *eng;       /* NULL for inline jobs */
     struct job *next_queued, *next_all;
+    struct job_claim_id *claims;  /* files named to job_submit_files (engine-owned) */
+    size_t nclaims;
 };
 
 /* A copy of a job's state for display (taken under the job's lock). */
@@ -85,6 +87,18 @@ unsigned job_engine_active(struct job_engine *e);
 /* Queue fn(arg); the engine owns the job (job_release or job_engine_free frees it). */
 struct job *job_submit(struct job_engine *e, const char *title, job_fn fn, void *arg,
                        struct img_err *err);
+/* A file a job will read or write, named before it is submitted. */
+struct job_file {
+    const char *path;
+    bool write;
+};
+/* job_submit, refused (NULL, -EBUSY, err set) before anything starts when the job would write
+ * a file another unfinished job of this engine reads or writes, or read a file one writes, or
+ * when it writes a file it also reads (a source that is its own target). Files are compared by
+ * (st_dev, st_ino); one not there yet (a new target) by its directory's and its name. Other
+ * processes are kept out by the image locks (lock.h) instead. */
+struct job *job_submit_files(struct job_engine *e, const char *title, job_fn fn, void *arg,
+                             const struct job_file *files, size_t nfiles, struct img_err *err);
 /* Ask a job to stop; a queued job is cancelled at once. */
 void job_cancel(struct job *j);
 /* Block until the job reaches DONE, FAILED or CANCELLED; returns its result. */

@@ -24,6 +24,7 @@
 
 #include "core/bytes.h"
 #include "core/io.h"
+#include "core/lock.h"
 
 #define APPEND_CHUNK (4u << 20) /* bytes per batch between progress/cancel checks */
 
@@ -65,7 +66,9 @@ static int app_check_raw(const struct ops_append_req *req, const char *path, con
                        "%s: append works on raw images only, not %s; use 'dimg resize' to grow "
                        "it",
                        path, fmt);
-    struct img *img = img_open(path, fmt, req->open_flags & ~IMG_OPEN_RW, err);
+    /* Only a probe: the descriptors ops_append then uses take the locks. */
+    struct img *img = img_open(path, fmt, (req->open_flags & ~IMG_OPEN_RW) | IMG_OPEN_FORCE_SHARE,
+                               err);
     if (!img)
         return err->code ? err->code : -EIO;
     int r = 0;
@@ -203,6 +206,7 @@ int ops_append(const struct ops_append_req *req, struct ops_append_res *res,
     struct io_tmpfile tmp = {.fd = -1};
     uint64_t fsize = 0, osize = 0;
     int ffd = -1, ofd = -1, r;
+    struct lock_ref *lk_f = NULL, *lk_o = NULL;
     bool truncate_back = false;
 
     err_clear(err);
@@ -229,6 +233,12 @@ int ops_append(const struct ops_append_req *req, struct ops_append_res *res,
         r = err_set(err, -errno, "%s: %s", req->other, strerror(errno));
         goto out;
     }
+    /* QEMU-compatible locks: FILE changes in place unless -o; OTHER is only read. */
+    if ((r = lock_take(ffd, req->path, !req->out, req->open_flags & IMG_OPEN_FORCE_SHARE, &lk_f,
+                       NULL, err)) < 0 ||
+        (ofd >= 0 && (r = lock_take(ofd, req->other, false,
+                                    req->open_flags & IMG_OPEN_FORCE_SHARE, &lk_o, NULL, err)) < 0))
+        goto out;
     /* Sizes again from the descriptors we use (the probe's open was a different one). */
     if ((r = io_file_size(ffd, &fsize)) < 0 || (ofd >= 0 && (r = io_file_size(ofd, &osize)) < 0)) {
         err_set(err, r, "%s: %s", req->path, strerror(-r));
@@ -316,5 +326,7 @@ out:
     if (ofd >= 0)
         close(ofd);
     free(a.buf);
+    lock_release(lk_f);
+    lock_release(lk_o);
     return r;
 }

@@ -19,6 +19,7 @@
 
 #include "core/io.h"
 #include "core/export.h"
+#include "core/lock.h"
 
 #define CONVERT_DEFAULT_CHUNK (2u << 20)
 
@@ -293,6 +294,9 @@ int ops_convert(const struct ops_convert_req *req, struct img_err *err)
                     req->dst);
         goto out;
     }
+    /* Replacing a file a VM or qemu-img has open would leave it writing to a deleted inode. */
+    if ((r = lock_check_free(req->dst, err)) < 0)
+        goto out;
 
     size_t n = strlen(req->dst);
     part = malloc(n + 6);

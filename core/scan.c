@@ -10,6 +10,7 @@
  */
 #include "core/scan.h"
 #include "core/img.h"
+#include "core/lock.h"
 #include "core/ptable.h"
 
 #include <dirent.h>
@@ -34,8 +35,6 @@
 #define SCAN_NO_INDEX ((size_t)-1)
 
 /* QEMU's OFD lock bytes: permissions at 100.., shared permissions at 200.. */
-#define SCAN_LOCK_START 100
-#define SCAN_LOCK_LEN 200
 
 struct scan_dir {
     char *path;
@@ -241,23 +240,6 @@ void scan_drain_wakeup(struct scan_dir *d)
 
 /* ---- probing one file (worker thread) ---- */
 
-static bool scan_locked(int fd)
-{
-    /* Asking whether a write lock could be placed reports any lock, shared or not, that
-     * another open file description holds; nothing is taken. */
-    struct flock fl = {.l_type = F_WRLCK,
-                       .l_whence = SEEK_SET,
-                       .l_start = SCAN_LOCK_START,
-                       .l_len = SCAN_LOCK_LEN};
-    if (fcntl(fd, F_OFD_GETLK, &fl) == 0)
-        return fl.l_type != F_UNLCK;
-    fl = (struct flock){.l_type = F_RDLCK,
-                        .l_whence = SEEK_SET,
-                        .l_start = SCAN_LOCK_START,
-                        .l_len = SCAN_LOCK_LEN};
-    return fcntl(fd, F_OFD_GETLK, &fl) == 0 && fl.l_type != F_UNLCK;
-}
-
 static bool scan_has_suffix(const char *name, const char *suf)
 {
     size_t n = strlen(name), s = strlen(suf);
@@ -415,7 +397,7 @@ static void scan_probe(struct scan_dir *d, const struct scan_entry *e, struct sc
         close(fd);
         return;
     }
-    if (scan_locked(fd))
+    if (lock_in_use(fd, NULL)) /* QEMU (or another dimg) holds it */
         res->flags |= SCAN_F_LOCKED;
     unsigned char head[512];
     ssize_t got = pread(fd, head, sizeof head, 0);
@@ -438,7 +420,8 @@ static void scan_probe(struct scan_dir *d, const struct scan_entry *e, struct sc
         open_path = full;
     }
     struct img_err err = {0};
-    struct img *img = img_open_in(open_path, d->path, NULL, IMG_OPEN_UNTRUSTED, &err);
+    struct img *img = img_open_in(open_path, d->path, NULL,
+                                   IMG_OPEN_UNTRUSTED | IMG_OPEN_FORCE_SHARE, &err);
     if (!img) {
         scan_fail(res, "%s", scan_strip_path(err.msg, open_path));
     } else if (img->st_dev != st.st_dev || img->st_ino != st.st_ino) {

@@ -191,7 +191,7 @@ static void conv_start(struct app *a, struct dialog *d)
     char title[160];
     snprintf(title, sizeof title, "convert %.60s -> %.60s (%s%s)", strrchr(c->src, '/') + 1, name,
              fmt, compress ? ", compressed" : "");
-    jobs_start(a, title, c->dst, conv_run, c, conv_free, conv_done);
+    jobs_start_from(a, title, c->src, c->dst, conv_run, c, conv_free, conv_done);
 }
 
 void action_convert(struct app *a)
@@ -406,7 +406,8 @@ static void append_start(struct app *a, struct dialog *d)
     char title[200];
     snprintf(title, sizeof title, "append %.40s to %.60s%s%.60s", what, strrchr(x->path, '/') + 1,
              x->out ? " -> " : "", x->out ? strrchr(x->out, '/') + 1 : "");
-    jobs_start(a, title, x->out ? x->out : x->path, append_run, x, append_free, NULL);
+    jobs_start_from(a, title, x->out ? x->path : NULL, x->out ? x->out : x->path, append_run, x,
+                    append_free, NULL);
 }
 
 void action_append(struct app *a)

@@ -187,6 +187,12 @@ unsigned jobs_running(struct app *a);
 struct app_job *jobs_start(struct app *a, const char *title, const char *target, job_fn fn,
                            void *arg, void (*free_arg)(void *),
                            void (*done)(struct app *, struct app_job *));
+/* The same for a job that also reads source (may be NULL): the engine refuses it when another
+ * unfinished job writes source or uses target, or when source is target. */
+struct app_job *jobs_start_from(struct app *a, const char *title, const char *source,
+                                const char *target, job_fn fn, void *arg,
+                                void (*free_arg)(void *),
+                                void (*done)(struct app *, struct app_job *));
 
 /* ---- actions (actions.c): forms that end in jobs ---- */
 void action_convert(struct app *a);

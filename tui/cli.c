@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 
 #include "core/img.h"
+#include "core/lock.h"
 #include "tui/app.h"
 
 unsigned cli_open_flags;
@@ -382,12 +383,21 @@ int cli_tui_run(const char *dir, struct tui_opts *o)
 {
     cli_secret_no_prompt();
     o->ask_password = !cli_secret_given(); /* the application's own password box */
+    lock_set_warn(NULL); /* curses owns the terminal: the browser shows images in use */
     return tui_run(dir, o);
+}
+
+/* Warnings from the core's image locks (an image in use opened read-only). */
+static void cli_lock_warn(const char *msg)
+{
+    fflush(stdout);
+    fprintf(stderr, "dimg: warning: %s\n", msg);
 }
 
 int cli_main(int argc, char **argv)
 {
     int i = 1;
+    lock_set_warn(cli_lock_warn);
     if (cli_secret_args(&argc, argv) != 0)
         return 1;
     for (; i < argc && argv[i][0] == '-'; i++) {

@@ -86,8 +86,8 @@ int cli_rebase(int argc, char **argv)
         case 'p': progress = true; break;
         case 'q': quiet = true; break;
         case 't':
-        case 'T':
-        case 'U': break; /* cache modes and force-share: nothing to choose in dimg */
+        case 'T': break; /* cache modes: nothing to choose in dimg */
+        case 'U': cli_open_flags |= IMG_OPEN_FORCE_SHARE; break;
         default: return 1;
         }
     }

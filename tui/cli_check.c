@@ -163,7 +163,7 @@ int cli_check(int argc, char **argv)
             break;
         case 'q': quiet = true; break;
         case 'p': progress = true; break;
-        case 'U': break;
+        case 'U': cli_open_flags |= IMG_OPEN_FORCE_SHARE; break;
         default: return 1;
         }
     }

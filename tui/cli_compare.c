@@ -25,8 +25,8 @@ int cli_compare(int argc, char **argv)
         case 'F': fb = optarg; break;
         case 's': strict = true; break;
         case 'q': quiet = true; break;
-        case 'p':
-        case 'U': break;
+        case 'p': break;
+        case 'U': cli_open_flags |= IMG_OPEN_FORCE_SHARE; break;
         default: return 2;
         }
     }

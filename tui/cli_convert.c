@@ -56,7 +56,7 @@ int cli_convert(int argc, char **argv)
             break;
         case 'B': req.backing = optarg; break;
         case 'F': req.backing_fmt = optarg; break;
-        case 'U': break;
+        case 'U': cli_open_flags |= IMG_OPEN_FORCE_SHARE; break;
         case 'Z':
             if (!(req.filter = export_filter_name(optarg))) {
                 status = cli_usage_err("convert", "--compress must be xz, gz, zst or bz2, not '%s'",

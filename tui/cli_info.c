@@ -274,7 +274,7 @@ int cli_info(int argc, char **argv)
                 return 1;
             break;
         case 'B': chain = true; break;
-        case 'U': break; /* we take no locks on read-only opens: nothing to force */
+        case 'U': cli_open_flags |= IMG_OPEN_FORCE_SHARE; break; /* no locks, no warning */
         default: return 1;
         }
     }

@@ -79,7 +79,7 @@ int cli_map(int argc, char **argv)
                 return cli_usage_err("map", "invalid %s '%s'",
                                      c == 's' ? "--start-offset" : "--max-length", optarg);
             break;
-        case 'U': break;
+        case 'U': cli_open_flags |= IMG_OPEN_FORCE_SHARE; break;
         default: return 1;
         }
     }

@@ -116,7 +116,7 @@ int cli_snapshot(int argc, char **argv)
             break;
         case 'p': progress = true; break;
         case 'q': quiet = true; break;
-        case 'U': break; /* we take no locks: nothing to force */
+        case 'U': cli_open_flags |= IMG_OPEN_FORCE_SHARE; break; /* -l only: writers lock */
         default: return 1;
         }
     }

@@ -15,6 +15,14 @@ struct app_job *jobs_start(struct app *a, const char *title, const char *target,
                            void *arg, void (*free_arg)(void *),
                            void (*done)(struct app *, struct app_job *))
 {
+    return jobs_start_from(a, title, NULL, target, fn, arg, free_arg, done);
+}
+
+struct app_job *jobs_start_from(struct app *a, const char *title, const char *source,
+                                const char *target, job_fn fn, void *arg,
+                                void (*free_arg)(void *),
+                                void (*done)(struct app *, struct app_job *))
+{
     struct app_job *v = realloc(a->ajobs, (a->najobs + 1) * sizeof *v);
     if (!v) {
         app_status(a, true, "out of memory");
@@ -24,7 +32,13 @@ struct app_job *jobs_start(struct app *a, const char *title, const char *target,
     }
     a->ajobs = v;
     struct img_err err = {0};
-    struct job *j = job_submit(a->jobs, title, fn, arg, &err);
+    struct job_file files[2];
+    size_t nfiles = 0;
+    if (source)
+        files[nfiles++] = (struct job_file){source, false};
+    if (target)
+        files[nfiles++] = (struct job_file){target, true};
+    struct job *j = job_submit_files(a->jobs, title, fn, arg, files, nfiles, &err);
     if (!j) {
         app_status(a, true, "%s", err.msg);
         if (free_arg)

@@ -133,7 +133,7 @@ static void expect_clean(const char *path)
 /* "ID NAME" lines of qemu-img snapshot -l and of dimg's list must be the same. */
 static void expect_same_list(const char *path)
 {
-    char *q = tu_sh_out("qemu-img snapshot -l '%s' | tail -n +3 | awk '{print $1 \" \" $2}'",
+    char *q = tu_sh_out("qemu-img snapshot -U -l '%s' | tail -n +3 | awk '{print $1 \" \" $2}'",
                         path);
     assert_non_null(q);
     struct img *img = tq_open(path, 0);
@@ -157,7 +157,7 @@ static void expect_snap_content(const struct ts *t, const char *name)
 {
     const char *out = tu_path("snapout.raw");
     /* qemu-img shows the snapshot at the current virtual size: compare the snapshot's part. */
-    int r = tu_sh("qemu-img convert -f qcow2 -l snapshot.name=%s -O raw '%s' '%s' && "
+    int r = tu_sh("qemu-img convert -U -f qcow2 -l snapshot.name=%s -O raw '%s' '%s' && "
                   "cmp -s -n $(stat -c %%s '%s') '%s' '%s'", name, t->path, out,
                   snap_ref(t, name), out, snap_ref(t, name));
     if (r != 0)
@@ -319,7 +319,7 @@ static void test_qemu_snapshots_dimg_ops(void **state)
         expect_snap_content(&t, "q1");
         expect_snap_content(&t, "q3");
         /* The qemu-made entries that are left are qemu's bytes: icount 0 still listed. */
-        char *l = tu_sh_out("qemu-img snapshot -l '%s' | tail -n +3 | awk '{print $NF}'", p);
+        char *l = tu_sh_out("qemu-img snapshot -U -l '%s' | tail -n +3 | awk '{print $NF}'", p);
         assert_string_equal(l, "0\n0\n");
         free(l);
         ts_snap(&t, "d1");

@@ -119,7 +119,10 @@ int ops_commit(const struct ops_commit_req *req, struct ops_commit_res *res, str
     err_clear(err);
     memset(res, 0, sizeof *res);
     bool keep = req->keep || req->base; /* -b implies -d, as in qemu-img */
-    unsigned flags = IMG_OPEN_BACKING | (req->open_flags & ~IMG_OPEN_RW) | (keep ? 0 : IMG_OPEN_RW);
+    /* The chain's read-only layers take no locks here (no "in use" warning): the base is
+     * opened for writing next, and that is where a holder is reported, as one error. */
+    unsigned flags = IMG_OPEN_BACKING | (req->open_flags & ~IMG_OPEN_RW) | (keep ? 0 : IMG_OPEN_RW) |
+                     IMG_OPEN_FORCE_SHARE;
     struct img *top = img_open(req->path, req->fmt, flags, err), *bw = NULL;
     if (!top)
         return err->code ? err->code : -EIO;

@@ -172,7 +172,8 @@ int cli_check(int argc, char **argv)
     const char *path = argv[optind];
     struct img_err err;
     /* Read-only first: a format without a check must say so even when -r was given. */
-    struct img *img = img_open(path, fmt, cli_open_flags, &err);
+    /* With -r the read-write open below takes the locks (and reports a holder). */
+    struct img *img = img_open(path, fmt, cli_open_flags | (fix ? IMG_OPEN_FORCE_SHARE : 0), &err);
     if (!img) {
         cli_err("%s", err.msg);
         return CHECK_EXIT_FAILED;

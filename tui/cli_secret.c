@@ -237,7 +237,8 @@ void cli_secret_prepare(const char *src, const char *fmt, const struct img_opts 
             want = true;
     if (!want && src) {
         struct img_err err = {0};
-        struct img *img = img_open(src, fmt, cli_open_flags, &err);
+        /* A peek only: the operation's own open takes the locks and warns. */
+        struct img *img = img_open(src, fmt, cli_open_flags | IMG_OPEN_FORCE_SHARE, &err);
         struct img_info info;
         memset(&info, 0, sizeof info);
         if (img && img_get_info(img, &info) == 0)

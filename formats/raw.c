@@ -87,8 +87,13 @@ static int raw_resize_fd(int fd, uint64_t old, uint64_t size, enum img_prealloc 
 {
     if (ftruncate(fd, (off_t)size) < 0)
         return -errno;
-    if (size > old && (prealloc == IMG_PREALLOC_FALLOC || prealloc == IMG_PREALLOC_FULL))
-        return io_preallocate(fd, old, size - old, prealloc == IMG_PREALLOC_FULL);
+    if (size > old && (prealloc == IMG_PREALLOC_FALLOC || prealloc == IMG_PREALLOC_FULL)) {
+        int r = io_preallocate(fd, old, size - old, prealloc == IMG_PREALLOC_FULL);
+        /* A full disk must not leave the file grown (and half zero-filled). */
+        if (r < 0 && ftruncate(fd, (off_t)old) == 0)
+            fsync(fd);
+        return r;
+    }
     return 0;
 }
 

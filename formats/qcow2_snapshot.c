@@ -207,6 +207,31 @@ static int fix_copied(struct img *img)
     return r;
 }
 
+/* walk_refs with the refcount updates kept in the cache (written by settle_copied), instead
+ * of one write each: so that they reach the disk next to the COPIED flags that follow them. */
+static int walk_refs_cached(struct img *img, const uint64_t *l1, uint64_t n, int64_t delta,
+                            uint8_t *buf)
+{
+    struct qcow2 *s = qcow2_st(img);
+    bool lazy = s->lazy;
+    s->lazy = true;
+    int r = walk_refs(img, l1, n, delta, buf);
+    s->lazy = lazy;
+    return r;
+}
+
+/* fix_copied from the cached (new) refcounts, then write those refcounts at once: the
+ * on-disk refcounts and the COPIED flags disagree (which qemu-img check counts as corruption,
+ * though no data is at risk either way) only between the last table write and the refcount
+ * blocks' write, back to back, not while anything is computed (with one L2 table; with more,
+ * while the later ones are). Closing the window entirely would need the refcount blocks
+ * shadowed and switched with the header. */
+static int settle_copied(struct img *img)
+{
+    int r = fix_copied(img);
+    return r < 0 ? r : qcow2_cache_writeback(img, &qcow2_st(img)->rbc);
+}
+
 /* ---- the snapshot table ---- */
 
 /* Start of every entry of the stored table (n + 1 values, the last its aligned end). */
@@ -242,13 +267,14 @@ static int table_load(struct img *img, uint8_t **raw, uint64_t **start)
     return 0;
 }
 
-/* Write tbl (len bytes, nb entries) to new clusters, sync, switch the header's nb_snapshots
- * and snapshots_offset in one write (the commit point), sync, then free the old table. */
-static int table_commit(struct img *img, const uint8_t *tbl, uint64_t len, uint32_t nb)
+/* Write tbl (len bytes, nb entries) to new clusters (*c: the first; 0 when nb is 0). */
+static int table_write(struct img *img, const uint8_t *tbl, uint64_t len, uint32_t nb,
+                       uint64_t *c_out)
 {
     struct qcow2 *s = qcow2_st(img);
     uint64_t cs = s->cluster_size, nc = u64_div_round_up(len, cs), c = 0;
     int r;
+    *c_out = 0;
     if (nb) {
         uint8_t *buf = calloc(nc, cs);
         if (!buf)
@@ -261,6 +287,17 @@ static int table_commit(struct img *img, const uint8_t *tbl, uint64_t len, uint3
         if (r < 0)
             return r;
     }
+    *c_out = c;
+    return 0;
+}
+
+/* Sync, switch the header's nb_snapshots and snapshots_offset to the table table_write put at
+ * cluster c in one write (the commit point), sync, then free the old table. */
+static int table_switch(struct img *img, uint64_t len, uint32_t nb, uint64_t c)
+{
+    struct qcow2 *s = qcow2_st(img);
+    uint64_t cs = s->cluster_size;
+    int r;
     if ((r = sync_all(img)) < 0)
         return r;
     uint8_t h[12];
@@ -275,6 +312,13 @@ static int table_commit(struct img *img, const uint8_t *tbl, uint64_t len, uint3
     for (uint64_t i = 0; r == 0 && old && i < u64_div_round_up(old_len, cs); i++)
         r = qcow2_update_refcount(img, old / cs + i, -1);
     return r;
+}
+
+static int table_commit(struct img *img, const uint8_t *tbl, uint64_t len, uint32_t nb)
+{
+    uint64_t c;
+    int r = table_write(img, tbl, len, nb, &c);
+    return r < 0 ? r : table_switch(img, len, nb, c);
 }
 
 /* ---- snapshot L1 tables ---- */
@@ -455,17 +499,22 @@ int qcow2_snap_create(struct img *img, const char *name)
         r = img_error(img, -ENOMEM, "qcow2: out of memory");
         goto out;
     }
-    /* The copy of the active L1, then one more reference to all it reaches; COPIED flags
-     * follow the new refcounts before anything is committed. */
-    if ((r = write_new_l1(img, s->l1, s->l1_size, &sn.l1_offset)) < 0 ||
-        (r = walk_refs(img, s->l1, s->l1_size, 1, buf)) < 0 || (r = fix_copied(img)) < 0)
+    /* The copy of the active L1 and the new table (unreferenced until the switch), then one
+     * more reference to all the L1 reaches; COPIED flags follow the new refcounts (written
+     * together, settle_copied) before the header commits the table. */
+    uint64_t tc;
+    if ((r = write_new_l1(img, s->l1, s->l1_size, &sn.l1_offset)) < 0)
         goto out;
     if (s->snap_size)
         memcpy(tbl, raw, s->snap_size);
     entry_encode(tbl + s->snap_size, &sn);
     uint32_t nb = s->nb_snapshots;
+    if ((r = table_write(img, tbl, tlen, nb + 1, &tc)) < 0 ||
+        (r = walk_refs_cached(img, s->l1, s->l1_size, 1, buf)) < 0 ||
+        (r = settle_copied(img)) < 0)
+        goto out;
     s->snaps[nb] = sn;
-    r = table_commit(img, tbl, tlen, nb + 1);
+    r = table_switch(img, tlen, nb + 1, tc);
     if (s->nb_snapshots != nb)
         sn.id = sn.name = NULL; /* committed (even if freeing the old table failed) */
 out:
@@ -507,11 +556,11 @@ int qcow2_snap_apply(struct img *img, const char *key)
     s->l1_size = (uint32_t)n;
     s->l1_offset = off;
     l1 = old;
-    r = walk_refs(img, old, old_n, -1, buf);
+    r = walk_refs_cached(img, old, old_n, -1, buf);
     if (r == 0)
         r = free_l1_clusters(img, old_off, old_n);
     if (r == 0)
-        r = fix_copied(img);
+        r = settle_copied(img);
     if (r == 0)
         r = qcow2_flush(img);
 out:
@@ -549,11 +598,11 @@ int qcow2_snap_delete(struct img *img, const char *key)
     memmove(s->snaps + idx, s->snaps + idx + 1, (nb - 1 - idx) * sizeof *s->snaps);
     /* Unreferenced now: its L1 and everything only it reached go. */
     if (r == 0)
-        r = walk_refs(img, l1, sn.l1_size, -1, buf);
+        r = walk_refs_cached(img, l1, sn.l1_size, -1, buf);
     if (r == 0)
         r = free_l1_clusters(img, sn.l1_offset, sn.l1_size);
     if (r == 0)
-        r = fix_copied(img);
+        r = settle_copied(img);
     if (r == 0)
         r = qcow2_flush(img);
     free(sn.id);

@@ -393,6 +393,7 @@ static struct img *open_layer(const char *path, const char *refdir, const char *
     img->depth = depth;
     img->st_dev = st.st_dev;
     img->st_ino = st.st_ino;
+    img->open_file_size = S_ISREG(st.st_mode) ? (uint64_t)st.st_size : 0;
     if (drv->priv_size && !(img->priv = calloc(1, drv->priv_size))) {
         err_set(err, -ENOMEM, "out of memory");
         goto fail;
@@ -473,12 +474,29 @@ static int check_range(struct img *img, uint64_t off, uint64_t len)
     return 0;
 }
 
+/* A read-only handle's file must not have shrunk since it was opened: past the new end every
+ * driver would read zeros (or call it a hole) and a copy would silently lose the data. Checked
+ * after the driver answered, so that a truncation racing the read is seen too. */
+static int check_shrunk(struct img *img, uint64_t off)
+{
+    struct stat st;
+    if ((img->flags & IMG_OPEN_RW) || !img->open_file_size || fstat(img->fd, &st) < 0 ||
+        (uint64_t)st.st_size >= img->open_file_size)
+        return 0;
+    return img_error(img, -EIO,
+                     "%s: the file was truncated while being read (%llu bytes, %llu when "
+                     "opened); stopped at guest offset %llu",
+                     img->path, (unsigned long long)st.st_size,
+                     (unsigned long long)img->open_file_size, (unsigned long long)off);
+}
+
 int img_read(struct img *img, uint64_t off, void *buf, size_t len)
 {
     int r = check_range(img, off, len);
     if (r < 0 || len == 0)
         return r;
-    return img->drv->read(img, off, buf, len);
+    r = img->drv->read(img, off, buf, len);
+    return r < 0 ? r : check_shrunk(img, off);
 }
 
 int img_read_backing(struct img *img, uint64_t off, void *buf, size_t len)
@@ -600,6 +618,8 @@ int img_block_status_layer(struct img *img, uint64_t off, uint64_t len, struct i
         return img_error(img, -EINVAL, "block status of an empty range");
     memset(bs, 0, sizeof *bs);
     r = img->drv->block_status(img, off, len, bs);
+    if (r == 0)
+        r = check_shrunk(img, off);
     if (r < 0)
         return r;
     if (bs->len == 0 || bs->len > len)

@@ -285,6 +285,10 @@ struct img {
     size_t n_ref_locks;
     /* Opened read-only although another process holds it (the warning went out). */
     bool in_use;
+    /* Size of the file when it was opened: a read-only handle whose file has shrunk since
+     * (truncated by someone else while being read) fails its reads and block status instead
+     * of reading zeros from past the new end. */
+    uint64_t open_file_size;
 };
 
 /* Registry (formats/registry.c). */

@@ -194,4 +194,31 @@ for op in grow shrink snap-c snap-a snap-d commit rebase append rgrow; do
   echo "$op: $RUNS kills over 0-${spread} ms (a full run took ${dur} ms): $nb before, $na after, $leaks with leaks"
 done
 
+# ---- a source truncated while it is being read ----
+# A throttled convert; the source shrinks under it: the job fails naming the offset, and
+# neither DST nor DST.part is left.
+dd if=/dev/urandom of=trunc.raw bs=1M count=32 status=none
+qemu-img convert -O qcow2 trunc.raw trunc_src.qcow2
+for src in trunc.raw trunc_src.qcow2; do
+  cp --sparse=always "$src" "victim.${src##*.}"
+  v="victim.${src##*.}"
+  rm -f tdst.qcow2 tdst.qcow2.part
+  set +e
+  DIMG_TEST_SLOW_MS=100 "$DIMG" convert -O qcow2 "$v" tdst.qcow2 >/dev/null 2>"$T/trunc.err" &
+  pid=$!
+  for i in $(seq 200); do [ -e tdst.qcow2.part ] && break; sleep 0.05; done
+  sleep 0.3
+  truncate -s 2M "$v"
+  wait $pid
+  rc=$?
+  set -e
+  expect_rc 1 "convert of $v truncated mid-way"
+  if [ "$(wc -l <"$T/trunc.err")" -eq 1 ] && grep -q '^dimg: .*truncated while being read.*offset [0-9]' "$T/trunc.err"; then
+    pass
+  else
+    fail "truncated $v: want one line naming the offset, got: $(cat "$T/trunc.err")"
+  fi
+  [ -e tdst.qcow2 ] || [ -e tdst.qcow2.part ] && fail "truncated $v: a target was left" || pass
+done
+
 finish

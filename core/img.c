@@ -785,7 +785,11 @@ int img_create(const char *fmt, const char *path, const struct img_create_req *r
         return err_set(err, -ENOTSUP, "%s: creating images is not supported", fmt);
     if (req->backing_file && !(drv->caps & IMG_CAP_BACKING))
         return err_set(err, -ENOTSUP, "%s: backing files are not supported", fmt);
-    int r = drv->create(path, req, err);
+    /* Creating truncates: never under a VM or qemu-img that has the file open. */
+    int r = lock_check_free(path, err);
+    if (r < 0)
+        return r;
+    r = drv->create(path, req, err);
     if (r == 0 && req->opts)
         r = img_opts_check_all_taken(req->opts, fmt, err);
     if (r < 0 && !err->msg[0])

@@ -53,6 +53,7 @@ refused "snapshot -c on a held qcow2" "$DIMG" snapshot -c s1 a.qcow2
 refused "check -r leaks on a held qcow2" "$DIMG" check -r leaks a.qcow2
 refused "convert over a held image" "$DIMG" convert -O qcow2 b.raw a.qcow2
 [ -e a.qcow2.part ] && fail "convert left a.qcow2.part" || pass
+refused "create over a held image" "$DIMG" create -f qcow2 a.qcow2 1M
 refused "commit into a held base" "$DIMG" commit top.qcow2
 [ "$(md5sum <top.qcow2)" = "$sum_top" ] && pass || fail "refused commit changed the overlay"
 
@@ -99,6 +100,19 @@ expect_rc 0 "convert from a held raw"
 qemu-img compare -U -f raw -F qcow2 b.raw fromheld.qcow2 >/dev/null && pass || fail "convert from a held raw: content differs"
 cleanup_holders
 [ "$(md5sum <b.raw)" = "$sum_b" ] && pass || fail "b.raw changed while held"
+
+# ---- the files an image names are locked too: a vmdk's extent ----
+qemu-img create -q -f vmdk -o subformat=monolithicFlat v.vmdk 24M
+qemu-io -f vmdk -c 'write -P 6 0 24M' v.vmdk >/dev/null
+set +e
+DIMG_TEST_SLOW_MS=200 "$DIMG" convert -O raw v.vmdk v.raw >/dev/null 2>&1 &
+conv=$!
+set -e
+for i in $(seq 200); do [ -e v.raw.part ] && break; sleep 0.05; done
+run qemu-io -f raw -c 'write 0 4k' v-flat.vmdk
+grep -q 'lock' "$T/err" && pass || fail "qemu-io write to the extent of a vmdk dimg reads was not refused: $(cat "$T/out" "$T/err")"
+kill -INT $conv
+wait $conv || true
 
 # ---- a dimg job holds its source and target ----
 dd if=/dev/urandom of=src.raw bs=1M count=24 status=none

@@ -32,7 +32,9 @@ static const struct cli_cmd cli_cmds[] = {
      "\n"
      "  -f FMT              image format (default: probe)\n"
      "  --output=FMT        human (default) or json\n"
-     "  --backing-chain     also show every image of the backing chain\n"},
+     "  --backing-chain     also show every image of the backing chain\n"
+     "  -U                  force share: read an image another process holds (no locks, no\n"
+     "                      warning)\n"},
     {"create", cli_create, "create a new image",
      "usage: dimg create -f FMT [-o OPTIONS] [-b BACKING -F BACKING_FMT [-u]] FILE [SIZE]\n"
      "\n"
@@ -63,13 +65,18 @@ static const struct cli_cmd cli_cmds[] = {
      "  -F BACKING_FMT      format of BACKING (required with -B)\n"
      "  -l SNAPSHOT         copy SRC as its internal snapshot SNAPSHOT (ID or name) saw it\n"
      "  --compress=F        -O raw only: write DST as one xz, gz, zst or bz2 stream (also\n"
-     "                      chosen by a DST name ending in .xz, .gz, .zst or .bz2)\n"},
+     "                      chosen by a DST name ending in .xz, .gz, .zst or .bz2)\n"
+     "  -U                  force share: read an image another process holds (no locks, no\n"
+     "                      warning)\n"},
     {"map", cli_map, "dump the guest allocation map",
      "usage: dimg map [-f FMT] [--output=human|json] [--start-offset=OFF] [--max-length=LEN]\n"
      "                FILE\n"
      "\n"
      "Show which guest ranges hold data, read as zeros or come from a backing file, and\n"
-     "where they live, like qemu-img map.\n"},
+     "where they live, like qemu-img map.\n"
+     "\n"
+     "  -U                  force share: read an image another process holds (no locks, no\n"
+     "                      warning)\n"},
     {"layout", cli_layout, "show the regions of the image file (host view)",
      "usage: dimg layout [-f FMT] [--output=human|json] FILE\n"
      "\n"
@@ -79,13 +86,19 @@ static const struct cli_cmd cli_cmds[] = {
      "\n"
      "Check the metadata of FILE; -r repairs leaks only or all errors (opens read-write).\n"
      "Exit status: 0 consistent, 1 check failed, 2 corruptions, 3 leaks only,\n"
-     "63 the format has no check.\n"},
+     "63 the format has no check.\n"
+     "\n"
+     "  -U                  force share: read an image another process holds (no locks, no\n"
+     "                      warning)\n"},
     {"compare", cli_compare, "compare the contents of two images",
      "usage: dimg compare [-f FMT_A] [-F FMT_B] [-s] [-q] A B\n"
      "\n"
      "Compare the guest contents of A and B. Without -s an extra part of the larger image\n"
      "must read as zeros; with -s (strict) sizes and allocation must match too.\n"
-     "Exit status: 0 identical, 1 different, 2 open error, 3 allocation error, 4 read error.\n"},
+     "Exit status: 0 identical, 1 different, 2 open error, 3 allocation error, 4 read error.\n"
+     "\n"
+     "  -U                  force share: read an image another process holds (no locks, no\n"
+     "                      warning)\n"},
     {"demo", cli_demo, "make a directory of sample images and open it",
      "usage: dimg demo [--no-open] [DIR]\n"
      "\n"

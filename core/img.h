@@ -177,6 +177,9 @@ enum {
     IMG_CAP_COMPRESS = 1u << 5,
     IMG_CAP_CHECK = 1u << 6,
     IMG_CAP_ZERO_INIT = 1u << 7, /* a newly created image reads as zeros */
+    /* The link to the backing file records the parent's content ID (vmdk parentCID): after
+     * the parent is written (commit), set_backing with the same name records the new one. */
+    IMG_CAP_PARENT_ID = 1u << 8,
 };
 
 struct img_opt_desc {

@@ -114,6 +114,41 @@ static struct img *commit_find_base(struct img *top, const char *base, struct im
     return NULL;
 }
 
+/* The layer right above base records base's content ID in its link (vmdk): base was just
+ * written, so the link is recorded again with base's new ID. A crash before this leaves the
+ * layer refusing to read through base (the IDs differ), as after qemu-img's commit;
+ * `dimg rebase -u` with the same name repairs it. */
+static int commit_relink(struct img *top, struct img *base, bool keep, unsigned open_flags,
+                         struct img_err *err)
+{
+    struct img *above = top;
+    while (above->backing != base)
+        above = above->backing;
+    if (!(above->drv->caps & IMG_CAP_PARENT_ID) || !above->backing_name)
+        return 0;
+    struct img *w = above;
+    if (above != top || keep) {
+        w = img_open(above->path, above->drv->name,
+                     IMG_OPEN_RW | (open_flags & ~(IMG_OPEN_RW | IMG_OPEN_BACKING)), err);
+        if (!w) {
+            err_prefix(err, "could not open %s to record its parent's new ID", above->path);
+            return err->code ? err->code : -EIO;
+        }
+    }
+    char *name = strdup(above->backing_name);
+    char *fmt = above->backing_fmt ? strdup(above->backing_fmt) : NULL;
+    int r = name ? img_set_backing(w, name, fmt) : img_error(w, -ENOMEM, "out of memory");
+    if (r < 0) {
+        commit_fail(w, r, err);
+        err_prefix(err, "Could not record the new ID of %s in %s", base->path, above->path);
+    }
+    free(name);
+    free(fmt);
+    if (w != above)
+        img_close(w);
+    return r;
+}
+
 int ops_commit(const struct ops_commit_req *req, struct ops_commit_res *res, struct img_err *err)
 {
     err_clear(err);
@@ -191,6 +226,8 @@ int ops_commit(const struct ops_commit_req *req, struct ops_commit_res *res, str
         r = commit_fail(bw, fr, err);
         goto out;
     }
+    if ((r = commit_relink(top, base, keep, req->open_flags, err)) < 0)
+        goto out;
     if (!keep) {
         if ((r = img_make_empty(top)) < 0 || (r = img_flush(top)) < 0) {
             commit_fail(top, r, err);

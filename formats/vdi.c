@@ -1129,15 +1129,15 @@ static int vdi_uuid(uint8_t *out)
 
 /* The parent of a new differencing image: a vdi in the child's directory (the only place
  * the child's open looks), whose UUIDs go into uuid_link and uuid_parent_modification. */
-static int vdi_create_parent(const char *path, const struct img_create_req *req, uint8_t *link,
-                             uint8_t *pmod, uint64_t *psize, struct img_err *err)
+static int vdi_create_parent(const char *path, const char *backing_file, const char *backing_fmt,
+                             uint8_t *link, uint8_t *pmod, uint64_t *psize, struct img_err *err)
 {
-    if (req->backing_fmt && strcmp(req->backing_fmt, "vdi") != 0)
+    if (backing_fmt && strcmp(backing_fmt, "vdi") != 0)
         return err_set(err, -EINVAL,
                        "vdi: the parent of a differencing vdi must be a vdi image, not %s",
-                       req->backing_fmt);
+                       backing_fmt);
     char *dir = io_dirname(path);
-    char *full = dir ? io_path_join(dir, req->backing_file) : NULL;
+    char *full = dir ? io_path_join(dir, backing_file) : NULL;
     char *pdir = full ? io_dirname(full) : NULL;
     int r = 0;
     struct stat a, b;
@@ -1154,7 +1154,7 @@ static int vdi_create_parent(const char *path, const struct img_create_req *req,
         r = err_set(err, -EINVAL,
                     "vdi: the parent %s must lie in the same directory as %s: a differencing "
                     "vdi names its parent only by UUID",
-                    req->backing_file, path);
+                    backing_file, path);
         goto out;
     }
     const struct vdi *ps = p->priv;
@@ -1162,7 +1162,7 @@ static int vdi_create_parent(const char *path, const struct img_create_req *req,
         r = err_set(err, -EINVAL,
                     "vdi: the parent %s has a null uuid_image or uuid_modification; "
                     "VirtualBox would refuse a differencing image of it",
-                    req->backing_file);
+                    backing_file);
         goto out;
     }
     memcpy(link, ps->uuid_image, 16);
@@ -1186,7 +1186,8 @@ static int vdi_create(const char *path, const struct img_create_req *req, struct
     uint64_t psize = 0;
     if (req->backing_file && is_static)
         return err_set(err, -EINVAL, "vdi: a differencing image cannot be static");
-    if (req->backing_file && (r = vdi_create_parent(path, req, link, pmod, &psize, err)) < 0)
+    if (req->backing_file && (r = vdi_create_parent(path, req->backing_file, req->backing_fmt, link,
+                                                    pmod, &psize, err)) < 0)
         return r;
     /* Size 0 with a parent: the parent's (VirtualBox always takes it). */
     uint64_t want = req->backing_file && req->size == 0 ? psize : req->size;
@@ -1257,6 +1258,128 @@ static int vdi_create(const char *path, const struct img_create_req *req, struct
     return 0;
 }
 
+/* ---- backing link (rebase, commit) ---- */
+
+/* A differencing image is linked to its parent by the parent's uuid_image and uuid_modify
+ * (uuid_link, uuid_parent_modification) alone, and found in its own directory; the new
+ * parent must lie there too. Giving a parent makes a dynamic image differencing, taking it
+ * away (flatten) makes a differencing image dynamic. Type and both UUIDs sit in sector 0,
+ * rewritten with one single-sector write: a crash leaves the old or the new link. */
+/* Free blocks of a dynamic image read as zeros and count as this layer's (block status says
+ * so, and rebase leaves them alone): before the image gets a parent they become zero
+ * entries, which read the same and keep hiding the parent. Synced before the type changes. */
+static int vdi_free_to_zero(struct img *img)
+{
+    struct vdi *s = img->priv;
+    for (uint32_t b = 0; b < s->blocks; b++) {
+        if (s->bmap[b] != VDI_FREE)
+            continue;
+        uint32_t e = b;
+        while (e + 1 < s->blocks && s->bmap[e + 1] == VDI_FREE)
+            e++;
+        uint32_t n = e - b + 1, *run = malloc((size_t)n * 4);
+        if (!run)
+            return img_error(img, -ENOMEM, "vdi: out of memory");
+        for (uint32_t i = 0; i < n; i++)
+            le32_store(&run[i], VDI_ZERO);
+        int r = io_pwrite_all(img->fd, run, (size_t)n * 4, s->off_bmap + (uint64_t)b * 4);
+        free(run);
+        if (r < 0)
+            return img_error(img, r, "vdi: writing the block map: %s", strerror(-r));
+        for (uint32_t i = b; i <= e; i++)
+            s->bmap[i] = VDI_ZERO;
+        b = e;
+    }
+    int r = io_sync(img->fd);
+    return r < 0 ? img_error(img, r, "vdi: flush: %s", strerror(-r)) : 0;
+}
+
+static int vdi_set_backing(struct img *img, const char *name, const char *fmt)
+{
+    struct vdi *s = img->priv;
+    uint8_t link[16] = {0}, pmod[16] = {0}, h[VDI_SECTOR];
+    uint32_t type = s->type == VDI_TYPE_DIFF ? VDI_TYPE_DYNAMIC : s->type;
+    if (name) {
+        if (s->type == VDI_TYPE_STATIC)
+            return img_error(img, -EINVAL, "vdi: a static (fixed-size) image cannot get a parent");
+        uint64_t psize;
+        struct img_err perr = {0};
+        int r = vdi_create_parent(img->path, name, fmt, link, pmod, &psize, &perr);
+        if (r < 0) {
+            img->err = perr;
+            return r;
+        }
+        if (memcmp(link, s->uuid_image, 16) == 0)
+            return img_error(img, -ELOOP, "vdi: '%s' is this image itself (the same uuid)", name);
+        type = VDI_TYPE_DIFF;
+    }
+    int r = 0;
+    if (type == VDI_TYPE_DIFF && s->type != VDI_TYPE_DIFF)
+        r = vdi_free_to_zero(img);
+    if (r < 0)
+        return r;
+    char *bn = name ? strdup(name) : NULL, *bf = name ? strdup("vdi") : NULL;
+    if (name && (!bn || !bf)) {
+        free(bn);
+        free(bf);
+        return img_error(img, -ENOMEM, "vdi: out of memory");
+    }
+    r = io_pread_exact(img->fd, h, sizeof h, 0);
+    if (r == 0) {
+        le32_store(h + VDI_OFF_IMAGE_TYPE, type);
+        memcpy(h + VDI_OFF_UUID_LINK, link, 16);
+        memcpy(h + VDI_OFF_UUID_PARENT, pmod, 16);
+        if ((r = io_pwrite_all(img->fd, h, sizeof h, 0)) == 0)
+            r = io_sync(img->fd);
+    }
+    if (r < 0) {
+        free(bn);
+        free(bf);
+        return img_error(img, r, "vdi: writing the header: %s", strerror(-r));
+    }
+    s->type = type;
+    memcpy(s->uuid_link, link, 16);
+    memcpy(s->uuid_parent, pmod, 16);
+    free(img->backing_name);
+    free(img->backing_fmt);
+    img->backing_name = bn;
+    img->backing_fmt = bf;
+    img->backing_unresolved = false;
+    return 0;
+}
+
+/* Every block of a differencing image reads its parent again: the block map first (the data
+ * blocks become unreferenced), then blocks_allocated, then the file cut after the map. */
+static int vdi_make_empty(struct img *img)
+{
+    struct vdi *s = img->priv;
+    if (s->type != VDI_TYPE_DIFF)
+        return img_error(img, -EINVAL, "vdi: only a differencing image can be emptied");
+    uint32_t *map = malloc(s->blocks ? (size_t)s->blocks * 4 : 1);
+    if (!map)
+        return img_error(img, -ENOMEM, "vdi: out of memory");
+    for (uint32_t i = 0; i < s->blocks; i++)
+        le32_store(&map[i], VDI_FREE);
+    int r = io_pwrite_all(img->fd, map, (size_t)s->blocks * 4, s->off_bmap);
+    free(map);
+    if (r == 0 && (r = io_sync(img->fd)) == 0) {
+        for (uint32_t i = 0; i < s->blocks; i++)
+            s->bmap[i] = VDI_FREE;
+        if ((r = vdi_store_u32(img, VDI_OFF_ALLOCATED, 0, "blocks_allocated")) < 0)
+            return r;
+        s->allocated = 0;
+        s->next_idx = 0;
+        r = io_sync(img->fd);
+    }
+    if (r == 0 && s->file_size > s->off_data) {
+        if (ftruncate(img->fd, (off_t)s->off_data) < 0 || io_sync(img->fd) < 0)
+            r = -errno;
+        else
+            s->file_size = s->off_data;
+    }
+    return r < 0 ? img_error(img, r, "vdi: emptying the image: %s", strerror(-r)) : 0;
+}
+
 static const struct img_opt_desc vdi_create_opts[] = {
     {"static", "bool", "preallocate the whole image (fixed-size vdi)"},
     {NULL, NULL, NULL},
@@ -1284,4 +1407,6 @@ const struct img_driver img_driver_vdi = {
     .check = vdi_check,
     .layout = vdi_layout,
     .compact = vdi_compact,
+    .set_backing = vdi_set_backing,
+    .make_empty = vdi_make_empty,
 };

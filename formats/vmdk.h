@@ -180,5 +180,8 @@ int vmdk_ext_flush(struct img *img, struct vmdk_extent *e);
 int vmdk_create(const char *path, const struct img_create_req *req, struct img_err *err);
 int vmdk_truncate(struct img *img, uint64_t size, enum img_prealloc prealloc);
 void vmdk_unlink_extra(const char *path);
+/* vmdk_backing.c: the set_backing and make_empty slots. */
+int vmdk_set_backing(struct img *img, const char *name, const char *fmt);
+int vmdk_make_empty(struct img *img);
 
 #endif

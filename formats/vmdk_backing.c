@@ -1,0 +1,261 @@
+/* vmdk_backing.c: a vmdk child's parent link rewritten (rebase, commit) and a child emptied
+ * into its parent (commit).
+ *
+ * A child names its parent in the descriptor: parentFileNameHint (the file) and parentCID
+ * (the parent's content ID when the child was made; a child reads through a parent only while
+ * they match). set_backing opens the new parent to learn its CID and renders the descriptor
+ * again with the new hint and parentCID, or, to flatten, with neither (parentCID ffffffff).
+ * The text reaches the disk so that a crash leaves the old or the new descriptor readable:
+ * a descriptor file is replaced by rename; the descriptor embedded in a monolithicSparse
+ * file is switched through a spare copy the header points at meanwhile (see embed_write).
+ * make_empty zeroes the grain tables of every sparse extent, so that the child reads its
+ * parent everywhere; grains left behind are unreferenced space, never a wrong reference.
+ * Talks to: formats/vmdk_desc.c (rendering), formats/vmdk.c (state, vmdk_ext_flush),
+ * core/img.c (img_open of the new parent), core/io.c. The slots are wired in vmdk.c.
+ */
+#include "formats/vmdk.h"
+
+#include "core/bytes.h"
+#include "core/io.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define ULL(x) ((unsigned long long)(x))
+#define VMDK_HDR_DESC_OFF 28  /* le64 sectors, in the sparse header */
+#define VMDK_HDR_DESC_SIZE 36 /* le64 sectors */
+
+/* The CID of the vmdk at name (resolved against the child's directory), which must be
+ * another file than the child. */
+static int parent_cid(struct img *img, const char *name, uint32_t *cid)
+{
+    if (img->flags & IMG_OPEN_UNTRUSTED)
+        return img_error(img, -EPERM,
+                         "vmdk: parent '%s' not opened: external references are disabled "
+                         "(--untrusted)",
+                         name);
+    if (strncmp(name, "json:", 5) == 0 || strstr(name, "://"))
+        return img_error(img, -EPERM, "vmdk: parent '%s' is not a plain file name", name);
+    char *full = io_path_join(img->dir, name);
+    if (!full)
+        return img_error(img, -ENOMEM, "vmdk: out of memory");
+    struct img_err perr = {0};
+    struct img *p = img_open(full, "vmdk", 0, &perr);
+    free(full);
+    if (!p)
+        return img_error(img, perr.code ? perr.code : -EIO,
+                         "vmdk: the parent's CID is needed for the link: %s", perr.msg);
+    int r = 0;
+    if (p->st_dev == img->st_dev && p->st_ino == img->st_ino)
+        r = img_error(img, -ELOOP, "vmdk: '%s' is this image itself", name);
+    *cid = ((const struct vmdk *)p->priv)->desc.cid;
+    img_close(p);
+    return r;
+}
+
+/* Replace the descriptor file by rename: the new text goes to PATH.part (same mode), is
+ * synced, renamed over the old one and the directory synced. The handle then refers to the
+ * new file (same descriptor number), so that later CID updates land there. */
+static int file_write(struct img *img, const char *text, size_t n)
+{
+    char *real = realpath(img->path, NULL); /* a symlinked descriptor: replace its target */
+    if (!real)
+        return img_error(img, -errno, "vmdk: %s: %s", img->path, strerror(errno));
+    struct stat st;
+    struct io_tmpfile t;
+    int r = fstat(img->fd, &st) < 0 ? -errno : io_tmp_create(&t, real);
+    if (r < 0) {
+        r = img_error(img, r, "vmdk: a temporary descriptor beside %s: %s", real, strerror(-r));
+        free(real);
+        return r;
+    }
+    if (fchmod(t.fd, st.st_mode & 07777) < 0 || (r = io_pwrite_all(t.fd, text, n, 0)) < 0 ||
+        (r = io_tmp_commit(&t)) < 0) {
+        r = r < 0 ? r : -errno;
+        io_tmp_abort(&t);
+        r = img_error(img, r, "vmdk: writing the new descriptor of %s: %s", real, strerror(-r));
+        free(real);
+        return r;
+    }
+    /* The rename is done: from here on the new text is the image's. */
+    int fd = open(real, O_RDWR | O_CLOEXEC);
+    free(real);
+    if (fd < 0 || fstat(fd, &st) < 0 || dup2(fd, img->fd) < 0) {
+        r = -errno;
+        if (fd >= 0)
+            close(fd);
+        return img_error(img, r, "vmdk: reopening the new descriptor: %s", strerror(-r));
+    }
+    close(fd);
+    img->st_dev = st.st_dev;
+    img->st_ino = st.st_ino;
+    return 0;
+}
+
+static int sync_or_fail(struct img *img)
+{
+    int r = io_sync(img->fd);
+    return r < 0 ? img_error(img, r, "vmdk: flush: %s", strerror(-r)) : 0;
+}
+
+/* Point the header's descriptor fields at [off, off+size) sectors: one sector written. */
+static int header_point(struct img *img, uint8_t *hdr, uint64_t off, uint64_t size)
+{
+    le64_store(hdr + VMDK_HDR_DESC_OFF, off);
+    le64_store(hdr + VMDK_HDR_DESC_SIZE, size);
+    int r = io_pwrite_all(img->fd, hdr, VMDK_SECTOR, 0);
+    if (r < 0)
+        return img_error(img, r, "vmdk: writing the header: %s", strerror(-r));
+    return sync_or_fail(img);
+}
+
+/* The descriptor embedded in a sparse file has a fixed area (desc_cap bytes at desc_off) and
+ * no room elsewhere, so the new text is switched in through the area's second half:
+ *   1. the new text, NUL-padded, into the second half (nothing reads it yet); sync
+ *   2. the header points at the second half (a single-sector write); sync
+ *   3. the new text, NUL-padded, into the first half (nothing reads it now); sync
+ *   4. the header points at the whole area again; sync
+ *   5. the second half zeroed (after the first half's NUL, so never read); sync
+ * Every state in between has a header pointing at a complete old or new text. Both texts
+ * must therefore fit in half the area (with a NUL). QEMU reads the embedded descriptor at
+ * byte 512 whatever the header says: for it, step 3 is the one in-place rewrite. */
+static int embed_write(struct img *img, const char *text, size_t n)
+{
+    struct vmdk *s = img->priv;
+    uint64_t half_sec = s->desc_cap / VMDK_SECTOR / 2, half = half_sec * VMDK_SECTOR;
+    if (s->desc_off % VMDK_SECTOR || n >= half)
+        return img_error(img, -ENOSPC,
+                         "vmdk: the new descriptor (%zu bytes) does not fit crash-safely in "
+                         "the %llu-byte embedded descriptor area (at most %llu bytes)",
+                         n, ULL(s->desc_cap), ULL(half ? half - 1 : 0));
+    uint8_t hdr[VMDK_SECTOR];
+    char *area = calloc(1, s->desc_cap);
+    int r = area ? 0 : img_error(img, -ENOMEM, "vmdk: out of memory");
+    if (r == 0 && ((r = io_pread_exact(img->fd, hdr, sizeof hdr, 0)) < 0 ||
+                   (r = io_pread_exact(img->fd, area, s->desc_cap, s->desc_off)) < 0))
+        r = img_error(img, r, "vmdk: reading the header: %s", strerror(-r));
+    if (r < 0)
+        goto out;
+    uint64_t sec = s->desc_off / VMDK_SECTOR, size = s->desc_cap / VMDK_SECTOR;
+    if (le64_load(hdr + VMDK_HDR_DESC_OFF) != sec || le64_load(hdr + VMDK_HDR_DESC_SIZE) != size) {
+        r = img_error(img, -EIO, "vmdk: the header changed under the open image");
+        goto out;
+    }
+    if (memchr(area, 0, half) == NULL) {
+        r = img_error(img, -ENOSPC,
+                      "vmdk: the current descriptor fills more than half of its %llu-byte "
+                      "area; it cannot be switched crash-safely",
+                      ULL(s->desc_cap));
+        goto out;
+    }
+    memset(area, 0, half);
+    memcpy(area, text, n);
+    if ((r = io_pwrite_all(img->fd, area, half, s->desc_off + half)) < 0 ||
+        (r = io_sync(img->fd)) < 0) {
+        r = img_error(img, r, "vmdk: writing the descriptor: %s", strerror(-r));
+        goto out;
+    }
+    if ((r = header_point(img, hdr, sec + half_sec, half_sec)) < 0)
+        goto out;
+    if ((r = io_pwrite_all(img->fd, area, half, s->desc_off)) < 0 || (r = io_sync(img->fd)) < 0) {
+        r = img_error(img, r, "vmdk: writing the descriptor: %s", strerror(-r));
+        goto out;
+    }
+    if ((r = header_point(img, hdr, sec, size)) < 0)
+        goto out;
+    if ((r = io_pwrite_zeroes(img->fd, s->desc_off + half, s->desc_cap - half)) < 0 ||
+        (r = io_sync(img->fd)) < 0)
+        r = img_error(img, r, "vmdk: clearing the spare descriptor copy: %s", strerror(-r));
+out:
+    free(area);
+    return r;
+}
+
+int vmdk_set_backing(struct img *img, const char *name, const char *fmt)
+{
+    struct vmdk *s = img->priv;
+    if (name && fmt && strcmp(fmt, "vmdk") != 0)
+        return img_error(img, -EINVAL, "vmdk: the parent of a vmdk must be a vmdk image, not %s",
+                         fmt);
+    if (!s->has_desc_file && !s->desc_cap)
+        return img_error(img, -ENOTSUP,
+                         "vmdk: this sparse file has no descriptor to record a parent in");
+    struct vmdk_desc nd = s->desc; /* shares the extent and key arrays: only read */
+    if (name) {
+        if (strlen(name) >= sizeof nd.parent_hint || strchr(name, '"') || strchr(name, '\n'))
+            return img_error(img, -EINVAL,
+                             "vmdk: the parent name must be at most %zu bytes, without "
+                             "quotes or newlines",
+                             sizeof nd.parent_hint - 1);
+        int r = parent_cid(img, name, &nd.parent_cid);
+        if (r < 0)
+            return r;
+        strcpy(nd.parent_hint, name);
+    } else {
+        nd.parent_cid = 0xffffffffu;
+        nd.parent_hint[0] = 0;
+    }
+    size_t n;
+    char *text = vmdk_desc_format(&nd, &n);
+    if (!text)
+        return img_error(img, -ENOMEM, "vmdk: out of memory");
+    char *bn = name ? strdup(name) : NULL, *bf = name ? strdup("vmdk") : NULL;
+    int r = (name && (!bn || !bf)) ? img_error(img, -ENOMEM, "vmdk: out of memory")
+            : s->has_desc_file     ? file_write(img, text, n)
+                                   : embed_write(img, text, n);
+    free(text);
+    if (r < 0) {
+        free(bn);
+        free(bf);
+        return r;
+    }
+    s->desc.parent_cid = nd.parent_cid;
+    memcpy(s->desc.parent_hint, nd.parent_hint, sizeof nd.parent_hint);
+    s->parent_checked = false;
+    free(img->backing_name);
+    free(img->backing_fmt);
+    img->backing_name = bn;
+    img->backing_fmt = bf;
+    return 0;
+}
+
+int vmdk_make_empty(struct img *img)
+{
+    struct vmdk *s = img->priv;
+    for (size_t i = 0; i < s->n_ext; i++)
+        if (s->ext[i].type != VMDK_SPARSE || s->ext[i].stream)
+            return img_error(img, -ENOTSUP,
+                             "vmdk: only hosted sparse extents (not flat, zero or "
+                             "streamOptimized ones) can be emptied");
+    for (size_t i = 0; i < s->n_ext; i++) {
+        struct vmdk_extent *e = &s->ext[i];
+        /* Dirty tables first, so that nothing cached is written over the zeros later. */
+        int r = vmdk_ext_flush(img, e);
+        if (r < 0)
+            return r;
+        uint64_t tbytes = (uint64_t)e->h.gtes * 4;
+        for (uint32_t gi = 0; gi < e->n_gd; gi++) {
+            if (e->gd[gi] &&
+                (r = io_pwrite_zeroes(e->fd, (uint64_t)e->gd[gi] * VMDK_SECTOR, tbytes)) < 0)
+                break;
+            if (e->rgd && e->rgd[gi] &&
+                (r = io_pwrite_zeroes(e->fd, (uint64_t)e->rgd[gi] * VMDK_SECTOR, tbytes)) < 0)
+                break;
+        }
+        if (r == 0)
+            r = io_sync(e->fd);
+        if (r < 0)
+            return img_error(img, r, "vmdk: emptying the grain tables: %s", strerror(-r));
+        for (int k = 0; k < VMDK_GT_CACHE; k++)
+            if (e->cache[k].idx != UINT32_MAX) {
+                memset(e->cache[k].e, 0, tbytes);
+                e->cache[k].dirty = false;
+            }
+    }
+    return 0;
+}

@@ -119,15 +119,16 @@ static int header_point(struct img *img, uint8_t *hdr, uint64_t off, uint64_t si
  *   1. the new text, NUL-padded, into the second half (nothing reads it yet); sync
  *   2. the header points at the second half (a single-sector write); sync
  *   3. the new text, NUL-padded, into the first half (nothing reads it now), its first
- *      sector last; sync
+ *      sector as a write of its own, last; sync
  *   4. the header points at the whole area again; sync
  *   5. the second half zeroed (after the first half's NUL, so never read); sync
  * Every state in between has a header pointing at a complete old or new text. Both texts
  * must therefore fit in half the area (with a NUL). QEMU reads the embedded descriptor at
  * byte 512 whatever the header says, and takes CID, parentCID and parentFileNameHint from
  * the first lines: until step 3 it sees the old text, and step 3 writes the sector holding
- * those lines last (one sector, written whole or not at all), so QEMU too sees the old or
- * the new link (the lines fit in that sector unless the name is several hundred bytes). */
+ * those lines by itself (one sector, whole or not at all), so QEMU too sees the old or the
+ * new link (the lines fit in that sector unless the name is several hundred bytes); the rest
+ * of its copy may be mixed for a moment, which QEMU does not use for a sparse child. */
 static int embed_write(struct img *img, const char *text, size_t n)
 {
     struct vmdk *s = img->priv;

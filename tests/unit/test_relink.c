@@ -15,6 +15,7 @@
  */
 #include "test_qcow2_common.h"
 
+#include "core/bytes.h"
 #include "core/img.h"
 #include "core/ops.h"
 
@@ -150,6 +151,9 @@ static int64_t info_int(const char *path, const char *key)
 /* After a stop at write n: the link is one of old/nw (NULL: none), dimg and qemu-img agree
  * on it, and the content is what it is with that link (want_new NULL: not compared). r: what
  * set_backing returned. */
+static char *ddb_want; /* the disk-database lines every state must keep (NULL: no check) */
+static char *ddb_lines(const char *p);
+
 static void vmdk_state_ok(const char *p, const char *old, const char *nw, const uint8_t *want_old,
                           const uint8_t *want_new, size_t len, long n, int r)
 {
@@ -171,6 +175,12 @@ static void vmdk_state_ok(const char *p, const char *old, const char *nw, const 
         char *pp = strdup(tu_path(b));
         assert_int_equal(info_int(p, "parent-cid"), info_int(pp, "cid"));
         free(pp);
+    }
+    if (ddb_want) {
+        char *d = ddb_lines(p);
+        if (strcmp(d, ddb_want) != 0)
+            fail_msg("%s: the disk database lines changed:\n%s", when, d);
+        free(d);
     }
     const uint8_t *want = is_old ? want_old : want_new;
     if (want)
@@ -232,17 +242,69 @@ static void vmdk_family(const char *opts)
     assert_true(info_int(path("b.vmdk"), "cid") != info_int(path("nb.vmdk"), "cid"));
 }
 
+/* The "ddb" lines of the text at off (up to the first NUL) appended to out. */
+static void ddb_of(const uint8_t *f, size_t flen, uint64_t off, uint64_t len, char *out, size_t cap)
+{
+    if (off > flen || len > flen - off)
+        fail_msg("descriptor at %llu+%llu outside the file", ULL(off), ULL(len));
+    const char *t = (const char *)f + off, *end = memchr(t, 0, len);
+    end = end ? end : t + len;
+    for (const char *l = t; l < end;) {
+        const char *nl = memchr(l, '\n', (size_t)(end - l));
+        size_t n = (size_t)((nl ? nl + 1 : end) - l);
+        if (n >= 3 && memcmp(l, "ddb", 3) == 0 && strlen(out) + n < cap)
+            strncat(out, l, n);
+        l += n;
+    }
+}
+
+/* The disk-database lines dimg sees: in a descriptor file, or in the embedded descriptor
+ * where the header points. (QEMU reads byte 512 whatever the header says; while the header
+ * points at the spare copy only its parent lines are promised, checked through qemu-img.) */
+static char *ddb_lines(const char *p)
+{
+    size_t flen;
+    uint8_t *f = tu_read_file(p, &flen);
+    assert_non_null(f);
+    char *out = calloc(1, 16384);
+    if (flen < 4 || memcmp(f, "KDMV", 4) != 0)
+        ddb_of(f, flen, 0, flen, out, 16384);
+    else
+        ddb_of(f, flen, le64_load(f + 28) * 512, le64_load(f + 36) * 512, out, 16384);
+    free(f);
+    return out;
+}
+
+/* A descriptor spanning several sectors: 40 more disk-database lines (QEMU ignores them). */
+static void vmdk_long_desc(const char *p)
+{
+    assert_int_equal(tu_sh("cd '%s' && dd if='%s' bs=512 skip=1 count=20 status=none | "
+                           "tr -d '\\0' >d.txt && for i in $(seq 10 49); do echo "
+                           "\"ddb.comment$i = \\\"padding line $i of the disk database\\\"\" "
+                           ">>d.txt; done && truncate -s 10240 d.txt && dd if=d.txt of='%s' "
+                           "bs=512 seek=1 conv=notrunc status=none && cp '%s' '%s.orig'",
+                           tu_dir(), p, p, p, p),
+                     0);
+    char *d = ddb_lines(p);
+    assert_non_null(strstr(d, "ddb.comment49 = \"padding line 49"));
+    free(d);
+}
+
 static void test_vmdk_embedded_crash(void **state)
 {
     (void)state;
     vmdk_family("");
+    vmdk_long_desc(path("c.vmdk"));
     size_t len;
     uint8_t *want = read_view(path("c.vmdk"), &len);
+    ddb_want = ddb_lines(path("c.vmdk"));
     long n = vmdk_crash_loop("c.vmdk.orig", path("c.vmdk"), "b.vmdk", "nb.vmdk", want, len);
     assert_true(n >= 5); /* spare half, header, first half, header, spare cleared */
     /* Flattening, stopped the same way (content is the child's own once flat). */
     vmdk_crash_loop("c.vmdk.orig", path("c.vmdk"), "b.vmdk", NULL, want, len);
     free(want);
+    free(ddb_want);
+    ddb_want = NULL;
 }
 
 static void test_vmdk_descfile_crash(void **state)

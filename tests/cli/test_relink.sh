@@ -107,8 +107,8 @@ mkdir q && cp b.vmdk c.vmdk q/
 qemu-img commit -q q/c.vmdk
 run "$DIMG" commit c.vmdk
 expect_rc 0 "vmdk commit"
-cmp -s <(qemu-img convert -O raw b.vmdk /dev/stdout) <(qemu-img convert -O raw q/b.vmdk /dev/stdout) \
-  && pass || fail "vmdk commit: base differs from qemu-img's"
+raw_q q/b.vmdk qb.raw
+same_q b.vmdk qb.raw "vmdk commit: base vs qemu-img's"
 same_q b.vmdk before.raw "vmdk commit: the base holds the child's view"
 same_q c.vmdk before.raw "vmdk commit: the child still reads the same"
 [ "$(parent_cid_of c.vmdk)" = "$(cid_of b.vmdk)" ] && pass || fail "vmdk commit: child not relinked"
@@ -137,8 +137,8 @@ mkdir q && cp c0.vmdk c1.vmdk c2.vmdk q/
 qemu-img commit -q -b c0.vmdk q/c2.vmdk
 run "$DIMG" commit -b c0.vmdk c2.vmdk
 expect_rc 0 "vmdk commit -b"
-cmp -s <(qemu-img convert -O raw c0.vmdk /dev/stdout) <(qemu-img convert -O raw q/c0.vmdk /dev/stdout) \
-  && pass || fail "vmdk commit -b: base differs from qemu-img's"
+raw_q q/c0.vmdk qb.raw
+same_q c0.vmdk qb.raw "vmdk commit -b: base vs qemu-img's"
 same_q c0.vmdk c2.raw "vmdk commit -b: the bottom holds the top's view"
 same_q c2.vmdk c2.raw "vmdk commit -b: the top reads the same"
 [ "$(parent_cid_of c1.vmdk)" = "$(cid_of c0.vmdk)" ] && pass || fail "vmdk commit -b: middle not relinked"

@@ -43,8 +43,9 @@ backing_is() {
 }
 # desc IMG: the descriptor text (embedded or a file).
 desc() { if [ "$(stat -c %s "$1")" -lt 4096 ]; then cat "$1"; else dd if="$1" bs=512 skip=1 count=20 status=none | tr -d '\0'; fi; }
-cid_of() { desc "$1" | sed -n 's/^CID=//p'; }
-parent_cid_of() { desc "$1" | sed -n 's/^parentCID=//p'; }
+# cid_of / parent_cid_of IMG: as 8 hex digits (QEMU writes them without leading zeros).
+cid_of() { printf '%08x' "0x$(desc "$1" | sed -n 's/^CID=//p')"; }
+parent_cid_of() { printf '%08x' "0x$(desc "$1" | sed -n 's/^parentCID=//p')"; }
 
 # ---- vmdk family: b (pattern 1/2), b2 (other content), c a child of b with its own data ----
 mk_vmdk() { # OPTS for the child's qemu-img create
@@ -68,7 +69,7 @@ for sub in monolithicSparse twoGbMaxExtentSparse; do
   same_q c.vmdk before.raw "$sub: rebase keeps the view"
   clean c.vmdk "$sub: rebase"
   backing_is c.vmdk b2.vmdk "$sub: rebase"
-  [ "$(parent_cid_of c.vmdk)" = "$(cid_of b2.vmdk)" ] && pass || fail "$sub: parentCID is not b2's CID"
+  [ "$(parent_cid_of c.vmdk)" = "$(cid_of b2.vmdk)" ] && pass || fail "$sub: parentCID $(parent_cid_of c.vmdk) is not b2's CID $(cid_of b2.vmdk)"
   desc c.vmdk | grep -q "^createType=\"$sub\"" && pass || fail "$sub: createType lost"
   [ ! -e c.vmdk.part ] && pass || fail "$sub: c.vmdk.part left behind"
   # -u back to b: the name and CID only; the data copied above stays, so b's view differs

@@ -553,7 +553,59 @@ static void overlay_start(struct app *a, struct dialog *d)
             if (strcmp(scan_entry(a->scan, a->idx[i])->name, name) == 0)
                 a->cur = i;
         free(dir);
+        if (r == 0 && a->views[a->nviews - 1] == VIEW_TREE) {
+            snprintf(a->tree.sel_name, sizeof a->tree.sel_name, "%s", name);
+            a->tree.sel_snap[0] = 0;
+            tree_build(a);
+        }
     }
+}
+
+static void overlay_dialog(struct app *a, const char *path, const char *ename, const char *display);
+
+/* vmdk and vdi have no internal snapshots and take no other parent format: what they
+ * offer instead is a differencing image (a vmdk child, a differencing vdi) of their own
+ * format, beside them (the only place a differencing vdi's parent is looked for). */
+static bool act_diff_format(const char *fmt)
+{
+    return fmt && (strcmp(fmt, "vmdk") == 0 || strcmp(fmt, "vdi") == 0);
+}
+
+static void child_dialog(struct app *a, const char *path, const char *name, const char *display,
+                         const char *fmt)
+{
+    static const char *child_fmt[1];
+    child_fmt[0] = strcmp(fmt, "vmdk") == 0 ? "vmdk" : "vdi";
+    char proposed[1024];
+    act_propose(a->dir, name, "-child", child_fmt[0], proposed, sizeof proposed);
+    dlg_begin(a, "New differencing image", overlay_start);
+    snprintf(a->dlg.ctx_path, sizeof a->dlg.ctx_path, "%s", path);
+    snprintf(a->dlg.msg[0], sizeof a->dlg.msg[0],
+             "A %s child of %.100s: it keeps only what is written to it,", child_fmt[0], display);
+    snprintf(a->dlg.msg[1], sizeof a->dlg.msg[1], "and reads the rest from %.100s.", display);
+    dlg_add_text(a, "New file", proposed);
+    dlg_add_choice(a, "Format", child_fmt, 1, 0);
+}
+
+/* O in the tree: the image at path, whose format is probed here (nothing it names is
+ * followed). */
+void action_overlay_path(struct app *a, const char *path)
+{
+    struct img_err err = {0};
+    struct img *img = img_open(path, NULL, IMG_OPEN_UNTRUSTED, &err);
+    if (!img) {
+        app_status(a, true, "%s", err.msg);
+        return;
+    }
+    char fmt[16];
+    snprintf(fmt, sizeof fmt, "%s", img->drv->name);
+    img_close(img);
+    const char *name = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
+    if (act_diff_format(fmt)) {
+        child_dialog(a, path, name, name, fmt);
+        return;
+    }
+    overlay_dialog(a, path, name, name);
 }
 
 void action_overlay(struct app *a)
@@ -562,6 +614,15 @@ void action_overlay(struct app *a)
     const struct scan_entry *e = act_image(a, &path);
     if (!e)
         return;
+    if (act_diff_format(e->format))
+        child_dialog(a, path, e->name, e->display, e->format);
+    else
+        overlay_dialog(a, path, e->name, e->display);
+    free(path);
+}
+
+static void overlay_dialog(struct app *a, const char *path, const char *ename, const char *display)
+{
     size_t n;
     const struct img_driver *const *list = img_driver_list(&n);
     overlay_nfmts = 0;
@@ -570,20 +631,18 @@ void action_overlay(struct app *a)
             overlay_fmts[overlay_nfmts++] = list[i]->name;
     if (!overlay_nfmts) {
         app_status(a, true, "no format here can make overlays");
-        free(path);
         return;
     }
     char name[1024];
-    act_propose(a->dir, e->name, "-overlay", overlay_fmts[0], name, sizeof name);
+    act_propose(a->dir, ename, "-overlay", overlay_fmts[0], name, sizeof name);
     dlg_begin(a, "New overlay", overlay_start);
     snprintf(a->dlg.ctx_path, sizeof a->dlg.ctx_path, "%s", path);
     snprintf(a->dlg.msg[0], sizeof a->dlg.msg[0],
              "A new image whose unwritten parts read from "
              "%s.",
-             e->display);
+             display);
     dlg_add_text(a, "New file", name);
     dlg_add_choice(a, "Format", overlay_fmts, overlay_nfmts, 0);
-    free(path);
 }
 
 /* ---- check ---- */
@@ -763,10 +822,14 @@ void action_snapshot(struct app *a, enum km_action act, const char *path, const 
     char fmt[16];
     snprintf(fmt, sizeof fmt, "%s", img->drv->name);
     img_close(img);
+    if (!can && act == KM_A_SNAP_NEW && act_diff_format(fmt)) {
+        /* vmdk and vdi keep snapshots as differencing files: offer one of those. */
+        action_overlay_path(a, path);
+        return;
+    }
     if (!can) {
-        /* vmdk and vdi keep snapshots as differencing files: an overlay is their kind. */
-        app_status(a, true, "%s images have no internal snapshots; make an overlay (O) instead",
-                   fmt);
+        app_status(a, true, "%s images have no internal snapshots; make %s (O) instead", fmt,
+                   act_diff_format(fmt) ? "a differencing image" : "an overlay");
         return;
     }
     struct snap_job *x = calloc(1, sizeof *x);

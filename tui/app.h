@@ -199,6 +199,8 @@ void action_convert(struct app *a);
 void action_resize(struct app *a);
 void action_append(struct app *a);
 void action_overlay(struct app *a);
+/* The same for the image at path (the tree): vmdk and vdi get a differencing image. */
+void action_overlay_path(struct app *a, const char *path);
 void action_check(struct app *a);
 void action_compact(struct app *a);
 void action_snapshot(struct app *a, enum km_action act, const char *path, const char *snap_id,

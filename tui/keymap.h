@@ -45,7 +45,7 @@ enum km_ctx {
     X(CHECK, KM_BROWSER, 8, "Check", false, "check the image's consistency (repair offered)")      \
     X(JOBS, KM_ALL, 9, "Jobs", false, "the jobs screen")                                           \
     X(QUIT, KM_ALL, 10, "Quit", false, "close this screen; quit from the browser")                 \
-    X(OVERLAY, KM_BROWSER, 0, NULL, true, "new overlay (qcow2) backed by the image")               \
+    X(OVERLAY, KM_BROWSER | KM_TREE, 0, NULL, true, "new overlay (vmdk, vdi: differencing child)") \
     X(COMPACT, KM_BROWSER, 0, NULL, true, "compact a vdi in place (a job)")                        \
     X(EXPORT, KM_BROWSER, 0, NULL, true, "pack the image (and more) into an OVA (a job)")          \
     X(COMMIT, KM_BROWSER | KM_TREE, 0, NULL, true, "commit an overlay into its backing file")      \

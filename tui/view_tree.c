@@ -273,6 +273,13 @@ void tree_key(struct app *a, int ch, enum km_action act)
         }
         (act == KM_A_COMMIT ? action_commit : action_rebase)(a, path);
         break;
+    case KM_A_OVERLAY:
+        if (!nd || nd->is_snap) {
+            app_status(a, true, "select an image (not a snapshot) first");
+            break;
+        }
+        action_overlay_path(a, path);
+        break;
     case KM_A_SNAP_NEW:
     case KM_A_SNAP_APPLY:
     case KM_A_SNAP_DELETE:

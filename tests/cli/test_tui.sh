@@ -7,7 +7,8 @@
 # grow, a compact of the vdi, a commit (K), a cancelled job (no file, no .part left), an
 # encrypted LUKS qcow2 (its E marker, the password box for its map and its convert, a wrong
 # password, Esc; the copy equals qemu-img's), a terminal too small and then large again, and
-# quitting (terminal restored, exit 0).
+# quitting (terminal restored, exit 0). vmdk and vdi: a differencing image made from the tree
+# (O, N), its link as dimg info and qemu-img info read it, and a rebase (B) from the browser.
 source "$(dirname "$0")/lib.sh"
 command -v tmux >/dev/null || { echo "tmux missing: apt-get install tmux"; exit 1; }
 
@@ -252,6 +253,63 @@ see 'job is still running' "quit asks while a job runs"
 keys y
 see '^EXIT=0' "quit after confirming"
 ls demo | grep -q '^base-1' && fail "quit left a partial convert: $(ls demo | grep base-1)" || pass
+
+# --- vmdk and vdi: O (and N in the tree) make a differencing image of the image's own format;
+# B rebases a vmdk child from the browser ---
+mkdir vm
+qemu-img create -q -f vmdk vm/base.vmdk 8M
+qemu-io -f vmdk -c 'write -P 1 0 1M' vm/base.vmdk >/dev/null
+qemu-img create -q -f vdi vm/base.vdi 8M
+qemu-io -f vdi -c 'write -P 4 1M 1M' vm/base.vdi >/dev/null
+qemu-img create -q -f vmdk vm/other.vmdk 8M
+qemu-io -f vmdk -c 'write -P 2 512k 1M' vm/other.vmdk >/dev/null
+qemu-img create -q -f vmdk -b base.vmdk -F vmdk vm/kid.vmdk
+qemu-io -f vmdk -c 'write -P 3 100k 8k' vm/kid.vmdk >/dev/null
+qemu-img convert -O raw vm/kid.vmdk "$T/kid.before"
+start_cmd "'$DIMG' '$T/vm'"
+see 'base\.vmdk +vmdk' "vm session lists the vmdk"
+keys / b a s e . v m d k Enter t
+see '^ base\.vmdk ' "tree of the vmdk directory"
+keys O
+see 'New differencing image' "O on a vmdk in the tree offers a differencing image"
+see 'New file +base-child\.vmdk' "the child's name is proposed"
+see 'Format +< vmdk >' "the child has the parent's format"
+keys Enter Enter
+see 'created base-child\.vmdk \(vmdk\) backed by base\.vmdk' "the child is created"
+see '[├└]─ base-child\.vmdk' "the tree shows the child under its parent"
+"$DIMG" info --output=json vm/base-child.vmdk >"$T/ci.json"
+[ "$(json_str "$T/ci.json" backing-filename)" = base.vmdk ] && pass || fail "dimg info: the child's backing is not base.vmdk"
+qemu-img info --output=json vm/base-child.vmdk >"$T/qi.json"
+[ "$(json_str "$T/qi.json" backing-filename)|$(json_str "$T/qi.json" backing-filename-format)" = "base.vmdk|vmdk" ] &&
+  pass || fail "qemu-img info: the child's backing is '$(json_str "$T/qi.json" backing-filename)'"
+qemu-img check -q vm/base-child.vmdk && pass || fail "qemu-img check of the new child"
+qemu-img compare -q vm/base-child.vmdk vm/base.vmdk && pass || fail "the new child does not read as its parent"
+# N (new snapshot) on a vdi in the tree: a differencing vdi instead
+keys Escape Escape / b a s e . v d i Enter t N
+see 'New file +base-child\.vdi' "N on a vdi offers a differencing vdi"
+keys Enter Enter
+see 'created base-child\.vdi \(vdi\) backed by base\.vdi' "the differencing vdi is created"
+see '[├└]─ base-child\.vdi' "the tree links the differencing vdi to its parent"
+"$DIMG" info --output=json vm/base-child.vdi >"$T/ci.json"
+"$DIMG" info --output=json vm/base.vdi >"$T/bi.json"
+[ "$(json_str "$T/ci.json" parent-uuid)" = "$(json_str "$T/bi.json" uuid)" ] && pass ||
+  fail "dimg info: the vdi's parent-uuid is not base.vdi's uuid"
+# qemu-img 7.2 refuses differencing vdi images: it sees the link, not a plain image
+qemu-img info vm/base-child.vdi >"$T/qi.txt" 2>&1 || true
+grep -q 'non-NULL link UUID' "$T/qi.txt" && pass || fail "qemu-img does not see a parent link in the vdi"
+"$DIMG" compare vm/base-child.vdi vm/base.vdi >/dev/null && pass || fail "the differencing vdi does not read as its parent"
+# B from the browser: kid.vmdk onto other.vmdk, safe mode
+keys Escape Escape / k i d Enter B
+see 'New backing +base\.vmdk' "the rebase form shows the current backing"
+keys C-u o t h e r . v m d k Enter Enter Enter
+see 'done: rebase kid\.vmdk' "the rebase job finished" 30
+qemu-img info --output=json vm/kid.vmdk >"$T/qi.json"
+[ "$(json_str "$T/qi.json" backing-filename)" = other.vmdk ] && pass || fail "qemu-img info: kid's backing is not other.vmdk"
+qemu-img convert -O raw vm/kid.vmdk "$T/kid.after" && cmp -s "$T/kid.before" "$T/kid.after" && pass ||
+  fail "kid.vmdk reads differently after the rebase"
+qemu-img check -q vm/kid.vmdk && pass || fail "qemu-img check after the rebase"
+keys Escape q
+see '^EXIT=0' "quit the vm session"
 
 tm kill-server 2>/dev/null || true
 finish

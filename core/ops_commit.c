@@ -5,7 +5,8 @@
  * read-write (with its own chain, for copy-on-write of partial clusters). Only ranges that
  * a layer above the base allocates are read through the overlay, so the read-only handle
  * never sees the base change under it. Order for crashes: every byte goes into the base,
- * the base is flushed, and only then is the overlay emptied (img_make_empty).
+ * the base is flushed, a link that records the base's content ID (vmdk) is recorded again,
+ * and only then is the overlay emptied (img_make_empty).
  * Talks to: img.h (block status per layer, read, write, write_zeroes, truncate, flush,
  * make_empty), io.h (paths). Never prints.
  */

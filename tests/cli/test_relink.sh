@@ -172,6 +172,8 @@ same_q b2.vdi vbefore.raw "vdi: commit: the base holds the child's view"
 clean b2.vdi "vdi commit base"
 same_d c.vdi vbefore.raw "vdi: commit: the child reads the same"
 [ "$(stat -c %s c.vdi)" = 1024 ] && pass || fail "vdi: commit: child not emptied ($(stat -c %s c.vdi) bytes)"
+run "$DIMG" check c.vdi
+expect_rc 0 "vdi: check after commit"
 run "$DIMG" rebase -b "" c.vdi
 expect_rc 0 "vdi: flatten"
 same_q c.vdi vbefore.raw "vdi: flattened, qemu-img reads the view"

@@ -180,6 +180,9 @@ enum {
     /* The link to the backing file records the parent's content ID (vmdk parentCID): after
      * the parent is written (commit), set_backing with the same name records the new one. */
     IMG_CAP_PARENT_ID = 1u << 8,
+    /* The backing file must be an image of the same format (vmdk, vdi): rebase refuses
+     * another one before copying anything. */
+    IMG_CAP_PARENT_SAME_FMT = 1u << 9,
 };
 
 struct img_opt_desc {

@@ -151,6 +151,11 @@ int ops_rebase(const struct ops_rebase_req *req, struct img_err *err)
                     top->drv->name);
         goto out;
     }
+    if (name && (top->drv->caps & IMG_CAP_PARENT_SAME_FMT) && strcmp(fmt, top->drv->name) != 0) {
+        r = err_set(err, -EINVAL, "%s: the backing file of a %s image must be a %s image, not %s",
+                    req->path, top->drv->name, top->drv->name, fmt);
+        goto out;
+    }
     if (!req->unsafe) {
         if (name) {
             char *full = io_path_join(top->dir, name);

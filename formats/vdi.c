@@ -1391,7 +1391,7 @@ const struct img_driver img_driver_vdi = {
     .desc = "VirtualBox disk image",
     .priv_size = sizeof(struct vdi),
     .caps = IMG_CAP_WRITE | IMG_CAP_CREATE | IMG_CAP_CHECK | IMG_CAP_RESIZE | IMG_CAP_ZERO_INIT |
-            IMG_CAP_BACKING,
+            IMG_CAP_BACKING | IMG_CAP_PARENT_SAME_FMT,
     .create_opts = vdi_create_opts,
     .probe = vdi_probe,
     .open = vdi_open,

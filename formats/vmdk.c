@@ -1691,7 +1691,7 @@ const struct img_driver img_driver_vmdk = {
     .desc = "VMware virtual disk",
     .priv_size = sizeof(struct vmdk),
     .caps = IMG_CAP_WRITE | IMG_CAP_CREATE | IMG_CAP_RESIZE | IMG_CAP_BACKING | IMG_CAP_COMPRESS |
-            IMG_CAP_CHECK | IMG_CAP_ZERO_INIT | IMG_CAP_PARENT_ID,
+            IMG_CAP_CHECK | IMG_CAP_ZERO_INIT | IMG_CAP_PARENT_ID | IMG_CAP_PARENT_SAME_FMT,
     .create_opts = vmdk_create_opts,
     .probe = vmdk_probe,
     .open = vmdk_open,

@@ -95,6 +95,9 @@ cp c.vmdk c.keep
 run "$DIMG" rebase -u -b q.qcow2 -F qcow2 c.vmdk
 expect_rc 1 "rebase onto a qcow2"
 expect_one_error_line "must be a vmdk" "rebase onto a qcow2"
+run "$DIMG" rebase -b q.qcow2 -F qcow2 c.vmdk
+expect_rc 1 "safe rebase onto a qcow2"
+expect_one_error_line "must be a vmdk image, not qcow2" "safe rebase onto a qcow2 (refused before copying)"
 run "$DIMG" rebase -u -b missing.vmdk -F vmdk c.vmdk
 expect_rc 1 "rebase -u onto a missing parent"
 expect_one_error_line "missing.vmdk" "rebase -u onto a missing parent"

@@ -11,12 +11,14 @@
  * make_empty zeroes the grain tables of every sparse extent, so that the child reads its
  * parent everywhere; grains left behind are unreferenced space, never a wrong reference.
  * Talks to: formats/vmdk_desc.c (rendering), formats/vmdk.c (state, vmdk_ext_flush),
- * core/img.c (img_open of the new parent), core/io.c. The slots are wired in vmdk.c.
+ * core/img.c (img_open of the new parent), core/io.c, core/lock.c (the new descriptor
+ * file's lock). The slots are wired in vmdk.c.
  */
 #include "formats/vmdk.h"
 
 #include "core/bytes.h"
 #include "core/io.h"
+#include "core/lock.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -60,7 +62,8 @@ static int parent_cid(struct img *img, const char *name, uint32_t *cid)
 
 /* Replace the descriptor file by rename: the new text goes to PATH.part (same mode), is
  * synced, renamed over the old one and the directory synced. The handle then refers to the
- * new file (same descriptor number), so that later CID updates land there. */
+ * new file (same descriptor number, from the temporary file's own open), so that later CID
+ * updates land there; a locked handle locks the new file before it gets the name. */
 static int file_write(struct img *img, const char *text, size_t n)
 {
     char *real = realpath(img->path, NULL); /* a symlinked descriptor: replace its target */
@@ -74,24 +77,39 @@ static int file_write(struct img *img, const char *text, size_t n)
         free(real);
         return r;
     }
-    if (fchmod(t.fd, st.st_mode & 07777) < 0 || (r = io_pwrite_all(t.fd, text, n, 0)) < 0 ||
-        (r = io_tmp_commit(&t)) < 0) {
-        r = r < 0 ? r : -errno;
+    struct lock_ref *lk = NULL;
+    struct img_err lerr = {0};
+    int keep = fcntl(t.fd, F_DUPFD_CLOEXEC, 0);
+    if (keep < 0 || fchmod(t.fd, st.st_mode & 07777) < 0)
+        r = -errno;
+    if (r == 0 && img->lock && (r = lock_acquire(keep, t.tmp_path, true, &lk, &lerr)) < 0)
+        img->err = lerr;
+    if (r == 0 && (r = io_pwrite_all(t.fd, text, n, 0)) == 0)
+        r = io_tmp_commit(&t);
+    if (r < 0) {
         io_tmp_abort(&t);
-        r = img_error(img, r, "vmdk: writing the new descriptor of %s: %s", real, strerror(-r));
+        lock_release(lk);
+        if (keep >= 0)
+            close(keep);
+        r = lerr.code ? r
+                      : img_error(img, r, "vmdk: writing the new descriptor of %s: %s", real,
+                                  strerror(-r));
         free(real);
         return r;
     }
-    /* The rename is done: from here on the new text is the image's. */
-    int fd = open(real, O_RDWR | O_CLOEXEC);
     free(real);
-    if (fd < 0 || fstat(fd, &st) < 0 || dup2(fd, img->fd) < 0) {
+    /* The rename is done: from here on the new text is the image's. */
+    if (fstat(keep, &st) < 0 || dup2(keep, img->fd) < 0) {
         r = -errno;
-        if (fd >= 0)
-            close(fd);
-        return img_error(img, r, "vmdk: reopening the new descriptor: %s", strerror(-r));
+        close(keep);
+        lock_release(lk);
+        return img_error(img, r, "vmdk: taking over the new descriptor: %s", strerror(-r));
     }
-    close(fd);
+    close(keep);
+    if (lk) {
+        lock_release(img->lock);
+        img->lock = lk;
+    }
     img->st_dev = st.st_dev;
     img->st_ino = st.st_ino;
     return 0;

@@ -17,6 +17,7 @@
 
 #include "core/bytes.h"
 #include "core/img.h"
+#include "core/lock.h"
 #include "core/ops.h"
 
 #include <errno.h>
@@ -323,6 +324,12 @@ static void test_vmdk_descfile_crash(void **state)
     struct img *img = tq_open(p, IMG_OPEN_RW);
     int64_t cid0 = info_int(p, "cid");
     assert_int_equal(img_set_backing(img, "nb.vmdk", "vmdk"), 0);
+    /* The new descriptor file is locked as the old one was (QEMU's lock bytes). */
+    int lfd = open(p, O_RDONLY);
+    int holder;
+    assert_true(lfd >= 0);
+    assert_true(lock_in_use(lfd, &holder));
+    close(lfd);
     uint8_t blk[65536]; /* a whole grain: no copy from the parent */
     memset(blk, 0x5a, sizeof blk);
     assert_int_equal(img_write(img, 3 * MiB, blk, sizeof blk), 0);

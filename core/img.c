@@ -774,6 +774,11 @@ int img_amend(struct img *img, const struct img_amend_req *req)
     return r < 0 ? r : img->drv->amend(img, req);
 }
 
+int img_unlock(struct img *img)
+{
+    return img->drv->unlock ? img->drv->unlock(img) : 0;
+}
+
 int img_create(const char *fmt, const char *path, const struct img_create_req *req,
                struct img_err *err)
 {

@@ -252,6 +252,9 @@ struct img_driver {
      * req->opts the driver knows and refuse the rest (img_opts_check_all_taken) before
      * changing anything. */
     int (*amend)(struct img *img, const struct img_amend_req *req);
+    /* Set up an encrypted image's key now (asking the secret provider; a wrong LUKS password
+     * fails here) rather than on the first read of an allocated cluster. */
+    int (*unlock)(struct img *img);
 };
 
 /* ---- the handle ---- */
@@ -352,6 +355,10 @@ int img_make_empty(struct img *img);
 /* Amend in place (read-write handle); an option the format does not know is refused before
  * anything changes. Formats without the slot fail with -ENOTSUP. */
 int img_amend(struct img *img, const struct img_amend_req *req);
+
+/* An encrypted image's key, set up now: 0 (also for formats without encryption), or the error
+ * of a missing or wrong password. */
+int img_unlock(struct img *img);
 
 /* Create an image of format fmt at path. */
 int img_create(const char *fmt, const char *path, const struct img_create_req *req,

@@ -1054,4 +1054,5 @@ const struct img_driver img_driver_qcow = {
     .truncate = qcow_truncate,
     .layout = qcow_layout,
     .set_backing = qcow_set_backing,
+    .unlock = qcow_crypt_ready,
 };

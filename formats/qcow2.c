@@ -1040,4 +1040,5 @@ const struct img_driver img_driver_qcow2 = {
     .set_backing = qcow2_set_backing,
     .make_empty = qcow2_make_empty,
     .amend = qcow2_amend,
+    .unlock = qcow2_crypt_ready,
 };

@@ -874,11 +874,14 @@ struct chain_job {
     struct ops_commit_res cres;
     struct ops_rebase_req rreq;
     bool rebase;
+    bool pw_held; /* a password for path is kept for the job (secret_dialog.c) */
 };
 
 static void chain_free(void *p)
 {
     struct chain_job *c = p;
+    if (c->pw_held)
+        app_secret_release(c->path);
     free(c->path);
     free(c);
 }
@@ -934,12 +937,27 @@ static struct chain_job *chain_target(struct app *a, const char *path, char *bac
     return c;
 }
 
+/* The job cannot ask for a password on its thread: ask (and check it) now. False after a
+ * status message, c freed. */
+static bool chain_hold(struct app *a, struct chain_job *c, const char *what)
+{
+    int held = app_secret_hold(a, c->path, what);
+    if (held < 0) {
+        chain_free(c);
+        return false;
+    }
+    c->pw_held = held > 0;
+    return true;
+}
+
 static void commit_go(struct app *a, struct dialog *d)
 {
     struct chain_job *c = d->ctx;
     c->creq.path = c->path;
     c->creq.keep = d->f[0].choice == 1;
     c->creq.open_flags = a->opts.untrusted ? IMG_OPEN_UNTRUSTED : 0;
+    if (!chain_hold(a, c, "commit"))
+        return;
     char title[200];
     snprintf(title, sizeof title, "commit %.150s", strrchr(c->path, '/') + 1);
     jobs_start(a, title, c->path, chain_run, c, chain_free, NULL);
@@ -998,6 +1016,8 @@ static void rebase_go(struct app *a, struct dialog *d)
         snprintf(c->fmt, sizeof c->fmt, "%s", rebase_fmts[d->f[1].choice]);
     }
     c->rreq.backing_fmt = c->backing[0] ? c->fmt : NULL;
+    if (!chain_hold(a, c, "rebase"))
+        return;
     char title[200];
     snprintf(title, sizeof title, "rebase %.90s onto %.90s", strrchr(c->path, '/') + 1,
              c->backing[0] ? c->backing : "nothing (flatten)");

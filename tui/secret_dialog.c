@@ -164,13 +164,11 @@ int app_secret_unlock(struct app *a, struct img *img, const char *what)
     memset(&info, 0, sizeof info);
     if (img_get_info(img, &info) < 0 || !info.encrypted || !img->size)
         return 0;
-    /* Reading the first sector makes the driver set up its key: the password is asked for
-     * and checked now, and a wrong one is refused before any work starts. */
-    uint8_t b[512];
+    /* The password is asked for and checked now, and a wrong one is refused before any work
+     * starts (whether or not the first clusters are allocated in this layer). */
     sd_asking = true;
-    int r = img_read(img, 0, b, img->size < sizeof b ? img->size : sizeof b);
+    int r = img_unlock(img);
     sd_asking = false;
-    crypto_wipe(b, sizeof b);
     if (r < 0) {
         app_status(a, true, "%s: %s", what, img_errmsg(img));
         return -1;

@@ -187,6 +187,16 @@ qemu-io --object secret,id=s,data=hunter2 \
   -c "write -P 0x3c 0 1M" -c "write -P 0x71 5M 77777" >/dev/null
 qemu-img convert --object secret,id=s,data=hunter2 \
   --image-opts driver=qcow2,file.filename=enc/secret.qcow2,encrypt.key-secret=s -O raw want.raw
+# An encrypted overlay over a plain base, for a commit from the browser (K asks first too).
+qemu-img create -q -f qcow2 enc/zbase.qcow2 4M
+qemu-io -c "write -P 0x11 0 4M" enc/zbase.qcow2 >/dev/null
+qcreate -f qcow2 --object secret,id=s,data=hunter2 -b zbase.qcow2 -F qcow2 \
+  -o encrypt.format=luks,encrypt.key-secret=s,encrypt.iter-time=10 enc/zover.qcow2 4M
+qemu-io --object secret,id=s,data=hunter2 \
+  --image-opts driver=qcow2,file.filename=enc/zover.qcow2,encrypt.key-secret=s \
+  -c "write -P 0x5e 1M 64k" >/dev/null
+qemu-img convert --object secret,id=s,data=hunter2 \
+  --image-opts driver=qcow2,file.filename=enc/zover.qcow2,encrypt.key-secret=s -O raw over.raw
 start_cmd "'$DIMG' '$T/enc'"
 see 'secret\.qcow2 +qcow2 +8\.0 MiB .* E ' "the encrypted image carries the E marker"
 keys m
@@ -215,6 +225,15 @@ expect_same want.raw got.raw "the TUI's convert equals qemu-img's decryption"
 keys c Enter Enter Enter Enter w r o n g Enter
 see 'convert: .*invalid password' "convert with a wrong password: the error line"
 ls enc | grep -q '^secret-2' && fail "a convert ran with a wrong password: $(ls enc)" || pass
+# Commit of the encrypted overlay: the box comes before the job, which then writes the base.
+keys Escape / z o v e r Enter K
+see 'Write the data of zover\.qcow2 into zbase\.qcow2' "commit form for the encrypted overlay"
+keys Enter
+see 'zover\.qcow2 is encrypted' "commit asks for the overlay's password before the job"
+keys h u n t e r 2 Enter
+see 'done: commit zover\.qcow2' "commit of the encrypted overlay finished" 60
+qemu-img compare -q -f qcow2 -F raw enc/zbase.qcow2 over.raw && pass ||
+  fail "zbase.qcow2 lacks the encrypted overlay's data after K"
 keys q
 see '^EXIT=0' "quit the encrypted session"
 

@@ -57,6 +57,10 @@ struct ops_convert_req {
     struct ops_progress *progress; /* may be NULL */
     const char *filter;       /* raw target through this compression filter ("xz", "gz", "zst",
                                * "bz2"; core/export.h), holes as zeros (NULL: none) */
+    struct img *src_img;      /* an already open read-only source (an archive stream), used
+                               * instead of opening src (which then only names it); NULL:
+                               * open src. ARCHIVE/MEMBER or a compressed file as src goes
+                               * through arc_convert (core/archive.h) */
 };
 
 /* Copy the guest contents of req->src (whole backing chain) into a new image at req->dst.

@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "core/archive.h"
 #include "core/io.h"
 #include "core/export.h"
 #include "core/lock.h"
@@ -281,8 +282,23 @@ int ops_convert(const struct ops_convert_req *req, struct img_err *err)
                        "%s: backing file specified without backing format (add -F FMT)",
                        req->dst);
 
-    c.src = img_open(req->src, req->src_fmt, (req->open_flags & ~IMG_OPEN_RW) | IMG_OPEN_BACKING,
-                     err);
+    if (!req->src_img) {
+        /* ARCHIVE/MEMBER, or a compressed file (unless -f names a format for the file). */
+        char *arc = NULL, *mem = NULL;
+        int k = arc_convert_source(req->src, &arc, &mem);
+        if (k < 0)
+            return err_set(err, k, "out of memory");
+        bool via = k == 1 && !(mem == NULL && req->src_fmt);
+        if (via)
+            r = arc_convert(req, arc, mem, err);
+        free(arc);
+        free(mem);
+        if (via)
+            return r;
+    }
+    c.src = req->src_img ? req->src_img
+                         : img_open(req->src, req->src_fmt,
+                                    (req->open_flags & ~IMG_OPEN_RW) | IMG_OPEN_BACKING, err);
     if (!c.src)
         return err->code ? err->code : -EIO;
     if (req->snapshot && (r = img_snap_load(c.src, req->snapshot)) < 0) {
@@ -392,7 +408,8 @@ out:
             drv->unlink_extra(part);
         unlink(part);
     }
-    img_close(c.src);
+    if (!req->src_img)
+        img_close(c.src);
     free(part);
     free(c.buf);
     free(c.zbuf);

@@ -9,6 +9,7 @@
  * Talks to: img.h, ptable.h, pthreads, eventfd. Never prints.
  */
 #include "core/scan.h"
+#include "core/archive.h"
 #include "core/img.h"
 #include "core/lock.h"
 #include "core/ptable.h"
@@ -240,42 +241,6 @@ void scan_drain_wakeup(struct scan_dir *d)
 
 /* ---- probing one file (worker thread) ---- */
 
-static bool scan_has_suffix(const char *name, const char *suf)
-{
-    size_t n = strlen(name), s = strlen(suf);
-    if (n <= s)
-        return false;
-    for (size_t i = 0; i < s; i++)
-        if (scan_fold((unsigned char)name[n - s + i]) != suf[i])
-            return false;
-    return true;
-}
-
-static bool scan_archive(const char *name, const unsigned char *b, size_t n)
-{
-    static const char *const exts[] = {".tar",  ".tgz", ".gz",   ".xz",  ".txz", ".zst",
-                                       ".zstd", ".bz2", ".tbz2", ".zip", ".ova"};
-    for (size_t i = 0; i < sizeof exts / sizeof *exts; i++)
-        if (scan_has_suffix(name, exts[i]))
-            return true;
-    if (n >= 2 && b[0] == 0x1f && b[1] == 0x8b)
-        return true; /* gzip */
-    if (n >= 6 && memcmp(b,
-                         "\xfd"
-                         "7zXZ\0",
-                         6) == 0)
-        return true;
-    if (n >= 4 && memcmp(b, "\x28\xb5\x2f\xfd", 4) == 0)
-        return true; /* zstd frame */
-    if (n >= 4 && memcmp(b, "BZh", 3) == 0 && b[3] >= '1' && b[3] <= '9')
-        return true;
-    if (n >= 4 && (memcmp(b, "PK\3\4", 4) == 0 || memcmp(b, "PK\5\6", 4) == 0))
-        return true;
-    if (n >= 262 && memcmp(b + 257, "ustar", 5) == 0)
-        return true;
-    return false;
-}
-
 static void scan_fail(struct scan_res *res, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 static void scan_fail(struct scan_res *res, const char *fmt, ...)
@@ -401,7 +366,7 @@ static void scan_probe(struct scan_dir *d, const struct scan_entry *e, struct sc
         res->flags |= SCAN_F_LOCKED;
     unsigned char head[512];
     ssize_t got = pread(fd, head, sizeof head, 0);
-    if (scan_archive(e->name, head, got > 0 ? (size_t)got : 0))
+    if (arc_detect(e->name, head, got > 0 ? (size_t)got : 0))
         res->flags |= SCAN_F_ARCHIVE;
 
     char path[64];

@@ -39,6 +39,13 @@ int cli_info_write(FILE *f, const char *path, const char *fmt, unsigned flags, b
 
 int cli_demo(int argc, char **argv);
 
+/* Archives (cli_archive.c): what `dimg info` prints for ARCHIVE or ARCHIVE/MEMBER. Returns -1
+ * when path is neither (the caller shows it as an image), else 0 or 1 like cli_info_write. */
+int cli_archive_info_write(FILE *f, const char *path, const char *fmt, bool json, char *errbuf,
+                           size_t errlen);
+/* `dimg import ARCHIVE [DIR]` (cli_import.c). */
+int cli_import(int argc, char **argv);
+
 /* Passwords (cli_secret.c): take --password-file/--password-env out of argv and install the
  * password source; 0 or a usage error status. */
 int cli_secret_args(int *argc, char **argv);

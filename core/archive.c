@@ -155,6 +155,17 @@ static const char *arc_name_problem(const char *name)
 
 /* ---- libarchive ---- */
 
+/* NAME.gz (.xz, ...) where NAME is not NAME.tar: a single compressed file. */
+static bool arc_single_by_name(const char *path)
+{
+    for (size_t i = 0; i < sizeof arc_comp_exts / sizeof *arc_comp_exts; i++) {
+        size_t n = strlen(path), s = strlen(arc_comp_exts[i]);
+        if (arc_suffix(path, arc_comp_exts[i]))
+            return !(n - s >= 4 && strncasecmp(path + n - s - 4, ".tar", 4) == 0);
+    }
+    return false;
+}
+
 static struct archive *arc_new(const char *path, struct img_err *err)
 {
     struct archive *a = archive_read_new();
@@ -167,9 +178,13 @@ static struct archive *arc_new(const char *path, struct img_err *err)
     archive_read_support_filter_xz(a);
     archive_read_support_filter_lzma(a);
     archive_read_support_filter_zstd(a);
-    archive_read_support_format_tar(a);
-    archive_read_support_format_gnutar(a);
-    archive_read_support_format_zip(a);
+    /* disk.raw.gz is one compressed file whatever its bytes look like (a gzip of zeros reads
+     * as an empty tar otherwise); cloud.tar.gz and names without a suffix are probed. */
+    if (!arc_single_by_name(path)) {
+        archive_read_support_format_tar(a);
+        archive_read_support_format_gnutar(a);
+        archive_read_support_format_zip(a);
+    }
     archive_read_support_format_raw(a);
     if (archive_read_open_filename(a, path, ARC_BLOCK) != ARCHIVE_OK) {
         const char *m = archive_error_string(a);
@@ -291,6 +306,7 @@ struct arc_reader {
     size_t blen;
     uint64_t boff;       /* its offset in the member */
     bool eof;            /* libarchive has no more blocks */
+    size_t count;        /* members seen */
 };
 
 const struct arc_member *arc_reader_member(const struct arc_reader *r)
@@ -320,7 +336,7 @@ static int arc_limit_check(const struct arc_member *m, uint64_t limit, const cha
     return 0;
 }
 
-struct arc_reader *arc_reader_open(const char *archive, const char *member, struct img_err *err)
+struct arc_reader *arc_walk_open(const char *archive, struct img_err *err)
 {
     err_clear(err);
     struct arc_reader *r = calloc(1, sizeof *r);
@@ -329,44 +345,76 @@ struct arc_reader *arc_reader_open(const char *archive, const char *member, stru
         err_set(err, -ENOMEM, "out of memory");
         return NULL;
     }
-    if (!(r->a = arc_new(archive, err)))
-        goto fail;
-    const char *want = member ? arc_norm(member) : NULL;
-    struct archive_entry *ent;
-    bool found = false;
-    for (size_t count = 0;; count++) {
-        int h = archive_read_next_header(r->a, &ent);
-        if (h == ARCHIVE_EOF)
-            break;
-        if (h < ARCHIVE_WARN) {
-            arc_fail(r->a, archive, err);
-            goto fail;
-        }
-        if (count >= ARC_MAX_MEMBERS) {
-            err_set(err, -E2BIG, "%s: more than %u members", archive, ARC_MAX_MEMBERS);
-            goto fail;
-        }
-        arc_member_free(&r->m);
-        int e = arc_member_fill(r->a, ent, archive, &r->m);
-        if (e < 0) {
-            err_set(err, e, "%s: %s", archive,
-                    e == -ENAMETOOLONG ? "member name too long" : strerror(-e));
-            goto fail;
-        }
-        if (want ? strcmp(r->m.name, want) == 0
-                 : r->m.type == ARC_T_FILE && (arc_is_single(r->a) || !r->m.unsafe)) {
-            found = true;
-            break;
-        }
+    if (!(r->a = arc_new(archive, err))) {
+        arc_reader_close(r);
+        return NULL;
     }
-    if (!found) {
-        if (want) {
-            char *d = scan_escape(want, strlen(want));
-            err_set(err, -ENOENT, "%s: no member named %s", archive, d ? d : "?");
-            free(d);
-        } else {
-            err_set(err, -ENOENT, "%s: holds no file", archive);
+    return r;
+}
+
+int arc_walk_next(struct arc_reader *r, struct img_err *err)
+{
+    struct archive_entry *ent;
+    int h = archive_read_next_header(r->a, &ent);
+    if (h == ARCHIVE_EOF)
+        return 0;
+    if (h < ARCHIVE_WARN)
+        return arc_fail(r->a, r->path, err);
+    if (++r->count > ARC_MAX_MEMBERS)
+        return err_set(err, -E2BIG, "%s: more than %u members", r->path, ARC_MAX_MEMBERS);
+    arc_member_free(&r->m);
+    int e = arc_member_fill(r->a, ent, r->path, &r->m);
+    if (e < 0)
+        return err_set(err, e, "%s: %s", r->path,
+                       e == -ENAMETOOLONG ? "member name too long" : strerror(-e));
+    r->pos = r->boff = 0;
+    r->blk = NULL;
+    r->blen = 0;
+    r->eof = false;
+    r->limit = arc_inflate_limit();
+    if (r->m.type == ARC_T_FILE && !r->m.unsafe) {
+        e = arc_limit_check(&r->m, r->limit, r->path, err);
+        if (e < 0)
+            return e;
+    }
+    if (r->m.size_known)
+        r->limit = r->m.size;
+    return 1;
+}
+
+bool arc_walk_single(const struct arc_reader *r)
+{
+    return arc_is_single(r->a);
+}
+
+uint64_t arc_walk_bytes(const struct arc_reader *r)
+{
+    la_int64_t n = archive_filter_bytes(r->a, -1);
+    return n > 0 ? (uint64_t)n : 0;
+}
+
+struct arc_reader *arc_reader_open(const char *archive, const char *member, struct img_err *err)
+{
+    struct arc_reader *r = arc_walk_open(archive, err);
+    if (!r)
+        return NULL;
+    const char *want = member ? arc_norm(member) : NULL;
+    int h;
+    while ((h = arc_walk_next(r, err)) > 0) {
+        if (!want && !arc_is_single(r->a)) {
+            err_set(err, -EINVAL, "%s holds several files; name one as %s/MEMBER", archive,
+                    archive);
+            goto fail;
         }
+        if (!want || strcmp(r->m.name, want) == 0)
+            break;
+    }
+    if (h < 0)
+        goto fail;
+    if (h == 0) {
+        char *d = want ? scan_escape(want, strlen(want)) : NULL;
+        err_set(err, -ENOENT, "%s: no member named %s", archive, d ? d : "?");
+        free(d);
         goto fail;
     }
     if (r->m.unsafe) {
@@ -377,11 +425,6 @@ struct arc_reader *arc_reader_open(const char *archive, const char *member, stru
         err_set(err, -EISDIR, "%s: member %s is not a file", archive, r->m.display);
         goto fail;
     }
-    r->limit = arc_inflate_limit();
-    if (arc_limit_check(&r->m, r->limit, archive, err) < 0)
-        goto fail;
-    if (r->m.size_known)
-        r->limit = r->m.size;
     return r;
 fail:
     arc_reader_close(r);
@@ -415,6 +458,9 @@ ssize_t arc_reader_read(struct arc_reader *r, void *buf, size_t len, struct img_
 {
     uint8_t *out = buf;
     size_t got = 0;
+    if (r->m.unsafe || r->m.type != ARC_T_FILE)
+        return err_set(err, -EPERM, "%s: member %s refused: %s", r->path, r->m.display,
+                       r->m.why ? r->m.why : "not a file");
     while (got < len) {
         if (r->blen == 0 || r->pos >= r->boff + r->blen) {
             if (r->eof)
@@ -467,8 +513,8 @@ static bool arc_all_zero(const uint8_t *p, size_t n)
     return n == 0 || (p[0] == 0 && memcmp(p, p + 1, n - 1) == 0);
 }
 
-int arc_reader_copy_fd(struct arc_reader *r, int fd, uint64_t *copied, void *md,
-                       int (*tick)(void *ctx, uint64_t done), void *ctx, struct img_err *err)
+int arc_reader_copy_fd(struct arc_reader *r, int fd, uint64_t *copied, void *const *md,
+                       size_t nmd, int (*tick)(void *ctx, uint64_t done), void *ctx, struct img_err *err)
 {
     size_t cap = 1u << 20;
     uint8_t *buf = malloc(cap);
@@ -484,10 +530,11 @@ int arc_reader_copy_fd(struct arc_reader *r, int fd, uint64_t *copied, void *md,
         }
         if (n == 0)
             break;
-        if (md && EVP_DigestUpdate(md, buf, (size_t)n) != 1) {
-            rc = err_set(err, -EIO, "digest failed");
+        for (size_t i = 0; i < nmd && rc == 0; i++)
+            if (EVP_DigestUpdate(md[i], buf, (size_t)n) != 1)
+                rc = err_set(err, -EIO, "digest failed");
+        if (rc)
             break;
-        }
         /* Zero blocks stay holes (the file is new and grows by ftruncate at the end). */
         for (size_t i = 0; i < (size_t)n; i += 4096) {
             size_t l = (size_t)n - i < 4096 ? (size_t)n - i : 4096;

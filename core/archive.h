@@ -81,6 +81,15 @@ struct arc_reader;
 /* Open archive and position at member (NULL: the single member of a compressed file, or the
  * only file). Unsafe members are refused with the reason. */
 struct arc_reader *arc_reader_open(const char *archive, const char *member, struct img_err *err);
+/* Walk every member: open, then arc_walk_next() gives 1 when positioned at the next member
+ * (arc_reader_member; readable with arc_reader_read when it is a safe file), 0 at the end,
+ * -errno on a damaged archive. */
+struct arc_reader *arc_walk_open(const char *archive, struct img_err *err);
+int arc_walk_next(struct arc_reader *r, struct img_err *err);
+/* A single compressed file (one member named after the file)? */
+bool arc_walk_single(const struct arc_reader *r);
+/* Bytes of the archive file consumed so far (progress). */
+uint64_t arc_walk_bytes(const struct arc_reader *r);
 /* Read up to len bytes; 0 at the end; -errno with err set (truncated archive, limit hit). */
 ssize_t arc_reader_read(struct arc_reader *r, void *buf, size_t len, struct img_err *err);
 const struct arc_member *arc_reader_member(const struct arc_reader *r);
@@ -90,10 +99,10 @@ void arc_reader_close(struct arc_reader *r);
 uint64_t arc_inflate_limit(void);
 
 /* Copy member's bytes into fd from offset 0 (holes for zero blocks), at most the declared size
- * (or the limit); *copied gets the length. md: an OpenSSL EVP_MD_CTX * fed with every byte
- * (NULL: none). tick (optional) gets bytes done; non-zero stops with -ECANCELED. */
-int arc_reader_copy_fd(struct arc_reader *r, int fd, uint64_t *copied, void *md,
-                       int (*tick)(void *ctx, uint64_t done), void *ctx, struct img_err *err);
+ * (or the limit); *copied gets the length. md: nmd OpenSSL EVP_MD_CTX * fed with every byte.
+ * tick (optional) gets bytes done; non-zero stops with -ECANCELED. */
+int arc_reader_copy_fd(struct arc_reader *r, int fd, uint64_t *copied, void *const *md,
+                       size_t nmd, int (*tick)(void *ctx, uint64_t done), void *ctx, struct img_err *err);
 
 /* A read-only image handle reading member sequentially (formats that need no random access:
  * raw). Reads must go forward (the first IMG_PROBE_BYTES may be read again); a backward read
@@ -110,6 +119,28 @@ int arc_convert(const struct ops_convert_req *req, const char *archive, const ch
 /* The format probed from member's first bytes (a driver name; "raw" by fallback). */
 int arc_member_format(const char *archive, const char *member, const char **fmt,
                       struct img_err *err);
+
+/* ---- import ---- */
+#define ARC_IMPORT_MAX_OUT 64
+struct arc_import_req {
+    const char *archive;
+    const char *dir;               /* existing target directory */
+    const char *convert_fmt;       /* NULL: keep the disks as stored; else convert each disk
+                                    * (the OVF's disk files, or every non-descriptor member) */
+    struct ops_progress *progress; /* may be NULL: bytes of the archive file consumed */
+};
+struct arc_import_res {
+    size_t members;
+    bool manifest; /* a manifest was found and every member matched it */
+    size_t nwritten;
+    char written[ARC_IMPORT_MAX_OUT][4096]; /* files created (after success) */
+};
+/* Unpack a flat archive (an OVA) into dir: every member must be a plain, safe, unique file
+ * name and not exist yet in dir; each is written as NAME.part with its SHA-1/SHA-256
+ * computed; a manifest (.mf) must then cover every member with matching digests (the
+ * mismatching member is named); only then are files renamed into place, disks converted
+ * when convert_fmt is set. On any failure nothing is left in dir. */
+int arc_import(const struct arc_import_req *req, struct arc_import_res *res, struct img_err *err);
 
 /* Is path an archive member or a compressed file to convert from? (archive/member set) */
 int arc_convert_source(const char *path, char **archive, char **member);

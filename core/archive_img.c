@@ -252,7 +252,7 @@ int arc_convert(const struct ops_convert_req *req, const char *archive, const ch
     if (req->progress)
         req->progress->total = m->size_known ? m->size : 0;
     struct arc_tick tk = {.p = req->progress};
-    r = arc_reader_copy_fd(rd, t.fd, NULL, NULL, arc_extract_tick, &tk, err);
+    r = arc_reader_copy_fd(rd, t.fd, NULL, NULL, 0, arc_extract_tick, &tk, err);
     arc_reader_close(rd);
     if (r < 0)
         goto out;

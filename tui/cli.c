@@ -226,6 +226,21 @@ static const struct cli_cmd cli_cmds[] = {
      "  --slot N            encrypt.keyslot=N (0..7)\n"
      "  --iter-time MS      PBKDF2 time for the new slot (default 2000)\n"
      "  --force             overwrite an active slot, or erase the last one\n"},
+    {"import", cli_import, "unpack an OVA (or flat archive) with its manifest verified",
+     "usage: dimg import [-O FMT] [-p] [-q] ARCHIVE [DIR]\n"
+     "\n"
+     "Unpack the files of ARCHIVE (an .ova, tar or zip holding plain file names) into DIR\n"
+     "(default: the current directory). The .mf manifest's SHA-1/SHA-256 digests must match\n"
+     "every member, or nothing is written. Members with '..', absolute names or links are\n"
+     "refused, existing files are never overwritten, and each file is written as NAME.part\n"
+     "and renamed when complete. Prints the files written.\n"
+     "\n"
+     "  -O FMT              convert each disk to FMT (DIR/DISK.FMT) instead of keeping it\n"
+     "  -p                  show progress on stderr\n"
+     "  -q                  quiet\n"
+     "\n"
+     "Limit: a member declaring (or a compressed file inflating to) more than 4 TiB is\n"
+     "refused; DIMG_ARCHIVE_LIMIT=SIZE in the environment sets another limit.\n"},
 };
 #define CLI_NCMDS (sizeof cli_cmds / sizeof *cli_cmds)
 

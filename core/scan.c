@@ -44,6 +44,7 @@ struct scan_dir {
     struct scan_entry *v;
     size_t n;
     bool use_proc; /* /proc/self/fd is there to reopen a checked descriptor */
+    bool archive;  /* the members of an archive (scan_open_archive), not a directory */
 
     atomic_size_t pending;
     atomic_int cancel;
@@ -728,6 +729,87 @@ struct scan_dir *scan_open(const char *dir, unsigned flags, struct img_err *err)
     if (!d->have_thread)
         scan_wake(d, true); /* nothing to wait for: say so at once */
     return d;
+}
+
+struct scan_dir *scan_open_archive(const char *path, struct img_err *err)
+{
+    err_clear(err);
+    struct arc_list l;
+    if (arc_list_read(path, &l, err) < 0)
+        return NULL;
+    struct scan_dir *d = calloc(1, sizeof *d);
+    if (!d || !(d->path = strdup(path)) || !(d->v = calloc(l.n + 1, sizeof *d->v))) {
+        if (d)
+            free(d->path);
+        free(d);
+        arc_list_free(&l);
+        err_set(err, -ENOMEM, "out of memory");
+        return NULL;
+    }
+    d->flags = SCAN_OPEN_NOPROBE;
+    d->dfd = -1;
+    d->busy = SCAN_NO_INDEX;
+    d->archive = true;
+    atomic_init(&d->pending, 0);
+    atomic_init(&d->cancel, 0);
+    pthread_mutex_init(&d->lock, NULL);
+    pthread_cond_init(&d->cond, NULL);
+    d->wfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    int r = d->wfd < 0 ? err_set(err, -errno, "eventfd: %s", strerror(errno)) : 0;
+    /* ".." leads out of the archive; then one entry per member, already "probed". */
+    struct scan_entry *e = &d->v[d->n];
+    if (r == 0 && (!(e->name = strdup("..")) || !(e->display = strdup(".."))))
+        r = err_set(err, -ENOMEM, "out of memory");
+    if (r == 0) {
+        e->is_dir = e->is_dotdot = true;
+        atomic_init(&e->state, SCAN_NONE);
+        d->n++;
+    }
+    for (size_t i = 0; r == 0 && i < l.n; i++) {
+        const struct arc_member *m = &l.v[i];
+        if (m->type == ARC_T_DIR && !m->unsafe)
+            continue;
+        e = &d->v[d->n];
+        memset(e, 0, sizeof *e);
+        if (!(e->name = strdup(m->name)) || !(e->display = strdup(m->display))) {
+            scan_entry_free(e);
+            r = err_set(err, -ENOMEM, "out of memory");
+            break;
+        }
+        e->mode = S_IFREG | 0444;
+        e->size = m->size;
+        e->disk_bytes = m->size;
+        e->hidden = m->name[0] == '.';
+        if (m->unsafe) {
+            char msg[600];
+            snprintf(msg, sizeof msg, "refused: %s%s%.500s", m->why, m->link ? " to " : "",
+                     m->link ? m->link : "");
+            e->msg = strdup(msg);
+            atomic_init(&e->state, SCAN_ERROR);
+        } else {
+            e->format = m->format;
+            e->virtual_size = m->virtual_size;
+            e->alloc_walked = m->virtual_size;
+            if (m->raw_guess)
+                e->flags |= SCAN_F_RAW_GUESS;
+            atomic_init(&e->state, SCAN_DONE);
+        }
+        d->n++;
+    }
+    arc_list_free(&l);
+    if (r < 0) {
+        scan_close(d);
+        return NULL;
+    }
+    if (d->n > 2)
+        qsort(d->v + 1, d->n - 1, sizeof *d->v, scan_entry_order);
+    scan_wake(d, true);
+    return d;
+}
+
+bool scan_is_archive(const struct scan_dir *d)
+{
+    return d->archive;
 }
 
 void scan_close(struct scan_dir *d)

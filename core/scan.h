@@ -97,6 +97,14 @@ struct scan_dir;
  * than SCAN_MAX_ENTRIES entries, or memory runs out. Entries are sorted by name (natural
  * order, ".." first); they are probed in that order, preferred ones first (scan_prefer). */
 struct scan_dir *scan_open(const char *dir, unsigned flags, struct img_err *err);
+/* The members of an archive (core/archive.h) listed like a directory: ".." first, then one
+ * entry per member, every one already SCAN_DONE (format probed from its first bytes, the
+ * member's size as size, the header's virtual size) or SCAN_ERROR for refused members (links,
+ * ".." or absolute names: msg says why). The whole archive is read once, here. There is no
+ * worker; scan_reprobe fails with -ECANCELED. */
+struct scan_dir *scan_open_archive(const char *path, struct img_err *err);
+/* Was d made by scan_open_archive? */
+bool scan_is_archive(const struct scan_dir *d);
 /* Stop the worker (checked between files and during long walks), join it, free everything. */
 void scan_close(struct scan_dir *d);
 

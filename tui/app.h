@@ -164,6 +164,8 @@ void browser_refresh(struct app *a); /* re-sort / re-filter keeping the cursor's
 int browser_chdir(struct app *a, const char *dir);
 const struct scan_entry *browser_selected(struct app *a, size_t *entry_index);
 char *browser_selected_path(struct app *a); /* malloc'd, NULL if nothing selected */
+/* Enter on the selection enters an archive (listed like a directory) rather than the map. */
+bool browser_opens_archive(struct app *a);
 
 int map_open(struct app *a, const char *path);
 void map_close(struct app *a);

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "core/img.h"
 #include "core/io.h"
@@ -61,15 +62,36 @@ void browser_refresh(struct app *a)
             a->cur = i;
 }
 
+/* ARCHIVE/.. is the directory holding the archive (realpath cannot see through a file). */
+static char *browser_out_of_archive(const char *dir)
+{
+    size_t n = strlen(dir);
+    if (n < 4 || strcmp(dir + n - 3, "/..") != 0)
+        return NULL;
+    char *prefix = strndup(dir, n - 3);
+    struct stat st;
+    char *up = NULL;
+    if (prefix && stat(prefix, &st) == 0 && S_ISREG(st.st_mode))
+        up = io_dirname(prefix);
+    free(prefix);
+    return up;
+}
+
 int browser_chdir(struct app *a, const char *dir)
 {
     char real[PATH_MAX];
-    if (!realpath(dir, real)) {
+    char *up = browser_out_of_archive(dir);
+    bool ok = realpath(up ? up : dir, real) != NULL;
+    free(up);
+    if (!ok) {
         app_status(a, true, "%s: %s", dir, strerror(errno));
         return -1;
     }
     struct img_err err = {0};
-    struct scan_dir *s = scan_open(real, 0, &err);
+    struct stat st;
+    /* An archive is entered like a directory: its members, listed by core/archive. */
+    bool arc = stat(real, &st) == 0 && S_ISREG(st.st_mode);
+    struct scan_dir *s = arc ? scan_open_archive(real, &err) : scan_open(real, 0, &err);
     if (!s) {
         app_status(a, true, "%s", err.msg);
         return -1;
@@ -100,6 +122,14 @@ int browser_chdir(struct app *a, const char *dir)
         a->cur = 1; /* start on the first real entry, not on ".." */
     }
     return 0;
+}
+
+bool browser_opens_archive(struct app *a)
+{
+    const struct scan_entry *e = browser_selected(a, NULL);
+    /* Archives probed as raw only: a qcow2 named x.gz stays an image. */
+    return e && !e->is_dir && !scan_is_archive(a->scan) && (e->flags & SCAN_F_ARCHIVE) &&
+           scan_entry_state(e) == SCAN_DONE && (e->flags & SCAN_F_RAW_GUESS);
 }
 
 /* "SBECL": snapshots, backing file, encryption, compressed clusters, locked by a VM. */
@@ -136,8 +166,10 @@ static void browser_row(struct app *a, int y, struct rect r, const struct scan_e
         el = THEME_E_IMAGE_ERROR;
     } else if (st == SCAN_DONE) {
         snprintf(fmt, sizeof fmt, "%s", e->format ? e->format : "?");
+        if ((e->flags & SCAN_F_ARCHIVE) && (e->flags & SCAN_F_RAW_GUESS))
+            snprintf(fmt, sizeof fmt, "archive"); /* Enter lists its members */
         app_size(e->virtual_size, vs, sizeof vs);
-        if (e->virtual_size)
+        if (e->virtual_size && !scan_is_archive(a->scan))
             snprintf(pct, sizeof pct, "%3.0f%%",
                      100.0 * (double)e->alloc_bytes / (double)e->virtual_size);
         browser_markers(e, mk);
@@ -199,15 +231,23 @@ static void browser_info(struct app *a, struct rect r)
             } else if (st == SCAN_DONE) {
                 char err[512];
                 unsigned fl = a->opts.untrusted ? IMG_OPEN_UNTRUSTED : 0;
-                if (cli_info_write(f, path, e->format, fl, !a->opts.untrusted, false, err,
+                /* An archive probed as raw is shown as an archive, not as raw bytes. */
+                const char *fmt = (e->flags & SCAN_F_ARCHIVE) && (e->flags & SCAN_F_RAW_GUESS)
+                                      ? NULL
+                                      : e->format;
+                if (scan_is_archive(a->scan))
+                    fmt = NULL; /* a member: its archive is read again for the pane */
+                if (cli_info_write(f, path, fmt, fl, !a->opts.untrusted, false, err,
                                    sizeof err) != 0) {
                     /* A broken chain still deserves the top image's facts. */
                     fflush(f);
-                    if (cli_info_write(f, path, e->format, fl, false, false, err, sizeof err))
+                    if (cli_info_write(f, path, fmt, fl, false, false, err, sizeof err))
                         fprintf(f, "error: %s\n", err);
                 }
                 if (e->flags & SCAN_F_LOCKED)
                     fprintf(f, "\nin use: a running QEMU holds this image's locks\n");
+                if ((e->flags & SCAN_F_ARCHIVE) && !scan_is_archive(a->scan))
+                    fprintf(f, "\nEnter opens the archive.\n");
             } else {
                 fprintf(f, "%s\n\nnot a regular file\n", e->display);
             }
@@ -333,7 +373,7 @@ void browser_key(struct app *a, int ch, enum km_action act)
     case KM_A_HOME: a->cur = 0; break;
     case KM_A_END: a->cur = a->nidx ? a->nidx - 1 : 0; break;
     case KM_A_OPEN:
-        if (e && e->is_dir) {
+        if (e && (e->is_dir || browser_opens_archive(a))) {
             char *p = io_path_join(a->dir, e->name);
             if (p)
                 browser_chdir(a, p);

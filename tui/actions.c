@@ -138,9 +138,13 @@ static void conv_start(struct app *a, struct dialog *d)
     snprintf(name, sizeof name, "%s", d->f[0].text);
     /* An untouched proposal follows the chosen format's extension. */
     char proposed[1024];
-    act_propose(a->dir, strrchr(d->ctx_path, '/') + 1, "", "qcow2", proposed, sizeof proposed);
+    char odir[4096];
+    char *wdir = browser_write_dir(a); /* inside an archive: the archive's directory */
+    snprintf(odir, sizeof odir, "%s", wdir ? wdir : a->dir);
+    free(wdir);
+    act_propose(odir, strrchr(d->ctx_path, '/') + 1, "", "qcow2", proposed, sizeof proposed);
     if (strcmp(name, proposed) == 0 && strcmp(fmt, "qcow2") != 0)
-        act_propose(a->dir, strrchr(d->ctx_path, '/') + 1, "", fmt, name, sizeof name);
+        act_propose(odir, strrchr(d->ctx_path, '/') + 1, "", fmt, name, sizeof name);
     if (!drv || !name[0] || strchr(name, '/')) {
         app_status(a, true, "convert: give a file name in this directory");
         return;
@@ -157,7 +161,7 @@ static void conv_start(struct app *a, struct dialog *d)
     if (!c)
         return;
     c->src = strdup(d->ctx_path);
-    c->dst = io_path_join(a->dir, name);
+    c->dst = io_path_join(odir, name);
     c->fmt = strdup(fmt);
     struct img_err err = {0};
     char o[64] = "";
@@ -212,7 +216,11 @@ void action_convert(struct app *a)
         conv_fmts[conv_nfmts++] = list[i]->name;
     }
     char name[1024];
-    act_propose(a->dir, e->name, "", "qcow2", name, sizeof name);
+    char *wdir = browser_write_dir(a); /* inside an archive: the archive's directory */
+    /* A member's name may hold directories: propose its last component. */
+    const char *leaf = strrchr(e->name, '/') ? strrchr(e->name, '/') + 1 : e->name;
+    act_propose(wdir ? wdir : a->dir, leaf, "", "qcow2", name, sizeof name);
+    free(wdir);
     dlg_begin(a, "Convert", conv_start);
     snprintf(a->dlg.ctx_path, sizeof a->dlg.ctx_path, "%s", path);
     snprintf(a->dlg.msg[0], sizeof a->dlg.msg[0], "Copy %s (%s) into a new image.", e->display,

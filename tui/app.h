@@ -166,6 +166,8 @@ const struct scan_entry *browser_selected(struct app *a, size_t *entry_index);
 char *browser_selected_path(struct app *a); /* malloc'd, NULL if nothing selected */
 /* Enter on the selection enters an archive (listed like a directory) rather than the map. */
 bool browser_opens_archive(struct app *a);
+/* Where new files go: the directory shown, or the one holding the archive shown (malloc'd). */
+char *browser_write_dir(struct app *a);
 
 int map_open(struct app *a, const char *path);
 void map_close(struct app *a);

@@ -124,6 +124,13 @@ int browser_chdir(struct app *a, const char *dir)
     return 0;
 }
 
+char *browser_write_dir(struct app *a)
+{
+    if (!a->dir)
+        return NULL;
+    return a->scan && scan_is_archive(a->scan) ? io_dirname(a->dir) : strdup(a->dir);
+}
+
 bool browser_opens_archive(struct app *a)
 {
     const struct scan_entry *e = browser_selected(a, NULL);

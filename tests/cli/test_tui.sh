@@ -9,6 +9,8 @@
 # password, Esc; the copy equals qemu-img's), a terminal too small and then large again, and
 # quitting (terminal restored, exit 0). vmdk and vdi: a differencing image made from the tree
 # (O, N), its link as dimg info and qemu-img info read it, and a rebase (B) from the browser.
+# Then an OVA entered like a directory (members, OVF summary in the pane, a refused symlink
+# member), a member converted from inside it, and the way back out.
 source "$(dirname "$0")/lib.sh"
 command -v tmux >/dev/null || { echo "tmux missing: apt-get install tmux"; exit 1; }
 
@@ -329,6 +331,45 @@ qemu-img convert -O raw vm/kid.vmdk "$T/kid.after" && cmp -s "$T/kid.before" "$T
 qemu-img check -q vm/kid.vmdk && pass || fail "qemu-img check after the rebase"
 keys Escape q
 see '^EXIT=0' "quit the vm session"
+
+# --- archives: Enter lists an OVA's members like a directory, the pane shows the OVF, a member
+# is converted from inside it (into the archive's directory), .. leads back out ---
+mkdir -p arc/src
+qemu-img create -q -f raw arc/src/d.raw 4M
+qemu-io -f raw -c 'write -P 0x33 0 1M' arc/src/d.raw >/dev/null
+qemu-img convert -O vmdk -o subformat=streamOptimized arc/src/d.raw arc/src/disk.vmdk
+cp arc/src/d.raw "$T/arc-d.raw"
+printf '%s\n' '<?xml version="1.0"?>' \
+  '<Envelope xmlns="http://schemas.dmtf.org/ovf/envelope/1" xmlns:ovf="o" xmlns:rasd="r">' \
+  '<References><File ovf:href="disk.vmdk" ovf:id="file1"/></References>' \
+  '<DiskSection><Info>d</Info><Disk ovf:capacity="4194304" ovf:diskId="vmdisk1" ovf:fileRef="file1"/></DiskSection>' \
+  '<VirtualSystem ovf:id="tuivm"><Info>v</Info><VirtualHardwareSection><Info>h</Info>' \
+  '<Item><rasd:InstanceID>1</rasd:InstanceID><rasd:ResourceType>3</rasd:ResourceType><rasd:VirtualQuantity>3</rasd:VirtualQuantity></Item>' \
+  '</VirtualHardwareSection></VirtualSystem></Envelope>' >arc/src/vm.ovf
+ln -s /etc/passwd arc/src/evil
+(cd arc/src && tar cf ../vm.ova vm.ovf disk.vmdk evil)
+rm -rf arc/src
+start_cmd "'$DIMG' '$T/arc'"
+see 'vm\.ova +archive' "an OVA shows as an archive"
+see 'CPUs: 3' "the info pane shows the OVF's hardware"
+see 'Enter opens the archive' "the pane says Enter opens it"
+keys Enter
+see 'arc/vm\.ova' "Enter went into the archive"
+see 'disk\.vmdk +vmdk +4\.0 MiB' "the vmdk member with its format and virtual size"
+see 'evil +error' "the symlink member is refused"
+keys / d i s k Enter
+see 'OVF disk: vmdisk1, capacity 4 MiB' "the member's pane names its OVF disk"
+keys c
+see 'New file +disk\.qcow2' "convert proposes a name beside the archive"
+keys Enter Enter Enter Enter
+see 'done: convert disk\.vmdk -> disk\.qcow2' "convert from inside the archive finished" 60
+[ -f arc/disk.qcow2 ] && pass || fail "converted member missing: $(ls arc)"
+qemu-img compare -q "$T/arc-d.raw" arc/disk.qcow2 && pass || fail "converted member differs"
+keys Escape Left
+see 'vm\.ova +archive' "back out of the archive"
+see 'disk\.qcow2 +qcow2' "the new image is listed beside the archive"
+keys q
+see '^EXIT=0' "quit after browsing the archive"
 
 tm kill-server 2>/dev/null || true
 finish

@@ -589,6 +589,12 @@ static void arc_probe_head(struct arc_member *m, const uint8_t *head, size_t n)
 
 int arc_list_read(const char *path, struct arc_list *l, struct img_err *err)
 {
+    return arc_list_read_flags(path, 0, l, err);
+}
+
+int arc_list_read_flags(const char *path, unsigned flags, struct arc_list *l,
+                        struct img_err *err)
+{
     memset(l, 0, sizeof *l);
     err_clear(err);
     if (!(l->path = strdup(path)))
@@ -653,7 +659,7 @@ int arc_list_read(const char *path, struct arc_list *l, struct img_err *err)
         }
         if (r)
             break;
-        if (arc_is_single(a)) {
+        if (arc_is_single(a) && !(flags & ARC_LIST_NO_COUNT)) {
             /* The size is not declared: count it (bounded by the limit). */
             uint64_t total = got, limit = arc_inflate_limit();
             uint8_t *skip = malloc(ARC_BLOCK);

@@ -72,6 +72,11 @@ int arc_split(const char *path, char **archive, char **member);
 
 /* Read the whole archive once: its members (probed), the OVF descriptor if any. */
 int arc_list_read(const char *path, struct arc_list *l, struct img_err *err);
+/* ARC_LIST_NO_COUNT: a single compressed file's size is not counted by inflating it all (the
+ * member's size stays unknown): for the interactive browser, which must not stall. */
+enum { ARC_LIST_NO_COUNT = 1u << 0 };
+int arc_list_read_flags(const char *path, unsigned flags, struct arc_list *l,
+                        struct img_err *err);
 void arc_list_free(struct arc_list *l);
 /* The member named name (exact, after "./" stripping), or NULL. */
 const struct arc_member *arc_list_find(const struct arc_list *l, const char *name);

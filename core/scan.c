@@ -735,7 +735,7 @@ struct scan_dir *scan_open_archive(const char *path, struct img_err *err)
 {
     err_clear(err);
     struct arc_list l;
-    if (arc_list_read(path, &l, err) < 0)
+    if (arc_list_read_flags(path, ARC_LIST_NO_COUNT, &l, err) < 0)
         return NULL;
     struct scan_dir *d = calloc(1, sizeof *d);
     if (!d || !(d->path = strdup(path)) || !(d->v = calloc(l.n + 1, sizeof *d->v))) {

@@ -34,7 +34,11 @@ static const struct cli_cmd cli_cmds[] = {
      "  --output=FMT        human (default) or json\n"
      "  --backing-chain     also show every image of the backing chain\n"
      "  -U                  force share: read an image another process holds (no locks, no\n"
-     "                      warning)\n"},
+     "                      warning)\n"
+     "\n"
+     "FILE may be an archive (.ova, .tar[.gz|.xz|.zst|.bz2], .zip) or a compressed file\n"
+     "(.gz, .xz, .bz2, .zst): its members with their formats and sizes, and an OVA's\n"
+     "disks and virtual hardware; ARCHIVE/MEMBER shows one member.\n"},
     {"create", cli_create, "create a new image",
      "usage: dimg create -f FMT [-o OPTIONS] [-b BACKING -F BACKING_FMT [-u]] FILE [SIZE]\n"
      "\n"
@@ -53,6 +57,10 @@ static const struct cli_cmd cli_cmds[] = {
      "\n"
      "Copy the guest contents of SRC (through its backing chain) into a new image DST.\n"
      "DST is written as DST.part and renamed into place only when complete.\n"
+     "SRC may be ARCHIVE/MEMBER (cloud.tar.gz/disk.raw, vm.ova/disk1.vmdk) or a compressed\n"
+     "file (disk.raw.xz): raw images are streamed; other formats are first copied to a\n"
+     "temporary file beside DST (removed afterwards). Images in archives are opened as with\n"
+     "--untrusted.\n"
      "\n"
      "  -f FMT              source format (default: probe)\n"
      "  -O FMT              output format (default: raw)\n"

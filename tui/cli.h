@@ -40,9 +40,12 @@ int cli_info_write(FILE *f, const char *path, const char *fmt, unsigned flags, b
 int cli_demo(int argc, char **argv);
 
 /* Archives (cli_archive.c): what `dimg info` prints for ARCHIVE or ARCHIVE/MEMBER. Returns -1
- * when path is neither (the caller shows it as an image), else 0 or 1 like cli_info_write. */
-int cli_archive_info_write(FILE *f, const char *path, const char *fmt, bool json, char *errbuf,
-                           size_t errlen);
+ * when path is neither (the caller shows it as an image), else 0 or 1 like cli_info_write.
+ * quick: do not inflate a whole compressed file to learn its size (the interactive pane). */
+int cli_archive_info_write(FILE *f, const char *path, const char *fmt, bool json, bool quick,
+                           char *errbuf, size_t errlen);
+/* Before a convert from src: say (on stderr) when an archive member needs a temporary copy. */
+void cli_archive_convert_note(const char *src, const char *src_fmt, const char *dst);
 /* `dimg import ARCHIVE [DIR]` (cli_import.c). */
 int cli_import(int argc, char **argv);
 

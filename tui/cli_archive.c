@@ -15,6 +15,7 @@
 
 #include "core/archive.h"
 #include "core/img.h"
+#include "core/io.h"
 #include "core/ovf.h"
 #include "core/scan.h"
 #include "tui/json.h"
@@ -193,8 +194,8 @@ static bool path_is_archive_file(const char *path, const char *fmt)
     return arc_detect(path, head, (size_t)n);
 }
 
-int cli_archive_info_write(FILE *f, const char *path, const char *fmt, bool json, char *errbuf,
-                           size_t errlen)
+int cli_archive_info_write(FILE *f, const char *path, const char *fmt, bool json, bool quick,
+                           char *errbuf, size_t errlen)
 {
     char *archive = NULL, *member = NULL;
     int k = arc_split(path, &archive, &member);
@@ -207,7 +208,7 @@ int cli_archive_info_write(FILE *f, const char *path, const char *fmt, bool json
     struct arc_list l;
     struct img_err err = {0};
     int status = 0;
-    if (arc_list_read(archive ? archive : path, &l, &err) < 0) {
+    if (arc_list_read_flags(archive ? archive : path, quick ? ARC_LIST_NO_COUNT : 0, &l, &err) < 0) {
         snprintf(errbuf, errlen, "%s", err.msg);
         free(archive);
         free(member);
@@ -271,4 +272,25 @@ int cli_archive_info_write(FILE *f, const char *path, const char *fmt, bool json
     free(archive);
     free(member);
     return status;
+}
+
+void cli_archive_convert_note(const char *src, const char *src_fmt, const char *dst)
+{
+    char *archive = NULL, *member = NULL;
+    if (arc_convert_source(src, &archive, &member) == 1 && !(member == NULL && src_fmt)) {
+        const char *fmt = src_fmt;
+        struct img_err err = {0};
+        /* A failure here is the convert's to report, once. */
+        if (fmt || arc_member_format(archive, member, &fmt, &err) == 0) {
+            if (strcmp(fmt, "raw") != 0) {
+                char *dir = io_dirname(dst);
+                fprintf(stderr, "dimg: note: %s is %s, which needs random access: copying it to "
+                        "a temporary file in %s first (removed afterwards)\n", src, fmt,
+                        dir ? dir : ".");
+                free(dir);
+            }
+        }
+    }
+    free(archive);
+    free(member);
 }

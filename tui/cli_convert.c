@@ -98,6 +98,8 @@ int cli_convert(int argc, char **argv)
 
     cli_secret_warn_weak(&opts);
     cli_secret_prepare(req.src, req.src_fmt, &opts);
+    if (!quiet)
+        cli_archive_convert_note(req.src, req.src_fmt, req.dst);
     /* Progress: with -p, or whenever stderr is a terminal; SIGINT/SIGTERM cancel. */
     status = progress_run_job(req.dst, convert_job, &req, progress_wanted(progress, quiet), NULL);
 out:

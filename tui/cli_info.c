@@ -189,7 +189,7 @@ int cli_info_write(FILE *f, const char *path, const char *fmt, unsigned flags, b
                    bool json, char *errbuf, size_t errlen)
 {
     struct img_err err;
-    int ar = cli_archive_info_write(f, path, fmt, json, errbuf, errlen);
+    int ar = cli_archive_info_write(f, path, fmt, json, false, errbuf, errlen);
     if (ar >= 0)
         return ar;
     flags |= chain ? IMG_OPEN_BACKING : 0;

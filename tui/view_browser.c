@@ -244,8 +244,12 @@ static void browser_info(struct app *a, struct rect r)
                                       : e->format;
                 if (scan_is_archive(a->scan))
                     fmt = NULL; /* a member: its archive is read again for the pane */
-                if (cli_info_write(f, path, fmt, fl, !a->opts.untrusted, false, err,
-                                   sizeof err) != 0) {
+                /* Archives: listed without inflating a compressed file to the end. */
+                int ar = cli_archive_info_write(f, path, fmt, false, true, err, sizeof err);
+                if (ar > 0)
+                    fprintf(f, "error: %s\n", err);
+                if (ar < 0 && cli_info_write(f, path, fmt, fl, !a->opts.untrusted, false, err,
+                                             sizeof err) != 0) {
                     /* A broken chain still deserves the top image's facts. */
                     fflush(f);
                     if (cli_info_write(f, path, fmt, fl, false, false, err, sizeof err))

@@ -59,6 +59,8 @@ tar czf q.tar.gz inner.qcow2
 mkdir qout
 run "$DIMG" convert -O raw q.tar.gz/inner.qcow2 qout/inner.raw
 expect_rc 0 "convert a qcow2 member"
+grep -q '^dimg: note: q.tar.gz/inner.qcow2 is qcow2, which needs random access' err && pass ||
+  fail "no note about the temporary copy: $(cat err)"
 expect_same disk.raw qout/inner.raw "qcow2 member converted"
 [ "$(ls -A qout)" = inner.raw ] && pass || fail "temporary copy left behind: $(ls -A qout)"
 run "$DIMG" info q.tar.gz/inner.qcow2

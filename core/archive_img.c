@@ -1,6 +1,7 @@
 /* archive_img.c: images inside archives as convert sources (see archive.h).
  *
- * A raw member is read straight from the archive stream through a read-only struct img whose
+ * A raw member (or a streamOptimized vmdk, archive_vmdk.c) is read straight from the archive
+ * stream through a read-only struct img whose
  * reads may only go forward (convert reads in order); its first IMG_PROBE_BYTES are kept so the
  * probe's bytes can be read again. Formats that need random access are first extracted to a
  * temporary file beside the target (DST.src.part), opened untrusted, and removed afterwards.
@@ -66,7 +67,7 @@ static int simg_read(struct img *img, uint64_t off, void *buf, size_t len)
     return 0;
 }
 
-static int simg_block_status(struct img *img, uint64_t off, uint64_t len, struct img_bs *bs)
+int arc_stream_block_status(struct img *img, uint64_t off, uint64_t len, struct img_bs *bs)
 {
     /* Unknown without reading: data (convert's zero detection keeps the target sparse). */
     bs->len = len;
@@ -75,12 +76,12 @@ static int simg_block_status(struct img *img, uint64_t off, uint64_t len, struct
     return 0;
 }
 
-static int simg_get_info(struct img *img, struct img_info *info)
+int arc_stream_get_info(struct img *img, struct img_info *info)
 {
     memset(info, 0, sizeof *info);
-    info->format = "raw";
+    info->format = img->drv->name;
     info->virtual_size = img->size;
-    info->file_size = img->size;
+    info->compressed = strcmp(img->drv->name, "vmdk") == 0; /* streamOptimized grains */
     return 0;
 }
 
@@ -96,8 +97,8 @@ static const struct img_driver arc_stream_driver = {
     .name = "raw",
     .desc = "raw image read from an archive stream",
     .read = simg_read,
-    .block_status = simg_block_status,
-    .get_info = simg_get_info,
+    .block_status = arc_stream_block_status,
+    .get_info = arc_stream_get_info,
     .close = simg_close,
 };
 
@@ -175,6 +176,19 @@ struct img *arc_open_stream_img(const char *archive, const char *member, const c
     const struct arc_member *m = arc_reader_member(s->r);
     snprintf(name, sizeof name, "%s/%s", archive, m->display);
     const char *f = fmt ? fmt : probed;
+    if (strcmp(f, "vmdk") == 0 && arc_vmdk_streamable(s->head, s->headlen)) {
+        char *dir = io_dirname(archive);
+        struct img *v = dir ? arc_vmdk_stream_open(s->r, s->head, s->headlen, name, dir, err)
+                            : NULL;
+        if (!dir) {
+            arc_reader_close(s->r);
+            err_set(err, -ENOMEM, "out of memory");
+        }
+        free(dir);
+        free(s);
+        free(img);
+        return v;
+    }
     if (strcmp(f, "raw") != 0) {
         err_set(err, -ENOTSUP, "%s: %s needs random access; it cannot be read as a stream",
                 name, f);
@@ -227,10 +241,13 @@ int arc_convert(const struct ops_convert_req *req, const char *archive, const ch
         local.src_img = src;
         int r = ops_convert(&local, err);
         img_close(src);
-        return r;
-    }
-    if (err->code != -ENOTSUP)
+        /* A stream that turned out not to be in order (vmdk grains): copy it instead. */
+        if (r != -ESPIPE)
+            return r;
+        local.src_img = NULL;
+    } else if (err->code != -ENOTSUP) {
         return err->code ? err->code : -EIO;
+    }
 
     /* Random access needed: a temporary copy beside the target, removed afterwards. */
     char *tmpname = malloc(strlen(req->dst) + 5);
@@ -263,7 +280,7 @@ out:
     return r;
 }
 
-int arc_member_format(const char *archive, const char *member, const char **fmt,
+int arc_member_format(const char *archive, const char *member, const char **fmt, bool *stream,
                       struct img_err *err)
 {
     uint8_t head[IMG_PROBE_BYTES];
@@ -272,5 +289,6 @@ int arc_member_format(const char *archive, const char *member, const char **fmt,
     if (!r)
         return err->code ? err->code : -EIO;
     arc_reader_close(r);
+    *stream = !strcmp(*fmt, "raw") || (!strcmp(*fmt, "vmdk") && arc_vmdk_streamable(head, n));
     return 0;
 }

@@ -278,14 +278,18 @@ void cli_archive_convert_note(const char *src, const char *src_fmt, const char *
 {
     char *archive = NULL, *member = NULL;
     if (arc_convert_source(src, &archive, &member) == 1 && !(member == NULL && src_fmt)) {
-        const char *fmt = src_fmt;
+        const char *fmt = NULL;
+        bool stream = false;
         struct img_err err = {0};
         /* A failure here is the convert's to report, once. */
-        if (fmt || arc_member_format(archive, member, &fmt, &err) == 0) {
-            if (strcmp(fmt, "raw") != 0) {
+        if (arc_member_format(archive, member, &fmt, &stream, &err) == 0) {
+            if (src_fmt)
+                stream = !strcmp(src_fmt, "raw") || (stream && !strcmp(src_fmt, fmt));
+            if (!stream) {
                 char *dir = io_dirname(dst);
                 fprintf(stderr, "dimg: note: %s is %s, which needs random access: copying it to "
-                        "a temporary file in %s first (removed afterwards)\n", src, fmt,
+                        "a temporary file in %s first (removed afterwards)\n", src,
+                        src_fmt ? src_fmt : fmt,
                         dir ? dir : ".");
                 free(dir);
             }

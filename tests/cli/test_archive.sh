@@ -129,10 +129,25 @@ expect_rc 0 "import -O qcow2"
 [ "$(ls impq | tr '\n' ' ')" = "disk1.qcow2 vm.mf vm.ovf " ] && pass || fail "import -O wrote: $(ls -A impq)"
 qemu-img check -q impq/disk1.qcow2 && pass || fail "imported qcow2 fails qemu-img check"
 qemu-img compare -q disk.raw impq/disk1.qcow2 && pass || fail "imported qcow2 differs"
-# The vmdk member converted straight from the OVA.
+# The vmdk member converted straight from the OVA: streamed (no note about a temporary copy),
+# from qemu-img's layout (tables in front, no end marker) and dimg's (directory at the end).
 run "$DIMG" convert -O raw vm.ova/disk1.vmdk vmdk.raw
 expect_rc 0 "convert the OVA's vmdk"
 expect_same disk.raw vmdk.raw "OVA vmdk converted"
+[ ! -s err ] && pass || fail "streamed vmdk printed: $(cat err)"
+"$DIMG" convert -q -O vmdk -o subformat=streamOptimized disk.raw ova/dimg.vmdk
+(cd ova && tar czf ../dimgvmdk.tgz dimg.vmdk)
+rm -f vmdk.raw
+run "$DIMG" convert -O raw dimgvmdk.tgz/dimg.vmdk vmdk.raw
+expect_rc 0 "convert dimg's streamOptimized vmdk from a tgz"
+expect_same disk.raw vmdk.raw "dimg's vmdk streamed"
+# A damaged grain in a streamed vmdk: one error line, no target left.
+cp ova/disk1.vmdk bad.vmdk
+printf 'garbage!garbage!garbage!garbage!' | dd of=bad.vmdk bs=1 seek=65600 conv=notrunc status=none
+tar cf badvmdk.tar bad.vmdk
+run "$DIMG" convert -O raw badvmdk.tar/bad.vmdk badout.raw
+expect_one_error_line "does not decompress" "damaged grain in a streamed vmdk"
+[ ! -e badout.raw ] && [ ! -e badout.raw.part ] && pass || fail "damaged stream left a target"
 
 # --- hostile archives: each refused, nothing written anywhere ---
 mkdir -p hostile/a/b && cd hostile

@@ -39,8 +39,8 @@ static bool arc_suffix(const char *name, const char *suf)
 
 /* Single-file compression suffixes (also what a member's name loses). */
 static const char *const arc_comp_exts[] = {".gz", ".xz", ".bz2", ".zst", ".zstd", ".lzma"};
-static const char *const arc_cont_exts[] = {".tar", ".tgz", ".txz", ".tbz2", ".tbz",
-                                            ".tzst", ".zip", ".ova"};
+static const char *const arc_cont_exts[] = {".tar", ".tgz",  ".txz", ".tbz2",
+                                            ".tbz", ".tzst", ".zip", ".ova"};
 
 bool arc_name_is_archive(const char *name)
 {
@@ -57,7 +57,10 @@ bool arc_name_is_archive(const char *name)
 static bool arc_magic_compressed(const uint8_t *b, size_t n)
 {
     return (n >= 2 && b[0] == 0x1f && b[1] == 0x8b) ||
-           (n >= 6 && memcmp(b, "\xfd" "7zXZ\0", 6) == 0) ||
+           (n >= 6 && memcmp(b,
+                             "\xfd"
+                             "7zXZ\0",
+                             6) == 0) ||
            (n >= 4 && memcmp(b, "\x28\xb5\x2f\xfd", 4) == 0) ||
            (n >= 4 && memcmp(b, "BZh", 3) == 0 && b[3] >= '1' && b[3] <= '9');
 }
@@ -201,8 +204,7 @@ static int arc_fail(struct archive *a, const char *path, struct img_err *err)
     const char *m = archive_error_string(a);
     int e = archive_errno(a);
     /* libarchive's errno for damaged data is often a generic one; keep it an I/O error. */
-    return err_set(err, e > 0 && e != -1 ? -e : -EIO, "%s: %s", path,
-                   m ? m : "damaged archive");
+    return err_set(err, e > 0 && e != -1 ? -e : -EIO, "%s: %s", path, m ? m : "damaged archive");
 }
 
 static bool arc_is_single(struct archive *a)
@@ -300,13 +302,13 @@ struct arc_reader {
     struct archive *a;
     char *path;
     struct arc_member m;
-    uint64_t limit;      /* bytes this member may produce */
-    uint64_t pos;        /* bytes handed out so far */
-    const uint8_t *blk;  /* current data block from libarchive */
+    uint64_t limit;     /* bytes this member may produce */
+    uint64_t pos;       /* bytes handed out so far */
+    const uint8_t *blk; /* current data block from libarchive */
     size_t blen;
-    uint64_t boff;       /* its offset in the member */
-    bool eof;            /* libarchive has no more blocks */
-    size_t count;        /* members seen */
+    uint64_t boff; /* its offset in the member */
+    bool eof;      /* libarchive has no more blocks */
+    size_t count;  /* members seen */
 };
 
 const struct arc_member *arc_reader_member(const struct arc_reader *r)
@@ -330,8 +332,10 @@ static int arc_limit_check(const struct arc_member *m, uint64_t limit, const cha
 {
     char a[32], b[32];
     if (m->size_known && m->size > limit)
-        return err_set(err, -EFBIG, "%s: member %s declares %s, over the limit of %s "
-                       "(DIMG_ARCHIVE_LIMIT)", path, m->display, img_fmt_size(m->size, a, sizeof a),
+        return err_set(err, -EFBIG,
+                       "%s: member %s declares %s, over the limit of %s "
+                       "(DIMG_ARCHIVE_LIMIT)",
+                       path, m->display, img_fmt_size(m->size, a, sizeof a),
                        img_fmt_size(limit, b, sizeof b));
     return 0;
 }
@@ -446,8 +450,7 @@ static int arc_next_block(struct arc_reader *r, struct img_err *err)
     if (h < ARCHIVE_WARN)
         return arc_fail(r->a, r->path, err);
     if (off < 0 || (uint64_t)off < r->pos)
-        return err_set(err, -EIO, "%s: member %s: data blocks out of order", r->path,
-                       r->m.display);
+        return err_set(err, -EIO, "%s: member %s: data blocks out of order", r->path, r->m.display);
     r->blk = b;
     r->blen = n;
     r->boff = (uint64_t)off;
@@ -491,9 +494,10 @@ ssize_t arc_reader_read(struct arc_reader *r, void *buf, size_t len, struct img_
             if (r->m.size_known)
                 return err_set(err, -EIO, "%s: member %s: more data than its declared size",
                                r->path, r->m.display);
-            return err_set(err, -EFBIG, "%s: %s inflates past the limit of %s "
-                           "(DIMG_ARCHIVE_LIMIT); refused as a decompression bomb", r->path,
-                           r->m.display, img_fmt_size(r->limit, a, sizeof a));
+            return err_set(err, -EFBIG,
+                           "%s: %s inflates past the limit of %s "
+                           "(DIMG_ARCHIVE_LIMIT); refused as a decompression bomb",
+                           r->path, r->m.display, img_fmt_size(r->limit, a, sizeof a));
         }
     }
     /* A sparse member may end in a hole: zeros up to the declared size. */
@@ -513,8 +517,8 @@ static bool arc_all_zero(const uint8_t *p, size_t n)
     return n == 0 || (p[0] == 0 && memcmp(p, p + 1, n - 1) == 0);
 }
 
-int arc_reader_copy_fd(struct arc_reader *r, int fd, uint64_t *copied, void *const *md,
-                       size_t nmd, int (*tick)(void *ctx, uint64_t done), void *ctx, struct img_err *err)
+int arc_reader_copy_fd(struct arc_reader *r, int fd, uint64_t *copied, void *const *md, size_t nmd,
+                       int (*tick)(void *ctx, uint64_t done), void *ctx, struct img_err *err)
 {
     size_t cap = 1u << 20;
     uint8_t *buf = malloc(cap);
@@ -541,8 +545,8 @@ int arc_reader_copy_fd(struct arc_reader *r, int fd, uint64_t *copied, void *con
             if (arc_all_zero(buf + i, l))
                 continue;
             if (pwrite(fd, buf + i, l, (off_t)(off + i)) != (ssize_t)l) {
-                rc = err_set(err, errno ? -errno : -EIO, "write: %s",
-                             strerror(errno ? errno : EIO));
+                rc =
+                    err_set(err, errno ? -errno : -EIO, "write: %s", strerror(errno ? errno : EIO));
                 break;
             }
         }
@@ -592,8 +596,7 @@ int arc_list_read(const char *path, struct arc_list *l, struct img_err *err)
     return arc_list_read_flags(path, 0, l, err);
 }
 
-int arc_list_read_flags(const char *path, unsigned flags, struct arc_list *l,
-                        struct img_err *err)
+int arc_list_read_flags(const char *path, unsigned flags, struct arc_list *l, struct img_err *err)
 {
     memset(l, 0, sizeof *l);
     err_clear(err);
@@ -671,9 +674,10 @@ int arc_list_read_flags(const char *path, unsigned flags, struct arc_list *l,
                     break;
                 else if ((total += (uint64_t)k) > limit) {
                     char b[32];
-                    r = err_set(err, -EFBIG, "%s: inflates past the limit of %s "
-                                "(DIMG_ARCHIVE_LIMIT); refused as a decompression bomb", path,
-                                img_fmt_size(limit, b, sizeof b));
+                    r = err_set(err, -EFBIG,
+                                "%s: inflates past the limit of %s "
+                                "(DIMG_ARCHIVE_LIMIT); refused as a decompression bomb",
+                                path, img_fmt_size(limit, b, sizeof b));
                 }
             }
             if (!skip)
@@ -686,8 +690,10 @@ int arc_list_read_flags(const char *path, unsigned flags, struct arc_list *l,
         if (want_ovf && arc_suffix(m->name, ".ovf") && !arc_is_single(a)) {
             want_ovf = false;
             if (m->size > OVF_MAX_BYTES) {
-                snprintf(l->ovf_err, sizeof l->ovf_err, "descriptor of %llu bytes exceeds the "
-                         "limit of %u", (unsigned long long)m->size, OVF_MAX_BYTES);
+                snprintf(l->ovf_err, sizeof l->ovf_err,
+                         "descriptor of %llu bytes exceeds the "
+                         "limit of %u",
+                         (unsigned long long)m->size, OVF_MAX_BYTES);
                 continue;
             }
             ovf_text = malloc(m->size + 1);
@@ -729,8 +735,8 @@ int arc_list_read_flags(const char *path, unsigned flags, struct arc_list *l,
             snprintf(l->desc, sizeof l->desc, "%s", filt[0] ? filt : "raw");
         else
             snprintf(l->desc, sizeof l->desc, "%s%s%s",
-                     archive_format(a) == ARCHIVE_FORMAT_ZIP ? "zip" : "tar",
-                     filt[0] ? " + " : "", filt);
+                     archive_format(a) == ARCHIVE_FORMAT_ZIP ? "zip" : "tar", filt[0] ? " + " : "",
+                     filt);
     }
     free(head);
     archive_read_free(a);

@@ -37,27 +37,27 @@ struct ovf;
 enum arc_type { ARC_T_FILE, ARC_T_DIR, ARC_T_SYMLINK, ARC_T_HARDLINK, ARC_T_OTHER };
 
 struct arc_member {
-    char *name;         /* as stored, "./" prefixes dropped (untrusted bytes) */
-    char *display;      /* name escaped for display */
-    char *link;         /* link target (escaped) for links, else NULL */
+    char *name;    /* as stored, "./" prefixes dropped (untrusted bytes) */
+    char *display; /* name escaped for display */
+    char *link;    /* link target (escaped) for links, else NULL */
     enum arc_type type;
-    bool unsafe;        /* ".." component, absolute name, a link, or not a plain name */
-    const char *why;    /* unsafe: the reason ("absolute path", "symbolic link", ...) */
+    bool unsafe;     /* ".." component, absolute name, a link, or not a plain name */
+    const char *why; /* unsafe: the reason ("absolute path", "symbolic link", ...) */
     bool size_known;
-    uint64_t size;      /* bytes of the member (declared) */
-    const char *format; /* driver name probed from the first bytes, NULL if not a file */
-    bool raw_guess;     /* format "raw" by fallback */
+    uint64_t size;         /* bytes of the member (declared) */
+    const char *format;    /* driver name probed from the first bytes, NULL if not a file */
+    bool raw_guess;        /* format "raw" by fallback */
     uint64_t virtual_size; /* from the image header when cheap to read, else 0 */
 };
 
 struct arc_list {
-    char *path;            /* the archive */
-    char desc[64];         /* "tar", "zip", "gzip", "tar + xz", ... */
-    bool single;           /* a single compressed file, not a container */
+    char *path;    /* the archive */
+    char desc[64]; /* "tar", "zip", "gzip", "tar + xz", ... */
+    bool single;   /* a single compressed file, not a container */
     size_t n;
     struct arc_member *v;
-    struct ovf *ovf;       /* parsed descriptor when a member ends in .ovf (first one) */
-    char ovf_err[256];     /* why the descriptor could not be parsed, or "" */
+    struct ovf *ovf;   /* parsed descriptor when a member ends in .ovf (first one) */
+    char ovf_err[256]; /* why the descriptor could not be parsed, or "" */
 };
 
 /* Does the name (suffix) or the first bytes say this is an archive or compressed file? */
@@ -75,8 +75,7 @@ int arc_list_read(const char *path, struct arc_list *l, struct img_err *err);
 /* ARC_LIST_NO_COUNT: a single compressed file's size is not counted by inflating it all (the
  * member's size stays unknown): for the interactive browser, which must not stall. */
 enum { ARC_LIST_NO_COUNT = 1u << 0 };
-int arc_list_read_flags(const char *path, unsigned flags, struct arc_list *l,
-                        struct img_err *err);
+int arc_list_read_flags(const char *path, unsigned flags, struct arc_list *l, struct img_err *err);
 void arc_list_free(struct arc_list *l);
 /* The member named name (exact, after "./" stripping), or NULL. */
 const struct arc_member *arc_list_find(const struct arc_list *l, const char *name);
@@ -106,12 +105,12 @@ uint64_t arc_inflate_limit(void);
 /* Copy member's bytes into fd from offset 0 (holes for zero blocks), at most the declared size
  * (or the limit); *copied gets the length. md: nmd OpenSSL EVP_MD_CTX * fed with every byte.
  * tick (optional) gets bytes done; non-zero stops with -ECANCELED. */
-int arc_reader_copy_fd(struct arc_reader *r, int fd, uint64_t *copied, void *const *md,
-                       size_t nmd, int (*tick)(void *ctx, uint64_t done), void *ctx, struct img_err *err);
+int arc_reader_copy_fd(struct arc_reader *r, int fd, uint64_t *copied, void *const *md, size_t nmd,
+                       int (*tick)(void *ctx, uint64_t done), void *ctx, struct img_err *err);
 
 /* A read-only image handle reading member sequentially (formats that need no random access:
- * raw, streamOptimized vmdk). Reads must go forward (the first IMG_PROBE_BYTES may be read again); a backward read
- * fails. NULL with -ENOTSUP in err when the member's format needs random access. */
+ * raw, streamOptimized vmdk). Reads must go forward (the first IMG_PROBE_BYTES may be read again);
+ * a backward read fails. NULL with -ENOTSUP in err when the member's format needs random access. */
 struct img *arc_open_stream_img(const char *archive, const char *member, const char *fmt,
                                 struct img_err *err);
 

@@ -42,9 +42,10 @@ static int simg_read(struct img *img, uint64_t off, void *buf, size_t len)
             continue;
         }
         if (off < s->pos)
-            return img_error(img, -ESPIPE, "%s: a streamed archive member cannot be read "
-                             "backwards (offset %llu after %llu)", img->path,
-                             (unsigned long long)off, (unsigned long long)s->pos);
+            return img_error(img, -ESPIPE,
+                             "%s: a streamed archive member cannot be read "
+                             "backwards (offset %llu after %llu)",
+                             img->path, (unsigned long long)off, (unsigned long long)s->pos);
         while (s->pos < off) {
             size_t n = off - s->pos < sizeof s->skip ? (size_t)(off - s->pos) : sizeof s->skip;
             ssize_t k = arc_reader_read(s->r, s->skip, n, &img->err);
@@ -143,9 +144,8 @@ static int arc_count(const char *archive, const char *member, uint64_t *size, st
 }
 
 /* Open the member's reader and probe its first bytes (the format name in *fmt). */
-static struct arc_reader *arc_probe_member(const char *archive, const char *member,
-                                           uint8_t *head, size_t *headlen, const char **fmt,
-                                           struct img_err *err)
+static struct arc_reader *arc_probe_member(const char *archive, const char *member, uint8_t *head,
+                                           size_t *headlen, const char **fmt, struct img_err *err)
 {
     struct arc_reader *r = arc_reader_open(archive, member, err);
     if (!r)
@@ -178,8 +178,8 @@ struct img *arc_open_stream_img(const char *archive, const char *member, const c
     const char *f = fmt ? fmt : probed;
     if (strcmp(f, "vmdk") == 0 && arc_vmdk_streamable(s->head, s->headlen)) {
         char *dir = io_dirname(archive);
-        struct img *v = dir ? arc_vmdk_stream_open(s->r, s->head, s->headlen, name, dir, err)
-                            : NULL;
+        struct img *v =
+            dir ? arc_vmdk_stream_open(s->r, s->head, s->headlen, name, dir, err) : NULL;
         if (!dir) {
             arc_reader_close(s->r);
             err_set(err, -ENOMEM, "out of memory");
@@ -190,8 +190,8 @@ struct img *arc_open_stream_img(const char *archive, const char *member, const c
         return v;
     }
     if (strcmp(f, "raw") != 0) {
-        err_set(err, -ENOTSUP, "%s: %s needs random access; it cannot be read as a stream",
-                name, f);
+        err_set(err, -ENOTSUP, "%s: %s needs random access; it cannot be read as a stream", name,
+                f);
         goto fail;
     }
     s->pos = s->headlen;
@@ -232,8 +232,10 @@ int arc_convert(const struct ops_convert_req *req, const char *archive, const ch
                 struct img_err *err)
 {
     if (req->snapshot)
-        return err_set(err, -ENOTSUP, "%s: -l: images inside archives are read without their "
-                       "snapshots", req->src);
+        return err_set(err, -ENOTSUP,
+                       "%s: -l: images inside archives are read without their "
+                       "snapshots",
+                       req->src);
     struct ops_convert_req local = *req;
     local.open_flags |= IMG_OPEN_UNTRUSTED;
     struct img *src = arc_open_stream_img(archive, member, req->src_fmt, err);

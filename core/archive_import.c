@@ -27,6 +27,7 @@
 #include "core/ovf.h"
 
 #define IMPORT_MF_MAX (1u << 20) /* a bigger manifest is refused */
+#define IMPORT_FILES_MAX 1024u   /* an OVA holds a handful of files; more is refused */
 
 struct imp_file {
     char *name, *display;
@@ -41,9 +42,9 @@ struct imp {
     struct img_err *err;
     struct imp_file *v;
     size_t n, cap;
-    char *mf;       /* manifest text */
+    char *mf; /* manifest text */
     size_t mflen;
-    char *ovf;      /* descriptor text */
+    char *ovf; /* descriptor text */
     size_t ovflen;
     struct arc_reader *rd;
 };
@@ -82,8 +83,7 @@ static int imp_keep_text(struct imp *im, const struct arc_member *m, char **out,
 {
     if (m->size > IMPORT_MF_MAX)
         return err_set(im->err, -EFBIG, "%s: %s of %llu bytes exceeds the limit of %u",
-                       im->req->archive, m->display, (unsigned long long)m->size,
-                       IMPORT_MF_MAX);
+                       im->req->archive, m->display, (unsigned long long)m->size, IMPORT_MF_MAX);
     struct stat st;
     if (fstat(fd, &st) < 0 || (uint64_t)st.st_size > IMPORT_MF_MAX)
         return err_set(im->err, -EFBIG, "%s: %s is too large", im->req->archive, m->display);
@@ -92,8 +92,7 @@ static int imp_keep_text(struct imp *im, const struct arc_member *m, char **out,
         return err_set(im->err, -ENOMEM, "out of memory");
     if (st.st_size && io_pread_exact(fd, b, (size_t)st.st_size, 0) < 0) {
         free(b);
-        return err_set(im->err, -EIO, "%s: reading back %s failed", im->req->archive,
-                       m->display);
+        return err_set(im->err, -EIO, "%s: reading back %s failed", im->req->archive, m->display);
     }
     b[st.st_size] = 0;
     free(*out);
@@ -127,10 +126,20 @@ static int imp_member(struct imp *im, struct arc_reader *rd)
         return err_set(im->err, -EPERM, "%s: member %s refused: %s%s%s", arc, m->display, m->why,
                        m->link ? " to " : "", m->link ? m->link : "");
     if (strchr(m->name, '/'))
-        return err_set(im->err, -EPERM, "%s: member %s refused: not a plain file name (import "
-                       "unpacks flat archives such as OVAs)", arc, m->display);
+        return err_set(im->err, -EPERM,
+                       "%s: member %s refused: not a plain file name (import "
+                       "unpacks flat archives such as OVAs)",
+                       arc, m->display);
     if (m->name[0] == '.')
         return err_set(im->err, -EPERM, "%s: member %s refused: hidden name", arc, m->display);
+    for (const char *p = m->name; *p; p++)
+        if ((unsigned char)*p < 32 || *p == 127)
+            return err_set(im->err, -EPERM,
+                           "%s: member %s refused: control characters in the "
+                           "name",
+                           arc, m->display);
+    if (im->n >= IMPORT_FILES_MAX)
+        return err_set(im->err, -E2BIG, "%s: more than %u files", arc, IMPORT_FILES_MAX);
     if (imp_find(im, m->name))
         return err_set(im->err, -EEXIST, "%s: member %s appears twice", arc, m->display);
     if (im->n == im->cap) {
@@ -168,8 +177,7 @@ static int imp_member(struct imp *im, struct arc_reader *rd)
         r = err_set(im->err, -ENOMEM, "digest setup failed");
     } else {
         void *md[2] = {c1, c2};
-        r = arc_reader_copy_fd(rd, f->t.fd, NULL, md, 2, imp_tick, im,
-                               im->err);
+        r = arc_reader_copy_fd(rd, f->t.fd, NULL, md, 2, imp_tick, im, im->err);
         unsigned l1 = 0, l2 = 0;
         if (r == 0 && (EVP_DigestFinal_ex(c1, f->sha1, &l1) != 1 ||
                        EVP_DigestFinal_ex(c2, f->sha256, &l2) != 1 || l1 != 20 || l2 != 32))
@@ -187,6 +195,13 @@ static int imp_member(struct imp *im, struct arc_reader *rd)
         r = imp_keep_text(im, m, &im->mf, &im->mflen, f->t.fd);
     } else if (imp_has_suffix(m->name, ".ovf") && !im->ovf) {
         r = imp_keep_text(im, m, &im->ovf, &im->ovflen, f->t.fd);
+    }
+    /* Flushed and closed now (renamed by name later): one descriptor at a time. */
+    if (r == 0 && fsync(f->t.fd) < 0)
+        r = err_set(im->err, -errno, "%s: %s", f->t.tmp_path, strerror(errno));
+    if (f->t.fd >= 0) {
+        close(f->t.fd);
+        f->t.fd = -1;
     }
     return r;
 }
@@ -228,8 +243,10 @@ static int imp_mf_line(struct imp *im, char *line, unsigned lineno)
         want = 32;
         is256 = true;
     } else {
-        return err_set(im->err, -ENOTSUP, "%s: manifest line %u: digest '%.16s' not supported "
-                       "(SHA1 and SHA256 are)", arc, lineno, p);
+        return err_set(im->err, -ENOTSUP,
+                       "%s: manifest line %u: digest '%.16s' not supported "
+                       "(SHA1 and SHA256 are)",
+                       arc, lineno, p);
     }
     uint8_t d[32];
     if (hl != want * 2)
@@ -244,11 +261,15 @@ static int imp_mf_line(struct imp *im, char *line, unsigned lineno)
     }
     struct imp_file *f = imp_find(im, name);
     if (!f)
-        return err_set(im->err, -ENOENT, "%s: the manifest names %.200s, which the archive "
-                       "lacks", arc, name);
+        return err_set(im->err, -ENOENT,
+                       "%s: the manifest names %.200s, which the archive "
+                       "lacks",
+                       arc, name);
     if (memcmp(d, is256 ? f->sha256 : f->sha1, want) != 0)
-        return err_set(im->err, -EBADMSG, "%s: member %s: %s digest does not match the "
-                       "manifest; refused", arc, f->display, is256 ? "SHA-256" : "SHA-1");
+        return err_set(im->err, -EBADMSG,
+                       "%s: member %s: %s digest does not match the "
+                       "manifest; refused",
+                       arc, f->display, is256 ? "SHA-256" : "SHA-1");
     f->checked = true;
     return 0;
 }
@@ -312,11 +333,7 @@ static int imp_convert(struct imp *im, struct imp_file *f, struct arc_import_res
     if (lstat(dst, &st) == 0) {
         r = err_set(im->err, -EEXIST, "%s already exists; not overwritten", dst);
     } else {
-        /* Close our descriptor; the convert opens the file by name, untrusted. */
-        if (f->t.fd >= 0 && fsync(f->t.fd) == 0) {
-            close(f->t.fd);
-            f->t.fd = -1;
-        }
+        /* The convert opens the verified file by name, untrusted. */
         struct ops_convert_req cr = {
             .src = f->t.tmp_path,
             .dst = dst,
@@ -335,8 +352,7 @@ static int imp_convert(struct imp *im, struct imp_file *f, struct arc_import_res
     return r;
 }
 
-int arc_import(const struct arc_import_req *req, struct arc_import_res *res,
-               struct img_err *err)
+int arc_import(const struct arc_import_req *req, struct arc_import_res *res, struct img_err *err)
 {
     struct imp im = {.req = req, .err = err};
     memset(res, 0, sizeof *res);
@@ -358,8 +374,10 @@ int arc_import(const struct arc_import_req *req, struct arc_import_res *res,
     int r;
     if (arc_walk_single(rd)) {
         arc_reader_close(rd);
-        return err_set(err, -EINVAL, "%s is a single compressed file, not an archive; use "
-                       "dimg convert", req->archive);
+        return err_set(err, -EINVAL,
+                       "%s is a single compressed file, not an archive; use "
+                       "dimg convert",
+                       req->archive);
     }
     while ((r = arc_walk_next(rd, err)) > 0) {
         r = imp_member(&im, rd);

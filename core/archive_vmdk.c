@@ -28,10 +28,10 @@
 #define AV_FLAG_COMPRESSED (1u << 16)
 #define AV_FLAG_MARKERS (1u << 17)
 #define AV_MARKER_EOS 0u
-#define AV_GRAIN_MAX_SECTORS 0x10000u     /* 32 MiB grains */
-#define AV_CAPACITY_MAX (1ull << 42)      /* sectors: 2 PiB, far beyond any real disk */
-#define AV_OVERHEAD_MAX (1ull << 21)      /* sectors before the first marker: 1 GiB */
-#define AV_META_MAX (1ull << 22)          /* sectors of one metadata block: 2 GiB */
+#define AV_GRAIN_MAX_SECTORS 0x10000u /* 32 MiB grains */
+#define AV_CAPACITY_MAX (1ull << 42)  /* sectors: 2 PiB, far beyond any real disk */
+#define AV_OVERHEAD_MAX (1ull << 21)  /* sectors before the first marker: 1 GiB */
+#define AV_META_MAX (1ull << 22)      /* sectors of one metadata block: 2 GiB */
 
 struct av {
     struct arc_reader *r;
@@ -76,8 +76,10 @@ static int av_take_eof(struct img *img, struct av *s, void *out, size_t n, bool 
                 return 0;
             }
             if (got == 0)
-                return img_error(img, -EIO, "%s: streamOptimized vmdk ends inside a grain "
-                                 "or a table", img->path);
+                return img_error(img, -EIO,
+                                 "%s: streamOptimized vmdk ends inside a grain "
+                                 "or a table",
+                                 img->path);
             k = (size_t)got;
         }
         s->spos += k;
@@ -118,11 +120,15 @@ static int av_next(struct img *img, struct av *s)
             uint64_t end;
             if (size > s->zcap || val % (s->grain / AV_SECTOR) ||
                 __builtin_mul_overflow(val, (uint64_t)AV_SECTOR, &end) || end >= img->size)
-                return img_error(img, -EINVAL, "%s: grain marker (lba %llu, %u bytes) is "
-                                 "invalid", img->path, (unsigned long long)val, size);
+                return img_error(img, -EINVAL,
+                                 "%s: grain marker (lba %llu, %u bytes) is "
+                                 "invalid",
+                                 img->path, (unsigned long long)val, size);
             if (s->cur_len && end < s->cur_off + s->cur_len)
-                return img_error(img, -ESPIPE, "%s: grains are not in disk order; the vmdk "
-                                 "cannot be streamed", img->path);
+                return img_error(img, -ESPIPE,
+                                 "%s: grains are not in disk order; the vmdk "
+                                 "cannot be streamed",
+                                 img->path);
             s->next_off = end;
             s->next_zlen = size;
             return 0;
@@ -184,8 +190,7 @@ static int av_read(struct img *img, uint64_t off, void *buf, size_t len)
     struct av *s = img->priv;
     uint8_t *o = buf;
     if (off < s->last_read && !(s->cur_len && off >= s->cur_off))
-        return img_error(img, -ESPIPE, "%s: a streamed vmdk cannot be read backwards",
-                         img->path);
+        return img_error(img, -ESPIPE, "%s: a streamed vmdk cannot be read backwards", img->path);
     s->last_read = off;
     while (len) {
         size_t n;
@@ -246,9 +251,10 @@ struct img *arc_vmdk_stream_open(struct arc_reader *r, const uint8_t *head, size
         goto bad_hdr;
     if (gs < 1 || gs > AV_GRAIN_MAX_SECTORS || (gs & (gs - 1)) || cap == 0 ||
         cap > AV_CAPACITY_MAX || over < 1 || over > AV_OVERHEAD_MAX) {
-        err_set(err, -EINVAL, "%s: vmdk header: grain %llu, capacity %llu, overhead %llu "
-                "sectors out of range", name, (unsigned long long)gs, (unsigned long long)cap,
-                (unsigned long long)over);
+        err_set(err, -EINVAL,
+                "%s: vmdk header: grain %llu, capacity %llu, overhead %llu "
+                "sectors out of range",
+                name, (unsigned long long)gs, (unsigned long long)cap, (unsigned long long)over);
         arc_reader_close(r);
         return NULL;
     }

@@ -89,10 +89,10 @@ static void ovf_decode(char *dst, size_t cap, const char *s, size_t n)
             j += hex;
             while (j < n && j < i + 12 && s[j] != ';') {
                 char c = s[j++];
-                int d = c >= '0' && c <= '9' ? c - '0'
+                int d = c >= '0' && c <= '9'          ? c - '0'
                         : hex && c >= 'a' && c <= 'f' ? c - 'a' + 10
                         : hex && c >= 'A' && c <= 'F' ? c - 'A' + 10
-                                                       : -1;
+                                                      : -1;
                 if (d < 0)
                     break;
                 v = v * (hex ? 16 : 10) + (unsigned long)d;
@@ -117,7 +117,8 @@ static bool ovf_parse_u64(const char *s, uint64_t *v)
         return false;
     uint64_t x = 0;
     for (; *s >= '0' && *s <= '9'; s++)
-        if (__builtin_mul_overflow(x, 10, &x) || __builtin_add_overflow(x, (uint64_t)(*s - '0'), &x))
+        if (__builtin_mul_overflow(x, 10, &x) ||
+            __builtin_add_overflow(x, (uint64_t)(*s - '0'), &x))
             return false;
     while (*s == ' ')
         s++;
@@ -130,9 +131,15 @@ int ovf_units(const char *s, uint64_t *mult)
     static const struct {
         const char *name;
         uint64_t m;
-    } named[] = {{"byte", 1},          {"bytes", 1},           {"kilobytes", 1ull << 10},
-                 {"megabytes", 1ull << 20}, {"gigabytes", 1ull << 30}, {"terabytes", 1ull << 40},
-                 {"kb", 1ull << 10},   {"mb", 1ull << 20},     {"gb", 1ull << 30}};
+    } named[] = {{"byte", 1},
+                 {"bytes", 1},
+                 {"kilobytes", 1ull << 10},
+                 {"megabytes", 1ull << 20},
+                 {"gigabytes", 1ull << 30},
+                 {"terabytes", 1ull << 40},
+                 {"kb", 1ull << 10},
+                 {"mb", 1ull << 20},
+                 {"gb", 1ull << 30}};
     char t[64];
     size_t n = 0;
     for (; *s && n + 1 < sizeof t; s++)
@@ -155,8 +162,7 @@ int ovf_units(const char *s, uint64_t *mult)
                 return -EINVAL;
             memcpy(b, e, (size_t)(caret - e));
             b[caret - e] = 0;
-            if (!ovf_parse_u64(b, &base) || !ovf_parse_u64(caret + 1, &exp) || base < 2 ||
-                exp > 63)
+            if (!ovf_parse_u64(b, &base) || !ovf_parse_u64(caret + 1, &exp) || base < 2 || exp > 63)
                 return -EINVAL;
             uint64_t m = 1;
             for (uint64_t i = 0; i < exp; i++)
@@ -502,8 +508,10 @@ int ovf_parse(const char *text, size_t len, struct ovf **out, struct img_err *er
             r = err_set(err, -EINVAL, "OVF descriptor: disk %s: capacity '%s' is not a number",
                         d->id, ps->disk_cap[i]);
         else if (ps->disk_units[i][0] && ovf_units(ps->disk_units[i], &m) < 0)
-            r = err_set(err, -EINVAL, "OVF descriptor: disk %s: allocation units '%s' not "
-                        "understood", d->id, ps->disk_units[i]);
+            r = err_set(err, -EINVAL,
+                        "OVF descriptor: disk %s: allocation units '%s' not "
+                        "understood",
+                        d->id, ps->disk_units[i]);
         else if (__builtin_mul_overflow(cap, m, &d->capacity))
             r = err_set(err, -EOVERFLOW, "OVF descriptor: disk %s: capacity overflows", d->id);
         for (size_t k = 0; k < o->nfiles; k++)

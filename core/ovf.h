@@ -36,15 +36,15 @@ struct ovf_disk {
 };
 
 struct ovf_controller {
-    char type[48];      /* "IDE", "SCSI lsilogic", "SATA AHCI", ... */
-    unsigned instance;  /* rasd:InstanceID */
+    char type[48];     /* "IDE", "SCSI lsilogic", "SATA AHCI", ... */
+    unsigned instance; /* rasd:InstanceID */
 };
 
 struct ovf {
-    char name[128];     /* VirtualSystem id or Name */
-    char os[128];       /* OperatingSystemSection description, "" when absent */
-    unsigned cpus;      /* 0 when absent */
-    uint64_t memory;    /* bytes, 0 when absent */
+    char name[128];  /* VirtualSystem id or Name */
+    char os[128];    /* OperatingSystemSection description, "" when absent */
+    unsigned cpus;   /* 0 when absent */
+    uint64_t memory; /* bytes, 0 when absent */
     size_t nfiles, ndisks, nctrl, nnet;
     struct ovf_file files[OVF_MAX_ITEMS];
     struct ovf_disk disks[OVF_MAX_ITEMS];

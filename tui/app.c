@@ -395,9 +395,9 @@ static void app_key(struct app *a, int ch)
             }
             tree_build(a);
             app_push(a, VIEW_TREE);
-        } else if (act == KM_A_MAP || (act == KM_A_OPEN && browser_selected(a, NULL) &&
-                                       !browser_selected(a, NULL)->is_dir &&
-                                       !browser_opens_archive(a))) {
+        } else if (act == KM_A_MAP ||
+                   (act == KM_A_OPEN && browser_selected(a, NULL) &&
+                    !browser_selected(a, NULL)->is_dir && !browser_opens_archive(a))) {
             char *p = browser_selected_path(a);
             if (p && map_open(a, p) == 0)
                 app_push(a, VIEW_MAP);

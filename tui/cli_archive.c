@@ -128,8 +128,8 @@ static void member_human_line(FILE *f, const struct arc_member *m)
         cli_size_str(m->size, sz, sizeof sz);
     if (m->virtual_size)
         cli_size_str(m->virtual_size, vs, sizeof vs);
-    fprintf(f, "    %-8s %-7s %12s %12s  %s", arc_type_name(m->type),
-            m->format ? m->format : "-", sz, vs, m->display);
+    fprintf(f, "    %-8s %-7s %12s %12s  %s", arc_type_name(m->type), m->format ? m->format : "-",
+            sz, vs, m->display);
     if (m->link)
         fprintf(f, " -> %s", m->link);
     if (m->unsafe)
@@ -208,7 +208,8 @@ int cli_archive_info_write(FILE *f, const char *path, const char *fmt, bool json
     struct arc_list l;
     struct img_err err = {0};
     int status = 0;
-    if (arc_list_read_flags(archive ? archive : path, quick ? ARC_LIST_NO_COUNT : 0, &l, &err) < 0) {
+    if (arc_list_read_flags(archive ? archive : path, quick ? ARC_LIST_NO_COUNT : 0, &l, &err) <
+        0) {
         snprintf(errbuf, errlen, "%s", err.msg);
         free(archive);
         free(member);
@@ -287,10 +288,10 @@ void cli_archive_convert_note(const char *src, const char *src_fmt, const char *
                 stream = !strcmp(src_fmt, "raw") || (stream && !strcmp(src_fmt, fmt));
             if (!stream) {
                 char *dir = io_dirname(dst);
-                fprintf(stderr, "dimg: note: %s is %s, which needs random access: copying it to "
-                        "a temporary file in %s first (removed afterwards)\n", src,
-                        src_fmt ? src_fmt : fmt,
-                        dir ? dir : ".");
+                fprintf(stderr,
+                        "dimg: note: %s is %s, which needs random access: copying it to "
+                        "a temporary file in %s first (removed afterwards)\n",
+                        src, src_fmt ? src_fmt : fmt, dir ? dir : ".");
                 free(dir);
             }
         }

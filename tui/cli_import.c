@@ -55,8 +55,8 @@ int cli_import(int argc, char **argv)
         cli_err("out of memory");
         return 1;
     }
-    int status = progress_run_job(a.req.archive, import_job, &a, progress_wanted(progress, quiet),
-                                  NULL);
+    int status =
+        progress_run_job(a.req.archive, import_job, &a, progress_wanted(progress, quiet), NULL);
     if (status == 0 && !quiet) {
         if (!a.res->manifest)
             fprintf(stderr, "dimg: warning: %s has no manifest; digests not verified\n",

@@ -239,9 +239,8 @@ static void browser_info(struct app *a, struct rect r)
                 char err[512];
                 unsigned fl = a->opts.untrusted ? IMG_OPEN_UNTRUSTED : 0;
                 /* An archive probed as raw is shown as an archive, not as raw bytes. */
-                const char *fmt = (e->flags & SCAN_F_ARCHIVE) && (e->flags & SCAN_F_RAW_GUESS)
-                                      ? NULL
-                                      : e->format;
+                const char *fmt =
+                    (e->flags & SCAN_F_ARCHIVE) && (e->flags & SCAN_F_RAW_GUESS) ? NULL : e->format;
                 if (scan_is_archive(a->scan))
                     fmt = NULL; /* a member: its archive is read again for the pane */
                 /* Archives: listed without inflating a compressed file to the end. */

@@ -25,7 +25,8 @@
 
 static const char ovf_vbox[] =
     "<?xml version=\"1.0\"?>\n"
-    "<Envelope ovf:version=\"1.0\" xml:lang=\"en-US\" xmlns=\"http://schemas.dmtf.org/ovf/envelope/1\"\n"
+    "<Envelope ovf:version=\"1.0\" xml:lang=\"en-US\" "
+    "xmlns=\"http://schemas.dmtf.org/ovf/envelope/1\"\n"
     " xmlns:ovf=\"http://schemas.dmtf.org/ovf/envelope/1\" xmlns:rasd=\"x\" xmlns:vbox=\"y\">\n"
     "  <References>\n"
     "    <File ovf:id=\"file1\" ovf:href=\"vm-disk001.vmdk\"/>\n"
@@ -34,8 +35,10 @@ static const char ovf_vbox[] =
     "  <DiskSection>\n"
     "    <Info>List of the virtual disks used in the package</Info>\n"
     "    <Disk ovf:capacity=\"21474836480\" ovf:diskId=\"vmdisk1\" ovf:fileRef=\"file1\"\n"
-    "      ovf:format=\"http://www.vmware.com/interfaces/specifications/vmdk.html#streamOptimized\"/>\n"
-    "    <Disk ovf:capacity=\"2\" ovf:capacityAllocationUnits=\"byte * 2^30\" ovf:diskId=\"vmdisk2\"\n"
+    "      "
+    "ovf:format=\"http://www.vmware.com/interfaces/specifications/vmdk.html#streamOptimized\"/>\n"
+    "    <Disk ovf:capacity=\"2\" ovf:capacityAllocationUnits=\"byte * 2^30\" "
+    "ovf:diskId=\"vmdisk2\"\n"
     "      ovf:fileRef=\"file2\" ovf:populatedSize=\"1048576\"/>\n"
     "  </DiskSection>\n"
     "  <VirtualSystem ovf:id=\"vm\">\n"
@@ -44,14 +47,21 @@ static const char ovf_vbox[] =
     "</OperatingSystemSection>\n"
     "    <VirtualHardwareSection>\n"
     "      <Item><rasd:Caption>1 virtual CPU</rasd:Caption><rasd:InstanceID>1</rasd:InstanceID>"
-    "<rasd:ResourceType>3</rasd:ResourceType><rasd:VirtualQuantity>1</rasd:VirtualQuantity></Item>\n"
-    "      <Item><rasd:AllocationUnits>MegaBytes</rasd:AllocationUnits><rasd:InstanceID>2</rasd:InstanceID>"
-    "<rasd:ResourceType>4</rasd:ResourceType><rasd:VirtualQuantity>512</rasd:VirtualQuantity></Item>\n"
-    "      <Item><rasd:InstanceID>3</rasd:InstanceID><rasd:ResourceSubType>PIIX4</rasd:ResourceSubType>"
+    "<rasd:ResourceType>3</rasd:ResourceType><rasd:VirtualQuantity>1</rasd:VirtualQuantity></"
+    "Item>\n"
+    "      "
+    "<Item><rasd:AllocationUnits>MegaBytes</rasd:AllocationUnits><rasd:InstanceID>2</"
+    "rasd:InstanceID>"
+    "<rasd:ResourceType>4</rasd:ResourceType><rasd:VirtualQuantity>512</rasd:VirtualQuantity></"
+    "Item>\n"
+    "      "
+    "<Item><rasd:InstanceID>3</rasd:InstanceID><rasd:ResourceSubType>PIIX4</rasd:ResourceSubType>"
     "<rasd:ResourceType>5</rasd:ResourceType></Item>\n"
-    "      <Item><rasd:InstanceID>4</rasd:InstanceID><rasd:ResourceSubType>AHCI</rasd:ResourceSubType>"
+    "      "
+    "<Item><rasd:InstanceID>4</rasd:InstanceID><rasd:ResourceSubType>AHCI</rasd:ResourceSubType>"
     "<rasd:ResourceType>20</rasd:ResourceType></Item>\n"
-    "      <Item><rasd:InstanceID>5</rasd:InstanceID><rasd:ResourceType>10</rasd:ResourceType></Item>\n"
+    "      "
+    "<Item><rasd:InstanceID>5</rasd:InstanceID><rasd:ResourceType>10</rasd:ResourceType></Item>\n"
     "    </VirtualHardwareSection>\n"
     "  </VirtualSystem>\n"
     "</Envelope>\n";
@@ -157,8 +167,8 @@ static void test_ovf_units(void **state)
 
 struct member_spec {
     const char *name;
-    mode_t type;         /* AE_IFREG, AE_IFLNK, or 0 for a hard link */
-    const char *link;    /* link target */
+    mode_t type;      /* AE_IFREG, AE_IFLNK, or 0 for a hard link */
+    const char *link; /* link target */
     const void *data;
     size_t len;
     int64_t declared;    /* -1: len */
@@ -188,8 +198,7 @@ static void write_tar(const char *path, const struct member_spec *m, size_t n)
                 archive_entry_sparse_add_entry(e, 0, (int64_t)m[i].len);
                 archive_entry_set_size(e, m[i].sparse_size);
             } else {
-                archive_entry_set_size(e, m[i].declared >= 0 ? m[i].declared
-                                                             : (int64_t)m[i].len);
+                archive_entry_set_size(e, m[i].declared >= 0 ? m[i].declared : (int64_t)m[i].len);
             }
         }
         assert_int_equal(archive_write_header(a, e), ARCHIVE_OK);
@@ -250,8 +259,7 @@ static void test_list_hostile_members(void **state)
     assert_memory_equal(buf, raw, sizeof raw);
     assert_int_equal(arc_reader_read(r, buf, sizeof buf, &err), 0);
     arc_reader_close(r);
-    const char *bad[] = {"../escape.raw", "/etc/cron.d/evil", "a/../../b", "link.vmdk",
-                         "hard.raw"};
+    const char *bad[] = {"../escape.raw", "/etc/cron.d/evil", "a/../../b", "link.vmdk", "hard.raw"};
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         assert_null(arc_reader_open(path, bad[i], &err));
         assert_int_equal(err.code, -EPERM);

@@ -218,6 +218,8 @@ void action_export(struct app *a);
 /* The browser's selection if it is a probed image (*path: its malloc'd path); else a status
  * message and NULL (actions.c, shared with action_export.c). */
 const struct scan_entry *act_image(struct app *a, char **path);
+/* Unpack the selected archive (or the one being browsed) beside it (action_import.c). */
+void action_import(struct app *a);
 
 /* ---- passwords (secret_dialog.c) ---- */
 /* Make the password box the secret provider (main thread, curses up); uninstall wipes every

@@ -427,6 +427,7 @@ void browser_key(struct app *a, int ch, enum km_action act)
     case KM_A_CHECK: action_check(a); break;
     case KM_A_COMPACT: action_compact(a); break;
     case KM_A_EXPORT: action_export(a); break;
+    case KM_A_IMPORT: action_import(a); break;
     default:
         if (ch == 27 && a->filter[0]) {
             a->filter[0] = 0;

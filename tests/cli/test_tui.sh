@@ -348,9 +348,13 @@ printf '%s\n' '<?xml version="1.0"?>' \
   '</VirtualHardwareSection></VirtualSystem></Envelope>' >arc/src/vm.ovf
 ln -s /etc/passwd arc/src/evil
 (cd arc/src && tar cf ../vm.ova vm.ovf disk.vmdk evil)
+(cd arc/src && echo "SHA256(disk.vmdk)= $(sha256sum disk.vmdk | cut -d' ' -f1)" >ok.mf &&
+  tar cf ../ok.ova vm.ovf disk.vmdk ok.mf)
+cp arc/src/disk.vmdk "$T/arc-disk.vmdk"
 rm -rf arc/src
 start_cmd "'$DIMG' '$T/arc'"
 see 'vm\.ova +archive' "an OVA shows as an archive"
+keys / v m Enter
 see 'CPUs: 3' "the info pane shows the OVF's hardware"
 see 'Enter opens the archive' "the pane says Enter opens it"
 keys Enter
@@ -368,6 +372,20 @@ qemu-img compare -q "$T/arc-d.raw" arc/disk.qcow2 && pass || fail "converted mem
 keys Escape Left
 see 'vm\.ova +archive' "back out of the archive"
 see 'disk\.qcow2 +qcow2' "the new image is listed beside the archive"
+# I: import an OVA into a directory beside it (vm.ovf is not in ok.mf: refused, nothing left),
+# then with the disks converted to qcow2 after the manifest is fixed.
+keys / o k Enter I
+see 'Unpack the files of ok\.ova' "import form opens"
+see 'Directory +ok' "import proposes a directory named after the archive"
+keys Enter Enter
+see 'failed: import ok\.ova -> ok/: .*member vm\.ovf is not' "import refuses a member missing from the manifest" 30
+[ -z "$(ls -A arc/ok)" ] && pass || fail "refused import left $(ls -A arc/ok)"
+(mkdir -p arc/src && cd arc/src && tar xf ../ok.ova && echo "SHA1 (vm.ovf) = $(sha1sum vm.ovf | cut -d' ' -f1)" >>ok.mf &&
+  rm ../ok.ova && tar cf ../ok.ova vm.ovf disk.vmdk ok.mf && cd .. && rm -rf src)
+keys I Enter Right Enter
+see 'done: import ok\.ova -> ok/ - 3 files, digests match' "import with -O qcow2 finished" 60
+qemu-img compare -q "$T/arc-d.raw" arc/ok/disk.qcow2 && pass || fail "imported disk differs: $(ls arc/ok)"
+[ ! -e arc/ok/disk.vmdk ] && pass || fail "the vmdk was kept beside its qcow2"
 keys q
 see '^EXIT=0' "quit after browsing the archive"
 

@@ -1,0 +1,108 @@
+/* action_import.c: I in the browser: unpack the selected archive (an OVA), or the archive being
+ * browsed, into a directory beside it with the manifest's digests checked, optionally
+ * converting the disks: a small form, then arc_import() as a job.
+ * Talks to: app.h (dialogs, jobs, the browser's selection), core/archive.h, img.h.
+ */
+#include "tui/app.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "core/archive.h"
+#include "core/img.h"
+#include "core/io.h"
+#include "core/ops.h"
+
+struct import_job {
+    char *archive, *dir, *fmt;
+    struct arc_import_req req;
+    struct arc_import_res res;
+};
+
+static const char *const import_fmts[] = {"keep", "qcow2", "raw", "vdi", "vmdk"};
+
+static void import_free(void *p)
+{
+    struct import_job *j = p;
+    free(j->archive);
+    free(j->dir);
+    free(j->fmt);
+    free(j);
+}
+
+static int import_run(struct job *j, void *arg, struct img_err *err)
+{
+    struct import_job *im = arg;
+    im->req.progress = job_ops_progress(j);
+    job_status(j, "unpacking");
+    int r = arc_import(&im->req, &im->res, err);
+    if (r == 0)
+        job_status(j, "%zu files%s", im->res.nwritten,
+                   im->res.manifest ? ", digests match" : ", no manifest");
+    return r;
+}
+
+static void import_start(struct app *a, struct dialog *d)
+{
+    const char *name = d->f[0].text;
+    const char *fmt = import_fmts[d->f[1].choice];
+    if (!name[0] || strchr(name, '/') || !strcmp(name, "..")) {
+        app_status(a, true, "import: give a directory name beside the archive");
+        return;
+    }
+    struct import_job *im = calloc(1, sizeof *im);
+    char *wdir = browser_write_dir(a);
+    if (!im || !wdir || !(im->archive = strdup(d->ctx_path)) ||
+        !(im->dir = io_path_join(wdir, name)) || !(im->fmt = strdup(fmt))) {
+        free(wdir);
+        if (im)
+            import_free(im);
+        app_status(a, true, "out of memory");
+        return;
+    }
+    free(wdir);
+    /* A new directory, or an existing one (files already in it are never overwritten). */
+    if (mkdir(im->dir, 0755) < 0 && errno != EEXIST) {
+        app_status(a, true, "import: %s: %s", name, strerror(errno));
+        import_free(im);
+        return;
+    }
+    im->req.archive = im->archive;
+    im->req.dir = im->dir;
+    im->req.convert_fmt = strcmp(fmt, "keep") ? im->fmt : NULL;
+    char title[160];
+    snprintf(title, sizeof title, "import %.70s -> %.70s/", strrchr(im->archive, '/') + 1, name);
+    jobs_start(a, title, im->dir, import_run, im, import_free, NULL);
+}
+
+void action_import(struct app *a)
+{
+    char *path = NULL;
+    const struct scan_entry *e = browser_selected(a, NULL);
+    if (a->scan && scan_is_archive(a->scan))
+        path = strdup(a->dir); /* inside an archive: that archive */
+    else if (e && !e->is_dir && (e->flags & SCAN_F_ARCHIVE))
+        path = io_path_join(a->dir, e->name);
+    if (!path) {
+        app_status(a, true, "import: select an archive (.ova, .tar, .zip) first");
+        return;
+    }
+    /* The proposed directory: the archive's name without its suffixes. */
+    const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
+    char stem[256];
+    snprintf(stem, sizeof stem, "%s", base);
+    char *dot = strchr(stem + 1, '.');
+    if (dot)
+        *dot = 0;
+    dlg_begin(a, "Import", import_start);
+    snprintf(a->dlg.ctx_path, sizeof a->dlg.ctx_path, "%s", path);
+    snprintf(a->dlg.msg[0], sizeof a->dlg.msg[0], "Unpack the files of %.200s,", base);
+    snprintf(a->dlg.msg[1], sizeof a->dlg.msg[1],
+             "checking them against its manifest, into a directory beside it.");
+    dlg_add_text(a, "Directory", stem);
+    dlg_add_choice(a, "Disks", import_fmts, 5, 0);
+    free(path);
+}

@@ -169,13 +169,92 @@ static bool arc_single_by_name(const char *path)
     return false;
 }
 
-static struct archive *arc_new(const char *path, struct img_err *err)
+/* The archive file behind libarchive: a regular file only (a FIFO named x.tar must not hang
+ * us), read in blocks, skipped by seeking where possible, with an optional budget of bytes
+ * read after which reading stops (a quick listing for the browser's info pane). */
+struct arc_src {
+    int fd;
+    uint64_t size, used, budget; /* budget 0: none */
+    bool stopped;
+    uint8_t buf[ARC_BLOCK];
+};
+
+static la_ssize_t arc_src_read(struct archive *a, void *cd, const void **buf)
 {
-    struct archive *a = archive_read_new();
+    struct arc_src *s = cd;
+    if (s->budget && s->used >= s->budget) {
+        s->stopped = true;
+        archive_set_error(a, ECANCELED, "listing stopped after %llu bytes",
+                          (unsigned long long)s->used);
+        return -1;
+    }
+    ssize_t n;
+    do
+        n = read(s->fd, s->buf, sizeof s->buf);
+    while (n < 0 && errno == EINTR);
+    if (n < 0) {
+        archive_set_error(a, errno, "%s", strerror(errno));
+        return -1;
+    }
+    s->used += (uint64_t)n;
+    *buf = s->buf;
+    return n;
+}
+
+static la_int64_t arc_src_skip(struct archive *a, void *cd, la_int64_t req)
+{
+    struct arc_src *s = cd;
+    off_t cur = lseek(s->fd, 0, SEEK_CUR);
+    /* Never past the end (libarchive then reads and reports the truncation itself). */
+    if (cur < 0 || req < 0 || (uint64_t)cur >= s->size || (uint64_t)req > s->size - (uint64_t)cur)
+        return 0;
+    off_t now = lseek(s->fd, (off_t)req, SEEK_CUR);
+    return now < 0 ? 0 : (la_int64_t)(now - cur);
+}
+
+static la_int64_t arc_src_seek(struct archive *a, void *cd, la_int64_t off, int whence)
+{
+    struct arc_src *s = cd;
+    off_t r = lseek(s->fd, (off_t)off, whence);
+    if (r < 0)
+        archive_set_error(a, errno, "%s", strerror(errno));
+    return r < 0 ? ARCHIVE_FATAL : (la_int64_t)r;
+}
+
+static int arc_src_close(struct archive *a, void *cd)
+{
+    struct arc_src *s = cd;
+    close(s->fd);
+    free(s);
+    return ARCHIVE_OK;
+}
+
+/* Open path for reading; budget > 0 stops reading after that many bytes (*src tells). */
+static struct archive *arc_new_budget(const char *path, uint64_t budget, struct arc_src **src,
+                                      struct img_err *err)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+    if (fd < 0) {
+        err_set(err, -errno, "%s: %s", path, strerror(errno));
+        return NULL;
+    }
+    struct stat st;
+    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+        err_set(err, -EINVAL, "%s: not a regular file", path);
+        close(fd);
+        return NULL;
+    }
+    struct arc_src *s = calloc(1, sizeof *s);
+    struct archive *a = s ? archive_read_new() : NULL;
     if (!a) {
+        free(s);
+        close(fd);
         err_set(err, -ENOMEM, "out of memory");
         return NULL;
     }
+    s->fd = fd;
+    s->size = (uint64_t)st.st_size;
+    s->budget = budget;
     archive_read_support_filter_gzip(a);
     archive_read_support_filter_bzip2(a);
     archive_read_support_filter_xz(a);
@@ -189,14 +268,26 @@ static struct archive *arc_new(const char *path, struct img_err *err)
         archive_read_support_format_zip(a);
     }
     archive_read_support_format_raw(a);
-    if (archive_read_open_filename(a, path, ARC_BLOCK) != ARCHIVE_OK) {
+    archive_read_set_callback_data(a, s);
+    archive_read_set_read_callback(a, arc_src_read);
+    archive_read_set_skip_callback(a, arc_src_skip);
+    archive_read_set_seek_callback(a, arc_src_seek);
+    archive_read_set_close_callback(a, arc_src_close);
+    if (src)
+        *src = s;
+    if (archive_read_open1(a) != ARCHIVE_OK) {
         const char *m = archive_error_string(a);
         int e = archive_errno(a);
         err_set(err, e > 0 ? -e : -EINVAL, "%s: %s", path, m ? m : "not a readable archive");
-        archive_read_free(a);
+        archive_read_free(a); /* closes s */
         return NULL;
     }
     return a;
+}
+
+static struct archive *arc_new(const char *path, struct img_err *err)
+{
+    return arc_new_budget(path, 0, NULL, err);
 }
 
 static int arc_fail(struct archive *a, const char *path, struct img_err *err)
@@ -602,7 +693,9 @@ int arc_list_read_flags(const char *path, unsigned flags, struct arc_list *l, st
     err_clear(err);
     if (!(l->path = strdup(path)))
         return err_set(err, -ENOMEM, "out of memory");
-    struct archive *a = arc_new(path, err);
+    struct arc_src *src = NULL;
+    struct archive *a =
+        arc_new_budget(path, (flags & ARC_LIST_QUICK) ? ARC_QUICK_BYTES : 0, &src, err);
     if (!a) {
         arc_list_free(l);
         return err->code ? err->code : -EIO;
@@ -620,6 +713,10 @@ int arc_list_read_flags(const char *path, unsigned flags, struct arc_list *l, st
         int h = archive_read_next_header(a, &ent);
         if (h == ARCHIVE_EOF)
             break;
+        if (h < ARCHIVE_WARN && src->stopped) {
+            l->partial = true; /* what was listed so far stands */
+            break;
+        }
         if (h < ARCHIVE_WARN) {
             r = arc_fail(a, path, err);
             break;
@@ -721,6 +818,12 @@ int arc_list_read_flags(const char *path, unsigned flags, struct arc_list *l, st
             free(ovf_text);
             ovf_text = NULL;
         }
+    }
+    if (r < 0 && src->stopped) {
+        /* The budget ran out inside a member's data: the listing so far stands. */
+        l->partial = true;
+        err_clear(err);
+        r = 0;
     }
     if (r == 0) {
         l->single = arc_is_single(a);

@@ -54,6 +54,7 @@ struct arc_list {
     char *path;    /* the archive */
     char desc[64]; /* "tar", "zip", "gzip", "tar + xz", ... */
     bool single;   /* a single compressed file, not a container */
+    bool partial;  /* ARC_LIST_QUICK stopped before the end: more members may follow */
     size_t n;
     struct arc_member *v;
     struct ovf *ovf;   /* parsed descriptor when a member ends in .ovf (first one) */
@@ -74,7 +75,11 @@ int arc_split(const char *path, char **archive, char **member);
 int arc_list_read(const char *path, struct arc_list *l, struct img_err *err);
 /* ARC_LIST_NO_COUNT: a single compressed file's size is not counted by inflating it all (the
  * member's size stays unknown): for the interactive browser, which must not stall. */
-enum { ARC_LIST_NO_COUNT = 1u << 0 };
+enum { ARC_LIST_NO_COUNT = 1u << 0, ARC_LIST_QUICK = 1u << 1 };
+/* ARC_LIST_QUICK: stop after reading ARC_QUICK_BYTES of the archive file (a compressed tar
+ * must be inflated to its end to be listed); the members seen so far are kept and partial is
+ * set. */
+#define ARC_QUICK_BYTES (32u << 20)
 int arc_list_read_flags(const char *path, unsigned flags, struct arc_list *l, struct img_err *err);
 void arc_list_free(struct arc_list *l);
 /* The member named name (exact, after "./" stripping), or NULL. */

@@ -143,10 +143,13 @@ static void archive_human(FILE *f, const struct arc_list *l)
     fprintf(f, "archive: %s\n", p ? p : "?");
     free(p);
     fprintf(f, "archive type: %s\n", l->desc);
-    fprintf(f, "members: %zu\n", l->n);
+    fprintf(f, "members: %zu%s\n", l->n, l->partial ? " so far" : "");
     fprintf(f, "    %-8s %-7s %12s %12s  %s\n", "TYPE", "FORMAT", "SIZE", "VIRTUAL", "NAME");
     for (size_t i = 0; i < l->n; i++)
         member_human_line(f, &l->v[i]);
+    if (l->partial)
+        fprintf(f, "    ... (listing stopped after %u MiB of the archive; Enter reads it all)\n",
+                ARC_QUICK_BYTES >> 20);
     if (l->ovf) {
         fprintf(f, "OVF descriptor:\n");
         ovf_human(f, l->ovf);
@@ -208,8 +211,8 @@ int cli_archive_info_write(FILE *f, const char *path, const char *fmt, bool json
     struct arc_list l;
     struct img_err err = {0};
     int status = 0;
-    if (arc_list_read_flags(archive ? archive : path, quick ? ARC_LIST_NO_COUNT : 0, &l, &err) <
-        0) {
+    if (arc_list_read_flags(archive ? archive : path,
+                            quick ? ARC_LIST_NO_COUNT | ARC_LIST_QUICK : 0, &l, &err) < 0) {
         snprintf(errbuf, errlen, "%s", err.msg);
         free(archive);
         free(member);

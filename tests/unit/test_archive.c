@@ -376,6 +376,39 @@ static void test_split(void **state)
     assert_false(arc_name_is_archive("disk.qcow2"));
 }
 
+/* The quick listing (the browser's info pane) stops after ARC_QUICK_BYTES of a compressed tar
+ * and says so; a plain tar is skipped through by seeking, so it is listed whole; the full
+ * listing always reaches the end. */
+static void test_quick_listing(void **state)
+{
+    const char *d = tu_dir();
+    assert_int_equal(
+        tu_sh("cd '%s' && head -c 40M /dev/urandom >big.bin && echo hi >small.txt && "
+              "tar czf big.tar.gz big.bin small.txt && tar cf big.tar big.bin small.txt "
+              "&& rm big.bin small.txt",
+              d),
+        0);
+    struct arc_list l;
+    struct img_err err = {0};
+    assert_int_equal(arc_list_read_flags(tu_path("big.tar.gz"), ARC_LIST_QUICK, &l, &err), 0);
+    assert_true(l.partial);
+    assert_int_equal(l.n, 1);
+    assert_string_equal(l.v[0].name, "big.bin");
+    arc_list_free(&l);
+    assert_int_equal(arc_list_read(tu_path("big.tar.gz"), &l, &err), 0);
+    assert_false(l.partial);
+    assert_int_equal(l.n, 2);
+    arc_list_free(&l);
+    assert_int_equal(arc_list_read_flags(tu_path("big.tar"), ARC_LIST_QUICK, &l, &err), 0);
+    assert_false(l.partial);
+    assert_int_equal(l.n, 2);
+    arc_list_free(&l);
+    /* Not a regular file: refused at once, never read (a FIFO would block). */
+    assert_int_equal(tu_sh("mkfifo '%s/fifo.tar'", d), 0);
+    assert_true(arc_list_read(tu_path("fifo.tar"), &l, &err) < 0);
+    assert_non_null(strstr(err.msg, "not a regular file"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -385,6 +418,7 @@ int main(void)
         cmocka_unit_test(test_list_hostile_members),
         cmocka_unit_test(test_sparse_and_truncated),
         cmocka_unit_test(test_split),
+        cmocka_unit_test(test_quick_listing),
     };
     return cmocka_run_group_tests(tests, NULL, tu_teardown);
 }

@@ -158,7 +158,8 @@ struct arc_import_res {
     size_t nwritten;
     char written[ARC_IMPORT_MAX_OUT][4096]; /* files created (after success) */
 };
-/* Unpack a flat archive (an OVA) into dir: every member must be a plain, safe, unique file
+/* Unpack a flat archive (an OVA) into dir (created when missing, one level; removed again on
+ * failure): every member must be a plain, safe, unique file
  * name and not exist yet in dir; each is written as NAME.part with its SHA-1/SHA-256
  * computed; a manifest (.mf) must then cover every member with matching digests (the
  * mismatching member is named); only then are files renamed into place, disks converted

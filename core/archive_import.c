@@ -360,11 +360,17 @@ int arc_import(const struct arc_import_req *req, struct arc_import_res *res, str
     if (req->convert_fmt && !img_driver_find(req->convert_fmt))
         return err_set(err, -EINVAL, "unknown output format '%s'", req->convert_fmt);
     struct stat st;
+    bool made_dir = false;
+    if (stat(req->dir, &st) < 0 && errno == ENOENT && mkdir(req->dir, 0755) == 0)
+        made_dir = true; /* one level, removed again if the import fails */
     if (stat(req->dir, &st) < 0 || !S_ISDIR(st.st_mode))
         return err_set(err, -ENOTDIR, "%s: not a directory", req->dir);
     struct arc_reader *rd = arc_walk_open(req->archive, err);
-    if (!rd)
+    if (!rd) {
+        if (made_dir)
+            rmdir(req->dir);
         return err->code ? err->code : -EIO;
+    }
     im.rd = rd;
     if (req->progress) {
         req->progress->total = 0;
@@ -374,6 +380,8 @@ int arc_import(const struct arc_import_req *req, struct arc_import_res *res, str
     int r;
     if (arc_walk_single(rd)) {
         arc_reader_close(rd);
+        if (made_dir)
+            rmdir(req->dir);
         return err_set(err, -EINVAL,
                        "%s is a single compressed file, not an archive; use "
                        "dimg convert",
@@ -423,6 +431,8 @@ int arc_import(const struct arc_import_req *req, struct arc_import_res *res, str
         for (size_t i = 0; i < res->nwritten; i++)
             unlink(res->written[i]);
         res->nwritten = 0;
+        if (made_dir)
+            rmdir(req->dir);
     }
     return r;
 }

@@ -5,11 +5,9 @@
  */
 #include "tui/app.h"
 
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "core/archive.h"
 #include "core/img.h"
@@ -64,12 +62,7 @@ static void import_start(struct app *a, struct dialog *d)
         return;
     }
     free(wdir);
-    /* A new directory, or an existing one (files already in it are never overwritten). */
-    if (mkdir(im->dir, 0755) < 0 && errno != EEXIST) {
-        app_status(a, true, "import: %s: %s", name, strerror(errno));
-        import_free(im);
-        return;
-    }
+    /* arc_import creates the directory (and removes it again when the import fails). */
     im->req.archive = im->archive;
     im->req.dir = im->dir;
     im->req.convert_fmt = strcmp(fmt, "keep") ? im->fmt : NULL;

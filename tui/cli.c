@@ -238,7 +238,7 @@ static const struct cli_cmd cli_cmds[] = {
      "usage: dimg import [-O FMT] [-p] [-q] ARCHIVE [DIR]\n"
      "\n"
      "Unpack the files of ARCHIVE (an .ova, tar or zip holding plain file names) into DIR\n"
-     "(default: the current directory). The .mf manifest's SHA-1/SHA-256 digests must match\n"
+     "(default: the current directory; created when missing). The .mf manifest's SHA-1/SHA-256 digests must match\n"
      "every member, or nothing is written. Members with '..', absolute names or links are\n"
      "refused, existing files are never overwritten, and each file is written as NAME.part\n"
      "and renamed when complete. Prints the files written.\n"

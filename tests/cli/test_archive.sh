@@ -123,8 +123,7 @@ qemu-img compare -q disk.raw imp/disk1.vmdk && pass || fail "imported vmdk diffe
 # Existing files are never overwritten.
 run "$DIMG" import vm.ova imp
 expect_one_error_line "already exists" "import over existing files"
-mkdir impq
-run "$DIMG" import -O qcow2 vm.ova impq
+run "$DIMG" import -O qcow2 vm.ova impq # created by import
 expect_rc 0 "import -O qcow2"
 [ "$(ls impq | tr '\n' ' ')" = "disk1.qcow2 vm.mf vm.ovf " ] && pass || fail "import -O wrote: $(ls -A impq)"
 qemu-img check -q impq/disk1.qcow2 && pass || fail "imported qcow2 fails qemu-img check"
@@ -187,6 +186,9 @@ check_refused truncated.ova "runcated" "truncated OVA"
 check_refused baddigest.ova "member disk1.vmdk: SHA-1 digest does not match" "bad digest"
 check_refused unlisted.ova "member disk1.vmdk is not in the manifest" "member missing from the manifest"
 check_refused sparsebomb.tar "declares 2 GiB, over the limit of 1 GiB" "sparse bomb" DIMG_ARCHIVE_LIMIT=1G
+# A directory import creates is removed again when the import is refused.
+run "$DIMG" import hostile/baddigest.ova newdir
+[ "$rc" -eq 1 ] && [ ! -e newdir ] && pass || fail "refused import left newdir (exit $rc)"
 # Converting from them is refused the same way, and no target appears.
 run "$DIMG" convert -O raw hostile/symlink.tar/link.vmdk target/x.raw
 expect_one_error_line "refused: symbolic link" "convert from a symlink member"

@@ -10,7 +10,8 @@
 # quitting (terminal restored, exit 0). vmdk and vdi: a differencing image made from the tree
 # (O, N), its link as dimg info and qemu-img info read it, and a rebase (B) from the browser.
 # Then an OVA entered like a directory (members, OVF summary in the pane, a refused symlink
-# member), a member converted from inside it, and the way back out.
+# member), a member converted from inside it, the way back out, and imports with I (refused on
+# a manifest that misses a member, then converting the disk to qcow2).
 source "$(dirname "$0")/lib.sh"
 command -v tmux >/dev/null || { echo "tmux missing: apt-get install tmux"; exit 1; }
 

@@ -148,6 +148,23 @@ run "$DIMG" convert -O raw badvmdk.tar/bad.vmdk badout.raw
 expect_one_error_line "does not decompress" "damaged grain in a streamed vmdk"
 [ ! -e badout.raw ] && [ ! -e badout.raw.part ] && pass || fail "damaged stream left a target"
 
+# --- round trip with dimg's own writer: export an OVA, list it, import it, stream its disk,
+# and recompress a compressed image (read side and write side together) ---
+run "$DIMG" export -q --ova rt.ova --cpus 2 --memory 512 disk.raw
+expect_rc 0 "export an OVA"
+run "$DIMG" info rt.ova
+grep -q '^CPUs: 2' out && grep -q '^memory: 512 MiB' out && grep -q 'vmdisk1: disk.vmdk, capacity 12 MiB' out &&
+  pass || { fail "info of dimg's OVA"; cat out; }
+run "$DIMG" import rt.ova rtimp
+expect_rc 0 "import dimg's OVA (its manifest verified)"
+qemu-img compare -q disk.raw rtimp/disk.vmdk && pass || fail "round trip through export/import differs"
+rm -f rt.raw
+run "$DIMG" convert -O raw rt.ova/disk.vmdk rt.raw
+expect_same disk.raw rt.raw "disk streamed out of dimg's OVA"
+run "$DIMG" convert -O raw disk.raw.xz rt.raw.gz
+expect_rc 0 "xz source to a gzip target"
+gzip -dc rt.raw.gz >rt2.raw && expect_same disk.raw rt2.raw "xz -> gz recompression"
+
 # --- hostile archives: each refused, nothing written anywhere ---
 mkdir -p hostile/a/b && cd hostile
 echo secret >outside.txt

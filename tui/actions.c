@@ -185,8 +185,9 @@ static void conv_start(struct app *a, struct dialog *d)
                                       .compress = compress,
                                       .sparse = OPS_CONVERT_DEFAULT_SPARSE,
                                       .open_flags = a->opts.untrusted ? IMG_OPEN_UNTRUSTED : 0};
-    /* The job cannot ask for a password on its thread: ask (and check it) now. */
-    int held = app_secret_hold(a, c->src, "convert");
+    /* The job cannot ask for a password on its thread: ask (and check it) now. An archive's
+     * member is no file to open here (encrypted images inside archives are not unlocked). */
+    int held = a->scan && scan_is_archive(a->scan) ? 0 : app_secret_hold(a, c->src, "convert");
     if (held < 0) {
         conv_free(c);
         return;

@@ -68,7 +68,7 @@ static void import_start(struct app *a, struct dialog *d)
     im->req.convert_fmt = strcmp(fmt, "keep") ? im->fmt : NULL;
     char title[160];
     snprintf(title, sizeof title, "import %.70s -> %.70s/", strrchr(im->archive, '/') + 1, name);
-    jobs_start(a, title, im->dir, import_run, im, import_free, NULL);
+    jobs_start_from(a, title, im->archive, im->dir, import_run, im, import_free, NULL);
 }
 
 void action_import(struct app *a)

@@ -196,7 +196,9 @@ static void conv_start(struct app *a, struct dialog *d)
     char title[160];
     snprintf(title, sizeof title, "convert %.60s -> %.60s (%s%s)", strrchr(c->src, '/') + 1, name,
              fmt, compress ? ", compressed" : "");
-    jobs_start_from(a, title, c->src, c->dst, conv_run, c, conv_free, conv_done);
+    /* A member of the archive being browsed: the file the job reads is the archive. */
+    const char *reads = a->scan && scan_is_archive(a->scan) ? a->dir : c->src;
+    jobs_start_from(a, title, reads, c->dst, conv_run, c, conv_free, conv_done);
 }
 
 void action_convert(struct app *a)

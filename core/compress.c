@@ -1,23 +1,99 @@
-/* compress.c: deflate codecs for one cluster or grain (see compress.h). Talks to: zlib. */
+/* compress.c: deflate codecs for one cluster or grain (see compress.h), safe to call from
+ * several threads (convert's pipeline). Talks to: zlib, libdeflate (zlib-wrapped grains). */
 #include "core/compress.h"
 
+#include <libdeflate.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdlib.h>
 #include <string.h>
 #include <zlib.h>
+
+#define ZLIB_LD_LEVEL 6
+
+/* Each thread keeps one deflate state per wrapper and resets it between clusters: setting one
+ * up costs about as much as compressing a cluster of text (and churns 300 KiB of heap). */
+struct zcache {
+    z_stream z[2]; /* [0]: raw deflate, window 2^12; [1]: zlib wrapper, window 2^15 */
+    bool ready[2];
+    struct libdeflate_compressor *ld;
+};
+
+static pthread_key_t zcache_key;
+static pthread_once_t zcache_once = PTHREAD_ONCE_INIT;
+
+static void zcache_free(void *arg)
+{
+    struct zcache *zc = arg;
+    for (int i = 0; i < 2; i++)
+        if (zc->ready[i])
+            deflateEnd(&zc->z[i]);
+    libdeflate_free_compressor(zc->ld);
+    free(zc);
+}
+
+static void zcache_key_make(void)
+{
+    if (pthread_key_create(&zcache_key, zcache_free) != 0)
+        zcache_key = (pthread_key_t)-1; /* no key: every call sets up its own state */
+}
+
+/* The calling thread's cache, made on first use; NULL when out of memory. */
+static struct zcache *zcache_mine(void)
+{
+    pthread_once(&zcache_once, zcache_key_make);
+    if (zcache_key == (pthread_key_t)-1)
+        return NULL;
+    struct zcache *zc = pthread_getspecific(zcache_key);
+    if (!zc) {
+        if (!(zc = calloc(1, sizeof *zc)))
+            return NULL;
+        if (pthread_setspecific(zcache_key, zc) != 0) {
+            free(zc);
+            return NULL;
+        }
+    }
+    return zc;
+}
+
+/* The calling thread's deflate state for wbits (-12 or 15), reset; NULL when out of memory
+ * (the caller then uses a state of its own). */
+static z_stream *zcache_get(int wbits)
+{
+    struct zcache *zc = zcache_mine();
+    if (!zc)
+        return NULL;
+    int i = wbits > 0;
+    if (!zc->ready[i]) {
+        if (deflateInit2(&zc->z[i], Z_DEFAULT_COMPRESSION, Z_DEFLATED, wbits, 9,
+                         Z_DEFAULT_STRATEGY) != Z_OK)
+            return NULL;
+        zc->ready[i] = true;
+    } else if (deflateReset(&zc->z[i]) != Z_OK) {
+        return NULL;
+    }
+    return &zc->z[i];
+}
 
 /* wbits: negative for raw deflate, 8..15 for the zlib wrapper (as zlib's windowBits). */
 static size_t deflate_wb(const uint8_t *in, size_t len, uint8_t *out, size_t cap, int wbits)
 {
-    z_stream z;
-    memset(&z, 0, sizeof z);
-    if (deflateInit2(&z, Z_DEFAULT_COMPRESSION, Z_DEFLATED, wbits, 9, Z_DEFAULT_STRATEGY) != Z_OK)
-        return 0;
-    z.next_in = (Bytef *)in;
-    z.avail_in = (uInt)len;
-    z.next_out = out;
-    z.avail_out = (uInt)cap;
-    int r = deflate(&z, Z_FINISH);
-    size_t n = cap - z.avail_out;
-    deflateEnd(&z);
+    z_stream own, *z = zcache_get(wbits);
+    if (!z) {
+        z = &own;
+        memset(z, 0, sizeof *z);
+        if (deflateInit2(z, Z_DEFAULT_COMPRESSION, Z_DEFLATED, wbits, 9, Z_DEFAULT_STRATEGY) !=
+            Z_OK)
+            return 0;
+    }
+    z->next_in = (Bytef *)in;
+    z->avail_in = (uInt)len;
+    z->next_out = out;
+    z->avail_out = (uInt)cap;
+    int r = deflate(z, Z_FINISH);
+    size_t n = cap - z->avail_out;
+    if (z == &own)
+        deflateEnd(z);
     return r == Z_STREAM_END ? n : 0;
 }
 
@@ -32,7 +108,15 @@ size_t zraw_deflate(const uint8_t *in, size_t len, uint8_t *out, size_t cap)
 
 size_t zlib_deflate(const uint8_t *in, size_t len, uint8_t *out, size_t cap)
 {
-    return len ? deflate_wb(in, len, out, cap, 15) : 0;
+    if (len == 0)
+        return 0;
+    /* libdeflate: standard zlib streams (32 KiB window, as RFC 1950 allows every reader to
+     * expect), at level 6 about as small as zlib's default level and 2 to 3 times faster. */
+    struct zcache *zc = zcache_mine();
+    if (zc && !zc->ld)
+        zc->ld = libdeflate_alloc_compressor(ZLIB_LD_LEVEL);
+    size_t n = zc && zc->ld ? libdeflate_zlib_compress(zc->ld, in, len, out, cap) : 0;
+    return n ? n : deflate_wb(in, len, out, cap, 15);
 }
 
 static int inflate_wb(const uint8_t *in, size_t inlen, uint8_t *out, size_t outlen, int wbits)

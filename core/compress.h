@@ -1,7 +1,8 @@
 /* compress.h: deflate compression of one cluster: raw deflate (window 2^12, no header), the
  * codec qcow and qcow2 share for compressed clusters, and zlib-wrapped deflate (RFC 1950),
  * which vmdk's streamOptimized grains use.
- * Talks to: zlib only. Used by formats/qcow.c, formats/qcow2_alloc.c and formats/vmdk.c.
+ * Talks to: zlib; libdeflate for zlib_deflate (whole buffers, faster). Used by formats/qcow.c,
+ * formats/qcow2_alloc.c and formats/vmdk.c (also from convert's pipeline threads).
  */
 #ifndef DIMG_COMPRESS_H
 #define DIMG_COMPRESS_H
@@ -16,7 +17,8 @@ size_t zraw_deflate(const uint8_t *in, size_t len, uint8_t *out, size_t cap);
  * streams are stored in whole sectors). 0 on success, -1 on a corrupt or short stream. */
 int zraw_inflate(const uint8_t *in, size_t inlen, uint8_t *out, size_t outlen);
 
-/* The same with the zlib header and checksum (RFC 1950); no shrink requirement. */
+/* The same with the zlib header and checksum (RFC 1950); no shrink requirement. The window
+ * may be the whole 32 KiB (raw deflate above keeps qcow's declared 4 KiB). */
 size_t zlib_deflate(const uint8_t *in, size_t len, uint8_t *out, size_t cap);
 int zlib_inflate(const uint8_t *in, size_t inlen, uint8_t *out, size_t outlen);
 

@@ -599,6 +599,27 @@ int img_write_compressed(struct img *img, uint64_t off, const void *buf, size_t 
     return img->drv->write_compressed(img, off, buf, len);
 }
 
+bool img_can_compress_split(const struct img *img)
+{
+    return img->drv->compress_cluster && img->drv->write_compressed_z;
+}
+
+size_t img_compress_cluster(struct img *img, const void *in, size_t len, void *out, size_t cap)
+{
+    return img->drv->compress_cluster(img, in, len, out, cap);
+}
+
+int img_write_compressed_z(struct img *img, uint64_t off, const void *buf, size_t len,
+                           const void *z, size_t zlen)
+{
+    int r = check_writable(img, "compressed writes", (const void *)img->drv->write_compressed_z);
+    if (r == 0)
+        r = check_range(img, off, len);
+    if (r < 0)
+        return r;
+    return img->drv->write_compressed_z(img, off, buf, len, z, zlen);
+}
+
 int img_flush(struct img *img)
 {
     if (!(img->flags & IMG_OPEN_RW))

@@ -255,6 +255,19 @@ struct img_driver {
     /* Set up an encrypted image's key now (asking the secret provider; a wrong LUKS password
      * fails here) rather than on the first read of an allocated cluster. */
     int (*unlock)(struct img *img);
+
+    /* Compressed writes in two halves, so that a convert can compress on every core and
+     * write in order (core/pipeline.c). Both or neither. compress_cluster turns one whole
+     * cluster (len = cluster size; a short tail is padded with zeros by the caller) into the
+     * stream write_compressed would store, in out (cap bytes, at least len + len / 16 +
+     * 1024). It must be safe to call from several threads at once while no other call runs
+     * on img: it reads only what open fixed. Returns the stream length, or 0: store the
+     * cluster as is. write_compressed_z then places it exactly as write_compressed does (same
+     * checks, same crash order); buf/len are the cluster's plain bytes, used when zlen is 0. */
+    size_t (*compress_cluster)(struct img *img, const void *in, size_t len, void *out,
+                               size_t cap);
+    int (*write_compressed_z)(struct img *img, uint64_t off, const void *buf, size_t len,
+                              const void *z, size_t zlen);
 };
 
 /* ---- the handle ---- */
@@ -265,7 +278,11 @@ enum {
     IMG_OPEN_FORCE_RAW0 = 1u << 3, /* allow writing sector 0 of a probed raw image */
     /* Read-only opens: take no image locks and say nothing when another process holds the
      * image (qemu-img's -U / --force-share). Read-write opens always lock. */
-    IMG_OPEN_FORCE_SHARE = 1u << 4
+    IMG_OPEN_FORCE_SHARE = 1u << 4,
+    /* A new image under a temporary name that becomes visible only after img_flush (convert's
+     * DST.part): drivers may skip the fsync barriers that order their writes for crash
+     * safety, since a crash leaves nothing anyone opens. img_flush still syncs everything. */
+    IMG_OPEN_SCRATCH = 1u << 5,
 };
 
 struct img {
@@ -319,6 +336,12 @@ int img_read(struct img *img, uint64_t off, void *buf, size_t len);
 int img_write(struct img *img, uint64_t off, const void *buf, size_t len);
 int img_write_zeroes(struct img *img, uint64_t off, uint64_t len);
 int img_write_compressed(struct img *img, uint64_t off, const void *buf, size_t len);
+/* The two halves of img_write_compressed (see the driver slots compress_cluster and
+ * write_compressed_z); img_can_compress_split says whether the driver has them. */
+bool img_can_compress_split(const struct img *img);
+size_t img_compress_cluster(struct img *img, const void *in, size_t len, void *out, size_t cap);
+int img_write_compressed_z(struct img *img, uint64_t off, const void *buf, size_t len,
+                           const void *z, size_t zlen);
 int img_flush(struct img *img);
 /* For drivers: read [off, off+len) of the backing image, zeros where there is none or past
  * its end. */

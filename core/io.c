@@ -77,6 +77,17 @@ int io_pwrite_zeroes(int fd, uint64_t off, uint64_t len)
     return 0;
 }
 
+/* The first 16 bytes are zero and every byte equals the one 16 later. */
+bool io_is_zero(const void *buf, size_t n)
+{
+    const uint8_t *p = buf;
+    size_t head = n < 16 ? n : 16;
+    for (size_t i = 0; i < head; i++)
+        if (p[i])
+            return false;
+    return n <= 16 || memcmp(p, p + 16, n - 16) == 0;
+}
+
 int io_sync(int fd)
 {
     if (fdatasync(fd) < 0 && errno != EINVAL && errno != EROFS)

@@ -8,6 +8,7 @@
 #ifndef DIMG_IO_H
 #define DIMG_IO_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -22,6 +23,8 @@ int io_pwrite_all(int fd, const void *buf, size_t len, uint64_t off);
 int io_pwrite_zeroes(int fd, uint64_t off, uint64_t len);
 /* fdatasync, mapping errors to -errno. */
 int io_sync(int fd);
+/* Are all n bytes at p zero? (Fast: one memcmp of the buffer against itself.) */
+bool io_is_zero(const void *p, size_t n);
 /* Current size of the file behind fd, or -errno. */
 int io_file_size(int fd, uint64_t *size);
 /* Bytes allocated on disk (st_blocks * 512), or -errno. */

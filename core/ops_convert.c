@@ -21,6 +21,7 @@
 #include "core/io.h"
 #include "core/export.h"
 #include "core/lock.h"
+#include "core/pipeline.h"
 
 #define CONVERT_DEFAULT_CHUNK (2u << 20)
 
@@ -35,17 +36,8 @@ struct conv {
                             * stores every cluster compressed: vmdk streamOptimized) */
     bool zero_init;        /* the new target reads as zeros without writing */
     uint64_t done_until;   /* -c: everything below is already written */
+    struct cpipe *pipe;    /* whole mode on several threads (NULL: this thread compresses) */
 };
-
-/* Fast all-zero test: the first 16 bytes are zero and every byte equals the one 16 later. */
-static bool buf_is_zero(const uint8_t *p, size_t n)
-{
-    size_t head = n < 16 ? n : 16;
-    for (size_t i = 0; i < head; i++)
-        if (p[i])
-            return false;
-    return n <= 16 || memcmp(p, p + 16, n - 16) == 0;
-}
 
 static int conv_cancelled(struct conv *c)
 {
@@ -84,6 +76,12 @@ static int dst_fail(struct conv *c, int r)
 /* Make [off, off+len) of the target read as zeros (without the zero-init shortcut). */
 static int conv_zero(struct conv *c, uint64_t off, uint64_t len)
 {
+    /* Writes stay in guest order: whatever the pipeline holds goes first. */
+    if (c->pipe && (!c->zero_init || (c->req->sparse == 0 && !c->req->compress))) {
+        int r = cpipe_drain(c->pipe);
+        if (r < 0)
+            return dst_fail(c, r);
+    }
     if (c->req->sparse == 0 && !c->req->compress) {
         /* -S 0: fully allocate, i.e. write real zeros. */
         while (len > 0) {
@@ -124,7 +122,7 @@ static int conv_write_sparse(struct conv *c, uint64_t off, const uint8_t *buf, s
             size_t blen = (size_t)(s - abs % s);
             if (blen > n - i)
                 blen = n - i;
-            bool z = buf_is_zero(buf + i, blen);
+            bool z = io_is_zero(buf + i, blen);
             if (!first && z != zero)
                 break;
             zero = z;
@@ -178,12 +176,27 @@ static int conv_copy_compressed(struct conv *c, uint64_t off, uint64_t end)
         if (r < 0)
             return r;
         size_t n = (size_t)(cend - p < c->chunk ? cend - p : c->chunk);
+        if (c->pipe) {
+            /* Read straight into the pipeline, which compresses on its threads. */
+            size_t cap;
+            uint8_t *dst = cpipe_space(c->pipe, &cap);
+            if (n > cap)
+                n = cap;
+            if ((r = img_read(c->src, p, dst, n)) < 0)
+                return src_fail(c, r);
+            if ((r = cpipe_fill(c->pipe, p, n)) < 0)
+                return dst_fail(c, r);
+            p += n;
+            c->done_until = p;
+            conv_progress(c, p);
+            continue;
+        }
         r = img_read(c->src, p, c->buf, n);
         if (r < 0)
             return src_fail(c, r);
         for (size_t i = 0; i < n; i += cs) {
             size_t clen = (size_t)(n - i < cs ? n - i : cs);
-            if (buf_is_zero(c->buf + i, clen)) {
+            if (io_is_zero(c->buf + i, clen)) {
                 r = c->zero_init ? 0 : img_write_zeroes(c->dst, p + i, clen);
             } else {
                 r = img_write_compressed(c->dst, p + i, c->buf + i, clen);
@@ -346,7 +359,8 @@ int ops_convert(const struct ops_convert_req *req, struct img_err *err)
     r = img_create(req->dst_fmt, part, &creq, err);
     if (r < 0)
         goto out;
-    c.dst = img_open(part, req->dst_fmt, IMG_OPEN_RW | (req->backing ? IMG_OPEN_BACKING : 0) |
+    c.dst = img_open(part, req->dst_fmt, IMG_OPEN_RW | IMG_OPEN_SCRATCH |
+                                             (req->backing ? IMG_OPEN_BACKING : 0) |
                                              (req->open_flags & IMG_OPEN_UNTRUSTED),
                      err);
     if (!c.dst) {
@@ -386,11 +400,25 @@ int ops_convert(const struct ops_convert_req *req, struct img_err *err)
         conv_progress(&c, 0);
     }
 
+    if (c.whole && !req->backing && img_can_compress_split(c.dst)) {
+        unsigned threads = req->threads ? req->threads : cpipe_default_threads();
+        /* One thread gains nothing over compressing in place. */
+        if (threads > 1 && !(c.pipe = cpipe_new(c.dst, c.cluster, c.chunk, threads,
+                                                c.zero_init))) {
+            r = err_set(err, -ENOMEM, "out of memory (or threads) for the compression pipeline");
+            goto out;
+        }
+    }
+
     r = conv_run(&c);
+    if (r == 0 && c.pipe && (r = cpipe_drain(c.pipe)) < 0)
+        r = dst_fail(&c, r);
     if (r == 0 && (r = img_flush(c.dst)) < 0)
         r = dst_fail(&c, r);
     if (r < 0)
         goto out;
+    cpipe_free(c.pipe);
+    c.pipe = NULL;
     img_close(c.dst);
     c.dst = NULL;
     if (rename(part, req->dst) < 0) {
@@ -401,6 +429,7 @@ int ops_convert(const struct ops_convert_req *req, struct img_err *err)
     conv_sync_dir(req->dst);
 
 out:
+    cpipe_free(c.pipe); /* before the target closes: the workers use its handle */
     if (c.dst)
         img_close(c.dst);
     if (created) {

@@ -377,6 +377,8 @@ static int qcow_dwrite(struct img *img, const void *buf, size_t len, uint64_t ho
 
 static int qcow_barrier(struct img *img)
 {
+    if (img->flags & IMG_OPEN_SCRATCH)
+        return 0;
     int r = io_sync(img->fd);
     return r < 0 ? img_error(img, r, "qcow: fsync: %s", strerror(-r)) : 0;
 }
@@ -501,18 +503,21 @@ static int qcow_write(struct img *img, uint64_t off, const void *buf, size_t len
     return 0;
 }
 
-static int qcow_write_compressed(struct img *img, uint64_t off, const void *buf, size_t len)
+static int qcow_compressed_check(struct img *img, uint64_t off, size_t len)
 {
     struct qcow *s = qcow_st(img);
     if (s->crypt)
         return qcow_crypt_compressed(img);
     if ((off & (s->cs - 1)) || len > s->cs || (len < s->cs && off + len != img->size))
         return img_error(img, -EINVAL, "qcow: compressed writes take one whole cluster");
-    memcpy(s->wbuf, buf, len);
-    memset(s->wbuf + len, 0, s->cs - len); /* the tail cluster is padded with zeros */
-    size_t zlen = zraw_deflate(s->wbuf, s->cs, s->zin, s->cs);
-    if (zlen == 0)
-        return qcow_write(img, off, buf, len); /* does not shrink: stored as is */
+    return 0;
+}
+
+/* Place the deflate stream z[0..zlen) of the cluster at off at the end of the file (sector
+ * aligned), then point the L2 entry at it. */
+static int qcow_compressed_place(struct img *img, uint64_t off, const void *z, size_t zlen)
+{
+    struct qcow *s = qcow_st(img);
     uint64_t l1i = off >> qcow_shift(s), l2_off;
     bool fresh;
     int r = qcow_prepare_l2(img, l1i, &fresh, &l2_off);
@@ -523,7 +528,7 @@ static int qcow_write_compressed(struct img *img, uint64_t off, const void *buf,
         s->l2_off = 0;
         return img_error(img, -EFBIG, "qcow: file too large for a compressed cluster");
     }
-    r = qcow_hwrite(img, s->zin, zlen, zoff);
+    r = qcow_hwrite(img, z, zlen, zoff);
     if (r == 0) {
         s->l2[(off >> s->cb) & (s->l2n - 1)] =
             QCOW_COMPRESSED | (uint64_t)zlen << (63 - s->cb) | zoff;
@@ -532,6 +537,38 @@ static int qcow_write_compressed(struct img *img, uint64_t off, const void *buf,
     if (r < 0)
         s->l2_off = 0;
     return r;
+}
+
+static size_t qcow_compress_cluster(struct img *img, const void *in, size_t len, void *out,
+                                    size_t cap)
+{
+    return zraw_deflate(in, len, out, cap);
+}
+
+static int qcow_write_compressed(struct img *img, uint64_t off, const void *buf, size_t len)
+{
+    struct qcow *s = qcow_st(img);
+    int r = qcow_compressed_check(img, off, len);
+    if (r < 0)
+        return r;
+    memcpy(s->wbuf, buf, len);
+    memset(s->wbuf + len, 0, s->cs - len); /* the tail cluster is padded with zeros */
+    size_t zlen = zraw_deflate(s->wbuf, s->cs, s->zin, s->cs);
+    if (zlen == 0)
+        return qcow_write(img, off, buf, len); /* does not shrink: stored as is */
+    return qcow_compressed_place(img, off, s->zin, zlen);
+}
+
+static int qcow_write_compressed_z(struct img *img, uint64_t off, const void *buf, size_t len,
+                                   const void *z, size_t zlen)
+{
+    int r = qcow_compressed_check(img, off, len);
+    if (r < 0)
+        return r;
+    if (zlen >= qcow_st(img)->cs)
+        return img_error(img, -EINVAL, "qcow: a compressed cluster must be smaller than a "
+                         "cluster");
+    return zlen ? qcow_compressed_place(img, off, z, zlen) : qcow_write(img, off, buf, len);
 }
 
 /* ---- write zeroes ---- */
@@ -1055,4 +1092,6 @@ const struct img_driver img_driver_qcow = {
     .layout = qcow_layout,
     .set_backing = qcow_set_backing,
     .unlock = qcow_crypt_ready,
+    .compress_cluster = qcow_compress_cluster,
+    .write_compressed_z = qcow_write_compressed_z,
 };

@@ -1041,4 +1041,6 @@ const struct img_driver img_driver_qcow2 = {
     .make_empty = qcow2_make_empty,
     .amend = qcow2_amend,
     .unlock = qcow2_crypt_ready,
+    .compress_cluster = qcow2_compress_cluster,
+    .write_compressed_z = qcow2_write_compressed_z,
 };

@@ -299,6 +299,9 @@ int qcow2_ensure_l2(struct img *img, uint64_t off, uint64_t *l2off);
 int qcow2_write(struct img *img, uint64_t off, const void *buf, size_t len);
 int qcow2_write_zeroes(struct img *img, uint64_t off, uint64_t len);
 int qcow2_write_compressed(struct img *img, uint64_t off, const void *buf, size_t len);
+size_t qcow2_compress_cluster(struct img *img, const void *in, size_t len, void *out, size_t cap);
+int qcow2_write_compressed_z(struct img *img, uint64_t off, const void *buf, size_t len,
+                             const void *z, size_t zlen);
 int qcow2_flush(struct img *img);
 /* Compress one cluster into out (cap bytes); returns the length, or 0 if it doesn't shrink. */
 size_t qcow2_compress(uint8_t type, const uint8_t *in, size_t len, uint8_t *out, size_t cap);

@@ -76,7 +76,7 @@ int qcow2_host_write(struct img *img, int fd, const void *buf, size_t len, uint6
 
 int qcow2_barrier(struct img *img)
 {
-    if (qcow2_st(img)->lazy)
+    if (qcow2_st(img)->lazy || (img->flags & IMG_OPEN_SCRATCH))
         return 0;
     int r = io_sync(img->fd);
     return r < 0 ? img_error(img, r, "qcow2: fsync: %s", strerror(-r)) : 0;
@@ -807,27 +807,13 @@ int qcow2_make_empty(struct img *img)
     return r;
 }
 
-int qcow2_write_compressed(struct img *img, uint64_t off, const void *buf, size_t len)
+/* Place the compressed stream out[0..clen) of the cluster at guest offset off: data first,
+ * then the L2 entry, then the old clusters are freed. */
+static int compressed_place(struct img *img, uint64_t off, const uint8_t *out, size_t clen)
 {
     struct qcow2 *s = qcow2_st(img);
     uint64_t cs = s->cluster_size;
-    if ((off & (cs - 1)) || len > cs || (len < cs && off + len != img->size))
-        return img_error(img, -EINVAL, "qcow2: compressed writes need one whole cluster");
-    if (s->data_fd >= 0)
-        return img_error(img, -ENOTSUP, "qcow2: compressed writes are not possible with an "
-                         "external data file");
-    if (s->crypt_method)
-        return qcow2_crypt_compressed(img);
-    int r = qcow2_prepare_write(img);
-    if (r < 0)
-        return r;
-    uint8_t *in = s->wbuf, *out = s->wbuf + cs;
-    memcpy(in, buf, len);
-    memset(in + len, 0, cs - len);
-    size_t clen = qcow2_compress(s->compression_type, in, cs, out, cs);
-    if (clen == 0)
-        return qcow2_write(img, off, buf, len);
-
+    int r;
     uint64_t l2off, e, bm;
     if ((r = qcow2_ensure_l2(img, off, &l2off)) < 0 ||
         (r = qcow2_get_l2(img, off, &l2off, &e, &bm)) < 0)
@@ -874,6 +860,52 @@ int qcow2_write_compressed(struct img *img, uint64_t off, const void *buf, size_
         return r;
     s->cbuf_entry = 0;
     return qcow2_free_entry_clusters(img, e);
+}
+
+/* The checks and preparation every compressed write starts with. */
+static int compressed_begin(struct img *img, uint64_t off, size_t len)
+{
+    struct qcow2 *s = qcow2_st(img);
+    uint64_t cs = s->cluster_size;
+    if ((off & (cs - 1)) || len > cs || (len < cs && off + len != img->size))
+        return img_error(img, -EINVAL, "qcow2: compressed writes need one whole cluster");
+    if (s->data_fd >= 0)
+        return img_error(img, -ENOTSUP, "qcow2: compressed writes are not possible with an "
+                         "external data file");
+    if (s->crypt_method)
+        return qcow2_crypt_compressed(img);
+    return qcow2_prepare_write(img);
+}
+
+size_t qcow2_compress_cluster(struct img *img, const void *in, size_t len, void *out, size_t cap)
+{
+    return qcow2_compress(qcow2_st(img)->compression_type, in, len, out, cap);
+}
+
+int qcow2_write_compressed(struct img *img, uint64_t off, const void *buf, size_t len)
+{
+    struct qcow2 *s = qcow2_st(img);
+    uint64_t cs = s->cluster_size;
+    int r = compressed_begin(img, off, len);
+    if (r < 0)
+        return r;
+    uint8_t *in = s->wbuf, *out = s->wbuf + cs;
+    memcpy(in, buf, len);
+    memset(in + len, 0, cs - len);
+    size_t clen = qcow2_compress(s->compression_type, in, cs, out, cs);
+    return clen ? compressed_place(img, off, out, clen) : qcow2_write(img, off, buf, len);
+}
+
+int qcow2_write_compressed_z(struct img *img, uint64_t off, const void *buf, size_t len,
+                             const void *z, size_t zlen)
+{
+    int r = compressed_begin(img, off, len);
+    if (r < 0)
+        return r;
+    if (zlen >= qcow2_st(img)->cluster_size)
+        return img_error(img, -EINVAL, "qcow2: a compressed cluster must be smaller than a "
+                         "cluster");
+    return zlen ? compressed_place(img, off, z, zlen) : qcow2_write(img, off, buf, len);
 }
 
 int qcow2_flush(struct img *img)

@@ -826,15 +826,12 @@ static int grain_base(struct img *img, struct vmdk_extent *e, uint64_t gidx, uin
     return read_parent(img, e->start + gidx * e->grain, s->gbuf, e->grain);
 }
 
-static int stream_put(struct img *img, struct vmdk_extent *e, uint64_t gidx, const uint8_t *grain)
+/* Write grain gidx's marker and the deflate stream s->zbuf[12..12+z) at the grain's home,
+ * then point the table entry at it. */
+static int stream_place(struct img *img, struct vmdk_extent *e, uint64_t gidx, size_t z)
 {
     struct vmdk *s = vmdk_st(img);
-    int r = scratch(img, &s->zbuf, &s->zbuf_size, zcap(e) + 12);
-    if (r < 0)
-        return r;
-    size_t z = zlib_deflate(grain, e->grain, s->zbuf + 12, zcap(e) - 12);
-    if (z == 0)
-        return img_error(img, -EIO, "vmdk: compressing a grain failed");
+    int r;
     le64_store(s->zbuf, gidx * e->h.grain);
     le32_store(s->zbuf + 8, (uint32_t)z);
     size_t total = (size_t)u64_align_up(12 + z, VMDK_SECTOR);
@@ -854,6 +851,18 @@ static int stream_put(struct img *img, struct vmdk_extent *e, uint64_t gidx, con
     g->e[gidx % e->h.gtes] = (uint32_t)(at / VMDK_SECTOR);
     g->dirty = true;
     return 0;
+}
+
+static int stream_put(struct img *img, struct vmdk_extent *e, uint64_t gidx, const uint8_t *grain)
+{
+    struct vmdk *s = vmdk_st(img);
+    int r = scratch(img, &s->zbuf, &s->zbuf_size, zcap(e) + 12);
+    if (r < 0)
+        return r;
+    size_t z = zlib_deflate(grain, e->grain, s->zbuf + 12, zcap(e) - 12);
+    if (z == 0)
+        return img_error(img, -EIO, "vmdk: compressing a grain failed");
+    return stream_place(img, e, gidx, z);
 }
 
 /* Count whole unallocated grains from gidx covered by n bytes, within one table. */
@@ -983,6 +992,42 @@ static int vmdk_write_compressed(struct img *img, uint64_t off, const void *buf,
                          "vmdk: compressed grains need subformat "
                          "streamOptimized");
     return vmdk_write(img, off, buf, len);
+}
+
+/* Grains of a streamOptimized extent are zlib streams (RFC 1950) of a whole grain. */
+static size_t vmdk_compress_cluster(struct img *img, const void *in, size_t len, void *out,
+                                    size_t cap)
+{
+    return zlib_deflate(in, len, out, cap);
+}
+
+/* Place a grain vmdk_compress_cluster made of the cluster size get_info reports (the first
+ * sparse extent's grain). Anything the stream cannot stand for as is (another grain size, a
+ * short tail over a parent, a grain already written) takes the ordinary path, which
+ * compresses again or refuses. */
+static int vmdk_write_compressed_z(struct img *img, uint64_t off, const void *buf, size_t len,
+                                   const void *z, size_t zlen)
+{
+    struct vmdk *s = vmdk_st(img);
+    struct vmdk_extent *e = ext_at(s, off), *first = NULL;
+    for (size_t i = 0; i < s->n_ext && !first; i++)
+        if (s->ext[i].type == VMDK_SPARSE)
+            first = &s->ext[i];
+    uint64_t rel = off - e->start;
+    uint32_t gte;
+    int r;
+    if (e->type != VMDK_SPARSE || !e->stream || e != first || zlen == 0 || rel % e->grain ||
+        len > e->grain || len > e->len - rel || (len < e->grain && img->backing_name) ||
+        zlen > zcap(e) - 12)
+        return vmdk_write_compressed(img, off, buf, len);
+    if ((r = gte_get(img, e, rel / e->grain, &gte)) < 0)
+        return r;
+    if (gte != 0 && !gte_zero(e, gte))
+        return vmdk_write_compressed(img, off, buf, len); /* refuses, with the message */
+    if ((r = bump_cid(img)) < 0 || (r = scratch(img, &s->zbuf, &s->zbuf_size, zcap(e) + 12)) < 0)
+        return r;
+    memcpy(s->zbuf + 12, z, zlen);
+    return stream_place(img, e, rel / e->grain, zlen);
 }
 
 /* Zeros: a whole allocated grain has its space punched out (it then reads as zeros) and, where
@@ -1710,4 +1755,6 @@ const struct img_driver img_driver_vmdk = {
     .unlink_extra = vmdk_unlink_extra,
     .set_backing = vmdk_set_backing,
     .make_empty = vmdk_make_empty,
+    .compress_cluster = vmdk_compress_cluster,
+    .write_compressed_z = vmdk_write_compressed_z,
 };

@@ -53,7 +53,8 @@ static const struct cli_cmd cli_cmds[] = {
      "  -q                  quiet\n"},
     {"convert", cli_convert, "copy an image into a new one, possibly of another format",
      "usage: dimg convert [-f FMT] [-O OUTPUT_FMT] [-o OPTIONS] [-c] [-p] [-q] [-S BYTES]\n"
-     "                    [-B BACKING -F BACKING_FMT] [-l SNAPSHOT] [--compress=F] SRC DST\n"
+     "                    [-B BACKING -F BACKING_FMT] [-l SNAPSHOT] [--compress=F]\n"
+     "                    [-m THREADS] SRC DST\n"
      "\n"
      "Copy the guest contents of SRC (through its backing chain) into a new image DST.\n"
      "DST is written as DST.part and renamed into place only when complete.\n"
@@ -75,7 +76,9 @@ static const struct cli_cmd cli_cmds[] = {
      "  --compress=F        -O raw only: write DST as one xz, gz, zst or bz2 stream (also\n"
      "                      chosen by a DST name ending in .xz, .gz, .zst or .bz2)\n"
      "  -U                  force share: read an image another process holds (no locks, no\n"
-     "                      warning)\n"},
+     "                      warning)\n"
+     "  -m THREADS          compression threads with -c (default: the online cores)\n"
+     "  -W                  accepted for qemu-img compatibility (writes stay in order)\n"},
     {"map", cli_map, "dump the guest allocation map",
      "usage: dimg map [-f FMT] [--output=human|json] [--start-offset=OFF] [--max-length=LEN]\n"
      "                FILE\n"

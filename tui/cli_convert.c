@@ -33,7 +33,7 @@ int cli_convert(int argc, char **argv)
     struct img_err err = {0};
     bool progress = false, quiet = false;
     int c, status = 1;
-    while ((c = cli_getopt(argc, argv, "hf:O:o:cpqS:B:F:Ul:", longopts)) != -1) {
+    while ((c = cli_getopt(argc, argv, "hf:O:o:cpqS:B:F:Ul:m:W", longopts)) != -1) {
         switch (c) {
         case 'h': img_opts_free(&opts); return cli_help("convert");
         case 'f': req.src_fmt = optarg; break;
@@ -72,6 +72,17 @@ int cli_convert(int argc, char **argv)
             else if (strncmp(optarg, "snapshot.name=", 14) == 0)
                 req.snapshot = optarg + 14;
             break;
+        case 'm': {
+            char *end;
+            unsigned long n = strtoul(optarg, &end, 10);
+            if (*optarg < '1' || *optarg > '9' || *end || n > 64) {
+                cli_err("invalid -m '%s': a number of threads from 1 to 64", optarg);
+                goto out;
+            }
+            req.threads = (unsigned)n;
+            break;
+        }
+        case 'W': break; /* qemu-img's out-of-order writes: dimg's pipeline needs no leave */
         default: goto out;
         }
     }

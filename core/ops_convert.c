@@ -37,6 +37,9 @@ struct conv {
     bool zero_init;        /* the new target reads as zeros without writing */
     uint64_t done_until;   /* -c: everything below is already written */
     struct cpipe *pipe;    /* whole mode on several threads (NULL: this thread compresses) */
+    unsigned threads;      /* for the pipelines; 1: none */
+    struct rpipe *ahead;   /* reads compressed source runs on several threads (made lazily) */
+    bool ahead_tried;      /* do not try to make it again */
 };
 
 static int conv_cancelled(struct conv *c)
@@ -161,6 +164,47 @@ static int conv_copy(struct conv *c, uint64_t off, uint64_t end)
     return 0;
 }
 
+/* rpipe_copy's put: one chunk read ahead, written as conv_copy writes it. */
+static int conv_put(void *ctx, uint64_t off, const uint8_t *buf, size_t n)
+{
+    struct conv *c = ctx;
+    int r = conv_cancelled(c);
+    if (r == 0)
+        r = conv_write_sparse(c, off, buf, n);
+    if (r == 0)
+        conv_progress(c, off + n);
+    return r;
+}
+
+/* The reader pool for compressed source runs: one more handle of the source per thread. Not
+ * for sources that need more than their name to open the same way (an internal snapshot,
+ * a password, an open archive stream). NULL (and the run is read here) when it cannot be
+ * made. */
+static struct rpipe *conv_ahead(struct conv *c)
+{
+    if (c->ahead_tried)
+        return c->ahead;
+    c->ahead_tried = true;
+    struct img_info info;
+    if (c->threads < 2 || c->req->snapshot || c->req->src_img || img_get_info(c->src, &info) < 0 ||
+        info.encrypted)
+        return NULL;
+    struct img *h[64];
+    unsigned n = c->threads < 64 ? c->threads : 64;
+    for (unsigned i = 0; i < n; i++) {
+        struct img_err e = {0};
+        h[i] = img_open(c->req->src, c->src->drv->name,
+                        (c->req->open_flags & ~IMG_OPEN_RW) | IMG_OPEN_BACKING, &e);
+        if (!h[i]) {
+            while (i > 0)
+                img_close(h[--i]);
+            return NULL;
+        }
+    }
+    c->ahead = rpipe_new(h, n, c->chunk);
+    return c->ahead;
+}
+
 /* -c: write the whole target clusters covering [off, end) compressed, all-zero ones skipped. */
 static int conv_copy_compressed(struct conv *c, uint64_t off, uint64_t end)
 {
@@ -238,6 +282,9 @@ static int conv_run(struct conv *c)
             r = conv_zero(c, from, end - from);
         } else if (c->whole) {
             r = conv_copy_compressed(c, from, end);
+        } else if ((bs.flags & IMG_BS_COMPRESSED) && conv_ahead(c)) {
+            /* Inflating costs more than writing: read ahead on every core. */
+            r = rpipe_copy(c->ahead, from, end, conv_put, c, c->err);
         } else {
             /* Data, or unknown status: read it (the chain decides). */
             r = conv_copy(c, from, end);
@@ -400,11 +447,11 @@ int ops_convert(const struct ops_convert_req *req, struct img_err *err)
         conv_progress(&c, 0);
     }
 
+    c.threads = req->threads ? req->threads : cpipe_default_threads();
     if (c.whole && !req->backing && img_can_compress_split(c.dst)) {
-        unsigned threads = req->threads ? req->threads : cpipe_default_threads();
         /* One thread gains nothing over compressing in place. */
-        if (threads > 1 && !(c.pipe = cpipe_new(c.dst, c.cluster, c.chunk, threads,
-                                                c.zero_init))) {
+        if (c.threads > 1 &&
+            !(c.pipe = cpipe_new(c.dst, c.cluster, c.chunk, c.threads, c.zero_init))) {
             r = err_set(err, -ENOMEM, "out of memory (or threads) for the compression pipeline");
             goto out;
         }
@@ -419,6 +466,8 @@ int ops_convert(const struct ops_convert_req *req, struct img_err *err)
         goto out;
     cpipe_free(c.pipe);
     c.pipe = NULL;
+    rpipe_free(c.ahead);
+    c.ahead = NULL;
     img_close(c.dst);
     c.dst = NULL;
     if (rename(part, req->dst) < 0) {
@@ -430,6 +479,7 @@ int ops_convert(const struct ops_convert_req *req, struct img_err *err)
 
 out:
     cpipe_free(c.pipe); /* before the target closes: the workers use its handle */
+    rpipe_free(c.ahead);
     if (c.dst)
         img_close(c.dst);
     if (created) {

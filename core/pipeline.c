@@ -1,10 +1,13 @@
-/* pipeline.c: convert's compression pipeline (see pipeline.h).
+/* pipeline.c: convert's compression and read-ahead pipelines (see pipeline.h).
  *
  * Two batches take turns: while the workers compress one, the caller reads into the other,
  * and before a batch is handed over, the one before it (fully compressed by then) is written
  * by the caller in guest order. Only the caller's thread ever calls the target's write slots;
  * the workers call nothing but compress_cluster and the zero test, on buffers they own.
- * Talks to: img.h (compress_cluster, write_compressed_z, write_zeroes), io.h (io_is_zero).
+ * The read-ahead ring: slots are queued in guest order from the head, any worker reads any
+ * pending slot through its own source handle, and the caller hands the head on when it is
+ * read, so the order of the output never depends on which worker finishes first.
+ * Talks to: img.h (compress_cluster, write_compressed_z, write_zeroes, read), io.h.
  */
 #include "core/pipeline.h"
 
@@ -17,6 +20,36 @@
 #include "core/io.h"
 
 #define CPIPE_MAX_THREADS 64
+
+/* Worker threads and what they wait on, shared by both pipelines. */
+struct pool {
+    pthread_mutex_t mu;
+    pthread_cond_t work, finished; /* work to take; work finished */
+    bool stop;
+    unsigned n; /* threads started */
+    pthread_t th[CPIPE_MAX_THREADS];
+};
+
+static void pool_init(struct pool *pl)
+{
+    pthread_mutex_init(&pl->mu, NULL);
+    pthread_cond_init(&pl->work, NULL);
+    pthread_cond_init(&pl->finished, NULL);
+}
+
+/* Stop and join the threads, then free the locks. */
+static void pool_fini(struct pool *pl)
+{
+    pthread_mutex_lock(&pl->mu);
+    pl->stop = true;
+    pthread_cond_broadcast(&pl->work);
+    pthread_mutex_unlock(&pl->mu);
+    for (unsigned i = 0; i < pl->n; i++)
+        pthread_join(pl->th[i], NULL);
+    pthread_cond_destroy(&pl->work);
+    pthread_cond_destroy(&pl->finished);
+    pthread_mutex_destroy(&pl->mu);
+}
 
 struct cp_item {
     uint64_t off;
@@ -38,11 +71,7 @@ struct cpipe {
     bool zero_init;
     struct cp_batch b[2];
     struct cp_batch *filling, *active; /* active: handed to the workers, not yet written */
-    pthread_mutex_t mu;
-    pthread_cond_t work, finished;
-    bool stop;
-    unsigned nthreads;
-    pthread_t th[CPIPE_MAX_THREADS];
+    struct pool pool;
 };
 
 unsigned cpipe_default_threads(void)
@@ -70,31 +99,31 @@ static void cp_compress(struct cpipe *p, struct cp_batch *b, size_t i)
 static void *cp_worker(void *arg)
 {
     struct cpipe *p = arg;
-    pthread_mutex_lock(&p->mu);
+    pthread_mutex_lock(&p->pool.mu);
     for (;;) {
-        while (!p->stop && !(p->active && p->active->next < p->active->n))
-            pthread_cond_wait(&p->work, &p->mu);
-        if (p->stop)
+        while (!p->pool.stop && !(p->active && p->active->next < p->active->n))
+            pthread_cond_wait(&p->pool.work, &p->pool.mu);
+        if (p->pool.stop)
             break;
         struct cp_batch *b = p->active;
         size_t i = b->next++;
-        pthread_mutex_unlock(&p->mu);
+        pthread_mutex_unlock(&p->pool.mu);
         cp_compress(p, b, i);
-        pthread_mutex_lock(&p->mu);
+        pthread_mutex_lock(&p->pool.mu);
         if (++b->done == b->n)
-            pthread_cond_broadcast(&p->finished);
+            pthread_cond_broadcast(&p->pool.finished);
     }
-    pthread_mutex_unlock(&p->mu);
+    pthread_mutex_unlock(&p->pool.mu);
     return NULL;
 }
 
 /* Wait until the active batch is compressed; it stays active (the caller writes it). */
 static void cp_wait_active(struct cpipe *p)
 {
-    pthread_mutex_lock(&p->mu);
+    pthread_mutex_lock(&p->pool.mu);
     while (p->active && p->active->done < p->active->n)
-        pthread_cond_wait(&p->finished, &p->mu);
-    pthread_mutex_unlock(&p->mu);
+        pthread_cond_wait(&p->pool.finished, &p->pool.mu);
+    pthread_mutex_unlock(&p->pool.mu);
 }
 
 /* Write a compressed batch in guest order and empty it. */
@@ -120,11 +149,11 @@ static int cp_dispatch(struct cpipe *p)
 {
     struct cp_batch *prev = p->active, *b = p->filling;
     cp_wait_active(p);
-    pthread_mutex_lock(&p->mu);
+    pthread_mutex_lock(&p->pool.mu);
     b->next = b->done = 0;
     p->active = b;
-    pthread_cond_broadcast(&p->work);
-    pthread_mutex_unlock(&p->mu);
+    pthread_cond_broadcast(&p->pool.work);
+    pthread_mutex_unlock(&p->pool.mu);
     p->filling = b == &p->b[0] ? &p->b[1] : &p->b[0];
     return prev ? cp_write(p, prev) : 0;
 }
@@ -157,9 +186,9 @@ int cpipe_drain(struct cpipe *p)
         return r;
     cp_wait_active(p);
     struct cp_batch *b = p->active;
-    pthread_mutex_lock(&p->mu);
+    pthread_mutex_lock(&p->pool.mu);
     p->active = NULL;
-    pthread_mutex_unlock(&p->mu);
+    pthread_mutex_unlock(&p->pool.mu);
     return b ? cp_write(p, b) : 0;
 }
 
@@ -167,15 +196,7 @@ void cpipe_free(struct cpipe *p)
 {
     if (!p)
         return;
-    pthread_mutex_lock(&p->mu);
-    p->stop = true;
-    pthread_cond_broadcast(&p->work);
-    pthread_mutex_unlock(&p->mu);
-    for (unsigned i = 0; i < p->nthreads; i++)
-        pthread_join(p->th[i], NULL);
-    pthread_cond_destroy(&p->work);
-    pthread_cond_destroy(&p->finished);
-    pthread_mutex_destroy(&p->mu);
+    pool_fini(&p->pool);
     for (int i = 0; i < 2; i++) {
         free(p->b[i].in);
         free(p->b[i].out);
@@ -213,13 +234,11 @@ struct cpipe *cpipe_new(struct img *dst, uint32_t cluster, size_t batch_bytes, u
             goto fail;
     }
     p->filling = &p->b[0];
-    pthread_mutex_init(&p->mu, NULL);
-    pthread_cond_init(&p->work, NULL);
-    pthread_cond_init(&p->finished, NULL);
-    for (; p->nthreads < threads; p->nthreads++)
-        if (pthread_create(&p->th[p->nthreads], NULL, cp_worker, p) != 0)
+    pool_init(&p->pool);
+    for (; p->pool.n < threads; p->pool.n++)
+        if (pthread_create(&p->pool.th[p->pool.n], NULL, cp_worker, p) != 0)
             break;
-    if (p->nthreads == 0) {
+    if (p->pool.n == 0) {
         cpipe_free(p);
         return NULL;
     }
@@ -233,4 +252,159 @@ fail:
     }
     free(p);
     return NULL;
+}
+
+/* ---- reading ahead ---- */
+
+enum { RP_FREE, RP_PENDING, RP_READING, RP_DONE };
+
+struct rp_slot {
+    uint8_t *buf;
+    uint64_t off;
+    size_t len;
+    int state, r;
+    struct img_err err; /* the worker handle's message when r < 0 */
+};
+
+struct rp_worker {
+    struct rpipe *p;
+    struct img *h;
+};
+
+struct rpipe {
+    size_t chunk, nslots;
+    struct rp_slot *slot; /* a ring: head is the next to hand out in order */
+    size_t head;
+    struct pool pool;
+    struct rp_worker w[CPIPE_MAX_THREADS];
+};
+
+static void *rp_worker(void *arg)
+{
+    struct rp_worker *w = arg;
+    struct rpipe *p = w->p;
+    pthread_mutex_lock(&p->pool.mu);
+    for (;;) {
+        struct rp_slot *s = NULL;
+        /* The pending slot nearest the head first, so the caller waits least. */
+        for (size_t k = 0; !p->pool.stop && k < p->nslots && !s; k++) {
+            struct rp_slot *c = &p->slot[(p->head + k) % p->nslots];
+            if (c->state == RP_PENDING)
+                s = c;
+        }
+        if (p->pool.stop)
+            break;
+        if (!s) {
+            pthread_cond_wait(&p->pool.work, &p->pool.mu);
+            continue;
+        }
+        s->state = RP_READING;
+        pthread_mutex_unlock(&p->pool.mu);
+        int r = img_read(w->h, s->off, s->buf, s->len);
+        pthread_mutex_lock(&p->pool.mu);
+        s->r = r;
+        if (r < 0) {
+            s->err = w->h->err;
+            if (!s->err.code)
+                s->err.code = r;
+        }
+        s->state = RP_DONE;
+        pthread_cond_broadcast(&p->pool.finished);
+    }
+    pthread_mutex_unlock(&p->pool.mu);
+    return NULL;
+}
+
+int rpipe_copy(struct rpipe *p, uint64_t off, uint64_t end,
+               int (*put)(void *ctx, uint64_t off, const uint8_t *buf, size_t len), void *ctx,
+               struct img_err *err)
+{
+    uint64_t next = off; /* the first byte not yet queued */
+    int r = 0;
+    pthread_mutex_lock(&p->pool.mu);
+    p->head = 0;
+    for (;;) {
+        /* Queue reads into every free slot, in order from the head. */
+        for (size_t k = 0; k < p->nslots && next < end; k++) {
+            struct rp_slot *s = &p->slot[(p->head + k) % p->nslots];
+            if (s->state != RP_FREE)
+                continue;
+            uint64_t lim = next - next % p->chunk + p->chunk;
+            s->off = next;
+            s->len = (size_t)((lim < end ? lim : end) - next);
+            s->state = RP_PENDING;
+            next += s->len;
+            pthread_cond_broadcast(&p->pool.work);
+        }
+        struct rp_slot *h = &p->slot[p->head];
+        if (h->state == RP_FREE)
+            break; /* nothing queued: all of [off, end) is handed out */
+        while (h->state != RP_DONE)
+            pthread_cond_wait(&p->pool.finished, &p->pool.mu);
+        pthread_mutex_unlock(&p->pool.mu);
+        if (h->r < 0) {
+            *err = h->err;
+            r = h->r;
+        } else {
+            r = put(ctx, h->off, h->buf, h->len);
+        }
+        pthread_mutex_lock(&p->pool.mu);
+        h->state = RP_FREE;
+        p->head = (p->head + 1) % p->nslots;
+        if (r < 0)
+            break;
+    }
+    /* Let reads in flight finish and drop everything queued: the buffers are reused. */
+    for (size_t k = 0; k < p->nslots; k++) {
+        struct rp_slot *s = &p->slot[k];
+        if (s->state == RP_PENDING)
+            s->state = RP_FREE;
+        while (s->state == RP_READING)
+            pthread_cond_wait(&p->pool.finished, &p->pool.mu);
+        s->state = RP_FREE;
+    }
+    pthread_mutex_unlock(&p->pool.mu);
+    return r;
+}
+
+void rpipe_free(struct rpipe *p)
+{
+    if (!p)
+        return;
+    pool_fini(&p->pool);
+    for (unsigned i = 0; i < CPIPE_MAX_THREADS; i++)
+        img_close(p->w[i].h);
+    for (size_t k = 0; k < p->nslots; k++)
+        free(p->slot[k].buf);
+    free(p->slot);
+    free(p);
+}
+
+struct rpipe *rpipe_new(struct img **handles, unsigned n, size_t chunk)
+{
+    struct rpipe *p = n && n <= CPIPE_MAX_THREADS ? calloc(1, sizeof *p) : NULL;
+    if (!p) {
+        for (unsigned i = 0; i < n; i++)
+            img_close(handles[i]);
+        return NULL;
+    }
+    for (unsigned i = 0; i < n; i++)
+        p->w[i] = (struct rp_worker){.p = p, .h = handles[i]};
+    pool_init(&p->pool);
+    p->chunk = chunk;
+    p->nslots = 2 * (size_t)n; /* one being read per worker, one read ahead */
+    p->slot = calloc(p->nslots, sizeof *p->slot);
+    bool ok = p->slot != NULL;
+    for (size_t k = 0; ok && k < p->nslots; k++)
+        ok = (p->slot[k].buf = malloc(chunk)) != NULL;
+    for (; ok && p->pool.n < n; p->pool.n++)
+        if (pthread_create(&p->pool.th[p->pool.n], NULL, rp_worker, &p->w[p->pool.n]) != 0)
+            break;
+    if (!ok || p->pool.n == 0) {
+        if (!p->slot)
+            p->nslots = 0;
+        rpipe_free(p);
+        return NULL;
+    }
+    return p;
 }

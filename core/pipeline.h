@@ -1,9 +1,11 @@
-/* pipeline.h: the compression pipeline of convert. The caller reads guest data straight into
- * the pipeline's current batch; worker threads compress the batch's clusters (the target
- * driver's compress_cluster) while the caller reads the next batch and writes the one before,
- * in guest order, through img_write_compressed_z, so the target sees the same sequence of
- * writes as a one-thread convert and keeps its crash order.
- * Talks to: img.h (the target image), pthreads. Used by core/ops_convert.c.
+/* pipeline.h: convert's two pipelines.
+ * cpipe (compression): the caller reads guest data straight into the current batch; worker
+ * threads compress its clusters (the target driver's compress_cluster) while the caller reads
+ * the next batch and writes the one before, in guest order, through img_write_compressed_z, so
+ * the target sees the same sequence of writes as a one-thread convert and keeps its crash
+ * order. rpipe (reading ahead): worker threads read the chunks of a compressed source run,
+ * each through its own handle, and the caller takes them in order.
+ * Talks to: img.h (the images), pthreads. Used by core/ops_convert.c.
  */
 #ifndef DIMG_PIPELINE_H
 #define DIMG_PIPELINE_H
@@ -13,6 +15,7 @@
 #include <stdint.h>
 
 struct img;
+struct img_err;
 struct cpipe;
 
 /* Start threads workers for target dst (img_can_compress_split must hold) of cluster size
@@ -30,6 +33,20 @@ int cpipe_fill(struct cpipe *p, uint64_t off, size_t n);
 int cpipe_drain(struct cpipe *p);
 /* Stop the workers (what is not drained is dropped) and free everything. NULL is fine. */
 void cpipe_free(struct cpipe *p);
+
+/* The read side, for sources whose reads cost CPU (compressed clusters or grains). */
+struct rpipe;
+
+/* Take n opened read-only handles of the same source (closed by rpipe_free, also on failure);
+ * chunk: bytes per read, a multiple of the caller's alignment. NULL when out of memory. */
+struct rpipe *rpipe_new(struct img **handles, unsigned n, size_t chunk);
+/* Read [off, end) in chunks aligned to absolute multiples of the chunk size and hand each to
+ * put(ctx, off, buf, len) in order. A read error is returned with its message in *err; a put
+ * error is returned as is. Nothing is in flight when it returns. */
+int rpipe_copy(struct rpipe *p, uint64_t off, uint64_t end,
+               int (*put)(void *ctx, uint64_t off, const uint8_t *buf, size_t len), void *ctx,
+               struct img_err *err);
+void rpipe_free(struct rpipe *p);
 
 /* Threads a convert uses when the request says 0: the online cores. */
 unsigned cpipe_default_threads(void);

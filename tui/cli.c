@@ -77,7 +77,8 @@ static const struct cli_cmd cli_cmds[] = {
      "                      chosen by a DST name ending in .xz, .gz, .zst or .bz2)\n"
      "  -U                  force share: read an image another process holds (no locks, no\n"
      "                      warning)\n"
-     "  -m THREADS          compression threads with -c (default: the online cores)\n"
+     "  -m THREADS          threads that compress (-c) or read compressed sources\n"
+     "                      (default: the online cores; 1: none)\n"
      "  -W                  accepted for qemu-img compatibility (writes stay in order)\n"},
     {"map", cli_map, "dump the guest allocation map",
      "usage: dimg map [-f FMT] [--output=human|json] [--start-offset=OFF] [--max-length=LEN]\n"

@@ -4,7 +4,8 @@
 # vmdk: the content reads as the source (qemu-img compare), qemu-img check is clean, qcow2
 # and qcow output is byte-identical to the one-thread output (the writes keep their order),
 # the output is no more than 2% larger than qemu-img's, and an interrupted threaded convert
-# leaves neither DST nor DST.part. No timing is asserted.
+# leaves neither DST nor DST.part. Decompressing converts (-m 4 reads ahead on threads) give
+# the source back, and a corrupt compressed cluster fails cleanly. No timing is asserted.
 source "$(dirname "$0")/lib.sh"
 require_qcow2
 
@@ -63,6 +64,33 @@ check_fmt vs vmdk subformat=streamOptimized
 # Small clusters: many per batch; big clusters: fewer clusters than two per thread.
 check_fmt q2s qcow2 cluster_size=4096
 check_fmt q2b qcow2 cluster_size=2M
+
+# Decompressing converts read compressed runs ahead on several threads (-m 4): the raw output
+# equals the source, as with one thread.
+qemu-img convert -c -O qcow2 src.raw dz.qcow2
+qemu-img convert -O vmdk -o subformat=streamOptimized src.raw dz.vmdk
+qemu-img convert -c -O qcow src.raw dz.qcow || true # exits 1 although complete (see above)
+for f in dz.qcow2 dz.vmdk dz.qcow; do
+  for m in 4 1; do
+    run "$DIMG" convert -m $m -O raw "$f" "$f.m$m.raw"
+    expect_rc 0 "$f -> raw with -m $m"
+    cmp -s src.raw "$f.m$m.raw" && pass || fail "$f -> raw with -m $m differs from the source"
+  done
+done
+# A corrupt compressed cluster read by a worker: one error line, no output left.
+cp dz.qcow2 broken.qcow2
+off=$(qemu-img map --output=json dz.qcow2 | sed -n 's/.*"start": 0,.*"offset": \([0-9]*\).*/\1/p')
+off=${off:-$((1024 * 1024))}
+python3 -c "
+import sys
+f = open('broken.qcow2', 'r+b'); f.seek(int(sys.argv[1]) + 4194304 + 1024); f.write(b'\xff' * 8192)" "$off"
+run "$DIMG" convert -m 4 -O raw broken.qcow2 bad.raw
+if [ $rc -eq 0 ]; then
+  fail "corrupt compressed cluster read without error"
+else
+  expect_one_error_line "" "corrupt compressed cluster, -m 4"
+  [ -e bad.raw ] || [ -e bad.raw.part ] && fail "corrupt source: output left behind" || pass
+fi
 
 # A target that takes no split writes (vdi has no compression): -m is harmless.
 run "$DIMG" convert -m 4 -O vdi src.raw v.vdi

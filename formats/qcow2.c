@@ -315,6 +315,15 @@ static int qcow2_read(struct img *img, uint64_t off, void *buf, size_t len)
             memset(p, 0, n);
             break;
         case QCOW2_C_DATA:
+            /* Clusters that follow each other in the file too are read with one call (a
+             * lookup that fails ends the run; the next pass reports it). */
+            while (n < len) {
+                struct qcow2_map m2;
+                if (qcow2_map_off(img, off + n, &m2) < 0 || m2.type != QCOW2_C_DATA ||
+                    m2.host != m.host + n)
+                    break;
+                n += m2.len < len - n ? m2.len : len - n;
+            }
             r = qcow2_data_read(img, s->data_fd >= 0 ? s->data_fd : img->fd, p, n, m.host, off);
             if (r < 0)
                 return r;

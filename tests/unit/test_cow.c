@@ -16,68 +16,9 @@
 #include <string.h>
 #include <unistd.h>
 
-/* A fixture, found next to this source file. */
-static const char *fixture(const char *name)
-{
-    static char buf[4096];
-    snprintf(buf, sizeof buf, "%s", __FILE__);
-    char *u = strstr(buf, "tests/unit/test_cow.c");
-    assert_non_null(u);
-    snprintf(u, sizeof buf - (size_t)(u - buf), "tests/fixtures/%s", name);
-    return buf;
-}
-
 static const char *golden(void)
 {
-    return fixture("cow_golden.hex");
-}
-
-/* Decode the fixture syntax (see the .hex file's header) into path. */
-static void hex_decode(const char *hexfile, const char *path)
-{
-    FILE *f = fopen(hexfile, "r");
-    if (!f)
-        fail_msg("cannot open %s", hexfile);
-    uint8_t *img = NULL;
-    size_t size = 0;
-    char line[512];
-    while (fgets(line, sizeof line, f)) {
-        char *hash = strchr(line, '#');
-        if (hash)
-            *hash = 0;
-        char *p = line;
-        while (*p == ' ' || *p == '\t')
-            p++;
-        if (!*p || *p == '\n')
-            continue;
-        if (!strncmp(p, "size ", 5)) {
-            size = strtoul(p + 5, NULL, 10);
-            img = calloc(1, size);
-            continue;
-        }
-        assert_true(*p == '@' && img);
-        unsigned long off = strtoul(p + 1, &p, 10), fill = 0;
-        if (*p == '*')
-            fill = strtoul(p + 1, &p, 10);
-        for (;;) {
-            char *e;
-            unsigned long v = strtoul(p, &e, 16);
-            if (e == p)
-                break;
-            p = e;
-            assert_true(v < 256);
-            size_t n = fill ? fill : 1;
-            assert_true(off + n <= size);
-            memset(img + off, (int)v, n);
-            off += n;
-        }
-    }
-    fclose(f);
-    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    assert_true(fd >= 0);
-    assert_int_equal(write(fd, img, size), (ssize_t)size);
-    close(fd);
-    free(img);
+    return tu_fixture("cow_golden.hex");
 }
 
 static struct img *open_or_fail(const char *path, unsigned flags)
@@ -119,7 +60,7 @@ static void expect_runs(struct img *img, const struct run *v, size_t n, uint64_t
 static void test_golden(void **state)
 {
     const char *p = tu_path("golden.cow");
-    hex_decode(golden(), p);
+    tu_hex_decode(golden(), p);
     make_base("base.raw", 4096, 1);
     struct img *img = open_or_fail(p, IMG_OPEN_BACKING);
     assert_string_equal(img->drv->name, "cow");
@@ -165,7 +106,7 @@ static void test_golden(void **state)
 static void test_create_matches_golden(void **state)
 {
     const char *g = tu_path("g2.cow"), *p = tu_path("made.cow");
-    hex_decode(golden(), g);
+    tu_hex_decode(golden(), g);
     make_base("base.raw", 4096, 1);
     struct img_err err = {0};
     struct img_opts o = {0};
@@ -464,7 +405,7 @@ static void test_i386_layout(void **state)
 static const char *bad_base(const char *name)
 {
     const char *p = tu_path(name);
-    hex_decode(golden(), p);
+    tu_hex_decode(golden(), p);
     return p;
 }
 
@@ -565,7 +506,7 @@ static void ucow_want(uint8_t *want)
 static const char *ucow_golden(const char *name)
 {
     const char *p = tu_path(name);
-    hex_decode(fixture("ucow_v3_golden.hex"), p);
+    tu_hex_decode(tu_fixture("ucow_v3_golden.hex"), p);
     make_base("ubase.raw", 6000, 4); /* longer than the image: its tail is not shown */
     return p;
 }
@@ -719,7 +660,7 @@ static void test_ucow_versions(void **state)
 static void test_ucow_not_qemu_cow(void **state)
 {
     const char *q = tu_path("q.cow");
-    hex_decode(golden(), q);
+    tu_hex_decode(golden(), q);
     const char *u = ucow_make("u2.ucow", U_V2, 9 * 512, 8);
     struct img_err err = {0};
     struct img *img = img_open(q, NULL, 0, &err);

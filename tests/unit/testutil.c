@@ -3,6 +3,7 @@
 
 #include "core/img.h"
 
+#include <fcntl.h>
 #include <stdio.h>
 #include <sys/resource.h>
 #include <stdlib.h>
@@ -194,4 +195,63 @@ void tu_cap_address_space(unsigned long long bytes)
 #else
     (void)bytes;
 #endif
+}
+
+/* tests/fixtures/name, found from this source file's path. */
+const char *tu_fixture(const char *name)
+{
+    static char buf[4096];
+    snprintf(buf, sizeof buf, "%s", __FILE__);
+    char *u = strstr(buf, "tests/unit/testutil.c");
+    assert_non_null(u);
+    snprintf(u, sizeof buf - (size_t)(u - buf), "tests/fixtures/%s", name);
+    return buf;
+}
+
+/* Decode the fixture syntax (see the .hex file's header) into path. */
+void tu_hex_decode(const char *hexfile, const char *path)
+{
+    FILE *f = fopen(hexfile, "r");
+    if (!f)
+        fail_msg("cannot open %s", hexfile);
+    uint8_t *img = NULL;
+    size_t size = 0;
+    char line[512];
+    while (fgets(line, sizeof line, f)) {
+        char *hash = strchr(line, '#');
+        if (hash)
+            *hash = 0;
+        char *p = line;
+        while (*p == ' ' || *p == '\t')
+            p++;
+        if (!*p || *p == '\n')
+            continue;
+        if (!strncmp(p, "size ", 5)) {
+            size = strtoul(p + 5, NULL, 10);
+            img = calloc(1, size);
+            continue;
+        }
+        assert_true(*p == '@' && img);
+        unsigned long off = strtoul(p + 1, &p, 10), fill = 0;
+        if (*p == '*')
+            fill = strtoul(p + 1, &p, 10);
+        for (;;) {
+            char *e;
+            unsigned long v = strtoul(p, &e, 16);
+            if (e == p)
+                break;
+            p = e;
+            assert_true(v < 256);
+            size_t n = fill ? fill : 1;
+            assert_true(off + n <= size);
+            memset(img + off, (int)v, n);
+            off += n;
+        }
+    }
+    fclose(f);
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, img, size), (ssize_t)size);
+    close(fd);
+    free(img);
 }

@@ -40,5 +40,10 @@ uint64_t tu_file_size(const char *path);
 uint64_t tu_alloc_bytes(const char *path);
 /* Overwrite n bytes of path at off (for hand-damaging images); asserts on failure. */
 void tu_poke(const char *path, uint64_t off, const void *bytes, size_t n);
+/* The path of tests/fixtures/name in the source tree (a static buffer). */
+const char *tu_fixture(const char *name);
+/* Decode a fixture in the .hex syntax of tests/fixtures (see cow_golden.hex's header) into the
+ * file path; fails the test on a malformed fixture. */
+void tu_hex_decode(const char *hexfile, const char *path);
 
 #endif

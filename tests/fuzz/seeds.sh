@@ -1,0 +1,138 @@
+#!/usr/bin/env bash
+# tests/fuzz/seeds.sh DIMG OUTDIR: make the seed corpora of the fuzz targets in tests/fuzz.
+#
+# Small valid images of every variant, made with qemu-img/qemu-io (the oracle) and with dimg
+# itself (the formats qemu-img no longer writes), one directory per target: OUTDIR/fuzz_qcow2,
+# ... OUTDIR/fuzz_probe (every image), plus descriptor texts, themes and option strings.
+# Nothing here is committed as a binary: tests/fuzz/run calls this before every run.
+set -euo pipefail
+
+dimg=$1
+out=$2
+src=$(cd "$(dirname "$0")/../.." && pwd)
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+rm -rf "$out"
+for t in qcow2 qcow cow ucow vdi vmdk raw probe vmdk_desc theme opts; do
+  mkdir -p "$out/fuzz_$t"
+done
+
+q() { qemu-img "$@" >/dev/null; }
+# Write a few recognisable runs into an image qemu-io can write.
+fill() {
+  qemu-io -f "$1" -c 'write -P 0x5a 0 4k' -c 'write -P 0xa5 12k 1k' -c 'write -z 20k 4k' \
+    -c 'write -P 0x11 60k 4k' "$2" >/dev/null
+}
+# A raw image of 64 KiB with the same pattern, the source of dimg conversions.
+base=$tmp/base.raw
+q create -f raw "$base" 64k
+fill raw "$base"
+cp "$base" "$out/fuzz_raw/plain.raw"
+head -c 1000 "$base" >"$out/fuzz_raw/odd-size.raw"
+
+# qcow2: both versions, small clusters (small seeds), refcount widths, extended L2,
+# compression (zlib and zstd), a backing file name, snapshots, external data file, aes.
+qc2() { # NAME OPTIONS
+  q create -f qcow2 -o "$2" "$tmp/$1.qcow2" 64k
+  fill qcow2 "$tmp/$1.qcow2"
+  cp "$tmp/$1.qcow2" "$out/fuzz_qcow2/$1.qcow2"
+}
+qc2 v2 compat=0.10,cluster_size=512
+qc2 v3 compat=1.1,cluster_size=4k
+qc2 rc1 cluster_size=4k,refcount_bits=1
+qc2 rc64 cluster_size=4k,refcount_bits=64
+qc2 ext-l2 cluster_size=16k,extended_l2=on
+qc2 lazy cluster_size=4k,lazy_refcounts=on
+q convert -c -f raw -O qcow2 -o cluster_size=4k "$base" "$out/fuzz_qcow2/zlib.qcow2"
+q convert -c -f raw -O qcow2 -o cluster_size=4k,compression_type=zstd "$base" \
+  "$out/fuzz_qcow2/zstd.qcow2"
+q create -f qcow2 -o cluster_size=4k -u -b base.raw -F raw "$out/fuzz_qcow2/overlay.qcow2" 64k
+q create -f qcow2 -o cluster_size=4k "$tmp/snap.qcow2" 64k
+qemu-io -c 'write -P 0x22 0 8k' "$tmp/snap.qcow2" >/dev/null
+q snapshot -c first "$tmp/snap.qcow2"
+qemu-io -c 'write -P 0x33 4k 8k' "$tmp/snap.qcow2" >/dev/null
+q snapshot -c second "$tmp/snap.qcow2"
+cp "$tmp/snap.qcow2" "$out/fuzz_qcow2/snapshots.qcow2"
+q create -f qcow2 -o cluster_size=4k,data_file=data.raw "$out/fuzz_qcow2/datafile.qcow2" 64k
+q create -f qcow2 --object secret,id=s,data=fuzz \
+  -o cluster_size=4k,encrypt.format=aes,encrypt.key-secret=s "$out/fuzz_qcow2/aes.qcow2" 64k
+"$dimg" convert -f raw -O qcow2 -o cluster_size=4k "$base" "$out/fuzz_qcow2/dimg.qcow2" >/dev/null
+
+# qcow (version 1): plain, with data, compressed, a backing file name, aes.
+q create -f qcow "$tmp/plain.qcow" 64k
+fill qcow "$tmp/plain.qcow"
+cp "$tmp/plain.qcow" "$out/fuzz_qcow/plain.qcow"
+q create -f qcow "$out/fuzz_qcow/compressed.qcow" 64k
+qemu-io -f qcow -c 'write -c -P 0x5a 0 4k' -c 'write -c -P 0x11 8k 4k' \
+  "$out/fuzz_qcow/compressed.qcow" >/dev/null
+q create -f qcow -u -b base.raw -F raw "$out/fuzz_qcow/overlay.qcow" 64k
+q create -f qcow --object secret,id=s,data=fuzz -o encrypt.format=aes,encrypt.key-secret=s \
+  "$out/fuzz_qcow/aes.qcow" 64k
+
+# cow (QEMU's, only dimg writes it) and ucow (UML's: from the hand-made golden fixtures).
+"$dimg" convert -f raw -O cow "$base" "$out/fuzz_cow/converted.cow" >/dev/null
+"$dimg" create -f cow -b base.raw -F raw -u "$out/fuzz_cow/overlay.cow" 64k >/dev/null
+# Decode the fixture syntax of tests/fixtures/*.hex (see their headers).
+hexdecode() {
+  perl -e 'my $img = ""; while (<STDIN>) { s/#.*//; next unless /\S/;
+    if (/^\s*size (\d+)/) { $img = "\0" x $1; next }
+    /^\s*@(\d+)(?:\*(\d+))?\s+(.*)/ or die "bad line: $_"; my ($off, $fill) = ($1, $2);
+    for my $h (split " ", $3) { my $n = $fill || 1; substr($img, $off, $n) = chr(hex $h) x $n;
+      $off += $n } } print $img' <"$1" >"$2"
+}
+hexdecode "$src/tests/fixtures/cow_golden.hex" "$out/fuzz_cow/golden.cow"
+hexdecode "$src/tests/fixtures/ucow_v3_golden.hex" "$out/fuzz_ucow/golden-v3.ucow"
+
+# vdi: dynamic with data, static, and one dimg made.
+q create -f vdi "$tmp/dyn.vdi" 64k
+fill vdi "$tmp/dyn.vdi"
+cp "$tmp/dyn.vdi" "$out/fuzz_vdi/dynamic.vdi"
+q create -f vdi -o static=on "$out/fuzz_vdi/static.vdi" 64k
+# Its 1 MiB blocks make big seeds: also an empty one and a copy cut inside the first block.
+q create -f vdi "$out/fuzz_vdi/empty.vdi" 64k
+head -c 8192 "$tmp/dyn.vdi" >"$out/fuzz_vdi/cut.vdi"
+"$dimg" convert -f raw -O vdi "$base" "$out/fuzz_vdi/dimg.vdi" >/dev/null
+
+# vmdk: the sparse variants whole; for flat and split ones the descriptor file alone.
+q create -f vmdk "$tmp/sparse.vmdk" 64k
+fill vmdk "$tmp/sparse.vmdk"
+cp "$tmp/sparse.vmdk" "$out/fuzz_vmdk/sparse.vmdk"
+q create -f vmdk -o zeroed_grain=on "$tmp/zg.vmdk" 64k
+fill vmdk "$tmp/zg.vmdk"
+cp "$tmp/zg.vmdk" "$out/fuzz_vmdk/zeroed-grain.vmdk"
+q create -f vmdk -o compat6=on "$out/fuzz_vmdk/compat6.vmdk" 64k
+q convert -f raw -O vmdk -o subformat=streamOptimized "$base" "$out/fuzz_vmdk/stream.vmdk"
+q create -f vmdk -o subformat=monolithicFlat "$tmp/flat.vmdk" 64k
+cp "$tmp/flat.vmdk" "$out/fuzz_vmdk/flat-descriptor.vmdk"
+q create -f vmdk -o subformat=twoGbMaxExtentSparse "$tmp/split.vmdk" 64k
+cp "$tmp/split.vmdk" "$out/fuzz_vmdk/split-descriptor.vmdk"
+"$dimg" convert -f raw -O vmdk "$base" "$out/fuzz_vmdk/dimg.vmdk" >/dev/null
+# Descriptor texts: the separate ones and the one embedded in a sparse extent (sector 1 on).
+cp "$tmp/flat.vmdk" "$out/fuzz_vmdk_desc/flat.txt"
+cp "$tmp/split.vmdk" "$out/fuzz_vmdk_desc/split.txt"
+dd if="$tmp/sparse.vmdk" bs=512 skip=1 count=20 status=none | tr -d '\0' \
+  >"$out/fuzz_vmdk_desc/embedded.txt"
+dd if="$out/fuzz_vmdk/stream.vmdk" bs=512 skip=1 count=20 status=none | tr -d '\0' \
+  >"$out/fuzz_vmdk_desc/stream.txt"
+
+# Every image for the probing target.
+for d in qcow2 qcow cow ucow vdi vmdk raw; do
+  cp "$out/fuzz_$d"/* "$out/fuzz_probe/"
+done
+
+# Themes: the first byte picks the colour tier and glyph set (fuzz_theme.c).
+i=0
+for f in "$src"/themes/*.theme; do
+  { printf "\\x0$((i % 8))"; cat "$f"; } >"$out/fuzz_theme/$(basename "$f")"
+  i=$((i + 1))
+done
+
+# Sizes and option lists.
+n=0
+for s in 0 1 512 64k 1.5M 2G 3T 1E 16E 1024B 0x10 " 7k" "1.k" \
+  cluster_size=64k,compat=1.1,lazy_refcounts a,,b=c,d=,=e size=1G,preallocation=metadata \
+  off metadata falloc full; do
+  printf '%s' "$s" >"$out/fuzz_opts/s$n"
+  n=$((n + 1))
+done

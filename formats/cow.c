@@ -147,6 +147,13 @@ static int cow_bm_byte(struct img *img, uint64_t i, uint8_t *out)
     return 0;
 }
 
+/* Bitmap bytes from i on lie past the end of the file, so they all read as zeros. */
+static bool cow_bm_past_eof(struct img *img, uint64_t i)
+{
+    struct stat st;
+    return fstat(img->fd, &st) == 0 && cow_st(img)->hsize + i >= (uint64_t)st.st_size;
+}
+
 /* State of sector n and how many sectors from n (at most max) share it. */
 static int cow_run(struct img *img, uint64_t n, uint64_t max, bool *set, uint64_t *run)
 {
@@ -159,10 +166,17 @@ static int cow_run(struct img *img, uint64_t n, uint64_t max, bool *set, uint64_
     while (k < max) {
         uint64_t sec = n + k;
         if (sec % 8 == 0 && max - k >= 8) {
+            struct cow *s = cow_st(img);
+            /* A clear run reaching the end of the file goes on to max: a sparse terabyte
+             * image must not cost a scan of gigabytes of zeros read window by window. */
+            if (!*set && (s->win_off == UINT64_MAX || sec / 8 >= s->win_off + COW_WIN) &&
+                cow_bm_past_eof(img, sec / 8)) {
+                k = max;
+                break;
+            }
             /* Whole bytes at a time, straight from the window, while all-set or all-clear. */
             if ((r = cow_bm_byte(img, sec / 8, &b)) < 0)
                 return r;
-            struct cow *s = cow_st(img);
             uint8_t fill = *set ? 0xff : 0x00;
             uint64_t i = sec / 8 - s->win_off, k0 = k;
             while (i < COW_WIN && max - k >= 8 && s->win[i] == fill) {

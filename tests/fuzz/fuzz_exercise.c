@@ -34,18 +34,10 @@ static void fuzz_read(struct img *img, uint64_t off, uint64_t len, uint64_t *bud
     (void)img_read(img, off, fuzz_buf, (size_t)len);
 }
 
-static void fuzz_image(struct img *img)
+/* Block status across the whole range, reading the start of every run it reports, then the
+ * last byte and a read across the middle that spans several clusters. */
+static void fuzz_walk(struct img *img)
 {
-    struct img_info info;
-    memset(&info, 0, sizeof info);
-    (void)img_get_info(img, &info);
-
-    struct img_snap *snaps = NULL;
-    size_t nsnap = 0;
-    if (img_snap_list(img, &snaps, &nsnap) == 0)
-        free(snaps);
-
-    /* Block status across the whole range, reading the start of every run it reports. */
     uint64_t budget = FUZZ_READ_TOTAL;
     fuzz_read(img, 0, FUZZ_READ_CHUNK, &budget);
     uint64_t off = 0;
@@ -61,11 +53,19 @@ static void fuzz_image(struct img *img)
         fuzz_read(img, off, 4096, &budget);
         off += bs.len;
     }
-    /* The last bytes, and a read across the middle that spans several clusters. */
     if (img->size) {
         fuzz_read(img, img->size - 1, 1, &budget);
         fuzz_read(img, img->size / 2 > 1000 ? img->size / 2 - 1000 : 0, 40000, &budget);
     }
+}
+
+static void fuzz_image(struct img *img)
+{
+    struct img_info info;
+    memset(&info, 0, sizeof info);
+    (void)img_get_info(img, &info);
+
+    fuzz_walk(img);
 
     struct img_region *reg = NULL;
     size_t nreg = 0;
@@ -75,6 +75,15 @@ static void fuzz_image(struct img *img)
     struct img_check chk;
     memset(&chk, 0, sizeof chk);
     (void)img_check(img, &chk, 0);
+
+    /* Internal snapshots: the list, then the disk as the first one saw it. */
+    struct img_snap *snaps = NULL;
+    size_t nsnap = 0;
+    if (img_snap_list(img, &snaps, &nsnap) == 0) {
+        if (nsnap > 0 && img_snap_load(img, snaps[0].id) == 0)
+            fuzz_walk(img);
+        free(snaps);
+    }
 }
 
 int fuzz_exercise(const uint8_t *data, size_t size, const char *fmt, char *err, size_t errlen)

@@ -402,7 +402,12 @@ static struct img *open_layer(const char *path, const char *refdir, const char *
     if (r < 0) {
         if (!img->err.msg[0])
             img_error(img, r, "%s: %s", drv->name, strerror(-r));
-        err_set(err, r, "%s: %s", path, img->err.msg);
+        /* Messages about files the image names (img_open_ref) already start with the path. */
+        size_t pl = strlen(path);
+        if (strncmp(img->err.msg, path, pl) == 0 && img->err.msg[pl] == ':')
+            err_set(err, r, "%s", img->err.msg);
+        else
+            err_set(err, r, "%s: %s", path, img->err.msg);
         if (drv->close)
             drv->close(img);
         goto fail;

@@ -107,11 +107,31 @@ static void test_ucow_bitmap_past_eof(void **state)
     img_close(img);
 }
 
+/* A file the image names that cannot be followed: the message names the image once (the
+ * fuzz harness showed "PATH: PATH: extent file ..."). */
+static void test_ref_error_names_image_once(void **state)
+{
+    (void)state;
+    const char *p = tu_path("lonely.vmdk");
+    FILE *f = fopen(p, "w");
+    assert_non_null(f);
+    fputs("# Disk DescriptorFile\nversion=1\nCID=fffffffe\nparentCID=ffffffff\n"
+          "createType=\"monolithicFlat\"\nRW 128 FLAT \"gone-flat.vmdk\" 0\n",
+          f);
+    fclose(f);
+    struct img_err err = {0};
+    assert_null(img_open(p, NULL, 0, &err));
+    char want[1200];
+    snprintf(want, sizeof want, "%s: extent file 'gone-flat.vmdk': No such file or directory", p);
+    assert_string_equal(err.msg, want);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_all_fixtures),
         cmocka_unit_test(test_ucow_bitmap_past_eof),
+        cmocka_unit_test(test_ref_error_names_image_once),
     };
     return cmocka_run_group_tests(tests, NULL, tu_teardown);
 }

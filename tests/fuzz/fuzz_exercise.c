@@ -2,7 +2,10 @@
  * (tests/unit/test_fuzz_regress.c) do with one image file: open it read-only and untrusted
  * from a memfd through /proc/self/fd (the way core/scan.c reopens a checked descriptor), then
  * run every read-only entry point of core/img.h: info, snapshot list, block status over the
- * whole virtual size, reads (bounded), layout and check. Nothing is written.
+ * whole virtual size, reads (bounded), layout and check. Nothing is written to the image.
+ * An input holding FUZZ_EXTENT_SEP is two files: the image before it, and after it a file named
+ * FUZZ_EXTENT_NAME beside the image (a vmdk descriptor's extent, a backing file), written to a
+ * private directory for the call and removed after it.
  */
 #include "fuzz_exercise.h"
 
@@ -11,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -86,27 +90,62 @@ static void fuzz_image(struct img *img)
     }
 }
 
-int fuzz_exercise(const uint8_t *data, size_t size, const char *fmt, char *err, size_t errlen)
+/* Write all of data to fd (the fuzzer owns the process: any failure aborts). */
+static void fuzz_write_all(int fd, const uint8_t *data, size_t size)
 {
-    int fd = memfd_create("fuzz-image", MFD_CLOEXEC);
-    if (fd < 0) {
-        perror("memfd_create");
-        abort();
-    }
     size_t done = 0;
     while (done < size) {
         ssize_t n = write(fd, data + done, size - done);
         if (n <= 0) {
-            perror("write");
+            perror("fuzz: write");
             abort();
         }
         done += (size_t)n;
     }
+}
+
+/* The directory the image's recorded names resolve against: per process, holding only
+ * FUZZ_EXTENT_NAME when the input carries one. */
+static const char *fuzz_refdir(void)
+{
+    static char dir[64];
+    if (!dir[0]) {
+        snprintf(dir, sizeof dir, "/tmp/dimg-fuzz-XXXXXX");
+        if (!mkdtemp(dir)) {
+            perror("fuzz: mkdtemp");
+            abort();
+        }
+    }
+    return dir;
+}
+
+int fuzz_exercise(const uint8_t *data, size_t size, const char *fmt, char *err, size_t errlen)
+{
+    int fd = memfd_create("fuzz-image", MFD_CLOEXEC);
+    if (fd < 0) {
+        perror("fuzz: memfd_create");
+        abort();
+    }
+    const char *dir = fuzz_refdir();
+    char ext[128];
+    snprintf(ext, sizeof ext, "%s/%s", dir, FUZZ_EXTENT_NAME);
+    const uint8_t *sep = memmem(data, size, FUZZ_EXTENT_SEP, strlen(FUZZ_EXTENT_SEP));
+    if (sep) {
+        const uint8_t *e = sep + strlen(FUZZ_EXTENT_SEP);
+        int xfd = open(ext, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        if (xfd < 0) {
+            perror("fuzz: extent file");
+            abort();
+        }
+        fuzz_write_all(xfd, e, (size_t)(data + size - e));
+        close(xfd);
+        size = (size_t)(sep - data);
+    }
+    fuzz_write_all(fd, data, size);
     char path[64];
     snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
     struct img_err e;
-    /* An empty directory for names the image records: nothing beside it is followed. */
-    struct img *img = img_open_in(path, "/nonexistent-fuzz-dir", fmt, IMG_OPEN_UNTRUSTED, &e);
+    struct img *img = img_open_in(path, dir, fmt, IMG_OPEN_UNTRUSTED, &e);
     if (img) {
         fuzz_image(img);
         img_close(img);
@@ -114,5 +153,7 @@ int fuzz_exercise(const uint8_t *data, size_t size, const char *fmt, char *err, 
         snprintf(err, errlen, "%s", e.msg);
     }
     close(fd);
+    if (sep)
+        unlink(ext);
     return img ? 0 : -1;
 }

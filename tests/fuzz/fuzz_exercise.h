@@ -6,6 +6,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* Splits an input into the image and one file beside it (see fuzz_exercise.c). */
+#define FUZZ_EXTENT_SEP "\n==dimg-fuzz-extent==\n"
+#define FUZZ_EXTENT_NAME "extent.vmdk"
+
 /* Open data (size bytes) as an image of format fmt (NULL: probe), read-only and untrusted,
  * and exercise it. Returns 0 when it opened, -1 with the message in err (may be NULL) when
  * not. Aborts when an answer breaks the API's promises (a block-status run past the end). */

@@ -108,6 +108,40 @@ cp "$tmp/flat.vmdk" "$out/fuzz_vmdk/flat-descriptor.vmdk"
 q create -f vmdk -o subformat=twoGbMaxExtentSparse "$tmp/split.vmdk" 64k
 cp "$tmp/split.vmdk" "$out/fuzz_vmdk/split-descriptor.vmdk"
 "$dimg" convert -f raw -O vmdk "$base" "$out/fuzz_vmdk/dimg.vmdk" >/dev/null
+# Descriptor and extent in one input (fuzz_exercise.c splits them at the separator and writes
+# the extent beside the image as extent.vmdk): flat, split sparse, vmfsSparse (COWD) and
+# seSparse, the last two built from their documented layouts (qemu-img cannot write them).
+sep=$'\n==dimg-fuzz-extent==\n'
+with_extent() { # NAME DESCRIPTOR EXTENT
+  { sed -E 's/"[^"]*\.vmdk"/"extent.vmdk"/' "$2"; printf '%s' "$sep"; cat "$3"; } \
+    >"$out/fuzz_vmdk/$1"
+}
+q convert -f raw -O vmdk -o subformat=monolithicFlat "$base" "$tmp/flatd.vmdk"
+with_extent flat+extent.vmdk "$tmp/flatd.vmdk" "$tmp/flatd-flat.vmdk"
+q convert -f raw -O vmdk -o subformat=twoGbMaxExtentSparse "$base" "$tmp/splitd.vmdk"
+with_extent split+extent.vmdk "$tmp/splitd.vmdk" "$tmp/splitd-s001.vmdk"
+vmdk_desc() { # createType EXTENT-TYPE SECTORS
+  printf '# Disk DescriptorFile\nversion=1\nCID=fffffffe\nparentCID=ffffffff\n'
+  printf 'createType="%s"\nRW %s %s "x.vmdk"\n' "$1" "$3" "$2"
+}
+# COWD: 8192 sectors of 1-sector grains; directory at sector 4, table at 5, grains 0, 7 and
+# 4095 at sectors 37, 39 and 38.
+perl -e 'my $f = "\0" x 20480; substr($f, 0, 32) = pack("a4 V7", "COWD", 1, 3, 8192, 1, 4, 2, 40);
+  substr($f, 4 * 512, 4) = pack("V", 5); substr($f, 5 * 512, 4) = pack("V", 37);
+  substr($f, 5 * 512 + 28, 4) = pack("V", 39); substr($f, 5 * 512 + 4095 * 4, 4) = pack("V", 38);
+  substr($f, 37 * 512, 1536) = "\x5a" x 1536; print $f' >"$tmp/cowd"
+vmdk_desc vmfsSparse VMFSSPARSE 8192 >"$tmp/cowd.desc"
+with_extent cowd+extent.vmdk "$tmp/cowd.desc" "$tmp/cowd"
+# seSparse: 32768 sectors of 8-sector grains; volatile header at 1, journal at 2, directory at
+# 12, tables at 64, grains at 144: grain 0 allocated, grain 5 zero.
+perl -e 'my $f = "\0" x (144 * 512 + 4096);
+  substr($f, 0, 168) = pack("Q<5 x40 Q<16", 0xcafebabe, 0x200000001, 32768, 8, 64,
+    1, 1, 2, 2, 4, 8, 12, 1, 64, 64, 128, 8, 136, 8, 144, 80000);
+  substr($f, 512, 8) = pack("Q<", 0xcafecafe); substr($f, 12 * 512, 8) = pack("Q<", 1 << 60);
+  substr($f, 64 * 512, 8) = pack("Q<", 3 << 60); substr($f, 64 * 512 + 40, 8) = pack("Q<", 2 << 60);
+  substr($f, 144 * 512, 4096) = "\xa5" x 4096; print $f' >"$tmp/se"
+vmdk_desc seSparse SESPARSE 32768 >"$tmp/se.desc"
+with_extent sesparse+extent.vmdk "$tmp/se.desc" "$tmp/se"
 # Descriptor texts: the separate ones and the one embedded in a sparse extent (sector 1 on).
 cp "$tmp/flat.vmdk" "$out/fuzz_vmdk_desc/flat.txt"
 cp "$tmp/split.vmdk" "$out/fuzz_vmdk_desc/split.txt"

@@ -54,7 +54,8 @@ q snapshot -c first "$tmp/snap.qcow2"
 qemu-io -c 'write -P 0x33 4k 8k' "$tmp/snap.qcow2" >/dev/null
 q snapshot -c second "$tmp/snap.qcow2"
 cp "$tmp/snap.qcow2" "$out/fuzz_qcow2/snapshots.qcow2"
-q create -f qcow2 -o cluster_size=4k,data_file=data.raw "$out/fuzz_qcow2/datafile.qcow2" 64k
+(cd "$tmp" && q create -f qcow2 -o cluster_size=4k,data_file=data.raw datafile.qcow2 64k)
+cp "$tmp/datafile.qcow2" "$out/fuzz_qcow2/"
 q create -f qcow2 --object secret,id=s,data=fuzz \
   -o cluster_size=4k,encrypt.format=aes,encrypt.key-secret=s "$out/fuzz_qcow2/aes.qcow2" 64k
 "$dimg" convert -f raw -O qcow2 -o cluster_size=4k "$base" "$out/fuzz_qcow2/dimg.qcow2" >/dev/null

@@ -391,8 +391,12 @@ char *vmdk_desc_format(const struct vmdk_desc *d, size_t *len)
         sb_printf(&b, d->kv[i].quoted ? "%s=\"%s\"\n" : "%s=%s\n", d->kv[i].key, d->kv[i].val);
     sb_printf(&b, "CID=%08" PRIx32 "\nparentCID=%08" PRIx32 "\ncreateType=\"%s\"\n", d->cid,
               d->parent_cid, d->create_type);
+    /* A hint read unquoted may hold a quote: written quoted it would end there. */
     if (d->parent_hint[0])
-        sb_printf(&b, "parentFileNameHint=\"%s\"\n", d->parent_hint);
+        sb_printf(&b,
+                  strchr(d->parent_hint, '"') ? "parentFileNameHint=%s\n"
+                                              : "parentFileNameHint=\"%s\"\n",
+                  d->parent_hint);
     sb_printf(&b, "\n# Extent description\n");
     for (size_t e = 0; e < d->n_ext; e++) {
         const struct vmdk_desc_extent *x = &d->ext[e];

@@ -7,6 +7,7 @@
 #include "testutil.h"
 
 #include "core/img.h"
+#include "formats/vmdk.h"
 #include "fuzz_exercise.h"
 
 #include <dirent.h>
@@ -126,12 +127,41 @@ static void test_ref_error_names_image_once(void **state)
     assert_string_equal(err.msg, want);
 }
 
+/* fuzz_vmdk_desc's finding (the input as it minimized, text): an unquoted parentFileNameHint
+ * holding a quote was written back quoted, and the rewritten descriptor no longer parsed (a
+ * write that rewrites the descriptor would have left an image dimg and QEMU refuse). Now the
+ * rendering parses back to the same hint and renders the same. */
+static void test_desc_hint_with_quote(void **state)
+{
+    (void)state;
+    static const char in[] = "RW 1 SPARSE \"=\"\ncreateType=\"monolithicFlat\"\n"
+                             "parentFileNameHint=a\"\n";
+    struct vmdk_desc d = {0}, d2 = {0};
+    struct img_err err = {0};
+    assert_int_equal(vmdk_desc_parse(in, sizeof in - 1, &d, &err), 0);
+    assert_string_equal(d.parent_hint, "a\"");
+    size_t n1, n2;
+    char *t1 = vmdk_desc_format(&d, &n1);
+    assert_non_null(t1);
+    if (vmdk_desc_parse(t1, n1, &d2, &err) != 0)
+        fail_msg("rendered descriptor does not parse: %s\n%s", err.msg, t1);
+    assert_string_equal(d2.parent_hint, "a\"");
+    char *t2 = vmdk_desc_format(&d2, &n2);
+    assert_non_null(t2);
+    assert_string_equal(t1, t2);
+    free(t1);
+    free(t2);
+    vmdk_desc_free(&d);
+    vmdk_desc_free(&d2);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_all_fixtures),
         cmocka_unit_test(test_ucow_bitmap_past_eof),
         cmocka_unit_test(test_ref_error_names_image_once),
+        cmocka_unit_test(test_desc_hint_with_quote),
     };
     return cmocka_run_group_tests(tests, NULL, tu_teardown);
 }

@@ -170,7 +170,11 @@ see '^EXIT=0' "dimg quit with status 0"
 # --- cancel: a throttled convert, cancelled from the jobs screen ---
 start DIMG_TEST_SLOW_MS=300
 see 'disk\.qcow2 +qcow2' "second session lists the images"
-keys / t o p Enter c Enter Enter Enter Enter
+# Each step waits for its screen: a sanitizer build is slow enough to lose keys otherwise.
+see 'top\.qcow2 +qcow2' "top.qcow2 probed"
+keys / t o p Enter c
+see 'Convert' "convert form opens for top.qcow2"
+keys Enter Enter Enter Enter
 see 'started: convert top\.qcow2' "slow convert started"
 keys J
 see 'running' "the job shows as running"
@@ -268,7 +272,10 @@ see '^EXIT=0' "quit the read-only session"
 # --- quitting with a job running asks first ---
 start DIMG_TEST_SLOW_MS=300
 see 'disk\.qcow2 +qcow2' "third session lists the images"
-keys / b a s e Enter c Enter Enter Enter Enter
+see 'base\.qcow2 +qcow2' "base.qcow2 probed"
+keys / b a s e Enter c
+see 'Convert' "convert form opens for base.qcow2"
+keys Enter Enter Enter Enter
 see 'started: convert base\.qcow2' "second slow convert started"
 keys q
 see 'job is still running' "quit asks while a job runs"

@@ -105,18 +105,25 @@ static void fuzz_write_all(int fd, const uint8_t *data, size_t size)
 }
 
 /* The directory the image's recorded names resolve against: per process, holding only
- * FUZZ_EXTENT_NAME when the input carries one. */
+ * FUZZ_EXTENT_NAME when the input carries one; removed at exit. */
+static char fuzz_dir[64];
+
+static void fuzz_refdir_remove(void)
+{
+    rmdir(fuzz_dir);
+}
+
 static const char *fuzz_refdir(void)
 {
-    static char dir[64];
-    if (!dir[0]) {
-        snprintf(dir, sizeof dir, "/tmp/dimg-fuzz-XXXXXX");
-        if (!mkdtemp(dir)) {
+    if (!fuzz_dir[0]) {
+        snprintf(fuzz_dir, sizeof fuzz_dir, "/tmp/dimg-fuzz-XXXXXX");
+        if (!mkdtemp(fuzz_dir)) {
             perror("fuzz: mkdtemp");
             abort();
         }
+        atexit(fuzz_refdir_remove);
     }
-    return dir;
+    return fuzz_dir;
 }
 
 int fuzz_exercise(const uint8_t *data, size_t size, const char *fmt, char *err, size_t errlen)

@@ -14,7 +14,7 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
 rm -rf "$out"
-for t in qcow2 qcow cow ucow vdi vmdk raw probe vmdk_desc theme opts; do
+for t in qcow2 qcow cow ucow vdi vmdk raw probe vmdk_desc ovf theme opts; do
   mkdir -p "$out/fuzz_$t"
 done
 
@@ -150,6 +150,12 @@ dd if="$tmp/sparse.vmdk" bs=512 skip=1 count=20 status=none | tr -d '\0' \
   >"$out/fuzz_vmdk_desc/embedded.txt"
 dd if="$out/fuzz_vmdk/stream.vmdk" bs=512 skip=1 count=20 status=none | tr -d '\0' \
   >"$out/fuzz_vmdk_desc/stream.txt"
+
+# OVF descriptors: what dimg export writes, for SCSI and IDE.
+"$dimg" export -q --ova "$tmp/a.ova" --cpus 2 --memory 512 "$base" "$tmp/dyn.vdi" >/dev/null
+tar -xOf "$tmp/a.ova" --wildcards '*.ovf' >"$out/fuzz_ovf/scsi.ovf"
+"$dimg" export -q --ova "$tmp/b.ova" --controller=ide "$base" >/dev/null
+tar -xOf "$tmp/b.ova" --wildcards '*.ovf' >"$out/fuzz_ovf/ide.ovf"
 
 # Every image for the probing target.
 for d in qcow2 qcow cow ucow vdi vmdk raw; do

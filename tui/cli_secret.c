@@ -53,6 +53,9 @@ static int read_file(const char *file, const char *opt, uint8_t *buf, size_t *le
                        "bytes",
                        opt, file, IMG_SECRET_MAX);
     }
+    /* qemu reads such files silently; a key anyone on the machine can read is worth a line. */
+    if (st.st_mode & S_IROTH)
+        cli_err("warning: %s %s is readable by every user (chmod o-r it)", opt, file);
     ssize_t n = read(fd, buf, IMG_SECRET_MAX);
     int e = errno;
     close(fd);

@@ -12,6 +12,7 @@ printf 'first password' >pw0
 printf 'second one' >pw1
 printf 'third from qemu' >pw2
 printf 'wrong' >bad
+chmod 600 pw0 pw1 pw2 bad # a key file others can read gets a warning line (test_crypt.sh)
 # sec ID FILE: a qemu secret object holding FILE's password.
 sec() { echo "secret,id=$1,data=$(cat "$2")"; }
 # qconv PWFILE OUT: qemu-img's decryption of a.qcow2 with that password.

@@ -11,6 +11,7 @@ source "$(dirname "$0")/lib.sh"
 
 PW='hunter2 with spaces'
 printf '%s' "$PW" >pw
+chmod 600 pw
 OBJ=(--object "secret,id=s0,data=$PW")
 # qopts FMT FILE: qemu --image-opts string for an encrypted image.
 qopts() { echo "driver=$1,file.filename=$2,encrypt.key-secret=s0"; }
@@ -37,9 +38,18 @@ for fmt in qcow2 qcow; do
   run "$DIMG" convert --password-file pw -O raw q.$fmt q.$fmt.raw
   expect_rc 0 "$fmt aes: dimg reads a qemu image"
   expect_same q.$fmt.want.raw q.$fmt.raw "$fmt aes: dimg's read equals qemu's"
+  # A private key file (mode 600) gives no warning.
+  [ -s "$T/err" ] && fail "$fmt aes: a private key file gave stderr: $(cat "$T/err")" || pass
   run env "DPW=$PW" "$DIMG" convert --password-env DPW -O raw q.$fmt q.$fmt.env.raw
   expect_rc 0 "$fmt aes: --password-env"
   expect_same q.$fmt.want.raw q.$fmt.env.raw "$fmt aes: --password-env reads the same"
+  # A key file every user can read still works, with one warning line.
+  cp pw pw.open && chmod 644 pw.open
+  run "$DIMG" convert --password-file pw.open -O raw q.$fmt q.$fmt.open.raw
+  expect_rc 0 "$fmt aes: a world-readable key file still works"
+  expect_same q.$fmt.want.raw q.$fmt.open.raw "$fmt aes: read with a world-readable key file"
+  expect_one_error_line "warning: --password-file pw.open is readable by every user" \
+    "$fmt aes: world-readable key file"
   run "$DIMG" info q.$fmt
   grep -q "encrypted: yes" "$T/out" && grep -q "encrypt.format: aes" "$T/out" && pass ||
     fail "$fmt aes: info: $(cat "$T/out")"
@@ -100,7 +110,7 @@ grep -q "encrypt.format: luks" "$T/out" && grep -q "encrypt.hash alg: sha1" "$T/
   fail "luks info: $(cat "$T/out")"
 
 # Wrong password: one error line, the image unchanged, no target left.
-printf 'not it' >bad
+printf 'not it' >bad && chmod 600 bad
 before=$(sha256sum <dl.qcow2)
 run "$DIMG" convert --password-file bad -O raw dl.qcow2 wrong.raw
 expect_rc 1 "luks: wrong password"

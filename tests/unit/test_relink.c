@@ -1,7 +1,7 @@
 /* test_relink.c: the set_backing and make_empty slots of vmdk and vdi, stopped part way.
  *
  * Every write the drivers make (pwrite, ftruncate, fallocate, rename) goes through the
- * wrappers below; once crash_budget reaches 0 the rest fail (the interrupted write having
+ * wrappers of tu_crash.h; once tu_crash_budget reaches 0 the rest fail (the interrupted write having
  * reached the disk in part), which leaves the files as a crash at that point would (the
  * drivers sync between their steps). For each stopping point
  * the image must open with its chain, name the old or the new parent (never anything else),
@@ -24,61 +24,12 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #define MiB (1ull << 20)
 #define ULL(x) ((unsigned long long)(x))
 
-static long crash_budget = -1;
-
-static bool crash_now(void)
-{
-    if (crash_budget == 0)
-        return true;
-    if (crash_budget > 0)
-        crash_budget--;
-    return false;
-}
-
-/* A write the crash interrupts may have reached the disk in part: its first sector. */
-ssize_t pwrite(int fd, const void *buf, size_t n, off_t off)
-{
-    if (crash_now()) {
-        if (n > 512)
-            syscall(SYS_pwrite64, fd, buf, 512, off);
-        errno = EIO;
-        return -1;
-    }
-    return syscall(SYS_pwrite64, fd, buf, n, off);
-}
-
-int ftruncate(int fd, off_t len)
-{
-    if (crash_now()) {
-        errno = EIO;
-        return -1;
-    }
-    return (int)syscall(SYS_ftruncate, fd, len);
-}
-
-int fallocate(int fd, int mode, off_t off, off_t len)
-{
-    if (crash_now()) {
-        errno = EIO;
-        return -1;
-    }
-    return (int)syscall(SYS_fallocate, fd, mode, off, len);
-}
-
-int rename(const char *from, const char *to)
-{
-    if (crash_now()) {
-        errno = EIO;
-        return -1;
-    }
-    return (int)syscall(SYS_renameat2, AT_FDCWD, from, AT_FDCWD, to, 0);
-}
+#include "tu_crash.h"
 
 /* tu_path's buffers rotate: names kept across other calls are copied (and live until exit). */
 static const char *path(const char *name)
@@ -213,9 +164,9 @@ static long vmdk_crash_loop(const char *orig_glob, const char *p, const char *ol
                                tu_dir(), orig_glob),
                          0);
         struct img *img = tq_open(p, IMG_OPEN_RW);
-        crash_budget = n;
+        tu_crash_budget = n;
         int r = img_set_backing(img, nw, nw ? "vmdk" : NULL);
-        crash_budget = -1;
+        tu_crash_budget = -1;
         img_close(img);
         vmdk_state_ok(p, old, nw, want, nw ? want : NULL, len, n, r);
         if (tu_sh("ls '%s' | grep -q '\\.part$'", tu_dir()) == 0)
@@ -361,9 +312,9 @@ static long vdi_crash_loop(const char *orig, const char *p, const char *old, con
     for (long n = 0;; n++) {
         assert_int_equal(tu_sh("cp '%s' '%s'", orig, p), 0);
         struct img *img = tq_open(p, IMG_OPEN_RW);
-        crash_budget = n;
+        tu_crash_budget = n;
         int r = img_set_backing(img, nw, nw ? "vdi" : NULL);
-        crash_budget = -1;
+        tu_crash_budget = -1;
         img_close(img);
         struct img *c = tq_open(p, IMG_OPEN_BACKING);
         const char *b = c->backing_name ? c->backing_name : "";
@@ -416,9 +367,9 @@ static void empty_crash(const char *fmt, const char *p, const char *orig)
     for (long n = 0;; n++) {
         assert_int_equal(tu_sh("cp --sparse=always '%s' '%s'", orig, p), 0);
         struct img *img = tq_open(p, IMG_OPEN_RW | IMG_OPEN_BACKING);
-        crash_budget = n;
+        tu_crash_budget = n;
         int r = img_make_empty(img);
-        crash_budget = -1;
+        tu_crash_budget = -1;
         if (r == 0) {
             /* The same handle reads through to the base now (no stale cached tables). */
             uint8_t *got = malloc(len);
@@ -505,6 +456,7 @@ static void test_refusals(void **state)
 
 int main(void)
 {
+    tu_crash_partial = 512; /* an interrupted write leaves its first sector */
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_vmdk_embedded_crash),
         cmocka_unit_test(test_vmdk_descfile_crash),

@@ -15,7 +15,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #define MiB (1ull << 20)
@@ -475,46 +474,9 @@ static void test_resize_relocate_static(void **state)
 
 /* ---- crash order ---- */
 
-/* Every write the driver makes (pwrite, ftruncate, fallocate) goes through these; once
- * crash_budget reaches 0 the rest fail with EIO, which leaves the file as a crash at that
- * point would (the driver fsyncs between its steps). -1: no crash planned. */
-static long crash_budget = -1;
-
-static bool crash_now(void)
-{
-    if (crash_budget == 0)
-        return true;
-    if (crash_budget > 0)
-        crash_budget--;
-    return false;
-}
-
-ssize_t pwrite(int fd, const void *buf, size_t n, off_t off)
-{
-    if (crash_now()) {
-        errno = EIO;
-        return -1;
-    }
-    return syscall(SYS_pwrite64, fd, buf, n, off);
-}
-
-int ftruncate(int fd, off_t len)
-{
-    if (crash_now()) {
-        errno = EIO;
-        return -1;
-    }
-    return (int)syscall(SYS_ftruncate, fd, len);
-}
-
-int fallocate(int fd, int mode, off_t off, off_t len)
-{
-    if (crash_now()) {
-        errno = EIO;
-        return -1;
-    }
-    return (int)syscall(SYS_fallocate, fd, mode, off, len);
-}
+/* Every write the driver makes goes through tu_crash.h's wrappers; a stopped write writes
+ * nothing (tu_crash_partial 0). */
+#include "tu_crash.h"
 
 /* The image must open, check clean (dimg and qemu-img) and read like the reference: either
  * still the old size, or the new one with zeros after the old end. */
@@ -567,9 +529,9 @@ static void test_resize_crash_order(void **state)
         for (;; n++) {
             assert_int_equal(tu_sh("cp --sparse=always '%s' '%s'", orig, p), 0);
             struct img *img = tq_open(p, IMG_OPEN_RW);
-            crash_budget = n;
+            tu_crash_budget = n;
             int r = img_truncate(img, grown, IMG_PREALLOC_OFF);
-            crash_budget = -1;
+            tu_crash_budget = -1;
             img_close(img);
             crash_state_ok(p, ref, old, grown, n);
             if (r == 0)
@@ -721,9 +683,9 @@ static void test_compact_crash_order(void **state)
     for (;; n++) {
         assert_int_equal(tu_sh("cp '%s' '%s'", orig, p), 0);
         struct img *img = tq_open(p, IMG_OPEN_RW);
-        crash_budget = n;
+        tu_crash_budget = n;
         int r = img_compact(img, NULL, NULL);
-        crash_budget = -1;
+        tu_crash_budget = -1;
         img_close(img);
         img = tq_open(p, 0);
         assert_int_equal(img_read(img, 0, got, rl), 0);

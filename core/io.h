@@ -21,8 +21,11 @@ int io_pread_zero(int fd, void *buf, size_t len, uint64_t off);
 int io_pwrite_all(int fd, const void *buf, size_t len, uint64_t off);
 /* Write len zero bytes at off (in bounded chunks). */
 int io_pwrite_zeroes(int fd, uint64_t off, uint64_t len);
-/* fdatasync, mapping errors to -errno. */
+/* fdatasync, mapping errors to -errno; a no-op after io_set_unsafe(true). */
 int io_sync(int fd);
+/* Unsafe mode (qemu-img's -t unsafe): io_sync and io_sync_dir do nothing, so a crash may
+ * lose what was written. For a command that makes a new file it can simply make again. */
+void io_set_unsafe(bool unsafe);
 /* Are all n bytes at p zero? (Fast: one memcmp of the buffer against itself.) */
 bool io_is_zero(const void *p, size_t n);
 /* Current size of the file behind fd, or -errno. */

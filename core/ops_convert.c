@@ -309,19 +309,6 @@ static bool conv_hits_chain(const struct img *src, const char *path)
     return false;
 }
 
-static void conv_sync_dir(const char *path)
-{
-    char *dir = io_dirname(path);
-    if (!dir)
-        return;
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd >= 0) {
-        fsync(fd);
-        close(fd);
-    }
-    free(dir);
-}
-
 int ops_convert(const struct ops_convert_req *req, struct img_err *err)
 {
     struct conv c = {.req = req, .err = err};
@@ -475,7 +462,7 @@ int ops_convert(const struct ops_convert_req *req, struct img_err *err)
         goto out;
     }
     created = false;
-    conv_sync_dir(req->dst);
+    (void)io_sync_dir(req->dst); /* the new name made durable: best effort, as the data is */
 
 out:
     cpipe_free(c.pipe); /* before the target closes: the workers use its handle */

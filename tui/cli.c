@@ -54,7 +54,7 @@ static const struct cli_cmd cli_cmds[] = {
     {"convert", cli_convert, "copy an image into a new one, possibly of another format",
      "usage: dimg convert [-f FMT] [-O OUTPUT_FMT] [-o OPTIONS] [-c] [-p] [-q] [-S BYTES]\n"
      "                    [-B BACKING -F BACKING_FMT] [-l SNAPSHOT] [--compress=F]\n"
-     "                    [-m THREADS] SRC DST\n"
+     "                    [-m THREADS] [-t CACHE] SRC DST\n"
      "\n"
      "Copy the guest contents of SRC (through its backing chain) into a new image DST.\n"
      "DST is written as DST.part and renamed into place only when complete.\n"
@@ -79,7 +79,9 @@ static const struct cli_cmd cli_cmds[] = {
      "                      warning)\n"
      "  -m THREADS          threads that compress (-c) or read compressed sources\n"
      "                      (default: the online cores; 1: none)\n"
-     "  -W                  accepted for qemu-img compatibility (writes stay in order)\n"},
+     "  -W                  accepted for qemu-img compatibility (writes stay in order)\n"
+     "  -t CACHE            unsafe: do not sync DST before the rename (qemu-img's default;\n"
+     "                      a crash may leave it incomplete); other modes sync (-T accepted)\n"},
     {"map", cli_map, "dump the guest allocation map",
      "usage: dimg map [-f FMT] [--output=human|json] [--start-offset=OFF] [--max-length=LEN]\n"
      "                FILE\n"

@@ -10,6 +10,7 @@
 
 #include "core/export.h"
 #include "core/img.h"
+#include "core/io.h"
 #include "core/ops.h"
 #include "tui/progress.h"
 
@@ -33,7 +34,7 @@ int cli_convert(int argc, char **argv)
     struct img_err err = {0};
     bool progress = false, quiet = false;
     int c, status = 1;
-    while ((c = cli_getopt(argc, argv, "hf:O:o:cpqS:B:F:Ul:m:W", longopts)) != -1) {
+    while ((c = cli_getopt(argc, argv, "hf:O:o:cpqS:B:F:Ul:m:Wt:T:", longopts)) != -1) {
         switch (c) {
         case 'h': img_opts_free(&opts); return cli_help("convert");
         case 'f': req.src_fmt = optarg; break;
@@ -83,6 +84,19 @@ int cli_convert(int argc, char **argv)
             break;
         }
         case 'W': break; /* qemu-img's out-of-order writes: dimg's pipeline needs no leave */
+        case 'T': break; /* qemu-img's source cache mode: reads go through the page cache */
+        case 't':
+            /* qemu-img's target cache mode. dimg syncs DST before the rename in every mode
+             * but unsafe, which (as qemu-img's default) leaves that to the kernel. */
+            if (strcmp(optarg, "unsafe") == 0) {
+                io_set_unsafe(true);
+            } else if (strcmp(optarg, "writeback") && strcmp(optarg, "writethrough") &&
+                       strcmp(optarg, "none") && strcmp(optarg, "directsync")) {
+                cli_err("invalid -t '%s': writeback, writethrough, none, directsync or unsafe",
+                        optarg);
+                goto out;
+            }
+            break;
         default: goto out;
         }
     }

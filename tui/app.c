@@ -170,8 +170,9 @@ static void app_draw_header(struct app *a)
     app_put(r.y, r.x, r.w, buf, app_attr(a, THEME_E_HEADER), true);
     if (a->views[a->nviews - 1] == VIEW_BROWSER) {
         char right[200];
-        snprintf(right, sizeof right, "%s%s%s%s%s  ?:help ",
-                 a->opts.read_only ? "[read-only] " : "", a->filter[0] ? "filter: " : "", a->filter,
+        snprintf(right, sizeof right, "%s%s%s%s%s%s  ?:help ",
+                 a->opts.read_only ? "[read-only] " : "",
+                 a->opts.untrusted ? "[untrusted] " : "", a->filter[0] ? "filter: " : "", a->filter,
                  a->filter[0] ? "  " : "", sorts[a->sort]);
         int rw = (int)strlen(right);
         if (a->sort_rev && rw + 2 < (int)sizeof right) {

@@ -32,7 +32,8 @@ struct tui_opts {
     bool ascii;        /* --ascii */
     bool mouse;        /* --mouse */
     bool read_only;    /* -r: no action changes an image */
-    bool untrusted;    /* --untrusted: no backing files followed when inspecting */
+    bool untrusted;    /* --untrusted or U: no external reference followed (img.h) */
+    bool untrusted_fixed; /* --untrusted given: U cannot turn it off */
     bool ask_password; /* no --password-file/--password-env: a dialog asks (secret_dialog.c) */
 };
 

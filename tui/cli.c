@@ -453,6 +453,7 @@ int cli_main(int argc, char **argv)
         if (strcmp(a, "--untrusted") == 0) {
             cli_open_flags |= IMG_OPEN_UNTRUSTED;
             cli_tui_opts.untrusted = true;
+            cli_tui_opts.untrusted_fixed = true;
             continue;
         }
         if (strcmp(a, "-r") == 0 || strcmp(a, "--read-only") == 0) {

@@ -66,7 +66,9 @@ enum km_ctx {
     X(HIDDEN, KM_BROWSER, 0, NULL, false, "show or hide hidden files")                             \
     X(RESCAN, KM_BROWSER | KM_TREE, 0, NULL, false, "read the directory again")                    \
     X(REDRAW, KM_ALL, 0, NULL, false, "redraw the screen")                                         \
-    X(IMPORT, KM_BROWSER, 0, NULL, true, "unpack an archive (OVA) with its digests checked")
+    X(IMPORT, KM_BROWSER, 0, NULL, true, "unpack an archive (OVA) with its digests checked")       \
+    X(UNTRUSTED, KM_BROWSER, 0, NULL, false,                                                       \
+      "untrusted mode: follow no backing, extent or data file")
 
 #define KM_ENUM(e, ctx, f, label, mut, help) KM_A_##e,
 enum km_action { KM_A_NONE = 0, KM_ACTIONS(KM_ENUM) KM_A_COUNT };

@@ -428,6 +428,17 @@ void browser_key(struct app *a, int ch, enum km_action act)
     case KM_A_COMPACT: action_compact(a); break;
     case KM_A_EXPORT: action_export(a); break;
     case KM_A_IMPORT: action_import(a); break;
+    case KM_A_UNTRUSTED:
+        if (a->opts.untrusted_fixed) {
+            app_status(a, true, "started with --untrusted: it stays on");
+            break;
+        }
+        a->opts.untrusted = !a->opts.untrusted;
+        a->info_for[0] = 0; /* the info pane follows the backing chain only when trusted */
+        app_status(a, false, "untrusted mode %s",
+                   a->opts.untrusted ? "on: no backing, extent or data file is followed"
+                                     : "off: backing files are followed when asked for");
+        break;
     default:
         if (ch == 27 && a->filter[0]) {
             a->filter[0] = 0;

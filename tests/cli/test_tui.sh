@@ -397,5 +397,32 @@ qemu-img compare -q "$T/arc-d.raw" arc/ok/disk.qcow2 && pass || fail "imported d
 keys q
 see '^EXIT=0' "quit after browsing the archive"
 
+# --- U: untrusted mode on and off; the map then shows the backing file's data or not ---
+mkdir ut
+qemu-img create -q -f qcow2 ut/ub.qcow2 16M
+qemu-io -c "write -P 1 0 4M" ut/ub.qcow2 >/dev/null
+qemu-img create -q -f qcow2 -b ub.qcow2 -F qcow2 ut/uo.qcow2
+qemu-io -c "write -P 2 4M 1M" ut/uo.qcow2 >/dev/null
+start_cmd "'$DIMG' '$T/ut'"
+keys / u o Enter m
+see 'cell 0: backing 100% .*depth 1 \(ub\.qcow2\)' "trusted: the map reads the backing file"
+keys q U
+see '\[untrusted\]' "U turns untrusted mode on (header)"
+see 'untrusted mode on' "U says so"
+keys m
+see 'cell 0: unallocated 100% .*backing file not opened' "untrusted: the backing file is not opened"
+keys q U m
+see 'cell 0: backing 100% .*depth 1 \(ub\.qcow2\)' "U again: trusted, the backing file is read"
+keys q q
+see '^EXIT=0' "quit the untrusted session"
+start_cmd "'$DIMG' --untrusted '$T/ut'"
+see '\[untrusted\]' "--untrusted shows in the header"
+keys U
+see 'started with --untrusted: it stays on' "U cannot turn off --untrusted"
+keys / u o Enter m
+see 'cell 0: unallocated 100% .*backing file not opened' "--untrusted: the backing file is not opened"
+keys q q
+see '^EXIT=0' "quit the --untrusted session"
+
 tm kill-server 2>/dev/null || true
 finish

@@ -14,7 +14,7 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
 rm -rf "$out"
-for t in qcow2 qcow cow ucow vdi vmdk raw probe vmdk_desc ovf theme opts; do
+for t in qcow2 qcow cow ucow vdi vmdk raw probe vmdk_desc ovf theme opts archive; do
   mkdir -p "$out/fuzz_$t"
 done
 
@@ -156,6 +156,20 @@ dd if="$out/fuzz_vmdk/stream.vmdk" bs=512 skip=1 count=20 status=none | tr -d '\
 tar -xOf "$tmp/a.ova" --wildcards '*.ovf' >"$out/fuzz_ovf/scsi.ovf"
 "$dimg" export -q --ova "$tmp/b.ova" --controller=ide "$base" >/dev/null
 tar -xOf "$tmp/b.ova" --wildcards '*.ovf' >"$out/fuzz_ovf/ide.ovf"
+
+# Archives: the first byte picks the name the target stores the rest under (fuzz_archive.c:
+# 0 .tar, 1 .ova, 2 .zip, 3 .tgz, 4 .raw.gz, 5 .raw.xz, 6 .raw.zst).
+arc() { { printf "\\x0$1"; cat "$2"; } >"$out/fuzz_archive/$3"; }
+(cd "$tmp" && cp "$base" disk.raw && tar cf t.tar disk.raw && tar czf t.tgz disk.raw &&
+  zip -q t.zip disk.raw && gzip -kc disk.raw >d.gz && xz -kc disk.raw >d.xz &&
+  zstd -qc disk.raw >d.zst)
+arc 0 "$tmp/t.tar" plain.tar
+arc 1 "$tmp/b.ova" ide.ova
+arc 2 "$tmp/t.zip" plain.zip
+arc 3 "$tmp/t.tgz" plain.tgz
+arc 4 "$tmp/d.gz" raw.gz
+arc 5 "$tmp/d.xz" raw.xz
+arc 6 "$tmp/d.zst" raw.zst
 
 # Every image for the probing target.
 for d in qcow2 qcow cow ucow vdi vmdk raw; do

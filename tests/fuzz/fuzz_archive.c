@@ -82,7 +82,7 @@ static void fza_stream(const char *path, const struct arc_list *l)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    static const char *const names[] = {"in.tar", "in.ova", "in.zip", "in.tgz",
+    static const char *const names[] = {"in.tar",      "in.ova",      "in.zip",       "in.tgz",
                                         "disk.raw.gz", "disk.raw.xz", "disk.raw.zst", "in.bin"};
     if (size < 1)
         return 0;

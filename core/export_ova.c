@@ -336,8 +336,9 @@ static int ova_write_tar(struct ova *o, const char *ovf, size_t ovf_len, const c
 {
     const struct export_ova_req *req = o->req;
     char ovf_name[OVA_NAME_MAX + 16], mf_name[OVA_NAME_MAX + 16];
-    snprintf(ovf_name, sizeof ovf_name, "%s.ovf", stem);
-    snprintf(mf_name, sizeof mf_name, "%s.mf", stem);
+    /* stem comes from export_member_name (at most OVA_NAME_MAX bytes); the precision says so. */
+    snprintf(ovf_name, sizeof ovf_name, "%.*s.ovf", OVA_NAME_MAX, stem);
+    snprintf(mf_name, sizeof mf_name, "%.*s.mf", OVA_NAME_MAX, stem);
 
     char *mf_text = NULL;
     size_t mf_len = 0;

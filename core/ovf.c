@@ -477,7 +477,7 @@ int ovf_parse(const char *text, size_t len, struct ovf **out, struct img_err *er
             const char *n0 = p + 1, *q = n0;
             while (q < ps->end && *q != '>' && !ovf_is_space(*q))
                 q++;
-            const char *gt = memchr(q, '>', (size_t)(ps->end - q));
+            const char *gt = q < ps->end ? memchr(q, '>', (size_t)(ps->end - q)) : NULL;
             if (!gt) {
                 r = ovf_fail(ps, "unterminated end tag");
                 break;

@@ -317,13 +317,6 @@ static void t_backing_device(void **s)
     expect_open_fails(a, NULL, "not a regular file");
 }
 
-static int setup(void **s)
-{
-    (void)s;
-    tu_cap_address_space(1ull << 30);
-    return 0;
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -358,5 +351,5 @@ int main(void)
         cmocka_unit_test(t_backing_protocol),
         cmocka_unit_test(t_backing_device),
     };
-    return cmocka_run_group_tests(tests, setup, tu_teardown);
+    return cmocka_run_group_tests(tests, tu_group_cap_1g, tu_teardown);
 }

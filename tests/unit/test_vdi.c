@@ -809,20 +809,6 @@ static void t_bmap_entry_past_eof(void **s)
     img_close(img);
 }
 
-static int cap_as(void **s)
-{
-    (void)s;
-    tu_cap_address_space(1ull << 30); /* soft only: later groups restore it */
-    return 0;
-}
-
-static int uncap_as(void **s)
-{
-    (void)s;
-    tu_cap_address_space(0);
-    return 0;
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -867,7 +853,7 @@ int main(void)
         cmocka_unit_test(t_bmap_entry_past_eof),
     };
     int r = cmocka_run_group_tests(tests, NULL, NULL);
-    r += cmocka_run_group_tests(hostile, cap_as, uncap_as);
+    r += cmocka_run_group_tests(hostile, tu_group_cap_1g, tu_group_uncap);
     tu_teardown(NULL);
     return r;
 }

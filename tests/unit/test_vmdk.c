@@ -760,18 +760,6 @@ static void d_cowd(void **s)
     expect_open_fails(p, "COWD version 0 unsupported");
 }
 
-static int cap_as(void **s)
-{
-    tu_cap_address_space(1ull << 30);
-    return 0;
-}
-
-static int uncap_as(void **s)
-{
-    tu_cap_address_space(0);
-    return 0;
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -820,7 +808,7 @@ int main(void)
         cmocka_unit_test(d_cowd),
     };
     int r = cmocka_run_group_tests(tests, NULL, NULL);
-    r += cmocka_run_group_tests(hostile, cap_as, uncap_as);
+    r += cmocka_run_group_tests(hostile, tu_group_cap_1g, tu_group_uncap);
     tu_teardown(NULL);
     return r;
 }

@@ -680,18 +680,6 @@ static void hs_gte_past_eof(void **s)
     se_bad_entry("hs_gtp.vmdk", 5, se_entry(15000), "outside the data area");
 }
 
-static int cap_as(void **s)
-{
-    tu_cap_address_space(1ull << 30);
-    return 0;
-}
-
-static int uncap_as(void **s)
-{
-    tu_cap_address_space(0);
-    return 0;
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -723,7 +711,7 @@ int main(void)
         cmocka_unit_test(hs_gte_huge),       cmocka_unit_test(hs_gte_past_eof),
     };
     int r = cmocka_run_group_tests(tests, NULL, NULL);
-    r += cmocka_run_group_tests(hostile, cap_as, uncap_as);
+    r += cmocka_run_group_tests(hostile, tu_group_cap_1g, tu_group_uncap);
     tu_teardown(NULL);
     return r;
 }

@@ -197,6 +197,20 @@ void tu_cap_address_space(unsigned long long bytes)
 #endif
 }
 
+int tu_group_cap_1g(void **state)
+{
+    (void)state;
+    tu_cap_address_space(1ull << 30); /* soft only: later groups restore it */
+    return 0;
+}
+
+int tu_group_uncap(void **state)
+{
+    (void)state;
+    tu_cap_address_space(0);
+    return 0;
+}
+
 /* tests/fixtures/name, found from this source file's path. */
 const char *tu_fixture(const char *name)
 {

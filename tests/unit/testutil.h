@@ -21,6 +21,10 @@ int tu_teardown(void **state);
 /* Lower (bytes) or restore (0) the soft address-space limit, so that a huge allocation fails
  * instead of succeeding lazily; a no-op under AddressSanitizer, which reserves terabytes. */
 void tu_cap_address_space(unsigned long long bytes);
+/* cmocka group setup and teardown for hostile-input groups: cap the address space at 1 GiB,
+ * and restore it. */
+int tu_group_cap_1g(void **state);
+int tu_group_uncap(void **state);
 /* Run a shell command (printf format); returns its exit status, or -1. */
 int tu_sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Run a shell command and capture stdout into a malloc'd string. */

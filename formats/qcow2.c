@@ -153,6 +153,24 @@ void qcow2_cache_drop(struct qcow2_cache *c, uint64_t off)
 
 /* ---- translation ---- */
 
+int qcow2_l1e_check(struct img *img, uint64_t l1i, uint64_t e)
+{
+    if (!(e & QCOW2_L1_HIGH_BITS))
+        return 0;
+    return img_error(img, -EIO,
+                     "qcow2: L1 entry %llu: L2 table offset 0x%llx is at or beyond "
+                     "2^56",
+                     ULL(l1i), ULL(e & ~QCOW2_OFLAG_COPIED));
+}
+
+int qcow2_l2e_high(struct img *img, uint64_t e)
+{
+    return img_error(img, -EIO,
+                     "qcow2: data cluster offset in L2 entry 0x%llx is at or beyond "
+                     "2^56",
+                     ULL(e));
+}
+
 /* The cached L2 table covering guest and guest's index in it; *l2off 0 when there is none. */
 static int l2_table(struct img *img, uint64_t guest, uint64_t *l2off, uint8_t **t, uint64_t *i)
 {
@@ -162,10 +180,13 @@ static int l2_table(struct img *img, uint64_t guest, uint64_t *l2off, uint8_t **
     *l2off = 0;
     if (l1i >= s->l1_size)
         return 0;
+    int r = qcow2_l1e_check(img, l1i, s->l1[l1i]);
+    if (r < 0)
+        return r;
     uint64_t off = s->l1[l1i] & QCOW2_L1_OFFSET_MASK;
     if (!off)
         return 0;
-    int r = qcow2_cache_get(img, &s->l2c, off, "L2 table offset", t);
+    r = qcow2_cache_get(img, &s->l2c, off, "L2 table offset", t);
     if (r < 0)
         return r;
     *i = qcow2_l2_index(s->cluster_bits, l2b, guest);
@@ -254,6 +275,8 @@ static int qcow2_map_off(struct img *img, uint64_t off, struct qcow2_map *m)
         m->entry = e;
         return 0;
     }
+    if ((t == QCOW2_C_DATA || t == QCOW2_C_ZERO_ALLOC) && (e & QCOW2_OFF_HIGH_BITS))
+        return qcow2_l2e_high(img, e);
     if ((t == QCOW2_C_DATA || t == QCOW2_C_ZERO_ALLOC) && (host & (s->cluster_size - 1)))
         return img_error(img, -EIO, "qcow2: data cluster offset 0x%llx is not cluster aligned",
                          ULL(host));
@@ -380,7 +403,8 @@ static bool whole_cluster_bs(const struct qcow2 *s, uint64_t e, uint64_t bm, uns
         map_to_bs(&m, flags, host);
         return true;
     }
-    if ((m.type == QCOW2_C_DATA || m.type == QCOW2_C_ZERO_ALLOC) && (h & (s->cluster_size - 1)))
+    if ((m.type == QCOW2_C_DATA || m.type == QCOW2_C_ZERO_ALLOC) &&
+        ((h & (s->cluster_size - 1)) || (e & QCOW2_OFF_HIGH_BITS)))
         return false;
     if (m.type == QCOW2_C_DATA && s->data_fd < 0 && h >= s->file_size)
         return false;

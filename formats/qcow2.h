@@ -55,6 +55,10 @@
 #define QCOW2_L2_OFFSET_MASK 0x00fffffffffffe00ull
 #define QCOW2_L2_STD_RESERVED 0x3f000000000001feull
 #define QCOW2_RT_OFFSET_MASK 0xfffffffffffffe00ull
+/* Bits of an L1 or standard L2 entry that would put its offset at or past 2^56: the masks
+ * above drop them, so they are refused where an entry is read instead of read elsewhere. */
+#define QCOW2_OFF_HIGH_BITS 0x3f00000000000000ull
+#define QCOW2_L1_HIGH_BITS 0x7f00000000000000ull
 #define QCOW2_SUBCLUSTERS 32
 #define QCOW2_BITMAP_ALL_ALLOC 0xffffffffull
 #define QCOW2_BITMAP_ALL_ZERO 0xffffffff00000000ull
@@ -276,6 +280,10 @@ int qcow2_decompress_entry(struct img *img, uint64_t entry);
 int qcow2_write_header_field(struct img *img, uint64_t off, const void *p, size_t len);
 int qcow2_load_l1(struct img *img, uint64_t off, uint32_t n, uint64_t **out);
 int qcow2_read_refblock(struct img *img, uint64_t off, uint8_t **buf);
+/* 0, or the error for L1 entry l1i (value e) whose L2 offset is at or beyond 2^56. */
+int qcow2_l1e_check(struct img *img, uint64_t l1i, uint64_t e);
+/* The error for a data L2 entry e whose offset is at or beyond 2^56 (QCOW2_OFF_HIGH_BITS). */
+int qcow2_l2e_high(struct img *img, uint64_t e);
 
 /* ---- qcow2_alloc.c ---- */
 int qcow2_get_refcount(struct img *img, uint64_t cluster, uint64_t *rc);

@@ -518,6 +518,8 @@ int qcow2_ensure_l2(struct img *img, uint64_t off, uint64_t *l2off)
         return img_error(img, -EIO, "qcow2: offset %llu lies beyond the L1 table", ULL(off));
     uint64_t e = s->l1[l1i], o = e & QCOW2_L1_OFFSET_MASK;
     int r;
+    if ((r = qcow2_l1e_check(img, l1i, e)) < 0)
+        return r;
     if (o) {
         uint64_t rc = 1;
         if (!(e & QCOW2_OFLAG_COPIED) &&
@@ -600,6 +602,8 @@ static int write_in_cluster(struct img *img, uint64_t off, const uint8_t *buf, u
         return r;
     enum qcow2_ctype t = qcow2_entry_type(e, s->extended_l2, s->data_fd >= 0);
     uint64_t host = e & QCOW2_L2_OFFSET_MASK;
+    if ((t == QCOW2_C_DATA || t == QCOW2_C_ZERO_ALLOC) && (e & QCOW2_OFF_HIGH_BITS))
+        return qcow2_l2e_high(img, e);
     if ((t == QCOW2_C_DATA || t == QCOW2_C_ZERO_ALLOC) && (host & (cs - 1)))
         return img_error(img, -EIO, "qcow2: data cluster offset 0x%llx is not cluster aligned",
                          ULL(host));

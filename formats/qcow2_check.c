@@ -243,7 +243,7 @@ static void ck_bitmaps(struct ck *c)
         return;
     uint64_t dsz = s->bitmap_dir_size, doff = s->bitmap_dir_off;
     ck_inc(c, doff, dsz, IMG_R_META);
-    if (dsz > (64ull << 20) || doff + dsz > c->file_size)
+    if (dsz > (64ull << 20) || doff > c->file_size || dsz > c->file_size - doff)
         return;
     uint8_t *d = malloc(dsz ? dsz : 1);
     if (!d || io_pread_exact(c->img->fd, d, dsz, doff) < 0) {
@@ -257,7 +257,8 @@ static void ck_bitmaps(struct ck *c)
         uint16_t namelen = be16_load(d + p + 18);
         uint32_t extra = be32_load(d + p + 20);
         ck_inc(c, toff, (uint64_t)tsz * 8, IMG_R_BITMAP);
-        if (toff + (uint64_t)tsz * 8 <= c->file_size && tsz <= (64u << 20) / 8) {
+        if (tsz <= (64u << 20) / 8 && toff <= c->file_size &&
+            (uint64_t)tsz * 8 <= c->file_size - toff) {
             uint8_t *t = malloc((uint64_t)tsz * 8 + 1);
             if (t && io_pread_exact(c->img->fd, t, (uint64_t)tsz * 8, toff) == 0)
                 for (uint32_t j = 0; j < tsz; j++) {

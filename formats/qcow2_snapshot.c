@@ -107,7 +107,8 @@ static int walk_check(struct img *img, const uint64_t *l1, uint64_t n, const cha
                 bad = off >= QCOW2_MAX_HOST_OFF ||
                       ((off + len - 1) >> s->cluster_bits) >= nclusters;
             } else if (ty == QCOW2_C_DATA || ty == QCOW2_C_ZERO_ALLOC) {
-                bad = s->data_fd < 0 && ((host & (cs - 1)) || host >= s->file_size);
+                bad = (e & QCOW2_OFF_HIGH_BITS) ||
+                      (s->data_fd < 0 && ((host & (cs - 1)) || host >= s->file_size));
             }
             if (bad)
                 return img_error(img, -EIO, "qcow2: %s: L2 table at 0x%llx entry %llu "

@@ -317,6 +317,228 @@ static void t_backing_device(void **s)
     expect_open_fails(a, NULL, "not a regular file");
 }
 
+/* ---- host offsets at or beyond 2^56: one test per place an offset is read ---- */
+
+#define HIGH56 (1ull << 56)
+
+/* Block status over the first cluster must fail naming want too (it reads the same entry). */
+static void expect_bs_fails(const char *path, const char *want)
+{
+    struct img_err err = {0};
+    struct img *img = img_open(path, "qcow2", 0, &err);
+    assert_non_null(img);
+    struct img_bs bs;
+    memset(&bs, 0, sizeof bs);
+    if (img_block_status(img, 0, img->size, &bs) >= 0)
+        fail_msg("block status of %s succeeded although it should fail on %s", path, want);
+    if (!strstr(img_errmsg(img), want))
+        fail_msg("block status failed with '%s', which does not mention '%s'", img_errmsg(img),
+                 want);
+    img_close(img);
+}
+
+/* A guest write at off through a read-write handle must fail naming want. */
+static void expect_write_fails(const char *path, uint64_t off, const char *want)
+{
+    struct img_err err = {0};
+    struct img *img = img_open(path, "qcow2", IMG_OPEN_RW, &err);
+    if (!img)
+        fail_msg("open %s read-write: %s", path, err.msg);
+    uint8_t b[512];
+    memset(b, 0x77, sizeof b);
+    if (img_write(img, off, b, sizeof b) >= 0)
+        fail_msg("writing %s succeeded although it should fail on %s", path, want);
+    if (!strstr(img_errmsg(img), want))
+        fail_msg("write failed with '%s', which does not mention '%s'", img_errmsg(img), want);
+    img_close(img);
+}
+
+/* The first cluster of the guest must read as 0x5a (the entry just inside the limit works). */
+static void expect_first_cluster_reads(const char *path)
+{
+    struct img_err err = {0};
+    struct img *img = img_open(path, "qcow2", 0, &err);
+    assert_non_null(img);
+    uint8_t b[4096];
+    assert_int_equal(img_read(img, 0, b, sizeof b), 0);
+    for (size_t i = 0; i < sizeof b; i++)
+        assert_int_equal(b[i], 0x5a);
+    img_close(img);
+}
+
+/* An L1 entry whose offset has bit 56 set: the offset mask would silently drop the bit and
+ * read the L2 table at the low bits; it must be an error instead, for reads, block status and
+ * writes. Bit 55 (the highest one an offset may use) is a plain past-the-end offset. */
+static void t_l1_entry_offset_2p56(void **s)
+{
+    const char *p = fresh("l1hi.qcow2", "compat=1.1");
+    uint64_t l1 = peek64(p, 40), e = peek64(p, l1);
+    expect_first_cluster_reads(p);
+    poke64(p, l1, e | (1ull << 55));
+    expect_read_fails(p, "L2 table offset");
+    poke64(p, l1, e | HIGH56);
+    expect_read_fails(p, "L1 entry 0: L2 table offset");
+    expect_bs_fails(p, "L1 entry 0: L2 table offset");
+    expect_write_fails(p, 4096, "L1 entry 0: L2 table offset");
+}
+
+/* The same for a standard L2 entry (data cluster) with bit 56 set. */
+static void t_l2_entry_offset_2p56(void **s)
+{
+    const char *p = fresh("l2hi.qcow2", "compat=1.1");
+    uint64_t l1 = peek64(p, 40);
+    uint64_t l2 = peek64(p, l1) & 0x00fffffffffffe00ull, e = peek64(p, l2);
+    poke64(p, l2, e | HIGH56);
+    expect_read_fails(p, "data cluster offset in L2 entry");
+    expect_bs_fails(p, "data cluster offset in L2 entry");
+    expect_write_fails(p, 4096, "data cluster offset in L2 entry");
+}
+
+/* A refcount table entry at 2^56 is not read: the first allocation fails naming it, and check
+ * reports it. */
+static void t_refcount_entry_offset_2p56(void **s)
+{
+    const char *p = fresh("rthi.qcow2", "compat=1.1");
+    uint64_t rt = peek64(p, 48), e = peek64(p, rt);
+    poke64(p, rt, e | HIGH56);
+    expect_write_fails(p, 8 << 20, "refcount block offset");
+    struct img_err err = {0};
+    struct img *img = img_open(p, "qcow2", 0, &err);
+    assert_non_null(img);
+    struct img_check chk;
+    memset(&chk, 0, sizeof chk);
+    (void)img_check(img, &chk, 0);
+    assert_true(chk.corruptions + chk.check_errors > 0);
+    img_close(img);
+}
+
+static void t_snapshot_table_offset_2p56(void **s)
+{
+    const char *p = fresh("snaphi.qcow2", "compat=1.1");
+    poke32(p, 60, 1);
+    poke64(p, 64, HIGH56);
+    expect_open_fails(p, "qcow2", "snapshot table offset");
+}
+
+/* A snapshot's own L1 table at 2^56: listing still works, loading it fails naming it. */
+static void t_snapshot_l1_offset_2p56(void **s)
+{
+    const char *p = fresh("snapl1hi.qcow2", "compat=1.1");
+    assert_int_equal(tu_sh("qemu-img snapshot -c one '%s'", p), 0);
+    uint64_t st = peek64(p, 64);
+    poke64(p, st, HIGH56);
+    struct img_err err = {0};
+    struct img *img = img_open(p, "qcow2", 0, &err);
+    if (!img)
+        fail_msg("open: %s", err.msg);
+    struct img_snap *snaps = NULL;
+    size_t n = 0;
+    assert_int_equal(img_snap_list(img, &snaps, &n), 0);
+    assert_int_equal(n, 1);
+    assert_true(img_snap_load(img, snaps[0].id) < 0);
+    if (!strstr(img_errmsg(img), "snapshot 'one': L1 table at 0x100000000000000"))
+        fail_msg("snapshot load failed with '%s'", img_errmsg(img));
+    free(snaps);
+    img_close(img);
+}
+
+static void t_backing_name_offset_2p56(void **s)
+{
+    const char *p = fresh("bnhi.qcow2", "compat=1.1");
+    poke64(p, 8, HIGH56);
+    poke32(p, 16, 4);
+    expect_open_fails(p, "qcow2", "backing file name at 0x100000000000000");
+}
+
+/* Header extensions holding offsets: the LUKS header (FDE) at 2^56 is refused at open; a
+ * bitmap directory at 2^56 (past the file) is reported by check, never read. */
+static void t_header_extension_offsets_2p56(void **s)
+{
+    const char *p = tu_path("fdehi.qcow2");
+    assert_int_equal(tu_sh("qemu-img create -q -f qcow2 --object secret,id=s,data=pw -o "
+                           "encrypt.format=luks,encrypt.key-secret=s,encrypt.iter-time=100 "
+                           "'%s' 1M",
+                           p),
+                     0);
+    /* The FDE extension is the first one after the 112-byte v3 header (QEMU's layout). */
+    uint8_t b[4];
+    int fd = open(p, O_RDONLY);
+    assert_true(fd >= 0);
+    assert_int_equal(pread(fd, b, 4, 112), 4);
+    close(fd);
+    assert_int_equal(be32_load(b), 0x0537BE77u);
+    poke64(p, 112 + 8, HIGH56);
+    expect_open_fails(p, "qcow2", "encryption header area at 0x100000000000000");
+
+    const char *q = fresh("bmhi.qcow2", "compat=1.1");
+    assert_int_equal(tu_sh("qemu-img bitmap --add '%s' b0", q), 0);
+    /* Find the bitmaps extension (type 0x23852875) and point its directory at 2^56. */
+    uint8_t c0[4096];
+    fd = open(q, O_RDONLY);
+    assert_true(fd >= 0);
+    assert_int_equal(pread(fd, c0, sizeof c0, 0), (ssize_t)sizeof c0);
+    close(fd);
+    uint64_t off = be32_load(c0 + 100), ext = 0;
+    while (off + 8 <= sizeof c0 && be32_load(c0 + off)) {
+        if (be32_load(c0 + off) == 0x23852875u)
+            ext = off;
+        off += 8 + ((be32_load(c0 + off + 4) + 7) & ~7u);
+    }
+    assert_true(ext != 0);
+    poke64(q, ext + 8 + 16, HIGH56);
+    struct img_err err = {0};
+    struct img *img = img_open(q, "qcow2", 0, &err);
+    if (!img)
+        fail_msg("open: %s", err.msg);
+    struct img_check chk;
+    memset(&chk, 0, sizeof chk);
+    (void)img_check(img, &chk, 0);
+    assert_true(chk.corruptions > 0);
+    img_close(img);
+}
+
+/* With an external data file, an L2 entry at 2^56 is an error too (the data file's end is
+ * not a bound, so only the 2^56 check stops it). */
+static void t_data_file_offset_2p56(void **s)
+{
+    const char *p = tu_path("dfhi.qcow2");
+    assert_int_equal(tu_sh("cd '%s' && qemu-img create -q -f qcow2 -o data_file=dfhi.raw "
+                           "dfhi.qcow2 1M && qemu-io -c 'write -P 0x5a 0 64k' dfhi.qcow2 "
+                           ">/dev/null",
+                           tu_dir()),
+                     0);
+    expect_first_cluster_reads(p);
+    uint64_t l1 = peek64(p, 40);
+    uint64_t l2 = peek64(p, l1) & 0x00fffffffffffe00ull, e = peek64(p, l2);
+    poke64(p, l2, e | HIGH56);
+    expect_read_fails(p, "data cluster offset in L2 entry");
+}
+
+/* The snapshot table's 64 MiB limit, apart from the count limit: entries of 40 + 2 * 65535
+ * bytes (131112 with padding) in a sparse file: 511 of them (66998232 bytes) open, 512
+ * (67129344 bytes, still far below 65536 entries) are refused. */
+static void t_snapshot_table_bytes(void **s)
+{
+    const char *p = fresh("snapbig.qcow2", "compat=1.1");
+    const uint64_t st = 64ull << 20, ent = 131112;
+    assert_int_equal(truncate(p, (off_t)(st + 513 * ent)), 0);
+    for (uint64_t i = 0; i < 512; i++) {
+        uint8_t e[16] = {0};
+        be16_store(e + 12, 0xffff);
+        be16_store(e + 14, 0xffff);
+        poke(p, st + i * ent, e, sizeof e);
+    }
+    poke64(p, 64, st);
+    poke32(p, 60, 511);
+    struct img_err err = {0};
+    struct img *img = img_open(p, "qcow2", 0, &err);
+    if (!img)
+        fail_msg("511 snapshots in 66998232 bytes refused: %s", err.msg);
+    img_close(img);
+    poke32(p, 60, 512);
+    expect_open_fails(p, "qcow2", "snapshot table is truncated or exceeds 64 MiB");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -350,6 +572,15 @@ int main(void)
         cmocka_unit_test(t_backing_self),
         cmocka_unit_test(t_backing_protocol),
         cmocka_unit_test(t_backing_device),
+        cmocka_unit_test(t_l1_entry_offset_2p56),
+        cmocka_unit_test(t_l2_entry_offset_2p56),
+        cmocka_unit_test(t_refcount_entry_offset_2p56),
+        cmocka_unit_test(t_snapshot_table_offset_2p56),
+        cmocka_unit_test(t_snapshot_l1_offset_2p56),
+        cmocka_unit_test(t_backing_name_offset_2p56),
+        cmocka_unit_test(t_header_extension_offsets_2p56),
+        cmocka_unit_test(t_data_file_offset_2p56),
+        cmocka_unit_test(t_snapshot_table_bytes),
     };
     return cmocka_run_group_tests(tests, tu_group_cap_1g, tu_teardown);
 }

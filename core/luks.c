@@ -58,6 +58,14 @@ static int parse_mode(struct luks *l, struct img_err *err)
     return 0;
 }
 
+static uint32_t luks_iter_limit = LUKS_MAX_ITER;
+
+void luks_set_iter_limit(uint32_t max)
+{
+    if (max && max < luks_iter_limit)
+        luks_iter_limit = max;
+}
+
 int luks_parse(const uint8_t *b, uint64_t area_len, struct luks *l, struct img_err *err)
 {
     memset(l, 0, sizeof *l);
@@ -88,11 +96,11 @@ int luks_parse(const uint8_t *b, uint64_t area_len, struct luks *l, struct img_e
     if (!kb_ok)
         return err_set(err, -EINVAL, "LUKS: key size %u bytes is invalid for %s", kb,
                        l->cipher_mode);
-    if (l->mk_iter == 0 || l->mk_iter > LUKS_MAX_ITER)
+    if (l->mk_iter == 0 || l->mk_iter > luks_iter_limit)
         return err_set(err, -EINVAL,
                        "LUKS: master key digest iterations %u out of range "
                        "(1..%u)",
-                       l->mk_iter, LUKS_MAX_ITER);
+                       l->mk_iter, luks_iter_limit);
     uint64_t mat = (uint64_t)kb * LUKS_STRIPES;
     mat = (mat + CRYPTO_SECTOR - 1) / CRYPTO_SECTOR * CRYPTO_SECTOR;
     for (int i = 0; i < LUKS_SLOTS; i++) {
@@ -114,11 +122,11 @@ int luks_parse(const uint8_t *b, uint64_t area_len, struct luks *l, struct img_e
                            "LUKS: key slot %d: key material at %llu lies "
                            "outside the encryption header area",
                            i, (unsigned long long)k->off);
-        if (k->active && (k->iter == 0 || k->iter > LUKS_MAX_ITER))
+        if (k->active && (k->iter == 0 || k->iter > luks_iter_limit))
             return err_set(err, -EINVAL,
                            "LUKS: key slot %d: iterations %u out of range "
                            "(1..%u)",
-                           i, k->iter, LUKS_MAX_ITER);
+                           i, k->iter, luks_iter_limit);
         for (int j = 0; j < i; j++)
             if (k->off < l->slot[j].off + mat && l->slot[j].off < k->off + mat)
                 return err_set(err, -EINVAL, "LUKS: key slots %d and %d overlap", j, i);

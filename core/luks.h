@@ -35,6 +35,12 @@ struct luks {
  * material inside the area, past the header, not overlapping another; iterations bounded. */
 int luks_parse(const uint8_t *buf, uint64_t area_len, struct luks *l, struct img_err *err);
 
+/* Lower the iteration limit luks_parse enforces (LUKS_MAX_ITER; a larger max is ignored)
+ * for the rest of the process. Only the fuzz targets call it (tests/fuzz/fuzz_exercise.c), so
+ * that one input's PBKDF2 runs stay short; dimg itself never does. A header over the lowered
+ * limit gets the same "iterations N out of range (1..LIMIT)" error as one over the real one. */
+void luks_set_iter_limit(uint32_t max);
+
 typedef int (*luks_read_fn)(void *ctx, void *buf, size_t len, uint64_t off);
 /* Try every active slot with the password; on success *payload is the data cipher (master
  * key). -EACCES "invalid password" when no slot opens. */

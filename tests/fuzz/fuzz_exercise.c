@@ -5,11 +5,14 @@
  * whole virtual size, reads (bounded), layout and check. Nothing is written to the image.
  * An input holding FUZZ_EXTENT_SEP is two files: the image before it, and after it a file named
  * FUZZ_EXTENT_NAME beside the image (a vmdk descriptor's extent, a backing file), written to a
- * private directory for the call and removed after it.
+ * private directory for the call and removed after it. A setup (fuzz_exercise_with) changes
+ * the open flags and that file's name (fuzz_datafile: a qcow2's external data file) or
+ * supplies a password (fuzz_crypt: encrypted images, unlocked and decrypted).
  */
 #include "fuzz_exercise.h"
 
 #include "core/img.h"
+#include "core/luks.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -63,8 +66,11 @@ static void fuzz_walk(struct img *img)
     }
 }
 
-static void fuzz_image(struct img *img)
+static void fuzz_image(struct img *img, bool unlock)
 {
+    /* An encrypted image's key now (header parsing, key-slot unlocking); reads decrypt. */
+    if (unlock)
+        (void)img_unlock(img);
     struct img_info info;
     memset(&info, 0, sizeof info);
     (void)img_get_info(img, &info);
@@ -126,8 +132,48 @@ static const char *fuzz_refdir(void)
     return fuzz_dir;
 }
 
+static int fuzz_password(void *ctx, const char *path, uint8_t *buf, size_t cap, size_t *len,
+                         struct img_err *err)
+{
+    (void)ctx;
+    (void)path;
+    (void)err;
+    *len = strlen(FUZZ_PASSWORD) < cap ? strlen(FUZZ_PASSWORD) : cap;
+    memcpy(buf, FUZZ_PASSWORD, *len);
+    return 0;
+}
+
+static const struct fuzz_setup fuzz_plain = {NULL, IMG_OPEN_UNTRUSTED, FUZZ_EXTENT_NAME, false};
+static const struct fuzz_setup fuzz_crypt = {NULL, IMG_OPEN_UNTRUSTED, FUZZ_EXTENT_NAME, true};
+/* Not untrusted: that would refuse the data file. Its name is still checked (regular files
+ * only, no json:/protocols) and the image is opened read-only without its backing chain. */
+static const struct fuzz_setup fuzz_datafile = {"qcow2", 0, "data.raw", false};
+
+const struct fuzz_setup *fuzz_setup_named(const char *name)
+{
+    if (!strcmp(name, "crypt"))
+        return &fuzz_crypt;
+    if (!strcmp(name, "datafile"))
+        return &fuzz_datafile;
+    return NULL;
+}
+
 int fuzz_exercise(const uint8_t *data, size_t size, const char *fmt, char *err, size_t errlen)
 {
+    return fuzz_exercise_with(data, size, fmt, NULL, err, errlen);
+}
+
+int fuzz_exercise_with(const uint8_t *data, size_t size, const char *fmt,
+                       const struct fuzz_setup *setup, char *err, size_t errlen)
+{
+    if (!setup)
+        setup = &fuzz_plain;
+    if (setup->password) {
+        img_set_secret_provider(fuzz_password, NULL);
+        luks_set_iter_limit(FUZZ_LUKS_ITER);
+    } else {
+        img_set_secret_provider(NULL, NULL);
+    }
     int fd = memfd_create("fuzz-image", MFD_CLOEXEC);
     if (fd < 0) {
         perror("fuzz: memfd_create");
@@ -135,7 +181,7 @@ int fuzz_exercise(const uint8_t *data, size_t size, const char *fmt, char *err, 
     }
     const char *dir = fuzz_refdir();
     char ext[128];
-    snprintf(ext, sizeof ext, "%s/%s", dir, FUZZ_EXTENT_NAME);
+    snprintf(ext, sizeof ext, "%s/%s", dir, setup->ref_name);
     const uint8_t *sep = memmem(data, size, FUZZ_EXTENT_SEP, strlen(FUZZ_EXTENT_SEP));
     if (sep) {
         const uint8_t *e = sep + strlen(FUZZ_EXTENT_SEP);
@@ -152,9 +198,9 @@ int fuzz_exercise(const uint8_t *data, size_t size, const char *fmt, char *err, 
     char path[64];
     snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
     struct img_err e;
-    struct img *img = img_open_in(path, dir, fmt, IMG_OPEN_UNTRUSTED, &e);
+    struct img *img = img_open_in(path, dir, fmt, setup->flags, &e);
     if (img) {
-        fuzz_image(img);
+        fuzz_image(img, setup->password);
         img_close(img);
     } else if (err) {
         snprintf(err, errlen, "%s", e.msg);

@@ -14,7 +14,7 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
 rm -rf "$out"
-for t in qcow2 qcow cow ucow vdi vmdk raw probe vmdk_desc ovf theme opts archive; do
+for t in qcow2 qcow cow ucow vdi vmdk raw probe vmdk_desc ovf theme opts archive crypt datafile; do
   mkdir -p "$out/fuzz_$t"
 done
 
@@ -170,6 +170,40 @@ arc 3 "$tmp/t.tgz" plain.tgz
 arc 4 "$tmp/d.gz" raw.gz
 arc 5 "$tmp/d.xz" raw.xz
 arc 6 "$tmp/d.zst" raw.zst
+
+# Encrypted images with data, for fuzz_crypt (which opens them with the password "fuzz",
+# FUZZ_PASSWORD): LUKS made by dimg with iter-time=1 (about 1000-3000 PBKDF2 iterations, under
+# the target's FUZZ_LUKS_ITER; qemu-img refuses iter-times this short), AES-128 to keep the
+# key material small, XTS and CBC-ESSIV; qcow2 and qcow v1 AES made by qemu-img.
+export DIMG_FUZZ_PW=fuzz
+luks() { # NAME OPTIONS
+  "$dimg" convert --password-env DIMG_FUZZ_PW -f raw -O qcow2 \
+    -o "cluster_size=4k,encrypt.format=luks,encrypt.iter-time=1,encrypt.cipher-alg=aes-128$2" \
+    "$base" "$out/fuzz_crypt/$1.qcow2" >/dev/null
+}
+luks luks-xts ""
+luks luks-cbc-essiv ",encrypt.cipher-mode=cbc,encrypt.ivgen-alg=essiv"
+qemu-img convert --object secret,id=s,data=fuzz -f raw -O qcow2 \
+  -o cluster_size=4k,encrypt.format=aes,encrypt.key-secret=s "$base" "$out/fuzz_crypt/aes.qcow2"
+qemu-img convert --object secret,id=s,data=fuzz -f raw -O qcow \
+  -o encrypt.format=aes,encrypt.key-secret=s "$base" "$out/fuzz_crypt/aes.qcow"
+
+# qcow2 with an external data file, for fuzz_datafile: the image, FUZZ_EXTENT_SEP, then the
+# data file (written as data.raw beside the image): plain and data_file_raw, qemu-img's and
+# dimg's.
+datafile() { # NAME DIR
+  { cat "$2/df.qcow2"; printf '%s' "$sep"; cat "$2/data.raw"; } >"$out/fuzz_datafile/$1.qcow2"
+}
+mkdir "$tmp/df1" "$tmp/df2" "$tmp/df3"
+(cd "$tmp/df1" && q create -f qcow2 -o cluster_size=4k,data_file=data.raw df.qcow2 64k &&
+  fill qcow2 df.qcow2)
+datafile plain "$tmp/df1"
+(cd "$tmp/df2" && q create -f qcow2 -o cluster_size=4k,data_file=data.raw,data_file_raw=on \
+  df.qcow2 64k && fill qcow2 df.qcow2)
+datafile raw-data "$tmp/df2"
+(cd "$tmp/df3" && "$dimg" convert -f raw -O qcow2 -o cluster_size=4k,data_file=data.raw "$base" \
+  df.qcow2 >/dev/null)
+datafile dimg "$tmp/df3"
 
 # Every image for the probing target.
 for d in qcow2 qcow cow ucow vdi vmdk raw; do

@@ -1,9 +1,9 @@
 /* test_fuzz_regress.c: every input the fuzzers (tests/fuzz) found a problem with, kept as a
- * hex fixture in tests/fixtures/fuzz/FORMAT-NAME.hex (FORMAT: the driver the target named, or
- * "probe"), goes again through the fuzz targets' own sequence (tests/fuzz/fuzz_exercise.c:
- * open untrusted, info, snapshots, block status over everything, reads, layout, check), so the
- * sanitizer build and Valgrind see it on every run; plus one test per finding that checks the
- * fixed behaviour itself. */
+ * hex fixture in tests/fixtures/fuzz/FORMAT-NAME.hex (FORMAT: the driver the target named,
+ * "probe", or the setup "crypt" or "datafile"), goes again through the fuzz targets' own
+ * sequence (tests/fuzz/fuzz_exercise.c: open untrusted, info, snapshots, block status over
+ * everything, reads, layout, check), so the sanitizer build and Valgrind see it on every run; plus
+ * one test per finding that checks the fixed behaviour itself. */
 #include "testutil.h"
 
 #include "core/img.h"
@@ -42,7 +42,12 @@ static void test_all_fixtures(void **state)
         uint8_t *data = tu_read_file(decode(e->d_name), &len);
         assert_non_null(data);
         char err[512] = "";
-        int r = fuzz_exercise(data, len, strcmp(fmt, "probe") ? fmt : NULL, err, sizeof err);
+        /* crypt-*, datafile-*: the setup of the target of that name (fuzz_exercise.h). */
+        const struct fuzz_setup *setup = fuzz_setup_named(fmt);
+        const char *f = strcmp(fmt, "probe") ? fmt : NULL;
+        if (setup)
+            f = setup->fmt;
+        int r = fuzz_exercise_with(data, len, f, setup, err, sizeof err);
         printf("%s: %s%s\n", e->d_name, r == 0 ? "opens" : "refused: ", err);
         free(data);
         n++;

@@ -1,9 +1,11 @@
 /* test_luks_amend.c: core/luks.c key-slot changes on an in-memory LUKS area: the order of
  * writes and syncs (a new slot's material synced before its header entry turns active; an
  * erased slot's entry synced inactive before its material is overwritten), that the passwords
- * open what they should afterwards, and that refused requests write nothing. */
+ * open what they should afterwards, and that refused requests write nothing; and the header
+ * limits luks_parse enforces (iterations, stripes). */
 #include "testutil.h"
 
+#include "core/bytes.h"
 #include "core/luks.h"
 
 #include <errno.h>
@@ -143,11 +145,59 @@ static void test_refusals_write_nothing(void **state)
     assert_false(opens(&f->m, PW0, 4));
 }
 
+/* luks_parse's field's error for the header h (or NULL when it parses). */
+static const char *parse_err(const uint8_t *h, size_t len)
+{
+    static struct img_err e;
+    struct luks l;
+    memset(&e, 0, sizeof e);
+    return luks_parse(h, len, &l, &e) == 0 ? NULL : e.msg;
+}
+
+/* README's LUKS limits: iterations 1..2^25 for the master-key digest and each active slot
+ * (2^25 itself parses), 4000 stripes; then the fuzz targets' lower iteration limit
+ * (luks_set_iter_limit), which can only lower it and is named in the same error. Runs last:
+ * the lowered limit stays for the rest of the process. */
+static void test_parse_limits(void **state)
+{
+    struct fix *f = *state;
+    uint8_t *h = f->m.area; /* mk iterations at 164; slot 0 (active) at 208: iter +4, stripes +44 */
+    size_t n = f->m.len;
+    be32_store(h + 164, 1u << 25);
+    be32_store(h + 208 + 4, 1u << 25);
+    assert_null(parse_err(h, n));
+    be32_store(h + 164, (1u << 25) + 1);
+    assert_string_equal(parse_err(h, n),
+                        "LUKS: master key digest iterations 33554433 out of range (1..33554432)");
+    be32_store(h + 164, 0);
+    assert_non_null(strstr(parse_err(h, n), "master key digest iterations 0 out of range"));
+    be32_store(h + 164, 1000);
+    be32_store(h + 208 + 4, (1u << 25) + 1);
+    assert_string_equal(parse_err(h, n),
+                        "LUKS: key slot 0: iterations 33554433 out of range (1..33554432)");
+    be32_store(h + 208 + 4, 1000);
+    be32_store(h + 208 + 44, 4001);
+    assert_string_equal(parse_err(h, n), "LUKS: key slot 0: 4001 stripes (must be 4000)");
+    be32_store(h + 208 + 44, 4000);
+    assert_null(parse_err(h, n));
+
+    luks_set_iter_limit(1u << 30); /* never raised */
+    be32_store(h + 208 + 4, (1u << 25) + 1);
+    assert_non_null(parse_err(h, n));
+    luks_set_iter_limit(1000);
+    be32_store(h + 208 + 4, 1000);
+    assert_null(parse_err(h, n));
+    be32_store(h + 208 + 4, 1001);
+    assert_string_equal(parse_err(h, n),
+                        "LUKS: key slot 0: iterations 1001 out of range (1..1000)");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_add_then_erase_order, fix_setup, fix_teardown),
         cmocka_unit_test_setup_teardown(test_refusals_write_nothing, fix_setup, fix_teardown),
+        cmocka_unit_test_setup_teardown(test_parse_limits, fix_setup, fix_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

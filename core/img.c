@@ -274,7 +274,7 @@ static int open_backing(struct img *img, struct chain_ids *ids)
     if (name_is_protocol(name))
         return img_error(img, -EPERM, "%s: backing file '%s' is a protocol name, not a file",
                          img->path, name);
-    if (img->depth + 1 > IMG_CHAIN_MAX_DEPTH)
+    if (img->depth + 1 >= IMG_CHAIN_MAX_DEPTH) /* img is image depth + 1 of the chain */
         return img_error(img, -ELOOP, "%s: backing chain deeper than %d images", img->path,
                          IMG_CHAIN_MAX_DEPTH);
     char *full = io_path_join(img->dir, name);

@@ -20,7 +20,7 @@
 
 #define IMG_DRIVER_ABI 1
 #define IMG_PROBE_BYTES 4096    /* bytes handed to every probe function */
-#define IMG_CHAIN_MAX_DEPTH 64  /* backing chain depth limit */
+#define IMG_CHAIN_MAX_DEPTH 64  /* images in a backing chain, the top included */
 
 struct img;
 struct img_opts;

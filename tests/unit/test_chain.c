@@ -120,8 +120,13 @@ static void t_depth_limit(void **s)
     struct img *img = img_open(tu_path("deep/l70.qcow2"), NULL, IMG_OPEN_BACKING, &err);
     assert_null(img);
     assert_non_null(strstr(err.msg, "deeper than"));
-    /* 60 levels are fine. */
-    img = img_open(tu_path("deep/l60.qcow2"), NULL, IMG_OPEN_BACKING, &err);
+    /* The exact edge: a chain of 64 images (l63 down to l0) opens, one of 65 does not; the
+     * message names the image whose backing file would be the 65th. */
+    img = img_open(tu_path("deep/l64.qcow2"), NULL, IMG_OPEN_BACKING, &err);
+    assert_null(img);
+    if (!strstr(err.msg, "/l1.qcow2: backing chain deeper than 64 images"))
+        fail_msg("l64: %s", err.msg);
+    img = img_open(tu_path("deep/l63.qcow2"), NULL, IMG_OPEN_BACKING, &err);
     if (!img)
         fail_msg("open: %s", err.msg);
     img_close(img);

@@ -809,6 +809,28 @@ static void t_bmap_entry_past_eof(void **s)
     img_close(img);
 }
 
+/* dimg's block-map limit (256 MiB: 64 Mi blocks, 64 TiB), stricter than QEMU's 2 GiB - 512:
+ * one block more is refused before anything is allocated; exactly 64 Mi blocks open (the map
+ * is read from the sparse file, inside the 1 GiB address-space cap). */
+static void t_bmap_memory_limit(void **s)
+{
+    const char *p = fresh("bmmem.vdi");
+    const uint32_t max = 0x4000000;
+    poke32(p, 0x180, max + 1);
+    poke32(p, 0x158, 0x10000400);
+    assert_int_equal(truncate(p, 0x10000400), 0);
+    expect_open_fails(p, "vdi",
+                      "blocks_in_image 67108865 needs a 268435460-byte block map, "
+                      "more than dimg's 256 MiB limit");
+    poke32(p, 0x180, max);
+    poke32(p, 0x158, 0x10000200);
+    struct img_err err = {0};
+    struct img *img = img_open(p, "vdi", 0, &err);
+    if (!img)
+        fail_msg("a 64 Mi-block map was refused: %s", err.msg);
+    img_close(img);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -851,6 +873,7 @@ int main(void)
         cmocka_unit_test(t_bmap_past_eof),
         cmocka_unit_test(t_too_short),
         cmocka_unit_test(t_bmap_entry_past_eof),
+        cmocka_unit_test(t_bmap_memory_limit),
     };
     int r = cmocka_run_group_tests(tests, NULL, NULL);
     r += cmocka_run_group_tests(hostile, tu_group_cap_1g, tu_group_uncap);

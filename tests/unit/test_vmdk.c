@@ -528,6 +528,7 @@ BAD(h_grain_odd, 64, 20, 3, "grain size 3")
 BAD(h_grain_huge, 64, 20, 0x20000, "grain size")
 BAD(h_gtes_zero, 32, 44, 0, "entries per grain table")
 BAD(h_gtes_huge, 32, 44, 1024, "entries per grain table")
+BAD(h_gtes_513, 32, 44, 513, "513 entries per grain table (1 to 512 allowed)")
 BAD(h_capacity_huge, 64, 12, 1ull << 62, "grain tables")
 BAD(h_desc_past_eof, 64, 28, 1ull << 40, "embedded descriptor")
 BAD(h_desc_huge, 64, 36, 0x1000, "embedded descriptor")
@@ -720,6 +721,60 @@ static void d_too_many_extents(void **s)
     free(t);
 }
 
+/* 1024 extents are accepted (the limit is above); 1025 are not (d_too_many_extents). */
+static void d_1024_extents(void **s)
+{
+    size_t cap = 1100 * 40 + 256;
+    char *t = malloc(cap), *e = t;
+    e += sprintf(e, HEAD FLAT);
+    for (int i = 0; i < 1024; i++)
+        e += sprintf(e, "RW 1 FLAT \"ext.raw\" %d\n", i);
+    struct img *img = tq_open(desc("d_1024.vmdk", t), 0);
+    assert_int_equal(img->size, 1024 * 512);
+    img_close(img);
+    free(t);
+}
+
+/* A descriptor of exactly 1 MiB - 1 bytes (padded with a comment) opens; one byte more is
+ * refused before it is read. */
+static void d_size_limit(void **s)
+{
+    const char *p = tu_path("d_1m.vmdk");
+    const char *text = HEAD FLAT "RW 2048 FLAT \"ext.raw\" 0\n#";
+    size_t n = (1u << 20) - 1, l = strlen(text);
+    char *t = malloc(n + 1);
+    memcpy(t, text, l);
+    memset(t + l, 'x', n - l - 1);
+    t[n - 1] = '\n';
+    t[n] = 0;
+    desc("d_1m.vmdk", t);
+    assert_int_equal(tu_file_size(p), n);
+    struct img *img = tq_open(p, 0);
+    assert_int_equal(img->size, 2048 * 512);
+    img_close(img);
+    t[n - 1] = 'x';
+    FILE *f = fopen(p, "a");
+    assert_non_null(f);
+    fputs("\n", f);
+    fclose(f);
+    assert_int_equal(tu_file_size(p), n + 1);
+    expect_open_fails(p, "a descriptor of at most 1048575 bytes");
+    free(t);
+}
+
+/* The grain directory limit (32 Mi entries): a capacity one sector over it is refused naming
+ * the grain tables; exactly at it passes that check and fails later, on the directory being
+ * outside this small file. */
+static void h_gd_limit(void **s)
+{
+    const char *p = fresh("h_gd.vmdk");
+    uint64_t span = 512 * 128; /* entries per table x grain sectors (dimg's defaults) */
+    poke64(p, 12, (32ull << 20) * span + 1);
+    expect_open_fails(p, "needs more than 33554432 grain tables");
+    poke64(p, 12, (32ull << 20) * span);
+    expect_open_fails(p, "grain directory at sector");
+}
+
 static void d_too_large(void **s)
 {
     const char *p = tu_path("d_big.vmdk");
@@ -784,6 +839,8 @@ int main(void)
         cmocka_unit_test(h_grain_huge),
         cmocka_unit_test(h_gtes_zero),
         cmocka_unit_test(h_gtes_huge),
+        cmocka_unit_test(h_gtes_513),
+        cmocka_unit_test(h_gd_limit),
         cmocka_unit_test(h_capacity_huge),
         cmocka_unit_test(h_desc_past_eof),
         cmocka_unit_test(h_desc_huge),
@@ -803,6 +860,8 @@ int main(void)
         cmocka_unit_test(d_fifo),
         cmocka_unit_test(d_too_many_extents),
         cmocka_unit_test(d_too_large),
+        cmocka_unit_test(d_1024_extents),
+        cmocka_unit_test(d_size_limit),
         cmocka_unit_test(d_sparse_too_small),
         cmocka_unit_test(d_dir_budget),
         cmocka_unit_test(d_cowd),

@@ -588,6 +588,16 @@ static int parse_extensions(struct img *img, const uint8_t *c0, uint64_t c0len)
             s->nb_bitmaps = be32_load(p);
             s->bitmap_dir_size = be64_load(p + 8);
             s->bitmap_dir_off = be64_load(p + 16);
+            if (s->nb_bitmaps > QCOW2_MAX_BITMAPS)
+                return img_error(img, -EINVAL,
+                                 "qcow2: header extension bitmaps: nb_bitmaps %u "
+                                 "exceeds %u",
+                                 s->nb_bitmaps, QCOW2_MAX_BITMAPS);
+            if (s->bitmap_dir_size > QCOW2_MAX_BITMAP_DIR_BYTES)
+                return img_error(img, -EINVAL,
+                                 "qcow2: header extension bitmaps: directory size "
+                                 "%llu exceeds 64 MiB",
+                                 ULL(s->bitmap_dir_size));
             break;
         case QCOW2_EXT_FDE:
             if (len < 16)

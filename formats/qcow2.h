@@ -26,6 +26,8 @@
 #define QCOW2_MAX_SNAPTABLE_BYTES (64ull << 20)
 #define QCOW2_MAX_HOST_OFF (1ull << 56)
 #define QCOW2_MAX_BACKING_NAME 1023u
+#define QCOW2_MAX_BITMAPS 65535u
+#define QCOW2_MAX_BITMAP_DIR_BYTES (64ull << 20)
 
 /* Feature bits. */
 #define QCOW2_INCOMPAT_DIRTY (1ull << 0)

@@ -243,7 +243,7 @@ static void ck_bitmaps(struct ck *c)
         return;
     uint64_t dsz = s->bitmap_dir_size, doff = s->bitmap_dir_off;
     ck_inc(c, doff, dsz, IMG_R_META);
-    if (dsz > (64ull << 20) || doff > c->file_size || dsz > c->file_size - doff)
+    if (dsz > QCOW2_MAX_BITMAP_DIR_BYTES || doff > c->file_size || dsz > c->file_size - doff)
         return;
     uint8_t *d = malloc(dsz ? dsz : 1);
     if (!d || io_pread_exact(c->img->fd, d, dsz, doff) < 0) {

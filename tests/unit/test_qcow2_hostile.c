@@ -450,6 +450,64 @@ static void t_backing_name_offset_2p56(void **s)
     expect_open_fails(p, "qcow2", "backing file name at 0x100000000000000");
 }
 
+/* A fresh image with one persistent bitmap (qemu-img bitmap). */
+static const char *with_bitmap(const char *name)
+{
+    const char *q = fresh(name, "compat=1.1");
+    assert_int_equal(tu_sh("qemu-img bitmap --add '%s' b0", q), 0);
+    return q;
+}
+
+/* The file offset of the bitmaps header extension (type 0x23852875) of a v3 image. */
+static uint64_t bitmaps_ext(const char *path)
+{
+    uint8_t c0[4096];
+    int fd = open(path, O_RDONLY);
+    assert_true(fd >= 0);
+    assert_int_equal(pread(fd, c0, sizeof c0, 0), (ssize_t)sizeof c0);
+    close(fd);
+    uint64_t off = be32_load(c0 + 100), ext = 0;
+    while (off + 8 <= sizeof c0 && be32_load(c0 + off)) {
+        if (be32_load(c0 + off) == 0x23852875u)
+            ext = off;
+        off += 8 + ((be32_load(c0 + off + 4) + 7) & ~7u);
+    }
+    assert_true(ext != 0);
+    return ext;
+}
+
+/* QEMU's bitmap limits (65535 bitmaps, a 64 MiB directory) refused at open, naming the field;
+ * the image as qemu-img made it opens. */
+static void t_bitmaps_limits(void **s)
+{
+    const char *q = with_bitmap("bmlim.qcow2");
+    uint64_t ext = bitmaps_ext(q);
+    struct img_err err = {0};
+    struct img *img = img_open(q, "qcow2", 0, &err);
+    if (!img)
+        fail_msg("open: %s", err.msg);
+    img_close(img);
+    poke32(q, ext + 8, 65536);
+    expect_open_fails(q, "qcow2", "bitmaps: nb_bitmaps 65536 exceeds 65535");
+    poke32(q, ext + 8, 1);
+    poke64(q, ext + 8 + 8, (64ull << 20) + 1);
+    expect_open_fails(q, "qcow2", "bitmaps: directory size 67108865 exceeds 64 MiB");
+}
+
+/* The snapshot count limit at its edge (65537; 0x7fffffff is t_nb_snapshots_huge), and a
+ * snapshot's L1 table over 32 MiB (4 Mi + 1 entries). */
+static void t_snapshot_count_and_l1_size(void **s)
+{
+    const char *p = fresh("nbs1.qcow2", "compat=1.1");
+    poke32(p, 60, 65537);
+    poke64(p, 64, 0x10000);
+    expect_open_fails(p, "qcow2", "nb_snapshots 65537 exceeds 65536");
+    p = fresh("snapl1big.qcow2", "compat=1.1");
+    assert_int_equal(tu_sh("qemu-img snapshot -c one '%s'", p), 0);
+    poke32(p, peek64(p, 64) + 8, 0x400001);
+    expect_open_fails(p, "qcow2", "snapshot table entry 0: l1_size 4194305 exceeds the limit");
+}
+
 /* Header extensions holding offsets: the LUKS header (FDE) at 2^56 is refused at open; a
  * bitmap directory at 2^56 (past the file) is reported by check, never read. */
 static void t_header_extension_offsets_2p56(void **s)
@@ -470,22 +528,8 @@ static void t_header_extension_offsets_2p56(void **s)
     poke64(p, 112 + 8, HIGH56);
     expect_open_fails(p, "qcow2", "encryption header area at 0x100000000000000");
 
-    const char *q = fresh("bmhi.qcow2", "compat=1.1");
-    assert_int_equal(tu_sh("qemu-img bitmap --add '%s' b0", q), 0);
-    /* Find the bitmaps extension (type 0x23852875) and point its directory at 2^56. */
-    uint8_t c0[4096];
-    fd = open(q, O_RDONLY);
-    assert_true(fd >= 0);
-    assert_int_equal(pread(fd, c0, sizeof c0, 0), (ssize_t)sizeof c0);
-    close(fd);
-    uint64_t off = be32_load(c0 + 100), ext = 0;
-    while (off + 8 <= sizeof c0 && be32_load(c0 + off)) {
-        if (be32_load(c0 + off) == 0x23852875u)
-            ext = off;
-        off += 8 + ((be32_load(c0 + off + 4) + 7) & ~7u);
-    }
-    assert_true(ext != 0);
-    poke64(q, ext + 8 + 16, HIGH56);
+    const char *q = with_bitmap("bmhi.qcow2");
+    poke64(q, bitmaps_ext(q) + 8 + 16, HIGH56);
     struct img_err err = {0};
     struct img *img = img_open(q, "qcow2", 0, &err);
     if (!img)
@@ -581,6 +625,8 @@ int main(void)
         cmocka_unit_test(t_header_extension_offsets_2p56),
         cmocka_unit_test(t_data_file_offset_2p56),
         cmocka_unit_test(t_snapshot_table_bytes),
+        cmocka_unit_test(t_bitmaps_limits),
+        cmocka_unit_test(t_snapshot_count_and_l1_size),
     };
     return cmocka_run_group_tests(tests, tu_group_cap_1g, tu_teardown);
 }

@@ -49,6 +49,35 @@ check_case refcount_order 96 9 refcount_order
 check_case version 4 7 version
 check_case nb_snapshots 60 2147483647 nb_snapshots
 
+# Host offsets at or beyond 2^56 in an L1 entry (bit 56 of entry 0, at 0x30000 in qemu-img's
+# layout) and in an L2 entry (entry 0 at 0x40000): the commands that read them say so in one
+# line, naming the entry, instead of reading the offset without its high bits.
+# high_case NAME FIELD-OFFSET VALUE EXPECTED-WORDS
+high_case() {
+  local name=$1 off=$2 val=$3 word=$4
+  mkimg "$name.qcow2"
+  poke_be32 "$T/$name.qcow2" "$off" "$val"
+  for cmd in "map" "compare" "convert"; do
+    set +e
+    case $cmd in
+    compare) (ulimit -v $cap; "$DIMG" compare "$T/$name.qcow2" "$T/$name.qcow2") ;;
+    convert) (ulimit -v $cap; "$DIMG" convert -O raw "$T/$name.qcow2" "$T/$name.raw") ;;
+    *) (ulimit -v $cap; "$DIMG" $cmd "$T/$name.qcow2") ;;
+    esac >"$T/out" 2>"$T/err"
+    rc=$?
+    set -e
+    lines=$(wc -l <"$T/err")
+    if [ $rc -eq 0 ] || [ $rc -ge 128 ] || [ "$lines" -ne 1 ] || ! grep -q "^dimg: .*$word" "$T/err"; then
+      echo "FAIL: $name: 'dimg $cmd' exit $rc, $lines stderr lines (want 1 naming '$word'):"; cat "$T/err"
+      fails=$((fails+1))
+    else
+      passes=$((passes+1))
+    fi
+  done
+}
+high_case l1_entry_2p56 $((0x30000)) $((0x81000000)) "L1 entry 0: L2 table offset .* beyond 2^56"
+high_case l2_entry_2p56 $((0x40000)) $((0x81000000)) "data cluster offset in L2 entry .* beyond 2^56"
+
 # A truncated file and a file of garbage named as qcow2.
 head -c 40 /dev/urandom >"$T/garbage.qcow2"
 set +e

@@ -409,6 +409,40 @@ static void test_quick_listing(void **state)
     assert_non_null(strstr(err.msg, "not a regular file"));
 }
 
+/* A tar of n empty members (GNU headers written by Python's tarfile). */
+static const char *tar_of_empty(const char *name, unsigned n)
+{
+    const char *p = tu_path(name);
+    assert_int_equal(tu_sh("python3 -c 'import tarfile, sys\n"
+                           "with tarfile.open(sys.argv[1], \"w\", format=tarfile.GNU_FORMAT) "
+                           "as t:\n"
+                           "    for i in range(int(sys.argv[2])): t.addfile(tarfile.TarInfo("
+                           "\"m%%06d\" %% i))' '%s' %u",
+                           p, n),
+                     0);
+    return p;
+}
+
+/* README's listing limit: 100000 members are listed, one more is refused naming the count
+ * (before the list grows further). */
+static void test_member_limit(void **state)
+{
+    (void)state;
+    struct arc_list l;
+    struct img_err err = {0};
+    const char *ok = tar_of_empty("m100000.tar", ARC_MAX_MEMBERS);
+    if (arc_list_read(ok, &l, &err) != 0)
+        fail_msg("100000 members: %s", err.msg);
+    assert_int_equal(l.n, ARC_MAX_MEMBERS);
+    arc_list_free(&l);
+    unlink(ok);
+    const char *over = tar_of_empty("m100001.tar", ARC_MAX_MEMBERS + 1);
+    memset(&err, 0, sizeof err);
+    assert_int_equal(arc_list_read(over, &l, &err), -E2BIG);
+    assert_non_null(strstr(err.msg, "m100001.tar: more than 100000 members"));
+    unlink(over);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -419,6 +453,7 @@ int main(void)
         cmocka_unit_test(test_sparse_and_truncated),
         cmocka_unit_test(test_split),
         cmocka_unit_test(test_quick_listing),
+        cmocka_unit_test(test_member_limit),
     };
     return cmocka_run_group_tests(tests, NULL, tu_teardown);
 }

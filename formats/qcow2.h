@@ -83,6 +83,7 @@ struct qcow2_cache_ent {
 };
 struct qcow2_cache {
     size_t n;
+    uint32_t bufsize; /* bytes of each entry's buf, allocated on first use */
     uint64_t tick;
     struct qcow2_cache_ent *e;
 };

@@ -24,6 +24,7 @@
 #include <wchar.h>
 
 #include "tui/theme_curses.h"
+#include "tui/timing.h"
 
 static int app_sig_pipe[2] = {-1, -1};
 static volatile sig_atomic_t app_sig_term, app_sig_int;
@@ -234,6 +235,23 @@ static void app_draw_fbar(struct app *a)
     }
 }
 
+/* DIMG_TIMING: the milestones a finished draw reached (once each; a map's on every open). */
+static void app_timing(struct app *a)
+{
+    if (!a->timing_first_screen) {
+        a->timing_first_screen = true;
+        timing_mark("first_screen");
+    }
+    if (!a->timing_rows_filled && a->scan && !scan_pending(a->scan)) {
+        a->timing_rows_filled = true;
+        timing_mark("rows_filled");
+    }
+    if (a->map.timing_pending && a->views[a->nviews - 1] == VIEW_MAP) {
+        a->map.timing_pending = false;
+        timing_mark("map_drawn");
+    }
+}
+
 static void app_draw(struct app *a)
 {
     int h, w;
@@ -261,6 +279,7 @@ static void app_draw(struct app *a)
     if (a->dlg.open)
         dlg_draw(a);
     refresh();
+    app_timing(a);
 }
 
 void app_push(struct app *a, enum app_view v)

@@ -85,7 +85,7 @@ struct mapview {
     char path[4096];
     char fmt[16];
     struct map_runs guest, host;
-    bool have_host;
+    bool have_host, host_tried; /* host: built on the first v (view_map.c) */
     enum map_view view;
     uint64_t levels[64];
     size_t nlevels, level;  /* bytes per cell = levels[level] */
@@ -95,6 +95,7 @@ struct mapview {
     size_t nparts;
     bool legend;
     char err[256];
+    bool timing_pending; /* DIMG_TIMING: map_drawn not written yet for this open */
 };
 
 struct tree_node {
@@ -142,6 +143,8 @@ struct app {
     char *info_text;
     char info_for[4096];
     int info_state; /* scan state the text was made from */
+    /* DIMG_TIMING milestones already written (timing.h). */
+    bool timing_first_screen, timing_rows_filled;
 };
 
 /* ---- drawing kit (main thread) ---- */

@@ -11,7 +11,9 @@
 # (O, N), its link as dimg info and qemu-img info read it, and a rebase (B) from the browser.
 # Then an OVA entered like a directory (members, OVF summary in the pane, a refused symlink
 # member), a member converted from inside it, the way back out, and imports with I (refused on
-# a manifest that misses a member, then converting the disk to qcow2).
+# a manifest that misses a member, then converting the disk to qcow2). Last, DIMG_TIMING: its
+# milestones in order with sane values, and every row of a 300-image directory showing
+# qemu-img's format and virtual size once rows_filled is written.
 source "$(dirname "$0")/lib.sh"
 command -v tmux >/dev/null || { echo "tmux missing: apt-get install tmux"; exit 1; }
 
@@ -423,6 +425,64 @@ keys / u o Enter m
 see 'cell 0: unallocated 100% .*backing file not opened' "--untrusted: the backing file is not opened"
 keys q q
 see '^EXIT=0' "quit the --untrusted session"
+
+# --- DIMG_TIMING: the milestones in order with sane values; after rows_filled every row of a
+# directory of 300 images shows the format and virtual size qemu-img info gives ---
+mkdir many mproto
+qemu-img create -q -f raw mproto/a.raw 8M
+qemu-img create -q -f qcow2 mproto/b.qcow2 1G
+qemu-io -c 'write -P 7 0 64k' mproto/b.qcow2 >/dev/null
+qemu-img create -q -f qcow mproto/c.qcow 20M
+qemu-img create -q -f vmdk mproto/d.vmdk 256M
+qemu-img create -q -f vmdk -o subformat=streamOptimized mproto/e.vmdk 3G
+qemu-img create -q -f vdi mproto/f.vdi 100M
+protos=(mproto/*)
+for ((i = 0; i < 300; i++)); do
+  p=${protos[i % ${#protos[@]}]}
+  cp --sparse=always "$p" "many/m$i.${p##*.}"
+  echo "$p m$i.${p##*.}"
+done >"$T/copies"
+# The row's virtual size as the browser prints it ("8.0 MiB", "256 MiB"), from qemu-img info.
+for p in "${protos[@]}"; do
+  qemu-img info --output=json "$p" >"$T/pi.json"
+  echo "$p $(json_str "$T/pi.json" format) $(json_num "$T/pi.json" virtual-size)"
+done | awk '{ v = $3; u = 0; split("B KiB MiB GiB TiB", n, " ");
+              while (v >= 1024 && u < 4) { v /= 1024; u++ }
+              s = u == 0 ? sprintf("%d B", v) : sprintf(v < 10 ? "%.1f %s" : "%.0f %s", v, n[u + 1]);
+              print $1, $2, s }' >"$T/kinds"
+while read -r p f; do grep "^$p " "$T/kinds" | sed "s|^[^ ]*|$f|"; done <"$T/copies" | sort >"$T/rows.want"
+[ "$(wc -l <"$T/rows.want")" = 300 ] || fail "the expected rows are not 300: $(wc -l <"$T/rows.want")"
+rm -f "$T/timing"
+start_cmd "env DIMG_TIMING='$T/timing' '$DIMG' '$T/many'"
+for _ in $(seq 300); do grep -q '^rows_filled ' "$T/timing" 2>/dev/null && break; sleep 0.1; done
+grep -q '^rows_filled ' "$T/timing" && pass || fail "no rows_filled in DIMG_TIMING's file: $(cat "$T/timing" 2>&1)"
+# Every row, a page at a time: name, format, virtual size.
+: >"$T/rows.got"
+for _ in $(seq 20); do
+  screen | awk -F'|' 'NR > 2 { print $1 }' | awk '$1 ~ /^m[0-9]+\./ { print $1, $2, $3 " " $4 }' >>"$T/rows.got"
+  keys NPage
+done
+sort -u "$T/rows.got" -o "$T/rows.got"
+expect_same "$T/rows.want" "$T/rows.got" "after rows_filled every row shows qemu-img's format and virtual size"
+keys Home Down m
+see 'guest view' "the map of the first image opens"
+for _ in $(seq 100); do grep -q '^map_drawn ' "$T/timing" && break; sleep 0.1; done
+keys q q
+see '^EXIT=0' "quit the timed session"
+# NAME MS cpu CPU_MS lines, in this order, times not going backwards, CPU time never zero
+# and no more than two threads' worth of the wall time (plus a tick).
+awk '{ print $1 }' "$T/timing" | tr '\n' ' ' >"$T/order"
+[ "$(cat "$T/order")" = "first_screen rows_filled map_open map_drawn " ] && pass ||
+  fail "DIMG_TIMING milestones out of order: $(cat "$T/order")"
+awk 'NF != 4 || $3 != "cpu" || $2 !~ /^[0-9]+\.[0-9]$/ || $4 !~ /^[0-9]+\.[0-9]$/ ||
+     $2 + 0 < last || $2 > 600000 || $4 <= 0 || $4 > 2 * $2 + 20 { bad = bad " [" $0 "]" }
+     { last = $2 + 0 } END { if (bad) { print bad; exit 1 } }' "$T/timing" >"$T/bad" && pass ||
+  fail "DIMG_TIMING lines not sane:$(cat "$T/bad")"
+# An unwritable DIMG_TIMING is ignored: the browser still works.
+start_cmd "env DIMG_TIMING='$T/no/such/dir/t' '$DIMG' '$T/mproto'"
+see 'b\.qcow2 +qcow2 +1\.0 GiB' "an unwritable DIMG_TIMING does not stop the browser"
+keys q
+see '^EXIT=0' "quit after the unwritable DIMG_TIMING"
 
 tm kill-server 2>/dev/null || true
 finish

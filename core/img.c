@@ -668,7 +668,7 @@ int img_block_status(struct img *img, uint64_t off, uint64_t len, struct img_bs 
              * unopened backing file leaves the run unknown, neither data nor zero. */
             bool unknown =
                 !b && ((cur->backing_name && cur->backing_name[0]) || cur->backing_unresolved);
-            bs->flags = unknown ? 0 : IMG_BS_ZERO;
+            bs->flags = (unknown ? 0 : IMG_BS_ZERO) | (bs->flags & IMG_BS_OFFSET_VALID);
             return 0;
         }
         uint64_t n = bs->len;

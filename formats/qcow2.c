@@ -301,14 +301,17 @@ static int qcow2_map_off(struct img *img, uint64_t off, struct qcow2_map *m)
                (((bm >> (32 + sc + n)) & 1) == zero))
             n++;
         m->len = (uint64_t)(sc + n) * scsize - in_cl;
+        /* A subcluster that is zero or unallocated inside a cluster that has a host
+         * cluster still has a host offset (qemu-img map reports it too). */
         if (alloc) {
             m->type = QCOW2_C_DATA;
-            m->host = host + in_cl;
         } else if (zero) {
-            m->type = QCOW2_C_ZERO;
+            m->type = t == QCOW2_C_DATA ? QCOW2_C_ZERO_ALLOC : QCOW2_C_ZERO;
         } else {
             m->type = QCOW2_C_UNALLOC;
         }
+        if (t == QCOW2_C_DATA)
+            m->host = host + in_cl;
         return 0;
     }
     m->type = t;
@@ -374,7 +377,13 @@ static void map_to_bs(const struct qcow2_map *m, unsigned *flags, uint64_t *host
     *host = 0;
     *flags = 0;
     switch (m->type) {
-    case QCOW2_C_UNALLOC: break;
+    case QCOW2_C_UNALLOC:
+        /* An unallocated subcluster of an allocated cluster (extended L2). */
+        if (m->host) {
+            *flags = IMG_BS_OFFSET_VALID;
+            *host = m->host;
+        }
+        break;
     case QCOW2_C_ZERO: *flags = IMG_BS_ZERO | IMG_BS_ALLOCATED; break;
     case QCOW2_C_ZERO_ALLOC:
         *flags = IMG_BS_ZERO | IMG_BS_ALLOCATED | IMG_BS_OFFSET_VALID;
@@ -414,16 +423,19 @@ static bool whole_cluster_bs(const struct qcow2 *s, uint64_t e, uint64_t bm, uns
         uint32_t alloc = (uint32_t)bm, zero = (uint32_t)(bm >> 32);
         if ((alloc & zero) || (m.type == QCOW2_C_UNALLOC && alloc))
             return false;
+        bool has_host = m.type == QCOW2_C_DATA;
         if (alloc == 0xffffffffu)
             m.type = QCOW2_C_DATA;
         else if (alloc)
             return false; /* mixed: qcow2_map_off splits it */
         else if (zero == 0xffffffffu)
-            m.type = QCOW2_C_ZERO;
+            m.type = has_host ? QCOW2_C_ZERO_ALLOC : QCOW2_C_ZERO;
         else if (zero)
             return false;
         else
             m.type = QCOW2_C_UNALLOC;
+        if (has_host)
+            m.host = h;
     }
     if (m.type == QCOW2_C_DATA || m.type == QCOW2_C_ZERO_ALLOC)
         m.host = h;

@@ -26,9 +26,8 @@ done
 
 # Sparse qcow2 images whose L2 tables are mostly zero entries (the map skips those stretches
 # a word at a time): scattered clusters, a run across an L2 table's end, extended L2 entries
-# (16 bytes each), small clusters; whole and windowed maps. (Extended L2: only whole clusters
-# written, since dimg does not report the host offset of a cluster's unallocated subclusters
-# as qemu-img 7.2 does.)
+# (16 bytes each, with a cluster only partly written: its unallocated and zeroed subclusters
+# keep their host offset, as qemu-img reports them), small clusters; whole and windowed maps.
 mk_sparse_qcow2() { # NAME OPTS SMALL_WRITE_LENGTH
   qemu-img create -q -f qcow2 -o "$2" "$T/$1" 64G
   qemu-io -f qcow2 -c 'write -P 1 0 64k' -c "write -P 2 5G $3" -c 'write -P 3 17179803648 192k' \
@@ -36,8 +35,10 @@ mk_sparse_qcow2() { # NAME OPTS SMALL_WRITE_LENGTH
 }
 mk_sparse_qcow2 s64.qcow2 cluster_size=65536 4k
 mk_sparse_qcow2 sx.qcow2 cluster_size=65536,extended_l2=on 64k
+mk_sparse_qcow2 sxp.qcow2 cluster_size=65536,extended_l2=on 6k
+qemu-io -f qcow2 -c 'write -z 5368727552 4k' -c 'write -P 6 5368733696 2k' "$T/sxp.qcow2" >/dev/null
 mk_sparse_qcow2 s4k.qcow2 cluster_size=4096 4k
-for img in s64.qcow2 sx.qcow2 s4k.qcow2; do
+for img in s64.qcow2 sx.qcow2 sxp.qcow2 s4k.qcow2; do
   for win in "" "--start-offset=4096 --max-length=21474836480" "--start-offset=5G --max-length=12G"; do
     # shellcheck disable=SC2086
     run "$DIMG" map --output=json $win "$T/$img"

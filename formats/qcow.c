@@ -389,6 +389,7 @@ static int qcow_prepare_l2(struct img *img, uint64_t l1i, bool *fresh, uint64_t 
 {
     struct qcow *s = qcow_st(img);
     *fresh = s->l1[l1i] == 0;
+    *l2_off = 0; /* set on every path (-O2 cannot tell that img_error returns < 0) */
     if (!*fresh) {
         *l2_off = s->l1[l1i];
         return qcow_load_l2(img, *l2_off);
@@ -456,7 +457,24 @@ static int qcow_write_span(struct img *img, uint64_t off, const uint8_t *p, size
         uint64_t in = off & (s->cs - 1), idx = (off >> s->cb) & (s->l2n - 1);
         size_t n = s->cs - in < len ? (size_t)(s->cs - in) : len;
         uint64_t e = s->l2[idx];
-        if (e && !(e & QCOW_COMPRESSED)) {
+        bool fresh_c = !e || (e & QCOW_COMPRESSED); /* gets a new cluster */
+        uint64_t k = 1;
+        /* Whole clusters in one write: new ones (appended, so consecutive) or allocated ones
+         * at consecutive places. */
+        while (in == 0 && (k + 1) * s->cs <= len && idx + k < s->l2n) {
+            uint64_t e2 = s->l2[idx + k];
+            if (fresh_c ? e2 && !(e2 & QCOW_COMPRESSED) : e2 != e + k * s->cs)
+                break;
+            k++;
+        }
+        if (k > 1) {
+            uint64_t host = fresh_c ? u64_align_up(s->file_size, s->cs) : e;
+            n = (size_t)(k * s->cs);
+            r = qcow_dwrite(img, p, n, host, off);
+            for (uint64_t i = 0; r == 0 && fresh_c && i < k; i++)
+                s->l2[idx + i] = host + i * s->cs;
+            dirty = dirty || fresh_c;
+        } else if (e && !(e & QCOW_COMPRESSED)) {
             r = qcow_dwrite(img, p, n, e + in, off); /* allocated: overwrite in place */
         } else {
             if (n < s->cs)

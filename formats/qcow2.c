@@ -82,27 +82,35 @@ int qcow2_cache_writeback(struct img *img, struct qcow2_cache *c)
 static struct qcow2_cache_ent *cache_slot(struct img *img, struct qcow2_cache *c, uint64_t off,
                                           bool *hit, int *err)
 {
-    struct qcow2_cache_ent *victim = &c->e[0];
     *err = 0;
+    if (c->e[c->last].off == off && off) {
+        *hit = true;
+        c->e[c->last].lru = ++c->tick;
+        return &c->e[c->last];
+    }
+    size_t victim = 0;
     for (size_t i = 0; i < c->n; i++) {
         if (c->e[i].off == off) {
             *hit = true;
             c->e[i].lru = ++c->tick;
+            c->last = i;
             return &c->e[i];
         }
-        if (c->e[i].lru < victim->lru)
-            victim = &c->e[i];
+        if (c->e[i].lru < c->e[victim].lru)
+            victim = i;
     }
     *hit = false;
-    if ((*err = cache_writeback_ent(img, victim)) < 0)
+    if ((*err = cache_writeback_ent(img, &c->e[victim])) < 0)
         return NULL;
-    if (!victim->buf && !(victim->buf = malloc(c->bufsize))) {
+    struct qcow2_cache_ent *v = &c->e[victim];
+    if (!v->buf && !(v->buf = malloc(c->bufsize))) {
         *err = img_error(img, -ENOMEM, "qcow2: out of memory for the metadata cache");
         return NULL;
     }
-    victim->off = 0;
-    victim->lru = ++c->tick;
-    return victim;
+    v->off = 0;
+    v->lru = ++c->tick;
+    c->last = victim;
+    return v;
 }
 
 int qcow2_cache_get(struct img *img, struct qcow2_cache *c, uint64_t off, const char *what,
@@ -142,6 +150,34 @@ void qcow2_cache_put(struct img *img, struct qcow2_cache *c, uint64_t off, const
         memcpy(e->buf, buf, qcow2_st(img)->cluster_size);
     e->off = off;
     e->dirty = false;
+}
+
+int qcow2_cache_new(struct img *img, struct qcow2_cache *c, uint64_t off)
+{
+    struct qcow2 *s = qcow2_st(img);
+    bool hit;
+    int r;
+    struct qcow2_cache_ent *e = cache_slot(img, c, off, &hit, &r);
+    if (!e)
+        return r;
+    memset(e->buf, 0, s->cluster_size);
+    e->off = off;
+    e->dirty = true;
+    /* The cluster is ours from now on even though the file does not reach it yet. */
+    if (off + s->cluster_size > s->file_size)
+        s->file_size = off + s->cluster_size;
+    return 0;
+}
+
+void qcow2_cache_dirty(struct qcow2_cache *c, uint64_t off)
+{
+    if (c->e[c->last].off == off) {
+        c->e[c->last].dirty = true;
+        return;
+    }
+    for (size_t i = 0; i < c->n; i++)
+        if (c->e[i].off == off)
+            c->e[i].dirty = true;
 }
 
 void qcow2_cache_drop(struct qcow2_cache *c, uint64_t off)

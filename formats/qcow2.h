@@ -74,17 +74,19 @@ enum qcow2_ctype {
     QCOW2_C_COMPRESSED,
 };
 
-/* A small cache of metadata clusters (L2 tables, refcount blocks), write-through. */
+/* A small cache of metadata clusters (L2 tables, refcount blocks), write-through except for
+ * lazy refcounts and scratch targets (IMG_OPEN_SCRATCH), whose entries are written back. */
 struct qcow2_cache_ent {
     uint64_t off; /* host offset, 0 = empty slot */
     uint64_t lru;
-    bool dirty; /* lazy refcounts: written back on eviction or flush */
+    bool dirty; /* written back on eviction or flush */
     uint8_t *buf;
 };
 struct qcow2_cache {
     size_t n;
     uint32_t bufsize; /* bytes of each entry's buf, allocated on first use */
     uint64_t tick;
+    size_t last; /* the slot of the last hit: sequential writers ask for it again and again */
     struct qcow2_cache_ent *e;
 };
 
@@ -168,6 +170,7 @@ struct qcow2 {
     uint64_t free_hint;   /* first cluster index that may be free */
     uint64_t free_byte;   /* next byte for compressed data, 0 = start a new cluster */
     uint8_t *wbuf;        /* two clusters of scratch space for the write path */
+    bool l1_dirty;        /* scratch target: the L1 table in memory is newer than on disk */
 
     struct qcow2_crypt *cr; /* encryption state (qcow2_crypt.c), NULL when not encrypted */
 };
@@ -273,6 +276,10 @@ int qcow2_cache_get(struct img *img, struct qcow2_cache *c, uint64_t off, const 
 /* Put a freshly written cluster into the cache (copying buf). */
 void qcow2_cache_put(struct img *img, struct qcow2_cache *c, uint64_t off, const uint8_t *buf);
 void qcow2_cache_drop(struct qcow2_cache *c, uint64_t off);
+/* Mark the cached cluster at off dirty (written back on eviction or flush). */
+void qcow2_cache_dirty(struct qcow2_cache *c, uint64_t off);
+/* Cache a new all-zero cluster at off as dirty, without writing it yet (scratch targets). */
+int qcow2_cache_new(struct img *img, struct qcow2_cache *c, uint64_t off);
 /* Write back every dirty entry. */
 int qcow2_cache_writeback(struct img *img, struct qcow2_cache *c);
 /* L2 entry (and bitmap for extended L2) for a guest offset; *l2off 0 when no L2 table. */

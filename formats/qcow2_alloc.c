@@ -74,6 +74,20 @@ int qcow2_host_write(struct img *img, int fd, const void *buf, size_t len, uint6
     return 0;
 }
 
+/* A scratch target (a new .part file nobody else sees) needs no crash ordering: its metadata
+ * is kept dirty in the caches and written once, at eviction or flush. */
+static bool scratch(const struct img *img)
+{
+    return (img->flags & IMG_OPEN_SCRATCH) != 0;
+}
+
+/* The fsync that orders metadata updates even with lazy refcounts; none in a scratch target. */
+static int order_sync(struct img *img)
+{
+    int r = scratch(img) ? 0 : io_sync(img->fd);
+    return r < 0 ? img_error(img, r, "qcow2: fsync: %s", strerror(-r)) : 0;
+}
+
 int qcow2_barrier(struct img *img)
 {
     if (qcow2_st(img)->lazy || (img->flags & IMG_OPEN_SCRATCH))
@@ -199,21 +213,15 @@ static int grow_reftable(struct img *img, uint64_t min_entries, uint64_t avoid_e
         r = qcow2_host_write(img, img->fd, buf, tc * cs, X * cs);
     }
     free(buf);
-    if (r == 0) {
-        int sr = io_sync(img->fd);
-        if (sr < 0)
-            r = img_error(img, sr, "qcow2: fsync: %s", strerror(-sr));
-    }
+    if (r == 0)
+        r = order_sync(img);
     if (r == 0) {
         uint8_t h[12];
         be64_store(h, X * cs);
         be32_store(h + 8, (uint32_t)tc);
         r = qcow2_write_header_field(img, 48, h, 12);
-        if (r == 0) {
-            int sr = io_sync(img->fd);
-            if (sr < 0)
-                r = img_error(img, sr, "qcow2: fsync: %s", strerror(-sr));
-        }
+        if (r == 0)
+            r = order_sync(img);
     }
     if (r < 0) {
         free(nrt);
@@ -275,11 +283,8 @@ static int ensure_refblock(struct img *img, uint64_t ti, uint64_t avoid, uint64_
     if (r == 0)
         qcow2_cache_put(img, &s->rbc, p * cs, buf);
     free(buf);
-    if (r == 0) {
-        int sr = io_sync(img->fd);
-        if (sr < 0)
-            r = img_error(img, sr, "qcow2: fsync: %s", strerror(-sr));
-    }
+    if (r == 0)
+        r = order_sync(img);
     if (r < 0)
         return r;
     s->rt[ti] = p * cs;
@@ -319,10 +324,8 @@ static int rc_add(struct img *img, uint64_t cluster, int64_t delta, uint64_t avo
         if (s->free_byte && (s->free_byte >> s->cluster_bits) == cluster)
             s->free_byte = 0;
     }
-    if (s->lazy) {
-        for (size_t i = 0; i < s->rbc.n; i++)
-            if (s->rbc.e[i].off == boff)
-                s->rbc.e[i].dirty = true;
+    if (s->lazy || scratch(img)) {
+        qcow2_cache_dirty(&s->rbc, boff);
         return 0;
     }
     /* Write through just the bytes holding this entry. */
@@ -457,10 +460,33 @@ static int write_l1_entry(struct img *img, uint64_t l1i, uint64_t v)
 {
     struct qcow2 *s = qcow2_st(img);
     uint8_t b[8];
+    if (scratch(img)) {
+        s->l1[l1i] = v;
+        s->l1_dirty = true;
+        return 0;
+    }
     be64_store(b, v);
     int r = qcow2_host_write(img, img->fd, b, 8, s->l1_offset + l1i * 8);
     if (r == 0)
         s->l1[l1i] = v;
+    return r;
+}
+
+/* Scratch target: the whole L1 table in one write (flush). */
+static int l1_writeback(struct img *img)
+{
+    struct qcow2 *s = qcow2_st(img);
+    if (!s->l1_dirty)
+        return 0;
+    uint8_t *b = malloc((size_t)s->l1_size * 8 + 1);
+    if (!b)
+        return img_error(img, -ENOMEM, "qcow2: out of memory");
+    for (uint32_t i = 0; i < s->l1_size; i++)
+        be64_store(b + 8ull * i, s->l1[i]);
+    int r = qcow2_host_write(img, img->fd, b, (size_t)s->l1_size * 8, s->l1_offset);
+    free(b);
+    if (r == 0)
+        s->l1_dirty = false;
     return r;
 }
 
@@ -475,6 +501,10 @@ static int write_l2_entry(struct img *img, uint64_t l2off, uint64_t l2i, uint64_
     be64_store(p, e);
     if (s->extended_l2)
         be64_store(p + 8, bm);
+    if (scratch(img)) {
+        qcow2_cache_dirty(&s->l2c, l2off);
+        return 0;
+    }
     return qcow2_host_write(img, img->fd, p, s->l2_entry_size, l2off + l2i * s->l2_entry_size);
 }
 
@@ -541,12 +571,18 @@ int qcow2_ensure_l2(struct img *img, uint64_t off, uint64_t *l2off)
     if ((r = qcow2_alloc_clusters(img, 1, &c)) < 0 || (r = qcow2_barrier(img)) < 0)
         return r;
     o = c << s->cluster_bits;
-    memset(s->wbuf, 0, s->cluster_size);
-    if ((r = qcow2_host_write(img, img->fd, s->wbuf, s->cluster_size, o)) < 0)
-        return r;
-    qcow2_cache_put(img, &s->l2c, o, s->wbuf);
-    if ((r = qcow2_barrier(img)) < 0)
-        return r;
+    if (scratch(img)) {
+        /* Written once, when it leaves the cache or at flush. */
+        if ((r = qcow2_cache_new(img, &s->l2c, o)) < 0)
+            return r;
+    } else {
+        memset(s->wbuf, 0, s->cluster_size);
+        if ((r = qcow2_host_write(img, img->fd, s->wbuf, s->cluster_size, o)) < 0)
+            return r;
+        qcow2_cache_put(img, &s->l2c, o, s->wbuf);
+        if ((r = qcow2_barrier(img)) < 0)
+            return r;
+    }
     if ((r = write_l1_entry(img, l1i, o | QCOW2_OFLAG_COPIED)) < 0)
         return r;
     *l2off = o;
@@ -674,13 +710,80 @@ static int write_in_cluster(struct img *img, uint64_t off, const uint8_t *buf, u
     return r;
 }
 
+/* Scratch target: write the longest run of whole clusters from off (at most len bytes) that
+ * can go to contiguous host clusters with one pwrite: clusters with no host cluster yet (one
+ * allocation for the run), or clusters already ours at consecutive host offsets (a target
+ * preallocated with metadata). Their L2 entries change in the cache only. *done is the bytes
+ * written, 0 when the first cluster does not qualify. */
+static int scratch_run(struct img *img, uint64_t off, const uint8_t *buf, uint64_t len,
+                       uint64_t *done)
+{
+    struct qcow2 *s = qcow2_st(img);
+    uint64_t cs = s->cluster_size, k = 0, host0 = 0, l2off, e, bm;
+    bool fresh = false;
+    int r;
+    *done = 0;
+    for (; (k + 1) * cs <= len; k++) {
+        uint64_t g = off + k * cs;
+        if ((r = qcow2_ensure_l2(img, g, &l2off)) < 0 ||
+            (r = qcow2_get_l2(img, g, &l2off, &e, &bm)) < 0)
+            return r;
+        enum qcow2_ctype t = qcow2_entry_type(e, s->extended_l2, false);
+        uint64_t h = e & QCOW2_L2_OFFSET_MASK;
+        bool none = !(e & (QCOW2_L2_OFFSET_MASK | QCOW2_OFLAG_COMPRESSED));
+        bool ours = (t == QCOW2_C_DATA || t == QCOW2_C_ZERO_ALLOC) &&
+                    (e & QCOW2_OFLAG_COPIED) && h && !(h & (cs - 1));
+        if (k == 0) {
+            fresh = none;
+            host0 = h;
+            if (!none && !ours)
+                return 0;
+        } else if (fresh ? !none : (!ours || h != host0 + k * cs)) {
+            break;
+        }
+    }
+    if (k == 0)
+        return 0;
+    if (fresh) {
+        uint64_t c;
+        if ((r = qcow2_alloc_clusters(img, k, &c)) < 0)
+            return r;
+        host0 = c << s->cluster_bits;
+    }
+    if ((r = qcow2_host_write(img, img->fd, buf, k * cs, host0)) < 0)
+        return r;
+    unsigned l2b = qcow2_l2_bits(s->cluster_bits, s->extended_l2);
+    for (uint64_t i = 0; i < k; i++) {
+        uint64_t g = off + i * cs;
+        if ((r = qcow2_get_l2(img, g, &l2off, &e, &bm)) < 0 ||
+            (r = write_l2_entry(img, l2off, qcow2_l2_index(s->cluster_bits, l2b, g),
+                                (host0 + i * cs) | QCOW2_OFLAG_COPIED,
+                                QCOW2_BITMAP_ALL_ALLOC)) < 0)
+            return r;
+    }
+    *done = k * cs;
+    return 0;
+}
+
 int qcow2_write(struct img *img, uint64_t off, const void *buf, size_t len)
 {
     struct qcow2 *s = qcow2_st(img);
     int r = qcow2_prepare_write(img);
     const uint8_t *p = buf;
+    bool runs = scratch(img) && !s->crypt_method && s->data_fd < 0;
     while (r == 0 && len > 0) {
         uint64_t n = s->cluster_size - (off & (s->cluster_size - 1));
+        if (runs && n == s->cluster_size && len >= n) {
+            if ((r = scratch_run(img, off, p, len, &n)) < 0)
+                break;
+            if (n) {
+                off += n;
+                p += n;
+                len -= n;
+                continue;
+            }
+            n = s->cluster_size;
+        }
         if (n > len)
             n = len;
         r = write_in_cluster(img, off, p, n);
@@ -917,7 +1020,12 @@ int qcow2_flush(struct img *img)
     struct qcow2 *s = qcow2_st(img);
     if (!s->writes_started)
         return 0;
-    int r = qcow2_cache_writeback(img, &s->rbc);
+    /* L2 tables and the L1 table are dirty only in a scratch target. */
+    int r = qcow2_cache_writeback(img, &s->l2c);
+    if (r == 0)
+        r = l1_writeback(img);
+    if (r == 0)
+        r = qcow2_cache_writeback(img, &s->rbc);
     if (r < 0)
         return r;
     r = io_sync(img->fd);

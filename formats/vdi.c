@@ -78,6 +78,10 @@ struct vdi {
     uint64_t file_size; /* tracked across our own appends */
     uint32_t next_idx;  /* physical index the next new block gets */
     uint32_t *bmap;     /* host-endian copy of the block map */
+    /* Scratch target (IMG_OPEN_SCRATCH): map entries [dirty_lo, dirty_hi) and blocks_allocated
+     * are newer in memory than on disk; written once, at flush or close. */
+    bool dirty;
+    uint32_t dirty_lo, dirty_hi;
 };
 
 static bool vdi_is_alloc(uint32_t e)
@@ -336,9 +340,12 @@ static int vdi_open(struct img *img, unsigned flags)
     return vdi_find_parent(img, s);
 }
 
+static int vdi_writeback(struct img *img);
+
 static void vdi_close(struct img *img)
 {
     struct vdi *s = img->priv;
+    (void)vdi_writeback(img); /* a scratch target closed without a flush (an error is moot) */
     free(s->bmap);
     s->bmap = NULL;
 }
@@ -349,6 +356,7 @@ static int vdi_host(struct img *img, uint64_t b, uint64_t *host)
     struct vdi *s = img->priv;
     uint32_t e = s->bmap[b];
     uint64_t h = s->off_data + (uint64_t)e * s->block_size;
+    *host = 0; /* set on every path (-O2 cannot tell that img_error returns < 0) */
     if (h >= s->file_size)
         return img_error(img, -EIO,
                          "vdi: block map entry %llu (%u) points past the end of the "
@@ -471,6 +479,53 @@ static int vdi_store_u32(struct img *img, uint64_t at, uint32_t v, const char *w
     return r < 0 ? img_error(img, r, "vdi: writing %s: %s", what, strerror(-r)) : 0;
 }
 
+static bool vdi_scratch(const struct img *img)
+{
+    return (img->flags & IMG_OPEN_SCRATCH) != 0;
+}
+
+/* Point guest block b at physical block idx (now counted in blocks_allocated): on disk at
+ * once, or in a scratch target only in memory until vdi_writeback. */
+static int vdi_set_entry(struct img *img, uint64_t b, uint32_t idx, bool count)
+{
+    struct vdi *s = img->priv;
+    int r;
+    if (vdi_scratch(img)) {
+        if (!s->dirty || b < s->dirty_lo)
+            s->dirty_lo = (uint32_t)b;
+        if (!s->dirty || b >= s->dirty_hi)
+            s->dirty_hi = (uint32_t)b + 1;
+        s->dirty = true;
+    } else if ((r = vdi_store_u32(img, s->off_bmap + b * 4, idx, "the block map")) < 0) {
+        return r;
+    }
+    s->bmap[b] = idx;
+    if (!count)
+        return 0;
+    s->allocated++;
+    return s->dirty ? 0 : vdi_store_u32(img, VDI_OFF_ALLOCATED, s->allocated, "blocks_allocated");
+}
+
+/* Write the block map entries and blocks_allocated a scratch target holds in memory. */
+static int vdi_writeback(struct img *img)
+{
+    struct vdi *s = img->priv;
+    if (!s->dirty)
+        return 0;
+    size_t n = (size_t)(s->dirty_hi - s->dirty_lo);
+    uint8_t *raw = malloc(n * 4);
+    if (!raw)
+        return img_error(img, -ENOMEM, "vdi: out of memory");
+    for (size_t i = 0; i < n; i++)
+        le32_store(raw + 4 * i, s->bmap[s->dirty_lo + i]);
+    int r = io_pwrite_all(img->fd, raw, n * 4, s->off_bmap + (uint64_t)s->dirty_lo * 4);
+    free(raw);
+    if (r < 0)
+        return img_error(img, r, "vdi: writing the block map: %s", strerror(-r));
+    s->dirty = false;
+    return vdi_store_u32(img, VDI_OFF_ALLOCATED, s->allocated, "blocks_allocated");
+}
+
 /* Give guest block b a fresh physical block holding buf (NULL: zeros) at [in, in+n), and
  * elsewhere what the block read before: the parent's content (copy-on-write of the whole block
  * in a differencing image), else zeros. */
@@ -506,16 +561,34 @@ static int vdi_alloc_block(struct img *img, uint64_t b, uint64_t in, const void 
     if (r < 0)
         return img_error(img, r, "vdi: writing block at %llu: %s", ULL(host), strerror(-r));
     /* The data must be on disk before anything points at it. */
-    if ((r = io_sync(img->fd)) < 0)
+    if (!vdi_scratch(img) && (r = io_sync(img->fd)) < 0)
         return img_error(img, r, "vdi: flush: %s", strerror(-r));
     if (host + s->block_size > s->file_size)
         s->file_size = host + s->block_size;
     s->next_idx = idx + 1;
-    if ((r = vdi_store_u32(img, s->off_bmap + b * 4, idx, "the block map")) < 0)
-        return r;
-    s->bmap[b] = idx;
-    s->allocated++;
-    return vdi_store_u32(img, VDI_OFF_ALLOCATED, s->allocated, "blocks_allocated");
+    return vdi_set_entry(img, b, idx, true);
+}
+
+/* How many blocks from b on (whole ones, within len bytes) can take one write: blocks already
+ * allocated at consecutive physical blocks (*fresh false), or, in a scratch target, blocks
+ * without one that get consecutive new ones (*fresh true). 0 when b does not start a run. */
+static uint64_t vdi_run(struct img *img, uint64_t b, uint64_t len, bool *fresh)
+{
+    struct vdi *s = img->priv;
+    uint64_t k = 0, max = len / s->block_size;
+    *fresh = !vdi_is_alloc(s->bmap[b]);
+    if (*fresh && !vdi_scratch(img))
+        return 0;
+    if (*fresh) {
+        uint64_t room = s->blocks - (s->next_idx > s->allocated ? s->next_idx : s->allocated);
+        if (max > room)
+            max = room;
+    }
+    while (k < max && b + k < s->blocks &&
+           (*fresh ? !vdi_is_alloc(s->bmap[b + k])
+                   : vdi_is_alloc(s->bmap[b + k]) && s->bmap[b + k] == s->bmap[b] + k))
+        k++;
+    return k;
 }
 
 static int vdi_write(struct img *img, uint64_t off, const void *buf, size_t len)
@@ -526,7 +599,27 @@ static int vdi_write(struct img *img, uint64_t off, const void *buf, size_t len)
         uint64_t b = off / s->block_size, in = off % s->block_size;
         size_t n = s->block_size - in < len ? (size_t)(s->block_size - in) : len;
         int r;
-        if (vdi_is_alloc(s->bmap[b])) {
+        bool fresh;
+        uint64_t k = in == 0 ? vdi_run(img, b, len, &fresh) : 0;
+        if (k > 1 || (k == 1 && fresh)) {
+            /* Whole blocks in one write (a new run's blocks need no parent content). */
+            uint32_t idx = fresh ? s->next_idx : s->bmap[b];
+            uint64_t host = s->off_data + (uint64_t)idx * s->block_size;
+            n = (size_t)(k * s->block_size);
+            if (!fresh && (r = vdi_host(img, b + k - 1, &host)) < 0) /* the run's last block */
+                return r;
+            host -= fresh ? 0 : (k - 1) * s->block_size;
+            if ((r = io_pwrite_all(img->fd, p, n, host)) < 0)
+                return img_error(img, r, "vdi: write at %llu: %s", ULL(host), strerror(-r));
+            if (fresh) {
+                if (host + n > s->file_size)
+                    s->file_size = host + n;
+                s->next_idx = idx + (uint32_t)k;
+                for (uint64_t i = 0; i < k; i++)
+                    if ((r = vdi_set_entry(img, b + i, idx + (uint32_t)i, true)) < 0)
+                        return r;
+            }
+        } else if (vdi_is_alloc(s->bmap[b])) {
             uint64_t host;
             if ((r = vdi_host(img, b, &host)) < 0)
                 return r;
@@ -566,9 +659,8 @@ static int vdi_write_zeroes(struct img *img, uint64_t off, uint64_t len)
         } else if (vdi_from_parent(s, s->bmap[b])) {
             int r;
             if (in == 0 && (n == s->block_size || off + n == img->size)) {
-                if ((r = vdi_store_u32(img, s->off_bmap + b * 4, VDI_ZERO, "the block map")) < 0)
+                if ((r = vdi_set_entry(img, b, VDI_ZERO, false)) < 0)
                     return r;
-                s->bmap[b] = VDI_ZERO;
             } else if ((r = vdi_alloc_block(img, b, in, NULL, (size_t)n)) < 0) {
                 return r;
             }
@@ -581,7 +673,10 @@ static int vdi_write_zeroes(struct img *img, uint64_t off, uint64_t len)
 
 static int vdi_flush(struct img *img)
 {
-    int r = io_sync(img->fd);
+    int r = vdi_writeback(img);
+    if (r < 0)
+        return r;
+    r = io_sync(img->fd);
     return r < 0 ? img_error(img, r, "vdi: flush: %s", strerror(-r)) : 0;
 }
 

@@ -310,12 +310,20 @@ static int gt_store(struct img *img, struct vmdk_extent *e, const uint32_t *t, u
                  : 0;
 }
 
+/* A scratch target (convert's new .part files) needs no crash ordering: no fsync between
+ * grains and the tables naming them, and new tables are written once, when they leave the
+ * cache or at flush. */
+static bool ext_scratch(const struct img *img)
+{
+    return (img->flags & IMG_OPEN_SCRATCH) != 0;
+}
+
 /* Write a cached table back (both copies): the grains it points at are synced first. */
 static int gt_writeback(struct img *img, struct vmdk_extent *e, struct vmdk_gt *g)
 {
     if (!g->dirty)
         return 0;
-    int r = io_sync(e->fd);
+    int r = ext_scratch(img) ? 0 : io_sync(e->fd);
     if (r < 0)
         return img_error(img, r, "vmdk: flush: %s", strerror(-r));
     if ((r = gt_store(img, e, g->e, e->gd[g->idx])) < 0)
@@ -339,7 +347,10 @@ static int gt_create(struct img *img, struct vmdk_extent *e, uint32_t gi)
     if (sec + n * 2 > UINT32_MAX)
         return img_error(img, -EFBIG, "vmdk: %s: extent file too large for 32-bit sectors",
                          ext_name(img, e));
-    int r = io_pwrite_zeroes(e->fd, sec * VMDK_SECTOR, n * VMDK_SECTOR * (e->rgd ? 2 : 1));
+    /* A scratch target's new table is cached dirty (gt_get) and written whole later. */
+    int r = ext_scratch(img)
+                ? 0
+                : io_pwrite_zeroes(e->fd, sec * VMDK_SECTOR, n * VMDK_SECTOR * (e->rgd ? 2 : 1));
     if (r < 0)
         return img_error(img, r, "vmdk: %s: writing a grain table: %s", ext_name(img, e),
                          strerror(-r));
@@ -417,7 +428,8 @@ static int gt_get(struct img *img, struct vmdk_extent *e, uint32_t gi, bool crea
     if (!v->e && !(v->e = malloc((size_t)e->h.gtes * 4)))
         return img_error(img, -ENOMEM, "vmdk: out of memory");
     v->idx = UINT32_MAX;
-    if (!e->gd[gi]) {
+    bool fresh = !e->gd[gi];
+    if (fresh) {
         if ((r = gt_create(img, e, gi)) < 0)
             return r;
         memset(v->e, 0, (size_t)e->h.gtes * 4);
@@ -425,7 +437,7 @@ static int gt_get(struct img *img, struct vmdk_extent *e, uint32_t gi, bool crea
         return r;
     }
     v->idx = gi;
-    v->dirty = false;
+    v->dirty = fresh && ext_scratch(img);
     v->used = ++e->tick;
     *out = v;
     return 0;
@@ -1189,7 +1201,7 @@ int vmdk_ext_flush(struct img *img, struct vmdk_extent *e)
             if (e->cache[i].idx != UINT32_MAX && (r = gt_writeback(img, e, &e->cache[i])) < 0)
                 return r;
         if (e->gd_dirty) {
-            if ((r = io_sync(e->fd)) < 0)
+            if (!ext_scratch(img) && (r = io_sync(e->fd)) < 0)
                 return img_error(img, r, "vmdk: flush: %s", strerror(-r));
             if ((r = dir_store(img, e, e->gd, e->h.gd_off)) < 0)
                 return r;

@@ -63,8 +63,8 @@ static void run_cases(bool zlib_wrapped)
 {
     static uint8_t data[CL], z[2 * CL + 1024];
     fill_text(data, CL, 7);
-    size_t zn = zlib_wrapped ? zlib_deflate(data, CL, z, sizeof z)
-                             : zraw_deflate(data, CL, z, sizeof z);
+    size_t zn =
+        zlib_wrapped ? zlib_deflate(data, CL, z, sizeof z) : zraw_deflate(data, CL, z, sizeof z);
     assert_true(zn > 100 && zn < CL / 2);
     /* Whole sectors, as the formats store it: trailing garbage after the stream. */
     for (size_t k = zn; k < zn + 512; k++)
@@ -72,9 +72,8 @@ static void run_cases(bool zlib_wrapped)
     assert_int_equal(check_same(z, zn, CL, zlib_wrapped), 0);
     assert_int_equal(check_same(z, zn + 512, CL, zlib_wrapped), 0);
     static uint8_t got[CL];
-    assert_int_equal(zlib_wrapped ? zlib_inflate(z, zn + 512, got, CL)
-                                  : zraw_inflate(z, zn + 512, got, CL),
-                     0);
+    assert_int_equal(
+        zlib_wrapped ? zlib_inflate(z, zn + 512, got, CL) : zraw_inflate(z, zn + 512, got, CL), 0);
     assert_memory_equal(got, data, CL);
     /* The stream makes more than the output holds (a full output is success), or less. */
     assert_int_equal(check_same(z, zn, CL / 2, zlib_wrapped), 0);

@@ -281,8 +281,7 @@ struct rpipe {
     struct rp_worker w[CPIPE_MAX_THREADS];
 };
 
-size_t rpipe_zero_map(uint64_t off, const uint8_t *buf, size_t len, uint64_t zblock,
-                      uint8_t *map)
+size_t rpipe_zero_map(uint64_t off, const uint8_t *buf, size_t len, uint64_t zblock, uint8_t *map)
 {
     size_t i = 0, k = 0;
     while (i < len) {

@@ -60,8 +60,7 @@ int rpipe_copy(struct rpipe *p, uint64_t off, uint64_t end, rpipe_put_fn put, vo
                struct img_err *err);
 /* Cut [off, off+len) into pieces at absolute multiples of zblock and store in map whether
  * each piece of buf is all zeros (map holds len / zblock + 2 bytes). Returns the count. */
-size_t rpipe_zero_map(uint64_t off, const uint8_t *buf, size_t len, uint64_t zblock,
-                      uint8_t *map);
+size_t rpipe_zero_map(uint64_t off, const uint8_t *buf, size_t len, uint64_t zblock, uint8_t *map);
 void rpipe_free(struct rpipe *p);
 
 /* Threads a convert uses when the request says 0: the online cores. */

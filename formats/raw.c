@@ -42,7 +42,7 @@ static int raw_read(struct img *img, uint64_t off, void *buf, size_t len)
 #define RAW_KICK (32u << 20)
 
 struct raw_st {
-    uint64_t lo, hi; /* the span written since the last kick */
+    uint64_t lo, hi;  /* the span written since the last kick */
     uint64_t pending; /* bytes written in it */
 };
 

@@ -24,6 +24,7 @@
 #include "core/pipeline.h"
 
 #define CONVERT_DEFAULT_CHUNK (2u << 20)
+#define CONVERT_MAX_READERS 8
 
 struct conv {
     const struct ops_convert_req *req;
@@ -39,7 +40,8 @@ struct conv {
     struct cpipe *pipe;    /* whole mode on several threads (NULL: this thread compresses) */
     unsigned threads;      /* for the pipelines; 1: none */
     struct rpipe *ahead;   /* reads data runs ahead on several threads (NULL: this thread) */
-    struct img *hs[64];    /* the readers' handles of the source, opened early (see conv_hs) */
+    /* The readers' handles of the source, opened early (see conv_hs). */
+    struct img *hs[CONVERT_MAX_READERS];
     unsigned nhs;
 };
 
@@ -193,7 +195,8 @@ static void conv_hs(struct conv *c, unsigned threads)
     if (threads < 2 || req->compress || req->snapshot || req->src_img ||
         img_get_info(c->src, &info) < 0 || info.encrypted)
         return;
-    unsigned n = threads < 64 ? threads : 64;
+    /* More readers than the ring has chunks would only hold handles (and their caches). */
+    unsigned n = threads < CONVERT_MAX_READERS ? threads : CONVERT_MAX_READERS;
     for (c->nhs = 0; c->nhs < n; c->nhs++) {
         struct img_err e = {0};
         struct img *h = img_open(req->src, c->src->drv->name,

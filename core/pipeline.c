@@ -20,6 +20,7 @@
 #include "core/io.h"
 
 #define CPIPE_MAX_THREADS 64
+#define RPIPE_RING_BYTES (24u << 20) /* the read-ahead ring's buffers, at most (or 4 chunks) */
 
 /* Worker threads and what they wait on, shared by both pipelines. */
 struct pool {
@@ -439,8 +440,11 @@ struct rpipe *rpipe_new(struct img **handles, unsigned n, size_t chunk, uint64_t
     p->chunk = chunk;
     p->zblock = zblock;
     /* One being read per worker and as many read ahead, at least four: the writer then
-     * finds the next chunk ready while it writes this one. */
+     * finds the next chunk ready while it writes this one. At most RPIPE_RING_BYTES of
+     * buffers (then fewer workers are busy at a time), so -m 64 stays small too. */
     p->nslots = 2 * (size_t)n < 4 ? 4 : 2 * (size_t)n;
+    if (p->nslots > 4 && p->nslots * chunk > RPIPE_RING_BYTES)
+        p->nslots = RPIPE_RING_BYTES / chunk < 4 ? 4 : RPIPE_RING_BYTES / chunk;
     p->slot = calloc(p->nslots, sizeof *p->slot);
     bool ok = p->slot != NULL;
     for (size_t k = 0; ok && k < p->nslots; k++) {

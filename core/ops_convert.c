@@ -40,6 +40,7 @@ struct conv {
     struct cpipe *pipe;    /* whole mode on several threads (NULL: this thread compresses) */
     unsigned threads;      /* for the pipelines; 1: none */
     struct rpipe *ahead;   /* reads data runs ahead on several threads (NULL: this thread) */
+    uint64_t q_off, q_end; /* data not yet queued for the readers (see conv_queue) */
     /* The readers' handles of the source, opened early (see conv_hs). */
     struct img *hs[CONVERT_MAX_READERS];
     unsigned nhs;
@@ -228,10 +229,41 @@ static void conv_ahead(struct conv *c)
     c->nhs = 0;
 }
 
-/* Let the reads ahead catch up: everything queued is written. */
+/* Queue the held data for the readers: all of it, or what ends at a chunk boundary. */
+static int conv_queue_flush(struct conv *c, bool all)
+{
+    uint64_t to = all ? c->q_end : c->q_end - c->q_end % c->chunk;
+    if (to <= c->q_off)
+        return 0;
+    int r = rpipe_push(c->ahead, c->q_off, to, conv_put, c, c->err);
+    c->q_off = to;
+    return r;
+}
+
+/* Queue the data run [off, end). Runs that follow each other are joined into whole chunks
+ * (a stream vmdk reports every 64 KiB grain as a run: read and written one by one, they cost
+ * a syscall and a handover each). Only where the join lies on a multiple of -S: then no -S
+ * block spans it, and every block's zero test (so the allocation) stays what it was. */
+static int conv_queue(struct conv *c, uint64_t off, uint64_t end)
+{
+    uint64_t s = c->req->sparse;
+    if (!(c->q_end == off && (s == 0 || off % s == 0))) {
+        int r = conv_queue_flush(c, true);
+        if (r < 0)
+            return r;
+        c->q_off = off;
+    }
+    c->q_end = end;
+    return conv_queue_flush(c, false);
+}
+
+/* Let the reads ahead catch up: everything held and queued is written. */
 static int conv_drain(struct conv *c)
 {
-    return c->ahead ? rpipe_drain(c->ahead, conv_put, c, c->err) : 0;
+    if (!c->ahead)
+        return 0;
+    int r = conv_queue_flush(c, true);
+    return r < 0 ? r : rpipe_drain(c->ahead, conv_put, c, c->err);
 }
 
 /* Does conv_zero write nothing (the new target reads as zeros already)? */
@@ -322,7 +354,7 @@ static int conv_run(struct conv *c)
             r = conv_copy_compressed(c, from, end);
         } else if (c->ahead) {
             /* Reading (inflating, scanning for zeros) overlaps writing: queue the run. */
-            r = rpipe_push(c->ahead, from, end, conv_put, c, c->err);
+            r = conv_queue(c, from, end);
         } else {
             /* Data, or unknown status: read it (the chain decides). */
             r = conv_copy(c, from, end);

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # test_convert_pipe.sh: converts to raw through the read-ahead pipeline (-m 3: every data run
 # read and scanned for zeros on reader threads) against one thread (-m 1) and qemu-img, for
-# raw, qcow2, compressed qcow2 and streamOptimized vmdk sources of an odd size: the bytes are
-# the source's, and the allocation (qemu-img map of the raw output) is the one-thread one and
-# qemu-img's own. A raw target filled in the default (safe) mode starts writeback behind the
-# writer (sync_file_range), in unsafe mode it does not. No timing is asserted.
+# raw, qcow2, compressed qcow2 and streamOptimized vmdk sources of an odd size (runs joined
+# into chunks, or not where -S says so): the bytes are the source's, and the allocation
+# (qemu-img map of the raw output) is the one-thread one and qemu-img's own. A raw target
+# filled in the default (safe) mode starts writeback behind the writer (sync_file_range), in
+# unsafe mode it does not. No timing is asserted.
 source "$(dirname "$0")/lib.sh"
 require_qcow2
 
@@ -28,7 +29,7 @@ cp --sparse=always src.raw s.raw
 map_of() { qemu-img map --output=json -f raw "$1"; }
 
 for s in s.raw s.qcow2 sc.qcow2 ss.vmdk; do
-  for S in 4k 0 64k; do
+  for S in 4k 0 64k 1M; do
     run "$DIMG" convert -m 3 -S $S -O raw "$s" "$s.$S.m3"
     expect_rc 0 "$s -S $S -m 3"
     run "$DIMG" convert -m 1 -S $S -O raw "$s" "$s.$S.m1"

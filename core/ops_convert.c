@@ -200,8 +200,11 @@ static void conv_hs(struct conv *c, unsigned threads)
     unsigned n = threads < CONVERT_MAX_READERS ? threads : CONVERT_MAX_READERS;
     for (c->nhs = 0; c->nhs < n; c->nhs++) {
         struct img_err e = {0};
-        struct img *h = img_open(req->src, c->src->drv->name,
-                                 (req->open_flags & ~IMG_OPEN_RW) | IMG_OPEN_BACKING, &e);
+        /* The source handle holds the lock (and gave any in-use warning) for the process:
+         * the readers share it, silently. */
+        struct img *h = img_open(
+            req->src, c->src->drv->name,
+            (req->open_flags & ~IMG_OPEN_RW) | IMG_OPEN_BACKING | IMG_OPEN_FORCE_SHARE, &e);
         if (h && h->size != c->src->size) {
             img_close(h); /* changed since: read it here, where the change is caught */
             h = NULL;

@@ -1,5 +1,6 @@
 /* compress.c: deflate codecs for one cluster or grain (see compress.h), safe to call from
- * several threads (convert's pipeline). Talks to: zlib, libdeflate (zlib-wrapped grains). */
+ * several threads (convert's pipeline). Talks to: zlib, libdeflate (zlib-wrapped grains;
+ * inflating whole clusters and grains). */
 #include "core/compress.h"
 
 #include <libdeflate.h>
@@ -17,6 +18,7 @@ struct zcache {
     z_stream z[2]; /* [0]: raw deflate, window 2^12; [1]: zlib wrapper, window 2^15 */
     bool ready[2];
     struct libdeflate_compressor *ld;
+    struct libdeflate_decompressor *ldd; /* for inflating whole clusters and grains */
 };
 
 static pthread_key_t zcache_key;
@@ -29,6 +31,7 @@ static void zcache_free(void *arg)
         if (zc->ready[i])
             deflateEnd(&zc->z[i]);
     libdeflate_free_compressor(zc->ld);
+    libdeflate_free_decompressor(zc->ldd);
     free(zc);
 }
 
@@ -134,8 +137,28 @@ size_t zlib_deflate(const uint8_t *in, size_t len, uint8_t *out, size_t cap)
     return n ? n : deflate_wb(in, len, out, cap, 15);
 }
 
+/* libdeflate inflates a whole cluster 2 to 3 times faster than zlib. It answers alone only
+ * when the stream ends exactly at the end of out (every check passed, the same bytes zlib
+ * makes); anything else (a corrupt or short stream, one that goes on past out, a zlib trailer
+ * cut off) is left to zlib, whose verdict stays the reference. */
+static bool inflate_ld(const uint8_t *in, size_t inlen, uint8_t *out, size_t outlen, int wbits)
+{
+    struct zcache *zc = zcache_mine();
+    if (zc && !zc->ldd)
+        zc->ldd = libdeflate_alloc_decompressor();
+    if (!zc || !zc->ldd)
+        return false;
+    size_t used, made;
+    enum libdeflate_result r =
+        wbits < 0 ? libdeflate_deflate_decompress_ex(zc->ldd, in, inlen, out, outlen, &used, &made)
+                  : libdeflate_zlib_decompress_ex(zc->ldd, in, inlen, out, outlen, &used, &made);
+    return r == LIBDEFLATE_SUCCESS && made == outlen;
+}
+
 static int inflate_wb(const uint8_t *in, size_t inlen, uint8_t *out, size_t outlen, int wbits)
 {
+    if (inflate_ld(in, inlen, out, outlen, wbits))
+        return 0;
     z_stream z;
     memset(&z, 0, sizeof z);
     if (inflateInit2(&z, wbits) != Z_OK)

@@ -105,6 +105,14 @@ int io_sync(int fd)
     return 0;
 }
 
+void io_start_writeback(int fd, uint64_t off, uint64_t len)
+{
+    if (atomic_load(&io_unsafe) || len == 0)
+        return;
+    /* Best effort: where it is missing, the final io_sync does all the work as before. */
+    (void)sync_file_range(fd, (off_t)off, (off_t)len, SYNC_FILE_RANGE_WRITE);
+}
+
 int io_file_size(int fd, uint64_t *size)
 {
     struct stat st;

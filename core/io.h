@@ -26,6 +26,9 @@ int io_sync(int fd);
 /* Unsafe mode (qemu-img's -t unsafe): io_sync and io_sync_dir do nothing, so a crash may
  * lose what was written. For a command that makes a new file it can simply make again. */
 void io_set_unsafe(bool unsafe);
+/* Start writing [off, off+len) of fd back to disk without waiting (sync_file_range), so that
+ * a later io_sync waits for little; a no-op in unsafe mode. */
+void io_start_writeback(int fd, uint64_t off, uint64_t len);
 /* Are all n bytes at p zero? (Fast: one memcmp of the buffer against itself.) */
 bool io_is_zero(const void *p, size_t n);
 /* Current size of the file behind fd, or -errno. */

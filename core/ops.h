@@ -61,8 +61,8 @@ struct ops_convert_req {
                                * instead of opening src (which then only names it); NULL:
                                * open src. ARCHIVE/MEMBER or a compressed file as src goes
                                * through arc_convert (core/archive.h) */
-    unsigned threads;         /* -m: threads compressing or reading compressed runs; 0 = online
-                               * cores, 1 = no pipeline */
+    unsigned threads;         /* -m: threads compressing (-c) or reading data runs ahead; 0 =
+                               * online cores, 1 = no pipeline */
 };
 
 /* Copy the guest contents of req->src (whole backing chain) into a new image at req->dst.

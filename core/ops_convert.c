@@ -24,6 +24,7 @@
 #include "core/pipeline.h"
 
 #define CONVERT_DEFAULT_CHUNK (2u << 20)
+#define CONVERT_MAX_READERS 8
 
 struct conv {
     const struct ops_convert_req *req;
@@ -38,8 +39,11 @@ struct conv {
     uint64_t done_until;   /* -c: everything below is already written */
     struct cpipe *pipe;    /* whole mode on several threads (NULL: this thread compresses) */
     unsigned threads;      /* for the pipelines; 1: none */
-    struct rpipe *ahead;   /* reads compressed source runs on several threads (made lazily) */
-    bool ahead_tried;      /* do not try to make it again */
+    struct rpipe *ahead;   /* reads data runs ahead on several threads (NULL: this thread) */
+    uint64_t q_off, q_end; /* data not yet queued for the readers (see conv_queue) */
+    /* The readers' handles of the source, opened early (see conv_hs). */
+    struct img *hs[CONVERT_MAX_READERS];
+    unsigned nhs;
 };
 
 static int conv_cancelled(struct conv *c)
@@ -53,7 +57,8 @@ static int conv_cancelled(struct conv *c)
 static void conv_progress(struct conv *c, uint64_t done)
 {
     struct ops_progress *p = c->req->progress;
-    if (!p)
+    /* Never backwards: with reads ahead, a run's end is passed before its chunks are put. */
+    if (!p || (done < p->done && done != 0))
         return;
     p->done = done;
     if (p->cb)
@@ -107,15 +112,17 @@ static int conv_zero(struct conv *c, uint64_t off, uint64_t len)
     return r < 0 ? dst_fail(c, r) : 0;
 }
 
-/* Write buf (guest bytes [off, off+n)) skipping or zeroing all-zero blocks of -S bytes. */
-static int conv_write_sparse(struct conv *c, uint64_t off, const uint8_t *buf, size_t n)
+/* Write buf (guest bytes [off, off+n)) skipping or zeroing all-zero blocks of -S bytes.
+ * zmap: their zero-ness as rpipe_zero_map found it, or NULL (scanned here). */
+static int conv_write_sparse(struct conv *c, uint64_t off, const uint8_t *buf, size_t n,
+                             const uint8_t *zmap)
 {
     uint64_t s = c->req->sparse;
     if (s == 0) {
         int r = img_write(c->dst, off, buf, n);
         return r < 0 ? dst_fail(c, r) : 0;
     }
-    size_t i = 0;
+    size_t i = 0, k = 0;
     while (i < n) {
         /* Blocks are aligned to absolute multiples of s; gather a span of equal zero-ness. */
         size_t start = i;
@@ -125,12 +132,13 @@ static int conv_write_sparse(struct conv *c, uint64_t off, const uint8_t *buf, s
             size_t blen = (size_t)(s - abs % s);
             if (blen > n - i)
                 blen = n - i;
-            bool z = io_is_zero(buf + i, blen);
+            bool z = zmap ? zmap[k] != 0 : io_is_zero(buf + i, blen);
             if (!first && z != zero)
                 break;
             zero = z;
             first = false;
             i += blen;
+            k++;
         }
         int r;
         if (zero)
@@ -155,7 +163,7 @@ static int conv_copy(struct conv *c, uint64_t off, uint64_t end)
         r = img_read(c->src, off, c->buf, n);
         if (r < 0)
             return src_fail(c, r);
-        r = conv_write_sparse(c, off, c->buf, n);
+        r = conv_write_sparse(c, off, c->buf, n, NULL);
         if (r < 0)
             return r;
         off += n;
@@ -164,45 +172,107 @@ static int conv_copy(struct conv *c, uint64_t off, uint64_t end)
     return 0;
 }
 
-/* rpipe_copy's put: one chunk read ahead, written as conv_copy writes it. */
-static int conv_put(void *ctx, uint64_t off, const uint8_t *buf, size_t n)
+/* rpipe's put: one chunk read ahead, written as conv_copy writes it. */
+static int conv_put(void *ctx, uint64_t off, const uint8_t *buf, size_t n, const uint8_t *zmap)
 {
     struct conv *c = ctx;
     int r = conv_cancelled(c);
     if (r == 0)
-        r = conv_write_sparse(c, off, buf, n);
+        r = conv_write_sparse(c, off, buf, n, zmap);
     if (r == 0)
         conv_progress(c, off + n);
     return r;
 }
 
-/* The reader pool for compressed source runs: one more handle of the source per thread. Not
- * for sources that need more than their name to open the same way (an internal snapshot,
- * a password, an open archive stream). NULL (and the run is read here) when it cannot be
- * made. */
-static struct rpipe *conv_ahead(struct conv *c)
+/* The readers' handles: one more of the source per thread, opened right after the source
+ * (a file truncated later is then seen by every handle, naming the offset). Not for sources
+ * that need more than their name to open the same way (an internal snapshot, a password, an
+ * open archive stream), nor for -c (the compression pipeline reads for itself). None (and
+ * every run is read on this thread) when they cannot all be opened. */
+static void conv_hs(struct conv *c, unsigned threads)
 {
-    if (c->ahead_tried)
-        return c->ahead;
-    c->ahead_tried = true;
+    const struct ops_convert_req *req = c->req;
     struct img_info info;
-    if (c->threads < 2 || c->req->snapshot || c->req->src_img || img_get_info(c->src, &info) < 0 ||
-        info.encrypted)
-        return NULL;
-    struct img *h[64];
-    unsigned n = c->threads < 64 ? c->threads : 64;
-    for (unsigned i = 0; i < n; i++) {
+    if (threads < 2 || req->compress || req->snapshot || req->src_img ||
+        img_get_info(c->src, &info) < 0 || info.encrypted)
+        return;
+    /* More readers than the ring has chunks would only hold handles (and their caches). */
+    unsigned n = threads < CONVERT_MAX_READERS ? threads : CONVERT_MAX_READERS;
+    for (c->nhs = 0; c->nhs < n; c->nhs++) {
         struct img_err e = {0};
-        h[i] = img_open(c->req->src, c->src->drv->name,
-                        (c->req->open_flags & ~IMG_OPEN_RW) | IMG_OPEN_BACKING, &e);
-        if (!h[i]) {
-            while (i > 0)
-                img_close(h[--i]);
-            return NULL;
+        /* The source handle holds the lock (and gave any in-use warning) for the process:
+         * the readers share it, silently. */
+        struct img *h = img_open(
+            req->src, c->src->drv->name,
+            (req->open_flags & ~IMG_OPEN_RW) | IMG_OPEN_BACKING | IMG_OPEN_FORCE_SHARE, &e);
+        if (h && h->size != c->src->size) {
+            img_close(h); /* changed since: read it here, where the change is caught */
+            h = NULL;
         }
+        if (!h)
+            break;
+        /* Best effort: a bigger read-ahead window where the source is not cached. */
+        (void)posix_fadvise(h->fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+        c->hs[c->nhs] = h;
     }
-    c->ahead = rpipe_new(h, n, c->chunk);
-    return c->ahead;
+    if (c->nhs < n) {
+        while (c->nhs > 0)
+            img_close(c->hs[--c->nhs]);
+    }
+}
+
+/* Hand the readers' handles to a read-ahead pipeline (which closes them). */
+static void conv_ahead(struct conv *c)
+{
+    if (c->nhs == 0)
+        return;
+    /* -S pieces are scanned on the readers' threads too (no map for tiny -S values). */
+    uint64_t zb = c->req->sparse >= 512 ? c->req->sparse : 0;
+    c->ahead = rpipe_new(c->hs, c->nhs, c->chunk, zb);
+    c->nhs = 0;
+}
+
+/* Queue the held data for the readers: all of it, or what ends at a chunk boundary. */
+static int conv_queue_flush(struct conv *c, bool all)
+{
+    uint64_t to = all ? c->q_end : c->q_end - c->q_end % c->chunk;
+    if (to <= c->q_off)
+        return 0;
+    int r = rpipe_push(c->ahead, c->q_off, to, conv_put, c, c->err);
+    c->q_off = to;
+    return r;
+}
+
+/* Queue the data run [off, end). Runs that follow each other are joined into whole chunks
+ * (a stream vmdk reports every 64 KiB grain as a run: read and written one by one, they cost
+ * a syscall and a handover each). Only where the join lies on a multiple of -S: then no -S
+ * block spans it, and every block's zero test (so the allocation) stays what it was. */
+static int conv_queue(struct conv *c, uint64_t off, uint64_t end)
+{
+    uint64_t s = c->req->sparse;
+    if (!(c->q_end == off && (s == 0 || off % s == 0))) {
+        int r = conv_queue_flush(c, true);
+        if (r < 0)
+            return r;
+        c->q_off = off;
+    }
+    c->q_end = end;
+    return conv_queue_flush(c, false);
+}
+
+/* Let the reads ahead catch up: everything held and queued is written. */
+static int conv_drain(struct conv *c)
+{
+    if (!c->ahead)
+        return 0;
+    int r = conv_queue_flush(c, true);
+    return r < 0 ? r : rpipe_drain(c->ahead, conv_put, c, c->err);
+}
+
+/* Does conv_zero write nothing (the new target reads as zeros already)? */
+static bool conv_zero_is_noop(const struct conv *c)
+{
+    return c->zero_init && !(c->req->sparse == 0 && !c->req->compress) && !c->pipe;
 }
 
 /* -c: write the whole target clusters covering [off, end) compressed, all-zero ones skipped. */
@@ -279,12 +349,15 @@ static int conv_run(struct conv *c)
         if (overlay && !(bs.flags & IMG_BS_ALLOCATED)) {
             r = 0;
         } else if (bs.flags & IMG_BS_ZERO) {
+            /* Writes stay in guest order: what is read ahead goes first. */
+            if (!conv_zero_is_noop(c) && (r = conv_drain(c)) < 0)
+                return r;
             r = conv_zero(c, from, end - from);
         } else if (c->whole) {
             r = conv_copy_compressed(c, from, end);
-        } else if ((bs.flags & IMG_BS_COMPRESSED) && conv_ahead(c)) {
-            /* Inflating costs more than writing: read ahead on every core. */
-            r = rpipe_copy(c->ahead, from, end, conv_put, c, c->err);
+        } else if (c->ahead) {
+            /* Reading (inflating, scanning for zeros) overlaps writing: queue the run. */
+            r = conv_queue(c, from, end);
         } else {
             /* Data, or unknown status: read it (the chain decides). */
             r = conv_copy(c, from, end);
@@ -294,7 +367,7 @@ static int conv_run(struct conv *c)
         off = end > c->done_until ? end : c->done_until;
         conv_progress(c, off);
     }
-    return 0;
+    return conv_drain(c);
 }
 
 /* Is path one of the files of the source chain? */
@@ -360,6 +433,7 @@ int ops_convert(const struct ops_convert_req *req, struct img_err *err)
     /* Replacing a file a VM or qemu-img has open would leave it writing to a deleted inode. */
     if ((r = lock_check_free(req->dst, err)) < 0)
         goto out;
+    conv_hs(&c, req->threads ? req->threads : cpipe_default_threads());
 
     size_t n = strlen(req->dst);
     part = malloc(n + 6);
@@ -443,6 +517,8 @@ int ops_convert(const struct ops_convert_req *req, struct img_err *err)
             goto out;
         }
     }
+    if (!c.whole)
+        conv_ahead(&c);
 
     r = conv_run(&c);
     if (r == 0 && c.pipe && (r = cpipe_drain(c.pipe)) < 0)
@@ -467,6 +543,8 @@ int ops_convert(const struct ops_convert_req *req, struct img_err *err)
 out:
     cpipe_free(c.pipe); /* before the target closes: the workers use its handle */
     rpipe_free(c.ahead);
+    while (c.nhs > 0)
+        img_close(c.hs[--c.nhs]);
     if (c.dst)
         img_close(c.dst);
     if (created) {

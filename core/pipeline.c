@@ -20,6 +20,7 @@
 #include "core/io.h"
 
 #define CPIPE_MAX_THREADS 64
+#define RPIPE_RING_BYTES (24u << 20) /* the read-ahead ring's buffers, at most (or 4 chunks) */
 
 /* Worker threads and what they wait on, shared by both pipelines. */
 struct pool {
@@ -260,6 +261,7 @@ enum { RP_FREE, RP_PENDING, RP_READING, RP_DONE };
 
 struct rp_slot {
     uint8_t *buf;
+    uint8_t *zmap; /* the zero-ness of each -S piece of buf (zblock set) */
     uint64_t off;
     size_t len;
     int state, r;
@@ -273,11 +275,26 @@ struct rp_worker {
 
 struct rpipe {
     size_t chunk, nslots;
+    uint64_t zblock;      /* scan read chunks for zero pieces of this size (0: no) */
     struct rp_slot *slot; /* a ring: head is the next to hand out in order */
-    size_t head;
+    size_t head, count;   /* count slots from head are queued (not FREE) */
     struct pool pool;
     struct rp_worker w[CPIPE_MAX_THREADS];
 };
+
+size_t rpipe_zero_map(uint64_t off, const uint8_t *buf, size_t len, uint64_t zblock, uint8_t *map)
+{
+    size_t i = 0, k = 0;
+    while (i < len) {
+        uint64_t abs = off + i;
+        size_t blen = (size_t)(zblock - abs % zblock);
+        if (blen > len - i)
+            blen = len - i;
+        map[k++] = io_is_zero(buf + i, blen);
+        i += blen;
+    }
+    return k;
+}
 
 static void *rp_worker(void *arg)
 {
@@ -287,7 +304,7 @@ static void *rp_worker(void *arg)
     for (;;) {
         struct rp_slot *s = NULL;
         /* The pending slot nearest the head first, so the caller waits least. */
-        for (size_t k = 0; !p->pool.stop && k < p->nslots && !s; k++) {
+        for (size_t k = 0; !p->pool.stop && k < p->count && !s; k++) {
             struct rp_slot *c = &p->slot[(p->head + k) % p->nslots];
             if (c->state == RP_PENDING)
                 s = c;
@@ -301,6 +318,8 @@ static void *rp_worker(void *arg)
         s->state = RP_READING;
         pthread_mutex_unlock(&p->pool.mu);
         int r = img_read(w->h, s->off, s->buf, s->len);
+        if (r == 0 && p->zblock)
+            rpipe_zero_map(s->off, s->buf, s->len, p->zblock, s->zmap);
         pthread_mutex_lock(&p->pool.mu);
         s->r = r;
         if (r < 0) {
@@ -315,46 +334,30 @@ static void *rp_worker(void *arg)
     return NULL;
 }
 
-int rpipe_copy(struct rpipe *p, uint64_t off, uint64_t end,
-               int (*put)(void *ctx, uint64_t off, const uint8_t *buf, size_t len), void *ctx,
-               struct img_err *err)
+/* Wait for the head slot (mu held) and hand it to put; frees it. */
+static int rp_deliver(struct rpipe *p, rpipe_put_fn put, void *ctx, struct img_err *err)
 {
-    uint64_t next = off; /* the first byte not yet queued */
-    int r = 0;
-    pthread_mutex_lock(&p->pool.mu);
-    p->head = 0;
-    for (;;) {
-        /* Queue reads into every free slot, in order from the head. */
-        for (size_t k = 0; k < p->nslots && next < end; k++) {
-            struct rp_slot *s = &p->slot[(p->head + k) % p->nslots];
-            if (s->state != RP_FREE)
-                continue;
-            uint64_t lim = next - next % p->chunk + p->chunk;
-            s->off = next;
-            s->len = (size_t)((lim < end ? lim : end) - next);
-            s->state = RP_PENDING;
-            next += s->len;
-            pthread_cond_broadcast(&p->pool.work);
-        }
-        struct rp_slot *h = &p->slot[p->head];
-        if (h->state == RP_FREE)
-            break; /* nothing queued: all of [off, end) is handed out */
-        while (h->state != RP_DONE)
-            pthread_cond_wait(&p->pool.finished, &p->pool.mu);
-        pthread_mutex_unlock(&p->pool.mu);
-        if (h->r < 0) {
-            *err = h->err;
-            r = h->r;
-        } else {
-            r = put(ctx, h->off, h->buf, h->len);
-        }
-        pthread_mutex_lock(&p->pool.mu);
-        h->state = RP_FREE;
-        p->head = (p->head + 1) % p->nslots;
-        if (r < 0)
-            break;
+    struct rp_slot *h = &p->slot[p->head];
+    while (h->state != RP_DONE)
+        pthread_cond_wait(&p->pool.finished, &p->pool.mu);
+    pthread_mutex_unlock(&p->pool.mu);
+    int r;
+    if (h->r < 0) {
+        *err = h->err;
+        r = h->r;
+    } else {
+        r = put(ctx, h->off, h->buf, h->len, p->zblock ? h->zmap : NULL);
     }
-    /* Let reads in flight finish and drop everything queued: the buffers are reused. */
+    pthread_mutex_lock(&p->pool.mu);
+    h->state = RP_FREE;
+    p->head = (p->head + 1) % p->nslots;
+    p->count--;
+    return r;
+}
+
+/* After a failure: let reads in flight finish and drop everything queued (mu held). */
+static void rp_abandon(struct rpipe *p)
+{
     for (size_t k = 0; k < p->nslots; k++) {
         struct rp_slot *s = &p->slot[k];
         if (s->state == RP_PENDING)
@@ -363,8 +366,49 @@ int rpipe_copy(struct rpipe *p, uint64_t off, uint64_t end,
             pthread_cond_wait(&p->pool.finished, &p->pool.mu);
         s->state = RP_FREE;
     }
+    p->head = p->count = 0;
+}
+
+int rpipe_push(struct rpipe *p, uint64_t off, uint64_t end, rpipe_put_fn put, void *ctx,
+               struct img_err *err)
+{
+    int r = 0;
+    pthread_mutex_lock(&p->pool.mu);
+    while (off < end) {
+        if (p->count == p->nslots && (r = rp_deliver(p, put, ctx, err)) < 0)
+            break;
+        struct rp_slot *s = &p->slot[(p->head + p->count) % p->nslots];
+        uint64_t lim = off - off % p->chunk + p->chunk;
+        s->off = off;
+        s->len = (size_t)((lim < end ? lim : end) - off);
+        s->state = RP_PENDING;
+        p->count++;
+        off += s->len;
+        pthread_cond_signal(&p->pool.work);
+    }
+    if (r < 0)
+        rp_abandon(p);
     pthread_mutex_unlock(&p->pool.mu);
     return r;
+}
+
+int rpipe_drain(struct rpipe *p, rpipe_put_fn put, void *ctx, struct img_err *err)
+{
+    int r = 0;
+    pthread_mutex_lock(&p->pool.mu);
+    while (p->count > 0 && (r = rp_deliver(p, put, ctx, err)) == 0)
+        ;
+    if (r < 0)
+        rp_abandon(p);
+    pthread_mutex_unlock(&p->pool.mu);
+    return r;
+}
+
+int rpipe_copy(struct rpipe *p, uint64_t off, uint64_t end, rpipe_put_fn put, void *ctx,
+               struct img_err *err)
+{
+    int r = rpipe_push(p, off, end, put, ctx, err);
+    return r < 0 ? r : rpipe_drain(p, put, ctx, err);
 }
 
 void rpipe_free(struct rpipe *p)
@@ -374,15 +418,17 @@ void rpipe_free(struct rpipe *p)
     pool_fini(&p->pool);
     for (unsigned i = 0; i < CPIPE_MAX_THREADS; i++)
         img_close(p->w[i].h);
-    for (size_t k = 0; k < p->nslots; k++)
+    for (size_t k = 0; k < p->nslots; k++) {
         free(p->slot[k].buf);
+        free(p->slot[k].zmap);
+    }
     free(p->slot);
     free(p);
 }
 
-struct rpipe *rpipe_new(struct img **handles, unsigned n, size_t chunk)
+struct rpipe *rpipe_new(struct img **handles, unsigned n, size_t chunk, uint64_t zblock)
 {
-    struct rpipe *p = n && n <= CPIPE_MAX_THREADS ? calloc(1, sizeof *p) : NULL;
+    struct rpipe *p = n && n <= CPIPE_MAX_THREADS && chunk ? calloc(1, sizeof *p) : NULL;
     if (!p) {
         for (unsigned i = 0; i < n; i++)
             img_close(handles[i]);
@@ -392,11 +438,20 @@ struct rpipe *rpipe_new(struct img **handles, unsigned n, size_t chunk)
         p->w[i] = (struct rp_worker){.p = p, .h = handles[i]};
     pool_init(&p->pool);
     p->chunk = chunk;
-    p->nslots = 2 * (size_t)n; /* one being read per worker, one read ahead */
+    p->zblock = zblock;
+    /* One being read per worker and as many read ahead, at least four: the writer then
+     * finds the next chunk ready while it writes this one. At most RPIPE_RING_BYTES of
+     * buffers (then fewer workers are busy at a time), so -m 64 stays small too. */
+    p->nslots = 2 * (size_t)n < 4 ? 4 : 2 * (size_t)n;
+    if (p->nslots > 4 && p->nslots * chunk > RPIPE_RING_BYTES)
+        p->nslots = RPIPE_RING_BYTES / chunk < 4 ? 4 : RPIPE_RING_BYTES / chunk;
     p->slot = calloc(p->nslots, sizeof *p->slot);
     bool ok = p->slot != NULL;
-    for (size_t k = 0; ok && k < p->nslots; k++)
+    for (size_t k = 0; ok && k < p->nslots; k++) {
         ok = (p->slot[k].buf = malloc(chunk)) != NULL;
+        if (ok && zblock)
+            ok = (p->slot[k].zmap = malloc(chunk / zblock + 2)) != NULL;
+    }
     for (; ok && p->pool.n < n; p->pool.n++)
         if (pthread_create(&p->pool.th[p->pool.n], NULL, rp_worker, &p->w[p->pool.n]) != 0)
             break;

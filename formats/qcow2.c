@@ -250,11 +250,10 @@ int qcow2_get_l2(struct img *img, uint64_t guest, uint64_t *l2off, uint64_t *ent
 
 /* ---- compression ---- */
 
-int qcow2_decompress_entry(struct img *img, uint64_t entry)
+/* Inflate the compressed cluster of entry into out (a whole cluster). */
+static int qcow2_decompress_to(struct img *img, uint64_t entry, uint8_t *out)
 {
     struct qcow2 *s = qcow2_st(img);
-    if (s->cbuf_entry == entry && entry)
-        return 0;
     uint64_t coff, clen;
     qcow2_cdesc_decode(entry, s->cluster_bits, &coff, &clen);
     if (coff >= QCOW2_MAX_HOST_OFF || coff >= s->file_size || s->data_fd >= 0)
@@ -268,12 +267,22 @@ int qcow2_decompress_entry(struct img *img, uint64_t entry)
     if (r < 0)
         return img_error(img, r, "qcow2: reading compressed cluster at 0x%llx: %s", ULL(coff),
                          strerror(-r));
-    s->cbuf_entry = 0;
-    if (qcow2_decompress(s->compression_type, s->zin, clen, s->cbuf, s->cluster_size) < 0)
+    if (qcow2_decompress(s->compression_type, s->zin, clen, out, s->cluster_size) < 0)
         return img_error(img, -EIO, "qcow2: compressed cluster at 0x%llx does not decompress",
                          ULL(coff));
-    s->cbuf_entry = entry;
     return 0;
+}
+
+int qcow2_decompress_entry(struct img *img, uint64_t entry)
+{
+    struct qcow2 *s = qcow2_st(img);
+    if (s->cbuf_entry == entry && entry)
+        return 0;
+    s->cbuf_entry = 0;
+    int r = qcow2_decompress_to(img, entry, s->cbuf);
+    if (r == 0)
+        s->cbuf_entry = entry;
+    return r;
 }
 
 /* ---- mapping of one guest run ---- */
@@ -395,6 +404,12 @@ static int qcow2_read(struct img *img, uint64_t off, void *buf, size_t len)
         case QCOW2_C_COMPRESSED:
             if (s->crypt_method)
                 return qcow2_crypt_compressed(img);
+            if (n == s->cluster_size) {
+                /* A whole cluster (a convert's reads): inflated in place, no copy. */
+                if ((r = qcow2_decompress_to(img, m.entry, p)) < 0)
+                    return r;
+                break;
+            }
             r = qcow2_decompress_entry(img, m.entry);
             if (r < 0)
                 return r;

@@ -476,15 +476,19 @@ static size_t zcap(const struct vmdk_extent *e)
     return (size_t)e->grain + e->grain / 1000 + 64 + VMDK_SECTOR;
 }
 
-/* Inflate the compressed grain gidx whose marker sits at sector gte into s->gbuf. */
-static int grain_inflate(struct img *img, struct vmdk_extent *e, uint64_t gidx, uint32_t gte)
+/* Inflate the compressed grain gidx whose marker sits at sector gte into out (a whole
+ * grain; NULL: s->gbuf). */
+static int grain_inflate(struct img *img, struct vmdk_extent *e, uint64_t gidx, uint32_t gte,
+                         uint8_t *out)
 {
     struct vmdk *s = vmdk_st(img);
     uint8_t m[12];
     int r;
-    if ((r = scratch(img, &s->gbuf, &s->gbuf_size, e->grain)) < 0 ||
+    if ((!out && (r = scratch(img, &s->gbuf, &s->gbuf_size, e->grain)) < 0) ||
         (r = scratch(img, &s->zbuf, &s->zbuf_size, zcap(e))) < 0)
         return r;
+    if (!out)
+        out = s->gbuf;
     if (!in_file(e, gte, sizeof m))
         return img_error(img, -EINVAL,
                          "vmdk: %s: grain %llu marker at sector %u lies past the "
@@ -506,8 +510,8 @@ static int grain_inflate(struct img *img, struct vmdk_extent *e, uint64_t gidx, 
     /* The last grain of an extent may hold only the part inside the capacity. */
     uint64_t left = e->h.capacity * VMDK_SECTOR - gidx * e->grain;
     size_t need = left < e->grain ? (size_t)left : (size_t)e->grain;
-    memset(s->gbuf + need, 0, e->grain - need);
-    if (zlib_inflate(s->zbuf, size, s->gbuf, need) < 0)
+    memset(out + need, 0, e->grain - need);
+    if (zlib_inflate(s->zbuf, size, out, need) < 0)
         return img_error(img, -EIO, "vmdk: %s: grain %llu does not decompress", ext_name(img, e),
                          ULL(gidx));
     return 0;
@@ -558,8 +562,10 @@ static int sparse_read(struct img *img, struct vmdk_extent *e, uint64_t rel, uin
             r = read_parent(img, e->start + rel, p, chunk);
         } else if (gte_zero(e, gte)) {
             memset(p, 0, chunk);
+        } else if (e->stream && chunk == e->grain) {
+            r = grain_inflate(img, e, gidx, gte, p); /* a whole grain: in place, no copy */
         } else if (e->stream) {
-            if ((r = grain_inflate(img, e, gidx, gte)) == 0)
+            if ((r = grain_inflate(img, e, gidx, gte, NULL)) == 0)
                 memcpy(p, vmdk_st(img)->gbuf + in, chunk);
         } else {
             /* Grains stored one after another are read with one pread. */

@@ -269,3 +269,15 @@ void tu_hex_decode(const char *hexfile, const char *path)
     close(fd);
     free(img);
 }
+
+void tu_assert_same_file(const char *a, const char *b)
+{
+    size_t na, nb;
+    uint8_t *x = tu_read_file(a, &na), *y = tu_read_file(b, &nb);
+    assert_non_null(x);
+    assert_non_null(y);
+    assert_int_equal(na, nb);
+    assert_memory_equal(x, y, na);
+    free(x);
+    free(y);
+}

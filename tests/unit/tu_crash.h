@@ -103,7 +103,6 @@ static __attribute__((unused)) void tu_crash_revert_but_last(void)
     if (!tu_crash_nlog)
         return;
     struct tu_crash_undo_ent last = tu_crash_log[tu_crash_nlog - 1];
-    for (size_t i = 0; i < tu_crash_nlog; i++) fprintf(stderr, "LOG %d %lld %zu\n", tu_crash_log[i].fd, (long long)tu_crash_log[i].off, tu_crash_log[i].n);
     unsigned char *now = malloc(last.n ? last.n : 1);
     if (!now)
         abort();

@@ -760,8 +760,13 @@ int qcow2_count_refs(struct img *img, const struct qcow2_l1ref *l1s, size_t n, u
     if (s->has_fde)
         ck_inc(&c, s->fde_off, s->fde_len, IMG_R_META);
     ck_bitmaps(&c);
-    for (size_t i = 0; i < n && !res.corruptions && !res.check_errors; i++)
+    for (size_t i = 0; i < n && !res.corruptions && !res.check_errors; i++) {
+        if (l1s[i].n > QCOW2_MAX_L1_ENTRIES) {
+            ck_free(&c);
+            return img_error(img, -EIO, "qcow2: an L1 table of %u entries is too large", l1s[i].n);
+        }
         ck_l1(&c, l1s[i].off, l1s[i].n, l1s[i].mem, i == 0, false);
+    }
     if (res.corruptions || res.check_errors) {
         ck_free(&c);
         if (strncmp(first, "ERROR: overflow", 15) == 0)

@@ -51,25 +51,9 @@ static int snap_lookup(struct img *img, const char *key, long *idx)
 
 /* ---- walking what an L1 table reaches ---- */
 
-/* Can the refcount of cluster c take one more reference? */
-static int headroom(struct img *img, uint64_t c)
-{
-    struct qcow2 *s = qcow2_st(img);
-    uint64_t rc;
-    int r = qcow2_get_refcount(img, c, &rc);
-    if (r == 0 && rc >= s->refcount_max)
-        r = img_error(img, -ERANGE, "qcow2: cluster %llu already has the largest refcount "
-                      "%u-bit entries hold (%llu); no more snapshots can share it", ULL(c),
-                      s->refcount_bits, ULL(rc));
-    return r;
-}
-
 /* Every L2 table l1 names and every host cluster those name must be aligned and inside the
- * file before any refcount changes, so that a hostile table fails with nothing written; with
- * grow, their refcounts must also have room for one more reference (1-bit refcounts have
- * none). */
-static int walk_check(struct img *img, const uint64_t *l1, uint64_t n, const char *what,
-                      bool grow)
+ * file, so that a hostile table fails with nothing written and a message naming it. */
+static int walk_check(struct img *img, const uint64_t *l1, uint64_t n, const char *what)
 {
     struct qcow2 *s = qcow2_st(img);
     uint64_t cs = s->cluster_size, nclusters = u64_div_round_up(s->file_size, cs);
@@ -82,7 +66,7 @@ static int walk_check(struct img *img, const uint64_t *l1, uint64_t n, const cha
         if (!o)
             continue;
         int r = qcow2_cache_get(img, &s->l2c, o, "L2 table offset", &t);
-        if (r < 0 || (grow && (r = headroom(img, o >> s->cluster_bits)) < 0))
+        if (r < 0)
             return r;
         for (uint64_t j = 0; j < s->l2_entries; j++) {
             uint64_t e = be64_load(t + j * s->l2_entry_size), host = e & QCOW2_L2_OFFSET_MASK;
@@ -98,18 +82,10 @@ static int walk_check(struct img *img, const uint64_t *l1, uint64_t n, const cha
                       (s->data_fd < 0 && ((host & (cs - 1)) || host >= s->file_size));
             }
             if (bad)
-                return img_error(img, -EIO, "qcow2: %s: L2 table at 0x%llx entry %llu "
-                                 "(0x%llx) points outside the file or is not aligned", what,
-                                 ULL(o), ULL(j), ULL(e));
-            if (grow && (ty == QCOW2_C_DATA || ty == QCOW2_C_ZERO_ALLOC) && s->data_fd < 0 &&
-                (r = headroom(img, host >> s->cluster_bits)) < 0)
-                return r;
-            if (grow && ty == QCOW2_C_COMPRESSED) {
-                uint64_t off, len;
-                qcow2_cdesc_decode(e, s->cluster_bits, &off, &len);
-                if ((r = headroom(img, off >> s->cluster_bits)) < 0)
-                    return r;
-            }
+                return img_error(img, -EIO,
+                                 "qcow2: %s: L2 table at 0x%llx entry %llu "
+                                 "(0x%llx) points outside the file or is not aligned",
+                                 what, ULL(o), ULL(j), ULL(e));
         }
     }
     return 0;
@@ -152,10 +128,9 @@ static int table_load(struct img *img, uint8_t **raw, uint64_t **start)
 
 /* ---- snapshot L1 tables ---- */
 
-/* Load and vet a snapshot's L1 table (grow: for one more reference); *n gets the entry count the active table will need to
+/* Load and vet a snapshot's L1 table; *n gets the entry count the active table will need to
  * show the snapshot's disk (at least its own size). */
-static int snap_l1(struct img *img, const struct qcow2_snapshot *sn, bool grow, uint64_t **l1,
-                   uint64_t *n)
+static int snap_l1(struct img *img, const struct qcow2_snapshot *sn, uint64_t **l1, uint64_t *n)
 {
     struct qcow2 *s = qcow2_st(img);
     unsigned l2b = qcow2_l2_bits(s->cluster_bits, s->extended_l2);
@@ -180,7 +155,7 @@ static int snap_l1(struct img *img, const struct qcow2_snapshot *sn, bool grow, 
         memcpy(t, raw, (uint64_t)sn->l1_size * 8);
     free(raw);
     if (r == 0)
-        r = walk_check(img, t, *n, sn->name, grow);
+        r = walk_check(img, t, *n, sn->name);
     if (r < 0) {
         free(t);
         return r;
@@ -281,8 +256,9 @@ int qcow2_snap_create(struct img *img, const char *name)
     uint64_t elen = entry_len(strlen(id), strlen(name)), tlen = s->snap_size + elen;
     if (tlen > QCOW2_MAX_SNAPTABLE_BYTES)
         return img_error(img, -EFBIG, "qcow2: the snapshot table would exceed 64 MiB");
-    if ((r = qcow2_prepare_write(img)) < 0 ||
-        (r = walk_check(img, s->l1, s->l1_size, "active L1 table", true)) < 0)
+    /* Refcounts that cannot take the new references fail in the commit's count (-ERANGE),
+     * before anything is written. */
+    if ((r = qcow2_prepare_write(img)) < 0)
         return r;
 
     struct timespec now;
@@ -357,7 +333,7 @@ int qcow2_snap_apply(struct img *img, const char *key)
     struct qcow2_snapshot *snaps = NULL;
     int r;
     if ((r = snap_lookup(img, key, &idx)) < 0 || (r = qcow2_prepare_write(img)) < 0 ||
-        (r = snap_l1(img, &s->snaps[idx], false, &l1, &n)) < 0)
+        (r = snap_l1(img, &s->snaps[idx], &l1, &n)) < 0)
         return r;
     if ((r = table_load(img, &raw, &start)) < 0)
         goto out;
@@ -404,7 +380,7 @@ int qcow2_snap_delete(struct img *img, const char *key)
     struct qcow2_snapshot *snaps = NULL;
     int r;
     if ((r = snap_lookup(img, key, &idx)) < 0 || (r = qcow2_prepare_write(img)) < 0 ||
-        (r = snap_l1(img, &s->snaps[idx], false, &l1, &n)) < 0)
+        (r = snap_l1(img, &s->snaps[idx], &l1, &n)) < 0)
         return r;
     struct qcow2_snapshot sn = s->snaps[idx];
     uint32_t nb = s->nb_snapshots;
@@ -473,8 +449,7 @@ int qcow2_snap_load(struct img *img, const char *key)
     if (img->flags & IMG_OPEN_RW)
         return img_error(img, -EINVAL, "qcow2: a snapshot can only be viewed on a read-only "
                          "handle");
-    if ((r = snap_lookup(img, key, &idx)) < 0 ||
-        (r = snap_l1(img, &s->snaps[idx], false, &l1, &n)) < 0)
+    if ((r = snap_lookup(img, key, &idx)) < 0 || (r = snap_l1(img, &s->snaps[idx], &l1, &n)) < 0)
         return r;
     free(s->l1);
     s->l1 = l1;

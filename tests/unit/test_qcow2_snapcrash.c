@@ -39,10 +39,7 @@ static void copy_file(const char *src, const char *dst)
     size_t n;
     uint8_t *b = tu_read_file(src, &n);
     assert_non_null(b);
-    int fd = open(dst, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    assert_true(fd >= 0);
-    assert_int_equal(write(fd, b, n), (ssize_t)n);
-    close(fd);
+    tu_write_file(dst, b, n);
     free(b);
 }
 

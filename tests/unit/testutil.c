@@ -263,9 +263,14 @@ void tu_hex_decode(const char *hexfile, const char *path)
         }
     }
     fclose(f);
+    tu_write_file(path, img, size);
+    free(img);
+}
+
+void tu_write_file(const char *path, const void *buf, size_t len)
+{
     int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
     assert_true(fd >= 0);
-    assert_int_equal(write(fd, img, size), (ssize_t)size);
+    assert_int_equal(write(fd, buf, len), (ssize_t)len);
     close(fd);
-    free(img);
 }

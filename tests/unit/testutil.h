@@ -37,6 +37,8 @@ void tu_create(const char *fmt, const char *path, const char *opts, uint64_t siz
                const char *backing, const char *backing_fmt);
 /* Read a whole file into memory (malloc'd); NULL on failure. */
 void *tu_read_file(const char *path, size_t *len);
+/* Write len bytes of buf to path (created or truncated). */
+void tu_write_file(const char *path, const void *buf, size_t len);
 /* lstat succeeds. */
 bool tu_exists(const char *path);
 /* st_size and st_blocks * 512 (the test fails when stat does). */

@@ -406,6 +406,7 @@ struct qcow2_newstate {
     uint64_t tlen;
     const uint64_t *tstart;
     bool tbl_changed; /* the table differs from the one on disk */
+    bool switched;    /* out: the header names the new state (even if an error followed) */
 };
 /* Switch the image to ns in one header write: tables whose content changes (COPIED bits set
  * exactly where the new refcount is 1) and a new refcount structure go to clusters the current

@@ -382,8 +382,12 @@ int qcow2_commit_state(struct img *img, struct qcow2_newstate *ns)
     be32_store(h + 32, (uint32_t)tc);
     be32_store(h + 36, ns->nb);
     be64_store(h + 40, snap_off);
-    if ((r = qcow2_write_header_field(img, 24, h, sizeof h)) < 0 || (r = sync_img(img)) < 0)
+    if ((r = qcow2_write_header_field(img, 24, h, sizeof h)) < 0)
         goto out;
+    /* The header is written: follow it in memory even if the sync fails, since the old
+     * refcounts no longer describe what the file may hold. */
+    r = sync_img(img);
+    ns->switched = true;
 
     free(s->l1);
     s->l1 = l1;

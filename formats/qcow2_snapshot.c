@@ -304,13 +304,15 @@ int qcow2_snap_create(struct img *img, const char *name)
         .tstart = nstart,
         .tbl_changed = true,
     };
-    if ((r = qcow2_commit_state(img, &ns)) < 0)
+    r = qcow2_commit_state(img, &ns);
+    if (!ns.switched)
         goto out;
     free(s->snaps);
     s->snaps = snaps;
     snaps = NULL;
     sn.id = sn.name = NULL;
-    r = qcow2_flush(img);
+    if (r == 0)
+        r = qcow2_flush(img);
 out:
     free(snaps);
     free(sn.id);
@@ -355,12 +357,14 @@ int qcow2_snap_apply(struct img *img, const char *key)
         .tlen = s->snap_size,
         .tstart = start,
     };
-    if ((r = qcow2_commit_state(img, &ns)) < 0)
+    r = qcow2_commit_state(img, &ns);
+    if (!ns.switched)
         goto out;
     free(s->snaps);
     s->snaps = snaps; /* L1 offsets of snapshots may have moved */
     snaps = NULL;
-    r = qcow2_flush(img);
+    if (r == 0)
+        r = qcow2_flush(img);
 out:
     free(snaps);
     free(l1);
@@ -418,14 +422,15 @@ int qcow2_snap_delete(struct img *img, const char *key)
     };
     r = qcow2_commit_state(img, &ns);
     free(act);
-    if (r < 0)
+    if (!ns.switched)
         goto out;
     free(s->snaps);
     s->snaps = snaps;
     snaps = NULL;
     free(sn.id);
     free(sn.name);
-    r = qcow2_flush(img);
+    if (r == 0)
+        r = qcow2_flush(img);
 out:
     free(snaps);
     free(l1);

@@ -72,10 +72,11 @@ static int plan_fresh(struct plan *p, uint64_t c, bool *fresh)
     return r;
 }
 
-/* n contiguous fresh clusters, marked used once (*c the first). */
+/* n contiguous fresh clusters, marked used once (*c the first). The cursor moves to the first
+ * fresh cluster left, so that many allocations scan the file once, not once each. */
 static int plan_alloc(struct plan *p, uint64_t n, uint64_t *c)
 {
-    uint64_t k = p->cursor, run = 0;
+    uint64_t k = p->cursor, run = 0, first = UINT64_MAX;
     while (run < n) {
         bool fresh;
         if (k >= (QCOW2_MAX_HOST_OFF >> p->s->cluster_bits))
@@ -84,11 +85,12 @@ static int plan_alloc(struct plan *p, uint64_t n, uint64_t *c)
         if (r < 0)
             return r;
         run = fresh ? run + 1 : 0;
+        if (fresh && first == UINT64_MAX)
+            first = k;
         k++;
     }
     *c = k - n;
-    if (*c == p->cursor)
-        p->cursor = k;
+    p->cursor = first < *c ? first : k;
     return plan_inc(p, *c << p->s->cluster_bits, n << p->s->cluster_bits);
 }
 

@@ -2,7 +2,8 @@
  *
  * Shared by qcow2.c (open, read, block status, info), qcow2_alloc.c (refcounts, allocation,
  * write path), qcow2_create.c, qcow2_resize.c (grow, shrink), qcow2_check.c (check, repair,
- * layout), qcow2_snapshot.c (internal snapshots). The static inline
+ * layout), qcow2_snapshot.c (internal snapshots), qcow2_snapcommit.c (their one-write switch
+ * to a new metadata state). The static inline
  * helpers below (address translation, compressed descriptors, refcount packing) are pure and
  * unit-tested directly by tests/unit/test_qcow2_unit.c.
  */

@@ -2,7 +2,8 @@
  *
  * Shared by qcow2.c (open, read, block status, info), qcow2_alloc.c (refcounts, allocation,
  * write path), qcow2_create.c, qcow2_resize.c (grow, shrink), qcow2_check.c (check, repair,
- * layout), qcow2_snapshot.c (internal snapshots). The static inline
+ * layout), qcow2_snapshot.c (internal snapshots), qcow2_snapcommit.c (their one-write switch
+ * to a new metadata state). The static inline
  * helpers below (address translation, compressed descriptors, refcount packing) are pure and
  * unit-tested directly by tests/unit/test_qcow2_unit.c.
  */
@@ -385,5 +386,40 @@ int qcow2_check(struct img *img, struct img_check *res, unsigned fix);
 int qcow2_layout(struct img *img, struct img_region **out, size_t *n);
 /* Recompute every refcount from the references and write a fresh refcount structure. */
 int qcow2_rebuild_refcounts(struct img *img);
+/* One L1 table of a state being planned: in memory (mem) or on disk at off; n entries. */
+struct qcow2_l1ref {
+    const uint64_t *mem;
+    uint64_t off;
+    uint32_t n;
+};
+/* Count, as check does, the references of a state made of the header cluster, the encryption
+ * header, bitmaps, and the L1 tables l1s (l1s[0] the active one) with their L2 tables and the
+ * host clusters these reach; the L1 tables' own clusters are not counted. *refs (one counter
+ * per cluster of the file, *nb of them) is the caller's to free. Anything check would call
+ * corruption is an error (-ERANGE for a refcount overflow). */
+int qcow2_count_refs(struct img *img, const struct qcow2_l1ref *l1s, size_t n, uint64_t **refs,
+                     uint64_t *nb);
+
+/* ---- qcow2_snapcommit.c ---- */
+/* A complete new metadata state for qcow2_commit_state. */
+struct qcow2_newstate {
+    uint64_t size;      /* virtual disk size */
+    const uint64_t *l1; /* the active L1 table (COPIED bits are recomputed) */
+    uint32_t l1_size;
+    bool l1_moved;                /* the active L1 is not the one on disk (write it fresh) */
+    struct qcow2_snapshot *snaps; /* nb entries; l1_offset may be patched */
+    uint32_t nb;
+    long copy_of_active; /* index of a snapshot whose L1 is a copy of the active one, -1 */
+    uint8_t *tbl;        /* the snapshot table (tlen bytes); entry i starts at tstart[i] */
+    uint64_t tlen;
+    const uint64_t *tstart;
+    bool tbl_changed; /* the table differs from the one on disk */
+    bool switched;    /* out: the header names the new state (even if an error followed) */
+};
+/* Switch the image to ns in one header write: tables whose content changes (COPIED bits set
+ * exactly where the new refcount is 1) and a new refcount structure go to clusters the current
+ * state does not use, synced, then the header, synced; what only the old state used ends with
+ * refcount 0. A crash at any point leaves the old or the new state, never a mix. */
+int qcow2_commit_state(struct img *img, struct qcow2_newstate *ns);
 
 #endif

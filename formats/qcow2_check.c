@@ -16,6 +16,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -185,11 +186,14 @@ static void ck_l2(struct ck *c, uint64_t l2off, bool frag, uint64_t *next_contig
     }
 }
 
-static void ck_l1(struct ck *c, uint64_t l1off, uint32_t l1n, const uint64_t *mem, bool active)
+/* self: count the table's own clusters too (not for a table that has no place yet). */
+static void ck_l1(struct ck *c, uint64_t l1off, uint32_t l1n, const uint64_t *mem, bool active,
+                  bool self)
 {
     struct qcow2 *s = c->s;
     uint64_t *l1 = (uint64_t *)mem, next_contig = 0;
-    ck_inc(c, l1off, (uint64_t)l1n * 8, active ? IMG_R_L1 : IMG_R_SNAP_L1);
+    if (self)
+        ck_inc(c, l1off, (uint64_t)l1n * 8, active ? IMG_R_L1 : IMG_R_SNAP_L1);
     if (!l1n)
         return;
     if (!l1) {
@@ -283,7 +287,7 @@ static int ck_calculate(struct ck *c)
     for (uint32_t i = 0; i < s->nb_snapshots; i++)
         if (s->snaps[i].l1_size <= QCOW2_MAX_L1_ENTRIES)
             c->tick_total += s->snaps[i].l1_size;
-    ck_l1(c, s->l1_offset, s->l1_size, s->l1, true);
+    ck_l1(c, s->l1_offset, s->l1_size, s->l1, true, true);
     if (s->data_fd >= 0 && s->nb_snapshots) {
         img_check_report(c->res, "ERROR %u snapshots in image with data file", s->nb_snapshots);
         c->res->corruptions++;
@@ -304,7 +308,7 @@ static int ck_calculate(struct ck *c)
             c->res->corruptions++;
             continue;
         }
-        ck_l1(c, sn->l1_offset, sn->l1_size, NULL, false);
+        ck_l1(c, sn->l1_offset, sn->l1_size, NULL, false, true);
     }
     ck_inc(c, s->snap_offset, s->snap_size, IMG_R_SNAPTABLE);
     ck_inc(c, s->rt_offset, (uint64_t)s->rt_clusters * s->cluster_size, IMG_R_REFTABLE);
@@ -728,6 +732,57 @@ int qcow2_rebuild_refcounts(struct img *img)
     struct img_check res;
     memset(&res, 0, sizeof res);
     return qcow2_check(img, &res, IMG_FIX_LEAKS | IMG_FIX_ERRORS);
+}
+
+/* ---- counting a new state (qcow2_snapcommit.c) ---- */
+
+static void count_report(void *ctx, const char *line)
+{
+    char *first = ctx;
+    if (!first[0])
+        snprintf(first, 256, "%s", line);
+}
+
+int qcow2_count_refs(struct img *img, const struct qcow2_l1ref *l1s, size_t n, uint64_t **refs,
+                     uint64_t *nb)
+{
+    struct qcow2 *s = qcow2_st(img);
+    char first[256] = "";
+    struct img_check res;
+    struct ck c;
+    memset(&res, 0, sizeof res);
+    res.report = count_report;
+    res.report_ctx = first;
+    int r = ck_init(&c, img, &res, false);
+    if (r < 0)
+        return r;
+    ck_inc(&c, 0, s->cluster_size, IMG_R_HEADER);
+    if (s->has_fde)
+        ck_inc(&c, s->fde_off, s->fde_len, IMG_R_META);
+    ck_bitmaps(&c);
+    for (size_t i = 0; i < n && !res.corruptions && !res.check_errors; i++) {
+        if (l1s[i].n > QCOW2_MAX_L1_ENTRIES) {
+            ck_free(&c);
+            return img_error(img, -EIO, "qcow2: an L1 table of %u entries is too large", l1s[i].n);
+        }
+        ck_l1(&c, l1s[i].off, l1s[i].n, l1s[i].mem, i == 0, false);
+    }
+    if (res.corruptions || res.check_errors) {
+        ck_free(&c);
+        if (strncmp(first, "ERROR: overflow", 15) == 0)
+            return img_error(img, -ERANGE,
+                             "qcow2: a cluster would exceed the largest refcount "
+                             "%u-bit entries hold (%s)",
+                             s->refcount_bits, first + 16);
+        return img_error(img, -EIO,
+                         "qcow2: the image has errors (%s); repair it with `dimg "
+                         "check -r all` first",
+                         first[0] ? first : "I/O error");
+    }
+    free(c.tbuf);
+    *refs = c.refs;
+    *nb = c.nb;
+    return 0;
 }
 
 /* ---- layout ---- */

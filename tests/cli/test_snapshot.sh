@@ -123,9 +123,12 @@ expect_one_error_line "not found" "convert -l of a missing snapshot"
 [ ! -e n.raw ] && [ ! -e n.raw.part ] && pass || fail "convert -l left a target behind"
 
 # --- hostile snapshot tables ---
+# On qemu's layout, where the snapshot table is the file's last cluster (dimg's snapshot
+# commit writes a new refcount structure after it), so that lengths can run past the end.
+qemu-img create -q -f qcow2 h.qcow2 1M && qemu-img snapshot -c x h.qcow2
 hostile() { # NAME OFFSET_EXPR BYTES(hex) WORD [TRUNCATE_EXPR]
-  cp e.qcow2 "$1.qcow2"
-  local st; st=$((16#$(od -An -tx1 -j64 -N8 e.qcow2 | tr -d ' \n')))
+  cp h.qcow2 "$1.qcow2"
+  local st; st=$((16#$(od -An -tx1 -j64 -N8 h.qcow2 | tr -d ' \n')))
   local off=$(($2))
   printf "$3" | dd of="$1.qcow2" bs=1 seek="$off" conv=notrunc status=none
   if [ -n "${5:-}" ]; then truncate -s $(($5)) "$1.qcow2"; fi

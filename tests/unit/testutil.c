@@ -263,10 +263,7 @@ void tu_hex_decode(const char *hexfile, const char *path)
         }
     }
     fclose(f);
-    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    assert_true(fd >= 0);
-    assert_int_equal(write(fd, img, size), (ssize_t)size);
-    close(fd);
+    tu_write_file(path, img, size);
     free(img);
 }
 
@@ -280,4 +277,12 @@ void tu_assert_same_file(const char *a, const char *b)
     assert_memory_equal(x, y, na);
     free(x);
     free(y);
+}
+
+void tu_write_file(const char *path, const void *buf, size_t len)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, buf, len), (ssize_t)len);
+    close(fd);
 }

@@ -39,6 +39,8 @@ void tu_create(const char *fmt, const char *path, const char *opts, uint64_t siz
 void *tu_read_file(const char *path, size_t *len);
 /* Both files hold the same bytes (the test fails otherwise). */
 void tu_assert_same_file(const char *a, const char *b);
+/* Write len bytes of buf to path (created or truncated). */
+void tu_write_file(const char *path, const void *buf, size_t len);
 /* lstat succeeds. */
 bool tu_exists(const char *path);
 /* st_size and st_blocks * 512 (the test fails when stat does). */

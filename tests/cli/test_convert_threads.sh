@@ -111,9 +111,15 @@ for fmt in qcow2 vmdk; do
   c=-c o=()
   [ "$fmt" = vmdk ] && c= o=(-o subformat=streamOptimized)
   set +e
-  DIMG_TEST_SLOW_MS=40 "$DIMG" convert -m 3 $c -O "$fmt" "${o[@]}" big.raw "big.$fmt" >"$T/out" 2>"$T/err" &
+  # Each progress step sleeps 200 ms (a full run takes seconds): the signal is sent once the
+  # temporary target exists, so it lands mid-way however the convert batches its progress.
+  DIMG_TEST_SLOW_MS=200 "$DIMG" convert -m 3 $c -O "$fmt" "${o[@]}" big.raw "big.$fmt" >"$T/out" 2>"$T/err" &
   pid=$!
-  sleep 0.5
+  for _ in $(seq 100); do
+    ls big."$fmt"*.part >/dev/null 2>&1 && break
+    sleep 0.05
+  done
+  sleep 0.2
   kill -INT $pid
   wait $pid
   rc=$?

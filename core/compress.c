@@ -25,7 +25,8 @@ enum { DEFLATE_RAW_LEVEL = 4, DEFLATE_ZLIB_LEVEL = 6 };
 struct zcache {
     z_stream z[2]; /* [0]: raw deflate, window 2^12; [1]: zlib wrapper, window 2^15 */
     bool ready[2];
-    struct libdeflate_compressor *ld[2]; /* [0]: DEFLATE_RAW_LEVEL, [1]: DEFLATE_ZLIB_LEVEL */
+    /* [0]: DEFLATE_RAW_LEVEL, [1]: DEFLATE_ZLIB_LEVEL, [2]: level 0 (stored blocks) */
+    struct libdeflate_compressor *ld[3];
     struct libdeflate_decompressor *ldd; /* for inflating whole clusters and grains */
 };
 
@@ -38,7 +39,7 @@ static void zcache_free(void *arg)
     for (int i = 0; i < 2; i++)
         if (zc->ready[i])
             deflateEnd(&zc->z[i]);
-    for (int i = 0; i < 2; i++)
+    for (int i = 0; i < 3; i++)
         libdeflate_free_compressor(zc->ld[i]);
     libdeflate_free_decompressor(zc->ldd);
     free(zc);
@@ -109,14 +110,119 @@ static size_t deflate_wb(const uint8_t *in, size_t len, uint8_t *out, size_t cap
     return r == Z_STREAM_END ? n : 0;
 }
 
-/* The calling thread's libdeflate compressor for the zlib wrapper (zlib) or raw deflate, or
- * NULL (then zlib serves). */
-static struct libdeflate_compressor *ld_mine(bool zlib)
+/* The calling thread's libdeflate compressor of kind k (zcache.ld), or NULL (then zlib
+ * serves). */
+static struct libdeflate_compressor *ld_mine(int k)
 {
+    static const int level[3] = {DEFLATE_RAW_LEVEL, DEFLATE_ZLIB_LEVEL, 0};
     struct zcache *zc = zcache_mine();
-    if (zc && !zc->ld[zlib])
-        zc->ld[zlib] = libdeflate_alloc_compressor(zlib ? DEFLATE_ZLIB_LEVEL : DEFLATE_RAW_LEVEL);
-    return zc ? zc->ld[zlib] : NULL;
+    if (zc && !zc->ld[k])
+        zc->ld[k] = libdeflate_alloc_compressor(level[k]);
+    return zc ? zc->ld[k] : NULL;
+}
+
+/* ---- incompressible data ----
+ * Random or already compressed data costs libdeflate as much CPU as text, only to come out no
+ * smaller (a quarter of the bench's image). A cheap bound finds most of it first: whatever
+ * deflate does, it saves at most what order-0 coding of the bytes saves (the entropy of their
+ * histogram, taken per 4 KiB piece so that pieces with different byte ranges are not
+ * averaged into a flat histogram) plus the bytes its back-references replace (found by a
+ * one-probe hash of 4-byte sequences within deflate's 32 KiB window, the way LZ4 scans). When
+ * that sum stays under HOPE_SLACK, the cluster is treated as incompressible: at worst the
+ * output is HOPE_SLACK bytes larger for it than a full attempt would have made it (a
+ * back-reference the one-probe hash misses can add to that; on random data it misses
+ * nothing worth a byte). */
+enum { HOPE_PIECE = 4096, HOPE_HASH_BITS = 12, HOPE_WINDOW = 32768 };
+
+/* Bytes that may be saved, at most: max(len / 128, 64) (under 1% of a 64 KiB cluster). */
+static size_t hope_slack(size_t len)
+{
+    return len / 128 > 64 ? len / 128 : 64;
+}
+
+static double hope_nlogn[HOPE_PIECE + 1]; /* n * log2(n) */
+static pthread_once_t hope_once = PTHREAD_ONCE_INIT;
+
+/* log2(x) for x >= 1 by squaring the mantissa (binary digits one at a time; no libm). */
+static double hope_log2(double x)
+{
+    double r = 0, bit = 1;
+    while (x >= 2) {
+        x /= 2;
+        r += 1;
+    }
+    for (int i = 0; i < 40; i++) {
+        x *= x;
+        bit /= 2;
+        if (x >= 2) {
+            x /= 2;
+            r += bit;
+        }
+    }
+    return r;
+}
+
+static void hope_table(void)
+{
+    for (int n = 1; n <= HOPE_PIECE; n++)
+        hope_nlogn[n] = n * hope_log2(n);
+}
+
+static uint32_t hope_load32(const uint8_t *p)
+{
+    uint32_t v;
+    memcpy(&v, p, 4);
+    return v;
+}
+
+/* Is in[0..len) very likely not to shrink by more than hope_slack(len) bytes under deflate? */
+static bool deflate_hopeless(const uint8_t *in, size_t len)
+{
+    if (len < 1024)
+        return false; /* little to gain; the estimate is loose on so few bytes */
+    pthread_once(&hope_once, hope_table);
+    double slack = (double)hope_slack(len), saved = 0;
+    for (size_t o = 0; o < len; o += HOPE_PIECE) {
+        size_t n = len - o < HOPE_PIECE ? len - o : HOPE_PIECE;
+        uint16_t h[4][256];
+        memset(h, 0, sizeof h);
+        const uint8_t *p = in + o;
+        size_t i = 0;
+        for (; i + 4 <= n; i += 4) {
+            h[0][p[i]]++;
+            h[1][p[i + 1]]++;
+            h[2][p[i + 2]]++;
+            h[3][p[i + 3]]++;
+        }
+        for (; i < n; i++)
+            h[0][p[i]]++;
+        double bits = hope_nlogn[n];
+        for (int b = 0; b < 256; b++)
+            bits -= hope_nlogn[h[0][b] + h[1][b] + h[2][b] + h[3][b]];
+        saved += (double)n - bits / 8;
+        if (saved >= slack)
+            return false;
+    }
+    uint32_t table[1u << HOPE_HASH_BITS]; /* position + 1 of a recent 4-byte sequence; 0: none */
+    memset(table, 0, sizeof table);
+    for (size_t p = 0; p + 4 <= len;) {
+        uint32_t v = hope_load32(in + p);
+        uint32_t k = (v * 2654435761u) >> (32 - HOPE_HASH_BITS);
+        size_t c = table[k];
+        table[k] = (uint32_t)(p + 1);
+        if (c && p - (c - 1) <= HOPE_WINDOW && hope_load32(in + c - 1) == v) {
+            size_t m = 4;
+            while (p + m < len && in[c - 1 + m] == in[p + m])
+                m++;
+            saved += (double)m;
+            if (saved >= slack)
+                return false;
+            p += m;
+        } else {
+            p++;
+        }
+    }
+    return true;
 }
 
 size_t zraw_deflate(const uint8_t *in, size_t len, uint8_t *out, size_t cap)
@@ -130,7 +236,9 @@ size_t zraw_deflate(const uint8_t *in, size_t len, uint8_t *out, size_t cap)
      * that inflate a whole cluster into one buffer (QEMU with windowBits -12, dimg, systemd's
      * importer, VirtualBox) take them, since zlib checks distances against the output buffer
      * before the window. qemu-img reads and checks such images in the tests. */
-    struct libdeflate_compressor *ld = ld_mine(false);
+    if (deflate_hopeless(in, len))
+        return 0; /* stored as is, as a full attempt would most likely end */
+    struct libdeflate_compressor *ld = ld_mine(0);
     if (ld)
         return libdeflate_deflate_compress(ld, in, len, out, cap);
     return deflate_wb(in, len, out, cap, -12);
@@ -142,8 +250,9 @@ size_t zlib_deflate(const uint8_t *in, size_t len, uint8_t *out, size_t cap)
         return 0;
     /* libdeflate: standard zlib streams (32 KiB window, as RFC 1950 allows every reader to
      * expect), at DEFLATE_ZLIB_LEVEL about as small as zlib's default level and 2 to 3 times
-     * faster. */
-    struct libdeflate_compressor *ld = ld_mine(true);
+     * faster. A grain is stored compressed even when it does not shrink: incompressible
+     * data goes into stored blocks at once (level 0). */
+    struct libdeflate_compressor *ld = ld_mine(deflate_hopeless(in, len) ? 2 : 1);
     size_t n = ld ? libdeflate_zlib_compress(ld, in, len, out, cap) : 0;
     return n ? n : deflate_wb(in, len, out, cap, 15);
 }

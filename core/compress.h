@@ -11,13 +11,15 @@
 #include <stdint.h>
 
 /* Compress in[0..len) into out (at most cap bytes, and fewer than len: a cluster that does not
- * shrink is stored as is). Returns the compressed length, or 0 when it does not fit. */
+ * shrink is stored as is). Returns the compressed length, or 0 when it does not fit or a
+ * cheap estimate finds it cannot shrink by more than about 1% (random or compressed data). */
 size_t zraw_deflate(const uint8_t *in, size_t len, uint8_t *out, size_t cap);
 /* Inflate in[0..inlen) until out[0..outlen) is full; trailing input is ignored (compressed
  * streams are stored in whole sectors). 0 on success, -1 on a corrupt or short stream. */
 int zraw_inflate(const uint8_t *in, size_t inlen, uint8_t *out, size_t outlen);
 
-/* The same with the zlib header and checksum (RFC 1950); no shrink requirement. The window
+/* The same with the zlib header and checksum (RFC 1950); no shrink requirement (data the
+ * estimate finds incompressible goes into stored blocks at once). The window
  * may be the whole 32 KiB (raw deflate above keeps qcow's declared 4 KiB). */
 size_t zlib_deflate(const uint8_t *in, size_t len, uint8_t *out, size_t cap);
 int zlib_inflate(const uint8_t *in, size_t inlen, uint8_t *out, size_t outlen);

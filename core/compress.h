@@ -1,7 +1,7 @@
-/* compress.h: deflate compression of one cluster: raw deflate (window 2^12, no header), the
- * codec qcow and qcow2 share for compressed clusters, and zlib-wrapped deflate (RFC 1950),
- * which vmdk's streamOptimized grains use.
- * Talks to: zlib; libdeflate for zlib_deflate (whole buffers, faster). Used by formats/qcow.c,
+/* compress.h: compression of one cluster: raw deflate (window 2^12, no header), the codec
+ * qcow and qcow2 share for compressed clusters, zlib-wrapped deflate (RFC 1950), which vmdk's
+ * streamOptimized grains use, and zstd frames (qcow2's compression_type=zstd).
+ * Talks to: zlib; libdeflate (whole buffers, faster); libzstd. Used by formats/qcow.c,
  * formats/qcow2_alloc.c and formats/vmdk.c (also from convert's pipeline threads).
  */
 #ifndef DIMG_COMPRESS_H
@@ -23,5 +23,9 @@ int zraw_inflate(const uint8_t *in, size_t inlen, uint8_t *out, size_t outlen);
  * may be the whole 32 KiB (raw deflate above keeps qcow's declared 4 KiB). */
 size_t zlib_deflate(const uint8_t *in, size_t len, uint8_t *out, size_t cap);
 int zlib_inflate(const uint8_t *in, size_t inlen, uint8_t *out, size_t outlen);
+
+/* A zstd frame of in[0..len) at the default level, fewer than len bytes (qcow2's
+ * compression_type=zstd); 0 when it does not shrink. Each thread reuses one context. */
+size_t zstd_compress(const uint8_t *in, size_t len, uint8_t *out, size_t cap);
 
 #endif

@@ -7,8 +7,8 @@
  * (unlink, then drop the refcount). A crash therefore leaks clusters at worst. With lazy
  * refcounts the dirty bit is set before the first write and refcount blocks are written back
  * on flush/close only.
- * Talks to: qcow2.c (cache, L2 lookup, reads for COW), core/io.c, core/compress.c (zlib),
- * libzstd.
+ * Talks to: qcow2.c (cache, L2 lookup, reads for COW), core/io.c, core/compress.c (deflate and
+ * zstd compression), libzstd (decompression).
  */
 #include "formats/qcow2.h"
 
@@ -28,10 +28,8 @@ size_t qcow2_compress(uint8_t type, const uint8_t *in, size_t len, uint8_t *out,
 {
     if (cap > len - 1)
         cap = len - 1; /* must shrink, or the cluster is stored as is */
-    if (type == 1) {
-        size_t n = ZSTD_compress(out, cap, in, len, ZSTD_CLEVEL_DEFAULT);
-        return ZSTD_isError(n) ? 0 : n;
-    }
+    if (type == 1)
+        return zstd_compress(in, len, out, cap);
     return zraw_deflate(in, len, out, cap);
 }
 

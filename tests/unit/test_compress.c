@@ -3,13 +3,14 @@
  * zlib shrinks by more than the incompressible-data estimate's slack is compressed by dimg
  * too, never much larger; data that looks random but is not (skewed byte ranges, repeats)
  * is not taken for incompressible; random data is stored as is (raw) or in stored blocks
- * (zlib wrapper). Talks to: core/compress.h, zlib.
+ * (zlib wrapper). zstd frames round-trip. Talks to: core/compress.h, zlib, libzstd.
  */
 #include "testutil.h"
 
 #include <stdlib.h>
 #include <string.h>
 #include <zlib.h>
+#include <zstd.h>
 
 #include "core/compress.h"
 
@@ -196,12 +197,43 @@ static void test_zlib(void **state)
     free(back);
 }
 
+/* zstd frames (qcow2 compression_type=zstd) from the per-thread context: they decode with
+ * libzstd's one-shot decoder, text and repeats shrink, and random data does not fit. */
+static void test_zstd(void **state)
+{
+    size_t len = 65536;
+    uint8_t *in = malloc(len), *out = malloc(len), *back = malloc(len);
+    assert_non_null(in);
+    assert_non_null(out);
+    assert_non_null(back);
+    for (int round = 0; round < 2; round++) { /* the second round reuses the context */
+        for (int kind = 0; kind < K_KINDS; kind++) {
+            fill(in, len, kind);
+            size_t z = zstd_compress(in, len, out, len);
+            if (kind == K_RANDOM) {
+                assert_int_equal(z, 0);
+                continue;
+            }
+            assert_true(z < len);
+            if (z == 0) { /* zstd gives up on near-random literals; repeats it must take */
+                assert_true(kind != K_TEXT && kind != K_REPEAT_4K && kind != K_REPEAT_1K);
+                continue;
+            }
+            assert_int_equal(ZSTD_decompress(back, len, out, z), len);
+            assert_memory_equal(back, in, len);
+        }
+    }
+    free(in);
+    free(out);
+    free(back);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_raw_64k), cmocka_unit_test(test_raw_4k),
         cmocka_unit_test(test_raw_2m),  cmocka_unit_test(test_raw_small),
-        cmocka_unit_test(test_zlib),
+        cmocka_unit_test(test_zlib),    cmocka_unit_test(test_zstd),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -208,7 +208,15 @@ static bool deflate_hopeless(const uint8_t *in, size_t len)
     }
     uint32_t table[1u << HOPE_HASH_BITS]; /* position + 1 of a recent 4-byte sequence; 0: none */
     memset(table, 0, sizeof table);
-    for (size_t p = 0; p + 4 <= len;) {
+    /* Every position goes into the table, every fourth is looked up: a repeat of 7 bytes or
+     * more holds a looked-up position (shorter ones save next to nothing in deflate). */
+    size_t p = 0;
+    while (p + 8 <= len) {
+        for (size_t j = 1; j < 4; j++) {
+            uint32_t w = hope_load32(in + p + j);
+            table[(w * 2654435761u) >> (32 - HOPE_HASH_BITS)] = (uint32_t)(p + j + 1);
+        }
+        p += 4;
         uint32_t v = hope_load32(in + p);
         uint32_t k = (v * 2654435761u) >> (32 - HOPE_HASH_BITS);
         size_t c = table[k];
@@ -221,8 +229,6 @@ static bool deflate_hopeless(const uint8_t *in, size_t len)
             if (saved >= slack)
                 return false;
             p += m;
-        } else {
-            p++;
         }
     }
     return true;

@@ -443,11 +443,39 @@ static void test_member_limit(void **state)
     unlink(over);
 }
 
+/* README's import limit: an archive of 1024 files is imported, 1025 are refused naming the
+ * count, and nothing is left in the target directory. */
+static void test_import_file_limit(void **state)
+{
+    (void)state;
+    struct img_err err = {0};
+    struct arc_import_res *res = calloc(1, sizeof *res);
+    assert_non_null(res);
+    const char *ok = tar_of_empty("i1024.tar", 1024);
+    const char *dok = tu_path("i1024");
+    struct arc_import_req req = {.archive = ok, .dir = dok};
+    if (arc_import(&req, res, &err) != 0)
+        fail_msg("1024 files: %s", err.msg);
+    assert_int_equal(res->members, 1024);
+    assert_int_equal(tu_sh("test $(ls '%s' | wc -l) -eq 1024 && test -f '%s/m001023'", dok, dok),
+                     0);
+    const char *over = tar_of_empty("i1025.tar", 1025);
+    const char *dover = tu_path("i1025");
+    memset(res, 0, sizeof *res);
+    memset(&err, 0, sizeof err);
+    req = (struct arc_import_req){.archive = over, .dir = dover};
+    assert_int_equal(arc_import(&req, res, &err), -E2BIG);
+    assert_non_null(strstr(err.msg, "i1025.tar: more than 1024 files"));
+    assert_false(tu_exists(dover) && tu_sh("test -n \"$(ls -A '%s')\"", dover) == 0);
+    free(res);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_ovf_vbox),
         cmocka_unit_test(test_ovf_hostile),
+        cmocka_unit_test(test_import_file_limit),
         cmocka_unit_test(test_ovf_units),
         cmocka_unit_test(test_list_hostile_members),
         cmocka_unit_test(test_sparse_and_truncated),

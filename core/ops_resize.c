@@ -68,7 +68,7 @@ int ops_resize(const struct ops_resize_req *req, struct ops_resize_res *res,
         goto out;
     }
     res->old_size = img->size;
-    uint64_t n;
+    uint64_t n = 0;
     if ((r = ops_resize_target(img->size, req->sign, req->amount, &n, err)) < 0)
         goto out;
     res->new_size = n;

@@ -237,8 +237,8 @@ int qcow2_get_l2(struct img *img, uint64_t guest, uint64_t *l2off, uint64_t *ent
 {
     struct qcow2 *s = qcow2_st(img);
     *entry = *bitmap = 0;
-    uint8_t *t;
-    uint64_t i;
+    uint8_t *t = NULL;
+    uint64_t i = 0;
     int r = l2_table(img, guest, l2off, &t, &i);
     if (r < 0 || !*l2off)
         return r;

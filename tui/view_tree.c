@@ -36,7 +36,8 @@ static void tree_push(struct app *a, int depth, size_t entry, bool snap, const c
     nd->depth = depth;
     nd->entry = entry;
     nd->is_snap = snap;
-    snprintf(nd->label, sizeof nd->label, "%s", label);
+    /* A long path is cut to the node's width (the screen shows less anyway). */
+    snprintf(nd->label, sizeof nd->label, "%.*s", (int)sizeof nd->label - 1, label);
     snprintf(nd->detail, sizeof nd->detail, "%s", detail ? detail : "");
     if (id)
         snprintf(nd->snap_id, sizeof nd->snap_id, "%s", id);

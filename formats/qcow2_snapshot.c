@@ -290,7 +290,8 @@ int qcow2_snap_create(struct img *img, const char *name)
         memcpy(tbl, raw, s->snap_size);
     entry_encode(tbl + s->snap_size, &sn); /* its L1 offset is filled in by the commit */
     table_starts(tbl, nb + 1, nstart);
-    memcpy(snaps, s->snaps, nb * sizeof *snaps);
+    if (nb)
+        memcpy(snaps, s->snaps, nb * sizeof *snaps);
     snaps[nb] = sn;
     struct qcow2_newstate ns = {
         .size = img->size,
@@ -407,7 +408,8 @@ int qcow2_snap_delete(struct img *img, const char *key)
         r = img_error(img, -ENOMEM, "qcow2: out of memory");
         goto out;
     }
-    memcpy(act, s->l1, (uint64_t)s->l1_size * 8);
+    if (s->l1_size)
+        memcpy(act, s->l1, (uint64_t)s->l1_size * 8);
     struct qcow2_newstate ns = {
         .size = img->size,
         .l1 = act,

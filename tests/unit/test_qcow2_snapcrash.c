@@ -74,7 +74,8 @@ static void state_read(struct img *img, struct sc_state *st, const char *what)
         fail_msg("%s: snapshot list: %s", what, img_errmsg(img));
     assert_true(n <= MAX_SNAPS);
     st->nsnap = n;
-    memcpy(st->snap, v, n * sizeof *v);
+    if (n)
+        memcpy(st->snap, v, n * sizeof *v);
     free(v);
     for (size_t i = 0; i < n; i++) {
         if (img_snap_load(img, st->snap[i].id) < 0)
@@ -171,7 +172,8 @@ static void verify(const char *path, enum sc_op op, const struct sc_state *befor
     if (img_snap_list(img, &v, &got.nsnap) < 0)
         fail_msg("%s: snapshot list: %s", when, img_errmsg(img));
     assert_true(got.nsnap <= MAX_SNAPS);
-    memcpy(got.snap, v, got.nsnap * sizeof *v);
+    if (got.nsnap)
+        memcpy(got.snap, v, got.nsnap * sizeof *v);
     free(v);
     if (!same_list(&got, before) && !same_list(&got, after))
         fail_msg("%s: the snapshot list is neither the old nor the new one", when);

@@ -203,8 +203,8 @@ int export_convert_filtered(struct img *src, const struct ops_convert_req *req, 
         r = err_set(err, -errno, "%s: close: %s", part, strerror(errno));
         goto out;
     }
-    if (rename(part, req->dst) < 0) {
-        r = err_set(err, -errno, "%s: rename from %s: %s", req->dst, part, strerror(errno));
+    if ((r = io_replace(part, req->dst)) < 0) {
+        r = err_set(err, r, "%s: rename from %s: %s", req->dst, part, strerror(-r));
         goto out;
     }
     io_sync_dir(req->dst);

@@ -26,6 +26,9 @@ int io_sync(int fd);
 /* Unsafe mode (qemu-img's -t unsafe): io_sync and io_sync_dir do nothing, so a crash may
  * lose what was written. For a command that makes a new file it can simply make again. */
 void io_set_unsafe(bool unsafe);
+/* rename(from, to), replacing to; in unsafe mode a regular file at to is removed first (see
+ * io.c). -errno on failure. */
+int io_replace(const char *from, const char *to);
 /* Start writing [off, off+len) of fd back to disk without waiting (sync_file_range), so that
  * a later io_sync waits for little; a no-op in unsafe mode. */
 void io_start_writeback(int fd, uint64_t off, uint64_t len);

@@ -533,8 +533,8 @@ int ops_convert(const struct ops_convert_req *req, struct img_err *err)
     c.ahead = NULL;
     img_close(c.dst);
     c.dst = NULL;
-    if (rename(part, req->dst) < 0) {
-        r = err_set(err, -errno, "%s: rename from %s: %s", req->dst, part, strerror(errno));
+    if ((r = io_replace(part, req->dst)) < 0) {
+        r = err_set(err, r, "%s: rename from %s: %s", req->dst, part, strerror(-r));
         goto out;
     }
     created = false;

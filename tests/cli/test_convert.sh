@@ -124,6 +124,28 @@ if command -v strace >/dev/null; then
   [ "$(grep -c 'fdatasync(' "$T/trace.writeback")" -gt 0 ] && pass ||
     fail "convert -t writeback did not sync its target"
 fi
+# Replacing an existing target: safe modes rename over it (atomic); -t unsafe removes the old
+# file first (ext4 would otherwise write the new one out inside rename), and replaces a symlink
+# itself, never the file it points to. Either way the target then holds the new image.
+if command -v strace >/dev/null; then
+  for t in unsafe writeback; do
+    head -c 3M /dev/urandom >old-$t.img
+    ASAN_OPTIONS="${ASAN_OPTIONS:-}:detect_leaks=0" strace -f -qq -e trace=unlink,unlinkat,rename,renameat,renameat2 \
+      -o "$T/rtrace.$t" "$DIMG" convert -t $t -O raw src.img old-$t.img >/dev/null 2>&1
+    cmp -s old-$t.img src.img && pass || fail "convert -t $t over an existing file: content differs"
+  done
+  grep -E 'unlink(at)?\(.*old-unsafe\.img"' "$T/rtrace.unsafe" >/dev/null && pass ||
+    fail "convert -t unsafe did not remove the old target first"
+  grep -E 'unlink(at)?\(.*old-writeback\.img"' "$T/rtrace.writeback" >/dev/null &&
+    fail "convert -t writeback removed the old target instead of renaming over it" || pass
+  head -c 1M /dev/urandom >pointee.img
+  cp pointee.img pointee.ref
+  ln -sf pointee.img link.img
+  run "$DIMG" convert -t unsafe -O raw src.img link.img
+  expect_rc 0 "convert -t unsafe over a symlink"
+  [ ! -L link.img ] && cmp -s link.img src.img && cmp -s pointee.img pointee.ref && pass ||
+    fail "convert -t unsafe over a symlink: the link or the file it named changed wrongly"
+fi
 run "$DIMG" convert -t bogus -O qcow2 src.img t-bad.qcow2
 expect_rc 1 "convert -t bogus"
 expect_one_error_line "invalid -t 'bogus'" "convert -t bogus"

@@ -103,8 +103,8 @@ int io_replace(const char *from, const char *to)
      * removes the old file first; safe mode has synced the data already, so its rename is
      * cheap and keeps the atomic replacement. */
     struct stat st;
-    if (atomic_load(&io_unsafe) && lstat(to, &st) == 0 && S_ISREG(st.st_mode) &&
-        unlink(to) < 0 && errno != ENOENT)
+    if (atomic_load(&io_unsafe) && lstat(to, &st) == 0 && S_ISREG(st.st_mode) && unlink(to) < 0 &&
+        errno != ENOENT)
         return -errno;
     return rename(from, to) < 0 ? -errno : 0;
 }

@@ -121,6 +121,18 @@ expect_rc 1 "--cpus 0"
 run "$DIMG" export --ova bad.ova --controller=ide a.qcow2 a.qcow2 a.qcow2 a.qcow2 a.qcow2
 expect_rc 1 "five disks on IDE"
 expect_one_error_line "1 to 4 disks" "five disks on IDE"
+# README's OVA limits: 15 disks on SCSI (16 refused), 1024 CPUs, 16 TiB of memory.
+run "$DIMG" export --ova bad.ova a.qcow2 a.qcow2 a.qcow2 a.qcow2 a.qcow2 a.qcow2 a.qcow2 a.qcow2 \
+  a.qcow2 a.qcow2 a.qcow2 a.qcow2 a.qcow2 a.qcow2 a.qcow2 a.qcow2
+expect_rc 1 "sixteen disks on SCSI"
+expect_one_error_line "1 to 15 disks on SCSI, not 16" "sixteen disks on SCSI"
+run "$DIMG" export --ova bad.ova --cpus 1025 a.qcow2
+expect_rc 1 "--cpus 1025"
+expect_one_error_line "--cpus must be 1 to 1024" "--cpus 1025"
+run "$DIMG" export --ova bad.ova --memory 16777217 a.qcow2
+expect_rc 1 "--memory over 16 TiB"
+expect_one_error_line "--memory must be 1 to 16777216 MiB" "--memory over 16 TiB"
+ls -a | grep -q '^bad.ova' && fail "a refused export left $(ls -a | grep bad.ova)" || pass
 run "$DIMG" export a.qcow2
 expect_rc 1 "export without --ova"
 cp b.img self.img

@@ -566,12 +566,30 @@ static int check_write(struct img *img, uint64_t off, uint64_t len)
     return r;
 }
 
+/* A scratch target (a convert's new file) starts writeback behind the writer every
+ * IMG_KICK bytes, so the flush before the rename waits for the last stretch only, not for
+ * the whole file: the disk works while the convert goes on. Whole-file ranges, since a
+ * format driver may place and batch its writes anywhere in the file. */
+#define IMG_KICK (32u << 20)
+
+static int img_kick(struct img *img, int r, uint64_t n)
+{
+    if (r < 0 || !(img->flags & IMG_OPEN_SCRATCH))
+        return r;
+    img->kick_pending += n;
+    if (img->kick_pending >= IMG_KICK) {
+        io_start_writeback(img->fd, 0, 0);
+        img->kick_pending = 0;
+    }
+    return r;
+}
+
 int img_write(struct img *img, uint64_t off, const void *buf, size_t len)
 {
     int r = check_write(img, off, len);
     if (r < 0 || len == 0)
         return r;
-    return img->drv->write(img, off, buf, len);
+    return img_kick(img, img->drv->write(img, off, buf, len), len);
 }
 
 int img_write_zeroes(struct img *img, uint64_t off, uint64_t len)
@@ -601,7 +619,7 @@ int img_write_compressed(struct img *img, uint64_t off, const void *buf, size_t 
         r = check_range(img, off, len);
     if (r < 0)
         return r;
-    return img->drv->write_compressed(img, off, buf, len);
+    return img_kick(img, img->drv->write_compressed(img, off, buf, len), len);
 }
 
 bool img_can_compress_split(const struct img *img)
@@ -622,7 +640,8 @@ int img_write_compressed_z(struct img *img, uint64_t off, const void *buf, size_
         r = check_range(img, off, len);
     if (r < 0)
         return r;
-    return img->drv->write_compressed_z(img, off, buf, len, z, zlen);
+    return img_kick(img, img->drv->write_compressed_z(img, off, buf, len, z, zlen),
+                    zlen ? zlen : len);
 }
 
 int img_flush(struct img *img)

@@ -315,6 +315,8 @@ struct img {
      * (truncated by someone else while being read) fails its reads and block status instead
      * of reading zeros from past the new end. */
     uint64_t open_file_size;
+    /* Bytes written into a scratch target since its writeback was last started (img.c). */
+    uint64_t kick_pending;
 };
 
 /* Registry (formats/registry.c). */

@@ -120,7 +120,7 @@ int io_sync(int fd)
 
 void io_start_writeback(int fd, uint64_t off, uint64_t len)
 {
-    if (atomic_load(&io_unsafe) || len == 0)
+    if (atomic_load(&io_unsafe))
         return;
     /* Best effort: where it is missing, the final io_sync does all the work as before. */
     (void)sync_file_range(fd, (off_t)off, (off_t)len, SYNC_FILE_RANGE_WRITE);

@@ -29,8 +29,9 @@ void io_set_unsafe(bool unsafe);
 /* rename(from, to), replacing to; in unsafe mode a regular file at to is removed first (see
  * io.c). -errno on failure. */
 int io_replace(const char *from, const char *to);
-/* Start writing [off, off+len) of fd back to disk without waiting (sync_file_range), so that
- * a later io_sync waits for little; a no-op in unsafe mode. */
+/* Start writing [off, off+len) of fd back to disk without waiting (sync_file_range; len 0
+ * means to the end of the file), so that a later io_sync waits for little; a no-op in unsafe
+ * mode. */
 void io_start_writeback(int fd, uint64_t off, uint64_t len);
 /* Are all n bytes at p zero? (Fast: one memcmp of the buffer against itself.) */
 bool io_is_zero(const void *p, size_t n);

@@ -36,37 +36,9 @@ static int raw_read(struct img *img, uint64_t off, void *buf, size_t len)
                  : 0;
 }
 
-/* A new file being filled (a convert's target) starts writeback behind the writer every
- * RAW_KICK bytes, so the flush before the rename waits for the last stretch only, not for
- * the whole file: the disk works while the copy goes on. */
-#define RAW_KICK (32u << 20)
-
-struct raw_st {
-    uint64_t lo, hi;  /* the span written since the last kick */
-    uint64_t pending; /* bytes written in it */
-};
-
-static void raw_kick(struct img *img, uint64_t off, size_t len)
-{
-    struct raw_st *s = img->priv;
-    if (!s || !(img->flags & IMG_OPEN_SCRATCH))
-        return;
-    if (s->pending == 0 || off < s->lo)
-        s->lo = off;
-    if (s->pending == 0 || off + len > s->hi)
-        s->hi = off + len;
-    s->pending += len;
-    if (s->pending >= RAW_KICK) {
-        io_start_writeback(img->fd, s->lo, s->hi - s->lo);
-        s->pending = 0;
-    }
-}
-
 static int raw_write(struct img *img, uint64_t off, const void *buf, size_t len)
 {
     int r = io_pwrite_all(img->fd, buf, len, off);
-    if (r == 0)
-        raw_kick(img, off, len);
     return r < 0 ? img_error(img, r, "raw: write at %llu: %s", (unsigned long long)off,
                              strerror(-r))
                  : 0;
@@ -206,7 +178,6 @@ const struct img_driver img_driver_raw = {
     .name = "raw",
     .desc = "raw disk image",
     .caps = IMG_CAP_WRITE | IMG_CAP_CREATE | IMG_CAP_RESIZE | IMG_CAP_ZERO_INIT,
-    .priv_size = sizeof(struct raw_st),
     .create_opts = raw_create_opts,
     .probe = raw_probe,
     .open = raw_open,

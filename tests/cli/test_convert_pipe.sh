@@ -4,8 +4,8 @@
 # raw, qcow2, compressed qcow2 and streamOptimized vmdk sources of an odd size (runs joined
 # into chunks, or not where -S says so): the bytes are the source's, and the allocation
 # (qemu-img map of the raw output) is the one-thread one and qemu-img's own. A raw target
-# filled in the default (safe) mode starts writeback behind the writer (sync_file_range), in
-# unsafe mode it does not. No timing is asserted.
+# target of any format filled in the default (safe) mode starts writeback behind the writer
+# (sync_file_range), in unsafe mode it does not. No timing is asserted.
 source "$(dirname "$0")/lib.sh"
 require_qcow2
 
@@ -47,18 +47,26 @@ for s in s.raw s.qcow2 sc.qcow2 ss.vmdk; do
   rm -f "$s".*
 done
 
-# Writeback started behind the writer: at least once for 40 MiB of data in the default mode,
-# never with -t unsafe (which leaves all syncing to the kernel).
+# Writeback started behind the writer (core/img.c): at least once for 40 MiB of data in the
+# default mode, whatever the target's format, compressed or not; never with -t unsafe (which
+# leaves all syncing to the kernel).
 if command -v strace >/dev/null; then
   head -c 40M /dev/urandom >src.raw
   qemu-img convert -O qcow2 src.raw s.qcow2
-  ASAN_OPTIONS=${ASAN_OPTIONS:-}:detect_leaks=0 strace -f -e trace=sync_file_range -o sfr.log "$DIMG" convert -O raw s.qcow2 w.raw >/dev/null 2>&1
-  cmp -s src.raw w.raw && pass || fail "writeback: output differs"
-  [ "$(grep -c 'sync_file_range(' sfr.log)" -ge 1 ] && pass || fail "no writeback started in safe mode"
-  rm -f w.raw
-  ASAN_OPTIONS=${ASAN_OPTIONS:-}:detect_leaks=0 strace -f -e trace=sync_file_range -o sfr.log "$DIMG" convert -t unsafe -O raw s.qcow2 w.raw >/dev/null 2>&1
-  cmp -s src.raw w.raw && pass || fail "writeback -t unsafe: output differs"
-  [ "$(grep -c 'sync_file_range(' sfr.log)" -eq 0 ] && pass || fail "writeback started in unsafe mode"
+  for target in raw qcow2 vdi vmdk "-c qcow2" "-t unsafe raw" "-t unsafe qcow2"; do
+    fmt=${target##* } opts=${target% *}
+    [ "$opts" = "$target" ] && opts=
+    # shellcheck disable=SC2086 # opts is a list of words
+    ASAN_OPTIONS=${ASAN_OPTIONS:-}:detect_leaks=0 strace -f -e trace=sync_file_range -o sfr.log \
+      "$DIMG" convert $opts -O "$fmt" s.qcow2 "w.$fmt" >/dev/null 2>&1
+    qemu-img compare -q -f raw -F "$fmt" src.raw "w.$fmt" && pass || fail "writeback, $target: output differs"
+    n=$(grep -c 'sync_file_range(' sfr.log || true)
+    case $opts in
+    *unsafe*) [ "$n" -eq 0 ] && pass || fail "$target: writeback started in unsafe mode" ;;
+    *) [ "$n" -ge 1 ] && pass || fail "$target: no writeback started in safe mode" ;;
+    esac
+    rm -f "w.$fmt"
+  done
 fi
 
 finish

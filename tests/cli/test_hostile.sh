@@ -17,6 +17,20 @@ poke_be32() { printf "$(printf '\\x%02x\\x%02x\\x%02x\\x%02x' $(( ($3>>24)&255 )
 
 mkimg() { qemu-img create -q -f qcow2 "$T/$1" 16M; qemu-io -c 'write -P 0x5a 0 64k' "$T/$1" >/dev/null; }
 
+# judge RC NAME CMD WORD: the run of 'dimg CMD' on image NAME that exited RC (set -e is off
+# until here) failed cleanly: not 0, no signal, one line on stderr, "dimg: ..." naming WORD.
+judge() {
+  local rc=$1 name=$2 cmd=$3 word=$4 lines
+  set -e
+  lines=$(wc -l <"$T/err")
+  if [ "$rc" -eq 0 ] || [ "$rc" -ge 128 ] || [ "$lines" -ne 1 ] || ! grep -q "^dimg: .*$word" "$T/err"; then
+    echo "FAIL: $name: 'dimg $cmd' exit $rc, $lines stderr lines (want 1 naming '$word'):"; cat "$T/err"
+    fails=$((fails+1))
+  else
+    passes=$((passes+1))
+  fi
+}
+
 # case NAME FIELD-OFFSET VALUE EXPECTED-WORD
 check_case() {
   local name=$1 off=$2 val=$3 word=$4
@@ -29,15 +43,7 @@ check_case() {
     else
       (ulimit -v $cap; "$DIMG" $cmd "$T/$name.qcow2") >"$T/out" 2>"$T/err"
     fi
-    rc=$?
-    set -e
-    lines=$(wc -l <"$T/err")
-    if [ $rc -eq 0 ] || [ $rc -ge 128 ] || [ "$lines" -ne 1 ] || ! grep -q "^dimg: .*$word" "$T/err"; then
-      echo "FAIL: $name: 'dimg $cmd' exit $rc, $lines stderr lines (want 1 naming '$word'):"; cat "$T/err"
-      fails=$((fails+1))
-    else
-      passes=$((passes+1))
-    fi
+    judge $? "$name" "$cmd" "$word"
   done
 }
 
@@ -64,15 +70,7 @@ high_case() {
     convert) (ulimit -v $cap; "$DIMG" convert -O raw "$T/$name.qcow2" "$T/$name.raw") ;;
     *) (ulimit -v $cap; "$DIMG" $cmd "$T/$name.qcow2") ;;
     esac >"$T/out" 2>"$T/err"
-    rc=$?
-    set -e
-    lines=$(wc -l <"$T/err")
-    if [ $rc -eq 0 ] || [ $rc -ge 128 ] || [ "$lines" -ne 1 ] || ! grep -q "^dimg: .*$word" "$T/err"; then
-      echo "FAIL: $name: 'dimg $cmd' exit $rc, $lines stderr lines (want 1 naming '$word'):"; cat "$T/err"
-      fails=$((fails+1))
-    else
-      passes=$((passes+1))
-    fi
+    judge $? "$name" "$cmd" "$word"
   done
 }
 high_case l1_entry_2p56 $((0x30000)) $((0x81000000)) "L1 entry 0: L2 table offset .* beyond 2^56"

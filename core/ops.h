@@ -53,7 +53,7 @@ struct ops_convert_req {
     unsigned open_flags;      /* extra IMG_OPEN_* for the source (e.g. IMG_OPEN_UNTRUSTED) */
     const char *snapshot;     /* -l: copy the source as this internal snapshot (ID or name)
                                * saw it, at its size (NULL: the current disk) */
-    size_t buf_size;          /* copy chunk; 0 = 2 MiB (rounded to the target cluster size) */
+    size_t buf_size;          /* copy chunk; 0: 1 MiB, 2 MiB for -c (cluster-rounded) */
     struct ops_progress *progress; /* may be NULL */
     const char *filter;       /* raw target through this compression filter ("xz", "gz", "zst",
                                * "bz2"; core/export.h), holes as zeros (NULL: none) */

@@ -8,6 +8,7 @@
 #include "core/bytes.h"
 #include "core/io.h"
 #include "core/lock.h"
+#include "core/resolve.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -171,20 +172,6 @@ static int ref_fd_check(int fd, const struct stat *st, const char *path, const c
     return 0;
 }
 
-static bool ref_name_local(const char *name)
-{
-    if (name[0] == '/')
-        return false;
-    for (const char *p = name; *p;) {
-        size_t n = strcspn(p, "/");
-        if (n == 2 && p[0] == '.' && p[1] == '.')
-            return false;
-        p += n;
-        p += *p == '/';
-    }
-    return true;
-}
-
 /* Lock fd's file for a handle opened with flags (lock_take). */
 static int img_lock_fd(int fd, const char *path, unsigned flags, struct lock_ref **out,
                        bool *in_use, struct img_err *err)
@@ -229,7 +216,7 @@ int img_open_ref(struct img *img, const char *name, const char *what, unsigned r
     if (!name[0] || strncmp(name, "json:", 5) == 0 || strstr(name, "://"))
         return img_error(img, -EPERM, "%s: %s '%s' is not a plain file name", img->path, what,
                          name);
-    if ((ref_flags & IMG_REF_LOCAL) && !ref_name_local(name))
+    if ((ref_flags & IMG_REF_LOCAL) && !resolve_name_local(name))
         return img_error(img, -EPERM, "%s: %s '%s' leads outside the image's directory; not "
                          "followed", img->path, what, name);
     char *full = io_path_join(img->dir, name);
@@ -306,28 +293,25 @@ static struct img *open_layer(const char *path, const char *refdir, const char *
         }
     }
     int oflags = ((flags & IMG_OPEN_RW) ? O_RDWR : O_RDONLY) | O_CLOEXEC;
-    if (depth > 0)
-        oflags |= O_NONBLOCK; /* a FIFO named as a backing file must not hang us */
-    int fd = open(path, oflags);
-    if (fd < 0) {
-        err_set(err, -errno, "%s: %s", path, strerror(errno));
-        return NULL;
-    }
     struct stat st;
-    if (fstat(fd, &st) < 0) {
-        err_set(err, -errno, "%s: %s", path, strerror(errno));
-        close(fd);
-        return NULL;
-    }
+    int fd;
     if (depth > 0) {
+        fd = open(path, oflags | O_NONBLOCK); /* a FIFO named as a backing file must not hang us */
+        if (fd < 0) {
+            err_set(err, -errno, "%s: %s", path, strerror(errno));
+            return NULL;
+        }
+        if (fstat(fd, &st) < 0) {
+            err_set(err, -errno, "%s: %s", path, strerror(errno));
+            close(fd);
+            return NULL;
+        }
         if (ref_fd_check(fd, &st, path, "backing file", err) < 0) {
             close(fd);
             return NULL;
         }
-    } else if (!S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode)) {
-        err_set(err, -EINVAL, "%s: not a regular file or block device", path);
-        close(fd);
-        return NULL;
+    } else if ((fd = resolve_open_file(path, oflags, RESOLVE_OPEN_BLOCKDEV, &st, err)) < 0) {
+        return NULL; /* never blocks: a FIFO, socket or device is refused by its type */
     }
     for (unsigned i = 0; i < ids->n; i++) {
         if (ids->dev[i] == st.st_dev && ids->ino[i] == st.st_ino) {

@@ -25,6 +25,7 @@
 #include "core/bytes.h"
 #include "core/io.h"
 #include "core/lock.h"
+#include "core/resolve.h"
 
 #define APPEND_CHUNK (4u << 20) /* bytes per batch between progress/cancel checks */
 
@@ -226,11 +227,13 @@ int ops_append(const struct ops_append_req *req, struct ops_append_res *res,
     if (req->out && lstat(req->out, &st) == 0)
         return err_set(err, -EEXIST, "%s already exists; remove it or choose another name",
                        req->out);
-    ffd = open(req->path, (req->out ? O_RDONLY : O_RDWR) | O_CLOEXEC);
+    /* Regular files only, opened without blocking: the probe's file may have been replaced
+     * by a FIFO since. */
+    ffd = resolve_open_file(req->path, req->out ? O_RDONLY : O_RDWR, 0, NULL, err);
     if (ffd < 0)
-        return err_set(err, -errno, "%s: %s", req->path, strerror(errno));
-    if (req->other && (ofd = open(req->other, O_RDONLY | O_CLOEXEC)) < 0) {
-        r = err_set(err, -errno, "%s: %s", req->other, strerror(errno));
+        return ffd;
+    if (req->other && (ofd = resolve_open_file(req->other, O_RDONLY, 0, NULL, err)) < 0) {
+        r = ofd;
         goto out;
     }
     /* QEMU-compatible locks: FILE changes in place unless -o; OTHER is only read. */

@@ -732,6 +732,13 @@ int img_snap_list(struct img *img, struct img_snap **out, size_t *n)
     return img->drv->snap_list(img, out, n);
 }
 
+int img_bitmap_list(struct img *img, struct img_bitmap **out, size_t *n)
+{
+    *out = NULL;
+    *n = 0;
+    return img->drv->bitmap_list ? img->drv->bitmap_list(img, out, n) : 0;
+}
+
 int img_snap_create(struct img *img, const char *name)
 {
     int r = check_writable(img, "internal snapshots", (const void *)img->drv->snap_create);

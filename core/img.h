@@ -109,6 +109,14 @@ void img_info_str(struct img_info *i, const char *key, const char *val);
 void img_info_int(struct img_info *i, const char *key, int64_t val);
 void img_info_bool(struct img_info *i, const char *key, bool val);
 
+/* ---- persistent dirty bitmaps (qcow2), as qemu-img info lists them ---- */
+struct img_bitmap {
+    char name[1024];
+    uint64_t granularity; /* bytes per bit */
+    bool in_use;          /* "in-use": not stored cleanly, inconsistent */
+    bool enabled;         /* "auto": records writes */
+};
+
 /* ---- check ---- */
 enum { IMG_FIX_LEAKS = 1, IMG_FIX_ERRORS = 2 };
 struct img_check {
@@ -268,6 +276,8 @@ struct img_driver {
                                size_t cap);
     int (*write_compressed_z)(struct img *img, uint64_t off, const void *buf, size_t len,
                               const void *z, size_t zlen);
+    /* Persistent dirty bitmaps in directory order; *out malloc'd (NULL, 0 when none). */
+    int (*bitmap_list)(struct img *img, struct img_bitmap **out, size_t *n);
 };
 
 /* ---- the handle ---- */
@@ -359,6 +369,8 @@ int img_get_info(struct img *img, struct img_info *info);
 int img_check(struct img *img, struct img_check *res, unsigned fix);
 int img_layout(struct img *img, struct img_region **out, size_t *n);
 int img_snap_list(struct img *img, struct img_snap **out, size_t *n);
+/* Persistent dirty bitmaps (an empty list for formats without them). */
+int img_bitmap_list(struct img *img, struct img_bitmap **out, size_t *n);
 /* Internal snapshots (see the driver slots): create, apply and delete need a read-write
  * handle; load needs a read-only one. Formats without them fail with -ENOTSUP. */
 int img_snap_create(struct img *img, const char *name);

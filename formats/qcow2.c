@@ -671,6 +671,7 @@ static int parse_extensions(struct img *img, const uint8_t *c0, uint64_t c0len)
                 return img_error(img, -EINVAL, "qcow2: header extension bitmaps is too short "
                                  "(%u bytes)", len);
             s->has_bitmaps_ext = true;
+            s->bitmap_ext_off = data;
             s->nb_bitmaps = be32_load(p);
             s->bitmap_dir_size = be64_load(p + 8);
             s->bitmap_dir_off = be64_load(p + 16);
@@ -1023,7 +1024,7 @@ static int qcow2_open(struct img *img, unsigned flags)
 
     s->lazy = (s->compat & QCOW2_COMPAT_LAZY) != 0;
     img->size = s->size;
-    return 0;
+    return qcow2_bitmaps_load(img);
 }
 
 static void qcow2_close(struct img *img)
@@ -1043,6 +1044,7 @@ static void qcow2_close(struct img *img)
         free(s->snaps[i].name);
     }
     free(s->snaps);
+    qcow2_bitmaps_free(s);
     qcow2_cache_free(&s->l2c);
     qcow2_cache_free(&s->rbc);
     free(s->cbuf);
@@ -1153,9 +1155,9 @@ const struct img_driver img_driver_qcow2 = {
     .get_info = qcow2_get_info,
     .read = qcow2_read,
     .block_status = qcow2_block_status,
-    .write = qcow2_write,
-    .write_zeroes = qcow2_write_zeroes,
-    .write_compressed = qcow2_write_compressed,
+    .write = qcow2_bm_write,
+    .write_zeroes = qcow2_bm_write_zeroes,
+    .write_compressed = qcow2_bm_write_compressed,
     .flush = qcow2_flush,
     .create = qcow2_create,
     .truncate = qcow2_truncate,
@@ -1171,5 +1173,6 @@ const struct img_driver img_driver_qcow2 = {
     .amend = qcow2_amend,
     .unlock = qcow2_crypt_ready,
     .compress_cluster = qcow2_compress_cluster,
-    .write_compressed_z = qcow2_write_compressed_z,
+    .write_compressed_z = qcow2_bm_write_compressed_z,
+    .bitmap_list = qcow2_bitmap_list,
 };

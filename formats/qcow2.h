@@ -101,6 +101,18 @@ struct qcow2_feat_name {
     char name[47];
 };
 
+/* One persistent dirty bitmap of the directory (qcow2_bitmap.c). */
+struct qcow2_bitmap {
+    uint64_t table_off;
+    uint32_t table_size; /* entries */
+    uint32_t flags;      /* QCOW2_BME_* */
+    uint8_t gbits;       /* log2 granularity */
+    uint64_t pos;        /* of its entry inside the directory */
+    char *name;
+};
+#define QCOW2_BME_IN_USE 1u
+#define QCOW2_BME_AUTO 2u
+
 struct qcow2_snapshot {
     uint64_t l1_offset;
     uint32_t l1_size;
@@ -151,6 +163,11 @@ struct qcow2 {
     bool has_bitmaps_ext;
     uint32_t nb_bitmaps;
     uint64_t bitmap_dir_off, bitmap_dir_size;
+    uint64_t bitmap_ext_off;   /* payload of the bitmaps extension in cluster 0 */
+    struct qcow2_bitmap *bm;   /* the directory, when the bitmaps are in effect */
+    uint32_t nbm;
+    uint8_t *bm_dir;           /* its bytes as on disk */
+    char *bm_bad;              /* why the directory cannot be used, or NULL */
     bool has_fde;
     uint64_t fde_off, fde_len;
     char *data_file_name;
@@ -347,6 +364,27 @@ int qcow2_snap_create(struct img *img, const char *name);
 int qcow2_snap_apply(struct img *img, const char *id_or_name);
 int qcow2_snap_delete(struct img *img, const char *id_or_name);
 int qcow2_snap_load(struct img *img, const char *id_or_name);
+
+/* ---- qcow2_bitmap.c ---- */
+/* Read the bitmap directory at open (bitmaps extension with autoclear bit 0 set); a damaged
+ * one only sets s->bm_bad (reads go on, changes are refused). */
+int qcow2_bitmaps_load(struct img *img);
+void qcow2_bitmaps_free(struct qcow2 *s);
+/* 0, or the refusal (naming them) when enabled bitmaps would miss a change of guest data. */
+int qcow2_bitmaps_guard(struct img *img, const char *what);
+/* Resize: _begin checks that every bitmap can follow the new size and marks them in use on
+ * disk (a crash in between leaves them inconsistent, never wrong); _end rewrites them from
+ * old_size to img->size (tables grown or cut, bits past the end cleared) and clears the
+ * mark. */
+int qcow2_bitmaps_resize_begin(struct img *img, uint64_t size);
+int qcow2_bitmaps_resize_end(struct img *img, uint64_t old_size);
+int qcow2_bitmap_list(struct img *img, struct img_bitmap **out, size_t *n);
+/* Driver slots that change guest data: the bitmap guard, then the real thing. */
+int qcow2_bm_write(struct img *img, uint64_t off, const void *buf, size_t len);
+int qcow2_bm_write_zeroes(struct img *img, uint64_t off, uint64_t len);
+int qcow2_bm_write_compressed(struct img *img, uint64_t off, const void *buf, size_t len);
+int qcow2_bm_write_compressed_z(struct img *img, uint64_t off, const void *buf, size_t len,
+                                const void *z, size_t zlen);
 
 /* ---- qcow2_crypt.c ---- */
 int qcow2_crypt_open(struct img *img);

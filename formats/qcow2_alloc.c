@@ -423,10 +423,14 @@ int qcow2_prepare_write(struct img *img)
                              "(dirty bit set) and its refcounts could not be rebuilt: run "
                              "`dimg check -r all`");
     }
-    if (s->version >= 3 && (s->autoclear & ~QCOW2_AUTOCLEAR_DATA_RAW)) {
-        /* We don't maintain bitmaps or unknown autoclear features: invalidate them. */
+    if (s->bm_bad)
+        return img_error(img, -ENOTSUP, "qcow2: refusing to change the image: its persistent "
+                         "dirty bitmaps cannot be kept (%s)", s->bm_bad);
+    /* Bitmaps are kept valid (qcow2_bitmap.c); unknown autoclear features are not. */
+    uint64_t keep = QCOW2_AUTOCLEAR_DATA_RAW | (s->nbm ? QCOW2_AUTOCLEAR_BITMAPS : 0);
+    if (s->version >= 3 && (s->autoclear & ~keep)) {
         uint8_t b[8];
-        s->autoclear &= QCOW2_AUTOCLEAR_DATA_RAW;
+        s->autoclear &= keep;
         be64_store(b, s->autoclear);
         if ((r = qcow2_write_header_field(img, 88, b, 8)) < 0)
             return r;

@@ -34,6 +34,8 @@ static int copy_extensions(struct img *img, const uint8_t *old, uint8_t *nw, uin
             return img_error(img, -EINVAL, "qcow2: header extensions do not fit in cluster 0");
         if (type != QCOW2_EXT_BACKING_FMT) {
             memcpy(nw + *p, old + off, sz);
+            if (type == QCOW2_EXT_BITMAPS)
+                s->bitmap_ext_off = *p + 8;
             if (unknown < s->nunknown && s->unknown[unknown].type == type &&
                 s->unknown[unknown].off == off + 8)
                 s->unknown[unknown++].off = *p + 8;

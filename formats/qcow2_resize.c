@@ -377,9 +377,14 @@ int qcow2_truncate(struct img *img, uint64_t size, enum img_prealloc prealloc)
     if (size == img->size)
         return 0;
     int r = qcow2_prepare_write(img);
-    if (r < 0)
+    if (r < 0 || (r = qcow2_bitmaps_resize_begin(img, size)) < 0)
         return r;
+    uint64_t old = img->size;
     r = size > img->size ? qcow2_grow(img, size, prealloc) : qcow2_shrink(img, size);
+    /* Whatever size the image ended with, the bitmaps follow it. */
+    int rb = qcow2_bitmaps_resize_end(img, old);
+    if (r == 0)
+        r = rb;
     if (r == 0)
         r = qcow2_flush(img);
     return r;

@@ -335,9 +335,16 @@ int qcow2_snap_apply(struct img *img, const char *key)
     uint8_t *raw = NULL;
     struct qcow2_snapshot *snaps = NULL;
     int r;
-    if ((r = snap_lookup(img, key, &idx)) < 0 || (r = qcow2_prepare_write(img)) < 0 ||
-        (r = snap_l1(img, &s->snaps[idx], &l1, &n)) < 0)
+    if ((r = snap_lookup(img, key, &idx)) < 0 ||
+        (r = qcow2_bitmaps_guard(img, "apply a snapshot")) < 0 ||
+        (r = qcow2_prepare_write(img)) < 0 || (r = snap_l1(img, &s->snaps[idx], &l1, &n)) < 0)
         return r;
+    if (s->nbm && s->snaps[idx].disk_size != img->size) {
+        free(l1);
+        return img_error(img, -ENOTSUP, "qcow2: refusing to apply snapshot '%s': its disk "
+                         "size differs and the persistent dirty bitmap '%s' cannot follow it",
+                         s->snaps[idx].name, s->bm[0].name);
+    }
     if ((r = table_load(img, &raw, &start)) < 0)
         goto out;
     if (!(snaps = malloc(s->nb_snapshots * sizeof *snaps))) {

@@ -1,6 +1,7 @@
 /* cli_info.c: `dimg info`, qemu-img info's output (human and JSON) for one image or a whole
  * backing chain, followed by the guest's partition table (MBR or GPT) when it has one.
- * Talks to: img.h (img_open, img_get_info, img_snap_list), ptable.h, json.h, cli.h.
+ * Talks to: img.h (img_open, img_get_info, img_snap_list, img_bitmap_list), ptable.h, json.h,
+ * cli.h.
  */
 #include "tui/cli.h"
 
@@ -18,6 +19,8 @@ struct info_layer {
     struct img_info info;
     struct img_snap *snaps;
     size_t nsnaps;
+    struct img_bitmap *bitmaps; /* qcow2 persistent dirty bitmaps */
+    size_t nbitmaps;
     struct ptable pt;    /* the guest's partition table (top image only) */
 };
 
@@ -91,6 +94,53 @@ static void info_kv_human(FILE *f, const struct img_kv *kv)
     }
 }
 
+/* qemu-img lists the bitmaps right before refcount-bits (or last). */
+static bool info_bitmaps_here(const struct info_layer *l, size_t kv)
+{
+    const struct img_info *in = &l->info;
+    if (!l->nbitmaps)
+        return false;
+    for (size_t i = 0; i < in->nkv; i++)
+        if (strcmp(in->kv[i].key, "refcount-bits") == 0)
+            return i == kv;
+    return kv == in->nkv;
+}
+
+static void info_bitmaps_human(FILE *f, const struct info_layer *l)
+{
+    fprintf(f, "    bitmaps:\n");
+    for (size_t i = 0; i < l->nbitmaps; i++) {
+        const struct img_bitmap *b = &l->bitmaps[i];
+        unsigned k = 0;
+        fprintf(f, "        [%zu]:\n            flags:\n", i);
+        if (b->in_use)
+            fprintf(f, "                [%u]: in-use\n", k++);
+        if (b->enabled)
+            fprintf(f, "                [%u]: auto\n", k++);
+        fprintf(f, "            name: %s\n            granularity: %llu\n", b->name,
+                (unsigned long long)b->granularity);
+    }
+}
+
+static void info_bitmaps_json(struct json *j, const struct info_layer *l)
+{
+    json_array_open(j, "bitmaps");
+    for (size_t i = 0; i < l->nbitmaps; i++) {
+        const struct img_bitmap *b = &l->bitmaps[i];
+        json_object_open(j, NULL);
+        json_array_open(j, "flags");
+        if (b->in_use)
+            json_string(j, NULL, "in-use");
+        if (b->enabled)
+            json_string(j, NULL, "auto");
+        json_array_close(j);
+        json_string(j, "name", b->name);
+        json_uint(j, "granularity", b->granularity);
+        json_object_close(j);
+    }
+    json_array_close(j);
+}
+
 static void info_human(FILE *f, const struct info_layer *l)
 {
     const struct img_info *in = &l->info;
@@ -119,8 +169,12 @@ static void info_human(FILE *f, const struct info_layer *l)
     cli_snap_table(f, l->snaps, l->nsnaps);
     if (in->nkv) {
         fprintf(f, "Format specific information:\n");
-        for (size_t i = 0; i < in->nkv; i++)
-            info_kv_human(f, &in->kv[i]);
+        for (size_t i = 0; i <= in->nkv; i++) {
+            if (info_bitmaps_here(l, i))
+                info_bitmaps_human(f, l);
+            if (i < in->nkv)
+                info_kv_human(f, &in->kv[i]);
+        }
     }
     info_ptable_human(f, &l->pt);
 }
@@ -162,7 +216,11 @@ static void info_json(struct json *j, const struct info_layer *l)
         json_object_open(j, "format-specific");
         json_string(j, "type", in->format);
         json_object_open(j, "data");
-        for (size_t i = 0; i < in->nkv; i++) {
+        for (size_t i = 0; i <= in->nkv; i++) {
+            if (info_bitmaps_here(l, i))
+                info_bitmaps_json(j, l);
+            if (i == in->nkv)
+                break;
             const struct img_kv *kv = &in->kv[i];
             switch (kv->type) {
             case IMG_KV_STR: json_string(j, kv->key, kv->str); break;
@@ -217,7 +275,8 @@ int cli_info_write(FILE *f, const char *path, const char *fmt, unsigned flags, b
             snprintf(errbuf, errlen, "out of memory");
             status = 1;
         } else if (img_get_info(l, &ls[i].info) < 0 ||
-                   img_snap_list(l, &ls[i].snaps, &ls[i].nsnaps) < 0) {
+                   img_snap_list(l, &ls[i].snaps, &ls[i].nsnaps) < 0 ||
+                   img_bitmap_list(l, &ls[i].bitmaps, &ls[i].nbitmaps) < 0) {
             snprintf(errbuf, errlen, "%s", img_errmsg(l));
             status = 1;
         } else if (i == 0 && (!l->backing_name || l->backing)) {
@@ -249,6 +308,7 @@ int cli_info_write(FILE *f, const char *path, const char *fmt, unsigned flags, b
     for (i = 0; i < n; i++) {
         free(ls[i].name);
         free(ls[i].snaps);
+        free(ls[i].bitmaps);
         ptable_free(&ls[i].pt);
     }
     free(ls);

@@ -56,4 +56,36 @@ timeout 10 "${cap[@]}" "$DIMG" map --output=json checker.qcow2 2>/dev/null | hea
 set -e
 [ "$(cat "$T/n")" -eq 4000000 ] && pass || fail "map --output=json streamed only $(cat "$T/n") bytes in 10 s"
 
+# --- 31: rebase over the empty 2^61-byte range skips it in one step ---
+qcreate -f qcow2 -o cluster_size=2M -b big.qcow2 -F qcow2 top.qcow2
+run timeout 20 "${cap[@]}" "$DIMG" rebase -b "" top.qcow2
+expect_rc 0 "rebase -b '' of a 2^61-byte overlay"
+qemu-io -c 'read -P 1 0 64k' -c 'read -P 2 1E 64k' -c 'read -P 0 64k 64k' top.qcow2 >"$T/q.txt"
+[ "$(grep -c '^read' "$T/q.txt")" -eq 3 ] && ! grep -q "Pattern verification failed" "$T/q.txt" &&
+  [ -z "$(qemu-img info top.qcow2 | grep 'backing file:')" ] && pass ||
+  fail "rebase -b '' of a 2^61-byte overlay: $(cat "$T/q.txt")"
+
+# --- 31: an archive's streamOptimized member of 2 PiB with two grains converts in two steps ---
+python3 - s.vmdk <<'PY'
+import struct, sys, zlib
+cap = 1 << 42  # sectors: 2 PiB
+h = bytearray(512)
+struct.pack_into('<4sIIQQQQIQQQ', h, 0, b'KDMV', 3, 0x30001, cap, 128, 1, 1, 512, 0, (1 << 64) - 1, 2)
+h[73:77] = b'\n \r\n'
+struct.pack_into('<H', h, 77, 1)
+d = b'# Disk DescriptorFile\nversion=1\nCID=1\nparentCID=ffffffff\ncreateType="streamOptimized"\nRW %d SPARSE "x.vmdk"\n' % cap
+body = bytes(h) + d.ljust(512, b'\0')
+for i, o in enumerate([0, 1 << 50]):
+    z = zlib.compress(bytes([i + 1]) * 65536)
+    m = struct.pack('<QI', o // 512, len(z)) + z
+    body += m.ljust((len(m) + 511) // 512 * 512, b'\0')
+open(sys.argv[1], 'wb').write(body + bytes(512))
+PY
+tar cf s.ova s.vmdk
+run timeout 20 "${cap[@]}" "$DIMG" convert -O qcow2 s.ova/s.vmdk s.qcow2
+expect_rc 0 "convert a 2 PiB streamOptimized member"
+qemu-io -c 'read -P 1 0 64k' -c 'read -P 2 1P 64k' -c 'read -P 0 64k 64k' s.qcow2 >"$T/q.txt" 2>&1 || true
+[ "$(grep -c '^read' "$T/q.txt")" -eq 3 ] && ! grep -q "Pattern verification failed" "$T/q.txt" && pass ||
+  fail "2 PiB member converted: $(cat "$T/q.txt")"
+
 finish

@@ -215,6 +215,30 @@ static int av_read(struct img *img, uint64_t off, void *buf, size_t len)
     return 0;
 }
 
+/* What the stream says without reading ahead: the decoded grain is data, the gap before the
+ * next grain marker is zeros (one run however long: a 2 PiB capacity with one grain is two
+ * steps, not 2^35 chunks of zeros), and from the next grain on it is data until read (the
+ * caller's zero detection keeps a target sparse there). Never consumes the stream. */
+static int av_block_status(struct img *img, uint64_t off, uint64_t len, struct img_bs *bs)
+{
+    struct av *s = img->priv;
+    uint64_t end = off + len;
+    bs->host_off = 0;
+    if (s->cur_len && off >= s->cur_off && off < s->cur_off + s->cur_len) {
+        bs->flags = IMG_BS_DATA | IMG_BS_ALLOCATED;
+        end = s->cur_off + s->cur_len;
+    } else if (off < s->next_off && off >= s->last_read) {
+        bs->flags = IMG_BS_ZERO;
+        end = s->next_off;
+    } else {
+        bs->flags = IMG_BS_DATA | IMG_BS_ALLOCATED;
+        if (s->next_off != UINT64_MAX && off >= s->next_off && off - s->next_off < s->grain)
+            end = s->next_off + s->grain; /* the next grain only: the gap after it may be zeros */
+    }
+    bs->len = end - off < len ? end - off : len;
+    return 0;
+}
+
 static void av_close(struct img *img)
 {
     struct av *s = img->priv;
@@ -230,7 +254,7 @@ static const struct img_driver av_driver = {
     .name = "vmdk",
     .desc = "streamOptimized vmdk read from an archive stream",
     .read = av_read,
-    .block_status = arc_stream_block_status,
+    .block_status = av_block_status,
     .get_info = arc_stream_get_info,
     .close = av_close,
 };

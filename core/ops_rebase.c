@@ -97,9 +97,11 @@ static int rebase_run(struct rebase *rb, uint64_t off, size_t len)
  * (skipped), or an unallocated run to compare. */
 static int rebase_step(struct rebase *rb, uint64_t off, uint64_t *step)
 {
-    uint64_t n = rb->top->size - off < REBASE_CHUNK ? rb->top->size - off : REBASE_CHUNK;
+    /* Ask about the whole rest: an allocated or zero-on-both-sides run is skipped in one step
+     * however long (an empty 2^61-byte overlay is one step, not 2^41 chunks); only a run to
+     * compare is cut to the buffers. */
     struct img_bs bs;
-    int r = img_block_status_layer(rb->top, off, n, &bs);
+    int r = img_block_status_layer(rb->top, off, rb->top->size - off, &bs);
     if (r < 0)
         return rebase_fail(rb, rb->top, r);
     *step = bs.len;
@@ -113,7 +115,9 @@ static int rebase_step(struct rebase *rb, uint64_t off, uint64_t *step)
         *step = z1 < z2 ? z1 : z2;
         return 0;
     }
-    return rebase_run(rb, off, (size_t)bs.len);
+    uint64_t n = bs.len < REBASE_CHUNK ? bs.len : REBASE_CHUNK;
+    *step = n;
+    return rebase_run(rb, off, (size_t)n);
 }
 
 /* Refuse a new chain that reaches the overlay itself (it would read itself). */

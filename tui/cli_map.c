@@ -15,15 +15,31 @@
 struct map_ctx {
     FILE *f;
     bool json, first;
+    bool opened; /* the table header or the JSON '[' is out */
     const struct img *top;
     char **names;  /* display name per chain depth */
     size_t nnames;
 };
 
+/* Runs are printed as they come (a map may have millions of them: buffering it all made memory
+ * grow with the virtual size), so the header goes out only with the first line or at the end:
+ * a map that fails before printing anything leaves stdout empty. */
+static void map_open(struct map_ctx *m)
+{
+    if (m->opened)
+        return;
+    m->opened = true;
+    if (m->json)
+        fputc('[', m->f);
+    else
+        fprintf(m->f, "%-16s%-16s%-16s%s\n", "Offset", "Length", "Mapped to", "File");
+}
+
 static int map_entry(void *vctx, const struct ops_map_entry *e)
 {
     struct map_ctx *m = vctx;
     if (m->json) {
+        map_open(m);
         /* qemu-img writes the separator before the next entry: ",\n". */
         fprintf(m->f,
                 "%s{ \"start\": %llu, \"length\": %llu, \"depth\": %u, \"present\": %s, "
@@ -44,6 +60,7 @@ static int map_entry(void *vctx, const struct ops_map_entry *e)
         return -ENOTSUP;
     }
     if (e->data && !e->zero) {
+        map_open(m);
         const char *name = e->depth < m->nnames ? m->names[e->depth] : "";
         fprintf(m->f, "%#-16llx%#-16llx%#-16llx%s\n", (unsigned long long)e->start,
                 (unsigned long long)e->length, (unsigned long long)e->offset, name);
@@ -112,25 +129,23 @@ int cli_map(int argc, char **argv)
             goto out;
         }
 
-    m.f = cli_out_begin();
-    if (json)
-        fputc('[', m.f);
-    else
-        fprintf(m.f, "%-16s%-16s%-16s%s\n", "Offset", "Length", "Mapped to", "File");
+    m.f = stdout;
     uint64_t len = start < img->size ? img->size - start : 0;
     if (maxlen < len)
         len = maxlen;
     int r = ops_map(img, start, len, map_entry, &m);
     if (r < 0) {
+        fflush(stdout); /* what was printed comes before the error line */
         if (r != -ENOTSUP)
             cli_err("%s", img_errmsg(img));
-        cli_out_discard();
         goto out;
     }
+    map_open(&m);
     if (json)
         fputs("]\n", m.f);
-    cli_out_commit();
-    status = 0;
+    status = fflush(stdout) == 0 ? 0 : 1;
+    if (status)
+        cli_err("writing the map: %s", strerror(errno));
 out:
     for (i = 0; m.names && i < m.nnames; i++)
         free(m.names[i]);

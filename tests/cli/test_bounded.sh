@@ -1,0 +1,91 @@
+#!/usr/bin/env bash
+# test_bounded.sh: work and memory bounded by the file, not by the virtual size (issue 15,
+# items 31-33). Small hostile images are built here (printf, python3, qemu-img); each command
+# must finish within seconds under an address-space cap, with correct output or one error line.
+# shellcheck source=tests/cli/lib.sh
+source "$(dirname "$0")/lib.sh"
+command -v python3 >/dev/null || { echo "SKIP: no python3"; exit 77; }
+command -v prlimit >/dev/null || { echo "SKIP: no prlimit"; exit 77; }
+# The cap proves allocations stay bounded; AddressSanitizer reserves more than it allows.
+cap=(prlimit --as=$((512 << 20)))
+[ -z "${DIMG_ASAN:-}" ] || cap=()
+
+# --- 31: map answers a 4 EiB ZERO extent and an empty L1 range in one step ---
+printf '# Disk DescriptorFile\nversion=1\nCID=fffffffe\nparentCID=ffffffff\ncreateType="monolithicFlat"\nRW 9007199254740992 ZERO\n' >zero.vmdk
+run timeout 10 "${cap[@]}" "$DIMG" map --output=json zero.vmdk
+expect_rc 0 "map of a 4 EiB zero extent"
+printf '[{ "start": 0, "length": 4611686018427387904, "depth": 0, "present": true, "zero": true, "data": false}]\n' >want.json
+expect_same "$T/out" want.json "map of a 4 EiB zero extent"
+
+# A qcow2 of 2^61 bytes (2 MiB clusters: a 32 MiB L1) with data at 0 and at 1 EiB.
+qcreate -f qcow2 -o cluster_size=2M big.qcow2 2E
+qemu-io -c 'write -P 1 0 64k' -c 'write -P 2 1E 64k' big.qcow2 >/dev/null
+run timeout 10 "${cap[@]}" "$DIMG" map --output=json big.qcow2
+expect_rc 0 "map of a 2^61-byte qcow2"
+# qemu-img needs minutes for this one: the runs are checked by hand (data, hole, data, hole).
+d0=$(sed -n 1p "$T/out" | grep -c '"start": 0, "length": 2097152, "depth": 0, "present": true, "zero": false, "data": true' || true)
+d1=$(sed -n 3p "$T/out" | grep -c '"start": 1152921504606846976, "length": 2097152, .*"data": true' || true)
+hole=$(sed -n 4p "$T/out" | grep -c '"length": 1152921504604749824, "depth": 0, "present": false' || true)
+if [ "$(wc -l <"$T/out")" -eq 4 ] && [ "$d0$d1$hole" = 111 ]; then pass; else
+  fail "map of a 2^61-byte qcow2: $(head -c 600 "$T/out")"; fi
+
+# --- 31: map streams: runs reach stdout as they are found, memory stays flat ---
+# 1 TiB, 64 KiB clusters; every L1 entry aliases one L2 table whose entries alternate
+# between one data cluster and unallocated: 8 Mi runs, 16 Mi map lines from a 384 KiB file.
+mk_checker() {
+  qcreate -f qcow2 "$1" 1T
+  python3 - "$1" <<'PY'
+import struct, sys
+f = open(sys.argv[1], 'r+b')
+L2, DATA = 0x40000, 0x50000
+f.seek(0x24); l1n, = struct.unpack('>I', f.read(4))
+f.seek(0x28); l1off, = struct.unpack('>Q', f.read(8))
+f.seek(l1off); f.write(struct.pack('>Q', L2 | 1 << 63) * l1n)
+f.seek(L2); f.write(b''.join(struct.pack('>Q', DATA | 1 << 63 if i % 2 == 0 else 0) for i in range(8192)))
+f.seek(DATA); f.write(b'\x5a' * 0x10000)
+PY
+}
+mk_checker checker.qcow2
+set +e
+timeout 10 "${cap[@]}" "$DIMG" map checker.qcow2 2>"$T/err" | head -n 4 >"$T/out"
+set -e
+qemu-img map --max-length=1M checker.qcow2 | head -n 4 >"$T/q.txt"
+expect_same "$T/out" "$T/q.txt" "map streams its first lines (vs qemu-img)"
+set +e
+timeout 10 "${cap[@]}" "$DIMG" map --output=json checker.qcow2 2>/dev/null | head -c 4000000 | wc -c >"$T/n"
+set -e
+[ "$(cat "$T/n")" -eq 4000000 ] && pass || fail "map --output=json streamed only $(cat "$T/n") bytes in 10 s"
+
+# --- 31: rebase over the empty 2^61-byte range skips it in one step ---
+qcreate -f qcow2 -o cluster_size=2M -b big.qcow2 -F qcow2 top.qcow2
+run timeout 20 "${cap[@]}" "$DIMG" rebase -b "" top.qcow2
+expect_rc 0 "rebase -b '' of a 2^61-byte overlay"
+qemu-io -c 'read -P 1 0 64k' -c 'read -P 2 1E 64k' -c 'read -P 0 64k 64k' top.qcow2 >"$T/q.txt"
+[ "$(grep -c '^read' "$T/q.txt")" -eq 3 ] && ! grep -q "Pattern verification failed" "$T/q.txt" &&
+  [ -z "$(qemu-img info top.qcow2 | grep 'backing file:')" ] && pass ||
+  fail "rebase -b '' of a 2^61-byte overlay: $(cat "$T/q.txt")"
+
+# --- 31: an archive's streamOptimized member of 2 PiB with two grains converts in two steps ---
+python3 - s.vmdk <<'PY'
+import struct, sys, zlib
+cap = 1 << 42  # sectors: 2 PiB
+h = bytearray(512)
+struct.pack_into('<4sIIQQQQIQQQ', h, 0, b'KDMV', 3, 0x30001, cap, 128, 1, 1, 512, 0, (1 << 64) - 1, 2)
+h[73:77] = b'\n \r\n'
+struct.pack_into('<H', h, 77, 1)
+d = b'# Disk DescriptorFile\nversion=1\nCID=1\nparentCID=ffffffff\ncreateType="streamOptimized"\nRW %d SPARSE "x.vmdk"\n' % cap
+body = bytes(h) + d.ljust(512, b'\0')
+for i, o in enumerate([0, 1 << 50]):
+    z = zlib.compress(bytes([i + 1]) * 65536)
+    m = struct.pack('<QI', o // 512, len(z)) + z
+    body += m.ljust((len(m) + 511) // 512 * 512, b'\0')
+open(sys.argv[1], 'wb').write(body + bytes(512))
+PY
+tar cf s.ova s.vmdk
+run timeout 20 "${cap[@]}" "$DIMG" convert -O qcow2 s.ova/s.vmdk s.qcow2
+expect_rc 0 "convert a 2 PiB streamOptimized member"
+qemu-io -c 'read -P 1 0 64k' -c 'read -P 2 1P 64k' -c 'read -P 0 64k 64k' s.qcow2 >"$T/q.txt" 2>&1 || true
+[ "$(grep -c '^read' "$T/q.txt")" -eq 3 ] && ! grep -q "Pattern verification failed" "$T/q.txt" && pass ||
+  fail "2 PiB member converted: $(cat "$T/q.txt")"
+
+finish

@@ -390,6 +390,10 @@ static void scan_probe(struct scan_dir *d, const struct scan_entry *e, struct sc
                                    IMG_OPEN_UNTRUSTED | IMG_OPEN_FORCE_SHARE, &err);
     if (!img) {
         scan_fail(res, "%s", scan_strip_path(err.msg, open_path));
+        /* A format dimg does not read yet is named in the list, not called an error. */
+        const struct img_foreign *fo = img_foreign_fd(fd);
+        if (fo)
+            res->format = fo->name;
     } else if (img->st_dev != st.st_dev || img->st_ino != st.st_ino) {
         scan_fail(res, "changed while it was being probed");
     } else {
@@ -441,7 +445,7 @@ static void scan_publish(struct scan_dir *d, size_t i, struct scan_res *res)
     free(e->backing);
     free(e->msg);
     if (res->error) {
-        e->format = NULL;
+        e->format = res->format; /* NULL, or a format dimg does not read yet */
         e->version[0] = 0;
         e->virtual_size = e->alloc_bytes = e->alloc_walked = 0;
         e->cluster_size = 0;

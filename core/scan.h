@@ -75,7 +75,8 @@ struct scan_entry {
 
     /* Published by the worker: read only after scan_entry_state() says DONE or ERROR. */
     _Atomic int state;  /* enum scan_state */
-    const char *format; /* driver name ("qcow2"), NULL until probed */
+    const char *format; /* driver name ("qcow2"), NULL until probed; on SCAN_ERROR the name of
+                         * a format dimg does not read yet ("vpc"), else NULL */
     char version[16];   /* as the driver reports it ("1.1" for qcow2 v3), or "" */
     uint64_t virtual_size;
     uint64_t alloc_bytes;  /* guest bytes holding data in this file (top layer only) */

@@ -6,6 +6,7 @@
  */
 #include "core/img.h"
 #include "core/bytes.h"
+#include "core/esc.h"
 #include "core/io.h"
 #include "core/lock.h"
 
@@ -25,13 +26,13 @@
 int img_error(struct img *img, int code, const char *fmt, ...)
 {
     va_list ap;
+    char raw[IMG_ERR_MSG_MAX];
     va_start(ap, fmt);
     img->err.code = code;
-    vsnprintf(img->err.msg, sizeof img->err.msg, fmt, ap);
+    vsnprintf(raw, sizeof raw, fmt, ap);
     va_end(ap);
-    for (char *p = img->err.msg; *p; p++)
-        if (*p == '\n' || *p == '\r')
-            *p = ' ';
+    /* One printable line, as err_set makes it. */
+    esc_into(img->err.msg, sizeof img->err.msg, raw, strlen(raw), NULL);
     return code;
 }
 

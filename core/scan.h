@@ -150,9 +150,8 @@ int scan_name_cmp(const char *a, const char *b);
 int scan_sort(const struct scan_dir *d, size_t *idx, size_t n, enum scan_sort key, bool reverse,
               bool dirs_first);
 
-/* Escape s (len bytes) for display into a malloc'd string: control characters, DEL, C1
- * controls, bidirectional overrides and invalid UTF-8 become \xNN (\t, \n, \r, \e as such).
- * NULL when out of memory. */
+/* Escape s (len bytes) for display into a malloc'd string: esc_dup (core/esc.h), the rule
+ * every printer and screen uses. NULL when out of memory. */
 char *scan_escape(const char *s, size_t len);
 
 #endif

@@ -4,6 +4,7 @@
  */
 #include "tui/cli.h"
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -526,7 +527,18 @@ int cli_main(int argc, char **argv)
         }
     }
     struct stat st;
-    if (i == argc - 1 && stat(argv[i], &st) == 0 && S_ISDIR(st.st_mode))
-        return cli_tui_run(argv[i], &cli_tui_opts);
+    if (i == argc - 1) {
+        int sr = stat(argv[i], &st), e = sr == 0 ? ENOTDIR : errno;
+        if (sr == 0 && S_ISDIR(st.st_mode))
+            return cli_tui_run(argv[i], &cli_tui_opts);
+        /* One word was meant as a command or as the directory to browse: say what is wrong
+         * with it as a directory, and as a command when it could be one. */
+        if (strchr(argv[i], '/') || sr == 0) {
+            cli_err("%s: %s", argv[i], strerror(e));
+            return 1;
+        }
+        return cli_usage_err(NULL, "unknown command '%s' (and %s: %s)", argv[i], argv[i],
+                             strerror(e));
+    }
     return cli_usage_err(NULL, "unknown command '%s'", argv[i]);
 }

@@ -679,6 +679,11 @@ static void arc_probe_head(struct arc_member *m, const uint8_t *head, size_t n)
     const struct img_driver *d = img_probe_buf(head, n, &score);
     m->format = d ? d->name : "raw";
     m->raw_guess = !d || !strcmp(d->name, "raw");
+    const struct img_foreign *fo = m->raw_guess ? img_foreign_probe(head, n, NULL, 0) : NULL;
+    if (fo) { /* named, not offered as raw bytes */
+        m->format = fo->name;
+        m->raw_guess = false;
+    }
     m->virtual_size = m->raw_guess ? m->size : arc_head_vsize(m->format, head, n);
 }
 

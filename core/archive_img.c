@@ -156,6 +156,12 @@ static struct arc_reader *arc_probe_member(const char *archive, const char *memb
     }
     const struct img_driver *d = img_probe_buf(head, *headlen, NULL);
     *fmt = d ? d->name : "raw";
+    /* A format dimg does not read yet is named, never streamed as raw (the member's tail is
+     * not at hand: a footer-only VHD stays raw here). */
+    const struct img_foreign *fo =
+        strcmp(*fmt, "raw") == 0 ? img_foreign_probe(head, *headlen, NULL, 0) : NULL;
+    if (fo)
+        *fmt = fo->name;
     return r;
 }
 
@@ -188,6 +194,13 @@ struct img *arc_open_stream_img(const char *archive, const char *member, const c
         free(s);
         free(img);
         return v;
+    }
+    const struct img_foreign *fo = img_foreign_find(f);
+    if (fo) {
+        /* Not -ENOTSUP: that would make the caller copy the member for random access. */
+        err_set(err, -EPROTONOSUPPORT, "%s: %s image (format %s): not supported yet", name,
+                fo->desc, fo->name);
+        goto fail;
     }
     if (strcmp(f, "raw") != 0) {
         err_set(err, -ENOTSUP, "%s: %s needs random access; it cannot be read as a stream", name,

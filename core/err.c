@@ -1,5 +1,6 @@
 /* err.c: the struct img_err helpers declared in err.h. No printing here. */
 #include "core/err.h"
+#include "core/esc.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -7,12 +8,12 @@
 
 static void err_vformat(struct img_err *e, int code, const char *fmt, va_list ap)
 {
+    char raw[IMG_ERR_MSG_MAX];
     e->code = code;
-    vsnprintf(e->msg, sizeof e->msg, fmt, ap);
-    /* Messages are single lines: untrusted names may carry newlines. */
-    for (char *p = e->msg; *p; p++)
-        if (*p == '\n' || *p == '\r')
-            *p = ' ';
+    vsnprintf(raw, sizeof raw, fmt, ap);
+    /* Messages are single, printable lines: untrusted names may carry newlines and terminal
+     * escapes (escaping twice changes nothing, so callers may pass escaped names). */
+    esc_into(e->msg, sizeof e->msg, raw, strlen(raw), NULL);
 }
 
 int err_set(struct img_err *e, int code, const char *fmt, ...)
@@ -39,13 +40,14 @@ int err_keep(struct img_err *e, int code, const char *fmt, ...)
 
 void err_prefix(struct img_err *e, const char *fmt, ...)
 {
-    char pre[256], old[IMG_ERR_MSG_MAX];
+    char raw[256], pre[256], old[IMG_ERR_MSG_MAX];
     va_list ap;
     if (!e)
         return;
     va_start(ap, fmt);
-    vsnprintf(pre, sizeof pre, fmt, ap);
+    vsnprintf(raw, sizeof raw, fmt, ap);
     va_end(ap);
+    esc_into(pre, sizeof pre, raw, strlen(raw), NULL);
     memcpy(old, e->msg, sizeof old);
     size_t n = strlen(pre);
     if (n > sizeof e->msg - 3)

@@ -6,6 +6,7 @@
  */
 #include "core/img.h"
 #include "core/bytes.h"
+#include "core/esc.h"
 #include "core/io.h"
 #include "core/lock.h"
 #include "core/resolve.h"
@@ -26,13 +27,13 @@
 int img_error(struct img *img, int code, const char *fmt, ...)
 {
     va_list ap;
+    char raw[IMG_ERR_MSG_MAX];
     va_start(ap, fmt);
     img->err.code = code;
-    vsnprintf(img->err.msg, sizeof img->err.msg, fmt, ap);
+    vsnprintf(raw, sizeof raw, fmt, ap);
     va_end(ap);
-    for (char *p = img->err.msg; *p; p++)
-        if (*p == '\n' || *p == '\r')
-            *p = ' ';
+    /* One printable line, as err_set makes it. */
+    esc_into(img->err.msg, sizeof img->err.msg, raw, strlen(raw), NULL);
     return code;
 }
 
@@ -123,6 +124,31 @@ const struct img_driver *img_probe_buf(const uint8_t *buf, size_t len, int *scor
     if (score)
         *score = best_score;
     return best;
+}
+
+/* A file no driver claimed may still be in a format dimg does not read yet: look at its
+ * last 512 bytes too (VHD footer, DMG trailer). */
+static const struct img_foreign *foreign_check(int fd, const uint8_t *head, size_t hn)
+{
+    uint8_t tail[512];
+    size_t tn = 0;
+    struct stat st;
+    if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size >= (off_t)sizeof tail &&
+        pread(fd, tail, sizeof tail, st.st_size - (off_t)sizeof tail) == (ssize_t)sizeof tail)
+        tn = sizeof tail;
+    return img_foreign_probe(head, hn, tail, tn);
+}
+
+const struct img_foreign *img_foreign_fd(int fd)
+{
+    uint8_t head[IMG_PROBE_BYTES];
+    ssize_t n = pread(fd, head, sizeof head, 0);
+    if (n < 0)
+        return NULL;
+    const struct img_driver *d = img_probe_buf(head, (size_t)n, NULL);
+    if (d && strcmp(d->name, "raw") != 0)
+        return NULL;
+    return foreign_check(fd, head, (size_t)n);
 }
 
 /* A backing reference must not reach protocols or json: pseudo-files. */
@@ -287,6 +313,12 @@ static struct img *open_layer(const char *path, const char *refdir, const char *
     const struct img_driver *drv = NULL;
     if (fmt) {
         drv = img_driver_find(fmt);
+        const struct img_foreign *fo = drv ? NULL : img_foreign_find(fmt);
+        if (fo) {
+            err_set(err, -ENOTSUP, "%s: %s image (format %s): not supported yet", path,
+                    fo->desc, fo->name);
+            return NULL;
+        }
         if (!drv) {
             err_set(err, -EINVAL, "%s: unknown format '%s'", path, fmt);
             return NULL;
@@ -345,6 +377,15 @@ static struct img *open_layer(const char *path, const char *refdir, const char *
         drv = img_probe_buf(buf, (size_t)n, NULL);
         if (!drv) {
             err_set(err, -EINVAL, "%s: unrecognised image format", path);
+            lock_release(lk);
+            close(fd);
+            return NULL;
+        }
+        const struct img_foreign *fo =
+            strcmp(drv->name, "raw") == 0 ? foreign_check(fd, buf, (size_t)n) : NULL;
+        if (fo) {
+            err_set(err, -ENOTSUP, "%s: %s image (format %s): not supported yet", path,
+                    fo->desc, fo->name);
             lock_release(lk);
             close(fd);
             return NULL;

@@ -335,6 +335,22 @@ const struct img_driver *const *img_driver_list(size_t *n);
 /* Best-scoring driver for a probe buffer (raw as the fallback). */
 const struct img_driver *img_probe_buf(const uint8_t *buf, size_t len, int *score);
 
+/* Formats dimg recognises but does not read yet (formats/foreign.c): a file in one of them is
+ * refused by name, never read as raw, unless "-f raw" is given. */
+struct img_foreign {
+    const char *name; /* qemu-img's name for the format ("vpc", "vhdx", ...) */
+    const char *desc; /* what users call it ("VHD", ...) */
+    bool (*match)(const uint8_t *head, size_t hn, const uint8_t *tail, size_t tn);
+};
+/* The foreign format of a file whose first bytes are head[0..hn) and whose last 512 bytes are
+ * tail[0..tn) (tn 0 for a shorter file), or NULL. Meaningful only for a file no driver
+ * claimed (probed as raw). */
+const struct img_foreign *img_foreign_probe(const uint8_t *head, size_t hn, const uint8_t *tail,
+                                            size_t tn);
+const struct img_foreign *img_foreign_find(const char *name);
+/* The same for an open file (reads its head and tail): NULL also when a driver claims it. */
+const struct img_foreign *img_foreign_fd(int fd);
+
 /* Open path; fmt NULL means probe. On failure returns NULL with err filled. */
 struct img *img_open(const char *path, const char *fmt, unsigned flags, struct img_err *err);
 /* The same, with the names the image records (backing file, extents) resolved against refdir

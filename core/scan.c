@@ -9,6 +9,7 @@
  * Talks to: img.h, ptable.h, pthreads, eventfd. Never prints.
  */
 #include "core/scan.h"
+#include "core/esc.h"
 #include "core/archive.h"
 #include "core/img.h"
 #include "core/lock.h"
@@ -85,84 +86,9 @@ static uint64_t scan_now_ns(void)
 
 /* ---- escaping untrusted names ---- */
 
-/* Length of the valid UTF-8 sequence at s (at most n bytes), 0 when invalid; *cp gets the
- * code point. Overlong forms and surrogates are invalid. */
-static size_t scan_utf8_len(const unsigned char *s, size_t n, uint32_t *cp)
-{
-    unsigned char c = s[0];
-    size_t len;
-    uint32_t v, min;
-    if (c < 0x80) {
-        *cp = c;
-        return 1;
-    } else if ((c & 0xe0) == 0xc0) {
-        len = 2, v = c & 0x1f, min = 0x80;
-    } else if ((c & 0xf0) == 0xe0) {
-        len = 3, v = c & 0x0f, min = 0x800;
-    } else if ((c & 0xf8) == 0xf0) {
-        len = 4, v = c & 0x07, min = 0x10000;
-    } else {
-        return 0;
-    }
-    if (len > n)
-        return 0;
-    for (size_t i = 1; i < len; i++) {
-        if ((s[i] & 0xc0) != 0x80)
-            return 0;
-        v = (v << 6) | (s[i] & 0x3f);
-    }
-    if (v < min || v > 0x10ffff || (v >= 0xd800 && v <= 0xdfff))
-        return 0;
-    *cp = v;
-    return len;
-}
-
-/* Code points a terminal could act on: C0/C1 controls, DEL, and the bidi overrides that
- * reorder what follows them on screen. */
-static bool scan_cp_unsafe(uint32_t cp)
-{
-    return cp < 0x20 || (cp >= 0x7f && cp < 0xa0) || (cp >= 0x202a && cp <= 0x202e) ||
-           (cp >= 0x2066 && cp <= 0x2069);
-}
-
 char *scan_escape(const char *s, size_t len)
 {
-    const unsigned char *p = (const unsigned char *)s;
-    /* Worst case every byte becomes \xNN. */
-    if (len > (SIZE_MAX - 1) / 4)
-        return NULL;
-    char *out = malloc(len * 4 + 1), *o = out;
-    if (!out)
-        return NULL;
-    for (size_t i = 0; i < len;) {
-        uint32_t cp;
-        size_t l = scan_utf8_len(p + i, len - i, &cp);
-        if (l && !scan_cp_unsafe(cp)) {
-            memcpy(o, p + i, l);
-            o += l;
-            i += l;
-            continue;
-        }
-        if (l == 0)
-            l = 1; /* an invalid byte: escape it alone and resynchronise */
-        for (size_t k = 0; k < l; k++) {
-            unsigned char c = p[i + k];
-            const char *short_form = c == '\t'   ? "\\t"
-                                     : c == '\n' ? "\\n"
-                                     : c == '\r' ? "\\r"
-                                     : c == 0x1b ? "\\e"
-                                                 : NULL;
-            if (short_form) {
-                memcpy(o, short_form, 2);
-                o += 2;
-            } else {
-                o += sprintf(o, "\\x%02x", c);
-            }
-        }
-        i += l;
-    }
-    *o = 0;
-    return out;
+    return esc_dup(s, len); /* the one rule for every screen and printer (esc.h) */
 }
 
 /* ---- names ---- */
@@ -390,6 +316,10 @@ static void scan_probe(struct scan_dir *d, const struct scan_entry *e, struct sc
                                    IMG_OPEN_UNTRUSTED | IMG_OPEN_FORCE_SHARE, &err);
     if (!img) {
         scan_fail(res, "%s", scan_strip_path(err.msg, open_path));
+        /* A format dimg does not read yet is named in the list, not called an error. */
+        const struct img_foreign *fo = img_foreign_fd(fd);
+        if (fo)
+            res->format = fo->name;
     } else if (img->st_dev != st.st_dev || img->st_ino != st.st_ino) {
         scan_fail(res, "changed while it was being probed");
     } else {
@@ -441,7 +371,7 @@ static void scan_publish(struct scan_dir *d, size_t i, struct scan_res *res)
     free(e->backing);
     free(e->msg);
     if (res->error) {
-        e->format = NULL;
+        e->format = res->format; /* NULL, or a format dimg does not read yet */
         e->version[0] = 0;
         e->virtual_size = e->alloc_bytes = e->alloc_walked = 0;
         e->cluster_size = 0;

@@ -75,7 +75,8 @@ struct scan_entry {
 
     /* Published by the worker: read only after scan_entry_state() says DONE or ERROR. */
     _Atomic int state;  /* enum scan_state */
-    const char *format; /* driver name ("qcow2"), NULL until probed */
+    const char *format; /* driver name ("qcow2"), NULL until probed; on SCAN_ERROR the name of
+                         * a format dimg does not read yet ("vpc"), else NULL */
     char version[16];   /* as the driver reports it ("1.1" for qcow2 v3), or "" */
     uint64_t virtual_size;
     uint64_t alloc_bytes;  /* guest bytes holding data in this file (top layer only) */
@@ -149,9 +150,8 @@ int scan_name_cmp(const char *a, const char *b);
 int scan_sort(const struct scan_dir *d, size_t *idx, size_t n, enum scan_sort key, bool reverse,
               bool dirs_first);
 
-/* Escape s (len bytes) for display into a malloc'd string: control characters, DEL, C1
- * controls, bidirectional overrides and invalid UTF-8 become \xNN (\t, \n, \r, \e as such).
- * NULL when out of memory. */
+/* Escape s (len bytes) for display into a malloc'd string: esc_dup (core/esc.h), the rule
+ * every printer and screen uses. NULL when out of memory. */
 char *scan_escape(const char *s, size_t len);
 
 #endif

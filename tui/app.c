@@ -23,6 +23,7 @@
 #include <unistd.h>
 #include <wchar.h>
 
+#include "core/esc.h"
 #include "tui/theme_curses.h"
 #include "tui/timing.h"
 
@@ -80,7 +81,10 @@ void app_put(int y, int x, int w, const char *s, attr_t at, bool pad)
     int col = 0;
     mbstate_t st;
     memset(&st, 0, sizeof st);
-    const char *p = s;
+    /* Whatever the caller passes, no control byte reaches the terminal: a CR in a name would
+     * move the cursor and overwrite another row (core/esc.h; already escaped text is kept). */
+    char *esc = esc_needed(s) ? esc_dup(s, strlen(s)) : NULL;
+    const char *p = esc ? esc : s;
     while (*p && col < w) {
         wchar_t wc;
         size_t n = mbrtowc(&wc, p, MB_CUR_MAX, &st);
@@ -93,9 +97,11 @@ void app_put(int y, int x, int w, const char *s, attr_t at, bool pad)
             continue;
         }
         int cw = wcwidth(wc);
-        if (cw < 0) {
-            wc = L'?';
-            cw = 1;
+        if (cw < 0) { /* unprintable: never sent as it is */
+            addch('?');
+            col++;
+            p += n;
+            continue;
         }
         if (col + cw > w)
             break;
@@ -103,6 +109,7 @@ void app_put(int y, int x, int w, const char *s, attr_t at, bool pad)
         col += cw;
         p += n;
     }
+    free(esc);
     if (pad)
         for (; col < w; col++)
             addch(' ');

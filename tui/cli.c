@@ -4,11 +4,13 @@
  */
 #include "tui/cli.h"
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
+#include "core/esc.h"
 #include "core/img.h"
 #include "core/lock.h"
 #include "tui/app.h"
@@ -301,12 +303,11 @@ void cli_err(const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    /* One line, whatever an untrusted name carried. */
-    for (char *p = msg; *p; p++)
-        if (*p == '\n' || *p == '\r')
-            *p = ' ';
+    /* One printable line, whatever an untrusted name carried (core/esc.h). */
+    char line[sizeof msg * 4];
+    esc_into(line, sizeof line, msg, strlen(msg), NULL);
     fflush(stdout);
-    fprintf(stderr, "dimg: %s\n", msg);
+    fprintf(stderr, "dimg: %s\n", line);
 }
 
 int cli_usage_err(const char *cmd, const char *fmt, ...)
@@ -361,12 +362,39 @@ static struct {
     FILE *f;
     char *buf;
     size_t len;
+    bool text; /* human output: escaped on the way out (JSON has its own escaping) */
 } cli_out;
+
+void cli_write_escaped(FILE *f, const char *buf, size_t len)
+{
+    /* Line by line, so that no UTF-8 sequence is cut and the copy stays small. */
+    while (len) {
+        const char *nl = memchr(buf, '\n', len);
+        size_t l = nl ? (size_t)(nl - buf) + 1 : len;
+        char small[1024], *e = l * 4 + 1 <= sizeof small ? small : malloc(l * 4 + 1);
+        if (e) {
+            size_t el = esc_into(e, e == small ? sizeof small : l * 4 + 1, buf, l, "\n");
+            fwrite(e, 1, el, f);
+            if (e != small)
+                free(e);
+        }
+        buf += l;
+        len -= l;
+    }
+}
 
 FILE *cli_out_begin(void)
 {
+    cli_out.text = false;
     cli_out.f = open_memstream(&cli_out.buf, &cli_out.len);
     return cli_out.f ? cli_out.f : stdout; /* without memory, print directly */
+}
+
+FILE *cli_out_begin_text(void)
+{
+    FILE *f = cli_out_begin();
+    cli_out.text = true;
+    return f;
 }
 
 void cli_out_commit(void)
@@ -374,7 +402,10 @@ void cli_out_commit(void)
     if (!cli_out.f)
         return;
     fclose(cli_out.f);
-    fwrite(cli_out.buf, 1, cli_out.len, stdout);
+    if (cli_out.text)
+        cli_write_escaped(stdout, cli_out.buf, cli_out.len);
+    else
+        fwrite(cli_out.buf, 1, cli_out.len, stdout);
     fflush(stdout);
     free(cli_out.buf);
     cli_out.f = NULL;
@@ -432,8 +463,10 @@ int cli_tui_run(const char *dir, struct tui_opts *o)
 /* Warnings from the core's image locks (an image in use opened read-only). */
 static void cli_lock_warn(const char *msg)
 {
+    char line[2048];
+    esc_into(line, sizeof line, msg, strlen(msg), NULL);
     fflush(stdout);
-    fprintf(stderr, "dimg: warning: %s\n", msg);
+    fprintf(stderr, "dimg: warning: %s\n", line);
 }
 
 int cli_main(int argc, char **argv)
@@ -494,7 +527,18 @@ int cli_main(int argc, char **argv)
         }
     }
     struct stat st;
-    if (i == argc - 1 && stat(argv[i], &st) == 0 && S_ISDIR(st.st_mode))
-        return cli_tui_run(argv[i], &cli_tui_opts);
+    if (i == argc - 1) {
+        int sr = stat(argv[i], &st), e = sr == 0 ? ENOTDIR : errno;
+        if (sr == 0 && S_ISDIR(st.st_mode))
+            return cli_tui_run(argv[i], &cli_tui_opts);
+        /* One word was meant as a command or as the directory to browse: say what is wrong
+         * with it as a directory, and as a command when it could be one. */
+        if (strchr(argv[i], '/') || sr == 0) {
+            cli_err("%s: %s", argv[i], strerror(e));
+            return 1;
+        }
+        return cli_usage_err(NULL, "unknown command '%s' (and %s: %s)", argv[i], argv[i],
+                             strerror(e));
+    }
     return cli_usage_err(NULL, "unknown command '%s'", argv[i]);
 }

@@ -95,7 +95,12 @@ int cli_parse_output(const char *cmd, const char *arg, bool *json);
  * so a failure half-way never leaves partial output. */
 FILE *cli_out_begin(void);
 void cli_out_commit(void);
+/* The same for human output: cli_out_commit escapes it (cli_write_escaped). */
+FILE *cli_out_begin_text(void);
 void cli_out_discard(void);
+/* Write len bytes of human text to f with every byte that is not printable UTF-8 escaped
+ * (core/esc.h), newlines kept: the last guard between image metadata and the terminal. */
+void cli_write_escaped(FILE *f, const char *buf, size_t len);
 
 /* qemu-img's size_to_str: "16 MiB", "196 KiB", "1.5 GiB", "0.977 MiB". */
 const char *cli_size_str(uint64_t v, char *buf, size_t n);

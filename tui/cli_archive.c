@@ -289,7 +289,7 @@ void cli_archive_convert_note(const char *src, const char *src_fmt, const char *
         if (arc_member_format(archive, member, &fmt, &stream, &err) == 0) {
             if (src_fmt)
                 stream = !strcmp(src_fmt, "raw") || (stream && !strcmp(src_fmt, fmt));
-            if (!stream) {
+            if (!stream && !img_foreign_find(src_fmt ? src_fmt : fmt)) {
                 char *dir = io_dirname(dst);
                 fprintf(stderr,
                         "dimg: note: %s is %s, which needs random access: copying it to "

@@ -8,8 +8,10 @@
 #include "tui/cli.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "core/esc.h"
 #include "core/img.h"
 #include "tui/json.h"
 #include "tui/progress.h"
@@ -23,7 +25,9 @@
  * temporary file copied out afterwards (disk-bounded, unlike memory, on a wrecked image). */
 static void check_report_line(void *ctx, const char *line)
 {
-    fprintf(ctx ? ctx : stderr, "%s\n", line);
+    char *e = esc_dup(line, strlen(line)); /* lines may quote names from the image */
+    fprintf(ctx ? ctx : stderr, "%s\n", e ? e : line);
+    free(e);
 }
 
 struct check_run {

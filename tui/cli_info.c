@@ -9,6 +9,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/esc.h"
 #include "core/img.h"
 #include "core/ptable.h"
 #include "tui/json.h"
@@ -43,8 +44,9 @@ static void info_ptable_human(FILE *f, const struct ptable *pt)
                 p->type_name[0] ? p->type_name : p->type);
         if (p->type_name[0])
             fprintf(f, " (%s)", p->type);
+        char en[sizeof p->name * 4];
         if (p->name[0])
-            fprintf(f, " \"%s\"", p->name);
+            fprintf(f, " \"%s\"", esc_str(en, sizeof en, p->name));
         if (p->bootable)
             fprintf(f, " bootable");
         fputc('\n', f);
@@ -87,8 +89,9 @@ static void info_kv_human(FILE *f, const struct img_kv *kv)
     for (char *p = key; *p; p++)
         if (*p == '-')
             *p = ' ';
+    char v[sizeof kv->str * 4];
     switch (kv->type) {
-    case IMG_KV_STR: fprintf(f, "    %s: %s\n", key, kv->str); break;
+    case IMG_KV_STR: fprintf(f, "    %s: %s\n", key, esc_str(v, sizeof v, kv->str)); break;
     case IMG_KV_INT: fprintf(f, "    %s: %lld\n", key, (long long)kv->num); break;
     case IMG_KV_BOOL: fprintf(f, "    %s: %s\n", key, kv->num ? "true" : "false"); break;
     }
@@ -145,7 +148,10 @@ static void info_human(FILE *f, const struct info_layer *l)
 {
     const struct img_info *in = &l->info;
     char a[32], b[32];
-    fprintf(f, "image: %s\n", l->name);
+    /* Names come from image metadata: escaped, so none can start a line of its own. */
+    char *e1 = esc_dup(l->name, strlen(l->name));
+    fprintf(f, "image: %s\n", e1 ? e1 : "?");
+    free(e1);
     fprintf(f, "file format: %s\n", in->format);
     fprintf(f, "virtual size: %s (%llu bytes)\n", cli_size_str(in->virtual_size, a, sizeof a),
             (unsigned long long)in->virtual_size);
@@ -158,13 +164,17 @@ static void info_human(FILE *f, const struct info_layer *l)
         fprintf(f, "cleanly shut down: no\n");
     if (in->backing_file[0]) {
         char *full = cli_path_combine(l->name, in->backing_file);
-        fprintf(f, "backing file: %s", in->backing_file);
-        if (full && strcmp(full, in->backing_file) != 0)
-            fprintf(f, " (actual path: %s)", full);
+        char eb[sizeof in->backing_file * 4], ef[sizeof in->backing_fmt * 4];
+        fprintf(f, "backing file: %s", esc_str(eb, sizeof eb, in->backing_file));
+        if (full && strcmp(full, in->backing_file) != 0) {
+            char *e2 = esc_dup(full, strlen(full));
+            fprintf(f, " (actual path: %s)", e2 ? e2 : "?");
+            free(e2);
+        }
         fputc('\n', f);
         free(full);
         if (in->backing_fmt[0])
-            fprintf(f, "backing file format: %s\n", in->backing_fmt);
+            fprintf(f, "backing file format: %s\n", esc_str(ef, sizeof ef, in->backing_fmt));
     }
     cli_snap_table(f, l->snaps, l->nsnaps);
     if (in->nkv) {
@@ -346,7 +356,7 @@ int cli_info(int argc, char **argv)
     const char *path = argv[optind];
 
     char errbuf[512];
-    FILE *f = cli_out_begin();
+    FILE *f = json ? cli_out_begin() : cli_out_begin_text();
     int status = cli_info_write(f, path, fmt, cli_open_flags, chain, json, errbuf, sizeof errbuf);
     if (status) {
         cli_out_discard();

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/esc.h"
 #include "core/img.h"
 #include "tui/progress.h"
 
@@ -35,7 +36,9 @@ void cli_snap_table(FILE *f, const struct img_snap *v, size_t n)
                  (int)((s->vm_clock_nsec / 1000000) % 1000));
         if (s->icount != UINT64_MAX) /* -1: recorded without icount */
             snprintf(icount, sizeof icount, "%llu", (unsigned long long)s->icount);
-        fprintf(f, "%-9s %-16s %8s%20s%13s%11s\n", s->id, s->name,
+        char id[sizeof s->id * 4], name[sizeof s->name * 4];
+        fprintf(f, "%-9s %-16s %8s%20s%13s%11s\n", esc_str(id, sizeof id, s->id),
+                esc_str(name, sizeof name, s->name),
                 cli_size_str(s->vm_state_size, size, sizeof size), date, clock, icount);
     }
 }
@@ -79,7 +82,7 @@ static int snap_list(const char *path, const char *fmt)
         img_close(img);
         return 1;
     }
-    FILE *f = cli_out_begin();
+    FILE *f = cli_out_begin_text();
     cli_snap_table(f, v, n);
     cli_out_commit();
     free(v);

@@ -1,46 +1,15 @@
 /* json.c: the streaming JSON writer declared in json.h (qemu-img's pretty layout). */
 #include "tui/json.h"
 
+#include <stdint.h>
 #include <string.h>
+
+#include "core/esc.h"
 
 void json_init(struct json *j, FILE *f)
 {
     memset(j, 0, sizeof *j);
     j->f = f;
-}
-
-/* Length of a valid UTF-8 sequence at s (1..4), or 0 when invalid. */
-static int utf8_len(const unsigned char *s)
-{
-    unsigned c = s[0];
-    int n;
-    unsigned min;
-    if (c < 0x80)
-        return 1;
-    if ((c & 0xe0) == 0xc0) {
-        n = 2;
-        min = 0x80;
-        c &= 0x1f;
-    } else if ((c & 0xf0) == 0xe0) {
-        n = 3;
-        min = 0x800;
-        c &= 0x0f;
-    } else if ((c & 0xf8) == 0xf0) {
-        n = 4;
-        min = 0x10000;
-        c &= 0x07;
-    } else {
-        return 0;
-    }
-    for (int i = 1; i < n; i++) {
-        if ((s[i] & 0xc0) != 0x80)
-            return 0;
-        c = c << 6 | (s[i] & 0x3f);
-    }
-    /* Overlong forms, surrogates and values past U+10FFFF are invalid too. */
-    if (c < min || (c >= 0xd800 && c <= 0xdfff) || c > 0x10ffff)
-        return 0;
-    return n;
 }
 
 void json_write_string(FILE *f, const char *str)
@@ -59,18 +28,24 @@ void json_write_string(FILE *f, const char *str)
         case '\t': fputs("\\t", f); s++; continue;
         default: break;
         }
-        if (c < 0x20 || c == 0x7f) {
-            fprintf(f, "\\u%04x", c);
+        if (c >= 0x20 && c < 0x7f) {
+            fputc((int)c, f);
             s++;
             continue;
         }
-        int n = utf8_len(s);
+        /* Everything else as \uXXXX (a surrogate pair past U+FFFF), invalid UTF-8 as U+FFFD:
+         * the same bytes qemu-img prints. */
+        uint32_t cp;
+        size_t n = esc_utf8_len(s, 4, &cp);
         if (n == 0) {
-            fputs("\\ufffd", f);
-            s++;
-            continue;
+            cp = 0xfffd;
+            n = 1;
         }
-        fwrite(s, 1, (size_t)n, f);
+        if (cp > 0xffff)
+            fprintf(f, "\\u%04X\\u%04X", (unsigned)(0xd800 + ((cp - 0x10000) >> 10)),
+                    (unsigned)(0xdc00 + ((cp - 0x10000) & 0x3ff)));
+        else
+            fprintf(f, "\\u%04X", (unsigned)cp);
         s += n;
     }
     fputc('"', f);

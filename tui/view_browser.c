@@ -169,7 +169,7 @@ static void browser_row(struct app *a, int y, struct rect r, const struct scan_e
         snprintf(fmt, sizeof fmt, "...");
         el = THEME_E_IMAGE_UNKNOWN;
     } else if (st == SCAN_ERROR) {
-        snprintf(fmt, sizeof fmt, "error");
+        snprintf(fmt, sizeof fmt, "%s", e->format ? e->format : "error");
         el = THEME_E_IMAGE_ERROR;
     } else if (st == SCAN_DONE) {
         snprintf(fmt, sizeof fmt, "%s", e->format ? e->format : "?");

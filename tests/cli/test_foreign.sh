@@ -1,0 +1,129 @@
+#!/usr/bin/env bash
+# test_foreign.sh: files in formats dimg does not read yet (VHD fixed and dynamic, VHDX, QED,
+# Parallels, bochs, cloop, DMG, raw LUKS) are refused by name and never read as raw: `info`
+# prints one line naming the format (qemu-img's name for it, checked against qemu-img info) and
+# "not supported yet", `convert`, `map`, `check`, `compare` and `snapshot -l` refuse and leave
+# no output file, "-f vpc" says the same, and "-f raw" still reads the bytes. A qcow2 whose last
+# guest sector holds a VHD footer stays a qcow2. In tmux, the browser lists a VHD as "vpc" (not
+# raw) and its info pane says why it cannot be opened.
+source "$(dirname "$0")/lib.sh"
+
+qemu-img create -q -f vpc dyn.vhd 10M
+qemu-img create -q -f vpc -o subformat=fixed fixed.vhd 10M
+qemu-img create -q -f vhdx x.vhdx 10M
+qemu-img create -q -f qed q.qed 10M
+qemu-img create -q -f parallels p.hdd 10M
+qcreate -f luks --object secret,id=s,data=pw -o key-secret=s,iter-time=10 l.luks 10M
+# Formats qemu-img cannot create: their headers as the formats define them.
+python3 - <<'EOF'
+import struct
+h = bytearray(512)
+h[0:23] = b"Bochs Virtual HD Image\0"; h[32:40] = b"Redolog\0"; h[48:56] = b"Growing\0"
+struct.pack_into('<II', h, 64, 0x00020000, 512)
+open('b.bochs', 'wb').write(bytes(h) + b'\xff' * 2048)
+m = b"#!/bin/sh\n#V2.0 Format\nmodprobe cloop file=$0 && mount -r -t iso9660 /dev/cloop $1\n"
+open('c.cloop', 'wb').write(m.ljust(128, b'\0') + b'\0' * 64)
+k = bytearray(512); k[0:4] = b'koly'; struct.pack_into('>II', k, 4, 4, 512)
+open('m.dmg', 'wb').write(b'\0' * 4096 + bytes(k))
+EOF
+
+check_refused() { # FILE NAME DESC
+  local f=$1 name=$2 desc=$3
+  run "$DIMG" info "$f"
+  expect_rc 1 "info $f"
+  expect_one_error_line "$f: $desc image (format $name): not supported yet" "info $f names the format"
+  [ ! -s "$T/out" ] && pass || fail "info $f printed something on stdout"
+  run "$DIMG" info --output=json "$f"
+  expect_rc 1 "info --output=json $f"
+  run "$DIMG" convert -O qcow2 "$f" "out.qcow2"
+  expect_rc 1 "convert $f"
+  expect_one_error_line "not supported yet" "convert $f names the format"
+  [ ! -e out.qcow2 ] && [ ! -e out.qcow2.part ] && pass || fail "convert $f left a file"
+  run "$DIMG" convert -O raw "$f" "out.raw"
+  expect_rc 1 "convert -O raw $f"
+  [ ! -e out.raw ] && pass || fail "convert -O raw $f left a file"
+  local cmd
+  for cmd in map check "snapshot -l"; do
+    run "$DIMG" $cmd "$f"
+    [ "$rc" -ne 0 ] && pass || fail "$cmd $f: exit 0"
+    expect_one_error_line "not supported yet" "$cmd $f"
+  done
+  run "$DIMG" compare "$f" "$f"
+  [ "$rc" -ne 0 ] && [ "$rc" -ne 1 ] && pass || fail "compare $f: exit $rc"
+  grep -q "not supported yet" "$T/err" && pass || fail "compare $f: $(cat "$T/err")"
+  run "$DIMG" info -f "$name" "$f"
+  expect_rc 1 "info -f $name $f"
+  expect_one_error_line "$desc image (format $name): not supported yet" "info -f $name $f"
+}
+
+for spec in dyn.vhd:vpc:VHD fixed.vhd:vpc:VHD x.vhdx:vhdx:VHDX q.qed:qed:QED \
+  p.hdd:parallels:Parallels l.luks:luks:LUKS b.bochs:bochs:Bochs c.cloop:cloop:cloop \
+  m.dmg:dmg:DMG; do
+  IFS=: read -r f name desc <<<"$spec"
+  check_refused "$f" "$name" "$desc"
+done
+# The oracle names the same formats for the files it made.
+# (qemu-img itself reads a fixed VHD, footer only, as raw: not asked here.)
+for spec in dyn.vhd:vpc x.vhdx:vhdx q.qed:qed p.hdd:parallels l.luks:luks; do
+  q=$(qemu-img info --output=json "${spec%%:*}" | sed -n 's/.*"format": "\([^"]*\)".*/\1/p')
+  [ "$q" = "${spec##*:}" ] && pass || fail "qemu-img calls ${spec%%:*} '$q'"
+done
+
+# Asked for explicitly, the bytes are still readable as raw.
+run "$DIMG" info -f raw fixed.vhd
+expect_rc 0 "info -f raw of a VHD"
+grep -q '^file format: raw' "$T/out" && pass || fail "info -f raw: $(cat "$T/out")"
+
+# A qcow2 whose last guest sector (and so the file's last 512 bytes) holds a VHD footer.
+truncate -s 1M inner.raw
+dd if=fixed.vhd of=inner.raw bs=512 skip=$(($(stat -c %s fixed.vhd) / 512 - 1)) \
+  seek=2047 count=1 conv=notrunc status=none
+qemu-img convert -O qcow2 inner.raw outer.qcow2
+[ "$(tail -c 512 outer.qcow2 | head -c 8)" = conectix ] && pass || fail "setup: footer not last"
+run "$DIMG" info outer.qcow2
+expect_rc 0 "qcow2 ending in a VHD footer"
+grep -q '^file format: qcow2' "$T/out" && pass || fail "qcow2 with a footer: $(cat "$T/out")"
+
+# Inside an archive: listed by name, and a convert refuses before copying anything.
+tar cf a.tar x.vhdx q.qed
+run "$DIMG" info a.tar
+expect_rc 0 "info of a tar holding a VHDX"
+grep -Eq 'file +vhdx .* x\.vhdx$' "$T/out" && pass || fail "tar listing: $(cat "$T/out")"
+run "$DIMG" convert -O qcow2 a.tar/x.vhdx o.qcow2
+expect_rc 1 "convert of a VHDX member"
+expect_one_error_line "a.tar/x.vhdx: VHDX image (format vhdx): not supported yet" "VHDX member"
+[ -z "$(ls o.qcow2* 2>/dev/null)" ] && pass || fail "member convert left $(ls o.qcow2*)"
+
+# The browser, in tmux.
+if command -v tmux >/dev/null; then
+  export TMUX_TMPDIR="$T" LANG=C.UTF-8 LC_ALL=C.UTF-8 TERM=xterm-256color
+  mkdir dir
+  cp --sparse=always fixed.vhd dir/disk.vhd
+  cp q.qed dir/
+  tm() { tmux -L dimgforeign "$@"; }
+  trap 'tm kill-server 2>/dev/null || true; rm -rf "$T"' EXIT
+  tm new-session -d -s s -x 120 -y 30 "'$DIMG' '$T/dir'; sleep 60"
+  seen=
+  for _ in $(seq 100); do
+    scr=$(tm capture-pane -p -t s)
+    if grep -Eq 'disk\.vhd +vpc ' <<<"$scr" && grep -Eq 'q\.qed +qed ' <<<"$scr"; then
+      seen=1
+      break
+    fi
+    sleep 0.1
+  done
+  [ -n "$seen" ] && pass || { fail "browser rows: want vpc and qed"; echo "$scr"; }
+  tm send-keys -t s / d i s k Enter
+  seen=
+  for _ in $(seq 50); do
+    scr=$(tm capture-pane -p -t s)
+    grep -q 'VHD image (format vpc): not supported yet' <<<"$scr" && { seen=1; break; }
+    sleep 0.1
+  done
+  [ -n "$seen" ] && pass || { fail "info pane of the VHD"; echo "$scr"; }
+  tm kill-server 2>/dev/null || true
+else
+  echo "tmux missing: browser part not run"
+fi
+
+finish

@@ -248,7 +248,7 @@ static const char demo_readme[] =
     "\n"
     "In dimg: Enter or m shows an image's allocation map, t the tree, c converts,\n"
     "R resizes, C checks, J lists jobs, ? shows every key. This file is not an image:\n"
-    "dimg shows it dimmed, as raw by default.\n";
+    "dimg lists it as a plain file.\n";
 
 /* A demo that failed half-way is removed again, so that the next run starts clean: only the
  * files this run created. */

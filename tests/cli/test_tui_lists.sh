@@ -52,4 +52,69 @@ expect_rc 1 "demo onto a file"
 expect_one_error_line "afile" "demo onto a file"
 if [ "$(cat afile)" = x ]; then pass; else fail "demo wrote into a file"; fi
 
+# --- tmux helpers (as in test_tui.sh: one private server per session) ---
+N=0
+tm() { tmux -L "lists$N" "$@"; }
+trap 'tm kill-server 2>/dev/null || true; rm -rf "$T"' EXIT
+screen() { tm capture-pane -p -t "$S"; }
+wait_for() {
+  local i
+  for i in $(seq $((${2:-10} * 10))); do
+    screen | grep -Eq -- "$1" && return 0
+    sleep 0.1
+  done
+  return 1
+}
+see() {
+  if wait_for "$1" "${3:-5}"; then pass; else fail "$2: screen lacks /$1/:"; screen | sed 's/^/  | /'; fi
+}
+# not_see PATTERN DESCRIPTION: after a settle, the screen does not show it.
+not_see() {
+  sleep 0.5
+  if screen | grep -Eq -- "$1"; then fail "$2: screen shows /$1/:"; screen | sed 's/^/  | /'; else pass; fi
+}
+keys() { tm send-keys -t "$S" "$@"; sleep 0.2; }
+# start_in DIR [COLS ROWS [ENV=VAL...]]: dimg in DIR in a new server.
+start_in() {
+  local dir=$1 cols=${2:-120} rows=${3:-30}
+  shift 3 2>/dev/null || shift $#
+  tm kill-server 2>/dev/null || true
+  N=$((N + 1))
+  tm new-session -d -s "$S" -x "$cols" -y "$rows" "env $* '$DIMG' '$dir'; echo \"EXIT=\$?\"; sleep 60"
+}
+
+# --- classification: files, raw disks, links and devices ---
+mkdir cls
+printf 'just some notes\n' >cls/notes.txt
+head -c 4096 /dev/zero | tr '\0' 'a' >cls/text4k.txt
+printf 'hello\n' >"$T/member.txt"
+(cd "$T" && tar cf cls/tardisk.raw member.txt) && truncate -s 1M cls/tardisk.raw
+truncate -s 1M cls/zeros.img
+ln -s /nowhere/gone.qcow2 cls/dangling
+have_blk=0
+mknod cls/blk b 7 0 2>/dev/null && have_blk=1
+start_in "$T/cls"
+see 'notes\.txt +file ' "a short text file is listed as a file"
+not_see 'notes\.txt +file .*%' "a file has no usage percentage"
+see 'text4k\.txt +file ' "a 4 KiB text file is listed as a file"
+see 'tardisk\.raw +raw +1\.0 MiB' "a raw disk starting with a tar stream stays a raw disk"
+see 'zeros\.img +raw +1\.0 MiB' "a 1 MiB raw disk of zeros stays a raw disk"
+see 'dangling -> /nowhere/g.* +<link> ' "a dangling link names its missing target"
+if [ $have_blk = 1 ]; then see 'blk +<block>' "a block device is shown as one"; fi
+keys / n o t e s Enter
+see 'plain file, 16 B' "info pane of a plain file"
+keys Escape / d a n g Enter
+see 'broken symbolic link: its target' "info pane of a dangling link"
+see '\| /nowhere/gone\.qcow2 *$' "info pane names the missing target"
+keys Escape
+if [ $have_blk = 1 ]; then
+  keys / b l k Enter
+  see 'block device: blk' "info pane of a block device"
+  keys Escape
+fi
+keys t
+see 'zeros\.img' "the tree lists the raw disk"
+not_see 'notes\.txt|text4k\.txt' "the tree lists no text files"
+keys q
+
 finish

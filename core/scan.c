@@ -18,6 +18,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -275,6 +276,35 @@ static const char *scan_strip_path(const char *msg, const char *path)
     return msg;
 }
 
+/* An archive to list: by name, or by a compressed or zip magic. A tar header by itself is not
+ * enough: a raw disk whose data begins with a tar stream (tar written to a device) is a disk. */
+static bool scan_is_archive_file(const char *name, const unsigned char *head, size_t n)
+{
+    if (!arc_detect(name, head, n))
+        return false;
+    if (arc_name_is_archive(name))
+        return true;
+    return !(n >= 262 && memcmp(head + 257, "ustar", 5) == 0);
+}
+
+/* A file no format claimed, with nothing about it of a disk: not a whole number of sectors
+ * (or empty), or text from its first byte; a boot signature makes it a disk whatever else. */
+static bool scan_looks_plain(uint64_t size, const unsigned char *head, size_t n)
+{
+    if (n >= 512 && head[510] == 0x55 && head[511] == 0xaa)
+        return false;
+    if (size == 0 || size % 512 != 0)
+        return true;
+    if (n == 0)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = head[i];
+        if ((c < 0x20 && c != '\t' && c != '\n' && c != '\r' && c != '\f') || c == 0x7f)
+            return false; /* binary: a sector of a disk, as far as we can tell */
+    }
+    return true;
+}
+
 static void scan_probe(struct scan_dir *d, const struct scan_entry *e, struct scan_res *res)
 {
     int oflags = O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY | (e->is_symlink ? 0 : O_NOFOLLOW);
@@ -293,7 +323,7 @@ static void scan_probe(struct scan_dir *d, const struct scan_entry *e, struct sc
         res->flags |= SCAN_F_LOCKED;
     unsigned char head[512];
     ssize_t got = pread(fd, head, sizeof head, 0);
-    if (arc_detect(e->name, head, got > 0 ? (size_t)got : 0))
+    if (scan_is_archive_file(e->name, head, got > 0 ? (size_t)got : 0))
         res->flags |= SCAN_F_ARCHIVE;
 
     char path[64];
@@ -323,8 +353,12 @@ static void scan_probe(struct scan_dir *d, const struct scan_entry *e, struct sc
     } else if (img->st_dev != st.st_dev || img->st_ino != st.st_ino) {
         scan_fail(res, "changed while it was being probed");
     } else {
-        if (strcmp(img->drv->name, "raw") == 0)
+        if (strcmp(img->drv->name, "raw") == 0) {
             res->flags |= SCAN_F_RAW_GUESS; /* raw only ever wins a probe as the fallback */
+            if (!(res->flags & SCAN_F_ARCHIVE) &&
+                scan_looks_plain((uint64_t)st.st_size, head, got > 0 ? (size_t)got : 0))
+                res->flags |= SCAN_F_PLAIN;
+        }
         scan_info(img, res);
         if (!res->error) {
             scan_alloc(d, img, res);
@@ -490,6 +524,7 @@ static void scan_entry_free(struct scan_entry *e)
 {
     free(e->name);
     free(e->display);
+    free(e->link_target);
     free(e->backing);
     free(e->msg);
 }
@@ -513,6 +548,12 @@ static int scan_stat_entry(int dfd, const char *name, bool probe, struct scan_en
         e->is_symlink = true;
         if (fstatat(dfd, name, &t, 0) == 0)
             st = t; /* describe what it points to; a dangling link stays a link */
+        else
+            e->is_dangling = true;
+        char target[PATH_MAX];
+        ssize_t tl = readlinkat(dfd, name, target, sizeof target);
+        if (tl >= 0 && !(e->link_target = scan_escape(target, (size_t)tl)))
+            return -ENOMEM;
     }
     if (!(e->name = strdup(name)) || !(e->display = scan_escape(name, strlen(name))))
         return -ENOMEM;
@@ -722,6 +763,8 @@ struct scan_dir *scan_open_archive(const char *path, struct img_err *err)
             e->alloc_walked = m->virtual_size;
             if (m->raw_guess)
                 e->flags |= SCAN_F_RAW_GUESS;
+            if (m->raw_guess && (m->size == 0 || m->size % 512 != 0))
+                e->flags |= SCAN_F_PLAIN; /* only its size is known here */
             atomic_init(&e->state, SCAN_DONE);
         }
         d->n++;

@@ -51,11 +51,15 @@ enum {
     SCAN_F_SNAPSHOTS = 1u << 1, /* internal snapshots (nb_snapshots) */
     SCAN_F_BACKING = 1u << 2,   /* records a backing file (backing) */
     SCAN_F_ENCRYPTED = 1u << 3,
-    SCAN_F_COMPRESSED = 1u << 4,  /* holds compressed clusters */
-    SCAN_F_LOCKED = 1u << 5,      /* a running QEMU holds locks on it */
-    SCAN_F_PTABLE = 1u << 6,      /* the guest view starts with an MBR or GPT */
-    SCAN_F_ARCHIVE = 1u << 7,     /* name or magic says tar/zip/gz/xz/zst/bz2/ova */
-    SCAN_F_ALLOC_APPROX = 1u << 8 /* alloc_bytes is a lower bound: the walk hit its budget */
+    SCAN_F_COMPRESSED = 1u << 4,   /* holds compressed clusters */
+    SCAN_F_LOCKED = 1u << 5,       /* a running QEMU holds locks on it */
+    SCAN_F_PTABLE = 1u << 6,       /* the guest view starts with an MBR or GPT */
+    SCAN_F_ARCHIVE = 1u << 7,      /* name or magic says tar/zip/gz/xz/zst/bz2/ova */
+    SCAN_F_ALLOC_APPROX = 1u << 8, /* alloc_bytes is a lower bound: the walk hit its budget */
+    /* With SCAN_F_RAW_GUESS: nothing about it looks like a disk (its size is not a whole
+     * number of 512-byte sectors, or it starts with text, and it has no boot signature): a
+     * plain file, shown as a file rather than as a raw image. */
+    SCAN_F_PLAIN = 1u << 9
 };
 
 struct scan_entry {
@@ -65,7 +69,9 @@ struct scan_entry {
     char *display; /* name with control characters and bad UTF-8 escaped */
     bool is_dir;   /* a directory, or a link to one (".." included) */
     bool is_symlink;
-    bool hidden; /* leading '.' */
+    bool is_dangling;  /* a symbolic link whose target does not resolve (mode is S_IFLNK) */
+    char *link_target; /* a link's target as stored, escaped; NULL when not a link */
+    bool hidden;       /* leading '.' */
     bool is_dotdot;
     mode_t mode;
     int64_t mtime_sec;

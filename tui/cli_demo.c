@@ -4,11 +4,14 @@
  * snapshots), so the demo needs nothing but dimg: a qcow2 disk with a partition table, data,
  * zero and compressed clusters and two snapshots; a backing chain of three; a sparse raw disk; one
  * vdi, qcow and cow; and a text file (what a file that is not an image looks like). A hidden marker
- * file makes a second run reuse the directory instead of refusing it. Talks to: core/img.h,
- * core/io.h, app.h (tui_run), cli.h.
+ * file makes a second run reuse the directory. The demo never writes into a file it did not
+ * make: it fills a directory it creates, or an existing empty one, and every file is first
+ * created with O_EXCL; a non-empty directory gets a new DIR/dimg-demo-N/ instead.
+ * Talks to: core/img.h, core/io.h, app.h (tui_run), cli.h.
  */
 #include "tui/cli.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -29,7 +32,31 @@ struct demo {
     const char *dir;
     char *buf; /* 1 MiB of compressible text */
     struct img_err err;
+    unsigned made; /* bit i: demo_files[i] was created by this run (removed on failure) */
 };
+
+static const char *const demo_files[] = {"disk.qcow2", "base.qcow2", "mid.qcow2", "top.qcow2",
+                                         "sparse.raw", "legacy.vdi", "old.qcow",  "ancient.cow",
+                                         "README.txt", DEMO_MARKER,  NULL};
+
+/* Create name empty with O_EXCL, so that the driver's create (which truncates) can only ever
+ * truncate a file this run made: an existing file is an error, never overwritten. */
+static int demo_reserve(struct demo *d, const char *name)
+{
+    int i = 0;
+    while (demo_files[i] && strcmp(demo_files[i], name) != 0)
+        i++;
+    char *p = io_path_join(d->dir, name);
+    int fd = p ? open(p, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644) : -1;
+    int e = p ? errno : ENOMEM;
+    free(p);
+    if (fd < 0)
+        return err_set(&d->err, -e, "%s/%s: %s", d->dir, name, strerror(e));
+    close(fd);
+    if (demo_files[i])
+        d->made |= 1u << i;
+    return 0;
+}
 
 static char *demo_path(struct demo *d, const char *name)
 {
@@ -85,6 +112,8 @@ static int demo_mbr(struct demo *d, struct img *img, uint64_t size, uint64_t spl
 static struct img *demo_create(struct demo *d, const char *fmt, const char *name, uint64_t size,
                                const char *backing, const char *backing_fmt)
 {
+    if (demo_reserve(d, name) < 0)
+        return NULL;
     char *p = demo_path(d, name);
     if (!p) {
         err_set(&d->err, -ENOMEM, "out of memory");
@@ -196,8 +225,10 @@ static int demo_others(struct demo *d)
 
 static int demo_text(struct demo *d, const char *name, const char *text)
 {
+    if (demo_reserve(d, name) < 0)
+        return -1;
     char *p = demo_path(d, name);
-    int fd = p ? open(p, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644) : -1;
+    int fd = p ? open(p, O_WRONLY | O_NOFOLLOW | O_CLOEXEC) : -1;
     free(p);
     if (fd < 0)
         return err_set(&d->err, -errno, "%s: %s", name, strerror(errno));
@@ -217,16 +248,15 @@ static const char demo_readme[] =
     "\n"
     "In dimg: Enter or m shows an image's allocation map, t the tree, c converts,\n"
     "R resizes, C checks, J lists jobs, ? shows every key. This file is not an image:\n"
-    "dimg shows it dimmed, as raw by default.\n";
+    "dimg lists it as a plain file.\n";
 
-static const char *const demo_files[] = {"disk.qcow2", "base.qcow2", "mid.qcow2", "top.qcow2",
-                                         "sparse.raw", "legacy.vdi", "old.qcow",  "ancient.cow",
-                                         "README.txt", DEMO_MARKER,  NULL};
-
-/* A demo that failed half-way is removed again, so that the next run starts clean. */
+/* A demo that failed half-way is removed again, so that the next run starts clean: only the
+ * files this run created. */
 static void demo_cleanup(struct demo *d, bool made_dir)
 {
     for (int i = 0; demo_files[i]; i++) {
+        if (!(d->made & (1u << i)))
+            continue;
         char *p = demo_path(d, demo_files[i]);
         if (p)
             unlink(p);
@@ -236,22 +266,33 @@ static void demo_cleanup(struct demo *d, bool made_dir)
         rmdir(d->dir);
 }
 
-static int demo_make(struct demo *d)
+/* Does dir hold the marker of an earlier run (a regular file, not a link)? */
+static bool demo_is_ours(const char *dir)
 {
-    bool made_dir = mkdir(d->dir, 0755) == 0;
-    if (!made_dir && errno != EEXIST)
-        return err_set(&d->err, -errno, "%s: %s", d->dir, strerror(errno));
-    char *m = demo_path(d, DEMO_MARKER);
-    bool ours = m && access(m, F_OK) == 0;
-    free(m);
-    if (ours)
-        return 1; /* made before: reuse it as it is */
+    char *m = io_path_join(dir, DEMO_MARKER);
     struct stat st;
-    char *probe = demo_path(d, "disk.qcow2");
-    bool taken = probe && stat(probe, &st) == 0;
-    free(probe);
-    if (taken)
-        return err_set(&d->err, -EEXIST, "%s holds files that dimg demo did not make", d->dir);
+    bool ours = m && lstat(m, &st) == 0 && S_ISREG(st.st_mode);
+    free(m);
+    return ours;
+}
+
+/* 1 when dir has no entry besides . and .., 0 when it has, -errno when it cannot be read. */
+static int demo_dir_empty(const char *dir)
+{
+    DIR *dp = opendir(dir);
+    if (!dp)
+        return -errno;
+    int empty = 1;
+    struct dirent *de;
+    while (empty && (de = readdir(dp)))
+        if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0)
+            empty = 0;
+    closedir(dp);
+    return empty;
+}
+
+static int demo_fill_dir(struct demo *d, bool made_dir)
+{
     int r = 0;
     if (demo_qcow2(d) < 0 || demo_chain(d) < 0 || demo_others(d) < 0 ||
         demo_text(d, "README.txt", demo_readme) < 0)
@@ -261,6 +302,51 @@ static int demo_make(struct demo *d)
     if (r < 0)
         demo_cleanup(d, made_dir);
     return r;
+}
+
+/* Pick the directory and fill it: DIR when it is new, empty or an earlier demo (reused, 1);
+ * else the first DIR/dimg-demo-N that is new or an earlier demo. *sub gets a malloc'd
+ * d->dir when it is not DIR. 0 made, 1 reused, -1 with d->err set. */
+static int demo_make(struct demo *d, char **sub)
+{
+    *sub = NULL;
+    if (mkdir(d->dir, 0755) == 0)
+        return demo_fill_dir(d, true);
+    if (errno != EEXIST)
+        return err_set(&d->err, -errno, "%s: %s", d->dir, strerror(errno));
+    struct stat st;
+    if (stat(d->dir, &st) < 0 || !S_ISDIR(st.st_mode))
+        return err_set(&d->err, -ENOTDIR, "%s: %s", d->dir, strerror(ENOTDIR));
+    if (demo_is_ours(d->dir))
+        return 1; /* made before: reuse it as it is */
+    int empty = demo_dir_empty(d->dir);
+    if (empty < 0)
+        return err_set(&d->err, empty, "%s: %s", d->dir, strerror(-empty));
+    if (empty)
+        return demo_fill_dir(d, false);
+    /* The user's files stay untouched: the demo goes into a new directory beside them. */
+    for (unsigned n = 1; n < 1000; n++) {
+        char name[32];
+        snprintf(name, sizeof name, "dimg-demo-%u", n);
+        char *p = io_path_join(d->dir, name);
+        if (!p)
+            return err_set(&d->err, -ENOMEM, "out of memory");
+        if (mkdir(p, 0755) == 0) {
+            *sub = p;
+            d->dir = p;
+            return demo_fill_dir(d, true);
+        }
+        int e = errno;
+        if (e == EEXIST && demo_is_ours(p)) {
+            *sub = p;
+            d->dir = p;
+            return 1;
+        }
+        free(p);
+        if (e != EEXIST)
+            return err_set(&d->err, -e, "%s/%s: %s", d->dir, name, strerror(e));
+    }
+    return err_set(&d->err, -EEXIST, "%s: no free dimg-demo-N name below it", d->dir);
 }
 
 int cli_demo(int argc, char **argv)
@@ -287,15 +373,20 @@ int cli_demo(int argc, char **argv)
         cli_err("out of memory");
         return 1;
     }
-    int r = demo_make(&d);
+    char *sub = NULL;
+    int r = demo_make(&d, &sub);
     free(d.buf);
     if (r < 0) {
         cli_err("demo: %s", d.err.msg);
+        free(sub);
         return 1;
     }
+    int rc = 0;
     if (open_app && isatty(STDIN_FILENO) && isatty(STDOUT_FILENO))
-        return cli_tui_run(d.dir, &cli_tui_opts);
-    printf("%s demo images in %s/ - open them with: dimg %s\n", r == 1 ? "Kept the" : "Made", d.dir,
-           d.dir);
-    return 0;
+        rc = cli_tui_run(d.dir, &cli_tui_opts);
+    else
+        printf("%s demo images in %s/ - open them with: dimg %s\n", r == 1 ? "Kept the" : "Made",
+               d.dir, d.dir);
+    free(sub);
+    return rc;
 }

@@ -155,6 +155,22 @@ static void browser_markers(const struct scan_entry *e, char *m)
         m[4] = 'L';
 }
 
+/* The format column of an entry that is not probed: what kind of thing it is. */
+static const char *browser_kind(const struct scan_entry *e)
+{
+    if (e->is_dangling)
+        return "<link>";
+    if (S_ISBLK(e->mode))
+        return "<block>";
+    if (S_ISCHR(e->mode))
+        return "<char>";
+    if (S_ISFIFO(e->mode))
+        return "<fifo>";
+    if (S_ISSOCK(e->mode))
+        return "<sock>";
+    return "?";
+}
+
 static void browser_row(struct app *a, int y, struct rect r, const struct scan_entry *e, bool sel)
 {
     char fmt[24] = "", vs[16] = "", ds[16] = "", pct[8] = "", mk[8] = "     ";
@@ -182,7 +198,12 @@ static void browser_row(struct app *a, int y, struct rect r, const struct scan_e
         browser_markers(e, mk);
         if (e->flags & SCAN_F_RAW_GUESS)
             el = THEME_E_IMAGE_UNKNOWN;
+        if ((e->flags & SCAN_F_RAW_GUESS) && (e->flags & SCAN_F_PLAIN)) {
+            snprintf(fmt, sizeof fmt, "file"); /* not a disk: no virtual size, no usage */
+            vs[0] = pct[0] = 0;
+        }
     } else {
+        snprintf(fmt, sizeof fmt, "%s", browser_kind(e));
         el = THEME_E_IMAGE_UNKNOWN; /* devices, sockets, dangling links */
     }
     /* name | format 7 | virtual 10 | disk 10 | alloc 5 | markers 5 */
@@ -193,7 +214,8 @@ static void browser_row(struct app *a, int y, struct rect r, const struct scan_e
     attr_t base = sel ? app_attr(a, THEME_E_SELECTION) : app_attr(a, el);
     app_fill(y, r.x, r.w, base);
     char name[4200];
-    snprintf(name, sizeof name, " %s%s", e->display, e->is_dir && !e->is_dotdot ? "/" : "");
+    snprintf(name, sizeof name, " %s%s%s%.2000s", e->display, e->is_dir && !e->is_dotdot ? "/" : "",
+             e->is_dangling ? " -> " : "", e->is_dangling && e->link_target ? e->link_target : "");
     app_put(y, r.x, nw, name, base, true);
     char rest[96];
     snprintf(rest, sizeof rest, " %-7.7s%10s%10s %4s %-5s", fmt, vs, ds, pct, mk);
@@ -231,6 +253,20 @@ static void browser_info(struct app *a, struct rect r)
         if (f) {
             if (e->is_dir) {
                 fprintf(f, "directory: %s\n\nEnter opens it.\n", e->display);
+            } else if (e->is_dangling) {
+                fprintf(f, "%s -> %s\n\nbroken symbolic link: its target\n%s\ndoes not exist.\n",
+                        e->display, e->link_target ? e->link_target : "?",
+                        e->link_target ? e->link_target : "");
+            } else if (st == SCAN_DONE && (e->flags & SCAN_F_RAW_GUESS) &&
+                       (e->flags & SCAN_F_PLAIN)) {
+                char sz[16];
+                fprintf(f,
+                        "%s\n\nplain file, %s (%llu bytes): no image format claims it, and it\n"
+                        "is not a raw disk (%s, no boot sector).\n"
+                        "Actions still read it as raw bytes.\n",
+                        e->display, app_size(e->size, sz, sizeof sz), (unsigned long long)e->size,
+                        e->size % 512 || !e->size ? "not a whole number of 512-byte sectors"
+                                                  : "it starts with text");
             } else if (st == SCAN_PENDING) {
                 fprintf(f, "%s\n\nprobing...\n", e->display);
             } else if (st == SCAN_ERROR) {
@@ -258,8 +294,16 @@ static void browser_info(struct app *a, struct rect r)
                     fprintf(f, "\nin use: a running QEMU holds this image's locks\n");
                 if ((e->flags & SCAN_F_ARCHIVE) && !scan_is_archive(a->scan))
                     fprintf(f, "\nEnter opens the archive.\n");
+            } else if (S_ISBLK(e->mode)) {
+                /* The CLI takes block devices: show what it would say. */
+                char err[512];
+                fprintf(f, "block device: %s\n\n", e->display);
+                fflush(f);
+                if (cli_info_write(f, path, NULL, IMG_OPEN_UNTRUSTED, false, false, err,
+                                   sizeof err) != 0)
+                    fprintf(f, "error: %s\n", err);
             } else {
-                fprintf(f, "%s\n\nnot a regular file\n", e->display);
+                fprintf(f, "%s\n\n%s: not a regular file\n", e->display, browser_kind(e));
             }
             fclose(f);
             a->info_text = buf;

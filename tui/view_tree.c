@@ -128,6 +128,9 @@ void tree_build(struct app *a)
         b.parent[i] = SIZE_MAX;
         if (e->is_dir || scan_entry_state(e) != SCAN_DONE || (e->hidden && !a->hidden))
             continue;
+        /* Plain files and archives are not images: the tree has no place for them. */
+        if ((e->flags & SCAN_F_RAW_GUESS) && (e->flags & (SCAN_F_PLAIN | SCAN_F_ARCHIVE)))
+            continue;
         char *p = io_path_join(a->dir, e->name);
         b.real[i] = p ? realpath(p, NULL) : NULL;
         free(p);

@@ -186,6 +186,21 @@ static int setup(void **state)
     assert_int_equal(mkdir(dpath("subdir"), 0755), 0);
     assert_int_equal(symlink("a.qcow2", dpath("link.qcow2")), 0);
     assert_int_equal(symlink("missing", dpath("dangling")), 0);
+    /* Issue 15: text of a whole number of sectors is still a file; a raw disk whose data
+     * begins with a tar stream stays a disk; sectors of zeros are a disk. */
+    char text4k[4096];
+    for (size_t i = 0; i < sizeof text4k; i++)
+        text4k[i] = i % 64 == 63 ? '\n' : 'a' + (char)(i % 26);
+    write_file(dpath("text4k.txt"), text4k, sizeof text4k);
+    uint8_t tarhead[512] = {0};
+    memcpy(tarhead, "file.txt", 8);
+    memcpy(tarhead + 257, "ustar", 5);
+    write_file(dpath("tardisk.raw"), tarhead, sizeof tarhead);
+    assert_int_equal(truncate(dpath("tardisk.raw"), MiB), 0);
+    write_file(dpath("tardisk.tar"), tarhead, sizeof tarhead); /* by name: an archive */
+    assert_int_equal(truncate(dpath("tardisk.tar"), 10240), 0);
+    write_file(dpath("zeros.img"), NULL, 0);
+    assert_int_equal(truncate(dpath("zeros.img"), MiB), 0);
 
     if (have_qemu) {
         assert_int_equal(tu_sh("qemu-img create -q -f qcow2 '%s' 32M && "
@@ -289,7 +304,7 @@ static void test_fields(void **state)
     assert_null(e->format);
 
     e = done(d, "notes.txt", "raw");
-    assert_int_equal(e->flags, SCAN_F_RAW_GUESS);
+    assert_int_equal(e->flags, SCAN_F_RAW_GUESS | SCAN_F_PLAIN);
     assert_int_equal(e->virtual_size, 16); /* the file size */
     e = done(d, "backup.bin", "raw");
     assert_int_equal(e->flags, SCAN_F_RAW_GUESS | SCAN_F_ARCHIVE);
@@ -309,9 +324,24 @@ static void test_fields(void **state)
     assert_true(e->is_symlink);
     assert_int_equal(e->alloc_bytes, 256 * KiB);
     assert_int_equal(e->size, tu_file_size(dpath("a.qcow2"))); /* the target's size */
+    assert_false(e->is_dangling);
+    assert_string_equal(e->link_target, "a.qcow2");
     e = find(d, "dangling");
     assert_true(e->is_symlink);
+    assert_true(e->is_dangling);
+    assert_string_equal(e->link_target, "missing");
     assert_int_equal(scan_entry_state(e), SCAN_NONE);
+
+    e = done(d, "text4k.txt", "raw");
+    assert_int_equal(e->flags, SCAN_F_RAW_GUESS | SCAN_F_PLAIN);
+    e = done(d, "tardisk.raw", "raw");
+    assert_int_equal(e->flags, SCAN_F_RAW_GUESS);
+    e = done(d, "tardisk.tar", "raw");
+    assert_int_equal(e->flags, SCAN_F_RAW_GUESS | SCAN_F_ARCHIVE);
+    e = done(d, "zeros.img", "raw");
+    assert_int_equal(e->flags, SCAN_F_RAW_GUESS);
+    e = find(d, "a.qcow2");
+    assert_null(e->link_target);
 
     if (have_qemu) {
         e = done(d, "snap.qcow2", "qcow2");

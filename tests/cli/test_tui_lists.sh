@@ -1,0 +1,120 @@
+#!/usr/bin/env bash
+# test_tui_lists.sh: issue 15's list, classification and demo checks. `dimg demo DIR` never
+# writes into a file it did not make (a directory holding the user's files is left
+# byte-identical and the demo goes into DIR/dimg-demo-N/); then, in tmux (a private server as
+# in test_tui.sh), how the browser classifies plain files, text, block devices and dangling
+# links, how the lists scroll and say where they are, and the words on the status line.
+source "$(dirname "$0")/lib.sh"
+command -v tmux >/dev/null || { echo "SKIP: tmux missing"; exit 77; }
+
+export TMUX_TMPDIR="$T" # a private tmux server: never the user's
+export LANG=C.UTF-8 LC_ALL=C.UTF-8 TERM=xterm-256color
+S=dimglists
+
+# --- demo: the user's files are never written ---
+mkdir user
+printf 'my own base image, not a demo\n' >user/base.qcow2
+printf 'my notes\n' >user/README.txt
+printf 'old\n' >user/ancient.cow
+ln -s /nonexistent/target user/old.qcow # a link must not be followed for writing either
+(cd user && sha256sum base.qcow2 README.txt ancient.cow >"$T/user.sum")
+run "$DIMG" demo --no-open user
+expect_rc 0 "demo into a directory holding the user's files"
+if (cd user && sha256sum -c --quiet "$T/user.sum"); then pass; else fail "demo changed the user's files"; fi
+if [ "$(readlink user/old.qcow)" = /nonexistent/target ] && [ ! -e /nonexistent/target ]; then pass; else
+  fail "demo followed or replaced the user's symlink"
+fi
+if [ -f user/dimg-demo-1/disk.qcow2 ] && [ -f user/dimg-demo-1/base.qcow2 ]; then pass; else
+  fail "demo did not go into user/dimg-demo-1/: $(ls -A user | tr '\n' ' ')"
+fi
+if grep -q "user/dimg-demo-1" "$T/out"; then pass; else fail "demo does not say where it went: $(cat "$T/out")"; fi
+if qemu-img check -q user/dimg-demo-1/top.qcow2 && qemu-img info user/dimg-demo-1/top.qcow2 |
+  grep -q 'backing file: mid.qcow2'; then pass; else fail "demo chain in the new directory is not sound"; fi
+# A second run reuses the demo it made, and still leaves the user's files alone.
+run "$DIMG" demo --no-open user
+expect_rc 0 "second demo run"
+if grep -q "Kept the demo images in user/dimg-demo-1" "$T/out" && [ ! -e user/dimg-demo-2 ]; then pass; else
+  fail "second run did not reuse user/dimg-demo-1: $(cat "$T/out")"
+fi
+if (cd user && sha256sum -c --quiet "$T/user.sum"); then pass; else fail "second demo run changed the user's files"; fi
+# An existing empty directory is filled; a new one is made.
+mkdir empty
+run "$DIMG" demo --no-open empty
+expect_rc 0 "demo into an empty directory"
+if [ -f empty/disk.qcow2 ] && [ ! -e empty/dimg-demo-1 ]; then pass; else fail "empty directory not filled"; fi
+run "$DIMG" demo --no-open fresh
+expect_rc 0 "demo into a new directory"
+if [ -f fresh/README.txt ] && [ -f fresh/.dimg-demo ]; then pass; else fail "new directory not filled"; fi
+# A file where the directory should be: one error line, nothing written.
+printf 'x\n' >afile
+run "$DIMG" demo --no-open afile
+expect_rc 1 "demo onto a file"
+expect_one_error_line "afile" "demo onto a file"
+if [ "$(cat afile)" = x ]; then pass; else fail "demo wrote into a file"; fi
+
+# --- tmux helpers (as in test_tui.sh: one private server per session) ---
+N=0
+tm() { tmux -L "lists$N" "$@"; }
+trap 'tm kill-server 2>/dev/null || true; rm -rf "$T"' EXIT
+screen() { tm capture-pane -p -t "$S"; }
+wait_for() {
+  local i
+  for i in $(seq $((${2:-10} * 10))); do
+    screen | grep -Eq -- "$1" && return 0
+    sleep 0.1
+  done
+  return 1
+}
+see() {
+  if wait_for "$1" "${3:-5}"; then pass; else fail "$2: screen lacks /$1/:"; screen | sed 's/^/  | /'; fi
+}
+# not_see PATTERN DESCRIPTION: after a settle, the screen does not show it.
+not_see() {
+  sleep 0.5
+  if screen | grep -Eq -- "$1"; then fail "$2: screen shows /$1/:"; screen | sed 's/^/  | /'; else pass; fi
+}
+keys() { tm send-keys -t "$S" "$@"; sleep 0.2; }
+# start_in DIR [COLS ROWS [ENV=VAL...]]: dimg in DIR in a new server.
+start_in() {
+  local dir=$1 cols=${2:-120} rows=${3:-30}
+  shift 3 2>/dev/null || shift $#
+  tm kill-server 2>/dev/null || true
+  N=$((N + 1))
+  tm new-session -d -s "$S" -x "$cols" -y "$rows" "env $* '$DIMG' '$dir'; echo \"EXIT=\$?\"; sleep 60"
+}
+
+# --- classification: files, raw disks, links and devices ---
+mkdir cls
+printf 'just some notes\n' >cls/notes.txt
+head -c 4096 /dev/zero | tr '\0' 'a' >cls/text4k.txt
+printf 'hello\n' >"$T/member.txt"
+(cd "$T" && tar cf cls/tardisk.raw member.txt) && truncate -s 1M cls/tardisk.raw
+truncate -s 1M cls/zeros.img
+ln -s /nowhere/gone.qcow2 cls/dangling
+have_blk=0
+mknod cls/blk b 7 0 2>/dev/null && have_blk=1
+start_in "$T/cls"
+see 'notes\.txt +file ' "a short text file is listed as a file"
+not_see 'notes\.txt +file .*%' "a file has no usage percentage"
+see 'text4k\.txt +file ' "a 4 KiB text file is listed as a file"
+see 'tardisk\.raw +raw +1\.0 MiB' "a raw disk starting with a tar stream stays a raw disk"
+see 'zeros\.img +raw +1\.0 MiB' "a 1 MiB raw disk of zeros stays a raw disk"
+see 'dangling -> /nowhere/g.* +<link> ' "a dangling link names its missing target"
+if [ $have_blk = 1 ]; then see 'blk +<block>' "a block device is shown as one"; fi
+keys / n o t e s Enter
+see 'plain file, 16 B' "info pane of a plain file"
+keys Escape / d a n g Enter
+see 'broken symbolic link: its target' "info pane of a dangling link"
+see '\| /nowhere/gone\.qcow2 *$' "info pane names the missing target"
+keys Escape
+if [ $have_blk = 1 ]; then
+  keys / b l k Enter
+  see 'block device: blk' "info pane of a block device"
+  keys Escape
+fi
+keys t
+see 'zeros\.img' "the tree lists the raw disk"
+not_see 'notes\.txt|text4k\.txt' "the tree lists no text files"
+keys q
+
+finish

@@ -588,6 +588,10 @@ void action_compact(struct app *a)
         free(path);
         return;
     }
+    if (!act_can_change(a, path, e->display, "compact")) {
+        free(path);
+        return;
+    }
     char q[256];
     snprintf(q, sizeof q, "Compact %s in place? Zero blocks are given back; the content stays.",
              e->display);

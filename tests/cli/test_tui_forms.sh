@@ -86,6 +86,15 @@ see 'done: convert vm\.qcow2 -> mine\.qcow2' "the corrected form converts" 30
 qemu-img compare -q cv/vm.qcow2 cv/mine.qcow2 && pass || fail "mine.qcow2 differs from vm.qcow2"
 [ "$(qemu-img info --output=json cv/taken.qcow2 | json_num /dev/stdin virtual-size)" = 1048576 ] &&
   pass || fail "taken.qcow2 was changed"
+# The export form too: an existing OVA name brings the form back with the name kept.
+touch cv/taken.ova
+keys E
+see 'Export OVA' "export form opens"
+keys C-u t a k e n . o v a Tab Tab Tab Tab Tab Tab Enter
+see 'taken\.ova exists; choose another name' "an existing OVA is refused"
+see 'OVA file +taken\.ova' "the export form is open again with the typed name"
+keys Escape
+[ ! -s cv/taken.ova ] && pass || fail "taken.ova was written"
 quit "convert session"
 
 # --- 5, 16, 12: at 60 columns the resize hint and the shrink warning wrap whole inside side

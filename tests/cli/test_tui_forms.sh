@@ -145,19 +145,25 @@ see 'Fix GPT +< yes >' "Fix GPT offered for a GPT disk"
 keys Escape
 quit "gpt session"
 
-# --- 12: resize of an image another program holds is refused at the key ---
+# --- 12: resize and compact of an image another program holds are refused at the key ---
 mkdir lk
 qemu-img create -q -f qcow2 lk/busy.qcow2 8M
+qemu-img create -q -f vdi lk/held.vdi 8M
 qemu-io -c 'sleep 60000' lk/busy.qcow2 >/dev/null 2>&1 &
 qpid=$!
+qemu-io -f vdi -c 'sleep 60000' lk/held.vdi >/dev/null 2>&1 &
+qpid2=$!
 sleep 1
 start_in "$T/lk"
 see 'busy\.qcow2 +qcow2' "locked image listed"
 keys / b u s y Enter R
 see 'resize: busy\.qcow2 is in use by another program' "resize of a locked image refused at the key"
 not_see 'New size' "no resize form for a locked image"
-kill "$qpid" 2>/dev/null || true
-wait "$qpid" 2>/dev/null || true
+keys Escape / h e l d Enter Z
+see 'compact: held\.vdi is in use by another program' "compact of a locked vdi refused at the key"
+not_see 'Compact held' "no compact question for a locked vdi"
+kill "$qpid" "$qpid2" 2>/dev/null || true
+wait "$qpid" "$qpid2" 2>/dev/null || true
 quit "lock session"
 
 # --- 10: no resize form for an archive member ---

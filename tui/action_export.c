@@ -61,16 +61,16 @@ static void export_start(struct app *a, struct dialog *d)
     const char *outname = d->f[0].text;
     uint64_t cpus, mem;
     if (!outname[0] || strchr(outname, '/')) {
-        app_status(a, true, "export: give a file name in this directory");
+        dlg_reopen(a, d, 0, "export: give a file name in this directory");
         return;
     }
     if (!d->f[1].text[0]) {
-        app_status(a, true, "export: give the machine a name");
+        dlg_reopen(a, d, 1, "export: give the machine a name");
         return;
     }
     if (!export_parse_count(d->f[2].text, EXPORT_OVA_MAX_CPUS, &cpus) ||
         !export_parse_count(d->f[3].text, EXPORT_OVA_MAX_MEMORY_MIB, &mem)) {
-        app_status(a, true, "export: CPUs and memory (MiB) are whole numbers, at least 1");
+        dlg_reopen(a, d, 2, "export: CPUs and memory (MiB) are whole numbers, at least 1");
         return;
     }
     struct export_job *x = calloc(1, sizeof *x);
@@ -89,8 +89,8 @@ static void export_start(struct app *a, struct dialog *d)
         bool there = p && access(p, F_OK) == 0;
         free(p);
         if (!there) {
-            app_status(a, true, "export: %s is not a file in this directory", t);
             export_job_free(x);
+            dlg_reopen(a, d, 5, "export: %s is not a file in this directory", t);
             return;
         }
         ok = export_add_image(x, a->dir, t);
@@ -101,8 +101,8 @@ static void export_start(struct app *a, struct dialog *d)
         return;
     }
     if (access(x->out, F_OK) == 0) {
-        app_status(a, true, "export: %s exists; choose another name", outname);
         export_job_free(x);
+        dlg_reopen(a, d, 0, "export: %s exists; choose another name", outname);
         return;
     }
     x->req = (struct export_ova_req){

@@ -48,7 +48,7 @@ static void import_start(struct app *a, struct dialog *d)
     const char *name = d->f[0].text;
     const char *fmt = import_fmts[d->f[1].choice];
     if (!name[0] || strchr(name, '/') || !strcmp(name, "..")) {
-        app_status(a, true, "import: give a directory name beside the archive");
+        dlg_reopen(a, d, 0, "import: give a directory name beside the archive");
         return;
     }
     struct import_job *im = calloc(1, sizeof *im);

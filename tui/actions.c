@@ -9,6 +9,7 @@
 #include "tui/app.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,7 +19,9 @@
 
 #include "core/img.h"
 #include "core/io.h"
+#include "core/lock.h"
 #include "core/ops.h"
+#include "core/ptable.h"
 
 /* ---- helpers ---- */
 
@@ -71,6 +74,37 @@ static void act_propose(const char *dir, const char *src, const char *suffix, co
         if (!taken)
             return;
     }
+}
+
+/* Changing the image at path in place needs a file we may write that no other program holds
+ * (QEMU's locks): refused when the key is pressed, with the reason, before any form or job.
+ * what names the action ("resize"), name the image. */
+static bool act_can_change(struct app *a, const char *path, const char *name, const char *what)
+{
+    if (access(path, W_OK) != 0) {
+        app_status(a, true, "%s: %s is not writable (%s)", what, name, strerror(errno));
+        return false;
+    }
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+    int pid = -1;
+    bool busy = fd >= 0 && lock_in_use(fd, &pid);
+    if (fd >= 0)
+        close(fd);
+    if (busy) {
+        char who[32] = "";
+        if (pid > 0)
+            snprintf(who, sizeof who, " (pid %d)", pid);
+        app_status(a, true, "%s: %s is in use by another program%s; close it first", what, name,
+                   who);
+        return false;
+    }
+    return true;
+}
+
+/* The driver of a probed format (NULL when unknown). */
+static const struct img_driver *act_driver(const struct scan_entry *e)
+{
+    return e && e->format ? img_driver_find(e->format) : NULL;
 }
 
 static bool act_has_opt(const struct img_driver *d, const char *name)
@@ -134,27 +168,23 @@ static void conv_start(struct app *a, struct dialog *d)
     bool compress = d->f[2].choice == 1;
     const char *cl = d->f[3].choices[d->f[3].choice];
     const struct img_driver *drv = img_driver_find(fmt);
+    /* What the form shows is what is written (the name follows the format: conv_changed). */
     char name[1024];
     snprintf(name, sizeof name, "%s", d->f[0].text);
-    /* An untouched proposal follows the chosen format's extension. */
-    char proposed[1024];
     char odir[4096];
     char *wdir = browser_write_dir(a); /* inside an archive: the archive's directory */
     snprintf(odir, sizeof odir, "%s", wdir ? wdir : a->dir);
     free(wdir);
-    act_propose(odir, strrchr(d->ctx_path, '/') + 1, "", "qcow2", proposed, sizeof proposed);
-    if (strcmp(name, proposed) == 0 && strcmp(fmt, "qcow2") != 0)
-        act_propose(odir, strrchr(d->ctx_path, '/') + 1, "", fmt, name, sizeof name);
     if (!drv || !name[0] || strchr(name, '/')) {
-        app_status(a, true, "convert: give a file name in this directory");
+        dlg_reopen(a, d, 0, "convert: give a file name in this directory");
         return;
     }
     if (compress && !(drv->caps & IMG_CAP_COMPRESS)) {
-        app_status(a, true, "convert: %s images cannot hold compressed data", fmt);
+        dlg_reopen(a, d, 2, "convert: %s images cannot hold compressed data", fmt);
         return;
     }
     if (strcmp(cl, "default") != 0 && !act_has_opt(drv, "cluster_size")) {
-        app_status(a, true, "convert: %s has no cluster size option", fmt);
+        dlg_reopen(a, d, 3, "convert: %s has no cluster size option", fmt);
         return;
     }
     struct conv_job *c = calloc(1, sizeof *c);
@@ -174,8 +204,8 @@ static void conv_start(struct app *a, struct dialog *d)
     }
     if (access(c->dst, F_OK) == 0) {
         /* Decisions come before the job: never overwrite silently. */
-        app_status(a, true, "convert: %s exists; choose another name", name);
         conv_free(c);
+        dlg_reopen(a, d, 0, "convert: %s exists; choose another name", name);
         return;
     }
     c->req = (struct ops_convert_req){.src = c->src,
@@ -201,6 +231,21 @@ static void conv_start(struct app *a, struct dialog *d)
     jobs_start_from(a, title, reads, c->dst, conv_run, c, conv_free, conv_done);
 }
 
+/* The format changed: a name the user left as proposed follows it ("vm.qcow2" becomes
+ * "vm.vdi"); a name they typed stays. */
+static void conv_changed(struct app *a, struct dialog *d, int field)
+{
+    if (field != 1 || strcmp(d->f[0].text, d->aux) != 0)
+        return;
+    char *wdir = browser_write_dir(a);
+    const char *src = strrchr(d->ctx_path, '/') + 1;
+    act_propose(wdir ? wdir : a->dir, src, "", d->f[1].choices[d->f[1].choice], d->aux,
+                sizeof d->aux);
+    free(wdir);
+    snprintf(d->f[0].text, sizeof d->f[0].text, "%s", d->aux);
+    d->f[0].cursor = strlen(d->f[0].text);
+}
+
 void action_convert(struct app *a)
 {
     char *path = NULL;
@@ -218,13 +263,15 @@ void action_convert(struct app *a)
             sel = conv_nfmts;
         conv_fmts[conv_nfmts++] = list[i]->name;
     }
-    char name[1024];
+    char name[sizeof a->dlg.aux];
     char *wdir = browser_write_dir(a); /* inside an archive: the archive's directory */
     /* A member's name may hold directories: propose its last component. */
     const char *leaf = strrchr(e->name, '/') ? strrchr(e->name, '/') + 1 : e->name;
     act_propose(wdir ? wdir : a->dir, leaf, "", "qcow2", name, sizeof name);
     free(wdir);
     dlg_begin(a, "Convert", conv_start);
+    a->dlg.changed = conv_changed;
+    snprintf(a->dlg.aux, sizeof a->dlg.aux, "%s", name);
     snprintf(a->dlg.ctx_path, sizeof a->dlg.ctx_path, "%s", path);
     snprintf(a->dlg.msg[0], sizeof a->dlg.msg[0], "Copy %s (%s) into a new image.", e->display,
              e->format);
@@ -287,7 +334,7 @@ static void resize_start(struct app *a, struct dialog *d)
         return;
     }
     r->req.path = r->path;
-    r->req.fix_gpt = d->f[1].choice == 1;
+    r->req.fix_gpt = d->nf > 1 && d->f[1].choice == 1; /* offered for a GPT disk only */
     r->req.open_flags = a->opts.untrusted ? IMG_OPEN_UNTRUSTED : 0;
     const char *num = txt;
     while (*num == ' ')
@@ -304,8 +351,8 @@ static void resize_start(struct app *a, struct dialog *d)
     uint64_t target;
     if (img_parse_size(num, &r->req.amount) < 0 ||
         ops_resize_target(cur, r->req.sign, r->req.amount, &target, &err) < 0) {
-        app_status(a, true, "resize: '%s' is not a size (+4G, -1G, 20G)", txt);
         resize_free(r);
+        dlg_reopen(a, d, 0, "resize: '%s' is not a size (+4G, -1G, 20G)", txt);
         return;
     }
     if (target < cur) {
@@ -328,12 +375,48 @@ static void resize_start(struct app *a, struct dialog *d)
     resize_go(a, &tmp);
 }
 
+/* Does the guest of path start with a GPT (so that "Fix GPT" means something)? Also true
+ * when the table cannot be read here (an encrypted or broken chain): the choice is offered. */
+static bool act_has_gpt(struct app *a, const char *path)
+{
+    struct img_err err = {0};
+    unsigned fl = IMG_OPEN_BACKING | (a->opts.untrusted ? IMG_OPEN_UNTRUSTED : 0);
+    struct img *img = img_open(path, NULL, fl, &err);
+    if (!img)
+        return true;
+    struct ptable pt;
+    memset(&pt, 0, sizeof pt);
+    bool gpt = ptable_read(img, &pt, &err) < 0 || pt.kind == PTABLE_GPT;
+    ptable_free(&pt);
+    img_close(img);
+    return gpt;
+}
+
 void action_resize(struct app *a)
 {
     char *path = NULL;
     const struct scan_entry *e = act_image(a, &path);
     if (!e)
         return;
+    const struct img_driver *drv = act_driver(e);
+    if (a->scan && scan_is_archive(a->scan)) {
+        /* A member is no file of its own: there is nothing to resize in place. */
+        app_status(a, true, "resize: %s is inside an archive; convert it (c) to a file first",
+                   e->display);
+        free(path);
+        return;
+    }
+    if (!drv || !drv->truncate) {
+        app_status(a, true, "resize: %s images cannot be resized; convert (c) first",
+                   e->format ? e->format : "such");
+        free(path);
+        return;
+    }
+    if (!act_can_change(a, path, e->display, "resize")) {
+        free(path);
+        return;
+    }
+    bool gpt = act_has_gpt(a, path);
     char s[16];
     dlg_begin(a, "Resize", resize_start);
     snprintf(a->dlg.ctx_path, sizeof a->dlg.ctx_path, "%s", path);
@@ -342,7 +425,8 @@ void action_resize(struct app *a)
              "shrinks, 20G sets.",
              e->display, e->format, app_size(e->virtual_size, s, sizeof s));
     dlg_add_text(a, "New size", "+1G");
-    dlg_add_choice(a, "Fix GPT", yes_no, 2, 1);
+    if (gpt)
+        dlg_add_choice(a, "Fix GPT", yes_no, 2, 1);
     free(path);
 }
 
@@ -393,8 +477,8 @@ static void append_start(struct app *a, struct dialog *d)
         /* Not a size: another raw image in this directory to concatenate. */
         x->other = io_path_join(a->dir, what);
         if (!x->other || access(x->other, R_OK) != 0) {
-            app_status(a, true, "append: '%s' is neither a size nor a readable file", what);
             append_free(x);
+            dlg_reopen(a, d, 0, "append: '%s' is neither a size nor a readable file", what);
             return;
         }
         x->req.other = x->other;
@@ -402,14 +486,14 @@ static void append_start(struct app *a, struct dialog *d)
     if (d->f[2].choice == 1) {
         const char *name = d->f[3].text;
         if (!name[0] || strchr(name, '/')) {
-            app_status(a, true, "append: give a new file name in this directory");
             append_free(x);
+            dlg_reopen(a, d, 3, "append: give a new file name in this directory");
             return;
         }
         x->out = io_path_join(a->dir, name);
         if (!x->out || access(x->out, F_OK) == 0) {
-            app_status(a, true, "append: %s exists; choose another name", name);
             append_free(x);
+            dlg_reopen(a, d, 3, "append: %s exists; choose another name", name);
             return;
         }
         x->req.out = x->out;
@@ -504,6 +588,10 @@ void action_compact(struct app *a)
         free(path);
         return;
     }
+    if (!act_can_change(a, path, e->display, "compact")) {
+        free(path);
+        return;
+    }
     char q[256];
     snprintf(q, sizeof q, "Compact %s in place? Zero blocks are given back; the content stays.",
              e->display);
@@ -522,15 +610,15 @@ static void overlay_start(struct app *a, struct dialog *d)
     const char *name = d->f[0].text;
     const char *fmt = d->f[1].choices[d->f[1].choice];
     if (!name[0] || strchr(name, '/')) {
-        app_status(a, true, "overlay: give a file name in this directory");
+        dlg_reopen(a, d, 0, "overlay: give a file name in this directory");
         return;
     }
     char *dst = io_path_join(a->dir, name);
     if (!dst)
         return;
     if (access(dst, F_OK) == 0) {
-        app_status(a, true, "overlay: %s exists; choose another name", name);
         free(dst);
+        dlg_reopen(a, d, 0, "overlay: %s exists; choose another name", name);
         return;
     }
     struct img_err err = {0};
@@ -750,6 +838,14 @@ void action_check(struct app *a)
     const struct scan_entry *e = act_image(a, &path);
     if (!e)
         return;
+    const struct img_driver *drv = act_driver(e);
+    if (drv && !drv->check) {
+        /* Refused now rather than by a job that fails: there is no metadata to check. */
+        app_status(a, true, "check: %s images have no metadata to check (%s)", drv->name,
+                   e->display);
+        free(path);
+        return;
+    }
     struct check_job *c = calloc(1, sizeof *c);
     if (!c) {
         free(path);
@@ -796,21 +892,26 @@ static int snap_run(struct job *j, void *arg, struct img_err *err)
     return r;
 }
 
+static const char *snap_verb(enum km_action act)
+{
+    return act == KM_A_SNAP_NEW     ? "snapshot"
+           : act == KM_A_SNAP_APPLY ? "apply snapshot"
+                                    : "delete snapshot";
+}
+
 static void snap_go(struct app *a, struct dialog *d)
 {
     struct snap_job *x = d->ctx;
     if (x->act == KM_A_SNAP_NEW) {
         snprintf(x->arg, sizeof x->arg, "%.255s", d->f[0].text);
         if (!x->arg[0]) {
-            app_status(a, true, "snapshot: give it a name");
-            snap_free(x);
+            dlg_reopen(a, d, 0, "snapshot: give it a name");
             return;
         }
     }
-    static const char *const verb[] = {"snapshot", "apply snapshot", "delete snapshot"};
-    int v = x->act == KM_A_SNAP_NEW ? 0 : x->act == KM_A_SNAP_APPLY ? 1 : 2;
     char title[200];
-    snprintf(title, sizeof title, "%s %.60s of %.80s", verb[v], x->arg, strrchr(x->path, '/') + 1);
+    snprintf(title, sizeof title, "%s %.60s of %.80s", snap_verb(x->act), x->arg,
+             strrchr(x->path, '/') + 1);
     jobs_start(a, title, x->path, snap_run, x, snap_free, NULL);
 }
 
@@ -818,6 +919,43 @@ static void snap_decline(struct app *a, struct dialog *d)
 {
     (void)a;
     snap_free(d->ctx);
+}
+
+/* The images of the directory shown that use path as their backing file (by name, or a
+ * differencing vdi by its parent's UUID), as "a.qcow2, b.qcow2" into out; their count. */
+static size_t act_dependents(struct app *a, const char *path, char *out, size_t n)
+{
+    out[0] = 0;
+    if (!a->scan || scan_is_archive(a->scan))
+        return 0;
+    const char *uuid = "";
+    size_t cnt = scan_count(a->scan);
+    for (size_t i = 0; i < cnt; i++) {
+        const struct scan_entry *e = scan_entry(a->scan, i);
+        char *p = scan_entry_state(e) == SCAN_DONE ? io_path_join(a->dir, e->name) : NULL;
+        if (p && strcmp(p, path) == 0)
+            uuid = e->uuid;
+        free(p);
+    }
+    size_t found = 0, len = 0;
+    for (size_t i = 0; i < cnt; i++) {
+        const struct scan_entry *e = scan_entry(a->scan, i);
+        if (scan_entry_state(e) != SCAN_DONE)
+            continue;
+        bool dep = uuid[0] && strcmp(e->parent_uuid, uuid) == 0;
+        if (!dep && e->backing) {
+            char *bp = io_path_join(a->dir, e->backing);
+            dep = bp && strcmp(bp, path) == 0;
+            free(bp);
+        }
+        if (!dep)
+            continue;
+        int w = snprintf(out + len, n - len, "%s%s", found ? ", " : "", e->display);
+        if (w > 0)
+            len = len + (size_t)w < n ? len + (size_t)w : n - 1;
+        found++;
+    }
+    return found;
 }
 
 void action_snapshot(struct app *a, enum km_action act, const char *path, const char *snap_id,
@@ -843,13 +981,15 @@ void action_snapshot(struct app *a, enum km_action act, const char *path, const 
                    act_diff_format(fmt) ? "a differencing image" : "an overlay");
         return;
     }
+    const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
+    if (!act_can_change(a, path, base, snap_verb(act)))
+        return;
     struct snap_job *x = calloc(1, sizeof *x);
     if (!x || !(x->path = strdup(path))) {
         free(x);
         return;
     }
     x->act = act;
-    const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
     if (act == KM_A_SNAP_NEW) {
         dlg_begin(a, "New snapshot", snap_go);
         a->dlg.ctx = x;
@@ -870,7 +1010,18 @@ void action_snapshot(struct app *a, enum km_action act, const char *path, const 
                  base, snap_name);
     else
         snprintf(q, sizeof q, "Delete snapshot %.120s of %.100s?", snap_name, base);
-    dlg_confirm(a, act == KM_A_SNAP_APPLY ? "Apply snapshot" : "Delete snapshot", q, NULL, snap_go);
+    /* Images built on this one would read changed data under their own: name them, and
+     * make the revert a typed decision. */
+    char deps[200];
+    size_t nd = act == KM_A_SNAP_APPLY ? act_dependents(a, path, deps, sizeof deps) : 0;
+    dlg_confirm(a, act == KM_A_SNAP_APPLY ? "Apply snapshot" : "Delete snapshot", q,
+                nd ? "yes" : NULL, snap_go);
+    if (nd) {
+        snprintf(a->dlg.msg[2], sizeof a->dlg.msg[2], "%s", a->dlg.msg[1]);
+        snprintf(a->dlg.msg[1], sizeof a->dlg.msg[1],
+                 "Warning: %s use%s %s as backing file; %s would read changed data.", deps,
+                 nd == 1 ? "s" : "", base, nd == 1 ? "it" : "they");
+    }
     a->dlg.ctx = x;
     a->dlg.cancel = snap_decline;
 }
@@ -922,9 +1073,37 @@ static int chain_run(struct job *j, void *arg, struct img_err *err)
     return r;
 }
 
-/* The image at path (NULL: the browser's selection) and its recorded backing name, read
- * without following it. NULL after a status message. */
-static struct chain_job *chain_target(struct app *a, const char *path, char *backing, size_t n)
+/* The backing name of img, opened without following anything: as recorded, or for an image
+ * that names its parent only by identity (a differencing vdi) the parent the format's own
+ * lookup finds beside it, as the browser and the tree show it. False after a status message. */
+static bool chain_backing(struct app *a, const char *path, struct img *img, const char *what,
+                          char *backing, size_t n)
+{
+    snprintf(backing, n, "%s", img->backing_name ? img->backing_name : "");
+    if (img->backing_name || !img->backing_unresolved)
+        return true;
+    const char *name = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
+    if (a->opts.untrusted) {
+        app_status(a, true, "%s: %s names its parent by UUID, not looked for in untrusted mode",
+                   what, name);
+        return false;
+    }
+    struct img_err err = {0};
+    struct img *full = img_open(path, NULL, IMG_OPEN_BACKING, &err);
+    if (!full) {
+        app_status(a, true, "%s: %s", what, err.msg);
+        return false;
+    }
+    snprintf(backing, n, "%s", full->backing_name ? full->backing_name : "");
+    img_close(full);
+    return true;
+}
+
+/* The image at path (NULL: the browser's selection) and its backing name (chain_backing);
+ * refused before any form when the image cannot change (rebase: a format without backing
+ * files) or another program holds it. NULL after a status message. */
+static struct chain_job *chain_target(struct app *a, const char *path, const char *what,
+                                      char *backing, size_t n)
 {
     char *own = NULL;
     if (!path) {
@@ -932,18 +1111,27 @@ static struct chain_job *chain_target(struct app *a, const char *path, char *bac
             return NULL;
         path = own;
     }
+    const char *name = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
     struct img_err err = {0};
     struct img *img = img_open(path, NULL, IMG_OPEN_UNTRUSTED, &err);
-    struct chain_job *c = img ? calloc(1, sizeof *c) : NULL;
+    bool ok = img != NULL;
     if (!img)
         app_status(a, true, "%s", err.msg);
+    if (ok && !img->drv->set_backing && strcmp(what, "rebase") == 0) {
+        app_status(a, true, "rebase: %s images cannot have a backing file (%s)", img->drv->name,
+                   name);
+        ok = false;
+    }
+    ok = ok && chain_backing(a, path, img, what, backing, n);
+    img_close(img); /* closed first: our own lock must not count as another program's */
+    /* Commit writes the backing file, rebase the image: both need it free (commit's base is
+     * checked by the job, which names it). */
+    ok = ok && act_can_change(a, path, name, what);
+    struct chain_job *c = ok ? calloc(1, sizeof *c) : NULL;
     if (c && !(c->path = strdup(path))) {
         free(c);
         c = NULL;
     }
-    if (img)
-        snprintf(backing, n, "%s", img->backing_name ? img->backing_name : "");
-    img_close(img);
     free(own);
     return c;
 }
@@ -977,7 +1165,7 @@ static void commit_go(struct app *a, struct dialog *d)
 void action_commit(struct app *a, const char *path)
 {
     char backing[1024];
-    struct chain_job *c = chain_target(a, path, backing, sizeof backing);
+    struct chain_job *c = chain_target(a, path, "commit", backing, sizeof backing);
     if (!c)
         return;
     const char *name = strrchr(c->path, '/') + 1;
@@ -1017,8 +1205,8 @@ static void rebase_go(struct app *a, struct dialog *d)
         free(dir);
         free(full);
         if (!nb) {
-            app_status(a, true, "rebase: %s", err.msg[0] ? err.msg : "out of memory");
-            chain_free(c);
+            /* The form again with the name kept: a typo is corrected, not retyped. */
+            dlg_reopen(a, d, 0, "rebase: %s", err.msg[0] ? err.msg : "out of memory");
             return;
         }
         snprintf(c->fmt, sizeof c->fmt, "%s", nb->drv->name);
@@ -1038,7 +1226,7 @@ static void rebase_go(struct app *a, struct dialog *d)
 void action_rebase(struct app *a, const char *path)
 {
     char backing[1024];
-    struct chain_job *c = chain_target(a, path, backing, sizeof backing);
+    struct chain_job *c = chain_target(a, path, "rebase", backing, sizeof backing);
     if (!c)
         return;
     size_t n;

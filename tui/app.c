@@ -270,6 +270,8 @@ static void app_draw(struct app *a)
         char buf[80];
         snprintf(buf, sizeof buf, "terminal too small (need %dx%d)", LAYOUT_MIN_W, LAYOUT_MIN_H);
         app_put(0, 0, w, buf, app_attr(a, THEME_E_WARN), false);
+        if (a->dlg.open)
+            dlg_draw(a); /* an open dialog takes the keys: it is always drawn, if clipped */
         refresh();
         return;
     }
@@ -287,6 +289,11 @@ static void app_draw(struct app *a)
         dlg_draw(a);
     refresh();
     app_timing(a);
+}
+
+void app_redraw(struct app *a)
+{
+    app_draw(a);
 }
 
 void app_push(struct app *a, enum app_view v)

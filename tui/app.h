@@ -77,8 +77,12 @@ struct dialog {
     char typed[16];
     void (*ok)(struct app *a, struct dialog *d);
     void (*cancel)(struct app *a, struct dialog *d); /* optional: frees ctx when declined */
-    void *ctx;                                       /* for ok() */
+    /* Optional: a choice field (index) was changed by the user (the form may update others). */
+    void (*changed)(struct app *a, struct dialog *d, int field);
+    void *ctx; /* for ok() */
     char ctx_path[4096];
+    char aux[512]; /* the form's own note (convert: the name it proposed) */
+    char err[256]; /* why the last OK was refused (dlg_reopen), shown in the form */
 };
 
 struct mapview {
@@ -157,6 +161,8 @@ void app_status(struct app *a, bool err, const char *fmt, ...)
 /* "1.5 GiB"-style sizes, into buf. */
 const char *app_size(uint64_t v, char *buf, size_t n);
 
+/* Draw the whole screen now (a box with its own key loop, after the terminal was resized). */
+void app_redraw(struct app *a);
 void app_push(struct app *a, enum app_view v);
 /* Open the map of path on top of the current screen (a status message when it fails). */
 void app_open_map(struct app *a, const char *path);
@@ -246,6 +252,10 @@ struct dlg_field *dlg_add_choice(struct app *a, const char *label, const char *c
                                  int n, int sel);
 void dlg_confirm(struct app *a, const char *title, const char *question, const char *type_yes,
                  void (*ok)(struct app *, struct dialog *));
+/* From an ok() callback: open the form d again as the user left it, focus on field (-1: where
+ * it was), with the reason shown in it and on the status line. */
+void dlg_reopen(struct app *a, const struct dialog *d, int field, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 void dlg_draw(struct app *a);
 /* A dialog's background, rules and title at (y,x), h by w; returns the background attribute. */
 attr_t dlg_frame(struct app *a, int y, int x, int h, int w, const char *title);

@@ -1,14 +1,20 @@
 /* dialog.c: the one modal at a time: a small form (choice fields changed with Left/Right or
  * Space, text fields edited in place) with OK and Cancel, or a yes/no question whose default
  * is No. A question about something that loses data can require a typed word ("yes").
- * Tab/Down and Shift-Tab/Up move between fields, Enter on a field moves on (on the last one,
- * or on OK, it accepts), Esc cancels.
+ * Enter accepts the form from any field (as mc, dialog and whiptail do; on Cancel it cancels),
+ * Tab/Down and Shift-Tab/Up move between fields, Esc cancels. The focused field carries a '>'
+ * marker and reverse video; a choice with one value is plain text and takes no focus. The box
+ * grows to its text within the screen and wraps what is wider; an ok() that refuses the input
+ * opens the form again as it was, with the reason inside (dlg_reopen).
  * Talks to: app.h (drawing kit). The ok callback does the work (usually starts a job).
  */
 #include "tui/app.h"
 
+#include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <wchar.h>
 
 static void dlg_decline(struct app *a);
 
@@ -74,6 +80,14 @@ attr_t dlg_frame(struct app *a, int y, int x, int h, int w, const char *title)
     attrset(bg);
     mvhline(y, x, ACS_HLINE, w);
     mvhline(y + h - 1, x, ACS_HLINE, w);
+    if (h >= 2 && w >= 2) { /* side borders: the box stands apart from the screen below */
+        mvvline(y, x, ACS_VLINE, h);
+        mvvline(y, x + w - 1, ACS_VLINE, h);
+        mvaddch(y, x, ACS_ULCORNER);
+        mvaddch(y, x + w - 1, ACS_URCORNER);
+        mvaddch(y + h - 1, x, ACS_LLCORNER);
+        mvaddch(y + h - 1, x + w - 1, ACS_LRCORNER);
+    }
     attrset(A_NORMAL);
     char t[160];
     snprintf(t, sizeof t, " %s ", title);
@@ -81,60 +95,194 @@ attr_t dlg_frame(struct app *a, int y, int x, int h, int w, const char *title)
     return bg;
 }
 
+/* Columns of one character of s (n: its bytes); bytes that do not decode count as one '?',
+ * as app_put draws them. */
+static int dlg_char(const char *s, mbstate_t *st, size_t *n)
+{
+    wchar_t wc;
+    size_t k = mbrtowc(&wc, s, MB_CUR_MAX, st);
+    if (k == (size_t)-1 || k == (size_t)-2 || k == 0) {
+        memset(st, 0, sizeof *st);
+        *n = 1;
+        return 1;
+    }
+    *n = k;
+    int cw = wcwidth(wc);
+    return cw < 0 ? 1 : cw;
+}
+
+static int dlg_cols(const char *s)
+{
+    mbstate_t st;
+    memset(&st, 0, sizeof st);
+    int col = 0;
+    for (size_t n; *s; s += n)
+        col += dlg_char(s, &st, &n);
+    return col;
+}
+
+/* The first line of s that fits w columns: its byte length, broken after the last space that
+ * fits when the text goes on (a word longer than the line is cut); *next: where the next line
+ * starts, its spaces skipped. */
+static size_t dlg_line(const char *s, int w, const char **next)
+{
+    mbstate_t st;
+    memset(&st, 0, sizeof st);
+    const char *p = s, *brk = NULL;
+    int col = 0;
+    while (*p) {
+        size_t n;
+        int cw = dlg_char(p, &st, &n);
+        if (col + cw > w)
+            break;
+        if (*p == ' ')
+            brk = p;
+        col += cw;
+        p += n;
+    }
+    const char *end = p;
+    if (*p && *p != ' ' && brk && brk > s)
+        end = brk;
+    if (end == s && *s)
+        end = s + 1; /* not even one character fits: never loop */
+    const char *q = end;
+    while (*q == ' ')
+        q++;
+    *next = q;
+    return (size_t)(end - s);
+}
+
+static int dlg_nlines(const char *s, int w)
+{
+    int n = 0;
+    while (*s) {
+        dlg_line(s, w, &s);
+        n++;
+    }
+    return n;
+}
+
+/* Draw s wrapped to w columns from row *row on, stopping before row stop. */
+static void dlg_put_wrapped(int *row, int stop, int x, int w, const char *s, attr_t at)
+{
+    while (*s && *row < stop) {
+        const char *next;
+        size_t len = dlg_line(s, w, &next);
+        char buf[512];
+        snprintf(buf, sizeof buf, "%.*s", (int)(len < sizeof buf ? len : sizeof buf - 1), s);
+        app_put((*row)++, x, w, buf, at, false);
+        s = next;
+    }
+}
+
+/* A choice with a single value cannot change: it is shown as text and takes no focus. */
+static bool dlg_focusable(const struct dialog *d, int i)
+{
+    return i >= d->nf || d->f[i].kind == DLG_TEXT || d->f[i].nchoices > 1;
+}
+
+/* Move the focus by dir (+1/-1) over the fields and the two buttons, skipping fixed ones. */
+static void dlg_move(struct dialog *d, int dir)
+{
+    int n = d->nf + 2;
+    for (int k = 0; k < n; k++) {
+        d->focus = (d->focus + dir + n) % n;
+        if (dlg_focusable(d, d->focus))
+            return;
+    }
+}
+
+#define DLG_LABEL_W 14 /* label column; values start after it and the marker */
+
 void dlg_draw(struct app *a)
 {
     struct dialog *d = &a->dlg;
+    if (!dlg_focusable(d, d->focus))
+        dlg_move(d, 1);
     int H, W;
     getmaxyx(stdscr, H, W);
-    int w = W - 4 < 72 ? W - 4 : 72;
+    /* As wide as its text wants, within the screen; wider text wraps. */
+    int maxw = W > 24 ? W - 2 : W;
+    if (maxw > 110)
+        maxw = 110;
+    int need = 52;
+    int tcols = dlg_cols(d->title) + 6;
+    need = tcols > need ? tcols : need;
+    for (int i = 0; i < 3; i++) {
+        int c = dlg_cols(d->msg[i]) + 4;
+        need = c > need ? c : need;
+    }
+    for (int i = 0; i < d->nf; i++) {
+        const struct dlg_field *f = &d->f[i];
+        int c = 0;
+        if (f->kind == DLG_CHOICE)
+            for (int k = 0; k < f->nchoices; k++) {
+                int cc = dlg_cols(f->choices[k]) + 4;
+                c = cc > c ? cc : c;
+            }
+        else
+            c = dlg_cols(f->text) + 1 > 30 ? dlg_cols(f->text) + 1 : 30;
+        c += 4 + DLG_LABEL_W + 3;
+        need = c > need ? c : need;
+    }
+    int w = need < maxw ? need : maxw;
+    int tw = w - 4 > 1 ? w - 4 : 1;
     int nmsg = 0;
     for (int i = 0; i < 3; i++)
-        if (d->msg[i][0])
-            nmsg = i + 1;
-    int h = 4 + nmsg + d->nf + (d->type_yes[0] ? 1 : 0);
+        nmsg += dlg_nlines(d->msg[i], tw);
+    int nerr = dlg_nlines(d->err, tw);
+    int h = 4 + nmsg + d->nf + (d->type_yes[0] ? 1 : 0) + nerr;
     if (h > H)
-        h = H;
+        h = H; /* too little room: the lines that do not fit are left out, the buttons stay */
+    if (h < 3)
+        h = H < 3 ? H : 3;
     int x = (W - w) / 2, y = (H - h) / 2;
     attr_t bg = dlg_frame(a, y, x, h, w, d->title);
-    int row = y + 1;
-    for (int i = 0; i < nmsg; i++)
-        app_put(row++, x + 2, w - 4, d->msg[i], bg, false);
+    int row = y + 1, stop = y + h - 2;
+    for (int i = 0; i < 3; i++)
+        dlg_put_wrapped(&row, stop, x + 2, tw, d->msg[i], bg);
     int cx = -1, cy = -1;
-    for (int i = 0; i < d->nf; i++, row++) {
+    int vx = x + 4 + DLG_LABEL_W + 1, vw = x + w - 2 - vx;
+    for (int i = 0; i < d->nf && row < stop; i++, row++) {
         struct dlg_field *f = &d->f[i];
-        char lab[40];
-        snprintf(lab, sizeof lab, "%-14.14s", f->label);
-        app_put(row, x + 2, 15, lab, bg, false);
-        attr_t at =
-            i == d->focus ? app_attr(a, THEME_E_INPUT) | A_BOLD : app_attr(a, THEME_E_INPUT);
-        if (f->kind == DLG_CHOICE) {
+        bool focus = i == d->focus;
+        app_put(row, x + 2, 2, focus ? ">" : "", bg | (focus ? A_BOLD : 0), true);
+        char lab[64];
+        snprintf(lab, sizeof lab, "%s", f->label);
+        app_put(row, x + 4, DLG_LABEL_W, lab, bg | (focus ? A_BOLD : 0), true);
+        attr_t at = app_attr(a, THEME_E_INPUT) | (focus ? A_REVERSE | A_BOLD : 0);
+        if (f->kind == DLG_CHOICE && f->nchoices <= 1) {
+            app_put(row, vx, vw, f->nchoices ? f->choices[0] : "", bg, false);
+        } else if (f->kind == DLG_CHOICE) {
             char v[160];
             snprintf(v, sizeof v, "< %s >", f->choices[f->choice]);
-            app_put(row, x + 17, w - 19, v, at, true);
+            app_put(row, vx, vw, v, at, true);
         } else {
             /* Show the end of long texts so the cursor stays visible. */
-            int fw = w - 19;
             size_t len = strlen(f->text);
-            size_t off = len + 1 > (size_t)fw ? len + 1 - (size_t)fw : 0;
-            app_put(row, x + 17, fw, f->text + off, at, true);
-            if (i == d->focus) {
+            size_t off = vw > 0 && len + 1 > (size_t)vw ? len + 1 - (size_t)vw : 0;
+            app_put(row, vx, vw, f->text + off, at, true);
+            if (focus) {
                 cy = row;
-                cx = x + 17 + (int)(f->cursor - off);
+                cx = vx + (int)(f->cursor - off);
             }
         }
     }
-    if (d->type_yes[0]) {
+    if (d->type_yes[0] && row < stop) {
         char v[64];
         snprintf(v, sizeof v, "> %s", d->typed);
-        app_put(row, x + 2, w - 4, v, app_attr(a, THEME_E_INPUT), true);
+        app_put(row, x + 2, tw, v, app_attr(a, THEME_E_INPUT), true);
         cy = row;
         cx = x + 4 + (int)strlen(d->typed);
         row++;
     }
+    dlg_put_wrapped(&row, stop, x + 2, tw, d->err, app_attr(a, THEME_E_ERROR));
     const char *yes = d->confirm ? "[ Yes ]" : "[ OK ]";
     const char *no = d->confirm ? "[ No ]" : "[ Cancel ]";
     int by = y + h - 2;
     int bx = x + w / 2 - (int)(strlen(yes) + strlen(no) + 2) / 2;
+    if (bx < x + 1)
+        bx = x + 1;
     app_put(by, bx, (int)strlen(yes), yes,
             app_attr(a, d->focus == d->nf ? THEME_E_DIALOG_BUTTON_FOCUS : THEME_E_DIALOG_BUTTON) |
                 (d->focus == d->nf ? A_REVERSE : 0),
@@ -148,6 +296,22 @@ void dlg_draw(struct app *a)
         curs_set(1);
         move(cy, cx);
     }
+}
+
+void dlg_reopen(struct app *a, const struct dialog *d, int field, const char *fmt, ...)
+{
+    a->dlg = *d;
+    struct dialog *n = &a->dlg;
+    n->open = true;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(n->err, sizeof n->err, fmt, ap);
+    va_end(ap);
+    if (field >= 0 && field < n->nf)
+        n->focus = field;
+    for (int i = 0; i < n->nf; i++)
+        n->f[i].cursor = strlen(n->f[i].text);
+    app_status(a, true, "%s", n->err);
 }
 
 static void dlg_accept(struct app *a)
@@ -200,7 +364,6 @@ static void dlg_text_key(struct dlg_field *f, int ch)
 void dlg_key(struct app *a, int ch)
 {
     struct dialog *d = &a->dlg;
-    int nfocus = d->nf + 2;
     if (ch == 27) {
         dlg_decline(a);
         return;
@@ -226,21 +389,19 @@ void dlg_key(struct app *a, int ch)
         return;
     }
     if (ch == '\t' || ch == KEY_DOWN) {
-        d->focus = (d->focus + 1) % nfocus;
+        dlg_move(d, 1);
         return;
     }
     if (ch == KEY_BTAB || ch == KEY_UP) {
-        d->focus = (d->focus + nfocus - 1) % nfocus;
+        dlg_move(d, -1);
         return;
     }
     if (ch == '\n' || ch == '\r' || ch == KEY_ENTER) {
-        if (d->focus == d->nf + 1) {
+        /* Enter accepts from any field; only on Cancel (or No) does it cancel. */
+        if (d->focus == d->nf + 1)
             dlg_decline(a);
-        } else if (d->focus >= d->nf - 1) {
+        else
             dlg_accept(a);
-        } else {
-            d->focus++;
-        }
         return;
     }
     if (d->focus >= d->nf) {
@@ -250,10 +411,13 @@ void dlg_key(struct app *a, int ch)
     }
     struct dlg_field *f = &d->f[d->focus];
     if (f->kind == DLG_CHOICE) {
+        int was = f->choice;
         if (ch == KEY_RIGHT || ch == ' ' || ch == 'l')
             f->choice = (f->choice + 1) % f->nchoices;
         else if (ch == KEY_LEFT || ch == 'h')
             f->choice = (f->choice + f->nchoices - 1) % f->nchoices;
+        if (f->choice != was && d->changed)
+            d->changed(a, d, d->focus);
     } else {
         dlg_text_key(f, ch);
     }

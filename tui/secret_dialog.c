@@ -39,20 +39,27 @@ static void sd_draw(struct app *a, const char *name, size_t n)
     int H, W;
     getmaxyx(stdscr, H, W);
     int w = W - 4 < 64 ? W - 4 : 64, h = 6;
+    /* The box takes every key: on a tiny screen it is drawn clipped, never left out. */
+    if (w < 20)
+        w = W < 20 ? W : 20;
+    if (h > H)
+        h = H;
     int x = (W - w) / 2, y = (H - h) / 2;
-    if (w < 20 || H < h)
-        return;
     attr_t bg = dlg_frame(a, y, x, h, w, "Password");
     char line[320];
     snprintf(line, sizeof line, "%s is encrypted.", name);
-    app_put(y + 1, x + 2, w - 4, line, bg, false);
-    app_put(y + 2, x + 2, 10, "Password:", bg, false);
+    if (h > 2)
+        app_put(y + 1, x + 2, w - 4, line, bg, false);
     char stars[64];
     size_t ns = n < sizeof stars - 1 ? n : sizeof stars - 1;
     memset(stars, '*', ns);
     stars[ns] = 0;
-    app_put(y + 2, x + 12, w - 14, stars, app_attr(a, THEME_E_INPUT), true);
-    app_put(y + 4, x + 2, w - 4, "Enter unlocks, Esc cancels", bg, false);
+    if (h > 3) {
+        app_put(y + 2, x + 2, 10, "Password:", bg, false);
+        app_put(y + 2, x + 12, w - 14, stars, app_attr(a, THEME_E_INPUT), true);
+    }
+    if (h > 5)
+        app_put(y + 4, x + 2, w - 4, "Enter unlocks, Esc cancels", bg, false);
     refresh();
 }
 
@@ -68,7 +75,13 @@ static int sd_prompt(struct app *a, const char *path, uint8_t *buf, size_t cap, 
     while (r == 1) {
         sd_draw(a, name, n);
         int ch = getch();
-        if (ch == ERR) {
+        if (ch == KEY_RESIZE) {
+            /* The screen below, laid out anew (asking nothing meanwhile); the box goes on it. */
+            bool asking = sd_asking;
+            sd_asking = false;
+            app_redraw(a);
+            sd_asking = asking;
+        } else if (ch == ERR) {
             if (++errs > 100) /* the terminal is gone */
                 r = -ECANCELED;
         } else if (ch == 27) {

@@ -109,7 +109,7 @@ keys q
 keys / d i s k Enter c
 see 'Convert' "convert form opens"
 see 'New file +disk-1\.qcow2' "target name proposed from the source"
-keys Enter Enter Enter Enter
+keys Enter # Enter accepts a form from any field
 see 'done: convert disk\.qcow2 -> disk-1\.qcow2' "convert job finished" 60
 [ -f demo/disk-1.qcow2 ] && pass || fail "converted file missing"
 qemu-img check -q demo/disk-1.qcow2 && pass || fail "qemu-img check of the converted image"
@@ -122,7 +122,7 @@ keys q
 keys Escape / d i s k . q Enter E
 see 'Export OVA' "export form opens"
 see 'OVA file +disk\.ova' "OVA name proposed from the image"
-keys Enter Enter Enter Enter Enter l e g a c y . v d i Enter
+keys Down Down Down Down Down l e g a c y . v d i Enter
 see 'done: export disk\.ova \(2 disks\)' "export job finished" 90
 [ "$(tar tf demo/disk.ova | tr '\n' ' ')" = "disk.ovf disk.vmdk legacy.vmdk disk.mf " ] && pass ||
   fail "OVA members: $(tar tf demo/disk.ova | tr '\n' ' ')"
@@ -133,7 +133,7 @@ qemu-img compare -q demo/legacy.vdi "$T/ova/legacy.vmdk" && pass || fail "export
 # --- grow with R: sparse.raw 1 GiB -> 2 GiB ---
 keys Escape / s p a r s e Enter R
 see 'New size +\+1G' "resize form proposes +1G"
-keys Enter Enter
+keys Enter
 see 'done: resize sparse\.raw' "resize job finished" 30
 [ "$(qemu-img info --output=json demo/sparse.raw | json_num /dev/stdin virtual-size)" = 2147483648 ] &&
   pass || fail "sparse.raw was not grown to 2 GiB"
@@ -176,7 +176,7 @@ see 'disk\.qcow2 +qcow2' "second session lists the images"
 see 'top\.qcow2 +qcow2' "top.qcow2 probed"
 keys / t o p Enter c
 see 'Convert' "convert form opens for top.qcow2"
-keys Enter Enter Enter Enter
+keys Enter # Enter accepts a form from any field
 see 'started: convert top\.qcow2' "slow convert started"
 keys J
 see 'running' "the job shows as running"
@@ -225,13 +225,13 @@ see 'map: .*password entry cancelled' "Esc cancels the box with a message"
 # Convert: the form, then the box; the copy equals qemu-img's decryption.
 keys c
 see 'New file +secret-1\.qcow2' "convert form for the encrypted image"
-keys Enter Enter Enter Enter
+keys Enter # Enter accepts a form from any field
 see 'secret\.qcow2 is encrypted' "convert asks for the password before the job"
 keys h u n t e r 2 Enter
 see 'done: convert secret\.qcow2 -> secret-1\.qcow2' "convert of the encrypted image finished" 60
 qemu-img convert -O raw enc/secret-1.qcow2 got.raw
 expect_same want.raw got.raw "the TUI's convert equals qemu-img's decryption"
-keys c Enter Enter Enter Enter w r o n g Enter
+keys c Enter w r o n g Enter
 see 'convert: .*invalid password' "convert with a wrong password: the error line"
 ls enc | grep -q '^secret-2' && fail "a convert ran with a wrong password: $(ls enc)" || pass
 # Commit of the encrypted overlay: the box comes before the job, which then writes the base.
@@ -277,7 +277,7 @@ see 'disk\.qcow2 +qcow2' "third session lists the images"
 see 'base\.qcow2 +qcow2' "base.qcow2 probed"
 keys / b a s e Enter c
 see 'Convert' "convert form opens for base.qcow2"
-keys Enter Enter Enter Enter
+keys Enter # Enter accepts a form from any field
 see 'started: convert base\.qcow2' "second slow convert started"
 keys q
 see 'job is still running' "quit asks while a job runs"
@@ -304,8 +304,8 @@ see '^ base\.vmdk ' "tree of the vmdk directory"
 keys O
 see 'New differencing image' "O on a vmdk in the tree offers a differencing image"
 see 'New file +base-child\.vmdk' "the child's name is proposed"
-see 'Format +< vmdk >' "the child has the parent's format"
-keys Enter Enter
+see 'Format +vmdk' "the child has the parent's format (fixed: shown as text)"
+keys Enter
 see 'created base-child\.vmdk \(vmdk\) backed by base\.vmdk' "the child is created"
 see '[├└]─ base-child\.vmdk' "the tree shows the child under its parent"
 "$DIMG" info --output=json vm/base-child.vmdk >"$T/ci.json"
@@ -318,7 +318,7 @@ qemu-img compare -q vm/base-child.vmdk vm/base.vmdk && pass || fail "the new chi
 # N (new snapshot) on a vdi in the tree: a differencing vdi instead
 keys Escape Escape / b a s e . v d i Enter t N
 see 'New file +base-child\.vdi' "N on a vdi offers a differencing vdi"
-keys Enter Enter
+keys Enter
 see 'created base-child\.vdi \(vdi\) backed by base\.vdi' "the differencing vdi is created"
 see '[├└]─ base-child\.vdi' "the tree links the differencing vdi to its parent"
 "$DIMG" info --output=json vm/base-child.vdi >"$T/ci.json"
@@ -332,7 +332,7 @@ grep -q 'non-NULL link UUID' "$T/qi.txt" && pass || fail "qemu-img does not see 
 # B from the browser: kid.vmdk onto other.vmdk, safe mode
 keys Escape Escape / k i d Enter B
 see 'New backing +base\.vmdk' "the rebase form shows the current backing"
-keys C-u o t h e r . v m d k Enter Enter Enter
+keys C-u o t h e r . v m d k Enter
 see 'done: rebase kid\.vmdk' "the rebase job finished" 30
 qemu-img info --output=json vm/kid.vmdk >"$T/qi.json"
 [ "$(json_str "$T/qi.json" backing-filename)" = other.vmdk ] && pass || fail "qemu-img info: kid's backing is not other.vmdk"
@@ -375,7 +375,7 @@ keys / d i s k Enter
 see 'OVF disk: vmdisk1, capacity 4 MiB' "the member's pane names its OVF disk"
 keys c
 see 'New file +disk\.qcow2' "convert proposes a name beside the archive"
-keys Enter Enter Enter Enter
+keys Enter # Enter accepts a form from any field
 see 'done: convert disk\.vmdk -> disk\.qcow2' "convert from inside the archive finished" 60
 [ -f arc/disk.qcow2 ] && pass || fail "converted member missing: $(ls arc)"
 qemu-img compare -q "$T/arc-d.raw" arc/disk.qcow2 && pass || fail "converted member differs"
@@ -387,12 +387,12 @@ see 'disk\.qcow2 +qcow2' "the new image is listed beside the archive"
 keys / o k Enter I
 see 'Unpack the files of ok\.ova' "import form opens"
 see 'Directory +ok' "import proposes a directory named after the archive"
-keys Enter Enter
+keys Enter
 see 'failed: import ok\.ova -> ok/: .*member vm\.ovf is not' "import refuses a member missing from the manifest" 30
 [ -z "$(ls -A arc/ok)" ] && pass || fail "refused import left $(ls -A arc/ok)"
 (mkdir -p arc/src && cd arc/src && tar xf ../ok.ova && echo "SHA1 (vm.ovf) = $(sha1sum vm.ovf | cut -d' ' -f1)" >>ok.mf &&
   rm ../ok.ova && tar cf ../ok.ova vm.ovf disk.vmdk ok.mf && cd .. && rm -rf src)
-keys I Enter Right Enter
+keys I Down Right Enter
 see 'done: import ok\.ova -> ok/ - 3 files, digests match' "import with -O qcow2 finished" 60
 qemu-img compare -q "$T/arc-d.raw" arc/ok/disk.qcow2 && pass || fail "imported disk differs: $(ls arc/ok)"
 [ ! -e arc/ok/disk.vmdk ] && pass || fail "the vmdk was kept beside its qcow2"

@@ -394,8 +394,9 @@ int img_create(const char *fmt, const char *path, const struct img_create_req *r
  * IMG_OPEN_UNTRUSTED, no json:/protocol names, regular files only (never a FIFO, device, /proc
  * or /sys), opened read-write only when img is. With IMG_REF_LOCAL the name must also stay
  * below the image's directory (relative, no ".." component), and a plain name (no '/') is
- * followed even under IMG_OPEN_UNTRUSTED: the file is part of the image, beside it. what names
- * it in messages.
+ * followed even under IMG_OPEN_UNTRUSTED: the file is part of the image, beside it. A symlink
+ * never leads out of the directory the name designates (core/resolve.h); untrusted, no
+ * symlink is followed and a file with other hard links is refused. what names it in messages.
  * Returns the fd or a negative errno with img->err set. */
 enum { IMG_REF_LOCAL = 1u << 0 };
 int img_open_ref(struct img *img, const char *name, const char *what, unsigned ref_flags);

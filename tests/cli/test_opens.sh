@@ -7,6 +7,10 @@
 #   reached through a symlink that leads out of the image's directory, and through no symlink
 #   and no extra hard link at all under --untrusted: the command fails with one line and the
 #   outside file's bytes never reach the output (the old code copied them).
+# - convert -O qcow2 -o data_file=NAME: an existing NAME is refused untouched (also a symlink:
+#   its target is never truncated); the new data file lies beside DST.part and goes with it
+#   on any failure: an error, SIGINT, SIGTERM, a full disk (the old code truncated NAME through
+#   the symlink and left the data file behind).
 source "$(dirname "$0")/lib.sh"
 require_qcow2
 
@@ -156,5 +160,47 @@ ln -s ../outside/par.vdi img/par.vdi
 quick "$DIMG" convert -O raw img/child.vdi o8.raw
 refused "parent image .* not found" "convert of a differencing vdi whose parent is a symlink out"
 [ ! -e o8.raw ] && pass || fail "o8.raw written"
+
+# ---- item 34: convert -o data_file=NAME ----
+mkdir conv
+head -c 8M /dev/urandom >conv/src.raw
+printf 'KEEP-ME' >conv/victim; truncate -s 64k conv/victim
+sum_victim=$(md5sum <conv/victim)
+ln -s victim conv/dlink.raw
+cp conv/victim conv/exists.raw
+for name in dlink.raw exists.raw; do
+  quick "$DIMG" convert -O qcow2 -o data_file=$name conv/src.raw conv/dst.qcow2
+  refused "$name" "convert with an existing data file $name"
+  [ ! -e conv/dst.qcow2 ] && [ ! -e conv/dst.qcow2.part ] && pass || fail "$name: a target was left"
+done
+[ "$(md5sum <conv/victim)" = "$sum_victim" ] && pass || fail "the symlink's target was changed"
+cmp -s conv/victim conv/exists.raw && pass || fail "the existing data file was changed"
+# The normal case still works and matches qemu-img.
+quick "$DIMG" convert -O qcow2 -o data_file=new.raw conv/src.raw conv/dst.qcow2
+expect_rc 0 "convert with a new data file"
+(cd conv && qemu-img compare -q src.raw dst.qcow2) && pass || fail "qemu-img reads the data-file image differently"
+[ "$(cd conv && qemu-img info --output=json dst.qcow2 | json_str /dev/stdin data-file)" = new.raw ] && pass ||
+  fail "data-file is not new.raw"
+# SIGINT and SIGTERM in the middle: no DST, no DST.part, no data file.
+dd if=/dev/urandom of=conv/big.raw bs=1M count=1 seek=4095 status=none
+for sig in INT TERM; do
+  rm -f conv/d2.qcow2 conv/d2.raw
+  "$DIMG" convert -O qcow2 -S 0 -o data_file=d2.raw conv/big.raw conv/d2.qcow2 2>/dev/null &
+  pid=$!
+  for i in $(seq 50); do [ -e conv/d2.raw ] && break; sleep 0.05; done
+  sleep 0.3
+  kill -$sig $pid
+  set +e; wait $pid; rc=$?; set -e
+  [ "$rc" -ne 0 ] && pass || fail "SIG$sig: convert finished before the signal (rc 0)"
+  [ ! -e conv/d2.qcow2 ] && [ ! -e conv/d2.qcow2.part ] && [ ! -e conv/d2.raw ] && pass ||
+    fail "SIG$sig left: $(cd conv && ls d2.*)"
+done
+# A full disk (a small tmpfs; needs root to mount).
+if [ "$(id -u)" -eq 0 ] && mkdir fs && mount -t tmpfs -o size=4m tmpfs fs 2>/dev/null; then
+  quick "$DIMG" convert -O qcow2 -o data_file=d3.raw conv/src.raw fs/d3.qcow2
+  refused "No space left" "convert with a data file onto a full disk"
+  [ -z "$(ls fs)" ] && pass || fail "a full disk left: $(ls fs)"
+  umount fs || umount -l fs
+fi
 
 finish

@@ -157,6 +157,8 @@ struct chain_ids {
 static int img_lock_fd(int fd, const char *path, unsigned flags, struct lock_ref **out,
                        bool *in_use, struct img_err *err)
 {
+    if ((flags & IMG_OPEN_LOCK_STRICT) && !(flags & IMG_OPEN_FORCE_SHARE))
+        return lock_acquire(fd, path, flags & IMG_OPEN_RW, out, err);
     return lock_take(fd, path, flags & IMG_OPEN_RW, flags & IMG_OPEN_FORCE_SHARE, out, in_use,
                      err);
 }
@@ -269,7 +271,8 @@ static int open_backing(struct img *img, struct chain_ids *ids)
     if (!full)
         return img_error(img, -ENOMEM, "out of memory");
     struct img_err berr = {0};
-    unsigned bflags = (img->flags & (IMG_OPEN_BACKING | IMG_OPEN_UNTRUSTED | IMG_OPEN_FORCE_SHARE));
+    unsigned bflags = (img->flags & (IMG_OPEN_BACKING | IMG_OPEN_UNTRUSTED | IMG_OPEN_FORCE_SHARE |
+                                     IMG_OPEN_LOCK_STRICT));
     int fd = ref_open(img->dir, name, bflags, &berr);
     if (fd < 0) {
         err_set(&img->err, fd, "%s: %s", full, berr.msg);

@@ -283,6 +283,10 @@ enum {
      * DST.part): drivers may skip the fsync barriers that order their writes for crash
      * safety, since a crash leaves nothing anyone opens. img_flush still syncs everything. */
     IMG_OPEN_SCRATCH = 1u << 5,
+    /* Read-only opens (the backing chain too) fail with "image is in use" when another process
+     * holds the file for writing, instead of reading on after a warning: for a copy that must
+     * not change under it (a safe rebase), as qemu-img refuses it. */
+    IMG_OPEN_LOCK_STRICT = 1u << 6,
 };
 
 struct img {

@@ -276,6 +276,7 @@ int arc_convert(const struct ops_convert_req *req, const char *archive, const ch
     if (r < 0)
         goto out;
     local.src = t.tmp_path;
+    local.open_flags |= IMG_OPEN_NO_REFS; /* not beside its archive's other members */
     r = ops_convert(&local, err);
 out:
     io_tmp_abort(&t);

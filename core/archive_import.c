@@ -349,13 +349,14 @@ static int imp_convert(struct imp *im, struct imp_file *f, struct arc_import_res
     if (lstat(dst, &st) == 0) {
         r = err_set(im->err, -EEXIST, "%s already exists; not overwritten", dst);
     } else {
-        /* The convert opens the verified file by name, untrusted. */
+        /* The convert opens the verified file by name, untrusted and following no file it
+         * names: NAME.part is not beside the other members, and DIR is the user's. */
         struct ops_convert_req cr = {
             .src = f->t.tmp_path,
             .dst = dst,
             .dst_fmt = fmt,
             .sparse = OPS_CONVERT_DEFAULT_SPARSE,
-            .open_flags = IMG_OPEN_UNTRUSTED,
+            .open_flags = IMG_OPEN_UNTRUSTED | IMG_OPEN_NO_REFS,
             .progress = im->req->progress,
         };
         r = ops_convert(&cr, im->err);

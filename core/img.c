@@ -217,6 +217,9 @@ static int ref_open(const char *dir, const char *name, unsigned flags, struct im
 
 int img_open_ref(struct img *img, const char *name, const char *what, unsigned ref_flags)
 {
+    if (img->flags & IMG_OPEN_NO_REFS)
+        return img_error(img, -EPERM, "%s: %s '%s' not followed: an image inside an archive is "
+                         "read without the files it names", img->path, what, name);
     /* A part of the image itself (a vmdk extent) beside it is still read when untrusted;
      * anything further away is an external reference. */
     if ((img->flags & IMG_OPEN_UNTRUSTED) && !((ref_flags & IMG_REF_LOCAL) && !strchr(name, '/')))

@@ -287,6 +287,10 @@ enum {
      * holds the file for writing, instead of reading on after a warning: for a copy that must
      * not change under it (a safe rebase), as qemu-img refuses it. */
     IMG_OPEN_LOCK_STRICT = 1u << 6,
+    /* Follow no file the image names, not even one beside it: an archive member copied out of
+     * its archive (convert's DST.src.part, import's NAME.part) is not beside its extents, and
+     * the directory it was copied to is the user's. */
+    IMG_OPEN_NO_REFS = 1u << 7,
 };
 
 struct img {

@@ -7,6 +7,10 @@
 # - import of an archive without a manifest, or with a member the manifest does not cover (a
 #   .cert), is refused and writes nothing; --no-manifest imports the manifest-less archive and
 #   leaves the uncovered member out (the old code warned, or said nothing, and wrote them).
+# - item 29: a vmdk member of an archive whose descriptor names an extent (".bash_history")
+#   is never completed from the directory it is staged in (convert's target directory,
+#   import's): convert and import -O fail with one line and the user's file never reaches the
+#   output (the old code copied it in).
 source "$(dirname "$0")/lib.sh"
 require_qcow2
 
@@ -78,4 +82,30 @@ grep -q "left out" "$T/err" && pass || fail "no word about the member left out: 
 run "$DIMG" import ok.ova d5
 expect_rc 0 "import of a fully covered archive"
 cmp -s d5/disk.raw ova/disk.raw && pass || fail "covered import differs"
+
+# ---- item 29: a member's references stay inside the archive ----
+mkdir evil home
+printf 'SECRET-USER-FILE' >home/.bash_history; truncate -s 1M home/.bash_history
+qemu-img create -q -f vmdk -o subformat=monolithicFlat evil/disk.vmdk 1M
+rm evil/disk-flat.vmdk
+sed -i 's|"disk-flat.vmdk"|".bash_history"|' evil/disk.vmdk
+(cd evil && for f in disk.vmdk; do printf 'SHA256(%s)= %s\n' "$f" "$(sha256sum "$f" | cut -d' ' -f1)"; done >vm.mf)
+tar -C evil -cf evil.ova vm.mf disk.vmdk
+no_secret() {
+  local f
+  for f in "$@"; do
+    if [ -e "$f" ] && grep -q SECRET-USER-FILE "$f"; then fail "$f holds the user's file"; else pass; fi
+  done
+}
+run "$DIMG" convert -O raw evil.ova/disk.vmdk home/out.raw
+[ "$rc" -ne 0 ] && pass || fail "convert of a member whose extent is a file in the target directory succeeded"
+sed -i '/^dimg: note: /d' "$T/err" # the note that the member is copied out first
+expect_one_error_line ".bash_history" "convert of the member names the extent"
+no_secret home/out.raw
+[ -z "$(cd home && ls -A | grep -v '^.bash_history$')" ] && pass || fail "convert left: $(ls -A home)"
+run env -C home "$DIMG" import -O raw ../evil.ova
+[ "$rc" -ne 0 ] && pass || fail "import -O raw of the same succeeded"
+expect_one_error_line ".bash_history" "import -O of the member names the extent"
+no_secret home/disk.raw
+[ -z "$(cd home && ls -A | grep -v '^.bash_history$')" ] && pass || fail "import left: $(ls -A home)"
 finish

@@ -36,7 +36,15 @@ for cmd in "info p.fifo" "info --output=json p.fifo" "map p.fifo" "layout p.fifo
   quick "$DIMG" $cmd
   refused "named pipe" "dimg $cmd"
 done
-[ ! -e o.raw ] && [ ! -e o.qcow2 ] && [ ! -e n.img ] && pass || fail "a refused convert left a file"
+# An archive that is a FIFO: listed, imported or converted from, never waited on.
+mkfifo m.ova
+for cmd in "info m.ova" "import m.ova imp" "import --no-manifest m.ova imp"; do
+  # shellcheck disable=SC2086
+  quick "$DIMG" $cmd
+  refused "named pipe" "dimg $cmd"
+done
+[ ! -e o.raw ] && [ ! -e o.qcow2 ] && [ ! -e n.img ] && [ ! -e imp ] && pass ||
+  fail "a refused command left a file"
 [ "$(stat -c %s a.img)" = 1048576 ] && pass || fail "append of a FIFO changed a.img"
 
 # A character device: never an image (opening one may have effects; it is not even opened).

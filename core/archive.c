@@ -25,6 +25,7 @@
 #include "core/bytes.h"
 #include "core/img.h"
 #include "core/ovf.h"
+#include "core/resolve.h"
 #include "core/scan.h"
 
 #define ARC_BLOCK (64u << 10) /* libarchive read block size */
@@ -233,17 +234,10 @@ static int arc_src_close(struct archive *a, void *cd)
 static struct archive *arc_new_budget(const char *path, uint64_t budget, struct arc_src **src,
                                       struct img_err *err)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
-    if (fd < 0) {
-        err_set(err, -errno, "%s: %s", path, strerror(errno));
-        return NULL;
-    }
     struct stat st;
-    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-        err_set(err, -EINVAL, "%s: not a regular file", path);
-        close(fd);
+    int fd = resolve_open_file(path, O_RDONLY, 0, &st, err); /* never blocks on a FIFO */
+    if (fd < 0)
         return NULL;
-    }
     struct arc_src *s = calloc(1, sizeof *s);
     struct archive *a = s ? archive_read_new() : NULL;
     if (!a) {

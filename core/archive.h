@@ -151,10 +151,14 @@ struct arc_import_req {
     const char *convert_fmt;       /* NULL: keep the disks as stored; else convert each disk
                                     * (the OVF's disk files, or every non-descriptor member) */
     struct ops_progress *progress; /* may be NULL: bytes of the archive file consumed */
+    /* Asked for (--no-manifest): an archive without a manifest is imported unverified, and
+     * members a manifest does not cover are left out; without it both are refused. */
+    bool no_manifest;
 };
 struct arc_import_res {
     size_t members;
-    bool manifest; /* a manifest was found and every member matched it */
+    size_t left_out; /* members the manifest does not cover, not written (no_manifest) */
+    bool manifest;   /* a manifest was found and every member written matched it */
     size_t nwritten;
     char written[ARC_IMPORT_MAX_OUT][4096]; /* files created (after success) */
 };
@@ -162,8 +166,8 @@ struct arc_import_res {
  * failure): every member must be a plain, safe, unique file
  * name and not exist yet in dir; each is written as NAME.part with its SHA-1/SHA-256
  * computed; a manifest (.mf) must then cover every member with matching digests (the
- * mismatching member is named); only then are files renamed into place, disks converted
- * when convert_fmt is set. On any failure nothing is left in dir. */
+ * mismatching member is named; see no_manifest); only then are files renamed into place,
+ * disks converted when convert_fmt is set. On any failure nothing is left in dir. */
 int arc_import(const struct arc_import_req *req, struct arc_import_res *res, struct img_err *err);
 
 /* Is path an archive member or a compressed file to convert from? (archive/member set) */

@@ -289,7 +289,15 @@ int arc_convert(const struct ops_convert_req *req, const char *archive, const ch
     if (r < 0)
         goto out;
     local.src = t.tmp_path;
+    local.open_flags |= IMG_OPEN_NO_REFS; /* not beside its archive's other members */
     r = ops_convert(&local, err);
+    size_t tl = strlen(t.tmp_path);
+    if (r < 0 && strncmp(err->msg, t.tmp_path, tl) == 0 && err->msg[tl] == ':') {
+        /* Name the member, not its temporary copy. */
+        char msg[sizeof err->msg];
+        snprintf(msg, sizeof msg, "%s", err->msg + tl);
+        err_set(err, r, "%s%s", req->src, msg);
+    }
 out:
     io_tmp_abort(&t);
     return r;

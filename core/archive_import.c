@@ -5,7 +5,9 @@
  * "..", not absolute, not a link) and appear once; each is written to DIR/NAME.part while its
  * SHA-1 and SHA-256 are computed. At the end the .mf manifest (lines "SHA256(name)= hex" or
  * "SHA1 (name) = hex", as VMware and VirtualBox write them) must cover every member with a
- * matching digest; only then are the .part files renamed into place (or converted). Any
+ * matching digest (unless asked: no_manifest imports an archive without one, and leaves out
+ * what a manifest does not cover); only then are the .part files renamed into place (or
+ * converted). Any
  * failure removes every .part file: nothing is left half-imported, nothing is written
  * outside DIR.
  * Talks to: archive.c (the walk), ovf.h, ops.h (convert), io.h, OpenSSL EVP. Never prints.
@@ -35,6 +37,7 @@ struct imp_file {
     bool open; /* t holds a .part file */
     uint8_t sha1[20], sha256[32];
     bool checked;
+    bool left_out; /* not covered by the manifest: never put in place (no_manifest) */
 };
 
 struct imp {
@@ -278,6 +281,11 @@ static int imp_verify(struct imp *im, struct arc_import_res *res)
 {
     if (!im->mf) {
         res->manifest = false;
+        if (!im->req->no_manifest)
+            return err_set(im->err, -EBADMSG,
+                           "%s has no manifest: its files cannot be verified; refused "
+                           "(--no-manifest imports them unverified)",
+                           im->req->archive);
         return 0;
     }
     res->manifest = true;
@@ -290,11 +298,19 @@ static int imp_verify(struct imp *im, struct arc_import_res *res)
         if (r < 0)
             return r;
     }
+    /* A member the manifest does not cover (a .cert too: dimg does not check signatures)
+     * is unverified: refused, or with no_manifest left out, never written. */
     for (size_t i = 0; i < im->n; i++) {
-        const char *nm = im->v[i].name;
-        if (!im->v[i].checked && !imp_has_suffix(nm, ".mf") && !imp_has_suffix(nm, ".cert"))
-            return err_set(im->err, -EBADMSG, "%s: member %s is not in the manifest; refused",
-                           im->req->archive, im->v[i].display);
+        struct imp_file *f = &im->v[i];
+        if (f->checked || imp_has_suffix(f->name, ".mf"))
+            continue;
+        if (!im->req->no_manifest)
+            return err_set(im->err, -EBADMSG,
+                           "%s: member %s is not in the manifest; refused (--no-manifest "
+                           "leaves such members out)",
+                           im->req->archive, f->display);
+        f->left_out = true;
+        res->left_out++;
     }
     return 0;
 }
@@ -333,13 +349,14 @@ static int imp_convert(struct imp *im, struct imp_file *f, struct arc_import_res
     if (lstat(dst, &st) == 0) {
         r = err_set(im->err, -EEXIST, "%s already exists; not overwritten", dst);
     } else {
-        /* The convert opens the verified file by name, untrusted. */
+        /* The convert opens the verified file by name, untrusted and following no file it
+         * names: NAME.part is not beside the other members, and DIR is the user's. */
         struct ops_convert_req cr = {
             .src = f->t.tmp_path,
             .dst = dst,
             .dst_fmt = fmt,
             .sparse = OPS_CONVERT_DEFAULT_SPARSE,
-            .open_flags = IMG_OPEN_UNTRUSTED,
+            .open_flags = IMG_OPEN_UNTRUSTED | IMG_OPEN_NO_REFS,
             .progress = im->req->progress,
         };
         r = ops_convert(&cr, im->err);
@@ -406,6 +423,11 @@ int arc_import(const struct arc_import_req *req, struct arc_import_res *res, str
     /* Everything checked: put the files in place (or convert the disks). */
     for (size_t i = 0; r == 0 && i < im.n; i++) {
         struct imp_file *f = &im.v[i];
+        if (f->left_out) {
+            io_tmp_abort(&f->t);
+            f->open = false;
+            continue;
+        }
         if (req->convert_fmt && imp_is_disk(&im, o, f)) {
             r = imp_convert(&im, f, res);
             continue;

@@ -21,9 +21,6 @@
 #include <sys/vfs.h>
 #include <unistd.h>
 
-#define PROC_SUPER_MAGIC_ 0x9fa0
-#define SYSFS_MAGIC_ 0x62656572
-
 int img_error(struct img *img, int code, const char *fmt, ...)
 {
     va_list ap;
@@ -182,26 +179,12 @@ struct chain_ids {
     unsigned n;
 };
 
-/* A file named inside image metadata must be a regular file outside /proc and /sys; it was
- * opened O_NONBLOCK (so a FIFO could not hang us), which is cleared here once it passed. */
-static int ref_fd_check(int fd, const struct stat *st, const char *path, const char *what,
-                        struct img_err *err)
-{
-    struct statfs sfs;
-    if (!S_ISREG(st->st_mode))
-        return err_set(err, -EPERM, "%s: %s is not a regular file", path, what);
-    if (fstatfs(fd, &sfs) == 0 && (sfs.f_type == PROC_SUPER_MAGIC_ || sfs.f_type == SYSFS_MAGIC_))
-        return err_set(err, -EPERM, "%s: %s lies in /proc or /sys", path, what);
-    int fl = fcntl(fd, F_GETFL);
-    if (fl >= 0)
-        fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
-    return 0;
-}
-
 /* Lock fd's file for a handle opened with flags (lock_take). */
 static int img_lock_fd(int fd, const char *path, unsigned flags, struct lock_ref **out,
                        bool *in_use, struct img_err *err)
 {
+    if ((flags & IMG_OPEN_LOCK_STRICT) && !(flags & IMG_OPEN_FORCE_SHARE))
+        return lock_acquire(fd, path, flags & IMG_OPEN_RW, out, err);
     return lock_take(fd, path, flags & IMG_OPEN_RW, flags & IMG_OPEN_FORCE_SHARE, out, in_use,
                      err);
 }
@@ -232,8 +215,37 @@ static int img_keep_ref_lock(struct img *img, struct lock_ref *lk)
     return 0;
 }
 
+/* Open a file an image names (extent, backing file, data file, vdi parent) below the
+ * directory its name designates (resolve_split_ref), never through a symlink that leads out
+ * of it; when untrusted, through no symlink at all and never a file with other hard links (its
+ * other name may lie anywhere). err gets the reason alone; the caller names the file. */
+static int ref_open(const char *dir, const char *name, unsigned flags, struct img_err *err)
+{
+    char *rdir, *rel;
+    if (resolve_split_ref(dir, name, &rdir, &rel) < 0)
+        return err_set(err, -ENOMEM, "out of memory");
+    bool untrusted = flags & IMG_OPEN_UNTRUSTED;
+    struct stat st;
+    int fd = resolve_open_beneath(rdir, rel, (flags & IMG_OPEN_RW) ? O_RDWR : O_RDONLY,
+                                  untrusted ? RESOLVE_OPEN_NOSYMLINKS : 0, &st, err);
+    free(rdir);
+    free(rel);
+    if (fd == -EXDEV)
+        return err_set(err, fd, "leads outside %s through a symlink or '..'; not followed",
+                       resolve_name_local(name) ? "the image's directory" : "its directory");
+    if (fd >= 0 && untrusted && st.st_nlink > 1) {
+        close(fd);
+        return err_set(err, -EPERM, "has %llu hard links, one may lie anywhere; not followed "
+                       "for an untrusted image", (unsigned long long)st.st_nlink);
+    }
+    return fd;
+}
+
 int img_open_ref(struct img *img, const char *name, const char *what, unsigned ref_flags)
 {
+    if (img->flags & IMG_OPEN_NO_REFS)
+        return img_error(img, -EPERM, "%s: %s '%s' not followed: an image inside an archive is "
+                         "read without the files it names", img->path, what, name);
     /* A part of the image itself (a vmdk extent) beside it is still read when untrusted;
      * anything further away is an external reference. */
     if ((img->flags & IMG_OPEN_UNTRUSTED) && !((ref_flags & IMG_REF_LOCAL) && !strchr(name, '/')))
@@ -248,22 +260,16 @@ int img_open_ref(struct img *img, const char *name, const char *what, unsigned r
     char *full = io_path_join(img->dir, name);
     if (!full)
         return img_error(img, -ENOMEM, "out of memory");
-    int fd = open(full, ((img->flags & IMG_OPEN_RW) ? O_RDWR : O_RDONLY) | O_CLOEXEC |
-                  O_NONBLOCK);
+    struct img_err rerr = {0};
+    int fd = ref_open(img->dir, name, img->flags, &rerr);
     if (fd < 0) {
-        int e = errno;
         free(full);
-        return img_error(img, -e, "%s: %s '%s': %s", img->path, what, name, strerror(e));
+        return img_error(img, fd, "%s: %s '%s': %s", img->path, what, name, rerr.msg);
     }
-    struct stat st;
-    int r = fstat(fd, &st) < 0 ? err_set(&img->err, -errno, "%s: %s", full, strerror(errno))
-                               : ref_fd_check(fd, &st, full, what, &img->err);
-    if (r == 0) {
-        struct lock_ref *lk;
-        r = img_lock_fd(fd, full, img->flags, &lk, &img->in_use, &img->err);
-        if (r == 0)
-            r = img_keep_ref_lock(img, lk);
-    }
+    struct lock_ref *lk;
+    int r = img_lock_fd(fd, full, img->flags, &lk, &img->in_use, &img->err);
+    if (r == 0)
+        r = img_keep_ref_lock(img, lk);
     free(full);
     if (r < 0) {
         close(fd);
@@ -273,7 +279,7 @@ int img_open_ref(struct img *img, const char *name, const char *what, unsigned r
 }
 
 static struct img *open_layer(const char *path, const char *refdir, const char *fmt,
-                              unsigned flags, unsigned depth,
+                              unsigned flags, unsigned depth, int fd,
                               struct chain_ids *ids, struct img_err *err);
 
 static int open_backing(struct img *img, struct chain_ids *ids)
@@ -294,8 +300,16 @@ static int open_backing(struct img *img, struct chain_ids *ids)
     if (!full)
         return img_error(img, -ENOMEM, "out of memory");
     struct img_err berr = {0};
-    unsigned bflags = (img->flags & (IMG_OPEN_BACKING | IMG_OPEN_UNTRUSTED | IMG_OPEN_FORCE_SHARE));
-    struct img *b = open_layer(full, NULL, img->backing_fmt, bflags, img->depth + 1, ids, &berr);
+    unsigned bflags = (img->flags & (IMG_OPEN_BACKING | IMG_OPEN_UNTRUSTED | IMG_OPEN_FORCE_SHARE |
+                                     IMG_OPEN_LOCK_STRICT));
+    int fd = ref_open(img->dir, name, bflags, &berr);
+    if (fd < 0) {
+        err_set(&img->err, fd, "%s: %s", full, berr.msg);
+        free(full);
+        return fd;
+    }
+    struct img *b = open_layer(full, NULL, img->backing_fmt, bflags, img->depth + 1, fd, ids,
+                               &berr);
     free(full);
     if (!b) {
         img->err = berr;
@@ -305,8 +319,10 @@ static int open_backing(struct img *img, struct chain_ids *ids)
     return 0;
 }
 
+/* fd: the backing file as open_backing opened it (depth > 0), or -1 to open path. It is
+ * closed on failure. */
 static struct img *open_layer(const char *path, const char *refdir, const char *fmt,
-                              unsigned flags, unsigned depth,
+                              unsigned flags, unsigned depth, int fd,
                               struct chain_ids *ids, struct img_err *err)
 {
     int r;
@@ -321,24 +337,16 @@ static struct img *open_layer(const char *path, const char *refdir, const char *
         }
         if (!drv) {
             err_set(err, -EINVAL, "%s: unknown format '%s'", path, fmt);
+            if (fd >= 0)
+                close(fd);
             return NULL;
         }
     }
     int oflags = ((flags & IMG_OPEN_RW) ? O_RDWR : O_RDONLY) | O_CLOEXEC;
     struct stat st;
-    int fd;
-    if (depth > 0) {
-        fd = open(path, oflags | O_NONBLOCK); /* a FIFO named as a backing file must not hang us */
-        if (fd < 0) {
-            err_set(err, -errno, "%s: %s", path, strerror(errno));
-            return NULL;
-        }
+    if (fd >= 0) {
         if (fstat(fd, &st) < 0) {
             err_set(err, -errno, "%s: %s", path, strerror(errno));
-            close(fd);
-            return NULL;
-        }
-        if (ref_fd_check(fd, &st, path, "backing file", err) < 0) {
             close(fd);
             return NULL;
         }
@@ -471,7 +479,7 @@ struct img *img_open_in(const char *path, const char *refdir, const char *fmt, u
 {
     struct chain_ids ids = {.n = 0};
     err_clear(err);
-    return open_layer(path, refdir, fmt, flags, 0, &ids, err);
+    return open_layer(path, refdir, fmt, flags, 0, -1, &ids, err);
 }
 
 void img_close(struct img *img)

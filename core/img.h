@@ -293,6 +293,14 @@ enum {
      * DST.part): drivers may skip the fsync barriers that order their writes for crash
      * safety, since a crash leaves nothing anyone opens. img_flush still syncs everything. */
     IMG_OPEN_SCRATCH = 1u << 5,
+    /* Read-only opens (the backing chain too) fail with "image is in use" when another process
+     * holds the file for writing, instead of reading on after a warning: for a copy that must
+     * not change under it (a safe rebase), as qemu-img refuses it. */
+    IMG_OPEN_LOCK_STRICT = 1u << 6,
+    /* Follow no file the image names, not even one beside it: an archive member copied out of
+     * its archive (convert's DST.src.part, import's NAME.part) is not beside its extents, and
+     * the directory it was copied to is the user's. */
+    IMG_OPEN_NO_REFS = 1u << 7,
 };
 
 struct img {
@@ -422,8 +430,9 @@ int img_create(const char *fmt, const char *path, const struct img_create_req *r
  * IMG_OPEN_UNTRUSTED, no json:/protocol names, regular files only (never a FIFO, device, /proc
  * or /sys), opened read-write only when img is. With IMG_REF_LOCAL the name must also stay
  * below the image's directory (relative, no ".." component), and a plain name (no '/') is
- * followed even under IMG_OPEN_UNTRUSTED: the file is part of the image, beside it. what names
- * it in messages.
+ * followed even under IMG_OPEN_UNTRUSTED: the file is part of the image, beside it. A symlink
+ * never leads out of the directory the name designates (core/resolve.h); untrusted, no
+ * symlink is followed and a file with other hard links is refused. what names it in messages.
  * Returns the fd or a negative errno with img->err set. */
 enum { IMG_REF_LOCAL = 1u << 0 };
 int img_open_ref(struct img *img, const char *name, const char *what, unsigned ref_flags);

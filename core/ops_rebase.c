@@ -141,8 +141,10 @@ int ops_rebase(const struct ops_rebase_req *req, struct img_err *err)
                        "Could not change the backing file to '%s': backing "
                        "format must be specified (-F)",
                        req->backing);
-    unsigned flags =
-        IMG_OPEN_RW | (req->open_flags & ~IMG_OPEN_BACKING) | (req->unsafe ? 0 : IMG_OPEN_BACKING);
+    /* A safe rebase copies from the backing chains: one another process writes is refused
+     * (IMG_OPEN_LOCK_STRICT), as qemu-img refuses it; -U forces. */
+    unsigned flags = IMG_OPEN_RW | (req->open_flags & ~IMG_OPEN_BACKING) |
+                     (req->unsafe ? 0 : IMG_OPEN_BACKING | IMG_OPEN_LOCK_STRICT);
     struct rebase rb = {.err = err};
     rb.top = img_open(req->path, req->fmt, flags, err);
     if (!rb.top)
@@ -167,7 +169,10 @@ int ops_rebase(const struct ops_rebase_req *req, struct img_err *err)
                 r = err_set(err, -ENOMEM, "out of memory");
                 goto out;
             }
-            rb.nb = img_open(full, fmt, IMG_OPEN_BACKING | (req->open_flags & ~IMG_OPEN_RW), err);
+            rb.nb = img_open(full, fmt,
+                             IMG_OPEN_BACKING | IMG_OPEN_LOCK_STRICT |
+                                 (req->open_flags & ~IMG_OPEN_RW),
+                             err);
             free(full);
             if (!rb.nb) {
                 r = err->code ? err->code : -EIO;

@@ -285,28 +285,27 @@ static int beneath_openat2(int dirfd, const char *name, int oflags, unsigned rfl
     }
 }
 
-static int beneath_err(int code, const char *name, unsigned rflags, struct img_err *err)
+static int beneath_err(int code, unsigned rflags, struct img_err *err)
 {
     if (code == -EXDEV)
         return err_set(err, -EXDEV,
-                       "%s leads outside its directory (through '..', an absolute symlink or a "
-                       "symlink to a place outside); not followed",
-                       name);
+                       "leads outside its directory (through '..', an absolute symlink or a "
+                       "symlink to a place outside); not followed");
     if (code == -ELOOP)
-        return err_set(err, -ELOOP, "%s: %s", name,
+        return err_set(err, -ELOOP, "%s",
                        (rflags & RESOLVE_OPEN_NOSYMLINKS)
                            ? "a symlink, not followed for an untrusted image"
                            : "too many levels of symbolic links");
-    return err_set(err, code, "%s: %s", name, strerror(-code));
+    return err_set(err, code, "%s", strerror(-code));
 }
 
 int resolve_openat_beneath(int dirfd, const char *name, int oflags, unsigned rflags,
                            struct stat *stp, struct img_err *err)
 {
     if (!name[0])
-        return err_set(err, -ENOENT, "empty file name");
+        return err_set(err, -ENOENT, "an empty file name");
     if (name[0] == '/')
-        return beneath_err(-EXDEV, name, rflags, err);
+        return beneath_err(-EXDEV, rflags, err);
     /* First an O_PATH handle: its type is known before anything is really opened (a device's
      * open may have effects, a FIFO's may block). */
     struct walk w = {.depth = 0, .file = -1, .last = NULL};
@@ -316,33 +315,33 @@ int resolve_openat_beneath(int dirfd, const char *name, int oflags, unsigned rfl
         walked = true;
         int r = walk_resolve(dirfd, name, rflags, &w);
         if (r < 0)
-            return beneath_err(r, name, rflags, err);
+            return beneath_err(r, rflags, err);
         pfd = w.file;
         w.file = -1;
     }
     if (pfd < 0)
-        return beneath_err(pfd, name, rflags, err);
+        return beneath_err(pfd, rflags, err);
     struct stat st, st2;
     struct statfs sfs;
     int r = 0;
     if (fstat(pfd, &st) < 0)
-        r = err_set(err, -errno, "%s: %s", name, strerror(errno));
+        r = err_set(err, -errno, "%s", strerror(errno));
     else if (!S_ISREG(st.st_mode))
-        r = err_set(err, -EPERM, "%s: %s, not a regular file", name, resolve_kind_name(st.st_mode));
+        r = err_set(err, -EPERM, "%s, not a regular file", resolve_kind_name(st.st_mode));
     else if (fstatfs(pfd, &sfs) == 0 &&
              (sfs.f_type == RESOLVE_PROC_MAGIC || sfs.f_type == RESOLVE_SYSFS_MAGIC))
-        r = err_set(err, -EPERM, "%s lies in /proc or /sys", name);
+        r = err_set(err, -EPERM, "lies in /proc or /sys");
     int fd = -1;
     if (r == 0) {
         int fl = oflags | O_NONBLOCK | O_NOCTTY | O_CLOEXEC;
         fd = walked ? openat(w.stack[w.depth - 1], w.last, fl | O_NOFOLLOW)
                     : beneath_openat2(dirfd, name, fl, rflags);
         if (fd < 0)
-            r = beneath_err(walked ? -errno : fd, name, rflags, err);
+            r = beneath_err(walked ? -errno : fd, rflags, err);
         else if (fstat(fd, &st2) < 0)
-            r = err_set(err, -errno, "%s: %s", name, strerror(errno));
+            r = err_set(err, -errno, "%s", strerror(errno));
         else if (st2.st_dev != st.st_dev || st2.st_ino != st.st_ino)
-            r = err_set(err, -EAGAIN, "%s changed while it was being opened", name);
+            r = err_set(err, -EAGAIN, "changed while it was being opened");
     }
     close(pfd);
     walk_free(&w);

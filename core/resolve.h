@@ -43,8 +43,9 @@ int resolve_open_file(const char *path, int oflags, unsigned rflags, struct stat
  * without leaving it through "..", an absolute symlink, a symlink to a place outside or a
  * /proc magic link; with RESOLVE_OPEN_NOSYMLINKS no symlink is followed at all. The result
  * must be a regular file outside /proc and /sys. oflags as for resolve_open_file. Returns the
- * fd with *st filled (st may be NULL), or a negative errno with err set ("NAME: ...";
- * -EXDEV when the name leads outside dir, -ELOOP for a refused symlink). */
+ * fd with *st filled (st may be NULL), or a negative errno with err set to the reason alone
+ * (the caller names the file; -EXDEV when the name leads outside dir, -ELOOP for a refused
+ * symlink). */
 int resolve_open_beneath(const char *dir, const char *name, int oflags, unsigned rflags,
                          struct stat *st, struct img_err *err);
 /* The same below an open directory dirfd. */

@@ -14,6 +14,7 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define ULL(x) ((unsigned long long)(x))
@@ -260,6 +261,8 @@ static int qcow2_create_crypt(const char *path, const struct img_create_req *req
         be32_store(h + 16, (uint32_t)bl);
     }
 
+    bool named = false;     /* err already says what went wrong */
+    char *data_full = NULL; /* a data file this create made exclusively */
     int fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0) {
         int e = errno;
@@ -326,9 +329,28 @@ static int qcow2_create_crypt(const char *path, const struct img_create_req *req
             r = ftruncate(fd, (off_t)end) < 0 ? -errno : 0;
     }
     if (r == 0 && o.data_file) {
+        /* Beside the image, never through a symlink. A convert (final_path set) makes a new
+         * file or none, which it may then remove with the .part (qcow2_unlink_extra); a plain
+         * create replaces a regular file, as it replaces the image. */
         char *dir = io_dirname(path), *full = dir ? io_path_join(dir, o.data_file) : NULL;
-        int dfd = full ? open(full, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644) : -1;
+        int dfd = full ? open(full, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK |
+                                        (req->final_path ? O_EXCL : 0),
+                              0644)
+                       : -1;
         r = !full ? -ENOMEM : dfd < 0 ? -errno : 0;
+        struct stat dst;
+        if (r == 0 && (fstat(dfd, &dst) < 0 || !S_ISREG(dst.st_mode)))
+            r = -EINVAL;
+        if (r == 0 && ftruncate(dfd, 0) < 0)
+            r = -errno;
+        if (r == -EEXIST || r == -ELOOP || r == -EINVAL) {
+            named = true;
+            err_set(err, r, "qcow2: data file %s %s; remove it or choose another data_file name",
+                    full,
+                    r == -EEXIST  ? "already exists"
+                    : r == -ELOOP ? "is a symlink (not followed)"
+                                  : "is not a regular file");
+        }
         if (r == 0 && ftruncate(dfd, (off_t)size) < 0)
             r = -errno;
         if (r == 0 && (o.prealloc == IMG_PREALLOC_FALLOC || o.prealloc == IMG_PREALLOC_FULL))
@@ -336,7 +358,10 @@ static int qcow2_create_crypt(const char *path, const struct img_create_req *req
         if (dfd >= 0)
             close(dfd);
         free(dir);
-        free(full);
+        if (dfd >= 0 && req->final_path)
+            data_full = full; /* ours: removed again should the image fail */
+        else
+            free(full);
     }
     if (r == 0 && fsync(fd) < 0)
         r = -errno;
@@ -344,9 +369,46 @@ static int qcow2_create_crypt(const char *path, const struct img_create_req *req
         r = -errno;
     free(buf);
     free(h);
+    if (r < 0 && data_full)
+        unlink(data_full);
+    free(data_full);
     if (r < 0) {
         unlink(path);
-        return err_set(err, r, "qcow2: creating %s: %s", path, strerror(-r));
+        return named ? r : err_set(err, r, "qcow2: creating %s: %s", path, strerror(-r));
     }
     return 0;
+}
+
+void qcow2_unlink_extra(const char *path)
+{
+    /* The .part a convert made (never another file): its data-file extension names a file
+     * that qcow2_create made exclusively beside it. */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOFOLLOW);
+    if (fd < 0)
+        return;
+    uint8_t h[4096];
+    ssize_t n = pread(fd, h, sizeof h, 0);
+    close(fd);
+    if (n < 104 || be32_load(h) != QCOW2_MAGIC || be32_load(h + 4) < 3)
+        return;
+    size_t p = be32_load(h + 100);
+    while (p % 8 == 0 && p + 8 <= (size_t)n) {
+        uint32_t type = be32_load(h + p), len = be32_load(h + p + 4);
+        if (type == QCOW2_EXT_END || len > (size_t)n - p - 8)
+            return;
+        if (type == QCOW2_EXT_DATA_FILE) {
+            char name[1024];
+            if (len == 0 || len >= sizeof name || memchr(h + p + 8, 0, len))
+                return;
+            memcpy(name, h + p + 8, len);
+            name[len] = '\0';
+            char *dir = io_dirname(path), *full = dir ? io_path_join(dir, name) : NULL;
+            if (full)
+                unlink(full);
+            free(dir);
+            free(full);
+            return;
+        }
+        p += 8 + ((len + 7u) & ~7u);
+    }
 }

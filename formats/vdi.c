@@ -14,6 +14,7 @@
  */
 #include "core/bytes.h"
 #include "core/io.h"
+#include "core/resolve.h"
 #include "formats/drivers.h"
 
 #include <dirent.h>
@@ -220,19 +221,20 @@ static int vdi_parse_header(struct img *img, struct vdi *s, const uint8_t *h)
 
 /* Whether name in the directory dfd is a vdi whose uuid_image is the child's uuid_link;
  * *same_mod says whether its uuid_modify is also the child's uuid_parent_modification. Only
- * regular files are opened (stat first, so that devices and FIFOs are never opened), and only
- * their first sector is read. */
-static bool vdi_parent_candidate(int dfd, const char *name, const struct vdi *s, bool *same_mod)
+ * regular files below the directory are opened (resolve_openat_beneath: never a device or a
+ * FIFO, never through a symlink leading elsewhere, through none at all when untrusted), and
+ * only their first sector is read. */
+static bool vdi_parent_candidate(int dfd, const char *name, const struct vdi *s, bool untrusted,
+                                 bool *same_mod)
 {
     struct stat st;
+    struct img_err err;
     uint8_t h[VDI_SECTOR];
-    if (fstatat(dfd, name, &st, 0) < 0 || !S_ISREG(st.st_mode) || st.st_size < VDI_SECTOR)
-        return false;
-    int fd = openat(dfd, name, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+    int fd = resolve_openat_beneath(dfd, name, O_RDONLY,
+                                    untrusted ? RESOLVE_OPEN_NOSYMLINKS : 0, &st, &err);
     if (fd < 0)
         return false;
-    bool ok = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
-              io_pread_exact(fd, h, sizeof h, 0) == 0 &&
+    bool ok = st.st_size >= VDI_SECTOR && io_pread_exact(fd, h, sizeof h, 0) == 0 &&
               le32_load(h + VDI_OFF_SIGNATURE) == VDI_SIGNATURE &&
               memcmp(h + VDI_OFF_UUID_IMAGE, s->uuid_link, 16) == 0;
     if (ok)
@@ -268,7 +270,8 @@ static int vdi_find_parent(struct img *img, const struct vdi *s)
         bool mod;
         if (e->d_type != DT_UNKNOWN && e->d_type != DT_REG && e->d_type != DT_LNK)
             continue;
-        if (!vdi_parent_candidate(dirfd(d), e->d_name, s, &mod))
+        if (!vdi_parent_candidate(dirfd(d), e->d_name, s, img->flags & IMG_OPEN_UNTRUSTED,
+                                  &mod))
             continue;
         if (best && (best_mod > mod || (best_mod == mod && strcmp(best, e->d_name) <= 0)))
             continue;

@@ -243,7 +243,7 @@ static const struct cli_cmd cli_cmds[] = {
      "  --iter-time MS      PBKDF2 time for the new slot (default 2000)\n"
      "  --force             overwrite an active slot, or erase the last one\n"},
     {"import", cli_import, "unpack an OVA (or flat archive) with its manifest verified",
-     "usage: dimg import [-O FMT] [-p] [-q] ARCHIVE [DIR]\n"
+     "usage: dimg import [-O FMT] [--no-manifest] [-p] [-q] ARCHIVE [DIR]\n"
      "\n"
      "Unpack the files of ARCHIVE (an .ova, tar or zip holding plain file names) into DIR\n"
      "(default: the current directory; created when missing). The .mf manifest's SHA-1/SHA-256 digests must match\n"
@@ -252,6 +252,8 @@ static const struct cli_cmd cli_cmds[] = {
      "and renamed when complete. Prints the files written.\n"
      "\n"
      "  -O FMT              convert each disk to FMT (DIR/DISK.FMT) instead of keeping it\n"
+     "  --no-manifest       import an archive without a manifest, unverified; members a\n"
+     "                      manifest does not cover (a .cert) are left out (else refused)\n"
      "  -p                  show progress on stderr\n"
      "  -q                  quiet\n"
      "\n"

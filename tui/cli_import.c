@@ -29,6 +29,7 @@ int cli_import(int argc, char **argv)
 {
     static const struct option longopts[] = {
         {"help", no_argument, NULL, 'h'},
+        {"no-manifest", no_argument, NULL, 'M'},
         {NULL, 0, NULL, 0},
     };
     struct import_arg a = {.req = {.dir = "."}};
@@ -38,6 +39,7 @@ int cli_import(int argc, char **argv)
         switch (c) {
         case 'h': return cli_help("import");
         case 'O': a.req.convert_fmt = optarg; break;
+        case 'M': a.req.no_manifest = true; break;
         case 'p': progress = true; break;
         case 'q': quiet = true; break;
         default: return 1;
@@ -61,6 +63,9 @@ int cli_import(int argc, char **argv)
         if (!a.res->manifest)
             fprintf(stderr, "dimg: warning: %s has no manifest; digests not verified\n",
                     a.req.archive);
+        if (a.res->left_out)
+            fprintf(stderr, "dimg: warning: %zu member%s not in the manifest left out\n",
+                    a.res->left_out, a.res->left_out == 1 ? "" : "s");
         for (size_t i = 0; i < a.res->nwritten; i++)
             printf("%s\n", a.res->written[i]);
     }

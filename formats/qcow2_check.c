@@ -320,6 +320,13 @@ static int ck_calculate(struct ck *c)
     for (uint64_t i = 0; i < s->rt_entries; i++) {
         uint64_t off = s->rt[i] & QCOW2_RT_OFFSET_MASK;
         uint64_t cl = off >> s->cluster_bits;
+        if (s->rt[i] & ~QCOW2_RT_OFFSET_MASK) {
+            img_check_report(c->res, "ERROR refcount table entry %llu has reserved bits set",
+                             ULL(i));
+            c->res->corruptions++;
+            c->rebuild = true;
+            continue;
+        }
         if (off & (s->cluster_size - 1)) {
             img_check_report(c->res, "ERROR refcount block %llu is not cluster aligned; "
                              "refcount table entry corrupted", ULL(i));

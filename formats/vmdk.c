@@ -1723,7 +1723,7 @@ static int vmdk_check(struct img *img, struct img_check *res, unsigned fix)
         if (!e->own_fd)
             end = e->file_size;
     }
-    res->has_stats = res->total_clusters > 0;
+    /* Counted, but not qemu-img's: it prints no statistics for vmdk (has_stats false). */
     res->image_end_offset = end;
     if (img->backing && img->backing->drv == &img_driver_vmdk &&
         ((const struct vmdk *)img->backing->priv)->desc.cid != s->desc.parent_cid) {

@@ -154,5 +154,24 @@ expect_rc 0 "info with a damaged bitmap directory"
 run "$DIMG" snapshot -c s1 t.qcow2
 expect_rc 1 "snapshot -c with a damaged bitmap directory"
 expect_one_error_line "bitmaps cannot be kept" "damaged bitmap directory"
+run "$DIMG" check t.qcow2
+expect_rc 2 "check of a damaged bitmap directory (qemu-img cannot open it)"
+grep -q "^ERROR persistent dirty bitmaps: bitmap 'b0'" "$T/err" && pass || fail "check: $(cat "$T/err")"
+
+# A bitmap table entry with reserved bits: a corruption for check, as for qemu-img.
+cp a.qcow2 t.qcow2
+tbl=$("$PY" -c 'import struct,sys; d=open(sys.argv[1],"rb").read(); print(struct.unpack(">Q",d[int(sys.argv[2]):int(sys.argv[2])+8])[0])' t.qcow2 "$dir")
+printf '\xff' | dd of=t.qcow2 bs=1 seek="$tbl" conv=notrunc status=none
+run "$DIMG" check t.qcow2
+expect_rc 2 "check of a corrupt bitmap table entry"
+grep -q "^ERROR bitmap table entry 0 of 'b0' is corrupt" "$T/err" && pass || fail "check: $(cat "$T/err")"
+
+# A resize refused after the bitmaps were marked leaves them consistent.
+cp a.qcow2 t.qcow2
+"$DIMG" snapshot -c s1 t.qcow2 >/dev/null
+run "$DIMG" resize --shrink t.qcow2 50M
+expect_rc 1 "shrink with an internal snapshot"
+[ "$(bitmaps_json t.qcow2)" = "$(bitmaps_json a.qcow2)" ] && pass ||
+  fail "refused resize left the bitmaps $(bitmaps_json t.qcow2)"
 
 finish

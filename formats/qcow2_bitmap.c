@@ -395,7 +395,8 @@ int qcow2_bitmaps_resize_end(struct img *img, uint64_t old_size)
         return 0;
     struct drops d = {0};
     bool any = false, ch;
-    int r = 0;
+    /* A shrink flushes on its own, which ends a lazy-refcount write phase: start another. */
+    int r = qcow2_prepare_write(img);
     for (uint32_t i = 0; r == 0 && i < s->nbm; i++) {
         r = resize_one(img, &s->bm[i], old_size, &d, &ch);
         any |= ch;

@@ -245,6 +245,10 @@ static void ck_bitmaps(struct ck *c)
     struct qcow2 *s = c->s;
     if (!s->has_bitmaps_ext || !(s->autoclear & QCOW2_AUTOCLEAR_BITMAPS))
         return;
+    if (s->bm_bad) { /* qemu-img cannot even open such an image */
+        img_check_report(c->res, "ERROR persistent dirty bitmaps: %s", s->bm_bad);
+        c->res->corruptions++;
+    }
     uint64_t dsz = s->bitmap_dir_size, doff = s->bitmap_dir_off;
     ck_inc(c, doff, dsz, IMG_R_META);
     if (dsz > QCOW2_MAX_BITMAP_DIR_BYTES || doff > c->file_size || dsz > c->file_size - doff)
@@ -266,7 +270,19 @@ static void ck_bitmaps(struct ck *c)
             uint8_t *t = malloc((uint64_t)tsz * 8 + 1);
             if (t && io_pread_exact(c->img->fd, t, (uint64_t)tsz * 8, toff) == 0)
                 for (uint32_t j = 0; j < tsz; j++) {
-                    uint64_t o = be64_load(t + 8 * (uint64_t)j) & QCOW2_L2_OFFSET_MASK;
+                    uint64_t te = be64_load(t + 8 * (uint64_t)j);
+                    uint64_t o = te & QCOW2_L2_OFFSET_MASK;
+                    /* Reserved bits, or the all-ones flag beside an offset: corrupt, as
+                     * qemu-img counts it, and not followed. */
+                    if ((te & 0xff000000000001feull) || (o && (te & 1)) ||
+                        (o & (s->cluster_size - 1))) {
+                        bool named = p + 24 + (uint64_t)extra + namelen <= dsz;
+                        img_check_report(c->res, "ERROR bitmap table entry %u of '%.*s' is "
+                                         "corrupt: %#" PRIx64, j, named ? (int)namelen : 1,
+                                         named ? (const char *)d + p + 24 + extra : "?", te);
+                        c->res->corruptions++;
+                        continue;
+                    }
                     if (o)
                         ck_inc(c, o, s->cluster_size, IMG_R_BITMAP);
                 }
@@ -320,6 +336,13 @@ static int ck_calculate(struct ck *c)
     for (uint64_t i = 0; i < s->rt_entries; i++) {
         uint64_t off = s->rt[i] & QCOW2_RT_OFFSET_MASK;
         uint64_t cl = off >> s->cluster_bits;
+        if (s->rt[i] & ~QCOW2_RT_OFFSET_MASK) {
+            img_check_report(c->res, "ERROR refcount table entry %llu has reserved bits set",
+                             ULL(i));
+            c->res->corruptions++;
+            c->rebuild = true;
+            continue;
+        }
         if (off & (s->cluster_size - 1)) {
             img_check_report(c->res, "ERROR refcount block %llu is not cluster aligned; "
                              "refcount table entry corrupted", ULL(i));

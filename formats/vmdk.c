@@ -116,6 +116,15 @@ bool vmdk_in_file(const struct vmdk_extent *e, uint64_t sector, uint64_t bytes)
     return in_file(e, sector, bytes);
 }
 
+bool vmdk_footer_markers(const uint8_t *b)
+{
+    static const uint8_t zero12[12];
+    return le32_load(b + 8) == 0 && le32_load(b + 12) == VMDK_MARKER_FOOTER &&
+           memcmp(b + VMDK_SECTOR, VMDK_MAGIC, 4) == 0 &&
+           memcmp(b + 2 * VMDK_SECTOR, zero12, 12) == 0 &&
+           le32_load(b + 2 * VMDK_SECTOR + 12) == VMDK_MARKER_EOS;
+}
+
 /* The footer of a streamOptimized extent whose header says GD_AT_END: footer marker, footer
  * (a header copy with the real directory offset) and end-of-stream marker, in the last three
  * sectors. */
@@ -132,10 +141,7 @@ static int read_footer(struct img *img, struct vmdk_extent *e)
     if (r < 0)
         return img_error(img, r, "vmdk: %s: reading the footer: %s", ext_name(img, e),
                          strerror(-r));
-    static const uint8_t zero12[12];
-    if (le32_load(b + 8) != 0 || le32_load(b + 12) != VMDK_MARKER_FOOTER ||
-        memcmp(b + VMDK_SECTOR, VMDK_MAGIC, 4) != 0 || memcmp(b + 2 * VMDK_SECTOR, zero12, 12) ||
-        le32_load(b + 2 * VMDK_SECTOR + 12) != VMDK_MARKER_EOS)
+    if (!vmdk_footer_markers(b))
         return img_error(img, -EINVAL,
                          "vmdk: %s: grain directory is at the end but the footer "
                          "and end-of-stream markers are missing",
@@ -1723,7 +1729,7 @@ static int vmdk_check(struct img *img, struct img_check *res, unsigned fix)
         if (!e->own_fd)
             end = e->file_size;
     }
-    res->has_stats = res->total_clusters > 0;
+    /* Counted, but not qemu-img's: it prints no statistics for vmdk (has_stats false). */
     res->image_end_offset = end;
     if (img->backing && img->backing->drv == &img_driver_vmdk &&
         ((const struct vmdk *)img->backing->priv)->desc.cid != s->desc.parent_cid) {

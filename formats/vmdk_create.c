@@ -468,8 +468,22 @@ void vmdk_unlink_extra(const char *path)
 /* Give sparse extent e new_cap sectors: a larger directory (in place while its sectors have
  * room, else written anew at the end of the file), then the header. New grain tables are made
  * when first written. */
+/* Byte offset of a footer (footer marker, header copy, end-of-stream marker) ending the
+ * extent file of a stream whose header names its directory itself, or 0: that copy must
+ * follow the header (readers that look for it would see the old capacity). */
+static uint64_t stale_footer_at(const struct vmdk_extent *e)
+{
+    uint8_t b[3 * VMDK_SECTOR];
+    uint64_t end = e->file_size & ~(uint64_t)(VMDK_SECTOR - 1);
+    if (!e->stream || e->tail_mode || end < e->h.overhead * VMDK_SECTOR + sizeof b ||
+        io_pread_exact(e->fd, b, sizeof b, end - sizeof b) < 0 || !vmdk_footer_markers(b))
+        return 0;
+    return end - 2 * VMDK_SECTOR;
+}
+
 static int grow_sparse(struct img *img, struct vmdk_extent *e, uint64_t new_cap)
 {
+    uint64_t footer = stale_footer_at(e);
     uint64_t span = (uint64_t)e->h.gtes * e->h.grain;
     uint64_t ngd = u64_div_round_up(new_cap, span);
     int r;
@@ -533,7 +547,9 @@ static int grow_sparse(struct img *img, struct vmdk_extent *e, uint64_t new_cap)
     uint8_t hb[VMDK_SECTOR];
     if (!e->tail_mode) {
         vmdk_header_store(&h, hb);
-        if ((r = io_pwrite_all(e->fd, hb, sizeof hb, 0)) < 0 || (r = io_sync(e->fd)) < 0)
+        if ((r = io_pwrite_all(e->fd, hb, sizeof hb, 0)) < 0 ||
+            (footer && (r = io_pwrite_all(e->fd, hb, sizeof hb, footer)) < 0) ||
+            (r = io_sync(e->fd)) < 0)
             return img_error(img, r, "vmdk: writing the header: %s", strerror(-r));
     } else {
         /* The header of a stream keeps GD_AT_END; only its capacity changes. */
@@ -651,12 +667,17 @@ int vmdk_truncate(struct img *img, uint64_t size, enum img_prealloc prealloc)
             return r;
         add -= n;
     }
-    /* The descriptor last: before it, the extra space is invisible but harmless. */
-    unsigned heads = 16;
+    /* The descriptor last: before it, the extra space is invisible but harmless. The image's
+     * heads and sectors per track stay; only the cylinders follow the size (VMware caps
+     * them at 16383). */
+    unsigned heads = 16, secs = 63;
     const char *h = vmdk_desc_get(&s->desc, "ddb.geometry.heads");
-    if (h && atoi(h) > 0)
+    const char *sp = vmdk_desc_get(&s->desc, "ddb.geometry.sectors");
+    if (h && atoi(h) > 0 && atoi(h) <= 255)
         heads = (unsigned)atoi(h);
-    uint64_t cyl = u64_div_round_up(img->size, 63ull * heads * VMDK_SECTOR);
+    if (sp && atoi(sp) > 0 && atoi(sp) <= 255)
+        secs = (unsigned)atoi(sp);
+    uint64_t cyl = u64_div_round_up(img->size, (uint64_t)secs * heads * VMDK_SECTOR);
     char num[24];
     snprintf(num, sizeof num, "%llu", ULL(cyl > 16383 ? 16383 : cyl));
     if (vmdk_desc_get(&s->desc, "ddb.geometry.cylinders"))

@@ -98,12 +98,15 @@ static const struct cli_cmd cli_cmds[] = {
      "\n"
      "List the regions of the image file: headers, tables, data, free and leaked space.\n"},
     {"check", cli_check, "check an image's consistency",
-     "usage: dimg check [-f FMT] [-r leaks|all] [--output=human|json] [-p] [-q] FILE\n"
+     "usage: dimg check [-f FMT] [-r leaks|all] [--output=human|json] [-p] [-q] [--stats]\n"
+     "                  FILE\n"
      "\n"
      "Check the metadata of FILE; -r repairs leaks only or all errors (opens read-write).\n"
      "Exit status: 0 consistent, 1 check failed, 2 corruptions, 3 leaks only,\n"
      "63 the format has no check.\n"
      "\n"
+     "  --stats             also print the allocation counts where qemu-img prints none\n"
+     "                      (vmdk)\n"
      "  -U                  force share: read an image another process holds (no locks, no\n"
      "                      warning)\n"},
     {"compare", cli_compare, "compare the contents of two images",

@@ -78,8 +78,12 @@ static int check_job(struct job *j, void *arg, struct img_err *err)
     return 0;
 }
 
+/* Only where qemu-img prints them too (has_stats), unless --stats asks for dimg's counts. */
+static bool check_stats;
+
 static void check_human(FILE *f, const struct img_check *c)
 {
+    bool stats = c->has_stats || check_stats;
     if (!(c->corruptions || c->leaks || c->check_errors)) {
         fprintf(f, "No errors were found on the image.\n");
     } else {
@@ -95,28 +99,29 @@ static void check_human(FILE *f, const struct img_check *c)
             fprintf(f, "\n%llu internal errors have occurred during the check.\n",
                     (unsigned long long)c->check_errors);
     }
-    if (c->total_clusters && c->allocated_clusters)
+    if (stats && c->total_clusters && c->allocated_clusters)
         fprintf(f, "%llu/%llu = %0.2f%% allocated, %0.2f%% fragmented, %0.2f%% compressed "
                    "clusters\n",
                 (unsigned long long)c->allocated_clusters, (unsigned long long)c->total_clusters,
                 (double)c->allocated_clusters * 100.0 / (double)c->total_clusters,
                 (double)c->fragmented_clusters * 100.0 / (double)c->allocated_clusters,
                 (double)c->compressed_clusters * 100.0 / (double)c->allocated_clusters);
-    if (c->image_end_offset)
+    if (stats && c->image_end_offset)
         fprintf(f, "Image end offset: %llu\n", (unsigned long long)c->image_end_offset);
 }
 
 static void check_json(FILE *f, const struct img_check *c, const char *file, const char *fmt)
 {
     struct json j;
+    bool stats = c->has_stats || check_stats;
     json_init(&j, f);
     json_object_open(&j, NULL);
     /* qemu-img omits zero counters (except check-errors); key order as 7.2 prints them. */
-    if (c->image_end_offset)
+    if (stats && c->image_end_offset)
         json_uint(&j, "image-end-offset", c->image_end_offset);
-    if (c->compressed_clusters)
+    if (stats && c->compressed_clusters)
         json_uint(&j, "compressed-clusters", c->compressed_clusters);
-    if (c->total_clusters)
+    if (stats && c->total_clusters)
         json_uint(&j, "total-clusters", c->total_clusters);
     if (c->corruptions)
         json_uint(&j, "corruptions", c->corruptions);
@@ -127,11 +132,11 @@ static void check_json(FILE *f, const struct img_check *c, const char *file, con
         json_uint(&j, "corruptions-fixed", c->corruptions_fixed);
     if (c->leaks_fixed)
         json_uint(&j, "leaks-fixed", c->leaks_fixed);
-    if (c->allocated_clusters)
+    if (stats && c->allocated_clusters)
         json_uint(&j, "allocated-clusters", c->allocated_clusters);
     json_string(&j, "filename", file);
     json_string(&j, "format", fmt);
-    if (c->fragmented_clusters)
+    if (stats && c->fragmented_clusters)
         json_uint(&j, "fragmented-clusters", c->fragmented_clusters);
     json_object_close(&j);
 }
@@ -143,6 +148,7 @@ int cli_check(int argc, char **argv)
         {"output", required_argument, NULL, 'O'},
         {"repair", required_argument, NULL, 'r'},
         {"force-share", no_argument, NULL, 'U'},
+        {"stats", no_argument, NULL, 'S'},
         {NULL, 0, NULL, 0},
     };
     const char *fmt = NULL;
@@ -168,6 +174,7 @@ int cli_check(int argc, char **argv)
         case 'q': quiet = true; break;
         case 'p': progress = true; break;
         case 'U': cli_open_flags |= IMG_OPEN_FORCE_SHARE; break;
+        case 'S': check_stats = true; break;
         default: return 1;
         }
     }

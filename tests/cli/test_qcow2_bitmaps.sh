@@ -79,6 +79,18 @@ cp a.qcow2 q.qcow2
 qemu-img resize -q --shrink q.qcow2 104333312 && qemu-img resize -q q.qcow2 120M
 same_as_qemu "shrink to 99.5M then grow to 120M"
 
+# Lazy refcounts: a shrink flushes them midway; the bitmaps' clusters still get counted.
+for sz in 50M 2G; do
+  cp a.qcow2 t.qcow2
+  cp a.qcow2 q.qcow2
+  qemu-img amend -o lazy_refcounts=on t.qcow2
+  qemu-img amend -o lazy_refcounts=on q.qcow2
+  run "$DIMG" resize --shrink t.qcow2 "$sz"
+  expect_rc 0 "lazy refcounts: resize $sz"
+  qemu-img resize -q --shrink q.qcow2 "$sz"
+  same_as_qemu "lazy refcounts: resize $sz"
+done
+
 # Metadata-only operations leave the bitmaps as they are.
 cp a.qcow2 t.qcow2
 cp a.qcow2 q.qcow2
@@ -154,5 +166,24 @@ expect_rc 0 "info with a damaged bitmap directory"
 run "$DIMG" snapshot -c s1 t.qcow2
 expect_rc 1 "snapshot -c with a damaged bitmap directory"
 expect_one_error_line "bitmaps cannot be kept" "damaged bitmap directory"
+run "$DIMG" check t.qcow2
+expect_rc 2 "check of a damaged bitmap directory (qemu-img cannot open it)"
+grep -q "^ERROR persistent dirty bitmaps: bitmap 'b0'" "$T/err" && pass || fail "check: $(cat "$T/err")"
+
+# A bitmap table entry with reserved bits: a corruption for check, as for qemu-img.
+cp a.qcow2 t.qcow2
+tbl=$("$PY" -c 'import struct,sys; d=open(sys.argv[1],"rb").read(); print(struct.unpack(">Q",d[int(sys.argv[2]):int(sys.argv[2])+8])[0])' t.qcow2 "$dir")
+printf '\xff' | dd of=t.qcow2 bs=1 seek="$tbl" conv=notrunc status=none
+run "$DIMG" check t.qcow2
+expect_rc 2 "check of a corrupt bitmap table entry"
+grep -q "^ERROR bitmap table entry 0 of 'b0' is corrupt" "$T/err" && pass || fail "check: $(cat "$T/err")"
+
+# A resize refused after the bitmaps were marked leaves them consistent.
+cp a.qcow2 t.qcow2
+"$DIMG" snapshot -c s1 t.qcow2 >/dev/null
+run "$DIMG" resize --shrink t.qcow2 50M
+expect_rc 1 "shrink with an internal snapshot"
+[ "$(bitmaps_json t.qcow2)" = "$(bitmaps_json a.qcow2)" ] && pass ||
+  fail "refused resize left the bitmaps $(bitmaps_json t.qcow2)"
 
 finish

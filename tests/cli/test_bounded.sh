@@ -88,4 +88,57 @@ qemu-io -c 'read -P 1 0 64k' -c 'read -P 2 1P 64k' -c 'read -P 0 64k 64k' s.qcow
 [ "$(grep -c '^read' "$T/q.txt")" -eq 3 ] && ! grep -q "Pattern verification failed" "$T/q.txt" && pass ||
   fail "2 PiB member converted: $(cat "$T/q.txt")"
 
+# --- 32: a vmdk whose 131072 grain-directory entries all name one grain table ---
+# (monolithicSparse; 'tail': streamOptimized with the directory at the end, opened for writing)
+mk_alias() {
+  python3 - "$1" "$2" <<'PY'
+import struct, sys, zlib
+out, kind = sys.argv[1], sys.argv[2]
+ngd = 131072
+cap = ngd * 512 * 128
+gd_sec, gt_sec = 21, 21 + ngd * 4 // 512
+grain_sec = gt_sec + 4
+stream = kind == 'tail'
+h = bytearray(512)
+struct.pack_into('<4sIIQQQQIQQQ', h, 0, b'KDMV', 3 if stream else 1, 0x30001 if stream else 1,
+                 cap, 128, 1, 20, 512, 0, gd_sec, grain_sec)
+h[73:77] = b'\n \r\n'
+struct.pack_into('<H', h, 77, 1 if stream else 0)
+ct = b'streamOptimized' if stream else b'monolithicSparse'
+d = b'# Disk DescriptorFile\nversion=1\nCID=1\nparentCID=ffffffff\ncreateType="%s"\nRW %d SPARSE "x.vmdk"\n' % (ct, cap)
+gd = struct.pack('<I', gt_sec) * ngd
+if stream:
+    z = zlib.compress(b'\x33' * 65536)
+    m = struct.pack('<QI', 0, len(z)) + z
+    grain = m.ljust((len(m) + 511) // 512 * 512, b'\0')
+    gt = struct.pack('<I', grain_sec) + bytes(2044)
+else:
+    grain = b'\x33' * 65536
+    gt = struct.pack('<I', grain_sec) * 512
+hdr = bytes(h)
+if stream:  # the directory's place is in the footer, the header says "at the end"
+    struct.pack_into('<Q', h, 56, (1 << 64) - 1)
+body = bytes(h) + d.ljust(20 * 512, b'\0') + gd + gt + grain
+if stream:
+    body += struct.pack('<QII', 1, 0, 3).ljust(512, b'\0') + hdr + bytes(512)
+open(out, 'wb').write(body)
+PY
+}
+mk_alias alias.vmdk data
+run timeout 10 "${cap[@]}" "$DIMG" layout alias.vmdk
+expect_rc 0 "layout of a vmdk with aliased grain tables"
+grep -Eq '^  grain-table +2048 bytes' "$T/out" && pass || fail "layout counts the shared table once: $(tail -6 "$T/out")"
+run timeout 10 "${cap[@]}" "$DIMG" check alias.vmdk
+expect_rc 2 "check of a vmdk with aliased grain tables"
+grep -q "grain directory entry 1 points at the grain table of entry 0" "$T/err" &&
+  grep -q "131063 more grain directory entries point at another entry's grain table" "$T/err" &&
+  [ "$(wc -l <"$T/err")" -lt 1000 ] && pass || fail "check of aliased tables: $(head -c 600 "$T/err")"
+mk_alias talias.vmdk tail
+run timeout 10 prlimit --as=$((200 << 20)) "$DIMG" rebase -b "" talias.vmdk
+[ -n "${DIMG_ASAN:-}" ] || {
+  expect_rc 1 "rebase of a stream vmdk with aliased grain tables"
+  expect_one_error_line "the image is damaged: grain directory entries 0 and 1 share a grain table" \
+    "rebase of a stream vmdk with aliased grain tables"
+}
+
 finish

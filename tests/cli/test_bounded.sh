@@ -141,4 +141,20 @@ run timeout 10 prlimit --as=$((200 << 20)) "$DIMG" rebase -b "" talias.vmdk
     "rebase of a stream vmdk with aliased grain tables"
 }
 
+# --- 32: vdi compact with a block-map entry far past the end of the file ---
+qcreate -f vdi v.vdi 64M
+qemu-io -f vdi -c 'write -P 7 0 1M' v.vdi >/dev/null
+python3 - v.vdi <<'PY'
+import struct, sys
+f = open(sys.argv[1], 'r+b')
+f.seek(0x154); bmap, = struct.unpack('<I', f.read(4))
+f.seek(bmap); f.write(struct.pack('<I', 0xfffffff0))
+PY
+cp v.vdi v0.vdi
+run timeout 10 "${cap[@]}" "$DIMG" compact v.vdi
+expect_rc 1 "compact of a vdi with an entry past the end"
+expect_one_error_line "image is damaged: block map entry 0 (4294967280) lies past the end" \
+  "compact of a vdi with an entry past the end"
+cmp -s v.vdi v0.vdi && pass || fail "compact changed the damaged vdi"
+
 finish

@@ -157,4 +157,30 @@ expect_one_error_line "image is damaged: block map entry 0 (4294967280) lies pas
   "compact of a vdi with an entry past the end"
 cmp -s v.vdi v0.vdi && pass || fail "compact changed the damaged vdi"
 
+# --- 32: a zstd cluster whose frame asks for a 2^27 window (128 MiB per reading thread) ---
+qcreate -f raw zsrc.raw 1M
+qemu-io -f raw -c 'write -P 0x5a 0 64k' -c 'write -P 0x33 64k 64k' zsrc.raw >/dev/null
+qemu-img convert -c -O qcow2 -o compression_type=zstd zsrc.raw z.qcow2
+run "$DIMG" convert -O raw z.qcow2 z.raw
+expect_rc 0 "convert of a zstd image"
+cmp -s z.raw zsrc.raw && pass || fail "zstd image converted wrong"
+python3 - z.qcow2 <<'PY'
+import struct, sys
+f = open(sys.argv[1], 'r+b')
+f.seek(0x28); l1, = struct.unpack('>Q', f.read(8))
+f.seek(l1); l2, = struct.unpack('>Q', f.read(8))
+f.seek(l2 & 0x00fffffffffffe00); e, = struct.unpack('>Q', f.read(8))
+assert e >> 62 == 1, "cluster 0 is not compressed"
+coff = e & ((1 << 54) - 1)
+# A frame without a content size whose window descriptor says 2^27 (exponent 17), holding
+# one RLE block of 65536 bytes of 0x5a: valid zstd, but its window is 2048 times the cluster.
+frame = b'\x28\xb5\x2f\xfd\x00' + bytes([17 << 3]) + (1 | 1 << 1 | 65536 << 3).to_bytes(3, 'little') + b'\x5a'
+f.seek(coff); f.write(frame)
+PY
+rm -f z.raw
+run timeout 10 "${cap[@]}" "$DIMG" convert -O raw z.qcow2 z.raw
+expect_rc 1 "convert of a zstd cluster with a 2^27 window"
+expect_one_error_line "the image is damaged: compressed cluster at 0x[0-9a-f]* asks for a zstd window larger than a cluster" \
+  "convert of a zstd cluster with a 2^27 window"
+
 finish

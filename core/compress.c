@@ -10,6 +10,7 @@
 #include <string.h>
 #include <zlib.h>
 #include <zstd.h>
+#include <zstd_errors.h>
 
 /* libdeflate's levels, chosen against zlib's default level (what qemu-img writes), measured
  * per 64 KiB cluster with libdeflate 1.14 and zlib 1.2.13 on the bench's narrow-vocabulary
@@ -30,6 +31,7 @@ struct zcache {
     struct libdeflate_compressor *ld[3];
     struct libdeflate_decompressor *ldd; /* for inflating whole clusters and grains */
     ZSTD_CCtx *zstd;
+    ZSTD_DCtx *zstd_d; /* for zstd_inflate */
 };
 
 static pthread_key_t zcache_key;
@@ -45,6 +47,7 @@ static void zcache_free(void *arg)
         libdeflate_free_compressor(zc->ld[i]);
     libdeflate_free_decompressor(zc->ldd);
     ZSTD_freeCCtx(zc->zstd);
+    ZSTD_freeDCtx(zc->zstd_d);
     free(zc);
 }
 
@@ -326,4 +329,51 @@ int zraw_inflate(const uint8_t *in, size_t inlen, uint8_t *out, size_t outlen)
 int zlib_inflate(const uint8_t *in, size_t inlen, uint8_t *out, size_t outlen)
 {
     return inflate_wb(in, inlen, out, outlen, 15);
+}
+
+/* The smallest zstd window log covering n bytes (zstd's minimum is 2^10). */
+static int zstd_wlog_for(size_t n)
+{
+    int w = 10;
+    while (w < 31 && ((size_t)1 << w) < n)
+        w++;
+    return w;
+}
+
+int zstd_inflate(const uint8_t *in, size_t inlen, uint8_t *out, size_t outlen)
+{
+    struct zcache *zc = zcache_mine();
+    ZSTD_DCtx *own = NULL, *d = zc ? zc->zstd_d : NULL;
+    if (!d) {
+        d = ZSTD_createDCtx();
+        if (!d)
+            return -1;
+        if (zc)
+            zc->zstd_d = d;
+        else
+            own = d;
+    }
+    /* A frame may declare any window up to 2^31, and the decoder allocates it: a cluster
+     * needs no window larger than itself, so anything more is refused (-2), not allocated. */
+    ZSTD_DCtx_reset(d, ZSTD_reset_session_and_parameters);
+    if (ZSTD_isError(ZSTD_DCtx_setParameter(d, ZSTD_d_windowLogMax, zstd_wlog_for(outlen)))) {
+        ZSTD_freeDCtx(own);
+        return -1;
+    }
+    ZSTD_inBuffer ib = {in, inlen, 0};
+    ZSTD_outBuffer ob = {out, outlen, 0};
+    int ret = 0;
+    while (ob.pos < outlen) {
+        size_t r = ZSTD_decompressStream(d, &ob, &ib);
+        if (ZSTD_isError(r)) {
+            ret = ZSTD_getErrorCode(r) == ZSTD_error_frameParameter_windowTooLarge ? -2 : -1;
+            break;
+        }
+        if (r == 0 || ib.pos == ib.size)
+            break; /* the frame ended, or the whole input is used: short unless ob is full */
+    }
+    ZSTD_freeDCtx(own);
+    if (ret == 0 && ob.pos != outlen)
+        ret = -1;
+    return ret;
 }

@@ -27,5 +27,9 @@ int zlib_inflate(const uint8_t *in, size_t inlen, uint8_t *out, size_t outlen);
 /* A zstd frame of in[0..len) at the default level, fewer than len bytes (qcow2's
  * compression_type=zstd); 0 when it does not shrink. Each thread reuses one context. */
 size_t zstd_compress(const uint8_t *in, size_t len, uint8_t *out, size_t cap);
+/* Decode the zstd frame at the start of in (bytes after it are ignored) into exactly outlen
+ * bytes: 0, -1 when it is corrupt or short, -2 when its window is larger than outlen needs
+ * (refused, never allocated). Each thread reuses one context. */
+int zstd_inflate(const uint8_t *in, size_t inlen, uint8_t *out, size_t outlen);
 
 #endif

@@ -267,7 +267,13 @@ static int qcow2_decompress_to(struct img *img, uint64_t entry, uint8_t *out)
     if (r < 0)
         return img_error(img, r, "qcow2: reading compressed cluster at 0x%llx: %s", ULL(coff),
                          strerror(-r));
-    if (qcow2_decompress(s->compression_type, s->zin, clen, out, s->cluster_size) < 0)
+    r = qcow2_decompress(s->compression_type, s->zin, clen, out, s->cluster_size);
+    if (r == -2)
+        return img_error(img, -EIO,
+                         "qcow2: the image is damaged: compressed cluster at 0x%llx asks for a "
+                         "zstd window larger than a cluster",
+                         ULL(coff));
+    if (r < 0)
         return img_error(img, -EIO, "qcow2: compressed cluster at 0x%llx does not decompress",
                          ULL(coff));
     return 0;

@@ -341,7 +341,7 @@ int qcow2_write_compressed_z(struct img *img, uint64_t off, const void *buf, siz
 int qcow2_flush(struct img *img);
 /* Compress one cluster into out (cap bytes); returns the length, or 0 if it doesn't shrink. */
 size_t qcow2_compress(uint8_t type, const uint8_t *in, size_t len, uint8_t *out, size_t cap);
-/* Decompress exactly outlen bytes; 0 or -1. */
+/* Decompress exactly outlen bytes; 0, -1, or -2 for a zstd window larger than outlen needs. */
 int qcow2_decompress(uint8_t type, const uint8_t *in, size_t inlen, uint8_t *out,
                      size_t outlen);
 

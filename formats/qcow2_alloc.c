@@ -8,7 +8,7 @@
  * refcounts the dirty bit is set before the first write and refcount blocks are written back
  * on flush/close only.
  * Talks to: qcow2.c (cache, L2 lookup, reads for COW), core/io.c, core/compress.c (deflate and
- * zstd compression), libzstd (decompression).
+ * zstd codecs).
  */
 #include "formats/qcow2.h"
 
@@ -18,7 +18,6 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <zstd.h>
 
 #define ULL(x) ((unsigned long long)(x))
 
@@ -35,27 +34,8 @@ size_t qcow2_compress(uint8_t type, const uint8_t *in, size_t len, uint8_t *out,
 
 int qcow2_decompress(uint8_t type, const uint8_t *in, size_t inlen, uint8_t *out, size_t outlen)
 {
-    if (type == 1) {
-        ZSTD_DStream *d = ZSTD_createDStream();
-        if (!d)
-            return -1;
-        ZSTD_initDStream(d);
-        ZSTD_inBuffer ib = {in, inlen, 0};
-        ZSTD_outBuffer ob = {out, outlen, 0};
-        while (ob.pos < outlen) {
-            size_t r = ZSTD_decompressStream(d, &ob, &ib);
-            if (ZSTD_isError(r))
-                break;
-            if (r == 0 || ib.pos == ib.size) {
-                if (ob.pos < outlen && ib.pos == ib.size)
-                    break; /* the whole input is consumed: a short frame */
-                if (r == 0)
-                    break;
-            }
-        }
-        ZSTD_freeDStream(d);
-        return ob.pos == outlen ? 0 : -1;
-    }
+    if (type == 1)
+        return zstd_inflate(in, inlen, out, outlen);
     return zraw_inflate(in, inlen, out, outlen);
 }
 

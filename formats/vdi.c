@@ -1088,9 +1088,20 @@ static int vdi_compact(struct img *img, int (*tick)(void *, uint64_t, uint64_t),
                          "vdi: a static (fixed) image cannot be compacted; dimg convert -O vdi "
                          "makes a dynamic copy");
     uint64_t bsz = s->block_size, nphys = 0;
-    for (uint32_t g = 0; g < s->blocks; g++)
-        if (vdi_is_alloc(s->bmap[g]) && s->bmap[g] >= nphys)
-            nphys = (uint64_t)s->bmap[g] + 1;
+    /* Entries past the end are refused before the table below is sized by them: it stays
+     * bounded by the file (one 0xFFFFFFF0 entry asked for 16 GiB). */
+    for (uint32_t g = 0; g < s->blocks; g++) {
+        uint32_t e = s->bmap[g];
+        if (!vdi_is_alloc(e))
+            continue;
+        if (s->off_data + (uint64_t)e * bsz >= s->file_size)
+            return img_error(img, -EUCLEAN,
+                             "vdi: the image is damaged: block map entry %u (%u) lies past the "
+                             "end of the file; not compacting it (see dimg check)",
+                             g, e);
+        if (e >= nphys)
+            nphys = (uint64_t)e + 1;
+    }
     /* owner[p] = 1 + the guest block using physical block p, 0 when unused. */
     uint32_t *owner = calloc(nphys ? nphys : 1, sizeof *owner);
     uint8_t *buf = malloc(bsz);

@@ -199,6 +199,39 @@ static int load_dir(struct img *img, struct vmdk_extent *e, uint64_t sector, uin
     return 0;
 }
 
+static int alias_cmp(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* For each directory entry of gd, the first entry naming the same grain table (itself when
+ * none does), malloc'd. A hostile directory points thousands of entries at one table: each
+ * table is walked (and counted) once, so layout and check stay bounded by the file. */
+static int gd_aliases(struct img *img, const struct vmdk_extent *e, const uint32_t *gd,
+                      uint32_t **out)
+{
+    size_t n = e->n_gd ? e->n_gd : 1;
+    uint64_t *v = malloc(n * sizeof *v);
+    uint32_t *first = malloc(n * sizeof *first);
+    if (!v || !first) {
+        free(v);
+        free(first);
+        return img_error(img, -ENOMEM, "vmdk: out of memory");
+    }
+    for (uint32_t i = 0; i < e->n_gd; i++) {
+        v[i] = (uint64_t)gd[i] << 32 | i;
+        first[i] = i;
+    }
+    qsort(v, e->n_gd, sizeof *v, alias_cmp);
+    for (uint32_t i = 1; i < e->n_gd; i++)
+        if ((v[i] >> 32) && (v[i] >> 32) == (v[i - 1] >> 32))
+            first[(uint32_t)v[i]] = first[(uint32_t)v[i - 1]];
+    free(v);
+    *out = first;
+    return 0;
+}
+
 int vmdk_gd_load(struct img *img, struct vmdk_extent *e)
 {
     /* Sparse extent files cost nothing to fake: bound the directories of all of them. */
@@ -296,7 +329,21 @@ int vmdk_sparse_parse(struct img *img, struct vmdk_extent *e, const uint8_t *b)
         return r;
     if (e->tail_mode && !(e->pinned = calloc(e->n_gd ? e->n_gd : 1, sizeof *e->pinned)))
         return img_error(img, -ENOMEM, "vmdk: out of memory");
-    return 0;
+    if (e->tail_mode) {
+        /* Written, every table is kept in memory: one table per entry, so that what is kept
+         * stays bounded by the file (entries sharing a table would each pin a copy). */
+        uint32_t *first;
+        if ((r = gd_aliases(img, e, e->gd, &first)) < 0)
+            return r;
+        for (uint32_t i = 0; i < e->n_gd && r == 0; i++)
+            if (first[i] != i)
+                r = img_error(img, -EINVAL,
+                              "vmdk: %s: the image is damaged: grain directory entries %u "
+                              "and %u share a grain table",
+                              f, first[i], i);
+        free(first);
+    }
+    return r;
 }
 
 /* ---- grain tables ---- */
@@ -1588,16 +1635,36 @@ static uint64_t stream_grain_len(struct img *img, struct vmdk_extent *e, uint64_
     return u64_align_up(sizeof m + (uint64_t)le32_load(m + 8), VMDK_SECTOR);
 }
 
+#define VMDK_ALIAS_REPORTS 8 /* alias lines check prints before summing up the rest */
+
 static int walk_grains(struct img *img, struct vmdk_extent *e, struct walk *w)
 {
-    uint64_t total = u64_div_round_up(e->h.capacity, e->h.grain);
+    uint64_t total = u64_div_round_up(e->h.capacity, e->h.grain), aliased = 0;
+    uint32_t *first;
+    int r = gd_aliases(img, e, e->gd, &first);
+    if (r < 0)
+        return r;
     for (uint32_t gi = 0; gi < e->n_gd; gi++) {
         struct vmdk_gt *g;
-        int r = gt_get(img, e, gi, false, &g);
+        if (first[gi] != gi) {
+            /* Another entry's table: its grains are walked once, with that entry. */
+            if (w->chk && aliased++ < VMDK_ALIAS_REPORTS) {
+                w->chk->corruptions++;
+                img_check_report(w->chk,
+                                 "ERROR: %s: grain directory entry %u points at the grain "
+                                 "table of entry %u",
+                                 ext_name(img, e), gi, first[gi]);
+            }
+            continue;
+        }
+        if ((r = gt_get(img, e, gi, false, &g)) < 0)
+            break;
         if (r < 0)
             return r;
-        if (w->chk && img_check_tick(w->chk, (uint64_t)gi * e->h.gtes * e->grain, e->len))
-            return img_error(img, -ECANCELED, "cancelled");
+        if (w->chk && img_check_tick(w->chk, (uint64_t)gi * e->h.gtes * e->grain, e->len)) {
+            r = img_error(img, -ECANCELED, "cancelled");
+            break;
+        }
         for (uint32_t t = 0; g && t < e->h.gtes; t++) {
             uint64_t gidx = (uint64_t)gi * e->h.gtes + t;
             uint32_t gte = g->e[t];
@@ -1628,15 +1695,33 @@ static int walk_grains(struct img *img, struct vmdk_extent *e, struct walk *w)
             w->chk->allocated_clusters++;
             w->chk->compressed_clusters += e->stream;
             if ((r = walk_add(img, w, (uint64_t)gte * VMDK_SECTOR, len, -1)) < 0)
-                return r;
+                break;
         }
+        if (r < 0)
+            break;
     }
-    return 0;
+    free(first);
+    if (r == 0 && w->chk && aliased > VMDK_ALIAS_REPORTS) {
+        w->chk->corruptions += aliased - VMDK_ALIAS_REPORTS;
+        img_check_report(w->chk,
+                         "ERROR: %s: %llu more grain directory entries point at another "
+                         "entry's grain table",
+                         ext_name(img, e), ULL(aliased - VMDK_ALIAS_REPORTS));
+    }
+    return r;
 }
 
-static void add_tables(struct vmdk_extent *e, struct img_regions *rl)
+static int add_tables(struct img *img, struct vmdk_extent *e, struct img_regions *rl)
 {
     uint64_t gdb = (uint64_t)e->n_gd * entry_bytes(e), gtb = gt_sectors(e) * VMDK_SECTOR;
+    uint32_t *first = NULL, *rfirst = NULL;
+    int r = gd_aliases(img, e, e->gd, &first);
+    if (r == 0 && e->rgd)
+        r = gd_aliases(img, e, e->rgd, &rfirst);
+    if (r < 0) {
+        free(first);
+        return r;
+    }
     img_regions_add(rl, 0, e->type == VMDK_VMFSSPARSE ? VMDK_COWD_HDR : VMDK_SECTOR, IMG_R_HEADER);
     if (e->type == VMDK_SESPARSE)
         vmdk_sesparse_regions(e, rl);
@@ -1645,13 +1730,16 @@ static void add_tables(struct vmdk_extent *e, struct img_regions *rl)
     if (e->rgd)
         img_regions_add(rl, e->h.rgd_off * VMDK_SECTOR, gdb, IMG_R_GRAIN_DIR);
     for (uint32_t i = 0; i < e->n_gd; i++) {
-        if (e->gd[i])
+        if (e->gd[i] && first[i] == i)
             img_regions_add(rl, (uint64_t)e->gd[i] * VMDK_SECTOR, gtb, IMG_R_GRAIN_TABLE);
-        if (e->rgd && e->rgd[i])
+        if (e->rgd && e->rgd[i] && rfirst[i] == i)
             img_regions_add(rl, (uint64_t)e->rgd[i] * VMDK_SECTOR, gtb, IMG_R_GRAIN_TABLE);
     }
     if (e->stream && e->tail_off && e->tail_off + 3 * VMDK_SECTOR <= e->file_size)
         img_regions_add(rl, e->file_size - 3 * VMDK_SECTOR, 3 * VMDK_SECTOR, IMG_R_META);
+    free(first);
+    free(rfirst);
+    return 0;
 }
 
 static int vmdk_layout(struct img *img, struct img_region **out, size_t *n)
@@ -1665,13 +1753,16 @@ static int vmdk_layout(struct img *img, struct img_region **out, size_t *n)
         return img_regions_finish(&w.rl, out, n);
     }
     struct vmdk_extent *e = &s->ext[0];
-    add_tables(e, &w.rl);
-    int r = walk_grains(img, e, &w);
+    int r = add_tables(img, e, &w.rl);
+    if (r == 0)
+        r = walk_grains(img, e, &w);
     if (r < 0) {
         free(w.rl.v);
         return r;
     }
-    return img_regions_finish(&w.rl, out, n);
+    if ((r = img_regions_finish(&w.rl, out, n)) < 0)
+        return img_error(img, r, "vmdk: out of memory for the layout");
+    return 0;
 }
 
 static int span_cmp(const void *a, const void *b)
@@ -1684,8 +1775,9 @@ static int span_cmp(const void *a, const void *b)
 static int check_overlaps(struct img *img, struct vmdk_extent *e, struct walk *w)
 {
     struct img_regions meta = {0};
-    add_tables(e, &meta);
-    int r = meta.oom ? img_error(img, -ENOMEM, "vmdk: out of memory") : 0;
+    int r = add_tables(img, e, &meta);
+    if (r == 0 && meta.oom)
+        r = img_error(img, -ENOMEM, "vmdk: out of memory");
     for (size_t i = 0; r == 0 && i < meta.n; i++)
         r = walk_add(img, w, meta.v[i].off, meta.v[i].len, (int)meta.v[i].kind);
     free(meta.v);

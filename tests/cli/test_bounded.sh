@@ -88,4 +88,99 @@ qemu-io -c 'read -P 1 0 64k' -c 'read -P 2 1P 64k' -c 'read -P 0 64k 64k' s.qcow
 [ "$(grep -c '^read' "$T/q.txt")" -eq 3 ] && ! grep -q "Pattern verification failed" "$T/q.txt" && pass ||
   fail "2 PiB member converted: $(cat "$T/q.txt")"
 
+# --- 32: a vmdk whose 131072 grain-directory entries all name one grain table ---
+# (monolithicSparse; 'tail': streamOptimized with the directory at the end, opened for writing)
+mk_alias() {
+  python3 - "$1" "$2" <<'PY'
+import struct, sys, zlib
+out, kind = sys.argv[1], sys.argv[2]
+ngd = 131072
+cap = ngd * 512 * 128
+gd_sec, gt_sec = 21, 21 + ngd * 4 // 512
+grain_sec = gt_sec + 4
+stream = kind == 'tail'
+h = bytearray(512)
+struct.pack_into('<4sIIQQQQIQQQ', h, 0, b'KDMV', 3 if stream else 1, 0x30001 if stream else 1,
+                 cap, 128, 1, 20, 512, 0, gd_sec, grain_sec)
+h[73:77] = b'\n \r\n'
+struct.pack_into('<H', h, 77, 1 if stream else 0)
+ct = b'streamOptimized' if stream else b'monolithicSparse'
+d = b'# Disk DescriptorFile\nversion=1\nCID=1\nparentCID=ffffffff\ncreateType="%s"\nRW %d SPARSE "x.vmdk"\n' % (ct, cap)
+gd = struct.pack('<I', gt_sec) * ngd
+if stream:
+    z = zlib.compress(b'\x33' * 65536)
+    m = struct.pack('<QI', 0, len(z)) + z
+    grain = m.ljust((len(m) + 511) // 512 * 512, b'\0')
+    gt = struct.pack('<I', grain_sec) + bytes(2044)
+else:
+    grain = b'\x33' * 65536
+    gt = struct.pack('<I', grain_sec) * 512
+hdr = bytes(h)
+if stream:  # the directory's place is in the footer, the header says "at the end"
+    struct.pack_into('<Q', h, 56, (1 << 64) - 1)
+body = bytes(h) + d.ljust(20 * 512, b'\0') + gd + gt + grain
+if stream:
+    body += struct.pack('<QII', 1, 0, 3).ljust(512, b'\0') + hdr + bytes(512)
+open(out, 'wb').write(body)
+PY
+}
+mk_alias alias.vmdk data
+run timeout 10 "${cap[@]}" "$DIMG" layout alias.vmdk
+expect_rc 0 "layout of a vmdk with aliased grain tables"
+grep -Eq '^  grain-table +2048 bytes' "$T/out" && pass || fail "layout counts the shared table once: $(tail -6 "$T/out")"
+run timeout 10 "${cap[@]}" "$DIMG" check alias.vmdk
+expect_rc 2 "check of a vmdk with aliased grain tables"
+grep -q "grain directory entry 1 points at the grain table of entry 0" "$T/err" &&
+  grep -q "131063 more grain directory entries point at another entry's grain table" "$T/err" &&
+  [ "$(wc -l <"$T/err")" -lt 1000 ] && pass || fail "check of aliased tables: $(head -c 600 "$T/err")"
+mk_alias talias.vmdk tail
+run timeout 10 prlimit --as=$((200 << 20)) "$DIMG" rebase -b "" talias.vmdk
+[ -n "${DIMG_ASAN:-}" ] || {
+  expect_rc 1 "rebase of a stream vmdk with aliased grain tables"
+  expect_one_error_line "the image is damaged: grain directory entries 0 and 1 share a grain table" \
+    "rebase of a stream vmdk with aliased grain tables"
+}
+
+# --- 32: vdi compact with a block-map entry far past the end of the file ---
+qcreate -f vdi v.vdi 64M
+qemu-io -f vdi -c 'write -P 7 0 1M' v.vdi >/dev/null
+python3 - v.vdi <<'PY'
+import struct, sys
+f = open(sys.argv[1], 'r+b')
+f.seek(0x154); bmap, = struct.unpack('<I', f.read(4))
+f.seek(bmap); f.write(struct.pack('<I', 0xfffffff0))
+PY
+cp v.vdi v0.vdi
+run timeout 10 "${cap[@]}" "$DIMG" compact v.vdi
+expect_rc 1 "compact of a vdi with an entry past the end"
+expect_one_error_line "image is damaged: block map entry 0 (4294967280) lies past the end" \
+  "compact of a vdi with an entry past the end"
+cmp -s v.vdi v0.vdi && pass || fail "compact changed the damaged vdi"
+
+# --- 32: a zstd cluster whose frame asks for a 2^27 window (128 MiB per reading thread) ---
+qcreate -f raw zsrc.raw 1M
+qemu-io -f raw -c 'write -P 0x5a 0 64k' -c 'write -P 0x33 64k 64k' zsrc.raw >/dev/null
+qemu-img convert -c -O qcow2 -o compression_type=zstd zsrc.raw z.qcow2
+run "$DIMG" convert -O raw z.qcow2 z.raw
+expect_rc 0 "convert of a zstd image"
+cmp -s z.raw zsrc.raw && pass || fail "zstd image converted wrong"
+python3 - z.qcow2 <<'PY'
+import struct, sys
+f = open(sys.argv[1], 'r+b')
+f.seek(0x28); l1, = struct.unpack('>Q', f.read(8))
+f.seek(l1); l2, = struct.unpack('>Q', f.read(8))
+f.seek(l2 & 0x00fffffffffffe00); e, = struct.unpack('>Q', f.read(8))
+assert e >> 62 == 1, "cluster 0 is not compressed"
+coff = e & ((1 << 54) - 1)
+# A frame without a content size whose window descriptor says 2^27 (exponent 17), holding
+# one RLE block of 65536 bytes of 0x5a: valid zstd, but its window is 2048 times the cluster.
+frame = b'\x28\xb5\x2f\xfd\x00' + bytes([17 << 3]) + (1 | 1 << 1 | 65536 << 3).to_bytes(3, 'little') + b'\x5a'
+f.seek(coff); f.write(frame)
+PY
+rm -f z.raw
+run timeout 10 "${cap[@]}" "$DIMG" convert -O raw z.qcow2 z.raw
+expect_rc 1 "convert of a zstd cluster with a 2^27 window"
+expect_one_error_line "the image is damaged: compressed cluster at 0x[0-9a-f]* asks for a zstd window larger than a cluster" \
+  "convert of a zstd cluster with a 2^27 window"
+
 finish

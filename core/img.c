@@ -752,6 +752,13 @@ int img_get_info(struct img *img, struct img_info *info)
     return img->drv->get_info ? img->drv->get_info(img, info) : 0;
 }
 
+int img_extents(struct img *img, struct img_extent **out, size_t *n)
+{
+    *out = NULL;
+    *n = 0;
+    return img->drv->extents ? img->drv->extents(img, out, n) : 0;
+}
+
 int img_check(struct img *img, struct img_check *res, unsigned fix)
 {
     if (!img->drv->check)

@@ -32,12 +32,21 @@ enum {
     IMG_BS_OFFSET_VALID = 0x04, /* host_off is where the data lives in this layer's file */
     IMG_BS_ALLOCATED = 0x10,    /* this layer decides the content (else: backing, or zeros) */
     IMG_BS_COMPRESSED = 0x80,   /* stored compressed (host_off is the compressed stream) */
+    /* With IMG_BS_OFFSET_VALID: host_off lies in the file host_fd (a vmdk extent, a qcow2
+     * data file), not in img->fd. */
+    IMG_BS_HOST_FD = 0x100,
+    /* With IMG_BS_DATA and IMG_BS_OFFSET_VALID: the image looks metadata-preallocated, so the
+     * host range may be a hole in its file; qemu-img map then asks the file and reports such
+     * a hole as zero (ops_map does the same). */
+    IMG_BS_HOST_HOLES = 0x200,
 };
 
 struct img_bs {
     uint64_t len;      /* run length in bytes, > 0, never past the requested range */
     unsigned flags;    /* IMG_BS_* */
     uint64_t host_off; /* valid with IMG_BS_OFFSET_VALID */
+    int host_fd;       /* valid with IMG_BS_HOST_FD */
+    const char *host_name; /* with IMG_BS_HOST_FD: that file's name as the image records it */
     unsigned depth;    /* chain layer that answered (filled by img_block_status) */
 };
 
@@ -86,7 +95,7 @@ struct img_kv {
     char str[128];
     int64_t num;          /* IMG_KV_INT value, or 0/1 for IMG_KV_BOOL */
 };
-#define IMG_INFO_KV_MAX 24
+#define IMG_INFO_KV_MAX 64 /* a LUKS qcow2 lists 8 key slots */
 
 struct img_info {
     const char *format;         /* driver name */
@@ -115,6 +124,15 @@ struct img_bitmap {
     uint64_t granularity; /* bytes per bit */
     bool in_use;          /* "in-use": not stored cleanly, inconsistent */
     bool enabled;         /* "auto": records writes */
+};
+
+/* ---- extents (vmdk): one file each, as qemu-img's info lists them ---- */
+struct img_extent {
+    const char *file;      /* as the descriptor names it; NULL: the image file itself */
+    const char *type;      /* descriptor keyword ("SPARSE", "FLAT"), "" for the image itself */
+    uint64_t virtual_size; /* guest bytes it covers */
+    uint32_t cluster_size; /* grain size; 0 for flat extents (no clusters) */
+    bool compressed;       /* deflate-compressed grains (streamOptimized) */
 };
 
 /* ---- check ---- */
@@ -278,6 +296,9 @@ struct img_driver {
                               const void *z, size_t zlen);
     /* Persistent dirty bitmaps in directory order; *out malloc'd (NULL, 0 when none). */
     int (*bitmap_list)(struct img *img, struct img_bitmap **out, size_t *n);
+    /* The files a descriptor names (vmdk extents), in guest order, as qemu-img's info lists
+     * them: *out malloc'd, its strings owned by img. */
+    int (*extents)(struct img *img, struct img_extent **out, size_t *n);
 };
 
 /* ---- the handle ---- */
@@ -390,6 +411,8 @@ int img_block_status(struct img *img, uint64_t off, uint64_t len, struct img_bs 
 int img_block_status_layer(struct img *img, uint64_t off, uint64_t len, struct img_bs *bs);
 
 int img_get_info(struct img *img, struct img_info *info);
+/* The extents of a multi-file format (the extents slot); 0 with *n = 0 for other formats. */
+int img_extents(struct img *img, struct img_extent **out, size_t *n);
 int img_check(struct img *img, struct img_check *res, unsigned fix);
 int img_layout(struct img *img, struct img_region **out, size_t *n);
 int img_snap_list(struct img *img, struct img_snap **out, size_t *n);

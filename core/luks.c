@@ -389,11 +389,23 @@ void luks_info(const struct luks *l, struct img_info *info)
         img_info_str(info, "encrypt.ivgen-hash-alg", l->ivhash);
     img_info_str(info, "encrypt.hash-alg", l->hash);
     img_info_str(info, "encrypt.uuid", l->uuid);
-    int n = 0, k = 0;
-    for (int i = 0; i < LUKS_SLOTS; i++)
-        if (l->slot[i].active)
-            n += snprintf(v + n, sizeof v - (size_t)n, "%s%d", k++ ? "," : "", i);
-    img_info_str(info, "encrypt.active-slots", v);
+    /* Key slots as qemu-img lists them: iterations and stripes only for active ones. */
+    char k[48];
+    for (int i = 0; i < LUKS_SLOTS; i++) {
+        const struct luks_slot *sl = &l->slot[i];
+        snprintf(k, sizeof k, "encrypt.slots.%d.active", i);
+        img_info_bool(info, k, sl->active);
+        if (sl->active) {
+            snprintf(k, sizeof k, "encrypt.slots.%d.iters", i);
+            img_info_int(info, k, sl->iter);
+            snprintf(k, sizeof k, "encrypt.slots.%d.stripes", i);
+            img_info_int(info, k, sl->stripes);
+        }
+        snprintf(k, sizeof k, "encrypt.slots.%d.key-offset", i);
+        img_info_int(info, k, (int64_t)sl->off);
+    }
+    img_info_int(info, "encrypt.payload-offset", (int64_t)l->payload_sectors * 512);
+    img_info_int(info, "encrypt.master-key-iters", l->mk_iter);
 }
 
 /* ---- key slots (amend) ---- */

@@ -135,8 +135,10 @@ static int map_guest_cb(void *arg, const struct ops_map_entry *e)
     unsigned flags = (e->present ? IMG_BS_ALLOCATED : 0) | (e->data ? IMG_BS_DATA : 0) |
                      (e->zero ? IMG_BS_ZERO : 0) | (e->compressed ? IMG_BS_COMPRESSED : 0) |
                      (e->has_offset ? IMG_BS_OFFSET_VALID : 0);
+    /* The host view shows the layer's own file: an offset in another file has no place. */
+    bool host = e->has_offset && !e->other_file;
     return map_runs_add(c->out, e->start, e->length, map_guest_state(e),
-                        e->has_offset ? e->offset : MAP_NO_HOST, flags, e->depth);
+                        host ? e->offset : MAP_NO_HOST, flags, e->depth);
 }
 
 /* Names by depth: the top image's path, then each recorded backing name (escaped: they come

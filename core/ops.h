@@ -79,6 +79,11 @@ struct ops_map_entry {
     bool has_offset;       /* offset is valid (not for compressed or unknown runs) */
     bool compressed;
     uint64_t offset;       /* host offset in the answering layer's file */
+    /* The offset is in another file than the layer's own (a vmdk extent, a qcow2 data file),
+     * the one open as file_fd. */
+    bool other_file;
+    int file_fd;
+    const char *file_name; /* other_file: its name as the layer records it (may be NULL) */
     const struct img *layer; /* the answering layer (for its file name) */
 };
 

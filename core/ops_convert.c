@@ -352,9 +352,13 @@ static int conv_run(struct conv *c)
             continue;
         }
         uint64_t from = c->whole && off < c->done_until ? c->done_until : off;
-        if (overlay && !(bs.flags & IMG_BS_ALLOCATED)) {
+        /* Unallocated in a source with no backing file reads as zeros: the target must say
+         * so, or it would read its new backing file there (qemu-img writes zeros too). */
+        bool src_zeros = overlay && !(bs.flags & IMG_BS_ALLOCATED) &&
+                         !(c->src->backing_name && c->src->backing_name[0]);
+        if (overlay && !(bs.flags & IMG_BS_ALLOCATED) && !src_zeros) {
             r = 0;
-        } else if (bs.flags & IMG_BS_ZERO) {
+        } else if ((bs.flags & IMG_BS_ZERO) || src_zeros) {
             /* Writes stay in guest order: what is read ahead goes first. */
             if (!conv_zero_is_noop(c) && (r = conv_drain(c)) < 0)
                 return r;
@@ -427,10 +431,15 @@ int ops_convert(const struct ops_convert_req *req, struct img_err *err)
                                     (req->open_flags & ~IMG_OPEN_RW) | IMG_OPEN_BACKING, err);
     if (!c.src)
         return err->code ? err->code : -EIO;
+    /* -l: the target has the image's current size, as qemu-img's has; a snapshot taken
+     * before the image grew reads as zeros past its own size. */
+    uint64_t out_size = c.src->size;
     if (req->snapshot && (r = img_snap_load(c.src, req->snapshot)) < 0) {
         err_set(err, r, "%s", img_errmsg(c.src));
         goto out;
     }
+    if (out_size < c.src->size)
+        out_size = c.src->size;
     if (conv_hits_chain(c.src, req->dst)) {
         r = err_set(err, -EINVAL, "%s: the target is the source image or one of its backing files",
                     req->dst);
@@ -462,7 +471,7 @@ int ops_convert(const struct ops_convert_req *req, struct img_err *err)
     }
 
     struct img_create_req creq = {
-        .size = c.src->size,
+        .size = out_size,
         .backing_file = req->backing,
         .backing_fmt = req->backing_fmt,
         .opts = req->opts,
@@ -483,6 +492,12 @@ int ops_convert(const struct ops_convert_req *req, struct img_err *err)
     }
     if (c.dst->size < c.src->size) {
         r = err_set(err, -EINVAL, "%s: target was created smaller than the source", part);
+        goto out;
+    }
+    /* The tail past the snapshot's size reads as zeros, not from the target's backing file. */
+    if (out_size > c.src->size && req->backing &&
+        (r = img_write_zeroes(c.dst, c.src->size, out_size - c.src->size)) < 0) {
+        r = dst_fail(&c, r);
         goto out;
     }
 

@@ -6,6 +6,7 @@
  * Talks to: img.h. Never prints.
  */
 #include "core/ops.h"
+#include "core/io.h"
 
 #include <string.h>
 
@@ -20,8 +21,29 @@ static bool map_mergeable(const struct ops_map_entry *a, const struct ops_map_en
 {
     return a->depth == b->depth && a->present == b->present && a->zero == b->zero &&
            a->data == b->data && a->compressed == b->compressed &&
-           a->has_offset == b->has_offset &&
-           (!a->has_offset || a->offset + a->length == b->offset);
+           a->has_offset == b->has_offset && a->other_file == b->other_file &&
+           (!a->has_offset || (a->offset + a->length == b->offset && a->file_fd == b->file_fd));
+}
+
+/* Data at a host offset that is a hole in its file (preallocation=metadata, a sparse copy of
+ * one: the driver says IMG_BS_HOST_HOLES) reads as zeros: qemu-img map says "zero": true
+ * there, and ends the run where the file's hole or data ends. A file system without
+ * SEEK_HOLE answers "data". */
+static void map_host_zero(struct ops_map_entry *e, int fd)
+{
+    uint64_t size, end;
+    int is_data = 1;
+    if (fd < 0 || io_file_size(fd, &size) < 0)
+        return;
+    if (e->offset >= size) {
+        e->zero = true; /* past the end of the file: zeros, the whole run */
+        return;
+    }
+    if (io_seek_extent(fd, e->offset, size, &is_data, &end) < 0 || end <= e->offset)
+        return;
+    if (end - e->offset < e->length)
+        e->length = end - e->offset;
+    e->zero = !is_data;
 }
 
 int ops_map(struct img *img, uint64_t start, uint64_t len,
@@ -53,9 +75,15 @@ int ops_map(struct img *img, uint64_t start, uint64_t len,
             .has_offset = (bs.flags & IMG_BS_OFFSET_VALID) && !(bs.flags & IMG_BS_COMPRESSED),
             .offset = bs.host_off,
             .layer = map_layer(img, bs.depth),
+            .other_file = (bs.flags & IMG_BS_OFFSET_VALID) && (bs.flags & IMG_BS_HOST_FD),
         };
+        next.file_fd = next.other_file ? bs.host_fd : next.layer->fd;
+        next.file_name = next.other_file ? bs.host_name : NULL;
         if (!next.has_offset)
             next.offset = 0;
+        else if (next.data && !next.zero && (bs.flags & IMG_BS_HOST_HOLES))
+            map_host_zero(&next, next.file_fd);
+        bs.len = next.length;
         if (have && map_mergeable(&cur, &next)) {
             cur.length += next.length;
         } else {

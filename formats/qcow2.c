@@ -555,6 +555,31 @@ static int l2_scan(struct img *img, uint64_t g, uint64_t max, unsigned flags0,
     return 0;
 }
 
+/* Whether the file looks preallocated with preallocation=metadata: more clusters in use
+ * than the file has allocated on disk (by qemu's rule: at least max(10/9 of them, 2 more)).
+ * Counting stops at that threshold, so the walk is bounded by the file's allocation. */
+static bool qcow2_meta_prealloc(struct img *img)
+{
+    struct qcow2 *s = qcow2_st(img);
+    if (s->prealloc_checked)
+        return s->prealloc_meta;
+    s->prealloc_checked = true;
+    uint64_t alloc;
+    if (io_file_alloc(img->fd, &alloc) < 0)
+        return false;
+    uint64_t real = alloc / s->cluster_size, count = 0;
+    uint64_t threshold = real * 10 / 9 > real + 2 ? real * 10 / 9 : real + 2;
+    uint64_t end = (s->file_size + s->cluster_size - 1) / s->cluster_size;
+    for (uint64_t i = 0; i < end && count < threshold; i++) {
+        uint64_t rc;
+        if (qcow2_get_refcount(img, i, &rc) < 0)
+            return false;
+        count += rc != 0;
+    }
+    s->prealloc_meta = count >= threshold;
+    return s->prealloc_meta;
+}
+
 static int qcow2_block_status(struct img *img, uint64_t off, uint64_t len, struct img_bs *bs)
 {
     struct qcow2 *s = qcow2_st(img);
@@ -588,6 +613,15 @@ static int qcow2_block_status(struct img *img, uint64_t off, uint64_t len, struc
     bs->len = done < len ? done : len;
     bs->flags = flags0;
     bs->host_off = host0;
+    if (s->crypt_method) /* ciphertext: no guest byte is at a host offset (as qemu says) */
+        bs->flags &= ~(unsigned)IMG_BS_OFFSET_VALID;
+    else if ((bs->flags & IMG_BS_OFFSET_VALID) && s->data_fd >= 0) {
+        bs->flags |= IMG_BS_HOST_FD;
+        bs->host_fd = s->data_fd;
+        bs->host_name = s->data_file_name;
+    }
+    if ((bs->flags & IMG_BS_OFFSET_VALID) && (bs->flags & IMG_BS_DATA) && qcow2_meta_prealloc(img))
+        bs->flags |= IMG_BS_HOST_HOLES;
     return 0;
 }
 

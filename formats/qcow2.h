@@ -174,6 +174,7 @@ struct qcow2 {
     int data_fd; /* external data file, or -1 */
 
     uint64_t file_size; /* tracked as we grow the file */
+    bool prealloc_checked, prealloc_meta; /* qcow2_block_status: looks preallocation=metadata */
     struct qcow2_cache l2c, rbc;
 
     /* Compressed-cluster read cache. */

@@ -711,6 +711,16 @@ static unsigned gte_flags(const struct vmdk_extent *e, uint32_t gte)
 }
 
 /* Table by table: a missing table answers for all its grains at once. */
+/* Offsets are within the extent's own file, as qemu-img map prints them. */
+static void vmdk_bs_file(const struct vmdk_extent *e, struct img_bs *bs)
+{
+    if (e->own_fd) {
+        bs->flags |= IMG_BS_HOST_FD;
+        bs->host_fd = e->fd;
+        bs->host_name = e->file;
+    }
+}
+
 static int sparse_status(struct img *img, struct vmdk_extent *e, uint64_t rel, uint64_t len,
                          struct img_bs *bs)
 {
@@ -745,9 +755,10 @@ static int sparse_status(struct img *img, struct vmdk_extent *e, uint64_t rel, u
     }
 done:
     bs->flags = gte_flags(e, first);
-    if ((bs->flags & IMG_BS_DATA) && !e->own_fd) {
+    if (bs->flags & IMG_BS_DATA) {
         bs->flags |= IMG_BS_OFFSET_VALID;
         bs->host_off = (uint64_t)first * VMDK_SECTOR + (e->stream ? 0 : in);
+        vmdk_bs_file(e, bs);
     }
     bs->len = n < len ? n : len;
     return 0;
@@ -778,11 +789,9 @@ static int vmdk_block_status(struct img *img, uint64_t off, uint64_t len, struct
         end = at + len;
     }
     bs->len = end - at < len ? end - at : len;
-    bs->flags = IMG_BS_DATA | IMG_BS_ALLOCATED | (is_data ? 0 : IMG_BS_ZERO);
-    if (!e->own_fd) {
-        bs->flags |= IMG_BS_OFFSET_VALID;
-        bs->host_off = at;
-    }
+    bs->flags = IMG_BS_DATA | IMG_BS_ALLOCATED | IMG_BS_OFFSET_VALID | (is_data ? 0 : IMG_BS_ZERO);
+    bs->host_off = at;
+    vmdk_bs_file(e, bs);
     return 0;
 }
 
@@ -1579,7 +1588,6 @@ static int vmdk_get_info(struct img *img, struct img_info *info)
     img_info_int(info, "cid", s->desc.cid);
     img_info_int(info, "parent-cid", s->desc.parent_cid);
     img_info_str(info, "create-type", s->desc.create_type);
-    img_info_int(info, "extent-count", (int64_t)s->n_ext);
     const char *adapter = vmdk_desc_get(&s->desc, "ddb.adapterType");
     if (adapter)
         img_info_str(info, "adapter-type", adapter);
@@ -1588,6 +1596,26 @@ static int vmdk_get_info(struct img *img, struct img_info *info)
         img_info_str(info, "hwversion", hw);
     if (s->n_ext == 1 && s->ext[0].type == VMDK_SPARSE)
         img_info_bool(info, "zeroed-grain", s->ext[0].h.flags & VMDK_FLAG_ZEROED_GRAIN);
+    return 0;
+}
+
+static int vmdk_extents(struct img *img, struct img_extent **out, size_t *n)
+{
+    struct vmdk *s = vmdk_st(img);
+    struct img_extent *v = calloc(s->n_ext ? s->n_ext : 1, sizeof *v);
+    if (!v)
+        return img_error(img, -ENOMEM, "out of memory");
+    for (size_t i = 0; i < s->n_ext; i++) {
+        const struct vmdk_extent *e = &s->ext[i];
+        /* A hosted sparse file is its own (only) extent: qemu-img lists it with no type. */
+        v[i].file = s->has_desc_file ? e->file : NULL;
+        v[i].type = s->has_desc_file ? vmdk_etype_name(e->type) : "";
+        v[i].virtual_size = e->len;
+        v[i].cluster_size = ext_tabled(e) ? (uint32_t)e->grain : 0;
+        v[i].compressed = e->type == VMDK_SPARSE && e->h.compress == 1;
+    }
+    *out = v;
+    *n = s->n_ext;
     return 0;
 }
 
@@ -1858,6 +1886,7 @@ const struct img_driver img_driver_vmdk = {
     .open = vmdk_open,
     .close = vmdk_close,
     .get_info = vmdk_get_info,
+    .extents = vmdk_extents,
     .read = vmdk_read,
     .block_status = vmdk_block_status,
     .write = vmdk_write,

@@ -84,6 +84,8 @@ int vmdk_desc_set(struct vmdk_desc *d, const char *key, const char *val, bool qu
 /* Append an extent line; 0 or -ENOMEM/-EINVAL. */
 int vmdk_desc_add_extent(struct vmdk_desc *d, enum vmdk_access acc, uint64_t sectors,
                          enum vmdk_etype type, const char *file, uint64_t offset);
+/* The descriptor keyword of an extent type ("SPARSE", "FLAT", ...). */
+const char *vmdk_etype_name(enum vmdk_etype t);
 /* createType values dimg knows (NULL-terminated); create can write the first five. */
 extern const char *const vmdk_create_types[];
 

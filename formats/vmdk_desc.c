@@ -43,6 +43,14 @@ static const struct {
 };
 static const char *const accesses[] = {"RW", "RDONLY", "NOACCESS"};
 
+const char *vmdk_etype_name(enum vmdk_etype t)
+{
+    for (size_t i = 0; i < sizeof etypes / sizeof *etypes; i++)
+        if (etypes[i].type == t)
+            return etypes[i].name;
+    return "";
+}
+
 void vmdk_desc_free(struct vmdk_desc *d)
 {
     free(d->ext);

@@ -550,7 +550,7 @@ int tui_run(const char *dir, const struct tui_opts *o)
     struct img_err err = {0};
     a.jobs = job_engine_new(0, &err);
     if (!a.jobs) {
-        fprintf(stderr, "dimg: %s\n", err.msg);
+        fprintf(stderr, "dimg: %s\n", err.msg); /* err_set escaped it */
         return 1;
     }
     if (pipe2(app_sig_pipe, O_CLOEXEC | O_NONBLOCK) < 0) {
@@ -559,7 +559,8 @@ int tui_run(const char *dir, const struct tui_opts *o)
         return 1;
     }
     if (browser_chdir(&a, dir) < 0) {
-        fprintf(stderr, "dimg: %s\n", a.status);
+        char line[sizeof a.status * 4];
+        fprintf(stderr, "dimg: %s\n", esc_str(line, sizeof line, a.status));
         app_free(&a);
         return 1;
     }

@@ -291,9 +291,8 @@ void cli_archive_convert_note(const char *src, const char *src_fmt, const char *
                 stream = !strcmp(src_fmt, "raw") || (stream && !strcmp(src_fmt, fmt));
             if (!stream && !img_foreign_find(src_fmt ? src_fmt : fmt)) {
                 char *dir = io_dirname(dst);
-                fprintf(stderr,
-                        "dimg: note: %s is %s, which needs random access: copying it to "
-                        "a temporary file in %s first (removed afterwards)\n",
+                cli_err("note: %s is %s, which needs random access: copying it to "
+                        "a temporary file in %s first (removed afterwards)",
                         src, src_fmt ? src_fmt : fmt, dir ? dir : ".");
                 free(dir);
             }

@@ -7,6 +7,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "core/export.h"
 #include "core/img.h"
@@ -125,6 +126,11 @@ int cli_convert(int argc, char **argv)
     cli_secret_prepare(req.src, req.src_fmt, &opts);
     if (!quiet)
         cli_archive_convert_note(req.src, req.src_fmt, req.dst);
+    /* qemu-img replaces an existing target without a word; so does dimg, but with -p it
+     * says so first (the application refuses instead). */
+    struct stat dst_st;
+    if (progress && !quiet && stat(req.dst, &dst_st) == 0 && S_ISREG(dst_st.st_mode))
+        cli_err("note: %s exists: it will be replaced, as qemu-img does", req.dst);
     /* Progress: with -p, or whenever stderr is a terminal; SIGINT/SIGTERM cancel. */
     status = progress_run_job(req.dst, convert_job, &req, progress_wanted(progress, quiet), NULL);
 out:

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "core/archive.h"
+#include "core/esc.h"
 #include "core/img.h"
 #include "core/ops.h"
 #include "tui/progress.h"
@@ -61,13 +62,15 @@ int cli_import(int argc, char **argv)
         progress_run_job(a.req.archive, import_job, &a, progress_wanted(progress, quiet), NULL);
     if (status == 0 && !quiet) {
         if (!a.res->manifest)
-            fprintf(stderr, "dimg: warning: %s has no manifest; digests not verified\n",
-                    a.req.archive);
+            cli_err("warning: %s has no manifest; digests not verified", a.req.archive);
         if (a.res->left_out)
-            fprintf(stderr, "dimg: warning: %zu member%s not in the manifest left out\n",
-                    a.res->left_out, a.res->left_out == 1 ? "" : "s");
-        for (size_t i = 0; i < a.res->nwritten; i++)
-            printf("%s\n", a.res->written[i]);
+            cli_err("warning: %zu member%s not in the manifest left out", a.res->left_out,
+                    a.res->left_out == 1 ? "" : "s");
+        for (size_t i = 0; i < a.res->nwritten; i++) { /* names from the archive: escaped */
+            char *e = esc_dup(a.res->written[i], strlen(a.res->written[i]));
+            printf("%s\n", e ? e : a.res->written[i]);
+            free(e);
+        }
     }
     free(a.res);
     return status;

@@ -1,7 +1,7 @@
 /* cli_info.c: `dimg info`, qemu-img info's output (human and JSON) for one image or a whole
  * backing chain, followed by the guest's partition table (MBR or GPT) when it has one.
  * Talks to: img.h (img_open, img_get_info, img_snap_list, img_bitmap_list), ptable.h, json.h,
- * cli.h.
+ * qtree.h, cli.h.
  */
 #include "tui/cli.h"
 
@@ -13,6 +13,7 @@
 #include "core/img.h"
 #include "core/ptable.h"
 #include "tui/json.h"
+#include "tui/qtree.h"
 
 struct info_layer {
     struct img *img;
@@ -23,6 +24,8 @@ struct info_layer {
     struct img_bitmap *bitmaps; /* qcow2 persistent dirty bitmaps */
     size_t nbitmaps;
     struct ptable pt;    /* the guest's partition table (top image only) */
+    struct img_extent *ext; /* vmdk: the files the descriptor names */
+    size_t next;
 };
 
 /* The partition table, after qemu-img's fields so that those stay byte-identical. */
@@ -53,95 +56,96 @@ static void info_ptable_human(FILE *f, const struct ptable *pt)
     }
 }
 
-static void info_ptable_json(struct json *j, const struct ptable *pt)
+/* The partition table as dimg's own member of info's JSON. */
+static void info_ptable_tree(struct qtree *t, const struct ptable *pt)
 {
     if (pt->kind == PTABLE_NONE)
         return;
-    json_object_open(j, "partition-table");
-    json_string(j, "type", pt->kind == PTABLE_GPT ? "gpt" : "mbr");
-    json_string(j, "disk-id", pt->disk_id);
-    json_uint(j, "sector-size", pt->sector_size);
+    char k[96];
+    qtree_str(t, "dimg-partition-table.type", pt->kind == PTABLE_GPT ? "gpt" : "mbr");
+    qtree_str(t, "dimg-partition-table.disk-id", pt->disk_id);
+    qtree_uint(t, "dimg-partition-table.sector-size", pt->sector_size);
     if (pt->problem[0])
-        json_string(j, "problem", pt->problem);
-    json_array_open(j, "partitions");
+        qtree_str(t, "dimg-partition-table.problem", pt->problem);
     for (size_t i = 0; i < pt->n; i++) {
         const struct ptable_part *p = &pt->parts[i];
-        json_object_open(j, NULL);
-        json_uint(j, "number", p->number);
-        json_uint(j, "start", p->start);
-        json_uint(j, "size", p->size);
-        json_string(j, "type", p->type);
+#define PT_KEY(name) (snprintf(k, sizeof k, "dimg-partition-table.partitions.%zu." name, i), k)
+        qtree_uint(t, PT_KEY("number"), p->number);
+        qtree_uint(t, PT_KEY("start"), p->start);
+        qtree_uint(t, PT_KEY("size"), p->size);
+        qtree_str(t, PT_KEY("type"), p->type);
         if (p->type_name[0])
-            json_string(j, "type-name", p->type_name);
+            qtree_str(t, PT_KEY("type-name"), p->type_name);
         if (pt->kind == PTABLE_GPT)
-            json_string(j, "name", p->name);
-        json_bool(j, "bootable", p->bootable);
-        json_object_close(j);
+            qtree_str(t, PT_KEY("name"), p->name);
+        qtree_bool(t, PT_KEY("bootable"), p->bootable);
+#undef PT_KEY
     }
-    json_array_close(j);
-    json_object_close(j);
 }
 
-static void info_kv_human(FILE *f, const struct img_kv *kv)
+/* Whether qemu-img 7.2 prints key (by its first component) in the format's "format-specific"
+ * data. Any other value a driver reports is dimg's own: it goes under "dimg-format-specific",
+ * so that no qemu-img key changes meaning. */
+static bool info_qemu_key(const char *fmt, const char *key)
 {
-    char key[sizeof kv->key];
-    snprintf(key, sizeof key, "%s", kv->key);
-    for (char *p = key; *p; p++)
-        if (*p == '-')
-            *p = ' ';
-    char v[sizeof kv->str * 4];
-    switch (kv->type) {
-    case IMG_KV_STR: fprintf(f, "    %s: %s\n", key, esc_str(v, sizeof v, kv->str)); break;
-    case IMG_KV_INT: fprintf(f, "    %s: %lld\n", key, (long long)kv->num); break;
-    case IMG_KV_BOOL: fprintf(f, "    %s: %s\n", key, kv->num ? "true" : "false"); break;
-    }
+    static const char *const qcow2[] = {"compat",      "compression-type", "lazy-refcounts",
+                                        "refcount-bits", "corrupt",        "data-file",
+                                        "data-file-raw", "extended-l2",    "encrypt",
+                                        "bitmaps",       NULL};
+    static const char *const vmdk[] = {"cid", "parent-cid", "create-type", "extents", NULL};
+    const char *const *v = !strcmp(fmt, "qcow2") ? qcow2 : !strcmp(fmt, "vmdk") ? vmdk : NULL;
+    size_t n = strcspn(key, ".");
+    for (; v && *v; v++)
+        if (strlen(*v) == n && strncmp(*v, key, n) == 0)
+            return true;
+    return false;
 }
 
-/* qemu-img lists the bitmaps right before refcount-bits (or last). */
-static bool info_bitmaps_here(const struct info_layer *l, size_t kv)
+/* The format's values into t: qemu-img's below qpre, dimg's own below opre. */
+static void info_specific(const struct info_layer *l, struct qtree *t, const char *qpre,
+                          const char *opre)
 {
     const struct img_info *in = &l->info;
-    if (!l->nbitmaps)
-        return false;
-    for (size_t i = 0; i < in->nkv; i++)
-        if (strcmp(in->kv[i].key, "refcount-bits") == 0)
-            return i == kv;
-    return kv == in->nkv;
-}
-
-static void info_bitmaps_human(FILE *f, const struct info_layer *l)
-{
-    fprintf(f, "    bitmaps:\n");
+    char k[160];
+    for (size_t i = 0; i < in->nkv; i++) {
+        const struct img_kv *kv = &in->kv[i];
+        snprintf(k, sizeof k, "%s%s", info_qemu_key(in->format, kv->key) ? qpre : opre, kv->key);
+        switch (kv->type) {
+        case IMG_KV_STR: qtree_str(t, k, kv->str); break;
+        case IMG_KV_INT: qtree_int(t, k, kv->num); break;
+        case IMG_KV_BOOL: qtree_bool(t, k, kv->num != 0); break;
+        }
+    }
     for (size_t i = 0; i < l->nbitmaps; i++) {
         const struct img_bitmap *b = &l->bitmaps[i];
-        unsigned k = 0;
-        fprintf(f, "        [%zu]:\n            flags:\n", i);
+        unsigned nf = 0;
+#define BM_KEY(name) (snprintf(k, sizeof k, "%sbitmaps.%zu." name, qpre, i), k)
+        qtree_array(t, BM_KEY("flags"));
         if (b->in_use)
-            fprintf(f, "                [%u]: in-use\n", k++);
+            qtree_str(t, (snprintf(k, sizeof k, "%sbitmaps.%zu.flags.%u", qpre, i, nf++), k),
+                      "in-use");
         if (b->enabled)
-            fprintf(f, "                [%u]: auto\n", k++);
-        fprintf(f, "            name: %s\n            granularity: %llu\n", b->name,
-                (unsigned long long)b->granularity);
+            qtree_str(t, (snprintf(k, sizeof k, "%sbitmaps.%zu.flags.%u", qpre, i, nf++), k),
+                      "auto");
+        qtree_str(t, BM_KEY("name"), b->name);
+        qtree_uint(t, BM_KEY("granularity"), b->granularity);
+#undef BM_KEY
     }
-}
-
-static void info_bitmaps_json(struct json *j, const struct info_layer *l)
-{
-    json_array_open(j, "bitmaps");
-    for (size_t i = 0; i < l->nbitmaps; i++) {
-        const struct img_bitmap *b = &l->bitmaps[i];
-        json_object_open(j, NULL);
-        json_array_open(j, "flags");
-        if (b->in_use)
-            json_string(j, NULL, "in-use");
-        if (b->enabled)
-            json_string(j, NULL, "auto");
-        json_array_close(j);
-        json_string(j, "name", b->name);
-        json_uint(j, "granularity", b->granularity);
-        json_object_close(j);
+    for (size_t i = 0; i < l->next; i++) {
+        const struct img_extent *e = &l->ext[i];
+#define EXT_KEY(name) (snprintf(k, sizeof k, "%sextents.%zu." name, qpre, i), k)
+        /* qemu-img names each file as it opened it: relative to the descriptor as given. */
+        char *file = e->file ? cli_path_combine(l->name, e->file) : NULL;
+        qtree_str(t, EXT_KEY("filename"), file ? file : l->name);
+        free(file);
+        qtree_str(t, EXT_KEY("format"), e->type);
+        qtree_uint(t, EXT_KEY("virtual-size"), e->virtual_size);
+        if (e->cluster_size)
+            qtree_uint(t, EXT_KEY("cluster-size"), e->cluster_size);
+        if (e->compressed)
+            qtree_bool(t, EXT_KEY("compressed"), true);
+#undef EXT_KEY
     }
-    json_array_close(j);
 }
 
 static void info_human(FILE *f, const struct info_layer *l)
@@ -156,10 +160,10 @@ static void info_human(FILE *f, const struct info_layer *l)
     fprintf(f, "virtual size: %s (%llu bytes)\n", cli_size_str(in->virtual_size, a, sizeof a),
             (unsigned long long)in->virtual_size);
     fprintf(f, "disk size: %s\n", cli_size_str(in->actual_size, b, sizeof b));
-    if (in->cluster_size)
-        fprintf(f, "cluster_size: %u\n", in->cluster_size);
     if (in->encrypted)
         fprintf(f, "encrypted: yes\n");
+    if (in->cluster_size)
+        fprintf(f, "cluster_size: %u\n", in->cluster_size);
     if (in->has_dirty_field && in->dirty)
         fprintf(f, "cleanly shut down: no\n");
     if (in->backing_file[0]) {
@@ -177,14 +181,18 @@ static void info_human(FILE *f, const struct info_layer *l)
             fprintf(f, "backing file format: %s\n", esc_str(ef, sizeof ef, in->backing_fmt));
     }
     cli_snap_table(f, l->snaps, l->nsnaps);
-    if (in->nkv) {
-        fprintf(f, "Format specific information:\n");
-        for (size_t i = 0; i <= in->nkv; i++) {
-            if (info_bitmaps_here(l, i))
-                info_bitmaps_human(f, l);
-            if (i < in->nkv)
-                info_kv_human(f, &in->kv[i]);
+    struct qtree *t = qtree_new();
+    if (t) {
+        info_specific(l, t, "qemu.", "dimg-format-specific.");
+        if (!qtree_empty(qtree_get(t, "qemu"))) {
+            fprintf(f, "Format specific information:\n");
+            qtree_human(f, qtree_get(t, "qemu"), 1);
         }
+        if (!qtree_empty(qtree_get(t, "dimg-format-specific"))) {
+            fprintf(f, "More format information (dimg):\n");
+            qtree_human(f, qtree_get(t, "dimg-format-specific"), 1);
+        }
+        qtree_free(t);
     }
     info_ptable_human(f, &l->pt);
 }
@@ -192,65 +200,69 @@ static void info_human(FILE *f, const struct info_layer *l)
 static void info_json(struct json *j, const struct info_layer *l)
 {
     const struct img_info *in = &l->info;
-    json_object_open(j, NULL);
-    /* Key order follows what qemu-img 7.2 prints. */
+    struct qtree *t = qtree_new();
+    if (!t)
+        return;
+    /* Members go in by name; qtree prints them in qemu-img 7.2's order. */
     if (in->backing_file[0] && in->backing_fmt[0])
-        json_string(j, "backing-filename-format", in->backing_fmt);
-    json_uint(j, "virtual-size", in->virtual_size);
-    json_string(j, "filename", l->name);
+        qtree_str(t, "backing-filename-format", in->backing_fmt);
+    qtree_uint(t, "virtual-size", in->virtual_size);
+    qtree_str(t, "filename", l->name);
     if (in->cluster_size)
-        json_uint(j, "cluster-size", in->cluster_size);
-    json_string(j, "format", in->format);
-    json_uint(j, "actual-size", in->actual_size);
+        qtree_uint(t, "cluster-size", in->cluster_size);
+    qtree_str(t, "format", in->format);
+    qtree_uint(t, "actual-size", in->actual_size);
     if (in->encrypted)
-        json_bool(j, "encrypted", true);
-    if (l->nsnaps) {
-        json_array_open(j, "snapshots");
-        for (size_t i = 0; i < l->nsnaps; i++) {
-            const struct img_snap *s = &l->snaps[i];
-            json_object_open(j, NULL);
-            if (s->icount != UINT64_MAX)
-                json_uint(j, "icount", s->icount);
-            json_uint(j, "vm-clock-nsec", s->vm_clock_nsec % 1000000000ull);
-            json_string(j, "name", s->name);
-            json_uint(j, "date-sec", s->date_sec);
-            json_uint(j, "date-nsec", s->date_nsec);
-            json_uint(j, "vm-clock-sec", s->vm_clock_nsec / 1000000000ull);
-            json_string(j, "id", s->id);
-            json_uint(j, "vm-state-size", s->vm_state_size);
-            json_object_close(j);
-        }
-        json_array_close(j);
+        qtree_bool(t, "encrypted", true);
+    char k[64];
+    for (size_t i = 0; i < l->nsnaps; i++) {
+        const struct img_snap *s = &l->snaps[i];
+#define SNAP_KEY(name) (snprintf(k, sizeof k, "snapshots.%zu." name, i), k)
+        if (s->icount != UINT64_MAX)
+            qtree_uint(t, SNAP_KEY("icount"), s->icount);
+        qtree_uint(t, SNAP_KEY("vm-clock-nsec"), s->vm_clock_nsec % 1000000000ull);
+        qtree_str(t, SNAP_KEY("name"), s->name);
+        qtree_uint(t, SNAP_KEY("date-sec"), s->date_sec);
+        qtree_uint(t, SNAP_KEY("date-nsec"), s->date_nsec);
+        qtree_uint(t, SNAP_KEY("vm-clock-sec"), s->vm_clock_nsec / 1000000000ull);
+        qtree_str(t, SNAP_KEY("id"), s->id);
+        qtree_uint(t, SNAP_KEY("vm-state-size"), s->vm_state_size);
+#undef SNAP_KEY
     }
-    if (in->nkv) {
-        json_object_open(j, "format-specific");
-        json_string(j, "type", in->format);
-        json_object_open(j, "data");
-        for (size_t i = 0; i <= in->nkv; i++) {
-            if (info_bitmaps_here(l, i))
-                info_bitmaps_json(j, l);
-            if (i == in->nkv)
-                break;
-            const struct img_kv *kv = &in->kv[i];
-            switch (kv->type) {
-            case IMG_KV_STR: json_string(j, kv->key, kv->str); break;
-            case IMG_KV_INT: json_int(j, kv->key, kv->num); break;
-            case IMG_KV_BOOL: json_bool(j, kv->key, kv->num != 0); break;
-            }
-        }
-        json_object_close(j);
-        json_object_close(j);
-    }
+    info_specific(l, t, "format-specific.data.", "dimg-format-specific.");
+    if (qtree_get(t, "format-specific.data"))
+        qtree_str(t, "format-specific.type", in->format);
     if (in->backing_file[0]) {
         char *full = cli_path_combine(l->name, in->backing_file);
-        json_string(j, "full-backing-filename", full ? full : in->backing_file);
+        qtree_str(t, "full-backing-filename", full ? full : in->backing_file);
         free(full);
-        json_string(j, "backing-filename", in->backing_file);
+        qtree_str(t, "backing-filename", in->backing_file);
     }
     /* qemu-img prints the dirty flag for every format (false where there is none). */
-    json_bool(j, "dirty-flag", in->has_dirty_field && in->dirty);
-    info_ptable_json(j, &l->pt);
-    json_object_close(j);
+    qtree_bool(t, "dirty-flag", in->has_dirty_field && in->dirty);
+    info_ptable_tree(t, &l->pt);
+    qtree_json(j, NULL, t);
+    qtree_free(t);
+}
+
+/* The guest's partition table, read through the whole chain: an overlay opened alone reads
+ * it through a second, read-only handle on its chain (its partitions usually live in the
+ * base). A table that cannot be read is simply not shown (info is about the image). */
+static void info_ptable(struct img *top, const char *path, const char *fmt, unsigned flags,
+                        struct ptable *pt)
+{
+    struct img_err perr;
+    if (!top->backing_name || top->backing) {
+        if (ptable_read(top, pt, &perr) < 0)
+            ptable_free(pt);
+        return;
+    }
+    struct img *chain = img_open(path, fmt ? fmt : top->drv->name,
+                                 (flags & ~IMG_OPEN_RW) | IMG_OPEN_BACKING | IMG_OPEN_FORCE_SHARE,
+                                 &perr);
+    if (chain && ptable_read(chain, pt, &perr) < 0)
+        ptable_free(pt);
+    img_close(chain);
 }
 
 int cli_info_write(FILE *f, const char *path, const char *fmt, unsigned flags, bool chain,
@@ -286,29 +298,12 @@ int cli_info_write(FILE *f, const char *path, const char *fmt, unsigned flags, b
             status = 1;
         } else if (img_get_info(l, &ls[i].info) < 0 ||
                    img_snap_list(l, &ls[i].snaps, &ls[i].nsnaps) < 0 ||
+                   img_extents(l, &ls[i].ext, &ls[i].next) < 0 ||
                    img_bitmap_list(l, &ls[i].bitmaps, &ls[i].nbitmaps) < 0) {
             snprintf(errbuf, errlen, "%s", img_errmsg(l));
             status = 1;
-        } else if (i == 0 && (!l->backing_name || l->backing)) {
-            /* Only where the guest view is complete; a table that cannot be read is simply
-             * not shown (info is about the image, not the guest). */
-            struct img_err perr;
-            if (ptable_read(l, &ls[i].pt, &perr) < 0)
-                ptable_free(&ls[i].pt);
-        }
-        if (!status && i == 0 && !chain && !l->backing_name && l->backing_unresolved &&
-            !(flags & IMG_OPEN_UNTRUSTED)) {
-            /* A parent named only by UUID (differencing vdi): the one the chain would open,
-             * so that plain info prints the backing-file line --backing-chain prints. */
-            struct img_err berr;
-            struct img *full = img_open(path, fmt, flags | IMG_OPEN_BACKING, &berr);
-            if (full && full->backing_name) {
-                snprintf(ls[0].info.backing_file, sizeof ls[0].info.backing_file, "%s",
-                         full->backing_name);
-                snprintf(ls[0].info.backing_fmt, sizeof ls[0].info.backing_fmt, "%s",
-                         full->backing_fmt ? full->backing_fmt : "");
-            }
-            img_close(full);
+        } else if (i == 0) {
+            info_ptable(l, path, fmt, flags, &ls[i].pt);
         }
     }
     if (!status) {
@@ -332,6 +327,7 @@ int cli_info_write(FILE *f, const char *path, const char *fmt, unsigned flags, b
     for (i = 0; i < n; i++) {
         free(ls[i].name);
         free(ls[i].snaps);
+        free(ls[i].ext);
         free(ls[i].bitmaps);
         ptable_free(&ls[i].pt);
     }

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/esc.h"
 #include "core/img.h"
 #include "core/ops.h"
 #include "tui/json.h"
@@ -53,7 +54,7 @@ static int map_entry(void *vctx, const struct ops_map_entry *e)
         m->first = false;
         return 0;
     }
-    if (e->data && !e->has_offset) {
+    if (e->data && (!e->has_offset || (e->other_file && !e->file_name))) {
         cli_err("%s: file contains external, encrypted or compressed clusters "
                 "(try --output=json)",
                 m->names[0]);
@@ -62,8 +63,13 @@ static int map_entry(void *vctx, const struct ops_map_entry *e)
     if (e->data && !e->zero) {
         map_open(m);
         const char *name = e->depth < m->nnames ? m->names[e->depth] : "";
+        /* A data file or vmdk extent: named as qemu-img names it, beside its image. */
+        char *other = e->other_file ? cli_path_combine(name, e->file_name) : NULL;
+        char *eo = other ? esc_dup(other, strlen(other)) : NULL;
         fprintf(m->f, "%#-16llx%#-16llx%#-16llx%s\n", (unsigned long long)e->start,
-                (unsigned long long)e->length, (unsigned long long)e->offset, name);
+                (unsigned long long)e->length, (unsigned long long)e->offset, eo ? eo : name);
+        free(other);
+        free(eo);
     }
     return 0;
 }
@@ -123,6 +129,11 @@ int cli_map(int argc, char **argv)
     size_t i = 1;
     for (struct img *l = img; l->backing && m.names[i - 1]; l = l->backing, i++)
         m.names[i] = cli_path_combine(m.names[i - 1], l->backing_name);
+    for (i = 0; i < m.nnames; i++) { /* names from image metadata: escaped for the table */
+        char *e = m.names[i] ? esc_dup(m.names[i], strlen(m.names[i])) : NULL;
+        free(m.names[i]);
+        m.names[i] = e;
+    }
     for (i = 0; i < m.nnames; i++)
         if (!m.names[i]) {
             cli_err("out of memory");

@@ -79,14 +79,13 @@ static void json_open(struct json *j, const char *key, char c)
 
 static void json_close(struct json *j, char c)
 {
-    bool had = j->has_member[j->depth];
+    /* qemu's pretty printer closes on a line of its own even when the container is empty
+     * ("flags": [ newline ]). */
     if (j->depth > 0)
         j->depth--;
-    if (had) {
-        fputc('\n', j->f);
-        for (int i = 0; i < j->depth; i++)
-            fputs("    ", j->f);
-    }
+    fputc('\n', j->f);
+    for (int i = 0; i < j->depth; i++)
+        fputs("    ", j->f);
     fputc(c, j->f);
     if (j->depth == 0)
         fputc('\n', j->f);

@@ -51,7 +51,7 @@ for fmt in qcow2 qcow; do
   expect_one_error_line "warning: --password-file pw.open is readable by every user" \
     "$fmt aes: world-readable key file"
   run "$DIMG" info q.$fmt
-  grep -q "encrypted: yes" "$T/out" && grep -q "encrypt.format: aes" "$T/out" && pass ||
+  grep -q "encrypted: yes" "$T/out" && grep -A1 "^    encrypt:$" "$T/out" | grep -q "^        format: aes$" && pass ||
     fail "$fmt aes: info: $(cat "$T/out")"
 
   # No password: one error line (ctest runs without a terminal, so no prompt).
@@ -106,7 +106,8 @@ for spec in "" ",encrypt.cipher-mode=cbc,encrypt.ivgen-alg=essiv" \
   if has_plain dl.qcow2 src.raw; then fail "luks$spec: plaintext in the image"; else pass; fi
 done
 run "$DIMG" info dl.qcow2
-grep -q "encrypt.format: luks" "$T/out" && grep -q "encrypt.hash alg: sha1" "$T/out" && pass ||
+# qemu-img's nesting: "encrypt:", then its members one level deeper.
+grep -q "^        format: luks$" "$T/out" && grep -q "^        hash alg: sha1$" "$T/out" && pass ||
   fail "luks info: $(cat "$T/out")"
 
 # Wrong password: one error line, the image unchanged, no target left.

@@ -59,6 +59,8 @@ expect_rc 0 "info"
 qemu-img info a.qcow2 >"$T/qinfo"
 expect_same "$T/out" "$T/qinfo" "info of an image with bitmaps"
 run "$DIMG" info --output=json a.qcow2
+# Byte for byte too: b1 is disabled, so its flags list is empty ("flags": [ newline ]).
+expect_same "$T/out" <(qemu-img info --output=json a.qcow2) "info --output=json, byte for byte"
 "$PY" -c 'import json,sys
 a=json.load(open(sys.argv[1])); b=json.load(open(sys.argv[2]))
 sys.exit(a["format-specific"] != b["format-specific"])' "$T/out" <(qemu-img info --output=json a.qcow2) &&

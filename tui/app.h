@@ -166,6 +166,8 @@ void browser_draw(struct app *a);
 void browser_key(struct app *a, int ch, enum km_action act);
 void browser_refresh(struct app *a); /* re-sort / re-filter keeping the cursor's entry */
 int browser_chdir(struct app *a, const char *dir);
+/* "12 entries" (or "3 members" in an archive) on the status line. */
+void browser_count_status(struct app *a);
 /* Read the directory again keeping the filter, the selected entry and the scroll. */
 int browser_rescan(struct app *a);
 const struct scan_entry *browser_selected(struct app *a, size_t *entry_index);

@@ -124,6 +124,20 @@ int browser_chdir(struct app *a, const char *dir)
     return 0;
 }
 
+void browser_count_status(struct app *a)
+{
+    size_t n = 0;
+    for (size_t i = 0; a->scan && i < scan_count(a->scan); i++)
+        if (!scan_entry(a->scan, i)->is_dotdot)
+            n++;
+    app_status(a, false, "%zu %s%s", n,
+               a->scan && scan_is_archive(a->scan) ? (n == 1 ? "member" : "members")
+                                                   : (n == 1 ? "entry" : "entries"),
+               a->scan && scan_is_archive(a->scan)
+                   ? " in the archive; Backspace leaves it"
+                   : ". Enter opens, m map, t tree, c convert, ? help");
+}
+
 int browser_rescan(struct app *a)
 {
     if (!a->dir)
@@ -444,15 +458,15 @@ void browser_key(struct app *a, int ch, enum km_action act)
     case KM_A_OPEN:
         if (e && (e->is_dir || browser_opens_archive(a))) {
             char *p = io_path_join(a->dir, e->name);
-            if (p)
-                browser_chdir(a, p);
+            if (p && browser_chdir(a, p) == 0)
+                browser_count_status(a);
             free(p);
         }
         break;
     case KM_A_BACK: {
         char *p = io_path_join(a->dir, "..");
-        if (p)
-            browser_chdir(a, p);
+        if (p && browser_chdir(a, p) == 0)
+            browser_count_status(a);
         free(p);
         break;
     }

@@ -179,8 +179,12 @@ void jobs_draw(struct app *a, struct rect r)
         char rate[32] = "";
         if (v.state == JOB_RUNNING && v.rate)
             snprintf(rate, sizeof rate, "  %s/s", app_size(v.rate, d3, sizeof d3));
-        snprintf(tail, sizeof tail, " %3.0f%%  %s / %s%s%s  %s", frac * 100,
-                 app_size(v.done, d1, sizeof d1), app_size(v.total, d2, sizeof d2), rate, eta,
+        /* Byte counts only for jobs that count bytes (a check counts none). */
+        char bytes[48] = "";
+        if (v.total)
+            snprintf(bytes, sizeof bytes, "  %s / %s", app_size(v.done, d1, sizeof d1),
+                     app_size(v.total, d2, sizeof d2));
+        snprintf(tail, sizeof tail, " %3.0f%%%s%s%s  %s", frac * 100, bytes, rate, eta,
                  v.state == JOB_FAILED || v.state == JOB_CANCELLED ? v.err.msg : v.msg);
         app_put(y, x, r.x + r.w - x, tail,
                 app_attr(a, v.state == JOB_FAILED ? THEME_E_ERROR : THEME_E_DEFAULT), false);

@@ -168,4 +168,54 @@ see 'filter: img0' "the filter survives the finished job"
 not_see 'img10\.qcow2' "entries the filter hides stay hidden"
 see 'Name +4/10 ' "the selection survives the finished job"
 
+# --- words on the status line: no stale message, hints, plurals, counts ---
+see 'done: check img03\.qcow2' "(the last job's message is shown)"
+keys t
+not_see 'done: check img03' "the browser's message is not carried into the tree"
+see 'N new snapshot, A apply, D delete' "the tree says its keys"
+keys q J
+see 'x cancel, X clear finished' "the jobs screen says its keys"
+not_see '0 B / 0 B' "a check job shows no byte counts it does not have"
+keys q
+keys Escape g j
+see 'Name +2/41 ' "back on img01"
+keys m
+see 'per cell, 1 run *$' "one run is one run"
+see 'at guest offset 0, cell 1/' "the map shows the cursor's offset and position"
+keys End
+see 'at guest offset [1-9][0-9]*, cell ([0-9]+)/\1 ' "End: the last cell's offset and position"
+keys q
+mkdir arcdir
+(cd many && tar cf ../arcdir/one.tar img01.qcow2)
+start_in "$T/arcdir"
+see '^ 1 entry\.' "one entry is one entry"
+see 'one\.tar +archive' "the tar is listed as an archive"
+keys Enter
+see '1 member in the archive' "entering an archive counts its members"
+keys BSpace
+see '1 entry\.' "leaving it counts the directory again"
+
+# --- quitting: No says the running job goes on ---
+mkdir slow
+qemu-img create -q -f qcow2 slow/big.qcow2 64M
+qemu-io -f qcow2 -c 'write -P 7 0 48M' slow/big.qcow2 >/dev/null
+start_in "$T/slow" 120 30 DIMG_TEST_SLOW_MS=300
+see 'big\.qcow2 +qcow2' "the slow session lists the image"
+keys c
+see 'Convert' "convert form opens"
+# Enter until the job starts (a form accepts on one Enter or walks its fields first).
+for try in 1 2 3 4 5; do
+  keys Enter
+  wait_for 'started: convert big\.qcow2' 1 && break
+done
+see 'started: convert big\.qcow2' "slow convert started"
+keys q
+see 'job is still running' "quit asks while a job runs"
+keys n
+see 'not quitting: 1 job is still running' "No says the job goes on"
+keys J x
+see 'cancelled' "the job cancelled" 10
+keys q q
+see '^EXIT=0' "quit after the cancel"
+
 finish

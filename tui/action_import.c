@@ -38,7 +38,7 @@ static int import_run(struct job *j, void *arg, struct img_err *err)
     job_status(j, "unpacking");
     int r = arc_import(&im->req, &im->res, err);
     if (r == 0)
-        job_status(j, "%zu files%s", im->res.nwritten,
+        job_status(j, "%zu file%s%s", im->res.nwritten, im->res.nwritten == 1 ? "" : "s",
                    im->res.manifest ? ", digests match" : ", no manifest");
     return r;
 }

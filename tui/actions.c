@@ -787,14 +787,16 @@ static int check_run(struct job *j, void *arg, struct img_err *err)
     if (r < 0)
         err_set(err, r, "%s", r == -ENOTSUP ? "this format has no check" : img_errmsg(img));
     else if (c->res.corruptions || c->res.leaks || c->res.check_errors)
-        job_status(j, "%llu corruptions, %llu leaked clusters, %llu errors%s",
-                   (unsigned long long)c->res.corruptions, (unsigned long long)c->res.leaks,
-                   (unsigned long long)c->res.check_errors,
-                   c->fix ? " remain after the repair" : "");
-    else if (c->fix)
-        job_status(j, "repaired: %llu leaks, %llu corruptions; now clean",
-                   (unsigned long long)c->res.leaks_fixed,
-                   (unsigned long long)c->res.corruptions_fixed);
+        job_status(j, "%s%llu corruption%s, %llu leaked cluster%s, %llu error%s%s",
+                   c->fix ? "after the repair: " : "", (unsigned long long)c->res.corruptions,
+                   c->res.corruptions == 1 ? "" : "s", (unsigned long long)c->res.leaks,
+                   c->res.leaks == 1 ? "" : "s", (unsigned long long)c->res.check_errors,
+                   c->res.check_errors == 1 ? "" : "s", c->fix ? " left" : "");
+    else if (c->fix) /* the same words as the question that offered the repair */
+        job_status(j, "repaired %llu leaked cluster%s and %llu corruption%s; now clean",
+                   (unsigned long long)c->res.leaks_fixed, c->res.leaks_fixed == 1 ? "" : "s",
+                   (unsigned long long)c->res.corruptions_fixed,
+                   c->res.corruptions_fixed == 1 ? "" : "s");
     else
         job_status(j, "no errors found");
     img_close(img);
@@ -822,9 +824,10 @@ static void check_done(struct app *a, struct app_job *aj)
     if (!c->res.leaks && !c->res.corruptions)
         return;
     char q[256];
-    snprintf(q, sizeof q, "%s has %llu leaked clusters and %llu corruptions. Repair it now?",
+    snprintf(q, sizeof q, "%s has %llu leaked cluster%s and %llu corruption%s. Repair it now?",
              strrchr(c->path, '/') + 1, (unsigned long long)c->res.leaks,
-             (unsigned long long)c->res.corruptions);
+             c->res.leaks == 1 ? "" : "s", (unsigned long long)c->res.corruptions,
+             c->res.corruptions == 1 ? "" : "s");
     dlg_confirm(a, "Repair", q, c->res.corruptions ? "yes" : NULL, check_repair_go);
     snprintf(a->dlg.ctx_path, sizeof a->dlg.ctx_path, "%s", c->path);
     /* The mode rides in an (invisible) text field: leaks only, or all with corruptions. */

@@ -207,8 +207,21 @@ static void app_draw_status(struct app *a)
         app_put(r.y, r.x, r.w - jw - 1, buf, app_attr(a, THEME_E_INPUT), false);
         curs_set(1);
         move(r.y, r.x + 1 + (int)strlen(a->filter));
-    } else {
+    } else if (a->status[0]) {
         app_put(r.y, r.x + 1, r.w - jw - 2, a->status, at, false);
+    } else {
+        /* No message: the screen's own keys, one line. */
+        static const char *const hints[] = {
+            [VIEW_BROWSER] = "Enter open, m map, t tree, c convert, R resize, C check, / filter, "
+                             "? help",
+            [VIEW_MAP] = "arrows move, +/- zoom, v host/guest view, L legend, q back",
+            [VIEW_TREE] = "N new snapshot, A apply, D delete, m map, O overlay, K commit, "
+                          "B rebase, q back",
+            [VIEW_JOBS] = "x cancel, X clear finished, g/G first/last, q back",
+            [VIEW_HELP] = "Up/Down scroll, g/G top/end, q back",
+        };
+        app_put(r.y, r.x + 1, r.w - jw - 2, hints[a->views[a->nviews - 1]],
+                app_attr(a, THEME_E_STATUS), false);
     }
     if (jw && jw < r.w)
         app_put(r.y, r.x + r.w - jw, jw, jobs, app_attr(a, THEME_E_JOB_RUNNING), false);
@@ -300,6 +313,8 @@ void app_push(struct app *a, enum app_view v)
 {
     if (a->views[a->nviews - 1] == v)
         return;
+    a->status[0] = 0; /* the last screen's message does not belong to the next one */
+    a->status_err = false;
     if (a->nviews < (int)(sizeof a->views / sizeof a->views[0]))
         a->views[a->nviews++] = v;
 }
@@ -321,6 +336,14 @@ static void app_quit_ok(struct app *a, struct dialog *d)
     a->quit = true;
 }
 
+static void app_quit_no(struct app *a, struct dialog *d)
+{
+    (void)d;
+    unsigned n = jobs_running(a);
+    app_status(a, false, "not quitting: %u job%s still running (J shows %s)", n,
+               n == 1 ? " is" : "s are", n == 1 ? "it" : "them");
+}
+
 /* q in the browser: quit, asking first when jobs are running. */
 static void app_request_quit(struct app *a)
 {
@@ -333,6 +356,7 @@ static void app_request_quit(struct app *a)
     snprintf(q, sizeof q, "%u job%s still running. Cancel %s and quit?", n,
              n == 1 ? " is" : "s are", n == 1 ? "it" : "them");
     dlg_confirm(a, "Quit", q, NULL, app_quit_ok);
+    a->dlg.cancel = app_quit_no;
 }
 
 static void app_key(struct app *a, int ch);
@@ -427,8 +451,8 @@ static void app_key(struct app *a, int ch)
                 snprintf(a->tree.sel_name, sizeof a->tree.sel_name, "%s", e->name);
                 a->tree.sel_snap[0] = 0;
             }
-            tree_build(a);
             app_push(a, VIEW_TREE);
+            tree_build(a); /* after the push: its "no images" message is for the tree */
         } else if (act == KM_A_MAP ||
                    (act == KM_A_OPEN && browser_selected(a, NULL) &&
                     !browser_selected(a, NULL)->is_dir && !browser_opens_archive(a))) {
@@ -584,8 +608,7 @@ int tui_run(const char *dir, const struct tui_opts *o)
     if (a.opts.ask_password)
         app_secret_install(&a);
     if (!a.status[0])
-        app_status(&a, false, "%zu entries. Enter opens, m map, t tree, c convert, ? help",
-                   scan_count(a.scan) - 1);
+        browser_count_status(&a);
 
     int errs = 0;
     bool dirty = true;

@@ -135,7 +135,7 @@ struct app {
     struct dialog dlg;
     struct job_engine *jobs;
     struct app_job *ajobs;
-    size_t najobs, jobs_cur;
+    size_t najobs, jobs_cur, jobs_top;
     struct mapview map;
     struct tree_state tree;
     size_t help_top;
@@ -172,6 +172,10 @@ void browser_draw(struct app *a);
 void browser_key(struct app *a, int ch, enum km_action act);
 void browser_refresh(struct app *a); /* re-sort / re-filter keeping the cursor's entry */
 int browser_chdir(struct app *a, const char *dir);
+/* "12 entries" (or "3 members" in an archive) on the status line. */
+void browser_count_status(struct app *a);
+/* Read the directory again keeping the filter, the selected entry and the scroll. */
+int browser_rescan(struct app *a);
 const struct scan_entry *browser_selected(struct app *a, size_t *entry_index);
 char *browser_selected_path(struct app *a); /* malloc'd, NULL if nothing selected */
 /* Enter on the selection enters an archive (listed like a directory) rather than the map. */

@@ -1,8 +1,11 @@
 /* layout.c: the screen split (see layout.h): beside from 100x20, below from 60x18 with room
- * for at least eight list rows, else the list alone.
- * Talks to: nothing.
+ * for at least eight list rows, else the list alone; and the scrolling-list arithmetic that
+ * every list screen shares.
+ * Talks to: keymap.h (action names).
  */
 #include "tui/layout.h"
+
+#include <stdio.h>
 
 struct layout layout_compute(int w, int h, bool info_wanted)
 {
@@ -38,4 +41,46 @@ struct layout layout_compute(int w, int h, bool info_wanted)
         l.mode = LAYOUT_LIST;
     }
     return l;
+}
+
+bool list_key(size_t *cur, size_t n, int rows, enum km_action act)
+{
+    size_t page = rows > 1 ? (size_t)rows : 1, c = *cur;
+    switch (act) {
+    case KM_A_UP: c = c ? c - 1 : 0; break;
+    case KM_A_DOWN: c = c + 1; break;
+    case KM_A_PGUP: c = c > page ? c - page : 0; break;
+    case KM_A_PGDN: c = c + page; break;
+    case KM_A_HOME: c = 0; break;
+    case KM_A_END: c = n ? n - 1 : 0; break;
+    default: return false;
+    }
+    if (n == 0)
+        c = 0;
+    else if (c >= n)
+        c = n - 1;
+    *cur = c;
+    return true;
+}
+
+size_t list_top(size_t cur, size_t top, size_t n, int rows)
+{
+    size_t r = rows > 1 ? (size_t)rows : 1;
+    if (n && cur >= n)
+        cur = n - 1;
+    if (cur < top)
+        top = cur;
+    if (cur >= top + r)
+        top = cur - r + 1;
+    /* A list that shrank (a filter, cleared jobs) does not leave the screen half empty. */
+    if (n > r && top > n - r)
+        top = n - r;
+    if (n <= r)
+        top = 0;
+    return top;
+}
+
+void list_position(char *buf, size_t bufn, size_t cur, size_t n)
+{
+    snprintf(buf, bufn, "%zu/%zu", n ? (cur < n ? cur + 1 : n) : 0, n);
 }

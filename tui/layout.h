@@ -8,12 +8,17 @@
  *   row h-1          the function-key bar
  * Below LAYOUT_MIN_W x LAYOUT_MIN_H only a "terminal too small" line is drawn; jobs keep
  * running and q and resizing still work.
- * Talks to: nothing (plain arithmetic). Used by app.c and the views.
+ * Also the one scrolling-list behaviour every list screen shares (browser, tree, jobs, help):
+ * moves, the first row shown, and the "12/40" position.
+ * Talks to: keymap.h (action names only; plain arithmetic). Used by app.c and the views.
  */
 #ifndef DIMG_LAYOUT_H
 #define DIMG_LAYOUT_H
 
 #include <stdbool.h>
+#include <stddef.h>
+
+#include "tui/keymap.h"
 
 #define LAYOUT_MIN_W 30
 #define LAYOUT_MIN_H 6
@@ -36,5 +41,15 @@ struct layout {
 
 /* info_wanted: the user has not hidden the info pane. */
 struct layout layout_compute(int w, int h, bool info_wanted);
+
+/* ---- scrolling lists ---- */
+/* Apply a movement action (up, down, page up/down, home/end: g/G, Home/End) to the cursor of a
+ * list of n items of which rows are visible. false when act is not a movement. */
+bool list_key(size_t *cur, size_t n, int rows, enum km_action act);
+/* The first item to show so that cur is visible, moving from top as little as possible and
+ * leaving no blank rows after the last item while the list is longer than the screen. */
+size_t list_top(size_t cur, size_t top, size_t n, int rows);
+/* "12/40" (1-based cursor / count) into buf; "0/0" for an empty list. */
+void list_position(char *buf, size_t bufn, size_t cur, size_t n);
 
 #endif

@@ -124,6 +124,47 @@ int browser_chdir(struct app *a, const char *dir)
     return 0;
 }
 
+void browser_count_status(struct app *a)
+{
+    size_t n = 0;
+    for (size_t i = 0; a->scan && i < scan_count(a->scan); i++)
+        if (!scan_entry(a->scan, i)->is_dotdot)
+            n++;
+    app_status(a, false, "%zu %s%s", n,
+               a->scan && scan_is_archive(a->scan) ? (n == 1 ? "member" : "members")
+                                                   : (n == 1 ? "entry" : "entries"),
+               a->scan && scan_is_archive(a->scan)
+                   ? " in the archive; Backspace leaves it"
+                   : ". Enter opens, m map, t tree, c convert, ? help");
+}
+
+int browser_rescan(struct app *a)
+{
+    if (!a->dir)
+        return -1;
+    char *d = strdup(a->dir), *keep = NULL;
+    const struct scan_entry *e = browser_selected(a, NULL);
+    if (e)
+        keep = strdup(e->name);
+    char filter[sizeof a->filter];
+    memcpy(filter, a->filter, sizeof filter);
+    size_t cur = a->cur, top = a->top;
+    int r = d ? browser_chdir(a, d) : -1;
+    if (r == 0) {
+        /* Same filter, same entry under the cursor (or the same row), same scroll. */
+        memcpy(a->filter, filter, sizeof filter);
+        browser_refresh(a);
+        a->cur = cur < a->nidx ? cur : (a->nidx ? a->nidx - 1 : 0);
+        for (size_t k = 0; keep && k < a->nidx; k++)
+            if (strcmp(scan_entry(a->scan, a->idx[k])->name, keep) == 0)
+                a->cur = k;
+        a->top = top;
+    }
+    free(keep);
+    free(d);
+    return r;
+}
+
 char *browser_write_dir(struct app *a)
 {
     if (!a->dir)
@@ -336,15 +377,17 @@ void browser_draw(struct app *a)
         rows = 1;
     if (a->cur >= a->nidx && a->nidx)
         a->cur = a->nidx - 1;
-    if (a->cur < a->top)
-        a->top = a->cur;
-    if (a->cur >= a->top + (size_t)rows)
-        a->top = a->cur - (size_t)rows + 1;
+    a->top = list_top(a->cur, a->top, a->nidx, rows);
     /* Column titles. */
     int fixed = 7 + 10 + 10 + 5 + 6 + 5;
     int nw = r.w - fixed < 8 ? r.w - 8 : r.w - fixed;
     app_fill(r.y, r.x, r.w, app_attr(a, THEME_E_TITLE));
     app_put(r.y, r.x, nw, " Name", app_attr(a, THEME_E_TITLE), true);
+    char pos[48]; /* where the cursor is, at the right of the name column */
+    list_position(pos, sizeof pos, a->cur, a->nidx);
+    int pw = (int)strlen(pos);
+    if (nw > pw + 7)
+        app_put(r.y, r.x + nw - pw - 1, pw, pos, app_attr(a, THEME_E_TITLE), false);
     app_put(r.y, r.x + nw, r.w - nw, " Format    Virtual   On disk Used Flags",
             app_attr(a, THEME_E_TITLE), false);
     size_t prefer[256];
@@ -409,35 +452,21 @@ void browser_key(struct app *a, int ch, enum km_action act)
     }
     int rows = a->lay.list.h - 1 > 1 ? a->lay.list.h - 1 : 1;
     const struct scan_entry *e = browser_selected(a, NULL);
+    if (list_key(&a->cur, a->nidx, rows, act))
+        return;
     switch (act) {
-    case KM_A_UP:
-        if (a->cur)
-            a->cur--;
-        break;
-    case KM_A_DOWN:
-        if (a->cur + 1 < a->nidx)
-            a->cur++;
-        break;
-    case KM_A_PGUP: a->cur = a->cur > (size_t)rows ? a->cur - (size_t)rows : 0; break;
-    case KM_A_PGDN:
-        a->cur += (size_t)rows;
-        if (a->cur >= a->nidx)
-            a->cur = a->nidx ? a->nidx - 1 : 0;
-        break;
-    case KM_A_HOME: a->cur = 0; break;
-    case KM_A_END: a->cur = a->nidx ? a->nidx - 1 : 0; break;
     case KM_A_OPEN:
         if (e && (e->is_dir || browser_opens_archive(a))) {
             char *p = io_path_join(a->dir, e->name);
-            if (p)
-                browser_chdir(a, p);
+            if (p && browser_chdir(a, p) == 0)
+                browser_count_status(a);
             free(p);
         }
         break;
     case KM_A_BACK: {
         char *p = io_path_join(a->dir, "..");
-        if (p)
-            browser_chdir(a, p);
+        if (p && browser_chdir(a, p) == 0)
+            browser_count_status(a);
         free(p);
         break;
     }
@@ -452,16 +481,7 @@ void browser_key(struct app *a, int ch, enum km_action act)
         browser_refresh(a);
         app_status(a, false, "hidden files %s", a->hidden ? "shown" : "hidden");
         break;
-    case KM_A_RESCAN: {
-        char *d = strdup(a->dir);
-        if (d) {
-            size_t keep = a->cur;
-            browser_chdir(a, d);
-            a->cur = keep < a->nidx ? keep : 0;
-            free(d);
-        }
-        break;
-    }
+    case KM_A_RESCAN: browser_rescan(a); break;
     case KM_A_CONVERT: action_convert(a); break;
     case KM_A_RESIZE: action_resize(a); break;
     case KM_A_APPEND: action_append(a); break;

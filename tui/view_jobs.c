@@ -7,6 +7,7 @@
  */
 #include "tui/app.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -107,28 +108,22 @@ void jobs_poll(struct app *a)
         rescan = true;
     }
     if (rescan && a->dir) {
-        /* The new or changed file shows with its new facts; the cursor stays. */
-        char *d = strdup(a->dir);
-        size_t keep = a->cur;
-        char keepname[4096] = "";
-        const struct scan_entry *e = browser_selected(a, NULL);
-        if (e)
-            snprintf(keepname, sizeof keepname, "%s", e->name);
+        /* The new or changed file shows with its new facts; filter, cursor and scroll stay. */
         char status[256];
         snprintf(status, sizeof status, "%s", a->status);
         bool serr = a->status_err;
-        if (d && browser_chdir(a, d) == 0) {
-            a->cur = keep < a->nidx ? keep : 0;
-            for (size_t k = 0; k < a->nidx; k++)
-                if (strcmp(scan_entry(a->scan, a->idx[k])->name, keepname) == 0)
-                    a->cur = k;
-        }
+        browser_rescan(a);
         snprintf(a->status, sizeof a->status, "%s", status);
         a->status_err = serr;
-        free(d);
         if (a->views[a->nviews - 1] == VIEW_TREE)
             tree_build(a);
     }
+}
+
+/* Jobs that fit below the title, two rows each. */
+static int jobs_slots(struct rect r)
+{
+    return r.h - 1 >= 4 ? (r.h - 1) / 2 : 1;
 }
 
 void jobs_draw(struct app *a, struct rect r)
@@ -144,8 +139,14 @@ void jobs_draw(struct app *a, struct rect r)
     }
     if (a->jobs_cur >= a->najobs)
         a->jobs_cur = a->najobs - 1;
+    /* Two rows a job; the selection always on screen, the position at the title's end. */
+    a->jobs_top = list_top(a->jobs_cur, a->jobs_top, a->najobs, jobs_slots(r));
+    char pos[48];
+    list_position(pos, sizeof pos, a->jobs_cur, a->najobs);
+    app_put(r.y, r.x + r.w - (int)strlen(pos) - 1, (int)strlen(pos), pos,
+            app_attr(a, THEME_E_TITLE), false);
     int y = r.y + 1;
-    for (size_t i = 0; i < a->najobs && y + 1 < r.y + r.h; i++) {
+    for (size_t i = a->jobs_top; i < a->najobs && y + 1 < r.y + r.h; i++) {
         struct job_view v;
         job_snapshot(a->ajobs[i].job, &v);
         bool sel = i == a->jobs_cur;
@@ -178,8 +179,12 @@ void jobs_draw(struct app *a, struct rect r)
         char rate[32] = "";
         if (v.state == JOB_RUNNING && v.rate)
             snprintf(rate, sizeof rate, "  %s/s", app_size(v.rate, d3, sizeof d3));
-        snprintf(tail, sizeof tail, " %3.0f%%  %s / %s%s%s  %s", frac * 100,
-                 app_size(v.done, d1, sizeof d1), app_size(v.total, d2, sizeof d2), rate, eta,
+        /* Byte counts only for jobs that count bytes (a check counts none). */
+        char bytes[48] = "";
+        if (v.total)
+            snprintf(bytes, sizeof bytes, "  %s / %s", app_size(v.done, d1, sizeof d1),
+                     app_size(v.total, d2, sizeof d2));
+        snprintf(tail, sizeof tail, " %3.0f%%%s%s%s  %s", frac * 100, bytes, rate, eta,
                  v.state == JOB_FAILED || v.state == JOB_CANCELLED ? v.err.msg : v.msg);
         app_put(y, x, r.x + r.w - x, tail,
                 app_attr(a, v.state == JOB_FAILED ? THEME_E_ERROR : THEME_E_DEFAULT), false);
@@ -190,19 +195,18 @@ void jobs_draw(struct app *a, struct rect r)
 void jobs_key(struct app *a, int ch, enum km_action act)
 {
     (void)ch;
+    if (list_key(&a->jobs_cur, a->najobs, jobs_slots(a->lay.body), act))
+        return;
     switch (act) {
-    case KM_A_UP:
-        if (a->jobs_cur)
-            a->jobs_cur--;
-        break;
-    case KM_A_DOWN:
-        if (a->jobs_cur + 1 < a->najobs)
-            a->jobs_cur++;
-        break;
-    case KM_A_HOME: a->jobs_cur = 0; break;
-    case KM_A_END: a->jobs_cur = a->najobs ? a->najobs - 1 : 0; break;
     case KM_A_CANCEL_JOB:
-        if (a->jobs_cur < a->najobs && !job_finished(a->ajobs[a->jobs_cur].job)) {
+        if (a->jobs_cur >= a->najobs) {
+            app_status(a, false, "no job to cancel");
+        } else if (job_finished(a->ajobs[a->jobs_cur].job)) {
+            struct job_view v;
+            job_snapshot(a->ajobs[a->jobs_cur].job, &v);
+            app_status(a, false, "%s: already %s, nothing to cancel (X clears finished jobs)",
+                       a->ajobs[a->jobs_cur].title, job_state_name(v.state));
+        } else {
             job_cancel(a->ajobs[a->jobs_cur].job);
             app_status(a, false, "cancelling: %s", a->ajobs[a->jobs_cur].title);
         }
@@ -220,8 +224,10 @@ void jobs_key(struct app *a, int ch, enum km_action act)
             }
             a->ajobs[w++] = *aj;
         }
+        size_t gone = a->najobs - w;
         a->najobs = w;
-        a->jobs_cur = 0;
+        a->jobs_cur = a->jobs_top = 0;
+        app_status(a, false, "%zu finished job%s cleared", gone, gone == 1 ? "" : "s");
         break;
     }
     default: break;
@@ -262,7 +268,7 @@ void help_draw(struct app *a, struct rect r)
              "Flags column: S snapshots, B backing file, "
              "E encrypted, C compressed clusters, L in use by a running VM");
     int rows = r.h;
-    if ((int)a->help_top > n - rows)
+    if (a->help_top > (size_t)(n > rows ? n - rows : 0))
         a->help_top = n > rows ? (size_t)(n - rows) : 0;
     for (int i = 0; i < rows && (int)a->help_top + i < n; i++) {
         const char *l = lines[a->help_top + (size_t)i];
@@ -285,4 +291,6 @@ void help_key(struct app *a, int ch, enum km_action act)
         a->help_top = a->help_top > 10 ? a->help_top - 10 : 0;
     else if (act == KM_A_HOME)
         a->help_top = 0;
+    else if (act == KM_A_END)
+        a->help_top = SIZE_MAX / 2; /* help_draw clamps it to the last page */
 }

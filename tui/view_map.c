@@ -130,7 +130,6 @@ int map_open(struct app *a, const char *path)
     map_levels(a, (size_t)g.cols * (size_t)g.rows);
     m->cursor = 0;
     m->top = 0;
-    app_status(a, false, "arrows move, +/- zoom, v host/guest view, L legend, q back");
     m->timing_pending = true;
     return 0;
 }
@@ -240,9 +239,9 @@ void map_draw(struct app *a, struct rect r)
         m->top = crow - (uint64_t)g.rows + 1;
 
     char title[256], a1[16], a2[16];
-    snprintf(title, sizeof title, " %s  %s, %s view, %s per cell, %zu runs%s", m->fmt,
+    snprintf(title, sizeof title, " %s  %s, %s view, %s per cell, %zu run%s%s", m->fmt,
              app_size(rr->size, a1, sizeof a1), m->view == MAP_VIEW_GUEST ? "guest" : "host file",
-             app_size(bpc, a2, sizeof a2), rr->n,
+             app_size(bpc, a2, sizeof a2), rr->n, rr->n == 1 ? "" : "s",
              m->err[0] && m->view == MAP_VIEW_HOST ? "  (host view unavailable)" : "");
     app_put(r.y, r.x, r.w, title, app_attr(a, THEME_E_TITLE), true);
 
@@ -275,8 +274,15 @@ void map_draw(struct app *a, struct rect r)
     char desc[512], line[768];
     map_describe(rr, m->cursor * bpc, desc, sizeof desc);
     const char *dom = map_state_name((enum map_state)cc.state);
-    snprintf(line, sizeof line, " cell %llu: %s %.0f%%  |  %s", (unsigned long long)m->cursor, dom,
-             100.0 * map_cell_fraction(&cc, (enum map_state)cc.state), desc);
+    /* Where the cursor is: its offset in the view's address space and the cell position. */
+    uint64_t ncell = rr->size ? (rr->size + bpc - 1) / bpc : 1;
+    char pos[48];
+    list_position(pos, sizeof pos, (size_t)m->cursor, (size_t)ncell);
+    snprintf(line, sizeof line, " cell %llu: %s %.0f%%  at %s offset %llu, cell %s  |  %s",
+             (unsigned long long)m->cursor, dom,
+             100.0 * map_cell_fraction(&cc, (enum map_state)cc.state),
+             m->view == MAP_VIEW_GUEST ? "guest" : "file", (unsigned long long)(m->cursor * bpc),
+             pos, desc);
     app_put(y, r.x, r.w, line, app_attr(a, THEME_E_STATUS), true);
     if (m->legend && y + 2 < r.y + r.h + 1)
         map_legend(a, y + 1, r.x + 1, r.w - 2);

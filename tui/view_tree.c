@@ -208,11 +208,12 @@ void tree_draw(struct app *a, struct rect r)
     struct tree_state *t = &a->tree;
     app_put(r.y, r.x, r.w, " Image / snapshot                         Details",
             app_attr(a, THEME_E_TITLE), true);
+    char pos[48];
+    list_position(pos, sizeof pos, t->cur, t->n);
+    app_put(r.y, r.x + r.w - (int)strlen(pos) - 1, (int)strlen(pos), pos,
+            app_attr(a, THEME_E_TITLE), false);
     int rows = r.h - 1;
-    if (t->cur < t->top)
-        t->top = t->cur;
-    if (t->cur >= t->top + (size_t)rows)
-        t->top = t->cur - (size_t)rows + 1;
+    t->top = list_top(t->cur, t->top, t->n, rows);
     for (int i = 0; i < rows && t->top + (size_t)i < t->n; i++) {
         size_t k = t->top + (size_t)i;
         struct tree_node *nd = &t->v[k];
@@ -249,21 +250,7 @@ void tree_key(struct app *a, int ch, enum km_action act)
     int rows = a->lay.body.h - 1 > 1 ? a->lay.body.h - 1 : 1;
     struct tree_node *nd = t->cur < t->n ? &t->v[t->cur] : NULL;
     char *path = nd ? io_path_join(a->dir, scan_entry(a->scan, nd->entry)->name) : NULL;
-    switch (act) {
-    case KM_A_UP:
-        if (t->cur)
-            t->cur--;
-        break;
-    case KM_A_DOWN:
-        if (t->cur + 1 < t->n)
-            t->cur++;
-        break;
-    case KM_A_PGUP: t->cur = t->cur > (size_t)rows ? t->cur - (size_t)rows : 0; break;
-    case KM_A_PGDN:
-        t->cur = t->cur + (size_t)rows < t->n ? t->cur + (size_t)rows : (t->n ? t->n - 1 : 0);
-        break;
-    case KM_A_HOME: t->cur = 0; break;
-    case KM_A_END: t->cur = t->n ? t->n - 1 : 0; break;
+    switch (list_key(&t->cur, t->n, rows, act) ? KM_A_NONE : act) {
     case KM_A_MAP:
         if (path)
             app_open_map(a, path);

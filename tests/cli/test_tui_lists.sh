@@ -117,4 +117,105 @@ see 'zeros\.img' "the tree lists the raw disk"
 not_see 'notes\.txt|text4k\.txt' "the tree lists no text files"
 keys q
 
+# --- lists: position, End reaching the last item, the jobs screen scrolling, help's G ---
+mkdir many
+for i in $(seq -w 1 40); do qemu-img create -q -f qcow2 "many/img$i.qcow2" 1M; done
+start_in "$T/many"
+see 'Name +2/41 ' "the browser's title shows the cursor's position"
+keys G
+see 'Name +41/41 ' "G reaches the last entry"
+see 'img40\.qcow2 +qcow2' "the last entry is on screen"
+keys g j # on img01 (g selects "..")
+# 16 check jobs, one per image: more than the jobs screen holds at once.
+# (each waits for its start: a finished job rescans, and C on an entry not probed again yet
+# is refused)
+for i in $(seq -w 1 16); do
+  for try in 1 2 3 4 5; do
+    keys C
+    wait_for "(started|done): check img$i\.qcow2" 2 && break
+  done
+  keys j
+done
+keys J
+see ' 1/16 *$' "the jobs screen shows its position"
+keys End
+see ' 16/16 *$' "End selects the last job"
+see 'check img16\.qcow2' "the last job is scrolled into view"
+see 'done +check img16' "the last job finished" 20
+keys x
+see 'check img16\.qcow2: already done, nothing to cancel' "x on a finished job says why nothing happens"
+keys X
+see '16 finished jobs cleared' "X says what it cleared"
+keys q '?'
+see 'dimg .*: disk images in a terminal' "help opens at its top"
+keys G
+see 'Flags column: S snapshots' "G in help reaches the last line"
+keys q
+
+# --- a finished job keeps the browser's filter, selection and scroll ---
+keys G
+keys k k k k k # (after a draw: G scrolled to the end first)
+see 'Name +36/41 ' "cursor five above the end"
+keys C
+see 'done: check img35\.qcow2' "the check job finished" 20
+see 'Name +36/41 ' "the selection stays after the job"
+see 'img40\.qcow2 +qcow2' "the scroll stays after the job (the last entry still shown)"
+keys / i m g 0 Enter
+see 'filter: img0' "filter typed"
+keys j j C
+see 'done: check img03\.qcow2' "a check job finished under a filter" 20
+see 'filter: img0' "the filter survives the finished job"
+not_see 'img10\.qcow2' "entries the filter hides stay hidden"
+see 'Name +4/10 ' "the selection survives the finished job"
+
+# --- words on the status line: no stale message, hints, plurals, counts ---
+see 'done: check img03\.qcow2' "(the last job's message is shown)"
+keys t
+not_see 'done: check img03' "the browser's message is not carried into the tree"
+see 'N new snapshot, A apply, D delete' "the tree says its keys"
+keys q J
+see 'x cancel, X clear finished' "the jobs screen says its keys"
+not_see '0 B / 0 B' "a check job shows no byte counts it does not have"
+keys q
+keys Escape g j
+see 'Name +2/41 ' "back on img01"
+keys m
+see 'per cell, 1 run *$' "one run is one run"
+see 'at guest offset 0, cell 1/' "the map shows the cursor's offset and position"
+keys End
+see 'at guest offset [1-9][0-9]*, cell ([0-9]+)/\1 ' "End: the last cell's offset and position"
+keys q
+mkdir arcdir
+(cd many && tar cf ../arcdir/one.tar img01.qcow2)
+start_in "$T/arcdir"
+see '^ 1 entry\.' "one entry is one entry"
+see 'one\.tar +archive' "the tar is listed as an archive"
+keys Enter
+see '1 member in the archive' "entering an archive counts its members"
+keys BSpace
+see '1 entry\.' "leaving it counts the directory again"
+
+# --- quitting: No says the running job goes on ---
+mkdir slow
+qemu-img create -q -f qcow2 slow/big.qcow2 64M
+qemu-io -f qcow2 -c 'write -P 7 0 48M' slow/big.qcow2 >/dev/null
+start_in "$T/slow" 120 30 DIMG_TEST_SLOW_MS=300
+see 'big\.qcow2 +qcow2' "the slow session lists the image"
+keys c
+see 'Convert' "convert form opens"
+# Enter until the job starts (a form accepts on one Enter or walks its fields first).
+for try in 1 2 3 4 5; do
+  keys Enter
+  wait_for 'started: convert big\.qcow2' 1 && break
+done
+see 'started: convert big\.qcow2' "slow convert started"
+keys q
+see 'job is still running' "quit asks while a job runs"
+keys n
+see 'not quitting: 1 job is still running' "No says the job goes on"
+keys J x
+see 'cancelled' "the job cancelled" 10
+keys q q
+see '^EXIT=0' "quit after the cancel"
+
 finish

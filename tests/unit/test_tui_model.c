@@ -163,12 +163,51 @@ static void test_layout_edges(void **state)
     assert_int_equal(layout_compute(59, 40, true).mode, LAYOUT_LIST);
 }
 
+/* The list behaviour every list screen shares (issue 15): End reaches the last item and the
+ * cursor stays on screen; a shrunk list leaves no blank screen; the position is 1-based. */
+static void test_list_scroll(void **state)
+{
+    (void)state;
+    size_t cur = 0, top = 0;
+    assert_true(list_key(&cur, 40, 10, KM_A_END));
+    assert_int_equal(cur, 39);
+    top = list_top(cur, top, 40, 10);
+    assert_int_equal(top, 30); /* the last item on the last row */
+    assert_true(list_key(&cur, 40, 10, KM_A_PGUP));
+    assert_int_equal(cur, 29);
+    top = list_top(cur, top, 40, 10);
+    assert_true(cur >= top && cur < top + 10);
+    assert_true(list_key(&cur, 40, 10, KM_A_HOME));
+    assert_int_equal(list_top(cur, top, 40, 10), 0);
+    assert_true(list_key(&cur, 40, 10, KM_A_UP));
+    assert_int_equal(cur, 0);
+    cur = 39;
+    assert_true(list_key(&cur, 40, 10, KM_A_DOWN));
+    assert_int_equal(cur, 39);
+    assert_true(list_key(&cur, 40, 10, KM_A_PGDN));
+    assert_int_equal(cur, 39);
+    /* The list shrank to 12 items with top at 30: the cursor is clamped, the screen full. */
+    cur = 11;
+    assert_int_equal(list_top(cur, 30, 12, 10), 2);
+    assert_int_equal(list_top(0, 5, 3, 10), 0);
+    cur = 7;
+    assert_true(list_key(&cur, 0, 10, KM_A_END));
+    assert_int_equal(cur, 0);
+    assert_false(list_key(&cur, 40, 10, KM_A_MAP));
+    char buf[32];
+    list_position(buf, sizeof buf, 11, 40);
+    assert_string_equal(buf, "12/40");
+    list_position(buf, sizeof buf, 0, 0);
+    assert_string_equal(buf, "0/0");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_no_collisions), cmocka_unit_test(test_bindings_complete),
         cmocka_unit_test(test_lookup),        cmocka_unit_test(test_key_names),
         cmocka_unit_test(test_layout_sizes),  cmocka_unit_test(test_layout_edges),
+        cmocka_unit_test(test_list_scroll),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

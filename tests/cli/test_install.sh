@@ -24,7 +24,7 @@ for f in bin/dimg share/dimg/themes/README.md \
          share/dimg/themes/{default,mono,dark,light,classic-blue}.theme; do
   [ -f "$P/prefix/$f" ] && pass || fail "installed tree lacks $f"
 done
-for f in "${DIMG_INSTALL_EXTRA[@]}"; do
+for f in share/man/man1/dimg.1 share/man/man5/dimg-themes.5; do
   [ -f "$P/prefix/$f" ] && pass || fail "installed tree lacks $f"
 done
 ls -R "$P/prefix" >"$T/tree"

@@ -14,6 +14,7 @@
 #include "core/img.h"
 #include "core/lock.h"
 #include "tui/app.h"
+#include "tui/version.h"
 
 unsigned cli_open_flags;
 struct tui_opts cli_tui_opts;
@@ -485,7 +486,7 @@ int cli_main(int argc, char **argv)
         if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0)
             return cli_main_help(stdout);
         if (strcmp(a, "--version") == 0 || strcmp(a, "-V") == 0) {
-            printf("dimg %s\n", DIMG_VERSION);
+            printf("dimg %s\n", dimg_version_string());
             return 0;
         }
         if (strcmp(a, "--untrusted") == 0) {

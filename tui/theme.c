@@ -383,6 +383,25 @@ static bool try_dir(const char *dir, const char *sub, const char *name, const st
     return regular_file(path) && !in_stack(skip, THEME_FOUND_FILE, path);
 }
 
+#ifdef DIMG_REL_THEME_DIR
+/* The install prefix the running binary sits in: PREFIX when it is PREFIX/bin/dimg. So a copy
+ * installed with DESTDIR, moved, or unpacked with dpkg -x finds its own themes; a binary in a
+ * build directory (not under a bin/) finds none, and no source or build path is compiled in. */
+static bool exe_prefix(char *buf, size_t len)
+{
+    ssize_t n = readlink("/proc/self/exe", buf, len - 1);
+    if (n <= 0 || (size_t)n >= len - 1)
+        return false;
+    buf[n] = 0;
+    char *slash = strrchr(buf, '/');
+    size_t bl = strlen(DIMG_REL_BINDIR);
+    if (!slash || (size_t)(slash - buf) < bl || strncmp(slash - bl, DIMG_REL_BINDIR, bl) != 0)
+        return false;
+    slash[-(ptrdiff_t)bl] = 0;
+    return buf[0] == '/';
+}
+#endif
+
 /* The lookup walk of theme_find; skip (may be NULL) passes over themes already being loaded,
  * so ~/.config/dimg/themes/default.theme can say `inherit = default` and get the shipped one. */
 static int find_theme(const char *name, const struct ctx *skip, char *path, size_t pathlen)
@@ -423,12 +442,14 @@ static int find_theme(const char *name, const struct ctx *skip, char *path, size
         }
         dd += n + (dd[n] == ':');
     }
-#ifdef DIMG_THEME_DIR
-    if (try_dir(DIMG_THEME_DIR, "", name, skip, path, pathlen))
+#ifdef DIMG_REL_THEME_DIR
+    char prefix[PATH_MAX];
+    if (exe_prefix(prefix, sizeof prefix) &&
+        try_dir(prefix, DIMG_REL_THEME_DIR, name, skip, path, pathlen))
         return THEME_FOUND_FILE;
 #endif
-#ifdef DIMG_SOURCE_THEME_DIR
-    if (try_dir(DIMG_SOURCE_THEME_DIR, "", name, skip, path, pathlen))
+#ifdef DIMG_THEME_DIR
+    if (try_dir(DIMG_THEME_DIR, "", name, skip, path, pathlen))
         return THEME_FOUND_FILE;
 #endif
     size_t len;

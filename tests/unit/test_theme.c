@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "tui/theme.h"
 
@@ -628,9 +629,14 @@ static void test_lookup_order(void **state)
     expect_found_in(home, "/.config/dimg/themes", "[colors]\nselection = cyan default\n");
     setenv("XDG_CONFIG_HOME", cfg, 1);
 
-    /* shipped themes come from the install dir or the source tree */
+    /* the source tree is not searched: an uninstalled build reaches the shipped themes
+     * through XDG_DATA_DIRS=BUILD/share (BUILD/share/dimg/themes links to themes/) */
+    if (access(DIMG_INSTALLED_THEME_DIR "/dark.theme", F_OK) != 0) /* not installed here */
+        assert_int_equal(theme_find("dark", path, sizeof path), -ENOENT);
+    setenv("XDG_DATA_DIRS", DIMG_BUILD_DATA_DIR, 1);
     assert_int_equal(theme_find("dark", path, sizeof path), THEME_FOUND_FILE);
     assert_non_null(strstr(path, "/dark.theme"));
+    setenv("XDG_DATA_DIRS", dd, 1);
 
     /* a user theme named default may inherit the shipped default */
     snprintf(f, sizeof f, "%s/dimg/themes/default.theme", cfg);

@@ -3,7 +3,7 @@
  * Shared by qcow2.c (open, read, block status, info), qcow2_alloc.c (refcounts, allocation,
  * write path), qcow2_create.c, qcow2_resize.c (grow, shrink), qcow2_check.c (check, repair,
  * layout), qcow2_snapshot.c (internal snapshots), qcow2_snapcommit.c (their one-write switch
- * to a new metadata state). The static inline
+ * to a new metadata state), qcow2_bitmap.c (persistent dirty bitmaps). The static inline
  * helpers below (address translation, compressed descriptors, refcount packing) are pure and
  * unit-tested directly by tests/unit/test_qcow2_unit.c.
  */
@@ -163,11 +163,11 @@ struct qcow2 {
     bool has_bitmaps_ext;
     uint32_t nb_bitmaps;
     uint64_t bitmap_dir_off, bitmap_dir_size;
-    uint64_t bitmap_ext_off;   /* payload of the bitmaps extension in cluster 0 */
-    struct qcow2_bitmap *bm;   /* the directory, when the bitmaps are in effect */
+    uint64_t bitmap_ext_off; /* payload of the bitmaps extension in cluster 0 */
+    struct qcow2_bitmap *bm; /* the directory, when the bitmaps are in effect */
     uint32_t nbm;
-    uint8_t *bm_dir;           /* its bytes as on disk */
-    char *bm_bad;              /* why the directory cannot be used, or NULL */
+    uint8_t *bm_dir; /* its bytes as on disk */
+    char *bm_bad;    /* why the directory cannot be used, or NULL */
     bool has_fde;
     uint64_t fde_off, fde_len;
     char *data_file_name;

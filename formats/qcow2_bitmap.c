@@ -2,8 +2,9 @@
  * kept valid across what dimg does to a qcow2 image.
  *
  * dimg does not record guest writes in bitmaps, so it keeps them by never changing what
- * they describe behind their back: writes of guest data are refused while an enabled
- * (auto), consistent bitmap exists; metadata-only changes (internal snapshots, backing
+ * they describe behind their back: writes of guest data, and applying a snapshot, are
+ * refused while an enabled (auto), consistent bitmap exists (disabled ones record nothing,
+ * as in qemu; emptying a committed overlay changes no guest data); metadata-only changes (internal snapshots, backing
  * links, repairs) leave the directory and its tables in place, counted by check and by the
  * refcount rebuilds (qcow2_check.c); a resize rewrites each bitmap for the new size, as
  * qemu-img resize does: the table grows or is cut, the bits past the new end are cleared.

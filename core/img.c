@@ -235,8 +235,10 @@ static int ref_open(const char *dir, const char *name, unsigned flags, struct im
                        resolve_name_local(name) ? "the image's directory" : "its directory");
     if (fd >= 0 && untrusted && st.st_nlink > 1) {
         close(fd);
-        return err_set(err, -EPERM, "has %llu hard links, one may lie anywhere; not followed "
-                       "for an untrusted image", (unsigned long long)st.st_nlink);
+        return err_set(err, -EPERM,
+                       "has %llu hard links, one may lie anywhere; not followed "
+                       "for an untrusted image",
+                       (unsigned long long)st.st_nlink);
     }
     return fd;
 }
@@ -244,8 +246,10 @@ static int ref_open(const char *dir, const char *name, unsigned flags, struct im
 int img_open_ref(struct img *img, const char *name, const char *what, unsigned ref_flags)
 {
     if (img->flags & IMG_OPEN_NO_REFS)
-        return img_error(img, -EPERM, "%s: %s '%s' not followed: an image inside an archive is "
-                         "read without the files it names", img->path, what, name);
+        return img_error(img, -EPERM,
+                         "%s: %s '%s' not followed: an image inside an archive is "
+                         "read without the files it names",
+                         img->path, what, name);
     /* A part of the image itself (a vmdk extent) beside it is still read when untrusted;
      * anything further away is an external reference. */
     if ((img->flags & IMG_OPEN_UNTRUSTED) && !((ref_flags & IMG_REF_LOCAL) && !strchr(name, '/')))
@@ -278,9 +282,8 @@ int img_open_ref(struct img *img, const char *name, const char *what, unsigned r
     return fd;
 }
 
-static struct img *open_layer(const char *path, const char *refdir, const char *fmt,
-                              unsigned flags, unsigned depth, int fd,
-                              struct chain_ids *ids, struct img_err *err);
+static struct img *open_layer(const char *path, const char *refdir, const char *fmt, unsigned flags,
+                              unsigned depth, int fd, struct chain_ids *ids, struct img_err *err);
 
 static int open_backing(struct img *img, struct chain_ids *ids)
 {
@@ -308,8 +311,8 @@ static int open_backing(struct img *img, struct chain_ids *ids)
         free(full);
         return fd;
     }
-    struct img *b = open_layer(full, NULL, img->backing_fmt, bflags, img->depth + 1, fd, ids,
-                               &berr);
+    struct img *b =
+        open_layer(full, NULL, img->backing_fmt, bflags, img->depth + 1, fd, ids, &berr);
     free(full);
     if (!b) {
         img->err = berr;
@@ -321,9 +324,8 @@ static int open_backing(struct img *img, struct chain_ids *ids)
 
 /* fd: the backing file as open_backing opened it (depth > 0), or -1 to open path. It is
  * closed on failure. */
-static struct img *open_layer(const char *path, const char *refdir, const char *fmt,
-                              unsigned flags, unsigned depth, int fd,
-                              struct chain_ids *ids, struct img_err *err)
+static struct img *open_layer(const char *path, const char *refdir, const char *fmt, unsigned flags,
+                              unsigned depth, int fd, struct chain_ids *ids, struct img_err *err)
 {
     int r;
     const struct img_driver *drv = NULL;

@@ -169,10 +169,9 @@ int ops_rebase(const struct ops_rebase_req *req, struct img_err *err)
                 r = err_set(err, -ENOMEM, "out of memory");
                 goto out;
             }
-            rb.nb = img_open(full, fmt,
-                             IMG_OPEN_BACKING | IMG_OPEN_LOCK_STRICT |
-                                 (req->open_flags & ~IMG_OPEN_RW),
-                             err);
+            rb.nb = img_open(
+                full, fmt,
+                IMG_OPEN_BACKING | IMG_OPEN_LOCK_STRICT | (req->open_flags & ~IMG_OPEN_RW), err);
             free(full);
             if (!rb.nb) {
                 r = err->code ? err->code : -EIO;

@@ -333,8 +333,9 @@ static int qcow2_create_crypt(const char *path, const struct img_create_req *req
          * file or none, which it may then remove with the .part (qcow2_unlink_extra); a plain
          * create replaces a regular file, as it replaces the image. */
         char *dir = io_dirname(path), *full = dir ? io_path_join(dir, o.data_file) : NULL;
-        int dfd = full ? open(full, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK |
-                                        (req->final_path ? O_EXCL : 0),
+        int dfd = full ? open(full,
+                              O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK |
+                                  (req->final_path ? O_EXCL : 0),
                               0644)
                        : -1;
         r = !full ? -ENOMEM : dfd < 0 ? -errno : 0;

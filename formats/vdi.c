@@ -230,8 +230,8 @@ static bool vdi_parent_candidate(int dfd, const char *name, const struct vdi *s,
     struct stat st;
     struct img_err err;
     uint8_t h[VDI_SECTOR];
-    int fd = resolve_openat_beneath(dfd, name, O_RDONLY,
-                                    untrusted ? RESOLVE_OPEN_NOSYMLINKS : 0, &st, &err);
+    int fd = resolve_openat_beneath(dfd, name, O_RDONLY, untrusted ? RESOLVE_OPEN_NOSYMLINKS : 0,
+                                    &st, &err);
     if (fd < 0)
         return false;
     bool ok = st.st_size >= VDI_SECTOR && io_pread_exact(fd, h, sizeof h, 0) == 0 &&
@@ -270,8 +270,7 @@ static int vdi_find_parent(struct img *img, const struct vdi *s)
         bool mod;
         if (e->d_type != DT_UNKNOWN && e->d_type != DT_REG && e->d_type != DT_LNK)
             continue;
-        if (!vdi_parent_candidate(dirfd(d), e->d_name, s, img->flags & IMG_OPEN_UNTRUSTED,
-                                  &mod))
+        if (!vdi_parent_candidate(dirfd(d), e->d_name, s, img->flags & IMG_OPEN_UNTRUSTED, &mod))
             continue;
         if (best && (best_mod > mod || (best_mod == mod && strcmp(best, e->d_name) <= 0)))
             continue;

@@ -195,11 +195,8 @@ struct img *arc_open_stream_img(const char *archive, const char *member, const c
         free(img);
         return v;
     }
-    const struct img_foreign *fo = img_foreign_find(f);
-    if (fo) {
-        /* Not -ENOTSUP: that would make the caller copy the member for random access. */
-        err_set(err, -EPROTONOSUPPORT, "%s: %s image (format %s): not supported yet", name,
-                fo->desc, fo->name);
+    if (img_foreign_refuse(f, name, err) < 0) {
+        err->code = -EPROTONOSUPPORT; /* not -ENOTSUP: the caller would copy it for access */
         goto fail;
     }
     if (strcmp(f, "raw") != 0) {

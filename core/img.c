@@ -136,6 +136,15 @@ static const struct img_foreign *foreign_check(int fd, const uint8_t *head, size
     return img_foreign_probe(head, hn, tail, tn);
 }
 
+int img_foreign_refuse(const char *fmt, const char *path, struct img_err *err)
+{
+    const struct img_foreign *fo = fmt ? img_foreign_find(fmt) : NULL;
+    if (!fo)
+        return 0;
+    return err_set(err, -ENOTSUP, "%s%s%s image (format %s): not supported yet", path ? path : "",
+                   path ? ": " : "", fo->desc, fo->name);
+}
+
 const struct img_foreign *img_foreign_fd(int fd)
 {
     uint8_t head[IMG_PROBE_BYTES];
@@ -331,12 +340,8 @@ static struct img *open_layer(const char *path, const char *refdir, const char *
     const struct img_driver *drv = NULL;
     if (fmt) {
         drv = img_driver_find(fmt);
-        const struct img_foreign *fo = drv ? NULL : img_foreign_find(fmt);
-        if (fo) {
-            err_set(err, -ENOTSUP, "%s: %s image (format %s): not supported yet", path,
-                    fo->desc, fo->name);
+        if (!drv && img_foreign_refuse(fmt, path, err) < 0)
             return NULL;
-        }
         if (!drv) {
             err_set(err, -EINVAL, "%s: unknown format '%s'", path, fmt);
             if (fd >= 0)
@@ -394,8 +399,7 @@ static struct img *open_layer(const char *path, const char *refdir, const char *
         const struct img_foreign *fo =
             strcmp(drv->name, "raw") == 0 ? foreign_check(fd, buf, (size_t)n) : NULL;
         if (fo) {
-            err_set(err, -ENOTSUP, "%s: %s image (format %s): not supported yet", path,
-                    fo->desc, fo->name);
+            img_foreign_refuse(fo->name, path, err);
             lock_release(lk);
             close(fd);
             return NULL;
@@ -878,6 +882,8 @@ int img_create(const char *fmt, const char *path, const struct img_create_req *r
 {
     const struct img_driver *drv = img_driver_find(fmt);
     err_clear(err);
+    if (!drv && img_foreign_refuse(fmt, NULL, err) < 0)
+        return err->code;
     if (!drv)
         return err_set(err, -EINVAL, "unknown format '%s'", fmt);
     if (!drv->create)

@@ -377,6 +377,9 @@ struct img_foreign {
 const struct img_foreign *img_foreign_probe(const uint8_t *head, size_t hn, const uint8_t *tail,
                                             size_t tn);
 const struct img_foreign *img_foreign_find(const char *name);
+/* When fmt names a foreign format: set err to "[PATH: ]DESC image (format NAME): not supported
+ * yet" (path may be NULL) and return -ENOTSUP; else 0. */
+int img_foreign_refuse(const char *fmt, const char *path, struct img_err *err);
 /* The same for an open file (reads its head and tail): NULL also when a driver claims it. */
 const struct img_foreign *img_foreign_fd(int fd);
 

@@ -401,6 +401,8 @@ int ops_convert(const struct ops_convert_req *req, struct img_err *err)
 
     err_clear(err);
     const struct img_driver *drv = req->dst_fmt ? img_driver_find(req->dst_fmt) : NULL;
+    if (!drv && img_foreign_refuse(req->dst_fmt, NULL, err) < 0)
+        return err->code;
     if (!drv)
         return err_set(err, -EINVAL, "unknown output format '%s'",
                        req->dst_fmt ? req->dst_fmt : "");

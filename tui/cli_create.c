@@ -12,6 +12,11 @@
 static int create_opts_help(const char *fmt)
 {
     const struct img_driver *drv = img_driver_find(fmt);
+    struct img_err err;
+    if (!drv && img_foreign_refuse(fmt, NULL, &err) < 0) {
+        cli_err("%s", err.msg);
+        return 1;
+    }
     if (!drv) {
         cli_err("unknown format '%s'", fmt);
         return 1;

@@ -84,6 +84,25 @@ run "$DIMG" info w.vmdk
 no_raw "$T/out" "vmdk createType in info"
 no_raw "$T/err" "vmdk createType in an error"
 
+# vmdk parentFileNameHint with a terminal title escape (OSC) and a carriage return.
+qemu-img create -q -f vmdk pbase.vmdk 1M
+qemu-img create -q -f vmdk -b pbase.vmdk -F vmdk pchild.vmdk 1M
+python3 - <<'PY'
+d = bytearray(open('pchild.vmdk', 'rb').read())
+start = d.index(b'# Disk DescriptorFile')
+end = d.index(b'\0', start)
+text = bytes(d[start:end]).replace(b'parentFileNameHint="pbase.vmdk"',
+                                    b'parentFileNameHint="p\x1b]2;x\x07\rb.vmdk"')
+d[start:start + len(text)] = text  # the descriptor's area is zero-padded: room to spare
+open('pchild.vmdk', 'wb').write(d)
+PY
+run "$DIMG" info pchild.vmdk
+no_raw "$T/out" "vmdk parent hint in info"
+no_raw "$T/err" "vmdk parent hint in an error"
+run "$DIMG" info --backing-chain pchild.vmdk
+no_raw "$T/err" "vmdk parent hint in the chain's error"
+grep -qF 'p\e]2;x\x07\rb.vmdk' "$T/err" "$T/out" && pass || fail "vmdk hint not shown escaped: $(cat -A "$T/err" "$T/out")"
+
 # GPT partition names (UTF-16 in the table) with an escape.
 truncate -s 8M g.raw
 if command -v sgdisk >/dev/null; then

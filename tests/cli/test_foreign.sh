@@ -3,7 +3,8 @@
 # Parallels, bochs, cloop, DMG, raw LUKS) are refused by name and never read as raw: `info`
 # prints one line naming the format (qemu-img's name for it, checked against qemu-img info) and
 # "not supported yet", `convert`, `map`, `check`, `compare` and `snapshot -l` refuse and leave
-# no output file, "-f vpc" says the same, and "-f raw" still reads the bytes. A qcow2 whose last
+# no output file, "-f vpc" says the same, and "-f raw" still reads the bytes; create -f vpc
+# and convert -O vhdx are refused by name as well. A qcow2 whose last
 # guest sector holds a VHD footer stays a qcow2. In tmux, the browser lists a VHD as "vpc" (not
 # raw) and its info pane says why it cannot be opened.
 source "$(dirname "$0")/lib.sh"
@@ -67,6 +68,20 @@ done
 for spec in dyn.vhd:vpc x.vhdx:vhdx q.qed:qed p.hdd:parallels l.luks:luks; do
   q=$(qemu-img info --output=json "${spec%%:*}" | sed -n 's/.*"format": "\([^"]*\)".*/\1/p')
   [ "$q" = "${spec##*:}" ] && pass || fail "qemu-img calls ${spec%%:*} '$q'"
+done
+
+# Writing them is refused by name too: create, create -o help, convert -O.
+for name in vpc vhdx qed parallels; do
+  run "$DIMG" create -f $name new.img 1M
+  expect_rc 1 "create -f $name"
+  expect_one_error_line "image (format $name): not supported yet" "create -f $name"
+  [ ! -e new.img ] && pass || fail "create -f $name left a file"
+  run "$DIMG" create -f $name -o help
+  expect_one_error_line "image (format $name): not supported yet" "create -f $name -o help"
+  run "$DIMG" convert -O $name -f raw fixed.vhd new.img
+  expect_rc 1 "convert -O $name"
+  expect_one_error_line "image (format $name): not supported yet" "convert -O $name"
+  [ -z "$(ls new.img* 2>/dev/null)" ] && pass || fail "convert -O $name left a file"
 done
 
 # Asked for explicitly, the bytes are still readable as raw.

@@ -244,6 +244,17 @@ void map_draw(struct app *a, struct rect r)
              app_size(bpc, a2, sizeof a2), rr->n, rr->n == 1 ? "" : "s",
              m->err[0] && m->view == MAP_VIEW_HOST ? "  (host view unavailable)" : "");
     app_put(r.y, r.x, r.w, title, app_attr(a, THEME_E_TITLE), true);
+    /* Where the cursor is: its offset in the view's address space and the cell position,
+     * at the title's right end. */
+    uint64_t ncell = rr->size ? (rr->size + bpc - 1) / bpc : 1;
+    char pos[48], where[128];
+    list_position(pos, sizeof pos, (size_t)m->cursor, (size_t)ncell);
+    snprintf(where, sizeof where, "at %s offset %llu, cell %s ",
+             m->view == MAP_VIEW_GUEST ? "guest" : "file", (unsigned long long)(m->cursor * bpc),
+             pos);
+    int ww = (int)strlen(where);
+    if ((int)strlen(title) + ww + 2 <= r.w)
+        app_put(r.y, r.x + r.w - ww, ww, where, app_attr(a, THEME_E_TITLE), false);
 
     struct map_cell *cells = calloc(ncells, sizeof *cells);
     if (!cells)
@@ -274,15 +285,8 @@ void map_draw(struct app *a, struct rect r)
     char desc[512], line[768];
     map_describe(rr, m->cursor * bpc, desc, sizeof desc);
     const char *dom = map_state_name((enum map_state)cc.state);
-    /* Where the cursor is: its offset in the view's address space and the cell position. */
-    uint64_t ncell = rr->size ? (rr->size + bpc - 1) / bpc : 1;
-    char pos[48];
-    list_position(pos, sizeof pos, (size_t)m->cursor, (size_t)ncell);
-    snprintf(line, sizeof line, " cell %llu: %s %.0f%%  at %s offset %llu, cell %s  |  %s",
-             (unsigned long long)m->cursor, dom,
-             100.0 * map_cell_fraction(&cc, (enum map_state)cc.state),
-             m->view == MAP_VIEW_GUEST ? "guest" : "file", (unsigned long long)(m->cursor * bpc),
-             pos, desc);
+    snprintf(line, sizeof line, " cell %llu: %s %.0f%%  |  %s", (unsigned long long)m->cursor, dom,
+             100.0 * map_cell_fraction(&cc, (enum map_state)cc.state), desc);
     app_put(y, r.x, r.w, line, app_attr(a, THEME_E_STATUS), true);
     if (m->legend && y + 2 < r.y + r.h + 1)
         map_legend(a, y + 1, r.x + 1, r.w - 2);

@@ -232,4 +232,22 @@ start_in "$T/many" 20 5
 see 'need 30x6' "a terminal too small says what it needs"
 see 'have 20x5' "and what it has"
 
+# --- the host view's legend: the regions of the format shown; NO_COLOR keeps them apart ---
+mkdir vd
+qemu-img create -q -f vdi vd/a.vdi 8M
+qemu-io -f vdi -c 'write -P 3 1M 1M' vd/a.vdi >/dev/null
+start_in "$T/vd"
+see 'a\.vdi +vdi' "the vdi is listed"
+keys m
+see 'guest view' "the vdi's map"
+keys v
+see 'host file view' "the vdi's host view"
+see 'block-map' "the vdi's legend names its block map"
+not_see ' l1 | l2 |refcount' "the vdi's legend names no qcow2 region"
+start_in "$T/many" 120 30 NO_COLOR=1
+see 'img01\.qcow2 +qcow2' "NO_COLOR session"
+keys m v
+see 'host file view' "NO_COLOR host view"
+see 'H header +1 l1 +R refcount-table' "NO_COLOR: each region kind has its own glyph"
+
 finish

@@ -441,6 +441,14 @@ static void app_key(struct app *a, int ch)
             }
             app_push(a, VIEW_TREE);
             tree_build(a); /* after the push: its "no images" message is for the tree */
+        } else if (act == KM_A_MAP && browser_opens_archive(a)) {
+            browser_key(a, ch, KM_A_OPEN); /* an archive's "map" is its listing */
+        } else if ((act == KM_A_MAP || act == KM_A_OPEN) && a->scan && scan_is_archive(a->scan) &&
+                   browser_selected(a, NULL) && !browser_selected(a, NULL)->is_dotdot) {
+            app_status(a, true,
+                       "%s is inside an archive: the map reads images in place; "
+                       "c converts it out first",
+                       browser_selected(a, NULL)->display);
         } else if (act == KM_A_MAP ||
                    (act == KM_A_OPEN && browser_selected(a, NULL) &&
                     !browser_selected(a, NULL)->is_dir && !browser_opens_archive(a))) {

@@ -250,4 +250,14 @@ keys m v
 see 'host file view' "NO_COLOR host view"
 see 'H header +1 l1 +R refcount-table' "NO_COLOR: each region kind has its own glyph"
 
+# --- archives: m on the archive lists it; m on a member is refused in one sentence ---
+start_in "$T/arcdir"
+see 'one\.tar +archive' "the tar is listed as an archive (again)"
+keys m
+see '1 member in the archive' "m on an archive opens its listing"
+see 'img01\.qcow2 +qcow2' "the member is listed"
+keys m
+see 'img01\.qcow2 is inside an archive: the map reads images in place; c converts it out first' "m on a member is refused with the reason"
+not_see 'Not a directory' "no raw errno text"
+
 finish

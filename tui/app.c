@@ -177,17 +177,13 @@ static void app_draw_header(struct app *a)
     app_fill(r.y, r.x, r.w, app_attr(a, THEME_E_HEADER));
     app_put(r.y, r.x, r.w, buf, app_attr(a, THEME_E_HEADER), true);
     if (a->views[a->nviews - 1] == VIEW_BROWSER) {
-        char right[200];
-        snprintf(right, sizeof right, "%s%s%s%s%s%s  ?:help ",
-                 a->opts.read_only ? "[read-only] " : "",
-                 a->opts.untrusted ? "[untrusted] " : "", a->filter[0] ? "filter: " : "", a->filter,
-                 a->filter[0] ? "  " : "", sorts[a->sort]);
+        char right[320], pos[48]; /* the cursor's position in the list first */
+        list_position(pos, sizeof pos, a->cur, a->nidx);
+        snprintf(right, sizeof right, "%s  %s%s%s%s%s%s%s  ?:help ", pos,
+                 a->opts.read_only ? "[read-only] " : "", a->opts.untrusted ? "[untrusted] " : "",
+                 a->filter[0] ? "filter: " : "", a->filter, a->filter[0] ? "  " : "",
+                 a->sort_rev ? "-" : "", sorts[a->sort]);
         int rw = (int)strlen(right);
-        if (a->sort_rev && rw + 2 < (int)sizeof right) {
-            memmove(right + 1, right, strlen(right) + 1);
-            right[0] = '-';
-            rw++;
-        }
         if (rw < r.w / 2)
             app_put(r.y, r.x + r.w - rw, rw, right, app_attr(a, THEME_E_HEADER), false);
     }
@@ -232,8 +228,10 @@ static void app_draw_fbar(struct app *a)
     struct rect r = a->lay.fbar;
     unsigned ctx = app_ctx(a);
     app_fill(r.y, r.x, r.w, app_attr(a, THEME_E_FBAR_LABEL));
-    int x = r.x;
-    for (int f = 1; f <= 10 && x < r.x + r.w; f++) {
+    for (int f = 1; f <= 10; f++) {
+        int lw, x = r.x + layout_fkey_x(r.w, f, &lw);
+        if (x >= r.x + r.w)
+            break;
         const struct km_binding *b = NULL;
         for (int act = 1; act < KM_A_COUNT; act++) {
             const struct km_binding *c = keymap_binding((enum km_action)act);
@@ -248,10 +246,9 @@ static void app_draw_fbar(struct app *a)
         x += (int)strlen(key);
         /* Blank slots for actions this screen or --read-only does not offer (htop). */
         const char *label = (b && !(b->mutates && a->opts.read_only)) ? b->label : "";
-        char cell[8];
-        snprintf(cell, sizeof cell, "%-6.6s", label ? label : "");
+        char cell[16];
+        snprintf(cell, sizeof cell, "%-*.*s", lw, lw, label ? label : "");
         app_put(r.y, x, r.x + r.w - x, cell, app_attr(a, THEME_E_FBAR_LABEL), false);
-        x += 6;
     }
 }
 
@@ -280,9 +277,13 @@ static void app_draw(struct app *a)
     curs_set(0);
     erase();
     if (a->lay.mode == LAYOUT_TOO_SMALL) {
-        char buf[80];
-        snprintf(buf, sizeof buf, "terminal too small (need %dx%d)", LAYOUT_MIN_W, LAYOUT_MIN_H);
-        app_put(0, 0, w, buf, app_attr(a, THEME_E_WARN), false);
+        /* Short lines, so that even a tiny terminal shows the size it needs. */
+        char need[32], have[32];
+        snprintf(need, sizeof need, "need %dx%d", LAYOUT_MIN_W, LAYOUT_MIN_H);
+        snprintf(have, sizeof have, "have %dx%d", w, h);
+        const char *lines[] = {"terminal too small:", need, have, "q quits"};
+        for (int i = 0; i < 4 && i < h; i++)
+            app_put(i, 0, w, lines[i], app_attr(a, THEME_E_WARN), false);
         if (a->dlg.open)
             dlg_draw(a); /* an open dialog takes the keys: it is always drawn, if clipped */
         refresh();
@@ -379,9 +380,10 @@ static void app_mouse(struct app *a)
     if (!(ev.bstate & (BUTTON1_CLICKED | BUTTON1_DOUBLE_CLICKED)))
         return;
     if (ev.y == a->lay.fbar.y && !a->dlg.open) {
-        int f = 1 + (ev.x - a->lay.fbar.x) / 7; /* "N" + a 6-column label per key */
-        if (f >= 1 && f <= 10)
-            app_key(a, KEY_F(f));
+        int f = 10; /* the slot under the click, as app_draw_fbar laid them out */
+        while (f > 1 && ev.x - a->lay.fbar.x < layout_fkey_x(a->lay.fbar.w, f, NULL))
+            f--;
+        app_key(a, KEY_F(f));
         return;
     }
     struct rect r = a->lay.list;
@@ -453,6 +455,14 @@ static void app_key(struct app *a, int ch)
             }
             app_push(a, VIEW_TREE);
             tree_build(a); /* after the push: its "no images" message is for the tree */
+        } else if (act == KM_A_MAP && browser_opens_archive(a)) {
+            browser_key(a, ch, KM_A_OPEN); /* an archive's "map" is its listing */
+        } else if ((act == KM_A_MAP || act == KM_A_OPEN) && a->scan && scan_is_archive(a->scan) &&
+                   browser_selected(a, NULL) && !browser_selected(a, NULL)->is_dotdot) {
+            app_status(a, true,
+                       "%s is inside an archive: the map reads images in place; "
+                       "c converts it out first",
+                       browser_selected(a, NULL)->display);
         } else if (act == KM_A_MAP ||
                    (act == KM_A_OPEN && browser_selected(a, NULL) &&
                     !browser_selected(a, NULL)->is_dir && !browser_opens_archive(a))) {

@@ -43,6 +43,38 @@ struct layout layout_compute(int w, int h, bool info_wanted)
     return l;
 }
 
+int layout_fkey_x(int w, int f, int *label_w)
+{
+    /* Keys 1-9 share what "10Quit" leaves, at most a digit, six letters and a blank each. */
+    int sw = (w - 6) / 9;
+    if (sw > 8)
+        sw = 8;
+    if (sw < 2)
+        sw = 2;
+    int x = (f - 1) * sw, lw = sw - 2;
+    if (f >= 10) {
+        x = 9 * sw;
+        lw = w - x - 2 < 4 ? w - x - 2 : 4;
+    }
+    if (label_w)
+        *label_w = lw > 0 ? lw : 0;
+    return x;
+}
+
+const int layout_browser_col_w[5] = {8, 10, 10, 5, 6};
+
+int layout_browser_cols(int w, int *name_w)
+{
+    int n = 5, sum = 0;
+    for (int i = 0; i < n; i++)
+        sum += layout_browser_col_w[i];
+    while (n > 0 && w - sum < LAYOUT_NAME_MIN)
+        sum -= layout_browser_col_w[--n];
+    if (name_w)
+        *name_w = w - sum > 0 ? w - sum : 0;
+    return n;
+}
+
 bool list_key(size_t *cur, size_t n, int rows, enum km_action act)
 {
     size_t page = rows > 1 ? (size_t)rows : 1, c = *cur;

@@ -42,6 +42,18 @@ struct layout {
 /* info_wanted: the user has not hidden the info pane. */
 struct layout layout_compute(int w, int h, bool info_wanted);
 
+/* The function-key bar at width w: the column where key f (1..10) starts and, in *label_w, the
+ * columns its label may use; labels are cut to fit and always followed by a blank, and
+ * "10Quit" keeps its room however narrow the terminal. */
+int layout_fkey_x(int w, int f, int *label_w);
+
+/* The browser's columns after the name: format 8, virtual 10, on disk 10, used 5, flags 6.
+ * How many of them fit at width w (dropped from the right, flags first) so that the name
+ * keeps at least LAYOUT_NAME_MIN columns; *name_w gets the name column's width. */
+#define LAYOUT_NAME_MIN 12
+int layout_browser_cols(int w, int *name_w);
+extern const int layout_browser_col_w[5];
+
 /* ---- scrolling lists ---- */
 /* Apply a movement action (up, down, page up/down, home/end: g/G, Home/End) to the cursor of a
  * list of n items of which rows are visible. false when act is not a movement. */

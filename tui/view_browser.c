@@ -196,6 +196,23 @@ static void browser_markers(const struct scan_entry *e, char *m)
         m[4] = 'L';
 }
 
+/* The columns after the name, as many as fit (the title row passes its headings). */
+static void browser_columns(char *out, size_t n, int ncols, const char *fmt, const char *vs,
+                            const char *ds, const char *pct, const char *mk)
+{
+    size_t len = 0;
+    out[0] = 0;
+    const char *v[5] = {fmt, vs, ds, pct, mk};
+    for (int i = 0; i < ncols && len < n; i++) {
+        int w = layout_browser_col_w[i];
+        /* format and flags left-aligned after a blank; sizes right-aligned */
+        if (i == 0 || i == 4)
+            len += (size_t)snprintf(out + len, n - len, " %-*.*s", w - 1, w - 1, v[i]);
+        else
+            len += (size_t)snprintf(out + len, n - len, "%*.*s", w, w - 1, v[i]);
+    }
+}
+
 /* The format column of an entry that is not probed: what kind of thing it is. */
 static const char *browser_kind(const struct scan_entry *e)
 {
@@ -247,11 +264,9 @@ static void browser_row(struct app *a, int y, struct rect r, const struct scan_e
         snprintf(fmt, sizeof fmt, "%s", browser_kind(e));
         el = THEME_E_IMAGE_UNKNOWN; /* devices, sockets, dangling links */
     }
-    /* name | format 7 | virtual 10 | disk 10 | alloc 5 | markers 5 */
-    int fixed = 7 + 10 + 10 + 5 + 6 + 5;
-    int nw = r.w - fixed;
-    if (nw < 8)
-        nw = r.w - 8; /* narrow: name and format only */
+    /* name | format | virtual | disk | used | flags: the name shrinks first, then the columns
+     * go from the right (layout_browser_cols). */
+    int nw, ncols = layout_browser_cols(r.w, &nw);
     attr_t base = sel ? app_attr(a, THEME_E_SELECTION) : app_attr(a, el);
     app_fill(y, r.x, r.w, base);
     char name[4200];
@@ -259,7 +274,7 @@ static void browser_row(struct app *a, int y, struct rect r, const struct scan_e
              e->is_dangling ? " -> " : "", e->is_dangling && e->link_target ? e->link_target : "");
     app_put(y, r.x, nw, name, base, true);
     char rest[96];
-    snprintf(rest, sizeof rest, " %-7.7s%10s%10s %4s %-5s", fmt, vs, ds, pct, mk);
+    browser_columns(rest, sizeof rest, ncols, fmt, vs, ds, pct, mk);
     app_put(y, r.x + nw, r.w - nw, rest,
             sel ? base : app_attr(a, el == THEME_E_IMAGE ? THEME_E_SIZE : el), false);
 }
@@ -379,17 +394,12 @@ void browser_draw(struct app *a)
         a->cur = a->nidx - 1;
     a->top = list_top(a->cur, a->top, a->nidx, rows);
     /* Column titles. */
-    int fixed = 7 + 10 + 10 + 5 + 6 + 5;
-    int nw = r.w - fixed < 8 ? r.w - 8 : r.w - fixed;
+    int nw, ncols = layout_browser_cols(r.w, &nw);
     app_fill(r.y, r.x, r.w, app_attr(a, THEME_E_TITLE));
     app_put(r.y, r.x, nw, " Name", app_attr(a, THEME_E_TITLE), true);
-    char pos[48]; /* where the cursor is, at the right of the name column */
-    list_position(pos, sizeof pos, a->cur, a->nidx);
-    int pw = (int)strlen(pos);
-    if (nw > pw + 7)
-        app_put(r.y, r.x + nw - pw - 1, pw, pos, app_attr(a, THEME_E_TITLE), false);
-    app_put(r.y, r.x + nw, r.w - nw, " Format    Virtual   On disk Used Flags",
-            app_attr(a, THEME_E_TITLE), false);
+    char heads[96];
+    browser_columns(heads, sizeof heads, ncols, "Format", "Virtual", "On disk", "Used", "Flags");
+    app_put(r.y, r.x + nw, r.w - nw, heads, app_attr(a, THEME_E_TITLE), false);
     size_t prefer[256];
     size_t np = 0;
     for (int i = 0; i < rows; i++) {

@@ -163,7 +163,8 @@ static enum theme_elem map_elem(enum map_state s)
  * one shade for all of them would say nothing. */
 static const char *map_glyph(struct app *a, enum map_state s)
 {
-    bool mono = a->theme.colors == 0;
+    /* NO_COLOR keeps the colour pairs of a mono theme apart from nothing: letters then too. */
+    bool mono = a->theme.colors == 0 || theme_env_no_color();
     switch (s) {
     case MAP_NONE: return " ";
     case MAP_DATA: return theme_glyph(&a->theme, THEME_G_MAP_DATA);
@@ -181,6 +182,9 @@ static const char *map_glyph(struct app *a, enum map_state s)
     case MAP_REFTABLE:
     case MAP_REFBLOCK: return mono ? "R" : theme_glyph(&a->theme, THEME_G_MAP_META);
     case MAP_SNAPTABLE: return mono ? "S" : theme_glyph(&a->theme, THEME_G_MAP_META);
+    case MAP_BLOCK_MAP: return mono ? "M" : theme_glyph(&a->theme, THEME_G_MAP_META);
+    case MAP_GRAIN_DIR: return mono ? "D" : theme_glyph(&a->theme, THEME_G_MAP_META);
+    case MAP_BITMAP: return mono ? "b" : theme_glyph(&a->theme, THEME_G_MAP_META);
     default: return theme_glyph(&a->theme, THEME_G_MAP_META);
     }
 }
@@ -199,12 +203,27 @@ static void map_legend(struct app *a, int y, int x, int w)
 {
     static const enum map_state guest[] = {MAP_DATA, MAP_COMPRESSED, MAP_ZERO, MAP_BACKING,
                                            MAP_UNALLOC};
-    static const enum map_state host[] = {MAP_HEADER,    MAP_L1,   MAP_L2,   MAP_REFTABLE,
-                                          MAP_SNAPTABLE, MAP_META, MAP_DATA, MAP_COMPRESSED,
-                                          MAP_LEAKED,    MAP_FREE};
+    static const enum map_state host_all[] = {
+        MAP_HEADER,    MAP_L1,         MAP_SNAP_L1,  MAP_L2,        MAP_GRAIN_DIR, MAP_GRAIN_TABLE,
+        MAP_BLOCK_MAP, MAP_REFTABLE,   MAP_REFBLOCK, MAP_SNAPTABLE, MAP_BITMAP,    MAP_META,
+        MAP_DATA,      MAP_COMPRESSED, MAP_LEAKED,   MAP_FREE};
+    /* The host view names only the regions this file has (a vdi has no L1 table). */
+    enum map_state host[sizeof host_all / sizeof host_all[0]];
+    size_t nh = 0;
+    for (size_t k = 0; k < sizeof host_all / sizeof host_all[0]; k++) {
+        bool seen = false;
+        for (size_t i = 0; !seen && i < a->map.host.n; i++)
+            seen = a->map.host.v[i].state == host_all[k];
+        /* Two states sharing a glyph and colour show once (the first name). */
+        for (size_t i = 0; seen && i < nh; i++)
+            if (strcmp(map_glyph(a, host[i]), map_glyph(a, host_all[k])) == 0 &&
+                map_elem(host[i]) == map_elem(host_all[k]))
+                seen = false;
+        if (seen)
+            host[nh++] = host_all[k];
+    }
     const enum map_state *v = a->map.view == MAP_VIEW_GUEST ? guest : host;
-    size_t n = a->map.view == MAP_VIEW_GUEST ? sizeof guest / sizeof guest[0]
-                                             : sizeof host / sizeof host[0];
+    size_t n = a->map.view == MAP_VIEW_GUEST ? sizeof guest / sizeof guest[0] : nh;
     int cx = x;
     for (size_t i = 0; i < n && cx < x + w; i++) {
         app_put(y, cx, x + w - cx, map_glyph(a, v[i]), app_attr(a, map_elem(v[i])), false);
@@ -244,6 +263,17 @@ void map_draw(struct app *a, struct rect r)
              app_size(bpc, a2, sizeof a2), rr->n, rr->n == 1 ? "" : "s",
              m->err[0] && m->view == MAP_VIEW_HOST ? "  (host view unavailable)" : "");
     app_put(r.y, r.x, r.w, title, app_attr(a, THEME_E_TITLE), true);
+    /* Where the cursor is: its offset in the view's address space and the cell position,
+     * at the title's right end. */
+    uint64_t ncell = rr->size ? (rr->size + bpc - 1) / bpc : 1;
+    char pos[48], where[128];
+    list_position(pos, sizeof pos, (size_t)m->cursor, (size_t)ncell);
+    snprintf(where, sizeof where, "at %s offset %llu, cell %s ",
+             m->view == MAP_VIEW_GUEST ? "guest" : "file", (unsigned long long)(m->cursor * bpc),
+             pos);
+    int ww = (int)strlen(where);
+    if ((int)strlen(title) + ww + 2 <= r.w)
+        app_put(r.y, r.x + r.w - ww, ww, where, app_attr(a, THEME_E_TITLE), false);
 
     struct map_cell *cells = calloc(ncells, sizeof *cells);
     if (!cells)
@@ -274,15 +304,8 @@ void map_draw(struct app *a, struct rect r)
     char desc[512], line[768];
     map_describe(rr, m->cursor * bpc, desc, sizeof desc);
     const char *dom = map_state_name((enum map_state)cc.state);
-    /* Where the cursor is: its offset in the view's address space and the cell position. */
-    uint64_t ncell = rr->size ? (rr->size + bpc - 1) / bpc : 1;
-    char pos[48];
-    list_position(pos, sizeof pos, (size_t)m->cursor, (size_t)ncell);
-    snprintf(line, sizeof line, " cell %llu: %s %.0f%%  at %s offset %llu, cell %s  |  %s",
-             (unsigned long long)m->cursor, dom,
-             100.0 * map_cell_fraction(&cc, (enum map_state)cc.state),
-             m->view == MAP_VIEW_GUEST ? "guest" : "file", (unsigned long long)(m->cursor * bpc),
-             pos, desc);
+    snprintf(line, sizeof line, " cell %llu: %s %.0f%%  |  %s", (unsigned long long)m->cursor, dom,
+             100.0 * map_cell_fraction(&cc, (enum map_state)cc.state), desc);
     app_put(y, r.x, r.w, line, app_attr(a, THEME_E_STATUS), true);
     if (m->legend && y + 2 < r.y + r.h + 1)
         map_legend(a, y + 1, r.x + 1, r.w - 2);

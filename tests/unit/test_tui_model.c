@@ -201,13 +201,44 @@ static void test_list_scroll(void **state)
     assert_string_equal(buf, "0/0");
 }
 
+/* Issue 15: F-bar labels never touch ("6Resize7Append") and 10Quit fits at 60 columns; the
+ * name column shrinks before the size columns go. */
+static void test_fbar_and_columns(void **state)
+{
+    (void)state;
+    static const int widths[] = {30, 40, 60, 80, 120, 200};
+    for (size_t k = 0; k < sizeof widths / sizeof widths[0]; k++) {
+        int w = widths[k], lw, prev_end = -1;
+        for (int f = 1; f <= 10; f++) {
+            int x = layout_fkey_x(w, f, &lw);
+            assert_true(x > prev_end); /* a blank (or more) after the previous label */
+            int end = x + (f == 10 ? 2 : 1) + lw;
+            assert_true(end <= w);
+            prev_end = end;
+        }
+        if (w >= 60) {
+            layout_fkey_x(w, 10, &lw);
+            assert_int_equal(lw, 4); /* "Quit" whole */
+        }
+    }
+    int nw;
+    assert_int_equal(layout_browser_cols(120, &nw), 5);
+    assert_int_equal(nw, 120 - 39);
+    assert_int_equal(layout_browser_cols(40, &nw), 3); /* format, virtual, on disk */
+    assert_int_equal(nw, 12);
+    assert_int_equal(layout_browser_cols(51, &nw), 5);
+    assert_int_equal(nw, 12);
+    assert_int_equal(layout_browser_cols(20, &nw), 1);
+    assert_true(layout_browser_cols(5, &nw) == 0 && nw == 5);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_no_collisions), cmocka_unit_test(test_bindings_complete),
         cmocka_unit_test(test_lookup),        cmocka_unit_test(test_key_names),
         cmocka_unit_test(test_layout_sizes),  cmocka_unit_test(test_layout_edges),
-        cmocka_unit_test(test_list_scroll),
+        cmocka_unit_test(test_list_scroll),   cmocka_unit_test(test_fbar_and_columns),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -217,4 +217,26 @@ done
 run timeout 3 "$DIMG" --force-unlock convert --password-file badpw -O raw l0.qcow2 l0.bad.raw
 expect_rc 124 "LUKS: --force-unlock tries the slow slots"
 
+# --- 31: SIGTERM stops the long walks of the checkerboard image within a second ---
+# stopped SIG CMD...: CMD runs 2 s, gets SIG, must be gone within 1 s (2 s allowed) with 128+SIG. (SIGTERM:
+# a non-interactive shell starts background commands with SIGINT ignored; timeout forwards
+# the signal and keeps a command that ignores it from hanging the test.)
+stopped() {
+  local sig=$1; shift
+  timeout -k 1 30 "$@" >/dev/null 2>"$T/err" &
+  local pid=$! t0 rc
+  sleep 2
+  kill -"$sig" $pid
+  t0=$(date +%s%N)
+  set +e; wait $pid; rc=$?; set -e
+  local ms=$((($(date +%s%N) - t0) / 1000000))
+  if [ "$ms" -le 2000 ] && [ "$rc" -ge 128 ]; then pass; else # a second, plus slack for a loaded machine
+    fail "$* after SIG$sig: exit $rc after $ms ms"; fi
+}
+stopped TERM "$DIMG" map checker.qcow2
+stopped TERM "$DIMG" compare checker.qcow2 checker.qcow2
+stopped TERM "$DIMG" convert -O qcow2 checker.qcow2 conv.qcow2
+[ ! -e conv.qcow2 ] && [ ! -e conv.qcow2.part ] && pass || fail "a cancelled convert left files"
+stopped TERM "$DIMG" check checker.qcow2
+
 finish

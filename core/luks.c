@@ -66,6 +66,13 @@ void luks_set_iter_limit(uint32_t max)
         luks_iter_limit = max;
 }
 
+static bool luks_unbounded;
+
+void luks_set_unlock_unbounded(bool on)
+{
+    luks_unbounded = on;
+}
+
 int luks_parse(const uint8_t *b, uint64_t area_len, struct luks *l, struct img_err *err)
 {
     memset(l, 0, sizeof *l);
@@ -174,9 +181,24 @@ static int match_slots(const struct luks *l, const uint8_t *pw, size_t pwlen, in
     size_t matlen = luks_mat_len(l);
     uint8_t *mat = crypto_secure_alloc(matlen);
     int r = mat ? 0 : err_set(err, -ENOMEM, "out of memory");
+    uint64_t spent = 0;
     *mask = 0;
     for (int i = 0; r == 0 && i < LUKS_SLOTS && (all || !*mask); i++)
         if (l->slot[i].active && (only < 0 || only == i)) {
+            /* Refused before the work, not after: a hostile header's cost is in its fields. */
+            uint64_t cost = (uint64_t)l->slot[i].iter + l->mk_iter;
+            if (!luks_unbounded && spent + cost > LUKS_UNLOCK_ITER_MAX) {
+                if (!*mask || all) /* all: a slot left untried would be missed silently */
+                    r = err_set(err, -E2BIG,
+                                "LUKS key slot %d needs %u + %u PBKDF2 iterations, more than "
+                                "the %llu one unlock may spend (%llu spent); --force-unlock "
+                                "tries it anyway",
+                                i, l->slot[i].iter, l->mk_iter,
+                                (unsigned long long)LUKS_UNLOCK_ITER_MAX,
+                                (unsigned long long)spent);
+                break;
+            }
+            spent += cost;
             r = try_slot(l, &l->slot[i], pw, pwlen, mat, matlen, rd, ctx, mk, err);
             *mask |= r > 0 ? 1u << i : 0;
             r = r < 0 ? r : 0;

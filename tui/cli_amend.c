@@ -14,6 +14,7 @@
 
 #include "core/crypto.h"
 #include "core/img.h"
+#include "core/luks.h"
 
 enum {
     OPT_ADD = 256,
@@ -182,7 +183,10 @@ int cli_amend(int argc, char **argv)
         case OPT_NEW_ENV: a.new_env = optarg; break;
         case OPT_OLD_FILE: a.old_file = optarg; break;
         case OPT_OLD_ENV: a.old_env = optarg; break;
-        case OPT_FORCE: a.force = true; break;
+        case OPT_FORCE:
+            a.force = true;
+            luks_set_unlock_unbounded(true); /* --force also unlocks a slow header */
+            break;
         default: status = 1; break;
         }
     }

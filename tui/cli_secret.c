@@ -5,12 +5,14 @@
  * (/dev/tty), asked only when an encrypted image's data is first needed. Passwords never come
  * from argv. The password is kept once per process in a locked buffer that is excluded from
  * core dumps and wiped at exit; the process is made non-dumpable while it holds one.
- * Talks to: img.h (img_set_secret_provider), core/crypto.h (locked buffers), cli.h.
+ * --force-unlock lifts the bound on the PBKDF2 work one LUKS unlock may spend.
+ * Talks to: img.h (img_set_secret_provider), core/crypto.h (locked buffers), core/luks.h, cli.h.
  */
 #include "tui/cli.h"
 
 #include "core/crypto.h"
 #include "core/img.h"
+#include "core/luks.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -203,6 +205,10 @@ int cli_secret_args(int *argc, char **argv)
         const char **dst = NULL, *val = NULL;
         if (!rest && !strcmp(a, "--"))
             rest = true;
+        if (!rest && !strcmp(a, "--force-unlock")) {
+            luks_set_unlock_unbounded(true); /* past LUKS_UNLOCK_ITER_MAX (core/luks.h) */
+            continue;
+        }
         if (!rest && !strncmp(a, "--password-file", 15) && (a[15] == 0 || a[15] == '='))
             dst = &secret_file;
         else if (!rest && !strncmp(a, "--password-env", 14) && (a[14] == 0 || a[14] == '='))

@@ -183,4 +183,60 @@ expect_rc 1 "convert of a zstd cluster with a 2^27 window"
 expect_one_error_line "the image is damaged: compressed cluster at 0x[0-9a-f]* asks for a zstd window larger than a cluster" \
   "convert of a zstd cluster with a 2^27 window"
 
+# --- 33: LUKS: the PBKDF2 work of one unlock is bounded (2^25 iterations) unless --force-unlock ---
+printf 'right' >pw; printf 'wrong' >badpw; chmod 600 pw badpw
+qcreate -f qcow2 --object secret,id=s0,data=right -o encrypt.format=luks,encrypt.key-secret=s0,encrypt.iter-time=10 l.qcow2 1M
+qemu-io --object secret,id=s0,data=right --image-opts "driver=qcow2,file.filename=l.qcow2,encrypt.key-secret=s0" \
+  -c 'write -P 0x61 0 64k' >/dev/null
+# slots FILE FIRST: key slots FIRST..7 active at 2^25 iterations each (8 such slots cost a
+# wrong password 13 minutes on a slow machine); slot 0 stays the real, cheap one.
+slots() {
+  python3 - "$1" "$2" <<'PY'
+import struct, sys
+f = open(sys.argv[1], 'r+b'); d = f.read()
+at = d.find(b'LUKS\xba\xbe')
+for i in range(int(sys.argv[2]), 8):
+    f.seek(at + 208 + 48 * i); f.write(struct.pack('>II', 0x00AC71F3, 1 << 25))
+PY
+}
+cp l.qcow2 l1.qcow2; slots l1.qcow2 1
+cp l.qcow2 l0.qcow2; slots l0.qcow2 0
+run timeout 20 "$DIMG" convert --password-file pw -O raw l1.qcow2 l1.raw
+expect_rc 0 "LUKS: the right password in the cheap slot 0 still opens"
+qemu-io -f raw -c 'read -P 0x61 0 64k' l1.raw | grep -q '^read 65536' && pass || fail "LUKS: data read wrong"
+for f in l1 l0; do
+  want=1; [ $f = l0 ] && want=0
+  S=$(date +%s)
+  run timeout 20 "$DIMG" convert --password-file badpw -O raw $f.qcow2 $f.bad.raw
+  expect_rc 1 "LUKS $f: wrong password over the bound"
+  expect_one_error_line "LUKS key slot $want needs 33554432 + [0-9]* PBKDF2 iterations, more than the 33554432 one unlock may spend .*--force-unlock" \
+    "LUKS $f: wrong password over the bound"
+  [ $(($(date +%s) - S)) -le 5 ] && pass || fail "LUKS $f: the refusal took $(($(date +%s) - S)) s"
+done
+# --force-unlock lifts the bound: the slots are tried (still working after 3 s).
+run timeout 3 "$DIMG" --force-unlock convert --password-file badpw -O raw l0.qcow2 l0.bad.raw
+expect_rc 124 "LUKS: --force-unlock tries the slow slots"
+
+# --- 31: SIGTERM stops the long walks of the checkerboard image within a second ---
+# stopped SIG CMD...: CMD runs 2 s, gets SIG, must be gone within 1 s (2 s allowed) with 128+SIG. (SIGTERM:
+# a non-interactive shell starts background commands with SIGINT ignored; timeout forwards
+# the signal and keeps a command that ignores it from hanging the test.)
+stopped() {
+  local sig=$1; shift
+  timeout -k 1 30 "$@" >/dev/null 2>"$T/err" &
+  local pid=$! t0 rc
+  sleep 2
+  kill -"$sig" $pid
+  t0=$(date +%s%N)
+  set +e; wait $pid; rc=$?; set -e
+  local ms=$((($(date +%s%N) - t0) / 1000000))
+  if [ "$ms" -le 2000 ] && [ "$rc" -ge 128 ]; then pass; else # a second, plus slack for a loaded machine
+    fail "$* after SIG$sig: exit $rc after $ms ms"; fi
+}
+stopped TERM "$DIMG" map checker.qcow2
+stopped TERM "$DIMG" compare checker.qcow2 checker.qcow2
+stopped TERM "$DIMG" convert -O qcow2 checker.qcow2 conv.qcow2
+[ ! -e conv.qcow2 ] && [ ! -e conv.qcow2.part ] && pass || fail "a cancelled convert left files"
+stopped TERM "$DIMG" check checker.qcow2
+
 finish

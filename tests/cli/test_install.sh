@@ -15,7 +15,10 @@ command -v tmux >/dev/null || { echo "tmux missing: apt-get install tmux"; exit 
 # The prefix lives outside the source and build trees so that hiding them leaves it visible.
 P=$(mktemp -d "${TMPDIR:-/tmp}/dimg-install.XXXXXX")
 export TMUX_TMPDIR="$P"
-tm() { tmux -L dimginst "$@"; }
+# each start gets its own tmux server: a new session racing the last one's shutdown on the
+# same socket can fail with "server exited unexpectedly"
+N=0
+tm() { tmux -L "dimginst$N" "$@"; }
 trap 'tm kill-server 2>/dev/null || true; rm -rf "$T" "$P"' EXIT
 
 run cmake --install "$B" --prefix "$P/prefix"
@@ -24,7 +27,8 @@ for f in bin/dimg share/dimg/themes/README.md \
          share/dimg/themes/{default,mono,dark,light,classic-blue}.theme; do
   [ -f "$P/prefix/$f" ] && pass || fail "installed tree lacks $f"
 done
-for f in share/man/man1/dimg.1 share/man/man5/dimg-themes.5; do
+for f in share/man/man1/dimg.1 share/man/man5/dimg-themes.5 \
+         share/bash-completion/completions/dimg share/zsh/site-functions/_dimg; do
   [ -f "$P/prefix/$f" ] && pass || fail "installed tree lacks $f"
 done
 ls -R "$P/prefix" >"$T/tree"
@@ -61,6 +65,7 @@ start_installed() {
   local cmd="$env; echo EXIT=\$?"
   [ "$1" = 1 ] && [ -n "$hide" ] && cmd="unshare -rm sh -c \"$hide $env; echo EXIT=\\\$?\""
   tm kill-server 2>/dev/null || true
+  N=$((N + 1))
   tm new-session -d -s inst -x 120 -y 30 "$cmd; sleep 60"
 }
 
@@ -68,7 +73,7 @@ start_installed 1 dark
 if wait_for 'one\.raw'; then pass; else fail "installed dimg did not start:"; screen; fi
 sleep 0.5
 if screen | grep -q 'theme:'; then fail "installed dimg did not find the installed dark theme:"; screen; else pass; fi
-tm send-keys -t inst q
+tm send-keys -t inst q || true
 if wait_for 'EXIT=0'; then pass; else fail "installed dimg did not quit with 0:"; screen; fi
 
 # Without the prefix's copy, dark is not found: nothing outside the prefix and XDG is read.
@@ -76,6 +81,6 @@ rm "$P/prefix/share/dimg/themes/dark.theme"
 [ -f "$DIMG_SRC/themes/dark.theme" ] || fail "the source tree has no themes/dark.theme"
 start_installed 0 dark
 if wait_for 'theme:.*dark'; then pass; else fail "dark was found without the installed copy:"; screen; fi
-tm send-keys -t inst q
+tm send-keys -t inst q || true
 wait_for 'EXIT=' || true
 finish

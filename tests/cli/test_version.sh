@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # test_version.sh: `dimg --version` (and -V) prints "dimg VERSION" with VERSION taken from
 # CMakeLists.txt's project() line, plus "(git COMMIT)" naming the checked-out commit when the
-# source is a git checkout; debian/changelog's newest entry carries the same upstream version.
+# source is a git checkout; debian/changelog's newest entry and the man pages' headers carry
+# the same version.
 source "$(dirname "$0")/lib.sh"
 : "${DIMG_SRC:?}"
 
@@ -32,4 +33,9 @@ if [ -f "$DIMG_SRC/debian/changelog" ]; then
   deb=$(sed -n '1s/^dimg (\([^)-]*\).*/\1/p' "$DIMG_SRC/debian/changelog")
   [ "$deb" = "$want" ] && pass || fail "debian/changelog says $deb, CMakeLists.txt $want"
 fi
+# The man pages' headers name the same version.
+for page in "$DIMG_SRC"/docs/dimg.1 "$DIMG_SRC"/docs/dimg-themes.5; do
+  [ -f "$page" ] || continue
+  grep -q "^\.TH .* \"dimg $want\"" "$page" && pass || fail "$(basename "$page")'s .TH does not say dimg $want"
+done
 finish

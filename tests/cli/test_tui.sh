@@ -15,42 +15,12 @@
 # milestones in order with sane values, and every row of a 300-image directory showing
 # qemu-img's format and virtual size once rows_filled is written.
 source "$(dirname "$0")/lib.sh"
-command -v tmux >/dev/null || { echo "tmux missing: apt-get install tmux"; exit 1; }
-
-export TMUX_TMPDIR="$T" # a private tmux server: never the user's
-export LANG=C.UTF-8 LC_ALL=C.UTF-8 TERM=xterm-256color
+S=dimgtest TUI_SOCK=dimg
+source "$(dirname "$0")/tui_lib.sh"
 "$DIMG" demo --no-open demo >/dev/null
-S=dimgtest
 
-# Each session gets its own tmux server (socket dimg1, dimg2, ...): killing a session ends its
-# server, and a new-session racing that shutdown on the same socket fails with "server exited
-# unexpectedly" on a loaded machine.
-N=0
-tm() { tmux -L "dimg$N" "$@"; }
-trap 'tm kill-server 2>/dev/null || true; rm -rf "$T"' EXIT # also when a check stops the script
-screen() { tm capture-pane -p -t "$S"; }
-# wait_for PATTERN [SECONDS]: until the screen shows PATTERN (grep -E).
-wait_for() {
-  local i
-  for i in $(seq $((${2:-10} * 10))); do
-    screen | grep -Eq -- "$1" && return 0
-    sleep 0.1
-  done
-  return 1
-}
-# see PATTERN DESCRIPTION: the screen shows it now (after a short settle), else a failure
-# with the screen attached.
-see() {
-  if wait_for "$1" "${3:-5}"; then pass; else fail "$2: screen lacks /$1/:"; screen | sed 's/^/  | /'; fi
-}
-keys() { tm send-keys -t "$S" "$@"; sleep 0.2; }
-# start_cmd CMD: a new server and session running CMD at 120x30, then the exit status.
-start_cmd() {
-  tm kill-server 2>/dev/null || true
-  N=$((N + 1))
-  tm new-session -d -s "$S" -x 120 -y 30 "$1; echo \"EXIT=\$?\"; sleep 60"
-}
-start() { start_cmd "env $* '$DIMG' '$T/demo'"; } # start [ENV=VAL...]: dimg in the demo dir
+start_cmd() { tui_start "$1"; }             # start_cmd CMD: CMD at 120x30 in a new server
+start() { start_in "$T/demo" 120 30 "$@"; } # start [ENV=VAL...]: dimg in the demo dir
 
 # --- browser: every row probed, with format, size and markers ---
 start

@@ -10,42 +10,8 @@
 # `dimg info` of one; the password box redrawn whole on a resize; Ctrl-Z and fg.
 # Files are checked with qemu-img (compare, info).
 source "$(dirname "$0")/lib.sh"
-command -v tmux >/dev/null || { echo "tmux missing"; exit 77; }
-
-export TMUX_TMPDIR="$T" # a private tmux server: never the user's
-export LANG=C.UTF-8 LC_ALL=C.UTF-8 TERM=xterm-256color
-S=forms
-N=0
-tm() { tmux -L "forms$N" "$@"; }
-trap 'tm kill-server 2>/dev/null || true; rm -rf "$T"' EXIT
-screen() { tm capture-pane -p -t "$S"; }
-wait_for() {
-  local i
-  for i in $(seq $((${2:-10} * 10))); do
-    screen | grep -Eq -- "$1" && return 0
-    sleep 0.1
-  done
-  return 1
-}
-see() {
-  if wait_for "$1" "${3:-5}"; then pass; else fail "$2: screen lacks /$1/:"; screen | sed 's/^/  | /'; fi
-}
-# not_see PATTERN DESCRIPTION: the screen (after a moment) does not show PATTERN.
-not_see() {
-  sleep 0.4
-  if screen | grep -Eq -- "$1"; then fail "$2: screen shows /$1/:"; screen | sed 's/^/  | /'; else pass; fi
-}
-keys() { tm send-keys -t "$S" "$@"; sleep 0.2; }
-# start_in DIR [W H]: a new server and session running dimg in DIR.
-start_in() {
-  tm kill-server 2>/dev/null || true
-  N=$((N + 1))
-  tm new-session -d -s "$S" -x "${2:-120}" -y "${3:-30}" "'$DIMG' '$1'; echo \"EXIT=\$?\"; sleep 60"
-}
-quit() {
-  keys Escape q
-  see '^EXIT=0' "$1: quit"
-}
+S=forms TUI_SOCK=forms
+source "$(dirname "$0")/tui_lib.sh"
 
 # --- 4, 6, 16: the convert form ---
 mkdir cv

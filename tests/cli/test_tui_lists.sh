@@ -5,11 +5,8 @@
 # in test_tui.sh), how the browser classifies plain files, text, block devices and dangling
 # links, how the lists scroll and say where they are, and the words on the status line.
 source "$(dirname "$0")/lib.sh"
-command -v tmux >/dev/null || { echo "SKIP: tmux missing"; exit 77; }
-
-export TMUX_TMPDIR="$T" # a private tmux server: never the user's
-export LANG=C.UTF-8 LC_ALL=C.UTF-8 TERM=xterm-256color
-S=dimglists
+S=dimglists TUI_SOCK=lists
+source "$(dirname "$0")/tui_lib.sh"
 
 # --- demo: the user's files are never written ---
 mkdir user
@@ -51,37 +48,6 @@ run "$DIMG" demo --no-open afile
 expect_rc 1 "demo onto a file"
 expect_one_error_line "afile" "demo onto a file"
 if [ "$(cat afile)" = x ]; then pass; else fail "demo wrote into a file"; fi
-
-# --- tmux helpers (as in test_tui.sh: one private server per session) ---
-N=0
-tm() { tmux -L "lists$N" "$@"; }
-trap 'tm kill-server 2>/dev/null || true; rm -rf "$T"' EXIT
-screen() { tm capture-pane -p -t "$S"; }
-wait_for() {
-  local i
-  for i in $(seq $((${2:-10} * 10))); do
-    screen | grep -Eq -- "$1" && return 0
-    sleep 0.1
-  done
-  return 1
-}
-see() {
-  if wait_for "$1" "${3:-5}"; then pass; else fail "$2: screen lacks /$1/:"; screen | sed 's/^/  | /'; fi
-}
-# not_see PATTERN DESCRIPTION: after a settle, the screen does not show it.
-not_see() {
-  sleep 0.5
-  if screen | grep -Eq -- "$1"; then fail "$2: screen shows /$1/:"; screen | sed 's/^/  | /'; else pass; fi
-}
-keys() { tm send-keys -t "$S" "$@"; sleep 0.2; }
-# start_in DIR [COLS ROWS [ENV=VAL...]]: dimg in DIR in a new server.
-start_in() {
-  local dir=$1 cols=${2:-120} rows=${3:-30}
-  shift 3 2>/dev/null || shift $#
-  tm kill-server 2>/dev/null || true
-  N=$((N + 1))
-  tm new-session -d -s "$S" -x "$cols" -y "$rows" "env $* '$DIMG' '$dir'; echo \"EXIT=\$?\"; sleep 60"
-}
 
 # --- classification: files, raw disks, links and devices ---
 mkdir cls

@@ -288,13 +288,17 @@ static bool scan_is_archive_file(const char *name, const unsigned char *head, si
 }
 
 /* A file no format claimed, with nothing about it of a disk: not a whole number of sectors
- * (or empty), or text from its first byte; a boot signature makes it a disk whatever else. */
+ * (or empty), or text from its first byte; a boot signature, or a size of whole MiB (what
+ * disk images almost always have and text files almost never), makes it a disk whatever
+ * its first bytes are (a guest may well have written text-like bytes there). */
 static bool scan_looks_plain(uint64_t size, const unsigned char *head, size_t n)
 {
     if (n >= 512 && head[510] == 0x55 && head[511] == 0xaa)
         return false;
     if (size == 0 || size % 512 != 0)
         return true;
+    if (size % (1024 * 1024) == 0)
+        return false;
     if (n == 0)
         return false;
     for (size_t i = 0; i < n; i++) {

@@ -305,6 +305,20 @@ int cli_info_write(FILE *f, const char *path, const char *fmt, unsigned flags, b
         } else if (i == 0) {
             info_ptable(l, path, fmt, flags, &ls[i].pt);
         }
+        if (!status && i == 0 && !chain && !l->backing_name && l->backing_unresolved &&
+            !(flags & IMG_OPEN_UNTRUSTED)) {
+            /* A parent named only by UUID (differencing vdi): the one the chain would open,
+             * so that plain info prints the backing-file line --backing-chain prints. */
+            struct img_err berr;
+            struct img *full = img_open(path, fmt, flags | IMG_OPEN_BACKING, &berr);
+            if (full && full->backing_name) {
+                snprintf(ls[0].info.backing_file, sizeof ls[0].info.backing_file, "%s",
+                         full->backing_name);
+                snprintf(ls[0].info.backing_fmt, sizeof ls[0].info.backing_fmt, "%s",
+                         full->backing_fmt ? full->backing_fmt : "");
+            }
+            img_close(full);
+        }
     }
     if (!status) {
         if (json) {

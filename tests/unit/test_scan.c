@@ -201,6 +201,11 @@ static int setup(void **state)
     assert_int_equal(truncate(dpath("tardisk.tar"), 10240), 0);
     write_file(dpath("zeros.img"), NULL, 0);
     assert_int_equal(truncate(dpath("zeros.img"), MiB), 0);
+    /* A disk of whole MiB whose guest wrote text-like bytes first (tabs) is still a disk. */
+    char tabs[4096];
+    memset(tabs, '\t', sizeof tabs);
+    write_file(dpath("tabs.raw"), tabs, sizeof tabs);
+    assert_int_equal(truncate(dpath("tabs.raw"), 8 * MiB), 0);
 
     if (have_qemu) {
         assert_int_equal(tu_sh("qemu-img create -q -f qcow2 '%s' 32M && "
@@ -339,6 +344,8 @@ static void test_fields(void **state)
     e = done(d, "tardisk.tar", "raw");
     assert_int_equal(e->flags, SCAN_F_RAW_GUESS | SCAN_F_ARCHIVE);
     e = done(d, "zeros.img", "raw");
+    assert_int_equal(e->flags, SCAN_F_RAW_GUESS);
+    e = done(d, "tabs.raw", "raw");
     assert_int_equal(e->flags, SCAN_F_RAW_GUESS);
     e = find(d, "a.qcow2");
     assert_null(e->link_target);

@@ -68,4 +68,24 @@ see 'virtual size: 64 MiB' "the pane gives the member's virtual size"
 not_see 'no member named' "the pane does not deny the member the list shows"
 keys q
 
+# --- converting a member: the form names it and its archive; the copy goes beside it ---
+mkdir cv
+(cd src && tar czf ../cv/small.tar.gz inner.qcow2)
+start_in "$T/cv"
+see 'small\.tar\.gz +archive' "the archive is listed"
+keys G Enter
+see 'inner\.qcow2 +qcow2' "the member is listed"
+keys G c
+see 'Copy member inner\.qcow2 \(qcow2\) of archive small\.tar\.gz' "the form names the member and its archive"
+see "beside the archive, in $T/cv\\." "the form says where the copy goes"
+keys Enter
+see "done: convert .*wrote inner\\.qcow2 beside the archive, in /" "the status line says where the copy went" 20
+if [ -f cv/inner.qcow2 ] && qemu-img compare -q src/inner.qcow2 cv/inner.qcow2; then pass; else
+  fail "the copy beside the archive differs from the member: $(ls cv)"
+fi
+if qemu-img info cv/inner.qcow2 | grep -q 'file format: qcow2'; then pass; else fail "copy is not qcow2"; fi
+keys BSpace
+see '^ inner\.qcow2 +qcow2 +64 MiB' "after leaving the archive the new file is in the list"
+keys q
+
 finish

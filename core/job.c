@@ -53,6 +53,11 @@ static uint64_t job_now_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
+static uint64_t job_clock(const struct job *j)
+{
+    return j->clock ? j->clock() : job_now_ns();
+}
+
 static void job_wake(struct job_engine *e)
 {
     if (!e)
@@ -111,8 +116,11 @@ void job_fini(struct job *j)
 static void job_execute(struct job *j)
 {
     struct img_err err = {0};
-    j->t_start = j->t_sample = job_now_ns();
-    j->done_sample = 0;
+    j->t_start = j->t_sample = job_clock(j);
+    j->win_t[0] = j->t_start;
+    j->win_done[0] = 0;
+    j->win_n = 1;
+    j->win_i = 1 % JOB_RATE_WINDOW;
     job_set_state(j, JOB_RUNNING);
     int r = j->fn(j, j->arg, &err);
     enum job_state final = JOB_DONE;
@@ -163,17 +171,22 @@ void job_progress(struct job *j, uint64_t done, uint64_t total)
         atomic_store(&j->done, done); /* monotone for the UI */
     done = atomic_load(&j->done);
 
-    uint64_t now = job_now_ns();
+    uint64_t now = job_clock(j);
     if (now - j->t_sample >= JOB_RATE_SAMPLE_NS) {
-        double dt = (double)(now - j->t_sample) / 1e9;
-        double inst = (double)(done - j->done_sample) / dt;
-        uint64_t old = atomic_load(&j->rate);
-        /* Exponential smoothing: steady ETAs without hiding a real slow-down for long. */
-        uint64_t rate = old ? (uint64_t)(0.7 * (double)old + 0.3 * inst) : (uint64_t)inst;
+        /* Rate over the window: the oldest sample kept to now. Sparse input (holes skipped
+         * at once, data copied slowly) averages out instead of swinging the ETA. */
+        unsigned oldest = j->win_n < JOB_RATE_WINDOW ? 0 : j->win_i;
+        double dt = (double)(now - j->win_t[oldest]) / 1e9;
+        uint64_t d0 = j->win_done[oldest];
+        uint64_t rate = dt > 0 ? (uint64_t)((double)(done - d0) / dt) : 0;
         atomic_store(&j->rate, rate);
         atomic_store(&j->eta, rate ? (int64_t)((t > done ? t - done : 0) / rate) : -1);
         j->t_sample = now;
-        j->done_sample = done;
+        j->win_t[j->win_i] = now;
+        j->win_done[j->win_i] = done;
+        j->win_i = (j->win_i + 1) % JOB_RATE_WINDOW;
+        if (j->win_n < JOB_RATE_WINDOW)
+            j->win_n++;
     }
     if (j->slow_ms) {
         struct timespec ts = {j->slow_ms / 1000, (long)(j->slow_ms % 1000) * 1000000L};

@@ -34,6 +34,9 @@ struct job_engine;
  * job_progress() or the ops_progress from job_ops_progress(), and polls job_should_stop(). */
 typedef int (*job_fn)(struct job *j, void *arg, struct img_err *err);
 
+/* Rate window: 25 samples of at least 0.2 s, about the last 5 seconds of progress. */
+#define JOB_RATE_WINDOW 25
+
 struct job {
     unsigned id;
     char title[128];
@@ -44,7 +47,7 @@ struct job {
     _Atomic uint64_t done, total; /* bytes */
     _Atomic int state;            /* enum job_state */
     atomic_int cancel;            /* set by job_cancel; polled by the operation */
-    _Atomic uint64_t rate;        /* smoothed bytes per second (0: not known yet) */
+    _Atomic uint64_t rate;        /* bytes per second over the rate window (0: not known yet) */
     _Atomic int64_t eta;          /* seconds left, -1 when unknown */
 
     /* Private to the engine and the worker. */
@@ -53,7 +56,12 @@ struct job {
     struct img_err err;           /* valid once the state is FAILED or CANCELLED */
     int result;
     struct ops_progress prog;     /* handed to the wrapped operation */
-    uint64_t t_start, t_sample, done_sample; /* monotonic ns, for the rate */
+    uint64_t t_start, t_sample;   /* monotonic ns, for the rate */
+    /* The last JOB_RATE_WINDOW progress samples (time, done): the rate is taken over the
+     * window, so that a hole skipped in one step moves the ETA by one step's share only. */
+    uint64_t win_t[JOB_RATE_WINDOW], win_done[JOB_RATE_WINDOW];
+    unsigned win_n, win_i;
+    uint64_t (*clock)(void);      /* monotonic ns; NULL: CLOCK_MONOTONIC (tests set a fake) */
     unsigned slow_ms;             /* DIMG_TEST_SLOW_MS: pause per batch (tests only) */
     struct job_engine *eng;       /* NULL for inline jobs */
     struct job *next_queued, *next_all;

@@ -122,6 +122,7 @@ struct conv_job {
     struct img_opts opts;
     struct ops_convert_req req;
     bool pw_held; /* a password for src is kept for the job (secret_dialog.c) */
+    char *beside; /* a member's copy: the archive's directory (escaped), said when done */
 };
 
 static void conv_free(void *p)
@@ -132,6 +133,7 @@ static void conv_free(void *p)
     free(c->src);
     free(c->dst);
     free(c->fmt);
+    free(c->beside);
     img_opts_free(&c->opts);
     free(c);
 }
@@ -152,7 +154,9 @@ static int conv_run(struct job *j, void *arg, struct img_err *err)
     c->req.progress = job_ops_progress(j);
     job_status(j, "copying");
     int r = ops_convert(&c->req, err);
-    if (r == 0)
+    if (r == 0 && c->beside) /* the user may still be in the archive: say where it went */
+        job_status(j, "wrote %s beside the archive, in %s", strrchr(c->dst, '/') + 1, c->beside);
+    else if (r == 0)
         job_status(j, "wrote %s", strrchr(c->dst, '/') + 1);
     return r;
 }
@@ -223,6 +227,8 @@ static void conv_start(struct app *a, struct dialog *d)
         return;
     }
     c->pw_held = held > 0;
+    if (a->scan && scan_is_archive(a->scan))
+        c->beside = scan_escape(odir, strlen(odir));
     char title[160];
     snprintf(title, sizeof title, "convert %.60s -> %.60s (%s%s)", strrchr(c->src, '/') + 1, name,
              fmt, compress ? ", compressed" : "");
@@ -268,17 +274,30 @@ void action_convert(struct app *a)
     /* A member's name may hold directories: propose its last component. */
     const char *leaf = strrchr(e->name, '/') ? strrchr(e->name, '/') + 1 : e->name;
     act_propose(wdir ? wdir : a->dir, leaf, "", "qcow2", name, sizeof name);
-    free(wdir);
     dlg_begin(a, "Convert", conv_start);
     a->dlg.changed = conv_changed;
     snprintf(a->dlg.aux, sizeof a->dlg.aux, "%s", name);
     snprintf(a->dlg.ctx_path, sizeof a->dlg.ctx_path, "%s", path);
-    snprintf(a->dlg.msg[0], sizeof a->dlg.msg[0], "Copy %s (%s) into a new image.", e->display,
-             e->format);
+    if (wdir && a->scan && scan_is_archive(a->scan)) {
+        /* A member: say which archive it comes out of and where the copy goes. */
+        const char *an = strrchr(a->dir, '/') ? strrchr(a->dir, '/') + 1 : a->dir;
+        char *arc = scan_escape(an, strlen(an));
+        char *wd = scan_escape(wdir, strlen(wdir));
+        snprintf(a->dlg.msg[0], sizeof a->dlg.msg[0], "Copy member %s (%s) of archive %s",
+                 e->display, e->format, arc ? arc : "?");
+        snprintf(a->dlg.msg[1], sizeof a->dlg.msg[1], "into a new image beside the archive, in %s.",
+                 wd ? wd : "?");
+        free(arc);
+        free(wd);
+    } else {
+        snprintf(a->dlg.msg[0], sizeof a->dlg.msg[0], "Copy %s (%s) into a new image.", e->display,
+                 e->format);
+    }
     dlg_add_text(a, "New file", name);
     dlg_add_choice(a, "Format", conv_fmts, conv_nfmts, sel);
     dlg_add_choice(a, "Compress", yes_no, 2, 0);
     dlg_add_choice(a, "Cluster size", conv_clusters, 6, 0);
+    free(wdir);
     free(path);
 }
 

@@ -41,7 +41,8 @@ int cli_demo(int argc, char **argv);
 
 /* Archives (cli_archive.c): what `dimg info` prints for ARCHIVE or ARCHIVE/MEMBER. Returns -1
  * when path is neither (the caller shows it as an image), else 0 or 1 like cli_info_write.
- * quick: do not inflate a whole compressed file to learn its size (the interactive pane). */
+ * quick: do not inflate a whole compressed file to learn its size (the interactive pane); then
+ * 2, with nothing written, when a member lies past what the quick listing read. */
 int cli_archive_info_write(FILE *f, const char *path, const char *fmt, bool json, bool quick,
                            char *errbuf, size_t errlen);
 /* Before a convert from src: say (on stderr) when an archive member needs a temporary copy. */

@@ -121,32 +121,42 @@ static void member_json(struct json *j, const struct arc_member *m)
     json_object_close(j);
 }
 
-static void member_human_line(FILE *f, const struct arc_member *m)
+/* narrow (the browser's pane): the NAME on a row of its own, so that it is never cut. */
+static void member_human_line(FILE *f, const struct arc_member *m, bool narrow)
 {
     char sz[32] = "-", vs[32] = "-";
     if (m->size_known)
         cli_size_str(m->size, sz, sizeof sz);
     if (m->virtual_size)
         cli_size_str(m->virtual_size, vs, sizeof vs);
-    fprintf(f, "    %-8s %-7s %12s %12s  %s", arc_type_name(m->type), m->format ? m->format : "-",
-            sz, vs, m->display);
+    if (narrow)
+        fprintf(f, "  %s", m->display);
+    else
+        fprintf(f, "    %-8s %-7s %12s %12s  %s", arc_type_name(m->type),
+                m->format ? m->format : "-", sz, vs, m->display);
     if (m->link)
         fprintf(f, " -> %s", m->link);
     if (m->unsafe)
         fprintf(f, "  (refused: %s)", m->why);
+    if (narrow)
+        fprintf(f, "\n    %-8s %-7s %10s %10s", arc_type_name(m->type), m->format ? m->format : "-",
+                sz, vs);
     fputc('\n', f);
 }
 
-static void archive_human(FILE *f, const struct arc_list *l)
+static void archive_human(FILE *f, const struct arc_list *l, bool narrow)
 {
     char *p = scan_escape(l->path, strlen(l->path));
     fprintf(f, "archive: %s\n", p ? p : "?");
     free(p);
     fprintf(f, "archive type: %s\n", l->desc);
     fprintf(f, "members: %zu%s\n", l->n, l->partial ? " so far" : "");
-    fprintf(f, "    %-8s %-7s %12s %12s  %s\n", "TYPE", "FORMAT", "SIZE", "VIRTUAL", "NAME");
+    if (narrow)
+        fprintf(f, "  NAME\n    %-8s %-7s %10s %10s\n", "TYPE", "FORMAT", "SIZE", "VIRTUAL");
+    else
+        fprintf(f, "    %-8s %-7s %12s %12s  %s\n", "TYPE", "FORMAT", "SIZE", "VIRTUAL", "NAME");
     for (size_t i = 0; i < l->n; i++)
-        member_human_line(f, &l->v[i]);
+        member_human_line(f, &l->v[i], narrow);
     if (l->partial)
         fprintf(f, "    ... (listing stopped after %u MiB of the archive; Enter reads it all)\n",
                 ARC_QUICK_BYTES >> 20);
@@ -222,10 +232,12 @@ int cli_archive_info_write(FILE *f, const char *path, const char *fmt, bool json
         if (json)
             archive_json(f, &l);
         else
-            archive_human(f, &l);
+            archive_human(f, &l, quick);
     } else {
         const struct arc_member *m = arc_list_find(&l, member);
-        if (!m) {
+        if (!m && l.partial) {
+            status = 2; /* past the quick listing's budget: the caller knows the member */
+        } else if (!m) {
             char *d = scan_escape(member, strlen(member));
             snprintf(errbuf, errlen, "%s: no member named %s", archive, d ? d : "?");
             free(d);

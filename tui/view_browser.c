@@ -279,6 +279,24 @@ static void browser_row(struct app *a, int y, struct rect r, const struct scan_e
             sel ? base : app_attr(a, el == THEME_E_IMAGE ? THEME_E_SIZE : el), false);
 }
 
+/* A member past the pane's quick listing: what the archive view's full listing learnt. */
+static void browser_member_facts(FILE *f, const struct app *a, const struct scan_entry *e)
+{
+    char sz[32];
+    const char *ap = scan_path(a->scan);
+    char *ad = scan_escape(ap, strlen(ap));
+    fprintf(f, "archive: %s\nmember: %s\ntype: file\n", ad ? ad : "?", e->display);
+    free(ad);
+    if (e->format)
+        fprintf(f, "file format: %s%s\n", e->format,
+                (e->flags & SCAN_F_RAW_GUESS) ? " (no other format claims it)" : "");
+    fprintf(f, "member size: %s (%llu bytes)\n", cli_size_str(e->size, sz, sizeof sz),
+            (unsigned long long)e->size);
+    if (e->virtual_size)
+        fprintf(f, "virtual size: %s (%llu bytes)\n", cli_size_str(e->virtual_size, sz, sizeof sz),
+                (unsigned long long)e->virtual_size);
+}
+
 static void browser_info(struct app *a, struct rect r)
 {
     if (r.w <= 2 || r.h <= 0)
@@ -337,7 +355,9 @@ static void browser_info(struct app *a, struct rect r)
                     fmt = NULL; /* a member: its archive is read again for the pane */
                 /* Archives: listed without inflating a compressed file to the end. */
                 int ar = cli_archive_info_write(f, path, fmt, false, true, err, sizeof err);
-                if (ar > 0)
+                if (ar == 2)
+                    browser_member_facts(f, a, e); /* the view's listing read it all */
+                else if (ar > 0)
                     fprintf(f, "error: %s\n", err);
                 if (ar < 0 && cli_info_write(f, path, fmt, fl, !a->opts.untrusted, false, err,
                                              sizeof err) != 0) {
@@ -377,7 +397,14 @@ static void browser_info(struct app *a, struct rect r)
         enum theme_elem el = strncmp(line, "error", 5) == 0 ? THEME_E_ERROR : THEME_E_DEFAULT;
         if (y == r.y + (a->lay.mode == LAYOUT_BELOW ? 1 : 0))
             el = THEME_E_TITLE;
-        app_put(y++, r.x + 2, r.w - 3, line, app_attr(a, el), false);
+        /* Long lines (an archive member's NAME) continue on the next row, not cut. */
+        int w = r.w - 3, ind = 0;
+        size_t len = strlen(line), off = 0;
+        do {
+            app_put(y++, r.x + 2 + ind, w - ind, line + off, app_attr(a, el), false);
+            off += (size_t)(w - ind > 0 ? w - ind : 1);
+            ind = 2;
+        } while (w > 8 && off < len && y < r.y + r.h);
         p += n;
         if (*p)
             p++;

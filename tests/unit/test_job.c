@@ -2,7 +2,8 @@
  * total, final states, errors), a convert cancelled mid-way leaving neither DST nor DST.part
  * (inline and on a worker, within a fraction of a second), two jobs really running in
  * parallel, queueing beyond the core count (never more than N running), cancelling a queued
- * job, the wakeup fd, and the signal mask of workers. */
+ * job, the wakeup fd, the signal mask of workers, and an ETA that stays steady over sparse
+ * input (a fake clock). */
 #include "testutil.h"
 
 #include <errno.h>
@@ -46,6 +47,60 @@ static void mk_data(const char *path, uint64_t size)
     }
     free(b);
     close(fd);
+}
+
+/* ---- the ETA over sparse input, on a fake clock ---- */
+
+static uint64_t fake_ns;
+static uint64_t fake_clock(void)
+{
+    return fake_ns;
+}
+
+#define SP_SAMPLES 150
+struct sparse {
+    int64_t eta[SP_SAMPLES];
+};
+
+/* A copy at 50 MiB/s of data whose every fifth 0.2 s step skips a 1 GiB hole: the ETA must
+ * come down steadily, not jump at each hole (job.c's moving window over progress samples). */
+static int sparse_fn(struct job *j, void *arg, struct img_err *err)
+{
+    struct sparse *s = arg;
+    const uint64_t total = 200ull << 30;
+    uint64_t done = 0;
+    for (int i = 0; i < SP_SAMPLES; i++) {
+        fake_ns += 200000000ull;
+        done += (i % 5 == 4) ? 1ull << 30 : 10ull << 20;
+        job_progress(j, done, total);
+        s->eta[i] = atomic_load(&j->eta);
+    }
+    return 0;
+}
+
+static void test_eta_sparse_steady(void **state)
+{
+    struct sparse s;
+    struct job j;
+    fake_ns = 1000000000ull;
+    job_init(&j, "sparse", sparse_fn, &s);
+    j.clock = fake_clock;
+    assert_int_equal(job_run_inline(&j), 0);
+    /* After a warm-up of 5 s (25 samples), each 0.2 s step moves the ETA by at most 5%. */
+    for (int i = 26; i < SP_SAMPLES; i++) {
+        assert_true(s.eta[i] > 0);
+        int64_t d = s.eta[i] - s.eta[i - 1];
+        if (d < 0)
+            d = -d;
+        if (d * 20 > s.eta[i - 1])
+            fail_msg("eta jumps from %lld to %lld s at sample %d", (long long)s.eta[i - 1],
+                     (long long)s.eta[i], i);
+    }
+    /* And it is right: about (200 GiB - done) / 1064 MiB/s. */
+    uint64_t done = 30ull * (1ull << 30) + 120ull * (10ull << 20);
+    double want = (double)((200ull << 30) - done) / (1064.0 * 1048576.0 / 1.0);
+    assert_true(s.eta[SP_SAMPLES - 1] > want * 0.9 && s.eta[SP_SAMPLES - 1] < want * 1.1);
+    job_fini(&j);
 }
 
 /* ---- inline runner ---- */
@@ -381,6 +436,7 @@ static void test_engine_free_cancels(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_eta_sparse_steady),
         cmocka_unit_test(test_inline_progress_monotone),
         cmocka_unit_test(test_inline_failure),
         cmocka_unit_test(test_inline_cancel_convert),

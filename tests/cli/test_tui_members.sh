@@ -1,44 +1,14 @@
 #!/usr/bin/env bash
-# test_tui_members.sh: issue 15's archive-member screens, in tmux (a private server as in
-# test_tui_lists.sh). The info pane of a member past the pane's quick listing (a .tar.gz whose
+# test_tui_members.sh: issue 15's archive-member screens, in tmux (tui_lib.sh). The info pane of a member past the pane's quick listing (a .tar.gz whose
 # first member is larger than that budget) describes it instead of "no member named"; the
 # archive table in the pane shows each member's NAME in full; converting a member names the
 # member and its archive, writes beside the archive (qemu-img compare against the member) and
 # says where, and the new file is listed once the user leaves the archive.
 source "$(dirname "$0")/lib.sh"
-command -v tmux >/dev/null || { echo "SKIP: tmux missing"; exit 77; }
 command -v qemu-img >/dev/null || { echo "SKIP: qemu-img missing"; exit 77; }
-
-export TMUX_TMPDIR="$T" # a private tmux server: never the user's
-export LANG=C.UTF-8 LC_ALL=C.UTF-8 TERM=xterm-256color
+TUI_SOCK=members
 S=dimgmembers
-
-N=0
-tm() { tmux -L "members$N" "$@"; }
-trap 'tm kill-server 2>/dev/null || true; rm -rf "$T"' EXIT
-screen() { tm capture-pane -p -t "$S"; }
-wait_for() {
-  local i
-  for i in $(seq $((${2:-10} * 10))); do
-    screen | grep -Eq -- "$1" && return 0
-    sleep 0.1
-  done
-  return 1
-}
-see() {
-  if wait_for "$1" "${3:-5}"; then pass; else fail "$2: screen lacks /$1/:"; screen | sed 's/^/  | /'; fi
-}
-not_see() {
-  sleep 0.5
-  if screen | grep -Eq -- "$1"; then fail "$2: screen shows /$1/:"; screen | sed 's/^/  | /'; else pass; fi
-}
-keys() { tm send-keys -t "$S" "$@"; sleep 0.2; }
-# start_in DIR [COLS ROWS]: dimg in DIR in a new server.
-start_in() {
-  tm kill-server 2>/dev/null || true
-  N=$((N + 1))
-  tm new-session -d -s "$S" -x "${2:-120}" -y "${3:-30}" "'$DIMG' '$1'; echo \"EXIT=\$?\"; sleep 60"
-}
+source "$(dirname "$0")/tui_lib.sh"
 
 # An archive whose image comes after 40 MiB of incompressible data (past the pane's quick
 # listing of ARC_QUICK_BYTES = 32 MiB), and one with a member name wider than the pane.

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 # completions.cmake: run at build time (cmake -P) after list_formats is built: fills the format
 # lists of the shell completion templates from the driver registry.
 # Inputs: -DLIST=list_formats binary -DIN=template -DOUT=file to write.

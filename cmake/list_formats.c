@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* list_formats.c: a build tool (not installed) that prints the format names of the driver
  * registry for the shell completions: "read" lists every driver (-f), "create" those that
  * can create images (-O, create -f). CMakeLists.txt runs it and cmake/completions.cmake puts

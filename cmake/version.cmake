@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 # version.cmake: run at every build (cmake -P, from the dimg_version target in CMakeLists.txt).
 # Writes OUT, a C file defining dimg_version_string: PROJECT_VERSION from CMakeLists.txt (the one
 # place the version is set) plus "(git COMMIT[-dirty])" when SRC is the top of a git checkout.

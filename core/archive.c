@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* archive.c: archives and compressed files on libarchive, read side (see archive.h).
  *
  * One libarchive reader per walk: tar, zip and raw formats only, with the gzip, bzip2,

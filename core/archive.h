@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* archive.h: looking into archives and compressed files (libarchive, read side).
  *
  * An "archive" is a tar (.ova, .tar, .tar.gz/.tgz, .tar.xz, .tar.zst, .tar.bz2), a zip, or a

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* archive_img.c: images inside archives as convert sources (see archive.h).
  *
  * A raw member (or a streamOptimized vmdk, archive_vmdk.c) is read straight from the archive

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* archive_import.c: arc_import(), unpacking an OVA (or any flat tar/zip of images) into a
  * directory with its manifest verified, optionally converting each disk.
  *

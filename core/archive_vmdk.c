@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* archive_vmdk.c: a streamOptimized vmdk read straight from an archive stream (an OVA's disk),
  * without a temporary copy.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* bytes.h: byte-order loads and stores and overflow-checked arithmetic.
  *
  * Every on-disk field goes through these: qcow/qcow2/cow are big-endian, vmdk/vdi little-endian.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* compress.c: deflate and zstd codecs for one cluster or grain (see compress.h), safe to call
  * from several threads (convert's pipeline). Talks to: zlib, libdeflate (compressing, and
  * inflating whole clusters and grains), libzstd. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* compress.h: compression of one cluster: raw deflate (window 2^12, no header), the codec
  * qcow and qcow2 share for compressed clusters, zlib-wrapped deflate (RFC 1950), which vmdk's
  * streamOptimized grains use, and zstd frames (qcow2's compression_type=zstd).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* crypto.c: sector ciphers, IV generators, PBKDF2, the LUKS1 anti-forensic splitter, random
  * bytes and locked key buffers, all on OpenSSL's libcrypto (EVP interfaces).
  *

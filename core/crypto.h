@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* crypto.h: the cryptography disk images need, on top of OpenSSL's libcrypto.
  *
  * Sector ciphers (AES-128/192/256 in CBC or XTS, and ECB for the ESSIV helper) with the IV

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* err.c: the struct img_err helpers declared in err.h. No printing here. */
 #include "core/err.h"
 #include "core/esc.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* err.h: error reporting for core/ and formats/.
  *
  * Functions return 0 (or a count) on success and a negative errno-style code on failure.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* esc.c: the escaping rule of esc.h: decode UTF-8 strictly, pass printable code points, escape
  * everything else byte by byte. No I/O. */
 #include "core/esc.h"

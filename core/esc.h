@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* esc.h: the one escaping rule for text that came from an image, an archive or a user's file
  * name and is about to reach a terminal (CLI human output, error lines, the application's
  * screen): every byte that is not printable UTF-8 is shown as an escape, so that no control

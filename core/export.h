@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* export.h: writing images out into containers other tools read: a raw image through a
  * compression filter (.xz, .gz, .zst, .bz2) and an OVA appliance (OVF descriptor,
  * streamOptimized vmdk disks and a SHA-256 manifest in a tar).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* export_compressed.c: `dimg convert -O raw --compress=xz|gz|zst|bz2`: the guest contents of a
  * source chain written as one compressed stream through libarchive's write filters and its
  * "raw" format (a single member, no container). Holes are fed as zeros, which compress to

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* export_ova.c: `dimg export --ova`: an OVA appliance from a list of images.
  *
  * Each image is converted (ops_convert, the vmdk driver) to a streamOptimized vmdk in a

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* img.c: image handles. Opens the file, probes or takes the named driver, lets the driver
  * validate its metadata, opens backing chains on request (depth limit, cycle detection,
  * regular files only), and dispatches guest I/O, block status and the optional slots with

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* img.h: the image handle, the format-driver vtable and the public core API.
  *
  * tui/ talks to images only through this header (and ops.h for the generic operations).

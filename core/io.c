@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* io.c: the pread/pwrite loops, extent queries and temp+rename scheme declared in io.h. */
 #include "core/io.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* io.h: safe file I/O used by core/ and every driver.
  *
  * pread/pwrite loops that retry on EINTR and short transfers, a zero-filling read for data

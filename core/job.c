@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* job.c: the job engine declared in job.h: a FIFO queue, a pool of at most max_running worker
  * threads (created on demand), atomic progress with a smoothed rate and ETA, an eventfd
  * written on state changes, and an inline runner for tests.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* job.h: the job engine: long operations (convert, resize, append, ...) run on worker threads.
  *
  * A job is a function pointer plus an argument. An engine runs at most max_running jobs at once

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* lock.c: QEMU-compatible OFD image locks (see lock.h for the byte convention).
  *
  * One registry entry per locked file (dev, ino) holds a private dup of the first handle's

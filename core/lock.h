@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* lock.h: image locks compatible with QEMU's: open-file-description (OFD) byte-range locks on
  * the image files, so that dimg, qemu-img, qemu-io and running VMs see each other.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* luks.c: LUKS1 headers (the format cryptsetup defined and QEMU embeds in qcow2): parsing with
  * every field bounded, key-slot unlocking (PBKDF2, key-material decryption, AF merge, master
  * key digest check) and creation of a new header area with one key slot.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* luks.h: the LUKS1 on-disk header (as qcow2 embeds it for crypt_method 2): parse and
  * validate a header from an untrusted image, unlock a key slot with a password, build a new
  * header area, and describe it for info. Format-agnostic: reads go through a callback relative

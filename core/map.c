@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* map.c: the allocation map model (see map.h): guest runs from ops_map's merged block-status
  * walk, host runs from the driver's layout, cells for the screen, zoom levels, partition
  * starts and a one-line description.

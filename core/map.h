@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* map.h: the allocation map model behind the interactive map view.
  *
  * Two views of one image as compact run arrays: the guest view (what each guest byte range

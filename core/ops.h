@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* ops.h: generic operations written once on top of img.h: convert (copy an image chain into
  * a new image of any format), map (guest allocation runs, merged like qemu-img map) and
  * compare (guest contents of two chains).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* ops_append.c: ops_append(), the dd/cat extension of raw images: grow a raw file by zeros
  * (a hole, or real zeros with dense) or by another raw image's contents, in place or into a
  * new file (`cat a b > c`).

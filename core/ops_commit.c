@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* ops_commit.c: ops_commit(), qemu-img commit: the data of an overlay (and of every layer
  * between it and the chosen base) written down into the base, then the overlay emptied.
  *

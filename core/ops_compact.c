@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* ops_compact.c: ops_compact(), in-place compaction through the driver's compact slot (vdi
  * today), with the job's progress and cancel flag turned into the slot's tick callback.
  * The image is opened read-write without its chain: compaction only moves this layer's own

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* ops_compare.c: ops_compare(), comparing the guest contents of two image chains.
  *
  * Walks both images' block status in step; regions both report as zero are equal without

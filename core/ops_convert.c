@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* ops_convert.c: ops_convert(), copying the guest view of an image chain into a new image.
  *
  * Walks img_block_status runs of the source: zero runs are skipped when the new target reads

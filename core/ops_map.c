@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* ops_map.c: ops_map(), the guest allocation map of an image chain as merged runs.
  *
  * Asks img_block_status (which resolves the backing chain) for runs and merges neighbours the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* ops_rebase.c: ops_rebase(), qemu-img rebase: give an overlay a new backing file.
  *
  * Safe mode opens the overlay read-write with its old chain and the new backing chain

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* ops_resize.c: ops_resize(), qemu-img resize on top of the driver's truncate slot, and the
  * optional move of a backup GPT to the new end of a grown disk.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* opts.c: -o option lists ("k=v,k2=v2", ",," escaping a comma as in qemu-img) and size
  * parsing/formatting shared by the command line, the create drivers and the TUI forms. */
 #include "core/img.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* ovf.c: the tolerant OVF descriptor reader (see ovf.h).
  *
  * One pass over the text: comments, processing instructions and CDATA are skipped, start and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* ovf.h: a small, tolerant reader of OVF descriptors (the .ovf inside an OVA).
  *
  * Takes the descriptor's bytes (at most OVF_MAX_BYTES) and pulls out what dimg shows: the

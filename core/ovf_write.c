@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* ovf_write.c: builds the OVF 1.0 descriptor of an exported appliance (see ovf_write.h).
  * The rasd and vssd elements are written in the alphabetical order the CIM schemas give them,
  * so that validating readers (ovftool, VirtualBox) accept the file.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* ovf_write.h: the text of an OVF 1.0 descriptor for an appliance dimg exports: References
  * (one File per disk), DiskSection (capacity and populated size in bytes, streamOptimized
  * vmdk), an optional NetworkSection, and one minimal VirtualSystem (CPUs, memory, one SCSI or

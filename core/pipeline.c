@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* pipeline.c: convert's compression and read-ahead pipelines (see pipeline.h).
  *
  * Two batches take turns: while the workers compress one, the caller reads into the other,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* pipeline.h: convert's two pipelines.
  * cpipe (compression): the caller reads guest data straight into the current batch; worker
  * threads compress its clusters (the target driver's compress_cluster) while the caller reads

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* ptable.c: MBR and GPT parsing and GPT backup relocation (ptable.h), on an image's guest view.
  *
  * GPT is looked for first (the "EFI PART" header at LBA 1, with 512- and 4096-byte sectors),

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* ptable.h: partition tables inside an image's guest view: MBR (with logical partitions in
  * the extended chain) and GPT, read through img_read so that every format works; and moving a
  * GPT's backup header and entries to the end of a grown disk.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* resolve.c: the safe opens declared in resolve.h: user-named files that never block, and
  * names from image metadata resolved below a directory (openat2, or a checked walk).
  * Talks to: the kernel only. Never prints.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* resolve.h: opening the files dimg reads, safely, in one place.
  *
  * Two kinds of names reach an open():

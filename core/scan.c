@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* scan.c: a directory listing with background probing (see scan.h for the threading rules).
  *
  * scan_open lists and stats everything on the caller's thread, sorts the entries by name and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* scan.h: one directory's listing for the interactive browser, with every regular file probed
  * in the background.
  *

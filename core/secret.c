@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* secret.c: the process-wide password source for encrypted images (see img.h, "secrets").
  *
  * The faces install a provider (tui/cli_secret.c: --password-file, --password-env, a prompt);

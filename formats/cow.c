@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* cow.c: the legacy QEMU "cow" format driver (removed from QEMU in 2.2; dimg keeps it): probe,
  * open (the x86-64 header layout, or the i386 one when only its sectorsize field says 512),
  * reads and block status from the sector bitmap, writes (data, fsync, then bitmap bits),

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* drivers.h: the driver objects formats/ export; only registry.c and tests use it. */
 #ifndef DIMG_DRIVERS_H
 #define DIMG_DRIVERS_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* foreign.c: recognisers for image formats dimg does not read yet (VHD, VHDX, QED, Parallels,
  * bochs, cloop, DMG, raw LUKS), so that such a file is refused by name instead of being read
  * as raw bytes (a VHD's guest data is not its file's bytes; converting it as raw would write

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* qcow.c: QEMU's original qcow (version 1) format driver: probe, open with header validation,
  * reads through a two-level L1/L2 table (zlib-compressed clusters included), block status,
  * backing files, writes with copy-on-write of partial clusters, compressed writes, write_zeroes

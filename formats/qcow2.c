@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* qcow2.c: the qcow2 (v2/v3) format driver: probe, header validation and open, guest reads
  * (L2 cache, compressed clusters, zero clusters, subclusters, external data file), block
  * status, info, the snapshot listing, and the driver object (snapshot changes live in

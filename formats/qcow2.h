@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* qcow2.h: internal state and helpers of the qcow2 driver (not a public header).
  *
  * Shared by qcow2.c (open, read, block status, info), qcow2_alloc.c (refcounts, allocation,

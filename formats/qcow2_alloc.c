@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* qcow2_alloc.c: the qcow2 write side: refcount lookup and update (growing refcount blocks
  * and the refcount table as the file grows), cluster allocation, guest writes with copy-on-write
  * from the backing file, zero writes, compressed writes, flush, and the compression codecs.

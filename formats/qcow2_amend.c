@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* qcow2_amend.c: `dimg amend` for qcow2 (qemu-img amend's options): LUKS key slots
  * (encrypt.state=active|inactive, encrypt.keyslot, encrypt.iter-time; the passwords come in
  * the request, never from -o) and lazy_refcounts=on|off. Every option is taken and checked

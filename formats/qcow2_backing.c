@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* qcow2_backing.c: rewriting the backing file name and format of a qcow2 image (rebase).
  *
  * The name lives in cluster 0 after the header extensions; the format is the 0xE2792ACA

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* qcow2_bitmap.c: persistent dirty bitmaps (header extension 0x23852875, autoclear bit 0)
  * kept valid across what dimg does to a qcow2 image.
  *

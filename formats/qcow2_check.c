@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* qcow2_check.c: consistency check, repair and the host layout of qcow2 images.
  *
  * check walks every structure (header, active and snapshot L1/L2 tables, snapshot table,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* qcow2_create.c: creating qcow2 images (v2/v3) the way qemu-img lays them out: header
  * cluster (extensions, backing name), refcount table, refcount block(s), L1 table, then for
  * preallocation the L2 tables and data clusters. All options are parsed and checked before a

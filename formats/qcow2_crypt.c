@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* qcow2_crypt.c: encryption in the qcow2 driver. crypt_method 1 is QEMU's legacy AES
  * (AES-128-CBC keyed by the padded password, IV = guest sector number); crypt_method 2 is a
  * LUKS1 header in an area named by the full-disk-encryption header extension (payload cipher

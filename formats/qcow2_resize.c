@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* qcow2_resize.c: the qcow2 .truncate slot: growing (the L1 table extended in place or
  * relocated, the new area optionally preallocated) and shrinking (clusters past the new end
  * discarded, the L1 table shortened, the file trimmed), keeping refcounts exact.

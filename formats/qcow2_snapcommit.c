@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* qcow2_snapcommit.c: switch a qcow2 image to a new metadata state with one header write, so
  * that internal snapshot create, apply and delete survive a crash at any moment.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* qcow2_snapshot.c: internal snapshots of qcow2 images: create (copy the active L1, count
  * everything it reaches once more), apply (a snapshot's L1 becomes the active one), delete, and
  * a read-only view of the disk as a snapshot saw it (for `convert -l`).

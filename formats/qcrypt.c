@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* qcrypt.c: encryption helpers shared by the qcow and qcow2 drivers: fetching the password
  * from the process's secret provider into locked memory, the legacy AES key (QEMU's scheme:
  * no KDF, no salt; weak, kept for old images) and the encryption create options.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* qcrypt.h: encryption helpers shared by the qcow and qcow2 drivers (legacy AES and the
  * password plumbing). Internal to formats/. */
 #ifndef DIMG_QCRYPT_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* registry.c: the list of format drivers, in probe order (cheap magic checks first, raw last
  * because it accepts anything). Ties in probe scores go to the earlier entry. */
 #include "formats/drivers.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* vdi.c: the VirtualBox VDI format driver (dynamic and static images, version 1.1 headers of
  * QEMU's and VirtualBox's sizes). The header is validated field by field before anything is
  * derived from it; the block map (one u32 per 1 MiB guest block: physical block index,

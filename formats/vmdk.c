@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* vmdk.c: the VMware vmdk driver: probe, open, read, write, block status, info, layout, check.
  *
  * An image is a descriptor plus extents (see vmdk.h). Opening validates the sparse header of

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* vmdk.h: what the VMware vmdk driver's files share (formats/vmdk.c: open, read, write, map;
  * formats/vmdk_desc.c: the descriptor text; formats/vmdk_create.c: create and grow).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* vmdk_backing.c: a vmdk child's parent link rewritten (rebase, commit) and a child emptied
  * into its parent (commit).
  *

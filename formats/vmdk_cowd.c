@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* vmdk_cowd.c: vmfsSparse extents (ESX "COWD" sparse files), read-only.
  *
  * A COWD file starts with a 2048-byte little-endian header (FORMATS.md 4.5): magic, version,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* vmdk_create.c: new vmdk images of every subformat, and growing them.
  *
  * create writes monolithicSparse (QEMU's layout: header, embedded descriptor, redundant and

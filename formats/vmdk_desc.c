@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* vmdk_desc.c: the vmdk descriptor, parsed from text and rendered back.
  *
  * The descriptor is the text that names a vmdk's extents and carries its content IDs, its

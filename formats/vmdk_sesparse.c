@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* vmdk_sesparse.c: seSparse extents (ESXi 6.5+ snapshot deltas), read-only.
  *
  * Layout (FORMATS.md 4.6; the format is not officially documented, so every constant is

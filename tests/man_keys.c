@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* man_keys.c: prints the KEYS section of docs/dimg.1 (troff) from the one key table
  * (tui/keymap.h): every action with its keys and help line, grouped by screen. test_manpage.sh
  * compares its output with the page's text between the BEGIN KEYS and END KEYS markers, so

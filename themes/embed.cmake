@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 # embed.cmake: turns themes/default.theme and themes/mono.theme into C arrays at configure time
 # (no external tools) so dimg always has them, installed or not. Writes
 # ${CMAKE_BINARY_DIR}/generated/theme_builtin.c and sets DIMG_THEME_BUILTIN_C to its path; cmake

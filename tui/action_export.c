@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* action_export.c: the interactive face of `dimg export --ova`: E on an image opens a form
  * (OVA file, machine name, CPUs, memory, controller, more disks from this directory), every
  * decision is checked there, then export_ova runs as a job like the other actions.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* action_import.c: I in the browser: unpack the selected archive (an OVA), or the archive being
  * browsed, into a directory beside it with the manifest's digests checked, optionally
  * converting the disks: a small form, then arc_import() as a job.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* actions.c: the one-keystroke work on the selected image: convert, resize, append, new
  * overlay, check (with repair offered), compact (vdi) and snapshots. Each asks what it needs in a
  * small form, settles every decision there (target name, overwrite, sizes, shrinking), then runs as

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* app.c: the interactive application's frame: terminal setup and restore, the event loop, the
  * screen stack, the header, status line and function-key bar, and the drawing kit.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* app.h: the interactive application's shared state and the small drawing kit its screens use.
  *
  * One struct app holds everything: the directory listing (core/scan) and its sorted, filtered

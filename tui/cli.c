@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* cli.c: command dispatch, global options (--help, --version, --untrusted), per-command usage
  * texts and the helpers shared by tui/cli_*.c (errors, buffered output, option parsing).
  * Talks to: the cli_* commands; core/ only through them.

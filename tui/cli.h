@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* cli.h: the command-line face: one function per command (tui/cli_*.c), dispatched by
  * cli_main, plus the helpers they share (error lines, buffered stdout, qemu-style sizes,
  * option parsing). Each command parses its options like qemu-img, calls core/ (img.h, ops.h)

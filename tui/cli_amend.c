@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* cli_amend.c: `dimg amend`, qemu-img amend's changes in place: LUKS key slots of an
  * encrypted qcow2 (--add-key / --remove-key, or -o encrypt.state=active|inactive,
  * encrypt.keyslot=N, encrypt.iter-time=MS) and lazy_refcounts. Every password comes from a

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* cli_append.c: `dimg append [-f raw] [--dense] [-o NEW] FILE SIZE|OTHER`, the dd/cat
  * extension of raw images, run as a job (progress bar, clean cancel). Tells a size from a file
  * name by looking: an argument that parses as a size and names no existing file is a size.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* cli_archive.c: `dimg info` for archives and their members (ARCHIVE or ARCHIVE/MEMBER):
  * the member list with each member's probed format and sizes, refused members marked with
  * the reason, and an OVA's descriptor (disks, virtual hardware); human or JSON. Also the

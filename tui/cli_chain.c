@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* cli_chain.c: `dimg commit` and `dimg rebase`, qemu-img's syntax and messages on top of
  * ops_commit() and ops_rebase(), each run as a job: -p (or a terminal on stderr) draws the
  * progress bar, SIGINT/SIGTERM cancel (exit 130/143) at a point where the chain still reads

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* cli_check.c: `dimg check`, img_check() reported like qemu-img check: the same human lines
  * and JSON keys, per-problem lines on stderr, repair with -r leaks|all followed by a second,
  * read-only-style pass, and qemu-img's exit codes (0, 1, 2, 3, 63). The check (and repair)

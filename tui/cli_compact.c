@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* cli_compact.c: `dimg compact [-f FMT] [-p] [-q] FILE`, in-place compaction as VBoxManage
  * modifymedium --compact does it (blocks holding only zeros given back, holes closed, the file
  * cut), run as a job: a progress bar with -p or on a terminal; SIGINT stops it at the next

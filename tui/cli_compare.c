@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* cli_compare.c: `dimg compare`, ops_compare() with qemu-img compare's messages and exit
  * codes (0 identical, 1 different, 2 open error, 3 block-status error, 4 read error).
  * Talks to: ops.h, img.h, cli.h.

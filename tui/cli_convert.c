@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* cli_convert.c: `dimg convert`, qemu-img convert's options on top of ops_convert(), run as a
  * job: -p (or a terminal on stderr) draws the progress bar, SIGINT/SIGTERM cancel cleanly
  * (DST.part removed, exit 130/143).

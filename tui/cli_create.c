@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* cli_create.c: `dimg create`, a new image like qemu-img create (-f, -o, -b/-F, size
  * suffixes, -o help). Talks to: img.h (img_create, img_open for the backing size), cli.h.
  */

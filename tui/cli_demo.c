@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* cli_demo.c: `dimg demo [--no-open] [DIR]`: a directory of small sample images that shows
  * every feature of the interactive application at once, then the application opened in it.
  * The images are made with dimg's own core (create, write, compressed write, write zeroes,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* cli_export.c: `dimg export --ova OUT.ova [--name NAME] [--cpus N] [--memory MiB] IMAGE...`:
  * packs images into an OVA appliance (core/export.h) as a job with the progress bar; Ctrl-C
  * cancels and leaves neither OUT nor OUT.part.

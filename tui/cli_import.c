@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* cli_import.c: `dimg import ARCHIVE [DIR] [-O FMT]`: unpack an OVA's files into DIR (default:
  * the current directory) with the manifest's digests verified, optionally converting each disk,
  * as a job with progress; one line per file written.

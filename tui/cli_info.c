@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* cli_info.c: `dimg info`, qemu-img info's output (human and JSON) for one image or a whole
  * backing chain, followed by the guest's partition table (MBR or GPT) when it has one.
  * Talks to: img.h (img_open, img_get_info, img_snap_list, img_bitmap_list), ptable.h, json.h,

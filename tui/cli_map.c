@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* cli_map.c: `dimg map` (guest view: ops_map runs printed exactly like qemu-img map, JSON or
  * the human "Offset Length Mapped to File" table) and `dimg layout` (host view: img_layout
  * regions with a per-kind summary). Talks to: ops.h, img.h, json.h, cli.h.

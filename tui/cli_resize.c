@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* cli_resize.c: `dimg resize [-f FMT] [--shrink] [--preallocation=M] [--fix-gpt] FILE
  * [+|-]SIZE`, qemu-img resize's syntax and messages on top of ops_resize(), run as a job.
  * The size is taken off the end of argv before option parsing, as qemu-img does, so that

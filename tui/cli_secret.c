@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* cli_secret.c: passwords for encrypted images on the command line.
  *
  * --password-file FILE (the file's bytes exactly, as qemu's "secret,file=" reads them),

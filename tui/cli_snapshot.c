@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* cli_snapshot.c: `dimg snapshot [-f FMT] [-l | -c NAME | -a NAME | -d NAME] FILE`, with
  * qemu-img snapshot's syntax and listing: -l (the default) prints the table exactly as
  * qemu-img does, and nothing when there are no snapshots; -c, -a and -d open the image

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* dialog.c: the one modal at a time: a small form (choice fields changed with Left/Right or
  * Space, text fields edited in place) with OK and Cancel, or a yes/no question whose default
  * is No. A question about something that loses data can require a typed word ("yes").

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* json.c: the streaming JSON writer declared in json.h (qemu-img's pretty layout). */
 #include "tui/json.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* json.h: a tiny streaming JSON writer for the command line's --output=json.
  *
  * Output mimics qemu-img's pretty printer (4-space indent, "key": value, one member a line)

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* keymap.c: the key table (see keymap.h): the letters and named keys of every action, and
  * lookup, naming and the collision check built on it. vi motions (hjkl, g/G) and `/` only
  * ever move or search; capital letters mark actions that change images.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* keymap.h: the one key table of the interactive application. Each action has its keys, an
  * optional function key, the screens (contexts) it works in, a short label for the function-key
  * bar and a line of help. Dispatch (keymap_lookup), the F-key bar and the help screen are all

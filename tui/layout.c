@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* layout.c: the screen split (see layout.h): beside from 100x20, below from 60x18 with room
  * for at least eight list rows, else the list alone; and the scrolling-list arithmetic that
  * every list screen shares.

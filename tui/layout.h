@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* layout.h: where each part of the screen goes, as a pure function of the terminal size (so
  * it is unit-tested at 20x5, 80x24 and 200x60 without a terminal).
  *   row 0            header: program, directory, sort and filter

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* progress.c: the stderr progress bar and the job runner of the command line (progress.h).
  *
  * The main thread owns the terminal and the signals: the job runs on a worker (which blocks

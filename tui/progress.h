@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* progress.h: the command line's face of the job engine: a one-line progress bar on stderr
  * (percent, bytes, rate, ETA; at most ~10 redraws a second) and progress_run_job(), which runs
  * one operation as a job, draws the bar while waiting, and turns SIGINT/SIGTERM into a clean

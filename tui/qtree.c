@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* qtree.c: the ordered value tree of qtree.h. Each object's members are sorted once, when
  * printed, by the bucket qemu's QDict puts them in (its string hash modulo 512; a later member
  * of the same bucket first, as QDict inserts at the head of a bucket). */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* qtree.h: a small tree of named values printed the way qemu-img prints its info objects.
  *
  * qemu-img (7.2) keeps an object's members in a hash table and prints them in that table's

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* secret_dialog.c: passwords for encrypted images in the interactive application. Installed
  * as the process's secret provider (img_set_secret_provider) when no --password-file or
  * --password-env was given, so core and the drivers stay curses-free. When a driver needs a

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* theme.c: the theme loader declared in theme.h: lookup through the XDG and install
  * directories, a bounded line parser for the .theme format (themes/README.md), `inherit`
  * chains, `@element` references, colour tiers and their downgrade, and the glyph table.

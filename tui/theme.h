@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* theme.h: colour themes and glyph tables for the interactive application.
  *
  * A theme is a small INI-like text file (themes/NAME.theme; the format and every element name are

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* theme_curses.c: applies a resolved theme to ncurses (see theme_curses.h): one colour pair
  * per distinct (fg, bg), attributes mapped to A_*, direct colours on truecolor terminals.
  * Talks to: ncursesw, theme.h.

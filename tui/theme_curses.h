@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* theme_curses.h: the curses side of themes: turns a resolved struct theme (theme.h) into one
  * attr_t per element: a colour pair (shared between elements with the same colours) plus
  * A_BOLD/A_DIM/A_REVERSE/A_UNDERLINE. Without colours only the attributes are used, so the

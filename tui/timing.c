@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* timing.c: DIMG_TIMING milestones (see timing.h): a start time taken when the program is
  * loaded, and one write() per mark to a file opened for appending.
  * Talks to: the clock, the file named by DIMG_TIMING. Callers: app.c.

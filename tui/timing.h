@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* timing.h: milestones of the interactive application for measuring it (tests/bench/run).
  *
  * When DIMG_TIMING names a file, each timing_mark(NAME) appends one line to it:

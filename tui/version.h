@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* version.h: the version dimg reports (--version): CMake's project version and, when built
  * from a git checkout, the commit. Defined in the build's generated/version.c, which
  * cmake/version.cmake writes at every build. Used by cli.c. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* view_browser.c: the directory browser, dimg's home screen: one row per entry (name, format,
  * virtual size, size on disk, allocation, markers), sorted and filtered, with the info pane
  * (what `dimg info` says about the selected image) beside or below it. Entries fill in as the

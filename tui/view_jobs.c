@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* view_jobs.c: the jobs the application started (convert, resize, append, check, snapshot
  * work): starting them on the engine, the jobs screen (a bar, rate, ETA, state and message
  * each; x cancels), the footer summary, and what happens when one finishes (a status line,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* view_map.c: the allocation map screen. The image is a grid of cells, each a run of bytes
  * coloured by what it holds: the guest view (data, zero, compressed, unallocated, from a
  * backing file) or the host view (the image file's own header, tables, data and free space).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* view_tree.c: the tree screen: the images of the directory as a forest linked by backing
  * files (an overlay sits under the image it is backed by), each image's internal snapshots
  * beneath it, missing backing files and cycles reported rather than followed. From here: the

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 # lib.sh: helpers sourced by tests/cli/test_*.sh (not a test itself).
 # Gives each test a private temp dir under $DIMG_TEST_TMP (removed on exit), pass/fail
 # counters with a final verdict, and a guard that skips qcow2 cases while the qcow2 driver

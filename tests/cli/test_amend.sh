@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # test_amend.sh: dimg amend against qemu-img/qemu-io as the oracle. LUKS key slots of a qcow2
 # that qemu-img made: a slot dimg adds opens the image in qemu (and dimg) with the new password
 # and reads qemu's data byte for byte; a slot dimg erases no longer opens it in either, its key

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # test_append.sh: dimg append against cat/truncate and qemu-img info: in place sparse and
 # --dense, -o NEW (FILE untouched, holes kept), concatenation equal to cat, size-or-file
 # disambiguation, non-raw refused with a pointer to resize, odd sizes warned about.

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # test_archive.sh: images inside archives made by Debian's own tools (GNU tar, gzip, xz, zstd,
 # bzip2, zip): `dimg info` lists them, `dimg convert` gets the image out byte for byte (raw
 # streamed, a qcow2 member through a temporary copy that is removed afterwards); an OVA built

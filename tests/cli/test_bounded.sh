@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # test_bounded.sh: work and memory bounded by the file, not by the virtual size (issue 15,
 # items 31-33). Small hostile images are built here (printf, python3, qemu-img); each command
 # must finish within seconds under an address-space cap, with correct output or one error line.

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # test_chain.sh: backing chains against qemu-img 7.2: dimg commit (into the backing file,
 # -b into a deeper base, -d, into a smaller base that must grow, zero clusters that hide base
 # data, a qcow overlay), dimg rebase (safe onto a base with different content, -u, -b ""

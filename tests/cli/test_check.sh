@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # test_check.sh: dimg check on formats without a check (raw) says so like qemu-img and exits
 # 63, with -r too; bad -r values are usage errors.
 source "$(dirname "$0")/lib.sh"

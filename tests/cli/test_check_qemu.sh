@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # test_check_qemu.sh: dimg check against qemu-img check, output text, JSON and exit status:
 # vmdk of every subformat qemu-img writes (qemu-img prints no allocation statistics for vmdk:
 # neither does dimg, unless --stats), and qcow2 images whose refcount table has an entry with

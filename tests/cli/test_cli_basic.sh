@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # test_cli_basic.sh: --help, --version, per-command --help, and one-line usage errors with
 # exit 1 for unknown commands, unknown options and missing arguments.
 source "$(dirname "$0")/lib.sh"

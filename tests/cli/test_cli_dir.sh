@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # test_cli_dir.sh: `dimg DIR` names what is wrong with DIR when it is not a directory to browse:
 # "DIR: No such file or directory" for a missing path, "Not a directory" for a file, and for a
 # single word that is no command either, both facts on one line. Exit 1, nothing on stdout.

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # test_compare.sh: dimg compare against qemu-img compare: the same stdout and exit status for
 # identical, different, size-mismatched and strict-mode cases; open errors exit 2.
 source "$(dirname "$0")/lib.sh"

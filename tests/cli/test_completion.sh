@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # test_completion.sh: the bash completion the build generates (completions/dimg), loaded as
 # bash-completion loads it: `complete -p dimg` names _dimg; driven with COMP_WORDS/COMP_CWORD,
 # `dimg conv<TAB>` gives convert, `dimg convert -O <TAB>` gives the formats dimg can create (each

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # test_convert.sh: dimg convert raw->raw keeps content (cmp) and holes, -S 0 allocates fully,
 # progress output, refusing SRC == DST, replacing an existing DST only on success, and no
 # DST.part left behind after a failure (file-size limit mid-copy, bad option, interrupted).

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # test_convert_batch.sh: convert into new qcow2/qcow/vdi/vmdk targets, whose writers batch their
 # metadata (L2 tables, refcount blocks, block maps, grain tables kept dirty in memory and
 # written once) and write runs of new clusters with one write. For each target and option set

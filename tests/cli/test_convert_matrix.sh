@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # test_convert_matrix.sh: every format dimg can create converted to every other, through raw.
 # The formats come from dimg itself (the "Supported formats:" line of `dimg create --help`), so
 # a newly registered driver joins the matrix without editing this file. One raw source holds

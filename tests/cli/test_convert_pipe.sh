@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # test_convert_pipe.sh: converts to raw through the read-ahead pipeline (-m 3: every data run
 # read and scanned for zeros on reader threads) against one thread (-m 1) and qemu-img, for
 # raw, qcow2, compressed qcow2 and streamOptimized vmdk sources of an odd size (runs joined

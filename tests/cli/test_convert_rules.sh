@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # test_convert_rules.sh: two rules of `dimg convert` on the command line.
 # An existing target is replaced, as qemu-img replaces it; with -p dimg says so first, in one
 # "dimg: note:" line (without -p nothing is said); the result equals qemu-img's.

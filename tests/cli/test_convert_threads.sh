@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # test_convert_threads.sh: compressed convert through the threaded pipeline (-m 4) against the
 # one-thread path (-m 1) and qemu-img, for qcow2 (zlib and zstd), qcow and streamOptimized
 # vmdk: the content reads as the source (qemu-img compare), qemu-img check is clean, qcow2

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # test_cow.sh: legacy cow through the CLI (no living peer: the references are raw files and
 # cmp). raw -> cow -> raw keeps every byte (data at odd offsets, holes, a partial last
 # sector rounded up); a cow over a raw backing file converts to the merged content; create

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # test_create.sh: dimg create raw: sizes with suffixes agree with qemu-img, sparse by default,
 # preallocation=full/falloc allocate, -o help, -b without -F refused, bad sizes and options.
 source "$(dirname "$0")/lib.sh"

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # test_crypt.sh: encrypted images against qemu-img/qemu-io as the oracle. Legacy AES (qcow and
 # qcow2): images qemu-img made and qemu-io wrote read identically through dimg (convert to raw,
 # cmp with qemu-img's own convert); images dimg makes (convert -o encrypt.format=aes) read

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # test_enospc.sh: full disks. A small tmpfs (8 MiB; needs root to mount, as CI is) is the
 # target of convert (raw, qcow2, vmdk, vdi), resize, append, snapshot create and commit.
 # Each must fail with one clear "No space left on device" line and leave: no partial target

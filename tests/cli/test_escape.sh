@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # test_escape.sh: terminal escapes and control characters from image metadata never reach the
 # terminal raw. Backing file names and formats, snapshot names and ids, vmdk extent names and
 # createType, GPT partition names, reach `info`, `snapshot -l`, `check` and error lines as

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # test_export.sh: dimg export --ova and compressed raw output, checked with standard tools:
 # GNU tar (member order), sha256sum (the manifest), qemu-img check/compare (the vmdk disks
 # against their sources), xmllint or python3 (the OVF is well-formed and says the right

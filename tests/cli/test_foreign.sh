@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # test_foreign.sh: files in formats dimg does not read yet (VHD fixed and dynamic, VHDX, QED,
 # Parallels, bochs, cloop, DMG, raw LUKS) are refused by name and never read as raw: `info`
 # prints one line naming the format (qemu-img's name for it, checked against qemu-img info) and

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # test_hostile.sh: a damaged image given to every read-only command gets exactly one error
 # line on stderr ("dimg: ..."), a non-zero exit, and no crash (exit codes >= 128 are signals),
 # under a 1 GiB address-space cap so that an allocation the file cannot justify fails loudly.

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # test_info.sh: dimg info on raw images against qemu-img info (human and JSON, byte for byte),
 # JSON escaping of hostile file names, -f mismatch errors, --backing-chain on raw.
 source "$(dirname "$0")/lib.sh"

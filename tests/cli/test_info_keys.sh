@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # test_info_keys.sh: `info --output=json` uses qemu-img's keys, values and member order where
 # qemu-img has them, for vmdk extents (every subformat: an "extents" array, no "extent-count"),
 # LUKS qcow2 (the nested "encrypt" object with its key slots; cbc-essiv with a data file too),

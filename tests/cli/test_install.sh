@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # test_install.sh: `cmake --install` of the build this test belongs to, into a prefix under
 # the test's temp dir: the binary, the themes with their README, the man pages and the shell
 # completions land in their GNUInstallDirs places; the installed binary holds no source or

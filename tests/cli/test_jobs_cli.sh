@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # test_jobs_cli.sh: long CLI operations run as jobs: SIGINT and SIGTERM cancel a running
 # convert of a data-heavy image cleanly (exit 130 / 143, one "cancelled" line, neither DST nor
 # DST.part left, source unchanged), and -p draws a progress bar that advances and ends at

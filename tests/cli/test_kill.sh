@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # test_kill.sh: SIGKILL at random moments during every in-place operation, then: the image
 # opens (dimg info), `qemu-img check` reports no corruption (leaks allowed) and the guest
 # reads back as the operation promises:

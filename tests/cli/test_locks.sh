@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # test_locks.sh: dimg and QEMU keep out of each other's images through QEMU's OFD locks.
 # While qemu-io holds an image read-write, dimg refuses to resize, snapshot, check -r, append,
 # commit into it or convert over it (one "image is in use" line; the file byte-for-byte

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # test_manpage.sh: docs/dimg.1 and docs/dimg-themes.5 format without a warning (man --warnings);
 # dimg.1 has a section for every command of `dimg --help` (the CLI's table) naming every
 # option of that command's usage text, names every global option, and its KEYS section is

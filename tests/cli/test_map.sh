@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # test_map.sh: dimg map on sparse raw files must equal qemu-img map byte for byte (JSON and the
 # human table), including --start-offset/--max-length windows.
 source "$(dirname "$0")/lib.sh"

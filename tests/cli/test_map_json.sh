@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # test_map_json.sh: `map --output=json` equals qemu-img map byte for byte where dimg used to
 # differ: a qcow2 made with preallocation=metadata (allocated clusters whose host range is a
 # hole read "zero": true, "data": true; also a sparse copy of it, and falloc where nothing is a

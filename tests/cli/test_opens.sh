@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # test_opens.sh: what dimg opens and how (issue 15, items 25, 28, 34, 35, 36).
 # - Named pipes, sockets and character devices given as images or as the file to append are
 #   refused at once by every command, with one "dimg: ..." line naming what the file is (the

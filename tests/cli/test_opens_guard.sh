@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # test_opens_guard.sh: what dimg refuses to read or write unverified (issue 15, item 36).
 # - rebase -b "" (and rebase onto a new backing file) copies from a backing file: while
 #   another process (qemu-io) holds that file for writing, dimg refuses as qemu-img does, and

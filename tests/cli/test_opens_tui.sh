@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # test_opens_tui.sh: the interactive application with a named pipe in its directory (issue 15,
 # items 25 and 35), in tmux: the browser lists it without probing it, m (map) and Enter on it
 # say at once what it is instead of freezing the screen in open() (the old code hung there for

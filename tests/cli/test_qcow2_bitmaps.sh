@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # test_qcow2_bitmaps.sh: qcow2 persistent dirty bitmaps (qemu-img bitmap) kept valid across
 # dimg resize (grow, shrink, unaligned sizes), snapshot -c/-d, rebase -u, amend and check -r:
 # qemu-img check finds no leak, qemu-img info lists the same bitmaps and none "in-use", and

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # test_qcow2_interop.sh: the command line on qcow2 against qemu-img as the oracle: create ->
 # qemu-img check clean; convert raw<->qcow2 (plain and -c) -> qemu-img compare and cmp; map,
 # info and check output of qemu-made images equal to qemu-img's. Skips (exit 0, "SKIP") only

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # test_relink.sh: dimg rebase and commit on vmdk children and differencing vdi images.
 # vmdk, against qemu-img 7.2: it cannot rebase a vmdk at all ("Operation not supported"), so a
 # rebase must keep the child's view as qemu-img reads it (qemu-img convert -O raw before and

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # test_resize.sh: dimg resize against qemu-img: absolute and relative sizes as qemu-img info
 # sees them, qemu-img's messages for shrinking without --shrink, non-positive and overflowing
 # sizes, formats that cannot resize; preallocation; --fix-gpt checked by sgdisk/sfdisk.

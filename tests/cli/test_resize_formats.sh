@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # test_resize_formats.sh: dimg resize on vdi, qcow and cow past the point where their metadata
 # has room: vdi block maps that must grow (data blocks move), a cow bitmap that outgrows its
 # slack (the image is rewritten next to itself), qcow over a backing file longer than the old

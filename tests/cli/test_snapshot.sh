@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # test_snapshot.sh: `dimg snapshot` against qemu-img as the oracle: -l prints what
 # `qemu-img snapshot -l` prints (qemu's snapshots and dimg's); snapshots dimg makes between
 # qemu-io writes read back as taken (qemu-img convert -l, dimg convert -l, and after -a);

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # test_tui.sh: the interactive application driven as a person would, in tmux: keys typed with
 # send-keys, the screen read with capture-pane. Starts in a `dimg demo` directory and checks
 # the browser's rows, the map (guest and host views, partition marks), the tree, a convert

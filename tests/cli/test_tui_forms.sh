@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # test_tui_forms.sh: the application's forms and dialogs, driven in tmux as a person would
 # (send-keys, capture-pane). Enter accepts a form from any field, Tab/Up/Down move; the convert
 # form's proposed name follows the format and is the file written; an existing target re-opens

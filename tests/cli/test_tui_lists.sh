@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # test_tui_lists.sh: issue 15's list, classification and demo checks. `dimg demo DIR` never
 # writes into a file it did not make (a directory holding the user's files is left
 # byte-identical and the demo goes into DIR/dimg-demo-N/); then, in tmux (a private server as

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# test_tui_members.sh: issue 15's archive-member screens, in tmux (tui_lib.sh). The info pane of a member past the pane's quick listing (a .tar.gz whose
-# first member is larger than that budget) describes it instead of "no member named"; the
+# SPDX-License-Identifier: GPL-2.0-or-later
+# test_tui_members.sh: issue 15's archive-member screens, in tmux (tui_lib.sh). The info pane
+# of a member past the pane's quick listing (a .tar.gz whose first member is larger than that
+# budget) describes it instead of "no member named"; the
 # archive table in the pane shows each member's NAME in full; converting a member names the
 # member and its archive, writes beside the archive (qemu-img compare against the member) and
 # says where, and the new file is listed once the user leaves the archive.

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # test_vdi.sh: the command line on vdi against qemu-img as the oracle: create (dynamic and
 # static) -> qemu-img check clean; convert raw -> vdi -> raw and qcow2 <-> vdi -> qemu-img
 # compare and cmp; info, map and check --output=json of qemu-made images equal to qemu-img's;

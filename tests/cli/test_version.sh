@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # test_version.sh: `dimg --version` (and -V) prints "dimg VERSION" with VERSION taken from
 # CMakeLists.txt's project() line, plus "(git COMMIT)" naming the checked-out commit when the
 # source is a git checkout; debian/changelog's newest entry and the man pages' headers carry

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # test_vmdk.sh: vmdk from the command line. create writes each subformat with the files and
 # descriptor lines VMware and qemu-img expect (adapter type, hwversion, compat6, geometry);
 # convert -c writes streamOptimized; info reports what qemu-img reports; a child made with

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # test_vmdk_resize_meta.sh: dimg resize of vmdk keeps every copy of the metadata right:
 # a streamOptimized file in VMware's layout (header GD_AT_END, footer and end-of-stream
 # marker at the end) gets the new capacity in its footer as in its header; a stream whose

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 # tui_lib.sh: tmux helpers for the shell tests that drive the interactive application (not a
 # test itself; sourced after lib.sh). Each test runs dimg in a private tmux server under $T,
 # types keys with send-keys and reads the screen with capture-pane.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* fuzz_archive.c: libFuzzer target for the archive reader (core/archive*.c over libarchive).
  *
  * Each input is an archive file (tar, zip, OVA, or one compressed file: the first input byte

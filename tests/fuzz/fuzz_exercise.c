@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* fuzz_exercise.c: what every image fuzz target (fuzz_img.c) and the fuzz regression test
  * (tests/unit/test_fuzz_regress.c) do with one image file: open it read-only and untrusted
  * from a memfd through /proc/self/fd (the way core/scan.c reopens a checked descriptor), then

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* fuzz_img.c: libFuzzer target for one image driver (FUZZ_FMT; undefined: probe the format).
  *
  * Each input is an image file, run through fuzz_exercise (open, info, snapshots, block

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* fuzz_opts.c: libFuzzer target for the size and option parsers (core/opts.c) and the
  * preallocation names (formats/registry.c).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* fuzz_theme.c: libFuzzer target for the theme parser (tui/theme.c, curses-free).
  *
  * The first byte picks the colour tier and the glyph set; the rest is parsed as a .theme file

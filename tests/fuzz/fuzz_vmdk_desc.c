@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* fuzz_vmdk_desc.c: libFuzzer target for the vmdk descriptor parser (formats/vmdk_desc.c).
  *
  * Parses the input as descriptor text; when that succeeds, renders it back and checks that the

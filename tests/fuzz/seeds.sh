@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # tests/fuzz/seeds.sh DIMG OUTDIR: make the seed corpora of the fuzz targets in tests/fuzz.
 #
 # Small valid images of every variant, made with qemu-img/qemu-io (the oracle) and with dimg

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* test_append.c: unit tests for core/ops_append.c: in place (sparse: no new blocks; dense:
  * real zeros), -o NEW (FILE byte-identical afterwards, NEW = FILE || zeros, holes kept),
  * concatenation equal to `cat a b` (in place and into NEW), non-raw images refused with a

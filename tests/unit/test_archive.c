@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* test_archive.c: unit tests for core/ovf.c (descriptors as ovftool and VirtualBox write them,
  * units, hostile XML: DOCTYPE/entities, truncation, overflow, size limit) and core/archive.c
  * with archives written here by libarchive's own writer, so that names GNU tar would rewrite

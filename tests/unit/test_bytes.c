@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* test_bytes.c: byte-order loads/stores and overflow helpers (core/bytes.h). */
 #include "testutil.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* test_chain.c: backing chains in core/img.c: relative names resolve against the overlay's
  * directory, reads fall through layers and read zeros past a short backing file, block status
  * names the answering layer like qemu-img map's depth, the depth limit holds, --untrusted

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* test_compress.c: the cluster codecs of core/compress.h against zlib as qemu-img calls it
  * (raw deflate, default level, window 2^12). Every kind of cluster round-trips; a cluster
  * zlib shrinks by more than the incompressible-data estimate's slack is compressed by dimg

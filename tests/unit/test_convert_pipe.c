@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* test_convert_pipe.c: convert's read-ahead pipeline (core/pipeline.c rpipe, used by
  * core/ops_convert.c for every data run when threads > 1). Several threads give the same
  * bytes and the same allocation (data extents and holes of the raw output) as one thread,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* test_cow.c: the legacy cow driver. cow has no living peer (QEMU dropped it in 2.2), so the
  * reference is a hand-made golden image committed as text (tests/fixtures/cow_golden.hex,
  * decoded here), plus round trips through dimg itself (odd offsets, a raw backing file, grow in

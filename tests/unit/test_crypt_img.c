@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* test_crypt_img.c: encrypted qcow/qcow2 images through the core: writes at odd offsets and
  * lengths (partial sectors and clusters) into images qemu-img created, then qemu-img compare
  * (with the same password) against a raw file given the same writes; compressed writes are

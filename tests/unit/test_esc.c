@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* test_esc.c: the one escaping rule (core/esc.h) and the foreign-format recognisers
  * (formats/foreign.c), as pure functions. */
 #include "testutil.h"

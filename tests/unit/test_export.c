@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* test_export.c: unit tests for core/ovf_write.c and core/export_*.c: XML escaping of hostile
  * names (markup, control bytes, malformed UTF-8), safe member names, the disk limits of the
  * controllers and SCSI unit 7 left to the controller, and cancellation of an OVA export and a

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* test_fuzz_regress.c: every input the fuzzers (tests/fuzz) found a problem with, kept as a
  * hex fixture in tests/fixtures/fuzz/FORMAT-NAME.hex (FORMAT: the driver the target named,
  * "probe", or the setup "crypt" or "datafile"), goes again through the fuzz targets' own

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* test_inflate.c: zraw_inflate / zlib_inflate (core/compress.h), which try libdeflate first,
  * give zlib's verdict and zlib's bytes: on good streams, streams with trailing bytes, streams
  * longer or shorter than the output, cut off streams and thousands of corrupted ones. The

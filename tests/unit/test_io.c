@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* test_io.c: core/io.c: exact and zero-filling reads, the temp+rename scheme, extent queries
  * and path helpers. */
 #include "testutil.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* test_job.c: unit tests for core/job.c: the inline runner (progress monotone and reaching the
  * total, final states, errors), a convert cancelled mid-way leaving neither DST nor DST.part
  * (inline and on a worker, within a fraction of a second), two jobs really running in

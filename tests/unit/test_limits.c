@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* test_limits.c: README's Limits rows that had no test of their own: a vmdk descriptor with
  * more than 256 other keys, and backing files that are FIFOs, /proc or /sys files, or protocol
  * names other than json: (devices and json: are in test_qcow2_hostile.c). Each is refused at

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* test_lock.c: unit tests for core/lock.c (QEMU-compatible OFD locks) and the file claims of
  * core/job.c: the bytes a reader and a writer lock (read back with F_OFD_GETLK from another
  * descriptor), a foreign lock in QEMU's style refusing a writer and letting a reader through

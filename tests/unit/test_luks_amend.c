@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* test_luks_amend.c: core/luks.c key-slot changes on an in-memory LUKS area: the order of
  * writes and syncs (a new slot's material synced before its header entry turns active; an
  * erased slot's entry synced inactive before its material is overwritten), that the passwords

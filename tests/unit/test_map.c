@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* test_map.c: unit tests for core/map: guest runs of a qcow2 overlay (data, zero, compressed
  * clusters over a backing file) equal ops_map's and qemu-img map's; a 1 TiB qcow2 with 2000
  * scattered clusters maps to exactly 4001 runs (and scan counts its allocation exactly); cells

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* test_ops.c: unit tests for core/ops_*.c on raw images: convert keeps content and holes,
  * -S 0 allocates, compressed output refused for raw, cancellation and a target failing
  * half-way leave neither DST.part nor a damaged DST; compare verdicts and mismatch offsets;

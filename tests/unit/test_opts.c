@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* test_opts.c: unit tests for core/opts.c: img_parse_size (suffixes, fractions, overflow,
  * garbage), img_opts_parse/take (",," escaping, bare flags, last-wins, unknown keys) and
  * img_fmt_size. */

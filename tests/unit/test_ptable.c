@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* test_ptable.c: unit tests for core/ptable.c against tables made by util-linux sfdisk and
  * gdisk's sgdisk: MBR with an extended chain, GPT with names and types; growing with
  * --fix-gpt leaves `sgdisk -v` and `sfdisk --verify` clean and the partitions unchanged, while

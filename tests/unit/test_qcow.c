@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* test_qcow.c: the qcow (version 1) driver against the qemu-img/qemu-io oracle.
  * Read direction: images qemu makes (plain, over a backing file, compressed by `convert -c`)
  * read byte-identically to `qemu-img convert -O raw`, block status matches `qemu-img map`.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* test_qcow2_check.c: qcow2 check, repair and layout. dimg's check must agree with
  * `qemu-img check --output=json` (corruptions, leaks, check errors, allocated / fragmented /
  * compressed clusters, image end offset) on qemu-written images and on images damaged by

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* test_qcow2_common.h: helpers shared by the qcow2, vdi and vmdk test programs (included,
  * not compiled on its own): whole-image comparison against `qemu-img convert -O raw`,
  * block-status runs against `qemu-img map --output=json`, qemu-img check JSON parsing, writes

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* test_qcow2_datafile.c: qcow2 images with an external data file (incompatible bit 2), with
  * and without data_file_raw: what qemu-io wrote reads identically in dimg, what dimg writes
  * passes qemu-img check and compare, and --untrusted refuses to follow the data file name. */

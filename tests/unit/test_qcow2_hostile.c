@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* test_qcow2_hostile.c: one test per qcow2 header/metadata check. Each test makes a valid
  * image with qemu-img, pushes one field out of range, and expects img_open (or the read that
  * reaches the bad entry) to fail with one message naming that field: never a crash, a hang or

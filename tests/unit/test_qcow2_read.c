@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* test_qcow2_read.c: qcow2 read direction against the qemu-img/qemu-io oracle: images made by
  * qemu in every variant (cluster sizes, refcount widths, v2/v3, extended L2, zlib/zstd
  * compression, zero clusters, backing chains) are read whole through img_read and compared

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* test_qcow2_resize.c: qcow2 grow and shrink through img_truncate. dimg creates v2 and v3
  * images (512 B, 64 KiB, 2 MiB clusters, lazy refcounts, extended L2), writes patterns while
  * the test keeps a raw reference in step, then resizes by small amounts and by amounts that

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* test_qcow2_snapcrash.c: qcow2 internal snapshot create, apply and delete stopped at every
  * write (tu_crash.h), with every earlier write kept, with the writes since the last fsync
  * lost, and with all of those but the last lost (a reordering disk), on images made by qemu

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* test_qcow2_snapshot.c: qcow2 internal snapshots made, applied and deleted by dimg (and by
  * qemu-img, the other way round), checked against qemu as the oracle: after every sequence
  * `qemu-img check` is clean, `qemu-img snapshot -l` lists what dimg lists, and each snapshot

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* test_qcow2_unit.c: the pure qcow2 helpers in formats/qcow2.h: address translation for every
  * cluster size, compressed descriptors for every cluster_bits 9..21, refcount packing for
  * every width 1..64 (sub-byte entries LSB-first, >= 8 bits big-endian), entry classification. */

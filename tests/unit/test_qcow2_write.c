@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* test_qcow2_write.c: qcow2 write direction. dimg creates images in every variant and writes
  * patterns at odd offsets and lengths (including over a backing file, so COW is exercised),
  * zero writes and compressed writes, while the test keeps a raw reference in step. Then

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* test_raw.c: unit tests for formats/raw.c through the public core API: create (sparse and
  * preallocated), byte-exact writes at odd offsets, block status against SEEK_DATA, hole
  * punching by write_zeroes, probing, range checks and the sector-0 guard for guessed raw. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* test_relink.c: the set_backing and make_empty slots of vmdk and vdi, stopped part way.
  *
  * Every write the drivers make (pwrite, ftruncate, fallocate, rename) goes through the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* test_resize.c: unit tests for core/ops_resize.c: the size arithmetic (relative, absolute,
  * zero, negative, overflow), raw growth (content before the old end unchanged byte for byte,
  * the new area zeros, sparse with preallocation=off, allocated with falloc/full, qemu-img info

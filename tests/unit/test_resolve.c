@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* test_resolve.c: core/resolve.c, the opens of files an image names, through openat2 and
  * through the fallback walk (RESOLVE_OPEN_WALK), which must agree on every case: plain files
  * and subdirectories open; ".." above the directory, absolute symlinks, symlinks (to files or

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* test_scan.c: unit tests for core/scan: a directory of images made with dimg's own create
  * (qcow2, raw, vdi, qcow, cow, an overlay, compressed clusters, an MBR, a corrupt qcow2, a
  * text file, an archive, a link, a hidden file, a control character in a name) probed in the

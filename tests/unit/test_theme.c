@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* test_theme.c: unit tests for tui/theme.c (headless, no curses): the shipped themes parse
  * cleanly on every colour tier, inherit and @references (and their cycles), warnings with
  * file:line, colour parsing and downgrade (rgb -> 256 -> 16 -> 8, checked numerically),

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* test_tui_model.c: the curses-free parts of the interactive application: the key table
  * (no key means two things on one screen, every F-key has a letter, help text everywhere,
  * lookup per screen, names) and the layout at 20x5, 80x24, 200x60 and the edges between

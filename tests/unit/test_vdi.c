@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* test_vdi.c: the vdi driver against the qemu-img/qemu-io oracle.
  * Read direction: dynamic and static images made by qemu-img, patterns written by qemu-io at
  * awkward offsets, read whole through img_read and compared with `qemu-img convert -O raw`,

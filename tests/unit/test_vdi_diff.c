@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* test_vdi_diff.c: differencing vdi (image type 4). qemu-img 7.2 refuses these images
  * ("unsupported VDI image (non-NULL link UUID)"), so the oracle is a raw reference kept in step:
  * the parent's raw copy, overwritten where the child is written. Covered: the child's header

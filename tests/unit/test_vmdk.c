@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* test_vmdk.c: the vmdk driver against the qemu-img/qemu-io oracle.
  * Read direction: every subformat qemu-img 7.2 creates (monolithicSparse with and without
  * zeroed grains, monolithicFlat, twoGbMaxExtentSparse/Flat, streamOptimized), patterns written

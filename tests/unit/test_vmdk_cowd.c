@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* test_vmdk_cowd.c: vmdk's read-only extent kinds, vmfsSparse (COWD) and seSparse.
  * qemu-img 7.2 cannot create them, so the tests build them from the documented layout
  * (FORMATS.md 4.5, 4.6): header, grain directory, grain tables (placed out of order, some

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* test_write_runs.c: multi-cluster writes into qcow2, qcow, vdi and vmdk images, opened as an
  * ordinary read-write image (every write crash-ordered) and as a scratch target
  * (IMG_OPEN_SCRATCH: metadata kept dirty in memory, runs of clusters written at once). Each

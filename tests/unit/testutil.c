@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* testutil.c: the shared test helpers declared in testutil.h. */
 #include "testutil.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* testutil.h: helpers shared by the cmocka unit tests: a fresh temp directory per test
  * program, deterministic patterns, running qemu-img/qemu-io as the oracle. */
 #ifndef DIMG_TESTUTIL_H

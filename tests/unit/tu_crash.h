@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* tu_crash.h: crash injection for unit tests that stop a driver part way through its writes.
  *
  * Included by one test file per executable: it defines pwrite, ftruncate, fallocate and

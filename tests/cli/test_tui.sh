@@ -441,12 +441,15 @@ for _ in $(seq 100); do grep -q '^map_drawn ' "$T/timing" && break; sleep 0.1; d
 keys q q
 see '^EXIT=0' "quit the timed session"
 # NAME MS cpu CPU_MS lines, in this order, times not going backwards, CPU time never zero
-# and no more than two threads' worth of the wall time (plus a tick).
+# and no more than two threads' worth of the wall time plus 100 ms: the process CPU clock
+# also counts what ran in this process before the wall clock's origin (env before it execs
+# dimg, the dynamic loader with libcrypto and the other libraries): 27-42 ms at first_screen
+# against 6-8 ms of wall time on this machine, with 90a15da's binary as with today's.
 awk '{ print $1 }' "$T/timing" | tr '\n' ' ' >"$T/order"
 [ "$(cat "$T/order")" = "first_screen rows_filled map_open map_drawn " ] && pass ||
   fail "DIMG_TIMING milestones out of order: $(cat "$T/order")"
 awk 'NF != 4 || $3 != "cpu" || $2 !~ /^[0-9]+\.[0-9]$/ || $4 !~ /^[0-9]+\.[0-9]$/ ||
-     $2 + 0 < last || $2 > 600000 || $4 <= 0 || $4 > 2 * $2 + 20 { bad = bad " [" $0 "]" }
+     $2 + 0 < last || $2 > 600000 || $4 <= 0 || $4 > 2 * $2 + 100 { bad = bad " [" $0 "]" }
      { last = $2 + 0 } END { if (bad) { print bad; exit 1 } }' "$T/timing" >"$T/bad" && pass ||
   fail "DIMG_TIMING lines not sane:$(cat "$T/bad")"
 # An unwritable DIMG_TIMING is ignored: the browser still works.

@@ -11,7 +11,7 @@ source "$(dirname "$0")/lib.sh"
 : "${DIMG_SRC:?}"
 B=$(cd "$(dirname "$DIMG")" && pwd)
 [ -f "$B/CMakeCache.txt" ] || { echo "SKIP: $DIMG is not in a CMake build directory"; exit 77; }
-command -v tmux >/dev/null || { echo "tmux missing: apt-get install tmux"; exit 1; }
+command -v tmux >/dev/null || { echo "SKIP: tmux missing: apt-get install tmux"; exit 77; }
 
 # The prefix lives outside the source and build trees so that hiding them leaves it visible.
 P=$(mktemp -d "${TMPDIR:-/tmp}/dimg-install.XXXXXX")
@@ -34,11 +34,17 @@ for f in share/man/man1/dimg.1 share/man/man5/dimg-themes.5 \
 done
 ls -R "$P/prefix" >"$T/tree"
 
-# No source or build path is compiled into the binary's data (debug info may name them).
-objcopy -O binary --only-section=.rodata "$P/prefix/bin/dimg" "$T/rodata"
-for d in "$DIMG_SRC" "$B"; do
-  if grep -aqF "$d" "$T/rodata"; then fail "the installed binary names $d"; else pass; fi
-done
+# No source or build path is compiled into the binary's data (debug info may name them). A
+# sanitizer build cannot pass this: UBSan's checks carry their source file names in .rodata;
+# the plain build (CI's first run) checks it.
+if [ -n "${DIMG_ASAN:-}" ]; then
+  echo "sanitizer build: the path check is left to the plain build"
+else
+  objcopy -O binary --only-section=.rodata "$P/prefix/bin/dimg" "$T/rodata"
+  for d in "$DIMG_SRC" "$B"; do
+    if grep -aqF "$d" "$T/rodata"; then fail "the installed binary names $d"; else pass; fi
+  done
+fi
 
 run "$P/prefix/bin/dimg" --version
 expect_rc 0 "installed dimg --version"

@@ -74,6 +74,13 @@ void luks_set_unlock_unbounded(bool on)
     luks_unbounded = on;
 }
 
+static _Thread_local struct luks_watch *luks_watch;
+
+void luks_watch_thread(struct luks_watch *w)
+{
+    luks_watch = w;
+}
+
 int luks_parse(const uint8_t *b, uint64_t area_len, struct luks *l, struct img_err *err)
 {
     memset(l, 0, sizeof *l);
@@ -184,8 +191,27 @@ static int match_slots(const struct luks *l, const uint8_t *pw, size_t pwlen, in
     int r = mat ? 0 : err_set(err, -ENOMEM, "out of memory");
     uint64_t spent = 0;
     *mask = 0;
+    struct luks_watch *w = luks_watch;
+    if (w) {
+        int todo = 0;
+        uint64_t total = 0;
+        for (int i = 0; i < LUKS_SLOTS; i++)
+            if (l->slot[i].active && (only < 0 || only == i)) {
+                todo++;
+                total += (uint64_t)l->slot[i].iter + l->mk_iter;
+            }
+        atomic_store(&w->slot, -1);
+        atomic_store(&w->tried, 0);
+        atomic_store(&w->todo, todo);
+        atomic_store(&w->spent, 0);
+        atomic_store(&w->total, total);
+    }
     for (int i = 0; r == 0 && i < LUKS_SLOTS && (all || !*mask); i++)
         if (l->slot[i].active && (only < 0 || only == i)) {
+            if (w && atomic_load(&w->cancel)) {
+                r = err_set(err, -ECANCELED, "unlock cancelled");
+                break;
+            }
             /* Refused before the work, not after: a hostile header's cost is in its fields. */
             uint64_t cost = (uint64_t)l->slot[i].iter + l->mk_iter;
             if (!luks_unbounded && spent + cost > LUKS_UNLOCK_ITER_MAX) {
@@ -198,6 +224,11 @@ static int match_slots(const struct luks *l, const uint8_t *pw, size_t pwlen, in
                                 (unsigned long long)LUKS_UNLOCK_ITER_MAX,
                                 (unsigned long long)spent);
                 break;
+            }
+            if (w) {
+                atomic_store(&w->slot, i);
+                atomic_fetch_add(&w->tried, 1);
+                atomic_store(&w->spent, spent);
             }
             spent += cost;
             r = try_slot(l, &l->slot[i], pw, pwlen, mat, matlen, rd, ctx, mk, err);

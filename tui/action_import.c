@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /* action_import.c: I in the browser: unpack the selected archive (an OVA), or the archive being
  * browsed, into a directory beside it with the manifest's digests checked, optionally
- * converting the disks: a small form, then arc_import() as a job.
+ * converting the disks, or without a manifest when the user says it is not needed: a small
+ * form, then arc_import() as a job.
  * Talks to: app.h (dialogs, jobs, the browser's selection), core/archive.h, img.h.
  */
 #include "tui/app.h"
@@ -22,6 +23,9 @@ struct import_job {
 };
 
 static const char *const import_fmts[] = {"keep", "qcow2", "raw", "vdi", "vmdk"};
+/* The command line's --no-manifest: without it an archive lacking a manifest, or with
+ * members the manifest does not cover, is refused. */
+static const char *const import_manifest[] = {"required", "not needed"};
 
 static void import_free(void *p)
 {
@@ -38,9 +42,12 @@ static int import_run(struct job *j, void *arg, struct img_err *err)
     im->req.progress = job_ops_progress(j);
     job_status(j, "unpacking");
     int r = arc_import(&im->req, &im->res, err);
+    char out[64] = "";
+    if (r == 0 && im->res.left_out)
+        snprintf(out, sizeof out, ", %zu left out (not in the manifest)", im->res.left_out);
     if (r == 0)
-        job_status(j, "%zu file%s%s", im->res.nwritten, im->res.nwritten == 1 ? "" : "s",
-                   im->res.manifest ? ", digests match" : ", no manifest");
+        job_status(j, "%zu file%s%s%s", im->res.nwritten, im->res.nwritten == 1 ? "" : "s",
+                   im->res.manifest ? ", digests match" : ", no manifest", out);
     return r;
 }
 
@@ -67,6 +74,7 @@ static void import_start(struct app *a, struct dialog *d)
     im->req.archive = im->archive;
     im->req.dir = im->dir;
     im->req.convert_fmt = strcmp(fmt, "keep") ? im->fmt : NULL;
+    im->req.no_manifest = d->f[2].choice == 1;
     char title[160];
     snprintf(title, sizeof title, "import %.70s -> %.70s/", strrchr(im->archive, '/') + 1, name);
     jobs_start_from(a, title, im->archive, im->dir, import_run, im, import_free, NULL);
@@ -98,5 +106,6 @@ void action_import(struct app *a)
              "checking them against its manifest, into a directory beside it.");
     dlg_add_text(a, "Directory", stem);
     dlg_add_choice(a, "Disks", import_fmts, 5, 0);
+    dlg_add_choice(a, "Manifest", import_manifest, 2, 0);
     free(path);
 }

@@ -73,6 +73,16 @@ void app_fill(int y, int x, int w, attr_t at)
     attrset(A_NORMAL);
 }
 
+int app_bar(struct app *a, int y, int x, int cells, double frac)
+{
+    int full = (int)((frac < 0 ? 0 : frac > 1 ? 1 : frac) * cells + 0.5);
+    for (int c = 0; c < cells; c++, x++)
+        app_put(y, x, 1,
+                theme_glyph(&a->theme, c < full ? THEME_G_PROGRESS_FULL : THEME_G_PROGRESS_EMPTY),
+                app_attr(a, c < full ? THEME_E_PROGRESS_DONE : THEME_E_PROGRESS_TODO), false);
+    return x;
+}
+
 void app_put(int y, int x, int w, const char *s, attr_t at, bool pad)
 {
     if (w <= 0)

@@ -157,6 +157,9 @@ attr_t app_attr(struct app *a, enum theme_elem e);
 /* Print s at (y,x) clipped to w columns (UTF-8 aware), padding with spaces to w when pad. */
 void app_put(int y, int x, int w, const char *s, attr_t at, bool pad);
 void app_fill(int y, int x, int w, attr_t at);
+/* A progress bar of `cells` cells at (y,x), frac (0..1) of them full; returns the column
+ * after it. */
+int app_bar(struct app *a, int y, int x, int cells, double frac);
 void app_status(struct app *a, bool err, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 /* "1.5 GiB"-style sizes, into buf. */
@@ -242,9 +245,12 @@ void action_import(struct app *a);
 void app_secret_install(struct app *a);
 void app_secret_uninstall(void);
 struct img;
-/* When img is encrypted, set up its key now (the password is asked for on the main thread):
- * 0 not encrypted, 1 unlocked, -1 refused or cancelled (status line "WHAT: reason"). */
-int app_secret_unlock(struct app *a, struct img *img, const char *what);
+/* When *img is encrypted, set up its key now: the password is asked for on the main thread
+ * (unless one is kept for the image), the unlock runs on a worker under a progress box.
+ * 0 not encrypted, 1 unlocked, -1 refused or cancelled (status line "WHAT: reason"). When the
+ * user cancels a running unlock, *img is set to NULL: the worker closes it when it ends.
+ * keep: on success, a locked copy of the password stays for the image's jobs. */
+int app_secret_unlock(struct app *a, struct img **img, const char *what, bool keep);
 /* The same for path, keeping a locked copy of the password for the jobs that open path
  * until app_secret_release(path): 0 nothing needed, 1 kept, -1 refused (status set). */
 int app_secret_hold(struct app *a, const char *path, const char *what);

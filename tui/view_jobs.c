@@ -166,13 +166,8 @@ void jobs_draw(struct app *a, struct rect r)
         double frac = v.total ? (double)v.done / (double)v.total : (v.state == JOB_DONE ? 1 : 0);
         if (frac > 1)
             frac = 1;
-        int cells = 30, full = (int)(frac * cells + 0.5);
-        int x = r.x + 4;
-        for (int c = 0; c < cells && x < r.x + r.w; c++, x++)
-            app_put(
-                y, x, 1,
-                theme_glyph(&a->theme, c < full ? THEME_G_PROGRESS_FULL : THEME_G_PROGRESS_EMPTY),
-                app_attr(a, c < full ? THEME_E_PROGRESS_DONE : THEME_E_PROGRESS_TODO), false);
+        int cells = r.w - 4 < 30 ? r.w - 4 : 30;
+        int x = app_bar(a, y, r.x + 4, cells > 0 ? cells : 0, frac);
         char d1[16], d2[16], d3[16], tail[600], eta[32] = "";
         if (v.eta >= 0 && v.state == JOB_RUNNING)
             snprintf(eta, sizeof eta, "  ETA %lld:%02lld", (long long)v.eta / 60,

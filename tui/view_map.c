@@ -107,8 +107,9 @@ int map_open(struct app *a, const char *path)
     }
     /* An encrypted image's partitions lie in encrypted data: ask for the key first, and show
      * no map when it is wrong or the box is cancelled. */
-    if (app_secret_unlock(a, img, "map") < 0) {
-        img_close(img);
+    if (app_secret_unlock(a, &img, "map", false) < 0) {
+        if (img)
+            img_close(img);
         map_close(a);
         return -1;
     }

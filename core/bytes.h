@@ -98,6 +98,9 @@ static inline uint64_t u64_align_up(uint64_t a, uint64_t align)
 {
     return (a + align - 1) & ~(align - 1);
 }
-static inline bool u64_is_pow2(uint64_t a) { return a && !(a & (a - 1)); }
+static inline bool u64_is_pow2(uint64_t a)
+{
+    return a && !(a & (a - 1));
+}
 
 #endif

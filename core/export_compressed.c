@@ -155,8 +155,8 @@ int export_convert_filtered(struct img *src, const struct ops_convert_req *req, 
                        req->dst_fmt);
 
     if (req->opts && req->opts->n)
-        return err_set(err, -EINVAL, "%s: -o %s does not apply to a compressed raw image",
-                       req->dst, req->opts->kv[0].key);
+        return err_set(err, -EINVAL, "%s: -o %s does not apply to a compressed raw image", req->dst,
+                       req->opts->kv[0].key);
     struct fconv f = {.src = src, .req = req, .err = err};
     int fd = open(part, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
     if (fd < 0)

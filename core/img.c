@@ -169,11 +169,10 @@ static bool name_is_protocol(const char *name)
         p++;
     if (p == name || *p != ':')
         return false;
-    static const char *const protos[] = {"file",  "nbd",    "http",  "https", "ftp",
-                                         "ftps",  "ssh",    "iscsi", "rbd",   "gluster",
-                                         "vvfat", "nvme",   "null-co", "null-aio", "blkdebug",
-                                         "blkverify", "quorum", "throttle", "host_device",
-                                         "host_cdrom", "fat"};
+    static const char *const protos[] = {
+        "file",     "nbd",       "http",    "https",    "ftp",         "ftps",       "ssh",
+        "iscsi",    "rbd",       "gluster", "vvfat",    "nvme",        "null-co",    "null-aio",
+        "blkdebug", "blkverify", "quorum",  "throttle", "host_device", "host_cdrom", "fat"};
     size_t len = (size_t)(p - name);
     if (p[1] == '/' && p[2] == '/')
         return true;
@@ -195,8 +194,7 @@ static int img_lock_fd(int fd, const char *path, unsigned flags, struct lock_ref
 {
     if ((flags & IMG_OPEN_LOCK_STRICT) && !(flags & IMG_OPEN_FORCE_SHARE))
         return lock_acquire(fd, path, flags & IMG_OPEN_RW, out, err);
-    return lock_take(fd, path, flags & IMG_OPEN_RW, flags & IMG_OPEN_FORCE_SHARE, out, in_use,
-                     err);
+    return lock_take(fd, path, flags & IMG_OPEN_RW, flags & IMG_OPEN_FORCE_SHARE, out, in_use, err);
 }
 
 static void img_unlock_all(struct img *img)
@@ -263,14 +261,18 @@ int img_open_ref(struct img *img, const char *name, const char *what, unsigned r
     /* A part of the image itself (a vmdk extent) beside it is still read when untrusted;
      * anything further away is an external reference. */
     if ((img->flags & IMG_OPEN_UNTRUSTED) && !((ref_flags & IMG_REF_LOCAL) && !strchr(name, '/')))
-        return img_error(img, -EPERM, "%s: %s '%s' not followed: external references are "
-                         "disabled (--untrusted)", img->path, what, name);
+        return img_error(img, -EPERM,
+                         "%s: %s '%s' not followed: external references are "
+                         "disabled (--untrusted)",
+                         img->path, what, name);
     if (!name[0] || strncmp(name, "json:", 5) == 0 || strstr(name, "://"))
         return img_error(img, -EPERM, "%s: %s '%s' is not a plain file name", img->path, what,
                          name);
     if ((ref_flags & IMG_REF_LOCAL) && !resolve_name_local(name))
-        return img_error(img, -EPERM, "%s: %s '%s' leads outside the image's directory; not "
-                         "followed", img->path, what, name);
+        return img_error(img, -EPERM,
+                         "%s: %s '%s' leads outside the image's directory; not "
+                         "followed",
+                         img->path, what, name);
     char *full = io_path_join(img->dir, name);
     if (!full)
         return img_error(img, -ENOMEM, "out of memory");
@@ -512,10 +514,9 @@ static int check_range(struct img *img, uint64_t off, uint64_t len)
 {
     uint64_t end;
     if (u64_add_overflow(off, len, &end) || end > img->size)
-        return img_error(img, -EINVAL,
-                         "request at %llu+%llu lies past the end of the image (%llu bytes)",
-                         (unsigned long long)off, (unsigned long long)len,
-                         (unsigned long long)img->size);
+        return img_error(
+            img, -EINVAL, "request at %llu+%llu lies past the end of the image (%llu bytes)",
+            (unsigned long long)off, (unsigned long long)len, (unsigned long long)img->size);
     return 0;
 }
 
@@ -823,11 +824,10 @@ int img_snap_delete(struct img *img, const char *id_or_name)
 int img_snap_load(struct img *img, const char *id_or_name)
 {
     if (!img->drv->snap_load)
-        return img_error(img, -ENOTSUP, "%s: %s does not support internal snapshots",
-                         img->path, img->drv->name);
+        return img_error(img, -ENOTSUP, "%s: %s does not support internal snapshots", img->path,
+                         img->drv->name);
     if (img->flags & IMG_OPEN_RW)
-        return img_error(img, -EINVAL, "%s: a snapshot can only be viewed read-only",
-                         img->path);
+        return img_error(img, -EINVAL, "%s: a snapshot can only be viewed read-only", img->path);
     return img->drv->snap_load(img, id_or_name);
 }
 
@@ -854,16 +854,16 @@ int img_set_backing(struct img *img, const char *name, const char *fmt)
     if (!(img->flags & IMG_OPEN_RW))
         return img_error(img, -EROFS, "%s: image is open read-only", img->path);
     if (!img->drv->set_backing || !(img->drv->caps & IMG_CAP_BACKING))
-        return img_error(img, -ENOTSUP, "%s: format %s cannot change its backing file",
-                         img->path, img->drv->name);
+        return img_error(img, -ENOTSUP, "%s: format %s cannot change its backing file", img->path,
+                         img->drv->name);
     bool none = !name || !name[0];
     return img->drv->set_backing(img, none ? NULL : name, none ? NULL : fmt);
 }
 
 int img_make_empty(struct img *img)
 {
-    int r = check_writable(img, "emptying into the backing file",
-                           (const void *)img->drv->make_empty);
+    int r =
+        check_writable(img, "emptying into the backing file", (const void *)img->drv->make_empty);
     return r < 0 ? r : img->drv->make_empty(img);
 }
 

@@ -20,8 +20,8 @@
 #include "core/err.h"
 
 #define IMG_DRIVER_ABI 1
-#define IMG_PROBE_BYTES 4096    /* bytes handed to every probe function */
-#define IMG_CHAIN_MAX_DEPTH 64  /* images in a backing chain, the top included */
+#define IMG_PROBE_BYTES 4096   /* bytes handed to every probe function */
+#define IMG_CHAIN_MAX_DEPTH 64 /* images in a backing chain, the top included */
 
 struct img;
 struct img_opts;
@@ -43,17 +43,17 @@ enum {
 };
 
 struct img_bs {
-    uint64_t len;      /* run length in bytes, > 0, never past the requested range */
-    unsigned flags;    /* IMG_BS_* */
-    uint64_t host_off; /* valid with IMG_BS_OFFSET_VALID */
-    int host_fd;       /* valid with IMG_BS_HOST_FD */
+    uint64_t len;          /* run length in bytes, > 0, never past the requested range */
+    unsigned flags;        /* IMG_BS_* */
+    uint64_t host_off;     /* valid with IMG_BS_OFFSET_VALID */
+    int host_fd;           /* valid with IMG_BS_HOST_FD */
     const char *host_name; /* with IMG_BS_HOST_FD: that file's name as the image records it */
-    unsigned depth;    /* chain layer that answered (filled by img_block_status) */
+    unsigned depth;        /* chain layer that answered (filled by img_block_status) */
 };
 
 /* ---- layout (host view: the image file's own regions) ---- */
 enum img_region_kind {
-    IMG_R_FREE = 0,     /* unused (refcount 0, or a hole) */
+    IMG_R_FREE = 0, /* unused (refcount 0, or a hole) */
     IMG_R_HEADER,
     IMG_R_L1,
     IMG_R_L2,
@@ -63,12 +63,12 @@ enum img_region_kind {
     IMG_R_SNAP_L1,
     IMG_R_DATA,
     IMG_R_COMPRESSED,
-    IMG_R_LEAKED,       /* refcounted but referenced by nothing */
-    IMG_R_META,         /* other metadata: extensions, bitmaps, crypto header, descriptor */
+    IMG_R_LEAKED, /* refcounted but referenced by nothing */
+    IMG_R_META,   /* other metadata: extensions, bitmaps, crypto header, descriptor */
     IMG_R_GRAIN_DIR,
     IMG_R_GRAIN_TABLE,
     IMG_R_BLOCK_MAP,
-    IMG_R_BITMAP,       /* cow sector bitmap, qcow2 dirty bitmaps */
+    IMG_R_BITMAP, /* cow sector bitmap, qcow2 dirty bitmaps */
     IMG_R_KIND_COUNT
 };
 const char *img_region_name(enum img_region_kind k);
@@ -91,27 +91,27 @@ int img_regions_finish(struct img_regions *rl, struct img_region **out, size_t *
 /* ---- info ---- */
 enum img_kv_type { IMG_KV_STR, IMG_KV_INT, IMG_KV_BOOL };
 struct img_kv {
-    char key[40];         /* JSON key as qemu-img names it, e.g. "compat", "refcount-bits" */
+    char key[40]; /* JSON key as qemu-img names it, e.g. "compat", "refcount-bits" */
     enum img_kv_type type;
     char str[128];
-    int64_t num;          /* IMG_KV_INT value, or 0/1 for IMG_KV_BOOL */
+    int64_t num; /* IMG_KV_INT value, or 0/1 for IMG_KV_BOOL */
 };
 #define IMG_INFO_KV_MAX 64 /* a LUKS qcow2 lists 8 key slots */
 
 struct img_info {
-    const char *format;         /* driver name */
+    const char *format; /* driver name */
     uint64_t virtual_size;
-    uint64_t file_size;         /* apparent size of the image file */
-    uint64_t actual_size;       /* bytes allocated on disk */
-    uint32_t cluster_size;      /* 0 when the format has none */
+    uint64_t file_size;    /* apparent size of the image file */
+    uint64_t actual_size;  /* bytes allocated on disk */
+    uint32_t cluster_size; /* 0 when the format has none */
     bool encrypted;
-    bool dirty;                 /* qcow2 dirty bit ("cleanly shut down: no") */
-    bool has_dirty_field;       /* the format has a dirty flag at all */
-    bool compressed;            /* holds compressed clusters/grains, if known cheaply */
+    bool dirty;           /* qcow2 dirty bit ("cleanly shut down: no") */
+    bool has_dirty_field; /* the format has a dirty flag at all */
+    bool compressed;      /* holds compressed clusters/grains, if known cheaply */
     unsigned nb_snapshots;
-    char backing_file[1024];    /* as recorded, "" when none */
+    char backing_file[1024]; /* as recorded, "" when none */
     char backing_fmt[32];
-    size_t nkv;                 /* format-specific key/values */
+    size_t nkv; /* format-specific key/values */
     struct img_kv kv[IMG_INFO_KV_MAX];
 };
 /* Append a format-specific value (silently ignored when the table is full). */
@@ -169,7 +169,12 @@ struct img_snap {
 };
 
 /* ---- create ---- */
-enum img_prealloc { IMG_PREALLOC_OFF, IMG_PREALLOC_METADATA, IMG_PREALLOC_FALLOC, IMG_PREALLOC_FULL };
+enum img_prealloc {
+    IMG_PREALLOC_OFF,
+    IMG_PREALLOC_METADATA,
+    IMG_PREALLOC_FALLOC,
+    IMG_PREALLOC_FULL
+};
 struct img_create_req {
     uint64_t size;
     const char *backing_file; /* NULL: none */
@@ -291,8 +296,7 @@ struct img_driver {
      * on img: it reads only what open fixed. Returns the stream length, or 0: store the
      * cluster as is. write_compressed_z then places it exactly as write_compressed does (same
      * checks, same crash order); buf/len are the cluster's plain bytes, used when zlen is 0. */
-    size_t (*compress_cluster)(struct img *img, const void *in, size_t len, void *out,
-                               size_t cap);
+    size_t (*compress_cluster)(struct img *img, const void *in, size_t len, void *out, size_t cap);
     int (*write_compressed_z)(struct img *img, uint64_t off, const void *buf, size_t len,
                               const void *z, size_t zlen);
     /* Persistent dirty bitmaps in directory order; *out malloc'd (NULL, 0 when none). */
@@ -305,8 +309,8 @@ struct img_driver {
 /* ---- the handle ---- */
 enum {
     IMG_OPEN_RW = 1u << 0,
-    IMG_OPEN_BACKING = 1u << 1,   /* open the backing chain */
-    IMG_OPEN_UNTRUSTED = 1u << 2, /* follow no external reference at all */
+    IMG_OPEN_BACKING = 1u << 1,    /* open the backing chain */
+    IMG_OPEN_UNTRUSTED = 1u << 2,  /* follow no external reference at all */
     IMG_OPEN_FORCE_RAW0 = 1u << 3, /* allow writing sector 0 of a probed raw image */
     /* Read-only opens: take no image locks and say nothing when another process holds the
      * image (qemu-img's -U / --force-share). Read-write opens always lock. */
@@ -329,15 +333,15 @@ struct img {
     const struct img_driver *drv;
     void *priv;
     int fd;
-    char *path;           /* as given */
-    char *dir;            /* directory of path, for relative references */
-    unsigned flags;       /* IMG_OPEN_* */
-    bool probed;          /* the format was guessed, not given */
-    uint64_t size;        /* virtual size in bytes */
-    char *backing_name;   /* recorded backing file name, or NULL */
-    char *backing_fmt;    /* recorded backing format, or NULL */
-    struct img *backing;  /* opened backing image (IMG_OPEN_BACKING), or NULL */
-    unsigned depth;       /* 0 for the top image */
+    char *path;          /* as given */
+    char *dir;           /* directory of path, for relative references */
+    unsigned flags;      /* IMG_OPEN_* */
+    bool probed;         /* the format was guessed, not given */
+    uint64_t size;       /* virtual size in bytes */
+    char *backing_name;  /* recorded backing file name, or NULL */
+    char *backing_fmt;   /* recorded backing format, or NULL */
+    struct img *backing; /* opened backing image (IMG_OPEN_BACKING), or NULL */
+    unsigned depth;      /* 0 for the top image */
     dev_t st_dev;
     ino_t st_ino;
     struct img_err err;

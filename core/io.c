@@ -228,10 +228,12 @@ int io_sync_dir(const char *path)
     if (atomic_load(&io_unsafe))
         return 0;
     char *dir = io_dirname(path);
-    if (!dir) return -ENOMEM;
+    if (!dir)
+        return -ENOMEM;
     int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     free(dir);
-    if (fd < 0) return -errno;
+    if (fd < 0)
+        return -errno;
     /* Some file systems cannot fsync a directory; that is not a failure of ours. */
     int r = (fsync(fd) < 0 && errno != EINVAL && errno != ENOTSUP) ? -errno : 0;
     close(fd);

@@ -28,7 +28,7 @@ struct job_engine {
     pthread_cond_t work;     /* a job was queued, or shutdown */
     pthread_cond_t finished; /* some job reached a final state */
     struct job *queue_head, *queue_tail;
-    struct job *all;         /* every job not yet released */
+    struct job *all; /* every job not yet released */
     pthread_t *threads;
     unsigned nthreads, idle, max_running, next_id;
     bool shutdown;
@@ -388,8 +388,8 @@ static int job_claims_check(struct job_engine *e, const struct job *j, struct im
             for (size_t k = 0; k < o->nclaims; k++)
                 if ((c->write || o->claims[k].write) && job_claim_same(c, &o->claims[k]))
                     return err_set(err, -EBUSY,
-                                   "%s is in use by job %u (%s); wait for it or cancel it",
-                                   c->path, o->id, o->title);
+                                   "%s is in use by job %u (%s); wait for it or cancel it", c->path,
+                                   o->id, o->title);
         }
     }
     return 0;

@@ -52,21 +52,21 @@ struct job {
     _Atomic int64_t eta;          /* seconds left, -1 when unknown */
 
     /* Private to the engine and the worker. */
-    pthread_mutex_t lock;         /* guards msg and err */
-    char msg[256];                /* one-line status ("copying data") */
-    struct img_err err;           /* valid once the state is FAILED or CANCELLED */
+    pthread_mutex_t lock; /* guards msg and err */
+    char msg[256];        /* one-line status ("copying data") */
+    struct img_err err;   /* valid once the state is FAILED or CANCELLED */
     int result;
-    struct ops_progress prog;     /* handed to the wrapped operation */
-    uint64_t t_start, t_sample;   /* monotonic ns, for the rate */
+    struct ops_progress prog;   /* handed to the wrapped operation */
+    uint64_t t_start, t_sample; /* monotonic ns, for the rate */
     /* The last JOB_RATE_WINDOW progress samples (time, done): the rate is taken over the
      * window, so that a hole skipped in one step moves the ETA by one step's share only. */
     uint64_t win_t[JOB_RATE_WINDOW], win_done[JOB_RATE_WINDOW];
     unsigned win_n, win_i;
-    uint64_t (*clock)(void);      /* monotonic ns; NULL: CLOCK_MONOTONIC (tests set a fake) */
-    unsigned slow_ms;             /* DIMG_TEST_SLOW_MS: pause per batch (tests only) */
-    struct job_engine *eng;       /* NULL for inline jobs */
+    uint64_t (*clock)(void); /* monotonic ns; NULL: CLOCK_MONOTONIC (tests set a fake) */
+    unsigned slow_ms;        /* DIMG_TEST_SLOW_MS: pause per batch (tests only) */
+    struct job_engine *eng;  /* NULL for inline jobs */
     struct job *next_queued, *next_all;
-    struct job_claim_id *claims;  /* files named to job_submit_files (engine-owned) */
+    struct job_claim_id *claims; /* files named to job_submit_files (engine-owned) */
     size_t nclaims;
 };
 

@@ -33,11 +33,11 @@
 struct app {
     const struct ops_append_req *req;
     struct img_err *err;
-    int dfd;               /* the file being grown or written */
-    const char *dname;     /* its name, for messages */
-    uint64_t done;         /* progress: bytes walked so far */
-    bool no_cfr;           /* copy_file_range unusable here: read/write */
-    uint8_t *buf;          /* read/write fallback buffer */
+    int dfd;           /* the file being grown or written */
+    const char *dname; /* its name, for messages */
+    uint64_t done;     /* progress: bytes walked so far */
+    bool no_cfr;       /* copy_file_range unusable here: read/write */
+    uint8_t *buf;      /* read/write fallback buffer */
 };
 
 static int app_cancelled(struct app *a)
@@ -69,8 +69,8 @@ static int app_check_raw(const struct ops_append_req *req, const char *path, con
                        "it",
                        path, fmt);
     /* Only a probe: the descriptors ops_append then uses take the locks. */
-    struct img *img = img_open(path, fmt, (req->open_flags & ~IMG_OPEN_RW) | IMG_OPEN_FORCE_SHARE,
-                               err);
+    struct img *img =
+        img_open(path, fmt, (req->open_flags & ~IMG_OPEN_RW) | IMG_OPEN_FORCE_SHARE, err);
     if (!img)
         return err->code ? err->code : -EIO;
     int r = 0;
@@ -201,8 +201,7 @@ static int app_check_probe(const struct ops_append_req *req, int ffd, uint64_t f
     return 0;
 }
 
-int ops_append(const struct ops_append_req *req, struct ops_append_res *res,
-               struct img_err *err)
+int ops_append(const struct ops_append_req *req, struct ops_append_res *res, struct img_err *err)
 {
     struct app a = {.req = req, .err = err, .dfd = -1};
     struct io_tmpfile tmp = {.fd = -1};
@@ -220,8 +219,7 @@ int ops_append(const struct ops_append_req *req, struct ops_append_res *res,
         return r;
     uint64_t add = req->other ? osize : req->zeros, nsize;
     if (u64_add_overflow(fsize, add, &nsize) || nsize > (uint64_t)INT64_MAX)
-        return err_set(err, -EFBIG, "%s: the result would exceed the largest file size",
-                       req->path);
+        return err_set(err, -EFBIG, "%s: the result would exceed the largest file size", req->path);
     res->old_size = fsize;
 
     struct stat st;
@@ -240,8 +238,8 @@ int ops_append(const struct ops_append_req *req, struct ops_append_res *res,
     /* QEMU-compatible locks: FILE changes in place unless -o; OTHER is only read. */
     if ((r = lock_take(ffd, req->path, !req->out, req->open_flags & IMG_OPEN_FORCE_SHARE, &lk_f,
                        NULL, err)) < 0 ||
-        (ofd >= 0 && (r = lock_take(ofd, req->other, false,
-                                    req->open_flags & IMG_OPEN_FORCE_SHARE, &lk_o, NULL, err)) < 0))
+        (ofd >= 0 && (r = lock_take(ofd, req->other, false, req->open_flags & IMG_OPEN_FORCE_SHARE,
+                                    &lk_o, NULL, err)) < 0))
         goto out;
     /* Sizes again from the descriptors we use (the probe's open was a different one). */
     if ((r = io_file_size(ffd, &fsize)) < 0 || (ofd >= 0 && (r = io_file_size(ofd, &osize)) < 0)) {
@@ -269,8 +267,10 @@ int ops_append(const struct ops_append_req *req, struct ops_append_res *res,
         r = io_tmp_create(&tmp, req->out);
         if (r < 0) {
             if (r == -EEXIST)
-                err_set(err, r, "%s.part already exists (left from an interrupted run?); "
-                                "remove it", req->out);
+                err_set(err, r,
+                        "%s.part already exists (left from an interrupted run?); "
+                        "remove it",
+                        req->out);
             else
                 err_set(err, r, "%s.part: %s", req->out, strerror(-r));
             goto out;

@@ -158,8 +158,8 @@ int ops_commit(const struct ops_commit_req *req, struct ops_commit_res *res, str
     bool keep = req->keep || req->base; /* -b implies -d, as in qemu-img */
     /* The chain's read-only layers take no locks here (no "in use" warning): the base is
      * opened for writing next, and that is where a holder is reported, as one error. */
-    unsigned flags = IMG_OPEN_BACKING | (req->open_flags & ~IMG_OPEN_RW) | (keep ? 0 : IMG_OPEN_RW) |
-                     IMG_OPEN_FORCE_SHARE;
+    unsigned flags = IMG_OPEN_BACKING | (req->open_flags & ~IMG_OPEN_RW) |
+                     (keep ? 0 : IMG_OPEN_RW) | IMG_OPEN_FORCE_SHARE;
     struct img *top = img_open(req->path, req->fmt, flags, err), *bw = NULL;
     if (!top)
         return err->code ? err->code : -EIO;

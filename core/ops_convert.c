@@ -408,12 +408,11 @@ int ops_convert(const struct ops_convert_req *req, struct img_err *err)
         return err_set(err, -EINVAL, "unknown output format '%s'",
                        req->dst_fmt ? req->dst_fmt : "");
     if (req->compress && !drv->write_compressed)
-        return err_set(err, -ENOTSUP, "%s: compressed output is not supported by %s",
-                       req->dst, drv->name);
+        return err_set(err, -ENOTSUP, "%s: compressed output is not supported by %s", req->dst,
+                       drv->name);
     if (req->backing && !req->backing_fmt)
         return err_set(err, -EINVAL,
-                       "%s: backing file specified without backing format (add -F FMT)",
-                       req->dst);
+                       "%s: backing file specified without backing format (add -F FMT)", req->dst);
 
     if (!req->src_img) {
         /* ARCHIVE/MEMBER, or a compressed file (unless -f names a format for the file). */
@@ -485,9 +484,9 @@ int ops_convert(const struct ops_convert_req *req, struct img_err *err)
     r = img_create(req->dst_fmt, part, &creq, err);
     if (r < 0)
         goto out;
-    c.dst = img_open(part, req->dst_fmt, IMG_OPEN_RW | IMG_OPEN_SCRATCH |
-                                             (req->backing ? IMG_OPEN_BACKING : 0) |
-                                             (req->open_flags & IMG_OPEN_UNTRUSTED),
+    c.dst = img_open(part, req->dst_fmt,
+                     IMG_OPEN_RW | IMG_OPEN_SCRATCH | (req->backing ? IMG_OPEN_BACKING : 0) |
+                         (req->open_flags & IMG_OPEN_UNTRUSTED),
                      err);
     if (!c.dst) {
         r = err->code ? err->code : -EIO;

@@ -21,8 +21,8 @@ static const struct img *map_layer(const struct img *img, unsigned depth)
 static bool map_mergeable(const struct ops_map_entry *a, const struct ops_map_entry *b)
 {
     return a->depth == b->depth && a->present == b->present && a->zero == b->zero &&
-           a->data == b->data && a->compressed == b->compressed &&
-           a->has_offset == b->has_offset && a->other_file == b->other_file &&
+           a->data == b->data && a->compressed == b->compressed && a->has_offset == b->has_offset &&
+           a->other_file == b->other_file &&
            (!a->has_offset || (a->offset + a->length == b->offset && a->file_fd == b->file_fd));
 }
 

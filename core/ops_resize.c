@@ -16,8 +16,7 @@
 #include "core/bytes.h"
 #include "core/ptable.h"
 
-int ops_resize_target(uint64_t cur, int sign, uint64_t amount, uint64_t *out,
-                      struct img_err *err)
+int ops_resize_target(uint64_t cur, int sign, uint64_t amount, uint64_t *out, struct img_err *err)
 {
     uint64_t n;
     if (sign > 0) {
@@ -46,8 +45,7 @@ static int resize_img_err(struct img *img, int r, struct img_err *err)
     return r;
 }
 
-int ops_resize(const struct ops_resize_req *req, struct ops_resize_res *res,
-               struct img_err *err)
+int ops_resize(const struct ops_resize_req *req, struct ops_resize_res *res, struct img_err *err)
 {
     err_clear(err);
     memset(res, 0, sizeof *res);

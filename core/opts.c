@@ -113,8 +113,7 @@ int img_opts_check_all_taken(const struct img_opts *o, const char *fmt, struct i
 {
     for (size_t i = 0; o && i < o->n; i++)
         if (!o->kv[i].taken)
-            return err_set(err, -EINVAL, "%s does not support the option '%s'", fmt,
-                           o->kv[i].key);
+            return err_set(err, -EINVAL, "%s does not support the option '%s'", fmt, o->kv[i].key);
     return 0;
 }
 
@@ -140,13 +139,41 @@ int img_parse_size(const char *s, uint64_t *out)
     unsigned shift = 0;
     switch (*end) {
     case 0: break;
-    case 'b': case 'B': shift = 0; end++; break;
-    case 'k': case 'K': shift = 10; end++; break;
-    case 'm': case 'M': shift = 20; end++; break;
-    case 'g': case 'G': shift = 30; end++; break;
-    case 't': case 'T': shift = 40; end++; break;
-    case 'p': case 'P': shift = 50; end++; break;
-    case 'e': case 'E': shift = 60; end++; break;
+    case 'b':
+    case 'B':
+        shift = 0;
+        end++;
+        break;
+    case 'k':
+    case 'K':
+        shift = 10;
+        end++;
+        break;
+    case 'm':
+    case 'M':
+        shift = 20;
+        end++;
+        break;
+    case 'g':
+    case 'G':
+        shift = 30;
+        end++;
+        break;
+    case 't':
+    case 'T':
+        shift = 40;
+        end++;
+        break;
+    case 'p':
+    case 'P':
+        shift = 50;
+        end++;
+        break;
+    case 'e':
+    case 'E':
+        shift = 60;
+        end++;
+        break;
     default: return -EINVAL;
     }
     if (shift && (*end == 'b' || *end == 'B'))

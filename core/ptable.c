@@ -19,7 +19,7 @@
 #define GPT_SIG "EFI PART"
 #define GPT_HDR_MIN 92
 #define GPT_ENTRIES_MAX_BYTES (1u << 20) /* far above the usual 16 KiB */
-#define MBR_LOGICAL_MAX 256             /* extended-chain length cap (loops, hostile images) */
+#define MBR_LOGICAL_MAX 256              /* extended-chain length cap (loops, hostile images) */
 
 struct ptable_type_name {
     const char *id, *name;
@@ -42,11 +42,22 @@ static const struct ptable_type_name ptable_gpt_types[] = {
 };
 
 static const struct ptable_type_name ptable_mbr_types[] = {
-    {"0x01", "FAT12"}, {"0x04", "FAT16 <32M"}, {"0x05", "Extended"}, {"0x06", "FAT16"},
-    {"0x07", "HPFS/NTFS/exFAT"}, {"0x0b", "W95 FAT32"}, {"0x0c", "W95 FAT32 (LBA)"},
-    {"0x0e", "W95 FAT16 (LBA)"}, {"0x0f", "W95 Ext'd (LBA)"}, {"0x82", "Linux swap"},
-    {"0x83", "Linux"}, {"0x85", "Linux extended"}, {"0x8e", "Linux LVM"},
-    {"0xee", "GPT"}, {"0xef", "EFI (FAT-12/16/32)"}, {"0xfd", "Linux raid autodetect"},
+    {"0x01", "FAT12"},
+    {"0x04", "FAT16 <32M"},
+    {"0x05", "Extended"},
+    {"0x06", "FAT16"},
+    {"0x07", "HPFS/NTFS/exFAT"},
+    {"0x0b", "W95 FAT32"},
+    {"0x0c", "W95 FAT32 (LBA)"},
+    {"0x0e", "W95 FAT16 (LBA)"},
+    {"0x0f", "W95 Ext'd (LBA)"},
+    {"0x82", "Linux swap"},
+    {"0x83", "Linux"},
+    {"0x85", "Linux extended"},
+    {"0x8e", "Linux LVM"},
+    {"0xee", "GPT"},
+    {"0xef", "EFI (FAT-12/16/32)"},
+    {"0xfd", "Linux raid autodetect"},
     {NULL, NULL},
 };
 
@@ -133,8 +144,7 @@ static int ptable_add(struct ptable *pt, const struct ptable_part *p, struct img
     return 0;
 }
 
-static int ptable_read_at(struct img *img, uint64_t off, void *buf, size_t len,
-                          struct img_err *err)
+static int ptable_read_at(struct img *img, uint64_t off, void *buf, size_t len, struct img_err *err)
 {
     int r = img_read(img, off, buf, len);
     if (r < 0) {
@@ -253,7 +263,8 @@ static int gpt_parse(struct img *img, struct gpt *g, struct ptable *pt, struct i
         p.size = (last - first + 1) * g->ss;
         ptable_guid(p.type, sizeof p.type, e);
         p.type_name = ptable_lookup(ptable_gpt_types, p.type);
-        ptable_utf16(p.name, sizeof p.name, e + 56, (g->esize - 56) / 2 < 36 ? (g->esize - 56) / 2 : 36);
+        ptable_utf16(p.name, sizeof p.name, e + 56,
+                     (g->esize - 56) / 2 < 36 ? (g->esize - 56) / 2 : 36);
         p.bootable = (le64_load(e + 48) >> 2) & 1;
         int r = ptable_add(pt, &p, err);
         if (r < 0)
@@ -280,8 +291,7 @@ static void mbr_part(struct ptable_part *p, unsigned number, const uint8_t *e, u
 
 /* Logical partitions: a chain of EBRs, each with one partition (relative to the EBR) and a
  * link to the next (relative to the extended partition's start). */
-static int mbr_logicals(struct img *img, struct ptable *pt, uint64_t ext_start,
-                        struct img_err *err)
+static int mbr_logicals(struct img *img, struct ptable *pt, uint64_t ext_start, struct img_err *err)
 {
     uint64_t ebr = ext_start;
     uint8_t s[512];
@@ -443,8 +453,8 @@ int ptable_gpt_relocate(struct img *img, struct img_err *err)
     if (pend > new_elba) {
         free(g.entries);
         return err_set(err, -ENOSPC,
-                       "%s: cannot move the backup GPT: partitions reach past LBA %llu",
-                       img->path, (unsigned long long)new_elba);
+                       "%s: cannot move the backup GPT: partitions reach past LBA %llu", img->path,
+                       (unsigned long long)new_elba);
     }
 
     /* 1. The new backup: entries, then its header, flushed. */

@@ -19,22 +19,22 @@
 enum ptable_kind { PTABLE_NONE, PTABLE_MBR, PTABLE_GPT };
 
 struct ptable_part {
-    unsigned number;        /* as Linux numbers them: MBR 1-4 primary, 5+ logical; GPT slot+1 */
-    uint64_t start, size;   /* bytes */
-    char type[40];          /* MBR "0x83"; GPT the type GUID in upper case */
-    const char *type_name;  /* "Linux filesystem", or "" when unknown */
-    char name[128];         /* GPT partition name as UTF-8, "" for MBR */
-    bool bootable;          /* MBR active flag; GPT legacy BIOS bootable attribute */
+    unsigned number;       /* as Linux numbers them: MBR 1-4 primary, 5+ logical; GPT slot+1 */
+    uint64_t start, size;  /* bytes */
+    char type[40];         /* MBR "0x83"; GPT the type GUID in upper case */
+    const char *type_name; /* "Linux filesystem", or "" when unknown */
+    char name[128];        /* GPT partition name as UTF-8, "" for MBR */
+    bool bootable;         /* MBR active flag; GPT legacy BIOS bootable attribute */
 };
 
 struct ptable {
     enum ptable_kind kind;
-    unsigned sector_size;   /* 512 (or 4096 for a GPT found there) */
-    char disk_id[40];       /* MBR "0x1234abcd"; GPT the disk GUID */
+    unsigned sector_size;               /* 512 (or 4096 for a GPT found there) */
+    char disk_id[40];                   /* MBR "0x1234abcd"; GPT the disk GUID */
     uint64_t first_usable, last_usable; /* GPT, in sectors */
-    uint64_t backup_lba;    /* GPT: where the primary header says the backup is */
-    bool backup_at_end;     /* GPT: that is the last sector of the disk */
-    char problem[160];      /* a damaged table: what is wrong ("" when sound) */
+    uint64_t backup_lba;                /* GPT: where the primary header says the backup is */
+    bool backup_at_end;                 /* GPT: that is the last sector of the disk */
+    char problem[160];                  /* a damaged table: what is wrong ("" when sound) */
     size_t n;
     struct ptable_part *parts;
 };

@@ -347,8 +347,8 @@ static void scan_probe(struct scan_dir *d, const struct scan_entry *e, struct sc
         open_path = full;
     }
     struct img_err err = {0};
-    struct img *img = img_open_in(open_path, d->path, NULL,
-                                   IMG_OPEN_UNTRUSTED | IMG_OPEN_FORCE_SHARE, &err);
+    struct img *img =
+        img_open_in(open_path, d->path, NULL, IMG_OPEN_UNTRUSTED | IMG_OPEN_FORCE_SHARE, &err);
     if (!img) {
         scan_fail(res, "%s", scan_strip_path(err.msg, open_path));
         /* A format dimg does not read yet is named in the list, not called an error. */

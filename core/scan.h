@@ -96,7 +96,7 @@ struct scan_entry {
     /* Images that name their parent by identity (differencing vdi): their own UUID and the
      * parent's, as text; "" when the format has none. */
     char uuid[40], parent_uuid[40];
-    char *msg;     /* SCAN_ERROR: the reason, escaped, one line; else NULL */
+    char *msg; /* SCAN_ERROR: the reason, escaped, one line; else NULL */
 };
 
 struct scan_dir;

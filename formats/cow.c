@@ -832,7 +832,6 @@ const struct img_driver img_driver_ucow = {
     .layout = cow_layout,
 };
 
-
 /* ---- backing chains ---- */
 
 /* The name is a fixed 1024-byte field: written whole (NUL-padded) in one write. */

@@ -41,15 +41,15 @@ struct qcow {
     uint32_t crypt;
     uint64_t hdr_end; /* header plus backing file name */
     uint64_t l1_off, l1n;
-    uint64_t *l1;       /* host order */
-    uint64_t file_size; /* tracked so appends need no fstat */
-    uint64_t *l2;       /* one cached L2 table, host order */
-    uint64_t l2_off;    /* its offset; 0 = nothing cached */
-    uint8_t *l2raw;     /* on-disk encoding buffer for one L2 table */
-    uint8_t *zin;       /* compressed bytes of one cluster */
-    uint8_t *cbuf;      /* the last decompressed cluster */
-    uint64_t c_entry;   /* its L2 entry; 0 = none */
-    uint8_t *wbuf;      /* one cluster being assembled for a write */
+    uint64_t *l1;                 /* host order */
+    uint64_t file_size;           /* tracked so appends need no fstat */
+    uint64_t *l2;                 /* one cached L2 table, host order */
+    uint64_t l2_off;              /* its offset; 0 = nothing cached */
+    uint8_t *l2raw;               /* on-disk encoding buffer for one L2 table */
+    uint8_t *zin;                 /* compressed bytes of one cluster */
+    uint8_t *cbuf;                /* the last decompressed cluster */
+    uint64_t c_entry;             /* its L2 entry; 0 = none */
+    uint8_t *wbuf;                /* one cluster being assembled for a write */
     struct crypto_cipher *cipher; /* crypt_method 1, once the password was given */
 };
 
@@ -585,7 +585,8 @@ static int qcow_write_compressed_z(struct img *img, uint64_t off, const void *bu
     if (r < 0)
         return r;
     if (zlen >= qcow_st(img)->cs)
-        return img_error(img, -EINVAL, "qcow: a compressed cluster must be smaller than a "
+        return img_error(img, -EINVAL,
+                         "qcow: a compressed cluster must be smaller than a "
                          "cluster");
     return zlen ? qcow_compressed_place(img, off, z, zlen) : qcow_write(img, off, buf, len);
 }
@@ -1059,8 +1060,10 @@ static int qcow_set_backing(struct img *img, const char *name, const char *fmt)
     if (nl && boff && QCOW_HDR + nl > boff)
         pos = bend + nl <= area ? bend : QCOW_HDR; /* after the old name, or over it */
     if (nl && pos + nl > area)
-        return img_error(img, -ENOSPC, "qcow: no room for a %llu-byte backing file name "
-                         "before the L1 table (%llu bytes)", ULL(nl), ULL(area - QCOW_HDR));
+        return img_error(img, -ENOSPC,
+                         "qcow: no room for a %llu-byte backing file name "
+                         "before the L1 table (%llu bytes)",
+                         ULL(nl), ULL(area - QCOW_HDR));
     char *copy = name ? strdup(name) : NULL;
     if (name && !copy)
         return img_error(img, -ENOMEM, "qcow: out of memory");

@@ -258,8 +258,10 @@ static int qcow2_decompress_to(struct img *img, uint64_t entry, uint8_t *out)
     uint64_t coff, clen;
     qcow2_cdesc_decode(entry, s->cluster_bits, &coff, &clen);
     if (coff >= QCOW2_MAX_HOST_OFF || coff >= s->file_size || s->data_fd >= 0)
-        return img_error(img, -EIO, "qcow2: compressed cluster at 0x%llx lies past the end of "
-                         "the file", ULL(coff));
+        return img_error(img, -EIO,
+                         "qcow2: compressed cluster at 0x%llx lies past the end of "
+                         "the file",
+                         ULL(coff));
     if (clen > 2ull * s->cluster_size)
         clen = 2ull * s->cluster_size; /* the descriptor can't legitimately need more */
     if (clen > s->file_size - coff)
@@ -296,9 +298,9 @@ int qcow2_decompress_entry(struct img *img, uint64_t entry)
 
 struct qcow2_map {
     enum qcow2_ctype type;
-    uint64_t len;   /* bytes from the queried offset with this mapping (within one cluster) */
-    uint64_t host;  /* host offset of the queried byte (DATA, ZERO_ALLOC) */
-    uint64_t entry; /* raw L2 entry (COMPRESSED) */
+    uint64_t len;     /* bytes from the queried offset with this mapping (within one cluster) */
+    uint64_t host;    /* host offset of the queried byte (DATA, ZERO_ALLOC) */
+    uint64_t entry;   /* raw L2 entry (COMPRESSED) */
     uint64_t l1_skip; /* UNALLOC because the whole L1 entry is empty: bytes to its end */
 };
 
@@ -323,8 +325,10 @@ static int qcow2_map_off(struct img *img, uint64_t off, struct qcow2_map *m)
     uint64_t host = e & QCOW2_L2_OFFSET_MASK;
     if (t == QCOW2_C_COMPRESSED) {
         if (s->extended_l2 && bm)
-            return img_error(img, -EIO, "qcow2: compressed cluster entry 0x%llx has a "
-                             "subcluster bitmap", ULL(e));
+            return img_error(img, -EIO,
+                             "qcow2: compressed cluster entry 0x%llx has a "
+                             "subcluster bitmap",
+                             ULL(e));
         m->type = t;
         m->entry = e;
         return 0;
@@ -335,16 +339,21 @@ static int qcow2_map_off(struct img *img, uint64_t off, struct qcow2_map *m)
         return img_error(img, -EIO, "qcow2: data cluster offset 0x%llx is not cluster aligned",
                          ULL(host));
     if (t == QCOW2_C_DATA && s->data_fd < 0 && host >= s->file_size)
-        return img_error(img, -EIO, "qcow2: data cluster offset 0x%llx lies past the end of "
-                         "the file", ULL(host));
+        return img_error(img, -EIO,
+                         "qcow2: data cluster offset 0x%llx lies past the end of "
+                         "the file",
+                         ULL(host));
     if (s->extended_l2) {
         unsigned sc = (unsigned)(in_cl >> s->sc_bits);
         uint64_t scsize = 1ull << s->sc_bits;
         if ((bm >> 32) & bm & 0xffffffffu)
-            return img_error(img, -EIO, "qcow2: L2 entry 0x%llx has a corrupt subcluster "
-                             "bitmap", ULL(e));
+            return img_error(img, -EIO,
+                             "qcow2: L2 entry 0x%llx has a corrupt subcluster "
+                             "bitmap",
+                             ULL(e));
         if (t == QCOW2_C_UNALLOC && (bm & QCOW2_BITMAP_ALL_ALLOC))
-            return img_error(img, -EIO, "qcow2: unallocated L2 entry has subcluster "
+            return img_error(img, -EIO,
+                             "qcow2: unallocated L2 entry has subcluster "
                              "allocation bits set");
         bool alloc = (bm >> sc) & 1, zero = (bm >> (32 + sc)) & 1;
         /* Extend over following subclusters in the same state. */
@@ -391,9 +400,7 @@ static int qcow2_read(struct img *img, uint64_t off, void *buf, size_t len)
                 return r;
             break;
         case QCOW2_C_ZERO:
-        case QCOW2_C_ZERO_ALLOC:
-            memset(p, 0, n);
-            break;
+        case QCOW2_C_ZERO_ALLOC: memset(p, 0, n); break;
         case QCOW2_C_DATA:
             /* Clusters that follow each other in the file too are read with one call (a
              * lookup that fails ends the run; the next pass reports it). */
@@ -451,9 +458,7 @@ static void map_to_bs(const struct qcow2_map *m, unsigned *flags, uint64_t *host
         *flags = IMG_BS_DATA | IMG_BS_ALLOCATED | IMG_BS_OFFSET_VALID;
         *host = m->host;
         break;
-    case QCOW2_C_COMPRESSED:
-        *flags = IMG_BS_DATA | IMG_BS_ALLOCATED | IMG_BS_COMPRESSED;
-        break;
+    case QCOW2_C_COMPRESSED: *flags = IMG_BS_DATA | IMG_BS_ALLOCATED | IMG_BS_COMPRESSED; break;
     }
 }
 
@@ -518,8 +523,8 @@ static uint64_t l2_first_nonzero(const uint8_t *t, uint64_t i, uint64_t nent, un
  * max bytes), reading the cached table directly instead of one qcow2_map_off per cluster.
  * Stops at the first cluster that differs (flags, or a host offset not continuing at
  * want_host) or that qcow2_map_off must judge; *more is the bytes added. */
-static int l2_scan(struct img *img, uint64_t g, uint64_t max, unsigned flags0,
-                   uint64_t want_host, uint64_t *more)
+static int l2_scan(struct img *img, uint64_t g, uint64_t max, unsigned flags0, uint64_t want_host,
+                   uint64_t *more)
 {
     struct qcow2 *s = qcow2_st(img);
     *more = 0;
@@ -546,8 +551,8 @@ static int l2_scan(struct img *img, uint64_t g, uint64_t max, unsigned flags0,
         }
         unsigned fl;
         uint64_t host;
-        if (!whole_cluster_bs(s, e, bm, &fl, &host) ||
-            fl != flags0 || ((fl & IMG_BS_OFFSET_VALID) && host != want_host + n))
+        if (!whole_cluster_bs(s, e, bm, &fl, &host) || fl != flags0 ||
+            ((fl & IMG_BS_OFFSET_VALID) && host != want_host + n))
             break;
     }
     if (n > max) /* a skipped stretch ran past max: end where one cluster at a time would */
@@ -597,8 +602,7 @@ static int qcow2_block_status(struct img *img, uint64_t off, uint64_t len, struc
         if (done == 0) {
             flags0 = fl;
             host0 = host;
-        } else if (fl != flags0 ||
-                   ((fl & IMG_BS_OFFSET_VALID) && host != host0 + done)) {
+        } else if (fl != flags0 || ((fl & IMG_BS_OFFSET_VALID) && host != host0 + done)) {
             break;
         }
         done += m.l1_skip ? m.l1_skip : m.len;
@@ -636,8 +640,10 @@ int qcow2_load_l1(struct img *img, uint64_t off, uint32_t n, uint64_t **out)
     if (n == 0)
         return 0;
     if (off + bytes > s->file_size)
-        return img_error(img, -EINVAL, "qcow2: L1 table offset 0x%llx + %llu bytes lies past "
-                         "the end of the file", ULL(off), ULL(bytes));
+        return img_error(img, -EINVAL,
+                         "qcow2: L1 table offset 0x%llx + %llu bytes lies past "
+                         "the end of the file",
+                         ULL(off), ULL(bytes));
     uint8_t *raw = malloc(bytes);
     uint64_t *t = malloc(bytes);
     if (!raw || !t) {
@@ -680,14 +686,18 @@ static int parse_extensions(struct img *img, const uint8_t *c0, uint64_t c0len)
             break;
         }
         if (data + len > s->cluster_size || data + len > c0len)
-            return img_error(img, -EINVAL, "qcow2: header extension 0x%08x (length %u) does "
-                             "not fit in cluster 0", type, len);
+            return img_error(img, -EINVAL,
+                             "qcow2: header extension 0x%08x (length %u) does "
+                             "not fit in cluster 0",
+                             type, len);
         const uint8_t *p = c0 + data;
         switch (type) {
         case QCOW2_EXT_BACKING_FMT:
             if (len == 0 || len > 31)
-                return img_error(img, -EINVAL, "qcow2: header extension backing format has "
-                                 "length %u", len);
+                return img_error(img, -EINVAL,
+                                 "qcow2: header extension backing format has "
+                                 "length %u",
+                                 len);
             free(img->backing_fmt);
             if (!(img->backing_fmt = strndup((const char *)p, len)))
                 return -ENOMEM;
@@ -709,8 +719,10 @@ static int parse_extensions(struct img *img, const uint8_t *c0, uint64_t c0len)
         }
         case QCOW2_EXT_BITMAPS:
             if (len < 24)
-                return img_error(img, -EINVAL, "qcow2: header extension bitmaps is too short "
-                                 "(%u bytes)", len);
+                return img_error(img, -EINVAL,
+                                 "qcow2: header extension bitmaps is too short "
+                                 "(%u bytes)",
+                                 len);
             s->has_bitmaps_ext = true;
             s->bitmap_ext_off = data;
             s->nb_bitmaps = be32_load(p);
@@ -729,16 +741,20 @@ static int parse_extensions(struct img *img, const uint8_t *c0, uint64_t c0len)
             break;
         case QCOW2_EXT_FDE:
             if (len < 16)
-                return img_error(img, -EINVAL, "qcow2: header extension FDE is too short "
-                                 "(%u bytes)", len);
+                return img_error(img, -EINVAL,
+                                 "qcow2: header extension FDE is too short "
+                                 "(%u bytes)",
+                                 len);
             s->has_fde = true;
             s->fde_off = be64_load(p);
             s->fde_len = be64_load(p + 8);
             break;
         case QCOW2_EXT_DATA_FILE:
             if (len == 0 || len > 1023)
-                return img_error(img, -EINVAL, "qcow2: header extension data file has length "
-                                 "%u", len);
+                return img_error(img, -EINVAL,
+                                 "qcow2: header extension data file has length "
+                                 "%u",
+                                 len);
             free(s->data_file_name);
             if (!(s->data_file_name = strndup((const char *)p, len)))
                 return -ENOMEM;
@@ -769,11 +785,15 @@ static int parse_snapshots(struct img *img)
     if (s->nb_snapshots == 0)
         return 0;
     if (s->snap_offset & (s->cluster_size - 1))
-        return img_error(img, -EINVAL, "qcow2: snapshot table offset 0x%llx is not cluster "
-                         "aligned", ULL(s->snap_offset));
+        return img_error(img, -EINVAL,
+                         "qcow2: snapshot table offset 0x%llx is not cluster "
+                         "aligned",
+                         ULL(s->snap_offset));
     if (s->snap_offset >= s->file_size)
-        return img_error(img, -EINVAL, "qcow2: snapshot table offset 0x%llx lies past the end "
-                         "of the file", ULL(s->snap_offset));
+        return img_error(img, -EINVAL,
+                         "qcow2: snapshot table offset 0x%llx lies past the end "
+                         "of the file",
+                         ULL(s->snap_offset));
     uint64_t avail = s->file_size - s->snap_offset;
     if (avail > QCOW2_MAX_SNAPTABLE_BYTES)
         avail = QCOW2_MAX_SNAPTABLE_BYTES;
@@ -804,8 +824,10 @@ static int parse_snapshots(struct img *img)
         uint32_t extra = be32_load(e + 36);
         if (extra > 1024) {
             free(t);
-            return img_error(img, -EINVAL, "qcow2: snapshot table entry %u has %u bytes of "
-                             "extra data (limit 1024)", i, extra);
+            return img_error(img, -EINVAL,
+                             "qcow2: snapshot table entry %u has %u bytes of "
+                             "extra data (limit 1024)",
+                             i, extra);
         }
         uint64_t need = 40ull + extra + idlen + namelen;
         if (off + need > avail)
@@ -834,7 +856,8 @@ static int open_data_file(struct img *img)
 {
     struct qcow2 *s = qcow2_st(img);
     if (!s->data_file_name)
-        return img_error(img, -EINVAL, "qcow2: external data file bit set but the header "
+        return img_error(img, -EINVAL,
+                         "qcow2: external data file bit set but the header "
                          "extension data file is missing");
     int fd = img_open_ref(img, s->data_file_name, "external data file", 0);
     if (fd < 0)
@@ -848,14 +871,15 @@ static int check_table(struct img *img, const char *what, uint64_t off, uint64_t
     struct qcow2 *s = qcow2_st(img);
     uint64_t end;
     if (off & (s->cluster_size - 1))
-        return img_error(img, -EINVAL, "qcow2: %s 0x%llx is not cluster aligned", what,
-                         ULL(off));
+        return img_error(img, -EINVAL, "qcow2: %s 0x%llx is not cluster aligned", what, ULL(off));
     if (u64_add_overflow(off, len, &end) || end > QCOW2_MAX_HOST_OFF)
-        return img_error(img, -EINVAL, "qcow2: %s 0x%llx + %llu bytes overflows", what,
-                         ULL(off), ULL(len));
+        return img_error(img, -EINVAL, "qcow2: %s 0x%llx + %llu bytes overflows", what, ULL(off),
+                         ULL(len));
     if (end > s->file_size)
-        return img_error(img, -EINVAL, "qcow2: %s 0x%llx + %llu bytes lies past the end of the "
-                         "file (%llu bytes)", what, ULL(off), ULL(len), ULL(s->file_size));
+        return img_error(img, -EINVAL,
+                         "qcow2: %s 0x%llx + %llu bytes lies past the end of the "
+                         "file (%llu bytes)",
+                         what, ULL(off), ULL(len), ULL(s->file_size));
     return 0;
 }
 
@@ -903,11 +927,11 @@ static int qcow2_open(struct img *img, unsigned flags)
         s->autoclear = be64_load(h + 88);
         s->refcount_order = be32_load(h + 96);
         s->header_length = be32_load(h + 100);
-        if (s->header_length < 104 || s->header_length % 8 ||
-            s->header_length > s->cluster_size)
-            return img_error(img, -EINVAL, "qcow2: header_length %u invalid (needs >= 104, a "
-                             "multiple of 8, <= cluster size %u)", s->header_length,
-                             s->cluster_size);
+        if (s->header_length < 104 || s->header_length % 8 || s->header_length > s->cluster_size)
+            return img_error(img, -EINVAL,
+                             "qcow2: header_length %u invalid (needs >= 104, a "
+                             "multiple of 8, <= cluster size %u)",
+                             s->header_length, s->cluster_size);
         if (s->header_length > 104)
             s->compression_type = h[104];
     }
@@ -931,15 +955,18 @@ static int qcow2_open(struct img *img, unsigned flags)
     if (r == 0 && s->backing_off) {
         uint64_t end;
         if (s->backing_len > QCOW2_MAX_BACKING_NAME)
-            r = img_error(img, -EINVAL, "qcow2: backing file name length %u exceeds 1023 "
-                          "bytes", s->backing_len);
+            r = img_error(img, -EINVAL,
+                          "qcow2: backing file name length %u exceeds 1023 "
+                          "bytes",
+                          s->backing_len);
         else if (u64_add_overflow(s->backing_off, s->backing_len, &end) || end > c0len ||
                  end > s->cluster_size)
-            r = img_error(img, -EINVAL, "qcow2: backing file name at 0x%llx (length %u) lies "
-                          "outside cluster 0", ULL(s->backing_off), s->backing_len);
-        else if (s->backing_len && !(img->backing_name = strndup((const char *)c0 +
-                                                                 s->backing_off,
-                                                                 s->backing_len)))
+            r = img_error(img, -EINVAL,
+                          "qcow2: backing file name at 0x%llx (length %u) lies "
+                          "outside cluster 0",
+                          ULL(s->backing_off), s->backing_len);
+        else if (s->backing_len &&
+                 !(img->backing_name = strndup((const char *)c0 + s->backing_off, s->backing_len)))
             r = -ENOMEM;
         else if (s->backing_len && strlen(img->backing_name) != s->backing_len)
             r = img_error(img, -EINVAL, "qcow2: backing file name contains a NUL byte");
@@ -962,18 +989,24 @@ static int qcow2_open(struct img *img, unsigned flags)
         return img_error(img, -ENOTSUP, "qcow2: unsupported crypt_method %u", s->crypt_method);
     s->extended_l2 = (s->incompat & QCOW2_INCOMPAT_EXTL2) != 0;
     if (s->extended_l2 && s->cluster_bits < 14)
-        return img_error(img, -EINVAL, "qcow2: extended L2 entries need cluster_bits >= 14 "
-                         "(cluster_bits %u)", s->cluster_bits);
+        return img_error(img, -EINVAL,
+                         "qcow2: extended L2 entries need cluster_bits >= 14 "
+                         "(cluster_bits %u)",
+                         s->cluster_bits);
     if (s->incompat & QCOW2_INCOMPAT_COMPRESSION) {
         if (s->header_length <= 104)
-            return img_error(img, -EINVAL, "qcow2: compression type bit set but header_length "
-                             "%u has no compression type field", s->header_length);
+            return img_error(img, -EINVAL,
+                             "qcow2: compression type bit set but header_length "
+                             "%u has no compression type field",
+                             s->header_length);
         if (s->compression_type > 1)
             return img_error(img, -ENOTSUP, "qcow2: unsupported compression type %u",
                              s->compression_type);
     } else if (s->compression_type != 0) {
-        return img_error(img, -EINVAL, "qcow2: compression type %u set without the "
-                         "compression type feature bit", s->compression_type);
+        return img_error(img, -EINVAL,
+                         "qcow2: compression type %u set without the "
+                         "compression type feature bit",
+                         s->compression_type);
     }
     s->refcount_bits = 1u << s->refcount_order;
     s->refcount_max = s->refcount_bits == 64 ? UINT64_MAX : (1ull << s->refcount_bits) - 1;
@@ -986,8 +1019,10 @@ static int qcow2_open(struct img *img, unsigned flags)
     if (s->rt_clusters == 0)
         return img_error(img, -EINVAL, "qcow2: refcount_table_clusters is 0");
     if ((uint64_t)s->rt_clusters * s->cluster_size > QCOW2_MAX_RT_BYTES)
-        return img_error(img, -EINVAL, "qcow2: refcount_table_clusters %u exceeds the 8 MiB "
-                         "limit", s->rt_clusters);
+        return img_error(img, -EINVAL,
+                         "qcow2: refcount_table_clusters %u exceeds the 8 MiB "
+                         "limit",
+                         s->rt_clusters);
     r = check_table(img, "refcount table offset", s->rt_offset,
                     (uint64_t)s->rt_clusters * s->cluster_size);
     if (r < 0)
@@ -1002,8 +1037,10 @@ static int qcow2_open(struct img *img, unsigned flags)
     if (need > QCOW2_MAX_L1_ENTRIES || s->size > (1ull << 62))
         return img_error(img, -EFBIG, "qcow2: virtual size %llu is too large", ULL(s->size));
     if (s->l1_size < need)
-        return img_error(img, -EINVAL, "qcow2: l1_size %u is too small for the virtual size "
-                         "(needs %llu entries)", s->l1_size, ULL(need));
+        return img_error(img, -EINVAL,
+                         "qcow2: l1_size %u is too small for the virtual size "
+                         "(needs %llu entries)",
+                         s->l1_size, ULL(need));
     r = check_table(img, "L1 table offset", s->l1_offset, (uint64_t)s->l1_size * 8);
     if (r < 0)
         return r;
@@ -1018,16 +1055,22 @@ static int qcow2_open(struct img *img, unsigned flags)
     for (uint32_t i = 0; i < s->nb_snapshots; i++) {
         /* Stale snapshot L1s only matter to check and layout, which validate them again. */
         if (s->snaps[i].l1_size > QCOW2_MAX_L1_ENTRIES)
-            return img_error(img, -EINVAL, "qcow2: snapshot table entry %u: l1_size %u exceeds "
-                             "the limit", i, s->snaps[i].l1_size);
+            return img_error(img, -EINVAL,
+                             "qcow2: snapshot table entry %u: l1_size %u exceeds "
+                             "the limit",
+                             i, s->snaps[i].l1_size);
     }
 
     if (s->has_bitmaps_ext && (s->bitmap_dir_off & (s->cluster_size - 1)))
-        return img_error(img, -EINVAL, "qcow2: header extension bitmaps: directory offset "
-                         "0x%llx is not cluster aligned", ULL(s->bitmap_dir_off));
+        return img_error(img, -EINVAL,
+                         "qcow2: header extension bitmaps: directory offset "
+                         "0x%llx is not cluster aligned",
+                         ULL(s->bitmap_dir_off));
     if (s->has_fde && (s->fde_off & (s->cluster_size - 1)))
-        return img_error(img, -EINVAL, "qcow2: header extension FDE: offset 0x%llx is not "
-                         "cluster aligned", ULL(s->fde_off));
+        return img_error(img, -EINVAL,
+                         "qcow2: header extension FDE: offset 0x%llx is not "
+                         "cluster aligned",
+                         ULL(s->fde_off));
 
     if (s->incompat & QCOW2_INCOMPAT_DATA_FILE) {
         r = open_data_file(img);
@@ -1187,8 +1230,8 @@ const struct img_driver img_driver_qcow2 = {
     .name = "qcow2",
     .desc = "QEMU copy-on-write v2/v3",
     .priv_size = sizeof(struct qcow2),
-    .caps = IMG_CAP_WRITE | IMG_CAP_CREATE | IMG_CAP_RESIZE | IMG_CAP_BACKING |
-            IMG_CAP_SNAPSHOTS | IMG_CAP_COMPRESS | IMG_CAP_CHECK | IMG_CAP_ZERO_INIT,
+    .caps = IMG_CAP_WRITE | IMG_CAP_CREATE | IMG_CAP_RESIZE | IMG_CAP_BACKING | IMG_CAP_SNAPSHOTS |
+            IMG_CAP_COMPRESS | IMG_CAP_CHECK | IMG_CAP_ZERO_INIT,
     .create_opts = qcow2_create_opts,
     .probe = qcow2_probe,
     .open = qcow2_open,

@@ -69,9 +69,9 @@
 
 /* What one guest cluster (or subcluster) maps to. */
 enum qcow2_ctype {
-    QCOW2_C_UNALLOC,   /* read the backing file */
-    QCOW2_C_ZERO,      /* zero flag, no host cluster */
-    QCOW2_C_ZERO_ALLOC,/* zero flag with a preallocated host cluster */
+    QCOW2_C_UNALLOC,    /* read the backing file */
+    QCOW2_C_ZERO,       /* zero flag, no host cluster */
+    QCOW2_C_ZERO_ALLOC, /* zero flag with a preallocated host cluster */
     QCOW2_C_DATA,
     QCOW2_C_COMPRESSED,
 };
@@ -174,7 +174,7 @@ struct qcow2 {
     char *data_file_name;
     int data_fd; /* external data file, or -1 */
 
-    uint64_t file_size; /* tracked as we grow the file */
+    uint64_t file_size;                   /* tracked as we grow the file */
     bool prealloc_checked, prealloc_meta; /* qcow2_block_status: looks preallocation=metadata */
     struct qcow2_cache l2c, rbc;
 
@@ -184,13 +184,13 @@ struct qcow2 {
     uint8_t *zin;        /* compressed input buffer (2 clusters) */
 
     /* Write state. */
-    bool writes_started;  /* first-write hook ran */
-    bool lazy;            /* lazy refcounts in effect: refcounts rebuilt on flush */
-    bool lazy_dirty;      /* refcounts on disk are stale */
-    uint64_t free_hint;   /* first cluster index that may be free */
-    uint64_t free_byte;   /* next byte for compressed data, 0 = start a new cluster */
-    uint8_t *wbuf;        /* two clusters of scratch space for the write path */
-    bool l1_dirty;        /* scratch target: the L1 table in memory is newer than on disk */
+    bool writes_started; /* first-write hook ran */
+    bool lazy;           /* lazy refcounts in effect: refcounts rebuilt on flush */
+    bool lazy_dirty;     /* refcounts on disk are stale */
+    uint64_t free_hint;  /* first cluster index that may be free */
+    uint64_t free_byte;  /* next byte for compressed data, 0 = start a new cluster */
+    uint8_t *wbuf;       /* two clusters of scratch space for the write path */
+    bool l1_dirty;       /* scratch target: the L1 table in memory is newer than on disk */
 
     struct qcow2_crypt *cr; /* encryption state (qcow2_crypt.c), NULL when not encrypted */
 };
@@ -246,7 +246,9 @@ static inline uint64_t qcow2_rc_get(const uint8_t *blk, unsigned order, uint64_t
 {
     unsigned bits = 1u << order;
     switch (order) {
-    case 0: case 1: case 2: {
+    case 0:
+    case 1:
+    case 2: {
         unsigned per = 8 / bits, shift = (unsigned)(i % per) * bits;
         return (blk[i / per] >> shift) & ((1u << bits) - 1);
     }
@@ -260,7 +262,9 @@ static inline void qcow2_rc_set(uint8_t *blk, unsigned order, uint64_t i, uint64
 {
     unsigned bits = 1u << order;
     switch (order) {
-    case 0: case 1: case 2: {
+    case 0:
+    case 1:
+    case 2: {
         unsigned per = 8 / bits, shift = (unsigned)(i % per) * bits;
         unsigned mask = ((1u << bits) - 1) << shift;
         blk[i / per] = (uint8_t)((blk[i / per] & ~mask) | (((unsigned)v << shift) & mask));
@@ -285,7 +289,10 @@ static inline enum qcow2_ctype qcow2_entry_type(uint64_t e, bool extended, bool 
     return QCOW2_C_DATA;
 }
 
-static inline struct qcow2 *qcow2_st(struct img *img) { return img->priv; }
+static inline struct qcow2 *qcow2_st(struct img *img)
+{
+    return img->priv;
+}
 
 /* ---- qcow2.c ---- */
 int qcow2_cache_init(struct qcow2_cache *c, size_t n, uint32_t cluster_size);
@@ -344,8 +351,7 @@ int qcow2_flush(struct img *img);
 /* Compress one cluster into out (cap bytes); returns the length, or 0 if it doesn't shrink. */
 size_t qcow2_compress(uint8_t type, const uint8_t *in, size_t len, uint8_t *out, size_t cap);
 /* Decompress exactly outlen bytes; 0, -1, or -2 for a zstd window larger than outlen needs. */
-int qcow2_decompress(uint8_t type, const uint8_t *in, size_t inlen, uint8_t *out,
-                     size_t outlen);
+int qcow2_decompress(uint8_t type, const uint8_t *in, size_t inlen, uint8_t *out, size_t outlen);
 
 /* ---- qcow2_create.c ---- */
 int qcow2_create(const char *path, const struct img_create_req *req, struct img_err *err);

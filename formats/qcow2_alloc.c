@@ -80,8 +80,10 @@ static int rt_block_off(struct img *img, uint64_t ti, uint64_t *off)
     struct qcow2 *s = qcow2_st(img);
     *off = ti < s->rt_entries ? (s->rt[ti] & QCOW2_RT_OFFSET_MASK) : 0;
     if (*off && (*off & (s->cluster_size - 1)))
-        return img_error(img, -EIO, "qcow2: refcount block offset 0x%llx is not cluster "
-                         "aligned", ULL(*off));
+        return img_error(img, -EIO,
+                         "qcow2: refcount block offset 0x%llx is not cluster "
+                         "aligned",
+                         ULL(*off));
     return 0;
 }
 
@@ -293,8 +295,10 @@ static int rc_add(struct img *img, uint64_t cluster, int64_t delta, uint64_t avo
         return r;
     uint64_t v = qcow2_rc_get(blk, s->refcount_order, idx);
     if ((delta < 0 && v < (uint64_t)-delta) || (delta > 0 && s->refcount_max - v < (uint64_t)delta))
-        return img_error(img, -ERANGE, "qcow2: refcount of cluster %llu would leave its range "
-                         "(%llu%+lld)", ULL(cluster), ULL(v), (long long)delta);
+        return img_error(img, -ERANGE,
+                         "qcow2: refcount of cluster %llu would leave its range "
+                         "(%llu%+lld)",
+                         ULL(cluster), ULL(v), (long long)delta);
     v += (uint64_t)delta;
     qcow2_rc_set(blk, s->refcount_order, idx, v);
     if (v == 0) {
@@ -388,25 +392,30 @@ int qcow2_prepare_write(struct img *img)
     if (r < 0)
         return r;
     if (s->nb_snapshots && s->data_fd >= 0)
-        return img_error(img, -ENOTSUP, "qcow2: image has internal snapshots and an external "
+        return img_error(img, -ENOTSUP,
+                         "qcow2: image has internal snapshots and an external "
                          "data file; refusing to write");
     if (s->writes_started)
         return 0;
     if (s->incompat & QCOW2_INCOMPAT_CORRUPT)
-        return img_error(img, -EROFS, "qcow2: image is marked corrupt; it can only be opened "
+        return img_error(img, -EROFS,
+                         "qcow2: image is marked corrupt; it can only be opened "
                          "read-only (repair it with `dimg check -r all`)");
     if ((s->incompat & QCOW2_INCOMPAT_DIRTY) && !s->lazy_dirty) {
         /* Left dirty by a crashed lazy-refcount writer: rebuild refcounts first, as qemu
          * does on a read-write open. */
         int rr = qcow2_rebuild_refcounts(img);
         if (rr < 0 || (s->incompat & QCOW2_INCOMPAT_DIRTY))
-            return img_error(img, rr < 0 ? rr : -EIO, "qcow2: image was not closed cleanly "
+            return img_error(img, rr < 0 ? rr : -EIO,
+                             "qcow2: image was not closed cleanly "
                              "(dirty bit set) and its refcounts could not be rebuilt: run "
                              "`dimg check -r all`");
     }
     if (s->bm_bad)
-        return img_error(img, -ENOTSUP, "qcow2: refusing to change the image: its persistent "
-                         "dirty bitmaps cannot be kept (%s)", s->bm_bad);
+        return img_error(img, -ENOTSUP,
+                         "qcow2: refusing to change the image: its persistent "
+                         "dirty bitmaps cannot be kept (%s)",
+                         s->bm_bad);
     /* Bitmaps are kept valid (qcow2_bitmap.c); unknown autoclear features are not. */
     uint64_t keep = QCOW2_AUTOCLEAR_DATA_RAW | (s->nbm ? QCOW2_AUTOCLEAR_BITMAPS : 0);
     if (s->version >= 3 && (s->autoclear & ~keep)) {
@@ -641,8 +650,7 @@ static int write_in_cluster(struct img *img, uint64_t off, const uint8_t *buf, u
     if (s->extended_l2) {
         unsigned sc0 = (unsigned)(in >> s->sc_bits), sc1 = (unsigned)((in + n - 1) >> s->sc_bits);
         uint64_t a = (uint64_t)sc0 << s->sc_bits, b = (uint64_t)(sc1 + 1) << s->sc_bits;
-        uint64_t mask = ((sc1 == 31 ? 0xffffffffull : ((1ull << (sc1 + 1)) - 1)) >>
-                         sc0) << sc0;
+        uint64_t mask = ((sc1 == 31 ? 0xffffffffull : ((1ull << (sc1 + 1)) - 1)) >> sc0) << sc0;
         if (t == QCOW2_C_COMPRESSED || (t == QCOW2_C_DATA && !owned)) {
             /* The whole cluster moves: every subcluster becomes allocated in the copy. */
             a = 0;
@@ -714,8 +722,8 @@ static int scratch_run(struct img *img, uint64_t off, const uint8_t *buf, uint64
         enum qcow2_ctype t = qcow2_entry_type(e, s->extended_l2, false);
         uint64_t h = e & QCOW2_L2_OFFSET_MASK;
         bool none = !(e & (QCOW2_L2_OFFSET_MASK | QCOW2_OFLAG_COMPRESSED));
-        bool ours = (t == QCOW2_C_DATA || t == QCOW2_C_ZERO_ALLOC) &&
-                    (e & QCOW2_OFLAG_COPIED) && h && !(h & (cs - 1));
+        bool ours = (t == QCOW2_C_DATA || t == QCOW2_C_ZERO_ALLOC) && (e & QCOW2_OFLAG_COPIED) &&
+                    h && !(h & (cs - 1));
         if (k == 0) {
             fresh = none;
             host0 = h;
@@ -740,8 +748,7 @@ static int scratch_run(struct img *img, uint64_t off, const uint8_t *buf, uint64
         uint64_t g = off + i * cs;
         if ((r = qcow2_get_l2(img, g, &l2off, &e, &bm)) < 0 ||
             (r = write_l2_entry(img, l2off, qcow2_l2_index(s->cluster_bits, l2b, g),
-                                (host0 + i * cs) | QCOW2_OFLAG_COPIED,
-                                QCOW2_BITMAP_ALL_ALLOC)) < 0)
+                                (host0 + i * cs) | QCOW2_OFLAG_COPIED, QCOW2_BITMAP_ALL_ALLOC)) < 0)
             return r;
     }
     *done = k * cs;
@@ -795,8 +802,7 @@ static int zero_in_cluster(struct img *img, uint64_t off, uint64_t n)
     bool raw_data = (s->autoclear & QCOW2_AUTOCLEAR_DATA_RAW) && s->data_fd >= 0;
 
     if (!s->extended_l2) {
-        if ((t == QCOW2_C_ZERO || t == QCOW2_C_ZERO_ALLOC) ||
-            (t == QCOW2_C_UNALLOC && !backing))
+        if ((t == QCOW2_C_ZERO || t == QCOW2_C_ZERO_ALLOC) || (t == QCOW2_C_UNALLOC && !backing))
             return 0; /* already reads as zeros */
         if (whole && !raw_data && (s->version >= 3 || !backing)) {
             uint64_t ne = s->version >= 3 ? QCOW2_OFLAG_ZERO : 0;
@@ -816,7 +822,8 @@ static int zero_in_cluster(struct img *img, uint64_t off, uint64_t n)
     if (cl + in + n >= img->size)
         b = u64_align_up(in + n, scs);
     memset(s->wbuf + cs, 0, cs);
-    if (a > in && (r = write_in_cluster(img, off, s->wbuf + cs, (a < in + n ? a : in + n) - in)) < 0)
+    if (a > in &&
+        (r = write_in_cluster(img, off, s->wbuf + cs, (a < in + n ? a : in + n) - in)) < 0)
         return r;
     if (b < in + n && b >= a && (r = write_in_cluster(img, cl + b, s->wbuf + cs, in + n - b)) < 0)
         return r;
@@ -938,15 +945,17 @@ static int compressed_place(struct img *img, uint64_t off, const uint8_t *out, s
         return r;
     uint64_t ne;
     if (qcow2_cdesc_encode(start, clen, s->cluster_bits, &ne) < 0)
-        return img_error(img, -EFBIG, "qcow2: compressed cluster at 0x%llx does not fit a "
-                         "descriptor", ULL(start));
+        return img_error(img, -EFBIG,
+                         "qcow2: compressed cluster at 0x%llx does not fit a "
+                         "descriptor",
+                         ULL(start));
     if ((r = qcow2_host_write(img, img->fd, out, clen, start)) < 0)
         return r;
     s->free_byte = start + clen;
-    if ((r = write_l2_entry(img, l2off, qcow2_l2_index(s->cluster_bits,
-                                                       qcow2_l2_bits(s->cluster_bits,
-                                                                     s->extended_l2), off),
-                            ne, 0)) < 0)
+    if ((r = write_l2_entry(
+             img, l2off,
+             qcow2_l2_index(s->cluster_bits, qcow2_l2_bits(s->cluster_bits, s->extended_l2), off),
+             ne, 0)) < 0)
         return r;
     s->cbuf_entry = 0;
     return qcow2_free_entry_clusters(img, e);
@@ -960,7 +969,8 @@ static int compressed_begin(struct img *img, uint64_t off, size_t len)
     if ((off & (cs - 1)) || len > cs || (len < cs && off + len != img->size))
         return img_error(img, -EINVAL, "qcow2: compressed writes need one whole cluster");
     if (s->data_fd >= 0)
-        return img_error(img, -ENOTSUP, "qcow2: compressed writes are not possible with an "
+        return img_error(img, -ENOTSUP,
+                         "qcow2: compressed writes are not possible with an "
                          "external data file");
     if (s->crypt_method)
         return qcow2_crypt_compressed(img);
@@ -993,7 +1003,8 @@ int qcow2_write_compressed_z(struct img *img, uint64_t off, const void *buf, siz
     if (r < 0)
         return r;
     if (zlen >= qcow2_st(img)->cluster_size)
-        return img_error(img, -EINVAL, "qcow2: a compressed cluster must be smaller than a "
+        return img_error(img, -EINVAL,
+                         "qcow2: a compressed cluster must be smaller than a "
                          "cluster");
     return zlen ? compressed_place(img, off, z, zlen) : qcow2_write(img, off, buf, len);
 }

@@ -5,9 +5,9 @@
  * dimg does not record guest writes in bitmaps, so it keeps them by never changing what
  * they describe behind their back: writes of guest data, and applying a snapshot, are
  * refused while an enabled (auto), consistent bitmap exists (disabled ones record nothing,
- * as in qemu; emptying a committed overlay changes no guest data); metadata-only changes (internal snapshots, backing
- * links, repairs) leave the directory and its tables in place, counted by check and by the
- * refcount rebuilds (qcow2_check.c); a resize rewrites each bitmap for the new size, as
+ * as in qemu; emptying a committed overlay changes no guest data); metadata-only changes (internal
+ * snapshots, backing links, repairs) leave the directory and its tables in place, counted by check
+ * and by the refcount rebuilds (qcow2_check.c); a resize rewrites each bitmap for the new size, as
  * qemu-img resize does: the table grows or is cut, the bits past the new end are cleared.
  * Crash order of a resize: the bitmaps are first marked in use on disk (qemu's own mark of
  * an unfinished bitmap), then resized into new clusters, then one header write names the new

@@ -34,9 +34,9 @@ struct ck {
     uint64_t *refs; /* references counted */
     uint8_t *kind;  /* layout: enum img_region_kind per cluster, or NULL */
     bool rebuild;
-    bool stop;      /* the caller asked to stop (res->tick); nothing was written yet */
+    bool stop; /* the caller asked to stop (res->tick); nothing was written yet */
     uint64_t tick_done, tick_total; /* L1 entries walked / to walk, for res->tick */
-    uint8_t *tbuf;  /* one cluster */
+    uint8_t *tbuf;                  /* one cluster */
 };
 
 static int ck_grow(struct ck *c, uint64_t k)
@@ -69,9 +69,10 @@ static void ck_inc(struct ck *c, uint64_t off, uint64_t size, enum img_region_ki
     uint64_t end;
     if (size == 0)
         return;
-    if (u64_add_overflow(off, size, &end) || (end > c->file_size &&
-                                              end - c->file_size >= s->cluster_size)) {
-        img_check_report(c->res, "ERROR: counting reference for region exceeding the end of "
+    if (u64_add_overflow(off, size, &end) ||
+        (end > c->file_size && end - c->file_size >= s->cluster_size)) {
+        img_check_report(c->res,
+                         "ERROR: counting reference for region exceeding the end of "
                          "the file by one cluster or more: offset 0x%llx size 0x%llx",
                          ULL(off), ULL(size));
         c->res->corruptions++;
@@ -110,8 +111,7 @@ static void ck_l2(struct ck *c, uint64_t l2off, bool frag, uint64_t *next_contig
         uint64_t bm = s->extended_l2 ? be64_load(c->tbuf + i * s->l2_entry_size + 8) : 0;
         enum qcow2_ctype t = qcow2_entry_type(e, s->extended_l2, df);
         if (t != QCOW2_C_COMPRESSED && (e & QCOW2_L2_STD_RESERVED)) {
-            img_check_report(c->res, "ERROR found l2 entry with reserved bits set: %" PRIx64,
-                             e);
+            img_check_report(c->res, "ERROR found l2 entry with reserved bits set: %" PRIx64, e);
             c->res->corruptions++;
         }
         switch (t) {
@@ -119,20 +119,26 @@ static void ck_l2(struct ck *c, uint64_t l2off, bool frag, uint64_t *next_contig
             if (e & QCOW2_OFLAG_COPIED) {
                 uint64_t co, cl;
                 qcow2_cdesc_decode(e, s->cluster_bits, &co, &cl);
-                img_check_report(c->res, "ERROR: coffset=0x%" PRIx64 ": copied flag must never "
-                                 "be set for compressed clusters", co);
+                img_check_report(c->res,
+                                 "ERROR: coffset=0x%" PRIx64 ": copied flag must never "
+                                 "be set for compressed clusters",
+                                 co);
                 e &= ~QCOW2_OFLAG_COPIED;
                 c->res->corruptions++;
             }
             if (df) {
-                img_check_report(c->res, "ERROR compressed cluster %llu with data file, "
-                                 "entry=0x%" PRIx64, ULL(i), e);
+                img_check_report(c->res,
+                                 "ERROR compressed cluster %llu with data file, "
+                                 "entry=0x%" PRIx64,
+                                 ULL(i), e);
                 c->res->corruptions++;
                 break;
             }
             if (bm) {
-                img_check_report(c->res, "ERROR compressed cluster %llu with non-zero "
-                                 "subcluster allocation bitmap, entry=0x%" PRIx64, ULL(i), e);
+                img_check_report(c->res,
+                                 "ERROR compressed cluster %llu with non-zero "
+                                 "subcluster allocation bitmap, entry=0x%" PRIx64,
+                                 ULL(i), e);
                 c->res->corruptions++;
                 break;
             }
@@ -151,17 +157,20 @@ static void ck_l2(struct ck *c, uint64_t l2off, bool frag, uint64_t *next_contig
             uint64_t off = e & QCOW2_L2_OFFSET_MASK;
             if ((bm >> 32) & bm) {
                 c->res->corruptions++;
-                img_check_report(c->res, "ERROR offset=%" PRIx64 ": Allocated cluster has "
-                                 "corrupted subcluster allocation bitmap", off);
+                img_check_report(c->res,
+                                 "ERROR offset=%" PRIx64 ": Allocated cluster has "
+                                 "corrupted subcluster allocation bitmap",
+                                 off);
             }
             if (off & (s->cluster_size - 1)) {
-                bool data = s->extended_l2 ? (bm & QCOW2_BITMAP_ALL_ALLOC) != 0
-                                           : !(e & QCOW2_OFLAG_ZERO);
+                bool data =
+                    s->extended_l2 ? (bm & QCOW2_BITMAP_ALL_ALLOC) != 0 : !(e & QCOW2_OFLAG_ZERO);
                 c->res->corruptions++;
-                img_check_report(c->res, data ? "ERROR offset=%" PRIx64 ": Data cluster is not "
-                                                "properly aligned; L2 entry corrupted."
-                                              : "ERROR offset=%" PRIx64 ": Preallocated cluster "
-                                                "is not properly aligned; L2 entry corrupted.",
+                img_check_report(c->res,
+                                 data ? "ERROR offset=%" PRIx64 ": Data cluster is not "
+                                        "properly aligned; L2 entry corrupted."
+                                      : "ERROR offset=%" PRIx64 ": Preallocated cluster "
+                                        "is not properly aligned; L2 entry corrupted.",
                                  off);
             }
             if (frag) {
@@ -174,13 +183,12 @@ static void ck_l2(struct ck *c, uint64_t l2off, bool frag, uint64_t *next_contig
                 ck_inc(c, off, s->cluster_size, IMG_R_DATA);
             break;
         }
-        case QCOW2_C_ZERO:
-            break;
+        case QCOW2_C_ZERO: break;
         case QCOW2_C_UNALLOC:
             if (bm & QCOW2_BITMAP_ALL_ALLOC) {
                 c->res->corruptions++;
                 img_check_report(c->res, "ERROR: Unallocated cluster has non-zero subcluster "
-                                 "allocation bitmap");
+                                         "allocation bitmap");
             }
             break;
         }
@@ -202,8 +210,9 @@ static void ck_l1(struct ck *c, uint64_t l1off, uint32_t l1n, const uint64_t *me
         uint8_t *raw = malloc(bytes);
         l1 = malloc(bytes);
         int r = (!raw || !l1) ? -ENOMEM
-                : (l1off + bytes > c->file_size ? -EIO : io_pread_exact(c->img->fd, raw, bytes,
-                                                                        l1off));
+                              : (l1off + bytes > c->file_size
+                                     ? -EIO
+                                     : io_pread_exact(c->img->fd, raw, bytes, l1off));
         if (r < 0) {
             img_check_report(c->res, "ERROR: I/O error in check_refcounts_l1");
             c->res->check_errors++;
@@ -230,8 +239,10 @@ static void ck_l1(struct ck *c, uint64_t l1off, uint32_t l1n, const uint64_t *me
             continue;
         ck_inc(c, l2, s->cluster_size, IMG_R_L2);
         if (l2 & (s->cluster_size - 1)) {
-            img_check_report(c->res, "ERROR l2_offset=%" PRIx64 ": Table is not cluster "
-                             "aligned; L1 entry corrupted", l2);
+            img_check_report(c->res,
+                             "ERROR l2_offset=%" PRIx64 ": Table is not cluster "
+                             "aligned; L1 entry corrupted",
+                             l2);
             c->res->corruptions++;
         }
         next_contig = 0; /* qemu-img counts fragmentation within each L2 table only */
@@ -278,8 +289,10 @@ static void ck_bitmaps(struct ck *c)
                     if ((te & 0xff000000000001feull) || (o && (te & 1)) ||
                         (o & (s->cluster_size - 1))) {
                         bool named = p + 24 + (uint64_t)extra + namelen <= dsz;
-                        img_check_report(c->res, "ERROR bitmap table entry %u of '%.*s' is "
-                                         "corrupt: %#" PRIx64, j, named ? (int)namelen : 1,
+                        img_check_report(c->res,
+                                         "ERROR bitmap table entry %u of '%.*s' is "
+                                         "corrupt: %#" PRIx64,
+                                         j, named ? (int)namelen : 1,
                                          named ? (const char *)d + p + 24 + extra : "?", te);
                         c->res->corruptions++;
                         continue;
@@ -312,16 +325,18 @@ static int ck_calculate(struct ck *c)
     for (uint32_t i = 0; i < s->nb_snapshots; i++) {
         struct qcow2_snapshot *sn = &s->snaps[i];
         if (sn->l1_offset & (s->cluster_size - 1)) {
-            img_check_report(c->res, "ERROR snapshot %s (%s) l1_offset=%#" PRIx64 ": L1 table "
+            img_check_report(c->res,
+                             "ERROR snapshot %s (%s) l1_offset=%#" PRIx64 ": L1 table "
                              "is not cluster aligned; snapshot table entry corrupted",
                              sn->id, sn->name, sn->l1_offset);
             c->res->corruptions++;
             continue;
         }
         if (sn->l1_size > QCOW2_MAX_L1_ENTRIES) {
-            img_check_report(c->res, "ERROR snapshot %s (%s) l1_size=%#" PRIx32 ": L1 table is "
-                             "too large; snapshot table entry corrupted", sn->id, sn->name,
-                             sn->l1_size);
+            img_check_report(c->res,
+                             "ERROR snapshot %s (%s) l1_size=%#" PRIx32 ": L1 table is "
+                             "too large; snapshot table entry corrupted",
+                             sn->id, sn->name, sn->l1_size);
             c->res->corruptions++;
             continue;
         }
@@ -345,8 +360,10 @@ static int ck_calculate(struct ck *c)
             continue;
         }
         if (off & (s->cluster_size - 1)) {
-            img_check_report(c->res, "ERROR refcount block %llu is not cluster aligned; "
-                             "refcount table entry corrupted", ULL(i));
+            img_check_report(c->res,
+                             "ERROR refcount block %llu is not cluster aligned; "
+                             "refcount table entry corrupted",
+                             ULL(i));
             c->res->corruptions++;
             c->rebuild = true;
             continue;
@@ -396,8 +413,10 @@ static uint64_t ck_compare(struct ck *c, unsigned fix)
         else if (rc1 < rc2 && (fix & IMG_FIX_ERRORS))
             fixed = &c->res->corruptions_fixed;
         img_check_report(c->res, "%s cluster %llu refcount=%llu reference=%llu",
-                         fixed ? "Repairing" : rc1 < rc2 ? "ERROR" : "Leaked", ULL(i), ULL(rc1),
-                         ULL(rc2));
+                         fixed       ? "Repairing"
+                         : rc1 < rc2 ? "ERROR"
+                                     : "Leaked",
+                         ULL(i), ULL(rc1), ULL(rc2));
         if (fixed) {
             r = qcow2_update_refcount(c->img, i, (int64_t)(rc2 - rc1));
             if (r == 0) {
@@ -429,8 +448,7 @@ static int ck_oflag_copied(struct ck *c, unsigned fix)
     struct qcow2 *s = c->s;
     struct img_check *res = c->res;
     bool repair = (fix & IMG_FIX_ERRORS) ||
-                  ((fix & IMG_FIX_LEAKS) && !res->check_errors && !res->corruptions &&
-                   !res->leaks);
+                  ((fix & IMG_FIX_LEAKS) && !res->check_errors && !res->corruptions && !res->leaks);
     for (uint32_t i = 0; i < s->l1_size; i++) {
         uint64_t e1 = s->l1[i], l2 = e1 & QCOW2_L1_OFFSET_MASK, rc;
         if (!l2)
@@ -439,10 +457,13 @@ static int ck_oflag_copied(struct ck *c, unsigned fix)
             continue;
         if ((rc == 1) != ((e1 & QCOW2_OFLAG_COPIED) != 0)) {
             res->corruptions++;
-            img_check_report(res, "%s OFLAG_COPIED L2 cluster: l1_index=%u l1_entry=%" PRIx64
-                             " refcount=%" PRIu64, repair ? "Repairing" : "ERROR", i, e1, rc);
-            if (repair && ck_write_l1(c, i, rc == 1 ? e1 | QCOW2_OFLAG_COPIED
-                                                    : e1 & ~QCOW2_OFLAG_COPIED) == 0) {
+            img_check_report(res,
+                             "%s OFLAG_COPIED L2 cluster: l1_index=%u l1_entry=%" PRIx64
+                             " refcount=%" PRIu64,
+                             repair ? "Repairing" : "ERROR", i, e1, rc);
+            if (repair &&
+                ck_write_l1(c, i, rc == 1 ? e1 | QCOW2_OFLAG_COPIED : e1 & ~QCOW2_OFLAG_COPIED) ==
+                    0) {
                 res->corruptions--;
                 res->corruptions_fixed++;
             }
@@ -466,8 +487,9 @@ static int ck_oflag_copied(struct ck *c, unsigned fix)
                 continue;
             if ((rc == 1) != ((e & QCOW2_OFLAG_COPIED) != 0)) {
                 res->corruptions++;
-                img_check_report(res, "%s OFLAG_COPIED data cluster: l2_entry=%" PRIx64
-                                 " refcount=%" PRIu64, repair ? "Repairing" : "ERROR", e, rc);
+                img_check_report(
+                    res, "%s OFLAG_COPIED data cluster: l2_entry=%" PRIx64 " refcount=%" PRIu64,
+                    repair ? "Repairing" : "ERROR", e, rc);
                 if (repair) {
                     be64_store(p, rc == 1 ? e | QCOW2_OFLAG_COPIED : e & ~QCOW2_OFLAG_COPIED);
                     res->corruptions--;
@@ -689,7 +711,8 @@ static int check_once(struct img *img, struct img_check *res, unsigned fix)
                 img_check_report(res, "ERROR need to rebuild refcount structures");
                 res->check_errors++;
                 ck_free(&c);
-                return img_error(img, -EIO, "qcow2: the refcount structure needs a rebuild "
+                return img_error(img, -EIO,
+                                 "qcow2: the refcount structure needs a rebuild "
                                  "(repair with -r all)");
             }
             if (res->leaks || res->corruptions) {

@@ -30,8 +30,7 @@ struct qcow2_copts {
     const char *data_file;
 };
 
-static int parse_opts(const struct img_create_req *req, struct qcow2_copts *o,
-                      struct img_err *err)
+static int parse_opts(const struct img_create_req *req, struct qcow2_copts *o, struct img_err *err)
 {
     struct img_opts *opts = req->opts;
     int r;
@@ -41,8 +40,10 @@ static int parse_opts(const struct img_create_req *req, struct qcow2_copts *o,
     if ((r = img_opts_take_size(opts, "cluster_size", &o->cluster_size, err)) < 0)
         return r;
     if (!u64_is_pow2(o->cluster_size) || o->cluster_size < 512 || o->cluster_size > (2u << 20))
-        return err_set(err, -EINVAL, "qcow2: cluster_size %llu must be a power of two between "
-                       "512 and 2M", ULL(o->cluster_size));
+        return err_set(err, -EINVAL,
+                       "qcow2: cluster_size %llu must be a power of two between "
+                       "512 and 2M",
+                       ULL(o->cluster_size));
     const char *v = img_opts_take(opts, "compat");
     if (v) {
         if (!strcmp(v, "0.10") || !strcmp(v, "v2"))
@@ -57,8 +58,10 @@ static int parse_opts(const struct img_create_req *req, struct qcow2_copts *o,
         char *end;
         unsigned long long b = strtoull(v, &end, 10);
         if (*end || !u64_is_pow2(b) || b > 64)
-            return err_set(err, -EINVAL, "qcow2: refcount_bits '%s' must be a power of two up "
-                           "to 64", v);
+            return err_set(err, -EINVAL,
+                           "qcow2: refcount_bits '%s' must be a power of two up "
+                           "to 64",
+                           v);
         o->refcount_bits = b;
     }
     if (o->version == 2 && o->refcount_bits != 16)
@@ -73,7 +76,8 @@ static int parse_opts(const struct img_create_req *req, struct qcow2_copts *o,
         if (o->version == 2)
             return err_set(err, -EINVAL, "qcow2: extended_l2 needs compat 1.1");
         if (o->cluster_size < 16384)
-            return err_set(err, -EINVAL, "qcow2: extended_l2 needs a cluster_size of at least "
+            return err_set(err, -EINVAL,
+                           "qcow2: extended_l2 needs a cluster_size of at least "
                            "16384 bytes");
     }
     v = img_opts_take(opts, "compression_type");
@@ -83,15 +87,16 @@ static int parse_opts(const struct img_create_req *req, struct qcow2_copts *o,
         else if (!strcmp(v, "zstd"))
             o->compression_type = 1;
         else
-            return err_set(err, -EINVAL, "qcow2: invalid compression_type '%s' (zlib or zstd)",
-                           v);
+            return err_set(err, -EINVAL, "qcow2: invalid compression_type '%s' (zlib or zstd)", v);
         if (o->compression_type && o->version == 2)
             return err_set(err, -EINVAL, "qcow2: compression_type zstd needs compat 1.1");
     }
     v = img_opts_take(opts, "preallocation");
     if (v && img_prealloc_parse(v, &o->prealloc) < 0)
-        return err_set(err, -EINVAL, "qcow2: invalid preallocation '%s' (off, metadata, falloc "
-                       "or full)", v);
+        return err_set(err, -EINVAL,
+                       "qcow2: invalid preallocation '%s' (off, metadata, falloc "
+                       "or full)",
+                       v);
     o->data_file = img_opts_take(opts, "data_file");
     if (o->data_file) {
         if (o->version == 2)
@@ -99,7 +104,8 @@ static int parse_opts(const struct img_create_req *req, struct qcow2_copts *o,
         if (!o->data_file[0] || strlen(o->data_file) > 1023)
             return err_set(err, -EINVAL, "qcow2: invalid data_file name");
         if (o->data_file_raw && req->backing_file)
-            return err_set(err, -EINVAL, "qcow2: data_file_raw cannot be used with a backing "
+            return err_set(err, -EINVAL,
+                           "qcow2: data_file_raw cannot be used with a backing "
                            "file");
     } else if (o->data_file_raw) {
         return err_set(err, -EINVAL, "qcow2: data_file_raw needs data_file");
@@ -123,9 +129,9 @@ static const struct {
     uint8_t type, bit;
     const char *name;
 } feature_names[] = {
-    {0, 0, "dirty bit"},       {0, 1, "corrupt bit"},       {0, 2, "external data file"},
+    {0, 0, "dirty bit"},        {0, 1, "corrupt bit"},         {0, 2, "external data file"},
     {0, 3, "compression type"}, {0, 4, "extended L2 entries"}, {1, 0, "lazy refcounts"},
-    {2, 0, "bitmaps"},         {2, 1, "raw external data"},
+    {2, 0, "bitmaps"},          {2, 1, "raw external data"},
 };
 
 static int qcow2_create_crypt(const char *path, const struct img_create_req *req,
@@ -161,8 +167,10 @@ static int qcow2_create_crypt(const char *path, const struct img_create_req *req
     unsigned l2b = qcow2_l2_bits(cb, o.extended_l2);
     uint64_t l1_entries = qcow2_l1_needed(size, cb, l2b);
     if (l1_entries > QCOW2_MAX_L1_ENTRIES || size > (1ull << 62))
-        return err_set(err, -EFBIG, "qcow2: virtual size %llu is too large for cluster_size "
-                       "%llu", ULL(size), ULL(cs));
+        return err_set(err, -EFBIG,
+                       "qcow2: virtual size %llu is too large for cluster_size "
+                       "%llu",
+                       ULL(size), ULL(cs));
     uint64_t E = cs * 8 / o.refcount_bits;
     uint64_t l1c = u64_div_round_up(l1_entries * 8, cs);
     if (l1c == 0)
@@ -182,7 +190,8 @@ static int qcow2_create_crypt(const char *path, const struct img_create_req *req
         tc = ntc;
     }
     if (tc * cs > QCOW2_MAX_RT_BYTES)
-        return err_set(err, -EFBIG, "qcow2: preallocated image too large for the refcount "
+        return err_set(err, -EFBIG,
+                       "qcow2: preallocated image too large for the refcount "
                        "table");
     uint64_t rt_off = cs, rb_off = rt_off + tc * cs, l1_off = rb_off + nb * cs;
     uint64_t fde_off = l1_off + l1c * cs;
@@ -224,18 +233,19 @@ static int qcow2_create_crypt(const char *path, const struct img_create_req *req
     size_t bfl = req->backing_file && req->backing_fmt ? strlen(req->backing_fmt) : 0;
     size_t need = 8 + (bfl ? 8 + u64_align_up(bfl, 8) : 0) +
                   (o.data_file ? 8 + u64_align_up(strlen(o.data_file), 8) : 0) +
-                  (cn->area ? 8 + 16 : 0) +
-                  (req->backing_file ? strlen(req->backing_file) : 0);
+                  (cn->area ? 8 + 16 : 0) + (req->backing_file ? strlen(req->backing_file) : 0);
     if (p + need > cs) {
         free(h);
-        return err_set(err, -EINVAL, "qcow2: header extensions and backing file name do not "
-                       "fit in a %llu-byte cluster", ULL(cs));
+        return err_set(err, -EINVAL,
+                       "qcow2: header extensions and backing file name do not "
+                       "fit in a %llu-byte cluster",
+                       ULL(cs));
     }
     /* Like qemu, the feature name table is left out when cluster 0 has no room for it. */
     bool feature_table = o.version == 3 && p + need + 8 + 8 * 48 <= cs;
     if (req->backing_file && req->backing_fmt)
         p += qcow2_put_ext(h + p, QCOW2_EXT_BACKING_FMT, req->backing_fmt,
-                     (uint32_t)strlen(req->backing_fmt));
+                           (uint32_t)strlen(req->backing_fmt));
     if (o.data_file)
         p += qcow2_put_ext(h + p, QCOW2_EXT_DATA_FILE, o.data_file, (uint32_t)strlen(o.data_file));
     if (cn->area) {

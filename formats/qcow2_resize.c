@@ -83,8 +83,7 @@ static int grow_l1(struct img *img, uint64_t n, uint64_t size)
     int r;
     if (newc <= oldc) {
         /* Still fits: the slack after l1_size must hold empty entries before it is covered. */
-        r = write_zero_bytes(img, s->l1_offset + (uint64_t)s->l1_size * 8,
-                             (n - s->l1_size) * 8);
+        r = write_zero_bytes(img, s->l1_offset + (uint64_t)s->l1_size * 8, (n - s->l1_size) * 8);
         if (r == 0)
             r = sync_fd(img, img->fd);
         if (r == 0)
@@ -196,13 +195,14 @@ static int qcow2_grow(struct img *img, uint64_t size, enum img_prealloc prealloc
     uint64_t n = qcow2_l1_needed(size, s->cluster_bits, l2b);
     bool backing = img->backing_name && img->backing_name[0];
     int r;
-    if (s->nb_snapshots && (s->version < 3 || (old & (cs - 1)) || backing ||
-                            prealloc != IMG_PREALLOC_OFF))
-        return img_error(img, -ENOTSUP, s->version < 3 ?
-                         "qcow2: cannot resize a v2 image with internal snapshots" :
-                         "qcow2: growing an image with internal snapshots is only supported "
-                         "with a cluster-aligned old size, no backing file and no "
-                         "preallocation");
+    if (s->nb_snapshots &&
+        (s->version < 3 || (old & (cs - 1)) || backing || prealloc != IMG_PREALLOC_OFF))
+        return img_error(img, -ENOTSUP,
+                         s->version < 3
+                             ? "qcow2: cannot resize a v2 image with internal snapshots"
+                             : "qcow2: growing an image with internal snapshots is only supported "
+                               "with a cluster-aligned old size, no backing file and no "
+                               "preallocation");
     /* Stale bytes past the old end of its last cluster (left by a shrink) must not
      * reappear: zero them while the old size still holds. */
     if (old & (cs - 1)) {
@@ -368,9 +368,10 @@ int qcow2_truncate(struct img *img, uint64_t size, enum img_prealloc prealloc)
     if (size & 511)
         return img_error(img, -EINVAL, "qcow2: the new size must be a multiple of 512");
     if (n > QCOW2_MAX_L1_ENTRIES || size > (1ull << 62))
-        return img_error(img, -EFBIG, "qcow2: l1_size %llu exceeds the limit of %llu entries "
-                         "(virtual size %llu with %u-byte clusters)", ULL(n),
-                         ULL(QCOW2_MAX_L1_ENTRIES), ULL(size), s->cluster_size);
+        return img_error(img, -EFBIG,
+                         "qcow2: l1_size %llu exceeds the limit of %llu entries "
+                         "(virtual size %llu with %u-byte clusters)",
+                         ULL(n), ULL(QCOW2_MAX_L1_ENTRIES), ULL(size), s->cluster_size);
     if (s->crypt_method)
         return img_error(img, -ENOTSUP, "qcow2: resizing encrypted images is not supported");
     if (size < img->size && prealloc != IMG_PREALLOC_OFF)

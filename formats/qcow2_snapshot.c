@@ -26,8 +26,8 @@
 #include <time.h>
 
 #define ULL(x) ((unsigned long long)(x))
-#define SNAP_NAME_MAX 255  /* struct img_snap holds 255 bytes; qemu's own are far shorter */
-#define SNAP_EXTRA 24      /* vm_state_size_large, disk_size, icount: what qemu 7.2 writes */
+#define SNAP_NAME_MAX 255 /* struct img_snap holds 255 bytes; qemu's own are far shorter */
+#define SNAP_EXTRA 24     /* vm_state_size_large, disk_size, icount: what qemu 7.2 writes */
 #define SNAP_HDR 40
 
 /* The snapshot with this ID, else the first with this name (qemu-img's lookup); -1. */
@@ -62,8 +62,8 @@ static int walk_check(struct img *img, const uint64_t *l1, uint64_t n, const cha
         uint64_t o = l1[i] & QCOW2_L1_OFFSET_MASK;
         uint8_t *t;
         if (l1[i] & QCOW2_L1_RESERVED)
-            return img_error(img, -EIO, "qcow2: %s: L1 entry %llu has reserved bits set",
-                             what, ULL(i));
+            return img_error(img, -EIO, "qcow2: %s: L1 entry %llu has reserved bits set", what,
+                             ULL(i));
         if (!o)
             continue;
         int r = qcow2_cache_get(img, &s->l2c, o, "L2 table offset", &t);
@@ -76,8 +76,8 @@ static int walk_check(struct img *img, const uint64_t *l1, uint64_t n, const cha
             if (ty == QCOW2_C_COMPRESSED) {
                 uint64_t off, len;
                 qcow2_cdesc_decode(e, s->cluster_bits, &off, &len);
-                bad = off >= QCOW2_MAX_HOST_OFF ||
-                      ((off + len - 1) >> s->cluster_bits) >= nclusters;
+                bad =
+                    off >= QCOW2_MAX_HOST_OFF || ((off + len - 1) >> s->cluster_bits) >= nclusters;
             } else if (ty == QCOW2_C_DATA || ty == QCOW2_C_ZERO_ALLOC) {
                 bad = (e & QCOW2_OFF_HIGH_BITS) ||
                       (s->data_fd < 0 && ((host & (cs - 1)) || host >= s->file_size));
@@ -116,8 +116,8 @@ static int table_load(struct img *img, uint8_t **raw, uint64_t **start)
         const uint8_t *e = *raw + off;
         if (off + SNAP_HDR > s->snap_size)
             return img_error(img, -EIO, "qcow2: snapshot table changed under us");
-        uint64_t len = SNAP_HDR + (uint64_t)be32_load(e + 36) + be16_load(e + 12) +
-                       be16_load(e + 14);
+        uint64_t len =
+            SNAP_HDR + (uint64_t)be32_load(e + 36) + be16_load(e + 12) + be16_load(e + 14);
         (*start)[i] = off;
         off = u64_align_up(off + len, 8);
         if (off > s->snap_size)
@@ -138,15 +138,16 @@ static int snap_l1(struct img *img, const struct qcow2_snapshot *sn, uint64_t **
     uint64_t end;
     *l1 = NULL;
     if (sn->l1_size > QCOW2_MAX_L1_ENTRIES || (sn->l1_offset & (s->cluster_size - 1)) ||
-        u64_add_overflow(sn->l1_offset, (uint64_t)sn->l1_size * 8, &end) ||
-        end > s->file_size || (sn->l1_size && !sn->l1_offset))
-        return img_error(img, -EIO, "qcow2: snapshot '%s': L1 table at 0x%llx (%u entries) "
-                         "is not aligned or lies outside the file", sn->name,
-                         ULL(sn->l1_offset), sn->l1_size);
+        u64_add_overflow(sn->l1_offset, (uint64_t)sn->l1_size * 8, &end) || end > s->file_size ||
+        (sn->l1_size && !sn->l1_offset))
+        return img_error(img, -EIO,
+                         "qcow2: snapshot '%s': L1 table at 0x%llx (%u entries) "
+                         "is not aligned or lies outside the file",
+                         sn->name, ULL(sn->l1_offset), sn->l1_size);
     uint64_t need = qcow2_l1_needed(sn->disk_size, s->cluster_bits, l2b);
     if (sn->disk_size > (1ull << 62) || need > QCOW2_MAX_L1_ENTRIES)
-        return img_error(img, -EIO, "qcow2: snapshot '%s': disk size %llu is too large",
-                         sn->name, ULL(sn->disk_size));
+        return img_error(img, -EIO, "qcow2: snapshot '%s': disk size %llu is too large", sn->name,
+                         ULL(sn->disk_size));
     *n = need > sn->l1_size ? need : sn->l1_size;
     uint64_t *t = calloc(*n ? *n : 1, 8), *raw = NULL;
     if (!t)
@@ -176,13 +177,13 @@ static int check_name(struct img *img, const char *name)
                          SNAP_NAME_MAX);
     for (size_t i = 0; i < n; i++)
         if ((unsigned char)name[i] < 0x20 || name[i] == 0x7f)
-            return img_error(img, -EINVAL, "qcow2: snapshot names may not contain control "
+            return img_error(img, -EINVAL,
+                             "qcow2: snapshot names may not contain control "
                              "characters");
     /* Lookups try IDs first, so a name equal to an existing ID could never be reached. */
     for (uint32_t i = 0; i < s->nb_snapshots; i++)
         if (strcmp(s->snaps[i].name, name) == 0 || strcmp(s->snaps[i].id, name) == 0)
-            return img_error(img, -EEXIST, "qcow2: a snapshot named '%s' already exists",
-                             name);
+            return img_error(img, -EEXIST, "qcow2: a snapshot named '%s' already exists", name);
     return 0;
 }
 
@@ -247,7 +248,8 @@ int qcow2_snap_create(struct img *img, const char *name)
     char id[32];
     int r;
     if (s->data_fd >= 0)
-        return img_error(img, -ENOTSUP, "qcow2: internal snapshots are not possible with an "
+        return img_error(img, -ENOTSUP,
+                         "qcow2: internal snapshots are not possible with an "
                          "external data file");
     if (s->nb_snapshots >= QCOW2_MAX_SNAPSHOTS)
         return img_error(img, -EFBIG, "qcow2: the image already has %u snapshots (the limit)",
@@ -342,7 +344,8 @@ int qcow2_snap_apply(struct img *img, const char *key)
         return r;
     if (s->nbm && s->snaps[idx].disk_size != img->size) {
         free(l1);
-        return img_error(img, -ENOTSUP, "qcow2: refusing to apply snapshot '%s': its disk "
+        return img_error(img, -ENOTSUP,
+                         "qcow2: refusing to apply snapshot '%s': its disk "
                          "size differs and the persistent dirty bitmap '%s' cannot follow it",
                          s->snaps[idx].name, s->bm[0].name);
     }
@@ -462,7 +465,8 @@ int qcow2_snap_load(struct img *img, const char *key)
     uint64_t *l1, n;
     int r;
     if (img->flags & IMG_OPEN_RW)
-        return img_error(img, -EINVAL, "qcow2: a snapshot can only be viewed on a read-only "
+        return img_error(img, -EINVAL,
+                         "qcow2: a snapshot can only be viewed on a read-only "
                          "handle");
     if ((r = snap_lookup(img, key, &idx)) < 0 || (r = snap_l1(img, &s->snaps[idx], &l1, &n)) < 0)
         return r;

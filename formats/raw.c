@@ -32,29 +32,27 @@ static int raw_read(struct img *img, uint64_t off, void *buf, size_t len)
 {
     /* Zero-fill past EOF: another process may have truncated the file under us. */
     int r = io_pread_zero(img->fd, buf, len, off);
-    return r < 0 ? img_error(img, r, "raw: read at %llu: %s", (unsigned long long)off,
-                             strerror(-r))
+    return r < 0 ? img_error(img, r, "raw: read at %llu: %s", (unsigned long long)off, strerror(-r))
                  : 0;
 }
 
 static int raw_write(struct img *img, uint64_t off, const void *buf, size_t len)
 {
     int r = io_pwrite_all(img->fd, buf, len, off);
-    return r < 0 ? img_error(img, r, "raw: write at %llu: %s", (unsigned long long)off,
-                             strerror(-r))
-                 : 0;
+    return r < 0
+               ? img_error(img, r, "raw: write at %llu: %s", (unsigned long long)off, strerror(-r))
+               : 0;
 }
 
 static int raw_write_zeroes(struct img *img, uint64_t off, uint64_t len)
 {
     /* Punching a hole keeps the file sparse; fall back to real zeros where unsupported. */
-    if (fallocate(img->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)off, (off_t)len) ==
-        0)
+    if (fallocate(img->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)off, (off_t)len) == 0)
         return 0;
     int r = io_pwrite_zeroes(img->fd, off, len);
-    return r < 0 ? img_error(img, r, "raw: write at %llu: %s", (unsigned long long)off,
-                             strerror(-r))
-                 : 0;
+    return r < 0
+               ? img_error(img, r, "raw: write at %llu: %s", (unsigned long long)off, strerror(-r))
+               : 0;
 }
 
 static int raw_block_status(struct img *img, uint64_t off, uint64_t len, struct img_bs *bs)

@@ -7,13 +7,8 @@
 #include <string.h>
 
 static const struct img_driver *const drivers[] = {
-    &img_driver_qcow2,
-    &img_driver_qcow,
-    &img_driver_cow,
-    &img_driver_ucow,
-    &img_driver_vdi,
-    &img_driver_vmdk,
-    &img_driver_raw,
+    &img_driver_qcow2, &img_driver_qcow, &img_driver_cow, &img_driver_ucow,
+    &img_driver_vdi,   &img_driver_vmdk, &img_driver_raw,
 };
 
 const struct img_driver *const *img_driver_list(size_t *n)

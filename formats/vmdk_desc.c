@@ -22,9 +22,9 @@
 #define VMDK_KV_MAX 256 /* keys besides the interpreted ones */
 
 const char *const vmdk_create_types[] = {
-    "monolithicSparse", "monolithicFlat", "twoGbMaxExtentSparse", "twoGbMaxExtentFlat",
-    "streamOptimized",  "vmfs",           "vmfsSparse",           "seSparse",
-    NULL,
+    "monolithicSparse",   "monolithicFlat",  "twoGbMaxExtentSparse",
+    "twoGbMaxExtentFlat", "streamOptimized", "vmfs",
+    "vmfsSparse",         "seSparse",        NULL,
 };
 
 static bool vmdk_create_type_known(const char *t)

@@ -29,13 +29,13 @@
 struct app;
 
 struct tui_opts {
-    const char *theme; /* --theme NAME|PATH, or NULL */
-    bool ascii;        /* --ascii */
-    bool mouse;        /* --mouse */
-    bool read_only;    /* -r: no action changes an image */
-    bool untrusted;    /* --untrusted or U: no external reference followed (img.h) */
+    const char *theme;    /* --theme NAME|PATH, or NULL */
+    bool ascii;           /* --ascii */
+    bool mouse;           /* --mouse */
+    bool read_only;       /* -r: no action changes an image */
+    bool untrusted;       /* --untrusted or U: no external reference followed (img.h) */
     bool untrusted_fixed; /* --untrusted given: U cannot turn it off */
-    bool ask_password; /* no --password-file/--password-env: a dialog asks (secret_dialog.c) */
+    bool ask_password;    /* no --password-file/--password-env: a dialog asks (secret_dialog.c) */
 };
 
 /* Run the application in dir; returns the exit status. */
@@ -212,8 +212,7 @@ struct app_job *jobs_start(struct app *a, const char *title, const char *target,
 /* The same for a job that also reads source (may be NULL): the engine refuses it when another
  * unfinished job writes source or uses target, or when source is target. */
 struct app_job *jobs_start_from(struct app *a, const char *title, const char *source,
-                                const char *target, job_fn fn, void *arg,
-                                void (*free_arg)(void *),
+                                const char *target, job_fn fn, void *arg, void (*free_arg)(void *),
                                 void (*done)(struct app *, struct app_job *));
 
 /* ---- actions (actions.c): forms that end in jobs ---- */

@@ -89,20 +89,23 @@ static void check_human(FILE *f, const struct img_check *c)
         fprintf(f, "No errors were found on the image.\n");
     } else {
         if (c->corruptions)
-            fprintf(f, "\n%llu errors were found on the image.\n"
-                       "Data may be corrupted, or further writes to the image may corrupt it.\n",
+            fprintf(f,
+                    "\n%llu errors were found on the image.\n"
+                    "Data may be corrupted, or further writes to the image may corrupt it.\n",
                     (unsigned long long)c->corruptions);
         if (c->leaks)
-            fprintf(f, "\n%llu leaked clusters were found on the image.\n"
-                       "This means waste of disk space, but no harm to data.\n",
+            fprintf(f,
+                    "\n%llu leaked clusters were found on the image.\n"
+                    "This means waste of disk space, but no harm to data.\n",
                     (unsigned long long)c->leaks);
         if (c->check_errors)
             fprintf(f, "\n%llu internal errors have occurred during the check.\n",
                     (unsigned long long)c->check_errors);
     }
     if (stats && c->total_clusters && c->allocated_clusters)
-        fprintf(f, "%llu/%llu = %0.2f%% allocated, %0.2f%% fragmented, %0.2f%% compressed "
-                   "clusters\n",
+        fprintf(f,
+                "%llu/%llu = %0.2f%% allocated, %0.2f%% fragmented, %0.2f%% compressed "
+                "clusters\n",
                 (unsigned long long)c->allocated_clusters, (unsigned long long)c->total_clusters,
                 (double)c->allocated_clusters * 100.0 / (double)c->total_clusters,
                 (double)c->fragmented_clusters * 100.0 / (double)c->allocated_clusters,
@@ -145,12 +148,9 @@ static void check_json(FILE *f, const struct img_check *c, const char *file, con
 int cli_check(int argc, char **argv)
 {
     static const struct option longopts[] = {
-        {"help", no_argument, NULL, 'h'},
-        {"output", required_argument, NULL, 'O'},
-        {"repair", required_argument, NULL, 'r'},
-        {"force-share", no_argument, NULL, 'U'},
-        {"stats", no_argument, NULL, 'S'},
-        {NULL, 0, NULL, 0},
+        {"help", no_argument, NULL, 'h'},         {"output", required_argument, NULL, 'O'},
+        {"repair", required_argument, NULL, 'r'}, {"force-share", no_argument, NULL, 'U'},
+        {"stats", no_argument, NULL, 'S'},        {NULL, 0, NULL, 0},
     };
     const char *fmt = NULL;
     bool json = false, quiet = false, progress = false;
@@ -225,10 +225,11 @@ int cli_check(int argc, char **argv)
     int r = a.r;
     FILE *f = cli_out_begin();
     if (r == 0 && (res.corruptions_fixed || res.leaks_fixed) && !json && !quiet)
-        fprintf(f, "The following inconsistencies were found and repaired:\n\n"
-                   "    %llu leaked clusters\n"
-                   "    %llu corruptions\n\n"
-                   "Double checking the fixed image now...\n",
+        fprintf(f,
+                "The following inconsistencies were found and repaired:\n\n"
+                "    %llu leaked clusters\n"
+                "    %llu corruptions\n\n"
+                "Double checking the fixed image now...\n",
                 (unsigned long long)res.leaks_fixed, (unsigned long long)res.corruptions_fixed);
     if (r == -ENOTSUP) {
         cli_out_discard();

@@ -116,8 +116,8 @@ int cli_convert(int argc, char **argv)
     if (!req.filter && strcmp(req.dst_fmt, "raw") == 0)
         req.filter = export_filter_for_path(req.dst);
     if (req.filter && (strcmp(req.dst_fmt, "raw") != 0 || req.compress || req.backing)) {
-        status = cli_usage_err("convert",
-                               "--compress writes a raw image only (no -O FMT, -c or -B)");
+        status =
+            cli_usage_err("convert", "--compress writes a raw image only (no -O FMT, -c or -B)");
         goto out;
     }
     req.opts = &opts;

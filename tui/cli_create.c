@@ -172,8 +172,8 @@ int cli_create(int argc, char **argv)
     int k = snprintf(line, sizeof line, "Formatting '%s', fmt=%s size=%llu", file, fmt,
                      (unsigned long long)size);
     if (backing && k > 0 && (size_t)k < sizeof line)
-        k += snprintf(line + k, sizeof line - (size_t)k, " backing_file=%s backing_fmt=%s",
-                      backing, bfmt);
+        k += snprintf(line + k, sizeof line - (size_t)k, " backing_file=%s backing_fmt=%s", backing,
+                      bfmt);
     for (size_t i = 0; i < opts.n && k > 0 && (size_t)k < sizeof line; i++)
         if (!opts.kv[i].taken)
             k += snprintf(line + k, sizeof line - (size_t)k, " %s=%s", opts.kv[i].key,

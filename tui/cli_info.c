@@ -18,13 +18,13 @@
 
 struct info_layer {
     struct img *img;
-    char *name;          /* as qemu shows it: given path, then path_combine'd backing names */
+    char *name; /* as qemu shows it: given path, then path_combine'd backing names */
     struct img_info info;
     struct img_snap *snaps;
     size_t nsnaps;
     struct img_bitmap *bitmaps; /* qcow2 persistent dirty bitmaps */
     size_t nbitmaps;
-    struct ptable pt;    /* the guest's partition table (top image only) */
+    struct ptable pt;       /* the guest's partition table (top image only) */
     struct img_extent *ext; /* vmdk: the files the descriptor names */
     size_t next;
 };
@@ -89,10 +89,10 @@ static void info_ptable_tree(struct qtree *t, const struct ptable *pt)
  * so that no qemu-img key changes meaning. */
 static bool info_qemu_key(const char *fmt, const char *key)
 {
-    static const char *const qcow2[] = {"compat",      "compression-type", "lazy-refcounts",
-                                        "refcount-bits", "corrupt",        "data-file",
-                                        "data-file-raw", "extended-l2",    "encrypt",
-                                        "bitmaps",       NULL};
+    static const char *const qcow2[] = {
+        "compat",    "compression-type", "lazy-refcounts", "refcount-bits", "corrupt",
+        "data-file", "data-file-raw",    "extended-l2",    "encrypt",       "bitmaps",
+        NULL};
     static const char *const vmdk[] = {"cid", "parent-cid", "create-type", "extents", NULL};
     const char *const *v = !strcmp(fmt, "qcow2") ? qcow2 : !strcmp(fmt, "vmdk") ? vmdk : NULL;
     size_t n = strcspn(key, ".");
@@ -258,9 +258,9 @@ static void info_ptable(struct img *top, const char *path, const char *fmt, unsi
             ptable_free(pt);
         return;
     }
-    struct img *chain = img_open(path, fmt ? fmt : top->drv->name,
-                                 (flags & ~IMG_OPEN_RW) | IMG_OPEN_BACKING | IMG_OPEN_FORCE_SHARE,
-                                 &perr);
+    struct img *chain =
+        img_open(path, fmt ? fmt : top->drv->name,
+                 (flags & ~IMG_OPEN_RW) | IMG_OPEN_BACKING | IMG_OPEN_FORCE_SHARE, &perr);
     if (chain && ptable_read(chain, pt, &perr) < 0)
         ptable_free(pt);
     img_close(chain);
@@ -292,8 +292,8 @@ int cli_info_write(FILE *f, const char *path, const char *fmt, unsigned flags, b
     size_t i = 0;
     for (struct img *l = top; l && !status; l = l->backing, i++) {
         ls[i].img = l;
-        ls[i].name = i == 0 ? strdup(path)
-                            : cli_path_combine(ls[i - 1].name, ls[i - 1].img->backing_name);
+        ls[i].name =
+            i == 0 ? strdup(path) : cli_path_combine(ls[i - 1].name, ls[i - 1].img->backing_name);
         if (!ls[i].name) {
             snprintf(errbuf, errlen, "out of memory");
             status = 1;
@@ -391,4 +391,3 @@ int cli_info(int argc, char **argv)
     cli_out_commit();
     return 0;
 }
-

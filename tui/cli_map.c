@@ -19,7 +19,7 @@ struct map_ctx {
     bool json, first;
     bool opened; /* the table header or the JSON '[' is out */
     const struct img *top;
-    char **names;  /* display name per chain depth */
+    char **names; /* display name per chain depth */
     size_t nnames;
 };
 
@@ -46,9 +46,9 @@ static int map_entry(void *vctx, const struct ops_map_entry *e)
         fprintf(m->f,
                 "%s{ \"start\": %llu, \"length\": %llu, \"depth\": %u, \"present\": %s, "
                 "\"zero\": %s, \"data\": %s",
-                m->first ? "" : ",\n", (unsigned long long)e->start,
-                (unsigned long long)e->length, e->depth, e->present ? "true" : "false",
-                e->zero ? "true" : "false", e->data ? "true" : "false");
+                m->first ? "" : ",\n", (unsigned long long)e->start, (unsigned long long)e->length,
+                e->depth, e->present ? "true" : "false", e->zero ? "true" : "false",
+                e->data ? "true" : "false");
         if (e->has_offset)
             fprintf(m->f, ", \"offset\": %llu", (unsigned long long)e->offset);
         fputc('}', m->f);

@@ -80,13 +80,14 @@ int cli_resize(int argc, char **argv)
         cli_err("Invalid image size specified: '%s'", size);
         return 1;
     }
-    int status = progress_run_job(a.req.path, resize_job, &a,
-                                  progress_wanted(progress, quiet), NULL);
+    int status =
+        progress_run_job(a.req.path, resize_job, &a, progress_wanted(progress, quiet), NULL);
     if (status)
         return status;
     if (a.res.gpt_stale)
         cli_err("warning: %s: the backup GPT is not at the end of the disk; "
-                "use --fix-gpt to move it", a.req.path);
+                "use --fix-gpt to move it",
+                a.req.path);
     if (!quiet) {
         printf("Image resized.\n");
         if (a.res.gpt_moved)

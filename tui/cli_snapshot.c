@@ -22,8 +22,7 @@ void cli_snap_table(FILE *f, const struct img_snap *v, size_t n)
     if (n == 0)
         return;
     fprintf(f, "Snapshot list:\n");
-    fprintf(f, "%-10s%-17s%8s%20s%13s%11s\n", "ID", "TAG", "VM SIZE", "DATE", "VM CLOCK",
-            "ICOUNT");
+    fprintf(f, "%-10s%-17s%8s%20s%13s%11s\n", "ID", "TAG", "VM SIZE", "DATE", "VM CLOCK", "ICOUNT");
     for (size_t i = 0; i < n; i++) {
         const struct img_snap *s = &v[i];
         char date[64] = "", clock[64], size[32], icount[32] = "";
@@ -32,8 +31,8 @@ void cli_snap_table(FILE *f, const struct img_snap *v, size_t n)
         if (localtime_r(&t, &tm))
             strftime(date, sizeof date, "%Y-%m-%d %H:%M:%S", &tm);
         uint64_t secs = s->vm_clock_nsec / 1000000000ull;
-        snprintf(clock, sizeof clock, "%02llu:%02d:%02d.%03d",
-                 (unsigned long long)(secs / 3600), (int)((secs / 60) % 60), (int)(secs % 60),
+        snprintf(clock, sizeof clock, "%02llu:%02d:%02d.%03d", (unsigned long long)(secs / 3600),
+                 (int)((secs / 60) % 60), (int)(secs % 60),
                  (int)((s->vm_clock_nsec / 1000000) % 1000));
         if (s->icount != UINT64_MAX) /* -1: recorded without icount */
             snprintf(icount, sizeof icount, "%llu", (unsigned long long)s->icount);
@@ -55,14 +54,17 @@ static int snap_job(struct job *j, void *arg, struct img_err *err)
     struct img *img = img_open(a->path, a->fmt, cli_open_flags | IMG_OPEN_RW, err);
     if (!img)
         return err->code ? err->code : -EIO;
-    int r = a->op == 'c' ? img_snap_create(img, a->name)
-            : a->op == 'a' ? img_snap_apply(img, a->name) : img_snap_delete(img, a->name);
+    int r = a->op == 'c'   ? img_snap_create(img, a->name)
+            : a->op == 'a' ? img_snap_apply(img, a->name)
+                           : img_snap_delete(img, a->name);
     if (r == 0)
         r = img_flush(img);
     if (r < 0)
         err_set(err, r, "Could not %s snapshot '%s': %s",
-                a->op == 'c' ? "create" : a->op == 'a' ? "apply" : "delete", a->name,
-                img_errmsg(img));
+                a->op == 'c'   ? "create"
+                : a->op == 'a' ? "apply"
+                               : "delete",
+                a->name, img_errmsg(img));
     img_close(img);
     return r;
 }

@@ -20,13 +20,34 @@ void json_write_string(FILE *f, const char *str)
     while (*s) {
         unsigned c = *s;
         switch (c) {
-        case '"': fputs("\\\"", f); s++; continue;
-        case '\\': fputs("\\\\", f); s++; continue;
-        case '\b': fputs("\\b", f); s++; continue;
-        case '\f': fputs("\\f", f); s++; continue;
-        case '\n': fputs("\\n", f); s++; continue;
-        case '\r': fputs("\\r", f); s++; continue;
-        case '\t': fputs("\\t", f); s++; continue;
+        case '"':
+            fputs("\\\"", f);
+            s++;
+            continue;
+        case '\\':
+            fputs("\\\\", f);
+            s++;
+            continue;
+        case '\b':
+            fputs("\\b", f);
+            s++;
+            continue;
+        case '\f':
+            fputs("\\f", f);
+            s++;
+            continue;
+        case '\n':
+            fputs("\\n", f);
+            s++;
+            continue;
+        case '\r':
+            fputs("\\r", f);
+            s++;
+            continue;
+        case '\t':
+            fputs("\\t", f);
+            s++;
+            continue;
         default: break;
         }
         if (c >= 0x20 && c < 0x7f) {
@@ -92,10 +113,22 @@ static void json_close(struct json *j, char c)
         fputc('\n', j->f);
 }
 
-void json_object_open(struct json *j, const char *key) { json_open(j, key, '{'); }
-void json_object_close(struct json *j) { json_close(j, '}'); }
-void json_array_open(struct json *j, const char *key) { json_open(j, key, '['); }
-void json_array_close(struct json *j) { json_close(j, ']'); }
+void json_object_open(struct json *j, const char *key)
+{
+    json_open(j, key, '{');
+}
+void json_object_close(struct json *j)
+{
+    json_close(j, '}');
+}
+void json_array_open(struct json *j, const char *key)
+{
+    json_open(j, key, '[');
+}
+void json_array_close(struct json *j)
+{
+    json_close(j, ']');
+}
 
 void json_string(struct json *j, const char *key, const char *val)
 {

@@ -51,8 +51,8 @@ static void progress_eta(char *buf, size_t n, int64_t eta)
     if (eta < 0)
         snprintf(buf, n, "--:--");
     else if (eta >= 3600)
-        snprintf(buf, n, "%lld:%02lld:%02lld", (long long)(eta / 3600),
-                 (long long)(eta / 60 % 60), (long long)(eta % 60));
+        snprintf(buf, n, "%lld:%02lld:%02lld", (long long)(eta / 3600), (long long)(eta / 60 % 60),
+                 (long long)(eta % 60));
     else
         snprintf(buf, n, "%lld:%02lld", (long long)(eta / 60), (long long)(eta % 60));
 }
@@ -80,8 +80,8 @@ void progress_draw(struct progress_bar *b, const struct job_view *v, bool force)
         cli_size_str(v->rate, rate, sizeof rate);
     progress_eta(eta, sizeof eta, v->state == JOB_DONE ? 0 : v->eta);
     char line[160];
-    int n = snprintf(line, sizeof line, "%3d%% [%s] %s / %s  %s%s  ETA %s",
-                     (int)(frac * 100), bar, done, total, rate, v->rate ? "/s" : "-", eta);
+    int n = snprintf(line, sizeof line, "%3d%% [%s] %s / %s  %s%s  ETA %s", (int)(frac * 100), bar,
+                     done, total, rate, v->rate ? "/s" : "-", eta);
     if (n < 0)
         return;
     if (n > (int)sizeof line - 1)

@@ -21,8 +21,7 @@ struct app_job *jobs_start(struct app *a, const char *title, const char *target,
 }
 
 struct app_job *jobs_start_from(struct app *a, const char *title, const char *source,
-                                const char *target, job_fn fn, void *arg,
-                                void (*free_arg)(void *),
+                                const char *target, job_fn fn, void *arg, void (*free_arg)(void *),
                                 void (*done)(struct app *, struct app_job *))
 {
     struct app_job *v = realloc(a->ajobs, (a->najobs + 1) * sizeof *v);

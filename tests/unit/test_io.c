@@ -148,9 +148,12 @@ static void t_paths(void **s)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(t_pread_exact_and_zero), cmocka_unit_test(t_zeroes_and_sizes),
-        cmocka_unit_test(t_seek_extent),          cmocka_unit_test(t_tmp_commit),
-        cmocka_unit_test(t_tmp_abort_keeps_old),  cmocka_unit_test(t_tmp_refuses_stale_part),
+        cmocka_unit_test(t_pread_exact_and_zero),
+        cmocka_unit_test(t_zeroes_and_sizes),
+        cmocka_unit_test(t_seek_extent),
+        cmocka_unit_test(t_tmp_commit),
+        cmocka_unit_test(t_tmp_abort_keeps_old),
+        cmocka_unit_test(t_tmp_refuses_stale_part),
         cmocka_unit_test(t_paths),
     };
     return cmocka_run_group_tests(tests, NULL, tu_teardown);

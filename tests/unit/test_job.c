@@ -203,8 +203,12 @@ static void test_inline_cancel_convert(void **state)
     snprintf(part, sizeof part, "%s.part", dst);
     mk_data(src, 16 << 20);
     struct conv_arg a = {
-        .req = {.src = src, .src_fmt = "raw", .dst = dst, .dst_fmt = "raw",
-                .sparse = OPS_CONVERT_DEFAULT_SPARSE, .buf_size = 1 << 20},
+        .req = {.src = src,
+                .src_fmt = "raw",
+                .dst = dst,
+                .dst_fmt = "raw",
+                .sparse = OPS_CONVERT_DEFAULT_SPARSE,
+                .buf_size = 1 << 20},
         .cancel_at = 8 << 20,
     };
     struct job j;
@@ -226,8 +230,12 @@ static void test_engine_cancel_convert(void **state)
     mk_data(src, 32 << 20);
     setenv("DIMG_TEST_SLOW_MS", "20", 1); /* 32 batches of 20 ms: room to cancel */
     struct conv_arg a = {
-        .req = {.src = src, .src_fmt = "raw", .dst = dst, .dst_fmt = "raw",
-                .sparse = OPS_CONVERT_DEFAULT_SPARSE, .buf_size = 1 << 20},
+        .req = {.src = src,
+                .src_fmt = "raw",
+                .dst = dst,
+                .dst_fmt = "raw",
+                .sparse = OPS_CONVERT_DEFAULT_SPARSE,
+                .buf_size = 1 << 20},
     };
     struct img_err err = {0};
     struct job_engine *e = job_engine_new(0, &err);

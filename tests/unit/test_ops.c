@@ -52,8 +52,13 @@ static int run_convert(const char *src, const char *dst, uint64_t sparse, struct
                        size_t buf, struct img_err *err)
 {
     struct ops_convert_req req = {
-        .src = src, .src_fmt = "raw", .dst = dst, .dst_fmt = "raw", .sparse = sparse,
-        .progress = p, .buf_size = buf,
+        .src = src,
+        .src_fmt = "raw",
+        .dst = dst,
+        .dst_fmt = "raw",
+        .sparse = sparse,
+        .progress = p,
+        .buf_size = buf,
     };
     return ops_convert(&req, err);
 }
@@ -98,8 +103,8 @@ static void test_convert_refusals(void **state)
     assert_non_null(strstr(err.msg, "source"));
     assert_false(exists(tu_path("r_src.raw.part")));
     /* -c on a format without compressed writes. */
-    struct ops_convert_req req = {.src = src, .dst = tu_path("r_c.raw"), .dst_fmt = "raw",
-                                  .compress = true, .sparse = 4096};
+    struct ops_convert_req req = {
+        .src = src, .dst = tu_path("r_c.raw"), .dst_fmt = "raw", .compress = true, .sparse = 4096};
     assert_int_equal(ops_convert(&req, &err), -ENOTSUP);
     assert_false(exists(tu_path("r_c.raw")));
     /* -B without a backing format. */
@@ -216,8 +221,8 @@ static void cmp_verdict(const char *a, const char *b, bool strict, enum ops_cmp_
     int r = ops_compare(x, y, strict, &res, NULL, &err);
     if (r)
         fail_msg("compare: %s", err.msg);
-    if (res.result != want || (want != OPS_CMP_IDENTICAL && want != OPS_CMP_SIZE &&
-                               res.offset != want_off))
+    if (res.result != want ||
+        (want != OPS_CMP_IDENTICAL && want != OPS_CMP_SIZE && res.offset != want_off))
         fail_msg("compare %s %s: result %d at %llu, want %d at %llu", a, b, res.result,
                  (unsigned long long)res.offset, want, (unsigned long long)want_off);
     assert_int_equal(res.size_mismatch, want_size_mismatch);

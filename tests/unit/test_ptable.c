@@ -66,8 +66,10 @@ static void test_mbr(void **state)
         unsigned num;
         uint64_t start, size;
         const char *type;
-    } want[] = {{1, 1 << 20, 8 << 20, "0x83"},          {2, 9 << 20, 4 << 20, "0x82"},
-                {3, 13 << 20, 19 << 20, "0x05"},       {5, 14 << 20, 2 << 20, "0x83"},
+    } want[] = {{1, 1 << 20, 8 << 20, "0x83"},
+                {2, 9 << 20, 4 << 20, "0x82"},
+                {3, 13 << 20, 19 << 20, "0x05"},
+                {5, 14 << 20, 2 << 20, "0x83"},
                 {6, 17 << 20, 2 << 20, "0x8e"}};
     for (size_t i = 0; i < 5; i++) {
         assert_int_equal(pt.parts[i].number, want[i].num);
@@ -108,8 +110,7 @@ static void test_gpt_parse(void **state)
 static int grow(const char *f, uint64_t by, bool fix, struct ops_resize_res *res)
 {
     struct img_err err;
-    struct ops_resize_req req = {.path = f, .fmt = "raw", .sign = 1, .amount = by,
-                                 .fix_gpt = fix};
+    struct ops_resize_req req = {.path = f, .fmt = "raw", .sign = 1, .amount = by, .fix_gpt = fix};
     int r = ops_resize(&req, res, &err);
     if (r)
         fail_msg("resize: %s", err.msg);
@@ -198,10 +199,8 @@ static void test_no_table(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_mbr),
-        cmocka_unit_test(test_gpt_parse),
-        cmocka_unit_test(test_gpt_grow_fix),
-        cmocka_unit_test(test_gpt_damaged),
+        cmocka_unit_test(test_mbr),          cmocka_unit_test(test_gpt_parse),
+        cmocka_unit_test(test_gpt_grow_fix), cmocka_unit_test(test_gpt_damaged),
         cmocka_unit_test(test_no_table),
     };
     return cmocka_run_group_tests(tests, NULL, tu_teardown);

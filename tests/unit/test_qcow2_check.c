@@ -64,8 +64,8 @@ static void agree(const char *path, struct lines *out)
     for (size_t i = 0; i < sizeof f / sizeof *f; i++)
         if (jget(q, f[i].key) != f[i].got) {
             print_message("qemu: %s\ndimg report:\n%s", q, out->buf);
-            fail_msg("%s: %s dimg %llu qemu %llu", path, f[i].key,
-                     (unsigned long long)f[i].got, (unsigned long long)jget(q, f[i].key));
+            fail_msg("%s: %s dimg %llu qemu %llu", path, f[i].key, (unsigned long long)f[i].got,
+                     (unsigned long long)jget(q, f[i].key));
         }
     free(q);
 }
@@ -86,14 +86,16 @@ static void test_agree_qemu_images(void **state)
 {
     struct lines out;
     const char *p = tu_path("a.qcow2");
-    static const char *opts[] = {"cluster_size=64k", "cluster_size=512", "cluster_size=4k,refcount_bits=1",
-                                 "compat=0.10", "extended_l2=on", "refcount_bits=64,cluster_size=4k"};
+    static const char *opts[] = {
+        "cluster_size=64k", "cluster_size=512", "cluster_size=4k,refcount_bits=1",
+        "compat=0.10",      "extended_l2=on",   "refcount_bits=64,cluster_size=4k"};
     for (size_t i = 0; i < sizeof opts / sizeof *opts; i++) {
         assert_int_equal(tu_sh("rm -f '%s' && qemu-img create -q -f qcow2 -o %s '%s' 4M && "
                                "qemu-io -f qcow2 -c 'write -P 1 0 100k' -c 'write -P 2 1M 3000' "
                                "-c 'write -P 3 300k 8k' -c 'write -z 1M 512' -c 'write -P 4 "
                                "3M 4k' -c 'write -P 5 150k 4k' '%s' >/dev/null",
-                               p, opts[i], p, p), 0);
+                               p, opts[i], p, p),
+                         0);
         agree(p, &out);
         assert_int_equal(out.n, 0);
     }
@@ -101,11 +103,13 @@ static void test_agree_qemu_images(void **state)
     assert_int_equal(tu_sh("rm -f '%s' && qemu-img create -q -f raw '%s.raw' 2M && qemu-io -f "
                            "raw -c 'write -P 7 0 1M' '%s.raw' >/dev/null && qemu-img convert -c "
                            "-O qcow2 -o cluster_size=4k '%s.raw' '%s'",
-                           p, p, p, p, p), 0);
+                           p, p, p, p, p),
+                     0);
     agree(p, &out);
     assert_int_equal(tu_sh("qemu-img snapshot -c s1 '%s' && qemu-io -f qcow2 -c 'write -P 8 0 "
                            "64k' '%s' >/dev/null && qemu-img snapshot -c s2 '%s'",
-                           p, p, p), 0);
+                           p, p, p),
+                     0);
     agree(p, &out);
 }
 
@@ -114,7 +118,8 @@ static void poke_rc(const char *p, unsigned k, unsigned v)
 {
     assert_int_equal(tu_sh("printf '\\%03o\\%03o' | dd of='%s' bs=1 seek=%u conv=notrunc "
                            "status=none",
-                           (v >> 8) & 255, v & 255, p, 131072 + 2 * k), 0);
+                           (v >> 8) & 255, v & 255, p, 131072 + 2 * k),
+                     0);
 }
 
 static void fresh_written(const char *p)
@@ -122,7 +127,8 @@ static void fresh_written(const char *p)
     /* Clusters: 0 header, 1 reftable, 2 refblock, 3 L1, 4 L2, 5-6 data. */
     assert_int_equal(tu_sh("rm -f '%s' && qemu-img create -q -f qcow2 '%s' 4M && qemu-io -f "
                            "qcow2 -c 'write -P 1 0 100k' '%s' >/dev/null",
-                           p, p, p), 0);
+                           p, p, p),
+                     0);
 }
 
 static void test_leaks_and_corruptions(void **state)
@@ -183,7 +189,8 @@ static void test_lazy_dirty_repair(void **state)
     assert_int_equal(tu_sh("qemu-img create -q -f qcow2 -o lazy_refcounts=on '%s' 4M && qemu-io "
                            "-f qcow2 -c 'write -P 9 0 64k' -c 'sigraise 9' '%s' >/dev/null "
                            "2>&1; true",
-                           p, p), 0);
+                           p, p),
+                     0);
     char *info = tu_sh_out("qemu-img info --output=json '%s'", p);
     assert_non_null(strstr(info, "\"dirty-flag\": true"));
     free(info);
@@ -204,7 +211,8 @@ static void test_dirty_rw_write(void **state)
     assert_int_equal(tu_sh("qemu-img create -q -f qcow2 -o lazy_refcounts=on '%s' 4M && qemu-io "
                            "-f qcow2 -c 'write -P 9 0 64k' -c 'sigraise 9' '%s' >/dev/null "
                            "2>&1; true",
-                           p, p), 0);
+                           p, p),
+                     0);
     struct img *img = tq_open(p, IMG_OPEN_RW);
     uint8_t b[512];
     memset(b, 3, sizeof b);
@@ -240,7 +248,9 @@ static void test_layout(void **state)
     assert_int_equal(tu_sh("qemu-img create -q -f qcow2 '%s' 16M", p), 0);
     const uint64_t K = 65536;
     struct img_region fresh[] = {
-        {0, K, IMG_R_HEADER}, {K, K, IMG_R_REFTABLE}, {2 * K, K, IMG_R_REFBLOCK},
+        {0, K, IMG_R_HEADER},
+        {K, K, IMG_R_REFTABLE},
+        {2 * K, K, IMG_R_REFBLOCK},
         {3 * K, 8, IMG_R_L1},
     };
     expect_regions(p, fresh, 4);
@@ -254,8 +264,8 @@ static void test_layout(void **state)
     assert_int_equal(tu_sh("truncate -s %llu '%s'", (unsigned long long)(9 * K), p), 0);
     poke_rc(p, 8, 1);
     struct img_region leaky[] = {
-        {0, K, IMG_R_HEADER}, {K, K, IMG_R_REFTABLE}, {2 * K, K, IMG_R_REFBLOCK},
-        {3 * K, K, IMG_R_L1}, {4 * K, K, IMG_R_L2},   {5 * K, 2 * K, IMG_R_DATA},
+        {0, K, IMG_R_HEADER},   {K, K, IMG_R_REFTABLE},   {2 * K, K, IMG_R_REFBLOCK},
+        {3 * K, K, IMG_R_L1},   {4 * K, K, IMG_R_L2},     {5 * K, 2 * K, IMG_R_DATA},
         {7 * K, K, IMG_R_FREE}, {8 * K, K, IMG_R_LEAKED},
     };
     expect_regions(p, leaky, 8);
@@ -264,8 +274,10 @@ static void test_layout(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_agree_qemu_images), cmocka_unit_test(test_leaks_and_corruptions),
-        cmocka_unit_test(test_lazy_dirty_repair), cmocka_unit_test(test_dirty_rw_write),
+        cmocka_unit_test(test_agree_qemu_images),
+        cmocka_unit_test(test_leaks_and_corruptions),
+        cmocka_unit_test(test_lazy_dirty_repair),
+        cmocka_unit_test(test_dirty_rw_write),
         cmocka_unit_test(test_layout),
     };
     return cmocka_run_group_tests(tests, NULL, tu_teardown);

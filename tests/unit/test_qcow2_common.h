@@ -116,8 +116,7 @@ __attribute__((unused)) static void tq_compare_map(const char *path)
     for (uint64_t off = 0; off < img->size;) {
         struct img_bs bs;
         if (img_block_status(img, off, img->size - off, &bs) < 0)
-            fail_msg("block status %s at %llu: %s", path, (unsigned long long)off,
-                     img_errmsg(img));
+            fail_msg("block status %s at %llu: %s", path, (unsigned long long)off, img_errmsg(img));
         if (nd == dcap)
             d = realloc(d, (dcap *= 2) * sizeof *d);
         d[nd++] = (struct tq_run){off, bs.len, (bs.flags & IMG_BS_DATA) != 0,

@@ -29,8 +29,14 @@ static void read_case(bool raw)
     tq_compare_map(tu_path("df.qcow2"));
 }
 
-static void t_read_qemu_written(void **s) { read_case(false); }
-static void t_read_qemu_written_raw(void **s) { read_case(true); }
+static void t_read_qemu_written(void **s)
+{
+    read_case(false);
+}
+static void t_read_qemu_written_raw(void **s)
+{
+    read_case(true);
+}
 
 static void write_case(bool raw)
 {
@@ -40,10 +46,10 @@ static void write_case(bool raw)
     int ref = open(refp, O_RDWR);
     assert_true(ref >= 0);
     struct img *img = tq_open(tu_path("dw.qcow2"), IMG_OPEN_RW);
-    tq_mirror_write(img, ref, 511, 3000, 7);          /* across sector and cluster 0 */
+    tq_mirror_write(img, ref, 511, 3000, 7);            /* across sector and cluster 0 */
     tq_mirror_write(img, ref, 65536 * 5 - 100, 200, 8); /* across a cluster boundary */
     tq_mirror_zero(img, ref, 1 << 20, 65536);
-    tq_mirror_write(img, ref, (4 << 20) - 1, 1, 9);   /* last byte */
+    tq_mirror_write(img, ref, (4 << 20) - 1, 1, 9); /* last byte */
     assert_int_equal(img_flush(img), 0);
     img_close(img);
     close(ref);
@@ -53,8 +59,14 @@ static void write_case(bool raw)
         assert_int_equal(tu_sh("cmp -s '%s' '%s'", tu_path("dw.data"), refp), 0);
 }
 
-static void t_write(void **s) { write_case(false); }
-static void t_write_raw(void **s) { write_case(true); }
+static void t_write(void **s)
+{
+    write_case(false);
+}
+static void t_write_raw(void **s)
+{
+    write_case(true);
+}
 
 static void t_untrusted_refuses_data_file(void **s)
 {
@@ -82,8 +94,10 @@ static int setup(void **s)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(t_read_qemu_written), cmocka_unit_test(t_read_qemu_written_raw),
-        cmocka_unit_test(t_write),             cmocka_unit_test(t_write_raw),
+        cmocka_unit_test(t_read_qemu_written),
+        cmocka_unit_test(t_read_qemu_written_raw),
+        cmocka_unit_test(t_write),
+        cmocka_unit_test(t_write_raw),
         cmocka_unit_test(t_untrusted_refuses_data_file),
     };
     return cmocka_run_group_tests(tests, setup, tu_teardown);

@@ -20,8 +20,7 @@ static const char *fresh(const char *name, const char *opts)
     const char *p = tu_path(name);
     assert_int_equal(tu_sh("qemu-img create -q -f qcow2 -o %s '%s' 16M", opts, p), 0);
     assert_int_equal(
-        tu_sh("qemu-io -c 'write -P 0x5a 0 64k' -c 'write -P 0xa5 15M 64k' '%s' >/dev/null", p),
-        0);
+        tu_sh("qemu-io -c 'write -P 0x5a 0 64k' -c 'write -P 0xa5 15M 64k' '%s' >/dev/null", p), 0);
     return p;
 }
 

@@ -30,8 +30,8 @@ static void variant(const char *name, const char *opts, uint64_t cs)
 {
     const char *p = tu_path(name);
     uint64_t size = 8 * cs < (4u << 20) ? (4u << 20) : 8 * cs;
-    assert_int_equal(tu_sh("qemu-img create -q -f qcow2 -o %s '%s' %llu", opts, p,
-                           (unsigned long long)size), 0);
+    assert_int_equal(
+        tu_sh("qemu-img create -q -f qcow2 -o %s '%s' %llu", opts, p, (unsigned long long)size), 0);
     qio_patterns(p, cs, size, "qcow2");
     tq_compare_raw(p);
     tq_compare_map(p);
@@ -71,12 +71,14 @@ static void test_extended_l2(void **state)
     const char *base = tu_path("extbase.raw"), *top = tu_path("exttop.qcow2");
     assert_int_equal(tu_sh("qemu-img create -q -f raw '%s' 1M && qemu-io -f raw -c 'write -P "
                            "0x5a 0 1M' '%s' >/dev/null",
-                           base, base), 0);
+                           base, base),
+                     0);
     assert_int_equal(tu_sh("qemu-img create -q -f qcow2 -o extended_l2=on -b extbase.raw -F raw "
                            "'%s' && qemu-io -f qcow2 -c 'write -P 0x44 2048 4096' -c 'write -z "
                            "8192 2048' -c 'write -z 131072 65536' -c 'write -P 0x66 200000 "
                            "70000' '%s' >/dev/null",
-                           top, top), 0);
+                           top, top),
+                     0);
     tq_compare_raw(top);
     tq_compare_map(top);
 }
@@ -89,15 +91,18 @@ static void compressed(const char *name, const char *ctype, uint64_t cs)
                            "-c 'write -P 0x61 0 300000' -c 'write -P 0x62 700000 5000' '%s' "
                            ">/dev/null && head -c 200000 /dev/urandom | dd of='%s' bs=1 "
                            "seek=1000000 conv=notrunc status=none",
-                           src, src, src), 0);
+                           src, src, src),
+                     0);
     assert_int_equal(tu_sh("qemu-img convert -c -O qcow2 -o compression_type=%s,cluster_size=%llu "
                            "'%s' '%s'",
-                           ctype, (unsigned long long)cs, src, dst), 0);
+                           ctype, (unsigned long long)cs, src, dst),
+                     0);
     tq_compare_raw(dst);
     tq_compare_map(dst);
     /* Partial overwrite of a compressed cluster by qemu. */
     assert_int_equal(tu_sh("qemu-io -f qcow2 -c 'write -P 0x77 %llu 1000' '%s' >/dev/null",
-                           (unsigned long long)(cs + 5), dst), 0);
+                           (unsigned long long)(cs + 5), dst),
+                     0);
     tq_compare_raw(dst);
     tq_compare_map(dst);
 }
@@ -117,16 +122,19 @@ static void test_backing_chain(void **state)
     const char *b = tu_path("b0.qcow2"), *m = tu_path("b1.qcow2"), *t = tu_path("b2.qcow2");
     assert_int_equal(tu_sh("qemu-img create -q -f qcow2 -o cluster_size=4k '%s' 3M && qemu-io "
                            "-f qcow2 -c 'write -P 0x10 0 3M' '%s' >/dev/null",
-                           b, b), 0);
+                           b, b),
+                     0);
     assert_int_equal(tu_sh("qemu-img create -q -f qcow2 -b b0.qcow2 -F qcow2 '%s' 4M && qemu-io "
                            "-f qcow2 -c 'write -P 0x20 4095 8194' -c 'write -z 1M 64k' -c "
                            "'write -P 0x21 3145000 2000' '%s' >/dev/null",
-                           m, m), 0);
+                           m, m),
+                     0);
     assert_int_equal(tu_sh("qemu-img create -q -f qcow2 -o compat=0.10,cluster_size=512 -b "
                            "b1.qcow2 -F qcow2 '%s' 4M && qemu-io -f qcow2 -c 'write -P 0x30 "
                            "100 1000' -c 'write -P 0x31 1048576 1000' -c 'write -z 2M 4096' "
                            "'%s' >/dev/null",
-                           t, t), 0);
+                           t, t),
+                     0);
     tq_compare_raw(m);
     tq_compare_map(m);
     tq_compare_raw(t);
@@ -144,7 +152,8 @@ static void test_info(void **state)
     assert_int_equal(tu_sh("qemu-img create -q -f qcow2 -o "
                            "lazy_refcounts=on,refcount_bits=8,compression_type=zstd,extended_l2=on "
                            "'%s' 1G",
-                           p), 0);
+                           p),
+                     0);
     struct img *img = tq_open(p, 0);
     struct img_info info;
     assert_int_equal(img_get_info(img, &info), 0);
@@ -152,8 +161,8 @@ static void test_info(void **state)
     assert_true(info.has_dirty_field);
     assert_false(info.dirty);
     assert_int_equal(info.virtual_size, 1ull << 30);
-    static const char *keys[] = {"compat", "compression-type", "lazy-refcounts",
-                                 "refcount-bits", "corrupt", "extended-l2"};
+    static const char *keys[] = {"compat",        "compression-type", "lazy-refcounts",
+                                 "refcount-bits", "corrupt",          "extended-l2"};
     assert_int_equal(info.nkv, 6);
     for (size_t i = 0; i < 6; i++)
         assert_string_equal(info.kv[i].key, keys[i]);
@@ -179,7 +188,8 @@ static void test_big_sparse_status(void **state)
     const char *p = tu_path("big.qcow2");
     assert_int_equal(tu_sh("qemu-img create -q -f qcow2 '%s' 1T && qemu-io -f qcow2 -c 'write "
                            "-P 1 0 4k' -c 'write -P 2 1099511562240 64k' '%s' >/dev/null",
-                           p, p), 0);
+                           p, p),
+                     0);
     tq_compare_map(p);
     struct img *img = tq_open(p, 0);
     struct img_bs bs;
@@ -196,7 +206,8 @@ static void long_run(const char *name, const char *opts, const char *write, unsi
     const char *p = tu_path(name);
     assert_int_equal(tu_sh("qemu-img create -q -f qcow2 -o %s '%s' 1G && qemu-io -f qcow2 -c "
                            "'%s 1M 64M' -c 'write -P 8 900M 64k' '%s' >/dev/null",
-                           opts, p, write, p), 0);
+                           opts, p, write, p),
+                     0);
     tq_compare_map(p);
     struct img *img = tq_open(p, 0);
     struct qcow2 *s = qcow2_st(img);
@@ -230,7 +241,8 @@ static void test_snapshots_readonly(void **state)
                            "-P 1 0 64k' '%s' >/dev/null && qemu-img snapshot -c first '%s' && "
                            "qemu-io -f qcow2 -c 'write -P 2 0 4k' '%s' >/dev/null && qemu-img "
                            "snapshot -c second '%s'",
-                           p, p, p, p, p), 0);
+                           p, p, p, p, p),
+                     0);
     tq_compare_raw(p);
     struct img *img = tq_open(p, 0);
     struct img_snap *sn;
@@ -248,11 +260,16 @@ static void test_snapshots_readonly(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_cluster_sizes),   cmocka_unit_test(test_refcount_widths),
-        cmocka_unit_test(test_compat),          cmocka_unit_test(test_extended_l2),
-        cmocka_unit_test(test_compressed),      cmocka_unit_test(test_backing_chain),
-        cmocka_unit_test(test_info),            cmocka_unit_test(test_big_sparse_status),
-        cmocka_unit_test(test_snapshots_readonly), cmocka_unit_test(test_long_runs),
+        cmocka_unit_test(test_cluster_sizes),
+        cmocka_unit_test(test_refcount_widths),
+        cmocka_unit_test(test_compat),
+        cmocka_unit_test(test_extended_l2),
+        cmocka_unit_test(test_compressed),
+        cmocka_unit_test(test_backing_chain),
+        cmocka_unit_test(test_info),
+        cmocka_unit_test(test_big_sparse_status),
+        cmocka_unit_test(test_snapshots_readonly),
+        cmocka_unit_test(test_long_runs),
     };
     return cmocka_run_group_tests(tests, NULL, tu_teardown);
 }

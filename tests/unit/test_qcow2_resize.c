@@ -49,7 +49,8 @@ static void tr_new(struct tr *t, const char *name, const char *opts, uint64_t si
     snprintf(t->path, sizeof t->path, "%s", tu_path(name));
     snprintf(t->ref, sizeof t->ref, "%s.ref", t->path);
     assert_int_equal(tu_sh("rm -f '%s' '%s' && truncate -s %llu '%s'", t->path, t->ref,
-                           (unsigned long long)size, t->ref), 0);
+                           (unsigned long long)size, t->ref),
+                     0);
     create(t->path, opts, size);
     t->seed = 1;
     tr_open(t);
@@ -80,8 +81,7 @@ static void tr_compressed(struct tr *t, uint64_t off, size_t len)
 static void tr_resize(struct tr *t, uint64_t size, enum img_prealloc pre)
 {
     if (img_truncate(t->img, size, pre) < 0)
-        fail_msg("resize %s to %llu: %s", t->path, (unsigned long long)size,
-                 img_errmsg(t->img));
+        fail_msg("resize %s to %llu: %s", t->path, (unsigned long long)size, img_errmsg(t->img));
     assert_int_equal(t->img->size, size);
     assert_int_equal(ftruncate(t->reffd, (off_t)size), 0);
 }
@@ -93,8 +93,8 @@ static void tr_expect_zero(struct tr *t, uint64_t off, size_t len)
     assert_int_equal(img_read(t->img, off, b, len), 0);
     for (size_t i = 0; i < len; i++)
         if (b[i])
-            fail_msg("%s: byte %llu is %02x, not zero", t->path,
-                     (unsigned long long)(off + i), b[i]);
+            fail_msg("%s: byte %llu is %02x, not zero", t->path, (unsigned long long)(off + i),
+                     b[i]);
     free(b);
 }
 
@@ -264,7 +264,8 @@ static void test_prealloc(void **state)
         tr_verify(&t);
         /* Every cluster of the new area is allocated now. */
         char *map = tu_sh_out("qemu-img map --output=json --start-offset=1M '%s' | grep -c "
-                              "'\"data\": false'; true", t.path);
+                              "'\"data\": false'; true",
+                              t.path);
         assert_int_equal(strtol(map, NULL, 10), 0);
         free(map);
         tr_write(&t, (3u << 20) + 11, 70000);
@@ -301,8 +302,9 @@ static void test_snapshots(void **state)
         tr_close(&t);
         /* The snapshot still holds the old content. */
         assert_int_equal(tu_sh("qemu-img snapshot -a s1 '%s'", t.path), 0);
-        assert_int_equal(tu_sh("truncate -s 4M '%s' && qemu-img compare -q -F raw '%s' '%s'",
-                               t.ref, t.path, t.ref), 0);
+        assert_int_equal(tu_sh("truncate -s 4M '%s' && qemu-img compare -q -F raw '%s' '%s'", t.ref,
+                               t.path, t.ref),
+                         0);
         assert_int_equal(tu_sh("qemu-img check -q '%s'", t.path), 0);
     }
 }
@@ -313,8 +315,7 @@ static void test_backing(void **state)
     (void)state;
     for (int i = 0; i < 2; i++) {
         const char *base = tu_path("base.raw");
-        assert_int_equal(tu_sh("rm -f '%s' && head -c 4194304 /dev/urandom > '%s'", base,
-                               base), 0);
+        assert_int_equal(tu_sh("rm -f '%s' && head -c 4194304 /dev/urandom > '%s'", base, base), 0);
         struct tr t;
         snprintf(t.path, sizeof t.path, "%s", tu_path("ov.qcow2"));
         snprintf(t.ref, sizeof t.ref, "%s.ref", t.path);
@@ -354,9 +355,9 @@ static void test_limits(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_grow),      cmocka_unit_test(test_shrink),
-        cmocka_unit_test(test_prealloc),  cmocka_unit_test(test_snapshots),
-        cmocka_unit_test(test_backing),   cmocka_unit_test(test_limits),
+        cmocka_unit_test(test_grow),     cmocka_unit_test(test_shrink),
+        cmocka_unit_test(test_prealloc), cmocka_unit_test(test_snapshots),
+        cmocka_unit_test(test_backing),  cmocka_unit_test(test_limits),
     };
     return cmocka_run_group_tests(tests, NULL, tu_teardown);
 }

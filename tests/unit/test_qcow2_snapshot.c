@@ -46,8 +46,8 @@ static void ts_new(struct ts *t, const char *name, const char *opts, uint64_t cs
     t->cs = cs;
     t->size = size;
     t->seed = 1;
-    assert_int_equal(tu_sh("rm -f '%s' && truncate -s %llu '%s'", t->ref,
-                           (unsigned long long)size, t->ref), 0);
+    assert_int_equal(
+        tu_sh("rm -f '%s' && truncate -s %llu '%s'", t->ref, (unsigned long long)size, t->ref), 0);
     tu_create("qcow2", t->path, opts, size, NULL, NULL);
     ts_open(t);
 }
@@ -134,8 +134,8 @@ static void expect_clean(const char *path)
 /* "ID NAME" lines of qemu-img snapshot -l and of dimg's list must be the same. */
 static void expect_same_list(const char *path)
 {
-    char *q = tu_sh_out("qemu-img snapshot -U -l '%s' | tail -n +3 | awk '{print $1 \" \" $2}'",
-                        path);
+    char *q =
+        tu_sh_out("qemu-img snapshot -U -l '%s' | tail -n +3 | awk '{print $1 \" \" $2}'", path);
     assert_non_null(q);
     struct img *img = tq_open(path, 0);
     struct img_snap *sn;
@@ -159,8 +159,8 @@ static void expect_snap_content(const struct ts *t, const char *name)
     const char *out = tu_path("snapout.raw");
     /* qemu-img shows the snapshot at the current virtual size: compare the snapshot's part. */
     int r = tu_sh("qemu-img convert -U -f qcow2 -l snapshot.name=%s -O raw '%s' '%s' && "
-                  "cmp -s -n $(stat -c %%s '%s') '%s' '%s'", name, t->path, out,
-                  snap_ref(t, name), out, snap_ref(t, name));
+                  "cmp -s -n $(stat -c %%s '%s') '%s' '%s'",
+                  name, t->path, out, snap_ref(t, name), out, snap_ref(t, name));
     if (r != 0)
         fail_msg("%s: snapshot %s does not read back as taken", t->path, name);
     size_t len;
@@ -208,12 +208,12 @@ static void scenario(const char *name, const char *opts, uint64_t cs)
     expect_snap_content(&t, "s1");
 
     /* Writes into shared clusters and shared L2 tables. */
-    ts_write(&t, 100, 200);              /* partial overwrite of a shared cluster */
-    ts_write(&t, 2 * cs, cs);            /* whole shared cluster */
-    ts_write(&t, 8 * cs + 5, 10);        /* into the shared compressed cluster */
-    ts_zero(&t, 5 * cs, 2 * cs);         /* zeroing shared data */
-    ts_write(&t, 12 * cs + 3, 2 * cs);   /* new cluster under a shared L2 table */
-    ts_write(&t, 100, 200);              /* now ours alone: in place */
+    ts_write(&t, 100, 200);            /* partial overwrite of a shared cluster */
+    ts_write(&t, 2 * cs, cs);          /* whole shared cluster */
+    ts_write(&t, 8 * cs + 5, 10);      /* into the shared compressed cluster */
+    ts_zero(&t, 5 * cs, 2 * cs);       /* zeroing shared data */
+    ts_write(&t, 12 * cs + 3, 2 * cs); /* new cluster under a shared L2 table */
+    ts_write(&t, 100, 200);            /* now ours alone: in place */
     ts_verify(&t, true);
     expect_snap_content(&t, "s1");
 
@@ -270,7 +270,8 @@ static void test_dimg_snapshots_qemu_writes(void **state)
     ts_close(&t);
     assert_int_equal(tu_sh("qemu-io -f qcow2 -c 'write -P 0x5a 4096 70000' '%s' >/dev/null && "
                            "qemu-io -f raw -c 'write -P 0x5a 4096 70000' '%s' >/dev/null",
-                           t.path, t.ref), 0);
+                           t.path, t.ref),
+                     0);
     expect_clean(t.path);
     ts_open(&t);
     ts_snap(&t, "b");
@@ -282,7 +283,8 @@ static void test_dimg_snapshots_qemu_writes(void **state)
     expect_snap_content(&t, "b");
     assert_int_equal(tu_sh("qemu-img snapshot -a a '%s' && qemu-img compare -q -F raw '%s' "
                            "'%s' && qemu-img snapshot -d b '%s' && qemu-img check -q '%s'",
-                           t.path, t.path, snap_ref(&t, "a"), t.path, t.path), 0);
+                           t.path, t.path, snap_ref(&t, "a"), t.path, t.path),
+                     0);
     expect_same_list(t.path);
     expect_snap_content(&t, "a");
 }
@@ -328,7 +330,9 @@ static void test_qemu_snapshots_dimg_ops(void **state)
         expect_clean(p);
         assert_int_equal(tu_sh("qemu-img snapshot -a d1 '%s' && qemu-img snapshot -d q1 '%s' "
                                "&& qemu-img check -q '%s' && qemu-img compare -q -F raw '%s' "
-                               "'%s'", p, p, p, p, snap_ref(&t, "d1")), 0);
+                               "'%s'",
+                               p, p, p, p, snap_ref(&t, "d1")),
+                         0);
         expect_same_list(p);
     }
 }
@@ -341,8 +345,8 @@ static void test_qemu_table_at_eof(void **state)
     ts_new(&t, "eof.qcow2", "", 65536, 1u << 20);
     ts_write(&t, 0, 4096);
     ts_close(&t);
-    assert_int_equal(tu_sh("qemu-img snapshot -c q '%s' && cp '%s' '%s'", t.path, t.ref,
-                           snap_ref(&t, "q")), 0);
+    assert_int_equal(
+        tu_sh("qemu-img snapshot -c q '%s' && cp '%s' '%s'", t.path, t.ref, snap_ref(&t, "q")), 0);
     assert_true(tu_file_size(t.path) % 8 != 0);
     ts_open(&t);
     ts_snap(&t, "d");
@@ -465,7 +469,9 @@ static const char *hostile_base(void)
     snprintf(p, sizeof p, "%s", tu_path("hostile.qcow2"));
     assert_int_equal(tu_sh("rm -f '%s' && qemu-img create -q -f qcow2 '%s' 4M && qemu-io -f "
                            "qcow2 -c 'write -P 7 0 128k' '%s' >/dev/null && qemu-img snapshot -c "
-                           "s '%s'", p, p, p, p), 0);
+                           "s '%s'",
+                           p, p, p, p),
+                     0);
     return p;
 }
 
@@ -546,8 +552,7 @@ static void test_hostile(void **state)
     char *l1 = tu_sh_out("od -An -tx1 -j%llu -N8 '%s' | tr -d ' \\n'", (unsigned long long)st, p);
     uint64_t sl1 = strtoull(l1, NULL, 16);
     free(l1);
-    char *l2 = tu_sh_out("od -An -tx1 -j%llu -N8 '%s' | tr -d ' \\n'", (unsigned long long)sl1,
-                         p);
+    char *l2 = tu_sh_out("od -An -tx1 -j%llu -N8 '%s' | tr -d ' \\n'", (unsigned long long)sl1, p);
     uint64_t sl2 = strtoull(l2, NULL, 16) & 0x00fffffffffffe00ull;
     free(l2);
     poke64(p, sl2 + 8, (1ull << 45) | (1ull << 63));

@@ -120,8 +120,7 @@ static void test_entry_type(void **state)
     assert_int_equal(qcow2_entry_type(1, false, false), QCOW2_C_ZERO);
     assert_int_equal(qcow2_entry_type(0x50000 | 1, false, false), QCOW2_C_ZERO_ALLOC);
     assert_int_equal(qcow2_entry_type(0x8000000000050000ull, false, false), QCOW2_C_DATA);
-    assert_int_equal(qcow2_entry_type(0x4400000000050000ull, false, false),
-                     QCOW2_C_COMPRESSED);
+    assert_int_equal(qcow2_entry_type(0x4400000000050000ull, false, false), QCOW2_C_COMPRESSED);
     /* Extended L2 ignores the zero flag; an external data file makes offset 0 valid. */
     assert_int_equal(qcow2_entry_type(1, true, false), QCOW2_C_UNALLOC);
     assert_int_equal(qcow2_entry_type(QCOW2_OFLAG_COPIED, false, true), QCOW2_C_DATA);

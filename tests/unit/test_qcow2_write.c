@@ -62,10 +62,11 @@ static void scenario(const char *name, const char *opts, uint64_t cs, const char
     uint64_t size = 24 * cs < (4u << 20) ? (4u << 20) : 24 * cs;
     if (backing_raw) {
         assert_int_equal(tu_sh("cp '%s' '%s' && truncate -s %llu '%s'", backing_raw, ref,
-                               (unsigned long long)size, ref), 0);
+                               (unsigned long long)size, ref),
+                         0);
     } else {
-        assert_int_equal(tu_sh("rm -f '%s' && truncate -s %llu '%s'", ref,
-                               (unsigned long long)size, ref), 0);
+        assert_int_equal(
+            tu_sh("rm -f '%s' && truncate -s %llu '%s'", ref, (unsigned long long)size, ref), 0);
     }
     create(p, opts, size, backing, bfmt);
     struct tw t = {.cs = cs, .seed = 1};
@@ -156,7 +157,8 @@ static void test_backing_cow(void **state)
     assert_int_equal(tu_sh("qemu-img create -q -f qcow2 -o cluster_size=4k -b cbase.raw -F raw "
                            "'%s' 4M && qemu-io -f qcow2 -c 'write -P 0x42 5000 70000' -c 'write "
                            "-z 200000 9000' '%s' >/dev/null && qemu-img convert -O raw '%s' '%s'",
-                           mid, mid, mid, braw), 0);
+                           mid, mid, mid, braw),
+                     0);
     scenario("ctop64k.qcow2", "", 65536, "cmid.qcow2", "qcow2", braw);
     scenario("ctop512.qcow2", "cluster_size=512", 512, "cmid.qcow2", "qcow2", braw);
     scenario("ctopv2.qcow2", "compat=0.10,cluster_size=4k", 4096, "cmid.qcow2", "qcow2", braw);
@@ -196,10 +198,15 @@ static void test_create_options(void **state)
     assert_non_null(strstr(err.msg, "bogus"));
     assert_int_equal(access(p, F_OK), -1); /* nothing written */
     img_opts_free(&o);
-    static const char *bad[] = {"cluster_size=1000", "cluster_size=4M", "refcount_bits=3",
-                                "compat=0.10,refcount_bits=8", "extended_l2=on,cluster_size=8k",
-                                "compat=0.10,compression_type=zstd", "compression_type=lz4",
-                                "preallocation=lots", "compat=2"};
+    static const char *bad[] = {"cluster_size=1000",
+                                "cluster_size=4M",
+                                "refcount_bits=3",
+                                "compat=0.10,refcount_bits=8",
+                                "extended_l2=on,cluster_size=8k",
+                                "compat=0.10,compression_type=zstd",
+                                "compression_type=lz4",
+                                "preallocation=lots",
+                                "compat=2"};
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         assert_int_equal(img_opts_parse(&o, bad[i], &err), 0);
         if (img_create("qcow2", p, &req, &err) == 0)
@@ -222,7 +229,8 @@ static void test_create_options(void **state)
         create(p, pre[i], 3u << 20, NULL, NULL);
         assert_int_equal(tu_sh("qemu-img check -q '%s'", p), 0);
         assert_int_equal(tu_sh("truncate -s 3M '%s' && qemu-img compare -q -F raw '%s' '%s'",
-                               tu_path("z.raw"), p, tu_path("z.raw")), 0);
+                               tu_path("z.raw"), p, tu_path("z.raw")),
+                         0);
     }
     /* Backing file and format are recorded the way qemu reads them. */
     assert_int_equal(tu_sh("rm -f '%s'", p), 0);
@@ -237,9 +245,9 @@ static void test_create_options(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_create_variants), cmocka_unit_test(test_refcount_widths),
+        cmocka_unit_test(test_create_variants),     cmocka_unit_test(test_refcount_widths),
         cmocka_unit_test(test_grow_refcount_table), cmocka_unit_test(test_backing_cow),
-        cmocka_unit_test(test_lazy_dirty_bit),  cmocka_unit_test(test_create_options),
+        cmocka_unit_test(test_lazy_dirty_bit),      cmocka_unit_test(test_create_options),
     };
     return cmocka_run_group_tests(tests, NULL, tu_teardown);
 }

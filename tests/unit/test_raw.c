@@ -82,7 +82,10 @@ static void test_write_odd_offsets(void **state)
     create_raw(p, size, NULL);
     uint8_t *model = calloc(1, size), *buf = malloc(size);
     struct img *img = open_or_fail(p, "raw", IMG_OPEN_RW);
-    static const struct { uint64_t off; size_t len; } w[] = {
+    static const struct {
+        uint64_t off;
+        size_t len;
+    } w[] = {
         {1, 1}, {511, 3}, {4095, 4097}, {65537, 70001}, {size - 7, 7}, {300000, 1}, {0, 513},
     };
     for (size_t i = 0; i < sizeof w / sizeof *w; i++) {

@@ -2,8 +2,8 @@
 /* test_relink.c: the set_backing and make_empty slots of vmdk and vdi, stopped part way.
  *
  * Every write the drivers make (pwrite, ftruncate, fallocate, rename) goes through the
- * wrappers of tu_crash.h; once tu_crash_budget reaches 0 the rest fail (the interrupted write having
- * reached the disk in part), which leaves the files as a crash at that point would (the
+ * wrappers of tu_crash.h; once tu_crash_budget reaches 0 the rest fail (the interrupted write
+ * having reached the disk in part), which leaves the files as a crash at that point would (the
  * drivers sync between their steps). For each stopping point
  * the image must open with its chain, name the old or the new parent (never anything else),
  * and read what it read before, through dimg and (vmdk) through qemu-img, whose reading

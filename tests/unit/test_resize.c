@@ -49,11 +49,15 @@ static void test_target_arithmetic(void **state)
     assert_int_equal(n, (1ull << 63) - 1);
 }
 
-static int resize(const char *path, int sign, uint64_t amount, bool shrink,
-                  enum img_prealloc pre, struct img_err *err)
+static int resize(const char *path, int sign, uint64_t amount, bool shrink, enum img_prealloc pre,
+                  struct img_err *err)
 {
-    struct ops_resize_req req = {.path = path, .fmt = "raw", .sign = sign, .amount = amount,
-                                 .shrink = shrink, .prealloc = pre};
+    struct ops_resize_req req = {.path = path,
+                                 .fmt = "raw",
+                                 .sign = sign,
+                                 .amount = amount,
+                                 .shrink = shrink,
+                                 .prealloc = pre};
     struct ops_resize_res res;
     return ops_resize(&req, &res, err);
 }
@@ -155,12 +159,9 @@ static void test_no_truncate_refused(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_target_arithmetic),
-        cmocka_unit_test(test_grow_sparse),
-        cmocka_unit_test(test_grow_falloc),
-        cmocka_unit_test(test_grow_full),
-        cmocka_unit_test(test_shrink_needs_flag),
-        cmocka_unit_test(test_no_truncate_refused),
+        cmocka_unit_test(test_target_arithmetic), cmocka_unit_test(test_grow_sparse),
+        cmocka_unit_test(test_grow_falloc),       cmocka_unit_test(test_grow_full),
+        cmocka_unit_test(test_shrink_needs_flag), cmocka_unit_test(test_no_truncate_refused),
     };
     return cmocka_run_group_tests(tests, NULL, tu_teardown);
 }

@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#define ZLIB_CONST /* next_in is const: the input is never written */
 #include <zlib.h>
 #include <zstd.h>
 #include <zstd_errors.h>
@@ -106,7 +107,7 @@ static size_t deflate_wb(const uint8_t *in, size_t len, uint8_t *out, size_t cap
             Z_OK)
             return 0;
     }
-    z->next_in = (Bytef *)in;
+    z->next_in = (const Bytef *)in;
     z->avail_in = (uInt)len;
     z->next_out = out;
     z->avail_out = (uInt)cap;
@@ -311,7 +312,7 @@ static int inflate_wb(const uint8_t *in, size_t inlen, uint8_t *out, size_t outl
     memset(&z, 0, sizeof z);
     if (inflateInit2(&z, wbits) != Z_OK)
         return -1;
-    z.next_in = (Bytef *)in;
+    z.next_in = (const Bytef *)in;
     z.avail_in = (uInt)inlen;
     z.next_out = out;
     z.avail_out = (uInt)outlen;

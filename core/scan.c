@@ -829,9 +829,9 @@ const struct scan_entry *scan_entry(const struct scan_dir *d, size_t i)
     return i < d->n ? &d->v[i] : NULL;
 }
 
-size_t scan_pending(const struct scan_dir *d)
+size_t scan_pending(struct scan_dir *d)
 {
-    return atomic_load(&((struct scan_dir *)d)->pending);
+    return atomic_load(&d->pending);
 }
 
 /* ---- sorting ---- */

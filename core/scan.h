@@ -125,7 +125,7 @@ static inline enum scan_state scan_entry_state(const struct scan_entry *e)
     return (enum scan_state)atomic_load_explicit(&e->state, memory_order_acquire);
 }
 /* Entries still SCAN_PENDING. */
-size_t scan_pending(const struct scan_dir *d);
+size_t scan_pending(struct scan_dir *d);
 
 /* Readable when entries were published or the worker finished; drain before polling again. */
 int scan_wakeup_fd(const struct scan_dir *d);

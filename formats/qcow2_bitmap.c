@@ -42,8 +42,11 @@ static uint64_t table_entries(uint64_t size, unsigned gbits, uint32_t cluster_si
 static int set_bad(struct img *img, const char *fmt, const char *name)
 {
     struct qcow2 *s = qcow2_st(img);
+    /* fmt holds one "%s", where the name goes (a table of messages, not a printf format). */
+    const char *at = strstr(fmt, "%s");
     char buf[200];
-    snprintf(buf, sizeof buf, fmt, name ? name : "");
+    snprintf(buf, sizeof buf, "%.*s%s%s", at ? (int)(at - fmt) : (int)strlen(fmt), fmt,
+             at && name ? name : "", at ? at + 2 : "");
     free(s->bm_bad);
     s->bm_bad = strdup(buf);
     return s->bm_bad ? 0 : img_error(img, -ENOMEM, "qcow2: out of memory");

@@ -200,7 +200,8 @@ static void ck_l1(struct ck *c, uint64_t l1off, uint32_t l1n, const uint64_t *me
                   bool self)
 {
     struct qcow2 *s = c->s;
-    uint64_t *l1 = (uint64_t *)mem, next_contig = 0;
+    const uint64_t *l1 = mem;
+    uint64_t *own = NULL, next_contig = 0; /* the table read here when mem has none */
     if (self)
         ck_inc(c, l1off, (uint64_t)l1n * 8, active ? IMG_R_L1 : IMG_R_SNAP_L1);
     if (!l1n)
@@ -208,21 +209,22 @@ static void ck_l1(struct ck *c, uint64_t l1off, uint32_t l1n, const uint64_t *me
     if (!l1) {
         uint64_t bytes = (uint64_t)l1n * 8;
         uint8_t *raw = malloc(bytes);
-        l1 = malloc(bytes);
-        int r = (!raw || !l1) ? -ENOMEM
-                              : (l1off + bytes > c->file_size
-                                     ? -EIO
-                                     : io_pread_exact(c->img->fd, raw, bytes, l1off));
+        own = malloc(bytes);
+        int r = (!raw || !own) ? -ENOMEM
+                               : (l1off + bytes > c->file_size
+                                      ? -EIO
+                                      : io_pread_exact(c->img->fd, raw, bytes, l1off));
         if (r < 0) {
             img_check_report(c->res, "ERROR: I/O error in check_refcounts_l1");
             c->res->check_errors++;
             free(raw);
-            free(l1);
+            free(own);
             return;
         }
         for (uint32_t i = 0; i < l1n; i++)
-            l1[i] = be64_load(raw + 8 * (uint64_t)i);
+            own[i] = be64_load(raw + 8 * (uint64_t)i);
         free(raw);
+        l1 = own;
     }
     uint64_t per_entry = s->cluster_size * s->l2_entries;
     for (uint32_t i = 0; i < l1n && !c->stop; i++) {
@@ -248,8 +250,7 @@ static void ck_l1(struct ck *c, uint64_t l1off, uint32_t l1n, const uint64_t *me
         next_contig = 0; /* qemu-img counts fragmentation within each L2 table only */
         ck_l2(c, l2, active, &next_contig);
     }
-    if (l1 != mem)
-        free(l1);
+    free(own);
 }
 
 static void ck_bitmaps(struct ck *c)

@@ -40,6 +40,17 @@ void qtree_free(struct qtree *t)
     free(t);
 }
 
+/* The child of p named key (len bytes), or NULL; qtree_child's lookup for a const tree. */
+static const struct qtree *qtree_find(const struct qtree *p, const char *key, size_t len)
+{
+    if (p->t != QT_OBJ && p->t != QT_ARR)
+        return NULL;
+    for (size_t i = p->nkid; i-- > 0;) /* the newest first: arrays grow at the end */
+        if (strlen(p->kid[i]->key) == len && memcmp(p->kid[i]->key, key, len) == 0)
+            return p->kid[i];
+    return NULL;
+}
+
 static struct qtree *qtree_child(struct qtree *p, const char *key, size_t len, bool create)
 {
     if (p->t != QT_OBJ && p->t != QT_ARR)
@@ -132,11 +143,11 @@ void qtree_array(struct qtree *t, const char *path)
 
 const struct qtree *qtree_get(const struct qtree *t, const char *path)
 {
-    struct qtree *n = (struct qtree *)t;
+    const struct qtree *n = t;
     for (const char *p = path; n;) {
         const char *dot = strchr(p, '.');
         size_t len = dot ? (size_t)(dot - p) : strlen(p);
-        n = qtree_child(n, p, len, false);
+        n = qtree_find(n, p, len);
         if (!dot)
             break;
         p = dot + 1;

@@ -10,6 +10,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#define ZLIB_CONST /* next_in is const: the input is never written */
 #include <zlib.h>
 #include <zstd.h>
 
@@ -94,7 +95,7 @@ static size_t qemu_like(const uint8_t *in, size_t len, uint8_t *out)
     memset(&z, 0, sizeof z);
     assert_int_equal(
         deflateInit2(&z, Z_DEFAULT_COMPRESSION, Z_DEFLATED, -12, 9, Z_DEFAULT_STRATEGY), Z_OK);
-    z.next_in = (Bytef *)in;
+    z.next_in = (const Bytef *)in;
     z.avail_in = (uInt)len;
     z.next_out = out;
     z.avail_out = (uInt)(len - 1);

@@ -109,7 +109,7 @@ static void test_ovf_limits(void **state)
 static void test_ova_cancel(void **state)
 {
     (void)state;
-    const char *src = strdup(tu_path("src.raw"));
+    char *src = strdup(tu_path("src.raw"));
     tu_create("raw", src, NULL, 8 << 20, NULL, NULL);
     assert_int_equal(tu_sh("qemu-io -f raw -c 'write -P 7 0 1M' %s >/dev/null", src), 0);
     atomic_int cancel = 1;
@@ -139,7 +139,7 @@ static void test_ova_cancel(void **state)
     assert_false(tu_exists(tu_path("c.raw.xz.part")));
     free(dst);
     free(out);
-    free((char *)src);
+    free(src);
 }
 
 int main(void)

@@ -6,6 +6,7 @@
 #include "testutil.h"
 
 #include <string.h>
+#define ZLIB_CONST /* next_in is const: the input is never written */
 #include <zlib.h>
 
 #include "core/compress.h"
@@ -19,7 +20,7 @@ static int ref_inflate(const uint8_t *in, size_t inlen, uint8_t *out, size_t out
     memset(&z, 0, sizeof z);
     if (inflateInit2(&z, wbits) != Z_OK)
         return -1;
-    z.next_in = (Bytef *)in;
+    z.next_in = (const Bytef *)in;
     z.avail_in = (uInt)inlen;
     z.next_out = out;
     z.avail_out = (uInt)outlen;

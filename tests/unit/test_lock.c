@@ -9,6 +9,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -156,7 +157,7 @@ static void test_backing(void **state)
 static int nop_job(struct job *j, void *arg, struct img_err *err)
 {
     (void)err;
-    volatile int *go = arg;
+    atomic_int *go = arg;
     while (!*go && !job_should_stop(j))
         usleep(1000);
     return 0;
@@ -171,32 +172,32 @@ static void test_claims(void **state)
     struct img_err err;
     struct job_engine *e = job_engine_new(4, &err);
     assert_non_null(e);
-    volatile int go = 0;
+    atomic_int go = 0;
     struct job_file self[] = {{src, false}, {tu_path("alias.raw"), true}};
-    assert_null(job_submit_files(e, "self", nop_job, (void *)&go, self, 2, &err));
+    assert_null(job_submit_files(e, "self", nop_job, &go, self, 2, &err));
     assert_non_null(strstr(err.msg, "same file"));
 
     struct job_file conv[] = {{src, false}, {tu_path("new.qcow2"), true}};
-    struct job *a = job_submit_files(e, "convert", nop_job, (void *)&go, conv, 2, &err);
+    struct job *a = job_submit_files(e, "convert", nop_job, &go, conv, 2, &err);
     assert_non_null(a);
     /* The same new target (not there yet) through another spelling of its directory. */
     char other[4096];
     snprintf(other, sizeof other, "%s/./new.qcow2", tu_dir());
     struct job_file conv2[] = {{other, true}};
-    assert_null(job_submit_files(e, "again", nop_job, (void *)&go, conv2, 1, &err));
+    assert_null(job_submit_files(e, "again", nop_job, &go, conv2, 1, &err));
     assert_int_equal(err.code, -EBUSY);
     assert_non_null(strstr(err.msg, "in use by job"));
     /* Writing the file the first job reads is refused; reading it too is fine. */
     struct job_file wsrc[] = {{tu_path("alias.raw"), true}};
-    assert_null(job_submit_files(e, "resize", nop_job, (void *)&go, wsrc, 1, &err));
+    assert_null(job_submit_files(e, "resize", nop_job, &go, wsrc, 1, &err));
     struct job_file rsrc[] = {{src, false}};
-    struct job *b = job_submit_files(e, "read", nop_job, (void *)&go, rsrc, 1, &err);
+    struct job *b = job_submit_files(e, "read", nop_job, &go, rsrc, 1, &err);
     assert_non_null(b);
     go = 1;
     assert_int_equal(job_wait(a), 0);
     assert_int_equal(job_wait(b), 0);
     /* Finished jobs hold nothing. */
-    struct job *c = job_submit_files(e, "resize", nop_job, (void *)&go, wsrc, 1, &err);
+    struct job *c = job_submit_files(e, "resize", nop_job, &go, wsrc, 1, &err);
     assert_non_null(c);
     assert_int_equal(job_wait(c), 0);
     job_engine_free(e);

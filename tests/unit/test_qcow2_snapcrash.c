@@ -12,6 +12,8 @@
 #include "test_qcow2_common.h"
 #include "tu_crash.h"
 
+#include <stdbool.h>
+
 #include "core/img.h"
 
 #include <stdarg.h>
@@ -22,7 +24,7 @@
 #define OPTS(f) "--image-opts driver=qcow2,file.filename=" f ",encrypt.key-secret=s0"
 
 /* How qemu-img check opens the image (%s: its path); encrypted ones need the secret. */
-static const char *qemu_check = "qemu-img check -q '%s'";
+static bool qemu_luks;      /* qemu-img check needs the secret and image options */
 static long qemu_every = 8; /* run it on every qemu_every-th stop (and on completion) */
 
 static int test_secret(void *ctx, const char *path, uint8_t *buf, size_t cap, size_t *len,
@@ -189,7 +191,9 @@ static void verify(const char *path, enum sc_op op, const struct sc_state *befor
     img_close(img);
     if (qemu) {
         char cmd[600];
-        snprintf(cmd, sizeof cmd, qemu_check, path);
+        snprintf(cmd, sizeof cmd,
+                 qemu_luks ? "qemu-img check -q " SECRET OPTS("'%s'") : "qemu-img check -q '%s'",
+                 path);
         int r = tu_sh("%s >/dev/null 2>&1", cmd);
         if (r != 0 && r != 3) {
             tu_sh("%s", cmd);
@@ -326,10 +330,10 @@ static void test_luks(void **state)
             "$F") " -c 'write -P 1 0 64k' -c 'write -P 2 2M 8k' && "
                   "qemu-img snapshot " SECRET OPTS("$F") " -c s1 && qemu-io " SECRET OPTS(
                       "$F") " -c 'write -P 3 8k 8k' -c 'write -z 16k 4k'");
-    qemu_check = "qemu-img check -q " SECRET OPTS("'%s'");
+    qemu_luks = true;
     qemu_every = 1000;
     crash_loop(orig, OP_CREATE, "new");
-    qemu_check = "qemu-img check -q '%s'";
+    qemu_luks = false;
     qemu_every = 8;
 }
 

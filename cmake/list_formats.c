@@ -7,7 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "core/img.h"
+#include "core/block/img.h"
 
 int main(int argc, char **argv)
 {

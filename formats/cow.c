@@ -10,10 +10,10 @@
  * 512-byte sector (LSB first; 1 = the sector lives in this file), then the data area at the
  * next 512-byte boundary, sector n at data_off + n * 512 (sparse). The bitmap can be large
  * (1 bit per sector), so it is read through a small window, never held whole.
- * Talks to: core/io.c, core/img.c (img_read_backing).
+ * Talks to: core/base/io.c, core/block/img.c (img_read_backing).
  */
-#include "core/bytes.h"
-#include "core/io.h"
+#include "core/base/bytes.h"
+#include "core/base/io.h"
 #include "formats/drivers.h"
 
 #include <errno.h>

@@ -3,7 +3,7 @@
 #ifndef DIMG_DRIVERS_H
 #define DIMG_DRIVERS_H
 
-#include "core/img.h"
+#include "core/block/img.h"
 
 extern const struct img_driver img_driver_raw;
 extern const struct img_driver img_driver_qcow2;

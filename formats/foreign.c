@@ -4,13 +4,13 @@
  * as raw bytes (a VHD's guest data is not its file's bytes; converting it as raw would write
  * a wrong disk).
  *
- * Pure byte checks, no I/O: core/img.c hands over the file's first bytes and its last 512
+ * Pure byte checks, no I/O: core/block/img.c hands over the file's first bytes and its last 512
  * (VHD's footer and DMG's koly block live at the end) and asks only when no driver claimed the
  * file, so a guest sector of a real image that happens to hold one of these magics never
  * matters. Names are qemu-img's format names, so "-f NAME" messages line up with qemu-img.
  */
-#include "core/bytes.h"
-#include "core/img.h"
+#include "core/base/bytes.h"
+#include "core/block/img.h"
 
 #include <string.h>
 

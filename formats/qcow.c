@@ -12,12 +12,12 @@
  * worst. Encrypted images (crypt_method 1, legacy AES-128-CBC keyed by the password, IV = guest
  * sector) are read and written through the cipher once the password is asked for at the first
  * data access; compressed clusters are refused in them.
- * Talks to: core/io.c, core/compress.c (raw deflate), core/img.c (img_read_backing),
- * formats/qcrypt.c and core/crypto.c (encryption).
+ * Talks to: core/base/io.c, core/ops/compress.c (raw deflate), core/block/img.c (img_read_backing),
+ * formats/qcrypt.c and core/crypto/crypto.c (encryption).
  */
-#include "core/bytes.h"
-#include "core/compress.h"
-#include "core/io.h"
+#include "core/base/bytes.h"
+#include "core/ops/compress.h"
+#include "core/base/io.h"
 #include "formats/drivers.h"
 #include "formats/qcrypt.h"
 

@@ -3,14 +3,14 @@
  * (L2 cache, compressed clusters, zero clusters, subclusters, external data file), block
  * status, info, the snapshot listing, and the driver object (snapshot changes live in
  * qcow2_snapshot.c).
- * Talks to: core/io.c for file access, core/img.c (img_read_backing, img_error); the write
- * path lives in qcow2_alloc.c, create in qcow2_create.c, resize in qcow2_resize.c,
+ * Talks to: core/base/io.c for file access, core/block/img.c (img_read_backing, img_error); the
+ * write path lives in qcow2_alloc.c, create in qcow2_create.c, resize in qcow2_resize.c,
  * check/layout in qcow2_check.c.
  * Every size or offset taken from the file is validated before it is used or allocated.
  */
 #include "formats/qcow2.h"
 
-#include "core/io.h"
+#include "core/base/io.h"
 #include "formats/drivers.h"
 
 #include <errno.h>

@@ -11,8 +11,8 @@
 #ifndef DIMG_QCOW2_H
 #define DIMG_QCOW2_H
 
-#include "core/bytes.h"
-#include "core/img.h"
+#include "core/base/bytes.h"
+#include "core/block/img.h"
 
 #include <stdbool.h>
 #include <stddef.h>

@@ -8,13 +8,13 @@
  * (unlink, then drop the refcount). A crash therefore leaks clusters at worst. With lazy
  * refcounts the dirty bit is set before the first write and refcount blocks are written back
  * on flush/close only.
- * Talks to: qcow2.c (cache, L2 lookup, reads for COW), core/io.c, core/compress.c (deflate and
- * zstd codecs).
+ * Talks to: qcow2.c (cache, L2 lookup, reads for COW), core/base/io.c, core/ops/compress.c (deflate
+ * and zstd codecs).
  */
 #include "formats/qcow2.h"
 
-#include "core/compress.h"
-#include "core/io.h"
+#include "core/ops/compress.h"
+#include "core/base/io.h"
 
 #include <errno.h>
 #include <stdlib.h>

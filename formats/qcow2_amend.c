@@ -3,11 +3,11 @@
  * (encrypt.state=active|inactive, encrypt.keyslot, encrypt.iter-time; the passwords come in
  * the request, never from -o) and lazy_refcounts=on|off. Every option is taken and checked
  * before anything is written, so a refused request leaves the file as it was.
- * Talks to: qcow2_crypt.c (key slots), qcow2.c (header field writes), core/opts.c.
+ * Talks to: qcow2_crypt.c (key slots), qcow2.c (header field writes), core/block/opts.c.
  */
 #include "formats/qcow2.h"
 
-#include "core/io.h"
+#include "core/base/io.h"
 
 #include <errno.h>
 #include <stdlib.h>

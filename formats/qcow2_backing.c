@@ -7,7 +7,7 @@
  * written first to bytes of cluster 0 nothing uses yet, then, after a barrier, the header
  * and extension area are switched in one write. A crash before the switch leaves the old
  * name in force; only when cluster 0 has no such room is the name written with the switch.
- * Talks to: qcow2.h (state, qcow2_put_ext), core/io.c. The slot is wired in qcow2.c.
+ * Talks to: qcow2.h (state, qcow2_put_ext), core/base/io.c. The slot is wired in qcow2.c.
  */
 #include "formats/qcow2.h"
 
@@ -15,7 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/io.h"
+#include "core/base/io.h"
 
 #define ULL(x) ((unsigned long long)(x))
 

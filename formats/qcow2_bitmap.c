@@ -12,11 +12,11 @@
  * Crash order of a resize: the bitmaps are first marked in use on disk (qemu's own mark of
  * an unfinished bitmap), then resized into new clusters, then one header write names the new
  * directory, then the old clusters are freed; a crash leaves them inconsistent or new.
- * Talks to: qcow2.h (state, refcounts, allocation, header writes), core/io.c.
+ * Talks to: qcow2.h (state, refcounts, allocation, header writes), core/base/io.c.
  */
 #include "formats/qcow2.h"
 
-#include "core/io.h"
+#include "core/base/io.h"
 
 #include <errno.h>
 #include <stdio.h>

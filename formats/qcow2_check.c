@@ -9,11 +9,11 @@
  * flags, rebuilds the whole refcount structure when a referenced cluster has refcount 0, clears
  * the dirty/corrupt bits, and re-checks ("double checking").
  * layout reuses the same walk to label each cluster of the file.
- * Talks to: qcow2.c (state, L1 loading), qcow2_alloc.c (refcount get/update), core/io.c.
+ * Talks to: qcow2.c (state, L1 loading), qcow2_alloc.c (refcount get/update), core/base/io.c.
  */
 #include "formats/qcow2.h"
 
-#include "core/io.h"
+#include "core/base/io.h"
 
 #include <errno.h>
 #include <inttypes.h>

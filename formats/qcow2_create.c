@@ -3,11 +3,11 @@
  * cluster (extensions, backing name), refcount table, refcount block(s), L1 table, then for
  * preallocation the L2 tables and data clusters. All options are parsed and checked before a
  * byte is written; a failed create removes the file.
- * Talks to: core/opts.c (img_opts_take*), core/io.c.
+ * Talks to: core/block/opts.c (img_opts_take*), core/base/io.c.
  */
 #include "formats/qcow2.h"
 
-#include "core/io.h"
+#include "core/base/io.h"
 #include "formats/drivers.h"
 #include "formats/qcrypt.h"
 

@@ -6,12 +6,12 @@
  * set up at the first data access, when the password is asked for. Data clusters go through
  * qcow2_data_read/qcow2_data_write, which decrypt/encrypt whole 512-byte sectors so that no
  * plaintext reaches the file; compressed clusters are refused in encrypted images.
- * Talks to: formats/qcrypt.c (password, legacy key), core/crypto.c, qcow2.c/qcow2_alloc.c.
+ * Talks to: formats/qcrypt.c (password, legacy key), core/crypto/crypto.c, qcow2.c/qcow2_alloc.c.
  */
 #include "formats/qcow2.h"
 
-#include "core/io.h"
-#include "core/luks.h"
+#include "core/base/io.h"
+#include "core/crypto/luks.h"
 #include "formats/qcrypt.h"
 
 #include <errno.h>

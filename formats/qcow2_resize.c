@@ -11,11 +11,11 @@
  * Internal snapshots: shrinking is refused (v2 and v3 alike, to keep it simple); v3 images
  * may grow when only the active L1 has to change; v2 images refuse, as qemu-img does.
  * Talks to: qcow2_alloc.c (allocation, refcounts, L2 allocation, zero writes, flush),
- * qcow2.c (L2 cache, header writes), core/io.c.
+ * qcow2.c (L2 cache, header writes), core/base/io.c.
  */
 #include "formats/qcow2.h"
 
-#include "core/io.h"
+#include "core/base/io.h"
 
 #include <errno.h>
 #include <stdlib.h>

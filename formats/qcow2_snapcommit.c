@@ -17,7 +17,7 @@
  */
 #include "formats/qcow2.h"
 
-#include "core/io.h"
+#include "core/base/io.h"
 
 #include <errno.h>
 #include <stdlib.h>

@@ -13,11 +13,11 @@
  * refcounts. Existing snapshot table entries are carried over byte for byte, extra data
  * included.
  * Talks to: qcow2_snapcommit.c (the switch), qcow2_alloc.c (refcounts, prepare_write),
- * qcow2.c (L2 cache, L1 loading), core/io.c.
+ * qcow2.c (L2 cache, L1 loading), core/base/io.c.
  */
 #include "formats/qcow2.h"
 
-#include "core/io.h"
+#include "core/base/io.h"
 
 #include <errno.h>
 #include <stdio.h>

@@ -2,7 +2,7 @@
 /* qcrypt.c: encryption helpers shared by the qcow and qcow2 drivers: fetching the password
  * from the process's secret provider into locked memory, the legacy AES key (QEMU's scheme:
  * no KDF, no salt; weak, kept for old images) and the encryption create options.
- * Talks to: core/secret.c (img_get_secret), core/crypto.c.
+ * Talks to: core/crypto/secret.c (img_get_secret), core/crypto/crypto.c.
  */
 #include "formats/qcrypt.h"
 

@@ -4,8 +4,8 @@
 #ifndef DIMG_QCRYPT_H
 #define DIMG_QCRYPT_H
 
-#include "core/crypto.h"
-#include "core/img.h"
+#include "core/crypto/crypto.h"
+#include "core/block/img.h"
 
 /* The password for path in a locked buffer (IMG_SECRET_MAX bytes; free with
  * qcrypt_password_free). fmt prefixes the error ("qcow2: encrypted image: ..."). */

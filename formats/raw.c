@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /* raw.c: the raw format driver. The file is the disk; holes (SEEK_DATA/SEEK_HOLE) are the
  * block status; create makes a sparse file unless preallocation asks otherwise.
- * Talks to: core/io.c only. */
-#include "core/io.h"
+ * Talks to: core/base/io.c only. */
+#include "core/base/io.h"
 #include "formats/drivers.h"
 
 #include <errno.h>

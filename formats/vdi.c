@@ -10,12 +10,12 @@
  * the backing image; free blocks read through it, zero blocks hide it, a write to a free block
  * copies the parent's block first. Without the chain, reads that need the parent fail.
  * Compaction (vdi_compact) unmaps zero blocks and closes the holes in place.
- * Talks to: core/io.c for file I/O, core/opts.c for create options, core/img.c (img_open of a
- * new child's parent, img_read_backing); formats/registry.c lists it.
+ * Talks to: core/base/io.c for file I/O, core/block/opts.c for create options, core/block/img.c
+ * (img_open of a new child's parent, img_read_backing); formats/registry.c lists it.
  */
-#include "core/bytes.h"
-#include "core/io.h"
-#include "core/resolve.h"
+#include "core/base/bytes.h"
+#include "core/base/io.h"
+#include "core/block/resolve.h"
 #include "formats/drivers.h"
 
 #include <dirent.h>

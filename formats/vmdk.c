@@ -13,14 +13,14 @@
  * parent only while the parent's CID still matches the child's parentCID. vmfsSparse (COWD)
  * and seSparse extents are opened read-only by formats/vmdk_cowd.c and vmdk_sesparse.c and
  * then read, mapped, laid out and checked here like hosted sparse ones.
- * Talks to: core/io.c, core/compress.c, formats/vmdk_desc.c; formats/vmdk_create.c creates
+ * Talks to: core/base/io.c, core/ops/compress.c, formats/vmdk_desc.c; formats/vmdk_create.c creates
  * and grows; formats/registry.c lists the driver.
  */
 #include "formats/vmdk.h"
 
-#include "core/bytes.h"
-#include "core/compress.h"
-#include "core/io.h"
+#include "core/base/bytes.h"
+#include "core/ops/compress.h"
+#include "core/base/io.h"
 #include "formats/drivers.h"
 
 #include <errno.h>

@@ -12,14 +12,14 @@
  * make_empty zeroes the grain tables of every sparse extent, so that the child reads its
  * parent everywhere; grains left behind are unreferenced space, never a wrong reference.
  * Talks to: formats/vmdk_desc.c (rendering), formats/vmdk.c (state, vmdk_ext_flush),
- * core/img.c (img_open of the new parent), core/io.c, core/lock.c (the new descriptor
- * file's lock). The slots are wired in vmdk.c.
+ * core/block/img.c (img_open of the new parent), core/base/io.c, core/block/lock.c (the new
+ * descriptor file's lock). The slots are wired in vmdk.c.
  */
 #include "formats/vmdk.h"
 
-#include "core/bytes.h"
-#include "core/io.h"
-#include "core/lock.h"
+#include "core/base/bytes.h"
+#include "core/base/io.h"
+#include "core/block/lock.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -11,8 +11,8 @@
  */
 #include "formats/vmdk.h"
 
-#include "core/bytes.h"
-#include "core/io.h"
+#include "core/base/bytes.h"
+#include "core/base/io.h"
 
 #include <errno.h>
 #include <string.h>

@@ -9,12 +9,12 @@
  * its parent's CID and name. Growing works for every subformat: a sparse extent gets a larger
  * directory (moved to the end of the file when it no longer fits), flat extents are extended,
  * split images gain new pieces; the descriptor is rewritten last.
- * Talks to: core/io.c, core/opts.c, formats/vmdk.c and formats/vmdk_desc.c.
+ * Talks to: core/base/io.c, core/block/opts.c, formats/vmdk.c and formats/vmdk_desc.c.
  */
 #include "formats/vmdk.h"
 
-#include "core/bytes.h"
-#include "core/io.h"
+#include "core/base/bytes.h"
+#include "core/base/io.h"
 #include "formats/drivers.h"
 
 #include <errno.h>

@@ -2,7 +2,7 @@
 /* action_export.c: the interactive face of `dimg export --ova`: E on an image opens a form
  * (OVA file, machine name, CPUs, memory, controller, more disks from this directory), every
  * decision is checked there, then export_ova runs as a job like the other actions.
- * Talks to: app.h (dialog, jobs, status, the selection through act_image), core/export.h.
+ * Talks to: app.h (dialog, jobs, status, the selection through act_image), core/archive/export.h.
  */
 #include "tui/app.h"
 
@@ -10,8 +10,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "core/export.h"
-#include "core/io.h"
+#include "core/archive/export.h"
+#include "core/base/io.h"
 
 struct export_job {
     char *out, *name;

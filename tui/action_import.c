@@ -3,7 +3,7 @@
  * browsed, into a directory beside it with the manifest's digests checked, optionally
  * converting the disks, or without a manifest when the user says it is not needed: a small
  * form, then arc_import() as a job.
- * Talks to: app.h (dialogs, jobs, the browser's selection), core/archive.h, img.h.
+ * Talks to: app.h (dialogs, jobs, the browser's selection), core/archive/archive.h, img.h.
  */
 #include "tui/app.h"
 
@@ -11,10 +11,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/archive.h"
-#include "core/img.h"
-#include "core/io.h"
-#include "core/ops.h"
+#include "core/archive/archive.h"
+#include "core/block/img.h"
+#include "core/base/io.h"
+#include "core/ops/ops.h"
 
 struct import_job {
     char *archive, *dir, *fmt;

@@ -4,8 +4,8 @@
  * small form, settles every decision there (target name, overwrite, sizes, shrinking), then runs as
  * a job on the engine while the user goes on browsing. The requests own copies of every string, so
  * the browser may change directory while they run.
- * Talks to: app.h (dialogs, jobs, status), core/ops.h (convert, resize, append, compact),
- * core/img.h.
+ * Talks to: app.h (dialogs, jobs, status), core/ops/ops.h (convert, resize, append, compact),
+ * core/block/img.h.
  */
 #include "tui/app.h"
 
@@ -18,11 +18,11 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "core/img.h"
-#include "core/io.h"
-#include "core/lock.h"
-#include "core/ops.h"
-#include "core/ptable.h"
+#include "core/block/img.h"
+#include "core/base/io.h"
+#include "core/block/lock.h"
+#include "core/ops/ops.h"
+#include "core/block/ptable.h"
 
 /* ---- helpers ---- */
 

@@ -7,9 +7,11 @@
  * scan is still probing, so an idle dimg uses no CPU. SIGWINCH reaches curses, which turns it
  * into KEY_RESIZE; workers block these signals (core/job, core/scan). The terminal is restored
  * on quit, on SIGTERM and on a crash signal.
- * Talks to: app.h (every view), core/job.h, core/scan.h, theme.h, theme_curses.h, layout.h.
+ * Talks to: app.h (every view), core/jobs/job.h, core/scan/scan.h, theme.h, theme_curses.h,
+ * layout.h.
  */
 #include "tui/app.h"
+#include "tui/tui.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -24,7 +26,7 @@
 #include <unistd.h>
 #include <wchar.h>
 
-#include "core/esc.h"
+#include "core/base/esc.h"
 #include "tui/theme_curses.h"
 #include "tui/timing.h"
 
@@ -93,7 +95,7 @@ void app_put(int y, int x, int w, const char *s, attr_t at, bool pad)
     mbstate_t st;
     memset(&st, 0, sizeof st);
     /* Whatever the caller passes, no control byte reaches the terminal: a CR in a name would
-     * move the cursor and overwrite another row (core/esc.h; already escaped text is kept). */
+     * move the cursor and overwrite another row (core/base/esc.h; already escaped text is kept). */
     char *esc = esc_needed(s) ? esc_dup(s, strlen(s)) : NULL;
     const char *p = esc ? esc : s;
     while (*p && col < w) {
@@ -579,6 +581,35 @@ static void app_free(struct app *a)
     free(a->dir);
     free(a->info_text);
     theme_free(&a->theme);
+}
+
+static struct tui_opts tui_opts; /* what tui_take_opt took, for tui_main */
+
+int tui_take_opt(int argc, char **argv, int *i, const char **why)
+{
+    const char *a = argv[*i];
+    if (!strcmp(a, "-r") || !strcmp(a, "--read-only"))
+        tui_opts.read_only = true;
+    else if (!strcmp(a, "--ascii"))
+        tui_opts.ascii = true;
+    else if (!strcmp(a, "--mouse"))
+        tui_opts.mouse = true;
+    else if (!strncmp(a, "--theme=", 8))
+        tui_opts.theme = a + 8;
+    else if (!strcmp(a, "--theme") && *i + 1 < argc)
+        tui_opts.theme = argv[++*i];
+    else if (!strcmp(a, "--theme"))
+        return *why = "--theme needs a name or a path", -1;
+    else
+        return 0;
+    return 1;
+}
+
+int tui_main(const char *dir, bool untrusted, bool ask_password)
+{
+    tui_opts.untrusted = tui_opts.untrusted_fixed = untrusted;
+    tui_opts.ask_password = ask_password;
+    return tui_run(dir, &tui_opts);
 }
 
 int tui_run(const char *dir, const struct tui_opts *o)

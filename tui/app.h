@@ -9,7 +9,7 @@
  *
  * Screens are plain functions (draw and key) in view_*.c; app.c owns the loop, the header,
  * the status line and the function-key bar.
- * Talks to: core/scan.h, core/job.h, core/map.h, tui/keymap.h, layout.h, theme*.h.
+ * Talks to: core/scan/scan.h, core/jobs/job.h, core/ops/map.h, tui/keymap.h, layout.h, theme*.h.
  */
 #ifndef DIMG_APP_H
 #define DIMG_APP_H
@@ -19,9 +19,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "core/job.h"
-#include "core/map.h"
-#include "core/scan.h"
+#include "core/jobs/job.h"
+#include "core/ops/map.h"
+#include "core/scan/scan.h"
 #include "tui/keymap.h"
 #include "tui/layout.h"
 #include "tui/theme.h"

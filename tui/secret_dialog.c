@@ -9,8 +9,8 @@
  * gives the screen back at once and the worker's result is thrown away when it ends. Jobs run
  * on worker threads and cannot ask: the form that starts one asks first (app_secret_hold) and
  * a locked copy is kept for that image until the job finishes.
- * Talks to: core/img.h (provider, img_unlock), core/luks.h (progress and cancel of an
- * unlock), core/crypto.h (locked buffers, wiping), app.h (drawing kit, status line).
+ * Talks to: core/block/img.h (provider, img_unlock), core/crypto/luks.h (progress and cancel of an
+ * unlock), core/crypto/crypto.h (locked buffers, wiping), app.h (drawing kit, status line).
  */
 #include "tui/app.h"
 
@@ -22,9 +22,9 @@
 #include <string.h>
 #include <time.h>
 
-#include "core/crypto.h"
-#include "core/img.h"
-#include "core/luks.h"
+#include "core/crypto/crypto.h"
+#include "core/block/img.h"
+#include "core/crypto/luks.h"
 
 #define SD_HELD_MAX 8 /* images with a password kept for running jobs */
 

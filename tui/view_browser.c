@@ -3,7 +3,7 @@
  * virtual size, size on disk, allocation, markers), sorted and filtered, with the info pane
  * (what `dimg info` says about the selected image) beside or below it. Entries fill in as the
  * background scan (core/scan) probes them; the rows on screen are probed first.
- * Talks to: app.h (frame, drawing kit), core/scan.h, cli.h (cli_info_write for the pane).
+ * Talks to: app.h (frame, drawing kit), core/scan/scan.h, cli.h (cli_info_write for the pane).
  */
 #include "tui/app.h"
 
@@ -14,9 +14,9 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "core/img.h"
-#include "core/io.h"
-#include "tui/cli.h"
+#include "core/block/img.h"
+#include "core/base/io.h"
+#include "cli/cli.h"
 
 const struct scan_entry *browser_selected(struct app *a, size_t *entry_index)
 {

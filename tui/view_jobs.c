@@ -4,7 +4,7 @@
  * each; x cancels), the footer summary, and what happens when one finishes (a status line,
  * and the directory rescanned so the new or changed file shows). Also the help screen,
  * generated from the key table.
- * Talks to: app.h, core/job.h, keymap.h.
+ * Talks to: app.h, core/jobs/job.h, keymap.h.
  */
 #include "tui/app.h"
 

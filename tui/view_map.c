@@ -6,7 +6,7 @@
  * zoom; partition starts from an MBR or GPT are marked. Everything is drawn from run arrays
  * (core/map) built once (the guest view on open, the host view on the first v), so a huge
  * sparse image draws as fast as a small one.
- * Talks to: app.h, core/map.h, core/img.h.
+ * Talks to: app.h, core/ops/map.h, core/block/img.h.
  */
 #include "tui/app.h"
 
@@ -14,7 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/img.h"
+#include "core/block/img.h"
 #include "tui/timing.h"
 
 void map_close(struct app *a)

@@ -3,7 +3,7 @@
  * files (an overlay sits under the image it is backed by), each image's internal snapshots
  * beneath it, missing backing files and cycles reported rather than followed. From here: the
  * map of any image, and snapshot create, apply and delete (apply and delete confirm).
- * Talks to: app.h, core/scan.h (the probed entries), core/img.h (snapshot lists).
+ * Talks to: app.h, core/scan/scan.h (the probed entries), core/block/img.h (snapshot lists).
  */
 #include "tui/app.h"
 
@@ -13,8 +13,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "core/img.h"
-#include "core/io.h"
+#include "core/block/img.h"
+#include "core/base/io.h"
 
 struct tree_build {
     struct app *a;

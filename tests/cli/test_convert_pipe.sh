@@ -48,7 +48,7 @@ for s in s.raw s.qcow2 sc.qcow2 ss.vmdk; do
   rm -f "$s".*
 done
 
-# Writeback started behind the writer (core/img.c): at least once for 40 MiB of data in the
+# Writeback started behind the writer (core/block/img.c): at least once for 40 MiB of data in the
 # default mode, whatever the target's format, compressed or not; never with -t unsafe (which
 # leaves all syncing to the kernel).
 if command -v strace >/dev/null; then

@@ -8,8 +8,8 @@
  * block status included. Inflation is capped (DIMG_ARCHIVE_LIMIT=64M) so a bomb stops with an
  * error inside libFuzzer's time limit. Built by tests/fuzz/CMakeLists.txt.
  */
-#include "core/archive.h"
-#include "core/img.h"
+#include "core/archive/archive.h"
+#include "core/block/img.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /* fuzz_exercise.c: what every image fuzz target (fuzz_img.c) and the fuzz regression test
  * (tests/unit/test_fuzz_regress.c) do with one image file: open it read-only and untrusted
- * from a memfd through /proc/self/fd (the way core/scan.c reopens a checked descriptor), then
- * run every read-only entry point of core/img.h: info, snapshot list, block status over the
+ * from a memfd through /proc/self/fd (the way core/scan/scan.c reopens a checked descriptor), then
+ * run every read-only entry point of core/block/img.h: info, snapshot list, block status over the
  * whole virtual size, reads (bounded), layout and check. Nothing is written to the image.
  * An input holding FUZZ_EXTENT_SEP is two files: the image before it, and after it a file named
  * FUZZ_EXTENT_NAME beside the image (a vmdk descriptor's extent, a backing file), written to a
@@ -12,8 +12,8 @@
  */
 #include "fuzz_exercise.h"
 
-#include "core/img.h"
-#include "core/luks.h"
+#include "core/block/img.h"
+#include "core/crypto/luks.h"
 
 #include <stdio.h>
 #include <stdlib.h>

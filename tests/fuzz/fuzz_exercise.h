@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* fuzz_exercise.h: one image file through every read-only entry point of core/img.h
+/* fuzz_exercise.h: one image file through every read-only entry point of core/block/img.h
  * (fuzz_exercise.c; used by the fuzz targets and tests/unit/test_fuzz_regress.c). */
 #ifndef DIMG_FUZZ_EXERCISE_H
 #define DIMG_FUZZ_EXERCISE_H

@@ -1,12 +1,12 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* fuzz_opts.c: libFuzzer target for the size and option parsers (core/opts.c) and the
+/* fuzz_opts.c: libFuzzer target for the size and option parsers (core/block/opts.c) and the
  * preallocation names (formats/registry.c).
  *
  * The input is one NUL-terminated string: parsed as a size (and a parsed size formatted back),
  * and as a -o option list whose values are then taken as sizes and booleans, the way the
  * create drivers take them.
  */
-#include "core/img.h"
+#include "core/block/img.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* fuzz_ovf.c: libFuzzer target for the OVF descriptor reader (core/ovf.c): any bytes parse
+/* fuzz_ovf.c: libFuzzer target for the OVF descriptor reader (core/archive/ovf.c): any bytes parse
  * or give an error; what a parse returns is read whole (every string terminated, counts
  * within OVF_MAX_ITEMS), and the allocation-unit parser sees the same text.
  */
-#include "core/ovf.h"
+#include "core/archive/ovf.h"
 
 #include <stdio.h>
 #include <stdlib.h>

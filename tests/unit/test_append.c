@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* test_append.c: unit tests for core/ops_append.c: in place (sparse: no new blocks; dense:
+/* test_append.c: unit tests for core/ops/ops_append.c: in place (sparse: no new blocks; dense:
  * real zeros), -o NEW (FILE byte-identical afterwards, NEW = FILE || zeros, holes kept),
  * concatenation equal to `cat a b` (in place and into NEW), non-raw images refused with a
  * pointer to resize, odd sizes reported as qemu-img rounds them, an existing NEW refused, and
@@ -14,8 +14,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "core/img.h"
-#include "core/ops.h"
+#include "core/block/img.h"
+#include "core/ops/ops.h"
 
 /* A sparse file of size bytes with pattern data (seed) in [off, off+len) extents. */
 static void mk_sparse(const char *path, uint64_t size, unsigned seed, const uint64_t (*ext)[2],

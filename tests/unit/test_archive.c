@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* test_archive.c: unit tests for core/ovf.c (descriptors as ovftool and VirtualBox write them,
- * units, hostile XML: DOCTYPE/entities, truncation, overflow, size limit) and core/archive.c
- * with archives written here by libarchive's own writer, so that names GNU tar would rewrite
- * can be stored as they are: "../" and absolute names, symbolic and hard links, a sparse
- * member declaring far more than it stores, a member truncated mid-data. Checks the listing
+/* test_archive.c: unit tests for core/archive/ovf.c (descriptors as ovftool and VirtualBox write
+ * them, units, hostile XML: DOCTYPE/entities, truncation, overflow, size limit) and
+ * core/archive/archive.c with archives written here by libarchive's own writer, so that names GNU
+ * tar would rewrite can be stored as they are: "../" and absolute names, symbolic and hard links, a
+ * sparse member declaring far more than it stores, a member truncated mid-data. Checks the listing
  * (probed formats, sizes, refusals), the sequential reader (content, holes as zeros,
  * truncation as one error) and scan_open_archive (the browser's view of an archive). */
 #include "testutil.h"
@@ -17,10 +17,10 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "core/archive.h"
-#include "core/img.h"
-#include "core/ovf.h"
-#include "core/scan.h"
+#include "core/archive/archive.h"
+#include "core/block/img.h"
+#include "core/archive/ovf.h"
+#include "core/scan/scan.h"
 
 /* ---- OVF ---- */
 

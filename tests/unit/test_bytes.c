@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* test_bytes.c: byte-order loads/stores and overflow helpers (core/bytes.h). */
+/* test_bytes.c: byte-order loads/stores and overflow helpers (core/base/bytes.h). */
 #include "testutil.h"
 
-#include "core/bytes.h"
+#include "core/base/bytes.h"
 
 static void test_be_roundtrip(void **state)
 {

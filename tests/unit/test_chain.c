@@ -1,11 +1,11 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* test_chain.c: backing chains in core/img.c: relative names resolve against the overlay's
+/* test_chain.c: backing chains in core/block/img.c: relative names resolve against the overlay's
  * directory, reads fall through layers and read zeros past a short backing file, block status
  * names the answering layer like qemu-img map's depth, the depth limit holds, --untrusted
  * follows nothing, and an unopened backing file is an error rather than silent zeros. */
 #include "testutil.h"
 
-#include "core/img.h"
+#include "core/block/img.h"
 
 #include <stdio.h>
 #include <stdlib.h>

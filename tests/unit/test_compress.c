@@ -1,10 +1,10 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* test_compress.c: the cluster codecs of core/compress.h against zlib as qemu-img calls it
+/* test_compress.c: the cluster codecs of core/ops/compress.h against zlib as qemu-img calls it
  * (raw deflate, default level, window 2^12). Every kind of cluster round-trips; a cluster
  * zlib shrinks by more than the incompressible-data estimate's slack is compressed by dimg
  * too, never much larger; data that looks random but is not (skewed byte ranges, repeats)
  * is not taken for incompressible; random data is stored as is (raw) or in stored blocks
- * (zlib wrapper). zstd frames round-trip. Talks to: core/compress.h, zlib, libzstd.
+ * (zlib wrapper). zstd frames round-trip. Talks to: core/ops/compress.h, zlib, libzstd.
  */
 #include "testutil.h"
 
@@ -14,7 +14,7 @@
 #include <zlib.h>
 #include <zstd.h>
 
-#include "core/compress.h"
+#include "core/ops/compress.h"
 
 static uint64_t rng = 88172645463325252ull;
 

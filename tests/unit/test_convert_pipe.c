@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* test_convert_pipe.c: convert's read-ahead pipeline (core/pipeline.c rpipe, used by
- * core/ops_convert.c for every data run when threads > 1). Several threads give the same
+/* test_convert_pipe.c: convert's read-ahead pipeline (core/ops/pipeline.c rpipe, used by
+ * core/ops/ops_convert.c for every data run when threads > 1). Several threads give the same
  * bytes and the same allocation (data extents and holes of the raw output) as one thread,
  * the path without the pipeline, for raw, qcow2 and compressed qcow2 sources, odd image sizes,
  * chunk sizes that are no power of two and every kind of -S; progress never goes backwards
@@ -16,9 +16,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "core/img.h"
-#include "core/ops.h"
-#include "core/pipeline.h"
+#include "core/block/img.h"
+#include "core/ops/ops.h"
+#include "core/ops/pipeline.h"
 
 /* 11 MiB and 1.5 KiB (no multiple of any chunk): pattern data, written zeros inside data on
  * and across chunk boundaries, a lone non-zero byte in a zero stretch, holes. */

@@ -7,8 +7,8 @@
  * the i386 header layout, and one test per header check. */
 #include "testutil.h"
 
-#include "core/bytes.h"
-#include "core/img.h"
+#include "core/base/bytes.h"
+#include "core/block/img.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -1,11 +1,11 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* test_crypto.c: core/crypto.c against published known answers (NIST SP 800-38A AES, IEEE
+/* test_crypto.c: core/crypto/crypto.c against published known answers (NIST SP 800-38A AES, IEEE
  * 1619 XTS vectors 4 and 5, RFC 6070 / RFC 7914 PBKDF2, FIPS 180 SHA-256), the LUKS1 AF
  * splitter against its definition, and the sector I/O helpers (nothing in clear on disk). */
 #include "testutil.h"
 
-#include "core/bytes.h"
-#include "core/crypto.h"
+#include "core/base/bytes.h"
+#include "core/crypto/crypto.h"
 
 #include <errno.h>
 #include <fcntl.h>

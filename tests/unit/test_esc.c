@@ -1,13 +1,13 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* test_esc.c: the one escaping rule (core/esc.h) and the foreign-format recognisers
+/* test_esc.c: the one escaping rule (core/base/esc.h) and the foreign-format recognisers
  * (formats/foreign.c), as pure functions. */
 #include "testutil.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/esc.h"
-#include "core/img.h"
+#include "core/base/esc.h"
+#include "core/block/img.h"
 
 static void test_escape_classes(void **state)
 {

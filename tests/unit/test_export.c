@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* test_export.c: unit tests for core/ovf_write.c and core/export_*.c: XML escaping of hostile
- * names (markup, control bytes, malformed UTF-8), safe member names, the disk limits of the
+/* test_export.c: unit tests for core/archive/ovf_write.c and core/export_*.c: XML escaping of
+ * hostile names (markup, control bytes, malformed UTF-8), safe member names, the disk limits of the
  * controllers and SCSI unit 7 left to the controller, and cancellation of an OVA export and a
  * compressed convert (nothing left: no OUT, no OUT.part, no staging directory). */
 #include "testutil.h"
@@ -11,8 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/export.h"
-#include "core/ovf_write.h"
+#include "core/archive/export.h"
+#include "core/archive/ovf_write.h"
 
 static char *escape(const char *s)
 {

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* test_inflate.c: zraw_inflate / zlib_inflate (core/compress.h), which try libdeflate first,
+/* test_inflate.c: zraw_inflate / zlib_inflate (core/ops/compress.h), which try libdeflate first,
  * give zlib's verdict and zlib's bytes: on good streams, streams with trailing bytes, streams
  * longer or shorter than the output, cut off streams and thousands of corrupted ones. The
  * reference is a plain one-call zlib inflate, the decoder they used before. */
@@ -9,7 +9,7 @@
 #define ZLIB_CONST /* next_in is const: the input is never written */
 #include <zlib.h>
 
-#include "core/compress.h"
+#include "core/ops/compress.h"
 
 #define CL 65536
 

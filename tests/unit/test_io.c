@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* test_io.c: core/io.c: exact and zero-filling reads, the temp+rename scheme, extent queries
+/* test_io.c: core/base/io.c: exact and zero-filling reads, the temp+rename scheme, extent queries
  * and path helpers. */
 #include "testutil.h"
 
-#include "core/io.h"
+#include "core/base/io.h"
 
 #include <errno.h>
 #include <fcntl.h>

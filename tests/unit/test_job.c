@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* test_job.c: unit tests for core/job.c: the inline runner (progress monotone and reaching the
+/* test_job.c: unit tests for core/jobs/job.c: the inline runner (progress monotone and reaching the
  * total, final states, errors), a convert cancelled mid-way leaving neither DST nor DST.part
  * (inline and on a worker, within a fraction of a second), two jobs really running in
  * parallel, queueing beyond the core count (never more than N running), cancelling a queued
@@ -19,8 +19,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "core/job.h"
-#include "core/ops.h"
+#include "core/jobs/job.h"
+#include "core/ops/ops.h"
 
 static void sleep_ms(unsigned ms)
 {

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* test_lock.c: unit tests for core/lock.c (QEMU-compatible OFD locks) and the file claims of
- * core/job.c: the bytes a reader and a writer lock (read back with F_OFD_GETLK from another
+/* test_lock.c: unit tests for core/block/lock.c (QEMU-compatible OFD locks) and the file claims of
+ * core/jobs/job.c: the bytes a reader and a writer lock (read back with F_OFD_GETLK from another
  * descriptor), a foreign lock in QEMU's style refusing a writer and letting a reader through
  * with one warning (and none under IMG_OPEN_FORCE_SHARE), two dimg handles on one file sharing
  * one lock set, closing dropping every byte, locks on a qcow2's backing file, and job claims:
@@ -15,9 +15,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "core/img.h"
-#include "core/job.h"
-#include "core/lock.h"
+#include "core/block/img.h"
+#include "core/jobs/job.h"
+#include "core/block/lock.h"
 
 static int warnings;
 static char last_warning[1024];

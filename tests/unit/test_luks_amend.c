@@ -1,13 +1,13 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* test_luks_amend.c: core/luks.c key-slot changes on an in-memory LUKS area: the order of
+/* test_luks_amend.c: core/crypto/luks.c key-slot changes on an in-memory LUKS area: the order of
  * writes and syncs (a new slot's material synced before its header entry turns active; an
  * erased slot's entry synced inactive before its material is overwritten), that the passwords
  * open what they should afterwards, and that refused requests write nothing; and the header
  * limits luks_parse enforces (iterations, stripes). */
 #include "testutil.h"
 
-#include "core/bytes.h"
-#include "core/luks.h"
+#include "core/base/bytes.h"
+#include "core/crypto/luks.h"
 
 #include <errno.h>
 #include <stdio.h>

@@ -15,10 +15,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "core/img.h"
-#include "core/map.h"
-#include "core/ops.h"
-#include "core/scan.h"
+#include "core/block/img.h"
+#include "core/ops/map.h"
+#include "core/ops/ops.h"
+#include "core/scan/scan.h"
 
 #define KiB 1024ull
 #define MiB (1024ull * 1024)

@@ -14,8 +14,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "core/img.h"
-#include "core/ops.h"
+#include "core/block/img.h"
+#include "core/ops/ops.h"
 
 static bool exists(const char *p)
 {

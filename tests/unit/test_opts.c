@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* test_opts.c: unit tests for core/opts.c: img_parse_size (suffixes, fractions, overflow,
+/* test_opts.c: unit tests for core/block/opts.c: img_parse_size (suffixes, fractions, overflow,
  * garbage), img_opts_parse/take (",," escaping, bare flags, last-wins, unknown keys) and
  * img_fmt_size. */
 #include "testutil.h"
@@ -7,7 +7,7 @@
 #include <errno.h>
 #include <string.h>
 
-#include "core/img.h"
+#include "core/block/img.h"
 
 static void expect_size(const char *s, uint64_t want)
 {

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* test_ptable.c: unit tests for core/ptable.c against tables made by util-linux sfdisk and
+/* test_ptable.c: unit tests for core/block/ptable.c against tables made by util-linux sfdisk and
  * gdisk's sgdisk: MBR with an extended chain, GPT with names and types; growing with
  * --fix-gpt leaves `sgdisk -v` and `sfdisk --verify` clean and the partitions unchanged, while
  * growing without it leaves the backup behind (sfdisk --verify complains, resize says so);
@@ -13,9 +13,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "core/img.h"
-#include "core/ops.h"
-#include "core/ptable.h"
+#include "core/block/img.h"
+#include "core/ops/ops.h"
+#include "core/block/ptable.h"
 
 static bool have_tools(void)
 {

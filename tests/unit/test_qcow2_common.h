@@ -8,7 +8,7 @@
 
 #include "testutil.h"
 
-#include "core/img.h"
+#include "core/block/img.h"
 
 #include <fcntl.h>
 #include <stdbool.h>

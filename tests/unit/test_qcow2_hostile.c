@@ -6,8 +6,8 @@
  * a sanitizer). */
 #include "test_qcow2_common.h"
 
-#include "core/bytes.h"
-#include "core/img.h"
+#include "core/base/bytes.h"
+#include "core/block/img.h"
 
 #include <fcntl.h>
 #include <stdlib.h>

@@ -14,7 +14,7 @@
 
 #include <stdbool.h>
 
-#include "core/img.h"
+#include "core/block/img.h"
 
 #include <stdarg.h>
 

@@ -11,7 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "core/img.h"
+#include "core/block/img.h"
 
 static uint64_t alloc_bytes(const char *path)
 {

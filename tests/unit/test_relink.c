@@ -16,10 +16,10 @@
  */
 #include "test_qcow2_common.h"
 
-#include "core/bytes.h"
-#include "core/img.h"
-#include "core/lock.h"
-#include "core/ops.h"
+#include "core/base/bytes.h"
+#include "core/block/img.h"
+#include "core/block/lock.h"
+#include "core/ops/ops.h"
 
 #include <errno.h>
 #include <fcntl.h>

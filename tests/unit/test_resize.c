@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* test_resize.c: unit tests for core/ops_resize.c: the size arithmetic (relative, absolute,
+/* test_resize.c: unit tests for core/ops/ops_resize.c: the size arithmetic (relative, absolute,
  * zero, negative, overflow), raw growth (content before the old end unchanged byte for byte,
  * the new area zeros, sparse with preallocation=off, allocated with falloc/full, qemu-img info
  * agreeing), shrinking only with --shrink, preallocation refused when shrinking, and a format
@@ -14,8 +14,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "core/img.h"
-#include "core/ops.h"
+#include "core/block/img.h"
+#include "core/ops/ops.h"
 
 static void mk_data(const char *path, uint64_t size)
 {

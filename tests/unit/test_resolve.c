@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* test_resolve.c: core/resolve.c, the opens of files an image names, through openat2 and
+/* test_resolve.c: core/block/resolve.c, the opens of files an image names, through openat2 and
  * through the fallback walk (RESOLVE_OPEN_WALK), which must agree on every case: plain files
  * and subdirectories open; ".." above the directory, absolute symlinks, symlinks (to files or
  * to directories) that lead outside are refused with -EXDEV, symlinks that stay inside are
@@ -7,7 +7,7 @@
  * blocking; symlink loops end. And resolve_open_file refuses FIFOs at once. */
 #include "testutil.h"
 
-#include "core/resolve.h"
+#include "core/block/resolve.h"
 
 #include <errno.h>
 #include <fcntl.h>

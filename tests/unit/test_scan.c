@@ -17,8 +17,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "core/img.h"
-#include "core/scan.h"
+#include "core/block/img.h"
+#include "core/scan/scan.h"
 
 #define KiB 1024ull
 #define MiB (1024ull * 1024)

@@ -11,8 +11,8 @@
  */
 #include "test_qcow2_common.h"
 
-#include "core/bytes.h"
-#include "core/img.h"
+#include "core/base/bytes.h"
+#include "core/block/img.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -11,9 +11,9 @@
  */
 #include "test_qcow2_common.h"
 
-#include "core/bytes.h"
-#include "core/img.h"
-#include "core/ops.h"
+#include "core/base/bytes.h"
+#include "core/block/img.h"
+#include "core/ops/ops.h"
 
 #include <errno.h>
 #include <fcntl.h>

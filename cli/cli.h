@@ -1,0 +1,124 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* cli.h: the command-line face: one function per command (the cli/ commands), dispatched by
+ * cli_main, plus the helpers they share (error lines, buffered stdout, qemu-style sizes,
+ * option parsing). Each command parses its options like qemu-img, calls core/ (img.h, ops.h)
+ * and prints results; every failure is one "dimg: MESSAGE" line on stderr.
+ */
+#ifndef DIMG_CLI_H
+#define DIMG_CLI_H
+
+#include <getopt.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+struct img;
+
+/* The interactive application, as the command line starts it (no command word, and after
+ * dimg demo): main.c wires tui/'s entry points (tui/tui.h) in, so that the command line
+ * includes nothing of the application. */
+struct cli_app {
+    /* The application's option at argv[*i]: 1 taken (*i on its last word), 0 not its own,
+     * -1 malformed (*why says what). */
+    int (*take_opt)(int argc, char **argv, int *i, const char **why);
+    /* Run it in dir; untrusted: --untrusted was given; ask_password: no password was. */
+    int (*run)(const char *dir, bool untrusted, bool ask_password);
+};
+int cli_main(int argc, char **argv, const struct cli_app *app);
+
+/* Commands: argv[0] is the command name. Return the process exit status. */
+int cli_info(int argc, char **argv);
+int cli_create(int argc, char **argv);
+int cli_convert(int argc, char **argv);
+int cli_map(int argc, char **argv);
+int cli_layout(int argc, char **argv);
+int cli_check(int argc, char **argv);
+int cli_compare(int argc, char **argv);
+int cli_append(int argc, char **argv);
+int cli_resize(int argc, char **argv);
+int cli_snapshot(int argc, char **argv);
+int cli_compact(int argc, char **argv);
+int cli_commit(int argc, char **argv);
+int cli_rebase(int argc, char **argv);
+int cli_export(int argc, char **argv);
+
+/* What `dimg info` prints for path (its chain too with chain), written to f; also the
+ * interactive info pane. Returns 0, or 1 with the reason in errbuf (f may hold a part). */
+int cli_info_write(FILE *f, const char *path, const char *fmt, unsigned flags, bool chain,
+                   bool json, char *errbuf, size_t errlen);
+
+int cli_demo(int argc, char **argv);
+
+/* Archives (cli/archive.c): what `dimg info` prints for ARCHIVE or ARCHIVE/MEMBER. Returns -1
+ * when path is neither (the caller shows it as an image), else 0 or 1 like cli_info_write.
+ * quick: do not inflate a whole compressed file to learn its size (the interactive pane); then
+ * 2, with nothing written, when a member lies past what the quick listing read. */
+int cli_archive_info_write(FILE *f, const char *path, const char *fmt, bool json, bool quick,
+                           char *errbuf, size_t errlen);
+/* Before a convert from src: say (on stderr) when an archive member needs a temporary copy. */
+void cli_archive_convert_note(const char *src, const char *src_fmt, const char *dst);
+/* `dimg import ARCHIVE [DIR]` (cli/import.c). */
+int cli_import(int argc, char **argv);
+
+/* Passwords (cli/secret.c): take --password-file/--password-env out of argv and install the
+ * password source; 0 or a usage error status. */
+int cli_secret_args(int *argc, char **argv);
+struct img_opts;
+/* Ask for the password before a job starts when src is encrypted or opts ask for encryption. */
+void cli_secret_prepare(const char *src, const char *fmt, const struct img_opts *opts);
+/* No terminal prompt from now on (the interactive application). */
+void cli_secret_no_prompt(void);
+/* Another password (dimg amend's new and old ones) into buf (IMG_SECRET_MAX bytes, locked by
+ * the caller): FILE's bytes, the variable env, or else a prompt "LABEL PATH: " on the
+ * terminal (twice when confirm); *_opt name the options in messages. 0 or -errno with err. */
+struct img_err;
+int cli_secret_read(const char *file, const char *file_opt, const char *env, const char *env_opt,
+                    const char *label, const char *path, bool confirm, uint8_t *buf, size_t *len,
+                    struct img_err *err);
+/* --password-file or --password-env was given. */
+bool cli_secret_given(void);
+int cli_amend(int argc, char **argv);
+/* The interactive application in dir, with its password box unless a password was given. */
+int cli_tui_run(const char *dir);
+/* The warning line for -o encrypt.format=aes / encryption=on. */
+void cli_secret_warn_weak(const struct img_opts *opts);
+
+/* IMG_OPEN_* flags every open adds (--untrusted). */
+extern unsigned cli_open_flags;
+
+/* Print "dimg: MESSAGE" on stderr (one line). */
+void cli_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* A usage error: one line naming the command's --help; returns 1 (the exit status). */
+int cli_usage_err(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Print the usage text of cmd on stdout; returns 0. */
+int cli_help(const char *cmd);
+
+/* getopt_long with our own one-line messages: returns the option, -1 at the end, or '?'
+ * after reporting a bad option (the caller returns 1). */
+int cli_getopt(int argc, char **argv, const char *shortopts, const struct option *longopts);
+
+/* --output=human|json; returns 0 or a usage error status. */
+int cli_parse_output(const char *cmd, const char *arg, bool *json);
+
+/* Results are written to a memory stream and only reach stdout when the command succeeded,
+ * so a failure half-way never leaves partial output. */
+FILE *cli_out_begin(void);
+void cli_out_commit(void);
+/* The same for human output: cli_out_commit escapes it (cli_write_escaped). */
+FILE *cli_out_begin_text(void);
+void cli_out_discard(void);
+/* Write len bytes of human text to f with every byte that is not printable UTF-8 escaped
+ * (core/base/esc.h), newlines kept: the last guard between image metadata and the terminal. */
+void cli_write_escaped(FILE *f, const char *buf, size_t len);
+
+/* qemu-img's size_to_str: "16 MiB", "196 KiB", "1.5 GiB", "0.977 MiB". */
+const char *cli_size_str(uint64_t v, char *buf, size_t n);
+
+/* The "Snapshot list:" block of qemu-img snapshot -l and info (nothing when n is 0). */
+struct img_snap;
+void cli_snap_table(FILE *f, const struct img_snap *v, size_t n);
+
+/* qemu's path_combine: name relative to base's directory (as qemu shows backing files). */
+char *cli_path_combine(const char *base, const char *name);
+
+#endif

@@ -1,0 +1,140 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* cli/convert.c: `dimg convert`, qemu-img convert's options on top of ops_convert(), run as a
+ * job: -p (or a terminal on stderr) draws the progress bar, SIGINT/SIGTERM cancel cleanly
+ * (DST.part removed, exit 130/143).
+ * Talks to: ops.h (ops_convert), img.h (option lists, sizes), progress.h (the job), cli.h.
+ */
+#include "cli/cli.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "core/archive/export.h"
+#include "core/block/img.h"
+#include "core/base/io.h"
+#include "core/ops/ops.h"
+#include "cli/progress.h"
+
+/* The job: ops_convert with the job's progress and cancel flag. */
+static int convert_job(struct job *j, void *arg, struct img_err *err)
+{
+    struct ops_convert_req *req = arg;
+    req->progress = job_ops_progress(j);
+    return ops_convert(req, err);
+}
+
+int cli_convert(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"help", no_argument, NULL, 'h'},
+        {"compress", required_argument, NULL, 'Z'},
+        {NULL, 0, NULL, 0},
+    };
+    struct ops_convert_req req = {.dst_fmt = "raw", .sparse = OPS_CONVERT_DEFAULT_SPARSE};
+    struct img_opts opts = {0};
+    struct img_err err = {0};
+    bool progress = false, quiet = false;
+    int c, status = 1;
+    while ((c = cli_getopt(argc, argv, "hf:O:o:cpqS:B:F:Ul:m:Wt:T:", longopts)) != -1) {
+        switch (c) {
+        case 'h': img_opts_free(&opts); return cli_help("convert");
+        case 'f': req.src_fmt = optarg; break;
+        case 'O': req.dst_fmt = optarg; break;
+        case 'o':
+            if (img_opts_parse(&opts, optarg, &err) < 0) {
+                cli_err("%s", err.msg);
+                goto out;
+            }
+            break;
+        case 'c': req.compress = true; break;
+        case 'p': progress = true; break;
+        case 'q': quiet = true; break;
+        case 'S':
+            if (img_parse_size(optarg, &req.sparse) < 0 || req.sparse % 512 ||
+                req.sparse > (16u << 20)) {
+                cli_err("invalid -S '%s': a multiple of 512 bytes up to 16 MiB, or 0", optarg);
+                goto out;
+            }
+            break;
+        case 'B': req.backing = optarg; break;
+        case 'F': req.backing_fmt = optarg; break;
+        case 'U': cli_open_flags |= IMG_OPEN_FORCE_SHARE; break;
+        case 'Z':
+            if (!(req.filter = export_filter_name(optarg))) {
+                status = cli_usage_err("convert", "--compress must be xz, gz, zst or bz2, not '%s'",
+                                       optarg);
+                goto out;
+            }
+            break;
+        case 'l':
+            /* qemu-img's snapshot.id=X / snapshot.name=X, or just the ID or name. */
+            req.snapshot = optarg;
+            if (strncmp(optarg, "snapshot.id=", 12) == 0)
+                req.snapshot = optarg + 12;
+            else if (strncmp(optarg, "snapshot.name=", 14) == 0)
+                req.snapshot = optarg + 14;
+            break;
+        case 'm': {
+            char *end;
+            unsigned long n = strtoul(optarg, &end, 10);
+            if (*optarg < '1' || *optarg > '9' || *end || n > 64) {
+                cli_err("invalid -m '%s': a number of threads from 1 to 64", optarg);
+                goto out;
+            }
+            req.threads = (unsigned)n;
+            break;
+        }
+        case 'W': break; /* qemu-img's out-of-order writes: dimg's pipeline needs no leave */
+        case 'T': break; /* qemu-img's source cache mode: reads go through the page cache */
+        case 't':
+            /* qemu-img's target cache mode. dimg syncs DST before the rename in every mode
+             * but unsafe, which (as qemu-img's default) leaves that to the kernel. */
+            if (strcmp(optarg, "unsafe") == 0) {
+                io_set_unsafe(true);
+            } else if (strcmp(optarg, "writeback") && strcmp(optarg, "writethrough") &&
+                       strcmp(optarg, "none") && strcmp(optarg, "directsync")) {
+                cli_err("invalid -t '%s': writeback, writethrough, none, directsync or unsafe",
+                        optarg);
+                goto out;
+            }
+            break;
+        default: goto out;
+        }
+    }
+    if (argc - optind != 2) {
+        status = cli_usage_err("convert", "expecting one source and one target file name");
+        goto out;
+    }
+    if (req.backing_fmt && !req.backing) {
+        status = cli_usage_err("convert", "-F needs a backing file (-B)");
+        goto out;
+    }
+    req.src = argv[optind];
+    req.dst = argv[optind + 1];
+    /* A raw target named *.xz, *.gz, *.zst or *.bz2 is written compressed. */
+    if (!req.filter && strcmp(req.dst_fmt, "raw") == 0)
+        req.filter = export_filter_for_path(req.dst);
+    if (req.filter && (strcmp(req.dst_fmt, "raw") != 0 || req.compress || req.backing)) {
+        status =
+            cli_usage_err("convert", "--compress writes a raw image only (no -O FMT, -c or -B)");
+        goto out;
+    }
+    req.opts = &opts;
+    req.open_flags = cli_open_flags;
+
+    cli_secret_warn_weak(&opts);
+    cli_secret_prepare(req.src, req.src_fmt, &opts);
+    if (!quiet)
+        cli_archive_convert_note(req.src, req.src_fmt, req.dst);
+    /* qemu-img replaces an existing target without a word; so does dimg, but with -p it
+     * says so first (the application refuses instead). */
+    struct stat dst_st;
+    if (progress && !quiet && stat(req.dst, &dst_st) == 0 && S_ISREG(dst_st.st_mode))
+        cli_err("note: %s exists: it will be replaced, as qemu-img does", req.dst);
+    /* Progress: with -p, or whenever stderr is a terminal; SIGINT/SIGTERM cancel. */
+    status = progress_run_job(req.dst, convert_job, &req, progress_wanted(progress, quiet), NULL);
+out:
+    img_opts_free(&opts);
+    return status;
+}

@@ -1,0 +1,135 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* cli/snapshot.c: `dimg snapshot [-f FMT] [-l | -c NAME | -a NAME | -d NAME] FILE`, with
+ * qemu-img snapshot's syntax and listing: -l (the default) prints the table exactly as
+ * qemu-img does, and nothing when there are no snapshots; -c, -a and -d open the image
+ * read-write and run as jobs, since each walks every table of the image.
+ * Also cli_snap_table(), the "Snapshot list:" block that info prints too.
+ * Talks to: img.h (img_open, img_snap_*), progress.h (the job), cli.h.
+ */
+#include "cli/cli.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/base/esc.h"
+#include "core/block/img.h"
+#include "cli/progress.h"
+
+void cli_snap_table(FILE *f, const struct img_snap *v, size_t n)
+{
+    if (n == 0)
+        return;
+    fprintf(f, "Snapshot list:\n");
+    fprintf(f, "%-10s%-17s%8s%20s%13s%11s\n", "ID", "TAG", "VM SIZE", "DATE", "VM CLOCK", "ICOUNT");
+    for (size_t i = 0; i < n; i++) {
+        const struct img_snap *s = &v[i];
+        char date[64] = "", clock[64], size[32], icount[32] = "";
+        time_t t = (time_t)s->date_sec;
+        struct tm tm;
+        if (localtime_r(&t, &tm))
+            strftime(date, sizeof date, "%Y-%m-%d %H:%M:%S", &tm);
+        uint64_t secs = s->vm_clock_nsec / 1000000000ull;
+        snprintf(clock, sizeof clock, "%02llu:%02d:%02d.%03d", (unsigned long long)(secs / 3600),
+                 (int)((secs / 60) % 60), (int)(secs % 60),
+                 (int)((s->vm_clock_nsec / 1000000) % 1000));
+        if (s->icount != UINT64_MAX) /* -1: recorded without icount */
+            snprintf(icount, sizeof icount, "%llu", (unsigned long long)s->icount);
+        char id[sizeof s->id * 4], name[sizeof s->name * 4];
+        fprintf(f, "%-9s %-16s %8s%20s%13s%11s\n", esc_str(id, sizeof id, s->id),
+                esc_str(name, sizeof name, s->name),
+                cli_size_str(s->vm_state_size, size, sizeof size), date, clock, icount);
+    }
+}
+
+struct snap_run {
+    const char *path, *fmt, *name;
+    char op; /* 'c', 'a' or 'd' */
+};
+
+static int snap_job(struct job *j, void *arg, struct img_err *err)
+{
+    struct snap_run *a = arg;
+    struct img *img = img_open(a->path, a->fmt, cli_open_flags | IMG_OPEN_RW, err);
+    if (!img)
+        return err->code ? err->code : -EIO;
+    int r = a->op == 'c'   ? img_snap_create(img, a->name)
+            : a->op == 'a' ? img_snap_apply(img, a->name)
+                           : img_snap_delete(img, a->name);
+    if (r == 0)
+        r = img_flush(img);
+    if (r < 0)
+        err_set(err, r, "Could not %s snapshot '%s': %s",
+                a->op == 'c'   ? "create"
+                : a->op == 'a' ? "apply"
+                               : "delete",
+                a->name, img_errmsg(img));
+    img_close(img);
+    return r;
+}
+
+static int snap_list(const char *path, const char *fmt)
+{
+    struct img_err err;
+    struct img *img = img_open(path, fmt, cli_open_flags, &err);
+    if (!img) {
+        cli_err("%s", err.msg);
+        return 1;
+    }
+    struct img_snap *v;
+    size_t n;
+    int r = img_snap_list(img, &v, &n);
+    if (r < 0) {
+        cli_err("%s", img_errmsg(img));
+        img_close(img);
+        return 1;
+    }
+    FILE *f = cli_out_begin_text();
+    cli_snap_table(f, v, n);
+    cli_out_commit();
+    free(v);
+    img_close(img);
+    return 0;
+}
+
+int cli_snapshot(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"help", no_argument, NULL, 'h'},
+        {"force-share", no_argument, NULL, 'U'},
+        {NULL, 0, NULL, 0},
+    };
+    struct snap_run a = {0};
+    bool progress = false, quiet = false, list = false;
+    int c;
+    while ((c = cli_getopt(argc, argv, "hf:lc:a:d:pqU", longopts)) != -1) {
+        switch (c) {
+        case 'h': return cli_help("snapshot");
+        case 'f': a.fmt = optarg; break;
+        case 'l':
+        case 'c':
+        case 'a':
+        case 'd':
+            if (list || a.op)
+                return cli_usage_err("snapshot", "cannot mix '-l', '-a', '-c', '-d'");
+            if (c == 'l')
+                list = true;
+            else {
+                a.op = (char)c;
+                a.name = optarg;
+            }
+            break;
+        case 'p': progress = true; break;
+        case 'q': quiet = true; break;
+        case 'U': cli_open_flags |= IMG_OPEN_FORCE_SHARE; break; /* -l only: writers lock */
+        default: return 1;
+        }
+    }
+    if (optind != argc - 1)
+        return cli_usage_err("snapshot", "expecting exactly one image file name");
+    a.path = argv[optind];
+    if (!a.op)
+        return snap_list(a.path, a.fmt);
+    return progress_run_job(a.path, snap_job, &a, progress_wanted(progress, quiet), NULL);
+}

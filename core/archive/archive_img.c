@@ -1,0 +1,315 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* archive_img.c: images inside archives as convert sources (see archive.h).
+ *
+ * A raw member (or a streamOptimized vmdk, archive_vmdk.c) is read straight from the archive
+ * stream through a read-only struct img whose
+ * reads may only go forward (convert reads in order); its first IMG_PROBE_BYTES are kept so the
+ * probe's bytes can be read again. Formats that need random access are first extracted to a
+ * temporary file beside the target (DST.src.part), opened untrusted, and removed afterwards.
+ * Talks to: archive.c (the reader), img.h, ops.h (ops_convert with an opened source), io.h.
+ * Never prints.
+ */
+#include "core/archive/archive.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/block/img.h"
+#include "core/base/io.h"
+#include "core/ops/ops.h"
+
+struct arc_simg {
+    struct arc_reader *r;
+    uint8_t head[IMG_PROBE_BYTES];
+    size_t headlen;
+    uint64_t pos; /* stream offset of the next byte the reader gives */
+    uint8_t skip[64 << 10];
+};
+
+static int simg_read(struct img *img, uint64_t off, void *buf, size_t len)
+{
+    struct arc_simg *s = img->priv;
+    uint8_t *o = buf;
+    while (len > 0) {
+        if (off < s->headlen) {
+            size_t n = s->headlen - (size_t)off < len ? s->headlen - (size_t)off : len;
+            memcpy(o, s->head + off, n);
+            o += n;
+            off += n;
+            len -= n;
+            continue;
+        }
+        if (off < s->pos)
+            return img_error(img, -ESPIPE,
+                             "%s: a streamed archive member cannot be read "
+                             "backwards (offset %llu after %llu)",
+                             img->path, (unsigned long long)off, (unsigned long long)s->pos);
+        while (s->pos < off) {
+            size_t n = off - s->pos < sizeof s->skip ? (size_t)(off - s->pos) : sizeof s->skip;
+            ssize_t k = arc_reader_read(s->r, s->skip, n, &img->err);
+            if (k < 0)
+                return (int)k;
+            if (k == 0)
+                return img_error(img, -EIO, "%s: archive member ended early", img->path);
+            s->pos += (uint64_t)k;
+        }
+        ssize_t k = arc_reader_read(s->r, o, len, &img->err);
+        if (k < 0)
+            return (int)k;
+        if (k == 0)
+            return img_error(img, -EIO, "%s: archive member ended early", img->path);
+        s->pos += (uint64_t)k;
+        off += (uint64_t)k;
+        o += k;
+        len -= (size_t)k;
+    }
+    return 0;
+}
+
+int arc_stream_block_status(struct img *img, uint64_t off, uint64_t len, struct img_bs *bs)
+{
+    /* Unknown without reading: data (convert's zero detection keeps the target sparse). */
+    bs->len = len;
+    bs->flags = IMG_BS_DATA | IMG_BS_ALLOCATED;
+    bs->host_off = 0;
+    return 0;
+}
+
+int arc_stream_get_info(struct img *img, struct img_info *info)
+{
+    memset(info, 0, sizeof *info);
+    info->format = img->drv->name;
+    info->virtual_size = img->size;
+    info->compressed = strcmp(img->drv->name, "vmdk") == 0; /* streamOptimized grains */
+    return 0;
+}
+
+static void simg_close(struct img *img)
+{
+    struct arc_simg *s = img->priv;
+    if (s)
+        arc_reader_close(s->r);
+}
+
+static const struct img_driver arc_stream_driver = {
+    .abi = IMG_DRIVER_ABI,
+    .name = "raw",
+    .desc = "raw image read from an archive stream",
+    .read = simg_read,
+    .block_status = arc_stream_block_status,
+    .get_info = arc_stream_get_info,
+    .close = simg_close,
+};
+
+/* Fill buf from the start of the member; bytes read in *got. */
+static int arc_read_head(struct arc_reader *r, uint8_t *buf, size_t cap, size_t *got,
+                         struct img_err *err)
+{
+    *got = 0;
+    while (*got < cap) {
+        ssize_t k = arc_reader_read(r, buf + *got, cap - *got, err);
+        if (k < 0)
+            return (int)k;
+        if (k == 0)
+            break;
+        *got += (size_t)k;
+    }
+    return 0;
+}
+
+/* Length of a member whose size is not declared: one counting pass. */
+static int arc_count(const char *archive, const char *member, uint64_t *size, struct img_err *err)
+{
+    struct arc_reader *r = arc_reader_open(archive, member, err);
+    if (!r)
+        return err->code ? err->code : -EIO;
+    uint8_t *buf = malloc(1u << 20);
+    uint64_t total = 0;
+    int rc = buf ? 0 : err_set(err, -ENOMEM, "out of memory");
+    while (rc == 0) {
+        ssize_t k = arc_reader_read(r, buf, 1u << 20, err);
+        if (k < 0)
+            rc = (int)k;
+        else if (k == 0)
+            break;
+        else
+            total += (uint64_t)k;
+    }
+    free(buf);
+    arc_reader_close(r);
+    *size = total;
+    return rc;
+}
+
+/* Open the member's reader and probe its first bytes (the format name in *fmt). */
+static struct arc_reader *arc_probe_member(const char *archive, const char *member, uint8_t *head,
+                                           size_t *headlen, const char **fmt, struct img_err *err)
+{
+    struct arc_reader *r = arc_reader_open(archive, member, err);
+    if (!r)
+        return NULL;
+    if (arc_read_head(r, head, IMG_PROBE_BYTES, headlen, err) < 0) {
+        arc_reader_close(r);
+        return NULL;
+    }
+    const struct img_driver *d = img_probe_buf(head, *headlen, NULL);
+    *fmt = d ? d->name : "raw";
+    /* A format dimg does not read yet is named, never streamed as raw (the member's tail is
+     * not at hand: a footer-only VHD stays raw here). */
+    const struct img_foreign *fo =
+        strcmp(*fmt, "raw") == 0 ? img_foreign_probe(head, *headlen, NULL, 0) : NULL;
+    if (fo)
+        *fmt = fo->name;
+    return r;
+}
+
+struct img *arc_open_stream_img(const char *archive, const char *member, const char *fmt,
+                                struct img_err *err)
+{
+    struct arc_simg *s = calloc(1, sizeof *s);
+    struct img *img = calloc(1, sizeof *img);
+    char name[4200];
+    const char *probed = NULL;
+    if (!s || !img) {
+        err_set(err, -ENOMEM, "out of memory");
+        goto fail;
+    }
+    s->r = arc_probe_member(archive, member, s->head, &s->headlen, &probed, err);
+    if (!s->r)
+        goto fail;
+    const struct arc_member *m = arc_reader_member(s->r);
+    snprintf(name, sizeof name, "%s/%s", archive, m->display);
+    const char *f = fmt ? fmt : probed;
+    if (strcmp(f, "vmdk") == 0 && arc_vmdk_streamable(s->head, s->headlen)) {
+        char *dir = io_dirname(archive);
+        struct img *v =
+            dir ? arc_vmdk_stream_open(s->r, s->head, s->headlen, name, dir, err) : NULL;
+        if (!dir) {
+            arc_reader_close(s->r);
+            err_set(err, -ENOMEM, "out of memory");
+        }
+        free(dir);
+        free(s);
+        free(img);
+        return v;
+    }
+    if (img_foreign_refuse(f, name, err) < 0) {
+        err->code = -EPROTONOSUPPORT; /* not -ENOTSUP: the caller would copy it for access */
+        goto fail;
+    }
+    if (strcmp(f, "raw") != 0) {
+        err_set(err, -ENOTSUP, "%s: %s needs random access; it cannot be read as a stream", name,
+                f);
+        goto fail;
+    }
+    s->pos = s->headlen;
+    uint64_t size = m->size;
+    if (!m->size_known && arc_count(archive, member, &size, err) < 0)
+        goto fail;
+    img->drv = &arc_stream_driver;
+    img->priv = s;
+    img->fd = -1;
+    img->flags = IMG_OPEN_UNTRUSTED;
+    img->probed = fmt == NULL;
+    img->size = size;
+    if (!(img->path = strdup(name)) || !(img->dir = io_dirname(archive))) {
+        err_set(err, -ENOMEM, "out of memory");
+        img_close(img);
+        return NULL;
+    }
+    return img;
+fail:
+    if (s)
+        arc_reader_close(s->r);
+    free(s);
+    free(img);
+    return NULL;
+}
+
+struct arc_tick {
+    struct ops_progress *p;
+};
+
+static int arc_extract_tick(void *ctx, uint64_t done)
+{
+    struct arc_tick *t = ctx;
+    return ops_progress_step(t->p, done) ? 1 : 0;
+}
+
+int arc_convert(const struct ops_convert_req *req, const char *archive, const char *member,
+                struct img_err *err)
+{
+    if (req->snapshot)
+        return err_set(err, -ENOTSUP,
+                       "%s: -l: images inside archives are read without their "
+                       "snapshots",
+                       req->src);
+    struct ops_convert_req local = *req;
+    local.open_flags |= IMG_OPEN_UNTRUSTED;
+    struct img *src = arc_open_stream_img(archive, member, req->src_fmt, err);
+    if (src) {
+        local.src_img = src;
+        int r = ops_convert(&local, err);
+        img_close(src);
+        /* A stream that turned out not to be in order (vmdk grains): copy it instead. */
+        if (r != -ESPIPE)
+            return r;
+        local.src_img = NULL;
+    } else if (err->code != -ENOTSUP) {
+        return err->code ? err->code : -EIO;
+    }
+
+    /* Random access needed: a temporary copy beside the target, removed afterwards. */
+    char *tmpname = malloc(strlen(req->dst) + 5);
+    if (!tmpname)
+        return err_set(err, -ENOMEM, "out of memory");
+    sprintf(tmpname, "%s.src", req->dst);
+    struct io_tmpfile t;
+    int r = io_tmp_create(&t, tmpname);
+    free(tmpname);
+    if (r < 0)
+        return err_set(err, r, "%s.src.part: %s", req->dst, strerror(-r));
+    err_clear(err);
+    struct arc_reader *rd = arc_reader_open(archive, member, err);
+    if (!rd) {
+        r = err->code ? err->code : -EIO;
+        goto out;
+    }
+    const struct arc_member *m = arc_reader_member(rd);
+    if (req->progress)
+        req->progress->total = m->size_known ? m->size : 0;
+    struct arc_tick tk = {.p = req->progress};
+    r = arc_reader_copy_fd(rd, t.fd, NULL, NULL, 0, arc_extract_tick, &tk, err);
+    arc_reader_close(rd);
+    if (r < 0)
+        goto out;
+    local.src = t.tmp_path;
+    local.open_flags |= IMG_OPEN_NO_REFS; /* not beside its archive's other members */
+    r = ops_convert(&local, err);
+    size_t tl = strlen(t.tmp_path);
+    if (r < 0 && strncmp(err->msg, t.tmp_path, tl) == 0 && err->msg[tl] == ':') {
+        /* Name the member, not its temporary copy. */
+        char msg[sizeof err->msg];
+        snprintf(msg, sizeof msg, "%s", err->msg + tl);
+        err_set(err, r, "%s%s", req->src, msg);
+    }
+out:
+    io_tmp_abort(&t);
+    return r;
+}
+
+int arc_member_format(const char *archive, const char *member, const char **fmt, bool *stream,
+                      struct img_err *err)
+{
+    uint8_t head[IMG_PROBE_BYTES];
+    size_t n;
+    struct arc_reader *r = arc_probe_member(archive, member, head, &n, fmt, err);
+    if (!r)
+        return err->code ? err->code : -EIO;
+    arc_reader_close(r);
+    *stream = !strcmp(*fmt, "raw") || (!strcmp(*fmt, "vmdk") && arc_vmdk_streamable(head, n));
+    return 0;
+}

@@ -22,6 +22,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/base/cancel.h"
 #include "core/crypto/crypto.h"
 #include "core/block/img.h"
 #include "core/crypto/luks.h"
@@ -43,6 +44,7 @@ struct sd_unlock {
     uint8_t *pw; /* IMG_SECRET_MAX bytes, locked */
     size_t len;
     struct luks_watch watch;
+    atomic_int cancel; /* Esc: the unlock stops before its next key slot */
     atomic_int done, refs;
     int result;    /* img_unlock's, once done */
     char msg[256]; /* its error */
@@ -217,9 +219,11 @@ static void *sd_unlock_run(void *arg)
     struct sd_unlock *u = arg;
     sd_self = u;
     luks_watch_thread(&u->watch);
+    cancel_attach(&u->cancel);
     u->result = img_unlock(u->img);
     if (u->result < 0)
         snprintf(u->msg, sizeof u->msg, "%s", img_errmsg(u->img));
+    cancel_attach(NULL);
     luks_watch_thread(NULL);
     sd_self = NULL;
     atomic_store(&u->done, 1);
@@ -314,6 +318,7 @@ int app_secret_unlock(struct app *a, struct img **pimg, const char *what, bool k
             pthread_detach(t);
             r = sd_wait(a, name, u);
             if (r == -ECANCELED) {
+                atomic_store(&u->cancel, 1); /* the worker stops before its next slot */
                 err_set(&err, r, "unlock cancelled");
                 *pimg = NULL; /* the worker closes it when it ends */
             } else if ((r = u->result) < 0) {

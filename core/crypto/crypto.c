@@ -7,6 +7,7 @@
  * the qcow/qcow2 drivers (through crypto_pread/crypto_pwrite). Nothing here prints.
  */
 #include "core/crypto/crypto.h"
+#include "core/base/cancel.h"
 #include "core/base/bytes.h"
 #include "core/base/io.h"
 
@@ -215,6 +216,39 @@ int crypto_hash(const char *hash, const void *buf, size_t len, uint8_t *out)
     return 0;
 }
 
+/* One PBKDF2 block T_i = U_1 ^ ... ^ U_iter into t (mdlen bytes), from the keyed inner and
+ * outer HMAC states; the thread's cancel flag is polled every 4096 iterations, so that a
+ * 2^25-iteration run stops within milliseconds. */
+static int pbkdf2_block(EVP_MD_CTX *in, EVP_MD_CTX *out, EVP_MD_CTX *w, size_t mdlen,
+                        const uint8_t *salt, size_t saltlen, uint32_t index, uint32_t iter,
+                        uint8_t *t)
+{
+    uint8_t u[EVP_MAX_MD_SIZE], be[4];
+    be32_store(be, index);
+    /* U_1 = HMAC(P, S || INT(i)); U_j = HMAC(P, U_{j-1}). */
+    if (EVP_MD_CTX_copy_ex(w, in) != 1 || EVP_DigestUpdate(w, salt, saltlen) != 1 ||
+        EVP_DigestUpdate(w, be, 4) != 1 || EVP_DigestFinal_ex(w, u, NULL) != 1 ||
+        EVP_MD_CTX_copy_ex(w, out) != 1 || EVP_DigestUpdate(w, u, mdlen) != 1 ||
+        EVP_DigestFinal_ex(w, u, NULL) != 1)
+        return -ENOMEM;
+    memcpy(t, u, mdlen);
+    for (uint32_t j = 1; j < iter; j++) {
+        if ((j & 4095) == 0 && cancel_requested())
+            return -ECANCELED;
+        if (EVP_MD_CTX_copy_ex(w, in) != 1 || EVP_DigestUpdate(w, u, mdlen) != 1 ||
+            EVP_DigestFinal_ex(w, u, NULL) != 1 || EVP_MD_CTX_copy_ex(w, out) != 1 ||
+            EVP_DigestUpdate(w, u, mdlen) != 1 || EVP_DigestFinal_ex(w, u, NULL) != 1)
+            return -ENOMEM;
+        for (size_t k = 0; k < mdlen; k++)
+            t[k] ^= u[k];
+    }
+    crypto_wipe(u, sizeof u);
+    return 0;
+}
+
+/* PBKDF2-HMAC (RFC 8018) written out rather than PKCS5_PBKDF2_HMAC, which cannot be stopped:
+ * the same two digest-state copies per iteration that OpenSSL's HMAC makes, and a cancel
+ * check (core/base/cancel.h) between batches of iterations. */
 int crypto_pbkdf2(const char *hash, const uint8_t *pw, size_t pwlen, const uint8_t *salt,
                   size_t saltlen, uint32_t iter, uint8_t *out, size_t outlen)
 {
@@ -222,11 +256,41 @@ int crypto_pbkdf2(const char *hash, const uint8_t *pw, size_t pwlen, const uint8
     if (!md || iter == 0 || iter > INT_MAX || pwlen > INT_MAX || saltlen > INT_MAX ||
         outlen > INT_MAX)
         return -EINVAL;
-    static const char empty[1] = "";
-    if (PKCS5_PBKDF2_HMAC(pwlen ? (const char *)pw : empty, (int)pwlen, salt, (int)saltlen,
-                          (int)iter, md, (int)outlen, out) != 1)
-        return -ENOMEM;
-    return 0;
+    size_t mdlen = (size_t)EVP_MD_get_size(md), blk = (size_t)EVP_MD_get_block_size(md);
+    uint8_t key[256], pad[256], t[EVP_MAX_MD_SIZE];
+    if (mdlen == 0 || mdlen > EVP_MAX_MD_SIZE || blk == 0 || blk > sizeof key)
+        return -EINVAL;
+    EVP_MD_CTX *in = EVP_MD_CTX_new(), *o = EVP_MD_CTX_new(), *w = EVP_MD_CTX_new();
+    int r = in && o && w ? 0 : -ENOMEM;
+    /* The HMAC key: the password, hashed first when longer than a block, padded with zeros. */
+    memset(key, 0, sizeof key);
+    if (r == 0 && pwlen > blk)
+        r = EVP_Digest(pw, pwlen, key, NULL, md, NULL) == 1 ? 0 : -ENOMEM;
+    else if (r == 0 && pwlen)
+        memcpy(key, pw, pwlen);
+    for (size_t k = 0; k < blk; k++)
+        pad[k] = key[k] ^ 0x36;
+    if (r == 0 && (EVP_DigestInit_ex(in, md, NULL) != 1 || EVP_DigestUpdate(in, pad, blk) != 1))
+        r = -ENOMEM;
+    for (size_t k = 0; k < blk; k++)
+        pad[k] = key[k] ^ 0x5c;
+    if (r == 0 && (EVP_DigestInit_ex(o, md, NULL) != 1 || EVP_DigestUpdate(o, pad, blk) != 1))
+        r = -ENOMEM;
+    for (uint32_t i = 1; r == 0 && (size_t)(i - 1) * mdlen < outlen; i++) {
+        size_t at = (size_t)(i - 1) * mdlen, n = outlen - at < mdlen ? outlen - at : mdlen;
+        r = pbkdf2_block(in, o, w, mdlen, salt, saltlen, i, iter, t);
+        if (r == 0)
+            memcpy(out + at, t, n);
+    }
+    crypto_wipe(key, sizeof key);
+    crypto_wipe(pad, sizeof pad);
+    crypto_wipe(t, sizeof t);
+    EVP_MD_CTX_free(in);
+    EVP_MD_CTX_free(o);
+    EVP_MD_CTX_free(w);
+    if (r < 0)
+        crypto_wipe(out, outlen);
+    return r;
 }
 
 static uint64_t cpu_ns(void)

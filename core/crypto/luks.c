@@ -5,6 +5,7 @@
  * Talks to: core/crypto/crypto.c (ciphers, PBKDF2, AF), core/block/opts.c (the encrypt.* options).
  */
 #include "core/crypto/luks.h"
+#include "core/base/cancel.h"
 #include "core/base/bytes.h"
 
 #include <errno.h>
@@ -169,6 +170,8 @@ static int try_slot(const struct luks *l, const struct luks_slot *k, const uint8
         r = crypto_pbkdf2(l->hash, mk, l->key_bytes, l->mk_salt, 32, l->mk_iter, dg, 20);
     crypto_cipher_free(c);
     crypto_wipe(sk, sizeof sk);
+    if (r == -ECANCELED && !err->code)
+        return err_set(err, r, "unlock cancelled");
     if (r < 0)
         return err->code ? r : err_set(err, r, "LUKS: key slot: %s", strerror(-r));
     return crypto_equal(dg, l->mk_digest, 20);
@@ -208,7 +211,7 @@ static int match_slots(const struct luks *l, const uint8_t *pw, size_t pwlen, in
     }
     for (int i = 0; r == 0 && i < LUKS_SLOTS && (all || !*mask); i++)
         if (l->slot[i].active && (only < 0 || only == i)) {
-            if (w && atomic_load(&w->cancel)) {
+            if (cancel_requested()) { /* a job cancelled, or the unlock box's Esc */
                 r = err_set(err, -ECANCELED, "unlock cancelled");
                 break;
             }

@@ -54,15 +54,15 @@ void luks_set_iter_limit(uint32_t max);
  * amend's --force); only the per-slot LUKS_MAX_ITER bound stays. */
 void luks_set_unlock_unbounded(bool on);
 
-/* Progress and cancel of the unlocks made on one thread: the application unlocks on a worker
- * thread and draws this from its UI thread (tui/secret_dialog.c). Updated before each key
- * slot is tried; cancel is polled between slots (one slot's PBKDF2 run is not interrupted, and
- * LUKS_UNLOCK_ITER_MAX bounds it). Iterations count each slot's own plus the digest's. */
+/* Progress of the unlocks made on one thread: the application unlocks on a worker thread and
+ * draws this from its UI thread (tui/secret_dialog.c). Updated before each key slot is tried.
+ * Iterations count each slot's own plus the digest's. Cancelling is the thread's cancel flag
+ * (core/base/cancel.h), polled between slots: one slot's PBKDF2 run is not interrupted, and
+ * LUKS_MAX_ITER bounds it. */
 struct luks_watch {
     atomic_int slot;               /* the slot being tried, -1 before the first */
     atomic_int tried, todo;        /* slots started, slots to try in all */
     _Atomic uint64_t spent, total; /* PBKDF2 iterations started so far, of all the slots */
-    atomic_int cancel;             /* set by the watcher: the unlock stops with -ECANCELED */
 };
 /* Watch the unlocks this thread makes from now on (NULL: stop watching). */
 void luks_watch_thread(struct luks_watch *w);

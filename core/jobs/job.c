@@ -9,6 +9,7 @@
  * Talks to: ops.h (struct ops_progress), pthreads, eventfd. Never prints.
  */
 #include "core/jobs/job.h"
+#include "core/base/cancel.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -123,7 +124,9 @@ static void job_execute(struct job *j)
     j->win_n = 1;
     j->win_i = 1 % JOB_RATE_WINDOW;
     job_set_state(j, JOB_RUNNING);
+    cancel_attach(&j->cancel); /* also for work with no progress struct (a LUKS unlock) */
     int r = j->fn(j, j->arg, &err);
+    cancel_attach(NULL);
     enum job_state final = JOB_DONE;
     if (r < 0) {
         final = (r == -ECANCELED || atomic_load(&j->cancel)) ? JOB_CANCELLED : JOB_FAILED;

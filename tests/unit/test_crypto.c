@@ -5,6 +5,7 @@
 #include "testutil.h"
 
 #include "core/base/bytes.h"
+#include "core/base/cancel.h"
 #include "core/crypto/crypto.h"
 
 #include <errno.h>
@@ -13,6 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#include <openssl/evp.h>
 
 static size_t unhex(const char *h, uint8_t *out)
 {
@@ -226,6 +229,55 @@ static void test_hash_pbkdf2_kat(void **state)
     assert_true(crypto_pbkdf2_iters_for("sha256", 32, 10) >= 1);
 }
 
+/* crypto_pbkdf2 is written out (so that it can be cancelled): it equals OpenSSL's own
+ * PKCS5_PBKDF2_HMAC for empty, short, block-sized and longer-than-a-block passwords (hashed
+ * first), several hashes, and outputs of several blocks with a short tail. */
+static void test_pbkdf2_vs_openssl(void **state)
+{
+    static const char *const hashes[] = {"sha1", "sha256", "sha512", "sha224"};
+    static const size_t pwlens[] = {0, 1, 20, 64, 65, 128, 129, 300};
+    static const size_t outlens[] = {1, 20, 32, 33, 64, 100};
+    static const uint32_t iters[] = {1, 2, 4095, 4096, 4097};
+    uint8_t pw[300], salt[32], got[100], want[100];
+    for (size_t i = 0; i < sizeof pw; i++)
+        pw[i] = (uint8_t)(i * 7 + 1);
+    for (size_t i = 0; i < sizeof salt; i++)
+        salt[i] = (uint8_t)(i * 13 + 5);
+    for (size_t h = 0; h < 4; h++)
+        for (size_t p = 0; p < sizeof pwlens / sizeof pwlens[0]; p++)
+            for (size_t o = 0; o < sizeof outlens / sizeof outlens[0]; o++)
+                for (size_t it = 0; it < sizeof iters / sizeof iters[0]; it += o ? 4 : 1) {
+                    const EVP_MD *md = EVP_get_digestbyname(hashes[h]);
+                    assert_int_equal(PKCS5_PBKDF2_HMAC((const char *)pw, (int)pwlens[p], salt, 32,
+                                                       (int)iters[it], md, (int)outlens[o], want),
+                                     1);
+                    assert_int_equal(crypto_pbkdf2(hashes[h], pw, pwlens[p], salt, 32, iters[it],
+                                                   got, outlens[o]),
+                                     0);
+                    assert_memory_equal(got, want, outlens[o]);
+                }
+}
+
+/* The thread's cancel flag stops a long run between batches of iterations: -ECANCELED, and
+ * nothing of a partial key is left in the output. */
+static void test_pbkdf2_cancel(void **state)
+{
+    atomic_int flag = 1;
+    uint8_t out[32];
+    memset(out, 0xaa, sizeof out);
+    cancel_attach(&flag);
+    int r = crypto_pbkdf2("sha256", (const uint8_t *)"pw", 2, (const uint8_t *)"salt", 4, 1u << 30,
+                          out, sizeof out);
+    cancel_attach(NULL);
+    assert_int_equal(r, -ECANCELED);
+    for (size_t i = 0; i < sizeof out; i++)
+        assert_int_equal(out[i], 0);
+    /* Not cancelled: the same call with a few iterations works. */
+    assert_int_equal(crypto_pbkdf2("sha256", (const uint8_t *)"pw", 2, (const uint8_t *)"salt", 4,
+                                   3, out, sizeof out),
+                     0);
+}
+
 /* The LUKS1 splitter: merge of a split gives the key back; a two-stripe merge follows the
  * definition (hash of big-endian block index + block, the last block shortened). */
 static void test_af(void **state)
@@ -315,6 +367,8 @@ int main(void)
         cmocka_unit_test(test_aes_cbc_plain64_and_essiv),
         cmocka_unit_test(test_xts_ieee1619),
         cmocka_unit_test(test_hash_pbkdf2_kat),
+        cmocka_unit_test(test_pbkdf2_vs_openssl),
+        cmocka_unit_test(test_pbkdf2_cancel),
         cmocka_unit_test(test_af),
         cmocka_unit_test(test_sector_io),
         cmocka_unit_test(test_secure_buffers),

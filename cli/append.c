@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 
 #include "core/block/img.h"
+#include "core/describe/describe.h"
 #include "core/ops/ops.h"
 #include "cli/progress.h"
 
@@ -75,7 +76,7 @@ int cli_append(int argc, char **argv)
     if (!quiet) {
         char s[32];
         printf("%s: virtual size: %s (%llu bytes)\n", result,
-               cli_size_str(a.res.virtual_size, s, sizeof s),
+               describe_size_str(a.res.virtual_size, s, sizeof s),
                (unsigned long long)a.res.virtual_size);
     }
     return 0;

@@ -14,7 +14,7 @@
 
 #include "core/base/esc.h"
 #include "core/block/img.h"
-#include "cli/json.h"
+#include "core/describe/json.h"
 #include "cli/progress.h"
 
 #define CHECK_EXIT_FAILED 1

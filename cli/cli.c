@@ -432,34 +432,6 @@ void cli_out_discard(void)
     cli_out.buf = NULL;
 }
 
-const char *cli_size_str(uint64_t v, char *buf, size_t n)
-{
-    static const char *const suffixes[] = {"", "Ki", "Mi", "Gi", "Ti", "Pi", "Ei"};
-    int i = 0;
-    /* Switch units at 1000 of the smaller one so that "%0.3g" never needs an exponent (the
-     * same rule as qemu's frexp(v / (1000.0 / 1024.0)) computation). */
-    double d = (double)v / (1000.0 / 1024.0);
-    while (i < 6 && d >= (double)(1ull << ((i + 1) * 10)))
-        i++;
-    snprintf(buf, n, "%0.3g %sB", (double)v / (double)(1ull << (i * 10)), suffixes[i]);
-    return buf;
-}
-
-char *cli_path_combine(const char *base, const char *name)
-{
-    if (name[0] == '/')
-        return strdup(name);
-    const char *slash = strrchr(base, '/');
-    size_t dl = slash ? (size_t)(slash - base + 1) : 0;
-    size_t nl = strlen(name);
-    char *p = malloc(dl + nl + 1);
-    if (!p)
-        return NULL;
-    memcpy(p, base, dl);
-    memcpy(p + dl, name, nl + 1);
-    return p;
-}
-
 /* The interactive application owns the terminal: no prompt on /dev/tty (it would fight
  * curses); passwords come from --password-file or --password-env, else its own box. */
 int cli_tui_run(const char *dir)

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /* cli.h: the command-line face: one function per command (the cli/ commands), dispatched by
- * cli_main, plus the helpers they share (error lines, buffered stdout, qemu-style sizes,
+ * cli_main, plus the helpers they share (error lines, buffered stdout,
  * option parsing). Each command parses its options like qemu-img, calls core/ (img.h, ops.h)
  * and prints results; every failure is one "dimg: MESSAGE" line on stderr.
  */
@@ -42,21 +42,8 @@ int cli_commit(int argc, char **argv);
 int cli_rebase(int argc, char **argv);
 int cli_export(int argc, char **argv);
 
-/* What `dimg info` prints for path (its chain too with chain), written to f; also the
- * interactive info pane. Returns 0, or 1 with the reason in errbuf (f may hold a part). */
-int cli_info_write(FILE *f, const char *path, const char *fmt, unsigned flags, bool chain,
-                   bool json, char *errbuf, size_t errlen);
-
 int cli_demo(int argc, char **argv);
 
-/* Archives (cli/archive.c): what `dimg info` prints for ARCHIVE or ARCHIVE/MEMBER. Returns -1
- * when path is neither (the caller shows it as an image), else 0 or 1 like cli_info_write.
- * quick: do not inflate a whole compressed file to learn its size (the interactive pane); then
- * 2, with nothing written, when a member lies past what the quick listing read. */
-int cli_archive_info_write(FILE *f, const char *path, const char *fmt, bool json, bool quick,
-                           char *errbuf, size_t errlen);
-/* Before a convert from src: say (on stderr) when an archive member needs a temporary copy. */
-void cli_archive_convert_note(const char *src, const char *src_fmt, const char *dst);
 /* `dimg import ARCHIVE [DIR]` (cli/import.c). */
 int cli_import(int argc, char **argv);
 
@@ -110,15 +97,5 @@ void cli_out_discard(void);
 /* Write len bytes of human text to f with every byte that is not printable UTF-8 escaped
  * (core/base/esc.h), newlines kept: the last guard between image metadata and the terminal. */
 void cli_write_escaped(FILE *f, const char *buf, size_t len);
-
-/* qemu-img's size_to_str: "16 MiB", "196 KiB", "1.5 GiB", "0.977 MiB". */
-const char *cli_size_str(uint64_t v, char *buf, size_t n);
-
-/* The "Snapshot list:" block of qemu-img snapshot -l and info (nothing when n is 0). */
-struct img_snap;
-void cli_snap_table(FILE *f, const struct img_snap *v, size_t n);
-
-/* qemu's path_combine: name relative to base's directory (as qemu shows backing files). */
-char *cli_path_combine(const char *base, const char *name);
 
 #endif

@@ -2,7 +2,10 @@
 /* cli/convert.c: `dimg convert`, qemu-img convert's options on top of ops_convert(), run as a
  * job: -p (or a terminal on stderr) draws the progress bar, SIGINT/SIGTERM cancel cleanly
  * (DST.part removed, exit 130/143).
- * Talks to: ops.h (ops_convert), img.h (option lists, sizes), progress.h (the job), cli.h.
+ * Before converting an archive member that needs random access, a note says a temporary copy
+ * is made.
+ * Talks to: ops.h (ops_convert), img.h (option lists, sizes), core/archive/archive.h (the
+ * note), progress.h (the job), cli.h.
  */
 #include "cli/cli.h"
 
@@ -10,6 +13,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "core/archive/archive.h"
 #include "core/archive/export.h"
 #include "core/block/img.h"
 #include "core/base/io.h"
@@ -22,6 +26,31 @@ static int convert_job(struct job *j, void *arg, struct img_err *err)
     struct ops_convert_req *req = arg;
     req->progress = job_ops_progress(j);
     return ops_convert(req, err);
+}
+
+/* Before a convert from src: say (on stderr) when an archive member needs a temporary copy. */
+static void convert_archive_note(const char *src, const char *src_fmt, const char *dst)
+{
+    char *archive = NULL, *member = NULL;
+    if (arc_convert_source(src, &archive, &member) == 1 && !(member == NULL && src_fmt)) {
+        const char *fmt = NULL;
+        bool stream = false;
+        struct img_err err = {0};
+        /* A failure here is the convert's to report, once. */
+        if (arc_member_format(archive, member, &fmt, &stream, &err) == 0) {
+            if (src_fmt)
+                stream = !strcmp(src_fmt, "raw") || (stream && !strcmp(src_fmt, fmt));
+            if (!stream && !img_foreign_find(src_fmt ? src_fmt : fmt)) {
+                char *dir = io_dirname(dst);
+                cli_err("note: %s is %s, which needs random access: copying it to "
+                        "a temporary file in %s first (removed afterwards)",
+                        src, src_fmt ? src_fmt : fmt, dir ? dir : ".");
+                free(dir);
+            }
+        }
+    }
+    free(archive);
+    free(member);
 }
 
 int cli_convert(int argc, char **argv)
@@ -126,7 +155,7 @@ int cli_convert(int argc, char **argv)
     cli_secret_warn_weak(&opts);
     cli_secret_prepare(req.src, req.src_fmt, &opts);
     if (!quiet)
-        cli_archive_convert_note(req.src, req.src_fmt, req.dst);
+        convert_archive_note(req.src, req.src_fmt, req.dst);
     /* qemu-img replaces an existing target without a word; so does dimg, but with -p it
      * says so first (the application refuses instead). */
     struct stat dst_st;

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "core/block/img.h"
+#include "core/describe/describe.h"
 
 static int create_opts_help(const char *fmt)
 {
@@ -63,7 +64,7 @@ static int create_help(void)
 static int create_backing_size(const char *file, const char *backing, const char *bfmt,
                                uint64_t *size)
 {
-    char *full = cli_path_combine(file, backing);
+    char *full = describe_path_combine(file, backing);
     struct img_err err;
     if (!full) {
         cli_err("out of memory");

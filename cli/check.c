@@ -145,7 +145,21 @@ static void check_json(FILE *f, const struct img_check *c, const char *file, con
     json_object_close(&j);
 }
 
-int cli_check(int argc, char **argv)
+/* `dimg check --help`. */
+static const char check_usage[] =
+    "usage: dimg check [-f FMT] [-r leaks|all] [--output=human|json] [-p] [-q] [--stats]\n"
+    "                  FILE\n"
+    "\n"
+    "Check the metadata of FILE; -r repairs leaks only or all errors (opens read-write).\n"
+    "Exit status: 0 consistent, 1 check failed, 2 corruptions, 3 leaks only,\n"
+    "63 the format has no check.\n"
+    "\n"
+    "  --stats             also print the allocation counts where qemu-img prints none\n"
+    "                      (vmdk)\n"
+    "  -U                  force share: read an image another process holds (no locks, no\n"
+    "                      warning)\n";
+
+static int cli_check(int argc, char **argv)
 {
     static const struct option longopts[] = {
         {"help", no_argument, NULL, 'h'},         {"output", required_argument, NULL, 'O'},
@@ -260,3 +274,10 @@ int cli_check(int argc, char **argv)
     img_close(img);
     return status;
 }
+
+const struct cli_cmd cli_cmd_check = {
+    .name = "check",
+    .fn = cli_check,
+    .summary = "check an image's consistency",
+    .usage = check_usage,
+};

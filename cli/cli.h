@@ -26,26 +26,16 @@ struct cli_app {
 };
 int cli_main(int argc, char **argv, const struct cli_app *app);
 
-/* Commands: argv[0] is the command name. Return the process exit status. */
-int cli_info(int argc, char **argv);
-int cli_create(int argc, char **argv);
-int cli_convert(int argc, char **argv);
-int cli_map(int argc, char **argv);
-int cli_layout(int argc, char **argv);
-int cli_check(int argc, char **argv);
-int cli_compare(int argc, char **argv);
-int cli_append(int argc, char **argv);
-int cli_resize(int argc, char **argv);
-int cli_snapshot(int argc, char **argv);
-int cli_compact(int argc, char **argv);
-int cli_commit(int argc, char **argv);
-int cli_rebase(int argc, char **argv);
-int cli_export(int argc, char **argv);
-
-int cli_demo(int argc, char **argv);
-
-/* `dimg import ARCHIVE [DIR]` (cli/import.c). */
-int cli_import(int argc, char **argv);
+/* A command: its word, its function (argv[0] is the command name; returns the process exit
+ * status), its line in `dimg --help` and its `dimg COMMAND --help` text. Command NAME is
+ * cli_cmd_NAME, defined in its own file (cli/NAME.c) beside its parser and registered by one
+ * line in cli.c's CLI_COMMANDS. */
+struct cli_cmd {
+    const char *name;
+    int (*fn)(int argc, char **argv);
+    const char *summary;
+    const char *usage;
+};
 
 /* Passwords (cli/secret.c): take --password-file/--password-env out of argv and install the
  * password source; 0 or a usage error status. */
@@ -64,7 +54,6 @@ int cli_secret_read(const char *file, const char *file_opt, const char *env, con
                     struct img_err *err);
 /* --password-file or --password-env was given. */
 bool cli_secret_given(void);
-int cli_amend(int argc, char **argv);
 /* The interactive application in dir, with its password box unless a password was given. */
 int cli_tui_run(const char *dir);
 /* The warning line for -o encrypt.format=aes / encryption=on. */

@@ -53,7 +53,40 @@ static void convert_archive_note(const char *src, const char *src_fmt, const cha
     free(member);
 }
 
-int cli_convert(int argc, char **argv)
+/* `dimg convert --help`. */
+static const char convert_usage[] =
+    "usage: dimg convert [-f FMT] [-O OUTPUT_FMT] [-o OPTIONS] [-c] [-p] [-q] [-S BYTES]\n"
+    "                    [-B BACKING -F BACKING_FMT] [-l SNAPSHOT] [--compress=F]\n"
+    "                    [-m THREADS] [-t CACHE] SRC DST\n"
+    "\n"
+    "Copy the guest contents of SRC (through its backing chain) into a new image DST.\n"
+    "DST is written as DST.part and renamed into place only when complete.\n"
+    "SRC may be ARCHIVE/MEMBER (cloud.tar.gz/disk.raw, vm.ova/disk1.vmdk) or a compressed\n"
+    "file (disk.raw.xz): raw images are streamed; other formats are first copied to a\n"
+    "temporary file beside DST (removed afterwards). Images in archives are opened as with\n"
+    "--untrusted.\n"
+    "\n"
+    "  -f FMT              source format (default: probe)\n"
+    "  -O FMT              output format (default: raw)\n"
+    "  -o k=v,...          output format options\n"
+    "  -c                  compress the output (formats with compression only)\n"
+    "  -p                  show progress on stderr\n"
+    "  -q                  quiet\n"
+    "  -S BYTES            zero-detection block size (default 4k; 0 allocates everything)\n"
+    "  -B BACKING          make DST an overlay of BACKING; copy only SRC's top layer\n"
+    "  -F BACKING_FMT      format of BACKING (required with -B)\n"
+    "  -l SNAPSHOT         copy SRC as its internal snapshot SNAPSHOT (ID or name) saw it\n"
+    "  --compress=F        -O raw only: write DST as one xz, gz, zst or bz2 stream (also\n"
+    "                      chosen by a DST name ending in .xz, .gz, .zst or .bz2)\n"
+    "  -U                  force share: read an image another process holds (no locks, no\n"
+    "                      warning)\n"
+    "  -m THREADS          threads that compress (-c) or read compressed sources\n"
+    "                      (default: the online cores; 1: none)\n"
+    "  -W                  accepted for qemu-img compatibility (writes stay in order)\n"
+    "  -t CACHE            unsafe: do not sync DST before the rename (qemu-img's default;\n"
+    "                      a crash may leave it incomplete); other modes sync (-T accepted)\n";
+
+static int cli_convert(int argc, char **argv)
 {
     static const struct option longopts[] = {
         {"help", no_argument, NULL, 'h'},
@@ -167,3 +200,10 @@ out:
     img_opts_free(&opts);
     return status;
 }
+
+const struct cli_cmd cli_cmd_convert = {
+    .name = "convert",
+    .fn = cli_convert,
+    .summary = "copy an image into a new one, possibly of another format",
+    .usage = convert_usage,
+};

@@ -81,7 +81,21 @@ static int create_backing_size(const char *file, const char *backing, const char
     return 0;
 }
 
-int cli_create(int argc, char **argv)
+/* `dimg create --help`. */
+static const char create_usage[] =
+    "usage: dimg create -f FMT [-o OPTIONS] [-b BACKING -F BACKING_FMT [-u]] FILE [SIZE]\n"
+    "\n"
+    "Create FILE of format FMT and SIZE bytes (suffixes k, M, G, T, P, E: powers of 1024).\n"
+    "With -b, SIZE defaults to the backing image's size.\n"
+    "\n"
+    "  -f FMT              format of the new image\n"
+    "  -o k=v,...          format options (-o help lists them; ',,' escapes a comma)\n"
+    "  -b BACKING          backing file (relative names are relative to FILE's directory)\n"
+    "  -F BACKING_FMT      format of the backing file (required with -b)\n"
+    "  -u                  do not open the backing file (SIZE is then required)\n"
+    "  -q                  quiet\n";
+
+static int cli_create(int argc, char **argv)
 {
     static const struct option longopts[] = {
         {"help", no_argument, NULL, 'h'},
@@ -198,3 +212,10 @@ out:
     img_opts_free(&opts);
     return status;
 }
+
+const struct cli_cmd cli_cmd_create = {
+    .name = "create",
+    .fn = cli_create,
+    .summary = "create a new image",
+    .usage = create_usage,
+};

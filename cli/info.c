@@ -10,7 +10,24 @@
 #include "core/block/img.h"
 #include "core/describe/describe.h"
 
-int cli_info(int argc, char **argv)
+/* `dimg info --help`. */
+static const char info_usage[] =
+    "usage: dimg info [-f FMT] [--output=human|json] [--backing-chain] FILE\n"
+    "\n"
+    "Show the format, sizes, cluster size, backing file, snapshots and format-specific\n"
+    "information of FILE, like qemu-img info.\n"
+    "\n"
+    "  -f FMT              image format (default: probe)\n"
+    "  --output=FMT        human (default) or json\n"
+    "  --backing-chain     also show every image of the backing chain\n"
+    "  -U                  force share: read an image another process holds (no locks, no\n"
+    "                      warning)\n"
+    "\n"
+    "FILE may be an archive (.ova, .tar[.gz|.xz|.zst|.bz2], .zip) or a compressed file\n"
+    "(.gz, .xz, .bz2, .zst): its members with their formats and sizes, and an OVA's\n"
+    "disks and virtual hardware; ARCHIVE/MEMBER shows one member.\n";
+
+static int cli_info(int argc, char **argv)
 {
     static const struct option longopts[] = {
         {"help", no_argument, NULL, 'h'},
@@ -50,3 +67,10 @@ int cli_info(int argc, char **argv)
     cli_out_commit();
     return 0;
 }
+
+const struct cli_cmd cli_cmd_info = {
+    .name = "info",
+    .fn = cli_info,
+    .summary = "show an image's metadata",
+    .usage = info_usage,
+};

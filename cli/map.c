@@ -76,7 +76,18 @@ static int map_entry(void *vctx, const struct ops_map_entry *e)
     return 0;
 }
 
-int cli_map(int argc, char **argv)
+/* `dimg map --help`. */
+static const char map_usage[] =
+    "usage: dimg map [-f FMT] [--output=human|json] [--start-offset=OFF] [--max-length=LEN]\n"
+    "                FILE\n"
+    "\n"
+    "Show which guest ranges hold data, read as zeros or come from a backing file, and\n"
+    "where they live, like qemu-img map.\n"
+    "\n"
+    "  -U                  force share: read an image another process holds (no locks, no\n"
+    "                      warning)\n";
+
+static int cli_map(int argc, char **argv)
 {
     static const struct option longopts[] = {
         {"help", no_argument, NULL, 'h'},
@@ -167,7 +178,20 @@ out:
     return status;
 }
 
-int cli_layout(int argc, char **argv)
+const struct cli_cmd cli_cmd_map = {
+    .name = "map",
+    .fn = cli_map,
+    .summary = "dump the guest allocation map",
+    .usage = map_usage,
+};
+
+/* `dimg layout --help`. */
+static const char layout_usage[] =
+    "usage: dimg layout [-f FMT] [--output=human|json] FILE\n"
+    "\n"
+    "List the regions of the image file: headers, tables, data, free and leaked space.\n";
+
+static int cli_layout(int argc, char **argv)
 {
     static const struct option longopts[] = {
         {"help", no_argument, NULL, 'h'},
@@ -266,3 +290,10 @@ int cli_layout(int argc, char **argv)
     img_close(img);
     return 0;
 }
+
+const struct cli_cmd cli_cmd_layout = {
+    .name = "layout",
+    .fn = cli_layout,
+    .summary = "show the regions of the image file (host view)",
+    .usage = layout_usage,
+};

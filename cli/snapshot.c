@@ -67,7 +67,22 @@ static int snap_list(const char *path, const char *fmt)
     return 0;
 }
 
-int cli_snapshot(int argc, char **argv)
+/* `dimg snapshot --help`. */
+static const char snapshot_usage[] =
+    "usage: dimg snapshot [-f FMT] [-p] [-q] [-l | -c NAME | -a NAME | -d NAME] FILE\n"
+    "\n"
+    "Work on the internal snapshots of FILE (qcow2), like qemu-img snapshot. Without an\n"
+    "action, list them as -l does. -a and -d take a snapshot's ID or name.\n"
+    "\n"
+    "  -f FMT              image format (default: probe)\n"
+    "  -l                  list the snapshots\n"
+    "  -c NAME             create snapshot NAME of the current disk\n"
+    "  -a NAME             apply snapshot NAME: the disk (and its size) become the snapshot's\n"
+    "  -d NAME             delete snapshot NAME\n"
+    "  -p                  show progress on stderr\n"
+    "  -q                  quiet\n";
+
+static int cli_snapshot(int argc, char **argv)
 {
     static const struct option longopts[] = {
         {"help", no_argument, NULL, 'h'},
@@ -107,3 +122,10 @@ int cli_snapshot(int argc, char **argv)
         return snap_list(a.path, a.fmt);
     return progress_run_job(a.path, snap_job, &a, progress_wanted(progress, quiet), NULL);
 }
+
+const struct cli_cmd cli_cmd_snapshot = {
+    .name = "snapshot",
+    .fn = cli_snapshot,
+    .summary = "list, create, apply or delete internal snapshots",
+    .usage = snapshot_usage,
+};

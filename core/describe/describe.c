@@ -146,13 +146,14 @@ static bool describe_qemu_key(const char *fmt, const char *key)
 
 /* The format's values into t: qemu-img's below qpre, dimg's own below opre. */
 static void describe_specific(const struct describe_layer *l, struct qtree *t, const char *qpre,
-                          const char *opre)
+                              const char *opre)
 {
     const struct img_info *in = &l->info;
     char k[160];
     for (size_t i = 0; i < in->nkv; i++) {
         const struct img_kv *kv = &in->kv[i];
-        snprintf(k, sizeof k, "%s%s", describe_qemu_key(in->format, kv->key) ? qpre : opre, kv->key);
+        snprintf(k, sizeof k, "%s%s", describe_qemu_key(in->format, kv->key) ? qpre : opre,
+                 kv->key);
         switch (kv->type) {
         case IMG_KV_STR: qtree_str(t, k, kv->str); break;
         case IMG_KV_INT: qtree_int(t, k, kv->num); break;
@@ -292,7 +293,7 @@ static void describe_json(struct json *j, const struct describe_layer *l)
  * it through a second, read-only handle on its chain (its partitions usually live in the
  * base). A table that cannot be read is simply not shown (info is about the image). */
 static void describe_ptable(struct img *top, const char *path, const char *fmt, unsigned flags,
-                        struct ptable *pt)
+                            struct ptable *pt)
 {
     struct img_err perr;
     if (!top->backing_name || top->backing) {
@@ -325,8 +326,8 @@ void describe_image_free(struct img_describe *d)
 
 /* A parent named only by UUID (differencing vdi): the one the chain would open, so that
  * plain info prints the backing-file line --backing-chain prints. */
-static void describe_unresolved_parent(struct describe_layer *l, const char *path,
-                                       const char *fmt, unsigned flags)
+static void describe_unresolved_parent(struct describe_layer *l, const char *path, const char *fmt,
+                                       unsigned flags)
 {
     struct img_err berr;
     struct img *full = img_open(path, fmt, flags | IMG_OPEN_BACKING, &berr);
@@ -339,14 +340,14 @@ static void describe_unresolved_parent(struct describe_layer *l, const char *pat
 }
 
 /* Layer i's facts (its name from the layer above); 0 or 1 with the reason in errbuf. */
-static int describe_layer_fill(struct img_describe *d, size_t i, struct img *img,
-                               const char *path, const char *fmt, unsigned flags, char *errbuf,
-                               size_t errlen)
+static int describe_layer_fill(struct img_describe *d, size_t i, struct img *img, const char *path,
+                               const char *fmt, unsigned flags, char *errbuf, size_t errlen)
 {
     struct describe_layer *l = &d->layer[i];
     l->img = img;
-    l->name = i == 0 ? strdup(path)
-                     : describe_path_combine(d->layer[i - 1].name, d->layer[i - 1].img->backing_name);
+    l->name = i == 0
+                  ? strdup(path)
+                  : describe_path_combine(d->layer[i - 1].name, d->layer[i - 1].img->backing_name);
     if (!l->name) {
         snprintf(errbuf, errlen, "out of memory");
         return 1;

@@ -141,8 +141,8 @@ static void describe_member_human_line(FILE *f, const struct arc_member *m, bool
     if (m->unsafe)
         fprintf(f, "  (refused: %s)", m->why);
     if (narrow)
-        fprintf(f, "\n    %-8s %-7s %10s %10s", describe_member_type(m->type), m->format ? m->format : "-",
-                sz, vs);
+        fprintf(f, "\n    %-8s %-7s %10s %10s", describe_member_type(m->type),
+                m->format ? m->format : "-", sz, vs);
     fputc('\n', f);
 }
 
@@ -219,8 +219,8 @@ void describe_member_facts(FILE *f, const char *format, bool raw_guess, bool siz
         fprintf(f, "member size: %s (%llu bytes)\n", describe_size_str(size, sz, sizeof sz),
                 (unsigned long long)size);
     if (virtual_size)
-        fprintf(f, "virtual size: %s (%llu bytes)\n", describe_size_str(virtual_size, sz, sizeof sz),
-                (unsigned long long)virtual_size);
+        fprintf(f, "virtual size: %s (%llu bytes)\n",
+                describe_size_str(virtual_size, sz, sizeof sz), (unsigned long long)virtual_size);
 }
 
 /* One member of the archive named archive (human). */

@@ -146,7 +146,30 @@ static int amend_secrets(struct amend_args *a)
     return status;
 }
 
-int cli_amend(int argc, char **argv)
+/* `dimg amend --help`. */
+static const char amend_usage[] =
+    "usage: dimg amend [-f FMT] [-o OPTIONS] [--force] FILE\n"
+    "       dimg amend --add-key [--slot N] [--iter-time MS] [--password-file F]\n"
+    "                  [--new-password-file F2 | --new-password-env V2] FILE\n"
+    "       dimg amend --remove-key (--slot N [--password-file F] |\n"
+    "                  --old-password-file F3 | --old-password-env V3) [--force] FILE\n"
+    "\n"
+    "Change FILE in place, like qemu-img amend. --add-key gives a LUKS-encrypted qcow2 a new\n"
+    "password in a free key slot (or slot N): the image's password (--password-file,\n"
+    "--password-env or a prompt) unlocks it, the new one comes from --new-password-* or a\n"
+    "prompt. --remove-key erases slot N (the image's password must open the image) or every\n"
+    "slot the old password opens. The last active slot is only erased with --force (the data\n"
+    "is then lost for good). Passwords are never read from argv or -o.\n"
+    "\n"
+    "  -o k=v,...          qemu-img's names: encrypt.state=active|inactive, encrypt.keyslot=N,\n"
+    "                      encrypt.iter-time=MS, lazy_refcounts=on|off\n"
+    "  --add-key           encrypt.state=active\n"
+    "  --remove-key        encrypt.state=inactive\n"
+    "  --slot N            encrypt.keyslot=N (0..7)\n"
+    "  --iter-time MS      PBKDF2 time for the new slot (default 2000)\n"
+    "  --force             overwrite an active slot, or erase the last one\n";
+
+static int cli_amend(int argc, char **argv)
 {
     static const struct option longopts[] = {
         {"help", no_argument, NULL, 'h'},
@@ -205,3 +228,10 @@ int cli_amend(int argc, char **argv)
     img_opts_free(&a.opts);
     return status;
 }
+
+const struct cli_cmd cli_cmd_amend = {
+    .name = "amend",
+    .fn = cli_amend,
+    .summary = "add or remove LUKS key slots, change lazy_refcounts (qcow2)",
+    .usage = amend_usage,
+};

@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 
 #include "core/block/img.h"
+#include "core/describe/describe.h"
 #include "core/ops/ops.h"
 #include "cli/progress.h"
 
@@ -26,7 +27,22 @@ static int append_job(struct job *j, void *arg, struct img_err *err)
     return ops_append(&a->req, &a->res, err);
 }
 
-int cli_append(int argc, char **argv)
+/* `dimg append --help`. */
+static const char append_usage[] =
+    "usage: dimg append [-f raw] [--dense] [-o NEW] [-p] [-q] FILE SIZE|OTHER\n"
+    "\n"
+    "Grow the raw image FILE by SIZE bytes of zeros, or by the contents of the raw image\n"
+    "OTHER (an argument naming an existing file is a file, else a size). Only allocated\n"
+    "data is copied; holes stay holes. Other formats are refused: use 'dimg resize'.\n"
+    "\n"
+    "  -f raw              name the format instead of probing it\n"
+    "  --dense             write real zeros instead of leaving a hole\n"
+    "  -o NEW              leave FILE untouched and write FILE plus the appendix to NEW\n"
+    "                      (written as NEW.part, renamed when complete)\n"
+    "  -p                  show progress on stderr\n"
+    "  -q                  quiet\n";
+
+static int cli_append(int argc, char **argv)
 {
     static const struct option longopts[] = {
         {"help", no_argument, NULL, 'h'},
@@ -75,8 +91,15 @@ int cli_append(int argc, char **argv)
     if (!quiet) {
         char s[32];
         printf("%s: virtual size: %s (%llu bytes)\n", result,
-               cli_size_str(a.res.virtual_size, s, sizeof s),
+               describe_size_str(a.res.virtual_size, s, sizeof s),
                (unsigned long long)a.res.virtual_size);
     }
     return 0;
 }
+
+const struct cli_cmd cli_cmd_append = {
+    .name = "append",
+    .fn = cli_append,
+    .summary = "append zeros or another raw image to a raw image",
+    .usage = append_usage,
+};

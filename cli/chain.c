@@ -25,7 +25,23 @@ static int commit_job(struct job *j, void *arg, struct img_err *err)
     return ops_commit(&a->req, &a->res, err);
 }
 
-int cli_commit(int argc, char **argv)
+/* `dimg commit --help`. */
+static const char commit_usage[] =
+    "usage: dimg commit [-f FMT] [-b BASE] [-d] [-p] [-q] FILE\n"
+    "\n"
+    "Write the data FILE holds into its backing file (or into BASE, further down the chain:\n"
+    "then every layer in between is written there too), like qemu-img commit. The base is\n"
+    "grown when it is smaller, written and flushed, and only then is FILE emptied so that it\n"
+    "reads from the base. Cancelled (Ctrl-C), the base holds part of the data and FILE is\n"
+    "unchanged: the chain reads the same and a new commit finishes the work.\n"
+    "\n"
+    "  -f FMT              format of FILE (default: probe)\n"
+    "  -b BASE             commit into BASE, a deeper image of the chain (implies -d)\n"
+    "  -d                  leave FILE's data in place (do not empty it)\n"
+    "  -p                  show progress on stderr\n"
+    "  -q                  quiet\n";
+
+static int cli_commit(int argc, char **argv)
 {
     static const struct option longopts[] = {
         {"help", no_argument, NULL, 'h'},
@@ -57,6 +73,13 @@ int cli_commit(int argc, char **argv)
     return status;
 }
 
+const struct cli_cmd cli_cmd_commit = {
+    .name = "commit",
+    .fn = cli_commit,
+    .summary = "write an overlay's data into its backing file",
+    .usage = commit_usage,
+};
+
 static int rebase_job(struct job *j, void *arg, struct img_err *err)
 {
     struct ops_rebase_req *req = arg;
@@ -65,7 +88,23 @@ static int rebase_job(struct job *j, void *arg, struct img_err *err)
     return ops_rebase(req, err);
 }
 
-int cli_rebase(int argc, char **argv)
+/* `dimg rebase --help`. */
+static const char rebase_usage[] =
+    "usage: dimg rebase [-f FMT] -b NEW [-F NEW_FMT] [-u] [-p] [-q] FILE\n"
+    "\n"
+    "Make NEW the backing file of FILE, like qemu-img rebase. The safe default copies into\n"
+    "FILE every part whose content differs between the old chain and NEW, so that FILE reads\n"
+    "the same afterwards; then the name is rewritten. -b \"\" flattens: FILE gets everything\n"
+    "from its old chain and no backing file. NEW is relative to FILE's directory.\n"
+    "\n"
+    "  -f FMT              format of FILE (default: probe)\n"
+    "  -b NEW              the new backing file (\"\": none)\n"
+    "  -F NEW_FMT          format of NEW (required with a non-empty -b)\n"
+    "  -u                  unsafe: only rewrite the name and format, copy nothing\n"
+    "  -p                  show progress on stderr\n"
+    "  -q                  quiet\n";
+
+static int cli_rebase(int argc, char **argv)
 {
     static const struct option longopts[] = {
         {"help", no_argument, NULL, 'h'},
@@ -101,3 +140,10 @@ int cli_rebase(int argc, char **argv)
     req.open_flags = cli_open_flags;
     return progress_run_job(req.path, rebase_job, &req, progress_wanted(progress, quiet), NULL);
 }
+
+const struct cli_cmd cli_cmd_rebase = {
+    .name = "rebase",
+    .fn = cli_rebase,
+    .summary = "change the backing file of an overlay",
+    .usage = rebase_usage,
+};

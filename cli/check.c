@@ -14,7 +14,7 @@
 
 #include "core/base/esc.h"
 #include "core/block/img.h"
-#include "cli/json.h"
+#include "core/describe/json.h"
 #include "cli/progress.h"
 
 #define CHECK_EXIT_FAILED 1
@@ -145,7 +145,111 @@ static void check_json(FILE *f, const struct img_check *c, const char *file, con
     json_object_close(&j);
 }
 
-int cli_check(int argc, char **argv)
+/* `dimg check --help`. */
+/* The image to check, read-write when fix asks for repairs. 0, or the exit status after
+ * saying why not. */
+static int check_open(const char *path, const char *fmt, unsigned fix, struct img **out)
+{
+    struct img_err err;
+    /* Read-only first: a format without a check must say so even when -r was given. */
+    /* With -r the read-write open below takes the locks (and reports a holder). */
+    struct img *img = img_open(path, fmt, cli_open_flags | (fix ? IMG_OPEN_FORCE_SHARE : 0), &err);
+    if (!img) {
+        cli_err("%s", err.msg);
+        return CHECK_EXIT_FAILED;
+    }
+    if (!img->drv->check) {
+        img_close(img);
+        cli_err("This image format does not support checks");
+        return CHECK_EXIT_UNSUPPORTED;
+    }
+    if (fix) {
+        const char *drvname = img->drv->name;
+        img_close(img);
+        img = img_open(path, fmt ? fmt : drvname, cli_open_flags | IMG_OPEN_RW, &err);
+        if (!img) {
+            cli_err("%s", err.msg);
+            return CHECK_EXIT_FAILED;
+        }
+    }
+    *out = img;
+    return 0;
+}
+
+/* The check as a job (show: with the progress bar, the report lines kept until it is gone).
+ * 0, or the exit status of a cancelled job or one that could not run (its line printed). */
+static int check_run_job(const char *path, struct check_run *a, bool show)
+{
+    if (show)
+        a->lines = tmpfile(); /* NULL: lines go straight to stderr */
+    int status = progress_run_job(path, check_job, a, show, NULL);
+    if (a->lines) {
+        rewind(a->lines);
+        char buf[4096];
+        size_t n;
+        while ((n = fread(buf, 1, sizeof buf, a->lines)) > 0)
+            fwrite(buf, 1, n, stderr);
+        fclose(a->lines);
+        a->lines = NULL;
+    }
+    return status;
+}
+
+/* The result as qemu-img check prints it, and its exit status. */
+static int check_report(const struct check_run *a, const char *path, bool json, bool quiet)
+{
+    const struct img_check *res = &a->res;
+    int r = a->r, status;
+    FILE *f = cli_out_begin();
+    if (r == 0 && (res->corruptions_fixed || res->leaks_fixed) && !json && !quiet)
+        fprintf(f,
+                "The following inconsistencies were found and repaired:\n\n"
+                "    %llu leaked clusters\n"
+                "    %llu corruptions\n\n"
+                "Double checking the fixed image now...\n",
+                (unsigned long long)res->leaks_fixed, (unsigned long long)res->corruptions_fixed);
+    if (r == -ENOTSUP) {
+        cli_out_discard();
+        cli_err("This image format does not support checks");
+        return CHECK_EXIT_UNSUPPORTED;
+    }
+    if (r == 0 && !quiet) {
+        if (json)
+            check_json(f, res, path, a->img->drv->name);
+        else
+            check_human(f, res);
+    }
+    cli_out_commit();
+    if (r < 0 || res->check_errors) {
+        if (r < 0)
+            cli_err("Check failed: %s", img_errmsg(a->img));
+        else
+            cli_err("Check failed");
+        status = CHECK_EXIT_FAILED;
+    } else if (res->corruptions) {
+        status = CHECK_EXIT_CORRUPT;
+    } else if (res->leaks) {
+        status = CHECK_EXIT_LEAKS;
+    } else {
+        status = 0;
+    }
+    return status;
+}
+
+static const char check_usage[] =
+    "usage: dimg check [-f FMT] [-r leaks|all] [--output=human|json] [-p] [-q] [--stats]\n"
+    "                  FILE\n"
+    "\n"
+    "Check the metadata of FILE; -r repairs leaks only or all errors (opens read-write).\n"
+    "Exit status: 0 consistent, 1 check failed, 2 corruptions, 3 leaks only,\n"
+    "63 the format has no check.\n"
+    "\n"
+    "  --stats             also print the allocation counts where qemu-img prints none\n"
+    "                      (vmdk)\n"
+    "  -U                  force share: read an image another process holds (no locks, no\n"
+    "                      warning)\n";
+
+static int cli_check(int argc, char **argv)
 {
     static const struct option longopts[] = {
         {"help", no_argument, NULL, 'h'},         {"output", required_argument, NULL, 'O'},
@@ -182,81 +286,21 @@ int cli_check(int argc, char **argv)
     if (optind != argc - 1)
         return cli_usage_err("check", "expecting exactly one image file name");
     const char *path = argv[optind];
-    struct img_err err;
-    /* Read-only first: a format without a check must say so even when -r was given. */
-    /* With -r the read-write open below takes the locks (and reports a holder). */
-    struct img *img = img_open(path, fmt, cli_open_flags | (fix ? IMG_OPEN_FORCE_SHARE : 0), &err);
-    if (!img) {
-        cli_err("%s", err.msg);
-        return CHECK_EXIT_FAILED;
-    }
-    if (!img->drv->check) {
-        img_close(img);
-        cli_err("This image format does not support checks");
-        return CHECK_EXIT_UNSUPPORTED;
-    }
-    if (fix) {
-        const char *drvname = img->drv->name;
-        img_close(img);
-        img = img_open(path, fmt ? fmt : drvname, cli_open_flags | IMG_OPEN_RW, &err);
-        if (!img) {
-            cli_err("%s", err.msg);
-            return CHECK_EXIT_FAILED;
-        }
-    }
+    struct img *img;
+    int status = check_open(path, fmt, fix, &img);
+    if (status)
+        return status;
     struct check_run a = {.img = img, .fix = fix};
-    bool show = progress_wanted(progress, quiet);
-    if (show)
-        a.lines = tmpfile(); /* NULL: lines go straight to stderr */
-    int status = progress_run_job(path, check_job, &a, show, NULL);
-    if (a.lines) {
-        rewind(a.lines);
-        char buf[4096];
-        size_t n;
-        while ((n = fread(buf, 1, sizeof buf, a.lines)) > 0)
-            fwrite(buf, 1, n, stderr);
-        fclose(a.lines);
-    }
-    if (status) {
-        img_close(img);
-        return status; /* cancelled (130/143) or the job could not run; the line is printed */
-    }
-    struct img_check res = a.res;
-    int r = a.r;
-    FILE *f = cli_out_begin();
-    if (r == 0 && (res.corruptions_fixed || res.leaks_fixed) && !json && !quiet)
-        fprintf(f,
-                "The following inconsistencies were found and repaired:\n\n"
-                "    %llu leaked clusters\n"
-                "    %llu corruptions\n\n"
-                "Double checking the fixed image now...\n",
-                (unsigned long long)res.leaks_fixed, (unsigned long long)res.corruptions_fixed);
-    if (r == -ENOTSUP) {
-        cli_out_discard();
-        img_close(img);
-        cli_err("This image format does not support checks");
-        return CHECK_EXIT_UNSUPPORTED;
-    }
-    if (r == 0 && !quiet) {
-        if (json)
-            check_json(f, &res, path, img->drv->name);
-        else
-            check_human(f, &res);
-    }
-    cli_out_commit();
-    if (r < 0 || res.check_errors) {
-        if (r < 0)
-            cli_err("Check failed: %s", img_errmsg(img));
-        else
-            cli_err("Check failed");
-        status = CHECK_EXIT_FAILED;
-    } else if (res.corruptions) {
-        status = CHECK_EXIT_CORRUPT;
-    } else if (res.leaks) {
-        status = CHECK_EXIT_LEAKS;
-    } else {
-        status = 0;
-    }
+    status = check_run_job(path, &a, progress_wanted(progress, quiet));
+    if (!status)
+        status = check_report(&a, path, json, quiet);
     img_close(img);
     return status;
 }
+
+const struct cli_cmd cli_cmd_check = {
+    .name = "check",
+    .fn = cli_check,
+    .summary = "check an image's consistency",
+    .usage = check_usage,
+};

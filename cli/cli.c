@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* cli.c: command dispatch, global options (--help, --version, --untrusted), per-command usage
- * texts and the helpers shared by the cli/ commands (errors, buffered output, option parsing).
- * Talks to: the cli_* commands; core/ only through them.
+/* cli.c: the command table (one registration line per command; each command's usage text,
+ * parser and output live in its own cli/ file), dispatch, global options (--help, --version,
+ * --untrusted) and the helpers shared by the cli/ commands (errors, buffered output, option
+ * parsing). Talks to: the cli_cmd_* commands; core/ only through them.
  */
 #include "cli/cli.h"
 
@@ -19,252 +20,33 @@
 unsigned cli_open_flags;
 static const struct cli_app *cli_app; /* the interactive application (main.c) */
 
-struct cli_cmd {
-    const char *name;
-    int (*fn)(int argc, char **argv);
-    const char *summary;
-    const char *usage;
-};
+/* The commands, in the order `dimg --help` lists them: one line each. Command NAME is
+ * cli_cmd_NAME (struct cli_cmd), defined with its usage text, parser and output in the file
+ * named. */
+#define CLI_COMMANDS(X)                                                                            \
+    X(info)     /* cli/info.c */                                                                   \
+    X(create)   /* cli/create.c */                                                                 \
+    X(convert)  /* cli/convert.c */                                                                \
+    X(map)      /* cli/map.c */                                                                    \
+    X(layout)   /* cli/map.c */                                                                    \
+    X(check)    /* cli/check.c */                                                                  \
+    X(compare)  /* cli/compare.c */                                                                \
+    X(demo)     /* cli/demo.c */                                                                   \
+    X(resize)   /* cli/resize.c */                                                                 \
+    X(compact)  /* cli/compact.c */                                                                \
+    X(snapshot) /* cli/snapshot.c */                                                               \
+    X(commit)   /* cli/chain.c */                                                                  \
+    X(rebase)   /* cli/chain.c */                                                                  \
+    X(append)   /* cli/append.c */                                                                 \
+    X(export)   /* cli/export.c */                                                                 \
+    X(amend)    /* cli/amend.c */                                                                  \
+    X(import)   /* cli/import.c */                                                                 \
+    /* end */
 
-static const struct cli_cmd cli_cmds[] = {
-    {"info", cli_info, "show an image's metadata",
-     "usage: dimg info [-f FMT] [--output=human|json] [--backing-chain] FILE\n"
-     "\n"
-     "Show the format, sizes, cluster size, backing file, snapshots and format-specific\n"
-     "information of FILE, like qemu-img info.\n"
-     "\n"
-     "  -f FMT              image format (default: probe)\n"
-     "  --output=FMT        human (default) or json\n"
-     "  --backing-chain     also show every image of the backing chain\n"
-     "  -U                  force share: read an image another process holds (no locks, no\n"
-     "                      warning)\n"
-     "\n"
-     "FILE may be an archive (.ova, .tar[.gz|.xz|.zst|.bz2], .zip) or a compressed file\n"
-     "(.gz, .xz, .bz2, .zst): its members with their formats and sizes, and an OVA's\n"
-     "disks and virtual hardware; ARCHIVE/MEMBER shows one member.\n"},
-    {"create", cli_create, "create a new image",
-     "usage: dimg create -f FMT [-o OPTIONS] [-b BACKING -F BACKING_FMT [-u]] FILE [SIZE]\n"
-     "\n"
-     "Create FILE of format FMT and SIZE bytes (suffixes k, M, G, T, P, E: powers of 1024).\n"
-     "With -b, SIZE defaults to the backing image's size.\n"
-     "\n"
-     "  -f FMT              format of the new image\n"
-     "  -o k=v,...          format options (-o help lists them; ',,' escapes a comma)\n"
-     "  -b BACKING          backing file (relative names are relative to FILE's directory)\n"
-     "  -F BACKING_FMT      format of the backing file (required with -b)\n"
-     "  -u                  do not open the backing file (SIZE is then required)\n"
-     "  -q                  quiet\n"},
-    {"convert", cli_convert, "copy an image into a new one, possibly of another format",
-     "usage: dimg convert [-f FMT] [-O OUTPUT_FMT] [-o OPTIONS] [-c] [-p] [-q] [-S BYTES]\n"
-     "                    [-B BACKING -F BACKING_FMT] [-l SNAPSHOT] [--compress=F]\n"
-     "                    [-m THREADS] [-t CACHE] SRC DST\n"
-     "\n"
-     "Copy the guest contents of SRC (through its backing chain) into a new image DST.\n"
-     "DST is written as DST.part and renamed into place only when complete.\n"
-     "SRC may be ARCHIVE/MEMBER (cloud.tar.gz/disk.raw, vm.ova/disk1.vmdk) or a compressed\n"
-     "file (disk.raw.xz): raw images are streamed; other formats are first copied to a\n"
-     "temporary file beside DST (removed afterwards). Images in archives are opened as with\n"
-     "--untrusted.\n"
-     "\n"
-     "  -f FMT              source format (default: probe)\n"
-     "  -O FMT              output format (default: raw)\n"
-     "  -o k=v,...          output format options\n"
-     "  -c                  compress the output (formats with compression only)\n"
-     "  -p                  show progress on stderr\n"
-     "  -q                  quiet\n"
-     "  -S BYTES            zero-detection block size (default 4k; 0 allocates everything)\n"
-     "  -B BACKING          make DST an overlay of BACKING; copy only SRC's top layer\n"
-     "  -F BACKING_FMT      format of BACKING (required with -B)\n"
-     "  -l SNAPSHOT         copy SRC as its internal snapshot SNAPSHOT (ID or name) saw it\n"
-     "  --compress=F        -O raw only: write DST as one xz, gz, zst or bz2 stream (also\n"
-     "                      chosen by a DST name ending in .xz, .gz, .zst or .bz2)\n"
-     "  -U                  force share: read an image another process holds (no locks, no\n"
-     "                      warning)\n"
-     "  -m THREADS          threads that compress (-c) or read compressed sources\n"
-     "                      (default: the online cores; 1: none)\n"
-     "  -W                  accepted for qemu-img compatibility (writes stay in order)\n"
-     "  -t CACHE            unsafe: do not sync DST before the rename (qemu-img's default;\n"
-     "                      a crash may leave it incomplete); other modes sync (-T accepted)\n"},
-    {"map", cli_map, "dump the guest allocation map",
-     "usage: dimg map [-f FMT] [--output=human|json] [--start-offset=OFF] [--max-length=LEN]\n"
-     "                FILE\n"
-     "\n"
-     "Show which guest ranges hold data, read as zeros or come from a backing file, and\n"
-     "where they live, like qemu-img map.\n"
-     "\n"
-     "  -U                  force share: read an image another process holds (no locks, no\n"
-     "                      warning)\n"},
-    {"layout", cli_layout, "show the regions of the image file (host view)",
-     "usage: dimg layout [-f FMT] [--output=human|json] FILE\n"
-     "\n"
-     "List the regions of the image file: headers, tables, data, free and leaked space.\n"},
-    {"check", cli_check, "check an image's consistency",
-     "usage: dimg check [-f FMT] [-r leaks|all] [--output=human|json] [-p] [-q] [--stats]\n"
-     "                  FILE\n"
-     "\n"
-     "Check the metadata of FILE; -r repairs leaks only or all errors (opens read-write).\n"
-     "Exit status: 0 consistent, 1 check failed, 2 corruptions, 3 leaks only,\n"
-     "63 the format has no check.\n"
-     "\n"
-     "  --stats             also print the allocation counts where qemu-img prints none\n"
-     "                      (vmdk)\n"
-     "  -U                  force share: read an image another process holds (no locks, no\n"
-     "                      warning)\n"},
-    {"compare", cli_compare, "compare the contents of two images",
-     "usage: dimg compare [-f FMT_A] [-F FMT_B] [-s] [-q] A B\n"
-     "\n"
-     "Compare the guest contents of A and B. Without -s an extra part of the larger image\n"
-     "must read as zeros; with -s (strict) sizes and allocation must match too.\n"
-     "Exit status: 0 identical, 1 different, 2 open error, 3 allocation error, 4 read error.\n"
-     "\n"
-     "  -U                  force share: read an image another process holds (no locks, no\n"
-     "                      warning)\n"},
-    {"demo", cli_demo, "make a directory of sample images and open it",
-     "usage: dimg demo [--no-open] [DIR]\n"
-     "\n"
-     "Create DIR (default: dimg-demo) holding sample images that show every feature: a qcow2\n"
-     "with data, zero and compressed clusters, two snapshots and a partition table, a backing\n"
-     "chain of three, a sparse raw disk and one image of each other format; then open the\n"
-     "interactive application in it (only on a terminal). An existing demo directory is\n"
-     "reused.\n"
-     "\n"
-     "  --no-open           only create the directory\n"},
-    {"resize", cli_resize, "grow or shrink an image",
-     "usage: dimg resize [-f FMT] [--shrink] [--preallocation=off|falloc|full] [--fix-gpt]\n"
-     "                   [-p] [-q] FILE [+|-]SIZE\n"
-     "\n"
-     "Set the virtual size of FILE to SIZE, or change it by +SIZE/-SIZE, like qemu-img resize.\n"
-     "\n"
-     "  -f FMT              image format (default: probe)\n"
-     "  --shrink            allow making the image smaller (data past the new end is lost)\n"
-     "  --preallocation=M   allocate the new area: off (default), falloc or full (raw)\n"
-     "  --fix-gpt           after growing, move the backup GPT to the new end of the disk\n"
-     "  -p                  show progress on stderr\n"
-     "  -q                  quiet\n"},
-    {"compact", cli_compact, "give back the space of zero blocks in place (vdi)",
-     "usage: dimg compact [-f FMT] [-p] [-q] FILE\n"
-     "\n"
-     "Compact FILE in place as VBoxManage modifymedium --compact does: blocks that hold only\n"
-     "zeros are unmapped (they still read as zeros, also over a differencing image's parent),\n"
-     "the remaining blocks are moved into the holes and the file is cut. A crash or Ctrl-C\n"
-     "leaves an image that reads the same. Formats without in-place compaction (all but vdi)\n"
-     "are refused: use dimg convert.\n"
-     "\n"
-     "  -f FMT              image format (default: probe)\n"
-     "  -p                  show progress on stderr\n"
-     "  -q                  quiet\n"},
-    {"snapshot", cli_snapshot, "list, create, apply or delete internal snapshots",
-     "usage: dimg snapshot [-f FMT] [-p] [-q] [-l | -c NAME | -a NAME | -d NAME] FILE\n"
-     "\n"
-     "Work on the internal snapshots of FILE (qcow2), like qemu-img snapshot. Without an\n"
-     "action, list them as -l does. -a and -d take a snapshot's ID or name.\n"
-     "\n"
-     "  -f FMT              image format (default: probe)\n"
-     "  -l                  list the snapshots\n"
-     "  -c NAME             create snapshot NAME of the current disk\n"
-     "  -a NAME             apply snapshot NAME: the disk (and its size) become the snapshot's\n"
-     "  -d NAME             delete snapshot NAME\n"
-     "  -p                  show progress on stderr\n"
-     "  -q                  quiet\n"},
-    {"commit", cli_commit, "write an overlay's data into its backing file",
-     "usage: dimg commit [-f FMT] [-b BASE] [-d] [-p] [-q] FILE\n"
-     "\n"
-     "Write the data FILE holds into its backing file (or into BASE, further down the chain:\n"
-     "then every layer in between is written there too), like qemu-img commit. The base is\n"
-     "grown when it is smaller, written and flushed, and only then is FILE emptied so that it\n"
-     "reads from the base. Cancelled (Ctrl-C), the base holds part of the data and FILE is\n"
-     "unchanged: the chain reads the same and a new commit finishes the work.\n"
-     "\n"
-     "  -f FMT              format of FILE (default: probe)\n"
-     "  -b BASE             commit into BASE, a deeper image of the chain (implies -d)\n"
-     "  -d                  leave FILE's data in place (do not empty it)\n"
-     "  -p                  show progress on stderr\n"
-     "  -q                  quiet\n"},
-    {"rebase", cli_rebase, "change the backing file of an overlay",
-     "usage: dimg rebase [-f FMT] -b NEW [-F NEW_FMT] [-u] [-p] [-q] FILE\n"
-     "\n"
-     "Make NEW the backing file of FILE, like qemu-img rebase. The safe default copies into\n"
-     "FILE every part whose content differs between the old chain and NEW, so that FILE reads\n"
-     "the same afterwards; then the name is rewritten. -b \"\" flattens: FILE gets everything\n"
-     "from its old chain and no backing file. NEW is relative to FILE's directory.\n"
-     "\n"
-     "  -f FMT              format of FILE (default: probe)\n"
-     "  -b NEW              the new backing file (\"\": none)\n"
-     "  -F NEW_FMT          format of NEW (required with a non-empty -b)\n"
-     "  -u                  unsafe: only rewrite the name and format, copy nothing\n"
-     "  -p                  show progress on stderr\n"
-     "  -q                  quiet\n"},
-    {"append", cli_append, "append zeros or another raw image to a raw image",
-     "usage: dimg append [-f raw] [--dense] [-o NEW] [-p] [-q] FILE SIZE|OTHER\n"
-     "\n"
-     "Grow the raw image FILE by SIZE bytes of zeros, or by the contents of the raw image\n"
-     "OTHER (an argument naming an existing file is a file, else a size). Only allocated\n"
-     "data is copied; holes stay holes. Other formats are refused: use 'dimg resize'.\n"
-     "\n"
-     "  -f raw              name the format instead of probing it\n"
-     "  --dense             write real zeros instead of leaving a hole\n"
-     "  -o NEW              leave FILE untouched and write FILE plus the appendix to NEW\n"
-     "                      (written as NEW.part, renamed when complete)\n"
-     "  -p                  show progress on stderr\n"
-     "  -q                  quiet\n"},
-    {"export", cli_export, "pack images into an OVA appliance",
-     "usage: dimg export --ova OUT.ova [--name NAME] [--cpus N] [--memory MIB]\n"
-     "                   [--controller=scsi|ide] [--network NAME] [-f FMT] [-p] [-q] IMAGE...\n"
-     "\n"
-     "Write an OVA (a tar that VirtualBox, VMware and ovftool import) holding NAME.ovf, an\n"
-     "OVF 1.0 descriptor, each IMAGE converted to a streamOptimized vmdk, and NAME.mf with\n"
-     "their SHA-256 digests. The disks are staged in OUT.ova.part.d beside OUT (removed\n"
-     "afterwards); OUT is written as OUT.ova.part and renamed into place only when complete.\n"
-     "\n"
-     "  --ova OUT.ova       the appliance to write (required)\n"
-     "  --name NAME         the virtual machine's name (default: OUT without .ova)\n"
-     "  --cpus N            virtual CPUs (default 1)\n"
-     "  --memory MIB        memory in MiB (default 1024)\n"
-     "  --controller=C      scsi (LSI Logic, up to 15 disks; default) or ide (up to 4)\n"
-     "  --network NAME      add a network adapter connected to network NAME\n"
-     "  -f FMT              format of every IMAGE (default: probe each)\n"
-     "  -p                  show progress on stderr\n"
-     "  -q                  quiet\n"},
-    {"amend", cli_amend, "add or remove LUKS key slots, change lazy_refcounts (qcow2)",
-     "usage: dimg amend [-f FMT] [-o OPTIONS] [--force] FILE\n"
-     "       dimg amend --add-key [--slot N] [--iter-time MS] [--password-file F]\n"
-     "                  [--new-password-file F2 | --new-password-env V2] FILE\n"
-     "       dimg amend --remove-key (--slot N [--password-file F] |\n"
-     "                  --old-password-file F3 | --old-password-env V3) [--force] FILE\n"
-     "\n"
-     "Change FILE in place, like qemu-img amend. --add-key gives a LUKS-encrypted qcow2 a new\n"
-     "password in a free key slot (or slot N): the image's password (--password-file,\n"
-     "--password-env or a prompt) unlocks it, the new one comes from --new-password-* or a\n"
-     "prompt. --remove-key erases slot N (the image's password must open the image) or every\n"
-     "slot the old password opens. The last active slot is only erased with --force (the data\n"
-     "is then lost for good). Passwords are never read from argv or -o.\n"
-     "\n"
-     "  -o k=v,...          qemu-img's names: encrypt.state=active|inactive, encrypt.keyslot=N,\n"
-     "                      encrypt.iter-time=MS, lazy_refcounts=on|off\n"
-     "  --add-key           encrypt.state=active\n"
-     "  --remove-key        encrypt.state=inactive\n"
-     "  --slot N            encrypt.keyslot=N (0..7)\n"
-     "  --iter-time MS      PBKDF2 time for the new slot (default 2000)\n"
-     "  --force             overwrite an active slot, or erase the last one\n"},
-    {"import", cli_import, "unpack an OVA (or flat archive) with its manifest verified",
-     "usage: dimg import [-O FMT] [--no-manifest] [-p] [-q] ARCHIVE [DIR]\n"
-     "\n"
-     "Unpack the files of ARCHIVE (an .ova, tar or zip holding plain file names) into DIR\n"
-     "(default: the current directory; created when missing). The .mf manifest's SHA-1/SHA-256 "
-     "digests must match\n"
-     "every member, or nothing is written. Members with '..', absolute names or links are\n"
-     "refused, existing files are never overwritten, and each file is written as NAME.part\n"
-     "and renamed when complete. Prints the files written.\n"
-     "\n"
-     "  -O FMT              convert each disk to FMT (DIR/DISK.FMT) instead of keeping it\n"
-     "  --no-manifest       import an archive without a manifest, unverified; members a\n"
-     "                      manifest does not cover (a .cert) are left out (else refused)\n"
-     "  -p                  show progress on stderr\n"
-     "  -q                  quiet\n"
-     "\n"
-     "Limit: a member declaring (or a compressed file inflating to) more than 4 TiB is\n"
-     "refused; DIMG_ARCHIVE_LIMIT=SIZE in the environment sets another limit.\n"},
-};
+#define CLI_DECLARE(name) extern const struct cli_cmd cli_cmd_##name;
+CLI_COMMANDS(CLI_DECLARE)
+#define CLI_ENTRY(name) &cli_cmd_##name,
+static const struct cli_cmd *const cli_cmds[] = {CLI_COMMANDS(CLI_ENTRY)};
 #define CLI_NCMDS (sizeof cli_cmds / sizeof *cli_cmds)
 
 static int cli_main_help(FILE *f)
@@ -275,7 +57,7 @@ static int cli_main_help(FILE *f)
                "\n"
                "Commands:\n");
     for (size_t i = 0; i < CLI_NCMDS; i++)
-        fprintf(f, "  %-10s %s\n", cli_cmds[i].name, cli_cmds[i].summary);
+        fprintf(f, "  %-10s %s\n", cli_cmds[i]->name, cli_cmds[i]->summary);
     fprintf(f, "\n"
                "Global options:\n"
                "  --untrusted   follow no external reference (backing files) of any image\n"
@@ -301,8 +83,8 @@ static int cli_main_help(FILE *f)
 int cli_help(const char *cmd)
 {
     for (size_t i = 0; i < CLI_NCMDS; i++)
-        if (strcmp(cli_cmds[i].name, cmd) == 0)
-            fputs(cli_cmds[i].usage, stdout);
+        if (strcmp(cli_cmds[i]->name, cmd) == 0)
+            fputs(cli_cmds[i]->usage, stdout);
     return 0;
 }
 
@@ -432,34 +214,6 @@ void cli_out_discard(void)
     cli_out.buf = NULL;
 }
 
-const char *cli_size_str(uint64_t v, char *buf, size_t n)
-{
-    static const char *const suffixes[] = {"", "Ki", "Mi", "Gi", "Ti", "Pi", "Ei"};
-    int i = 0;
-    /* Switch units at 1000 of the smaller one so that "%0.3g" never needs an exponent (the
-     * same rule as qemu's frexp(v / (1000.0 / 1024.0)) computation). */
-    double d = (double)v / (1000.0 / 1024.0);
-    while (i < 6 && d >= (double)(1ull << ((i + 1) * 10)))
-        i++;
-    snprintf(buf, n, "%0.3g %sB", (double)v / (double)(1ull << (i * 10)), suffixes[i]);
-    return buf;
-}
-
-char *cli_path_combine(const char *base, const char *name)
-{
-    if (name[0] == '/')
-        return strdup(name);
-    const char *slash = strrchr(base, '/');
-    size_t dl = slash ? (size_t)(slash - base + 1) : 0;
-    size_t nl = strlen(name);
-    char *p = malloc(dl + nl + 1);
-    if (!p)
-        return NULL;
-    memcpy(p, base, dl);
-    memcpy(p + dl, name, nl + 1);
-    return p;
-}
-
 /* The interactive application owns the terminal: no prompt on /dev/tty (it would fight
  * curses); passwords come from --password-file or --password-env, else its own box. */
 int cli_tui_run(const char *dir)
@@ -515,9 +269,9 @@ int cli_main(int argc, char **argv, const struct cli_app *app)
             return cli_tui_run(argv[i]);
     }
     for (size_t k = 0; k < CLI_NCMDS; k++) {
-        if (strcmp(cli_cmds[k].name, argv[i]) == 0) {
+        if (strcmp(cli_cmds[k]->name, argv[i]) == 0) {
             optind = 0; /* full getopt reset for the command's own argv */
-            return cli_cmds[k].fn(argc - i, argv + i);
+            return cli_cmds[k]->fn(argc - i, argv + i);
         }
     }
     struct stat st;

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /* cli.h: the command-line face: one function per command (the cli/ commands), dispatched by
- * cli_main, plus the helpers they share (error lines, buffered stdout, qemu-style sizes,
+ * cli_main, plus the helpers they share (error lines, buffered stdout,
  * option parsing). Each command parses its options like qemu-img, calls core/ (img.h, ops.h)
  * and prints results; every failure is one "dimg: MESSAGE" line on stderr.
  */
@@ -26,39 +26,16 @@ struct cli_app {
 };
 int cli_main(int argc, char **argv, const struct cli_app *app);
 
-/* Commands: argv[0] is the command name. Return the process exit status. */
-int cli_info(int argc, char **argv);
-int cli_create(int argc, char **argv);
-int cli_convert(int argc, char **argv);
-int cli_map(int argc, char **argv);
-int cli_layout(int argc, char **argv);
-int cli_check(int argc, char **argv);
-int cli_compare(int argc, char **argv);
-int cli_append(int argc, char **argv);
-int cli_resize(int argc, char **argv);
-int cli_snapshot(int argc, char **argv);
-int cli_compact(int argc, char **argv);
-int cli_commit(int argc, char **argv);
-int cli_rebase(int argc, char **argv);
-int cli_export(int argc, char **argv);
-
-/* What `dimg info` prints for path (its chain too with chain), written to f; also the
- * interactive info pane. Returns 0, or 1 with the reason in errbuf (f may hold a part). */
-int cli_info_write(FILE *f, const char *path, const char *fmt, unsigned flags, bool chain,
-                   bool json, char *errbuf, size_t errlen);
-
-int cli_demo(int argc, char **argv);
-
-/* Archives (cli/archive.c): what `dimg info` prints for ARCHIVE or ARCHIVE/MEMBER. Returns -1
- * when path is neither (the caller shows it as an image), else 0 or 1 like cli_info_write.
- * quick: do not inflate a whole compressed file to learn its size (the interactive pane); then
- * 2, with nothing written, when a member lies past what the quick listing read. */
-int cli_archive_info_write(FILE *f, const char *path, const char *fmt, bool json, bool quick,
-                           char *errbuf, size_t errlen);
-/* Before a convert from src: say (on stderr) when an archive member needs a temporary copy. */
-void cli_archive_convert_note(const char *src, const char *src_fmt, const char *dst);
-/* `dimg import ARCHIVE [DIR]` (cli/import.c). */
-int cli_import(int argc, char **argv);
+/* A command: its word, its function (argv[0] is the command name; returns the process exit
+ * status), its line in `dimg --help` and its `dimg COMMAND --help` text. Command NAME is
+ * cli_cmd_NAME, defined in its own file (cli/NAME.c) beside its parser and registered by one
+ * line in cli.c's CLI_COMMANDS. */
+struct cli_cmd {
+    const char *name;
+    int (*fn)(int argc, char **argv);
+    const char *summary;
+    const char *usage;
+};
 
 /* Passwords (cli/secret.c): take --password-file/--password-env out of argv and install the
  * password source; 0 or a usage error status. */
@@ -77,7 +54,6 @@ int cli_secret_read(const char *file, const char *file_opt, const char *env, con
                     struct img_err *err);
 /* --password-file or --password-env was given. */
 bool cli_secret_given(void);
-int cli_amend(int argc, char **argv);
 /* The interactive application in dir, with its password box unless a password was given. */
 int cli_tui_run(const char *dir);
 /* The warning line for -o encrypt.format=aes / encryption=on. */
@@ -110,15 +86,5 @@ void cli_out_discard(void);
 /* Write len bytes of human text to f with every byte that is not printable UTF-8 escaped
  * (core/base/esc.h), newlines kept: the last guard between image metadata and the terminal. */
 void cli_write_escaped(FILE *f, const char *buf, size_t len);
-
-/* qemu-img's size_to_str: "16 MiB", "196 KiB", "1.5 GiB", "0.977 MiB". */
-const char *cli_size_str(uint64_t v, char *buf, size_t n);
-
-/* The "Snapshot list:" block of qemu-img snapshot -l and info (nothing when n is 0). */
-struct img_snap;
-void cli_snap_table(FILE *f, const struct img_snap *v, size_t n);
-
-/* qemu's path_combine: name relative to base's directory (as qemu shows backing files). */
-char *cli_path_combine(const char *base, const char *name);
 
 #endif

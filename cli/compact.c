@@ -25,7 +25,21 @@ static int compact_job(struct job *j, void *arg, struct img_err *err)
     return ops_compact(&a->req, &a->res, err);
 }
 
-int cli_compact(int argc, char **argv)
+/* `dimg compact --help`. */
+static const char compact_usage[] =
+    "usage: dimg compact [-f FMT] [-p] [-q] FILE\n"
+    "\n"
+    "Compact FILE in place as VBoxManage modifymedium --compact does: blocks that hold only\n"
+    "zeros are unmapped (they still read as zeros, also over a differencing image's parent),\n"
+    "the remaining blocks are moved into the holes and the file is cut. A crash or Ctrl-C\n"
+    "leaves an image that reads the same. Formats without in-place compaction (all but vdi)\n"
+    "are refused: use dimg convert.\n"
+    "\n"
+    "  -f FMT              image format (default: probe)\n"
+    "  -p                  show progress on stderr\n"
+    "  -q                  quiet\n";
+
+static int cli_compact(int argc, char **argv)
 {
     static const struct option longopts[] = {
         {"help", no_argument, NULL, 'h'},
@@ -56,3 +70,10 @@ int cli_compact(int argc, char **argv)
                (unsigned long long)a.res.old_file_size, (unsigned long long)a.res.new_file_size);
     return 0;
 }
+
+const struct cli_cmd cli_cmd_compact = {
+    .name = "compact",
+    .fn = cli_compact,
+    .summary = "give back the space of zero blocks in place (vdi)",
+    .usage = compact_usage,
+};

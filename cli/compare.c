@@ -8,7 +8,18 @@
 #include "core/block/img.h"
 #include "core/ops/ops.h"
 
-int cli_compare(int argc, char **argv)
+/* `dimg compare --help`. */
+static const char compare_usage[] =
+    "usage: dimg compare [-f FMT_A] [-F FMT_B] [-s] [-q] A B\n"
+    "\n"
+    "Compare the guest contents of A and B. Without -s an extra part of the larger image\n"
+    "must read as zeros; with -s (strict) sizes and allocation must match too.\n"
+    "Exit status: 0 identical, 1 different, 2 open error, 3 allocation error, 4 read error.\n"
+    "\n"
+    "  -U                  force share: read an image another process holds (no locks, no\n"
+    "                      warning)\n";
+
+static int cli_compare(int argc, char **argv)
 {
     static const struct option longopts[] = {
         {"help", no_argument, NULL, 'h'},
@@ -82,3 +93,10 @@ int cli_compare(int argc, char **argv)
     img_close(b);
     return status;
 }
+
+const struct cli_cmd cli_cmd_compare = {
+    .name = "compare",
+    .fn = cli_compare,
+    .summary = "compare the contents of two images",
+    .usage = compare_usage,
+};

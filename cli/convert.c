@@ -2,7 +2,10 @@
 /* cli/convert.c: `dimg convert`, qemu-img convert's options on top of ops_convert(), run as a
  * job: -p (or a terminal on stderr) draws the progress bar, SIGINT/SIGTERM cancel cleanly
  * (DST.part removed, exit 130/143).
- * Talks to: ops.h (ops_convert), img.h (option lists, sizes), progress.h (the job), cli.h.
+ * Before converting an archive member that needs random access, a note says a temporary copy
+ * is made.
+ * Talks to: ops.h (ops_convert), img.h (option lists, sizes), core/archive/archive.h (the
+ * note), progress.h (the job), cli.h.
  */
 #include "cli/cli.h"
 
@@ -10,6 +13,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "core/archive/archive.h"
 #include "core/archive/export.h"
 #include "core/block/img.h"
 #include "core/base/io.h"
@@ -24,7 +28,65 @@ static int convert_job(struct job *j, void *arg, struct img_err *err)
     return ops_convert(req, err);
 }
 
-int cli_convert(int argc, char **argv)
+/* Before a convert from src: say (on stderr) when an archive member needs a temporary copy. */
+static void convert_archive_note(const char *src, const char *src_fmt, const char *dst)
+{
+    char *archive = NULL, *member = NULL;
+    if (arc_convert_source(src, &archive, &member) == 1 && !(member == NULL && src_fmt)) {
+        const char *fmt = NULL;
+        bool stream = false;
+        struct img_err err = {0};
+        /* A failure here is the convert's to report, once. */
+        if (arc_member_format(archive, member, &fmt, &stream, &err) == 0) {
+            if (src_fmt)
+                stream = !strcmp(src_fmt, "raw") || (stream && !strcmp(src_fmt, fmt));
+            if (!stream && !img_foreign_find(src_fmt ? src_fmt : fmt)) {
+                char *dir = io_dirname(dst);
+                cli_err("note: %s is %s, which needs random access: copying it to "
+                        "a temporary file in %s first (removed afterwards)",
+                        src, src_fmt ? src_fmt : fmt, dir ? dir : ".");
+                free(dir);
+            }
+        }
+    }
+    free(archive);
+    free(member);
+}
+
+/* `dimg convert --help`. */
+static const char convert_usage[] =
+    "usage: dimg convert [-f FMT] [-O OUTPUT_FMT] [-o OPTIONS] [-c] [-p] [-q] [-S BYTES]\n"
+    "                    [-B BACKING -F BACKING_FMT] [-l SNAPSHOT] [--compress=F]\n"
+    "                    [-m THREADS] [-t CACHE] SRC DST\n"
+    "\n"
+    "Copy the guest contents of SRC (through its backing chain) into a new image DST.\n"
+    "DST is written as DST.part and renamed into place only when complete.\n"
+    "SRC may be ARCHIVE/MEMBER (cloud.tar.gz/disk.raw, vm.ova/disk1.vmdk) or a compressed\n"
+    "file (disk.raw.xz): raw images are streamed; other formats are first copied to a\n"
+    "temporary file beside DST (removed afterwards). Images in archives are opened as with\n"
+    "--untrusted.\n"
+    "\n"
+    "  -f FMT              source format (default: probe)\n"
+    "  -O FMT              output format (default: raw)\n"
+    "  -o k=v,...          output format options\n"
+    "  -c                  compress the output (formats with compression only)\n"
+    "  -p                  show progress on stderr\n"
+    "  -q                  quiet\n"
+    "  -S BYTES            zero-detection block size (default 4k; 0 allocates everything)\n"
+    "  -B BACKING          make DST an overlay of BACKING; copy only SRC's top layer\n"
+    "  -F BACKING_FMT      format of BACKING (required with -B)\n"
+    "  -l SNAPSHOT         copy SRC as its internal snapshot SNAPSHOT (ID or name) saw it\n"
+    "  --compress=F        -O raw only: write DST as one xz, gz, zst or bz2 stream (also\n"
+    "                      chosen by a DST name ending in .xz, .gz, .zst or .bz2)\n"
+    "  -U                  force share: read an image another process holds (no locks, no\n"
+    "                      warning)\n"
+    "  -m THREADS          threads that compress (-c) or read compressed sources\n"
+    "                      (default: the online cores; 1: none)\n"
+    "  -W                  accepted for qemu-img compatibility (writes stay in order)\n"
+    "  -t CACHE            unsafe: do not sync DST before the rename (qemu-img's default;\n"
+    "                      a crash may leave it incomplete); other modes sync (-T accepted)\n";
+
+static int cli_convert(int argc, char **argv)
 {
     static const struct option longopts[] = {
         {"help", no_argument, NULL, 'h'},
@@ -126,7 +188,7 @@ int cli_convert(int argc, char **argv)
     cli_secret_warn_weak(&opts);
     cli_secret_prepare(req.src, req.src_fmt, &opts);
     if (!quiet)
-        cli_archive_convert_note(req.src, req.src_fmt, req.dst);
+        convert_archive_note(req.src, req.src_fmt, req.dst);
     /* qemu-img replaces an existing target without a word; so does dimg, but with -p it
      * says so first (the application refuses instead). */
     struct stat dst_st;
@@ -138,3 +200,10 @@ out:
     img_opts_free(&opts);
     return status;
 }
+
+const struct cli_cmd cli_cmd_convert = {
+    .name = "convert",
+    .fn = cli_convert,
+    .summary = "copy an image into a new one, possibly of another format",
+    .usage = convert_usage,
+};

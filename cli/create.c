@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "core/block/img.h"
+#include "core/describe/describe.h"
 
 static int create_opts_help(const char *fmt)
 {
@@ -60,10 +61,10 @@ static int create_help(void)
 }
 
 /* Size of the backing image, opened the way the new image will find it. */
-static int create_backing_size(const char *file, const char *backing, const char *bfmt,
-                               uint64_t *size)
+static int create_backing_image_size(const char *file, const char *backing, const char *bfmt,
+                                     uint64_t *size)
 {
-    char *full = cli_path_combine(file, backing);
+    char *full = describe_path_combine(file, backing);
     struct img_err err;
     if (!full) {
         cli_err("out of memory");
@@ -80,120 +81,162 @@ static int create_backing_size(const char *file, const char *backing, const char
     return 0;
 }
 
-int cli_create(int argc, char **argv)
+/* `dimg create --help`. */
+static const char create_usage[] =
+    "usage: dimg create -f FMT [-o OPTIONS] [-b BACKING -F BACKING_FMT [-u]] FILE [SIZE]\n"
+    "\n"
+    "Create FILE of format FMT and SIZE bytes (suffixes k, M, G, T, P, E: powers of 1024).\n"
+    "With -b, SIZE defaults to the backing image's size.\n"
+    "\n"
+    "  -f FMT              format of the new image\n"
+    "  -o k=v,...          format options (-o help lists them; ',,' escapes a comma)\n"
+    "  -b BACKING          backing file (relative names are relative to FILE's directory)\n"
+    "  -F BACKING_FMT      format of the backing file (required with -b)\n"
+    "  -u                  do not open the backing file (SIZE is then required)\n"
+    "  -q                  quiet\n";
+
+/* What the command line asked for. */
+struct create_args {
+    const char *fmt, *backing, *bfmt, *file;
+    bool quiet, no_open, opts_help;
+    uint64_t size;
+    struct img_opts opts;
+};
+
+/* The options and FILE into a. Returns -1 to go on, else the exit status. */
+static int create_parse(int argc, char **argv, struct create_args *a)
 {
     static const struct option longopts[] = {
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    const char *fmt = NULL, *backing = NULL, *bfmt = NULL;
-    bool quiet = false, no_open = false, help = false;
-    struct img_opts opts = {0};
     struct img_err err = {0};
-    int c, status = 1;
+    int c;
     while ((c = cli_getopt(argc, argv, "hf:o:b:F:uq", longopts)) != -1) {
         switch (c) {
-        case 'h': img_opts_free(&opts); return create_help();
-        case 'f': fmt = optarg; break;
+        case 'h': return create_help();
+        case 'f': a->fmt = optarg; break;
         case 'o':
             if (strcmp(optarg, "help") == 0 || strcmp(optarg, "?") == 0) {
-                help = true;
-            } else if (img_opts_parse(&opts, optarg, &err) < 0) {
+                a->opts_help = true;
+            } else if (img_opts_parse(&a->opts, optarg, &err) < 0) {
                 cli_err("%s", err.msg);
-                goto out;
+                return 1;
             }
             break;
-        case 'b': backing = optarg; break;
-        case 'F': bfmt = optarg; break;
-        case 'u': no_open = true; break;
-        case 'q': quiet = true; break;
-        default: goto out;
+        case 'b': a->backing = optarg; break;
+        case 'F': a->bfmt = optarg; break;
+        case 'u': a->no_open = true; break;
+        case 'q': a->quiet = true; break;
+        default: return 1;
         }
     }
-    if (!fmt) {
-        status = cli_usage_err("create", "the format is required (-f FMT)");
-        goto out;
-    }
-    if (help) {
-        status = create_opts_help(fmt);
-        goto out;
-    }
-    if (optind >= argc || argc - optind > 2) {
-        status = cli_usage_err("create", "expecting FILE [SIZE]");
-        goto out;
-    }
-    const char *file = argv[optind];
+    if (!a->fmt)
+        return cli_usage_err("create", "the format is required (-f FMT)");
+    if (a->opts_help)
+        return create_opts_help(a->fmt);
+    if (optind >= argc || argc - optind > 2)
+        return cli_usage_err("create", "expecting FILE [SIZE]");
+    a->file = argv[optind];
+    return -1;
+}
+
+/* The backing file, its format and the size, from -b, -F and SIZE (sizearg, or NULL) or from
+ * their -o spellings; the backing image's size when none is given. -1 to go on, else the exit
+ * status. */
+static int create_backing_size(const char *sizearg, struct create_args *a)
+{
+    struct img_err err = {0};
     /* -o backing_file/backing_fmt/size are the same as -b/-F/SIZE. */
-    const char *ob = img_opts_take(&opts, "backing_file");
-    const char *obf = img_opts_take(&opts, "backing_fmt");
-    if (ob && !backing)
-        backing = ob;
-    if (obf && !bfmt)
-        bfmt = obf;
-    uint64_t size = 0;
-    bool have_size = false;
-    int r = img_opts_take_size(&opts, "size", &size, &err);
+    const char *ob = img_opts_take(&a->opts, "backing_file");
+    const char *obf = img_opts_take(&a->opts, "backing_fmt");
+    if (ob && !a->backing)
+        a->backing = ob;
+    if (obf && !a->bfmt)
+        a->bfmt = obf;
+    int r = img_opts_take_size(&a->opts, "size", &a->size, &err);
     if (r < 0) {
         cli_err("%s", err.msg);
-        goto out;
+        return 1;
     }
-    have_size = r == 1;
-    if (optind + 1 < argc) {
-        if (img_parse_size(argv[optind + 1], &size) < 0) {
+    bool have_size = r == 1;
+    if (sizearg) {
+        if (img_parse_size(sizearg, &a->size) < 0) {
             cli_err("invalid image size '%s': use a number with an optional suffix k, M, G, "
                     "T, P or E (at most 8 EiB - 1)",
-                    argv[optind + 1]);
-            goto out;
+                    sizearg);
+            return 1;
         }
         have_size = true;
     }
     /* A differencing vdi's parent is a vdi by definition: -F is optional there. */
-    if (backing && !bfmt && strcmp(fmt, "vdi") == 0)
-        bfmt = "vdi";
-    if (backing && !bfmt) {
-        cli_err("%s: backing file specified without backing format (add -F FMT)", file);
-        goto out;
+    if (a->backing && !a->bfmt && strcmp(a->fmt, "vdi") == 0)
+        a->bfmt = "vdi";
+    if (a->backing && !a->bfmt) {
+        cli_err("%s: backing file specified without backing format (add -F FMT)", a->file);
+        return 1;
     }
-    if (!backing && bfmt) {
-        status = cli_usage_err("create", "-F needs a backing file (-b)");
-        goto out;
-    }
+    if (!a->backing && a->bfmt)
+        return cli_usage_err("create", "-F needs a backing file (-b)");
     if (!have_size) {
-        if (!backing || no_open) {
-            status = cli_usage_err("create", "the image size is required");
-            goto out;
-        }
-        if (create_backing_size(file, backing, bfmt, &size) < 0)
-            goto out;
+        if (!a->backing || a->no_open)
+            return cli_usage_err("create", "the image size is required");
+        if (create_backing_image_size(a->file, a->backing, a->bfmt, &a->size) < 0)
+            return 1;
     }
+    return -1;
+}
 
-    /* The line qemu-img prints, made before create takes (marks) the options. */
+/* The line qemu-img prints, made before create takes (marks) the options. */
+static void create_line(char *line, size_t n, const struct create_args *a)
+{
+    int k = snprintf(line, n, "Formatting '%s', fmt=%s size=%llu", a->file, a->fmt,
+                     (unsigned long long)a->size);
+    if (a->backing && k > 0 && (size_t)k < n)
+        k += snprintf(line + k, n - (size_t)k, " backing_file=%s backing_fmt=%s", a->backing,
+                      a->bfmt);
+    for (size_t i = 0; i < a->opts.n && k > 0 && (size_t)k < n; i++)
+        if (!a->opts.kv[i].taken)
+            k += snprintf(line + k, n - (size_t)k, " %s=%s", a->opts.kv[i].key, a->opts.kv[i].val);
+}
+
+/* Create the image and say so; the exit status. */
+static int create_run(struct create_args *a)
+{
+    struct img_err err = {0};
     char line[2048];
-    int k = snprintf(line, sizeof line, "Formatting '%s', fmt=%s size=%llu", file, fmt,
-                     (unsigned long long)size);
-    if (backing && k > 0 && (size_t)k < sizeof line)
-        k += snprintf(line + k, sizeof line - (size_t)k, " backing_file=%s backing_fmt=%s", backing,
-                      bfmt);
-    for (size_t i = 0; i < opts.n && k > 0 && (size_t)k < sizeof line; i++)
-        if (!opts.kv[i].taken)
-            k += snprintf(line + k, sizeof line - (size_t)k, " %s=%s", opts.kv[i].key,
-                          opts.kv[i].val);
-
+    create_line(line, sizeof line, a);
     struct img_create_req req = {
-        .size = size,
-        .backing_file = backing,
-        .backing_fmt = bfmt,
-        .opts = &opts,
+        .size = a->size,
+        .backing_file = a->backing,
+        .backing_fmt = a->bfmt,
+        .opts = &a->opts,
     };
-    cli_secret_warn_weak(&opts);
-    if (img_create(fmt, file, &req, &err) < 0) {
+    cli_secret_warn_weak(&a->opts);
+    if (img_create(a->fmt, a->file, &req, &err) < 0) {
         cli_err("%s", err.msg);
-        goto out;
+        return 1;
     }
-    if (!quiet)
+    if (!a->quiet)
         printf("%s\n", line);
-    status = 0;
-out:
-    img_opts_free(&opts);
+    return 0;
+}
+
+static int cli_create(int argc, char **argv)
+{
+    struct create_args a = {0};
+    int status = create_parse(argc, argv, &a);
+    if (status < 0)
+        status = create_backing_size(optind + 1 < argc ? argv[optind + 1] : NULL, &a);
+    if (status < 0)
+        status = create_run(&a);
+    img_opts_free(&a.opts);
     return status;
 }
+
+const struct cli_cmd cli_cmd_create = {
+    .name = "create",
+    .fn = cli_create,
+    .summary = "create a new image",
+    .usage = create_usage,
+};

@@ -349,7 +349,19 @@ static int demo_make(struct demo *d, char **sub)
     return err_set(&d->err, -EEXIST, "%s: no free dimg-demo-N name below it", d->dir);
 }
 
-int cli_demo(int argc, char **argv)
+/* `dimg demo --help`. */
+static const char demo_usage[] =
+    "usage: dimg demo [--no-open] [DIR]\n"
+    "\n"
+    "Create DIR (default: dimg-demo) holding sample images that show every feature: a qcow2\n"
+    "with data, zero and compressed clusters, two snapshots and a partition table, a backing\n"
+    "chain of three, a sparse raw disk and one image of each other format; then open the\n"
+    "interactive application in it (only on a terminal). An existing demo directory is\n"
+    "reused.\n"
+    "\n"
+    "  --no-open           only create the directory\n";
+
+static int cli_demo(int argc, char **argv)
 {
     static const struct option longopts[] = {
         {"help", no_argument, NULL, 'h'},
@@ -390,3 +402,10 @@ int cli_demo(int argc, char **argv)
     free(sub);
     return rc;
 }
+
+const struct cli_cmd cli_cmd_demo = {
+    .name = "demo",
+    .fn = cli_demo,
+    .summary = "make a directory of sample images and open it",
+    .usage = demo_usage,
+};

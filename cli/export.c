@@ -21,7 +21,27 @@ static int export_job(struct job *j, void *arg, struct img_err *err)
     return export_ova(req, err);
 }
 
-int cli_export(int argc, char **argv)
+/* `dimg export --help`. */
+static const char export_usage[] =
+    "usage: dimg export --ova OUT.ova [--name NAME] [--cpus N] [--memory MIB]\n"
+    "                   [--controller=scsi|ide] [--network NAME] [-f FMT] [-p] [-q] IMAGE...\n"
+    "\n"
+    "Write an OVA (a tar that VirtualBox, VMware and ovftool import) holding NAME.ovf, an\n"
+    "OVF 1.0 descriptor, each IMAGE converted to a streamOptimized vmdk, and NAME.mf with\n"
+    "their SHA-256 digests. The disks are staged in OUT.ova.part.d beside OUT (removed\n"
+    "afterwards); OUT is written as OUT.ova.part and renamed into place only when complete.\n"
+    "\n"
+    "  --ova OUT.ova       the appliance to write (required)\n"
+    "  --name NAME         the virtual machine's name (default: OUT without .ova)\n"
+    "  --cpus N            virtual CPUs (default 1)\n"
+    "  --memory MIB        memory in MiB (default 1024)\n"
+    "  --controller=C      scsi (LSI Logic, up to 15 disks; default) or ide (up to 4)\n"
+    "  --network NAME      add a network adapter connected to network NAME\n"
+    "  -f FMT              format of every IMAGE (default: probe each)\n"
+    "  -p                  show progress on stderr\n"
+    "  -q                  quiet\n";
+
+static int cli_export(int argc, char **argv)
 {
     enum { OPT_OVA = 256, OPT_NAME, OPT_CPUS, OPT_MEMORY, OPT_CONTROLLER, OPT_NETWORK };
     static const struct option longopts[] = {
@@ -84,3 +104,10 @@ int cli_export(int argc, char **argv)
         cli_secret_prepare(req.images[i], req.fmt, NULL);
     return progress_run_job(req.out, export_job, &req, progress_wanted(progress, quiet), NULL);
 }
+
+const struct cli_cmd cli_cmd_export = {
+    .name = "export",
+    .fn = cli_export,
+    .summary = "pack images into an OVA appliance",
+    .usage = export_usage,
+};

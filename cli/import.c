@@ -27,7 +27,27 @@ static int import_job(struct job *j, void *arg, struct img_err *err)
     return arc_import(&a->req, a->res, err);
 }
 
-int cli_import(int argc, char **argv)
+/* `dimg import --help`. */
+static const char import_usage[] =
+    "usage: dimg import [-O FMT] [--no-manifest] [-p] [-q] ARCHIVE [DIR]\n"
+    "\n"
+    "Unpack the files of ARCHIVE (an .ova, tar or zip holding plain file names) into DIR\n"
+    "(default: the current directory; created when missing). The .mf manifest's SHA-1/SHA-256 "
+    "digests must match\n"
+    "every member, or nothing is written. Members with '..', absolute names or links are\n"
+    "refused, existing files are never overwritten, and each file is written as NAME.part\n"
+    "and renamed when complete. Prints the files written.\n"
+    "\n"
+    "  -O FMT              convert each disk to FMT (DIR/DISK.FMT) instead of keeping it\n"
+    "  --no-manifest       import an archive without a manifest, unverified; members a\n"
+    "                      manifest does not cover (a .cert) are left out (else refused)\n"
+    "  -p                  show progress on stderr\n"
+    "  -q                  quiet\n"
+    "\n"
+    "Limit: a member declaring (or a compressed file inflating to) more than 4 TiB is\n"
+    "refused; DIMG_ARCHIVE_LIMIT=SIZE in the environment sets another limit.\n";
+
+static int cli_import(int argc, char **argv)
 {
     static const struct option longopts[] = {
         {"help", no_argument, NULL, 'h'},
@@ -76,3 +96,10 @@ int cli_import(int argc, char **argv)
     free(a.res);
     return status;
 }
+
+const struct cli_cmd cli_cmd_import = {
+    .name = "import",
+    .fn = cli_import,
+    .summary = "unpack an OVA (or flat archive) with its manifest verified",
+    .usage = import_usage,
+};

@@ -12,7 +12,8 @@
 #include "core/base/esc.h"
 #include "core/block/img.h"
 #include "core/ops/ops.h"
-#include "cli/json.h"
+#include "core/describe/describe.h"
+#include "core/describe/json.h"
 
 struct map_ctx {
     FILE *f;
@@ -65,7 +66,7 @@ static int map_entry(void *vctx, const struct ops_map_entry *e)
         map_open(m);
         const char *name = e->depth < m->nnames ? m->names[e->depth] : "";
         /* A data file or vmdk extent: named as qemu-img names it, beside its image. */
-        char *other = e->other_file ? cli_path_combine(name, e->file_name) : NULL;
+        char *other = e->other_file ? describe_path_combine(name, e->file_name) : NULL;
         char *eo = other ? esc_dup(other, strlen(other)) : NULL;
         fprintf(m->f, "%#-16llx%#-16llx%#-16llx%s\n", (unsigned long long)e->start,
                 (unsigned long long)e->length, (unsigned long long)e->offset, eo ? eo : name);
@@ -75,7 +76,18 @@ static int map_entry(void *vctx, const struct ops_map_entry *e)
     return 0;
 }
 
-int cli_map(int argc, char **argv)
+/* `dimg map --help`. */
+static const char map_usage[] =
+    "usage: dimg map [-f FMT] [--output=human|json] [--start-offset=OFF] [--max-length=LEN]\n"
+    "                FILE\n"
+    "\n"
+    "Show which guest ranges hold data, read as zeros or come from a backing file, and\n"
+    "where they live, like qemu-img map.\n"
+    "\n"
+    "  -U                  force share: read an image another process holds (no locks, no\n"
+    "                      warning)\n";
+
+static int cli_map(int argc, char **argv)
 {
     static const struct option longopts[] = {
         {"help", no_argument, NULL, 'h'},
@@ -129,7 +141,7 @@ int cli_map(int argc, char **argv)
     m.names[0] = strdup(path);
     size_t i = 1;
     for (struct img *l = img; l->backing && m.names[i - 1]; l = l->backing, i++)
-        m.names[i] = cli_path_combine(m.names[i - 1], l->backing_name);
+        m.names[i] = describe_path_combine(m.names[i - 1], l->backing_name);
     for (i = 0; i < m.nnames; i++) { /* names from image metadata: escaped for the table */
         char *e = m.names[i] ? esc_dup(m.names[i], strlen(m.names[i])) : NULL;
         free(m.names[i]);
@@ -166,7 +178,20 @@ out:
     return status;
 }
 
-int cli_layout(int argc, char **argv)
+const struct cli_cmd cli_cmd_map = {
+    .name = "map",
+    .fn = cli_map,
+    .summary = "dump the guest allocation map",
+    .usage = map_usage,
+};
+
+/* `dimg layout --help`. */
+static const char layout_usage[] =
+    "usage: dimg layout [-f FMT] [--output=human|json] FILE\n"
+    "\n"
+    "List the regions of the image file: headers, tables, data, free and leaked space.\n";
+
+static int cli_layout(int argc, char **argv)
 {
     static const struct option longopts[] = {
         {"help", no_argument, NULL, 'h'},
@@ -257,10 +282,18 @@ int cli_layout(int argc, char **argv)
         for (int k = 0; k < IMG_R_KIND_COUNT; k++)
             if (per_kind[k])
                 fprintf(f, "  %-16s %12llu bytes (%s)\n", img_region_name((enum img_region_kind)k),
-                        (unsigned long long)per_kind[k], cli_size_str(per_kind[k], sz, sizeof sz));
+                        (unsigned long long)per_kind[k],
+                        describe_size_str(per_kind[k], sz, sizeof sz));
     }
     cli_out_commit();
     free(rg);
     img_close(img);
     return 0;
 }
+
+const struct cli_cmd cli_cmd_layout = {
+    .name = "layout",
+    .fn = cli_layout,
+    .summary = "show the regions of the image file (host view)",
+    .usage = layout_usage,
+};

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "core/describe/describe.h"
 
 #define PROGRESS_REDRAW_NS 100000000ull /* ~10 redraws a second */
 #define PROGRESS_BAR_CELLS 20
@@ -74,10 +75,10 @@ void progress_draw(struct progress_bar *b, const struct job_view *v, bool force)
         bar[i] = i < full ? '#' : '.';
     bar[PROGRESS_BAR_CELLS] = 0;
     char done[32], total[32], rate[32] = "", eta[32];
-    cli_size_str(v->done, done, sizeof done);
-    cli_size_str(v->total, total, sizeof total);
+    describe_size_str(v->done, done, sizeof done);
+    describe_size_str(v->total, total, sizeof total);
     if (v->rate)
-        cli_size_str(v->rate, rate, sizeof rate);
+        describe_size_str(v->rate, rate, sizeof rate);
     progress_eta(eta, sizeof eta, v->state == JOB_DONE ? 0 : v->eta);
     char line[160];
     int n = snprintf(line, sizeof line, "%3d%% [%s] %s / %s  %s%s  ETA %s", (int)(frac * 100), bar,

@@ -26,7 +26,21 @@ static int resize_job(struct job *j, void *arg, struct img_err *err)
     return ops_resize(&a->req, &a->res, err);
 }
 
-int cli_resize(int argc, char **argv)
+/* `dimg resize --help`. */
+static const char resize_usage[] =
+    "usage: dimg resize [-f FMT] [--shrink] [--preallocation=off|falloc|full] [--fix-gpt]\n"
+    "                   [-p] [-q] FILE [+|-]SIZE\n"
+    "\n"
+    "Set the virtual size of FILE to SIZE, or change it by +SIZE/-SIZE, like qemu-img resize.\n"
+    "\n"
+    "  -f FMT              image format (default: probe)\n"
+    "  --shrink            allow making the image smaller (data past the new end is lost)\n"
+    "  --preallocation=M   allocate the new area: off (default), falloc or full (raw)\n"
+    "  --fix-gpt           after growing, move the backup GPT to the new end of the disk\n"
+    "  -p                  show progress on stderr\n"
+    "  -q                  quiet\n";
+
+static int cli_resize(int argc, char **argv)
 {
     static const struct option longopts[] = {
         {"help", no_argument, NULL, 'h'},
@@ -95,3 +109,10 @@ int cli_resize(int argc, char **argv)
     }
     return 0;
 }
+
+const struct cli_cmd cli_cmd_resize = {
+    .name = "resize",
+    .fn = cli_resize,
+    .summary = "grow or shrink an image",
+    .usage = resize_usage,
+};

@@ -3,7 +3,6 @@
  * qemu-img snapshot's syntax and listing: -l (the default) prints the table exactly as
  * qemu-img does, and nothing when there are no snapshots; -c, -a and -d open the image
  * read-write and run as jobs, since each walks every table of the image.
- * Also cli_snap_table(), the "Snapshot list:" block that info prints too.
  * Talks to: img.h (img_open, img_snap_*), progress.h (the job), cli.h.
  */
 #include "cli/cli.h"
@@ -15,33 +14,8 @@
 
 #include "core/base/esc.h"
 #include "core/block/img.h"
+#include "core/describe/describe.h"
 #include "cli/progress.h"
-
-void cli_snap_table(FILE *f, const struct img_snap *v, size_t n)
-{
-    if (n == 0)
-        return;
-    fprintf(f, "Snapshot list:\n");
-    fprintf(f, "%-10s%-17s%8s%20s%13s%11s\n", "ID", "TAG", "VM SIZE", "DATE", "VM CLOCK", "ICOUNT");
-    for (size_t i = 0; i < n; i++) {
-        const struct img_snap *s = &v[i];
-        char date[64] = "", clock[64], size[32], icount[32] = "";
-        time_t t = (time_t)s->date_sec;
-        struct tm tm;
-        if (localtime_r(&t, &tm))
-            strftime(date, sizeof date, "%Y-%m-%d %H:%M:%S", &tm);
-        uint64_t secs = s->vm_clock_nsec / 1000000000ull;
-        snprintf(clock, sizeof clock, "%02llu:%02d:%02d.%03d", (unsigned long long)(secs / 3600),
-                 (int)((secs / 60) % 60), (int)(secs % 60),
-                 (int)((s->vm_clock_nsec / 1000000) % 1000));
-        if (s->icount != UINT64_MAX) /* -1: recorded without icount */
-            snprintf(icount, sizeof icount, "%llu", (unsigned long long)s->icount);
-        char id[sizeof s->id * 4], name[sizeof s->name * 4];
-        fprintf(f, "%-9s %-16s %8s%20s%13s%11s\n", esc_str(id, sizeof id, s->id),
-                esc_str(name, sizeof name, s->name),
-                cli_size_str(s->vm_state_size, size, sizeof size), date, clock, icount);
-    }
-}
 
 struct snap_run {
     const char *path, *fmt, *name;
@@ -86,14 +60,29 @@ static int snap_list(const char *path, const char *fmt)
         return 1;
     }
     FILE *f = cli_out_begin_text();
-    cli_snap_table(f, v, n);
+    describe_snap_table(f, v, n);
     cli_out_commit();
     free(v);
     img_close(img);
     return 0;
 }
 
-int cli_snapshot(int argc, char **argv)
+/* `dimg snapshot --help`. */
+static const char snapshot_usage[] =
+    "usage: dimg snapshot [-f FMT] [-p] [-q] [-l | -c NAME | -a NAME | -d NAME] FILE\n"
+    "\n"
+    "Work on the internal snapshots of FILE (qcow2), like qemu-img snapshot. Without an\n"
+    "action, list them as -l does. -a and -d take a snapshot's ID or name.\n"
+    "\n"
+    "  -f FMT              image format (default: probe)\n"
+    "  -l                  list the snapshots\n"
+    "  -c NAME             create snapshot NAME of the current disk\n"
+    "  -a NAME             apply snapshot NAME: the disk (and its size) become the snapshot's\n"
+    "  -d NAME             delete snapshot NAME\n"
+    "  -p                  show progress on stderr\n"
+    "  -q                  quiet\n";
+
+static int cli_snapshot(int argc, char **argv)
 {
     static const struct option longopts[] = {
         {"help", no_argument, NULL, 'h'},
@@ -133,3 +122,10 @@ int cli_snapshot(int argc, char **argv)
         return snap_list(a.path, a.fmt);
     return progress_run_job(a.path, snap_job, &a, progress_wanted(progress, quiet), NULL);
 }
+
+const struct cli_cmd cli_cmd_snapshot = {
+    .name = "snapshot",
+    .fn = cli_snapshot,
+    .summary = "list, create, apply or delete internal snapshots",
+    .usage = snapshot_usage,
+};

@@ -3,7 +3,8 @@
  * virtual size, size on disk, allocation, markers), sorted and filtered, with the info pane
  * (what `dimg info` says about the selected image) beside or below it. Entries fill in as the
  * background scan (core/scan) probes them; the rows on screen are probed first.
- * Talks to: app.h (frame, drawing kit), core/scan/scan.h, cli.h (cli_info_write for the pane).
+ * Talks to: app.h (frame, drawing kit), core/scan/scan.h, core/describe/describe.h (what the
+ * info pane shows, the same as dimg info).
  */
 #include "tui/app.h"
 
@@ -16,7 +17,7 @@
 
 #include "core/block/img.h"
 #include "core/base/io.h"
-#include "cli/cli.h"
+#include "core/describe/describe.h"
 
 const struct scan_entry *browser_selected(struct app *a, size_t *entry_index)
 {
@@ -283,19 +284,12 @@ static void browser_row(struct app *a, int y, struct rect r, const struct scan_e
 /* A member past the pane's quick listing: what the archive view's full listing learnt. */
 static void browser_member_facts(FILE *f, const struct app *a, const struct scan_entry *e)
 {
-    char sz[32];
     const char *ap = scan_path(a->scan);
     char *ad = scan_escape(ap, strlen(ap));
     fprintf(f, "archive: %s\nmember: %s\ntype: file\n", ad ? ad : "?", e->display);
     free(ad);
-    if (e->format)
-        fprintf(f, "file format: %s%s\n", e->format,
-                (e->flags & SCAN_F_RAW_GUESS) ? " (no other format claims it)" : "");
-    fprintf(f, "member size: %s (%llu bytes)\n", cli_size_str(e->size, sz, sizeof sz),
-            (unsigned long long)e->size);
-    if (e->virtual_size)
-        fprintf(f, "virtual size: %s (%llu bytes)\n", cli_size_str(e->virtual_size, sz, sizeof sz),
-                (unsigned long long)e->virtual_size);
+    describe_member_facts(f, e->format, e->flags & SCAN_F_RAW_GUESS, true, e->size,
+                          e->virtual_size);
 }
 
 static void browser_info(struct app *a, struct rect r)
@@ -355,16 +349,16 @@ static void browser_info(struct app *a, struct rect r)
                 if (scan_is_archive(a->scan))
                     fmt = NULL; /* a member: its archive is read again for the pane */
                 /* Archives: listed without inflating a compressed file to the end. */
-                int ar = cli_archive_info_write(f, path, fmt, false, true, err, sizeof err);
+                int ar = describe_archive_write(f, path, fmt, false, true, err, sizeof err);
                 if (ar == 2)
                     browser_member_facts(f, a, e); /* the view's listing read it all */
                 else if (ar > 0)
                     fprintf(f, "error: %s\n", err);
-                if (ar < 0 && cli_info_write(f, path, fmt, fl, !a->opts.untrusted, false, err,
+                if (ar < 0 && describe_write(f, path, fmt, fl, !a->opts.untrusted, false, err,
                                              sizeof err) != 0) {
                     /* A broken chain still deserves the top image's facts. */
                     fflush(f);
-                    if (cli_info_write(f, path, fmt, fl, false, false, err, sizeof err))
+                    if (describe_write(f, path, fmt, fl, false, false, err, sizeof err))
                         fprintf(f, "error: %s\n", err);
                 }
                 if (e->flags & SCAN_F_LOCKED)
@@ -376,7 +370,7 @@ static void browser_info(struct app *a, struct rect r)
                 char err[512];
                 fprintf(f, "block device: %s\n\n", e->display);
                 fflush(f);
-                if (cli_info_write(f, path, NULL, IMG_OPEN_UNTRUSTED, false, false, err,
+                if (describe_write(f, path, NULL, IMG_OPEN_UNTRUSTED, false, false, err,
                                    sizeof err) != 0)
                     fprintf(f, "error: %s\n", err);
             } else {

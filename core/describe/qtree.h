@@ -7,7 +7,8 @@
  * numeric component makes an array) and prints each object in qemu's member order. Objects
  * under a key starting with "dimg-" (dimg's own additions) keep the order they were added in
  * and come after qemu's members.
- * Used by: cli/info.c. Writes through json.h or to a FILE; strings are copied in.
+ * Used by: core/describe/describe.c (info). Writes through json.h or to a FILE; strings are
+ * copied in.
  */
 #ifndef DIMG_QTREE_H
 #define DIMG_QTREE_H

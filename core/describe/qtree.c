@@ -2,13 +2,13 @@
 /* qtree.c: the ordered value tree of qtree.h. Each object's members are sorted once, when
  * printed, by the bucket qemu's QDict puts them in (its string hash modulo 512; a later member
  * of the same bucket first, as QDict inserts at the head of a bucket). */
-#include "cli/qtree.h"
+#include "core/describe/qtree.h"
 
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/base/esc.h"
-#include "cli/json.h"
+#include "core/describe/json.h"
 
 enum qtree_type { QT_OBJ, QT_ARR, QT_STR, QT_INT, QT_UINT, QT_BOOL };
 

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /* json.c: the streaming JSON writer declared in json.h (qemu-img's pretty layout). */
-#include "cli/json.h"
+#include "core/describe/json.h"
 
 #include <stdint.h>
 #include <string.h>

@@ -1,11 +1,12 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* cli/archive.c: `dimg info` for archives and their members (ARCHIVE or ARCHIVE/MEMBER):
- * the member list with each member's probed format and sizes, refused members marked with
- * the reason, and an OVA's descriptor (disks, virtual hardware); human or JSON. Also the
- * info pane of the interactive browser inside an archive (through cli_info_write).
- * Talks to: core/archive/archive.h, core/archive/ovf.h, img.h (probing), json.h, cli.h.
+/* describe_archive.c: what info shows for archives and their members (ARCHIVE or
+ * ARCHIVE/MEMBER): the member list with each member's probed format and sizes, refused members
+ * marked with the reason, and an OVA's descriptor (disks, virtual hardware); human or JSON.
+ * `dimg info` prints it; the interactive browser shows it (quick listing) in its info pane.
+ * Talks to: core/archive/archive.h (the lister), core/archive/ovf.h, img.h (probing),
+ * core/scan/scan.h (escaping names), json.h, describe.h.
  */
-#include "cli/cli.h"
+#include "core/describe/describe.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -19,9 +20,9 @@
 #include "core/base/io.h"
 #include "core/archive/ovf.h"
 #include "core/scan/scan.h"
-#include "cli/json.h"
+#include "core/describe/json.h"
 
-static const char *arc_type_name(enum arc_type t)
+static const char *describe_member_type(enum arc_type t)
 {
     switch (t) {
     case ARC_T_FILE: return "file";
@@ -33,13 +34,13 @@ static const char *arc_type_name(enum arc_type t)
 }
 
 /* The last component of a format URI ("…#streamOptimized"), or the whole string. */
-static const char *ovf_format_short(const char *uri)
+static const char *describe_ovf_format_short(const char *uri)
 {
     const char *h = strrchr(uri, '#');
     return h ? h + 1 : uri;
 }
 
-static void ovf_human(FILE *f, const struct ovf *o)
+static void describe_ovf_human(FILE *f, const struct ovf *o)
 {
     char a[32], b[32];
     fprintf(f, "virtual system: %s\n", o->name[0] ? o->name : "(unnamed)");
@@ -48,7 +49,7 @@ static void ovf_human(FILE *f, const struct ovf *o)
     if (o->cpus)
         fprintf(f, "CPUs: %u\n", o->cpus);
     if (o->memory)
-        fprintf(f, "memory: %s\n", cli_size_str(o->memory, a, sizeof a));
+        fprintf(f, "memory: %s\n", describe_size_str(o->memory, a, sizeof a));
     if (o->nctrl) {
         fprintf(f, "controllers:");
         for (size_t i = 0; i < o->nctrl; i++)
@@ -61,16 +62,16 @@ static void ovf_human(FILE *f, const struct ovf *o)
     for (size_t i = 0; i < o->ndisks; i++) {
         const struct ovf_disk *d = &o->disks[i];
         fprintf(f, "    %s: %s, capacity %s", d->id[0] ? d->id : "?",
-                d->href[0] ? d->href : "(no file)", cli_size_str(d->capacity, a, sizeof a));
+                d->href[0] ? d->href : "(no file)", describe_size_str(d->capacity, a, sizeof a));
         if (d->populated_size)
-            fprintf(f, ", populated %s", cli_size_str(d->populated_size, b, sizeof b));
+            fprintf(f, ", populated %s", describe_size_str(d->populated_size, b, sizeof b));
         if (d->format[0])
-            fprintf(f, ", %s", ovf_format_short(d->format));
+            fprintf(f, ", %s", describe_ovf_format_short(d->format));
         fputc('\n', f);
     }
 }
 
-static void ovf_json(struct json *j, const struct ovf *o)
+static void describe_ovf_json(struct json *j, const struct ovf *o)
 {
     json_object_open(j, "ovf");
     json_string(j, "name", o->name);
@@ -102,11 +103,11 @@ static void ovf_json(struct json *j, const struct ovf *o)
     json_object_close(j);
 }
 
-static void member_json(struct json *j, const struct arc_member *m)
+static void describe_member_json(struct json *j, const struct arc_member *m)
 {
     json_object_open(j, NULL);
     json_string(j, "name", m->display);
-    json_string(j, "type", arc_type_name(m->type));
+    json_string(j, "type", describe_member_type(m->type));
     if (m->size_known)
         json_uint(j, "size", m->size);
     if (m->format) {
@@ -123,29 +124,29 @@ static void member_json(struct json *j, const struct arc_member *m)
 }
 
 /* narrow (the browser's pane): the NAME on a row of its own, so that it is never cut. */
-static void member_human_line(FILE *f, const struct arc_member *m, bool narrow)
+static void describe_member_human_line(FILE *f, const struct arc_member *m, bool narrow)
 {
     char sz[32] = "-", vs[32] = "-";
     if (m->size_known)
-        cli_size_str(m->size, sz, sizeof sz);
+        describe_size_str(m->size, sz, sizeof sz);
     if (m->virtual_size)
-        cli_size_str(m->virtual_size, vs, sizeof vs);
+        describe_size_str(m->virtual_size, vs, sizeof vs);
     if (narrow)
         fprintf(f, "  %s", m->display);
     else
-        fprintf(f, "    %-8s %-7s %12s %12s  %s", arc_type_name(m->type),
+        fprintf(f, "    %-8s %-7s %12s %12s  %s", describe_member_type(m->type),
                 m->format ? m->format : "-", sz, vs, m->display);
     if (m->link)
         fprintf(f, " -> %s", m->link);
     if (m->unsafe)
         fprintf(f, "  (refused: %s)", m->why);
     if (narrow)
-        fprintf(f, "\n    %-8s %-7s %10s %10s", arc_type_name(m->type), m->format ? m->format : "-",
-                sz, vs);
+        fprintf(f, "\n    %-8s %-7s %10s %10s", describe_member_type(m->type),
+                m->format ? m->format : "-", sz, vs);
     fputc('\n', f);
 }
 
-static void archive_human(FILE *f, const struct arc_list *l, bool narrow)
+static void describe_archive_human(FILE *f, const struct arc_list *l, bool narrow)
 {
     char *p = scan_escape(l->path, strlen(l->path));
     fprintf(f, "archive: %s\n", p ? p : "?");
@@ -157,19 +158,19 @@ static void archive_human(FILE *f, const struct arc_list *l, bool narrow)
     else
         fprintf(f, "    %-8s %-7s %12s %12s  %s\n", "TYPE", "FORMAT", "SIZE", "VIRTUAL", "NAME");
     for (size_t i = 0; i < l->n; i++)
-        member_human_line(f, &l->v[i], narrow);
+        describe_member_human_line(f, &l->v[i], narrow);
     if (l->partial)
         fprintf(f, "    ... (listing stopped after %u MiB of the archive; Enter reads it all)\n",
                 ARC_QUICK_BYTES >> 20);
     if (l->ovf) {
         fprintf(f, "OVF descriptor:\n");
-        ovf_human(f, l->ovf);
+        describe_ovf_human(f, l->ovf);
     } else if (l->ovf_err[0]) {
         fprintf(f, "OVF descriptor: unreadable: %s\n", l->ovf_err);
     }
 }
 
-static void archive_json(FILE *f, const struct arc_list *l)
+static void describe_archive_json(FILE *f, const struct arc_list *l)
 {
     struct json j;
     json_init(&j, f);
@@ -178,10 +179,10 @@ static void archive_json(FILE *f, const struct arc_list *l)
     json_string(&j, "archive-type", l->desc);
     json_array_open(&j, "members");
     for (size_t i = 0; i < l->n; i++)
-        member_json(&j, &l->v[i]);
+        describe_member_json(&j, &l->v[i]);
     json_array_close(&j);
     if (l->ovf)
-        ovf_json(&j, l->ovf);
+        describe_ovf_json(&j, l->ovf);
     else if (l->ovf_err[0])
         json_string(&j, "ovf-error", l->ovf_err);
     json_object_close(&j);
@@ -189,7 +190,7 @@ static void archive_json(FILE *f, const struct arc_list *l)
 
 /* Is path an existing file to show as an archive: an archive name or magic, and no image
  * format other than raw claims it? */
-static bool path_is_archive_file(const char *path, const char *fmt)
+static bool describe_is_archive_file(const char *path, const char *fmt)
 {
     if (fmt)
         return false;
@@ -208,7 +209,47 @@ static bool path_is_archive_file(const char *path, const char *fmt)
     return arc_detect(path, head, (size_t)n);
 }
 
-int cli_archive_info_write(FILE *f, const char *path, const char *fmt, bool json, bool quick,
+void describe_member_facts(FILE *f, const char *format, bool raw_guess, bool size_known,
+                           uint64_t size, uint64_t virtual_size)
+{
+    char sz[32];
+    if (format)
+        fprintf(f, "file format: %s%s\n", format, raw_guess ? " (no other format claims it)" : "");
+    if (size_known)
+        fprintf(f, "member size: %s (%llu bytes)\n", describe_size_str(size, sz, sizeof sz),
+                (unsigned long long)size);
+    if (virtual_size)
+        fprintf(f, "virtual size: %s (%llu bytes)\n",
+                describe_size_str(virtual_size, sz, sizeof sz), (unsigned long long)virtual_size);
+}
+
+/* One member of the archive named archive (human). */
+static void describe_member_human(FILE *f, const char *archive, const struct arc_list *l,
+                                  const struct arc_member *m)
+{
+    char sz[32], vs[32];
+    fprintf(f, "archive: %s (%s)\n", archive, l->desc);
+    fprintf(f, "member: %s\n", m->display);
+    fprintf(f, "type: %s\n", describe_member_type(m->type));
+    if (m->link)
+        fprintf(f, "link target: %s\n", m->link);
+    if (m->unsafe)
+        fprintf(f, "refused: %s\n", m->why);
+    describe_member_facts(f, m->format, m->raw_guess, m->size_known, m->size, m->virtual_size);
+    /* An OVA's disk: what the descriptor says about it. */
+    for (size_t i = 0; l->ovf && i < l->ovf->ndisks; i++) {
+        const struct ovf_disk *d = &l->ovf->disks[i];
+        if (strcmp(d->href, m->name) != 0)
+            continue;
+        fprintf(f, "OVF disk: %s, capacity %s", d->id,
+                describe_size_str(d->capacity, vs, sizeof vs));
+        if (d->populated_size)
+            fprintf(f, ", populated %s", describe_size_str(d->populated_size, sz, sizeof sz));
+        fputc('\n', f);
+    }
+}
+
+int describe_archive_write(FILE *f, const char *path, const char *fmt, bool json, bool quick,
                            char *errbuf, size_t errlen)
 {
     char *archive = NULL, *member = NULL;
@@ -217,7 +258,7 @@ int cli_archive_info_write(FILE *f, const char *path, const char *fmt, bool json
         snprintf(errbuf, errlen, "out of memory");
         return 1;
     }
-    if (k == 0 && !path_is_archive_file(path, fmt))
+    if (k == 0 && !describe_is_archive_file(path, fmt))
         return -1;
     struct arc_list l;
     struct img_err err = {0};
@@ -231,9 +272,9 @@ int cli_archive_info_write(FILE *f, const char *path, const char *fmt, bool json
     }
     if (!member) {
         if (json)
-            archive_json(f, &l);
+            describe_archive_json(f, &l);
         else
-            archive_human(f, &l, quick);
+            describe_archive_human(f, &l, quick);
     } else {
         const struct arc_member *m = arc_list_find(&l, member);
         if (!m && l.partial) {
@@ -250,67 +291,15 @@ int cli_archive_info_write(FILE *f, const char *path, const char *fmt, bool json
             json_string(&j, "archive", archive);
             json_string(&j, "archive-type", l.desc);
             json_array_open(&j, "members");
-            member_json(&j, m);
+            describe_member_json(&j, m);
             json_array_close(&j);
             json_object_close(&j);
         } else {
-            char sz[32], vs[32];
-            fprintf(f, "archive: %s (%s)\n", archive, l.desc);
-            fprintf(f, "member: %s\n", m->display);
-            fprintf(f, "type: %s\n", arc_type_name(m->type));
-            if (m->link)
-                fprintf(f, "link target: %s\n", m->link);
-            if (m->unsafe)
-                fprintf(f, "refused: %s\n", m->why);
-            if (m->format)
-                fprintf(f, "file format: %s%s\n", m->format,
-                        m->raw_guess ? " (no other format claims it)" : "");
-            if (m->size_known)
-                fprintf(f, "member size: %s (%llu bytes)\n", cli_size_str(m->size, sz, sizeof sz),
-                        (unsigned long long)m->size);
-            if (m->virtual_size)
-                fprintf(f, "virtual size: %s (%llu bytes)\n",
-                        cli_size_str(m->virtual_size, vs, sizeof vs),
-                        (unsigned long long)m->virtual_size);
-            /* An OVA's disk: what the descriptor says about it. */
-            for (size_t i = 0; l.ovf && i < l.ovf->ndisks; i++) {
-                const struct ovf_disk *d = &l.ovf->disks[i];
-                if (strcmp(d->href, m->name) != 0)
-                    continue;
-                fprintf(f, "OVF disk: %s, capacity %s", d->id,
-                        cli_size_str(d->capacity, vs, sizeof vs));
-                if (d->populated_size)
-                    fprintf(f, ", populated %s", cli_size_str(d->populated_size, sz, sizeof sz));
-                fputc('\n', f);
-            }
+            describe_member_human(f, archive, &l, m);
         }
     }
     arc_list_free(&l);
     free(archive);
     free(member);
     return status;
-}
-
-void cli_archive_convert_note(const char *src, const char *src_fmt, const char *dst)
-{
-    char *archive = NULL, *member = NULL;
-    if (arc_convert_source(src, &archive, &member) == 1 && !(member == NULL && src_fmt)) {
-        const char *fmt = NULL;
-        bool stream = false;
-        struct img_err err = {0};
-        /* A failure here is the convert's to report, once. */
-        if (arc_member_format(archive, member, &fmt, &stream, &err) == 0) {
-            if (src_fmt)
-                stream = !strcmp(src_fmt, "raw") || (stream && !strcmp(src_fmt, fmt));
-            if (!stream && !img_foreign_find(src_fmt ? src_fmt : fmt)) {
-                char *dir = io_dirname(dst);
-                cli_err("note: %s is %s, which needs random access: copying it to "
-                        "a temporary file in %s first (removed afterwards)",
-                        src, src_fmt ? src_fmt : fmt, dir ? dir : ".");
-                free(dir);
-            }
-        }
-    }
-    free(archive);
-    free(member);
 }

@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* json.h: a tiny streaming JSON writer for the command line's --output=json.
+/* json.h: a tiny streaming JSON writer for --output=json (info, check, map).
  *
  * Output mimics qemu-img's pretty printer (4-space indent, "key": value, one member a line)
  * so scripts written against qemu-img read ours the same way. Strings are escaped properly:
  * image and backing file names are untrusted and may hold quotes, control bytes or invalid
- * UTF-8 (replaced by U+FFFD). Used by: the cli/ commands. Writes to a FILE the caller owns.
+ * UTF-8 (replaced by U+FFFD). Used by: core/describe (info), the cli/ commands (check, map).
+ * Writes to a FILE the caller owns.
  */
 #ifndef DIMG_JSON_H
 #define DIMG_JSON_H

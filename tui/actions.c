@@ -670,13 +670,10 @@ static void overlay_start(struct app *a, struct dialog *d)
         a->status_err = se;
         for (size_t i = 0; i < a->nidx; i++)
             if (strcmp(scan_entry(a->scan, a->idx[i])->name, name) == 0)
-                a->cur = i;
+                a->list.cur = i;
         free(dir);
-        if (r == 0 && a->views[a->nviews - 1] == VIEW_TREE) {
-            snprintf(a->tree.sel_name, sizeof a->tree.sel_name, "%s", name);
-            a->tree.sel_snap[0] = 0;
-            tree_build(a);
-        }
+        if (r == 0)
+            tree_select(a, name); /* when the tree is showing, on the new overlay */
     }
 }
 

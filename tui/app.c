@@ -7,8 +7,11 @@
  * scan is still probing, so an idle dimg uses no CPU. SIGWINCH reaches curses, which turns it
  * into KEY_RESIZE; workers block these signals (core/job, core/scan). The terminal is restored
  * on quit, on SIGTERM and on a crash signal.
- * Talks to: app.h (every view), core/jobs/job.h, core/scan/scan.h, theme.h, theme_curses.h,
- * layout.h.
+ * The screens are data (screen.h): the loop draws and feeds keys to the one on top of the stack,
+ * closes it on q or Esc, opens help and jobs by the key each names, and tells them all when the
+ * directory listing changes; it knows none of them by name.
+ * Talks to: app.h, screen.h (the screen table), core/jobs/job.h, core/scan/scan.h, theme.h,
+ * theme_curses.h, layout.h.
  */
 #include "tui/app.h"
 #include "tui/tui.h"
@@ -159,78 +162,59 @@ const char *app_size(uint64_t v, char *buf, size_t n)
 
 /* ---- frame ---- */
 
-static unsigned app_ctx(const struct app *a)
+const struct screen *const screen_table[] = {
+#define SCREEN_ENTRY(n) &screen_##n,
+    SCREEN_LIST(SCREEN_ENTRY)
+#undef SCREEN_ENTRY
+};
+const int screen_count = (int)(sizeof screen_table / sizeof screen_table[0]);
+
+const struct screen *app_top(const struct app *a)
 {
-    switch (a->views[a->nviews - 1]) {
-    case VIEW_MAP: return KM_MAP;
-    case VIEW_TREE: return KM_TREE;
-    case VIEW_JOBS: return KM_JOBS;
-    case VIEW_HELP: return KM_HELP;
-    default: return KM_BROWSER;
-    }
+    return a->stack[a->nstack - 1];
+}
+
+void app_header(struct app *a, struct rect r, const char *what, const char *subject)
+{
+    char buf[4600];
+    snprintf(buf, sizeof buf, " dimg%s%s  %s", what ? " " : "", what ? what : "", subject);
+    app_fill(r.y, r.x, r.w, app_attr(a, THEME_E_HEADER));
+    app_put(r.y, r.x, r.w, buf, app_attr(a, THEME_E_HEADER), true);
+}
+
+void app_list_position(struct app *a, struct rect r, const struct list *l, size_t n)
+{
+    char pos[48];
+    list_position(pos, sizeof pos, l->cur, n);
+    app_put(r.y, r.x + r.w - (int)strlen(pos) - 1, (int)strlen(pos), pos,
+            app_attr(a, THEME_E_TITLE), false);
 }
 
 static void app_draw_header(struct app *a)
 {
-    struct rect r = a->lay.header;
-    char buf[4600];
-    static const char *const sorts[] = {"name", "size", "disk", "vsize", "format", "time"};
-    const char *what = "";
-    switch (a->views[a->nviews - 1]) {
-    case VIEW_MAP:
-        what = a->map.view == MAP_VIEW_GUEST ? " map (guest)" : " map (host file)";
-        break;
-    case VIEW_TREE: what = " tree"; break;
-    case VIEW_JOBS: what = " jobs"; break;
-    case VIEW_HELP: what = " help"; break;
-    default: break;
-    }
-    const char *subject = a->views[a->nviews - 1] == VIEW_MAP ? a->map.path : a->dir;
-    snprintf(buf, sizeof buf, " dimg%s  %s", what, subject);
-    app_fill(r.y, r.x, r.w, app_attr(a, THEME_E_HEADER));
-    app_put(r.y, r.x, r.w, buf, app_attr(a, THEME_E_HEADER), true);
-    if (a->views[a->nviews - 1] == VIEW_BROWSER) {
-        char right[320], pos[48]; /* the cursor's position in the list first */
-        list_position(pos, sizeof pos, a->cur, a->nidx);
-        snprintf(right, sizeof right, "%s  %s%s%s%s%s%s%s  ?:help ", pos,
-                 a->opts.read_only ? "[read-only] " : "", a->opts.untrusted ? "[untrusted] " : "",
-                 a->filter[0] ? "filter: " : "", a->filter, a->filter[0] ? "  " : "",
-                 a->sort_rev ? "-" : "", sorts[a->sort]);
-        int rw = (int)strlen(right);
-        if (rw < r.w / 2)
-            app_put(r.y, r.x + r.w - rw, rw, right, app_attr(a, THEME_E_HEADER), false);
-    }
+    const struct screen *s = app_top(a);
+    if (s->header)
+        s->header(a, a->lay.header);
+    else
+        app_header(a, a->lay.header, s->name, a->dir);
 }
 
 static void app_draw_status(struct app *a)
 {
     struct rect r = a->lay.status;
+    const struct screen *s = app_top(a);
     char jobs[128];
     jobs_summary(a, jobs, sizeof jobs);
     attr_t at = app_attr(a, a->status_err ? THEME_E_ERROR : THEME_E_STATUS);
     app_fill(r.y, r.x, r.w, app_attr(a, THEME_E_STATUS));
     int jw = (int)strlen(jobs);
-    if (a->filtering) {
-        char buf[200];
-        snprintf(buf, sizeof buf, "/%s", a->filter);
-        app_put(r.y, r.x, r.w - jw - 1, buf, app_attr(a, THEME_E_INPUT), false);
-        curs_set(1);
-        move(r.y, r.x + 1 + (int)strlen(a->filter));
+    if (s->prompt && s->prompt(a, r, jw)) {
+        /* the screen reads text there */
     } else if (a->status[0]) {
         app_put(r.y, r.x + 1, r.w - jw - 2, a->status, at, false);
     } else {
         /* No message: the screen's own keys, one line. */
-        static const char *const hints[] = {
-            [VIEW_BROWSER] = "Enter open, m map, t tree, c convert, R resize, C check, / filter, "
-                             "? help",
-            [VIEW_MAP] = "arrows move, +/- zoom, v host/guest view, L legend, q back",
-            [VIEW_TREE] = "N new snapshot, A apply, D delete, m map, O overlay, K commit, "
-                          "B rebase, q back",
-            [VIEW_JOBS] = "x cancel, X clear finished, g/G first/last, q back",
-            [VIEW_HELP] = "Up/Down scroll, g/G top/end, q back",
-        };
-        app_put(r.y, r.x + 1, r.w - jw - 2, hints[a->views[a->nviews - 1]],
-                app_attr(a, THEME_E_STATUS), false);
+        app_put(r.y, r.x + 1, r.w - jw - 2, s->hint, app_attr(a, THEME_E_STATUS), false);
     }
     if (jw && jw < r.w)
         app_put(r.y, r.x + r.w - jw, jw, jobs, app_attr(a, THEME_E_JOB_RUNNING), false);
@@ -239,7 +223,7 @@ static void app_draw_status(struct app *a)
 static void app_draw_fbar(struct app *a)
 {
     struct rect r = a->lay.fbar;
-    unsigned ctx = app_ctx(a);
+    unsigned ctx = app_top(a)->keys;
     app_fill(r.y, r.x, r.w, app_attr(a, THEME_E_FBAR_LABEL));
     for (int f = 1; f <= 10; f++) {
         int lw, x = r.x + layout_fkey_x(r.w, f, &lw);
@@ -265,7 +249,12 @@ static void app_draw_fbar(struct app *a)
     }
 }
 
-/* DIMG_TIMING: the milestones a finished draw reached (once each; a map's on every open). */
+void app_timing_after_frame(struct app *a, const char *mark)
+{
+    a->timing_after = mark;
+}
+
+/* DIMG_TIMING: the milestones a finished draw reached (once each; a screen's when it asked). */
 static void app_timing(struct app *a)
 {
     if (!a->timing_first_screen) {
@@ -276,10 +265,25 @@ static void app_timing(struct app *a)
         a->timing_rows_filled = true;
         timing_mark("rows_filled");
     }
-    if (a->map.timing_pending && a->views[a->nviews - 1] == VIEW_MAP) {
-        a->map.timing_pending = false;
-        timing_mark("map_drawn");
+    if (a->timing_after) {
+        timing_mark(a->timing_after);
+        a->timing_after = NULL;
     }
+}
+
+/* Below LAYOUT_MIN_W x LAYOUT_MIN_H: short lines, so that even a tiny terminal shows the size
+ * it needs. */
+static void app_draw_too_small(struct app *a, int w, int h)
+{
+    char need[32], have[32];
+    snprintf(need, sizeof need, "need %dx%d", LAYOUT_MIN_W, LAYOUT_MIN_H);
+    snprintf(have, sizeof have, "have %dx%d", w, h);
+    const char *lines[] = {"terminal too small:", need, have, "q quits"};
+    for (int i = 0; i < 4 && i < h; i++)
+        app_put(i, 0, w, lines[i], app_attr(a, THEME_E_WARN), false);
+    if (a->dlg.open)
+        dlg_draw(a); /* an open dialog takes the keys: it is always drawn, if clipped */
+    refresh();
 }
 
 static void app_draw(struct app *a)
@@ -290,26 +294,11 @@ static void app_draw(struct app *a)
     curs_set(0);
     erase();
     if (a->lay.mode == LAYOUT_TOO_SMALL) {
-        /* Short lines, so that even a tiny terminal shows the size it needs. */
-        char need[32], have[32];
-        snprintf(need, sizeof need, "need %dx%d", LAYOUT_MIN_W, LAYOUT_MIN_H);
-        snprintf(have, sizeof have, "have %dx%d", w, h);
-        const char *lines[] = {"terminal too small:", need, have, "q quits"};
-        for (int i = 0; i < 4 && i < h; i++)
-            app_put(i, 0, w, lines[i], app_attr(a, THEME_E_WARN), false);
-        if (a->dlg.open)
-            dlg_draw(a); /* an open dialog takes the keys: it is always drawn, if clipped */
-        refresh();
+        app_draw_too_small(a, w, h);
         return;
     }
     app_draw_header(a);
-    switch (a->views[a->nviews - 1]) {
-    case VIEW_BROWSER: browser_draw(a); break;
-    case VIEW_MAP: map_draw(a, a->lay.body); break;
-    case VIEW_TREE: tree_draw(a, a->lay.body); break;
-    case VIEW_JOBS: jobs_draw(a, a->lay.body); break;
-    case VIEW_HELP: help_draw(a, a->lay.body); break;
-    }
+    app_top(a)->draw(a, a->lay.body);
     app_draw_fbar(a);
     app_draw_status(a);
     if (a->dlg.open)
@@ -323,25 +312,35 @@ void app_redraw(struct app *a)
     app_draw(a);
 }
 
-void app_push(struct app *a, enum app_view v)
+void app_push(struct app *a, const struct screen *s)
 {
-    if (a->views[a->nviews - 1] == v)
-        return;
-    a->status[0] = 0; /* the last screen's message does not belong to the next one */
-    a->status_err = false;
-    if (a->nviews < (int)(sizeof a->views / sizeof a->views[0]))
-        a->views[a->nviews++] = v;
+    if (app_top(a) != s) {
+        a->status[0] = 0; /* the last screen's message does not belong to the next one */
+        a->status_err = false;
+        if (a->nstack >= (int)(sizeof a->stack / sizeof a->stack[0]))
+            return;
+        a->stack[a->nstack++] = s;
+    }
+    if (s->enter)
+        s->enter(a);
 }
 
 static void app_pop(struct app *a)
 {
-    if (a->nviews <= 1)
+    if (a->nstack <= 1)
         return;
-    enum app_view v = a->views[--a->nviews];
-    if (v == VIEW_MAP)
-        map_close(a);
+    const struct screen *s = a->stack[--a->nstack];
+    if (s->leave)
+        s->leave(a);
     if (!a->status_err)
         a->status[0] = 0; /* the closed screen's hint no longer applies */
+}
+
+void app_tick(struct app *a)
+{
+    for (int i = 0; i < a->nstack; i++)
+        if (a->stack[i]->tick)
+            a->stack[i]->tick(a);
 }
 
 static void app_quit_ok(struct app *a, struct dialog *d)
@@ -375,8 +374,9 @@ static void app_request_quit(struct app *a)
 
 static void app_key(struct app *a, int ch);
 
-/* --mouse: a click on the F-key bar is that key (htop), the wheel moves, a click on a browser
- * row selects it and a double click opens it. Mapped onto keys so there is one code path. */
+/* --mouse: a click on the F-key bar is that key (htop), the wheel moves, a click in the body
+ * is the screen's (the browser selects a row, and opens it on a double click). Mapped onto
+ * keys so there is one code path. */
 static void app_mouse(struct app *a)
 {
     MEVENT ev;
@@ -399,16 +399,39 @@ static void app_mouse(struct app *a)
         app_key(a, KEY_F(f));
         return;
     }
-    struct rect r = a->lay.list;
-    if (a->views[a->nviews - 1] == VIEW_BROWSER && !a->dlg.open && ev.y > r.y && ev.y < r.y + r.h &&
-        ev.x >= r.x && ev.x < r.x + r.w) {
-        size_t row = a->top + (size_t)(ev.y - r.y - 1);
-        if (row < a->nidx) {
-            a->cur = row;
-            if (ev.bstate & BUTTON1_DOUBLE_CLICKED)
-                app_key(a, '\n');
-        }
+    const struct screen *s = app_top(a);
+    if (s->click && !a->dlg.open) {
+        int ch = s->click(a, ev.y, ev.x, (ev.bstate & BUTTON1_DOUBLE_CLICKED) != 0);
+        if (ch)
+            app_key(a, ch);
     }
+}
+
+/* Keys every screen shares: closing it, the screens that open from anywhere, redraw. true
+ * when act was one of them. */
+static bool app_global_key(struct app *a, int ch, enum km_action act)
+{
+    if (act == KM_A_QUIT) {
+        if (a->nstack > 1)
+            app_pop(a);
+        else
+            app_request_quit(a);
+        return true;
+    }
+    if (act == KM_A_REDRAW) {
+        clearok(curscr, TRUE);
+        return true;
+    }
+    for (int i = 0; act != KM_A_NONE && i < screen_count; i++)
+        if (screen_table[i]->opens == act) {
+            app_push(a, screen_table[i]);
+            return true;
+        }
+    if (ch == 27 && a->nstack > 1) {
+        app_pop(a);
+        return true;
+    }
+    return false;
 }
 
 static void app_key(struct app *a, int ch)
@@ -428,76 +451,17 @@ static void app_key(struct app *a, int ch)
             app_request_quit(a);
         return;
     }
-    if (a->filtering) {
-        browser_key(a, ch, KM_A_NONE);
+    const struct screen *s = app_top(a);
+    if (s->input && s->input(a, ch))
         return;
-    }
-    unsigned ctx = app_ctx(a);
-    enum km_action act = keymap_lookup(ctx, ch);
+    enum km_action act = keymap_lookup(s->keys, ch);
     const struct km_binding *b = keymap_binding(act);
     if (b->mutates && a->opts.read_only) {
         app_status(a, true, "read-only mode (-r): %s is disabled", b->help);
         return;
     }
-    switch (act) {
-    case KM_A_QUIT:
-        if (a->nviews > 1)
-            app_pop(a);
-        else
-            app_request_quit(a);
-        return;
-    case KM_A_HELP:
-        a->help_top = 0;
-        app_push(a, VIEW_HELP);
-        return;
-    case KM_A_JOBS: app_push(a, VIEW_JOBS); return;
-    case KM_A_REDRAW: clearok(curscr, TRUE); return;
-    default: break;
-    }
-    if (ch == 27 && a->nviews > 1 && a->views[a->nviews - 1] != VIEW_BROWSER) {
-        app_pop(a);
-        return;
-    }
-    switch (a->views[a->nviews - 1]) {
-    case VIEW_BROWSER:
-        if (act == KM_A_TREE) {
-            const struct scan_entry *e = browser_selected(a, NULL);
-            if (e) { /* open the tree on the image the browser shows */
-                snprintf(a->tree.sel_name, sizeof a->tree.sel_name, "%s", e->name);
-                a->tree.sel_snap[0] = 0;
-            }
-            app_push(a, VIEW_TREE);
-            tree_build(a); /* after the push: its "no images" message is for the tree */
-        } else if (act == KM_A_MAP && browser_opens_archive(a)) {
-            browser_key(a, ch, KM_A_OPEN); /* an archive's "map" is its listing */
-        } else if ((act == KM_A_MAP || act == KM_A_OPEN) && a->scan && scan_is_archive(a->scan) &&
-                   browser_selected(a, NULL) && !browser_selected(a, NULL)->is_dotdot) {
-            app_status(a, true,
-                       "%s is inside an archive: the map reads images in place; "
-                       "c converts it out first",
-                       browser_selected(a, NULL)->display);
-        } else if (act == KM_A_MAP ||
-                   (act == KM_A_OPEN && browser_selected(a, NULL) &&
-                    !browser_selected(a, NULL)->is_dir && !browser_opens_archive(a))) {
-            char *p = browser_selected_path(a);
-            if (p && map_open(a, p) == 0)
-                app_push(a, VIEW_MAP);
-            free(p);
-        } else {
-            browser_key(a, ch, act);
-        }
-        break;
-    case VIEW_MAP: map_key(a, ch, act); break;
-    case VIEW_TREE: tree_key(a, ch, act); break;
-    case VIEW_JOBS: jobs_key(a, ch, act); break;
-    case VIEW_HELP: help_key(a, ch, act); break;
-    }
-}
-
-void app_open_map(struct app *a, const char *path)
-{
-    if (map_open(a, path) == 0)
-        app_push(a, VIEW_MAP);
+    if (!app_global_key(a, ch, act))
+        s->key(a, ch, act);
 }
 
 static int app_colors(void)
@@ -565,8 +529,11 @@ static bool app_busy(struct app *a)
 
 static void app_free(struct app *a)
 {
-    map_close(a);
-    tree_free(a);
+    while (a->nstack > 0) { /* the screens let go of their state, top first */
+        const struct screen *sc = a->stack[--a->nstack];
+        if (sc->leave)
+            sc->leave(a);
+    }
     if (a->jobs)
         job_engine_free(a->jobs); /* cancels and joins what still runs */
     for (size_t i = 0; i < a->najobs; i++) {
@@ -612,38 +579,40 @@ int tui_main(const char *dir, bool untrusted, bool ask_password)
     return tui_run(dir, &tui_opts);
 }
 
-int tui_run(const char *dir, const struct tui_opts *o)
+/* The state before the terminal is touched: the job engine, the signal pipe and the listing
+ * of dir. 0, or -1 after saying why on stderr (a freed). */
+static int app_open(struct app *a, const char *dir, const struct tui_opts *o)
 {
-    struct app a;
-    memset(&a, 0, sizeof a);
-    a.opts = *o;
-    a.views[0] = VIEW_BROWSER;
-    a.nviews = 1;
-    a.info_pane = true;
-    a.map.legend = true;
+    memset(a, 0, sizeof *a);
+    a->opts = *o;
+    a->stack[0] = screen_table[0]; /* the home screen */
+    a->nstack = 1;
+    a->info_pane = true;
     setlocale(LC_ALL, "");
 
     struct img_err err = {0};
-    a.jobs = job_engine_new(0, &err);
-    if (!a.jobs) {
+    a->jobs = job_engine_new(0, &err);
+    if (!a->jobs) {
         fprintf(stderr, "dimg: %s\n", err.msg); /* err_set escaped it */
-        return 1;
+        return -1;
     }
     if (pipe2(app_sig_pipe, O_CLOEXEC | O_NONBLOCK) < 0) {
         perror("dimg: pipe");
-        job_engine_free(a.jobs);
-        return 1;
+        job_engine_free(a->jobs);
+        return -1;
     }
-    if (browser_chdir(&a, dir) < 0) {
-        char line[sizeof a.status * 4];
-        fprintf(stderr, "dimg: %s\n", esc_str(line, sizeof line, a.status));
-        app_free(&a);
-        return 1;
+    if (browser_chdir(a, dir) < 0) {
+        char line[sizeof a->status * 4];
+        fprintf(stderr, "dimg: %s\n", esc_str(line, sizeof line, a->status));
+        app_free(a);
+        return -1;
     }
-    if (app_init_curses(&a) < 0) {
-        app_free(&a);
-        return 1;
-    }
+    return 0;
+}
+
+/* SIGINT asks to quit, SIGTERM and SIGHUP end the loop, a crash restores the terminal. */
+static void app_catch_signals(void)
+{
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = app_on_signal;
@@ -656,74 +625,98 @@ int tui_run(const char *dir, const struct tui_opts *o)
     sigaction(SIGBUS, &sa, NULL);
     sigaction(SIGABRT, &sa, NULL);
     sigaction(SIGFPE, &sa, NULL);
-    app_load_theme(&a);
-    if (a.opts.ask_password)
-        app_secret_install(&a);
-    if (!a.status[0])
-        browser_count_status(&a);
+}
 
+/* One wait of the loop and what it brought: signals, finished jobs, probed entries, keys.
+ * false when the loop must end (the terminal is gone, or poll failed). */
+static bool app_step(struct app *a, bool *dirty, int *errs)
+{
+    struct pollfd p[4] = {
+        {.fd = STDIN_FILENO, .events = POLLIN},
+        {.fd = job_engine_wakeup_fd(a->jobs), .events = POLLIN},
+        {.fd = app_sig_pipe[0], .events = POLLIN},
+        {.fd = a->scan ? scan_wakeup_fd(a->scan) : -1, .events = POLLIN},
+    };
+    int r = poll(p, 4, app_busy(a) ? 100 : -1);
+    if (r < 0 && errno != EINTR)
+        return false;
+    if (r == 0 || (r < 0 && errno == EINTR)) {
+        *dirty = true; /* the tick: progress moved; or SIGWINCH arrived */
+    }
+    if (p[2].revents & POLLIN) {
+        char buf[16];
+        while (read(app_sig_pipe[0], buf, sizeof buf) > 0)
+            ;
+    }
+    if (p[1].revents & POLLIN) {
+        job_engine_drain(a->jobs);
+        jobs_poll(a);
+        *dirty = true;
+    }
+    if (p[3].fd >= 0 && (p[3].revents & POLLIN)) {
+        scan_drain_wakeup(a->scan);
+        app_tick(a); /* entries and links appear as the images are probed */
+        *dirty = true;
+    }
+    if (r > 0 && (p[0].revents & (POLLHUP | POLLERR | POLLNVAL)) && !(p[0].revents & POLLIN))
+        return false; /* the terminal is gone: exit instead of spinning */
+    if (p[0].revents & POLLIN || r < 0) {
+        int ch, got = 0;
+        while ((ch = getch()) != ERR) {
+            got++;
+            app_key(a, ch);
+            *dirty = true;
+            if (a->quit)
+                break;
+        }
+        if (!got && (p[0].revents & POLLIN) && ++*errs > 100)
+            return false; /* readable but nothing to read, again and again: EOF */
+        if (got)
+            *errs = 0;
+    }
+    if (r == 0)
+        jobs_poll(a);
+    return true;
+}
+
+/* Draw, wait, act, until quit or a terminating signal. */
+static void app_loop(struct app *a)
+{
     int errs = 0;
     bool dirty = true;
-    while (!a.quit) {
+    while (!a->quit) {
         if (app_sig_term)
             break;
         if (app_sig_int) {
             app_sig_int = 0;
-            app_request_quit(&a);
+            app_request_quit(a);
             dirty = true;
         }
         if (dirty) {
-            app_draw(&a);
+            app_draw(a);
             dirty = false;
         }
-        struct pollfd p[4] = {
-            {.fd = STDIN_FILENO, .events = POLLIN},
-            {.fd = job_engine_wakeup_fd(a.jobs), .events = POLLIN},
-            {.fd = app_sig_pipe[0], .events = POLLIN},
-            {.fd = a.scan ? scan_wakeup_fd(a.scan) : -1, .events = POLLIN},
-        };
-        int r = poll(p, 4, app_busy(&a) ? 100 : -1);
-        if (r < 0 && errno != EINTR)
+        if (!app_step(a, &dirty, &errs))
             break;
-        if (r == 0 || (r < 0 && errno == EINTR)) {
-            dirty = true; /* the tick: progress moved; or SIGWINCH arrived */
-        }
-        if (p[2].revents & POLLIN) {
-            char buf[16];
-            while (read(app_sig_pipe[0], buf, sizeof buf) > 0)
-                ;
-        }
-        if (p[1].revents & POLLIN) {
-            job_engine_drain(a.jobs);
-            jobs_poll(&a);
-            dirty = true;
-        }
-        if (p[3].fd >= 0 && (p[3].revents & POLLIN)) {
-            scan_drain_wakeup(a.scan);
-            browser_refresh(&a);
-            if (a.views[a.nviews - 1] == VIEW_TREE)
-                tree_build(&a); /* links appear as the images are probed */
-            dirty = true;
-        }
-        if (r > 0 && (p[0].revents & (POLLHUP | POLLERR | POLLNVAL)) && !(p[0].revents & POLLIN))
-            break; /* the terminal is gone: exit instead of spinning */
-        if (p[0].revents & POLLIN || r < 0) {
-            int ch, got = 0;
-            while ((ch = getch()) != ERR) {
-                got++;
-                app_key(&a, ch);
-                dirty = true;
-                if (a.quit)
-                    break;
-            }
-            if (!got && (p[0].revents & POLLIN) && ++errs > 100)
-                break; /* readable but nothing to read, again and again: EOF */
-            if (got)
-                errs = 0;
-        }
-        if (r == 0)
-            jobs_poll(&a);
     }
+}
+
+int tui_run(const char *dir, const struct tui_opts *o)
+{
+    struct app a;
+    if (app_open(&a, dir, o) < 0)
+        return 1;
+    if (app_init_curses(&a) < 0) {
+        app_free(&a);
+        return 1;
+    }
+    app_catch_signals();
+    app_load_theme(&a);
+    if (a.opts.ask_password)
+        app_secret_install(&a);
+    if (a.stack[0]->enter)
+        a.stack[0]->enter(&a); /* the home screen's first words on the status line */
+    app_loop(&a);
     endwin();
     app_curses_on = 0;
     app_free(&a); /* joins the jobs before their passwords go */

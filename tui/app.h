@@ -1,15 +1,16 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /* app.h: the interactive application's shared state and the small drawing kit its screens use.
  *
- * One struct app holds everything: the directory listing (core/scan) and its sorted, filtered
- * index, the screen stack (browser at the bottom; map, tree, jobs and help pushed on top), at
- * most one modal dialog, the job engine and the jobs started from the UI, the theme. Only the
- * main thread touches curses or this struct; workers (scan, jobs) publish through their own
- * atomics and wake the loop through file descriptors.
+ * One struct app holds what the screens share: the directory listing (core/scan) and its
+ * sorted, filtered index, the screen stack (the browser at the bottom; map, tree, jobs and help
+ * pushed on top), at most one modal dialog, the job engine and the jobs started from the UI,
+ * the theme. Each screen's own state (the map's runs, the tree's nodes, a list's scroll) is
+ * private to its file. Only the main thread touches curses or this struct; workers (scan,
+ * jobs) publish through their own atomics and wake the loop through file descriptors.
  *
- * Screens are plain functions (draw and key) in view_*.c; app.c owns the loop, the header,
- * the status line and the function-key bar.
- * Talks to: core/scan/scan.h, core/jobs/job.h, core/ops/map.h, tui/keymap.h, layout.h, theme*.h.
+ * Screens are data (screen.h) implemented in view_*.c; app.c owns the loop, the header, the
+ * status line and the function-key bar, and knows no screen by name.
+ * Talks to: core/scan/scan.h, core/jobs/job.h, tui/keymap.h, layout.h, screen.h, theme*.h.
  */
 #ifndef DIMG_APP_H
 #define DIMG_APP_H
@@ -20,10 +21,10 @@
 #include <stdint.h>
 
 #include "core/jobs/job.h"
-#include "core/ops/map.h"
 #include "core/scan/scan.h"
 #include "tui/keymap.h"
 #include "tui/layout.h"
+#include "tui/screen.h"
 #include "tui/theme.h"
 
 struct app;
@@ -40,8 +41,6 @@ struct tui_opts {
 
 /* Run the application in dir; returns the exit status. */
 int tui_run(const char *dir, const struct tui_opts *o);
-
-enum app_view { VIEW_BROWSER, VIEW_MAP, VIEW_TREE, VIEW_JOBS, VIEW_HELP };
 
 /* A job started from the UI: the engine's job plus what it was about. */
 struct app_job {
@@ -86,39 +85,6 @@ struct dialog {
     char err[256]; /* why the last OK was refused (dlg_reopen), shown in the form */
 };
 
-struct mapview {
-    char path[4096];
-    char fmt[16];
-    struct map_runs guest, host;
-    bool have_host, host_tried; /* host: built on the first v (view_map.c) */
-    enum map_view view;
-    uint64_t levels[64];
-    size_t nlevels, level;  /* bytes per cell = levels[level] */
-    uint64_t top;           /* first cell shown (row-aligned cell index) */
-    uint64_t cursor;        /* cell index */
-    struct map_part *parts; /* guest partitions */
-    size_t nparts;
-    bool legend;
-    char err[256];
-    bool timing_pending; /* DIMG_TIMING: map_drawn not written yet for this open */
-};
-
-struct tree_node {
-    int depth;
-    size_t entry; /* scan entry index of the image */
-    bool is_snap;
-    char label[512];
-    char detail[256];
-    char snap_id[128];
-};
-struct tree_state {
-    struct tree_node *v;
-    size_t n, cur, top;
-    /* The selected row by name, so that rebuilds (probing, a finished job) keep it. */
-    char sel_name[1024];
-    char sel_snap[128];
-};
-
 struct app {
     struct tui_opts opts;
     struct theme theme;
@@ -126,20 +92,17 @@ struct app {
     char *dir; /* absolute path of the listed directory */
     struct scan_dir *scan;
     size_t *idx, nidx; /* visible entries, sorted and filtered */
-    size_t cur, top;   /* cursor and first row, indices into idx */
+    struct list list;  /* the browser's selection and first row, indices into idx */
     enum scan_sort sort;
     bool sort_rev, hidden, info_pane;
     char filter[128];
-    bool filtering; /* typing into the filter */
-    enum app_view views[8];
-    int nviews;
+    bool filtering;                /* typing into the filter */
+    const struct screen *stack[8]; /* stack[0] is the home screen */
+    int nstack;
     struct dialog dlg;
     struct job_engine *jobs;
     struct app_job *ajobs;
-    size_t najobs, jobs_cur, jobs_top;
-    struct mapview map;
-    struct tree_state tree;
-    size_t help_top;
+    size_t najobs;
     char status[256];
     bool status_err;
     bool quit_asked, quit;
@@ -150,6 +113,7 @@ struct app {
     int info_state; /* scan state the text was made from */
     /* DIMG_TIMING milestones already written (timing.h). */
     bool timing_first_screen, timing_rows_filled;
+    const char *timing_after; /* a milestone to write once this frame is on screen */
 };
 
 /* ---- drawing kit (main thread) ---- */
@@ -165,15 +129,22 @@ void app_status(struct app *a, bool err, const char *fmt, ...)
 /* "1.5 GiB"-style sizes, into buf. */
 const char *app_size(uint64_t v, char *buf, size_t n);
 
+/* The header row: " dimg WHAT  SUBJECT" (what may be NULL). */
+void app_header(struct app *a, struct rect r, const char *what, const char *subject);
+/* A list's "12/40" at the right end of its title row r. */
+void app_list_position(struct app *a, struct rect r, const struct list *l, size_t n);
+/* DIMG_TIMING: write milestone `mark` once the frame being drawn is on the terminal. */
+void app_timing_after_frame(struct app *a, const char *mark);
+
 /* Draw the whole screen now (a box with its own key loop, after the terminal was resized). */
 void app_redraw(struct app *a);
-void app_push(struct app *a, enum app_view v);
-/* Open the map of path on top of the current screen (a status message when it fails). */
-void app_open_map(struct app *a, const char *path);
+/* Put s on top of the stack (unless it is on top already), then let it enter. */
+void app_push(struct app *a, const struct screen *s);
+const struct screen *app_top(const struct app *a);
+/* The directory listing changed: every screen on the stack is told (screen.h: tick). */
+void app_tick(struct app *a);
 
-/* ---- screens (view_*.c) ---- */
-void browser_draw(struct app *a);
-void browser_key(struct app *a, int ch, enum km_action act);
+/* ---- what screens offer each other (view_*.c) ---- */
 void browser_refresh(struct app *a); /* re-sort / re-filter keeping the cursor's entry */
 int browser_chdir(struct app *a, const char *dir);
 /* "12 entries" (or "3 members" in an archive) on the status line. */
@@ -187,20 +158,12 @@ bool browser_opens_archive(struct app *a);
 /* Where new files go: the directory shown, or the one holding the archive shown (malloc'd). */
 char *browser_write_dir(struct app *a);
 
-int map_open(struct app *a, const char *path);
-void map_close(struct app *a);
-void map_draw(struct app *a, struct rect r);
-void map_key(struct app *a, int ch, enum km_action act);
+/* Open the map of path on top of the current screen: 0, or -1 with a status message. */
+int map_show(struct app *a, const char *path);
+/* When the tree is showing: select the image named name (an entry of the listing) in it,
+ * built again. */
+void tree_select(struct app *a, const char *name);
 
-void tree_build(struct app *a);
-void tree_free(struct app *a);
-void tree_draw(struct app *a, struct rect r);
-void tree_key(struct app *a, int ch, enum km_action act);
-
-void jobs_draw(struct app *a, struct rect r);
-void jobs_key(struct app *a, int ch, enum km_action act);
-void help_draw(struct app *a, struct rect r);
-void help_key(struct app *a, int ch, enum km_action act);
 /* The footer's job summary ("2 jobs, 41%"), empty when nothing runs. */
 void jobs_summary(struct app *a, char *buf, size_t n);
 void jobs_poll(struct app *a); /* finished jobs: messages, rescans */

@@ -117,3 +117,31 @@ void list_position(char *buf, size_t bufn, size_t cur, size_t n)
 {
     snprintf(buf, bufn, "%zu/%zu", n ? (cur < n ? cur + 1 : n) : 0, n);
 }
+
+bool list_move(struct list *l, size_t n, int rows, enum km_action act)
+{
+    return list_key(&l->cur, n, rows, act);
+}
+
+void list_place(struct list *l, size_t n, int rows)
+{
+    if (l->cur >= n && n)
+        l->cur = n - 1;
+    l->top = list_top(l->cur, l->top, n, rows);
+}
+
+bool list_scroll(struct list *l, size_t n, int rows, size_t page, enum km_action act)
+{
+    size_t r = rows > 1 ? (size_t)rows : 1, last = n > r ? n - r : 0, t = l->top;
+    switch (act) {
+    case KM_A_UP: t = t ? t - 1 : 0; break;
+    case KM_A_DOWN: t = t + 1; break;
+    case KM_A_PGUP: t = t > page ? t - page : 0; break;
+    case KM_A_PGDN: t = t + page; break;
+    case KM_A_HOME: t = 0; break;
+    case KM_A_END: t = last; break;
+    default: return false;
+    }
+    l->top = t < last ? t : last;
+    return true;
+}

@@ -65,4 +65,18 @@ size_t list_top(size_t cur, size_t top, size_t n, int rows);
 /* "12/40" (1-based cursor / count) into buf; "0/0" for an empty list. */
 void list_position(char *buf, size_t bufn, size_t cur, size_t n);
 
+/* The list widget the list screens share (browser, tree, jobs, help): a list's selection and
+ * first row shown. The screen owns the items; the widget only moves over n of them. */
+struct list {
+    size_t cur, top;
+};
+/* A movement action on n items of which `rows` fit (list_key); false when act is none. */
+bool list_move(struct list *l, size_t n, int rows, enum km_action act);
+/* Before drawing: the selection within the n items and on screen (after End: on the last
+ * row, the screen full). */
+void list_place(struct list *l, size_t n, int rows);
+/* A list without a selection (text to read): act scrolls it a line, a page of `page` lines or
+ * to either end, never past the last screenful; false when act is not a movement. */
+bool list_scroll(struct list *l, size_t n, int rows, size_t page, enum km_action act);
+
 #endif

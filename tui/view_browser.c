@@ -21,11 +21,11 @@
 
 const struct scan_entry *browser_selected(struct app *a, size_t *entry_index)
 {
-    if (!a->scan || a->cur >= a->nidx)
+    if (!a->scan || a->list.cur >= a->nidx)
         return NULL;
     if (entry_index)
-        *entry_index = a->idx[a->cur];
-    return scan_entry(a->scan, a->idx[a->cur]);
+        *entry_index = a->idx[a->list.cur];
+    return scan_entry(a->scan, a->idx[a->list.cur]);
 }
 
 char *browser_selected_path(struct app *a)
@@ -48,7 +48,7 @@ void browser_refresh(struct app *a)
     if (!a->scan)
         return;
     size_t n = scan_count(a->scan);
-    size_t keep = a->cur < a->nidx ? a->idx[a->cur] : SIZE_MAX;
+    size_t keep = a->list.cur < a->nidx ? a->idx[a->list.cur] : SIZE_MAX;
     size_t *idx = realloc(a->idx, (n ? n : 1) * sizeof *idx);
     if (!idx)
         return;
@@ -58,10 +58,10 @@ void browser_refresh(struct app *a)
         if (browser_visible(a, scan_entry(a->scan, i)))
             a->idx[a->nidx++] = i;
     scan_sort(a->scan, a->idx, a->nidx, a->sort, a->sort_rev, true);
-    a->cur = 0;
+    a->list.cur = 0;
     for (size_t i = 0; i < a->nidx; i++)
         if (a->idx[i] == keep)
-            a->cur = i;
+            a->list.cur = i;
 }
 
 /* ARCHIVE/.. is the directory holding the archive (realpath cannot see through a file). */
@@ -111,17 +111,17 @@ int browser_chdir(struct app *a, const char *dir)
     a->scan = s;
     free(a->dir);
     a->dir = strdup(real);
-    a->cur = a->top = 0;
+    a->list = (struct list){0, 0};
     a->filter[0] = 0;
     a->info_for[0] = 0;
     browser_refresh(a);
     if (from) {
         for (size_t i = 0; i < a->nidx; i++)
             if (strcmp(scan_entry(s, a->idx[i])->name, from) == 0)
-                a->cur = i;
+                a->list.cur = i;
         free(from);
     } else if (a->nidx > 1 && scan_entry(s, a->idx[0])->is_dotdot) {
-        a->cur = 1; /* start on the first real entry, not on ".." */
+        a->list.cur = 1; /* start on the first real entry, not on ".." */
     }
     return 0;
 }
@@ -150,17 +150,17 @@ int browser_rescan(struct app *a)
         keep = strdup(e->name);
     char filter[sizeof a->filter];
     memcpy(filter, a->filter, sizeof filter);
-    size_t cur = a->cur, top = a->top;
+    size_t cur = a->list.cur, top = a->list.top;
     int r = d ? browser_chdir(a, d) : -1;
     if (r == 0) {
         /* Same filter, same entry under the cursor (or the same row), same scroll. */
         memcpy(a->filter, filter, sizeof filter);
         browser_refresh(a);
-        a->cur = cur < a->nidx ? cur : (a->nidx ? a->nidx - 1 : 0);
+        a->list.cur = cur < a->nidx ? cur : (a->nidx ? a->nidx - 1 : 0);
         for (size_t k = 0; keep && k < a->nidx; k++)
             if (strcmp(scan_entry(a->scan, a->idx[k])->name, keep) == 0)
-                a->cur = k;
-        a->top = top;
+                a->list.cur = k;
+        a->list.top = top;
     }
     free(keep);
     free(d);
@@ -406,15 +406,14 @@ static void browser_info(struct app *a, struct rect r)
     }
 }
 
-void browser_draw(struct app *a)
+static void browser_draw(struct app *a, struct rect body)
 {
+    (void)body; /* the list and the info pane have rectangles of their own */
     struct rect r = a->lay.list;
     int rows = r.h - 1;
     if (rows < 1)
         rows = 1;
-    if (a->cur >= a->nidx && a->nidx)
-        a->cur = a->nidx - 1;
-    a->top = list_top(a->cur, a->top, a->nidx, rows);
+    list_place(&a->list, a->nidx, rows);
     /* Column titles. */
     int nw, ncols = layout_browser_cols(r.w, &nw);
     app_fill(r.y, r.x, r.w, app_attr(a, THEME_E_TITLE));
@@ -425,11 +424,11 @@ void browser_draw(struct app *a)
     size_t prefer[256];
     size_t np = 0;
     for (int i = 0; i < rows; i++) {
-        size_t k = a->top + (size_t)i;
+        size_t k = a->list.top + (size_t)i;
         if (k >= a->nidx)
             break;
         const struct scan_entry *e = scan_entry(a->scan, a->idx[k]);
-        browser_row(a, r.y + 1 + i, r, e, k == a->cur);
+        browser_row(a, r.y + 1 + i, r, e, k == a->list.cur);
         if (scan_entry_state(e) == SCAN_PENDING && np < 256)
             prefer[np++] = a->idx[k];
     }
@@ -470,21 +469,17 @@ static void browser_filter_key(struct app *a, int ch)
     } else {
         return;
     }
-    a->cur = 0;
+    a->list.cur = 0;
     browser_refresh(a);
     if (a->filter[0] && a->nidx > 1 && scan_entry(a->scan, a->idx[0])->is_dotdot)
-        a->cur = 1; /* on the first match */
+        a->list.cur = 1; /* on the first match */
 }
 
-void browser_key(struct app *a, int ch, enum km_action act)
+static void browser_key(struct app *a, int ch, enum km_action act)
 {
-    if (a->filtering) {
-        browser_filter_key(a, ch);
-        return;
-    }
     int rows = a->lay.list.h - 1 > 1 ? a->lay.list.h - 1 : 1;
     const struct scan_entry *e = browser_selected(a, NULL);
-    if (list_key(&a->cur, a->nidx, rows, act))
+    if (list_move(&a->list, a->nidx, rows, act))
         return;
     switch (act) {
     case KM_A_OPEN:
@@ -543,3 +538,107 @@ void browser_key(struct app *a, int ch, enum km_action act)
         break;
     }
 }
+
+/* The keys that open another screen: the tree, and the map of an image (an archive's "map" is
+ * its listing); the rest are the browser's own. */
+static void browser_screen_key(struct app *a, int ch, enum km_action act)
+{
+    const struct scan_entry *e = browser_selected(a, NULL);
+    if (act == KM_A_TREE) {
+        app_push(a, &screen_tree); /* on the image the browser shows */
+    } else if (act == KM_A_MAP && browser_opens_archive(a)) {
+        browser_key(a, ch, KM_A_OPEN);
+    } else if ((act == KM_A_MAP || act == KM_A_OPEN) && a->scan && scan_is_archive(a->scan) && e &&
+               !e->is_dotdot) {
+        app_status(a, true,
+                   "%s is inside an archive: the map reads images in place; "
+                   "c converts it out first",
+                   e->display);
+    } else if (act == KM_A_MAP ||
+               (act == KM_A_OPEN && e && !e->is_dir && !browser_opens_archive(a))) {
+        char *p = browser_selected_path(a);
+        if (p)
+            map_show(a, p);
+        free(p);
+    } else {
+        browser_key(a, ch, act);
+    }
+}
+
+/* The application starts here: how many entries, and the main keys. */
+static void browser_enter(struct app *a)
+{
+    if (!a->status[0])
+        browser_count_status(a);
+}
+
+/* Entries appear and fill in as the scan probes them. */
+static void browser_tick(struct app *a)
+{
+    browser_refresh(a);
+}
+
+/* " dimg  DIR", and at the right end the position, the modes, the filter and the sort. */
+static void browser_header(struct app *a, struct rect r)
+{
+    static const char *const sorts[] = {"name", "size", "disk", "vsize", "format", "time"};
+    app_header(a, r, NULL, a->dir);
+    char right[320], pos[48]; /* the cursor's position in the list first */
+    list_position(pos, sizeof pos, a->list.cur, a->nidx);
+    snprintf(right, sizeof right, "%s  %s%s%s%s%s%s%s  ?:help ", pos,
+             a->opts.read_only ? "[read-only] " : "", a->opts.untrusted ? "[untrusted] " : "",
+             a->filter[0] ? "filter: " : "", a->filter, a->filter[0] ? "  " : "",
+             a->sort_rev ? "-" : "", sorts[a->sort]);
+    int rw = (int)strlen(right);
+    if (rw < r.w / 2)
+        app_put(r.y, r.x + r.w - rw, rw, right, app_attr(a, THEME_E_HEADER), false);
+}
+
+/* Typing a filter (/): every key is the filter's until Enter or Esc. */
+static bool browser_input(struct app *a, int ch)
+{
+    if (!a->filtering)
+        return false;
+    browser_filter_key(a, ch);
+    return true;
+}
+
+static bool browser_prompt(struct app *a, struct rect r, int keep)
+{
+    if (!a->filtering)
+        return false;
+    char buf[200];
+    snprintf(buf, sizeof buf, "/%s", a->filter);
+    app_put(r.y, r.x, r.w - keep - 1, buf, app_attr(a, THEME_E_INPUT), false);
+    curs_set(1);
+    move(r.y, r.x + 1 + (int)strlen(a->filter));
+    return true;
+}
+
+/* A click on a row selects it; a double click opens it (Enter). */
+static int browser_click(struct app *a, int y, int x, bool twice)
+{
+    struct rect r = a->lay.list;
+    if (y <= r.y || y >= r.y + r.h || x < r.x || x >= r.x + r.w)
+        return 0;
+    size_t row = a->list.top + (size_t)(y - r.y - 1);
+    if (row >= a->nidx)
+        return 0;
+    a->list.cur = row;
+    return twice ? '\n' : 0;
+}
+
+const struct screen screen_browser = {
+    .name = "browser",
+    .keys = KM_BROWSER,
+    .keys_title = "Browser",
+    .hint = "Enter open, m map, t tree, c convert, R resize, C check, / filter, ? help",
+    .enter = browser_enter,
+    .draw = browser_draw,
+    .key = browser_screen_key,
+    .tick = browser_tick,
+    .header = browser_header,
+    .input = browser_input,
+    .prompt = browser_prompt,
+    .click = browser_click,
+};

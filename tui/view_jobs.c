@@ -2,8 +2,7 @@
 /* view_jobs.c: the jobs the application started (convert, resize, append, check, snapshot
  * work): starting them on the engine, the jobs screen (a bar, rate, ETA, state and message
  * each; x cancels), the footer summary, and what happens when one finishes (a status line,
- * and the directory rescanned so the new or changed file shows). Also the help screen,
- * generated from the key table.
+ * and the directory rescanned so the new or changed file shows).
  * Talks to: app.h, core/jobs/job.h, keymap.h.
  */
 #include "tui/app.h"
@@ -12,6 +11,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+static struct list jobs_list; /* the jobs screen's selection and scroll, over a->ajobs */
 
 struct app_job *jobs_start(struct app *a, const char *title, const char *target, job_fn fn,
                            void *arg, void (*free_arg)(void *),
@@ -115,8 +116,7 @@ void jobs_poll(struct app *a)
         browser_rescan(a);
         snprintf(a->status, sizeof a->status, "%s", status);
         a->status_err = serr;
-        if (a->views[a->nviews - 1] == VIEW_TREE)
-            tree_build(a);
+        app_tick(a);
     }
 }
 
@@ -126,7 +126,7 @@ static int jobs_slots(struct rect r)
     return r.h - 1 >= 4 ? (r.h - 1) / 2 : 1;
 }
 
-void jobs_draw(struct app *a, struct rect r)
+static void jobs_draw(struct app *a, struct rect r)
 {
     app_put(r.y, r.x, r.w, " Jobs   (x cancels the selected job, X clears finished ones, q back)",
             app_attr(a, THEME_E_TITLE), true);
@@ -137,19 +137,14 @@ void jobs_draw(struct app *a, struct rect r)
                 app_attr(a, THEME_E_IMAGE_UNKNOWN), false);
         return;
     }
-    if (a->jobs_cur >= a->najobs)
-        a->jobs_cur = a->najobs - 1;
     /* Two rows a job; the selection always on screen, the position at the title's end. */
-    a->jobs_top = list_top(a->jobs_cur, a->jobs_top, a->najobs, jobs_slots(r));
-    char pos[48];
-    list_position(pos, sizeof pos, a->jobs_cur, a->najobs);
-    app_put(r.y, r.x + r.w - (int)strlen(pos) - 1, (int)strlen(pos), pos,
-            app_attr(a, THEME_E_TITLE), false);
+    list_place(&jobs_list, a->najobs, jobs_slots(r));
+    app_list_position(a, r, &jobs_list, a->najobs);
     int y = r.y + 1;
-    for (size_t i = a->jobs_top; i < a->najobs && y + 1 < r.y + r.h; i++) {
+    for (size_t i = jobs_list.top; i < a->najobs && y + 1 < r.y + r.h; i++) {
         struct job_view v;
         job_snapshot(a->ajobs[i].job, &v);
-        bool sel = i == a->jobs_cur;
+        bool sel = i == jobs_list.cur;
         enum theme_elem el = v.state == JOB_FAILED ? THEME_E_JOB_FAILED
                              : v.state >= JOB_DONE ? THEME_E_JOB_DONE
                                                    : THEME_E_JOB_RUNNING;
@@ -187,23 +182,24 @@ void jobs_draw(struct app *a, struct rect r)
     }
 }
 
-void jobs_key(struct app *a, int ch, enum km_action act)
+static void jobs_key(struct app *a, int ch, enum km_action act)
 {
     (void)ch;
-    if (list_key(&a->jobs_cur, a->najobs, jobs_slots(a->lay.body), act))
+    if (list_move(&jobs_list, a->najobs, jobs_slots(a->lay.body), act))
         return;
+    size_t cur = jobs_list.cur;
     switch (act) {
     case KM_A_CANCEL_JOB:
-        if (a->jobs_cur >= a->najobs) {
+        if (cur >= a->najobs) {
             app_status(a, false, "no job to cancel");
-        } else if (job_finished(a->ajobs[a->jobs_cur].job)) {
+        } else if (job_finished(a->ajobs[cur].job)) {
             struct job_view v;
-            job_snapshot(a->ajobs[a->jobs_cur].job, &v);
+            job_snapshot(a->ajobs[cur].job, &v);
             app_status(a, false, "%s: already %s, nothing to cancel (X clears finished jobs)",
-                       a->ajobs[a->jobs_cur].title, job_state_name(v.state));
+                       a->ajobs[cur].title, job_state_name(v.state));
         } else {
-            job_cancel(a->ajobs[a->jobs_cur].job);
-            app_status(a, false, "cancelling: %s", a->ajobs[a->jobs_cur].title);
+            job_cancel(a->ajobs[cur].job);
+            app_status(a, false, "cancelling: %s", a->ajobs[cur].title);
         }
         break;
     case KM_A_CLEAR_JOBS: {
@@ -221,7 +217,7 @@ void jobs_key(struct app *a, int ch, enum km_action act)
         }
         size_t gone = a->najobs - w;
         a->najobs = w;
-        a->jobs_cur = a->jobs_top = 0;
+        jobs_list = (struct list){0, 0};
         app_status(a, false, "%zu finished job%s cleared", gone, gone == 1 ? "" : "s");
         break;
     }
@@ -229,63 +225,12 @@ void jobs_key(struct app *a, int ch, enum km_action act)
     }
 }
 
-void help_draw(struct app *a, struct rect r)
-{
-    static const struct {
-        unsigned ctx;
-        const char *title;
-    } sections[] = {
-        {KM_BROWSER, "Browser"}, {KM_MAP, "Allocation map"}, {KM_TREE, "Tree"}, {KM_JOBS, "Jobs"}};
-    /* Lines are generated from the key table each time, so help cannot drift from dispatch. */
-    char lines[160][160];
-    int n = 0;
-    snprintf(lines[n++], sizeof lines[0],
-             "dimg %s: disk images in a terminal. Keys by screen "
-             "(F-keys and letters do the same):",
-             DIMG_VERSION);
-    for (size_t s = 0; s < sizeof sections / sizeof sections[0] && n < 150; s++) {
-        snprintf(lines[n++], sizeof lines[0], " ");
-        snprintf(lines[n++], sizeof lines[0], "%s", sections[s].title);
-        for (int act = 1; act < KM_A_COUNT && n < 158; act++) {
-            const struct km_binding *b = keymap_binding((enum km_action)act);
-            if (!(b->ctx & sections[s].ctx))
-                continue;
-            if (b->ctx == KM_ALL && sections[s].ctx != KM_BROWSER)
-                continue; /* movement and global keys: listed once, under Browser */
-            char keys[64];
-            keymap_keys_text((enum km_action)act, keys, sizeof keys);
-            snprintf(lines[n++], sizeof lines[0], "  %-22s %s%s", keys, b->help,
-                     b->mutates && a->opts.read_only ? " (disabled: read-only)" : "");
-        }
-    }
-    snprintf(lines[n++], sizeof lines[0], " ");
-    snprintf(lines[n++], sizeof lines[0],
-             "Flags column: S snapshots, B backing file, "
-             "E encrypted, C compressed clusters, L in use by a running VM");
-    int rows = r.h;
-    if (a->help_top > (size_t)(n > rows ? n - rows : 0))
-        a->help_top = n > rows ? (size_t)(n - rows) : 0;
-    for (int i = 0; i < rows && (int)a->help_top + i < n; i++) {
-        const char *l = lines[a->help_top + (size_t)i];
-        bool head = l[0] != ' ' && i + (int)a->help_top > 0;
-        app_put(
-            r.y + i, r.x + 1, r.w - 1, l,
-            app_attr(a, head ? THEME_E_TITLE : (l[2] != ' ' ? THEME_E_HELP_KEY : THEME_E_DEFAULT)),
-            false);
-    }
-}
-
-void help_key(struct app *a, int ch, enum km_action act)
-{
-    (void)ch;
-    if (act == KM_A_DOWN || act == KM_A_PGDN)
-        a->help_top += act == KM_A_DOWN ? 1 : 10;
-    else if (act == KM_A_UP && a->help_top)
-        a->help_top--;
-    else if (act == KM_A_PGUP)
-        a->help_top = a->help_top > 10 ? a->help_top - 10 : 0;
-    else if (act == KM_A_HOME)
-        a->help_top = 0;
-    else if (act == KM_A_END)
-        a->help_top = SIZE_MAX / 2; /* help_draw clamps it to the last page */
-}
+const struct screen screen_jobs = {
+    .name = "jobs",
+    .keys = KM_JOBS,
+    .opens = KM_A_JOBS,
+    .keys_title = "Jobs",
+    .hint = "x cancel, X clear finished, g/G first/last, q back",
+    .draw = jobs_draw,
+    .key = jobs_key,
+};

@@ -15,11 +15,33 @@
 #include <string.h>
 
 #include "core/block/img.h"
+#include "core/ops/map.h"
 #include "tui/timing.h"
 
-void map_close(struct app *a)
+/* The screen's state: the image shown, its runs, the zoom and the cursor. */
+struct mapview {
+    char path[4096];
+    char fmt[16];
+    struct map_runs guest, host;
+    bool have_host, host_tried; /* host: built on the first v */
+    enum map_view view;
+    uint64_t levels[64];
+    size_t nlevels, level;  /* bytes per cell = levels[level] */
+    uint64_t top;           /* first cell shown (row-aligned cell index) */
+    uint64_t cursor;        /* cell index */
+    struct map_part *parts; /* guest partitions */
+    size_t nparts;
+    bool legend;
+    char err[256];
+    bool timing_pending; /* DIMG_TIMING: map_drawn not written yet for this open */
+};
+static struct mapview map_v = {.legend = true};
+
+/* Taken off the stack: the runs go; the legend stays as the user left it. */
+static void map_close(struct app *a)
 {
-    struct mapview *m = &a->map;
+    (void)a;
+    struct mapview *m = &map_v;
     map_runs_free(&m->guest);
     map_runs_free(&m->host);
     free(m->parts);
@@ -41,7 +63,7 @@ struct map_geo {
 static struct map_geo map_geometry(struct app *a, struct rect r)
 {
     struct map_geo g;
-    int below = 1 + (a->map.legend ? 2 : 0);
+    int below = 1 + (map_v.legend ? 2 : 0);
     g.x = r.x + 1;
     g.y = r.y + 1;
     g.cols = r.w - 2 > 1 ? r.w - 2 : 1;
@@ -51,7 +73,7 @@ static struct map_geo map_geometry(struct app *a, struct rect r)
 
 static void map_levels(struct app *a, size_t ncells)
 {
-    struct mapview *m = &a->map;
+    struct mapview *m = &map_v;
     const struct map_runs *rr = map_cur_runs(m);
     uint64_t keep = m->nlevels ? m->cursor * m->levels[m->level] : 0;
     m->nlevels = map_zoom_levels(rr->size, rr->cluster_size, ncells ? ncells : 1, m->levels,
@@ -79,7 +101,7 @@ static struct img *map_img_open(struct app *a, const char *path, struct img_err 
  * of a 1 TiB image. The file's tables need no key, so an encrypted image is not unlocked. */
 static void map_load_host(struct app *a)
 {
-    struct mapview *m = &a->map;
+    struct mapview *m = &map_v;
     if (m->host_tried)
         return;
     m->host_tried = true;
@@ -93,11 +115,11 @@ static void map_load_host(struct app *a)
         img_close(img);
 }
 
-int map_open(struct app *a, const char *path)
+static int map_open(struct app *a, const char *path)
 {
     map_close(a);
     timing_mark("map_open");
-    struct mapview *m = &a->map;
+    struct mapview *m = &map_v;
     snprintf(m->path, sizeof m->path, "%s", path);
     struct img_err err = {0};
     struct img *img = map_img_open(a, path, &err);
@@ -214,8 +236,8 @@ static void map_legend(struct app *a, int y, int x, int w)
     size_t nh = 0;
     for (size_t k = 0; k < sizeof host_all / sizeof host_all[0]; k++) {
         bool seen = false;
-        for (size_t i = 0; !seen && i < a->map.host.n; i++)
-            seen = a->map.host.v[i].state == host_all[k];
+        for (size_t i = 0; !seen && i < map_v.host.n; i++)
+            seen = map_v.host.v[i].state == host_all[k];
         /* Two states sharing a glyph and colour show once (the first name). */
         for (size_t i = 0; seen && i < nh; i++)
             if (strcmp(map_glyph(a, host[i]), map_glyph(a, host_all[k])) == 0 &&
@@ -224,8 +246,8 @@ static void map_legend(struct app *a, int y, int x, int w)
         if (seen)
             host[nh++] = host_all[k];
     }
-    const enum map_state *v = a->map.view == MAP_VIEW_GUEST ? guest : host;
-    size_t n = a->map.view == MAP_VIEW_GUEST ? sizeof guest / sizeof guest[0] : nh;
+    const enum map_state *v = map_v.view == MAP_VIEW_GUEST ? guest : host;
+    size_t n = map_v.view == MAP_VIEW_GUEST ? sizeof guest / sizeof guest[0] : nh;
     int cx = x;
     for (size_t i = 0; i < n && cx < x + w; i++) {
         app_put(y, cx, x + w - cx, map_glyph(a, v[i]), app_attr(a, map_elem(v[i])), false);
@@ -235,13 +257,13 @@ static void map_legend(struct app *a, int y, int x, int w)
         app_put(y, cx, x + w - cx, buf, app_attr(a, THEME_E_DEFAULT), false);
         cx += (int)strlen(buf);
     }
-    if (a->map.nparts && a->map.view == MAP_VIEW_GUEST && cx + 20 < x + w)
+    if (map_v.nparts && map_v.view == MAP_VIEW_GUEST && cx + 20 < x + w)
         app_put(y, cx, x + w - cx, "[partition start]", app_attr(a, THEME_E_MAP_PARTITION), false);
 }
 
-void map_draw(struct app *a, struct rect r)
+static void map_draw(struct app *a, struct rect r)
 {
-    struct mapview *m = &a->map;
+    struct mapview *m = &map_v;
     const struct map_runs *rr = map_cur_runs(m);
     struct map_geo g = map_geometry(a, r);
     size_t ncells = (size_t)g.cols * (size_t)g.rows;
@@ -260,9 +282,11 @@ void map_draw(struct app *a, struct rect r)
         m->top = crow - (uint64_t)g.rows + 1;
 
     char title[256], a1[16], a2[16];
-    snprintf(title, sizeof title, " %s  %s, %s view, %s per cell, %zu run%s%s", m->fmt,
-             app_size(rr->size, a1, sizeof a1), m->view == MAP_VIEW_GUEST ? "guest" : "host file",
-             app_size(bpc, a2, sizeof a2), rr->n, rr->n == 1 ? "" : "s",
+    /* fmt's bound spelled out: gcc cannot see it through the static state. */
+    snprintf(title, sizeof title, " %.*s  %s, %s view, %s per cell, %zu run%s%s",
+             (int)sizeof m->fmt - 1, m->fmt, app_size(rr->size, a1, sizeof a1),
+             m->view == MAP_VIEW_GUEST ? "guest" : "host file", app_size(bpc, a2, sizeof a2), rr->n,
+             rr->n == 1 ? "" : "s",
              m->err[0] && m->view == MAP_VIEW_HOST ? "  (host view unavailable)" : "");
     app_put(r.y, r.x, r.w, title, app_attr(a, THEME_E_TITLE), true);
     /* Where the cursor is: its offset in the view's address space and the cell position,
@@ -320,11 +344,15 @@ void map_draw(struct app *a, struct rect r)
                                     app_size(m->parts[i].start, a1, sizeof a1));
         app_put(y + 2, r.x, r.w, pl, app_attr(a, THEME_E_MAP_PARTITION), false);
     }
+    if (m->timing_pending) {
+        m->timing_pending = false;
+        app_timing_after_frame(a, "map_drawn");
+    }
 }
 
-void map_key(struct app *a, int ch, enum km_action act)
+static void map_key(struct app *a, int ch, enum km_action act)
 {
-    struct mapview *m = &a->map;
+    struct mapview *m = &map_v;
     const struct map_runs *rr = map_cur_runs(m);
     struct map_geo g = map_geometry(a, a->lay.body);
     uint64_t bpc = m->levels[m->level];
@@ -382,3 +410,27 @@ void map_key(struct app *a, int ch, enum km_action act)
     default: break;
     }
 }
+
+int map_show(struct app *a, const char *path)
+{
+    if (map_open(a, path) < 0)
+        return -1;
+    app_push(a, &screen_map);
+    return 0;
+}
+
+static void map_header(struct app *a, struct rect r)
+{
+    app_header(a, r, map_v.view == MAP_VIEW_GUEST ? "map (guest)" : "map (host file)", map_v.path);
+}
+
+const struct screen screen_map = {
+    .name = "map",
+    .keys = KM_MAP,
+    .keys_title = "Allocation map",
+    .hint = "arrows move, +/- zoom, v host/guest view, L legend, q back",
+    .leave = map_close,
+    .draw = map_draw,
+    .key = map_key,
+    .header = map_header,
+};

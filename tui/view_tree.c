@@ -16,6 +16,26 @@
 #include "core/block/img.h"
 #include "core/base/io.h"
 
+struct tree_node {
+    int depth;
+    size_t entry; /* scan entry index of the image */
+    bool is_snap;
+    char label[512];
+    char detail[256];
+    char snap_id[128];
+};
+
+/* The screen's state: the rows, the list over them, and the selected row by name, so that
+ * rebuilds (probing, a finished job) keep it. */
+struct tree_state {
+    struct tree_node *v;
+    size_t n;
+    struct list list;
+    char sel_name[1024];
+    char sel_snap[128];
+};
+static struct tree_state tree_s;
+
 struct tree_build {
     struct app *a;
     size_t n;
@@ -27,7 +47,7 @@ struct tree_build {
 static void tree_push(struct app *a, int depth, size_t entry, bool snap, const char *label,
                       const char *detail, const char *id)
 {
-    struct tree_state *t = &a->tree;
+    struct tree_state *t = &tree_s;
     struct tree_node *v = realloc(t->v, (t->n + 1) * sizeof *v);
     if (!v)
         return;
@@ -96,24 +116,27 @@ static void tree_place(struct tree_build *b, size_t i, int depth)
             tree_place(b, k, depth + 1);
 }
 
-void tree_free(struct app *a)
+static void tree_free(struct app *a)
 {
-    free(a->tree.v);
-    a->tree.v = NULL;
-    a->tree.n = a->tree.cur = a->tree.top = 0;
+    (void)a;
+    free(tree_s.v);
+    tree_s.v = NULL;
+    tree_s.n = 0;
+    tree_s.list = (struct list){0, 0};
 }
 
 /* Remember the selected row by name (the entry indices change with every rescan). */
 static void tree_remember(struct app *a)
 {
-    struct tree_state *t = &a->tree;
-    if (t->cur >= t->n)
+    struct tree_state *t = &tree_s;
+    size_t cur = t->list.cur;
+    if (cur >= t->n)
         return;
-    snprintf(t->sel_name, sizeof t->sel_name, "%s", scan_entry(a->scan, t->v[t->cur].entry)->name);
-    snprintf(t->sel_snap, sizeof t->sel_snap, "%s", t->v[t->cur].snap_id);
+    snprintf(t->sel_name, sizeof t->sel_name, "%s", scan_entry(a->scan, t->v[cur].entry)->name);
+    snprintf(t->sel_snap, sizeof t->sel_snap, "%s", t->v[cur].snap_id);
 }
 
-void tree_build(struct app *a)
+static void tree_build(struct app *a)
 {
     tree_free(a);
     if (!a->scan)
@@ -183,13 +206,13 @@ out:
     free(b.real);
     free(b.parent);
     free(b.placed);
-    for (size_t i = 0; i < a->tree.n; i++) {
-        struct tree_node *nd = &a->tree.v[i];
-        if (strcmp(scan_entry(a->scan, nd->entry)->name, a->tree.sel_name) == 0 &&
-            strcmp(nd->snap_id, a->tree.sel_snap) == 0)
-            a->tree.cur = i;
+    for (size_t i = 0; i < tree_s.n; i++) {
+        struct tree_node *nd = &tree_s.v[i];
+        if (strcmp(scan_entry(a->scan, nd->entry)->name, tree_s.sel_name) == 0 &&
+            strcmp(nd->snap_id, tree_s.sel_snap) == 0)
+            tree_s.list.cur = i;
     }
-    if (!a->tree.n && !scan_pending(a->scan))
+    if (!tree_s.n && !scan_pending(a->scan))
         app_status(a, false, "no images in this directory");
 }
 
@@ -204,19 +227,16 @@ static bool tree_last_sibling(struct tree_state *t, size_t i)
     return true;
 }
 
-void tree_draw(struct app *a, struct rect r)
+static void tree_draw(struct app *a, struct rect r)
 {
-    struct tree_state *t = &a->tree;
+    struct tree_state *t = &tree_s;
     app_put(r.y, r.x, r.w, " Image / snapshot                         Details",
             app_attr(a, THEME_E_TITLE), true);
-    char pos[48];
-    list_position(pos, sizeof pos, t->cur, t->n);
-    app_put(r.y, r.x + r.w - (int)strlen(pos) - 1, (int)strlen(pos), pos,
-            app_attr(a, THEME_E_TITLE), false);
+    app_list_position(a, r, &t->list, t->n);
     int rows = r.h - 1;
-    t->top = list_top(t->cur, t->top, t->n, rows);
-    for (int i = 0; i < rows && t->top + (size_t)i < t->n; i++) {
-        size_t k = t->top + (size_t)i;
+    list_place(&t->list, t->n, rows);
+    for (int i = 0; i < rows && t->list.top + (size_t)i < t->n; i++) {
+        size_t k = t->list.top + (size_t)i;
         struct tree_node *nd = &t->v[k];
         char line[1200];
         size_t len = 0;
@@ -234,7 +254,7 @@ void tree_draw(struct app *a, struct rect r)
         int lw = 44 - (int)(nd->depth ? nd->depth * 3 : 0);
         snprintf(line + len, sizeof line - len, "%-*s %s", lw > 12 ? lw : 12, nd->label,
                  nd->detail);
-        bool sel = k == t->cur;
+        bool sel = k == t->list.cur;
         attr_t at = sel ? app_attr(a, THEME_E_SELECTION)
                         : app_attr(a, nd->is_snap ? THEME_E_MARKER : THEME_E_IMAGE);
         app_put(r.y + 1 + i, r.x, r.w, line, at, true);
@@ -244,17 +264,17 @@ void tree_draw(struct app *a, struct rect r)
                 false);
 }
 
-void tree_key(struct app *a, int ch, enum km_action act)
+static void tree_key(struct app *a, int ch, enum km_action act)
 {
-    struct tree_state *t = &a->tree;
+    struct tree_state *t = &tree_s;
     (void)ch;
     int rows = a->lay.body.h - 1 > 1 ? a->lay.body.h - 1 : 1;
-    struct tree_node *nd = t->cur < t->n ? &t->v[t->cur] : NULL;
+    struct tree_node *nd = t->list.cur < t->n ? &t->v[t->list.cur] : NULL;
     char *path = nd ? io_path_join(a->dir, scan_entry(a->scan, nd->entry)->name) : NULL;
-    switch (list_key(&t->cur, t->n, rows, act) ? KM_A_NONE : act) {
+    switch (list_move(&t->list, t->n, rows, act) ? KM_A_NONE : act) {
     case KM_A_MAP:
         if (path)
-            app_open_map(a, path);
+            map_show(a, path);
         break;
     case KM_A_RESCAN: tree_build(a); break;
     case KM_A_COMMIT:
@@ -289,8 +309,47 @@ void tree_key(struct app *a, int ch, enum km_action act)
     free(path);
     if (act != KM_A_SNAP_APPLY && act != KM_A_SNAP_DELETE)
         tree_remember(a);
-    else if (act == KM_A_SNAP_DELETE && t->cur < t->n) {
+    else if (act == KM_A_SNAP_DELETE && t->list.cur < t->n) {
         /* After the delete the row is gone: land on its image. */
         t->sel_snap[0] = 0;
     }
 }
+
+void tree_select(struct app *a, const char *name)
+{
+    if (app_top(a) != &screen_tree)
+        return;
+    snprintf(tree_s.sel_name, sizeof tree_s.sel_name, "%s", name);
+    tree_s.sel_snap[0] = 0;
+    tree_build(a);
+}
+
+/* Opened from the browser: on the image the browser shows. */
+static void tree_enter(struct app *a)
+{
+    const struct scan_entry *e = browser_selected(a, NULL);
+    if (e) {
+        snprintf(tree_s.sel_name, sizeof tree_s.sel_name, "%s", e->name);
+        tree_s.sel_snap[0] = 0;
+    }
+    tree_build(a); /* after the push: its "no images" message is for the tree */
+}
+
+/* Links appear as the images are probed, and a finished job's file shows. */
+static void tree_tick(struct app *a)
+{
+    if (app_top(a) == &screen_tree)
+        tree_build(a);
+}
+
+const struct screen screen_tree = {
+    .name = "tree",
+    .keys = KM_TREE,
+    .keys_title = "Tree",
+    .hint = "N new snapshot, A apply, D delete, m map, O overlay, K commit, B rebase, q back",
+    .enter = tree_enter,
+    .leave = tree_free,
+    .draw = tree_draw,
+    .key = tree_key,
+    .tick = tree_tick,
+};

@@ -202,6 +202,42 @@ static void test_list_scroll(void **state)
     assert_string_equal(buf, "0/0");
 }
 
+/* The list widget on top of it (issue 16): the selection placed on screen after End and
+ * after the list shrank; a text without selection scrolls by lines and pages, never past its
+ * last screenful. */
+static void test_list_widget(void **state)
+{
+    (void)state;
+    struct list l = {0, 0};
+    assert_true(list_move(&l, 40, 10, KM_A_END));
+    list_place(&l, 40, 10);
+    assert_int_equal(l.cur, 39);
+    assert_int_equal(l.top, 30);
+    list_place(&l, 12, 10); /* 28 items went */
+    assert_int_equal(l.cur, 11);
+    assert_int_equal(l.top, 2);
+    list_place(&l, 0, 10);
+    assert_int_equal(l.top, 0);
+    assert_false(list_move(&l, 40, 10, KM_A_CONVERT));
+    struct list t = {0, 0};
+    assert_true(list_scroll(&t, 50, 20, 10, KM_A_PGDN));
+    assert_int_equal(t.top, 10);
+    assert_true(list_scroll(&t, 50, 20, 10, KM_A_PGDN));
+    assert_true(list_scroll(&t, 50, 20, 10, KM_A_PGDN));
+    assert_int_equal(t.top, 30); /* the last screenful */
+    assert_true(list_scroll(&t, 50, 20, 10, KM_A_DOWN));
+    assert_int_equal(t.top, 30);
+    assert_true(list_scroll(&t, 50, 20, 10, KM_A_UP));
+    assert_int_equal(t.top, 29);
+    assert_true(list_scroll(&t, 50, 20, 10, KM_A_HOME));
+    assert_int_equal(t.top, 0);
+    assert_true(list_scroll(&t, 50, 20, 10, KM_A_END));
+    assert_int_equal(t.top, 30);
+    assert_true(list_scroll(&t, 5, 20, 10, KM_A_END));
+    assert_int_equal(t.top, 0); /* shorter than the screen: nothing to scroll */
+    assert_false(list_scroll(&t, 50, 20, 10, KM_A_MAP));
+}
+
 /* Issue 15: F-bar labels never touch ("6Resize7Append") and 10Quit fits at 60 columns; the
  * name column shrinks before the size columns go. */
 static void test_fbar_and_columns(void **state)
@@ -236,10 +272,11 @@ static void test_fbar_and_columns(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_no_collisions), cmocka_unit_test(test_bindings_complete),
-        cmocka_unit_test(test_lookup),        cmocka_unit_test(test_key_names),
-        cmocka_unit_test(test_layout_sizes),  cmocka_unit_test(test_layout_edges),
-        cmocka_unit_test(test_list_scroll),   cmocka_unit_test(test_fbar_and_columns),
+        cmocka_unit_test(test_no_collisions),    cmocka_unit_test(test_bindings_complete),
+        cmocka_unit_test(test_lookup),           cmocka_unit_test(test_key_names),
+        cmocka_unit_test(test_layout_sizes),     cmocka_unit_test(test_layout_edges),
+        cmocka_unit_test(test_list_scroll),      cmocka_unit_test(test_list_widget),
+        cmocka_unit_test(test_fbar_and_columns),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

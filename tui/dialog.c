@@ -195,14 +195,9 @@ static void dlg_move(struct dialog *d, int dir)
 
 #define DLG_LABEL_W 14 /* label column; values start after it and the marker */
 
-void dlg_draw(struct app *a)
+/* As wide as its text wants, within a screen W columns wide; wider text wraps. */
+static int dlg_width(const struct dialog *d, int W)
 {
-    struct dialog *d = &a->dlg;
-    if (!dlg_focusable(d, d->focus))
-        dlg_move(d, 1);
-    int H, W;
-    getmaxyx(stdscr, H, W);
-    /* As wide as its text wants, within the screen; wider text wraps. */
     int maxw = W > 24 ? W - 2 : W;
     if (maxw > 110)
         maxw = 110;
@@ -226,7 +221,69 @@ void dlg_draw(struct app *a)
         c += 4 + DLG_LABEL_W + 3;
         need = c > need ? c : need;
     }
-    int w = need < maxw ? need : maxw;
+    return need < maxw ? need : maxw;
+}
+
+/* The fields of a dialog at column x, w wide, from *row until stop; the text cursor's place
+ * goes to *cy, *cx when a text field has the focus. */
+static void dlg_draw_fields(struct app *a, const struct dialog *d, int *row, int stop, int x, int w,
+                            attr_t bg, int *cy, int *cx)
+{
+    int vx = x + 4 + DLG_LABEL_W + 1, vw = x + w - 2 - vx;
+    for (int i = 0; i < d->nf && *row < stop; i++, (*row)++) {
+        const struct dlg_field *f = &d->f[i];
+        bool focus = i == d->focus;
+        app_put(*row, x + 2, 2, focus ? ">" : "", bg | (focus ? A_BOLD : 0), true);
+        char lab[64];
+        snprintf(lab, sizeof lab, "%s", f->label);
+        app_put(*row, x + 4, DLG_LABEL_W, lab, bg | (focus ? A_BOLD : 0), true);
+        attr_t at = app_attr(a, THEME_E_INPUT) | (focus ? A_REVERSE | A_BOLD : 0);
+        if (f->kind == DLG_CHOICE && f->nchoices <= 1) {
+            app_put(*row, vx, vw, f->nchoices ? f->choices[0] : "", bg, false);
+        } else if (f->kind == DLG_CHOICE) {
+            char v[160];
+            snprintf(v, sizeof v, "< %s >", f->choices[f->choice]);
+            app_put(*row, vx, vw, v, at, true);
+        } else {
+            /* Show the end of long texts so the cursor stays visible. */
+            size_t len = strlen(f->text);
+            size_t off = vw > 0 && len + 1 > (size_t)vw ? len + 1 - (size_t)vw : 0;
+            app_put(*row, vx, vw, f->text + off, at, true);
+            if (focus) {
+                *cy = *row;
+                *cx = vx + (int)(f->cursor - off);
+            }
+        }
+    }
+}
+
+/* OK and Cancel (Yes and No for a question) centred on row by of a dialog at x, w wide. */
+static void dlg_draw_buttons(struct app *a, const struct dialog *d, int by, int x, int w)
+{
+    const char *yes = d->confirm ? "[ Yes ]" : "[ OK ]";
+    const char *no = d->confirm ? "[ No ]" : "[ Cancel ]";
+    int bx = x + w / 2 - (int)(strlen(yes) + strlen(no) + 2) / 2;
+    if (bx < x + 1)
+        bx = x + 1;
+    app_put(by, bx, (int)strlen(yes), yes,
+            app_attr(a, d->focus == d->nf ? THEME_E_DIALOG_BUTTON_FOCUS : THEME_E_DIALOG_BUTTON) |
+                (d->focus == d->nf ? A_REVERSE : 0),
+            false);
+    app_put(
+        by, bx + (int)strlen(yes) + 2, (int)strlen(no), no,
+        app_attr(a, d->focus == d->nf + 1 ? THEME_E_DIALOG_BUTTON_FOCUS : THEME_E_DIALOG_BUTTON) |
+            (d->focus == d->nf + 1 ? A_REVERSE : 0),
+        false);
+}
+
+void dlg_draw(struct app *a)
+{
+    struct dialog *d = &a->dlg;
+    if (!dlg_focusable(d, d->focus))
+        dlg_move(d, 1);
+    int H, W;
+    getmaxyx(stdscr, H, W);
+    int w = dlg_width(d, W);
     int tw = w - 4 > 1 ? w - 4 : 1;
     int nmsg = 0;
     for (int i = 0; i < 3; i++)
@@ -243,32 +300,7 @@ void dlg_draw(struct app *a)
     for (int i = 0; i < 3; i++)
         dlg_put_wrapped(&row, stop, x + 2, tw, d->msg[i], bg);
     int cx = -1, cy = -1;
-    int vx = x + 4 + DLG_LABEL_W + 1, vw = x + w - 2 - vx;
-    for (int i = 0; i < d->nf && row < stop; i++, row++) {
-        struct dlg_field *f = &d->f[i];
-        bool focus = i == d->focus;
-        app_put(row, x + 2, 2, focus ? ">" : "", bg | (focus ? A_BOLD : 0), true);
-        char lab[64];
-        snprintf(lab, sizeof lab, "%s", f->label);
-        app_put(row, x + 4, DLG_LABEL_W, lab, bg | (focus ? A_BOLD : 0), true);
-        attr_t at = app_attr(a, THEME_E_INPUT) | (focus ? A_REVERSE | A_BOLD : 0);
-        if (f->kind == DLG_CHOICE && f->nchoices <= 1) {
-            app_put(row, vx, vw, f->nchoices ? f->choices[0] : "", bg, false);
-        } else if (f->kind == DLG_CHOICE) {
-            char v[160];
-            snprintf(v, sizeof v, "< %s >", f->choices[f->choice]);
-            app_put(row, vx, vw, v, at, true);
-        } else {
-            /* Show the end of long texts so the cursor stays visible. */
-            size_t len = strlen(f->text);
-            size_t off = vw > 0 && len + 1 > (size_t)vw ? len + 1 - (size_t)vw : 0;
-            app_put(row, vx, vw, f->text + off, at, true);
-            if (focus) {
-                cy = row;
-                cx = vx + (int)(f->cursor - off);
-            }
-        }
-    }
+    dlg_draw_fields(a, d, &row, stop, x, w, bg, &cy, &cx);
     if (d->type_yes[0] && row < stop) {
         char v[64];
         snprintf(v, sizeof v, "> %s", d->typed);
@@ -278,21 +310,7 @@ void dlg_draw(struct app *a)
         row++;
     }
     dlg_put_wrapped(&row, stop, x + 2, tw, d->err, app_attr(a, THEME_E_ERROR));
-    const char *yes = d->confirm ? "[ Yes ]" : "[ OK ]";
-    const char *no = d->confirm ? "[ No ]" : "[ Cancel ]";
-    int by = y + h - 2;
-    int bx = x + w / 2 - (int)(strlen(yes) + strlen(no) + 2) / 2;
-    if (bx < x + 1)
-        bx = x + 1;
-    app_put(by, bx, (int)strlen(yes), yes,
-            app_attr(a, d->focus == d->nf ? THEME_E_DIALOG_BUTTON_FOCUS : THEME_E_DIALOG_BUTTON) |
-                (d->focus == d->nf ? A_REVERSE : 0),
-            false);
-    app_put(
-        by, bx + (int)strlen(yes) + 2, (int)strlen(no), no,
-        app_attr(a, d->focus == d->nf + 1 ? THEME_E_DIALOG_BUTTON_FOCUS : THEME_E_DIALOG_BUTTON) |
-            (d->focus == d->nf + 1 ? A_REVERSE : 0),
-        false);
+    dlg_draw_buttons(a, d, y + h - 2, x, w);
     if (cy >= 0) {
         curs_set(1);
         move(cy, cx);

@@ -12,7 +12,9 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-/* Screens. A binding lists every screen it works in. */
+/* Screens (a struct screen names its context, screen.h). A binding lists every screen it works
+ * in; KM_ALL covers every bit, so a new screen's context has the shared keys (move, help, jobs,
+ * quit) without more. */
 enum km_ctx {
     KM_BROWSER = 1u << 0,
     KM_MAP = 1u << 1,
@@ -20,7 +22,7 @@ enum km_ctx {
     KM_JOBS = 1u << 3,
     KM_HELP = 1u << 4,
 };
-#define KM_ALL (KM_BROWSER | KM_MAP | KM_TREE | KM_JOBS | KM_HELP)
+#define KM_ALL (~0u)
 #define KM_LISTS (KM_BROWSER | KM_TREE | KM_JOBS | KM_HELP)
 
 /* X(ENUM, contexts, fkey (0: none), fbar label, mutates, help text) */

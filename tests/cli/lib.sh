@@ -1,8 +1,8 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 # lib.sh: helpers sourced by tests/cli/test_*.sh (not a test itself).
 # Gives each test a private temp dir under $DIMG_TEST_TMP (removed on exit), pass/fail
-# counters with a final verdict, and a guard that skips qcow2 cases while the qcow2 driver
-# still answers "not implemented yet". Needs: DIMG (binary), DIMG_TEST_TMP; qemu-img/qemu-io.
+# counters with a final verdict, and `need` for a test's tools. Needs: DIMG (binary),
+# DIMG_TEST_TMP; qemu-img/qemu-io.
 set -euo pipefail
 : "${DIMG:?DIMG must name the dimg binary}" "${DIMG_TEST_TMP:?}"
 mkdir -p "$DIMG_TEST_TMP"
@@ -60,17 +60,11 @@ mk_sparse_raw() {
   done
 }
 
-# require_qcow2: skip the rest of the test (exit 0) while dimg cannot open qemu-made qcow2.
-require_qcow2() {
-  qemu-img create -q -f qcow2 "$T/probe.qcow2" 1M
-  set +e
-  "$DIMG" info -f qcow2 "$T/probe.qcow2" >/dev/null 2>"$T/probe.err"
-  local r=$?
-  set -e
-  if [ $r -ne 0 ] && grep -q "not implemented yet" "$T/probe.err"; then
-    echo "SKIP: qcow2 driver not implemented yet ($passes passed so far)"
-    exit 0
-  fi
+# need TOOL...: the test cannot run without these: skip it (exit 77, ctest's SKIP_RETURN_CODE)
+# before its first check, never pass it with a part left out.
+need() {
+  local t
+  for t; do command -v "$t" >/dev/null || { echo "SKIP: $t missing"; exit 77; }; done
 }
 
 finish() {

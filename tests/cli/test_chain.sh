@@ -9,7 +9,6 @@
 # qemu-img doing the same on copies: content (qemu-img compare), allocation (map JSON),
 # qemu-img check, and the recorded backing name and format.
 source "$(dirname "$0")/lib.sh"
-require_qcow2
 
 # same_content A B DESC: qemu-img compare says identical (each through its own chain).
 same_content() {

@@ -8,6 +8,7 @@
 # `dimg check -r <TAB>`, and `dimg info <TAB>` images by extension and directories, not other
 # files. The zsh completion parses (zsh -n) when zsh is installed.
 source "$(dirname "$0")/lib.sh"
+need zsh
 B=$(cd "$(dirname "$DIMG")" && pwd)
 COMP=$B/completions/dimg
 [ -f "$COMP" ] || { fail "$COMP was not built"; finish; exit; }
@@ -74,7 +75,5 @@ else
 fi
 cd ..
 
-if command -v zsh >/dev/null; then
-  zsh -n "$B/completions/_dimg" && pass || fail "zsh -n _dimg"
-fi
+zsh -n "$B/completions/_dimg" && pass || fail "zsh -n _dimg"
 finish

@@ -10,8 +10,8 @@
 source "$(dirname "$0")/lib.sh"
 
 if [ "$(id -u)" -ne 0 ]; then
-  echo "skipped: needs root (mount -t tmpfs)"
-  exit 0
+  echo "SKIP: needs root (mount -t tmpfs)"
+  exit 77
 fi
 mkdir fs
 mount -t tmpfs -o size=8m tmpfs fs

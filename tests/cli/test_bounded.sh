@@ -5,6 +5,7 @@
 # must finish within seconds under an address-space cap, with correct output or one error line.
 # shellcheck source=tests/cli/lib.sh
 source "$(dirname "$0")/lib.sh"
+# ctest-labels: slow
 command -v python3 >/dev/null || { echo "SKIP: no python3"; exit 77; }
 command -v prlimit >/dev/null || { echo "SKIP: no prlimit"; exit 77; }
 # The cap proves allocations stay bounded; AddressSanitizer reserves more than it allows.

@@ -8,6 +8,7 @@
 # no corruption (leaks allowed: then `dimg check -r leaks` repairs them and qemu-img check is
 # clean).
 source "$(dirname "$0")/lib.sh"
+# ctest-labels: root
 
 if [ "$(id -u)" -ne 0 ]; then
   echo "SKIP: needs root (mount -t tmpfs)"

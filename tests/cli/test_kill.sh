@@ -16,6 +16,7 @@
 # Runs per operation: DIMG_KILL_RUNS (default 10, for ctest; the long mode is
 # DIMG_KILL_RUNS=50 or more, by hand or in a nightly job).
 source "$(dirname "$0")/lib.sh"
+# ctest-labels: slow
 
 RUNS=${DIMG_KILL_RUNS:-10}
 MiB=1048576

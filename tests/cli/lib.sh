@@ -60,6 +60,27 @@ mk_sparse_raw() {
   done
 }
 
+# sections "$@": a script split into one ctest entry per behaviour lists its sections on
+# "# ctest-sections:" lines (tests/CMakeLists.txt registers cli.SCRIPT.SECTION for each, run as
+# `bash SCRIPT.sh SECTION`) and ends with this: it runs the function sec_SECTION. Without an
+# argument every section runs, each in its own process, in the listed order.
+sections() {
+  local all
+  all=$(sed -n 's/^# ctest-sections://p' "$0" | tr '\n' ' ')
+  if [ $# -eq 0 ]; then
+    local sec rc=0
+    for sec in $all; do
+      echo "--- $sec"
+      bash "$0" "$sec" || rc=1
+    done
+    exit $rc
+  fi
+  case " $all " in
+    *" $1 "*) "sec_$1" ;;
+    *) echo "$0: no section '$1' (sections: $all)" >&2; exit 2 ;;
+  esac
+}
+
 # need TOOL...: the test cannot run without these: skip it (exit 77, ctest's SKIP_RETURN_CODE)
 # before its first check, never pass it with a part left out.
 need() {

@@ -21,14 +21,6 @@
 # ctest-sections: quit cancel encrypted read_only idle quit_running_job vmdk_child vdi_child
 # ctest-sections: rebase archive_browse archive_import
 # ctest-sections: untrusted_toggle untrusted_flag timing timing_unwritable
-if [ $# -eq 0 ]; then
-  rc=0
-  for sec in $(sed -n 's/^# ctest-sections://p' "$0"); do
-    echo "--- $sec"
-    bash "$0" "$sec" || rc=1
-  done
-  exit $rc
-fi
 source "$(dirname "$0")/lib.sh"
 S=dimgtest TUI_SOCK=dimg
 source "$(dirname "$0")/tui_lib.sh"
@@ -592,9 +584,6 @@ sec_timing_unwritable() {
   see '^EXIT=0' "quit after the unwritable DIMG_TIMING"
 }
 
-case " $(sed -n 's/^# ctest-sections://p' "$0" | tr '\n' ' ') " in
-  *" $1 "*) "sec_$1" ;;
-  *) echo "test_tui.sh: no section '$1'" >&2; exit 2 ;;
-esac
+sections "$@"
 tm kill-server 2>/dev/null || true
 finish

@@ -6,6 +6,8 @@
 set -euo pipefail
 : "${DIMG:?DIMG must name the dimg binary}" "${DIMG_TEST_TMP:?}"
 mkdir -p "$DIMG_TEST_TMP"
+# The script itself, found again after the cd below (sections runs it once per section).
+SCRIPT=$(cd "$(dirname "$0")" && pwd)/$(basename "$0")
 T=$(mktemp -d "$DIMG_TEST_TMP/$(basename "$0" .sh).XXXXXX")
 trap 'rm -rf "$T"' EXIT
 cd "$T"
@@ -66,18 +68,18 @@ mk_sparse_raw() {
 # argument every section runs, each in its own process, in the listed order.
 sections() {
   local all
-  all=$(sed -n 's/^# ctest-sections://p' "$0" | tr '\n' ' ')
+  all=$(sed -n 's/^# ctest-sections://p' "$SCRIPT" | tr '\n' ' ')
   if [ $# -eq 0 ]; then
     local sec rc=0
     for sec in $all; do
       echo "--- $sec"
-      bash "$0" "$sec" || rc=1
+      bash "$SCRIPT" "$sec" || rc=1
     done
     exit $rc
   fi
   case " $all " in
     *" $1 "*) "sec_$1" ;;
-    *) echo "$0: no section '$1' (sections: $all)" >&2; exit 2 ;;
+    *) echo "$SCRIPT: no section '$1' (sections: $all)" >&2; exit 2 ;;
   esac
 }
 

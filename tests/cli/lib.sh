@@ -1,11 +1,13 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 # lib.sh: helpers sourced by tests/cli/test_*.sh (not a test itself).
 # Gives each test a private temp dir under $DIMG_TEST_TMP (removed on exit), pass/fail
-# counters with a final verdict, and a guard that skips qcow2 cases while the qcow2 driver
-# still answers "not implemented yet". Needs: DIMG (binary), DIMG_TEST_TMP; qemu-img/qemu-io.
+# counters with a final verdict, and `need` for a test's tools. Needs: DIMG (binary),
+# DIMG_TEST_TMP; qemu-img/qemu-io.
 set -euo pipefail
 : "${DIMG:?DIMG must name the dimg binary}" "${DIMG_TEST_TMP:?}"
 mkdir -p "$DIMG_TEST_TMP"
+# The script itself, found again after the cd below (sections runs it once per section).
+SCRIPT=$(cd "$(dirname "$0")" && pwd)/$(basename "$0")
 T=$(mktemp -d "$DIMG_TEST_TMP/$(basename "$0" .sh).XXXXXX")
 trap 'rm -rf "$T"' EXIT
 cd "$T"
@@ -60,17 +62,32 @@ mk_sparse_raw() {
   done
 }
 
-# require_qcow2: skip the rest of the test (exit 0) while dimg cannot open qemu-made qcow2.
-require_qcow2() {
-  qemu-img create -q -f qcow2 "$T/probe.qcow2" 1M
-  set +e
-  "$DIMG" info -f qcow2 "$T/probe.qcow2" >/dev/null 2>"$T/probe.err"
-  local r=$?
-  set -e
-  if [ $r -ne 0 ] && grep -q "not implemented yet" "$T/probe.err"; then
-    echo "SKIP: qcow2 driver not implemented yet ($passes passed so far)"
-    exit 0
+# sections "$@": a script split into one ctest entry per behaviour lists its sections on
+# "# ctest-sections:" lines (tests/CMakeLists.txt registers cli.SCRIPT.SECTION for each, run as
+# `bash SCRIPT.sh SECTION`) and ends with this: it runs the function sec_SECTION. Without an
+# argument every section runs, each in its own process, in the listed order.
+sections() {
+  local all
+  all=$(sed -n 's/^# ctest-sections://p' "$SCRIPT" | tr '\n' ' ')
+  if [ $# -eq 0 ]; then
+    local sec rc=0
+    for sec in $all; do
+      echo "--- $sec"
+      bash "$SCRIPT" "$sec" || rc=1
+    done
+    exit $rc
   fi
+  case " $all " in
+    *" $1 "*) "sec_$1" ;;
+    *) echo "$SCRIPT: no section '$1' (sections: $all)" >&2; exit 2 ;;
+  esac
+}
+
+# need TOOL...: the test cannot run without these: skip it (exit 77, ctest's SKIP_RETURN_CODE)
+# before its first check, never pass it with a part left out.
+need() {
+  local t
+  for t; do command -v "$t" >/dev/null || { echo "SKIP: $t missing"; exit 77; }; done
 }
 
 finish() {

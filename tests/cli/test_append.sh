@@ -4,6 +4,7 @@
 # --dense, -o NEW (FILE untouched, holes kept), concatenation equal to cat, size-or-file
 # disambiguation, non-raw refused with a pointer to resize, odd sizes warned about.
 source "$(dirname "$0")/lib.sh"
+need strace
 vsize() { qemu-img info -f raw --output=json "$1" | sed -n 's/.*"virtual-size": \([0-9]*\).*/\1/p'; }
 alloc_k() { du -k "$1" | cut -f1; }
 
@@ -71,17 +72,15 @@ expect_rc 1 "append of a qcow2"
 
 # append -o and convert make the new name durable: the file is fsynced, renamed into place,
 # then its directory is fsynced (HARDENING.md's order for new files).
-if command -v strace >/dev/null; then
-  for cmd in "append a.orig 1M -o durable.img" "convert -O raw a.orig durable2.img"; do
-    # LeakSanitizer cannot run under ptrace (sanitizer builds): no leak check for this run.
-    ASAN_OPTIONS="${ASAN_OPTIONS:-}:detect_leaks=0" \
-      strace -f -qq -e trace=fsync,rename,openat -o "$T/trace" "$DIMG" $cmd >/dev/null
-    # Keep the fsyncs, the rename and the directory opens, in order, as short tokens.
-    seq=$(grep -E 'fsync|rename\(|O_DIRECTORY' "$T/trace" |
-          sed -E 's/.*(fsync|rename|O_DIRECTORY).*/\1/' | tr '\n' ' ')
-    echo "$seq" | grep -Eq 'fsync rename O_DIRECTORY fsync' && pass ||
-      fail "$cmd: no fsync, rename, directory fsync sequence: $seq"
-  done
-fi
+for cmd in "append a.orig 1M -o durable.img" "convert -O raw a.orig durable2.img"; do
+  # LeakSanitizer cannot run under ptrace (sanitizer builds): no leak check for this run.
+  ASAN_OPTIONS="${ASAN_OPTIONS:-}:detect_leaks=0" \
+    strace -f -qq -e trace=fsync,rename,openat -o "$T/trace" "$DIMG" $cmd >/dev/null
+  # Keep the fsyncs, the rename and the directory opens, in order, as short tokens.
+  seq=$(grep -E 'fsync|rename\(|O_DIRECTORY' "$T/trace" |
+        sed -E 's/.*(fsync|rename|O_DIRECTORY).*/\1/' | tr '\n' ' ')
+  echo "$seq" | grep -Eq 'fsync rename O_DIRECTORY fsync' && pass ||
+    fail "$cmd: no fsync, rename, directory fsync sequence: $seq"
+done
 
 finish

@@ -9,7 +9,6 @@
 # clusters (512 B, 4 KiB) make the data span many L2 tables and refcount blocks, so tables
 # fill, new refcount blocks and a larger refcount table are needed mid-convert.
 source "$(dirname "$0")/lib.sh"
-require_qcow2
 
 K=1024 M=$((1024 * 1024))
 SIZE=$((13 * M + 3 * 512)) # no whole number of 4 KiB (or larger) clusters

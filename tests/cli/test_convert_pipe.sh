@@ -8,7 +8,7 @@
 # target of any format filled in the default (safe) mode starts writeback behind the writer
 # (sync_file_range), in unsafe mode it does not. No timing is asserted.
 source "$(dirname "$0")/lib.sh"
-require_qcow2
+need strace
 
 # 37 MiB and 3.5 KiB: random data, text, written zeros, holes, zeros inside data.
 size=$((37 * 1024 * 1024 + 3584))
@@ -51,23 +51,21 @@ done
 # Writeback started behind the writer (core/block/img.c): at least once for 40 MiB of data in the
 # default mode, whatever the target's format, compressed or not; never with -t unsafe (which
 # leaves all syncing to the kernel).
-if command -v strace >/dev/null; then
-  head -c 40M /dev/urandom >src.raw
-  qemu-img convert -O qcow2 src.raw s.qcow2
-  for target in raw qcow2 vdi vmdk "-c qcow2" "-t unsafe raw" "-t unsafe qcow2"; do
-    fmt=${target##* } opts=${target% *}
-    [ "$opts" = "$target" ] && opts=
-    # shellcheck disable=SC2086 # opts is a list of words
-    ASAN_OPTIONS=${ASAN_OPTIONS:-}:detect_leaks=0 strace -f -e trace=sync_file_range -o sfr.log \
-      "$DIMG" convert $opts -O "$fmt" s.qcow2 "w.$fmt" >/dev/null 2>&1
-    qemu-img compare -q -f raw -F "$fmt" src.raw "w.$fmt" && pass || fail "writeback, $target: output differs"
-    n=$(grep -c 'sync_file_range(' sfr.log || true)
-    case $opts in
-    *unsafe*) [ "$n" -eq 0 ] && pass || fail "$target: writeback started in unsafe mode" ;;
-    *) [ "$n" -ge 1 ] && pass || fail "$target: no writeback started in safe mode" ;;
-    esac
-    rm -f "w.$fmt"
-  done
-fi
+head -c 40M /dev/urandom >src.raw
+qemu-img convert -O qcow2 src.raw s.qcow2
+for target in raw qcow2 vdi vmdk "-c qcow2" "-t unsafe raw" "-t unsafe qcow2"; do
+  fmt=${target##* } opts=${target% *}
+  [ "$opts" = "$target" ] && opts=
+  # shellcheck disable=SC2086 # opts is a list of words
+  ASAN_OPTIONS=${ASAN_OPTIONS:-}:detect_leaks=0 strace -f -e trace=sync_file_range -o sfr.log \
+    "$DIMG" convert $opts -O "$fmt" s.qcow2 "w.$fmt" >/dev/null 2>&1
+  qemu-img compare -q -f raw -F "$fmt" src.raw "w.$fmt" && pass || fail "writeback, $target: output differs"
+  n=$(grep -c 'sync_file_range(' sfr.log || true)
+  case $opts in
+  *unsafe*) [ "$n" -eq 0 ] && pass || fail "$target: writeback started in unsafe mode" ;;
+  *) [ "$n" -ge 1 ] && pass || fail "$target: no writeback started in safe mode" ;;
+  esac
+  rm -f "w.$fmt"
+done
 
 finish

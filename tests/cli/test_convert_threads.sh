@@ -10,7 +10,6 @@
 # leaves neither DST nor DST.part. Decompressing converts (-m 4 reads ahead on threads) give
 # the source back, and a corrupt compressed cluster fails cleanly. No timing is asserted.
 source "$(dirname "$0")/lib.sh"
-require_qcow2
 
 # Source: random data, text, written zeros, holes, and a tail shorter than a cluster.
 size=$((24 * 1024 * 1024 + 3584))

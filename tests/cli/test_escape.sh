@@ -7,6 +7,7 @@
 # line each; JSON keeps the exact value (compared with qemu-img's). In tmux, a file name and a
 # backing name carrying CR and escape sequences are drawn escaped and no other row changes.
 source "$(dirname "$0")/lib.sh"
+need sgdisk tmux # tmux: the browser part at the end (tui_lib.sh)
 
 ESC=$'\e'
 # no_raw FILE DESC: FILE has no control byte but newline, and no C1 or bidi override.
@@ -106,46 +107,35 @@ grep -qF 'p\e]2;x\x07\rb.vmdk' "$T/err" "$T/out" && pass || fail "vmdk hint not 
 
 # GPT partition names (UTF-16 in the table) with an escape.
 truncate -s 8M g.raw
-if command -v sgdisk >/dev/null; then
-  sgdisk -q -n 1:2048:4095 -c 1:$'p\e[5mART' g.raw >/dev/null 2>&1 || true
-  run "$DIMG" info -f raw g.raw
-  no_raw "$T/out" "GPT partition name"
-fi
+sgdisk -q -n 1:2048:4095 -c 1:$'p\e[5mART' g.raw >/dev/null 2>&1 || true
+run "$DIMG" info -f raw g.raw
+no_raw "$T/out" "GPT partition name"
 
 # The browser, in tmux: a name with CR and colour escapes, and an image whose backing name
 # has them; every row stays in its place.
-if command -v tmux >/dev/null; then
-  export TMUX_TMPDIR="$T" LANG=C.UTF-8 LC_ALL=C.UTF-8 TERM=xterm-256color
-  mkdir dir
-  cp top.qcow2 dir/aaa.qcow2
-  qemu-img create -q -f qcow2 "dir/b"$'\r'"ZZZZZZZZ${ESC}[7m.qcow2" 1M
-  qemu-img create -q -f qcow2 dir/ccc.qcow2 2M
-  tm() { tmux -L dimgesc "$@"; }
-  trap 'tm kill-server 2>/dev/null || true; rm -rf "$T"' EXIT
-  tm new-session -d -s s -x 120 -y 30 "'$DIMG' '$T/dir'; sleep 60"
-  scr=
-  for _ in $(seq 100); do
-    scr=$(tm capture-pane -p -t s)
-    grep -q 'ccc\.qcow2 *qcow2' <<<"$scr" && grep -q 'aaa\.qcow2 *qcow2' <<<"$scr" && break
-    sleep 0.1
-  done
-  grep -qF 'b\rZZZZZZZZ\e[7m.qcow2' <<<"$scr" && pass || { fail "browser: name not escaped"; echo "$scr"; }
-  grep -Eq '^ *aaa\.qcow2 +qcow2 ' <<<"$scr" && grep -Eq '^ *ccc\.qcow2 +qcow2 ' <<<"$scr" && pass ||
-    { fail "browser: a row was overwritten"; echo "$scr"; }
-  # The info pane of aaa.qcow2 shows its backing name escaped.
-  tm send-keys -t s / a a a Enter
-  seen=
-  for _ in $(seq 50); do
-    scr=$(tm capture-pane -p -t s)
-    grep -qF 'base\e[31mRED\rX' <<<"$scr" && { seen=1; break; }
-    sleep 0.1
-  done
-  [ -n "$seen" ] && pass || { fail "info pane: backing name not escaped"; echo "$scr"; }
-  tm capture-pane -p -e -t s >screen.txt
-  if grep -q $'\e\\[31mRED' screen.txt; then fail "the image's escape reached the screen"; else pass; fi
-  tm kill-server 2>/dev/null || true
-else
-  echo "tmux missing: browser part not run"
-fi
+TUI_SOCK=dimgesc
+source "$(dirname "$0")/tui_lib.sh"
+mkdir dir
+cp top.qcow2 dir/aaa.qcow2
+qemu-img create -q -f qcow2 "dir/b"$'\r'"ZZZZZZZZ${ESC}[7m.qcow2" 1M
+qemu-img create -q -f qcow2 dir/ccc.qcow2 2M
+start_in "$T/dir"
+wait_for 'ccc\.qcow2 *qcow2' && wait_for 'aaa\.qcow2 *qcow2' || true
+scr=$(screen)
+grep -qF 'b\rZZZZZZZZ\e[7m.qcow2' <<<"$scr" && pass || { fail "browser: name not escaped"; echo "$scr"; }
+grep -Eq '^ *aaa\.qcow2 +qcow2 ' <<<"$scr" && grep -Eq '^ *ccc\.qcow2 +qcow2 ' <<<"$scr" && pass ||
+  { fail "browser: a row was overwritten"; echo "$scr"; }
+# The info pane of aaa.qcow2 shows its backing name escaped.
+keys / a a a Enter
+seen=
+for _ in $(seq 50); do
+  scr=$(screen)
+  grep -qF 'base\e[31mRED\rX' <<<"$scr" && { seen=1; break; }
+  sleep 0.1
+done
+[ -n "$seen" ] && pass || { fail "info pane: backing name not escaped"; echo "$scr"; }
+tm capture-pane -p -e -t "$S" >screen.txt
+if grep -q $'\e\\[31mRED' screen.txt; then fail "the image's escape reached the screen"; else pass; fi
+tm kill-server 2>/dev/null || true
 
 finish

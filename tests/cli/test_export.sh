@@ -7,7 +7,6 @@
 # qemu-img convert -O raw byte for byte); failures and Ctrl-C leave no OUT, OUT.part or
 # staging directory.
 source "$(dirname "$0")/lib.sh"
-require_qcow2
 
 # xq FILE XPATH: the string value of an XPath (local names: the OVF uses namespaces).
 if command -v xmllint >/dev/null; then

@@ -9,6 +9,7 @@
 # guest sector holds a VHD footer stays a qcow2. In tmux, the browser lists a VHD as "vpc" (not
 # raw) and its info pane says why it cannot be opened.
 source "$(dirname "$0")/lib.sh"
+need tmux # the browser part at the end (tui_lib.sh)
 
 qemu-img create -q -f vpc dyn.vhd 10M
 qemu-img create -q -f vpc -o subformat=fixed fixed.vhd 10M
@@ -111,35 +112,16 @@ expect_one_error_line "a.tar/x.vhdx: VHDX image (format vhdx): not supported yet
 [ -z "$(ls o.qcow2* 2>/dev/null)" ] && pass || fail "member convert left $(ls o.qcow2*)"
 
 # The browser, in tmux.
-if command -v tmux >/dev/null; then
-  export TMUX_TMPDIR="$T" LANG=C.UTF-8 LC_ALL=C.UTF-8 TERM=xterm-256color
-  mkdir dir
-  cp --sparse=always fixed.vhd dir/disk.vhd
-  cp q.qed dir/
-  tm() { tmux -L dimgforeign "$@"; }
-  trap 'tm kill-server 2>/dev/null || true; rm -rf "$T"' EXIT
-  tm new-session -d -s s -x 120 -y 30 "'$DIMG' '$T/dir'; sleep 60"
-  seen=
-  for _ in $(seq 100); do
-    scr=$(tm capture-pane -p -t s)
-    if grep -Eq 'disk\.vhd +vpc ' <<<"$scr" && grep -Eq 'q\.qed +qed ' <<<"$scr"; then
-      seen=1
-      break
-    fi
-    sleep 0.1
-  done
-  [ -n "$seen" ] && pass || { fail "browser rows: want vpc and qed"; echo "$scr"; }
-  tm send-keys -t s / d i s k Enter
-  seen=
-  for _ in $(seq 50); do
-    scr=$(tm capture-pane -p -t s)
-    grep -q 'VHD image (format vpc): not supported yet' <<<"$scr" && { seen=1; break; }
-    sleep 0.1
-  done
-  [ -n "$seen" ] && pass || { fail "info pane of the VHD"; echo "$scr"; }
-  tm kill-server 2>/dev/null || true
-else
-  echo "tmux missing: browser part not run"
-fi
+TUI_SOCK=dimgforeign
+source "$(dirname "$0")/tui_lib.sh"
+mkdir dir
+cp --sparse=always fixed.vhd dir/disk.vhd
+cp q.qed dir/
+start_in "$T/dir"
+wait_for 'disk\.vhd +vpc ' && wait_for 'q\.qed +qed ' && pass ||
+  { fail "browser rows: want vpc and qed"; screen; }
+keys / d i s k Enter
+wait_for 'VHD image \(format vpc\): not supported yet' && pass || { fail "info pane of the VHD"; screen; }
+tm kill-server 2>/dev/null || true
 
 finish

@@ -8,6 +8,7 @@
 # in the prefix, and once the prefix's dark.theme is removed it is not found although the
 # source tree's themes/dark.theme exists (the installed binary never searches it).
 source "$(dirname "$0")/lib.sh"
+# ctest-labels: tui
 : "${DIMG_SRC:?}"
 B=$(cd "$(dirname "$DIMG")" && pwd)
 [ -f "$B/CMakeCache.txt" ] || { echo "SKIP: $DIMG is not in a CMake build directory"; exit 77; }

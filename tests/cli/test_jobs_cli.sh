@@ -6,6 +6,7 @@
 # 100% with a newline. DIMG_TEST_SLOW_MS throttles the job between batches so that the
 # signal always lands mid-copy.
 source "$(dirname "$0")/lib.sh"
+need script
 
 # 128 MiB of random data: every chunk must be read and written.
 dd if=/dev/urandom of=src.img bs=1M count=128 status=none
@@ -56,15 +57,13 @@ rm -f done.img
 [ -s "$T/err" ] && fail "-q -p drew progress" || pass
 
 # On a terminal the bar is drawn without -p: script(1) gives the command a pty.
-if command -v script >/dev/null; then
-  rm -f done.img
-  script -qec "'$DIMG' convert -O raw src.img done.img" /dev/null </dev/null >"$T/tty"
-  tr '\r' '\n' <"$T/tty" | grep -q '^100% \[####################\] 128 MiB / 128 MiB' && pass ||
-    fail "no progress bar on a terminal: $(cat -v "$T/tty")"
-  cmp src.img done.img && pass || fail "convert on a terminal: content differs"
-  script -qec "'$DIMG' convert -q -O raw src.img q.img" /dev/null </dev/null >"$T/tty"
-  grep -q '%' "$T/tty" && fail "-q drew a bar on a terminal: $(cat -v "$T/tty")" || pass
-fi
+rm -f done.img
+script -qec "'$DIMG' convert -O raw src.img done.img" /dev/null </dev/null >"$T/tty"
+tr '\r' '\n' <"$T/tty" | grep -q '^100% \[####################\] 128 MiB / 128 MiB' && pass ||
+  fail "no progress bar on a terminal: $(cat -v "$T/tty")"
+cmp src.img done.img && pass || fail "convert on a terminal: content differs"
+script -qec "'$DIMG' convert -q -O raw src.img q.img" /dev/null </dev/null >"$T/tty"
+grep -q '%' "$T/tty" && fail "-q drew a bar on a terminal: $(cat -v "$T/tty")" || pass
 
 # check -r is a job too: SIGINT while it is still counting exits 130 and leaves the image
 # byte for byte as it was; a full run afterwards repairs it. A 1 TiB image with data spread

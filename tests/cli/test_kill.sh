@@ -15,6 +15,8 @@
 # the operation's measured duration, and kills it with SIGKILL.
 # Runs per operation: DIMG_KILL_RUNS (default 10, for ctest; the long mode is
 # DIMG_KILL_RUNS=50 or more, by hand or in a nightly job).
+# One ctest entry per operation (cli.test_kill.OP) and one for the truncated source:
+# ctest-sections: grow shrink snap_c snap_a snap_d commit rebase append rgrow truncated_source
 source "$(dirname "$0")/lib.sh"
 
 RUNS=${DIMG_KILL_RUNS:-10}
@@ -166,7 +168,9 @@ verify() {
   pass
 }
 
-for op in grow shrink snap-c snap-a snap-d commit rebase append rgrow; do
+# kill_op OP: one complete run of OP measured, then RUNS runs killed at moments spread over it.
+kill_op() {
+  local op=$1
   # Measure one complete run: the delays are spread over about its duration.
   prepare $op
   t0=$(ms_now)
@@ -193,33 +197,45 @@ for op in grow shrink snap-c snap-a snap-d commit rebase append rgrow; do
     esac
   done
   echo "$op: $RUNS kills over 0-${spread} ms (a full run took ${dur} ms): $nb before, $na after, $leaks with leaks"
-done
+}
+sec_grow() { kill_op grow; }
+sec_shrink() { kill_op shrink; }
+sec_snap_c() { kill_op snap-c; }
+sec_snap_a() { kill_op snap-a; }
+sec_snap_d() { kill_op snap-d; }
+sec_commit() { kill_op commit; }
+sec_rebase() { kill_op rebase; }
+sec_append() { kill_op append; }
+sec_rgrow() { kill_op rgrow; }
 
-# ---- a source truncated while it is being read ----
-# A throttled convert; the source shrinks under it: the job fails naming the offset, and
-# neither DST nor DST.part is left.
-dd if=/dev/urandom of=trunc.raw bs=1M count=32 status=none
-qemu-img convert -O qcow2 trunc.raw trunc_src.qcow2
-for src in trunc.raw trunc_src.qcow2; do
-  cp --sparse=always "$src" "victim.${src##*.}"
-  v="victim.${src##*.}"
-  rm -f tdst.qcow2 tdst.qcow2.part
-  set +e
-  DIMG_TEST_SLOW_MS=100 "$DIMG" convert -O qcow2 "$v" tdst.qcow2 >/dev/null 2>"$T/trunc.err" &
-  pid=$!
-  for i in $(seq 200); do [ -e tdst.qcow2.part ] && break; sleep 0.05; done
-  sleep 0.3
-  truncate -s 2M "$v"
-  wait $pid
-  rc=$?
-  set -e
-  expect_rc 1 "convert of $v truncated mid-way"
-  if [ "$(wc -l <"$T/trunc.err")" -eq 1 ] && grep -q '^dimg: .*truncated while being read.*offset [0-9]' "$T/trunc.err"; then
-    pass
-  else
-    fail "truncated $v: want one line naming the offset, got: $(cat "$T/trunc.err")"
-  fi
-  [ -e tdst.qcow2 ] || [ -e tdst.qcow2.part ] && fail "truncated $v: a target was left" || pass
-done
+sec_truncated_source() {
+  # ---- a source truncated while it is being read ----
+  # A throttled convert; the source shrinks under it: the job fails naming the offset, and
+  # neither DST nor DST.part is left.
+  dd if=/dev/urandom of=trunc.raw bs=1M count=32 status=none
+  qemu-img convert -O qcow2 trunc.raw trunc_src.qcow2
+  for src in trunc.raw trunc_src.qcow2; do
+    cp --sparse=always "$src" "victim.${src##*.}"
+    v="victim.${src##*.}"
+    rm -f tdst.qcow2 tdst.qcow2.part
+    set +e
+    DIMG_TEST_SLOW_MS=100 "$DIMG" convert -O qcow2 "$v" tdst.qcow2 >/dev/null 2>"$T/trunc.err" &
+    pid=$!
+    for i in $(seq 200); do [ -e tdst.qcow2.part ] && break; sleep 0.05; done
+    sleep 0.3
+    truncate -s 2M "$v"
+    wait $pid
+    rc=$?
+    set -e
+    expect_rc 1 "convert of $v truncated mid-way"
+    if [ "$(wc -l <"$T/trunc.err")" -eq 1 ] && grep -q '^dimg: .*truncated while being read.*offset [0-9]' "$T/trunc.err"; then
+      pass
+    else
+      fail "truncated $v: want one line naming the offset, got: $(cat "$T/trunc.err")"
+    fi
+    [ -e tdst.qcow2 ] || [ -e tdst.qcow2.part ] && fail "truncated $v: a target was left" || pass
+  done
+}
 
+sections "$@"
 finish

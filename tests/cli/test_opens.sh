@@ -13,7 +13,6 @@
 #   on any failure: an error, SIGINT, SIGTERM, a full disk (the old code truncated NAME through
 #   the symlink and left the data file behind).
 source "$(dirname "$0")/lib.sh"
-require_qcow2
 
 qemu-img create -q -f raw a.img 1M
 qemu-img create -q -f qcow2 q.qcow2 1M

@@ -13,7 +13,6 @@
 #   import's): convert and import -O fail with one line and the user's file never reaches the
 #   output (the old code copied it in).
 source "$(dirname "$0")/lib.sh"
-require_qcow2
 
 HOLDER=
 trap '[ -n "$HOLDER" ] && kill "$HOLDER" 2>/dev/null; rm -rf "$T"' EXIT

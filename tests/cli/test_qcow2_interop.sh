@@ -2,10 +2,8 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 # test_qcow2_interop.sh: the command line on qcow2 against qemu-img as the oracle: create ->
 # qemu-img check clean; convert raw<->qcow2 (plain and -c) -> qemu-img compare and cmp; map,
-# info and check output of qemu-made images equal to qemu-img's. Skips (exit 0, "SKIP") only
-# while the qcow2 driver answers "not implemented yet", so it runs the moment qcow2 lands.
+# info and check output of qemu-made images equal to qemu-img's.
 source "$(dirname "$0")/lib.sh"
-require_qcow2
 
 mk_sparse_raw src.raw 16M 0:64k 70000:5 1M:192k 6553600:196608 15M:1M
 
@@ -116,13 +114,6 @@ for cmd in "info --backing-chain" map "compare orphan.qcow2" "convert -O raw"; d
 done
 
 # --- check: clean, then a leak and a corruption planted in the refcount block ---
-# (skipped only while the qcow2 driver has no check slot: dimg says so and exits 63)
-run "$DIMG" check base.qcow2
-if [ "$rc" -eq 63 ] && grep -q "does not support checks" "$T/err"; then
-  echo "SKIP: qcow2 check not implemented yet"
-  finish
-  exit $?
-fi
 for img in base.qcow2 comp.qcow2; do
   run "$DIMG" check --output=json "$img"
   expect_rc 0 "check $img"

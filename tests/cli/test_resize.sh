@@ -4,6 +4,7 @@
 # sees them, qemu-img's messages for shrinking without --shrink, non-positive and overflowing
 # sizes, formats that cannot resize; preallocation; --fix-gpt checked by sgdisk/sfdisk.
 source "$(dirname "$0")/lib.sh"
+need sfdisk sgdisk
 vsize() { qemu-img info --output=json "$1" | sed -n 's/.*"virtual-size": \([0-9]*\).*/\1/p'; }
 alloc_k() { du -k "$1" | cut -f1; }
 
@@ -53,26 +54,22 @@ else
 fi
 
 # GPT: without --fix-gpt a warning, with it sgdisk -v and sfdisk --verify are clean.
-if command -v sfdisk >/dev/null && command -v sgdisk >/dev/null; then
-  truncate -s 64M g.img
-  printf 'label: gpt\n,16M,L\n,8M,S\n' | sfdisk -q g.img
-  sfdisk -d g.img | grep -v '^last-lba' >before
-  run "$DIMG" resize g.img +64M
-  grep -q "warning: .*backup GPT.*--fix-gpt" "$T/err" && pass || fail "no GPT warning: $(cat "$T/err")"
-  run "$DIMG" resize --fix-gpt g.img +64M
-  expect_rc 0 "resize --fix-gpt"
-  grep -q "Backup GPT moved" "$T/out" && pass || fail "no GPT report: $(cat "$T/out")"
-  sgdisk -v g.img | grep -q "No problems found" && pass || fail "sgdisk -v: $(sgdisk -v g.img)"
-  sfdisk --verify g.img 2>&1 | grep -q "No errors detected" && pass || fail "sfdisk --verify: $(sfdisk --verify g.img 2>&1)"
-  sfdisk -d g.img | grep -v '^last-lba' >after
-  expect_same before after "partitions unchanged by --fix-gpt"
-  run "$DIMG" info g.img
-  grep -q "^Partition table: GPT" "$T/out" && pass || fail "info shows no GPT"
-  run "$DIMG" info --output=json g.img
-  grep -q '"type": "gpt"' "$T/out" && pass || fail "info json shows no GPT"
-else
-  echo "note: sfdisk/sgdisk missing; GPT cases skipped"
-fi
+truncate -s 64M g.img
+printf 'label: gpt\n,16M,L\n,8M,S\n' | sfdisk -q g.img
+sfdisk -d g.img | grep -v '^last-lba' >before
+run "$DIMG" resize g.img +64M
+grep -q "warning: .*backup GPT.*--fix-gpt" "$T/err" && pass || fail "no GPT warning: $(cat "$T/err")"
+run "$DIMG" resize --fix-gpt g.img +64M
+expect_rc 0 "resize --fix-gpt"
+grep -q "Backup GPT moved" "$T/out" && pass || fail "no GPT report: $(cat "$T/out")"
+sgdisk -v g.img | grep -q "No problems found" && pass || fail "sgdisk -v: $(sgdisk -v g.img)"
+sfdisk --verify g.img 2>&1 | grep -q "No errors detected" && pass || fail "sfdisk --verify: $(sfdisk --verify g.img 2>&1)"
+sfdisk -d g.img | grep -v '^last-lba' >after
+expect_same before after "partitions unchanged by --fix-gpt"
+run "$DIMG" info g.img
+grep -q "^Partition table: GPT" "$T/out" && pass || fail "info shows no GPT"
+run "$DIMG" info --output=json g.img
+grep -q '"type": "gpt"' "$T/out" && pass || fail "info json shows no GPT"
 
 # An overlay whose first sectors come from its backing file grows like any image (the
 # partition-table look after growing must not need the unopened chain).

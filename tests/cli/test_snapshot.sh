@@ -6,7 +6,6 @@
 # -a/-d on qemu's snapshots and qemu-img -a/-d on dimg's leave qemu-img check clean; errors
 # and hostile snapshot tables give one "dimg: ..." line.
 source "$(dirname "$0")/lib.sh"
-require_qcow2
 export TZ=UTC
 
 # snap_raw IMG NAME OUT: the disk at snapshot NAME, as qemu-img sees it.

@@ -63,7 +63,7 @@ static void app_progress(struct app *a, uint64_t n)
 static int app_check_raw(const struct ops_append_req *req, const char *path, const char *fmt,
                          uint64_t *size, struct img_err *err)
 {
-    if (fmt && strcmp(fmt, "raw") != 0)
+    if (fmt && !img_format_is_raw(fmt))
         return err_set(err, -ENOTSUP,
                        "%s: append works on raw images only, not %s; use 'dimg resize' to grow "
                        "it",
@@ -75,7 +75,7 @@ static int app_check_raw(const struct ops_append_req *req, const char *path, con
         return err->code ? err->code : -EIO;
     int r = 0;
     struct stat st;
-    if (strcmp(img->drv->name, "raw") != 0)
+    if (!(img->drv->caps & IMG_CAP_RAW))
         r = err_set(err, -ENOTSUP,
                     "%s is a %s image: append works on raw images only; use 'dimg resize' to "
                     "grow it",
@@ -184,7 +184,7 @@ static int app_zeros(struct app *a, uint64_t off, uint64_t len)
 static int app_check_probe(const struct ops_append_req *req, int ffd, uint64_t fsize, int ofd,
                            struct img_err *err)
 {
-    if (fsize >= IMG_PROBE_BYTES || ofd < 0 || (req->fmt && strcmp(req->fmt, "raw") == 0))
+    if (fsize >= IMG_PROBE_BYTES || ofd < 0 || (req->fmt && img_format_is_raw(req->fmt)))
         return 0;
     uint8_t buf[IMG_PROBE_BYTES];
     int r = io_pread_zero(ffd, buf, (size_t)fsize, 0);
@@ -193,7 +193,7 @@ static int app_check_probe(const struct ops_append_req *req, int ffd, uint64_t f
     if (r < 0)
         return err_set(err, r, "%s: %s", req->path, strerror(-r));
     const struct img_driver *d = img_probe_buf(buf, IMG_PROBE_BYTES, NULL);
-    if (d && strcmp(d->name, "raw") != 0)
+    if (d && !(d->caps & IMG_CAP_RAW))
         return err_set(err, -EPERM,
                        "%s: the result would look like a %s image; name the format with -f raw "
                        "to append anyway",

@@ -1085,6 +1085,84 @@ static bool vdi_all_zero(const uint8_t *p, size_t n)
  * Every state on the way reads the same. The one window qemu-img check objects to is inside
  * step 1 (entries written, count not yet: "allocated blocks mismatch"); running compact again
  * rewrites the count. Static images stay as they are (their blocks are the disk). */
+/* A compaction's working state: who owns each physical block, one block's buffer, progress. */
+struct vdi_cwork {
+    uint32_t *owner; /* owner[p] = 1 + the guest block using physical block p, 0 when unused */
+    uint64_t nphys;
+    uint8_t *buf; /* one block */
+    uint64_t done, total;
+    int (*tick)(void *, uint64_t, uint64_t);
+    void *ctx;
+};
+
+/* Step 1: the blocks that read as zeros become zero entries (nothing moves until all are
+ * known); *zeros counts them. */
+static int vdi_compact_zeros(struct img *img, struct vdi_cwork *w, uint64_t *zeros)
+{
+    struct vdi *s = img->priv;
+    uint64_t bsz = s->block_size;
+    int r;
+    for (uint64_t p = 0; p < w->nphys; p++) {
+        if (!w->owner[p])
+            continue;
+        if (w->tick && w->tick(w->ctx, w->done, w->total))
+            return img_error(img, -ECANCELED, "compaction cancelled; the image is unchanged");
+        if ((r = io_pread_zero(img->fd, w->buf, bsz, s->off_data + p * bsz)) < 0)
+            return img_error(img, r, "reading block %llu: %s", ULL(p), strerror(-r));
+        w->done += bsz;
+        if (!vdi_all_zero(w->buf, bsz))
+            continue;
+        uint32_t g = w->owner[p] - 1;
+        if ((r = vdi_store_u32(img, s->off_bmap + (uint64_t)g * 4, VDI_ZERO, "the block map")) < 0)
+            return r;
+        s->bmap[g] = VDI_ZERO;
+        w->owner[p] = 0;
+        (*zeros)++;
+    }
+    return 0;
+}
+
+/* Step 2: the highest used block moves into the lowest hole below keep, one at a time, each
+ * move synced before the block map points at it. */
+static int vdi_compact_move(struct img *img, struct vdi_cwork *w, uint64_t keep)
+{
+    struct vdi *s = img->priv;
+    uint64_t bsz = s->block_size, hole = 0, top = w->nphys;
+    uint32_t *owner = w->owner;
+    int r;
+    for (;;) {
+        while (hole < keep && owner[hole])
+            hole++;
+        while (top > 0 && !owner[top - 1])
+            top--;
+        if (hole >= keep || top <= keep)
+            return 0;
+        if (w->tick && w->tick(w->ctx, w->done, w->total))
+            return img_error(img, -ECANCELED,
+                             "compaction cancelled; the image is valid and can be compacted "
+                             "again");
+        uint64_t from = top - 1;
+        uint32_t g = owner[from] - 1;
+        r = io_pread_zero(img->fd, w->buf, bsz, s->off_data + from * bsz);
+        if (r == 0)
+            r = io_pwrite_all(img->fd, w->buf, bsz, s->off_data + hole * bsz);
+        if (r == 0)
+            r = io_sync(img->fd);
+        if (r < 0)
+            return img_error(img, r, "moving block %llu to %llu: %s", ULL(from), ULL(hole),
+                             strerror(-r));
+        if ((r = vdi_store_u32(img, s->off_bmap + (uint64_t)g * 4, (uint32_t)hole,
+                               "the block map")) < 0)
+            return r;
+        if ((r = vdi_flush(img)) < 0)
+            return r;
+        s->bmap[g] = (uint32_t)hole;
+        owner[hole] = g + 1;
+        owner[from] = 0;
+        w->done += bsz;
+    }
+}
+
 static int vdi_compact(struct img *img, int (*tick)(void *, uint64_t, uint64_t), void *ctx)
 {
     struct vdi *s = img->priv;
@@ -1107,12 +1185,14 @@ static int vdi_compact(struct img *img, int (*tick)(void *, uint64_t, uint64_t),
         if (e >= nphys)
             nphys = (uint64_t)e + 1;
     }
-    /* owner[p] = 1 + the guest block using physical block p, 0 when unused. */
-    uint32_t *owner = calloc(nphys ? nphys : 1, sizeof *owner);
-    uint8_t *buf = malloc(bsz);
-    uint64_t count = 0, zeros = 0, done = 0, total;
+    struct vdi_cwork w = {.owner = calloc(nphys ? nphys : 1, sizeof *w.owner),
+                          .nphys = nphys,
+                          .buf = malloc(bsz),
+                          .tick = tick,
+                          .ctx = ctx};
+    uint64_t count = 0, zeros = 0;
     int r = 0;
-    if (!owner || !buf) {
+    if (!w.owner || !w.buf) {
         r = img_error(img, -ENOMEM, "out of memory");
         goto out;
     }
@@ -1120,83 +1200,28 @@ static int vdi_compact(struct img *img, int (*tick)(void *, uint64_t, uint64_t),
         uint32_t e = s->bmap[g];
         if (!vdi_is_alloc(e))
             continue;
-        if (owner[e] || s->off_data + (uint64_t)e * bsz >= s->file_size) {
+        if (w.owner[e] || s->off_data + (uint64_t)e * bsz >= s->file_size) {
             r = img_error(img, -EUCLEAN,
                           "block map entry %u (%u) is shared or past the end of the file; "
                           "not compacting a damaged image (see dimg check)",
                           g, e);
             goto out;
         }
-        owner[e] = g + 1;
+        w.owner[e] = g + 1;
         count++;
     }
-    total = 2 * count * bsz; /* reading every block, then (at most) moving every block */
-    /* Step 1: find the zero blocks (nothing is written until all are known). */
-    for (uint64_t p = 0; p < nphys; p++) {
-        if (!owner[p])
-            continue;
-        if (tick && tick(ctx, done, total)) {
-            r = img_error(img, -ECANCELED, "compaction cancelled; the image is unchanged");
-            goto out;
-        }
-        if ((r = io_pread_zero(img->fd, buf, bsz, s->off_data + p * bsz)) < 0) {
-            r = img_error(img, r, "reading block %llu: %s", ULL(p), strerror(-r));
-            goto out;
-        }
-        done += bsz;
-        if (!vdi_all_zero(buf, bsz))
-            continue;
-        uint32_t g = owner[p] - 1;
-        if ((r = vdi_store_u32(img, s->off_bmap + (uint64_t)g * 4, VDI_ZERO, "the block map")) < 0)
-            goto out;
-        s->bmap[g] = VDI_ZERO;
-        owner[p] = 0;
-        zeros++;
-    }
+    w.total = 2 * count * bsz; /* reading every block, then (at most) moving every block */
+    if ((r = vdi_compact_zeros(img, &w, &zeros)) < 0)
+        goto out;
     uint64_t keep = count - zeros;
     if ((r = vdi_flush(img)) < 0 ||
         (r = vdi_store_u32(img, VDI_OFF_ALLOCATED, (uint32_t)keep, "blocks_allocated")) < 0 ||
         (r = vdi_flush(img)) < 0)
         goto out;
     s->allocated = (uint32_t)keep;
-    done = count * bsz + (count - keep) * bsz; /* zero blocks need no move */
-    /* Step 2: highest used index into the lowest hole below keep. */
-    uint64_t hole = 0, top = nphys;
-    for (;;) {
-        while (hole < keep && owner[hole])
-            hole++;
-        while (top > 0 && !owner[top - 1])
-            top--;
-        if (hole >= keep || top <= keep)
-            break;
-        if (tick && tick(ctx, done, total)) {
-            r = img_error(img, -ECANCELED,
-                          "compaction cancelled; the image is valid and can be compacted "
-                          "again");
-            goto out;
-        }
-        uint64_t from = top - 1;
-        uint32_t g = owner[from] - 1;
-        r = io_pread_zero(img->fd, buf, bsz, s->off_data + from * bsz);
-        if (r == 0)
-            r = io_pwrite_all(img->fd, buf, bsz, s->off_data + hole * bsz);
-        if (r == 0)
-            r = io_sync(img->fd);
-        if (r < 0) {
-            r = img_error(img, r, "moving block %llu to %llu: %s", ULL(from), ULL(hole),
-                          strerror(-r));
-            goto out;
-        }
-        if ((r = vdi_store_u32(img, s->off_bmap + (uint64_t)g * 4, (uint32_t)hole,
-                               "the block map")) < 0)
-            goto out;
-        if ((r = vdi_flush(img)) < 0)
-            goto out;
-        s->bmap[g] = (uint32_t)hole;
-        owner[hole] = g + 1;
-        owner[from] = 0;
-        done += bsz;
-    }
+    w.done = count * bsz + (count - keep) * bsz; /* zero blocks need no move */
+    if ((r = vdi_compact_move(img, &w, keep)) < 0)
+        goto out;
     /* Step 3: nothing in use lies past keep blocks any more. */
     uint64_t end = s->off_data + keep * bsz;
     if (s->file_size > end) {
@@ -1209,10 +1234,10 @@ static int vdi_compact(struct img *img, int (*tick)(void *, uint64_t, uint64_t),
     }
     s->next_idx = (uint32_t)keep;
     if (tick)
-        tick(ctx, total, total);
+        tick(ctx, w.total, w.total);
 out:
-    free(owner);
-    free(buf);
+    free(w.owner);
+    free(w.buf);
     return r;
 }
 

@@ -201,6 +201,28 @@ static int app_check_probe(const struct ops_append_req *req, int ffd, uint64_t f
     return 0;
 }
 
+/* -o OUT: OUT.part begins as a copy of FILE at the new size, sharing FILE's extents outright
+ * where the file system can (btrfs, xfs). */
+static int app_new_target(struct app *a, struct io_tmpfile *tmp, int ffd, uint64_t fsize,
+                          uint64_t nsize)
+{
+    const char *out = a->req->out;
+    int r = io_tmp_create(tmp, out);
+    if (r == -EEXIST)
+        return err_set(a->err, r,
+                       "%s.part already exists (left from an interrupted run?); remove it", out);
+    if (r < 0)
+        return err_set(a->err, r, "%s.part: %s", out, strerror(-r));
+    a->dfd = tmp->fd;
+    a->dname = tmp->tmp_path;
+    bool cloned = fsize > 0 && ioctl(a->dfd, FICLONE, ffd) == 0;
+    if (cloned)
+        app_progress(a, fsize);
+    if (ftruncate(a->dfd, (off_t)nsize) < 0)
+        return err_set(a->err, -errno, "%s: %s", a->dname, strerror(errno));
+    return cloned ? 0 : app_copy_file(a, ffd, fsize, 0);
+}
+
 int ops_append(const struct ops_append_req *req, struct ops_append_res *res, struct img_err *err)
 {
     struct app a = {.req = req, .err = err, .dfd = -1};
@@ -264,34 +286,8 @@ int ops_append(const struct ops_append_req *req, struct ops_append_res *res, str
     }
 
     if (req->out) {
-        r = io_tmp_create(&tmp, req->out);
-        if (r < 0) {
-            if (r == -EEXIST)
-                err_set(err, r,
-                        "%s.part already exists (left from an interrupted run?); "
-                        "remove it",
-                        req->out);
-            else
-                err_set(err, r, "%s.part: %s", req->out, strerror(-r));
+        if ((r = app_new_target(&a, &tmp, ffd, fsize, nsize)) < 0)
             goto out;
-        }
-        a.dfd = tmp.fd;
-        a.dname = tmp.tmp_path;
-        /* Share FILE's extents outright where the file system can (btrfs, xfs). */
-        if (fsize > 0 && ioctl(a.dfd, FICLONE, ffd) == 0) {
-            app_progress(&a, fsize);
-            if (ftruncate(a.dfd, (off_t)nsize) < 0) {
-                r = err_set(err, -errno, "%s: %s", a.dname, strerror(errno));
-                goto out;
-            }
-        } else {
-            if (ftruncate(a.dfd, (off_t)nsize) < 0) {
-                r = err_set(err, -errno, "%s: %s", a.dname, strerror(errno));
-                goto out;
-            }
-            if ((r = app_copy_file(&a, ffd, fsize, 0)) < 0)
-                goto out;
-        }
     } else {
         a.dfd = ffd;
         a.dname = req->path;

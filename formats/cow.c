@@ -77,8 +77,7 @@ static int cow_read_head(struct img *img, uint8_t *h, size_t n, uint64_t *fsize)
     int r = io_file_size(img->fd, fsize);
     if (r == 0)
         r = io_pread_zero(img->fd, h, n, 0);
-    return r < 0 ? img_error(img, r, "%s: reading the header: %s", img->drv->name, strerror(-r))
-                 : 0;
+    return r < 0 ? img_error(img, r, "reading the header: %s", strerror(-r)) : 0;
 }
 
 static int cow_open(struct img *img, unsigned flags)
@@ -90,9 +89,9 @@ static int cow_open(struct img *img, unsigned flags)
     if (r < 0)
         return r;
     if (fsize < 8 || be32_load(h) != COW_MAGIC)
-        return img_error(img, -EINVAL, "cow: magic: not a cow image");
+        return img_error(img, -EINVAL, "magic: not a cow image");
     if (be32_load(h + 4) != COW_VERSION)
-        return img_error(img, -EINVAL, "cow: version %u is not 2", be32_load(h + 4));
+        return img_error(img, -EINVAL, "version %u is not 2", be32_load(h + 4));
     /* The header is a C struct with host alignment: x86-64 pads before the u64 size. */
     if (be32_load(h + 1048) == 512) {
         s->hsize = COW_HDR64;
@@ -101,18 +100,17 @@ static int cow_open(struct img *img, unsigned flags)
         s->hsize = COW_HDR32;
         s->size_field = 1036;
     } else {
-        return img_error(img, -EINVAL, "cow: sectorsize %u is not 512", be32_load(h + 1048));
+        return img_error(img, -EINVAL, "sectorsize %u is not 512", be32_load(h + 1048));
     }
     if (fsize < s->hsize)
-        return img_error(img, -EINVAL, "cow: header: file is shorter than %llu bytes",
-                         ULL(s->hsize));
+        return img_error(img, -EINVAL, "header: file is shorter than %llu bytes", ULL(s->hsize));
     uint64_t size = be64_load(h + s->size_field);
     if (size > COW_MAX_SIZE)
-        return img_error(img, -EFBIG, "cow: size %llu is too large (limit %llu)", ULL(size),
+        return img_error(img, -EFBIG, "size %llu is too large (limit %llu)", ULL(size),
                          ULL(COW_MAX_SIZE));
     if (!memchr(h + 8, 0, COW_NAME_LEN))
         return img_error(img, -EINVAL,
-                         "cow: backing file name is not NUL-terminated within "
+                         "backing file name is not NUL-terminated within "
                          "%u bytes",
                          COW_NAME_LEN);
     s->sectors = size / 512; /* like QEMU: a partial last sector is not part of the disk */
@@ -122,7 +120,7 @@ static int cow_open(struct img *img, unsigned flags)
     s->bm_limit = UINT64_MAX;
     s->win_off = UINT64_MAX;
     if (h[8] && !(img->backing_name = strdup((const char *)h + 8)))
-        return img_error(img, -ENOMEM, "cow: out of memory");
+        return img_error(img, -ENOMEM, "out of memory");
     img->size = s->sectors * 512;
     return 0;
 }
@@ -138,7 +136,7 @@ static int cow_bm_byte(struct img *img, uint64_t i, uint8_t *out)
         s->win_off = UINT64_MAX;
         int r = io_pread_zero(img->fd, s->win, COW_WIN, s->hsize + w);
         if (r < 0)
-            return img_error(img, r, "cow: reading the bitmap: %s", strerror(-r));
+            return img_fail(img, r, "cow: reading the bitmap: %s", strerror(-r));
         if (w + COW_WIN > s->bm_limit) /* UML v1/v2: the last bits may fall in the data area */
             memset(s->win + (s->bm_limit > w ? s->bm_limit - w : 0), 0,
                    COW_WIN - (s->bm_limit > w ? s->bm_limit - w : 0));
@@ -228,7 +226,7 @@ static int cow_bm_set(struct img *img, uint64_t n, uint64_t cnt)
     struct cow *s = cow_st(img);
     int r = cow_bm_put(img->fd, s->hsize, n, cnt, true);
     s->win_off = UINT64_MAX;
-    return r < 0 ? img_error(img, r, "cow: writing the bitmap: %s", strerror(-r)) : 0;
+    return r < 0 ? img_fail(img, r, "cow: writing the bitmap: %s", strerror(-r)) : 0;
 }
 
 /* ---- read ---- */
@@ -248,7 +246,7 @@ static int cow_read(struct img *img, uint64_t off, void *buf, size_t len)
         if (set) {
             r = io_pread_zero(img->fd, p, k, s->data_off + off);
             if (r < 0)
-                r = img_error(img, r, "cow: read at %llu: %s", ULL(off), strerror(-r));
+                r = img_fail(img, r, "cow: read at %llu: %s", ULL(off), strerror(-r));
         } else {
             r = img_read_backing(img, off, p, k);
         }
@@ -289,7 +287,7 @@ static int cow_write_partial(struct img *img, uint64_t sec, size_t in, const uin
         return r;
     memcpy(b + in, p, k);
     r = io_pwrite_all(img->fd, b, 512, s->data_off + sec * 512);
-    return r < 0 ? img_error(img, r, "cow: write: %s", strerror(-r)) : 0;
+    return r < 0 ? img_fail(img, r, "cow: write: %s", strerror(-r)) : 0;
 }
 
 static int cow_write(struct img *img, uint64_t off, const void *buf, size_t len)
@@ -310,7 +308,7 @@ static int cow_write(struct img *img, uint64_t off, const void *buf, size_t len)
     }
     size_t mid = len / 512 * 512;
     if (mid && (r = io_pwrite_all(img->fd, p, mid, s->data_off + off)) < 0)
-        return img_error(img, r, "cow: write at %llu: %s", ULL(off), strerror(-r));
+        return img_fail(img, r, "cow: write at %llu: %s", ULL(off), strerror(-r));
     p += mid;
     off += mid;
     len -= mid;
@@ -324,7 +322,7 @@ static int cow_write(struct img *img, uint64_t off, const void *buf, size_t len)
     if (set && run == n1 - n0)
         return 0; /* every sector already present: nothing to record */
     if ((r = io_sync(img->fd)) < 0)
-        return img_error(img, r, "cow: fsync: %s", strerror(-r));
+        return img_fail(img, r, "cow: fsync: %s", strerror(-r));
     return cow_bm_set(img, n0, n1 - n0);
 }
 
@@ -377,18 +375,18 @@ static int cow_write_zeroes(struct img *img, uint64_t off, uint64_t len)
     if (fallocate(img->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)host, (off_t)hlen) <
             0 &&
         backing && (r = io_pwrite_zeroes(img->fd, host, hlen)) < 0)
-        return img_error(img, r, "cow: write at %llu: %s", ULL(off), strerror(-r));
+        return img_fail(img, r, "cow: write at %llu: %s", ULL(off), strerror(-r));
     if ((r = io_sync(img->fd)) < 0)
-        return img_error(img, r, "cow: fsync: %s", strerror(-r));
+        return img_fail(img, r, "cow: fsync: %s", strerror(-r));
     r = cow_bm_put(img->fd, s->hsize, n0, n1 - n0, backing);
     s->win_off = UINT64_MAX;
-    return r < 0 ? img_error(img, r, "cow: writing the bitmap: %s", strerror(-r)) : 0;
+    return r < 0 ? img_fail(img, r, "cow: writing the bitmap: %s", strerror(-r)) : 0;
 }
 
 static int cow_flush(struct img *img)
 {
     int r = io_sync(img->fd);
-    return r < 0 ? img_error(img, r, "cow: flush: %s", strerror(-r)) : 0;
+    return r < 0 ? img_fail(img, r, "cow: flush: %s", strerror(-r)) : 0;
 }
 
 /* ---- create, grow ---- */
@@ -457,7 +455,7 @@ static int cow_backing_sectors(struct img *img, uint64_t *sectors)
                                 IMG_OPEN_BACKING | (img->flags & IMG_OPEN_UNTRUSTED), &err);
     if (!self)
         return img_error(img, err.code ? err.code : -EIO,
-                         "cow: growing needs the length of "
+                         "growing needs the length of "
                          "the backing file, which could not be opened: %s",
                          err.msg);
     *sectors = u64_div_round_up(self->backing->size, 512);
@@ -507,15 +505,15 @@ static int cow_grow_copy(struct img *img, uint64_t sectors, uint64_t zero_to)
     struct cow *s = cow_st(img);
     struct stat st;
     if (fstat(img->fd, &st) < 0)
-        return img_error(img, -errno, "cow: %s", strerror(errno));
+        return img_error(img, -errno, "%s", strerror(errno));
     char *real = realpath(img->path, NULL); /* rename over a symlink's target, not the link */
     if (!real)
-        return img_error(img, -errno, "cow: %s: %s", img->path, strerror(errno));
+        return img_error(img, -errno, "%s: %s", img->path, strerror(errno));
     struct io_tmpfile t;
     int r = io_tmp_create(&t, real);
     free(real);
     if (r < 0)
-        return img_error(img, r, "cow: creating %s.part: %s", img->path, strerror(-r));
+        return img_error(img, r, "creating %s.part: %s", img->path, strerror(-r));
     if (fchmod(t.fd, st.st_mode & 07777) < 0)
         r = -errno;
     /* The owner is kept where we may (root); otherwise the file becomes ours, as with cp. */
@@ -555,11 +553,11 @@ static int cow_grow_copy(struct img *img, uint64_t sectors, uint64_t zero_to)
         r = -errno;
     if (r < 0) {
         io_tmp_abort(&t);
-        return img_error(img, r, "cow: writing the grown image: %s", strerror(-r));
+        return img_error(img, r, "writing the grown image: %s", strerror(-r));
     }
     if ((r = io_tmp_commit(&t)) < 0) {
         close(nfd);
-        return img_error(img, r, "cow: replacing %s: %s", img->path, strerror(-r));
+        return img_error(img, r, "replacing %s: %s", img->path, strerror(-r));
     }
     close(img->fd);
     img->fd = nfd;
@@ -579,13 +577,13 @@ static int cow_truncate(struct img *img, uint64_t size, enum img_prealloc preall
 {
     struct cow *s = cow_st(img);
     if (prealloc != IMG_PREALLOC_OFF)
-        return img_error(img, -ENOTSUP, "cow: preallocation is not supported");
+        return img_error(img, -ENOTSUP, "preallocation is not supported");
     if (size < img->size)
-        return img_error(img, -ENOTSUP, "cow: shrinking is not supported");
+        return img_error(img, -ENOTSUP, "shrinking is not supported");
     if (size % 512)
-        return img_error(img, -EINVAL, "cow: size must be a multiple of 512 bytes");
+        return img_error(img, -EINVAL, "size must be a multiple of 512 bytes");
     if (size > COW_MAX_SIZE)
-        return img_error(img, -EFBIG, "cow: size %llu is too large", ULL(size));
+        return img_error(img, -EFBIG, "size %llu is too large", ULL(size));
     uint64_t sectors = size / 512, bsec;
     int r = cow_backing_sectors(img, &bsec);
     if (r < 0)
@@ -613,7 +611,7 @@ static int cow_truncate(struct img *img, uint64_t size, enum img_prealloc preall
         if (r == 0)
             r = io_sync(img->fd);
         if (r < 0)
-            return img_error(img, r, "cow: growing: %s", strerror(-r));
+            return img_error(img, r, "growing: %s", strerror(-r));
     }
     if (r < 0)
         return r;
@@ -632,7 +630,7 @@ static int cow_layout(struct img *img, struct img_region **out, size_t *n)
     size_t cap = 16, cnt = 0;
     struct img_region *v = malloc(cap * sizeof *v);
     if (!v)
-        return img_error(img, -ENOMEM, "cow: out of memory");
+        return img_fail(img, -ENOMEM, "cow: out of memory");
     v[cnt++] = (struct img_region){0, s->hdr_len, IMG_R_HEADER};
     uint64_t bm = s->bm_len < s->bm_limit ? s->bm_len : s->bm_limit;
     if (bm)
@@ -650,7 +648,7 @@ static int cow_layout(struct img *img, struct img_region **out, size_t *n)
                 struct img_region *nv = realloc(v, 2 * cap * sizeof *v);
                 if (!nv) {
                     free(v);
-                    return img_error(img, -ENOMEM, "cow: out of memory");
+                    return img_fail(img, -ENOMEM, "cow: out of memory");
                 }
                 v = nv;
                 cap *= 2;
@@ -747,34 +745,32 @@ static int ucow_open(struct img *img, unsigned flags)
         return r;
     bool be = be32_load(h) == COW_MAGIC;
     if (fsize < 8 || (!be && le32_load(h) != COW_MAGIC))
-        return img_error(img, -EINVAL, "ucow: magic: not a User-Mode-Linux COW image");
+        return img_error(img, -EINVAL, "magic: not a User-Mode-Linux COW image");
     uint32_t v = ucow_u32(h + 4, be);
     struct ucow_fields f;
     if (!ucow_fields(v, h, &f))
-        return img_error(img, -EINVAL, "ucow: version %u is not 1, 2 or 3", v);
+        return img_error(img, -EINVAL, "version %u is not 1, 2 or 3", v);
     if (!be && v != 1)
         return img_error(img, -EINVAL,
-                         "ucow: version %u with a little-endian magic (only version 1 was "
+                         "version %u with a little-endian magic (only version 1 was "
                          "written in host byte order)",
                          v);
     if (fsize < f.hdr)
-        return img_error(img, -EINVAL, "ucow: header: file is shorter than %u bytes", f.hdr);
+        return img_error(img, -EINVAL, "header: file is shorter than %u bytes", f.hdr);
     uint64_t size = be ? be64_load(h + f.size) : le64_load(h + f.size);
     uint32_t ss = ucow_u32(h + f.ss, be), align = f.align ? be32_load(h + f.align) : ss;
     if (ss != 512)
-        return img_error(img, -EINVAL, "ucow: sectorsize %u is not 512", ss);
+        return img_error(img, -EINVAL, "sectorsize %u is not 512", ss);
     if (f.fmt && be32_load(h + f.fmt) != 0)
-        return img_error(img, -EINVAL, "ucow: cow_format %u is unknown (0 is the bitmap)",
+        return img_error(img, -EINVAL, "cow_format %u is unknown (0 is the bitmap)",
                          be32_load(h + f.fmt));
     if (align == 0 || align > UCOW_MAX_ALIGN)
-        return img_error(img, -EINVAL, "ucow: alignment %u out of range (1..%u)", align,
-                         UCOW_MAX_ALIGN);
+        return img_error(img, -EINVAL, "alignment %u out of range (1..%u)", align, UCOW_MAX_ALIGN);
     if (size > COW_MAX_SIZE)
-        return img_error(img, -EFBIG, "ucow: size %llu is too large (limit %llu)", ULL(size),
+        return img_error(img, -EFBIG, "size %llu is too large (limit %llu)", ULL(size),
                          ULL(COW_MAX_SIZE));
     if (!memchr(h + f.name, 0, f.name_len))
-        return img_error(img, -EINVAL,
-                         "ucow: backing file name is not NUL-terminated within %u bytes",
+        return img_error(img, -EINVAL, "backing file name is not NUL-terminated within %u bytes",
                          f.name_len);
     uint64_t sectors = u64_div_round_up(size, 512);
     uint64_t bm_off = f.align ? u64_div_round_up(f.hdr, align) * align : f.hdr;
@@ -792,13 +788,13 @@ static int ucow_open(struct img *img, unsigned flags)
     s->win_off = UINT64_MAX;
     if ((flags & IMG_OPEN_RW) && s->bm_limit < s->bm_len)
         return img_error(img, -EROFS,
-                         "ucow: the bitmap of this version %u image has no room for its "
+                         "the bitmap of this version %u image has no room for its "
                          "last sectors (UML's rounding bug): open it read-only",
                          v);
     if (h[f.name] && !(img->backing_name = strdup((const char *)h + f.name)))
-        return img_error(img, -ENOMEM, "ucow: out of memory");
+        return img_error(img, -ENOMEM, "out of memory");
     if (img->backing_name && !(img->backing_fmt = strdup("raw")))
-        return img_error(img, -ENOMEM, "ucow: out of memory"); /* ubd backs with raw files */
+        return img_error(img, -ENOMEM, "out of memory"); /* ubd backs with raw files */
     img->size = size;
     return 0;
 }
@@ -820,7 +816,7 @@ const struct img_driver img_driver_ucow = {
     .name = "ucow",
     .desc = "User-Mode-Linux COW (versions 1, 2 and 3)",
     .priv_size = sizeof(struct cow),
-    .caps = IMG_CAP_WRITE | IMG_CAP_BACKING,
+    .caps = IMG_CAP_BACKING,
     .probe = ucow_probe,
     .open = ucow_open,
     .get_info = ucow_get_info,
@@ -841,11 +837,10 @@ static int cow_set_backing(struct img *img, const char *name, const char *fmt)
     uint8_t field[COW_NAME_LEN];
     size_t nl = name ? strlen(name) : 0;
     if (nl >= COW_NAME_LEN)
-        return img_error(img, -EINVAL, "cow: backing file name longer than %u bytes",
-                         COW_NAME_LEN - 1);
+        return img_error(img, -EINVAL, "backing file name longer than %u bytes", COW_NAME_LEN - 1);
     char *copy = name ? strdup(name) : NULL;
     if (name && !copy)
-        return img_error(img, -ENOMEM, "cow: out of memory");
+        return img_error(img, -ENOMEM, "out of memory");
     memset(field, 0, sizeof field);
     memcpy(field, name ? name : "", nl);
     int r = io_pwrite_all(img->fd, field, sizeof field, 8);
@@ -853,7 +848,7 @@ static int cow_set_backing(struct img *img, const char *name, const char *fmt)
         r = io_sync(img->fd);
     if (r < 0) {
         free(copy);
-        return img_error(img, r, "cow: writing the backing file name: %s", strerror(-r));
+        return img_error(img, r, "writing the backing file name: %s", strerror(-r));
     }
     free(img->backing_name);
     img->backing_name = copy;
@@ -869,7 +864,7 @@ static int cow_make_empty(struct img *img)
     if (r == 0)
         r = io_sync(img->fd);
     s->win_off = UINT64_MAX;
-    return r < 0 ? img_error(img, r, "cow: clearing the bitmap: %s", strerror(-r)) : 0;
+    return r < 0 ? img_error(img, r, "clearing the bitmap: %s", strerror(-r)) : 0;
 }
 
 const struct img_driver img_driver_cow = {
@@ -877,7 +872,7 @@ const struct img_driver img_driver_cow = {
     .name = "cow",
     .desc = "legacy QEMU cow (User-Mode-Linux style, QEMU <= 2.1)",
     .priv_size = sizeof(struct cow),
-    .caps = IMG_CAP_WRITE | IMG_CAP_CREATE | IMG_CAP_RESIZE | IMG_CAP_BACKING | IMG_CAP_ZERO_INIT,
+    .caps = IMG_CAP_BACKING | IMG_CAP_ZERO_INIT,
     .probe = cow_probe,
     .open = cow_open,
     .read = cow_read,

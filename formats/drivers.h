@@ -13,7 +13,4 @@ extern const struct img_driver img_driver_ucow;
 extern const struct img_driver img_driver_vdi;
 extern const struct img_driver img_driver_vmdk;
 
-/* Parse "off|metadata|falloc|full"; -EINVAL for anything else. */
-int img_prealloc_parse(const char *s, enum img_prealloc *out);
-
 #endif

@@ -29,6 +29,7 @@
 
 #define QCOW_MAGIC 0x514649fbu
 #define QCOW_HDR 48u
+#define QCOW_OFF_SIZE 24                /* be64 virtual size in bytes */
 #define QCOW_MAX_L1_BYTES (32ull << 20) /* 4 Mi entries: 8 TiB with the default geometry */
 #define QCOW_MAX_BACKING 1023u
 #define QCOW_COMPRESSED (1ull << 63)
@@ -78,6 +79,11 @@ static int qcow_probe(const uint8_t *buf, size_t len)
     return be32_load(buf + 4) == 1 ? 100 : 0;
 }
 
+static uint64_t qcow_head_size(const uint8_t *buf, size_t len)
+{
+    return len >= QCOW_OFF_SIZE + 8 ? be64_load(buf + QCOW_OFF_SIZE) : 0;
+}
+
 /* ---- open ---- */
 
 static int qcow_open(struct img *img, unsigned flags)
@@ -87,54 +93,55 @@ static int qcow_open(struct img *img, unsigned flags)
     uint64_t fsize;
     int r = io_file_size(img->fd, &fsize);
     if (r < 0)
-        return img_error(img, r, "qcow: %s", strerror(-r));
+        return img_error(img, r, "%s", strerror(-r));
     if (fsize < QCOW_HDR)
-        return img_error(img, -EINVAL, "qcow: header: file is shorter than 48 bytes");
+        return img_error(img, -EINVAL, "header: file is shorter than 48 bytes");
     if ((r = io_pread_exact(img->fd, h, QCOW_HDR, 0)) < 0)
-        return img_error(img, r, "qcow: reading the header: %s", strerror(-r));
+        return img_error(img, r, "reading the header: %s", strerror(-r));
     if (be32_load(h) != QCOW_MAGIC)
-        return img_error(img, -EINVAL, "qcow: magic: not a qcow image");
+        return img_error(img, -EINVAL, "magic: not a qcow image");
     if (be32_load(h + 4) != 1)
-        return img_error(img, -EINVAL, "qcow: version %u is not 1", be32_load(h + 4));
-    uint64_t boff = be64_load(h + 8), size = be64_load(h + 24), l1_off = be64_load(h + 40);
+        return img_error(img, -EINVAL, "version %u is not 1", be32_load(h + 4));
+    uint64_t boff = be64_load(h + 8), size = be64_load(h + QCOW_OFF_SIZE),
+             l1_off = be64_load(h + 40);
     uint32_t blen = be32_load(h + 16), crypt = be32_load(h + 36);
     unsigned cb = h[32], l2b = h[33];
 
     /* Every check before the first allocation derived from the header. */
     if (cb < 9 || cb > 16)
-        return img_error(img, -EINVAL, "qcow: cluster_bits %u out of range (9..16)", cb);
+        return img_error(img, -EINVAL, "cluster_bits %u out of range (9..16)", cb);
     if (l2b < 6 || l2b > 13)
-        return img_error(img, -EINVAL, "qcow: l2_bits %u out of range (6..13)", l2b);
+        return img_error(img, -EINVAL, "l2_bits %u out of range (6..13)", l2b);
     if (size < 2)
-        return img_error(img, -EINVAL, "qcow: size %llu is too small", ULL(size));
+        return img_error(img, -EINVAL, "size %llu is too small", ULL(size));
     unsigned shift = cb + l2b;
     if (size > UINT64_MAX - (1ull << shift))
-        return img_error(img, -EINVAL, "qcow: size %llu is too large", ULL(size));
+        return img_error(img, -EINVAL, "size %llu is too large", ULL(size));
     uint64_t l1n = (size + (1ull << shift) - 1) >> shift;
     if (l1n * 8 > QCOW_MAX_L1_BYTES)
         return img_error(img, -EFBIG,
-                         "qcow: size %llu needs an L1 table of %llu entries "
+                         "size %llu needs an L1 table of %llu entries "
                          "(limit %llu)",
                          ULL(size), ULL(l1n), ULL(QCOW_MAX_L1_BYTES / 8));
     if (crypt > 1)
-        return img_error(img, -EINVAL, "qcow: crypt_method %u is unknown (0 none, 1 AES)", crypt);
+        return img_error(img, -EINVAL, "crypt_method %u is unknown (0 none, 1 AES)", crypt);
     uint64_t hdr_end = QCOW_HDR;
     if (boff != 0) {
         if (blen > QCOW_MAX_BACKING)
             return img_error(img, -EINVAL,
-                             "qcow: backing file name is %u bytes long "
+                             "backing file name is %u bytes long "
                              "(limit %u)",
                              blen, QCOW_MAX_BACKING);
         if (boff < QCOW_HDR || boff > fsize || blen > fsize - boff)
             return img_error(img, -EINVAL,
-                             "qcow: backing file name at 0x%llx (%u bytes) lies "
+                             "backing file name at 0x%llx (%u bytes) lies "
                              "outside the file",
                              ULL(boff), blen);
         hdr_end = boff + blen;
     }
     if (l1_off < QCOW_HDR || l1_off > fsize || l1n * 8 > fsize - l1_off)
         return img_error(img, -EINVAL,
-                         "qcow: L1 table offset 0x%llx (%llu bytes) lies outside "
+                         "L1 table offset 0x%llx (%llu bytes) lies outside "
                          "the file",
                          ULL(l1_off), ULL(l1n * 8));
 
@@ -154,26 +161,26 @@ static int qcow_open(struct img *img, unsigned flags)
     s->cbuf = malloc(s->cs);
     s->wbuf = malloc(s->cs);
     if (!s->l1 || !s->l2 || !s->l2raw || !s->zin || !s->cbuf || !s->wbuf)
-        return img_error(img, -ENOMEM, "qcow: out of memory");
+        return img_error(img, -ENOMEM, "out of memory");
     if ((r = io_pread_exact(img->fd, s->l1, l1n * 8, l1_off)) < 0)
-        return img_error(img, r, "qcow: reading the L1 table: %s", strerror(-r));
+        return img_error(img, r, "reading the L1 table: %s", strerror(-r));
     uint64_t l2bytes = s->l2n * 8;
     for (uint64_t i = 0; i < l1n; i++) {
         uint64_t e = be64_load((uint8_t *)s->l1 + 8 * i);
         s->l1[i] = e;
         if (e && (e < QCOW_HDR || e > fsize || l2bytes > fsize - e))
             return img_error(img, -EINVAL,
-                             "qcow: L2 table offset 0x%llx (L1 entry %llu) lies "
+                             "L2 table offset 0x%llx (L1 entry %llu) lies "
                              "outside the file",
                              ULL(e), ULL(i));
     }
     if (boff && blen) {
         char name[QCOW_MAX_BACKING + 1];
         if ((r = io_pread_exact(img->fd, name, blen, boff)) < 0)
-            return img_error(img, r, "qcow: reading the backing file name: %s", strerror(-r));
+            return img_error(img, r, "reading the backing file name: %s", strerror(-r));
         name[blen] = 0;
         if (name[0] && !(img->backing_name = strdup(name)))
-            return img_error(img, -ENOMEM, "qcow: out of memory");
+            return img_error(img, -ENOMEM, "out of memory");
     }
     img->size = size;
     return 0;
@@ -201,8 +208,7 @@ static int qcow_load_l2(struct img *img, uint64_t off)
     s->l2_off = 0;
     int r = io_pread_exact(img->fd, s->l2raw, s->l2n * 8, off);
     if (r < 0)
-        return img_error(img, r, "qcow: reading the L2 table at 0x%llx: %s", ULL(off),
-                         strerror(-r));
+        return img_error(img, r, "reading the L2 table at 0x%llx: %s", ULL(off), strerror(-r));
     for (uint64_t i = 0; i < s->l2n; i++)
         s->l2[i] = be64_load(s->l2raw + 8 * i);
     s->l2_off = off;
@@ -238,17 +244,17 @@ static int qcow_load_cluster(struct img *img, uint64_t e)
     qcow_zdesc(s, e, &zoff, &zlen);
     if (zlen == 0 || zoff > s->file_size || zlen > s->file_size - zoff)
         return img_error(img, -EINVAL,
-                         "qcow: compressed cluster at 0x%llx (%llu bytes) lies "
+                         "compressed cluster at 0x%llx (%llu bytes) lies "
                          "outside the file",
                          ULL(zoff), ULL(zlen));
     s->c_entry = 0;
     int r = io_pread_exact(img->fd, s->zin, zlen, zoff);
     if (r < 0)
-        return img_error(img, r, "qcow: reading the compressed cluster at 0x%llx: %s", ULL(zoff),
+        return img_error(img, r, "reading the compressed cluster at 0x%llx: %s", ULL(zoff),
                          strerror(-r));
     if (zraw_inflate(s->zin, zlen, s->cbuf, s->cs) < 0)
         return img_error(img, -EIO,
-                         "qcow: compressed cluster at 0x%llx: corrupt deflate "
+                         "compressed cluster at 0x%llx: corrupt deflate "
                          "stream",
                          ULL(zoff));
     s->c_entry = e;
@@ -265,13 +271,13 @@ static int qcow_crypt_ready(struct img *img)
         return 0;
     struct img_err e = {0};
     int r = qcrypt_legacy_cipher("qcow", img->path, &s->cipher, &e);
-    return r < 0 ? img_error(img, r, "%s", e.msg) : 0;
+    return r < 0 ? img_fail(img, r, "%s", e.msg) : 0;
 }
 
 static int qcow_crypt_compressed(struct img *img)
 {
     return img_error(img, -ENOTSUP,
-                     "qcow: compressed clusters in an encrypted image are not "
+                     "compressed clusters in an encrypted image are not "
                      "supported");
 }
 
@@ -299,7 +305,7 @@ static int qcow_read(struct img *img, uint64_t off, void *buf, size_t len)
             r = s->cipher ? crypto_pread(s->cipher, img->fd, p, n, e + (off & (s->cs - 1)), off)
                           : io_pread_zero(img->fd, p, n, e + (off & (s->cs - 1)));
             if (r < 0)
-                r = img_error(img, r, "qcow: read at 0x%llx: %s", ULL(e), strerror(-r));
+                r = img_error(img, r, "read at 0x%llx: %s", ULL(e), strerror(-r));
         }
         if (r < 0)
             return r;
@@ -356,7 +362,7 @@ static int qcow_hwrite(struct img *img, const void *buf, size_t len, uint64_t of
     struct qcow *s = qcow_st(img);
     int r = io_pwrite_all(img->fd, buf, len, off);
     if (r < 0)
-        return img_error(img, r, "qcow: write at 0x%llx: %s", ULL(off), strerror(-r));
+        return img_error(img, r, "write at 0x%llx: %s", ULL(off), strerror(-r));
     if (off + len > s->file_size)
         s->file_size = off + len;
     return 0;
@@ -370,7 +376,7 @@ static int qcow_dwrite(struct img *img, const void *buf, size_t len, uint64_t ho
         return qcow_hwrite(img, buf, len, host);
     int r = crypto_pwrite(s->cipher, img->fd, buf, len, host, guest);
     if (r < 0)
-        return img_error(img, r, "qcow: write at 0x%llx: %s", ULL(host), strerror(-r));
+        return img_error(img, r, "write at 0x%llx: %s", ULL(host), strerror(-r));
     if (host + len > s->file_size)
         s->file_size = host + len;
     return 0;
@@ -381,7 +387,7 @@ static int qcow_barrier(struct img *img)
     if (img->flags & IMG_OPEN_SCRATCH)
         return 0;
     int r = io_sync(img->fd);
-    return r < 0 ? img_error(img, r, "qcow: fsync: %s", strerror(-r)) : 0;
+    return r < 0 ? img_error(img, r, "fsync: %s", strerror(-r)) : 0;
 }
 
 /* Make the L2 table of L1 entry l1i the cached one; a missing table becomes a zeroed one at
@@ -397,7 +403,7 @@ static int qcow_prepare_l2(struct img *img, uint64_t l1i, bool *fresh, uint64_t 
     }
     uint64_t l2bytes = s->l2n * 8;
     if (s->file_size > UINT64_MAX / 4)
-        return img_error(img, -EFBIG, "qcow: file too large");
+        return img_error(img, -EFBIG, "file too large");
     *l2_off = u64_align_up(s->file_size, s->cs);
     memset(s->l2, 0, l2bytes);
     s->l2_off = 0;                    /* not on disk yet */
@@ -528,7 +534,7 @@ static int qcow_compressed_check(struct img *img, uint64_t off, size_t len)
     if (s->crypt)
         return qcow_crypt_compressed(img);
     if ((off & (s->cs - 1)) || len > s->cs || (len < s->cs && off + len != img->size))
-        return img_error(img, -EINVAL, "qcow: compressed writes take one whole cluster");
+        return img_error(img, -EINVAL, "compressed writes take one whole cluster");
     return 0;
 }
 
@@ -545,7 +551,7 @@ static int qcow_compressed_place(struct img *img, uint64_t off, const void *z, s
     uint64_t zoff = u64_align_up(s->file_size, 512);
     if (zoff >> (63 - s->cb)) {
         s->l2_off = 0;
-        return img_error(img, -EFBIG, "qcow: file too large for a compressed cluster");
+        return img_error(img, -EFBIG, "file too large for a compressed cluster");
     }
     r = qcow_hwrite(img, z, zlen, zoff);
     if (r == 0) {
@@ -564,20 +570,6 @@ static size_t qcow_compress_cluster(struct img *img, const void *in, size_t len,
     return zraw_deflate(in, len, out, cap);
 }
 
-static int qcow_write_compressed(struct img *img, uint64_t off, const void *buf, size_t len)
-{
-    struct qcow *s = qcow_st(img);
-    int r = qcow_compressed_check(img, off, len);
-    if (r < 0)
-        return r;
-    memcpy(s->wbuf, buf, len);
-    memset(s->wbuf + len, 0, s->cs - len); /* the tail cluster is padded with zeros */
-    size_t zlen = zraw_deflate(s->wbuf, s->cs, s->zin, s->cs);
-    if (zlen == 0)
-        return qcow_write(img, off, buf, len); /* does not shrink: stored as is */
-    return qcow_compressed_place(img, off, s->zin, zlen);
-}
-
 static int qcow_write_compressed_z(struct img *img, uint64_t off, const void *buf, size_t len,
                                    const void *z, size_t zlen)
 {
@@ -586,7 +578,7 @@ static int qcow_write_compressed_z(struct img *img, uint64_t off, const void *bu
         return r;
     if (zlen >= qcow_st(img)->cs)
         return img_error(img, -EINVAL,
-                         "qcow: a compressed cluster must be smaller than a "
+                         "a compressed cluster must be smaller than a "
                          "cluster");
     return zlen ? qcow_compressed_place(img, off, z, zlen) : qcow_write(img, off, buf, len);
 }
@@ -646,7 +638,7 @@ static int qcow_zero_span(struct img *img, uint64_t off, uint64_t len)
     uint64_t *old = malloc(cnt * 8);
     if (!old) {
         s->l2_off = 0;
-        return img_error(img, -ENOMEM, "qcow: out of memory");
+        return img_error(img, -ENOMEM, "out of memory");
     }
     memcpy(old, s->l2 + i0, cnt * 8);
     bool dirty = false;
@@ -660,7 +652,7 @@ static int qcow_zero_span(struct img *img, uint64_t off, uint64_t len)
             if (fallocate(img->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)e,
                           (off_t)s->cs) < 0 &&
                 (r = io_pwrite_zeroes(img->fd, e, s->cs)) < 0)
-                r = img_error(img, r, "qcow: write at 0x%llx: %s", ULL(e), strerror(-r));
+                r = img_error(img, r, "write at 0x%llx: %s", ULL(e), strerror(-r));
         } else {
             uint64_t noff = u64_align_up(s->file_size, s->cs);
             s->l2[i0 + k] = noff;
@@ -674,7 +666,7 @@ static int qcow_zero_span(struct img *img, uint64_t off, uint64_t len)
             ftruncate(img->fd, (off_t)s->file_size) < 0)
             r = -errno;
         if (r < 0)
-            r = img_error(img, r, "qcow: extending the file: %s", strerror(-r));
+            r = img_error(img, r, "extending the file: %s", strerror(-r));
     }
     if (r == 0 && dirty)
         r = qcow_commit_l2(img, l1i, l2_off, fresh);
@@ -771,7 +763,7 @@ static int qcow_create(const char *path, const struct img_create_req *req, struc
         be32_store(b + 16, (uint32_t)blen);
         memcpy(b + QCOW_HDR, req->backing_file, blen);
     }
-    be64_store(b + 24, size);
+    be64_store(b + QCOW_OFF_SIZE, size);
     b[32] = (uint8_t)cb;
     b[33] = (uint8_t)l2b;
     be32_store(b + 36, crypt);
@@ -825,7 +817,7 @@ static int qcow_backing_for_grow(struct img *img, struct img **b, struct img **o
                     &err);
     if (!*own)
         return img_error(img, err.code ? err.code : -EIO,
-                         "qcow: growing needs the length of "
+                         "growing needs the length of "
                          "the backing file, which could not be opened: %s",
                          err.msg);
     *b = (*own)->backing;
@@ -874,20 +866,20 @@ static int qcow_truncate(struct img *img, uint64_t size, enum img_prealloc preal
 {
     struct qcow *s = qcow_st(img);
     if (prealloc != IMG_PREALLOC_OFF)
-        return img_error(img, -ENOTSUP, "qcow: preallocation is not supported");
+        return img_error(img, -ENOTSUP, "preallocation is not supported");
     if (s->crypt)
-        return img_error(img, -ENOTSUP, "qcow: encryption not supported yet");
+        return img_error(img, -ENOTSUP, "encryption not supported yet");
     if (size < img->size)
-        return img_error(img, -ENOTSUP, "qcow: shrinking is not supported");
+        return img_error(img, -ENOTSUP, "shrinking is not supported");
     if (size % 512)
-        return img_error(img, -EINVAL, "qcow: size must be a multiple of 512 bytes");
+        return img_error(img, -EINVAL, "size must be a multiple of 512 bytes");
     unsigned shift = qcow_shift(s);
     if (size > UINT64_MAX - (1ull << shift))
-        return img_error(img, -EFBIG, "qcow: size %llu is too large", ULL(size));
+        return img_error(img, -EFBIG, "size %llu is too large", ULL(size));
     uint64_t l1n = (size + (1ull << shift) - 1) >> shift;
     if (l1n * 8 > QCOW_MAX_L1_BYTES)
         return img_error(img, -EFBIG,
-                         "qcow: size %llu is too large for cluster_bits %u and "
+                         "size %llu is too large for cluster_bits %u and "
                          "l2_bits %u",
                          ULL(size), s->cb, s->l2b);
     struct img *b, *own;
@@ -911,7 +903,7 @@ static int qcow_truncate(struct img *img, uint64_t size, enum img_prealloc preal
             free(raw);
             free(nl1);
             img_close(own);
-            return img_error(img, -ENOMEM, "qcow: out of memory");
+            return img_error(img, -ENOMEM, "out of memory");
         }
         memcpy(nl1, s->l1, s->l1n * 8);
         for (uint64_t i = 0; i < s->l1n; i++)
@@ -1019,7 +1011,7 @@ static int qcow_layout(struct img *img, struct img_region **out, size_t *n)
     }
     if (r < 0) {
         free(rv.v);
-        return r == -ENOMEM ? img_error(img, r, "qcow: out of memory") : r;
+        return r == -ENOMEM ? img_error(img, r, "out of memory") : r;
     }
     qsort(rv.v, rv.n, sizeof *rv.v, qcow_region_cmp);
     size_t m = 0;
@@ -1046,27 +1038,26 @@ static int qcow_set_backing(struct img *img, const char *name, const char *fmt)
     (void)fmt; /* qcow records no backing format */
     uint64_t nl = name ? strlen(name) : 0, area = s->l1_off;
     if (nl > QCOW_MAX_BACKING)
-        return img_error(img, -EINVAL, "qcow: backing file name longer than %u bytes",
-                         QCOW_MAX_BACKING);
+        return img_error(img, -EINVAL, "backing file name longer than %u bytes", QCOW_MAX_BACKING);
     for (uint64_t i = 0; i < s->l1n; i++)
         if (s->l1[i] && s->l1[i] < area)
             area = s->l1[i];
     uint8_t h[QCOW_HDR];
     int r = io_pread_exact(img->fd, h, QCOW_HDR, 0);
     if (r < 0)
-        return img_error(img, r, "qcow: reading the header: %s", strerror(-r));
+        return img_error(img, r, "reading the header: %s", strerror(-r));
     uint64_t boff = be64_load(h + 8), bend = boff ? boff + be32_load(h + 16) : QCOW_HDR;
     uint64_t pos = QCOW_HDR;
     if (nl && boff && QCOW_HDR + nl > boff)
         pos = bend + nl <= area ? bend : QCOW_HDR; /* after the old name, or over it */
     if (nl && pos + nl > area)
         return img_error(img, -ENOSPC,
-                         "qcow: no room for a %llu-byte backing file name "
+                         "no room for a %llu-byte backing file name "
                          "before the L1 table (%llu bytes)",
                          ULL(nl), ULL(area - QCOW_HDR));
     char *copy = name ? strdup(name) : NULL;
     if (name && !copy)
-        return img_error(img, -ENOMEM, "qcow: out of memory");
+        return img_error(img, -ENOMEM, "out of memory");
     if (nl && ((r = io_pwrite_all(img->fd, name, nl, pos)) < 0 || (r = io_sync(img->fd)) < 0))
         goto fail;
     be64_store(h + 8, nl ? pos : 0);
@@ -1079,7 +1070,7 @@ static int qcow_set_backing(struct img *img, const char *name, const char *fmt)
     return 0;
 fail:
     free(copy);
-    return img_error(img, r, "qcow: writing the backing file name: %s", strerror(-r));
+    return img_error(img, r, "writing the backing file name: %s", strerror(-r));
 }
 
 static const struct img_opt_desc qcow_create_opts[] = {
@@ -1096,8 +1087,7 @@ const struct img_driver img_driver_qcow = {
     .name = "qcow",
     .desc = "QEMU qcow version 1",
     .priv_size = sizeof(struct qcow),
-    .caps = IMG_CAP_WRITE | IMG_CAP_CREATE | IMG_CAP_RESIZE | IMG_CAP_BACKING | IMG_CAP_COMPRESS |
-            IMG_CAP_ZERO_INIT,
+    .caps = IMG_CAP_BACKING | IMG_CAP_ZERO_INIT,
     .create_opts = qcow_create_opts,
     .probe = qcow_probe,
     .open = qcow_open,
@@ -1107,7 +1097,6 @@ const struct img_driver img_driver_qcow = {
     .block_status = qcow_block_status,
     .write = qcow_write,
     .write_zeroes = qcow_write_zeroes,
-    .write_compressed = qcow_write_compressed,
     .flush = qcow_flush,
     .create = qcow_create,
     .truncate = qcow_truncate,
@@ -1116,4 +1105,5 @@ const struct img_driver img_driver_qcow = {
     .unlock = qcow_crypt_ready,
     .compress_cluster = qcow_compress_cluster,
     .write_compressed_z = qcow_write_compressed_z,
+    .head_size = qcow_head_size,
 };

@@ -36,6 +36,11 @@ static int qcow2_probe(const uint8_t *buf, size_t len)
     return v > 3 ? 50 : 0;
 }
 
+static uint64_t qcow2_head_size(const uint8_t *buf, size_t len)
+{
+    return len >= QCOW2_H_SIZE + 8 ? be64_load(buf + QCOW2_H_SIZE) : 0;
+}
+
 /* ---- metadata cache ---- */
 
 int qcow2_cache_init(struct qcow2_cache *c, size_t n, uint32_t cluster_size)
@@ -64,8 +69,7 @@ static int cache_writeback_ent(struct img *img, struct qcow2_cache_ent *e)
         return 0;
     int r = io_pwrite_all(img->fd, e->buf, qcow2_st(img)->cluster_size, e->off);
     if (r < 0)
-        return img_error(img, r, "qcow2: writing metadata at 0x%llx: %s", ULL(e->off),
-                         strerror(-r));
+        return img_error(img, r, "writing metadata at 0x%llx: %s", ULL(e->off), strerror(-r));
     e->dirty = false;
     return 0;
 }
@@ -105,7 +109,7 @@ static struct qcow2_cache_ent *cache_slot(struct img *img, struct qcow2_cache *c
         return NULL;
     struct qcow2_cache_ent *v = &c->e[victim];
     if (!v->buf && !(v->buf = malloc(c->bufsize))) {
-        *err = img_error(img, -ENOMEM, "qcow2: out of memory for the metadata cache");
+        *err = img_error(img, -ENOMEM, "out of memory for the metadata cache");
         return NULL;
     }
     v->off = 0;
@@ -119,10 +123,9 @@ int qcow2_cache_get(struct img *img, struct qcow2_cache *c, uint64_t off, const 
 {
     struct qcow2 *s = qcow2_st(img);
     if (off == 0 || (off & (s->cluster_size - 1)))
-        return img_error(img, -EIO, "qcow2: %s 0x%llx is not cluster aligned", what, ULL(off));
+        return img_error(img, -EIO, "%s 0x%llx is not cluster aligned", what, ULL(off));
     if (off >= QCOW2_MAX_HOST_OFF || off + s->cluster_size > s->file_size)
-        return img_error(img, -EIO, "qcow2: %s 0x%llx lies past the end of the file", what,
-                         ULL(off));
+        return img_error(img, -EIO, "%s 0x%llx lies past the end of the file", what, ULL(off));
     bool hit;
     int r;
     struct qcow2_cache_ent *e = cache_slot(img, c, off, &hit, &r);
@@ -131,8 +134,7 @@ int qcow2_cache_get(struct img *img, struct qcow2_cache *c, uint64_t off, const 
     if (!hit) {
         r = io_pread_exact(img->fd, e->buf, s->cluster_size, off);
         if (r < 0)
-            return img_error(img, r, "qcow2: reading %s at 0x%llx: %s", what, ULL(off),
-                             strerror(-r));
+            return img_error(img, r, "reading %s at 0x%llx: %s", what, ULL(off), strerror(-r));
         e->off = off;
         e->dirty = false;
     }
@@ -197,7 +199,7 @@ int qcow2_l1e_check(struct img *img, uint64_t l1i, uint64_t e)
     if (!(e & QCOW2_L1_HIGH_BITS))
         return 0;
     return img_error(img, -EIO,
-                     "qcow2: L1 entry %llu: L2 table offset 0x%llx is at or beyond "
+                     "L1 entry %llu: L2 table offset 0x%llx is at or beyond "
                      "2^56",
                      ULL(l1i), ULL(e & ~QCOW2_OFLAG_COPIED));
 }
@@ -205,7 +207,7 @@ int qcow2_l1e_check(struct img *img, uint64_t l1i, uint64_t e)
 int qcow2_l2e_high(struct img *img, uint64_t e)
 {
     return img_error(img, -EIO,
-                     "qcow2: data cluster offset in L2 entry 0x%llx is at or beyond "
+                     "data cluster offset in L2 entry 0x%llx is at or beyond "
                      "2^56",
                      ULL(e));
 }
@@ -259,7 +261,7 @@ static int qcow2_decompress_to(struct img *img, uint64_t entry, uint8_t *out)
     qcow2_cdesc_decode(entry, s->cluster_bits, &coff, &clen);
     if (coff >= QCOW2_MAX_HOST_OFF || coff >= s->file_size || s->data_fd >= 0)
         return img_error(img, -EIO,
-                         "qcow2: compressed cluster at 0x%llx lies past the end of "
+                         "compressed cluster at 0x%llx lies past the end of "
                          "the file",
                          ULL(coff));
     if (clen > 2ull * s->cluster_size)
@@ -268,17 +270,16 @@ static int qcow2_decompress_to(struct img *img, uint64_t entry, uint8_t *out)
         clen = s->file_size - coff;
     int r = io_pread_exact(img->fd, s->zin, clen, coff);
     if (r < 0)
-        return img_error(img, r, "qcow2: reading compressed cluster at 0x%llx: %s", ULL(coff),
+        return img_error(img, r, "reading compressed cluster at 0x%llx: %s", ULL(coff),
                          strerror(-r));
     r = qcow2_decompress(s->compression_type, s->zin, clen, out, s->cluster_size);
     if (r == -2)
         return img_error(img, -EIO,
-                         "qcow2: the image is damaged: compressed cluster at 0x%llx asks for a "
+                         "the image is damaged: compressed cluster at 0x%llx asks for a "
                          "zstd window larger than a cluster",
                          ULL(coff));
     if (r < 0)
-        return img_error(img, -EIO, "qcow2: compressed cluster at 0x%llx does not decompress",
-                         ULL(coff));
+        return img_error(img, -EIO, "compressed cluster at 0x%llx does not decompress", ULL(coff));
     return 0;
 }
 
@@ -326,7 +327,7 @@ static int qcow2_map_off(struct img *img, uint64_t off, struct qcow2_map *m)
     if (t == QCOW2_C_COMPRESSED) {
         if (s->extended_l2 && bm)
             return img_error(img, -EIO,
-                             "qcow2: compressed cluster entry 0x%llx has a "
+                             "compressed cluster entry 0x%llx has a "
                              "subcluster bitmap",
                              ULL(e));
         m->type = t;
@@ -336,11 +337,10 @@ static int qcow2_map_off(struct img *img, uint64_t off, struct qcow2_map *m)
     if ((t == QCOW2_C_DATA || t == QCOW2_C_ZERO_ALLOC) && (e & QCOW2_OFF_HIGH_BITS))
         return qcow2_l2e_high(img, e);
     if ((t == QCOW2_C_DATA || t == QCOW2_C_ZERO_ALLOC) && (host & (s->cluster_size - 1)))
-        return img_error(img, -EIO, "qcow2: data cluster offset 0x%llx is not cluster aligned",
-                         ULL(host));
+        return img_error(img, -EIO, "data cluster offset 0x%llx is not cluster aligned", ULL(host));
     if (t == QCOW2_C_DATA && s->data_fd < 0 && host >= s->file_size)
         return img_error(img, -EIO,
-                         "qcow2: data cluster offset 0x%llx lies past the end of "
+                         "data cluster offset 0x%llx lies past the end of "
                          "the file",
                          ULL(host));
     if (s->extended_l2) {
@@ -348,12 +348,12 @@ static int qcow2_map_off(struct img *img, uint64_t off, struct qcow2_map *m)
         uint64_t scsize = 1ull << s->sc_bits;
         if ((bm >> 32) & bm & 0xffffffffu)
             return img_error(img, -EIO,
-                             "qcow2: L2 entry 0x%llx has a corrupt subcluster "
+                             "L2 entry 0x%llx has a corrupt subcluster "
                              "bitmap",
                              ULL(e));
         if (t == QCOW2_C_UNALLOC && (bm & QCOW2_BITMAP_ALL_ALLOC))
             return img_error(img, -EIO,
-                             "qcow2: unallocated L2 entry has subcluster "
+                             "unallocated L2 entry has subcluster "
                              "allocation bits set");
         bool alloc = (bm >> sc) & 1, zero = (bm >> (32 + sc)) & 1;
         /* Extend over following subclusters in the same state. */
@@ -641,7 +641,7 @@ int qcow2_load_l1(struct img *img, uint64_t off, uint32_t n, uint64_t **out)
         return 0;
     if (off + bytes > s->file_size)
         return img_error(img, -EINVAL,
-                         "qcow2: L1 table offset 0x%llx + %llu bytes lies past "
+                         "L1 table offset 0x%llx + %llu bytes lies past "
                          "the end of the file",
                          ULL(off), ULL(bytes));
     uint8_t *raw = malloc(bytes);
@@ -649,13 +649,13 @@ int qcow2_load_l1(struct img *img, uint64_t off, uint32_t n, uint64_t **out)
     if (!raw || !t) {
         free(raw);
         free(t);
-        return img_error(img, -ENOMEM, "qcow2: out of memory for the L1 table");
+        return img_error(img, -ENOMEM, "out of memory for the L1 table");
     }
     int r = io_pread_exact(img->fd, raw, bytes, off);
     if (r < 0) {
         free(raw);
         free(t);
-        return img_error(img, r, "qcow2: reading the L1 table: %s", strerror(-r));
+        return img_error(img, r, "reading the L1 table: %s", strerror(-r));
     }
     for (uint32_t i = 0; i < n; i++)
         t[i] = be64_load(raw + 8 * (uint64_t)i);
@@ -687,7 +687,7 @@ static int parse_extensions(struct img *img, const uint8_t *c0, uint64_t c0len)
         }
         if (data + len > s->cluster_size || data + len > c0len)
             return img_error(img, -EINVAL,
-                             "qcow2: header extension 0x%08x (length %u) does "
+                             "header extension 0x%08x (length %u) does "
                              "not fit in cluster 0",
                              type, len);
         const uint8_t *p = c0 + data;
@@ -695,7 +695,7 @@ static int parse_extensions(struct img *img, const uint8_t *c0, uint64_t c0len)
         case QCOW2_EXT_BACKING_FMT:
             if (len == 0 || len > 31)
                 return img_error(img, -EINVAL,
-                                 "qcow2: header extension backing format has "
+                                 "header extension backing format has "
                                  "length %u",
                                  len);
             free(img->backing_fmt);
@@ -720,7 +720,7 @@ static int parse_extensions(struct img *img, const uint8_t *c0, uint64_t c0len)
         case QCOW2_EXT_BITMAPS:
             if (len < 24)
                 return img_error(img, -EINVAL,
-                                 "qcow2: header extension bitmaps is too short "
+                                 "header extension bitmaps is too short "
                                  "(%u bytes)",
                                  len);
             s->has_bitmaps_ext = true;
@@ -730,19 +730,19 @@ static int parse_extensions(struct img *img, const uint8_t *c0, uint64_t c0len)
             s->bitmap_dir_off = be64_load(p + 16);
             if (s->nb_bitmaps > QCOW2_MAX_BITMAPS)
                 return img_error(img, -EINVAL,
-                                 "qcow2: header extension bitmaps: nb_bitmaps %u "
+                                 "header extension bitmaps: nb_bitmaps %u "
                                  "exceeds %u",
                                  s->nb_bitmaps, QCOW2_MAX_BITMAPS);
             if (s->bitmap_dir_size > QCOW2_MAX_BITMAP_DIR_BYTES)
                 return img_error(img, -EINVAL,
-                                 "qcow2: header extension bitmaps: directory size "
+                                 "header extension bitmaps: directory size "
                                  "%llu exceeds 64 MiB",
                                  ULL(s->bitmap_dir_size));
             break;
         case QCOW2_EXT_FDE:
             if (len < 16)
                 return img_error(img, -EINVAL,
-                                 "qcow2: header extension FDE is too short "
+                                 "header extension FDE is too short "
                                  "(%u bytes)",
                                  len);
             s->has_fde = true;
@@ -752,7 +752,7 @@ static int parse_extensions(struct img *img, const uint8_t *c0, uint64_t c0len)
         case QCOW2_EXT_DATA_FILE:
             if (len == 0 || len > 1023)
                 return img_error(img, -EINVAL,
-                                 "qcow2: header extension data file has length "
+                                 "header extension data file has length "
                                  "%u",
                                  len);
             free(s->data_file_name);
@@ -761,7 +761,7 @@ static int parse_extensions(struct img *img, const uint8_t *c0, uint64_t c0len)
             break;
         default: {
             if (s->nunknown >= 64)
-                return img_error(img, -EINVAL, "qcow2: too many header extensions");
+                return img_error(img, -EINVAL, "too many header extensions");
             struct qcow2_unknown_ext *u =
                 realloc(s->unknown, (s->nunknown + 1) * sizeof *s->unknown);
             if (!u)
@@ -774,7 +774,7 @@ static int parse_extensions(struct img *img, const uint8_t *c0, uint64_t c0len)
         off = end;
     }
     if (!seen_end && s->version >= 3 && off < s->cluster_size)
-        return img_error(img, -EINVAL, "qcow2: header extension area has no end marker");
+        return img_error(img, -EINVAL, "header extension area has no end marker");
     s->ext_end = off;
     return 0;
 }
@@ -786,12 +786,12 @@ static int parse_snapshots(struct img *img)
         return 0;
     if (s->snap_offset & (s->cluster_size - 1))
         return img_error(img, -EINVAL,
-                         "qcow2: snapshot table offset 0x%llx is not cluster "
+                         "snapshot table offset 0x%llx is not cluster "
                          "aligned",
                          ULL(s->snap_offset));
     if (s->snap_offset >= s->file_size)
         return img_error(img, -EINVAL,
-                         "qcow2: snapshot table offset 0x%llx lies past the end "
+                         "snapshot table offset 0x%llx lies past the end "
                          "of the file",
                          ULL(s->snap_offset));
     uint64_t avail = s->file_size - s->snap_offset;
@@ -801,12 +801,12 @@ static int parse_snapshots(struct img *img)
     s->snaps = calloc(s->nb_snapshots, sizeof *s->snaps);
     if (!t || !s->snaps) {
         free(t);
-        return img_error(img, -ENOMEM, "qcow2: out of memory for the snapshot table");
+        return img_error(img, -ENOMEM, "out of memory for the snapshot table");
     }
     int r = io_pread_exact(img->fd, t, avail, s->snap_offset);
     if (r < 0) {
         free(t);
-        return img_error(img, r, "qcow2: reading the snapshot table: %s", strerror(-r));
+        return img_error(img, r, "reading the snapshot table: %s", strerror(-r));
     }
     uint64_t off = 0;
     for (uint32_t i = 0; i < s->nb_snapshots; i++) {
@@ -825,7 +825,7 @@ static int parse_snapshots(struct img *img)
         if (extra > 1024) {
             free(t);
             return img_error(img, -EINVAL,
-                             "qcow2: snapshot table entry %u has %u bytes of "
+                             "snapshot table entry %u has %u bytes of "
                              "extra data (limit 1024)",
                              i, extra);
         }
@@ -849,7 +849,7 @@ static int parse_snapshots(struct img *img)
     return 0;
 trunc:
     free(t);
-    return img_error(img, -EINVAL, "qcow2: snapshot table is truncated or exceeds 64 MiB");
+    return img_error(img, -EINVAL, "snapshot table is truncated or exceeds 64 MiB");
 }
 
 static int open_data_file(struct img *img)
@@ -857,7 +857,7 @@ static int open_data_file(struct img *img)
     struct qcow2 *s = qcow2_st(img);
     if (!s->data_file_name)
         return img_error(img, -EINVAL,
-                         "qcow2: external data file bit set but the header "
+                         "external data file bit set but the header "
                          "extension data file is missing");
     int fd = img_open_ref(img, s->data_file_name, "external data file", 0);
     if (fd < 0)
@@ -871,140 +871,148 @@ static int check_table(struct img *img, const char *what, uint64_t off, uint64_t
     struct qcow2 *s = qcow2_st(img);
     uint64_t end;
     if (off & (s->cluster_size - 1))
-        return img_error(img, -EINVAL, "qcow2: %s 0x%llx is not cluster aligned", what, ULL(off));
+        return img_error(img, -EINVAL, "%s 0x%llx is not cluster aligned", what, ULL(off));
     if (u64_add_overflow(off, len, &end) || end > QCOW2_MAX_HOST_OFF)
-        return img_error(img, -EINVAL, "qcow2: %s 0x%llx + %llu bytes overflows", what, ULL(off),
+        return img_error(img, -EINVAL, "%s 0x%llx + %llu bytes overflows", what, ULL(off),
                          ULL(len));
     if (end > s->file_size)
         return img_error(img, -EINVAL,
-                         "qcow2: %s 0x%llx + %llu bytes lies past the end of the "
+                         "%s 0x%llx + %llu bytes lies past the end of the "
                          "file (%llu bytes)",
                          what, ULL(off), ULL(len), ULL(s->file_size));
     return 0;
 }
 
-static int qcow2_open(struct img *img, unsigned flags)
+/* The fixed header: read, fields parsed, the basic ones range-checked. */
+static int open_header(struct img *img)
 {
     struct qcow2 *s = qcow2_st(img);
     uint8_t h[112];
-    int r;
-    s->data_fd = -1;
-    r = io_file_size(img->fd, &s->file_size);
+    int r = io_file_size(img->fd, &s->file_size);
     if (r < 0)
-        return img_error(img, r, "qcow2: %s", strerror(-r));
+        return img_error(img, r, "%s", strerror(-r));
     if (s->file_size < 72)
-        return img_error(img, -EINVAL, "qcow2: file too short for a header");
+        return img_error(img, -EINVAL, "file too short for a header");
     memset(h, 0, sizeof h);
     r = io_pread_zero(img->fd, h, sizeof h, 0);
     if (r < 0)
-        return img_error(img, r, "qcow2: reading the header: %s", strerror(-r));
+        return img_error(img, r, "reading the header: %s", strerror(-r));
     if (be32_load(h) != QCOW2_MAGIC)
-        return img_error(img, -EINVAL, "qcow2: bad magic");
-    s->version = be32_load(h + 4);
+        return img_error(img, -EINVAL, "bad magic");
+    s->version = be32_load(h + QCOW2_H_VERSION);
     if (s->version != 2 && s->version != 3)
-        return img_error(img, -ENOTSUP, "qcow2: unsupported version %u", s->version);
-    s->backing_off = be64_load(h + 8);
-    s->backing_len = be32_load(h + 16);
-    s->cluster_bits = be32_load(h + 20);
-    s->size = be64_load(h + 24);
-    s->crypt_method = be32_load(h + 32);
-    s->l1_size = be32_load(h + 36);
-    s->l1_offset = be64_load(h + 40);
-    s->rt_offset = be64_load(h + 48);
-    s->rt_clusters = be32_load(h + 56);
-    s->nb_snapshots = be32_load(h + 60);
-    s->snap_offset = be64_load(h + 64);
+        return img_error(img, -ENOTSUP, "unsupported version %u", s->version);
+    s->backing_off = be64_load(h + QCOW2_H_BACKING_OFF);
+    s->backing_len = be32_load(h + QCOW2_H_BACKING_LEN);
+    s->cluster_bits = be32_load(h + QCOW2_H_CLUSTER_BITS);
+    s->size = be64_load(h + QCOW2_H_SIZE);
+    s->crypt_method = be32_load(h + QCOW2_H_CRYPT);
+    s->l1_size = be32_load(h + QCOW2_H_L1_SIZE);
+    s->l1_offset = be64_load(h + QCOW2_H_L1_OFF);
+    s->rt_offset = be64_load(h + QCOW2_H_RT_OFF);
+    s->rt_clusters = be32_load(h + QCOW2_H_RT_CLUSTERS);
+    s->nb_snapshots = be32_load(h + QCOW2_H_NB_SNAPSHOTS);
+    s->snap_offset = be64_load(h + QCOW2_H_SNAP_OFF);
     if (s->cluster_bits < QCOW2_MIN_CLUSTER_BITS || s->cluster_bits > QCOW2_MAX_CLUSTER_BITS)
-        return img_error(img, -EINVAL, "qcow2: cluster_bits %u out of range (9..21)",
-                         s->cluster_bits);
+        return img_error(img, -EINVAL, "cluster_bits %u out of range (9..21)", s->cluster_bits);
     s->cluster_size = 1u << s->cluster_bits;
     if (s->version == 2) {
         s->header_length = 72;
         s->refcount_order = 4;
     } else {
-        s->incompat = be64_load(h + 72);
-        s->compat = be64_load(h + 80);
-        s->autoclear = be64_load(h + 88);
-        s->refcount_order = be32_load(h + 96);
-        s->header_length = be32_load(h + 100);
+        s->incompat = be64_load(h + QCOW2_H_INCOMPAT);
+        s->compat = be64_load(h + QCOW2_H_COMPAT);
+        s->autoclear = be64_load(h + QCOW2_H_AUTOCLEAR);
+        s->refcount_order = be32_load(h + QCOW2_H_REFCOUNT_ORDER);
+        s->header_length = be32_load(h + QCOW2_H_HEADER_LEN);
         if (s->header_length < 104 || s->header_length % 8 || s->header_length > s->cluster_size)
             return img_error(img, -EINVAL,
-                             "qcow2: header_length %u invalid (needs >= 104, a "
+                             "header_length %u invalid (needs >= 104, a "
                              "multiple of 8, <= cluster size %u)",
                              s->header_length, s->cluster_size);
         if (s->header_length > 104)
-            s->compression_type = h[104];
+            s->compression_type = h[QCOW2_H_COMPRESSION];
     }
     if (s->header_length > s->file_size)
-        return img_error(img, -EINVAL, "qcow2: header_length %u lies past the end of the file",
+        return img_error(img, -EINVAL, "header_length %u lies past the end of the file",
                          s->header_length);
     if (s->refcount_order > 6)
-        return img_error(img, -EINVAL, "qcow2: refcount_order %u exceeds 6", s->refcount_order);
+        return img_error(img, -EINVAL, "refcount_order %u exceeds 6", s->refcount_order);
+    return 0;
+}
 
-    /* Cluster 0 holds the extensions and the backing name. */
+/* Cluster 0 holds the header extensions and the backing file name. */
+static int open_cluster0(struct img *img)
+{
+    struct qcow2 *s = qcow2_st(img);
+    int r;
     uint64_t c0len = s->cluster_size < s->file_size ? s->cluster_size : s->file_size;
     uint8_t *c0 = malloc(c0len);
     if (!c0)
-        return img_error(img, -ENOMEM, "qcow2: out of memory");
+        return img_error(img, -ENOMEM, "out of memory");
     r = io_pread_exact(img->fd, c0, c0len, 0);
     if (r < 0) {
         free(c0);
-        return img_error(img, r, "qcow2: reading the header: %s", strerror(-r));
+        return img_error(img, r, "reading the header: %s", strerror(-r));
     }
     r = parse_extensions(img, c0, c0len);
     if (r == 0 && s->backing_off) {
         uint64_t end;
         if (s->backing_len > QCOW2_MAX_BACKING_NAME)
             r = img_error(img, -EINVAL,
-                          "qcow2: backing file name length %u exceeds 1023 "
+                          "backing file name length %u exceeds 1023 "
                           "bytes",
                           s->backing_len);
         else if (u64_add_overflow(s->backing_off, s->backing_len, &end) || end > c0len ||
                  end > s->cluster_size)
             r = img_error(img, -EINVAL,
-                          "qcow2: backing file name at 0x%llx (length %u) lies "
+                          "backing file name at 0x%llx (length %u) lies "
                           "outside cluster 0",
                           ULL(s->backing_off), s->backing_len);
         else if (s->backing_len &&
                  !(img->backing_name = strndup((const char *)c0 + s->backing_off, s->backing_len)))
             r = -ENOMEM;
         else if (s->backing_len && strlen(img->backing_name) != s->backing_len)
-            r = img_error(img, -EINVAL, "qcow2: backing file name contains a NUL byte");
+            r = img_error(img, -EINVAL, "backing file name contains a NUL byte");
     }
     free(c0);
     if (r < 0)
-        return r == -ENOMEM ? img_error(img, r, "qcow2: out of memory") : r;
+        return r == -ENOMEM ? img_error(img, r, "out of memory") : r;
+    return 0;
+}
 
+/* Feature bits, encryption and compression the driver knows; the derived sizes. */
+static int open_features(struct img *img)
+{
+    struct qcow2 *s = qcow2_st(img);
     uint64_t unknown = s->incompat & ~QCOW2_INCOMPAT_KNOWN;
     if (unknown) {
         unsigned bit = (unsigned)__builtin_ctzll(unknown);
         const char *name = feat_name(s, 0, bit);
-        return img_error(img, -ENOTSUP, "qcow2: unsupported incompatible feature: %s (bit %u)",
+        return img_error(img, -ENOTSUP, "unsupported incompatible feature: %s (bit %u)",
                          name && name[0] ? name : "unknown", bit);
     }
     if (s->version == 2 && s->crypt_method > 1)
-        return img_error(img, -EINVAL, "qcow2: crypt_method %u invalid for version 2",
-                         s->crypt_method);
+        return img_error(img, -EINVAL, "crypt_method %u invalid for version 2", s->crypt_method);
     if (s->crypt_method > 2)
-        return img_error(img, -ENOTSUP, "qcow2: unsupported crypt_method %u", s->crypt_method);
+        return img_error(img, -ENOTSUP, "unsupported crypt_method %u", s->crypt_method);
     s->extended_l2 = (s->incompat & QCOW2_INCOMPAT_EXTL2) != 0;
     if (s->extended_l2 && s->cluster_bits < 14)
         return img_error(img, -EINVAL,
-                         "qcow2: extended L2 entries need cluster_bits >= 14 "
+                         "extended L2 entries need cluster_bits >= 14 "
                          "(cluster_bits %u)",
                          s->cluster_bits);
     if (s->incompat & QCOW2_INCOMPAT_COMPRESSION) {
         if (s->header_length <= 104)
             return img_error(img, -EINVAL,
-                             "qcow2: compression type bit set but header_length "
+                             "compression type bit set but header_length "
                              "%u has no compression type field",
                              s->header_length);
         if (s->compression_type > 1)
-            return img_error(img, -ENOTSUP, "qcow2: unsupported compression type %u",
-                             s->compression_type);
+            return img_error(img, -ENOTSUP, "unsupported compression type %u", s->compression_type);
     } else if (s->compression_type != 0) {
         return img_error(img, -EINVAL,
-                         "qcow2: compression type %u set without the "
+                         "compression type %u set without the "
                          "compression type feature bit",
                          s->compression_type);
     }
@@ -1014,13 +1022,21 @@ static int qcow2_open(struct img *img, unsigned flags)
     s->l2_entry_size = s->extended_l2 ? 16 : 8;
     s->l2_entries = s->cluster_size / s->l2_entry_size;
     s->sc_bits = s->extended_l2 ? s->cluster_bits - 5 : s->cluster_bits;
+    return 0;
+}
 
+/* The refcount, L1 and snapshot tables and the extensions' offsets: sizes and places, all
+ * validated before anything is allocated. */
+static int open_check_tables(struct img *img)
+{
+    struct qcow2 *s = qcow2_st(img);
+    int r;
     /* Refcount table. */
     if (s->rt_clusters == 0)
-        return img_error(img, -EINVAL, "qcow2: refcount_table_clusters is 0");
+        return img_error(img, -EINVAL, "refcount_table_clusters is 0");
     if ((uint64_t)s->rt_clusters * s->cluster_size > QCOW2_MAX_RT_BYTES)
         return img_error(img, -EINVAL,
-                         "qcow2: refcount_table_clusters %u exceeds the 8 MiB "
+                         "refcount_table_clusters %u exceeds the 8 MiB "
                          "limit",
                          s->rt_clusters);
     r = check_table(img, "refcount table offset", s->rt_offset,
@@ -1031,14 +1047,14 @@ static int qcow2_open(struct img *img, unsigned flags)
     /* L1 table. */
     unsigned l2b = qcow2_l2_bits(s->cluster_bits, s->extended_l2);
     if (s->l1_size > QCOW2_MAX_L1_ENTRIES)
-        return img_error(img, -EINVAL, "qcow2: l1_size %u exceeds the limit of %llu entries",
-                         s->l1_size, ULL(QCOW2_MAX_L1_ENTRIES));
+        return img_error(img, -EINVAL, "l1_size %u exceeds the limit of %llu entries", s->l1_size,
+                         ULL(QCOW2_MAX_L1_ENTRIES));
     uint64_t need = qcow2_l1_needed(s->size, s->cluster_bits, l2b);
     if (need > QCOW2_MAX_L1_ENTRIES || s->size > (1ull << 62))
-        return img_error(img, -EFBIG, "qcow2: virtual size %llu is too large", ULL(s->size));
+        return img_error(img, -EFBIG, "virtual size %llu is too large", ULL(s->size));
     if (s->l1_size < need)
         return img_error(img, -EINVAL,
-                         "qcow2: l1_size %u is too small for the virtual size "
+                         "l1_size %u is too small for the virtual size "
                          "(needs %llu entries)",
                          s->l1_size, ULL(need));
     r = check_table(img, "L1 table offset", s->l1_offset, (uint64_t)s->l1_size * 8);
@@ -1047,7 +1063,7 @@ static int qcow2_open(struct img *img, unsigned flags)
 
     /* Snapshots. */
     if (s->nb_snapshots > QCOW2_MAX_SNAPSHOTS)
-        return img_error(img, -EINVAL, "qcow2: nb_snapshots %u exceeds %u", s->nb_snapshots,
+        return img_error(img, -EINVAL, "nb_snapshots %u exceeds %u", s->nb_snapshots,
                          QCOW2_MAX_SNAPSHOTS);
     r = parse_snapshots(img);
     if (r < 0)
@@ -1056,32 +1072,29 @@ static int qcow2_open(struct img *img, unsigned flags)
         /* Stale snapshot L1s only matter to check and layout, which validate them again. */
         if (s->snaps[i].l1_size > QCOW2_MAX_L1_ENTRIES)
             return img_error(img, -EINVAL,
-                             "qcow2: snapshot table entry %u: l1_size %u exceeds "
+                             "snapshot table entry %u: l1_size %u exceeds "
                              "the limit",
                              i, s->snaps[i].l1_size);
     }
 
     if (s->has_bitmaps_ext && (s->bitmap_dir_off & (s->cluster_size - 1)))
         return img_error(img, -EINVAL,
-                         "qcow2: header extension bitmaps: directory offset "
+                         "header extension bitmaps: directory offset "
                          "0x%llx is not cluster aligned",
                          ULL(s->bitmap_dir_off));
     if (s->has_fde && (s->fde_off & (s->cluster_size - 1)))
         return img_error(img, -EINVAL,
-                         "qcow2: header extension FDE: offset 0x%llx is not "
+                         "header extension FDE: offset 0x%llx is not "
                          "cluster aligned",
                          ULL(s->fde_off));
+    return 0;
+}
 
-    if (s->incompat & QCOW2_INCOMPAT_DATA_FILE) {
-        r = open_data_file(img);
-        if (r < 0)
-            return r;
-    }
-    if ((r = qcow2_crypt_open(img)) < 0)
-        return r;
-
-    /* Tables: everything validated, now allocate. */
-    r = qcow2_load_l1(img, s->l1_offset, s->l1_size, &s->l1);
+/* Everything validated: the L1 and refcount tables read, the caches allocated. */
+static int open_load_tables(struct img *img)
+{
+    struct qcow2 *s = qcow2_st(img);
+    int r = qcow2_load_l1(img, s->l1_offset, s->l1_size, &s->l1);
     if (r < 0)
         return r;
     s->rt_entries = (uint64_t)s->rt_clusters * s->cluster_size / 8;
@@ -1089,14 +1102,14 @@ static int qcow2_open(struct img *img, unsigned flags)
     s->rt = malloc(s->rt_entries * 8);
     if (!raw || !s->rt) {
         free(raw);
-        return img_error(img, -ENOMEM, "qcow2: out of memory for the refcount table");
+        return img_error(img, -ENOMEM, "out of memory for the refcount table");
     }
     r = io_pread_exact(img->fd, raw, s->rt_entries * 8, s->rt_offset);
     for (uint64_t i = 0; r == 0 && i < s->rt_entries; i++)
         s->rt[i] = be64_load(raw + 8 * i);
     free(raw);
     if (r < 0)
-        return img_error(img, r, "qcow2: reading the refcount table: %s", strerror(-r));
+        return img_error(img, r, "reading the refcount table: %s", strerror(-r));
 
     size_t nc = QCOW2_CACHE_BYTES / s->cluster_size;
     if (nc < 4)
@@ -1104,8 +1117,26 @@ static int qcow2_open(struct img *img, unsigned flags)
     if (qcow2_cache_init(&s->l2c, nc, s->cluster_size) < 0 ||
         qcow2_cache_init(&s->rbc, nc, s->cluster_size) < 0 ||
         !(s->cbuf = malloc(s->cluster_size)) || !(s->zin = malloc(2ull * s->cluster_size)))
-        return img_error(img, -ENOMEM, "qcow2: out of memory for the caches");
+        return img_error(img, -ENOMEM, "out of memory for the caches");
+    return 0;
+}
 
+/* Parse and validate everything before any table is allocated, then load (qcow2.h). */
+static int qcow2_open(struct img *img, unsigned flags)
+{
+    struct qcow2 *s = qcow2_st(img);
+    int r;
+    s->data_fd = -1;
+    if ((r = open_header(img)) < 0 || (r = open_cluster0(img)) < 0 ||
+        (r = open_features(img)) < 0 || (r = open_check_tables(img)) < 0)
+        return r;
+    if (s->incompat & QCOW2_INCOMPAT_DATA_FILE) {
+        r = open_data_file(img);
+        if (r < 0)
+            return r;
+    }
+    if ((r = qcow2_crypt_open(img)) < 0 || (r = open_load_tables(img)) < 0)
+        return r;
     s->lazy = (s->compat & QCOW2_COMPAT_LAZY) != 0;
     img->size = s->size;
     return qcow2_bitmaps_load(img);
@@ -1143,7 +1174,7 @@ static void qcow2_close(struct img *img)
 int qcow2_write_header_field(struct img *img, uint64_t off, const void *p, size_t len)
 {
     int r = io_pwrite_all(img->fd, p, len, off);
-    return r < 0 ? img_error(img, r, "qcow2: writing the header: %s", strerror(-r)) : 0;
+    return r < 0 ? img_error(img, r, "writing the header: %s", strerror(-r)) : 0;
 }
 
 int qcow2_read_refblock(struct img *img, uint64_t off, uint8_t **buf)
@@ -1185,7 +1216,7 @@ static int qcow2_snap_list(struct img *img, struct img_snap **out, size_t *n)
         return 0;
     struct img_snap *v = calloc(s->nb_snapshots, sizeof *v);
     if (!v)
-        return img_error(img, -ENOMEM, "qcow2: out of memory");
+        return img_error(img, -ENOMEM, "out of memory");
     for (uint32_t i = 0; i < s->nb_snapshots; i++) {
         const struct qcow2_snapshot *sn = &s->snaps[i];
         snprintf(v[i].id, sizeof v[i].id, "%s", sn->id);
@@ -1230,8 +1261,7 @@ const struct img_driver img_driver_qcow2 = {
     .name = "qcow2",
     .desc = "QEMU copy-on-write v2/v3",
     .priv_size = sizeof(struct qcow2),
-    .caps = IMG_CAP_WRITE | IMG_CAP_CREATE | IMG_CAP_RESIZE | IMG_CAP_BACKING | IMG_CAP_SNAPSHOTS |
-            IMG_CAP_COMPRESS | IMG_CAP_CHECK | IMG_CAP_ZERO_INIT,
+    .caps = IMG_CAP_BACKING | IMG_CAP_ZERO_INIT,
     .create_opts = qcow2_create_opts,
     .probe = qcow2_probe,
     .open = qcow2_open,
@@ -1241,7 +1271,6 @@ const struct img_driver img_driver_qcow2 = {
     .block_status = qcow2_block_status,
     .write = qcow2_bm_write,
     .write_zeroes = qcow2_bm_write_zeroes,
-    .write_compressed = qcow2_bm_write_compressed,
     .flush = qcow2_flush,
     .create = qcow2_create,
     .unlink_extra = qcow2_unlink_extra,
@@ -1260,4 +1289,5 @@ const struct img_driver img_driver_qcow2 = {
     .compress_cluster = qcow2_compress_cluster,
     .write_compressed_z = qcow2_bm_write_compressed_z,
     .bitmap_list = qcow2_bitmap_list,
+    .head_size = qcow2_head_size,
 };

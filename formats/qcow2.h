@@ -19,6 +19,28 @@
 #include <stdint.h>
 
 #define QCOW2_MAGIC 0x514649fbu
+
+/* The header, by byte offset (big-endian; be32 unless said). Version 2 ends at 72 (its
+ * header_length); version 3 adds the fields up to 104, and the compression type byte when
+ * header_length is above 104. */
+#define QCOW2_H_VERSION 4
+#define QCOW2_H_BACKING_OFF 8 /* be64 */
+#define QCOW2_H_BACKING_LEN 16
+#define QCOW2_H_CLUSTER_BITS 20
+#define QCOW2_H_SIZE 24 /* be64 */
+#define QCOW2_H_CRYPT 32
+#define QCOW2_H_L1_SIZE 36
+#define QCOW2_H_L1_OFF 40 /* be64 */
+#define QCOW2_H_RT_OFF 48 /* be64 */
+#define QCOW2_H_RT_CLUSTERS 56
+#define QCOW2_H_NB_SNAPSHOTS 60
+#define QCOW2_H_SNAP_OFF 64  /* be64 */
+#define QCOW2_H_INCOMPAT 72  /* be64, version 3 from here */
+#define QCOW2_H_COMPAT 80    /* be64 */
+#define QCOW2_H_AUTOCLEAR 88 /* be64 */
+#define QCOW2_H_REFCOUNT_ORDER 96
+#define QCOW2_H_HEADER_LEN 100
+#define QCOW2_H_COMPRESSION 104 /* one byte */
 #define QCOW2_MIN_CLUSTER_BITS 9
 #define QCOW2_MAX_CLUSTER_BITS 21
 #define QCOW2_MAX_L1_BYTES (32ull << 20)
@@ -343,7 +365,6 @@ int qcow2_prepare_write(struct img *img);
 int qcow2_ensure_l2(struct img *img, uint64_t off, uint64_t *l2off);
 int qcow2_write(struct img *img, uint64_t off, const void *buf, size_t len);
 int qcow2_write_zeroes(struct img *img, uint64_t off, uint64_t len);
-int qcow2_write_compressed(struct img *img, uint64_t off, const void *buf, size_t len);
 size_t qcow2_compress_cluster(struct img *img, const void *in, size_t len, void *out, size_t cap);
 int qcow2_write_compressed_z(struct img *img, uint64_t off, const void *buf, size_t len,
                              const void *z, size_t zlen);
@@ -392,7 +413,6 @@ int qcow2_bitmap_list(struct img *img, struct img_bitmap **out, size_t *n);
 /* Driver slots that change guest data: the bitmap guard, then the real thing. */
 int qcow2_bm_write(struct img *img, uint64_t off, const void *buf, size_t len);
 int qcow2_bm_write_zeroes(struct img *img, uint64_t off, uint64_t len);
-int qcow2_bm_write_compressed(struct img *img, uint64_t off, const void *buf, size_t len);
 int qcow2_bm_write_compressed_z(struct img *img, uint64_t off, const void *buf, size_t len,
                                 const void *z, size_t zlen);
 

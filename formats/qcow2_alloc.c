@@ -47,7 +47,7 @@ int qcow2_host_write(struct img *img, int fd, const void *buf, size_t len, uint6
     struct qcow2 *s = qcow2_st(img);
     int r = io_pwrite_all(fd, buf, len, off);
     if (r < 0)
-        return img_error(img, r, "qcow2: write at 0x%llx: %s", ULL(off), strerror(-r));
+        return img_error(img, r, "write at 0x%llx: %s", ULL(off), strerror(-r));
     if (fd == img->fd && off + len > s->file_size)
         s->file_size = off + len;
     return 0;
@@ -64,7 +64,7 @@ static bool scratch(const struct img *img)
 static int order_sync(struct img *img)
 {
     int r = scratch(img) ? 0 : io_sync(img->fd);
-    return r < 0 ? img_error(img, r, "qcow2: fsync: %s", strerror(-r)) : 0;
+    return r < 0 ? img_error(img, r, "fsync: %s", strerror(-r)) : 0;
 }
 
 int qcow2_barrier(struct img *img)
@@ -72,7 +72,7 @@ int qcow2_barrier(struct img *img)
     if (qcow2_st(img)->lazy || (img->flags & IMG_OPEN_SCRATCH))
         return 0;
     int r = io_sync(img->fd);
-    return r < 0 ? img_error(img, r, "qcow2: fsync: %s", strerror(-r)) : 0;
+    return r < 0 ? img_error(img, r, "fsync: %s", strerror(-r)) : 0;
 }
 
 static int rt_block_off(struct img *img, uint64_t ti, uint64_t *off)
@@ -81,7 +81,7 @@ static int rt_block_off(struct img *img, uint64_t ti, uint64_t *off)
     *off = ti < s->rt_entries ? (s->rt[ti] & QCOW2_RT_OFFSET_MASK) : 0;
     if (*off && (*off & (s->cluster_size - 1)))
         return img_error(img, -EIO,
-                         "qcow2: refcount block offset 0x%llx is not cluster "
+                         "refcount block offset 0x%llx is not cluster "
                          "aligned",
                          ULL(*off));
     return 0;
@@ -155,7 +155,7 @@ static int grow_reftable(struct img *img, uint64_t min_entries, uint64_t avoid_e
             break;
     }
     if (entries * 8 > QCOW2_MAX_RT_BYTES)
-        return img_error(img, -EFBIG, "qcow2: refcount table would exceed 8 MiB");
+        return img_error(img, -EFBIG, "refcount table would exceed 8 MiB");
     tc = u64_div_round_up(entries * 8, cs);
     uint64_t area_end = X + tc + nb;
     uint64_t *nrt = calloc(tc * cs / 8, 8);
@@ -163,7 +163,7 @@ static int grow_reftable(struct img *img, uint64_t min_entries, uint64_t avoid_e
     if (!nrt || !buf) {
         free(nrt);
         free(buf);
-        return img_error(img, -ENOMEM, "qcow2: out of memory growing the refcount table");
+        return img_error(img, -ENOMEM, "out of memory growing the refcount table");
     }
     memcpy(nrt, s->rt, s->rt_entries * 8);
     int r = 0;
@@ -199,8 +199,8 @@ static int grow_reftable(struct img *img, uint64_t min_entries, uint64_t avoid_e
     if (r == 0) {
         uint8_t h[12];
         be64_store(h, X * cs);
-        be32_store(h + 8, (uint32_t)tc);
-        r = qcow2_write_header_field(img, 48, h, 12);
+        be32_store(h + (QCOW2_H_RT_CLUSTERS - QCOW2_H_RT_OFF), (uint32_t)tc);
+        r = qcow2_write_header_field(img, QCOW2_H_RT_OFF, h, 12);
         if (r == 0)
             r = order_sync(img);
     }
@@ -257,7 +257,7 @@ static int ensure_refblock(struct img *img, uint64_t ti, uint64_t avoid, uint64_
     }
     uint8_t *buf = calloc(1, cs);
     if (!buf)
-        return img_error(img, -ENOMEM, "qcow2: out of memory");
+        return img_error(img, -ENOMEM, "out of memory");
     if (!outside)
         qcow2_rc_set(buf, s->refcount_order, p % E, 1);
     r = qcow2_host_write(img, img->fd, buf, cs, p * cs);
@@ -283,8 +283,7 @@ static int rc_add(struct img *img, uint64_t cluster, int64_t delta, uint64_t avo
         return r;
     if (!boff) {
         if (delta < 0)
-            return img_error(img, -EIO, "qcow2: freeing cluster %llu whose refcount is 0",
-                             ULL(cluster));
+            return img_error(img, -EIO, "freeing cluster %llu whose refcount is 0", ULL(cluster));
         r = ensure_refblock(img, ti, avoid, n);
         if (r < 0)
             return r;
@@ -296,7 +295,7 @@ static int rc_add(struct img *img, uint64_t cluster, int64_t delta, uint64_t avo
     uint64_t v = qcow2_rc_get(blk, s->refcount_order, idx);
     if ((delta < 0 && v < (uint64_t)-delta) || (delta > 0 && s->refcount_max - v < (uint64_t)delta))
         return img_error(img, -ERANGE,
-                         "qcow2: refcount of cluster %llu would leave its range "
+                         "refcount of cluster %llu would leave its range "
                          "(%llu%+lld)",
                          ULL(cluster), ULL(v), (long long)delta);
     v += (uint64_t)delta;
@@ -330,7 +329,7 @@ int qcow2_alloc_clusters(struct img *img, uint64_t n, uint64_t *start)
     for (;;) {
         uint64_t rc;
         if (c >= (QCOW2_MAX_HOST_OFF >> s->cluster_bits))
-            return img_error(img, -ENOSPC, "qcow2: host offsets exhausted");
+            return img_error(img, -ENOSPC, "host offsets exhausted");
         int r = qcow2_get_refcount(img, c, &rc);
         if (r < 0)
             return r;
@@ -393,13 +392,13 @@ int qcow2_prepare_write(struct img *img)
         return r;
     if (s->nb_snapshots && s->data_fd >= 0)
         return img_error(img, -ENOTSUP,
-                         "qcow2: image has internal snapshots and an external "
+                         "image has internal snapshots and an external "
                          "data file; refusing to write");
     if (s->writes_started)
         return 0;
     if (s->incompat & QCOW2_INCOMPAT_CORRUPT)
         return img_error(img, -EROFS,
-                         "qcow2: image is marked corrupt; it can only be opened "
+                         "image is marked corrupt; it can only be opened "
                          "read-only (repair it with `dimg check -r all`)");
     if ((s->incompat & QCOW2_INCOMPAT_DIRTY) && !s->lazy_dirty) {
         /* Left dirty by a crashed lazy-refcount writer: rebuild refcounts first, as qemu
@@ -407,13 +406,13 @@ int qcow2_prepare_write(struct img *img)
         int rr = qcow2_rebuild_refcounts(img);
         if (rr < 0 || (s->incompat & QCOW2_INCOMPAT_DIRTY))
             return img_error(img, rr < 0 ? rr : -EIO,
-                             "qcow2: image was not closed cleanly "
+                             "image was not closed cleanly "
                              "(dirty bit set) and its refcounts could not be rebuilt: run "
                              "`dimg check -r all`");
     }
     if (s->bm_bad)
         return img_error(img, -ENOTSUP,
-                         "qcow2: refusing to change the image: its persistent "
+                         "refusing to change the image: its persistent "
                          "dirty bitmaps cannot be kept (%s)",
                          s->bm_bad);
     /* Bitmaps are kept valid (qcow2_bitmap.c); unknown autoclear features are not. */
@@ -422,24 +421,24 @@ int qcow2_prepare_write(struct img *img)
         uint8_t b[8];
         s->autoclear &= keep;
         be64_store(b, s->autoclear);
-        if ((r = qcow2_write_header_field(img, 88, b, 8)) < 0)
+        if ((r = qcow2_write_header_field(img, QCOW2_H_AUTOCLEAR, b, 8)) < 0)
             return r;
     }
     if (s->lazy && s->version >= 3) {
         uint8_t b[8];
         be64_store(b, s->incompat | QCOW2_INCOMPAT_DIRTY);
-        if ((r = qcow2_write_header_field(img, 72, b, 8)) < 0)
+        if ((r = qcow2_write_header_field(img, QCOW2_H_INCOMPAT, b, 8)) < 0)
             return r;
         r = io_sync(img->fd);
         if (r < 0)
-            return img_error(img, r, "qcow2: fsync: %s", strerror(-r));
+            return img_error(img, r, "fsync: %s", strerror(-r));
         s->incompat |= QCOW2_INCOMPAT_DIRTY;
         s->lazy_dirty = true;
     } else {
         s->lazy = false;
     }
     if (!s->wbuf && !(s->wbuf = malloc(2ull * s->cluster_size)))
-        return img_error(img, -ENOMEM, "qcow2: out of memory");
+        return img_error(img, -ENOMEM, "out of memory");
     if (!s->free_hint)
         s->free_hint = 1;
     s->writes_started = true;
@@ -472,7 +471,7 @@ static int l1_writeback(struct img *img)
         return 0;
     uint8_t *b = malloc((size_t)s->l1_size * 8 + 1);
     if (!b)
-        return img_error(img, -ENOMEM, "qcow2: out of memory");
+        return img_error(img, -ENOMEM, "out of memory");
     for (uint32_t i = 0; i < s->l1_size; i++)
         be64_store(b + 8ull * i, s->l1[i]);
     int r = qcow2_host_write(img, img->fd, b, (size_t)s->l1_size * 8, s->l1_offset);
@@ -537,7 +536,7 @@ int qcow2_ensure_l2(struct img *img, uint64_t off, uint64_t *l2off)
     unsigned l2b = qcow2_l2_bits(s->cluster_bits, s->extended_l2);
     uint64_t l1i = qcow2_l1_index(s->cluster_bits, l2b, off);
     if (l1i >= s->l1_size)
-        return img_error(img, -EIO, "qcow2: offset %llu lies beyond the L1 table", ULL(off));
+        return img_error(img, -EIO, "offset %llu lies beyond the L1 table", ULL(off));
     uint64_t e = s->l1[l1i], o = e & QCOW2_L1_OFFSET_MASK;
     int r;
     if ((r = qcow2_l1e_check(img, l1i, e)) < 0)
@@ -633,8 +632,7 @@ static int write_in_cluster(struct img *img, uint64_t off, const uint8_t *buf, u
     if ((t == QCOW2_C_DATA || t == QCOW2_C_ZERO_ALLOC) && (e & QCOW2_OFF_HIGH_BITS))
         return qcow2_l2e_high(img, e);
     if ((t == QCOW2_C_DATA || t == QCOW2_C_ZERO_ALLOC) && (host & (cs - 1)))
-        return img_error(img, -EIO, "qcow2: data cluster offset 0x%llx is not cluster aligned",
-                         ULL(host));
+        return img_error(img, -EIO, "data cluster offset 0x%llx is not cluster aligned", ULL(host));
     bool owned = false; /* host cluster present and ours alone */
     if (t == QCOW2_C_DATA || t == QCOW2_C_ZERO_ALLOC) {
         if ((e & QCOW2_OFLAG_COPIED) || s->data_fd >= 0) {
@@ -881,7 +879,7 @@ int qcow2_make_empty(struct img *img)
     int r = qcow2_prepare_write(img);
     uint64_t *old = r == 0 ? malloc(s->l2_entries * sizeof *old) : NULL;
     if (r == 0 && !old)
-        r = img_error(img, -ENOMEM, "qcow2: out of memory");
+        r = img_error(img, -ENOMEM, "out of memory");
     for (uint64_t l1i = 0; r == 0 && l1i < s->l1_size; l1i++) {
         if (!(s->l1[l1i] & QCOW2_L1_OFFSET_MASK))
             continue;
@@ -946,7 +944,7 @@ static int compressed_place(struct img *img, uint64_t off, const uint8_t *out, s
     uint64_t ne;
     if (qcow2_cdesc_encode(start, clen, s->cluster_bits, &ne) < 0)
         return img_error(img, -EFBIG,
-                         "qcow2: compressed cluster at 0x%llx does not fit a "
+                         "compressed cluster at 0x%llx does not fit a "
                          "descriptor",
                          ULL(start));
     if ((r = qcow2_host_write(img, img->fd, out, clen, start)) < 0)
@@ -967,10 +965,10 @@ static int compressed_begin(struct img *img, uint64_t off, size_t len)
     struct qcow2 *s = qcow2_st(img);
     uint64_t cs = s->cluster_size;
     if ((off & (cs - 1)) || len > cs || (len < cs && off + len != img->size))
-        return img_error(img, -EINVAL, "qcow2: compressed writes need one whole cluster");
+        return img_error(img, -EINVAL, "compressed writes need one whole cluster");
     if (s->data_fd >= 0)
         return img_error(img, -ENOTSUP,
-                         "qcow2: compressed writes are not possible with an "
+                         "compressed writes are not possible with an "
                          "external data file");
     if (s->crypt_method)
         return qcow2_crypt_compressed(img);
@@ -982,20 +980,6 @@ size_t qcow2_compress_cluster(struct img *img, const void *in, size_t len, void 
     return qcow2_compress(qcow2_st(img)->compression_type, in, len, out, cap);
 }
 
-int qcow2_write_compressed(struct img *img, uint64_t off, const void *buf, size_t len)
-{
-    struct qcow2 *s = qcow2_st(img);
-    uint64_t cs = s->cluster_size;
-    int r = compressed_begin(img, off, len);
-    if (r < 0)
-        return r;
-    uint8_t *in = s->wbuf, *out = s->wbuf + cs;
-    memcpy(in, buf, len);
-    memset(in + len, 0, cs - len);
-    size_t clen = qcow2_compress(s->compression_type, in, cs, out, cs);
-    return clen ? compressed_place(img, off, out, clen) : qcow2_write(img, off, buf, len);
-}
-
 int qcow2_write_compressed_z(struct img *img, uint64_t off, const void *buf, size_t len,
                              const void *z, size_t zlen)
 {
@@ -1004,7 +988,7 @@ int qcow2_write_compressed_z(struct img *img, uint64_t off, const void *buf, siz
         return r;
     if (zlen >= qcow2_st(img)->cluster_size)
         return img_error(img, -EINVAL,
-                         "qcow2: a compressed cluster must be smaller than a "
+                         "a compressed cluster must be smaller than a "
                          "cluster");
     return zlen ? compressed_place(img, off, z, zlen) : qcow2_write(img, off, buf, len);
 }
@@ -1026,16 +1010,16 @@ int qcow2_flush(struct img *img)
     if (r == 0 && s->data_fd >= 0)
         r = io_sync(s->data_fd);
     if (r < 0)
-        return img_error(img, r, "qcow2: flush: %s", strerror(-r));
+        return img_error(img, r, "flush: %s", strerror(-r));
     if (s->lazy_dirty) {
         uint8_t b[8];
         s->incompat &= ~QCOW2_INCOMPAT_DIRTY;
         be64_store(b, s->incompat);
-        if ((r = qcow2_write_header_field(img, 72, b, 8)) < 0)
+        if ((r = qcow2_write_header_field(img, QCOW2_H_INCOMPAT, b, 8)) < 0)
             return r;
         r = io_sync(img->fd);
         if (r < 0)
-            return img_error(img, r, "qcow2: flush: %s", strerror(-r));
+            return img_error(img, r, "flush: %s", strerror(-r));
         s->lazy_dirty = false;
         s->writes_started = false; /* the next write sets the dirty bit again */
     }

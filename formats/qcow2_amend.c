@@ -22,7 +22,7 @@ static int take_num(struct img *img, struct img_opts *o, const char *key, long l
     char *end;
     long x = strtol(s, &end, 10);
     if (!*s || *end || x < lo || x > hi)
-        return img_error(img, -EINVAL, "qcow2: %s '%s': expected %ld..%ld", key, s, lo, hi);
+        return img_error(img, -EINVAL, "%s '%s': expected %ld..%ld", key, s, lo, hi);
     *v = x;
     return 1;
 }
@@ -35,7 +35,7 @@ static int refuse_secret_opts(struct img *img, struct img_opts *o)
     for (size_t i = 0; i < sizeof keys / sizeof *keys; i++)
         if (img_opts_take(o, keys[i]))
             return img_error(img, -EINVAL,
-                             "qcow2: %s: passwords are not given in -o (use "
+                             "%s: passwords are not given in -o (use "
                              "--password-file, --new-password-file, --old-password-file or "
                              "their -env forms)",
                              keys[i]);
@@ -49,20 +49,20 @@ static int set_lazy(struct img *img, bool on)
         return 0;
     if (s->version < 3)
         return img_error(img, -EINVAL,
-                         "qcow2: lazy_refcounts needs compat 1.1 (a version 3 "
+                         "lazy_refcounts needs compat 1.1 (a version 3 "
                          "image)");
     /* With lazy refcounts a dirty image's refcounts are stale; switching them off must not
      * make them authoritative. */
     if (!on && (s->incompat & QCOW2_INCOMPAT_DIRTY))
         return img_error(img, -EBUSY,
-                         "qcow2: the image is dirty (its refcounts are stale): run 'dimg "
+                         "the image is dirty (its refcounts are stale): run 'dimg "
                          "check -r all' before turning lazy_refcounts off");
     uint64_t compat = on ? s->compat | QCOW2_COMPAT_LAZY : s->compat & ~QCOW2_COMPAT_LAZY;
     uint8_t b[8];
     be64_store(b, compat);
-    int r = qcow2_write_header_field(img, 80, b, sizeof b);
+    int r = qcow2_write_header_field(img, QCOW2_H_COMPAT, b, sizeof b);
     if (r == 0 && (r = io_sync(img->fd)) < 0)
-        return img_error(img, r, "qcow2: fsync: %s", strerror(-r));
+        return img_error(img, r, "fsync: %s", strerror(-r));
     if (r == 0) {
         s->compat = compat;
         s->lazy = on;
@@ -90,23 +90,21 @@ int qcow2_amend(struct img *img, const struct img_amend_req *req)
     }
     if (fmt && (strcmp(fmt, "luks") || s->crypt_method != 2))
         return img_error(img, -ENOTSUP,
-                         "qcow2: encrypt.format cannot be changed in place (convert the "
+                         "encrypt.format cannot be changed in place (convert the "
                          "image instead)");
     bool keys = state || has_slot || has_iter || req->new_secret || req->old_secret;
     if (keys && !state)
         return img_error(img, -EINVAL,
-                         "qcow2: changing key slots needs encrypt.state=active (add) or "
+                         "changing key slots needs encrypt.state=active (add) or "
                          "inactive (erase)");
     if (state && strcmp(state, "active") && strcmp(state, "inactive"))
-        return img_error(img, -EINVAL, "qcow2: encrypt.state '%s': expected active or inactive",
-                         state);
+        return img_error(img, -EINVAL, "encrypt.state '%s': expected active or inactive", state);
     if (!keys && !has_lazy)
-        return img_error(img, -EINVAL, "qcow2: nothing to amend");
+        return img_error(img, -EINVAL, "nothing to amend");
     if (keys && s->crypt_method != 2)
-        return img_error(img, -ENOTSUP,
-                         "qcow2: only LUKS-encrypted images have key slots to change");
+        return img_error(img, -ENOTSUP, "only LUKS-encrypted images have key slots to change");
     if (has_lazy && s->version < 3 && lazy)
-        return img_error(img, -EINVAL, "qcow2: lazy_refcounts needs compat 1.1");
+        return img_error(img, -EINVAL, "lazy_refcounts needs compat 1.1");
     if (keys &&
         (r = qcow2_crypt_amend(img, !strcmp(state, "active"), (int)slot, (uint64_t)iter, req)) < 0)
         return r;

@@ -32,7 +32,7 @@ static int copy_extensions(struct img *img, const uint8_t *old, uint8_t *nw, uin
         if (type == QCOW2_EXT_END)
             break;
         if (off + sz > s->cluster_size || *p + sz > s->cluster_size)
-            return img_error(img, -EINVAL, "qcow2: header extensions do not fit in cluster 0");
+            return img_error(img, -EINVAL, "header extensions do not fit in cluster 0");
         if (type != QCOW2_EXT_BACKING_FMT) {
             memcpy(nw + *p, old + off, sz);
             if (type == QCOW2_EXT_BITMAPS)
@@ -53,7 +53,7 @@ static int set_names(struct img *img, const char *name, const char *fmt)
     if ((name && !n) || (fmt && !f)) {
         free(n);
         free(f);
-        return img_error(img, -ENOMEM, "qcow2: out of memory");
+        return img_error(img, -ENOMEM, "out of memory");
     }
     free(img->backing_name);
     free(img->backing_fmt);
@@ -68,20 +68,20 @@ int qcow2_set_backing(struct img *img, const char *name, const char *fmt)
     uint64_t cs = s->cluster_size;
     size_t nl = name ? strlen(name) : 0, fl = (name && fmt) ? strlen(fmt) : 0;
     if (nl > QCOW2_MAX_BACKING_NAME)
-        return img_error(img, -EINVAL, "qcow2: backing file name longer than %u bytes",
+        return img_error(img, -EINVAL, "backing file name longer than %u bytes",
                          QCOW2_MAX_BACKING_NAME);
     if (fl > 31)
-        return img_error(img, -EINVAL, "qcow2: backing format name longer than 31 bytes");
+        return img_error(img, -EINVAL, "backing format name longer than 31 bytes");
     if (nl && (s->autoclear & QCOW2_AUTOCLEAR_DATA_RAW) && s->data_fd >= 0)
         return img_error(img, -EINVAL,
-                         "qcow2: an image with a raw external data file cannot "
+                         "an image with a raw external data file cannot "
                          "have a backing file");
     if (s->incompat & QCOW2_INCOMPAT_CORRUPT)
-        return img_error(img, -EROFS, "qcow2: image is marked corrupt; repair it first");
+        return img_error(img, -EROFS, "image is marked corrupt; repair it first");
     uint8_t *old = malloc(cs), *nw = calloc(1, cs);
-    int r = (old && nw) ? 0 : img_error(img, -ENOMEM, "qcow2: out of memory");
+    int r = (old && nw) ? 0 : img_error(img, -ENOMEM, "out of memory");
     if (r == 0 && (r = io_pread_zero(img->fd, old, cs, 0)) < 0)
-        r = img_error(img, r, "qcow2: reading the header: %s", strerror(-r));
+        r = img_error(img, r, "reading the header: %s", strerror(-r));
     uint64_t p = s->header_length;
     if (r == 0) {
         memcpy(nw, old, s->header_length);
@@ -90,7 +90,7 @@ int qcow2_set_backing(struct img *img, const char *name, const char *fmt)
         r = copy_extensions(img, old, nw, &p);
     }
     if (r == 0 && p + 8 > cs)
-        r = img_error(img, -EINVAL, "qcow2: header extensions do not fit in cluster 0");
+        r = img_error(img, -EINVAL, "header extensions do not fit in cluster 0");
     if (r < 0)
         goto out;
     p += 8; /* end marker (zeros) */
@@ -102,25 +102,25 @@ int qcow2_set_backing(struct img *img, const char *name, const char *fmt)
     uint64_t pos = early ? live : p, wlen = p;
     if (nl && pos + nl > cs) {
         r = img_error(img, -EINVAL,
-                      "qcow2: backing file name does not fit in cluster 0 "
+                      "backing file name does not fit in cluster 0 "
                       "(%llu bytes left)",
                       ULL(cs - p));
         goto out;
     }
-    be64_store(nw + 8, nl ? pos : 0);
-    be32_store(nw + 16, (uint32_t)nl);
+    be64_store(nw + QCOW2_H_BACKING_OFF, nl ? pos : 0);
+    be32_store(nw + QCOW2_H_BACKING_LEN, (uint32_t)nl);
     if (nl)
         memcpy(nw + pos, name, nl);
     if (early) {
         if ((r = io_pwrite_all(img->fd, nw + pos, nl, pos)) < 0 || (r = io_sync(img->fd)) < 0) {
-            r = img_error(img, r, "qcow2: writing the backing file name: %s", strerror(-r));
+            r = img_error(img, r, "writing the backing file name: %s", strerror(-r));
             goto out;
         }
     } else if (nl) {
         wlen = pos + nl;
     }
     if ((r = io_pwrite_all(img->fd, nw, wlen, 0)) < 0 || (r = io_sync(img->fd)) < 0) {
-        r = img_error(img, r, "qcow2: writing the header: %s", strerror(-r));
+        r = img_error(img, r, "writing the header: %s", strerror(-r));
         goto out;
     }
     if (wlen > s->file_size)

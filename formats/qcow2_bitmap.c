@@ -49,7 +49,7 @@ static int set_bad(struct img *img, const char *fmt, const char *name)
              at && name ? name : "", at ? at + 2 : "");
     free(s->bm_bad);
     s->bm_bad = strdup(buf);
-    return s->bm_bad ? 0 : img_error(img, -ENOMEM, "qcow2: out of memory");
+    return s->bm_bad ? 0 : img_error(img, -ENOMEM, "out of memory");
 }
 
 void qcow2_bitmaps_free(struct qcow2 *s)
@@ -127,10 +127,10 @@ int qcow2_bitmaps_load(struct img *img)
     s->bm_dir = malloc(dsz);
     s->bm = calloc(s->nb_bitmaps, sizeof *s->bm);
     if (!s->bm_dir || !s->bm)
-        return img_error(img, -ENOMEM, "qcow2: out of memory for the bitmap directory");
+        return img_error(img, -ENOMEM, "out of memory for the bitmap directory");
     int r = io_pread_exact(img->fd, s->bm_dir, dsz, doff);
     if (r < 0)
-        return img_error(img, r, "qcow2: reading the bitmap directory: %s", strerror(-r));
+        return img_error(img, r, "reading the bitmap directory: %s", strerror(-r));
     uint32_t bi;
     const char *why = parse_dir(img, s->bm_dir, dsz, &bi);
     if (why)
@@ -147,7 +147,7 @@ int qcow2_bitmap_list(struct img *img, struct img_bitmap **out, size_t *n)
         return 0;
     struct img_bitmap *v = calloc(s->nbm, sizeof *v);
     if (!v)
-        return img_error(img, -ENOMEM, "qcow2: out of memory");
+        return img_error(img, -ENOMEM, "out of memory");
     for (uint32_t i = 0; i < s->nbm; i++) {
         snprintf(v[i].name, sizeof v[i].name, "%s", s->bm[i].name);
         v[i].granularity = 1ull << s->bm[i].gbits;
@@ -189,7 +189,7 @@ int qcow2_bitmaps_guard(struct img *img, const char *what)
     if (s->bm_bad || !names(s, true, nm, sizeof nm))
         return 0; /* a damaged directory is refused by qcow2_prepare_write */
     return img_error(img, -ENOTSUP,
-                     "qcow2: refusing to %s: persistent dirty bitmap %s is "
+                     "refusing to %s: persistent dirty bitmap %s is "
                      "enabled and dimg cannot record the change in it (disable it first with "
                      "`qemu-img bitmap --disable`)",
                      what, nm);
@@ -205,12 +205,6 @@ int qcow2_bm_write_zeroes(struct img *img, uint64_t off, uint64_t len)
 {
     int r = qcow2_bitmaps_guard(img, "write guest data");
     return r < 0 ? r : qcow2_write_zeroes(img, off, len);
-}
-
-int qcow2_bm_write_compressed(struct img *img, uint64_t off, const void *buf, size_t len)
-{
-    int r = qcow2_bitmaps_guard(img, "write guest data");
-    return r < 0 ? r : qcow2_write_compressed(img, off, buf, len);
 }
 
 int qcow2_bm_write_compressed_z(struct img *img, uint64_t off, const void *buf, size_t len,
@@ -240,7 +234,7 @@ static int write_dir(struct img *img, uint64_t off, uint32_t extra)
     fill_dir(s, extra);
     int r = qcow2_host_write(img, img->fd, s->bm_dir, s->bitmap_dir_size, off);
     if (r == 0 && (r = io_sync(img->fd)) < 0)
-        r = img_error(img, r, "qcow2: fsync: %s", strerror(-r));
+        r = img_error(img, r, "fsync: %s", strerror(-r));
     return r;
 }
 
@@ -253,14 +247,14 @@ int qcow2_bitmaps_resize_begin(struct img *img, uint64_t size)
         const struct qcow2_bitmap *b = &s->bm[i];
         if (b->flags & QCOW2_BME_IN_USE)
             return img_error(img, -ENOTSUP,
-                             "qcow2: cannot resize: persistent dirty bitmap "
+                             "cannot resize: persistent dirty bitmap "
                              "'%s' is inconsistent (in use); remove it first (`qemu-img "
                              "bitmap --remove`)",
                              b->name);
         uint64_t nt = table_entries(size, b->gbits, s->cluster_size);
         if (nt > BME_MAX_TABLE_SIZE || nt * s->cluster_size > BME_MAX_PHYS_SIZE)
             return img_error(img, -EFBIG,
-                             "qcow2: cannot resize: persistent dirty bitmap '%s' "
+                             "cannot resize: persistent dirty bitmap '%s' "
                              "would be too big for the new size (granularity %llu)",
                              b->name, ULL(1ull << b->gbits));
     }
@@ -298,7 +292,7 @@ static int drop_add(struct img *img, struct drops *d, uint64_t off, uint64_t ncl
             size_t nc = d->cap ? 2 * d->cap : 64;
             uint64_t *v = realloc(d->v, nc * sizeof *v);
             if (!v)
-                return img_error(img, -ENOMEM, "qcow2: out of memory");
+                return img_error(img, -ENOMEM, "out of memory");
             d->v = v;
             d->cap = nc;
         }
@@ -315,7 +309,7 @@ static int put_new(struct img *img, const uint8_t *buf, uint64_t len, uint64_t *
     uint64_t bytes = nc * s->cluster_size;
     uint8_t *pad = calloc(1, bytes);
     if (!pad)
-        return img_error(img, -ENOMEM, "qcow2: out of memory");
+        return img_error(img, -ENOMEM, "out of memory");
     memcpy(pad, buf, len);
     int r = qcow2_alloc_clusters(img, nc, &c);
     if (r == 0)
@@ -341,16 +335,16 @@ static int resize_one(struct img *img, struct qcow2_bitmap *b, uint64_t old_size
     uint64_t m = bits_old < bits_new ? bits_old : bits_new, k = m / bpc, rem = m % bpc;
     uint64_t *t = calloc(ot > nt ? ot : nt, 8);
     uint8_t *raw = malloc((ot > nt ? ot : nt) * 8), *buf = malloc(cs);
-    int r = (!t || !raw || !buf) ? img_error(img, -ENOMEM, "qcow2: out of memory") : 0;
+    int r = (!t || !raw || !buf) ? img_error(img, -ENOMEM, "out of memory") : 0;
     if (r == 0 && (r = io_pread_exact(img->fd, raw, ot * 8, b->table_off)) < 0)
-        r = img_error(img, r, "qcow2: reading the table of bitmap '%s': %s", b->name, strerror(-r));
+        r = img_error(img, r, "reading the table of bitmap '%s': %s", b->name, strerror(-r));
     for (uint64_t i = 0; r == 0 && i < ot; i++) {
         t[i] = be64_load(raw + 8 * i);
         uint64_t o = t[i] & BME_TABLE_OFFSET_MASK;
         if ((t[i] & BME_TABLE_RESERVED) || (o && (t[i] & BME_TABLE_ALL_ONES)) || (o & (cs - 1)) ||
             o >= s->file_size)
             r = img_error(img, -EINVAL,
-                          "qcow2: the table of bitmap '%s' has a corrupt entry "
+                          "the table of bitmap '%s' has a corrupt entry "
                           "%llu (0x%llx)",
                           b->name, ULL(i), ULL(t[i]));
     }
@@ -363,7 +357,7 @@ static int resize_one(struct img *img, struct qcow2_bitmap *b, uint64_t old_size
         else
             memset(buf, 0xff, cs);
         if (r < 0)
-            r = img_error(img, r, "qcow2: reading bitmap '%s': %s", b->name, strerror(-r));
+            r = img_error(img, r, "reading bitmap '%s': %s", b->name, strerror(-r));
         if (r == 0 && clear_tail(buf, rem, cs)) {
             uint64_t no;
             if ((r = put_new(img, buf, cs, &no)) == 0 && o)
@@ -414,12 +408,12 @@ int qcow2_bitmaps_resize_end(struct img *img, uint64_t old_size)
         fill_dir(s, 0);
         r = put_new(img, s->bm_dir, s->bitmap_dir_size, &no);
         if (r == 0 && (r = io_sync(img->fd)) < 0)
-            r = img_error(img, r, "qcow2: fsync: %s", strerror(-r));
+            r = img_error(img, r, "fsync: %s", strerror(-r));
         be64_store(b, no);
         if (r == 0)
             r = qcow2_write_header_field(img, s->bitmap_ext_off + 16, b, 8);
         if (r == 0 && (r = io_sync(img->fd)) < 0)
-            r = img_error(img, r, "qcow2: fsync: %s", strerror(-r));
+            r = img_error(img, r, "fsync: %s", strerror(-r));
         if (r == 0) {
             s->bitmap_dir_off = no;
             r = drop_add(img, &d, old_dir, u64_div_round_up(s->bitmap_dir_size, cs));

@@ -539,11 +539,11 @@ static int ck_rebuild(struct ck *c)
         tc = ntc;
     }
     if (tc * cs > QCOW2_MAX_RT_BYTES)
-        return img_error(img, -EFBIG, "qcow2: rebuilt refcount table would exceed 8 MiB");
+        return img_error(img, -EFBIG, "rebuilt refcount table would exceed 8 MiB");
     uint64_t area_end = X + tc + nbk;
     int r = ck_grow(c, area_end - 1);
     if (r < 0)
-        return img_error(img, r, "qcow2: out of memory rebuilding refcounts");
+        return img_error(img, r, "out of memory rebuilding refcounts");
     for (uint64_t k = X; k < area_end; k++)
         c->refs[k] = 1;
     uint64_t entries = tc * cs / 8;
@@ -552,7 +552,7 @@ static int ck_rebuild(struct ck *c)
     if (!nrt || !buf) {
         free(nrt);
         free(buf);
-        return img_error(img, -ENOMEM, "qcow2: out of memory rebuilding refcounts");
+        return img_error(img, -ENOMEM, "out of memory rebuilding refcounts");
     }
     uint64_t bpos = X + tc;
     for (uint64_t rg = 0; r == 0 && rg < entries && rg * E < c->nb; rg++) {
@@ -586,14 +586,14 @@ static int ck_rebuild(struct ck *c)
     if (r == 0) {
         uint8_t h[12];
         be64_store(h, X * cs);
-        be32_store(h + 8, (uint32_t)tc);
-        r = io_pwrite_all(img->fd, h, 12, 48);
+        be32_store(h + (QCOW2_H_RT_CLUSTERS - QCOW2_H_RT_OFF), (uint32_t)tc);
+        r = io_pwrite_all(img->fd, h, 12, QCOW2_H_RT_OFF);
         if (r == 0)
             r = io_sync(img->fd);
     }
     if (r < 0) {
         free(nrt);
-        return img_error(img, r, "qcow2: rebuilding the refcount structure: %s", strerror(-r));
+        return img_error(img, r, "rebuilding the refcount structure: %s", strerror(-r));
     }
     free(s->rt);
     s->rt = nrt;
@@ -630,13 +630,12 @@ static int ck_init(struct ck *c, struct img *img, struct img_check *res, bool la
     c->res = res;
     int r = io_file_size(img->fd, &c->file_size);
     if (r < 0)
-        return img_error(img, r, "qcow2: %s", strerror(-r));
+        return img_error(img, r, "%s", strerror(-r));
     s->file_size = c->file_size > s->file_size ? c->file_size : s->file_size;
     uint64_t n = u64_div_round_up(c->file_size, s->cluster_size);
     if (n > QCOW2_CHECK_MAX_CLUSTERS) {
         res->check_errors++;
-        return img_error(img, -EFBIG, "qcow2: image file too large to check (%llu clusters)",
-                         ULL(n));
+        return img_error(img, -EFBIG, "image file too large to check (%llu clusters)", ULL(n));
     }
     c->nb = n ? n : 1;
     c->refs = calloc(c->nb, sizeof *c->refs);
@@ -646,7 +645,7 @@ static int ck_init(struct ck *c, struct img *img, struct img_check *res, bool la
     if (!c->refs || !c->tbuf || (layout && !c->kind)) {
         ck_free(c);
         res->check_errors++;
-        return img_error(img, -ENOMEM, "qcow2: out of memory for the check");
+        return img_error(img, -ENOMEM, "out of memory for the check");
     }
     return 0;
 }
@@ -656,10 +655,10 @@ static int write_incompat(struct img *img)
     struct qcow2 *s = qcow2_st(img);
     uint8_t b[8];
     be64_store(b, s->incompat);
-    int r = io_pwrite_all(img->fd, b, 8, 72);
+    int r = io_pwrite_all(img->fd, b, 8, QCOW2_H_INCOMPAT);
     if (r == 0)
         r = io_sync(img->fd);
-    return r < 0 ? img_error(img, r, "qcow2: writing the header: %s", strerror(-r)) : 0;
+    return r < 0 ? img_error(img, r, "writing the header: %s", strerror(-r)) : 0;
 }
 
 static int check_once(struct img *img, struct img_check *res, unsigned fix)
@@ -675,7 +674,7 @@ static int check_once(struct img *img, struct img_check *res, unsigned fix)
     ck_calculate(&c);
     if (c.stop) {
         ck_free(&c);
-        return img_error(img, -ECANCELED, "check cancelled");
+        return img_fail(img, -ECANCELED, "check cancelled");
     }
     struct img_check pre = *res;
     uint64_t highest = ck_compare(&c, 0);
@@ -713,7 +712,7 @@ static int check_once(struct img *img, struct img_check *res, unsigned fix)
                 res->check_errors++;
                 ck_free(&c);
                 return img_error(img, -EIO,
-                                 "qcow2: the refcount structure needs a rebuild "
+                                 "the refcount structure needs a rebuild "
                                  "(repair with -r all)");
             }
             if (res->leaks || res->corruptions) {
@@ -731,7 +730,7 @@ static int check_once(struct img *img, struct img_check *res, unsigned fix)
             r = io_sync(img->fd);
         if (r < 0) {
             res->check_errors++;
-            return img_error(img, r, "qcow2: writing repaired refcounts: %s", strerror(-r));
+            return img_error(img, r, "writing repaired refcounts: %s", strerror(-r));
         }
     }
     if (fix && !res->check_errors && !res->corruptions && s->version >= 3 &&
@@ -811,7 +810,7 @@ int qcow2_count_refs(struct img *img, const struct qcow2_l1ref *l1s, size_t n, u
     for (size_t i = 0; i < n && !res.corruptions && !res.check_errors; i++) {
         if (l1s[i].n > QCOW2_MAX_L1_ENTRIES) {
             ck_free(&c);
-            return img_error(img, -EIO, "qcow2: an L1 table of %u entries is too large", l1s[i].n);
+            return img_error(img, -EIO, "an L1 table of %u entries is too large", l1s[i].n);
         }
         ck_l1(&c, l1s[i].off, l1s[i].n, l1s[i].mem, i == 0, false);
     }
@@ -819,11 +818,11 @@ int qcow2_count_refs(struct img *img, const struct qcow2_l1ref *l1s, size_t n, u
         ck_free(&c);
         if (strncmp(first, "ERROR: overflow", 15) == 0)
             return img_error(img, -ERANGE,
-                             "qcow2: a cluster would exceed the largest refcount "
+                             "a cluster would exceed the largest refcount "
                              "%u-bit entries hold (%s)",
                              s->refcount_bits, first + 16);
         return img_error(img, -EIO,
-                         "qcow2: the image has errors (%s); repair it with `dimg "
+                         "the image has errors (%s); repair it with `dimg "
                          "check -r all` first",
                          first[0] ? first : "I/O error");
     }
@@ -851,7 +850,7 @@ int qcow2_layout(struct img *img, struct img_region **out, size_t *n)
     struct img_region *v = malloc(cap * sizeof *v);
     if (!v) {
         ck_free(&c);
-        return img_error(img, -ENOMEM, "qcow2: out of memory");
+        return img_error(img, -ENOMEM, "out of memory");
     }
     for (uint64_t k = 0; k < nfile; k++) {
         enum img_region_kind kind = k < c.nb ? (enum img_region_kind)c.kind[k] : IMG_R_FREE;
@@ -870,7 +869,7 @@ int qcow2_layout(struct img *img, struct img_region **out, size_t *n)
             if (!nv) {
                 free(v);
                 ck_free(&c);
-                return img_error(img, -ENOMEM, "qcow2: out of memory");
+                return img_error(img, -ENOMEM, "out of memory");
             }
             v = nv;
             cap *= 2;

@@ -204,14 +204,14 @@ static int qcow2_create_crypt(const char *path, const struct img_create_req *req
         return err_set(err, -ENOMEM, "out of memory");
     uint32_t hlen = o.version == 3 ? 112 : 72;
     be32_store(h, QCOW2_MAGIC);
-    be32_store(h + 4, o.version);
-    be32_store(h + 20, cb);
-    be64_store(h + 24, size);
-    be32_store(h + 32, cn->method);
-    be32_store(h + 36, (uint32_t)l1_entries);
-    be64_store(h + 40, l1_off);
-    be64_store(h + 48, rt_off);
-    be32_store(h + 56, (uint32_t)tc);
+    be32_store(h + QCOW2_H_VERSION, o.version);
+    be32_store(h + QCOW2_H_CLUSTER_BITS, cb);
+    be64_store(h + QCOW2_H_SIZE, size);
+    be32_store(h + QCOW2_H_CRYPT, cn->method);
+    be32_store(h + QCOW2_H_L1_SIZE, (uint32_t)l1_entries);
+    be64_store(h + QCOW2_H_L1_OFF, l1_off);
+    be64_store(h + QCOW2_H_RT_OFF, rt_off);
+    be32_store(h + QCOW2_H_RT_CLUSTERS, (uint32_t)tc);
     if (o.version == 3) {
         uint64_t incompat = 0, autoclear = 0;
         if (o.data_file)
@@ -222,12 +222,12 @@ static int qcow2_create_crypt(const char *path, const struct img_create_req *req
             incompat |= QCOW2_INCOMPAT_EXTL2;
         if (o.data_file_raw)
             autoclear |= QCOW2_AUTOCLEAR_DATA_RAW;
-        be64_store(h + 72, incompat);
-        be64_store(h + 80, o.lazy ? QCOW2_COMPAT_LAZY : 0);
-        be64_store(h + 88, autoclear);
-        be32_store(h + 96, order);
-        be32_store(h + 100, hlen);
-        h[104] = o.compression_type;
+        be64_store(h + QCOW2_H_INCOMPAT, incompat);
+        be64_store(h + QCOW2_H_COMPAT, o.lazy ? QCOW2_COMPAT_LAZY : 0);
+        be64_store(h + QCOW2_H_AUTOCLEAR, autoclear);
+        be32_store(h + QCOW2_H_REFCOUNT_ORDER, order);
+        be32_store(h + QCOW2_H_HEADER_LEN, hlen);
+        h[QCOW2_H_COMPRESSION] = o.compression_type;
     }
     uint64_t p = hlen;
     size_t bfl = req->backing_file && req->backing_fmt ? strlen(req->backing_fmt) : 0;
@@ -268,8 +268,8 @@ static int qcow2_create_crypt(const char *path, const struct img_create_req *req
     if (req->backing_file) {
         size_t bl = strlen(req->backing_file);
         memcpy(h + p, req->backing_file, bl);
-        be64_store(h + 8, p);
-        be32_store(h + 16, (uint32_t)bl);
+        be64_store(h + QCOW2_H_BACKING_OFF, p);
+        be32_store(h + QCOW2_H_BACKING_LEN, (uint32_t)bl);
     }
 
     bool named = false;     /* err already says what went wrong */
@@ -401,9 +401,9 @@ void qcow2_unlink_extra(const char *path)
     uint8_t h[4096];
     ssize_t n = pread(fd, h, sizeof h, 0);
     close(fd);
-    if (n < 104 || be32_load(h) != QCOW2_MAGIC || be32_load(h + 4) < 3)
+    if (n < 104 || be32_load(h) != QCOW2_MAGIC || be32_load(h + QCOW2_H_VERSION) < 3)
         return;
-    size_t p = be32_load(h + 100);
+    size_t p = be32_load(h + QCOW2_H_HEADER_LEN);
     while (p % 8 == 0 && p + 8 <= (size_t)n) {
         uint32_t type = be32_load(h + p), len = be32_load(h + p + 4);
         if (type == QCOW2_EXT_END || len > (size_t)n - p - 8)

@@ -35,30 +35,30 @@ int qcow2_crypt_open(struct img *img)
         return 0;
     if ((s->autoclear & QCOW2_AUTOCLEAR_DATA_RAW) && s->data_fd >= 0)
         return img_error(img, -ENOTSUP,
-                         "qcow2: encryption with a raw external data file is "
+                         "encryption with a raw external data file is "
                          "not supported");
     if (!(s->cr = calloc(1, sizeof *s->cr)))
-        return img_error(img, -ENOMEM, "qcow2: out of memory");
+        return img_error(img, -ENOMEM, "out of memory");
     if (s->crypt_method != 2)
         return 0;
     s->cr->physical = true;
     if (!s->has_fde)
         return img_error(img, -EINVAL,
-                         "qcow2: LUKS encryption without the encryption header "
+                         "LUKS encryption without the encryption header "
                          "extension");
     if (s->fde_len < LUKS_HDR_SIZE || s->fde_len > QCOW2_MAX_FDE_LEN || s->fde_off > s->file_size ||
         s->fde_len > s->file_size - s->fde_off || s->fde_off == 0)
         return img_error(img, -EINVAL,
-                         "qcow2: encryption header area at 0x%llx (%llu bytes) "
+                         "encryption header area at 0x%llx (%llu bytes) "
                          "is invalid or lies outside the file",
                          ULL(s->fde_off), ULL(s->fde_len));
     uint8_t h[LUKS_HDR_SIZE];
     int r = io_pread_exact(img->fd, h, sizeof h, s->fde_off);
     if (r < 0)
-        return img_error(img, r, "qcow2: reading the LUKS header: %s", strerror(-r));
+        return img_error(img, r, "reading the LUKS header: %s", strerror(-r));
     struct img_err e = {0};
     if ((r = luks_parse(h, s->fde_len, &s->cr->luks, &e)) < 0)
-        return img_error(img, r, "qcow2: %s", e.msg);
+        return img_error(img, r, "%s", e.msg);
     return 0;
 }
 
@@ -88,22 +88,22 @@ int qcow2_crypt_ready(struct img *img)
     struct img_err e = {0};
     if (s->crypt_method == 1) {
         int r = qcrypt_legacy_cipher("qcow2", img->path, &s->cr->cipher, &e);
-        return r < 0 ? img_error(img, r, "%s", e.msg) : 0;
+        return r < 0 ? img_fail(img, r, "%s", e.msg) : 0;
     }
     uint8_t *pw;
     size_t n;
     int r = qcrypt_password("qcow2", img->path, &pw, &n, &e);
     if (r < 0)
-        return img_error(img, r, "%s", e.msg);
+        return img_fail(img, r, "%s", e.msg);
     r = luks_unlock(&s->cr->luks, pw, n, fde_read, img, &s->cr->cipher, &e);
     qcrypt_password_free(pw);
-    return r < 0 ? img_error(img, r, "qcow2: %s", e.msg) : 0;
+    return r < 0 ? img_error(img, r, "%s", e.msg) : 0;
 }
 
 int qcow2_crypt_compressed(struct img *img)
 {
     return img_error(img, -ENOTSUP,
-                     "qcow2: compressed clusters in an encrypted image are not "
+                     "compressed clusters in an encrypted image are not "
                      "supported");
 }
 
@@ -121,7 +121,7 @@ int qcow2_data_read(struct img *img, int fd, void *buf, size_t len, uint64_t hos
     r = s->crypt_method ? crypto_pread(s->cr->cipher, fd, buf, len, host, iv_off(s, host, guest))
                         : io_pread_zero(fd, buf, len, host);
     if (r < 0)
-        return img_error(img, r, "qcow2: read at 0x%llx: %s", ULL(host), strerror(-r));
+        return img_error(img, r, "read at 0x%llx: %s", ULL(host), strerror(-r));
     return 0;
 }
 
@@ -136,7 +136,7 @@ int qcow2_data_write(struct img *img, int fd, const void *buf, size_t len, uint6
         return r;
     r = crypto_pwrite(s->cr->cipher, fd, buf, len, host, iv_off(s, host, guest));
     if (r < 0)
-        return img_error(img, r, "qcow2: write at 0x%llx: %s", ULL(host), strerror(-r));
+        return img_error(img, r, "write at 0x%llx: %s", ULL(host), strerror(-r));
     if (fd == img->fd && host + len > s->file_size)
         s->file_size = host + len;
     return 0;
@@ -205,8 +205,7 @@ int qcow2_crypt_amend(struct img *img, bool add, int slot, uint64_t iter_time,
 {
     struct qcow2 *s = qcow2_st(img);
     if (s->crypt_method != 2)
-        return img_error(img, -ENOTSUP,
-                         "qcow2: only LUKS-encrypted images have key slots to change");
+        return img_error(img, -ENOTSUP, "only LUKS-encrypted images have key slots to change");
     struct luks_amend a = {.add = add,
                            .slot = slot,
                            .new_pw = req->new_secret,
@@ -231,7 +230,7 @@ int qcow2_crypt_amend(struct img *img, bool add, int slot, uint64_t iter_time,
     if (r == 0)
         r = luks_amend(&s->cr->luks, &a, &io, &e);
     qcrypt_password_free(pw);
-    return r < 0 ? img_error(img, r, "qcow2: %s", e.msg) : 0;
+    return r < 0 ? img_error(img, r, "%s", e.msg) : 0;
 }
 
 void qcow2_crypt_new_free(struct qcow2_crypt_new *cn)

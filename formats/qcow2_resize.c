@@ -27,7 +27,7 @@
 static int sync_fd(struct img *img, int fd)
 {
     int r = io_sync(fd);
-    return r < 0 ? img_error(img, r, "qcow2: fsync: %s", strerror(-r)) : 0;
+    return r < 0 ? img_error(img, r, "fsync: %s", strerror(-r)) : 0;
 }
 
 static uint64_t l1_clusters(const struct qcow2 *s, uint64_t entries)
@@ -42,10 +42,10 @@ int qcow2_write_size_l1(struct img *img, uint64_t size, uint64_t l1_size, uint64
     struct qcow2 *s = qcow2_st(img);
     uint8_t h[24];
     be64_store(h, size);
-    be32_store(h + 8, s->crypt_method);
-    be32_store(h + 12, (uint32_t)l1_size);
-    be64_store(h + 16, l1_off);
-    int r = qcow2_write_header_field(img, 24, h, sizeof h);
+    be32_store(h + (QCOW2_H_CRYPT - QCOW2_H_SIZE), s->crypt_method);
+    be32_store(h + (QCOW2_H_L1_SIZE - QCOW2_H_SIZE), (uint32_t)l1_size);
+    be64_store(h + (QCOW2_H_L1_OFF - QCOW2_H_SIZE), l1_off);
+    int r = qcow2_write_header_field(img, QCOW2_H_SIZE, h, sizeof h);
     if (r == 0)
         r = sync_fd(img, img->fd);
     if (r == 0)
@@ -60,7 +60,7 @@ static int write_zero_bytes(struct img *img, uint64_t off, uint64_t n)
         return 0;
     uint8_t *z = calloc(1, n);
     if (!z)
-        return img_error(img, -ENOMEM, "qcow2: out of memory");
+        return img_error(img, -ENOMEM, "out of memory");
     int r = qcow2_host_write(img, img->fd, z, n, off);
     free(z);
     return r;
@@ -77,7 +77,7 @@ static int grow_l1(struct img *img, uint64_t n, uint64_t size)
     uint64_t oldc = s->l1_offset ? l1_clusters(s, s->l1_size) : 0, newc = l1_clusters(s, n);
     uint64_t *nl1 = realloc(s->l1, n * 8);
     if (!nl1)
-        return img_error(img, -ENOMEM, "qcow2: out of memory for the L1 table");
+        return img_error(img, -ENOMEM, "out of memory for the L1 table");
     s->l1 = nl1;
     memset(nl1 + s->l1_size, 0, (n - s->l1_size) * 8);
     int r;
@@ -97,7 +97,7 @@ static int grow_l1(struct img *img, uint64_t n, uint64_t size)
         return r;
     uint8_t *buf = calloc(newc, cs);
     if (!buf)
-        return img_error(img, -ENOMEM, "qcow2: out of memory for the L1 table");
+        return img_error(img, -ENOMEM, "out of memory for the L1 table");
     for (uint64_t i = 0; i < s->l1_size; i++)
         be64_store(buf + 8 * i, s->l1[i]);
     r = qcow2_host_write(img, img->fd, buf, newc * cs, c * cs);
@@ -160,8 +160,8 @@ static int prealloc_area(struct img *img, uint64_t from, uint64_t to, enum img_p
             r = io_preallocate(fd, at, span, full);
         }
         if (r < 0) {
-            r = img_error(img, r, "qcow2: preallocating %llu bytes at 0x%llx: %s", ULL(span),
-                          ULL(at), strerror(-r));
+            r = img_error(img, r, "preallocating %llu bytes at 0x%llx: %s", ULL(span), ULL(at),
+                          strerror(-r));
             break;
         }
         if (!ext && at + span > s->file_size)
@@ -197,10 +197,10 @@ static int qcow2_grow(struct img *img, uint64_t size, enum img_prealloc prealloc
     int r;
     if (s->nb_snapshots &&
         (s->version < 3 || (old & (cs - 1)) || backing || prealloc != IMG_PREALLOC_OFF))
-        return img_error(img, -ENOTSUP,
+        return img_error(img, -ENOTSUP, "%s",
                          s->version < 3
-                             ? "qcow2: cannot resize a v2 image with internal snapshots"
-                             : "qcow2: growing an image with internal snapshots is only supported "
+                             ? "cannot resize a v2 image with internal snapshots"
+                             : "growing an image with internal snapshots is only supported "
                                "with a cluster-aligned old size, no backing file and no "
                                "preallocation");
     /* Stale bytes past the old end of its last cluster (left by a shrink) must not
@@ -223,7 +223,7 @@ static int qcow2_grow(struct img *img, uint64_t size, enum img_prealloc prealloc
             ftruncate(s->data_fd, (off_t)size) < 0)
             r = -errno;
         if (r < 0)
-            return img_error(img, r, "qcow2: growing the data file: %s", strerror(-r));
+            return img_error(img, r, "growing the data file: %s", strerror(-r));
     }
     if (prealloc != IMG_PREALLOC_OFF && from < size &&
         (r = prealloc_area(img, from, size, prealloc)) < 0)
@@ -256,11 +256,11 @@ static int discard_tail(struct img *img, uint64_t first)
     uint64_t *l2s = nwhole ? malloc(nwhole * 8) : NULL;
     int r = 0;
     if (nwhole && !l2s)
-        return img_error(img, -ENOMEM, "qcow2: out of memory");
+        return img_error(img, -ENOMEM, "out of memory");
     if (from && i0 < s->l1_size && (part_l2 = s->l1[i0] & QCOW2_L1_OFFSET_MASK)) {
         /* The L2 table holding the new end: keep a copy of the dropped entries, zero them. */
         if (!(part = malloc(cs)))
-            r = img_error(img, -ENOMEM, "qcow2: out of memory");
+            r = img_error(img, -ENOMEM, "out of memory");
         if (r == 0)
             r = qcow2_cache_get(img, &s->l2c, part_l2, "L2 table offset", &t);
         if (r == 0) {
@@ -311,7 +311,7 @@ static int trim_file(struct img *img)
     if (r < 0 || c * cs >= s->file_size)
         return r;
     if (ftruncate(img->fd, (off_t)(c * cs)) < 0)
-        return img_error(img, -errno, "qcow2: truncating the file: %s", strerror(errno));
+        return img_error(img, -errno, "truncating the file: %s", strerror(errno));
     s->file_size = c * cs;
     return 0;
 }
@@ -322,7 +322,7 @@ static int qcow2_shrink(struct img *img, uint64_t size)
     unsigned l2b = qcow2_l2_bits(s->cluster_bits, s->extended_l2);
     uint64_t n = qcow2_l1_needed(size, s->cluster_bits, l2b), cs = s->cluster_size;
     if (s->nb_snapshots)
-        return img_error(img, -ENOTSUP, "qcow2: cannot shrink an image with internal snapshots");
+        return img_error(img, -ENOTSUP, "cannot shrink an image with internal snapshots");
     /* The rest of the new last cluster reads as zeros, so that a later grow (by anyone)
      * shows zeros there. */
     int r = 0;
@@ -350,7 +350,7 @@ static int qcow2_shrink(struct img *img, uint64_t size)
             ftruncate(s->data_fd, (off_t)size) < 0)
             r = -errno;
         if (r < 0)
-            return img_error(img, r, "qcow2: shrinking the data file: %s", strerror(-r));
+            return img_error(img, r, "shrinking the data file: %s", strerror(-r));
     }
     /* Refcounts on disk (lazy ones too) before the file loses its tail. */
     if (r == 0)
@@ -366,16 +366,16 @@ int qcow2_truncate(struct img *img, uint64_t size, enum img_prealloc prealloc)
     unsigned l2b = qcow2_l2_bits(s->cluster_bits, s->extended_l2);
     uint64_t n = qcow2_l1_needed(size, s->cluster_bits, l2b);
     if (size & 511)
-        return img_error(img, -EINVAL, "qcow2: the new size must be a multiple of 512");
+        return img_error(img, -EINVAL, "the new size must be a multiple of 512");
     if (n > QCOW2_MAX_L1_ENTRIES || size > (1ull << 62))
         return img_error(img, -EFBIG,
-                         "qcow2: l1_size %llu exceeds the limit of %llu entries "
+                         "l1_size %llu exceeds the limit of %llu entries "
                          "(virtual size %llu with %u-byte clusters)",
                          ULL(n), ULL(QCOW2_MAX_L1_ENTRIES), ULL(size), s->cluster_size);
     if (s->crypt_method)
-        return img_error(img, -ENOTSUP, "qcow2: resizing encrypted images is not supported");
+        return img_error(img, -ENOTSUP, "resizing encrypted images is not supported");
     if (size < img->size && prealloc != IMG_PREALLOC_OFF)
-        return img_error(img, -EINVAL, "qcow2: preallocation cannot be used when shrinking");
+        return img_error(img, -EINVAL, "preallocation cannot be used when shrinking");
     if (size == img->size)
         return 0;
     int r = qcow2_prepare_write(img);

@@ -44,7 +44,7 @@ static int plan_grow(struct plan *p, uint64_t k)
     uint64_t n = k + 1 + (k >> 3);
     uint64_t *r = realloc(p->refs, n * sizeof *r);
     if (!r)
-        return img_error(p->img, -ENOMEM, "qcow2: out of memory for refcounts");
+        return img_error(p->img, -ENOMEM, "out of memory for refcounts");
     memset(r + p->nb, 0, (n - p->nb) * sizeof *r);
     p->refs = r;
     p->nb = n;
@@ -81,7 +81,7 @@ static int plan_alloc(struct plan *p, uint64_t n, uint64_t *c)
     while (run < n) {
         bool fresh;
         if (k >= (QCOW2_MAX_HOST_OFF >> p->s->cluster_bits))
-            return img_error(p->img, -ENOSPC, "qcow2: host offsets exhausted");
+            return img_error(p->img, -ENOSPC, "host offsets exhausted");
         int r = plan_fresh(p, k, &fresh);
         if (r < 0)
             return r;
@@ -104,7 +104,7 @@ static int plan_write(struct plan *p, const uint8_t *buf, uint64_t len, uint64_t
         return 0;
     uint8_t *b = calloc(nc, cs);
     if (!b)
-        return img_error(p->img, -ENOMEM, "qcow2: out of memory");
+        return img_error(p->img, -ENOMEM, "out of memory");
     memcpy(b, buf, len);
     int r = plan_alloc(p, nc, &c);
     if (r == 0)
@@ -135,8 +135,7 @@ static int settle_l2(struct plan *p, uint64_t o)
     bool df = s->data_fd >= 0, changed = false;
     int r = io_pread_exact(p->img->fd, p->buf, s->cluster_size, o);
     if (r < 0)
-        return img_error(p->img, r, "qcow2: reading the L2 table at 0x%llx: %s", ULL(o),
-                         strerror(-r));
+        return img_error(p->img, r, "reading the L2 table at 0x%llx: %s", ULL(o), strerror(-r));
     for (uint64_t j = 0; j < s->l2_entries; j++) {
         uint8_t *q = p->buf + j * s->l2_entry_size;
         uint64_t e = be64_load(q), host = (e & QCOW2_L2_OFFSET_MASK) >> s->cluster_bits;
@@ -188,7 +187,7 @@ static int write_l1(struct plan *p, const uint64_t *l1, uint64_t n, uint64_t *of
 {
     uint8_t *b = malloc(n ? n * 8 : 1);
     if (!b)
-        return img_error(p->img, -ENOMEM, "qcow2: out of memory for an L1 table");
+        return img_error(p->img, -ENOMEM, "out of memory for an L1 table");
     for (uint64_t i = 0; i < n; i++)
         be64_store(b + 8 * i, l1[i]);
     int r = plan_write(p, b, n * 8, off);
@@ -206,7 +205,7 @@ static int settle_snapshots(struct plan *p, struct qcow2_newstate *ns, const uin
         uint64_t *l1 = NULL, *out = malloc(sn->l1_size ? (uint64_t)sn->l1_size * 8 : 8), off;
         bool changed = true;
         if (!out)
-            return img_error(p->img, -ENOMEM, "qcow2: out of memory for an L1 table");
+            return img_error(p->img, -ENOMEM, "out of memory for an L1 table");
         if ((long)i == ns->copy_of_active) {
             for (uint32_t j = 0; j < sn->l1_size; j++)
                 out[j] = active[j] & ~QCOW2_OFLAG_COPIED;
@@ -239,7 +238,7 @@ static int plan_refcounts(struct plan *p, uint64_t **rt_out, uint64_t *rt_off, u
         uint64_t nr = u64_div_round_up(top, E), need = u64_div_round_up(nr * 8, cs);
         bool changed = false;
         if (need * cs > QCOW2_MAX_RT_BYTES) {
-            r = img_error(p->img, -EFBIG, "qcow2: the refcount table would exceed 8 MiB");
+            r = img_error(p->img, -EFBIG, "the refcount table would exceed 8 MiB");
             break;
         }
         if (need != tc) {
@@ -253,7 +252,7 @@ static int plan_refcounts(struct plan *p, uint64_t **rt_out, uint64_t *rt_off, u
         if (nr > nblk) {
             uint64_t *nbk = realloc(blk, nr * sizeof *nbk);
             if (!nbk) {
-                r = img_error(p->img, -ENOMEM, "qcow2: out of memory for refcounts");
+                r = img_error(p->img, -ENOMEM, "out of memory for refcounts");
                 break;
             }
             memset(nbk + nblk, 0, (nr - nblk) * sizeof *nbk);
@@ -275,7 +274,7 @@ static int plan_refcounts(struct plan *p, uint64_t **rt_out, uint64_t *rt_off, u
     uint64_t entries = tc * cs / 8, *rt = r == 0 ? calloc(entries ? entries : 1, 8) : NULL;
     uint8_t *b = r == 0 ? calloc(tc ? tc : 1, cs) : NULL;
     if (r == 0 && (!rt || !b))
-        r = img_error(p->img, -ENOMEM, "qcow2: out of memory for refcounts");
+        r = img_error(p->img, -ENOMEM, "out of memory for refcounts");
     for (uint64_t g = 0; r == 0 && g < nblk; g++) {
         if (!blk[g])
             continue;
@@ -283,7 +282,7 @@ static int plan_refcounts(struct plan *p, uint64_t **rt_out, uint64_t *rt_off, u
         for (uint64_t k = g * E; r == 0 && k < (g + 1) * E && k < p->nb; k++) {
             if (p->refs[k] > s->refcount_max)
                 r = img_error(p->img, -ERANGE,
-                              "qcow2: cluster %llu would need refcount %llu, "
+                              "cluster %llu would need refcount %llu, "
                               "more than %u-bit entries hold",
                               ULL(k), ULL(p->refs[k]), s->refcount_bits);
             else
@@ -322,7 +321,7 @@ static void cache_clear(struct qcow2_cache *c)
 static int sync_img(struct img *img)
 {
     int r = io_sync(img->fd);
-    return r < 0 ? img_error(img, r, "qcow2: fsync: %s", strerror(-r)) : 0;
+    return r < 0 ? img_error(img, r, "fsync: %s", strerror(-r)) : 0;
 }
 
 int qcow2_commit_state(struct img *img, struct qcow2_newstate *ns)
@@ -340,7 +339,7 @@ int qcow2_commit_state(struct img *img, struct qcow2_newstate *ns)
         !(l1 = malloc(ns->l1_size ? (uint64_t)ns->l1_size * 8 : 8)) ||
         !(p.rel = malloc((ns->l1_size ? ns->l1_size : 1) * sizeof *p.rel)) ||
         !(p.buf = malloc(s->cluster_size))) {
-        r = img_error(img, -ENOMEM, "qcow2: out of memory");
+        r = img_error(img, -ENOMEM, "out of memory");
         goto out;
     }
     refs[0] = (struct qcow2_l1ref){ns->l1, 0, ns->l1_size};
@@ -378,14 +377,14 @@ int qcow2_commit_state(struct img *img, struct qcow2_newstate *ns)
     /* The switch: size, crypt_method (as it was), L1, refcount table, snapshot table. */
     uint8_t h[48];
     be64_store(h, ns->size);
-    be32_store(h + 8, s->crypt_method);
-    be32_store(h + 12, ns->l1_size);
-    be64_store(h + 16, l1_off);
-    be64_store(h + 24, rt_off);
-    be32_store(h + 32, (uint32_t)tc);
-    be32_store(h + 36, ns->nb);
-    be64_store(h + 40, snap_off);
-    if ((r = qcow2_write_header_field(img, 24, h, sizeof h)) < 0)
+    be32_store(h + (QCOW2_H_CRYPT - QCOW2_H_SIZE), s->crypt_method);
+    be32_store(h + (QCOW2_H_L1_SIZE - QCOW2_H_SIZE), ns->l1_size);
+    be64_store(h + (QCOW2_H_L1_OFF - QCOW2_H_SIZE), l1_off);
+    be64_store(h + (QCOW2_H_RT_OFF - QCOW2_H_SIZE), rt_off);
+    be32_store(h + (QCOW2_H_RT_CLUSTERS - QCOW2_H_SIZE), (uint32_t)tc);
+    be32_store(h + (QCOW2_H_NB_SNAPSHOTS - QCOW2_H_SIZE), ns->nb);
+    be64_store(h + (QCOW2_H_SNAP_OFF - QCOW2_H_SIZE), snap_off);
+    if ((r = qcow2_write_header_field(img, QCOW2_H_SIZE, h, sizeof h)) < 0)
         goto out;
     /* The header is written: follow it in memory even if the sync fails, since the old
      * refcounts no longer describe what the file may hold. */

@@ -46,7 +46,7 @@ static int snap_lookup(struct img *img, const char *key, long *idx)
 {
     *idx = snap_find(qcow2_st(img), key);
     if (*idx < 0)
-        return img_error(img, -ENOENT, "qcow2: snapshot '%s' not found", key);
+        return img_error(img, -ENOENT, "snapshot '%s' not found", key);
     return 0;
 }
 
@@ -62,8 +62,7 @@ static int walk_check(struct img *img, const uint64_t *l1, uint64_t n, const cha
         uint64_t o = l1[i] & QCOW2_L1_OFFSET_MASK;
         uint8_t *t;
         if (l1[i] & QCOW2_L1_RESERVED)
-            return img_error(img, -EIO, "qcow2: %s: L1 entry %llu has reserved bits set", what,
-                             ULL(i));
+            return img_error(img, -EIO, "%s: L1 entry %llu has reserved bits set", what, ULL(i));
         if (!o)
             continue;
         int r = qcow2_cache_get(img, &s->l2c, o, "L2 table offset", &t);
@@ -84,7 +83,7 @@ static int walk_check(struct img *img, const uint64_t *l1, uint64_t n, const cha
             }
             if (bad)
                 return img_error(img, -EIO,
-                                 "qcow2: %s: L2 table at 0x%llx entry %llu "
+                                 "%s: L2 table at 0x%llx entry %llu "
                                  "(0x%llx) points outside the file or is not aligned",
                                  what, ULL(o), ULL(j), ULL(e));
         }
@@ -102,26 +101,26 @@ static int table_load(struct img *img, uint8_t **raw, uint64_t **start)
     *raw = NULL;
     *start = calloc(n + 1, sizeof **start);
     if (!*start)
-        return img_error(img, -ENOMEM, "qcow2: out of memory for the snapshot table");
+        return img_error(img, -ENOMEM, "out of memory for the snapshot table");
     if (n == 0)
         return 0;
     if (!(*raw = malloc(s->snap_size)))
-        return img_error(img, -ENOMEM, "qcow2: out of memory for the snapshot table");
+        return img_error(img, -ENOMEM, "out of memory for the snapshot table");
     /* qemu writes the last entry without its padding: it may end before the file does. */
     int r = io_pread_zero(img->fd, *raw, s->snap_size, s->snap_offset);
     if (r < 0)
-        return img_error(img, r, "qcow2: reading the snapshot table: %s", strerror(-r));
+        return img_error(img, r, "reading the snapshot table: %s", strerror(-r));
     uint64_t off = 0;
     for (uint32_t i = 0; i < n; i++) {
         const uint8_t *e = *raw + off;
         if (off + SNAP_HDR > s->snap_size)
-            return img_error(img, -EIO, "qcow2: snapshot table changed under us");
+            return img_error(img, -EIO, "snapshot table changed under us");
         uint64_t len =
             SNAP_HDR + (uint64_t)be32_load(e + 36) + be16_load(e + 12) + be16_load(e + 14);
         (*start)[i] = off;
         off = u64_align_up(off + len, 8);
         if (off > s->snap_size)
-            return img_error(img, -EIO, "qcow2: snapshot table changed under us");
+            return img_error(img, -EIO, "snapshot table changed under us");
     }
     (*start)[n] = off;
     return 0;
@@ -141,17 +140,17 @@ static int snap_l1(struct img *img, const struct qcow2_snapshot *sn, uint64_t **
         u64_add_overflow(sn->l1_offset, (uint64_t)sn->l1_size * 8, &end) || end > s->file_size ||
         (sn->l1_size && !sn->l1_offset))
         return img_error(img, -EIO,
-                         "qcow2: snapshot '%s': L1 table at 0x%llx (%u entries) "
+                         "snapshot '%s': L1 table at 0x%llx (%u entries) "
                          "is not aligned or lies outside the file",
                          sn->name, ULL(sn->l1_offset), sn->l1_size);
     uint64_t need = qcow2_l1_needed(sn->disk_size, s->cluster_bits, l2b);
     if (sn->disk_size > (1ull << 62) || need > QCOW2_MAX_L1_ENTRIES)
-        return img_error(img, -EIO, "qcow2: snapshot '%s': disk size %llu is too large", sn->name,
+        return img_error(img, -EIO, "snapshot '%s': disk size %llu is too large", sn->name,
                          ULL(sn->disk_size));
     *n = need > sn->l1_size ? need : sn->l1_size;
     uint64_t *t = calloc(*n ? *n : 1, 8), *raw = NULL;
     if (!t)
-        return img_error(img, -ENOMEM, "qcow2: out of memory for an L1 table");
+        return img_error(img, -ENOMEM, "out of memory for an L1 table");
     int r = qcow2_load_l1(img, sn->l1_offset, sn->l1_size, &raw);
     if (r == 0 && sn->l1_size)
         memcpy(t, raw, (uint64_t)sn->l1_size * 8);
@@ -173,17 +172,16 @@ static int check_name(struct img *img, const char *name)
     struct qcow2 *s = qcow2_st(img);
     size_t n = strlen(name);
     if (n == 0 || n > SNAP_NAME_MAX)
-        return img_error(img, -EINVAL, "qcow2: snapshot names must be 1 to %d bytes long",
-                         SNAP_NAME_MAX);
+        return img_error(img, -EINVAL, "snapshot names must be 1 to %d bytes long", SNAP_NAME_MAX);
     for (size_t i = 0; i < n; i++)
         if ((unsigned char)name[i] < 0x20 || name[i] == 0x7f)
             return img_error(img, -EINVAL,
-                             "qcow2: snapshot names may not contain control "
+                             "snapshot names may not contain control "
                              "characters");
     /* Lookups try IDs first, so a name equal to an existing ID could never be reached. */
     for (uint32_t i = 0; i < s->nb_snapshots; i++)
         if (strcmp(s->snaps[i].name, name) == 0 || strcmp(s->snaps[i].id, name) == 0)
-            return img_error(img, -EEXIST, "qcow2: a snapshot named '%s' already exists", name);
+            return img_error(img, -EEXIST, "a snapshot named '%s' already exists", name);
     return 0;
 }
 
@@ -198,7 +196,7 @@ static int next_id(struct img *img, char *id, size_t cap)
             max = v;
     }
     if (max >= 0xffffffffffffffffull - 1)
-        return img_error(img, -ERANGE, "qcow2: snapshot IDs are exhausted");
+        return img_error(img, -ERANGE, "snapshot IDs are exhausted");
     snprintf(id, cap, "%llu", max + 1);
     return 0;
 }
@@ -249,16 +247,16 @@ int qcow2_snap_create(struct img *img, const char *name)
     int r;
     if (s->data_fd >= 0)
         return img_error(img, -ENOTSUP,
-                         "qcow2: internal snapshots are not possible with an "
+                         "internal snapshots are not possible with an "
                          "external data file");
     if (s->nb_snapshots >= QCOW2_MAX_SNAPSHOTS)
-        return img_error(img, -EFBIG, "qcow2: the image already has %u snapshots (the limit)",
+        return img_error(img, -EFBIG, "the image already has %u snapshots (the limit)",
                          s->nb_snapshots);
     if ((r = check_name(img, name)) < 0 || (r = next_id(img, id, sizeof id)) < 0)
         return r;
     uint64_t elen = entry_len(strlen(id), strlen(name)), tlen = s->snap_size + elen;
     if (tlen > QCOW2_MAX_SNAPTABLE_BYTES)
-        return img_error(img, -EFBIG, "qcow2: the snapshot table would exceed 64 MiB");
+        return img_error(img, -EFBIG, "the snapshot table would exceed 64 MiB");
     /* Refcounts that cannot take the new references fail in the commit's count (-ERANGE),
      * before anything is written. */
     if ((r = qcow2_prepare_write(img)) < 0)
@@ -280,13 +278,13 @@ int qcow2_snap_create(struct img *img, const char *name)
     sn.id = strdup(id);
     sn.name = strdup(name);
     if (!sn.id || !sn.name || !snaps || !nstart) {
-        r = img_error(img, -ENOMEM, "qcow2: out of memory");
+        r = img_error(img, -ENOMEM, "out of memory");
         goto out;
     }
     if ((r = table_load(img, &raw, &start)) < 0)
         goto out;
     if (!(tbl = malloc(tlen))) {
-        r = img_error(img, -ENOMEM, "qcow2: out of memory");
+        r = img_error(img, -ENOMEM, "out of memory");
         goto out;
     }
     if (s->snap_size)
@@ -345,14 +343,14 @@ int qcow2_snap_apply(struct img *img, const char *key)
     if (s->nbm && s->snaps[idx].disk_size != img->size) {
         free(l1);
         return img_error(img, -ENOTSUP,
-                         "qcow2: refusing to apply snapshot '%s': its disk "
+                         "refusing to apply snapshot '%s': its disk "
                          "size differs and the persistent dirty bitmap '%s' cannot follow it",
                          s->snaps[idx].name, s->bm[0].name);
     }
     if ((r = table_load(img, &raw, &start)) < 0)
         goto out;
     if (!(snaps = malloc(s->nb_snapshots * sizeof *snaps))) {
-        r = img_error(img, -ENOMEM, "qcow2: out of memory");
+        r = img_error(img, -ENOMEM, "out of memory");
         goto out;
     }
     memcpy(snaps, s->snaps, s->nb_snapshots * sizeof *snaps);
@@ -405,7 +403,7 @@ int qcow2_snap_delete(struct img *img, const char *key)
     uint64_t a = start[idx], b = start[idx + 1], tlen = s->snap_size - (b - a);
     if (!(tbl = malloc(tlen ? tlen : 1)) || !(nstart = calloc(nb, sizeof *nstart)) ||
         !(snaps = malloc(nb * sizeof *snaps))) {
-        r = img_error(img, -ENOMEM, "qcow2: out of memory");
+        r = img_error(img, -ENOMEM, "out of memory");
         goto out;
     }
     memcpy(tbl, raw, a);
@@ -416,7 +414,7 @@ int qcow2_snap_delete(struct img *img, const char *key)
     /* Everything only the deleted snapshot reached ends with refcount 0. */
     uint64_t *act = malloc(s->l1_size ? (uint64_t)s->l1_size * 8 : 8);
     if (!act) {
-        r = img_error(img, -ENOMEM, "qcow2: out of memory");
+        r = img_error(img, -ENOMEM, "out of memory");
         goto out;
     }
     if (s->l1_size)
@@ -466,7 +464,7 @@ int qcow2_snap_load(struct img *img, const char *key)
     int r;
     if (img->flags & IMG_OPEN_RW)
         return img_error(img, -EINVAL,
-                         "qcow2: a snapshot can only be viewed on a read-only "
+                         "a snapshot can only be viewed on a read-only "
                          "handle");
     if ((r = snap_lookup(img, key, &idx)) < 0 || (r = snap_l1(img, &s->snaps[idx], &l1, &n)) < 0)
         return r;

@@ -23,7 +23,7 @@ static int raw_open(struct img *img, unsigned flags)
     uint64_t size;
     int r = io_file_size(img->fd, &size);
     if (r < 0)
-        return img_error(img, r, "raw: %s", strerror(-r));
+        return img_error(img, r, "%s", strerror(-r));
     img->size = size;
     return 0;
 }
@@ -32,16 +32,14 @@ static int raw_read(struct img *img, uint64_t off, void *buf, size_t len)
 {
     /* Zero-fill past EOF: another process may have truncated the file under us. */
     int r = io_pread_zero(img->fd, buf, len, off);
-    return r < 0 ? img_error(img, r, "raw: read at %llu: %s", (unsigned long long)off, strerror(-r))
-                 : 0;
+    return r < 0 ? img_error(img, r, "read at %llu: %s", (unsigned long long)off, strerror(-r)) : 0;
 }
 
 static int raw_write(struct img *img, uint64_t off, const void *buf, size_t len)
 {
     int r = io_pwrite_all(img->fd, buf, len, off);
-    return r < 0
-               ? img_error(img, r, "raw: write at %llu: %s", (unsigned long long)off, strerror(-r))
-               : 0;
+    return r < 0 ? img_error(img, r, "write at %llu: %s", (unsigned long long)off, strerror(-r))
+                 : 0;
 }
 
 static int raw_write_zeroes(struct img *img, uint64_t off, uint64_t len)
@@ -50,9 +48,8 @@ static int raw_write_zeroes(struct img *img, uint64_t off, uint64_t len)
     if (fallocate(img->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)off, (off_t)len) == 0)
         return 0;
     int r = io_pwrite_zeroes(img->fd, off, len);
-    return r < 0
-               ? img_error(img, r, "raw: write at %llu: %s", (unsigned long long)off, strerror(-r))
-               : 0;
+    return r < 0 ? img_error(img, r, "write at %llu: %s", (unsigned long long)off, strerror(-r))
+                 : 0;
 }
 
 static int raw_block_status(struct img *img, uint64_t off, uint64_t len, struct img_bs *bs)
@@ -63,7 +60,7 @@ static int raw_block_status(struct img *img, uint64_t off, uint64_t len, struct 
     if (r == 0)
         r = io_seek_extent(img->fd, off, fsize, &is_data, &end);
     if (r < 0)
-        return img_error(img, r, "raw: %s", strerror(-r));
+        return img_error(img, r, "%s", strerror(-r));
     if (off >= fsize) {
         is_data = 0;
         end = off + len;
@@ -79,7 +76,7 @@ static int raw_block_status(struct img *img, uint64_t off, uint64_t len, struct 
 static int raw_flush(struct img *img)
 {
     int r = io_sync(img->fd);
-    return r < 0 ? img_error(img, r, "raw: flush: %s", strerror(-r)) : 0;
+    return r < 0 ? img_error(img, r, "flush: %s", strerror(-r)) : 0;
 }
 
 static int raw_resize_fd(int fd, uint64_t old, uint64_t size, enum img_prealloc prealloc)
@@ -99,10 +96,10 @@ static int raw_resize_fd(int fd, uint64_t old, uint64_t size, enum img_prealloc 
 static int raw_truncate(struct img *img, uint64_t size, enum img_prealloc prealloc)
 {
     if (prealloc == IMG_PREALLOC_METADATA)
-        return img_error(img, -EINVAL, "raw: preallocation=metadata is not supported");
+        return img_error(img, -EINVAL, "preallocation=metadata is not supported");
     int r = raw_resize_fd(img->fd, img->size, size, prealloc);
     if (r < 0)
-        return img_error(img, r, "raw: resize: %s", strerror(-r));
+        return img_error(img, r, "resize: %s", strerror(-r));
     img->size = size;
     return 0;
 }
@@ -139,7 +136,7 @@ static int raw_layout(struct img *img, struct img_region **out, size_t *n)
     uint64_t fsize, off = 0;
     int r = io_file_size(img->fd, &fsize);
     if (!v)
-        return img_error(img, -ENOMEM, "out of memory");
+        return img_fail(img, -ENOMEM, "out of memory");
     while (r == 0 && off < fsize) {
         int is_data;
         uint64_t end;
@@ -160,7 +157,7 @@ static int raw_layout(struct img *img, struct img_region **out, size_t *n)
     }
     if (r < 0) {
         free(v);
-        return img_error(img, r, "raw: %s", strerror(-r));
+        return img_error(img, r, "%s", strerror(-r));
     }
     *out = v;
     *n = cnt;
@@ -176,7 +173,7 @@ const struct img_driver img_driver_raw = {
     .abi = IMG_DRIVER_ABI,
     .name = "raw",
     .desc = "raw disk image",
-    .caps = IMG_CAP_WRITE | IMG_CAP_CREATE | IMG_CAP_RESIZE | IMG_CAP_ZERO_INIT,
+    .caps = IMG_CAP_ZERO_INIT | IMG_CAP_RAW,
     .create_opts = raw_create_opts,
     .probe = raw_probe,
     .open = raw_open,

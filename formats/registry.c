@@ -3,7 +3,6 @@
  * because it accepts anything). Ties in probe scores go to the earlier entry. */
 #include "formats/drivers.h"
 
-#include <errno.h>
 #include <string.h>
 
 static const struct img_driver *const drivers[] = {
@@ -23,15 +22,4 @@ const struct img_driver *img_driver_find(const char *name)
         if (strcmp(drivers[i]->name, name) == 0)
             return drivers[i];
     return NULL;
-}
-
-int img_prealloc_parse(const char *s, enum img_prealloc *out)
-{
-    static const char *const names[] = {"off", "metadata", "falloc", "full"};
-    for (int i = 0; i < 4; i++)
-        if (strcmp(s, names[i]) == 0) {
-            *out = (enum img_prealloc)i;
-            return 0;
-        }
-    return -EINVAL;
 }

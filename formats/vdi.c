@@ -113,6 +113,11 @@ static int vdi_probe(const uint8_t *buf, size_t len)
     return 0;
 }
 
+static uint64_t vdi_head_size(const uint8_t *buf, size_t len)
+{
+    return len >= VDI_OFF_DISK_SIZE + 8 ? le64_load(buf + VDI_OFF_DISK_SIZE) : 0;
+}
+
 static bool vdi_uuid_null(const uint8_t *p)
 {
     for (int i = 0; i < 16; i++)
@@ -126,19 +131,19 @@ static int vdi_parse_header(struct img *img, struct vdi *s, const uint8_t *h)
 {
     uint32_t sig = le32_load(h + VDI_OFF_SIGNATURE), ver = le32_load(h + VDI_OFF_VERSION);
     if (sig != VDI_SIGNATURE)
-        return img_error(img, -EINVAL, "vdi: bad signature 0x%08x (expected 0x%08x)", sig,
+        return img_error(img, -EINVAL, "bad signature 0x%08x (expected 0x%08x)", sig,
                          VDI_SIGNATURE);
     if (ver != VDI_VERSION_1_1)
-        return img_error(img, -ENOTSUP, "vdi: version %u.%u is not supported (only 1.1)", ver >> 16,
+        return img_error(img, -ENOTSUP, "version %u.%u is not supported (only 1.1)", ver >> 16,
                          ver & 0xffff);
     s->header_size = le32_load(h + VDI_OFF_HEADER_SIZE);
     if (s->header_size < VDI_HEADER_SIZE_QEMU || s->header_size > VDI_HEADER_SIZE_MAX)
-        return img_error(img, -EINVAL, "vdi: header_size %u is out of range (%u..%u)",
-                         s->header_size, VDI_HEADER_SIZE_QEMU, VDI_HEADER_SIZE_MAX);
+        return img_error(img, -EINVAL, "header_size %u is out of range (%u..%u)", s->header_size,
+                         VDI_HEADER_SIZE_QEMU, VDI_HEADER_SIZE_MAX);
     s->type = le32_load(h + VDI_OFF_IMAGE_TYPE);
     if (s->type != VDI_TYPE_DYNAMIC && s->type != VDI_TYPE_STATIC && s->type != VDI_TYPE_DIFF)
         return img_error(img, -ENOTSUP,
-                         "vdi: image_type %u is not supported (1 dynamic, 2 static or "
+                         "image_type %u is not supported (1 dynamic, 2 static or "
                          "4 differencing)",
                          s->type);
     memcpy(s->uuid_image, h + VDI_OFF_UUID_IMAGE, 16);
@@ -149,72 +154,72 @@ static int vdi_parse_header(struct img *img, struct vdi *s, const uint8_t *h)
         /* VirtualBox refuses both as well: the parent is named by these UUIDs alone. */
         if (vdi_uuid_null(s->uuid_link))
             return img_error(img, -EINVAL,
-                             "vdi: differencing image with a null uuid_link: no parent named");
+                             "differencing image with a null uuid_link: no parent named");
         if (vdi_uuid_null(s->uuid_parent))
             return img_error(img, -EINVAL,
-                             "vdi: differencing image with a null uuid_parent_modification");
+                             "differencing image with a null uuid_parent_modification");
     } else if (!vdi_uuid_null(s->uuid_link) || !vdi_uuid_null(s->uuid_parent)) {
         /* A base image naming a parent is a differencing image in disguise (QEMU refuses it
          * too). */
         return img_error(img, -ENOTSUP,
-                         "vdi: uuid_link/uuid_parent_modification set on an image of type %u "
+                         "uuid_link/uuid_parent_modification set on an image of type %u "
                          "(only differencing images, type 4, have a parent)",
                          s->type);
     }
     uint32_t sector = le32_load(h + VDI_OFF_SECTOR_SIZE);
     if (sector != VDI_SECTOR)
-        return img_error(img, -EINVAL, "vdi: sector_size %u is not supported (only 512)", sector);
+        return img_error(img, -EINVAL, "sector_size %u is not supported (only 512)", sector);
     s->block_size = le32_load(h + VDI_OFF_BLOCK_SIZE);
     if (s->block_size != VDI_BLOCK_SIZE)
-        return img_error(img, -ENOTSUP, "vdi: block_size %u is not supported (only %u)",
-                         s->block_size, VDI_BLOCK_SIZE);
+        return img_error(img, -ENOTSUP, "block_size %u is not supported (only %u)", s->block_size,
+                         VDI_BLOCK_SIZE);
     uint32_t extra = le32_load(h + VDI_OFF_BLOCK_EXTRA);
     if (extra)
-        return img_error(img, -ENOTSUP, "vdi: block_extra %u is not supported (only 0)", extra);
+        return img_error(img, -ENOTSUP, "block_extra %u is not supported (only 0)", extra);
     s->blocks = le32_load(h + VDI_OFF_BLOCKS);
     if (s->blocks > VDI_BLOCKS_MAX)
-        return img_error(img, -EINVAL, "vdi: blocks_in_image %u is too large (max %u)", s->blocks,
+        return img_error(img, -EINVAL, "blocks_in_image %u is too large (max %u)", s->blocks,
                          VDI_BLOCKS_MAX);
     s->allocated = le32_load(h + VDI_OFF_ALLOCATED);
     if (s->allocated > s->blocks)
-        return img_error(img, -EINVAL, "vdi: blocks_allocated %u exceeds blocks_in_image %u",
+        return img_error(img, -EINVAL, "blocks_allocated %u exceeds blocks_in_image %u",
                          s->allocated, s->blocks);
     s->disk_size = le64_load(h + VDI_OFF_DISK_SIZE);
     if (s->disk_size > VDI_DISK_MAX)
-        return img_error(img, -EINVAL, "vdi: disk_size %llu is too large (max %llu)",
-                         ULL(s->disk_size), ULL(VDI_DISK_MAX));
+        return img_error(img, -EINVAL, "disk_size %llu is too large (max %llu)", ULL(s->disk_size),
+                         ULL(VDI_DISK_MAX));
     if (s->disk_size > (uint64_t)s->blocks * s->block_size)
         return img_error(img, -EINVAL,
-                         "vdi: disk_size %llu exceeds blocks_in_image %u x "
+                         "disk_size %llu exceeds blocks_in_image %u x "
                          "block_size %u",
                          ULL(s->disk_size), s->blocks, s->block_size);
     s->off_bmap = le32_load(h + VDI_OFF_BMAP);
     s->off_data = le32_load(h + VDI_OFF_DATA);
     if (s->off_bmap % VDI_SECTOR)
-        return img_error(img, -EINVAL, "vdi: offset_bmap %u is not a multiple of 512", s->off_bmap);
+        return img_error(img, -EINVAL, "offset_bmap %u is not a multiple of 512", s->off_bmap);
     if (s->off_data % VDI_SECTOR)
-        return img_error(img, -EINVAL, "vdi: offset_data %u is not a multiple of 512", s->off_data);
+        return img_error(img, -EINVAL, "offset_data %u is not a multiple of 512", s->off_data);
     if (s->off_bmap < VDI_PREHEADER + s->header_size)
-        return img_error(img, -EINVAL, "vdi: offset_bmap %u overlaps the header", s->off_bmap);
+        return img_error(img, -EINVAL, "offset_bmap %u overlaps the header", s->off_bmap);
     uint64_t bmap_end = s->off_bmap + (uint64_t)s->blocks * 4;
     if (bmap_end > s->off_data)
         return img_error(img, -EINVAL,
-                         "vdi: block map (offset_bmap %u, blocks_in_image %u) "
+                         "block map (offset_bmap %u, blocks_in_image %u) "
                          "overlaps offset_data %u",
                          s->off_bmap, s->blocks, s->off_data);
     if (bmap_end > s->file_size)
         return img_error(img, -EINVAL,
-                         "vdi: block map (offset_bmap %u, blocks_in_image %u) "
+                         "block map (offset_bmap %u, blocks_in_image %u) "
                          "ends past the end of the file (%llu bytes)",
                          s->off_bmap, s->blocks, ULL(s->file_size));
     if (s->off_data > s->file_size)
         return img_error(img, -EINVAL,
-                         "vdi: offset_data %u is past the end of the file (%llu "
+                         "offset_data %u is past the end of the file (%llu "
                          "bytes)",
                          s->off_data, ULL(s->file_size));
     if ((uint64_t)s->blocks * 4 > VDI_BMAP_MEM_MAX)
         return img_error(img, -EFBIG,
-                         "vdi: blocks_in_image %u needs a %llu-byte block map, "
+                         "blocks_in_image %u needs a %llu-byte block map, "
                          "more than dimg's %llu MiB limit",
                          s->blocks, ULL((uint64_t)s->blocks * 4), ULL(VDI_BMAP_MEM_MAX >> 20));
     return 0;
@@ -255,7 +260,7 @@ static int vdi_find_parent(struct img *img, const struct vdi *s)
     vdi_uuid_str(s->uuid_link, u);
     DIR *d = opendir(img->dir);
     if (!d)
-        return img_error(img, -errno, "vdi: looking for the parent image (uuid %s) in %s: %s", u,
+        return img_error(img, -errno, "looking for the parent image (uuid %s) in %s: %s", u,
                          img->dir, strerror(errno));
     char *best = NULL;
     bool best_mod = false, capped = false;
@@ -278,21 +283,21 @@ static int vdi_find_parent(struct img *img, const struct vdi *s)
         free(best);
         if (!(best = strdup(e->d_name))) {
             closedir(d);
-            return img_error(img, -ENOMEM, "vdi: out of memory");
+            return img_error(img, -ENOMEM, "out of memory");
         }
         best_mod = mod;
     }
     closedir(d);
     if (!best)
         return img_error(img, -ENOENT,
-                         "vdi: parent image (uuid %s) not found in %s%s; a differencing vdi "
+                         "parent image (uuid %s) not found in %s%s; a differencing vdi "
                          "must lie in its parent's directory",
                          u, img->dir,
                          capped ? " (only the first " VDI_SCAN_MAX_STR " entries were looked at)"
                                 : "");
     img->backing_name = best;
     if (!(img->backing_fmt = strdup("vdi")))
-        return img_error(img, -ENOMEM, "vdi: out of memory");
+        return img_error(img, -ENOMEM, "out of memory");
     return 0;
 }
 
@@ -302,20 +307,20 @@ static int vdi_open(struct img *img, unsigned flags)
     uint8_t h[VDI_SECTOR];
     int r = io_file_size(img->fd, &s->file_size);
     if (r < 0)
-        return img_error(img, r, "vdi: %s", strerror(-r));
+        return img_error(img, r, "%s", strerror(-r));
     if (s->file_size < VDI_SECTOR)
-        return img_error(img, -EINVAL, "vdi: file of %llu bytes is too short for a header",
+        return img_error(img, -EINVAL, "file of %llu bytes is too short for a header",
                          ULL(s->file_size));
     if ((r = io_pread_exact(img->fd, h, sizeof h, 0)) < 0)
-        return img_error(img, r, "vdi: reading the header: %s", strerror(-r));
+        return img_error(img, r, "reading the header: %s", strerror(-r));
     if ((r = vdi_parse_header(img, s, h)) < 0)
         return r;
     size_t n = s->blocks ? s->blocks : 1;
     s->bmap = malloc(n * 4);
     if (!s->bmap)
-        return img_error(img, -ENOMEM, "vdi: out of memory for a %u-entry block map", s->blocks);
+        return img_error(img, -ENOMEM, "out of memory for a %u-entry block map", s->blocks);
     if ((r = io_pread_exact(img->fd, s->bmap, (size_t)s->blocks * 4, s->off_bmap)) < 0)
-        return img_error(img, r, "vdi: reading the block map: %s", strerror(-r));
+        return img_error(img, r, "reading the block map: %s", strerror(-r));
     /* Convert in place; new blocks go after every index in use, so that a map damaged by
      * a crash (entry written, header count not) never leads to two blocks sharing one. */
     s->next_idx = s->allocated;
@@ -337,7 +342,7 @@ static int vdi_open(struct img *img, unsigned flags)
     vdi_uuid_str(s->uuid_link, u);
     if (flags & IMG_OPEN_UNTRUSTED)
         return img_error(img, -EPERM,
-                         "vdi: parent image (uuid %s) not looked for: external references "
+                         "parent image (uuid %s) not looked for: external references "
                          "are disabled (--untrusted)",
                          u);
     return vdi_find_parent(img, s);
@@ -362,7 +367,7 @@ static int vdi_host(struct img *img, uint64_t b, uint64_t *host)
     *host = 0; /* set on every path (-O2 cannot tell that img_error returns < 0) */
     if (h >= s->file_size)
         return img_error(img, -EIO,
-                         "vdi: block map entry %llu (%u) points past the end of the "
+                         "block map entry %llu (%u) points past the end of the "
                          "file (%llu bytes)",
                          ULL(b), e, ULL(s->file_size));
     *host = h;
@@ -389,7 +394,7 @@ static int vdi_read(struct img *img, uint64_t off, void *buf, size_t len)
                 return r;
             /* A block may end past EOF (a truncated file): that part reads as zeros. */
             if ((r = io_pread_zero(img->fd, p, n, host + in)) < 0)
-                return img_error(img, r, "vdi: read at %llu: %s", ULL(host + in), strerror(-r));
+                return img_error(img, r, "read at %llu: %s", ULL(host + in), strerror(-r));
         }
         p += n;
         off += n;
@@ -442,12 +447,12 @@ static int vdi_block_status(struct img *img, uint64_t off, uint64_t len, struct 
         return 0;
     }
     if ((r = io_file_size(img->fd, &fsize)) < 0)
-        return img_error(img, r, "vdi: %s", strerror(-r));
+        return img_error(img, r, "%s", strerror(-r));
     if (host >= fsize) {
         bs->flags |= IMG_BS_ZERO;
     } else {
         if ((r = io_seek_extent(img->fd, host, fsize, &is_data, &end)) < 0)
-            return img_error(img, r, "vdi: %s", strerror(-r));
+            return img_error(img, r, "%s", strerror(-r));
         if (end > host && end - host < n)
             n = end - host;
         if (!is_data)
@@ -479,7 +484,7 @@ static int vdi_store_u32(struct img *img, uint64_t at, uint32_t v, const char *w
     uint8_t b[4];
     le32_store(b, v);
     int r = io_pwrite_all(img->fd, b, 4, at);
-    return r < 0 ? img_error(img, r, "vdi: writing %s: %s", what, strerror(-r)) : 0;
+    return r < 0 ? img_error(img, r, "writing %s: %s", what, strerror(-r)) : 0;
 }
 
 static bool vdi_scratch(const struct img *img)
@@ -518,13 +523,13 @@ static int vdi_writeback(struct img *img)
     size_t n = (size_t)(s->dirty_hi - s->dirty_lo);
     uint8_t *raw = malloc(n * 4);
     if (!raw)
-        return img_error(img, -ENOMEM, "vdi: out of memory");
+        return img_error(img, -ENOMEM, "out of memory");
     for (size_t i = 0; i < n; i++)
         le32_store(raw + 4 * i, s->bmap[s->dirty_lo + i]);
     int r = io_pwrite_all(img->fd, raw, n * 4, s->off_bmap + (uint64_t)s->dirty_lo * 4);
     free(raw);
     if (r < 0)
-        return img_error(img, r, "vdi: writing the block map: %s", strerror(-r));
+        return img_error(img, r, "writing the block map: %s", strerror(-r));
     s->dirty = false;
     return vdi_store_u32(img, VDI_OFF_ALLOCATED, s->allocated, "blocks_allocated");
 }
@@ -537,14 +542,14 @@ static int vdi_alloc_block(struct img *img, uint64_t b, uint64_t in, const void 
     struct vdi *s = img->priv;
     if (s->next_idx >= s->blocks || s->allocated >= s->blocks)
         return img_error(img, -ENOSPC,
-                         "vdi: no free block index (blocks_allocated %u of %u); "
+                         "no free block index (blocks_allocated %u of %u); "
                          "the block map looks damaged, run check",
                          s->allocated, s->blocks);
     uint32_t idx = s->next_idx;
     uint64_t host = s->off_data + (uint64_t)idx * s->block_size;
     uint8_t *blk = calloc(1, s->block_size);
     if (!blk)
-        return img_error(img, -ENOMEM, "vdi: out of memory");
+        return img_error(img, -ENOMEM, "out of memory");
     int r = 0;
     if (vdi_from_parent(s, s->bmap[b])) {
         uint64_t start = b * s->block_size;
@@ -562,10 +567,10 @@ static int vdi_alloc_block(struct img *img, uint64_t b, uint64_t in, const void 
     r = io_pwrite_all(img->fd, blk, s->block_size, host);
     free(blk);
     if (r < 0)
-        return img_error(img, r, "vdi: writing block at %llu: %s", ULL(host), strerror(-r));
+        return img_error(img, r, "writing block at %llu: %s", ULL(host), strerror(-r));
     /* The data must be on disk before anything points at it. */
     if (!vdi_scratch(img) && (r = io_sync(img->fd)) < 0)
-        return img_error(img, r, "vdi: flush: %s", strerror(-r));
+        return img_error(img, r, "flush: %s", strerror(-r));
     if (host + s->block_size > s->file_size)
         s->file_size = host + s->block_size;
     s->next_idx = idx + 1;
@@ -613,7 +618,7 @@ static int vdi_write(struct img *img, uint64_t off, const void *buf, size_t len)
                 return r;
             host -= fresh ? 0 : (k - 1) * s->block_size;
             if ((r = io_pwrite_all(img->fd, p, n, host)) < 0)
-                return img_error(img, r, "vdi: write at %llu: %s", ULL(host), strerror(-r));
+                return img_error(img, r, "write at %llu: %s", ULL(host), strerror(-r));
             if (fresh) {
                 if (host + n > s->file_size)
                     s->file_size = host + n;
@@ -627,7 +632,7 @@ static int vdi_write(struct img *img, uint64_t off, const void *buf, size_t len)
             if ((r = vdi_host(img, b, &host)) < 0)
                 return r;
             if ((r = io_pwrite_all(img->fd, p, n, host + in)) < 0)
-                return img_error(img, r, "vdi: write at %llu: %s", ULL(host + in), strerror(-r));
+                return img_error(img, r, "write at %llu: %s", ULL(host + in), strerror(-r));
         } else if ((r = vdi_alloc_block(img, b, in, p, n)) < 0) {
             return r;
         }
@@ -658,7 +663,7 @@ static int vdi_write_zeroes(struct img *img, uint64_t off, uint64_t len)
             if (fallocate(img->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)host,
                           (off_t)n) < 0 &&
                 (r = io_pwrite_zeroes(img->fd, host, n)) < 0)
-                return img_error(img, r, "vdi: write at %llu: %s", ULL(host), strerror(-r));
+                return img_error(img, r, "write at %llu: %s", ULL(host), strerror(-r));
         } else if (vdi_from_parent(s, s->bmap[b])) {
             int r;
             if (in == 0 && (n == s->block_size || off + n == img->size)) {
@@ -680,7 +685,7 @@ static int vdi_flush(struct img *img)
     if (r < 0)
         return r;
     r = io_sync(img->fd);
-    return r < 0 ? img_error(img, r, "vdi: flush: %s", strerror(-r)) : 0;
+    return r < 0 ? img_error(img, r, "flush: %s", strerror(-r)) : 0;
 }
 
 /* ---- resize ---- */
@@ -705,7 +710,7 @@ static int vdi_store_geometry(struct img *img, uint32_t off_bmap, uint32_t off_d
     if (r == 0)
         r = io_sync(img->fd);
     if (r < 0)
-        return img_error(img, r, "vdi: writing the header: %s", strerror(-r));
+        return img_error(img, r, "writing the header: %s", strerror(-r));
     s->off_bmap = off_bmap;
     s->off_data = off_data;
     s->disk_size = disk_size;
@@ -735,12 +740,12 @@ static int vdi_map_extend(struct img *img, uint32_t nb, uint32_t first)
         return 0;
     uint32_t *nm = realloc(s->bmap, (size_t)nb * 4);
     if (!nm)
-        return img_error(img, -ENOMEM, "vdi: out of memory");
+        return img_error(img, -ENOMEM, "out of memory");
     s->bmap = nm;
     size_t cnt = nb - s->blocks;
     uint8_t *raw = malloc(cnt * 4);
     if (!raw)
-        return img_error(img, -ENOMEM, "vdi: out of memory");
+        return img_error(img, -ENOMEM, "out of memory");
     for (size_t i = 0; i < cnt; i++)
         le32_store(raw + 4 * i, vdi_new_entry(s, first, s->blocks + i, s->blocks));
     int r = io_pwrite_all(img->fd, raw, cnt * 4, s->off_bmap + (uint64_t)s->blocks * 4);
@@ -748,7 +753,7 @@ static int vdi_map_extend(struct img *img, uint32_t nb, uint32_t first)
     if (r == 0)
         r = io_sync(img->fd);
     if (r < 0)
-        return img_error(img, r, "vdi: writing the block map: %s", strerror(-r));
+        return img_error(img, r, "writing the block map: %s", strerror(-r));
     for (uint32_t b = s->blocks; b < nb; b++)
         s->bmap[b] = vdi_new_entry(s, first, b, s->blocks);
     return 0;
@@ -764,7 +769,7 @@ static int vdi_fresh_blocks(struct img *img, uint32_t cnt, uint64_t limit, uint3
     uint32_t idx = s->next_idx;
     if (idx > limit || cnt > limit - idx)
         return img_error(img, -ENOSPC,
-                         "vdi: no free block index (blocks_allocated %u of %u); "
+                         "no free block index (blocks_allocated %u of %u); "
                          "the block map looks damaged, run check",
                          s->allocated, s->blocks);
     uint64_t start = s->off_data + (uint64_t)idx * s->block_size;
@@ -777,7 +782,7 @@ static int vdi_fresh_blocks(struct img *img, uint32_t cnt, uint64_t limit, uint3
     if (r == 0)
         r = io_sync(img->fd);
     if (r < 0)
-        return img_error(img, r, "vdi: extending the file: %s", strerror(-r));
+        return img_error(img, r, "extending the file: %s", strerror(-r));
     s->file_size = end;
     s->next_idx = idx + cnt;
     *first = idx;
@@ -794,7 +799,7 @@ static int vdi_move_out(struct img *img, uint64_t k, uint32_t *dest, uint64_t *t
     uint8_t *buf = malloc(s->block_size);
     int r = 0;
     if (!used || !buf) {
-        r = img_error(img, -ENOMEM, "vdi: out of memory");
+        r = img_error(img, -ENOMEM, "out of memory");
         goto out;
     }
     for (uint32_t g = 0; g < s->blocks; g++)
@@ -814,7 +819,7 @@ static int vdi_move_out(struct img *img, uint64_t k, uint32_t *dest, uint64_t *t
         if (r == 0)
             r = io_pwrite_all(img->fd, buf, s->block_size, to);
         if (r < 0) {
-            r = img_error(img, r, "vdi: moving block %u: %s", g, strerror(-r));
+            r = img_error(img, r, "moving block %u: %s", g, strerror(-r));
             break;
         }
         if (to + s->block_size > s->file_size)
@@ -827,7 +832,7 @@ static int vdi_move_out(struct img *img, uint64_t k, uint32_t *dest, uint64_t *t
     if (*top > s->next_idx)
         s->next_idx = (uint32_t)*top;
     if (r == 0 && (r = io_sync(img->fd)) < 0)
-        r = img_error(img, r, "vdi: flush: %s", strerror(-r));
+        r = img_error(img, r, "flush: %s", strerror(-r));
 out:
     free(used);
     free(buf);
@@ -862,7 +867,7 @@ static int vdi_relocate(struct img *img, uint32_t nb, uint64_t size)
     uint64_t new_bmap = s->off_data, new_data = s->off_data + k * bsz;
     if (new_data > UINT32_MAX)
         return img_error(img, -EFBIG,
-                         "vdi: a %u-entry block map does not fit below 4 GiB "
+                         "a %u-entry block map does not fit below 4 GiB "
                          "(offset_data %u)",
                          nb, s->off_data);
     uint32_t *dest = malloc((size_t)(s->blocks ? s->blocks : 1) * 4);
@@ -872,7 +877,7 @@ static int vdi_relocate(struct img *img, uint32_t nb, uint64_t size)
     uint32_t nold = s->blocks; /* dest[] covers these; the map may get longer below */
     int r = 0;
     if (!dest || !map) {
-        r = img_error(img, -ENOMEM, "vdi: out of memory");
+        r = img_error(img, -ENOMEM, "out of memory");
         goto out;
     }
     if ((r = vdi_move_out(img, k, dest, &top)) < 0)
@@ -889,7 +894,7 @@ static int vdi_relocate(struct img *img, uint32_t nb, uint64_t size)
             s->bmap[g] = dest[g];
     }
     if (r == 0 && (r = io_sync(img->fd)) < 0)
-        r = img_error(img, r, "vdi: flush: %s", strerror(-r));
+        r = img_error(img, r, "flush: %s", strerror(-r));
     uint32_t add = s->type == VDI_TYPE_STATIC ? nb - nold : 0, first = VDI_FREE;
     if (r < 0 || (add && (r = vdi_fresh_blocks(img, add, nb + k, &first)) < 0))
         goto out;
@@ -912,14 +917,14 @@ static int vdi_relocate(struct img *img, uint32_t nb, uint64_t size)
     if (r == 0)
         r = io_sync(img->fd);
     if (r < 0) {
-        r = img_error(img, r, "vdi: writing the new block map: %s", strerror(-r));
+        r = img_error(img, r, "writing the new block map: %s", strerror(-r));
         goto out;
     }
     if (s->file_size < new_data)
         s->file_size = new_data;
     uint32_t *nm = realloc(s->bmap, (size_t)nb * 4);
     if (!nm) {
-        r = img_error(img, -ENOMEM, "vdi: out of memory");
+        r = img_error(img, -ENOMEM, "out of memory");
         goto out;
     }
     s->bmap = nm;
@@ -943,21 +948,21 @@ static int vdi_truncate(struct img *img, uint64_t size, enum img_prealloc preall
 {
     struct vdi *s = img->priv;
     if (prealloc != IMG_PREALLOC_OFF)
-        return img_error(img, -ENOTSUP, "vdi: resize supports preallocation=off only");
+        return img_error(img, -ENOTSUP, "resize supports preallocation=off only");
     if (size > VDI_DISK_MAX)
-        return img_error(img, -EFBIG, "vdi: size %llu is too large (max %llu)", ULL(size),
+        return img_error(img, -EFBIG, "size %llu is too large (max %llu)", ULL(size),
                          ULL(VDI_DISK_MAX));
     if (size % VDI_SECTOR)
-        return img_error(img, -EINVAL, "vdi: size %llu is not a multiple of 512", ULL(size));
+        return img_error(img, -EINVAL, "size %llu is not a multiple of 512", ULL(size));
     uint64_t nb = u64_div_round_up(size, s->block_size);
     if (nb * 4 > VDI_BMAP_MEM_MAX)
-        return img_error(img, -EFBIG, "vdi: %llu blocks exceed dimg's block map limit", ULL(nb));
+        return img_error(img, -EFBIG, "%llu blocks exceed dimg's block map limit", ULL(nb));
     uint32_t old = s->blocks;
     if (nb < old) {
         for (uint64_t b = nb; b < old; b++)
             if (vdi_is_alloc(s->bmap[b]))
                 return img_error(img, -ENOTSUP,
-                                 "vdi: cannot shrink to %llu bytes: block %llu (guest offset "
+                                 "cannot shrink to %llu bytes: block %llu (guest offset "
                                  "%llu), past the new end, is allocated",
                                  ULL(size), ULL(b), ULL(b * s->block_size));
         /* Only the header changes: the dropped entries are free or zero already. */
@@ -982,11 +987,11 @@ static int vdi_check(struct img *img, struct img_check *res, unsigned fix)
 {
     struct vdi *s = img->priv;
     if (fix)
-        return img_error(img, -ENOTSUP, "vdi: check cannot repair vdi images");
+        return img_error(img, -ENOTSUP, "check cannot repair vdi images");
     /* owner[p] = 1 + guest block using physical block p, 0 when unused. */
     uint32_t *owner = calloc(s->blocks ? s->blocks : 1, sizeof *owner);
     if (!owner)
-        return img_error(img, -ENOMEM, "vdi: out of memory");
+        return img_error(img, -ENOMEM, "out of memory");
     uint64_t count = 0;
     for (uint32_t b = 0; b < s->blocks; b++) {
         uint32_t e = s->bmap[b];
@@ -1032,7 +1037,7 @@ static int vdi_layout(struct img *img, struct img_region **out, size_t *n)
     if (!used || !v) {
         free(used);
         free(v);
-        return img_error(img, -ENOMEM, "vdi: out of memory");
+        return img_error(img, -ENOMEM, "out of memory");
     }
     for (uint32_t b = 0; b < s->blocks; b++)
         if (vdi_is_alloc(s->bmap[b]) && s->bmap[b] < nphys)
@@ -1080,12 +1085,90 @@ static bool vdi_all_zero(const uint8_t *p, size_t n)
  * Every state on the way reads the same. The one window qemu-img check objects to is inside
  * step 1 (entries written, count not yet: "allocated blocks mismatch"); running compact again
  * rewrites the count. Static images stay as they are (their blocks are the disk). */
+/* A compaction's working state: who owns each physical block, one block's buffer, progress. */
+struct vdi_cwork {
+    uint32_t *owner; /* owner[p] = 1 + the guest block using physical block p, 0 when unused */
+    uint64_t nphys;
+    uint8_t *buf; /* one block */
+    uint64_t done, total;
+    int (*tick)(void *, uint64_t, uint64_t);
+    void *ctx;
+};
+
+/* Step 1: the blocks that read as zeros become zero entries (nothing moves until all are
+ * known); *zeros counts them. */
+static int vdi_compact_zeros(struct img *img, struct vdi_cwork *w, uint64_t *zeros)
+{
+    struct vdi *s = img->priv;
+    uint64_t bsz = s->block_size;
+    int r;
+    for (uint64_t p = 0; p < w->nphys; p++) {
+        if (!w->owner[p])
+            continue;
+        if (w->tick && w->tick(w->ctx, w->done, w->total))
+            return img_error(img, -ECANCELED, "compaction cancelled; the image is unchanged");
+        if ((r = io_pread_zero(img->fd, w->buf, bsz, s->off_data + p * bsz)) < 0)
+            return img_error(img, r, "reading block %llu: %s", ULL(p), strerror(-r));
+        w->done += bsz;
+        if (!vdi_all_zero(w->buf, bsz))
+            continue;
+        uint32_t g = w->owner[p] - 1;
+        if ((r = vdi_store_u32(img, s->off_bmap + (uint64_t)g * 4, VDI_ZERO, "the block map")) < 0)
+            return r;
+        s->bmap[g] = VDI_ZERO;
+        w->owner[p] = 0;
+        (*zeros)++;
+    }
+    return 0;
+}
+
+/* Step 2: the highest used block moves into the lowest hole below keep, one at a time, each
+ * move synced before the block map points at it. */
+static int vdi_compact_move(struct img *img, struct vdi_cwork *w, uint64_t keep)
+{
+    struct vdi *s = img->priv;
+    uint64_t bsz = s->block_size, hole = 0, top = w->nphys;
+    uint32_t *owner = w->owner;
+    int r;
+    for (;;) {
+        while (hole < keep && owner[hole])
+            hole++;
+        while (top > 0 && !owner[top - 1])
+            top--;
+        if (hole >= keep || top <= keep)
+            return 0;
+        if (w->tick && w->tick(w->ctx, w->done, w->total))
+            return img_error(img, -ECANCELED,
+                             "compaction cancelled; the image is valid and can be compacted "
+                             "again");
+        uint64_t from = top - 1;
+        uint32_t g = owner[from] - 1;
+        r = io_pread_zero(img->fd, w->buf, bsz, s->off_data + from * bsz);
+        if (r == 0)
+            r = io_pwrite_all(img->fd, w->buf, bsz, s->off_data + hole * bsz);
+        if (r == 0)
+            r = io_sync(img->fd);
+        if (r < 0)
+            return img_error(img, r, "moving block %llu to %llu: %s", ULL(from), ULL(hole),
+                             strerror(-r));
+        if ((r = vdi_store_u32(img, s->off_bmap + (uint64_t)g * 4, (uint32_t)hole,
+                               "the block map")) < 0)
+            return r;
+        if ((r = vdi_flush(img)) < 0)
+            return r;
+        s->bmap[g] = (uint32_t)hole;
+        owner[hole] = g + 1;
+        owner[from] = 0;
+        w->done += bsz;
+    }
+}
+
 static int vdi_compact(struct img *img, int (*tick)(void *, uint64_t, uint64_t), void *ctx)
 {
     struct vdi *s = img->priv;
     if (s->type == VDI_TYPE_STATIC)
         return img_error(img, -ENOTSUP,
-                         "vdi: a static (fixed) image cannot be compacted; dimg convert -O vdi "
+                         "a static (fixed) image cannot be compacted; dimg convert -O vdi "
                          "makes a dynamic copy");
     uint64_t bsz = s->block_size, nphys = 0;
     /* Entries past the end are refused before the table below is sized by them: it stays
@@ -1096,118 +1179,65 @@ static int vdi_compact(struct img *img, int (*tick)(void *, uint64_t, uint64_t),
             continue;
         if (s->off_data + (uint64_t)e * bsz >= s->file_size)
             return img_error(img, -EUCLEAN,
-                             "vdi: the image is damaged: block map entry %u (%u) lies past the "
+                             "the image is damaged: block map entry %u (%u) lies past the "
                              "end of the file; not compacting it (see dimg check)",
                              g, e);
         if (e >= nphys)
             nphys = (uint64_t)e + 1;
     }
-    /* owner[p] = 1 + the guest block using physical block p, 0 when unused. */
-    uint32_t *owner = calloc(nphys ? nphys : 1, sizeof *owner);
-    uint8_t *buf = malloc(bsz);
-    uint64_t count = 0, zeros = 0, done = 0, total;
+    struct vdi_cwork w = {.owner = calloc(nphys ? nphys : 1, sizeof *w.owner),
+                          .nphys = nphys,
+                          .buf = malloc(bsz),
+                          .tick = tick,
+                          .ctx = ctx};
+    uint64_t count = 0, zeros = 0;
     int r = 0;
-    if (!owner || !buf) {
-        r = img_error(img, -ENOMEM, "vdi: out of memory");
+    if (!w.owner || !w.buf) {
+        r = img_error(img, -ENOMEM, "out of memory");
         goto out;
     }
     for (uint32_t g = 0; g < s->blocks; g++) {
         uint32_t e = s->bmap[g];
         if (!vdi_is_alloc(e))
             continue;
-        if (owner[e] || s->off_data + (uint64_t)e * bsz >= s->file_size) {
+        if (w.owner[e] || s->off_data + (uint64_t)e * bsz >= s->file_size) {
             r = img_error(img, -EUCLEAN,
-                          "vdi: block map entry %u (%u) is shared or past the end of the file; "
+                          "block map entry %u (%u) is shared or past the end of the file; "
                           "not compacting a damaged image (see dimg check)",
                           g, e);
             goto out;
         }
-        owner[e] = g + 1;
+        w.owner[e] = g + 1;
         count++;
     }
-    total = 2 * count * bsz; /* reading every block, then (at most) moving every block */
-    /* Step 1: find the zero blocks (nothing is written until all are known). */
-    for (uint64_t p = 0; p < nphys; p++) {
-        if (!owner[p])
-            continue;
-        if (tick && tick(ctx, done, total)) {
-            r = img_error(img, -ECANCELED, "vdi: compaction cancelled; the image is unchanged");
-            goto out;
-        }
-        if ((r = io_pread_zero(img->fd, buf, bsz, s->off_data + p * bsz)) < 0) {
-            r = img_error(img, r, "vdi: reading block %llu: %s", ULL(p), strerror(-r));
-            goto out;
-        }
-        done += bsz;
-        if (!vdi_all_zero(buf, bsz))
-            continue;
-        uint32_t g = owner[p] - 1;
-        if ((r = vdi_store_u32(img, s->off_bmap + (uint64_t)g * 4, VDI_ZERO, "the block map")) < 0)
-            goto out;
-        s->bmap[g] = VDI_ZERO;
-        owner[p] = 0;
-        zeros++;
-    }
+    w.total = 2 * count * bsz; /* reading every block, then (at most) moving every block */
+    if ((r = vdi_compact_zeros(img, &w, &zeros)) < 0)
+        goto out;
     uint64_t keep = count - zeros;
     if ((r = vdi_flush(img)) < 0 ||
         (r = vdi_store_u32(img, VDI_OFF_ALLOCATED, (uint32_t)keep, "blocks_allocated")) < 0 ||
         (r = vdi_flush(img)) < 0)
         goto out;
     s->allocated = (uint32_t)keep;
-    done = count * bsz + (count - keep) * bsz; /* zero blocks need no move */
-    /* Step 2: highest used index into the lowest hole below keep. */
-    uint64_t hole = 0, top = nphys;
-    for (;;) {
-        while (hole < keep && owner[hole])
-            hole++;
-        while (top > 0 && !owner[top - 1])
-            top--;
-        if (hole >= keep || top <= keep)
-            break;
-        if (tick && tick(ctx, done, total)) {
-            r = img_error(img, -ECANCELED,
-                          "vdi: compaction cancelled; the image is valid and can be compacted "
-                          "again");
-            goto out;
-        }
-        uint64_t from = top - 1;
-        uint32_t g = owner[from] - 1;
-        r = io_pread_zero(img->fd, buf, bsz, s->off_data + from * bsz);
-        if (r == 0)
-            r = io_pwrite_all(img->fd, buf, bsz, s->off_data + hole * bsz);
-        if (r == 0)
-            r = io_sync(img->fd);
-        if (r < 0) {
-            r = img_error(img, r, "vdi: moving block %llu to %llu: %s", ULL(from), ULL(hole),
-                          strerror(-r));
-            goto out;
-        }
-        if ((r = vdi_store_u32(img, s->off_bmap + (uint64_t)g * 4, (uint32_t)hole,
-                               "the block map")) < 0)
-            goto out;
-        if ((r = vdi_flush(img)) < 0)
-            goto out;
-        s->bmap[g] = (uint32_t)hole;
-        owner[hole] = g + 1;
-        owner[from] = 0;
-        done += bsz;
-    }
+    w.done = count * bsz + (count - keep) * bsz; /* zero blocks need no move */
+    if ((r = vdi_compact_move(img, &w, keep)) < 0)
+        goto out;
     /* Step 3: nothing in use lies past keep blocks any more. */
     uint64_t end = s->off_data + keep * bsz;
     if (s->file_size > end) {
         if (ftruncate(img->fd, (off_t)end) < 0 || (r = io_sync(img->fd)) < 0) {
             r = r < 0 ? r : -errno;
-            r = img_error(img, r, "vdi: truncating the file: %s", strerror(-r));
+            r = img_error(img, r, "truncating the file: %s", strerror(-r));
             goto out;
         }
         s->file_size = end;
     }
     s->next_idx = (uint32_t)keep;
     if (tick)
-        tick(ctx, total, total);
+        tick(ctx, w.total, w.total);
 out:
-    free(owner);
-    free(buf);
+    free(w.owner);
+    free(w.buf);
     return r;
 }
 
@@ -1388,19 +1418,19 @@ static int vdi_free_to_zero(struct img *img)
             e++;
         uint32_t n = e - b + 1, *run = malloc((size_t)n * 4);
         if (!run)
-            return img_error(img, -ENOMEM, "vdi: out of memory");
+            return img_error(img, -ENOMEM, "out of memory");
         for (uint32_t i = 0; i < n; i++)
             le32_store(&run[i], VDI_ZERO);
         int r = io_pwrite_all(img->fd, run, (size_t)n * 4, s->off_bmap + (uint64_t)b * 4);
         free(run);
         if (r < 0)
-            return img_error(img, r, "vdi: writing the block map: %s", strerror(-r));
+            return img_error(img, r, "writing the block map: %s", strerror(-r));
         for (uint32_t i = b; i <= e; i++)
             s->bmap[i] = VDI_ZERO;
         b = e;
     }
     int r = io_sync(img->fd);
-    return r < 0 ? img_error(img, r, "vdi: flush: %s", strerror(-r)) : 0;
+    return r < 0 ? img_error(img, r, "flush: %s", strerror(-r)) : 0;
 }
 
 static int vdi_set_backing(struct img *img, const char *name, const char *fmt)
@@ -1410,7 +1440,7 @@ static int vdi_set_backing(struct img *img, const char *name, const char *fmt)
     uint32_t type = s->type == VDI_TYPE_DIFF ? VDI_TYPE_DYNAMIC : s->type;
     if (name) {
         if (s->type == VDI_TYPE_STATIC)
-            return img_error(img, -EINVAL, "vdi: a static (fixed-size) image cannot get a parent");
+            return img_error(img, -EINVAL, "a static (fixed-size) image cannot get a parent");
         uint64_t psize;
         struct img_err perr = {0};
         int r = vdi_create_parent(img->path, name, fmt, link, pmod, &psize, &perr);
@@ -1419,7 +1449,7 @@ static int vdi_set_backing(struct img *img, const char *name, const char *fmt)
             return r;
         }
         if (memcmp(link, s->uuid_image, 16) == 0)
-            return img_error(img, -ELOOP, "vdi: '%s' is this image itself (the same uuid)", name);
+            return img_error(img, -ELOOP, "'%s' is this image itself (the same uuid)", name);
         type = VDI_TYPE_DIFF;
     }
     int r = 0;
@@ -1431,7 +1461,7 @@ static int vdi_set_backing(struct img *img, const char *name, const char *fmt)
     if (name && (!bn || !bf)) {
         free(bn);
         free(bf);
-        return img_error(img, -ENOMEM, "vdi: out of memory");
+        return img_error(img, -ENOMEM, "out of memory");
     }
     r = io_pread_exact(img->fd, h, sizeof h, 0);
     if (r == 0) {
@@ -1444,7 +1474,7 @@ static int vdi_set_backing(struct img *img, const char *name, const char *fmt)
     if (r < 0) {
         free(bn);
         free(bf);
-        return img_error(img, r, "vdi: writing the header: %s", strerror(-r));
+        return img_error(img, r, "writing the header: %s", strerror(-r));
     }
     s->type = type;
     memcpy(s->uuid_link, link, 16);
@@ -1463,10 +1493,10 @@ static int vdi_make_empty(struct img *img)
 {
     struct vdi *s = img->priv;
     if (s->type != VDI_TYPE_DIFF)
-        return img_error(img, -EINVAL, "vdi: only a differencing image can be emptied");
+        return img_error(img, -EINVAL, "only a differencing image can be emptied");
     uint32_t *map = malloc(s->blocks ? (size_t)s->blocks * 4 : 1);
     if (!map)
-        return img_error(img, -ENOMEM, "vdi: out of memory");
+        return img_error(img, -ENOMEM, "out of memory");
     for (uint32_t i = 0; i < s->blocks; i++)
         le32_store(&map[i], VDI_FREE);
     int r = io_pwrite_all(img->fd, map, (size_t)s->blocks * 4, s->off_bmap);
@@ -1486,7 +1516,7 @@ static int vdi_make_empty(struct img *img)
         else
             s->file_size = s->off_data;
     }
-    return r < 0 ? img_error(img, r, "vdi: emptying the image: %s", strerror(-r)) : 0;
+    return r < 0 ? img_error(img, r, "emptying the image: %s", strerror(-r)) : 0;
 }
 
 static const struct img_opt_desc vdi_create_opts[] = {
@@ -1499,8 +1529,7 @@ const struct img_driver img_driver_vdi = {
     .name = "vdi",
     .desc = "VirtualBox disk image",
     .priv_size = sizeof(struct vdi),
-    .caps = IMG_CAP_WRITE | IMG_CAP_CREATE | IMG_CAP_CHECK | IMG_CAP_RESIZE | IMG_CAP_ZERO_INIT |
-            IMG_CAP_BACKING | IMG_CAP_PARENT_SAME_FMT,
+    .caps = IMG_CAP_ZERO_INIT | IMG_CAP_BACKING | IMG_CAP_PARENT_SAME_FMT,
     .create_opts = vdi_create_opts,
     .probe = vdi_probe,
     .open = vdi_open,
@@ -1518,4 +1547,5 @@ const struct img_driver img_driver_vdi = {
     .compact = vdi_compact,
     .set_backing = vdi_set_backing,
     .make_empty = vdi_make_empty,
+    .head_size = vdi_head_size,
 };

@@ -135,24 +135,22 @@ static int read_footer(struct img *img, struct vmdk_extent *e)
     uint64_t end = e->file_size & ~(uint64_t)(VMDK_SECTOR - 1);
     if (end < 4 * VMDK_SECTOR)
         return img_error(img, -EINVAL,
-                         "vmdk: %s: streamOptimized extent too short for its "
+                         "%s: streamOptimized extent too short for its "
                          "footer",
                          ext_name(img, e));
     int r = io_pread_exact(e->fd, b, sizeof b, end - sizeof b);
     if (r < 0)
-        return img_error(img, r, "vmdk: %s: reading the footer: %s", ext_name(img, e),
-                         strerror(-r));
+        return img_error(img, r, "%s: reading the footer: %s", ext_name(img, e), strerror(-r));
     if (!vmdk_footer_markers(b))
         return img_error(img, -EINVAL,
-                         "vmdk: %s: grain directory is at the end but the footer "
+                         "%s: grain directory is at the end but the footer "
                          "and end-of-stream markers are missing",
                          ext_name(img, e));
     struct vmdk_header f;
     vmdk_header_load(&f, b + VMDK_SECTOR);
     if (f.capacity != e->h.capacity || f.grain != e->h.grain || f.gtes != e->h.gtes ||
         f.gd_off == VMDK_GD_AT_END)
-        return img_error(img, -EINVAL, "vmdk: %s: footer does not match the header",
-                         ext_name(img, e));
+        return img_error(img, -EINVAL, "%s: footer does not match the header", ext_name(img, e));
     e->h.gd_off = f.gd_off;
     e->h.rgd_off = 0; /* VMware's streams keep one directory */
     /* New grains go where the tail starts: at the directory's marker when it sits in front
@@ -173,17 +171,16 @@ static int load_dir(struct img *img, struct vmdk_extent *e, uint64_t sector, uin
     uint64_t bytes = (uint64_t)e->n_gd * 4;
     if (sector == 0 || !in_file(e, sector, bytes))
         return img_error(img, -EINVAL,
-                         "vmdk: %s: %s at sector %llu (%u entries) lies outside "
+                         "%s: %s at sector %llu (%u entries) lies outside "
                          "the file",
                          ext_name(img, e), what, ULL(sector), e->n_gd);
     uint32_t *d = malloc(bytes ? bytes : 1);
     if (!d)
-        return img_error(img, -ENOMEM, "vmdk: out of memory for the %s", what);
+        return img_error(img, -ENOMEM, "out of memory for the %s", what);
     int r = io_pread_exact(e->fd, d, bytes, sector * VMDK_SECTOR);
     if (r < 0) {
         free(d);
-        return img_error(img, r, "vmdk: %s: reading the %s: %s", ext_name(img, e), what,
-                         strerror(-r));
+        return img_error(img, r, "%s: reading the %s: %s", ext_name(img, e), what, strerror(-r));
     }
     for (uint32_t i = 0; i < e->n_gd; i++) {
         d[i] = le32_load(&d[i]);
@@ -191,7 +188,7 @@ static int load_dir(struct img *img, struct vmdk_extent *e, uint64_t sector, uin
             uint32_t bad = d[i];
             free(d);
             return img_error(img, -EINVAL,
-                             "vmdk: %s: %s entry %u (sector %u) points past the "
+                             "%s: %s entry %u (sector %u) points past the "
                              "end of the file",
                              ext_name(img, e), what, i, bad);
         }
@@ -218,7 +215,7 @@ static int gd_aliases(struct img *img, const struct vmdk_extent *e, const uint32
     if (!v || !first) {
         free(v);
         free(first);
-        return img_error(img, -ENOMEM, "vmdk: out of memory");
+        return img_error(img, -ENOMEM, "out of memory");
     }
     for (uint32_t i = 0; i < e->n_gd; i++) {
         v[i] = (uint64_t)gd[i] << 32 | i;
@@ -240,7 +237,7 @@ int vmdk_gd_load(struct img *img, struct vmdk_extent *e)
     uint64_t need = (uint64_t)e->n_gd * (4 * 2 + (e->tail_mode ? sizeof *e->pinned : 0));
     if (s->dir_mem + need > VMDK_DIR_MEM_MAX)
         return img_error(img, -EFBIG,
-                         "vmdk: %s: the grain directories of this image need more "
+                         "%s: the grain directories of this image need more "
                          "than %llu MiB",
                          ext_name(img, e), ULL(VMDK_DIR_MEM_MAX >> 20));
     s->dir_mem += need;
@@ -250,7 +247,7 @@ int vmdk_gd_load(struct img *img, struct vmdk_extent *e)
     int r;
     if (e->type == VMDK_SESPARSE) {
         if (!(e->gd = malloc(e->n_gd ? (size_t)e->n_gd * 4 : 1)))
-            return img_error(img, -ENOMEM, "vmdk: out of memory for the grain directory");
+            return img_error(img, -ENOMEM, "out of memory for the grain directory");
         r = vmdk_sesparse_gd_read(img, e, e->gd);
     } else {
         r = load_dir(img, e, e->h.gd_off, &e->gd, "grain directory");
@@ -267,28 +264,27 @@ int vmdk_sparse_parse(struct img *img, struct vmdk_extent *e, const uint8_t *b)
     struct vmdk_header *h = &e->h;
     const char *f = ext_name(img, e);
     if (memcmp(b, VMDK_MAGIC, 4) != 0)
-        return img_error(img, -EINVAL, "vmdk: %s: not a sparse extent (no KDMV magic)", f);
+        return img_error(img, -EINVAL, "%s: not a sparse extent (no KDMV magic)", f);
     vmdk_header_load(h, b);
     if (h->version < 1 || h->version > 3)
-        return img_error(img, -ENOTSUP, "vmdk: %s: sparse extent version %u unsupported", f,
-                         h->version);
+        return img_error(img, -ENOTSUP, "%s: sparse extent version %u unsupported", f, h->version);
     if ((h->flags & VMDK_FLAG_NL_TEST) && memcmp(b + 73, "\n \r\n", 4) != 0)
         return img_error(img, -EINVAL,
-                         "vmdk: %s: newline test bytes are damaged (the file "
+                         "%s: newline test bytes are damaged (the file "
                          "was probably copied in text mode)",
                          f);
     if (!u64_is_pow2(h->grain) || h->grain > VMDK_GRAIN_MAX_SECTORS)
         return img_error(img, -EINVAL,
-                         "vmdk: %s: grain size %llu sectors is not a power of "
+                         "%s: grain size %llu sectors is not a power of "
                          "two of at most %u",
                          f, ULL(h->grain), VMDK_GRAIN_MAX_SECTORS);
     if (h->gtes == 0 || h->gtes > VMDK_GTES_MAX)
-        return img_error(img, -EINVAL, "vmdk: %s: %u entries per grain table (1 to %u allowed)", f,
+        return img_error(img, -EINVAL, "%s: %u entries per grain table (1 to %u allowed)", f,
                          h->gtes, VMDK_GTES_MAX);
     uint64_t span = (uint64_t)h->gtes * h->grain;
     if (h->capacity > (uint64_t)VMDK_GD_MAX * span)
         return img_error(img, -EINVAL,
-                         "vmdk: %s: capacity %llu sectors needs more than %u "
+                         "%s: capacity %llu sectors needs more than %u "
                          "grain tables",
                          f, ULL(h->capacity), VMDK_GD_MAX);
     e->n_gd = (uint32_t)u64_div_round_up(h->capacity, span);
@@ -296,30 +292,30 @@ int vmdk_sparse_parse(struct img *img, struct vmdk_extent *e, const uint8_t *b)
     e->stream = (h->flags & VMDK_FLAG_COMPRESSED) != 0;
     if (e->stream && h->compress != 1)
         return img_error(img, -ENOTSUP,
-                         "vmdk: %s: compression algorithm %u unknown (1 is "
+                         "%s: compression algorithm %u unknown (1 is "
                          "deflate)",
                          f, h->compress);
     if (e->stream && !(h->flags & VMDK_FLAG_MARKERS))
         return img_error(img, -ENOTSUP,
-                         "vmdk: %s: compressed grains without markers are not "
+                         "%s: compressed grains without markers are not "
                          "supported",
                          f);
     if (!e->stream && h->version == 3 && (img->flags & IMG_OPEN_RW))
         return img_error(img, -EROFS,
-                         "vmdk: %s: uncompressed version-3 extents (change "
+                         "%s: uncompressed version-3 extents (change "
                          "tracking) open read-only",
                          f);
     if (h->desc_off && (h->desc_size == 0 || h->desc_size > (VMDK_DESC_MAX + 1) / VMDK_SECTOR ||
                         !in_file(e, h->desc_off, h->desc_size * VMDK_SECTOR)))
         return img_error(img, -EINVAL,
-                         "vmdk: %s: embedded descriptor (sector %llu, %llu "
+                         "%s: embedded descriptor (sector %llu, %llu "
                          "sectors) is invalid or outside the file",
                          f, ULL(h->desc_off), ULL(h->desc_size));
     int r;
     if (h->gd_off == VMDK_GD_AT_END) {
         if (!e->stream)
             return img_error(img, -EINVAL,
-                             "vmdk: %s: grain directory at the end without "
+                             "%s: grain directory at the end without "
                              "compressed grains",
                              f);
         if ((r = read_footer(img, e)) < 0)
@@ -329,7 +325,7 @@ int vmdk_sparse_parse(struct img *img, struct vmdk_extent *e, const uint8_t *b)
     if ((r = vmdk_gd_load(img, e)) < 0)
         return r;
     if (e->tail_mode && !(e->pinned = calloc(e->n_gd ? e->n_gd : 1, sizeof *e->pinned)))
-        return img_error(img, -ENOMEM, "vmdk: out of memory");
+        return img_error(img, -ENOMEM, "out of memory");
     if (e->tail_mode) {
         /* Written, every table is kept in memory: one table per entry, so that what is kept
          * stays bounded by the file (entries sharing a table would each pin a copy). */
@@ -339,7 +335,7 @@ int vmdk_sparse_parse(struct img *img, struct vmdk_extent *e, const uint8_t *b)
         for (uint32_t i = 0; i < e->n_gd && r == 0; i++)
             if (first[i] != i)
                 r = img_error(img, -EINVAL,
-                              "vmdk: %s: the image is damaged: grain directory entries %u "
+                              "%s: the image is damaged: grain directory entries %u "
                               "and %u share a grain table",
                               f, first[i], i);
         free(first);
@@ -354,14 +350,14 @@ static int gt_store(struct img *img, struct vmdk_extent *e, const uint32_t *t, u
     size_t n = (size_t)e->h.gtes * 4;
     uint32_t *le = malloc(n);
     if (!le)
-        return img_error(img, -ENOMEM, "vmdk: out of memory");
+        return img_error(img, -ENOMEM, "out of memory");
     for (uint32_t i = 0; i < e->h.gtes; i++)
         le32_store(&le[i], t[i]);
     int r = io_pwrite_all(e->fd, le, n, sector * VMDK_SECTOR);
     free(le);
-    return r < 0 ? img_error(img, r, "vmdk: %s: writing a grain table: %s", ext_name(img, e),
-                             strerror(-r))
-                 : 0;
+    return r < 0
+               ? img_error(img, r, "%s: writing a grain table: %s", ext_name(img, e), strerror(-r))
+               : 0;
 }
 
 /* A scratch target (convert's new .part files) needs no crash ordering: no fsync between
@@ -379,7 +375,7 @@ static int gt_writeback(struct img *img, struct vmdk_extent *e, struct vmdk_gt *
         return 0;
     int r = ext_scratch(img) ? 0 : io_sync(e->fd);
     if (r < 0)
-        return img_error(img, r, "vmdk: flush: %s", strerror(-r));
+        return img_error(img, r, "flush: %s", strerror(-r));
     if ((r = gt_store(img, e, g->e, e->gd[g->idx])) < 0)
         return r;
     if (e->rgd && e->rgd[g->idx] && (r = gt_store(img, e, g->e, e->rgd[g->idx])) < 0)
@@ -399,15 +395,14 @@ static int gt_create(struct img *img, struct vmdk_extent *e, uint32_t gi)
 {
     uint64_t sec = ext_end_sector(e), n = gt_sectors(e);
     if (sec + n * 2 > UINT32_MAX)
-        return img_error(img, -EFBIG, "vmdk: %s: extent file too large for 32-bit sectors",
+        return img_error(img, -EFBIG, "%s: extent file too large for 32-bit sectors",
                          ext_name(img, e));
     /* A scratch target's new table is cached dirty (gt_get) and written whole later. */
     int r = ext_scratch(img)
                 ? 0
                 : io_pwrite_zeroes(e->fd, sec * VMDK_SECTOR, n * VMDK_SECTOR * (e->rgd ? 2 : 1));
     if (r < 0)
-        return img_error(img, r, "vmdk: %s: writing a grain table: %s", ext_name(img, e),
-                         strerror(-r));
+        return img_error(img, r, "%s: writing a grain table: %s", ext_name(img, e), strerror(-r));
     e->gd[gi] = (uint32_t)sec;
     if (e->rgd)
         e->rgd[gi] = (uint32_t)(sec + n);
@@ -422,7 +417,7 @@ static int gt_read(struct img *img, struct vmdk_extent *e, uint32_t gi, uint32_t
         return vmdk_sesparse_gt_read(img, e, gi, t);
     int r = io_pread_exact(e->fd, t, (size_t)e->h.gtes * 4, (uint64_t)e->gd[gi] * VMDK_SECTOR);
     if (r < 0)
-        return img_error(img, r, "vmdk: %s: reading grain table %u: %s", ext_name(img, e), gi,
+        return img_error(img, r, "%s: reading grain table %u: %s", ext_name(img, e), gi,
                          strerror(-r));
     for (uint32_t i = 0; i < e->h.gtes; i++)
         t[i] = le32_load(&t[i]);
@@ -436,7 +431,7 @@ static struct vmdk_gt *gt_new(struct img *img, struct vmdk_extent *e, uint32_t g
     if (!g || !t) {
         free(g);
         free(t);
-        img_error(img, -ENOMEM, "vmdk: out of memory");
+        img_error(img, -ENOMEM, "out of memory");
         return NULL;
     }
     g->idx = gi;
@@ -480,7 +475,7 @@ static int gt_get(struct img *img, struct vmdk_extent *e, uint32_t gi, bool crea
     if (v->idx != UINT32_MAX && (r = gt_writeback(img, e, v)) < 0)
         return r;
     if (!v->e && !(v->e = malloc((size_t)e->h.gtes * 4)))
-        return img_error(img, -ENOMEM, "vmdk: out of memory");
+        return img_error(img, -ENOMEM, "out of memory");
     v->idx = UINT32_MAX;
     bool fresh = !e->gd[gi];
     if (fresh) {
@@ -519,7 +514,7 @@ static int scratch(struct img *img, uint8_t **p, size_t *have, size_t want)
         return 0;
     uint8_t *q = realloc(*p, want);
     if (!q)
-        return img_error(img, -ENOMEM, "vmdk: out of memory for a grain buffer");
+        return img_error(img, -ENOMEM, "out of memory for a grain buffer");
     *p = q;
     *have = want;
     return 0;
@@ -545,28 +540,27 @@ static int grain_inflate(struct img *img, struct vmdk_extent *e, uint64_t gidx, 
         out = s->gbuf;
     if (!in_file(e, gte, sizeof m))
         return img_error(img, -EINVAL,
-                         "vmdk: %s: grain %llu marker at sector %u lies past the "
+                         "%s: grain %llu marker at sector %u lies past the "
                          "end of the file",
                          ext_name(img, e), ULL(gidx), gte);
     if ((r = io_pread_exact(e->fd, m, sizeof m, (uint64_t)gte * VMDK_SECTOR)) < 0)
-        return img_error(img, r, "vmdk: %s: reading a grain marker: %s", ext_name(img, e),
-                         strerror(-r));
+        return img_error(img, r, "%s: reading a grain marker: %s", ext_name(img, e), strerror(-r));
     uint64_t lba = le64_load(m);
     uint32_t size = le32_load(m + 8);
     if (lba != gidx * e->h.grain || size == 0 || size > zcap(e) ||
         !in_file(e, gte, sizeof m + (uint64_t)size))
         return img_error(img, -EINVAL,
-                         "vmdk: %s: grain %llu has a bad marker (lba %llu, %u "
+                         "%s: grain %llu has a bad marker (lba %llu, %u "
                          "bytes)",
                          ext_name(img, e), ULL(gidx), ULL(lba), size);
     if ((r = io_pread_exact(e->fd, s->zbuf, size, (uint64_t)gte * VMDK_SECTOR + sizeof m)) < 0)
-        return img_error(img, r, "vmdk: %s: reading a grain: %s", ext_name(img, e), strerror(-r));
+        return img_error(img, r, "%s: reading a grain: %s", ext_name(img, e), strerror(-r));
     /* The last grain of an extent may hold only the part inside the capacity. */
     uint64_t left = e->h.capacity * VMDK_SECTOR - gidx * e->grain;
     size_t need = left < e->grain ? (size_t)left : (size_t)e->grain;
     memset(out + need, 0, e->grain - need);
     if (zlib_inflate(s->zbuf, size, out, need) < 0)
-        return img_error(img, -EIO, "vmdk: %s: grain %llu does not decompress", ext_name(img, e),
+        return img_error(img, -EIO, "%s: grain %llu does not decompress", ext_name(img, e),
                          ULL(gidx));
     return 0;
 }
@@ -581,7 +575,7 @@ static int read_parent(struct img *img, uint64_t off, void *buf, size_t len)
         const struct vmdk *p = img->backing->priv;
         if (p->desc.cid != s->desc.parent_cid)
             return img_error(img, -EINVAL,
-                             "vmdk: parent %s was changed after this child was "
+                             "parent %s was changed after this child was "
                              "made (its CID %08x is not the child's parentCID %08x)",
                              img->backing->path, p->desc.cid, s->desc.parent_cid);
         s->parent_checked = true;
@@ -598,7 +592,7 @@ static int grain_check(struct img *img, const struct vmdk_extent *e, uint64_t gi
     if (gte >= e->h.overhead && in_file(e, gte, bytes))
         return 0;
     return img_error(img, -EINVAL,
-                     "vmdk: %s: grain %llu at sector %u lies outside the data "
+                     "%s: grain %llu at sector %u lies outside the data "
                      "area of the file",
                      ext_name(img, e), ULL(gidx), gte);
 }
@@ -635,7 +629,7 @@ static int sparse_read(struct img *img, struct vmdk_extent *e, uint64_t rel, uin
                 return r;
             r = io_pread_exact(e->fd, p, chunk, (uint64_t)gte * VMDK_SECTOR + in);
             if (r < 0)
-                r = img_error(img, r, "vmdk: %s: read: %s", ext_name(img, e), strerror(-r));
+                r = img_error(img, r, "%s: read: %s", ext_name(img, e), strerror(-r));
         }
         if (r < 0)
             return r;
@@ -689,7 +683,7 @@ static int ext_read(struct img *img, struct vmdk_extent *e, uint64_t rel, uint8_
     case VMDK_SESPARSE: r = sparse_read(img, e, rel, p, n); break;
     default:
         if ((r = io_pread_zero(e->fd, p, n, e->flat_off + rel)) < 0)
-            r = img_error(img, r, "vmdk: %s: read: %s", ext_name(img, e), strerror(-r));
+            r = img_error(img, r, "%s: read: %s", ext_name(img, e), strerror(-r));
     }
     return r;
 }
@@ -804,13 +798,13 @@ int vmdk_write_desc(struct img *img)
     size_t n;
     char *t = vmdk_desc_format(&s->desc, &n);
     if (!t)
-        return img_error(img, -ENOMEM, "vmdk: out of memory");
+        return img_error(img, -ENOMEM, "out of memory");
     int r;
     if (!s->has_desc_file) {
         if (n > s->desc_cap) {
             free(t);
             return img_error(img, -ENOSPC,
-                             "vmdk: the descriptor (%zu bytes) no longer fits "
+                             "the descriptor (%zu bytes) no longer fits "
                              "its %llu-byte area",
                              n, ULL(s->desc_cap));
         }
@@ -818,7 +812,7 @@ int vmdk_write_desc(struct img *img)
         char *area = calloc(1, s->desc_cap);
         if (!area) {
             free(t);
-            return img_error(img, -ENOMEM, "vmdk: out of memory");
+            return img_error(img, -ENOMEM, "out of memory");
         }
         memcpy(area, t, n);
         r = io_pwrite_all(img->fd, area, s->desc_cap, s->desc_off);
@@ -832,7 +826,7 @@ int vmdk_write_desc(struct img *img)
             char *pad = realloc(t, old);
             if (!pad) {
                 free(t);
-                return img_error(img, -ENOMEM, "vmdk: out of memory");
+                return img_error(img, -ENOMEM, "out of memory");
             }
             t = pad;
             memset(t + n, '\n', old - n);
@@ -844,7 +838,7 @@ int vmdk_write_desc(struct img *img)
     free(t);
     if (r == 0)
         r = io_sync(img->fd);
-    return r < 0 ? img_error(img, r, "vmdk: writing the descriptor: %s", strerror(-r)) : 0;
+    return r < 0 ? img_error(img, r, "writing the descriptor: %s", strerror(-r)) : 0;
 }
 
 /* The first write after an open gives the image a new content ID, as VMware and QEMU do, so
@@ -857,7 +851,7 @@ static int bump_cid(struct img *img)
     uint32_t cid;
     do {
         if (getrandom(&cid, sizeof cid, 0) != sizeof cid)
-            return img_error(img, -EIO, "vmdk: no random numbers for a new CID");
+            return img_error(img, -EIO, "no random numbers for a new CID");
     } while (cid == 0xffffffffu || cid == 0xfffffffeu || cid == s->desc.cid);
     s->desc.cid = cid;
     s->cid_updated = true;
@@ -921,10 +915,10 @@ static int stream_place(struct img *img, struct vmdk_extent *e, uint64_t gidx, s
     if (at == UINT64_MAX)
         return -EIO;
     if (at / VMDK_SECTOR > UINT32_MAX)
-        return img_error(img, -EFBIG, "vmdk: %s: extent file too large for 32-bit sectors",
+        return img_error(img, -EFBIG, "%s: extent file too large for 32-bit sectors",
                          ext_name(img, e));
     if ((r = io_pwrite_all(e->fd, s->zbuf, total, at)) < 0)
-        return img_error(img, r, "vmdk: %s: writing a grain: %s", ext_name(img, e), strerror(-r));
+        return img_error(img, r, "%s: writing a grain: %s", ext_name(img, e), strerror(-r));
     grain_placed(e, at, total);
     struct vmdk_gt *g;
     if ((r = gt_get(img, e, (uint32_t)(gidx / e->h.gtes), true, &g)) < 0)
@@ -942,7 +936,7 @@ static int stream_put(struct img *img, struct vmdk_extent *e, uint64_t gidx, con
         return r;
     size_t z = zlib_deflate(grain, e->grain, s->zbuf + 12, zcap(e) - 12);
     if (z == 0)
-        return img_error(img, -EIO, "vmdk: compressing a grain failed");
+        return img_error(img, -EIO, "compressing a grain failed");
     return stream_place(img, e, gidx, z);
 }
 
@@ -978,14 +972,14 @@ static int sparse_write(struct img *img, struct vmdk_extent *e, uint64_t rel, co
         bool fresh = gte == 0 || gte_zero(e, gte);
         if (!fresh && e->stream)
             return img_error(img, -ENOTSUP,
-                             "vmdk: %s: streamOptimized grain %llu is already "
+                             "%s: streamOptimized grain %llu is already "
                              "written; such images only take writes to new grains",
                              ext_name(img, e), ULL(gidx));
         if (!fresh) {
             if ((r = grain_check(img, e, gidx, gte, in + chunk)) < 0)
                 return r;
             if ((r = io_pwrite_all(e->fd, p, chunk, (uint64_t)gte * VMDK_SECTOR + in)) < 0)
-                return img_error(img, r, "vmdk: %s: write: %s", ext_name(img, e), strerror(-r));
+                return img_error(img, r, "%s: write: %s", ext_name(img, e), strerror(-r));
         } else if (e->stream) {
             const uint8_t *g = p;
             if (chunk != e->grain) {
@@ -1013,11 +1007,11 @@ static int sparse_write(struct img *img, struct vmdk_extent *e, uint64_t rel, co
             uint64_t at = grain_home(img, e);
             if ((at + k * e->grain) / VMDK_SECTOR > UINT32_MAX)
                 return img_error(img, -EFBIG,
-                                 "vmdk: %s: extent file too large for 32-bit "
+                                 "%s: extent file too large for 32-bit "
                                  "sectors",
                                  ext_name(img, e));
             if ((r = io_pwrite_all(e->fd, src, (size_t)(k * e->grain), at)) < 0)
-                return img_error(img, r, "vmdk: %s: write: %s", ext_name(img, e), strerror(-r));
+                return img_error(img, r, "%s: write: %s", ext_name(img, e), strerror(-r));
             grain_placed(e, at, k * e->grain);
             struct vmdk_gt *g;
             if ((r = gt_get(img, e, (uint32_t)(gidx / e->h.gtes), true, &g)) < 0)
@@ -1038,15 +1032,15 @@ static int ext_write(struct img *img, struct vmdk_extent *e, uint64_t rel, const
 {
     int r;
     switch (e->type) {
-    case VMDK_ZERO: return img_error(img, -ENOTSUP, "vmdk: cannot write into a ZERO extent");
+    case VMDK_ZERO: return img_error(img, -ENOTSUP, "cannot write into a ZERO extent");
     case VMDK_SPARSE: return sparse_write(img, e, rel, p, n);
     case VMDK_VMFSSPARSE:
     case VMDK_SESPARSE: /* opened read-only; kept from reaching the flat path below */
-        return img_error(img, -EROFS, "vmdk: %s extents are read-only in dimg",
+        return img_error(img, -EROFS, "%s extents are read-only in dimg",
                          e->type == VMDK_SESPARSE ? "seSparse" : "vmfsSparse (COWD)");
     default:
         if ((r = io_pwrite_all(e->fd, p, n, e->flat_off + rel)) < 0)
-            return img_error(img, r, "vmdk: %s: write: %s", ext_name(img, e), strerror(-r));
+            return img_error(img, r, "%s: write: %s", ext_name(img, e), strerror(-r));
         if (e->flat_off + rel + n > e->file_size)
             e->file_size = e->flat_off + rel + n;
         return 0;
@@ -1070,7 +1064,7 @@ static int vmdk_write_compressed(struct img *img, uint64_t off, const void *buf,
     struct vmdk_extent *e = ext_at(vmdk_st(img), off);
     if (e->type != VMDK_SPARSE || !e->stream)
         return img_error(img, -ENOTSUP,
-                         "vmdk: compressed grains need subformat "
+                         "compressed grains need subformat "
                          "streamOptimized");
     return vmdk_write(img, off, buf, len);
 }
@@ -1205,7 +1199,7 @@ static int stream_tail(struct img *img, struct vmdk_extent *e)
     size_t gdb = (size_t)(gds * VMDK_SECTOR);
     uint8_t *d = calloc(1, gdb ? gdb : 1);
     if (!d)
-        return img_error(img, -ENOMEM, "vmdk: out of memory");
+        return img_error(img, -ENOMEM, "out of memory");
     for (uint32_t i = 0; i < e->n_gd; i++)
         le32_store(d + 4 * (size_t)i, e->gd[i]);
     r = io_pwrite_all(e->fd, d, gdb, pos + VMDK_SECTOR);
@@ -1234,8 +1228,7 @@ static int stream_tail(struct img *img, struct vmdk_extent *e)
     e->tail_dirty = false;
     return 0;
 fail:
-    return img_error(img, r, "vmdk: %s: writing the stream's tables: %s", ext_name(img, e),
-                     strerror(-r));
+    return img_error(img, r, "%s: writing the stream's tables: %s", ext_name(img, e), strerror(-r));
 }
 
 static int dir_store(struct img *img, struct vmdk_extent *e, const uint32_t *d, uint64_t sec)
@@ -1243,12 +1236,12 @@ static int dir_store(struct img *img, struct vmdk_extent *e, const uint32_t *d, 
     size_t n = (size_t)e->n_gd * 4;
     uint32_t *le = malloc(n ? n : 1);
     if (!le)
-        return img_error(img, -ENOMEM, "vmdk: out of memory");
+        return img_error(img, -ENOMEM, "out of memory");
     for (uint32_t i = 0; i < e->n_gd; i++)
         le32_store(&le[i], d[i]);
     int r = io_pwrite_all(e->fd, le, n, sec * VMDK_SECTOR);
     free(le);
-    return r < 0 ? img_error(img, r, "vmdk: %s: writing the grain directory: %s", ext_name(img, e),
+    return r < 0 ? img_error(img, r, "%s: writing the grain directory: %s", ext_name(img, e),
                              strerror(-r))
                  : 0;
 }
@@ -1271,7 +1264,7 @@ int vmdk_ext_flush(struct img *img, struct vmdk_extent *e)
                 return r;
         if (e->gd_dirty) {
             if (!ext_scratch(img) && (r = io_sync(e->fd)) < 0)
-                return img_error(img, r, "vmdk: flush: %s", strerror(-r));
+                return img_error(img, r, "flush: %s", strerror(-r));
             if ((r = dir_store(img, e, e->gd, e->h.gd_off)) < 0)
                 return r;
             if (e->rgd && (r = dir_store(img, e, e->rgd, e->h.rgd_off)) < 0)
@@ -1280,7 +1273,7 @@ int vmdk_ext_flush(struct img *img, struct vmdk_extent *e)
         }
     }
     r = io_sync(e->fd);
-    return r < 0 ? img_error(img, r, "vmdk: flush: %s", strerror(-r)) : 0;
+    return r < 0 ? img_error(img, r, "flush: %s", strerror(-r)) : 0;
 }
 
 static int vmdk_flush(struct img *img)
@@ -1297,6 +1290,15 @@ static int vmdk_flush(struct img *img)
 }
 
 /* ---- probe and open ---- */
+
+/* A hosted sparse header's capacity (the other kinds are not read from their first bytes). */
+static uint64_t vmdk_head_size(const uint8_t *buf, size_t len)
+{
+    if (len < 20 || memcmp(buf, VMDK_MAGIC, 4) != 0)
+        return 0;
+    uint64_t sec = le64_load(buf + 12);
+    return sec < (1ull << 54) ? sec * VMDK_SECTOR : 0;
+}
 
 static int vmdk_probe(const uint8_t *buf, size_t len)
 {
@@ -1339,7 +1341,7 @@ static int synth_desc(struct img *img, const char *create_type)
     strcpy(s->desc.create_type, create_type);
     if (vmdk_desc_add_extent(&s->desc, VMDK_RW, e->h.capacity ? e->h.capacity : 1, e->type,
                              base ? base + 1 : img->path, 0) < 0)
-        return img_error(img, -ENOMEM, "vmdk: out of memory");
+        return img_error(img, -ENOMEM, "out of memory");
     return 0;
 }
 
@@ -1348,7 +1350,7 @@ static int open_ro_sparse_file(struct img *img, enum vmdk_etype type, uint64_t f
 {
     struct vmdk *s = vmdk_st(img);
     if (!(s->ext = calloc(1, sizeof *s->ext)))
-        return img_error(img, -ENOMEM, "vmdk: out of memory");
+        return img_error(img, -ENOMEM, "out of memory");
     s->n_ext = 1;
     struct vmdk_extent *e = &s->ext[0];
     e->fd = img->fd;
@@ -1364,7 +1366,7 @@ static int open_sparse_file(struct img *img, const uint8_t *hdr, uint64_t fsize)
 {
     struct vmdk *s = vmdk_st(img);
     if (!(s->ext = calloc(1, sizeof *s->ext)))
-        return img_error(img, -ENOMEM, "vmdk: out of memory");
+        return img_error(img, -ENOMEM, "out of memory");
     s->n_ext = 1;
     struct vmdk_extent *e = &s->ext[0];
     e->type = VMDK_SPARSE;
@@ -1379,10 +1381,10 @@ static int open_sparse_file(struct img *img, const uint8_t *hdr, uint64_t fsize)
     char *text = NULL;
     if (s->desc_cap) {
         if (!(text = malloc(s->desc_cap)))
-            return img_error(img, -ENOMEM, "vmdk: out of memory");
+            return img_error(img, -ENOMEM, "out of memory");
         if ((r = io_pread_exact(img->fd, text, s->desc_cap, s->desc_off)) < 0) {
             free(text);
-            return img_error(img, r, "vmdk: reading the embedded descriptor: %s", strerror(-r));
+            return img_error(img, r, "reading the embedded descriptor: %s", strerror(-r));
         }
     }
     if (text && text[0]) {
@@ -1392,7 +1394,7 @@ static int open_sparse_file(struct img *img, const uint8_t *hdr, uint64_t fsize)
             return r;
         if (s->desc.n_ext != 1 || s->desc.ext[0].type != VMDK_SPARSE)
             return img_error(img, -EINVAL,
-                             "vmdk: the embedded descriptor must list exactly "
+                             "the embedded descriptor must list exactly "
                              "one SPARSE extent");
         /* The header's capacity rules, as for VMware and QEMU. */
         s->desc.ext[0].sectors = e->h.capacity;
@@ -1404,7 +1406,7 @@ static int open_sparse_file(struct img *img, const uint8_t *hdr, uint64_t fsize)
             return r;
     }
     if (e->access == VMDK_NOACCESS)
-        return img_error(img, -EACCES, "vmdk: the extent is marked NOACCESS");
+        return img_error(img, -EACCES, "the extent is marked NOACCESS");
     return 0;
 }
 
@@ -1415,13 +1417,13 @@ static int open_extent(struct img *img, struct vmdk_extent *e, const struct vmdk
     e->access = d->access;
     e->fd = -1;
     if (d->access == VMDK_NOACCESS)
-        return img_error(img, -EACCES, "vmdk: extent '%s' is marked NOACCESS", d->file);
+        return img_error(img, -EACCES, "extent '%s' is marked NOACCESS", d->file);
     if (d->access == VMDK_RDONLY && (img->flags & IMG_OPEN_RW))
-        return img_error(img, -EROFS, "vmdk: extent '%s' is read-only (RDONLY)", d->file);
+        return img_error(img, -EROFS, "extent '%s' is read-only (RDONLY)", d->file);
     if (d->type == VMDK_ZERO)
         return 0;
     if (!(e->file = strdup(d->file)))
-        return img_error(img, -ENOMEM, "vmdk: out of memory");
+        return img_error(img, -ENOMEM, "out of memory");
     int fd = img_open_ref(img, d->file, "extent file", IMG_REF_LOCAL);
     if (fd < 0)
         return fd;
@@ -1429,22 +1431,21 @@ static int open_extent(struct img *img, struct vmdk_extent *e, const struct vmdk
     e->own_fd = true;
     struct stat st;
     if (fstat(fd, &st) == 0 && st.st_dev == img->st_dev && st.st_ino == img->st_ino)
-        return img_error(img, -EINVAL, "vmdk: extent '%s' is the descriptor file itself", d->file);
+        return img_error(img, -EINVAL, "extent '%s' is the descriptor file itself", d->file);
     if ((r = io_file_size(fd, &e->file_size)) < 0)
-        return img_error(img, r, "vmdk: %s: %s", d->file, strerror(-r));
+        return img_error(img, r, "%s: %s", d->file, strerror(-r));
     if (!ext_tabled(e)) {
         if (u64_mul_overflow(d->offset, VMDK_SECTOR, &e->flat_off) ||
             e->flat_off + e->len < e->flat_off)
-            return img_error(img, -EINVAL, "vmdk: extent '%s': offset %llu overflows", d->file,
+            return img_error(img, -EINVAL, "extent '%s': offset %llu overflows", d->file,
                              ULL(d->offset));
         return 0;
     }
     uint8_t hdr[VMDK_SECTOR];
     if (e->file_size < VMDK_SECTOR)
-        return img_error(img, -EINVAL, "vmdk: extent '%s' is shorter than a sparse header",
-                         d->file);
+        return img_error(img, -EINVAL, "extent '%s' is shorter than a sparse header", d->file);
     if ((r = io_pread_exact(fd, hdr, sizeof hdr, 0)) < 0)
-        return img_error(img, r, "vmdk: %s: %s", d->file, strerror(-r));
+        return img_error(img, r, "%s: %s", d->file, strerror(-r));
     /* As QEMU does, the file's magic decides between KDMV and COWD for either type. */
     if (d->type == VMDK_SESPARSE)
         r = vmdk_sesparse_open(img, e);
@@ -1458,7 +1459,7 @@ static int open_extent(struct img *img, struct vmdk_extent *e, const struct vmdk
         return r;
     if (e->h.capacity < d->sectors)
         return img_error(img, -EINVAL,
-                         "vmdk: sparse extent '%s' holds %llu sectors, the "
+                         "sparse extent '%s' holds %llu sectors, the "
                          "descriptor says %llu",
                          d->file, ULL(e->h.capacity), ULL(d->sectors));
     return 0;
@@ -1469,16 +1470,16 @@ static int open_descriptor_file(struct img *img, uint64_t fsize)
     struct vmdk *s = vmdk_st(img);
     if (fsize > VMDK_DESC_MAX)
         return img_error(img, -EINVAL,
-                         "vmdk: neither a sparse extent nor a descriptor of at "
+                         "neither a sparse extent nor a descriptor of at "
                          "most %u bytes",
                          VMDK_DESC_MAX);
     char *text = malloc(fsize + 1);
     if (!text)
-        return img_error(img, -ENOMEM, "vmdk: out of memory");
+        return img_error(img, -ENOMEM, "out of memory");
     int r = io_pread_exact(img->fd, text, fsize, 0);
     if (r < 0) {
         free(text);
-        return img_error(img, r, "vmdk: reading the descriptor: %s", strerror(-r));
+        return img_error(img, r, "reading the descriptor: %s", strerror(-r));
     }
     r = vmdk_desc_parse(text, fsize, &s->desc, &img->err);
     free(text);
@@ -1486,7 +1487,7 @@ static int open_descriptor_file(struct img *img, uint64_t fsize)
         return r;
     s->has_desc_file = true;
     if (!(s->ext = calloc(s->desc.n_ext, sizeof *s->ext)))
-        return img_error(img, -ENOMEM, "vmdk: out of memory");
+        return img_error(img, -ENOMEM, "out of memory");
     uint64_t start = 0;
     for (size_t i = 0; i < s->desc.n_ext; i++) {
         struct vmdk_extent *e = &s->ext[i];
@@ -1495,7 +1496,7 @@ static int open_descriptor_file(struct img *img, uint64_t fsize)
         e->start = start;
         if (u64_mul_overflow(s->desc.ext[i].sectors, VMDK_SECTOR, &e->len) ||
             u64_add_overflow(start, e->len, &start) || start > (1ull << 62))
-            return img_error(img, -EINVAL, "vmdk: the extents add up to more than 4 EiB");
+            return img_error(img, -EINVAL, "the extents add up to more than 4 EiB");
         if ((r = open_extent(img, e, &s->desc.ext[i])) < 0)
             return r;
     }
@@ -1541,13 +1542,13 @@ static int vmdk_open(struct img *img, unsigned flags)
     uint8_t hdr[VMDK_SECTOR] = {0};
     int r = io_file_size(img->fd, &fsize);
     if (r < 0)
-        return img_error(img, r, "vmdk: %s", strerror(-r));
+        return img_error(img, r, "%s", strerror(-r));
     if (fsize >= 4 &&
         (r = io_pread_exact(img->fd, hdr, fsize < sizeof hdr ? fsize : sizeof hdr, 0)) < 0)
-        return img_error(img, r, "vmdk: reading the header: %s", strerror(-r));
+        return img_error(img, r, "reading the header: %s", strerror(-r));
     if (memcmp(hdr, VMDK_MAGIC, 4) == 0) {
         if (fsize < VMDK_SECTOR)
-            return img_error(img, -EINVAL, "vmdk: file shorter than the sparse header");
+            return img_error(img, -EINVAL, "file shorter than the sparse header");
         r = open_sparse_file(img, hdr, fsize);
     } else if (memcmp(hdr, VMDK_COWD_MAGIC, 4) == 0) {
         r = open_ro_sparse_file(img, VMDK_VMFSSPARSE, fsize);
@@ -1564,7 +1565,7 @@ static int vmdk_open(struct img *img, unsigned flags)
     if (s->desc.parent_cid != 0xffffffffu && s->desc.parent_hint[0]) {
         if (!(img->backing_name = strdup(s->desc.parent_hint)) ||
             !(img->backing_fmt = strdup("vmdk")))
-            return img_error(img, -ENOMEM, "vmdk: out of memory");
+            return img_error(img, -ENOMEM, "out of memory");
     }
     return 0;
 }
@@ -1605,7 +1606,7 @@ static int vmdk_extents(struct img *img, struct img_extent **out, size_t *n)
     struct vmdk *s = vmdk_st(img);
     struct img_extent *v = calloc(s->n_ext ? s->n_ext : 1, sizeof *v);
     if (!v)
-        return img_error(img, -ENOMEM, "out of memory");
+        return img_fail(img, -ENOMEM, "out of memory");
     for (size_t i = 0; i < s->n_ext; i++) {
         const struct vmdk_extent *e = &s->ext[i];
         /* A hosted sparse file is its own (only) extent: qemu-img lists it with no type. */
@@ -1640,7 +1641,7 @@ static int walk_add(struct img *img, struct walk *w, uint64_t off, uint64_t len,
         size_t cap = w->cap ? w->cap * 2 : 1024;
         struct span *v = realloc(w->v, cap * sizeof *v);
         if (!v)
-            return img_error(img, -ENOMEM, "vmdk: out of memory");
+            return img_error(img, -ENOMEM, "out of memory");
         w->v = v;
         w->cap = cap;
     }
@@ -1691,7 +1692,7 @@ static int walk_grains(struct img *img, struct vmdk_extent *e, struct walk *w)
         if (r < 0)
             return r;
         if (w->chk && img_check_tick(w->chk, (uint64_t)gi * e->h.gtes * e->grain, e->len)) {
-            r = img_error(img, -ECANCELED, "cancelled");
+            r = img_fail(img, -ECANCELED, "cancelled");
             break;
         }
         for (uint32_t t = 0; g && t < e->h.gtes; t++) {
@@ -1790,7 +1791,7 @@ static int vmdk_layout(struct img *img, struct img_region **out, size_t *n)
         return r;
     }
     if ((r = img_regions_finish(&w.rl, out, n)) < 0)
-        return img_error(img, r, "vmdk: out of memory for the layout");
+        return img_error(img, r, "out of memory for the layout");
     return 0;
 }
 
@@ -1806,7 +1807,7 @@ static int check_overlaps(struct img *img, struct vmdk_extent *e, struct walk *w
     struct img_regions meta = {0};
     int r = add_tables(img, e, &meta);
     if (r == 0 && meta.oom)
-        r = img_error(img, -ENOMEM, "vmdk: out of memory");
+        r = img_error(img, -ENOMEM, "out of memory");
     for (size_t i = 0; r == 0 && i < meta.n; i++)
         r = walk_add(img, w, meta.v[i].off, meta.v[i].len, (int)meta.v[i].kind);
     free(meta.v);
@@ -1833,7 +1834,7 @@ static int vmdk_check(struct img *img, struct img_check *res, unsigned fix)
 {
     struct vmdk *s = vmdk_st(img);
     if (fix)
-        return img_error(img, -ENOTSUP, "vmdk: check cannot repair vmdk images");
+        return img_error(img, -ENOTSUP, "check cannot repair vmdk images");
     uint64_t end = 0;
     for (size_t i = 0; i < s->n_ext; i++) {
         struct vmdk_extent *e = &s->ext[i];
@@ -1880,8 +1881,7 @@ const struct img_driver img_driver_vmdk = {
     .name = "vmdk",
     .desc = "VMware virtual disk",
     .priv_size = sizeof(struct vmdk),
-    .caps = IMG_CAP_WRITE | IMG_CAP_CREATE | IMG_CAP_RESIZE | IMG_CAP_BACKING | IMG_CAP_COMPRESS |
-            IMG_CAP_CHECK | IMG_CAP_ZERO_INIT | IMG_CAP_PARENT_ID | IMG_CAP_PARENT_SAME_FMT,
+    .caps = IMG_CAP_BACKING | IMG_CAP_ZERO_INIT | IMG_CAP_PARENT_ID | IMG_CAP_PARENT_SAME_FMT,
     .create_opts = vmdk_create_opts,
     .probe = vmdk_probe,
     .open = vmdk_open,
@@ -1892,7 +1892,6 @@ const struct img_driver img_driver_vmdk = {
     .block_status = vmdk_block_status,
     .write = vmdk_write,
     .write_zeroes = vmdk_write_zeroes,
-    .write_compressed = vmdk_write_compressed,
     .flush = vmdk_flush,
     .create = vmdk_create,
     .truncate = vmdk_truncate,
@@ -1903,4 +1902,5 @@ const struct img_driver img_driver_vmdk = {
     .make_empty = vmdk_make_empty,
     .compress_cluster = vmdk_compress_cluster,
     .write_compressed_z = vmdk_write_compressed_z,
+    .head_size = vmdk_head_size,
 };

@@ -39,23 +39,23 @@ static int parent_cid(struct img *img, const char *name, uint32_t *cid)
 {
     if (img->flags & IMG_OPEN_UNTRUSTED)
         return img_error(img, -EPERM,
-                         "vmdk: parent '%s' not opened: external references are disabled "
+                         "parent '%s' not opened: external references are disabled "
                          "(--untrusted)",
                          name);
     if (strncmp(name, "json:", 5) == 0 || strstr(name, "://"))
-        return img_error(img, -EPERM, "vmdk: parent '%s' is not a plain file name", name);
+        return img_error(img, -EPERM, "parent '%s' is not a plain file name", name);
     char *full = io_path_join(img->dir, name);
     if (!full)
-        return img_error(img, -ENOMEM, "vmdk: out of memory");
+        return img_error(img, -ENOMEM, "out of memory");
     struct img_err perr = {0};
     struct img *p = img_open(full, "vmdk", 0, &perr);
     free(full);
     if (!p)
         return img_error(img, perr.code ? perr.code : -EIO,
-                         "vmdk: the parent's CID is needed for the link: %s", perr.msg);
+                         "the parent's CID is needed for the link: %s", perr.msg);
     int r = 0;
     if (p->st_dev == img->st_dev && p->st_ino == img->st_ino)
-        r = img_error(img, -ELOOP, "vmdk: '%s' is this image itself", name);
+        r = img_error(img, -ELOOP, "'%s' is this image itself", name);
     *cid = ((const struct vmdk *)p->priv)->desc.cid;
     img_close(p);
     return r;
@@ -69,12 +69,12 @@ static int file_write(struct img *img, const char *text, size_t n)
 {
     char *real = realpath(img->path, NULL); /* a symlinked descriptor: replace its target */
     if (!real)
-        return img_error(img, -errno, "vmdk: %s: %s", img->path, strerror(errno));
+        return img_error(img, -errno, "%s: %s", img->path, strerror(errno));
     struct stat st;
     struct io_tmpfile t;
     int r = fstat(img->fd, &st) < 0 ? -errno : io_tmp_create(&t, real);
     if (r < 0) {
-        r = img_error(img, r, "vmdk: a temporary descriptor beside %s: %s", real, strerror(-r));
+        r = img_error(img, r, "a temporary descriptor beside %s: %s", real, strerror(-r));
         free(real);
         return r;
     }
@@ -92,9 +92,9 @@ static int file_write(struct img *img, const char *text, size_t n)
         lock_release(lk);
         if (keep >= 0)
             close(keep);
-        r = lerr.code ? r
-                      : img_error(img, r, "vmdk: writing the new descriptor of %s: %s", real,
-                                  strerror(-r));
+        r = lerr.code
+                ? r
+                : img_error(img, r, "writing the new descriptor of %s: %s", real, strerror(-r));
         free(real);
         return r;
     }
@@ -104,7 +104,7 @@ static int file_write(struct img *img, const char *text, size_t n)
         r = -errno;
         close(keep);
         lock_release(lk);
-        return img_error(img, r, "vmdk: taking over the new descriptor: %s", strerror(-r));
+        return img_error(img, r, "taking over the new descriptor: %s", strerror(-r));
     }
     close(keep);
     if (lk) {
@@ -119,7 +119,7 @@ static int file_write(struct img *img, const char *text, size_t n)
 static int sync_or_fail(struct img *img)
 {
     int r = io_sync(img->fd);
-    return r < 0 ? img_error(img, r, "vmdk: flush: %s", strerror(-r)) : 0;
+    return r < 0 ? img_error(img, r, "flush: %s", strerror(-r)) : 0;
 }
 
 /* Point the header's descriptor fields at [off, off+size) sectors: one sector written. */
@@ -129,7 +129,7 @@ static int header_point(struct img *img, uint8_t *hdr, uint64_t off, uint64_t si
     le64_store(hdr + VMDK_HDR_DESC_SIZE, size);
     int r = io_pwrite_all(img->fd, hdr, VMDK_SECTOR, 0);
     if (r < 0)
-        return img_error(img, r, "vmdk: writing the header: %s", strerror(-r));
+        return img_error(img, r, "writing the header: %s", strerror(-r));
     return sync_or_fail(img);
 }
 
@@ -154,25 +154,25 @@ static int embed_write(struct img *img, const char *text, size_t n)
     uint64_t half_sec = s->desc_cap / VMDK_SECTOR / 2, half = half_sec * VMDK_SECTOR;
     if (s->desc_off % VMDK_SECTOR || n >= half)
         return img_error(img, -ENOSPC,
-                         "vmdk: the new descriptor (%zu bytes) does not fit crash-safely in "
+                         "the new descriptor (%zu bytes) does not fit crash-safely in "
                          "the %llu-byte embedded descriptor area (at most %llu bytes)",
                          n, ULL(s->desc_cap), ULL(half ? half - 1 : 0));
     uint8_t hdr[VMDK_SECTOR];
     char *area = calloc(1, s->desc_cap);
-    int r = area ? 0 : img_error(img, -ENOMEM, "vmdk: out of memory");
+    int r = area ? 0 : img_error(img, -ENOMEM, "out of memory");
     if (r == 0 && ((r = io_pread_exact(img->fd, hdr, sizeof hdr, 0)) < 0 ||
                    (r = io_pread_exact(img->fd, area, s->desc_cap, s->desc_off)) < 0))
-        r = img_error(img, r, "vmdk: reading the header: %s", strerror(-r));
+        r = img_error(img, r, "reading the header: %s", strerror(-r));
     if (r < 0)
         goto out;
     uint64_t sec = s->desc_off / VMDK_SECTOR, size = s->desc_cap / VMDK_SECTOR;
     if (le64_load(hdr + VMDK_HDR_DESC_OFF) != sec || le64_load(hdr + VMDK_HDR_DESC_SIZE) != size) {
-        r = img_error(img, -EIO, "vmdk: the header changed under the open image");
+        r = img_error(img, -EIO, "the header changed under the open image");
         goto out;
     }
     if (memchr(area, 0, half) == NULL) {
         r = img_error(img, -ENOSPC,
-                      "vmdk: the current descriptor fills more than half of its %llu-byte "
+                      "the current descriptor fills more than half of its %llu-byte "
                       "area; it cannot be switched crash-safely",
                       ULL(s->desc_cap));
         goto out;
@@ -181,7 +181,7 @@ static int embed_write(struct img *img, const char *text, size_t n)
     memcpy(area, text, n);
     if ((r = io_pwrite_all(img->fd, area, half, s->desc_off + half)) < 0 ||
         (r = io_sync(img->fd)) < 0) {
-        r = img_error(img, r, "vmdk: writing the descriptor: %s", strerror(-r));
+        r = img_error(img, r, "writing the descriptor: %s", strerror(-r));
         goto out;
     }
     if ((r = header_point(img, hdr, sec + half_sec, half_sec)) < 0)
@@ -192,14 +192,14 @@ static int embed_write(struct img *img, const char *text, size_t n)
         (r = io_sync(img->fd)) < 0 ||
         (r = io_pwrite_all(img->fd, area, VMDK_SECTOR, s->desc_off)) < 0 ||
         (r = io_sync(img->fd)) < 0) {
-        r = img_error(img, r, "vmdk: writing the descriptor: %s", strerror(-r));
+        r = img_error(img, r, "writing the descriptor: %s", strerror(-r));
         goto out;
     }
     if ((r = header_point(img, hdr, sec, size)) < 0)
         goto out;
     if ((r = io_pwrite_zeroes(img->fd, s->desc_off + half, s->desc_cap - half)) < 0 ||
         (r = io_sync(img->fd)) < 0)
-        r = img_error(img, r, "vmdk: clearing the spare descriptor copy: %s", strerror(-r));
+        r = img_error(img, r, "clearing the spare descriptor copy: %s", strerror(-r));
 out:
     free(area);
     return r;
@@ -209,16 +209,14 @@ int vmdk_set_backing(struct img *img, const char *name, const char *fmt)
 {
     struct vmdk *s = img->priv;
     if (name && fmt && strcmp(fmt, "vmdk") != 0)
-        return img_error(img, -EINVAL, "vmdk: the parent of a vmdk must be a vmdk image, not %s",
-                         fmt);
+        return img_error(img, -EINVAL, "the parent of a vmdk must be a vmdk image, not %s", fmt);
     if (!s->has_desc_file && !s->desc_cap)
-        return img_error(img, -ENOTSUP,
-                         "vmdk: this sparse file has no descriptor to record a parent in");
+        return img_error(img, -ENOTSUP, "this sparse file has no descriptor to record a parent in");
     struct vmdk_desc nd = s->desc; /* shares the extent and key arrays: only read */
     if (name) {
         if (strlen(name) >= sizeof nd.parent_hint || strchr(name, '"') || strchr(name, '\n'))
             return img_error(img, -EINVAL,
-                             "vmdk: the parent name must be at most %zu bytes, without "
+                             "the parent name must be at most %zu bytes, without "
                              "quotes or newlines",
                              sizeof nd.parent_hint - 1);
         int r = parent_cid(img, name, &nd.parent_cid);
@@ -232,9 +230,9 @@ int vmdk_set_backing(struct img *img, const char *name, const char *fmt)
     size_t n;
     char *text = vmdk_desc_format(&nd, &n);
     if (!text)
-        return img_error(img, -ENOMEM, "vmdk: out of memory");
+        return img_error(img, -ENOMEM, "out of memory");
     char *bn = name ? strdup(name) : NULL, *bf = name ? strdup("vmdk") : NULL;
-    int r = (name && (!bn || !bf)) ? img_error(img, -ENOMEM, "vmdk: out of memory")
+    int r = (name && (!bn || !bf)) ? img_error(img, -ENOMEM, "out of memory")
             : s->has_desc_file     ? file_write(img, text, n)
                                    : embed_write(img, text, n);
     free(text);
@@ -259,7 +257,7 @@ int vmdk_make_empty(struct img *img)
     for (size_t i = 0; i < s->n_ext; i++)
         if (s->ext[i].type != VMDK_SPARSE || s->ext[i].stream)
             return img_error(img, -ENOTSUP,
-                             "vmdk: only hosted sparse extents (not flat, zero or "
+                             "only hosted sparse extents (not flat, zero or "
                              "streamOptimized ones) can be emptied");
     for (size_t i = 0; i < s->n_ext; i++) {
         struct vmdk_extent *e = &s->ext[i];
@@ -279,7 +277,7 @@ int vmdk_make_empty(struct img *img)
         if (r == 0)
             r = io_sync(e->fd);
         if (r < 0)
-            return img_error(img, r, "vmdk: emptying the grain tables: %s", strerror(-r));
+            return img_error(img, r, "emptying the grain tables: %s", strerror(-r));
         for (int k = 0; k < VMDK_GT_CACHE; k++)
             if (e->cache[k].idx != UINT32_MAX) {
                 memset(e->cache[k].e, 0, tbytes);

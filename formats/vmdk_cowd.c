@@ -25,37 +25,34 @@ int vmdk_cowd_open(struct img *img, struct vmdk_extent *e)
     uint8_t b[32];
     e->type = VMDK_VMFSSPARSE;
     if (e->file_size < VMDK_COWD_HDR)
-        return img_error(img, -EINVAL, "vmdk: %s: file shorter than its %u-byte COWD header", f,
+        return img_error(img, -EINVAL, "%s: file shorter than its %u-byte COWD header", f,
                          VMDK_COWD_HDR);
     int r = io_pread_exact(e->fd, b, sizeof b, 0);
     if (r < 0)
-        return img_error(img, r, "vmdk: %s: reading the COWD header: %s", f, strerror(-r));
+        return img_error(img, r, "%s: reading the COWD header: %s", f, strerror(-r));
     if (memcmp(b, VMDK_COWD_MAGIC, 4) != 0)
-        return img_error(img, -EINVAL, "vmdk: %s: not a vmfsSparse extent (no COWD magic)", f);
+        return img_error(img, -EINVAL, "%s: not a vmfsSparse extent (no COWD magic)", f);
     uint32_t version = le32_load(b + 4), capacity = le32_load(b + 12), grain = le32_load(b + 16);
     uint32_t gd_off = le32_load(b + 20), gd_n = le32_load(b + 24);
     if (version != 1)
-        return img_error(img, -ENOTSUP, "vmdk: %s: COWD version %u unsupported (1 is known)", f,
-                         version);
+        return img_error(img, -ENOTSUP, "%s: COWD version %u unsupported (1 is known)", f, version);
     if (!u64_is_pow2(grain) || grain > VMDK_GRAIN_MAX_SECTORS)
         return img_error(img, -EINVAL,
-                         "vmdk: %s: COWD grain size %u sectors is not a power of two of at "
+                         "%s: COWD grain size %u sectors is not a power of two of at "
                          "most %u",
                          f, grain, VMDK_GRAIN_MAX_SECTORS);
     /* capacity < 2^32 and grain >= 1: at most 2^20 tables, below VMDK_GD_MAX. */
     uint64_t need = u64_div_round_up(capacity, (uint64_t)VMDK_COWD_GTES * grain);
     if (gd_n < need)
         return img_error(img, -EINVAL,
-                         "vmdk: %s: COWD grain directory has %u entries, the capacity of %u "
+                         "%s: COWD grain directory has %u entries, the capacity of %u "
                          "sectors needs %llu",
                          f, gd_n, capacity, ULL(need));
     if (gd_off < VMDK_COWD_HDR / VMDK_SECTOR)
         return img_error(img, -EINVAL,
-                         "vmdk: %s: COWD grain directory at sector %u lies inside the header", f,
-                         gd_off);
+                         "%s: COWD grain directory at sector %u lies inside the header", f, gd_off);
     if (img->flags & IMG_OPEN_RW)
-        return img_error(img, -EROFS, "vmdk: %s: vmfsSparse (COWD) extents are read-only in dimg",
-                         f);
+        return img_error(img, -EROFS, "%s: vmfsSparse (COWD) extents are read-only in dimg", f);
     memset(&e->h, 0, sizeof e->h);
     e->h.version = version;
     e->h.capacity = capacity;

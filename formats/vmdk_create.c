@@ -489,26 +489,26 @@ static int grow_sparse(struct img *img, struct vmdk_extent *e, uint64_t new_cap)
     uint64_t ngd = u64_div_round_up(new_cap, span);
     int r;
     if (ngd > VMDK_GD_MAX)
-        return img_error(img, -EFBIG, "vmdk: %llu sectors need more than %u grain tables",
-                         ULL(new_cap), VMDK_GD_MAX);
+        return img_error(img, -EFBIG, "%llu sectors need more than %u grain tables", ULL(new_cap),
+                         VMDK_GD_MAX);
     if ((r = vmdk_ext_flush(img, e)) < 0)
         return r;
     uint32_t *gd = realloc(e->gd, ngd * 4 + 4);
     if (!gd)
-        return img_error(img, -ENOMEM, "vmdk: out of memory");
+        return img_error(img, -ENOMEM, "out of memory");
     e->gd = gd;
     memset(gd + e->n_gd, 0, (ngd - e->n_gd) * 4);
     if (e->rgd) {
         uint32_t *rgd = realloc(e->rgd, ngd * 4 + 4);
         if (!rgd)
-            return img_error(img, -ENOMEM, "vmdk: out of memory");
+            return img_error(img, -ENOMEM, "out of memory");
         e->rgd = rgd;
         memset(rgd + e->n_gd, 0, (ngd - e->n_gd) * 4);
     }
     if (e->tail_mode) {
         struct vmdk_gt **p = realloc(e->pinned, (ngd + 1) * sizeof *p);
         if (!p)
-            return img_error(img, -ENOMEM, "vmdk: out of memory");
+            return img_error(img, -ENOMEM, "out of memory");
         e->pinned = p;
         memset(p + e->n_gd, 0, (ngd - e->n_gd) * sizeof *p);
     }
@@ -528,13 +528,13 @@ static int grow_sparse(struct img *img, struct vmdk_extent *e, uint64_t new_cap)
         uint64_t secs = u64_div_round_up(ngd * 4, VMDK_SECTOR);
         uint64_t at = u64_div_round_up(e->file_size, VMDK_SECTOR);
         if (at + 2 * secs > UINT32_MAX)
-            return img_error(img, -EFBIG, "vmdk: extent file too large for 32-bit sectors");
+            return img_error(img, -EFBIG, "extent file too large for 32-bit sectors");
         h.gd_off = at;
         if (e->rgd)
             h.rgd_off = at + secs;
         e->file_size = (at + secs * (e->rgd ? 2 : 1)) * VMDK_SECTOR;
         if (ftruncate(e->fd, (off_t)e->file_size) < 0)
-            return img_error(img, -errno, "vmdk: grow: %s", strerror(errno));
+            return img_error(img, -errno, "grow: %s", strerror(errno));
         e->h.gd_off = h.gd_off;
         e->h.rgd_off = h.rgd_off;
         e->gd_dirty = true;
@@ -551,7 +551,7 @@ static int grow_sparse(struct img *img, struct vmdk_extent *e, uint64_t new_cap)
         if ((r = io_pwrite_all(e->fd, hb, sizeof hb, 0)) < 0 ||
             (footer && (r = io_pwrite_all(e->fd, hb, sizeof hb, footer)) < 0) ||
             (r = io_sync(e->fd)) < 0)
-            return img_error(img, r, "vmdk: writing the header: %s", strerror(-r));
+            return img_error(img, r, "writing the header: %s", strerror(-r));
     } else {
         /* The header of a stream keeps GD_AT_END; only its capacity changes. */
         struct vmdk_header sh = h;
@@ -559,7 +559,7 @@ static int grow_sparse(struct img *img, struct vmdk_extent *e, uint64_t new_cap)
         sh.rgd_off = 0;
         vmdk_header_store(&sh, hb);
         if ((r = io_pwrite_all(e->fd, hb, sizeof hb, 0)) < 0 || (r = io_sync(e->fd)) < 0)
-            return img_error(img, r, "vmdk: writing the header: %s", strerror(-r));
+            return img_error(img, r, "writing the header: %s", strerror(-r));
     }
     e->h.capacity = new_cap;
     e->len = new_cap * VMDK_SECTOR;
@@ -578,7 +578,7 @@ static int append_piece(struct img *img, const char *kind, uint64_t sectors)
     if (!v) {
         free(stem);
         created_undo(&c, false);
-        return img_error(img, -ENOMEM, "vmdk: out of memory");
+        return img_error(img, -ENOMEM, "out of memory");
     }
     s->ext = v;
     bool sparse = kind[0] == 's';
@@ -606,11 +606,11 @@ static int append_piece(struct img *img, const char *kind, uint64_t sectors)
     e->own_fd = true;
     s->n_ext++;
     if ((r = io_file_size(fd, &e->file_size)) < 0)
-        return img_error(img, r, "vmdk: %s", strerror(-r));
+        return img_error(img, r, "%s", strerror(-r));
     if (sparse) {
         uint8_t hdr[VMDK_SECTOR];
         if ((r = io_pread_exact(fd, hdr, sizeof hdr, 0)) < 0)
-            return img_error(img, r, "vmdk: %s", strerror(-r));
+            return img_error(img, r, "%s", strerror(-r));
         if ((r = vmdk_sparse_parse(img, e, hdr)) < 0)
             return r;
     }
@@ -622,11 +622,11 @@ int vmdk_truncate(struct img *img, uint64_t size, enum img_prealloc prealloc)
 {
     struct vmdk *s = img->priv;
     if (prealloc != IMG_PREALLOC_OFF)
-        return img_error(img, -ENOTSUP, "vmdk: preallocation is not supported");
+        return img_error(img, -ENOTSUP, "preallocation is not supported");
     if (size < img->size)
-        return img_error(img, -ENOTSUP, "vmdk: shrinking is not supported");
+        return img_error(img, -ENOTSUP, "shrinking is not supported");
     if (size % VMDK_SECTOR)
-        return img_error(img, -EINVAL, "vmdk: the size must be a multiple of 512 bytes");
+        return img_error(img, -EINVAL, "the size must be a multiple of 512 bytes");
     if (size == img->size)
         return 0;
     int r;
@@ -649,7 +649,7 @@ int vmdk_truncate(struct img *img, uint64_t size, enum img_prealloc prealloc)
             uint64_t end = e->flat_off + (cur + take) * VMDK_SECTOR;
             r = end > e->file_size && ftruncate(e->fd, (off_t)end) < 0 ? -errno : 0;
             if (r < 0)
-                return img_error(img, r, "vmdk: growing %s: %s", e->file, strerror(-r));
+                return img_error(img, r, "growing %s: %s", e->file, strerror(-r));
             if (end > e->file_size)
                 e->file_size = end;
             e->len += take * VMDK_SECTOR;

@@ -53,21 +53,20 @@ static int check_volatile(struct img *img, struct vmdk_extent *e, uint64_t secto
     uint8_t v[VMDK_SECTOR];
     if (sector == 0 || !vmdk_in_file(e, sector, VMDK_SECTOR))
         return img_error(img, -EINVAL,
-                         "vmdk: %s: seSparse volatile header at sector %llu lies outside the "
+                         "%s: seSparse volatile header at sector %llu lies outside the "
                          "file",
                          f, ULL(sector));
     int r = io_pread_exact(e->fd, v, sizeof v, sector * VMDK_SECTOR);
     if (r < 0)
-        return img_error(img, r, "vmdk: %s: reading the volatile header: %s", f, strerror(-r));
+        return img_error(img, r, "%s: reading the volatile header: %s", f, strerror(-r));
     if (le64_load(v) != SE_VOLATILE_MAGIC)
-        return img_error(img, -EINVAL, "vmdk: %s: bad seSparse volatile header magic 0x%llx", f,
+        return img_error(img, -EINVAL, "%s: bad seSparse volatile header magic 0x%llx", f,
                          ULL(le64_load(v)));
     if (le64_load(v + 24) != 0)
-        return img_error(img, -ENOTSUP,
-                         "vmdk: %s: seSparse journal needs replaying (the image is dirty)", f);
-    if (!all_zero(v + 32, sizeof v - 32))
-        return img_error(img, -ENOTSUP, "vmdk: %s: seSparse volatile header padding is not zero",
+        return img_error(img, -ENOTSUP, "%s: seSparse journal needs replaying (the image is dirty)",
                          f);
+    if (!all_zero(v + 32, sizeof v - 32))
+        return img_error(img, -ENOTSUP, "%s: seSparse volatile header padding is not zero", f);
     return 0;
 }
 
@@ -77,30 +76,28 @@ int vmdk_sesparse_open(struct img *img, struct vmdk_extent *e)
     uint8_t b[VMDK_SECTOR];
     e->type = VMDK_SESPARSE;
     if (e->file_size < VMDK_SECTOR)
-        return img_error(img, -EINVAL, "vmdk: %s: file shorter than the seSparse header", f);
+        return img_error(img, -EINVAL, "%s: file shorter than the seSparse header", f);
     int r = io_pread_exact(e->fd, b, sizeof b, 0);
     if (r < 0)
-        return img_error(img, r, "vmdk: %s: reading the seSparse header: %s", f, strerror(-r));
+        return img_error(img, r, "%s: reading the seSparse header: %s", f, strerror(-r));
     if (le64_load(b) != VMDK_SE_MAGIC)
-        return img_error(img, -EINVAL, "vmdk: %s: not a seSparse extent (magic 0x%llx)", f,
+        return img_error(img, -EINVAL, "%s: not a seSparse extent (magic 0x%llx)", f,
                          ULL(le64_load(b)));
     if (le64_load(b + 8) != VMDK_SE_VERSION)
-        return img_error(img, -ENOTSUP, "vmdk: %s: seSparse version 0x%016llx unsupported", f,
+        return img_error(img, -ENOTSUP, "%s: seSparse version 0x%016llx unsupported", f,
                          ULL(le64_load(b + 8)));
     uint64_t capacity = le64_load(b + 16), grain = le64_load(b + 24), gts = le64_load(b + 32);
     if (grain != SE_GRAIN)
-        return img_error(img, -ENOTSUP, "vmdk: %s: seSparse grain size %llu (only %u is known)", f,
+        return img_error(img, -ENOTSUP, "%s: seSparse grain size %llu (only %u is known)", f,
                          ULL(grain), SE_GRAIN);
     if (gts != SE_GT_SECTORS)
-        return img_error(img, -ENOTSUP,
-                         "vmdk: %s: seSparse grain table size %llu (only %u is known)", f, ULL(gts),
-                         SE_GT_SECTORS);
+        return img_error(img, -ENOTSUP, "%s: seSparse grain table size %llu (only %u is known)", f,
+                         ULL(gts), SE_GT_SECTORS);
     if (le64_load(b + 40) != 0)
-        return img_error(img, -ENOTSUP, "vmdk: %s: seSparse flags 0x%llx unsupported", f,
+        return img_error(img, -ENOTSUP, "%s: seSparse flags 0x%llx unsupported", f,
                          ULL(le64_load(b + 40)));
     if (!all_zero(b + 48, 32) || !all_zero(b + 208, sizeof b - 208))
-        return img_error(img, -ENOTSUP,
-                         "vmdk: %s: seSparse reserved fields or padding are not zero", f);
+        return img_error(img, -ENOTSUP, "%s: seSparse reserved fields or padding are not zero", f);
     uint64_t off[8], size[8];
     for (int i = 0; i < 8; i++) {
         off[i] = le64_load(b + 80 + 16 * i);
@@ -108,30 +105,29 @@ int vmdk_sesparse_open(struct img *img, struct vmdk_extent *e)
     }
     uint64_t span = (uint64_t)VMDK_SE_GTES * SE_GRAIN;
     if (capacity > (uint64_t)VMDK_GD_MAX * span)
-        return img_error(img, -EINVAL,
-                         "vmdk: %s: capacity %llu sectors needs more than %u grain tables", f,
-                         ULL(capacity), VMDK_GD_MAX);
+        return img_error(img, -EINVAL, "%s: capacity %llu sectors needs more than %u grain tables",
+                         f, ULL(capacity), VMDK_GD_MAX);
     uint64_t need = u64_div_round_up(capacity, span);
     /* The directory: every entry the capacity needs, inside the directory area and the file. */
     if (off[SE_GD] == 0 || size[SE_GD] < u64_div_round_up(need * 8, VMDK_SECTOR) ||
         !vmdk_in_file(e, off[SE_GD], need * 8))
         return img_error(img, -EINVAL,
-                         "vmdk: %s: seSparse grain directory (sector %llu, %llu sectors) is "
+                         "%s: seSparse grain directory (sector %llu, %llu sectors) is "
                          "too small for %llu tables or lies outside the file",
                          f, ULL(off[SE_GD]), ULL(size[SE_GD]), ULL(need));
     /* Tables and grains are addressed by number from the start of their areas; the sectors
      * this yields must fit the 32-bit entries of the hosted-sparse view. Grain sectors also
      * must not be 0 or 1 (unallocated and zeroed-grain entries there). */
     if (off[SE_GTS] == 0 || off[SE_GTS] > UINT32_MAX)
-        return img_error(img, -EINVAL, "vmdk: %s: seSparse grain-table area at sector %llu", f,
+        return img_error(img, -EINVAL, "%s: seSparse grain-table area at sector %llu", f,
                          ULL(off[SE_GTS]));
     if (off[SE_GRAINS] < 2 || off[SE_GRAINS] > UINT32_MAX)
-        return img_error(img, -EINVAL, "vmdk: %s: seSparse grain area at sector %llu", f,
+        return img_error(img, -EINVAL, "%s: seSparse grain area at sector %llu", f,
                          ULL(off[SE_GRAINS]));
     if ((r = check_volatile(img, e, off[SE_VOLATILE])) < 0)
         return r;
     if (img->flags & IMG_OPEN_RW)
-        return img_error(img, -EROFS, "vmdk: %s: seSparse extents are read-only in dimg", f);
+        return img_error(img, -EROFS, "%s: seSparse extents are read-only in dimg", f);
     memset(&e->h, 0, sizeof e->h);
     e->h.capacity = capacity;
     e->h.grain = SE_GRAIN;
@@ -157,7 +153,7 @@ static int read_u64s(struct img *img, struct vmdk_extent *e, uint64_t *buf, size
 {
     int r = io_pread_exact(e->fd, buf, n * 8, off);
     if (r < 0)
-        return img_error(img, r, "vmdk: %s: reading the %s: %s", vmdk_ext_name(img, e), what,
+        return img_error(img, r, "%s: reading the %s: %s", vmdk_ext_name(img, e), what,
                          strerror(-r));
     for (size_t i = 0; i < n; i++)
         buf[i] = le64_load(&buf[i]);
@@ -169,7 +165,7 @@ int vmdk_sesparse_gd_read(struct img *img, struct vmdk_extent *e, uint32_t *gd)
     const char *f = vmdk_ext_name(img, e);
     uint64_t *buf = malloc(SE_CHUNK * 8);
     if (!buf)
-        return img_error(img, -ENOMEM, "vmdk: out of memory");
+        return img_error(img, -ENOMEM, "out of memory");
     int r = 0;
     for (uint32_t i = 0; r == 0 && i < e->n_gd; i += SE_CHUNK) {
         size_t n = e->n_gd - i < SE_CHUNK ? e->n_gd - i : SE_CHUNK;
@@ -184,14 +180,14 @@ int vmdk_sesparse_gd_read(struct img *img, struct vmdk_extent *e, uint32_t *gd)
                 continue;
             if (v >> 32 != SE_GD_ALLOCATED) {
                 r = img_error(img, -EINVAL,
-                              "vmdk: %s: seSparse grain directory entry %llu (0x%016llx) is "
+                              "%s: seSparse grain directory entry %llu (0x%016llx) is "
                               "invalid",
                               f, ULL(i + k), ULL(v));
                 break;
             }
             if (sec > UINT32_MAX || !vmdk_in_file(e, sec, SE_GT_SECTORS * VMDK_SECTOR)) {
                 r = img_error(img, -EINVAL,
-                              "vmdk: %s: seSparse grain directory entry %llu names table %llu, "
+                              "%s: seSparse grain directory entry %llu names table %llu, "
                               "outside the file",
                               f, ULL(i + k), ULL(idx));
                 break;
@@ -208,7 +204,7 @@ int vmdk_sesparse_gt_read(struct img *img, struct vmdk_extent *e, uint32_t gi, u
     const char *f = vmdk_ext_name(img, e);
     uint64_t *buf = malloc(VMDK_SE_GTES * 8);
     if (!buf)
-        return img_error(img, -ENOMEM, "vmdk: out of memory");
+        return img_error(img, -ENOMEM, "out of memory");
     int r = read_u64s(img, e, buf, VMDK_SE_GTES, (uint64_t)e->gd[gi] * VMDK_SECTOR, "grain table");
     /* Grain numbers whose sector would not fit in 32 bits. Like QEMU, the sizes of the table
      * and grain areas are not limits: whether VMware grows them with the file is unknown;
@@ -221,7 +217,7 @@ int vmdk_sesparse_gt_read(struct img *img, struct vmdk_extent *e, uint32_t gi, u
             t[k] = 0;
             if (v != 0)
                 r = img_error(img, -EINVAL,
-                              "vmdk: %s: seSparse grain table %u entry %u (0x%016llx) is "
+                              "%s: seSparse grain table %u entry %u (0x%016llx) is "
                               "unallocated but not zero",
                               f, gi, k, ULL(v));
             break;
@@ -231,7 +227,7 @@ int vmdk_sesparse_gt_read(struct img *img, struct vmdk_extent *e, uint32_t gi, u
             n = ((v >> 48) & 0xfff) | ((v & 0xffffffffffffull) << 12);
             if (n >= max) {
                 r = img_error(img, -EINVAL,
-                              "vmdk: %s: seSparse grain table %u entry %u names grain %llu, "
+                              "%s: seSparse grain table %u entry %u names grain %llu, "
                               "beyond the 2 TiB of a file dimg reads",
                               f, gi, k, ULL(n));
                 break;
@@ -240,8 +236,8 @@ int vmdk_sesparse_gt_read(struct img *img, struct vmdk_extent *e, uint32_t gi, u
             break;
         default:
             r = img_error(img, -EINVAL,
-                          "vmdk: %s: seSparse grain table %u entry %u has unknown type %llu", f, gi,
-                          k, ULL(v >> 60));
+                          "%s: seSparse grain table %u entry %u has unknown type %llu", f, gi, k,
+                          ULL(v >> 60));
         }
     }
     free(buf);

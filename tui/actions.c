@@ -184,7 +184,7 @@ static void conv_start(struct app *a, struct dialog *d)
         dlg_reopen(a, d, 0, "convert: give a file name in this directory");
         return;
     }
-    if (compress && !(drv->caps & IMG_CAP_COMPRESS)) {
+    if (compress && !img_driver_can_compress(drv)) {
         dlg_reopen(a, d, 2, "convert: %s images cannot hold compressed data", fmt);
         return;
     }
@@ -531,7 +531,7 @@ void action_append(struct app *a)
     const struct scan_entry *e = act_image(a, &path);
     if (!e)
         return;
-    if (!e->format || strcmp(e->format, "raw") != 0) {
+    if (!e->format || !img_format_is_raw(e->format)) {
         app_status(a, true, "append extends raw images; %s is %s: use R (resize)", e->display,
                    e->format ? e->format : "?");
         free(path);
@@ -580,6 +580,8 @@ static int compact_run(struct job *j, void *arg, struct img_err *err)
     return r;
 }
 
+static const char *compact_fmt; /* the driver name of the image the dialog asks about */
+
 static void compact_go(struct app *a, struct dialog *d)
 {
     struct compact_job *c = calloc(1, sizeof *c);
@@ -588,26 +590,42 @@ static void compact_go(struct app *a, struct dialog *d)
         return;
     }
     c->req.path = c->path;
-    c->req.fmt = "vdi";
+    c->req.fmt = compact_fmt;
     c->req.open_flags = a->opts.untrusted ? IMG_OPEN_UNTRUSTED : 0;
     char title[160];
     snprintf(title, sizeof title, "compact %.140s", strrchr(c->path, '/') + 1);
     jobs_start(a, title, c->path, compact_run, c, compact_free, NULL);
 }
 
-/* Only vdi compacts in place; the content stays the same, so a plain yes is enough. */
+/* The formats that compact in place (those with the compact slot), as "vdi" or "a/b". */
+static void act_compact_fmts(char *buf, size_t cap)
+{
+    size_t n, used = 0;
+    const struct img_driver *const *list = img_driver_list(&n);
+    buf[0] = '\0';
+    for (size_t i = 0; i < n; i++)
+        if (list[i]->compact && used < cap)
+            used +=
+                (size_t)snprintf(buf + used, cap - used, "%s%s", used ? "/" : "", list[i]->name);
+}
+
+/* Only some formats compact in place; the content stays the same, so a plain yes is enough. */
 void action_compact(struct app *a)
 {
     char *path = NULL;
     const struct scan_entry *e = act_image(a, &path);
     if (!e)
         return;
-    if (!e->format || strcmp(e->format, "vdi") != 0) {
-        app_status(a, true, "compact works in place on vdi images; %s is %s: use c (convert)",
+    const struct img_driver *drv = e->format ? img_driver_find(e->format) : NULL;
+    if (!drv || !drv->compact) {
+        char fmts[64];
+        act_compact_fmts(fmts, sizeof fmts);
+        app_status(a, true, "compact works in place on %s images; %s is %s: use c (convert)", fmts,
                    e->display, e->format ? e->format : "?");
         free(path);
         return;
     }
+    compact_fmt = drv->name;
     if (!act_can_change(a, path, e->display, "compact")) {
         free(path);
         return;
@@ -679,19 +697,20 @@ static void overlay_start(struct app *a, struct dialog *d)
 
 static void overlay_dialog(struct app *a, const char *path, const char *ename, const char *display);
 
-/* vmdk and vdi have no internal snapshots and take no other parent format: what they
- * offer instead is a differencing image (a vmdk child, a differencing vdi) of their own
- * format, beside them (the only place a differencing vdi's parent is looked for). */
+/* Formats that take no other parent format (vmdk, vdi) offer instead of an overlay a
+ * differencing image (a vmdk child, a differencing vdi) of their own format, beside them (the
+ * only place a differencing vdi's parent is looked for). */
 static bool act_diff_format(const char *fmt)
 {
-    return fmt && (strcmp(fmt, "vmdk") == 0 || strcmp(fmt, "vdi") == 0);
+    const struct img_driver *drv = fmt ? img_driver_find(fmt) : NULL;
+    return drv && (drv->caps & IMG_CAP_PARENT_SAME_FMT);
 }
 
 static void child_dialog(struct app *a, const char *path, const char *name, const char *display,
                          const char *fmt)
 {
     static const char *child_fmt[1];
-    child_fmt[0] = strcmp(fmt, "vmdk") == 0 ? "vmdk" : "vdi";
+    child_fmt[0] = img_driver_find(fmt)->name; /* static, unlike fmt */
     char proposed[1024];
     act_propose(a->dir, name, "-child", child_fmt[0], proposed, sizeof proposed);
     dlg_begin(a, "New differencing image", overlay_start);

@@ -7,7 +7,7 @@
  * and the tail read as zeros) and enforces the declared size and the inflation limit.
  * Member names are checked before anything is opened or written: no ".." component, no
  * absolute names, no links.
- * Talks to: libarchive, img.h (probe, the streaming handle), ovf.h, scan.h (escaping names),
+ * Talks to: libarchive, img.h (probe, the streaming handle), ovf.h, esc.h (escaping names),
  * io.h. Never prints.
  */
 #include "core/archive/archive.h"
@@ -27,7 +27,7 @@
 #include "core/block/img.h"
 #include "core/archive/ovf.h"
 #include "core/block/resolve.h"
-#include "core/scan/scan.h"
+#include "core/base/esc.h"
 
 #define ARC_BLOCK (64u << 10) /* libarchive read block size */
 
@@ -331,17 +331,17 @@ static int arc_member_fill(struct archive *a, struct archive_entry *ent, const c
     }
     if (!m->name)
         return -ENOMEM;
-    m->display = scan_escape(m->name, strlen(m->name));
+    m->display = esc_dup(m->name, strlen(m->name));
     if (!m->display)
         return -ENOMEM;
     mode_t ft = archive_entry_filetype(ent);
     const char *hl = archive_entry_hardlink(ent), *sl = archive_entry_symlink(ent);
     if (hl) {
         m->type = ARC_T_HARDLINK;
-        m->link = scan_escape(hl, strlen(hl));
+        m->link = esc_dup(hl, strlen(hl));
     } else if (ft == AE_IFLNK) {
         m->type = ARC_T_SYMLINK;
-        m->link = sl ? scan_escape(sl, strlen(sl)) : strdup("");
+        m->link = sl ? esc_dup(sl, strlen(sl)) : strdup("");
     } else if (ft == AE_IFDIR) {
         m->type = ARC_T_DIR;
     } else if (ft == AE_IFREG || arc_is_single(a)) {
@@ -502,7 +502,7 @@ struct arc_reader *arc_reader_open(const char *archive, const char *member, stru
     if (h < 0)
         goto fail;
     if (h == 0) {
-        char *d = want ? scan_escape(want, strlen(want)) : NULL;
+        char *d = want ? esc_dup(want, strlen(want)) : NULL;
         err_set(err, -ENOENT, "%s: no member named %s", archive, d ? d : "?");
         free(d);
         goto fail;
@@ -654,32 +654,23 @@ int arc_reader_copy_fd(struct arc_reader *r, int fd, uint64_t *copied, void *con
 
 /* ---- listing ---- */
 
-/* Virtual size from the header of the formats that keep it at a fixed place. */
-static uint64_t arc_head_vsize(const char *fmt, const uint8_t *h, size_t n)
-{
-    if ((!strcmp(fmt, "qcow2") || !strcmp(fmt, "qcow")) && n >= 32)
-        return be64_load(h + 24);
-    if (!strcmp(fmt, "vmdk") && n >= 20 && !memcmp(h, "KDMV", 4)) {
-        uint64_t sec = le64_load(h + 12);
-        return sec < (1ull << 54) ? sec * 512 : 0;
-    }
-    if (!strcmp(fmt, "vdi") && n >= 0x178)
-        return le64_load(h + 0x170);
-    return 0;
-}
-
 static void arc_probe_head(struct arc_member *m, const uint8_t *head, size_t n)
 {
     int score = 0;
     const struct img_driver *d = img_probe_buf(head, n, &score);
     m->format = d ? d->name : "raw";
-    m->raw_guess = !d || !strcmp(d->name, "raw");
+    m->raw_guess = !d || (d->caps & IMG_CAP_RAW);
     const struct img_foreign *fo = m->raw_guess ? img_foreign_probe(head, n, NULL, 0) : NULL;
     if (fo) { /* named, not offered as raw bytes */
         m->format = fo->name;
         m->raw_guess = false;
     }
-    m->virtual_size = m->raw_guess ? m->size : arc_head_vsize(m->format, head, n);
+    if (m->raw_guess)
+        m->virtual_size = m->size;
+    else if (!fo && d->head_size) /* formats that keep it at a fixed place in the header */
+        m->virtual_size = d->head_size(head, n);
+    else
+        m->virtual_size = 0;
 }
 
 int arc_list_read(const char *path, struct arc_list *l, struct img_err *err)

@@ -43,24 +43,24 @@ static int simg_read(struct img *img, uint64_t off, void *buf, size_t len)
             continue;
         }
         if (off < s->pos)
-            return img_error(img, -ESPIPE,
-                             "%s: a streamed archive member cannot be read "
-                             "backwards (offset %llu after %llu)",
-                             img->path, (unsigned long long)off, (unsigned long long)s->pos);
+            return img_fail(img, -ESPIPE,
+                            "%s: a streamed archive member cannot be read "
+                            "backwards (offset %llu after %llu)",
+                            img->path, (unsigned long long)off, (unsigned long long)s->pos);
         while (s->pos < off) {
             size_t n = off - s->pos < sizeof s->skip ? (size_t)(off - s->pos) : sizeof s->skip;
             ssize_t k = arc_reader_read(s->r, s->skip, n, &img->err);
             if (k < 0)
                 return (int)k;
             if (k == 0)
-                return img_error(img, -EIO, "%s: archive member ended early", img->path);
+                return img_fail(img, -EIO, "%s: archive member ended early", img->path);
             s->pos += (uint64_t)k;
         }
         ssize_t k = arc_reader_read(s->r, o, len, &img->err);
         if (k < 0)
             return (int)k;
         if (k == 0)
-            return img_error(img, -EIO, "%s: archive member ended early", img->path);
+            return img_fail(img, -EIO, "%s: archive member ended early", img->path);
         s->pos += (uint64_t)k;
         off += (uint64_t)k;
         o += k;
@@ -83,7 +83,6 @@ int arc_stream_get_info(struct img *img, struct img_info *info)
     memset(info, 0, sizeof *info);
     info->format = img->drv->name;
     info->virtual_size = img->size;
-    info->compressed = strcmp(img->drv->name, "vmdk") == 0; /* streamOptimized grains */
     return 0;
 }
 
@@ -160,7 +159,7 @@ static struct arc_reader *arc_probe_member(const char *archive, const char *memb
     /* A format dimg does not read yet is named, never streamed as raw (the member's tail is
      * not at hand: a footer-only VHD stays raw here). */
     const struct img_foreign *fo =
-        strcmp(*fmt, "raw") == 0 ? img_foreign_probe(head, *headlen, NULL, 0) : NULL;
+        (!d || (d->caps & IMG_CAP_RAW)) ? img_foreign_probe(head, *headlen, NULL, 0) : NULL;
     if (fo)
         *fmt = fo->name;
     return r;
@@ -183,7 +182,9 @@ struct img *arc_open_stream_img(const char *archive, const char *member, const c
     const struct arc_member *m = arc_reader_member(s->r);
     snprintf(name, sizeof name, "%s/%s", archive, m->display);
     const char *f = fmt ? fmt : probed;
-    if (strcmp(f, "vmdk") == 0 && arc_vmdk_streamable(s->head, s->headlen)) {
+    /* A streamOptimized vmdk, unless another format was named. */
+    if (arc_vmdk_streamable(s->head, s->headlen) &&
+        (!fmt || img_driver_find(fmt) == img_probe_buf(s->head, s->headlen, NULL))) {
         char *dir = io_dirname(archive);
         struct img *v =
             dir ? arc_vmdk_stream_open(s->r, s->head, s->headlen, name, dir, err) : NULL;
@@ -200,7 +201,7 @@ struct img *arc_open_stream_img(const char *archive, const char *member, const c
         err->code = -EPROTONOSUPPORT; /* not -ENOTSUP: the caller would copy it for access */
         goto fail;
     }
-    if (strcmp(f, "raw") != 0) {
+    if (!img_format_is_raw(f)) {
         err_set(err, -ENOTSUP, "%s: %s needs random access; it cannot be read as a stream", name,
                 f);
         goto fail;
@@ -310,6 +311,6 @@ int arc_member_format(const char *archive, const char *member, const char **fmt,
     if (!r)
         return err->code ? err->code : -EIO;
     arc_reader_close(r);
-    *stream = !strcmp(*fmt, "raw") || (!strcmp(*fmt, "vmdk") && arc_vmdk_streamable(head, n));
+    *stream = img_format_is_raw(*fmt) || arc_vmdk_streamable(head, n);
     return 0;
 }

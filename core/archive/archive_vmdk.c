@@ -77,10 +77,10 @@ static int av_take_eof(struct img *img, struct av *s, void *out, size_t n, bool 
                 return 0;
             }
             if (got == 0)
-                return img_error(img, -EIO,
-                                 "%s: streamOptimized vmdk ends inside a grain "
-                                 "or a table",
-                                 img->path);
+                return img_fail(img, -EIO,
+                                "%s: streamOptimized vmdk ends inside a grain "
+                                "or a table",
+                                img->path);
             k = (size_t)got;
         }
         s->spos += k;
@@ -121,15 +121,15 @@ static int av_next(struct img *img, struct av *s)
             uint64_t end;
             if (size > s->zcap || val % (s->grain / AV_SECTOR) ||
                 __builtin_mul_overflow(val, (uint64_t)AV_SECTOR, &end) || end >= img->size)
-                return img_error(img, -EINVAL,
-                                 "%s: grain marker (lba %llu, %u bytes) is "
-                                 "invalid",
-                                 img->path, (unsigned long long)val, size);
+                return img_fail(img, -EINVAL,
+                                "%s: grain marker (lba %llu, %u bytes) is "
+                                "invalid",
+                                img->path, (unsigned long long)val, size);
             if (s->cur_len && end < s->cur_off + s->cur_len)
-                return img_error(img, -ESPIPE,
-                                 "%s: grains are not in disk order; the vmdk "
-                                 "cannot be streamed",
-                                 img->path);
+                return img_fail(img, -ESPIPE,
+                                "%s: grains are not in disk order; the vmdk "
+                                "cannot be streamed",
+                                img->path);
             s->next_off = end;
             s->next_zlen = size;
             return 0;
@@ -142,8 +142,8 @@ static int av_next(struct img *img, struct av *s)
             return 0;
         }
         if (val > AV_META_MAX)
-            return img_error(img, -EINVAL, "%s: metadata block of %llu sectors", img->path,
-                             (unsigned long long)val);
+            return img_fail(img, -EINVAL, "%s: metadata block of %llu sectors", img->path,
+                            (unsigned long long)val);
         /* The rest of the marker's sector, then the table itself: not needed for streaming. */
         if ((r = av_take(img, s, NULL, AV_SECTOR - 16)) < 0)
             return r;
@@ -169,7 +169,7 @@ static int av_decode(struct img *img, struct av *s)
     z_stream z;
     memset(&z, 0, sizeof z);
     if (inflateInit(&z) != Z_OK)
-        return img_error(img, -ENOMEM, "out of memory");
+        return img_fail(img, -ENOMEM, "out of memory");
     z.next_in = s->zbuf;
     z.avail_in = s->next_zlen;
     z.next_out = s->buf;
@@ -178,8 +178,8 @@ static int av_decode(struct img *img, struct av *s)
     size_t out = want - z.avail_out;
     inflateEnd(&z);
     if (zr != Z_STREAM_END && !(z.avail_out == 0 && (zr == Z_OK || zr == Z_BUF_ERROR)))
-        return img_error(img, -EIO, "%s: grain at %llu does not decompress", img->path,
-                         (unsigned long long)s->next_off);
+        return img_fail(img, -EIO, "%s: grain at %llu does not decompress", img->path,
+                        (unsigned long long)s->next_off);
     memset(s->buf + out, 0, want - out);
     s->cur_off = s->next_off;
     s->cur_len = (size_t)want;
@@ -191,7 +191,7 @@ static int av_read(struct img *img, uint64_t off, void *buf, size_t len)
     struct av *s = img->priv;
     uint8_t *o = buf;
     if (off < s->last_read && !(s->cur_len && off >= s->cur_off))
-        return img_error(img, -ESPIPE, "%s: a streamed vmdk cannot be read backwards", img->path);
+        return img_fail(img, -ESPIPE, "%s: a streamed vmdk cannot be read backwards", img->path);
     s->last_read = off;
     while (len) {
         size_t n;
@@ -250,13 +250,20 @@ static void av_close(struct img *img)
     free(s->zbuf);
 }
 
+static int av_get_info(struct img *img, struct img_info *info)
+{
+    int r = arc_stream_get_info(img, info);
+    info->compressed = true; /* streamOptimized grains */
+    return r;
+}
+
 static const struct img_driver av_driver = {
     .abi = IMG_DRIVER_ABI,
     .name = "vmdk",
     .desc = "streamOptimized vmdk read from an archive stream",
     .read = av_read,
     .block_status = av_block_status,
-    .get_info = arc_stream_get_info,
+    .get_info = av_get_info,
     .close = av_close,
 };
 

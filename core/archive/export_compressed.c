@@ -150,7 +150,7 @@ int export_convert_filtered(struct img *src, const struct ops_convert_req *req, 
     const struct filter_spec *spec = filter_find(req->filter);
     if (!spec)
         return err_set(err, -EINVAL, "unknown compression '%s' (xz, gz, zst or bz2)", req->filter);
-    if (strcmp(req->dst_fmt, "raw") != 0)
+    if (!img_format_is_raw(req->dst_fmt))
         return err_set(err, -ENOTSUP, "%s: --compress writes raw images only, not %s", req->dst,
                        req->dst_fmt);
 

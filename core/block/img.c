@@ -22,16 +22,35 @@
 #include <sys/vfs.h>
 #include <unistd.h>
 
+/* img->err = prefix (may be "") then the message, as one printable line (as err_set makes
+ * it). */
+static int img_verror(struct img *img, int code, const char *prefix, const char *fmt, va_list ap)
+{
+    char raw[IMG_ERR_MSG_MAX];
+    int k = snprintf(raw, sizeof raw, "%s", prefix);
+    img->err.code = code;
+    vsnprintf(raw + k, sizeof raw - (size_t)k, fmt, ap);
+    esc_into(img->err.msg, sizeof img->err.msg, raw, strlen(raw), NULL);
+    return code;
+}
+
 int img_error(struct img *img, int code, const char *fmt, ...)
 {
+    char prefix[64];
+    snprintf(prefix, sizeof prefix, "%s: ", img->drv->name);
     va_list ap;
-    char raw[IMG_ERR_MSG_MAX];
     va_start(ap, fmt);
-    img->err.code = code;
-    vsnprintf(raw, sizeof raw, fmt, ap);
+    img_verror(img, code, prefix, fmt, ap);
     va_end(ap);
-    /* One printable line, as err_set makes it. */
-    esc_into(img->err.msg, sizeof img->err.msg, raw, strlen(raw), NULL);
+    return code;
+}
+
+int img_fail(struct img *img, int code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    img_verror(img, code, "", fmt, ap);
+    va_end(ap);
     return code;
 }
 
@@ -153,7 +172,7 @@ const struct img_foreign *img_foreign_fd(int fd)
     if (n < 0)
         return NULL;
     const struct img_driver *d = img_probe_buf(head, (size_t)n, NULL);
-    if (d && strcmp(d->name, "raw") != 0)
+    if (d && !(d->caps & IMG_CAP_RAW))
         return NULL;
     return foreign_check(fd, head, (size_t)n);
 }
@@ -216,7 +235,7 @@ static int img_keep_ref_lock(struct img *img, struct lock_ref *lk)
     struct lock_ref **v = realloc(img->ref_locks, (img->n_ref_locks + 1) * sizeof *v);
     if (!v) {
         lock_release(lk);
-        return img_error(img, -ENOMEM, "out of memory");
+        return img_fail(img, -ENOMEM, "out of memory");
     }
     img->ref_locks = v;
     img->ref_locks[img->n_ref_locks++] = lk;
@@ -254,33 +273,32 @@ static int ref_open(const char *dir, const char *name, unsigned flags, struct im
 int img_open_ref(struct img *img, const char *name, const char *what, unsigned ref_flags)
 {
     if (img->flags & IMG_OPEN_NO_REFS)
-        return img_error(img, -EPERM,
-                         "%s: %s '%s' not followed: an image inside an archive is "
-                         "read without the files it names",
-                         img->path, what, name);
+        return img_fail(img, -EPERM,
+                        "%s: %s '%s' not followed: an image inside an archive is "
+                        "read without the files it names",
+                        img->path, what, name);
     /* A part of the image itself (a vmdk extent) beside it is still read when untrusted;
      * anything further away is an external reference. */
     if ((img->flags & IMG_OPEN_UNTRUSTED) && !((ref_flags & IMG_REF_LOCAL) && !strchr(name, '/')))
-        return img_error(img, -EPERM,
-                         "%s: %s '%s' not followed: external references are "
-                         "disabled (--untrusted)",
-                         img->path, what, name);
+        return img_fail(img, -EPERM,
+                        "%s: %s '%s' not followed: external references are "
+                        "disabled (--untrusted)",
+                        img->path, what, name);
     if (!name[0] || strncmp(name, "json:", 5) == 0 || strstr(name, "://"))
-        return img_error(img, -EPERM, "%s: %s '%s' is not a plain file name", img->path, what,
-                         name);
+        return img_fail(img, -EPERM, "%s: %s '%s' is not a plain file name", img->path, what, name);
     if ((ref_flags & IMG_REF_LOCAL) && !resolve_name_local(name))
-        return img_error(img, -EPERM,
-                         "%s: %s '%s' leads outside the image's directory; not "
-                         "followed",
-                         img->path, what, name);
+        return img_fail(img, -EPERM,
+                        "%s: %s '%s' leads outside the image's directory; not "
+                        "followed",
+                        img->path, what, name);
     char *full = io_path_join(img->dir, name);
     if (!full)
-        return img_error(img, -ENOMEM, "out of memory");
+        return img_fail(img, -ENOMEM, "out of memory");
     struct img_err rerr = {0};
     int fd = ref_open(img->dir, name, img->flags, &rerr);
     if (fd < 0) {
         free(full);
-        return img_error(img, fd, "%s: %s '%s': %s", img->path, what, name, rerr.msg);
+        return img_fail(img, fd, "%s: %s '%s': %s", img->path, what, name, rerr.msg);
     }
     struct lock_ref *lk;
     int r = img_lock_fd(fd, full, img->flags, &lk, &img->in_use, &img->err);
@@ -301,19 +319,19 @@ static int open_backing(struct img *img, struct chain_ids *ids)
 {
     const char *name = img->backing_name;
     if (img->flags & IMG_OPEN_UNTRUSTED)
-        return img_error(img, -EPERM,
-                         "%s: backing file '%s' not followed: external references are disabled "
-                         "(--untrusted)",
-                         img->path, name);
+        return img_fail(img, -EPERM,
+                        "%s: backing file '%s' not followed: external references are disabled "
+                        "(--untrusted)",
+                        img->path, name);
     if (name_is_protocol(name))
-        return img_error(img, -EPERM, "%s: backing file '%s' is a protocol name, not a file",
-                         img->path, name);
+        return img_fail(img, -EPERM, "%s: backing file '%s' is a protocol name, not a file",
+                        img->path, name);
     if (img->depth + 1 >= IMG_CHAIN_MAX_DEPTH) /* img is image depth + 1 of the chain */
-        return img_error(img, -ELOOP, "%s: backing chain deeper than %d images", img->path,
-                         IMG_CHAIN_MAX_DEPTH);
+        return img_fail(img, -ELOOP, "%s: backing chain deeper than %d images", img->path,
+                        IMG_CHAIN_MAX_DEPTH);
     char *full = io_path_join(img->dir, name);
     if (!full)
-        return img_error(img, -ENOMEM, "out of memory");
+        return img_fail(img, -ENOMEM, "out of memory");
     struct img_err berr = {0};
     unsigned bflags = (img->flags & (IMG_OPEN_BACKING | IMG_OPEN_UNTRUSTED | IMG_OPEN_FORCE_SHARE |
                                      IMG_OPEN_LOCK_STRICT));
@@ -332,6 +350,58 @@ static int open_backing(struct img *img, struct chain_ids *ids)
     }
     img->backing = b;
     return 0;
+}
+
+/* A file already in the chain (by device and inode) ends it with -ELOOP; else it is added. */
+static int layer_seen(struct chain_ids *ids, const struct stat *st, const char *path,
+                      struct img_err *err)
+{
+    for (unsigned i = 0; i < ids->n; i++)
+        if (ids->dev[i] == st->st_dev && ids->ino[i] == st->st_ino)
+            return err_set(err, -ELOOP, "%s: backing chain loops back to an image already in it",
+                           path);
+    ids->dev[ids->n] = st->st_dev;
+    ids->ino[ids->n] = st->st_ino;
+    ids->n++;
+    return 0;
+}
+
+/* The driver for a file no format was named for: the best probe score; a file only raw
+ * claims but in a format dimg does not read yet is refused by name. 0 or -errno. */
+static int layer_probe(int fd, const char *path, const struct img_driver **drv, struct img_err *err)
+{
+    uint8_t buf[IMG_PROBE_BYTES];
+    memset(buf, 0, sizeof buf);
+    ssize_t n = pread(fd, buf, sizeof buf, 0);
+    if (n < 0)
+        return err_set(err, -errno, "%s: %s", path, strerror(errno));
+    *drv = img_probe_buf(buf, (size_t)n, NULL);
+    if (!*drv)
+        return err_set(err, -EINVAL, "%s: unrecognised image format", path);
+    const struct img_foreign *fo =
+        ((*drv)->caps & IMG_CAP_RAW) ? foreign_check(fd, buf, (size_t)n) : NULL;
+    if (fo)
+        return img_foreign_refuse(fo->name, path, err);
+    return 0;
+}
+
+/* The driver parses the metadata; a failure is said in err once, after the path. */
+static int layer_driver_open(struct img *img, const char *path, unsigned flags, struct img_err *err)
+{
+    int r = img->drv->open(img, flags);
+    if (r == 0)
+        return 0;
+    if (!img->err.msg[0])
+        img_fail(img, r, "%s: %s", img->drv->name, strerror(-r));
+    /* Messages about files the image names (img_open_ref) already start with the path. */
+    size_t pl = strlen(path);
+    if (strncmp(img->err.msg, path, pl) == 0 && img->err.msg[pl] == ':')
+        err_set(err, r, "%s", img->err.msg);
+    else
+        err_set(err, r, "%s: %s", path, img->err.msg);
+    if (img->drv->close)
+        img->drv->close(img);
+    return r;
 }
 
 /* fd: the backing file as open_backing opened it (depth > 0), or -1 to open path. It is
@@ -363,16 +433,10 @@ static struct img *open_layer(const char *path, const char *refdir, const char *
     } else if ((fd = resolve_open_file(path, oflags, RESOLVE_OPEN_BLOCKDEV, &st, err)) < 0) {
         return NULL; /* never blocks: a FIFO, socket or device is refused by its type */
     }
-    for (unsigned i = 0; i < ids->n; i++) {
-        if (ids->dev[i] == st.st_dev && ids->ino[i] == st.st_ino) {
-            err_set(err, -ELOOP, "%s: backing chain loops back to an image already in it", path);
-            close(fd);
-            return NULL;
-        }
+    if (layer_seen(ids, &st, path, err) < 0) {
+        close(fd);
+        return NULL;
     }
-    ids->dev[ids->n] = st.st_dev;
-    ids->ino[ids->n] = st.st_ino;
-    ids->n++;
     /* Before the driver reads (or, read-write, fixes up) anything. */
     struct lock_ref *lk = NULL;
     bool in_use = false;
@@ -383,26 +447,7 @@ static struct img *open_layer(const char *path, const char *refdir, const char *
 
     bool probed = false;
     if (!drv) {
-        uint8_t buf[IMG_PROBE_BYTES];
-        memset(buf, 0, sizeof buf);
-        ssize_t n = pread(fd, buf, sizeof buf, 0);
-        if (n < 0) {
-            err_set(err, -errno, "%s: %s", path, strerror(errno));
-            lock_release(lk);
-            close(fd);
-            return NULL;
-        }
-        drv = img_probe_buf(buf, (size_t)n, NULL);
-        if (!drv) {
-            err_set(err, -EINVAL, "%s: unrecognised image format", path);
-            lock_release(lk);
-            close(fd);
-            return NULL;
-        }
-        const struct img_foreign *fo =
-            strcmp(drv->name, "raw") == 0 ? foreign_check(fd, buf, (size_t)n) : NULL;
-        if (fo) {
-            img_foreign_refuse(fo->name, path, err);
+        if (layer_probe(fd, path, &drv, err) < 0) {
             lock_release(lk);
             close(fd);
             return NULL;
@@ -440,20 +485,8 @@ static struct img *open_layer(const char *path, const char *refdir, const char *
         err_set(err, -ENOMEM, "out of memory");
         goto fail;
     }
-    r = drv->open(img, flags);
-    if (r < 0) {
-        if (!img->err.msg[0])
-            img_error(img, r, "%s: %s", drv->name, strerror(-r));
-        /* Messages about files the image names (img_open_ref) already start with the path. */
-        size_t pl = strlen(path);
-        if (strncmp(img->err.msg, path, pl) == 0 && img->err.msg[pl] == ':')
-            err_set(err, r, "%s", img->err.msg);
-        else
-            err_set(err, r, "%s: %s", path, img->err.msg);
-        if (drv->close)
-            drv->close(img);
+    if (layer_driver_open(img, path, flags, err) < 0)
         goto fail;
-    }
     if ((flags & IMG_OPEN_BACKING) && img->backing_name && img->backing_name[0]) {
         r = open_backing(img, ids);
         if (r < 0) {
@@ -507,6 +540,7 @@ void img_close(struct img *img)
     free(img->dir);
     free(img->backing_name);
     free(img->backing_fmt);
+    free(img->zbuf);
     free(img);
 }
 
@@ -514,7 +548,7 @@ static int check_range(struct img *img, uint64_t off, uint64_t len)
 {
     uint64_t end;
     if (u64_add_overflow(off, len, &end) || end > img->size)
-        return img_error(
+        return img_fail(
             img, -EINVAL, "request at %llu+%llu lies past the end of the image (%llu bytes)",
             (unsigned long long)off, (unsigned long long)len, (unsigned long long)img->size);
     return 0;
@@ -529,11 +563,11 @@ static int check_shrunk(struct img *img, uint64_t off)
     if ((img->flags & IMG_OPEN_RW) || !img->open_file_size || fstat(img->fd, &st) < 0 ||
         (uint64_t)st.st_size >= img->open_file_size)
         return 0;
-    return img_error(img, -EIO,
-                     "%s: the file was truncated while being read (%llu bytes, %llu when "
-                     "opened); stopped at guest offset %llu",
-                     img->path, (unsigned long long)st.st_size,
-                     (unsigned long long)img->open_file_size, (unsigned long long)off);
+    return img_fail(img, -EIO,
+                    "%s: the file was truncated while being read (%llu bytes, %llu when "
+                    "opened); stopped at guest offset %llu",
+                    img->path, (unsigned long long)st.st_size,
+                    (unsigned long long)img->open_file_size, (unsigned long long)off);
 }
 
 int img_read(struct img *img, uint64_t off, void *buf, size_t len)
@@ -550,12 +584,12 @@ int img_read_backing(struct img *img, uint64_t off, void *buf, size_t len)
     struct img *b = img->backing;
     if (!b) {
         if (img->backing_name && img->backing_name[0])
-            return img_error(img, -ENOENT,
-                             "%s: reading needs the backing file '%s', which is not open",
-                             img->path, img->backing_name);
+            return img_fail(img, -ENOENT,
+                            "%s: reading needs the backing file '%s', which is not open", img->path,
+                            img->backing_name);
         if (img->backing_unresolved)
-            return img_error(img, -ENOENT, "%s: reading needs the parent image, which is not open",
-                             img->path);
+            return img_fail(img, -ENOENT, "%s: reading needs the parent image, which is not open",
+                            img->path);
         memset(buf, 0, len);
         return 0;
     }
@@ -576,10 +610,10 @@ int img_read_backing(struct img *img, uint64_t off, void *buf, size_t len)
 static int check_writable(struct img *img, const char *what, const void *slot)
 {
     if (!(img->flags & IMG_OPEN_RW))
-        return img_error(img, -EROFS, "%s: image is open read-only", img->path);
+        return img_fail(img, -EROFS, "%s: image is open read-only", img->path);
     if (!slot)
-        return img_error(img, -ENOTSUP, "%s: %s does not support %s", img->path, img->drv->name,
-                         what);
+        return img_fail(img, -ENOTSUP, "%s: %s does not support %s", img->path, img->drv->name,
+                        what);
     return 0;
 }
 
@@ -588,11 +622,11 @@ static int check_writable(struct img *img, const char *what, const void *slot)
 static int check_raw0(struct img *img, uint64_t off)
 {
     if (img->probed && off < 512 && !(img->flags & IMG_OPEN_FORCE_RAW0) &&
-        strcmp(img->drv->name, "raw") == 0)
-        return img_error(img, -EPERM,
-                         "%s: format was guessed as raw; refusing to write sector 0 (name the "
-                         "format with -f raw)",
-                         img->path);
+        (img->drv->caps & IMG_CAP_RAW))
+        return img_fail(img, -EPERM,
+                        "%s: format was guessed as raw; refusing to write sector 0 (name the "
+                        "format with -f raw)",
+                        img->path);
     return 0;
 }
 
@@ -653,19 +687,61 @@ int img_write_zeroes(struct img *img, uint64_t off, uint64_t len)
     return 0;
 }
 
+/* The zbuf of img_write_compressed: the cluster padded with zeros, then room for its
+ * stream (as compress_cluster asks). */
+static size_t zstream_cap(uint32_t cluster)
+{
+    return (size_t)cluster + cluster / 16 + 1024;
+}
+
+/* One cluster compressed, then placed: the two slots the pipeline uses, in a row. */
 int img_write_compressed(struct img *img, uint64_t off, const void *buf, size_t len)
 {
-    int r = check_writable(img, "compressed writes", (const void *)img->drv->write_compressed);
+    const void *slot =
+        img_driver_can_compress(img->drv) ? (const void *)img->drv->write_compressed_z : NULL;
+    int r = check_writable(img, "compressed writes", slot);
     if (r == 0)
         r = check_range(img, off, len);
     if (r < 0)
         return r;
-    return img_kick(img, img->drv->write_compressed(img, off, buf, len), len);
+    if (!img->zbuf) {
+        struct img_info info;
+        if ((r = img_get_info(img, &info)) < 0)
+            return r;
+        /* No cluster size (a vmdk of flat extents): the driver refuses, with its message. */
+        if (!(img->zbuf = malloc(info.cluster_size + zstream_cap(info.cluster_size))))
+            return img_fail(img, -ENOMEM, "out of memory");
+        img->zcluster = info.cluster_size;
+    }
+    size_t zlen = 0;
+    /* A request the driver refuses (not one cluster) reaches it with no stream, as is. */
+    if (len && len <= img->zcluster) {
+        uint8_t *in = img->zbuf, *z = img->zbuf + img->zcluster;
+        memcpy(in, buf, len);
+        memset(in + len, 0, img->zcluster - len); /* a short tail is padded with zeros */
+        zlen = img->drv->compress_cluster(img, in, img->zcluster, z, zstream_cap(img->zcluster));
+        if (zlen >= img->zcluster)
+            zlen = 0; /* does not shrink: stored as is */
+    }
+    return img_kick(
+        img, img->drv->write_compressed_z(img, off, buf, len, img->zbuf + img->zcluster, zlen),
+        zlen ? zlen : len);
+}
+
+bool img_format_is_raw(const char *name)
+{
+    const struct img_driver *d = img_driver_find(name);
+    return d && (d->caps & IMG_CAP_RAW);
+}
+
+bool img_driver_can_compress(const struct img_driver *drv)
+{
+    return drv->compress_cluster && drv->write_compressed_z;
 }
 
 bool img_can_compress_split(const struct img *img)
 {
-    return img->drv->compress_cluster && img->drv->write_compressed_z;
+    return img_driver_can_compress(img->drv);
 }
 
 size_t img_compress_cluster(struct img *img, const void *in, size_t len, void *out, size_t cap)
@@ -692,7 +768,7 @@ int img_flush(struct img *img)
     if (img->drv->flush)
         return img->drv->flush(img);
     int r = io_sync(img->fd);
-    return r < 0 ? img_error(img, r, "%s: flush: %s", img->path, strerror(-r)) : 0;
+    return r < 0 ? img_fail(img, r, "%s: flush: %s", img->path, strerror(-r)) : 0;
 }
 
 int img_block_status_layer(struct img *img, uint64_t off, uint64_t len, struct img_bs *bs)
@@ -701,7 +777,7 @@ int img_block_status_layer(struct img *img, uint64_t off, uint64_t len, struct i
     if (r < 0)
         return r;
     if (len == 0)
-        return img_error(img, -EINVAL, "block status of an empty range");
+        return img_fail(img, -EINVAL, "block status of an empty range");
     memset(bs, 0, sizeof *bs);
     r = img->drv->block_status(img, off, len, bs);
     if (r == 0)
@@ -709,7 +785,7 @@ int img_block_status_layer(struct img *img, uint64_t off, uint64_t len, struct i
     if (r < 0)
         return r;
     if (bs->len == 0 || bs->len > len)
-        return img_error(img, -EIO, "%s: driver returned a bad block-status run", img->drv->name);
+        return img_fail(img, -EIO, "%s: driver returned a bad block-status run", img->drv->name);
     return 0;
 }
 
@@ -752,7 +828,7 @@ int img_get_info(struct img *img, struct img_info *info)
     if (r == 0)
         r = io_file_alloc(img->fd, &info->actual_size);
     if (r < 0)
-        return img_error(img, r, "%s: %s", img->path, strerror(-r));
+        return img_fail(img, r, "%s: %s", img->path, strerror(-r));
     if (img->backing_name)
         snprintf(info->backing_file, sizeof info->backing_file, "%s", img->backing_name);
     if (img->backing_fmt)
@@ -770,10 +846,10 @@ int img_extents(struct img *img, struct img_extent **out, size_t *n)
 int img_check(struct img *img, struct img_check *res, unsigned fix)
 {
     if (!img->drv->check)
-        return img_error(img, -ENOTSUP, "%s: %s images have no consistency check", img->path,
-                         img->drv->name);
+        return img_fail(img, -ENOTSUP, "%s: %s images have no consistency check", img->path,
+                        img->drv->name);
     if (fix && !(img->flags & IMG_OPEN_RW))
-        return img_error(img, -EROFS, "%s: repair needs the image open read-write", img->path);
+        return img_fail(img, -EROFS, "%s: repair needs the image open read-write", img->path);
     return img->drv->check(img, res, fix);
 }
 
@@ -782,8 +858,8 @@ int img_layout(struct img *img, struct img_region **out, size_t *n)
     *out = NULL;
     *n = 0;
     if (!img->drv->layout)
-        return img_error(img, -ENOTSUP, "%s: %s does not describe its layout", img->path,
-                         img->drv->name);
+        return img_fail(img, -ENOTSUP, "%s: %s does not describe its layout", img->path,
+                        img->drv->name);
     return img->drv->layout(img, out, n);
 }
 
@@ -824,10 +900,10 @@ int img_snap_delete(struct img *img, const char *id_or_name)
 int img_snap_load(struct img *img, const char *id_or_name)
 {
     if (!img->drv->snap_load)
-        return img_error(img, -ENOTSUP, "%s: %s does not support internal snapshots", img->path,
-                         img->drv->name);
+        return img_fail(img, -ENOTSUP, "%s: %s does not support internal snapshots", img->path,
+                        img->drv->name);
     if (img->flags & IMG_OPEN_RW)
-        return img_error(img, -EINVAL, "%s: a snapshot can only be viewed read-only", img->path);
+        return img_fail(img, -EINVAL, "%s: a snapshot can only be viewed read-only", img->path);
     return img->drv->snap_load(img, id_or_name);
 }
 
@@ -842,9 +918,9 @@ int img_truncate(struct img *img, uint64_t size, enum img_prealloc prealloc)
 int img_compact(struct img *img, int (*tick)(void *ctx, uint64_t done, uint64_t total), void *ctx)
 {
     if (!img->drv->compact)
-        return img_error(img, -ENOTSUP,
-                         "%s: format %s cannot be compacted in place; use dimg convert", img->path,
-                         img->drv->name);
+        return img_fail(img, -ENOTSUP,
+                        "%s: format %s cannot be compacted in place; use dimg convert", img->path,
+                        img->drv->name);
     int r = check_writable(img, "compaction", (const void *)img->drv->compact);
     return r < 0 ? r : img->drv->compact(img, tick, ctx);
 }
@@ -852,10 +928,10 @@ int img_compact(struct img *img, int (*tick)(void *ctx, uint64_t done, uint64_t 
 int img_set_backing(struct img *img, const char *name, const char *fmt)
 {
     if (!(img->flags & IMG_OPEN_RW))
-        return img_error(img, -EROFS, "%s: image is open read-only", img->path);
+        return img_fail(img, -EROFS, "%s: image is open read-only", img->path);
     if (!img->drv->set_backing || !(img->drv->caps & IMG_CAP_BACKING))
-        return img_error(img, -ENOTSUP, "%s: format %s cannot change its backing file", img->path,
-                         img->drv->name);
+        return img_fail(img, -ENOTSUP, "%s: format %s cannot change its backing file", img->path,
+                        img->drv->name);
     bool none = !name || !name[0];
     return img->drv->set_backing(img, none ? NULL : name, none ? NULL : fmt);
 }

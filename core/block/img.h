@@ -200,21 +200,24 @@ struct img_amend_req {
 };
 
 /* ---- the vtable ---- */
+/* What a format can do beyond its slots: core and the faces ask these (or whether a slot is
+ * there), never the format's name. */
 enum {
-    IMG_CAP_WRITE = 1u << 0,
-    IMG_CAP_CREATE = 1u << 1,
-    IMG_CAP_RESIZE = 1u << 2,
-    IMG_CAP_BACKING = 1u << 3,
-    IMG_CAP_SNAPSHOTS = 1u << 4,
-    IMG_CAP_COMPRESS = 1u << 5,
-    IMG_CAP_CHECK = 1u << 6,
-    IMG_CAP_ZERO_INIT = 1u << 7, /* a newly created image reads as zeros */
+    /* Records a backing file (create takes one; set_backing rewrites it). */
+    IMG_CAP_BACKING = 1u << 0,
+    /* A newly created image reads as zeros: convert skips writing zero runs. */
+    IMG_CAP_ZERO_INIT = 1u << 1,
     /* The link to the backing file records the parent's content ID (vmdk parentCID): after
      * the parent is written (commit), set_backing with the same name records the new one. */
-    IMG_CAP_PARENT_ID = 1u << 8,
+    IMG_CAP_PARENT_ID = 1u << 2,
     /* The backing file must be an image of the same format (vmdk, vdi): rebase refuses
-     * another one before copying anything. */
-    IMG_CAP_PARENT_SAME_FMT = 1u << 9,
+     * another one before copying anything, and what such a format offers instead of an
+     * overlay of any format is a differencing child of its own format. */
+    IMG_CAP_PARENT_SAME_FMT = 1u << 3,
+    /* A raw byte container: the guest bytes are the file's bytes, none of it is metadata. It
+     * claims any file, so it wins a probe only as the fallback (a file probed as it may be in
+     * a format no driver reads), and append grows only such images. */
+    IMG_CAP_RAW = 1u << 4,
 };
 
 struct img_opt_desc {
@@ -244,9 +247,6 @@ struct img_driver {
     int (*write)(struct img *img, uint64_t off, const void *buf, size_t len);
     /* Make [off, off+len) read as zeros (may deallocate). */
     int (*write_zeroes)(struct img *img, uint64_t off, uint64_t len);
-    /* Write one whole cluster compressed; off cluster-aligned, len = cluster size (or the
-     * tail of the image). */
-    int (*write_compressed)(struct img *img, uint64_t off, const void *buf, size_t len);
     int (*flush)(struct img *img);
     int (*create)(const char *path, const struct img_create_req *req, struct img_err *err);
     int (*truncate)(struct img *img, uint64_t size, enum img_prealloc prealloc);
@@ -289,13 +289,16 @@ struct img_driver {
     int (*unlock)(struct img *img);
 
     /* Compressed writes in two halves, so that a convert can compress on every core and
-     * write in order (core/ops/pipeline.c). Both or neither. compress_cluster turns one whole
-     * cluster (len = cluster size; a short tail is padded with zeros by the caller) into the
-     * stream write_compressed would store, in out (cap bytes, at least len + len / 16 +
-     * 1024). It must be safe to call from several threads at once while no other call runs
-     * on img: it reads only what open fixed. Returns the stream length, or 0: store the
-     * cluster as is. write_compressed_z then places it exactly as write_compressed does (same
-     * checks, same crash order); buf/len are the cluster's plain bytes, used when zlen is 0. */
+     * write in order (core/ops/pipeline.c); img_write_compressed calls one after the other.
+     * Both or neither (without them, a format stores nothing compressed). compress_cluster
+     * turns one whole cluster (len = cluster size as get_info reports it; a short tail is
+     * padded with zeros by the caller) into the stream the format stores, in out (cap bytes,
+     * at least len + len / 16 + 1024). It must be safe to call from several threads at once
+     * while no other call runs on img: it reads only what open fixed. Returns the stream
+     * length, or 0: store the cluster as is. write_compressed_z then checks the request (off
+     * cluster-aligned, len the cluster size or the tail of the image) and places the stream
+     * crash-safely; buf/len are the cluster's plain bytes, stored as they are when zlen is 0
+     * (also when the stream is no shorter than the cluster). */
     size_t (*compress_cluster)(struct img *img, const void *in, size_t len, void *out, size_t cap);
     int (*write_compressed_z)(struct img *img, uint64_t off, const void *buf, size_t len,
                               const void *z, size_t zlen);
@@ -304,6 +307,9 @@ struct img_driver {
     /* The files a descriptor names (vmdk extents), in guest order, as qemu-img's info lists
      * them: *out malloc'd, its strings owned by img. */
     int (*extents)(struct img *img, struct img_extent **out, size_t *n);
+    /* The virtual size as the first bytes of the file say it (buf, len as probe gets them),
+     * for listing an archive member without reading it all: 0 when they do not say. */
+    uint64_t (*head_size)(const uint8_t *buf, size_t len);
 };
 
 /* ---- the handle ---- */
@@ -361,10 +367,15 @@ struct img {
     uint64_t open_file_size;
     /* Bytes written into a scratch target since its writeback was last started (img.c). */
     uint64_t kick_pending;
+    /* img_write_compressed's cluster size (from get_info) and its buffers, on first use. */
+    uint32_t zcluster;
+    uint8_t *zbuf;
 };
 
 /* Registry (formats/registry.c). */
 const struct img_driver *img_driver_find(const char *name);
+/* name is a driver with IMG_CAP_RAW (a raw byte container). */
+bool img_format_is_raw(const char *name);
 const struct img_driver *const *img_driver_list(size_t *n);
 /* Best-scoring driver for a probe buffer (raw as the fallback). */
 const struct img_driver *img_probe_buf(const uint8_t *buf, size_t len, int *score);
@@ -404,6 +415,9 @@ int img_write_compressed(struct img *img, uint64_t off, const void *buf, size_t 
 /* The two halves of img_write_compressed (see the driver slots compress_cluster and
  * write_compressed_z); img_can_compress_split says whether the driver has them. */
 bool img_can_compress_split(const struct img *img);
+/* The format can store compressed clusters (it has the compress_cluster and write_compressed_z
+ * slots): convert -c accepts it as a target. */
+bool img_driver_can_compress(const struct img_driver *drv);
 size_t img_compress_cluster(struct img *img, const void *in, size_t len, void *out, size_t cap);
 int img_write_compressed_z(struct img *img, uint64_t off, const void *buf, size_t len,
                            const void *z, size_t zlen);
@@ -468,9 +482,13 @@ int img_create(const char *fmt, const char *path, const struct img_create_req *r
 enum { IMG_REF_LOCAL = 1u << 0 };
 int img_open_ref(struct img *img, const char *name, const char *what, unsigned ref_flags);
 
-/* Set img->err and return code (drivers use this for every failure). */
+/* Set img->err to "FORMAT: message" (the driver's name, then fmt) and return code: drivers
+ * use this for their failures, the name is never typed in the message. */
 int img_error(struct img *img, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* The same with the message as it is: the core's failures (which name the file), and a
+ * driver's that name something else first (a path, or code shared by two formats). */
+int img_fail(struct img *img, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 const char *img_errmsg(const struct img *img);
 
 /* ---- -o option lists ---- */
@@ -498,7 +516,7 @@ int img_parse_size(const char *s, uint64_t *out);
 /* "1.5 GiB"-style human size into buf. */
 const char *img_fmt_size(uint64_t v, char *buf, size_t n);
 
-/* Parse "off|metadata|falloc|full"; -EINVAL for anything else (also in formats/drivers.h). */
+/* Parse "off|metadata|falloc|full"; -EINVAL for anything else. */
 int img_prealloc_parse(const char *s, enum img_prealloc *out);
 
 /* ---- secrets (encrypted images) ---- */

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* opts.c: -o option lists ("k=v,k2=v2", ",," escaping a comma as in qemu-img) and size
- * parsing/formatting shared by the command line, the create drivers and the TUI forms. */
+/* opts.c: -o option lists ("k=v,k2=v2", ",," escaping a comma as in qemu-img), size
+ * parsing/formatting and preallocation modes shared by the command line, the create drivers and the
+ * TUI forms. */
 #include "core/block/img.h"
 
 #include <ctype.h>
@@ -216,4 +217,15 @@ const char *img_fmt_size(uint64_t v, char *buf, size_t n)
     else
         snprintf(buf, n, "%.3g %s", d, unit[u]);
     return buf;
+}
+
+int img_prealloc_parse(const char *s, enum img_prealloc *out)
+{
+    static const char *const names[] = {"off", "metadata", "falloc", "full"};
+    for (int i = 0; i < 4; i++)
+        if (strcmp(s, names[i]) == 0) {
+            *out = (enum img_prealloc)i;
+            return 0;
+        }
+    return -EINVAL;
 }

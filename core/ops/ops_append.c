@@ -63,7 +63,7 @@ static void app_progress(struct app *a, uint64_t n)
 static int app_check_raw(const struct ops_append_req *req, const char *path, const char *fmt,
                          uint64_t *size, struct img_err *err)
 {
-    if (fmt && strcmp(fmt, "raw") != 0)
+    if (fmt && !img_format_is_raw(fmt))
         return err_set(err, -ENOTSUP,
                        "%s: append works on raw images only, not %s; use 'dimg resize' to grow "
                        "it",
@@ -75,7 +75,7 @@ static int app_check_raw(const struct ops_append_req *req, const char *path, con
         return err->code ? err->code : -EIO;
     int r = 0;
     struct stat st;
-    if (strcmp(img->drv->name, "raw") != 0)
+    if (!(img->drv->caps & IMG_CAP_RAW))
         r = err_set(err, -ENOTSUP,
                     "%s is a %s image: append works on raw images only; use 'dimg resize' to "
                     "grow it",
@@ -184,7 +184,7 @@ static int app_zeros(struct app *a, uint64_t off, uint64_t len)
 static int app_check_probe(const struct ops_append_req *req, int ffd, uint64_t fsize, int ofd,
                            struct img_err *err)
 {
-    if (fsize >= IMG_PROBE_BYTES || ofd < 0 || (req->fmt && strcmp(req->fmt, "raw") == 0))
+    if (fsize >= IMG_PROBE_BYTES || ofd < 0 || (req->fmt && img_format_is_raw(req->fmt)))
         return 0;
     uint8_t buf[IMG_PROBE_BYTES];
     int r = io_pread_zero(ffd, buf, (size_t)fsize, 0);
@@ -193,12 +193,34 @@ static int app_check_probe(const struct ops_append_req *req, int ffd, uint64_t f
     if (r < 0)
         return err_set(err, r, "%s: %s", req->path, strerror(-r));
     const struct img_driver *d = img_probe_buf(buf, IMG_PROBE_BYTES, NULL);
-    if (d && strcmp(d->name, "raw") != 0)
+    if (d && !(d->caps & IMG_CAP_RAW))
         return err_set(err, -EPERM,
                        "%s: the result would look like a %s image; name the format with -f raw "
                        "to append anyway",
                        req->path, d->name);
     return 0;
+}
+
+/* -o OUT: OUT.part begins as a copy of FILE at the new size, sharing FILE's extents outright
+ * where the file system can (btrfs, xfs). */
+static int app_new_target(struct app *a, struct io_tmpfile *tmp, int ffd, uint64_t fsize,
+                          uint64_t nsize)
+{
+    const char *out = a->req->out;
+    int r = io_tmp_create(tmp, out);
+    if (r == -EEXIST)
+        return err_set(a->err, r,
+                       "%s.part already exists (left from an interrupted run?); remove it", out);
+    if (r < 0)
+        return err_set(a->err, r, "%s.part: %s", out, strerror(-r));
+    a->dfd = tmp->fd;
+    a->dname = tmp->tmp_path;
+    bool cloned = fsize > 0 && ioctl(a->dfd, FICLONE, ffd) == 0;
+    if (cloned)
+        app_progress(a, fsize);
+    if (ftruncate(a->dfd, (off_t)nsize) < 0)
+        return err_set(a->err, -errno, "%s: %s", a->dname, strerror(errno));
+    return cloned ? 0 : app_copy_file(a, ffd, fsize, 0);
 }
 
 int ops_append(const struct ops_append_req *req, struct ops_append_res *res, struct img_err *err)
@@ -264,34 +286,8 @@ int ops_append(const struct ops_append_req *req, struct ops_append_res *res, str
     }
 
     if (req->out) {
-        r = io_tmp_create(&tmp, req->out);
-        if (r < 0) {
-            if (r == -EEXIST)
-                err_set(err, r,
-                        "%s.part already exists (left from an interrupted run?); "
-                        "remove it",
-                        req->out);
-            else
-                err_set(err, r, "%s.part: %s", req->out, strerror(-r));
+        if ((r = app_new_target(&a, &tmp, ffd, fsize, nsize)) < 0)
             goto out;
-        }
-        a.dfd = tmp.fd;
-        a.dname = tmp.tmp_path;
-        /* Share FILE's extents outright where the file system can (btrfs, xfs). */
-        if (fsize > 0 && ioctl(a.dfd, FICLONE, ffd) == 0) {
-            app_progress(&a, fsize);
-            if (ftruncate(a.dfd, (off_t)nsize) < 0) {
-                r = err_set(err, -errno, "%s: %s", a.dname, strerror(errno));
-                goto out;
-            }
-        } else {
-            if (ftruncate(a.dfd, (off_t)nsize) < 0) {
-                r = err_set(err, -errno, "%s: %s", a.dname, strerror(errno));
-                goto out;
-            }
-            if ((r = app_copy_file(&a, ffd, fsize, 0)) < 0)
-                goto out;
-        }
     } else {
         a.dfd = ffd;
         a.dname = req->path;

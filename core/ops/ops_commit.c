@@ -139,7 +139,7 @@ static int commit_relink(struct img *top, struct img *base, bool keep, unsigned 
     }
     char *name = strdup(above->backing_name);
     char *fmt = above->backing_fmt ? strdup(above->backing_fmt) : NULL;
-    int r = name ? img_set_backing(w, name, fmt) : img_error(w, -ENOMEM, "out of memory");
+    int r = name ? img_set_backing(w, name, fmt) : img_fail(w, -ENOMEM, "out of memory");
     if (r < 0) {
         commit_fail(w, r, err);
         err_prefix(err, "Could not record the new ID of %s in %s", base->path, above->path);

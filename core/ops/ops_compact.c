@@ -38,7 +38,7 @@ int ops_compact(const struct ops_compact_req *req, struct ops_compact_res *res, 
     if (r == 0)
         r = img_flush(img);
     if (r == 0 && (r = io_file_size(img->fd, &res->new_file_size)) < 0)
-        img_error(img, r, "%s: %s", req->path, strerror(-r));
+        img_fail(img, r, "%s: %s", req->path, strerror(-r));
     if (r < 0) {
         *err = img->err;
         if (!err->code)

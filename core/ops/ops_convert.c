@@ -407,7 +407,7 @@ int ops_convert(const struct ops_convert_req *req, struct img_err *err)
     if (!drv)
         return err_set(err, -EINVAL, "unknown output format '%s'",
                        req->dst_fmt ? req->dst_fmt : "");
-    if (req->compress && !drv->write_compressed)
+    if (req->compress && !img_driver_can_compress(drv))
         return err_set(err, -ENOTSUP, "%s: compressed output is not supported by %s", req->dst,
                        drv->name);
     if (req->backing && !req->backing_fmt)

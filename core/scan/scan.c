@@ -358,7 +358,7 @@ static void scan_probe(struct scan_dir *d, const struct scan_entry *e, struct sc
     } else if (img->st_dev != st.st_dev || img->st_ino != st.st_ino) {
         scan_fail(res, "changed while it was being probed");
     } else {
-        if (strcmp(img->drv->name, "raw") == 0) {
+        if (img->drv->caps & IMG_CAP_RAW) {
             res->flags |= SCAN_F_RAW_GUESS; /* raw only ever wins a probe as the fallback */
             if (!(res->flags & SCAN_F_ARCHIVE) &&
                 scan_looks_plain((uint64_t)st.st_size, head, got > 0 ? (size_t)got : 0))

@@ -5,12 +5,21 @@
 
 #include "core/block/img.h"
 
-extern const struct img_driver img_driver_raw;
-extern const struct img_driver img_driver_qcow2;
-extern const struct img_driver img_driver_qcow;
-extern const struct img_driver img_driver_cow;
-extern const struct img_driver img_driver_ucow;
-extern const struct img_driver img_driver_vdi;
-extern const struct img_driver img_driver_vmdk;
+/* Every driver, in probe order: cheap magic checks first, raw last because it accepts
+ * anything; ties in probe scores go to the earlier entry, and the first that can create
+ * images is the application's default convert target. A new format is one file defining
+ * img_driver_NAME and one X(NAME) line here. */
+#define IMG_DRIVER_LIST(X)                                                                         \
+    X(qcow2)                                                                                       \
+    X(qcow)                                                                                        \
+    X(cow)                                                                                         \
+    X(ucow)                                                                                        \
+    X(vdi)                                                                                         \
+    X(vmdk)                                                                                        \
+    X(raw)
+
+#define IMG_DRIVER_DECLARE(n) extern const struct img_driver img_driver_##n;
+IMG_DRIVER_LIST(IMG_DRIVER_DECLARE)
+#undef IMG_DRIVER_DECLARE
 
 #endif

@@ -1256,7 +1256,12 @@ static const struct img_opt_desc qcow2_create_opts[] = {
     {NULL, NULL, NULL},
 };
 
+static const char *const qcow2_qemu_info_keys[] = {
+    "compat",        "compression-type", "lazy-refcounts", "refcount-bits", "corrupt", "data-file",
+    "data-file-raw", "extended-l2",      "encrypt",        "bitmaps",       NULL};
+
 const struct img_driver img_driver_qcow2 = {
+    .qemu_info_keys = qcow2_qemu_info_keys,
     .abi = IMG_DRIVER_ABI,
     .name = "qcow2",
     .desc = "QEMU copy-on-write v2/v3",

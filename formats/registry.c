@@ -1,14 +1,13 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* registry.c: the list of format drivers, in probe order (cheap magic checks first, raw last
- * because it accepts anything). Ties in probe scores go to the earlier entry. */
+/* registry.c: the table of format drivers, made from IMG_DRIVER_LIST (drivers.h, where the
+ * order is explained), and the lookups on it. */
 #include "formats/drivers.h"
 
 #include <string.h>
 
-static const struct img_driver *const drivers[] = {
-    &img_driver_qcow2, &img_driver_qcow, &img_driver_cow, &img_driver_ucow,
-    &img_driver_vdi,   &img_driver_vmdk, &img_driver_raw,
-};
+#define IMG_DRIVER_ENTRY(n) &img_driver_##n,
+static const struct img_driver *const drivers[] = {IMG_DRIVER_LIST(IMG_DRIVER_ENTRY)};
+#undef IMG_DRIVER_ENTRY
 
 const struct img_driver *const *img_driver_list(size_t *n)
 {

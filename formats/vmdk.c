@@ -1876,7 +1876,11 @@ static const struct img_opt_desc vmdk_create_opts[] = {
     {NULL, NULL, NULL},
 };
 
+static const char *const vmdk_qemu_info_keys[] = {"cid", "parent-cid", "create-type", "extents",
+                                                  NULL};
+
 const struct img_driver img_driver_vmdk = {
+    .qemu_info_keys = vmdk_qemu_info_keys,
     .abi = IMG_DRIVER_ABI,
     .name = "vmdk",
     .desc = "VMware virtual disk",

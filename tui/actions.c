@@ -266,9 +266,7 @@ void action_convert(struct app *a)
     for (size_t i = 0; i < n && conv_nfmts < DLG_MAX_CHOICES; i++) {
         if (!list[i]->create)
             continue;
-        if (strcmp(list[i]->name, "qcow2") == 0)
-            sel = conv_nfmts;
-        conv_fmts[conv_nfmts++] = list[i]->name;
+        conv_fmts[conv_nfmts++] = list[i]->name; /* the first is the default (drivers.h) */
     }
     char name[sizeof a->dlg.aux];
     char *wdir = browser_write_dir(a); /* inside an archive: the archive's directory */

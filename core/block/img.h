@@ -310,6 +310,10 @@ struct img_driver {
     /* The virtual size as the first bytes of the file say it (buf, len as probe gets them),
      * for listing an archive member without reading it all: 0 when they do not say. */
     uint64_t (*head_size)(const uint8_t *buf, size_t len);
+    /* The top-level keys of get_info's format-specific values that qemu-img 7.2 prints for
+     * this format (NULL-terminated; NULL: none). Every other value is dimg's own and info
+     * shows it apart ("dimg-format-specific"), so that no qemu-img key changes meaning. */
+    const char *const *qemu_info_keys;
 };
 
 /* ---- the handle ---- */

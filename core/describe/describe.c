@@ -127,16 +127,12 @@ static void describe_ptable_tree(struct qtree *t, const struct ptable *pt)
 }
 
 /* Whether qemu-img 7.2 prints key (by its first component) in the format's "format-specific"
- * data. Any other value a driver reports is dimg's own: it goes under "dimg-format-specific",
- * so that no qemu-img key changes meaning. */
+ * data (the driver's qemu_info_keys). Any other value a driver reports is dimg's own: it goes
+ * under "dimg-format-specific", so that no qemu-img key changes meaning. */
 static bool describe_qemu_key(const char *fmt, const char *key)
 {
-    static const char *const qcow2[] = {
-        "compat",    "compression-type", "lazy-refcounts", "refcount-bits", "corrupt",
-        "data-file", "data-file-raw",    "extended-l2",    "encrypt",       "bitmaps",
-        NULL};
-    static const char *const vmdk[] = {"cid", "parent-cid", "create-type", "extents", NULL};
-    const char *const *v = !strcmp(fmt, "qcow2") ? qcow2 : !strcmp(fmt, "vmdk") ? vmdk : NULL;
+    const struct img_driver *d = img_driver_find(fmt);
+    const char *const *v = d ? d->qemu_info_keys : NULL;
     size_t n = strcspn(key, ".");
     for (; v && *v; v++)
         if (strlen(*v) == n && strncmp(*v, key, n) == 0)

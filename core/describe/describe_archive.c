@@ -204,7 +204,7 @@ static bool describe_is_archive_file(const char *path, const char *fmt)
     if (n < 0)
         return false;
     const struct img_driver *d = img_probe_buf(head, (size_t)n, NULL);
-    if (d && strcmp(d->name, "raw") != 0)
+    if (d && !(d->caps & IMG_CAP_RAW))
         return false;
     return arc_detect(path, head, (size_t)n);
 }

@@ -158,13 +158,13 @@ static int check_open(const char *path, const char *fmt, unsigned fix, struct im
         cli_err("%s", err.msg);
         return CHECK_EXIT_FAILED;
     }
-    if (!img->drv->check) {
+    if (!img_driver_has(img_get_driver(img), IMG_OP_CHECK)) {
         img_close(img);
         cli_err("This image format does not support checks");
         return CHECK_EXIT_UNSUPPORTED;
     }
     if (fix) {
-        const char *drvname = img->drv->name;
+        const char *drvname = img_format(img);
         img_close(img);
         img = img_open(path, fmt ? fmt : drvname, cli_open_flags | IMG_OPEN_RW, &err);
         if (!img) {
@@ -215,7 +215,7 @@ static int check_report(const struct check_run *a, const char *path, bool json, 
     }
     if (r == 0 && !quiet) {
         if (json)
-            check_json(f, res, path, a->img->drv->name);
+            check_json(f, res, path, img_format(a->img));
         else
             check_human(f, res);
     }

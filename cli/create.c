@@ -23,13 +23,13 @@ static int create_opts_help(const char *fmt)
         cli_err("unknown format '%s'", fmt);
         return 1;
     }
-    if (!drv->create) {
+    if (!img_driver_has(drv, IMG_OP_CREATE)) {
         cli_err("%s: creating images is not supported", fmt);
         return 1;
     }
     printf("Supported %s options:\n", fmt);
     printf("  %-22s - %s\n", "size=<size>", "Virtual disk size");
-    for (const struct img_opt_desc *d = drv->create_opts; d && d->name; d++) {
+    for (const struct img_opt_desc *d = img_driver_create_opts(drv); d && d->name; d++) {
         char lhs[96];
         const char *t = d->type ? d->type : "string";
         const char *shown = strcmp(t, "size") == 0   ? "size"
@@ -54,8 +54,8 @@ static int create_help(void)
     const struct img_driver *const *list = img_driver_list(&n);
     printf("\nSupported formats:");
     for (size_t i = 0; i < n; i++)
-        if (list[i]->create)
-            printf(" %s", list[i]->name);
+        if (img_driver_has(list[i], IMG_OP_CREATE))
+            printf(" %s", img_driver_name(list[i]));
     printf("\n");
     return 0;
 }
@@ -76,7 +76,7 @@ static int create_backing_image_size(const char *file, const char *backing, cons
         cli_err("could not open backing file: %s", err.msg);
         return err.code ? err.code : -EIO;
     }
-    *size = b->size;
+    *size = img_size(b);
     img_close(b);
     return 0;
 }

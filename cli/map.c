@@ -129,7 +129,7 @@ static int cli_map(int argc, char **argv)
         return 1;
     }
     struct map_ctx m = {.json = json, .first = true, .top = img};
-    for (struct img *l = img; l; l = l->backing)
+    for (struct img *l = img; l; l = img_backing(l))
         m.nnames++;
     m.names = calloc(m.nnames, sizeof *m.names);
     int status = 1;
@@ -140,8 +140,8 @@ static int cli_map(int argc, char **argv)
     /* Backing files shown as qemu-img shows them: relative to the overlay's name. */
     m.names[0] = strdup(path);
     size_t i = 1;
-    for (struct img *l = img; l->backing && m.names[i - 1]; l = l->backing, i++)
-        m.names[i] = describe_path_combine(m.names[i - 1], l->backing_name);
+    for (struct img *l = img; img_backing(l) && m.names[i - 1]; l = img_backing(l), i++)
+        m.names[i] = describe_path_combine(m.names[i - 1], img_backing_name(l));
     for (i = 0; i < m.nnames; i++) { /* names from image metadata: escaped for the table */
         char *e = m.names[i] ? esc_dup(m.names[i], strlen(m.names[i])) : NULL;
         free(m.names[i]);
@@ -154,7 +154,7 @@ static int cli_map(int argc, char **argv)
         }
 
     m.f = stdout;
-    uint64_t len = start < img->size ? img->size - start : 0;
+    uint64_t len = start < img_size(img) ? img_size(img) - start : 0;
     if (maxlen < len)
         len = maxlen;
     int r = ops_map(img, start, len, map_entry, &m);

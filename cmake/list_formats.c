@@ -16,9 +16,9 @@ int main(int argc, char **argv)
     const struct img_driver *const *d = img_driver_list(&n);
     const char *sep = "";
     for (size_t i = 0; i < n; i++) {
-        if (create && !d[i]->create)
+        if (create && !img_driver_has(d[i], IMG_OP_CREATE))
             continue;
-        printf("%s%s", sep, d[i]->name);
+        printf("%s%s", sep, img_driver_name(d[i]));
         sep = " ";
     }
     putchar('\n');

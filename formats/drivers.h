@@ -3,7 +3,7 @@
 #ifndef DIMG_DRIVERS_H
 #define DIMG_DRIVERS_H
 
-#include "core/block/img.h"
+#include "core/block/driver.h"
 
 /* Every driver, in probe order: cheap magic checks first, raw last because it accepts
  * anything; ties in probe scores go to the earlier entry, and the first that can create

@@ -10,7 +10,7 @@
  * matters. Names are qemu-img's format names, so "-f NAME" messages line up with qemu-img.
  */
 #include "core/base/bytes.h"
-#include "core/block/img.h"
+#include "core/block/driver.h"
 
 #include <string.h>
 

@@ -12,7 +12,7 @@
 #define DIMG_QCOW2_H
 
 #include "core/base/bytes.h"
-#include "core/block/img.h"
+#include "core/block/driver.h"
 
 #include <stdbool.h>
 #include <stddef.h>

@@ -5,7 +5,7 @@
 #define DIMG_QCRYPT_H
 
 #include "core/crypto/crypto.h"
-#include "core/block/img.h"
+#include "core/block/driver.h"
 
 /* The password for path in a locked buffer (IMG_SECRET_MAX bytes; free with
  * qcrypt_password_free). fmt prefixes the error ("qcow2: encrypted image: ..."). */

@@ -13,7 +13,7 @@
 #ifndef DIMG_VMDK_H
 #define DIMG_VMDK_H
 
-#include "core/block/img.h"
+#include "core/block/driver.h"
 
 #include <stdbool.h>
 #include <stdint.h>

@@ -110,7 +110,7 @@ static const struct img_driver *act_driver(const struct scan_entry *e)
 
 static bool act_has_opt(const struct img_driver *d, const char *name)
 {
-    for (const struct img_opt_desc *o = d->create_opts; o && o->name; o++)
+    for (const struct img_opt_desc *o = img_driver_create_opts(d); o && o->name; o++)
         if (strcmp(o->name, name) == 0)
             return true;
     return false;
@@ -264,9 +264,10 @@ void action_convert(struct app *a)
     conv_nfmts = 0;
     int sel = 0;
     for (size_t i = 0; i < n && conv_nfmts < DLG_MAX_CHOICES; i++) {
-        if (!list[i]->create)
+        if (!img_driver_has(list[i], IMG_OP_CREATE))
             continue;
-        conv_fmts[conv_nfmts++] = list[i]->name; /* the first is the default (drivers.h) */
+        conv_fmts[conv_nfmts++] =
+            img_driver_name(list[i]); /* the first is the default (drivers.h) */
     }
     char name[sizeof a->dlg.aux];
     char *wdir = browser_write_dir(a); /* inside an archive: the archive's directory */
@@ -424,7 +425,7 @@ void action_resize(struct app *a)
         free(path);
         return;
     }
-    if (!drv || !drv->truncate) {
+    if (!drv || !img_driver_has(drv, IMG_OP_TRUNCATE)) {
         app_status(a, true, "resize: %s images cannot be resized; convert (c) first",
                    e->format ? e->format : "such");
         free(path);
@@ -602,9 +603,9 @@ static void act_compact_fmts(char *buf, size_t cap)
     const struct img_driver *const *list = img_driver_list(&n);
     buf[0] = '\0';
     for (size_t i = 0; i < n; i++)
-        if (list[i]->compact && used < cap)
-            used +=
-                (size_t)snprintf(buf + used, cap - used, "%s%s", used ? "/" : "", list[i]->name);
+        if (img_driver_has(list[i], IMG_OP_COMPACT) && used < cap)
+            used += (size_t)snprintf(buf + used, cap - used, "%s%s", used ? "/" : "",
+                                     img_driver_name(list[i]));
 }
 
 /* Only some formats compact in place; the content stays the same, so a plain yes is enough. */
@@ -615,7 +616,7 @@ void action_compact(struct app *a)
     if (!e)
         return;
     const struct img_driver *drv = e->format ? img_driver_find(e->format) : NULL;
-    if (!drv || !drv->compact) {
+    if (!drv || !img_driver_has(drv, IMG_OP_COMPACT)) {
         char fmts[64];
         act_compact_fmts(fmts, sizeof fmts);
         app_status(a, true, "compact works in place on %s images; %s is %s: use c (convert)", fmts,
@@ -623,7 +624,7 @@ void action_compact(struct app *a)
         free(path);
         return;
     }
-    compact_fmt = drv->name;
+    compact_fmt = img_driver_name(drv);
     if (!act_can_change(a, path, e->display, "compact")) {
         free(path);
         return;
@@ -665,9 +666,9 @@ static void overlay_start(struct app *a, struct dialog *d)
         return;
     }
     /* The backing name is stored relative: the pair can move together. */
-    struct img_create_req req = {.size = base->size,
+    struct img_create_req req = {.size = img_size(base),
                                  .backing_file = strrchr(d->ctx_path, '/') + 1,
-                                 .backing_fmt = base->drv->name};
+                                 .backing_fmt = img_format(base)};
     int r = img_create(fmt, dst, &req, &err);
     img_close(base);
     if (r < 0)
@@ -701,14 +702,14 @@ static void overlay_dialog(struct app *a, const char *path, const char *ename, c
 static bool act_diff_format(const char *fmt)
 {
     const struct img_driver *drv = fmt ? img_driver_find(fmt) : NULL;
-    return drv && (drv->caps & IMG_CAP_PARENT_SAME_FMT);
+    return drv && (img_driver_caps(drv) & IMG_CAP_PARENT_SAME_FMT);
 }
 
 static void child_dialog(struct app *a, const char *path, const char *name, const char *display,
                          const char *fmt)
 {
     static const char *child_fmt[1];
-    child_fmt[0] = img_driver_find(fmt)->name; /* static, unlike fmt */
+    child_fmt[0] = img_driver_name(img_driver_find(fmt)); /* static, unlike fmt */
     char proposed[1024];
     act_propose(a->dir, name, "-child", child_fmt[0], proposed, sizeof proposed);
     dlg_begin(a, "New differencing image", overlay_start);
@@ -731,7 +732,7 @@ void action_overlay_path(struct app *a, const char *path)
         return;
     }
     char fmt[16];
-    snprintf(fmt, sizeof fmt, "%s", img->drv->name);
+    snprintf(fmt, sizeof fmt, "%s", img_format(img));
     img_close(img);
     const char *name = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
     if (act_diff_format(fmt)) {
@@ -760,8 +761,8 @@ static void overlay_dialog(struct app *a, const char *path, const char *ename, c
     const struct img_driver *const *list = img_driver_list(&n);
     overlay_nfmts = 0;
     for (size_t i = 0; i < n && overlay_nfmts < DLG_MAX_CHOICES; i++)
-        if (list[i]->create && (list[i]->caps & IMG_CAP_BACKING))
-            overlay_fmts[overlay_nfmts++] = list[i]->name;
+        if (img_driver_has(list[i], IMG_OP_CREATE) && (img_driver_caps(list[i]) & IMG_CAP_BACKING))
+            overlay_fmts[overlay_nfmts++] = img_driver_name(list[i]);
     if (!overlay_nfmts) {
         app_status(a, true, "no format here can make overlays");
         return;
@@ -876,9 +877,9 @@ void action_check(struct app *a)
     if (!e)
         return;
     const struct img_driver *drv = act_driver(e);
-    if (drv && !drv->check) {
+    if (drv && !img_driver_has(drv, IMG_OP_CHECK)) {
         /* Refused now rather than by a job that fails: there is no metadata to check. */
-        app_status(a, true, "check: %s images have no metadata to check (%s)", drv->name,
+        app_status(a, true, "check: %s images have no metadata to check (%s)", img_driver_name(drv),
                    e->display);
         free(path);
         return;
@@ -1004,9 +1005,9 @@ void action_snapshot(struct app *a, enum km_action act, const char *path, const 
         app_status(a, true, "%s", err.msg);
         return;
     }
-    bool can = img->drv->snap_create != NULL;
+    bool can = img_driver_has(img_get_driver(img), IMG_OP_SNAPSHOTS);
     char fmt[16];
-    snprintf(fmt, sizeof fmt, "%s", img->drv->name);
+    snprintf(fmt, sizeof fmt, "%s", img_format(img));
     img_close(img);
     if (!can && act == KM_A_SNAP_NEW && act_diff_format(fmt)) {
         /* vmdk and vdi keep snapshots as differencing files: offer one of those. */
@@ -1116,8 +1117,8 @@ static int chain_run(struct job *j, void *arg, struct img_err *err)
 static bool chain_backing(struct app *a, const char *path, struct img *img, const char *what,
                           char *backing, size_t n)
 {
-    snprintf(backing, n, "%s", img->backing_name ? img->backing_name : "");
-    if (img->backing_name || !img->backing_unresolved)
+    snprintf(backing, n, "%s", img_backing_name(img) ? img_backing_name(img) : "");
+    if (img_backing_name(img) || !img_backing_unresolved(img))
         return true;
     const char *name = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
     if (a->opts.untrusted) {
@@ -1131,7 +1132,7 @@ static bool chain_backing(struct app *a, const char *path, struct img *img, cons
         app_status(a, true, "%s: %s", what, err.msg);
         return false;
     }
-    snprintf(backing, n, "%s", full->backing_name ? full->backing_name : "");
+    snprintf(backing, n, "%s", img_backing_name(full) ? img_backing_name(full) : "");
     img_close(full);
     return true;
 }
@@ -1154,8 +1155,9 @@ static struct chain_job *chain_target(struct app *a, const char *path, const cha
     bool ok = img != NULL;
     if (!img)
         app_status(a, true, "%s", err.msg);
-    if (ok && !img->drv->set_backing && strcmp(what, "rebase") == 0) {
-        app_status(a, true, "rebase: %s images cannot have a backing file (%s)", img->drv->name,
+    if (ok && !img_driver_has(img_get_driver(img), IMG_OP_SET_BACKING) &&
+        strcmp(what, "rebase") == 0) {
+        app_status(a, true, "rebase: %s images cannot have a backing file (%s)", img_format(img),
                    name);
         ok = false;
     }
@@ -1246,7 +1248,7 @@ static void rebase_go(struct app *a, struct dialog *d)
             dlg_reopen(a, d, 0, "rebase: %s", err.msg[0] ? err.msg : "out of memory");
             return;
         }
-        snprintf(c->fmt, sizeof c->fmt, "%s", nb->drv->name);
+        snprintf(c->fmt, sizeof c->fmt, "%s", img_format(nb));
         img_close(nb);
     } else if (c->backing[0]) {
         snprintf(c->fmt, sizeof c->fmt, "%s", rebase_fmts[d->f[1].choice]);
@@ -1271,8 +1273,8 @@ void action_rebase(struct app *a, const char *path)
     rebase_nfmts = 0;
     rebase_fmts[rebase_nfmts++] = "auto";
     for (size_t i = 0; i < n && rebase_nfmts < DLG_MAX_CHOICES; i++)
-        if (list[i]->probe)
-            rebase_fmts[rebase_nfmts++] = list[i]->name;
+        if (img_driver_has(list[i], IMG_OP_PROBE))
+            rebase_fmts[rebase_nfmts++] = img_driver_name(list[i]);
     static const char *const modes[] = {"safe: copy what differs", "unsafe: name only (-u)"};
     dlg_begin(a, "Rebase", rebase_go);
     a->dlg.ctx = c;

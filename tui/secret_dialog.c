@@ -287,11 +287,11 @@ int app_secret_unlock(struct app *a, struct img **pimg, const char *what, bool k
     struct img *img = *pimg;
     struct img_info info;
     memset(&info, 0, sizeof info);
-    if (img_get_info(img, &info) < 0 || !info.encrypted || !img->size)
+    if (img_get_info(img, &info) < 0 || !info.encrypted || !img_size(img))
         return 0;
     struct sd_unlock *u = calloc(1, sizeof *u);
     uint8_t *pw = crypto_secure_alloc(IMG_SECRET_MAX);
-    char *path = strdup(img->path);
+    char *path = strdup(img_path(img));
     if (!u || !pw || !path) {
         free(u);
         crypto_secure_free(pw, IMG_SECRET_MAX);

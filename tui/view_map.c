@@ -135,7 +135,7 @@ static int map_open(struct app *a, const char *path)
         map_close(a);
         return -1;
     }
-    snprintf(m->fmt, sizeof m->fmt, "%s", img->drv->name);
+    snprintf(m->fmt, sizeof m->fmt, "%s", img_format(img));
     int r = map_build_guest(img, &m->guest, &err);
     if (r == 0) {
         struct img_err perr = {0};

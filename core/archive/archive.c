@@ -24,7 +24,7 @@
 #include <unistd.h>
 
 #include "core/base/bytes.h"
-#include "core/block/img.h"
+#include "core/block/driver.h"
 #include "core/archive/ovf.h"
 #include "core/block/resolve.h"
 #include "core/base/esc.h"

@@ -17,7 +17,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "core/block/img.h"
+#include "core/block/driver.h"
 #include "core/base/io.h"
 #include "core/ops/ops.h"
 

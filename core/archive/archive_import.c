@@ -24,7 +24,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "core/block/img.h"
+#include "core/block/driver.h"
 #include "core/base/io.h"
 #include "core/ops/ops.h"
 #include "core/archive/ovf.h"

@@ -21,7 +21,7 @@
 #include <zlib.h>
 
 #include "core/base/bytes.h"
-#include "core/block/img.h"
+#include "core/block/driver.h"
 #include "core/base/io.h"
 
 /* On-disk facts of sparse extents (VMware's Virtual Disk Format 5.0). */

@@ -7,6 +7,7 @@
  * (directory sync), libarchive. Called by ops_convert (core/ops/ops_convert.c).
  */
 #include "core/archive/export.h"
+#include "core/block/driver.h"
 
 #include <archive.h>
 #include <archive_entry.h>

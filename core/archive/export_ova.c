@@ -12,6 +12,7 @@
  * ovf_write.h (descriptor), io.h (temp file + rename), libarchive (tar), OpenSSL (SHA-256).
  */
 #include "core/archive/export.h"
+#include "core/block/driver.h"
 
 #include <archive.h>
 #include <archive_entry.h>

@@ -5,7 +5,7 @@
  * the argument checks done once here rather than in every driver.
  * Talks to: formats/ through struct img_driver; io.c for file access. Never prints.
  */
-#include "core/block/img.h"
+#include "core/block/driver.h"
 #include "core/base/bytes.h"
 #include "core/base/esc.h"
 #include "core/base/io.h"
@@ -1023,4 +1023,74 @@ int img_regions_finish(struct img_regions *rl, struct img_region **out, size_t *
     *n = k;
     *rl = (struct img_regions){0};
     return 0;
+}
+
+/* ---- what the faces may know (img.h) ---- */
+const struct img_driver *img_get_driver(const struct img *img)
+{
+    return img->drv;
+}
+
+const char *img_format(const struct img *img)
+{
+    return img->drv->name;
+}
+
+uint64_t img_size(const struct img *img)
+{
+    return img->size;
+}
+
+const char *img_path(const struct img *img)
+{
+    return img->path;
+}
+
+const char *img_backing_name(const struct img *img)
+{
+    return img->backing_name;
+}
+
+const char *img_backing_fmt(const struct img *img)
+{
+    return img->backing_fmt;
+}
+
+struct img *img_backing(const struct img *img)
+{
+    return img->backing;
+}
+
+bool img_backing_unresolved(const struct img *img)
+{
+    return img->backing_unresolved;
+}
+
+bool img_driver_has(const struct img_driver *d, enum img_op op)
+{
+    switch (op) {
+    case IMG_OP_PROBE: return d->probe != NULL;
+    case IMG_OP_CREATE: return d->create != NULL;
+    case IMG_OP_CHECK: return d->check != NULL;
+    case IMG_OP_TRUNCATE: return d->truncate != NULL;
+    case IMG_OP_COMPACT: return d->compact != NULL;
+    case IMG_OP_SNAPSHOTS: return d->snap_create != NULL;
+    case IMG_OP_SET_BACKING: return d->set_backing != NULL;
+    }
+    return false;
+}
+
+const char *img_driver_name(const struct img_driver *d)
+{
+    return d->name;
+}
+
+unsigned img_driver_caps(const struct img_driver *d)
+{
+    return d->caps;
+}
+
+const struct img_opt_desc *img_driver_create_opts(const struct img_driver *d)
+{
+    return d->create_opts;
 }

@@ -1,13 +1,13 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* img.h: the image handle, the format-driver vtable and the public core API.
- *
- * tui/ talks to images only through this header (and ops.h for the generic operations).
- * formats/ implement struct img_driver; formats/registry.c lists them. The core opens the file,
+/* img.h: the client API of images: opening, I/O through the chain, info, check, snapshots,
+ * and what a format can do. Handles and drivers are opaque here: cli/ and tui/ include only
+ * this header (and ops.h for the generic operations); formats/ and core see inside through
+ * core/block/driver.h, where the vtable lives. The core opens the file,
  * probes (or takes -f FMT), lets the driver parse its metadata, and opens backing chains on
  * request. Reads fall through to the backing image where a layer is unallocated.
  *
  * Conventions: byte offsets and lengths everywhere (any alignment); 0 or -errno returns; the
- * message of the last failure is in img->err (or the struct img_err passed in).
+ * message of the last failure is on the handle (img_errmsg), or in the struct img_err passed in.
  */
 #ifndef DIMG_IMG_H
 #define DIMG_IMG_H
@@ -19,11 +19,13 @@
 
 #include "core/base/err.h"
 
-#define IMG_DRIVER_ABI 1
 #define IMG_PROBE_BYTES 4096   /* bytes handed to every probe function */
 #define IMG_CHAIN_MAX_DEPTH 64 /* images in a backing chain, the top included */
 
+/* Opaque to the faces: cli/ and tui/ reach an image and a format only through the functions
+ * below; formats/ and core see inside through core/block/driver.h. */
 struct img;
+struct img_driver;
 struct img_opts;
 
 /* ---- block status (guest view) ---- */
@@ -224,98 +226,6 @@ struct img_opt_desc {
     const char *name, *type, *help; /* type: "size", "bool", "int", "string", "enum:a|b" */
 };
 
-struct img_driver {
-    unsigned abi; /* IMG_DRIVER_ABI: slots are only ever appended */
-    const char *name, *desc;
-    size_t priv_size; /* the core allocates img->priv of this size, zeroed */
-    unsigned caps;
-    const struct img_opt_desc *create_opts; /* terminated by {NULL} */
-
-    /* Score 0..100 for the first IMG_PROBE_BYTES (fewer if the file is shorter). */
-    int (*probe)(const uint8_t *buf, size_t len);
-    /* Parse and validate metadata; set img->size and img->backing_name/fmt. img->fd is open. */
-    int (*open)(struct img *img, unsigned flags);
-    void (*close)(struct img *img);
-    int (*get_info)(struct img *img, struct img_info *info);
-    /* Read guest bytes [off, off+len) within img->size. Unallocated parts read through
-     * img_read_backing(). */
-    int (*read)(struct img *img, uint64_t off, void *buf, size_t len);
-    /* Status of this layer only, starting at off; bs->len <= len. */
-    int (*block_status)(struct img *img, uint64_t off, uint64_t len, struct img_bs *bs);
-
-    /* Optional slots: NULL means unsupported; the core refuses with a clear message. */
-    int (*write)(struct img *img, uint64_t off, const void *buf, size_t len);
-    /* Make [off, off+len) read as zeros (may deallocate). */
-    int (*write_zeroes)(struct img *img, uint64_t off, uint64_t len);
-    int (*flush)(struct img *img);
-    int (*create)(const char *path, const struct img_create_req *req, struct img_err *err);
-    int (*truncate)(struct img *img, uint64_t size, enum img_prealloc prealloc);
-    int (*check)(struct img *img, struct img_check *res, unsigned fix);
-    /* Regions of the image file, sorted by offset, gaps meaning free; *out malloc'd. */
-    int (*layout)(struct img *img, struct img_region **out, size_t *n);
-    int (*snap_list)(struct img *img, struct img_snap **out, size_t *n);
-    /* Internal snapshots (IMG_CAP_SNAPSHOTS). id_or_name is looked up as an ID first, then
-     * as a name (the first match), as qemu-img does. create: a new snapshot of the current
-     * disk; apply: the snapshot's disk (and size) becomes the current one; delete: drop it. */
-    int (*snap_create)(struct img *img, const char *name);
-    int (*snap_apply)(struct img *img, const char *id_or_name);
-    int (*snap_delete)(struct img *img, const char *id_or_name);
-    /* Read-only handles: from now on reads, block status and the size show the disk as the
-     * snapshot saw it (nothing is written). */
-    int (*snap_load)(struct img *img, const char *id_or_name);
-    /* Give back the space of blocks that read as zeros and close the holes, in place, with
-     * every intermediate state reading the same (crash-safe). tick (may be NULL) reports
-     * progress in bytes; a non-zero return asks the driver to stop at the next safe point
-     * (it then fails with -ECANCELED, the image valid and reading the same). */
-    int (*compact)(struct img *img, int (*tick)(void *ctx, uint64_t done, uint64_t total),
-                   void *ctx);
-
-    /* Record a new backing file name and format (name NULL: no backing file any more; fmt
-     * NULL: none recorded) in the image's metadata, crash-safely, and update
-     * img->backing_name/backing_fmt. The content is not touched (rebase copies first). */
-    int (*set_backing)(struct img *img, const char *name, const char *fmt);
-    /* Drop every allocation of this layer so that all of it reads from the backing file
-     * again (commit's last step); leaks at worst after a crash, never lost references. */
-    int (*make_empty)(struct img *img);
-    /* Remove the files beside a just-created image at path that create made (vmdk extents),
-     * when the operation that created it failed. path itself is removed by the caller. */
-    void (*unlink_extra)(const char *path);
-    /* Change options of an existing image in place (qemu-img amend): take the keys of
-     * req->opts the driver knows and refuse the rest (img_opts_check_all_taken) before
-     * changing anything. */
-    int (*amend)(struct img *img, const struct img_amend_req *req);
-    /* Set up an encrypted image's key now (asking the secret provider; a wrong LUKS password
-     * fails here) rather than on the first read of an allocated cluster. */
-    int (*unlock)(struct img *img);
-
-    /* Compressed writes in two halves, so that a convert can compress on every core and
-     * write in order (core/ops/pipeline.c); img_write_compressed calls one after the other.
-     * Both or neither (without them, a format stores nothing compressed). compress_cluster
-     * turns one whole cluster (len = cluster size as get_info reports it; a short tail is
-     * padded with zeros by the caller) into the stream the format stores, in out (cap bytes,
-     * at least len + len / 16 + 1024). It must be safe to call from several threads at once
-     * while no other call runs on img: it reads only what open fixed. Returns the stream
-     * length, or 0: store the cluster as is. write_compressed_z then checks the request (off
-     * cluster-aligned, len the cluster size or the tail of the image) and places the stream
-     * crash-safely; buf/len are the cluster's plain bytes, stored as they are when zlen is 0
-     * (also when the stream is no shorter than the cluster). */
-    size_t (*compress_cluster)(struct img *img, const void *in, size_t len, void *out, size_t cap);
-    int (*write_compressed_z)(struct img *img, uint64_t off, const void *buf, size_t len,
-                              const void *z, size_t zlen);
-    /* Persistent dirty bitmaps in directory order; *out malloc'd (NULL, 0 when none). */
-    int (*bitmap_list)(struct img *img, struct img_bitmap **out, size_t *n);
-    /* The files a descriptor names (vmdk extents), in guest order, as qemu-img's info lists
-     * them: *out malloc'd, its strings owned by img. */
-    int (*extents)(struct img *img, struct img_extent **out, size_t *n);
-    /* The virtual size as the first bytes of the file say it (buf, len as probe gets them),
-     * for listing an archive member without reading it all: 0 when they do not say. */
-    uint64_t (*head_size)(const uint8_t *buf, size_t len);
-    /* The top-level keys of get_info's format-specific values that qemu-img 7.2 prints for
-     * this format (NULL-terminated; NULL: none). Every other value is dimg's own and info
-     * shows it apart ("dimg-format-specific"), so that no qemu-img key changes meaning. */
-    const char *const *qemu_info_keys;
-};
-
 /* ---- the handle ---- */
 enum {
     IMG_OPEN_RW = 1u << 0,
@@ -337,43 +247,6 @@ enum {
      * its archive (convert's DST.src.part, import's NAME.part) is not beside its extents, and
      * the directory it was copied to is the user's. */
     IMG_OPEN_NO_REFS = 1u << 7,
-};
-
-struct img {
-    const struct img_driver *drv;
-    void *priv;
-    int fd;
-    char *path;          /* as given */
-    char *dir;           /* directory of path, for relative references */
-    unsigned flags;      /* IMG_OPEN_* */
-    bool probed;         /* the format was guessed, not given */
-    uint64_t size;       /* virtual size in bytes */
-    char *backing_name;  /* recorded backing file name, or NULL */
-    char *backing_fmt;   /* recorded backing format, or NULL */
-    struct img *backing; /* opened backing image (IMG_OPEN_BACKING), or NULL */
-    unsigned depth;      /* 0 for the top image */
-    dev_t st_dev;
-    ino_t st_ino;
-    struct img_err err;
-    /* The layer has a parent it could not name (a differencing vdi opened without its
-     * chain): reads that need it fail, block status calls such runs unknown. */
-    bool backing_unresolved;
-    /* QEMU-compatible locks (core/block/lock.h) on the image file and on the files its metadata
-     * names (img_open_ref); released by img_close. */
-    struct lock_ref *lock;
-    struct lock_ref **ref_locks;
-    size_t n_ref_locks;
-    /* Opened read-only although another process holds it (the warning went out). */
-    bool in_use;
-    /* Size of the file when it was opened: a read-only handle whose file has shrunk since
-     * (truncated by someone else while being read) fails its reads and block status instead
-     * of reading zeros from past the new end. */
-    uint64_t open_file_size;
-    /* Bytes written into a scratch target since its writeback was last started (img.c). */
-    uint64_t kick_pending;
-    /* img_write_compressed's cluster size (from get_info) and its buffers, on first use. */
-    uint32_t zcluster;
-    uint8_t *zbuf;
 };
 
 /* Registry (formats/registry.c). */
@@ -426,9 +299,6 @@ size_t img_compress_cluster(struct img *img, const void *in, size_t len, void *o
 int img_write_compressed_z(struct img *img, uint64_t off, const void *buf, size_t len,
                            const void *z, size_t zlen);
 int img_flush(struct img *img);
-/* For drivers: read [off, off+len) of the backing image, zeros where there is none or past
- * its end. */
-int img_read_backing(struct img *img, uint64_t off, void *buf, size_t len);
 
 /* Block status resolved through the chain: unallocated layers defer to their backing; the
  * answer's depth says which layer answered. Unallocated everywhere reads as ZERO. */
@@ -474,26 +344,38 @@ int img_unlock(struct img *img);
 int img_create(const char *fmt, const char *path, const struct img_create_req *req,
                struct img_err *err);
 
-/* For drivers: open a file an image's metadata names (qcow2 data file, vmdk extent), resolved
- * against the image's directory, with the same rules as backing files: refused under
- * IMG_OPEN_UNTRUSTED, no json:/protocol names, regular files only (never a FIFO, device, /proc
- * or /sys), opened read-write only when img is. With IMG_REF_LOCAL the name must also stay
- * below the image's directory (relative, no ".." component), and a plain name (no '/') is
- * followed even under IMG_OPEN_UNTRUSTED: the file is part of the image, beside it. A symlink
- * never leads out of the directory the name designates (core/block/resolve.h); untrusted, no
- * symlink is followed and a file with other hard links is refused. what names it in messages.
- * Returns the fd or a negative errno with img->err set. */
-enum { IMG_REF_LOCAL = 1u << 0 };
-int img_open_ref(struct img *img, const char *name, const char *what, unsigned ref_flags);
-
-/* Set img->err to "FORMAT: message" (the driver's name, then fmt) and return code: drivers
- * use this for their failures, the name is never typed in the message. */
-int img_error(struct img *img, int code, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-/* The same with the message as it is: the core's failures (which name the file), and a
- * driver's that name something else first (a path, or code shared by two formats). */
-int img_fail(struct img *img, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 const char *img_errmsg(const struct img *img);
+
+/* ---- what the faces may know of a handle and a format ---- */
+const struct img_driver *img_get_driver(const struct img *img);
+/* The format's name ("qcow2"), as qemu-img names it. */
+const char *img_format(const struct img *img);
+uint64_t img_size(const struct img *img);    /* virtual size in bytes */
+const char *img_path(const struct img *img); /* as given to img_open */
+/* The backing file the image records (name, format: NULL when none), and the opened backing
+ * image (IMG_OPEN_BACKING; NULL when none was opened). */
+const char *img_backing_name(const struct img *img);
+const char *img_backing_fmt(const struct img *img);
+struct img *img_backing(const struct img *img);
+/* The image has a parent it could not name (a differencing vdi opened without its chain). */
+bool img_backing_unresolved(const struct img *img);
+
+/* Operations a format may lack (its driver has no slot for them): the faces ask before they
+ * offer one; the core refuses them anyway with a message naming the format. */
+enum img_op {
+    IMG_OP_PROBE, /* recognised by its content (every format but those only named) */
+    IMG_OP_CREATE,
+    IMG_OP_CHECK,
+    IMG_OP_TRUNCATE,
+    IMG_OP_COMPACT,
+    IMG_OP_SNAPSHOTS,
+    IMG_OP_SET_BACKING,
+};
+bool img_driver_has(const struct img_driver *d, enum img_op op);
+const char *img_driver_name(const struct img_driver *d);
+unsigned img_driver_caps(const struct img_driver *d); /* IMG_CAP_* */
+/* The -o options create takes ({NULL}-terminated), or NULL. */
+const struct img_opt_desc *img_driver_create_opts(const struct img_driver *d);
 
 /* ---- -o option lists ---- */
 struct img_opt_kv {

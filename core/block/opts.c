@@ -2,7 +2,7 @@
 /* opts.c: -o option lists ("k=v,k2=v2", ",," escaping a comma as in qemu-img), size
  * parsing/formatting and preallocation modes shared by the command line, the create drivers and the
  * TUI forms. */
-#include "core/block/img.h"
+#include "core/block/driver.h"
 
 #include <ctype.h>
 #include <errno.h>

@@ -7,6 +7,7 @@
  * use. Talks to: img.h (img_read, img_write, img_flush), bytes.h, zlib. Never prints.
  */
 #include "core/block/ptable.h"
+#include "core/block/driver.h"
 
 #include <errno.h>
 #include <stdio.h>

@@ -4,7 +4,7 @@
  * The faces install a provider (cli/secret.c: --password-file, --password-env, a prompt);
  * drivers call img_get_secret when they first need a key. Holds no secret itself.
  */
-#include "core/block/img.h"
+#include "core/block/driver.h"
 
 #include <errno.h>
 

@@ -8,6 +8,7 @@
  * ptable.h, esc.h, json.h, qtree.h, describe_archive.c (describe_write).
  */
 #include "core/describe/describe.h"
+#include "core/block/driver.h"
 
 #include <stdlib.h>
 #include <string.h>

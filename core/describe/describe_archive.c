@@ -16,7 +16,7 @@
 #include <unistd.h>
 
 #include "core/archive/archive.h"
-#include "core/block/img.h"
+#include "core/block/driver.h"
 #include "core/base/io.h"
 #include "core/archive/ovf.h"
 #include "core/scan/scan.h"

@@ -6,6 +6,7 @@
  * scan.h (scan_escape for names read from image headers). Never prints.
  */
 #include "core/ops/map.h"
+#include "core/block/driver.h"
 #include "core/ops/ops.h"
 #include "core/block/ptable.h"
 #include "core/scan/scan.h"

@@ -12,6 +12,7 @@
  * Talks to: img.h (probing), io.h (extents, tmp files). Never prints.
  */
 #include "core/ops/ops.h"
+#include "core/block/driver.h"
 
 #include <errno.h>
 #include <fcntl.h>

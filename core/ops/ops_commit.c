@@ -12,6 +12,7 @@
  * make_empty), io.h (paths). Never prints.
  */
 #include "core/ops/ops.h"
+#include "core/block/driver.h"
 
 #include <errno.h>
 #include <stdio.h>

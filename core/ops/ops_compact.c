@@ -5,6 +5,7 @@
  * blocks. Talks to: img.h (img_open, img_compact), io.h (file sizes). Never prints.
  */
 #include "core/ops/ops.h"
+#include "core/block/driver.h"
 
 #include <errno.h>
 #include <string.h>

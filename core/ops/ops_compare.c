@@ -8,6 +8,7 @@
  * different allocation outright). Talks to: img.h. Never prints.
  */
 #include "core/ops/ops.h"
+#include "core/block/driver.h"
 
 #include <errno.h>
 #include <stdlib.h>

@@ -9,6 +9,7 @@
  * destroys an existing DST. Talks to: img.h (both images), nothing else. Never prints.
  */
 #include "core/ops/ops.h"
+#include "core/block/driver.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -7,6 +7,7 @@
  * Talks to: img.h. Never prints.
  */
 #include "core/ops/ops.h"
+#include "core/block/driver.h"
 #include "core/base/io.h"
 
 #include <string.h>

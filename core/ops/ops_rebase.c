@@ -11,6 +11,7 @@
  * prints.
  */
 #include "core/ops/ops.h"
+#include "core/block/driver.h"
 
 #include <errno.h>
 #include <stdlib.h>

@@ -8,6 +8,7 @@
  * Talks to: img.h, ptable.h (--fix-gpt). Never prints.
  */
 #include "core/ops/ops.h"
+#include "core/block/driver.h"
 
 #include <errno.h>
 #include <stdint.h>

@@ -12,7 +12,7 @@
 #include "core/scan/scan.h"
 #include "core/base/esc.h"
 #include "core/archive/archive.h"
-#include "core/block/img.h"
+#include "core/block/driver.h"
 #include "core/block/lock.h"
 #include "core/block/ptable.h"
 

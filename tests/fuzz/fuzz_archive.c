@@ -9,7 +9,7 @@
  * error inside libFuzzer's time limit. Built by tests/fuzz/CMakeLists.txt.
  */
 #include "core/archive/archive.h"
-#include "core/block/img.h"
+#include "core/block/driver.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -12,7 +12,7 @@
  */
 #include "fuzz_exercise.h"
 
-#include "core/block/img.h"
+#include "core/block/driver.h"
 #include "core/crypto/luks.h"
 
 #include <stdio.h>

@@ -6,7 +6,7 @@
  * and as a -o option list whose values are then taken as sizes and booleans, the way the
  * create drivers take them.
  */
-#include "core/block/img.h"
+#include "core/block/driver.h"
 
 #include <stdlib.h>
 #include <string.h>

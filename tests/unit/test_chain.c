@@ -5,7 +5,7 @@
  * follows nothing, and an unopened backing file is an error rather than silent zeros. */
 #include "testutil.h"
 
-#include "core/block/img.h"
+#include "core/block/driver.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -16,7 +16,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "core/block/img.h"
+#include "core/block/driver.h"
 #include "core/ops/ops.h"
 #include "core/ops/pipeline.h"
 

@@ -8,7 +8,7 @@
 #include "testutil.h"
 
 #include "core/base/bytes.h"
-#include "core/block/img.h"
+#include "core/block/driver.h"
 
 #include <errno.h>
 #include <fcntl.h>

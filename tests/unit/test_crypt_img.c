@@ -6,7 +6,7 @@
  * wrong LUKS password fails with -EACCES and leaves every byte of the file as it was. */
 #include "testutil.h"
 
-#include "core/block/img.h"
+#include "core/block/driver.h"
 
 #include <errno.h>
 #include <fcntl.h>

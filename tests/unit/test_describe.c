@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/block/img.h"
+#include "core/block/driver.h"
 #include "core/describe/describe.h"
 
 static void test_size_str(void **state)

@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "core/base/esc.h"
-#include "core/block/img.h"
+#include "core/block/driver.h"
 
 static void test_escape_classes(void **state)
 {

@@ -7,7 +7,7 @@
  * one test per finding that checks the fixed behaviour itself. */
 #include "testutil.h"
 
-#include "core/block/img.h"
+#include "core/block/driver.h"
 #include "formats/vmdk.h"
 #include "fuzz_exercise.h"
 

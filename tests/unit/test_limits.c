@@ -5,7 +5,7 @@
  * open with a message naming the problem; the FIFO must not block the open. */
 #include "testutil.h"
 
-#include "core/block/img.h"
+#include "core/block/driver.h"
 
 #include <stdio.h>
 #include <stdlib.h>

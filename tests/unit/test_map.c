@@ -15,7 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "core/block/img.h"
+#include "core/block/driver.h"
 #include "core/ops/map.h"
 #include "core/ops/ops.h"
 #include "core/scan/scan.h"

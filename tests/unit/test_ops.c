@@ -14,7 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "core/block/img.h"
+#include "core/block/driver.h"
 #include "core/ops/ops.h"
 
 static bool exists(const char *p)

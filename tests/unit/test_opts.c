@@ -7,7 +7,7 @@
 #include <errno.h>
 #include <string.h>
 
-#include "core/block/img.h"
+#include "core/block/driver.h"
 
 static void expect_size(const char *s, uint64_t want)
 {

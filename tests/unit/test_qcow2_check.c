@@ -6,7 +6,7 @@
  * Layout regions of fresh and written images are compared with the known qemu layout. */
 #include "test_qcow2_common.h"
 
-#include "core/block/img.h"
+#include "core/block/driver.h"
 
 struct lines {
     char buf[8192];

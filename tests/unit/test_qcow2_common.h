@@ -8,7 +8,7 @@
 
 #include "testutil.h"
 
-#include "core/block/img.h"
+#include "core/block/driver.h"
 
 #include <fcntl.h>
 #include <stdbool.h>

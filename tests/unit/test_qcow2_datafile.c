@@ -4,7 +4,7 @@
  * passes qemu-img check and compare, and --untrusted refuses to follow the data file name. */
 #include "testutil.h"
 
-#include "core/block/img.h"
+#include "core/block/driver.h"
 #include "test_qcow2_common.h"
 
 #include <fcntl.h>

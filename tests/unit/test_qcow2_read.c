@@ -5,7 +5,7 @@
  * byte for byte with `qemu-img convert -O raw`, and block-status runs with `qemu-img map`. */
 #include "test_qcow2_common.h"
 
-#include "core/block/img.h"
+#include "core/block/driver.h"
 #include "formats/qcow2.h"
 
 /* qemu-io writes at awkward places: first/last sector, across cluster boundaries, zeros. */

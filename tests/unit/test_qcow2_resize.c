@@ -9,7 +9,7 @@
  * snapshots (made by `qemu-img snapshot -c`) refuse to shrink. */
 #include "test_qcow2_common.h"
 
-#include "core/block/img.h"
+#include "core/block/driver.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -14,7 +14,7 @@
 
 #include <stdbool.h>
 
-#include "core/block/img.h"
+#include "core/block/driver.h"
 
 #include <stdarg.h>
 

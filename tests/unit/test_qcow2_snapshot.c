@@ -7,7 +7,7 @@
  * (proven by content and by check's refcounts). Hostile snapshot tables fail with one line. */
 #include "test_qcow2_common.h"
 
-#include "core/block/img.h"
+#include "core/block/driver.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -6,7 +6,7 @@
  * identical. */
 #include "test_qcow2_common.h"
 
-#include "core/block/img.h"
+#include "core/block/driver.h"
 
 #include <fcntl.h>
 #include <unistd.h>

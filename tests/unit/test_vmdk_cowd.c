@@ -13,7 +13,7 @@
 #include "test_qcow2_common.h"
 
 #include "core/base/bytes.h"
-#include "core/block/img.h"
+#include "core/block/driver.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -8,7 +8,7 @@
  * scratch mode makes the L2 and refcount caches evict dirty tables. */
 #include "test_qcow2_common.h"
 
-#include "core/block/img.h"
+#include "core/block/driver.h"
 
 #define ULL(x) ((unsigned long long)(x))
 #define K 1024ull

@@ -2,7 +2,7 @@
 /* testutil.c: the shared test helpers declared in testutil.h. */
 #include "testutil.h"
 
-#include "core/block/img.h"
+#include "core/block/driver.h"
 
 #include <fcntl.h>
 #include <stdio.h>

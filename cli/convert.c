@@ -25,7 +25,7 @@ static int convert_job(struct job *j, void *arg, struct img_err *err)
 {
     struct ops_convert_req *req = arg;
     req->progress = job_ops_progress(j);
-    return ops_convert(req, err);
+    return arc_convert_any(req, err);
 }
 
 /* Before a convert from src: say (on stderr) when an archive member needs a temporary copy. */

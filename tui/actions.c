@@ -18,11 +18,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/archive/archive.h"
 #include "core/block/img.h"
 #include "core/base/io.h"
 #include "core/block/lock.h"
 #include "core/ops/ops.h"
 #include "core/block/ptable.h"
+#include "core/base/esc.h"
 
 /* ---- helpers ---- */
 
@@ -154,7 +156,7 @@ static int conv_run(struct job *j, void *arg, struct img_err *err)
     struct conv_job *c = arg;
     c->req.progress = job_ops_progress(j);
     job_status(j, "copying");
-    int r = ops_convert(&c->req, err);
+    int r = arc_convert_any(&c->req, err);
     if (r == 0 && c->beside) /* the user may still be in the archive: say where it went */
         job_status(j, "wrote %s beside the archive, in %s", strrchr(c->dst, '/') + 1, c->beside);
     else if (r == 0)
@@ -229,7 +231,7 @@ static void conv_start(struct app *a, struct dialog *d)
     }
     c->pw_held = held > 0;
     if (a->scan && scan_is_archive(a->scan))
-        c->beside = scan_escape(odir, strlen(odir));
+        c->beside = esc_dup(odir, strlen(odir));
     char title[160];
     snprintf(title, sizeof title, "convert %.60s -> %.60s (%s%s)", strrchr(c->src, '/') + 1, name,
              fmt, compress ? ", compressed" : "");
@@ -281,8 +283,8 @@ void action_convert(struct app *a)
     if (wdir && a->scan && scan_is_archive(a->scan)) {
         /* A member: say which archive it comes out of and where the copy goes. */
         const char *an = strrchr(a->dir, '/') ? strrchr(a->dir, '/') + 1 : a->dir;
-        char *arc = scan_escape(an, strlen(an));
-        char *wd = scan_escape(wdir, strlen(wdir));
+        char *arc = esc_dup(an, strlen(an));
+        char *wd = esc_dup(wdir, strlen(wdir));
         snprintf(a->dlg.msg[0], sizeof a->dlg.msg[0], "Copy member %s (%s) of archive %s",
                  e->display, e->format, arc ? arc : "?");
         snprintf(a->dlg.msg[1], sizeof a->dlg.msg[1], "into a new image beside the archive, in %s.",

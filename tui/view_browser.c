@@ -18,6 +18,7 @@
 #include "core/block/img.h"
 #include "core/base/io.h"
 #include "core/describe/describe.h"
+#include "core/base/esc.h"
 
 const struct scan_entry *browser_selected(struct app *a, size_t *entry_index)
 {
@@ -285,7 +286,7 @@ static void browser_row(struct app *a, int y, struct rect r, const struct scan_e
 static void browser_member_facts(FILE *f, const struct app *a, const struct scan_entry *e)
 {
     const char *ap = scan_path(a->scan);
-    char *ad = scan_escape(ap, strlen(ap));
+    char *ad = esc_dup(ap, strlen(ap));
     fprintf(f, "archive: %s\nmember: %s\ntype: file\n", ad ? ad : "?", e->display);
     free(ad);
     describe_member_facts(f, e->format, e->flags & SCAN_F_RAW_GUESS, true, e->size,

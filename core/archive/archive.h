@@ -120,9 +120,15 @@ int arc_reader_copy_fd(struct arc_reader *r, int fd, uint64_t *copied, void *con
 struct img *arc_open_stream_img(const char *archive, const char *member, const char *fmt,
                                 struct img_err *err);
 
-/* ops_convert's path for a source that is ARCHIVE/MEMBER or a compressed file: streams raw
- * members; extracts other formats to a temporary file in the target's directory (removed
- * afterwards) and opens it untrusted. */
+/* Convert any request (what `dimg convert` and the convert job call): a source that is
+ * ARCHIVE/MEMBER or a compressed file goes through arc_convert, a target through a
+ * compression filter (req->filter) is written by export_convert_filtered, everything else is
+ * ops_convert. The archive room sits above ops: ops never calls back into it. */
+int arc_convert_any(const struct ops_convert_req *req, struct img_err *err);
+
+/* The path for a source that is ARCHIVE/MEMBER or a compressed file: streams raw members;
+ * extracts other formats to a temporary file in the target's directory (removed afterwards)
+ * and opens it untrusted. */
 int arc_convert(const struct ops_convert_req *req, const char *archive, const char *member,
                 struct img_err *err);
 

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "core/block/driver.h"
+#include "core/archive/export.h"
 #include "core/base/io.h"
 #include "core/ops/ops.h"
 
@@ -253,7 +254,7 @@ int arc_convert(const struct ops_convert_req *req, const char *archive, const ch
     struct img *src = arc_open_stream_img(archive, member, req->src_fmt, err);
     if (src) {
         local.src_img = src;
-        int r = ops_convert(&local, err);
+        int r = arc_convert_any(&local, err);
         img_close(src);
         /* A stream that turned out not to be in order (vmdk grains): copy it instead. */
         if (r != -ESPIPE)
@@ -289,7 +290,7 @@ int arc_convert(const struct ops_convert_req *req, const char *archive, const ch
         goto out;
     local.src = t.tmp_path;
     local.open_flags |= IMG_OPEN_NO_REFS; /* not beside its archive's other members */
-    r = ops_convert(&local, err);
+    r = arc_convert_any(&local, err);
     size_t tl = strlen(t.tmp_path);
     if (r < 0 && strncmp(err->msg, t.tmp_path, tl) == 0 && err->msg[tl] == ':') {
         /* Name the member, not its temporary copy. */
@@ -313,4 +314,31 @@ int arc_member_format(const char *archive, const char *member, const char **fmt,
     arc_reader_close(r);
     *stream = img_format_is_raw(*fmt) || arc_vmdk_streamable(head, n);
     return 0;
+}
+
+int arc_convert_any(const struct ops_convert_req *req, struct img_err *err)
+{
+    err_clear(err);
+    if (!req->src_img) {
+        /* ARCHIVE/MEMBER, or a compressed file (unless -f names a format for the file). */
+        char *arc = NULL, *mem = NULL;
+        int k = arc_convert_source(req->src, &arc, &mem);
+        if (k < 0)
+            return err_set(err, k, "out of memory");
+        bool via = k == 1 && !(mem == NULL && req->src_fmt);
+        int r = via ? arc_convert(req, arc, mem, err) : 0;
+        free(arc);
+        free(mem);
+        if (via)
+            return r;
+    }
+    if (!req->filter)
+        return ops_convert(req, err);
+    /* One compressed stream, not an image driver's file. */
+    struct ops_convert_start s;
+    int r = ops_convert_begin(req, &s, err);
+    if (r == 0)
+        r = export_convert_filtered(s.src, req, s.part, err);
+    ops_convert_end(&s);
+    return r;
 }

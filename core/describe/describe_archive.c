@@ -21,6 +21,7 @@
 #include "core/archive/ovf.h"
 #include "core/scan/scan.h"
 #include "core/describe/json.h"
+#include "core/base/esc.h"
 
 static const char *describe_member_type(enum arc_type t)
 {
@@ -148,7 +149,7 @@ static void describe_member_human_line(FILE *f, const struct arc_member *m, bool
 
 static void describe_archive_human(FILE *f, const struct arc_list *l, bool narrow)
 {
-    char *p = scan_escape(l->path, strlen(l->path));
+    char *p = esc_dup(l->path, strlen(l->path));
     fprintf(f, "archive: %s\n", p ? p : "?");
     free(p);
     fprintf(f, "archive type: %s\n", l->desc);
@@ -280,7 +281,7 @@ int describe_archive_write(FILE *f, const char *path, const char *fmt, bool json
         if (!m && l.partial) {
             status = 2; /* past the quick listing's budget: the caller knows the member */
         } else if (!m) {
-            char *d = scan_escape(member, strlen(member));
+            char *d = esc_dup(member, strlen(member));
             snprintf(errbuf, errlen, "%s: no member named %s", archive, d ? d : "?");
             free(d);
             status = 1;

@@ -3,13 +3,13 @@
  * walk, host runs from the driver's layout, cells for the screen, zoom levels, partition
  * starts and a one-line description.
  * Talks to: img.h, ops.h (ops_map: the one chain walk, shared with `dimg map`), ptable.h,
- * scan.h (scan_escape for names read from image headers). Never prints.
+ * esc.h (names read from image headers). Never prints.
  */
 #include "core/ops/map.h"
 #include "core/block/driver.h"
 #include "core/ops/ops.h"
 #include "core/block/ptable.h"
-#include "core/scan/scan.h"
+#include "core/base/esc.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -155,11 +155,11 @@ static int map_layer_names(struct map_runs *out, const struct img *img)
         return -ENOMEM;
     out->nlayers = n;
     size_t k = 0;
-    if (!(out->layers[k++] = scan_escape(img->path, strlen(img->path))))
+    if (!(out->layers[k++] = esc_dup(img->path, strlen(img->path))))
         return -ENOMEM;
     for (const struct img *l = img; l && k < n; l = l->backing)
         if (l->backing_name && l->backing_name[0] &&
-            !(out->layers[k++] = scan_escape(l->backing_name, strlen(l->backing_name))))
+            !(out->layers[k++] = esc_dup(l->backing_name, strlen(l->backing_name))))
             return -ENOMEM;
     return 0;
 }

@@ -68,8 +68,24 @@ struct ops_convert_req {
 
 /* Copy the guest contents of req->src (whole backing chain) into a new image at req->dst.
  * The source is only ever opened read-only. On any failure or cancellation DST.part is
- * removed and an existing DST is left untouched. */
+ * removed and an existing DST is left untouched. A source inside an archive or a compressed
+ * file, and a target through a compression filter (req->filter), are the archive room's:
+ * arc_convert_any (core/archive/archive.h) takes every request and ends here for the rest. */
 int ops_convert(const struct ops_convert_req *req, struct img_err *err);
+
+/* The start every convert shares, ops_convert's and the archive room's filtered target: the
+ * source opened (or req->src_img taken), a -l snapshot loaded, the target checked (not a
+ * file of the source chain, not in use, no DST.part left over) and its .part name. After a
+ * failure too, ops_convert_end releases what was set up. */
+struct ops_convert_start {
+    struct img *src;
+    bool own_src;      /* src was opened here (not req->src_img) */
+    uint64_t out_size; /* the target's virtual size */
+    char *part;        /* "DST.part" */
+};
+int ops_convert_begin(const struct ops_convert_req *req, struct ops_convert_start *s,
+                      struct img_err *err);
+void ops_convert_end(struct ops_convert_start *s);
 
 /* ---- map ---- */
 struct ops_map_entry {

@@ -19,9 +19,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "core/archive/archive.h"
 #include "core/base/io.h"
-#include "core/archive/export.h"
 #include "core/block/lock.h"
 #include "core/ops/pipeline.h"
 
@@ -52,6 +50,7 @@ struct conv {
     /* The readers' handles of the source, opened early (see conv_hs). */
     struct img *hs[CONVERT_MAX_READERS];
     unsigned nhs;
+    bool created; /* DST.part is ours: removed on failure */
 };
 
 static int conv_cancelled(struct conv *c)
@@ -394,85 +393,87 @@ static bool conv_hits_chain(const struct img *src, const char *path)
     return false;
 }
 
-int ops_convert(const struct ops_convert_req *req, struct img_err *err)
+/* The target format's driver, once the request is consistent. */
+static const struct img_driver *conv_target_driver(const struct ops_convert_req *req,
+                                                   struct img_err *err)
 {
-    struct conv c = {.req = req, .err = err};
-    char *part = NULL;
-    bool created = false;
-    int r;
-
-    err_clear(err);
     const struct img_driver *drv = req->dst_fmt ? img_driver_find(req->dst_fmt) : NULL;
     if (!drv && img_foreign_refuse(req->dst_fmt, NULL, err) < 0)
-        return err->code;
-    if (!drv)
-        return err_set(err, -EINVAL, "unknown output format '%s'",
-                       req->dst_fmt ? req->dst_fmt : "");
-    if (req->compress && !img_driver_can_compress(drv))
-        return err_set(err, -ENOTSUP, "%s: compressed output is not supported by %s", req->dst,
-                       drv->name);
-    if (req->backing && !req->backing_fmt)
-        return err_set(err, -EINVAL,
-                       "%s: backing file specified without backing format (add -F FMT)", req->dst);
-
-    if (!req->src_img) {
-        /* ARCHIVE/MEMBER, or a compressed file (unless -f names a format for the file). */
-        char *arc = NULL, *mem = NULL;
-        int k = arc_convert_source(req->src, &arc, &mem);
-        if (k < 0)
-            return err_set(err, k, "out of memory");
-        bool via = k == 1 && !(mem == NULL && req->src_fmt);
-        if (via)
-            r = arc_convert(req, arc, mem, err);
-        free(arc);
-        free(mem);
-        if (via)
-            return r;
+        return NULL;
+    if (!drv) {
+        err_set(err, -EINVAL, "unknown output format '%s'", req->dst_fmt ? req->dst_fmt : "");
+        return NULL;
     }
-    c.src = req->src_img ? req->src_img
-                         : img_open(req->src, req->src_fmt,
-                                    (req->open_flags & ~IMG_OPEN_RW) | IMG_OPEN_BACKING, err);
-    if (!c.src)
-        return err->code ? err->code : -EIO;
+    if (req->compress && !img_driver_can_compress(drv)) {
+        err_set(err, -ENOTSUP, "%s: compressed output is not supported by %s", req->dst, drv->name);
+        return NULL;
+    }
+    if (req->backing && !req->backing_fmt) {
+        err_set(err, -EINVAL, "%s: backing file specified without backing format (add -F FMT)",
+                req->dst);
+        return NULL;
+    }
+    return drv;
+}
+
+/* The target's temporary name DST.part, refused when something is there already. */
+static int conv_part_name(const char *dst, char **part, struct img_err *err)
+{
+    size_t n = strlen(dst);
+    if (!(*part = malloc(n + 6)))
+        return err_set(err, -ENOMEM, "out of memory");
+    memcpy(*part, dst, n);
+    memcpy(*part + n, ".part", 6);
+    struct stat st;
+    if (lstat(*part, &st) == 0) /* never clobber (or follow) something we did not create */
+        return err_set(err, -EEXIST, "%s already exists (left from an interrupted run?); remove it",
+                       *part);
+    return 0;
+}
+
+int ops_convert_begin(const struct ops_convert_req *req, struct ops_convert_start *s,
+                      struct img_err *err)
+{
+    int r;
+    *s = (struct ops_convert_start){.src = req->src_img};
+    err_clear(err);
+    if (!conv_target_driver(req, err))
+        return err->code;
+    if (!s->src) {
+        s->src = img_open(req->src, req->src_fmt,
+                          (req->open_flags & ~IMG_OPEN_RW) | IMG_OPEN_BACKING, err);
+        if (!s->src)
+            return err->code ? err->code : -EIO;
+        s->own_src = true;
+    }
     /* -l: the target has the image's current size, as qemu-img's has; a snapshot taken
      * before the image grew reads as zeros past its own size. */
-    uint64_t out_size = c.src->size;
-    if (req->snapshot && (r = img_snap_load(c.src, req->snapshot)) < 0) {
-        err_set(err, r, "%s", img_errmsg(c.src));
-        goto out;
-    }
-    if (out_size < c.src->size)
-        out_size = c.src->size;
-    if (conv_hits_chain(c.src, req->dst)) {
-        r = err_set(err, -EINVAL, "%s: the target is the source image or one of its backing files",
-                    req->dst);
-        goto out;
-    }
+    s->out_size = s->src->size;
+    if (req->snapshot && (r = img_snap_load(s->src, req->snapshot)) < 0)
+        return err_set(err, r, "%s", img_errmsg(s->src));
+    if (s->out_size < s->src->size)
+        s->out_size = s->src->size;
+    if (conv_hits_chain(s->src, req->dst))
+        return err_set(err, -EINVAL,
+                       "%s: the target is the source image or one of its backing files", req->dst);
     /* Replacing a file a VM or qemu-img has open would leave it writing to a deleted inode. */
     if ((r = lock_check_free(req->dst, err)) < 0)
-        goto out;
-    conv_hs(&c, req->threads ? req->threads : cpipe_default_threads());
+        return r;
+    return conv_part_name(req->dst, &s->part, err);
+}
 
-    size_t n = strlen(req->dst);
-    part = malloc(n + 6);
-    if (!part) {
-        r = err_set(err, -ENOMEM, "out of memory");
-        goto out;
-    }
-    memcpy(part, req->dst, n);
-    memcpy(part + n, ".part", 6);
-    struct stat st;
-    if (lstat(part, &st) == 0) {
-        /* Never clobber (or follow) something we did not create. */
-        r = err_set(err, -EEXIST, "%s already exists (left from an interrupted run?); remove it",
-                    part);
-        goto out;
-    }
-    if (req->filter) { /* one compressed stream, not an image driver's file */
-        r = export_convert_filtered(c.src, req, part, err);
-        goto out;
-    }
+void ops_convert_end(struct ops_convert_start *s)
+{
+    if (s->own_src)
+        img_close(s->src);
+    free(s->part);
+    *s = (struct ops_convert_start){0};
+}
 
+/* Create DST.part and open it for writing (c->dst). */
+static int conv_open_target(struct conv *c, const char *part, uint64_t out_size)
+{
+    const struct ops_convert_req *req = c->req;
     struct img_create_req creq = {
         .size = out_size,
         .backing_file = req->backing,
@@ -481,90 +482,104 @@ int ops_convert(const struct ops_convert_req *req, struct img_err *err)
         .final_path = req->dst,
         .compress = req->compress,
     };
-    created = true; /* from here on any failure unlinks part */
-    r = img_create(req->dst_fmt, part, &creq, err);
+    c->created = true; /* from here on any failure removes part */
+    int r = img_create(req->dst_fmt, part, &creq, c->err);
     if (r < 0)
-        goto out;
-    c.dst = img_open(part, req->dst_fmt,
-                     IMG_OPEN_RW | IMG_OPEN_SCRATCH | (req->backing ? IMG_OPEN_BACKING : 0) |
-                         (req->open_flags & IMG_OPEN_UNTRUSTED),
-                     err);
-    if (!c.dst) {
-        r = err->code ? err->code : -EIO;
-        goto out;
-    }
-    if (c.dst->size < c.src->size) {
-        r = err_set(err, -EINVAL, "%s: target was created smaller than the source", part);
-        goto out;
-    }
+        return r;
+    c->dst = img_open(part, req->dst_fmt,
+                      IMG_OPEN_RW | IMG_OPEN_SCRATCH | (req->backing ? IMG_OPEN_BACKING : 0) |
+                          (req->open_flags & IMG_OPEN_UNTRUSTED),
+                      c->err);
+    if (!c->dst)
+        return c->err->code ? c->err->code : -EIO;
+    if (c->dst->size < c->src->size)
+        return err_set(c->err, -EINVAL, "%s: target was created smaller than the source", part);
     /* The tail past the snapshot's size reads as zeros, not from the target's backing file. */
-    if (out_size > c.src->size && req->backing &&
-        (r = img_write_zeroes(c.dst, c.src->size, out_size - c.src->size)) < 0) {
-        r = dst_fail(&c, r);
-        goto out;
-    }
+    if (out_size > c->src->size && req->backing &&
+        (r = img_write_zeroes(c->dst, c->src->size, out_size - c->src->size)) < 0)
+        return dst_fail(c, r);
+    return 0;
+}
 
+/* How to copy into the target just opened: whole clusters or runs, chunk size, buffers, and
+ * the threads (compression pipeline or readers ahead). */
+static int conv_setup(struct conv *c, const struct img_driver *drv)
+{
+    const struct ops_convert_req *req = c->req;
     struct img_info info;
-    r = img_get_info(c.dst, &info);
-    if (r < 0) {
-        r = dst_fail(&c, r);
-        goto out;
-    }
-    c.cluster = info.cluster_size;
-    c.whole = req->compress || (info.compressed && c.cluster);
-    if (req->compress && c.cluster == 0) {
-        r = err_set(err, -ENOTSUP, "%s: compression needs a format with clusters", req->dst);
-        goto out;
-    }
-    c.zero_init = (drv->caps & IMG_CAP_ZERO_INIT) && !req->backing;
-    c.chunk = req->compress ? CONVERT_COMPRESS_CHUNK : CONVERT_DEFAULT_CHUNK;
+    int r = img_get_info(c->dst, &info);
+    if (r < 0)
+        return dst_fail(c, r);
+    c->cluster = info.cluster_size;
+    c->whole = req->compress || (info.compressed && c->cluster);
+    if (req->compress && c->cluster == 0)
+        return err_set(c->err, -ENOTSUP, "%s: compression needs a format with clusters", req->dst);
+    c->zero_init = (drv->caps & IMG_CAP_ZERO_INIT) && !req->backing;
+    c->chunk = req->compress ? CONVERT_COMPRESS_CHUNK : CONVERT_DEFAULT_CHUNK;
     if (req->buf_size)
-        c.chunk = req->buf_size;
-    if (c.cluster && c.chunk % c.cluster)
-        c.chunk += c.cluster - c.chunk % c.cluster;
-    c.buf = malloc(c.chunk);
+        c->chunk = req->buf_size;
+    if (c->cluster && c->chunk % c->cluster)
+        c->chunk += c->cluster - c->chunk % c->cluster;
+    c->buf = malloc(c->chunk);
     if (req->sparse == 0)
-        c.zbuf = calloc(1, c.chunk);
-    if (!c.buf || (req->sparse == 0 && !c.zbuf)) {
-        r = err_set(err, -ENOMEM, "out of memory");
-        goto out;
-    }
+        c->zbuf = calloc(1, c->chunk);
+    if (!c->buf || (req->sparse == 0 && !c->zbuf))
+        return err_set(c->err, -ENOMEM, "out of memory");
     if (req->progress) {
-        req->progress->total = c.src->size;
-        conv_progress(&c, 0);
+        req->progress->total = c->src->size;
+        conv_progress(c, 0);
     }
+    c->threads = req->threads ? req->threads : cpipe_default_threads();
+    /* One thread gains nothing over compressing in place. */
+    if (c->whole && !req->backing && img_can_compress_split(c->dst) && c->threads > 1 &&
+        !(c->pipe = cpipe_new(c->dst, c->cluster, c->chunk, c->threads, c->zero_init)))
+        return err_set(c->err, -ENOMEM, "out of memory (or threads) for the compression pipeline");
+    if (!c->whole)
+        conv_ahead(c);
+    return 0;
+}
 
-    c.threads = req->threads ? req->threads : cpipe_default_threads();
-    if (c.whole && !req->backing && img_can_compress_split(c.dst)) {
-        /* One thread gains nothing over compressing in place. */
-        if (c.threads > 1 &&
-            !(c.pipe = cpipe_new(c.dst, c.cluster, c.chunk, c.threads, c.zero_init))) {
-            r = err_set(err, -ENOMEM, "out of memory (or threads) for the compression pipeline");
-            goto out;
-        }
-    }
-    if (!c.whole)
-        conv_ahead(&c);
+/* Copy, drain the threads, flush, and put DST.part in place of DST. */
+static int conv_finish(struct conv *c, const char *part)
+{
+    int r = conv_run(c);
+    if (r == 0 && c->pipe && (r = cpipe_drain(c->pipe)) < 0)
+        r = dst_fail(c, r);
+    if (r == 0 && (r = img_flush(c->dst)) < 0)
+        r = dst_fail(c, r);
+    if (r < 0)
+        return r;
+    cpipe_free(c->pipe);
+    c->pipe = NULL;
+    rpipe_free(c->ahead);
+    c->ahead = NULL;
+    img_close(c->dst);
+    c->dst = NULL;
+    if ((r = io_replace(part, c->req->dst)) < 0)
+        return err_set(c->err, r, "%s: rename from %s: %s", c->req->dst, part, strerror(-r));
+    c->created = false;
+    (void)io_sync_dir(c->req->dst); /* the new name made durable: best effort, as the data is */
+    return 0;
+}
 
-    r = conv_run(&c);
-    if (r == 0 && c.pipe && (r = cpipe_drain(c.pipe)) < 0)
-        r = dst_fail(&c, r);
-    if (r == 0 && (r = img_flush(c.dst)) < 0)
-        r = dst_fail(&c, r);
+int ops_convert(const struct ops_convert_req *req, struct img_err *err)
+{
+    struct conv c = {.req = req, .err = err};
+    struct ops_convert_start s;
+    if (req->filter) /* a compressed stream, not an image: the archive room writes it */
+        return err_set(err, -EINVAL, "%s: a filtered target is written by arc_convert_any",
+                       req->dst);
+    int r = ops_convert_begin(req, &s, err);
+    const struct img_driver *drv = img_driver_find(req->dst_fmt);
     if (r < 0)
         goto out;
-    cpipe_free(c.pipe);
-    c.pipe = NULL;
-    rpipe_free(c.ahead);
-    c.ahead = NULL;
-    img_close(c.dst);
-    c.dst = NULL;
-    if ((r = io_replace(part, req->dst)) < 0) {
-        r = err_set(err, r, "%s: rename from %s: %s", req->dst, part, strerror(-r));
-        goto out;
-    }
-    created = false;
-    (void)io_sync_dir(req->dst); /* the new name made durable: best effort, as the data is */
+    c.src = s.src;
+    conv_hs(&c, req->threads ? req->threads : cpipe_default_threads());
+    r = conv_open_target(&c, s.part, s.out_size);
+    if (r == 0)
+        r = conv_setup(&c, drv);
+    if (r == 0)
+        r = conv_finish(&c, s.part);
 
 out:
     cpipe_free(c.pipe); /* before the target closes: the workers use its handle */
@@ -573,14 +588,12 @@ out:
         img_close(c.hs[--c.nhs]);
     if (c.dst)
         img_close(c.dst);
-    if (created) {
+    if (c.created) {
         if (drv->unlink_extra)
-            drv->unlink_extra(part);
-        unlink(part);
+            drv->unlink_extra(s.part);
+        unlink(s.part);
     }
-    if (!req->src_img)
-        img_close(c.src);
-    free(part);
+    ops_convert_end(&s);
     free(c.buf);
     free(c.zbuf);
     return r;

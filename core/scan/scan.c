@@ -88,11 +88,6 @@ static uint64_t scan_now_ns(void)
 
 /* ---- escaping untrusted names ---- */
 
-char *scan_escape(const char *s, size_t len)
-{
-    return esc_dup(s, len); /* the one rule for every screen and printer (esc.h) */
-}
-
 /* ---- names ---- */
 
 static bool scan_isdigit(unsigned char c)
@@ -181,7 +176,7 @@ static void scan_fail(struct scan_res *res, const char *fmt, ...)
     va_end(ap);
     free(res->msg);
     res->error = true;
-    res->msg = scan_escape(line, strlen(line));
+    res->msg = esc_dup(line, strlen(line));
 }
 
 /* Guest bytes holding data in img's own layer, within a time and run budget. */
@@ -243,7 +238,7 @@ static void scan_info(struct img *img, struct scan_res *res)
         res->flags |= SCAN_F_COMPRESSED;
     if (img->backing_name && img->backing_name[0]) {
         res->flags |= SCAN_F_BACKING;
-        res->backing = scan_escape(img->backing_name, strlen(img->backing_name));
+        res->backing = esc_dup(img->backing_name, strlen(img->backing_name));
     }
     for (size_t i = 0; i < in->nkv; i++) {
         const struct img_kv *kv = &in->kv[i];
@@ -258,7 +253,7 @@ static void scan_info(struct img *img, struct scan_res *res)
         const struct img_kv *kv = &in->kv[i];
         if (kv->type == IMG_KV_STR &&
             (strcmp(kv->key, "compat") == 0 || strcmp(kv->key, "version") == 0)) {
-            char *v = scan_escape(kv->str, strlen(kv->str));
+            char *v = esc_dup(kv->str, strlen(kv->str));
             if (v)
                 snprintf(res->version, sizeof res->version, "%s", v);
             free(v);
@@ -557,10 +552,10 @@ static int scan_stat_entry(int dfd, const char *name, bool probe, struct scan_en
             e->is_dangling = true;
         char target[PATH_MAX];
         ssize_t tl = readlinkat(dfd, name, target, sizeof target);
-        if (tl >= 0 && !(e->link_target = scan_escape(target, (size_t)tl)))
+        if (tl >= 0 && !(e->link_target = esc_dup(target, (size_t)tl)))
             return -ENOMEM;
     }
-    if (!(e->name = strdup(name)) || !(e->display = scan_escape(name, strlen(name))))
+    if (!(e->name = strdup(name)) || !(e->display = esc_dup(name, strlen(name))))
         return -ENOMEM;
     e->is_dotdot = strcmp(name, "..") == 0;
     e->hidden = name[0] == '.' && !e->is_dotdot;
@@ -633,7 +628,7 @@ static int scan_list(struct scan_dir *d, struct img_err *err)
         if (s < 0) { /* unreadable: listed with what we know */
             scan_entry_free(e);
             memset(e, 0, sizeof *e);
-            if (!(e->name = strdup(name)) || !(e->display = scan_escape(name, strlen(name)))) {
+            if (!(e->name = strdup(name)) || !(e->display = esc_dup(name, strlen(name)))) {
                 scan_entry_free(e);
                 r = err_set(err, -ENOMEM, "%s: out of memory listing the directory", d->path);
                 break;

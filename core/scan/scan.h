@@ -157,8 +157,4 @@ int scan_name_cmp(const char *a, const char *b);
 int scan_sort(const struct scan_dir *d, size_t *idx, size_t n, enum scan_sort key, bool reverse,
               bool dirs_first);
 
-/* Escape s (len bytes) for display into a malloc'd string: esc_dup (core/base/esc.h), the rule
- * every printer and screen uses. NULL when out of memory. */
-char *scan_escape(const char *s, size_t len);
-
 #endif

@@ -19,6 +19,7 @@
 
 #include "core/block/driver.h"
 #include "core/scan/scan.h"
+#include "core/base/esc.h"
 
 #define KiB 1024ull
 #define MiB (1024ull * 1024)
@@ -532,16 +533,16 @@ static void test_name_cmp_and_escape(void **state)
     assert_true(scan_name_cmp("v1.2.10", "v1.2.9") > 0);
     assert_true(scan_name_cmp("99999999999999999999999", "100000000000000000000000") < 0);
 
-    char *s = scan_escape("a\tb\nc\x1b[31m\x7f", 11);
+    char *s = esc_dup("a\tb\nc\x1b[31m\x7f", 11);
     assert_string_equal(s, "a\\tb\\nc\\e[31m\\x7f");
     free(s);
-    s = scan_escape("caf\xc3\xa9 \xff\xc3", 8); /* valid é kept, stray bytes escaped */
+    s = esc_dup("caf\xc3\xa9 \xff\xc3", 8); /* valid é kept, stray bytes escaped */
     assert_string_equal(s, "caf\xc3\xa9 \\xff\\xc3");
     free(s);
-    s = scan_escape("x\xc2\x9by\xe2\x80\xaez", 8); /* C1 CSI and a bidi override */
+    s = esc_dup("x\xc2\x9by\xe2\x80\xaez", 8); /* C1 CSI and a bidi override */
     assert_string_equal(s, "x\\xc2\\x9by\\xe2\\x80\\xaez");
     free(s);
-    s = scan_escape("nul\0x", 5);
+    s = esc_dup("nul\0x", 5);
     assert_string_equal(s, "nul\\x00x");
     free(s);
 }

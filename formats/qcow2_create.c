@@ -153,36 +153,41 @@ int qcow2_create(const char *path, const struct img_create_req *req, struct img_
     return r;
 }
 
-/* The layout and the writes, with an encryption header area (LUKS) after the L1 table. */
-static int qcow2_create_crypt(const char *path, const struct img_create_req *req,
-                              const struct qcow2_copts *op, const struct qcow2_crypt_new *cn,
-                              struct img_err *err)
-{
-    struct qcow2_copts o = *op;
-    int r;
+/* Where each part of a new image goes: the header cluster, the refcount table and blocks,
+ * the L1 table, the encryption header area (LUKS), preallocated L2 tables and data, in that
+ * order from the start of the file. Counts are in clusters, offsets in bytes. */
+struct qcow2_layout {
+    uint64_t cs, size, l1_entries, per_block; /* per_block: refcounts in one block */
+    unsigned cb, order;
+    uint64_t tc, nb, l1c, nfde, nl2, ndata, total;
+    uint64_t rt_off, rb_off, l1_off, fde_off, l2_off, data_off;
+};
 
-    uint64_t cs = o.cluster_size, size = req->size;
-    unsigned cb = (unsigned)__builtin_ctzll(cs);
-    unsigned order = (unsigned)__builtin_ctzll(o.refcount_bits);
-    unsigned l2b = qcow2_l2_bits(cb, o.extended_l2);
-    uint64_t l1_entries = qcow2_l1_needed(size, cb, l2b);
-    if (l1_entries > QCOW2_MAX_L1_ENTRIES || size > (1ull << 62))
-        return err_set(err, -EFBIG,
-                       "qcow2: virtual size %llu is too large for cluster_size "
-                       "%llu",
+static int qcow2_layout_plan(const struct img_create_req *req, const struct qcow2_copts *o,
+                             const struct qcow2_crypt_new *cn, struct qcow2_layout *L,
+                             struct img_err *err)
+{
+    uint64_t cs = o->cluster_size, size = req->size;
+    *L = (struct qcow2_layout){.cs = cs, .size = size};
+    L->cb = (unsigned)__builtin_ctzll(cs);
+    L->order = (unsigned)__builtin_ctzll(o->refcount_bits);
+    L->l1_entries = qcow2_l1_needed(size, L->cb, qcow2_l2_bits(L->cb, o->extended_l2));
+    if (L->l1_entries > QCOW2_MAX_L1_ENTRIES || size > (1ull << 62))
+        return err_set(err, -EFBIG, "qcow2: virtual size %llu is too large for cluster_size %llu",
                        ULL(size), ULL(cs));
-    uint64_t E = cs * 8 / o.refcount_bits;
-    uint64_t l1c = u64_div_round_up(l1_entries * 8, cs);
-    if (l1c == 0)
-        l1c = 1; /* qemu-img always reserves one L1 cluster */
-    bool prealloc = o.prealloc != IMG_PREALLOC_OFF;
-    uint64_t nl2 = prealloc ? l1_entries : 0;
-    uint64_t ndata = prealloc && !o.data_file ? u64_div_round_up(size, cs) : 0;
-    uint64_t nfde = u64_div_round_up(cn->len, cs);
+    L->per_block = cs * 8 / o->refcount_bits;
+    L->l1c = u64_div_round_up(L->l1_entries * 8, cs);
+    if (L->l1c == 0)
+        L->l1c = 1; /* qemu-img always reserves one L1 cluster */
+    bool prealloc = o->prealloc != IMG_PREALLOC_OFF;
+    L->nl2 = prealloc ? L->l1_entries : 0;
+    L->ndata = prealloc && !o->data_file ? u64_div_round_up(size, cs) : 0;
+    L->nfde = u64_div_round_up(cn->len, cs);
+    /* The refcount blocks count themselves and the table: iterate to the fixed point. */
     uint64_t tc = 1, nb = 1;
     for (int i = 0; i < 32; i++) {
-        uint64_t total = 1 + tc + nb + l1c + nfde + nl2 + ndata;
-        uint64_t nnb = u64_div_round_up(total, E);
+        uint64_t total = 1 + tc + nb + L->l1c + L->nfde + L->nl2 + L->ndata;
+        uint64_t nnb = u64_div_round_up(total, L->per_block);
         uint64_t ntc = u64_div_round_up(nnb * 8, cs);
         if (nnb == nb && ntc == tc)
             break;
@@ -190,67 +195,84 @@ static int qcow2_create_crypt(const char *path, const struct img_create_req *req
         tc = ntc;
     }
     if (tc * cs > QCOW2_MAX_RT_BYTES)
-        return err_set(err, -EFBIG,
-                       "qcow2: preallocated image too large for the refcount "
-                       "table");
-    uint64_t rt_off = cs, rb_off = rt_off + tc * cs, l1_off = rb_off + nb * cs;
-    uint64_t fde_off = l1_off + l1c * cs;
-    uint64_t l2_off = fde_off + nfde * cs, data_off = l2_off + nl2 * cs;
-    uint64_t total = 1 + tc + nb + l1c + nfde + nl2 + ndata;
+        return err_set(err, -EFBIG, "qcow2: preallocated image too large for the refcount table");
+    L->tc = tc;
+    L->nb = nb;
+    L->rt_off = cs;
+    L->rb_off = L->rt_off + tc * cs;
+    L->l1_off = L->rb_off + nb * cs;
+    L->fde_off = L->l1_off + L->l1c * cs;
+    L->l2_off = L->fde_off + L->nfde * cs;
+    L->data_off = L->l2_off + L->nl2 * cs;
+    L->total = 1 + tc + nb + L->l1c + L->nfde + L->nl2 + L->ndata;
+    return 0;
+}
 
-    /* Header cluster. */
+/* The header fields (version 3 adds the feature bits, refcount order and header length). */
+static uint32_t qcow2_header_fields(uint8_t *h, const struct qcow2_copts *o,
+                                    const struct qcow2_crypt_new *cn, const struct qcow2_layout *L)
+{
+    uint32_t hlen = o->version == 3 ? 112 : 72;
+    be32_store(h, QCOW2_MAGIC);
+    be32_store(h + QCOW2_H_VERSION, o->version);
+    be32_store(h + QCOW2_H_CLUSTER_BITS, L->cb);
+    be64_store(h + QCOW2_H_SIZE, L->size);
+    be32_store(h + QCOW2_H_CRYPT, cn->method);
+    be32_store(h + QCOW2_H_L1_SIZE, (uint32_t)L->l1_entries);
+    be64_store(h + QCOW2_H_L1_OFF, L->l1_off);
+    be64_store(h + QCOW2_H_RT_OFF, L->rt_off);
+    be32_store(h + QCOW2_H_RT_CLUSTERS, (uint32_t)L->tc);
+    if (o->version == 3) {
+        uint64_t incompat = 0, autoclear = 0;
+        if (o->data_file)
+            incompat |= QCOW2_INCOMPAT_DATA_FILE;
+        if (o->compression_type)
+            incompat |= QCOW2_INCOMPAT_COMPRESSION;
+        if (o->extended_l2)
+            incompat |= QCOW2_INCOMPAT_EXTL2;
+        if (o->data_file_raw)
+            autoclear |= QCOW2_AUTOCLEAR_DATA_RAW;
+        be64_store(h + QCOW2_H_INCOMPAT, incompat);
+        be64_store(h + QCOW2_H_COMPAT, o->lazy ? QCOW2_COMPAT_LAZY : 0);
+        be64_store(h + QCOW2_H_AUTOCLEAR, autoclear);
+        be32_store(h + QCOW2_H_REFCOUNT_ORDER, L->order);
+        be32_store(h + QCOW2_H_HEADER_LEN, hlen);
+        h[QCOW2_H_COMPRESSION] = o->compression_type;
+    }
+    return hlen;
+}
+
+/* The header cluster: fields, extensions, the backing file name. Caller frees *out. */
+static int qcow2_header_build(const struct img_create_req *req, const struct qcow2_copts *o,
+                              const struct qcow2_crypt_new *cn, const struct qcow2_layout *L,
+                              uint8_t **out, struct img_err *err)
+{
+    uint64_t cs = L->cs;
     uint8_t *h = calloc(1, cs);
     if (!h)
         return err_set(err, -ENOMEM, "out of memory");
-    uint32_t hlen = o.version == 3 ? 112 : 72;
-    be32_store(h, QCOW2_MAGIC);
-    be32_store(h + QCOW2_H_VERSION, o.version);
-    be32_store(h + QCOW2_H_CLUSTER_BITS, cb);
-    be64_store(h + QCOW2_H_SIZE, size);
-    be32_store(h + QCOW2_H_CRYPT, cn->method);
-    be32_store(h + QCOW2_H_L1_SIZE, (uint32_t)l1_entries);
-    be64_store(h + QCOW2_H_L1_OFF, l1_off);
-    be64_store(h + QCOW2_H_RT_OFF, rt_off);
-    be32_store(h + QCOW2_H_RT_CLUSTERS, (uint32_t)tc);
-    if (o.version == 3) {
-        uint64_t incompat = 0, autoclear = 0;
-        if (o.data_file)
-            incompat |= QCOW2_INCOMPAT_DATA_FILE;
-        if (o.compression_type)
-            incompat |= QCOW2_INCOMPAT_COMPRESSION;
-        if (o.extended_l2)
-            incompat |= QCOW2_INCOMPAT_EXTL2;
-        if (o.data_file_raw)
-            autoclear |= QCOW2_AUTOCLEAR_DATA_RAW;
-        be64_store(h + QCOW2_H_INCOMPAT, incompat);
-        be64_store(h + QCOW2_H_COMPAT, o.lazy ? QCOW2_COMPAT_LAZY : 0);
-        be64_store(h + QCOW2_H_AUTOCLEAR, autoclear);
-        be32_store(h + QCOW2_H_REFCOUNT_ORDER, order);
-        be32_store(h + QCOW2_H_HEADER_LEN, hlen);
-        h[QCOW2_H_COMPRESSION] = o.compression_type;
-    }
-    uint64_t p = hlen;
+    uint64_t p = qcow2_header_fields(h, o, cn, L);
     size_t bfl = req->backing_file && req->backing_fmt ? strlen(req->backing_fmt) : 0;
     size_t need = 8 + (bfl ? 8 + u64_align_up(bfl, 8) : 0) +
-                  (o.data_file ? 8 + u64_align_up(strlen(o.data_file), 8) : 0) +
+                  (o->data_file ? 8 + u64_align_up(strlen(o->data_file), 8) : 0) +
                   (cn->area ? 8 + 16 : 0) + (req->backing_file ? strlen(req->backing_file) : 0);
     if (p + need > cs) {
         free(h);
         return err_set(err, -EINVAL,
-                       "qcow2: header extensions and backing file name do not "
-                       "fit in a %llu-byte cluster",
+                       "qcow2: header extensions and backing file name do not fit in a "
+                       "%llu-byte cluster",
                        ULL(cs));
     }
     /* Like qemu, the feature name table is left out when cluster 0 has no room for it. */
-    bool feature_table = o.version == 3 && p + need + 8 + 8 * 48 <= cs;
-    if (req->backing_file && req->backing_fmt)
-        p += qcow2_put_ext(h + p, QCOW2_EXT_BACKING_FMT, req->backing_fmt,
-                           (uint32_t)strlen(req->backing_fmt));
-    if (o.data_file)
-        p += qcow2_put_ext(h + p, QCOW2_EXT_DATA_FILE, o.data_file, (uint32_t)strlen(o.data_file));
+    bool feature_table = o->version == 3 && p + need + 8 + 8 * 48 <= cs;
+    if (bfl)
+        p += qcow2_put_ext(h + p, QCOW2_EXT_BACKING_FMT, req->backing_fmt, (uint32_t)bfl);
+    if (o->data_file)
+        p +=
+            qcow2_put_ext(h + p, QCOW2_EXT_DATA_FILE, o->data_file, (uint32_t)strlen(o->data_file));
     if (cn->area) {
         uint8_t fde[16];
-        be64_store(fde, fde_off);
+        be64_store(fde, L->fde_off);
         be64_store(fde + 8, cn->len);
         p += qcow2_put_ext(h + p, QCOW2_EXT_FDE, fde, sizeof fde);
     }
@@ -271,7 +293,127 @@ static int qcow2_create_crypt(const char *path, const struct img_create_req *req
         be64_store(h + QCOW2_H_BACKING_OFF, p);
         be32_store(h + QCOW2_H_BACKING_LEN, (uint32_t)bl);
     }
+    *out = h;
+    return 0;
+}
 
+/* The refcount table and blocks (every cluster of the layout counted once). */
+static int qcow2_write_refcounts(int fd, const struct qcow2_layout *L, uint8_t *buf)
+{
+    uint64_t cs = L->cs;
+    int r = 0;
+    for (uint64_t i = 0; r == 0 && i < L->tc; i++) {
+        memset(buf, 0, cs);
+        for (uint64_t j = 0; j < cs / 8; j++) {
+            uint64_t bi = i * (cs / 8) + j;
+            if (bi < L->nb)
+                be64_store(buf + 8 * j, L->rb_off + bi * cs);
+        }
+        r = io_pwrite_all(fd, buf, cs, L->rt_off + i * cs);
+    }
+    for (uint64_t b = 0; r == 0 && b < L->nb; b++) {
+        memset(buf, 0, cs);
+        for (uint64_t c = b * L->per_block; c < (b + 1) * L->per_block && c < L->total; c++)
+            qcow2_rc_set(buf, L->order, c - b * L->per_block, 1);
+        r = io_pwrite_all(fd, buf, cs, L->rb_off + b * cs);
+    }
+    return r;
+}
+
+/* The L1 table, and with preallocation the L2 tables mapping every guest cluster in order
+ * (to the data area, or to the same offset of the external data file) and the data area. */
+static int qcow2_write_tables(int fd, const struct qcow2_layout *L, const struct qcow2_copts *o,
+                              uint8_t *buf)
+{
+    uint64_t cs = L->cs;
+    int r = 0;
+    for (uint64_t i = 0; r == 0 && i < L->l1c; i++) {
+        memset(buf, 0, cs);
+        for (uint64_t j = 0; L->nl2 && j < cs / 8; j++) {
+            uint64_t li = i * (cs / 8) + j;
+            if (li < L->l1_entries)
+                be64_store(buf + 8 * j, (L->l2_off + li * cs) | QCOW2_OFLAG_COPIED);
+        }
+        r = io_pwrite_all(fd, buf, cs, L->l1_off + i * cs);
+    }
+    uint64_t nclusters = u64_div_round_up(L->size, cs), esz = o->extended_l2 ? 16 : 8;
+    for (uint64_t t = 0; r == 0 && t < L->nl2; t++) {
+        memset(buf, 0, cs);
+        for (uint64_t j = 0; j < cs / esz; j++) {
+            uint64_t gc = t * (cs / esz) + j;
+            if (gc >= nclusters)
+                break;
+            uint64_t host = o->data_file ? gc * cs : L->data_off + gc * cs;
+            be64_store(buf + esz * j, host | QCOW2_OFLAG_COPIED);
+            if (o->extended_l2)
+                be64_store(buf + esz * j + 8, QCOW2_BITMAP_ALL_ALLOC);
+        }
+        r = io_pwrite_all(fd, buf, cs, L->l2_off + t * cs);
+    }
+    if (r == 0 && L->ndata) {
+        uint64_t end = L->data_off + L->ndata * cs;
+        if (o->prealloc == IMG_PREALLOC_METADATA)
+            r = ftruncate(fd, (off_t)end) < 0 ? -errno : 0;
+        else
+            r = io_preallocate(fd, L->data_off, L->ndata * cs, o->prealloc == IMG_PREALLOC_FULL);
+        if (r == 0)
+            r = ftruncate(fd, (off_t)end) < 0 ? -errno : 0;
+    }
+    return r;
+}
+
+/* The external data file, beside the image and never through a symlink. A convert
+ * (final_path set) makes a new file or none, which it may then remove with the .part
+ * (qcow2_unlink_extra); a plain create replaces a regular file, as it replaces the image.
+ * *made is the file's path when this call created it exclusively (the caller removes it should
+ * the image fail); *named says err already holds the message. */
+static int qcow2_create_data_file(const char *path, const struct img_create_req *req,
+                                  const struct qcow2_copts *o, char **made, bool *named,
+                                  struct img_err *err)
+{
+    char *dir = io_dirname(path), *full = dir ? io_path_join(dir, o->data_file) : NULL;
+    int dfd = full ? open(full,
+                          O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK |
+                              (req->final_path ? O_EXCL : 0),
+                          0644)
+                   : -1;
+    int r = !full ? -ENOMEM : dfd < 0 ? -errno : 0;
+    struct stat dst;
+    if (r == 0 && (fstat(dfd, &dst) < 0 || !S_ISREG(dst.st_mode)))
+        r = -EINVAL;
+    if (r == 0 && ftruncate(dfd, 0) < 0)
+        r = -errno;
+    if (r == -EEXIST || r == -ELOOP || r == -EINVAL) {
+        *named = true;
+        err_set(err, r, "qcow2: data file %s %s; remove it or choose another data_file name", full,
+                r == -EEXIST  ? "already exists"
+                : r == -ELOOP ? "is a symlink (not followed)"
+                              : "is not a regular file");
+    }
+    if (r == 0 && ftruncate(dfd, (off_t)req->size) < 0)
+        r = -errno;
+    if (r == 0 && (o->prealloc == IMG_PREALLOC_FALLOC || o->prealloc == IMG_PREALLOC_FULL))
+        r = io_preallocate(dfd, 0, req->size, o->prealloc == IMG_PREALLOC_FULL);
+    if (dfd >= 0)
+        close(dfd);
+    free(dir);
+    if (dfd >= 0 && req->final_path)
+        *made = full;
+    else
+        free(full);
+    return r;
+}
+
+/* The writes, in the layout's order, then the data file; fsync; on failure nothing is left. */
+static int qcow2_create_crypt(const char *path, const struct img_create_req *req,
+                              const struct qcow2_copts *o, const struct qcow2_crypt_new *cn,
+                              struct img_err *err)
+{
+    struct qcow2_layout L;
+    uint8_t *h = NULL;
+    int r = qcow2_layout_plan(req, o, cn, &L, err);
+    if (r < 0 || (r = qcow2_header_build(req, o, cn, &L, &h, err)) < 0)
+        return r;
     bool named = false;     /* err already says what went wrong */
     char *data_full = NULL; /* a data file this create made exclusively */
     int fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
@@ -280,101 +422,22 @@ static int qcow2_create_crypt(const char *path, const struct img_create_req *req
         free(h);
         return err_set(err, -e, "%s: %s", path, strerror(e));
     }
-    uint8_t *buf = calloc(1, cs);
+    uint8_t *buf = calloc(1, L.cs);
     r = buf ? 0 : -ENOMEM;
     /* Header: only what qemu writes (the header cluster up to the name), file grows later. */
     if (r == 0)
-        r = io_pwrite_all(fd, h, cs, 0);
-    /* Refcount table and blocks. */
-    for (uint64_t i = 0; r == 0 && i < tc; i++) {
-        memset(buf, 0, cs);
-        for (uint64_t j = 0; j < cs / 8; j++) {
-            uint64_t bi = i * (cs / 8) + j;
-            if (bi < nb)
-                be64_store(buf + 8 * j, rb_off + bi * cs);
-        }
-        r = io_pwrite_all(fd, buf, cs, rt_off + i * cs);
-    }
-    for (uint64_t b = 0; r == 0 && b < nb; b++) {
-        memset(buf, 0, cs);
-        for (uint64_t c = b * E; c < (b + 1) * E && c < total; c++)
-            qcow2_rc_set(buf, order, c - b * E, 1);
-        r = io_pwrite_all(fd, buf, cs, rb_off + b * cs);
-    }
+        r = io_pwrite_all(fd, h, L.cs, 0);
+    if (r == 0)
+        r = qcow2_write_refcounts(fd, &L, buf);
     /* The encryption header area (LUKS), padded to whole clusters. */
     if (r == 0 && cn->area)
-        r = io_pwrite_all(fd, cn->area, cn->len, fde_off);
-    if (r == 0 && cn->area && ftruncate(fd, (off_t)(fde_off + nfde * cs)) < 0)
+        r = io_pwrite_all(fd, cn->area, cn->len, L.fde_off);
+    if (r == 0 && cn->area && ftruncate(fd, (off_t)(L.fde_off + L.nfde * L.cs)) < 0)
         r = -errno;
-    /* L1 (and preallocated L2 tables). */
-    for (uint64_t i = 0; r == 0 && i < l1c; i++) {
-        memset(buf, 0, cs);
-        for (uint64_t j = 0; prealloc && j < cs / 8; j++) {
-            uint64_t li = i * (cs / 8) + j;
-            if (li < l1_entries)
-                be64_store(buf + 8 * j, (l2_off + li * cs) | QCOW2_OFLAG_COPIED);
-        }
-        r = io_pwrite_all(fd, buf, cs, l1_off + i * cs);
-    }
-    uint64_t nclusters = u64_div_round_up(size, cs), esz = o.extended_l2 ? 16 : 8;
-    for (uint64_t t = 0; r == 0 && t < nl2; t++) {
-        memset(buf, 0, cs);
-        for (uint64_t j = 0; j < cs / esz; j++) {
-            uint64_t gc = t * (cs / esz) + j;
-            if (gc >= nclusters)
-                break;
-            uint64_t host = o.data_file ? gc * cs : data_off + gc * cs;
-            be64_store(buf + esz * j, host | QCOW2_OFLAG_COPIED);
-            if (o.extended_l2)
-                be64_store(buf + esz * j + 8, QCOW2_BITMAP_ALL_ALLOC);
-        }
-        r = io_pwrite_all(fd, buf, cs, l2_off + t * cs);
-    }
-    if (r == 0 && ndata) {
-        uint64_t end = data_off + ndata * cs;
-        if (o.prealloc == IMG_PREALLOC_METADATA)
-            r = ftruncate(fd, (off_t)end) < 0 ? -errno : 0;
-        else
-            r = io_preallocate(fd, data_off, ndata * cs, o.prealloc == IMG_PREALLOC_FULL);
-        if (r == 0)
-            r = ftruncate(fd, (off_t)end) < 0 ? -errno : 0;
-    }
-    if (r == 0 && o.data_file) {
-        /* Beside the image, never through a symlink. A convert (final_path set) makes a new
-         * file or none, which it may then remove with the .part (qcow2_unlink_extra); a plain
-         * create replaces a regular file, as it replaces the image. */
-        char *dir = io_dirname(path), *full = dir ? io_path_join(dir, o.data_file) : NULL;
-        int dfd = full ? open(full,
-                              O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK |
-                                  (req->final_path ? O_EXCL : 0),
-                              0644)
-                       : -1;
-        r = !full ? -ENOMEM : dfd < 0 ? -errno : 0;
-        struct stat dst;
-        if (r == 0 && (fstat(dfd, &dst) < 0 || !S_ISREG(dst.st_mode)))
-            r = -EINVAL;
-        if (r == 0 && ftruncate(dfd, 0) < 0)
-            r = -errno;
-        if (r == -EEXIST || r == -ELOOP || r == -EINVAL) {
-            named = true;
-            err_set(err, r, "qcow2: data file %s %s; remove it or choose another data_file name",
-                    full,
-                    r == -EEXIST  ? "already exists"
-                    : r == -ELOOP ? "is a symlink (not followed)"
-                                  : "is not a regular file");
-        }
-        if (r == 0 && ftruncate(dfd, (off_t)size) < 0)
-            r = -errno;
-        if (r == 0 && (o.prealloc == IMG_PREALLOC_FALLOC || o.prealloc == IMG_PREALLOC_FULL))
-            r = io_preallocate(dfd, 0, size, o.prealloc == IMG_PREALLOC_FULL);
-        if (dfd >= 0)
-            close(dfd);
-        free(dir);
-        if (dfd >= 0 && req->final_path)
-            data_full = full; /* ours: removed again should the image fail */
-        else
-            free(full);
-    }
+    if (r == 0)
+        r = qcow2_write_tables(fd, &L, o, buf);
+    if (r == 0 && o->data_file)
+        r = qcow2_create_data_file(path, req, o, &data_full, &named, err);
     if (r == 0 && fsync(fd) < 0)
         r = -errno;
     if (close(fd) < 0 && r == 0)

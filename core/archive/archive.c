@@ -678,6 +678,146 @@ int arc_list_read(const char *path, struct arc_list *l, struct img_err *err)
     return arc_list_read_flags(path, 0, l, err);
 }
 
+/* Read up to n bytes of the current member into buf (fewer at its end): *got says how many. */
+static int arc_read_upto(struct archive *a, const char *path, void *buf, size_t n, size_t *got,
+                         struct img_err *err)
+{
+    *got = 0;
+    while (*got < n) {
+        la_ssize_t k = archive_read_data(a, (uint8_t *)buf + *got, n - *got);
+        if (k < 0)
+            return arc_fail(a, path, err);
+        if (k == 0)
+            break;
+        *got += (size_t)k;
+    }
+    return 0;
+}
+
+/* A compressed file declares no size: count the rest of it (bounded by the limit). */
+static int arc_count_rest(struct archive *a, const char *path, struct arc_member *m, size_t got,
+                          struct img_err *err)
+{
+    uint64_t total = got, limit = arc_inflate_limit();
+    uint8_t *skip = malloc(ARC_BLOCK);
+    int r = skip ? 0 : err_set(err, -ENOMEM, "out of memory");
+    while (r == 0) {
+        la_ssize_t k = archive_read_data(a, skip, ARC_BLOCK);
+        if (k < 0) {
+            r = arc_fail(a, path, err);
+        } else if (k == 0) {
+            break;
+        } else if ((total += (uint64_t)k) > limit) {
+            char b[32];
+            r = err_set(err, -EFBIG,
+                        "%s: inflates past the limit of %s (DIMG_ARCHIVE_LIMIT); refused as a "
+                        "decompression bomb",
+                        path, img_fmt_size(limit, b, sizeof b));
+        }
+    }
+    free(skip);
+    m->size = total;
+    m->size_known = true;
+    return r;
+}
+
+/* The first .ovf member: read it whole (bounded) and parse it into l->ovf; a descriptor that
+ * does not parse is reported in l->ovf_err, not as a failure of the listing. */
+static int arc_list_ovf(struct archive *a, const char *path, const struct arc_member *m,
+                        const uint8_t *head, size_t got, struct arc_list *l, struct img_err *err)
+{
+    if (!m->size_known || got > m->size) { /* the buffer is sized by the declared size */
+        snprintf(l->ovf_err, sizeof l->ovf_err, "descriptor size not declared by the archive");
+        return 0;
+    }
+    if (m->size > OVF_MAX_BYTES) {
+        snprintf(l->ovf_err, sizeof l->ovf_err, "descriptor of %llu bytes exceeds the limit of %u",
+                 (unsigned long long)m->size, OVF_MAX_BYTES);
+        return 0;
+    }
+    char *text = malloc(m->size + 1);
+    if (!text)
+        return err_set(err, -ENOMEM, "out of memory");
+    memcpy(text, head, got);
+    size_t more = 0;
+    int r = arc_read_upto(a, path, text + got, m->size - got, &more, err);
+    if (r == 0) {
+        struct img_err oerr = {0};
+        if (ovf_parse(text, got + more, &l->ovf, &oerr) < 0)
+            snprintf(l->ovf_err, sizeof l->ovf_err, "%.200s", oerr.msg);
+    }
+    free(text);
+    return r;
+}
+
+/* The archive's description: "gzip" for a compressed file, "tar + xz", "zip". */
+static void arc_list_desc(struct archive *a, struct arc_list *l)
+{
+    l->single = arc_is_single(a);
+    int nf = archive_filter_count(a);
+    char filt[40] = "";
+    for (int i = 0; i < nf; i++) {
+        const char *fn = archive_filter_name(a, i);
+        if (fn && strcmp(fn, "none") != 0 && !filt[0])
+            snprintf(filt, sizeof filt, "%s", fn);
+    }
+    if (l->single)
+        snprintf(l->desc, sizeof l->desc, "%s", filt[0] ? filt : "raw");
+    else
+        snprintf(l->desc, sizeof l->desc, "%s%s%s",
+                 archive_format(a) == ARCHIVE_FORMAT_ZIP ? "zip" : "tar", filt[0] ? " + " : "",
+                 filt);
+}
+
+/* One more member slot in l (bounded by ARC_MAX_MEMBERS). */
+static struct arc_member *arc_list_slot(struct arc_list *l, size_t *cap, const char *path,
+                                        struct img_err *err)
+{
+    if (l->n >= ARC_MAX_MEMBERS) {
+        err_set(err, -E2BIG, "%s: more than %u members", path, ARC_MAX_MEMBERS);
+        return NULL;
+    }
+    if (l->n == *cap) {
+        size_t nc = *cap ? *cap * 2 : 16;
+        struct arc_member *v = realloc(l->v, nc * sizeof *v);
+        if (!v) {
+            err_set(err, -ENOMEM, "out of memory");
+            return NULL;
+        }
+        l->v = v;
+        *cap = nc;
+    }
+    return &l->v[l->n];
+}
+
+/* The member the header just read: its fields, and for a regular file its format from the
+ * first bytes, its size when undeclared, and the OVF descriptor. */
+static int arc_list_member(struct archive *a, struct archive_entry *ent, const char *path,
+                           unsigned flags, uint8_t *head, bool *want_ovf, struct arc_list *l,
+                           struct arc_member *m, struct img_err *err)
+{
+    int e = arc_member_fill(a, ent, path, m);
+    l->n++;
+    if (e < 0)
+        return err_set(err, e, "%s: %s", path,
+                       e == -ENAMETOOLONG ? "member name too long" : strerror(-e));
+    if (m->type != ARC_T_FILE || m->unsafe)
+        return 0;
+    /* First bytes for the probe (sequential: this is where the stream is). */
+    size_t got = 0;
+    int r = arc_read_upto(a, path, head, IMG_PROBE_BYTES, &got, err);
+    if (r == 0 && arc_is_single(a) && !(flags & ARC_LIST_NO_COUNT))
+        r = arc_count_rest(a, path, m, got, err);
+    if (r < 0)
+        return r;
+    arc_probe_head(m, head, got);
+    if (*want_ovf && arc_suffix(m->name, ".ovf") && !arc_is_single(a)) {
+        *want_ovf = false;
+        r = arc_list_ovf(a, path, m, head, got, l, err);
+    }
+    return r;
+}
+
 int arc_list_read_flags(const char *path, unsigned flags, struct arc_list *l, struct img_err *err)
 {
     memset(l, 0, sizeof *l);
@@ -693,12 +833,8 @@ int arc_list_read_flags(const char *path, unsigned flags, struct arc_list *l, st
     }
     uint8_t *head = malloc(IMG_PROBE_BYTES);
     size_t cap = 0;
-    int r = 0;
-    char *ovf_text = NULL;
-    size_t ovf_len = 0;
     bool want_ovf = true;
-    if (!head)
-        r = err_set(err, -ENOMEM, "out of memory");
+    int r = head ? 0 : err_set(err, -ENOMEM, "out of memory");
     struct archive_entry *ent;
     while (r == 0) {
         int h = archive_read_next_header(a, &ent);
@@ -712,103 +848,8 @@ int arc_list_read_flags(const char *path, unsigned flags, struct arc_list *l, st
             r = arc_fail(a, path, err);
             break;
         }
-        if (l->n >= ARC_MAX_MEMBERS) {
-            r = err_set(err, -E2BIG, "%s: more than %u members", path, ARC_MAX_MEMBERS);
-            break;
-        }
-        if (l->n == cap) {
-            size_t nc = cap ? cap * 2 : 16;
-            struct arc_member *v = realloc(l->v, nc * sizeof *v);
-            if (!v) {
-                r = err_set(err, -ENOMEM, "out of memory");
-                break;
-            }
-            l->v = v;
-            cap = nc;
-        }
-        struct arc_member *m = &l->v[l->n];
-        int e = arc_member_fill(a, ent, path, m);
-        l->n++;
-        if (e < 0) {
-            r = err_set(err, e, "%s: %s", path,
-                        e == -ENAMETOOLONG ? "member name too long" : strerror(-e));
-            break;
-        }
-        if (m->type != ARC_T_FILE || m->unsafe)
-            continue;
-        /* First bytes for the probe (sequential: this is where the stream is). */
-        size_t got = 0;
-        while (got < IMG_PROBE_BYTES) {
-            la_ssize_t k = archive_read_data(a, head + got, IMG_PROBE_BYTES - got);
-            if (k < 0) {
-                r = arc_fail(a, path, err);
-                break;
-            }
-            if (k == 0)
-                break;
-            got += (size_t)k;
-        }
-        if (r)
-            break;
-        if (arc_is_single(a) && !(flags & ARC_LIST_NO_COUNT)) {
-            /* The size is not declared: count it (bounded by the limit). */
-            uint64_t total = got, limit = arc_inflate_limit();
-            uint8_t *skip = malloc(ARC_BLOCK);
-            while (skip && r == 0) {
-                la_ssize_t k = archive_read_data(a, skip, ARC_BLOCK);
-                if (k < 0)
-                    r = arc_fail(a, path, err);
-                else if (k == 0)
-                    break;
-                else if ((total += (uint64_t)k) > limit) {
-                    char b[32];
-                    r = err_set(err, -EFBIG,
-                                "%s: inflates past the limit of %s "
-                                "(DIMG_ARCHIVE_LIMIT); refused as a decompression bomb",
-                                path, img_fmt_size(limit, b, sizeof b));
-                }
-            }
-            if (!skip)
-                r = err_set(err, -ENOMEM, "out of memory");
-            free(skip);
-            m->size = total;
-            m->size_known = true;
-        }
-        arc_probe_head(m, head, got);
-        if (want_ovf && arc_suffix(m->name, ".ovf") && !arc_is_single(a)) {
-            want_ovf = false;
-            if (m->size > OVF_MAX_BYTES) {
-                snprintf(l->ovf_err, sizeof l->ovf_err,
-                         "descriptor of %llu bytes exceeds the "
-                         "limit of %u",
-                         (unsigned long long)m->size, OVF_MAX_BYTES);
-                continue;
-            }
-            ovf_text = malloc(m->size + 1);
-            if (!ovf_text) {
-                r = err_set(err, -ENOMEM, "out of memory");
-                break;
-            }
-            memcpy(ovf_text, head, got);
-            ovf_len = got;
-            while (ovf_len < m->size) {
-                la_ssize_t k = archive_read_data(a, ovf_text + ovf_len, m->size - ovf_len);
-                if (k < 0) {
-                    r = arc_fail(a, path, err);
-                    break;
-                }
-                if (k == 0)
-                    break;
-                ovf_len += (size_t)k;
-            }
-            if (r == 0) {
-                struct img_err oerr = {0};
-                if (ovf_parse(ovf_text, ovf_len, &l->ovf, &oerr) < 0)
-                    snprintf(l->ovf_err, sizeof l->ovf_err, "%.200s", oerr.msg);
-            }
-            free(ovf_text);
-            ovf_text = NULL;
-        }
+        struct arc_member *m = arc_list_slot(l, &cap, path, err);
+        r = m ? arc_list_member(a, ent, path, flags, head, &want_ovf, l, m, err) : err->code;
     }
     if (r < 0 && src->stopped) {
         /* The budget ran out inside a member's data: the listing so far stands. */
@@ -816,22 +857,8 @@ int arc_list_read_flags(const char *path, unsigned flags, struct arc_list *l, st
         err_clear(err);
         r = 0;
     }
-    if (r == 0) {
-        l->single = arc_is_single(a);
-        int nf = archive_filter_count(a);
-        char filt[40] = "";
-        for (int i = 0; i < nf; i++) {
-            const char *fn = archive_filter_name(a, i);
-            if (fn && strcmp(fn, "none") != 0 && !filt[0])
-                snprintf(filt, sizeof filt, "%s", fn);
-        }
-        if (l->single)
-            snprintf(l->desc, sizeof l->desc, "%s", filt[0] ? filt : "raw");
-        else
-            snprintf(l->desc, sizeof l->desc, "%s%s%s",
-                     archive_format(a) == ARCHIVE_FORMAT_ZIP ? "zip" : "tar", filt[0] ? " + " : "",
-                     filt);
-    }
+    if (r == 0)
+        arc_list_desc(a, l);
     free(head);
     archive_read_free(a);
     if (r < 0)

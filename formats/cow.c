@@ -397,13 +397,13 @@ static int cow_create(const char *path, const struct img_create_req *req, struct
     if (r < 0)
         return r;
     if (req->size > COW_MAX_SIZE)
-        return err_set(err, -EFBIG, "cow: size %llu is too large (limit %llu)", ULL(req->size),
-                       ULL(COW_MAX_SIZE));
+        return img_drv_error(&img_driver_cow, err, -EFBIG, "size %llu is too large (limit %llu)",
+                             ULL(req->size), ULL(COW_MAX_SIZE));
     uint64_t size = u64_align_up(req->size, 512);
     const char *bf = req->backing_file;
     if (bf && strlen(bf) >= COW_NAME_LEN)
-        return err_set(err, -EINVAL, "cow: backing file name longer than %u bytes",
-                       COW_NAME_LEN - 1);
+        return img_drv_error(&img_driver_cow, err, -EINVAL,
+                             "backing file name longer than %u bytes", COW_NAME_LEN - 1);
     uint8_t h[COW_HDR64];
     memset(h, 0, sizeof h);
     be32_store(h, COW_MAGIC);
@@ -433,7 +433,7 @@ static int cow_create(const char *path, const struct img_create_req *req, struct
         r = -errno;
     if (r < 0) {
         unlink(path);
-        return err_set(err, r, "cow: writing %s: %s", path, strerror(-r));
+        return img_drv_error(&img_driver_cow, err, r, "writing %s: %s", path, strerror(-r));
     }
     return 0;
 }

@@ -739,18 +739,19 @@ static int qcow_create(const char *path, const struct img_create_req *req, struc
         return r;
     /* Like qemu-img: the size is rounded up to whole sectors. */
     if (req->size == 0 || req->size > (1ull << 62))
-        return err_set(err, -EINVAL, "qcow: size %llu out of range", ULL(req->size));
+        return img_drv_error(&img_driver_qcow, err, -EINVAL, "size %llu out of range",
+                             ULL(req->size));
     uint64_t size = u64_align_up(req->size, 512);
     size_t blen = req->backing_file ? strlen(req->backing_file) : 0;
     if (blen > QCOW_MAX_BACKING)
-        return err_set(err, -EINVAL, "qcow: backing file name longer than %u bytes",
-                       QCOW_MAX_BACKING);
+        return img_drv_error(&img_driver_qcow, err, -EINVAL,
+                             "backing file name longer than %u bytes", QCOW_MAX_BACKING);
     /* qemu's defaults: 512-byte clusters over a backing file (no COW copying), else 4 KiB. */
     unsigned cb = blen ? 9 : 12, l2b = blen ? 12 : 9;
     unsigned shift = cb + l2b;
     uint64_t l1n = (size + (1ull << shift) - 1) >> shift;
     if (l1n * 8 > QCOW_MAX_L1_BYTES)
-        return err_set(err, -EFBIG, "qcow: size %llu is too large", ULL(size));
+        return img_drv_error(&img_driver_qcow, err, -EFBIG, "size %llu is too large", ULL(size));
     uint64_t l1_off = u64_align_up(QCOW_HDR + blen, 8);
     uint64_t total = l1_off + u64_align_up(l1n * 8, 512); /* L1 in whole sectors, as qemu */
     uint8_t *b = calloc(1, total);
@@ -782,7 +783,7 @@ static int qcow_create(const char *path, const struct img_create_req *req, struc
     free(b);
     if (r < 0) {
         unlink(path);
-        return err_set(err, r, "qcow: writing %s: %s", path, strerror(-r));
+        return img_drv_error(&img_driver_qcow, err, r, "writing %s: %s", path, strerror(-r));
     }
     return 0;
 }

@@ -40,10 +40,10 @@ static int parse_opts(const struct img_create_req *req, struct qcow2_copts *o, s
     if ((r = img_opts_take_size(opts, "cluster_size", &o->cluster_size, err)) < 0)
         return r;
     if (!u64_is_pow2(o->cluster_size) || o->cluster_size < 512 || o->cluster_size > (2u << 20))
-        return err_set(err, -EINVAL,
-                       "qcow2: cluster_size %llu must be a power of two between "
-                       "512 and 2M",
-                       ULL(o->cluster_size));
+        return img_drv_error(&img_driver_qcow2, err, -EINVAL,
+                             "cluster_size %llu must be a power of two between "
+                             "512 and 2M",
+                             ULL(o->cluster_size));
     const char *v = img_opts_take(opts, "compat");
     if (v) {
         if (!strcmp(v, "0.10") || !strcmp(v, "v2"))
@@ -51,34 +51,36 @@ static int parse_opts(const struct img_create_req *req, struct qcow2_copts *o, s
         else if (!strcmp(v, "1.1") || !strcmp(v, "v3"))
             o->version = 3;
         else
-            return err_set(err, -EINVAL, "qcow2: invalid compat '%s' (0.10, v2, 1.1 or v3)", v);
+            return img_drv_error(&img_driver_qcow2, err, -EINVAL,
+                                 "invalid compat '%s' (0.10, v2, 1.1 or v3)", v);
     }
     v = img_opts_take(opts, "refcount_bits");
     if (v) {
         char *end;
         unsigned long long b = strtoull(v, &end, 10);
         if (*end || !u64_is_pow2(b) || b > 64)
-            return err_set(err, -EINVAL,
-                           "qcow2: refcount_bits '%s' must be a power of two up "
-                           "to 64",
-                           v);
+            return img_drv_error(&img_driver_qcow2, err, -EINVAL,
+                                 "refcount_bits '%s' must be a power of two up "
+                                 "to 64",
+                                 v);
         o->refcount_bits = b;
     }
     if (o->version == 2 && o->refcount_bits != 16)
-        return err_set(err, -EINVAL, "qcow2: compat 0.10 only supports refcount_bits=16");
+        return img_drv_error(&img_driver_qcow2, err, -EINVAL,
+                             "compat 0.10 only supports refcount_bits=16");
     if ((r = img_opts_take_bool(opts, "lazy_refcounts", &o->lazy, err)) < 0 ||
         (r = img_opts_take_bool(opts, "extended_l2", &o->extended_l2, err)) < 0 ||
         (r = img_opts_take_bool(opts, "data_file_raw", &o->data_file_raw, err)) < 0)
         return r;
     if (o->lazy && o->version == 2)
-        return err_set(err, -EINVAL, "qcow2: lazy_refcounts needs compat 1.1");
+        return img_drv_error(&img_driver_qcow2, err, -EINVAL, "lazy_refcounts needs compat 1.1");
     if (o->extended_l2) {
         if (o->version == 2)
-            return err_set(err, -EINVAL, "qcow2: extended_l2 needs compat 1.1");
+            return img_drv_error(&img_driver_qcow2, err, -EINVAL, "extended_l2 needs compat 1.1");
         if (o->cluster_size < 16384)
-            return err_set(err, -EINVAL,
-                           "qcow2: extended_l2 needs a cluster_size of at least "
-                           "16384 bytes");
+            return img_drv_error(&img_driver_qcow2, err, -EINVAL,
+                                 "extended_l2 needs a cluster_size of at least "
+                                 "16384 bytes");
     }
     v = img_opts_take(opts, "compression_type");
     if (v) {
@@ -87,33 +89,36 @@ static int parse_opts(const struct img_create_req *req, struct qcow2_copts *o, s
         else if (!strcmp(v, "zstd"))
             o->compression_type = 1;
         else
-            return err_set(err, -EINVAL, "qcow2: invalid compression_type '%s' (zlib or zstd)", v);
+            return img_drv_error(&img_driver_qcow2, err, -EINVAL,
+                                 "invalid compression_type '%s' (zlib or zstd)", v);
         if (o->compression_type && o->version == 2)
-            return err_set(err, -EINVAL, "qcow2: compression_type zstd needs compat 1.1");
+            return img_drv_error(&img_driver_qcow2, err, -EINVAL,
+                                 "compression_type zstd needs compat 1.1");
     }
     v = img_opts_take(opts, "preallocation");
     if (v && img_prealloc_parse(v, &o->prealloc) < 0)
-        return err_set(err, -EINVAL,
-                       "qcow2: invalid preallocation '%s' (off, metadata, falloc "
-                       "or full)",
-                       v);
+        return img_drv_error(&img_driver_qcow2, err, -EINVAL,
+                             "invalid preallocation '%s' (off, metadata, falloc "
+                             "or full)",
+                             v);
     o->data_file = img_opts_take(opts, "data_file");
     if (o->data_file) {
         if (o->version == 2)
-            return err_set(err, -EINVAL, "qcow2: data_file needs compat 1.1");
+            return img_drv_error(&img_driver_qcow2, err, -EINVAL, "data_file needs compat 1.1");
         if (!o->data_file[0] || strlen(o->data_file) > 1023)
-            return err_set(err, -EINVAL, "qcow2: invalid data_file name");
+            return img_drv_error(&img_driver_qcow2, err, -EINVAL, "invalid data_file name");
         if (o->data_file_raw && req->backing_file)
-            return err_set(err, -EINVAL,
-                           "qcow2: data_file_raw cannot be used with a backing "
-                           "file");
+            return img_drv_error(&img_driver_qcow2, err, -EINVAL,
+                                 "data_file_raw cannot be used with a backing "
+                                 "file");
     } else if (o->data_file_raw) {
-        return err_set(err, -EINVAL, "qcow2: data_file_raw needs data_file");
+        return img_drv_error(&img_driver_qcow2, err, -EINVAL, "data_file_raw needs data_file");
     }
     if (req->backing_file && strlen(req->backing_file) > QCOW2_MAX_BACKING_NAME)
-        return err_set(err, -EINVAL, "qcow2: backing file name longer than 1023 bytes");
+        return img_drv_error(&img_driver_qcow2, err, -EINVAL,
+                             "backing file name longer than 1023 bytes");
     if (req->backing_fmt && strlen(req->backing_fmt) > 31)
-        return err_set(err, -EINVAL, "qcow2: backing format name too long");
+        return img_drv_error(&img_driver_qcow2, err, -EINVAL, "backing format name too long");
     return 0;
 }
 
@@ -173,8 +178,9 @@ static int qcow2_layout_plan(const struct img_create_req *req, const struct qcow
     L->order = (unsigned)__builtin_ctzll(o->refcount_bits);
     L->l1_entries = qcow2_l1_needed(size, L->cb, qcow2_l2_bits(L->cb, o->extended_l2));
     if (L->l1_entries > QCOW2_MAX_L1_ENTRIES || size > (1ull << 62))
-        return err_set(err, -EFBIG, "qcow2: virtual size %llu is too large for cluster_size %llu",
-                       ULL(size), ULL(cs));
+        return img_drv_error(&img_driver_qcow2, err, -EFBIG,
+                             "virtual size %llu is too large for cluster_size %llu", ULL(size),
+                             ULL(cs));
     L->per_block = cs * 8 / o->refcount_bits;
     L->l1c = u64_div_round_up(L->l1_entries * 8, cs);
     if (L->l1c == 0)
@@ -195,7 +201,8 @@ static int qcow2_layout_plan(const struct img_create_req *req, const struct qcow
         tc = ntc;
     }
     if (tc * cs > QCOW2_MAX_RT_BYTES)
-        return err_set(err, -EFBIG, "qcow2: preallocated image too large for the refcount table");
+        return img_drv_error(&img_driver_qcow2, err, -EFBIG,
+                             "preallocated image too large for the refcount table");
     L->tc = tc;
     L->nb = nb;
     L->rt_off = cs;
@@ -258,10 +265,10 @@ static int qcow2_header_build(const struct img_create_req *req, const struct qco
                   (cn->area ? 8 + 16 : 0) + (req->backing_file ? strlen(req->backing_file) : 0);
     if (p + need > cs) {
         free(h);
-        return err_set(err, -EINVAL,
-                       "qcow2: header extensions and backing file name do not fit in a "
-                       "%llu-byte cluster",
-                       ULL(cs));
+        return img_drv_error(&img_driver_qcow2, err, -EINVAL,
+                             "header extensions and backing file name do not fit in a "
+                             "%llu-byte cluster",
+                             ULL(cs));
     }
     /* Like qemu, the feature name table is left out when cluster 0 has no room for it. */
     bool feature_table = o->version == 3 && p + need + 8 + 8 * 48 <= cs;
@@ -385,10 +392,11 @@ static int qcow2_create_data_file(const char *path, const struct img_create_req 
         r = -errno;
     if (r == -EEXIST || r == -ELOOP || r == -EINVAL) {
         *named = true;
-        err_set(err, r, "qcow2: data file %s %s; remove it or choose another data_file name", full,
-                r == -EEXIST  ? "already exists"
-                : r == -ELOOP ? "is a symlink (not followed)"
-                              : "is not a regular file");
+        img_drv_error(&img_driver_qcow2, err, r,
+                      "data file %s %s; remove it or choose another data_file name", full,
+                      r == -EEXIST  ? "already exists"
+                      : r == -ELOOP ? "is a symlink (not followed)"
+                                    : "is not a regular file");
     }
     if (r == 0 && ftruncate(dfd, (off_t)req->size) < 0)
         r = -errno;
@@ -449,7 +457,9 @@ static int qcow2_create_crypt(const char *path, const struct img_create_req *req
     free(data_full);
     if (r < 0) {
         unlink(path);
-        return named ? r : err_set(err, r, "qcow2: creating %s: %s", path, strerror(-r));
+        return named ? r
+                     : img_drv_error(&img_driver_qcow2, err, r, "creating %s: %s", path,
+                                     strerror(-r));
     }
     return 0;
 }

@@ -13,6 +13,7 @@
 #include "core/base/io.h"
 #include "core/crypto/luks.h"
 #include "formats/qcrypt.h"
+#include "formats/drivers.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -171,11 +172,11 @@ int qcow2_crypt_create_opts(const char *path, const struct img_create_req *req, 
     if (r < 0 || !cn->method)
         return r;
     if (prealloc != IMG_PREALLOC_OFF)
-        return err_set(err, -ENOTSUP,
-                       "qcow2: preallocation of encrypted images is not "
-                       "supported");
+        return img_drv_error(&img_driver_qcow2, err, -ENOTSUP,
+                             "preallocation of encrypted images is not "
+                             "supported");
     if (cn->method == 2 && version < 3)
-        return err_set(err, -EINVAL, "qcow2: LUKS encryption needs compat 1.1");
+        return img_drv_error(&img_driver_qcow2, err, -EINVAL, "LUKS encryption needs compat 1.1");
     if (cn->method == 1)
         return qcrypt_check_password("qcow2", path, err);
     uint8_t *pw;

@@ -109,7 +109,8 @@ static int raw_create(const char *path, const struct img_create_req *req, struct
     enum img_prealloc pre = IMG_PREALLOC_OFF;
     const char *p = img_opts_take(req->opts, "preallocation");
     if (p && (img_prealloc_parse(p, &pre) < 0 || pre == IMG_PREALLOC_METADATA))
-        return err_set(err, -EINVAL, "raw: invalid preallocation '%s' (off, falloc or full)", p);
+        return img_drv_error(&img_driver_raw, err, -EINVAL,
+                             "invalid preallocation '%s' (off, falloc or full)", p);
     int r = img_opts_check_all_taken(req->opts, "raw", err);
     if (r < 0)
         return r;

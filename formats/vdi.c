@@ -1272,9 +1272,9 @@ static int vdi_create_parent(const char *path, const char *backing_file, const c
                              uint8_t *link, uint8_t *pmod, uint64_t *psize, struct img_err *err)
 {
     if (backing_fmt && strcmp(backing_fmt, "vdi") != 0)
-        return err_set(err, -EINVAL,
-                       "vdi: the parent of a differencing vdi must be a vdi image, not %s",
-                       backing_fmt);
+        return img_drv_error(&img_driver_vdi, err, -EINVAL,
+                             "the parent of a differencing vdi must be a vdi image, not %s",
+                             backing_fmt);
     char *dir = io_dirname(path);
     char *full = dir ? io_path_join(dir, backing_file) : NULL;
     char *pdir = full ? io_dirname(full) : NULL;
@@ -1282,7 +1282,7 @@ static int vdi_create_parent(const char *path, const char *backing_file, const c
     struct stat a, b;
     struct img *p = NULL;
     if (!pdir) {
-        r = err_set(err, -ENOMEM, "vdi: out of memory");
+        r = img_drv_error(&img_driver_vdi, err, -ENOMEM, "out of memory");
         goto out;
     }
     if (!(p = img_open(full, "vdi", IMG_OPEN_UNTRUSTED, err))) {
@@ -1290,18 +1290,18 @@ static int vdi_create_parent(const char *path, const char *backing_file, const c
         goto out;
     }
     if (stat(dir, &a) < 0 || stat(pdir, &b) < 0 || a.st_dev != b.st_dev || a.st_ino != b.st_ino) {
-        r = err_set(err, -EINVAL,
-                    "vdi: the parent %s must lie in the same directory as %s: a differencing "
-                    "vdi names its parent only by UUID",
-                    backing_file, path);
+        r = img_drv_error(&img_driver_vdi, err, -EINVAL,
+                          "the parent %s must lie in the same directory as %s: a differencing "
+                          "vdi names its parent only by UUID",
+                          backing_file, path);
         goto out;
     }
     const struct vdi *ps = p->priv;
     if (vdi_uuid_null(ps->uuid_image) || vdi_uuid_null(ps->uuid_modify)) {
-        r = err_set(err, -EINVAL,
-                    "vdi: the parent %s has a null uuid_image or uuid_modification; "
-                    "VirtualBox would refuse a differencing image of it",
-                    backing_file);
+        r = img_drv_error(&img_driver_vdi, err, -EINVAL,
+                          "the parent %s has a null uuid_image or uuid_modification; "
+                          "VirtualBox would refuse a differencing image of it",
+                          backing_file);
         goto out;
     }
     memcpy(link, ps->uuid_image, 16);
@@ -1324,7 +1324,8 @@ static int vdi_create(const char *path, const struct img_create_req *req, struct
     uint8_t link[16] = {0}, pmod[16] = {0};
     uint64_t psize = 0;
     if (req->backing_file && is_static)
-        return err_set(err, -EINVAL, "vdi: a differencing image cannot be static");
+        return img_drv_error(&img_driver_vdi, err, -EINVAL,
+                             "a differencing image cannot be static");
     if (req->backing_file && (r = vdi_create_parent(path, req->backing_file, req->backing_fmt, link,
                                                     pmod, &psize, err)) < 0)
         return r;
@@ -1333,15 +1334,15 @@ static int vdi_create(const char *path, const struct img_create_req *req, struct
     if ((r = img_opts_check_all_taken(req->opts, "vdi", err)) < 0)
         return r;
     if (want > VDI_DISK_MAX)
-        return err_set(err, -EFBIG, "vdi: size %llu is too large (max %llu)", ULL(want),
-                       ULL(VDI_DISK_MAX));
+        return img_drv_error(&img_driver_vdi, err, -EFBIG, "size %llu is too large (max %llu)",
+                             ULL(want), ULL(VDI_DISK_MAX));
     uint64_t size = u64_align_up(want, VDI_SECTOR);
     uint64_t blocks = u64_div_round_up(size, VDI_BLOCK_SIZE);
     if (blocks * 4 > VDI_BMAP_MEM_MAX)
-        return err_set(err, -EFBIG,
-                       "vdi: size %llu needs a block map larger than dimg's %llu "
-                       "MiB limit",
-                       ULL(want), ULL(VDI_BMAP_MEM_MAX >> 20));
+        return img_drv_error(&img_driver_vdi, err, -EFBIG,
+                             "size %llu needs a block map larger than dimg's %llu "
+                             "MiB limit",
+                             ULL(want), ULL(VDI_BMAP_MEM_MAX >> 20));
     /* QEMU's layout: block map at 0x200, data right after it, sector-aligned. */
     uint64_t off_bmap = VDI_SECTOR;
     uint64_t off_data = off_bmap + u64_align_up(blocks * 4, VDI_SECTOR);
@@ -1362,14 +1363,14 @@ static int vdi_create(const char *path, const struct img_create_req *req, struct
     le32_store(h + VDI_OFF_BLOCKS, (uint32_t)blocks);
     le32_store(h + VDI_OFF_ALLOCATED, is_static ? (uint32_t)blocks : 0);
     if ((r = vdi_uuid(h + VDI_OFF_UUID_IMAGE)) < 0 || (r = vdi_uuid(h + VDI_OFF_UUID_SNAP)) < 0)
-        return err_set(err, r, "vdi: getrandom: %s", strerror(-r));
+        return img_drv_error(&img_driver_vdi, err, r, "getrandom: %s", strerror(-r));
     memcpy(h + VDI_OFF_UUID_LINK, link, 16);
     memcpy(h + VDI_OFF_UUID_PARENT, pmod, 16);
 
     size_t mlen = (size_t)(off_data - off_bmap);
     uint8_t *map = malloc(mlen ? mlen : 1);
     if (!map)
-        return err_set(err, -ENOMEM, "vdi: out of memory");
+        return img_drv_error(&img_driver_vdi, err, -ENOMEM, "out of memory");
     memset(map, 0, mlen);
     for (uint64_t b = 0; b < blocks; b++)
         le32_store(map + b * 4, is_static ? (uint32_t)b : VDI_FREE);

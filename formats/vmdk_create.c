@@ -83,43 +83,45 @@ static int take_opts(const struct img_create_req *req, struct vmdk_req *v, struc
               (r = img_opts_take_bool(o, "zeroed_grain", &v->zeroed_grain, err)) < 0))
         return r;
     if (req->compress && v->subformat && strcmp(v->subformat, "streamOptimized") != 0)
-        return err_set(err, -EINVAL,
-                       "vmdk: compressed output needs subformat=streamOptimized, "
-                       "not %s",
-                       v->subformat);
+        return img_drv_error(&img_driver_vmdk, err, -EINVAL,
+                             "compressed output needs subformat=streamOptimized, "
+                             "not %s",
+                             v->subformat);
     if (!v->subformat)
         v->subformat = req->compress ? "streamOptimized" : "monolithicSparse";
     bool ok = false;
     for (int i = 0; i < 5; i++)
         ok |= strcmp(v->subformat, vmdk_create_types[i]) == 0;
     if (!ok)
-        return err_set(err, -EINVAL,
-                       "vmdk: unknown subformat '%s' (monolithicSparse, "
-                       "monolithicFlat, twoGbMaxExtentSparse, twoGbMaxExtentFlat, "
-                       "streamOptimized)",
-                       v->subformat);
+        return img_drv_error(&img_driver_vmdk, err, -EINVAL,
+                             "unknown subformat '%s' (monolithicSparse, "
+                             "monolithicFlat, twoGbMaxExtentSparse, twoGbMaxExtentFlat, "
+                             "streamOptimized)",
+                             v->subformat);
     if (v->zeroed_grain && strstr(v->subformat, "Flat"))
-        return err_set(err, -EINVAL, "vmdk: flat images cannot have zeroed grains");
+        return img_drv_error(&img_driver_vmdk, err, -EINVAL,
+                             "flat images cannot have zeroed grains");
     if (!v->adapter)
         v->adapter = "ide";
     if (strcmp(v->adapter, "ide") && strcmp(v->adapter, "lsilogic") &&
         strcmp(v->adapter, "buslogic") && strcmp(v->adapter, "legacyESX"))
-        return err_set(err, -EINVAL,
-                       "vmdk: unknown adapter type '%s' (ide, lsilogic, buslogic, "
-                       "legacyESX)",
-                       v->adapter);
+        return img_drv_error(&img_driver_vmdk, err, -EINVAL,
+                             "unknown adapter type '%s' (ide, lsilogic, buslogic, "
+                             "legacyESX)",
+                             v->adapter);
     if (compat6 && v->hwversion)
-        return err_set(err, -EINVAL, "vmdk: compat6 and hwversion cannot be given together");
+        return img_drv_error(&img_driver_vmdk, err, -EINVAL,
+                             "compat6 and hwversion cannot be given together");
     if (!v->hwversion)
         v->hwversion = compat6 ? "6" : "4";
     for (const char *c = v->hwversion; *c; c++)
         if (*c < '0' || *c > '9' || c - v->hwversion > 4)
-            return err_set(err, -EINVAL, "vmdk: hwversion '%s' is not a small number",
-                           v->hwversion);
+            return img_drv_error(&img_driver_vmdk, err, -EINVAL,
+                                 "hwversion '%s' is not a small number", v->hwversion);
     if (!v->toolsversion)
         v->toolsversion = "2147483647";
     if (req->size > (1ull << 62))
-        return err_set(err, -EINVAL, "vmdk: size too large");
+        return img_drv_error(&img_driver_vmdk, err, -EINVAL, "size too large");
     v->size = u64_align_up(req->size, VMDK_SECTOR);
     return 0;
 }
@@ -129,12 +131,12 @@ static int parent_info(const char *path, const struct img_create_req *req, struc
                        struct img_err *err)
 {
     if (req->backing_fmt && strcmp(req->backing_fmt, "vmdk") != 0)
-        return err_set(err, -EINVAL, "vmdk: a child's parent must be a vmdk image, not %s",
-                       req->backing_fmt);
+        return img_drv_error(&img_driver_vmdk, err, -EINVAL,
+                             "a child's parent must be a vmdk image, not %s", req->backing_fmt);
     if (strcmp(v->subformat, "monolithicSparse") != 0 &&
         strcmp(v->subformat, "twoGbMaxExtentSparse") != 0)
-        return err_set(err, -EINVAL, "vmdk: a child image must be sparse (subformat %s)",
-                       v->subformat);
+        return img_drv_error(&img_driver_vmdk, err, -EINVAL,
+                             "a child image must be sparse (subformat %s)", v->subformat);
     char *dir = io_dirname(req->final_path ? req->final_path : path);
     char *full = dir ? io_path_join(dir, req->backing_file) : NULL;
     free(dir);
@@ -315,7 +317,7 @@ static int extent_create(struct created *c, const char *name, bool excl, struct 
     int fd = open(full, O_RDWR | O_CREAT | O_CLOEXEC | (excl ? O_EXCL : O_TRUNC), 0644);
     if (fd < 0) {
         int e = errno;
-        err_set(err, -e, "vmdk: extent file %s: %s", full, strerror(e));
+        img_drv_error(&img_driver_vmdk, err, -e, "extent file %s: %s", full, strerror(e));
         free(full);
         return -e;
     }
@@ -339,7 +341,7 @@ static int add_piece(struct created *c, struct vmdk_desc *d, const char *stem, c
         snprintf(name, sizeof name, "%s-%s%03u.vmdk", stem, kind, k);
     bool sparse = kind[0] == 's';
     if (vmdk_desc_add_extent(d, VMDK_RW, sectors, sparse ? VMDK_SPARSE : VMDK_FLAT, name, 0) < 0)
-        return err_set(err, -EINVAL, "vmdk: extent name too long");
+        return img_drv_error(&img_driver_vmdk, err, -EINVAL, "extent name too long");
     int fd = extent_create(c, name, excl, err);
     if (fd < 0)
         return fd;
@@ -348,7 +350,9 @@ static int add_piece(struct created *c, struct vmdk_desc *d, const char *stem, c
     if (r == 0 && fsync(fd) < 0)
         r = -errno;
     close(fd);
-    return r < 0 ? err_set(err, r, "vmdk: writing extent %s: %s", name, strerror(-r)) : 0;
+    return r < 0 ? img_drv_error(&img_driver_vmdk, err, r, "writing extent %s: %s", name,
+                                 strerror(-r))
+                 : 0;
 }
 
 static int write_text_file(int fd, const struct vmdk_desc *d)
@@ -376,7 +380,7 @@ int vmdk_create(const char *path, const struct img_create_req *req, struct img_e
         return r;
     struct vmdk_desc d;
     if ((r = desc_init(&d, &v)) < 0)
-        return err_set(err, r, "vmdk: cannot build the descriptor");
+        return img_drv_error(&img_driver_vmdk, err, r, "cannot build the descriptor");
     int fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0) {
         r = err_set(err, -errno, "%s: %s", path, strerror(errno));
@@ -395,7 +399,7 @@ int vmdk_create(const char *path, const struct img_create_req *req, struct img_e
         const char *b = strrchr(v.final_path, '/');
         if (vmdk_desc_add_extent(&d, VMDK_RW, sectors ? sectors : 1, VMDK_SPARSE,
                                  b ? b + 1 : v.final_path, 0) < 0) {
-            r = err_set(err, -EINVAL, "vmdk: image name too long");
+            r = img_drv_error(&img_driver_vmdk, err, -EINVAL, "image name too long");
             goto out;
         }
         size_t n;
@@ -403,10 +407,10 @@ int vmdk_create(const char *path, const struct img_create_req *req, struct img_e
         r = t ? sparse_write_new(fd, sectors, stream, v.zeroed_grain, t, n) : -ENOMEM;
         free(t);
         if (r == -EFBIG)
-            r = err_set(err, r,
-                        "vmdk: %llu bytes is too large for one sparse extent; use "
-                        "subformat=twoGbMaxExtentSparse",
-                        ULL(v.size));
+            r = img_drv_error(&img_driver_vmdk, err, r,
+                              "%llu bytes is too large for one sparse extent; use "
+                              "subformat=twoGbMaxExtentSparse",
+                              ULL(v.size));
         else if (r < 0)
             r = err_set(err, r, "%s: %s", path,
                         r == -ENAMETOOLONG ? "descriptor too long for "

@@ -10,6 +10,7 @@
  * Talks to: nothing but libc; formats/vmdk.c and formats/vmdk_create.c use it.
  */
 #include "formats/vmdk.h"
+#include "formats/drivers.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -143,54 +144,58 @@ static int parse_extent(struct vmdk_desc *d, const char *line, unsigned ln, stru
     uint64_t sectors, offset = 0;
     n = token(&p, &t);
     if (acc < 0 || !parse_dec(t, n, &sectors) || sectors == 0)
-        return err_set(err, -EINVAL,
-                       "vmdk: descriptor line %u: invalid extent line "
-                       "(want ACCESS SECTORS TYPE \"FILE\" [OFFSET])",
-                       ln);
+        return img_drv_error(&img_driver_vmdk, err, -EINVAL,
+                             "descriptor line %u: invalid extent line "
+                             "(want ACCESS SECTORS TYPE \"FILE\" [OFFSET])",
+                             ln);
     n = token(&p, &t);
     int type = -1;
     for (size_t i = 0; i < sizeof etypes / sizeof *etypes; i++)
         if (strlen(etypes[i].name) == n && memcmp(t, etypes[i].name, n) == 0)
             type = (int)etypes[i].type;
     if (type < 0)
-        return err_set(err, -EINVAL, "vmdk: descriptor line %u: unknown extent type '%.*s'", ln,
-                       (int)(n > 20 ? 20 : n), t);
+        return img_drv_error(&img_driver_vmdk, err, -EINVAL,
+                             "descriptor line %u: unknown extent type '%.*s'", ln,
+                             (int)(n > 20 ? 20 : n), t);
     char file[sizeof d->ext[0].file] = "";
     if (type != VMDK_ZERO) {
         while (*p == ' ' || *p == '\t')
             p++;
         const char *q = *p == '"' ? strchr(p + 1, '"') : NULL;
         if (!q || q == p + 1)
-            return err_set(err, -EINVAL,
-                           "vmdk: descriptor line %u: extent file name must be "
-                           "a non-empty quoted string",
-                           ln);
+            return img_drv_error(&img_driver_vmdk, err, -EINVAL,
+                                 "descriptor line %u: extent file name must be "
+                                 "a non-empty quoted string",
+                                 ln);
         if ((size_t)(q - p - 1) >= sizeof file)
-            return err_set(err, -EINVAL,
-                           "vmdk: descriptor line %u: extent file name longer "
-                           "than %zu bytes",
-                           ln, sizeof file - 1);
+            return img_drv_error(&img_driver_vmdk, err, -EINVAL,
+                                 "descriptor line %u: extent file name longer "
+                                 "than %zu bytes",
+                                 ln, sizeof file - 1);
         memcpy(file, p + 1, (size_t)(q - p - 1));
         file[q - p - 1] = 0;
         p = q + 1;
         if (*p && *p != ' ' && *p != '\t')
-            return err_set(err, -EINVAL, "vmdk: descriptor line %u: invalid extent line", ln);
+            return img_drv_error(&img_driver_vmdk, err, -EINVAL,
+                                 "descriptor line %u: invalid extent line", ln);
         n = token(&p, &t);
         if (n && !parse_dec(t, n, &offset))
-            return err_set(err, -EINVAL, "vmdk: descriptor line %u: invalid extent offset", ln);
+            return img_drv_error(&img_driver_vmdk, err, -EINVAL,
+                                 "descriptor line %u: invalid extent offset", ln);
         if (!n && type == VMDK_FLAT)
-            return err_set(err, -EINVAL,
-                           "vmdk: descriptor line %u: FLAT extent without an "
-                           "offset",
-                           ln);
+            return img_drv_error(&img_driver_vmdk, err, -EINVAL,
+                                 "descriptor line %u: FLAT extent without an "
+                                 "offset",
+                                 ln);
     }
     if (token(&p, &t))
-        return err_set(err, -EINVAL,
-                       "vmdk: descriptor line %u: trailing text after the "
-                       "extent",
-                       ln);
+        return img_drv_error(&img_driver_vmdk, err, -EINVAL,
+                             "descriptor line %u: trailing text after the "
+                             "extent",
+                             ln);
     if (d->n_ext >= VMDK_EXTENTS_MAX)
-        return err_set(err, -EINVAL, "vmdk: more than %d extents", VMDK_EXTENTS_MAX);
+        return img_drv_error(&img_driver_vmdk, err, -EINVAL, "more than %d extents",
+                             VMDK_EXTENTS_MAX);
     if (vmdk_desc_add_extent(d, (enum vmdk_access)acc, sectors, (enum vmdk_etype)type, file,
                              offset) < 0)
         return err_set(err, -ENOMEM, "out of memory");
@@ -207,47 +212,52 @@ static int parse_kv(struct vmdk_desc *d, const char *key, const char *val, bool 
         if (strcmp(key, known[i]) != 0)
             continue;
         if (*seen & (1u << i))
-            return err_set(err, -EINVAL, "vmdk: descriptor line %u: %s given twice", ln, key);
+            return img_drv_error(&img_driver_vmdk, err, -EINVAL,
+                                 "descriptor line %u: %s given twice", ln, key);
         *seen |= 1u << i;
         uint64_t v;
         switch (i) {
         case 0:
             if (!parse_dec(val, strlen(val), &v) || v < 1 || v > 3)
-                return err_set(err, -EINVAL,
-                               "vmdk: descriptor line %u: version '%s' is not "
-                               "1, 2 or 3",
-                               ln, val);
+                return img_drv_error(&img_driver_vmdk, err, -EINVAL,
+                                     "descriptor line %u: version '%s' is not "
+                                     "1, 2 or 3",
+                                     ln, val);
             d->version = (unsigned)v;
             return 0;
         case 1:
         case 2:
             if (!parse_hex32(val, i == 1 ? &d->cid : &d->parent_cid))
-                return err_set(err, -EINVAL,
-                               "vmdk: descriptor line %u: %s '%s' is not 8 hex "
-                               "digits",
-                               ln, key, val);
+                return img_drv_error(&img_driver_vmdk, err, -EINVAL,
+                                     "descriptor line %u: %s '%s' is not 8 hex "
+                                     "digits",
+                                     ln, key, val);
             return 0;
         case 3:
             if (!vmdk_create_type_known(val))
-                return err_set(err, -ENOTSUP, "vmdk: unsupported createType '%.40s'", val);
+                return img_drv_error(&img_driver_vmdk, err, -ENOTSUP,
+                                     "unsupported createType '%.40s'", val);
             strcpy(d->create_type, val);
             return 0;
         default:
             if (strlen(val) >= sizeof d->parent_hint)
-                return err_set(err, -EINVAL,
-                               "vmdk: descriptor line %u: parentFileNameHint "
-                               "too long",
-                               ln);
+                return img_drv_error(&img_driver_vmdk, err, -EINVAL,
+                                     "descriptor line %u: parentFileNameHint "
+                                     "too long",
+                                     ln);
             strcpy(d->parent_hint, val);
             return 0;
         }
     }
     if (strlen(key) >= sizeof d->kv[0].key || strlen(val) >= sizeof d->kv[0].val)
-        return err_set(err, -EINVAL, "vmdk: descriptor line %u: key or value too long", ln);
+        return img_drv_error(&img_driver_vmdk, err, -EINVAL,
+                             "descriptor line %u: key or value too long", ln);
     if (vmdk_desc_get(d, key))
-        return err_set(err, -EINVAL, "vmdk: descriptor line %u: %s given twice", ln, key);
+        return img_drv_error(&img_driver_vmdk, err, -EINVAL, "descriptor line %u: %s given twice",
+                             ln, key);
     if (d->n_kv >= VMDK_KV_MAX)
-        return err_set(err, -EINVAL, "vmdk: descriptor has more than %d entries", VMDK_KV_MAX);
+        return img_drv_error(&img_driver_vmdk, err, -EINVAL, "descriptor has more than %d entries",
+                             VMDK_KV_MAX);
     return vmdk_desc_set(d, key, val, quoted) < 0 ? err_set(err, -ENOMEM, "out of memory") : 0;
 }
 
@@ -260,26 +270,28 @@ static int parse_line(struct vmdk_desc *d, char *s, unsigned ln, unsigned *seen,
         return parse_extent(d, s, ln, err);
     char *eq = strchr(s, '=');
     if (!eq)
-        return err_set(err, -EINVAL,
-                       "vmdk: descriptor line %u is neither key=value nor an "
-                       "extent",
-                       ln);
+        return img_drv_error(&img_driver_vmdk, err, -EINVAL,
+                             "descriptor line %u is neither key=value nor an "
+                             "extent",
+                             ln);
     char *k = s, *v = eq + 1, *ke = eq;
     while (ke > k && (ke[-1] == ' ' || ke[-1] == '\t'))
         ke--;
     *ke = 0;
     if (!*k)
-        return err_set(err, -EINVAL, "vmdk: descriptor line %u: empty key", ln);
+        return img_drv_error(&img_driver_vmdk, err, -EINVAL, "descriptor line %u: empty key", ln);
     for (char *c = k; *c; c++)
         if (!isalnum((unsigned char)*c) && *c != '.' && *c != '_' && *c != '-')
-            return err_set(err, -EINVAL, "vmdk: descriptor line %u: invalid key", ln);
+            return img_drv_error(&img_driver_vmdk, err, -EINVAL, "descriptor line %u: invalid key",
+                                 ln);
     while (*v == ' ' || *v == '\t')
         v++;
     bool quoted = *v == '"';
     if (quoted) {
         char *q = strchr(v + 1, '"');
         if (!q || q[1])
-            return err_set(err, -EINVAL, "vmdk: descriptor line %u: unbalanced quotes", ln);
+            return img_drv_error(&img_driver_vmdk, err, -EINVAL,
+                                 "descriptor line %u: unbalanced quotes", ln);
         *q = 0;
         v++;
     }
@@ -295,7 +307,8 @@ int vmdk_desc_parse(const char *text, size_t len, struct vmdk_desc *d, struct im
     if (nul)
         len = (size_t)(nul - text);
     if (len > VMDK_DESC_MAX)
-        return err_set(err, -EINVAL, "vmdk: descriptor larger than %u bytes", VMDK_DESC_MAX);
+        return img_drv_error(&img_driver_vmdk, err, -EINVAL, "descriptor larger than %u bytes",
+                             VMDK_DESC_MAX);
     char *buf = malloc(len + 1);
     if (!buf)
         return err_set(err, -ENOMEM, "out of memory");
@@ -317,9 +330,9 @@ int vmdk_desc_parse(const char *text, size_t len, struct vmdk_desc *d, struct im
     }
     free(buf);
     if (r == 0 && !d->create_type[0])
-        r = err_set(err, -EINVAL, "vmdk: descriptor has no createType");
+        r = img_drv_error(&img_driver_vmdk, err, -EINVAL, "descriptor has no createType");
     if (r == 0 && d->n_ext == 0)
-        r = err_set(err, -EINVAL, "vmdk: descriptor lists no extents");
+        r = img_drv_error(&img_driver_vmdk, err, -EINVAL, "descriptor lists no extents");
     if (r == 0 && !d->version)
         d->version = 1;
     if (r < 0)

@@ -168,5 +168,9 @@ int img_error(struct img *img, int code, const char *fmt, ...)
 /* The same with the message as it is: the core's failures (which name the file), and a
  * driver's that name something else first (a path, or code shared by two formats). */
 int img_fail(struct img *img, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* img_error for where there is no handle yet (create, a descriptor parsed before the open):
+ * the message goes to err, prefixed with the driver's name. */
+int img_drv_error(const struct img_driver *drv, struct img_err *err, int code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 
 #endif

@@ -45,6 +45,16 @@ int img_error(struct img *img, int code, const char *fmt, ...)
     return code;
 }
 
+int img_drv_error(const struct img_driver *drv, struct img_err *err, int code, const char *fmt, ...)
+{
+    char msg[sizeof err->msg];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    return err_set(err, code, "%s: %s", drv->name, msg);
+}
+
 int img_fail(struct img *img, int code, const char *fmt, ...)
 {
     va_list ap;

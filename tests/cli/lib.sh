@@ -90,6 +90,19 @@ need() {
   for t; do command -v "$t" >/dev/null || { echo "SKIP: $t missing"; exit 77; }; done
 }
 
+# unprivileged CMD...: run CMD as an ordinary user. Root may write through any file mode, so
+# what a read-only file or directory does is seen only without it: as root, the test's
+# directory is opened to others and CMD runs as nobody (setpriv); otherwise CMD runs as is.
+unprivileged() {
+  if [ "$(id -u)" -ne 0 ]; then
+    "$@"
+    return
+  fi
+  command -v setpriv >/dev/null || { echo "SKIP: setpriv missing"; exit 77; }
+  chmod a+rx "$T"
+  setpriv --reuid=65534 --regid=65534 --clear-groups -- "$@"
+}
+
 finish() {
   echo "$passes passed, $fails failed"
   [ "$fails" -eq 0 ]

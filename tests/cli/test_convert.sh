@@ -100,14 +100,13 @@ expect_rc 1 "convert -c -O raw"
 expect_one_error_line "compress" "convert -c -O raw"
 [ -e x.img ] && fail "convert -c -O raw created x.img"
 
-# Read-only directory (meaningless as root, who may write anywhere).
-if [ "$(id -u)" -ne 0 ]; then
-  mkdir ro; chmod 555 ro
-  run "$DIMG" convert -O raw src.img ro/x.img
-  expect_rc 1 "convert into a read-only directory"
-  expect_one_error_line "" "convert into a read-only directory"
-  chmod 755 ro
-fi
+# Read-only directory (as an ordinary user: root may write anywhere).
+mkdir ro; chmod 555 ro
+run unprivileged "$DIMG" convert -O raw src.img ro/x.img
+expect_rc 1 "convert into a read-only directory"
+expect_one_error_line "" "convert into a read-only directory"
+[ -z "$(ls -A ro)" ] && pass || fail "convert into a read-only directory left $(ls -A ro)"
+chmod 755 ro
 
 # -t unsafe (qemu-img's default for convert): the same image, written without syncing it; any
 # other mode syncs the data before the rename. A bad mode is one error line and no file.

@@ -224,6 +224,28 @@ static int app_new_target(struct app *a, struct io_tmpfile *tmp, int ffd, uint64
     return cloned ? 0 : app_copy_file(a, ffd, fsize, 0);
 }
 
+/* Open FILE (and OTHER) as regular files without blocking (the probe's file may have been
+ * replaced by a FIFO since), take QEMU-compatible locks (FILE changes in place unless -o;
+ * OTHER is only read) and read the sizes again from these descriptors. What was opened is
+ * in *ffd, *ofd, *lk_f, *lk_o even on failure: the caller closes them. */
+static int app_open(const struct ops_append_req *req, int *ffd, int *ofd, struct lock_ref **lk_f,
+                    struct lock_ref **lk_o, uint64_t *fsize, uint64_t *osize, struct img_err *err)
+{
+    bool share = req->open_flags & IMG_OPEN_FORCE_SHARE;
+    int r;
+    *ffd = resolve_open_file(req->path, req->out ? O_RDONLY : O_RDWR, 0, NULL, err);
+    if (*ffd < 0)
+        return *ffd;
+    if (req->other && (*ofd = resolve_open_file(req->other, O_RDONLY, 0, NULL, err)) < 0)
+        return *ofd;
+    if ((r = lock_take(*ffd, req->path, !req->out, share, lk_f, NULL, err)) < 0 ||
+        (*ofd >= 0 && (r = lock_take(*ofd, req->other, false, share, lk_o, NULL, err)) < 0))
+        return r;
+    if ((r = io_file_size(*ffd, fsize)) < 0 || (*ofd >= 0 && (r = io_file_size(*ofd, osize)) < 0))
+        return err_set(err, r, "%s: %s", req->path, strerror(-r));
+    return 0;
+}
+
 int ops_append(const struct ops_append_req *req, struct ops_append_res *res, struct img_err *err)
 {
     struct app a = {.req = req, .err = err, .dfd = -1};
@@ -249,26 +271,8 @@ int ops_append(const struct ops_append_req *req, struct ops_append_res *res, str
     if (req->out && lstat(req->out, &st) == 0)
         return err_set(err, -EEXIST, "%s already exists; remove it or choose another name",
                        req->out);
-    /* Regular files only, opened without blocking: the probe's file may have been replaced
-     * by a FIFO since. */
-    ffd = resolve_open_file(req->path, req->out ? O_RDONLY : O_RDWR, 0, NULL, err);
-    if (ffd < 0)
-        return ffd;
-    if (req->other && (ofd = resolve_open_file(req->other, O_RDONLY, 0, NULL, err)) < 0) {
-        r = ofd;
+    if ((r = app_open(req, &ffd, &ofd, &lk_f, &lk_o, &fsize, &osize, err)) < 0)
         goto out;
-    }
-    /* QEMU-compatible locks: FILE changes in place unless -o; OTHER is only read. */
-    if ((r = lock_take(ffd, req->path, !req->out, req->open_flags & IMG_OPEN_FORCE_SHARE, &lk_f,
-                       NULL, err)) < 0 ||
-        (ofd >= 0 && (r = lock_take(ofd, req->other, false, req->open_flags & IMG_OPEN_FORCE_SHARE,
-                                    &lk_o, NULL, err)) < 0))
-        goto out;
-    /* Sizes again from the descriptors we use (the probe's open was a different one). */
-    if ((r = io_file_size(ffd, &fsize)) < 0 || (ofd >= 0 && (r = io_file_size(ofd, &osize)) < 0)) {
-        err_set(err, r, "%s: %s", req->path, strerror(-r));
-        goto out;
-    }
     add = req->other ? osize : req->zeros;
     if (u64_add_overflow(fsize, add, &nsize) || nsize > (uint64_t)INT64_MAX) {
         r = err_set(err, -EFBIG, "%s: the result would exceed the largest file size", req->path);

@@ -22,11 +22,11 @@
 #include "core/base/err.h"
 #include "core/block/img.h"
 
-#define FS_NAME_MAX 1024        /* bytes of one name (UTF-8) after conversion */
-#define FS_PATH_MAX 4096        /* bytes of a path inside a filesystem */
-#define FS_DEPTH_MAX 256        /* directory levels a recursive walk descends */
+#define FS_NAME_MAX 1024           /* bytes of one name (UTF-8) after conversion */
+#define FS_PATH_MAX 4096           /* bytes of a path inside a filesystem */
+#define FS_DEPTH_MAX 256           /* directory levels a recursive walk descends */
 #define FS_DIR_ENTRIES_MAX 1000000 /* entries of one directory */
-#define FS_VOLUMES_MAX 1024     /* volumes listed for one image */
+#define FS_VOLUMES_MAX 1024        /* volumes listed for one image */
 
 /* ---- volumes ---- */
 
@@ -49,22 +49,21 @@ struct fs_vol {
 };
 
 /* Read len bytes at off of the volume; a range past its end is -EIO with err set. */
-int fs_vol_read(const struct fs_vol *v, uint64_t off, void *buf, size_t len,
-                struct img_err *err);
+int fs_vol_read(const struct fs_vol *v, uint64_t off, void *buf, size_t len, struct img_err *err);
 /* Where volume offset off lies in the guest view, and how many bytes stay contiguous. */
 int fs_vol_to_img(const struct fs_vol *v, uint64_t off, uint64_t *img_off, uint64_t *run);
 
 /* What `dimg volumes` shows for one volume. */
 struct fs_vol_info {
-    struct fs_vol vol;        /* owns vol.seg */
-    char type[64];            /* partition type ("0x83", "Linux filesystem"), "LV linear" */
-    char fs[32];              /* filesystem driver or recognised name ("ext4", "swap"), "" */
-    char label[128];          /* filesystem label, escaped by the caller when shown */
-    char uuid[64];            /* filesystem UUID or serial */
-    uint64_t used;            /* bytes in use by the filesystem, when known */
+    struct fs_vol vol; /* owns vol.seg */
+    char type[64];     /* partition type ("0x83", "Linux filesystem"), "LV linear" */
+    char fs[32];       /* filesystem driver or recognised name ("ext4", "swap"), "" */
+    char label[128];   /* filesystem label, escaped by the caller when shown */
+    char uuid[64];     /* filesystem UUID or serial */
+    uint64_t used;     /* bytes in use by the filesystem, when known */
     bool used_known;
-    bool browsable;           /* a driver can open it */
-    char note[160];           /* why not: "LV segment type raid1 not supported", "" */
+    bool browsable; /* a driver can open it */
+    char note[160]; /* why not: "LV segment type raid1 not supported", "" */
 };
 
 /* List the volumes of img: the partitions (MBR with logical ones, GPT), the LVM2 logical
@@ -74,27 +73,28 @@ int fs_volumes(struct img *img, struct fs_vol_info **out, size_t *n, struct img_
 void fs_volumes_free(struct fs_vol_info *v, size_t n);
 
 /* Open the volume named spec ("" the only filesystem-bearing volume or the whole disk; "N" a
- * partition number; "VG/LV"). *out is freed with fs_vol_free. */
+ * partition number; "0" the whole disk; "VG/LV"). *out is freed with fs_vol_free. */
 int fs_vol_open(struct img *img, const char *spec, struct fs_vol **out, struct img_err *err);
 void fs_vol_free(struct fs_vol *v);
+/* "the whole disk", "partition 2", "logical volume vg0/root" (for messages); returns buf. */
+const char *fs_vol_desc(const struct fs_vol *v, char *buf, size_t len);
 
 /* LVM2 (core/fs/lvm.c): the logical volumes of the physical volume pv, appended to *out. A
  * volume that is not an LVM2 PV adds nothing and returns 0. Linear LVs (and striped with one
  * stripe) get segments; others are listed with browsable=false and a note naming the type. */
-int lvm_scan(const struct fs_vol *pv, struct fs_vol_info **out, size_t *n,
-             struct img_err *err);
+int lvm_scan(const struct fs_vol *pv, struct fs_vol_info **out, size_t *n, struct img_err *err);
 
 /* ---- filesystems ---- */
 
 enum fs_type { FS_T_REG, FS_T_DIR, FS_T_LNK, FS_T_CHR, FS_T_BLK, FS_T_FIFO, FS_T_SOCK, FS_T_OTHER };
 
 struct fs_stat {
-    uint64_t ino;  /* the driver's handle of the node, stable while the fs is open */
+    uint64_t ino; /* the driver's handle of the node, stable while the fs is open */
     enum fs_type type;
     uint32_t mode; /* permission bits (07777); a driver without them makes them up (0644/0755) */
     uint32_t uid, gid;
     uint32_t nlink;
-    uint64_t size; /* bytes of content (a symlink: its target's length) */
+    uint64_t size;               /* bytes of content (a symlink: its target's length) */
     int64_t atime, mtime, ctime; /* seconds since the epoch, UTC */
     uint64_t rdev;               /* devices */
 };
@@ -163,6 +163,17 @@ int fs_lookup(struct fs *fs, const char *path, bool follow, struct fs_stat *st);
 int fs_list(struct fs *fs, uint64_t dir, struct fs_dirent **out, size_t *n);
 void fs_dirents_free(struct fs_dirent *d, size_t n);
 ssize_t fs_read(struct fs *fs, uint64_t ino, uint64_t off, void *buf, size_t len);
+/* The node ino (fs->err set on failure). */
+int fs_stat(struct fs *fs, uint64_t ino, struct fs_stat *st);
+/* The target of symlink ino into buf (len bytes, always terminated). */
+int fs_readlink(struct fs *fs, uint64_t ino, char *buf, size_t len);
+/* A name fs_list hands out: not "", ".", "..", no '/', at most FS_NAME_MAX bytes. */
+bool fs_name_ok(const char *name);
+/* Call cb for every node below directory dir, depth first in fs_list order, with its path
+ * relative to dir ("a", "a/b"); directories before their contents. Bounded by FS_DEPTH_MAX;
+ * a directory that contains itself is -ELOOP. cb returning non-zero stops the walk. */
+int fs_walk(struct fs *fs, uint64_t dir,
+            int (*cb)(void *ctx, const char *path, const struct fs_dirent *e), void *ctx);
 
 /* ---- addresses: IMAGE[#VOL][:/PATH] ---- */
 struct fs_addr {
@@ -174,6 +185,19 @@ struct fs_addr {
  * image (a path that exists as given is taken whole). */
 int fs_addr_parse(const char *s, struct fs_addr *a, struct img_err *err);
 void fs_addr_free(struct fs_addr *a);
+
+/* What an address opens: the image (read-only, with its backing chain), the volume and the
+ * filesystem on it. */
+struct fs_handle {
+    struct img *img;
+    struct fs_vol *vol;
+    struct fs *fs;
+};
+/* Open a->image (format fmt, NULL probes; img_flags added to IMG_OPEN_BACKING), the volume
+ * a->vol (fs_vol_open) and its filesystem. -errno with err set; h is then empty. */
+int fs_handle_open(const struct fs_addr *a, const char *fmt, unsigned img_flags,
+                   struct fs_handle *h, struct img_err *err);
+void fs_handle_close(struct fs_handle *h);
 
 /* The drivers, in probe order (fs_drivers.h). */
 const struct fs_driver *const *fs_driver_list(size_t *n);

@@ -35,8 +35,8 @@ void fs_cli_close(struct fs_addr *a, struct fs_handle *h)
 
 const char *fs_cli_type_name(enum fs_type t)
 {
-    static const char *const names[] = {"file", "dir", "symlink", "chr",
-                                        "blk",  "fifo", "socket", "other"};
+    static const char *const names[] = {"file", "dir",  "symlink", "chr",
+                                        "blk",  "fifo", "socket",  "other"};
     return (unsigned)t < sizeof names / sizeof names[0] ? names[t] : "other";
 }
 

@@ -139,12 +139,9 @@ static int ls_run(struct ls_ctx *c, const char *path, bool recursive)
 static int cli_ls(int argc, char **argv)
 {
     static const struct option longopts[] = {
-        {"help", no_argument, NULL, 'h'},
-        {"output", required_argument, NULL, 'O'},
-        {"recursive", no_argument, NULL, 'R'},
-        {"format", required_argument, NULL, 'f'},
-        {"force-share", no_argument, NULL, 'U'},
-        {NULL, 0, NULL, 0},
+        {"help", no_argument, NULL, 'h'},        {"output", required_argument, NULL, 'O'},
+        {"recursive", no_argument, NULL, 'R'},   {"format", required_argument, NULL, 'f'},
+        {"force-share", no_argument, NULL, 'U'}, {NULL, 0, NULL, 0},
     };
     const char *fmt = NULL;
     bool recursive = false;

@@ -204,7 +204,7 @@ static int ext_check_sb(struct fs *fs, const uint8_t *sb)
 {
     uint32_t log = le32_load(sb + 24), incompat = le32_load(sb + 0x60);
     if (log > EXT_MAX_LOG_BLOCK)
-        return err_set(&fs->err, -EINVAL, "ext: block size 2^%" PRIu32 " KiB is out of range", log);
+        return err_set(&fs->err, -EINVAL, "ext: block size 2^(10+%" PRIu32 ") out of range", log);
     uint64_t bs = 1024u << log;
     uint64_t blocks = le32_load(sb + 4);
     if (incompat & EXT4_FEATURE_INCOMPAT_64BIT)

@@ -409,6 +409,10 @@ int fs_lookup(struct fs *fs, const char *path, bool follow, struct fs_stat *st)
     r = fs->drv->root(fs, &root);
     if (r < 0 || (r = fs_stat(fs, root, st)) < 0)
         goto out;
+    if (st->type != FS_T_DIR) {
+        r = err_set(&fs->err, -ENOTDIR, "%s: the root is not a directory", fs->fs_name);
+        goto out;
+    }
     w->stack[0] = root;
     unsigned links = 0;
     char name[FS_NAME_MAX + 1];

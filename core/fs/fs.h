@@ -175,6 +175,23 @@ bool fs_name_ok(const char *name);
 int fs_walk(struct fs *fs, uint64_t dir,
             int (*cb)(void *ctx, const char *path, const struct fs_dirent *e), void *ctx);
 
+/* ---- copying out (core/fs/get.c) ---- */
+struct fs_get_opts {
+    bool overwrite; /* replace existing files and links (never a directory) */
+    /* Optional: bytes copied so far; non-zero cancels (-ECANCELED). */
+    int (*tick)(void *ctx, uint64_t done);
+    /* Optional: one line about a node skipped (devices, FIFOs, sockets). */
+    void (*warn)(void *ctx, const char *msg);
+    void *ctx;
+};
+/* Copy path (a file, a symlink as a link, or a directory tree) out of fs onto the host: into
+ * dest when dest is a directory (dest/NAME; the root's contents into dest itself), else as
+ * dest. Never writes outside dest nor follows a symlink below it; each file is written as
+ * NAME.part and renamed; an existing name is refused unless o->overwrite; permission bits
+ * (not setuid/setgid/sticky), atime and mtime kept; holes kept. o may be NULL. */
+int fs_get(struct fs *fs, const char *path, const char *dest, const struct fs_get_opts *o,
+           struct img_err *err);
+
 /* ---- addresses: IMAGE[#VOL][:/PATH] ---- */
 struct fs_addr {
     char *image; /* the image path */

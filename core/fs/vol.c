@@ -41,8 +41,9 @@ int fs_vol_read(const struct fs_vol *v, uint64_t off, void *buf, size_t len, str
 {
     uint8_t *p = buf;
     if (off > v->size || len > v->size - off)
-        return err_set(err, -EIO, "read of %zu bytes at %" PRIu64 " past the end of %s (%" PRIu64
-                       " bytes)", len, off, v->name[0] ? v->name : "the disk", v->size);
+        return err_set(err, -EIO,
+                       "read of %zu bytes at %" PRIu64 " past the end of %s (%" PRIu64 " bytes)",
+                       len, off, v->name[0] ? v->name : "the disk", v->size);
     while (len) {
         uint64_t io, run;
         if (fs_vol_to_img(v, off, &io, &run) < 0)
@@ -279,8 +280,8 @@ static void vol_choices(const struct fs_vol_info *v, size_t n, bool browsable_on
         if (browsable_only && !v[i].browsable)
             continue;
         int w = snprintf(buf + pos, len - pos, "%s#%s%s%s%s", pos ? ", " : "",
-                         v[i].vol.kind == FS_VOL_DISK ? "0" : v[i].vol.name,
-                         v[i].fs[0] ? " (" : "", v[i].fs, v[i].fs[0] ? ")" : "");
+                         v[i].vol.kind == FS_VOL_DISK ? "0" : v[i].vol.name, v[i].fs[0] ? " (" : "",
+                         v[i].fs, v[i].fs[0] ? ")" : "");
         if (w < 0)
             break;
         pos += (size_t)w;
@@ -315,8 +316,8 @@ static struct fs_vol_info *vol_pick(struct fs_vol_info *v, size_t n, const char 
         return only;
     if (nb > 1) {
         vol_choices(v, n, true, list, sizeof list);
-        err_set(err, -EINVAL, "%s holds %zu filesystems: name one as IMAGE#VOL (%s)",
-                img_path(img), nb, list);
+        err_set(err, -EINVAL, "%s holds %zu filesystems: name one as IMAGE#VOL (%s)", img_path(img),
+                nb, list);
         return NULL;
     }
     for (size_t i = 0; i < n; i++) /* one volume named by what it holds says more */
@@ -324,8 +325,8 @@ static struct fs_vol_info *vol_pick(struct fs_vol_info *v, size_t n, const char 
             if (v[i].note[0])
                 err_set(err, -ENOTSUP, "%s: %s", img_path(img), v[i].note);
             else
-                err_set(err, -ENOTSUP, "%s: %s holds %s: recognised but not browsed",
-                        img_path(img), fs_vol_desc(&v[i].vol, d, sizeof d), v[i].fs);
+                err_set(err, -ENOTSUP, "%s: %s holds %s: recognised but not browsed", img_path(img),
+                        fs_vol_desc(&v[i].vol, d, sizeof d), v[i].fs);
             return NULL;
         }
     vol_choices(v, n, false, list, sizeof list);

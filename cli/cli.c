@@ -41,6 +41,10 @@ static const struct cli_app *cli_app; /* the interactive application (main.c) */
     X(export)   /* cli/export.c */                                                                 \
     X(amend)    /* cli/amend.c */                                                                  \
     X(import)   /* cli/import.c */                                                                 \
+    X(volumes)  /* cli/volumes.c */                                                                \
+    X(ls)       /* cli/ls.c */                                                                     \
+    X(cat)      /* cli/cat.c */                                                                    \
+    X(get)      /* cli/get.c */                                                                    \
     /* end */
 
 #define CLI_DECLARE(name) extern const struct cli_cmd cli_cmd_##name;

@@ -73,9 +73,11 @@ int fs_volumes(struct img *img, struct fs_vol_info **out, size_t *n, struct img_
 void fs_volumes_free(struct fs_vol_info *v, size_t n);
 
 /* Open the volume named spec ("" the only filesystem-bearing volume or the whole disk; "N" a
- * partition number; "VG/LV"). *out is freed with fs_vol_free. */
+ * partition number; "0" the whole disk; "VG/LV"). *out is freed with fs_vol_free. */
 int fs_vol_open(struct img *img, const char *spec, struct fs_vol **out, struct img_err *err);
 void fs_vol_free(struct fs_vol *v);
+/* "the whole disk", "partition 2", "logical volume vg0/root" (for messages); returns buf. */
+const char *fs_vol_desc(const struct fs_vol *v, char *buf, size_t len);
 
 /* LVM2 (core/fs/lvm.c): the logical volumes of the physical volume pv, appended to *out. A
  * volume that is not an LVM2 PV adds nothing and returns 0. Linear LVs (and striped with one
@@ -161,6 +163,34 @@ int fs_lookup(struct fs *fs, const char *path, bool follow, struct fs_stat *st);
 int fs_list(struct fs *fs, uint64_t dir, struct fs_dirent **out, size_t *n);
 void fs_dirents_free(struct fs_dirent *d, size_t n);
 ssize_t fs_read(struct fs *fs, uint64_t ino, uint64_t off, void *buf, size_t len);
+/* The node ino (fs->err set on failure). */
+int fs_stat(struct fs *fs, uint64_t ino, struct fs_stat *st);
+/* The target of symlink ino into buf (len bytes, always terminated). */
+int fs_readlink(struct fs *fs, uint64_t ino, char *buf, size_t len);
+/* A name fs_list hands out: not "", ".", "..", no '/', at most FS_NAME_MAX bytes. */
+bool fs_name_ok(const char *name);
+/* Call cb for every node below directory dir, depth first in fs_list order, with its path
+ * relative to dir ("a", "a/b"); directories before their contents. Bounded by FS_DEPTH_MAX;
+ * a directory that contains itself is -ELOOP. cb returning non-zero stops the walk. */
+int fs_walk(struct fs *fs, uint64_t dir,
+            int (*cb)(void *ctx, const char *path, const struct fs_dirent *e), void *ctx);
+
+/* ---- copying out (core/fs/get.c) ---- */
+struct fs_get_opts {
+    bool overwrite; /* replace existing files and links (never a directory) */
+    /* Optional: bytes copied so far; non-zero cancels (-ECANCELED). */
+    int (*tick)(void *ctx, uint64_t done);
+    /* Optional: one line about a node skipped (devices, FIFOs, sockets). */
+    void (*warn)(void *ctx, const char *msg);
+    void *ctx;
+};
+/* Copy path (a file, a symlink as a link, or a directory tree) out of fs onto the host: into
+ * dest when dest is a directory (dest/NAME; the root's contents into dest itself), else as
+ * dest. Never writes outside dest nor follows a symlink below it; each file is written as
+ * NAME.part and renamed; an existing name is refused unless o->overwrite; permission bits
+ * (not setuid/setgid/sticky), atime and mtime kept; holes kept. o may be NULL. */
+int fs_get(struct fs *fs, const char *path, const char *dest, const struct fs_get_opts *o,
+           struct img_err *err);
 
 /* ---- addresses: IMAGE[#VOL][:/PATH] ---- */
 struct fs_addr {
@@ -172,6 +202,19 @@ struct fs_addr {
  * image (a path that exists as given is taken whole). */
 int fs_addr_parse(const char *s, struct fs_addr *a, struct img_err *err);
 void fs_addr_free(struct fs_addr *a);
+
+/* What an address opens: the image (read-only, with its backing chain), the volume and the
+ * filesystem on it. */
+struct fs_handle {
+    struct img *img;
+    struct fs_vol *vol;
+    struct fs *fs;
+};
+/* Open a->image (format fmt, NULL probes; img_flags added to IMG_OPEN_BACKING), the volume
+ * a->vol (fs_vol_open) and its filesystem. -errno with err set; h is then empty. */
+int fs_handle_open(const struct fs_addr *a, const char *fmt, unsigned img_flags,
+                   struct fs_handle *h, struct img_err *err);
+void fs_handle_close(struct fs_handle *h);
 
 /* The drivers, in probe order (fs_drivers.h). */
 const struct fs_driver *const *fs_driver_list(size_t *n);

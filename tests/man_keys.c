@@ -48,5 +48,6 @@ int main(void)
     section("Map", KM_MAP, false);
     section("Tree", KM_TREE, false);
     section("Jobs", KM_JOBS, false);
+    section("Inside an image", KM_INSIDE, false);
     return 0;
 }

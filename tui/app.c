@@ -325,7 +325,7 @@ void app_push(struct app *a, const struct screen *s)
         s->enter(a);
 }
 
-static void app_pop(struct app *a)
+void app_pop(struct app *a)
 {
     if (a->nstack <= 1)
         return;

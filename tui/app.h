@@ -141,6 +141,8 @@ void app_redraw(struct app *a);
 /* Put s on top of the stack (unless it is on top already), then let it enter. */
 void app_push(struct app *a, const struct screen *s);
 const struct screen *app_top(const struct app *a);
+/* Take the top screen off the stack (never the home screen) and let it leave. */
+void app_pop(struct app *a);
 /* The directory listing changed: every screen on the stack is told (screen.h: tick). */
 void app_tick(struct app *a);
 
@@ -160,6 +162,13 @@ char *browser_write_dir(struct app *a);
 
 /* Open the map of path on top of the current screen: 0, or -1 with a status message. */
 int map_show(struct app *a, const char *path);
+/* Open the inside of the image at path (view_inside.c): its volumes, or straight the root of
+ * its only filesystem. 0 shown; 1 nothing inside to browse (no volume with a filesystem that
+ * can be read); -1 with a status message. */
+int inside_show(struct app *a, const char *path);
+/* Copy path of volume vol of image out into the directory beside the image (a job). */
+void inside_get(struct app *a, const char *image, const char *vol, const char *path);
+
 /* When the tree is showing: select the image named name (an entry of the listing) in it,
  * built again. */
 void tree_select(struct app *a, const char *name);

@@ -59,6 +59,8 @@ static const int km_keys[KM_A_COUNT][KM_MAX_KEYS] = {
     [KM_A_REDRAW] = {CTRL('l')},
     [KM_A_IMPORT] = {'I'},
     [KM_A_UNTRUSTED] = {'U'},
+    [KM_A_FS_VIEW] = {'v'},
+    [KM_A_FS_GET] = {'c'},
 };
 
 #define KM_ROW(e, c, f, l, m, h) {KM_A_##e, c, f, l, m, h, {0}},

@@ -21,6 +21,7 @@ enum km_ctx {
     KM_TREE = 1u << 2,
     KM_JOBS = 1u << 3,
     KM_HELP = 1u << 4,
+    KM_INSIDE = 1u << 5, /* inside an image: volumes, directories, a file's text */
 };
 #define KM_ALL (~0u)
 #define KM_LISTS (KM_BROWSER | KM_TREE | KM_JOBS | KM_HELP)
@@ -35,11 +36,12 @@ enum km_ctx {
     X(PGDN, KM_ALL, 0, NULL, false, "page down")                                                   \
     X(HOME, KM_ALL, 0, NULL, false, "first")                                                       \
     X(END, KM_ALL, 0, NULL, false, "last")                                                         \
-    X(OPEN, KM_BROWSER, 0, NULL, false, "enter a directory / show an image's map")                 \
-    X(BACK, KM_BROWSER, 0, NULL, false, "parent directory")                                        \
+    X(OPEN, KM_BROWSER | KM_INSIDE, 0, NULL, false,                                                \
+      "enter a directory, an image's volumes or its map")                                          \
+    X(BACK, KM_BROWSER | KM_INSIDE, 0, NULL, false, "parent directory")                            \
     X(FILTER, KM_BROWSER, 0, NULL, false, "filter names (Esc clears)")                             \
     X(HELP, KM_ALL, 1, "Help", false, "this help")                                                 \
-    X(INFO, KM_BROWSER, 2, "Info", false, "show or hide the info pane")                            \
+    X(INFO, KM_BROWSER | KM_INSIDE, 2, "Info", false, "show or hide the info pane")                \
     X(MAP, KM_BROWSER | KM_TREE, 3, "Map", false, "allocation map of the selected image")          \
     X(TREE, KM_BROWSER, 4, "Tree", false, "backing chains and snapshots of this directory")        \
     X(CONVERT, KM_BROWSER, 5, "Conv", true, "convert the image to another format (a job)")         \
@@ -71,7 +73,9 @@ enum km_ctx {
     X(REDRAW, KM_ALL, 0, NULL, false, "redraw the screen")                                         \
     X(IMPORT, KM_BROWSER, 0, NULL, true, "unpack an archive (OVA) with its digests checked")       \
     X(UNTRUSTED, KM_BROWSER, 0, NULL, false,                                                       \
-      "untrusted mode: follow no backing, extent or data file")
+      "untrusted mode: follow no backing, extent or data file")                                    \
+    X(FS_VIEW, KM_INSIDE, 3, "View", false, "read the selected file (a pager)")                    \
+    X(FS_GET, KM_INSIDE, 5, "Copy", false, "copy the file or directory out, beside the image")
 
 #define KM_ENUM(e, ctx, f, label, mut, help) KM_A_##e,
 enum km_action { KM_A_NONE = 0, KM_ACTIONS(KM_ENUM) KM_A_COUNT };

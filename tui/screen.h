@@ -61,6 +61,7 @@ struct screen {
     X(browser)                                                                                     \
     X(map)                                                                                         \
     X(tree)                                                                                        \
+    X(inside)                                                                                      \
     X(jobs)                                                                                        \
     X(help)
 

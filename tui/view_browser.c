@@ -557,8 +557,9 @@ static void browser_screen_key(struct app *a, int ch, enum km_action act)
                    e->display);
     } else if (act == KM_A_MAP ||
                (act == KM_A_OPEN && e && !e->is_dir && !browser_opens_archive(a))) {
+        /* Enter opens an image like a directory when there is something inside to browse. */
         char *p = browser_selected_path(a);
-        if (p)
+        if (p && (act == KM_A_MAP || inside_show(a, p) == 1))
             map_show(a, p);
         free(p);
     } else {

@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
+# test_tui_inside.sh: inside an image from the application (issue 19), in tmux (tui_lib.sh). A
+# qcow2 holding an MBR with two ext4 partitions made by mkfs.ext4 -d (the source tree is the
+# oracle): Enter on the image lists its volumes with their labels; Enter goes into a volume
+# and a directory, the info pane shows a file's size and mode, v shows its text, c copies a
+# file and a directory out beside the image (cmp / diff -r against the source), Backspace goes
+# up through the directories and the volumes back to the host directory. A name with an escape
+# byte is shown escaped. An image with nothing inside still opens its map on Enter.
+source "$(dirname "$0")/lib.sh"
+need qemu-img mkfs.ext4 sfdisk
+TUI_SOCK=inside
+S=dimginside
+source "$(dirname "$0")/tui_lib.sh"
+
+mkdir -p src/etc src/docs/deep img
+echo "hello from the guest" >src/etc/hostname
+seq 1 2000 >src/docs/numbers.txt
+head -c 300000 /dev/urandom >src/docs/deep/blob.bin
+echo x >"src/docs/bad$(printf '\033')[31mname"
+mkdir -p src2 && echo second >src2/only-here.txt
+truncate -s 24M p1.img p2.img
+mkfs.ext4 -q -L first -d src p1.img
+mkfs.ext4 -q -L second -d src2 p2.img
+truncate -s 56M disk.raw
+printf 'label: dos\nstart=2048, size=49152, type=83\nstart=53248, size=49152, type=83\n' |
+  sfdisk -q disk.raw
+dd if=p1.img of=disk.raw bs=512 seek=2048 conv=notrunc status=none
+dd if=p2.img of=disk.raw bs=512 seek=53248 conv=notrunc status=none
+qemu-img convert -O qcow2 disk.raw img/disk.qcow2
+qemu-img create -q -f qcow2 img/empty.qcow2 8M
+rm -f p1.img p2.img disk.raw
+
+start_in "$T/img"
+see 'disk\.qcow2 +qcow2' "the images are listed"
+keys Enter
+see 'dimg inside .*disk\.qcow2' "Enter on an image opens its inside"
+see '^ 1 .*ext4 +first' "volume 1: ext4, its label"
+see '^ 2 .*ext4 +second' "volume 2: ext4, its label"
+keys Enter
+see 'disk\.qcow2#1:/ *$' "Enter on a volume: its root"
+see 'docs/' "the root's directories"
+keys Enter
+see 'disk\.qcow2#1:/docs *$' "into a directory"
+see 'bad\\(x1b|033|e)\[31mname' "a name with an escape byte is shown escaped"
+keys End
+see '\| numbers\.txt *$' "End: the last entry in the info pane"
+see '\| size: 8893 bytes' "the info pane: the file's size"
+see 'mode: -0644' "the info pane: its mode"
+see 'data: [0-9]+ run' "the info pane: where its data lies"
+keys v
+see '^1$' "v: the file's text"
+keys G
+see '^2000$' "the pager scrolls to the end"
+keys q
+see 'Mode +Size +Modified' "q closes the pager, not the screen"
+keys c
+see 'done: copy numbers\.txt out of disk\.qcow2' "c: the copy job" 30
+cmp -s img/numbers.txt src/docs/numbers.txt && pass || fail "the copied file differs from the source"
+keys Home Down Enter
+see 'disk\.qcow2#1:/docs/deep *$' "into a subdirectory"
+keys BSpace
+see 'disk\.qcow2#1:/docs *$' "Backspace: the parent, the directory left selected"
+see '\| deep *$' "Backspace: the directory left is selected"
+keys c
+see 'done: copy deep out of disk\.qcow2' "c on a directory" 30
+diff -r img/deep src/docs/deep >/dev/null && pass || fail "the copied directory differs from the source"
+keys BSpace
+see 'disk\.qcow2#1:/ *$' "up to the root"
+keys BSpace
+see '^ 2 .*ext4 +second' "up from the root: the volumes"
+keys Down Enter
+see 'only-here\.txt' "the second volume's files"
+keys BSpace BSpace
+see 'Name +Format +Virtual' "up from the volumes: the host directory"
+keys / e m p t y Enter Enter
+see 'dimg map' "an image with nothing inside: Enter shows its map"
+keys q q
+see '^EXIT=0' "quit"
+finish

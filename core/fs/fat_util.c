@@ -76,8 +76,7 @@ int fatu_walk_next(struct fs *fs, struct fatu_tab *t, struct fatu_walk *w, const
     if (w->contig) {
         next = w->cl + 1;
         if (!fatu_valid(t, next))
-            return err_set(&fs->err, -EIO, "%s: %s runs past the last cluster", fs->fs_name,
-                           what);
+            return err_set(&fs->err, -EIO, "%s: %s runs past the last cluster", fs->fs_name, what);
         w->cl = next;
         return 1;
     }
@@ -126,8 +125,10 @@ int fatu_data_check(struct fs *fs, struct fatu_tab *t, const struct fatu_data *d
         return err_set(&fs->err, -EIO, "%s: first cluster %u outside the volume's %u clusters",
                        fs->fs_name, d->first, t->count);
     if (d->contig && (uint64_t)d->first - 2 + n > t->count)
-        return err_set(&fs->err, -EIO, "%s: contiguous data at cluster %u runs past the last "
-                       "cluster", fs->fs_name, d->first);
+        return err_set(&fs->err, -EIO,
+                       "%s: contiguous data at cluster %u runs past the last "
+                       "cluster",
+                       fs->fs_name, d->first);
     return 0;
 }
 
@@ -152,8 +153,10 @@ static int fatu_seek(struct fs *fs, struct fatu_tab *t, const struct fatu_data *
         if (r < 0)
             return r;
         if (r == 0)
-            return err_set(&fs->err, -EIO, "%s: the cluster chain of a file ends before its "
-                           "size", fs->fs_name);
+            return err_set(&fs->err, -EIO,
+                           "%s: the cluster chain of a file ends before its "
+                           "size",
+                           fs->fs_name);
     }
     return 0;
 }
@@ -205,8 +208,11 @@ ssize_t fatu_data_read(struct fs *fs, struct fatu_tab *t, const struct fatu_data
             break;
         r = fatu_walk_next(fs, t, &w, "file");
         if (r <= 0)
-            return r < 0 ? r : err_set(&fs->err, -EIO, "%s: the cluster chain of a file ends "
-                                       "before its size", fs->fs_name);
+            return r < 0 ? r
+                         : err_set(&fs->err, -EIO,
+                                   "%s: the cluster chain of a file ends "
+                                   "before its size",
+                                   fs->fs_name);
         idx++;
     }
     if ((r = fatu_flush(fs, &poff, &pn, out + pdst)) < 0)
@@ -244,8 +250,11 @@ int fatu_data_extents(struct fs *fs, struct fatu_tab *t, const struct fatu_data 
             break;
         r = fatu_walk_next(fs, t, &w, "file");
         if (r <= 0)
-            return r < 0 ? r : err_set(&fs->err, -EIO, "%s: the cluster chain of a file ends "
-                                       "before its size", fs->fs_name);
+            return r < 0 ? r
+                         : err_set(&fs->err, -EIO,
+                                   "%s: the cluster chain of a file ends "
+                                   "before its size",
+                                   fs->fs_name);
     }
     return cb(ctx, run_file, run_vol, run_len);
 }

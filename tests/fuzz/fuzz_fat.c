@@ -30,8 +30,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 /* The volume layer (core/fs/vol.c) is written beside these readers: until it is linked, this
    stand-in reads the one-segment volume built here. */
-__attribute__((weak)) int fs_vol_read(const struct fs_vol *v, uint64_t off, void *buf,
-                                      size_t len, struct img_err *err)
+__attribute__((weak)) int fs_vol_read(const struct fs_vol *v, uint64_t off, void *buf, size_t len,
+                                      struct img_err *err)
 {
     if (off > v->size || len > v->size - off)
         return err_set(err, -EIO, "read past the volume's end");

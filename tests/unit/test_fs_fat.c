@@ -806,6 +806,37 @@ static void test_exfat_hostile(void **state)
     tv_close(&t);
 }
 
+/* Neither probe takes another filesystem: ext4, NTFS (its boot sector has a BPB), ISO 9660,
+   a partitioned disk (an MBR's boot signature without a BPB). Tools that are missing are
+   left out. */
+static void test_probe_others(void **state)
+{
+    (void)state;
+    const char *p = tu_path("other.img");
+    const char *mk[] = {
+        "mkfs.ext4 -q -F \"$F\"",
+        "mkntfs -q -F -f \"$F\" >/dev/null 2>&1",
+        "printf 'label: dos\\n,4M,c\\n' | sfdisk -q \"$F\"",
+        "xorriso -outdev \"$F\" -blank as_needed -map /etc/hostname /h >/dev/null 2>&1",
+    };
+    int made = 0;
+    for (size_t i = 0; i < sizeof mk / sizeof mk[0]; i++) {
+        if (tu_sh("rm -f '%s' && truncate -s 8M '%s'", p, p) != 0 ||
+            tu_sh("F='%s'; %s", p, mk[i]) != 0)
+            continue;
+        made++;
+        assert_false(tv_probe(p, &fs_driver_fat));
+        assert_false(tv_probe(p, &fs_driver_exfat));
+        struct tv t;
+        assert_true(tv_open(&t, p, &fs_driver_fat) < 0);
+        tv_close(&t);
+        assert_true(tv_open(&t, p, &fs_driver_exfat) < 0);
+        tv_close(&t);
+    }
+    if (made == 0)
+        skip();
+}
+
 /* exFAT written by exfat-fuse on a loop device (root only; skipped where that cannot run):
    the same tree, plus a file fragmented by deleting every other file before writing it. */
 static void test_exfat_fuse(void **state)
@@ -883,6 +914,7 @@ int main(void)
         cmocka_unit_test(test_fat_dir_loops),
         cmocka_unit_test(test_exfat_hand),
         cmocka_unit_test(test_exfat_hostile),
+        cmocka_unit_test(test_probe_others),
         cmocka_unit_test(test_exfat_fuse),
     };
     return cmocka_run_group_tests(tests, NULL, tu_teardown);

@@ -267,8 +267,22 @@ static int fat_entry_at(struct fs *fs, uint64_t ino, uint8_t e[32])
     return 0;
 }
 
+/* A directory's size: its clusters' bytes (the fixed root's region for cluster 0); 0 when
+   its chain is broken (reading it says why). */
+static uint64_t fat_dir_size(struct fs *fs, uint32_t cl)
+{
+    struct fat_priv *p = fs->priv;
+    uint64_t n;
+    if (cl == 0)
+        return p->b.root_bytes;
+    if (!fatu_valid(&p->tab, cl) || fatu_chain_len(fs, &p->tab, cl, &n) < 0)
+        return 0;
+    return n * p->tab.cs;
+}
+
 static int fat_stat(struct fs *fs, uint64_t ino, struct fs_stat *st)
 {
+    struct fat_priv *p = fs->priv;
     memset(st, 0, sizeof *st);
     st->ino = ino;
     st->nlink = 1;
@@ -276,6 +290,7 @@ static int fat_stat(struct fs *fs, uint64_t ino, struct fs_stat *st)
         st->type = FS_T_DIR;
         st->mode = 0755;
         st->nlink = 2;
+        st->size = fat_dir_size(fs, p->b.type == 32 ? p->b.root_cl : 0);
         return 0;
     }
     uint8_t e[32];
@@ -285,7 +300,7 @@ static int fat_stat(struct fs *fs, uint64_t ino, struct fs_stat *st)
     bool dir = e[11] & FAT_ATTR_DIR;
     st->type = dir ? FS_T_DIR : FS_T_REG;
     st->mode = dir ? 0755 : (e[11] & FAT_ATTR_RO) ? 0444 : 0644;
-    st->size = dir ? 0 : le32_load(e + 28);
+    st->size = dir ? fat_dir_size(fs, fat_entry_cl(p, e)) : le32_load(e + 28);
     st->mtime = fatu_dos_time(le16_load(e + 24), le16_load(e + 22));
     st->ctime = st->mtime;
     st->atime = fatu_dos_time(le16_load(e + 18), 0);

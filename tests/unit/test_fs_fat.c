@@ -206,6 +206,7 @@ static int same_tree(struct fs *fs, uint64_t ino, const char *path)
         if (S_ISDIR(hs.st_mode)) {
             assert_int_equal(st.type, FS_T_DIR);
             assert_int_equal(st.mode, 0755);
+            assert_true(st.size > 0 && st.size % 512 == 0); /* its clusters */
             files += same_tree(fs, l.ino[i], p);
         } else {
             assert_int_equal(st.type, FS_T_REG);

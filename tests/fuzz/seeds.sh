@@ -15,7 +15,7 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
 rm -rf "$out"
-for t in qcow2 qcow cow ucow vdi vmdk raw probe vmdk_desc ovf theme opts archive crypt datafile; do
+for t in qcow2 qcow cow ucow vdi vmdk raw probe vmdk_desc ovf theme opts archive crypt datafile fat; do
   mkdir -p "$out/fuzz_$t"
 done
 
@@ -205,6 +205,46 @@ datafile raw-data "$tmp/df2"
 (cd "$tmp/df3" && "$dimg" convert -f raw -O qcow2 -o cluster_size=4k,data_file=data.raw "$base" \
   df.qcow2 >/dev/null)
 datafile dimg "$tmp/df3"
+
+# FAT12/16/32 and exFAT volumes for fuzz_fat: mkfs.vfat + mcopy of a small tree (long names,
+# nested directories, a multi-cluster file, an empty file), mkfs.exfat empty and, where root can
+# mount it through exfat-fuse, filled. Trailing zeros are cut: the target puts them back.
+cutz() { # IN OUT: IN without its trailing zero bytes
+  perl -e 'local $/; my $d = <STDIN>; my $i = length $d;
+    while ($i > 0) { my $s = $i > 65536 ? $i - 65536 : 0;
+      if (substr($d, $s, $i - $s) =~ tr/\0//c) { $i-- while substr($d, $i - 1, 1) eq "\0"; last }
+      $i = $s }
+    print substr($d, 0, $i)' <"$1" >"$2"
+}
+ft=$tmp/fattree
+mkdir -p "$ft/sub dir/deeper"
+printf 'hello\n' >"$ft/hello.txt"
+head -c 9000 "$base" >"$ft/multi cluster file.bin"
+: >"$ft/empty"
+printf 'x' >"$ft/sub dir/deeper/A long name, with commas.txt"
+fatseed() { # BITS MIB
+  rm -f "$tmp/v.img"
+  truncate -s "$2M" "$tmp/v.img"
+  mkfs.vfat -F "$1" -s 1 -n FUZZ "$tmp/v.img" >/dev/null
+  (cd "$ft" && MTOOLS_SKIP_CHECK=1 mcopy -s -i "$tmp/v.img" ./* ::/)
+  cutz "$tmp/v.img" "$out/fuzz_fat/fat$1.img"
+}
+fatseed 12 1
+fatseed 16 3
+fatseed 32 34
+truncate -s 1M "$tmp/x.img"
+mkfs.exfat -b 4K -L FUZZ "$tmp/x.img" >/dev/null
+cutz "$tmp/x.img" "$out/fuzz_fat/exfat-empty.img"
+if [ "$(id -u)" = 0 ] && command -v mount.exfat-fuse >/dev/null &&
+  dev=$(losetup -f --show "$tmp/x.img" 2>/dev/null); then
+  mkdir -p "$tmp/xm"
+  if mount.exfat-fuse "$dev" "$tmp/xm" >/dev/null 2>&1; then
+    cp -r "$ft"/. "$tmp/xm"/ || true
+    umount "$tmp/xm"
+  fi
+  losetup -d "$dev"
+  cutz "$tmp/x.img" "$out/fuzz_fat/exfat-files.img"
+fi
 
 # Every image for the probing target.
 for d in qcow2 qcow cow ucow vdi vmdk raw; do

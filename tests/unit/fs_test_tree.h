@@ -30,9 +30,10 @@ static inline int tfs_open(const char *path, const struct fs_driver *drv, struct
     tfs_whole(t->img, &t->vol, &t->seg);
     t->fs.drv = drv;
     t->fs.vol = &t->vol;
-    uint8_t head[4096];
-    assert_int_equal(fs_vol_read(&t->vol, 0, head, sizeof head, &err), 0);
-    if (!drv->probe(&t->vol, head, sizeof head)) {
+    static uint8_t head[FS_PROBE_BYTES];
+    size_t hn = t->vol.size < sizeof head ? (size_t)t->vol.size : sizeof head;
+    assert_int_equal(fs_vol_read(&t->vol, 0, head, hn, &err), 0);
+    if (!drv->probe(&t->vol, head, hn)) {
         img_close(t->img);
         return -ENOTSUP;
     }

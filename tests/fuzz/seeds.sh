@@ -15,7 +15,7 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
 rm -rf "$out"
-for t in qcow2 qcow cow ucow vdi vmdk raw probe vmdk_desc ovf theme opts archive crypt datafile lvm; do
+for t in qcow2 qcow cow ucow vdi vmdk raw probe vmdk_desc ovf theme opts archive crypt datafile lvm ntfs iso; do
   mkdir -p "$out/fuzz_$t"
 done
 
@@ -259,3 +259,21 @@ stripes = ["pv0", 0, "pv1", 0]')$(lvm_lv mirror 'start_extent = 0
 extent_count = 1
 type = "raid1"
 device_count = 2')" >"$out/fuzz_lvm/other.txt"
+
+# Filesystems (fuzz_fs.c): the head of each volume, which the target pads back to the size
+# the filesystem claims (libFuzzer keeps inputs under 1 MiB).
+echo hello >"$tmp/hello.txt"
+head -c 5000 /dev/urandom >"$tmp/rand.bin"
+for c in 512 4096; do
+  truncate -s 1536K "$tmp/n$c.raw"
+  mkntfs -F -Q -q -c $c -L fuzz "$tmp/n$c.raw" >/dev/null 2>&1
+  ntfscp -f "$tmp/n$c.raw" "$tmp/hello.txt" hello.txt >/dev/null 2>&1
+  ntfscp -f "$tmp/n$c.raw" "$tmp/rand.bin" rand.bin >/dev/null 2>&1
+  head -c 1000000 "$tmp/n$c.raw" >"$out/fuzz_ntfs/c$c.ntfs"
+done
+mkdir -p "$tmp/isosrc/dir"
+cp "$tmp/hello.txt" "$tmp/isosrc/" && cp "$tmp/rand.bin" "$tmp/isosrc/dir/"
+ln -s dir/rand.bin "$tmp/isosrc/link"
+xorriso -as mkisofs -R -J -o "$tmp/rr.iso" "$tmp/isosrc" >/dev/null 2>&1
+xorriso -as mkisofs -J -o "$tmp/j.iso" "$tmp/isosrc" >/dev/null 2>&1
+cp "$tmp/rr.iso" "$tmp/j.iso" "$out/fuzz_iso/"

@@ -8,6 +8,9 @@
 # ("dimg-format-specific": vdi uuid, vmdk adapter type; "dimg-partition-table"), and the
 # partition table shows in plain `info` of an overlay too. Oracle: qemu-img info on the same
 # files, compared after dropping dimg's "dimg-" members and its "(dimg)" human block.
+# One ctest entry per kind of image (cli.test_info_keys.SECTION), each on its own files:
+# ctest-sections: vmdk_subformats vmdk_abs_path luks luks_essiv_data_file data_file snapshots vdi
+# ctest-sections: partition_table
 source "$(dirname "$0")/lib.sh"
 
 # strip_json FILE: the JSON with top-level "dimg-*" members removed, re-printed in its order.
@@ -39,43 +42,63 @@ same_as_qemu() { # IMAGE DESCRIPTION
   expect_same d.txt q.txt "$2: human info equals qemu-img's (dimg's block aside)"
 }
 
-for sub in monolithicSparse streamOptimized monolithicFlat twoGbMaxExtentSparse twoGbMaxExtentFlat; do
-  qemu-img create -q -f vmdk -o subformat=$sub "v-$sub.vmdk" 3G
-  same_as_qemu "v-$sub.vmdk" "vmdk $sub"
-  grep -q '"extents": \[' d.json && pass || fail "vmdk $sub: no extents array"
-done
-# Given by an absolute path, extents are named the way qemu-img names them too.
-same_as_qemu "$T/v-twoGbMaxExtentSparse.vmdk" "vmdk by absolute path"
-grep -q '"adapter-type": "ide"' d.json && pass || fail "vmdk: adapter type not under dimg-"
-python3 -c 'import json,sys; d=json.load(open("d.json")); assert "adapter-type" in d["dimg-format-specific"]' &&
-  pass || fail "vmdk: adapter-type is not in dimg-format-specific"
+sec_vmdk_subformats() {
+  for sub in monolithicSparse streamOptimized monolithicFlat twoGbMaxExtentSparse twoGbMaxExtentFlat; do
+    qemu-img create -q -f vmdk -o subformat=$sub "v-$sub.vmdk" 3G
+    same_as_qemu "v-$sub.vmdk" "vmdk $sub"
+    grep -q '"extents": \[' d.json && pass || fail "vmdk $sub: no extents array"
+  done
+}
 
-qcreate -f qcow2 --object secret,id=s,data=pw \
-  -o encrypt.format=luks,encrypt.key-secret=s,encrypt.iter-time=10 luks.qcow2 16M
-same_as_qemu luks.qcow2 "LUKS qcow2"
-grep -q '"slots": \[' d.json && grep -q '"master-key-iters"' d.json && pass ||
-  fail "LUKS qcow2: no encrypt.slots"
-qcreate -f qcow2 --object secret,id=s,data=pw \
-  -o encrypt.format=luks,encrypt.key-secret=s,encrypt.iter-time=10,encrypt.cipher-mode=cbc,encrypt.ivgen-alg=essiv,encrypt.ivgen-hash-alg=sha256,data_file=essiv.data \
-  essiv.qcow2 16M
-same_as_qemu essiv.qcow2 "LUKS qcow2, cbc-essiv, data file"
-qemu-img create -q -f qcow2 -o data_file=df.raw,data_file_raw=on df.qcow2 16M
-same_as_qemu df.qcow2 "qcow2 with a raw data file"
-qemu-img create -q -f qcow2 snap.qcow2 16M
-qemu-img snapshot -c one snap.qcow2
-qemu-img snapshot -c two snap.qcow2
-same_as_qemu snap.qcow2 "qcow2 with snapshots"
+sec_vmdk_abs_path() {
+  # Given by an absolute path, extents are named the way qemu-img names them too.
+  qemu-img create -q -f vmdk -o subformat=twoGbMaxExtentSparse v-twoGbMaxExtentSparse.vmdk 3G
+  same_as_qemu "$T/v-twoGbMaxExtentSparse.vmdk" "vmdk by absolute path"
+  grep -q '"adapter-type": "ide"' d.json && pass || fail "vmdk: adapter type not under dimg-"
+  python3 -c 'import json,sys; d=json.load(open("d.json")); assert "adapter-type" in d["dimg-format-specific"]' &&
+    pass || fail "vmdk: adapter-type is not in dimg-format-specific"
+}
 
-# vdi: qemu-img has no format-specific data; dimg's uuid goes under dimg-format-specific.
-qemu-img create -q -f vdi v.vdi 16M
-same_as_qemu v.vdi "vdi"
-grep -q '"format-specific"' d.json && fail "vdi: a format-specific member qemu-img lacks" || pass
-python3 -c 'import json; d=json.load(open("d.json")); assert len(d["dimg-format-specific"]["uuid"]) == 36' &&
-  pass || fail "vdi: no uuid under dimg-format-specific"
+sec_luks() {
+  qcreate -f qcow2 --object secret,id=s,data=pw \
+    -o encrypt.format=luks,encrypt.key-secret=s,encrypt.iter-time=10 luks.qcow2 16M
+  same_as_qemu luks.qcow2 "LUKS qcow2"
+  grep -q '"slots": \[' d.json && grep -q '"master-key-iters"' d.json && pass ||
+    fail "LUKS qcow2: no encrypt.slots"
+}
 
-# A partition table: under dimg-partition-table, and in plain info of an overlay too.
-truncate -s 16M mbr.raw
-python3 - <<'EOF'
+sec_luks_essiv_data_file() {
+  qcreate -f qcow2 --object secret,id=s,data=pw \
+    -o encrypt.format=luks,encrypt.key-secret=s,encrypt.iter-time=10,encrypt.cipher-mode=cbc,encrypt.ivgen-alg=essiv,encrypt.ivgen-hash-alg=sha256,data_file=essiv.data \
+    essiv.qcow2 16M
+  same_as_qemu essiv.qcow2 "LUKS qcow2, cbc-essiv, data file"
+}
+
+sec_data_file() {
+  qemu-img create -q -f qcow2 -o data_file=df.raw,data_file_raw=on df.qcow2 16M
+  same_as_qemu df.qcow2 "qcow2 with a raw data file"
+}
+
+sec_snapshots() {
+  qemu-img create -q -f qcow2 snap.qcow2 16M
+  qemu-img snapshot -c one snap.qcow2
+  qemu-img snapshot -c two snap.qcow2
+  same_as_qemu snap.qcow2 "qcow2 with snapshots"
+}
+
+sec_vdi() {
+  # vdi: qemu-img has no format-specific data; dimg's uuid goes under dimg-format-specific.
+  qemu-img create -q -f vdi v.vdi 16M
+  same_as_qemu v.vdi "vdi"
+  grep -q '"format-specific"' d.json && fail "vdi: a format-specific member qemu-img lacks" || pass
+  python3 -c 'import json; d=json.load(open("d.json")); assert len(d["dimg-format-specific"]["uuid"]) == 36' &&
+    pass || fail "vdi: no uuid under dimg-format-specific"
+}
+
+sec_partition_table() {
+  # A partition table: under dimg-partition-table, and in plain info of an overlay too.
+  truncate -s 16M mbr.raw
+  python3 - <<'EOF'
 import struct
 with open('mbr.raw', 'r+b') as f:
     f.seek(446)
@@ -83,12 +106,14 @@ with open('mbr.raw', 'r+b') as f:
     f.seek(510)
     f.write(b'\x55\xaa')
 EOF
-qemu-img create -q -f qcow2 -b mbr.raw -F raw over.qcow2
-same_as_qemu over.qcow2 "overlay of a partitioned disk"
-python3 -c 'import json; d=json.load(open("d.json")); assert d["dimg-partition-table"]["type"] == "mbr"' &&
-  pass || fail "overlay: no dimg-partition-table in plain info --output=json"
-run "$DIMG" info over.qcow2
-grep -q '^Partition table: MBR' "$T/out" && pass || fail "overlay: plain info lacks the table"
-grep -q '"partition-table"' d.json && fail "a partition-table key without the dimg- prefix" || pass
+  qemu-img create -q -f qcow2 -b mbr.raw -F raw over.qcow2
+  same_as_qemu over.qcow2 "overlay of a partitioned disk"
+  python3 -c 'import json; d=json.load(open("d.json")); assert d["dimg-partition-table"]["type"] == "mbr"' &&
+    pass || fail "overlay: no dimg-partition-table in plain info --output=json"
+  run "$DIMG" info over.qcow2
+  grep -q '^Partition table: MBR' "$T/out" && pass || fail "overlay: plain info lacks the table"
+  grep -q '"partition-table"' d.json && fail "a partition-table key without the dimg- prefix" || pass
+}
 
+sections "$@"
 finish

@@ -84,8 +84,8 @@ static int get_run(struct job *j, void *arg, struct img_err *err)
 void inside_get(struct app *a, const char *image, const char *vol, const char *path)
 {
     struct get_job *g = calloc(1, sizeof *g);
-    if (!g || !(g->image = strdup(image)) || !(g->vol = strdup(vol)) ||
-        !(g->path = strdup(path)) || !(g->dest = browser_write_dir(a))) {
+    if (!g || !(g->image = strdup(image)) || !(g->vol = strdup(vol)) || !(g->path = strdup(path)) ||
+        !(g->dest = browser_write_dir(a))) {
         app_status(a, true, "out of memory");
         if (g)
             get_free(g);

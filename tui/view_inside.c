@@ -40,7 +40,7 @@ struct inside {
     struct img *img;
     struct fs_vol_info *vols;
     size_t nvols;
-    struct list vlist; /* over vols */
+    struct list vlist;  /* over vols */
     struct fs_vol *vol; /* the volume open (NULL: the volume list is shown) */
     struct fs *fs;
     char vol_name[128];
@@ -95,9 +95,8 @@ static int inside_chdir(struct app *a, const char *path, const char *select)
     struct inside *s = &in_s;
     struct fs_stat st;
     if (fs_lookup(s->fs, path, true, &st) < 0 || st.type != FS_T_DIR) {
-        app_status(a, true, "%s", st.type != FS_T_DIR && !s->fs->err.msg[0]
-                                      ? "not a directory"
-                                      : s->fs->err.msg);
+        app_status(a, true, "%s",
+                   st.type != FS_T_DIR && !s->fs->err.msg[0] ? "not a directory" : s->fs->err.msg);
         return -1;
     }
     struct fs_dirent *ents = NULL;
@@ -127,12 +126,13 @@ static int inside_open_vol(struct app *a, size_t k)
     if (!vi->browsable) {
         char e[160];
         app_status(a, true, "%s: %s", esc_str(e, sizeof e, vi->vol.name[0] ? vi->vol.name : "disk"),
-                   vi->note[0] ? vi->note : vi->fs[0] ? "not browsable" : "no filesystem");
+                   vi->note[0] ? vi->note
+                   : vi->fs[0] ? "not browsable"
+                               : "no filesystem");
         return -1;
     }
     struct img_err err = {0};
-    if (fs_vol_open(s->img, vi->vol.name, &s->vol, &err) < 0 ||
-        fs_open(s->vol, &s->fs, &err) < 0) {
+    if (fs_vol_open(s->img, vi->vol.name, &s->vol, &err) < 0 || fs_open(s->vol, &s->fs, &err) < 0) {
         app_status(a, true, "%s", err.msg);
         inside_fs_close(s);
         return -1;
@@ -224,9 +224,9 @@ static void inside_draw_vols(struct app *a, struct rect r)
         esc_str(lb, sizeof lb, v->label);
         snprintf(line, sizeof line, " %-12s %10s  %-20s %-11s %s", nm,
                  app_size(v->vol.size, sz, sizeof sz), ty, v->fs[0] ? v->fs : "-", lb);
-        attr_t at = k == s->vlist.cur ? app_attr(a, THEME_E_SELECTION)
-                                       : app_attr(a, v->browsable ? THEME_E_DIR
-                                                                  : THEME_E_IMAGE_UNKNOWN);
+        attr_t at = k == s->vlist.cur
+                        ? app_attr(a, THEME_E_SELECTION)
+                        : app_attr(a, v->browsable ? THEME_E_DIR : THEME_E_IMAGE_UNKNOWN);
         app_put(r.y + 1 + i, r.x, r.w, line, at, true);
     }
 }
@@ -246,16 +246,17 @@ static void inside_draw_dir(struct app *a, struct rect r)
         esc_str(nm, sizeof nm, d->name);
         inside_time(d->st.mtime, tm, sizeof tm);
         snprintf(line, sizeof line, " %c%04o %10s  %s  %s%s", inside_type_char(d->st.type),
-                 d->st.mode & 07777, d->st.type == FS_T_DIR ? "" : app_size(d->st.size, sz, sizeof sz),
-                 tm, nm, d->st.type == FS_T_DIR ? "/" : "");
-        attr_t at = k == s->list.cur ? app_attr(a, THEME_E_SELECTION)
-                                      : app_attr(a, d->st.type == FS_T_DIR ? THEME_E_DIR
-                                                                           : THEME_E_IMAGE);
+                 d->st.mode & 07777,
+                 d->st.type == FS_T_DIR ? "" : app_size(d->st.size, sz, sizeof sz), tm, nm,
+                 d->st.type == FS_T_DIR ? "/" : "");
+        attr_t at = k == s->list.cur
+                        ? app_attr(a, THEME_E_SELECTION)
+                        : app_attr(a, d->st.type == FS_T_DIR ? THEME_E_DIR : THEME_E_IMAGE);
         app_put(r.y + 1 + i, r.x, r.w, line, at, true);
     }
     if (!s->nents)
-        app_put(r.y + 1, r.x + 1, r.w - 1, "(empty directory)",
-                app_attr(a, THEME_E_IMAGE_UNKNOWN), false);
+        app_put(r.y + 1, r.x + 1, r.w - 1, "(empty directory)", app_attr(a, THEME_E_IMAGE_UNKNOWN),
+                false);
 }
 
 struct inside_ext {
@@ -326,8 +327,7 @@ static void inside_info(struct app *a, struct rect r)
         const struct fs_dirent *d = &s->ents[s->list.cur];
         char t1[32], t2[32];
         snprintf(lines[n++], sizeof lines[0], "%s", esc_str(b1, sizeof b1, d->name));
-        snprintf(lines[n++], sizeof lines[0], "size: %llu bytes",
-                 (unsigned long long)d->st.size);
+        snprintf(lines[n++], sizeof lines[0], "size: %llu bytes", (unsigned long long)d->st.size);
         snprintf(lines[n++], sizeof lines[0], "mode: %c%04o  uid %u gid %u",
                  inside_type_char(d->st.type), d->st.mode & 07777, d->st.uid, d->st.gid);
         inside_time(d->st.mtime, t1, sizeof t1);

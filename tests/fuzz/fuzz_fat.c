@@ -28,17 +28,6 @@ extern const struct fs_driver fs_driver_fat, fs_driver_exfat;
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-/* The volume layer (core/fs/vol.c) is written beside these readers: until it is linked, this
-   stand-in reads the one-segment volume built here. */
-__attribute__((weak)) int fs_vol_read(const struct fs_vol *v, uint64_t off, void *buf, size_t len,
-                                      struct img_err *err)
-{
-    if (off > v->size || len > v->size - off)
-        return err_set(err, -EIO, "read past the volume's end");
-    int r = img_read(v->img, v->seg[0].img_off + off, buf, len);
-    return r < 0 ? err_set(err, r, "image read failed") : 0;
-}
-
 static char fzf_path[64];
 
 static void fzf_remove(void)

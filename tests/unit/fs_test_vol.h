@@ -1,8 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /* fs_test_vol.h: what the filesystem-reader unit tests (test_fs_lvm, test_fs_ntfs, test_fs_iso)
- * share: a struct fs_vol over a whole raw image, and a weak fs_vol_read that reads a volume's
- * segments through img_read, standing in for core/fs/vol.c's until both branches meet (the
- * library's strong definition wins once it exists). Included once per test program. */
+ * share: a struct fs_vol over a whole raw image. Included once per test program. */
 #ifndef DIMG_FS_TEST_VOL_H
 #define DIMG_FS_TEST_VOL_H
 
@@ -15,26 +13,6 @@
 #include "core/base/err.h"
 #include "core/block/img.h"
 #include "core/fs/fs.h"
-
-__attribute__((weak)) int fs_vol_read(const struct fs_vol *v, uint64_t off, void *buf, size_t len,
-                                      struct img_err *err)
-{
-    if (off > v->size || len > v->size - off)
-        return err_set(err, -EIO, "read past the end of volume %s", v->name);
-    uint8_t *p = buf;
-    for (size_t i = 0; i < v->nseg && len; i++) {
-        const struct fs_seg *s = &v->seg[i];
-        if (off < s->vol_off || off - s->vol_off >= s->len)
-            continue;
-        uint64_t in = off - s->vol_off;
-        size_t take = s->len - in < len ? (size_t)(s->len - in) : len;
-        int r = img_read(v->img, s->img_off + in, p, take);
-        if (r < 0)
-            return err_set(err, r, "volume read failed");
-        p += take, off += take, len -= take;
-    }
-    return len ? err_set(err, -EIO, "volume %s has a hole", v->name) : 0;
-}
 
 /* The whole image as one volume. */
 static inline void tfs_whole(struct img *img, struct fs_vol *v, struct fs_seg *seg)

@@ -28,17 +28,6 @@
 
 extern const struct fs_driver fs_driver_fat, fs_driver_exfat;
 
-/* The volume layer (core/fs/vol.c) is written beside this reader: until it is linked, this
-   stand-in reads the one-segment volumes the tests build. */
-__attribute__((weak)) int fs_vol_read(const struct fs_vol *v, uint64_t off, void *buf, size_t len,
-                                      struct img_err *err)
-{
-    if (off > v->size || len > v->size - off)
-        return err_set(err, -EIO, "read past the volume's end");
-    int r = img_read(v->img, v->seg[0].img_off + off, buf, len);
-    return r < 0 ? err_set(err, r, "image read failed") : 0;
-}
-
 /* An image opened as a raw disk, its whole-disk volume and a filesystem on it. */
 struct tv {
     struct img *img;

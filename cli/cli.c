@@ -34,6 +34,7 @@ static const struct cli_app *cli_app; /* the interactive application (main.c) */
     X(demo)     /* cli/demo.c */                                                                   \
     X(resize)   /* cli/resize.c */                                                                 \
     X(compact)  /* cli/compact.c */                                                                \
+    X(sparsify) /* cli/sparsify.c */                                                               \
     X(snapshot) /* cli/snapshot.c */                                                               \
     X(commit)   /* cli/chain.c */                                                                  \
     X(rebase)   /* cli/chain.c */                                                                  \

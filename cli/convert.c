@@ -57,7 +57,7 @@ static void convert_archive_note(const char *src, const char *src_fmt, const cha
 static const char convert_usage[] =
     "usage: dimg convert [-f FMT] [-O OUTPUT_FMT] [-o OPTIONS] [-c] [-p] [-q] [-S BYTES]\n"
     "                    [-B BACKING -F BACKING_FMT] [-l SNAPSHOT] [--compress=F]\n"
-    "                    [-m THREADS] [-t CACHE] SRC DST\n"
+    "                    [-m THREADS] [-t CACHE] [--sparsify [--sparsify-swap]] SRC DST\n"
     "\n"
     "Copy the guest contents of SRC (through its backing chain) into a new image DST.\n"
     "DST is written as DST.part and renamed into place only when complete.\n"
@@ -82,6 +82,9 @@ static const char convert_usage[] =
     "                      warning)\n"
     "  -m THREADS          threads that compress (-c) or read compressed sources\n"
     "                      (default: the online cores; 1: none)\n"
+    "  --sparsify          what no guest filesystem uses (ext2/3/4, NTFS, FAT, exFAT free\n"
+    "                      blocks) becomes unallocated in DST, as virt-sparsify does\n"
+    "  --sparsify-swap     with --sparsify: swap volumes' contents too (their header stays)\n"
     "  -W                  accepted for qemu-img compatibility (writes stay in order)\n"
     "  -t CACHE            unsafe: do not sync DST before the rename (qemu-img's default;\n"
     "                      a crash may leave it incomplete); other modes sync (-T accepted)\n";
@@ -91,6 +94,8 @@ static int cli_convert(int argc, char **argv)
     static const struct option longopts[] = {
         {"help", no_argument, NULL, 'h'},
         {"compress", required_argument, NULL, 'Z'},
+        {"sparsify", no_argument, NULL, 's'},
+        {"sparsify-swap", no_argument, NULL, 'w'},
         {NULL, 0, NULL, 0},
     };
     struct ops_convert_req req = {.dst_fmt = "raw", .sparse = OPS_CONVERT_DEFAULT_SPARSE};
@@ -121,6 +126,8 @@ static int cli_convert(int argc, char **argv)
             break;
         case 'B': req.backing = optarg; break;
         case 'F': req.backing_fmt = optarg; break;
+        case 's': req.sparsify = true; break;
+        case 'w': req.sparsify_swap = true; break;
         case 'U': cli_open_flags |= IMG_OPEN_FORCE_SHARE; break;
         case 'Z':
             if (!(req.filter = export_filter_name(optarg))) {
@@ -172,14 +179,19 @@ static int cli_convert(int argc, char **argv)
         status = cli_usage_err("convert", "-F needs a backing file (-B)");
         goto out;
     }
+    if (req.sparsify_swap && !req.sparsify) {
+        status = cli_usage_err("convert", "--sparsify-swap goes with --sparsify");
+        goto out;
+    }
     req.src = argv[optind];
     req.dst = argv[optind + 1];
     /* A raw target named *.xz, *.gz, *.zst or *.bz2 is written compressed. */
     if (!req.filter && strcmp(req.dst_fmt, "raw") == 0)
         req.filter = export_filter_for_path(req.dst);
-    if (req.filter && (strcmp(req.dst_fmt, "raw") != 0 || req.compress || req.backing)) {
-        status =
-            cli_usage_err("convert", "--compress writes a raw image only (no -O FMT, -c or -B)");
+    if (req.filter &&
+        (strcmp(req.dst_fmt, "raw") != 0 || req.compress || req.backing || req.sparsify)) {
+        status = cli_usage_err(
+            "convert", "--compress writes a raw image only (no -O FMT, -c, -B or --sparsify)");
         goto out;
     }
     req.opts = &opts;

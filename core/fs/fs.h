@@ -192,6 +192,17 @@ struct fs_get_opts {
 int fs_get(struct fs *fs, const char *path, const char *dest, const struct fs_get_opts *o,
            struct img_err *err);
 
+/* ---- sparsify (core/fs/sparse.c) ---- */
+struct fs_range {
+    uint64_t off, len; /* guest bytes */
+};
+/* The guest ranges of img that no filesystem on it uses: the free blocks of every volume a
+ * reader opens, and with swap the pages of swap volumes after their header. Sorted, merged,
+ * never inside another volume that does not contain the one that freed them. Freed with
+ * free(). */
+int fs_unused_ranges(struct img *img, bool swap, struct fs_range **out, size_t *n,
+                     struct img_err *err);
+
 /* ---- addresses: IMAGE[#VOL][:/PATH] ---- */
 struct fs_addr {
     char *image; /* the image path */

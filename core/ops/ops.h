@@ -64,6 +64,9 @@ struct ops_convert_req {
                                     * through arc_convert (core/archive/archive.h) */
     unsigned threads;              /* -m: threads compressing (-c) or reading data runs ahead; 0 =
                                     * online cores, 1 = no pipeline */
+    bool sparsify;                 /* --sparsify: what no guest filesystem uses reads as zeros
+                                    * (fs_unused_ranges, core/fs/fs.h) */
+    bool sparsify_swap;            /* --sparsify-swap: and swap volumes' pages */
 };
 
 /* Copy the guest contents of req->src (whole backing chain) into a new image at req->dst.
@@ -191,6 +194,24 @@ struct ops_compact_res {
  * --compact does; formats without it are refused naming `dimg convert`. */
 int ops_compact(const struct ops_compact_req *req, struct ops_compact_res *res,
                 struct img_err *err);
+
+/* ---- sparsify in place ---- */
+struct ops_sparsify_req {
+    const char *path;
+    const char *fmt;               /* NULL: probe */
+    unsigned open_flags;           /* extra IMG_OPEN_* */
+    bool swap;                     /* swap volumes' pages too */
+    struct ops_progress *progress; /* may be NULL; total = the bytes to zero */
+};
+struct ops_sparsify_res {
+    uint64_t ranges, bytes; /* what was made to read as zeros */
+};
+/* Make what no guest filesystem uses read as zeros in the image itself, through the driver's
+ * zero path (qcow2 zero clusters, holes punched in raw, unallocated vdi/vmdk blocks where the
+ * driver can), as zerofree or virt-sparsify --in-place do. The image is opened for writing, so
+ * one in use is refused. */
+int ops_sparsify(const struct ops_sparsify_req *req, struct ops_sparsify_res *res,
+                 struct img_err *err);
 
 /* ---- commit (backing chains) ---- */
 struct ops_commit_req {

@@ -21,6 +21,7 @@
 
 #include "core/base/io.h"
 #include "core/block/lock.h"
+#include "core/fs/fs.h"
 #include "core/ops/pipeline.h"
 
 /* Copy chunks: 1 MiB for plain copies, 2 MiB (one compressor batch) for compressed writes.
@@ -51,6 +52,9 @@ struct conv {
     struct img *hs[CONVERT_MAX_READERS];
     unsigned nhs;
     bool created; /* DST.part is ours: removed on failure */
+    /* --sparsify: guest ranges no filesystem uses (sorted), and the first not yet passed. */
+    struct fs_range *free;
+    size_t nfree, fi;
 };
 
 static int conv_cancelled(struct conv *c)
@@ -332,6 +336,24 @@ static int conv_copy_compressed(struct conv *c, uint64_t off, uint64_t end)
     return 0;
 }
 
+/* --sparsify: a run that starts in a range no filesystem uses reads as zeros to that range's
+ * end; a run that reaches one stops where it starts. */
+static void conv_sparsify(struct conv *c, uint64_t off, uint64_t *end, struct img_bs *bs)
+{
+    while (c->fi < c->nfree && c->free[c->fi].off + c->free[c->fi].len <= off)
+        c->fi++;
+    if (c->fi == c->nfree)
+        return;
+    const struct fs_range *f = &c->free[c->fi];
+    if (f->off <= off) {
+        if (*end > f->off + f->len)
+            *end = f->off + f->len;
+        bs->flags = IMG_BS_ZERO | IMG_BS_ALLOCATED; /* the target says zeros, whatever it has */
+    } else if (f->off < *end) {
+        *end = f->off;
+    }
+}
+
 static int conv_run(struct conv *c)
 {
     uint64_t off = 0, size = c->src->size;
@@ -348,6 +370,7 @@ static int conv_run(struct conv *c)
         if (r < 0)
             return src_fail(c, r);
         uint64_t end = off + bs.len;
+        conv_sparsify(c, off, &end, &bs);
         if (c->whole && end <= c->done_until) {
             off = end;
             continue;
@@ -574,6 +597,13 @@ int ops_convert(const struct ops_convert_req *req, struct img_err *err)
     if (r < 0)
         goto out;
     c.src = s.src;
+    if (req->sparsify &&
+        (r = fs_unused_ranges(c.src, req->sparsify_swap, &c.free, &c.nfree, err)) < 0) {
+        char why[sizeof err->msg];
+        snprintf(why, sizeof why, "%s", err->msg[0] ? err->msg : strerror(-r));
+        err_set(err, r, "%s: --sparsify: %s", req->src, why);
+        goto out;
+    }
     conv_hs(&c, req->threads ? req->threads : cpipe_default_threads());
     r = conv_open_target(&c, s.part, s.out_size);
     if (r == 0)
@@ -594,6 +624,7 @@ out:
         unlink(s.part);
     }
     ops_convert_end(&s);
+    free(c.free);
     free(c.buf);
     free(c.zbuf);
     return r;

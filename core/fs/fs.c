@@ -138,6 +138,9 @@ int fs_probe_name(const struct fs_vol *vol, char *name, size_t len, bool *browsa
     return 0;
 }
 
+static int fs_open_drv(const struct fs_vol *vol, const struct fs_driver *drv, struct fs **out,
+                       struct img_err *err);
+
 int fs_open(const struct fs_vol *vol, struct fs **out, struct img_err *err)
 {
     uint8_t *h;
@@ -158,13 +161,20 @@ int fs_open(const struct fs_vol *vol, struct fs **out, struct img_err *err)
         return err_set(err, -ENOTSUP, "no filesystem recognised on %s",
                        fs_vol_desc(vol, d, sizeof d));
     }
+    return fs_open_drv(vol, drv, out, err);
+}
+
+/* Open vol with drv (its probe matched). */
+static int fs_open_drv(const struct fs_vol *vol, const struct fs_driver *drv, struct fs **out,
+                       struct img_err *err)
+{
     struct fs *fs = calloc(1, sizeof *fs);
     if (!fs)
         return err_set(err, -ENOMEM, "out of memory");
     fs->drv = drv;
     fs->vol = vol;
     snprintf(fs->fs_name, sizeof fs->fs_name, "%s", drv->name);
-    r = drv->open(fs);
+    int r = drv->open(fs);
     if (r < 0) {
         if (fs->err.code == 0)
             err_set(&fs->err, r, "%s: cannot open the filesystem", drv->name);
@@ -174,6 +184,27 @@ int fs_open(const struct fs_vol *vol, struct fs **out, struct img_err *err)
     }
     *out = fs;
     return 0;
+}
+
+int fs_open_with(const struct fs_vol *vol, const char *driver, struct fs **out, struct img_err *err)
+{
+    const struct fs_driver *drv = NULL;
+    *out = NULL;
+    for (size_t i = 0; i < sizeof fs_drivers / sizeof fs_drivers[0]; i++)
+        if (strcmp(fs_drivers[i]->name, driver) == 0)
+            drv = fs_drivers[i];
+    if (!drv || !drv->probe || !drv->open)
+        return err_set(err, -ENOTSUP, "no filesystem reader named %s", driver);
+    uint8_t *h;
+    size_t n;
+    int r = fs_read_head(vol, &h, &n, err);
+    if (r < 0)
+        return r;
+    bool match = drv->probe(vol, h, n);
+    free(h);
+    if (!match)
+        return err_set(err, -ENOTSUP, "no %s filesystem here", driver);
+    return fs_open_drv(vol, drv, out, err);
 }
 
 void fs_close(struct fs *fs)

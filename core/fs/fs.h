@@ -149,6 +149,10 @@ struct fs {
  * recognised but not browsed", "no filesystem recognised") when no driver can open it. */
 int fs_open(const struct fs_vol *vol, struct fs **out, struct img_err *err);
 void fs_close(struct fs *fs);
+/* Open vol with the driver named driver (fs_driver.name) only; its probe must still claim the
+ * volume (-ENOTSUP otherwise). For the fuzz targets and a forced type. */
+int fs_open_with(const struct fs_vol *vol, const char *driver, struct fs **out,
+                 struct img_err *err);
 /* The name of what vol holds: a driver's fs_name after probing, or a recognised-only name
  * ("xfs", "btrfs", "swap", "LUKS", "BitLocker"), or "" when nothing is recognised. */
 int fs_probe_name(const struct fs_vol *vol, char *name, size_t len, bool *browsable,

@@ -203,8 +203,9 @@ static int get_dir(struct get_ctx *c, int dirfd, const char *name, const struct 
     if (fd < 0) {
         int e = errno;
         if (e == ELOOP || e == ENOTDIR)
-            return err_set(c->err, -EEXIST, "%s: exists and is not a directory (a symbolic "
-                                            "link there is not followed)",
+            return err_set(c->err, -EEXIST,
+                           "%s: exists and is not a directory (a symbolic "
+                           "link there is not followed)",
                            name);
         return err_set(c->err, -e, "%s: %s", name, strerror(e));
     }

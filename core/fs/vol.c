@@ -121,16 +121,22 @@ static bool vol_sane(const struct fs_vol *v)
     return pos == v->size;
 }
 
-/* The logical volumes of pv appended to l (names already listed are dropped: an LV on several
- * PVs is found from each). */
-static int vol_add_lvs(struct vol_list *l, const struct fs_vol *pv, struct img_err *err)
+/* The logical volumes of pv (entry l->v[at]) appended to l (names already listed are dropped:
+ * an LV on several PVs is found from each). Damaged LVM metadata is a note on the PV's entry,
+ * not a failure of the whole list. */
+static int vol_add_lvs(struct vol_list *l, const struct fs_vol *pv, size_t at, struct img_err *err)
 {
     struct fs_vol_info *lv = NULL;
     size_t nlv = 0;
-    int r = lvm_scan(pv, &lv, &nlv, err);
+    struct img_err lerr = {0};
+    int r = lvm_scan(pv, &lv, &nlv, &lerr);
     if (r < 0) {
         fs_volumes_free(lv, nlv);
-        return r;
+        if (r == -ENOMEM)
+            return err_set(err, r, "%s", lerr.msg);
+        snprintf(l->v[at].note, sizeof l->v[at].note, "%.*s", (int)sizeof l->v[at].note - 1,
+                 lerr.msg);
+        return 0;
     }
     for (size_t i = 0; i < nlv && r == 0; i++) {
         bool dup = false;
@@ -177,7 +183,7 @@ static int vol_collect(struct img *img, struct vol_list *l, struct ptable *pt, s
     if (!vol_add(l, img, FS_VOL_DISK, "", 0, img_size(img), err))
         return err->code;
     struct fs_vol disk = l->v[0].vol; /* vol_add_lvs may move l->v */
-    if ((r = vol_add_lvs(l, &disk, err)) < 0)
+    if ((r = vol_add_lvs(l, &disk, 0, err)) < 0)
         return r;
     snprintf(l->v[0].type, sizeof l->v[0].type, "disk");
     for (size_t i = 0; i < pt->n; i++) {
@@ -194,7 +200,7 @@ static int vol_collect(struct img *img, struct vol_list *l, struct ptable *pt, s
         else
             snprintf(e->type, sizeof e->type, "%s", p->type);
         struct fs_vol pv = e->vol; /* vol_add_lvs may move l->v */
-        if ((r = vol_add_lvs(l, &pv, err)) < 0)
+        if ((r = vol_add_lvs(l, &pv, l->n - 1, err)) < 0)
             return r;
     }
     return 0;

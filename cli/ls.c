@@ -176,7 +176,7 @@ static int cli_ls(int argc, char **argv)
     int r = ls_run(&c, a.path, recursive);
     if (r < 0) {
         cli_out_discard();
-        cli_err("%s", h.fs->err.msg);
+        cli_err("%s: %s", a.image, h.fs->err.msg);
     } else {
         if (c.json)
             json_array_close(&c.j);

@@ -81,6 +81,22 @@ sec_formats() {
   qemu-img rebase -q -f qcow2 -b base.qcow2 -F qcow2 top.qcow2
   [ -n "$(qemu-img info top.qcow2 | grep backing)" ] || fail "the chain has no backing file"
   for img in d.qcow2 d.vmdk d.vdi top.qcow2; do check_image "$img"; done
+  # Encrypted underneath: a LUKS qcow2, the password from the environment.
+  qretry qemu-img convert -f raw -O qcow2 --object secret,id=s0,data=fs-pw \
+    -o encrypt.format=luks,encrypt.key-secret=s0,encrypt.iter-time=10 disk.raw luks.qcow2
+  export DIMG_TEST_PW=fs-pw
+  run "$DIMG" --password-env DIMG_TEST_PW cat luks.qcow2:/dir/big.bin
+  cmp -s "$T/out" src/dir/big.bin && pass || fail "cat through LUKS ($(cat "$T/err"))"
+  run "$DIMG" ls luks.qcow2:/
+  expect_rc 1 "ls of an encrypted image without a password"
+  # ext2 (indirect blocks: the 1.5 MB file needs double indirection with 1 KiB blocks) and ext4
+  # with 4 KiB blocks, as bare filesystems.
+  mkfs.ext4 -q -F -t ext2 -d src e2.img 12M >/dev/null
+  check_image e2.img
+  run "$DIMG" volumes e2.img
+  grep -qE '^#0 +disk .* ext2 ' "$T/out" && pass || fail "ext2 named: $(cat "$T/out")"
+  mkfs.ext4 -q -F -b 4096 -d src e4k.img 16M >/dev/null
+  check_image e4k.img
 
   # ls of one directory, of a file, a symlink with -l, #1 named, and errors.
   run "$DIMG" ls d.qcow2#1:/dir

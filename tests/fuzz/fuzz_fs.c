@@ -92,8 +92,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct img *img = img_open(path, "raw", IMG_OPEN_UNTRUSTED | IMG_OPEN_FORCE_SHARE, &err);
     if (img) {
         struct fs_seg seg = {0, 0, img_size(img)};
-        struct fs_vol disk = {.img = img, .kind = FS_VOL_DISK, .size = seg.len, .nseg = 1,
-                              .seg = &seg};
+        struct fs_vol disk = {
+            .img = img, .kind = FS_VOL_DISK, .size = seg.len, .nseg = 1, .seg = &seg};
         struct fs *fs = NULL;
 #ifdef FUZZ_FS
         if (seg.len && fs_open_with(&disk, FUZZ_FS, &fs, &err) == 0) {

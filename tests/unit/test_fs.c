@@ -81,12 +81,12 @@ struct node {
     const char *target;
 };
 static const struct node nodes[] = {
-    [1] = {"", 0, FS_T_DIR, NULL},         [2] = {"ok", 1, FS_T_REG, NULL},
-    [3] = {"b", 1, FS_T_REG, NULL},        [4] = {"zz", 1, FS_T_REG, NULL},
-    [5] = {"loop", 1, FS_T_LNK, "/loop"},  [6] = {"dir", 1, FS_T_DIR, NULL},
-    [7] = {"back", 6, FS_T_LNK, "../ok"},  [8] = {"abs", 6, FS_T_LNK, "/dir/back"},
-    [9] = {"a/b", 1, FS_T_REG, NULL},      [10] = {".", 1, FS_T_DIR, NULL},
-    [11] = {"..", 1, FS_T_DIR, NULL},      [12] = {"", 1, FS_T_REG, NULL},
+    [1] = {"", 0, FS_T_DIR, NULL},        [2] = {"ok", 1, FS_T_REG, NULL},
+    [3] = {"b", 1, FS_T_REG, NULL},       [4] = {"zz", 1, FS_T_REG, NULL},
+    [5] = {"loop", 1, FS_T_LNK, "/loop"}, [6] = {"dir", 1, FS_T_DIR, NULL},
+    [7] = {"back", 6, FS_T_LNK, "../ok"}, [8] = {"abs", 6, FS_T_LNK, "/dir/back"},
+    [9] = {"a/b", 1, FS_T_REG, NULL},     [10] = {".", 1, FS_T_DIR, NULL},
+    [11] = {"..", 1, FS_T_DIR, NULL},     [12] = {"", 1, FS_T_REG, NULL},
 };
 #define NNODES (sizeof nodes / sizeof nodes[0])
 static bool many; /* the root lists FS_DIR_ENTRIES_MAX + 1 entries */

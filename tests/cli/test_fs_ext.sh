@@ -167,6 +167,29 @@ sec_volumes() {
   expect_one_error_line "holds 2 filesystems" "ls with two filesystems"
   run "$DIMG" cat logical.raw#5:/big.bin
   cmp -s "$T/out" src/dir/big.bin && pass || fail "cat #5"
+  # Recognised but not browsed: swap (mkswap), and the superblock magics of xfs, btrfs, LUKS
+  # and BitLocker written into an empty volume.
+  if command -v mkswap >/dev/null; then
+    truncate -s 1M swap.img
+    mkswap -q swap.img >/dev/null 2>&1
+    run "$DIMG" ls swap.img
+    expect_rc 1 "ls of swap"
+    expect_one_error_line "holds swap: recognised but not browsed" "ls of swap"
+    run "$DIMG" volumes swap.img
+    grep -qE '^#0 +disk .* swap ' "$T/out" && pass || fail "swap named: $(cat "$T/out")"
+  fi
+  magic() { truncate -s 1M "$1.img"; printf -- "$3" | dd of="$1.img" bs=1 seek="$2" conv=notrunc 2>/dev/null; }
+  magic xfs 0 'XFSB'
+  magic btrfs $((0x10040)) '_BHRfS_M'
+  magic luks 0 'LUKS\xba\xbe\x00\x02'
+  magic bitlocker 3 '-FVE-FS-'
+  for k in xfs:xfs btrfs:btrfs luks:LUKS bitlocker:BitLocker; do
+    run "$DIMG" cat -f raw "${k%%:*}.img:/x" # a bare LUKS file is otherwise refused as a format
+    expect_one_error_line "holds ${k##*:}: recognised but not browsed" "${k%%:*}"
+  done
+  truncate -s 1M blank.img
+  run "$DIMG" ls blank.img
+  expect_one_error_line "no filesystem dimg can browse" "blank disk"
   # Names an image may hold: '#' and ':' in the image's own name.
   cp disk.raw 'we#ird:name.raw'
   run "$DIMG" cat 'we#ird:name.raw#1:/a.txt'

@@ -26,7 +26,7 @@ static const char ls_usage[] =
     "  -l                  long listing: type and mode, links, owner, group, size, mtime (UTC)\n"
     "  -R, --recursive     everything below PATH, as paths relative to it\n"
     "  --output=json       a JSON array (name, type, size, mode, uid, gid, nlink, ino, mtime,\n"
-    "                      atime, ctime, target for links)\n"
+    "                      atime, ctime, target for links; with -R the name is the path)\n"
     "  -U                  force share: read an image another process holds\n";
 
 struct ls_ctx {

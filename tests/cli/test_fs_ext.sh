@@ -280,6 +280,20 @@ sec_hostile() {
     expect_rc 1 "$f"
     expect_one_error_line "corrupted entry" "$f"
   done
+  # A directory linked into itself (debugfs): ls -R and get stop at the loop, once.
+  if command -v debugfs >/dev/null; then
+    cp fs.img loop.img
+    debugfs -w -R "link /dir /dir/sub/loop" loop.img >/dev/null 2>&1
+    run timeout 20 "$DIMG" ls -R loop.img
+    expect_rc 1 "ls -R of a directory loop"
+    expect_one_error_line "dir/sub/loop: directory loop" "ls -R of a directory loop"
+    mkdir dst
+    run timeout 20 "$DIMG" get loop.img:/dir dst
+    expect_rc 1 "get of a directory loop"
+    expect_one_error_line "directory loop" "get of a directory loop"
+    run "$DIMG" cat loop.img:/dir/sub/loop/sub/loop/big.bin/x
+    expect_one_error_line "not a directory" "a path through the loop and a file"
+  fi
   # Random bytes over the metadata: never a crash (exit 0 or 1, at most one error line).
   for seed in 1 2 3 4 5 6 7 8; do
     cp fs.img rnd.img

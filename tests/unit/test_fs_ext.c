@@ -25,8 +25,8 @@ static void fx_open(struct fx *x)
     x->img = img_open(tu_path("fs.img"), "raw", 0, &err);
     assert_non_null(x->img);
     x->seg = (struct fs_seg){0, 0, img_size(x->img)};
-    x->vol = (struct fs_vol){.img = x->img, .kind = FS_VOL_DISK, .size = x->seg.len, .nseg = 1,
-                             .seg = &x->seg};
+    x->vol = (struct fs_vol){
+        .img = x->img, .kind = FS_VOL_DISK, .size = x->seg.len, .nseg = 1, .seg = &x->seg};
     if (fs_open(&x->vol, &x->fs, &err) < 0)
         fail_msg("fs_open: %s", err.msg);
     assert_string_equal(x->fs->fs_name, "ext4");
@@ -89,8 +89,8 @@ static void test_free_and_info(void **state)
     fx_open(&x);
     uint64_t free_bytes = 0;
     assert_int_equal(x.fs->drv->free_ranges(x.fs, sum_free, &free_bytes), 0);
-    char *fb = tu_sh_out("dumpe2fs -h %s 2>/dev/null | sed -n 's/^Free blocks: *//p'",
-                         tu_path("fs.img"));
+    char *fb =
+        tu_sh_out("dumpe2fs -h %s 2>/dev/null | sed -n 's/^Free blocks: *//p'", tu_path("fs.img"));
     assert_non_null(fb);
     assert_int_equal(free_bytes, strtoull(fb, NULL, 10) * 1024);
     free(fb);

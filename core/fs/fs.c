@@ -402,13 +402,13 @@ static int fs_splice_link(struct fs *fs, char *rest, size_t cap, const char *tar
 static int fs_step(struct fs *fs, struct fs_walk_state *w, const char *name, const char *shown,
                    struct fs_stat *st)
 {
+    if (st->type != FS_T_DIR)
+        return err_set(&fs->err, -ENOTDIR, "%s: not a directory", shown);
     if (strcmp(name, "..") == 0) {
         if (w->depth > 0)
             w->depth--;
         return fs_stat(fs, w->stack[w->depth], st);
     }
-    if (st->type != FS_T_DIR)
-        return err_set(&fs->err, -ENOTDIR, "%s: not a directory", shown);
     uint64_t ino;
     int r = fs_find(fs, w->stack[w->depth], name, &ino);
     if (r == -ENOENT)

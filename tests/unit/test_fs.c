@@ -189,6 +189,7 @@ static void test_lookup(void **state)
     assert_int_equal(fs_lookup(&fs, "/nope", true, &st), -ENOENT);
     assert_non_null(strstr(fs.err.msg, "no such file"));
     assert_int_equal(fs_lookup(&fs, "/ok/x", true, &st), -ENOTDIR);
+    assert_int_equal(fs_lookup(&fs, "/ok/..", true, &st), -ENOTDIR);
     assert_non_null(strstr(fs.err.msg, "not a directory"));
     assert_int_equal(fs_lookup(&fs, "relative", true, &st), -EINVAL);
 }

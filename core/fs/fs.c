@@ -112,6 +112,9 @@ static int fs_not_browsed(const struct fs_vol *vol, const char *name, struct img
                    fs_vol_desc(vol, d, sizeof d), name);
 }
 
+static int fs_open_drv(const struct fs_vol *vol, const struct fs_driver *drv, struct fs **out,
+                       struct img_err *err);
+
 int fs_probe_name(const struct fs_vol *vol, char *name, size_t len, bool *browsable,
                   struct img_err *err)
 {
@@ -125,21 +128,26 @@ int fs_probe_name(const struct fs_vol *vol, char *name, size_t len, bool *browsa
         return r;
     const char *other = fs_probe_container(h, n);
     const struct fs_driver *d = other ? NULL : fs_probe_driver(vol, h, n);
-    if (d) {
-        snprintf(name, len, "%s", d->name);
-        *browsable = true;
-    } else {
-        if (!other)
-            other = fs_probe_other(vol, h, n);
-        if (other)
-            snprintf(name, len, "%s", other);
-    }
+    if (!d && !other)
+        other = fs_probe_other(vol, h, n);
     free(h);
+    if (other) {
+        snprintf(name, len, "%s", other);
+        return 0;
+    }
+    if (!d)
+        return 0;
+    /* A reader claims it: its refined name ("ext4") when it opens, else the reader's. */
+    struct fs *fs;
+    struct img_err oerr;
+    snprintf(name, len, "%s", d->name);
+    if (fs_open_drv(vol, d, &fs, &oerr) == 0) {
+        snprintf(name, len, "%s", fs->fs_name);
+        *browsable = true;
+        fs_close(fs);
+    }
     return 0;
 }
-
-static int fs_open_drv(const struct fs_vol *vol, const struct fs_driver *drv, struct fs **out,
-                       struct img_err *err);
 
 int fs_open(const struct fs_vol *vol, struct fs **out, struct img_err *err)
 {

@@ -209,29 +209,29 @@ static int vol_collect(struct img *img, struct vol_list *l, struct ptable *pt, s
 /* Probe e for a filesystem and fill fs, label, uuid, used. */
 static void vol_probe(struct fs_vol_info *e)
 {
-    struct img_err err = {0};
-    bool browsable = false;
+    struct img_err err = {0}, perr = {0};
+    struct fs *fs;
+    bool browsable;
+    e->browsable = false;
     if (e->vol.nseg == 0)
         return;
-    if (fs_probe_name(&e->vol, e->fs, sizeof e->fs, &browsable, &err) < 0) {
+    if (fs_open(&e->vol, &fs, &err) == 0) {
+        e->browsable = true;
+        snprintf(e->fs, sizeof e->fs, "%s", fs->fs_name);
+        if (fs->drv->info)
+            fs->drv->info(fs, e);
+        fs_close(fs);
+        return;
+    }
+    /* Not opened: name what is there; the error says more only when a reader claimed the
+     * volume and failed (a damaged filesystem), or reading failed. */
+    bool named = fs_probe_name(&e->vol, e->fs, sizeof e->fs, &browsable, &perr) == 0;
+    if (e->note[0])
+        return; /* lvm_scan's own word on this volume */
+    if (!named || err.code != -ENOTSUP || browsable)
         snprintf(e->note, sizeof e->note, "%.*s", (int)sizeof e->note - 1, err.msg);
-        return;
-    }
-    if (!browsable) {
-        if (strcmp(e->fs, "LVM2_member") == 0 && !e->note[0])
-            snprintf(e->note, sizeof e->note, "LVM2 physical volume");
-        return;
-    }
-    struct fs *fs;
-    if (fs_open(&e->vol, &fs, &err) < 0) {
-        snprintf(e->note, sizeof e->note, "%.*s", (int)sizeof e->note - 1, err.msg);
-        return;
-    }
-    e->browsable = true;
-    snprintf(e->fs, sizeof e->fs, "%s", fs->fs_name);
-    if (fs->drv->info)
-        fs->drv->info(fs, e);
-    fs_close(fs);
+    else if (strcmp(e->fs, "LVM2_member") == 0)
+        snprintf(e->note, sizeof e->note, "LVM2 physical volume");
 }
 
 int fs_volumes(struct img *img, struct fs_vol_info **out, size_t *n, struct img_err *err)

@@ -40,18 +40,20 @@ int fs_vol_to_img(const struct fs_vol *v, uint64_t off, uint64_t *img_off, uint6
 int fs_vol_read(const struct fs_vol *v, uint64_t off, void *buf, size_t len, struct img_err *err)
 {
     uint8_t *p = buf;
+    char d[160];
     if (off > v->size || len > v->size - off)
         return err_set(err, -EIO,
                        "read of %zu bytes at %" PRIu64 " past the end of %s (%" PRIu64 " bytes)",
-                       len, off, v->name[0] ? v->name : "the disk", v->size);
+                       len, off, fs_vol_desc(v, d, sizeof d), v->size);
     while (len) {
         uint64_t io, run;
         if (fs_vol_to_img(v, off, &io, &run) < 0)
-            return err_set(err, -EIO, "volume %s: offset %" PRIu64 " is in no segment", v->name,
-                           off);
+            return err_set(err, -EIO, "%s: offset %" PRIu64 " is in no segment",
+                           fs_vol_desc(v, d, sizeof d), off);
         size_t n = run < len ? (size_t)run : len;
         if (io > img_size(v->img) || n > img_size(v->img) - io)
-            return err_set(err, -EIO, "volume %s lies past the end of the image", v->name);
+            return err_set(err, -EIO, "%s lies past the end of the image",
+                           fs_vol_desc(v, d, sizeof d));
         int r = img_read(v->img, io, p, n);
         if (r < 0)
             return err_set(err, r, "%s", img_errmsg(v->img));

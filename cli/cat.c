@@ -99,7 +99,7 @@ static int cli_cat(int argc, char **argv)
         return cli_usage_err("cat", "expecting one IMAGE[#VOL]:/PATH");
     struct fs_addr a;
     struct fs_handle h;
-    if (fs_cli_open(argv[optind], fmt, &a, &h) < 0)
+    if (fs_cli_open(argv[optind], fmt, true, &a, &h) < 0)
         return 1;
     int r = cat_run(h.fs, a.image, a.path);
     fs_cli_close(&a, &h);

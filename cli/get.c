@@ -104,7 +104,7 @@ static int cli_get(int argc, char **argv)
         return cli_usage_err("get", "expecting IMAGE[#VOL]:/PATH and DEST");
     struct fs_addr a;
     struct fs_handle h;
-    if (fs_cli_open(argv[optind], fmt, &a, &h) < 0)
+    if (fs_cli_open(argv[optind], fmt, true, &a, &h) < 0)
         return 1;
     g.fs = h.fs;
     g.path = a.path;

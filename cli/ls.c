@@ -165,7 +165,7 @@ static int cli_ls(int argc, char **argv)
         return cli_usage_err("ls", "expecting one IMAGE[#VOL][:/PATH]");
     struct fs_addr a;
     struct fs_handle h;
-    if (fs_cli_open(argv[optind], fmt, &a, &h) < 0)
+    if (fs_cli_open(argv[optind], fmt, false, &a, &h) < 0)
         return 1;
     c.fs = h.fs;
     c.f = c.json ? cli_out_begin() : cli_out_begin_text();

@@ -119,6 +119,8 @@ sec_formats() {
   expect_one_error_line "not a directory" "cat through a file"
   run "$DIMG" cat d.qcow2:/dir
   expect_one_error_line "is a directory" "cat a directory"
+  run "$DIMG" cat d.qcow2
+  expect_one_error_line "name a path inside the image" "cat without a path"
   run "$DIMG" ls d.qcow2#7:/
   expect_one_error_line "no volume #7" "ls of a missing volume"
   finish

@@ -201,11 +201,16 @@ sec_volumes() {
 
 sec_get() {
   make_src
+  mkfifo -m 0644 src/fifo
   make_disk
   qemu-img convert -f raw -O qcow2 disk.raw d.qcow2
+  run "$DIMG" ls -l d.qcow2:/fifo
+  grep -q '^prw-r--r-- .* fifo$' "$T/out" && pass || fail "ls -l fifo: $(cat "$T/out")"
   mkdir dst
   run "$DIMG" get d.qcow2:/ dst/root
   expect_rc 0 "get /"
+  expect_one_error_line "warning: fifo: skipped (a FIFO)" "get / skips the FIFO"
+  rm src/fifo
   rm -rf dst/root/lost+found
   if diff -r --no-dereference src dst/root >"$T/diff"; then pass; else fail "get / differs"; head "$T/diff"; fi
   [ "$(readlink dst/root/dir/link)" = ../a.txt ] && pass || fail "symlink not kept as a link"

@@ -15,6 +15,7 @@ ESC=$(printf '\033')
 
 # The source tree in src/.
 make_src() {
+  umask 022 # the modes the listings expect
   mkdir -p src/dir/sub "src/odd name" src/empty-dir
   printf 'hello\n' >src/a.txt
   : >src/empty

@@ -9,6 +9,7 @@
 # line, never a crash.
 # ctest-sections: formats volumes get hostile
 source "$(dirname "$0")/lib.sh"
+PATH=$PATH:/usr/sbin:/sbin # e2fsprogs and fdisk, for users whose PATH lacks them
 need mkfs.ext4 sfdisk qemu-img dumpe2fs
 
 ESC=$(printf '\033')

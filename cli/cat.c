@@ -36,11 +36,11 @@ static int cat_write(const uint8_t *p, size_t n)
 }
 
 /* Copy the file at path to stdout: 0, or -1 after printing the error. */
-static int cat_run(struct fs *fs, const char *path)
+static int cat_run(struct fs *fs, const char *image, const char *path)
 {
     struct fs_stat st;
     if (fs_lookup(fs, path, true, &st) < 0) {
-        cli_err("%s", fs->err.msg);
+        cli_err("%s: %s", image, fs->err.msg);
         return -1;
     }
     if (st.type == FS_T_DIR) {
@@ -61,7 +61,7 @@ static int cat_run(struct fs *fs, const char *path)
         size_t want = st.size - off < CAT_CHUNK ? (size_t)(st.size - off) : CAT_CHUNK;
         ssize_t n = fs_read(fs, st.ino, off, buf, want);
         if (n <= 0) {
-            cli_err("%s: %s", path, n < 0 ? fs->err.msg : "file ends early");
+            cli_err("%s:%s: %s", image, path, n < 0 ? fs->err.msg : "file ends early");
             r = -1;
             break;
         }
@@ -99,9 +99,9 @@ static int cli_cat(int argc, char **argv)
         return cli_usage_err("cat", "expecting one IMAGE[#VOL]:/PATH");
     struct fs_addr a;
     struct fs_handle h;
-    if (fs_cli_open(argv[optind], fmt, &a, &h) < 0)
+    if (fs_cli_open(argv[optind], fmt, true, &a, &h) < 0)
         return 1;
-    int r = cat_run(h.fs, a.path);
+    int r = cat_run(h.fs, a.image, a.path);
     fs_cli_close(&a, &h);
     return r < 0 ? 1 : 0;
 }

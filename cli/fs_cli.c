@@ -6,12 +6,18 @@
 
 #include "cli/cli.h"
 
-int fs_cli_open(const char *addr, const char *fmt, struct fs_addr *a, struct fs_handle *h)
+int fs_cli_open(const char *addr, const char *fmt, bool need_path, struct fs_addr *a,
+                struct fs_handle *h)
 {
     struct img_err err = {0};
     memset(h, 0, sizeof *h);
     if (fs_addr_parse(addr, a, &err) < 0) {
         cli_err("%s", err.msg);
+        return -1;
+    }
+    if (!a->path && need_path) {
+        cli_err("%s: name a path inside the image: IMAGE[#VOL]:/PATH", a->image);
+        fs_addr_free(a);
         return -1;
     }
     if (!a->path && !(a->path = strdup("/"))) {

@@ -10,9 +10,10 @@
 
 #include "core/fs/fs.h"
 
-/* Parse addr and open it (fmt: -f, or NULL); the path defaults to "/". Prints the error line
- * and returns -1 on failure. */
-int fs_cli_open(const char *addr, const char *fmt, struct fs_addr *a, struct fs_handle *h);
+/* Parse addr and open it (fmt: -f, or NULL); the path defaults to "/" unless need_path (then
+ * its absence is the error). Prints the error line and returns -1 on failure. */
+int fs_cli_open(const char *addr, const char *fmt, bool need_path, struct fs_addr *a,
+                struct fs_handle *h);
 void fs_cli_close(struct fs_addr *a, struct fs_handle *h);
 /* "file", "dir", "symlink", "chr", "blk", "fifo", "socket", "other". */
 const char *fs_cli_type_name(enum fs_type t);

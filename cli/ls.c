@@ -26,7 +26,7 @@ static const char ls_usage[] =
     "  -l                  long listing: type and mode, links, owner, group, size, mtime (UTC)\n"
     "  -R, --recursive     everything below PATH, as paths relative to it\n"
     "  --output=json       a JSON array (name, type, size, mode, uid, gid, nlink, ino, mtime,\n"
-    "                      atime, ctime, target for links)\n"
+    "                      atime, ctime, target for links; with -R the name is the path)\n"
     "  -U                  force share: read an image another process holds\n";
 
 struct ls_ctx {
@@ -165,7 +165,7 @@ static int cli_ls(int argc, char **argv)
         return cli_usage_err("ls", "expecting one IMAGE[#VOL][:/PATH]");
     struct fs_addr a;
     struct fs_handle h;
-    if (fs_cli_open(argv[optind], fmt, &a, &h) < 0)
+    if (fs_cli_open(argv[optind], fmt, false, &a, &h) < 0)
         return 1;
     c.fs = h.fs;
     c.f = c.json ? cli_out_begin() : cli_out_begin_text();
@@ -176,7 +176,7 @@ static int cli_ls(int argc, char **argv)
     int r = ls_run(&c, a.path, recursive);
     if (r < 0) {
         cli_out_discard();
-        cli_err("%s", h.fs->err.msg);
+        cli_err("%s: %s", a.image, h.fs->err.msg);
     } else {
         if (c.json)
             json_array_close(&c.j);

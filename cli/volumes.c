@@ -58,7 +58,7 @@ static void volumes_json(FILE *f, const struct fs_vol_info *v, size_t n)
 
 static void volumes_table(FILE *f, const struct fs_vol_info *v, size_t n)
 {
-    fprintf(f, "%-12s %-24s %10s %10s %-10s %-16s %s\n", "VOLUME", "TYPE", "SIZE", "USED", "FS",
+    fprintf(f, "%-12s %-20s %10s %10s %-10s %-16s %s\n", "VOLUME", "TYPE", "SIZE", "USED", "FS",
             "LABEL", "UUID");
     for (size_t i = 0; i < n; i++) {
         const struct fs_vol_info *e = &v[i];
@@ -71,7 +71,7 @@ static void volumes_table(FILE *f, const struct fs_vol_info *v, size_t n)
             snprintf(used, sizeof used, "-");
         esc_str(label, sizeof label, e->label);
         esc_str(type, sizeof type, e->type);
-        fprintf(f, "%-12s %-24s %10s %10s %-10s %-16s %s\n", name, type, size, used,
+        fprintf(f, "%-12s %-20s %10s %10s %-10s %-16s %s\n", name, type, size, used,
                 e->fs[0] ? e->fs : "-", label[0] ? label : "-", e->uuid[0] ? e->uuid : "-");
         if (e->note[0]) {
             char note[4 * sizeof e->note];

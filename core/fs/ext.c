@@ -221,7 +221,7 @@ static int ext_check_sb(struct fs *fs, const uint8_t *sb)
     if (first >= blocks || bpg == 0 || bpg > 8 * bs || ipg == 0 || ipg > 8 * bs || inodes == 0)
         return err_set(&fs->err, -EINVAL, "ext: superblock counts out of range");
     uint64_t groups = (blocks - first + bpg - 1) / bpg;
-    if ((uint64_t)inodes > groups * ipg)
+    if (groups < UINT64_MAX / ipg && (uint64_t)inodes > groups * ipg)
         return err_set(&fs->err, -EINVAL, "ext: more inodes than its groups hold");
     if (le32_load(sb + 76) > 1)
         return err_set(&fs->err, -ENOTSUP, "ext: revision %" PRIu32 " not supported",

@@ -112,6 +112,9 @@ static int fs_not_browsed(const struct fs_vol *vol, const char *name, struct img
                    fs_vol_desc(vol, d, sizeof d), name);
 }
 
+static int fs_open_drv(const struct fs_vol *vol, const struct fs_driver *drv, struct fs **out,
+                       struct img_err *err);
+
 int fs_probe_name(const struct fs_vol *vol, char *name, size_t len, bool *browsable,
                   struct img_err *err)
 {
@@ -125,16 +128,24 @@ int fs_probe_name(const struct fs_vol *vol, char *name, size_t len, bool *browsa
         return r;
     const char *other = fs_probe_container(h, n);
     const struct fs_driver *d = other ? NULL : fs_probe_driver(vol, h, n);
-    if (d) {
-        snprintf(name, len, "%s", d->name);
-        *browsable = true;
-    } else {
-        if (!other)
-            other = fs_probe_other(vol, h, n);
-        if (other)
-            snprintf(name, len, "%s", other);
-    }
+    if (!d && !other)
+        other = fs_probe_other(vol, h, n);
     free(h);
+    if (other) {
+        snprintf(name, len, "%s", other);
+        return 0;
+    }
+    if (!d)
+        return 0;
+    /* A reader claims it: its refined name ("ext4") when it opens, else the reader's. */
+    struct fs *fs;
+    struct img_err oerr;
+    snprintf(name, len, "%s", d->name);
+    if (fs_open_drv(vol, d, &fs, &oerr) == 0) {
+        snprintf(name, len, "%s", fs->fs_name);
+        *browsable = true;
+        fs_close(fs);
+    }
     return 0;
 }
 
@@ -158,13 +169,20 @@ int fs_open(const struct fs_vol *vol, struct fs **out, struct img_err *err)
         return err_set(err, -ENOTSUP, "no filesystem recognised on %s",
                        fs_vol_desc(vol, d, sizeof d));
     }
+    return fs_open_drv(vol, drv, out, err);
+}
+
+/* Open vol with drv (its probe matched). */
+static int fs_open_drv(const struct fs_vol *vol, const struct fs_driver *drv, struct fs **out,
+                       struct img_err *err)
+{
     struct fs *fs = calloc(1, sizeof *fs);
     if (!fs)
         return err_set(err, -ENOMEM, "out of memory");
     fs->drv = drv;
     fs->vol = vol;
     snprintf(fs->fs_name, sizeof fs->fs_name, "%s", drv->name);
-    r = drv->open(fs);
+    int r = drv->open(fs);
     if (r < 0) {
         if (fs->err.code == 0)
             err_set(&fs->err, r, "%s: cannot open the filesystem", drv->name);
@@ -174,6 +192,27 @@ int fs_open(const struct fs_vol *vol, struct fs **out, struct img_err *err)
     }
     *out = fs;
     return 0;
+}
+
+int fs_open_with(const struct fs_vol *vol, const char *driver, struct fs **out, struct img_err *err)
+{
+    const struct fs_driver *drv = NULL;
+    *out = NULL;
+    for (size_t i = 0; i < sizeof fs_drivers / sizeof fs_drivers[0]; i++)
+        if (strcmp(fs_drivers[i]->name, driver) == 0)
+            drv = fs_drivers[i];
+    if (!drv || !drv->probe || !drv->open)
+        return err_set(err, -ENOTSUP, "no filesystem reader named %s", driver);
+    uint8_t *h;
+    size_t n;
+    int r = fs_read_head(vol, &h, &n, err);
+    if (r < 0)
+        return r;
+    bool match = drv->probe(vol, h, n);
+    free(h);
+    if (!match)
+        return err_set(err, -ENOTSUP, "no %s filesystem here", driver);
+    return fs_open_drv(vol, drv, out, err);
 }
 
 void fs_close(struct fs *fs)
@@ -371,13 +410,13 @@ static int fs_splice_link(struct fs *fs, char *rest, size_t cap, const char *tar
 static int fs_step(struct fs *fs, struct fs_walk_state *w, const char *name, const char *shown,
                    struct fs_stat *st)
 {
+    if (st->type != FS_T_DIR)
+        return err_set(&fs->err, -ENOTDIR, "%s: not a directory", shown);
     if (strcmp(name, "..") == 0) {
         if (w->depth > 0)
             w->depth--;
         return fs_stat(fs, w->stack[w->depth], st);
     }
-    if (st->type != FS_T_DIR)
-        return err_set(&fs->err, -ENOTDIR, "%s: not a directory", shown);
     uint64_t ino;
     int r = fs_find(fs, w->stack[w->depth], name, &ino);
     if (r == -ENOENT)

@@ -149,8 +149,14 @@ struct fs {
  * recognised but not browsed", "no filesystem recognised") when no driver can open it. */
 int fs_open(const struct fs_vol *vol, struct fs **out, struct img_err *err);
 void fs_close(struct fs *fs);
-/* The name of what vol holds: a driver's fs_name after probing, or a recognised-only name
- * ("xfs", "btrfs", "swap", "LUKS", "BitLocker"), or "" when nothing is recognised. */
+/* Open vol with the driver named driver (fs_driver.name) only; its probe must still claim the
+ * volume (-ENOTSUP otherwise). For the fuzz targets and a forced type. */
+int fs_open_with(const struct fs_vol *vol, const char *driver, struct fs **out,
+                 struct img_err *err);
+/* The name of what vol holds: a driver's fs_name after probing (opened to tell "ext4" from
+ * "ext2"; the driver's name when it claims the volume but cannot open it, browsable false),
+ * or a recognised-only name ("xfs", "btrfs", "swap", "LUKS", "BitLocker", "LVM2_member"), or
+ * "" when nothing is recognised. */
 int fs_probe_name(const struct fs_vol *vol, char *name, size_t len, bool *browsable,
                   struct img_err *err);
 

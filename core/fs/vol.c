@@ -40,18 +40,20 @@ int fs_vol_to_img(const struct fs_vol *v, uint64_t off, uint64_t *img_off, uint6
 int fs_vol_read(const struct fs_vol *v, uint64_t off, void *buf, size_t len, struct img_err *err)
 {
     uint8_t *p = buf;
+    char d[160];
     if (off > v->size || len > v->size - off)
         return err_set(err, -EIO,
                        "read of %zu bytes at %" PRIu64 " past the end of %s (%" PRIu64 " bytes)",
-                       len, off, v->name[0] ? v->name : "the disk", v->size);
+                       len, off, fs_vol_desc(v, d, sizeof d), v->size);
     while (len) {
         uint64_t io, run;
         if (fs_vol_to_img(v, off, &io, &run) < 0)
-            return err_set(err, -EIO, "volume %s: offset %" PRIu64 " is in no segment", v->name,
-                           off);
+            return err_set(err, -EIO, "%s: offset %" PRIu64 " is in no segment",
+                           fs_vol_desc(v, d, sizeof d), off);
         size_t n = run < len ? (size_t)run : len;
         if (io > img_size(v->img) || n > img_size(v->img) - io)
-            return err_set(err, -EIO, "volume %s lies past the end of the image", v->name);
+            return err_set(err, -EIO, "%s lies past the end of the image",
+                           fs_vol_desc(v, d, sizeof d));
         int r = img_read(v->img, io, p, n);
         if (r < 0)
             return err_set(err, r, "%s", img_errmsg(v->img));
@@ -121,16 +123,22 @@ static bool vol_sane(const struct fs_vol *v)
     return pos == v->size;
 }
 
-/* The logical volumes of pv appended to l (names already listed are dropped: an LV on several
- * PVs is found from each). */
-static int vol_add_lvs(struct vol_list *l, const struct fs_vol *pv, struct img_err *err)
+/* The logical volumes of pv (entry l->v[at]) appended to l (names already listed are dropped:
+ * an LV on several PVs is found from each). Damaged LVM metadata is a note on the PV's entry,
+ * not a failure of the whole list. */
+static int vol_add_lvs(struct vol_list *l, const struct fs_vol *pv, size_t at, struct img_err *err)
 {
     struct fs_vol_info *lv = NULL;
     size_t nlv = 0;
-    int r = lvm_scan(pv, &lv, &nlv, err);
+    struct img_err lerr = {0};
+    int r = lvm_scan(pv, &lv, &nlv, &lerr);
     if (r < 0) {
         fs_volumes_free(lv, nlv);
-        return r;
+        if (r == -ENOMEM)
+            return err_set(err, r, "%s", lerr.msg);
+        snprintf(l->v[at].note, sizeof l->v[at].note, "%.*s", (int)sizeof l->v[at].note - 1,
+                 lerr.msg);
+        return 0;
     }
     for (size_t i = 0; i < nlv && r == 0; i++) {
         bool dup = false;
@@ -177,7 +185,7 @@ static int vol_collect(struct img *img, struct vol_list *l, struct ptable *pt, s
     if (!vol_add(l, img, FS_VOL_DISK, "", 0, img_size(img), err))
         return err->code;
     struct fs_vol disk = l->v[0].vol; /* vol_add_lvs may move l->v */
-    if ((r = vol_add_lvs(l, &disk, err)) < 0)
+    if ((r = vol_add_lvs(l, &disk, 0, err)) < 0)
         return r;
     snprintf(l->v[0].type, sizeof l->v[0].type, "disk");
     for (size_t i = 0; i < pt->n; i++) {
@@ -194,7 +202,7 @@ static int vol_collect(struct img *img, struct vol_list *l, struct ptable *pt, s
         else
             snprintf(e->type, sizeof e->type, "%s", p->type);
         struct fs_vol pv = e->vol; /* vol_add_lvs may move l->v */
-        if ((r = vol_add_lvs(l, &pv, err)) < 0)
+        if ((r = vol_add_lvs(l, &pv, l->n - 1, err)) < 0)
             return r;
     }
     return 0;
@@ -203,29 +211,29 @@ static int vol_collect(struct img *img, struct vol_list *l, struct ptable *pt, s
 /* Probe e for a filesystem and fill fs, label, uuid, used. */
 static void vol_probe(struct fs_vol_info *e)
 {
-    struct img_err err = {0};
-    bool browsable = false;
+    struct img_err err = {0}, perr = {0};
+    struct fs *fs;
+    bool browsable;
+    e->browsable = false;
     if (e->vol.nseg == 0)
         return;
-    if (fs_probe_name(&e->vol, e->fs, sizeof e->fs, &browsable, &err) < 0) {
+    if (fs_open(&e->vol, &fs, &err) == 0) {
+        e->browsable = true;
+        snprintf(e->fs, sizeof e->fs, "%s", fs->fs_name);
+        if (fs->drv->info)
+            fs->drv->info(fs, e);
+        fs_close(fs);
+        return;
+    }
+    /* Not opened: name what is there; the error says more only when a reader claimed the
+     * volume and failed (a damaged filesystem), or reading failed. */
+    bool named = fs_probe_name(&e->vol, e->fs, sizeof e->fs, &browsable, &perr) == 0;
+    if (e->note[0])
+        return; /* lvm_scan's own word on this volume */
+    if (!named || err.code != -ENOTSUP || browsable)
         snprintf(e->note, sizeof e->note, "%.*s", (int)sizeof e->note - 1, err.msg);
-        return;
-    }
-    if (!browsable) {
-        if (strcmp(e->fs, "LVM2_member") == 0 && !e->note[0])
-            snprintf(e->note, sizeof e->note, "LVM2 physical volume");
-        return;
-    }
-    struct fs *fs;
-    if (fs_open(&e->vol, &fs, &err) < 0) {
-        snprintf(e->note, sizeof e->note, "%.*s", (int)sizeof e->note - 1, err.msg);
-        return;
-    }
-    e->browsable = true;
-    snprintf(e->fs, sizeof e->fs, "%s", fs->fs_name);
-    if (fs->drv->info)
-        fs->drv->info(fs, e);
-    fs_close(fs);
+    else if (strcmp(e->fs, "LVM2_member") == 0)
+        snprintf(e->note, sizeof e->note, "LVM2 physical volume");
 }
 
 int fs_volumes(struct img *img, struct fs_vol_info **out, size_t *n, struct img_err *err)

@@ -9,12 +9,14 @@
 # line, never a crash.
 # ctest-sections: formats volumes get hostile
 source "$(dirname "$0")/lib.sh"
+PATH=$PATH:/usr/sbin:/sbin # e2fsprogs and fdisk, for users whose PATH lacks them
 need mkfs.ext4 sfdisk qemu-img dumpe2fs
 
 ESC=$(printf '\033')
 
 # The source tree in src/.
 make_src() {
+  umask 022 # the modes the listings expect
   mkdir -p src/dir/sub "src/odd name" src/empty-dir
   printf 'hello\n' >src/a.txt
   : >src/empty
@@ -81,6 +83,22 @@ sec_formats() {
   qemu-img rebase -q -f qcow2 -b base.qcow2 -F qcow2 top.qcow2
   [ -n "$(qemu-img info top.qcow2 | grep backing)" ] || fail "the chain has no backing file"
   for img in d.qcow2 d.vmdk d.vdi top.qcow2; do check_image "$img"; done
+  # Encrypted underneath: a LUKS qcow2, the password from the environment.
+  qretry qemu-img convert -f raw -O qcow2 --object secret,id=s0,data=fs-pw \
+    -o encrypt.format=luks,encrypt.key-secret=s0,encrypt.iter-time=10 disk.raw luks.qcow2
+  export DIMG_TEST_PW=fs-pw
+  run "$DIMG" --password-env DIMG_TEST_PW cat luks.qcow2:/dir/big.bin
+  cmp -s "$T/out" src/dir/big.bin && pass || fail "cat through LUKS ($(cat "$T/err"))"
+  run "$DIMG" ls luks.qcow2:/
+  expect_rc 1 "ls of an encrypted image without a password"
+  # ext2 (indirect blocks: the 1.5 MB file needs double indirection with 1 KiB blocks) and ext4
+  # with 4 KiB blocks, as bare filesystems.
+  mkfs.ext4 -q -F -t ext2 -d src e2.img 12M >/dev/null
+  check_image e2.img
+  run "$DIMG" volumes e2.img
+  grep -qE '^#0 +disk .* ext2 ' "$T/out" && pass || fail "ext2 named: $(cat "$T/out")"
+  mkfs.ext4 -q -F -b 4096 -d src e4k.img 16M >/dev/null
+  check_image e4k.img
 
   # ls of one directory, of a file, a symlink with -l, #1 named, and errors.
   run "$DIMG" ls d.qcow2#1:/dir
@@ -103,6 +121,8 @@ sec_formats() {
   expect_one_error_line "not a directory" "cat through a file"
   run "$DIMG" cat d.qcow2:/dir
   expect_one_error_line "is a directory" "cat a directory"
+  run "$DIMG" cat d.qcow2
+  expect_one_error_line "name a path inside the image" "cat without a path"
   run "$DIMG" ls d.qcow2#7:/
   expect_one_error_line "no volume #7" "ls of a missing volume"
   finish
@@ -151,6 +171,29 @@ sec_volumes() {
   expect_one_error_line "holds 2 filesystems" "ls with two filesystems"
   run "$DIMG" cat logical.raw#5:/big.bin
   cmp -s "$T/out" src/dir/big.bin && pass || fail "cat #5"
+  # Recognised but not browsed: swap (mkswap), and the superblock magics of xfs, btrfs, LUKS
+  # and BitLocker written into an empty volume.
+  if command -v mkswap >/dev/null; then
+    truncate -s 1M swap.img
+    mkswap -q swap.img >/dev/null 2>&1
+    run "$DIMG" ls swap.img
+    expect_rc 1 "ls of swap"
+    expect_one_error_line "holds swap: recognised but not browsed" "ls of swap"
+    run "$DIMG" volumes swap.img
+    grep -qE '^#0 +disk .* swap ' "$T/out" && pass || fail "swap named: $(cat "$T/out")"
+  fi
+  magic() { truncate -s 1M "$1.img"; printf -- "$3" | dd of="$1.img" bs=1 seek="$2" conv=notrunc 2>/dev/null; }
+  magic xfs 0 'XFSB'
+  magic btrfs $((0x10040)) '_BHRfS_M'
+  magic luks 0 'LUKS\xba\xbe\x00\x02'
+  magic bitlocker 3 '-FVE-FS-'
+  for k in xfs:xfs btrfs:btrfs luks:LUKS bitlocker:BitLocker; do
+    run "$DIMG" cat -f raw "${k%%:*}.img:/x" # a bare LUKS file is otherwise refused as a format
+    expect_one_error_line "holds ${k##*:}: recognised but not browsed" "${k%%:*}"
+  done
+  truncate -s 1M blank.img
+  run "$DIMG" ls blank.img
+  expect_one_error_line "no filesystem dimg can browse" "blank disk"
   # Names an image may hold: '#' and ':' in the image's own name.
   cp disk.raw 'we#ird:name.raw'
   run "$DIMG" cat 'we#ird:name.raw#1:/a.txt'
@@ -160,11 +203,16 @@ sec_volumes() {
 
 sec_get() {
   make_src
+  mkfifo -m 0644 src/fifo
   make_disk
   qemu-img convert -f raw -O qcow2 disk.raw d.qcow2
+  run "$DIMG" ls -l d.qcow2:/fifo
+  grep -q '^prw-r--r-- .* fifo$' "$T/out" && pass || fail "ls -l fifo: $(cat "$T/out")"
   mkdir dst
   run "$DIMG" get d.qcow2:/ dst/root
   expect_rc 0 "get /"
+  expect_one_error_line "warning: fifo: skipped (a FIFO)" "get / skips the FIFO"
+  rm src/fifo
   rm -rf dst/root/lost+found
   if diff -r --no-dereference src dst/root >"$T/diff"; then pass; else fail "get / differs"; head "$T/diff"; fi
   [ "$(readlink dst/root/dir/link)" = ../a.txt ] && pass || fail "symlink not kept as a link"
@@ -241,6 +289,20 @@ sec_hostile() {
     expect_rc 1 "$f"
     expect_one_error_line "corrupted entry" "$f"
   done
+  # A directory linked into itself (debugfs): ls -R and get stop at the loop, once.
+  if command -v debugfs >/dev/null; then
+    cp fs.img loop.img
+    debugfs -w -R "link /dir /dir/sub/loop" loop.img >/dev/null 2>&1
+    run timeout 20 "$DIMG" ls -R loop.img
+    expect_rc 1 "ls -R of a directory loop"
+    expect_one_error_line "dir/sub/loop: directory loop" "ls -R of a directory loop"
+    mkdir dst
+    run timeout 20 "$DIMG" get loop.img:/dir dst
+    expect_rc 1 "get of a directory loop"
+    expect_one_error_line "directory loop" "get of a directory loop"
+    run "$DIMG" cat loop.img:/dir/sub/loop/sub/loop/big.bin/x
+    expect_one_error_line "not a directory" "a path through the loop and a file"
+  fi
   # Random bytes over the metadata: never a crash (exit 0 or 1, at most one error line).
   for seed in 1 2 3 4 5 6 7 8; do
     cp fs.img rnd.img

@@ -301,7 +301,7 @@ extent_count = 1
 type = "raid1"
 device_count = 2')" >"$out/fuzz_lvm/other.txt"
 
-# Filesystems (fuzz_fs.c): the head of each volume, which the target pads back to the size
+# Filesystems (fuzz_fs_padded.c): the head of each volume, which the target pads back to the size
 # the filesystem claims (libFuzzer keeps inputs under 1 MiB).
 echo hello >"$tmp/hello.txt"
 head -c 5000 /dev/urandom >"$tmp/rand.bin"
@@ -318,3 +318,33 @@ ln -s dir/rand.bin "$tmp/isosrc/link"
 xorriso -as mkisofs -R -J -o "$tmp/rr.iso" "$tmp/isosrc" >/dev/null 2>&1
 xorriso -as mkisofs -J -o "$tmp/j.iso" "$tmp/isosrc" >/dev/null 2>&1
 cp "$tmp/rr.iso" "$tmp/j.iso" "$out/fuzz_iso/"
+
+# Guest filesystems (fuzz_fs.c): small volumes made by the filesystems' own tools, one
+# directory per reader (fuzz_fs_NAME), and whole disks with partition tables for fuzz_fs_probe.
+for t in ext probe; do mkdir -p "$out/fuzz_fs_$t"; done
+fsrc=$tmp/fs-src
+mkdir -p "$fsrc/d/e"
+printf 'hello\n' >"$fsrc/a"
+head -c 5000 "$base" >"$fsrc/d/b"
+ln -s ../a "$fsrc/d/l"
+printf 'x' >"$fsrc/d/e/f"
+if command -v mkfs.ext4 >/dev/null; then
+  # ext4 (extents, checksums), ext2 (indirect blocks), ext3, inline data, no checksums (the
+  # fuzzer's changes reach the reader), 4 KiB blocks.
+  n=0
+  for o in "-t ext4 -O ^has_journal" "-t ext2" "-t ext3" "-t ext4 -O ^has_journal,inline_data" \
+    "-t ext4 -O ^has_journal,^metadata_csum" "-t ext2 -O ^dir_index"; do
+    mkfs.ext4 -q -F -b 1024 -N 32 $o -d "$fsrc" "$out/fuzz_fs_ext/ext$n.img" 128k >/dev/null 2>&1
+    n=$((n + 1))
+  done
+  mkfs.ext4 -q -F -b 4096 -N 32 -O ^has_journal -d "$fsrc" "$out/fuzz_fs_ext/ext4k.img" 512k \
+    >/dev/null 2>&1
+  # A whole disk: an MBR with the ext4 volume as its first partition.
+  if command -v sfdisk >/dev/null; then
+    truncate -s 200k "$tmp/disk.img"
+    echo 'start=34, type=83' | sfdisk -q "$tmp/disk.img" >/dev/null 2>&1
+    dd if="$out/fuzz_fs_ext/ext0.img" of="$tmp/disk.img" bs=512 seek=34 conv=notrunc status=none
+    cp "$tmp/disk.img" "$out/fuzz_fs_probe/mbr-ext4.img"
+  fi
+  cp "$out/fuzz_fs_ext/ext0.img" "$out/fuzz_fs_probe/bare-ext4.img"
+fi

@@ -17,7 +17,7 @@
 #include <string.h>
 
 #define SPARSE_RANGES_MAX (16u << 20) /* ranges kept for one image (256 MiB of memory) */
-#define SWAP_HEADER 4096             /* a swap area's first page: its signature stays */
+#define SWAP_HEADER 4096              /* a swap area's first page: its signature stays */
 
 struct rlist {
     struct fs_range *v;

@@ -168,12 +168,15 @@ static const char *conv_fmts[DLG_MAX_CHOICES];
 static int conv_nfmts;
 static const char *const conv_clusters[] = {"default", "4k", "64k", "256k", "1M", "2M"};
 static const char *const yes_no[] = {"no", "yes"};
+/* The convert form's Sparsify field: convert --sparsify (and --sparsify-swap). */
+static const char *const conv_sparsify[] = {"no", "free blocks", "free blocks and swap"};
 
 static void conv_start(struct app *a, struct dialog *d)
 {
     const char *fmt = d->f[1].choices[d->f[1].choice];
     bool compress = d->f[2].choice == 1;
     const char *cl = d->f[3].choices[d->f[3].choice];
+    int sparsify = d->f[4].choice;
     const struct img_driver *drv = img_driver_find(fmt);
     /* What the form shows is what is written (the name follows the format: conv_changed). */
     char name[1024];
@@ -221,6 +224,8 @@ static void conv_start(struct app *a, struct dialog *d)
                                       .opts = o[0] ? &c->opts : NULL,
                                       .compress = compress,
                                       .sparse = OPS_CONVERT_DEFAULT_SPARSE,
+                                      .sparsify = sparsify > 0,
+                                      .sparsify_swap = sparsify > 1,
                                       .open_flags = a->opts.untrusted ? IMG_OPEN_UNTRUSTED : 0};
     /* The job cannot ask for a password on its thread: ask (and check it) now. An archive's
      * member is no file to open here (encrypted images inside archives are not unlocked). */
@@ -233,8 +238,8 @@ static void conv_start(struct app *a, struct dialog *d)
     if (a->scan && scan_is_archive(a->scan))
         c->beside = esc_dup(odir, strlen(odir));
     char title[160];
-    snprintf(title, sizeof title, "convert %.60s -> %.60s (%s%s)", strrchr(c->src, '/') + 1, name,
-             fmt, compress ? ", compressed" : "");
+    snprintf(title, sizeof title, "convert %.60s -> %.60s (%s%s%s)", strrchr(c->src, '/') + 1, name,
+             fmt, compress ? ", compressed" : "", sparsify ? ", sparsified" : "");
     /* A member of the archive being browsed: the file the job reads is the archive. */
     const char *reads = a->scan && scan_is_archive(a->scan) ? a->dir : c->src;
     jobs_start_from(a, title, reads, c->dst, conv_run, c, conv_free, conv_done);
@@ -299,6 +304,7 @@ void action_convert(struct app *a)
     dlg_add_choice(a, "Format", conv_fmts, conv_nfmts, sel);
     dlg_add_choice(a, "Compress", yes_no, 2, 0);
     dlg_add_choice(a, "Cluster size", conv_clusters, 6, 0);
+    dlg_add_choice(a, "Sparsify", conv_sparsify, 3, 0);
     free(wdir);
     free(path);
 }

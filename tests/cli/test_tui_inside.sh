@@ -8,7 +8,7 @@
 # up through the directories and the volumes back to the host directory. A name with an escape
 # byte is shown escaped. An image with nothing inside still opens its map on Enter.
 source "$(dirname "$0")/lib.sh"
-need qemu-img mkfs.ext4 sfdisk
+need qemu-img mkfs.ext4 sfdisk debugfs
 TUI_SOCK=inside
 S=dimginside
 source "$(dirname "$0")/tui_lib.sh"
@@ -20,7 +20,11 @@ head -c 300000 /dev/urandom >src/docs/deep/blob.bin
 echo x >"src/docs/bad$(printf '\033')[31mname"
 mkdir -p src2 && echo second >src2/only-here.txt
 truncate -s 24M p1.img p2.img
+head -c 2000000 /dev/urandom >src/gone.bin
 mkfs.ext4 -q -L first -d src p1.img
+# Deleted: its blocks keep their bytes, which only a sparsified copy drops.
+debugfs -w -R "rm gone.bin" p1.img >/dev/null 2>&1
+rm src/gone.bin
 mkfs.ext4 -q -L second -d src2 p2.img
 truncate -s 56M disk.raw
 printf 'label: dos\nstart=2048, size=49152, type=83\nstart=53248, size=49152, type=83\n' |
@@ -73,7 +77,17 @@ keys Down Enter
 see 'only-here\.txt' "the second volume's files"
 keys BSpace BSpace
 see 'Name +Format +Virtual' "up from the volumes: the host directory"
-keys / e m p t y Enter Enter
+# The convert form's Sparsify field is convert --sparsify.
+keys / d i s k Enter c
+see 'Sparsify' "the convert form has a Sparsify field"
+keys Down Down Down Down Right Enter
+see 'done: convert disk\.qcow2 -> .*sparsified' "a sparsified convert job" 30
+"$DIMG" convert --sparsify -O qcow2 img/disk.qcow2 want.qcow2
+newest=$(ls -t img | head -1)
+"$DIMG" convert -O qcow2 img/disk.qcow2 plain.qcow2
+qemu-img compare -q want.qcow2 "img/$newest" && pass || fail "the form's sparsified copy ($newest) differs from convert --sparsify's"
+qemu-img compare -q plain.qcow2 "img/$newest" && fail "the form's copy is not sparsified" || pass
+keys Escape / e m p t y Enter Enter
 see 'dimg map' "an image with nothing inside: Enter shows its map"
 keys q q
 see '^EXIT=0' "quit"

@@ -290,8 +290,8 @@ static const char *inside_extents(struct inside *s, const struct fs_dirent *d)
     } else if (e.runs == 0) {
         snprintf(s->extents, sizeof s->extents, "none (empty, sparse or inline)");
     } else if (fs_vol_to_img(s->vol, e.first, &at, &run) == 0) {
-        snprintf(s->extents, sizeof s->extents, "%llu run%s, first at image byte %llu",
-                 (unsigned long long)e.runs, e.runs == 1 ? "" : "s", (unsigned long long)at);
+        snprintf(s->extents, sizeof s->extents, "image byte %llu, %llu run%s",
+                 (unsigned long long)at, (unsigned long long)e.runs, e.runs == 1 ? "" : "s");
     } else {
         snprintf(s->extents, sizeof s->extents, "%llu runs", (unsigned long long)e.runs);
     }

@@ -14,7 +14,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/base/esc.h"
 #include "core/block/img.h"
+#include "core/fs/fs.h"
 #include "core/ops/map.h"
 #include "tui/timing.h"
 
@@ -33,7 +35,8 @@ struct mapview {
     size_t nparts;
     bool legend;
     char err[256];
-    bool timing_pending; /* DIMG_TIMING: map_drawn not written yet for this open */
+    bool timing_pending;     /* DIMG_TIMING: map_drawn not written yet for this open */
+    struct fs_owners owners; /* guest view: which file owns the cursor's cell */
 };
 static struct mapview map_v = {.legend = true};
 
@@ -45,6 +48,7 @@ static void map_close(struct app *a)
     map_runs_free(&m->guest);
     map_runs_free(&m->host);
     free(m->parts);
+    fs_owners_free(&m->owners);
     bool legend = m->legend;
     memset(m, 0, sizeof *m);
     m->legend = legend;
@@ -140,6 +144,9 @@ static int map_open(struct app *a, const char *path)
     if (r == 0) {
         struct img_err perr = {0};
         map_partitions(img, &m->parts, &m->nparts, &perr);
+        /* Best effort: an image whose filesystems cannot be read still has its map. */
+        struct img_err oerr = {0};
+        (void)fs_owners_build(img, &m->owners, &oerr);
     }
     img_close(img);
     if (r < 0) {
@@ -332,6 +339,15 @@ static void map_draw(struct app *a, struct rect r)
     const char *dom = map_state_name((enum map_state)cc.state);
     snprintf(line, sizeof line, " cell %llu: %s %.0f%%  |  %s", (unsigned long long)m->cursor, dom,
              100.0 * map_cell_fraction(&cc, (enum map_state)cc.state), desc);
+    if (m->view == MAP_VIEW_GUEST && (m->owners.n || m->owners.nfree)) {
+        /* The guest files (or free space) under the cursor, names escaped. */
+        char own[400], eown[400];
+        fs_owners_describe(&m->owners, m->cursor * bpc, bpc, own, sizeof own);
+        if (own[0]) {
+            size_t l = strlen(line);
+            snprintf(line + l, sizeof line - l, "  |  %s", esc_str(eown, sizeof eown, own));
+        }
+    }
     app_put(y, r.x, r.w, line, app_attr(a, THEME_E_STATUS), true);
     if (m->legend && y + 2 < r.y + r.h + 1)
         map_legend(a, y + 1, r.x + 1, r.w - 2);

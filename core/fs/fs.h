@@ -209,6 +209,29 @@ struct fs_range {
 int fs_unused_ranges(struct img *img, bool swap, struct fs_range **out, size_t *n,
                      struct img_err *err);
 
+/* ---- which file owns a byte (core/fs/owner.c) ---- */
+struct fs_owner {
+    uint64_t off, len; /* guest bytes */
+    uint32_t name;     /* index in names */
+};
+struct fs_owners {
+    struct fs_owner *v; /* sorted by off */
+    size_t n;
+    char **names; /* "/etc/passwd", or "#2/etc/passwd" when several volumes hold files */
+    size_t nnames;
+    struct fs_range *free; /* what no filesystem uses (fs_unused_ranges) */
+    size_t nfree;
+    bool partial; /* a bound was reached: some files are not indexed */
+};
+/* Index the extents of every regular file of every readable volume of img. */
+int fs_owners_build(struct img *img, struct fs_owners *o, struct img_err *err);
+void fs_owners_free(struct fs_owners *o);
+/* What owns [off, off+len): up to three paths and "(+N more)", or "free in the guest
+ * filesystem", or "" (nothing known: metadata, another volume, no reader). Unescaped: the
+ * caller escapes it for a terminal. Returns buf. */
+const char *fs_owners_describe(const struct fs_owners *o, uint64_t off, uint64_t len, char *buf,
+                               size_t n);
+
 /* ---- addresses: IMAGE[#VOL][:/PATH] ---- */
 struct fs_addr {
     char *image; /* the image path */

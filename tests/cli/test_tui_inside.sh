@@ -51,7 +51,7 @@ keys End
 see '\| numbers\.txt *$' "End: the last entry in the info pane"
 see '\| size: 8893 bytes' "the info pane: the file's size"
 see 'mode: -0644' "the info pane: its mode"
-see 'data: [0-9]+ run' "the info pane: where its data lies"
+see 'data: image byte [0-9]+, [0-9]+ run' "the info pane: where its data lies"
 keys v
 see '^1$' "v: the file's text"
 keys G

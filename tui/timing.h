@@ -6,7 +6,7 @@
  * MS: milliseconds since the process started (CLOCK_MONOTONIC, taken when the program is
  * loaded), CPU_MS: the process's CPU time so far (all threads, user + system). When the
  * variable is unset a mark costs one branch. Main thread only.
- * Talks to: nothing but the clock and the file. Callers: app.c.
+ * Talks to: nothing but the clock and the file. Callers: app.c, view_map.c, view_inside.c.
  */
 #ifndef DIMG_TIMING_H
 #define DIMG_TIMING_H

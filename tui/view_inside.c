@@ -23,6 +23,7 @@
 #include "core/base/io.h"
 #include "core/block/img.h"
 #include "core/fs/fs.h"
+#include "tui/timing.h"
 
 #define INSIDE_VIEW_MAX (4u << 20) /* bytes of a file the pager reads */
 #define INSIDE_VIEW_LINES 100000   /* lines it keeps */
@@ -50,7 +51,8 @@ struct inside {
     size_t nents;
     struct list list; /* over ents */
     struct inside_view view;
-    char extents[256]; /* the info pane's "data at ..." of the selection, cached */
+    bool timing_pending; /* DIMG_TIMING: inside_drawn not written yet for this open */
+    char extents[256];   /* the info pane's "data at ..." of the selection, cached */
     uint64_t extents_for;
     bool extents_valid;
 };
@@ -158,6 +160,7 @@ int inside_show(struct app *a, const char *path)
 {
     struct inside *s = &in_s;
     inside_leave(a);
+    timing_mark("inside_open");
     snprintf(s->path, sizeof s->path, "%s", path);
     struct img_err err = {0};
     unsigned fl = a->opts.untrusted ? IMG_OPEN_UNTRUSTED : IMG_OPEN_BACKING;
@@ -187,6 +190,7 @@ int inside_show(struct app *a, const char *path)
         inside_leave(a);
         return -1;
     }
+    s->timing_pending = true;
     app_push(a, &screen_inside);
     return 0;
 }
@@ -364,6 +368,10 @@ static void inside_draw(struct app *a, struct rect body)
         inside_draw_vols(a, r);
     if (a->lay.mode == LAYOUT_BESIDE || a->lay.mode == LAYOUT_BELOW)
         inside_info(a, a->lay.info);
+    if (s->timing_pending) {
+        s->timing_pending = false;
+        app_timing_after_frame(a, "inside_drawn");
+    }
 }
 
 static void inside_header(struct app *a, struct rect r)

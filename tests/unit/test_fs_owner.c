@@ -37,13 +37,14 @@ static void test_owner(void **state)
 {
     (void)state;
     const char *d = tu_dir();
-    assert_int_equal(tu_sh("cd %s && mkdir -p src/etc src/big && echo guest >src/etc/hostname && "
-                           "seq 1 30000 >src/big/numbers.txt && head -c 500000 /dev/urandom "
-                           ">src/gone.bin && truncate -s 24M p1.img && mkfs.ext4 -q -b 1024 -d src "
-                           "p1.img && debugfs -R 'blocks /gone.bin' p1.img >gone.txt 2>/dev/null && "
-                           "debugfs -w -R 'rm gone.bin' p1.img >/dev/null 2>&1",
-                           d),
-                     0);
+    assert_int_equal(
+        tu_sh("cd %s && mkdir -p src/etc src/big && echo guest >src/etc/hostname && "
+              "seq 1 30000 >src/big/numbers.txt && head -c 500000 /dev/urandom "
+              ">src/gone.bin && truncate -s 24M p1.img && mkfs.ext4 -q -b 1024 -d src "
+              "p1.img && debugfs -R 'blocks /gone.bin' p1.img >gone.txt 2>/dev/null && "
+              "debugfs -w -R 'rm gone.bin' p1.img >/dev/null 2>&1",
+              d),
+        0);
     uint64_t gone = 0;
     char *g = tu_sh_out("head -c 40 %s/gone.txt", d);
     gone = strtoull(g, NULL, 10);

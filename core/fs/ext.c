@@ -732,6 +732,51 @@ static int ext_free_ranges(struct fs *fs, int (*cb)(void *ctx, uint64_t vol_off,
     return 0;
 }
 
+/* One structure's blocks [blk, blk+n), when they lie inside the filesystem. */
+static int ext_struct(struct ext_priv *p, blk64_t blk, blk64_t n, const char *what,
+                      int (*cb)(void *ctx, uint64_t vol_off, uint64_t len, const char *what),
+                      void *ctx)
+{
+    if (blk == 0 || n == 0 || blk >= p->blocks || n > p->blocks - blk)
+        return 0; /* absent, or out of range: nothing to name */
+    return cb(ctx, (uint64_t)blk * p->bs, (uint64_t)n * p->bs, what);
+}
+
+/* Per group: the superblock and descriptor copies, the bitmaps and the inode table; then the
+ * journal's blocks (an internal journal is inode s_journal_inum). */
+static int ext_structures(struct fs *fs,
+                          int (*cb)(void *ctx, uint64_t vol_off, uint64_t len, const char *what),
+                          void *ctx)
+{
+    struct ext_priv *p = fs->priv;
+    ext2_filsys e2 = p->e2;
+    int r = 0;
+    for (dgrp_t g = 0; g < e2->group_desc_count && r == 0; g++) {
+        blk64_t super = 0, old_desc = 0, new_desc = 0;
+        blk_t used = 0;
+        ext2fs_super_and_bgd_loc2(e2, g, &super, &old_desc, &new_desc, &used);
+        if (g == 0 && super == 0)
+            super = e2->super->s_first_data_block; /* with 1 KiB blocks: block 1 */
+        if (ext2fs_bg_has_super(e2, g) || g == 0)
+            r = ext_struct(p, super, used ? used : 1, "superblock and descriptors", cb, ctx);
+        if (r == 0)
+            r = ext_struct(p, ext2fs_block_bitmap_loc(e2, g), 1, "block bitmap", cb, ctx);
+        if (r == 0)
+            r = ext_struct(p, ext2fs_inode_bitmap_loc(e2, g), 1, "inode bitmap", cb, ctx);
+        if (r == 0)
+            r = ext_struct(p, ext2fs_inode_table_loc(e2, g), e2->inode_blocks_per_group,
+                           "inode table", cb, ctx);
+    }
+    uint32_t jino = e2->super->s_journal_inum;
+    if (r == 0 && jino && jino < e2->super->s_inodes_count) {
+        struct ext2_inode_large in;
+        if (ext_inode(p, jino, &in) == 0 && ext_map(p, jino, &in) == 0)
+            for (size_t i = 0; i < p->nmap && r == 0; i++)
+                r = ext_struct(p, p->map[i].pblk, p->map[i].len, "journal", cb, ctx);
+    }
+    return r;
+}
+
 static void ext_info(struct fs *fs, struct fs_vol_info *info)
 {
     struct ext_priv *p = fs->priv;
@@ -762,5 +807,6 @@ const struct fs_driver fs_driver_ext = {
     .readlink = ext_readlink,
     .extents = ext_extents,
     .free_ranges = ext_free_ranges,
+    .structures = ext_structures,
     .info = ext_info,
 };

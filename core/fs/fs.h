@@ -131,6 +131,11 @@ struct fs_driver {
     /* Optional: the byte ranges of the volume the filesystem does not use (sparsify). */
     int (*free_ranges)(struct fs *fs, int (*cb)(void *ctx, uint64_t vol_off, uint64_t len),
                        void *ctx);
+    /* Optional: the filesystem's own structures (superblock, descriptors, bitmaps, inode
+     * tables, journal, MFT, FAT), each with a short fixed name. */
+    int (*structures)(struct fs *fs,
+                      int (*cb)(void *ctx, uint64_t vol_off, uint64_t len, const char *what),
+                      void *ctx);
     /* Optional: label, uuid, used bytes (fills what it knows in info). */
     void (*info)(struct fs *fs, struct fs_vol_info *info);
 };
@@ -217,7 +222,8 @@ struct fs_owner {
 struct fs_owners {
     struct fs_owner *v; /* sorted by off */
     size_t n;
-    char **names; /* "/etc/passwd", or "#2/etc/passwd" when several volumes hold files */
+    char **names; /* "/etc/passwd", or "#2/etc/passwd" when several volumes hold files;
+                   * a filesystem's structures in brackets: "[inode table]" */
     size_t nnames;
     struct fs_range *free; /* what no filesystem uses (fs_unused_ranges) */
     size_t nfree;

@@ -66,13 +66,11 @@ static int owner_extent(void *ctx, uint64_t file_off, uint64_t vol_off, uint64_t
     return 0;
 }
 
-static int owner_node(void *ctx, const char *path, const struct fs_dirent *e)
+/* A new name (a file's path, or a structure's "[what]") in o->names; its index in w->name. */
+static int owner_name(struct owner_walk *w, const char *a, const char *b, const char *c)
 {
-    struct owner_walk *w = ctx;
     struct fs_owners *o = w->o;
-    if (e->st.type != FS_T_REG || !w->fs->drv->extents)
-        return 0;
-    size_t len = strlen(w->vol) + strlen(path) + 4;
+    size_t len = strlen(w->vol) + strlen(a) + strlen(b) + strlen(c) + 2;
     if (w->name_bytes + len > FS_OWNER_NAMES_BYTES || o->nnames >= UINT32_MAX) {
         o->partial = true;
         return 1;
@@ -88,12 +86,52 @@ static int owner_node(void *ctx, const char *path, const struct fs_dirent *e)
     char *name = malloc(len);
     if (!name)
         return -ENOMEM;
-    snprintf(name, len, "%s%s/%s", w->vol[0] ? "#" : "", w->vol, path);
+    snprintf(name, len, "%s%s%s%s%s", w->vol[0] ? "#" : "", w->vol, a, b, c);
     o->names[o->nnames] = name;
     w->name = (uint32_t)o->nnames++;
     w->name_bytes += len;
-    int r = w->fs->drv->extents(w->fs, e->st.ino, owner_extent, w);
+    return 0;
+}
+
+static int owner_node(void *ctx, const char *path, const struct fs_dirent *e)
+{
+    struct owner_walk *w = ctx;
+    if (e->st.type != FS_T_REG || !w->fs->drv->extents)
+        return 0;
+    int r = owner_name(w, "/", path, "");
+    if (r)
+        return r;
+    r = w->fs->drv->extents(w->fs, e->st.ino, owner_extent, w);
     return r == 1 ? 1 : 0; /* a file the reader cannot map is left out, not the index */
+}
+
+#define OWNER_KINDS 16 /* distinct structure names one reader gives */
+
+struct owner_kinds {
+    struct owner_walk *w;
+    const char *what[OWNER_KINDS];
+    uint32_t name[OWNER_KINDS];
+    size_t n;
+};
+
+/* A structure's range: named "[what]", one name per kind. */
+static int owner_struct(void *ctx, uint64_t vol_off, uint64_t len, const char *what)
+{
+    struct owner_kinds *k = ctx;
+    size_t i = 0;
+    while (i < k->n && strcmp(k->what[i], what) != 0)
+        i++;
+    if (i == k->n) {
+        if (k->n == OWNER_KINDS)
+            return 0;
+        int r = owner_name(k->w, "[", what, "]");
+        if (r)
+            return r;
+        k->what[k->n] = what;
+        k->name[k->n++] = k->w->name;
+    }
+    k->w->name = k->name[i];
+    return owner_extent(k->w, 0, vol_off, len);
 }
 
 static int owner_cmp(const void *a, const void *b)
@@ -124,6 +162,11 @@ int fs_owners_build(struct img *img, struct fs_owners *o, struct img_err *err)
         w.vol = nbrowse > 1 ? vols[k].vol.name : "";
         if (fs->drv->root(fs, &root) == 0)
             r = fs_walk(fs, root, owner_node, &w);
+        if (r >= 0 && fs->drv->structures) {
+            struct owner_kinds kinds = {.w = &w};
+            int sr = fs->drv->structures(fs, owner_struct, &kinds);
+            r = sr < 0 && sr != -ENOMEM ? 0 : sr; /* a damaged structure: the files stand */
+        }
         if (r > 0 || r == -ELOOP)
             r = 0; /* stopped at a bound, or a damaged tree: what was indexed stands */
         fs_close(fs);

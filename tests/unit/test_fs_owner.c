@@ -2,8 +2,9 @@
 /* test_fs_owner.c: which guest file owns a byte (core/fs/owner.c), with debugfs as the oracle.
  * An MBR disk (sfdisk) with an ext4 partition (mkfs.ext4 -d) in a qcow2 (qemu-img): at each
  * file's first block as debugfs reports it, plus the partition's start, the index names that
- * file; a deleted file's blocks read "free in the guest filesystem"; the superblock names no
- * file. Skipped (77) without the tools.
+ * file; a deleted file's blocks read "free in the guest filesystem"; the superblock, the first
+ * inode table (dumpe2fs) and the journal are named as the filesystem's structures.
+ * Skipped (77) without the tools.
  */
 #include "testutil.h"
 
@@ -18,7 +19,8 @@
 
 static bool have_tools(void)
 {
-    return tu_sh("command -v mkfs.ext4 && command -v debugfs && command -v sfdisk && "
+    return tu_sh("command -v mkfs.ext4 && command -v debugfs && command -v dumpe2fs && command -v "
+                 "sfdisk && "
                  "command -v qemu-img") == 0;
 }
 
@@ -51,6 +53,14 @@ static void test_owner(void **state)
     free(g);
     assert_true(gone > 0);
     uint64_t host = first_block(tu_path("p1.img"), "/etc/hostname");
+    uint64_t journal = first_block(tu_path("p1.img"), "<8>"); /* the journal inode */
+    char *st = tu_sh_out("dumpe2fs %s 2>/dev/null | sed -n 's/.*Inode table at "
+                         "\\([0-9]*\\)-.*/\\1/p' | head -1",
+                         tu_path("p1.img"));
+    assert_non_null(st);
+    uint64_t itable = strtoull(st, NULL, 10);
+    free(st);
+    assert_true(itable > 0);
     uint64_t nums = first_block(tu_path("p1.img"), "/big/numbers.txt");
     assert_int_equal(tu_sh("cd %s && truncate -s 32M disk.raw && printf 'start=2048, type=83\\n' | "
                            "sfdisk -q disk.raw && dd if=p1.img of=disk.raw bs=512 seek=2048 "
@@ -77,7 +87,11 @@ static void test_owner(void **state)
     fs_owners_describe(&o, PART_START + gone * 1024, 1024, buf, sizeof buf);
     assert_string_equal(buf, "free in the guest filesystem");
     fs_owners_describe(&o, PART_START + 1024, 1024, buf, sizeof buf); /* the superblock */
-    assert_string_equal(buf, "");
+    assert_string_equal(buf, "[superblock and descriptors]");
+    fs_owners_describe(&o, PART_START + itable * 1024, 1024, buf, sizeof buf);
+    assert_string_equal(buf, "[inode table]");
+    fs_owners_describe(&o, PART_START + journal * 1024, 1024, buf, sizeof buf);
+    assert_string_equal(buf, "[journal]");
     fs_owners_free(&o);
     img_close(img);
 }

@@ -45,6 +45,11 @@ static int fuzz_count_free(void *ctx, uint64_t a, uint64_t b)
     return fuzz_count(ctx, a, b, 0);
 }
 
+static int fuzz_count_struct(void *ctx, uint64_t a, uint64_t b, const char *what)
+{
+    return what && what[0] ? fuzz_count(ctx, a, b, 0) : -1;
+}
+
 static int fuzz_node(void *ctx, const char *path, const struct fs_dirent *e)
 {
     struct fuzz_walk *w = ctx;
@@ -73,6 +78,8 @@ static void fuzz_fs(struct fs *fs)
     (void)fs_lookup(fs, "/a/../b/./c", true, &st);
     if (fs->drv->free_ranges)
         (void)fs->drv->free_ranges(fs, fuzz_count_free, &w);
+    if (fs->drv->structures)
+        (void)fs->drv->structures(fs, fuzz_count_struct, &w);
     if (fs->drv->info) {
         struct fs_vol_info info;
         memset(&info, 0, sizeof info);

@@ -404,6 +404,20 @@ static int layer_driver_open(struct img *img, const char *path, unsigned flags, 
     return r;
 }
 
+/* What a handle owns besides its file and driver state: its locks and strings. Shared by
+ * img_close and open_layer's failure path, which has no driver state to close yet. */
+static void img_free(struct img *img)
+{
+    img_unlock_all(img);
+    free(img->priv);
+    free(img->path);
+    free(img->dir);
+    free(img->backing_name);
+    free(img->backing_fmt);
+    free(img->zbuf);
+    free(img);
+}
+
 /* fd: the backing file as open_backing opened it (depth > 0), or -1 to open path. It is
  * closed on failure. */
 static struct img *open_layer(const char *path, const char *refdir, const char *fmt, unsigned flags,
@@ -498,15 +512,8 @@ static struct img *open_layer(const char *path, const char *refdir, const char *
     return img;
 
 fail:
-    if (img) {
-        img_unlock_all(img);
-        free(img->priv);
-        free(img->path);
-        free(img->dir);
-        free(img->backing_name);
-        free(img->backing_fmt);
-        free(img);
-    }
+    if (img)
+        img_free(img);
     close(fd);
     return NULL;
 }
@@ -534,14 +541,7 @@ void img_close(struct img *img)
         img->drv->close(img);
     if (img->fd >= 0)
         close(img->fd);
-    img_unlock_all(img);
-    free(img->priv);
-    free(img->path);
-    free(img->dir);
-    free(img->backing_name);
-    free(img->backing_fmt);
-    free(img->zbuf);
-    free(img);
+    img_free(img);
 }
 
 static int check_range(struct img *img, uint64_t off, uint64_t len)

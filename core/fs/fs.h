@@ -22,11 +22,11 @@
 #include "core/base/err.h"
 #include "core/block/img.h"
 
-#define FS_NAME_MAX 1024        /* bytes of one name (UTF-8) after conversion */
-#define FS_PATH_MAX 4096        /* bytes of a path inside a filesystem */
-#define FS_DEPTH_MAX 256        /* directory levels a recursive walk descends */
+#define FS_NAME_MAX 1024           /* bytes of one name (UTF-8) after conversion */
+#define FS_PATH_MAX 4096           /* bytes of a path inside a filesystem */
+#define FS_DEPTH_MAX 256           /* directory levels a recursive walk descends */
 #define FS_DIR_ENTRIES_MAX 1000000 /* entries of one directory */
-#define FS_VOLUMES_MAX 1024     /* volumes listed for one image */
+#define FS_VOLUMES_MAX 1024        /* volumes listed for one image */
 
 /* ---- volumes ---- */
 
@@ -49,22 +49,21 @@ struct fs_vol {
 };
 
 /* Read len bytes at off of the volume; a range past its end is -EIO with err set. */
-int fs_vol_read(const struct fs_vol *v, uint64_t off, void *buf, size_t len,
-                struct img_err *err);
+int fs_vol_read(const struct fs_vol *v, uint64_t off, void *buf, size_t len, struct img_err *err);
 /* Where volume offset off lies in the guest view, and how many bytes stay contiguous. */
 int fs_vol_to_img(const struct fs_vol *v, uint64_t off, uint64_t *img_off, uint64_t *run);
 
 /* What `dimg volumes` shows for one volume. */
 struct fs_vol_info {
-    struct fs_vol vol;        /* owns vol.seg */
-    char type[64];            /* partition type ("0x83", "Linux filesystem"), "LV linear" */
-    char fs[32];              /* filesystem driver or recognised name ("ext4", "swap"), "" */
-    char label[128];          /* filesystem label, escaped by the caller when shown */
-    char uuid[64];            /* filesystem UUID or serial */
-    uint64_t used;            /* bytes in use by the filesystem, when known */
+    struct fs_vol vol; /* owns vol.seg */
+    char type[64];     /* partition type ("0x83", "Linux filesystem"), "LV linear" */
+    char fs[32];       /* filesystem driver or recognised name ("ext4", "swap"), "" */
+    char label[128];   /* filesystem label, escaped by the caller when shown */
+    char uuid[64];     /* filesystem UUID or serial */
+    uint64_t used;     /* bytes in use by the filesystem, when known */
     bool used_known;
-    bool browsable;           /* a driver can open it */
-    char note[160];           /* why not: "LV segment type raid1 not supported", "" */
+    bool browsable; /* a driver can open it */
+    char note[160]; /* why not: "LV segment type raid1 not supported", "" */
 };
 
 /* List the volumes of img: the partitions (MBR with logical ones, GPT), the LVM2 logical
@@ -81,20 +80,19 @@ void fs_vol_free(struct fs_vol *v);
 /* LVM2 (core/fs/lvm.c): the logical volumes of the physical volume pv, appended to *out. A
  * volume that is not an LVM2 PV adds nothing and returns 0. Linear LVs (and striped with one
  * stripe) get segments; others are listed with browsable=false and a note naming the type. */
-int lvm_scan(const struct fs_vol *pv, struct fs_vol_info **out, size_t *n,
-             struct img_err *err);
+int lvm_scan(const struct fs_vol *pv, struct fs_vol_info **out, size_t *n, struct img_err *err);
 
 /* ---- filesystems ---- */
 
 enum fs_type { FS_T_REG, FS_T_DIR, FS_T_LNK, FS_T_CHR, FS_T_BLK, FS_T_FIFO, FS_T_SOCK, FS_T_OTHER };
 
 struct fs_stat {
-    uint64_t ino;  /* the driver's handle of the node, stable while the fs is open */
+    uint64_t ino; /* the driver's handle of the node, stable while the fs is open */
     enum fs_type type;
     uint32_t mode; /* permission bits (07777); a driver without them makes them up (0644/0755) */
     uint32_t uid, gid;
     uint32_t nlink;
-    uint64_t size; /* bytes of content (a symlink: its target's length) */
+    uint64_t size;               /* bytes of content (a symlink: its target's length) */
     int64_t atime, mtime, ctime; /* seconds since the epoch, UTC */
     uint64_t rdev;               /* devices */
 };

@@ -8,11 +8,11 @@
 
 #include "core/fs/fs.h"
 
-#define FS_DRIVER_LIST                                                                         \
-    X(ext)                                                                                     \
-    X(ntfs)                                                                                    \
-    X(exfat)                                                                                   \
-    X(fat)                                                                                     \
+#define FS_DRIVER_LIST                                                                             \
+    X(ext)                                                                                         \
+    X(ntfs)                                                                                        \
+    X(exfat)                                                                                       \
+    X(fat)                                                                                         \
     X(iso)
 
 #define X(name) extern const struct fs_driver fs_driver_##name;

@@ -28,8 +28,8 @@ struct img_src *src_new(const char *name, const struct src_ops *ops, enum src_ki
 
 bool src_name_is_uri(const char *name)
 {
-    static const char *const schemes[] = {"nbd://", "nbd+unix://", "nbds://", "nbds+unix://",
-                                          "nbd+vsock://", "nbds+vsock://"};
+    static const char *const schemes[] = {"nbd://",       "nbd+unix://",  "nbds://",
+                                          "nbds+unix://", "nbd+vsock://", "nbds+vsock://"};
     for (size_t i = 0; i < sizeof schemes / sizeof *schemes; i++)
         if (strncmp(name, schemes[i], strlen(schemes[i])) == 0)
             return true;
@@ -131,6 +131,13 @@ int src_truncate(struct img_src *s, uint64_t size)
     return s->ops->truncate(s, size);
 }
 
+int src_allocate(struct img_src *s, uint64_t off, uint64_t len, bool full)
+{
+    if (!(s->caps & SRC_CAP_TRUNCATE) || s->fd < 0)
+        return err_set(&s->err, -ENOTSUP, "%s: preallocation needs a regular file", s->name);
+    return io_preallocate(s->fd, off, len, full);
+}
+
 int src_flush(struct img_src *s)
 {
     if (!(s->caps & SRC_CAP_WRITE))
@@ -185,7 +192,6 @@ int src_extent(struct img_src *s, uint64_t off, uint64_t size, unsigned *state, 
     }
     int r = s->ops->extent(s, off, size, state, end);
     if (r == 0 && (*end <= off || *end > size))
-        return err_set(&s->err, -EIO, "%s: bad extent at %llu", s->name,
-                       (unsigned long long)off);
+        return err_set(&s->err, -EIO, "%s: bad extent at %llu", s->name, (unsigned long long)off);
     return r;
 }

@@ -69,6 +69,8 @@ int src_size(struct img_src *s, uint64_t *size);
 /* Bytes allocated (st_blocks for files; the size for devices; 0 when unknown, NBD). */
 int src_alloc(struct img_src *s, uint64_t *bytes);
 int src_truncate(struct img_src *s, uint64_t size);
+/* Reserve space for [off, off+len) (full: by writing zeros); for regular files only. */
+int src_allocate(struct img_src *s, uint64_t off, uint64_t len, bool full);
 /* Make written data durable (fdatasync, NBD flush); a no-op in io_set_unsafe mode. */
 int src_flush(struct img_src *s);
 /* Make [off, off+len) read as zeros. SRC_ZERO_MAY_PUNCH: freeing the space is fine. Falls

@@ -194,8 +194,7 @@ static int dev_claim(int *fd, const char *name, const struct stat *st, unsigned 
     return 0;
 }
 
-int src_from_fd(int fd, const char *name, unsigned flags, struct img_src **out,
-                struct img_err *err)
+int src_from_fd(int fd, const char *name, unsigned flags, struct img_src **out, struct img_err *err)
 {
     struct stat st;
     *out = NULL;
@@ -211,8 +210,8 @@ int src_from_fd(int fd, const char *name, unsigned flags, struct img_src **out,
                        resolve_kind_name(st.st_mode));
     }
     int r = blk && (flags & SRC_OPEN_RW) ? dev_claim(&fd, name, &st, flags, err) : 0;
-    struct img_src *s = r < 0 ? NULL : src_new(name, blk ? &dev_ops : &file_ops,
-                                               blk ? SRC_BLOCKDEV : SRC_FILE);
+    struct img_src *s =
+        r < 0 ? NULL : src_new(name, blk ? &dev_ops : &file_ops, blk ? SRC_BLOCKDEV : SRC_FILE);
     if (!s) {
         close(fd);
         return r < 0 ? r : err_set(err, -ENOMEM, "out of memory");

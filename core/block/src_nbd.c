@@ -20,7 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define SRC_NBD_TIMEOUT_MS 60000   /* one request's reply, and the handshake */
+#define SRC_NBD_TIMEOUT_MS 60000    /* one request's reply, and the handshake */
 #define SRC_NBD_MAX_REQ (32u << 20) /* largest read or write sent at once */
 #define SRC_NBD_BS_MAX (1u << 30)   /* largest block-status request */
 #define SRC_NBD_EXT_CACHE 1024      /* runs of the last block-status answer kept */
@@ -59,8 +59,8 @@ static int nbd_wait(struct img_src *s, int64_t cookie, const char *what)
     if (cookie < 0)
         return nbd_fail(s, what);
     for (;;) {
-        int done = cookie ? nbd_aio_command_completed(h, (uint64_t)cookie)
-                          : !nbd_aio_is_connecting(h);
+        int done =
+            cookie ? nbd_aio_command_completed(h, (uint64_t)cookie) : !nbd_aio_is_connecting(h);
         if (done < 0)
             return nbd_fail(s, what);
         if (done)
@@ -77,8 +77,8 @@ static int nbd_wait(struct img_src *s, int64_t cookie, const char *what)
 static int nbd_range(struct img_src *s, uint64_t off, uint64_t len, const char *what)
 {
     if (off > priv(s)->size || len > priv(s)->size - off)
-        return err_set(&s->err, -EIO, "%s: %s at %llu+%llu lies past the end of the export", s->name,
-                       what, (unsigned long long)off, (unsigned long long)len);
+        return err_set(&s->err, -EIO, "%s: %s at %llu+%llu lies past the end of the export",
+                       s->name, what, (unsigned long long)off, (unsigned long long)len);
     return 0;
 }
 
@@ -128,8 +128,7 @@ static int snbd_flush(struct img_src *s)
 }
 
 /* WRITE_ZEROES or TRIM over [off, off+len), in requests the server takes. */
-static int snbd_zero_trim(struct img_src *s, uint64_t off, uint64_t len, bool trim,
-                          uint32_t flags)
+static int snbd_zero_trim(struct img_src *s, uint64_t off, uint64_t len, bool trim, uint32_t flags)
 {
     struct nbd_priv *p = priv(s);
     int r = nbd_range(s, off, len, trim ? "trim" : "zero");

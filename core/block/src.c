@@ -106,7 +106,7 @@ int src_pread_zero(struct img_src *s, void *buf, size_t len, uint64_t off)
 int src_pwrite(struct img_src *s, const void *buf, size_t len, uint64_t off)
 {
     if (!(s->caps & SRC_CAP_WRITE))
-        return err_set(&s->err, -EROFS, "%s: read-only source", s->name);
+        return err_set(&s->err, -EROFS, "the source is read-only");
     if (s->fd >= 0)
         return io_pwrite_all(s->fd, buf, len, off);
     return s->ops->pwrite(s, buf, len, off);
@@ -126,15 +126,15 @@ int src_alloc(struct img_src *s, uint64_t *bytes)
 int src_truncate(struct img_src *s, uint64_t size)
 {
     if (!(s->caps & SRC_CAP_TRUNCATE) || !s->ops->truncate)
-        return err_set(&s->err, -ENOTSUP, "%s: the size of a %s cannot be changed", s->name,
-                       s->kind == SRC_NBD ? "NBD export" : "block device");
+        return err_set(&s->err, -ENOTSUP, "the size of a%s cannot be changed",
+                       s->kind == SRC_NBD ? "n NBD export" : " block device");
     return s->ops->truncate(s, size);
 }
 
 int src_allocate(struct img_src *s, uint64_t off, uint64_t len, bool full)
 {
     if (!(s->caps & SRC_CAP_TRUNCATE) || s->fd < 0)
-        return err_set(&s->err, -ENOTSUP, "%s: preallocation needs a regular file", s->name);
+        return err_set(&s->err, -ENOTSUP, "preallocation needs a regular file");
     return io_preallocate(s->fd, off, len, full);
 }
 
@@ -150,7 +150,7 @@ int src_flush(struct img_src *s)
 int src_zero(struct img_src *s, uint64_t off, uint64_t len, unsigned zflags)
 {
     if (!(s->caps & SRC_CAP_WRITE))
-        return err_set(&s->err, -EROFS, "%s: read-only source", s->name);
+        return err_set(&s->err, -EROFS, "the source is read-only");
     if (len == 0)
         return 0;
     int r = s->ops->zero ? s->ops->zero(s, off, len, zflags) : -ENOTSUP;
@@ -172,7 +172,7 @@ int src_zero(struct img_src *s, uint64_t off, uint64_t len, unsigned zflags)
 int src_discard(struct img_src *s, uint64_t off, uint64_t len)
 {
     if (!(s->caps & SRC_CAP_WRITE))
-        return err_set(&s->err, -EROFS, "%s: read-only source", s->name);
+        return err_set(&s->err, -EROFS, "the source is read-only");
     if (!(s->caps & SRC_CAP_PUNCH) || !s->ops->discard)
         return -ENOTSUP;
     return len ? s->ops->discard(s, off, len) : 0;
@@ -192,6 +192,6 @@ int src_extent(struct img_src *s, uint64_t off, uint64_t size, unsigned *state, 
     }
     int r = s->ops->extent(s, off, size, state, end);
     if (r == 0 && (*end <= off || *end > size))
-        return err_set(&s->err, -EIO, "%s: bad extent at %llu", s->name, (unsigned long long)off);
+        return err_set(&s->err, -EIO, "bad extent at %llu", (unsigned long long)off);
     return r;
 }

@@ -6,7 +6,8 @@
  * pread/pwrite is said by capability bits.
  *
  * All calls return 0 or a negative errno; the last failure's one-line message is kept on the
- * source (src_errmsg), naming the source. Nothing here prints.
+ * source (src_errmsg; the caller names the image). Opening fails with a message that starts
+ * with the name. Nothing here prints.
  * Talks to: core/base/io.h (files, devices), libnbd (src_nbd.c), core/block/resolve.h.
  */
 #ifndef DIMG_SRC_H

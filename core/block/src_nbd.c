@@ -20,7 +20,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define SRC_NBD_TIMEOUT_MS 60000    /* one request's reply, and the handshake */
+#define SRC_NBD_TIMEOUT_MS 60000 /* one request's reply */
+#define SRC_NBD_CONNECT_MS 20000 /* the handshake (a server may queue a client it cannot serve) */
 #define SRC_NBD_MAX_REQ (32u << 20) /* largest read or write sent at once */
 #define SRC_NBD_BS_MAX (1u << 30)   /* largest block-status request */
 #define SRC_NBD_EXT_CACHE 1024      /* runs of the last block-status answer kept */
@@ -49,7 +50,7 @@ static int nbd_fail(struct img_src *s, const char *what)
     const char *m = nbd_get_error();
     if (e <= 0)
         e = EIO;
-    return err_set(&s->err, -e, "%s: %s: %s", s->name, what, m ? m : strerror(e));
+    return err_set(&s->err, -e, "NBD %s: %s", what, m ? m : strerror(e));
 }
 
 /* Wait for request cookie (or the handshake, cookie 0) with a deadline per poll. */
@@ -65,20 +66,21 @@ static int nbd_wait(struct img_src *s, int64_t cookie, const char *what)
             return nbd_fail(s, what);
         if (done)
             return 0;
-        int r = nbd_poll(h, SRC_NBD_TIMEOUT_MS);
+        int ms = cookie ? SRC_NBD_TIMEOUT_MS : SRC_NBD_CONNECT_MS;
+        int r = nbd_poll(h, ms);
         if (r < 0)
             return nbd_fail(s, what);
         if (r == 0)
-            return err_set(&s->err, -ETIMEDOUT, "%s: %s: no answer from the server in %d s",
-                           s->name, what, SRC_NBD_TIMEOUT_MS / 1000);
+            return err_set(&s->err, -ETIMEDOUT, "NBD %s: no answer from the server in %d s", what,
+                           ms / 1000);
     }
 }
 
 static int nbd_range(struct img_src *s, uint64_t off, uint64_t len, const char *what)
 {
     if (off > priv(s)->size || len > priv(s)->size - off)
-        return err_set(&s->err, -EIO, "%s: %s at %llu+%llu lies past the end of the export",
-                       s->name, what, (unsigned long long)off, (unsigned long long)len);
+        return err_set(&s->err, -EIO, "NBD %s at %llu+%llu lies past the end of the export", what,
+                       (unsigned long long)off, (unsigned long long)len);
     return 0;
 }
 
@@ -223,7 +225,7 @@ static int snbd_extent(struct img_src *s, uint64_t off, uint64_t size, unsigned 
                      "block status");
     if (r == 0 && (x.bad || !ext_cached(p, off, state, end))) {
         p->ext_n = 0;
-        r = err_set(&s->err, -EIO, "%s: the server's block status at %llu is malformed", s->name,
+        r = err_set(&s->err, -EIO, "NBD block status at %llu: the server's answer is malformed",
                     (unsigned long long)off);
     }
     return r;
@@ -268,7 +270,7 @@ static int nbd_setup(struct img_src *s, unsigned flags)
         p->max_req = 512;
     p->base_alloc = nbd_can_meta_context(p->h, LIBNBD_CONTEXT_BASE_ALLOCATION) == 1;
     if ((flags & SRC_OPEN_RW) && nbd_is_read_only(p->h) == 1)
-        return err_set(&s->err, -EROFS, "%s: the export is read-only", s->name);
+        return err_set(&s->err, -EROFS, "the NBD export is read-only");
     s->caps = SRC_CAP_RANDOM | (p->base_alloc ? SRC_CAP_HOLES : 0) |
               ((flags & SRC_OPEN_RW) ? SRC_CAP_WRITE : 0) |
               (nbd_can_trim(p->h) == 1 ? SRC_CAP_PUNCH : 0);
@@ -300,7 +302,7 @@ int src_nbd_open(const char *uri, unsigned flags, struct img_src **out, struct i
     if (r == 0)
         r = nbd_setup(s, flags);
     if (r < 0) {
-        *err = s->err;
+        err_set(err, r, "%s: %s", uri, s->err.msg);
         src_close(s);
         return r;
     }

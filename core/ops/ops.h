@@ -64,11 +64,14 @@ struct ops_convert_req {
                                     * through arc_convert (core/archive/archive.h) */
     unsigned threads;              /* -m: threads compressing (-c) or reading data runs ahead; 0 =
                                     * online cores, 1 = no pipeline */
+    bool no_create;                /* -n: write into the existing image dst (a file, a block
+                                    * device or an NBD export) in place, zeros written as zeros;
+                                    * no DST.part, nothing removed on failure */
 };
 
 /* Copy the guest contents of req->src (whole backing chain) into a new image at req->dst.
  * The source is only ever opened read-only. On any failure or cancellation DST.part is
- * removed and an existing DST is left untouched. */
+ * removed and an existing DST is left untouched (with no_create: DST is written in place). */
 int ops_convert(const struct ops_convert_req *req, struct img_err *err);
 
 /* ---- map ---- */

@@ -201,8 +201,10 @@ static void conv_hs(struct conv *c, unsigned threads)
 {
     const struct ops_convert_req *req = c->req;
     struct img_info info;
-    if (threads < 2 || req->compress || req->snapshot || req->src_img ||
-        img_get_info(c->src, &info) < 0 || info.encrypted)
+    /* Over NBD each handle is a connection, which a server may not take (qemu-nbd serves
+     * one client unless -e says more): one reader. */
+    if (threads < 2 || req->compress || req->snapshot || req->src_img || !c->src->src ||
+        src_fd(c->src->src) < 0 || img_get_info(c->src, &info) < 0 || info.encrypted)
         return;
     /* More readers than the ring has chunks would only hold handles (and their caches). */
     unsigned n = threads < CONVERT_MAX_READERS ? threads : CONVERT_MAX_READERS;
@@ -394,6 +396,57 @@ static bool conv_hits_chain(const struct img *src, const char *path)
     return false;
 }
 
+/* The new target: DST.part created exclusively and opened as a scratch image (*part names it,
+ * *created says it must go on failure). */
+static int conv_new_target(struct conv *c, uint64_t out_size, char **part, bool *created)
+{
+    const struct ops_convert_req *req = c->req;
+    struct img_err *err = c->err;
+    int r;
+    size_t n = strlen(req->dst);
+    if (!(*part = malloc(n + 6)))
+        return err_set(err, -ENOMEM, "out of memory");
+    memcpy(*part, req->dst, n);
+    memcpy(*part + n, ".part", 6);
+    struct stat st;
+    if (lstat(*part, &st) == 0) {
+        /* Never clobber (or follow) something we did not create. */
+        return err_set(err, -EEXIST, "%s already exists (left from an interrupted run?); remove it",
+                       *part);
+    }
+    if (req->filter) { /* one compressed stream, not an image driver's file */
+        r = export_convert_filtered(c->src, req, *part, err);
+        return r < 0 ? r : 1;
+    }
+    struct img_create_req creq = {
+        .size = out_size,
+        .backing_file = req->backing,
+        .backing_fmt = req->backing_fmt,
+        .opts = req->opts,
+        .final_path = req->dst,
+        .compress = req->compress,
+    };
+    *created = true; /* from here on any failure unlinks part */
+    if ((r = img_create(req->dst_fmt, *part, &creq, err)) < 0)
+        return r;
+    c->dst = img_open(*part, req->dst_fmt,
+                      IMG_OPEN_RW | IMG_OPEN_SCRATCH | (req->backing ? IMG_OPEN_BACKING : 0) |
+                          (req->open_flags & IMG_OPEN_UNTRUSTED),
+                      err);
+    return c->dst ? 0 : (err->code ? err->code : -EIO);
+}
+
+/* -n: the existing target, written in place (a file, a block device, an NBD export). */
+static int conv_old_target(struct conv *c)
+{
+    const struct ops_convert_req *req = c->req;
+    if (req->backing || req->filter)
+        return err_set(c->err, -EINVAL, "%s: -n writes into an existing image: no -B or --compress",
+                       req->dst);
+    c->dst = img_open(req->dst, req->dst_fmt, IMG_OPEN_RW, c->err);
+    return c->dst ? 0 : (c->err->code ? c->err->code : -EIO);
+}
+
 int ops_convert(const struct ops_convert_req *req, struct img_err *err)
 {
     struct conv c = {.req = req, .err = err};
@@ -449,52 +502,18 @@ int ops_convert(const struct ops_convert_req *req, struct img_err *err)
         goto out;
     }
     /* Replacing a file a VM or qemu-img has open would leave it writing to a deleted inode. */
-    if ((r = lock_check_free(req->dst, err)) < 0)
+    if (!req->no_create && (r = lock_check_free(req->dst, err)) < 0)
         goto out;
     conv_hs(&c, req->threads ? req->threads : cpipe_default_threads());
 
-    size_t n = strlen(req->dst);
-    part = malloc(n + 6);
-    if (!part) {
-        r = err_set(err, -ENOMEM, "out of memory");
-        goto out;
-    }
-    memcpy(part, req->dst, n);
-    memcpy(part + n, ".part", 6);
-    struct stat st;
-    if (lstat(part, &st) == 0) {
-        /* Never clobber (or follow) something we did not create. */
-        r = err_set(err, -EEXIST, "%s already exists (left from an interrupted run?); remove it",
-                    part);
-        goto out;
-    }
-    if (req->filter) { /* one compressed stream, not an image driver's file */
-        r = export_convert_filtered(c.src, req, part, err);
-        goto out;
-    }
-
-    struct img_create_req creq = {
-        .size = out_size,
-        .backing_file = req->backing,
-        .backing_fmt = req->backing_fmt,
-        .opts = req->opts,
-        .final_path = req->dst,
-        .compress = req->compress,
-    };
-    created = true; /* from here on any failure unlinks part */
-    r = img_create(req->dst_fmt, part, &creq, err);
-    if (r < 0)
-        goto out;
-    c.dst = img_open(part, req->dst_fmt,
-                     IMG_OPEN_RW | IMG_OPEN_SCRATCH | (req->backing ? IMG_OPEN_BACKING : 0) |
-                         (req->open_flags & IMG_OPEN_UNTRUSTED),
-                     err);
-    if (!c.dst) {
-        r = err->code ? err->code : -EIO;
+    r = req->no_create ? conv_old_target(&c) : conv_new_target(&c, out_size, &part, &created);
+    if (r != 0) {
+        r = r > 0 ? 0 : r; /* 1: the filtered copy is done */
         goto out;
     }
     if (c.dst->size < c.src->size) {
-        r = err_set(err, -EINVAL, "%s: target was created smaller than the source", part);
+        r = err_set(err, -EINVAL, "%s: target %s smaller than the source", part ? part : req->dst,
+                    part ? "was created" : "is");
         goto out;
     }
     /* The tail past the snapshot's size reads as zeros, not from the target's backing file. */
@@ -516,7 +535,7 @@ int ops_convert(const struct ops_convert_req *req, struct img_err *err)
         r = err_set(err, -ENOTSUP, "%s: compression needs a format with clusters", req->dst);
         goto out;
     }
-    c.zero_init = (drv->caps & IMG_CAP_ZERO_INIT) && !req->backing;
+    c.zero_init = (drv->caps & IMG_CAP_ZERO_INIT) && !req->backing && !req->no_create;
     c.chunk = req->compress ? CONVERT_COMPRESS_CHUNK : CONVERT_DEFAULT_CHUNK;
     if (req->buf_size)
         c.chunk = req->buf_size;
@@ -559,6 +578,8 @@ int ops_convert(const struct ops_convert_req *req, struct img_err *err)
     c.ahead = NULL;
     img_close(c.dst);
     c.dst = NULL;
+    if (req->no_create)
+        goto out;
     if ((r = io_replace(part, req->dst)) < 0) {
         r = err_set(err, r, "%s: rename from %s: %s", req->dst, part, strerror(-r));
         goto out;

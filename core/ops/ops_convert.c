@@ -44,6 +44,7 @@ struct conv {
     bool whole;            /* write whole target clusters, each once (-c, or a target that
                             * stores every cluster compressed: vmdk streamOptimized) */
     bool zero_init;        /* the new target reads as zeros without writing */
+    bool in_place;         /* DST is written where it is (-n, a block device, an NBD export) */
     uint64_t done_until;   /* -c: everything below is already written */
     struct cpipe *pipe;    /* whole mode on several threads (NULL: this thread compresses) */
     unsigned threads;      /* for the pipelines; 1: none */
@@ -436,6 +437,22 @@ static int conv_new_target(struct conv *c, uint64_t out_size, char **part, bool 
     return c->dst ? 0 : (err->code ? err->code : -EIO);
 }
 
+/* A raw target that is a block device or an NBD export is written in place, as with -n
+ * (never DST.part beside a device node); another format there needs a create on a source,
+ * which is not there yet. */
+static int conv_in_place(struct conv *c, const struct img_driver *drv)
+{
+    const struct ops_convert_req *req = c->req;
+    struct stat st;
+    bool dev = src_name_is_uri(req->dst) || (stat(req->dst, &st) == 0 && S_ISBLK(st.st_mode));
+    c->in_place = req->no_create || dev;
+    if (dev && !req->no_create && !(img_driver_caps(drv) & IMG_CAP_RAW))
+        return err_set(c->err, -ENOTSUP,
+                       "%s: a block device or NBD export takes a raw image only (-O raw)",
+                       req->dst);
+    return 0;
+}
+
 /* -n: the existing target, written in place (a file, a block device, an NBD export). */
 static int conv_old_target(struct conv *c)
 {
@@ -467,6 +484,8 @@ int ops_convert(const struct ops_convert_req *req, struct img_err *err)
     if (req->backing && !req->backing_fmt)
         return err_set(err, -EINVAL,
                        "%s: backing file specified without backing format (add -F FMT)", req->dst);
+    if ((r = conv_in_place(&c, drv)) < 0)
+        return r;
 
     if (!req->src_img) {
         /* ARCHIVE/MEMBER, or a compressed file (unless -f names a format for the file). */
@@ -502,11 +521,11 @@ int ops_convert(const struct ops_convert_req *req, struct img_err *err)
         goto out;
     }
     /* Replacing a file a VM or qemu-img has open would leave it writing to a deleted inode. */
-    if (!req->no_create && (r = lock_check_free(req->dst, err)) < 0)
+    if (!c.in_place && (r = lock_check_free(req->dst, err)) < 0)
         goto out;
     conv_hs(&c, req->threads ? req->threads : cpipe_default_threads());
 
-    r = req->no_create ? conv_old_target(&c) : conv_new_target(&c, out_size, &part, &created);
+    r = c.in_place ? conv_old_target(&c) : conv_new_target(&c, out_size, &part, &created);
     if (r != 0) {
         r = r > 0 ? 0 : r; /* 1: the filtered copy is done */
         goto out;
@@ -535,7 +554,7 @@ int ops_convert(const struct ops_convert_req *req, struct img_err *err)
         r = err_set(err, -ENOTSUP, "%s: compression needs a format with clusters", req->dst);
         goto out;
     }
-    c.zero_init = (drv->caps & IMG_CAP_ZERO_INIT) && !req->backing && !req->no_create;
+    c.zero_init = (drv->caps & IMG_CAP_ZERO_INIT) && !req->backing && !c.in_place;
     c.chunk = req->compress ? CONVERT_COMPRESS_CHUNK : CONVERT_DEFAULT_CHUNK;
     if (req->buf_size)
         c.chunk = req->buf_size;
@@ -578,7 +597,7 @@ int ops_convert(const struct ops_convert_req *req, struct img_err *err)
     c.ahead = NULL;
     img_close(c.dst);
     c.dst = NULL;
-    if (req->no_create)
+    if (c.in_place)
         goto out;
     if ((r = io_replace(part, req->dst)) < 0) {
         r = err_set(err, r, "%s: rename from %s: %s", req->dst, part, strerror(-r));

@@ -114,9 +114,16 @@ for src in r.raw q.qcow2; do
   run qemu-img compare -F raw "$src" "$UM"
   expect_rc 0 "convert -n $src -> nbdkit memory: content"
 done
-# Without -n, a URI target is a file name dimg would create: refused, nothing made.
-run "$DIMG" convert -O raw r.raw "$UM"
-[ "$rc" -ne 0 ] && pass || fail "convert to a URI without -n succeeded"
+# Without -n a raw NBD target is written in place too (as qemu-img does); another format
+# there is refused (no create over NBD yet), and no file named after the URI appears.
+run "$DIMG" convert -O raw q.qcow2 "$UM"
+expect_rc 0 "convert -O raw to an NBD export without -n"
+run qemu-img compare -F raw q.qcow2 "$UM"
+expect_rc 0 "convert -O raw to an NBD export without -n: content"
+run "$DIMG" convert -O qcow2 r.raw "$UM"
+expect_rc 1 "convert -O qcow2 to an NBD export"
+expect_one_error_line "raw image only" "convert -O qcow2 to an NBD export"
+[ -z "$(ls -d nbd+unix* 2>/dev/null)" ] && pass || fail "a file named after the URI appeared"
 # A read-only export refuses -n.
 run "$DIMG" convert -n -O raw r.raw "$UT"
 expect_rc 1 "convert -n to a read-only export"

@@ -57,7 +57,7 @@ static void convert_archive_note(const char *src, const char *src_fmt, const cha
 static const char convert_usage[] =
     "usage: dimg convert [-f FMT] [-O OUTPUT_FMT] [-o OPTIONS] [-c] [-p] [-q] [-S BYTES]\n"
     "                    [-B BACKING -F BACKING_FMT] [-l SNAPSHOT] [--compress=F]\n"
-    "                    [-m THREADS] [-t CACHE] [--sparsify [--sparsify-swap]] SRC DST\n"
+    "                    [-m THREADS] [-t CACHE] [-n] [--sparsify [--sparsify-swap]] SRC DST\n"
     "\n"
     "Copy the guest contents of SRC (through its backing chain) into a new image DST.\n"
     "DST is written as DST.part and renamed into place only when complete.\n"
@@ -76,6 +76,9 @@ static const char convert_usage[] =
     "  -B BACKING          make DST an overlay of BACKING; copy only SRC's top layer\n"
     "  -F BACKING_FMT      format of BACKING (required with -B)\n"
     "  -l SNAPSHOT         copy SRC as its internal snapshot SNAPSHOT (ID or name) saw it\n"
+    "  -n                  write into the existing DST in place (a file, a block device or an\n"
+    "                      NBD export: nbd://HOST[:PORT]/EXPORT, nbd+unix:///EXPORT?socket=P);\n"
+    "                      zeros are written, nothing is created or removed\n"
     "  --compress=F        -O raw only: write DST as one xz, gz, zst or bz2 stream (also\n"
     "                      chosen by a DST name ending in .xz, .gz, .zst or .bz2)\n"
     "  -U                  force share: read an image another process holds (no locks, no\n"
@@ -103,7 +106,7 @@ static int cli_convert(int argc, char **argv)
     struct img_err err = {0};
     bool progress = false, quiet = false;
     int c, status = 1;
-    while ((c = cli_getopt(argc, argv, "hf:O:o:cpqS:B:F:Ul:m:Wt:T:", longopts)) != -1) {
+    while ((c = cli_getopt(argc, argv, "hf:O:o:cpqS:B:F:Ul:m:Wt:T:n", longopts)) != -1) {
         switch (c) {
         case 'h': img_opts_free(&opts); return cli_help("convert");
         case 'f': req.src_fmt = optarg; break;
@@ -154,6 +157,7 @@ static int cli_convert(int argc, char **argv)
             req.threads = (unsigned)n;
             break;
         }
+        case 'n': req.no_create = true; break;
         case 'W': break; /* qemu-img's out-of-order writes: dimg's pipeline needs no leave */
         case 'T': break; /* qemu-img's source cache mode: reads go through the page cache */
         case 't':
@@ -204,7 +208,8 @@ static int cli_convert(int argc, char **argv)
     /* qemu-img replaces an existing target without a word; so does dimg, but with -p it
      * says so first (the application refuses instead). */
     struct stat dst_st;
-    if (progress && !quiet && stat(req.dst, &dst_st) == 0 && S_ISREG(dst_st.st_mode))
+    if (progress && !quiet && !req.no_create && stat(req.dst, &dst_st) == 0 &&
+        S_ISREG(dst_st.st_mode))
         cli_err("note: %s exists: it will be replaced, as qemu-img does", req.dst);
     /* Progress: with -p, or whenever stderr is a terminal; SIGINT/SIGTERM cancel. */
     status = progress_run_job(req.dst, convert_job, &req, progress_wanted(progress, quiet), NULL);

@@ -559,8 +559,8 @@ static int cow_grow_copy(struct img *img, uint64_t sectors, uint64_t zero_to)
         close(nfd);
         return img_error(img, r, "replacing %s: %s", img->path, strerror(-r));
     }
-    close(img->fd);
-    img->fd = nfd;
+    if ((r = img_replace_fd(img, nfd)) < 0)
+        return r;
     if (fstat(nfd, &st) == 0) {
         img->st_dev = st.st_dev;
         img->st_ino = st.st_ino;

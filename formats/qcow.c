@@ -91,12 +91,12 @@ static int qcow_open(struct img *img, unsigned flags)
     struct qcow *s = qcow_st(img);
     uint8_t h[QCOW_HDR];
     uint64_t fsize;
-    int r = io_file_size(img->fd, &fsize);
+    int r = src_size(img->src, &fsize);
     if (r < 0)
         return img_error(img, r, "%s", strerror(-r));
     if (fsize < QCOW_HDR)
         return img_error(img, -EINVAL, "header: file is shorter than 48 bytes");
-    if ((r = io_pread_exact(img->fd, h, QCOW_HDR, 0)) < 0)
+    if ((r = src_pread(img->src, h, QCOW_HDR, 0)) < 0)
         return img_error(img, r, "reading the header: %s", strerror(-r));
     if (be32_load(h) != QCOW_MAGIC)
         return img_error(img, -EINVAL, "magic: not a qcow image");
@@ -125,6 +125,8 @@ static int qcow_open(struct img *img, unsigned flags)
                          ULL(size), ULL(l1n), ULL(QCOW_MAX_L1_BYTES / 8));
     if (crypt > 1)
         return img_error(img, -EINVAL, "crypt_method %u is unknown (0 none, 1 AES)", crypt);
+    if (crypt && src_fd(img->src) < 0) /* the cipher does descriptor I/O */
+        return img_error(img, -ENOTSUP, "encrypted images cannot be read over NBD yet");
     uint64_t hdr_end = QCOW_HDR;
     if (boff != 0) {
         if (blen > QCOW_MAX_BACKING)
@@ -162,7 +164,7 @@ static int qcow_open(struct img *img, unsigned flags)
     s->wbuf = malloc(s->cs);
     if (!s->l1 || !s->l2 || !s->l2raw || !s->zin || !s->cbuf || !s->wbuf)
         return img_error(img, -ENOMEM, "out of memory");
-    if ((r = io_pread_exact(img->fd, s->l1, l1n * 8, l1_off)) < 0)
+    if ((r = src_pread(img->src, s->l1, l1n * 8, l1_off)) < 0)
         return img_error(img, r, "reading the L1 table: %s", strerror(-r));
     uint64_t l2bytes = s->l2n * 8;
     for (uint64_t i = 0; i < l1n; i++) {
@@ -176,7 +178,7 @@ static int qcow_open(struct img *img, unsigned flags)
     }
     if (boff && blen) {
         char name[QCOW_MAX_BACKING + 1];
-        if ((r = io_pread_exact(img->fd, name, blen, boff)) < 0)
+        if ((r = src_pread(img->src, name, blen, boff)) < 0)
             return img_error(img, r, "reading the backing file name: %s", strerror(-r));
         name[blen] = 0;
         if (name[0] && !(img->backing_name = strdup(name)))
@@ -206,7 +208,7 @@ static int qcow_load_l2(struct img *img, uint64_t off)
     if (s->l2_off == off)
         return 0;
     s->l2_off = 0;
-    int r = io_pread_exact(img->fd, s->l2raw, s->l2n * 8, off);
+    int r = src_pread(img->src, s->l2raw, s->l2n * 8, off);
     if (r < 0)
         return img_error(img, r, "reading the L2 table at 0x%llx: %s", ULL(off), strerror(-r));
     for (uint64_t i = 0; i < s->l2n; i++)
@@ -248,7 +250,7 @@ static int qcow_load_cluster(struct img *img, uint64_t e)
                          "outside the file",
                          ULL(zoff), ULL(zlen));
     s->c_entry = 0;
-    int r = io_pread_exact(img->fd, s->zin, zlen, zoff);
+    int r = src_pread(img->src, s->zin, zlen, zoff);
     if (r < 0)
         return img_error(img, r, "reading the compressed cluster at 0x%llx: %s", ULL(zoff),
                          strerror(-r));
@@ -302,8 +304,9 @@ static int qcow_read(struct img *img, uint64_t off, void *buf, size_t len)
                 memcpy(p, s->cbuf + (off & (s->cs - 1)), n);
         } else {
             /* Past the end of the file reads as zeros, as it does for qemu. */
-            r = s->cipher ? crypto_pread(s->cipher, img->fd, p, n, e + (off & (s->cs - 1)), off)
-                          : io_pread_zero(img->fd, p, n, e + (off & (s->cs - 1)));
+            r = s->cipher
+                    ? crypto_pread(s->cipher, src_fd(img->src), p, n, e + (off & (s->cs - 1)), off)
+                    : src_pread_zero(img->src, p, n, e + (off & (s->cs - 1)));
             if (r < 0)
                 r = img_error(img, r, "read at 0x%llx: %s", ULL(e), strerror(-r));
         }
@@ -360,7 +363,7 @@ static int qcow_block_status(struct img *img, uint64_t off, uint64_t len, struct
 static int qcow_hwrite(struct img *img, const void *buf, size_t len, uint64_t off)
 {
     struct qcow *s = qcow_st(img);
-    int r = io_pwrite_all(img->fd, buf, len, off);
+    int r = src_pwrite(img->src, buf, len, off);
     if (r < 0)
         return img_error(img, r, "write at 0x%llx: %s", ULL(off), strerror(-r));
     if (off + len > s->file_size)
@@ -374,7 +377,7 @@ static int qcow_dwrite(struct img *img, const void *buf, size_t len, uint64_t ho
     struct qcow *s = qcow_st(img);
     if (!s->cipher)
         return qcow_hwrite(img, buf, len, host);
-    int r = crypto_pwrite(s->cipher, img->fd, buf, len, host, guest);
+    int r = crypto_pwrite(s->cipher, src_fd(img->src), buf, len, host, guest);
     if (r < 0)
         return img_error(img, r, "write at 0x%llx: %s", ULL(host), strerror(-r));
     if (host + len > s->file_size)
@@ -386,7 +389,7 @@ static int qcow_barrier(struct img *img)
 {
     if (img->flags & IMG_OPEN_SCRATCH)
         return 0;
-    int r = io_sync(img->fd);
+    int r = src_flush(img->src);
     return r < 0 ? img_error(img, r, "fsync: %s", strerror(-r)) : 0;
 }
 
@@ -612,8 +615,7 @@ static void qcow_release(struct img *img, uint64_t e, uint64_t l2_off)
     if (end > s->file_size)
         end = s->file_size;
     if (end > off && !qcow_meta_overlap(s, off, end - off, l2_off))
-        (void)fallocate(img->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)off,
-                        (off_t)(end - off));
+        (void)src_discard(img->src, off, end - off);
 }
 
 /* Zero whole clusters [off, off + len) inside the range of one L2 table. Without a backing
@@ -649,10 +651,8 @@ static int qcow_zero_span(struct img *img, uint64_t off, uint64_t len)
             s->l2[i0 + k] = 0;
         } else if (e && !(e & QCOW_COMPRESSED) && !qcow_meta_overlap(s, e, s->cs, l2_off)) {
             old[k] = 0; /* stays linked */
-            if (fallocate(img->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)e,
-                          (off_t)s->cs) < 0 &&
-                (r = io_pwrite_zeroes(img->fd, e, s->cs)) < 0)
-                r = img_error(img, r, "write at 0x%llx: %s", ULL(e), strerror(-r));
+            if ((r = src_zero(img->src, e, s->cs, SRC_ZERO_MAY_PUNCH)) < 0)
+                r = img_error(img, r, "write at 0x%llx: %s", ULL(e), src_errmsg(img->src, r));
         } else {
             uint64_t noff = u64_align_up(s->file_size, s->cs);
             s->l2[i0 + k] = noff;
@@ -662,9 +662,8 @@ static int qcow_zero_span(struct img *img, uint64_t off, uint64_t len)
     }
     uint64_t fsize;
     if (r == 0 && dirty) {
-        if ((r = io_file_size(img->fd, &fsize)) == 0 && fsize < s->file_size &&
-            ftruncate(img->fd, (off_t)s->file_size) < 0)
-            r = -errno;
+        if ((r = src_size(img->src, &fsize)) == 0 && fsize < s->file_size)
+            r = src_truncate(img->src, s->file_size);
         if (r < 0)
             r = img_error(img, r, "extending the file: %s", strerror(-r));
     }
@@ -1044,7 +1043,7 @@ static int qcow_set_backing(struct img *img, const char *name, const char *fmt)
         if (s->l1[i] && s->l1[i] < area)
             area = s->l1[i];
     uint8_t h[QCOW_HDR];
-    int r = io_pread_exact(img->fd, h, QCOW_HDR, 0);
+    int r = src_pread(img->src, h, QCOW_HDR, 0);
     if (r < 0)
         return img_error(img, r, "reading the header: %s", strerror(-r));
     uint64_t boff = be64_load(h + 8), bend = boff ? boff + be32_load(h + 16) : QCOW_HDR;
@@ -1059,11 +1058,11 @@ static int qcow_set_backing(struct img *img, const char *name, const char *fmt)
     char *copy = name ? strdup(name) : NULL;
     if (name && !copy)
         return img_error(img, -ENOMEM, "out of memory");
-    if (nl && ((r = io_pwrite_all(img->fd, name, nl, pos)) < 0 || (r = io_sync(img->fd)) < 0))
+    if (nl && ((r = src_pwrite(img->src, name, nl, pos)) < 0 || (r = src_flush(img->src)) < 0))
         goto fail;
     be64_store(h + 8, nl ? pos : 0);
     be32_store(h + 16, (uint32_t)nl);
-    if ((r = io_pwrite_all(img->fd, h + 8, 12, 8)) < 0 || (r = io_sync(img->fd)) < 0)
+    if ((r = src_pwrite(img->src, h + 8, 12, 8)) < 0 || (r = src_flush(img->src)) < 0)
         goto fail;
     s->hdr_end = nl ? pos + nl : QCOW_HDR;
     free(img->backing_name);
@@ -1088,7 +1087,7 @@ const struct img_driver img_driver_qcow = {
     .name = "qcow",
     .desc = "QEMU qcow version 1",
     .priv_size = sizeof(struct qcow),
-    .caps = IMG_CAP_BACKING | IMG_CAP_ZERO_INIT,
+    .caps = IMG_CAP_BACKING | IMG_CAP_ZERO_INIT | IMG_CAP_SOURCES,
     .create_opts = qcow_create_opts,
     .probe = qcow_probe,
     .open = qcow_open,

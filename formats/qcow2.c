@@ -67,7 +67,7 @@ static int cache_writeback_ent(struct img *img, struct qcow2_cache_ent *e)
 {
     if (!e->dirty || !e->off)
         return 0;
-    int r = io_pwrite_all(img->fd, e->buf, qcow2_st(img)->cluster_size, e->off);
+    int r = src_pwrite(img->src, e->buf, qcow2_st(img)->cluster_size, e->off);
     if (r < 0)
         return img_error(img, r, "writing metadata at 0x%llx: %s", ULL(e->off), strerror(-r));
     e->dirty = false;
@@ -132,7 +132,7 @@ int qcow2_cache_get(struct img *img, struct qcow2_cache *c, uint64_t off, const 
     if (!e)
         return r;
     if (!hit) {
-        r = io_pread_exact(img->fd, e->buf, s->cluster_size, off);
+        r = src_pread(img->src, e->buf, s->cluster_size, off);
         if (r < 0)
             return img_error(img, r, "reading %s at 0x%llx: %s", what, ULL(off), strerror(-r));
         e->off = off;
@@ -268,7 +268,7 @@ static int qcow2_decompress_to(struct img *img, uint64_t entry, uint8_t *out)
         clen = 2ull * s->cluster_size; /* the descriptor can't legitimately need more */
     if (clen > s->file_size - coff)
         clen = s->file_size - coff;
-    int r = io_pread_exact(img->fd, s->zin, clen, coff);
+    int r = src_pread(img->src, s->zin, clen, coff);
     if (r < 0)
         return img_error(img, r, "reading compressed cluster at 0x%llx: %s", ULL(coff),
                          strerror(-r));
@@ -411,7 +411,7 @@ static int qcow2_read(struct img *img, uint64_t off, void *buf, size_t len)
                     break;
                 n += m2.len < len - n ? m2.len : len - n;
             }
-            r = qcow2_data_read(img, s->data_fd >= 0 ? s->data_fd : img->fd, p, n, m.host, off);
+            r = qcow2_data_read(img, s->data_src ? s->data_src : img->src, p, n, m.host, off);
             if (r < 0)
                 return r;
             break;
@@ -571,7 +571,7 @@ static bool qcow2_meta_prealloc(struct img *img)
         return s->prealloc_meta;
     s->prealloc_checked = true;
     uint64_t alloc;
-    if (io_file_alloc(img->fd, &alloc) < 0)
+    if (src_alloc(img->src, &alloc) < 0)
         return false;
     uint64_t real = alloc / s->cluster_size, count = 0;
     uint64_t threshold = real * 10 / 9 > real + 2 ? real * 10 / 9 : real + 2;
@@ -651,7 +651,7 @@ int qcow2_load_l1(struct img *img, uint64_t off, uint32_t n, uint64_t **out)
         free(t);
         return img_error(img, -ENOMEM, "out of memory for the L1 table");
     }
-    int r = io_pread_exact(img->fd, raw, bytes, off);
+    int r = src_pread(img->src, raw, bytes, off);
     if (r < 0) {
         free(raw);
         free(t);
@@ -803,7 +803,7 @@ static int parse_snapshots(struct img *img)
         free(t);
         return img_error(img, -ENOMEM, "out of memory for the snapshot table");
     }
-    int r = io_pread_exact(img->fd, t, avail, s->snap_offset);
+    int r = src_pread(img->src, t, avail, s->snap_offset);
     if (r < 0) {
         free(t);
         return img_error(img, r, "reading the snapshot table: %s", strerror(-r));
@@ -862,7 +862,12 @@ static int open_data_file(struct img *img)
     int fd = img_open_ref(img, s->data_file_name, "external data file", 0);
     if (fd < 0)
         return fd;
-    s->data_fd = fd;
+    struct img_err e = {0};
+    int r = src_from_fd(fd, s->data_file_name, (img->flags & IMG_OPEN_RW) ? SRC_OPEN_RW : 0,
+                        &s->data_src, &e);
+    if (r < 0)
+        return img_fail(img, r, "%s: external data file: %s", img->path, e.msg);
+    s->data_fd = src_fd(s->data_src);
     return 0;
 }
 
@@ -888,13 +893,13 @@ static int open_header(struct img *img)
 {
     struct qcow2 *s = qcow2_st(img);
     uint8_t h[112];
-    int r = io_file_size(img->fd, &s->file_size);
+    int r = src_size(img->src, &s->file_size);
     if (r < 0)
         return img_error(img, r, "%s", strerror(-r));
     if (s->file_size < 72)
         return img_error(img, -EINVAL, "file too short for a header");
     memset(h, 0, sizeof h);
-    r = io_pread_zero(img->fd, h, sizeof h, 0);
+    r = src_pread_zero(img->src, h, sizeof h, 0);
     if (r < 0)
         return img_error(img, r, "reading the header: %s", strerror(-r));
     if (be32_load(h) != QCOW2_MAGIC)
@@ -950,7 +955,7 @@ static int open_cluster0(struct img *img)
     uint8_t *c0 = malloc(c0len);
     if (!c0)
         return img_error(img, -ENOMEM, "out of memory");
-    r = io_pread_exact(img->fd, c0, c0len, 0);
+    r = src_pread(img->src, c0, c0len, 0);
     if (r < 0) {
         free(c0);
         return img_error(img, r, "reading the header: %s", strerror(-r));
@@ -1104,7 +1109,7 @@ static int open_load_tables(struct img *img)
         free(raw);
         return img_error(img, -ENOMEM, "out of memory for the refcount table");
     }
-    r = io_pread_exact(img->fd, raw, s->rt_entries * 8, s->rt_offset);
+    r = src_pread(img->src, raw, s->rt_entries * 8, s->rt_offset);
     for (uint64_t i = 0; r == 0 && i < s->rt_entries; i++)
         s->rt[i] = be64_load(raw + 8 * i);
     free(raw);
@@ -1165,15 +1170,15 @@ static void qcow2_close(struct img *img)
     free(s->cbuf);
     free(s->zin);
     free(s->wbuf);
-    if (s->data_fd >= 0)
-        close(s->data_fd);
+    src_close(s->data_src); /* closes data_fd */
+    s->data_src = NULL;
     s->data_fd = -1;
     qcow2_crypt_close(img);
 }
 
 int qcow2_write_header_field(struct img *img, uint64_t off, const void *p, size_t len)
 {
-    int r = io_pwrite_all(img->fd, p, len, off);
+    int r = src_pwrite(img->src, p, len, off);
     return r < 0 ? img_error(img, r, "writing the header: %s", strerror(-r)) : 0;
 }
 
@@ -1266,7 +1271,7 @@ const struct img_driver img_driver_qcow2 = {
     .name = "qcow2",
     .desc = "QEMU copy-on-write v2/v3",
     .priv_size = sizeof(struct qcow2),
-    .caps = IMG_CAP_BACKING | IMG_CAP_ZERO_INIT,
+    .caps = IMG_CAP_BACKING | IMG_CAP_ZERO_INIT | IMG_CAP_SOURCES,
     .create_opts = qcow2_create_opts,
     .probe = qcow2_probe,
     .open = qcow2_open,

@@ -194,7 +194,8 @@ struct qcow2 {
     bool has_fde;
     uint64_t fde_off, fde_len;
     char *data_file_name;
-    int data_fd; /* external data file, or -1 */
+    int data_fd;              /* external data file's descriptor (map's host_fd), or -1 */
+    struct img_src *data_src; /* the external data file, or NULL */
 
     uint64_t file_size;                   /* tracked as we grow the file */
     bool prealloc_checked, prealloc_meta; /* qcow2_block_status: looks preallocation=metadata */
@@ -347,8 +348,9 @@ int qcow2_l2e_high(struct img *img, uint64_t e);
 /* ---- qcow2_alloc.c ---- */
 int qcow2_get_refcount(struct img *img, uint64_t cluster, uint64_t *rc);
 int qcow2_update_refcount(struct img *img, uint64_t cluster, int64_t delta);
-/* Write to a host file (img->fd or the data file), tracking the file size. */
-int qcow2_host_write(struct img *img, int fd, const void *buf, size_t len, uint64_t off);
+/* Write to a host file (img->src or the data file), tracking the file size. */
+int qcow2_host_write(struct img *img, struct img_src *src, const void *buf, size_t len,
+                     uint64_t off);
 /* fsync between a refcount/data step and the table update that depends on it (none when
  * refcounts are lazy). */
 int qcow2_barrier(struct img *img);
@@ -423,11 +425,12 @@ void qcow2_crypt_close(struct img *img);
 int qcow2_crypt_ready(struct img *img);
 /* The error for compressed clusters in an encrypted image. */
 int qcow2_crypt_compressed(struct img *img);
-/* Guest data at a host offset of fd (guest: its guest offset), through the cipher when the
+/* Guest data at a host offset of src (guest: its guest offset), through the cipher when the
  * image is encrypted. */
-int qcow2_data_read(struct img *img, int fd, void *buf, size_t len, uint64_t host, uint64_t guest);
-int qcow2_data_write(struct img *img, int fd, const void *buf, size_t len, uint64_t host,
-                     uint64_t guest);
+int qcow2_data_read(struct img *img, struct img_src *src, void *buf, size_t len, uint64_t host,
+                    uint64_t guest);
+int qcow2_data_write(struct img *img, struct img_src *src, const void *buf, size_t len,
+                     uint64_t host, uint64_t guest);
 void qcow2_crypt_info(struct img *img, struct img_info *info);
 /* Encryption of a new image: the header's crypt_method and, for LUKS, the header area. */
 struct qcow2_crypt_new {

@@ -42,13 +42,14 @@ int qcow2_decompress(uint8_t type, const uint8_t *in, size_t inlen, uint8_t *out
 
 /* ---- refcounts ---- */
 
-int qcow2_host_write(struct img *img, int fd, const void *buf, size_t len, uint64_t off)
+int qcow2_host_write(struct img *img, struct img_src *src, const void *buf, size_t len,
+                     uint64_t off)
 {
     struct qcow2 *s = qcow2_st(img);
-    int r = io_pwrite_all(fd, buf, len, off);
+    int r = src_pwrite(src, buf, len, off);
     if (r < 0)
-        return img_error(img, r, "write at 0x%llx: %s", ULL(off), strerror(-r));
-    if (fd == img->fd && off + len > s->file_size)
+        return img_error(img, r, "write at 0x%llx: %s", ULL(off), src_errmsg(src, r));
+    if (src == img->src && off + len > s->file_size)
         s->file_size = off + len;
     return 0;
 }
@@ -63,7 +64,7 @@ static bool scratch(const struct img *img)
 /* The fsync that orders metadata updates even with lazy refcounts; none in a scratch target. */
 static int order_sync(struct img *img)
 {
-    int r = scratch(img) ? 0 : io_sync(img->fd);
+    int r = scratch(img) ? 0 : src_flush(img->src);
     return r < 0 ? img_error(img, r, "fsync: %s", strerror(-r)) : 0;
 }
 
@@ -71,7 +72,7 @@ int qcow2_barrier(struct img *img)
 {
     if (qcow2_st(img)->lazy || (img->flags & IMG_OPEN_SCRATCH))
         return 0;
-    int r = io_sync(img->fd);
+    int r = src_flush(img->src);
     return r < 0 ? img_error(img, r, "fsync: %s", strerror(-r)) : 0;
 }
 
@@ -123,7 +124,7 @@ static int rt_write_entry(struct img *img, uint64_t ti)
     struct qcow2 *s = qcow2_st(img);
     uint8_t b[8];
     be64_store(b, s->rt[ti]);
-    return qcow2_host_write(img, img->fd, b, 8, s->rt_offset + ti * 8);
+    return qcow2_host_write(img, img->src, b, 8, s->rt_offset + ti * 8);
 }
 
 /* Grow the refcount table to at least min_entries. The new table and the refcount blocks its
@@ -176,7 +177,7 @@ static int grow_reftable(struct img *img, uint64_t min_entries, uint64_t avoid_e
         for (uint64_t c = X; c < area_end; c++)
             if (c / E == ri)
                 qcow2_rc_set(buf, s->refcount_order, c % E, 1);
-        r = qcow2_host_write(img, img->fd, buf, cs, bpos * cs);
+        r = qcow2_host_write(img, img->src, buf, cs, bpos * cs);
         nrt[ri] = bpos * cs;
         qcow2_cache_put(img, &s->rbc, bpos * cs, buf);
         bpos++;
@@ -191,7 +192,7 @@ static int grow_reftable(struct img *img, uint64_t min_entries, uint64_t avoid_e
         memset(buf, 0, tc * cs);
         for (uint64_t i = 0; i < entries; i++)
             be64_store(buf + 8 * i, nrt[i]);
-        r = qcow2_host_write(img, img->fd, buf, tc * cs, X * cs);
+        r = qcow2_host_write(img, img->src, buf, tc * cs, X * cs);
     }
     free(buf);
     if (r == 0)
@@ -260,7 +261,7 @@ static int ensure_refblock(struct img *img, uint64_t ti, uint64_t avoid, uint64_
         return img_error(img, -ENOMEM, "out of memory");
     if (!outside)
         qcow2_rc_set(buf, s->refcount_order, p % E, 1);
-    r = qcow2_host_write(img, img->fd, buf, cs, p * cs);
+    r = qcow2_host_write(img, img->src, buf, cs, p * cs);
     if (r == 0)
         qcow2_cache_put(img, &s->rbc, p * cs, buf);
     free(buf);
@@ -313,7 +314,7 @@ static int rc_add(struct img *img, uint64_t cluster, int64_t delta, uint64_t avo
     /* Write through just the bytes holding this entry. */
     uint64_t byte = (idx << s->refcount_order) / 8;
     size_t w = s->refcount_bits >= 8 ? s->refcount_bits / 8 : 1;
-    return qcow2_host_write(img, img->fd, blk + byte, w, boff + byte);
+    return qcow2_host_write(img, img->src, blk + byte, w, boff + byte);
 }
 
 int qcow2_update_refcount(struct img *img, uint64_t cluster, int64_t delta)
@@ -429,7 +430,7 @@ int qcow2_prepare_write(struct img *img)
         be64_store(b, s->incompat | QCOW2_INCOMPAT_DIRTY);
         if ((r = qcow2_write_header_field(img, QCOW2_H_INCOMPAT, b, 8)) < 0)
             return r;
-        r = io_sync(img->fd);
+        r = src_flush(img->src);
         if (r < 0)
             return img_error(img, r, "fsync: %s", strerror(-r));
         s->incompat |= QCOW2_INCOMPAT_DIRTY;
@@ -457,7 +458,7 @@ static int write_l1_entry(struct img *img, uint64_t l1i, uint64_t v)
         return 0;
     }
     be64_store(b, v);
-    int r = qcow2_host_write(img, img->fd, b, 8, s->l1_offset + l1i * 8);
+    int r = qcow2_host_write(img, img->src, b, 8, s->l1_offset + l1i * 8);
     if (r == 0)
         s->l1[l1i] = v;
     return r;
@@ -474,7 +475,7 @@ static int l1_writeback(struct img *img)
         return img_error(img, -ENOMEM, "out of memory");
     for (uint32_t i = 0; i < s->l1_size; i++)
         be64_store(b + 8ull * i, s->l1[i]);
-    int r = qcow2_host_write(img, img->fd, b, (size_t)s->l1_size * 8, s->l1_offset);
+    int r = qcow2_host_write(img, img->src, b, (size_t)s->l1_size * 8, s->l1_offset);
     free(b);
     if (r == 0)
         s->l1_dirty = false;
@@ -496,7 +497,7 @@ static int write_l2_entry(struct img *img, uint64_t l2off, uint64_t l2i, uint64_
         qcow2_cache_dirty(&s->l2c, l2off);
         return 0;
     }
-    return qcow2_host_write(img, img->fd, p, s->l2_entry_size, l2off + l2i * s->l2_entry_size);
+    return qcow2_host_write(img, img->src, p, s->l2_entry_size, l2off + l2i * s->l2_entry_size);
 }
 
 /* The L2 table at o is shared with a snapshot: give the active L1 its own copy. The data
@@ -519,7 +520,7 @@ static int cow_l2(struct img *img, uint64_t l1i, uint64_t o, uint64_t *l2off)
     if ((r = qcow2_alloc_clusters(img, 1, &c)) < 0 || (r = qcow2_barrier(img)) < 0)
         return r;
     n = c << s->cluster_bits;
-    if ((r = qcow2_host_write(img, img->fd, s->wbuf, s->cluster_size, n)) < 0)
+    if ((r = qcow2_host_write(img, img->src, s->wbuf, s->cluster_size, n)) < 0)
         return r;
     qcow2_cache_put(img, &s->l2c, n, s->wbuf);
     if ((r = qcow2_barrier(img)) < 0 || (r = write_l1_entry(img, l1i, n | QCOW2_OFLAG_COPIED)) < 0)
@@ -568,7 +569,7 @@ int qcow2_ensure_l2(struct img *img, uint64_t off, uint64_t *l2off)
             return r;
     } else {
         memset(s->wbuf, 0, s->cluster_size);
-        if ((r = qcow2_host_write(img, img->fd, s->wbuf, s->cluster_size, o)) < 0)
+        if ((r = qcow2_host_write(img, img->src, s->wbuf, s->cluster_size, o)) < 0)
             return r;
         qcow2_cache_put(img, &s->l2c, o, s->wbuf);
         if ((r = qcow2_barrier(img)) < 0)
@@ -596,9 +597,9 @@ static int alloc_data_cluster(struct img *img, uint64_t guest_cl, uint64_t *host
     return r;
 }
 
-static int data_fd(struct qcow2 *s, struct img *img)
+static struct img_src *data_src(struct qcow2 *s, struct img *img)
 {
-    return s->data_fd >= 0 ? s->data_fd : img->fd;
+    return s->data_src ? s->data_src : img->src;
 }
 
 /* Read the current guest content of [cl+a, cl+b) into s->wbuf+a (zeros past the disk end). */
@@ -643,7 +644,7 @@ static int write_in_cluster(struct img *img, uint64_t off, const uint8_t *buf, u
             owned = rc == 1;
         }
     }
-    int fd = data_fd(s, img);
+    struct img_src *dsrc = data_src(s, img);
 
     if (s->extended_l2) {
         unsigned sc0 = (unsigned)(in >> s->sc_bits), sc1 = (unsigned)((in + n - 1) >> s->sc_bits);
@@ -657,14 +658,14 @@ static int write_in_cluster(struct img *img, uint64_t off, const uint8_t *buf, u
         }
         bool direct = owned && (bm & mask) == mask;
         if (direct)
-            return qcow2_data_write(img, fd, buf, n, host + in, off);
+            return qcow2_data_write(img, dsrc, buf, n, host + in, off);
         if ((r = read_old(img, cl, a, b)) < 0)
             return r;
         memcpy(s->wbuf + in, buf, n);
         uint64_t nhost = host;
         if (!owned && (r = alloc_data_cluster(img, cl, &nhost)) < 0)
             return r;
-        if ((r = qcow2_data_write(img, fd, s->wbuf + a, b - a, nhost + a, cl + a)) < 0)
+        if ((r = qcow2_data_write(img, dsrc, s->wbuf + a, b - a, nhost + a, cl + a)) < 0)
             return r;
         uint64_t nbm = (t == QCOW2_C_COMPRESSED ? 0 : bm) | mask;
         nbm &= ~(mask << 32);
@@ -675,7 +676,7 @@ static int write_in_cluster(struct img *img, uint64_t off, const uint8_t *buf, u
     }
 
     if (t == QCOW2_C_DATA && owned) {
-        if ((r = qcow2_data_write(img, fd, buf, n, host + in, off)) < 0)
+        if ((r = qcow2_data_write(img, dsrc, buf, n, host + in, off)) < 0)
             return r;
         if (!(e & QCOW2_OFLAG_COPIED))
             r = write_l2_entry(img, l2off, l2i, e | QCOW2_OFLAG_COPIED, 0);
@@ -690,7 +691,7 @@ static int write_in_cluster(struct img *img, uint64_t off, const uint8_t *buf, u
     uint64_t nhost = host;
     if (!owned && (r = alloc_data_cluster(img, cl, &nhost)) < 0)
         return r;
-    if ((r = qcow2_data_write(img, fd, s->wbuf, cs, nhost, cl)) < 0)
+    if ((r = qcow2_data_write(img, dsrc, s->wbuf, cs, nhost, cl)) < 0)
         return r;
     if ((r = write_l2_entry(img, l2off, l2i, nhost | QCOW2_OFLAG_COPIED, 0)) < 0)
         return r;
@@ -739,7 +740,7 @@ static int scratch_run(struct img *img, uint64_t off, const uint8_t *buf, uint64
             return r;
         host0 = c << s->cluster_bits;
     }
-    if ((r = qcow2_host_write(img, img->fd, buf, k * cs, host0)) < 0)
+    if ((r = qcow2_host_write(img, img->src, buf, k * cs, host0)) < 0)
         return r;
     unsigned l2b = qcow2_l2_bits(s->cluster_bits, s->extended_l2);
     for (uint64_t i = 0; i < k; i++) {
@@ -947,7 +948,7 @@ static int compressed_place(struct img *img, uint64_t off, const uint8_t *out, s
                          "compressed cluster at 0x%llx does not fit a "
                          "descriptor",
                          ULL(start));
-    if ((r = qcow2_host_write(img, img->fd, out, clen, start)) < 0)
+    if ((r = qcow2_host_write(img, img->src, out, clen, start)) < 0)
         return r;
     s->free_byte = start + clen;
     if ((r = write_l2_entry(
@@ -1006,9 +1007,9 @@ int qcow2_flush(struct img *img)
         r = qcow2_cache_writeback(img, &s->rbc);
     if (r < 0)
         return r;
-    r = io_sync(img->fd);
+    r = src_flush(img->src);
     if (r == 0 && s->data_fd >= 0)
-        r = io_sync(s->data_fd);
+        r = src_flush(s->data_src);
     if (r < 0)
         return img_error(img, r, "flush: %s", strerror(-r));
     if (s->lazy_dirty) {
@@ -1017,7 +1018,7 @@ int qcow2_flush(struct img *img)
         be64_store(b, s->incompat);
         if ((r = qcow2_write_header_field(img, QCOW2_H_INCOMPAT, b, 8)) < 0)
             return r;
-        r = io_sync(img->fd);
+        r = src_flush(img->src);
         if (r < 0)
             return img_error(img, r, "flush: %s", strerror(-r));
         s->lazy_dirty = false;

@@ -61,7 +61,7 @@ static int set_lazy(struct img *img, bool on)
     uint8_t b[8];
     be64_store(b, compat);
     int r = qcow2_write_header_field(img, QCOW2_H_COMPAT, b, sizeof b);
-    if (r == 0 && (r = io_sync(img->fd)) < 0)
+    if (r == 0 && (r = src_flush(img->src)) < 0)
         return img_error(img, r, "fsync: %s", strerror(-r));
     if (r == 0) {
         s->compat = compat;

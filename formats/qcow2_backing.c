@@ -80,7 +80,7 @@ int qcow2_set_backing(struct img *img, const char *name, const char *fmt)
         return img_error(img, -EROFS, "image is marked corrupt; repair it first");
     uint8_t *old = malloc(cs), *nw = calloc(1, cs);
     int r = (old && nw) ? 0 : img_error(img, -ENOMEM, "out of memory");
-    if (r == 0 && (r = io_pread_zero(img->fd, old, cs, 0)) < 0)
+    if (r == 0 && (r = src_pread_zero(img->src, old, cs, 0)) < 0)
         r = img_error(img, r, "reading the header: %s", strerror(-r));
     uint64_t p = s->header_length;
     if (r == 0) {
@@ -112,14 +112,14 @@ int qcow2_set_backing(struct img *img, const char *name, const char *fmt)
     if (nl)
         memcpy(nw + pos, name, nl);
     if (early) {
-        if ((r = io_pwrite_all(img->fd, nw + pos, nl, pos)) < 0 || (r = io_sync(img->fd)) < 0) {
+        if ((r = src_pwrite(img->src, nw + pos, nl, pos)) < 0 || (r = src_flush(img->src)) < 0) {
             r = img_error(img, r, "writing the backing file name: %s", strerror(-r));
             goto out;
         }
     } else if (nl) {
         wlen = pos + nl;
     }
-    if ((r = io_pwrite_all(img->fd, nw, wlen, 0)) < 0 || (r = io_sync(img->fd)) < 0) {
+    if ((r = src_pwrite(img->src, nw, wlen, 0)) < 0 || (r = src_flush(img->src)) < 0) {
         r = img_error(img, r, "writing the header: %s", strerror(-r));
         goto out;
     }

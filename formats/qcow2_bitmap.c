@@ -128,7 +128,7 @@ int qcow2_bitmaps_load(struct img *img)
     s->bm = calloc(s->nb_bitmaps, sizeof *s->bm);
     if (!s->bm_dir || !s->bm)
         return img_error(img, -ENOMEM, "out of memory for the bitmap directory");
-    int r = io_pread_exact(img->fd, s->bm_dir, dsz, doff);
+    int r = src_pread(img->src, s->bm_dir, dsz, doff);
     if (r < 0)
         return img_error(img, r, "reading the bitmap directory: %s", strerror(-r));
     uint32_t bi;
@@ -232,8 +232,8 @@ static int write_dir(struct img *img, uint64_t off, uint32_t extra)
 {
     struct qcow2 *s = qcow2_st(img);
     fill_dir(s, extra);
-    int r = qcow2_host_write(img, img->fd, s->bm_dir, s->bitmap_dir_size, off);
-    if (r == 0 && (r = io_sync(img->fd)) < 0)
+    int r = qcow2_host_write(img, img->src, s->bm_dir, s->bitmap_dir_size, off);
+    if (r == 0 && (r = src_flush(img->src)) < 0)
         r = img_error(img, r, "fsync: %s", strerror(-r));
     return r;
 }
@@ -315,7 +315,7 @@ static int put_new(struct img *img, const uint8_t *buf, uint64_t len, uint64_t *
     if (r == 0)
         r = qcow2_barrier(img);
     if (r == 0)
-        r = qcow2_host_write(img, img->fd, pad, bytes, c << s->cluster_bits);
+        r = qcow2_host_write(img, img->src, pad, bytes, c << s->cluster_bits);
     free(pad);
     *off = c << s->cluster_bits;
     return r;
@@ -336,7 +336,7 @@ static int resize_one(struct img *img, struct qcow2_bitmap *b, uint64_t old_size
     uint64_t *t = calloc(ot > nt ? ot : nt, 8);
     uint8_t *raw = malloc((ot > nt ? ot : nt) * 8), *buf = malloc(cs);
     int r = (!t || !raw || !buf) ? img_error(img, -ENOMEM, "out of memory") : 0;
-    if (r == 0 && (r = io_pread_exact(img->fd, raw, ot * 8, b->table_off)) < 0)
+    if (r == 0 && (r = src_pread(img->src, raw, ot * 8, b->table_off)) < 0)
         r = img_error(img, r, "reading the table of bitmap '%s': %s", b->name, strerror(-r));
     for (uint64_t i = 0; r == 0 && i < ot; i++) {
         t[i] = be64_load(raw + 8 * i);
@@ -353,7 +353,7 @@ static int resize_one(struct img *img, struct qcow2_bitmap *b, uint64_t old_size
     if (r == 0 && rem && k < nt && t[k]) {
         uint64_t o = t[k] & BME_TABLE_OFFSET_MASK;
         if (o)
-            r = io_pread_exact(img->fd, buf, cs, o);
+            r = src_pread(img->src, buf, cs, o);
         else
             memset(buf, 0xff, cs);
         if (r < 0)
@@ -407,12 +407,12 @@ int qcow2_bitmaps_resize_end(struct img *img, uint64_t old_size)
         uint8_t b[8];
         fill_dir(s, 0);
         r = put_new(img, s->bm_dir, s->bitmap_dir_size, &no);
-        if (r == 0 && (r = io_sync(img->fd)) < 0)
+        if (r == 0 && (r = src_flush(img->src)) < 0)
             r = img_error(img, r, "fsync: %s", strerror(-r));
         be64_store(b, no);
         if (r == 0)
             r = qcow2_write_header_field(img, s->bitmap_ext_off + 16, b, 8);
-        if (r == 0 && (r = io_sync(img->fd)) < 0)
+        if (r == 0 && (r = src_flush(img->src)) < 0)
             r = img_error(img, r, "fsync: %s", strerror(-r));
         if (r == 0) {
             s->bitmap_dir_off = no;

@@ -99,7 +99,7 @@ static void ck_inc(struct ck *c, uint64_t off, uint64_t size, enum img_region_ki
 static void ck_l2(struct ck *c, uint64_t l2off, bool frag, uint64_t *next_contig)
 {
     struct qcow2 *s = c->s;
-    int r = io_pread_zero(c->img->fd, c->tbuf, s->cluster_size, l2off);
+    int r = src_pread_zero(c->img->src, c->tbuf, s->cluster_size, l2off);
     if (r < 0) {
         img_check_report(c->res, "ERROR: I/O error in check_refcounts_l2");
         c->res->check_errors++;
@@ -210,10 +210,10 @@ static void ck_l1(struct ck *c, uint64_t l1off, uint32_t l1n, const uint64_t *me
         uint64_t bytes = (uint64_t)l1n * 8;
         uint8_t *raw = malloc(bytes);
         own = malloc(bytes);
-        int r = (!raw || !own) ? -ENOMEM
-                               : (l1off + bytes > c->file_size
-                                      ? -EIO
-                                      : io_pread_exact(c->img->fd, raw, bytes, l1off));
+        int r =
+            (!raw || !own)
+                ? -ENOMEM
+                : (l1off + bytes > c->file_size ? -EIO : src_pread(c->img->src, raw, bytes, l1off));
         if (r < 0) {
             img_check_report(c->res, "ERROR: I/O error in check_refcounts_l1");
             c->res->check_errors++;
@@ -267,7 +267,7 @@ static void ck_bitmaps(struct ck *c)
     if (dsz > QCOW2_MAX_BITMAP_DIR_BYTES || doff > c->file_size || dsz > c->file_size - doff)
         return;
     uint8_t *d = malloc(dsz ? dsz : 1);
-    if (!d || io_pread_exact(c->img->fd, d, dsz, doff) < 0) {
+    if (!d || src_pread(c->img->src, d, dsz, doff) < 0) {
         free(d);
         c->res->check_errors++;
         return;
@@ -281,7 +281,7 @@ static void ck_bitmaps(struct ck *c)
         if (tsz <= (64u << 20) / 8 && toff <= c->file_size &&
             (uint64_t)tsz * 8 <= c->file_size - toff) {
             uint8_t *t = malloc((uint64_t)tsz * 8 + 1);
-            if (t && io_pread_exact(c->img->fd, t, (uint64_t)tsz * 8, toff) == 0)
+            if (t && src_pread(c->img->src, t, (uint64_t)tsz * 8, toff) == 0)
                 for (uint32_t j = 0; j < tsz; j++) {
                     uint64_t te = be64_load(t + 8 * (uint64_t)j);
                     uint64_t o = te & QCOW2_L2_OFFSET_MASK;
@@ -438,7 +438,7 @@ static int ck_write_l1(struct ck *c, uint64_t i, uint64_t v)
 {
     uint8_t b[8];
     be64_store(b, v);
-    int r = io_pwrite_all(c->img->fd, b, 8, c->s->l1_offset + i * 8);
+    int r = src_pwrite(c->img->src, b, 8, c->s->l1_offset + i * 8);
     if (r == 0)
         c->s->l1[i] = v;
     return r;
@@ -469,7 +469,7 @@ static int ck_oflag_copied(struct ck *c, unsigned fix)
                 res->corruptions_fixed++;
             }
         }
-        if (io_pread_zero(c->img->fd, c->tbuf, s->cluster_size, l2) < 0) {
+        if (src_pread_zero(c->img->src, c->tbuf, s->cluster_size, l2) < 0) {
             img_check_report(res, "ERROR: Could not read L2 table");
             res->check_errors++;
             return -EIO;
@@ -500,7 +500,7 @@ static int ck_oflag_copied(struct ck *c, unsigned fix)
             }
         }
         if (dirty) {
-            if (io_pwrite_all(c->img->fd, c->tbuf, s->cluster_size, l2) < 0) {
+            if (src_pwrite(c->img->src, c->tbuf, s->cluster_size, l2) < 0) {
                 res->check_errors++;
                 return -EIO;
             }
@@ -571,25 +571,25 @@ static int ck_rebuild(struct ck *c)
             break;
         }
         nrt[rg] = bpos * cs;
-        r = io_pwrite_all(img->fd, buf, cs, bpos * cs);
+        r = src_pwrite(img->src, buf, cs, bpos * cs);
         bpos++;
     }
     if (r == 0) {
         memset(buf, 0, tc * cs);
         for (uint64_t i = 0; i < entries; i++)
             be64_store(buf + 8 * i, nrt[i]);
-        r = io_pwrite_all(img->fd, buf, tc * cs, X * cs);
+        r = src_pwrite(img->src, buf, tc * cs, X * cs);
     }
     free(buf);
     if (r == 0)
-        r = io_sync(img->fd);
+        r = src_flush(img->src);
     if (r == 0) {
         uint8_t h[12];
         be64_store(h, X * cs);
         be32_store(h + (QCOW2_H_RT_CLUSTERS - QCOW2_H_RT_OFF), (uint32_t)tc);
-        r = io_pwrite_all(img->fd, h, 12, QCOW2_H_RT_OFF);
+        r = src_pwrite(img->src, h, 12, QCOW2_H_RT_OFF);
         if (r == 0)
-            r = io_sync(img->fd);
+            r = src_flush(img->src);
     }
     if (r < 0) {
         free(nrt);
@@ -628,7 +628,7 @@ static int ck_init(struct ck *c, struct img *img, struct img_check *res, bool la
     c->img = img;
     c->s = s;
     c->res = res;
-    int r = io_file_size(img->fd, &c->file_size);
+    int r = src_size(img->src, &c->file_size);
     if (r < 0)
         return img_error(img, r, "%s", strerror(-r));
     s->file_size = c->file_size > s->file_size ? c->file_size : s->file_size;
@@ -655,9 +655,9 @@ static int write_incompat(struct img *img)
     struct qcow2 *s = qcow2_st(img);
     uint8_t b[8];
     be64_store(b, s->incompat);
-    int r = io_pwrite_all(img->fd, b, 8, QCOW2_H_INCOMPAT);
+    int r = src_pwrite(img->src, b, 8, QCOW2_H_INCOMPAT);
     if (r == 0)
-        r = io_sync(img->fd);
+        r = src_flush(img->src);
     return r < 0 ? img_error(img, r, "writing the header: %s", strerror(-r)) : 0;
 }
 
@@ -727,7 +727,7 @@ static int check_once(struct img *img, struct img_check *res, unsigned fix)
     if (fix) {
         r = qcow2_cache_writeback(img, &s->rbc);
         if (r == 0)
-            r = io_sync(img->fd);
+            r = src_flush(img->src);
         if (r < 0) {
             res->check_errors++;
             return img_error(img, r, "writing repaired refcounts: %s", strerror(-r));

@@ -54,7 +54,7 @@ int qcow2_crypt_open(struct img *img)
                          "is invalid or lies outside the file",
                          ULL(s->fde_off), ULL(s->fde_len));
     uint8_t h[LUKS_HDR_SIZE];
-    int r = io_pread_exact(img->fd, h, sizeof h, s->fde_off);
+    int r = src_pread(img->src, h, sizeof h, s->fde_off);
     if (r < 0)
         return img_error(img, r, "reading the LUKS header: %s", strerror(-r));
     struct img_err e = {0};
@@ -66,7 +66,7 @@ int qcow2_crypt_open(struct img *img)
 static int fde_read(void *ctx, void *buf, size_t len, uint64_t off)
 {
     struct img *img = ctx;
-    return io_pread_exact(img->fd, buf, len, qcow2_st(img)->fde_off + off);
+    return src_pread(img->src, buf, len, qcow2_st(img)->fde_off + off);
 }
 
 void qcow2_crypt_close(struct img *img)
@@ -113,32 +113,46 @@ static uint64_t iv_off(struct qcow2 *s, uint64_t host, uint64_t guest)
     return s->cr->physical ? host : guest;
 }
 
-int qcow2_data_read(struct img *img, int fd, void *buf, size_t len, uint64_t host, uint64_t guest)
+/* The cipher reads and writes a descriptor: encrypted data needs a file or device source. */
+static int crypt_fd(struct img *img, struct img_src *src)
+{
+    if (src_fd(src) < 0)
+        return img_error(img, -ENOTSUP, "encrypted images cannot be read over NBD yet");
+    return src_fd(src);
+}
+
+int qcow2_data_read(struct img *img, struct img_src *src, void *buf, size_t len, uint64_t host,
+                    uint64_t guest)
 {
     struct qcow2 *s = qcow2_st(img);
-    int r = s->crypt_method ? qcow2_crypt_ready(img) : 0;
+    if (!s->crypt_method) {
+        int r = src_pread_zero(src, buf, len, host);
+        return r < 0 ? img_error(img, r, "read at 0x%llx: %s", ULL(host), src_errmsg(src, r)) : 0;
+    }
+    int fd = crypt_fd(img, src);
+    int r = fd < 0 ? fd : qcow2_crypt_ready(img);
     if (r < 0)
         return r;
-    r = s->crypt_method ? crypto_pread(s->cr->cipher, fd, buf, len, host, iv_off(s, host, guest))
-                        : io_pread_zero(fd, buf, len, host);
+    r = crypto_pread(s->cr->cipher, fd, buf, len, host, iv_off(s, host, guest));
     if (r < 0)
         return img_error(img, r, "read at 0x%llx: %s", ULL(host), strerror(-r));
     return 0;
 }
 
-int qcow2_data_write(struct img *img, int fd, const void *buf, size_t len, uint64_t host,
-                     uint64_t guest)
+int qcow2_data_write(struct img *img, struct img_src *src, const void *buf, size_t len,
+                     uint64_t host, uint64_t guest)
 {
     struct qcow2 *s = qcow2_st(img);
     if (!s->crypt_method)
-        return qcow2_host_write(img, fd, buf, len, host);
-    int r = qcow2_crypt_ready(img);
+        return qcow2_host_write(img, src, buf, len, host);
+    int fd = crypt_fd(img, src);
+    int r = fd < 0 ? fd : qcow2_crypt_ready(img);
     if (r < 0)
         return r;
     r = crypto_pwrite(s->cr->cipher, fd, buf, len, host, iv_off(s, host, guest));
     if (r < 0)
         return img_error(img, r, "write at 0x%llx: %s", ULL(host), strerror(-r));
-    if (fd == img->fd && host + len > s->file_size)
+    if (src == img->src && host + len > s->file_size)
         s->file_size = host + len;
     return 0;
 }
@@ -193,12 +207,12 @@ int qcow2_crypt_create_opts(const char *path, const struct img_create_req *req, 
 static int fde_write(void *ctx, const void *buf, size_t len, uint64_t off)
 {
     struct img *img = ctx;
-    return io_pwrite_all(img->fd, buf, len, qcow2_st(img)->fde_off + off);
+    return src_pwrite(img->src, buf, len, qcow2_st(img)->fde_off + off);
 }
 
 static int fde_sync(void *ctx)
 {
-    return io_sync(((struct img *)ctx)->fd);
+    return src_flush(((struct img *)ctx)->src);
 }
 
 int qcow2_crypt_amend(struct img *img, bool add, int slot, uint64_t iter_time,

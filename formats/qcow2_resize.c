@@ -24,10 +24,10 @@
 
 #define ULL(x) ((unsigned long long)(x))
 
-static int sync_fd(struct img *img, int fd)
+static int sync_src(struct img *img, struct img_src *src)
 {
-    int r = io_sync(fd);
-    return r < 0 ? img_error(img, r, "fsync: %s", strerror(-r)) : 0;
+    int r = src_flush(src);
+    return r < 0 ? img_error(img, r, "fsync: %s", src_errmsg(src, r)) : 0;
 }
 
 static uint64_t l1_clusters(const struct qcow2 *s, uint64_t entries)
@@ -47,7 +47,7 @@ int qcow2_write_size_l1(struct img *img, uint64_t size, uint64_t l1_size, uint64
     be64_store(h + (QCOW2_H_L1_OFF - QCOW2_H_SIZE), l1_off);
     int r = qcow2_write_header_field(img, QCOW2_H_SIZE, h, sizeof h);
     if (r == 0)
-        r = sync_fd(img, img->fd);
+        r = sync_src(img, img->src);
     if (r == 0)
         s->size = img->size = size;
     return r;
@@ -61,7 +61,7 @@ static int write_zero_bytes(struct img *img, uint64_t off, uint64_t n)
     uint8_t *z = calloc(1, n);
     if (!z)
         return img_error(img, -ENOMEM, "out of memory");
-    int r = qcow2_host_write(img, img->fd, z, n, off);
+    int r = qcow2_host_write(img, img->src, z, n, off);
     free(z);
     return r;
 }
@@ -85,7 +85,7 @@ static int grow_l1(struct img *img, uint64_t n, uint64_t size)
         /* Still fits: the slack after l1_size must hold empty entries before it is covered. */
         r = write_zero_bytes(img, s->l1_offset + (uint64_t)s->l1_size * 8, (n - s->l1_size) * 8);
         if (r == 0)
-            r = sync_fd(img, img->fd);
+            r = sync_src(img, img->src);
         if (r == 0)
             r = qcow2_write_size_l1(img, size, n, s->l1_offset);
         if (r == 0)
@@ -100,11 +100,11 @@ static int grow_l1(struct img *img, uint64_t n, uint64_t size)
         return img_error(img, -ENOMEM, "out of memory for the L1 table");
     for (uint64_t i = 0; i < s->l1_size; i++)
         be64_store(buf + 8 * i, s->l1[i]);
-    r = qcow2_host_write(img, img->fd, buf, newc * cs, c * cs);
+    r = qcow2_host_write(img, img->src, buf, newc * cs, c * cs);
     free(buf);
     /* Even with lazy refcounts the table itself must be durable before the header names it. */
     if (r == 0)
-        r = sync_fd(img, img->fd);
+        r = sync_src(img, img->src);
     if (r == 0)
         r = qcow2_write_size_l1(img, size, n, c * cs);
     if (r < 0)
@@ -126,7 +126,8 @@ static int prealloc_area(struct img *img, uint64_t from, uint64_t to, enum img_p
     uint64_t cs = s->cluster_size, E = s->l2_entries, esz = s->l2_entry_size;
     uint64_t c = from / cs, c1 = u64_div_round_up(to, cs), hint = s->free_hint;
     bool full = mode == IMG_PREALLOC_FULL, ext = s->data_fd >= 0;
-    int fd = ext ? s->data_fd : img->fd, r = 0;
+    struct img_src *dsrc = ext ? s->data_src : img->src;
+    int r = 0;
     uint8_t *t;
     while (r == 0 && c < c1) {
         uint64_t end = (c / E + 1) * E, l2off, nfree = 0, host = 0;
@@ -153,11 +154,10 @@ static int prealloc_area(struct img *img, uint64_t from, uint64_t to, enum img_p
         uint64_t span = ext ? (end - c) * cs : nfree * cs, at = ext ? c * cs : host;
         if (mode == IMG_PREALLOC_METADATA) {
             uint64_t fsz = 0;
-            if ((r = io_file_size(fd, &fsz)) == 0 && fsz < at + span &&
-                ftruncate(fd, (off_t)(at + span)) < 0)
-                r = -errno;
+            if ((r = src_size(dsrc, &fsz)) == 0 && fsz < at + span)
+                r = src_truncate(dsrc, at + span);
         } else {
-            r = io_preallocate(fd, at, span, full);
+            r = src_allocate(dsrc, at, span, full);
         }
         if (r < 0) {
             r = img_error(img, r, "preallocating %llu bytes at 0x%llx: %s", ULL(span), ULL(at),
@@ -178,7 +178,7 @@ static int prealloc_area(struct img *img, uint64_t from, uint64_t to, enum img_p
                 be64_store(p + 8, QCOW2_BITMAP_ALL_ALLOC);
             host += ext ? 0 : cs;
         }
-        r = qcow2_host_write(img, img->fd, t + (c % E) * esz, (end - c) * esz,
+        r = qcow2_host_write(img, img->src, t + (c % E) * esz, (end - c) * esz,
                              l2off + (c % E) * esz);
         c = end;
     }
@@ -219,9 +219,8 @@ static int qcow2_grow(struct img *img, uint64_t size, enum img_prealloc prealloc
     uint64_t from = u64_align_up(old, cs);
     if (s->data_fd >= 0) {
         uint64_t dsz;
-        if ((r = io_file_size(s->data_fd, &dsz)) == 0 && dsz < size &&
-            ftruncate(s->data_fd, (off_t)size) < 0)
-            r = -errno;
+        if ((r = src_size(s->data_src, &dsz)) == 0 && dsz < size)
+            r = src_truncate(s->data_src, size);
         if (r < 0)
             return img_error(img, r, "growing the data file: %s", strerror(-r));
     }
@@ -266,7 +265,7 @@ static int discard_tail(struct img *img, uint64_t first)
         if (r == 0) {
             memcpy(part, t, cs);
             memset(t + from * esz, 0, (E - from) * esz);
-            r = qcow2_host_write(img, img->fd, t + from * esz, (E - from) * esz,
+            r = qcow2_host_write(img, img->src, t + from * esz, (E - from) * esz,
                                  part_l2 + from * esz);
         }
     }
@@ -277,7 +276,7 @@ static int discard_tail(struct img *img, uint64_t first)
             memset(s->l1 + whole0, 0, nwhole * 8);
     }
     if (r == 0)
-        r = sync_fd(img, img->fd);
+        r = sync_src(img, img->src);
     /* Now nothing references the dropped clusters: free them. */
     for (uint64_t j = from; r == 0 && part && j < E; j++)
         r = qcow2_free_entry_clusters(img, be64_load(part + j * esz));
@@ -310,8 +309,8 @@ static int trim_file(struct img *img)
         c--;
     if (r < 0 || c * cs >= s->file_size)
         return r;
-    if (ftruncate(img->fd, (off_t)(c * cs)) < 0)
-        return img_error(img, -errno, "truncating the file: %s", strerror(errno));
+    if ((r = src_truncate(img->src, c * cs)) < 0)
+        return img_error(img, r, "truncating the file: %s", src_errmsg(img->src, r));
     s->file_size = c * cs;
     return 0;
 }
@@ -346,9 +345,8 @@ static int qcow2_shrink(struct img *img, uint64_t size)
         r = qcow2_update_refcount(img, old / cs + i, -1);
     if (r == 0 && s->data_fd >= 0) {
         uint64_t dsz;
-        if ((r = io_file_size(s->data_fd, &dsz)) == 0 && dsz > size &&
-            ftruncate(s->data_fd, (off_t)size) < 0)
-            r = -errno;
+        if ((r = src_size(s->data_src, &dsz)) == 0 && dsz > size)
+            r = src_truncate(s->data_src, size);
         if (r < 0)
             return img_error(img, r, "shrinking the data file: %s", strerror(-r));
     }

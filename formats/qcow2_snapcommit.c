@@ -108,7 +108,7 @@ static int plan_write(struct plan *p, const uint8_t *buf, uint64_t len, uint64_t
     memcpy(b, buf, len);
     int r = plan_alloc(p, nc, &c);
     if (r == 0)
-        r = qcow2_host_write(p->img, p->img->fd, b, nc * cs, c * cs);
+        r = qcow2_host_write(p->img, p->img->src, b, nc * cs, c * cs);
     free(b);
     *off = c * cs;
     return r;
@@ -133,7 +133,7 @@ static int settle_l2(struct plan *p, uint64_t o)
 {
     struct qcow2 *s = p->s;
     bool df = s->data_fd >= 0, changed = false;
-    int r = io_pread_exact(p->img->fd, p->buf, s->cluster_size, o);
+    int r = src_pread(p->img->src, p->buf, s->cluster_size, o);
     if (r < 0)
         return img_error(p->img, r, "reading the L2 table at 0x%llx: %s", ULL(o), strerror(-r));
     for (uint64_t j = 0; j < s->l2_entries; j++) {
@@ -290,13 +290,13 @@ static int plan_refcounts(struct plan *p, uint64_t **rt_out, uint64_t *rt_off, u
         }
         rt[g] = blk[g] * cs;
         if (r == 0)
-            r = qcow2_host_write(p->img, p->img->fd, b, cs, blk[g] * cs);
+            r = qcow2_host_write(p->img, p->img->src, b, cs, blk[g] * cs);
     }
     if (r == 0 && tc) {
         memset(b, 0, tc * cs);
         for (uint64_t g = 0; g < entries; g++)
             be64_store(b + 8 * g, rt[g]);
-        r = qcow2_host_write(p->img, p->img->fd, b, tc * cs, tab * cs);
+        r = qcow2_host_write(p->img, p->img->src, b, tc * cs, tab * cs);
     }
     free(b);
     free(blk);
@@ -320,7 +320,7 @@ static void cache_clear(struct qcow2_cache *c)
 
 static int sync_img(struct img *img)
 {
-    int r = io_sync(img->fd);
+    int r = src_flush(img->src);
     return r < 0 ? img_error(img, r, "fsync: %s", strerror(-r)) : 0;
 }
 

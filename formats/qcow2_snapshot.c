@@ -107,7 +107,7 @@ static int table_load(struct img *img, uint8_t **raw, uint64_t **start)
     if (!(*raw = malloc(s->snap_size)))
         return img_error(img, -ENOMEM, "out of memory for the snapshot table");
     /* qemu writes the last entry without its padding: it may end before the file does. */
-    int r = io_pread_zero(img->fd, *raw, s->snap_size, s->snap_offset);
+    int r = src_pread_zero(img->src, *raw, s->snap_size, s->snap_offset);
     if (r < 0)
         return img_error(img, r, "reading the snapshot table: %s", strerror(-r));
     uint64_t off = 0;

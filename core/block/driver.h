@@ -13,6 +13,7 @@
 #include <sys/types.h>
 
 #include "core/block/img.h"
+#include "core/block/src.h"
 
 #define IMG_DRIVER_ABI 1
 
@@ -111,6 +112,11 @@ struct img_driver {
 struct img {
     const struct img_driver *drv;
     void *priv;
+    /* Where the image's bytes are (core/block/src.h): drivers with IMG_CAP_SOURCES read and
+     * write only through it; NULL for the archive stream handles. */
+    struct img_src *src;
+    /* The descriptor behind src when it is a file or block device, -1 over NBD; only for the
+     * drivers that still use it. */
     int fd;
     char *path;          /* as given */
     char *dir;           /* directory of path, for relative references */
@@ -160,6 +166,11 @@ int img_read_backing(struct img *img, uint64_t off, void *buf, size_t len);
  * Returns the fd or a negative errno with img->err set. */
 enum { IMG_REF_LOCAL = 1u << 0 };
 int img_open_ref(struct img *img, const char *name, const char *what, unsigned ref_flags);
+
+/* For drivers that rewrite their image as a new file and rename it over the old one (cow's
+ * grow): the handle's source becomes fd (taken over, closed on failure), the old one is
+ * closed. 0 or -errno with img->err set. */
+int img_replace_fd(struct img *img, int fd);
 
 /* Set img->err to "FORMAT: message" (the driver's name, then fmt) and return code: drivers
  * use this for their failures, the name is never typed in the message. */

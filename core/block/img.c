@@ -11,6 +11,7 @@
 #include "core/base/io.h"
 #include "core/block/lock.h"
 #include "core/block/resolve.h"
+#include "core/block/src.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -199,9 +200,10 @@ static bool name_is_protocol(const char *name)
     if (p == name || *p != ':')
         return false;
     static const char *const protos[] = {
-        "file",     "nbd",       "http",    "https",    "ftp",         "ftps",       "ssh",
-        "iscsi",    "rbd",       "gluster", "vvfat",    "nvme",        "null-co",    "null-aio",
-        "blkdebug", "blkverify", "quorum",  "throttle", "host_device", "host_cdrom", "fat"};
+        "file",     "nbd",       "http",      "https",     "ftp",         "ftps",       "ssh",
+        "iscsi",    "rbd",       "gluster",   "vvfat",     "nvme",        "null-co",    "null-aio",
+        "blkdebug", "blkverify", "quorum",    "throttle",  "host_device", "host_cdrom", "fat",
+        "nbd+unix", "nbds",      "nbds+unix", "nbd+vsock", "nbds+vsock"};
     size_t len = (size_t)(p - name);
     if (p[1] == '/' && p[2] == '/')
         return true;
@@ -209,6 +211,12 @@ static bool name_is_protocol(const char *name)
         if (strlen(protos[i]) == len && strncmp(name, protos[i], len) == 0)
             return true;
     return false;
+}
+
+/* The image is read over NBD: names it records are the server's business, never files here. */
+static bool img_remote(const struct img *img)
+{
+    return img->src && src_kind(img->src) == SRC_NBD;
 }
 
 struct chain_ids {
@@ -294,8 +302,11 @@ int img_open_ref(struct img *img, const char *name, const char *what, unsigned r
                         "%s: %s '%s' not followed: external references are "
                         "disabled (--untrusted)",
                         img->path, what, name);
-    if (!name[0] || strncmp(name, "json:", 5) == 0 || strstr(name, "://"))
+    if (!name[0] || name_is_protocol(name) || strstr(name, "://"))
         return img_fail(img, -EPERM, "%s: %s '%s' is not a plain file name", img->path, what, name);
+    if (img_remote(img))
+        return img_fail(img, -EPERM, "%s: %s '%s' not followed: the image is read over NBD",
+                        img->path, what, name);
     if ((ref_flags & IMG_REF_LOCAL) && !resolve_name_local(name))
         return img_fail(img, -EPERM,
                         "%s: %s '%s' leads outside the image's directory; not "
@@ -336,6 +347,10 @@ static int open_backing(struct img *img, struct chain_ids *ids)
     if (name_is_protocol(name))
         return img_fail(img, -EPERM, "%s: backing file '%s' is a protocol name, not a file",
                         img->path, name);
+    if (img_remote(img))
+        return img_fail(img, -EPERM,
+                        "%s: backing file '%s' not followed: the image is read over NBD", img->path,
+                        name);
     if (img->depth + 1 >= IMG_CHAIN_MAX_DEPTH) /* img is image depth + 1 of the chain */
         return img_fail(img, -ELOOP, "%s: backing chain deeper than %d images", img->path,
                         IMG_CHAIN_MAX_DEPTH);
@@ -378,18 +393,25 @@ static int layer_seen(struct chain_ids *ids, const struct stat *st, const char *
 
 /* The driver for a file no format was named for: the best probe score; a file only raw
  * claims but in a format dimg does not read yet is refused by name. 0 or -errno. */
-static int layer_probe(int fd, const char *path, const struct img_driver **drv, struct img_err *err)
+static int layer_probe(struct img_src *src, const char *path, const struct img_driver **drv,
+                       struct img_err *err)
 {
     uint8_t buf[IMG_PROBE_BYTES];
     memset(buf, 0, sizeof buf);
-    ssize_t n = pread(fd, buf, sizeof buf, 0);
-    if (n < 0)
-        return err_set(err, -errno, "%s: %s", path, strerror(errno));
-    *drv = img_probe_buf(buf, (size_t)n, NULL);
+    uint64_t size;
+    int r = src_size(src, &size);
+    size_t n = size < sizeof buf ? (size_t)size : sizeof buf;
+    if (r == 0)
+        r = src_pread(src, buf, n, 0);
+    if (r < 0)
+        return err_set(err, r, "%s: %s", path, src_errmsg(src, r));
+    *drv = img_probe_buf(buf, n, NULL);
     if (!*drv)
         return err_set(err, -EINVAL, "%s: unrecognised image format", path);
-    const struct img_foreign *fo =
-        ((*drv)->caps & IMG_CAP_RAW) ? foreign_check(fd, buf, (size_t)n) : NULL;
+    int fd = src_fd(src);
+    const struct img_foreign *fo = !((*drv)->caps & IMG_CAP_RAW) ? NULL
+                                   : fd >= 0                     ? foreign_check(fd, buf, n)
+                                             : img_foreign_probe(buf, n, NULL, 0);
     if (fo)
         return img_foreign_refuse(fo->name, path, err);
     return 0;
@@ -428,77 +450,96 @@ static void img_free(struct img *img)
     free(img);
 }
 
+/* The layer's byte source: an NBD export for a URI the user gave (depth 0, fd -1), else the
+ * file or block device at path (or fd, as open_backing opened it), checked against the chain
+ * and locked before the driver reads (or, read-write, fixes up) anything. fd is taken over. */
+static int layer_source(const char *path, unsigned flags, int fd, struct chain_ids *ids,
+                        struct img_src **src, struct lock_ref **lk, bool *in_use, struct stat *st,
+                        struct img_err *err)
+{
+    unsigned sflags = (flags & IMG_OPEN_RW) ? SRC_OPEN_RW : 0;
+    memset(st, 0, sizeof *st);
+    if (fd < 0 && src_name_is_uri(path))
+        return src_open(path, sflags, src, err); /* the server owns sharing: no locks */
+    int oflags = ((flags & IMG_OPEN_RW) ? O_RDWR : O_RDONLY) | O_CLOEXEC;
+    if (fd >= 0 && fstat(fd, st) < 0) {
+        int r = err_set(err, -errno, "%s: %s", path, strerror(errno));
+        close(fd);
+        return r;
+    }
+    /* never blocks: a FIFO, socket or character device is refused by its type */
+    if (fd < 0 && (fd = resolve_open_file(path, oflags, RESOLVE_OPEN_BLOCKDEV, st, err)) < 0)
+        return fd;
+    int r = layer_seen(ids, st, path, err);
+    if (r < 0) {
+        close(fd);
+        return r;
+    }
+    if ((r = src_from_fd(fd, path, sflags, src, err)) < 0)
+        return r;
+    if ((r = img_lock_fd(src_fd(*src), path, flags, lk, in_use, err)) < 0) {
+        src_close(*src);
+        *src = NULL;
+    }
+    return r;
+}
+
+/* The driver for the layer: named, or probed; one that cannot work on this source or open
+ * read-write is refused before it reads anything. */
+static int layer_pick(const char *path, const char *fmt, unsigned flags, struct img_src *src,
+                      const struct img_driver **drv, bool *probed, struct img_err *err)
+{
+    *probed = false;
+    if (!*drv) {
+        int r = layer_probe(src, path, drv, err);
+        if (r < 0)
+            return r;
+        *probed = true;
+    }
+    if (!(src_caps(src) & SRC_CAP_FD) && !((*drv)->caps & IMG_CAP_SOURCES))
+        return err_set(err, -ENOTSUP, "%s: %s images cannot be read over NBD yet", path,
+                       (*drv)->name);
+    if ((flags & IMG_OPEN_RW) && !(*drv)->write)
+        return err_set(err, -ENOTSUP, "%s: %s: writing is not supported", path, (*drv)->name);
+    return 0;
+}
+
 /* fd: the backing file as open_backing opened it (depth > 0), or -1 to open path. It is
  * closed on failure. */
 static struct img *open_layer(const char *path, const char *refdir, const char *fmt, unsigned flags,
                               unsigned depth, int fd, struct chain_ids *ids, struct img_err *err)
 {
-    int r;
     const struct img_driver *drv = NULL;
     if (fmt) {
         drv = img_driver_find(fmt);
-        if (!drv && img_foreign_refuse(fmt, path, err) < 0)
-            return NULL;
-        if (!drv) {
+        if (!drv && img_foreign_refuse(fmt, path, err) == 0)
             err_set(err, -EINVAL, "%s: unknown format '%s'", path, fmt);
+        if (!drv) {
             if (fd >= 0)
                 close(fd);
             return NULL;
         }
     }
-    int oflags = ((flags & IMG_OPEN_RW) ? O_RDWR : O_RDONLY) | O_CLOEXEC;
     struct stat st;
-    if (fd >= 0) {
-        if (fstat(fd, &st) < 0) {
-            err_set(err, -errno, "%s: %s", path, strerror(errno));
-            close(fd);
-            return NULL;
-        }
-    } else if ((fd = resolve_open_file(path, oflags, RESOLVE_OPEN_BLOCKDEV, &st, err)) < 0) {
-        return NULL; /* never blocks: a FIFO, socket or device is refused by its type */
-    }
-    if (layer_seen(ids, &st, path, err) < 0) {
-        close(fd);
-        return NULL;
-    }
-    /* Before the driver reads (or, read-write, fixes up) anything. */
+    struct img_src *src = NULL;
     struct lock_ref *lk = NULL;
-    bool in_use = false;
-    if (img_lock_fd(fd, path, flags, &lk, &in_use, err) < 0) {
-        close(fd);
+    bool in_use = false, probed;
+    if (layer_source(path, flags, fd, ids, &src, &lk, &in_use, &st, err) < 0)
         return NULL;
-    }
-
-    bool probed = false;
-    if (!drv) {
-        if (layer_probe(fd, path, &drv, err) < 0) {
-            lock_release(lk);
-            close(fd);
-            return NULL;
-        }
-        probed = true;
-    }
-    if ((flags & IMG_OPEN_RW) && !drv->write) {
-        err_set(err, -ENOTSUP, "%s: %s: writing is not supported", path, drv->name);
-        lock_release(lk);
-        close(fd);
-        return NULL;
-    }
-
-    struct img *img = calloc(1, sizeof *img);
-    if (!img) {
-        lock_release(lk);
-    } else {
-        img->lock = lk;
-        img->in_use = in_use;
-    }
-    if (!img || !(img->path = strdup(path)) ||
+    struct img *img = NULL;
+    if (layer_pick(path, fmt, flags, src, &drv, &probed, err) < 0)
+        goto fail;
+    if (!(img = calloc(1, sizeof *img)) || !(img->path = strdup(path)) ||
         !(img->dir = refdir ? strdup(refdir) : io_dirname(path))) {
         err_set(err, -ENOMEM, "out of memory");
         goto fail;
     }
+    img->lock = lk;
+    lk = NULL;
+    img->in_use = in_use;
     img->drv = drv;
-    img->fd = fd;
+    img->src = src;
+    img->fd = src_fd(src);
     img->flags = flags;
     img->probed = probed;
     img->depth = depth;
@@ -511,20 +552,19 @@ static struct img *open_layer(const char *path, const char *refdir, const char *
     }
     if (layer_driver_open(img, path, flags, err) < 0)
         goto fail;
-    if ((flags & IMG_OPEN_BACKING) && img->backing_name && img->backing_name[0]) {
-        r = open_backing(img, ids);
-        if (r < 0) {
-            *err = img->err;
-            img_close(img);
-            return NULL;
-        }
+    if ((flags & IMG_OPEN_BACKING) && img->backing_name && img->backing_name[0] &&
+        open_backing(img, ids) < 0) {
+        *err = img->err;
+        img_close(img);
+        return NULL;
     }
     return img;
 
 fail:
+    lock_release(lk);
     if (img)
         img_free(img);
-    close(fd);
+    src_close(src);
     return NULL;
 }
 
@@ -541,6 +581,19 @@ struct img *img_open_in(const char *path, const char *refdir, const char *fmt, u
     return open_layer(path, refdir, fmt, flags, 0, -1, &ids, err);
 }
 
+int img_replace_fd(struct img *img, int fd)
+{
+    struct img_src *ns;
+    struct img_err e = {0};
+    int r = src_from_fd(fd, img->path, (img->flags & IMG_OPEN_RW) ? SRC_OPEN_RW : 0, &ns, &e);
+    if (r < 0)
+        return img_fail(img, r, "%s", e.msg);
+    src_close(img->src);
+    img->src = ns;
+    img->fd = fd;
+    return 0;
+}
+
 void img_close(struct img *img)
 {
     if (!img)
@@ -549,7 +602,9 @@ void img_close(struct img *img)
         img_close(img->backing);
     if (img->drv->close)
         img->drv->close(img);
-    if (img->fd >= 0)
+    if (img->src)
+        src_close(img->src); /* closes img->fd */
+    else if (img->fd >= 0)
         close(img->fd);
     img_free(img);
 }
@@ -662,7 +717,7 @@ static int img_kick(struct img *img, int r, uint64_t n)
     if (r < 0 || !(img->flags & IMG_OPEN_SCRATCH))
         return r;
     img->kick_pending += n;
-    if (img->kick_pending >= IMG_KICK) {
+    if (img->kick_pending >= IMG_KICK && img->fd >= 0) {
         io_start_writeback(img->fd, 0, 0);
         img->kick_pending = 0;
     }
@@ -777,8 +832,10 @@ int img_flush(struct img *img)
         return 0;
     if (img->drv->flush)
         return img->drv->flush(img);
-    int r = io_sync(img->fd);
-    return r < 0 ? img_fail(img, r, "%s: flush: %s", img->path, strerror(-r)) : 0;
+    int r = img->src ? src_flush(img->src) : io_sync(img->fd);
+    return r < 0 ? img_fail(img, r, "%s: flush: %s", img->path,
+                            img->src ? src_errmsg(img->src, r) : strerror(-r))
+                 : 0;
 }
 
 int img_block_status_layer(struct img *img, uint64_t off, uint64_t len, struct img_bs *bs)
@@ -834,9 +891,11 @@ int img_get_info(struct img *img, struct img_info *info)
     memset(info, 0, sizeof *info);
     info->format = img->drv->name;
     info->virtual_size = img->size;
-    int r = io_file_size(img->fd, &info->file_size);
+    int r =
+        img->src ? src_size(img->src, &info->file_size) : io_file_size(img->fd, &info->file_size);
     if (r == 0)
-        r = io_file_alloc(img->fd, &info->actual_size);
+        r = img->src ? src_alloc(img->src, &info->actual_size)
+                     : io_file_alloc(img->fd, &info->actual_size);
     if (r < 0)
         return img_fail(img, r, "%s: %s", img->path, strerror(-r));
     if (img->backing_name)

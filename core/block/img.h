@@ -220,6 +220,9 @@ enum {
      * claims any file, so it wins a probe only as the fallback (a file probed as it may be in
      * a format no driver reads), and append grows only such images. */
     IMG_CAP_RAW = 1u << 4,
+    /* The driver reads and writes only through the handle's byte source (core/block/src.h),
+     * never a descriptor: it works on any source, an NBD export included. */
+    IMG_CAP_SOURCES = 1u << 5,
 };
 
 struct img_opt_desc {

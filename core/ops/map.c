@@ -249,9 +249,10 @@ int map_build_host(struct img *img, struct map_runs *out, struct img_err *err)
     err_clear(err);
     out->view = MAP_VIEW_HOST;
     uint64_t fsize;
-    int r = io_file_size(img->fd, &fsize);
+    int r = img->src ? src_size(img->src, &fsize) : io_file_size(img->fd, &fsize);
     if (r < 0)
-        return err_set(err, r, "%s: %s", img->path, strerror(-r));
+        return err_set(err, r, "%s: %s", img->path,
+                       img->src ? src_errmsg(img->src, r) : strerror(-r));
     out->size = fsize;
     if ((r = map_info(img, out, err)) < 0)
         return r;

@@ -67,13 +67,17 @@ struct ops_convert_req {
     bool sparsify;                 /* --sparsify: what no guest filesystem uses reads as zeros
                                     * (fs_unused_ranges, core/fs/fs.h) */
     bool sparsify_swap;            /* --sparsify-swap: and swap volumes' pages */
+    bool no_create;                /* -n: write into the existing image dst (a file, a block
+                                    * device or an NBD export) in place, zeros written as zeros;
+                                    * no DST.part, nothing removed on failure */
 };
 
 /* Copy the guest contents of req->src (whole backing chain) into a new image at req->dst.
  * The source is only ever opened read-only. On any failure or cancellation DST.part is
- * removed and an existing DST is left untouched. A source inside an archive or a compressed
- * file, and a target through a compression filter (req->filter), are the archive room's:
- * arc_convert_any (core/archive/archive.h) takes every request and ends here for the rest. */
+ * removed and an existing DST is left untouched (with no_create: DST is written in place).
+ * A source inside an archive or a compressed file, and a target through a compression filter
+ * (req->filter), are the archive room's: arc_convert_any (core/archive/archive.h) takes every
+ * request and ends here for the rest. */
 int ops_convert(const struct ops_convert_req *req, struct img_err *err);
 
 /* The start every convert shares, ops_convert's and the archive room's filtered target: the
@@ -84,7 +88,8 @@ struct ops_convert_start {
     struct img *src;
     bool own_src;      /* src was opened here (not req->src_img) */
     uint64_t out_size; /* the target's virtual size */
-    char *part;        /* "DST.part" */
+    char *part;        /* "DST.part"; NULL when DST is written in place */
+    bool in_place;     /* -n, or a raw target that is a block device or an NBD export */
 };
 int ops_convert_begin(const struct ops_convert_req *req, struct ops_convert_start *s,
                       struct img_err *err);

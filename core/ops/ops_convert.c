@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "core/base/io.h"
+#include "core/block/src.h"
 #include "core/block/lock.h"
 #include "core/fs/fs.h"
 #include "core/ops/pipeline.h"
@@ -43,6 +44,7 @@ struct conv {
     bool whole;            /* write whole target clusters, each once (-c, or a target that
                             * stores every cluster compressed: vmdk streamOptimized) */
     bool zero_init;        /* the new target reads as zeros without writing */
+    bool in_place;         /* DST is written where it is (-n, a block device, an NBD export) */
     uint64_t done_until;   /* -c: everything below is already written */
     struct cpipe *pipe;    /* whole mode on several threads (NULL: this thread compresses) */
     unsigned threads;      /* for the pipelines; 1: none */
@@ -204,8 +206,10 @@ static void conv_hs(struct conv *c, unsigned threads)
 {
     const struct ops_convert_req *req = c->req;
     struct img_info info;
-    if (threads < 2 || req->compress || req->snapshot || req->src_img ||
-        img_get_info(c->src, &info) < 0 || info.encrypted)
+    /* Over NBD each handle is a connection, which a server may not take (qemu-nbd serves
+     * one client unless -e says more): one reader. */
+    if (threads < 2 || req->compress || req->snapshot || req->src_img || !c->src->src ||
+        src_fd(c->src->src) < 0 || img_get_info(c->src, &info) < 0 || info.encrypted)
         return;
     /* More readers than the ring has chunks would only hold handles (and their caches). */
     unsigned n = threads < CONVERT_MAX_READERS ? threads : CONVERT_MAX_READERS;
@@ -454,14 +458,36 @@ static int conv_part_name(const char *dst, char **part, struct img_err *err)
     return 0;
 }
 
+/* Is DST written where it is: -n, or a raw target that is a block device or an NBD export
+ * (never DST.part beside a device node)? Another format there needs a create on a source,
+ * which is not there yet. */
+static int conv_in_place(const struct ops_convert_req *req, const struct img_driver *drv,
+                         bool *in_place, struct img_err *err)
+{
+    struct stat st;
+    bool dev = src_name_is_uri(req->dst) || (stat(req->dst, &st) == 0 && S_ISBLK(st.st_mode));
+    *in_place = req->no_create || dev;
+    if (dev && !req->no_create && !(img_driver_caps(drv) & IMG_CAP_RAW))
+        return err_set(err, -ENOTSUP,
+                       "%s: a block device or NBD export takes a raw image only (-O raw)",
+                       req->dst);
+    if (*in_place && (req->backing || req->filter))
+        return err_set(err, -EINVAL, "%s: -n writes into an existing image: no -B or --compress",
+                       req->dst);
+    return 0;
+}
+
 int ops_convert_begin(const struct ops_convert_req *req, struct ops_convert_start *s,
                       struct img_err *err)
 {
     int r;
     *s = (struct ops_convert_start){.src = req->src_img};
     err_clear(err);
-    if (!conv_target_driver(req, err))
+    const struct img_driver *drv = conv_target_driver(req, err);
+    if (!drv)
         return err->code;
+    if ((r = conv_in_place(req, drv, &s->in_place, err)) < 0)
+        return r;
     if (!s->src) {
         s->src = img_open(req->src, req->src_fmt,
                           (req->open_flags & ~IMG_OPEN_RW) | IMG_OPEN_BACKING, err);
@@ -479,6 +505,8 @@ int ops_convert_begin(const struct ops_convert_req *req, struct ops_convert_star
     if (conv_hits_chain(s->src, req->dst))
         return err_set(err, -EINVAL,
                        "%s: the target is the source image or one of its backing files", req->dst);
+    if (s->in_place) /* the target's own open takes its locks */
+        return 0;
     /* Replacing a file a VM or qemu-img has open would leave it writing to a deleted inode. */
     if ((r = lock_check_free(req->dst, err)) < 0)
         return r;
@@ -493,10 +521,18 @@ void ops_convert_end(struct ops_convert_start *s)
     *s = (struct ops_convert_start){0};
 }
 
-/* Create DST.part and open it for writing (c->dst). */
+/* Create DST.part and open it for writing (c->dst); in place (part NULL), open DST itself. */
 static int conv_open_target(struct conv *c, const char *part, uint64_t out_size)
 {
     const struct ops_convert_req *req = c->req;
+    if (!part) {
+        c->dst = img_open(req->dst, req->dst_fmt, IMG_OPEN_RW, c->err);
+        if (!c->dst)
+            return c->err->code ? c->err->code : -EIO;
+        if (c->dst->size < c->src->size)
+            return err_set(c->err, -EINVAL, "%s: target is smaller than the source", req->dst);
+        return 0;
+    }
     struct img_create_req creq = {
         .size = out_size,
         .backing_file = req->backing,
@@ -537,7 +573,7 @@ static int conv_setup(struct conv *c, const struct img_driver *drv)
     c->whole = req->compress || (info.compressed && c->cluster);
     if (req->compress && c->cluster == 0)
         return err_set(c->err, -ENOTSUP, "%s: compression needs a format with clusters", req->dst);
-    c->zero_init = (drv->caps & IMG_CAP_ZERO_INIT) && !req->backing;
+    c->zero_init = (drv->caps & IMG_CAP_ZERO_INIT) && !req->backing && !c->in_place;
     c->chunk = req->compress ? CONVERT_COMPRESS_CHUNK : CONVERT_DEFAULT_CHUNK;
     if (req->buf_size)
         c->chunk = req->buf_size;
@@ -578,6 +614,8 @@ static int conv_finish(struct conv *c, const char *part)
     c->ahead = NULL;
     img_close(c->dst);
     c->dst = NULL;
+    if (!part)
+        return 0; /* written in place */
     if ((r = io_replace(part, c->req->dst)) < 0)
         return err_set(c->err, r, "%s: rename from %s: %s", c->req->dst, part, strerror(-r));
     c->created = false;
@@ -597,6 +635,7 @@ int ops_convert(const struct ops_convert_req *req, struct img_err *err)
     if (r < 0)
         goto out;
     c.src = s.src;
+    c.in_place = s.in_place;
     if (req->sparsify &&
         (r = fs_unused_ranges(c.src, req->sparsify_swap, &c.free, &c.nfree, err)) < 0) {
         char why[sizeof err->msg];

@@ -31,10 +31,25 @@ static bool map_mergeable(const struct ops_map_entry *a, const struct ops_map_en
  * one: the driver says IMG_BS_HOST_HOLES) reads as zeros: qemu-img map says "zero": true
  * there, and ends the run where the file's hole or data ends. A file system without
  * SEEK_HOLE answers "data". */
-static void map_host_zero(struct ops_map_entry *e, int fd)
+static void map_host_zero(struct ops_map_entry *e, int fd, struct img_src *src)
 {
     uint64_t size, end;
     int is_data = 1;
+    if (src) { /* the layer's own source (an NBD export too): what it says is zero */
+        unsigned state;
+        if (src_size(src, &size) < 0)
+            return;
+        if (e->offset >= size) {
+            e->zero = true;
+            return;
+        }
+        if (src_extent(src, e->offset, size, &state, &end) < 0)
+            return;
+        if (end - e->offset < e->length)
+            e->length = end - e->offset;
+        e->zero = (state & SRC_EXT_ZERO) != 0;
+        return;
+    }
     if (fd < 0 || io_file_size(fd, &size) < 0)
         return;
     if (e->offset >= size) {
@@ -84,7 +99,7 @@ int ops_map(struct img *img, uint64_t start, uint64_t len,
         if (!next.has_offset)
             next.offset = 0;
         else if (next.data && !next.zero && (bs.flags & IMG_BS_HOST_HOLES))
-            map_host_zero(&next, next.file_fd);
+            map_host_zero(&next, next.file_fd, next.other_file ? NULL : next.layer->src);
         bs.len = next.length;
         if (have && map_mergeable(&cur, &next)) {
             cur.length += next.length;

@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
+# test_blockdev.sh: block devices as sources and targets, on loop devices over sparse files
+# this test attaches and detaches: a device as the source of info, map and convert (compared
+# with cmp and with qemu-img map), as the target of convert -n and of convert -O raw (written
+# in place, never DST.part beside the node), and a mounted device refused for writing.
+# ctest-labels: root
+source "$(dirname "$0")/lib.sh"
+need qemu-img qemu-io losetup mkfs.ext4 mount umount
+[ "$(id -u)" -eq 0 ] || { echo "SKIP: needs root (loop devices)"; exit 77; }
+
+loops=()
+mnt=""
+cleanup() {
+  local l
+  [ -n "$mnt" ] && umount "$mnt" 2>/dev/null || true
+  for l in "${loops[@]}"; do losetup -d "$l" 2>/dev/null || true; done
+  rm -rf "$T"
+}
+trap cleanup EXIT
+# attach FILE: a loop device over FILE (its name on stdout and kept for cleanup).
+attach() {
+  local l
+  l=$(losetup -f --show "$1") || { echo "SKIP: no loop device"; exit 77; }
+  loops+=("$l")
+  LOOP=$l
+}
+
+mk_sparse_raw src.raw 32M 1M:64k 5M:1M 31M:512k
+qemu-img create -q -f qcow2 q.qcow2 32M
+qemu-io -f qcow2 -c 'write -P 0x33 2M 3M' -c 'write -P 0x44 20M 64k' q.qcow2 >/dev/null
+qemu-img convert -f qcow2 -O raw q.qcow2 q.raw
+
+# Source: a device over a sparse file.
+attach src.raw
+SRC=$LOOP
+run "$DIMG" info --output=json "$SRC"
+expect_rc 0 "info on a device"
+[ "$(json_num "$T/out" virtual-size)" = 33554432 ] || fail "device size $(json_num "$T/out" virtual-size)"
+rm -f out.raw
+run "$DIMG" convert -O raw "$SRC" out.raw
+expect_rc 0 "convert from a device"
+cmp -s src.raw out.raw && pass || fail "convert from a device: bytes differ"
+run "$DIMG" map --output=json "$SRC"
+expect_rc 0 "map of a device"
+cp "$T/out" d.json
+qemu-img map -f raw --output=json "$SRC" >q.json
+expect_same d.json q.json "map of a device with holes vs qemu-img"
+run "$DIMG" compare src.raw "$SRC"
+expect_rc 0 "compare file and device"
+
+# Target: convert -n into a device, then -O raw without -n (in place as well).
+truncate -s 32M dst.raw
+attach dst.raw
+DST=$LOOP
+run "$DIMG" convert -n -O raw q.qcow2 "$DST"
+expect_rc 0 "convert -n into a device"
+cmp -s q.raw "$DST" && pass || fail "convert -n into a device: bytes differ"
+run "$DIMG" convert -O raw "$SRC" "$DST"
+expect_rc 0 "convert -O raw into a device"
+cmp -s src.raw "$DST" && pass || fail "convert -O raw into a device: bytes differ"
+[ ! -e "$DST.part" ] && [ -b "$DST" ] && pass || fail "the device node was replaced or a .part made"
+run "$DIMG" convert -O qcow2 q.qcow2 "$DST"
+expect_rc 1 "convert -O qcow2 into a device"
+expect_one_error_line "raw image only" "convert -O qcow2 into a device"
+# A device too small for the source.
+truncate -s 16M small.raw
+attach small.raw
+run "$DIMG" convert -n -O raw q.qcow2 "$LOOP"
+expect_rc 1 "convert -n into a smaller device"
+expect_one_error_line "smaller" "convert -n into a smaller device"
+
+# A mounted device is not written; after the unmount it is.
+truncate -s 16M fs.raw
+mkfs.ext4 -q -F fs.raw
+attach fs.raw
+FS=$LOOP
+mkdir -p m
+mount "$FS" m && mnt=$T/m
+mk_sparse_raw small.img 8M 0:64k
+run "$DIMG" convert -n -O raw small.img "$FS"
+expect_rc 1 "convert -n into a mounted device"
+expect_one_error_line "mounted" "convert -n into a mounted device"
+umount "$mnt" && mnt=""
+cmp -s fs.raw "$FS" && pass || fail "the refused device changed"
+run "$DIMG" convert -n -O raw small.img "$FS"
+expect_rc 0 "convert -n into the unmounted device"
+cmp -s -n 8388608 small.img "$FS" && pass || fail "unmounted device: bytes differ"
+
+finish

@@ -264,6 +264,12 @@ static void map_legend(struct app *a, int y, int x, int w)
         app_put(y, cx, x + w - cx, buf, app_attr(a, THEME_E_DEFAULT), false);
         cx += (int)strlen(buf);
     }
+    if (map_v.view == MAP_VIEW_GUEST && map_v.owners.nfree && cx + 16 < x + w) {
+        app_put(y, cx, x + w - cx, map_glyph(a, MAP_LEAKED), app_attr(a, map_elem(MAP_LEAKED)),
+                false);
+        app_put(y, cx + 2, x + w - cx - 2, "free in guest  ", app_attr(a, THEME_E_DEFAULT), false);
+        cx += 17;
+    }
     if (map_v.nparts && map_v.view == MAP_VIEW_GUEST && cx + 20 < x + w)
         app_put(y, cx, x + w - cx, "[partition start]", app_attr(a, THEME_E_MAP_PARTITION), false);
 }
@@ -320,12 +326,18 @@ static void map_draw(struct app *a, struct rect r)
             if (c->state == MAP_NONE)
                 break;
             uint64_t ci = (m->top + (uint64_t)row) * (uint64_t)g.cols + (uint64_t)col;
-            attr_t at = app_attr(a, map_elem((enum map_state)c->state));
+            enum map_state st = (enum map_state)c->state;
+            /* Guest view: data the guest filesystem does not use is shown as wasted, with the
+             * glyph and colour of a leaked cluster ("free in guest" in the legend). */
+            if (m->view == MAP_VIEW_GUEST && st == MAP_DATA && m->owners.nfree &&
+                fs_owners_is_free(&m->owners, c->off, c->len))
+                st = MAP_LEAKED;
+            attr_t at = app_attr(a, map_elem(st));
             if (map_is_part_start(m, c->off, c->len))
                 at = app_attr(a, THEME_E_MAP_PARTITION);
             if (ci == m->cursor)
                 at = app_attr(a, THEME_E_MAP_CURSOR) | A_REVERSE;
-            app_put(g.y + row, g.x + col, 1, map_glyph(a, (enum map_state)c->state), at, false);
+            app_put(g.y + row, g.x + col, 1, map_glyph(a, st), at, false);
         }
     }
     free(cells);

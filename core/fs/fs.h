@@ -237,6 +237,8 @@ void fs_owners_free(struct fs_owners *o);
  * caller escapes it for a terminal. Returns buf. */
 const char *fs_owners_describe(const struct fs_owners *o, uint64_t off, uint64_t len, char *buf,
                                size_t n);
+/* Does no filesystem use any byte of [off, off+len) (all inside one free range)? */
+bool fs_owners_is_free(const struct fs_owners *o, uint64_t off, uint64_t len);
 
 /* ---- addresses: IMAGE[#VOL][:/PATH] ---- */
 struct fs_addr {

@@ -206,12 +206,18 @@ static size_t owner_first(const struct fs_owners *o, uint64_t off)
     return lo;
 }
 
-static bool owner_all_free(const struct fs_owners *o, uint64_t off, uint64_t len)
+bool fs_owners_is_free(const struct fs_owners *o, uint64_t off, uint64_t len)
 {
-    for (size_t i = 0; i < o->nfree; i++)
-        if (o->free[i].off <= off && off + len <= o->free[i].off + o->free[i].len)
-            return true;
-    return false;
+    /* free is sorted and merged: the last range starting at or before off decides. */
+    size_t lo = 0, hi = o->nfree;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (o->free[mid].off <= off)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo > 0 && off + len <= o->free[lo - 1].off + o->free[lo - 1].len;
 }
 
 const char *fs_owners_describe(const struct fs_owners *o, uint64_t off, uint64_t len, char *buf,
@@ -238,7 +244,7 @@ const char *fs_owners_describe(const struct fs_owners *o, uint64_t off, uint64_t
     }
     if (more && used + 16 < n)
         snprintf(buf + used, n - used, " (+%zu more)", more);
-    if (!shown && owner_all_free(o, off, len))
+    if (!shown && fs_owners_is_free(o, off, len))
         snprintf(buf, n, "free in the guest filesystem");
     return buf;
 }

@@ -6,7 +6,9 @@
 # and a directory, the info pane shows a file's size and mode, v shows its text, c copies a
 # file and a directory out beside the image (cmp / diff -r against the source), Backspace goes
 # up through the directories and the volumes back to the host directory. A name with an escape
-# byte is shown escaped. An image with nothing inside still opens its map on Enter.
+# byte is shown escaped. The map marks a deleted file's blocks as free in the guest; the
+# convert form's Sparsify field drops them. An image with nothing inside still opens its map on
+# Enter.
 source "$(dirname "$0")/lib.sh"
 need qemu-img mkfs.ext4 sfdisk debugfs
 TUI_SOCK=inside
@@ -87,6 +89,11 @@ newest=$(ls -t img | head -1)
 "$DIMG" convert -O qcow2 img/disk.qcow2 plain.qcow2
 qemu-img compare -q want.qcow2 "img/$newest" && pass || fail "the form's sparsified copy ($newest) differs from convert --sparsify's"
 qemu-img compare -q plain.qcow2 "img/$newest" && fail "the form's copy is not sparsified" || pass
+# The map marks data the guest filesystem does not use (the deleted file's blocks).
+keys Escape / d i s k Enter m
+see 'free in guest' "the map's legend: free in guest"
+see '×' "the map shows data that is free in the guest filesystem"
+keys q
 keys Escape / e m p t y Enter Enter
 see 'dimg map' "an image with nothing inside: Enter shows its map"
 keys q q

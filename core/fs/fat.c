@@ -603,6 +603,25 @@ static void fat_info(struct fs *fs, struct fs_vol_info *info)
     }
 }
 
+/* The boot sector and reserved sectors, the FAT copies, and (FAT12/16) the fixed root
+ * directory: all checked against the volume when the BPB was parsed. */
+static int fat_structures(struct fs *fs,
+                          int (*cb)(void *ctx, uint64_t vol_off, uint64_t len, const char *what),
+                          void *ctx)
+{
+    const struct fat_bpb *b = &((struct fat_priv *)fs->priv)->b;
+    /* The FAT copies end where the root directory (or, FAT32, the root's place) begins;
+     * fat_off may point at FAT32's active copy rather than the first. */
+    uint64_t fats = (uint64_t)b->nfats * b->fatsz * b->bps;
+    uint64_t start = b->root_off >= fats ? b->root_off - fats : 0;
+    int r = cb(ctx, 0, start, "boot sector and reserved");
+    if (r == 0)
+        r = cb(ctx, start, fats, "FAT");
+    if (r == 0 && b->root_bytes)
+        r = cb(ctx, b->root_off, b->root_bytes, "root directory");
+    return r;
+}
+
 const struct fs_driver fs_driver_fat = {
     .name = "vfat",
     .probe = fat_probe,
@@ -615,5 +634,6 @@ const struct fs_driver fs_driver_fat = {
     .readlink = fat_readlink,
     .extents = fat_extents,
     .free_ranges = fat_free_ranges,
+    .structures = fat_structures,
     .info = fat_info,
 };

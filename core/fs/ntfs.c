@@ -593,6 +593,40 @@ static int ntfsd_free_ranges(struct fs *fs, int (*cb)(void *ctx, uint64_t vol_of
     return r;
 }
 
+struct ntfsd_struct {
+    int (*cb)(void *ctx, uint64_t vol_off, uint64_t len, const char *what);
+    void *ctx;
+    const char *what;
+};
+
+static int ntfsd_struct_run(void *ctx, uint64_t file_off, uint64_t vol_off, uint64_t len)
+{
+    struct ntfsd_struct *s = ctx;
+    (void)file_off;
+    return s->cb(s->ctx, vol_off, len, s->what);
+}
+
+/* The metadata files' data (MFT, its mirror, the log, the cluster bitmap, the boot sectors,
+ * the upcase table), each by its MFT record number. */
+static int ntfsd_structures(struct fs *fs,
+                            int (*cb)(void *ctx, uint64_t vol_off, uint64_t len, const char *what),
+                            void *ctx)
+{
+    static const struct {
+        uint64_t ino;
+        const char *what;
+    } meta[] = {{FILE_MFT, "MFT"},           {FILE_MFTMirr, "MFT mirror"},
+                {FILE_LogFile, "log file"},  {FILE_Bitmap, "cluster bitmap"},
+                {FILE_Boot, "boot sectors"}, {FILE_UpCase, "upcase table"}};
+    for (size_t i = 0; i < sizeof meta / sizeof meta[0]; i++) {
+        struct ntfsd_struct s = {cb, ctx, meta[i].what};
+        int r = ntfsd_extents(fs, meta[i].ino, ntfsd_struct_run, &s);
+        if (r)
+            return r;
+    }
+    return 0;
+}
+
 static void ntfsd_info(struct fs *fs, struct fs_vol_info *info)
 {
     struct ntfsd_priv *p = fs->priv;
@@ -618,5 +652,6 @@ const struct fs_driver fs_driver_ntfs = {
     .readlink = ntfsd_readlink,
     .extents = ntfsd_extents,
     .free_ranges = ntfsd_free_ranges,
+    .structures = ntfsd_structures,
     .info = ntfsd_info,
 };

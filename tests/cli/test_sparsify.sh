@@ -5,8 +5,8 @@
 # then deleted (debugfs rm: its blocks keep their bytes): the sparsified qcow2 is under a fifth
 # of a plain convert, e2fsck -fn is clean on it and every remaining file reads back identical
 # (debugfs dump); in place, raw gets holes and qcow2 zero clusters reading the same as the
-# copy. On a partitioned disk, a partition no reader knows keeps every byte. An image in use
-# is refused.
+# copy, and so do vdi, vmdk and qcow. On a partitioned disk, a partition no reader knows keeps
+# every byte. An image in use is refused.
 # ctest-sections: copy in_place partitions in_use
 source "$(dirname "$0")/lib.sh"
 need qemu-img qemu-io mkfs.ext4 debugfs e2fsck sfdisk
@@ -57,6 +57,8 @@ sec_copy() {
 sec_in_place() {
   deleted_fs disk.raw 256M 150
   qemu-img convert -O qcow2 disk.raw disk.qcow2
+  local f
+  for f in vdi vmdk qcow; do qemu-img convert -f raw -O $f disk.raw "d.$f"; done
   "$DIMG" convert --sparsify -O raw disk.raw want.raw
   local before after
   before=$(du -k disk.raw | cut -f1)
@@ -74,6 +76,14 @@ sec_in_place() {
   alloc=$(sed -n 's|^\([0-9]*\)/[0-9]* = .* allocated.*|\1|p' "$T/check")
   [ -n "$alloc" ] && [ "$alloc" -lt 400 ] && pass || fail "qcow2 clusters still allocated: $(grep allocated "$T/check")"
   qemu-img compare -q want.raw disk.qcow2 && pass || fail "qcow2 in place differs from the sparsified copy"
+  # vdi, vmdk and qcow through their zero paths: the same guest contents as the copy (and
+  # not before: the deleted file's bytes were there).
+  qemu-img compare -q want.raw d.vdi && fail "the vdi read as the sparsified copy before" || pass
+  for f in vdi vmdk qcow; do
+    run "$DIMG" sparsify --in-place "d.$f"
+    expect_rc 0 "sparsify --in-place $f"
+    qemu-img compare -q want.raw "d.$f" && pass || fail "$f in place differs from the sparsified copy"
+  done
   run "$DIMG" sparsify disk.qcow2
   expect_rc 1 "sparsify without --in-place"
 }

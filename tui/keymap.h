@@ -39,7 +39,7 @@ enum km_ctx {
     X(OPEN, KM_BROWSER | KM_INSIDE, 0, NULL, false,                                                \
       "enter a directory, an image's volumes or its map")                                          \
     X(BACK, KM_BROWSER | KM_INSIDE, 0, NULL, false, "parent directory")                            \
-    X(FILTER, KM_BROWSER, 0, NULL, false, "filter names (Esc clears)")                             \
+    X(FILTER, KM_BROWSER | KM_INSIDE, 0, NULL, false, "filter names (Esc clears)")                 \
     X(HELP, KM_ALL, 1, "Help", false, "this help")                                                 \
     X(INFO, KM_BROWSER | KM_INSIDE, 2, "Info", false, "show or hide the info pane")                \
     X(MAP, KM_BROWSER | KM_TREE, 3, "Map", false, "allocation map of the selected image")          \
@@ -64,10 +64,11 @@ enum km_ctx {
     X(LEGEND, KM_MAP, 0, NULL, false, "show or hide the legend")                                   \
     X(CANCEL_JOB, KM_JOBS, 0, NULL, false, "cancel the selected job")                              \
     X(CLEAR_JOBS, KM_JOBS, 0, NULL, false, "remove finished jobs from the list")                   \
-    X(SORT_NAME, KM_BROWSER, 0, NULL, false, "sort by name (again: reverse)")                      \
-    X(SORT_SIZE, KM_BROWSER, 0, NULL, false, "sort by size on disk (again: reverse)")              \
+    X(SORT_NAME, KM_BROWSER | KM_INSIDE, 0, NULL, false, "sort by name (again: reverse)")          \
+    X(SORT_SIZE, KM_BROWSER | KM_INSIDE, 0, NULL, false, "sort by size on disk (again: reverse)")  \
     X(SORT_FORMAT, KM_BROWSER, 0, NULL, false, "sort by format (again: reverse)")                  \
-    X(SORT_TIME, KM_BROWSER, 0, NULL, false, "sort by modification time (again: reverse)")         \
+    X(SORT_TIME, KM_BROWSER | KM_INSIDE, 0, NULL, false,                                           \
+      "sort by modification time (again: reverse)")                                                \
     X(HIDDEN, KM_BROWSER, 0, NULL, false, "show or hide hidden files")                             \
     X(RESCAN, KM_BROWSER | KM_TREE, 0, NULL, false, "read the directory again")                    \
     X(REDRAW, KM_ALL, 0, NULL, false, "redraw the screen")                                         \

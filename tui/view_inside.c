@@ -49,7 +49,12 @@ struct inside {
     uint64_t dir_ino;
     struct fs_dirent *ents;
     size_t nents;
-    struct list list; /* over ents */
+    size_t *vis, nvis; /* the entries shown (filtered, sorted): indices into ents */
+    struct list list;  /* over vis */
+    char filter[128];  /* / as in the browser: names containing it (any case) */
+    bool filtering;
+    enum km_action sort; /* KM_A_SORT_NAME, _SIZE or _TIME */
+    bool sort_rev;
     struct inside_view view;
     bool timing_pending; /* DIMG_TIMING: inside_drawn not written yet for this open */
     char extents[256];   /* the info pane's "data at ..." of the selection, cached */
@@ -71,6 +76,9 @@ static void inside_fs_close(struct inside *s)
     fs_dirents_free(s->ents, s->nents);
     s->ents = NULL;
     s->nents = 0;
+    free(s->vis);
+    s->vis = NULL;
+    s->nvis = 0;
     fs_close(s->fs);
     s->fs = NULL;
     fs_vol_free(s->vol);
@@ -89,6 +97,49 @@ static void inside_leave(struct app *a)
     s->nvols = 0;
     img_close(s->img);
     s->img = NULL;
+}
+
+static const struct inside *inside_cmp_s; /* for the comparator (main thread only) */
+
+static int inside_cmp(const void *x, const void *y)
+{
+    const struct inside *s = inside_cmp_s;
+    const struct fs_dirent *a = &s->ents[*(const size_t *)x], *b = &s->ents[*(const size_t *)y];
+    int r = 0;
+    if (s->sort == KM_A_SORT_SIZE)
+        r = a->st.size < b->st.size ? -1 : a->st.size > b->st.size;
+    else if (s->sort == KM_A_SORT_TIME)
+        r = a->st.mtime < b->st.mtime ? -1 : a->st.mtime > b->st.mtime;
+    if (r == 0)
+        r = strcmp(a->name, b->name);
+    return s->sort_rev ? -r : r;
+}
+
+/* The entries shown: those matching the filter, in the chosen order; the cursor stays on the
+ * entry named keep (or the first). */
+static void inside_refresh(struct inside *s, const char *keep)
+{
+    size_t *v = realloc(s->vis, (s->nents ? s->nents : 1) * sizeof *v);
+    if (!v)
+        return;
+    s->vis = v;
+    s->nvis = 0;
+    for (size_t i = 0; i < s->nents; i++)
+        if (!s->filter[0] || strcasestr(s->ents[i].name, s->filter))
+            s->vis[s->nvis++] = i;
+    inside_cmp_s = s;
+    qsort(s->vis, s->nvis, sizeof *s->vis, inside_cmp);
+    s->list = (struct list){0};
+    for (size_t k = 0; keep && k < s->nvis; k++)
+        if (strcmp(s->ents[s->vis[k]].name, keep) == 0)
+            s->list.cur = k;
+    s->extents_valid = false;
+}
+
+/* The entry under the cursor, or NULL. */
+static const struct fs_dirent *inside_sel(const struct inside *s)
+{
+    return s->fs && s->list.cur < s->nvis ? &s->ents[s->vis[s->list.cur]] : NULL;
 }
 
 /* Read directory path of the open filesystem; the cursor goes to the entry named select. */
@@ -112,11 +163,9 @@ static int inside_chdir(struct app *a, const char *path, const char *select)
     s->nents = n;
     s->dir_ino = st.ino;
     snprintf(s->dir, sizeof s->dir, "%s", path);
-    s->list = (struct list){0};
-    for (size_t i = 0; select && i < n; i++)
-        if (strcmp(ents[i].name, select) == 0)
-            s->list.cur = i;
-    s->extents_valid = false;
+    s->filter[0] = 0; /* a new directory: the whole of it */
+    s->filtering = false;
+    inside_refresh(s, select);
     return 0;
 }
 
@@ -240,12 +289,12 @@ static void inside_draw_dir(struct app *a, struct rect r)
     struct inside *s = &in_s;
     app_put(r.y, r.x, r.w, " Mode        Size  Modified          Name", app_attr(a, THEME_E_TITLE),
             true);
-    app_list_position(a, r, &s->list, s->nents);
+    app_list_position(a, r, &s->list, s->nvis);
     int rows = r.h - 1 > 0 ? r.h - 1 : 1;
-    list_place(&s->list, s->nents, rows);
-    for (int i = 0; i < rows && s->list.top + (size_t)i < s->nents; i++) {
+    list_place(&s->list, s->nvis, rows);
+    for (int i = 0; i < rows && s->list.top + (size_t)i < s->nvis; i++) {
         size_t k = s->list.top + (size_t)i;
-        const struct fs_dirent *d = &s->ents[k];
+        const struct fs_dirent *d = &s->ents[s->vis[k]];
         char nm[600], sz[32], tm[32], line[800];
         esc_str(nm, sizeof nm, d->name);
         inside_time(d->st.mtime, tm, sizeof tm);
@@ -258,9 +307,10 @@ static void inside_draw_dir(struct app *a, struct rect r)
                         : app_attr(a, d->st.type == FS_T_DIR ? THEME_E_DIR : THEME_E_IMAGE);
         app_put(r.y + 1 + i, r.x, r.w, line, at, true);
     }
-    if (!s->nents)
-        app_put(r.y + 1, r.x + 1, r.w - 1, "(empty directory)", app_attr(a, THEME_E_IMAGE_UNKNOWN),
-                false);
+    if (!s->nvis)
+        app_put(r.y + 1, r.x + 1, r.w - 1,
+                s->nents ? "(nothing matches the filter)" : "(empty directory)",
+                app_attr(a, THEME_E_IMAGE_UNKNOWN), false);
 }
 
 struct inside_ext {
@@ -327,8 +377,8 @@ static void inside_info(struct app *a, struct rect r)
             snprintf(lines[n++], sizeof lines[0], "used: %s", app_size(v->used, b2, sizeof b2));
         if (v->note[0])
             snprintf(lines[n++], sizeof lines[0], "%s", esc_str(b1, sizeof b1, v->note));
-    } else if (s->list.cur < s->nents) {
-        const struct fs_dirent *d = &s->ents[s->list.cur];
+    } else if (inside_sel(s)) {
+        const struct fs_dirent *d = inside_sel(s);
         char t1[32], t2[32];
         snprintf(lines[n++], sizeof lines[0], "%s", esc_str(b1, sizeof b1, d->name));
         snprintf(lines[n++], sizeof lines[0], "size: %llu bytes", (unsigned long long)d->st.size);
@@ -481,9 +531,9 @@ static void inside_open(struct app *a)
             inside_open_vol(a, s->vlist.cur);
         return;
     }
-    if (s->list.cur >= s->nents)
+    const struct fs_dirent *d = inside_sel(s);
+    if (!d)
         return;
-    const struct fs_dirent *d = &s->ents[s->list.cur];
     if (d->st.type == FS_T_DIR) {
         char *p = inside_child(s, d->name);
         if (p)
@@ -500,9 +550,52 @@ static void inside_open(struct app *a)
 
 /* The pager takes its keys before the application: q, Esc, Backspace or v close it (not the
  * screen), the movement keys scroll it; the rest (help, jobs) go on as usual. */
+/* Typing the filter: Esc clears it, Enter keeps it, Backspace takes a character back; the
+ * list follows each key. */
+static void inside_filter_key(struct inside *s, int ch)
+{
+    size_t n = strlen(s->filter);
+    const struct fs_dirent *d = inside_sel(s);
+    char keep[FS_NAME_MAX + 1] = "";
+    if (d)
+        snprintf(keep, sizeof keep, "%s", d->name);
+    if (ch == 27) {
+        s->filter[0] = 0;
+        s->filtering = false;
+    } else if (ch == '\n' || ch == '\r' || ch == KEY_ENTER) {
+        s->filtering = false;
+    } else if (ch == KEY_BACKSPACE || ch == 127 || ch == 8) {
+        if (n)
+            s->filter[n - 1] = 0;
+    } else if (ch >= 32 && ch < 256 && n + 1 < sizeof s->filter) {
+        s->filter[n] = (char)ch;
+        s->filter[n + 1] = 0;
+    } else {
+        return;
+    }
+    inside_refresh(s, keep);
+}
+
+static bool inside_prompt(struct app *a, struct rect r, int keep)
+{
+    struct inside *s = &in_s;
+    if (!s->filtering)
+        return false;
+    char buf[200];
+    snprintf(buf, sizeof buf, "/%.127s", s->filter);
+    app_put(r.y, r.x, r.w - keep - 1, buf, app_attr(a, THEME_E_INPUT), false);
+    curs_set(1);
+    move(r.y, r.x + 1 + (int)strlen(s->filter));
+    return true;
+}
+
 static bool inside_input(struct app *a, int ch)
 {
     struct inside_view *v = &in_s.view;
+    if (in_s.filtering) {
+        inside_filter_key(&in_s, ch);
+        return true;
+    }
     if (!v->on)
         return false;
     enum km_action act = keymap_lookup(KM_INSIDE, ch);
@@ -519,7 +612,7 @@ static void inside_key(struct app *a, int ch, enum km_action act)
     (void)ch;
     int rows = a->lay.list.h - 1 > 1 ? a->lay.list.h - 1 : 1;
     struct list *l = s->fs ? &s->list : &s->vlist;
-    if (list_move(l, s->fs ? s->nents : s->nvols, rows, act)) {
+    if (list_move(l, s->fs ? s->nvis : s->nvols, rows, act)) {
         s->extents_valid = false;
         return;
     }
@@ -527,15 +620,32 @@ static void inside_key(struct app *a, int ch, enum km_action act)
     case KM_A_OPEN: inside_open(a); break;
     case KM_A_BACK: inside_up(a); break;
     case KM_A_INFO: a->info_pane = !a->info_pane; break;
+    case KM_A_FILTER:
+        if (s->fs)
+            s->filtering = true;
+        break;
+    case KM_A_SORT_NAME:
+    case KM_A_SORT_SIZE:
+    case KM_A_SORT_TIME:
+        if (s->fs) {
+            const struct fs_dirent *d = inside_sel(s);
+            char keep[FS_NAME_MAX + 1] = "";
+            if (d)
+                snprintf(keep, sizeof keep, "%s", d->name);
+            s->sort_rev = s->sort == act ? !s->sort_rev : false; /* again: reverse */
+            s->sort = act;
+            inside_refresh(s, keep);
+        }
+        break;
     case KM_A_FS_VIEW:
-        if (s->fs && s->list.cur < s->nents && s->ents[s->list.cur].st.type == FS_T_REG)
-            inside_view_open(a, &s->ents[s->list.cur]);
+        if (inside_sel(s) && inside_sel(s)->st.type == FS_T_REG)
+            inside_view_open(a, inside_sel(s));
         else
             app_status(a, true, "select a file to read");
         break;
     case KM_A_FS_GET:
-        if (s->fs && s->list.cur < s->nents) {
-            char *p = inside_child(s, s->ents[s->list.cur].name);
+        if (inside_sel(s)) {
+            char *p = inside_child(s, inside_sel(s)->name);
             if (p)
                 inside_get(a, s->path, s->vol_name, p);
             free(p);
@@ -551,10 +661,11 @@ const struct screen screen_inside = {
     .name = "inside",
     .keys = KM_INSIDE,
     .keys_title = "Inside an image (volumes and files)",
-    .hint = "Enter open, Backspace up, v view, c copy out, i info, q back",
+    .hint = "Enter open, Backspace up, v view, c copy out, / filter, s S M sort, q back",
     .leave = inside_leave,
     .draw = inside_draw,
     .key = inside_key,
     .header = inside_header,
     .input = inside_input,
+    .prompt = inside_prompt,
 };

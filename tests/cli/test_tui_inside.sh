@@ -49,6 +49,23 @@ see 'docs/' "the root's directories"
 keys Enter
 see 'disk\.qcow2#1:/docs *$' "into a directory"
 see 'bad\\(x1b|033|e)\[31mname' "a name with an escape byte is shown escaped"
+# Filter and sort, as in the browser: / keeps the names containing the text, S sorts by size
+# (again: reverse), s by name.
+keys / n u m Enter
+see 'numbers\.txt' "the filter keeps numbers.txt"
+not_see 'deep/' "the filter hides the rest"
+keys / Escape
+see 'deep/' "Esc clears the filter"
+# row N: the screen's line N (1: the header)
+row() { screen | sed -n "$1p"; }
+keys S S
+sleep 0.3
+row 3 | grep -q 'numbers\.txt' && pass || fail "S twice: the largest first: $(row 3)"
+row 5 | grep -q 'bad' && pass || fail "S twice: the smallest last: $(row 5)"
+see '\| numbers\.txt *$' "sorting keeps the selected entry"
+keys s
+sleep 0.3
+row 3 | grep -q 'bad' && pass || fail "s: by name again: $(row 3)"
 keys End
 see '\| numbers\.txt *$' "End: the last entry in the info pane"
 see '\| size: 8893 bytes' "the info pane: the file's size"

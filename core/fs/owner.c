@@ -178,7 +178,8 @@ int fs_owners_build(struct img *img, struct fs_owners *o, struct img_err *err)
         fs_owners_free(o);
         return r == -ENOMEM ? err_set(err, r, "out of memory") : r;
     }
-    qsort(o->v, o->n, sizeof o->v[0], owner_cmp);
+    if (o->n > 1) /* qsort's pointer must not be NULL, even for nothing */
+        qsort(o->v, o->n, sizeof o->v[0], owner_cmp);
     return 0;
 }
 

@@ -171,6 +171,17 @@ static int fatu_flush(struct fs *fs, uint64_t *poff, size_t *pn, uint8_t *dst)
     return r;
 }
 
+/* The file's next cluster; a chain that ends first is -EIO (the size says there is more). */
+static int fatu_next_in_file(struct fs *fs, struct fatu_tab *t, struct fatu_walk *w)
+{
+    int r = fatu_walk_next(fs, t, w, "file");
+    if (r > 0)
+        return 0;
+    return r < 0 ? r
+                 : err_set(&fs->err, -EIO, "%s: the cluster chain of a file ends before its size",
+                           fs->fs_name);
+}
+
 ssize_t fatu_data_read(struct fs *fs, struct fatu_tab *t, const struct fatu_data *d, uint64_t off,
                        void *buf, size_t len)
 {
@@ -206,13 +217,8 @@ ssize_t fatu_data_read(struct fs *fs, struct fatu_tab *t, const struct fatu_data
         done += n;
         if (done == rlen)
             break;
-        r = fatu_walk_next(fs, t, &w, "file");
-        if (r <= 0)
-            return r < 0 ? r
-                         : err_set(&fs->err, -EIO,
-                                   "%s: the cluster chain of a file ends "
-                                   "before its size",
-                                   fs->fs_name);
+        if ((r = fatu_next_in_file(fs, t, &w)) < 0)
+            return r;
         idx++;
     }
     if ((r = fatu_flush(fs, &poff, &pn, out + pdst)) < 0)
@@ -248,13 +254,8 @@ int fatu_data_extents(struct fs *fs, struct fatu_tab *t, const struct fatu_data 
         pos += n;
         if (pos == d->size)
             break;
-        r = fatu_walk_next(fs, t, &w, "file");
-        if (r <= 0)
-            return r < 0 ? r
-                         : err_set(&fs->err, -EIO,
-                                   "%s: the cluster chain of a file ends "
-                                   "before its size",
-                                   fs->fs_name);
+        if ((r = fatu_next_in_file(fs, t, &w)) < 0)
+            return r;
     }
     return cb(ctx, run_file, run_vol, run_len);
 }

@@ -31,6 +31,22 @@ static struct img *tq_open(const char *path, unsigned flags)
     return img;
 }
 
+/* How many bytes from off both sides read as zeros without reading them: the reference is a
+ * hole there (qemu-img convert leaves holes for zeros) and dimg's block status says zeros with
+ * no data (which tq_compare_map checks against qemu-img map). 0: compare by reading. Gigabyte
+ * images are mostly such runs; reading them cost most of the unit tests' time. */
+static uint64_t tq_zero_both(struct img *img, int fd, uint64_t off, uint64_t end)
+{
+    off_t data = lseek(fd, (off_t)off, SEEK_DATA);
+    uint64_t hole_end = data < 0 ? end : (uint64_t)data;
+    if (hole_end <= off)
+        return 0;
+    struct img_bs bs;
+    if (img_block_status(img, off, hole_end - off, &bs) < 0)
+        fail_msg("block status at %llu: %s", (unsigned long long)off, img_errmsg(img));
+    return (bs.flags & IMG_BS_ZERO) && !(bs.flags & IMG_BS_DATA) ? bs.len : 0;
+}
+
 /* Read the whole image through dimg and compare with qemu-img's raw conversion, streaming
  * (images may be gigabytes): odd-sized reads so that they straddle cluster boundaries. */
 __attribute__((unused)) static void tq_compare_raw(const char *path)
@@ -45,6 +61,11 @@ __attribute__((unused)) static void tq_compare_raw(const char *path)
     size_t step = 777777;
     uint8_t *got = malloc(step), *want = malloc(step);
     for (uint64_t off = 0; off < rlen;) {
+        uint64_t skip = tq_zero_both(img, fd, off, rlen);
+        if (skip) {
+            off += skip;
+            continue;
+        }
         size_t n = rlen - off < step ? (size_t)(rlen - off) : step;
         if (img_read(img, off, got, n) < 0)
             fail_msg("read %s at %llu: %s", path, (unsigned long long)off, img_errmsg(img));

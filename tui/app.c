@@ -88,6 +88,77 @@ int app_bar(struct app *a, int y, int x, int cells, double frac)
     return x;
 }
 
+/* Columns of one character of s (n: its bytes); bytes that do not decode count as one '?',
+ * as app_put draws them. */
+static int app_char_cols(const char *s, mbstate_t *st, size_t *n)
+{
+    wchar_t wc;
+    size_t k = mbrtowc(&wc, s, MB_CUR_MAX, st);
+    if (k == (size_t)-1 || k == (size_t)-2 || k == 0) {
+        memset(st, 0, sizeof *st);
+        *n = 1;
+        return 1;
+    }
+    *n = k;
+    int cw = wcwidth(wc);
+    return cw < 0 ? 1 : cw;
+}
+
+int app_cols(const char *s)
+{
+    mbstate_t st;
+    memset(&st, 0, sizeof st);
+    int col = 0;
+    for (size_t n; *s; s += n)
+        col += app_char_cols(s, &st, &n);
+    return col;
+}
+
+/* The first line of s that fits w columns: its byte length, broken after the last space that
+ * fits when the text goes on (a word longer than the line is cut); *next: where the next line
+ * starts, its spaces skipped. */
+size_t app_wrap_line(const char *s, int w, const char **next)
+{
+    mbstate_t st;
+    memset(&st, 0, sizeof st);
+    const char *p = s, *brk = NULL;
+    int col = 0;
+    while (*p) {
+        size_t n;
+        int cw = app_char_cols(p, &st, &n);
+        if (col + cw > w)
+            break;
+        if (*p == ' ')
+            brk = p;
+        col += cw;
+        p += n;
+    }
+    const char *end = p;
+    if (*p && *p != ' ' && brk && brk > s)
+        end = brk;
+    if (end == s && *s)
+        end = s + 1; /* not even one character fits: never loop */
+    const char *q = end;
+    while (*q == ' ')
+        q++;
+    *next = q;
+    return (size_t)(end - s);
+}
+
+void app_put_wrapped(int *row, int stop, int x, int w, int indent, const char *s, attr_t at)
+{
+    int ind = 0;
+    while (*s && *row < stop) {
+        const char *next;
+        size_t len = app_wrap_line(s, w - ind, &next);
+        char buf[512];
+        snprintf(buf, sizeof buf, "%.*s", (int)(len < sizeof buf ? len : sizeof buf - 1), s);
+        app_put((*row)++, x + ind, w - ind, buf, at, false);
+        s = next;
+        ind = indent;
+    }
+}
+
 void app_put(int y, int x, int w, const char *s, attr_t at, bool pad)
 {
     if (w <= 0)

@@ -120,6 +120,15 @@ struct app {
 attr_t app_attr(struct app *a, enum theme_elem e);
 /* Print s at (y,x) clipped to w columns (UTF-8 aware), padding with spaces to w when pad. */
 void app_put(int y, int x, int w, const char *s, attr_t at, bool pad);
+/* Columns s takes as app_put draws it. */
+int app_cols(const char *s);
+/* The first row of s that fits w columns: its byte length, broken after the last space that
+ * fits when the text goes on (a word longer than the row is cut); *next: where the next row
+ * starts, its spaces skipped. */
+size_t app_wrap_line(const char *s, int w, const char **next);
+/* s drawn word-wrapped to w columns from row *row on, stopping before row stop; rows after
+ * the first are indented by indent columns. */
+void app_put_wrapped(int *row, int stop, int x, int w, int indent, const char *s, attr_t at);
 void app_fill(int y, int x, int w, attr_t at);
 /* A progress bar of `cells` cells at (y,x), frac (0..1) of them full; returns the column
  * after it. */

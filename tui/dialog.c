@@ -96,84 +96,14 @@ attr_t dlg_frame(struct app *a, int y, int x, int h, int w, const char *title)
     return bg;
 }
 
-/* Columns of one character of s (n: its bytes); bytes that do not decode count as one '?',
- * as app_put draws them. */
-static int dlg_char(const char *s, mbstate_t *st, size_t *n)
-{
-    wchar_t wc;
-    size_t k = mbrtowc(&wc, s, MB_CUR_MAX, st);
-    if (k == (size_t)-1 || k == (size_t)-2 || k == 0) {
-        memset(st, 0, sizeof *st);
-        *n = 1;
-        return 1;
-    }
-    *n = k;
-    int cw = wcwidth(wc);
-    return cw < 0 ? 1 : cw;
-}
-
-static int dlg_cols(const char *s)
-{
-    mbstate_t st;
-    memset(&st, 0, sizeof st);
-    int col = 0;
-    for (size_t n; *s; s += n)
-        col += dlg_char(s, &st, &n);
-    return col;
-}
-
-/* The first line of s that fits w columns: its byte length, broken after the last space that
- * fits when the text goes on (a word longer than the line is cut); *next: where the next line
- * starts, its spaces skipped. */
-static size_t dlg_line(const char *s, int w, const char **next)
-{
-    mbstate_t st;
-    memset(&st, 0, sizeof st);
-    const char *p = s, *brk = NULL;
-    int col = 0;
-    while (*p) {
-        size_t n;
-        int cw = dlg_char(p, &st, &n);
-        if (col + cw > w)
-            break;
-        if (*p == ' ')
-            brk = p;
-        col += cw;
-        p += n;
-    }
-    const char *end = p;
-    if (*p && *p != ' ' && brk && brk > s)
-        end = brk;
-    if (end == s && *s)
-        end = s + 1; /* not even one character fits: never loop */
-    const char *q = end;
-    while (*q == ' ')
-        q++;
-    *next = q;
-    return (size_t)(end - s);
-}
-
 static int dlg_nlines(const char *s, int w)
 {
     int n = 0;
     while (*s) {
-        dlg_line(s, w, &s);
+        app_wrap_line(s, w, &s);
         n++;
     }
     return n;
-}
-
-/* Draw s wrapped to w columns from row *row on, stopping before row stop. */
-static void dlg_put_wrapped(int *row, int stop, int x, int w, const char *s, attr_t at)
-{
-    while (*s && *row < stop) {
-        const char *next;
-        size_t len = dlg_line(s, w, &next);
-        char buf[512];
-        snprintf(buf, sizeof buf, "%.*s", (int)(len < sizeof buf ? len : sizeof buf - 1), s);
-        app_put((*row)++, x, w, buf, at, false);
-        s = next;
-    }
 }
 
 /* A choice with a single value cannot change: it is shown as text and takes no focus. */
@@ -202,10 +132,10 @@ static int dlg_width(const struct dialog *d, int W)
     if (maxw > 110)
         maxw = 110;
     int need = 52;
-    int tcols = dlg_cols(d->title) + 6;
+    int tcols = app_cols(d->title) + 6;
     need = tcols > need ? tcols : need;
     for (int i = 0; i < 3; i++) {
-        int c = dlg_cols(d->msg[i]) + 4;
+        int c = app_cols(d->msg[i]) + 4;
         need = c > need ? c : need;
     }
     for (int i = 0; i < d->nf; i++) {
@@ -213,11 +143,11 @@ static int dlg_width(const struct dialog *d, int W)
         int c = 0;
         if (f->kind == DLG_CHOICE)
             for (int k = 0; k < f->nchoices; k++) {
-                int cc = dlg_cols(f->choices[k]) + 4;
+                int cc = app_cols(f->choices[k]) + 4;
                 c = cc > c ? cc : c;
             }
         else
-            c = dlg_cols(f->text) + 1 > 30 ? dlg_cols(f->text) + 1 : 30;
+            c = app_cols(f->text) + 1 > 30 ? app_cols(f->text) + 1 : 30;
         c += 4 + DLG_LABEL_W + 3;
         need = c > need ? c : need;
     }
@@ -298,7 +228,7 @@ void dlg_draw(struct app *a)
     attr_t bg = dlg_frame(a, y, x, h, w, d->title);
     int row = y + 1, stop = y + h - 2;
     for (int i = 0; i < 3; i++)
-        dlg_put_wrapped(&row, stop, x + 2, tw, d->msg[i], bg);
+        app_put_wrapped(&row, stop, x + 2, tw, 0, d->msg[i], bg);
     int cx = -1, cy = -1;
     dlg_draw_fields(a, d, &row, stop, x, w, bg, &cy, &cx);
     if (d->type_yes[0] && row < stop) {
@@ -309,7 +239,7 @@ void dlg_draw(struct app *a)
         cx = x + 4 + (int)strlen(d->typed);
         row++;
     }
-    dlg_put_wrapped(&row, stop, x + 2, tw, d->err, app_attr(a, THEME_E_ERROR));
+    app_put_wrapped(&row, stop, x + 2, tw, 0, d->err, app_attr(a, THEME_E_ERROR));
     dlg_draw_buttons(a, d, y + h - 2, x, w);
     if (cy >= 0) {
         curs_set(1);

@@ -393,14 +393,13 @@ static void browser_info(struct app *a, struct rect r)
         enum theme_elem el = strncmp(line, "error", 5) == 0 ? THEME_E_ERROR : THEME_E_DEFAULT;
         if (y == r.y + (a->lay.mode == LAYOUT_BELOW ? 1 : 0))
             el = THEME_E_TITLE;
-        /* Long lines (an archive member's NAME) continue on the next row, not cut. */
-        int w = r.w - 3, ind = 0;
-        size_t len = strlen(line), off = 0;
-        do {
-            app_put(y++, r.x + 2 + ind, w - ind, line + off, app_attr(a, el), false);
-            off += (size_t)(w - ind > 0 ? w - ind : 1);
-            ind = 2;
-        } while (w > 8 && off < len && y < r.y + r.h);
+        /* Long lines (an archive member's NAME) continue on the next rows, broken between
+         * words. */
+        int w = r.w - 3;
+        if (w > 8)
+            app_put_wrapped(&y, r.y + r.h, r.x + 2, w, 2, line, app_attr(a, el));
+        else
+            app_put(y++, r.x + 2, w, line, app_attr(a, el), false);
         p += n;
         if (*p)
             p++;

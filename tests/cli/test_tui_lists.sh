@@ -7,7 +7,7 @@
 # links, how the lists scroll and say where they are, and the words on the status line.
 # One ctest entry per behaviour group (cli.test_tui_lists.SECTION), each on its own files:
 # ctest-sections: demo classification lists entry_counts quit_running_job layout host_legend
-# ctest-sections: archives
+# ctest-sections: archives info_wrap
 source "$(dirname "$0")/lib.sh"
 S=dimglists TUI_SOCK=lists
 source "$(dirname "$0")/tui_lib.sh"
@@ -207,6 +207,19 @@ sec_quit_running_job() {
   see 'cancelled' "the job cancelled" 10
   keys q q
   see '^EXIT=0' "quit after the cancel"
+}
+
+sec_info_wrap() {
+  # --- the info pane wraps long lines between words, the rest indented: never "claims i" then
+  # "t, and it" ---
+  mkdir iw
+  echo "hello notes file" >iw/notes.txt
+  start_in "$T/iw" 120 30
+  keys / n o t e s Enter
+  see '\| plain file, 17 B \(17 bytes\): no image format claims *$' "the first row ends at a word"
+  see '\|   it, and it *$' "the next row starts with the next word, indented"
+  see '\|   sectors, no boot sector\)\. *$' "a second wrapped line also breaks between words"
+  quit "info_wrap"
 }
 
 sec_layout() {

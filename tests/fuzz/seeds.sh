@@ -301,7 +301,7 @@ extent_count = 1
 type = "raid1"
 device_count = 2')" >"$out/fuzz_lvm/other.txt"
 
-# Filesystems (fuzz_fs_padded.c): the head of each volume, which the target pads back to the size
+# Filesystems (fuzz_fs.c, padded setups): the head of each volume, which the target pads back to the size
 # the filesystem claims (libFuzzer keeps inputs under 1 MiB).
 echo hello >"$tmp/hello.txt"
 head -c 5000 /dev/urandom >"$tmp/rand.bin"

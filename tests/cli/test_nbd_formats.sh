@@ -6,8 +6,8 @@
 # (and probed): info, convert to raw compared byte for byte with qemu-img's convert of the
 # local file (with the raw source for cow, which qemu no longer reads), map --output=json equal
 # to the local file's (and to qemu-img's over the same URI for vdi). Writes over a writable
-# export (convert -n into a static and a dynamic vdi, a cow, a LUKS qcow2) compare identical
-# afterwards; a cow grow that must rewrite the file is refused in one line.
+# export (convert -n into a static and a dynamic vdi, a cow, a LUKS qcow2; a vdi compaction)
+# compare identical afterwards; a cow grow that must rewrite the file is refused in one line.
 # ctest-sections: vdi cow crypt
 source "$(dirname "$0")/lib.sh"
 need qemu-img qemu-io qemu-nbd
@@ -79,6 +79,20 @@ sec_vdi() {
     run qemu-img check -f vdi $f.vdi
     expect_rc 0 "vdi $f: qemu-img check after writes over NBD"
   done
+  # Compaction over NBD: the zero block unmapped, the holes closed (the export keeps its size).
+  qemu-img create -q -f vdi z.vdi 8M
+  qemu-io -f vdi -c 'write -P 0 1M 1M' -c 'write -P 5 5M 1M' -c 'write -P 6 2M 4k' z.vdi >/dev/null
+  qemu-img convert -f vdi -O raw z.vdi z.want
+  serve z z.vdi
+  run "$DIMG" compact "$U"
+  expect_rc 0 "vdi: compact over NBD"
+  stop_last
+  run qemu-img compare -f vdi -F raw z.vdi z.want
+  expect_rc 0 "vdi: compacted over NBD (qemu-img compare)"
+  run qemu-img check -f vdi z.vdi
+  expect_rc 0 "vdi: qemu-img check after a compaction over NBD"
+  [ "$(qemu-img map -f vdi --output=json z.vdi | grep -c '"data": true')" = 2 ] && pass ||
+    fail "vdi: the zero block is still mapped after compact over NBD"
   # Without the room to append, one error line.
   qemu-img convert -f raw -O vdi src.raw full.vdi
   serve full full.vdi

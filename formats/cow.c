@@ -10,7 +10,11 @@
  * 512-byte sector (LSB first; 1 = the sector lives in this file), then the data area at the
  * next 512-byte boundary, sector n at data_off + n * 512 (sparse). The bitmap can be large
  * (1 bit per sector), so it is read through a small window, never held whole.
- * Talks to: core/base/io.c, core/block/img.c (img_read_backing).
+ * The image's bytes go only through its byte source (core/block/src.h): a cow on a block
+ * device or an NBD export reads and writes as one in a file, except a grow past the bitmap's
+ * slack, which rewrites the image as a new file and so needs one.
+ * Talks to: core/block/src.h, core/base/io.c (grow's new file), core/block/img.c
+ * (img_read_backing, img_replace_src).
  */
 #include "core/base/bytes.h"
 #include "core/base/io.h"
@@ -74,10 +78,10 @@ static int cow_probe(const uint8_t *buf, size_t len)
 /* The file's size and its first n bytes (zeros past its end). */
 static int cow_read_head(struct img *img, uint8_t *h, size_t n, uint64_t *fsize)
 {
-    int r = io_file_size(img->fd, fsize);
+    int r = src_size(img->src, fsize);
     if (r == 0)
-        r = io_pread_zero(img->fd, h, n, 0);
-    return r < 0 ? img_error(img, r, "reading the header: %s", strerror(-r)) : 0;
+        r = src_pread_zero(img->src, h, n, 0);
+    return r < 0 ? img_error(img, r, "reading the header: %s", src_errmsg(img->src, r)) : 0;
 }
 
 static int cow_open(struct img *img, unsigned flags)
@@ -134,9 +138,9 @@ static int cow_bm_byte(struct img *img, uint64_t i, uint8_t *out)
     if (s->win_off == UINT64_MAX || i < s->win_off || i >= s->win_off + COW_WIN) {
         uint64_t w = i / COW_WIN * COW_WIN;
         s->win_off = UINT64_MAX;
-        int r = io_pread_zero(img->fd, s->win, COW_WIN, s->hsize + w);
+        int r = src_pread_zero(img->src, s->win, COW_WIN, s->hsize + w);
         if (r < 0)
-            return img_fail(img, r, "cow: reading the bitmap: %s", strerror(-r));
+            return img_fail(img, r, "cow: reading the bitmap: %s", src_errmsg(img->src, r));
         if (w + COW_WIN > s->bm_limit) /* UML v1/v2: the last bits may fall in the data area */
             memset(s->win + (s->bm_limit > w ? s->bm_limit - w : 0), 0,
                    COW_WIN - (s->bm_limit > w ? s->bm_limit - w : 0));
@@ -149,8 +153,8 @@ static int cow_bm_byte(struct img *img, uint64_t i, uint8_t *out)
 /* Bitmap bytes from i on lie past the end of the file, so they all read as zeros. */
 static bool cow_bm_past_eof(struct img *img, uint64_t i)
 {
-    struct stat st;
-    return fstat(img->fd, &st) == 0 && cow_st(img)->hsize + i >= (uint64_t)st.st_size;
+    uint64_t size;
+    return src_size(img->src, &size) == 0 && cow_st(img)->hsize + i >= size;
 }
 
 /* State of sector n and how many sectors from n (at most max) share it. */
@@ -195,8 +199,8 @@ static int cow_run(struct img *img, uint64_t n, uint64_t max, bool *set, uint64_
     return 0;
 }
 
-/* Set (on) or clear the bits of sectors [n, n + cnt) in the bitmap at hsize of file fd. */
-static int cow_bm_put(int fd, uint64_t hsize, uint64_t n, uint64_t cnt, bool on)
+/* Set (on) or clear the bits of sectors [n, n + cnt) in the bitmap at hsize of src. */
+static int cow_bm_put(struct img_src *src, uint64_t hsize, uint64_t n, uint64_t cnt, bool on)
 {
     uint8_t buf[COW_WIN];
     while (cnt > 0) {
@@ -204,14 +208,14 @@ static int cow_bm_put(int fd, uint64_t hsize, uint64_t n, uint64_t cnt, bool on)
         if (last - first >= COW_WIN)
             last = first + COW_WIN - 1;
         size_t nb = (size_t)(last - first + 1);
-        int r = io_pread_zero(fd, buf, nb, hsize + first);
+        int r = src_pread_zero(src, buf, nb, hsize + first);
         uint64_t done = 0;
         for (uint64_t sec = n; r == 0 && sec < n + cnt && sec / 8 <= last; sec++, done++) {
             uint8_t bit = (uint8_t)(1u << (sec % 8));
             buf[sec / 8 - first] = on ? buf[sec / 8 - first] | bit : buf[sec / 8 - first] & ~bit;
         }
         if (r == 0)
-            r = io_pwrite_all(fd, buf, nb, hsize + first);
+            r = src_pwrite(src, buf, nb, hsize + first);
         if (r < 0)
             return r;
         n += done;
@@ -224,9 +228,15 @@ static int cow_bm_put(int fd, uint64_t hsize, uint64_t n, uint64_t cnt, bool on)
 static int cow_bm_set(struct img *img, uint64_t n, uint64_t cnt)
 {
     struct cow *s = cow_st(img);
-    int r = cow_bm_put(img->fd, s->hsize, n, cnt, true);
+    int r = cow_bm_put(img->src, s->hsize, n, cnt, true);
     s->win_off = UINT64_MAX;
-    return r < 0 ? img_fail(img, r, "cow: writing the bitmap: %s", strerror(-r)) : 0;
+    return r < 0 ? img_fail(img, r, "cow: writing the bitmap: %s", src_errmsg(img->src, r)) : 0;
+}
+
+static int cow_flush(struct img *img)
+{
+    int r = src_flush(img->src);
+    return r < 0 ? img_fail(img, r, "cow: flush: %s", src_errmsg(img->src, r)) : 0;
 }
 
 /* ---- read ---- */
@@ -244,9 +254,9 @@ static int cow_read(struct img *img, uint64_t off, void *buf, size_t len)
         uint64_t stop = (n + run) * 512;
         size_t k = stop - off < len ? (size_t)(stop - off) : len;
         if (set) {
-            r = io_pread_zero(img->fd, p, k, s->data_off + off);
+            r = src_pread_zero(img->src, p, k, s->data_off + off);
             if (r < 0)
-                r = img_fail(img, r, "cow: read at %llu: %s", ULL(off), strerror(-r));
+                r = img_fail(img, r, "cow: read at %llu: %s", ULL(off), src_errmsg(img->src, r));
         } else {
             r = img_read_backing(img, off, p, k);
         }
@@ -286,8 +296,8 @@ static int cow_write_partial(struct img *img, uint64_t sec, size_t in, const uin
     if (r < 0)
         return r;
     memcpy(b + in, p, k);
-    r = io_pwrite_all(img->fd, b, 512, s->data_off + sec * 512);
-    return r < 0 ? img_fail(img, r, "cow: write: %s", strerror(-r)) : 0;
+    r = src_pwrite(img->src, b, 512, s->data_off + sec * 512);
+    return r < 0 ? img_fail(img, r, "cow: write: %s", src_errmsg(img->src, r)) : 0;
 }
 
 static int cow_write(struct img *img, uint64_t off, const void *buf, size_t len)
@@ -307,8 +317,8 @@ static int cow_write(struct img *img, uint64_t off, const void *buf, size_t len)
         len -= k;
     }
     size_t mid = len / 512 * 512;
-    if (mid && (r = io_pwrite_all(img->fd, p, mid, s->data_off + off)) < 0)
-        return img_fail(img, r, "cow: write at %llu: %s", ULL(off), strerror(-r));
+    if (mid && (r = src_pwrite(img->src, p, mid, s->data_off + off)) < 0)
+        return img_fail(img, r, "cow: write at %llu: %s", ULL(off), src_errmsg(img->src, r));
     p += mid;
     off += mid;
     len -= mid;
@@ -321,8 +331,8 @@ static int cow_write(struct img *img, uint64_t off, const void *buf, size_t len)
         return r;
     if (set && run == n1 - n0)
         return 0; /* every sector already present: nothing to record */
-    if ((r = io_sync(img->fd)) < 0)
-        return img_fail(img, r, "cow: fsync: %s", strerror(-r));
+    if ((r = cow_flush(img)) < 0)
+        return r;
     return cow_bm_set(img, n0, n1 - n0);
 }
 
@@ -352,11 +362,11 @@ static int cow_zero_part(struct img *img, uint64_t off, uint64_t len)
     return 0;
 }
 
-/* Whole sectors [n0, n1) read as zeros: their data is punched out of the file (or zeroed where
- * the file system cannot punch), fsync, then their bits change. Without a backing file a clear
- * bit reads as zeros, so the bits are cleared and punching only gives the space back; under a
- * backing file the bits are set, so that the zeroed data hides the backing file. Partial
- * sectors at either end get real zeros. */
+/* Whole sectors [n0, n1) read as zeros. Under a backing file their data is zeroed (punched
+ * where the source can), flushed, then their bits are set, so that the zeros hide the backing
+ * file. Without one a clear bit reads as zeros: the bits are cleared and flushed first, then
+ * the data is discarded, which only gives the space back. Partial sectors at either end get
+ * real zeros. */
 static int cow_write_zeroes(struct img *img, uint64_t off, uint64_t len)
 {
     struct cow *s = cow_st(img);
@@ -372,21 +382,17 @@ static int cow_write_zeroes(struct img *img, uint64_t off, uint64_t len)
     if (end > n1 * 512 && (r = cow_zero_part(img, n1 * 512, end - n1 * 512)) < 0)
         return r;
     uint64_t host = s->data_off + n0 * 512, hlen = (n1 - n0) * 512;
-    if (fallocate(img->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)host, (off_t)hlen) <
-            0 &&
-        backing && (r = io_pwrite_zeroes(img->fd, host, hlen)) < 0)
-        return img_fail(img, r, "cow: write at %llu: %s", ULL(off), strerror(-r));
-    if ((r = io_sync(img->fd)) < 0)
-        return img_fail(img, r, "cow: fsync: %s", strerror(-r));
-    r = cow_bm_put(img->fd, s->hsize, n0, n1 - n0, backing);
+    if (backing && (r = src_zero(img->src, host, hlen, SRC_ZERO_MAY_PUNCH)) < 0)
+        return img_fail(img, r, "cow: write at %llu: %s", ULL(off), src_errmsg(img->src, r));
+    if (backing && (r = cow_flush(img)) < 0)
+        return r;
+    r = cow_bm_put(img->src, s->hsize, n0, n1 - n0, backing);
     s->win_off = UINT64_MAX;
-    return r < 0 ? img_fail(img, r, "cow: writing the bitmap: %s", strerror(-r)) : 0;
-}
-
-static int cow_flush(struct img *img)
-{
-    int r = io_sync(img->fd);
-    return r < 0 ? img_fail(img, r, "cow: flush: %s", strerror(-r)) : 0;
+    if (r < 0)
+        return img_fail(img, r, "cow: writing the bitmap: %s", src_errmsg(img->src, r));
+    if (!backing && (r = cow_flush(img)) == 0)
+        (void)src_discard(img->src, host, hlen); /* a hint: the sectors read as zeros now */
+    return r;
 }
 
 /* ---- create, grow ---- */
@@ -465,7 +471,7 @@ static int cow_backing_sectors(struct img *img, uint64_t *sectors)
 
 /* Copy the sectors present in the old image to their place in the new data area (zero chunks
  * stay holes in the new, sparse file). */
-static int cow_copy_data(struct img *img, int fd, uint64_t new_data_off)
+static int cow_copy_data(struct img *img, struct img_src *dst, uint64_t new_data_off)
 {
     struct cow *s = cow_st(img);
     enum { CHUNK = 1 << 16 };
@@ -481,9 +487,9 @@ static int cow_copy_data(struct img *img, int fd, uint64_t new_data_off)
             break;
         for (uint64_t off = sec * 512, end = (sec + run) * 512; set && r == 0 && off < end;) {
             size_t n = end - off < CHUNK ? (size_t)(end - off) : CHUNK;
-            r = io_pread_zero(img->fd, buf, n, s->data_off + off);
+            r = src_pread_zero(img->src, buf, n, s->data_off + off);
             if (r == 0 && memcmp(buf, zero, n) != 0)
-                r = io_pwrite_all(fd, buf, n, new_data_off + off);
+                r = src_pwrite(dst, buf, n, new_data_off + off);
             off += n;
         }
         sec += run;
@@ -492,81 +498,126 @@ static int cow_copy_data(struct img *img, int fd, uint64_t new_data_off)
     return r;
 }
 
-/* Grow past the bitmap's slack. The data area starts right after the bitmap, so a longer
- * bitmap moves every data sector, and the header's size alone decides where the data area is:
- * no single write can switch from the old positions to the new ones, and the two overlap, so
- * no in-place order keeps the image valid while its data moves. Instead the grown image is
- * written whole to NAME.part next to the original (header with the new size, the old bitmap,
- * the bits of new sectors, the present sectors at their new offsets), synced and renamed over
- * the original, keeping its mode (and owner, where allowed). A crash leaves the original as it
- * was. The image's fd then follows the new file. Hard links to the old file keep the old one. */
-static int cow_grow_copy(struct img *img, uint64_t sectors, uint64_t zero_to)
+/* The grown image's bytes into dst: the header with the new size, the old bitmap (all-zero
+ * windows left as holes), the bits past the old end, the present sectors at their new
+ * offsets; at least header and bitmap long, as create makes it. */
+static int cow_grow_write(struct img *img, struct img_src *dst, uint64_t sectors, uint64_t zero_to)
 {
     struct cow *s = cow_st(img);
-    struct stat st;
-    if (fstat(img->fd, &st) < 0)
-        return img_error(img, -errno, "%s", strerror(errno));
-    char *real = realpath(img->path, NULL); /* rename over a symlink's target, not the link */
-    if (!real)
-        return img_error(img, -errno, "%s: %s", img->path, strerror(errno));
-    struct io_tmpfile t;
-    int r = io_tmp_create(&t, real);
-    free(real);
-    if (r < 0)
-        return img_error(img, r, "creating %s.part: %s", img->path, strerror(-r));
-    if (fchmod(t.fd, st.st_mode & 07777) < 0)
-        r = -errno;
-    /* The owner is kept where we may (root); otherwise the file becomes ours, as with cp. */
-    if (r == 0 && fchown(t.fd, st.st_uid, st.st_gid) < 0 && errno != EPERM)
-        r = -errno;
-    uint64_t data_off = cow_data_off(s->hsize, sectors), bm_len = u64_div_round_up(sectors, 8);
+    static const uint8_t zero[COW_WIN];
     uint8_t h[COW_HDR64], win[COW_WIN];
-    if (r == 0)
-        r = io_pread_zero(img->fd, h, s->hsize, 0);
+    int r = src_pread_zero(img->src, h, s->hsize, 0);
     if (r == 0) {
         be64_store(h + s->size_field, sectors * 512);
-        r = io_pwrite_all(t.fd, h, s->hsize, 0);
+        r = src_pwrite(dst, h, s->hsize, 0);
     }
-    /* The old bitmap, all-zero windows left as holes. */
     for (uint64_t i = 0; r == 0 && i < s->bm_len; i += COW_WIN) {
         size_t n = s->bm_len - i < COW_WIN ? (size_t)(s->bm_len - i) : COW_WIN;
-        static const uint8_t zero[COW_WIN];
-        r = io_pread_zero(img->fd, win, n, s->hsize + i);
+        r = src_pread_zero(img->src, win, n, s->hsize + i);
         if (r == 0 && memcmp(win, zero, n) != 0)
-            r = io_pwrite_all(t.fd, win, n, s->hsize + i);
+            r = src_pwrite(dst, win, n, s->hsize + i);
     }
     /* Bits past the old end: clear (a hostile file may have set some in its last byte), then
      * set where a longer backing file must be hidden (the sparse data area reads zeros). */
     if (r == 0 && s->sectors % 8)
-        r = cow_bm_put(t.fd, s->hsize, s->sectors, 8 - s->sectors % 8, false);
+        r = cow_bm_put(dst, s->hsize, s->sectors, 8 - s->sectors % 8, false);
     if (r == 0 && zero_to > s->sectors)
-        r = cow_bm_put(t.fd, s->hsize, s->sectors, zero_to - s->sectors, true);
+        r = cow_bm_put(dst, s->hsize, s->sectors, zero_to - s->sectors, true);
     if (r == 0)
-        r = cow_copy_data(img, t.fd, data_off);
-    /* At least header and bitmap long, as create makes it. */
-    uint64_t fsize;
-    if (r == 0 && (r = io_file_size(t.fd, &fsize)) == 0 && fsize < s->hsize + bm_len &&
-        ftruncate(t.fd, (off_t)(s->hsize + bm_len)) < 0)
+        r = cow_copy_data(img, dst, cow_data_off(s->hsize, sectors));
+    uint64_t fsize, min = s->hsize + u64_div_round_up(sectors, 8);
+    if (r == 0 && (r = src_size(dst, &fsize)) == 0 && fsize < min)
+        r = src_truncate(dst, min);
+    return r;
+}
+
+/* A new file beside the image, with its mode (and owner, where allowed), as a source. */
+static int cow_grow_file(struct img *img, struct io_tmpfile *t, struct img_src **dst)
+{
+    struct stat st;
+    if (fstat(src_fd(img->src), &st) < 0)
+        return img_error(img, -errno, "%s", strerror(errno));
+    char *real = realpath(img->path, NULL); /* rename over a symlink's target, not the link */
+    if (!real)
+        return img_error(img, -errno, "%s", strerror(errno));
+    int r = io_tmp_create(t, real);
+    free(real);
+    if (r < 0)
+        return img_error(img, r, "creating %s.part: %s", img->path, strerror(-r));
+    if (fchmod(t->fd, st.st_mode & 07777) < 0)
         r = -errno;
-    int nfd = -1;
-    if (r == 0 && (nfd = fcntl(t.fd, F_DUPFD_CLOEXEC, 0)) < 0)
+    /* The owner is kept where we may (root); otherwise the file becomes ours, as with cp. */
+    if (r == 0 && fchown(t->fd, st.st_uid, st.st_gid) < 0 && errno != EPERM)
         r = -errno;
-    if (r < 0) {
+    int nfd = r < 0 ? -1 : fcntl(t->fd, F_DUPFD_CLOEXEC, 0);
+    struct img_err e = {0};
+    if (r == 0 && nfd < 0)
+        r = -errno;
+    if (r == 0 && (r = src_from_fd(nfd, img->path, SRC_OPEN_RW, dst, &e)) < 0)
+        r = img_error(img, r, "%s", e.msg);
+    else if (r < 0)
+        r = img_error(img, r, "creating %s.part: %s", img->path, strerror(-r));
+    if (r < 0)
+        io_tmp_abort(t);
+    return r;
+}
+
+/* Grow past the bitmap's slack. The data area starts right after the bitmap, so a longer
+ * bitmap moves every data sector, and the header's size alone decides where the data area is:
+ * no single write can switch from the old positions to the new ones, and the two overlap, so
+ * no in-place order keeps the image valid while its data moves. Instead the grown image is
+ * written whole to NAME.part next to the original (cow_grow_write), synced and renamed over
+ * the original, keeping its mode (and owner, where allowed). A crash leaves the original as it
+ * was. The handle's source then follows the new file. Hard links to the old file keep the old
+ * one. Only a regular file can be replaced so (cow_truncate refuses the others). */
+static int cow_grow_copy(struct img *img, uint64_t sectors, uint64_t zero_to)
+{
+    struct cow *s = cow_st(img);
+    struct io_tmpfile t;
+    struct img_src *dst;
+    int r = cow_grow_file(img, &t, &dst);
+    if (r < 0)
+        return r;
+    if ((r = cow_grow_write(img, dst, sectors, zero_to)) < 0) {
+        src_close(dst);
         io_tmp_abort(&t);
         return img_error(img, r, "writing the grown image: %s", strerror(-r));
     }
     if ((r = io_tmp_commit(&t)) < 0) {
-        close(nfd);
+        src_close(dst);
         return img_error(img, r, "replacing %s: %s", img->path, strerror(-r));
     }
-    if ((r = img_replace_fd(img, nfd)) < 0)
-        return r;
-    if (fstat(nfd, &st) == 0) {
-        img->st_dev = st.st_dev;
-        img->st_ino = st.st_ino;
-    }
-    s->data_off = data_off;
+    img_replace_src(img, dst);
+    s->data_off = cow_data_off(s->hsize, sectors);
     return 0;
+}
+
+/* Grow within the bitmap's slack, in place: the new sectors' bits, then the size field. */
+static int cow_grow_in_place(struct img *img, uint64_t sectors, uint64_t zero_to)
+{
+    struct cow *s = cow_st(img);
+    /* Stale data past the old end would show through bits set below: cut it off (zero it
+     * where the source has a fixed size). */
+    uint64_t fsize, end = s->data_off + s->sectors * 512, nend = s->data_off + sectors * 512;
+    int r = src_size(img->src, &fsize);
+    if (r == 0 && fsize > end)
+        r = (src_caps(img->src) & SRC_CAP_TRUNCATE)
+                ? src_truncate(img->src, end)
+                : src_zero(img->src, end, (fsize < nend ? fsize : nend) - end, SRC_ZERO_MAY_PUNCH);
+    if (r == 0 && sectors > s->sectors)
+        r = cow_bm_put(img->src, s->hsize, s->sectors, sectors - s->sectors, false);
+    if (r == 0 && zero_to > s->sectors)
+        r = cow_bm_put(img->src, s->hsize, s->sectors, zero_to - s->sectors, true);
+    s->win_off = UINT64_MAX;
+    uint8_t f[8];
+    be64_store(f, sectors * 512);
+    if (r == 0)
+        r = src_flush(img->src);
+    if (r == 0)
+        r = src_pwrite(img->src, f, 8, s->size_field);
+    if (r == 0)
+        r = src_flush(img->src);
+    return r < 0 ? img_error(img, r, "growing: %s", src_errmsg(img->src, r)) : 0;
 }
 
 /* Grow (shrinking is not supported). The new sectors must read as zeros: their bits are cleared
@@ -585,34 +636,17 @@ static int cow_truncate(struct img *img, uint64_t size, enum img_prealloc preall
     if (size > COW_MAX_SIZE)
         return img_error(img, -EFBIG, "size %llu is too large", ULL(size));
     uint64_t sectors = size / 512, bsec;
+    bool move = cow_data_off(s->hsize, sectors) != s->data_off;
+    if (move && src_kind(img->src) != SRC_FILE)
+        return img_error(img, -ENOTSUP,
+                         "growing past %llu bytes moves the data area, which rewrites the image "
+                         "as a new file: not possible on a block device or an NBD export",
+                         ULL((s->data_off - s->hsize) * 8 * 512));
     int r = cow_backing_sectors(img, &bsec);
     if (r < 0)
         return r;
     uint64_t zero_to = bsec < sectors ? bsec : sectors;
-    if (cow_data_off(s->hsize, sectors) != s->data_off) {
-        r = cow_grow_copy(img, sectors, zero_to);
-    } else {
-        /* Stale data past the old end would show through bits set below: cut it off. */
-        uint64_t fsize, end = s->data_off + s->sectors * 512;
-        r = io_file_size(img->fd, &fsize);
-        if (r == 0 && fsize > end && ftruncate(img->fd, (off_t)end) < 0)
-            r = -errno;
-        if (r == 0 && sectors > s->sectors)
-            r = cow_bm_put(img->fd, s->hsize, s->sectors, sectors - s->sectors, false);
-        if (r == 0 && zero_to > s->sectors)
-            r = cow_bm_put(img->fd, s->hsize, s->sectors, zero_to - s->sectors, true);
-        s->win_off = UINT64_MAX;
-        uint8_t f[8];
-        be64_store(f, size);
-        if (r == 0)
-            r = io_sync(img->fd);
-        if (r == 0)
-            r = io_pwrite_all(img->fd, f, 8, s->size_field);
-        if (r == 0)
-            r = io_sync(img->fd);
-        if (r < 0)
-            return img_error(img, r, "growing: %s", strerror(-r));
-    }
+    r = move ? cow_grow_copy(img, sectors, zero_to) : cow_grow_in_place(img, sectors, zero_to);
     if (r < 0)
         return r;
     s->win_off = UINT64_MAX;
@@ -816,7 +850,7 @@ const struct img_driver img_driver_ucow = {
     .name = "ucow",
     .desc = "User-Mode-Linux COW (versions 1, 2 and 3)",
     .priv_size = sizeof(struct cow),
-    .caps = IMG_CAP_BACKING,
+    .caps = IMG_CAP_BACKING | IMG_CAP_SOURCES,
     .probe = ucow_probe,
     .open = ucow_open,
     .get_info = ucow_get_info,
@@ -843,12 +877,12 @@ static int cow_set_backing(struct img *img, const char *name, const char *fmt)
         return img_error(img, -ENOMEM, "out of memory");
     memset(field, 0, sizeof field);
     memcpy(field, name ? name : "", nl);
-    int r = io_pwrite_all(img->fd, field, sizeof field, 8);
+    int r = src_pwrite(img->src, field, sizeof field, 8);
     if (r == 0)
-        r = io_sync(img->fd);
+        r = src_flush(img->src);
     if (r < 0) {
         free(copy);
-        return img_error(img, r, "writing the backing file name: %s", strerror(-r));
+        return img_error(img, r, "writing the backing file name: %s", src_errmsg(img->src, r));
     }
     free(img->backing_name);
     img->backing_name = copy;
@@ -860,11 +894,11 @@ static int cow_set_backing(struct img *img, const char *name, const char *fmt)
 static int cow_make_empty(struct img *img)
 {
     struct cow *s = cow_st(img);
-    int r = io_pwrite_zeroes(img->fd, s->hsize, s->bm_len);
+    int r = src_zero(img->src, s->hsize, s->bm_len, SRC_ZERO_MAY_PUNCH);
     if (r == 0)
-        r = io_sync(img->fd);
+        r = src_flush(img->src);
     s->win_off = UINT64_MAX;
-    return r < 0 ? img_error(img, r, "clearing the bitmap: %s", strerror(-r)) : 0;
+    return r < 0 ? img_error(img, r, "clearing the bitmap: %s", src_errmsg(img->src, r)) : 0;
 }
 
 const struct img_driver img_driver_cow = {
@@ -872,7 +906,7 @@ const struct img_driver img_driver_cow = {
     .name = "cow",
     .desc = "legacy QEMU cow (User-Mode-Linux style, QEMU <= 2.1)",
     .priv_size = sizeof(struct cow),
-    .caps = IMG_CAP_BACKING | IMG_CAP_ZERO_INIT,
+    .caps = IMG_CAP_BACKING | IMG_CAP_ZERO_INIT | IMG_CAP_SOURCES,
     .probe = cow_probe,
     .open = cow_open,
     .read = cow_read,

@@ -125,8 +125,6 @@ static int qcow_open(struct img *img, unsigned flags)
                          ULL(size), ULL(l1n), ULL(QCOW_MAX_L1_BYTES / 8));
     if (crypt > 1)
         return img_error(img, -EINVAL, "crypt_method %u is unknown (0 none, 1 AES)", crypt);
-    if (crypt && src_fd(img->src) < 0) /* the cipher does descriptor I/O */
-        return img_error(img, -ENOTSUP, "encrypted images cannot be read over NBD yet");
     uint64_t hdr_end = QCOW_HDR;
     if (boff != 0) {
         if (blen > QCOW_MAX_BACKING)
@@ -304,11 +302,10 @@ static int qcow_read(struct img *img, uint64_t off, void *buf, size_t len)
                 memcpy(p, s->cbuf + (off & (s->cs - 1)), n);
         } else {
             /* Past the end of the file reads as zeros, as it does for qemu. */
-            r = s->cipher
-                    ? crypto_pread(s->cipher, src_fd(img->src), p, n, e + (off & (s->cs - 1)), off)
-                    : src_pread_zero(img->src, p, n, e + (off & (s->cs - 1)));
+            r = s->cipher ? crypto_pread(s->cipher, img->src, p, n, e + (off & (s->cs - 1)), off)
+                          : src_pread_zero(img->src, p, n, e + (off & (s->cs - 1)));
             if (r < 0)
-                r = img_error(img, r, "read at 0x%llx: %s", ULL(e), strerror(-r));
+                r = img_error(img, r, "read at 0x%llx: %s", ULL(e), src_errmsg(img->src, r));
         }
         if (r < 0)
             return r;
@@ -377,9 +374,9 @@ static int qcow_dwrite(struct img *img, const void *buf, size_t len, uint64_t ho
     struct qcow *s = qcow_st(img);
     if (!s->cipher)
         return qcow_hwrite(img, buf, len, host);
-    int r = crypto_pwrite(s->cipher, src_fd(img->src), buf, len, host, guest);
+    int r = crypto_pwrite(s->cipher, img->src, buf, len, host, guest);
     if (r < 0)
-        return img_error(img, r, "write at 0x%llx: %s", ULL(host), strerror(-r));
+        return img_error(img, r, "write at 0x%llx: %s", ULL(host), src_errmsg(img->src, r));
     if (host + len > s->file_size)
         s->file_size = host + len;
     return 0;

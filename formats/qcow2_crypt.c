@@ -113,14 +113,6 @@ static uint64_t iv_off(struct qcow2 *s, uint64_t host, uint64_t guest)
     return s->cr->physical ? host : guest;
 }
 
-/* The cipher reads and writes a descriptor: encrypted data needs a file or device source. */
-static int crypt_fd(struct img *img, struct img_src *src)
-{
-    if (src_fd(src) < 0)
-        return img_error(img, -ENOTSUP, "encrypted images cannot be read over NBD yet");
-    return src_fd(src);
-}
-
 int qcow2_data_read(struct img *img, struct img_src *src, void *buf, size_t len, uint64_t host,
                     uint64_t guest)
 {
@@ -129,13 +121,12 @@ int qcow2_data_read(struct img *img, struct img_src *src, void *buf, size_t len,
         int r = src_pread_zero(src, buf, len, host);
         return r < 0 ? img_error(img, r, "read at 0x%llx: %s", ULL(host), src_errmsg(src, r)) : 0;
     }
-    int fd = crypt_fd(img, src);
-    int r = fd < 0 ? fd : qcow2_crypt_ready(img);
+    int r = qcow2_crypt_ready(img);
     if (r < 0)
         return r;
-    r = crypto_pread(s->cr->cipher, fd, buf, len, host, iv_off(s, host, guest));
+    r = crypto_pread(s->cr->cipher, src, buf, len, host, iv_off(s, host, guest));
     if (r < 0)
-        return img_error(img, r, "read at 0x%llx: %s", ULL(host), strerror(-r));
+        return img_error(img, r, "read at 0x%llx: %s", ULL(host), src_errmsg(src, r));
     return 0;
 }
 
@@ -145,13 +136,12 @@ int qcow2_data_write(struct img *img, struct img_src *src, const void *buf, size
     struct qcow2 *s = qcow2_st(img);
     if (!s->crypt_method)
         return qcow2_host_write(img, src, buf, len, host);
-    int fd = crypt_fd(img, src);
-    int r = fd < 0 ? fd : qcow2_crypt_ready(img);
+    int r = qcow2_crypt_ready(img);
     if (r < 0)
         return r;
-    r = crypto_pwrite(s->cr->cipher, fd, buf, len, host, iv_off(s, host, guest));
+    r = crypto_pwrite(s->cr->cipher, src, buf, len, host, iv_off(s, host, guest));
     if (r < 0)
-        return img_error(img, r, "write at 0x%llx: %s", ULL(host), strerror(-r));
+        return img_error(img, r, "write at 0x%llx: %s", ULL(host), src_errmsg(src, r));
     if (src == img->src && host + len > s->file_size)
         s->file_size = host + len;
     return 0;

@@ -10,7 +10,10 @@
  * the backing image; free blocks read through it, zero blocks hide it, a write to a free block
  * copies the parent's block first. Without the chain, reads that need the parent fail.
  * Compaction (vdi_compact) unmaps zero blocks and closes the holes in place.
- * Talks to: core/base/io.c for file I/O, core/block/opts.c for create options, core/block/img.c
+ * The image's bytes are read and written only through its byte source (core/block/src.h), so a
+ * vdi on a block device or an NBD export works as one in a file; only a file changes size.
+ * Talks to: core/block/src.h for the image's bytes, core/base/io.c for create and the parent
+ * lookup, core/block/opts.c for create options, core/block/img.c
  * (img_open of a new child's parent, img_read_backing); formats/registry.c lists it.
  */
 #include "core/base/bytes.h"
@@ -21,7 +24,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <linux/falloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -301,26 +303,32 @@ static int vdi_find_parent(struct img *img, const struct vdi *s)
     return 0;
 }
 
+/* The image is an NBD export: it has no directory here to find a parent in. */
+static bool vdi_remote(const struct img *img)
+{
+    return src_kind(img->src) == SRC_NBD;
+}
+
 static int vdi_open(struct img *img, unsigned flags)
 {
     struct vdi *s = img->priv;
     uint8_t h[VDI_SECTOR];
-    int r = io_file_size(img->fd, &s->file_size);
+    int r = src_size(img->src, &s->file_size);
     if (r < 0)
-        return img_error(img, r, "%s", strerror(-r));
+        return img_error(img, r, "%s", src_errmsg(img->src, r));
     if (s->file_size < VDI_SECTOR)
         return img_error(img, -EINVAL, "file of %llu bytes is too short for a header",
                          ULL(s->file_size));
-    if ((r = io_pread_exact(img->fd, h, sizeof h, 0)) < 0)
-        return img_error(img, r, "reading the header: %s", strerror(-r));
+    if ((r = src_pread(img->src, h, sizeof h, 0)) < 0)
+        return img_error(img, r, "reading the header: %s", src_errmsg(img->src, r));
     if ((r = vdi_parse_header(img, s, h)) < 0)
         return r;
     size_t n = s->blocks ? s->blocks : 1;
     s->bmap = malloc(n * 4);
     if (!s->bmap)
         return img_error(img, -ENOMEM, "out of memory for a %u-entry block map", s->blocks);
-    if ((r = io_pread_exact(img->fd, s->bmap, (size_t)s->blocks * 4, s->off_bmap)) < 0)
-        return img_error(img, r, "reading the block map: %s", strerror(-r));
+    if ((r = src_pread(img->src, s->bmap, (size_t)s->blocks * 4, s->off_bmap)) < 0)
+        return img_error(img, r, "reading the block map: %s", src_errmsg(img->src, r));
     /* Convert in place; new blocks go after every index in use, so that a map damaged by
      * a crash (entry written, header count not) never leads to two blocks sharing one. */
     s->next_idx = s->allocated;
@@ -345,6 +353,9 @@ static int vdi_open(struct img *img, unsigned flags)
                          "parent image (uuid %s) not looked for: external references "
                          "are disabled (--untrusted)",
                          u);
+    if (vdi_remote(img))
+        return img_error(img, -EPERM,
+                         "parent image (uuid %s) not looked for: the image is read over NBD", u);
     return vdi_find_parent(img, s);
 }
 
@@ -393,8 +404,9 @@ static int vdi_read(struct img *img, uint64_t off, void *buf, size_t len)
             if (r < 0)
                 return r;
             /* A block may end past EOF (a truncated file): that part reads as zeros. */
-            if ((r = io_pread_zero(img->fd, p, n, host + in)) < 0)
-                return img_error(img, r, "read at %llu: %s", ULL(host + in), strerror(-r));
+            if ((r = src_pread_zero(img->src, p, n, host + in)) < 0)
+                return img_error(img, r, "read at %llu: %s", ULL(host + in),
+                                 src_errmsg(img->src, r));
         }
         p += n;
         off += n;
@@ -438,24 +450,17 @@ static int vdi_block_status(struct img *img, uint64_t off, uint64_t len, struct 
         n = len;
     bs->flags = IMG_BS_DATA | IMG_BS_ALLOCATED | IMG_BS_OFFSET_VALID;
     bs->host_off = host;
-    /* Like QEMU, ask the file about static images (created sparse): a hole there reads as
+    /* Like QEMU, ask the source about static images (created sparse): a hole there reads as
      * zeros. Dynamic blocks are reported as data, holes or not, as qemu-img map does. */
-    uint64_t fsize, end;
-    int is_data;
-    if (s->type != VDI_TYPE_STATIC) {
-        bs->len = n;
-        return 0;
-    }
-    if ((r = io_file_size(img->fd, &fsize)) < 0)
-        return img_error(img, r, "%s", strerror(-r));
-    if (host >= fsize) {
-        bs->flags |= IMG_BS_ZERO;
-    } else {
-        if ((r = io_seek_extent(img->fd, host, fsize, &is_data, &end)) < 0)
-            return img_error(img, r, "%s", strerror(-r));
+    uint64_t fsize, end = 0;
+    unsigned state = 0;
+    if (s->type == VDI_TYPE_STATIC && ((r = src_size(img->src, &fsize)) < 0 ||
+                                       (r = src_extent(img->src, host, fsize, &state, &end)) < 0))
+        return img_error(img, r, "block status at %llu: %s", ULL(host), src_errmsg(img->src, r));
+    if (s->type == VDI_TYPE_STATIC) {
         if (end > host && end - host < n)
             n = end - host;
-        if (!is_data)
+        if (state & SRC_EXT_ZERO)
             bs->flags |= IMG_BS_ZERO;
     }
     bs->len = n;
@@ -483,8 +488,8 @@ static int vdi_store_u32(struct img *img, uint64_t at, uint32_t v, const char *w
 {
     uint8_t b[4];
     le32_store(b, v);
-    int r = io_pwrite_all(img->fd, b, 4, at);
-    return r < 0 ? img_error(img, r, "writing %s: %s", what, strerror(-r)) : 0;
+    int r = src_pwrite(img->src, b, 4, at);
+    return r < 0 ? img_error(img, r, "writing %s: %s", what, src_errmsg(img->src, r)) : 0;
 }
 
 static bool vdi_scratch(const struct img *img)
@@ -526,10 +531,10 @@ static int vdi_writeback(struct img *img)
         return img_error(img, -ENOMEM, "out of memory");
     for (size_t i = 0; i < n; i++)
         le32_store(raw + 4 * i, s->bmap[s->dirty_lo + i]);
-    int r = io_pwrite_all(img->fd, raw, n * 4, s->off_bmap + (uint64_t)s->dirty_lo * 4);
+    int r = src_pwrite(img->src, raw, n * 4, s->off_bmap + (uint64_t)s->dirty_lo * 4);
     free(raw);
     if (r < 0)
-        return img_error(img, r, "writing the block map: %s", strerror(-r));
+        return img_error(img, r, "writing the block map: %s", src_errmsg(img->src, r));
     s->dirty = false;
     return vdi_store_u32(img, VDI_OFF_ALLOCATED, s->allocated, "blocks_allocated");
 }
@@ -564,13 +569,13 @@ static int vdi_alloc_block(struct img *img, uint64_t b, uint64_t in, const void 
         memcpy(blk + in, buf, n);
     else
         memset(blk + in, 0, n);
-    r = io_pwrite_all(img->fd, blk, s->block_size, host);
+    r = src_pwrite(img->src, blk, s->block_size, host);
     free(blk);
     if (r < 0)
-        return img_error(img, r, "writing block at %llu: %s", ULL(host), strerror(-r));
+        return img_error(img, r, "writing block at %llu: %s", ULL(host), src_errmsg(img->src, r));
     /* The data must be on disk before anything points at it. */
-    if (!vdi_scratch(img) && (r = io_sync(img->fd)) < 0)
-        return img_error(img, r, "flush: %s", strerror(-r));
+    if (!vdi_scratch(img) && (r = src_flush(img->src)) < 0)
+        return img_error(img, r, "flush: %s", src_errmsg(img->src, r));
     if (host + s->block_size > s->file_size)
         s->file_size = host + s->block_size;
     s->next_idx = idx + 1;
@@ -617,8 +622,8 @@ static int vdi_write(struct img *img, uint64_t off, const void *buf, size_t len)
             if (!fresh && (r = vdi_host(img, b + k - 1, &host)) < 0) /* the run's last block */
                 return r;
             host -= fresh ? 0 : (k - 1) * s->block_size;
-            if ((r = io_pwrite_all(img->fd, p, n, host)) < 0)
-                return img_error(img, r, "write at %llu: %s", ULL(host), strerror(-r));
+            if ((r = src_pwrite(img->src, p, n, host)) < 0)
+                return img_error(img, r, "write at %llu: %s", ULL(host), src_errmsg(img->src, r));
             if (fresh) {
                 if (host + n > s->file_size)
                     s->file_size = host + n;
@@ -631,8 +636,9 @@ static int vdi_write(struct img *img, uint64_t off, const void *buf, size_t len)
             uint64_t host;
             if ((r = vdi_host(img, b, &host)) < 0)
                 return r;
-            if ((r = io_pwrite_all(img->fd, p, n, host + in)) < 0)
-                return img_error(img, r, "write at %llu: %s", ULL(host + in), strerror(-r));
+            if ((r = src_pwrite(img->src, p, n, host + in)) < 0)
+                return img_error(img, r, "write at %llu: %s", ULL(host + in),
+                                 src_errmsg(img->src, r));
         } else if ((r = vdi_alloc_block(img, b, in, p, n)) < 0) {
             return r;
         }
@@ -660,10 +666,8 @@ static int vdi_write_zeroes(struct img *img, uint64_t off, uint64_t len)
             if (r < 0)
                 return r;
             host += in;
-            if (fallocate(img->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)host,
-                          (off_t)n) < 0 &&
-                (r = io_pwrite_zeroes(img->fd, host, n)) < 0)
-                return img_error(img, r, "write at %llu: %s", ULL(host), strerror(-r));
+            if ((r = src_zero(img->src, host, n, SRC_ZERO_MAY_PUNCH)) < 0)
+                return img_error(img, r, "write at %llu: %s", ULL(host), src_errmsg(img->src, r));
         } else if (vdi_from_parent(s, s->bmap[b])) {
             int r;
             if (in == 0 && (n == s->block_size || off + n == img->size)) {
@@ -684,8 +688,8 @@ static int vdi_flush(struct img *img)
     int r = vdi_writeback(img);
     if (r < 0)
         return r;
-    r = io_sync(img->fd);
-    return r < 0 ? img_error(img, r, "flush: %s", strerror(-r)) : 0;
+    r = src_flush(img->src);
+    return r < 0 ? img_error(img, r, "flush: %s", src_errmsg(img->src, r)) : 0;
 }
 
 /* ---- resize ---- */
@@ -698,19 +702,19 @@ static int vdi_store_geometry(struct img *img, uint32_t off_bmap, uint32_t off_d
 {
     struct vdi *s = img->priv;
     uint8_t g[VDI_OFF_ALLOCATED + 4 - VDI_OFF_BMAP];
-    int r = io_pread_exact(img->fd, g, sizeof g, VDI_OFF_BMAP);
+    int r = src_pread(img->src, g, sizeof g, VDI_OFF_BMAP);
     if (r == 0) {
         le32_store(g, off_bmap);
         le32_store(g + (VDI_OFF_DATA - VDI_OFF_BMAP), off_data);
         le64_store(g + (VDI_OFF_DISK_SIZE - VDI_OFF_BMAP), disk_size);
         le32_store(g + (VDI_OFF_BLOCKS - VDI_OFF_BMAP), blocks);
         le32_store(g + (VDI_OFF_ALLOCATED - VDI_OFF_BMAP), allocated);
-        r = io_pwrite_all(img->fd, g, sizeof g, VDI_OFF_BMAP);
+        r = src_pwrite(img->src, g, sizeof g, VDI_OFF_BMAP);
     }
     if (r == 0)
-        r = io_sync(img->fd);
+        r = src_flush(img->src);
     if (r < 0)
-        return img_error(img, r, "writing the header: %s", strerror(-r));
+        return img_error(img, r, "writing the header: %s", src_errmsg(img->src, r));
     s->off_bmap = off_bmap;
     s->off_data = off_data;
     s->disk_size = disk_size;
@@ -748,14 +752,56 @@ static int vdi_map_extend(struct img *img, uint32_t nb, uint32_t first)
         return img_error(img, -ENOMEM, "out of memory");
     for (size_t i = 0; i < cnt; i++)
         le32_store(raw + 4 * i, vdi_new_entry(s, first, s->blocks + i, s->blocks));
-    int r = io_pwrite_all(img->fd, raw, cnt * 4, s->off_bmap + (uint64_t)s->blocks * 4);
+    int r = src_pwrite(img->src, raw, cnt * 4, s->off_bmap + (uint64_t)s->blocks * 4);
     free(raw);
     if (r == 0)
-        r = io_sync(img->fd);
+        r = src_flush(img->src);
     if (r < 0)
-        return img_error(img, r, "writing the block map: %s", strerror(-r));
+        return img_error(img, r, "writing the block map: %s", src_errmsg(img->src, r));
     for (uint32_t b = s->blocks; b < nb; b++)
         s->bmap[b] = vdi_new_entry(s, first, b, s->blocks);
+    return 0;
+}
+
+/* Make [start, end) of the image read as zeros with nothing in use after it (start <=
+ * file_size, nothing in use at or after start). A file is cut back to start and extended
+ * sparse; a device or an NBD export, whose size is fixed, gets the range zeroed (freed where
+ * it can) and must be large enough. */
+static int vdi_zero_tail(struct img *img, uint64_t start, uint64_t end)
+{
+    struct vdi *s = img->priv;
+    int r;
+    if (src_caps(img->src) & SRC_CAP_TRUNCATE) {
+        if ((s->file_size > start && (r = src_truncate(img->src, start)) < 0) ||
+            (r = src_truncate(img->src, end)) < 0)
+            return img_error(img, r, "extending the file: %s", src_errmsg(img->src, r));
+        s->file_size = end;
+        return 0;
+    }
+    if (end > s->file_size)
+        return img_error(img, -ENOSPC,
+                         "the image needs %llu bytes, its source (of fixed size) holds %llu",
+                         ULL(end), ULL(s->file_size));
+    r = src_zero(img->src, start, end - start, SRC_ZERO_MAY_PUNCH);
+    return r < 0 ? img_error(img, r, "zeroing at %llu: %s", ULL(start), src_errmsg(img->src, r))
+                 : 0;
+}
+
+/* Cut the image after end (nothing in use there): a file is truncated; on a source of fixed
+ * size the tail is only discarded (a hint: the source keeps its size). Not synced. */
+static int vdi_cut(struct img *img, uint64_t end)
+{
+    struct vdi *s = img->priv;
+    if (s->file_size <= end)
+        return 0;
+    if (!(src_caps(img->src) & SRC_CAP_TRUNCATE)) {
+        (void)src_discard(img->src, end, s->file_size - end);
+        return 0;
+    }
+    int r = src_truncate(img->src, end);
+    if (r < 0)
+        return img_error(img, r, "truncating the file: %s", src_errmsg(img->src, r));
+    s->file_size = end;
     return 0;
 }
 
@@ -774,16 +820,11 @@ static int vdi_fresh_blocks(struct img *img, uint32_t cnt, uint64_t limit, uint3
                          s->allocated, s->blocks);
     uint64_t start = s->off_data + (uint64_t)idx * s->block_size;
     uint64_t end = start + (uint64_t)cnt * s->block_size;
-    int r = 0;
-    if (s->file_size > start && ftruncate(img->fd, (off_t)start) < 0)
-        r = -errno;
-    if (r == 0 && ftruncate(img->fd, (off_t)end) < 0)
-        r = -errno;
-    if (r == 0)
-        r = io_sync(img->fd);
+    int r = vdi_zero_tail(img, start, end);
+    if (r == 0 && (r = src_flush(img->src)) < 0)
+        r = img_error(img, r, "extending the file: %s", src_errmsg(img->src, r));
     if (r < 0)
-        return img_error(img, r, "extending the file: %s", strerror(-r));
-    s->file_size = end;
+        return r;
     s->next_idx = idx + cnt;
     *first = idx;
     return 0;
@@ -815,11 +856,11 @@ static int vdi_move_out(struct img *img, uint64_t k, uint32_t *dest, uint64_t *t
             c++;
         uint64_t from = s->off_data + (uint64_t)s->bmap[g] * s->block_size;
         uint64_t to = s->off_data + c * s->block_size;
-        r = io_pread_zero(img->fd, buf, s->block_size, from);
+        r = src_pread_zero(img->src, buf, s->block_size, from);
         if (r == 0)
-            r = io_pwrite_all(img->fd, buf, s->block_size, to);
+            r = src_pwrite(img->src, buf, s->block_size, to);
         if (r < 0) {
-            r = img_error(img, r, "moving block %u: %s", g, strerror(-r));
+            r = img_error(img, r, "moving block %u: %s", g, src_errmsg(img->src, r));
             break;
         }
         if (to + s->block_size > s->file_size)
@@ -831,8 +872,8 @@ static int vdi_move_out(struct img *img, uint64_t k, uint32_t *dest, uint64_t *t
     /* Copies exist from here on, referenced or not: never hand their indices out again. */
     if (*top > s->next_idx)
         s->next_idx = (uint32_t)*top;
-    if (r == 0 && (r = io_sync(img->fd)) < 0)
-        r = img_error(img, r, "flush: %s", strerror(-r));
+    if (r == 0 && (r = src_flush(img->src)) < 0)
+        r = img_error(img, r, "flush: %s", src_errmsg(img->src, r));
 out:
     free(used);
     free(buf);
@@ -893,8 +934,8 @@ static int vdi_relocate(struct img *img, uint32_t nb, uint64_t size)
         if ((r = vdi_store_u32(img, s->off_bmap + (uint64_t)g * 4, dest[g], "the block map")) == 0)
             s->bmap[g] = dest[g];
     }
-    if (r == 0 && (r = io_sync(img->fd)) < 0)
-        r = img_error(img, r, "flush: %s", strerror(-r));
+    if (r == 0 && (r = src_flush(img->src)) < 0)
+        r = img_error(img, r, "flush: %s", src_errmsg(img->src, r));
     uint32_t add = s->type == VDI_TYPE_STATIC ? nb - nold : 0, first = VDI_FREE;
     if (r < 0 || (add && (r = vdi_fresh_blocks(img, add, nb + k, &first)) < 0))
         goto out;
@@ -905,23 +946,20 @@ static int vdi_relocate(struct img *img, uint32_t nb, uint64_t size)
         le32_store(map + 4 * (size_t)g, g >= nold ? vdi_new_entry(s, first, g, nold)
                                         : vdi_is_alloc(s->bmap[g]) ? s->bmap[g] - (uint32_t)k
                                                                    : s->bmap[g]);
-    r = io_pwrite_all(img->fd, map, mlen, new_bmap);
+    r = src_pwrite(img->src, map, mlen, new_bmap);
     uint64_t gap = new_bmap + mlen, gap_end = new_data < s->file_size ? new_data : s->file_size;
-    if (r == 0 && gap < gap_end &&
-        fallocate(img->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)gap,
-                  (off_t)(gap_end - gap)) < 0)
-        r = io_pwrite_zeroes(img->fd, gap, gap_end - gap);
-    /* The header check wants offset_data inside the file. */
-    if (r == 0 && s->file_size < new_data && ftruncate(img->fd, (off_t)new_data) < 0)
-        r = -errno;
+    if (r == 0 && gap < gap_end)
+        r = src_zero(img->src, gap, gap_end - gap, SRC_ZERO_MAY_PUNCH);
     if (r == 0)
-        r = io_sync(img->fd);
+        r = src_flush(img->src);
     if (r < 0) {
-        r = img_error(img, r, "writing the new block map: %s", strerror(-r));
+        r = img_error(img, r, "writing the new block map: %s", src_errmsg(img->src, r));
         goto out;
     }
-    if (s->file_size < new_data)
-        s->file_size = new_data;
+    /* The header check wants offset_data inside the file. */
+    if (s->file_size < new_data &&
+        ((r = vdi_zero_tail(img, s->file_size, new_data)) < 0 || (r = vdi_flush(img)) < 0))
+        goto out;
     uint32_t *nm = realloc(s->bmap, (size_t)nb * 4);
     if (!nm) {
         r = img_error(img, -ENOMEM, "out of memory");
@@ -1107,8 +1145,8 @@ static int vdi_compact_zeros(struct img *img, struct vdi_cwork *w, uint64_t *zer
             continue;
         if (w->tick && w->tick(w->ctx, w->done, w->total))
             return img_error(img, -ECANCELED, "compaction cancelled; the image is unchanged");
-        if ((r = io_pread_zero(img->fd, w->buf, bsz, s->off_data + p * bsz)) < 0)
-            return img_error(img, r, "reading block %llu: %s", ULL(p), strerror(-r));
+        if ((r = src_pread_zero(img->src, w->buf, bsz, s->off_data + p * bsz)) < 0)
+            return img_error(img, r, "reading block %llu: %s", ULL(p), src_errmsg(img->src, r));
         w->done += bsz;
         if (!vdi_all_zero(w->buf, bsz))
             continue;
@@ -1143,14 +1181,14 @@ static int vdi_compact_move(struct img *img, struct vdi_cwork *w, uint64_t keep)
                              "again");
         uint64_t from = top - 1;
         uint32_t g = owner[from] - 1;
-        r = io_pread_zero(img->fd, w->buf, bsz, s->off_data + from * bsz);
+        r = src_pread_zero(img->src, w->buf, bsz, s->off_data + from * bsz);
         if (r == 0)
-            r = io_pwrite_all(img->fd, w->buf, bsz, s->off_data + hole * bsz);
+            r = src_pwrite(img->src, w->buf, bsz, s->off_data + hole * bsz);
         if (r == 0)
-            r = io_sync(img->fd);
+            r = src_flush(img->src);
         if (r < 0)
             return img_error(img, r, "moving block %llu to %llu: %s", ULL(from), ULL(hole),
-                             strerror(-r));
+                             src_errmsg(img->src, r));
         if ((r = vdi_store_u32(img, s->off_bmap + (uint64_t)g * 4, (uint32_t)hole,
                                "the block map")) < 0)
             return r;
@@ -1224,14 +1262,8 @@ static int vdi_compact(struct img *img, int (*tick)(void *, uint64_t, uint64_t),
         goto out;
     /* Step 3: nothing in use lies past keep blocks any more. */
     uint64_t end = s->off_data + keep * bsz;
-    if (s->file_size > end) {
-        if (ftruncate(img->fd, (off_t)end) < 0 || (r = io_sync(img->fd)) < 0) {
-            r = r < 0 ? r : -errno;
-            r = img_error(img, r, "truncating the file: %s", strerror(-r));
-            goto out;
-        }
-        s->file_size = end;
-    }
+    if (s->file_size > end && ((r = vdi_cut(img, end)) < 0 || (r = vdi_flush(img)) < 0))
+        goto out;
     s->next_idx = (uint32_t)keep;
     if (tick)
         tick(ctx, w.total, w.total);
@@ -1422,16 +1454,16 @@ static int vdi_free_to_zero(struct img *img)
             return img_error(img, -ENOMEM, "out of memory");
         for (uint32_t i = 0; i < n; i++)
             le32_store(&run[i], VDI_ZERO);
-        int r = io_pwrite_all(img->fd, run, (size_t)n * 4, s->off_bmap + (uint64_t)b * 4);
+        int r = src_pwrite(img->src, run, (size_t)n * 4, s->off_bmap + (uint64_t)b * 4);
         free(run);
         if (r < 0)
-            return img_error(img, r, "writing the block map: %s", strerror(-r));
+            return img_error(img, r, "writing the block map: %s", src_errmsg(img->src, r));
         for (uint32_t i = b; i <= e; i++)
             s->bmap[i] = VDI_ZERO;
         b = e;
     }
-    int r = io_sync(img->fd);
-    return r < 0 ? img_error(img, r, "flush: %s", strerror(-r)) : 0;
+    int r = src_flush(img->src);
+    return r < 0 ? img_error(img, r, "flush: %s", src_errmsg(img->src, r)) : 0;
 }
 
 static int vdi_set_backing(struct img *img, const char *name, const char *fmt)
@@ -1442,6 +1474,10 @@ static int vdi_set_backing(struct img *img, const char *name, const char *fmt)
     if (name) {
         if (s->type == VDI_TYPE_STATIC)
             return img_error(img, -EINVAL, "a static (fixed-size) image cannot get a parent");
+        if (vdi_remote(img))
+            return img_error(img, -EPERM,
+                             "a parent cannot be given to an image read over NBD (it is found "
+                             "by UUID in the image's directory)");
         uint64_t psize;
         struct img_err perr = {0};
         int r = vdi_create_parent(img->path, name, fmt, link, pmod, &psize, &perr);
@@ -1464,18 +1500,18 @@ static int vdi_set_backing(struct img *img, const char *name, const char *fmt)
         free(bf);
         return img_error(img, -ENOMEM, "out of memory");
     }
-    r = io_pread_exact(img->fd, h, sizeof h, 0);
+    r = src_pread(img->src, h, sizeof h, 0);
     if (r == 0) {
         le32_store(h + VDI_OFF_IMAGE_TYPE, type);
         memcpy(h + VDI_OFF_UUID_LINK, link, 16);
         memcpy(h + VDI_OFF_UUID_PARENT, pmod, 16);
-        if ((r = io_pwrite_all(img->fd, h, sizeof h, 0)) == 0)
-            r = io_sync(img->fd);
+        if ((r = src_pwrite(img->src, h, sizeof h, 0)) == 0)
+            r = src_flush(img->src);
     }
     if (r < 0) {
         free(bn);
         free(bf);
-        return img_error(img, r, "writing the header: %s", strerror(-r));
+        return img_error(img, r, "writing the header: %s", src_errmsg(img->src, r));
     }
     s->type = type;
     memcpy(s->uuid_link, link, 16);
@@ -1500,24 +1536,22 @@ static int vdi_make_empty(struct img *img)
         return img_error(img, -ENOMEM, "out of memory");
     for (uint32_t i = 0; i < s->blocks; i++)
         le32_store(&map[i], VDI_FREE);
-    int r = io_pwrite_all(img->fd, map, (size_t)s->blocks * 4, s->off_bmap);
+    int r = src_pwrite(img->src, map, (size_t)s->blocks * 4, s->off_bmap);
     free(map);
-    if (r == 0 && (r = io_sync(img->fd)) == 0) {
+    if (r == 0 && (r = src_flush(img->src)) == 0) {
         for (uint32_t i = 0; i < s->blocks; i++)
             s->bmap[i] = VDI_FREE;
         if ((r = vdi_store_u32(img, VDI_OFF_ALLOCATED, 0, "blocks_allocated")) < 0)
             return r;
         s->allocated = 0;
         s->next_idx = 0;
-        r = io_sync(img->fd);
+        r = src_flush(img->src);
     }
-    if (r == 0 && s->file_size > s->off_data) {
-        if (ftruncate(img->fd, (off_t)s->off_data) < 0 || io_sync(img->fd) < 0)
-            r = -errno;
-        else
-            s->file_size = s->off_data;
-    }
-    return r < 0 ? img_error(img, r, "emptying the image: %s", strerror(-r)) : 0;
+    if (r < 0)
+        return img_error(img, r, "emptying the image: %s", src_errmsg(img->src, r));
+    if ((r = vdi_cut(img, s->off_data)) < 0)
+        return r;
+    return vdi_flush(img);
 }
 
 static const struct img_opt_desc vdi_create_opts[] = {
@@ -1530,7 +1564,7 @@ const struct img_driver img_driver_vdi = {
     .name = "vdi",
     .desc = "VirtualBox disk image",
     .priv_size = sizeof(struct vdi),
-    .caps = IMG_CAP_ZERO_INIT | IMG_CAP_BACKING | IMG_CAP_PARENT_SAME_FMT,
+    .caps = IMG_CAP_ZERO_INIT | IMG_CAP_BACKING | IMG_CAP_PARENT_SAME_FMT | IMG_CAP_SOURCES,
     .create_opts = vdi_create_opts,
     .probe = vdi_probe,
     .open = vdi_open,

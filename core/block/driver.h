@@ -168,9 +168,9 @@ enum { IMG_REF_LOCAL = 1u << 0 };
 int img_open_ref(struct img *img, const char *name, const char *what, unsigned ref_flags);
 
 /* For drivers that rewrite their image as a new file and rename it over the old one (cow's
- * grow): the handle's source becomes fd (taken over, closed on failure), the old one is
- * closed. 0 or -errno with img->err set. */
-int img_replace_fd(struct img *img, int fd);
+ * grow): the handle's source becomes src (taken over), the old one is closed, and the
+ * handle's file identity follows the new file. Cannot fail. */
+void img_replace_src(struct img *img, struct img_src *src);
 
 /* Set img->err to "FORMAT: message" (the driver's name, then fmt) and return code: drivers
  * use this for their failures, the name is never typed in the message. */

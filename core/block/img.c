@@ -581,17 +581,16 @@ struct img *img_open_in(const char *path, const char *refdir, const char *fmt, u
     return open_layer(path, refdir, fmt, flags, 0, -1, &ids, err);
 }
 
-int img_replace_fd(struct img *img, int fd)
+void img_replace_src(struct img *img, struct img_src *src)
 {
-    struct img_src *ns;
-    struct img_err e = {0};
-    int r = src_from_fd(fd, img->path, (img->flags & IMG_OPEN_RW) ? SRC_OPEN_RW : 0, &ns, &e);
-    if (r < 0)
-        return img_fail(img, r, "%s", e.msg);
+    struct stat st;
     src_close(img->src);
-    img->src = ns;
-    img->fd = fd;
-    return 0;
+    img->src = src;
+    img->fd = src_fd(src);
+    if (img->fd >= 0 && fstat(img->fd, &st) == 0) {
+        img->st_dev = st.st_dev;
+        img->st_ino = st.st_ino;
+    }
 }
 
 void img_close(struct img *img)

@@ -4,12 +4,13 @@
  *
  * A sector cipher keeps two EVP contexts (encrypt and decrypt: CBC decryption needs its own
  * key schedule) and re-arms only the IV for each 512-byte sector. Callers: core/crypto/luks.c and
- * the qcow/qcow2 drivers (through crypto_pread/crypto_pwrite). Nothing here prints.
+ * the qcow/qcow2 drivers (through crypto_pread/crypto_pwrite, which do their I/O on the image's
+ * byte source, core/block/src.h). Nothing here prints.
  */
 #include "core/crypto/crypto.h"
 #include "core/base/cancel.h"
 #include "core/base/bytes.h"
-#include "core/base/io.h"
+#include "core/block/src.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -23,7 +24,7 @@
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 
-#define CRYPTO_IO_CHUNK (64u * 1024) /* bytes en/decrypted per pread/pwrite */
+#define CRYPTO_IO_CHUNK (64u * 1024) /* bytes en/decrypted per bounced read/write */
 
 struct crypto_cipher {
     enum crypto_mode mode;
@@ -151,12 +152,27 @@ int crypto_cipher_run(struct crypto_cipher *c, bool encrypt, uint64_t sector, ui
     return 0;
 }
 
+/* A read of whole sectors lands in the caller's buffer and is decrypted there: no bounce
+ * buffer and no copy on the common (aligned) path. */
+static int sector_read_direct(struct crypto_cipher *c, struct img_src *src, uint8_t *buf,
+                              size_t len, uint64_t host, uint64_t iv_off)
+{
+    int r = src_pread_zero(src, buf, len, host);
+    if (r == 0)
+        r = crypto_cipher_run(c, false, iv_off / CRYPTO_SECTOR, buf, len);
+    if (r < 0)
+        crypto_wipe(buf, len); /* never hand back half-decrypted bytes */
+    return r;
+}
+
 /* Both directions of the sector I/O: whole chunks of sectors around [host, host+len). */
-static int sector_io(struct crypto_cipher *c, int fd, uint8_t *rbuf, const uint8_t *wbuf,
-                     size_t len, uint64_t host, uint64_t iv_off)
+static int sector_io(struct crypto_cipher *c, struct img_src *src, uint8_t *rbuf,
+                     const uint8_t *wbuf, size_t len, uint64_t host, uint64_t iv_off)
 {
     if (host % CRYPTO_SECTOR != iv_off % CRYPTO_SECTOR)
         return -EINVAL;
+    if (!wbuf && host % CRYPTO_SECTOR == 0 && len % CRYPTO_SECTOR == 0)
+        return sector_read_direct(c, src, rbuf, len, host, iv_off);
     uint8_t *tmp = malloc(CRYPTO_IO_CHUNK);
     if (!tmp)
         return -ENOMEM;
@@ -169,7 +185,7 @@ static int sector_io(struct crypto_cipher *c, int fd, uint8_t *rbuf, const uint8
         uint64_t start = host + done - skip, sector = (iv_off + done - skip) / CRYPTO_SECTOR;
         /* Reads, and writes of a partial first or last sector, need the current plaintext. */
         if (!wbuf || skip || (skip + n) % CRYPTO_SECTOR) {
-            r = io_pread_zero(fd, tmp, span, start);
+            r = src_pread_zero(src, tmp, span, start);
             if (r == 0)
                 r = crypto_cipher_run(c, false, sector, tmp, span);
         }
@@ -179,7 +195,7 @@ static int sector_io(struct crypto_cipher *c, int fd, uint8_t *rbuf, const uint8
             memcpy(tmp + skip, wbuf + done, n);
             r = crypto_cipher_run(c, true, sector, tmp, span);
             if (r == 0)
-                r = io_pwrite_all(fd, tmp, span, start);
+                r = src_pwrite(src, tmp, span, start);
         }
         done += n;
     }
@@ -188,16 +204,16 @@ static int sector_io(struct crypto_cipher *c, int fd, uint8_t *rbuf, const uint8
     return r;
 }
 
-int crypto_pread(struct crypto_cipher *c, int fd, void *buf, size_t len, uint64_t host,
+int crypto_pread(struct crypto_cipher *c, struct img_src *src, void *buf, size_t len, uint64_t host,
                  uint64_t iv_off)
 {
-    return sector_io(c, fd, buf, NULL, len, host, iv_off);
+    return sector_io(c, src, buf, NULL, len, host, iv_off);
 }
 
-int crypto_pwrite(struct crypto_cipher *c, int fd, const void *buf, size_t len, uint64_t host,
-                  uint64_t iv_off)
+int crypto_pwrite(struct crypto_cipher *c, struct img_src *src, const void *buf, size_t len,
+                  uint64_t host, uint64_t iv_off)
 {
-    return sector_io(c, fd, NULL, buf, len, host, iv_off);
+    return sector_io(c, src, NULL, buf, len, host, iv_off);
 }
 
 size_t crypto_hash_len(const char *hash)

@@ -35,15 +35,18 @@ void crypto_cipher_free(struct crypto_cipher *c);
  * sector, incremented per 512 bytes. 0 or -EIO. */
 int crypto_cipher_run(struct crypto_cipher *c, bool encrypt, uint64_t sector, uint8_t *buf,
                       size_t len);
-/* Read/write len bytes of an encrypted device at host offset host of fd. iv_off is the byte
+/* Read/write len bytes of an encrypted device at host offset host of the byte source src
+ * (core/block/src.h). iv_off is the byte
  * offset the IV counts from (the guest offset for legacy qcow AES, the host offset for LUKS);
  * host and iv_off must lie at the same position within their sector. Partial sectors are
  * read, decrypted, merged and re-encrypted; the data never reaches the file in clear.
- * Reads past the end of the file see zeros (then decrypted, as QEMU does). 0 or -errno. */
-int crypto_pread(struct crypto_cipher *c, int fd, void *buf, size_t len, uint64_t host,
+ * Reads past the end of the file see zeros (then decrypted, as QEMU does); a read of whole
+ * sectors is decrypted in buf itself. 0 or -errno (src_errmsg(src) says more). */
+struct img_src;
+int crypto_pread(struct crypto_cipher *c, struct img_src *src, void *buf, size_t len, uint64_t host,
                  uint64_t iv_off);
-int crypto_pwrite(struct crypto_cipher *c, int fd, const void *buf, size_t len, uint64_t host,
-                  uint64_t iv_off);
+int crypto_pwrite(struct crypto_cipher *c, struct img_src *src, const void *buf, size_t len,
+                  uint64_t host, uint64_t iv_off);
 
 /* Digest size of a hash name ("sha1", "sha256", ...), or 0 when unknown. */
 size_t crypto_hash_len(const char *hash);

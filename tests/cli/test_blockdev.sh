@@ -3,7 +3,8 @@
 # test_blockdev.sh: block devices as sources and targets, on loop devices over sparse files
 # this test attaches and detaches: a device as the source of info, map and convert (compared
 # with cmp and with qemu-img map), as the target of convert -n and of convert -O raw (written
-# in place, never DST.part beside the node), and a mounted device refused for writing.
+# in place, never DST.part beside the node), and a mounted device refused for writing. vdi and
+# cow images on devices read, map and write as in files.
 # ctest-labels: root
 source "$(dirname "$0")/lib.sh"
 need qemu-img qemu-io losetup mkfs.ext4 mount umount
@@ -69,6 +70,38 @@ attach small.raw
 run "$DIMG" convert -n -O raw q.qcow2 "$LOOP"
 expect_rc 1 "convert -n into a smaller device"
 expect_one_error_line "smaller" "convert -n into a smaller device"
+
+# vdi and cow images whose bytes lie on a device: read as the files read (map as qemu-img
+# maps the device), a static vdi written in place, a cow grow that rewrites the file refused.
+mk_sparse_raw b.raw 8M 0:64k 3M:1M 7M:4k
+mk_sparse_raw b2.raw 8M 100k:3M
+qemu-img create -q -f vdi -o static=on s.vdi 8M
+qemu-io -f vdi -c 'write -P 0x44 1M 1M' s.vdi >/dev/null
+qemu-img convert -f raw -O vdi b.raw d.vdi
+"$DIMG" convert -f raw -O cow b.raw c.cow
+for img in s.vdi d.vdi c.cow; do
+  fmt=${img##*.}
+  attach "$img"
+  rm -f dev.out
+  run "$DIMG" convert -f "$fmt" -O raw "$LOOP" dev.out
+  expect_rc 0 "$img on a device: convert"
+  "$DIMG" convert -f "$fmt" -O raw "$img" file.out
+  cmp -s file.out dev.out && pass || fail "$img on a device: bytes differ"
+  run "$DIMG" map --output=json -f "$fmt" "$LOOP"
+  cp "$T/out" d.json
+  if [ "$fmt" = cow ]; then "$DIMG" map --output=json "$img" >q.json; else
+    qemu-img map --output=json -f "$fmt" "$LOOP" >q.json; fi
+  expect_same d.json q.json "$img on a device: map"
+done
+attach s.vdi
+run "$DIMG" convert -n -O vdi b2.raw "$LOOP"
+expect_rc 0 "convert -n into a static vdi on a device"
+run qemu-img compare -f vdi -F raw "$LOOP" b2.raw
+expect_rc 0 "static vdi on a device: written in place"
+attach c.cow
+run "$DIMG" resize -f cow "$LOOP" 1G
+expect_rc 1 "cow on a device: grow past the slack"
+expect_one_error_line "rewrites the image as a new file" "cow on a device: grow past the slack"
 
 # A mounted device is not written; after the unmount it is.
 truncate -s 16M fs.raw

@@ -10,17 +10,9 @@
 source "$(dirname "$0")/lib.sh"
 need qemu-img qemu-io qemu-nbd nbdkit python3
 
-pids=()
-cleanup() {
-  local p
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-  rm -rf "$T"
-}
-trap cleanup EXIT
+trap 'stop_servers; rm -rf "$T"' EXIT
 
-# wait_sock PATH | wait_port PORT: until the server listens (5 s at most).
-wait_sock() { for _ in $(seq 100); do [ -S "$1" ] && return 0; sleep 0.05; done; fail "no socket $1"; return 1; }
+# wait_port PORT: until the server listens (5 s at most; wait_sock is lib.sh's).
 wait_port() {
   for _ in $(seq 100); do
     python3 -c "import socket,sys; socket.create_connection(('127.0.0.1', $1), 1)" 2>/dev/null && return 0

@@ -1424,10 +1424,9 @@ static int open_extent(struct img *img, struct vmdk_extent *e, const struct vmdk
         return 0;
     if (!(e->file = strdup(d->file)))
         return img_error(img, -ENOMEM, "out of memory");
-    int fd = img_open_ref(img, d->file, "extent file", IMG_REF_LOCAL);
-    if (fd < 0)
-        return fd;
-    e->fd = fd;
+    if ((r = img_open_ref(img, d->file, "extent file", IMG_REF_LOCAL, &e->src)) < 0)
+        return r;
+    int fd = e->fd = src_fd(e->src);
     e->own_fd = true;
     struct stat st;
     if (fstat(fd, &st) == 0 && st.st_dev == img->st_dev && st.st_ino == img->st_ino)
@@ -1512,8 +1511,8 @@ static void vmdk_close(struct img *img)
         vmdk_flush(img);
     for (size_t i = 0; i < s->n_ext; i++) {
         struct vmdk_extent *e = &s->ext[i];
-        if (e->own_fd && e->fd >= 0)
-            close(e->fd);
+        if (e->own_fd)
+            src_close(e->src);
         free(e->file);
         free(e->gd);
         free(e->rgd);

@@ -113,6 +113,7 @@ struct vmdk_extent {
     enum vmdk_access access;
     int fd;              /* -1 for ZERO extents */
     bool own_fd;         /* opened by us (else img->fd) */
+    struct img_src *src; /* own_fd: the extent file's source */
     char *file;          /* as the descriptor names it */
     uint64_t start, len; /* guest bytes covered */
     uint64_t flat_off;   /* FLAT: byte offset of the extent in its file */

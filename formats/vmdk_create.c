@@ -603,10 +603,11 @@ static int append_piece(struct img *img, const char *kind, uint64_t sectors)
     const struct vmdk_desc_extent *d = &s->desc.ext[s->desc.n_ext - 1];
     e->type = d->type;
     e->file = strdup(d->file);
-    int fd = e->file ? img_open_ref(img, d->file, "extent file", IMG_REF_LOCAL) : -ENOMEM;
-    if (fd < 0)
-        return fd;
-    e->fd = fd;
+    if (!e->file)
+        return img_error(img, -ENOMEM, "out of memory");
+    if ((r = img_open_ref(img, d->file, "extent file", IMG_REF_LOCAL, &e->src)) < 0)
+        return r;
+    int fd = e->fd = src_fd(e->src);
     e->own_fd = true;
     s->n_ext++;
     if ((r = io_file_size(fd, &e->file_size)) < 0)

@@ -163,9 +163,11 @@ int img_read_backing(struct img *img, uint64_t off, void *buf, size_t len);
  * followed even under IMG_OPEN_UNTRUSTED: the file is part of the image, beside it. A symlink
  * never leads out of the directory the name designates (core/block/resolve.h); untrusted, no
  * symlink is followed and a file with other hard links is refused. what names it in messages.
- * Returns the fd or a negative errno with img->err set. */
+ * *out gets the file as a byte source (read-write only when img is; src_close it); 0 or a
+ * negative errno with img->err set. */
 enum { IMG_REF_LOCAL = 1u << 0 };
-int img_open_ref(struct img *img, const char *name, const char *what, unsigned ref_flags);
+int img_open_ref(struct img *img, const char *name, const char *what, unsigned ref_flags,
+                 struct img_src **out);
 
 /* For drivers that rewrite their image as a new file and rename it over the old one (cow's
  * grow): the handle's source becomes fd (taken over, closed on failure), the old one is

@@ -288,8 +288,10 @@ static int ref_open(const char *dir, const char *name, unsigned flags, struct im
     return fd;
 }
 
-int img_open_ref(struct img *img, const char *name, const char *what, unsigned ref_flags)
+int img_open_ref(struct img *img, const char *name, const char *what, unsigned ref_flags,
+                 struct img_src **out)
 {
+    *out = NULL;
     if (img->flags & IMG_OPEN_NO_REFS)
         return img_fail(img, -EPERM,
                         "%s: %s '%s' not followed: an image inside an archive is "
@@ -330,7 +332,11 @@ int img_open_ref(struct img *img, const char *name, const char *what, unsigned r
         close(fd);
         return r;
     }
-    return fd;
+    /* the lock stays with the descriptor, which the source takes over */
+    r = src_from_fd(fd, name, (img->flags & IMG_OPEN_RW) ? SRC_OPEN_RW : 0, out, &rerr);
+    if (r < 0)
+        return img_fail(img, r, "%s: %s: %s", img->path, what, rerr.msg);
+    return 0;
 }
 
 static struct img *open_layer(const char *path, const char *refdir, const char *fmt, unsigned flags,

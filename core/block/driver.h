@@ -107,6 +107,10 @@ struct img_driver {
      * this format (NULL-terminated; NULL: none). Every other value is dimg's own and info
      * shows it apart ("dimg-format-specific"), so that no qemu-img key changes meaning. */
     const char *const *qemu_info_keys;
+    /* The image whose first bytes are head (n at least 512 when the member is) can be read
+     * front to back from a source without random access (src_stream.c: an archive member):
+     * open then reads only forward and read goes in increasing offsets. NULL: never. */
+    bool (*stream_head)(const uint8_t *head, size_t n);
 };
 
 struct img {

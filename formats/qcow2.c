@@ -859,14 +859,9 @@ static int open_data_file(struct img *img)
         return img_error(img, -EINVAL,
                          "external data file bit set but the header "
                          "extension data file is missing");
-    int fd = img_open_ref(img, s->data_file_name, "external data file", 0);
-    if (fd < 0)
-        return fd;
-    struct img_err e = {0};
-    int r = src_from_fd(fd, s->data_file_name, (img->flags & IMG_OPEN_RW) ? SRC_OPEN_RW : 0,
-                        &s->data_src, &e);
+    int r = img_open_ref(img, s->data_file_name, "external data file", 0, &s->data_src);
     if (r < 0)
-        return img_fail(img, r, "%s: external data file: %s", img->path, e.msg);
+        return r;
     s->data_fd = src_fd(s->data_src);
     return 0;
 }

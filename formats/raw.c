@@ -18,6 +18,12 @@ static int raw_probe(const uint8_t *buf, size_t len)
     return 1; /* anything is a raw image; every other driver outbids this */
 }
 
+/* A raw image reads front to back from a stream whatever it holds. */
+static bool raw_stream_head(const uint8_t *head, size_t n)
+{
+    return true;
+}
+
 static int raw_open(struct img *img, unsigned flags)
 {
     uint64_t size;
@@ -170,6 +176,7 @@ const struct img_driver img_driver_raw = {
     .name = "raw",
     .desc = "raw disk image",
     .caps = IMG_CAP_ZERO_INIT | IMG_CAP_RAW | IMG_CAP_SOURCES,
+    .stream_head = raw_stream_head,
     .create_opts = raw_create_opts,
     .probe = raw_probe,
     .open = raw_open,

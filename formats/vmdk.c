@@ -13,8 +13,11 @@
  * parent only while the parent's CID still matches the child's parentCID. vmfsSparse (COWD)
  * and seSparse extents are opened read-only by formats/vmdk_cowd.c and vmdk_sesparse.c and
  * then read, mapped, laid out and checked here like hosted sparse ones.
- * Talks to: core/base/io.c, core/ops/compress.c, formats/vmdk_desc.c; formats/vmdk_create.c creates
- * and grows; formats/registry.c lists the driver.
+ * Every byte goes through byte sources (core/block/src.h): the image's own (img->src, which a
+ * monolithic file's extent shares) and one per extent file, so a monolithic vmdk reads and
+ * writes over NBD like a local file.
+ * Talks to: core/block/src.h, core/ops/compress.c, formats/vmdk_desc.c; formats/vmdk_create.c
+ * creates and grows; formats/registry.c lists the driver.
  */
 #include "formats/vmdk.h"
 
@@ -25,7 +28,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <linux/falloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,7 +44,7 @@ static struct vmdk *vmdk_st(struct img *img)
 
 static const char *ext_name(struct img *img, const struct vmdk_extent *e)
 {
-    return e->own_fd ? e->file : img->path;
+    return vmdk_ext_own(img, e) ? e->file : img->path;
 }
 
 const char *vmdk_ext_name(struct img *img, const struct vmdk_extent *e)
@@ -138,9 +140,10 @@ static int read_footer(struct img *img, struct vmdk_extent *e)
                          "%s: streamOptimized extent too short for its "
                          "footer",
                          ext_name(img, e));
-    int r = io_pread_exact(e->fd, b, sizeof b, end - sizeof b);
+    int r = src_pread(e->src, b, sizeof b, end - sizeof b);
     if (r < 0)
-        return img_error(img, r, "%s: reading the footer: %s", ext_name(img, e), strerror(-r));
+        return img_error(img, r, "%s: reading the footer: %s", ext_name(img, e),
+                         vmdk_ext_msg(e, r));
     if (!vmdk_footer_markers(b))
         return img_error(img, -EINVAL,
                          "%s: grain directory is at the end but the footer "
@@ -159,7 +162,7 @@ static int read_footer(struct img *img, struct vmdk_extent *e)
     uint64_t gdm = f.gd_off - 1;
     uint8_t mk[16];
     if (f.gd_off > e->h.overhead && gdm * VMDK_SECTOR < e->tail_off &&
-        io_pread_exact(e->fd, mk, sizeof mk, gdm * VMDK_SECTOR) == 0 && le32_load(mk + 8) == 0 &&
+        src_pread(e->src, mk, sizeof mk, gdm * VMDK_SECTOR) == 0 && le32_load(mk + 8) == 0 &&
         le32_load(mk + 12) == VMDK_MARKER_GD)
         e->tail_off = gdm * VMDK_SECTOR;
     return 0;
@@ -177,10 +180,11 @@ static int load_dir(struct img *img, struct vmdk_extent *e, uint64_t sector, uin
     uint32_t *d = malloc(bytes ? bytes : 1);
     if (!d)
         return img_error(img, -ENOMEM, "out of memory for the %s", what);
-    int r = io_pread_exact(e->fd, d, bytes, sector * VMDK_SECTOR);
+    int r = src_pread(e->src, d, bytes, sector * VMDK_SECTOR);
     if (r < 0) {
         free(d);
-        return img_error(img, r, "%s: reading the %s: %s", ext_name(img, e), what, strerror(-r));
+        return img_error(img, r, "%s: reading the %s: %s", ext_name(img, e), what,
+                         vmdk_ext_msg(e, r));
     }
     for (uint32_t i = 0; i < e->n_gd; i++) {
         d[i] = le32_load(&d[i]);
@@ -353,11 +357,11 @@ static int gt_store(struct img *img, struct vmdk_extent *e, const uint32_t *t, u
         return img_error(img, -ENOMEM, "out of memory");
     for (uint32_t i = 0; i < e->h.gtes; i++)
         le32_store(&le[i], t[i]);
-    int r = io_pwrite_all(e->fd, le, n, sector * VMDK_SECTOR);
+    int r = src_pwrite(e->src, le, n, sector * VMDK_SECTOR);
     free(le);
-    return r < 0
-               ? img_error(img, r, "%s: writing a grain table: %s", ext_name(img, e), strerror(-r))
-               : 0;
+    return r < 0 ? img_error(img, r, "%s: writing a grain table: %s", ext_name(img, e),
+                             vmdk_ext_msg(e, r))
+                 : 0;
 }
 
 /* A scratch target (convert's new .part files) needs no crash ordering: no fsync between
@@ -373,9 +377,9 @@ static int gt_writeback(struct img *img, struct vmdk_extent *e, struct vmdk_gt *
 {
     if (!g->dirty)
         return 0;
-    int r = ext_scratch(img) ? 0 : io_sync(e->fd);
+    int r = ext_scratch(img) ? 0 : src_flush(e->src);
     if (r < 0)
-        return img_error(img, r, "flush: %s", strerror(-r));
+        return img_error(img, r, "flush: %s", vmdk_ext_msg(e, r));
     if ((r = gt_store(img, e, g->e, e->gd[g->idx])) < 0)
         return r;
     if (e->rgd && e->rgd[g->idx] && (r = gt_store(img, e, g->e, e->rgd[g->idx])) < 0)
@@ -400,9 +404,10 @@ static int gt_create(struct img *img, struct vmdk_extent *e, uint32_t gi)
     /* A scratch target's new table is cached dirty (gt_get) and written whole later. */
     int r = ext_scratch(img)
                 ? 0
-                : io_pwrite_zeroes(e->fd, sec * VMDK_SECTOR, n * VMDK_SECTOR * (e->rgd ? 2 : 1));
+                : src_write_zeros(e->src, sec * VMDK_SECTOR, n * VMDK_SECTOR * (e->rgd ? 2 : 1));
     if (r < 0)
-        return img_error(img, r, "%s: writing a grain table: %s", ext_name(img, e), strerror(-r));
+        return img_error(img, r, "%s: writing a grain table: %s", ext_name(img, e),
+                         vmdk_ext_msg(e, r));
     e->gd[gi] = (uint32_t)sec;
     if (e->rgd)
         e->rgd[gi] = (uint32_t)(sec + n);
@@ -415,10 +420,10 @@ static int gt_read(struct img *img, struct vmdk_extent *e, uint32_t gi, uint32_t
 {
     if (e->type == VMDK_SESPARSE)
         return vmdk_sesparse_gt_read(img, e, gi, t);
-    int r = io_pread_exact(e->fd, t, (size_t)e->h.gtes * 4, (uint64_t)e->gd[gi] * VMDK_SECTOR);
+    int r = src_pread(e->src, t, (size_t)e->h.gtes * 4, (uint64_t)e->gd[gi] * VMDK_SECTOR);
     if (r < 0)
         return img_error(img, r, "%s: reading grain table %u: %s", ext_name(img, e), gi,
-                         strerror(-r));
+                         vmdk_ext_msg(e, r));
     for (uint32_t i = 0; i < e->h.gtes; i++)
         t[i] = le32_load(&t[i]);
     return 0;
@@ -543,8 +548,9 @@ static int grain_inflate(struct img *img, struct vmdk_extent *e, uint64_t gidx, 
                          "%s: grain %llu marker at sector %u lies past the "
                          "end of the file",
                          ext_name(img, e), ULL(gidx), gte);
-    if ((r = io_pread_exact(e->fd, m, sizeof m, (uint64_t)gte * VMDK_SECTOR)) < 0)
-        return img_error(img, r, "%s: reading a grain marker: %s", ext_name(img, e), strerror(-r));
+    if ((r = src_pread(e->src, m, sizeof m, (uint64_t)gte * VMDK_SECTOR)) < 0)
+        return img_error(img, r, "%s: reading a grain marker: %s", ext_name(img, e),
+                         vmdk_ext_msg(e, r));
     uint64_t lba = le64_load(m);
     uint32_t size = le32_load(m + 8);
     if (lba != gidx * e->h.grain || size == 0 || size > zcap(e) ||
@@ -553,8 +559,8 @@ static int grain_inflate(struct img *img, struct vmdk_extent *e, uint64_t gidx, 
                          "%s: grain %llu has a bad marker (lba %llu, %u "
                          "bytes)",
                          ext_name(img, e), ULL(gidx), ULL(lba), size);
-    if ((r = io_pread_exact(e->fd, s->zbuf, size, (uint64_t)gte * VMDK_SECTOR + sizeof m)) < 0)
-        return img_error(img, r, "%s: reading a grain: %s", ext_name(img, e), strerror(-r));
+    if ((r = src_pread(e->src, s->zbuf, size, (uint64_t)gte * VMDK_SECTOR + sizeof m)) < 0)
+        return img_error(img, r, "%s: reading a grain: %s", ext_name(img, e), vmdk_ext_msg(e, r));
     /* The last grain of an extent may hold only the part inside the capacity. */
     uint64_t left = e->h.capacity * VMDK_SECTOR - gidx * e->grain;
     size_t need = left < e->grain ? (size_t)left : (size_t)e->grain;
@@ -627,9 +633,9 @@ static int sparse_read(struct img *img, struct vmdk_extent *e, uint64_t rel, uin
             }
             if ((r = grain_check(img, e, gidx, gte, in + chunk)) < 0)
                 return r;
-            r = io_pread_exact(e->fd, p, chunk, (uint64_t)gte * VMDK_SECTOR + in);
+            r = src_pread(e->src, p, chunk, (uint64_t)gte * VMDK_SECTOR + in);
             if (r < 0)
-                r = img_error(img, r, "%s: read: %s", ext_name(img, e), strerror(-r));
+                r = img_error(img, r, "%s: read: %s", ext_name(img, e), vmdk_ext_msg(e, r));
         }
         if (r < 0)
             return r;
@@ -682,14 +688,16 @@ static int ext_read(struct img *img, struct vmdk_extent *e, uint64_t rel, uint8_
     case VMDK_VMFSSPARSE:
     case VMDK_SESPARSE: r = sparse_read(img, e, rel, p, n); break;
     default:
-        if ((r = io_pread_zero(e->fd, p, n, e->flat_off + rel)) < 0)
-            r = img_error(img, r, "%s: read: %s", ext_name(img, e), strerror(-r));
+        if ((r = src_pread_zero(e->src, p, n, e->flat_off + rel)) < 0)
+            r = img_error(img, r, "%s: read: %s", ext_name(img, e), vmdk_ext_msg(e, r));
     }
     return r;
 }
 
 static int vmdk_read(struct img *img, uint64_t off, void *buf, size_t len)
 {
+    if (vmdk_st(img)->sr)
+        return vmdk_stream_read(img, off, buf, len);
     return ext_each(img, off, buf, len, ext_read);
 }
 
@@ -707,11 +715,11 @@ static unsigned gte_flags(const struct vmdk_extent *e, uint32_t gte)
 
 /* Table by table: a missing table answers for all its grains at once. */
 /* Offsets are within the extent's own file, as qemu-img map prints them. */
-static void vmdk_bs_file(const struct vmdk_extent *e, struct img_bs *bs)
+static void vmdk_bs_file(struct img *img, const struct vmdk_extent *e, struct img_bs *bs)
 {
-    if (e->own_fd) {
+    if (vmdk_ext_own(img, e)) {
         bs->flags |= IMG_BS_HOST_FD;
-        bs->host_fd = e->fd;
+        bs->host_fd = src_fd(e->src);
         bs->host_name = e->file;
     }
 }
@@ -753,7 +761,7 @@ done:
     if (bs->flags & IMG_BS_DATA) {
         bs->flags |= IMG_BS_OFFSET_VALID;
         bs->host_off = (uint64_t)first * VMDK_SECTOR + (e->stream ? 0 : in);
-        vmdk_bs_file(e, bs);
+        vmdk_bs_file(img, e, bs);
     }
     bs->len = n < len ? n : len;
     return 0;
@@ -762,6 +770,8 @@ done:
 static int vmdk_block_status(struct img *img, uint64_t off, uint64_t len, struct img_bs *bs)
 {
     struct vmdk *s = vmdk_st(img);
+    if (s->sr)
+        return vmdk_stream_block_status(img, off, len, bs);
     struct vmdk_extent *e = ext_at(s, off);
     uint64_t rel = off - e->start, left = e->len - rel;
     if (len > left)
@@ -775,18 +785,20 @@ static int vmdk_block_status(struct img *img, uint64_t off, uint64_t len, struct
     }
     /* Flat data is data; holes in the extent file read as zeros too (as QEMU reports). */
     uint64_t at = e->flat_off + rel, end;
+    unsigned st = SRC_EXT_DATA;
     int is_data = 1;
     if (at >= e->file_size) {
         is_data = 0;
         end = at + len;
-    } else if (io_seek_extent(e->fd, at, e->file_size, &is_data, &end) < 0 || end <= at) {
-        is_data = 1;
+    } else if (src_extent(e->src, at, e->file_size, &st, &end) < 0 || end <= at) {
         end = at + len;
+    } else {
+        is_data = (st & SRC_EXT_DATA) || !(st & SRC_EXT_ZERO);
     }
     bs->len = end - at < len ? end - at : len;
     bs->flags = IMG_BS_DATA | IMG_BS_ALLOCATED | IMG_BS_OFFSET_VALID | (is_data ? 0 : IMG_BS_ZERO);
     bs->host_off = at;
-    vmdk_bs_file(e, bs);
+    vmdk_bs_file(img, e, bs);
     return 0;
 }
 
@@ -815,13 +827,13 @@ int vmdk_write_desc(struct img *img)
             return img_error(img, -ENOMEM, "out of memory");
         }
         memcpy(area, t, n);
-        r = io_pwrite_all(img->fd, area, s->desc_cap, s->desc_off);
+        r = src_pwrite(img->src, area, s->desc_cap, s->desc_off);
         free(area);
     } else {
         /* Written in place, then cut: a crash between leaves old text past the new end only
          * when the text shrank, and the trailing lines are then blank-padded first. */
         uint64_t old = 0;
-        io_file_size(img->fd, &old);
+        src_size(img->src, &old);
         if (old > n) {
             char *pad = realloc(t, old);
             if (!pad) {
@@ -831,14 +843,14 @@ int vmdk_write_desc(struct img *img)
             t = pad;
             memset(t + n, '\n', old - n);
         }
-        r = io_pwrite_all(img->fd, t, old > n ? old : n, 0);
-        if (r == 0 && old > n && ftruncate(img->fd, (off_t)n) < 0)
-            r = -errno;
+        r = src_pwrite(img->src, t, old > n ? old : n, 0);
+        if (r == 0 && old > n)
+            r = src_truncate(img->src, n);
     }
     free(t);
     if (r == 0)
-        r = io_sync(img->fd);
-    return r < 0 ? img_error(img, r, "writing the descriptor: %s", strerror(-r)) : 0;
+        r = src_flush(img->src);
+    return r < 0 ? img_error(img, r, "writing the descriptor: %s", src_errmsg(img->src, r)) : 0;
 }
 
 /* The first write after an open gives the image a new content ID, as VMware and QEMU do, so
@@ -917,8 +929,8 @@ static int stream_place(struct img *img, struct vmdk_extent *e, uint64_t gidx, s
     if (at / VMDK_SECTOR > UINT32_MAX)
         return img_error(img, -EFBIG, "%s: extent file too large for 32-bit sectors",
                          ext_name(img, e));
-    if ((r = io_pwrite_all(e->fd, s->zbuf, total, at)) < 0)
-        return img_error(img, r, "%s: writing a grain: %s", ext_name(img, e), strerror(-r));
+    if ((r = src_pwrite(e->src, s->zbuf, total, at)) < 0)
+        return img_error(img, r, "%s: writing a grain: %s", ext_name(img, e), vmdk_ext_msg(e, r));
     grain_placed(e, at, total);
     struct vmdk_gt *g;
     if ((r = gt_get(img, e, (uint32_t)(gidx / e->h.gtes), true, &g)) < 0)
@@ -978,8 +990,8 @@ static int sparse_write(struct img *img, struct vmdk_extent *e, uint64_t rel, co
         if (!fresh) {
             if ((r = grain_check(img, e, gidx, gte, in + chunk)) < 0)
                 return r;
-            if ((r = io_pwrite_all(e->fd, p, chunk, (uint64_t)gte * VMDK_SECTOR + in)) < 0)
-                return img_error(img, r, "%s: write: %s", ext_name(img, e), strerror(-r));
+            if ((r = src_pwrite(e->src, p, chunk, (uint64_t)gte * VMDK_SECTOR + in)) < 0)
+                return img_error(img, r, "%s: write: %s", ext_name(img, e), vmdk_ext_msg(e, r));
         } else if (e->stream) {
             const uint8_t *g = p;
             if (chunk != e->grain) {
@@ -1010,8 +1022,8 @@ static int sparse_write(struct img *img, struct vmdk_extent *e, uint64_t rel, co
                                  "%s: extent file too large for 32-bit "
                                  "sectors",
                                  ext_name(img, e));
-            if ((r = io_pwrite_all(e->fd, src, (size_t)(k * e->grain), at)) < 0)
-                return img_error(img, r, "%s: write: %s", ext_name(img, e), strerror(-r));
+            if ((r = src_pwrite(e->src, src, (size_t)(k * e->grain), at)) < 0)
+                return img_error(img, r, "%s: write: %s", ext_name(img, e), vmdk_ext_msg(e, r));
             grain_placed(e, at, k * e->grain);
             struct vmdk_gt *g;
             if ((r = gt_get(img, e, (uint32_t)(gidx / e->h.gtes), true, &g)) < 0)
@@ -1039,8 +1051,8 @@ static int ext_write(struct img *img, struct vmdk_extent *e, uint64_t rel, const
         return img_error(img, -EROFS, "%s extents are read-only in dimg",
                          e->type == VMDK_SESPARSE ? "seSparse" : "vmfsSparse (COWD)");
     default:
-        if ((r = io_pwrite_all(e->fd, p, n, e->flat_off + rel)) < 0)
-            return img_error(img, r, "%s: write: %s", ext_name(img, e), strerror(-r));
+        if ((r = src_pwrite(e->src, p, n, e->flat_off + rel)) < 0)
+            return img_error(img, r, "%s: write: %s", ext_name(img, e), vmdk_ext_msg(e, r));
         if (e->flat_off + rel + n > e->file_size)
             e->file_size = e->flat_off + rel + n;
         return 0;
@@ -1117,8 +1129,8 @@ static int zero_grain(struct img *img, struct vmdk_extent *e, uint64_t gidx, boo
         return r;
     if (gte != 0 && !e->stream) {
         /* Safe before the table changes: the old entry then points at zeros. */
-        if (fallocate(e->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)gte * VMDK_SECTOR,
-                      (off_t)e->grain) < 0) {
+        if (!(src_caps(e->src) & SRC_CAP_PUNCH) ||
+            src_zero(e->src, (uint64_t)gte * VMDK_SECTOR, e->grain, SRC_ZERO_MAY_PUNCH) < 0) {
             *done = false;
             return 0;
         }
@@ -1177,14 +1189,14 @@ static int stream_tail(struct img *img, struct vmdk_extent *e)
         memset(m, 0, sizeof m);
         le64_store(m, gts);
         le32_store(m + 12, VMDK_MARKER_GT);
-        if ((r = io_pwrite_all(e->fd, m, sizeof m, pos)) < 0)
+        if ((r = src_pwrite(e->src, m, sizeof m, pos)) < 0)
             goto fail;
         if ((r = gt_store(img, e, g->e, pos / VMDK_SECTOR + 1)) < 0)
             return r;
         /* A short last table still occupies whole sectors. */
         size_t tail = (size_t)(gts * VMDK_SECTOR - (uint64_t)e->h.gtes * 4);
         if (tail &&
-            (r = io_pwrite_zeroes(e->fd, pos + VMDK_SECTOR + (uint64_t)e->h.gtes * 4, tail)) < 0)
+            (r = src_write_zeros(e->src, pos + VMDK_SECTOR + (uint64_t)e->h.gtes * 4, tail)) < 0)
             goto fail;
         e->gd[gi] = (uint32_t)(pos / VMDK_SECTOR + 1);
         g->dirty = false;
@@ -1194,7 +1206,7 @@ static int stream_tail(struct img *img, struct vmdk_extent *e)
     memset(m, 0, sizeof m);
     le64_store(m, gds);
     le32_store(m + 12, VMDK_MARKER_GD);
-    if ((r = io_pwrite_all(e->fd, m, sizeof m, pos)) < 0)
+    if ((r = src_pwrite(e->src, m, sizeof m, pos)) < 0)
         goto fail;
     size_t gdb = (size_t)(gds * VMDK_SECTOR);
     uint8_t *d = calloc(1, gdb ? gdb : 1);
@@ -1202,7 +1214,7 @@ static int stream_tail(struct img *img, struct vmdk_extent *e)
         return img_error(img, -ENOMEM, "out of memory");
     for (uint32_t i = 0; i < e->n_gd; i++)
         le32_store(d + 4 * (size_t)i, e->gd[i]);
-    r = io_pwrite_all(e->fd, d, gdb, pos + VMDK_SECTOR);
+    r = src_pwrite(e->src, d, gdb, pos + VMDK_SECTOR);
     free(d);
     if (r < 0)
         goto fail;
@@ -1217,18 +1229,17 @@ static int stream_tail(struct img *img, struct vmdk_extent *e)
     h.rgd_off = 0;
     h.flags &= ~VMDK_FLAG_RGD;
     vmdk_header_store(&h, f + VMDK_SECTOR);
-    if ((r = io_pwrite_all(e->fd, f, sizeof f, pos)) < 0)
+    if ((r = src_pwrite(e->src, f, sizeof f, pos)) < 0)
         goto fail;
     pos += sizeof f;
-    if (ftruncate(e->fd, (off_t)pos) < 0) {
-        r = -errno;
+    if ((r = src_truncate(e->src, pos)) < 0)
         goto fail;
-    }
     e->file_size = pos;
     e->tail_dirty = false;
     return 0;
 fail:
-    return img_error(img, r, "%s: writing the stream's tables: %s", ext_name(img, e), strerror(-r));
+    return img_error(img, r, "%s: writing the stream's tables: %s", ext_name(img, e),
+                     vmdk_ext_msg(e, r));
 }
 
 static int dir_store(struct img *img, struct vmdk_extent *e, const uint32_t *d, uint64_t sec)
@@ -1239,23 +1250,23 @@ static int dir_store(struct img *img, struct vmdk_extent *e, const uint32_t *d, 
         return img_error(img, -ENOMEM, "out of memory");
     for (uint32_t i = 0; i < e->n_gd; i++)
         le32_store(&le[i], d[i]);
-    int r = io_pwrite_all(e->fd, le, n, sec * VMDK_SECTOR);
+    int r = src_pwrite(e->src, le, n, sec * VMDK_SECTOR);
     free(le);
     return r < 0 ? img_error(img, r, "%s: writing the grain directory: %s", ext_name(img, e),
-                             strerror(-r))
+                             vmdk_ext_msg(e, r))
                  : 0;
 }
 
 int vmdk_ext_flush(struct img *img, struct vmdk_extent *e)
 {
     int r;
-    if (e->type == VMDK_ZERO)
+    if (e->type == VMDK_ZERO || !e->src) /* !src: an open that failed before the file */
         return 0;
     if (e->type == VMDK_SPARSE && e->tail_mode) {
         bool dirty = e->tail_dirty;
         for (uint32_t gi = 0; gi < e->n_gd && !dirty; gi++)
             dirty = e->pinned[gi] && e->pinned[gi]->dirty;
-        if (dirty && (r = io_sync(e->fd)) == 0 && (r = stream_tail(img, e)) < 0)
+        if (dirty && (r = src_flush(e->src)) == 0 && (r = stream_tail(img, e)) < 0)
             return r;
     } else if (e->type == VMDK_SPARSE) {
         /* Grains, then the tables pointing at them, then the directory pointing at those. */
@@ -1263,8 +1274,8 @@ int vmdk_ext_flush(struct img *img, struct vmdk_extent *e)
             if (e->cache[i].idx != UINT32_MAX && (r = gt_writeback(img, e, &e->cache[i])) < 0)
                 return r;
         if (e->gd_dirty) {
-            if (!ext_scratch(img) && (r = io_sync(e->fd)) < 0)
-                return img_error(img, r, "flush: %s", strerror(-r));
+            if (!ext_scratch(img) && (r = src_flush(e->src)) < 0)
+                return img_error(img, r, "flush: %s", vmdk_ext_msg(e, r));
             if ((r = dir_store(img, e, e->gd, e->h.gd_off)) < 0)
                 return r;
             if (e->rgd && (r = dir_store(img, e, e->rgd, e->h.rgd_off)) < 0)
@@ -1272,8 +1283,8 @@ int vmdk_ext_flush(struct img *img, struct vmdk_extent *e)
             e->gd_dirty = false;
         }
     }
-    r = io_sync(e->fd);
-    return r < 0 ? img_error(img, r, "flush: %s", strerror(-r)) : 0;
+    r = src_flush(e->src);
+    return r < 0 ? img_error(img, r, "flush: %s", vmdk_ext_msg(e, r)) : 0;
 }
 
 static int vmdk_flush(struct img *img)
@@ -1353,7 +1364,7 @@ static int open_ro_sparse_file(struct img *img, enum vmdk_etype type, uint64_t f
         return img_error(img, -ENOMEM, "out of memory");
     s->n_ext = 1;
     struct vmdk_extent *e = &s->ext[0];
-    e->fd = img->fd;
+    e->src = img->src;
     e->file_size = fsize;
     int r = type == VMDK_SESPARSE ? vmdk_sesparse_open(img, e) : vmdk_cowd_open(img, e);
     if (r < 0)
@@ -1370,7 +1381,7 @@ static int open_sparse_file(struct img *img, const uint8_t *hdr, uint64_t fsize)
     s->n_ext = 1;
     struct vmdk_extent *e = &s->ext[0];
     e->type = VMDK_SPARSE;
-    e->fd = img->fd;
+    e->src = img->src;
     e->file_size = fsize;
     int r = vmdk_sparse_parse(img, e, hdr);
     if (r < 0)
@@ -1382,9 +1393,10 @@ static int open_sparse_file(struct img *img, const uint8_t *hdr, uint64_t fsize)
     if (s->desc_cap) {
         if (!(text = malloc(s->desc_cap)))
             return img_error(img, -ENOMEM, "out of memory");
-        if ((r = io_pread_exact(img->fd, text, s->desc_cap, s->desc_off)) < 0) {
+        if ((r = src_pread(img->src, text, s->desc_cap, s->desc_off)) < 0) {
             free(text);
-            return img_error(img, r, "reading the embedded descriptor: %s", strerror(-r));
+            return img_error(img, r, "reading the embedded descriptor: %s",
+                             src_errmsg(img->src, r));
         }
     }
     if (text && text[0]) {
@@ -1415,7 +1427,6 @@ static int open_extent(struct img *img, struct vmdk_extent *e, const struct vmdk
     int r;
     e->type = d->type;
     e->access = d->access;
-    e->fd = -1;
     if (d->access == VMDK_NOACCESS)
         return img_error(img, -EACCES, "extent '%s' is marked NOACCESS", d->file);
     if (d->access == VMDK_RDONLY && (img->flags & IMG_OPEN_RW))
@@ -1424,16 +1435,14 @@ static int open_extent(struct img *img, struct vmdk_extent *e, const struct vmdk
         return 0;
     if (!(e->file = strdup(d->file)))
         return img_error(img, -ENOMEM, "out of memory");
-    int fd = img_open_ref(img, d->file, "extent file", IMG_REF_LOCAL);
-    if (fd < 0)
-        return fd;
-    e->fd = fd;
-    e->own_fd = true;
+    if ((r = img_open_ref(img, d->file, "extent file", IMG_REF_LOCAL, &e->src)) < 0)
+        return r;
     struct stat st;
-    if (fstat(fd, &st) == 0 && st.st_dev == img->st_dev && st.st_ino == img->st_ino)
+    if ((src_caps(e->src) & SRC_CAP_FD) && fstat(src_fd(e->src), &st) == 0 &&
+        st.st_dev == img->st_dev && st.st_ino == img->st_ino)
         return img_error(img, -EINVAL, "extent '%s' is the descriptor file itself", d->file);
-    if ((r = io_file_size(fd, &e->file_size)) < 0)
-        return img_error(img, r, "%s: %s", d->file, strerror(-r));
+    if ((r = src_size(e->src, &e->file_size)) < 0)
+        return img_error(img, r, "%s: %s", d->file, vmdk_ext_msg(e, r));
     if (!ext_tabled(e)) {
         if (u64_mul_overflow(d->offset, VMDK_SECTOR, &e->flat_off) ||
             e->flat_off + e->len < e->flat_off)
@@ -1444,8 +1453,8 @@ static int open_extent(struct img *img, struct vmdk_extent *e, const struct vmdk
     uint8_t hdr[VMDK_SECTOR];
     if (e->file_size < VMDK_SECTOR)
         return img_error(img, -EINVAL, "extent '%s' is shorter than a sparse header", d->file);
-    if ((r = io_pread_exact(fd, hdr, sizeof hdr, 0)) < 0)
-        return img_error(img, r, "%s: %s", d->file, strerror(-r));
+    if ((r = src_pread(e->src, hdr, sizeof hdr, 0)) < 0)
+        return img_error(img, r, "%s: %s", d->file, vmdk_ext_msg(e, r));
     /* As QEMU does, the file's magic decides between KDMV and COWD for either type. */
     if (d->type == VMDK_SESPARSE)
         r = vmdk_sesparse_open(img, e);
@@ -1476,10 +1485,10 @@ static int open_descriptor_file(struct img *img, uint64_t fsize)
     char *text = malloc(fsize + 1);
     if (!text)
         return img_error(img, -ENOMEM, "out of memory");
-    int r = io_pread_exact(img->fd, text, fsize, 0);
+    int r = src_pread(img->src, text, fsize, 0);
     if (r < 0) {
         free(text);
-        return img_error(img, r, "reading the descriptor: %s", strerror(-r));
+        return img_error(img, r, "reading the descriptor: %s", src_errmsg(img->src, r));
     }
     r = vmdk_desc_parse(text, fsize, &s->desc, &img->err);
     free(text);
@@ -1492,7 +1501,6 @@ static int open_descriptor_file(struct img *img, uint64_t fsize)
     for (size_t i = 0; i < s->desc.n_ext; i++) {
         struct vmdk_extent *e = &s->ext[i];
         s->n_ext = i + 1;
-        e->fd = -1;
         e->start = start;
         if (u64_mul_overflow(s->desc.ext[i].sectors, VMDK_SECTOR, &e->len) ||
             u64_add_overflow(start, e->len, &start) || start > (1ull << 62))
@@ -1508,12 +1516,13 @@ static void vmdk_close(struct img *img)
     struct vmdk *s = vmdk_st(img);
     if (!s)
         return;
+    vmdk_stream_close(img);
     if (img->flags & IMG_OPEN_RW)
         vmdk_flush(img);
     for (size_t i = 0; i < s->n_ext; i++) {
         struct vmdk_extent *e = &s->ext[i];
-        if (e->own_fd && e->fd >= 0)
-            close(e->fd);
+        if (vmdk_ext_own(img, e))
+            src_close(e->src);
         free(e->file);
         free(e->gd);
         free(e->rgd);
@@ -1540,12 +1549,14 @@ static int vmdk_open(struct img *img, unsigned flags)
     struct vmdk *s = vmdk_st(img);
     uint64_t fsize;
     uint8_t hdr[VMDK_SECTOR] = {0};
-    int r = io_file_size(img->fd, &fsize);
+    if (!(src_caps(img->src) & SRC_CAP_RANDOM))
+        return vmdk_stream_open(img);
+    int r = src_size(img->src, &fsize);
     if (r < 0)
-        return img_error(img, r, "%s", strerror(-r));
+        return img_error(img, r, "%s", src_errmsg(img->src, r));
     if (fsize >= 4 &&
-        (r = io_pread_exact(img->fd, hdr, fsize < sizeof hdr ? fsize : sizeof hdr, 0)) < 0)
-        return img_error(img, r, "reading the header: %s", strerror(-r));
+        (r = src_pread(img->src, hdr, fsize < sizeof hdr ? fsize : sizeof hdr, 0)) < 0)
+        return img_error(img, r, "reading the header: %s", src_errmsg(img->src, r));
     if (memcmp(hdr, VMDK_MAGIC, 4) == 0) {
         if (fsize < VMDK_SECTOR)
             return img_error(img, -EINVAL, "file shorter than the sparse header");
@@ -1575,15 +1586,17 @@ static int vmdk_open(struct img *img, unsigned flags)
 static int vmdk_get_info(struct img *img, struct img_info *info)
 {
     struct vmdk *s = vmdk_st(img);
+    if (s->sr)
+        return vmdk_stream_get_info(img, info);
     for (size_t i = 0; i < s->n_ext; i++) {
         const struct vmdk_extent *e = &s->ext[i];
         if (ext_tabled(e) && !info->cluster_size)
             info->cluster_size = (uint32_t)e->grain;
         if (e->type == VMDK_SPARSE && e->stream)
             info->compressed = true;
-        if (e->own_fd) {
+        if (vmdk_ext_own(img, e)) {
             uint64_t a;
-            if (io_file_alloc(e->fd, &a) == 0)
+            if (src_alloc(e->src, &a) == 0)
                 info->actual_size += a;
         }
     }
@@ -1655,7 +1668,7 @@ static uint64_t stream_grain_len(struct img *img, struct vmdk_extent *e, uint64_
 {
     uint8_t m[12];
     if (!in_file(e, gte, sizeof m) ||
-        io_pread_exact(e->fd, m, sizeof m, (uint64_t)gte * VMDK_SECTOR) < 0)
+        src_pread(e->src, m, sizeof m, (uint64_t)gte * VMDK_SECTOR) < 0)
         return 0;
     if (w->chk && le64_load(m) != gidx * e->h.grain) {
         w->chk->corruptions++;
@@ -1775,10 +1788,12 @@ static int add_tables(struct img *img, struct vmdk_extent *e, struct img_regions
 static int vmdk_layout(struct img *img, struct img_region **out, size_t *n)
 {
     struct vmdk *s = vmdk_st(img);
+    if (s->sr)
+        return img_error(img, -ENOTSUP, "a streamed vmdk has no layout to show");
     struct walk w = {0};
     if (s->has_desc_file) {
         uint64_t fsize = 0;
-        io_file_size(img->fd, &fsize);
+        src_size(img->src, &fsize);
         img_regions_add(&w.rl, 0, fsize, IMG_R_META);
         return img_regions_finish(&w.rl, out, n);
     }
@@ -1833,6 +1848,8 @@ static int check_overlaps(struct img *img, struct vmdk_extent *e, struct walk *w
 static int vmdk_check(struct img *img, struct img_check *res, unsigned fix)
 {
     struct vmdk *s = vmdk_st(img);
+    if (s->sr)
+        return img_error(img, -ENOTSUP, "a streamed vmdk cannot be checked");
     if (fix)
         return img_error(img, -ENOTSUP, "check cannot repair vmdk images");
     uint64_t end = 0;
@@ -1848,7 +1865,7 @@ static int vmdk_check(struct img *img, struct img_check *res, unsigned fix)
         if (r < 0)
             return r;
         res->total_clusters += u64_div_round_up(e->h.capacity, e->h.grain);
-        if (!e->own_fd)
+        if (!vmdk_ext_own(img, e))
             end = e->file_size;
     }
     /* Counted, but not qemu-img's: it prints no statistics for vmdk (has_stats false). */
@@ -1885,7 +1902,8 @@ const struct img_driver img_driver_vmdk = {
     .name = "vmdk",
     .desc = "VMware virtual disk",
     .priv_size = sizeof(struct vmdk),
-    .caps = IMG_CAP_BACKING | IMG_CAP_ZERO_INIT | IMG_CAP_PARENT_ID | IMG_CAP_PARENT_SAME_FMT,
+    .caps = IMG_CAP_BACKING | IMG_CAP_ZERO_INIT | IMG_CAP_PARENT_ID | IMG_CAP_PARENT_SAME_FMT |
+            IMG_CAP_SOURCES,
     .create_opts = vmdk_create_opts,
     .probe = vmdk_probe,
     .open = vmdk_open,
@@ -1907,4 +1925,5 @@ const struct img_driver img_driver_vmdk = {
     .compress_cluster = vmdk_compress_cluster,
     .write_compressed_z = vmdk_write_compressed_z,
     .head_size = vmdk_head_size,
+    .stream_head = vmdk_stream_head,
 };

@@ -17,6 +17,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <string.h>
 
 #define VMDK_SECTOR 512u
 #define VMDK_MAGIC "KDMV"
@@ -111,8 +112,7 @@ struct vmdk_gt {
 struct vmdk_extent {
     enum vmdk_etype type;
     enum vmdk_access access;
-    int fd;              /* -1 for ZERO extents */
-    bool own_fd;         /* opened by us (else img->fd) */
+    struct img_src *src; /* its file (img->src when the extent is inside it); NULL: ZERO */
     char *file;          /* as the descriptor names it */
     uint64_t start, len; /* guest bytes covered */
     uint64_t flat_off;   /* FLAT: byte offset of the extent in its file */
@@ -150,12 +150,25 @@ struct vmdk {
     uint8_t *gbuf;    /* one grain (COW fills, compression) */
     uint8_t *zbuf;    /* compressed-grain scratch */
     size_t gbuf_size, zbuf_size;
+    struct vmdk_stream *sr; /* read front to back from a stream source (vmdk_stream.c) */
 };
+
+/* ---- a streamOptimized vmdk on a source without random access (vmdk_stream.c) ----
+ * vmdk.c hands open, read, block status, info and close over when the source has no
+ * SRC_CAP_RANDOM. */
+struct vmdk_stream;
+/* The first bytes start a streamOptimized extent (compressed grains behind markers). */
+bool vmdk_stream_head(const uint8_t *head, size_t n);
+int vmdk_stream_open(struct img *img);
+int vmdk_stream_read(struct img *img, uint64_t off, void *buf, size_t len);
+int vmdk_stream_block_status(struct img *img, uint64_t off, uint64_t len, struct img_bs *bs);
+int vmdk_stream_get_info(struct img *img, struct img_info *info);
+void vmdk_stream_close(struct img *img);
 
 /* ---- vmfsSparse (COWD, vmdk_cowd.c) and seSparse (vmdk_sesparse.c), read-only ----
  * Both fill e->h as if the extent were a hosted sparse one (grain, capacity, 4096 entries per
  * table, directory offset, first data sector) so that vmdk.c's grain machinery reads them;
- * seSparse tables are translated to sector numbers as they are read. e->fd and e->file_size
+ * seSparse tables are translated to sector numbers as they are read. e->src and e->file_size
  * are set; they read their own headers, refuse read-write opens, and load the directory. */
 #define VMDK_COWD_MAGIC "COWD"
 #define VMDK_COWD_HDR 2048u /* bytes */
@@ -172,6 +185,17 @@ int vmdk_sesparse_gd_read(struct img *img, struct vmdk_extent *e, uint32_t *gd);
 int vmdk_sesparse_gt_read(struct img *img, struct vmdk_extent *e, uint32_t gi, uint32_t *t);
 /* The seSparse areas besides header, directory and tables, for layout and check. */
 void vmdk_sesparse_regions(const struct vmdk_extent *e, struct img_regions *rl);
+
+/* The extent has a file of its own (else it lies in img->src, or is a ZERO extent). */
+static inline bool vmdk_ext_own(const struct img *img, const struct vmdk_extent *e)
+{
+    return e->src && e->src != img->src;
+}
+/* The message of an extent source's last failure (code r). */
+static inline const char *vmdk_ext_msg(const struct vmdk_extent *e, int r)
+{
+    return e->src ? src_errmsg(e->src, r) : strerror(-r);
+}
 
 /* vmdk.c helpers vmdk_create.c also uses. */
 int vmdk_sparse_parse(struct img *img, struct vmdk_extent *e, const uint8_t *hdr);

@@ -62,17 +62,20 @@ static int parent_cid(struct img *img, const char *name, uint32_t *cid)
 }
 
 /* Replace the descriptor file by rename: the new text goes to PATH.part (same mode), is
- * synced, renamed over the old one and the directory synced. The handle then refers to the
- * new file (same descriptor number, from the temporary file's own open), so that later CID
- * updates land there; a locked handle locks the new file before it gets the name. */
+ * synced, renamed over the old one and the directory synced. The handle's source then is the
+ * new file (img_replace_src, from the temporary file's own open), so that later CID updates
+ * land there; a locked handle locks the new file before it gets the name. Regular files only
+ * (a rename has no meaning on a device or an NBD export). */
 static int file_write(struct img *img, const char *text, size_t n)
 {
+    if (src_kind(img->src) != SRC_FILE)
+        return img_error(img, -ENOTSUP, "a descriptor is rewritten only in a regular file");
     char *real = realpath(img->path, NULL); /* a symlinked descriptor: replace its target */
     if (!real)
         return img_error(img, -errno, "%s: %s", img->path, strerror(errno));
     struct stat st;
     struct io_tmpfile t;
-    int r = fstat(img->fd, &st) < 0 ? -errno : io_tmp_create(&t, real);
+    int r = fstat(src_fd(img->src), &st) < 0 ? -errno : io_tmp_create(&t, real);
     if (r < 0) {
         r = img_error(img, r, "a temporary descriptor beside %s: %s", real, strerror(-r));
         free(real);
@@ -100,13 +103,20 @@ static int file_write(struct img *img, const char *text, size_t n)
     }
     free(real);
     /* The rename is done: from here on the new text is the image's. */
-    if (fstat(keep, &st) < 0 || dup2(keep, img->fd) < 0) {
+    if (fstat(keep, &st) < 0) {
         r = -errno;
         close(keep);
         lock_release(lk);
         return img_error(img, r, "taking over the new descriptor: %s", strerror(-r));
     }
-    close(keep);
+    struct img_src *ns;
+    struct img_err serr = {0};
+    r = src_from_fd(keep, img->path, (img->flags & IMG_OPEN_RW) ? SRC_OPEN_RW : 0, &ns, &serr);
+    if (r < 0) { /* keep is closed on failure too */
+        lock_release(lk);
+        return img_error(img, r, "taking over the new descriptor: %s", serr.msg);
+    }
+    img_replace_src(img, ns);
     if (lk) {
         lock_release(img->lock);
         img->lock = lk;
@@ -118,8 +128,8 @@ static int file_write(struct img *img, const char *text, size_t n)
 
 static int sync_or_fail(struct img *img)
 {
-    int r = io_sync(img->fd);
-    return r < 0 ? img_error(img, r, "flush: %s", strerror(-r)) : 0;
+    int r = src_flush(img->src);
+    return r < 0 ? img_error(img, r, "flush: %s", src_errmsg(img->src, r)) : 0;
 }
 
 /* Point the header's descriptor fields at [off, off+size) sectors: one sector written. */
@@ -127,9 +137,9 @@ static int header_point(struct img *img, uint8_t *hdr, uint64_t off, uint64_t si
 {
     le64_store(hdr + VMDK_HDR_DESC_OFF, off);
     le64_store(hdr + VMDK_HDR_DESC_SIZE, size);
-    int r = io_pwrite_all(img->fd, hdr, VMDK_SECTOR, 0);
+    int r = src_pwrite(img->src, hdr, VMDK_SECTOR, 0);
     if (r < 0)
-        return img_error(img, r, "writing the header: %s", strerror(-r));
+        return img_error(img, r, "writing the header: %s", src_errmsg(img->src, r));
     return sync_or_fail(img);
 }
 
@@ -160,9 +170,9 @@ static int embed_write(struct img *img, const char *text, size_t n)
     uint8_t hdr[VMDK_SECTOR];
     char *area = calloc(1, s->desc_cap);
     int r = area ? 0 : img_error(img, -ENOMEM, "out of memory");
-    if (r == 0 && ((r = io_pread_exact(img->fd, hdr, sizeof hdr, 0)) < 0 ||
-                   (r = io_pread_exact(img->fd, area, s->desc_cap, s->desc_off)) < 0))
-        r = img_error(img, r, "reading the header: %s", strerror(-r));
+    if (r == 0 && ((r = src_pread(img->src, hdr, sizeof hdr, 0)) < 0 ||
+                   (r = src_pread(img->src, area, s->desc_cap, s->desc_off)) < 0))
+        r = img_error(img, r, "reading the header: %s", src_errmsg(img->src, r));
     if (r < 0)
         goto out;
     uint64_t sec = s->desc_off / VMDK_SECTOR, size = s->desc_cap / VMDK_SECTOR;
@@ -179,27 +189,27 @@ static int embed_write(struct img *img, const char *text, size_t n)
     }
     memset(area, 0, half);
     memcpy(area, text, n);
-    if ((r = io_pwrite_all(img->fd, area, half, s->desc_off + half)) < 0 ||
-        (r = io_sync(img->fd)) < 0) {
-        r = img_error(img, r, "writing the descriptor: %s", strerror(-r));
+    if ((r = src_pwrite(img->src, area, half, s->desc_off + half)) < 0 ||
+        (r = src_flush(img->src)) < 0) {
+        r = img_error(img, r, "writing the descriptor: %s", src_errmsg(img->src, r));
         goto out;
     }
     if ((r = header_point(img, hdr, sec + half_sec, half_sec)) < 0)
         goto out;
     /* Its first sector last (see above). */
-    if ((r = io_pwrite_all(img->fd, area + VMDK_SECTOR, half - VMDK_SECTOR,
-                           s->desc_off + VMDK_SECTOR)) < 0 ||
-        (r = io_sync(img->fd)) < 0 ||
-        (r = io_pwrite_all(img->fd, area, VMDK_SECTOR, s->desc_off)) < 0 ||
-        (r = io_sync(img->fd)) < 0) {
-        r = img_error(img, r, "writing the descriptor: %s", strerror(-r));
+    if ((r = src_pwrite(img->src, area + VMDK_SECTOR, half - VMDK_SECTOR,
+                        s->desc_off + VMDK_SECTOR)) < 0 ||
+        (r = src_flush(img->src)) < 0 ||
+        (r = src_pwrite(img->src, area, VMDK_SECTOR, s->desc_off)) < 0 ||
+        (r = src_flush(img->src)) < 0) {
+        r = img_error(img, r, "writing the descriptor: %s", src_errmsg(img->src, r));
         goto out;
     }
     if ((r = header_point(img, hdr, sec, size)) < 0)
         goto out;
-    if ((r = io_pwrite_zeroes(img->fd, s->desc_off + half, s->desc_cap - half)) < 0 ||
-        (r = io_sync(img->fd)) < 0)
-        r = img_error(img, r, "clearing the spare descriptor copy: %s", strerror(-r));
+    if ((r = src_write_zeros(img->src, s->desc_off + half, s->desc_cap - half)) < 0 ||
+        (r = src_flush(img->src)) < 0)
+        r = img_error(img, r, "clearing the spare descriptor copy: %s", src_errmsg(img->src, r));
 out:
     free(area);
     return r;
@@ -268,16 +278,16 @@ int vmdk_make_empty(struct img *img)
         uint64_t tbytes = (uint64_t)e->h.gtes * 4;
         for (uint32_t gi = 0; gi < e->n_gd; gi++) {
             if (e->gd[gi] &&
-                (r = io_pwrite_zeroes(e->fd, (uint64_t)e->gd[gi] * VMDK_SECTOR, tbytes)) < 0)
+                (r = src_write_zeros(e->src, (uint64_t)e->gd[gi] * VMDK_SECTOR, tbytes)) < 0)
                 break;
             if (e->rgd && e->rgd[gi] &&
-                (r = io_pwrite_zeroes(e->fd, (uint64_t)e->rgd[gi] * VMDK_SECTOR, tbytes)) < 0)
+                (r = src_write_zeros(e->src, (uint64_t)e->rgd[gi] * VMDK_SECTOR, tbytes)) < 0)
                 break;
         }
         if (r == 0)
-            r = io_sync(e->fd);
+            r = src_flush(e->src);
         if (r < 0)
-            return img_error(img, r, "emptying the grain tables: %s", strerror(-r));
+            return img_error(img, r, "emptying the grain tables: %s", vmdk_ext_msg(e, r));
         for (int k = 0; k < VMDK_GT_CACHE; k++)
             if (e->cache[k].idx != UINT32_MAX) {
                 memset(e->cache[k].e, 0, tbytes);

@@ -27,9 +27,9 @@ int vmdk_cowd_open(struct img *img, struct vmdk_extent *e)
     if (e->file_size < VMDK_COWD_HDR)
         return img_error(img, -EINVAL, "%s: file shorter than its %u-byte COWD header", f,
                          VMDK_COWD_HDR);
-    int r = io_pread_exact(e->fd, b, sizeof b, 0);
+    int r = src_pread(e->src, b, sizeof b, 0);
     if (r < 0)
-        return img_error(img, r, "%s: reading the COWD header: %s", f, strerror(-r));
+        return img_error(img, r, "%s: reading the COWD header: %s", f, vmdk_ext_msg(e, r));
     if (memcmp(b, VMDK_COWD_MAGIC, 4) != 0)
         return img_error(img, -EINVAL, "%s: not a vmfsSparse extent (no COWD magic)", f);
     uint32_t version = le32_load(b + 4), capacity = le32_load(b + 12), grain = le32_load(b + 16);

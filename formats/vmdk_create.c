@@ -481,7 +481,7 @@ static uint64_t stale_footer_at(const struct vmdk_extent *e)
     uint8_t b[3 * VMDK_SECTOR];
     uint64_t end = e->file_size & ~(uint64_t)(VMDK_SECTOR - 1);
     if (!e->stream || e->tail_mode || end < e->h.overhead * VMDK_SECTOR + sizeof b ||
-        io_pread_exact(e->fd, b, sizeof b, end - sizeof b) < 0 || !vmdk_footer_markers(b))
+        src_pread(e->src, b, sizeof b, end - sizeof b) < 0 || !vmdk_footer_markers(b))
         return 0;
     return end - 2 * VMDK_SECTOR;
 }
@@ -537,8 +537,8 @@ static int grow_sparse(struct img *img, struct vmdk_extent *e, uint64_t new_cap)
         if (e->rgd)
             h.rgd_off = at + secs;
         e->file_size = (at + secs * (e->rgd ? 2 : 1)) * VMDK_SECTOR;
-        if (ftruncate(e->fd, (off_t)e->file_size) < 0)
-            return img_error(img, -errno, "grow: %s", strerror(errno));
+        if ((r = src_truncate(e->src, e->file_size)) < 0)
+            return img_error(img, r, "grow: %s", src_errmsg(e->src, r));
         e->h.gd_off = h.gd_off;
         e->h.rgd_off = h.rgd_off;
         e->gd_dirty = true;
@@ -552,18 +552,18 @@ static int grow_sparse(struct img *img, struct vmdk_extent *e, uint64_t new_cap)
     uint8_t hb[VMDK_SECTOR];
     if (!e->tail_mode) {
         vmdk_header_store(&h, hb);
-        if ((r = io_pwrite_all(e->fd, hb, sizeof hb, 0)) < 0 ||
-            (footer && (r = io_pwrite_all(e->fd, hb, sizeof hb, footer)) < 0) ||
-            (r = io_sync(e->fd)) < 0)
-            return img_error(img, r, "writing the header: %s", strerror(-r));
+        if ((r = src_pwrite(e->src, hb, sizeof hb, 0)) < 0 ||
+            (footer && (r = src_pwrite(e->src, hb, sizeof hb, footer)) < 0) ||
+            (r = src_flush(e->src)) < 0)
+            return img_error(img, r, "writing the header: %s", vmdk_ext_msg(e, r));
     } else {
         /* The header of a stream keeps GD_AT_END; only its capacity changes. */
         struct vmdk_header sh = h;
         sh.gd_off = VMDK_GD_AT_END;
         sh.rgd_off = 0;
         vmdk_header_store(&sh, hb);
-        if ((r = io_pwrite_all(e->fd, hb, sizeof hb, 0)) < 0 || (r = io_sync(e->fd)) < 0)
-            return img_error(img, r, "writing the header: %s", strerror(-r));
+        if ((r = src_pwrite(e->src, hb, sizeof hb, 0)) < 0 || (r = src_flush(e->src)) < 0)
+            return img_error(img, r, "writing the header: %s", vmdk_ext_msg(e, r));
     }
     e->h.capacity = new_cap;
     e->len = new_cap * VMDK_SECTOR;
@@ -597,24 +597,22 @@ static int append_piece(struct img *img, const char *kind, uint64_t sectors)
     created_undo(&c, false);
     struct vmdk_extent *e = &s->ext[s->n_ext];
     memset(e, 0, sizeof *e);
-    e->fd = -1;
     e->start = img->size;
     e->len = sectors * VMDK_SECTOR;
     const struct vmdk_desc_extent *d = &s->desc.ext[s->desc.n_ext - 1];
     e->type = d->type;
     e->file = strdup(d->file);
-    int fd = e->file ? img_open_ref(img, d->file, "extent file", IMG_REF_LOCAL) : -ENOMEM;
-    if (fd < 0)
-        return fd;
-    e->fd = fd;
-    e->own_fd = true;
+    if (!e->file)
+        return img_error(img, -ENOMEM, "out of memory");
+    if ((r = img_open_ref(img, d->file, "extent file", IMG_REF_LOCAL, &e->src)) < 0)
+        return r;
     s->n_ext++;
-    if ((r = io_file_size(fd, &e->file_size)) < 0)
-        return img_error(img, r, "%s", strerror(-r));
+    if ((r = src_size(e->src, &e->file_size)) < 0)
+        return img_error(img, r, "%s", vmdk_ext_msg(e, r));
     if (sparse) {
         uint8_t hdr[VMDK_SECTOR];
-        if ((r = io_pread_exact(fd, hdr, sizeof hdr, 0)) < 0)
-            return img_error(img, r, "%s", strerror(-r));
+        if ((r = src_pread(e->src, hdr, sizeof hdr, 0)) < 0)
+            return img_error(img, r, "%s", vmdk_ext_msg(e, r));
         if ((r = vmdk_sparse_parse(img, e, hdr)) < 0)
             return r;
     }
@@ -651,9 +649,9 @@ int vmdk_truncate(struct img *img, uint64_t size, enum img_prealloc prealloc)
             r = 0;
         } else {
             uint64_t end = e->flat_off + (cur + take) * VMDK_SECTOR;
-            r = end > e->file_size && ftruncate(e->fd, (off_t)end) < 0 ? -errno : 0;
+            r = end > e->file_size ? src_truncate(e->src, end) : 0;
             if (r < 0)
-                return img_error(img, r, "growing %s: %s", e->file, strerror(-r));
+                return img_error(img, r, "growing %s: %s", e->file, src_errmsg(e->src, r));
             if (end > e->file_size)
                 e->file_size = end;
             e->len += take * VMDK_SECTOR;

@@ -56,9 +56,9 @@ static int check_volatile(struct img *img, struct vmdk_extent *e, uint64_t secto
                          "%s: seSparse volatile header at sector %llu lies outside the "
                          "file",
                          f, ULL(sector));
-    int r = io_pread_exact(e->fd, v, sizeof v, sector * VMDK_SECTOR);
+    int r = src_pread(e->src, v, sizeof v, sector * VMDK_SECTOR);
     if (r < 0)
-        return img_error(img, r, "%s: reading the volatile header: %s", f, strerror(-r));
+        return img_error(img, r, "%s: reading the volatile header: %s", f, vmdk_ext_msg(e, r));
     if (le64_load(v) != SE_VOLATILE_MAGIC)
         return img_error(img, -EINVAL, "%s: bad seSparse volatile header magic 0x%llx", f,
                          ULL(le64_load(v)));
@@ -77,9 +77,9 @@ int vmdk_sesparse_open(struct img *img, struct vmdk_extent *e)
     e->type = VMDK_SESPARSE;
     if (e->file_size < VMDK_SECTOR)
         return img_error(img, -EINVAL, "%s: file shorter than the seSparse header", f);
-    int r = io_pread_exact(e->fd, b, sizeof b, 0);
+    int r = src_pread(e->src, b, sizeof b, 0);
     if (r < 0)
-        return img_error(img, r, "%s: reading the seSparse header: %s", f, strerror(-r));
+        return img_error(img, r, "%s: reading the seSparse header: %s", f, vmdk_ext_msg(e, r));
     if (le64_load(b) != VMDK_SE_MAGIC)
         return img_error(img, -EINVAL, "%s: not a seSparse extent (magic 0x%llx)", f,
                          ULL(le64_load(b)));
@@ -151,10 +151,10 @@ int vmdk_sesparse_open(struct img *img, struct vmdk_extent *e)
 static int read_u64s(struct img *img, struct vmdk_extent *e, uint64_t *buf, size_t n, uint64_t off,
                      const char *what)
 {
-    int r = io_pread_exact(e->fd, buf, n * 8, off);
+    int r = src_pread(e->src, buf, n * 8, off);
     if (r < 0)
         return img_error(img, r, "%s: reading the %s: %s", vmdk_ext_name(img, e), what,
-                         strerror(-r));
+                         vmdk_ext_msg(e, r));
     for (size_t i = 0; i < n; i++)
         buf[i] = le64_load(&buf[i]);
     return 0;

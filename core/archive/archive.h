@@ -115,8 +115,10 @@ int arc_reader_copy_fd(struct arc_reader *r, int fd, uint64_t *copied, void *con
                        int (*tick)(void *ctx, uint64_t done), void *ctx, struct img_err *err);
 
 /* A read-only image handle reading member sequentially (formats that need no random access:
- * raw, streamOptimized vmdk). Reads must go forward (the first IMG_PROBE_BYTES may be read again);
- * a backward read fails. NULL with -ENOTSUP in err when the member's format needs random access. */
+ * raw, streamOptimized vmdk) through a forward-only byte source (core/block/src_stream.c):
+ * reads must go forward (the first SRC_STREAM_HEAD bytes and a short look-back may be read
+ * again); a backward read fails. NULL with -ENOTSUP in err when the format needs random
+ * access. */
 struct img *arc_open_stream_img(const char *archive, const char *member, const char *fmt,
                                 struct img_err *err);
 
@@ -136,19 +138,6 @@ int arc_convert(const struct ops_convert_req *req, const char *archive, const ch
  * convert can stream it (raw, streamOptimized vmdk) rather than copy it to a temporary file. */
 int arc_member_format(const char *archive, const char *member, const char **fmt, bool *stream,
                       struct img_err *err);
-
-/* archive_vmdk.c (for archive_img.c): does this header start a streamOptimized vmdk, and a
- * read-only handle producing its disk front to back from reader r (taken over: closed on
- * failure too); head holds the first headlen bytes already read from r. */
-bool arc_vmdk_streamable(const uint8_t *head, size_t n);
-struct img *arc_vmdk_stream_open(struct arc_reader *r, const uint8_t *head, size_t headlen,
-                                 const char *name, const char *dir, struct img_err *err);
-/* The slots both stream drivers share: everything is data (convert's zero detection keeps
- * targets sparse); info names the driver's format and the size. */
-struct img_bs;
-struct img_info;
-int arc_stream_block_status(struct img *img, uint64_t off, uint64_t len, struct img_bs *bs);
-int arc_stream_get_info(struct img *img, struct img_info *info);
 
 /* ---- import ---- */
 #define ARC_IMPORT_MAX_OUT 64

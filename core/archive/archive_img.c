@@ -1,12 +1,13 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /* archive_img.c: images inside archives as convert sources (see archive.h).
  *
- * A raw member (or a streamOptimized vmdk, archive_vmdk.c) is read straight from the archive
- * stream through a read-only struct img whose
- * reads may only go forward (convert reads in order); its first IMG_PROBE_BYTES are kept so the
- * probe's bytes can be read again. Formats that need random access are first extracted to a
- * temporary file beside the target (DST.src.part), opened untrusted, and removed afterwards.
- * Talks to: archive.c (the reader), img.h, ops.h (ops_convert with an opened source), io.h.
+ * A raw member, or one whose driver reads it front to back (a streamOptimized vmdk: the vmdk
+ * driver itself, formats/vmdk_stream.c), is read straight from the archive through a
+ * forward-only byte source (core/block/src_stream.c; convert reads in order). Formats that need
+ * random access are first extracted to a temporary file beside the target (DST.src.part),
+ * opened untrusted, and removed afterwards.
+ * Talks to: archive.c (the reader), src.h (the stream source), img.h, ops.h (ops_convert with an
+ * opened source), io.h.
  * Never prints.
  */
 #include "core/archive/archive.h"
@@ -18,91 +19,37 @@
 #include <unistd.h>
 
 #include "core/block/driver.h"
+#include "core/block/src.h"
 #include "core/archive/export.h"
 #include "core/base/io.h"
 #include "core/ops/ops.h"
 
-struct arc_simg {
+/* The producer behind a member's stream source: the head already read by the probe, then
+ * the rest of the member from the reader. */
+struct arc_feed {
     struct arc_reader *r;
     uint8_t head[IMG_PROBE_BYTES];
-    size_t headlen;
-    uint64_t pos; /* stream offset of the next byte the reader gives */
-    uint8_t skip[64 << 10];
+    size_t headlen, at;
 };
 
-static int simg_read(struct img *img, uint64_t off, void *buf, size_t len)
+static ssize_t feed_read(void *ctx, void *buf, size_t len, struct img_err *err)
 {
-    struct arc_simg *s = img->priv;
-    uint8_t *o = buf;
-    while (len > 0) {
-        if (off < s->headlen) {
-            size_t n = s->headlen - (size_t)off < len ? s->headlen - (size_t)off : len;
-            memcpy(o, s->head + off, n);
-            o += n;
-            off += n;
-            len -= n;
-            continue;
-        }
-        if (off < s->pos)
-            return img_fail(img, -ESPIPE,
-                            "%s: a streamed archive member cannot be read "
-                            "backwards (offset %llu after %llu)",
-                            img->path, (unsigned long long)off, (unsigned long long)s->pos);
-        while (s->pos < off) {
-            size_t n = off - s->pos < sizeof s->skip ? (size_t)(off - s->pos) : sizeof s->skip;
-            ssize_t k = arc_reader_read(s->r, s->skip, n, &img->err);
-            if (k < 0)
-                return (int)k;
-            if (k == 0)
-                return img_fail(img, -EIO, "%s: archive member ended early", img->path);
-            s->pos += (uint64_t)k;
-        }
-        ssize_t k = arc_reader_read(s->r, o, len, &img->err);
-        if (k < 0)
-            return (int)k;
-        if (k == 0)
-            return img_fail(img, -EIO, "%s: archive member ended early", img->path);
-        s->pos += (uint64_t)k;
-        off += (uint64_t)k;
-        o += k;
-        len -= (size_t)k;
+    struct arc_feed *f = ctx;
+    if (f->at < f->headlen) {
+        size_t n = f->headlen - f->at < len ? f->headlen - f->at : len;
+        memcpy(buf, f->head + f->at, n);
+        f->at += n;
+        return (ssize_t)n;
     }
-    return 0;
+    return arc_reader_read(f->r, buf, len, err);
 }
 
-int arc_stream_block_status(struct img *img, uint64_t off, uint64_t len, struct img_bs *bs)
+static void feed_close(void *ctx)
 {
-    /* Unknown without reading: data (convert's zero detection keeps the target sparse). */
-    bs->len = len;
-    bs->flags = IMG_BS_DATA | IMG_BS_ALLOCATED;
-    bs->host_off = 0;
-    return 0;
+    struct arc_feed *f = ctx;
+    arc_reader_close(f->r);
+    free(f);
 }
-
-int arc_stream_get_info(struct img *img, struct img_info *info)
-{
-    memset(info, 0, sizeof *info);
-    info->format = img->drv->name;
-    info->virtual_size = img->size;
-    return 0;
-}
-
-static void simg_close(struct img *img)
-{
-    struct arc_simg *s = img->priv;
-    if (s)
-        arc_reader_close(s->r);
-}
-
-static const struct img_driver arc_stream_driver = {
-    .abi = IMG_DRIVER_ABI,
-    .name = "raw",
-    .desc = "raw image read from an archive stream",
-    .read = simg_read,
-    .block_status = arc_stream_block_status,
-    .get_info = arc_stream_get_info,
-    .close = simg_close,
-};
 
 /* Fill buf from the start of the member; bytes read in *got. */
 static int arc_read_head(struct arc_reader *r, uint8_t *buf, size_t cap, size_t *got,
@@ -169,66 +116,52 @@ static struct arc_reader *arc_probe_member(const char *archive, const char *memb
 struct img *arc_open_stream_img(const char *archive, const char *member, const char *fmt,
                                 struct img_err *err)
 {
-    struct arc_simg *s = calloc(1, sizeof *s);
-    struct img *img = calloc(1, sizeof *img);
+    struct arc_feed *f = calloc(1, sizeof *f);
     char name[4200];
     const char *probed = NULL;
-    if (!s || !img) {
+    if (!f) {
         err_set(err, -ENOMEM, "out of memory");
-        goto fail;
-    }
-    s->r = arc_probe_member(archive, member, s->head, &s->headlen, &probed, err);
-    if (!s->r)
-        goto fail;
-    const struct arc_member *m = arc_reader_member(s->r);
-    snprintf(name, sizeof name, "%s/%s", archive, m->display);
-    const char *f = fmt ? fmt : probed;
-    /* A streamOptimized vmdk, unless another format was named. */
-    if (arc_vmdk_streamable(s->head, s->headlen) &&
-        (!fmt || img_driver_find(fmt) == img_probe_buf(s->head, s->headlen, NULL))) {
-        char *dir = io_dirname(archive);
-        struct img *v =
-            dir ? arc_vmdk_stream_open(s->r, s->head, s->headlen, name, dir, err) : NULL;
-        if (!dir) {
-            arc_reader_close(s->r);
-            err_set(err, -ENOMEM, "out of memory");
-        }
-        free(dir);
-        free(s);
-        free(img);
-        return v;
-    }
-    if (img_foreign_refuse(f, name, err) < 0) {
-        err->code = -EPROTONOSUPPORT; /* not -ENOTSUP: the caller would copy it for access */
-        goto fail;
-    }
-    if (!img_format_is_raw(f)) {
-        err_set(err, -ENOTSUP, "%s: %s needs random access; it cannot be read as a stream", name,
-                f);
-        goto fail;
-    }
-    s->pos = s->headlen;
-    uint64_t size = m->size;
-    if (!m->size_known && arc_count(archive, member, &size, err) < 0)
-        goto fail;
-    img->drv = &arc_stream_driver;
-    img->priv = s;
-    img->fd = -1;
-    img->flags = IMG_OPEN_UNTRUSTED;
-    img->probed = fmt == NULL;
-    img->size = size;
-    if (!(img->path = strdup(name)) || !(img->dir = io_dirname(archive))) {
-        err_set(err, -ENOMEM, "out of memory");
-        img_close(img);
         return NULL;
     }
+    if (!(f->r = arc_probe_member(archive, member, f->head, &f->headlen, &probed, err))) {
+        free(f);
+        return NULL;
+    }
+    const struct arc_member *m = arc_reader_member(f->r);
+    snprintf(name, sizeof name, "%s/%s", archive, m->display);
+    const char *fn = fmt ? fmt : probed;
+    if (img_foreign_refuse(fn, name, err) < 0) {
+        err->code = -EPROTONOSUPPORT; /* not -ENOTSUP: the caller would copy it for access */
+        feed_close(f);
+        return NULL;
+    }
+    /* Raw, or a format that reads front to back from these first bytes (streamOptimized
+     * vmdk); anything else is copied for random access (-ENOTSUP). */
+    bool raw = img_format_is_raw(fn);
+    if (!raw && !img_driver_streams(img_driver_find(fn), f->head, f->headlen)) {
+        err_set(err, -ENOTSUP, "%s: %s needs random access; it cannot be read as a stream", name,
+                fn);
+        feed_close(f);
+        return NULL;
+    }
+    uint64_t size = m->size_known ? m->size : UINT64_MAX;
+    if (raw && !m->size_known && arc_count(archive, member, &size, err) < 0) {
+        feed_close(f);
+        return NULL;
+    }
+    char *dir = io_dirname(archive);
+    if (!dir) {
+        feed_close(f);
+        err_set(err, -ENOMEM, "out of memory");
+        return NULL;
+    }
+    static const struct src_stream_io io = {.read = feed_read, .close = feed_close};
+    struct img_src *src;
+    struct img *img = NULL;
+    if (src_stream_open(name, &io, f, size, &src, err) == 0)
+        img = img_open_src(src, name, dir, fmt, IMG_OPEN_UNTRUSTED, err);
+    free(dir);
     return img;
-fail:
-    if (s)
-        arc_reader_close(s->r);
-    free(s);
-    free(img);
-    return NULL;
 }
 
 struct arc_tick {
@@ -312,7 +245,7 @@ int arc_member_format(const char *archive, const char *member, const char **fmt,
     if (!r)
         return err->code ? err->code : -EIO;
     arc_reader_close(r);
-    *stream = img_format_is_raw(*fmt) || arc_vmdk_streamable(head, n);
+    *stream = img_format_is_raw(*fmt) || img_driver_streams(img_driver_find(*fmt), head, n);
     return 0;
 }
 

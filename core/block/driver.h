@@ -107,6 +107,10 @@ struct img_driver {
      * this format (NULL-terminated; NULL: none). Every other value is dimg's own and info
      * shows it apart ("dimg-format-specific"), so that no qemu-img key changes meaning. */
     const char *const *qemu_info_keys;
+    /* The image whose first bytes are head (n at least 512 when the member is) can be read
+     * front to back from a source without random access (src_stream.c: an archive member):
+     * open then reads only forward and read goes in increasing offsets. NULL: never. */
+    bool (*stream_head)(const uint8_t *head, size_t n);
 };
 
 struct img {
@@ -163,9 +167,11 @@ int img_read_backing(struct img *img, uint64_t off, void *buf, size_t len);
  * followed even under IMG_OPEN_UNTRUSTED: the file is part of the image, beside it. A symlink
  * never leads out of the directory the name designates (core/block/resolve.h); untrusted, no
  * symlink is followed and a file with other hard links is refused. what names it in messages.
- * Returns the fd or a negative errno with img->err set. */
+ * *out gets the file as a byte source (read-write only when img is; src_close it); 0 or a
+ * negative errno with img->err set. */
 enum { IMG_REF_LOCAL = 1u << 0 };
-int img_open_ref(struct img *img, const char *name, const char *what, unsigned ref_flags);
+int img_open_ref(struct img *img, const char *name, const char *what, unsigned ref_flags,
+                 struct img_src **out);
 
 /* For drivers that rewrite their image as a new file and rename it over the old one (cow's
  * grow): the handle's source becomes src (taken over), the old one is closed, and the

@@ -288,8 +288,10 @@ static int ref_open(const char *dir, const char *name, unsigned flags, struct im
     return fd;
 }
 
-int img_open_ref(struct img *img, const char *name, const char *what, unsigned ref_flags)
+int img_open_ref(struct img *img, const char *name, const char *what, unsigned ref_flags,
+                 struct img_src **out)
 {
+    *out = NULL;
     if (img->flags & IMG_OPEN_NO_REFS)
         return img_fail(img, -EPERM,
                         "%s: %s '%s' not followed: an image inside an archive is "
@@ -330,7 +332,11 @@ int img_open_ref(struct img *img, const char *name, const char *what, unsigned r
         close(fd);
         return r;
     }
-    return fd;
+    /* the lock stays with the descriptor, which the source takes over */
+    r = src_from_fd(fd, name, (img->flags & IMG_OPEN_RW) ? SRC_OPEN_RW : 0, out, &rerr);
+    if (r < 0)
+        return img_fail(img, r, "%s: %s: %s", img->path, what, rerr.msg);
+    return 0;
 }
 
 static struct img *open_layer(const char *path, const char *refdir, const char *fmt, unsigned flags,
@@ -400,6 +406,12 @@ static int layer_probe(struct img_src *src, const char *path, const struct img_d
     memset(buf, 0, sizeof buf);
     uint64_t size;
     int r = src_size(src, &size);
+    /* A stream of unknown length: try a whole probe; a shorter one learns its length then. */
+    if (r < 0 && !(src_caps(src) & SRC_CAP_RANDOM)) {
+        size = sizeof buf;
+        if ((r = src_pread(src, buf, sizeof buf, 0)) < 0)
+            r = src_size(src, &size);
+    }
     size_t n = size < sizeof buf ? (size_t)size : sizeof buf;
     if (r == 0)
         r = src_pread(src, buf, n, 0);
@@ -496,6 +508,9 @@ static int layer_pick(const char *path, const char *fmt, unsigned flags, struct 
             return r;
         *probed = true;
     }
+    if (!(src_caps(src) & SRC_CAP_RANDOM) && !(*drv)->stream_head)
+        return err_set(err, -ENOTSUP, "%s: %s needs random access; it cannot be read as a stream",
+                       path, (*drv)->name);
     if (!(src_caps(src) & SRC_CAP_FD) && !((*drv)->caps & IMG_CAP_SOURCES))
         return err_set(err, -ENOTSUP, "%s: %s images cannot be read over NBD yet", path,
                        (*drv)->name);
@@ -579,6 +594,49 @@ struct img *img_open_in(const char *path, const char *refdir, const char *fmt, u
     struct chain_ids ids = {.n = 0};
     err_clear(err);
     return open_layer(path, refdir, fmt, flags, 0, -1, &ids, err);
+}
+
+struct img *img_open_src(struct img_src *src, const char *name, const char *dir, const char *fmt,
+                         unsigned flags, struct img_err *err)
+{
+    const struct img_driver *drv = NULL;
+    struct img *img = NULL;
+    bool probed;
+    err_clear(err);
+    if (fmt && !(drv = img_driver_find(fmt))) {
+        if (img_foreign_refuse(fmt, name, err) == 0)
+            err_set(err, -EINVAL, "%s: unknown format '%s'", name, fmt);
+        goto fail;
+    }
+    if (layer_pick(name, fmt, flags, src, &drv, &probed, err) < 0)
+        goto fail;
+    if (!(img = calloc(1, sizeof *img)) || !(img->path = strdup(name)) ||
+        !(img->dir = strdup(dir))) {
+        err_set(err, -ENOMEM, "out of memory");
+        goto fail;
+    }
+    img->drv = drv;
+    img->src = src;
+    img->fd = src_fd(src);
+    img->flags = flags;
+    img->probed = probed;
+    if (drv->priv_size && !(img->priv = calloc(1, drv->priv_size))) {
+        err_set(err, -ENOMEM, "out of memory");
+        goto fail;
+    }
+    if (layer_driver_open(img, name, flags, err) < 0)
+        goto fail;
+    return img;
+fail:
+    if (img)
+        img_free(img);
+    src_close(src);
+    return NULL;
+}
+
+bool img_driver_streams(const struct img_driver *drv, const uint8_t *head, size_t n)
+{
+    return drv && drv->stream_head && drv->stream_head(head, n);
 }
 
 void img_replace_src(struct img *img, struct img_src *src)
@@ -892,6 +950,8 @@ int img_get_info(struct img *img, struct img_info *info)
     info->virtual_size = img->size;
     int r =
         img->src ? src_size(img->src, &info->file_size) : io_file_size(img->fd, &info->file_size);
+    if (r < 0 && img->src && !(src_caps(img->src) & SRC_CAP_RANDOM))
+        r = 0; /* a stream's length is not known before its end */
     if (r == 0)
         r = img->src ? src_alloc(img->src, &info->actual_size)
                      : io_file_alloc(img->fd, &info->actual_size);

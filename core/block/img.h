@@ -285,6 +285,14 @@ struct img *img_open(const char *path, const char *fmt, unsigned flags, struct i
  * instead of path's directory: for opening through /proc/self/fd/N. */
 struct img *img_open_in(const char *path, const char *refdir, const char *fmt, unsigned flags,
                         struct img_err *err);
+/* Open an image on a byte source (taken over: closed by img_close, and on failure) named name
+ * (for messages), recording names against dir; fmt NULL means probe. A source without random
+ * access (a stream) takes only a driver whose stream_head accepts its first bytes. */
+struct img_src;
+struct img *img_open_src(struct img_src *src, const char *name, const char *dir, const char *fmt,
+                         unsigned flags, struct img_err *err);
+/* Can drv read an image starting with head (n bytes) from a stream (see img_open_src)? */
+bool img_driver_streams(const struct img_driver *drv, const uint8_t *head, size_t n);
 void img_close(struct img *img);
 
 /* Guest I/O through the chain; argument checks are the core's, not the drivers'. */

@@ -154,14 +154,20 @@ int src_zero(struct img_src *s, uint64_t off, uint64_t len, unsigned zflags)
     if (len == 0)
         return 0;
     int r = s->ops->zero ? s->ops->zero(s, off, len, zflags) : -ENOTSUP;
-    if (r != -ENOTSUP)
-        return r;
+    return r != -ENOTSUP ? r : src_write_zeros(s, off, len);
+}
+
+int src_write_zeros(struct img_src *s, uint64_t off, uint64_t len)
+{
+    if (!(s->caps & SRC_CAP_WRITE))
+        return err_set(&s->err, -EROFS, "the source is read-only");
     if (s->fd >= 0)
         return io_pwrite_zeroes(s->fd, off, len);
     static const uint8_t zero[65536];
     while (len > 0) {
         size_t n = len < sizeof zero ? (size_t)len : sizeof zero;
-        if ((r = s->ops->pwrite(s, zero, n, off)) < 0)
+        int r = s->ops->pwrite(s, zero, n, off);
+        if (r < 0)
             return r;
         off += n;
         len -= n;

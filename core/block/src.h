@@ -8,7 +8,8 @@
  * All calls return 0 or a negative errno; the last failure's one-line message is kept on the
  * source (src_errmsg; the caller names the image). Opening fails with a message that starts
  * with the name. Nothing here prints.
- * Talks to: core/base/io.h (files, devices), libnbd (src_nbd.c), core/block/resolve.h.
+ * Talks to: core/base/io.h (files, devices), libnbd (src_nbd.c), src_stream.c (streams),
+ * core/block/resolve.h.
  */
 #ifndef DIMG_SRC_H
 #define DIMG_SRC_H
@@ -16,6 +17,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "core/base/err.h"
 
@@ -23,7 +25,7 @@ struct img_src; /* opaque: the backends see inside through src_impl.h */
 
 /* What a source can do. */
 enum {
-    SRC_CAP_RANDOM = 1u << 0,   /* reads and writes at any offset (every backend today) */
+    SRC_CAP_RANDOM = 1u << 0,   /* reads and writes at any offset (all but streams) */
     SRC_CAP_WRITE = 1u << 1,    /* opened for writing and the other end accepts writes */
     SRC_CAP_HOLES = 1u << 2,    /* src_extent tells holes from data */
     SRC_CAP_PUNCH = 1u << 3,    /* src_zero(.., SRC_ZERO_MAY_PUNCH) / src_discard free space */
@@ -31,7 +33,7 @@ enum {
     SRC_CAP_FD = 1u << 5,       /* backed by a file descriptor (src_fd): file or device */
 };
 
-enum src_kind { SRC_FILE, SRC_BLOCKDEV, SRC_NBD };
+enum src_kind { SRC_FILE, SRC_BLOCKDEV, SRC_NBD, SRC_STREAM };
 
 enum {
     SRC_OPEN_RW = 1u << 0,
@@ -52,6 +54,26 @@ int src_open(const char *name, unsigned flags, struct img_src **out, struct img_
 int src_from_fd(int fd, const char *name, unsigned flags, struct img_src **out,
                 struct img_err *err);
 void src_close(struct img_src *s);
+
+/* A forward-only, read-only source (src_stream.c) over bytes a producer hands out in order
+ * (an archive member being inflated): no SRC_CAP_RANDOM. Reads go at non-decreasing offsets,
+ * except that the first SRC_STREAM_HEAD bytes and the SRC_STREAM_BACK bytes before the
+ * furthest point read can be read again; further back is -ESPIPE with a message. size is the
+ * length when declared, else UINT64_MAX: src_size then fails until a read met the end. */
+#define SRC_STREAM_HEAD (64u << 10)
+#define SRC_STREAM_BACK (64u << 10)
+struct src_stream_io {
+    /* Up to len bytes; 0 at the end; -errno with err set. */
+    ssize_t (*read)(void *ctx, void *buf, size_t len, struct img_err *err);
+    void (*close)(void *ctx); /* may be NULL */
+};
+/* The source owns ctx from here on (io->close, also when opening fails). */
+int src_stream_open(const char *name, const struct src_stream_io *io, void *ctx, uint64_t size,
+                    struct img_src **out, struct img_err *err);
+/* A stream over len bytes at buf (kept by the caller while the source lives); size_known:
+ * the length is declared up front. For fuzzing and tests. */
+int src_stream_mem(const char *name, const void *buf, size_t len, bool size_known,
+                   struct img_src **out, struct img_err *err);
 
 enum src_kind src_kind(const struct img_src *s);
 unsigned src_caps(const struct img_src *s);
@@ -78,6 +100,9 @@ int src_flush(struct img_src *s);
  * back to writing zeros where the source has no cheaper way. */
 enum { SRC_ZERO_MAY_PUNCH = 1u << 0 };
 int src_zero(struct img_src *s, uint64_t off, uint64_t len, unsigned zflags);
+/* Write len zero bytes at off: as src_pwrite does, it may extend the source (src_zero may
+ * keep a file's size). */
+int src_write_zeros(struct img_src *s, uint64_t off, uint64_t len);
 /* A hint that [off, off+len) is no longer needed (contents undefined after); -ENOTSUP when
  * the source cannot. */
 int src_discard(struct img_src *s, uint64_t off, uint64_t len);

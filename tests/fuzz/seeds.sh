@@ -16,7 +16,7 @@ trap 'rm -rf "$tmp"' EXIT
 
 rm -rf "$out"
 for t in qcow2 qcow cow ucow vdi vmdk raw probe vmdk_desc ovf theme opts archive crypt datafile fat \
-  lvm ntfs iso; do
+  lvm ntfs iso vmdk_stream; do
   mkdir -p "$out/fuzz_$t"
 done
 
@@ -111,6 +111,15 @@ cp "$tmp/flat.vmdk" "$out/fuzz_vmdk/flat-descriptor.vmdk"
 q create -f vmdk -o subformat=twoGbMaxExtentSparse "$tmp/split.vmdk" 64k
 cp "$tmp/split.vmdk" "$out/fuzz_vmdk/split-descriptor.vmdk"
 "$dimg" convert -f raw -O vmdk "$base" "$out/fuzz_vmdk/dimg.vmdk" >/dev/null
+# fuzz_vmdk_stream: a first byte (bit 0: the length is declared), then a streamOptimized vmdk
+# as qemu-img (tables in front) and dimg (directory at the end) write it, and a raw disk.
+for l in 0 1; do
+  { printf "\\$l"; cat "$out/fuzz_vmdk/stream.vmdk"; } >"$out/fuzz_vmdk_stream/qemu-$l.vmdk"
+  "$dimg" convert -f raw -O vmdk -o subformat=streamOptimized "$base" "$tmp/ds.vmdk" >/dev/null
+  { printf "\\$l"; cat "$tmp/ds.vmdk"; } >"$out/fuzz_vmdk_stream/dimg-$l.vmdk"
+  rm -f "$tmp/ds.vmdk"
+done
+{ printf '\1'; cat "$base"; } >"$out/fuzz_vmdk_stream/raw"
 # Descriptor and extent in one input (fuzz_exercise.c splits them at the separator and writes
 # the extent beside the image as extent.vmdk): flat, split sparse, vmfsSparse (COWD) and
 # seSparse, the last two built from their documented layouts (qemu-img cannot write them).

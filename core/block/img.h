@@ -105,6 +105,8 @@ struct img_info {
     uint64_t virtual_size;
     uint64_t file_size;    /* apparent size of the image file */
     uint64_t actual_size;  /* bytes allocated on disk */
+    bool actual_unknown;   /* the source cannot tell (NBD): qemu-img's "unavailable" */
+    bool no_dirty_report;  /* raw on NBD: qemu-img info prints no dirty flag (no block info) */
     uint32_t cluster_size; /* 0 when the format has none */
     bool encrypted;
     bool dirty;           /* qcow2 dirty bit ("cleanly shut down: no") */

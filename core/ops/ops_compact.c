@@ -2,7 +2,8 @@
 /* ops_compact.c: ops_compact(), in-place compaction through the driver's compact slot (vdi
  * today), with the job's progress and cancel flag turned into the slot's tick callback.
  * The image is opened read-write without its chain: compaction only moves this layer's own
- * blocks. Talks to: img.h (img_open, img_compact), io.h (file sizes). Never prints.
+ * blocks. Talks to: img.h (img_open, img_compact), src.h (the file's size on any source). Never
+ * prints.
  */
 #include "core/ops/ops.h"
 #include "core/block/driver.h"
@@ -30,16 +31,16 @@ int ops_compact(const struct ops_compact_req *req, struct ops_compact_res *res, 
     struct img *img = img_open(req->path, req->fmt, flags, err);
     if (!img)
         return err->code ? err->code : -EIO;
-    int r = io_file_size(img->fd, &res->old_file_size);
+    int r = src_size(img->src, &res->old_file_size);
     if (r < 0) {
-        err_set(err, r, "%s: %s", req->path, strerror(-r));
+        err_set(err, r, "%s: %s", req->path, src_errmsg(img->src, r));
         goto out;
     }
     r = img_compact(img, req->progress ? compact_tick : NULL, req->progress);
     if (r == 0)
         r = img_flush(img);
-    if (r == 0 && (r = io_file_size(img->fd, &res->new_file_size)) < 0)
-        img_fail(img, r, "%s: %s", req->path, strerror(-r));
+    if (r == 0 && (r = src_size(img->src, &res->new_file_size)) < 0)
+        img_fail(img, r, "%s: %s", req->path, src_errmsg(img->src, r));
     if (r < 0) {
         *err = img->err;
         if (!err->code)

@@ -582,6 +582,11 @@ fail:
     return NULL;
 }
 
+bool img_name_is_uri(const char *name)
+{
+    return src_name_is_uri(name);
+}
+
 struct img *img_open(const char *path, const char *fmt, unsigned flags, struct img_err *err)
 {
     return img_open_in(path, NULL, fmt, flags, err);

@@ -281,6 +281,9 @@ int img_foreign_refuse(const char *fmt, const char *path, struct img_err *err);
 /* The same for an open file (reads its head and tail): NULL also when a driver claims it. */
 const struct img_foreign *img_foreign_fd(int fd);
 
+/* Does name name an NBD export (nbd://, nbd+unix://, nbds://...), as img_open takes it? */
+bool img_name_is_uri(const char *name);
+
 /* Open path; fmt NULL means probe. On failure returns NULL with err filled. */
 struct img *img_open(const char *path, const char *fmt, unsigned flags, struct img_err *err);
 /* The same, with the names the image records (backing file, extents) resolved against refdir

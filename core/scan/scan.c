@@ -814,12 +814,12 @@ struct scan_dir *scan_open_uri(const char *uri, struct img_err *err)
         return NULL;
     d->remote = true;
     struct scan_entry *e = &d->v[0];
+    d->n = 1; /* from here scan_close frees the entry */
     if (!(e->name = strdup(uri)) || !(e->display = esc_dup(uri, strlen(uri)))) {
         scan_close(d);
         err_set(err, -ENOMEM, "out of memory");
         return NULL;
     }
-    d->n = 1;
     e->mode = S_IFREG | 0444;
     /* Probed here, as the worker probes a file: opened untrusted, following no name. */
     struct scan_res res;

@@ -57,6 +57,7 @@ static const struct cli_cmd *const cli_cmds[] = {CLI_COMMANDS(CLI_ENTRY)};
 static int cli_main_help(FILE *f)
 {
     fprintf(f, "usage: dimg [OPTIONS] [DIR]          the interactive application (in DIR or .)\n"
+               "       dimg [OPTIONS] NBD-URI        the application on one image over NBD\n"
                "       dimg [--untrusted] COMMAND [OPTIONS] ...\n"
                "       dimg --help | --version\n"
                "\n"
@@ -273,6 +274,9 @@ int cli_main(int argc, char **argv, const struct cli_app *app)
         if (stat(argv[i], &st) == 0 && S_ISDIR(st.st_mode))
             return cli_tui_run(argv[i]);
     }
+    /* An NBD URI alone: the application on that one remote image. */
+    if (i == argc - 1 && img_name_is_uri(argv[i]))
+        return cli_tui_run(argv[i]);
     for (size_t k = 0; k < CLI_NCMDS; k++) {
         if (strcmp(cli_cmds[k]->name, argv[i]) == 0) {
             optind = 0; /* full getopt reset for the command's own argv */

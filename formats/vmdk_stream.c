@@ -71,7 +71,8 @@ static int take(struct img *img, struct vmdk_stream *v, void *out, size_t n, boo
             return 0;
         }
         if (r == -EIO && at_end(img, v->spos + n))
-            return img_fail(img, -EIO, "%s: streamOptimized vmdk ends inside a grain or a table", img->path);
+            return img_fail(img, -EIO, "%s: streamOptimized vmdk ends inside a grain or a table",
+                            img->path);
         return img_fail(img, r, "%s: %s", img->path, src_errmsg(img->src, r));
     }
     v->spos += n;
@@ -116,8 +117,8 @@ static int next_grain(struct img *img, struct vmdk_stream *v)
         if (size) {
             if (size > v->zcap || val % (v->grain / VMDK_SECTOR) ||
                 u64_mul_overflow(val, VMDK_SECTOR, &end) || end >= img->size)
-                return img_fail(img, -EINVAL, "%s: grain marker (lba %llu, %u bytes) is invalid", img->path,
-                                 ULL(val), size);
+                return img_fail(img, -EINVAL, "%s: grain marker (lba %llu, %u bytes) is invalid",
+                                img->path, ULL(val), size);
             if (v->cur_len && end < v->cur_off + v->cur_len)
                 return img_fail(img, -ESPIPE,
                                 "%s: grains are not in disk order; the vmdk cannot be streamed",
@@ -159,7 +160,8 @@ static int decode(struct img *img, struct vmdk_stream *v)
     size_t out = want - z.avail_out;
     inflateEnd(&z);
     if (zr != Z_STREAM_END && !(z.avail_out == 0 && (zr == Z_OK || zr == Z_BUF_ERROR)))
-        return img_fail(img, -EIO, "%s: grain at %llu does not decompress", img->path, ULL(v->next_off));
+        return img_fail(img, -EIO, "%s: grain at %llu does not decompress", img->path,
+                        ULL(v->next_off));
     memset(v->buf + out, 0, want - out);
     v->cur_off = v->next_off;
     v->cur_len = want;

@@ -87,7 +87,7 @@ void action_import(struct app *a)
     if (a->scan && scan_is_archive(a->scan))
         path = strdup(a->dir); /* inside an archive: that archive */
     else if (e && !e->is_dir && (e->flags & SCAN_F_ARCHIVE))
-        path = io_path_join(a->dir, e->name);
+        path = browser_entry_path(a, e);
     if (!path) {
         app_status(a, true, "import: select an archive (.ova, .tar, .zip) first");
         return;

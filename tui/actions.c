@@ -45,8 +45,27 @@ const struct scan_entry *act_image(struct app *a, char **path)
         app_status(a, true, "%s: %s", e->display, e->msg ? e->msg : "not an image");
         return NULL;
     }
-    *path = io_path_join(a->dir, e->name);
+    *path = browser_entry_path(a, e);
     return *path ? e : NULL;
+}
+
+/* The name a new file made from the image at path starts from: its last component; for an
+ * NBD URI the export's name ("nbd://host/vm1" gives "vm1"), "nbd" when it has none. */
+static void act_leaf(const char *path, char *out, size_t n)
+{
+    if (img_name_is_uri(path)) {
+        const char *p = strstr(path, "://") + 3;
+        p += strcspn(p, "/?");
+        p += *p == '/';
+        size_t l = strcspn(p, "?#");
+        snprintf(out, n, "%.*s", (int)(l ? l : 3), l ? p : "nbd");
+        for (char *q = out; *q; q++) /* a file name, never a path */
+            if (*q == '/' || (unsigned char)*q < 0x20)
+                *q = '_';
+        return;
+    }
+    const char *slash = strrchr(path, '/');
+    snprintf(out, n, "%s", slash ? slash + 1 : path);
 }
 
 /* NAME.EXT from the source name without its image extension: "disk.raw" -> "disk.qcow2",
@@ -238,8 +257,10 @@ static void conv_start(struct app *a, struct dialog *d)
     if (a->scan && scan_is_archive(a->scan))
         c->beside = esc_dup(odir, strlen(odir));
     char title[160];
-    snprintf(title, sizeof title, "convert %.60s -> %.60s (%s%s%s)", strrchr(c->src, '/') + 1, name,
-             fmt, compress ? ", compressed" : "", sparsify ? ", sparsified" : "");
+    char leaf[256];
+    act_leaf(c->src, leaf, sizeof leaf);
+    snprintf(title, sizeof title, "convert %.60s -> %.60s (%s%s%s)", leaf, name, fmt,
+             compress ? ", compressed" : "", sparsify ? ", sparsified" : "");
     /* A member of the archive being browsed: the file the job reads is the archive. */
     const char *reads = a->scan && scan_is_archive(a->scan) ? a->dir : c->src;
     jobs_start_from(a, title, reads, c->dst, conv_run, c, conv_free, conv_done);
@@ -252,7 +273,8 @@ static void conv_changed(struct app *a, struct dialog *d, int field)
     if (field != 1 || strcmp(d->f[0].text, d->aux) != 0)
         return;
     char *wdir = browser_write_dir(a);
-    const char *src = strrchr(d->ctx_path, '/') + 1;
+    char src[256];
+    act_leaf(d->ctx_path, src, sizeof src);
     act_propose(wdir ? wdir : a->dir, src, "", d->f[1].choices[d->f[1].choice], d->aux,
                 sizeof d->aux);
     free(wdir);
@@ -279,7 +301,8 @@ void action_convert(struct app *a)
     char name[sizeof a->dlg.aux];
     char *wdir = browser_write_dir(a); /* inside an archive: the archive's directory */
     /* A member's name may hold directories: propose its last component. */
-    const char *leaf = strrchr(e->name, '/') ? strrchr(e->name, '/') + 1 : e->name;
+    char leaf[256];
+    act_leaf(e->name, leaf, sizeof leaf);
     act_propose(wdir ? wdir : a->dir, leaf, "", "qcow2", name, sizeof name);
     dlg_begin(a, "Convert", conv_start);
     a->dlg.changed = conv_changed;
@@ -978,7 +1001,7 @@ static size_t act_dependents(struct app *a, const char *path, char *out, size_t 
     size_t cnt = scan_count(a->scan);
     for (size_t i = 0; i < cnt; i++) {
         const struct scan_entry *e = scan_entry(a->scan, i);
-        char *p = scan_entry_state(e) == SCAN_DONE ? io_path_join(a->dir, e->name) : NULL;
+        char *p = scan_entry_state(e) == SCAN_DONE ? browser_entry_path(a, e) : NULL;
         if (p && strcmp(p, path) == 0)
             uuid = e->uuid;
         free(p);

@@ -267,7 +267,7 @@ static void app_draw_header(struct app *a)
     if (s->header)
         s->header(a, a->lay.header);
     else
-        app_header(a, a->lay.header, s->name, a->dir);
+        app_header(a, a->lay.header, s->name, browser_where(a));
 }
 
 static void app_draw_status(struct app *a)

@@ -158,6 +158,10 @@ void app_tick(struct app *a);
 /* ---- what screens offer each other (view_*.c) ---- */
 void browser_refresh(struct app *a); /* re-sort / re-filter keeping the cursor's entry */
 int browser_chdir(struct app *a, const char *dir);
+/* What the browser shows: its directory, or the URI of the remote image shown alone. */
+const char *browser_where(struct app *a);
+/* The path (or URI) an entry is opened by (malloc'd). */
+char *browser_entry_path(struct app *a, const struct scan_entry *e);
 /* "12 entries" (or "3 members" in an archive) on the status line. */
 void browser_count_status(struct app *a);
 /* Read the directory again keeping the filter, the selected entry and the scroll. */

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "core/block/img.h"
 #include "core/base/io.h"
@@ -32,7 +33,7 @@ const struct scan_entry *browser_selected(struct app *a, size_t *entry_index)
 char *browser_selected_path(struct app *a)
 {
     const struct scan_entry *e = browser_selected(a, NULL);
-    return e ? io_path_join(a->dir, e->name) : NULL;
+    return e ? browser_entry_path(a, e) : NULL;
 }
 
 static bool browser_visible(struct app *a, const struct scan_entry *e)
@@ -80,25 +81,54 @@ static char *browser_out_of_archive(const char *dir)
     return up;
 }
 
+const char *browser_where(struct app *a)
+{
+    return a->scan && scan_is_remote(a->scan) ? scan_path(a->scan) : a->dir;
+}
+
+char *browser_entry_path(struct app *a, const struct scan_entry *e)
+{
+    return a->scan && scan_is_remote(a->scan) ? strdup(e->name) : io_path_join(a->dir, e->name);
+}
+
+/* The listing of dir into real (PATH_MAX): a directory, an archive's members, or one remote
+ * image (an NBD URI) alone, whose entry is named by the URI (browser_entry_path) and whose
+ * real is the current directory, where new files (a convert's output) go. NULL with the
+ * status said. */
+static struct scan_dir *browser_list(struct app *a, const char *dir, char *real)
+{
+    struct img_err err = {0};
+    struct scan_dir *s = NULL;
+    if (img_name_is_uri(dir)) {
+        if (!getcwd(real, PATH_MAX)) {
+            app_status(a, true, ".: %s", strerror(errno));
+            return NULL;
+        }
+        s = scan_open_uri(dir, &err);
+    } else {
+        char *up = browser_out_of_archive(dir);
+        bool ok = realpath(up ? up : dir, real) != NULL;
+        free(up);
+        if (!ok) {
+            app_status(a, true, "%s: %s", dir, strerror(errno));
+            return NULL;
+        }
+        struct stat st;
+        /* An archive is entered like a directory: its members, listed by core/archive. */
+        bool arc = stat(real, &st) == 0 && S_ISREG(st.st_mode);
+        s = arc ? scan_open_archive(real, &err) : scan_open(real, 0, &err);
+    }
+    if (!s)
+        app_status(a, true, "%s", err.msg);
+    return s;
+}
+
 int browser_chdir(struct app *a, const char *dir)
 {
     char real[PATH_MAX];
-    char *up = browser_out_of_archive(dir);
-    bool ok = realpath(up ? up : dir, real) != NULL;
-    free(up);
-    if (!ok) {
-        app_status(a, true, "%s: %s", dir, strerror(errno));
+    struct scan_dir *s = browser_list(a, dir, real);
+    if (!s)
         return -1;
-    }
-    struct img_err err = {0};
-    struct stat st;
-    /* An archive is entered like a directory: its members, listed by core/archive. */
-    bool arc = stat(real, &st) == 0 && S_ISREG(st.st_mode);
-    struct scan_dir *s = arc ? scan_open_archive(real, &err) : scan_open(real, 0, &err);
-    if (!s) {
-        app_status(a, true, "%s", err.msg);
-        return -1;
-    }
     /* Coming back up: keep the cursor on the directory we came from. */
     char *from = NULL;
     if (a->dir && strncmp(a->dir, real, strlen(real)) == 0) {
@@ -145,7 +175,9 @@ int browser_rescan(struct app *a)
 {
     if (!a->dir)
         return -1;
-    char *d = strdup(a->dir), *keep = NULL;
+    /* A remote image is probed again from its URI. */
+    bool remote = a->scan && scan_is_remote(a->scan);
+    char *d = strdup(remote ? scan_path(a->scan) : a->dir), *keep = NULL;
     const struct scan_entry *e = browser_selected(a, NULL);
     if (e)
         keep = strdup(e->name);
@@ -308,7 +340,7 @@ static void browser_info(struct app *a, struct rect r)
     const struct scan_entry *e = browser_selected(a, &ei);
     if (!e)
         return;
-    char *path = io_path_join(a->dir, e->name);
+    char *path = browser_entry_path(a, e);
     if (!path)
         return;
     int st = scan_entry_state(e);
@@ -484,14 +516,15 @@ static void browser_key(struct app *a, int ch, enum km_action act)
     switch (act) {
     case KM_A_OPEN:
         if (e && (e->is_dir || browser_opens_archive(a))) {
-            char *p = io_path_join(a->dir, e->name);
+            char *p = browser_entry_path(a, e);
             if (p && browser_chdir(a, p) == 0)
                 browser_count_status(a);
             free(p);
         }
         break;
     case KM_A_BACK: {
-        char *p = io_path_join(a->dir, "..");
+        /* From a remote image: the current directory. */
+        char *p = a->scan && scan_is_remote(a->scan) ? strdup(a->dir) : io_path_join(a->dir, "..");
         if (p && browser_chdir(a, p) == 0)
             browser_count_status(a);
         free(p);
@@ -583,7 +616,7 @@ static void browser_tick(struct app *a)
 static void browser_header(struct app *a, struct rect r)
 {
     static const char *const sorts[] = {"name", "size", "disk", "vsize", "format", "time"};
-    app_header(a, r, NULL, a->dir);
+    app_header(a, r, NULL, browser_where(a));
     char right[320], pos[48]; /* the cursor's position in the list first */
     list_position(pos, sizeof pos, a->list.cur, a->nidx);
     snprintf(right, sizeof right, "%s  %s%s%s%s%s%s%s  ?:help ", pos,

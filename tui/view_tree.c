@@ -69,7 +69,7 @@ static void tree_snapshots(struct tree_build *b, size_t i, int depth)
     const struct scan_entry *e = scan_entry(b->a->scan, i);
     if (!(e->flags & SCAN_F_SNAPSHOTS))
         return;
-    char *path = io_path_join(b->a->dir, e->name);
+    char *path = browser_entry_path(b->a, e);
     struct img_err err;
     struct img *img = path ? img_open(path, e->format, IMG_OPEN_UNTRUSTED, &err) : NULL;
     free(path);
@@ -155,7 +155,7 @@ static void tree_build(struct app *a)
         /* Plain files and archives are not images: the tree has no place for them. */
         if ((e->flags & SCAN_F_RAW_GUESS) && (e->flags & (SCAN_F_PLAIN | SCAN_F_ARCHIVE)))
             continue;
-        char *p = io_path_join(a->dir, e->name);
+        char *p = browser_entry_path(a, e);
         b.real[i] = p ? realpath(p, NULL) : NULL;
         free(p);
     }
@@ -270,7 +270,7 @@ static void tree_key(struct app *a, int ch, enum km_action act)
     (void)ch;
     int rows = a->lay.body.h - 1 > 1 ? a->lay.body.h - 1 : 1;
     struct tree_node *nd = t->list.cur < t->n ? &t->v[t->list.cur] : NULL;
-    char *path = nd ? io_path_join(a->dir, scan_entry(a->scan, nd->entry)->name) : NULL;
+    char *path = nd ? browser_entry_path(a, scan_entry(a->scan, nd->entry)) : NULL;
     switch (list_move(&t->list, t->n, rows, act) ? KM_A_NONE : act) {
     case KM_A_MAP:
         if (path)

@@ -156,15 +156,33 @@ const struct img_driver *img_probe_buf(const uint8_t *buf, size_t len, int *scor
 
 /* A file no driver claimed may still be in a format dimg does not read yet: look at its
  * last 512 bytes too (VHD footer, DMG trailer). */
+static const struct img_foreign *foreign_tail(const uint8_t *head, size_t hn, const uint8_t *tail,
+                                              bool have_tail)
+{
+    return img_foreign_probe(head, hn, have_tail ? tail : NULL, have_tail ? 512 : 0);
+}
+
 static const struct img_foreign *foreign_check(int fd, const uint8_t *head, size_t hn)
 {
     uint8_t tail[512];
-    size_t tn = 0;
     struct stat st;
-    if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size >= (off_t)sizeof tail &&
-        pread(fd, tail, sizeof tail, st.st_size - (off_t)sizeof tail) == (ssize_t)sizeof tail)
-        tn = sizeof tail;
-    return img_foreign_probe(head, hn, tail, tn);
+    bool have =
+        fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size >= (off_t)sizeof tail &&
+        pread(fd, tail, sizeof tail, st.st_size - (off_t)sizeof tail) == (ssize_t)sizeof tail;
+    return foreign_tail(head, hn, tail, have);
+}
+
+/* The same on any source (a device's or an export's last 512 bytes too); not on a stream
+ * (an archive member read in order), where reading the end first would leave the start
+ * behind for good. */
+static const struct img_foreign *foreign_check_src(struct img_src *src, const uint8_t *head,
+                                                   size_t hn)
+{
+    uint8_t tail[512];
+    uint64_t size;
+    bool have = (src_caps(src) & SRC_CAP_RANDOM) && src_size(src, &size) == 0 &&
+                size >= sizeof tail && src_pread(src, tail, sizeof tail, size - sizeof tail) == 0;
+    return foreign_tail(head, hn, tail, have);
 }
 
 int img_foreign_refuse(const char *fmt, const char *path, struct img_err *err)
@@ -420,10 +438,8 @@ static int layer_probe(struct img_src *src, const char *path, const struct img_d
     *drv = img_probe_buf(buf, n, NULL);
     if (!*drv)
         return err_set(err, -EINVAL, "%s: unrecognised image format", path);
-    int fd = src_fd(src);
-    const struct img_foreign *fo = !((*drv)->caps & IMG_CAP_RAW) ? NULL
-                                   : fd >= 0                     ? foreign_check(fd, buf, n)
-                                             : img_foreign_probe(buf, n, NULL, 0);
+    const struct img_foreign *fo =
+        ((*drv)->caps & IMG_CAP_RAW) ? foreign_check_src(src, buf, n) : NULL;
     if (fo)
         return img_foreign_refuse(fo->name, path, err);
     return 0;
@@ -583,6 +599,11 @@ fail:
     return NULL;
 }
 
+bool img_name_is_uri(const char *name)
+{
+    return src_name_is_uri(name);
+}
+
 struct img *img_open(const char *path, const char *fmt, unsigned flags, struct img_err *err)
 {
     return img_open_in(path, NULL, fmt, flags, err);
@@ -682,8 +703,8 @@ static int check_range(struct img *img, uint64_t off, uint64_t len)
 static int check_shrunk(struct img *img, uint64_t off)
 {
     struct stat st;
-    if ((img->flags & IMG_OPEN_RW) || !img->open_file_size || fstat(img->fd, &st) < 0 ||
-        (uint64_t)st.st_size >= img->open_file_size)
+    if ((img->flags & IMG_OPEN_RW) || !img->open_file_size || img->fd < 0 ||
+        fstat(img->fd, &st) < 0 || (uint64_t)st.st_size >= img->open_file_size)
         return 0;
     return img_fail(img, -EIO,
                     "%s: the file was truncated while being read (%llu bytes, %llu when "
@@ -955,6 +976,11 @@ int img_get_info(struct img *img, struct img_info *info)
     if (r == 0)
         r = img->src ? src_alloc(img->src, &info->actual_size)
                      : io_file_alloc(img->fd, &info->actual_size);
+    if (r == -ENOTSUP && img->src) { /* an export: the server does not say */
+        info->actual_unknown = true;
+        info->no_dirty_report = (img->drv->caps & IMG_CAP_RAW) != 0;
+        r = 0;
+    }
     if (r < 0)
         return img_fail(img, r, "%s: %s", img->path, strerror(-r));
     if (img->backing_name)

@@ -105,6 +105,8 @@ struct img_info {
     uint64_t virtual_size;
     uint64_t file_size;    /* apparent size of the image file */
     uint64_t actual_size;  /* bytes allocated on disk */
+    bool actual_unknown;   /* the source cannot tell (NBD): qemu-img's "unavailable" */
+    bool no_dirty_report;  /* raw on NBD: qemu-img info prints no dirty flag (no block info) */
     uint32_t cluster_size; /* 0 when the format has none */
     bool encrypted;
     bool dirty;           /* qcow2 dirty bit ("cleanly shut down: no") */
@@ -278,6 +280,9 @@ const struct img_foreign *img_foreign_find(const char *name);
 int img_foreign_refuse(const char *fmt, const char *path, struct img_err *err);
 /* The same for an open file (reads its head and tail): NULL also when a driver claims it. */
 const struct img_foreign *img_foreign_fd(int fd);
+
+/* Does name name an NBD export (nbd://, nbd+unix://, nbds://...), as img_open takes it? */
+bool img_name_is_uri(const char *name);
 
 /* Open path; fmt NULL means probe. On failure returns NULL with err filled. */
 struct img *img_open(const char *path, const char *fmt, unsigned flags, struct img_err *err);

@@ -120,7 +120,7 @@ int src_size(struct img_src *s, uint64_t *size)
 int src_alloc(struct img_src *s, uint64_t *bytes)
 {
     *bytes = 0;
-    return s->ops->alloc ? s->ops->alloc(s, bytes) : 0;
+    return s->ops->alloc ? s->ops->alloc(s, bytes) : -ENOTSUP;
 }
 
 int src_truncate(struct img_src *s, uint64_t size)

@@ -89,7 +89,8 @@ int src_pread(struct img_src *s, void *buf, size_t len, uint64_t off);
 int src_pread_zero(struct img_src *s, void *buf, size_t len, uint64_t off);
 int src_pwrite(struct img_src *s, const void *buf, size_t len, uint64_t off);
 int src_size(struct img_src *s, uint64_t *size);
-/* Bytes allocated (st_blocks for files; the size for devices; 0 when unknown, NBD). */
+/* Bytes allocated (st_blocks for files; the size for devices); -ENOTSUP when the source
+ * cannot tell (NBD). */
 int src_alloc(struct img_src *s, uint64_t *bytes);
 int src_truncate(struct img_src *s, uint64_t size);
 /* Reserve space for [off, off+len) (full: by writing zeros); for regular files only. */

@@ -17,8 +17,10 @@
 
 #include <errno.h>
 #include <libnbd.h>
+#include <pwd.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define SRC_NBD_TIMEOUT_MS 60000 /* one request's reply */
 #define SRC_NBD_CONNECT_MS 20000 /* the handshake (a server may queue a client it cannot serve) */
@@ -277,6 +279,25 @@ static int nbd_setup(struct img_src *s, unsigned flags)
     return 0;
 }
 
+/* TLS as the URI asks for it (nbds://, tls-psk-file=, tls-certificates=, user@): the URI
+ * comes from the command line or the application, never from on-disk data (an image's names
+ * are never protocols), so it may name the local key files. libnbd would take the PSK user
+ * name from getlogin(), which fails without a terminal: the account's name instead (the URI's
+ * user@ still wins). */
+static int nbd_tls_setup(struct nbd_handle *h)
+{
+    if (nbd_set_uri_allow_local_file(h, true) < 0)
+        return -1;
+    const struct passwd *pw = getpwuid(geteuid());
+    return pw && pw->pw_name && pw->pw_name[0] ? nbd_set_tls_username(h, pw->pw_name) : 0;
+}
+
+/* A plain connection to a server that insists on TLS (libnbd's words for it). */
+static bool nbd_tls_refused(const char *msg)
+{
+    return strstr(msg, "requires TLS") != NULL;
+}
+
 int src_nbd_open(const char *uri, unsigned flags, struct img_src **out, struct img_err *err)
 {
     *out = NULL;
@@ -293,12 +314,16 @@ int src_nbd_open(const char *uri, unsigned flags, struct img_src **out, struct i
         r = nbd_fail(s, "libnbd");
     else if (nbd_set_handle_name(p->h, "dimg") < 0 ||
              nbd_add_meta_context(p->h, LIBNBD_CONTEXT_BASE_ALLOCATION) < 0 ||
-             nbd_set_request_structured_replies(p->h, true) < 0)
+             nbd_set_request_structured_replies(p->h, true) < 0 || nbd_tls_setup(p->h) < 0)
         r = nbd_fail(s, "libnbd");
     else if (nbd_aio_connect_uri(p->h, uri) < 0)
         r = nbd_fail(s, "cannot connect");
     else if ((r = nbd_wait(s, 0, "cannot connect")) == 0 && nbd_aio_is_ready(p->h) != 1)
         r = nbd_fail(s, "cannot connect");
+    if (r < 0 && nbd_tls_refused(s->err.msg))
+        err_set(&s->err, r,
+                "the server requires TLS: name it nbds:// (or nbds+unix://) with "
+                "tls-psk-file= or tls-certificates=");
     if (r == 0)
         r = nbd_setup(s, flags);
     if (r < 0) {

@@ -16,11 +16,11 @@
 struct stream {
     struct src_stream_io io;
     void *ctx;
-    uint64_t size;   /* declared or learned at the end; UINT64_MAX while unknown */
-    uint64_t pos;    /* bytes taken from the producer so far */
-    uint8_t *head;   /* the first min(pos, SRC_STREAM_HEAD) bytes */
-    uint8_t *back;   /* ring: byte x (pos - SRC_STREAM_BACK <= x < pos) at back[x % BACK] */
-    uint8_t *skip;   /* scratch for bytes skipped over */
+    uint64_t size; /* declared or learned at the end; UINT64_MAX while unknown */
+    uint64_t pos;  /* bytes taken from the producer so far */
+    uint8_t *head; /* the first min(pos, SRC_STREAM_HEAD) bytes */
+    uint8_t *back; /* ring: byte x (pos - SRC_STREAM_BACK <= x < pos) at back[x % BACK] */
+    uint8_t *skip; /* scratch for bytes skipped over */
 };
 
 #define SKIP_BYTES (64u << 10)

@@ -200,7 +200,8 @@ static void describe_human(FILE *f, const struct describe_layer *l)
     fprintf(f, "file format: %s\n", in->format);
     fprintf(f, "virtual size: %s (%llu bytes)\n", describe_size_str(in->virtual_size, a, sizeof a),
             (unsigned long long)in->virtual_size);
-    fprintf(f, "disk size: %s\n", describe_size_str(in->actual_size, b, sizeof b));
+    fprintf(f, "disk size: %s\n",
+            in->actual_unknown ? "unavailable" : describe_size_str(in->actual_size, b, sizeof b));
     if (in->encrypted)
         fprintf(f, "encrypted: yes\n");
     if (in->cluster_size)
@@ -252,7 +253,8 @@ static void describe_json(struct json *j, const struct describe_layer *l)
     if (in->cluster_size)
         qtree_uint(t, "cluster-size", in->cluster_size);
     qtree_str(t, "format", in->format);
-    qtree_uint(t, "actual-size", in->actual_size);
+    if (!in->actual_unknown)
+        qtree_uint(t, "actual-size", in->actual_size);
     if (in->encrypted)
         qtree_bool(t, "encrypted", true);
     char k[64];
@@ -279,8 +281,10 @@ static void describe_json(struct json *j, const struct describe_layer *l)
         free(full);
         qtree_str(t, "backing-filename", in->backing_file);
     }
-    /* qemu-img prints the dirty flag for every format (false where there is none). */
-    qtree_bool(t, "dirty-flag", in->has_dirty_field && in->dirty);
+    /* qemu-img prints the dirty flag for every format (false where there is none), but for
+     * raw over NBD (the export gives no block info). */
+    if (!in->no_dirty_report)
+        qtree_bool(t, "dirty-flag", in->has_dirty_field && in->dirty);
     describe_ptable_tree(t, &l->pt);
     qtree_json(j, NULL, t);
     qtree_free(t);

@@ -6,7 +6,8 @@
  * Locking: the engine mutex guards the queue, the list of all jobs and the thread pool; each
  * job's mutex guards its message and error. Counters and the state are atomics so that a UI
  * can read them at any rate without contending with the worker.
- * Talks to: ops.h (struct ops_progress), pthreads, eventfd. Never prints.
+ * Talks to: ops.h (struct ops_progress), img.h (NBD URIs claimed by name), pthreads, eventfd.
+ * Never prints.
  */
 #include "core/jobs/job.h"
 #include "core/base/cancel.h"
@@ -348,6 +349,11 @@ static int job_claim_resolve(const char *path, struct job_claim_id *c, struct im
     memset(c, 0, sizeof *c);
     if (!(c->path = strdup(path)))
         return err_set(err, -ENOMEM, "out of memory");
+    if (img_name_is_uri(path)) { /* an NBD export: known by its URI alone (dev and ino 0) */
+        if (!(c->name = strdup(path)))
+            return err_set(err, -ENOMEM, "out of memory");
+        return 0;
+    }
     if (stat(path, &st) == 0) {
         c->dev = st.st_dev;
         c->ino = st.st_ino;

@@ -105,7 +105,7 @@ struct ops_map_entry {
     bool compressed;
     uint64_t offset; /* host offset in the answering layer's file */
     /* The offset is in another file than the layer's own (a vmdk extent, a qcow2 data file),
-     * the one open as file_fd. */
+     * the one open as file_fd (-1 for the layer's own file, asked through layer's source). */
     bool other_file;
     int file_fd;
     const char *file_name;   /* other_file: its name as the layer records it (may be NULL) */

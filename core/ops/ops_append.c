@@ -75,16 +75,15 @@ static int app_check_raw(const struct ops_append_req *req, const char *path, con
     if (!img)
         return err->code ? err->code : -EIO;
     int r = 0;
-    struct stat st;
     if (!(img->drv->caps & IMG_CAP_RAW))
         r = err_set(err, -ENOTSUP,
                     "%s is a %s image: append works on raw images only; use 'dimg resize' to "
                     "grow it",
                     path, img->drv->name);
-    else if (fstat(img->fd, &st) < 0 || !S_ISREG(st.st_mode))
+    else if (!img->src || src_kind(img->src) != SRC_FILE || !(src_caps(img->src) & SRC_CAP_FD))
         r = err_set(err, -EINVAL, "%s: append needs a regular file", path);
-    else
-        *size = (uint64_t)st.st_size;
+    else if ((r = src_size(img->src, size)) < 0)
+        err_set(err, r, "%s: %s", path, src_errmsg(img->src, r));
     img_close(img);
     return r;
 }

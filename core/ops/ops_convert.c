@@ -227,7 +227,7 @@ static void conv_hs(struct conv *c, unsigned threads)
         if (!h)
             break;
         /* Best effort: a bigger read-ahead window where the source is not cached. */
-        (void)posix_fadvise(h->fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+        (void)posix_fadvise(src_fd(h->src), 0, 0, POSIX_FADV_SEQUENTIAL);
         c->hs[c->nhs] = h;
     }
     if (c->nhs < n) {

@@ -94,7 +94,10 @@ int ops_map(struct img *img, uint64_t start, uint64_t len,
             .layer = map_layer(img, bs.depth),
             .other_file = (bs.flags & IMG_BS_OFFSET_VALID) && (bs.flags & IMG_BS_HOST_FD),
         };
-        next.file_fd = next.other_file ? bs.host_fd : next.layer->fd;
+        /* The layer's own file is asked through its source (any kind); another file (an
+         * extent, a data file) through the descriptor the driver gave; a handle without a
+         * source (an archive member's temporary copy) by its descriptor. */
+        next.file_fd = next.other_file ? bs.host_fd : next.layer->src ? -1 : next.layer->fd;
         next.file_name = next.other_file ? bs.host_name : NULL;
         if (!next.has_offset)
             next.offset = 0;

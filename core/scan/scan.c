@@ -48,6 +48,7 @@ struct scan_dir {
     size_t n;
     bool use_proc; /* /proc/self/fd is there to reopen a checked descriptor */
     bool archive;  /* the members of an archive (scan_open_archive), not a directory */
+    bool remote;   /* one image named by an NBD URI (scan_open_uri), not a directory */
 
     atomic_size_t pending;
     atomic_int cancel;
@@ -702,31 +703,47 @@ struct scan_dir *scan_open(const char *dir, unsigned flags, struct img_err *err)
     return d;
 }
 
-struct scan_dir *scan_open_archive(const char *path, struct img_err *err)
+/* A listing without a worker (an archive's members, a remote image): every entry is filled
+ * by the caller. NULL with err set on failure. */
+static struct scan_dir *scan_new_fixed(const char *path, size_t nv, struct img_err *err)
 {
-    err_clear(err);
-    struct arc_list l;
-    if (arc_list_read_flags(path, ARC_LIST_NO_COUNT, &l, err) < 0)
-        return NULL;
     struct scan_dir *d = calloc(1, sizeof *d);
-    if (!d || !(d->path = strdup(path)) || !(d->v = calloc(l.n + 1, sizeof *d->v))) {
+    if (!d || !(d->path = strdup(path)) || !(d->v = calloc(nv, sizeof *d->v))) {
         if (d)
             free(d->path);
         free(d);
-        arc_list_free(&l);
         err_set(err, -ENOMEM, "out of memory");
         return NULL;
     }
     d->flags = SCAN_OPEN_NOPROBE;
     d->dfd = -1;
     d->busy = SCAN_NO_INDEX;
-    d->archive = true;
     atomic_init(&d->pending, 0);
     atomic_init(&d->cancel, 0);
     pthread_mutex_init(&d->lock, NULL);
     pthread_cond_init(&d->cond, NULL);
     d->wfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    int r = d->wfd < 0 ? err_set(err, -errno, "eventfd: %s", strerror(errno)) : 0;
+    if (d->wfd < 0) {
+        err_set(err, -errno, "eventfd: %s", strerror(errno));
+        scan_close(d);
+        return NULL;
+    }
+    return d;
+}
+
+struct scan_dir *scan_open_archive(const char *path, struct img_err *err)
+{
+    err_clear(err);
+    struct arc_list l;
+    if (arc_list_read_flags(path, ARC_LIST_NO_COUNT, &l, err) < 0)
+        return NULL;
+    struct scan_dir *d = scan_new_fixed(path, l.n + 1, err);
+    if (!d) {
+        arc_list_free(&l);
+        return NULL;
+    }
+    d->archive = true;
+    int r = 0;
     /* ".." leads out of the archive; then one entry per member, already "probed". */
     struct scan_entry *e = &d->v[d->n];
     if (r == 0 && (!(e->name = strdup("..")) || !(e->display = strdup(".."))))
@@ -783,6 +800,57 @@ struct scan_dir *scan_open_archive(const char *path, struct img_err *err)
 bool scan_is_archive(const struct scan_dir *d)
 {
     return d->archive;
+}
+
+struct scan_dir *scan_open_uri(const char *uri, struct img_err *err)
+{
+    err_clear(err);
+    if (!img_name_is_uri(uri)) {
+        err_set(err, -EINVAL, "%s: not an NBD URI", uri);
+        return NULL;
+    }
+    struct scan_dir *d = scan_new_fixed(uri, 1, err);
+    if (!d)
+        return NULL;
+    d->remote = true;
+    struct scan_entry *e = &d->v[0];
+    d->n = 1; /* from here scan_close frees the entry */
+    if (!(e->name = strdup(uri)) || !(e->display = esc_dup(uri, strlen(uri)))) {
+        scan_close(d);
+        err_set(err, -ENOMEM, "out of memory");
+        return NULL;
+    }
+    e->mode = S_IFREG | 0444;
+    /* Probed here, as the worker probes a file: opened untrusted, following no name. */
+    struct scan_res res;
+    memset(&res, 0, sizeof res);
+    struct img_err ierr = {0};
+    struct img *img = img_open(uri, NULL, IMG_OPEN_UNTRUSTED | IMG_OPEN_FORCE_SHARE, &ierr);
+    if (!img) {
+        scan_fail(&res, "%s", scan_strip_path(ierr.msg, uri));
+    } else {
+        if (img->drv->caps & IMG_CAP_RAW)
+            res.flags |= SCAN_F_RAW_GUESS;
+        scan_info(img, &res);
+        if (!res.error)
+            scan_alloc(d, img, &res);
+        struct img_info info;
+        if (img_get_info(img, &info) == 0)
+            e->size = e->disk_bytes = info.file_size; /* the export's size: nothing else known */
+        img_close(img);
+    }
+    atomic_init(&e->state, SCAN_PENDING);
+    atomic_store(&d->pending, 1); /* scan_publish counts it done */
+    pthread_mutex_lock(&d->lock);
+    scan_publish(d, 0, &res);
+    pthread_mutex_unlock(&d->lock);
+    scan_wake(d, true);
+    return d;
+}
+
+bool scan_is_remote(const struct scan_dir *d)
+{
+    return d->remote;
 }
 
 void scan_close(struct scan_dir *d)

@@ -113,6 +113,13 @@ struct scan_dir *scan_open(const char *dir, unsigned flags, struct img_err *err)
 struct scan_dir *scan_open_archive(const char *path, struct img_err *err);
 /* Was d made by scan_open_archive? */
 bool scan_is_archive(const struct scan_dir *d);
+/* One remote image named by an NBD URI (nbd://, nbd+unix://, nbds://...) listed alone: its
+ * only entry is named by the URI (so joining it to the empty directory "" gives the URI back)
+ * and is probed here, before the call returns, as the worker probes a file (opened untrusted,
+ * following no name); SCAN_ERROR with the reason when the server cannot be reached. There is
+ * no worker; scan_reprobe fails with -ECANCELED. scan_path is the URI. */
+struct scan_dir *scan_open_uri(const char *uri, struct img_err *err);
+bool scan_is_remote(const struct scan_dir *d);
 /* Stop the worker (checked between files and during long walks), join it, free everything. */
 void scan_close(struct scan_dir *d);
 

@@ -103,17 +103,6 @@ unprivileged() {
   setpriv --reuid=65534 --regid=65534 --clear-groups -- "$@"
 }
 
-# Servers a test starts in the background keep their pids in pids; stop_servers (called from
-# the test's EXIT trap) stops them all and waits for them.
-pids=()
-stop_servers() {
-  local p
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-}
-# wait_sock PATH: until a server listens on the Unix socket PATH (5 s at most).
-wait_sock() { for _ in $(seq 100); do [ -S "$1" ] && return 0; sleep 0.05; done; fail "no socket $1"; return 1; }
-
 finish() {
   echo "$passes passed, $fails failed"
   [ "$fails" -eq 0 ]

@@ -10,24 +10,7 @@
 source "$(dirname "$0")/lib.sh"
 need qemu-img qemu-io qemu-nbd nbdkit python3
 
-trap 'stop_servers; rm -rf "$T"' EXIT
-
-# wait_port PORT: until the server listens (5 s at most; wait_sock is lib.sh's).
-wait_port() {
-  for _ in $(seq 100); do
-    python3 -c "import socket,sys; socket.create_connection(('127.0.0.1', $1), 1)" 2>/dev/null && return 0
-    sleep 0.05
-  done
-  fail "nothing listens on port $1"; return 1
-}
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
-# nbdkit in the background (its pid kept for cleanup): nbdkit_bg SOCKET ARGS...
-nbdkit_bg() {
-  local sock=$1; shift
-  nbdkit -f -U "$sock" "$@" 2>"$T/nbdkit.err" &
-  pids+=($!)
-  wait_sock "$sock"
-}
+source "$(dirname "$0")/nbd_lib.sh"
 
 # Fixtures: a qcow2 with data, an explicit zero run and a hole; its raw twin.
 qemu-img create -q -f qcow2 q.qcow2 64M
@@ -37,18 +20,18 @@ qemu-img convert -f qcow2 -O raw q.qcow2 r.raw
 
 # qemu-nbd -f qcow2 on a Unix socket (a raw export of the guest disk).
 qemu-nbd -t -r -f qcow2 -k "$T/q.sock" q.qcow2 2>/dev/null &
-pids+=($!)
+nbd_track $!
 wait_sock "$T/q.sock"
 UQ="nbd+unix:///?socket=$T/q.sock"
 # qemu-nbd -f raw on TCP, serving the raw file.
 PORT=$(free_port)
 qemu-nbd -t -r -f raw -b 127.0.0.1 -p "$PORT" r.raw 2>/dev/null &
-pids+=($!)
+nbd_track $!
 wait_port "$PORT"
 UT="nbd://127.0.0.1:$PORT"
 # qemu-nbd -f raw serving the qcow2 file itself: a qcow2 image on the wire.
 qemu-nbd -t -r -f raw -k "$T/f.sock" q.qcow2 2>/dev/null &
-pids+=($!)
+nbd_track $!
 wait_sock "$T/f.sock"
 UF="nbd+unix:///?socket=$T/f.sock"
 
@@ -123,7 +106,7 @@ expect_one_error_line "read-only" "convert -n to a read-only export"
 
 # A server killed mid-convert: one error line, non-zero exit, no local target.
 nbdkit_bg "$T/slow.sock" --filter=delay pattern 64M rdelay=100ms
-pid_slow=${pids[-1]}
+pid_slow=${nbd_pids[-1]}
 rm -f out.raw out.raw.part
 set +e
 "$DIMG" convert -O raw "nbd+unix:///?socket=$T/slow.sock" out.raw >"$T/out" 2>"$T/err" &

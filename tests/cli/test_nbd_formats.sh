@@ -12,21 +12,8 @@
 source "$(dirname "$0")/lib.sh"
 need qemu-img qemu-io qemu-nbd
 
-trap 'stop_servers; rm -rf "$T"' EXIT
+source "$(dirname "$0")/nbd_lib.sh"
 
-# serve NAME FILE [-r]: qemu-nbd serving FILE's bytes on $T/NAME.sock; the URI in $U.
-serve() {
-  qemu-nbd -t -f raw "${@:3}" -k "$T/$1.sock" "$2" 2>/dev/null &
-  pids+=($!)
-  wait_sock "$T/$1.sock"
-  U="nbd+unix:///?socket=$T/$1.sock"
-}
-# stop_last: stop the last server (its file is then the test's again, unlocked).
-stop_last() {
-  kill "${pids[-1]}" 2>/dev/null || true
-  wait "${pids[-1]}" 2>/dev/null || true
-  unset 'pids[-1]'
-}
 # reads FMT URI LOCAL WANT [CONVERT-OPTS...]: info (named and probed), convert to raw equal
 # to WANT, map --output=json equal to the local file's.
 reads() {
@@ -59,7 +46,7 @@ sec_vdi() {
   local f
   for f in d s; do
     qemu-img convert -f vdi -O raw $f.vdi $f.want
-    serve $f $f.vdi -r
+    nbd_serve $f $f.vdi -r
     reads vdi "$U" $f.vdi $f.want
     qemu-img map --output=json -f vdi "$U" >q.json
     expect_same n.json q.json "vdi $f: map over NBD vs qemu-img's"
@@ -70,10 +57,10 @@ sec_vdi() {
   qemu-img convert -f raw -O vdi src.raw dw.vdi
   truncate -s +16M dw.vdi
   for f in sw dw; do
-    serve $f $f.vdi
+    nbd_serve $f $f.vdi
     run "$DIMG" convert -n -O vdi new.raw "$U"
     expect_rc 0 "vdi $f: convert -n over NBD"
-    stop_last
+    nbd_stop_last
     run qemu-img compare -f vdi -F raw $f.vdi new.raw
     expect_rc 0 "vdi $f: written over NBD (qemu-img compare)"
     run qemu-img check -f vdi $f.vdi
@@ -83,10 +70,10 @@ sec_vdi() {
   qemu-img create -q -f vdi z.vdi 8M
   qemu-io -f vdi -c 'write -P 0 1M 1M' -c 'write -P 5 5M 1M' -c 'write -P 6 2M 4k' z.vdi >/dev/null
   qemu-img convert -f vdi -O raw z.vdi z.want
-  serve z z.vdi
+  nbd_serve z z.vdi
   run "$DIMG" compact "$U"
   expect_rc 0 "vdi: compact over NBD"
-  stop_last
+  nbd_stop_last
   run qemu-img compare -f vdi -F raw z.vdi z.want
   expect_rc 0 "vdi: compacted over NBD (qemu-img compare)"
   run qemu-img check -f vdi z.vdi
@@ -95,7 +82,7 @@ sec_vdi() {
     fail "vdi: the zero block is still mapped after compact over NBD"
   # Without the room to append, one error line.
   qemu-img convert -f raw -O vdi src.raw full.vdi
-  serve full full.vdi
+  nbd_serve full full.vdi
   run "$DIMG" convert -n -O vdi new.raw "$U"
   expect_rc 1 "vdi: appending past the end of the export"
   expect_one_error_line "end of the export" "vdi: appending past the end of the export"
@@ -104,13 +91,13 @@ sec_vdi() {
 sec_cow() {
   run "$DIMG" convert -f raw -O cow src.raw c.cow
   expect_rc 0 "cow: made locally"
-  serve c c.cow -r
+  nbd_serve c c.cow -r
   reads cow "$U" c.cow src.raw
   # Writes into a cow whose file has room for every sector; then grows: within the bitmap's
   # slack in place, past it refused (that rewrites the file).
   cp c.cow w.cow
   truncate -s 10M w.cow
-  serve w w.cow
+  nbd_serve w w.cow
   run "$DIMG" convert -n -O cow new.raw "$U"
   expect_rc 0 "cow: convert -n over NBD"
   run "$DIMG" resize -f cow "$U" 1G
@@ -118,7 +105,7 @@ sec_cow() {
   expect_one_error_line "rewrites the image as a new file" "cow: grow over NBD"
   run "$DIMG" resize -f cow "$U" +512K
   expect_rc 0 "cow: grow within the slack over NBD"
-  stop_last
+  nbd_stop_last
   cp new.raw want.raw
   truncate -s 8912896 want.raw
   run "$DIMG" convert -O raw w.cow w.out
@@ -139,17 +126,17 @@ sec_crypt() {
       -c "write -P 0xab 0 1M" -c "write -P 0x11 1536k 4097" -c "write -P 0x22 3333333 777" >/dev/null
     qemu-img convert "${obj[@]}" --image-opts "driver=$fmt,file.filename=e.$fmt,encrypt.key-secret=s0" \
       -O raw e.$fmt.want
-    serve e$fmt e.$fmt -r
+    nbd_serve e$fmt e.$fmt -r
     reads $fmt "$U" e.$fmt e.$fmt.want --password-file pw
   done
   # LUKS writes over NBD (the file made longer: the export cannot grow), read back by qemu.
   head -c 5M new.raw >new5.raw
   cp e.qcow2 ew.qcow2
   truncate -s +8M ew.qcow2
-  serve ew ew.qcow2
+  nbd_serve ew ew.qcow2
   run "$DIMG" convert -n --password-file pw -O qcow2 new5.raw "$U"
   expect_rc 0 "luks: convert -n over NBD"
-  stop_last
+  nbd_stop_last
   qemu-img convert "${obj[@]}" --image-opts "driver=qcow2,file.filename=ew.qcow2,encrypt.key-secret=s0" \
     -O raw ew.out
   expect_same new5.raw ew.out "luks: written over NBD, read by qemu-img"

@@ -9,21 +9,9 @@
 source "$(dirname "$0")/lib.sh"
 need qemu-img qemu-io qemu-nbd
 
-pids=()
-cleanup() {
-  local p
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-  rm -rf "$T"
-}
-trap cleanup EXIT
-wait_sock() { for _ in $(seq 100); do [ -S "$1" ] && return 0; sleep 0.05; done; fail "no socket $1"; return 1; }
-# serve FILE SOCK: qemu-nbd serving FILE's bytes read-only.
-serve() {
-  qemu-nbd -t -r -f raw -k "$T/$2" "$1" 2>/dev/null &
-  pids+=($!)
-  wait_sock "$T/$2"
-}
+source "$(dirname "$0")/nbd_lib.sh"
+# serve FILE SOCK: qemu-nbd serving FILE's bytes read-only on $T/SOCK.
+serve() { nbd_serve "${2%.sock}" "$1" -r; }
 
 qemu-img create -q -f vmdk -o subformat=monolithicSparse s.vmdk 24M
 qemu-io -f vmdk -c 'write -P 0x5a 1M 2M' -c 'write -P 7 17M 64k' s.vmdk >/dev/null

@@ -6,7 +6,8 @@
 # optionally S (the session name, default "s"). Every start gets a new server (socket
 # ${TUI_SOCK}1, ${TUI_SOCK}2, ...): killing a session ends its server, and a new-session racing
 # that shutdown on the same socket fails with "server exited unexpectedly" on a loaded machine.
-# Gives: tm, screen, wait_for, see, not_see, keys, tui_start, start_in, quit.
+# Gives: tm, screen, wait_for, see, not_see, keys, tui_start, start_in, quit, tui_cleanup (the
+# exit trap's work, for a test that sets its own trap).
 : "${TUI_SOCK:?set TUI_SOCK to a tmux socket name}"
 command -v tmux >/dev/null || { echo "SKIP: tmux missing"; exit 77; }
 export TMUX_TMPDIR="$T" # a private tmux server: never the user's
@@ -19,7 +20,12 @@ TUI_WAIT=${TUI_WAIT:-10}
 tm() { tmux -L "$TUI_SOCK$N" "$@"; }
 # Also when a check stops the script. A dimg stuck in a system call survives its terminal: it
 # is killed by its parent's pid (the pane's shell).
-trap '{ [ -n "$TUI_PANE" ] && pkill -KILL -P "$TUI_PANE"; } 2>/dev/null || true; tm kill-server 2>/dev/null || true; rm -rf "$T"' EXIT
+tui_cleanup() {
+  { [ -n "$TUI_PANE" ] && pkill -KILL -P "$TUI_PANE"; } 2>/dev/null || true
+  tm kill-server 2>/dev/null || true
+  rm -rf "$T"
+}
+trap tui_cleanup EXIT
 screen() { tm capture-pane -p -t "$S"; }
 # wait_for PATTERN [SECONDS]: until the screen shows PATTERN (grep -E); polls every 0.1 s for
 # SECONDS (default TUI_WAIT), counted both in polls and on the clock, whichever ends later, so a

@@ -25,7 +25,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct img_src *src;
     if (src_stream_mem("fuzz.vmdk", data + 1, size - 1, data[0] & 1, &src, &err) < 0)
         return 0;
-    struct img *img = img_open_src(src, "fuzz.vmdk", "/nonexistent", NULL, IMG_OPEN_UNTRUSTED, &err);
+    struct img *img =
+        img_open_src(src, "fuzz.vmdk", "/nonexistent", NULL, IMG_OPEN_UNTRUSTED, &err);
     if (!img)
         return 0;
     static uint8_t buf[65536];

@@ -107,6 +107,9 @@ struct img_driver {
      * this format (NULL-terminated; NULL: none). Every other value is dimg's own and info
      * shows it apart ("dimg-format-specific"), so that no qemu-img key changes meaning. */
     const char *const *qemu_info_keys;
+    /* Score 0..100 for a file's last 512 bytes (tail), asked only when no probe claimed its
+     * first bytes (raw won): a format whose only metadata is a footer (a fixed VHD). */
+    int (*probe_tail)(const uint8_t *tail, size_t len);
 };
 
 struct img {

@@ -42,16 +42,21 @@ static int vpc_probe(const uint8_t *buf, size_t len)
     return len >= 8 && vpc_footer_ok(buf) ? 100 : 0;
 }
 
-uint64_t vpc_footer_size(const uint8_t *f)
+bool vpc_sized_by_footer(const uint8_t *f)
 {
     const uint8_t *app = f + VPC_F_CREATOR_APP;
-    uint64_t chs = (uint64_t)be16_load(f + VPC_F_GEOMETRY) * f[VPC_F_GEOMETRY + 2] *
-                   f[VPC_F_GEOMETRY + 3];
-    bool by_size = memcmp(app, "win ", 4) == 0 || memcmp(app, "qem2", 4) == 0 ||
-                   memcmp(app, "d2v ", 4) == 0 || memcmp(app, "CTXS", 4) == 0 ||
-                   memcmp(app, "tap\0", 4) == 0;
-    uint64_t sectors = (by_size || chs == VPC_MAX_GEOMETRY) ? be64_load(f + VPC_F_CUR_SIZE) / 512
-                                                            : chs;
+    return memcmp(app, "win ", 4) == 0 || memcmp(app, "qem2", 4) == 0 ||
+           memcmp(app, "d2v ", 4) == 0 || memcmp(app, "CTXS", 4) == 0 ||
+           memcmp(app, "tap\0", 4) == 0;
+}
+
+uint64_t vpc_footer_size(const uint8_t *f)
+{
+    uint64_t chs =
+        (uint64_t)be16_load(f + VPC_F_GEOMETRY) * f[VPC_F_GEOMETRY + 2] * f[VPC_F_GEOMETRY + 3];
+    bool by_size = vpc_sized_by_footer(f);
+    uint64_t sectors =
+        (by_size || chs == VPC_MAX_GEOMETRY) ? be64_load(f + VPC_F_CUR_SIZE) / 512 : chs;
     return sectors * 512;
 }
 
@@ -102,8 +107,7 @@ static int vpc_read_footer(struct img *img, struct vpc *s)
         return img_error(img, -EINVAL, "unknown disk type %u", s->type);
     uint64_t size = vpc_footer_size(s->footer);
     if (size > VPC_MAX_SECTORS * 512)
-        return img_error(img, -EFBIG, "disk size %llu is over the 2040 GiB VHD limit",
-                         ULL(size));
+        return img_error(img, -EFBIG, "disk size %llu is over the 2040 GiB VHD limit", ULL(size));
     img->size = size;
     return 0;
 }
@@ -143,8 +147,8 @@ static int vpc_check_blocks(struct img *img, struct vpc *s)
             vpc_overlap(h, span, s->header_off, VPC_DYN_HEADER_SIZE) ||
             vpc_overlap(h, span, s->bat_off, bat_len)) {
             free(hosts);
-            return img_error(img, -EINVAL, "BAT entry %u (block at %llu) overlaps the headers",
-                             i, ULL(h));
+            return img_error(img, -EINVAL, "BAT entry %u (block at %llu) overlaps the headers", i,
+                             ULL(h));
         }
         if (h + span > s->next_free)
             s->next_free = h + span;
@@ -169,8 +173,7 @@ static int vpc_read_dynamic(struct img *img, struct vpc *s)
     uint64_t off = be64_load(s->footer + VPC_F_DATA_OFFSET);
     int r;
     if (off > s->file_size || s->file_size - off < VPC_DYN_HEADER_SIZE || off % VPC_SECTOR)
-        return img_error(img, -EINVAL, "dynamic header offset %llu is outside the file",
-                         ULL(off));
+        return img_error(img, -EINVAL, "dynamic header offset %llu is outside the file", ULL(off));
     if ((r = src_pread(img->src, h, VPC_DYN_HEADER_SIZE, off)) < 0)
         return img_error(img, r, "reading the dynamic header: %s", src_errmsg(img->src, r));
     if (memcmp(h, VPC_DYN_COOKIE, 8) != 0)
@@ -178,12 +181,11 @@ static int vpc_read_dynamic(struct img *img, struct vpc *s)
     uint32_t want = be32_load(h + VPC_H_CHECKSUM);
     uint32_t got = vpc_checksum(h, VPC_DYN_HEADER_SIZE, VPC_H_CHECKSUM);
     if (want != got)
-        return img_error(img, -EINVAL,
-                         "dynamic header checksum 0x%08x is wrong (computed 0x%08x)", want, got);
+        return img_error(img, -EINVAL, "dynamic header checksum 0x%08x is wrong (computed 0x%08x)",
+                         want, got);
     s->header_off = off;
     s->block_size = be32_load(h + VPC_H_BLOCK_SIZE);
-    if (!u64_is_pow2(s->block_size) || s->block_size < VPC_SECTOR ||
-        s->block_size > VPC_MAX_BLOCK)
+    if (!u64_is_pow2(s->block_size) || s->block_size < VPC_SECTOR || s->block_size > VPC_MAX_BLOCK)
         return img_error(img, -EINVAL, "block size %u is not a power of two in 512..%u",
                          s->block_size, VPC_MAX_BLOCK);
     s->bitmap_size = (uint32_t)u64_align_up(s->block_size / (8 * VPC_SECTOR), VPC_SECTOR);
@@ -191,8 +193,8 @@ static int vpc_read_dynamic(struct img *img, struct vpc *s)
     s->bat_off = be64_load(h + VPC_H_TABLE_OFFSET);
     uint64_t need = u64_div_round_up(img->size, s->block_size);
     if (s->entries < need)
-        return img_error(img, -EINVAL, "BAT of %u entries is too small for %llu blocks",
-                         s->entries, ULL(need));
+        return img_error(img, -EINVAL, "BAT of %u entries is too small for %llu blocks", s->entries,
+                         ULL(need));
     uint64_t bat_bytes = (uint64_t)s->entries * 4;
     if (s->bat_off > s->file_size || s->file_size - s->bat_off < bat_bytes)
         return img_error(img, -EINVAL, "BAT of %u entries at %llu runs past the end of the file",
@@ -305,8 +307,7 @@ static int vpc_read(struct img *img, uint64_t off, void *buf, size_t len)
     if (s->type == VPC_FIXED) {
         /* Past the end of a truncated file reads as zeros, as qemu does. */
         r = src_pread_zero(img->src, buf, len, off);
-        return r < 0 ? img_error(img, r, "read at %llu: %s", ULL(off), src_errmsg(img->src, r))
-                     : 0;
+        return r < 0 ? img_error(img, r, "read at %llu: %s", ULL(off), src_errmsg(img->src, r)) : 0;
     }
     while (len) {
         uint64_t b = off / s->block_size, in = off % s->block_size;
@@ -483,6 +484,7 @@ const struct img_driver img_driver_vpc = {
     .write = vpc_write,
     .flush = vpc_flush,
     .create = vpc_create,
+    .truncate = vpc_truncate,
     .check = vpc_check,
     .layout = vpc_layout,
     .head_size = vpc_head_size,

@@ -13,11 +13,11 @@
 #define VPC_DYN_COOKIE "cxsparse"
 #define VPC_DYN_HEADER_SIZE 1024u
 #define VPC_UNUSED 0xffffffffu
-#define VPC_MAX_SECTORS 0xff000000ull            /* 2040 GiB, qemu's limit */
-#define VPC_MAX_GEOMETRY (65535ull * 16 * 255)   /* the largest CHS geometry */
-#define VPC_MAX_BLOCK (256u << 20)               /* dimg's bound on a block's size */
+#define VPC_MAX_SECTORS 0xff000000ull          /* 2040 GiB, qemu's limit */
+#define VPC_MAX_GEOMETRY (65535ull * 16 * 255) /* the largest CHS geometry */
+#define VPC_MAX_BLOCK (256u << 20)             /* dimg's bound on a block's size */
 #define VPC_DEFAULT_BLOCK (2u << 20)
-#define VPC_TIME_BASE 946684800ll                /* 2000-01-01 in Unix time */
+#define VPC_TIME_BASE 946684800ll /* 2000-01-01 in Unix time */
 
 /* Footer fields. */
 enum {
@@ -58,13 +58,13 @@ struct vpc {
     uint64_t data_end;   /* fixed: where the footer starts */
     uint64_t header_off; /* dynamic header */
     uint64_t bat_off;
-    uint32_t entries;    /* BAT entries recorded */
-    uint32_t nbat;       /* entries kept: those the virtual size reaches */
-    uint32_t *bat;       /* host order */
+    uint32_t entries; /* BAT entries recorded */
+    uint32_t nbat;    /* entries kept: those the virtual size reaches */
+    uint32_t *bat;    /* host order */
     uint64_t nalloc;
     uint32_t block_size, bitmap_size;
-    uint64_t next_free;  /* where the next block goes (the footer at the end is there) */
-    uint8_t *bmap;       /* bitmap of block bmap_block */
+    uint64_t next_free; /* where the next block goes (the footer at the end is there) */
+    uint8_t *bmap;      /* bitmap of block bmap_block */
     uint64_t bmap_block;
 };
 
@@ -81,9 +81,22 @@ bool vpc_bit(const struct vpc *s, uint64_t sector);
 int vpc_parent_name(struct img *img, struct vpc *s, unsigned flags);
 int vpc_write(struct img *img, uint64_t off, const void *buf, size_t len);
 int vpc_flush(struct img *img);
+/* src_pwrite with the failure said on img ("writing WHAT at OFF: ..."). */
+int vpc_put(struct img *img, const void *buf, size_t len, uint64_t at, const char *what);
+/* The barrier between ordered metadata writes (none for a scratch target). */
+int vpc_sync(struct img *img);
+/* vpc_resize.c */
 /* vpc_create.c */
 int vpc_create(const char *path, const struct img_create_req *req, struct img_err *err);
 /* CHS geometry for a number of sectors, as the VHD specification computes it. */
 void vpc_geometry(uint64_t sectors, uint16_t *cyls, uint8_t *heads, uint8_t *spt);
+/* Size and geometry as qemu-img chooses them for want bytes: the smallest geometry holding
+ * them and the size it gives; past the largest geometry (or with force) the size as asked,
+ * in whole sectors. -EFBIG (err set) past 2040 GiB. */
+int vpc_pick_size(uint64_t want, bool force, uint64_t *size, uint16_t *c, uint8_t *h, uint8_t *sp,
+                  struct img_err *err);
+/* The creator records that readers size the disk by the footer's current size. */
+bool vpc_sized_by_footer(const uint8_t *f);
+int vpc_truncate(struct img *img, uint64_t size, enum img_prealloc prealloc);
 
 #endif

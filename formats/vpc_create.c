@@ -23,6 +23,7 @@
 
 #define ULL(x) ((unsigned long long)(x))
 
+/* The VHD specification's CHS geometry for ts sectors. */
 void vpc_geometry(uint64_t ts, uint16_t *cyls, uint8_t *heads, uint8_t *spt)
 {
     uint64_t cth, h, sp;
@@ -78,10 +79,8 @@ static void vpc_make_footer(uint8_t *f, uint32_t type, uint64_t size, uint16_t c
     be32_store(f + VPC_F_CHECKSUM, vpc_checksum(f, VPC_SECTOR, VPC_F_CHECKSUM));
 }
 
-/* Size and geometry as qemu-img chooses them: the smallest geometry holding the size, and
- * the size it gives; past the largest geometry (or with force_size) the size as asked. */
-static int vpc_pick_size(uint64_t want, bool force, uint64_t *size, uint16_t *c, uint8_t *h,
-                         uint8_t *sp, struct img_err *err)
+int vpc_pick_size(uint64_t want, bool force, uint64_t *size, uint16_t *c, uint8_t *h, uint8_t *sp,
+                  struct img_err *err)
 {
     uint64_t sectors = u64_div_round_up(want, VPC_SECTOR);
     if (force) {
@@ -138,8 +137,7 @@ static int vpc_create_dynamic(struct img_src *s, const uint8_t *footer, uint64_t
 }
 
 /* Write a whole new image into s (empty, writable). */
-static int vpc_create_into(struct img_src *s, const struct img_create_req *req,
-                           struct img_err *err)
+static int vpc_create_into(struct img_src *s, const struct img_create_req *req, struct img_err *err)
 {
     const char *sub = req->opts ? img_opts_take(req->opts, "subformat") : NULL;
     bool force = false;

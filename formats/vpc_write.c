@@ -111,8 +111,7 @@ int vpc_parent_name(struct img *img, struct vpc *s, unsigned flags)
                 continue;
             uint32_t len = be32_load(e + 8);
             uint64_t at = be64_load(e + 16);
-            if (len == 0 || len > VPC_MAX_LOCATOR || at > s->file_size ||
-                s->file_size - at < len) {
+            if (len == 0 || len > VPC_MAX_LOCATOR || at > s->file_size || s->file_size - at < len) {
                 free(d);
                 return img_error(img, -EINVAL,
                                  "parent locator %d (%s) of %u bytes at %llu is outside the file",
@@ -121,8 +120,7 @@ int vpc_parent_name(struct img *img, struct vpc *s, unsigned flags)
             int r = src_pread(img->src, d, len, at);
             if (r < 0) {
                 free(d);
-                return img_error(img, r, "reading a parent locator: %s",
-                                 src_errmsg(img->src, r));
+                return img_error(img, r, "reading a parent locator: %s", src_errmsg(img->src, r));
             }
             found = vpc_locator_path(d, len, order[k], name, sizeof name);
         }
@@ -139,25 +137,20 @@ int vpc_parent_name(struct img *img, struct vpc *s, unsigned flags)
     return 0;
 }
 
-static bool vpc_scratch(const struct img *img)
+int vpc_sync(struct img *img)
 {
-    return img->flags & IMG_OPEN_SCRATCH;
-}
-
-static int vpc_sync(struct img *img)
-{
-    if (vpc_scratch(img))
+    if (img->flags & IMG_OPEN_SCRATCH) /* a new image nobody opens before its flush */
         return 0;
     int r = src_flush(img->src);
     return r < 0 ? img_error(img, r, "flush: %s", src_errmsg(img->src, r)) : 0;
 }
 
-static int vpc_put(struct img *img, const void *buf, size_t len, uint64_t at, const char *what)
+int vpc_put(struct img *img, const void *buf, size_t len, uint64_t at, const char *what)
 {
     int r = src_pwrite(img->src, buf, len, at);
-    return r < 0 ? img_error(img, r, "writing %s at %llu: %s", what, ULL(at),
-                             src_errmsg(img->src, r))
-                 : 0;
+    return r < 0
+               ? img_error(img, r, "writing %s at %llu: %s", what, ULL(at), src_errmsg(img->src, r))
+               : 0;
 }
 
 /* A new block for guest block b at the end: the footer moves past it first (the file never
@@ -236,8 +229,11 @@ int vpc_write(struct img *img, uint64_t off, const void *buf, size_t len)
 {
     struct vpc *s = img->priv;
     const uint8_t *p = buf;
-    if (s->type == VPC_FIXED)
+    if (s->type == VPC_FIXED) {
+        if (off + len > s->data_end) /* a footer claiming more than the file holds */
+            return img_error(img, -EIO, "write at %llu runs into the footer", ULL(off));
         return vpc_put(img, buf, len, off, "data");
+    }
     while (len) {
         uint64_t b = off / s->block_size, in = off % s->block_size;
         uint64_t n = s->block_size - in < len ? s->block_size - in : len;

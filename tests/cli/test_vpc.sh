@@ -10,8 +10,9 @@
 # by the relative, absolute and Mac locators; dimg writes into it sector-exactly; parent names
 # with "..", absolute paths under --untrusted, and protocols are refused. Hostile headers
 # (checksums, BAT entries past the end or overlapping, huge BAT counts, bad block size): one
-# error line each.
-# ctest-sections: read_qemu write_create differencing hostile
+# error line each. Grow (fixed, dynamic with the BAT grown in place and moved to the end, and a
+# force_size image keeping its exact size): qemu-img reads the new size and the same bytes.
+# ctest-sections: read_qemu write_create differencing hostile resize
 source "$(dirname "$0")/lib.sh"
 need python3
 TOOL="$(dirname "$SCRIPT")/vhd_tool.py"
@@ -146,11 +147,12 @@ open('want2.raw','wb').write(b)"
   expect_rc 0 "map of the child"
   # Parent names the rules refuse.
   mk_child W2ru '..\x\dyn.vhd'
-  run "$DIMG" info --untrusted child.vhd
-  [ "$rc" -ne 0 ] && pass || fail "'..' parent under --untrusted opened"
+  run "$DIMG" --untrusted convert -O raw child.vhd x.raw
+  expect_one_error_line "not followed" "'..' parent under --untrusted"
   mk_child W2ku "$T/dyn.vhd"
-  run "$DIMG" convert --untrusted -O raw child.vhd x.raw
+  run "$DIMG" --untrusted convert -O raw child.vhd x.raw
   [ "$rc" -ne 0 ] && [ ! -e x.raw ] && pass || fail "absolute parent under --untrusted followed"
+  expect_one_error_line "not followed" "absolute parent under --untrusted"
   mk_child W2ru 'nbd://127.0.0.1:1/x'
   run "$DIMG" info child.vhd
   expect_rc 1 "protocol parent"
@@ -184,6 +186,40 @@ sec_hostile() {
   bad "dynamic header past the end" "dynamic header" python3 "$TOOL" poke h.vhd footer 16 Q 0xfffffffffffffe00
   bad "disk over 2040 GiB" "2040 GiB" python3 "$TOOL" creator h.vhd 'win ' 0x40000000000
   bad "disk type" "disk type" python3 "$TOOL" poke h.vhd footer 60 I 7
+}
+
+sec_resize() {
+  mk_qemu_vhds
+  local f sz
+  for f in dyn.vhd fix.vhd; do
+    qemu-img convert -f vpc -O raw "$f" before.raw
+    for sz in 100M 300M; do # 300M: 150 BAT entries, more than fit in place
+      [ $f = fix.vhd ] && [ $sz = 300M ] && continue # keep the fixture small
+      run "$DIMG" resize "$f" $sz
+      expect_rc 0 "resize $f $sz"
+      qemu-img info -f vpc --output=json "$f" >q.json
+      run "$DIMG" info --output=json "$f"
+      [ "$(json_num "$T/out" virtual-size)" = "$(json_num q.json virtual-size)" ] && pass ||
+        fail "$f $sz: size $(json_num "$T/out" virtual-size), qemu-img $(json_num q.json virtual-size)"
+      qemu-img convert -f vpc -O raw "$f" q.raw
+      run "$DIMG" convert -O raw "$f" d.raw
+      expect_same d.raw q.raw "$f $sz read by both"
+      cmp -s -n "$(stat -c %s before.raw)" before.raw q.raw && pass || fail "$f $sz: old data changed"
+      [ -z "$(tail -c +$(($(stat -c %s before.raw) + 1)) q.raw | tr -d '\0' | head -c 1)" ] &&
+        pass || fail "$f $sz: grown part not zero"
+    done
+    # qemu-io writes into the grown part; both read it the same.
+    qemu-io -f vpc -c 'write -P 0x77 90M 1M' "$f" >/dev/null
+    qemu-img convert -f vpc -O raw "$f" q.raw
+    run "$DIMG" convert -O raw "$f" d.raw
+    expect_same d.raw q.raw "$f written after growing"
+    run "$DIMG" resize --shrink "$f" 1M
+    [ "$rc" -ne 0 ] && pass || fail "$f shrunk"
+  done
+  run "$DIMG" create -f vpc -o force_size z.vhd 10M
+  run "$DIMG" resize z.vhd 30M
+  qemu-img info -f vpc --output=json z.vhd >q.json
+  [ "$(json_num q.json virtual-size)" = 31457280 ] && pass || fail "force_size grow: exact size"
 }
 
 sections "$@"

@@ -172,7 +172,7 @@ static int vpc_read_dynamic(struct img *img, struct vpc *s)
     uint8_t *h = s->header;
     uint64_t off = be64_load(s->footer + VPC_F_DATA_OFFSET);
     int r;
-    if (off > s->file_size || s->file_size - off < VPC_DYN_HEADER_SIZE || off % VPC_SECTOR)
+    if (off > s->file_size || s->file_size - off < VPC_DYN_HEADER_SIZE)
         return img_error(img, -EINVAL, "dynamic header offset %llu is outside the file", ULL(off));
     if ((r = src_pread(img->src, h, VPC_DYN_HEADER_SIZE, off)) < 0)
         return img_error(img, r, "reading the dynamic header: %s", src_errmsg(img->src, r));

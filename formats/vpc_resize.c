@@ -160,8 +160,8 @@ int vpc_truncate(struct img *img, uint64_t want, enum img_prealloc prealloc)
             }
             s->nbat = (uint32_t)need;
         }
-        if ((r = vpc_put(img, f, VPC_SECTOR, s->next_free, "the footer")) < 0 || (r = vpc_sync(img)) < 0 ||
-            (r = vpc_put(img, f, VPC_SECTOR, 0, "the footer")) < 0)
+        if ((r = vpc_put(img, f, VPC_SECTOR, s->next_free, "the footer")) < 0 ||
+            (r = vpc_sync(img)) < 0 || (r = vpc_put(img, f, VPC_SECTOR, 0, "the footer")) < 0)
             return r;
     }
     if ((r = vpc_sync(img)) < 0)

@@ -202,7 +202,10 @@ static int vpc_read_dynamic(struct img *img, struct vpc *s)
     if (vpc_overlap(s->bat_off, bat_bytes, 0, VPC_SECTOR) ||
         vpc_overlap(s->bat_off, bat_bytes, off, VPC_DYN_HEADER_SIZE))
         return img_error(img, -EINVAL, "BAT at %llu overlaps the headers", ULL(s->bat_off));
-    /* Bounded by the virtual size (at most 2040 GiB / 512 B blocks) and the file's size. */
+    /* Bounded by the virtual size, the file's size and dimg's limit. */
+    if (need > VPC_MAX_ENTRIES)
+        return img_error(img, -EFBIG, "%llu blocks of %u bytes are more than dimg reads (%u)",
+                         ULL(need), s->block_size, VPC_MAX_ENTRIES);
     s->nbat = (uint32_t)need;
     if (!(s->bat = malloc((need ? need : 1) * 4)))
         return img_error(img, -ENOMEM, "out of memory for a %llu-entry BAT", ULL(need));

@@ -17,6 +17,8 @@
 #define VPC_MAX_GEOMETRY (65535ull * 16 * 255) /* the largest CHS geometry */
 #define VPC_MAX_BLOCK (256u << 20)             /* dimg's bound on a block's size */
 #define VPC_DEFAULT_BLOCK (2u << 20)
+/* dimg's bound on the BAT entries it keeps (256 MiB of table): 2040 GiB at 32 KiB blocks. */
+#define VPC_MAX_ENTRIES (1u << 26)
 #define VPC_TIME_BASE 946684800ll /* 2000-01-01 in Unix time */
 
 /* Footer fields. */

@@ -139,7 +139,7 @@ int vpc_truncate(struct img *img, uint64_t want, enum img_prealloc prealloc)
             return r;
     } else {
         uint64_t need = u64_div_round_up(size, s->block_size);
-        if (need > UINT32_MAX)
+        if (need > VPC_MAX_ENTRIES)
             return img_error(img, -EFBIG, "too many blocks for size %llu", ULL(want));
         if (need > s->entries && (r = vpc_grow_bat(img, (uint32_t)need)) < 0)
             return r;

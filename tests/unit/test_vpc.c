@@ -57,8 +57,8 @@ static void t_write_base(void **state)
         img_close(img);
         tu_write_file(tu_path("ref.raw"), ref, size);
         free(ref);
-        assert_int_equal(tu_sh("qemu-img compare -q -f raw -F vpc '%s' '%s'", tu_path("ref.raw"), p),
-                         0);
+        assert_int_equal(
+            tu_sh("qemu-img compare -q -f raw -F vpc '%s' '%s'", tu_path("ref.raw"), p), 0);
     }
 }
 

@@ -16,6 +16,7 @@
     X(ucow)                                                                                        \
     X(vdi)                                                                                         \
     X(vmdk)                                                                                        \
+    X(vpc)                                                                                         \
     X(raw)
 
 #define IMG_DRIVER_DECLARE(n) extern const struct img_driver img_driver_##n;

@@ -1,11 +1,11 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* foreign.c: recognisers for image formats dimg does not read yet (VHD, VHDX, QED, Parallels,
+/* foreign.c: recognisers for image formats dimg does not read yet (VHDX, QED, Parallels,
  * bochs, cloop, DMG, raw LUKS), so that such a file is refused by name instead of being read
- * as raw bytes (a VHD's guest data is not its file's bytes; converting it as raw would write
- * a wrong disk).
+ * as raw bytes (a DMG's guest data is not its file's bytes; converting it as raw would write a
+ * wrong disk).
  *
  * Pure byte checks, no I/O: core/block/img.c hands over the file's first bytes and its last 512
- * (VHD's footer and DMG's koly block live at the end) and asks only when no driver claimed the
+ * (DMG's koly block lives at the end) and asks only when no driver claimed the
  * file, so a guest sector of a real image that happens to hold one of these magics never
  * matters. Names are qemu-img's format names, so "-f NAME" messages line up with qemu-img.
  */
@@ -17,13 +17,6 @@
 static bool foreign_at(const uint8_t *buf, size_t len, size_t off, const char *magic, size_t n)
 {
     return off <= len && n <= len - off && memcmp(buf + off, magic, n) == 0;
-}
-
-/* VHD: the footer ("conectix") is the file's last 512 bytes; dynamic and differencing images
- * also start with a copy of it. */
-static bool foreign_vpc(const uint8_t *h, size_t hn, const uint8_t *t, size_t tn)
-{
-    return foreign_at(h, hn, 0, "conectix", 8) || foreign_at(t, tn, 0, "conectix", 8);
 }
 
 static bool foreign_vhdx(const uint8_t *h, size_t hn, const uint8_t *t, size_t tn)
@@ -77,10 +70,13 @@ static bool foreign_luks(const uint8_t *h, size_t hn, const uint8_t *t, size_t t
 }
 
 static const struct img_foreign foreign_formats[] = {
-    {"vpc", "VHD", foreign_vpc},       {"vhdx", "VHDX", foreign_vhdx},
-    {"qed", "QED", foreign_qed},       {"parallels", "Parallels", foreign_parallels},
-    {"bochs", "Bochs", foreign_bochs}, {"cloop", "cloop", foreign_cloop},
-    {"dmg", "DMG", foreign_dmg},       {"luks", "LUKS", foreign_luks},
+    {"vhdx", "VHDX", foreign_vhdx},
+    {"qed", "QED", foreign_qed},
+    {"parallels", "Parallels", foreign_parallels},
+    {"bochs", "Bochs", foreign_bochs},
+    {"cloop", "cloop", foreign_cloop},
+    {"dmg", "DMG", foreign_dmg},
+    {"luks", "LUKS", foreign_luks},
 };
 
 const struct img_foreign *img_foreign_probe(const uint8_t *head, size_t hn, const uint8_t *tail,

@@ -111,6 +111,9 @@ struct img_driver {
      * front to back from a source without random access (src_stream.c: an archive member):
      * open then reads only forward and read goes in increasing offsets. NULL: never. */
     bool (*stream_head)(const uint8_t *head, size_t n);
+    /* Score 0..100 for a file's last 512 bytes (tail), asked only when no probe claimed its
+     * first bytes (raw won): a format whose only metadata is a footer (a fixed VHD). */
+    int (*probe_tail)(const uint8_t *tail, size_t len);
 };
 
 struct img {

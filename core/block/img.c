@@ -415,6 +415,28 @@ static int layer_seen(struct chain_ids *ids, const struct stat *st, const char *
     return 0;
 }
 
+/* A file no head probe claimed may be a format whose metadata is a footer: the driver whose
+ * probe_tail scores its last 512 bytes best, else dflt. */
+static const struct img_driver *layer_probe_tail(struct img_src *src, uint64_t size,
+                                                 const struct img_driver *dflt)
+{
+    uint8_t tail[512];
+    if (size < sizeof tail || src_pread(src, tail, sizeof tail, size - sizeof tail) < 0)
+        return dflt;
+    size_t n;
+    const struct img_driver *const *list = img_driver_list(&n);
+    const struct img_driver *best = dflt;
+    int best_score = 0;
+    for (size_t i = 0; i < n; i++) {
+        int sc = list[i]->probe_tail ? list[i]->probe_tail(tail, sizeof tail) : 0;
+        if (sc > best_score) {
+            best_score = sc;
+            best = list[i];
+        }
+    }
+    return best;
+}
+
 /* The driver for a file no format was named for: the best probe score; a file only raw
  * claims but in a format dimg does not read yet is refused by name. 0 or -errno. */
 static int layer_probe(struct img_src *src, const char *path, const struct img_driver **drv,
@@ -438,6 +460,9 @@ static int layer_probe(struct img_src *src, const char *path, const struct img_d
     *drv = img_probe_buf(buf, n, NULL);
     if (!*drv)
         return err_set(err, -EINVAL, "%s: unrecognised image format", path);
+    /* A stream is read in order: its end is not looked at first. */
+    if (((*drv)->caps & IMG_CAP_RAW) && r == 0 && (src_caps(src) & SRC_CAP_RANDOM))
+        *drv = layer_probe_tail(src, size, *drv);
     const struct img_foreign *fo =
         ((*drv)->caps & IMG_CAP_RAW) ? foreign_check_src(src, buf, n) : NULL;
     if (fo)

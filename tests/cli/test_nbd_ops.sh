@@ -5,7 +5,7 @@
 # URI: `dimg info` (text and JSON: "disk size: unavailable", no actual-size, no dirty flag for
 # raw, as qemu-img says; the filename line aside, which qemu-img rewrites), `dimg check` of a
 # qcow2 served as its file's bytes, `dimg compare` of an export against the local file (equal,
-# and the first differing offset), a fixed VHD served raw refused by its footer as locally,
+# and the first differing offset), a fixed VHD served raw known by its footer as locally,
 # and append refused over NBD with one line.
 source "$(dirname "$0")/lib.sh"
 need qemu-img qemu-io qemu-nbd python3
@@ -15,6 +15,7 @@ qemu-img create -q -f qcow2 q.qcow2 16M
 qemu-io -f qcow2 -c 'write -P 0x5a 1M 1M' -c 'write -z 4M 64k' -c 'write -P 9 15M 1M' q.qcow2 >/dev/null
 qemu-img convert -f qcow2 -O raw q.qcow2 r.raw
 qemu-img create -q -f vpc -o subformat=fixed v.vhd 4M
+qemu-io -f vpc -c 'write -P 0x33 1M 64k' v.vhd >/dev/null
 
 # serve NAME FORMAT FILE: qemu-nbd on $T/NAME.sock, read-only.
 serve() {
@@ -64,10 +65,17 @@ expect_rc 1 "compare with a changed byte"
 qemu-img compare "$UQ" r2.raw >q.txt 2>&1 || true
 expect_same "$T/out" q.txt "compare's mismatch line vs qemu-img"
 
-# A fixed VHD served raw is refused by its footer (the export's last sector), as a file is.
-run "$DIMG" info "$UV"
-expect_rc 1 "info of a fixed VHD over NBD"
-expect_one_error_line "not supported yet" "a fixed VHD over NBD"
+# A fixed VHD served raw is known by its footer (the export's last sector), as a file is: vpc,
+# with the virtual size qemu-img gives it when told the format, and the same guest bytes.
+run "$DIMG" info --output=json "$UV"
+expect_rc 0 "info of a fixed VHD over NBD"
+[ "$(json_str "$T/out" format)" = vpc ] && pass || fail "a fixed VHD over NBD is not probed as vpc: $(cat "$T/out")"
+qemu-img info -f vpc --output=json v.vhd >qv.json
+[ "$(json_num "$T/out" virtual-size)" = "$(json_num qv.json virtual-size)" ] && pass ||
+  fail "fixed VHD over NBD: virtual size $(json_num "$T/out" virtual-size), qemu-img says $(json_num qv.json virtual-size)"
+run "$DIMG" convert -O raw "$UV" vg.raw
+qemu-img convert -f vpc -O raw v.vhd vq.raw
+cmp -s vg.raw vq.raw && pass || fail "fixed VHD over NBD: guest bytes differ from qemu-img's"
 
 # append grows a regular file only.
 run "$DIMG" append "$UQ" 1M

@@ -15,7 +15,7 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
 rm -rf "$out"
-for t in qcow2 qcow cow ucow vdi vmdk raw probe vmdk_desc ovf theme opts archive crypt datafile fat \
+for t in qcow2 qcow cow ucow vdi vmdk vpc raw probe vmdk_desc ovf theme opts archive crypt datafile fat \
   lvm ntfs iso vmdk_stream; do
   mkdir -p "$out/fuzz_$t"
 done
@@ -96,6 +96,19 @@ q create -f vdi -o static=on "$out/fuzz_vdi/static.vdi" 64k
 q create -f vdi "$out/fuzz_vdi/empty.vdi" 64k
 head -c 8192 "$tmp/dyn.vdi" >"$out/fuzz_vdi/cut.vdi"
 "$dimg" convert -f raw -O vdi "$base" "$out/fuzz_vdi/dimg.vdi" >/dev/null
+
+# vpc: dynamic (empty, and with data cut inside its first 2 MiB block), fixed, dimg-made
+# fixed with force_size.
+q create -f vpc "$out/fuzz_vpc/empty.vhd" 64k
+q create -f vpc "$tmp/dyn.vhd" 64k
+fill vpc "$tmp/dyn.vhd"
+head -c 8192 "$tmp/dyn.vhd" >"$out/fuzz_vpc/cut.vhd"
+tail -c 512 "$tmp/dyn.vhd" >>"$out/fuzz_vpc/cut.vhd"
+q create -f vpc -o subformat=fixed "$tmp/fix.vhd" 64k
+fill vpc "$tmp/fix.vhd"
+cp "$tmp/fix.vhd" "$out/fuzz_vpc/fixed.vhd"
+"$dimg" convert -f raw -O vpc -o subformat=fixed,force_size "$base" "$out/fuzz_vpc/dimg.vhd" \
+  >/dev/null
 
 # vmdk: the sparse variants whole; for flat and split ones the descriptor file alone.
 q create -f vmdk "$tmp/sparse.vmdk" 64k
@@ -257,7 +270,7 @@ if [ "$(id -u)" = 0 ] && command -v mount.exfat-fuse >/dev/null &&
 fi
 
 # Every image for the probing target.
-for d in qcow2 qcow cow ucow vdi vmdk raw; do
+for d in qcow2 qcow cow ucow vdi vmdk vpc raw; do
   cp "$out/fuzz_$d"/* "$out/fuzz_probe/"
 done
 

@@ -54,8 +54,8 @@ static void test_foreign_recognisers(void **state)
 {
     uint8_t head[512] = {0}, tail[512] = {0};
     assert_null(img_foreign_probe(head, sizeof head, tail, sizeof tail));
-    memcpy(tail, "conectix", 8);
-    assert_string_equal(img_foreign_probe(head, sizeof head, tail, sizeof tail)->name, "vpc");
+    memcpy(tail, "conectix", 8); /* a VHD footer: read by the vpc driver, not foreign */
+    assert_null(img_foreign_probe(head, sizeof head, tail, sizeof tail));
     /* A shorter file has no tail: nothing found there. */
     assert_null(img_foreign_probe(head, sizeof head, NULL, 0));
     memset(tail, 0, sizeof tail);

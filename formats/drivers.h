@@ -16,6 +16,9 @@
     X(ucow)                                                                                        \
     X(vdi)                                                                                         \
     X(vmdk)                                                                                        \
+    X(bochs)                                                                                       \
+    X(cloop)                                                                                       \
+    X(dmg)                                                                                         \
     X(raw)
 
 #define IMG_DRIVER_DECLARE(n) extern const struct img_driver img_driver_##n;

@@ -107,6 +107,10 @@ struct img_driver {
      * this format (NULL-terminated; NULL: none). Every other value is dimg's own and info
      * shows it apart ("dimg-format-specific"), so that no qemu-img key changes meaning. */
     const char *const *qemu_info_keys;
+    /* Score 0..100 for the file's last bytes (up to IMG_PROBE_BYTES, fewer if the file is
+     * shorter), for formats whose signature is a trailer (dmg's koly block); asked only when
+     * no probe claimed the file for any format but raw. */
+    int (*probe_tail)(const uint8_t *tail, size_t len);
 };
 
 struct img {

@@ -391,6 +391,30 @@ static int layer_seen(struct chain_ids *ids, const struct stat *st, const char *
     return 0;
 }
 
+/* A file only raw claimed may carry a trailer signature (dmg): the drivers with a
+ * probe_tail look at its last bytes; the best score wins. */
+static int probe_tail(struct img_src *src, uint64_t size, const struct img_driver **drv)
+{
+    uint8_t tail[IMG_PROBE_BYTES];
+    size_t n = size < sizeof tail ? (size_t)size : sizeof tail, nd;
+    const struct img_driver *const *list = img_driver_list(&nd);
+    int best = 0, r = 0;
+    bool read = false;
+    for (size_t i = 0; i < nd; i++) {
+        if (!list[i]->probe_tail)
+            continue;
+        if (!read && (r = src_pread(src, tail, n, size - n)) < 0)
+            return r;
+        read = true;
+        int sc = list[i]->probe_tail(tail, n);
+        if (sc > best) {
+            best = sc;
+            *drv = list[i];
+        }
+    }
+    return 0;
+}
+
 /* The driver for a file no format was named for: the best probe score; a file only raw
  * claims but in a format dimg does not read yet is refused by name. 0 or -errno. */
 static int layer_probe(struct img_src *src, const char *path, const struct img_driver **drv,
@@ -408,6 +432,8 @@ static int layer_probe(struct img_src *src, const char *path, const struct img_d
     *drv = img_probe_buf(buf, n, NULL);
     if (!*drv)
         return err_set(err, -EINVAL, "%s: unrecognised image format", path);
+    if (((*drv)->caps & IMG_CAP_RAW) && (r = probe_tail(src, size, drv)) < 0)
+        return err_set(err, r, "%s: %s", path, src_errmsg(src, r));
     int fd = src_fd(src);
     const struct img_foreign *fo = !((*drv)->caps & IMG_CAP_RAW) ? NULL
                                    : fd >= 0                     ? foreign_check(fd, buf, n)

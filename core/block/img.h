@@ -109,7 +109,9 @@ struct img_info {
     bool encrypted;
     bool dirty;           /* qcow2 dirty bit ("cleanly shut down: no") */
     bool has_dirty_field; /* the format has a dirty flag at all */
-    bool compressed;      /* holds compressed clusters/grains, if known cheaply */
+    /* qemu-img prints no dirty flag at all (its driver has no info: bochs, cloop, dmg). */
+    bool no_dirty_flag;
+    bool compressed; /* holds compressed clusters/grains, if known cheaply */
     unsigned nb_snapshots;
     char backing_file[1024]; /* as recorded, "" when none */
     char backing_fmt[32];

@@ -279,8 +279,10 @@ static void describe_json(struct json *j, const struct describe_layer *l)
         free(full);
         qtree_str(t, "backing-filename", in->backing_file);
     }
-    /* qemu-img prints the dirty flag for every format (false where there is none). */
-    qtree_bool(t, "dirty-flag", in->has_dirty_field && in->dirty);
+    /* qemu-img prints the dirty flag for every format with info of its own (false where
+     * there is no flag). */
+    if (!in->no_dirty_flag)
+        qtree_bool(t, "dirty-flag", in->has_dirty_field && in->dirty);
     describe_ptable_tree(t, &l->pt);
     qtree_json(j, NULL, t);
     qtree_free(t);

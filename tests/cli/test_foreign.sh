@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0-or-later
 # test_foreign.sh: files in formats dimg does not read yet (VHD fixed and dynamic, VHDX, QED,
-# Parallels, bochs, cloop, DMG, raw LUKS) are refused by name and never read as raw: `info`
+# Parallels, raw LUKS; bochs, cloop and DMG are read: test_rofmt.sh) are refused by name and never read as raw: `info`
 # prints one line naming the format (qemu-img's name for it, checked against qemu-img info) and
 # "not supported yet", `convert`, `map`, `check`, `compare` and `snapshot -l` refuse and leave
 # no output file, "-f vpc" says the same, and "-f raw" still reads the bytes; create -f vpc
@@ -60,8 +60,7 @@ check_refused() { # FILE NAME DESC
 }
 
 for spec in dyn.vhd:vpc:VHD fixed.vhd:vpc:VHD x.vhdx:vhdx:VHDX q.qed:qed:QED \
-  p.hdd:parallels:Parallels l.luks:luks:LUKS b.bochs:bochs:Bochs c.cloop:cloop:cloop \
-  m.dmg:dmg:DMG; do
+  p.hdd:parallels:Parallels l.luks:luks:LUKS; do
   IFS=: read -r f name desc <<<"$spec"
   check_refused "$f" "$name" "$desc"
 done

@@ -121,8 +121,8 @@ static int bochs_open(struct img *img, unsigned flags)
         s->catalog[i] = e;
         /* The extent's bitmap must lie in the file (a short last extent reads zeros). */
         if (e != BOCHS_FREE && bochs_extent_off(s, e) + s->bm_bytes > fsize)
-            return img_error(img, -EINVAL, "catalog entry %u: extent %u lies outside the file",
-                             i, e);
+            return img_error(img, -EINVAL, "catalog entry %u: extent %u lies outside the file", i,
+                             e);
     }
     return 0;
 }

@@ -19,9 +19,9 @@
 #include <string.h>
 
 #define CLOOP_PREAMBLE 128u
-#define CLOOP_HDR 136u                 /* preamble, block size, block count */
-#define CLOOP_MAX_BLOCK (64u << 20)    /* bytes per block, as qemu */
-#define CLOOP_MAX_BLOCKS (1u << 26)    /* a 512 MiB offsets table, as qemu */
+#define CLOOP_HDR 136u              /* preamble, block size, block count */
+#define CLOOP_MAX_BLOCK (64u << 20) /* bytes per block, as qemu */
+#define CLOOP_MAX_BLOCKS (1u << 26) /* a 512 MiB offsets table, as qemu */
 #define ULL(x) ((unsigned long long)(x))
 
 struct cloop {
@@ -63,8 +63,9 @@ static int cloop_check_offsets(struct img *img, uint64_t fsize)
                              ULL(i));
         uint64_t z = o - s->offs[i - 1];
         if (z == 0 || z > 2 * s->bsize)
-            return img_error(img, -EINVAL, "block %llu: %llu compressed bytes for a %llu-byte block",
-                             ULL(i - 1), ULL(z), ULL(s->bsize));
+            return img_error(img, -EINVAL,
+                             "block %llu: %llu compressed bytes for a %llu-byte block", ULL(i - 1),
+                             ULL(z), ULL(s->bsize));
         if (z > s->zmax)
             s->zmax = z;
     }

@@ -22,9 +22,9 @@
 #include <string.h>
 
 #define DMG_KOLY 512u
-#define DMG_MAX_PLIST (64u << 20)       /* bytes of XML property list */
-#define DMG_MAX_CHUNK (64u << 20)       /* bytes of one chunk, either side, as qemu */
-#define DMG_MAX_SIZE (1ull << 50)       /* virtual bytes */
+#define DMG_MAX_PLIST (64u << 20) /* bytes of XML property list */
+#define DMG_MAX_CHUNK (64u << 20) /* bytes of one chunk, either side, as qemu */
+#define DMG_MAX_SIZE (1ull << 50) /* virtual bytes */
 #define DMG_MISH_HEAD 204u
 #define DMG_CHUNK 40u
 #define ULL(x) ((unsigned long long)(x))
@@ -125,8 +125,10 @@ static int dmg_chunk_check(struct img *img, const struct dmg_chunk *c)
     if (c->type == DMG_ZERO || c->type == DMG_IGNORE)
         return 0;
     if (c->len > DMG_MAX_CHUNK || c->off > s->file_size || c->len > s->file_size - c->off)
-        return img_error(img, -EINVAL, "chunk at sector %llu: %llu bytes at 0x%llx lie outside "
-                         "the file", ULL(c->sector), ULL(c->len), ULL(c->off));
+        return img_error(img, -EINVAL,
+                         "chunk at sector %llu: %llu bytes at 0x%llx lie outside "
+                         "the file",
+                         ULL(c->sector), ULL(c->len), ULL(c->off));
     if (c->type == DMG_RAW && c->len < c->count * 512)
         return img_error(img, -EINVAL, "raw chunk at sector %llu: %llu bytes for %llu sectors",
                          ULL(c->sector), ULL(c->len), ULL(c->count));
@@ -147,8 +149,8 @@ static int dmg_parse_mish(struct img *img, const uint8_t *m, size_t len, uint64_
                          ULL(first), ULL(doff));
     for (uint64_t i = 0; i < nch; i++) {
         const uint8_t *e = m + DMG_MISH_HEAD + i * DMG_CHUNK;
-        struct dmg_chunk c = {be32_load(e), be64_load(e + 8), be64_load(e + 16),
-                              be64_load(e + 24), be64_load(e + 32)};
+        struct dmg_chunk c = {be32_load(e), be64_load(e + 8), be64_load(e + 16), be64_load(e + 24),
+                              be64_load(e + 32)};
         if (c.type == DMG_COMMENT || c.type == DMG_END)
             continue;
         if (c.sector > DMG_MAX_SIZE / 512 || c.off > DMG_MAX_SIZE)
@@ -233,7 +235,8 @@ static int dmg_open(struct img *img, unsigned flags)
     uint64_t fork = be64_load(k + 24), xo = be64_load(k + 216), xl = be64_load(k + 224);
     s->file_size = fsize;
     if (xl == 0)
-        return img_error(img, -ENOTSUP, "no XML property list (resource-fork-only images are "
+        return img_error(img, -ENOTSUP,
+                         "no XML property list (resource-fork-only images are "
                          "not supported)");
     if (xl > DMG_MAX_PLIST)
         return img_error(img, -EFBIG, "property list of %llu bytes (limit %u)", ULL(xl),
@@ -306,8 +309,7 @@ static size_t dmg_find(const struct dmg *s, uint64_t sec)
 }
 
 /* The chunk at off (NULL: a gap reading zeros) and the bytes from off it (or the gap) covers. */
-static const struct dmg_chunk *dmg_at(const struct dmg *s, uint64_t off, uint64_t *run,
-                                      size_t *ix)
+static const struct dmg_chunk *dmg_at(const struct dmg *s, uint64_t off, uint64_t *run, size_t *ix)
 {
     uint64_t sec = off / 512;
     *ix = dmg_find(s, sec);
@@ -340,9 +342,14 @@ static int dmg_read(struct img *img, uint64_t off, void *buf, size_t len)
                 return r;
             memcpy(p, s->out + in, n);
         } else
-            return img_error(img, -ENOTSUP, "chunk type 0x%x (%s) at sector %llu is not "
-                             "supported", c->type, c->type == DMG_LZFSE ? "lzfse" :
-                             c->type == DMG_ADC ? "ADC" : "unknown", ULL(c->sector));
+            return img_error(img, -ENOTSUP,
+                             "chunk type 0x%x (%s) at sector %llu is not "
+                             "supported",
+                             c->type,
+                             c->type == DMG_LZFSE ? "lzfse"
+                             : c->type == DMG_ADC ? "ADC"
+                                                  : "unknown",
+                             ULL(c->sector));
         if (r < 0)
             return img_error(img, r, "read at 0x%llx: %s", ULL(c->off + in), strerror(-r));
         p += n;

@@ -7,7 +7,8 @@
 # UDIF). Each: info (human and JSON) equals qemu-img's, convert -O raw is byte-identical to
 # qemu-img's (for DMG with bzip2 chunks, which Debian's qemu-img cannot read, to the writer's
 # own plain bytes), map agrees with qemu-img where it reports the same thing (see map_check),
-# writing and creating are refused by name. Then hostile headers: one error line, exit 1.
+# the host-file layout names its regions, writing and creating are refused by name. Then
+# hostile headers: one error line, exit 1.
 # ctest-sections: bochs cloop dmg hostile
 source "$(dirname "$0")/lib.sh"
 need qemu-img python3
@@ -77,6 +78,15 @@ refused() {
   expect_one_error_line "$2: writing is not supported" "resize $1"
 }
 
+# layout_has IMG KIND...: the host-file view lists these region kinds.
+layout_has() {
+  local f=$1 k
+  shift
+  run "$DIMG" layout "$f"
+  expect_rc 0 "layout $f"
+  for k; do grep -q " $k\$" "$T/out" && pass || fail "layout $f: no $k region"; done
+}
+
 sec_bochs() {
   need bximage
   mk_disk disk.raw
@@ -85,6 +95,7 @@ sec_bochs() {
   cmp -s d.raw disk.raw && pass || fail "bochs: not the disk bximage was given"
   map_check b.img disk.raw
   grep -q '"zero": true' "$T/out" && pass || fail "bochs map: no hole reported"
+  layout_has b.img header block-map bitmap data
   refused b.img bochs
   finish
 }
@@ -99,6 +110,7 @@ sec_cloop() {
   qemu-img map --output=json c.img >"$T/q.json"
   run "$DIMG" map --output=json c.img
   expect_same "$T/out" "$T/q.json" "cloop map vs qemu-img"
+  layout_has c.img header block-map compressed
   refused c.img cloop
   finish
 }
@@ -112,6 +124,7 @@ sec_dmg() {
   expect_same d.raw n.dmg.raw "dmg: the writer's plain bytes"
   map_check n.dmg n.dmg.raw
   grep -q '"offset"' "$T/out" && pass || fail "dmg map: the raw chunk has no offset"
+  layout_has n.dmg compressed data metadata header
   refused n.dmg dmg
   # bzip2 chunks: Debian's qemu-img has no dmg-bzip2 module, so the oracle is the writer.
   mkdmg m.dmg

@@ -97,6 +97,12 @@ sec_bochs() {
   grep -q '"zero": true' "$T/out" && pass || fail "bochs map: no hole reported"
   layout_has b.img header block-map bitmap data
   refused b.img bochs
+  # A version 1 header (no timestamp: the disk size 4 bytes earlier), as older Bochs wrote.
+  cp b.img b1.img
+  dd if=b.img of=b1.img bs=1 skip=88 seek=84 count=8 conv=notrunc status=none
+  poke b1.img 64 '<I' 0x00010000
+  same_as_qemu b1.img
+  cmp -s d.raw disk.raw && pass || fail "bochs v1: not the disk"
   finish
 }
 

@@ -17,6 +17,9 @@
     X(vdi)                                                                                         \
     X(vmdk)                                                                                        \
     X(vpc)                                                                                         \
+    X(bochs)                                                                                       \
+    X(cloop)                                                                                       \
+    X(dmg)                                                                                         \
     X(raw)
 
 #define IMG_DRIVER_DECLARE(n) extern const struct img_driver img_driver_##n;

@@ -1,11 +1,10 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* foreign.c: recognisers for image formats dimg does not read yet (VHDX, QED, Parallels,
- * bochs, cloop, DMG, raw LUKS), so that such a file is refused by name instead of being read
- * as raw bytes (a DMG's guest data is not its file's bytes; converting it as raw would write a
- * wrong disk).
+/* foreign.c: recognisers for image formats dimg does not read yet (VHDX, QED, Parallels, raw
+ * LUKS), so that such a file is refused by name instead of being read as raw bytes (a VHDX's
+ * guest data is not its file's bytes; converting it as raw would write a wrong disk).
  *
- * Pure byte checks, no I/O: core/block/img.c hands over the file's first bytes and its last 512
- * (DMG's koly block lives at the end) and asks only when no driver claimed the
+ * Pure byte checks, no I/O: core/block/img.c hands over the file's first bytes (and its last
+ * 512, which no format here needs today) and asks only when no driver claimed the
  * file, so a guest sector of a real image that happens to hold one of these magics never
  * matters. Names are qemu-img's format names, so "-f NAME" messages line up with qemu-img.
  */
@@ -38,29 +37,6 @@ static bool foreign_parallels(const uint8_t *h, size_t hn, const uint8_t *t, siz
            foreign_at(h, hn, 0, "WithouFreSpacExt", 16);
 }
 
-/* bochs: a 32-byte NUL-padded magic string, then the type "Redolog". */
-static bool foreign_bochs(const uint8_t *h, size_t hn, const uint8_t *t, size_t tn)
-{
-    (void)t, (void)tn;
-    return foreign_at(h, hn, 0, "Bochs Virtual HD Image", 23) &&
-           foreign_at(h, hn, 32, "Redolog", 8);
-}
-
-/* cloop: a shell-script preamble whose second line names the V2.0 layout. */
-static bool foreign_cloop(const uint8_t *h, size_t hn, const uint8_t *t, size_t tn)
-{
-    (void)t, (void)tn;
-    return foreign_at(h, hn, 0, "#!/bin/sh\n#V2.0 Format\n", 23);
-}
-
-/* DMG: the 512-byte "koly" trailer at the end, version 4, its own size recorded as 512. */
-static bool foreign_dmg(const uint8_t *h, size_t hn, const uint8_t *t, size_t tn)
-{
-    (void)h, (void)hn;
-    return tn >= 512 && foreign_at(t, tn, 0, "koly", 4) && be32_load(t + 4) == 4 &&
-           be32_load(t + 8) == 512;
-}
-
 /* LUKS1 and LUKS2 headers (a qcow2 with LUKS inside is a qcow2). */
 static bool foreign_luks(const uint8_t *h, size_t hn, const uint8_t *t, size_t tn)
 {
@@ -73,9 +49,6 @@ static const struct img_foreign foreign_formats[] = {
     {"vhdx", "VHDX", foreign_vhdx},
     {"qed", "QED", foreign_qed},
     {"parallels", "Parallels", foreign_parallels},
-    {"bochs", "Bochs", foreign_bochs},
-    {"cloop", "cloop", foreign_cloop},
-    {"dmg", "DMG", foreign_dmg},
     {"luks", "LUKS", foreign_luks},
 };
 

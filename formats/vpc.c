@@ -68,9 +68,10 @@ static uint64_t vpc_head_size(const uint8_t *buf, size_t len)
     return s <= VPC_MAX_SECTORS * 512 ? s : 0;
 }
 
+/* t ends at the file's end: the footer is its last sector. */
 static int vpc_probe_tail(const uint8_t *t, size_t n)
 {
-    return vpc_tail_is_fixed(t, n) ? 100 : 0;
+    return n >= VPC_SECTOR && vpc_tail_is_fixed(t + n - VPC_SECTOR, VPC_SECTOR) ? 100 : 0;
 }
 
 bool vpc_tail_is_fixed(const uint8_t *t, size_t n)

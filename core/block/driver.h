@@ -111,8 +111,10 @@ struct img_driver {
      * front to back from a source without random access (src_stream.c: an archive member):
      * open then reads only forward and read goes in increasing offsets. NULL: never. */
     bool (*stream_head)(const uint8_t *head, size_t n);
-    /* Score 0..100 for a file's last 512 bytes (tail), asked only when no probe claimed its
-     * first bytes (raw won): a format whose only metadata is a footer (a fixed VHD). */
+    /* Score 0..100 for the file's last bytes (up to IMG_PROBE_BYTES, fewer if the file is
+     * shorter; the last byte of the file is tail[len - 1]), for formats whose signature is a
+     * trailer (a fixed VHD's footer, dmg's koly block); asked only when no probe claimed the
+     * file for any format but raw, and never on a stream. */
     int (*probe_tail)(const uint8_t *tail, size_t len);
 };
 

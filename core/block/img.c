@@ -415,26 +415,28 @@ static int layer_seen(struct chain_ids *ids, const struct stat *st, const char *
     return 0;
 }
 
-/* A file no head probe claimed may be a format whose metadata is a footer: the driver whose
- * probe_tail scores its last 512 bytes best, else dflt. */
-static const struct img_driver *layer_probe_tail(struct img_src *src, uint64_t size,
-                                                 const struct img_driver *dflt)
+/* A file only raw claimed may carry a trailer signature (dmg): the drivers with a
+ * probe_tail look at its last bytes; the best score wins. */
+static int probe_tail(struct img_src *src, uint64_t size, const struct img_driver **drv)
 {
-    uint8_t tail[512];
-    if (size < sizeof tail || src_pread(src, tail, sizeof tail, size - sizeof tail) < 0)
-        return dflt;
-    size_t n;
-    const struct img_driver *const *list = img_driver_list(&n);
-    const struct img_driver *best = dflt;
-    int best_score = 0;
-    for (size_t i = 0; i < n; i++) {
-        int sc = list[i]->probe_tail ? list[i]->probe_tail(tail, sizeof tail) : 0;
-        if (sc > best_score) {
-            best_score = sc;
-            best = list[i];
+    uint8_t tail[IMG_PROBE_BYTES];
+    size_t n = size < sizeof tail ? (size_t)size : sizeof tail, nd;
+    const struct img_driver *const *list = img_driver_list(&nd);
+    int best = 0, r = 0;
+    bool read = false;
+    for (size_t i = 0; i < nd; i++) {
+        if (!list[i]->probe_tail)
+            continue;
+        if (!read && (r = src_pread(src, tail, n, size - n)) < 0)
+            return r;
+        read = true;
+        int sc = list[i]->probe_tail(tail, n);
+        if (sc > best) {
+            best = sc;
+            *drv = list[i];
         }
     }
-    return best;
+    return 0;
 }
 
 /* The driver for a file no format was named for: the best probe score; a file only raw
@@ -461,8 +463,9 @@ static int layer_probe(struct img_src *src, const char *path, const struct img_d
     if (!*drv)
         return err_set(err, -EINVAL, "%s: unrecognised image format", path);
     /* A stream is read in order: its end is not looked at first. */
-    if (((*drv)->caps & IMG_CAP_RAW) && r == 0 && (src_caps(src) & SRC_CAP_RANDOM))
-        *drv = layer_probe_tail(src, size, *drv);
+    if (((*drv)->caps & IMG_CAP_RAW) && r == 0 && (src_caps(src) & SRC_CAP_RANDOM) &&
+        (r = probe_tail(src, size, drv)) < 0)
+        return err_set(err, r, "%s: %s", path, src_errmsg(src, r));
     const struct img_foreign *fo =
         ((*drv)->caps & IMG_CAP_RAW) ? foreign_check_src(src, buf, n) : NULL;
     if (fo)
@@ -1003,7 +1006,7 @@ int img_get_info(struct img *img, struct img_info *info)
                      : io_file_alloc(img->fd, &info->actual_size);
     if (r == -ENOTSUP && img->src) { /* an export: the server does not say */
         info->actual_unknown = true;
-        info->no_dirty_report = (img->drv->caps & IMG_CAP_RAW) != 0;
+        info->no_dirty_flag = (img->drv->caps & IMG_CAP_RAW) != 0;
         r = 0;
     }
     if (r < 0)

@@ -106,12 +106,14 @@ struct img_info {
     uint64_t file_size;    /* apparent size of the image file */
     uint64_t actual_size;  /* bytes allocated on disk */
     bool actual_unknown;   /* the source cannot tell (NBD): qemu-img's "unavailable" */
-    bool no_dirty_report;  /* raw on NBD: qemu-img info prints no dirty flag (no block info) */
     uint32_t cluster_size; /* 0 when the format has none */
     bool encrypted;
     bool dirty;           /* qcow2 dirty bit ("cleanly shut down: no") */
     bool has_dirty_field; /* the format has a dirty flag at all */
-    bool compressed;      /* holds compressed clusters/grains, if known cheaply */
+    /* qemu-img prints no dirty flag at all (its driver has no info: bochs, cloop, dmg; raw
+     * over NBD, where the export gives no block info). */
+    bool no_dirty_flag;
+    bool compressed; /* holds compressed clusters/grains, if known cheaply */
     unsigned nb_snapshots;
     char backing_file[1024]; /* as recorded, "" when none */
     char backing_fmt[32];

@@ -281,9 +281,9 @@ static void describe_json(struct json *j, const struct describe_layer *l)
         free(full);
         qtree_str(t, "backing-filename", in->backing_file);
     }
-    /* qemu-img prints the dirty flag for every format (false where there is none), but for
-     * raw over NBD (the export gives no block info). */
-    if (!in->no_dirty_report)
+    /* qemu-img prints the dirty flag for every format with info of its own (false where
+     * there is no flag), but for raw over NBD (the export gives no block info). */
+    if (!in->no_dirty_flag)
         qtree_bool(t, "dirty-flag", in->has_dirty_field && in->dirty);
     describe_ptable_tree(t, &l->pt);
     qtree_json(j, NULL, t);

@@ -304,7 +304,9 @@ static bool inflate_ld(const uint8_t *in, size_t inlen, uint8_t *out, size_t out
     return r == LIBDEFLATE_SUCCESS && made == outlen;
 }
 
-static int inflate_wb(const uint8_t *in, size_t inlen, uint8_t *out, size_t outlen, int wbits)
+/* exact: the stream must end exactly at outlen (libdeflate's success already means that). */
+static int inflate_wb(const uint8_t *in, size_t inlen, uint8_t *out, size_t outlen, int wbits,
+                      bool exact)
 {
     if (inflate_ld(in, inlen, out, outlen, wbits))
         return 0;
@@ -319,18 +321,26 @@ static int inflate_wb(const uint8_t *in, size_t inlen, uint8_t *out, size_t outl
     int r = inflate(&z, Z_FINISH);
     size_t left = z.avail_out;
     inflateEnd(&z);
-    /* The stream may be followed by the next cluster's bytes: a full output is success. */
+    /* The stream may be followed by the next cluster's bytes: a full output is success
+     * (Z_BUF_ERROR with the output full: more data than outlen, which exact refuses). */
+    if (exact)
+        return r == Z_STREAM_END && left == 0 ? 0 : -1;
     return ((r == Z_STREAM_END || r == Z_BUF_ERROR || r == Z_OK) && left == 0) ? 0 : -1;
 }
 
 int zraw_inflate(const uint8_t *in, size_t inlen, uint8_t *out, size_t outlen)
 {
-    return inflate_wb(in, inlen, out, outlen, -12);
+    return inflate_wb(in, inlen, out, outlen, -12, false);
 }
 
 int zlib_inflate(const uint8_t *in, size_t inlen, uint8_t *out, size_t outlen)
 {
-    return inflate_wb(in, inlen, out, outlen, 15);
+    return inflate_wb(in, inlen, out, outlen, 15, false);
+}
+
+int zlib_inflate_exact(const uint8_t *in, size_t inlen, uint8_t *out, size_t outlen)
+{
+    return inflate_wb(in, inlen, out, outlen, 15, true);
 }
 
 /* The smallest zstd window log covering n bytes (zstd's minimum is 2^10). */

@@ -24,6 +24,9 @@ int zraw_inflate(const uint8_t *in, size_t inlen, uint8_t *out, size_t outlen);
  * may be the whole 32 KiB (raw deflate above keeps qcow's declared 4 KiB). */
 size_t zlib_deflate(const uint8_t *in, size_t len, uint8_t *out, size_t cap);
 int zlib_inflate(const uint8_t *in, size_t inlen, uint8_t *out, size_t outlen);
+/* A zlib stream that must inflate to exactly outlen bytes (cloop blocks, dmg chunks): -1 when
+ * it is corrupt, ends short, or holds more (never written past out). */
+int zlib_inflate_exact(const uint8_t *in, size_t inlen, uint8_t *out, size_t outlen);
 
 /* A zstd frame of in[0..len) at the default level, fewer than len bytes (qcow2's
  * compression_type=zstd); 0 when it does not shrink. Each thread reuses one context. */

@@ -15,7 +15,7 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
 rm -rf "$out"
-for t in qcow2 qcow cow ucow vdi vmdk vpc raw probe vmdk_desc ovf theme opts archive crypt datafile fat \
+for t in qcow2 qcow cow ucow vdi vmdk vpc bochs cloop dmg raw probe vmdk_desc ovf theme opts archive crypt datafile fat \
   lvm ntfs iso vmdk_stream; do
   mkdir -p "$out/fuzz_$t"
 done
@@ -269,8 +269,19 @@ if [ "$(id -u)" = 0 ] && command -v mount.exfat-fuse >/dev/null &&
   cutz "$tmp/x.img" "$out/fuzz_fat/exfat-files.img"
 fi
 
+# The read-only formats: bochs by bximage, cloop by create_compressed_fs (when installed),
+# dmg by the UDIF writer the tests use.
+if command -v bximage >/dev/null; then
+  bximage -func=convert -imgmode=growing -q "$base" "$out/fuzz_bochs/growing.bochs" >/dev/null 2>&1
+fi
+if command -v create_compressed_fs >/dev/null; then
+  create_compressed_fs -q -B 4096 "$base" "$out/fuzz_cloop/v2.cloop" >/dev/null 2>&1
+fi
+python3 "$src/tests/fuzz/mkdmg.py" "$tmp/m.dmg"
+cp "$tmp/m.dmg" "$out/fuzz_dmg/chunks.dmg"
+
 # Every image for the probing target.
-for d in qcow2 qcow cow ucow vdi vmdk vpc raw; do
+for d in qcow2 qcow cow ucow vdi vmdk vpc bochs cloop dmg raw; do
   cp "$out/fuzz_$d"/* "$out/fuzz_probe/"
 done
 

@@ -34,6 +34,7 @@ struct img_create_ctx {
     char *path;  /* where the image is written (NAME.part in a convert) */
     char *final; /* the name it ends up with */
     bool excl;   /* a convert's target: every file must be new */
+    struct img_opts *opts;
     struct img_err *err;
     struct create_file *v;
     size_t n;
@@ -105,10 +106,14 @@ int img_create_src(struct img_create_ctx *c, struct img_src **out)
         return 0;
     }
     *out = NULL;
+    /* Every option the driver knows is taken by now: refuse the rest before a byte changes. */
+    int r = c->opts ? img_opts_check_all_taken(c->opts, c->drv->name, c->err) : 0;
+    if (r < 0)
+        return r;
     struct img_src *s = NULL;
     bool made = false;
-    int r = src_name_is_uri(c->path) ? src_open(c->path, SRC_OPEN_RW, &s, c->err)
-                                     : create_open(c, c->path, "", c->excl, true, &s, &made);
+    r = src_name_is_uri(c->path) ? src_open(c->path, SRC_OPEN_RW, &s, c->err)
+                                 : create_open(c, c->path, "", c->excl, true, &s, &made);
     if (r < 0)
         return r;
     /* A device or an export is written in place: never removed. */
@@ -257,6 +262,7 @@ int img_create_keep(const char *fmt, const char *path, const struct img_create_r
     }
     c->drv = drv;
     c->excl = req->final_path != NULL;
+    c->opts = req->opts;
     c->err = err;
     r = drv->create(c, req, err);
     if (r == 0 && !c->main) /* every image has its own file, even if empty */

@@ -174,8 +174,9 @@ int img_replace_fd(struct img *img, int fd);
 
 /* For create slots. The image's own source: opened on the first call (a new regular file, an
  * existing one truncated, an existing block device or an NBD export as it is; with
- * req->final_path set the file must be new), the same source on later calls. 0 or -errno,
- * the create's err set. */
+ * req->final_path set the file must be new), the same source on later calls. The first call
+ * refuses the options left untaken (take every option before it). 0 or -errno, the create's
+ * err set. */
 int img_create_src(struct img_create_ctx *c, struct img_src **out);
 /* Where the image is being written (NAME.part in a convert), and the name it will have
  * (req->final_path, else the same): files beside the image are named after the latter. */

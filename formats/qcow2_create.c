@@ -386,7 +386,8 @@ static int qcow2_create_data_file(struct img_create_ctx *c, const struct img_cre
     return 0;
 }
 
-/* The writes, in the layout's order, then the data file. */
+/* The data file first (refused beside a device or an export before the image is written
+ * there), then the image's writes in the layout's order. */
 static int qcow2_create_crypt(struct img_create_ctx *c, const struct img_create_req *req,
                               const struct qcow2_copts *o, const struct qcow2_crypt_new *cn,
                               struct img_err *err)
@@ -397,7 +398,8 @@ static int qcow2_create_crypt(struct img_create_ctx *c, const struct img_create_
     int r = qcow2_layout_plan(req, o, cn, &L, err);
     if (r < 0 || (r = qcow2_header_build(req, o, cn, &L, &h, err)) < 0)
         return r;
-    if ((r = img_create_src(c, &s)) < 0) {
+    if ((o->data_file && (r = qcow2_create_data_file(c, req, o, err)) < 0) ||
+        (r = img_create_src(c, &s)) < 0) {
         free(h);
         return r;
     }
@@ -420,5 +422,5 @@ static int qcow2_create_crypt(struct img_create_ctx *c, const struct img_create_
     if (r < 0)
         return img_drv_error(&img_driver_qcow2, err, r, "creating %s: %s", img_create_path(c),
                              src_errmsg(s, r));
-    return o->data_file ? qcow2_create_data_file(c, req, o, err) : 0;
+    return 0;
 }

@@ -35,6 +35,7 @@ struct img_create_ctx {
     char *final; /* the name it ends up with */
     bool excl;   /* a convert's target: every file must be new */
     struct img_opts *opts;
+    bool checked; /* the options left untaken were refused (before the first file) */
     struct img_err *err;
     struct create_file *v;
     size_t n;
@@ -99,6 +100,16 @@ static int create_open(struct img_create_ctx *c, const char *path, const char *w
     return src_from_fd(fd, path, SRC_OPEN_RW, out, c->err);
 }
 
+/* Before the first file is touched: every option the driver knows is taken by now; refuse
+ * the rest before a byte changes. */
+static int ctx_first_file(struct img_create_ctx *c)
+{
+    if (c->checked || !c->opts)
+        return 0;
+    c->checked = true;
+    return img_opts_check_all_taken(c->opts, c->drv->name, c->err);
+}
+
 int img_create_src(struct img_create_ctx *c, struct img_src **out)
 {
     if (c->main) {
@@ -106,8 +117,7 @@ int img_create_src(struct img_create_ctx *c, struct img_src **out)
         return 0;
     }
     *out = NULL;
-    /* Every option the driver knows is taken by now: refuse the rest before a byte changes. */
-    int r = c->opts ? img_opts_check_all_taken(c->opts, c->drv->name, c->err) : 0;
+    int r = ctx_first_file(c);
     if (r < 0)
         return r;
     struct img_src *s = NULL;
@@ -137,6 +147,16 @@ int img_create_extra(struct img_create_ctx *c, const char *name, const char *wha
                      struct img_src **out)
 {
     *out = NULL;
+    /* A file beside a device node or an NBD export would land in /dev, or nowhere. */
+    struct stat st;
+    if (src_name_is_uri(c->path) || (stat(c->path, &st) == 0 && S_ISBLK(st.st_mode)))
+        return err_set(c->err, -ENOTSUP,
+                       "%s: no %s%s beside a block device or NBD export (a regular file only)",
+                       c->final, what,
+                       strcmp(what, "extent file") == 0 ? "s (flat or split vmdk)" : "");
+    int r = ctx_first_file(c);
+    if (r < 0)
+        return r;
     char *dir = io_dirname(c->final), *full = dir ? io_path_join(dir, name) : NULL;
     free(dir);
     if (!full)
@@ -145,7 +165,7 @@ int img_create_extra(struct img_create_ctx *c, const char *name, const char *wha
     bool made;
     char w[64];
     snprintf(w, sizeof w, "%s ", what);
-    int r = create_open(c, full, w, c->excl, false, &s, &made);
+    r = create_open(c, full, w, c->excl, false, &s, &made);
     if (r == 0 && (r = ctx_add(c, full, s, true)) == 0)
         *out = s;
     free(full);

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /* driver.h: the inside of an image handle and the format-driver vtable: what formats/
  * implement and core/ works with. The faces (cli/, tui/) include only img.h, where both are
- * opaque. Slots are only ever appended to struct img_driver (IMG_DRIVER_ABI).
+ * opaque. Slots are only ever appended to struct img_driver; a changed slot bumps
+ * IMG_DRIVER_ABI.
  * Talks to: core/block/img.h (the client API this extends), core/block/lock.h.
  */
 #ifndef DIMG_DRIVER_H
@@ -15,7 +16,7 @@
 #include "core/block/img.h"
 #include "core/block/src.h"
 
-#define IMG_DRIVER_ABI 1
+#define IMG_DRIVER_ABI 2 /* 2: create takes a core-owned img_create_ctx; unlink_extra gone */
 
 struct img_driver {
     unsigned abi; /* IMG_DRIVER_ABI: slots are only ever appended */
@@ -175,8 +176,8 @@ int img_replace_fd(struct img *img, int fd);
 /* For create slots. The image's own source: opened on the first call (a new regular file, an
  * existing one truncated, an existing block device or an NBD export as it is; with
  * req->final_path set the file must be new), the same source on later calls. The first call
- * refuses the options left untaken (take every option before it). 0 or -errno, the create's
- * err set. */
+ * of this or img_create_extra refuses the options left untaken (take every option before
+ * it). 0 or -errno, the create's err set. */
 int img_create_src(struct img_create_ctx *c, struct img_src **out);
 /* Where the image is being written (NAME.part in a convert), and the name it will have
  * (req->final_path, else the same): files beside the image are named after the latter. */
@@ -185,7 +186,8 @@ const char *img_create_final(const struct img_create_ctx *c);
 /* A new regular file name (joined to the final name's directory) for the image: never
  * through a symlink; it must not exist when req->final_path is set, else an existing regular
  * file is truncated. what ("extent file", "data file") names it in messages. Removed with the
- * image on any failure. 0 or -errno, the create's err set. */
+ * image on any failure; refused when the image is a device or an NBD export. 0 or -errno, the
+ * create's err set. */
 int img_create_extra(struct img_create_ctx *c, const char *name, const char *what,
                      struct img_src **out);
 /* Size a new image's source: a regular file is truncated to size; a block device or an NBD

@@ -15,7 +15,10 @@
 # - full_disk: the same converts into a full tmpfs (root: mount) leave nothing.
 # - plain: a plain create of each split/flat subformat and of a data file still passes
 #   qemu-img check and compares equal to an empty image of its size.
-# ctest-sections: bad_option convert_midway create_midway full_disk plain
+# - nbd: create into an NBD export (qemu-nbd on a Unix socket in the test's directory) writes
+#   the image into the export's file, as qemu-img reads it; an image larger than the export, a
+#   split vmdk and a qcow2 data file (files beside an export) are refused, the export unchanged.
+# ctest-sections: bad_option convert_midway create_midway full_disk plain nbd
 source "$(dirname "$0")/lib.sh"
 need qemu-img qemu-io
 
@@ -132,6 +135,37 @@ sec_plain() {
     qemu-img compare -q -f raw -F "$fmt" empty.raw "$dst" && pass || fail "$fmt $o: not empty"
     rm -f ./dst*
   done
+}
+
+sec_nbd() {
+  need qemu-nbd
+  truncate -s 8M exp.raw
+  qemu-nbd -f raw -k "$T/s.sock" -t --pid-file="$T/nbd.pid" exp.raw &
+  trap 'kill "$(cat "$T/nbd.pid" 2>/dev/null)" 2>/dev/null || true; rm -rf "$T"' EXIT
+  local i
+  for i in $(seq 50); do [ -S s.sock ] && break; sleep 0.1; done
+  local u="nbd+unix:///?socket=$T/s.sock" fmt
+  for fmt in qcow2 vdi vmdk; do
+    run "$DIMG" create -q -f "$fmt" "$u" 4M
+    expect_rc 0 "create -f $fmt into an NBD export"
+    [ "$(qemu-img info --output=json -f "$fmt" "$u" | json_num /dev/stdin virtual-size)" = 4194304 ] &&
+      pass || fail "create -f $fmt into an NBD export: qemu-img's size differs"
+    qemu-img check -q -f "$fmt" "$u" && pass || fail "create -f $fmt into an NBD export: check"
+  done
+  cp exp.raw before.raw
+  run "$DIMG" create -q -f raw "$u" 16M
+  expect_rc 1 "create -f raw larger than the export"
+  expect_one_error_line "smaller" "create -f raw larger than the export"
+  run "$DIMG" create -q -f vmdk -o subformat=twoGbMaxExtentFlat "$u" 4M
+  expect_rc 1 "create of a split vmdk into an export"
+  expect_one_error_line "no extent files" "create of a split vmdk into an export"
+  run "$DIMG" create -q -f qcow2 -o data_file=d.raw "$u" 4M
+  expect_rc 1 "create of a qcow2 with a data file into an export"
+  expect_one_error_line "no data file" "create of a qcow2 with a data file into an export"
+  [ ! -e d.raw ] && pass || fail "a data file was made"
+  kill "$(cat nbd.pid)"
+  wait || true
+  cmp -s exp.raw before.raw && pass || fail "a refused create changed the export"
 }
 
 sections "$@"

@@ -3,7 +3,8 @@
 # test_create_dev.sh: `dimg create` onto an existing block device (a loop device over a sparse
 # file this test attaches and detaches) writes the image into the device, as qemu-img does:
 # the node stays, each format reads back as qemu-img sees it (info, check), a raw image larger
-# than the device and a mounted device are refused with one line and change nothing. The old
+# than the device, files beside it (vmdk extents, a qcow2 data file) and a mounted device are
+# refused with one line and change nothing. The old
 # code truncated the device (ftruncate fails there) and then unlinked the device node.
 # ctest-labels: root
 source "$(dirname "$0")/lib.sh"
@@ -47,6 +48,17 @@ expect_rc 1 "create -f raw larger than the device"
 expect_one_error_line "smaller" "create -f raw larger than the device"
 node_kept "create larger than the device"
 cmp -s before.raw "$LOOP" && pass || fail "the refused device changed"
+
+# Files beside a device node (split or flat vmdk extents, a qcow2 data file) are refused
+# before the device is written: nothing lands in /dev.
+for o in "-f vmdk -o subformat=monolithicFlat" "-f qcow2 -o data_file=dev-data.raw"; do
+  run "$DIMG" create -q $o "$LOOP" 4M
+  expect_rc 1 "create $o on a device"
+  expect_one_error_line "beside a block device" "create $o on a device"
+  node_kept "create $o"
+  cmp -s before.raw "$LOOP" && pass || fail "create $o: the refused device changed"
+done
+[ -z "$(ls /dev | grep -E 'flat.vmdk|dev-data.raw')" ] && pass || fail "files were made in /dev"
 
 # A mounted device is not written.
 truncate -s 16M fs.raw

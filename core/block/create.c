@@ -60,9 +60,23 @@ static int ctx_add(struct img_create_ctx *c, const char *path, struct img_src *s
     return 0;
 }
 
-/* Open path for a new file: created (exclusively when excl or must_be_file), else an
- * existing regular file truncated, or an existing block device as it is (dev_ok). *made:
- * the file did not exist before. what names the file in messages. */
+/* The error of opening path; what names the file ("" for the image itself). */
+static int create_open_error(struct img_create_ctx *c, const char *path, const char *what, int e)
+{
+    if (e == EEXIST)
+        return err_set(c->err, -e, "%s: %s%s already exists; remove it or choose another name",
+                       c->drv->name, what, path);
+    if (e == ELOOP)
+        return err_set(c->err, -e, "%s: %s%s is a symlink (not followed)", c->drv->name, what,
+                       path);
+    if (!what[0]) /* the image itself: named as every open failure names it */
+        return err_set(c->err, -e, "%s: %s", path, strerror(e));
+    return err_set(c->err, -e, "%s: %s%s: %s", c->drv->name, what, path, strerror(e));
+}
+
+/* Open path for a new file: created (must be new when excl), else an existing regular file
+ * truncated, or (dev_ok) an existing block device as it is. *made: it did not exist before
+ * (and is removed again should this fail). what names the file in messages. */
 static int create_open(struct img_create_ctx *c, const char *path, const char *what, bool excl,
                        bool dev_ok, struct img_src **out, bool *made)
 {
@@ -71,33 +85,24 @@ static int create_open(struct img_create_ctx *c, const char *path, const char *w
     *made = fd >= 0;
     if (fd < 0 && errno == EEXIST && !excl)
         fd = open(path, O_RDWR | O_CLOEXEC | O_NONBLOCK | nofollow);
-    if (fd < 0) {
-        int e = errno;
-        if (e == EEXIST)
-            return err_set(c->err, -e, "%s: %s%s already exists; remove it or choose another name",
-                           c->drv->name, what, path);
-        if (e == ELOOP)
-            return err_set(c->err, -e, "%s: %s%s is a symlink (not followed)", c->drv->name, what,
-                           path);
-        return err_set(c->err, -e, "%s: %s%s: %s", c->drv->name, what, path, strerror(e));
-    }
+    if (fd < 0)
+        return create_open_error(c, path, what, errno);
     struct stat st;
-    if (fstat(fd, &st) < 0) {
-        int e = errno;
+    int r = fstat(fd, &st) < 0 ? -errno : 0;
+    if (r == 0 && S_ISREG(st.st_mode) && !*made && ftruncate(fd, 0) < 0)
+        r = -errno;
+    if (r < 0)
+        err_set(c->err, r, "%s: %s", path, strerror(-r));
+    else if (!S_ISREG(st.st_mode) && !(dev_ok && S_ISBLK(st.st_mode)))
+        r = err_set(c->err, -EINVAL, "%s: %s%s is not a regular file%s", c->drv->name, what, path,
+                    dev_ok ? " or block device" : "");
+    if (r < 0)
         close(fd);
-        return err_set(c->err, -e, "%s: %s", path, strerror(e));
-    }
-    if (!S_ISREG(st.st_mode) && !(dev_ok && S_ISBLK(st.st_mode))) {
-        close(fd);
-        return err_set(c->err, -EINVAL, "%s: %s%s is not a regular file%s", c->drv->name, what,
-                       path, dev_ok ? " or block device" : "");
-    }
-    if (S_ISREG(st.st_mode) && !*made && ftruncate(fd, 0) < 0) {
-        int e = errno;
-        close(fd);
-        return err_set(c->err, -e, "%s: %s", path, strerror(e));
-    }
-    return src_from_fd(fd, path, SRC_OPEN_RW, out, c->err);
+    else
+        r = src_from_fd(fd, path, SRC_OPEN_RW, out, c->err); /* closes fd on failure */
+    if (r < 0 && *made)
+        unlink(path);
+    return r;
 }
 
 /* Before the first file is touched: every option the driver knows is taken by now; refuse

@@ -119,6 +119,15 @@ int io_sync(int fd)
     return 0;
 }
 
+int io_sync_new(int fd)
+{
+    if (atomic_load(&io_unsafe))
+        return 0;
+    if (fsync(fd) < 0 && errno != EINVAL && errno != EROFS)
+        return -errno;
+    return 0;
+}
+
 void io_start_writeback(int fd, uint64_t off, uint64_t len)
 {
     if (atomic_load(&io_unsafe))

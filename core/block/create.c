@@ -203,7 +203,8 @@ static int ctx_close(struct img_create_ctx *c, bool flush)
         struct img_src *s = c->v[i].src;
         if (!s)
             continue;
-        int f = flush && r == 0 ? src_flush(s) : 0;
+        /* A file or device: fsync, the new inode too; an export: its flush. */
+        int f = !flush || r < 0 ? 0 : src_fd(s) >= 0 ? io_sync_new(src_fd(s)) : src_flush(s);
         if (f < 0)
             r = err_set(c->err, f, "%s: fsync: %s", c->v[i].path, src_errmsg(s, f));
         src_close(s);

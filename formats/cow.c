@@ -397,8 +397,10 @@ static int cow_write_zeroes(struct img *img, uint64_t off, uint64_t len)
 
 /* ---- create, grow ---- */
 
-static int cow_create(const char *path, const struct img_create_req *req, struct img_err *err)
+static int cow_create(struct img_create_ctx *c, const struct img_create_req *req,
+                      struct img_err *err)
 {
+    const char *path = img_create_path(c);
     int r = img_opts_check_all_taken(req->opts, "cow", err);
     if (r < 0)
         return r;
@@ -426,21 +428,19 @@ static int cow_create(const char *path, const struct img_create_req *req, struct
     }
     be64_store(h + 1040, size);
     be32_store(h + 1048, 512);
-    int fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0)
-        return err_set(err, -errno, "%s: %s", path, strerror(errno));
-    r = io_pwrite_all(fd, h, sizeof h, 0);
-    /* The bitmap is all zeros: a sparse extension of the file, as QEMU's truncate did. */
-    if (r == 0 && ftruncate(fd, (off_t)(COW_HDR64 + u64_div_round_up(size / 512, 8))) < 0)
-        r = -errno;
+    struct img_src *s;
+    if ((r = img_create_src(c, &s)) < 0)
+        return r;
+    r = src_pwrite(s, h, sizeof h, 0);
+    /* The bitmap is all zeros: a sparse extension of the file, as QEMU's truncate did. On a
+     * device the stale bytes there would be read as bits: they are zeroed. */
+    uint64_t end = COW_HDR64 + u64_div_round_up(size / 512, 8);
     if (r == 0)
-        r = io_sync(fd);
-    if (close(fd) < 0 && r == 0)
-        r = -errno;
-    if (r < 0) {
-        unlink(path);
-        return img_drv_error(&img_driver_cow, err, r, "writing %s: %s", path, strerror(-r));
-    }
+        r = img_create_truncate(s, end);
+    if (r == 0 && !(src_caps(s) & SRC_CAP_TRUNCATE))
+        r = src_zero(s, COW_HDR64, end - COW_HDR64, 0);
+    if (r < 0)
+        return img_drv_error(&img_driver_cow, err, r, "writing %s: %s", path, src_errmsg(s, r));
     return 0;
 }
 

@@ -724,8 +724,10 @@ static int qcow_flush(struct img *img)
 
 /* ---- create ---- */
 
-static int qcow_create(const char *path, const struct img_create_req *req, struct img_err *err)
+static int qcow_create(struct img_create_ctx *c, const struct img_create_req *req,
+                       struct img_err *err)
 {
+    const char *path = img_create_path(c);
     unsigned crypt;
     int r = qcrypt_create_method("qcow", path, req->opts, false, &crypt, err);
     if (r < 0)
@@ -765,22 +767,15 @@ static int qcow_create(const char *path, const struct img_create_req *req, struc
     b[33] = (uint8_t)l2b;
     be32_store(b + 36, crypt);
     be64_store(b + 40, l1_off);
-    int fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0) {
-        int e = errno;
+    struct img_src *s;
+    if ((r = img_create_src(c, &s)) < 0) {
         free(b);
-        return err_set(err, -e, "%s: %s", path, strerror(e));
+        return r;
     }
-    r = io_pwrite_all(fd, b, total, 0);
-    if (r == 0)
-        r = io_sync(fd);
-    if (close(fd) < 0 && r == 0)
-        r = -errno;
+    r = src_pwrite(s, b, total, 0);
     free(b);
-    if (r < 0) {
-        unlink(path);
-        return img_drv_error(&img_driver_qcow, err, r, "writing %s: %s", path, strerror(-r));
-    }
+    if (r < 0)
+        return img_drv_error(&img_driver_qcow, err, r, "writing %s: %s", path, src_errmsg(s, r));
     return 0;
 }
 

@@ -1278,7 +1278,6 @@ const struct img_driver img_driver_qcow2 = {
     .write_zeroes = qcow2_bm_write_zeroes,
     .flush = qcow2_flush,
     .create = qcow2_create,
-    .unlink_extra = qcow2_unlink_extra,
     .truncate = qcow2_truncate,
     .check = qcow2_check,
     .layout = qcow2_layout,

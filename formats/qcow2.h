@@ -377,9 +377,7 @@ size_t qcow2_compress(uint8_t type, const uint8_t *in, size_t len, uint8_t *out,
 int qcow2_decompress(uint8_t type, const uint8_t *in, size_t inlen, uint8_t *out, size_t outlen);
 
 /* ---- qcow2_create.c ---- */
-int qcow2_create(const char *path, const struct img_create_req *req, struct img_err *err);
-/* Remove the data file a convert's qcow2_create made beside path (the .part), if any. */
-void qcow2_unlink_extra(const char *path);
+int qcow2_create(struct img_create_ctx *c, const struct img_create_req *req, struct img_err *err);
 /* Append one header extension (type, length, data padded to 8) at p; returns its size. */
 size_t qcow2_put_ext(uint8_t *p, uint32_t type, const void *data, uint32_t len);
 

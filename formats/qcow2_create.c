@@ -2,21 +2,18 @@
 /* qcow2_create.c: creating qcow2 images (v2/v3) the way qemu-img lays them out: header
  * cluster (extensions, backing name), refcount table, refcount block(s), L1 table, then for
  * preallocation the L2 tables and data clusters. All options are parsed and checked before a
- * byte is written; a failed create removes the file.
- * Talks to: core/block/opts.c (img_opts_take*), core/base/io.c.
+ * byte is written, into the sources core opens (core/block/create.c: a failed create leaves
+ * no file, the external data file included).
+ * Talks to: core/block/opts.c (img_opts_take*), core/block/create.c, core/block/src.h.
  */
 #include "formats/qcow2.h"
 
-#include "core/base/io.h"
 #include "formats/drivers.h"
 #include "formats/qcrypt.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #define ULL(x) ((unsigned long long)(x))
 
@@ -139,12 +136,13 @@ static const struct {
     {2, 0, "bitmaps"},          {2, 1, "raw external data"},
 };
 
-static int qcow2_create_crypt(const char *path, const struct img_create_req *req,
+static int qcow2_create_crypt(struct img_create_ctx *c, const struct img_create_req *req,
                               const struct qcow2_copts *op, const struct qcow2_crypt_new *cn,
                               struct img_err *err);
 
-int qcow2_create(const char *path, const struct img_create_req *req, struct img_err *err)
+int qcow2_create(struct img_create_ctx *c, const struct img_create_req *req, struct img_err *err)
 {
+    const char *path = img_create_path(c);
     struct qcow2_copts o;
     memset(&o, 0, sizeof o);
     int r = parse_opts(req, &o, err);
@@ -153,7 +151,7 @@ int qcow2_create(const char *path, const struct img_create_req *req, struct img_
     struct qcow2_crypt_new cn = {0};
     if ((r = qcow2_crypt_create_opts(path, req, o.version, o.prealloc, &cn, err)) < 0)
         return r;
-    r = qcow2_create_crypt(path, req, &o, &cn, err);
+    r = qcow2_create_crypt(c, req, &o, &cn, err);
     qcow2_crypt_new_free(&cn);
     return r;
 }
@@ -305,7 +303,7 @@ static int qcow2_header_build(const struct img_create_req *req, const struct qco
 }
 
 /* The refcount table and blocks (every cluster of the layout counted once). */
-static int qcow2_write_refcounts(int fd, const struct qcow2_layout *L, uint8_t *buf)
+static int qcow2_write_refcounts(struct img_src *s, const struct qcow2_layout *L, uint8_t *buf)
 {
     uint64_t cs = L->cs;
     int r = 0;
@@ -316,21 +314,21 @@ static int qcow2_write_refcounts(int fd, const struct qcow2_layout *L, uint8_t *
             if (bi < L->nb)
                 be64_store(buf + 8 * j, L->rb_off + bi * cs);
         }
-        r = io_pwrite_all(fd, buf, cs, L->rt_off + i * cs);
+        r = src_pwrite(s, buf, cs, L->rt_off + i * cs);
     }
     for (uint64_t b = 0; r == 0 && b < L->nb; b++) {
         memset(buf, 0, cs);
         for (uint64_t c = b * L->per_block; c < (b + 1) * L->per_block && c < L->total; c++)
             qcow2_rc_set(buf, L->order, c - b * L->per_block, 1);
-        r = io_pwrite_all(fd, buf, cs, L->rb_off + b * cs);
+        r = src_pwrite(s, buf, cs, L->rb_off + b * cs);
     }
     return r;
 }
 
 /* The L1 table, and with preallocation the L2 tables mapping every guest cluster in order
  * (to the data area, or to the same offset of the external data file) and the data area. */
-static int qcow2_write_tables(int fd, const struct qcow2_layout *L, const struct qcow2_copts *o,
-                              uint8_t *buf)
+static int qcow2_write_tables(struct img_src *s, const struct qcow2_layout *L,
+                              const struct qcow2_copts *o, uint8_t *buf)
 {
     uint64_t cs = L->cs;
     int r = 0;
@@ -341,7 +339,7 @@ static int qcow2_write_tables(int fd, const struct qcow2_layout *L, const struct
             if (li < L->l1_entries)
                 be64_store(buf + 8 * j, (L->l2_off + li * cs) | QCOW2_OFLAG_COPIED);
         }
-        r = io_pwrite_all(fd, buf, cs, L->l1_off + i * cs);
+        r = src_pwrite(s, buf, cs, L->l1_off + i * cs);
     }
     uint64_t nclusters = u64_div_round_up(L->size, cs), esz = o->extended_l2 ? 16 : 8;
     for (uint64_t t = 0; r == 0 && t < L->nl2; t++) {
@@ -355,145 +353,74 @@ static int qcow2_write_tables(int fd, const struct qcow2_layout *L, const struct
             if (o->extended_l2)
                 be64_store(buf + esz * j + 8, QCOW2_BITMAP_ALL_ALLOC);
         }
-        r = io_pwrite_all(fd, buf, cs, L->l2_off + t * cs);
+        r = src_pwrite(s, buf, cs, L->l2_off + t * cs);
     }
     if (r == 0 && L->ndata) {
         uint64_t end = L->data_off + L->ndata * cs;
         if (o->prealloc == IMG_PREALLOC_METADATA)
-            r = ftruncate(fd, (off_t)end) < 0 ? -errno : 0;
+            r = img_create_truncate(s, end);
         else
-            r = io_preallocate(fd, L->data_off, L->ndata * cs, o->prealloc == IMG_PREALLOC_FULL);
+            r = img_create_allocate(s, L->data_off, L->ndata * cs,
+                                    o->prealloc == IMG_PREALLOC_FULL);
         if (r == 0)
-            r = ftruncate(fd, (off_t)end) < 0 ? -errno : 0;
+            r = img_create_truncate(s, end);
     }
     return r;
 }
 
-/* The external data file, beside the image and never through a symlink. A convert
- * (final_path set) makes a new file or none, which it may then remove with the .part
- * (qcow2_unlink_extra); a plain create replaces a regular file, as it replaces the image.
- * *made is the file's path when this call created it exclusively (the caller removes it should
- * the image fail); *named says err already holds the message. */
-static int qcow2_create_data_file(const char *path, const struct img_create_req *req,
-                                  const struct qcow2_copts *o, char **made, bool *named,
-                                  struct img_err *err)
+/* The external data file, beside the image (core makes it: never through a symlink, new
+ * for a convert, removed with the image on any failure), sized and preallocated as the image. */
+static int qcow2_create_data_file(struct img_create_ctx *c, const struct img_create_req *req,
+                                  const struct qcow2_copts *o, struct img_err *err)
 {
-    char *dir = io_dirname(path), *full = dir ? io_path_join(dir, o->data_file) : NULL;
-    int dfd = full ? open(full,
-                          O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK |
-                              (req->final_path ? O_EXCL : 0),
-                          0644)
-                   : -1;
-    int r = !full ? -ENOMEM : dfd < 0 ? -errno : 0;
-    struct stat dst;
-    if (r == 0 && (fstat(dfd, &dst) < 0 || !S_ISREG(dst.st_mode)))
-        r = -EINVAL;
-    if (r == 0 && ftruncate(dfd, 0) < 0)
-        r = -errno;
-    if (r == -EEXIST || r == -ELOOP || r == -EINVAL) {
-        *named = true;
-        img_drv_error(&img_driver_qcow2, err, r,
-                      "data file %s %s; remove it or choose another data_file name", full,
-                      r == -EEXIST  ? "already exists"
-                      : r == -ELOOP ? "is a symlink (not followed)"
-                                    : "is not a regular file");
-    }
-    if (r == 0 && ftruncate(dfd, (off_t)req->size) < 0)
-        r = -errno;
+    struct img_src *d;
+    int r = img_create_extra(c, o->data_file, "data file", &d);
+    if (r < 0)
+        return r;
+    r = img_create_truncate(d, req->size);
     if (r == 0 && (o->prealloc == IMG_PREALLOC_FALLOC || o->prealloc == IMG_PREALLOC_FULL))
-        r = io_preallocate(dfd, 0, req->size, o->prealloc == IMG_PREALLOC_FULL);
-    if (dfd >= 0)
-        close(dfd);
-    free(dir);
-    if (dfd >= 0 && req->final_path)
-        *made = full;
-    else
-        free(full);
-    return r;
+        r = img_create_allocate(d, 0, req->size, o->prealloc == IMG_PREALLOC_FULL);
+    if (r < 0)
+        return img_drv_error(&img_driver_qcow2, err, r, "creating data file %s: %s", src_name(d),
+                             src_errmsg(d, r));
+    return 0;
 }
 
-/* The writes, in the layout's order, then the data file; fsync; on failure nothing is left. */
-static int qcow2_create_crypt(const char *path, const struct img_create_req *req,
+/* The data file first (refused beside a device or an export before the image is written
+ * there), then the image's writes in the layout's order. */
+static int qcow2_create_crypt(struct img_create_ctx *c, const struct img_create_req *req,
                               const struct qcow2_copts *o, const struct qcow2_crypt_new *cn,
                               struct img_err *err)
 {
     struct qcow2_layout L;
     uint8_t *h = NULL;
+    struct img_src *s;
     int r = qcow2_layout_plan(req, o, cn, &L, err);
     if (r < 0 || (r = qcow2_header_build(req, o, cn, &L, &h, err)) < 0)
         return r;
-    bool named = false;     /* err already says what went wrong */
-    char *data_full = NULL; /* a data file this create made exclusively */
-    int fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0) {
-        int e = errno;
+    if ((o->data_file && (r = qcow2_create_data_file(c, req, o, err)) < 0) ||
+        (r = img_create_src(c, &s)) < 0) {
         free(h);
-        return err_set(err, -e, "%s: %s", path, strerror(e));
+        return r;
     }
     uint8_t *buf = calloc(1, L.cs);
     r = buf ? 0 : -ENOMEM;
     /* Header: only what qemu writes (the header cluster up to the name), file grows later. */
     if (r == 0)
-        r = io_pwrite_all(fd, h, L.cs, 0);
+        r = src_pwrite(s, h, L.cs, 0);
     if (r == 0)
-        r = qcow2_write_refcounts(fd, &L, buf);
+        r = qcow2_write_refcounts(s, &L, buf);
     /* The encryption header area (LUKS), padded to whole clusters. */
     if (r == 0 && cn->area)
-        r = io_pwrite_all(fd, cn->area, cn->len, L.fde_off);
-    if (r == 0 && cn->area && ftruncate(fd, (off_t)(L.fde_off + L.nfde * L.cs)) < 0)
-        r = -errno;
+        r = src_pwrite(s, cn->area, cn->len, L.fde_off);
+    if (r == 0 && cn->area)
+        r = img_create_truncate(s, L.fde_off + L.nfde * L.cs);
     if (r == 0)
-        r = qcow2_write_tables(fd, &L, o, buf);
-    if (r == 0 && o->data_file)
-        r = qcow2_create_data_file(path, req, o, &data_full, &named, err);
-    if (r == 0 && fsync(fd) < 0)
-        r = -errno;
-    if (close(fd) < 0 && r == 0)
-        r = -errno;
+        r = qcow2_write_tables(s, &L, o, buf);
     free(buf);
     free(h);
-    if (r < 0 && data_full)
-        unlink(data_full);
-    free(data_full);
-    if (r < 0) {
-        unlink(path);
-        return named ? r
-                     : img_drv_error(&img_driver_qcow2, err, r, "creating %s: %s", path,
-                                     strerror(-r));
-    }
+    if (r < 0)
+        return img_drv_error(&img_driver_qcow2, err, r, "creating %s: %s", img_create_path(c),
+                             src_errmsg(s, r));
     return 0;
-}
-
-void qcow2_unlink_extra(const char *path)
-{
-    /* The .part a convert made (never another file): its data-file extension names a file
-     * that qcow2_create made exclusively beside it. */
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOFOLLOW);
-    if (fd < 0)
-        return;
-    uint8_t h[4096];
-    ssize_t n = pread(fd, h, sizeof h, 0);
-    close(fd);
-    if (n < 104 || be32_load(h) != QCOW2_MAGIC || be32_load(h + QCOW2_H_VERSION) < 3)
-        return;
-    size_t p = be32_load(h + QCOW2_H_HEADER_LEN);
-    while (p % 8 == 0 && p + 8 <= (size_t)n) {
-        uint32_t type = be32_load(h + p), len = be32_load(h + p + 4);
-        if (type == QCOW2_EXT_END || len > (size_t)n - p - 8)
-            return;
-        if (type == QCOW2_EXT_DATA_FILE) {
-            char name[1024];
-            if (len == 0 || len >= sizeof name || memchr(h + p + 8, 0, len))
-                return;
-            memcpy(name, h + p + 8, len);
-            name[len] = '\0';
-            char *dir = io_dirname(path), *full = dir ? io_path_join(dir, name) : NULL;
-            if (full)
-                unlink(full);
-            free(dir);
-            free(full);
-            return;
-        }
-        p += 8 + ((len + 7u) & ~7u);
-    }
 }

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /* raw.c: the raw format driver. The file is the disk; holes (SEEK_DATA/SEEK_HOLE) are the
  * block status; create makes a sparse file unless preallocation asks otherwise.
- * Talks to: the handle's byte source (core/block/src.h); core/base/io.c for create. */
-#include "core/base/io.h"
+ * Talks to: the handle's byte source (core/block/src.h), the create sources core opens
+ * (core/block/create.c). */
 #include "formats/drivers.h"
 
 #include <errno.h>
@@ -108,17 +108,8 @@ static int raw_truncate(struct img *img, uint64_t size, enum img_prealloc preall
     return 0;
 }
 
-/* create's sizing of the new file (the create lifecycle still opens the file itself). */
-static int raw_resize_fd(int fd, uint64_t size, enum img_prealloc prealloc)
-{
-    if (ftruncate(fd, (off_t)size) < 0)
-        return -errno;
-    if (prealloc == IMG_PREALLOC_FALLOC || prealloc == IMG_PREALLOC_FULL)
-        return io_preallocate(fd, 0, size, prealloc == IMG_PREALLOC_FULL);
-    return 0;
-}
-
-static int raw_create(const char *path, const struct img_create_req *req, struct img_err *err)
+static int raw_create(struct img_create_ctx *c, const struct img_create_req *req,
+                      struct img_err *err)
 {
     enum img_prealloc pre = IMG_PREALLOC_OFF;
     const char *p = img_opts_take(req->opts, "preallocation");
@@ -126,21 +117,17 @@ static int raw_create(const char *path, const struct img_create_req *req, struct
         return img_drv_error(&img_driver_raw, err, -EINVAL,
                              "invalid preallocation '%s' (off, falloc or full)", p);
     int r = img_opts_check_all_taken(req->opts, "raw", err);
-    if (r < 0)
+    struct img_src *s;
+    if (r < 0 || (r = img_create_src(c, &s)) < 0)
         return r;
-    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0)
-        return err_set(err, -errno, "%s: %s", path, strerror(errno));
-    r = raw_resize_fd(fd, req->size, pre);
-    if (r == 0 && fsync(fd) < 0)
-        r = -errno;
-    if (close(fd) < 0 && r == 0)
-        r = -errno;
-    if (r < 0) {
-        unlink(path);
-        return err_set(err, r, "%s: %s", path, strerror(-r));
-    }
-    return 0;
+    const char *path = img_create_path(c);
+    if ((r = img_create_truncate(s, req->size)) == -ENOSPC)
+        return err_set(err, r, "%s: %s is smaller than the image (%llu bytes)", path,
+                       src_kind(s) == SRC_NBD ? "the export" : "the device",
+                       (unsigned long long)req->size);
+    if (r == 0 && (pre == IMG_PREALLOC_FALLOC || pre == IMG_PREALLOC_FULL))
+        r = img_create_allocate(s, 0, req->size, pre == IMG_PREALLOC_FULL);
+    return r < 0 ? err_set(err, r, "%s: %s", path, src_errmsg(s, r)) : 0;
 }
 
 static int raw_layout(struct img *img, struct img_region **out, size_t *n)

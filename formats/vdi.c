@@ -1347,8 +1347,10 @@ out:
     return r;
 }
 
-static int vdi_create(const char *path, const struct img_create_req *req, struct img_err *err)
+static int vdi_create(struct img_create_ctx *c, const struct img_create_req *req,
+                      struct img_err *err)
 {
+    const char *path = img_create_path(c);
     bool is_static = false;
     int r = img_opts_take_bool(req->opts, "static", &is_static, err);
     if (r < 0)
@@ -1407,27 +1409,19 @@ static int vdi_create(const char *path, const struct img_create_req *req, struct
     for (uint64_t b = 0; b < blocks; b++)
         le32_store(map + b * 4, is_static ? (uint32_t)b : VDI_FREE);
 
-    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0) {
+    struct img_src *s;
+    if ((r = img_create_src(c, &s)) < 0) {
         free(map);
-        return err_set(err, -errno, "%s: %s", path, strerror(errno));
+        return r;
     }
-    r = io_pwrite_all(fd, h, sizeof h, 0);
+    r = src_pwrite(s, h, sizeof h, 0);
     if (r == 0)
-        r = io_pwrite_all(fd, map, mlen, off_bmap);
+        r = src_pwrite(s, map, mlen, off_bmap);
     free(map);
     /* A static image's data area is a sparse extent of zeros (as qemu-img makes it). */
-    if (r == 0 && ftruncate(fd, (off_t)(off_data + (is_static ? blocks * VDI_BLOCK_SIZE : 0))) < 0)
-        r = -errno;
-    if (r == 0 && fsync(fd) < 0)
-        r = -errno;
-    if (close(fd) < 0 && r == 0)
-        r = -errno;
-    if (r < 0) {
-        unlink(path);
-        return err_set(err, r, "%s: %s", path, strerror(-r));
-    }
-    return 0;
+    if (r == 0)
+        r = img_create_truncate(s, off_data + (is_static ? blocks * VDI_BLOCK_SIZE : 0));
+    return r < 0 ? err_set(err, r, "%s: %s", path, src_errmsg(s, r)) : 0;
 }
 
 /* ---- backing link (rebase, commit) ---- */

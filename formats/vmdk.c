@@ -1919,7 +1919,6 @@ const struct img_driver img_driver_vmdk = {
     .truncate = vmdk_truncate,
     .check = vmdk_check,
     .layout = vmdk_layout,
-    .unlink_extra = vmdk_unlink_extra,
     .set_backing = vmdk_set_backing,
     .make_empty = vmdk_make_empty,
     .compress_cluster = vmdk_compress_cluster,

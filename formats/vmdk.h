@@ -204,12 +204,11 @@ int vmdk_gd_load(struct img *img, struct vmdk_extent *e);
 const char *vmdk_ext_name(struct img *img, const struct vmdk_extent *e);
 bool vmdk_in_file(const struct vmdk_extent *e, uint64_t sector, uint64_t bytes);
 int vmdk_ext_flush(struct img *img, struct vmdk_extent *e);
-int vmdk_create(const char *path, const struct img_create_req *req, struct img_err *err);
+int vmdk_create(struct img_create_ctx *c, const struct img_create_req *req, struct img_err *err);
 int vmdk_truncate(struct img *img, uint64_t size, enum img_prealloc prealloc);
 /* The last three sectors b of a stream are footer marker, footer (magic checked) and
  * end-of-stream marker. */
 bool vmdk_footer_markers(const uint8_t *b);
-void vmdk_unlink_extra(const char *path);
 /* vmdk_backing.c: the set_backing and make_empty slots. */
 int vmdk_set_backing(struct img *img, const char *name, const char *fmt);
 int vmdk_make_empty(struct img *img);

@@ -63,7 +63,6 @@ struct vmdk_req {
     bool zeroed_grain;
     uint64_t size; /* bytes, a multiple of 512 */
     const char *final_path;
-    bool excl; /* extent files must be new */
     /* child */
     const char *parent_hint;
     uint32_t parent_cid;
@@ -191,10 +190,10 @@ static int desc_init(struct vmdk_desc *d, const struct vmdk_req *v)
 
 /* ---- sparse extents ---- */
 
-/* Write a fresh sparse extent into fd (empty): header, descriptor text (may be NULL),
+/* Write a fresh sparse extent into s (empty): header, descriptor text (may be NULL),
  * directories and reserved tables, or for a stream its directory, footer and EOS marker. */
-static int sparse_write_new(int fd, uint64_t capacity, bool stream, bool zeroed, const char *text,
-                            size_t tlen)
+static int sparse_write_new(struct img_src *s, uint64_t capacity, bool stream, bool zeroed,
+                            const char *text, size_t tlen)
 {
     struct vmdk_plan p;
     vmdk_plan_sparse(&p, capacity, GRAIN_SECTORS, 1 + DESC_SECTORS, !stream);
@@ -240,7 +239,7 @@ static int sparse_write_new(int fd, uint64_t capacity, bool stream, bool zeroed,
         fh.gd_off = p.overhead + 1;
         vmdk_header_store(&fh, f + VMDK_SECTOR);
         size_t total = VMDK_SECTOR + dirb + 3 * VMDK_SECTOR;
-        r = io_pwrite_all(fd, dir, total, end);
+        r = src_pwrite(s, dir, total, end);
         end += total;
     } else {
         uint64_t gt = (uint64_t)p.gtes * 4 / VMDK_SECTOR;
@@ -248,7 +247,7 @@ static int sparse_write_new(int fd, uint64_t capacity, bool stream, bool zeroed,
             uint64_t at = copy ? p.gd_off : p.rgd_off, tables = at + p.gd_sectors;
             for (uint32_t i = 0; i < p.n_gd; i++)
                 le32_store(dir + 4 * (size_t)i, (uint32_t)(tables + i * gt));
-            r = io_pwrite_all(fd, dir, dirb, at * VMDK_SECTOR);
+            r = src_pwrite(s, dir, dirb, at * VMDK_SECTOR);
         }
     }
     free(dir);
@@ -257,15 +256,15 @@ static int sparse_write_new(int fd, uint64_t capacity, bool stream, bool zeroed,
         if (!area)
             return -ENOMEM;
         memcpy(area, text, tlen);
-        r = io_pwrite_all(fd, area, DESC_SECTORS * VMDK_SECTOR, VMDK_SECTOR);
+        r = src_pwrite(s, area, DESC_SECTORS * VMDK_SECTOR, VMDK_SECTOR);
         free(area);
     }
     uint8_t hb[VMDK_SECTOR];
     vmdk_header_store(&h, hb);
     if (r == 0)
-        r = io_pwrite_all(fd, hb, sizeof hb, 0);
-    if (r == 0 && ftruncate(fd, (off_t)end) < 0)
-        r = -errno;
+        r = src_pwrite(s, hb, sizeof hb, 0);
+    if (r == 0)
+        r = img_create_truncate(s, end);
     return r;
 }
 
@@ -330,142 +329,153 @@ static int extent_create(struct created *c, const char *name, bool excl, struct 
     return fd;
 }
 
-/* Add extent piece k (1-based) of kind 'f' or 's' with the given sectors to d and create it. */
+/* Name extent piece k (1-based) of kind "flat", 'f' or 's' in name (cap 600) and add it with
+ * the given sectors to d. */
+static int piece_add(struct vmdk_desc *d, char *name, const char *stem, const char *kind,
+                     unsigned k, uint64_t sectors, struct img_err *err)
+{
+    if (strcmp(kind, "flat") == 0)
+        snprintf(name, 600, "%s-flat.vmdk", stem);
+    else
+        snprintf(name, 600, "%s-%s%03u.vmdk", stem, kind, k);
+    bool sparse = kind[0] == 's';
+    if (vmdk_desc_add_extent(d, VMDK_RW, sectors, sparse ? VMDK_SPARSE : VMDK_FLAT, name, 0) < 0)
+        return img_drv_error(&img_driver_vmdk, err, -EINVAL, "extent name too long");
+    return 0;
+}
+
+/* The contents of a new piece: a fresh sparse extent, or a flat one's zeros (a hole). */
+static int piece_fill(struct img_src *s, const char *kind, uint64_t sectors, bool zeroed)
+{
+    return kind[0] == 's' ? sparse_write_new(s, sectors, false, zeroed, NULL, 0)
+                          : img_create_truncate(s, sectors * VMDK_SECTOR);
+}
+
+/* Add extent piece k to an open image's descriptor d and create its file (grow). */
 static int add_piece(struct created *c, struct vmdk_desc *d, const char *stem, const char *kind,
                      unsigned k, uint64_t sectors, bool excl, bool zeroed, struct img_err *err)
 {
     char name[600];
-    if (strcmp(kind, "flat") == 0)
-        snprintf(name, sizeof name, "%s-flat.vmdk", stem);
-    else
-        snprintf(name, sizeof name, "%s-%s%03u.vmdk", stem, kind, k);
-    bool sparse = kind[0] == 's';
-    if (vmdk_desc_add_extent(d, VMDK_RW, sectors, sparse ? VMDK_SPARSE : VMDK_FLAT, name, 0) < 0)
-        return img_drv_error(&img_driver_vmdk, err, -EINVAL, "extent name too long");
+    int r = piece_add(d, name, stem, kind, k, sectors, err);
+    if (r < 0)
+        return r;
     int fd = extent_create(c, name, excl, err);
     if (fd < 0)
         return fd;
-    int r = sparse ? sparse_write_new(fd, sectors, false, zeroed, NULL, 0)
-                   : (ftruncate(fd, (off_t)(sectors * VMDK_SECTOR)) < 0 ? -errno : 0);
-    if (r == 0 && fsync(fd) < 0)
-        r = -errno;
-    close(fd);
-    return r < 0 ? img_drv_error(&img_driver_vmdk, err, r, "writing extent %s: %s", name,
-                                 strerror(-r))
-                 : 0;
+    struct img_src *s;
+    if ((r = src_from_fd(fd, name, SRC_OPEN_RW, &s, err)) < 0)
+        return r;
+    r = piece_fill(s, kind, sectors, zeroed);
+    if (r == 0)
+        r = src_flush(s);
+    const char *why = r < 0 ? src_errmsg(s, r) : NULL;
+    if (why)
+        img_drv_error(&img_driver_vmdk, err, r, "writing extent %s: %s", name, why);
+    src_close(s);
+    return r;
 }
 
-static int write_text_file(int fd, const struct vmdk_desc *d)
+/* Create piece k of a new image beside it (core removes it with the image on failure). */
+static int create_piece(struct img_create_ctx *c, struct vmdk_desc *d, const char *stem,
+                        const char *kind, unsigned k, uint64_t sectors, bool zeroed,
+                        struct img_err *err)
+{
+    char name[600];
+    struct img_src *s;
+    int r = piece_add(d, name, stem, kind, k, sectors, err);
+    if (r < 0 || (r = img_create_extra(c, name, "extent file", &s)) < 0)
+        return r;
+    if ((r = piece_fill(s, kind, sectors, zeroed)) < 0)
+        return img_drv_error(&img_driver_vmdk, err, r, "writing extent %s: %s", name,
+                             src_errmsg(s, r));
+    return 0;
+}
+
+static int write_text_file(struct img_src *s, const struct vmdk_desc *d)
 {
     size_t n;
     char *t = vmdk_desc_format(d, &n);
     if (!t)
         return -ENOMEM;
-    int r = io_pwrite_all(fd, t, n, 0);
+    int r = src_pwrite(s, t, n, 0);
     free(t);
-    if (r == 0 && ftruncate(fd, (off_t)n) < 0)
-        r = -errno;
+    if (r == 0)
+        r = img_create_truncate(s, n);
     return r;
 }
 
-int vmdk_create(const char *path, const struct img_create_req *req, struct img_err *err)
+/* The one extent of a monolithicSparse or streamOptimized image, its descriptor embedded. */
+static int create_sparse(struct img_src *s, struct vmdk_desc *d, const struct vmdk_req *v,
+                         bool stream, const char *path, struct img_err *err)
 {
+    uint64_t sectors = v->size / VMDK_SECTOR;
+    const char *b = strrchr(v->final_path, '/');
+    if (vmdk_desc_add_extent(d, VMDK_RW, sectors ? sectors : 1, VMDK_SPARSE,
+                             b ? b + 1 : v->final_path, 0) < 0)
+        return img_drv_error(&img_driver_vmdk, err, -EINVAL, "image name too long");
+    size_t n;
+    char *t = vmdk_desc_format(d, &n);
+    int r = t ? sparse_write_new(s, sectors, stream, v->zeroed_grain, t, n) : -ENOMEM;
+    free(t);
+    if (r == -EFBIG)
+        return img_drv_error(&img_driver_vmdk, err, r,
+                             "%llu bytes is too large for one sparse extent; use "
+                             "subformat=twoGbMaxExtentSparse",
+                             ULL(v->size));
+    if (r < 0)
+        return err_set(err, r, "%s: %s", path,
+                       r == -ENAMETOOLONG ? "descriptor too long for its area (shorten the "
+                                            "parent name)"
+                                          : src_errmsg(s, r));
+    return 0;
+}
+
+/* A descriptor file and its flat or split extents, named after the image's final name. */
+static int create_split(struct img_create_ctx *c, struct img_src *s, struct vmdk_desc *d,
+                        const struct vmdk_req *v, const char *path, struct img_err *err)
+{
+    char *stem = stem_of(v->final_path);
+    if (!stem)
+        return err_set(err, -ENOMEM, "out of memory");
+    bool split = strncmp(v->subformat, "twoGb", 5) == 0;
+    bool sparse = strcmp(v->subformat, "twoGbMaxExtentSparse") == 0;
+    uint64_t sectors = v->size / VMDK_SECTOR;
+    uint64_t piece = split ? VMDK_SPLIT_BYTES / VMDK_SECTOR : sectors;
+    unsigned k = 0;
+    int r = 0;
+    for (uint64_t left = sectors; r == 0 && (left || k == 0);) {
+        uint64_t n = left < piece ? left : piece;
+        r = create_piece(c, d, stem, split ? (sparse ? "s" : "f") : "flat", ++k, n ? n : 1,
+                         v->zeroed_grain, err);
+        left -= n;
+    }
+    free(stem);
+    if (r == 0 && (r = write_text_file(s, d)) < 0)
+        r = err_set(err, r, "%s: %s", path, src_errmsg(s, r));
+    return r;
+}
+
+int vmdk_create(struct img_create_ctx *c, const struct img_create_req *req, struct img_err *err)
+{
+    const char *path = img_create_path(c);
     struct vmdk_req v;
     int r = take_opts(req, &v, err);
     if (r < 0)
         return r;
-    v.final_path = req->final_path ? req->final_path : path;
-    v.excl = req->final_path != NULL;
+    v.final_path = img_create_final(c);
     if (req->backing_file && (r = parent_info(path, req, &v, err)) < 0)
         return r;
     struct vmdk_desc d;
     if ((r = desc_init(&d, &v)) < 0)
         return img_drv_error(&img_driver_vmdk, err, r, "cannot build the descriptor");
-    int fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0) {
-        r = err_set(err, -errno, "%s: %s", path, strerror(errno));
-        vmdk_desc_free(&d);
-        return r;
-    }
-    uint64_t sectors = v.size / VMDK_SECTOR;
+    struct img_src *s;
     bool stream = strcmp(v.subformat, "streamOptimized") == 0;
-    struct created c = {.dir = io_dirname(v.final_path)};
-    char *stem = stem_of(v.final_path);
-    if (!c.dir || !stem) {
-        r = err_set(err, -ENOMEM, "out of memory");
-        goto out;
-    }
-    if (stream || strcmp(v.subformat, "monolithicSparse") == 0) {
-        const char *b = strrchr(v.final_path, '/');
-        if (vmdk_desc_add_extent(&d, VMDK_RW, sectors ? sectors : 1, VMDK_SPARSE,
-                                 b ? b + 1 : v.final_path, 0) < 0) {
-            r = img_drv_error(&img_driver_vmdk, err, -EINVAL, "image name too long");
-            goto out;
-        }
-        size_t n;
-        char *t = vmdk_desc_format(&d, &n);
-        r = t ? sparse_write_new(fd, sectors, stream, v.zeroed_grain, t, n) : -ENOMEM;
-        free(t);
-        if (r == -EFBIG)
-            r = img_drv_error(&img_driver_vmdk, err, r,
-                              "%llu bytes is too large for one sparse extent; use "
-                              "subformat=twoGbMaxExtentSparse",
-                              ULL(v.size));
-        else if (r < 0)
-            r = err_set(err, r, "%s: %s", path,
-                        r == -ENAMETOOLONG ? "descriptor too long for "
-                                             "its area (shorten the parent name)"
-                                           : strerror(-r));
-    } else {
-        bool split = strncmp(v.subformat, "twoGb", 5) == 0;
-        bool sparse = strcmp(v.subformat, "twoGbMaxExtentSparse") == 0;
-        uint64_t piece = split ? VMDK_SPLIT_BYTES / VMDK_SECTOR : sectors;
-        unsigned k = 0;
-        for (uint64_t left = sectors; r == 0 && (left || k == 0);) {
-            uint64_t n = left < piece ? left : piece;
-            r = add_piece(&c, &d, stem, split ? (sparse ? "s" : "f") : "flat", ++k, n ? n : 1,
-                          v.excl, v.zeroed_grain, err);
-            left -= n;
-        }
-        if (r == 0 && (r = write_text_file(fd, &d)) < 0)
-            r = err_set(err, r, "%s: %s", path, strerror(-r));
-    }
-    if (r == 0 && fsync(fd) < 0)
-        r = err_set(err, -errno, "%s: %s", path, strerror(errno));
-out:
-    close(fd);
-    created_undo(&c, r < 0);
-    if (r < 0)
-        unlink(path);
-    free(stem);
+    if ((r = img_create_src(c, &s)) == 0)
+        r = stream || strcmp(v.subformat, "monolithicSparse") == 0
+                ? create_sparse(s, &d, &v, stream, path, err)
+                : create_split(c, s, &d, &v, path, err);
     vmdk_desc_free(&d);
     return r;
-}
-
-void vmdk_unlink_extra(const char *path)
-{
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-    if (fd < 0)
-        return;
-    char buf[65536];
-    ssize_t n = pread(fd, buf, sizeof buf, 0);
-    close(fd);
-    /* A sparse file (or anything else that is not descriptor text) has nothing beside it. */
-    struct vmdk_desc d;
-    struct img_err err;
-    if (n <= 4 || memcmp(buf, VMDK_MAGIC, 4) == 0 || vmdk_desc_parse(buf, (size_t)n, &d, &err) < 0)
-        return;
-    char *dir = io_dirname(path);
-    for (size_t i = 0; dir && i < d.n_ext; i++) {
-        if (!d.ext[i].file[0] || strchr(d.ext[i].file, '/'))
-            continue; /* we only ever create extents beside the image */
-        char *full = io_path_join(dir, d.ext[i].file);
-        if (full)
-            unlink(full);
-        free(full);
-    }
-    free(dir);
-    vmdk_desc_free(&d);
 }
 
 /* ---- grow ---- */

@@ -110,13 +110,24 @@ int io_replace(const char *from, const char *to)
     return rename(from, to) < 0 ? -errno : 0;
 }
 
-int io_sync(int fd)
+/* fdatasync, or fsync for the inode too (inode). */
+static int io_sync_how(int fd, bool inode)
 {
     if (atomic_load(&io_unsafe))
         return 0;
-    if (fdatasync(fd) < 0 && errno != EINVAL && errno != EROFS)
+    if ((inode ? fsync(fd) : fdatasync(fd)) < 0 && errno != EINVAL && errno != EROFS)
         return -errno;
     return 0;
+}
+
+int io_sync(int fd)
+{
+    return io_sync_how(fd, false);
+}
+
+int io_sync_new(int fd)
+{
+    return io_sync_how(fd, true);
 }
 
 void io_start_writeback(int fd, uint64_t off, uint64_t len)

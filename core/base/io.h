@@ -24,6 +24,8 @@ int io_pwrite_all(int fd, const void *buf, size_t len, uint64_t off);
 int io_pwrite_zeroes(int fd, uint64_t off, uint64_t len);
 /* fdatasync, mapping errors to -errno; a no-op after io_set_unsafe(true). */
 int io_sync(int fd);
+/* fsync: a new file's data and its inode (size, times) made durable; a no-op in unsafe mode. */
+int io_sync_new(int fd);
 /* Unsafe mode (qemu-img's -t unsafe): io_sync and io_sync_dir do nothing, so a crash may
  * lose what was written. For a command that makes a new file it can simply make again. */
 void io_set_unsafe(bool unsafe);

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /* driver.h: the inside of an image handle and the format-driver vtable: what formats/
  * implement and core/ works with. The faces (cli/, tui/) include only img.h, where both are
- * opaque. Slots are only ever appended to struct img_driver (IMG_DRIVER_ABI).
+ * opaque. Slots are only ever appended to struct img_driver; a changed slot bumps
+ * IMG_DRIVER_ABI.
  * Talks to: core/block/img.h (the client API this extends), core/block/lock.h.
  */
 #ifndef DIMG_DRIVER_H
@@ -15,7 +16,7 @@
 #include "core/block/img.h"
 #include "core/block/src.h"
 
-#define IMG_DRIVER_ABI 1
+#define IMG_DRIVER_ABI 2 /* 2: create takes a core-owned img_create_ctx; unlink_extra gone */
 
 struct img_driver {
     unsigned abi; /* IMG_DRIVER_ABI: slots are only ever appended */
@@ -41,7 +42,10 @@ struct img_driver {
     /* Make [off, off+len) read as zeros (may deallocate). */
     int (*write_zeroes)(struct img *img, uint64_t off, uint64_t len);
     int (*flush)(struct img *img);
-    int (*create)(const char *path, const struct img_create_req *req, struct img_err *err);
+    /* Write a new image into the sources c hands out (img_create_src and img_create_extra
+     * below): core opened them and flushes, closes or removes them; the driver never opens,
+     * syncs or unlinks a file. Check every option before asking for the first source. */
+    int (*create)(struct img_create_ctx *c, const struct img_create_req *req, struct img_err *err);
     int (*truncate)(struct img *img, uint64_t size, enum img_prealloc prealloc);
     int (*check)(struct img *img, struct img_check *res, unsigned fix);
     /* Regions of the image file, sorted by offset, gaps meaning free; *out malloc'd. */
@@ -70,9 +74,6 @@ struct img_driver {
     /* Drop every allocation of this layer so that all of it reads from the backing file
      * again (commit's last step); leaks at worst after a crash, never lost references. */
     int (*make_empty)(struct img *img);
-    /* Remove the files beside a just-created image at path that create made (vmdk extents),
-     * when the operation that created it failed. path itself is removed by the caller. */
-    void (*unlink_extra)(const char *path);
     /* Change options of an existing image in place (qemu-img amend): take the keys of
      * req->opts the driver knows and refuse the rest (img_opts_check_all_taken) before
      * changing anything. */
@@ -182,6 +183,30 @@ int img_open_ref(struct img *img, const char *name, const char *what, unsigned r
  * grow): the handle's source becomes src (taken over), the old one is closed, and the
  * handle's file identity follows the new file. Cannot fail. */
 void img_replace_src(struct img *img, struct img_src *src);
+
+/* For create slots. The image's own source: opened on the first call (a new regular file, an
+ * existing one truncated, an existing block device or an NBD export as it is; with
+ * req->final_path set the file must be new), the same source on later calls. The first call
+ * of this or img_create_extra refuses the options left untaken (take every option before
+ * it). 0 or -errno, the create's err set. */
+int img_create_src(struct img_create_ctx *c, struct img_src **out);
+/* Where the image is being written (NAME.part in a convert), and the name it will have
+ * (req->final_path, else the same): files beside the image are named after the latter. */
+const char *img_create_path(const struct img_create_ctx *c);
+const char *img_create_final(const struct img_create_ctx *c);
+/* A new regular file name (joined to the final name's directory) for the image: never
+ * through a symlink; it must not exist when req->final_path is set, else an existing regular
+ * file is truncated. what ("extent file", "data file") names it in messages. Removed with the
+ * image on any failure; refused when the image is a device or an NBD export. 0 or -errno, the
+ * create's err set. */
+int img_create_extra(struct img_create_ctx *c, const char *name, const char *what,
+                     struct img_src **out);
+/* Size a new image's source: a regular file is truncated to size; a block device or an NBD
+ * export keeps its size and must be at least size (-ENOSPC). */
+int img_create_truncate(struct img_src *s, uint64_t size);
+/* Reserve [off, off+len) (full: written as zeros) in a new image's source; on a device or an
+ * export the space is there already (full writes the zeros). */
+int img_create_allocate(struct img_src *s, uint64_t off, uint64_t len, bool full);
 
 /* Set img->err to "FORMAT: message" (the driver's name, then fmt) and return code: drivers
  * use this for their failures, the name is never typed in the message. */

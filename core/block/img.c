@@ -1136,31 +1136,6 @@ int img_unlock(struct img *img)
     return img->drv->unlock ? img->drv->unlock(img) : 0;
 }
 
-int img_create(const char *fmt, const char *path, const struct img_create_req *req,
-               struct img_err *err)
-{
-    const struct img_driver *drv = img_driver_find(fmt);
-    err_clear(err);
-    if (!drv && img_foreign_refuse(fmt, NULL, err) < 0)
-        return err->code;
-    if (!drv)
-        return err_set(err, -EINVAL, "unknown format '%s'", fmt);
-    if (!drv->create)
-        return err_set(err, -ENOTSUP, "%s: creating images is not supported", fmt);
-    if (req->backing_file && !(drv->caps & IMG_CAP_BACKING))
-        return err_set(err, -ENOTSUP, "%s: backing files are not supported", fmt);
-    /* Creating truncates: never under a VM or qemu-img that has the file open. */
-    int r = lock_check_free(path, err);
-    if (r < 0)
-        return r;
-    r = drv->create(path, req, err);
-    if (r == 0 && req->opts)
-        r = img_opts_check_all_taken(req->opts, fmt, err);
-    if (r < 0 && !err->msg[0])
-        err_set(err, r, "%s: %s", path, strerror(-r));
-    return r;
-}
-
 void img_regions_add(struct img_regions *rl, uint64_t off, uint64_t len, enum img_region_kind k)
 {
     if (rl->oom || len == 0)

@@ -358,9 +358,22 @@ int img_amend(struct img *img, const struct img_amend_req *req);
  * of a missing or wrong password. */
 int img_unlock(struct img *img);
 
-/* Create an image of format fmt at path. */
+/* Create an image of format fmt at path (a regular file, created or truncated; a block device
+ * or an NBD export, written in place). On failure every file the create made is removed (the
+ * image, vmdk extents, a qcow2 data file). */
 int img_create(const char *fmt, const char *path, const struct img_create_req *req,
                struct img_err *err);
+/* The same for an operation that goes on writing the new image (convert): *made remembers the
+ * files, all of them closed and flushed. When the operation fails, img_create_undo removes
+ * every one; when it succeeds, img_create_commit renames path to req->final_path (when set:
+ * NAME.part into place) and syncs the directory (on failure *made stays, to be undone). */
+struct img_create_ctx;
+int img_create_keep(const char *fmt, const char *path, const struct img_create_req *req,
+                    struct img_create_ctx **made, struct img_err *err);
+void img_create_undo(struct img_create_ctx *made);
+int img_create_commit(struct img_create_ctx *made, struct img_err *err);
+/* Forget the files (kept as they are); NULL is fine. */
+void img_create_done(struct img_create_ctx *made);
 
 const char *img_errmsg(const struct img *img);
 

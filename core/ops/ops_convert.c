@@ -53,7 +53,7 @@ struct conv {
     /* The readers' handles of the source, opened early (see conv_hs). */
     struct img *hs[CONVERT_MAX_READERS];
     unsigned nhs;
-    bool created; /* DST.part is ours: removed on failure */
+    struct img_create_ctx *made; /* DST.part and the files beside it: removed on failure */
     /* --sparsify: guest ranges no filesystem uses (sorted), and the first not yet passed. */
     struct fs_range *free;
     size_t nfree, fi;
@@ -541,8 +541,7 @@ static int conv_open_target(struct conv *c, const char *part, uint64_t out_size)
         .final_path = req->dst,
         .compress = req->compress,
     };
-    c->created = true; /* from here on any failure removes part */
-    int r = img_create(req->dst_fmt, part, &creq, c->err);
+    int r = img_create_keep(req->dst_fmt, part, &creq, &c->made, c->err);
     if (r < 0)
         return r;
     c->dst = img_open(part, req->dst_fmt,
@@ -616,10 +615,9 @@ static int conv_finish(struct conv *c, const char *part)
     c->dst = NULL;
     if (!part)
         return 0; /* written in place */
-    if ((r = io_replace(part, c->req->dst)) < 0)
-        return err_set(c->err, r, "%s: rename from %s: %s", c->req->dst, part, strerror(-r));
-    c->created = false;
-    (void)io_sync_dir(c->req->dst); /* the new name made durable: best effort, as the data is */
+    if ((r = img_create_commit(c->made, c->err)) < 0)
+        return r;
+    c->made = NULL;
     return 0;
 }
 
@@ -657,11 +655,7 @@ out:
         img_close(c.hs[--c.nhs]);
     if (c.dst)
         img_close(c.dst);
-    if (c.created) {
-        if (drv->unlink_extra)
-            drv->unlink_extra(s.part);
-        unlink(s.part);
-    }
+    img_create_undo(c.made); /* every file the create made, when it failed */
     ops_convert_end(&s);
     free(c.free);
     free(c.buf);

@@ -10,22 +10,7 @@ source "$(dirname "$0")/lib.sh"
 need qemu-img qemu-io losetup mkfs.ext4 mount umount
 [ "$(id -u)" -eq 0 ] || { echo "SKIP: needs root (loop devices)"; exit 77; }
 
-loops=()
-mnt=""
-cleanup() {
-  local l
-  [ -n "$mnt" ] && umount "$mnt" 2>/dev/null || true
-  for l in "${loops[@]}"; do losetup -d "$l" 2>/dev/null || true; done
-  rm -rf "$T"
-}
-trap cleanup EXIT
-# attach FILE: a loop device over FILE (its name on stdout and kept for cleanup).
-attach() {
-  local l
-  l=$(losetup -f --show "$1") || { echo "SKIP: no loop device"; exit 77; }
-  loops+=("$l")
-  LOOP=$l
-}
+source "$(dirname "$0")/loop_lib.sh"
 
 mk_sparse_raw src.raw 32M 1M:64k 5M:1M 31M:512k
 qemu-img create -q -f qcow2 q.qcow2 32M

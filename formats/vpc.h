@@ -89,7 +89,7 @@ int vpc_put(struct img *img, const void *buf, size_t len, uint64_t at, const cha
 int vpc_sync(struct img *img);
 /* vpc_resize.c */
 /* vpc_create.c */
-int vpc_create(const char *path, const struct img_create_req *req, struct img_err *err);
+int vpc_create(struct img_create_ctx *c, const struct img_create_req *req, struct img_err *err);
 /* CHS geometry for a number of sectors, as the VHD specification computes it. */
 void vpc_geometry(uint64_t sectors, uint16_t *cyls, uint8_t *heads, uint8_t *spt);
 /* Size and geometry as qemu-img chooses them for want bytes: the smallest geometry holding

@@ -5,7 +5,7 @@
  * sizes by geometry, sees all of it) unless force_size keeps it exactly, recorded with
  * qemu's creator "qem2" so that readers take the footer's size. A fixed image of a whole
  * number of MiB made with force_size is what Azure accepts: its file is the size plus 512.
- * vpc_create_into writes a whole image through a byte source; vpc_create is the file wrapper.
+ * vpc_create writes the whole image into the source core opened (core/block/create.c).
  * Talks to: formats/vpc.h, core/block/src.h.
  */
 #include "formats/vpc.h"
@@ -136,13 +136,13 @@ static int vpc_create_dynamic(struct img_src *s, const uint8_t *footer, uint64_t
     return r;
 }
 
-/* Write a whole new image into s (empty, writable). */
-static int vpc_create_into(struct img_src *s, const struct img_create_req *req, struct img_err *err)
+/* The create slot: a whole new image written into the source core opened. */
+int vpc_create(struct img_create_ctx *cc, const struct img_create_req *req, struct img_err *err)
 {
     const char *sub = req->opts ? img_opts_take(req->opts, "subformat") : NULL;
     bool force = false;
     int r = req->opts ? img_opts_take_bool(req->opts, "force_size", &force, err) : 0;
-    if (r < 0 || (r = img_opts_check_all_taken(req->opts, "vpc", err)) < 0)
+    if (r < 0)
         return r;
     if (sub && strcmp(sub, "dynamic") != 0 && strcmp(sub, "fixed") != 0)
         return img_drv_error(&img_driver_vpc, err, -EINVAL,
@@ -161,29 +161,13 @@ static int vpc_create_into(struct img_src *s, const struct img_create_req *req, 
     uuid[6] = (uint8_t)((uuid[6] & 0x0f) | 0x40);
     uuid[8] = (uint8_t)((uuid[8] & 0x3f) | 0x80);
     vpc_make_footer(footer, fixed ? VPC_FIXED : VPC_DYNAMIC, size, c, h, sp, force, uuid);
+    struct img_src *s;
+    if ((r = img_create_src(cc, &s)) < 0)
+        return r;
     if (!fixed)
         return vpc_create_dynamic(s, footer, size, err);
-    if ((r = src_truncate(s, size)) < 0)
+    /* The guest bytes, then the footer in the last sector (a device must hold both). */
+    if ((r = img_create_truncate(s, size + VPC_SECTOR)) < 0)
         return img_drv_error(&img_driver_vpc, err, r, "%s", src_errmsg(s, r));
     return vpc_src_put(s, footer, VPC_SECTOR, size, err);
-}
-
-int vpc_create(const char *path, const struct img_create_req *req, struct img_err *err)
-{
-    int fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0)
-        return err_set(err, -errno, "%s: %s", path, strerror(errno));
-    struct img_src *s;
-    int r = src_from_fd(fd, path, SRC_OPEN_RW, &s, err);
-    if (r < 0) {
-        unlink(path);
-        return r;
-    }
-    r = vpc_create_into(s, req, err);
-    if (r == 0 && (r = src_flush(s)) < 0)
-        img_drv_error(&img_driver_vpc, err, r, "%s", src_errmsg(s, r));
-    src_close(s);
-    if (r < 0)
-        unlink(path);
-    return r;
 }

@@ -227,8 +227,8 @@ static const struct img_opt_desc luksfmt_create_opts[] = {
 };
 
 static const char *const luksfmt_qemu_info_keys[] = {
-    "ivgen-alg", "ivgen-hash-alg", "hash-alg",       "cipher-alg",       "uuid",
-    "cipher-mode", "slots",        "payload-offset", "master-key-iters", NULL};
+    "ivgen-alg",   "ivgen-hash-alg", "hash-alg",       "cipher-alg",       "uuid",
+    "cipher-mode", "slots",          "payload-offset", "master-key-iters", NULL};
 
 const struct img_driver img_driver_luks = {
     .abi = IMG_DRIVER_ABI,

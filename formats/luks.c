@@ -54,7 +54,9 @@ static int luksfmt_open(struct img *img, unsigned flags)
      * checked against, and the payload must start inside the file. */
     s->payload = (uint64_t)be32_load(h + 104) * CRYPTO_SECTOR;
     if (be16_load(h + 6) == 1 && (s->payload < LUKS_HDR_SIZE || s->payload > fsize))
-        return img_error(img, -EINVAL, "payload offset %llu lies outside the file (%llu bytes)",
+        return img_error(img, -EINVAL,
+                         "payload offset %llu is not between the header and the end of "
+                         "the file (%llu bytes)",
                          ULL(s->payload), ULL(fsize));
     struct img_err e = {0};
     if ((r = luks_parse(h, s->payload, &s->luks, &e)) < 0)
@@ -118,13 +120,14 @@ static int luksfmt_flush(struct img *img)
     return r < 0 ? img_error(img, r, "flush: %s", src_errmsg(img->src, r)) : 0;
 }
 
-/* Every byte of the payload is stored (encrypted): data, at its place in the file. */
+/* Every byte of the payload is stored (encrypted): data. No host offset, as in qemu-img's
+ * map: the bytes there are not the guest's. */
 static int luksfmt_block_status(struct img *img, uint64_t off, uint64_t len, struct img_bs *bs)
 {
-    struct luksfmt *s = img->priv;
+    (void)img, (void)off;
     bs->len = len;
-    bs->flags = IMG_BS_DATA | IMG_BS_ALLOCATED | IMG_BS_OFFSET_VALID;
-    bs->host_off = s->payload + off;
+    bs->flags = IMG_BS_DATA | IMG_BS_ALLOCATED;
+    bs->host_off = 0;
     return 0;
 }
 

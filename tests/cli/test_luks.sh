@@ -3,7 +3,7 @@
 # test_luks.sh: the raw LUKS1 format ("luks") against qemu-img/qemu-io as the oracle. An image
 # qemu-img made and qemu-io wrote (partial sectors) is probed as luks and reads through dimg
 # (--password-file, --password-env) byte-identically to qemu-img's own convert; dimg's info
-# (human and --output=json) equals qemu-img's; images dimg makes (convert -O luks, create with
+# (human and --output=json) and map --output=json equal qemu-img's; images dimg makes (convert -O luks, create with
 # qemu-img's cipher options) read identically through qemu (qemu-img compare); a grow reads the
 # same in both; a wrong password is one error line; hostile headers (key material past the
 # end, stripes not 4000, huge iterations, payload past the end, LUKS2, a short file) are one
@@ -40,6 +40,9 @@ for o in human json; do
   expect_rc 0 "info --output=$o"
   expect_same q.info.$o "$T/out" "info --output=$o equals qemu-img's"
 done
+qemu-img map --output=json "${OBJ[@]}" --image-opts "$(qopts q.luks)" >q.map
+run "$DIMG" map --output=json q.luks
+expect_same q.map "$T/out" "map --output=json equals qemu-img's"
 run "$DIMG" check q.luks
 expect_rc 0 "check of a good image"
 

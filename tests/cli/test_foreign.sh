@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0-or-later
 # test_foreign.sh: files in formats dimg does not read yet (VHDX, QED, Parallels; VHD is read:
-# test_vpc.sh; raw LUKS: test_luks.sh; bochs, cloop and DMG: test_rofmt.sh) are refused by
-# name and never read as raw: `info` prints one line naming the format (qemu-img's name for
-# it, checked against qemu-img info) and "not supported yet", `convert`, `map`, `check`, `compare` and `snapshot -l` refuse and leave
-# no output file, "-f vhdx" says the same, and "-f raw" still reads the bytes; create -f vhdx
-# and convert -O vhdx are refused by name as well. A qcow2 whose last
-# guest sector holds a VHD footer stays a qcow2. In tmux, the browser lists a VHD as "vpc" and
-# a QED as "qed" (not raw), and the QED's info pane says why it cannot be opened.
+# test_vpc.sh; raw LUKS: test_luks.sh; bochs, cloop and DMG: test_rofmt.sh) are refused by name
+# and never read as raw: `info` prints one line naming the format (qemu-img's name for it,
+# checked against qemu-img info) and "not supported yet", `convert`, `map`, `check`, `compare`
+# and `snapshot -l` refuse and leave no output file, "-f vhdx" says the same, and "-f raw" still
+# reads the bytes; create -f vhdx and convert -O vhdx are refused by name as well. A qcow2 whose
+# last guest sector holds a VHD footer stays a qcow2. In tmux, the browser lists a VHD as "vpc"
+# and a QED as "qed" (not raw), and the QED's info pane says why it cannot be opened.
 source "$(dirname "$0")/lib.sh"
 need tmux # the browser part at the end (tui_lib.sh)
 

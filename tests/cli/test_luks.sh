@@ -3,11 +3,11 @@
 # test_luks.sh: the raw LUKS1 format ("luks") against qemu-img/qemu-io as the oracle. An image
 # qemu-img made and qemu-io wrote (partial sectors) is probed as luks and reads through dimg
 # (--password-file, --password-env) byte-identically to qemu-img's own convert; dimg's info
-# (human and --output=json) and map --output=json equal qemu-img's; images dimg makes (convert -O luks, create with
-# qemu-img's cipher options) read identically through qemu (qemu-img compare); a grow reads the
-# same in both; a wrong password is one error line; hostile headers (key material past the
-# end, stripes not 4000, huge iterations, payload past the end, LUKS2, a short file) are one
-# error line each.
+# (human and --output=json) and map --output=json equal qemu-img's; images dimg makes (convert -O
+# luks, create with qemu-img's cipher options) read identically through qemu (qemu-img compare);
+# a grow reads the same in both; a wrong password is one error line; hostile headers (key
+# material past the end, stripes not 4000, huge iterations, payload past the end, LUKS2, a short
+# file) are one error line each.
 source "$(dirname "$0")/lib.sh"
 need qemu-io
 

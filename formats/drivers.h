@@ -20,6 +20,7 @@
     X(bochs)                                                                                       \
     X(cloop)                                                                                       \
     X(dmg)                                                                                         \
+    X(luks)                                                                                        \
     X(raw)
 
 #define IMG_DRIVER_DECLARE(n) extern const struct img_driver img_driver_##n;

@@ -1,14 +1,13 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* foreign.c: recognisers for image formats dimg does not read yet (VHDX, QED, Parallels, raw
- * LUKS), so that such a file is refused by name instead of being read as raw bytes (a VHDX's
- * guest data is not its file's bytes; converting it as raw would write a wrong disk).
+/* foreign.c: recognisers for image formats dimg does not read yet (VHDX, QED, Parallels), so
+ * that such a file is refused by name instead of being read as raw bytes (a VHDX's guest data is
+ * not its file's bytes; converting it as raw would write a wrong disk).
  *
  * Pure byte checks, no I/O: core/block/img.c hands over the file's first bytes (and its last
  * 512, which no format here needs today) and asks only when no driver claimed the
  * file, so a guest sector of a real image that happens to hold one of these magics never
  * matters. Names are qemu-img's format names, so "-f NAME" messages line up with qemu-img.
  */
-#include "core/base/bytes.h"
 #include "core/block/driver.h"
 
 #include <string.h>
@@ -37,19 +36,10 @@ static bool foreign_parallels(const uint8_t *h, size_t hn, const uint8_t *t, siz
            foreign_at(h, hn, 0, "WithouFreSpacExt", 16);
 }
 
-/* LUKS1 and LUKS2 headers (a qcow2 with LUKS inside is a qcow2). */
-static bool foreign_luks(const uint8_t *h, size_t hn, const uint8_t *t, size_t tn)
-{
-    (void)t, (void)tn;
-    return foreign_at(h, hn, 0, "LUKS\xba\xbe", 6) && hn >= 8 &&
-           (be16_load(h + 6) == 1 || be16_load(h + 6) == 2);
-}
-
 static const struct img_foreign foreign_formats[] = {
     {"vhdx", "VHDX", foreign_vhdx},
     {"qed", "QED", foreign_qed},
     {"parallels", "Parallels", foreign_parallels},
-    {"luks", "LUKS", foreign_luks},
 };
 
 const struct img_foreign *img_foreign_probe(const uint8_t *head, size_t hn, const uint8_t *tail,

@@ -297,42 +297,52 @@ static size_t key_len(const struct luks_params *p)
     return alg_bytes(p->cipher_alg) * (strcmp(p->cipher_mode, "xts") ? 1 : 2);
 }
 
-int luks_take_opts(struct img_opts *o, struct luks_params *p, struct img_err *err)
+int luks_take_opts_as(struct img_opts *o, const char *pre, struct luks_params *p,
+                      struct img_err *err)
 {
-    p->cipher_alg = take_or(o, "encrypt.cipher-alg", "aes-256");
-    p->cipher_mode = take_or(o, "encrypt.cipher-mode", "xts");
-    p->ivgen_alg = take_or(o, "encrypt.ivgen-alg", "plain64");
-    p->ivgen_hash = take_or(o, "encrypt.ivgen-hash-alg", "sha256");
-    p->hash = take_or(o, "encrypt.hash-alg", "sha256");
+    char k[6][40];
+    static const char *const names[6] = {"cipher-alg",     "cipher-mode", "ivgen-alg",
+                                         "ivgen-hash-alg", "hash-alg",    "iter-time"};
+    for (int i = 0; i < 6; i++)
+        snprintf(k[i], sizeof k[i], "%s%s", pre, names[i]);
+    p->cipher_alg = take_or(o, k[0], "aes-256");
+    p->cipher_mode = take_or(o, k[1], "xts");
+    p->ivgen_alg = take_or(o, k[2], "plain64");
+    p->ivgen_hash = take_or(o, k[3], "sha256");
+    p->hash = take_or(o, k[4], "sha256");
     p->iter_time = 2000;
-    int r = take_int(o, "encrypt.iter-time", &p->iter_time, err);
+    int r = take_int(o, k[5], &p->iter_time, err);
     if (r < 0)
         return r;
     if (!alg_bytes(p->cipher_alg))
         return err_set(err, -ENOTSUP,
-                       "encrypt.cipher-alg '%s' is not supported (aes-128, "
+                       "%s '%s' is not supported (aes-128, "
                        "aes-192, aes-256)",
-                       p->cipher_alg);
+                       k[0], p->cipher_alg);
     if (strcmp(p->cipher_mode, "xts") && strcmp(p->cipher_mode, "cbc"))
-        return err_set(err, -ENOTSUP, "encrypt.cipher-mode '%s' is not supported (xts, cbc)",
-                       p->cipher_mode);
+        return err_set(err, -ENOTSUP, "%s '%s' is not supported (xts, cbc)", k[1], p->cipher_mode);
     if (!strcmp(p->cipher_mode, "xts") && alg_bytes(p->cipher_alg) == 24)
         return err_set(err, -ENOTSUP, "aes-192 with xts is not supported");
     if (strcmp(p->ivgen_alg, "plain64") && strcmp(p->ivgen_alg, "plain") &&
         strcmp(p->ivgen_alg, "essiv"))
         return err_set(err, -ENOTSUP,
-                       "encrypt.ivgen-alg '%s' is not supported (plain64, plain, "
+                       "%s '%s' is not supported (plain64, plain, "
                        "essiv)",
-                       p->ivgen_alg);
+                       k[2], p->ivgen_alg);
     if (!crypto_hash_len(p->hash) || strlen(p->hash) > 31)
-        return err_set(err, -ENOTSUP, "encrypt.hash-alg '%s' is not supported", p->hash);
+        return err_set(err, -ENOTSUP, "%s '%s' is not supported", k[4], p->hash);
     size_t hl = crypto_hash_len(p->ivgen_hash);
     if (!strcmp(p->ivgen_alg, "essiv") && hl != 16 && hl != 24 && hl != 32)
         return err_set(err, -ENOTSUP,
-                       "encrypt.ivgen-hash-alg '%s' does not give an AES key "
+                       "%s '%s' does not give an AES key "
                        "size",
-                       p->ivgen_hash);
+                       k[3], p->ivgen_hash);
     return 0;
+}
+
+int luks_take_opts(struct img_opts *o, struct luks_params *p, struct img_err *err)
+{
+    return luks_take_opts_as(o, "encrypt.", p, err);
 }
 
 static uint64_t mat_area(const struct luks_params *p)
@@ -429,40 +439,52 @@ int luks_format(const struct luks_params *p, const uint8_t *pw, size_t pwlen, ui
     return 0;
 }
 
-void luks_info(const struct luks *l, struct img_info *info)
+/* pre followed by name, in k. */
+static const char *luks_key(char *k, size_t cap, const char *pre, const char *name)
 {
-    char v[64];
-    img_info_str(info, "encrypt.format", "luks");
+    snprintf(k, cap, "%s%s", pre, name);
+    return k;
+}
+
+void luks_info_as(const struct luks *l, const char *pre, struct img_info *info)
+{
+    char v[64], k[48];
     snprintf(v, sizeof v, "%s-%u", l->cipher_name,
              l->key_bytes * 8 / (l->mode == CRYPTO_MODE_XTS ? 2 : 1));
-    img_info_str(info, "encrypt.cipher-alg", v);
+    img_info_str(info, luks_key(k, sizeof k, pre, "cipher-alg"), v);
     snprintf(v, sizeof v, "%s", l->mode == CRYPTO_MODE_XTS ? "xts" : "cbc");
-    img_info_str(info, "encrypt.cipher-mode", v);
-    img_info_str(info, "encrypt.ivgen-alg",
+    img_info_str(info, luks_key(k, sizeof k, pre, "cipher-mode"), v);
+    img_info_str(info, luks_key(k, sizeof k, pre, "ivgen-alg"),
                  l->ivgen == CRYPTO_IV_ESSIV   ? "essiv"
                  : l->ivgen == CRYPTO_IV_PLAIN ? "plain"
                                                : "plain64");
     if (l->ivgen == CRYPTO_IV_ESSIV)
-        img_info_str(info, "encrypt.ivgen-hash-alg", l->ivhash);
-    img_info_str(info, "encrypt.hash-alg", l->hash);
-    img_info_str(info, "encrypt.uuid", l->uuid);
+        img_info_str(info, luks_key(k, sizeof k, pre, "ivgen-hash-alg"), l->ivhash);
+    img_info_str(info, luks_key(k, sizeof k, pre, "hash-alg"), l->hash);
+    img_info_str(info, luks_key(k, sizeof k, pre, "uuid"), l->uuid);
     /* Key slots as qemu-img lists them: iterations and stripes only for active ones. */
-    char k[48];
     for (int i = 0; i < LUKS_SLOTS; i++) {
         const struct luks_slot *sl = &l->slot[i];
-        snprintf(k, sizeof k, "encrypt.slots.%d.active", i);
+        snprintf(k, sizeof k, "%sslots.%d.active", pre, i);
         img_info_bool(info, k, sl->active);
         if (sl->active) {
-            snprintf(k, sizeof k, "encrypt.slots.%d.iters", i);
+            snprintf(k, sizeof k, "%sslots.%d.iters", pre, i);
             img_info_int(info, k, sl->iter);
-            snprintf(k, sizeof k, "encrypt.slots.%d.stripes", i);
+            snprintf(k, sizeof k, "%sslots.%d.stripes", pre, i);
             img_info_int(info, k, sl->stripes);
         }
-        snprintf(k, sizeof k, "encrypt.slots.%d.key-offset", i);
+        snprintf(k, sizeof k, "%sslots.%d.key-offset", pre, i);
         img_info_int(info, k, (int64_t)sl->off);
     }
-    img_info_int(info, "encrypt.payload-offset", (int64_t)l->payload_sectors * 512);
-    img_info_int(info, "encrypt.master-key-iters", l->mk_iter);
+    img_info_int(info, luks_key(k, sizeof k, pre, "payload-offset"),
+                 (int64_t)l->payload_sectors * 512);
+    img_info_int(info, luks_key(k, sizeof k, pre, "master-key-iters"), l->mk_iter);
+}
+
+void luks_info(const struct luks *l, struct img_info *info)
+{
+    img_info_str(info, "encrypt.format", "luks");
+    luks_info_as(l, "encrypt.", info);
 }
 
 /* ---- key slots (amend) ---- */

@@ -85,6 +85,9 @@ struct luks_params {
  * encrypt.hash-alg and encrypt.iter-time from opts (defaults: aes-256, xts, plain64, sha256,
  * sha256, 2000 ms) and check them. */
 int luks_take_opts(struct img_opts *opts, struct luks_params *p, struct img_err *err);
+/* The same under another prefix: "" for the raw luks format (qemu-img's names there). */
+int luks_take_opts_as(struct img_opts *opts, const char *prefix, struct luks_params *p,
+                      struct img_err *err);
 /* Bytes of the LUKS area the parameters need (header plus 8 key-material areas). */
 uint64_t luks_area_len(const struct luks_params *p);
 /* A new area (malloc'd, *len = luks_area_len) with a random master key in slot 0 under pw. */
@@ -120,5 +123,8 @@ int luks_amend(struct luks *l, const struct luks_amend *a, const struct luks_io 
 
 /* encrypt.* keys for img_info (format, cipher-alg, cipher-mode, ivgen-alg, hash-alg, slots). */
 void luks_info(const struct luks *l, struct img_info *info);
+/* The same keys (without "format") under prefix: "" for the raw luks format, as qemu-img
+ * prints its format-specific data. */
+void luks_info_as(const struct luks *l, const char *prefix, struct img_info *info);
 
 #endif

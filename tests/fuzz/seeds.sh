@@ -15,7 +15,7 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
 rm -rf "$out"
-for t in qcow2 qcow cow ucow vdi vmdk vpc bochs cloop dmg raw probe vmdk_desc ovf theme opts archive crypt datafile fat \
+for t in qcow2 qcow cow ucow vdi vmdk vpc bochs cloop dmg luks raw probe vmdk_desc ovf theme opts archive crypt datafile fat \
   lvm ntfs iso vmdk_stream; do
   mkdir -p "$out/fuzz_$t"
 done
@@ -207,6 +207,14 @@ luks() { # NAME OPTIONS
 }
 luks luks-xts ""
 luks luks-cbc-essiv ",encrypt.cipher-mode=cbc,encrypt.ivgen-alg=essiv"
+# Raw LUKS (the luks format) the same way: for fuzz_crypt, and for fuzz_luks (header and key
+# slots parsed without a password).
+"$dimg" convert --password-env DIMG_FUZZ_PW -f raw -O luks -o iter-time=1,cipher-alg=aes-128 \
+  "$base" "$out/fuzz_crypt/raw-xts.luks" >/dev/null
+"$dimg" convert --password-env DIMG_FUZZ_PW -f raw -O luks \
+  -o iter-time=1,cipher-alg=aes-128,cipher-mode=cbc,ivgen-alg=essiv,hash-alg=sha1 \
+  "$base" "$out/fuzz_crypt/raw-cbc-essiv.luks" >/dev/null
+cp "$out"/fuzz_crypt/raw-*.luks "$out/fuzz_luks/"
 qemu-img convert --object secret,id=s,data=fuzz -f raw -O qcow2 \
   -o cluster_size=4k,encrypt.format=aes,encrypt.key-secret=s "$base" "$out/fuzz_crypt/aes.qcow2"
 qemu-img convert --object secret,id=s,data=fuzz -f raw -O qcow \
@@ -281,7 +289,7 @@ python3 "$src/tests/fuzz/mkdmg.py" "$tmp/m.dmg"
 cp "$tmp/m.dmg" "$out/fuzz_dmg/chunks.dmg"
 
 # Every image for the probing target.
-for d in qcow2 qcow cow ucow vdi vmdk vpc bochs cloop dmg raw; do
+for d in qcow2 qcow cow ucow vdi vmdk vpc bochs cloop dmg luks raw; do
   cp "$out/fuzz_$d"/* "$out/fuzz_probe/"
 done
 

@@ -58,9 +58,8 @@ static void test_foreign_recognisers(void **state)
     assert_null(img_foreign_probe(head, sizeof head, tail, sizeof tail));
     /* A shorter file has no tail: nothing found there. */
     assert_null(img_foreign_probe(head, sizeof head, NULL, 0));
+    /* LUKS is read by the luks driver (LUKS2 named and refused there), not foreign. */
     memcpy(head, "LUKS\xba\xbe\0\x02", 8);
-    assert_string_equal(img_foreign_probe(head, 8, NULL, 0)->name, "luks");
-    memcpy(head, "LUKS\xba\xbe\0\x07", 8);
     assert_null(img_foreign_probe(head, 8, NULL, 0));
     memcpy(head, "QED\0", 4);
     assert_string_equal(img_foreign_probe(head, 4, NULL, 0)->name, "qed");

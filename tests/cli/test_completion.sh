@@ -49,7 +49,8 @@ expect_reply "commit compact compare" "dimg com<TAB>" com
 complete_words convert -O "" >"$T/o"
 [ "$(wc -l <"$T/o")" -ge 3 ] && pass || fail "dimg convert -O <TAB>: $(cat "$T/o")"
 for f in $(cat "$T/o"); do
-  run "$DIMG" create -q -f "$f" "$T/new.$f" 1M
+  # (an encrypted format such as luks takes its password as every encrypted create does)
+  run env DPW=pw "$DIMG" create --password-env DPW -q -f "$f" "$T/new.$f" 1M
   expect_rc 0 "dimg create -f $f (offered after -O)"
 done
 complete_words info -f "" >"$T/f"

@@ -2,7 +2,7 @@
 # nbd_lib.sh: NBD servers for the shell tests (not a test itself; sourced after lib.sh). Every
 # server a test starts through it is remembered and stopped at exit (by its own pid), with $T
 # removed. Gives: nbd_track, nbd_cleanup, wait_sock, wait_port, free_port, nbdkit_bg, nbd_serve,
-# nbd_stop_last.
+# nbd_stop_last, nbd_reads_as.
 nbd_pids=()
 # nbd_track PID: stop this process at exit.
 nbd_track() { nbd_pids+=("$1"); }
@@ -47,4 +47,20 @@ nbd_stop_last() {
   kill "$p" 2>/dev/null || true
   wait "$p" 2>/dev/null || true
   unset 'nbd_pids[-1]'
+}
+# nbd_reads_as FMT URI WANT LABEL: the export is FMT when named (-f FMT) and when probed:
+# info says so and convert -O raw gives exactly the bytes of the raw file WANT.
+nbd_reads_as() {
+  local fmt=$1 u=$2 want=$3 label=$4 f
+  for f in "-f $fmt" ""; do
+    # shellcheck disable=SC2086
+    run "$DIMG" info --output=json $f "$u"
+    expect_rc 0 "info $f $label"
+    [ "$(json_str "$T/out" format)" = "$fmt" ] || fail "info $f $label: format $(json_str "$T/out" format)"
+    rm -f out.raw
+    # shellcheck disable=SC2086
+    run "$DIMG" convert $f -O raw "$u" out.raw
+    expect_rc 0 "convert $f $label"
+    cmp -s "$want" out.raw && pass || fail "convert $f $label: bytes differ"
+  done
 }

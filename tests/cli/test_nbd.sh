@@ -56,17 +56,7 @@ for u in "$UQ" "$UT"; do
 done
 
 # The qcow2 file on the wire: named, then probed.
-for f in "-f qcow2" ""; do
-  # shellcheck disable=SC2086
-  run "$DIMG" info --output=json $f "$UF"
-  expect_rc 0 "info $f (qcow2 served raw)"
-  [ "$(json_str "$T/out" format)" = qcow2 ] || fail "info $f: format $(json_str "$T/out" format)"
-  rm -f out.raw
-  # shellcheck disable=SC2086
-  run "$DIMG" convert $f -O raw "$UF" out.raw
-  expect_rc 0 "convert $f (qcow2 served raw)"
-  cmp -s r.raw out.raw && pass || fail "convert $f from the qcow2 export: bytes differ"
-done
+nbd_reads_as qcow2 "$UF" r.raw "(qcow2 served raw)"
 run "$DIMG" map --output=json -f qcow2 "$UF"
 cp "$T/out" d.json
 qemu-img map --output=json -f qcow2 "$UF" >q.json

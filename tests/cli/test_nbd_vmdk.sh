@@ -25,17 +25,7 @@ serve f.vmdk f.sock
 
 for n in s so; do
   u="nbd+unix:///?socket=$T/$n.sock"
-  for f in "-f vmdk" ""; do
-    # shellcheck disable=SC2086
-    run "$DIMG" info --output=json $f "$u"
-    expect_rc 0 "info $f $n.vmdk over NBD"
-    [ "$(json_str "$T/out" format)" = vmdk ] || fail "info $n: format $(json_str "$T/out" format)"
-    rm -f out.raw
-    # shellcheck disable=SC2086
-    run "$DIMG" convert $f -O raw "$u" out.raw
-    expect_rc 0 "convert $f $n.vmdk over NBD"
-    cmp -s want.raw out.raw && pass || fail "convert $f $n.vmdk over NBD: bytes differ"
-  done
+  nbd_reads_as vmdk "$u" want.raw "$n.vmdk over NBD"
   run "$DIMG" map --output=json -f vmdk "$u"
   expect_rc 0 "map $n.vmdk over NBD"
   cp "$T/out" d.json

@@ -1437,9 +1437,7 @@ static int open_extent(struct img *img, struct vmdk_extent *e, const struct vmdk
         return img_error(img, -ENOMEM, "out of memory");
     if ((r = img_open_ref(img, d->file, "extent file", IMG_REF_LOCAL, &e->src)) < 0)
         return r;
-    struct stat st;
-    if ((src_caps(e->src) & SRC_CAP_FD) && fstat(src_fd(e->src), &st) == 0 &&
-        st.st_dev == img->st_dev && st.st_ino == img->st_ino)
+    if (src_same_file(e->src, img->src))
         return img_error(img, -EINVAL, "extent '%s' is the descriptor file itself", d->file);
     if ((r = src_size(e->src, &e->file_size)) < 0)
         return img_error(img, r, "%s: %s", d->file, vmdk_ext_msg(e, r));

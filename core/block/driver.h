@@ -184,6 +184,17 @@ int img_open_ref(struct img *img, const char *name, const char *what, unsigned r
  * handle's file identity follows the new file. Cannot fail. */
 void img_replace_src(struct img *img, struct img_src *src);
 
+/* Replace an open image's file by a new one (core/block/rewrite.c): begin creates PATH.part
+ * beside the image (a symlink's target), with its mode and owner, and hands back a
+ * read-write source for it; the driver writes the whole new image there; commit syncs it,
+ * locks it when the handle holds a lock, renames it over the old file, syncs the directory
+ * and makes it the handle's source (rw and src are consumed either way); abort removes it.
+ * Regular files only (-ENOTSUP otherwise). 0 or -errno with img->err set. */
+struct img_rewrite;
+int img_rewrite_begin(struct img *img, struct img_rewrite **rw, struct img_src **src);
+int img_rewrite_commit(struct img *img, struct img_rewrite *rw);
+void img_rewrite_abort(struct img_rewrite *rw);
+
 /* For create slots. The image's own source: opened on the first call (a new regular file, an
  * existing one truncated, an existing block device or an NBD export as it is; with
  * req->final_path set the file must be new), the same source on later calls. The first call

@@ -21,8 +21,8 @@
 #include <unistd.h>
 
 struct img_rewrite {
-    struct io_tmpfile t;  /* the .part (its own descriptor, for the sync and the rename) */
-    struct img_src *src;  /* the same file as the driver's source */
+    struct io_tmpfile t;   /* the .part (its own descriptor, for the sync and the rename) */
+    struct img_src *src;   /* the same file as the driver's source */
     struct lock_ref *lock; /* taken on the new file at commit */
 };
 

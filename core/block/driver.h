@@ -184,6 +184,18 @@ int img_open_ref(struct img *img, const char *name, const char *what, unsigned r
  * handle's file identity follows the new file. Cannot fail. */
 void img_replace_src(struct img *img, struct img_src *src);
 
+/* Look at the files beside the image (core/block/siblings.c), for a driver that finds a
+ * related file by its content (vdi's parent): for each regular file directly in the image's
+ * directory at least head_len bytes long (<= IMG_SIBLING_HEAD_MAX), fn gets its name and
+ * first head_len bytes; no symlink is followed out of the directory, none at all for an
+ * untrusted image. At most max entries are looked at (*capped says more were there). fn
+ * returns 0 to go on, or a negative errno (with img->err set) that ends the walk and is
+ * returned. -errno with img->err set when the directory cannot be read. */
+#define IMG_SIBLING_HEAD_MAX 65536u
+typedef int (*img_sibling_fn)(void *ctx, const char *name, const uint8_t *head, size_t len);
+int img_scan_siblings(struct img *img, size_t head_len, unsigned max, img_sibling_fn fn, void *ctx,
+                      bool *capped);
+
 /* Replace an open image's file by a new one (core/block/rewrite.c): begin creates PATH.part
  * beside the image (a symlink's target), with its mode and owner, and hands back a
  * read-write source for it; the driver writes the whole new image there; commit syncs it,

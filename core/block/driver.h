@@ -196,6 +196,14 @@ typedef int (*img_sibling_fn)(void *ctx, const char *name, const uint8_t *head, 
 int img_scan_siblings(struct img *img, size_t head_len, unsigned max, img_sibling_fn fn, void *ctx,
                       bool *capped);
 
+/* A new regular file name (joined to the image's directory; it must not exist, never
+ * through a symlink) beside an open image (core/block/siblings.c), for a driver that grows
+ * into more files (vmdk's split extents): fill writes it through a read-write source (its
+ * failures set img->err), core flushes and closes it, and removes it again when anything
+ * fails. Regular-file images only. 0 or -errno with img->err set. */
+typedef int (*img_fill_fn)(void *ctx, struct img_src *s);
+int img_add_file(struct img *img, const char *name, const char *what, img_fill_fn fill, void *ctx);
+
 /* Replace an open image's file by a new one (core/block/rewrite.c): begin creates PATH.part
  * beside the image (a symlink's target), with its mode and owner, and hands back a
  * read-write source for it; the driver writes the whole new image there; commit syncs it,

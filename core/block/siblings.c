@@ -1,6 +1,9 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* siblings.c: a look at the files beside an open image, for drivers that find a related
- * file by its content rather than by name (vdi's parent, named only by UUID). Core walks the
+/* siblings.c: files beside an open image. img_add_file makes a new one for a driver that
+ * grows its image into more files (vmdk's split extents): core creates it (new, never
+ * through a symlink), the driver fills it through a source, core flushes it and removes it
+ * again on any failure. img_scan_siblings is for drivers that find a related file by its
+ * content rather than by name (vdi's parent, named only by UUID): core walks the
  * image's directory and reads the first bytes of each regular file there; the driver sees
  * only the name and those bytes, never a descriptor. Only regular files directly in the
  * directory are opened (resolve_openat_beneath: never a device or a FIFO, never through a
@@ -35,8 +38,8 @@ static bool sibling_head(int dfd, const char *name, bool untrusted, void *buf, s
     return ok;
 }
 
-int img_scan_siblings(struct img *img, size_t head_len, unsigned max, img_sibling_fn fn,
-                      void *ctx, bool *capped)
+int img_scan_siblings(struct img *img, size_t head_len, unsigned max, img_sibling_fn fn, void *ctx,
+                      bool *capped)
 {
     *capped = false;
     if (head_len == 0 || head_len > IMG_SIBLING_HEAD_MAX)
@@ -70,5 +73,40 @@ int img_scan_siblings(struct img *img, size_t head_len, unsigned max, img_siblin
     }
     closedir(d);
     free(buf);
+    return r;
+}
+
+int img_add_file(struct img *img, const char *name, const char *what, img_fill_fn fill, void *ctx)
+{
+    /* A file beside a device node or an NBD export would land in /dev, or nowhere. */
+    if (!img->src || src_kind(img->src) != SRC_FILE)
+        return img_fail(img, -ENOTSUP, "%s: no new %s beside a block device or NBD export",
+                        img->path, what);
+    char *full = io_path_join(img->dir, name);
+    if (!full)
+        return img_fail(img, -ENOMEM, "out of memory");
+    /* O_EXCL: a new file only, and never through a symlink at its name. */
+    int fd = open(full, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        int e = errno;
+        int r = e == EEXIST
+                    ? img_fail(img, -e, "%s: %s %s already exists", img->drv->name, what, full)
+                    : img_fail(img, -e, "%s: %s %s: %s", img->drv->name, what, full, strerror(e));
+        free(full);
+        return r;
+    }
+    struct img_src *s;
+    struct img_err e = {0};
+    int r = src_from_fd(fd, full, SRC_OPEN_RW, &s, &e); /* closes fd on failure */
+    if (r < 0) {
+        img_fail(img, r, "%s", e.msg);
+    } else {
+        if ((r = fill(ctx, s)) == 0 && (r = src_flush(s)) < 0)
+            img_fail(img, r, "%s: writing %s %s: %s", img->drv->name, what, full, src_errmsg(s, r));
+        src_close(s);
+    }
+    if (r < 0)
+        unlink(full);
+    free(full);
     return r;
 }

@@ -718,8 +718,8 @@ static unsigned gte_flags(const struct vmdk_extent *e, uint32_t gte)
 static void vmdk_bs_file(struct img *img, const struct vmdk_extent *e, struct img_bs *bs)
 {
     if (vmdk_ext_own(img, e)) {
-        bs->flags |= IMG_BS_HOST_FD;
-        bs->host_fd = src_fd(e->src);
+        bs->flags |= IMG_BS_HOST_FILE;
+        bs->host_src = e->src;
         bs->host_name = e->file;
     }
 }

@@ -40,11 +40,7 @@ sec_readonly_dir() {
 }
 
 sec_full_disk() {
-  [ "$(id -u)" -eq 0 ] || { echo "SKIP: needs root (mount -t tmpfs)"; exit 77; }
-  need mount umount
-  mkdir fs
-  mount -t tmpfs -o size=8m tmpfs fs
-  trap 'umount "$T/fs" 2>/dev/null || umount -l "$T/fs" 2>/dev/null; rm -rf "$T"' EXIT
+  small_tmpfs 8m
   # 5 MiB of data: the grown copy needs another 5 MiB, the tmpfs holds 8.
   head -c 5M /dev/urandom >src.raw
   "$DIMG" convert -q -f raw -O cow src.raw fs/a.cow

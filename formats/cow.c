@@ -13,15 +13,14 @@
  * The image's bytes go only through its byte source (core/block/src.h): a cow on a block
  * device or an NBD export reads and writes as one in a file, except a grow past the bitmap's
  * slack, which rewrites the image as a new file and so needs one.
- * Talks to: core/block/src.h, core/base/io.c (grow's new file), core/block/img.c
- * (img_read_backing, img_replace_src).
+ * Talks to: core/block/src.h, core/block/rewrite.c (grow's new file), core/block/img.c
+ * (img_read_backing, img_rewrite_begin/commit).
  */
 #include "core/base/bytes.h"
 #include "core/base/io.h"
 #include "formats/drivers.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -531,37 +530,6 @@ static int cow_grow_write(struct img *img, struct img_src *dst, uint64_t sectors
     return r;
 }
 
-/* A new file beside the image, with its mode (and owner, where allowed), as a source. */
-static int cow_grow_file(struct img *img, struct io_tmpfile *t, struct img_src **dst)
-{
-    struct stat st;
-    if (fstat(src_fd(img->src), &st) < 0)
-        return img_error(img, -errno, "%s", strerror(errno));
-    char *real = realpath(img->path, NULL); /* rename over a symlink's target, not the link */
-    if (!real)
-        return img_error(img, -errno, "%s", strerror(errno));
-    int r = io_tmp_create(t, real);
-    free(real);
-    if (r < 0)
-        return img_error(img, r, "creating %s.part: %s", img->path, strerror(-r));
-    if (fchmod(t->fd, st.st_mode & 07777) < 0)
-        r = -errno;
-    /* The owner is kept where we may (root); otherwise the file becomes ours, as with cp. */
-    if (r == 0 && fchown(t->fd, st.st_uid, st.st_gid) < 0 && errno != EPERM)
-        r = -errno;
-    int nfd = r < 0 ? -1 : fcntl(t->fd, F_DUPFD_CLOEXEC, 0);
-    struct img_err e = {0};
-    if (r == 0 && nfd < 0)
-        r = -errno;
-    if (r == 0 && (r = src_from_fd(nfd, img->path, SRC_OPEN_RW, dst, &e)) < 0)
-        r = img_error(img, r, "%s", e.msg);
-    else if (r < 0)
-        r = img_error(img, r, "creating %s.part: %s", img->path, strerror(-r));
-    if (r < 0)
-        io_tmp_abort(t);
-    return r;
-}
-
 /* Grow past the bitmap's slack. The data area starts right after the bitmap, so a longer
  * bitmap moves every data sector, and the header's size alone decides where the data area is:
  * no single write can switch from the old positions to the new ones, and the two overlap, so
@@ -573,21 +541,17 @@ static int cow_grow_file(struct img *img, struct io_tmpfile *t, struct img_src *
 static int cow_grow_copy(struct img *img, uint64_t sectors, uint64_t zero_to)
 {
     struct cow *s = cow_st(img);
-    struct io_tmpfile t;
+    struct img_rewrite *rw;
     struct img_src *dst;
-    int r = cow_grow_file(img, &t, &dst);
+    int r = img_rewrite_begin(img, &rw, &dst);
     if (r < 0)
         return r;
     if ((r = cow_grow_write(img, dst, sectors, zero_to)) < 0) {
-        src_close(dst);
-        io_tmp_abort(&t);
+        img_rewrite_abort(rw);
         return img_error(img, r, "writing the grown image: %s", strerror(-r));
     }
-    if ((r = io_tmp_commit(&t)) < 0) {
-        src_close(dst);
-        return img_error(img, r, "replacing %s: %s", img->path, strerror(-r));
-    }
-    img_replace_src(img, dst);
+    if ((r = img_rewrite_commit(img, rw)) < 0)
+        return r;
     s->data_off = cow_data_off(s->hsize, sectors);
     return 0;
 }

@@ -22,7 +22,6 @@
 #include "formats/qcrypt.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -43,7 +42,7 @@ struct qcow {
     uint64_t hdr_end; /* header plus backing file name */
     uint64_t l1_off, l1n;
     uint64_t *l1;                 /* host order */
-    uint64_t file_size;           /* tracked so appends need no fstat */
+    uint64_t file_size;           /* tracked so appends need no size call */
     uint64_t *l2;                 /* one cached L2 table, host order */
     uint64_t l2_off;              /* its offset; 0 = nothing cached */
     uint8_t *l2raw;               /* on-disk encoding buffer for one L2 table */

@@ -14,7 +14,6 @@
 #include "formats/drivers.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -259,7 +258,7 @@ static int qcow2_decompress_to(struct img *img, uint64_t entry, uint8_t *out)
     struct qcow2 *s = qcow2_st(img);
     uint64_t coff, clen;
     qcow2_cdesc_decode(entry, s->cluster_bits, &coff, &clen);
-    if (coff >= QCOW2_MAX_HOST_OFF || coff >= s->file_size || s->data_fd >= 0)
+    if (coff >= QCOW2_MAX_HOST_OFF || coff >= s->file_size || s->data_src != NULL)
         return img_error(img, -EIO,
                          "compressed cluster at 0x%llx lies past the end of "
                          "the file",
@@ -322,7 +321,7 @@ static int qcow2_map_off(struct img *img, uint64_t off, struct qcow2_map *m)
         m->l1_skip = span - (off & (span - 1));
         return 0;
     }
-    enum qcow2_ctype t = qcow2_entry_type(e, s->extended_l2, s->data_fd >= 0);
+    enum qcow2_ctype t = qcow2_entry_type(e, s->extended_l2, s->data_src != NULL);
     uint64_t host = e & QCOW2_L2_OFFSET_MASK;
     if (t == QCOW2_C_COMPRESSED) {
         if (s->extended_l2 && bm)
@@ -338,7 +337,7 @@ static int qcow2_map_off(struct img *img, uint64_t off, struct qcow2_map *m)
         return qcow2_l2e_high(img, e);
     if ((t == QCOW2_C_DATA || t == QCOW2_C_ZERO_ALLOC) && (host & (s->cluster_size - 1)))
         return img_error(img, -EIO, "data cluster offset 0x%llx is not cluster aligned", ULL(host));
-    if (t == QCOW2_C_DATA && s->data_fd < 0 && host >= s->file_size)
+    if (t == QCOW2_C_DATA && !s->data_src && host >= s->file_size)
         return img_error(img, -EIO,
                          "data cluster offset 0x%llx lies past the end of "
                          "the file",
@@ -468,7 +467,7 @@ static void map_to_bs(const struct qcow2_map *m, unsigned *flags, uint64_t *host
 static bool whole_cluster_bs(const struct qcow2 *s, uint64_t e, uint64_t bm, unsigned *flags,
                              uint64_t *host)
 {
-    struct qcow2_map m = {.type = qcow2_entry_type(e, s->extended_l2, s->data_fd >= 0),
+    struct qcow2_map m = {.type = qcow2_entry_type(e, s->extended_l2, s->data_src != NULL),
                           .len = s->cluster_size};
     uint64_t h = e & QCOW2_L2_OFFSET_MASK;
     if (m.type == QCOW2_C_COMPRESSED) {
@@ -480,7 +479,7 @@ static bool whole_cluster_bs(const struct qcow2 *s, uint64_t e, uint64_t bm, uns
     if ((m.type == QCOW2_C_DATA || m.type == QCOW2_C_ZERO_ALLOC) &&
         ((h & (s->cluster_size - 1)) || (e & QCOW2_OFF_HIGH_BITS)))
         return false;
-    if (m.type == QCOW2_C_DATA && s->data_fd < 0 && h >= s->file_size)
+    if (m.type == QCOW2_C_DATA && !s->data_src && h >= s->file_size)
         return false;
     if (s->extended_l2) {
         uint32_t alloc = (uint32_t)bm, zero = (uint32_t)(bm >> 32);
@@ -620,9 +619,9 @@ static int qcow2_block_status(struct img *img, uint64_t off, uint64_t len, struc
     bs->host_off = host0;
     if (s->crypt_method) /* ciphertext: no guest byte is at a host offset (as qemu says) */
         bs->flags &= ~(unsigned)IMG_BS_OFFSET_VALID;
-    else if ((bs->flags & IMG_BS_OFFSET_VALID) && s->data_fd >= 0) {
-        bs->flags |= IMG_BS_HOST_FD;
-        bs->host_fd = s->data_fd;
+    else if ((bs->flags & IMG_BS_OFFSET_VALID) && s->data_src != NULL) {
+        bs->flags |= IMG_BS_HOST_FILE;
+        bs->host_src = s->data_src;
         bs->host_name = s->data_file_name;
     }
     if ((bs->flags & IMG_BS_OFFSET_VALID) && (bs->flags & IMG_BS_DATA) && qcow2_meta_prealloc(img))
@@ -860,10 +859,7 @@ static int open_data_file(struct img *img)
                          "external data file bit set but the header "
                          "extension data file is missing");
     int r = img_open_ref(img, s->data_file_name, "external data file", 0, &s->data_src);
-    if (r < 0)
-        return r;
-    s->data_fd = src_fd(s->data_src);
-    return 0;
+    return r;
 }
 
 static int check_table(struct img *img, const char *what, uint64_t off, uint64_t len)
@@ -1126,7 +1122,6 @@ static int qcow2_open(struct img *img, unsigned flags)
 {
     struct qcow2 *s = qcow2_st(img);
     int r;
-    s->data_fd = -1;
     if ((r = open_header(img)) < 0 || (r = open_cluster0(img)) < 0 ||
         (r = open_features(img)) < 0 || (r = open_check_tables(img)) < 0)
         return r;
@@ -1165,9 +1160,8 @@ static void qcow2_close(struct img *img)
     free(s->cbuf);
     free(s->zin);
     free(s->wbuf);
-    src_close(s->data_src); /* closes data_fd */
+    src_close(s->data_src);
     s->data_src = NULL;
-    s->data_fd = -1;
     qcow2_crypt_close(img);
 }
 

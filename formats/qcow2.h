@@ -194,7 +194,6 @@ struct qcow2 {
     bool has_fde;
     uint64_t fde_off, fde_len;
     char *data_file_name;
-    int data_fd;              /* external data file's descriptor (map's host_fd), or -1 */
     struct img_src *data_src; /* the external data file, or NULL */
 
     uint64_t file_size;                   /* tracked as we grow the file */

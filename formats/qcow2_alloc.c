@@ -358,7 +358,7 @@ int qcow2_alloc_clusters(struct img *img, uint64_t n, uint64_t *start)
 int qcow2_entry_refs(struct img *img, uint64_t e, int64_t delta)
 {
     struct qcow2 *s = qcow2_st(img);
-    enum qcow2_ctype t = qcow2_entry_type(e, s->extended_l2, s->data_fd >= 0);
+    enum qcow2_ctype t = qcow2_entry_type(e, s->extended_l2, s->data_src != NULL);
     if (t == QCOW2_C_COMPRESSED) {
         uint64_t off, len;
         qcow2_cdesc_decode(e, s->cluster_bits, &off, &len);
@@ -369,7 +369,7 @@ int qcow2_entry_refs(struct img *img, uint64_t e, int64_t delta)
         }
         return 0;
     }
-    if ((t == QCOW2_C_DATA || t == QCOW2_C_ZERO_ALLOC) && s->data_fd < 0)
+    if ((t == QCOW2_C_DATA || t == QCOW2_C_ZERO_ALLOC) && !s->data_src)
         return qcow2_update_refcount(img, (e & QCOW2_L2_OFFSET_MASK) >> s->cluster_bits, delta);
     return 0;
 }
@@ -391,7 +391,7 @@ int qcow2_prepare_write(struct img *img)
     int r = qcow2_crypt_ready(img); /* a wrong password must change nothing */
     if (r < 0)
         return r;
-    if (s->nb_snapshots && s->data_fd >= 0)
+    if (s->nb_snapshots && s->data_src != NULL)
         return img_error(img, -ENOTSUP,
                          "image has internal snapshots and an external "
                          "data file; refusing to write");
@@ -585,7 +585,7 @@ int qcow2_ensure_l2(struct img *img, uint64_t off, uint64_t *l2off)
 static int alloc_data_cluster(struct img *img, uint64_t guest_cl, uint64_t *host)
 {
     struct qcow2 *s = qcow2_st(img);
-    if (s->data_fd >= 0) {
+    if (s->data_src != NULL) {
         *host = guest_cl;
         return 0;
     }
@@ -628,7 +628,7 @@ static int write_in_cluster(struct img *img, uint64_t off, const uint8_t *buf, u
     int r = qcow2_ensure_l2(img, off, &l2off);
     if (r < 0 || (r = qcow2_get_l2(img, off, &l2off, &e, &bm)) < 0)
         return r;
-    enum qcow2_ctype t = qcow2_entry_type(e, s->extended_l2, s->data_fd >= 0);
+    enum qcow2_ctype t = qcow2_entry_type(e, s->extended_l2, s->data_src != NULL);
     uint64_t host = e & QCOW2_L2_OFFSET_MASK;
     if ((t == QCOW2_C_DATA || t == QCOW2_C_ZERO_ALLOC) && (e & QCOW2_OFF_HIGH_BITS))
         return qcow2_l2e_high(img, e);
@@ -636,7 +636,7 @@ static int write_in_cluster(struct img *img, uint64_t off, const uint8_t *buf, u
         return img_error(img, -EIO, "data cluster offset 0x%llx is not cluster aligned", ULL(host));
     bool owned = false; /* host cluster present and ours alone */
     if (t == QCOW2_C_DATA || t == QCOW2_C_ZERO_ALLOC) {
-        if ((e & QCOW2_OFLAG_COPIED) || s->data_fd >= 0) {
+        if ((e & QCOW2_OFLAG_COPIED) || s->data_src != NULL) {
             owned = true;
         } else {
             if ((r = qcow2_get_refcount(img, host >> s->cluster_bits, &rc)) < 0)
@@ -759,7 +759,7 @@ int qcow2_write(struct img *img, uint64_t off, const void *buf, size_t len)
     struct qcow2 *s = qcow2_st(img);
     int r = qcow2_prepare_write(img);
     const uint8_t *p = buf;
-    bool runs = scratch(img) && !s->crypt_method && s->data_fd < 0;
+    bool runs = scratch(img) && !s->crypt_method && !s->data_src;
     while (r == 0 && len > 0) {
         uint64_t n = s->cluster_size - (off & (s->cluster_size - 1));
         if (runs && n == s->cluster_size && len >= n) {
@@ -796,9 +796,9 @@ static int zero_in_cluster(struct img *img, uint64_t off, uint64_t n)
     int r = qcow2_get_l2(img, off, &l2off, &e, &bm);
     if (r < 0)
         return r;
-    enum qcow2_ctype t = qcow2_entry_type(e, s->extended_l2, s->data_fd >= 0);
+    enum qcow2_ctype t = qcow2_entry_type(e, s->extended_l2, s->data_src != NULL);
     bool whole = in == 0 && (n == cs || cl + n >= img->size);
-    bool raw_data = (s->autoclear & QCOW2_AUTOCLEAR_DATA_RAW) && s->data_fd >= 0;
+    bool raw_data = (s->autoclear & QCOW2_AUTOCLEAR_DATA_RAW) && s->data_src != NULL;
 
     if (!s->extended_l2) {
         if ((t == QCOW2_C_ZERO || t == QCOW2_C_ZERO_ALLOC) || (t == QCOW2_C_UNALLOC && !backing))
@@ -830,7 +830,7 @@ static int zero_in_cluster(struct img *img, uint64_t off, uint64_t n)
         return 0;
     if ((r = qcow2_get_l2(img, off, &l2off, &e, &bm)) < 0)
         return r;
-    t = qcow2_entry_type(e, true, s->data_fd >= 0);
+    t = qcow2_entry_type(e, true, s->data_src != NULL);
     unsigned sc0 = (unsigned)(a / scs), sc1 = (unsigned)(b / scs) - 1;
     uint64_t mask = ((sc1 == 31 ? 0xffffffffull : ((1ull << (sc1 + 1)) - 1)) >> sc0) << sc0;
     if (t == QCOW2_C_COMPRESSED && mask != QCOW2_BITMAP_ALL_ALLOC)
@@ -967,7 +967,7 @@ static int compressed_begin(struct img *img, uint64_t off, size_t len)
     uint64_t cs = s->cluster_size;
     if ((off & (cs - 1)) || len > cs || (len < cs && off + len != img->size))
         return img_error(img, -EINVAL, "compressed writes need one whole cluster");
-    if (s->data_fd >= 0)
+    if (s->data_src != NULL)
         return img_error(img, -ENOTSUP,
                          "compressed writes are not possible with an "
                          "external data file");
@@ -1008,7 +1008,7 @@ int qcow2_flush(struct img *img)
     if (r < 0)
         return r;
     r = src_flush(img->src);
-    if (r == 0 && s->data_fd >= 0)
+    if (r == 0 && s->data_src != NULL)
         r = src_flush(s->data_src);
     if (r < 0)
         return img_error(img, r, "flush: %s", strerror(-r));

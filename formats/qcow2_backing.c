@@ -72,7 +72,7 @@ int qcow2_set_backing(struct img *img, const char *name, const char *fmt)
                          QCOW2_MAX_BACKING_NAME);
     if (fl > 31)
         return img_error(img, -EINVAL, "backing format name longer than 31 bytes");
-    if (nl && (s->autoclear & QCOW2_AUTOCLEAR_DATA_RAW) && s->data_fd >= 0)
+    if (nl && (s->autoclear & QCOW2_AUTOCLEAR_DATA_RAW) && s->data_src != NULL)
         return img_error(img, -EINVAL,
                          "an image with a raw external data file cannot "
                          "have a backing file");

@@ -105,7 +105,7 @@ static void ck_l2(struct ck *c, uint64_t l2off, bool frag, uint64_t *next_contig
         c->res->check_errors++;
         return;
     }
-    bool df = s->data_fd >= 0;
+    bool df = s->data_src != NULL;
     for (uint64_t i = 0; i < s->l2_entries; i++) {
         uint64_t e = be64_load(c->tbuf + i * s->l2_entry_size);
         uint64_t bm = s->extended_l2 ? be64_load(c->tbuf + i * s->l2_entry_size + 8) : 0;
@@ -319,7 +319,7 @@ static int ck_calculate(struct ck *c)
         if (s->snaps[i].l1_size <= QCOW2_MAX_L1_ENTRIES)
             c->tick_total += s->snaps[i].l1_size;
     ck_l1(c, s->l1_offset, s->l1_size, s->l1, true, true);
-    if (s->data_fd >= 0 && s->nb_snapshots) {
+    if (s->data_src != NULL && s->nb_snapshots) {
         img_check_report(c->res, "ERROR %u snapshots in image with data file", s->nb_snapshots);
         c->res->corruptions++;
     }
@@ -478,10 +478,10 @@ static int ck_oflag_copied(struct ck *c, unsigned fix)
         for (uint64_t j = 0; j < s->l2_entries; j++) {
             uint8_t *p = c->tbuf + j * s->l2_entry_size;
             uint64_t e = be64_load(p);
-            enum qcow2_ctype t = qcow2_entry_type(e, s->extended_l2, s->data_fd >= 0);
+            enum qcow2_ctype t = qcow2_entry_type(e, s->extended_l2, s->data_src != NULL);
             if (t != QCOW2_C_DATA && t != QCOW2_C_ZERO_ALLOC)
                 continue;
-            if (s->data_fd >= 0)
+            if (s->data_src != NULL)
                 rc = 1;
             else if (qcow2_get_refcount(c->img, (e & QCOW2_L2_OFFSET_MASK) >> s->cluster_bits,
                                         &rc) < 0)

@@ -34,7 +34,7 @@ int qcow2_crypt_open(struct img *img)
     struct qcow2 *s = qcow2_st(img);
     if (!s->crypt_method)
         return 0;
-    if ((s->autoclear & QCOW2_AUTOCLEAR_DATA_RAW) && s->data_fd >= 0)
+    if ((s->autoclear & QCOW2_AUTOCLEAR_DATA_RAW) && s->data_src != NULL)
         return img_error(img, -ENOTSUP,
                          "encryption with a raw external data file is "
                          "not supported");

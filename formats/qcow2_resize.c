@@ -125,7 +125,7 @@ static int prealloc_area(struct img *img, uint64_t from, uint64_t to, enum img_p
     struct qcow2 *s = qcow2_st(img);
     uint64_t cs = s->cluster_size, E = s->l2_entries, esz = s->l2_entry_size;
     uint64_t c = from / cs, c1 = u64_div_round_up(to, cs), hint = s->free_hint;
-    bool full = mode == IMG_PREALLOC_FULL, ext = s->data_fd >= 0;
+    bool full = mode == IMG_PREALLOC_FULL, ext = s->data_src != NULL;
     struct img_src *dsrc = ext ? s->data_src : img->src;
     int r = 0;
     uint8_t *t;
@@ -217,7 +217,7 @@ static int qcow2_grow(struct img *img, uint64_t size, enum img_prealloc prealloc
     if (r < 0)
         return r;
     uint64_t from = u64_align_up(old, cs);
-    if (s->data_fd >= 0) {
+    if (s->data_src != NULL) {
         uint64_t dsz;
         if ((r = src_size(s->data_src, &dsz)) == 0 && dsz < size)
             r = src_truncate(s->data_src, size);
@@ -343,7 +343,7 @@ static int qcow2_shrink(struct img *img, uint64_t size)
     s->l1_offset = off;
     for (uint64_t i = keepc; r == 0 && i < oldc; i++)
         r = qcow2_update_refcount(img, old / cs + i, -1);
-    if (r == 0 && s->data_fd >= 0) {
+    if (r == 0 && s->data_src != NULL) {
         uint64_t dsz;
         if ((r = src_size(s->data_src, &dsz)) == 0 && dsz > size)
             r = src_truncate(s->data_src, size);

@@ -132,7 +132,7 @@ static uint64_t rel_find(const struct plan *p, uint64_t o)
 static int settle_l2(struct plan *p, uint64_t o)
 {
     struct qcow2 *s = p->s;
-    bool df = s->data_fd >= 0, changed = false;
+    bool df = s->data_src != NULL, changed = false;
     int r = src_pread(p->img->src, p->buf, s->cluster_size, o);
     if (r < 0)
         return img_error(p->img, r, "reading the L2 table at 0x%llx: %s", ULL(o), strerror(-r));

@@ -70,7 +70,7 @@ static int walk_check(struct img *img, const uint64_t *l1, uint64_t n, const cha
             return r;
         for (uint64_t j = 0; j < s->l2_entries; j++) {
             uint64_t e = be64_load(t + j * s->l2_entry_size), host = e & QCOW2_L2_OFFSET_MASK;
-            enum qcow2_ctype ty = qcow2_entry_type(e, s->extended_l2, s->data_fd >= 0);
+            enum qcow2_ctype ty = qcow2_entry_type(e, s->extended_l2, s->data_src != NULL);
             bool bad = false;
             if (ty == QCOW2_C_COMPRESSED) {
                 uint64_t off, len;
@@ -79,7 +79,7 @@ static int walk_check(struct img *img, const uint64_t *l1, uint64_t n, const cha
                     off >= QCOW2_MAX_HOST_OFF || ((off + len - 1) >> s->cluster_bits) >= nclusters;
             } else if (ty == QCOW2_C_DATA || ty == QCOW2_C_ZERO_ALLOC) {
                 bad = (e & QCOW2_OFF_HIGH_BITS) ||
-                      (s->data_fd < 0 && ((host & (cs - 1)) || host >= s->file_size));
+                      (!s->data_src && ((host & (cs - 1)) || host >= s->file_size));
             }
             if (bad)
                 return img_error(img, -EIO,
@@ -245,7 +245,7 @@ int qcow2_snap_create(struct img *img, const char *name)
     struct qcow2 *s = qcow2_st(img);
     char id[32];
     int r;
-    if (s->data_fd >= 0)
+    if (s->data_src != NULL)
         return img_error(img, -ENOTSUP,
                          "internal snapshots are not possible with an "
                          "external data file");

@@ -7,7 +7,6 @@
 
 #include <errno.h>
 #include <stdlib.h>
-#include <fcntl.h>
 #include <linux/falloc.h>
 #include <string.h>
 #include <sys/stat.h>

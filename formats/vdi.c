@@ -18,12 +18,9 @@
  */
 #include "core/base/bytes.h"
 #include "core/base/io.h"
-#include "core/block/resolve.h"
 #include "formats/drivers.h"
 
-#include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -227,77 +224,62 @@ static int vdi_parse_header(struct img *img, struct vdi *s, const uint8_t *h)
     return 0;
 }
 
-/* Whether name in the directory dfd is a vdi whose uuid_image is the child's uuid_link;
- * *same_mod says whether its uuid_modify is also the child's uuid_parent_modification. Only
- * regular files below the directory are opened (resolve_openat_beneath: never a device or a
- * FIFO, never through a symlink leading elsewhere, through none at all when untrusted), and
- * only their first sector is read. */
-static bool vdi_parent_candidate(int dfd, const char *name, const struct vdi *s, bool untrusted,
-                                 bool *same_mod)
+/* The search's state: the child's header, the best candidate so far. */
+struct vdi_parent_scan {
+    struct img *img;
+    const struct vdi *s;
+    char *best;
+    bool best_mod;
+};
+
+/* One file beside the child (core/block/siblings.c hands out its first sector): a parent
+ * when it is a vdi whose uuid_image is the child's uuid_link; one whose uuid_modify is also
+ * the child's uuid_parent_modification wins, among equals the first name in byte order. */
+static int vdi_parent_candidate(void *ctx, const char *name, const uint8_t *h, size_t len)
 {
-    struct stat st;
-    struct img_err err;
-    uint8_t h[VDI_SECTOR];
-    int fd = resolve_openat_beneath(dfd, name, O_RDONLY, untrusted ? RESOLVE_OPEN_NOSYMLINKS : 0,
-                                    &st, &err);
-    if (fd < 0)
-        return false;
-    bool ok = st.st_size >= VDI_SECTOR && io_pread_exact(fd, h, sizeof h, 0) == 0 &&
-              le32_load(h + VDI_OFF_SIGNATURE) == VDI_SIGNATURE &&
-              memcmp(h + VDI_OFF_UUID_IMAGE, s->uuid_link, 16) == 0;
-    if (ok)
-        *same_mod = memcmp(h + VDI_OFF_UUID_SNAP, s->uuid_parent, 16) == 0;
-    close(fd);
-    return ok;
+    struct vdi_parent_scan *p = ctx;
+    if (len < VDI_SECTOR || le32_load(h + VDI_OFF_SIGNATURE) != VDI_SIGNATURE ||
+        memcmp(h + VDI_OFF_UUID_IMAGE, p->s->uuid_link, 16) != 0)
+        return 0;
+    bool mod = memcmp(h + VDI_OFF_UUID_SNAP, p->s->uuid_parent, 16) == 0;
+    if (p->best && (p->best_mod > mod || (p->best_mod == mod && strcmp(p->best, name) <= 0)))
+        return 0;
+    free(p->best);
+    if (!(p->best = strdup(name)))
+        return img_error(p->img, -ENOMEM, "out of memory");
+    p->best_mod = mod;
+    return 0;
 }
 
 /* A differencing vdi names its parent only by UUID (VirtualBox finds it in its media
  * registry): look for it among the regular files of the image's own directory, at most
- * VDI_SCAN_MAX entries. A parent whose modification UUID matches wins over one that was
- * changed since; among equals the first name in byte order, so that readdir's order never
- * decides. The core then opens it as the backing image (depth and loop checks included). */
+ * VDI_SCAN_MAX entries (core walks the directory, under the untrusted rules). A parent whose
+ * modification UUID matches wins over one that was changed since; among equals the first
+ * name in byte order, so that readdir's order never decides. The core then opens it as the
+ * backing image (depth and loop checks included). */
 static int vdi_find_parent(struct img *img, const struct vdi *s)
 {
     char u[37];
     vdi_uuid_str(s->uuid_link, u);
-    DIR *d = opendir(img->dir);
-    if (!d)
-        return img_error(img, -errno, "looking for the parent image (uuid %s) in %s: %s", u,
-                         img->dir, strerror(errno));
-    char *best = NULL;
-    bool best_mod = false, capped = false;
-    unsigned seen = 0;
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL) {
-        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-            continue;
-        if (++seen > VDI_SCAN_MAX) {
-            capped = true;
-            break;
-        }
-        bool mod;
-        if (e->d_type != DT_UNKNOWN && e->d_type != DT_REG && e->d_type != DT_LNK)
-            continue;
-        if (!vdi_parent_candidate(dirfd(d), e->d_name, s, img->flags & IMG_OPEN_UNTRUSTED, &mod))
-            continue;
-        if (best && (best_mod > mod || (best_mod == mod && strcmp(best, e->d_name) <= 0)))
-            continue;
-        free(best);
-        if (!(best = strdup(e->d_name))) {
-            closedir(d);
-            return img_error(img, -ENOMEM, "out of memory");
-        }
-        best_mod = mod;
+    struct vdi_parent_scan p = {.img = img, .s = s};
+    bool capped;
+    int r = img_scan_siblings(img, VDI_SECTOR, VDI_SCAN_MAX, vdi_parent_candidate, &p, &capped);
+    if (r < 0) {
+        free(p.best);
+        if (r == -ENOMEM)
+            return r; /* said already */
+        char m[sizeof img->err.msg];
+        snprintf(m, sizeof m, "%s", img->err.msg);
+        return img_error(img, r, "looking for the parent image (uuid %s) in %s", u, m);
     }
-    closedir(d);
-    if (!best)
+    if (!p.best)
         return img_error(img, -ENOENT,
                          "parent image (uuid %s) not found in %s%s; a differencing vdi "
                          "must lie in its parent's directory",
                          u, img->dir,
                          capped ? " (only the first " VDI_SCAN_MAX_STR " entries were looked at)"
                                 : "");
-    img->backing_name = best;
+    img->backing_name = p.best;
     if (!(img->backing_fmt = strdup("vdi")))
         return img_error(img, -ENOMEM, "out of memory");
     return 0;

@@ -27,7 +27,6 @@
 #include "formats/drivers.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -718,8 +717,8 @@ static unsigned gte_flags(const struct vmdk_extent *e, uint32_t gte)
 static void vmdk_bs_file(struct img *img, const struct vmdk_extent *e, struct img_bs *bs)
 {
     if (vmdk_ext_own(img, e)) {
-        bs->flags |= IMG_BS_HOST_FD;
-        bs->host_fd = src_fd(e->src);
+        bs->flags |= IMG_BS_HOST_FILE;
+        bs->host_src = e->src;
         bs->host_name = e->file;
     }
 }
@@ -1437,9 +1436,7 @@ static int open_extent(struct img *img, struct vmdk_extent *e, const struct vmdk
         return img_error(img, -ENOMEM, "out of memory");
     if ((r = img_open_ref(img, d->file, "extent file", IMG_REF_LOCAL, &e->src)) < 0)
         return r;
-    struct stat st;
-    if ((src_caps(e->src) & SRC_CAP_FD) && fstat(src_fd(e->src), &st) == 0 &&
-        st.st_dev == img->st_dev && st.st_ino == img->st_ino)
+    if (src_same_file(e->src, img->src))
         return img_error(img, -EINVAL, "extent '%s' is the descriptor file itself", d->file);
     if ((r = src_size(e->src, &e->file_size)) < 0)
         return img_error(img, r, "%s: %s", d->file, vmdk_ext_msg(e, r));

@@ -12,21 +12,18 @@
  * make_empty zeroes the grain tables of every sparse extent, so that the child reads its
  * parent everywhere; grains left behind are unreferenced space, never a wrong reference.
  * Talks to: formats/vmdk_desc.c (rendering), formats/vmdk.c (state, vmdk_ext_flush),
- * core/block/img.c (img_open of the new parent), core/base/io.c, core/block/lock.c (the new
- * descriptor file's lock). The slots are wired in vmdk.c.
+ * core/block/img.c (img_open of the new parent), core/block/rewrite.c (the new descriptor
+ * file). The slots are wired in vmdk.c.
  */
 #include "formats/vmdk.h"
 
 #include "core/base/bytes.h"
 #include "core/base/io.h"
-#include "core/block/lock.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #define ULL(x) ((unsigned long long)(x))
@@ -61,69 +58,24 @@ static int parent_cid(struct img *img, const char *name, uint32_t *cid)
     return r;
 }
 
-/* Replace the descriptor file by rename: the new text goes to PATH.part (same mode), is
- * synced, renamed over the old one and the directory synced. The handle's source then is the
- * new file (img_replace_src, from the temporary file's own open), so that later CID updates
- * land there; a locked handle locks the new file before it gets the name. Regular files only
- * (a rename has no meaning on a device or an NBD export). */
+/* Replace the descriptor file by rename (core/block/rewrite.c): the new text goes to
+ * PATH.part (same mode), which is synced, locked when the handle is, renamed over the old
+ * one; the handle's source then is the new file, so that later CID updates land there.
+ * Regular files only (a rename has no meaning on a device or an NBD export). */
 static int file_write(struct img *img, const char *text, size_t n)
 {
-    if (src_kind(img->src) != SRC_FILE)
-        return img_error(img, -ENOTSUP, "a descriptor is rewritten only in a regular file");
-    char *real = realpath(img->path, NULL); /* a symlinked descriptor: replace its target */
-    if (!real)
-        return img_error(img, -errno, "%s: %s", img->path, strerror(errno));
-    struct stat st;
-    struct io_tmpfile t;
-    int r = fstat(src_fd(img->src), &st) < 0 ? -errno : io_tmp_create(&t, real);
-    if (r < 0) {
-        r = img_error(img, r, "a temporary descriptor beside %s: %s", real, strerror(-r));
-        free(real);
+    struct img_rewrite *rw;
+    struct img_src *dst;
+    int r = img_rewrite_begin(img, &rw, &dst);
+    if (r < 0)
+        return r;
+    if ((r = src_pwrite(dst, text, n, 0)) < 0) {
+        r = img_error(img, r, "writing the new descriptor of %s: %s", img->path,
+                      src_errmsg(dst, r));
+        img_rewrite_abort(rw);
         return r;
     }
-    struct lock_ref *lk = NULL;
-    struct img_err lerr = {0};
-    int keep = fcntl(t.fd, F_DUPFD_CLOEXEC, 0);
-    if (keep < 0 || fchmod(t.fd, st.st_mode & 07777) < 0)
-        r = -errno;
-    if (r == 0 && img->lock && (r = lock_acquire(keep, t.tmp_path, true, &lk, &lerr)) < 0)
-        img->err = lerr;
-    if (r == 0 && (r = io_pwrite_all(t.fd, text, n, 0)) == 0)
-        r = io_tmp_commit(&t);
-    if (r < 0) {
-        io_tmp_abort(&t);
-        lock_release(lk);
-        if (keep >= 0)
-            close(keep);
-        r = lerr.code
-                ? r
-                : img_error(img, r, "writing the new descriptor of %s: %s", real, strerror(-r));
-        free(real);
-        return r;
-    }
-    free(real);
-    /* The rename is done: from here on the new text is the image's. */
-    if (fstat(keep, &st) < 0) {
-        r = -errno;
-        close(keep);
-        lock_release(lk);
-        return img_error(img, r, "taking over the new descriptor: %s", strerror(-r));
-    }
-    struct img_src *ns;
-    struct img_err serr = {0};
-    r = src_from_fd(keep, img->path, (img->flags & IMG_OPEN_RW) ? SRC_OPEN_RW : 0, &ns, &serr);
-    if (r < 0) { /* keep is closed on failure too */
-        lock_release(lk);
-        return img_error(img, r, "taking over the new descriptor: %s", serr.msg);
-    }
-    img_replace_src(img, ns);
-    if (lk) {
-        lock_release(img->lock);
-        img->lock = lk;
-    }
-    img->st_dev = st.st_dev;
-    img->st_ino = st.st_ino;
-    return 0;
+    return img_rewrite_commit(img, rw);
 }
 
 static int sync_or_fail(struct img *img)

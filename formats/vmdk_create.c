@@ -18,7 +18,6 @@
 #include "formats/drivers.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -281,54 +280,6 @@ static char *stem_of(const char *path)
     return strndup(b, n);
 }
 
-struct created {
-    char *dir;
-    char **names;
-    size_t n;
-};
-
-static void created_undo(struct created *c, bool unlink_them)
-{
-    for (size_t i = 0; i < c->n; i++) {
-        if (unlink_them) {
-            char *full = io_path_join(c->dir, c->names[i]);
-            if (full)
-                unlink(full);
-            free(full);
-        }
-        free(c->names[i]);
-    }
-    free(c->names);
-    free(c->dir);
-    memset(c, 0, sizeof *c);
-}
-
-/* Create extent file name in dir (exclusively when excl); its fd, or -errno. */
-static int extent_create(struct created *c, const char *name, bool excl, struct img_err *err)
-{
-    char **v = realloc(c->names, (c->n + 1) * sizeof *v);
-    if (!v)
-        return err_set(err, -ENOMEM, "out of memory");
-    c->names = v;
-    char *full = io_path_join(c->dir, name);
-    if (!full)
-        return err_set(err, -ENOMEM, "out of memory");
-    int fd = open(full, O_RDWR | O_CREAT | O_CLOEXEC | (excl ? O_EXCL : O_TRUNC), 0644);
-    if (fd < 0) {
-        int e = errno;
-        img_drv_error(&img_driver_vmdk, err, -e, "extent file %s: %s", full, strerror(e));
-        free(full);
-        return -e;
-    }
-    free(full);
-    if (!(c->names[c->n] = strdup(name))) {
-        close(fd);
-        return err_set(err, -ENOMEM, "out of memory");
-    }
-    c->n++;
-    return fd;
-}
-
 /* Name extent piece k (1-based) of kind "flat", 'f' or 's' in name (cap 600) and add it with
  * the given sectors to d. */
 static int piece_add(struct vmdk_desc *d, char *name, const char *stem, const char *kind,
@@ -351,27 +302,19 @@ static int piece_fill(struct img_src *s, const char *kind, uint64_t sectors, boo
                           : img_create_truncate(s, sectors * VMDK_SECTOR);
 }
 
-/* Add extent piece k to an open image's descriptor d and create its file (grow). */
-static int add_piece(struct created *c, struct vmdk_desc *d, const char *stem, const char *kind,
-                     unsigned k, uint64_t sectors, bool excl, bool zeroed, struct img_err *err)
+/* A new piece of an open image (grow), filled through img_add_file. */
+struct piece_new {
+    struct img *img;
+    const char *name, *kind;
+    uint64_t sectors;
+};
+
+static int piece_fill_new(void *ctx, struct img_src *s)
 {
-    char name[600];
-    int r = piece_add(d, name, stem, kind, k, sectors, err);
+    struct piece_new *p = ctx;
+    int r = piece_fill(s, p->kind, p->sectors, false);
     if (r < 0)
-        return r;
-    int fd = extent_create(c, name, excl, err);
-    if (fd < 0)
-        return fd;
-    struct img_src *s;
-    if ((r = src_from_fd(fd, name, SRC_OPEN_RW, &s, err)) < 0)
-        return r;
-    r = piece_fill(s, kind, sectors, zeroed);
-    if (r == 0)
-        r = src_flush(s);
-    const char *why = r < 0 ? src_errmsg(s, r) : NULL;
-    if (why)
-        img_drv_error(&img_driver_vmdk, err, r, "writing extent %s: %s", name, why);
-    src_close(s);
+        img_error(p->img, r, "writing extent %s: %s", p->name, src_errmsg(s, r));
     return r;
 }
 
@@ -585,26 +528,26 @@ static int append_piece(struct img *img, const char *kind, uint64_t sectors)
 {
     struct vmdk *s = img->priv;
     struct img_err err = {0};
-    struct created c = {.dir = strdup(img->dir)};
     char *stem = stem_of(img->path);
-    int r = (!c.dir || !stem) ? -ENOMEM : 0;
-    struct vmdk_extent *v = r ? NULL : realloc(s->ext, (s->n_ext + 1) * sizeof *v);
+    struct vmdk_extent *v = stem ? realloc(s->ext, (s->n_ext + 1) * sizeof *v) : NULL;
     if (!v) {
         free(stem);
-        created_undo(&c, false);
         return img_error(img, -ENOMEM, "out of memory");
     }
     s->ext = v;
     bool sparse = kind[0] == 's';
     unsigned k = (unsigned)s->n_ext + 1;
-    r = add_piece(&c, &s->desc, stem, kind, k, sectors, true, false, &err);
+    char name[600];
+    int r = piece_add(&s->desc, name, stem, kind, k, sectors, &err);
     free(stem);
     if (r < 0) {
-        created_undo(&c, true);
         img->err = err;
         return r;
     }
-    created_undo(&c, false);
+    /* core creates the file and removes it again should this fail */
+    struct piece_new pn = {img, name, kind, sectors};
+    if ((r = img_add_file(img, name, "extent file", piece_fill_new, &pn)) < 0)
+        return r;
     struct vmdk_extent *e = &s->ext[s->n_ext];
     memset(e, 0, sizeof *e);
     e->start = img->size;

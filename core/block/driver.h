@@ -184,6 +184,37 @@ int img_open_ref(struct img *img, const char *name, const char *what, unsigned r
  * handle's file identity follows the new file. Cannot fail. */
 void img_replace_src(struct img *img, struct img_src *src);
 
+/* Look at the files beside the image (core/block/siblings.c), for a driver that finds a
+ * related file by its content (vdi's parent): for each regular file directly in the image's
+ * directory at least head_len bytes long (<= IMG_SIBLING_HEAD_MAX), fn gets its name and
+ * first head_len bytes; no symlink is followed out of the directory, none at all for an
+ * untrusted image. At most max entries are looked at (*capped says more were there). fn
+ * returns 0 to go on, or a negative errno (with img->err set) that ends the walk and is
+ * returned. -errno with img->err set when the directory cannot be read. */
+#define IMG_SIBLING_HEAD_MAX 65536u
+typedef int (*img_sibling_fn)(void *ctx, const char *name, const uint8_t *head, size_t len);
+int img_scan_siblings(struct img *img, size_t head_len, unsigned max, img_sibling_fn fn, void *ctx,
+                      bool *capped);
+
+/* A new regular file name (joined to the image's directory; it must not exist, never
+ * through a symlink) beside an open image (core/block/siblings.c), for a driver that grows
+ * into more files (vmdk's split extents): fill writes it through a read-write source (its
+ * failures set img->err), core flushes and closes it, and removes it again when anything
+ * fails. Regular-file images only. 0 or -errno with img->err set. */
+typedef int (*img_fill_fn)(void *ctx, struct img_src *s);
+int img_add_file(struct img *img, const char *name, const char *what, img_fill_fn fill, void *ctx);
+
+/* Replace an open image's file by a new one (core/block/rewrite.c): begin creates PATH.part
+ * beside the image (a symlink's target), with its mode and owner, and hands back a
+ * read-write source for it; the driver writes the whole new image there; commit syncs it,
+ * locks it when the handle holds a lock, renames it over the old file, syncs the directory
+ * and makes it the handle's source (rw and src are consumed either way); abort removes it.
+ * Regular files only (-ENOTSUP otherwise). 0 or -errno with img->err set. */
+struct img_rewrite;
+int img_rewrite_begin(struct img *img, struct img_rewrite **rw, struct img_src **src);
+int img_rewrite_commit(struct img *img, struct img_rewrite *rw);
+void img_rewrite_abort(struct img_rewrite *rw);
+
 /* For create slots. The image's own source: opened on the first call (a new regular file, an
  * existing one truncated, an existing block device or an NBD export as it is; with
  * req->final_path set the file must be new), the same source on later calls. The first call

@@ -35,9 +35,9 @@ enum {
     IMG_BS_OFFSET_VALID = 0x04, /* host_off is where the data lives in this layer's file */
     IMG_BS_ALLOCATED = 0x10,    /* this layer decides the content (else: backing, or zeros) */
     IMG_BS_COMPRESSED = 0x80,   /* stored compressed (host_off is the compressed stream) */
-    /* With IMG_BS_OFFSET_VALID: host_off lies in the file host_fd (a vmdk extent, a qcow2
-     * data file), not in img->fd. */
-    IMG_BS_HOST_FD = 0x100,
+    /* With IMG_BS_OFFSET_VALID: host_off lies in the file host_src (a vmdk extent, a qcow2
+     * data file), not in the image's own source. */
+    IMG_BS_HOST_FILE = 0x100,
     /* With IMG_BS_DATA and IMG_BS_OFFSET_VALID: the image looks metadata-preallocated, so the
      * host range may be a hole in its file; qemu-img map then asks the file and reports such
      * a hole as zero (ops_map does the same). */
@@ -45,12 +45,12 @@ enum {
 };
 
 struct img_bs {
-    uint64_t len;          /* run length in bytes, > 0, never past the requested range */
-    unsigned flags;        /* IMG_BS_* */
-    uint64_t host_off;     /* valid with IMG_BS_OFFSET_VALID */
-    int host_fd;           /* valid with IMG_BS_HOST_FD */
-    const char *host_name; /* with IMG_BS_HOST_FD: that file's name as the image records it */
-    unsigned depth;        /* chain layer that answered (filled by img_block_status) */
+    uint64_t len;             /* run length in bytes, > 0, never past the requested range */
+    unsigned flags;           /* IMG_BS_* */
+    uint64_t host_off;        /* valid with IMG_BS_OFFSET_VALID */
+    struct img_src *host_src; /* valid with IMG_BS_HOST_FILE (the driver's, not to close) */
+    const char *host_name;    /* with IMG_BS_HOST_FILE: that file's name as the image records it */
+    unsigned depth;           /* chain layer that answered (filled by img_block_status) */
 };
 
 /* ---- layout (host view: the image file's own regions) ---- */

@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 struct img_src *src_new(const char *name, const struct src_ops *ops, enum src_kind kind)
 {
@@ -72,6 +73,14 @@ const char *src_name(const struct img_src *s)
 int src_fd(const struct img_src *s)
 {
     return s->fd;
+}
+
+bool src_same_file(const struct img_src *a, const struct img_src *b)
+{
+    struct stat sa, sb;
+    if (!a || !b || a->fd < 0 || b->fd < 0 || fstat(a->fd, &sa) < 0 || fstat(b->fd, &sb) < 0)
+        return false;
+    return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
 }
 
 const char *src_errmsg(const struct img_src *s, int code)

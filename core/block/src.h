@@ -80,6 +80,9 @@ unsigned src_caps(const struct img_src *s);
 const char *src_name(const struct img_src *s);
 /* The descriptor behind a file or device source, -1 for NBD. */
 int src_fd(const struct img_src *s);
+/* Are a and b the same file or device (same st_dev and st_ino)? False for NBD and streams,
+ * and when either cannot be asked. */
+bool src_same_file(const struct img_src *a, const struct img_src *b);
 /* The message of the last failure ("NAME: ..."), or strerror of code when none was kept. */
 const char *src_errmsg(const struct img_src *s, int code);
 

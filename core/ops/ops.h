@@ -105,8 +105,10 @@ struct ops_map_entry {
     bool compressed;
     uint64_t offset; /* host offset in the answering layer's file */
     /* The offset is in another file than the layer's own (a vmdk extent, a qcow2 data file),
-     * the one open as file_fd (-1 for the layer's own file, asked through layer's source). */
+     * asked through file_src (the layer's own source otherwise; file_fd only for a layer
+     * without one, an archive member's temporary copy, else -1). */
     bool other_file;
+    struct img_src *file_src;
     int file_fd;
     const char *file_name;   /* other_file: its name as the layer records it (may be NULL) */
     const struct img *layer; /* the answering layer (for its file name) */

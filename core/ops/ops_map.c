@@ -24,7 +24,8 @@ static bool map_mergeable(const struct ops_map_entry *a, const struct ops_map_en
     return a->depth == b->depth && a->present == b->present && a->zero == b->zero &&
            a->data == b->data && a->compressed == b->compressed && a->has_offset == b->has_offset &&
            a->other_file == b->other_file &&
-           (!a->has_offset || (a->offset + a->length == b->offset && a->file_fd == b->file_fd));
+           (!a->has_offset || (a->offset + a->length == b->offset && a->file_src == b->file_src &&
+                               a->file_fd == b->file_fd));
 }
 
 /* Data at a host offset that is a hole in its file (preallocation=metadata, a sparse copy of
@@ -92,17 +93,18 @@ int ops_map(struct img *img, uint64_t start, uint64_t len,
             .has_offset = (bs.flags & IMG_BS_OFFSET_VALID) && !(bs.flags & IMG_BS_COMPRESSED),
             .offset = bs.host_off,
             .layer = map_layer(img, bs.depth),
-            .other_file = (bs.flags & IMG_BS_OFFSET_VALID) && (bs.flags & IMG_BS_HOST_FD),
+            .other_file = (bs.flags & IMG_BS_OFFSET_VALID) && (bs.flags & IMG_BS_HOST_FILE),
         };
         /* The layer's own file is asked through its source (any kind); another file (an
-         * extent, a data file) through the descriptor the driver gave; a handle without a
+         * extent, a data file) through the source the driver gave; a handle without a
          * source (an archive member's temporary copy) by its descriptor. */
-        next.file_fd = next.other_file ? bs.host_fd : next.layer->src ? -1 : next.layer->fd;
+        next.file_src = next.other_file ? bs.host_src : next.layer->src;
+        next.file_fd = next.file_src ? -1 : next.layer->fd;
         next.file_name = next.other_file ? bs.host_name : NULL;
         if (!next.has_offset)
             next.offset = 0;
         else if (next.data && !next.zero && (bs.flags & IMG_BS_HOST_HOLES))
-            map_host_zero(&next, next.file_fd, next.other_file ? NULL : next.layer->src);
+            map_host_zero(&next, next.file_fd, next.file_src);
         bs.len = next.length;
         if (have && map_mergeable(&cur, &next)) {
             cur.length += next.length;

@@ -103,6 +103,16 @@ unprivileged() {
   setpriv --reuid=65534 --regid=65534 --clear-groups -- "$@"
 }
 
+# small_tmpfs SIZE: a tmpfs of SIZE mounted on $T/fs (a full disk on demand), unmounted at
+# exit; skips (77) unless root.
+small_tmpfs() {
+  [ "$(id -u)" -eq 0 ] || { echo "SKIP: needs root (mount -t tmpfs)"; exit 77; }
+  need mount umount
+  mkdir fs
+  mount -t tmpfs -o size="$1" tmpfs fs
+  trap 'umount "$T/fs" 2>/dev/null || umount -l "$T/fs" 2>/dev/null; rm -rf "$T"' EXIT
+}
+
 finish() {
   echo "$passes passed, $fails failed"
   [ "$fails" -eq 0 ]

@@ -106,11 +106,7 @@ sec_create_midway() {
 }
 
 sec_full_disk() {
-  [ "$(id -u)" -eq 0 ] || { echo "SKIP: needs root (mount -t tmpfs)"; exit 77; }
-  need mount umount
-  mkdir fs
-  mount -t tmpfs -o size=8m tmpfs fs
-  trap 'umount "$T/fs" 2>/dev/null || umount -l "$T/fs" 2>/dev/null; rm -rf "$T"' EXIT
+  small_tmpfs 8m
   # 24 MiB of random data at the start of a 3 GiB disk: every target runs out of space.
   head -c 24M /dev/urandom >rnd.raw
   qemu-img convert -f raw -O qcow2 rnd.raw top.qcow2

@@ -10,13 +10,7 @@
 source "$(dirname "$0")/lib.sh"
 # ctest-labels: root
 
-if [ "$(id -u)" -ne 0 ]; then
-  echo "SKIP: needs root (mount -t tmpfs)"
-  exit 77
-fi
-mkdir fs
-mount -t tmpfs -o size=8m tmpfs fs
-trap 'umount "$T/fs" 2>/dev/null || umount -l "$T/fs" 2>/dev/null; rm -rf "$T"' EXIT
+small_tmpfs 8m
 
 # fill: leave the tmpfs with no free block (a filler file takes whatever is left).
 fill() { dd if=/dev/zero of=fs/filler bs=4k status=none 2>/dev/null || true; sync; }
